@@ -1,0 +1,116 @@
+"""Tables for people and machines: printing query results and warehouse summaries."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import polars as pl
+
+from sercap.errors import SercapError
+from sercap.warehouse import Warehouse
+
+
+def format_table(frame: pl.DataFrame, limit: int | None = 50, float_digits: int = 4) -> str:
+    """A plain-text table with aligned columns (lists and long strings shortened)."""
+    shown = frame if limit is None else frame.head(limit)
+
+    def cell(value: object) -> str:
+        if value is None:
+            return "NULL"
+        if isinstance(value, float):
+            return f"{value:.{float_digits}f}"
+        if isinstance(value, list):
+            inner = ", ".join(cell(v) for v in value[:6])
+            return f"[{inner}{', …' if len(value) > 6 else ''}]"
+        if isinstance(value, bytes):
+            return f"<{len(value)} bytes>"
+        text = str(value)
+        return text if len(text) <= 60 else text[:57] + "…"
+
+    header = shown.columns
+    rows = [[cell(v) for v in row] for row in shown.iter_rows()]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
+    numeric = [shown.schema[c].is_numeric() for c in header]
+
+    def line(values: list[str]) -> str:
+        parts = [
+            v.rjust(w) if num else v.ljust(w)
+            for v, w, num in zip(values, widths, numeric, strict=True)
+        ]
+        return "  ".join(parts).rstrip()
+
+    out = [line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
+    if limit is not None and frame.height > limit:
+        out.append(f"… {frame.height - limit} more rows ({frame.height} in all)")
+    else:
+        out.append(f"({frame.height} row{'s' if frame.height != 1 else ''})")
+    return "\n".join(out)
+
+
+def print_frame(frame: pl.DataFrame, fmt: str = "table", limit: int | None = 50) -> None:
+    """Print a result as an aligned table, CSV or JSON (one object per row)."""
+    if fmt == "csv":
+        click.echo(_flatten(frame).write_csv(), nl=False)
+    elif fmt == "json":
+        click.echo(json.dumps(frame.to_dicts(), default=str, indent=1))
+    else:
+        click.echo(format_table(frame, limit=limit))
+
+
+def write_frame(frame: pl.DataFrame, path: Path) -> None:
+    """Write a result to .csv or .parquet, chosen by the file's extension."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        frame.write_parquet(path)
+    elif suffix == ".csv":
+        _flatten(frame).write_csv(path)
+    else:
+        raise SercapError(f"{path}: unknown output format {suffix!r}; use .csv or .parquet")
+
+
+def _flatten(frame: pl.DataFrame) -> pl.DataFrame:
+    """CSV has no lists: write them as JSON text."""
+    nested = [c for c, t in frame.schema.items() if isinstance(t, pl.List | pl.Array | pl.Struct)]
+    return frame.with_columns(
+        pl.col(c).map_elements(lambda v: json.dumps(list(v)), return_dtype=pl.String)
+        for c in nested
+    )
+
+
+def warehouse_summary(wh: Warehouse) -> str:
+    """What a warehouse holds, in a few small tables."""
+    sections = [f"warehouse: {wh.root.resolve()}"]
+    corpora = wh.query(
+        "SELECT c.name AS corpus, c.kind, c.label_map, c.protocol, count(u.utt_id) AS utterances, "
+        "count(DISTINCT u.speaker) AS speakers, round(sum(u.duration_s) / 60, 1) AS minutes "
+        "FROM corpora c LEFT JOIN utterances u ON u.corpus = c.name GROUP BY ALL ORDER BY 1"
+    )
+    if corpora.is_empty():
+        sections.append("no corpus yet: run `sercap ingest KIND DIR` (or `sercap demo`)")
+        return "\n\n".join(sections)
+    sections.append("corpora\n" + format_table(corpora, limit=None))
+    for corpus in corpora["corpus"]:
+        per_label = wh.query(
+            "PIVOT (SELECT u.speaker, l.emotion FROM utterances u JOIN labels l USING (utt_id) "
+            "WHERE u.corpus = ?) ON emotion USING count(*) GROUP BY speaker ORDER BY speaker",
+            [corpus],
+        )
+        sections.append(f"{corpus}: utterances per speaker and emotion\n" + format_table(per_label))
+    if wh.scalar("SELECT count(*) FROM feature_sets"):
+        sets = wh.query(
+            "SELECT f.name, f.kind, f.hash, count(e.utt_id) FILTER (e.status = 'ok') AS extracted, "
+            "count(e.utt_id) FILTER (e.status = 'error') AS failed "
+            "FROM feature_sets f LEFT JOIN extractions e ON e.feature_set_hash = f.hash "
+            "GROUP BY ALL ORDER BY f.name"
+        )
+        sections.append("feature sets\n" + format_table(sets, limit=None))
+    if wh.scalar("SELECT count(*) FROM runs"):
+        runs = wh.query(
+            "SELECT run_id, model, corpus, label_map, speaker_norm, round(ua, 4) AS ua, "
+            "round(wa, 4) AS wa, round(macro_f1, 4) AS macro_f1 FROM runs "
+            "ORDER BY started_at DESC LIMIT 10"
+        )
+        sections.append("latest runs\n" + format_table(runs, limit=None))
+    return "\n\n".join(sections)

@@ -1,0 +1,317 @@
+"""The warehouse: one DuckDB catalog plus Parquet parts beside it.
+
+A warehouse is a directory. ``sercap.duckdb`` holds the catalog tables and the views defined
+in ``sql/``; bulk data (per-frame descriptors, materialised functionals, spectrogram images)
+lives in Parquet parts under ``frames/``, ``features/`` and ``images/``. Parts are written by
+whoever computes them (under a temporary name, renamed into place) and become visible only
+once registered in the ``parts`` table: a crash can leave an orphan file, never a half row.
+
+This module is the only place that knows the layout. Everything else asks it for paths,
+connections and views.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from sercap.errors import SercapError
+
+#: Version of the catalog schema this code writes. Bump it and add ``sql/migrations/<N>.sql``
+#: (the statements that take a version N-1 warehouse to N) whenever ``sql/`` changes a table.
+SCHEMA_VERSION = 1
+
+DB_FILENAME = "sercap.duckdb"
+PART_KINDS = ("frames", "features", "images")
+_SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def sql_dir() -> Path:
+    """The ``sql/`` folder shipped beside the package (schema, views, query templates)."""
+    if not _SQL_DIR.is_dir():
+        raise SercapError(f"{_SQL_DIR}: the sql/ folder is missing; reinstall sercap from a clone")
+    return _SQL_DIR
+
+
+def read_sql(name: str) -> str:
+    """Text of one file under ``sql/`` (e.g. ``"templates/functionals.sql"``)."""
+    path = sql_dir() / name
+    if not path.is_file():
+        raise SercapError(f"{path}: no such SQL file")
+    return path.read_text()
+
+
+def default_path() -> Path:
+    """``$SERCAP_WAREHOUSE`` if set, else ``./warehouse``."""
+    return Path(os.environ.get("SERCAP_WAREHOUSE") or "warehouse")
+
+
+def check_name(name: str, what: str = "name") -> str:
+    """Names become view and folder names: lowercase letters, digits and underscores."""
+    if not _NAME_RE.match(name):
+        raise SercapError(
+            f"{what} {name!r} is not valid: use lowercase letters, digits and underscores, "
+            "starting with a letter"
+        )
+    return name
+
+
+@dataclass
+class Warehouse:
+    """An open warehouse: ``root`` for Parquet parts, ``con`` for the catalog.
+
+    Hold it briefly: DuckDB lets one process write a database file at a time, so long jobs
+    (extraction workers, Optuna trials) read what they need, close, and reopen to store.
+    """
+
+    root: Path
+    con: duckdb.DuckDBPyConnection
+    read_only: bool = False
+    _in_transaction: bool = field(default=False, repr=False)
+
+    # -- queries -----------------------------------------------------------------------
+    def query(self, sql: str, params: Sequence[Any] | dict | None = None) -> pl.DataFrame:
+        """Run a query and return all of its rows as a polars DataFrame."""
+        if params is None:
+            rel = self.con.sql(sql)
+            return rel.pl() if rel is not None else pl.DataFrame()
+        result = self.con.execute(sql, params)
+        if result.description is None:
+            return pl.DataFrame()
+        names = [d[0] for d in result.description]
+        rows = result.fetchall()
+        return pl.DataFrame(rows, schema=names, orient="row", infer_schema_length=None)
+
+    def execute(self, sql: str, params: Sequence[Any] | dict | None = None) -> None:
+        """Run a statement whose result is not needed (fully consumed, as DuckDB 2 asks)."""
+        result = self.con.execute(sql, params) if params is not None else self.con.execute(sql)
+        if result.description is not None:
+            result.fetchall()
+
+    def scalar(self, sql: str, params: Sequence[Any] | dict | None = None) -> Any:
+        """First column of the first row, or None."""
+        result = self.con.execute(sql, params) if params is not None else self.con.execute(sql)
+        rows = result.fetchall()
+        return rows[0][0] if rows else None
+
+    def has_relation(self, name: str) -> bool:
+        """Whether a table or view of that name exists (temporary views included)."""
+        return bool(
+            self.scalar(
+                "SELECT (SELECT count(*) FROM duckdb_tables() WHERE table_name = $1)"
+                " + (SELECT count(*) FROM duckdb_views() WHERE view_name = $1)",
+                [name],
+            )
+        )
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Warehouse]:
+        """All or nothing: commit on success, roll back on any exception (Ctrl-C included)."""
+        if self._in_transaction:
+            yield self
+            return
+        self.con.execute("BEGIN TRANSACTION")
+        self._in_transaction = True
+        try:
+            yield self
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        else:
+            self.con.execute("COMMIT")
+        finally:
+            self._in_transaction = False
+
+    # -- Parquet parts -----------------------------------------------------------------
+    def part_dir(self, kind: str, feature_set_hash: str, corpus: str) -> Path:
+        """Folder of the parts of one (kind, feature set, corpus); created on demand."""
+        if kind not in PART_KINDS:
+            raise ValueError(f"kind must be one of {PART_KINDS}, got {kind!r}")
+        path = self.root / kind / f"feature_set={feature_set_hash}" / f"corpus={corpus}"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def register_part(
+        self, kind: str, feature_set_hash: str, corpus: str, path: Path, n_rows: int
+    ) -> None:
+        """Record a finished (renamed) part; only registered parts are visible in views."""
+        rel = Path(path).resolve().relative_to(self.root.resolve()).as_posix()
+        self.execute(
+            "INSERT OR REPLACE INTO parts (path, kind, feature_set_hash, corpus, n_rows, "
+            "created_at) VALUES (?, ?, ?, ?, ?, now())",
+            [rel, kind, feature_set_hash, corpus, n_rows],
+        )
+
+    def part_paths(self, kind: str, feature_set_hash: str, corpus: str | None = None) -> list[Path]:
+        """Absolute paths of the registered parts of a feature set (optionally one corpus)."""
+        sql = "SELECT path FROM parts WHERE kind = ? AND feature_set_hash = ?"
+        params: list[Any] = [kind, feature_set_hash]
+        if corpus is not None:
+            sql += " AND corpus = ?"
+            params.append(corpus)
+        rows = self.con.execute(sql + " ORDER BY path", params).fetchall()
+        return [self.root / r[0] for r in rows]
+
+    def remove_orphan_parts(self, kind: str, feature_set_hash: str, corpus: str) -> int:
+        """Delete files in a part folder that were never registered (a crash's leftovers)."""
+        folder = self.part_dir(kind, feature_set_hash, corpus)
+        known = {p.resolve() for p in self.part_paths(kind, feature_set_hash, corpus)}
+        removed = 0
+        for path in folder.iterdir():
+            if path.is_file() and path.resolve() not in known:
+                path.unlink()
+                removed += 1
+        return removed
+
+    # -- views -------------------------------------------------------------------------
+    def refresh_views(self) -> None:
+        """(Re)create the views over Parquet parts as temporary views of this connection.
+
+        For every feature set with registered parts: ``frames_<name>`` (per-frame
+        descriptors), ``features_<name>`` (per-utterance functionals), ``images_<name>``.
+        ``frames``, ``utterance_features`` and ``images`` are those of the set named
+        ``default`` (``mel`` for images); they are empty until something is extracted.
+        """
+        rows = self.con.execute(
+            "SELECT p.kind, f.name, p.path FROM parts p "
+            "JOIN feature_sets f ON f.hash = p.feature_set_hash ORDER BY p.path"
+        ).fetchall()
+        groups: dict[tuple[str, str], list[str]] = {}
+        for kind, name, rel in rows:
+            groups.setdefault((kind, name), []).append((self.root / rel).as_posix())
+        prefixes = {"frames": "frames", "features": "features", "images": "images"}
+        for (kind, name), files in groups.items():
+            listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP VIEW {prefixes[kind]}_{name} AS "
+                f"SELECT * FROM read_parquet([{listing}], union_by_name = true)"
+            )
+        aliases = {
+            "frames": ("frames", "default"),
+            "utterance_features": ("features", "default"),
+            "images": ("images", "mel"),
+        }
+        for alias, (kind, name) in aliases.items():
+            if (kind, name) in groups:
+                self.con.execute(
+                    f"CREATE OR REPLACE TEMP VIEW {alias} AS SELECT * FROM {kind}_{name}"
+                )
+            else:
+                self.con.execute(
+                    f"CREATE OR REPLACE TEMP VIEW {alias} AS "
+                    "SELECT NULL::VARCHAR AS utt_id WHERE false"
+                )
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _open_duckdb(database: str, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
+    """Open the DuckDB file, waiting while another sercap process holds its write lock."""
+    deadline = time.monotonic() + wait_s
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(database, read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise SercapError(
+                    f"{database}: cannot open the warehouse ({str(exc).splitlines()[0]})"
+                ) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
+def _apply_schema(con: duckdb.DuckDBPyConnection, database: str) -> None:
+    """Create or migrate the catalog, then (re)apply every numbered file under ``sql/``."""
+    has_info = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_info'"
+    ).fetchall()[0][0]
+    version = 0
+    if has_info:
+        rows = con.execute("SELECT value FROM schema_info WHERE key = 'version'").fetchall()
+        version = int(rows[0][0]) if rows else 0
+    if version > SCHEMA_VERSION:
+        raise SercapError(
+            f"{database}: warehouse schema version {version} is newer than this sercap "
+            f"understands ({SCHEMA_VERSION}); upgrade sercap"
+        )
+    if 0 < version < SCHEMA_VERSION:
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            migration = sql_dir() / "migrations" / f"{step:04d}.sql"
+            if not migration.is_file():
+                raise SercapError(
+                    f"{database}: schema version {version} cannot be migrated to "
+                    f"{SCHEMA_VERSION} ({migration.name} missing); re-create the warehouse"
+                )
+            con.execute(migration.read_text())
+    for path in sorted(sql_dir().glob("[0-9]*.sql")):
+        try:
+            con.execute(path.read_text())
+        except duckdb.Error as exc:
+            raise SercapError(f"{path}: {str(exc).splitlines()[0]}") from exc
+    con.execute("INSERT OR REPLACE INTO schema_info VALUES ('version', ?)", [str(SCHEMA_VERSION)])
+
+
+def connect(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    memory: bool = False,
+    read_only: bool = False,
+    wait_s: float = 60.0,
+) -> Warehouse:
+    """Open (creating if needed) the warehouse at ``path`` (default: :func:`default_path`).
+
+    ``path=":memory:"`` gives an in-memory catalog with Parquet parts in a fresh temporary
+    folder; ``memory=True`` keeps the catalog in memory but puts parts under ``path`` (what
+    the tests use). ``read_only`` opens an existing warehouse without changing it, which
+    several processes may do at once.
+    """
+    if path is not None and str(path) == ":memory:":
+        root = Path(tempfile.mkdtemp(prefix="sercap-"))
+        memory = True
+    else:
+        root = Path(path) if path is not None else default_path()
+    if root.exists() and not root.is_dir():
+        raise SercapError(f"{root}: the warehouse must be a directory, this is a file")
+    database = ":memory:" if memory else str(root / DB_FILENAME)
+    if read_only and not memory and not Path(database).is_file():
+        raise SercapError(f"{root}: no warehouse here yet; run `sercap ingest` first")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SercapError(f"{root}: cannot create the warehouse folder ({exc.strerror})") from exc
+    con = _open_duckdb(database, read_only=read_only, wait_s=wait_s)
+    try:
+        if read_only:
+            version = con.execute("SELECT value FROM schema_info WHERE key = 'version'").fetchall()
+            if not version or int(version[0][0]) != SCHEMA_VERSION:
+                raise SercapError(
+                    f"{database}: schema version differs from this sercap's; open it once "
+                    "without read-only access to migrate it"
+                )
+        else:
+            _apply_schema(con, database)
+        wh = Warehouse(root=root, con=con, read_only=read_only)
+        wh.refresh_views()
+    except BaseException:
+        con.close()
+        raise
+    return wh

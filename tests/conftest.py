@@ -1,0 +1,31 @@
+"""Shared fixtures: an in-memory catalog with Parquet parts in a temporary folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Keep numba's librosa kernels cached between test runs (first compile costs ~10 s).
+os.environ.setdefault("NUMBA_CACHE_DIR", str(Path.home() / ".cache" / "sercap" / "numba"))
+
+from sercap.warehouse import Warehouse, connect  # noqa: E402
+
+EMODB_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "emodb"
+
+
+@pytest.fixture
+def wh(tmp_path: Path) -> Warehouse:
+    """A fresh warehouse: catalog in memory, Parquet under a temporary folder."""
+    warehouse = connect(tmp_path / "wh", memory=True)
+    yield warehouse
+    warehouse.close()
+
+
+@pytest.fixture
+def emodb_dir() -> Path:
+    """The real EmoDB beside the project (CI has it); skips cleanly when it is absent."""
+    if not (EMODB_DIR / "wav").is_dir():
+        pytest.skip(f"EmoDB not found at {EMODB_DIR}")
+    return EMODB_DIR
