@@ -1,0 +1,112 @@
+"""Audio in: probe files, load them as float32 mono at a chosen rate, say what is wrong.
+
+Pure I/O at the edge: nothing here knows about the warehouse. Problems are returned as short
+reasons (``"silent"``, ``"shorter than one window"``…) so that callers record them per
+utterance instead of crashing a whole run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+#: Peak amplitude below which a signal counts as silent (about -80 dBFS).
+SILENCE_PEAK = 1e-4
+#: Fraction of samples at full scale above which a recording counts as clipped.
+CLIPPED_FRACTION = 0.01
+
+
+class AudioError(Exception):
+    """A file that cannot be used; the message is the reason, ready to store."""
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the header of an audio file says."""
+
+    sample_rate: int
+    channels: int
+    frames: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.sample_rate if self.sample_rate else 0.0
+
+
+def probe_audio(path: str | Path) -> AudioInfo:
+    """Read only the header of an audio file."""
+    _require_file(path)
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        raise AudioError(f"unreadable audio ({_reason(exc)})") from exc
+    return AudioInfo(
+        sample_rate=int(info.samplerate), channels=int(info.channels), frames=int(info.frames)
+    )
+
+
+def load_audio(
+    path: str | Path,
+    sample_rate: int = 16000,
+    start_s: float | None = None,
+    end_s: float | None = None,
+) -> np.ndarray:
+    """Load ``path`` (or its ``[start_s, end_s)`` segment) as float32 mono at ``sample_rate``.
+
+    Channels are averaged; other rates are resampled with soxr (high quality). Raises
+    :class:`AudioError` for unreadable or empty audio and for NaN/inf samples.
+    """
+    _require_file(path)
+    try:
+        with sf.SoundFile(str(path)) as f:
+            native = int(f.samplerate)
+            if start_s is not None:
+                f.seek(min(int(round(start_s * native)), f.frames))
+            n = -1 if end_s is None else max(0, int(round((end_s - (start_s or 0.0)) * native)))
+            data = f.read(frames=n, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        raise AudioError(f"unreadable audio ({_reason(exc)})") from exc
+    if data.size == 0:
+        raise AudioError("empty audio (no samples)")
+    y = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    if not np.all(np.isfinite(y)):
+        raise AudioError("audio contains NaN or infinite samples")
+    if native != sample_rate:
+        import soxr
+
+        y = soxr.resample(y, native, sample_rate, quality="HQ").astype(np.float32)
+    return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def audio_problem(y: np.ndarray, sample_rate: int, min_samples: int) -> str | None:
+    """Why a loaded signal cannot give features, or None when it can.
+
+    Clipping is not fatal (emotional speech is often loud); only unusable signals are.
+    """
+    if y.size == 0:
+        return "empty audio (no samples)"
+    if y.size < min_samples:
+        return f"shorter than one analysis window ({y.size / sample_rate * 1000:.1f} ms)"
+    if not np.all(np.isfinite(y)):
+        return "audio contains NaN or infinite samples"
+    if float(np.max(np.abs(y))) < SILENCE_PEAK:
+        return "silent (peak below -80 dBFS)"
+    return None
+
+
+def clipped_fraction(y: np.ndarray, threshold: float = 0.999) -> float:
+    """Share of samples at (or beyond) full scale: a warning sign, reported not rejected."""
+    return float(np.mean(np.abs(y) >= threshold)) if y.size else 0.0
+
+
+def _require_file(path: str | Path) -> None:
+    if not Path(path).is_file():
+        raise AudioError("audio file not found")
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text.split(": ", 1)[-1] if text.startswith("Error opening") else text
