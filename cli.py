@@ -124,5 +124,141 @@ def info_command(ctx: click.Context) -> None:
     click.echo(warehouse_summary(_open(ctx)))
 
 
+# ---- train, runs
+def _parse_params(text: str | None) -> dict:
+    import json
+
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SercapError(f"--params is not valid JSON ({exc.msg} at column {exc.colno})") from exc
+    if not isinstance(value, dict):
+        raise SercapError("--params must be a JSON object, e.g. '{\"C\": 10}'")
+    return value
+
+
+_corpus_option = click.option("--corpus", help="Corpus name (default: the only one).")
+_labels_option = click.option(
+    "--labels", "label_map", help="Label map, e.g. iemocap4, emodb7 (default: the corpus')."
+)
+_feature_set_option = click.option(
+    "--feature-set", help="Feature set for tabular/sequence models.  [default: default]"
+)
+_image_set_option = click.option("--image-set", help="Image set for CNN models.  [default: mel]")
+_columns_option = click.option(
+    "--columns", help="Regular expression choosing feature columns, e.g. '^mfcc_'."
+)
+_speaker_norm_option = click.option(
+    "--speaker-norm",
+    is_flag=True,
+    help="Standardise features per speaker (unlabelled statistics of each speaker).",
+)
+_seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+_jobs_option = click.option(
+    "--jobs", type=int, default=2, show_default=True, help="Threads for a model's fitting."
+)
+_device_option = click.option(
+    "--device", help="Torch device (default: cuda when available, else cpu)."
+)
+
+
+@main.command("train")
+@click.argument("model")
+@_corpus_option
+@_labels_option
+@_feature_set_option
+@_image_set_option
+@_columns_option
+@click.option("--params", help="Model parameters as JSON, e.g. '{\"C\": 10}'.")
+@click.option("--tuned", is_flag=True, help="Use the best parameters found by `sercap tune`.")
+@_speaker_norm_option
+@_seed_option
+@_jobs_option
+@_device_option
+@click.pass_context
+def train_command(
+    ctx: click.Context,
+    model: str,
+    corpus,
+    label_map,
+    feature_set,
+    image_set,
+    columns,
+    params,
+    tuned,
+    speaker_norm,
+    seed,
+    jobs,
+    device,
+) -> None:
+    """Cross-validate MODEL speaker-independently and store the run.
+
+    MODEL is one of: svm, rf, xgb, lgbm, trees, dnn, lstm, cnn, resnet18, resnet34.
+    Prints UA (mean per-class recall), WA (accuracy) and macro-F1 on the pooled out-of-fold
+    predictions, their per-fold mean ± std, and the confusion matrix.
+    """
+    from sercap.evaluate import get_run
+    from sercap.experiment import data_request, load_for, run_model
+    from sercap.report import format_run
+
+    wh = _open(ctx)
+    request = data_request(
+        model,
+        corpus=corpus,
+        label_map=label_map,
+        feature_set=feature_set,
+        image_set=image_set,
+        columns=columns,
+        speaker_norm=speaker_norm,
+    )
+    data = load_for(wh, request)
+    click.echo(
+        f"{model}: {len(data)} utterances of {data.corpus} ({data.label_map}), "
+        f"{len(set(data.folds))} folds ({data.protocol})",
+        err=True,
+    )
+    outcome = run_model(
+        wh,
+        model,
+        data,
+        params=_parse_params(params),
+        tuned=tuned,
+        seed=seed,
+        n_jobs=jobs,
+        device=device,
+    )
+    click.echo(format_run(get_run(wh, outcome.run_id)))
+
+
+@main.group("runs", invoke_without_command=True)
+@_corpus_option
+@click.option("--model", help="Only runs of this model.")
+@click.option("--limit", type=int, default=30, show_default=True)
+@click.pass_context
+def runs_group(ctx: click.Context, corpus, model, limit) -> None:
+    """List stored runs, newest first (`runs show ID` for one)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from sercap.report import format_table, runs_table
+
+    frame = runs_table(_open(ctx), corpus=corpus, model=model)
+    click.echo(
+        format_table(frame, limit=limit) if frame.height else "no runs yet; try `sercap train svm`"
+    )
+
+
+@runs_group.command("show")
+@click.argument("run_id")
+@click.pass_context
+def runs_show(ctx: click.Context, run_id: str) -> None:
+    """Show one run (a unique prefix of its id is enough)."""
+    from sercap.evaluate import get_run
+    from sercap.report import format_run
+
+    click.echo(format_run(get_run(_open(ctx), run_id)))
+
+
 if __name__ == "__main__":
     main()

@@ -114,3 +114,62 @@ def warehouse_summary(wh: Warehouse) -> str:
         )
         sections.append("latest runs\n" + format_table(runs, limit=None))
     return "\n\n".join(sections)
+
+
+# ----------------------------------------------------------------------------- runs
+def format_confusion(confusion: list[list[int]], classes: list[str]) -> str:
+    """A confusion matrix as text: rows are true classes, columns predictions."""
+    width = max(5, *(len(c) for c in classes), *(len(str(v)) for r in confusion for v in r))
+    head = "true\\pred".ljust(10) + "".join(c.rjust(width + 1) for c in classes) + "  recall"
+    lines = [head]
+    for name, row in zip(classes, confusion, strict=True):
+        total = sum(row)
+        recall = row[classes.index(name)] / total if total else 0.0
+        cells = "".join(str(v).rjust(width + 1) for v in row)
+        lines.append(f"{name.ljust(10)}{cells}  {recall:6.3f}")
+    return "\n".join(lines)
+
+
+def format_run(run: dict) -> str:
+    """A stored run for a person: what was trained how, and how well."""
+    norm = "with speaker normalisation" if run["speaker_norm"] else "no speaker normalisation"
+    params = json.loads(run["params_json"] or "{}")
+    lines = [
+        f"run {run['run_id']}  ({run['kind']}: {run['model']})",
+        f"  corpus {run['corpus']}, labels {run['label_map']} ({', '.join(run['classes'])}), "
+        f"{run['n_utterances']} utterances",
+        f"  protocol {run['protocol']}, {run['n_folds']} folds, {norm}",
+    ]
+    if run.get("feature_set"):
+        cols = f", columns {run['columns']}" if run.get("columns") else ""
+        lines.append(f"  features {run['feature_set']} ({run['feature_set_hash']}){cols}")
+    if run.get("members"):
+        lines.append(f"  members {', '.join(run['members'])}  weights {run.get('weights')}")
+    if params:
+        lines.append(f"  params {json.dumps(params, sort_keys=True)}")
+    if run.get("tuned_from"):
+        lines.append(f"  tuned parameters from {run['tuned_from']}")
+    lines.append(f"  seed {run['seed']}, fit {run['fit_s']:.1f} s, total {run['duration_s']:.1f} s")
+    lines += [
+        "",
+        "            pooled   per fold (mean ± std)",
+        f"  UA        {run['ua']:.4f}   {run['ua_fold_mean']:.4f} ± {run['ua_fold_std']:.4f}",
+        f"  WA        {run['wa']:.4f}   {run['wa_fold_mean']:.4f} ± {run['wa_fold_std']:.4f}",
+        f"  macro-F1  {run['macro_f1']:.4f}   {run['f1_fold_mean']:.4f} ± {run['f1_fold_std']:.4f}",
+        "",
+        format_confusion(json.loads(run["confusion_json"]), list(run["classes"])),
+    ]
+    return "\n".join(lines)
+
+
+def runs_table(wh: Warehouse, corpus: str | None = None, model: str | None = None) -> pl.DataFrame:
+    """Stored runs, newest first, with the facts needed to read their figures."""
+    return wh.query(
+        "SELECT run_id, model, corpus, label_map, feature_set, "
+        "CASE WHEN speaker_norm THEN 'yes' ELSE 'no' END AS spk_norm, "
+        "round(ua, 4) AS ua, round(wa, 4) AS wa, round(macro_f1, 4) AS macro_f1, "
+        "round(fit_s, 1) AS fit_s, tuned_from IS NOT NULL AS tuned, started_at "
+        "FROM runs WHERE (? IS NULL OR corpus = ?) AND (? IS NULL OR model = ?) "
+        "ORDER BY started_at DESC",
+        [corpus, corpus, model, model],
+    )

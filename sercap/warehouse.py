@@ -83,15 +83,8 @@ class Warehouse:
     # -- queries -----------------------------------------------------------------------
     def query(self, sql: str, params: Sequence[Any] | dict | None = None) -> pl.DataFrame:
         """Run a query and return all of its rows as a polars DataFrame."""
-        if params is None:
-            rel = self.con.sql(sql)
-            return rel.pl() if rel is not None else pl.DataFrame()
-        result = self.con.execute(sql, params)
-        if result.description is None:
-            return pl.DataFrame()
-        names = [d[0] for d in result.description]
-        rows = result.fetchall()
-        return pl.DataFrame(rows, schema=names, orient="row", infer_schema_length=None)
+        rel = self.con.sql(sql, params=params)
+        return rel.pl() if rel is not None else pl.DataFrame()
 
     def execute(self, sql: str, params: Sequence[Any] | dict | None = None) -> None:
         """Run a statement whose result is not needed (fully consumed, as DuckDB 2 asks)."""
@@ -195,7 +188,7 @@ class Warehouse:
             listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
             self.con.execute(
                 f"CREATE OR REPLACE TEMP VIEW {prefixes[kind]}_{name} AS "
-                f"SELECT * FROM read_parquet([{listing}], union_by_name = true)"
+                f"SELECT * FROM read_parquet([{listing}], union_by_name = true, hive_partitioning = false)"
             )
         aliases = {
             "frames": ("frames", "default"),

@@ -1,0 +1,320 @@
+"""What models eat, read from the warehouse with polars: X, y, speakers and folds.
+
+A :class:`Dataset` is one corpus under one label map and its speaker-independent fold
+assignment, with inputs of one kind: a feature matrix (``tabular``), per-frame descriptor
+sequences (``sequence``) or spectrogram images (``image``). Everything here reads; nothing
+writes.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import warnings
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from sercap.errors import SercapError
+from sercap.warehouse import Warehouse, check_name
+
+INPUT_KINDS = ("tabular", "sequence", "image")
+DEFAULT_FEATURE_SET = "default"
+DEFAULT_IMAGE_SET = "mel"
+
+
+@dataclass
+class Dataset:
+    """Inputs, labels, speakers and folds of one corpus under one label map.
+
+    ``X`` is a float32 matrix (tabular) or a list of arrays (sequences, images), row-aligned
+    with ``utt_ids``, ``y`` (class indices into ``classes``), ``speakers`` and ``folds``.
+    """
+
+    utt_ids: np.ndarray
+    X: Any
+    y: np.ndarray
+    classes: list[str]
+    speakers: np.ndarray
+    folds: np.ndarray
+    corpus: str
+    label_map: str
+    protocol: str
+    input_kind: str
+    feature_set: str | None = None
+    feature_set_hash: str | None = None
+    columns: list[str] = field(default_factory=list)
+    column_pattern: str | None = None
+    speaker_norm: bool = False
+
+    def __len__(self) -> int:
+        return len(self.utt_ids)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    def subset(self, index: np.ndarray) -> Dataset:
+        """Rows ``index`` (an integer array) of every aligned field."""
+        return replace(
+            self,
+            utt_ids=self.utt_ids[index],
+            X=take(self.X, index),
+            y=self.y[index],
+            speakers=self.speakers[index],
+            folds=self.folds[index],
+        )
+
+
+def take(X: Any, index: np.ndarray) -> Any:
+    """Rows of a matrix or items of a list, by integer index."""
+    if isinstance(X, np.ndarray):
+        return X[index]
+    return [X[i] for i in index]
+
+
+# ----------------------------------------------------------------------------- choices
+def resolve_corpus(wh: Warehouse, corpus: str | None) -> str:
+    """The corpus to use: the one named, or the only one in the warehouse."""
+    names = wh.query("SELECT name FROM corpora ORDER BY name")["name"].to_list()
+    if not names:
+        raise SercapError("the warehouse has no corpus yet; run `sercap ingest KIND DIR` first")
+    if corpus is None:
+        if len(names) > 1:
+            raise SercapError(
+                f"several corpora in the warehouse ({', '.join(names)}); pick one with --corpus"
+            )
+        return names[0]
+    if corpus not in names:
+        raise SercapError(f"no corpus {corpus!r} in the warehouse (have: {', '.join(names)})")
+    return corpus
+
+
+def resolve_label_map(wh: Warehouse, corpus: str, label_map: str | None) -> str:
+    """The label map to use: the one named (checked against the corpus kind) or its default."""
+    kind, default = wh.con.execute(
+        "SELECT kind, label_map FROM corpora WHERE name = ?", [corpus]
+    ).fetchall()[0]
+    if label_map is None:
+        return default
+    maps = wh.query("SELECT name, kind FROM label_maps ORDER BY name")
+    known = dict(zip(maps["name"], maps["kind"], strict=True))
+    if label_map not in known:
+        raise SercapError(f"unknown label map {label_map!r} (have: {', '.join(known)})")
+    if known[label_map] != kind:
+        fitting = [n for n, k in known.items() if k == kind]
+        raise SercapError(
+            f"label map {label_map!r} is for {known[label_map]} corpora; corpus {corpus!r} is "
+            f"{kind} (use one of: {', '.join(fitting)})"
+        )
+    return label_map
+
+
+def feature_set_hash(wh: Warehouse, name: str, kind: str | None = None) -> str:
+    """Hash of the newest registered feature set called ``name``."""
+    check_name(name, "feature set")
+    rows = wh.con.execute(
+        "SELECT hash, kind FROM feature_sets WHERE name = ? ORDER BY created_at DESC", [name]
+    ).fetchall()
+    if not rows:
+        what = "sercap images" if kind == "image" else "sercap extract"
+        raise SercapError(f"feature set {name!r} has not been extracted yet; run `{what}` first")
+    return rows[0][0]
+
+
+def labelled_utterances(wh: Warehouse, corpus: str, label_map: str) -> pl.DataFrame:
+    """utt_id, speaker, fold and label of every utterance the label map keeps, by utt_id."""
+    check_name(label_map, "label map")
+    frame = wh.query(
+        f"SELECT l.utt_id, f.speaker, f.fold, f.protocol, l.label FROM {label_map} l "
+        "JOIN folds f USING (utt_id) WHERE l.corpus = ? ORDER BY l.utt_id",
+        [corpus],
+    )
+    if frame.is_empty():
+        raise SercapError(
+            f"label map {label_map!r} keeps no utterance of corpus {corpus!r}; "
+            "check `sercap info` and --labels"
+        )
+    return frame
+
+
+# ----------------------------------------------------------------------------- loading
+def load_dataset(
+    wh: Warehouse,
+    input_kind: str = "tabular",
+    *,
+    corpus: str | None = None,
+    label_map: str | None = None,
+    feature_set: str | None = None,
+    columns: str | None = None,
+    speaker_norm: bool = False,
+) -> Dataset:
+    """The dataset a model of ``input_kind`` trains on.
+
+    ``columns`` is a regular expression on feature (or descriptor) column names, e.g.
+    ``"^mfcc_"``; ``speaker_norm`` standardises tabular features per speaker (see
+    :func:`speaker_normalise`).
+    """
+    if input_kind not in INPUT_KINDS:
+        raise ValueError(f"input_kind must be one of {INPUT_KINDS}")
+    corpus = resolve_corpus(wh, corpus)
+    label_map = resolve_label_map(wh, corpus, label_map)
+    meta = labelled_utterances(wh, corpus, label_map)
+    classes = sorted(meta["label"].unique().to_list())
+    if input_kind == "image":
+        name = feature_set or DEFAULT_IMAGE_SET
+        digest = feature_set_hash(wh, name, kind="image")
+        X, keep, cols = _read_images(wh, name, meta["utt_id"])
+    else:
+        name = feature_set or DEFAULT_FEATURE_SET
+        digest = feature_set_hash(wh, name)
+        if input_kind == "tabular":
+            X, keep, cols = _read_tabular(wh, name, corpus, meta["utt_id"], columns)
+        else:
+            X, keep, cols = _read_sequences(wh, name, corpus, meta["utt_id"], columns)
+    meta = meta.filter(pl.col("utt_id").is_in(keep))
+    if meta.is_empty():
+        raise SercapError(
+            f"no {name!r} features for the utterances of corpus {corpus!r}; run "
+            f"`sercap {'images' if input_kind == 'image' else 'extract'} --corpus {corpus}` first"
+        )
+    index = {c: i for i, c in enumerate(classes)}
+    data = Dataset(
+        utt_ids=meta["utt_id"].to_numpy(),
+        X=X,
+        y=np.array([index[c] for c in meta["label"]], dtype=np.int64),
+        classes=classes,
+        speakers=meta["speaker"].to_numpy(),
+        folds=meta["fold"].to_numpy(),
+        corpus=corpus,
+        label_map=label_map,
+        protocol=meta["protocol"][0],
+        input_kind=input_kind,
+        feature_set=name,
+        feature_set_hash=digest,
+        columns=cols,
+        column_pattern=columns,
+        speaker_norm=False,
+    )
+    if speaker_norm:
+        if input_kind != "tabular":
+            raise SercapError("--speaker-norm applies to tabular features only")
+        data.X = speaker_normalise(data.X, data.speakers)
+        data.speaker_norm = True
+    return data
+
+
+def _feature_columns(available: list[str], pattern: str | None, what: str) -> list[str]:
+    numeric = [c for c in available if c not in ("utt_id", "frame", "time_s", "corpus")]
+    if pattern is None:
+        return numeric
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        raise SercapError(
+            f"--columns {pattern!r} is not a valid regular expression ({exc})"
+        ) from exc
+    chosen = [c for c in numeric if regex.search(c)]
+    if not chosen:
+        raise SercapError(
+            f"--columns {pattern!r} matches none of the {len(numeric)} {what} columns"
+        )
+    return chosen
+
+
+def _query_utterances(wh: Warehouse, utt_ids: pl.Series, sql: str) -> pl.DataFrame:
+    """Run ``sql`` with the wanted utterance ids available as the relation ``wanted``."""
+    wh.con.register("wanted", pl.DataFrame({"utt_id": utt_ids}).to_arrow())
+    try:
+        return wh.query(sql)
+    finally:
+        wh.con.unregister("wanted")
+
+
+def _require_view(wh: Warehouse, view: str, command: str) -> None:
+    if not wh.has_relation(view):
+        raise SercapError(f"{view} does not exist yet; run `{command}` first")
+
+
+def _read_tabular(
+    wh: Warehouse, name: str, corpus: str, utt_ids: pl.Series, pattern: str | None
+) -> tuple[np.ndarray, list[str], list[str]]:
+    view = f"features_{name}"
+    _require_view(wh, view, f"sercap extract --feature-set {name}")
+    cols = _feature_columns(wh.query(f"SELECT * FROM {view} LIMIT 0").columns, pattern, "feature")
+    select = ", ".join(f'f."{c}"' for c in cols)
+    frame = _query_utterances(
+        wh,
+        utt_ids,
+        f"SELECT f.utt_id, {select} FROM {view} f JOIN wanted USING (utt_id) ORDER BY f.utt_id",
+    )
+    X = frame.select(cols).cast(pl.Float32).to_numpy().astype(np.float32, copy=False)
+    return X, frame["utt_id"].to_list(), cols
+
+
+def _read_sequences(
+    wh: Warehouse, name: str, corpus: str, utt_ids: pl.Series, pattern: str | None
+) -> tuple[list[np.ndarray], list[str], list[str]]:
+    view = f"frames_{name}"
+    _require_view(wh, view, f"sercap extract --feature-set {name}")
+    cols = _feature_columns(
+        wh.query(f"SELECT * FROM {view} LIMIT 0").columns, pattern, "descriptor"
+    )
+    select = ", ".join(f'f."{c}"' for c in cols)
+    frame = _query_utterances(
+        wh,
+        utt_ids,
+        f"SELECT f.utt_id, {select} FROM {view} f JOIN wanted USING (utt_id) "
+        "ORDER BY f.utt_id, f.frame",
+    )
+    ids = frame["utt_id"].to_numpy()
+    values = frame.select(cols).cast(pl.Float32).to_numpy().astype(np.float32, copy=False)
+    keep, starts = np.unique(ids, return_index=True)
+    bounds = list(starts) + [len(ids)]
+    sequences = [values[bounds[i] : bounds[i + 1]] for i in range(len(keep))]
+    return sequences, keep.tolist(), cols
+
+
+def _read_images(
+    wh: Warehouse, name: str, utt_ids: pl.Series
+) -> tuple[list[np.ndarray], list[str], list[str]]:
+    view = f"images_{name}"
+    _require_view(wh, view, f"sercap images --image-set {name}")
+    frame = _query_utterances(
+        wh,
+        utt_ids,
+        f"SELECT i.utt_id, i.png FROM {view} i JOIN wanted USING (utt_id) ORDER BY i.utt_id",
+    )
+    images = [decode_png(b) for b in frame["png"]]
+    return images, frame["utt_id"].to_list(), []
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    """8-bit grayscale PNG bytes → uint8 array (height, width)."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image.convert("L"), dtype=np.uint8)
+
+
+# ----------------------------------------------------------------------------- transforms
+def speaker_normalise(X: np.ndarray, speakers: np.ndarray) -> np.ndarray:
+    """Standardise each speaker's rows with that speaker's own mean and standard deviation.
+
+    Uses no labels, only the speaker's (unlabelled) utterances, so it is legitimate for a
+    test speaker too. NaN entries are ignored in the statistics and kept as NaN.
+    """
+    out = np.empty_like(X, dtype=np.float32)
+    for speaker in np.unique(speakers):
+        rows = speakers == speaker
+        block = X[rows].astype(np.float64)
+        with warnings.catch_warnings():  # an all-NaN column: a speaker never voiced
+            warnings.simplefilter("ignore", category=RuntimeWarning)
+            mean = np.nanmean(block, axis=0)
+            std = np.nanstd(block, axis=0)
+        std = np.where(np.isfinite(std) & (std > 1e-8), std, 1.0)
+        mean = np.where(np.isfinite(mean), mean, 0.0)
+        out[rows] = ((block - mean) / std).astype(np.float32)
+    return out

@@ -1,0 +1,291 @@
+"""Honest evaluation: speaker-independent folds, metrics, cross-validation, stored runs.
+
+Every number sercap reports comes from here: out-of-fold predictions of a model trained on
+the other folds (no speaker is ever on both sides), pooled over folds and scored as UA
+(unweighted accuracy: mean per-class recall), WA (weighted accuracy: plain accuracy) and
+macro-F1, plus per-fold mean ± std. A run and every prediction are stored in the warehouse.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import platform
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from sklearn.metrics import confusion_matrix, f1_score
+from tqdm.auto import tqdm
+
+from sercap.data import Dataset
+from sercap.errors import SercapError
+from sercap.warehouse import Warehouse
+
+#: Libraries whose versions can change results; recorded with every run.
+VERSIONED_PACKAGES = (
+    "sercap", "numpy", "scikit-learn", "xgboost", "lightgbm", "torch", "torchvision",
+    "librosa", "duckdb", "polars", "optuna",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Scores of one set of predictions."""
+
+    ua: float
+    wa: float
+    macro_f1: float
+    confusion: list[list[int]]
+
+    @property
+    def as_dict(self) -> dict[str, float]:
+        return {"ua": self.ua, "wa": self.wa, "macro_f1": self.macro_f1}
+
+
+def score(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> Metrics:
+    """UA (mean recall over the classes present in ``y_true``), WA and macro-F1.
+
+    Classes absent from ``y_true`` (possible inside one fold) are left out of UA and F1
+    rather than counted as zero recall; the pooled scores see every class.
+    """
+    labels = np.arange(n_classes)
+    cm = confusion_matrix(y_true, y_pred, labels=labels)
+    support = cm.sum(axis=1)
+    present = support > 0
+    recall = np.divide(np.diag(cm), support, out=np.zeros(n_classes), where=present)
+    ua = float(recall[present].mean()) if present.any() else 0.0
+    wa = float(np.trace(cm) / cm.sum()) if cm.sum() else 0.0
+    f1 = float(f1_score(y_true, y_pred, labels=labels[present], average="macro", zero_division=0))
+    return Metrics(ua=ua, wa=wa, macro_f1=f1, confusion=cm.tolist())
+
+
+def check_speaker_independent(speakers: np.ndarray, folds: np.ndarray) -> None:
+    """Refuse a fold assignment that puts one speaker in two folds."""
+    seen: dict[str, str] = {}
+    for speaker, fold in zip(speakers.tolist(), folds.tolist(), strict=True):
+        if seen.setdefault(speaker, fold) != fold:
+            raise SercapError(
+                f"speaker {speaker!r} is in folds {seen[speaker]!r} and {fold!r}: the protocol "
+                "is not speaker-independent"
+            )
+
+
+def outer_splits(data: Dataset) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """(fold name, train index, test index) for every fold of the dataset's protocol."""
+    check_speaker_independent(data.speakers, data.folds)
+    names = sorted(np.unique(data.folds))
+    if len(names) < 2:
+        raise SercapError(
+            f"corpus {data.corpus!r} has a single fold ({names[0]!r}); speaker-independent "
+            "evaluation needs at least two speakers or sessions"
+        )
+    for name in names:
+        test = np.flatnonzero(data.folds == name)
+        train = np.flatnonzero(data.folds != name)
+        yield name, train, test
+
+
+def inner_splits(
+    data: Dataset, n_splits: int = 3, seed: int = 0
+) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """Validation splits grouped by speaker inside ``data`` (a training set): for tuning.
+
+    Speakers are shuffled with ``seed`` and dealt into ``n_splits`` groups, so every
+    validation speaker is unseen by the model trained on the rest.
+    """
+    speakers = np.unique(data.speakers)
+    n_splits = min(n_splits, len(speakers))
+    if n_splits < 2:
+        raise SercapError("inner validation needs at least two training speakers")
+    order = np.random.default_rng(seed).permutation(speakers)
+    groups = {s: i % n_splits for i, s in enumerate(order)}
+    assignment = np.array([groups[s] for s in data.speakers])
+    for k in range(n_splits):
+        yield f"inner{k + 1}", np.flatnonzero(assignment != k), np.flatnonzero(assignment == k)
+
+
+@dataclass
+class CVResult:
+    """Out-of-fold probabilities and scores of one cross-validation."""
+
+    proba: np.ndarray  # (n, K), row-aligned with the dataset
+    fold_names: list[str]
+    fold_metrics: list[Metrics]
+    pooled: Metrics
+    fit_s: float
+    duration_s: float
+    evaluated: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def fold_stats(self) -> dict[str, float]:
+        """Mean and standard deviation over folds of each metric."""
+        out: dict[str, float] = {}
+        for key in ("ua", "wa", "macro_f1"):
+            values = np.array([getattr(m, key) for m in self.fold_metrics])
+            out[f"{key}_fold_mean"] = float(values.mean())
+            out[f"{key}_fold_std"] = float(values.std())
+        return out
+
+
+def cross_validate(
+    data: Dataset,
+    model_name: str,
+    params: dict | None = None,
+    *,
+    seed: int = 0,
+    n_jobs: int = 1,
+    device: str | None = None,
+    splits: list[tuple[str, np.ndarray, np.ndarray]] | None = None,
+    on_fold: Callable[[int, Metrics], None] | None = None,
+    progress: bool = True,
+) -> CVResult:
+    """Train on each split's training rows, predict its test rows, score.
+
+    ``splits`` defaults to the dataset's speaker-independent protocol. ``on_fold`` is called
+    after every fold with its index and scores (Optuna reports there and may prune by
+    raising). Only rows in some test split get predictions; ``evaluated`` lists them.
+    """
+    from sercap.models.registry import get_model
+
+    model_cls = get_model(model_name)
+    if model_cls.input_kind != data.input_kind:
+        raise SercapError(
+            f"model {model_name!r} reads {model_cls.input_kind} inputs, the dataset holds "
+            f"{data.input_kind} ones"
+        )
+    splits = list(splits) if splits is not None else list(outer_splits(data))
+    K = data.n_classes
+    proba = np.full((len(data), K), np.nan)
+    fold_metrics: list[Metrics] = []
+    started = time.perf_counter()
+    fit_s = 0.0
+    bar = tqdm(splits, desc=f"{model_name} folds", unit="fold", disable=not progress, leave=False)
+    for i, (name, train, test) in enumerate(bar):
+        bar.set_postfix_str(name)
+        model = model_cls(params, seed=seed, n_jobs=n_jobs, device=device, verbose=False)
+        t0 = time.perf_counter()
+        model.fit(take_X(data, train), data.y[train], groups=data.speakers[train], n_classes=K)
+        fit_s += time.perf_counter() - t0
+        p = np.asarray(model.predict_proba(take_X(data, test)), dtype=np.float64)
+        proba[test] = p
+        metrics = score(data.y[test], p.argmax(axis=1), K)
+        fold_metrics.append(metrics)
+        bar.set_postfix_str(f"{name} UA {metrics.ua:.3f}")
+        if on_fold is not None:
+            on_fold(i, metrics)
+    evaluated = np.flatnonzero(~np.isnan(proba[:, 0]))
+    pooled = score(data.y[evaluated], proba[evaluated].argmax(axis=1), K)
+    return CVResult(
+        proba=proba,
+        fold_names=[s[0] for s in splits],
+        fold_metrics=fold_metrics,
+        pooled=pooled,
+        fit_s=fit_s,
+        duration_s=time.perf_counter() - started,
+        evaluated=evaluated,
+    )
+
+
+def take_X(data: Dataset, index: np.ndarray):
+    """The model inputs of rows ``index``."""
+    from sercap.data import take
+
+    return take(data.X, index)
+
+
+# ----------------------------------------------------------------------------- storage
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that can change a result, and of Python."""
+    out = {"python": platform.python_version()}
+    for package in VERSIONED_PACKAGES:
+        try:
+            out[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def new_run_id(model: str) -> str:
+    """Sortable, readable and unique: ``svm-20261125-101500-3fa2``."""
+    return f"{model}-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def store_run(
+    wh: Warehouse,
+    data: Dataset,
+    model: str,
+    result: CVResult,
+    *,
+    params: dict | None,
+    seed: int,
+    kind: str = "model",
+    tuned_from: str | None = None,
+    members: list[str] | None = None,
+    weights: list[float] | None = None,
+) -> str:
+    """Store a run and its out-of-fold predictions in one transaction; return its id."""
+    run_id = new_run_id(model)
+    rows = result.evaluated
+    stats = result.fold_stats()
+    fold_of = dict(zip(data.utt_ids, data.folds, strict=True))
+    predicted = result.proba[rows].argmax(axis=1)
+    with wh.transaction():
+        wh.execute(
+            "INSERT INTO runs (run_id, kind, model, corpus, label_map, protocol, feature_set, "
+            "feature_set_hash, columns, speaker_norm, params_json, seed, tuned_from, members, "
+            "weights, classes, n_utterances, n_folds, ua, wa, macro_f1, ua_fold_mean, "
+            "ua_fold_std, wa_fold_mean, wa_fold_std, f1_fold_mean, f1_fold_std, confusion_json, "
+            "fit_s, duration_s, versions_json, started_at) VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "?, ?, ?, now())",
+            [
+                run_id, kind, model, data.corpus, data.label_map, data.protocol,
+                data.feature_set, data.feature_set_hash, data.column_pattern, data.speaker_norm,
+                json.dumps(params or {}, sort_keys=True, default=str), seed, tuned_from,
+                members, weights, data.classes, int(len(rows)), len(result.fold_names),
+                result.pooled.ua, result.pooled.wa, result.pooled.macro_f1,
+                stats["ua_fold_mean"], stats["ua_fold_std"], stats["wa_fold_mean"],
+                stats["wa_fold_std"], stats["macro_f1_fold_mean"], stats["macro_f1_fold_std"],
+                json.dumps(result.pooled.confusion), result.fit_s, result.duration_s,
+                json.dumps(library_versions()),
+            ],
+        )  # fmt: skip
+        import pyarrow as pa
+
+        table = pa.table(
+            {
+                "run_id": [run_id] * len(rows),
+                "utt_id": data.utt_ids[rows].tolist(),
+                "fold": [fold_of[u] for u in data.utt_ids[rows]],
+                "label": [data.classes[i] for i in data.y[rows]],
+                "predicted": [data.classes[i] for i in predicted],
+                "proba": pa.array(
+                    result.proba[rows].astype(np.float32).tolist(), pa.list_(pa.float32())
+                ),
+            }
+        )
+        wh.con.register("new_predictions", table)
+        try:
+            wh.execute("INSERT INTO predictions SELECT * FROM new_predictions")
+        finally:
+            wh.con.unregister("new_predictions")
+    return run_id
+
+
+def get_run(wh: Warehouse, run_id: str) -> dict:
+    """One stored run as a dict; a unique prefix of its id is enough."""
+    frame = wh.query(
+        "SELECT * FROM runs WHERE run_id = ? OR starts_with(run_id, ?) ORDER BY run_id",
+        [run_id, run_id],
+    )
+    exact = frame.filter(frame["run_id"] == run_id)
+    if exact.height == 1:
+        frame = exact
+    if frame.is_empty():
+        raise SercapError(f"no run {run_id!r}; list them with `sercap runs`")
+    if frame.height > 1:
+        raise SercapError(f"{run_id!r} matches {frame.height} runs; give more of the id")
+    return frame.to_dicts()[0]

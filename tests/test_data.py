@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+
+from sercap.data import load_dataset, speaker_normalise
+from sercap.errors import SercapError
+from tests.helpers import add_corpus, add_features
+
+
+def test_load_tabular_aligns_rows_labels_speakers_and_folds(wh) -> None:
+    utts = add_corpus(wh, n_speakers=3, per_class=2)
+    feats = add_features(wh, utts)
+    data = load_dataset(wh, "tabular")
+    assert data.corpus == "toy" and data.label_map == "emodb7"
+    assert data.classes == ["ang", "neu", "sad"]
+    assert data.X.shape == (18, 6) and data.X.dtype == np.float32
+    assert list(data.utt_ids) == sorted(utts["utt_id"])
+    truth = dict(zip(utts["utt_id"], utts["emotion"], strict=True))
+    assert [data.classes[i] for i in data.y] == [truth[u] for u in data.utt_ids]
+    # leave-one-speaker-out: the fold is the speaker
+    assert list(data.folds) == list(data.speakers)
+    expected = feats.sort("utt_id")["mfcc_00_mean"].to_numpy()
+    np.testing.assert_allclose(data.X[:, data.columns.index("mfcc_00_mean")], expected)
+
+
+def test_column_pattern_selects_a_family(wh) -> None:
+    add_features(wh, add_corpus(wh))
+    data = load_dataset(wh, "tabular", columns="^mfcc_")
+    assert data.columns and all(c.startswith("mfcc_") for c in data.columns)
+    with pytest.raises(SercapError, match="matches none"):
+        load_dataset(wh, "tabular", columns="^nothing_")
+    with pytest.raises(SercapError, match="not a valid regular expression"):
+        load_dataset(wh, "tabular", columns="(")
+
+
+def test_clear_errors_for_missing_steps(wh) -> None:
+    with pytest.raises(SercapError, match="run `sercap ingest"):
+        load_dataset(wh, "tabular")
+    add_corpus(wh)
+    with pytest.raises(SercapError, match="run `sercap extract`"):
+        load_dataset(wh, "tabular")
+    with pytest.raises(SercapError, match="unknown label map"):
+        load_dataset(wh, "tabular", label_map="nope")
+    with pytest.raises(SercapError, match="is for iemocap corpora"):
+        load_dataset(wh, "tabular", label_map="iemocap4")
+    with pytest.raises(SercapError, match="no corpus 'other'"):
+        load_dataset(wh, "tabular", corpus="other")
+
+
+def test_speaker_normalise_uses_each_speakers_own_statistics() -> None:
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(5, 2, (20, 3)), rng.normal(-3, 0.5, (10, 3))]).astype(np.float32)
+    X[0, 2] = np.nan
+    speakers = np.array(["a"] * 20 + ["b"] * 10)
+    Z = speaker_normalise(X, speakers)
+    for s in ("a", "b"):
+        block = Z[speakers == s]
+        np.testing.assert_allclose(np.nanmean(block, axis=0), 0, atol=1e-5)
+        np.testing.assert_allclose(np.nanstd(block, axis=0), 1, atol=1e-4)
+    assert np.isnan(Z[0, 2])
+    # An all-NaN column (a speaker who never voiced) stays NaN without warnings.
+    X[speakers == "b", 1] = np.nan
+    assert np.isnan(speaker_normalise(X, speakers)[speakers == "b", 1]).all()
+
+
+def test_speaker_norm_flag_is_recorded(wh) -> None:
+    add_features(wh, add_corpus(wh))
+    data = load_dataset(wh, "tabular", speaker_norm=True)
+    assert data.speaker_norm
+    for s in np.unique(data.speakers):
+        np.testing.assert_allclose(data.X[data.speakers == s].mean(axis=0), 0, atol=1e-5)

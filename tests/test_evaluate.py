@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
+
+from sercap.data import Dataset
+from sercap.errors import SercapError
+from sercap.evaluate import check_speaker_independent, inner_splits, outer_splits, score
+
+
+def _dataset(speakers, folds, y=None) -> Dataset:
+    n = len(speakers)
+    return Dataset(
+        utt_ids=np.array([f"u{i}" for i in range(n)]),
+        X=np.zeros((n, 2), np.float32),
+        y=np.zeros(n, np.int64) if y is None else np.asarray(y),
+        classes=["a", "b"],
+        speakers=np.asarray(speakers),
+        folds=np.asarray(folds),
+        corpus="toy",
+        label_map="emodb7",
+        protocol="leave-one-speaker-out",
+        input_kind="tabular",
+    )
+
+
+def test_score_matches_scikit_learn() -> None:
+    rng = np.random.default_rng(3)
+    y_true = rng.integers(0, 4, 200)
+    y_pred = np.where(rng.random(200) < 0.6, y_true, rng.integers(0, 4, 200))
+    m = score(y_true, y_pred, 4)
+    assert m.ua == pytest.approx(balanced_accuracy_score(y_true, y_pred))
+    assert m.wa == pytest.approx(accuracy_score(y_true, y_pred))
+    assert m.macro_f1 == pytest.approx(f1_score(y_true, y_pred, average="macro"))
+    assert m.confusion == confusion_matrix(y_true, y_pred).tolist()
+
+
+def test_score_fixed_arrays() -> None:
+    # class 0: 2/2 right, class 1: 1/2 right, class 2: 0/1 → UA = (1 + .5 + 0) / 3
+    m = score(np.array([0, 0, 1, 1, 2]), np.array([0, 0, 1, 0, 1]), 3)
+    assert m.ua == pytest.approx(0.5)
+    assert m.wa == pytest.approx(0.6)
+    assert m.confusion == [[2, 0, 0], [1, 1, 0], [0, 1, 0]]
+
+
+def test_score_ignores_classes_absent_from_a_fold() -> None:
+    m = score(np.array([0, 0, 1]), np.array([0, 2, 1]), 3)
+    assert m.ua == pytest.approx((0.5 + 1.0) / 2)
+
+
+def test_outer_splits_never_share_a_speaker() -> None:
+    speakers = ["s1", "s1", "s2", "s3", "s3", "s4"]
+    data = _dataset(speakers, ["f1", "f1", "f1", "f2", "f2", "f2"])
+    splits = list(outer_splits(data))
+    assert [name for name, _, _ in splits] == ["f1", "f2"]
+    for _, train, test in splits:
+        assert not set(data.speakers[train]) & set(data.speakers[test])
+        assert sorted(np.concatenate([train, test])) == list(range(6))
+
+
+def test_a_speaker_in_two_folds_is_refused() -> None:
+    with pytest.raises(SercapError, match="speaker 's1' is in folds"):
+        check_speaker_independent(np.array(["s1", "s1"]), np.array(["f1", "f2"]))
+
+
+def test_single_fold_is_refused() -> None:
+    with pytest.raises(SercapError, match="single fold"):
+        list(outer_splits(_dataset(["s1", "s1"], ["f1", "f1"])))
+
+
+def test_inner_splits_group_by_speaker_and_cover_all_rows() -> None:
+    speakers = np.repeat([f"s{i}" for i in range(6)], 5)
+    data = _dataset(speakers, speakers)
+    seen = []
+    for _, train, valid in inner_splits(data, n_splits=3, seed=1):
+        assert not set(speakers[train]) & set(speakers[valid])
+        seen.extend(valid)
+    assert sorted(seen) == list(range(30))
+    with pytest.raises(SercapError, match="two training speakers"):
+        list(inner_splits(_dataset(["a", "a"], ["a", "a"])))

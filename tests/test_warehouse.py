@@ -1,0 +1,95 @@
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from sercap.errors import SercapError
+from sercap.warehouse import SCHEMA_VERSION, check_name, connect
+
+
+def test_connect_creates_schema_and_records_version(tmp_path: Path) -> None:
+    wh = connect(tmp_path / "w")
+    assert (tmp_path / "w" / "sercap.duckdb").is_file()
+    assert wh.scalar("SELECT value FROM schema_info WHERE key = 'version'") == str(SCHEMA_VERSION)
+    for name in ("utterances", "labels", "runs", "predictions", "iemocap4", "folds", "frames"):
+        assert wh.has_relation(name), name
+    assert not wh.has_relation("no_such_thing")
+    wh.close()
+    # Reopening is idempotent and keeps data.
+    wh = connect(tmp_path / "w")
+    wh.execute("INSERT INTO corpora VALUES ('c', 'emodb', '/x', 'emodb7', 'p', now())")
+    wh.close()
+    wh = connect(tmp_path / "w", read_only=True)
+    assert wh.scalar("SELECT count(*) FROM corpora") == 1
+    wh.close()
+
+
+def test_newer_schema_is_refused_in_one_line(tmp_path: Path) -> None:
+    wh = connect(tmp_path / "w")
+    wh.execute("UPDATE schema_info SET value = '999' WHERE key = 'version'")
+    wh.close()
+    with pytest.raises(SercapError, match="newer than this sercap"):
+        connect(tmp_path / "w")
+
+
+def test_older_schema_without_migration_says_what_to_do(tmp_path: Path) -> None:
+    wh = connect(tmp_path / "w")
+    wh.execute("UPDATE schema_info SET value = '0' WHERE key = 'version'")
+    wh.close()
+    # version 0 means "no version recorded": the idempotent schema is simply re-applied.
+    wh = connect(tmp_path / "w")
+    assert wh.scalar("SELECT value FROM schema_info WHERE key = 'version'") == str(SCHEMA_VERSION)
+    wh.close()
+
+
+def test_file_instead_of_directory_is_an_error(tmp_path: Path) -> None:
+    target = tmp_path / "file"
+    target.write_text("x")
+    with pytest.raises(SercapError, match="must be a directory"):
+        connect(target)
+
+
+def test_read_only_on_missing_warehouse(tmp_path: Path) -> None:
+    with pytest.raises(SercapError, match="no warehouse here yet"):
+        connect(tmp_path / "missing", read_only=True)
+
+
+def test_transaction_rolls_back_everything_on_error(wh) -> None:
+    with pytest.raises(RuntimeError), wh.transaction():
+        wh.execute("INSERT INTO corpora VALUES ('c', 'emodb', '/x', 'emodb7', 'p', now())")
+        raise RuntimeError("boom")
+    assert wh.scalar("SELECT count(*) FROM corpora") == 0
+
+
+def test_parts_are_visible_only_once_registered(wh) -> None:
+    wh.execute("INSERT INTO feature_sets VALUES ('h1', 'default', 'lld', '{}', '{}', now())")
+    folder = wh.part_dir("features", "h1", "toy")
+    registered = folder / "part-0.parquet"
+    orphan = folder / "part-1.parquet"
+    pl.DataFrame({"utt_id": ["a"], "x_mean": [1.0]}).write_parquet(registered)
+    pl.DataFrame({"utt_id": ["b"], "x_mean": [2.0]}).write_parquet(orphan)
+    wh.register_part("features", "h1", "toy", registered, 1)
+    wh.refresh_views()
+    assert wh.query("SELECT utt_id FROM utterance_features")["utt_id"].to_list() == ["a"]
+    assert wh.query("SELECT utt_id FROM features_default")["utt_id"].to_list() == ["a"]
+    assert wh.remove_orphan_parts("features", "h1", "toy") == 1
+    assert registered.exists() and not orphan.exists()
+
+
+def test_empty_aliases_exist_before_extraction(wh) -> None:
+    assert wh.query("SELECT * FROM utterance_features").is_empty()
+    assert wh.query("SELECT * FROM images").is_empty()
+
+
+def test_check_name() -> None:
+    assert check_name("default") == "default"
+    for bad in ("Default", "1x", "a-b", "a b", ""):
+        with pytest.raises(SercapError):
+            check_name(bad)
+
+
+def test_memory_path_gets_a_temporary_parquet_root() -> None:
+    wh = connect(":memory:")
+    assert wh.root.is_dir()
+    assert wh.query("SELECT 1 AS one")["one"].to_list() == [1]
+    wh.close()
