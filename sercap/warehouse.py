@@ -188,7 +188,8 @@ class Warehouse:
             listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
             self.con.execute(
                 f"CREATE OR REPLACE TEMP VIEW {prefixes[kind]}_{name} AS "
-                f"SELECT * FROM read_parquet([{listing}], union_by_name = true, hive_partitioning = false)"
+                f"SELECT * FROM read_parquet([{listing}], union_by_name = true, "
+                "hive_partitioning = false)"
             )
         aliases = {
             "frames": ("frames", "default"),
