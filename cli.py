@@ -260,5 +260,122 @@ def runs_show(ctx: click.Context, run_id: str) -> None:
     click.echo(format_run(get_run(_open(ctx), run_id)))
 
 
+# ---- tune
+@main.command("tune")
+@click.argument("model")
+@_corpus_option
+@_labels_option
+@_feature_set_option
+@_image_set_option
+@_columns_option
+@_speaker_norm_option
+@click.option("--trials", type=int, default=20, show_default=True, help="Trials to add.")
+@click.option("--timeout", type=float, help="Stop starting trials after this many seconds.")
+@click.option(
+    "--storage",
+    help="Optuna storage URL (postgresql://…, sqlite:///…) or a "
+    "*.journal file.  [default: a journal in the warehouse]",
+)
+@click.option("--study", "study", help="Study name.  [default: MODEL-CORPUS-LABELS-FEATURESET]")
+@click.option(
+    "--pruner",
+    type=click.Choice(["median", "hyperband", "none"]),
+    default="median",
+    show_default=True,
+    help="Stops bad trials after their first folds.",
+)
+@click.option(
+    "--max-folds",
+    type=int,
+    default=5,
+    show_default=True,
+    help="Outer folds a trial evaluates (each on its own training speakers).",
+)
+@click.option(
+    "--show",
+    is_flag=True,
+    help="Show the study (best trial, importances, history) and write its plot, without tuning.",
+)
+@_seed_option
+@_jobs_option
+@_device_option
+@click.pass_context
+def tune_command(
+    ctx: click.Context,
+    model,
+    corpus,
+    label_map,
+    feature_set,
+    image_set,
+    columns,
+    speaker_norm,
+    trials,
+    timeout,
+    storage,
+    study,
+    pruner,
+    max_folds,
+    show,
+    seed,
+    jobs,
+    device,
+) -> None:
+    """Tune MODEL's hyper-parameters with Optuna; the best ones serve `train --tuned`.
+
+    The objective is UA on validation speakers held out of each outer fold's training data;
+    test folds never reach the tuner. Running it again resumes the same study; several
+    processes (or machines, with --storage postgresql://…) can tune one study together.
+    """
+    from sercap.experiment import data_request, load_for
+    from sercap.report import format_study
+    from sercap.tune import load_study, open_storage, plot_study, run_study, store_best, summarise
+    from sercap.tune import study_name as default_study_name
+
+    wh = _open(ctx)
+    request = data_request(
+        model,
+        corpus=corpus,
+        label_map=label_map,
+        feature_set=feature_set,
+        image_set=image_set,
+        columns=columns,
+        speaker_norm=speaker_norm,
+    )
+    data = load_for(wh, request)
+    name = study or default_study_name(model, data)
+    root = wh.root
+    backend = open_storage(storage, root, name)
+    if show:
+        summary = summarise(load_study(backend, name))
+        png = plot_study(summary, root / "reports" / f"tune-{name}.png")
+        click.echo(format_study(summary))
+        click.echo(f"\nplot: {png}")
+        return
+    wh.close()  # let other processes use the warehouse while trials run
+    label = storage or backend_label(root, name)
+    click.echo(f"study {name}: {len(data)} utterances, storage {label}", err=True)
+    result = run_study(
+        model,
+        data,
+        backend,
+        name,
+        n_trials=trials,
+        timeout=timeout,
+        pruner=pruner,
+        max_folds=max_folds,
+        seed=seed,
+        n_jobs=jobs,
+        device=device,
+    )
+    wh = _open(ctx)
+    store_best(wh, result, model, data, label)
+    click.echo(format_study(summarise(result)))
+    click.echo(f"\nbest parameters stored; use them with `sercap train {model} --tuned`")
+
+
+def backend_label(root: Path, name: str) -> str:
+    return str(root / "studies" / f"{name}.journal")
+
+
 if __name__ == "__main__":
     main()

@@ -173,3 +173,23 @@ def runs_table(wh: Warehouse, corpus: str | None = None, model: str | None = Non
         "ORDER BY started_at DESC",
         [corpus, corpus, model, model],
     )
+
+
+def format_study(summary) -> str:
+    """An Optuna study summary (see :func:`sercap.tune.summarise`) for a person."""
+    lines = [
+        f"study {summary.name}: {summary.n_trials} trials "
+        f"({summary.n_complete} complete, {summary.n_pruned} pruned)",
+        f"best trial {summary.best_number}: validation UA {summary.best_value:.4f}",
+        f"  params {json.dumps(summary.best_params, sort_keys=True)}",
+    ]
+    if summary.importances:
+        lines.append("parameter importances")
+        lines += [f"  {k:<28} {v:.3f}" for k, v in summary.importances.items()]
+    lines.append("history (trial, state, UA)")
+    for number, state, value in summary.history[-15:]:
+        shown = f"{value:.4f}" if value is not None else "-"
+        lines.append(f"  {number:>4}  {state:<9} {shown}")
+    if len(summary.history) > 15:
+        lines.append(f"  … {len(summary.history) - 15} earlier trials")
+    return "\n".join(lines)

@@ -1,0 +1,132 @@
+"""Ensembles from stored predictions: average the out-of-fold probabilities of runs.
+
+Nothing is retrained. Each member's probability for an utterance was made by a model that
+never saw that utterance's speaker, so their (weighted) average is an honest out-of-fold
+prediction too, scored and stored like any run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from sercap.data import Dataset
+from sercap.errors import SercapError
+from sercap.evaluate import CVResult, get_run, score, store_run
+from sercap.warehouse import Warehouse
+
+
+def average_probabilities(
+    probas: list[np.ndarray], weights: list[float] | None = None
+) -> np.ndarray:
+    """Weighted mean of aligned (n, K) probability matrices; weights are normalised."""
+    if not probas:
+        raise SercapError("an ensemble needs at least one run")
+    w = np.ones(len(probas)) if weights is None else np.asarray(weights, dtype=float)
+    if len(w) != len(probas):
+        raise SercapError(f"{len(w)} weights for {len(probas)} runs; give one weight per run")
+    if np.any(w < 0) or w.sum() <= 0:
+        raise SercapError("ensemble weights must be non-negative and not all zero")
+    w = w / w.sum()
+    return np.tensordot(w, np.stack(probas), axes=1)
+
+
+def _check_compatible(runs: list[dict]) -> None:
+    first = runs[0]
+    for run in runs[1:]:
+        for key in ("corpus", "label_map", "protocol"):
+            if run[key] != first[key]:
+                raise SercapError(
+                    f"runs {first['run_id']} and {run['run_id']} differ in {key} "
+                    f"({first[key]} vs {run[key]}); only runs on the same corpus, label map "
+                    "and protocol can be averaged"
+                )
+        if list(run["classes"]) != list(first["classes"]):
+            raise SercapError(
+                f"runs {first['run_id']} and {run['run_id']} predict different classes"
+            )
+
+
+def ensemble_runs(
+    wh: Warehouse, run_ids: list[str], weights: list[float] | None = None
+) -> tuple[str, CVResult]:
+    """Average the stored predictions of ``run_ids`` and store the result as a run."""
+    if len(run_ids) < 2:
+        raise SercapError("an ensemble needs at least two runs")
+    runs = [get_run(wh, r) for r in run_ids]
+    ids = [r["run_id"] for r in runs]
+    if len(set(ids)) != len(ids):
+        raise SercapError("the same run is listed twice")
+    _check_compatible(runs)
+    frames = [
+        wh.query(
+            "SELECT utt_id, fold, label, proba FROM predictions WHERE run_id = ? ORDER BY utt_id",
+            [r],
+        )
+        for r in ids
+    ]
+    common = set(frames[0]["utt_id"])
+    for f in frames[1:]:
+        common &= set(f["utt_id"])
+    if not common:
+        raise SercapError("these runs share no predicted utterance")
+    frames = [f.filter(pl.col("utt_id").is_in(sorted(common))) for f in frames]
+    probas = [np.array(f["proba"].to_list(), dtype=np.float64) for f in frames]
+    proba = average_probabilities(probas, weights)
+    base = frames[0]
+    classes = list(runs[0]["classes"])
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.array([index[c] for c in base["label"]])
+    folds = base["fold"].to_numpy()
+    fold_names = sorted(np.unique(folds))
+    fold_metrics = [
+        score(y[folds == f], proba[folds == f].argmax(axis=1), len(classes)) for f in fold_names
+    ]
+    result = CVResult(
+        proba=proba,
+        fold_names=fold_names,
+        fold_metrics=fold_metrics,
+        pooled=score(y, proba.argmax(axis=1), len(classes)),
+        fit_s=float(sum(r["fit_s"] or 0.0 for r in runs)),
+        duration_s=0.0,
+        evaluated=np.arange(len(y)),
+    )
+    data = Dataset(
+        utt_ids=base["utt_id"].to_numpy(),
+        X=None,
+        y=y,
+        classes=classes,
+        speakers=np.array([""] * len(y)),
+        folds=folds,
+        corpus=runs[0]["corpus"],
+        label_map=runs[0]["label_map"],
+        protocol=runs[0]["protocol"],
+        input_kind="ensemble",
+        speaker_norm=any(r["speaker_norm"] for r in runs),
+    )
+    normalised = None if weights is None else [float(w) for w in weights]
+    run_id = store_run(
+        wh,
+        data,
+        "ensemble",
+        result,
+        params={"members": [r["model"] for r in runs]},
+        seed=int(runs[0]["seed"] or 0),
+        kind="ensemble",
+        members=ids,
+        weights=normalised,
+    )
+    return run_id, result
+
+
+def best_run_per_model(
+    wh: Warehouse, corpus: str, label_map: str, models: list[str] | None = None
+) -> dict[str, str]:
+    """The highest-UA model run of each model on a corpus and label map."""
+    frame = wh.query(
+        "SELECT model, arg_max(run_id, ua) AS run_id FROM runs WHERE kind = 'model' "
+        "AND corpus = ? AND label_map = ? GROUP BY model ORDER BY model",
+        [corpus, label_map],
+    )
+    best = dict(zip(frame["model"], frame["run_id"], strict=True))
+    return best if models is None else {m: best[m] for m in models if m in best}

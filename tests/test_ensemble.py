@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+
+from sercap.data import Dataset
+from sercap.ensemble import average_probabilities, best_run_per_model, ensemble_runs
+from sercap.errors import SercapError
+from sercap.evaluate import CVResult, get_run, score, store_run
+
+
+def _store(wh, proba: np.ndarray, y: np.ndarray, *, model="m", label_map="emodb7",
+           corpus="toy", protocol="leave-one-speaker-out") -> str:  # fmt: skip
+    n = len(y)
+    folds = np.array(["f1", "f2"] * (n // 2))
+    data = Dataset(
+        utt_ids=np.array([f"u{i:02d}" for i in range(n)]), X=None, y=y, classes=["a", "b", "c"],
+        speakers=folds, folds=folds, corpus=corpus, label_map=label_map, protocol=protocol,
+        input_kind="tabular",
+    )  # fmt: skip
+    metrics = [score(y[folds == f], proba[folds == f].argmax(1), 3) for f in ("f1", "f2")]
+    result = CVResult(proba=proba, fold_names=["f1", "f2"], fold_metrics=metrics,
+                      pooled=score(y, proba.argmax(1), 3), fit_s=1.0, duration_s=1.0,
+                      evaluated=np.arange(n))  # fmt: skip
+    return store_run(wh, data, model, result, params={}, seed=0)
+
+
+def _random_proba(rng, n):
+    p = rng.random((n, 3))
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def test_ensemble_average_matches_numpy_and_is_stored(wh) -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 20)
+    p1, p2 = _random_proba(rng, 20), _random_proba(rng, 20)
+    r1, r2 = _store(wh, p1, y, model="svm"), _store(wh, p2, y, model="xgb")
+    run_id, result = ensemble_runs(wh, [r1, r2], weights=[3, 1])
+    expected = 0.75 * p1 + 0.25 * p2
+    np.testing.assert_allclose(result.proba, expected, atol=1e-6)  # stored as float32
+    stored = wh.query("SELECT proba FROM predictions WHERE run_id = ? ORDER BY utt_id", [run_id])
+    np.testing.assert_allclose(np.array(stored["proba"].to_list()), expected, atol=1e-6)
+    run = get_run(wh, run_id)
+    assert run["kind"] == "ensemble" and list(run["members"]) == [r1, r2]
+    assert run["ua"] == pytest.approx(score(y, expected.argmax(1), 3).ua)
+
+
+def test_unweighted_average() -> None:
+    a, b = np.array([[0.2, 0.8]]), np.array([[0.6, 0.4]])
+    np.testing.assert_allclose(average_probabilities([a, b]), [[0.4, 0.6]])
+    with pytest.raises(SercapError, match="one weight per run"):
+        average_probabilities([a, b], [1.0])
+    with pytest.raises(SercapError, match="non-negative"):
+        average_probabilities([a, b], [-1.0, 2.0])
+
+
+def test_incompatible_runs_are_refused(wh) -> None:
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 10)
+    r1 = _store(wh, _random_proba(rng, 10), y)
+    r2 = _store(wh, _random_proba(rng, 10), y, label_map="other7")
+    with pytest.raises(SercapError, match="differ in label_map"):
+        ensemble_runs(wh, [r1, r2])
+    with pytest.raises(SercapError, match="at least two runs"):
+        ensemble_runs(wh, [r1])
+    with pytest.raises(SercapError, match="no run"):
+        ensemble_runs(wh, [r1, "missing-run"])
+
+
+def test_best_run_per_model(wh) -> None:
+    rng = np.random.default_rng(2)
+    y = np.array([0, 1, 2, 0, 1, 2])
+    perfect = np.eye(3)[y] * 0.9 + 0.1 / 3
+    good = _store(wh, perfect, y, model="svm")
+    _store(wh, _random_proba(rng, 6), y, model="svm")
+    assert best_run_per_model(wh, "toy", "emodb7")["svm"] == good
