@@ -1,0 +1,279 @@
+"""The one interface every model implements, plus helpers shared by all families.
+
+Models are pure: they take numpy arrays (tabular), lists of frame arrays (sequence) or lists of
+uint8 images, and never know where rows came from (DESIGN §8). Evaluation code only ever calls
+``fit``, ``predict_proba``, ``save`` and ``load``, so any model can be swapped for another.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import optuna
+
+from sercap.errors import SercapError
+
+META_FILE = "model.json"
+
+
+class SERModel(abc.ABC):
+    """A classifier over K emotion classes; ``predict_proba`` always has K columns.
+
+    Subclasses define ``name``, ``input_kind``, ``default_params``, ``search_space``, ``fit``,
+    ``predict_proba`` and the two state hooks ``_save_state`` / ``_load_state``. Every name a
+    ``search_space`` suggests is the name of a parameter, so ``study.best_params`` can be passed
+    straight back as ``params``.
+    """
+
+    name: ClassVar[str]
+    input_kind: ClassVar[str]  # "tabular" | "sequence" | "image"
+    default_columns: ClassVar[str | None] = None
+
+    def __init__(
+        self,
+        params: dict | None = None,
+        *,
+        seed: int = 0,
+        n_jobs: int = 1,
+        device: str | None = None,
+        verbose: bool = False,
+    ) -> None:
+        defaults = self.default_params()
+        given = dict(params or {})
+        unknown = sorted(set(given) - set(defaults))
+        if unknown:
+            raise SercapError(
+                f"{self.name}: unknown parameter {unknown[0]!r} "
+                f"(known: {', '.join(sorted(defaults))})"
+            )
+        self.params: dict[str, Any] = {**defaults, **given}
+        self.seed = int(seed)
+        if int(n_jobs) < 1:
+            raise SercapError(f"{self.name}: n_jobs must be at least 1, got {n_jobs}")
+        self.n_jobs = int(n_jobs)
+        self.device = device
+        self.verbose = bool(verbose)
+        self.n_classes_: int | None = None
+
+    def __repr__(self) -> str:
+        changed = {k: v for k, v in self.params.items() if self.default_params().get(k) != v}
+        return f"{type(self).__name__}({changed}, seed={self.seed})"
+
+    @classmethod
+    @abc.abstractmethod
+    def default_params(cls) -> dict:
+        """Parameters used when the caller gives none; the set of known parameter names."""
+
+    @classmethod
+    @abc.abstractmethod
+    def search_space(cls, trial: optuna.Trial) -> dict:
+        """Suggest a parameter dict for ``__init__`` (Optuna names equal parameter names)."""
+
+    @abc.abstractmethod
+    def fit(
+        self,
+        X: Any,
+        y: np.ndarray,
+        groups: np.ndarray | None = None,
+        n_classes: int | None = None,
+    ) -> Self:
+        """Train on X/y; ``groups`` (speakers) is only used for inner validation splits."""
+
+    @abc.abstractmethod
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """(n, n_classes) float64 probabilities, rows summing to 1."""
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class index with the highest probability."""
+        return np.argmax(self.predict_proba(X), axis=1)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: Path) -> None:
+        """Write parameters (JSON) and fitted state into the directory ``path``."""
+        self._check_fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "name": self.name,
+            "params": self.params,
+            "seed": self.seed,
+            "n_classes": self.n_classes_,
+            "state": self._state_meta(),
+        }
+        (path / META_FILE).write_text(json.dumps(meta, indent=2, default=_json_default))
+        self._save_state(path)
+
+    @classmethod
+    def load(cls, path: Path, *, n_jobs: int = 1, device: str | None = None) -> SERModel:
+        """Read a model written by ``save``; called on the base class it dispatches by name."""
+        path = Path(path)
+        meta_path = path / META_FILE
+        if not meta_path.is_file():
+            raise SercapError(f"no saved model in {path} (missing {META_FILE})")
+        meta = json.loads(meta_path.read_text())
+        target: type[SERModel] = cls
+        if cls is SERModel or getattr(cls, "name", None) != meta["name"]:
+            from sercap.models.registry import get_model
+
+            target = get_model(meta["name"])
+            if cls is not SERModel and not issubclass(target, cls):
+                raise SercapError(f"{path} holds a {meta['name']!r} model, not {cls.name!r}")
+        model = target(meta["params"], seed=meta["seed"], n_jobs=n_jobs, device=device)
+        model.n_classes_ = meta["n_classes"]
+        model._load_state(path, meta.get("state") or {})
+        return model
+
+    def _state_meta(self) -> dict:
+        """Small JSON-able facts needed to rebuild the fitted state (e.g. input size)."""
+        return {}
+
+    @abc.abstractmethod
+    def _save_state(self, path: Path) -> None: ...
+
+    @abc.abstractmethod
+    def _load_state(self, path: Path, state: dict) -> None: ...
+
+    def _check_fitted(self) -> None:
+        if self.n_classes_ is None:
+            raise SercapError(f"{self.name}: the model is not fitted yet (call fit first)")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {value!r}")
+
+
+# ---------------------------------------------------------------------- shared helpers
+def check_labels(
+    name: str, y: Any, n_samples: int, n_classes: int | None
+) -> tuple[np.ndarray, int]:
+    """Validate class indices and return (y as int64, K)."""
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != n_samples:
+        raise SercapError(f"{name}: y has {len(y)} labels for {n_samples} rows")
+    if n_samples == 0:
+        raise SercapError(f"{name}: no training rows")
+    if not np.issubdtype(y.dtype, np.integer) and not np.all(np.equal(np.mod(y, 1), 0)):
+        raise SercapError(f"{name}: y must hold class indices 0..K-1")
+    y = y.astype(np.int64)
+    if y.min() < 0:
+        raise SercapError(f"{name}: y must hold class indices 0..K-1, got {y.min()}")
+    k = int(y.max()) + 1 if n_classes is None else int(n_classes)
+    if y.max() >= k:
+        raise SercapError(f"{name}: class index {y.max()} is out of range for n_classes={k}")
+    if len(np.unique(y)) < 2:
+        raise SercapError(f"{name}: the training data holds only one class; need at least two")
+    return y, k
+
+
+def check_tabular(name: str, X: Any, n_features: int | None = None) -> np.ndarray:
+    """A 2-D float32 array; NaN allowed (each model imputes it)."""
+    try:
+        arr = np.asarray(X, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise SercapError(f"{name}: X must be a numeric 2-D array ({exc})") from None
+    if arr.ndim != 2:
+        raise SercapError(f"{name}: X must be 2-D (rows × features), got shape {arr.shape}")
+    if n_features is not None and arr.shape[1] != n_features:
+        raise SercapError(
+            f"{name}: X has {arr.shape[1]} features, the model was fitted on {n_features}"
+        )
+    if np.isinf(arr).any():
+        arr = np.where(np.isinf(arr), np.nan, arr)
+    return arr
+
+
+def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """'Balanced' weight per class, n / (K_present · count); absent classes get 0."""
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    present = counts > 0
+    weights = np.zeros(n_classes)
+    weights[present] = len(y) / (present.sum() * counts[present])
+    return weights
+
+
+def expand_proba(proba: np.ndarray, classes: np.ndarray, n_classes: int) -> np.ndarray:
+    """Put an estimator's columns (for the classes it saw) into K columns, rows summing to 1."""
+    out = np.zeros((proba.shape[0], n_classes), dtype=np.float64)
+    out[:, np.asarray(classes, dtype=np.int64)] = proba
+    return normalise_rows(out)
+
+
+def normalise_rows(proba: np.ndarray) -> np.ndarray:
+    proba = np.clip(np.asarray(proba, dtype=np.float64), 0.0, None)
+    sums = proba.sum(axis=1, keepdims=True)
+    bad = sums[:, 0] <= 0
+    if bad.any():
+        proba[bad] = 1.0 / proba.shape[1]
+        sums[bad] = 1.0
+    return proba / sums
+
+
+def inner_split(
+    y: np.ndarray,
+    groups: np.ndarray | None,
+    valid_fraction: float,
+    seed: int,
+    tries: int = 20,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Split training rows into (train, valid) indices for early stopping.
+
+    Grouped by speaker when ``groups`` has at least two speakers, so that validation measures
+    generalisation to unseen speakers like the outer protocol; otherwise stratified. Among a few
+    random speaker splits it keeps the one whose validation set covers the most classes (ties:
+    the first), so small corpora do not validate on two classes. Returns None when no sensible
+    split exists (fraction 0 or too few rows).
+    """
+    n = len(y)
+    if valid_fraction <= 0 or n < 4:
+        return None
+    rng = np.random.default_rng(seed)
+    n_classes_train = len(np.unique(y))
+    if groups is not None:
+        groups = np.asarray(groups)
+        speakers = np.unique(groups)
+        if len(speakers) >= 2:
+            n_valid = min(len(speakers) - 1, max(1, round(valid_fraction * len(speakers))))
+            best: tuple[int, np.ndarray] | None = None
+            for _ in range(tries):
+                chosen = rng.choice(speakers, size=n_valid, replace=False)
+                mask = np.isin(groups, chosen)
+                covered = len(np.unique(y[mask]))
+                if len(np.unique(y[~mask])) < min(2, n_classes_train):
+                    continue
+                if best is None or covered > best[0]:
+                    best = (covered, mask)
+                if covered == n_classes_train:
+                    break
+            if best is not None:
+                mask = best[1]
+                return np.flatnonzero(~mask), np.flatnonzero(mask)
+    # Stratified: each class contributes about valid_fraction of its rows (at least one row
+    # when it has two or more), so training keeps every class.
+    valid: list[np.ndarray] = []
+    for cls in np.unique(y):
+        idx = np.flatnonzero(y == cls)
+        if len(idx) < 2:
+            continue
+        take = max(1, round(valid_fraction * len(idx)))
+        take = min(take, len(idx) - 1)
+        valid.append(rng.choice(idx, size=take, replace=False))
+    if not valid:
+        return None
+    valid_idx = np.sort(np.concatenate(valid))
+    train_mask = np.ones(n, dtype=bool)
+    train_mask[valid_idx] = False
+    return np.flatnonzero(train_mask), valid_idx
+
+
+def unweighted_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """UA: mean recall over the classes present in y_true."""
+    recalls = [np.mean(y_pred[y_true == c] == c) for c in np.unique(y_true)]
+    return float(np.mean(recalls)) if recalls else 0.0

@@ -1,0 +1,241 @@
+"""Image models on log-mel spectrograms: ``cnn`` (four conv blocks), ``resnet18``, ``resnet34``.
+
+Utterances differ in length, so training uses random fixed-width crops (short images padded)
+and prediction averages the softmax over windows that cover the whole utterance. Inputs are
+uint8 images scaled to [0, 1] and standardised per mel band with training statistics.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import optuna
+import torch
+from torch import nn
+
+from sercap.errors import SercapError
+from sercap.models.torch_common import (
+    TorchModel,
+    common_params,
+    common_search_space,
+    image_windows,
+    random_crop,
+    spec_augment,
+)
+
+
+class ConvNet(nn.Module):
+    """Four blocks conv3×3 → BatchNorm → ReLU → max-pool 2×2 (widths c, 2c, 4c, 8c), then
+    global average pooling, dropout and a linear layer."""
+
+    def __init__(self, n_classes: int, channels: int, dropout: float) -> None:
+        super().__init__()
+        blocks: list[nn.Module] = []
+        c_in = 1
+        for i in range(4):
+            c_out = channels * 2**i
+            blocks += [
+                nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2, ceil_mode=True),
+            ]
+            c_in = c_out
+        self.features = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.drop = nn.Dropout(dropout)
+        self.fc = nn.Linear(c_in, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.drop(self.pool(self.features(x)).flatten(1)))
+
+
+def torchvision_resnet(depth: int, n_classes: int, dropout: float) -> nn.Module:
+    """torchvision ResNet with random weights (nothing is downloaded), one input channel."""
+    from torchvision.models import resnet18, resnet34
+
+    net = (resnet18 if depth == 18 else resnet34)(weights=None, num_classes=n_classes)
+    net.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    if dropout > 0:
+        net.fc = nn.Sequential(nn.Dropout(dropout), net.fc)
+    return net
+
+
+class ImageModel(TorchModel):
+    """Shared crop/window/standardise logic; subclasses only build the network."""
+
+    input_kind: ClassVar[str] = "image"
+    uses_batchnorm: ClassVar[bool] = True
+
+    @classmethod
+    def default_params(cls) -> dict:
+        return {
+            **common_params(),
+            "epochs": 30,
+            "batch_size": 32,
+            "lr": 1e-3,
+            "weight_decay": 1e-2,
+            "scheduler": "cosine",
+            "patience": 10,
+            "dropout": 0.3,
+            "crop_frames": 128,  # training crop width (1.28 s at a 10 ms hop)
+            "window_stride": 64,  # prediction windows; 0 = half the crop
+            "freq_mask": 8,  # SpecAugment: max mel bands per mask (0 = off)
+            "time_mask": 16,  # SpecAugment: max frames per mask (0 = off)
+            "n_masks": 1,
+        }
+
+    @classmethod
+    def _image_space(cls, trial: optuna.Trial) -> dict:
+        return {
+            "dropout": trial.suggest_float("dropout", 0.0, 0.5),
+            "crop_frames": trial.suggest_categorical("crop_frames", [64, 128, 192, 256]),
+            "freq_mask": trial.suggest_int("freq_mask", 0, 16),
+            "time_mask": trial.suggest_int("time_mask", 0, 48),
+        }
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        if int(self.params["crop_frames"]) < 16:
+            raise SercapError(f"{self.name}: crop_frames must be at least 16")
+
+    def _stride(self) -> int:
+        stride = int(self.params["window_stride"])
+        return stride if stride > 0 else max(1, int(self.params["crop_frames"]) // 2)
+
+    def _check_input(self, X: Any, fitting: bool) -> list[np.ndarray]:
+        if isinstance(X, np.ndarray) and X.ndim == 3:
+            X = list(X)
+        if not isinstance(X, list | tuple) or not X:
+            raise SercapError(
+                f"{self.name}: X must be a non-empty list of (mel bands, frames) images"
+            )
+        height = None if fitting else len(self.mean_)
+        out = []
+        for i, img in enumerate(X):
+            arr = np.asarray(img)
+            if arr.ndim != 2 or arr.shape[1] == 0:
+                raise SercapError(f"{self.name}: image {i} has shape {arr.shape}; need (H, W ≥ 1)")
+            if arr.dtype != np.uint8:
+                raise SercapError(f"{self.name}: image {i} is {arr.dtype}; expected uint8 log-mel")
+            if height is not None and arr.shape[0] != height:
+                raise SercapError(
+                    f"{self.name}: image {i} has {arr.shape[0]} mel bands, expected {height}"
+                )
+            height = arr.shape[0]
+            out.append(arr)
+        return out
+
+    def _fit_stats(self, X: list[np.ndarray]) -> None:
+        h = X[0].shape[0]
+        total, squares, count = np.zeros(h), np.zeros(h), 0
+        for img in X:
+            v = img.astype(np.float64) / 255.0
+            total += v.sum(axis=1)
+            squares += (v**2).sum(axis=1)
+            count += img.shape[1]
+        mean = total / count
+        std = np.sqrt(np.clip(squares / count - mean**2, 0.0, None))
+        self.mean_ = mean.astype(np.float32)
+        self.std_ = np.where(std > 1e-6, std, 1.0).astype(np.float32)
+
+    def _stats(self) -> dict[str, np.ndarray]:
+        return {"mean": self.mean_, "std": self.std_}
+
+    def _set_stats(self, stats: dict[str, np.ndarray], arch: dict) -> None:
+        self.mean_, self.std_ = stats["mean"], stats["std"]
+
+    def _to_tensor(self, batch: np.ndarray, device: torch.device) -> torch.Tensor:
+        """(B, H, W) uint8 → standardised (B, 1, H, W) float32."""
+        x = torch.from_numpy(batch).to(device).float().div_(255.0)
+        mean = torch.from_numpy(self.mean_).to(device)[None, :, None]
+        std = torch.from_numpy(self.std_).to(device)[None, :, None]
+        return ((x - mean) / std)[:, None]
+
+    def _train_batch(
+        self, X: list[np.ndarray], idx: np.ndarray, rng: np.random.Generator, device: torch.device
+    ) -> tuple[torch.Tensor, ...]:
+        width = int(self.params["crop_frames"])
+        x = self._to_tensor(np.stack([random_crop(X[i], width, rng) for i in idx]), device)
+        p = self.params
+        if int(p["freq_mask"]) > 0 or int(p["time_mask"]) > 0:
+            x = spec_augment(x, int(p["freq_mask"]), int(p["time_mask"]), int(p["n_masks"]), rng)
+        return (x,)
+
+    def _proba(self, X: list[np.ndarray], device: torch.device) -> np.ndarray:
+        width, stride = int(self.params["crop_frames"]), self._stride()
+        windows = [image_windows(img, width, stride) for img in X]
+        owner = np.repeat(np.arange(len(X)), [len(w) for w in windows])
+        stacked = np.concatenate(windows)
+        step = max(64, int(self.params["batch_size"]))
+        probs = np.concatenate(
+            [
+                self._run((self._to_tensor(stacked[i : i + step], device),), device)
+                for i in range(0, len(stacked), step)
+            ]
+        )
+        out = np.zeros((len(X), probs.shape[1]))
+        np.add.at(out, owner, probs)
+        return out / np.bincount(owner, minlength=len(X))[:, None]
+
+
+class CNNModel(ImageModel):
+    """Four-block CNN trained with AdamW."""
+
+    name: ClassVar[str] = "cnn"
+
+    @classmethod
+    def default_params(cls) -> dict:
+        return {**super().default_params(), "channels": 32}
+
+    @classmethod
+    def search_space(cls, trial: optuna.Trial) -> dict:
+        return {
+            **common_search_space(trial),
+            **cls._image_space(trial),
+            "channels": trial.suggest_int("channels", 8, 64, log=True),
+        }
+
+    def _build(self, n_classes: int) -> nn.Module:
+        return ConvNet(n_classes, int(self.params["channels"]), float(self.params["dropout"]))
+
+
+class ResNet18Model(ImageModel):
+    """torchvision ResNet-18 (random init, 1 input channel) trained with AdamW."""
+
+    name: ClassVar[str] = "resnet18"
+    depth: ClassVar[int] = 18
+
+    @classmethod
+    def default_params(cls) -> dict:
+        return {**super().default_params(), "dropout": 0.2}
+
+    @classmethod
+    def search_space(cls, trial: optuna.Trial) -> dict:
+        return {**common_search_space(trial), **cls._image_space(trial)}
+
+    def _build(self, n_classes: int) -> nn.Module:
+        return torchvision_resnet(self.depth, n_classes, float(self.params["dropout"]))
+
+
+class ResNet34Model(ResNet18Model):
+    """torchvision ResNet-34 trained with SGD + Nesterov momentum and a cosine schedule."""
+
+    name: ClassVar[str] = "resnet34"
+    depth: ClassVar[int] = 34
+
+    @classmethod
+    def default_params(cls) -> dict:
+        return {
+            **super().default_params(),
+            "optimizer": "sgd",
+            "lr": 0.01,
+            "momentum": 0.9,
+            "nesterov": True,
+            "weight_decay": 5e-4,
+        }
+
+    @classmethod
+    def search_space(cls, trial: optuna.Trial) -> dict:
+        return {**common_search_space(trial, sgd=True), **cls._image_space(trial)}

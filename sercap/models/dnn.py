@@ -1,0 +1,127 @@
+"""``dnn``: a multilayer perceptron on utterance-level features (MFCC aggregates by default)."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, ClassVar
+
+import numpy as np
+import optuna
+import torch
+from torch import nn
+
+from sercap.errors import SercapError
+from sercap.models.base import check_tabular
+from sercap.models.torch_common import TorchModel, common_params, common_search_space
+
+
+class MLP(nn.Module):
+    """n_layers × (Linear → [BatchNorm] → ReLU → Dropout) → Linear."""
+
+    def __init__(
+        self, n_in: int, n_classes: int, n_layers: int, hidden: int, dropout: float, batchnorm: bool
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = n_in
+        for _ in range(n_layers):
+            layers.append(nn.Linear(width, hidden))
+            if batchnorm:
+                layers.append(nn.BatchNorm1d(hidden))
+            layers += [nn.ReLU(), nn.Dropout(dropout)]
+            width = hidden
+        layers.append(nn.Linear(width, n_classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class DNNModel(TorchModel):
+    """MLP on median-imputed features standardised with training rows; early stopping on
+    held-out training speakers."""
+
+    name: ClassVar[str] = "dnn"
+    input_kind: ClassVar[str] = "tabular"
+    default_columns: ClassVar[str | None] = r"^mfcc_"
+
+    @property
+    def uses_batchnorm(self) -> bool:  # type: ignore[override]
+        return bool(self.params["batchnorm"])
+
+    @classmethod
+    def default_params(cls) -> dict:
+        return {
+            **common_params(),
+            "epochs": 200,
+            "batch_size": 64,
+            "lr": 1e-3,
+            "weight_decay": 1e-2,
+            "scheduler": "none",
+            "patience": 25,
+            "n_layers": 2,
+            "hidden_size": 256,
+            "dropout": 0.3,
+            "batchnorm": True,
+        }
+
+    @classmethod
+    def search_space(cls, trial: optuna.Trial) -> dict:
+        return {
+            **common_search_space(trial),
+            "n_layers": trial.suggest_int("n_layers", 1, 4),
+            "hidden_size": trial.suggest_int("hidden_size", 32, 1024, log=True),
+            "dropout": trial.suggest_float("dropout", 0.0, 0.6),
+            "batchnorm": trial.suggest_categorical("batchnorm", [True, False]),
+        }
+
+    def _check_input(self, X: Any, fitting: bool) -> np.ndarray:
+        return check_tabular(self.name, X, None if fitting else len(self.median_))
+
+    def _fit_stats(self, X: np.ndarray) -> None:
+        # All-NaN columns get median 0; constant columns std 1 (they become 0 after centring).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # "All-NaN slice"
+            median = np.nanmedian(X, axis=0)
+        self.median_ = np.nan_to_num(median, nan=0.0).astype(np.float32)
+        filled = np.where(np.isnan(X), self.median_, X)
+        self.mean_ = filled.mean(axis=0).astype(np.float32)
+        std = filled.std(axis=0)
+        self.std_ = np.where(std > 1e-8, std, 1.0).astype(np.float32)
+
+    def _transform(self, X: np.ndarray) -> np.ndarray:
+        filled = np.where(np.isnan(X), self.median_, X)
+        return ((filled - self.mean_) / self.std_).astype(np.float32)
+
+    def _stats(self) -> dict[str, np.ndarray]:
+        return {"median": self.median_, "mean": self.mean_, "std": self.std_}
+
+    def _set_stats(self, stats: dict[str, np.ndarray], arch: dict) -> None:
+        self.median_, self.mean_, self.std_ = stats["median"], stats["mean"], stats["std"]
+
+    def _build(self, n_classes: int) -> nn.Module:
+        p = self.params
+        if int(p["n_layers"]) < 0 or int(p["hidden_size"]) < 1:
+            raise SercapError("dnn: n_layers must be >= 0 and hidden_size >= 1")
+        return MLP(
+            len(self.median_),
+            n_classes,
+            int(p["n_layers"]),
+            int(p["hidden_size"]),
+            float(p["dropout"]),
+            bool(p["batchnorm"]),
+        )
+
+    def _train_batch(
+        self, X: np.ndarray, idx: np.ndarray, rng: np.random.Generator, device: torch.device
+    ) -> tuple[torch.Tensor, ...]:
+        return (torch.from_numpy(self._transform(X[idx])).to(device),)
+
+    def _proba(self, X: np.ndarray, device: torch.device) -> np.ndarray:
+        Z = self._transform(X)
+        step = max(256, int(self.params["batch_size"]))
+        parts = [
+            self._run((torch.from_numpy(Z[i : i + step]).to(device),), device)
+            for i in range(0, len(Z), step)
+        ]
+        return np.concatenate(parts) if parts else np.zeros((0, int(self.n_classes_ or 0)))

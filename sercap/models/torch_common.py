@@ -1,0 +1,454 @@
+"""Shared torch machinery: device choice, seeding, the training loop with early stopping on an
+inner speaker-grouped split, and the crop / pad / window / augmentation helpers.
+
+dnn, lstm and cnn only describe their network, how a batch is built and how inputs are
+normalised; everything that decides *how* a model is trained lives here, once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import optuna
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from sercap.errors import SercapError
+from sercap.models.base import (
+    SERModel,
+    check_labels,
+    class_weights,
+    inner_split,
+    normalise_rows,
+    unweighted_accuracy,
+)
+
+WEIGHTS_FILE = "weights.pt"
+STATS_FILE = "stats.npz"
+
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULERS = ("cosine", "step", "none")
+
+
+# ------------------------------------------------------------------------- device & threads
+def resolve_device(device: str | None) -> torch.device:
+    """ "cuda" when available and nothing was asked for, else the CPU; a bad request is an error."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise SercapError(f"unknown torch device {device!r} ({exc})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SercapError(f"device {device!r} requested but no CUDA GPU is available")
+    return dev
+
+
+@contextlib.contextmanager
+def torch_threads(n_jobs: int) -> Iterator[None]:
+    """Use exactly n_jobs intra-op threads while inside, then restore the previous count."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(n_jobs)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[np.random.Generator]:
+    """Seed torch (CPU and the used GPU) without disturbing the caller's global RNG state.
+
+    Yields the numpy generator that decides shuffling, crops and masks.
+    """
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        if device.type == "cuda":
+            torch.cuda.manual_seed_all(seed)
+            old = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+        try:
+            yield np.random.default_rng(seed)
+        finally:
+            if device.type == "cuda":
+                torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = old
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """Mixed precision (float16) on CUDA only; full float32 on the CPU."""
+    if device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+# ------------------------------------------------------------------------- sequence helpers
+def pad_sequences(seqs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Stack (T_i, d) arrays into a zero-padded (B, T_max, d) array plus the lengths."""
+    lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+    d = seqs[0].shape[1]
+    out = np.zeros((len(seqs), int(lengths.max()), d), dtype=np.float32)
+    for i, s in enumerate(seqs):
+        out[i, : len(s)] = s
+    return out, lengths
+
+
+def crop_sequence(seq: np.ndarray, max_frames: int, rng: np.random.Generator) -> np.ndarray:
+    """A random window of at most max_frames frames (training only; 0 = no crop)."""
+    if max_frames <= 0 or len(seq) <= max_frames:
+        return seq
+    start = int(rng.integers(0, len(seq) - max_frames + 1))
+    return seq[start : start + max_frames]
+
+
+# ------------------------------------------------------------------------- image helpers
+def random_crop(image: np.ndarray, width: int, rng: np.random.Generator) -> np.ndarray:
+    """A (H, width) training crop: a random window, or the image at a random offset padded with 0.
+
+    0 is the quietest value of a uint8 log-mel image, so padding looks like silence.
+    """
+    h, w = image.shape
+    if w >= width:
+        start = int(rng.integers(0, w - width + 1))
+        return image[:, start : start + width]
+    out = np.zeros((h, width), dtype=image.dtype)
+    offset = int(rng.integers(0, width - w + 1))
+    out[:, offset : offset + w] = image
+    return out
+
+
+def window_starts(length: int, width: int, stride: int) -> np.ndarray:
+    """Start columns of windows that together cover [0, length): regular steps plus one flush
+    with the end, so the last frames are never dropped."""
+    if length <= width:
+        return np.zeros(1, dtype=np.int64)
+    stride = max(1, int(stride))
+    starts = list(range(0, length - width + 1, stride))
+    if starts[-1] != length - width:
+        starts.append(length - width)
+    return np.asarray(starts, dtype=np.int64)
+
+
+def image_windows(image: np.ndarray, width: int, stride: int) -> np.ndarray:
+    """(n_windows, H, width) windows covering the whole image; a short image is centred and
+    zero-padded into a single window."""
+    h, w = image.shape
+    if w <= width:
+        out = np.zeros((1, h, width), dtype=image.dtype)
+        offset = (width - w) // 2
+        out[0, :, offset : offset + w] = image
+        return out
+    return np.stack([image[:, s : s + width] for s in window_starts(w, width, stride)])
+
+
+def spec_augment(
+    x: torch.Tensor,
+    freq_mask: int,
+    time_mask: int,
+    n_masks: int,
+    rng: np.random.Generator,
+) -> torch.Tensor:
+    """SpecAugment on a standardised (B, 1, H, W) batch: zero (= the band mean) n_masks random
+    bands of up to freq_mask mel bins and n_masks spans of up to time_mask frames per example."""
+    b, _, h, w = x.shape
+    keep = np.ones((b, h, w), dtype=bool)
+    rows, cols = np.arange(h)[None, :], np.arange(w)[None, :]
+    for _ in range(max(0, n_masks)):
+        if freq_mask > 0:
+            width = rng.integers(0, min(freq_mask, h) + 1, size=b)
+            start = rng.integers(0, h - width + 1)
+            band = (rows >= start[:, None]) & (rows < (start + width)[:, None])
+            keep &= ~band[:, :, None]
+        if time_mask > 0:
+            width = rng.integers(0, min(time_mask, w) + 1, size=b)
+            start = rng.integers(0, w - width + 1)
+            span = (cols >= start[:, None]) & (cols < (start + width)[:, None])
+            keep &= ~span[:, None, :]
+    return x * torch.from_numpy(keep).to(x.device)[:, None].to(x.dtype)
+
+
+def batch_indices(
+    indices: np.ndarray, batch_size: int, rng: np.random.Generator | None, drop_single: bool
+) -> list[np.ndarray]:
+    """Shuffled (when rng is given) mini-batches; a trailing batch of one row is dropped when
+    drop_single (BatchNorm cannot train on a single example)."""
+    order = rng.permutation(indices) if rng is not None else np.asarray(indices)
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    if drop_single and len(batches) > 1 and len(batches[-1]) == 1:
+        batches = batches[:-1]
+    return batches
+
+
+# ------------------------------------------------------------------------- training
+def common_params() -> dict:
+    """Parameters of every torch model (subclasses override the defaults they need)."""
+    return {
+        "epochs": 30,
+        "batch_size": 32,
+        "lr": 1e-3,
+        "weight_decay": 1e-2,
+        "optimizer": "adamw",
+        "momentum": 0.9,
+        "nesterov": False,
+        "scheduler": "cosine",
+        "patience": 10,
+        "valid_fraction": 0.15,
+        "class_weight": "balanced",
+    }
+
+
+def common_search_space(trial: optuna.Trial, *, sgd: bool = False) -> dict:
+    """lr, weight decay and batch size; SGD gets a higher lr range and momentum."""
+    params: dict[str, Any] = {}
+    if sgd:
+        params["lr"] = trial.suggest_float("lr", 1e-3, 0.1, log=True)
+        params["momentum"] = trial.suggest_float("momentum", 0.8, 0.99)
+        params["nesterov"] = trial.suggest_categorical("nesterov", [True, False])
+    else:
+        params["lr"] = trial.suggest_float("lr", 1e-4, 1e-2, log=True)
+    params["weight_decay"] = trial.suggest_float("weight_decay", 1e-5, 1e-1, log=True)
+    params["batch_size"] = trial.suggest_categorical("batch_size", [16, 32, 64])
+    return params
+
+
+def _optimizer(module: nn.Module, p: dict) -> torch.optim.Optimizer:
+    if p["optimizer"] == "adamw":
+        return torch.optim.AdamW(module.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
+    return torch.optim.SGD(
+        module.parameters(),
+        lr=p["lr"],
+        momentum=p["momentum"],
+        nesterov=bool(p["nesterov"]) and p["momentum"] > 0,
+        weight_decay=p["weight_decay"],
+    )
+
+
+def _scheduler(opt: torch.optim.Optimizer, p: dict) -> Any:
+    epochs = max(1, int(p["epochs"]))
+    if p["scheduler"] == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    if p["scheduler"] == "step":  # divide by 10 at one and two thirds of training
+        milestones = sorted({max(1, epochs // 3), max(1, 2 * epochs // 3)})
+        return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=0.1)
+    return None
+
+
+Batch = tuple[tuple[torch.Tensor, ...], torch.Tensor]
+
+
+def train_classifier(
+    module: nn.Module,
+    *,
+    params: dict,
+    device: torch.device,
+    weights: np.ndarray,
+    train_batches: Callable[[np.random.Generator], Iterable[Batch]],
+    valid_proba: Callable[[], np.ndarray] | None,
+    y_valid: np.ndarray | None,
+    rng: np.random.Generator,
+    verbose: bool,
+    desc: str,
+) -> list[dict]:
+    """Weighted cross-entropy training; keeps the epoch with the best inner-validation UA.
+
+    Ties in UA (frequent on a small validation set) go to the lower class-balanced validation
+    loss. Without a validation split all epochs run and the last weights are kept. Returns the
+    per-epoch history (loss, val_ua, val_loss).
+    """
+    opt = _optimizer(module, params)
+    sched = _scheduler(opt, params)
+    loss_fn = nn.CrossEntropyLoss(
+        weight=torch.as_tensor(weights, dtype=torch.float32, device=device)
+    )
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
+    patience = int(params["patience"])
+    best: tuple[float, float] | None = None
+    best_state: dict[str, torch.Tensor] | None = None
+    since_best = 0
+    history: list[dict] = []
+    bar = tqdm(range(int(params["epochs"])), desc=desc, disable=not verbose, leave=False)
+    for epoch in bar:
+        module.train()
+        total, count = 0.0, 0
+        for inputs, targets in train_batches(rng):
+            opt.zero_grad(set_to_none=True)
+            with autocast(device):
+                logits = module(*inputs)
+            loss = loss_fn(logits.float(), targets)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            total += float(loss.detach()) * len(targets)
+            count += len(targets)
+        if sched is not None:
+            sched.step()
+        record: dict[str, float] = {"epoch": epoch + 1, "loss": total / max(count, 1)}
+        if valid_proba is not None and y_valid is not None:
+            proba = valid_proba()
+            ua = unweighted_accuracy(y_valid, proba.argmax(axis=1))
+            nll = -np.log(np.clip(proba[np.arange(len(y_valid)), y_valid], 1e-12, None))
+            vloss = float(np.mean([nll[y_valid == c].mean() for c in np.unique(y_valid)]))
+            record.update(val_ua=ua, val_loss=vloss)
+            if best is None or ua > best[0] or (ua == best[0] and vloss < best[1]):
+                best = (ua, vloss)
+                best_state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+                since_best = 0
+                record["best"] = 1.0
+            else:
+                since_best += 1
+        history.append(record)
+        bar.set_postfix({k: round(v, 3) for k, v in record.items() if k in ("loss", "val_ua")})
+        if best is not None and patience > 0 and since_best >= patience:
+            break
+    bar.close()
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    return history
+
+
+# ------------------------------------------------------------------------- model base
+class TorchModel(SERModel):
+    """Fit skeleton for torch models: validate, seed, inner split, build, train, restore best.
+
+    Subclasses implement ``_check_input``, ``_fit_stats`` (normalisation from all training
+    inputs — no labels involved), ``_build``, ``_train_batches`` and ``_proba`` (eval mode,
+    softmax probabilities), plus ``_arch_meta`` for what ``_build`` needs after ``load``.
+    """
+
+    uses_batchnorm: ClassVar[bool] = False
+
+    def fit(
+        self,
+        X: Any,
+        y: np.ndarray,
+        groups: np.ndarray | None = None,
+        n_classes: int | None = None,
+    ) -> Self:
+        X = self._check_input(X, fitting=True)
+        y, k = check_labels(self.name, y, len(X), n_classes)
+        self._validate_params()
+        if groups is not None and len(groups) != len(y):
+            raise SercapError(f"{self.name}: groups has {len(groups)} entries for {len(y)} rows")
+        device = resolve_device(self.device)
+        self.n_classes_ = None
+        with torch_threads(self.n_jobs), seeded(self.seed, device) as rng:
+            self._fit_stats(X)
+            self.module_ = self._build(k).to(device)
+            split = inner_split(y, groups, float(self.params["valid_fraction"]), self.seed)
+            train_idx, valid_idx = split if split is not None else (np.arange(len(y)), None)
+            weights = (
+                class_weights(y[train_idx], k)
+                if self.params["class_weight"] == "balanced"
+                else np.ones(k)
+            )
+            weights = np.where(weights > 0, weights, 1.0)  # absent classes never occur anyway
+            bs = int(self.params["batch_size"])
+
+            def batches(r: np.random.Generator) -> Iterator[Batch]:
+                for idx in batch_indices(train_idx, bs, r, drop_single=self.uses_batchnorm):
+                    inputs = self._train_batch(X, idx, r, device)
+                    yield inputs, torch.as_tensor(y[idx], dtype=torch.long, device=device)
+
+            valid = None
+            if valid_idx is not None:
+                X_valid = [X[i] for i in valid_idx] if isinstance(X, list) else X[valid_idx]
+
+                def valid() -> np.ndarray:
+                    return self._proba(X_valid, device)
+
+            self.history_ = train_classifier(
+                self.module_,
+                params=self.params,
+                device=device,
+                weights=weights,
+                train_batches=batches,
+                valid_proba=valid,
+                y_valid=None if valid_idx is None else y[valid_idx],
+                rng=rng,
+                verbose=self.verbose,
+                desc=self.name,
+            )
+        self.module_.eval()
+        self.device_ = device
+        self.n_classes_ = k
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        self._check_fitted()
+        X = self._check_input(X, fitting=False)
+        with torch_threads(self.n_jobs):
+            return normalise_rows(self._proba(X, self.device_))
+
+    def _validate_params(self) -> None:
+        p = self.params
+        if p["optimizer"] not in OPTIMIZERS:
+            raise SercapError(
+                f"{self.name}: optimizer must be one of {OPTIMIZERS}, got {p['optimizer']!r}"
+            )
+        if p["scheduler"] not in SCHEDULERS:
+            raise SercapError(
+                f"{self.name}: scheduler must be one of {SCHEDULERS}, got {p['scheduler']!r}"
+            )
+        if p["class_weight"] not in ("balanced", None):
+            raise SercapError(f"{self.name}: class_weight must be 'balanced' or null")
+        for key in ("epochs", "batch_size"):
+            if int(p[key]) < 1:
+                raise SercapError(f"{self.name}: {key} must be at least 1, got {p[key]!r}")
+
+    @torch.no_grad()
+    def _run(self, inputs: tuple[torch.Tensor, ...], device: torch.device) -> np.ndarray:
+        """Softmax of one eval-mode forward pass, as float64 numpy."""
+        self.module_.eval()
+        with autocast(device):
+            logits = self.module_(*inputs)
+        return torch.softmax(logits.float(), dim=1).double().cpu().numpy()
+
+    # ---- persistence
+    def _state_meta(self) -> dict:
+        return {"arch": self._arch_meta()}
+
+    def _save_state(self, path: Path) -> None:
+        state = {k: v.detach().cpu() for k, v in self.module_.state_dict().items()}
+        torch.save(state, path / WEIGHTS_FILE)
+        np.savez(path / STATS_FILE, **self._stats())
+
+    def _load_state(self, path: Path, state: dict) -> None:
+        self.device_ = resolve_device(self.device)
+        with np.load(path / STATS_FILE) as stats:
+            self._set_stats({k: stats[k] for k in stats.files}, state["arch"])
+        self.module_ = self._build(int(self.n_classes_))
+        weights = torch.load(path / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+        self.module_.load_state_dict(weights)
+        self.module_.to(self.device_).eval()
+
+    # ---- hooks
+    def _check_input(self, X: Any, fitting: bool) -> Any:
+        raise NotImplementedError
+
+    def _fit_stats(self, X: Any) -> None:
+        raise NotImplementedError
+
+    def _stats(self) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def _set_stats(self, stats: dict[str, np.ndarray], arch: dict) -> None:
+        raise NotImplementedError
+
+    def _arch_meta(self) -> dict:
+        return {}
+
+    def _build(self, n_classes: int) -> nn.Module:
+        raise NotImplementedError
+
+    def _train_batch(
+        self, X: Any, idx: np.ndarray, rng: np.random.Generator, device: torch.device
+    ) -> tuple[torch.Tensor, ...]:
+        raise NotImplementedError
+
+    def _proba(self, X: Any, device: torch.device) -> np.ndarray:
+        raise NotImplementedError
