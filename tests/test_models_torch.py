@@ -1,0 +1,218 @@
+"""Torch models (dnn, lstm, cnn, resnet18/34) and their shared helpers, with tiny settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sercap.errors import SercapError
+from sercap.models import SERModel, get_model
+from sercap.models.torch_common import (
+    batch_indices,
+    crop_sequence,
+    image_windows,
+    pad_sequences,
+    random_crop,
+    resolve_device,
+    spec_augment,
+    window_starts,
+)
+
+TINY = {
+    "dnn": {"epochs": 40, "hidden_size": 32, "batch_size": 32, "patience": 0},
+    "lstm": {"epochs": 15, "hidden_size": 16, "num_layers": 1, "lr": 1e-2, "patience": 0},
+    "cnn": {"epochs": 8, "channels": 8, "crop_frames": 32, "lr": 3e-3, "patience": 0},
+    "resnet18": {"epochs": 1, "crop_frames": 32},
+    "resnet34": {"epochs": 1, "crop_frames": 32},
+}
+TORCH = list(TINY)
+
+
+def tabular(n: int = 150, k: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % k
+    X = rng.normal(size=(n, 10)) + 3.0 * np.eye(k, 10)[y]
+    X[rng.random(X.shape) < 0.05] = np.nan
+    return X.astype(np.float32), y, rng.integers(0, 8, n)
+
+
+def sequences(n: int = 90, k: int = 3, seed: int = 0) -> tuple[list, np.ndarray, np.ndarray]:
+    """Frame sequences of 10-50 frames; class c raises descriptor c; descriptor 5 is F0-like
+    (NaN on 'unvoiced' frames, large values)."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % k
+    seqs = []
+    for c in y:
+        s = rng.normal(size=(int(rng.integers(10, 50)), 6)) + 2.0 * np.eye(k, 6)[c]
+        s[:, 5] = 200 + 20 * s[:, 5]
+        s[rng.random(len(s)) < 0.3, 5] = np.nan
+        seqs.append(s.astype(np.float32))
+    return seqs, y, rng.integers(0, 8, n)
+
+
+def images(
+    n: int = 60, k: int = 3, h: int = 24, seed: int = 0
+) -> tuple[list, np.ndarray, np.ndarray]:
+    """uint8 'spectrograms' of varying width; class c has energy in mel band block c."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % k
+    imgs = []
+    for c in y:
+        img = rng.integers(0, 100, size=(h, int(rng.integers(20, 70))))
+        img[c * (h // k) : (c + 1) * (h // k)] += 120
+        imgs.append(img.astype(np.uint8))
+    return imgs, y, rng.integers(0, 8, n)
+
+
+DATA = {"dnn": tabular, "lstm": sequences, "cnn": images, "resnet18": images, "resnet34": images}
+
+
+def subset(X: list | np.ndarray, idx: np.ndarray) -> list | np.ndarray:
+    return [X[i] for i in idx] if isinstance(X, list) else X[idx]
+
+
+# ----------------------------------------------------------------------------- helpers
+def test_pad_and_crop_sequences() -> None:
+    seqs = [np.ones((3, 2), np.float32), 2 * np.ones((5, 2), np.float32)]
+    padded, lengths = pad_sequences(seqs)
+    assert padded.shape == (2, 5, 2) and lengths.tolist() == [3, 5]
+    assert padded[0, 3:].sum() == 0 and padded[1].sum() == 20
+    rng = np.random.default_rng(0)
+    long = np.arange(100, dtype=np.float32)[:, None]
+    crop = crop_sequence(long, 30, rng)
+    assert crop.shape == (30, 1) and np.all(np.diff(crop[:, 0]) == 1)
+    assert crop_sequence(long, 0, rng) is long and crop_sequence(long[:10], 30, rng).shape == (
+        10,
+        1,
+    )
+
+
+def test_crops_windows_and_masks() -> None:
+    rng = np.random.default_rng(0)
+    img = np.arange(8 * 50, dtype=np.uint8).reshape(8, 50)
+    assert random_crop(img, 20, rng).shape == (8, 20)
+    short = random_crop(img[:, :5], 20, rng)
+    assert short.shape == (8, 20) and (short > 0).sum(axis=1).max() <= 5
+    assert window_starts(50, 20, 10).tolist() == [0, 10, 20, 30]
+    assert window_starts(55, 20, 10).tolist() == [0, 10, 20, 30, 35]  # flush with the end
+    assert window_starts(10, 20, 10).tolist() == [0]
+    wins = image_windows(img, 20, 10)
+    assert wins.shape == (4, 8, 20) and np.array_equal(wins[-1], img[:, 30:])
+    centred = image_windows(img[:, :10], 20, 10)
+    assert centred.shape == (1, 8, 20) and np.array_equal(centred[0, :, 5:15], img[:, :10])
+    x = torch.ones(4, 1, 8, 20)
+    masked = spec_augment(x, freq_mask=3, time_mask=5, n_masks=1, rng=rng)
+    assert masked.shape == x.shape and masked.sum() < x.sum()
+    assert spec_augment(x, 0, 0, 1, rng).sum() == x.sum()
+    batches = batch_indices(np.arange(9), 4, None, drop_single=True)
+    assert [len(b) for b in batches] == [4, 4]
+    assert [len(b) for b in batch_indices(np.arange(9), 4, rng, False)] == [4, 4, 1]
+
+
+def test_device_choice() -> None:
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device(None).type == expected
+    assert resolve_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(SercapError, match="no CUDA GPU"):
+            resolve_device("cuda")
+
+
+# ----------------------------------------------------------------------------- learning
+@pytest.mark.parametrize("name", ["dnn", "lstm", "cnn"])
+def test_torch_models_learn(name: str) -> None:
+    X, y, groups = DATA[name]()
+    perm = np.random.default_rng(1).permutation(len(y))
+    tr, te = perm[: int(0.7 * len(y))], perm[int(0.7 * len(y)) :]
+    model = get_model(name)(TINY[name], seed=0, device="cpu").fit(subset(X, tr), y[tr], groups[tr])
+    proba = model.predict_proba(subset(X, te))
+    assert proba.shape == (len(te), 3) and proba.dtype == np.float64
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)
+    assert np.mean(proba.argmax(axis=1) == y[te]) > 0.75  # chance is 0.33
+    assert "val_ua" in model.history_[0]  # early stopping watched held-out speakers
+
+
+@pytest.mark.parametrize("name", TORCH)
+def test_reproducible_save_load_and_missing_class(name: str, tmp_path: Path) -> None:
+    X, y, groups = DATA[name](n=30)
+    keep = np.flatnonzero(y != 1)
+    params = {**TINY[name], "epochs": 2}
+    a = get_model(name)(params, seed=3, device="cpu").fit(subset(X, keep), y[keep], groups[keep], 4)
+    b = get_model(name)(params, seed=3, device="cpu").fit(subset(X, keep), y[keep], groups[keep], 4)
+    proba = a.predict_proba(X)
+    assert proba.shape == (30, 4)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)
+    np.testing.assert_array_equal(proba, b.predict_proba(X))
+    a.save(tmp_path / "m")
+    assert (tmp_path / "m" / "weights.pt").is_file()
+    loaded = SERModel.load(tmp_path / "m", device="cpu")
+    assert type(loaded) is type(a) and loaded.params == a.params
+    np.testing.assert_array_equal(loaded.predict_proba(X), proba)
+
+
+def test_lstm_same_prediction_alone_or_in_a_batch() -> None:
+    X, y, groups = sequences(n=40)
+    for head in ("mean", "attention"):
+        params = {**TINY["lstm"], "epochs": 1, "head": head, "bidirectional": True, "num_layers": 2}
+        model = get_model("lstm")(params, device="cpu").fit(X, y, groups)
+        batch = model.predict_proba(X)
+        alone = np.concatenate([model.predict_proba([s]) for s in X[:8]])
+        np.testing.assert_allclose(alone, batch[:8], atol=1e-6)
+
+
+def test_image_prediction_covers_long_utterances() -> None:
+    X, y, groups = images(n=30)
+    model = get_model("cnn")({**TINY["cnn"], "epochs": 1}, device="cpu").fit(X, y, groups)
+    long = np.concatenate([X[0]] * 6, axis=1)  # longer than any training image
+    windows = image_windows(long, 32, model._stride())
+    by_hand = model._run((model._to_tensor(windows, torch.device("cpu")),), torch.device("cpu"))
+    np.testing.assert_allclose(model.predict_proba([long])[0], by_hand.mean(axis=0), atol=1e-9)
+
+
+def test_early_stopping_restores_the_best_epoch() -> None:
+    X, y, groups = tabular(n=90)
+    y = np.random.default_rng(0).permutation(y)  # nothing to learn: UA plateaus
+    model = get_model("dnn")({"epochs": 60, "patience": 3, "hidden_size": 16}, device="cpu")
+    model.fit(X, y, groups)
+    assert len(model.history_) < 60
+    best = [h for h in model.history_ if h.get("best")]
+    assert best[-1]["val_ua"] == max(h["val_ua"] for h in model.history_)
+
+
+def test_without_groups_and_without_validation() -> None:
+    X, y, _ = tabular(n=60)
+    model = get_model("dnn")({"epochs": 3, "hidden_size": 8}, device="cpu").fit(X, y)
+    assert len(model.history_) == 3 and "val_ua" in model.history_[0]  # stratified split
+    model = get_model("dnn")({"epochs": 3, "hidden_size": 8, "valid_fraction": 0.0}).fit(X, y)
+    assert "val_ua" not in model.history_[0]
+
+
+def test_fit_leaves_global_torch_state_alone(capsys: pytest.CaptureFixture) -> None:
+    X, y, groups = tabular(n=40)
+    threads = torch.get_num_threads()
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    get_model("dnn")({"epochs": 2, "hidden_size": 8}, n_jobs=1, verbose=True).fit(X, y, groups)
+    assert torch.get_num_threads() == threads
+    assert torch.equal(torch.rand(3), expected)
+    assert "dnn" in capsys.readouterr().err  # the tqdm bar
+
+
+def test_torch_input_errors() -> None:
+    X, y, groups = images(n=12)
+    cnn = get_model("cnn")({**TINY["cnn"], "epochs": 1})
+    with pytest.raises(SercapError, match="uint8"):
+        cnn.fit([x.astype(np.float32) for x in X], y)
+    cnn.fit(X, y, groups)
+    with pytest.raises(SercapError, match="mel bands"):
+        cnn.predict_proba([np.zeros((10, 40), np.uint8)])
+    with pytest.raises(SercapError, match="optimizer must be one of"):
+        get_model("dnn")({"optimizer": "lbfgs"}).fit(*tabular(n=20)[:2])
+    with pytest.raises(SercapError, match="head must be one of"):
+        get_model("lstm")({"head": "max"}).fit(*sequences(n=12)[:2])
+    with pytest.raises(SercapError, match="list of"):
+        get_model("lstm")().fit([], np.array([], dtype=int))
