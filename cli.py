@@ -291,6 +291,7 @@ def runs_show(ctx: click.Context, run_id: str) -> None:
     show_default=True,
     help="Outer folds a trial evaluates (each on its own training speakers).",
 )
+@click.option("--params", help="Parameters held fixed while tuning, as JSON ('{\"epochs\": 5}').")
 @click.option(
     "--show",
     is_flag=True,
@@ -315,6 +316,7 @@ def tune_command(
     study,
     pruner,
     max_folds,
+    params,
     show,
     seed,
     jobs,
@@ -363,6 +365,7 @@ def tune_command(
         timeout=timeout,
         pruner=pruner,
         max_folds=max_folds,
+        fixed=_parse_params(params),
         seed=seed,
         n_jobs=jobs,
         device=device,

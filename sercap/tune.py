@@ -116,17 +116,21 @@ def objective_for(
     data: Dataset,
     splits: list[TuningSplit],
     *,
+    fixed: dict | None = None,
     seed: int = 0,
     n_jobs: int = 1,
     device: str | None = None,
 ) -> Callable[[optuna.Trial], float]:
-    """The function Optuna maximises: mean validation UA over the tuning splits."""
+    """The function Optuna maximises: mean validation UA over the tuning splits.
+
+    ``fixed`` parameters override the search space (e.g. fewer epochs while tuning).
+    """
     from sercap.models.registry import get_model
 
     cls = get_model(model)
 
     def objective(trial: optuna.Trial) -> float:
-        params = cls.search_space(trial)
+        params = {**cls.search_space(trial), **(fixed or {})}
 
         def report(step: int, metrics) -> None:
             trial.report(metrics.ua, step)
@@ -159,6 +163,7 @@ def run_study(
     timeout: float | None = None,
     pruner: str = "median",
     max_folds: int | None = 5,
+    fixed: dict | None = None,
     seed: int = 0,
     n_jobs: int = 1,
     device: str | None = None,
@@ -175,8 +180,12 @@ def run_study(
         load_if_exists=True,
     )
     study.set_user_attr("model", model)
+    if fixed:
+        study.set_user_attr("fixed_params", fixed)
     splits = tuning_splits(data, max_folds=max_folds, seed=seed)
-    objective = objective_for(model, data, splits, seed=seed, n_jobs=n_jobs, device=device)
+    objective = objective_for(
+        model, data, splits, fixed=fixed, seed=seed, n_jobs=n_jobs, device=device
+    )
     bar = tqdm(total=n_trials, desc=f"tune {model}", unit="trial", disable=not progress)
 
     def update(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -232,7 +241,9 @@ def store_best(
             trial.number,
             trial.value,
             len(complete),
-            json.dumps(trial.params, sort_keys=True),
+            json.dumps(
+                {**trial.params, **study.user_attrs.get("fixed_params", {})}, sort_keys=True
+            ),
         ],
     )
 

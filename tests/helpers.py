@@ -70,12 +70,68 @@ def add_features(
             np.float32
         )
     frame = pl.DataFrame(cols)
-    wh.execute(
-        "INSERT OR REPLACE INTO feature_sets VALUES (?, ?, 'lld', '{}', '{}', now())",
-        [digest, name],
-    )
-    path = wh.part_dir("features", digest, corpus) / "part-0.parquet"
-    frame.write_parquet(path)
-    wh.register_part("features", digest, corpus, path, frame.height)
-    wh.refresh_views()
+    _register(wh, "features", name, digest, corpus, frame)
     return frame
+
+
+def _register(wh: Warehouse, kind: str, name: str, digest: str, corpus: str, frame) -> None:
+    set_kind = {"frames": "lld", "features": "lld", "images": "image"}[kind]
+    wh.execute(
+        "INSERT OR REPLACE INTO feature_sets VALUES (?, ?, ?, '{}', '{}', now())",
+        [digest, name, set_kind],
+    )
+    path = wh.part_dir(kind, digest, corpus) / "part-0.parquet"
+    frame.write_parquet(path)
+    wh.register_part(kind, digest, corpus, path, frame.height)
+    wh.refresh_views()
+
+
+def add_frames(
+    wh: Warehouse,
+    utterances: pl.DataFrame,
+    name: str = "default",
+    digest: str = "abc123",
+    n_descriptors: int = 4,
+    seed: int = 0,
+    corpus: str = "toy",
+) -> None:
+    """Register a frames part: 20–40 frames per utterance, the first descriptor class-dependent."""
+    rng = np.random.default_rng(seed)
+    codes = {c: i for i, c in enumerate(sorted(utterances["emotion"].unique()))}
+    parts = []
+    for utt, emotion in zip(utterances["utt_id"], utterances["emotion"], strict=True):
+        n = int(rng.integers(20, 41))
+        cols = {"utt_id": [utt] * n, "frame": np.arange(n, dtype=np.int32)}
+        for j in range(n_descriptors):
+            shift = 2.0 * codes[emotion] if j == 0 else 0.0
+            cols[f"mfcc_{j + 1:02d}"] = (rng.normal(size=n) + shift).astype(np.float32)
+        parts.append(pl.DataFrame(cols))
+    _register(wh, "frames", name, digest, corpus, pl.concat(parts))
+
+
+def add_images(
+    wh: Warehouse,
+    utterances: pl.DataFrame,
+    name: str = "mel",
+    digest: str = "img123",
+    height: int = 16,
+    seed: int = 0,
+    corpus: str = "toy",
+) -> None:
+    """Register an images part: grey PNGs whose bright band's height depends on the class."""
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    codes = {c: i for i, c in enumerate(sorted(utterances["emotion"].unique()))}
+    rows = []
+    for utt, emotion in zip(utterances["utt_id"], utterances["emotion"], strict=True):
+        width = int(rng.integers(12, 30))
+        image = rng.integers(0, 60, (height, width)).astype(np.uint8)
+        band = 2 + 4 * codes[emotion]
+        image[band : band + 3] = 220
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="PNG")
+        rows.append({"utt_id": utt, "height": height, "width": width, "png": buffer.getvalue()})
+    _register(wh, "images", name, digest, corpus, pl.DataFrame(rows))
