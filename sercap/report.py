@@ -92,11 +92,13 @@ def warehouse_summary(wh: Warehouse) -> str:
         return "\n\n".join(sections)
     sections.append("corpora\n" + format_table(corpora, limit=None))
     for corpus in corpora["corpus"]:
-        per_label = wh.query(
-            "PIVOT (SELECT u.speaker, l.emotion FROM utterances u JOIN labels l USING (utt_id) "
-            "WHERE u.corpus = ?) ON emotion USING count(*) GROUP BY speaker ORDER BY speaker",
+        counts = wh.query(
+            "SELECT u.speaker, l.emotion, count(*) AS n FROM utterances u "
+            "JOIN labels l USING (utt_id) WHERE u.corpus = ? GROUP BY ALL",
             [corpus],
         )
+        per_label = counts.pivot(on="emotion", index="speaker", values="n", sort_columns=True)
+        per_label = per_label.fill_null(0).sort("speaker")
         sections.append(f"{corpus}: utterances per speaker and emotion\n" + format_table(per_label))
     if wh.scalar("SELECT count(*) FROM feature_sets"):
         sets = wh.query(
