@@ -380,5 +380,31 @@ def backend_label(root: Path, name: str) -> str:
     return str(root / "studies" / f"{name}.journal")
 
 
+# ---- ensemble
+@main.command("ensemble")
+@click.argument("run_ids", nargs=-1, required=True)
+@click.option("--weights", help="Comma-separated weight per run, e.g. 2,1,1 (default: equal).")
+@click.pass_context
+def ensemble_command(ctx: click.Context, run_ids: tuple[str, ...], weights: str | None) -> None:
+    """Average the out-of-fold probabilities of stored RUN_IDS and store that as a run.
+
+    The runs must share corpus, label map and protocol. Nothing is retrained: each member's
+    predictions were already made without the test speaker, so the average is honest too.
+    """
+    from sercap.ensemble import ensemble_runs
+    from sercap.evaluate import get_run
+    from sercap.report import format_run
+
+    parsed = None
+    if weights:
+        try:
+            parsed = [float(w) for w in weights.split(",")]
+        except ValueError as exc:
+            raise SercapError(f"--weights {weights!r}: give numbers separated by commas") from exc
+    wh = _open(ctx)
+    run_id, _ = ensemble_runs(wh, list(run_ids), parsed)
+    click.echo(format_run(get_run(wh, run_id)))
+
+
 if __name__ == "__main__":
     main()
