@@ -27,8 +27,13 @@ CREATE TABLE IF NOT EXISTS utterances (
     duration_s  DOUBLE,
     sample_rate INTEGER,
     channels    INTEGER,
-    text_id     VARCHAR                -- sentence / script id where the corpus has one
+    text_id     VARCHAR,               -- sentence / script id where the corpus has one
+    source_start_s DOUBLE,             -- where the file sits in a longer recording (IEMOCAP:
+    source_end_s   DOUBLE              -- times in the dialog); information only, never used to cut
 );
+-- Warehouses created before source_start_s/source_end_s existed get them here (idempotent).
+ALTER TABLE utterances ADD COLUMN IF NOT EXISTS source_start_s DOUBLE;
+ALTER TABLE utterances ADD COLUMN IF NOT EXISTS source_end_s DOUBLE;
 
 -- The label of each utterance: a normalised emotion code (neu ang sad hap exc fru sur fea dis
 -- bor cal oth xxx), the corpus' own code, the external evaluators' categorical votes and the

@@ -1,0 +1,152 @@
+"""Manifest reader: a CSV or Parquet table of ``path, label, speaker`` for any other corpus.
+
+Optional columns: ``utt_id``, ``gender``, ``session``, ``start``/``end`` (seconds, a segment
+of the file), ``text_id``, ``valence``/``activation``/``dominance``. Relative paths are
+relative to the manifest file. Labels are normalised where they are known emotion names
+(``angry`` → ang) and kept as given (lowercased) otherwise; ``emotion_raw`` keeps the text.
+Without ``utt_id`` the id is the file stem (the path without suffix when stems collide),
+plus ``@start`` for segments.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from sercap.corpora.records import Problem, UtteranceRecord, normalise_emotion
+from sercap.errors import SercapError
+
+REQUIRED = ("path", "label", "speaker")
+_ALIASES = {"start_s": "start", "end_s": "end", "id": "utt_id", "emotion": "label"}
+
+
+def read(root: Path, problems: list[Problem]) -> Iterator[UtteranceRecord]:
+    """Records of the manifest ``root`` (a .csv/.parquet file, or a folder holding one)."""
+    path = manifest_file(Path(root))
+    table = _load(path)
+    missing = [c for c in REQUIRED if c not in table.columns]
+    if missing:
+        raise SercapError(
+            f"{path}: missing column(s) {', '.join(missing)} (a manifest needs path, label, "
+            "speaker; optional utt_id, gender, session, start, end)"
+        )
+    return _records(path, table, problems)
+
+
+def manifest_file(root: Path) -> Path:
+    """The manifest itself: ``root`` when it is a file, else the one manifest.* inside it."""
+    if root.is_file():
+        return root
+    if not root.is_dir():
+        raise SercapError(f"{root}: no such file or directory")
+    found = sorted(
+        p for p in root.iterdir() if p.suffix.lower() in (".csv", ".parquet") and p.is_file()
+    )
+    named = [p for p in found if p.stem.lower() == "manifest"]
+    if len(named) == 1 or len(found) == 1:
+        return (named or found)[0]
+    raise SercapError(f"{root}: give the manifest file itself (.csv or .parquet)")
+
+
+def _load(path: Path) -> pl.DataFrame:
+    try:
+        if path.suffix.lower() == ".parquet":
+            table = pl.read_parquet(path)
+        else:
+            table = pl.read_csv(path, infer_schema=False)
+    except Exception as exc:  # polars raises many kinds; all mean "cannot read"
+        raise SercapError(f"{path}: cannot read the manifest ({str(exc).splitlines()[0]})") from exc
+    renamed = {c: _ALIASES.get(c.strip().lower(), c.strip().lower()) for c in table.columns}
+    return table.rename(renamed)
+
+
+def _records(path: Path, table: pl.DataFrame, problems: list[Problem]) -> Iterator[UtteranceRecord]:
+    first_row = 2 if path.suffix.lower() == ".csv" else 1  # CSV line numbers count the header
+    base = path.parent
+    rows = table.to_dicts()
+    files = [_resolve(base, row.get("path")) for row in rows]
+    stems = Counter(f.stem for f in {f for f in files if f is not None})  # distinct files
+    for number, (row, file) in enumerate(zip(rows, files, strict=True), start=first_row):
+        record = _record(row, file, base, stems, Problem(str(path), number, ""), problems)
+        if record is not None:
+            yield record
+
+
+def _record(
+    row: dict[str, Any],
+    file: Path | None,
+    base: Path,
+    stems: Counter,
+    where: Problem,
+    problems: list[Problem],
+) -> UtteranceRecord | None:
+    label = _text(row.get("label"))
+    speaker = _text(row.get("speaker"))
+    if file is None or label is None or speaker is None:
+        problems.append(Problem(where.file, where.line, "empty path, label or speaker"))
+        return None
+    try:
+        start, end = _number(row.get("start")), _number(row.get("end"))
+    except ValueError:
+        problems.append(Problem(where.file, where.line, "start/end is not a number"))
+        return None
+    utt_id = _text(row.get("utt_id")) or _derived_id(file, base, stems, start)
+    gender = (_text(row.get("gender")) or "").upper()[:1] or None
+    return UtteranceRecord(
+        utt_id=utt_id,
+        speaker=speaker,
+        path=file,
+        emotion=normalise_emotion(label) or label.lower(),
+        emotion_raw=label,
+        session=_text(row.get("session")),
+        gender=gender if gender in ("F", "M") else None,
+        start_s=start,
+        end_s=end,
+        valence=_number_or_none(row.get("valence")),
+        activation=_number_or_none(row.get("activation")),
+        dominance=_number_or_none(row.get("dominance")),
+        text_id=_text(row.get("text_id")),
+        origin=(where.file or "", where.line),
+    )
+
+
+def _derived_id(file: Path, base: Path, stems: Counter, start: float | None) -> str:
+    if stems[file.stem] > 1:  # two files share a stem: the relative path tells them apart
+        try:
+            utt_id = file.relative_to(base.absolute()).with_suffix("").as_posix()
+        except ValueError:
+            utt_id = file.with_suffix("").as_posix().lstrip("/")
+    else:
+        utt_id = file.stem
+    return utt_id if start is None else f"{utt_id}@{start:.3f}"
+
+
+def _resolve(base: Path, value: Any) -> Path | None:
+    text = _text(value)
+    if text is None:
+        return None
+    path = Path(text).expanduser()
+    return (path if path.is_absolute() else base / path).absolute()
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _number(value: Any) -> float | None:
+    text = _text(value)
+    return None if text is None else float(text)
+
+
+def _number_or_none(value: Any) -> float | None:
+    try:
+        return _number(value)
+    except ValueError:
+        return None

@@ -1,0 +1,66 @@
+"""RAVDESS reader: ``Actor_NN/03-01-EE-II-SS-RR-AA.wav``, speech files only.
+
+Fields: modality (03 audio-only), vocal channel (01 speech, 02 song), emotion, intensity
+(01 normal, 02 strong), statement, repetition, actor (odd male, even female). Song and
+video files are skipped silently: they are another corpus.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from sercap.corpora.records import Problem, UtteranceRecord, wav_files
+from sercap.errors import SercapError
+
+EMOTIONS = {
+    "01": "neu",
+    "02": "cal",
+    "03": "hap",
+    "04": "sad",
+    "05": "ang",
+    "06": "fea",
+    "07": "dis",
+    "08": "sur",
+}
+INTENSITIES = {"01": "normal", "02": "strong"}
+_NAME = re.compile(
+    r"^(?P<modality>\d\d)-(?P<channel>\d\d)-(?P<emotion>\d\d)-(?P<intensity>\d\d)"
+    r"-(?P<statement>\d\d)-(?P<repetition>\d\d)-(?P<actor>\d\d)$"
+)
+
+
+def read(root: Path, problems: list[Problem]) -> Iterator[UtteranceRecord]:
+    """Records of every speech wav under ``root`` (Actor_01 … Actor_24)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise SercapError(f"{root}: no such directory")
+    files = wav_files(root)
+    if not files:
+        raise SercapError(f"{root}: no .wav files (expected Actor_NN/03-01-EE-II-SS-RR-AA.wav)")
+    return _records(files, problems)
+
+
+def _records(files: list[Path], problems: list[Problem]) -> Iterator[UtteranceRecord]:
+    for path in files:
+        name = _NAME.match(path.stem)
+        if name is None:
+            problems.append(Problem(str(path), None, "name is not RAVDESS's MM-CC-EE-II-SS-RR-AA"))
+            continue
+        if (name["modality"], name["channel"]) != ("03", "01"):
+            continue  # song or video: not this corpus
+        if name["emotion"] not in EMOTIONS or name["intensity"] not in INTENSITIES:
+            problems.append(Problem(str(path), None, "unknown emotion or intensity code"))
+            continue
+        actor = name["actor"]
+        yield UtteranceRecord(
+            utt_id=path.stem,
+            speaker=actor,
+            path=path.absolute(),
+            emotion=EMOTIONS[name["emotion"]],
+            emotion_raw=name["emotion"],
+            gender="M" if int(actor) % 2 else "F",
+            intensity=INTENSITIES[name["intensity"]],
+            text_id=name["statement"],
+        )

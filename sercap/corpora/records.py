@@ -1,0 +1,149 @@
+"""What every corpus reader yields: corpus-independent utterance records and problems.
+
+Readers are pure (a directory in, records out) so they can be tested on generated files
+without a warehouse; :mod:`sercap.corpora.ingest` is the only writer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Normalised emotion codes stored in ``labels.emotion``.
+EMOTION_CODES = (
+    "neu",
+    "ang",
+    "sad",
+    "hap",
+    "exc",
+    "fru",
+    "sur",
+    "fea",
+    "dis",
+    "bor",
+    "cal",
+    "oth",
+    "xxx",
+)
+
+#: Emotion names and abbreviations seen in corpora, lowercased, to normalised codes.
+EMOTION_NAMES: dict[str, str] = {
+    **{code: code for code in EMOTION_CODES},
+    "neutral": "neu",
+    "neutral state": "neu",
+    "anger": "ang",
+    "angry": "ang",
+    "sadness": "sad",
+    "happiness": "hap",
+    "happy": "hap",
+    "joy": "hap",
+    "excited": "exc",
+    "excitement": "exc",
+    "frustration": "fru",
+    "frustrated": "fru",
+    "surprise": "sur",
+    "surprised": "sur",
+    "pleasant surprise": "sur",
+    "pleasant_surprise": "sur",
+    "pleasant_surprised": "sur",
+    "ps": "sur",
+    "fear": "fea",
+    "fearful": "fea",
+    "disgust": "dis",
+    "disgusted": "dis",
+    "boredom": "bor",
+    "bored": "bor",
+    "calm": "cal",
+    "other": "oth",
+}
+
+
+def normalise_emotion(name: str) -> str | None:
+    """The code for an emotion name (any case, ``Other:…`` style qualifiers dropped), or None."""
+    key = name.strip().lower().split(":", 1)[0].strip()
+    return EMOTION_NAMES.get(key)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with the input: which file, which line (1-based) and what."""
+
+    file: str | None
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file or "?"
+        if self.line is not None:
+            where += f":{self.line}"
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluator line: categorical votes (``C-E2``) or attributes (``A-E3``)."""
+
+    evaluator: str
+    is_self: bool
+    kind: str  # categorical | attribute
+    emotions: tuple[str, ...] | None = None
+    valence: float | None = None
+    activation: float | None = None
+    dominance: float | None = None
+    comment: str | None = None
+
+
+@dataclass
+class UtteranceRecord:
+    """One utterance as any corpus describes it; ``origin`` says where it was declared."""
+
+    utt_id: str
+    speaker: str
+    path: Path
+    emotion: str
+    emotion_raw: str | None = None
+    session: str | None = None
+    gender: str | None = None
+    start_s: float | None = None
+    end_s: float | None = None
+    source_start_s: float | None = None
+    source_end_s: float | None = None
+    votes: tuple[str, ...] | None = None
+    valence: float | None = None
+    activation: float | None = None
+    dominance: float | None = None
+    intensity: str | None = None
+    text_id: str | None = None
+    evaluations: tuple[Evaluation, ...] = ()
+    origin: tuple[str, int | None] | None = field(default=None, repr=False)
+
+    def problem(self, message: str) -> Problem:
+        """A problem located where this utterance was declared (annotation line or its file)."""
+        file, line = self.origin if self.origin else (str(self.path), None)
+        return Problem(file, line, f"{self.utt_id}: {message}")
+
+
+#: A reader: validate ``root`` eagerly (raise SercapError when nothing can be read), then
+#: yield records, appending non-fatal problems to the list it is given.
+Reader = Callable[[Path, list[Problem]], Iterator[UtteranceRecord]]
+
+
+@dataclass(frozen=True)
+class CorpusKind:
+    """A corpus format: its reader and the defaults stored in ``corpora``."""
+
+    name: str
+    reader: Reader
+    label_map: str
+    protocol: str
+    layout: str  # one line for --help: what the directory looks like
+
+
+def wav_files(root: Path) -> list[Path]:
+    """Every ``*.wav`` under ``root`` (any case), sorted, without macOS ``._*`` shadow files."""
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.suffix.lower() == ".wav" and not p.name.startswith("._") and p.is_file()
+    )
