@@ -406,5 +406,30 @@ def ensemble_command(ctx: click.Context, run_ids: tuple[str, ...], weights: str 
     click.echo(format_run(get_run(wh, run_id)))
 
 
+# ---- report
+@main.command("report")
+@_corpus_option
+@_labels_option
+@_feature_set_option
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for report.md and its PNGs.  [default: WAREHOUSE/reports/CORPUS]",
+)
+@click.pass_context
+def report_command(ctx: click.Context, corpus, label_map, feature_set, out_dir) -> None:
+    """Write a Markdown report with pictures: model comparison, confusion matrices,
+    per-class recall, the functionals that separate the emotions, the corpus at a glance."""
+    from sercap.data import resolve_corpus
+    from sercap.report import write_report
+
+    wh = _open(ctx)
+    corpus = resolve_corpus(wh, corpus)
+    out_dir = out_dir or wh.root / "reports" / corpus
+    path = write_report(wh, out_dir, corpus=corpus, label_map=label_map, feature_set=feature_set)
+    click.echo(f"report: {path}")
+
+
 if __name__ == "__main__":
     main()

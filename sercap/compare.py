@@ -7,6 +7,7 @@ a stored run, so `sercap runs show ID` explains any figure, and `report` can red
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,19 +89,25 @@ def bench_table(wh: Warehouse, run_ids: Sequence[str]) -> pl.DataFrame:
     frame = wh.query(
         "SELECT run_id, model, kind, feature_set, label_map, protocol, speaker_norm, "
         "tuned_from IS NOT NULL AS tuned, ua, wa, macro_f1, ua_fold_mean, ua_fold_std, fit_s, "
-        "classes, confusion_json, members FROM runs WHERE list_contains(?, run_id)",
+        "classes, confusion_json, members, params_json FROM runs WHERE list_contains(?, run_id)",
         [list(run_ids)],
     )
-    label = pl.when(pl.col("kind") == "ensemble").then(
-        pl.lit("ensemble(") + pl.col("members").list.len().cast(pl.String) + pl.lit(")")
-    )
-    label = label.when(
-        pl.col("feature_set").is_in(["default", "mel"]) | pl.col("feature_set").is_null()
-    )
-    label = label.then(pl.col("model")).otherwise(
-        pl.col("model") + pl.lit(" [") + pl.col("feature_set") + pl.lit("]")
-    )
-    return frame.with_columns(name=label).sort("ua", descending=True)
+    names = [_display_name(r) for r in frame.iter_rows(named=True)]
+    return frame.with_columns(name=pl.Series(names, dtype=pl.String)).sort("ua", descending=True)
+
+
+def _display_name(run: dict) -> str:
+    """``svm``, ``svm [compare2016]`` or ``avg(svm+xgb)``: what a row of the table is."""
+    if run["kind"] == "ensemble":
+        members = json.loads(run["params_json"] or "{}").get("members", [])
+        return "avg(" + "+".join(members) + ")"
+    if run["feature_set"] in (None, "default", "mel"):
+        return run["model"]
+    return f"{run['model']} [{run['feature_set']}]"
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
 
 
 def table_markdown(table: pl.DataFrame, corpus: str | None = None) -> str:
@@ -157,7 +164,7 @@ def write_bench_report(
     recalls = {}
     for r in table.iter_rows(named=True):
         cm = json.loads(r["confusion_json"])
-        slug = r["name"].replace(" ", "_").replace("[", "").replace("]", "").replace("/", "_")
+        slug = _slug(r["name"])
         png = confusion_png(
             cm, classes, f"{r['name']}: UA {r['ua']:.3f}", out_dir / f"confusion-{slug}.png"
         )

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import click
+import numpy as np
 import polars as pl
 
 from sercap.errors import SercapError
@@ -195,3 +196,142 @@ def format_study(summary) -> str:
     if len(summary.history) > 15:
         lines.append(f"  … {len(summary.history) - 15} earlier trials")
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- report
+def feature_ranking(
+    X: np.ndarray, y: np.ndarray, columns: list[str], top: int = 15
+) -> pl.DataFrame:
+    """Features that separate the classes most: one-way ANOVA F (NaN imputed by medians)."""
+    from sklearn.feature_selection import f_classif
+
+    X = np.asarray(X, dtype=np.float64)
+    medians = np.nanmedian(np.where(np.isfinite(X), X, np.nan), axis=0)
+    X = np.where(np.isfinite(X), X, np.nan_to_num(medians)[None, :])
+    keep = X.std(axis=0) > 0
+    f, p = f_classif(X[:, keep], y)
+    names = np.asarray(columns)[keep]
+    order = np.argsort(-np.nan_to_num(f))[:top]
+    return pl.DataFrame({"feature": names[order], "anova_f": f[order], "p_value": p[order]})
+
+
+def write_report(
+    wh: Warehouse,
+    out_dir: Path,
+    corpus: str | None = None,
+    label_map: str | None = None,
+    feature_set: str | None = None,
+) -> Path:
+    """A Markdown report with pictures: results, per-class recall, features, the corpus."""
+    import warnings
+
+    from sercap.compare import table_markdown, write_bench_report
+    from sercap.data import load_dataset, resolve_corpus, resolve_label_map
+    from sercap.plots import boxplots_png, counts_png
+
+    corpus = resolve_corpus(wh, corpus)
+    label_map = resolve_label_map(wh, corpus, label_map)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    best = wh.query(
+        "SELECT arg_max(run_id, ua) AS run_id FROM runs WHERE corpus = ? AND label_map = ? "
+        "GROUP BY model, feature_set, speaker_norm, kind, members ORDER BY 1",
+        [corpus, label_map],
+    )["run_id"].to_list()
+    sections = [f"# sercap report: {corpus} ({label_map})", ""]
+    if best:
+        from sercap.compare import bench_table
+
+        write_bench_report(wh, best, out_dir, corpus)
+        sections += [
+            "## Results",
+            "",
+            "Best stored run of each model (and each ensemble) on this corpus and label map.",
+            "",
+            table_markdown(bench_table(wh, best), corpus),
+            "",
+            "![model comparison](comparison.png)",
+            "",
+            "![per-class recall](recall.png)",
+            "",
+            "Confusion matrices: "
+            + ", ".join(f"[{p.name}]({p.name})" for p in sorted(out_dir.glob("confusion-*.png"))),
+            "",
+        ]
+    else:
+        sections += ["No runs yet: `sercap train MODEL` or `sercap bench` first.", ""]
+    try:
+        data = load_dataset(
+            wh, "tabular", corpus=corpus, label_map=label_map, feature_set=feature_set
+        )
+    except SercapError as exc:
+        sections += ["## Features", "", f"No feature analysis: {exc}", ""]
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ranking = feature_ranking(data.X, data.y, data.columns)
+        top = ranking["feature"].head(6).to_list()
+        boxes = {
+            name: {
+                c: data.X[data.y == k, data.columns.index(name)] for k, c in enumerate(data.classes)
+            }
+            for name in top
+        }
+        boxplots_png(boxes, out_dir / "features-top.png")
+        sections += [
+            "## Which functionals separate the emotions",
+            "",
+            f"One-way ANOVA F of each of the {len(data.columns)} functionals of feature set "
+            f"`{data.feature_set}` against the emotion, over all {len(data)} labelled "
+            "utterances (descriptive: no model was selected with it).",
+            "",
+            "| feature | ANOVA F | p |",
+            "| --- | --- | --- |",
+            *[
+                f"| {r['feature']} | {r['anova_f']:.1f} | {r['p_value']:.2g} |"
+                for r in ranking.iter_rows(named=True)
+            ],
+            "",
+            "![top features per class](features-top.png)",
+            "",
+        ]
+    glance = wh.query(
+        f"SELECT u.speaker, l.label, count(*) AS n, sum(u.duration_s) / 60 AS minutes "
+        f"FROM {label_map} l JOIN utterances u USING (utt_id) WHERE l.corpus = ? GROUP BY ALL",
+        [corpus],
+    )
+    if glance.height:
+        counts: dict[str, dict[str, float]] = {}
+        minutes: dict[str, dict[str, float]] = {}
+        for r in glance.sort("speaker").iter_rows(named=True):
+            counts.setdefault(r["speaker"], {})[r["label"]] = r["n"]
+            minutes.setdefault(r["speaker"], {})[r["label"]] = r["minutes"] or 0.0
+        counts_png(
+            counts,
+            "utterances per speaker and class",
+            "utterances",
+            out_dir / "corpus-utterances.png",
+        )
+        counts_png(
+            minutes, "speech per speaker and class", "minutes", out_dir / "corpus-minutes.png"
+        )
+        per_class = (
+            glance.group_by("label").agg(pl.col("n").sum(), pl.col("minutes").sum()).sort("label")
+        )
+        sections += [
+            "## The corpus at a glance",
+            "",
+            "| class | utterances | minutes |",
+            "| --- | --- | --- |",
+            *[
+                f"| {r['label']} | {r['n']} | {r['minutes']:.1f} |"
+                for r in per_class.iter_rows(named=True)
+            ],
+            "",
+            "![utterances per speaker](corpus-utterances.png)",
+            "",
+            "![minutes per speaker](corpus-minutes.png)",
+            "",
+        ]
+    path = out_dir / "report.md"
+    path.write_text("\n".join(sections))
+    return path

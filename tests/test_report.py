@@ -1,0 +1,53 @@
+import numpy as np
+import polars as pl
+
+from sercap.compare import BenchSpec, bench_models, bench_table, write_bench_report
+from sercap.report import feature_ranking, format_confusion, format_table, write_report
+from tests.helpers import add_corpus, add_features
+
+
+def test_format_table_aligns_and_counts() -> None:
+    frame = pl.DataFrame({"name": ["a", "bb"], "x": [1.23456, None], "l": [[1, 2], [3]]})
+    text = format_table(frame)
+    lines = text.splitlines()
+    assert lines[0].split() == ["name", "x", "l"]
+    assert "1.2346" in text and "NULL" in text and "[1, 2]" in text
+    assert lines[-1] == "(2 rows)"
+    assert "more rows" in format_table(frame, limit=1)
+
+
+def test_format_confusion_shows_recall() -> None:
+    text = format_confusion([[3, 1], [0, 2]], ["ang", "neu"])
+    assert "0.750" in text and "1.000" in text
+
+
+def test_feature_ranking_puts_the_informative_feature_first() -> None:
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 30)
+    X = rng.normal(size=(90, 5))
+    X[:, 3] += 3 * y
+    X[0, 1] = np.nan
+    X[:, 4] = 1.0  # constant: skipped, not an error
+    ranking = feature_ranking(X, y, ["a", "b", "c", "d", "e"])
+    assert ranking["feature"][0] == "d"
+    assert "e" not in ranking["feature"].to_list()
+
+
+def test_bench_and_report_write_tables_and_pictures(wh, tmp_path) -> None:
+    add_features(wh, add_corpus(wh, n_speakers=4, per_class=4))
+    specs = [BenchSpec("svm"), BenchSpec("rf")]
+    run_ids = bench_models(wh, specs, params={"rf": {"n_estimators": 20}}, progress=False)
+    table = bench_table(wh, run_ids)
+    assert sorted(table["name"].to_list()) == ["rf", "svm"]
+    assert table["ua"].to_list() == sorted(table["ua"].to_list(), reverse=True)
+    written = write_bench_report(wh, run_ids, tmp_path / "bench")
+    md = written["markdown"].read_text()
+    assert "| svm |" in md and "leave-one-speaker-out" in md and "no speaker normalisation" in md
+    assert pl.read_csv(written["csv"]).height == 2
+    for key in ("comparison", "recall", "confusion-svm", "confusion-rf"):
+        assert written[key].stat().st_size > 1000
+    report = write_report(wh, tmp_path / "report")
+    text = report.read_text()
+    assert "## Results" in text and "ANOVA" in text and "corpus at a glance" in text
+    for png in ("features-top.png", "corpus-utterances.png", "corpus-minutes.png"):
+        assert (tmp_path / "report" / png).stat().st_size > 1000
