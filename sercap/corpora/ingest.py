@@ -118,8 +118,8 @@ def _check_corpus_kind(wh: Warehouse, corpus: str, spec: CorpusKind) -> None:
     stored = wh.scalar("SELECT kind FROM corpora WHERE name = ?", [corpus])
     if stored is not None and stored != spec.name:
         raise SercapError(
-            f"corpus {corpus!r} is already a {stored} corpus; give this {spec.name} corpus "
-            "another name with --name"
+            f"corpus name {corpus!r} is taken by a corpus of kind {stored}; give this "
+            f"{spec.name} corpus another name with --name"
         )
 
 
