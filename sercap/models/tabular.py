@@ -240,12 +240,13 @@ class XGBModel(_BoostedModel):
     @classmethod
     def default_params(cls) -> dict:
         return {
-            "n_estimators": 300,
+            "n_estimators": 200,
             "learning_rate": 0.1,
             "max_depth": 4,
             "min_child_weight": 1.0,
             "subsample": 0.8,
-            "colsample_bytree": 0.5,
+            "colsample_bytree": 0.3,
+            "max_bin": 64,  # 4x faster than 256 on ~2500 columns, same accuracy here
             "reg_lambda": 1.0,
             "reg_alpha": 0.0,
             "class_weight": "balanced",
@@ -279,6 +280,7 @@ class XGBModel(_BoostedModel):
             "min_child_weight": float(p["min_child_weight"]),
             "subsample": float(p["subsample"]),
             "colsample_bytree": float(p["colsample_bytree"]),
+            "max_bin": int(p["max_bin"]),
             "reg_lambda": float(p["reg_lambda"]),
             "reg_alpha": float(p["reg_alpha"]),
             "tree_method": "hist",
@@ -317,14 +319,15 @@ class LGBMModel(_BoostedModel):
     @classmethod
     def default_params(cls) -> dict:
         return {
-            "n_estimators": 300,
-            "learning_rate": 0.05,
+            "n_estimators": 200,
+            "learning_rate": 0.1,
             "num_leaves": 15,
             "max_depth": -1,
             "min_child_samples": 10,
             "subsample": 0.8,
             "subsample_freq": 1,  # LightGBM ignores subsample unless this is > 0
-            "colsample_bytree": 0.5,
+            "colsample_bytree": 0.3,
+            "max_bin": 63,
             "reg_lambda": 1.0,
             "reg_alpha": 0.0,
             "class_weight": "balanced",
@@ -358,6 +361,7 @@ class LGBMModel(_BoostedModel):
             subsample=float(p["subsample"]),
             subsample_freq=int(p["subsample_freq"]),
             colsample_bytree=float(p["colsample_bytree"]),
+            max_bin=int(p["max_bin"]),
             reg_lambda=float(p["reg_lambda"]),
             reg_alpha=float(p["reg_alpha"]),
             class_weight=_check_class_weight("lgbm", p["class_weight"]),
