@@ -90,12 +90,13 @@ def ingest(
     root: str | Path,
     name: str | None = None,
     *,
-    progress: bool = False,
+    progress: bool | None = False,
 ) -> IngestSummary:
     """Read the corpus at ``root`` with the ``kind`` reader and store it as corpus ``name``.
 
     Non-fatal problems (a missing wav, a malformed line) skip what they concern and are
     stored in ``ingest_problems``; fatal ones raise :class:`SercapError` with nothing written.
+    ``progress=None`` shows a bar while probing headers only when stderr is a terminal.
     """
     spec = corpus_kind(kind)
     corpus = check_name(name or kind, "corpus name")
@@ -103,11 +104,11 @@ def ingest(
     _check_corpus_kind(wh, corpus, spec)
     problems: list[Problem] = []
     records = _unique(list(spec.reader(root, problems)), problems)
+    _check_ownership(wh, corpus, pl.DataFrame({"utt_id": [r.utt_id for r in records]}))
     utterances, labels, evaluations = _tables(corpus, records, problems, progress)
     if utterances.is_empty():
         first = f"; first: {problems[0]}" if problems else ""
         raise SercapError(f"{root}: no usable utterances ({len(problems)} problems{first})")
-    _check_ownership(wh, corpus, utterances)
     with wh.transaction():
         counts = _store(wh, corpus, spec, root, utterances, labels, evaluations, problems)
     counts["usable"] = utterances.height
@@ -141,7 +142,14 @@ def _tables(
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Probe every wav's header and build the rows of utterances, labels, evaluations."""
     utterance_rows, label_rows, evaluation_rows = [], [], []
-    for record in tqdm(records, desc="probing audio", unit="file", disable=not progress):
+    bar = tqdm(
+        records,
+        desc="probing audio",
+        unit="file",
+        leave=False,
+        disable=None if progress is None else not progress,
+    )
+    for record in bar:
         try:
             info = probe_audio(record.path)
         except AudioError as exc:
@@ -222,9 +230,9 @@ def _evaluation_rows(r: UtteranceRecord) -> list[tuple]:
     ]
 
 
-def _check_ownership(wh: Warehouse, corpus: str, utterances: pl.DataFrame) -> None:
+def _check_ownership(wh: Warehouse, corpus: str, ids: pl.DataFrame) -> None:
     """Refuse ids that another corpus name already owns (ids are global keys)."""
-    wh.con.register("_ingest_ids", utterances.select("utt_id"))
+    wh.con.register("_ingest_ids", ids)
     try:
         clash = wh.query(
             "SELECT u.utt_id, u.corpus, count(*) OVER () AS n FROM _ingest_ids s "

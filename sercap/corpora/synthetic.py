@@ -165,7 +165,7 @@ def generate(
     per_speaker: int = 36,
     seed: int = 0,
     *,
-    progress: bool = False,
+    progress: bool | None = False,
 ) -> SynthResult:
     """Write a synthetic IEMOCAP-layout corpus to ``out_dir`` (Session1..N inside it)."""
     if not 1 <= sessions <= 9 or per_speaker < 1:
@@ -173,7 +173,14 @@ def generate(
     root = Path(out_dir)
     utterances = plan_corpus(sessions, per_speaker, seed)
     result = SynthResult(root=root)
-    for utt in tqdm(utterances, desc="synthesising", unit="utt", disable=not progress):
+    bar = tqdm(
+        utterances,
+        desc="synthesising",
+        unit="utt",
+        leave=False,
+        disable=None if progress is None else not progress,
+    )
+    for utt in bar:
         rng = np.random.default_rng(utt.seed)
         audio = synthesize(utt.speaker, utt.emotion, rng)
         utt.duration_s = audio.size / SAMPLE_RATE

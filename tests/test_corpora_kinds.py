@@ -1,0 +1,161 @@
+"""EmoDB (real files), RAVDESS, CREMA-D, TESS and manifest naming; folds of every protocol."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from sercap.corpora.ingest import ingest
+from sercap.errors import SercapError
+from sercap.warehouse import Warehouse
+from tests.test_corpora_iemocap import make_iemocap, write_wav
+
+
+def speakers_in_two_folds(wh: Warehouse) -> list:
+    return wh.query(
+        "SELECT corpus, speaker FROM folds GROUP BY ALL HAVING count(DISTINCT fold) > 1"
+    ).rows()
+
+
+def test_emodb_real_files(wh: Warehouse, emodb_dir: Path) -> None:
+    summary = ingest(wh, "emodb", emodb_dir)
+    assert (summary.added, summary.per_speaker.height, summary.per_label.height) == (535, 10, 7)
+    assert summary.problems == []
+    assert wh.scalar("SELECT count(*) FROM emodb7") == 535
+    genders = dict(wh.query("SELECT speaker, any_value(gender) FROM utterances GROUP BY 1").rows())
+    assert genders["03"] == "M" and genders["08"] == "F" and len(genders) == 10
+    row = wh.query("SELECT * FROM utterances u JOIN labels USING (utt_id) WHERE utt_id = '03a01Fa'")
+    assert row["emotion"][0] == "hap" and row["text_id"][0] == "a01"
+    assert wh.scalar("SELECT count(DISTINCT fold) FROM folds") == 10
+    assert speakers_in_two_folds(wh) == []
+
+
+def test_ravdess_naming_speech_only_and_actor_blocks(wh: Warehouse, tmp_path: Path) -> None:
+    root = tmp_path / "ravdess"
+    for actor in range(1, 9):
+        for emotion in ("01", "02", "05", "08"):
+            name = f"03-01-{emotion}-02-01-01-{actor:02d}.wav"
+            write_wav(root / f"Actor_{actor:02d}" / name, seconds=0.2, sample_rate=48000)
+    write_wav(root / "Actor_01" / "03-02-03-01-01-01-01.wav")  # song: another corpus
+    write_wav(root / "Actor_01" / "01-01-03-01-01-01-01.wav")  # video: skipped
+    write_wav(root / "Actor_02" / "03-01-05-01-01-01-02.wav", channels=2)  # stereo is fine
+    write_wav(root / "Actor_02" / "notes.wav")
+    summary = ingest(wh, "ravdess", root)
+    assert summary.added == 33
+    assert [Path(p.file).name for p in summary.problems] == ["notes.wav"]
+    row = wh.query(
+        "SELECT speaker, gender, sample_rate, channels, emotion, intensity, text_id "
+        "FROM utterances JOIN labels USING (utt_id) WHERE utt_id = '03-01-05-01-01-01-02'"
+    ).row(0)
+    assert row == ("02", "F", 16000, 2, "ang", "normal", "01")
+    assert wh.scalar("SELECT any_value(gender) FROM utterances WHERE speaker = '07'") == "M"
+    assert wh.scalar("SELECT count(*) FROM ravdess7 WHERE label = 'neu'") == 16  # calm merged
+    folds = dict(wh.query("SELECT fold, count(DISTINCT speaker) FROM folds GROUP BY 1").rows())
+    assert folds == {"actors01-04": 4, "actors05-08": 4}
+    assert speakers_in_two_folds(wh) == []
+
+
+def test_cremad_naming_and_demographics(wh: Warehouse, tmp_path: Path) -> None:
+    root = tmp_path / "crema"
+    names = ["1001_DFA_ANG_XX", "1001_IEO_HAP_HI", "1002_DFA_SAD_LO", "1003_TIE_NEU_XX"]
+    names += [f"10{n:02d}_ITS_FEA_MD" for n in range(4, 12)]
+    for name in names:
+        write_wav(root / "AudioWAV" / f"{name}.wav", seconds=0.1)
+    summary = ingest(wh, "cremad", root)
+    assert summary.added == 12 and summary.problems == []
+    assert wh.scalar("SELECT count(*) FROM utterances WHERE gender IS NULL") == 12
+    (root / "VideoDemographics.csv").write_text(
+        "ActorID,Age,Sex,Race,Ethnicity\n1001,51,Male,Caucasian,Not Hispanic\n"
+        "1002,21,Female,Caucasian,Not Hispanic\n"
+    )
+    again = ingest(wh, "cremad", root)
+    assert (again.added, again.updated) == (0, 3)  # genders filled in
+    row = wh.query(
+        "SELECT gender, text_id, emotion, intensity FROM utterances JOIN labels USING (utt_id) "
+        "WHERE utt_id = '1002_DFA_SAD_LO'"
+    ).row(0)
+    assert row == ("F", "DFA", "sad", "low")
+    assert wh.scalar("SELECT count(DISTINCT fold) FROM folds") == 5
+    assert speakers_in_two_folds(wh) == []
+
+
+def test_tess_naming(wh: Warehouse, tmp_path: Path) -> None:
+    root = tmp_path / "TESS Toronto emotional speech set data"
+    files = [
+        "OAF_angry/OAF_back_angry.wav",
+        "OAF_Fear/OAF_bite_fear.wav",
+        "OAF_Pleasant_surprise/OAF_bite_ps.wav",
+        "YAF_pleasant_surprised/YAF_back_ps.wav",
+        "YAF_neutral/YAF_germ_neutral.wav",
+        "YAF_disgust/YAF_germ_disgust.wav",
+        "YAF_disgust/README.wav",
+    ]
+    for name in files:
+        write_wav(root / name, seconds=0.1, sample_rate=24414)
+    summary = ingest(wh, "tess", root)
+    assert summary.added == 6 and len(summary.problems) == 1
+    labels = dict(wh.query("SELECT utt_id, label FROM tess7").rows())
+    assert labels["YAF_back_ps"] == "sur" and labels["OAF_bite_fear"] == "fea"
+    assert wh.scalar("SELECT string_agg(DISTINCT gender) FROM utterances") == "F"
+    assert wh.scalar("SELECT count(DISTINCT fold) FROM folds") == 2
+    assert speakers_in_two_folds(wh) == []
+
+
+def test_manifest_csv_relative_paths_segments_and_parquet(wh: Warehouse, tmp_path: Path) -> None:
+    root = tmp_path / "mine"
+    write_wav(root / "audio" / "a" / "take.wav", seconds=2.0)
+    write_wav(root / "audio" / "b" / "take.wav", seconds=0.5)
+    write_wav(root / "audio" / "long.wav", seconds=3.0)
+    (root / "manifest.csv").write_text(
+        "path,label,speaker,gender,start,end\n"
+        "audio/a/take.wav,Angry,s1,female,,\n"
+        "audio/b/take.wav,neutral,s2,M,,\n"
+        "audio/long.wav,calm,s3,,0.5,1.5\n"
+        "audio/long.wav,whatever,s3,,1.5,2.5\n"
+        "audio/long.wav,sad,s3,,2.5,9.0\n"
+        "audio/missing.wav,sad,s4,,,\n"
+        ",sad,s4,,,\n"
+    )
+    summary = ingest(wh, "manifest", root / "manifest.csv", name="mine")
+    assert summary.added == 4
+    problems = sorted((p.line, p.message.split(":")[-1].strip()) for p in summary.problems)
+    assert [line for line, _ in problems] == [6, 7, 8]
+    rows = wh.query(
+        "SELECT utt_id, speaker, gender, start_s, end_s, duration_s, label FROM utterances "
+        "JOIN manifest USING (utt_id) ORDER BY utt_id"
+    ).rows()
+    assert rows[0] == ("audio/a/take", "s1", "F", None, None, pytest.approx(2.0), "ang")
+    assert rows[2] == ("long@0.500", "s3", None, 0.5, 1.5, pytest.approx(1.0), "cal")
+    assert rows[3][0] == "long@1.500" and rows[3][-1] == "whatever"
+    assert speakers_in_two_folds(wh) == []
+
+    parquet = root / "other.parquet"
+    pl.DataFrame(
+        {
+            "utt_id": ["p1"],
+            "path": [str(root / "audio/long.wav")],
+            "label": ["hap"],
+            "speaker": ["x"],
+        }
+    ).write_parquet(parquet)
+    assert ingest(wh, "manifest", parquet, name="other").added == 1
+    (root / "bad.csv").write_text("file,emotion\nx.wav,sad\n")
+    with pytest.raises(SercapError, match="missing column"):
+        ingest(wh, "manifest", root / "bad.csv", name="bad")
+
+
+def test_folds_of_every_protocol_keep_speakers_apart(wh: Warehouse, tmp_path: Path) -> None:
+    ingest(wh, "iemocap", make_iemocap(tmp_path / "iemocap"))
+    root = tmp_path / "ravdess"
+    for actor in range(1, 13):
+        write_wav(root / f"Actor_{actor:02d}" / f"03-01-01-01-01-01-{actor:02d}.wav", 0.1)
+    ingest(wh, "ravdess", root)
+    for speaker in range(1, 8):
+        write_wav(tmp_path / "crema" / f"10{speaker:02d}_DFA_ANG_XX.wav", 0.1)
+    ingest(wh, "cremad", tmp_path / "crema")
+    protocols = set(wh.query("SELECT DISTINCT protocol FROM folds")["protocol"])
+    assert protocols == {"leave-one-session-out", "actor-blocks-4", "speaker-kfold-5"}
+    assert speakers_in_two_folds(wh) == []
+    assert wh.scalar("SELECT count(*) FROM folds WHERE fold IS NULL") == 0
