@@ -469,10 +469,10 @@ def _format_ingest_summary(summary) -> str:
     from sercap.report import format_table
 
     lines = [
-        f"corpus {summary.corpus} ({summary.kind}) from {summary.root}: read {summary.read}, "
-        f"added {summary.added}, updated {summary.updated}, unchanged {summary.unchanged}; "
-        f"{summary.stored} stored, {summary.in_label_map} in label map {summary.label_map}, "
-        f"protocol {summary.protocol}",
+        f"corpus {summary.corpus} ({summary.kind}) from {summary.root}",
+        f"read {summary.read}: added {summary.added}, updated {summary.updated}, "
+        f"unchanged {summary.unchanged}; {summary.stored} stored, {summary.in_label_map} in "
+        f"label map {summary.label_map}; protocol {summary.protocol}",
         "",
         "utterances per label",
         format_table(summary.per_label, limit=None),

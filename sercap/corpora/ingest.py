@@ -138,7 +138,7 @@ def _unique(records: list[UtteranceRecord], problems: list[Problem]) -> list[Utt
 
 
 def _tables(
-    corpus: str, records: list[UtteranceRecord], problems: list[Problem], progress: bool
+    corpus: str, records: list[UtteranceRecord], problems: list[Problem], progress: bool | None
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Probe every wav's header and build the rows of utterances, labels, evaluations."""
     utterance_rows, label_rows, evaluation_rows = [], [], []
