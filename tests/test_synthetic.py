@@ -6,12 +6,14 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from sercap.corpora import iemocap
 from sercap.corpora.ingest import ingest
 from sercap.corpora.records import Problem
 from sercap.corpora.synthetic import PROSODY, generate, make_speaker, synthesize
+from sercap.errors import SercapError
 from sercap.warehouse import Warehouse
 
 
@@ -88,3 +90,15 @@ def test_written_wavs_are_16k_mono(tmp_path: Path) -> None:
     assert len(wavs) == 4
     info = sf.info(str(wavs[0]))
     assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+
+
+def test_rewrites_its_own_folder_and_refuses_others(tmp_path: Path) -> None:
+    generate(tmp_path / "s", sessions=2, per_speaker=3, seed=0)
+    generate(tmp_path / "s", sessions=1, per_speaker=1, seed=0)
+    assert len(list((tmp_path / "s").rglob("*.wav"))) == 2
+    assert not (tmp_path / "s" / "Session2").exists()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(SercapError, match="not empty"):
+        generate(tmp_path / "mine", sessions=1, per_speaker=1)
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"

@@ -17,6 +17,7 @@ Deterministic for a seed: each utterance draws from its own seeded generator.
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +27,13 @@ import soundfile as sf
 from scipy.signal import istft, lfilter, stft
 from tqdm import tqdm
 
+from sercap.errors import SercapError
+
 SAMPLE_RATE = 16000
 MIN_DURATION_S = 0.8
 MAX_DURATION_S = 3.0
 HEADER = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]"
+README_MARK = "Synthetic IEMOCAP-layout demo corpus written by sercap"
 
 #: Names written on C- lines for each code.
 VOTE_NAMES = {
@@ -171,6 +175,7 @@ def generate(
     if not 1 <= sessions <= 9 or per_speaker < 1:
         raise ValueError("sessions must be 1..9 and per_speaker at least 1")
     root = Path(out_dir)
+    _clear_previous(root)
     utterances = plan_corpus(sessions, per_speaker, seed)
     result = SynthResult(root=root)
     bar = tqdm(
@@ -195,10 +200,22 @@ def generate(
         _write_annotation(root, dialog, turns, np.random.default_rng([seed, 1000 + number]))
     result.dialogs = len(dialogs)
     (root / "README.txt").write_text(
-        f"Synthetic IEMOCAP-layout demo corpus written by sercap (seed {seed}): "
+        f"{README_MARK} (seed {seed}): "
         f"{sessions} sessions, {len(utterances)} utterances. Not real speech.\n"
     )
     return result
+
+
+def _clear_previous(root: Path) -> None:
+    """Refuse a folder holding anything else; replace an earlier synthetic corpus whole, so
+    no stale dialog of a bigger earlier run is left to be ingested."""
+    if not root.is_dir() or not any(root.iterdir()):
+        return
+    readme = root / "README.txt"
+    if not (readme.is_file() and readme.read_text(errors="replace").startswith(README_MARK)):
+        raise SercapError(f"{root}: folder is not empty; give a new folder for the corpus")
+    for session in root.glob("Session*"):
+        shutil.rmtree(session)
 
 
 # ---------------------------------------------------------------------------- planning
