@@ -187,7 +187,8 @@ class CNNModel(ImageModel):
 
     @classmethod
     def default_params(cls) -> dict:
-        return {**super().default_params(), "channels": 32}
+        # 16-32-64-128 channels: on EmoDB (one LOSO fold) as good as twice the width, 2.7x faster
+        return {**super().default_params(), "channels": 16}
 
     @classmethod
     def search_space(cls, trial: optuna.Trial) -> dict:
