@@ -524,5 +524,65 @@ def synth_command(directory: Path, sessions: int, per_speaker: int, seed: int) -
     )
 
 
+# ---- predict
+@main.command("predict")
+@click.argument("wavs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--run", "run_id", help="Run whose model predicts (an ensemble run works too).")
+@click.option("--model", help="Use the best stored run of this model instead of --run.")
+@_corpus_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+@_jobs_option
+@click.pass_context
+def predict_command(ctx: click.Context, wavs, run_id, model, corpus, fmt, jobs) -> None:
+    """Predict the emotion of each audio file in WAVS (any sample rate or channel count).
+
+    The first prediction with a run trains its final model on all of the run's data (same
+    parameters and seed) and stores it in the warehouse; later ones load it. A file that
+    cannot be read gets a one-line reason and the others still get predictions.
+    """
+    import polars as pl
+
+    from sercap.predict import best_run, predict_files
+    from sercap.report import print_frame
+
+    if bool(run_id) == bool(model):
+        raise SercapError("give exactly one of --run RUN_ID or --model NAME")
+    wh = _open(ctx)
+    run_id = run_id or best_run(wh, model, corpus)
+    results = predict_files(wh, run_id, list(wavs), n_jobs=jobs)
+    classes = sorted({c for r in results for c in r.proba})
+    rows = [
+        {
+            "path": r.path,
+            "emotion": r.label,
+            **{c: r.proba.get(c) for c in classes},
+            "error": r.error,
+        }
+        for r in results
+    ]
+    frame = pl.DataFrame(
+        rows,
+        schema={
+            "path": pl.String,
+            "emotion": pl.String,
+            **{c: pl.Float64 for c in classes},
+            "error": pl.String,
+        },
+    )
+    if fmt == "table":
+        click.echo(f"run {run_id}", err=True)
+    print_frame(frame, fmt=fmt, limit=None)
+    if any(r.error for r in results):
+        for r in results:
+            if r.error:
+                click.echo(f"warning: {r.path}: {r.error}", err=True)
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,204 @@
+"""Emotion of new audio: a final model per run, trained once on all its data, then reused.
+
+A run's cross-validation says how well a model generalises to unseen speakers; for new audio
+we train the same model, with the same parameters and seed, on every utterance the run saw,
+and keep it as an artifact in the warehouse. Features of the new files are computed from
+the run's stored feature-set definition (not from today's defaults), so a model always
+sees inputs made the way its training inputs were.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sercap.audio import AudioError, load_audio
+from sercap.errors import SercapError
+from sercap.evaluate import get_run
+from sercap.warehouse import Warehouse
+
+META = "inputs.json"
+
+
+@dataclass
+class Prediction:
+    """One file's result: the predicted class and probabilities, or why there is none."""
+
+    path: str
+    label: str | None
+    proba: dict[str, float]
+    error: str | None = None
+
+
+@dataclass
+class FinalModel:
+    """A trained model plus what it needs to turn audio into its inputs."""
+
+    model: Any
+    classes: list[str]
+    input_kind: str
+    feature_set: dict  # name, kind, params of the stored definition
+    columns: list[str]
+
+
+def best_run(wh: Warehouse, model: str, corpus: str | None = None) -> str:
+    """The highest-UA stored run of ``model`` (optionally on one corpus)."""
+    rows = wh.con.execute(
+        "SELECT run_id FROM runs WHERE model = ? AND (? IS NULL OR corpus = ?) "
+        "ORDER BY ua DESC, started_at DESC LIMIT 1",
+        [model, corpus, corpus],
+    ).fetchall()
+    if not rows:
+        raise SercapError(f"no stored run of {model!r}; run `sercap train {model}` first")
+    return rows[0][0]
+
+
+def _stored_feature_set(wh: Warehouse, digest: str) -> dict:
+    rows = wh.con.execute(
+        "SELECT name, kind, params_json FROM feature_sets WHERE hash = ?", [digest]
+    ).fetchall()
+    if not rows:
+        raise SercapError(f"feature set {digest} is not in the warehouse any more")
+    name, kind, params = rows[0]
+    return {"name": name, "kind": kind, "params": json.loads(params), "hash": digest}
+
+
+def final_model(
+    wh: Warehouse, run_id: str, *, n_jobs: int = 1, progress: bool = True
+) -> FinalModel:
+    """The run's model trained on all of its data: loaded if stored, else trained and stored."""
+    from sercap.experiment import data_request, load_for
+    from sercap.models.base import SERModel
+    from sercap.models.registry import get_model
+
+    run = get_run(wh, run_id)
+    if run["kind"] != "model":
+        raise SercapError(f"run {run['run_id']} is an ensemble; predict with it directly")
+    if run["speaker_norm"]:
+        raise SercapError(
+            f"run {run['run_id']} used speaker normalisation, which needs many utterances of "
+            "each new speaker; predict with a run trained without --speaker-norm"
+        )
+    folder = wh.root / "artifacts" / run["run_id"]
+    meta_path = folder / META
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        model = SERModel.load(folder / "model", n_jobs=n_jobs)
+        return FinalModel(
+            model, meta["classes"], meta["input_kind"], meta["feature_set"], meta["columns"]
+        )
+    cls = get_model(run["model"])
+    request = data_request(
+        run["model"],
+        corpus=run["corpus"],
+        label_map=run["label_map"],
+        feature_set=run["feature_set"] if cls.input_kind != "image" else None,
+        image_set=run["feature_set"] if cls.input_kind == "image" else None,
+        columns=run["columns"],
+    )
+    data = load_for(wh, request)
+    if data.feature_set_hash != run["feature_set_hash"]:
+        raise SercapError(
+            f"run {run['run_id']} was trained on feature set {run['feature_set']} "
+            f"({run['feature_set_hash']}), the warehouse now has {data.feature_set_hash}; "
+            "train a new run"
+        )
+    params = json.loads(run["params_json"] or "{}")
+    model = cls(params, seed=int(run["seed"] or 0), n_jobs=n_jobs, verbose=progress)
+    model.fit(data.X, data.y, groups=data.speakers, n_classes=data.n_classes)
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save(tmp / "model")
+    feature_set = _stored_feature_set(wh, data.feature_set_hash)
+    meta = {
+        "classes": data.classes,
+        "input_kind": data.input_kind,
+        "feature_set": feature_set,
+        "columns": data.columns,
+    }
+    (tmp / META).write_text(json.dumps(meta, indent=1))
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)  # the artifact appears whole or not at all
+    wh.execute(
+        "INSERT OR REPLACE INTO artifacts VALUES (?, ?, now())",
+        [run["run_id"], folder.relative_to(wh.root).as_posix()],
+    )
+    return FinalModel(model, data.classes, data.input_kind, feature_set, data.columns)
+
+
+def model_input(final: FinalModel, y: np.ndarray) -> Any:
+    """Turn one waveform (at the feature set's rate) into the model's input."""
+    fs = final.feature_set
+    params = fs["params"]
+    if final.input_kind == "image":
+        from sercap.features.images import spectrogram_image
+
+        return spectrogram_image(y, params)
+    if fs["kind"] == "opensmile":
+        from sercap.features.opensmile import column_names, functionals
+
+        row = dict(
+            zip(column_names(params), np.asarray(functionals(y, params)).ravel(), strict=True)
+        )
+        return np.array([[row[c] for c in final.columns]], dtype=np.float32)
+    from sercap.features.functionals import compute_functionals, frames_table
+    from sercap.features.lld import compute_frames
+
+    frames = compute_frames(y, params)
+    if final.input_kind == "sequence":
+        return np.stack([frames[c] for c in final.columns], axis=1).astype(np.float32)
+    table = compute_functionals(frames_table(["x"], [frames]), float(params["hop_ms"]) / 1000.0)
+    return np.array([[table.column(c)[0].as_py() for c in final.columns]], dtype=np.float64).astype(
+        np.float32
+    )
+
+
+def _predict_one(final: FinalModel, y: np.ndarray) -> np.ndarray:
+    x = model_input(final, y)
+    batch = x if final.input_kind == "tabular" else [x]
+    return np.asarray(final.model.predict_proba(batch), dtype=np.float64)[0]
+
+
+def predict_files(
+    wh: Warehouse, run_id: str, paths: list[Path], *, n_jobs: int = 1, progress: bool = True
+) -> list[Prediction]:
+    """Predict every file with a run (a model run, or an ensemble of model runs)."""
+    from sercap.features.lld import n_frames
+
+    run = get_run(wh, run_id)
+    if run["kind"] == "ensemble":
+        members = [final_model(wh, r, n_jobs=n_jobs, progress=progress) for r in run["members"]]
+        weights = np.asarray(run["weights"] or [1.0] * len(members), dtype=float)
+    else:
+        members = [final_model(wh, run["run_id"], n_jobs=n_jobs, progress=progress)]
+        weights = np.ones(1)
+    weights = weights / weights.sum()
+    classes = list(run["classes"])
+    results = []
+    for path in paths:
+        try:
+            proba = np.zeros(len(classes))
+            for w, member in zip(weights, members, strict=True):
+                params = member.feature_set["params"]
+                y = load_audio(path, int(params["sample_rate"]))
+                if "window_ms" in params and n_frames(len(y), params) == 0:
+                    raise AudioError("shorter than one analysis window")
+                proba += w * _predict_one(member, y)
+        except AudioError as exc:
+            results.append(Prediction(str(path), None, {}, str(exc)))
+            continue
+        proba = proba / proba.sum()
+        results.append(
+            Prediction(
+                str(path),
+                classes[int(proba.argmax())],
+                {c: float(p) for c, p in zip(classes, proba, strict=True)},
+            )
+        )
+    return results

@@ -1,0 +1,113 @@
+"""Prediction on new audio with a run's final model, stored as a warehouse artifact."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+from cli import main
+from sercap.corpora.ingest import ingest
+from sercap.corpora.synthetic import generate
+from sercap.ensemble import ensemble_runs
+from sercap.errors import SercapError
+from sercap.experiment import data_request, load_for, run_model
+from sercap.features.extract import extract
+from sercap.predict import predict_files
+from sercap.warehouse import connect
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """A tiny synthetic corpus, ingested and extracted, with svm and rf runs stored."""
+    base = tmp_path_factory.mktemp("predict")
+    corpus = generate(base / "corpus", sessions=2, per_speaker=10, seed=1).root
+    wh = connect(base / "wh")
+    ingest(wh, "iemocap", corpus)
+    extract(wh, "default", jobs=1, progress=False)
+    data = load_for(wh, data_request("svm"))
+    runs = {
+        "svm": run_model(wh, "svm", data, progress=False).run_id,
+        "rf": run_model(wh, "rf", data, params={"n_estimators": 20}, progress=False).run_id,
+    }
+    runs["ensemble"], _ = ensemble_runs(wh, [runs["svm"], runs["rf"]])
+    wh.close()
+    return base / "wh", runs
+
+
+@pytest.fixture(scope="module")
+def wavs(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("wavs")
+    rng = np.random.default_rng(0)
+    out = {}
+    for name, sr, channels in (("mono16k", 16000, 1), ("stereo44k", 44100, 2)):
+        t = np.arange(int(1.2 * sr)) / sr
+        f0 = 160 + 40 * np.sin(2 * np.pi * 2 * t)
+        y = 0.3 * np.sin(2 * np.pi * np.cumsum(f0) / sr) + 0.01 * rng.normal(size=t.size)
+        data = np.stack([y] * channels, axis=1) if channels > 1 else y
+        out[name] = folder / f"{name}.wav"
+        sf.write(out[name], data.astype(np.float32), sr)
+    out["broken"] = folder / "broken.wav"
+    out["broken"].write_bytes(b"not audio")
+    return out
+
+
+def test_predict_returns_probabilities_for_any_rate_and_channels(trained, wavs) -> None:
+    wh_dir, runs = trained
+    wh = connect(wh_dir)
+    files = [wavs["mono16k"], wavs["stereo44k"], wavs["broken"]]
+    results = predict_files(wh, runs["svm"], files, progress=False)
+    good, stereo, broken = results
+    for r in (good, stereo):
+        assert r.error is None and r.label in r.proba
+        assert sum(r.proba.values()) == pytest.approx(1.0)
+        assert set(r.proba) == {"ang", "hap", "neu", "sad"}
+    assert broken.label is None and "unreadable" in broken.error
+    # the final model is stored once and reused: same answer, no retraining
+    stored = wh.query("SELECT * FROM artifacts WHERE run_id = ?", [runs["svm"]])
+    assert stored.height == 1 and (wh_dir / stored["path"][0] / "inputs.json").is_file()
+    again = predict_files(wh, runs["svm"], [wavs["mono16k"]], progress=False)[0]
+    assert again.proba == pytest.approx(good.proba)
+    wh.close()
+
+
+def test_ensemble_prediction_averages_members(trained, wavs) -> None:
+    wh_dir, runs = trained
+    wh = connect(wh_dir)
+    members = [
+        predict_files(wh, runs[m], [wavs["mono16k"]], progress=False)[0] for m in ("svm", "rf")
+    ]
+    avg = predict_files(wh, runs["ensemble"], [wavs["mono16k"]], progress=False)[0]
+    for c in avg.proba:
+        assert avg.proba[c] == pytest.approx((members[0].proba[c] + members[1].proba[c]) / 2)
+    wh.close()
+
+
+def test_predict_cli_json_and_errors(trained, wavs) -> None:
+    wh_dir, _ = trained
+    runner = CliRunner()
+    result = runner.invoke(
+        main,
+        ["-w", str(wh_dir), "predict", "--model", "svm", str(wavs["stereo44k"]), "--format", "csv"],
+    )
+    assert result.exit_code == 0, result.output
+    header, row = result.stdout.strip().splitlines()[:2]
+    assert header.startswith("path,emotion,ang,hap,neu,sad")
+    assert row.split(",")[1] in {"ang", "hap", "neu", "sad"}
+    none = runner.invoke(main, ["-w", str(wh_dir), "predict", str(wavs["mono16k"])])
+    assert none.exit_code == 1 and "exactly one of --run" in none.output
+    missing = runner.invoke(
+        main, ["-w", str(wh_dir), "predict", "--model", "lstm", str(wavs["mono16k"])]
+    )
+    assert missing.exit_code == 1 and "sercap train lstm" in missing.output
+
+
+def test_speaker_normalised_runs_are_refused(trained, wavs) -> None:
+    wh_dir, _ = trained
+    wh = connect(wh_dir)
+    data = load_for(wh, data_request("svm", speaker_norm=True))
+    run_id = run_model(wh, "svm", data, progress=False).run_id
+    with pytest.raises(SercapError, match="speaker normalisation"):
+        predict_files(wh, run_id, [wavs["mono16k"]], progress=False)
+    wh.close()
