@@ -189,3 +189,116 @@ def write_bench_report(
     csv.write_csv(out_dir / "bench.csv")
     written["csv"] = out_dir / "bench.csv"
     return written
+
+
+#: Settings small enough for the demo (minutes on 2 cores), large enough to learn.
+QUICK_PARAMS: dict[str, dict] = {
+    "rf": {"n_estimators": 200},
+    "trees": {"rf__n_estimators": 200},
+    "dnn": {"epochs": 40, "patience": 10},
+    "lstm": {"epochs": 6, "hidden_size": 64, "num_layers": 1, "max_frames": 200},
+    "cnn": {"epochs": 10},
+    "resnet18": {"epochs": 5},
+    "resnet34": {"epochs": 4},
+}
+
+#: Families for "the best run of each family" ensembles.
+FAMILIES = {
+    "svm": "svm",
+    "rf": "trees", "xgb": "trees", "lgbm": "trees", "trees": "trees",
+    "dnn": "dnn", "lstm": "lstm",
+    "cnn": "cnn", "resnet18": "cnn", "resnet34": "cnn",
+}  # fmt: skip
+
+#: The seed project's combination: a CNN on images, the MFCC DNN and the tree ensemble.
+SEED_ENSEMBLE = ("resnet34", "dnn", "trees")
+
+
+def plan_bench(
+    models: Sequence[str], *, all_models: bool = False, opensmile: bool = False
+) -> list[BenchSpec]:
+    """The specs a bench command asked for, checked against the registry."""
+    from sercap.models.registry import MODELS, get_model
+
+    names = list(MODELS) if all_models else list(models) or list(TABULAR_MODELS)
+    for name in names:
+        get_model(name)
+    specs = [BenchSpec(n) for n in dict.fromkeys(names)]
+    if opensmile:
+        from sercap.features.opensmile import available
+
+        if not available():
+            raise SercapError("--opensmile needs the opensmile package: pip install opensmile")
+        specs += [BenchSpec("svm", "compare2016"), BenchSpec("lgbm", "egemaps02")]
+    return specs
+
+
+def ensure_feature_sets(
+    wh: Warehouse, specs: Sequence[BenchSpec], corpus: str, n_jobs: int
+) -> None:
+    """Extract the openSMILE feature sets a bench needs, if they are not stored yet."""
+    from sercap.features.extract import extract
+
+    for name in sorted({s.feature_set for s in specs if s.feature_set}):
+        extract(wh, name, corpus=corpus, jobs=n_jobs)
+
+
+def run_bench(
+    wh: Warehouse,
+    specs: Sequence[BenchSpec],
+    out_dir: Path,
+    *,
+    corpus: str,
+    label_map: str | None = None,
+    feature_set: str | None = None,
+    image_set: str | None = None,
+    speaker_norm: bool = False,
+    tuned: bool = False,
+    ensemble: bool = False,
+    quick: bool = False,
+    seed: int = 0,
+    n_jobs: int = 1,
+    device: str | None = None,
+    progress: bool = True,
+) -> tuple[pl.DataFrame, dict[str, Path]]:
+    """Run a whole benchmark (optionally with ensembles) and write its report."""
+    from sercap.ensemble import ensemble_runs
+
+    ensure_feature_sets(wh, specs, corpus, n_jobs)
+    run_ids = bench_models(
+        wh, specs, corpus=corpus, label_map=label_map, feature_set=feature_set,
+        image_set=image_set, speaker_norm=speaker_norm, tuned=tuned,
+        params=QUICK_PARAMS if quick else None, seed=seed, n_jobs=n_jobs, device=device,
+        progress=progress,
+    )  # fmt: skip
+    if ensemble:
+        default_runs = [
+            (s.model, r) for s, r in zip(specs, run_ids, strict=True) if not s.feature_set
+        ]
+        for members in _ensemble_members(wh, default_runs):
+            run_ids.append(ensemble_runs(wh, members)[0])
+    written = write_bench_report(wh, run_ids, out_dir, corpus)
+    return bench_table(wh, run_ids), written
+
+
+def _ensemble_members(wh: Warehouse, runs: Sequence[tuple[str, str]]) -> list[list[str]]:
+    """Best run per family (by UA) and the seed's combination, when they have ≥ 2 members."""
+    ua = dict(
+        wh.query(
+            "SELECT run_id, ua FROM runs WHERE list_contains(?, run_id)", [[r for _, r in runs]]
+        ).iter_rows()
+    )
+    best: dict[str, tuple[float, str]] = {}
+    for model, run_id in runs:
+        family = FAMILIES.get(model, model)
+        if family not in best or ua[run_id] > best[family][0]:
+            best[family] = (ua[run_id], run_id)
+    groups = []
+    if len(best) >= 2:
+        groups.append([run_id for _, run_id in best.values()])
+    by_model = dict(runs)
+    if all(m in by_model for m in SEED_ENSEMBLE):
+        seed_members = [by_model[m] for m in SEED_ENSEMBLE]
+        if sorted(seed_members) != sorted(groups[0] if groups else []):
+            groups.append(seed_members)
+    return groups
