@@ -715,6 +715,13 @@ def bench_models_command(
 )
 @click.option("--models", help="Comma-separated models (default: all).")
 @click.option(
+    "--sessions",
+    type=click.IntRange(2, 9),
+    default=5,
+    show_default=True,
+    help="Synthetic sessions (two speakers each).",
+)
+@click.option(
     "--per-speaker",
     type=int,
     default=36,
@@ -724,7 +731,9 @@ def bench_models_command(
 @click.option("--full", is_flag=True, help="Default training settings instead of quick ones.")
 @_seed_option
 @_jobs_option
-def demo_command(out_dir, corpus_dir, kind, models, per_speaker, full, seed, jobs) -> None:
+def demo_command(
+    out_dir, corpus_dir, kind, models, sessions, per_speaker, full, seed, jobs
+) -> None:
     """Run everything end to end: synth → ingest → extract → images → bench of every
     model → ensembles → report, then print the comparison table.
 
@@ -739,6 +748,7 @@ def demo_command(out_dir, corpus_dir, kind, models, per_speaker, full, seed, job
         corpus_dir,
         kind,
         models=models.split(",") if models else None,
+        sessions=sessions,
         per_speaker=per_speaker,
         quick=not full,
         jobs=jobs,
