@@ -175,22 +175,41 @@ class Warehouse:
         descriptors), ``features_<name>`` (per-utterance functionals), ``images_<name>``.
         ``frames``, ``utterance_features`` and ``images`` are those of the set named
         ``default`` (``mel`` for images); they are empty until something is extracted.
+        When a set's definition changed (new hash, same name), ``<kind>_<name>`` shows the
+        newest hash and ``<kind>_<name>_<hash>`` every hash, so old rows stay queryable.
         """
         rows = self.con.execute(
-            "SELECT p.kind, f.name, p.path FROM parts p "
-            "JOIN feature_sets f ON f.hash = p.feature_set_hash ORDER BY p.path"
+            "SELECT p.kind, f.name, p.feature_set_hash, p.path, "
+            "coalesce(try_cast(json_extract(f.params_json, '$.hop_ms') AS DOUBLE), 10) / 1000 "
+            "FROM parts p "
+            "JOIN feature_sets f ON f.hash = p.feature_set_hash "
+            "ORDER BY f.created_at, p.feature_set_hash, p.path"
         ).fetchall()
-        groups: dict[tuple[str, str], list[str]] = {}
-        for kind, name, rel in rows:
-            groups.setdefault((kind, name), []).append((self.root / rel).as_posix())
-        prefixes = {"frames": "frames", "features": "features", "images": "images"}
-        for (kind, name), files in groups.items():
+        # A name can have several hashes (a parameter or library version changed): the
+        # name's view shows the most recently defined one, ``<kind>_<name>_<hash>`` each.
+        by_hash: dict[tuple[str, str, str], list[str]] = {}
+        hops: dict[str, float] = {}
+        for kind, name, fs_hash, rel, hop_s in rows:
+            by_hash.setdefault((kind, name, fs_hash), []).append((self.root / rel).as_posix())
+            hops[fs_hash] = float(hop_s)
+        groups: dict[tuple[str, str], str] = {}
+        for (kind, name, fs_hash), files in by_hash.items():
+            groups[(kind, name)] = fs_hash  # later (newer) hashes replace earlier ones
             listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+            columns = "*"
+            if kind == "frames":  # frame time from the set's hop, not stored per row
+                columns = (
+                    f"utt_id, frame, CAST(frame * {hops[fs_hash]!r} AS FLOAT) AS time_s, "
+                    "* EXCLUDE (utt_id, frame)"
+                )
             self.con.execute(
-                f"CREATE OR REPLACE TEMP VIEW {prefixes[kind]}_{name} AS "
-                f"SELECT * FROM read_parquet([{listing}], union_by_name = true, "
+                f"CREATE OR REPLACE TEMP VIEW {kind}_{name}_{fs_hash} AS "
+                f"SELECT {columns} FROM read_parquet([{listing}], union_by_name = true, "
                 "hive_partitioning = false)"
             )
+        for (kind, name), fs_hash in groups.items():
+            latest = f"{kind}_{name}_{fs_hash}"
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {kind}_{name} AS SELECT * FROM {latest}")
         aliases = {
             "frames": ("frames", "default"),
             "utterance_features": ("features", "default"),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import polars as pl
+import soundfile as sf
 
 from sercap.warehouse import Warehouse
 
@@ -135,3 +138,51 @@ def add_images(
         Image.fromarray(image).save(buffer, format="PNG")
         rows.append({"utt_id": utt, "height": height, "width": width, "png": buffer.getvalue()})
     _register(wh, "images", name, digest, corpus, pl.DataFrame(rows))
+
+
+# --------------------------------------------------------------------------- audio corpus
+SR = 16000
+GOOD = 7
+BAD = {
+    "silent": "silent",
+    "tiny": "shorter than one analysis window",
+    "nan": "NaN",
+    "gone": "audio file not found",
+}
+
+
+def voice(seconds: float, f0: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    pitch = f0 * (1 + 0.1 * np.sin(2 * np.pi * 3 * t))
+    phase = 2 * np.pi * np.cumsum(pitch) / SR
+    y = sum(0.2 / k * np.sin(k * phase) for k in range(1, 6))
+    y = y * (np.sin(2 * np.pi * 2 * t) > -0.3)  # voiced stretches and pauses
+    return (y + 0.003 * rng.normal(size=t.size)).astype(np.float32)
+
+
+def make_corpus(root: Path) -> Path:
+    """A manifest corpus: 7 usable recordings (one stereo 44.1 kHz) and 4 bad ones."""
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(GOOD):
+        path = root / f"good{i}.wav"
+        y = voice(0.6 + 0.1 * i, 120 + 25 * i, i)
+        if i == 0:
+            t = np.arange(int(0.8 * 44100)) / 44100
+            y2 = 0.2 * np.sin(2 * np.pi * 180 * t)
+            sf.write(path, np.stack([y2, y2], axis=1).astype(np.float32), 44100)
+        else:
+            sf.write(path, y, SR)
+        rows.append((path.name, ["ang", "neu", "sad"][i % 3], f"s{i % 3}"))
+    sf.write(root / "silent.wav", np.zeros(SR // 2, np.float32), SR)
+    sf.write(root / "tiny.wav", voice(0.01, 200, 9), SR)
+    nan = voice(0.5, 200, 10)
+    nan[100] = np.nan
+    sf.write(root / "nan.wav", nan, SR, subtype="FLOAT")
+    sf.write(root / "gone.wav", voice(0.5, 200, 11), SR)
+    rows += [(f"{name}.wav", "neu", "s0") for name in BAD]
+    pl.DataFrame(rows, schema=["path", "label", "speaker"], orient="row").write_csv(
+        root / "manifest.csv"
+    )
+    return root / "manifest.csv"

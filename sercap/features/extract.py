@@ -1,0 +1,410 @@
+"""Parallel, incremental, resumable extraction into Parquet parts.
+
+The main process lists what is not yet stored for a feature-set hash, cuts it into chunks
+of utterances and hands them to a process pool. A worker loads each chunk's audio, computes
+what the set's kind asks for, and writes its parts under a temporary name then renames them:
+
+  lld        frames part (one row per frame) AND features part (the SQL functionals of
+             those frames, computed by the worker with its own in-memory DuckDB)
+  opensmile  features part (openSMILE functionals, one row per utterance)
+  image      images part (utt_id, height, width, png)
+
+The main process then registers the parts and the chunk's ``extractions`` rows in ONE
+transaction. A crash (Ctrl-C, kill -9) can therefore leave only unregistered files, which the
+next run deletes before it starts; every utterance is either fully stored (frames, features
+and its extractions row) or not at all, so a rerun resumes with nothing lost or duplicated.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sercap.errors import SercapError
+from sercap.features.featureset import FeatureSet, get_feature_set, register
+from sercap.warehouse import Warehouse
+
+#: Environment that keeps every worker on one core (set before numpy-heavy imports).
+SINGLE_THREAD_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "NUMBA_NUM_THREADS": "1",
+    "VECLIB_MAXIMUM_THREADS": "1",
+    "NUMEXPR_NUM_THREADS": "1",
+}
+PART_KIND = {"lld": "features", "opensmile": "features", "image": "images"}
+
+
+# ----------------------------------------------------------------------------- tasks
+@dataclass(frozen=True)
+class Item:
+    utt_id: str
+    path: str
+    start_s: float | None
+    end_s: float | None
+
+
+@dataclass(frozen=True)
+class Task:
+    """One chunk of one corpus for one feature set (picklable, small)."""
+
+    kind: str
+    params: dict[str, Any]
+    corpus: str
+    part_name: str
+    frames_dir: str | None
+    out_dir: str
+    items: tuple[Item, ...]
+
+
+@dataclass
+class ChunkResult:
+    task: Task
+    frames_path: str | None = None
+    frames_rows: int = 0
+    out_path: str | None = None
+    out_rows: int = 0
+    rows: list[tuple[str, str, str | None, int | None]] = field(default_factory=list)
+    audio_s: float = 0.0
+
+
+@dataclass
+class ExtractSummary:
+    feature_set: str
+    feature_set_hash: str
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    audio_s: float = 0.0
+    seconds: float = 0.0
+    orphans_removed: int = 0
+    problems: Counter = field(default_factory=Counter)
+
+    def lines(self) -> list[str]:
+        speed = self.audio_s / self.seconds if self.seconds else 0.0
+        out = [
+            f"{self.feature_set} ({self.feature_set_hash}): {self.done} extracted, "
+            f"{self.failed} with problems, {self.skipped} already stored"
+            + (
+                f"; {self.audio_s:.0f} s of audio in {self.seconds:.1f} s ({speed:.0f}x real time)"
+                if self.done
+                else ""
+            )
+        ]
+        if self.orphans_removed:
+            out.append(f"removed {self.orphans_removed} unregistered part(s) left by a crash")
+        for reason, n in self.problems.most_common():
+            out.append(f"  {n:5d}  {reason}")
+        if self.problems:
+            out.append(
+                "  (per utterance: SELECT utt_id, error FROM extractions WHERE status = 'error')"
+            )
+        return out
+
+
+# ----------------------------------------------------------------------------- worker side
+def init_worker() -> None:
+    """Pool initializer: one thread per worker for BLAS/OpenMP/numba (and DuckDB)."""
+    os.environ.update(SINGLE_THREAD_ENV)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except Exception:  # threadpoolctl is optional
+        pass
+
+
+def _write_parquet(table: Any, folder: str, name: str) -> str:
+    """Write under a temporary name in the same folder, then rename into place (atomic)."""
+    import pyarrow.parquet as pq
+
+    final = os.path.join(folder, name)
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
+    pq.write_table(table, tmp, compression="zstd", compression_level=1)
+    os.replace(tmp, final)
+    return final
+
+
+def _load(item: Item, sample_rate: int, min_samples: int) -> tuple[Any, str | None]:
+    from sercap.audio import AudioError, audio_problem, load_audio
+
+    try:
+        y = load_audio(item.path, sample_rate, item.start_s, item.end_s)
+    except AudioError as exc:
+        return None, str(exc)
+    except Exception as exc:  # a decoder bug must not stop the run
+        return None, f"unreadable audio ({type(exc).__name__}: {exc})"
+    problem = audio_problem(y, sample_rate, min_samples)
+    return (None, problem) if problem else (y, None)
+
+
+def run_task(task: Task) -> ChunkResult:
+    """Compute and write one chunk's parts (runs in a worker, or inline with one job)."""
+    import numpy as np
+    import pyarrow as pa
+
+    from sercap.features.lld import frame_geometry
+
+    result = ChunkResult(task)
+    sr = int(task.params["sample_rate"])
+    min_samples = frame_geometry(task.params)[0] if task.kind != "opensmile" else sr // 10
+    ok_ids: list[str] = []
+    values: list[Any] = []
+    for item in task.items:
+        y, problem = _load(item, sr, min_samples)
+        if problem is None:
+            try:
+                values.append(_compute(task, y))
+                ok_ids.append(item.utt_id)
+                result.audio_s += y.size / sr
+                n = _n_frames(task, values[-1])
+                result.rows.append((item.utt_id, "ok", None, n))
+                continue
+            except Exception as exc:
+                problem = f"feature computation failed ({type(exc).__name__}: {exc})"
+        result.rows.append((item.utt_id, "error", problem, None))
+    if not ok_ids:
+        return result
+    name = task.part_name
+    if task.kind == "lld":
+        from sercap.features.functionals import compute_functionals, frames_table
+
+        frames = frames_table(ok_ids, values)
+        feats = compute_functionals(frames, float(task.params["hop_ms"]) / 1000.0)
+        assert task.frames_dir is not None
+        result.frames_path = _write_parquet(frames, task.frames_dir, name)
+        result.frames_rows = frames.num_rows
+        result.out_path = _write_parquet(feats, task.out_dir, name)
+        result.out_rows = feats.num_rows
+    elif task.kind == "opensmile":
+        from sercap.features.opensmile import column_names
+
+        matrix = np.vstack(values)
+        data = {"utt_id": pa.array(ok_ids, pa.string())}
+        for j, col in enumerate(column_names(task.params)):
+            data[col] = pa.array(matrix[:, j])
+        result.out_path = _write_parquet(pa.table(data), task.out_dir, name)
+        result.out_rows = len(ok_ids)
+    else:
+        from sercap.features.images import encode_png
+
+        table = pa.table(
+            {
+                "utt_id": pa.array(ok_ids, pa.string()),
+                "height": pa.array([v.shape[0] for v in values], pa.int32()),
+                "width": pa.array([v.shape[1] for v in values], pa.int32()),
+                "png": pa.array([encode_png(v) for v in values], pa.binary()),
+            }
+        )
+        result.out_path = _write_parquet(table, task.out_dir, name)
+        result.out_rows = len(ok_ids)
+    return result
+
+
+def _compute(task: Task, y: Any) -> Any:
+    if task.kind == "lld":
+        from sercap.features.lld import compute_frames
+
+        cols = compute_frames(y, task.params)
+        return cols
+    if task.kind == "opensmile":
+        from sercap.features.opensmile import functionals
+
+        return functionals(y, task.params)
+    from sercap.features.images import spectrogram_image
+
+    return spectrogram_image(y, task.params)
+
+
+def _n_frames(task: Task, value: Any) -> int:
+    if task.kind == "lld":
+        return len(next(iter(value.values())))
+    if task.kind == "image":
+        return int(value.shape[1])
+    return 1
+
+
+# ----------------------------------------------------------------------------- main side
+def pending(
+    wh: Warehouse, fs: FeatureSet, corpus: str | None, retry_errors: bool, limit: int | None
+) -> tuple[list[tuple[str, Item]], int]:
+    """(corpus, item) of every utterance not yet stored for ``fs``, and how many are."""
+    where, params = ("WHERE u.corpus = ?", [corpus]) if corpus else ("", [])
+    total = wh.scalar(f"SELECT count(*) FROM utterances u {where}", params)
+    if not total:
+        if corpus:
+            raise SercapError(
+                f"no utterances in corpus {corpus!r}; run `sercap ingest KIND DIR` first"
+            )
+        raise SercapError("no utterances in the warehouse; run `sercap ingest KIND DIR` first")
+    done_filter = "e.status = 'ok'" if retry_errors else "true"
+    rows = wh.con.execute(
+        f"""SELECT u.corpus, u.utt_id, u.path, u.start_s, u.end_s FROM utterances u
+            {where} {"AND" if where else "WHERE"} NOT EXISTS (
+              SELECT 1 FROM extractions e WHERE e.utt_id = u.utt_id
+                AND e.feature_set_hash = ? AND {done_filter})
+            ORDER BY u.corpus, u.utt_id""",
+        [*params, fs.hash],
+    ).fetchall()
+    if limit is not None:
+        rows = rows[:limit]
+    items = [(c, Item(u, p, s, e)) for c, u, p, s, e in rows]
+    return items, int(total) - len(rows)
+
+
+def make_tasks(
+    wh: Warehouse, fs: FeatureSet, items: Sequence[tuple[str, Item]], chunk_size: int
+) -> Iterator[Task]:
+    """Chunks of at most ``chunk_size`` utterances, never mixing corpora."""
+    by_corpus: dict[str, list[Item]] = {}
+    for corpus, item in items:
+        by_corpus.setdefault(corpus, []).append(item)
+    for corpus, its in by_corpus.items():
+        frames_dir = str(wh.part_dir("frames", fs.hash, corpus)) if fs.kind == "lld" else None
+        out_dir = str(wh.part_dir(PART_KIND[fs.kind], fs.hash, corpus))
+        for i in range(0, len(its), chunk_size):
+            yield Task(
+                kind=fs.kind,
+                params=dict(fs.params),
+                corpus=corpus,
+                part_name=f"part-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}.parquet",
+                frames_dir=frames_dir,
+                out_dir=out_dir,
+                items=tuple(its[i : i + chunk_size]),
+            )
+
+
+def store_result(wh: Warehouse, fs: FeatureSet, res: ChunkResult) -> None:
+    """Register a chunk's parts and its extractions rows, all in one transaction."""
+    corpus = res.task.corpus
+    rel = None
+    with wh.transaction():
+        if res.frames_path:
+            wh.register_part("frames", fs.hash, corpus, Path(res.frames_path), res.frames_rows)
+        if res.out_path:
+            wh.register_part(PART_KIND[fs.kind], fs.hash, corpus, Path(res.out_path), res.out_rows)
+            rel = Path(res.out_path).resolve().relative_to(wh.root.resolve()).as_posix()
+        if res.rows:
+            wh.con.executemany(
+                "INSERT OR REPLACE INTO extractions (utt_id, feature_set_hash, status, error, "
+                "part, n_frames, extracted_at) VALUES (?, ?, ?, ?, ?, ?, now())",
+                [
+                    (u, fs.hash, status, err, rel if status == "ok" else None, n)
+                    for u, status, err, n in res.rows
+                ],
+            )
+
+
+def remove_orphans(wh: Warehouse, fs: FeatureSet, corpora: Sequence[str]) -> int:
+    """Delete part files of ``fs`` that were never registered (a crash's leftovers)."""
+    kinds = ["frames", "features"] if fs.kind == "lld" else [PART_KIND[fs.kind]]
+    return sum(wh.remove_orphan_parts(k, fs.hash, c) for k in kinds for c in corpora)
+
+
+def extract(
+    wh: Warehouse,
+    feature_set: str | FeatureSet = "default",
+    corpus: str | None = None,
+    jobs: int = 1,
+    chunk_size: int = 128,
+    retry_errors: bool = False,
+    limit: int | None = None,
+    progress: bool = True,
+    kind: str | None = None,
+    on_chunk: Callable[[ChunkResult], None] | None = None,
+) -> ExtractSummary:
+    """Extract every utterance (of ``corpus``) not yet stored for ``feature_set``.
+
+    ``on_chunk`` is called after each chunk is committed (tests use it to simulate a crash).
+    """
+    fs = feature_set if isinstance(feature_set, FeatureSet) else get_feature_set(feature_set, kind)
+    if fs.kind == "opensmile":
+        from sercap.features.opensmile import available
+
+        if not available():
+            raise SercapError(
+                f"feature set {fs.name!r} needs the opensmile package; "
+                "pip install 'sercap[opensmile]'"
+            )
+    if wh.read_only:
+        raise SercapError(f"{wh.root}: the warehouse is open read-only; extraction writes to it")
+    register(wh, fs)
+    items, stored = pending(wh, fs, corpus, retry_errors, limit)
+    summary = ExtractSummary(fs.name, fs.hash, skipped=stored)
+    corpora = sorted({c for c, _ in items})
+    summary.orphans_removed = remove_orphans(wh, fs, corpora)
+    if not items:
+        wh.refresh_views()
+        return summary
+    started = time.perf_counter()
+    bar = _progress_bar(len(items), progress)
+    try:
+        for res in _results(make_tasks(wh, fs, items, chunk_size), jobs):
+            store_result(wh, fs, res)
+            for _u, status, err, _n in res.rows:
+                if status == "ok":
+                    summary.done += 1
+                else:
+                    summary.failed += 1
+                    summary.problems[_reason_key(err)] += 1
+            summary.audio_s += res.audio_s
+            if bar is not None:
+                elapsed = max(time.perf_counter() - started, 1e-9)
+                bar.set_postfix_str(f"{summary.audio_s / elapsed:.0f} audio-s/s", refresh=False)
+                bar.update(len(res.rows))
+            if on_chunk is not None:
+                on_chunk(res)
+    finally:
+        if bar is not None:
+            bar.close()
+        summary.seconds = time.perf_counter() - started
+        wh.refresh_views()
+    return summary
+
+
+def _reason_key(err: str | None) -> str:
+    """Group problems by kind (durations and exception texts differ per file)."""
+    text = err or "unknown"
+    return text.split(" (")[0] if text.startswith(("shorter", "unreadable", "feature")) else text
+
+
+def _progress_bar(total: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="utt", unit_scale=False, dynamic_ncols=True, leave=True)
+
+
+def _results(tasks: Iterator[Task], jobs: int) -> Iterator[ChunkResult]:
+    """Run tasks inline (one job) or in a spawn pool whose workers use one thread each."""
+    if jobs <= 1:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):
+            for task in tasks:
+                yield run_task(task)
+        return
+    import multiprocessing as mp
+
+    saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
+    os.environ.update(SINGLE_THREAD_ENV)  # inherited by the spawned workers before imports
+    try:
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(jobs, initializer=init_worker, maxtasksperchild=50) as pool:
+            # imap keeps at most the pool's queue of small task descriptions in memory;
+            # results are only paths and counts, so memory stays bounded.
+            yield from pool.imap_unordered(run_task, tasks)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -1,0 +1,319 @@
+"""Feature sets as data: a name, a kind, parameters, and a hash that names their storage.
+
+The hash covers the canonical JSON of (name, kind, params) plus the versions of everything
+that changes the numbers (librosa, numpy and scipy major.minor, sercap's descriptor code and
+functionals template, openSMILE). Changing any of them gives a new hash, hence a new folder
+and new rows; the old ones stay queryable until deleted.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sercap.errors import SercapError
+
+KINDS = ("lld", "opensmile", "image")
+
+_DEFAULT_GROUPS: dict[str, Any] = {
+    "logmel": {"n_mels": 26, "fmin": 0.0, "fmax": 8000.0},
+    "mfcc": {"n_mfcc": 14, "c0": False},
+    "energy": {},
+    "spectral": {"rolloffs": [0.25, 0.5, 0.75, 0.9]},
+    "bands": {"edges_hz": [0, 250, 650, 1000, 2000, 4000, 8000]},
+    "contrast": {"n_bands": 6, "fmin": 200.0},
+    "pitch": {
+        "method": "acf",
+        "fmin": 70.0,
+        "fmax": 450.0,
+        "threshold": 0.45,
+        "octave_cost": 0.02,
+        "silence_db": -45.0,
+    },
+}
+
+_LLD_BASE: dict[str, Any] = {
+    "sample_rate": 16000,
+    "window_ms": 25.0,
+    "hop_ms": 10.0,
+    "n_fft": 512,
+    "groups": _DEFAULT_GROUPS,
+    "deltas": {"width": 2},
+}
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """One feature-set definition. ``params`` is plain JSON data."""
+
+    name: str
+    kind: str
+    params: Mapping[str, Any]
+    description: str = ""
+    versions: Mapping[str, str] = field(default_factory=dict)
+
+    def canonical_json(self) -> str:
+        """What the hash covers: name, kind, params and versions, keys sorted, no spaces."""
+        return json.dumps(
+            {
+                "name": self.name,
+                "kind": self.kind,
+                "params": self.params,
+                "versions": self.versions,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+
+    @property
+    def hash(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.params["sample_rate"])
+
+    @property
+    def hop_s(self) -> float:
+        return float(self.params.get("hop_ms", 10.0)) / 1000.0
+
+    def with_params(self, name: str | None = None, **changes: Any) -> FeatureSet:
+        """A copy with some top-level parameters replaced (a new set, a new hash)."""
+        params = copy.deepcopy(dict(self.params))
+        params.update(changes)
+        return make_feature_set(name or self.name, self.kind, params, self.description)
+
+
+def library_versions(kind: str) -> dict[str, str]:
+    """Versions of what changes this kind's numbers (major.minor for numeric libraries)."""
+
+    def mm(version: str) -> str:
+        return ".".join(version.split(".")[:2])
+
+    import numpy
+
+    versions: dict[str, str] = {"numpy": mm(numpy.__version__)}
+    if kind in ("lld", "image"):
+        import librosa
+        import scipy
+
+        versions["librosa"] = mm(librosa.__version__)
+        versions["scipy"] = mm(scipy.__version__)
+    if kind == "lld":
+        from sercap.features.functionals import template_sha
+        from sercap.features.lld import LLD_VERSION
+
+        versions["sercap_lld"] = str(LLD_VERSION)
+        versions["functionals_sql"] = template_sha()
+    elif kind == "image":
+        from sercap.features.images import IMAGES_VERSION
+
+        versions["sercap_images"] = str(IMAGES_VERSION)
+    elif kind == "opensmile":
+        versions["opensmile"] = opensmile_version() or "missing"
+    return versions
+
+
+def opensmile_version() -> str | None:
+    """The installed openSMILE Python package's version, or None."""
+    try:
+        import opensmile
+    except Exception:  # ImportError, or a broken native library
+        return None
+    return str(getattr(opensmile, "__version__", "unknown"))
+
+
+def make_feature_set(
+    name: str, kind: str, params: Mapping[str, Any], description: str = ""
+) -> FeatureSet:
+    """Validate and build a feature set (versions filled in for its kind)."""
+    from sercap.warehouse import check_name
+
+    check_name(name, "feature set name")
+    if kind not in KINDS:
+        raise SercapError(f"feature set {name!r}: kind must be one of {KINDS}, not {kind!r}")
+    params = json.loads(json.dumps(params))  # plain JSON types only
+    if kind in ("lld", "image"):
+        for key in ("sample_rate", "window_ms", "hop_ms"):
+            if not isinstance(params.get(key), int | float) or params[key] <= 0:
+                raise SercapError(f"feature set {name!r}: {key} must be a positive number")
+    if kind == "lld" and "pitch" not in params.get("groups", {}):
+        raise SercapError(f"feature set {name!r}: the pitch group is required (voicing stats)")
+    return FeatureSet(name, kind, params, description, library_versions(kind))
+
+
+def builtin_definitions() -> dict[str, tuple[str, dict[str, Any], str]]:
+    """name → (kind, params, description) of the feature sets sercap ships."""
+    pyin = copy.deepcopy(_LLD_BASE)
+    pyin["groups"]["pitch"]["method"] = "pyin"
+    chroma = copy.deepcopy(_LLD_BASE)
+    chroma["groups"]["chroma"] = {}
+    return {
+        "default": (
+            "lld",
+            copy.deepcopy(_LLD_BASE),
+            "~70 descriptors from one 512-point STFT (log-mel, MFCC, energy, spectral shape, "
+            "bands, contrast, autocorrelation pitch/voicing/HNR) + deltas; 18 SQL functionals",
+        ),
+        "pyin": ("lld", pyin, "as default, F0 by probabilistic YIN (about 50x slower)"),
+        "chroma": (
+            "lld",
+            chroma,
+            "as default plus 12 chroma bins (+ deltas): 2.7 UA points worse on EmoDB",
+        ),
+        "compare2016": (
+            "opensmile",
+            {"feature_set": "ComParE_2016", "level": "Functionals", "sample_rate": 16000},
+            "openSMILE ComParE 2016 functionals (6373), needs the opensmile package",
+        ),
+        "egemaps02": (
+            "opensmile",
+            {"feature_set": "eGeMAPSv02", "level": "Functionals", "sample_rate": 16000},
+            "openSMILE eGeMAPS v02 functionals (88), needs the opensmile package",
+        ),
+        "mel": (
+            "image",
+            {
+                "sample_rate": 16000,
+                "window_ms": 25.0,
+                "hop_ms": 10.0,
+                "n_fft": 512,
+                "n_mels": 64,
+                "fmin": 0.0,
+                "fmax": 8000.0,
+                "db_min": -90.0,
+                "db_max": 0.0,
+            },
+            "log-mel spectrogram images: 64 mels, 10 ms per column, -90..0 dB as 0..255 PNG",
+        ),
+    }
+
+
+def builtin_names(kind: str | None = None) -> list[str]:
+    return [n for n, (k, _, _) in builtin_definitions().items() if kind is None or k == kind]
+
+
+def get_feature_set(name: str, kind: str | None = None) -> FeatureSet:
+    """A built-in feature set by name (``kind`` restricts which are accepted)."""
+    defs = builtin_definitions()
+    if name not in defs or (kind is not None and defs[name][0] != kind):
+        names = ", ".join(builtin_names(kind))
+        raise SercapError(f"unknown feature set {name!r}; choose one of: {names}")
+    k, params, description = defs[name]
+    return make_feature_set(name, k, params, description)
+
+
+def register(wh: Any, fs: FeatureSet) -> None:
+    """Record the definition in the warehouse's feature_sets table (idempotent)."""
+    wh.execute(
+        "INSERT OR IGNORE INTO feature_sets (hash, name, kind, params_json, versions_json, "
+        "created_at) VALUES (?, ?, ?, ?, ?, now())",
+        [
+            fs.hash,
+            fs.name,
+            fs.kind,
+            json.dumps(fs.params, sort_keys=True),
+            json.dumps(dict(fs.versions), sort_keys=True),
+        ],
+    )
+
+
+def output_columns(fs: FeatureSet) -> int | None:
+    """How many per-utterance columns the set stores (None when it cannot tell here)."""
+    if fs.kind == "lld":
+        from sercap.features.functionals import FUNCTIONALS, VOICING_COLUMNS
+        from sercap.features.lld import column_names
+
+        return len(column_names(fs.params)) * len(FUNCTIONALS) + len(VOICING_COLUMNS)
+    if fs.kind == "opensmile":
+        from sercap.features.opensmile import available, column_names
+
+        return len(column_names(fs.params)) if available() else None
+    return 1
+
+
+def _stored(wh: Any) -> dict[str, tuple[int, int]]:
+    """hash → (utterances stored, utterances with problems)."""
+    rows = wh.con.execute(
+        "SELECT feature_set_hash, count(*) FILTER (WHERE status = 'ok'), "
+        "count(*) FILTER (WHERE status <> 'ok') FROM extractions GROUP BY 1"
+    ).fetchall()
+    return {h: (int(ok), int(bad)) for h, ok, bad in rows}
+
+
+def feature_set_table(wh: Any) -> Any:
+    """One row per built-in set, plus sets stored in the warehouse under an older hash."""
+    import polars as pl
+
+    stored = _stored(wh)
+    rows = []
+    current = set()
+    current_names = set(builtin_names())
+    for name in builtin_names():
+        fs = get_feature_set(name)
+        current.add(fs.hash)
+        ok, bad = stored.get(fs.hash, (0, 0))
+        rows.append((name, fs.kind, fs.hash, ok, bad, fs.description))
+    for h, name, kind in wh.con.execute(
+        "SELECT hash, name, kind FROM feature_sets ORDER BY created_at"
+    ).fetchall():
+        if h not in current:
+            ok, bad = stored.get(h, (0, 0))
+            note = (
+                f"an earlier definition of {name!r} (parameters or library versions changed)"
+                if name in current_names
+                else "defined in code, not built in"
+            )
+            rows.append((name, kind, h, ok, bad, note))
+    names = ["name", "kind", "hash", "stored", "problems", "description"]
+    return pl.DataFrame(rows, schema=names, orient="row")
+
+
+def _param_lines(params: Mapping[str, Any]) -> list[str]:
+    """Top-level parameters one per line; descriptor groups one per line, compact."""
+    lines = []
+    for key, value in sorted(params.items()):
+        if key == "groups" and isinstance(value, Mapping):
+            lines.append("  groups:")
+            lines += [f"    {g}: {json.dumps(v, sort_keys=True)}" for g, v in value.items()]
+        else:
+            lines.append(f"  {key}: {json.dumps(value, sort_keys=True)}")
+    return lines
+
+
+def describe_feature_set(wh: Any, name: str) -> str:
+    """A readable account of one set: parameters, versions, columns, storage, views."""
+    fs = get_feature_set(name)
+    ok, bad = _stored(wh).get(fs.hash, (0, 0))
+    view = {"lld": "utterance_features", "opensmile": f"features_{name}", "image": "images"}
+    lines = [
+        f"{fs.name} ({fs.kind}), hash {fs.hash}",
+        f"  {fs.description}",
+        "",
+        "parameters:",
+        *_param_lines(fs.params),
+        "",
+        "versions in the hash: " + ", ".join(f"{k} {v}" for k, v in sorted(fs.versions.items())),
+    ]
+    if fs.kind == "lld":
+        from sercap.features.functionals import FUNCTIONALS
+        from sercap.features.lld import column_names
+
+        cols = column_names(fs.params)
+        lines += [
+            f"per-frame descriptors: {len(cols)} (view frames_{name}"
+            + (", alias frames)" if name == "default" else ")"),
+            "  " + " ".join(cols[:12]) + (" …" if len(cols) > 12 else ""),
+            f"functionals per descriptor: {len(FUNCTIONALS)}: " + " ".join(FUNCTIONALS),
+        ]
+    dims = output_columns(fs)
+    lines += [
+        f"per-utterance columns: {dims if dims is not None else 'unknown (needs opensmile)'}"
+        f" (view {view[fs.kind] if name in ('default', 'mel') else f'features_{name}'})",
+        f"stored: {ok} utterances, {bad} with problems",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,130 @@
+"""Functionals: per-utterance statistics of the frame table, computed by DuckDB.
+
+``sql/templates/functionals.sql`` is the single definition; this module only fills in its
+source relation and runs it, on a frames part file or on an in-memory Arrow table (what the
+extraction workers do right after computing a chunk, so the functionals run in parallel too).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from sercap.warehouse import read_sql
+
+TEMPLATE = "templates/functionals.sql"
+
+#: The functionals the template computes per descriptor, in column order (a test checks
+#: that the SQL agrees).
+FUNCTIONALS = (
+    "mean", "std", "min", "max", "p01", "p25", "p50", "p75", "p99", "range", "iqr",
+    "skew", "kurt", "slope", "intercept", "resid", "posmax", "posmin",
+)  # fmt: skip
+#: Per-utterance voicing columns the template adds after the functionals.
+VOICING_COLUMNS = (
+    "voiced_fraction", "voiced_seg_rate", "voiced_seg_len_mean", "voiced_seg_len_std",
+    "voiced_seg_len_max", "unvoiced_seg_len_mean", "unvoiced_seg_len_std",
+    "unvoiced_seg_len_max", "n_frames",
+)  # fmt: skip
+
+
+def template_sha() -> str:
+    """Short hash of the functionals template (part of every LLD feature-set hash)."""
+    return hashlib.sha256(read_sql(TEMPLATE).encode()).hexdigest()[:12]
+
+
+def template_queries(source: str, hop_s: float) -> dict[str, str]:
+    """The template's named queries (``-- name: x`` sections) over ``source``."""
+    text = read_sql(TEMPLATE).replace("{source}", source).replace("{hop_s}", repr(float(hop_s)))
+    queries: dict[str, str] = {}
+    for section in re.split(r"^-- name: *", text, flags=re.M)[1:]:
+        name, _, body = section.partition("\n")
+        queries[name.strip()] = body.strip().rstrip(";")
+    return queries
+
+
+def frames_table(utt_ids: list[str], columns: list[Mapping[str, np.ndarray]]) -> pa.Table:
+    """One Arrow table of several utterances' frames: utt_id, frame, float32 descriptors.
+
+    NaN becomes NULL (unvoiced frames), which is what makes SQL aggregates voiced-only.
+    """
+    names = list(columns[0]) if columns else []
+    lengths = [len(next(iter(c.values()))) if c else 0 for c in columns]
+    data: dict[str, pa.Array] = {
+        "utt_id": pa.array(np.repeat(np.array(utt_ids, dtype=object), lengths), pa.string()),
+        "frame": pa.array(
+            np.concatenate([np.arange(n, dtype=np.int32) for n in lengths])
+            if lengths
+            else np.zeros(0, np.int32)
+        ),
+    }
+    for name in names:
+        x = np.concatenate([c[name] for c in columns]).astype(np.float32, copy=False)
+        nan = np.isnan(x)
+        data[name] = pa.array(x, mask=nan) if nan.any() else pa.array(x)
+    return pa.table(data)
+
+
+def compute_functionals(
+    frames: pa.Table, hop_s: float, con: duckdb.DuckDBPyConnection | None = None
+) -> pa.Table:
+    """Functionals of a frame table (Arrow, or a relation name when ``frames`` is a str).
+
+    Returns one row per utterance: ``utt_id`` then float32 columns
+    ``<descriptor>_<functional>`` in descriptor order, then the per-utterance voicing columns.
+    The SQL computes everything; this only turns its long result into the wide table.
+    """
+    own = con is None
+    if own:
+        con = duckdb.connect(config={"threads": 1})
+    try:
+        if isinstance(frames, str):
+            source = frames
+            descriptors = [
+                c
+                for c in con.sql(f"SELECT * FROM {source} LIMIT 0").columns
+                if c not in ("utt_id", "frame")
+            ]
+        else:
+            source = "frames_chunk__"
+            con.register(source, frames)
+            descriptors = [c for c in frames.column_names if c not in ("utt_id", "frame")]
+        try:
+            queries = template_queries(source, hop_s)
+            long = con.sql(queries["functionals"]).to_arrow_table()
+            per_utt = con.sql(queries["voicing"]).to_arrow_table()
+        finally:
+            if source == "frames_chunk__":
+                con.unregister(source)
+    finally:
+        if own:
+            con.close()
+    return widen(long, per_utt, descriptors)
+
+
+def widen(long: pa.Table, per_utt: pa.Table, descriptors: list[str]) -> pa.Table:
+    """(utt_id, descriptor, f1, f2…) rows → one row per utterance, ``<descriptor>_<f>`` columns."""
+    utts = per_utt.column("utt_id").to_pylist()
+    funcs = [c for c in long.column_names if c not in ("utt_id", "descriptor")]
+    u_index = {u: i for i, u in enumerate(utts)}
+    d_index = {d: i for i, d in enumerate(descriptors)}
+    cube = np.full((len(utts), len(descriptors), len(funcs)), np.nan, dtype=np.float32)
+    if long.num_rows:
+        ui = np.fromiter((u_index[u] for u in long.column("utt_id").to_pylist()), np.int64)
+        di = np.fromiter((d_index[d] for d in long.column("descriptor").to_pylist()), np.int64)
+        for k, f in enumerate(funcs):
+            cube[ui, di, k] = long.column(f).to_numpy(zero_copy_only=False).astype(np.float32)
+    data: dict[str, pa.Array] = {"utt_id": pa.array(utts, pa.string())}
+    for j, d in enumerate(descriptors):
+        for k, f in enumerate(funcs):
+            x = cube[:, j, k]
+            nan = np.isnan(x)
+            data[f"{d}_{f}"] = pa.array(x, mask=nan) if nan.any() else pa.array(x)
+    for c in per_utt.column_names[1:]:
+        data[c] = pa.array(per_utt.column(c).to_numpy(zero_copy_only=False).astype(np.float32))
+    return pa.table(data)

@@ -1,0 +1,212 @@
+"""Extraction: stored rows, problems recorded, incremental, resumable, parallel, versioned."""
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+from cli import main
+from sercap.corpora.ingest import ingest
+from sercap.errors import SercapError
+from sercap.features.extract import extract
+from sercap.features.featureset import get_feature_set
+from sercap.features.lld import n_frames
+from sercap.features.opensmile import available as opensmile_available
+from sercap.warehouse import connect
+from tests.helpers import BAD, GOOD, SR, make_corpus, voice
+
+
+@pytest.fixture
+def corpus_wh(tmp_path):
+    manifest = make_corpus(tmp_path / "corpus")
+    wh = connect(tmp_path / "wh")
+    ingest(wh, "manifest", manifest, name="toy")
+    (tmp_path / "corpus" / "gone.wav").unlink()  # disappears after ingest
+    yield wh
+    wh.close()
+
+
+def test_extract_stores_frames_features_and_problems(corpus_wh) -> None:
+    wh = corpus_wh
+    summary = extract(wh, "default", progress=False)
+    assert (summary.done, summary.failed, summary.skipped) == (GOOD, len(BAD), 0)
+    status = dict(wh.con.execute("SELECT utt_id, error FROM extractions").fetchall())
+    for name, reason in BAD.items():
+        assert reason in status[name], (name, status[name])
+    assert sum(summary.problems.values()) == len(BAD)
+    assert any("with problems" in line for line in summary.lines())
+
+    features = wh.query("SELECT * FROM utterance_features ORDER BY utt_id")
+    assert features["utt_id"].to_list() == sorted(f"good{i}" for i in range(GOOD))
+    assert features.width == 1 + 2565
+    frames = wh.query("SELECT utt_id, count(*) AS n, max(time_s) AS t FROM frames GROUP BY 1")
+    stored = dict(wh.con.execute("SELECT utt_id, n_frames FROM extractions").fetchall())
+    for utt, n, t in frames.iter_rows():
+        assert n == stored[utt]
+        assert t == pytest.approx((n - 1) * 0.01, abs=1e-4)
+    # good1 is 0.7 s at 16 kHz; good0 was 44.1 kHz stereo, 0.8 s once resampled
+    assert stored["good1"] == n_frames(int(0.7 * SR), get_feature_set("default").params)
+    assert stored["good0"] == n_frames(int(0.8 * SR), get_feature_set("default").params)
+    # pauses are unvoiced: NULL F0, so the SQL mean is voiced-only
+    nulls = wh.scalar("SELECT count(*) FILTER (WHERE f0_hz IS NULL) / count(*) FROM frames")
+    assert 0.1 < nulls < 0.9
+    mean_f0 = wh.scalar("SELECT f0_hz_mean FROM utterance_features WHERE utt_id = 'good4'")
+    assert mean_f0 == pytest.approx(220, rel=0.1)
+
+
+def test_a_second_run_does_nothing_and_retry_errors_tries_again(corpus_wh) -> None:
+    wh = corpus_wh
+    extract(wh, "default", progress=False)
+    parts = wh.scalar("SELECT count(*) FROM parts")
+    again = extract(wh, "default", progress=False)
+    assert (again.done, again.failed, again.skipped) == (0, 0, GOOD + len(BAD))
+    assert wh.scalar("SELECT count(*) FROM parts") == parts
+    retried = extract(wh, "default", retry_errors=True, progress=False)
+    assert (retried.done, retried.failed) == (0, len(BAD))
+    assert wh.scalar("SELECT count(*) FROM extractions") == GOOD + len(BAD)
+
+
+def test_a_crash_between_chunks_resumes_without_loss_or_duplicates(corpus_wh) -> None:
+    wh = corpus_wh
+    seen = []
+
+    def crash(result) -> None:
+        seen.append(result)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        extract(wh, "default", chunk_size=2, on_chunk=crash, progress=False)
+    stored = wh.scalar("SELECT count(*) FROM extractions")
+    assert stored == 4
+    # a worker killed mid-write leaves an unregistered part behind
+    fs = get_feature_set("default")
+    stray = wh.part_dir("features", fs.hash, "toy") / "part-stray.parquet"
+    stray.write_bytes(b"half a parquet file")
+    done_before = wh.scalar("SELECT count(*) FROM utterance_features")
+
+    resumed = extract(wh, "default", chunk_size=2, progress=False)
+    assert resumed.orphans_removed == 1 and not stray.exists()
+    assert resumed.skipped == stored
+    assert resumed.done + done_before == GOOD
+    ids = wh.query("SELECT utt_id FROM utterance_features")["utt_id"]
+    assert ids.len() == GOOD and ids.n_unique() == GOOD
+    frame_keys = wh.query("SELECT utt_id, frame FROM frames")
+    assert frame_keys.height == frame_keys.unique().height
+
+
+def test_two_jobs_store_the_same_numbers_as_one(tmp_path, corpus_wh) -> None:
+    extract(corpus_wh, "default", progress=False)
+    one = corpus_wh.query("SELECT * FROM utterance_features ORDER BY utt_id")
+    manifest = make_corpus(tmp_path / "corpus2")
+    with connect(tmp_path / "wh2") as wh2:
+        ingest(wh2, "manifest", manifest, name="toy")
+        summary = extract(wh2, "default", jobs=2, chunk_size=3, progress=False)
+        assert summary.done == GOOD + 1  # gone.wav still exists in this copy
+        two = wh2.query("SELECT * FROM utterance_features WHERE utt_id <> 'gone' ORDER BY utt_id")
+    assert one.equals(two)
+
+
+def test_a_changed_definition_is_a_new_set_and_old_rows_stay(corpus_wh) -> None:
+    wh = corpus_wh
+    old = get_feature_set("default")
+    extract(wh, old, progress=False)
+    new = old.with_params(hop_ms=20.0)
+    assert new.name == "default" and new.hash != old.hash
+    summary = extract(wh, new, progress=False)
+    assert summary.done == GOOD  # nothing reused from the other hash
+    n_old = wh.scalar(f"SELECT count(*) FROM frames_default_{old.hash}")
+    n_new = wh.scalar("SELECT count(*) FROM frames_default")
+    assert n_new == wh.scalar(f"SELECT count(*) FROM frames_default_{new.hash}")
+    assert n_new < n_old * 0.6  # twice the hop, about half the frames
+    assert wh.scalar(f"SELECT count(*) FROM features_default_{old.hash}") == GOOD
+
+
+def test_clear_errors(tmp_path, corpus_wh) -> None:
+    with connect(tmp_path / "empty") as empty, pytest.raises(SercapError, match="sercap ingest"):
+        extract(empty, "default", progress=False)
+    with pytest.raises(SercapError, match="no utterances in corpus 'nope'"):
+        extract(corpus_wh, "default", corpus="nope", progress=False)
+    with pytest.raises(SercapError, match="unknown feature set"):
+        extract(corpus_wh, "nope", progress=False)
+
+
+def test_cli_extract_and_features(tmp_path) -> None:
+    manifest = make_corpus(tmp_path / "corpus")
+    runner = CliRunner()
+    w = ["-w", str(tmp_path / "wh")]
+    assert runner.invoke(main, [*w, "ingest", "manifest", str(manifest)]).exit_code == 0
+    result = runner.invoke(main, [*w, "extract", "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    assert f"{GOOD + 1} extracted, 3 with problems" in result.output
+    assert "silent" in result.output
+    result = runner.invoke(main, [*w, "extract", "--jobs", "1"])
+    assert "0 extracted" in result.output and f"{GOOD + 4} already stored" in result.output
+    listing = runner.invoke(main, [*w, "features", "list"])
+    assert listing.exit_code == 0
+    default_row = next(line for line in listing.output.splitlines() if line.startswith("default"))
+    assert f" {GOOD + 1} " in default_row and " 3 " in default_row
+    shown = runner.invoke(main, [*w, "features", "show", "default"])
+    assert f"stored: {GOOD + 1} utterances, 3 with problems" in shown.output
+    query = runner.invoke(main, [*w, "sql", "SELECT count(*) AS n FROM utterance_features"])
+    assert query.output.splitlines()[2] == str(GOOD + 1)
+    bad = runner.invoke(main, [*w, "extract", "--feature-set", "mel"])
+    assert bad.exit_code == 1 and "image set" in bad.output and "Traceback" not in bad.output
+
+
+@pytest.mark.skipif(not opensmile_available(), reason="the opensmile package is not installed")
+def test_opensmile_functionals_are_stored_like_ours(corpus_wh) -> None:
+    summary = extract(corpus_wh, "egemaps02", progress=False)
+    assert summary.done == GOOD
+    table = corpus_wh.query("SELECT * FROM features_egemaps02")
+    assert table.height == GOOD and table.width == 1 + 88
+    assert "F0semitoneFrom27.5Hz_sma3nz_amean" in table.columns
+
+
+def test_kill_9_mid_extraction_loses_and_duplicates_nothing(tmp_path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = tmp_path / "corpus"
+    root.mkdir()
+    rows = []
+    for i in range(40):
+        sf.write(root / f"u{i:02d}.wav", voice(1.0, 110 + 5 * i, i), SR)
+        rows.append((f"u{i:02d}.wav", "neu", f"s{i % 4}"))
+    pl.DataFrame(rows, schema=["path", "label", "speaker"], orient="row").write_csv(
+        root / "manifest.csv"
+    )
+    wh_dir = tmp_path / "wh"
+    with connect(wh_dir) as wh:
+        ingest(wh, "manifest", root / "manifest.csv", name="toy")
+    cli = Path(__file__).resolve().parents[1] / "cli.py"
+    proc = subprocess.Popen(
+        [sys.executable, str(cli), "-w", str(wh_dir), "extract", "--jobs", "1"]
+        + ["--chunk-size", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    parts = wh_dir / "features"
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(parts.rglob("*.parquet"))) < 5:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with connect(wh_dir) as wh:
+        stored = wh.scalar("SELECT count(*) FROM extractions")
+        print("stored before the kill:", stored)
+        summary = extract(wh, "default", progress=False)
+        assert summary.skipped == stored and summary.done == 40 - stored
+        ids = wh.query("SELECT utt_id FROM utterance_features")["utt_id"]
+        assert ids.len() == 40 and ids.n_unique() == 40
+        keys = wh.query("SELECT utt_id, frame FROM frames")
+        assert keys.height == keys.unique().height == 40 * n_frames(SR, summary_params())
+
+
+def summary_params():
+    return get_feature_set("default").params

@@ -1,0 +1,80 @@
+"""Feature sets as data: hashing, validation, the built-ins, and what the warehouse shows."""
+
+import json
+
+import pytest
+
+from sercap.errors import SercapError
+from sercap.features.featureset import (
+    builtin_names,
+    describe_feature_set,
+    feature_set_table,
+    get_feature_set,
+    make_feature_set,
+    register,
+)
+
+
+def test_builtins_and_their_kinds() -> None:
+    assert builtin_names("lld") == ["default", "pyin", "chroma"]
+    assert builtin_names("image") == ["mel"]
+    assert set(builtin_names("opensmile")) == {"compare2016", "egemaps02"}
+    fs = get_feature_set("default")
+    assert fs.sample_rate == 16000 and fs.hop_s == pytest.approx(0.01)
+    assert {"librosa", "numpy", "sercap_lld", "functionals_sql"} <= set(fs.versions)
+
+
+def test_hash_is_stable_and_covers_every_parameter() -> None:
+    a, b = get_feature_set("default"), get_feature_set("default")
+    assert a.hash == b.hash and len(a.hash) == 16
+    assert a.with_params(hop_ms=5.0).hash != a.hash
+    groups = json.loads(json.dumps(a.params["groups"]))
+    groups["logmel"]["n_mels"] = 40
+    assert a.with_params(groups=groups).hash != a.hash
+    assert a.with_params(name="other").hash != a.hash
+    assert get_feature_set("pyin").hash != a.hash
+
+
+def test_the_versions_are_part_of_the_hash(monkeypatch) -> None:
+    import sercap.features.lld as lld
+
+    before = get_feature_set("default").hash
+    monkeypatch.setattr(lld, "LLD_VERSION", lld.LLD_VERSION + 1)
+    assert get_feature_set("default").hash != before
+
+
+def test_bad_definitions_are_refused_in_one_line() -> None:
+    with pytest.raises(SercapError, match="unknown feature set 'nope'; choose one of: default"):
+        get_feature_set("nope")
+    with pytest.raises(SercapError, match="choose one of: mel"):
+        get_feature_set("default", kind="image")
+    params = dict(get_feature_set("default").params)
+    with pytest.raises(SercapError, match="hop_ms must be a positive number"):
+        make_feature_set("x", "lld", {**params, "hop_ms": 0})
+    with pytest.raises(SercapError, match="kind must be one of"):
+        make_feature_set("x", "mystery", params)
+    with pytest.raises(SercapError, match="pitch group is required"):
+        make_feature_set("x", "lld", {**params, "groups": {"mfcc": {}}})
+
+
+def test_register_is_idempotent_and_listed(wh) -> None:
+    fs = get_feature_set("default")
+    register(wh, fs)
+    register(wh, fs)
+    assert wh.scalar("SELECT count(*) FROM feature_sets WHERE hash = ?", [fs.hash]) == 1
+    custom = make_feature_set("mine", "lld", dict(fs.params))
+    register(wh, custom)
+    table = feature_set_table(wh)
+    assert table["name"].to_list()[:3] == ["default", "pyin", "chroma"]
+    row = table.filter(name="mine").row(0, named=True)
+    assert row["hash"] == custom.hash and row["stored"] == 0
+    assert "not built in" in row["description"]
+
+
+def test_describe_shows_parameters_columns_and_storage(wh) -> None:
+    text = describe_feature_set(wh, "default")
+    assert get_feature_set("default").hash in text
+    assert "per-frame descriptors: 142" in text
+    assert "per-utterance columns: 2565" in text
+    assert "stored: 0 utterances" in text
+    assert "pitch: " in text and '"method": "acf"' in text

@@ -1,0 +1,123 @@
+"""Per-frame descriptors on signals whose answers are known."""
+
+import numpy as np
+import pytest
+import scipy.fft
+
+from sercap.features.featureset import get_feature_set
+from sercap.features.lld import (
+    column_names,
+    compute_frames,
+    deltas,
+    frame_geometry,
+    frame_signal,
+    n_frames,
+    power_spectrum,
+)
+
+SR = 16000
+PARAMS = dict(get_feature_set("default").params)
+
+
+def tone(freq: float, seconds: float = 1.0, amp: float = 0.3) -> np.ndarray:
+    t = np.arange(int(seconds * SR)) / SR
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def test_geometry_of_the_default_set() -> None:
+    assert frame_geometry(PARAMS) == (400, 160, 512)
+    assert n_frames(399, PARAMS) == 0
+    assert n_frames(400, PARAMS) == 1
+    assert n_frames(SR, PARAMS) == 1 + (SR - 400) // 160
+
+
+@pytest.mark.parametrize("freq", [110.0, 220.0, 310.0])
+def test_a_tone_is_voiced_at_its_frequency(freq: float) -> None:
+    cols = compute_frames(tone(freq), PARAMS)
+    f0 = cols["f0_hz"]
+    assert np.isfinite(f0).mean() > 0.95
+    assert np.nanmedian(f0) == pytest.approx(freq, rel=0.02)
+    assert np.nanmedian(cols["hnr_db"]) > 15
+    assert np.median(cols["voicing"]) > 0.9
+
+
+def test_a_harmonic_voice_gets_its_fundamental_not_an_octave() -> None:
+    t = np.arange(SR) / SR
+    y = sum(0.2 / k * np.sin(2 * np.pi * 150 * k * t) for k in range(1, 8)).astype(np.float32)
+    f0 = compute_frames(y, PARAMS)["f0_hz"]
+    assert np.nanmedian(f0) == pytest.approx(150, rel=0.02)
+
+
+def test_noise_and_silence_are_unvoiced() -> None:
+    noise = np.random.default_rng(0).normal(scale=0.1, size=SR).astype(np.float32)
+    assert np.isnan(compute_frames(noise, PARAMS)["f0_hz"]).mean() > 0.95
+    silence = np.zeros(SR, dtype=np.float32)
+    cols = compute_frames(silence, PARAMS)
+    assert np.isnan(cols["f0_hz"]).all()
+    assert np.isnan(cols["hnr_db"]).all()
+    assert all(np.isfinite(v).all() for k, v in cols.items() if not k.startswith(("f0", "hnr")))
+
+
+def test_columns_shapes_and_names() -> None:
+    y = tone(220, 0.5)
+    cols = compute_frames(y, PARAMS)
+    t = n_frames(y.size, PARAMS)
+    assert all(v.shape == (t,) and v.dtype == np.float32 for v in cols.values())
+    names = list(cols)
+    assert names == column_names(PARAMS)
+    assert "logmel_001" in names and "logmel_026" in names and "logmel_027" not in names
+    assert "mfcc_01" in names and "mfcc_14" in names and "mfcc_00" not in names
+    assert {"f0_hz", "hnr_db", "rms_db", "zcr", "spectral_centroid"} <= set(names)
+    assert {"contrast_1", "contrast_7", "band_0000_0250_db", "spectral_rolloff90"} <= set(names)
+    base = [n for n in names if not n.endswith("_d")]
+    assert [n for n in names if n.endswith("_d")] == [f"{n}_d" for n in base]
+    assert "chroma_01" not in names
+    assert "chroma_12" in column_names(get_feature_set("chroma").params)
+
+
+def test_spectral_shape_of_a_tone() -> None:
+    cols = compute_frames(tone(1000), PARAMS)
+    assert np.median(cols["spectral_centroid"]) == pytest.approx(1000, rel=0.05)
+    assert np.median(cols["spectral_rolloff50"]) == pytest.approx(1000, abs=40)
+    # a full-scale sine is near 0 dB RMS - 3 dB; 0.3 amplitude is 10.5 dB lower
+    assert np.median(cols["rms_db"]) == pytest.approx(20 * np.log10(0.3 / np.sqrt(2)), abs=0.3)
+    assert np.median(cols["zcr"]) == pytest.approx(2 * 1000 / SR, rel=0.05)
+    # a tone is far less flat than white noise
+    noise = np.random.default_rng(1).normal(scale=0.1, size=SR).astype(np.float32)
+    flat_noise = np.median(compute_frames(noise, PARAMS)["spectral_flatness_db"])
+    assert np.median(cols["spectral_flatness_db"]) < flat_noise - 20
+
+
+def test_mfcc_is_the_dct_of_the_logmel() -> None:
+    cols = compute_frames(tone(300, 0.3) + tone(1200, 0.3, 0.1), PARAMS)
+    logmel = np.stack([cols[f"logmel_{i:03d}"] for i in range(1, 27)], axis=1)
+    cep = scipy.fft.dct(logmel, type=2, norm="ortho", axis=1)
+    mfcc = np.stack([cols[f"mfcc_{i:02d}"] for i in range(1, 15)], axis=1)
+    np.testing.assert_allclose(mfcc, cep[:, 1:15], rtol=1e-4, atol=1e-3)
+
+
+def test_power_spectrum_of_a_full_scale_sine_peaks_near_0_db() -> None:
+    frames = frame_signal(tone(1000, 0.1, amp=1.0), 400, 160)
+    peak_db = 10 * np.log10(power_spectrum(frames, 512).max(axis=1))
+    assert np.all(np.abs(peak_db) < 1.5)
+
+
+def test_deltas_of_a_ramp_are_its_slope_and_nan_propagates() -> None:
+    x = np.arange(20, dtype=np.float32)[:, None] * 3.0
+    d = deltas(x, width=2)
+    np.testing.assert_allclose(d[2:-2, 0], 3.0, rtol=1e-6)
+    assert d[0, 0] < 3.0  # edges repeat the first frame
+    x[10, 0] = np.nan
+    d = deltas(x, width=2)
+    assert np.isnan(d[8:13, 0]).all() and np.isfinite(d[:8, 0]).all()
+
+
+def test_shorter_than_one_window_gives_no_frames() -> None:
+    cols = compute_frames(tone(220, 0.01), PARAMS)
+    assert all(v.shape == (0,) for v in cols.values())
+
+
+def test_pyin_set_uses_pyin_pitch() -> None:
+    params = dict(get_feature_set("pyin").params)
+    f0 = compute_frames(tone(220, 0.5), params)["f0_hz"]
+    assert np.nanmedian(f0) == pytest.approx(220, rel=0.03)
