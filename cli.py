@@ -524,6 +524,154 @@ def synth_command(directory: Path, sessions: int, per_speaker: int, seed: int) -
     )
 
 
+# ---- extract, features, images
+def _extraction_jobs() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def _run_extraction(ctx: click.Context, feature_set: str, kind: str | None, **kwargs) -> None:
+    from sercap.features.extract import extract
+
+    summary = extract(_open(ctx), feature_set, kind=kind, progress=None, **kwargs)
+    click.echo("\n".join(summary.lines()))
+
+
+_extract_options = [
+    click.option("--corpus", help="Only this corpus.  [default: every ingested corpus]"),
+    click.option(
+        "--jobs",
+        type=click.IntRange(1),
+        default=_extraction_jobs(),
+        show_default=True,
+        help="Worker processes (one thread each).",
+    ),
+    click.option(
+        "--chunk-size",
+        type=click.IntRange(1),
+        default=64,
+        show_default=True,
+        help="Utterances per Parquet part (a crash loses at most the chunks in flight).",
+    ),
+    click.option("--retry-errors", is_flag=True, help="Try again utterances that failed before."),
+    click.option("--limit", type=click.IntRange(1), help="At most N utterances (for a try-out)."),
+]
+
+
+def _with_options(options):
+    def decorate(fn):
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return decorate
+
+
+@main.command("extract")
+@click.option(
+    "--feature-set",
+    default="default",
+    show_default=True,
+    help="A feature set from `sercap features list` (default, pyin, compare2016, egemaps02).",
+)
+@_with_options(_extract_options)
+@click.pass_context
+def extract_command(ctx: click.Context, feature_set: str, **kwargs) -> None:
+    """Compute per-frame descriptors and their functionals for every utterance not yet stored.
+
+    \b
+    Frames land in the `frames` view (one row per 10 ms frame), functionals in the
+    `utterance_features` view (one row per utterance), as Parquet parts under
+    WAREHOUSE/frames/ and WAREHOUSE/features/, keyed by the feature set's hash.
+    Incremental: a second run does nothing; an interrupted run resumes where it stopped.
+    Unusable audio (unreadable, empty, silent, too short) is recorded and skipped:
+      sercap sql "SELECT utt_id, error FROM extractions WHERE status = 'error'"
+    """
+    from sercap.features.featureset import get_feature_set
+
+    if get_feature_set(feature_set).kind == "image":
+        raise SercapError(f"{feature_set!r} is an image set; use `sercap images --image-set`")
+    _run_extraction(ctx, feature_set, None, **kwargs)
+
+
+@main.group("features")
+def features_group() -> None:
+    """Feature-set definitions: what each computes, its hash, what is stored."""
+
+
+@features_group.command("list")
+@click.pass_context
+def features_list_command(ctx: click.Context) -> None:
+    """Every built-in feature and image set, with its hash and how many utterances are stored."""
+    from sercap.features.featureset import feature_set_table
+    from sercap.report import format_table
+
+    click.echo(format_table(feature_set_table(_open(ctx, read_only=_exists(ctx))), limit=None))
+
+
+@features_group.command("show")
+@click.argument("name")
+@click.pass_context
+def features_show_command(ctx: click.Context, name: str) -> None:
+    """Parameters, library versions, hash, columns and storage of feature set NAME."""
+    from sercap.features.featureset import describe_feature_set
+
+    click.echo(describe_feature_set(_open(ctx, read_only=_exists(ctx)), name))
+
+
+def _exists(ctx: click.Context) -> bool:
+    """Whether the warehouse already exists (then read-only commands do not lock it)."""
+    from sercap.warehouse import DB_FILENAME
+
+    return (Path(ctx.obj["warehouse"]) / DB_FILENAME).exists()
+
+
+@main.group("images", invoke_without_command=True)
+@click.option(
+    "--image-set",
+    default="mel",
+    show_default=True,
+    help="An image set from `sercap features list`.",
+)
+@_with_options(_extract_options)
+@click.pass_context
+def images_group(ctx: click.Context, image_set: str, **kwargs) -> None:
+    """Store one log-mel spectrogram per utterance as an 8-bit grayscale PNG.
+
+    \b
+    One column per 10 ms hop (width proportional to duration, no stretching), lowest mel
+    band at the bottom, dB clipped to a fixed range so that a grey level means the same
+    loudness in every image. Rows land in the `images` view (utt_id, height, width, png).
+    Incremental and resumable like extract.  `sercap images show UTT` draws one.
+    """
+    if ctx.invoked_subcommand is None:
+        _run_extraction(ctx, image_set, "image", **kwargs)
+
+
+@images_group.command("show")
+@click.argument("utt_id", metavar="UTT")
+@click.option("--image-set", default="mel", show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PNG to write.  [default: UTT.png]",
+)
+@click.option("--raw", is_flag=True, help="Write the stored PNG bytes as they are.")
+@click.pass_context
+def images_show_command(
+    ctx: click.Context, utt_id: str, image_set: str, out: Path | None, raw: bool
+) -> None:
+    """Write utterance UTT's spectrogram as a PNG with time and frequency axes."""
+    from sercap.features.images import plot_image, stored_image
+
+    image = stored_image(_open(ctx, read_only=_exists(ctx)), utt_id, image_set)
+    out = out or Path(f"{utt_id}.png")
+    if raw:
+        out.write_bytes(image.png)
+    else:
+        plot_image(image, out)
+    click.echo(f"{out} ({image.height} mel bands x {image.width} frames)")
+
+
 # ---- predict
 @main.command("predict")
 @click.argument("wavs", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -691,6 +839,67 @@ def bench_models_command(
     )
     click.echo(format_table(shown, limit=None))
     click.echo(f"\nreport: {written['markdown']}")
+
+
+@bench_group.command("extract")
+@click.option("--corpus", help="Corpus name (default: the only one).")
+@click.option(
+    "--limit",
+    type=click.IntRange(1),
+    help="Time the first N utterances only.  [default: all of them]",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(1),
+    default=2,
+    show_default=True,
+    help="Also time the default set in a pool of this many worker processes.",
+)
+@click.option("--no-naive", is_flag=True, help="Skip the naive librosa loop (the slowest).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the table (.csv or .parquet).",
+)
+@click.pass_context
+def bench_extract_command(
+    ctx: click.Context, corpus: str | None, limit: int | None, jobs: int, no_naive: bool, out
+) -> None:
+    """Time feature extraction side by side, in one process, on the same decoded audio.
+
+    \b
+    Compared: sercap's default set (descriptors, SQL functionals, end to end), a naive
+    loop calling each librosa feature function on the waveform, and openSMILE ComParE 2016
+    and eGeMAPS v02 when the opensmile package is installed. One thread each (x real time
+    per core), then the default set with --jobs worker processes. Nothing is stored.
+    """
+    from sercap.data import resolve_corpus
+    from sercap.features.speed import bench_extraction, load_signals
+    from sercap.report import format_table, write_frame
+
+    wh = _open(ctx, read_only=_exists(ctx))
+    corpus = resolve_corpus(wh, corpus)
+    rows = wh.con.execute(
+        "SELECT utt_id, path, start_s, end_s FROM utterances WHERE corpus = ? ORDER BY utt_id"
+        + (f" LIMIT {int(limit)}" if limit else ""),
+        [corpus],
+    ).fetchall()
+    click.echo(f"decoding {len(rows)} utterances of {corpus} at 16 kHz (not timed)…", err=True)
+    signals, problems = load_signals(rows, 16000)
+    for problem in problems[:5]:
+        click.echo(f"skipped {problem}", err=True)
+    if not signals:
+        raise SercapError(f"no readable audio in corpus {corpus!r}")
+    audio_min = sum(y.size for y in signals) / 16000 / 60
+    click.echo(f"timing on {len(signals)} utterances, {audio_min:.1f} min of audio", err=True)
+    table = bench_extraction(
+        signals, jobs=jobs, naive=not no_naive, say=lambda s: click.echo(f"  {s}…", err=True)
+    )
+    click.echo(format_table(table.drop("reference"), limit=None, float_digits=2))
+    click.echo(f"vs_reference: speed relative to {table['reference'][0]}")
+    if out:
+        write_frame(table, out)
+        click.echo(f"written: {out}")
 
 
 # ---- demo
