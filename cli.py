@@ -64,13 +64,17 @@ def main(ctx: click.Context, warehouse: Path) -> None:
     """sercap: speech emotion recognition on a feature warehouse.
 
     \b
-    A typical session:
+    A typical session (`sercap demo` runs all of it on a synthetic corpus):
       sercap corpus synth demo/corpus          # or use a real corpus directory
-      sercap ingest iemocap demo/corpus
-      sercap extract                           # per-frame descriptors -> Parquet
+      sercap ingest iemocap demo/corpus        # utterances + labels tables
+      sercap extract                           # descriptors + functionals -> Parquet
+      sercap images                            # log-mel spectrogram PNGs
       sercap sql "SELECT * FROM utterance_features LIMIT 3"
       sercap train svm                         # speaker-independent cross-validation
-      sercap bench                             # compare models in one table
+      sercap tune xgb                          # Optuna; then train/bench --tuned
+      sercap bench --all --ensemble            # compare models in one table
+      sercap report --out report/              # Markdown report with pictures
+      sercap predict clip.wav --model svm      # emotion of new audio
     """
     ctx.ensure_object(dict)
     ctx.obj["warehouse"] = warehouse
@@ -897,6 +901,63 @@ def bench_extract_command(
     )
     click.echo(format_table(table.drop("reference"), limit=None, float_digits=2))
     click.echo(f"vs_reference: speed relative to {table['reference'][0]}")
+    if out:
+        write_frame(table, out)
+        click.echo(f"written: {out}")
+
+
+@bench_group.command("sql")
+@click.option(
+    "--feature-set",
+    default="default",
+    show_default=True,
+    help="Whose stored frames to aggregate.",
+)
+@click.option(
+    "--copies",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Aggregate this many renamed copies of the frames (a bigger table, same data).",
+)
+@click.option("--threads", type=click.IntRange(1), default=2, show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the table (.csv or .parquet).",
+)
+@click.pass_context
+def bench_sql_command(
+    ctx: click.Context, feature_set: str, copies: int, threads: int, out: Path | None
+) -> None:
+    """Time per-utterance aggregates of the stored frames: DuckDB vs polars vs pandas.
+
+    \b
+    Each engine runs in a fresh process on the same Parquet files (reading included) and
+    reports its peak memory: DuckDB mean/min/max/std with COLUMNS(), DuckDB with sercap's
+    whole functionals template, polars group_by, pandas groupby (when installed).
+    """
+    import tempfile
+
+    from sercap.features.aggregate_speed import bench_aggregation, replicate_frames
+    from sercap.features.featureset import get_feature_set
+    from sercap.report import format_table, write_frame
+
+    wh = _open(ctx, read_only=_exists(ctx))
+    fs = get_feature_set(feature_set, kind="lld")
+    files = wh.part_paths("frames", fs.hash)
+    if not files:
+        raise SercapError(f"no frames of feature set {feature_set!r}; run `sercap extract` first")
+    with tempfile.TemporaryDirectory(prefix="sercap-bench-sql-") as tmp:
+        if copies > 1:
+            click.echo(f"writing {copies} copies of the frames…", err=True)
+            files = replicate_frames(files, copies, Path(tmp))
+        import polars as pl
+
+        shape = pl.scan_parquet([str(f) for f in files]).select(pl.len()).collect().item()
+        click.echo(f"{shape:,} frames in {len(files)} Parquet file(s)", err=True)
+        table = bench_aggregation(files, threads=threads, hop_s=fs.hop_s)
+    click.echo(format_table(table, limit=None, float_digits=2))
     if out:
         write_frame(table, out)
         click.echo(f"written: {out}")

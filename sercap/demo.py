@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from textwrap import indent
 
 import polars as pl
 
@@ -37,6 +38,21 @@ def guess_kind(root: Path) -> str:
     if any(p.is_dir() and p.name.split("_")[0] in ("OAF", "YAF") for p in root.iterdir()):
         return "tess"
     raise SercapError(f"{root}: cannot tell the corpus kind from its layout; pass --kind")
+
+
+#: The query the demo shows on ``utterance_features`` (voiced-only F0, since unvoiced
+#: frames store NULL).
+EMOTION_PROFILE_SQL = """
+SELECT l.emotion, count(*) AS n,
+       round(avg(f.f0_hz_mean), 1) AS f0_mean_hz,
+       round(avg(f.f0_hz_range), 1) AS f0_range_hz,
+       round(avg(f.rms_db_mean), 1) AS rms_mean_db,
+       round(avg(f.voiced_seg_rate), 2) AS voiced_segments_per_s
+FROM utterance_features f
+JOIN labels l USING (utt_id)
+JOIN utterances u USING (utt_id)
+WHERE u.corpus = ?
+GROUP BY l.emotion ORDER BY f0_mean_hz DESC"""
 
 
 @dataclass
@@ -67,7 +83,7 @@ def run_demo(
     from sercap.corpora.synthetic import generate
     from sercap.features.extract import extract
     from sercap.models.registry import MODELS
-    from sercap.report import write_report
+    from sercap.report import format_table, write_report
     from sercap.warehouse import connect
 
     out_dir = Path(out_dir)
@@ -91,6 +107,9 @@ def run_demo(
             done = extract(wh, feature_set, corpus=corpus, jobs=jobs, progress=progress)
             say(f"{step} {feature_set}: {done.done} extracted, {done.skipped} already stored, "
                 f"{done.failed} failed")  # fmt: skip
+        profile = format_table(wh.query(EMOTION_PROFILE_SQL, [corpus]), limit=None)
+        say("    utterance_features is plain SQL; per emotion, for example:\n"
+            + indent(profile, "    "))  # fmt: skip
         specs = plan_bench(models or list(MODELS))
         say(f"5/6 benchmarking {len(specs)} models (speaker-independent cross-validation)")
         table, _ = run_bench(

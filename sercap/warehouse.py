@@ -175,6 +175,7 @@ class Warehouse:
         descriptors), ``features_<name>`` (per-utterance functionals), ``images_<name>``.
         ``frames``, ``utterance_features`` and ``images`` are those of the set named
         ``default`` (``mel`` for images); they are empty until something is extracted.
+        ``frame_stats`` (sql/templates/frame_stats.sql) aggregates ``frames`` live.
         When a set's definition changed (new hash, same name), ``<kind>_<name>`` shows the
         newest hash and ``<kind>_<name>_<hash>`` every hash, so old rows stay queryable.
         """
@@ -225,6 +226,13 @@ class Warehouse:
                     f"CREATE OR REPLACE TEMP VIEW {alias} AS "
                     "SELECT NULL::VARCHAR AS utt_id WHERE false"
                 )
+        if ("frames", "default") in groups:
+            self.con.execute(read_sql("templates/frame_stats.sql"))
+        else:
+            self.con.execute(
+                "CREATE OR REPLACE TEMP VIEW frame_stats AS "
+                "SELECT NULL::VARCHAR AS utt_id WHERE false"
+            )
 
     def close(self) -> None:
         self.con.close()
@@ -244,10 +252,17 @@ def _open_duckdb(database: str, read_only: bool, wait_s: float) -> duckdb.DuckDB
         try:
             return duckdb.connect(database, read_only=read_only)
         except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+            message = str(exc).splitlines()[0]
+            if "lock" in message.lower() and time.monotonic() > deadline:
+                holder = re.search(r"\(PID (\d+)\)", message)
+                who = f" (PID {holder.group(1)})" if holder else ""
                 raise SercapError(
-                    f"{database}: cannot open the warehouse ({str(exc).splitlines()[0]})"
+                    f"{database}: the warehouse is in use by another process{who}; DuckDB lets "
+                    "one process write at a time: wait for it to finish, or use another "
+                    "--warehouse"
                 ) from exc
+            if "lock" not in message.lower():
+                raise SercapError(f"{database}: cannot open the warehouse ({message})") from exc
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
 

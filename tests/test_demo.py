@@ -19,6 +19,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "report:" in result.stdout and "avg(" in result.stdout
+    assert "utterance_features is plain SQL" in result.stderr and "f0_mean_hz" in result.stderr
     report = (out / "report" / "report.md").read_text()
     assert "## Results" in report and "leave-one-session-out" in report
     wh = connect(out / "warehouse", read_only=True)

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 import soundfile as sf
@@ -54,6 +55,12 @@ def test_extract_stores_frames_features_and_problems(corpus_wh) -> None:
     assert 0.1 < nulls < 0.9
     mean_f0 = wh.scalar("SELECT f0_hz_mean FROM utterance_features WHERE utt_id = 'good4'")
     assert mean_f0 == pytest.approx(220, rel=0.1)
+    # frame_stats aggregates the frames live; it agrees with the materialised functionals
+    live = wh.query("SELECT * FROM frame_stats ORDER BY utt_id")
+    assert live["utt_id"].to_list() == features["utt_id"].to_list()
+    assert live.width == 2 + 4 * 142
+    for col in ("f0_hz_mean", "mfcc_01_std", "rms_db_d_max", "hnr_db_min"):
+        np.testing.assert_allclose(live[col].to_numpy(), features[col].to_numpy(), rtol=1e-4)
 
 
 def test_a_second_run_does_nothing_and_retry_errors_tries_again(corpus_wh) -> None:

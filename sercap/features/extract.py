@@ -316,7 +316,7 @@ def extract(
     chunk_size: int = 128,
     retry_errors: bool = False,
     limit: int | None = None,
-    progress: bool = True,
+    progress: bool | None = True,
     kind: str | None = None,
     on_chunk: Callable[[ChunkResult], None] | None = None,
 ) -> ExtractSummary:
@@ -375,7 +375,12 @@ def _reason_key(err: str | None) -> str:
     return text.split(" (")[0] if text.startswith(("shorter", "unreadable", "feature")) else text
 
 
-def _progress_bar(total: int, enabled: bool) -> Any:
+def _progress_bar(total: int, enabled: bool | None) -> Any:
+    """A tqdm bar on stderr (``None``: only when stderr is a terminal)."""
+    import sys
+
+    if enabled is None:
+        enabled = sys.stderr.isatty()
     if not enabled:
         return None
     from tqdm import tqdm
