@@ -2,8 +2,9 @@
 
 The same Parquet files go through DuckDB (mean/min/max/std with ``COLUMNS()``, and sercap's
 whole functionals template one part at a time, as extraction runs it), polars (lazy scan +
-group_by) and pandas (read + groupby) when it is installed. Each engine runs in a fresh process so that its peak resident memory is its
-own; times include reading the Parquet, as they would in a notebook.
+group_by) and pandas (read + groupby) when it is installed. Each engine runs in a fresh
+process so that its peak resident memory is its own; times include reading the Parquet, as
+they would in a notebook.
 """
 
 from __future__ import annotations
