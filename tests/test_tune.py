@@ -94,6 +94,7 @@ def test_pruner_stops_bad_trials(toy, tmp_path) -> None:
                       progress=False)  # fmt: skip
     states = [t.state for t in study.trials]
     assert optuna.trial.TrialState.COMPLETE in states
+    assert optuna.trial.TrialState.PRUNED in states
     # per-fold intermediate values were reported for the pruner
     assert all(len(t.intermediate_values) >= 1 for t in study.trials)
 
@@ -128,3 +129,41 @@ def test_two_processes_share_one_journal(tmp_path) -> None:
     )
     assert len(study.trials) == 6
     assert len({t.number for t in study.trials}) == 6
+
+
+def test_fold_median_pruner_compares_running_means_at_the_same_fold() -> None:
+    from sercap.tune import FoldMedianPruner
+
+    study = optuna.create_study(direction="maximize", pruner=FoldMedianPruner(3, 1))
+    # an easy first fold then harder ones: running means fall over the folds
+    for means in ([0.80, 0.70, 0.72], [0.82, 0.74, 0.75], [0.78, 0.66, 0.68], [0.81, 0.72, 0.7]):
+        study.add_trial(
+            optuna.trial.create_trial(
+                value=means[-1],
+                intermediate_values=dict(enumerate(means)),
+                distributions={},
+                params={},
+            )
+        )
+    weak = study.ask()
+    weak.report(0.85, 0)  # the best first fold of all: optuna's MedianPruner keeps it forever
+    assert not weak.should_prune()  # warm-up: no decision after one fold
+    weak.report(0.69, 1)  # below the median 0.71 of the others' means after two folds
+    assert weak.should_prune()
+    strong = study.ask()
+    strong.report(0.75, 0)
+    strong.report(0.73, 1)
+    assert not strong.should_prune()
+    assert not optuna.pruners.MedianPruner(1, 1).prune(study, study.trials[-2])  # the bug
+
+
+def test_fold_median_pruner_waits_for_startup_trials() -> None:
+    from sercap.tune import FoldMedianPruner
+
+    study = optuna.create_study(direction="maximize", pruner=FoldMedianPruner(5, 0))
+    study.add_trial(
+        optuna.trial.create_trial(value=0.9, intermediate_values={0: 0.9}, distributions={})
+    )
+    trial = study.ask()
+    trial.report(0.1, 0)
+    assert not trial.should_prune()
