@@ -224,7 +224,7 @@ def compute_frames(y: np.ndarray, params: Mapping[str, Any]) -> dict[str, np.nda
 
     logmel = None
     if "logmel" in groups or "mfcc" in groups:
-        g = {**groups.get("logmel", {}), **{}}
+        g = groups.get("logmel", {})
         n_mels = int(g.get("n_mels", 26))
         fb = mel_filterbank(
             sr, n_fft, n_mels, float(g.get("fmin", 0.0)), float(g.get("fmax", sr / 2))

@@ -113,7 +113,7 @@ def _pool_chunk(args: tuple[list[np.ndarray], dict[str, Any]]) -> int:
 
 
 def time_pool(
-    signals: Sequence[np.ndarray], params: dict[str, Any], jobs: int, chunk: int = 32
+    signals: Sequence[np.ndarray], params: dict[str, Any], jobs: int, chunk: int = 64
 ) -> float:
     """Seconds for descriptors + functionals of every signal in a pool of ``jobs`` workers
     (started and warmed up before the clock starts)."""
