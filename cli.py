@@ -806,7 +806,7 @@ def bench_models_command(
     Writes bench.md, bench.csv, a comparison chart, a per-class recall chart and a confusion
     matrix per model into the report folder.
     """
-    from sercap.compare import plan_bench, run_bench
+    from sercap.compare import plan_bench, protocol_caption, run_bench
     from sercap.data import resolve_corpus
     from sercap.report import format_table
 
@@ -842,6 +842,7 @@ def bench_models_command(
         "run_id",
     )
     click.echo(format_table(shown, limit=None))
+    click.echo(protocol_caption(table, corpus))
     click.echo(f"\nreport: {written['markdown']}")
 
 
@@ -1010,6 +1011,7 @@ def demo_command(
     Takes a few minutes on 2 cores with the synthetic corpus. The warehouse it builds is
     DIR/warehouse: explore it afterwards with `sercap -w DIR/warehouse sql ...`.
     """
+    from sercap.compare import protocol_caption
     from sercap.demo import run_demo
     from sercap.report import format_table
 
@@ -1027,6 +1029,7 @@ def demo_command(
     )
     shown = result.table.select("name", "ua", "wa", "macro_f1", "fit_s", "run_id")
     click.echo(format_table(shown, limit=None))
+    click.echo(protocol_caption(result.table, result.corpus))
     click.echo(f"\nreport:    {result.report}")
     click.echo(f"warehouse: {result.warehouse}  (e.g. sercap -w {result.warehouse} runs)")
 

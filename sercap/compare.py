@@ -128,19 +128,24 @@ def table_markdown(table: pl.DataFrame, corpus: str | None = None) -> str:
             f"{r['ua_fold_mean']:.3f} ± {r['ua_fold_std']:.3f} | {r['fit_s']:.1f} | "
             f"`{r['run_id']}` |"
         )
+    lines += ["", protocol_caption(table, corpus), "UA = mean per-class recall, WA = accuracy."]
+    return "\n".join(lines)
+
+
+def protocol_caption(table: pl.DataFrame, corpus: str | None = None) -> str:
+    """One line saying how the figures of a comparison table were obtained."""
     first = table.row(0, named=True)
     norm = (
         "some rows use speaker normalisation (marked)"
         if table["speaker_norm"].any()
         else "no speaker normalisation"
     )
-    lines += [
-        "",
-        f"Corpus {corpus or ''} · labels {first['label_map']} ({', '.join(first['classes'])}) · "
-        f"protocol {first['protocol']} (speaker-independent) · pooled out-of-fold scores · {norm}.",
-        "UA = mean per-class recall, WA = accuracy.",
-    ]
-    return "\n".join(lines)
+    where = f"Corpus {corpus} · " if corpus else ""
+    return (
+        f"{where}labels {first['label_map']} ({', '.join(first['classes'])}) · "
+        f"protocol {first['protocol']} (speaker-independent) · pooled out-of-fold scores · "
+        f"{norm}."
+    )
 
 
 def write_bench_report(

@@ -19,6 +19,9 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "report:" in result.stdout and "avg(" in result.stdout
+    assert "protocol leave-one-session-out" in result.stdout
+    assert "labels iemocap4 (ang, hap, neu, sad)" in result.stdout
+    assert "no speaker normalisation" in result.stdout
     assert "utterance_features is plain SQL" in result.stderr and "f0_mean_hz" in result.stderr
     report = (out / "report" / "report.md").read_text()
     assert "## Results" in report and "leave-one-session-out" in report
@@ -45,6 +48,11 @@ def test_bench_command_writes_its_report(tmp_path: Path) -> None:
                                   "--out", str(tmp_path / "b")])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "avg(svm+lgbm)" in result.stdout
+    assert "protocol leave-one-session-out" in result.stdout
+    normed = runner.invoke(main, ["-w", str(wh_dir), "bench", "svm", "--speaker-norm",
+                                  "--out", str(tmp_path / "n")])  # fmt: skip
+    assert normed.exit_code == 0, normed.output
+    assert "some rows use speaker normalisation" in normed.stdout
     assert pl.read_csv(tmp_path / "b" / "bench.csv").height == 3
     bad = runner.invoke(main, ["-w", str(wh_dir), "bench", "nope"])
     assert bad.exit_code == 1 and "unknown model 'nope'" in bad.output
