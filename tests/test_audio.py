@@ -1,0 +1,91 @@
+"""Audio in: headers, mono float32 at a chosen rate, segments, why a file is unusable."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sercap.audio import (
+    AudioError,
+    audio_problem,
+    clipped_fraction,
+    load_audio,
+    probe_audio,
+)
+
+
+def tone(freq: float, seconds: float, sr: int) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    return (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def test_probe_reads_the_header(tmp_path: Path) -> None:
+    path = tmp_path / "a.wav"
+    sf.write(path, np.stack([tone(220, 1.5, 44100)] * 2, axis=1), 44100)
+    info = probe_audio(path)
+    assert (info.sample_rate, info.channels, info.frames) == (44100, 2, 66150)
+    assert info.duration_s == pytest.approx(1.5)
+
+
+def test_stereo_44k_becomes_mono_16k_with_the_same_pitch(tmp_path: Path) -> None:
+    left, right = tone(440, 1.0, 44100), 0.5 * tone(440, 1.0, 44100)
+    path = tmp_path / "stereo.wav"
+    sf.write(path, np.stack([left, right], axis=1), 44100)
+    y = load_audio(path, sample_rate=16000)
+    assert y.dtype == np.float32 and y.ndim == 1
+    assert abs(y.size - 16000) <= 1
+    # Channels are averaged: amplitude 0.375, and the tone is still at 440 Hz.
+    assert np.max(np.abs(y[1000:-1000])) == pytest.approx(0.375, abs=0.01)
+    spectrum = np.abs(np.fft.rfft(y))
+    assert np.argmax(spectrum) * 16000 / y.size == pytest.approx(440, abs=2)
+
+
+def test_segment_is_cut_in_the_file_rate(tmp_path: Path) -> None:
+    sr = 16000
+    ramp = np.linspace(0, 1, 3 * sr, endpoint=False, dtype=np.float32)
+    path = tmp_path / "ramp.wav"
+    sf.write(path, ramp, sr, subtype="FLOAT")
+    y = load_audio(path, sample_rate=sr, start_s=1.0, end_s=2.0)
+    assert y.size == sr
+    np.testing.assert_allclose(y, ramp[sr : 2 * sr])
+    # A segment past the end is empty, not a crash.
+    with pytest.raises(AudioError, match="empty audio"):
+        load_audio(path, sample_rate=sr, start_s=5.0, end_s=6.0)
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda p: None, "audio file not found"),
+        (lambda p: p.write_bytes(b"RIFF not really a wav"), "unreadable audio"),
+        (lambda p: sf.write(p, np.zeros(0, np.float32), 16000), "empty audio"),
+        (
+            lambda p: sf.write(p, np.full(1600, np.nan, np.float32), 16000, subtype="FLOAT"),
+            "NaN or infinite",
+        ),
+    ],
+)
+def test_unusable_files_raise_a_short_reason(tmp_path: Path, make, reason: str) -> None:
+    path = tmp_path / "bad.wav"
+    make(path)
+    with pytest.raises(AudioError, match=reason) as caught:
+        load_audio(path)
+    assert "\n" not in str(caught.value)
+
+
+def test_audio_problem_names_what_is_wrong() -> None:
+    sr = 16000
+    assert audio_problem(tone(200, 0.5, sr), sr, min_samples=400) is None
+    assert audio_problem(np.zeros(0, np.float32), sr, 400) == "empty audio (no samples)"
+    assert audio_problem(tone(200, 0.01, sr), sr, 400).startswith("shorter than one")
+    assert audio_problem(np.zeros(sr, np.float32), sr, 400).startswith("silent")
+    noisy = tone(200, 0.5, sr)
+    noisy[10] = np.inf
+    assert "NaN or infinite" in audio_problem(noisy, sr, 400)
+
+
+def test_clipped_fraction_counts_full_scale_samples() -> None:
+    y = np.array([0.1, 1.0, -1.0, 0.5], dtype=np.float32)
+    assert clipped_fraction(y) == pytest.approx(0.5)
+    assert clipped_fraction(np.zeros(0, np.float32)) == 0.0
