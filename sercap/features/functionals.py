@@ -80,6 +80,7 @@ def compute_functionals(
     The SQL computes everything; this only turns its long result into the wide table.
     """
     own = con is None
+    names = None
     if own:
         con = duckdb.connect(config={"threads": 1})
     try:
@@ -91,6 +92,10 @@ def compute_functionals(
                 if c not in ("utt_id", "frame")
             ]
         else:
+            # Grouping by a small integer is ~10% faster than by the id string; map back below.
+            ids = frames.column("utt_id").combine_chunks().dictionary_encode()
+            names = ids.dictionary.to_pylist()
+            frames = frames.set_column(0, "utt_id", ids.indices)
             source = "frames_chunk__"
             con.register(source, frames)
             descriptors = [c for c in frames.column_names if c not in ("utt_id", "frame")]
@@ -104,11 +109,16 @@ def compute_functionals(
     finally:
         if own:
             con.close()
-    return widen(long, per_utt, descriptors)
+    return widen(long, per_utt, descriptors, names)
 
 
-def widen(long: pa.Table, per_utt: pa.Table, descriptors: list[str]) -> pa.Table:
-    """(utt_id, descriptor, f1, f2…) rows → one row per utterance, ``<descriptor>_<f>`` columns."""
+def widen(
+    long: pa.Table, per_utt: pa.Table, descriptors: list[str], names: list[str] | None = None
+) -> pa.Table:
+    """(utt_id, descriptor, f1, f2…) rows → one row per utterance, ``<descriptor>_<f>`` columns.
+
+    ``names`` translates integer utterance codes back to ids when the SQL ran on codes.
+    """
     utts = per_utt.column("utt_id").to_pylist()
     funcs = [c for c in long.column_names if c not in ("utt_id", "descriptor")]
     u_index = {u: i for i, u in enumerate(utts)}
@@ -119,12 +129,16 @@ def widen(long: pa.Table, per_utt: pa.Table, descriptors: list[str]) -> pa.Table
         di = np.fromiter((d_index[d] for d in long.column("descriptor").to_pylist()), np.int64)
         for k, f in enumerate(funcs):
             cube[ui, di, k] = long.column(f).to_numpy(zero_copy_only=False).astype(np.float32)
-    data: dict[str, pa.Array] = {"utt_id": pa.array(utts, pa.string())}
-    for j, d in enumerate(descriptors):
-        for k, f in enumerate(funcs):
-            x = cube[:, j, k]
-            nan = np.isnan(x)
-            data[f"{d}_{f}"] = pa.array(x, mask=nan) if nan.any() else pa.array(x)
+    ids = utts if names is None else [names[u] for u in utts]
+    data: dict[str, pa.Array] = {"utt_id": pa.array(ids, pa.string())}
+    # One contiguous column per (descriptor, functional); NaN (e.g. F0 of an utterance with
+    # no voiced frame) becomes NULL, with the mask computed once for the whole cube.
+    wide = np.ascontiguousarray(cube.reshape(len(utts), -1).T)
+    nan = np.isnan(wide)
+    has_nan = nan.any(axis=1)
+    columns = (f"{d}_{f}" for d in descriptors for f in funcs)
+    for i, name in enumerate(columns):
+        data[name] = pa.array(wide[i], mask=nan[i]) if has_nan[i] else pa.array(wide[i])
     for c in per_utt.column_names[1:]:
         data[c] = pa.array(per_utt.column(c).to_numpy(zero_copy_only=False).astype(np.float32))
     return pa.table(data)
