@@ -549,6 +549,7 @@ _extract_options = [
         show_default=True,
         help="Worker processes (one thread each).",
     ),
+    # 64 = sercap.features.extract.CHUNK_SIZE (a test checks); literal, so --help stays fast.
     click.option(
         "--chunk-size",
         type=click.IntRange(1),

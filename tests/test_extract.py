@@ -217,3 +217,12 @@ def test_kill_9_mid_extraction_loses_and_duplicates_nothing(tmp_path) -> None:
 
 def summary_params():
     return get_feature_set("default").params
+
+
+def test_the_cli_chunk_size_is_the_library_default() -> None:
+    from cli import main
+    from sercap.features.extract import CHUNK_SIZE
+
+    for command in ("extract", "images"):
+        option = next(p for p in main.commands[command].params if p.name == "chunk_size")
+        assert option.default == CHUNK_SIZE

@@ -40,6 +40,9 @@ SINGLE_THREAD_ENV = {
     "NUMEXPR_NUM_THREADS": "1",
 }
 PART_KIND = {"lld": "features", "opensmile": "features", "image": "images"}
+#: Utterances per chunk (one Parquet part per kind): small enough that two workers share a
+#: corpus evenly and a crash loses little, large enough to amortise each chunk's SQL setup.
+CHUNK_SIZE = 64
 
 
 # ----------------------------------------------------------------------------- tasks
@@ -313,7 +316,7 @@ def extract(
     feature_set: str | FeatureSet = "default",
     corpus: str | None = None,
     jobs: int = 1,
-    chunk_size: int = 128,
+    chunk_size: int = CHUNK_SIZE,
     retry_errors: bool = False,
     limit: int | None = None,
     progress: bool | None = True,

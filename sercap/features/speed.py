@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from sercap.features.extract import CHUNK_SIZE
+
 #: The "notebook style" baseline: each librosa function called on the waveform.
 NAIVE_FUNCTIONS = (
     "mfcc",
@@ -87,7 +89,7 @@ def time_extractor(
 
 
 def time_functionals(
-    values: list[dict[str, np.ndarray]], hop_s: float, chunk: int = 128
+    values: list[dict[str, np.ndarray]], hop_s: float, chunk: int = CHUNK_SIZE
 ) -> tuple[float, int]:
     """Seconds the SQL functionals take on precomputed frames (chunks as extraction uses)."""
     from sercap.features.functionals import compute_functionals, frames_table
@@ -113,7 +115,7 @@ def _pool_chunk(args: tuple[list[np.ndarray], dict[str, Any]]) -> int:
 
 
 def time_pool(
-    signals: Sequence[np.ndarray], params: dict[str, Any], jobs: int, chunk: int = 64
+    signals: Sequence[np.ndarray], params: dict[str, Any], jobs: int, chunk: int = CHUNK_SIZE
 ) -> float:
     """Seconds for descriptors + functionals of every signal in a pool of ``jobs`` workers
     (started and warmed up before the clock starts)."""
