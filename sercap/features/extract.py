@@ -130,7 +130,9 @@ def _write_parquet(table: Any, folder: str, name: str) -> str:
 
     final = os.path.join(folder, name)
     tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp, compression="zstd", compression_level=1)
+    # Dictionary-encoding float columns costs 4× the write time and makes files bigger
+    # (frames of 64 EmoDB utterances: 0.10 s, 11.2 MB with it; 0.03 s, 7.7 MB without).
+    pq.write_table(table, tmp, compression="zstd", compression_level=1, use_dictionary=["utt_id"])
     os.replace(tmp, final)
     return final
 
@@ -295,14 +297,35 @@ def store_result(wh: Warehouse, fs: FeatureSet, res: ChunkResult) -> None:
             wh.register_part(PART_KIND[fs.kind], fs.hash, corpus, Path(res.out_path), res.out_rows)
             rel = Path(res.out_path).resolve().relative_to(wh.root.resolve()).as_posix()
         if res.rows:
-            wh.con.executemany(
-                "INSERT OR REPLACE INTO extractions (utt_id, feature_set_hash, status, error, "
-                "part, n_frames, extracted_at) VALUES (?, ?, ?, ?, ?, ?, now())",
-                [
-                    (u, fs.hash, status, err, rel if status == "ok" else None, n)
-                    for u, status, err, n in res.rows
-                ],
-            )
+            _insert_extractions(wh, fs.hash, rel, res.rows)
+
+
+def _insert_extractions(
+    wh: Warehouse, fs_hash: str, part: str | None, rows: Sequence[tuple]
+) -> None:
+    """One INSERT from an Arrow table (executemany costs ~2 ms a row in DuckDB)."""
+    import pyarrow as pa
+
+    utt, status, error, n_frames = (list(c) for c in zip(*rows, strict=True))
+    table = pa.table(
+        {
+            "utt_id": pa.array(utt, pa.string()),
+            "status": pa.array(status, pa.string()),
+            "error": pa.array(error, pa.string()),
+            "part": pa.array([part if s == "ok" else None for s in status], pa.string()),
+            "n_frames": pa.array(n_frames, pa.int64()),
+        }
+    )
+    wh.con.register("_new_extractions", table)
+    try:
+        wh.execute(
+            "INSERT OR REPLACE INTO extractions (utt_id, feature_set_hash, status, error, part, "
+            "n_frames, extracted_at) SELECT utt_id, ?, status, error, part, n_frames, now() "
+            "FROM _new_extractions",
+            [fs_hash],
+        )
+    finally:
+        wh.con.unregister("_new_extractions")
 
 
 def remove_orphans(wh: Warehouse, fs: FeatureSet, corpora: Sequence[str]) -> int:
