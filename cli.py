@@ -32,6 +32,10 @@ class _Group(click.Group):
         except duckdb.Error as exc:
             click.echo(f"error: {str(exc).splitlines()[0]}", err=True)
             sys.exit(1)
+        except OSError as exc:  # an output folder that does not exist, a full disk…
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"error: {where}{exc.strerror or exc}", err=True)
+            sys.exit(1)
         except KeyboardInterrupt:
             click.echo(
                 "\ninterrupted: everything already stored is kept; rerun to resume", err=True
@@ -96,13 +100,23 @@ def main(ctx: click.Context, warehouse: Path) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the result to a file instead (.csv or .parquet, chosen by extension).",
 )
-@click.option("--limit", type=int, default=50, show_default=True, help="Rows shown as a table.")
+@click.option(
+    "--limit", type=click.IntRange(1), default=50, show_default=True, help="Rows shown as a table."
+)
+@click.option(
+    "--write",
+    is_flag=True,
+    help="Allow statements that change the warehouse (DELETE, UPDATE, CREATE…).",
+)
 @click.pass_context
-def sql_command(ctx: click.Context, query: str, fmt: str, out: Path | None, limit: int) -> None:
+def sql_command(
+    ctx: click.Context, query: str, fmt: str, out: Path | None, limit: int, write: bool
+) -> None:
     """Run an SQL QUERY on the warehouse and print the result.
 
     Every table and view is there: utterances, labels, folds, label maps (iemocap4, emodb7…),
-    frames, utterance_features, images, runs, predictions.
+    frames, utterance_features, images, runs, predictions. The warehouse is opened read-only
+    unless --write is given, so a query cannot change it by accident.
 
     \b
       sercap sql "SELECT label, count(*) FROM emodb7 GROUP BY ALL"
@@ -110,7 +124,7 @@ def sql_command(ctx: click.Context, query: str, fmt: str, out: Path | None, limi
     """
     from sercap.report import print_frame, write_frame
 
-    wh = _open(ctx)
+    wh = _open(ctx, read_only=not write)
     frame = wh.query(query)
     if out is not None:
         write_frame(frame, out)
@@ -125,7 +139,7 @@ def info_command(ctx: click.Context) -> None:
     """Show what the warehouse holds: corpora, labels, speakers, feature sets, runs."""
     from sercap.report import warehouse_summary
 
-    click.echo(warehouse_summary(_open(ctx)))
+    click.echo(warehouse_summary(_open(ctx, read_only=True)))
 
 
 # ---- train, runs
@@ -239,7 +253,7 @@ def train_command(
 @main.group("runs", invoke_without_command=True)
 @_corpus_option
 @click.option("--model", help="Only runs of this model.")
-@click.option("--limit", type=int, default=30, show_default=True)
+@click.option("--limit", type=click.IntRange(1), default=30, show_default=True)
 @click.pass_context
 def runs_group(ctx: click.Context, corpus, model, limit) -> None:
     """List stored runs, newest first (`runs show ID` for one)."""
@@ -247,10 +261,13 @@ def runs_group(ctx: click.Context, corpus, model, limit) -> None:
         return
     from sercap.report import format_table, runs_table
 
-    frame = runs_table(_open(ctx), corpus=corpus, model=model)
-    click.echo(
-        format_table(frame, limit=limit) if frame.height else "no runs yet; try `sercap train svm`"
-    )
+    frame = runs_table(_open(ctx, read_only=True), corpus=corpus, model=model)
+    if frame.height:
+        click.echo(format_table(frame, limit=limit))
+    elif corpus or model:
+        click.echo("no runs match; `sercap runs` lists them all")
+    else:
+        click.echo("no runs yet; try `sercap train svm`")
 
 
 @runs_group.command("show")
@@ -261,7 +278,7 @@ def runs_show(ctx: click.Context, run_id: str) -> None:
     from sercap.evaluate import get_run
     from sercap.report import format_run
 
-    click.echo(format_run(get_run(_open(ctx), run_id)))
+    click.echo(format_run(get_run(_open(ctx, read_only=True), run_id)))
 
 
 # ---- tune
@@ -273,7 +290,9 @@ def runs_show(ctx: click.Context, run_id: str) -> None:
 @_image_set_option
 @_columns_option
 @_speaker_norm_option
-@click.option("--trials", type=int, default=20, show_default=True, help="Trials to add.")
+@click.option(
+    "--trials", type=click.IntRange(1), default=20, show_default=True, help="Trials to add."
+)
 @click.option("--timeout", type=float, help="Stop starting trials after this many seconds.")
 @click.option(
     "--storage",
@@ -290,7 +309,7 @@ def runs_show(ctx: click.Context, run_id: str) -> None:
 )
 @click.option(
     "--max-folds",
-    type=int,
+    type=click.IntRange(1),
     default=5,
     show_default=True,
     help="Outer folds a trial evaluates (each on its own training speakers).",
@@ -576,7 +595,8 @@ def _with_options(options):
     "--feature-set",
     default="default",
     show_default=True,
-    help="A feature set from `sercap features list` (default, pyin, compare2016, egemaps02).",
+    help="A feature set from `sercap features list` (default, pyin, chroma, compare2016, "
+    "egemaps02).",
 )
 @_with_options(_extract_options)
 @click.pass_context
@@ -697,7 +717,8 @@ def predict_command(ctx: click.Context, wavs, run_id, model, corpus, fmt, jobs) 
 
     The first prediction with a run trains its final model on all of the run's data (same
     parameters and seed) and stores it in the warehouse; later ones load it. A file that
-    cannot be read gets a one-line reason and the others still get predictions.
+    cannot be read gets a one-line reason and the others still get predictions; the exit
+    status is 1 only when no file could be predicted.
     """
     import polars as pl
 
@@ -735,6 +756,8 @@ def predict_command(ctx: click.Context, wavs, run_id, model, corpus, fmt, jobs) 
         for r in results:
             if r.error:
                 click.echo(f"warning: {r.path}: {r.error}", err=True)
+    if all(r.error for r in results):
+        raise SercapError("no file could be predicted (see the warnings above)")
 
 
 # ---- bench (`bench [MODEL…]` runs `bench models`; `bench extract` times feature extraction)

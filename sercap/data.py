@@ -113,15 +113,51 @@ def resolve_label_map(wh: Warehouse, corpus: str, label_map: str | None) -> str:
 
 
 def feature_set_hash(wh: Warehouse, name: str, kind: str | None = None) -> str:
-    """Hash of the newest registered feature set called ``name``."""
+    """Hash of the newest registered feature set called ``name`` (an image set when ``kind``
+    is "image", a frame/functional set otherwise)."""
+    from sercap.features.featureset import builtin_definitions
+
     check_name(name, "feature set")
+    images = kind == "image"
+    known = {n for n, (k, _, _) in builtin_definitions().items() if (k == "image") == images}
     rows = wh.con.execute(
         "SELECT hash, kind FROM feature_sets WHERE name = ? ORDER BY created_at DESC", [name]
     ).fetchall()
+    if rows and (rows[0][1] == "image") != images:
+        rows = []
+    if not rows and name not in known:
+        what = "image set" if images else "feature set"
+        raise SercapError(f"unknown {what} {name!r}; choose one of: {', '.join(sorted(known))}")
     if not rows:
-        what = "sercap images" if kind == "image" else "sercap extract"
-        raise SercapError(f"feature set {name!r} has not been extracted yet; run `{what}` first")
+        raise SercapError(
+            f"{name!r} has not been extracted yet; run `{_extract_command(name, kind)}`"
+        )
     return rows[0][0]
+
+
+def _extract_command(name: str, kind: str | None, corpus: str | None = None) -> str:
+    where = f" --corpus {corpus}" if corpus else ""
+    if kind == "image":
+        return f"sercap images --image-set {name}{where}"
+    return f"sercap extract --feature-set {name}{where}"
+
+
+def _require_complete(
+    wh: Warehouse, digest: str, name: str, kind: str | None, corpus: str, utt_ids: pl.Series
+) -> None:
+    """Refuse to train on a feature set that is only partly extracted (e.g. after --limit):
+    utterances never attempted would silently drop out of the protocol."""
+    never = _query_utterances(
+        wh,
+        utt_ids,
+        "SELECT count(*) AS n FROM wanted w WHERE NOT EXISTS (SELECT 1 FROM extractions e "
+        f"WHERE e.utt_id = w.utt_id AND e.feature_set_hash = '{digest}')",
+    )["n"][0]
+    if never:
+        raise SercapError(
+            f"{name!r} is extracted for {len(utt_ids) - never} of the {len(utt_ids)} labelled "
+            f"utterances of {corpus!r}; run `{_extract_command(name, kind, corpus)}` to finish it"
+        )
 
 
 def labelled_utterances(wh: Warehouse, corpus: str, label_map: str) -> pl.DataFrame:
@@ -166,10 +202,12 @@ def load_dataset(
     if input_kind == "image":
         name = feature_set or DEFAULT_IMAGE_SET
         digest = feature_set_hash(wh, name, kind="image")
+        _require_complete(wh, digest, name, "image", corpus, meta["utt_id"])
         X, keep, cols = _read_images(wh, name, meta["utt_id"])
     else:
         name = feature_set or DEFAULT_FEATURE_SET
         digest = feature_set_hash(wh, name)
+        _require_complete(wh, digest, name, None, corpus, meta["utt_id"])
         if input_kind == "tabular":
             X, keep, cols = _read_tabular(wh, name, corpus, meta["utt_id"], columns)
         else:

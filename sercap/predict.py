@@ -47,14 +47,20 @@ class FinalModel:
 
 
 def best_run(wh: Warehouse, model: str, corpus: str | None = None) -> str:
-    """The highest-UA stored run of ``model`` (optionally on one corpus)."""
+    """The highest-UA stored run of ``model`` (optionally on one corpus) that can predict
+    new audio: runs with speaker normalisation need many utterances of each new speaker."""
     rows = wh.con.execute(
-        "SELECT run_id FROM runs WHERE model = ? AND (? IS NULL OR corpus = ?) "
-        "ORDER BY ua DESC, started_at DESC LIMIT 1",
+        "SELECT run_id, speaker_norm FROM runs WHERE model = ? AND (? IS NULL OR corpus = ?) "
+        "ORDER BY speaker_norm, ua DESC, started_at DESC",
         [model, corpus, corpus],
     ).fetchall()
     if not rows:
         raise SercapError(f"no stored run of {model!r}; run `sercap train {model}` first")
+    if rows[0][1]:
+        raise SercapError(
+            f"every stored run of {model!r} used speaker normalisation, which cannot predict "
+            f"single files; run `sercap train {model}` (without --speaker-norm) first"
+        )
     return rows[0][0]
 
 

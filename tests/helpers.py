@@ -86,6 +86,12 @@ def _register(wh: Warehouse, kind: str, name: str, digest: str, corpus: str, fra
     path = wh.part_dir(kind, digest, corpus) / "part-0.parquet"
     frame.write_parquet(path)
     wh.register_part(kind, digest, corpus, path, frame.height)
+    # As extraction does: one bookkeeping row per utterance stored.
+    for utt in frame["utt_id"].unique().to_list():
+        wh.execute(
+            "INSERT OR REPLACE INTO extractions VALUES (?, ?, 'ok', NULL, ?, NULL, now())",
+            [utt, digest, str(path)],
+        )
     wh.refresh_views()
 
 

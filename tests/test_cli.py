@@ -50,6 +50,25 @@ def test_sql_error_is_one_line(toy_dir: Path) -> None:
     _one_line_error(run("-w", toy_dir, "sql", "SELEC 1"), "syntax error")
 
 
+def test_sql_is_read_only_unless_asked(toy_dir: Path) -> None:
+    _one_line_error(run("-w", toy_dir, "sql", "DELETE FROM labels"), "read-only")
+    assert "(48 in all)" in run("-w", toy_dir, "sql", "SELECT * FROM labels", "--limit", "1").output
+    assert run("-w", toy_dir, "sql", "DELETE FROM labels", "--write").exit_code == 0
+    assert "(0 rows)" in run("-w", toy_dir, "sql", "SELECT * FROM labels").output
+
+
+def test_reading_commands_do_not_create_a_warehouse(tmp_path: Path) -> None:
+    typo = tmp_path / "typo"
+    for command in (["runs"], ["info"], ["sql", "SELECT 1"], ["runs", "show", "x"]):
+        _one_line_error(run("-w", typo, *command), "no warehouse here yet")
+    assert not typo.exists()
+
+
+def test_output_folder_that_does_not_exist_is_one_line(toy_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "missing" / "x.csv"
+    _one_line_error(run("-w", toy_dir, "sql", "SELECT 1 AS a", "--out", out), "missing")
+
+
 def test_info_lists_corpora_and_runs(toy_dir: Path) -> None:
     out = run("-w", toy_dir, "info").output
     assert "toy" in out and "emodb7" in out and "ang" in out

@@ -36,8 +36,16 @@ def test_clear_errors_for_missing_steps(wh) -> None:
     with pytest.raises(SercapError, match="run `sercap ingest"):
         load_dataset(wh, "tabular")
     add_corpus(wh)
-    with pytest.raises(SercapError, match="run `sercap extract`"):
+    with pytest.raises(SercapError, match="run `sercap extract --feature-set default`"):
         load_dataset(wh, "tabular")
+    with pytest.raises(SercapError, match="unknown feature set 'nosuch'; choose one of: chroma"):
+        load_dataset(wh, "tabular", feature_set="nosuch")
+    with pytest.raises(SercapError, match="unknown feature set 'mel'"):
+        load_dataset(wh, "tabular", feature_set="mel")
+    with pytest.raises(SercapError, match="run `sercap images --image-set mel`"):
+        load_dataset(wh, "image")
+    with pytest.raises(SercapError, match="unknown image set 'default'; choose one of: mel"):
+        load_dataset(wh, "image", feature_set="default")
     with pytest.raises(SercapError, match="unknown label map"):
         load_dataset(wh, "tabular", label_map="nope")
     with pytest.raises(SercapError, match="is for iemocap corpora"):
@@ -68,3 +76,17 @@ def test_speaker_norm_flag_is_recorded(wh) -> None:
     assert data.speaker_norm
     for s in np.unique(data.speakers):
         np.testing.assert_allclose(data.X[data.speakers == s].mean(axis=0), 0, atol=1e-5)
+
+
+def test_a_partly_extracted_feature_set_is_refused(wh) -> None:
+    utts = add_corpus(wh, n_speakers=3, per_class=2)
+    add_features(wh, utts.head(10))
+    with pytest.raises(SercapError, match=r"'default' is extracted for 10 of the 18 labelled"):
+        load_dataset(wh, "tabular")
+    # An utterance that was tried and failed (silent, unreadable) does not block training.
+    for utt in utts["utt_id"][10:]:
+        wh.execute(
+            "INSERT INTO extractions VALUES (?, 'abc123', 'error', 'silent', NULL, NULL, now())",
+            [utt],
+        )
+    assert len(load_dataset(wh, "tabular")) == 10

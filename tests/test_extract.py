@@ -75,6 +75,17 @@ def test_a_second_run_does_nothing_and_retry_errors_tries_again(corpus_wh) -> No
     assert wh.scalar("SELECT count(*) FROM extractions") == GOOD + len(BAD)
 
 
+def test_limit_extracts_some_and_says_how_many_are_left(corpus_wh) -> None:
+    wh = corpus_wh
+    total = GOOD + len(BAD)
+    first = extract(wh, "default", limit=3, progress=False)
+    assert (first.done + first.failed, first.skipped, first.left) == (3, 0, total - 3)
+    assert f"{total - 3} utterances left for a later run (--limit)" in first.lines()
+    rest = extract(wh, "default", progress=False)
+    assert (rest.done + rest.failed, rest.skipped, rest.left) == (total - 3, 3, 0)
+    assert not any("left for a later run" in line for line in rest.lines())
+
+
 def test_a_crash_between_chunks_resumes_without_loss_or_duplicates(corpus_wh) -> None:
     wh = corpus_wh
     seen = []

@@ -12,9 +12,10 @@ from sercap.corpora.ingest import ingest
 from sercap.corpora.synthetic import generate
 from sercap.ensemble import ensemble_runs
 from sercap.errors import SercapError
+from sercap.evaluate import get_run
 from sercap.experiment import data_request, load_for, run_model
 from sercap.features.extract import extract
-from sercap.predict import predict_files
+from sercap.predict import best_run, predict_files
 from sercap.warehouse import connect
 
 
@@ -110,4 +111,24 @@ def test_speaker_normalised_runs_are_refused(trained, wavs) -> None:
     run_id = run_model(wh, "svm", data, progress=False).run_id
     with pytest.raises(SercapError, match="speaker normalisation"):
         predict_files(wh, run_id, [wavs["mono16k"]], progress=False)
+    # Even when it scores best, --model NAME passes over it to a run that can predict.
+    wh.execute("UPDATE runs SET ua = 1.0 WHERE run_id = ?", [run_id])
+    chosen = best_run(wh, "svm")
+    assert chosen != run_id and not get_run(wh, chosen)["speaker_norm"]
+    wh.execute("UPDATE runs SET model = 'svm-normed' WHERE run_id = ?", [run_id])
+    with pytest.raises(SercapError, match="every stored run of 'svm-normed' used speaker norm"):
+        best_run(wh, "svm-normed")
     wh.close()
+
+
+def test_predict_fails_only_when_no_file_could_be_predicted(trained, wavs, tmp_path) -> None:
+    wh_dir, _ = trained
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF garbage")
+    runner = CliRunner()
+    w = ["-w", str(wh_dir), "predict", "--model", "svm"]
+    some = runner.invoke(main, [*w, str(broken), str(wavs["mono16k"])])
+    assert some.exit_code == 0 and f"warning: {broken}: unreadable audio" in some.output
+    none = runner.invoke(main, [*w, str(broken)])
+    assert none.exit_code == 1
+    assert none.output.strip().splitlines()[-1].startswith("error: no file could be predicted")

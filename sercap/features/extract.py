@@ -88,6 +88,7 @@ class ExtractSummary:
     audio_s: float = 0.0
     seconds: float = 0.0
     orphans_removed: int = 0
+    left: int = 0
     problems: Counter = field(default_factory=Counter)
 
     def lines(self) -> list[str]:
@@ -101,6 +102,8 @@ class ExtractSummary:
                 else ""
             )
         ]
+        if self.left:
+            out.append(f"{self.left} utterances left for a later run (--limit)")
         if self.orphans_removed:
             out.append(f"removed {self.orphans_removed} unregistered part(s) left by a crash")
         for reason, n in self.problems.most_common():
@@ -240,7 +243,8 @@ def _n_frames(task: Task, value: Any) -> int:
 def pending(
     wh: Warehouse, fs: FeatureSet, corpus: str | None, retry_errors: bool, limit: int | None
 ) -> tuple[list[tuple[str, Item]], int]:
-    """(corpus, item) of every utterance not yet stored for ``fs``, and how many are."""
+    """(corpus, item) of the utterances to extract now (at most ``limit``), how many are
+    stored already, and how many the limit leaves for a later run."""
     where, params = ("WHERE u.corpus = ?", [corpus]) if corpus else ("", [])
     total = wh.scalar(f"SELECT count(*) FROM utterances u {where}", params)
     if not total:
@@ -258,10 +262,10 @@ def pending(
             ORDER BY u.corpus, u.utt_id""",
         [*params, fs.hash],
     ).fetchall()
-    if limit is not None:
-        rows = rows[:limit]
-    items = [(c, Item(u, p, s, e)) for c, u, p, s, e in rows]
-    return items, int(total) - len(rows)
+    stored = int(total) - len(rows)
+    left = max(0, len(rows) - limit) if limit is not None else 0
+    items = [(c, Item(u, p, s, e)) for c, u, p, s, e in rows[: len(rows) - left]]
+    return items, stored, left
 
 
 def make_tasks(
@@ -362,8 +366,8 @@ def extract(
     if wh.read_only:
         raise SercapError(f"{wh.root}: the warehouse is open read-only; extraction writes to it")
     register(wh, fs)
-    items, stored = pending(wh, fs, corpus, retry_errors, limit)
-    summary = ExtractSummary(fs.name, fs.hash, skipped=stored)
+    items, stored, left = pending(wh, fs, corpus, retry_errors, limit)
+    summary = ExtractSummary(fs.name, fs.hash, skipped=stored, left=left)
     corpora = sorted({c for c, _ in items})
     summary.orphans_removed = remove_orphans(wh, fs, corpora)
     if not items:
