@@ -45,7 +45,7 @@ def guess_kind(root: Path) -> str:
 EMOTION_PROFILE_SQL = """
 SELECT l.emotion, count(*) AS n,
        round(avg(f.f0_hz_mean), 1) AS f0_mean_hz,
-       round(avg(f.f0_hz_range), 1) AS f0_range_hz,
+       round(avg(f.f0_hz_iqr), 1) AS f0_iqr_hz,
        round(avg(f.rms_db_mean), 1) AS rms_mean_db,
        round(avg(f.voiced_seg_rate), 2) AS voiced_segments_per_s
 FROM utterance_features f
@@ -107,7 +107,7 @@ def run_demo(
             done = extract(wh, feature_set, corpus=corpus, jobs=jobs, progress=progress)
             say(f"{step} {feature_set}: {done.done} extracted, {done.skipped} already stored, "
                 f"{done.failed} failed")  # fmt: skip
-        profile = format_table(wh.query(EMOTION_PROFILE_SQL, [corpus]), limit=None)
+        profile = format_table(wh.query(EMOTION_PROFILE_SQL, [corpus]), limit=None, float_digits=1)
         say("    utterance_features is plain SQL; per emotion, for example:\n"
             + indent(profile, "    "))  # fmt: skip
         specs = plan_bench(models or list(MODELS))
