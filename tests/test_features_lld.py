@@ -14,6 +14,7 @@ from sercap.features.lld import (
     n_frames,
     power_spectrum,
 )
+from tests.helpers import voice
 
 SR = 16000
 PARAMS = dict(get_feature_set("default").params)
@@ -121,3 +122,25 @@ def test_pyin_set_uses_pyin_pitch() -> None:
     params = dict(get_feature_set("pyin").params)
     f0 = compute_frames(tone(220, 0.5), params)["f0_hz"]
     assert np.nanmedian(f0) == pytest.approx(220, rel=0.03)
+
+
+def test_contrast_ignores_the_resamplers_roll_off() -> None:
+    """The same audio delivered at 44.1 kHz must give the features it gives at 16 kHz: the
+    top contrast band stops at 7.2 kHz, below where anti-alias filters start to cut."""
+    import copy
+
+    import soxr
+
+    params = dict(get_feature_set("default").params)
+    y = voice(1.0, 180, 0) + 0.01 * np.random.default_rng(0).normal(size=16000)
+    y = y.astype(np.float32)
+    y2 = soxr.resample(soxr.resample(y, 16000, 44100), 44100, 16000).astype(np.float32)
+    to_nyquist = copy.deepcopy(params)
+    to_nyquist["groups"]["contrast"] = {"n_bands": 6, "fmin": 200.0}
+    for p, tolerance in ((params, 0.1), (to_nyquist, None)):
+        a, b = compute_frames(y, p)["contrast_7"], compute_frames(y2, p)["contrast_7"]
+        gap = float(np.mean(np.abs(a - b)))
+        if tolerance is None:
+            assert gap > 10  # up to Nyquist, the roll-off dominates the top band's valley
+        else:
+            assert gap < tolerance

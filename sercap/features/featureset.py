@@ -25,7 +25,7 @@ _DEFAULT_GROUPS: dict[str, Any] = {
     "energy": {},
     "spectral": {"rolloffs": [0.25, 0.5, 0.75, 0.9]},
     "bands": {"edges_hz": [0, 250, 650, 1000, 2000, 4000, 8000]},
-    "contrast": {"n_bands": 6, "fmin": 200.0},
+    "contrast": {"n_bands": 6, "fmin": 200.0, "fmax": 7200.0},
     "pitch": {
         "method": "acf",
         "fmin": 70.0,

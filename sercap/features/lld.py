@@ -297,10 +297,20 @@ def compute_frames(y: np.ndarray, params: Mapping[str, Any]) -> dict[str, np.nda
         import librosa
 
         g = groups["contrast"]
+        magnitude = np.sqrt(power).T
+        freq = None
+        if g.get("fmax") is not None:
+            # The top band's valley is its quietest bins, i.e. wherever a resampler's
+            # anti-alias roll-off starts: stopping below it keeps audio recorded at 44.1 or
+            # 48 kHz comparable with 16 kHz training data.
+            freq = np.fft.rfftfreq(n_fft, 1.0 / sr)
+            freq = freq[freq <= float(g["fmax"])]
+            magnitude = magnitude[: freq.size]
         contrast = librosa.feature.spectral_contrast(
-            S=np.sqrt(power).T,
+            S=magnitude,
             sr=sr,
             n_fft=n_fft,
+            freq=freq,
             n_bands=int(g.get("n_bands", 6)),
             fmin=float(g.get("fmin", 200.0)),
         ).T
