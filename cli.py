@@ -43,6 +43,11 @@ class _Group(click.Group):
             sys.exit(130)
 
 
+def _bars() -> bool:
+    """Progress bars only on a terminal: in a log file they are lines of escape codes."""
+    return sys.stderr.isatty()
+
+
 def _open(ctx: click.Context, *, read_only: bool = False):
     """Open the warehouse chosen on the command line (closed when the command ends)."""
     from sercap.warehouse import connect
@@ -246,6 +251,7 @@ def train_command(
         seed=seed,
         n_jobs=jobs,
         device=device,
+        progress=_bars(),
     )
     click.echo(format_run(get_run(wh, outcome.run_id)))
 
@@ -392,6 +398,7 @@ def tune_command(
         seed=seed,
         n_jobs=jobs,
         device=device,
+        progress=_bars(),
     )
     wh = _open(ctx)
     store_best(wh, result, model, data, label)
@@ -729,7 +736,7 @@ def predict_command(ctx: click.Context, wavs, run_id, model, corpus, fmt, jobs) 
         raise SercapError("give exactly one of --run RUN_ID or --model NAME")
     wh = _open(ctx)
     run_id = run_id or best_run(wh, model, corpus)
-    results = predict_files(wh, run_id, list(wavs), n_jobs=jobs)
+    results = predict_files(wh, run_id, list(wavs), n_jobs=jobs, progress=_bars())
     classes = sorted({c for r in results for c in r.proba})
     rows = [
         {
@@ -853,6 +860,7 @@ def bench_models_command(
         seed=seed,
         n_jobs=jobs,
         device=device,
+        progress=_bars(),
     )
     shown = table.select(
         "name",
@@ -1050,6 +1058,7 @@ def demo_command(
         jobs=jobs,
         seed=seed,
         say=lambda text: click.echo(text, err=True),
+        progress=_bars(),
     )
     shown = result.table.select("name", "ua", "wa", "macro_f1", "fit_s", "run_id")
     click.echo(format_table(shown, limit=None))
