@@ -466,7 +466,7 @@ _INGEST_KINDS = ("iemocap", "emodb", "ravdess", "cremad", "tess", "manifest")
 
 
 @main.command("ingest")
-@click.argument("kind", type=click.Choice(_INGEST_KINDS))
+@click.argument("kind", metavar=f"{{{'|'.join(_INGEST_KINDS)}}}")
 @click.argument("directory", metavar="DIR", type=click.Path(path_type=Path))
 @click.option("--name", help="Corpus name in the warehouse.  [default: KIND]")
 @click.pass_context
@@ -490,6 +490,10 @@ def ingest_command(ctx: click.Context, kind: str, directory: Path, name: str | N
     """
     from sercap.corpora.ingest import ingest
 
+    if kind not in _INGEST_KINDS:  # checked here for one line, not click's usage block
+        raise SercapError(
+            f"unknown corpus kind {kind!r}; choose one of: {', '.join(_INGEST_KINDS)}"
+        )
     summary = ingest(_open(ctx), kind, directory, name=name, progress=None)
     click.echo(_format_ingest_summary(summary))
 

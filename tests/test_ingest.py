@@ -70,8 +70,11 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
         run("-w", warehouse, "ingest", "iemocap", release, "--name", "twin"), "already belongs"
     )
     wrong_kind = run("-w", warehouse, "ingest", "iemocapp", release)
-    assert wrong_kind.exit_code == 2 and "Traceback" not in wrong_kind.output
-    assert "'iemocapp' is not one of" in wrong_kind.output
+    assert wrong_kind.exit_code == 1 and "Traceback" not in wrong_kind.output
+    assert wrong_kind.output.strip().splitlines() == [
+        "error: unknown corpus kind 'iemocapp'; choose one of: "
+        "iemocap, emodb, ravdess, cremad, tess, manifest"
+    ]
 
 
 def test_help_shows_layouts() -> None:
