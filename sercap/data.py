@@ -151,7 +151,8 @@ def _require_complete(
         wh,
         utt_ids,
         "SELECT count(*) AS n FROM wanted w WHERE NOT EXISTS (SELECT 1 FROM extractions e "
-        f"WHERE e.utt_id = w.utt_id AND e.feature_set_hash = '{digest}')",
+        "WHERE e.utt_id = w.utt_id AND e.feature_set_hash = ?)",
+        [digest],
     )["n"][0]
     if never:
         raise SercapError(
@@ -262,11 +263,13 @@ def _feature_columns(available: list[str], pattern: str | None, what: str) -> li
     return chosen
 
 
-def _query_utterances(wh: Warehouse, utt_ids: pl.Series, sql: str) -> pl.DataFrame:
+def _query_utterances(
+    wh: Warehouse, utt_ids: pl.Series, sql: str, params: list | None = None
+) -> pl.DataFrame:
     """Run ``sql`` with the wanted utterance ids available as the relation ``wanted``."""
     wh.con.register("wanted", pl.DataFrame({"utt_id": utt_ids}).to_arrow())
     try:
-        return wh.query(sql)
+        return wh.query(sql, params)
     finally:
         wh.con.unregister("wanted")
 

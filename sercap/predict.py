@@ -51,7 +51,7 @@ def best_run(wh: Warehouse, model: str, corpus: str | None = None) -> str:
     new audio: runs with speaker normalisation need many utterances of each new speaker."""
     rows = wh.con.execute(
         "SELECT run_id, speaker_norm FROM runs WHERE model = ? AND (? IS NULL OR corpus = ?) "
-        "ORDER BY speaker_norm, ua DESC, started_at DESC",
+        "ORDER BY speaker_norm, ua DESC, started_at DESC LIMIT 1",
         [model, corpus, corpus],
     ).fetchall()
     if not rows:

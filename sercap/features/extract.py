@@ -242,7 +242,7 @@ def _n_frames(task: Task, value: Any) -> int:
 # ----------------------------------------------------------------------------- main side
 def pending(
     wh: Warehouse, fs: FeatureSet, corpus: str | None, retry_errors: bool, limit: int | None
-) -> tuple[list[tuple[str, Item]], int]:
+) -> tuple[list[tuple[str, Item]], int, int]:
     """(corpus, item) of the utterances to extract now (at most ``limit``), how many are
     stored already, and how many the limit leaves for a later run."""
     where, params = ("WHERE u.corpus = ?", [corpus]) if corpus else ("", [])
