@@ -248,7 +248,7 @@ def _hold_lock(warehouse: Path, seconds: float):
 
 
 def test_waiting_for_a_lock_says_so_once(toy_dir: Path) -> None:
-    holder = _hold_lock(toy_dir, 2.5)
+    holder = _hold_lock(toy_dir, 3.5)  # released while `sql` waits: it then goes on
     try:
         result = run("-w", toy_dir, "sql", "SELECT count(*) AS n FROM labels", "--format", "csv")
     finally:
