@@ -80,7 +80,7 @@ def _words(text: str) -> list[tuple[int, str, str]]:
     return out
 
 
-def _explained(text: str, con: duckdb.DuckDBPyConnection) -> list[str]:
+def _explained(text: str) -> list[str]:
     """Candidate texts of the statement an ``EXPLAIN [ANALYZE] [(options)]`` explains."""
     words = _words(text)
     if not words or words[0][2] != "explain":
@@ -119,7 +119,7 @@ def _is_read(statement: duckdb.Statement, con: duckdb.DuckDBPyConnection) -> tup
         )
         return kind, ok
     if kind == "EXPLAIN":
-        for candidate in _explained(statement.query, con):
+        for candidate in _explained(statement.query):
             try:
                 inner = con.extract_statements(candidate)
             except duckdb.Error:
