@@ -120,21 +120,53 @@ def sql_command(
     """Run an SQL QUERY on the warehouse and print the result.
 
     Every table and view is there: utterances, labels, folds, label maps (iemocap4, emodb7…),
-    frames, utterance_features, images, runs, predictions. The warehouse is opened read-only
-    unless --write is given, so a query cannot change it by accident.
+    frames, utterance_features, images, runs, predictions. Without --write only reading
+    statements run (SELECT, WITH, EXPLAIN, DESCRIBE, SHOW, SUMMARIZE, reading PRAGMAs; anything
+    else is refused before any statement runs) and no file but the warehouse's Parquet parts
+    can be read. Several statements separated by ';' run in order; a table is printed for each
+    (csv, json and --out give the last one's result).
 
     \b
       sercap sql "SELECT label, count(*) FROM emodb7 GROUP BY ALL"
       sercap sql "SELECT * FROM utterance_features LIMIT 3" --out sample.parquet
     """
-    from sercap.report import print_frame, write_frame
+    import duckdb
 
+    from sercap.report import print_frame, write_frame
+    from sercap.sqlguard import classify, fence_settings, refuse_writes
+
+    statements = classify(query)  # DuckDB's parser; nothing runs before the check
+    if not statements:
+        raise SercapError("the query holds no SQL statement")
+    if not write:
+        refuse_writes(statements)
     wh = _open(ctx, read_only=not write)
-    frame = wh.query(query)
+    if not write:  # second fence: no file but the registered parts, configuration locked
+        parts = [wh.root / rel for (rel,) in wh.con.execute("SELECT path FROM parts").fetchall()]
+        files = sorted({str(f) for p in parts for f in (os.path.abspath(p), os.path.realpath(p))})
+        for setting in fence_settings(files):
+            wh.execute(setting)
+    n = len(statements)
+    for i, statement in enumerate(statements, 1):
+        try:
+            frame = wh.query(statement.text)
+        except duckdb.PermissionException as exc:
+            raise SercapError(
+                f"{str(exc).splitlines()[0]}; without --write `sql` reads only the "
+                "warehouse's own tables and parts"
+            ) from exc
+        if n > 1 and out is None and fmt == "table":
+            click.echo(f"-- statement {i} of {n}: {' '.join(statement.text.rstrip(';').split())}")
+            print_frame(frame, fmt=fmt, limit=limit)
+            if i < n:
+                click.echo()
+    last = "" if n <= 1 else f" (the result of the last of {n} statements)"
     if out is not None:
         write_frame(frame, out)
-        click.echo(f"wrote {frame.height} rows to {out}")
-    else:
+        click.echo(f"wrote {frame.height} rows{last} to {out}")
+    elif n <= 1 or fmt != "table":
+        if last:
+            click.echo(f"showing{last}", err=True)
         print_frame(frame, fmt=fmt, limit=limit)
 
 

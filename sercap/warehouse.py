@@ -15,9 +15,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -244,17 +245,49 @@ class Warehouse:
         self.close()
 
 
-def _open_duckdb(database: str, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
-    """Open the DuckDB file, waiting while another sercap process holds its write lock."""
+def _lock_holder(pid: str) -> str:
+    """``command, started HH:MM:SS`` of process ``pid`` from /proc where there is one, else ''."""
+    try:
+        proc = Path("/proc") / pid
+        command = proc.joinpath("cmdline").read_bytes().decode(errors="replace")
+        ticks = int(proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[19])
+        stat = Path("/proc/stat").read_text().split()
+        boot = int(stat[stat.index("btime") + 1])
+        started = boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return ""
+    command = " ".join(command.replace("\0", " ").split())  # one line, whatever argv holds
+    command = command if len(command) <= 80 else command[:77] + "..."
+    return f"`{command}`, started {time.strftime('%H:%M:%S', time.localtime(started))}"
+
+
+def _stderr_line(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def _open_duckdb(
+    database: str,
+    read_only: bool,
+    wait_s: float,
+    on_wait: Callable[[str], None] | None = _stderr_line,
+) -> duckdb.DuckDBPyConnection:
+    """Open the DuckDB file, waiting while another sercap process holds its write lock.
+
+    When the file is locked, ``on_wait`` gets one line (which process holds it, since when,
+    how long this one will wait) once, as the waiting starts; by default it goes to stderr,
+    ``None`` waits silently. After ``wait_s`` seconds a :class:`SercapError` gives up.
+    """
     deadline = time.monotonic() + wait_s
     delay = 0.05
+    told = False
     while True:
         try:
             return duckdb.connect(database, read_only=read_only)
         except duckdb.IOException as exc:
             message = str(exc).splitlines()[0]
+            holder = re.search(r"\(PID (\d+)\)", message)
             if "lock" in message.lower() and time.monotonic() > deadline:
-                holder = re.search(r"\(PID (\d+)\)", message)
                 who = f" (PID {holder.group(1)})" if holder else ""
                 raise SercapError(
                     f"{database}: the warehouse is in use by another process{who}; DuckDB lets "
@@ -263,6 +296,15 @@ def _open_duckdb(database: str, read_only: bool, wait_s: float) -> duckdb.DuckDB
                 ) from exc
             if "lock" not in message.lower():
                 raise SercapError(f"{database}: cannot open the warehouse ({message})") from exc
+            if not told and on_wait is not None:
+                pid = holder.group(1) if holder else None
+                what = _lock_holder(pid) if pid else ""
+                who = f"PID {pid}" + (f" ({what})" if what else "") if pid else "another process"
+                on_wait(
+                    f"waiting: {database} is locked by {who}; waiting since "
+                    f"{time.strftime('%H:%M:%S')} for up to {wait_s:g} s (Ctrl-C to stop)"
+                )
+                told = True
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
 

@@ -121,3 +121,152 @@ def test_help_explains_every_command() -> None:
     for command in ("sql", "info", "train", "runs", "tune"):
         result = run(command, "--help")
         assert result.exit_code == 0 and "Usage" in result.output
+
+
+# ---- issue 10: `sql` without --write changes nothing; waiting for a lock is said once
+def _snapshot(warehouse: Path) -> dict[str, str]:
+    """sha256 of every file under the warehouse, by relative path."""
+    import hashlib
+
+    return {
+        p.relative_to(warehouse).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(warehouse.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _counts(warehouse: Path) -> dict[str, int]:
+    with connect(warehouse, read_only=True) as wh:
+        return {
+            t: wh.scalar(f"SELECT count(*) FROM {t}")
+            for t in ("utterances", "labels", "utterance_features")
+        }
+
+
+def _refused_and_unchanged(toy_dir: Path, query: str, kind: str) -> None:
+    before, counts = _snapshot(toy_dir), _counts(toy_dir)
+    result = run("-w", toy_dir, "sql", query)
+    _one_line_error(result, "--write")
+    assert f"of type {kind}" in result.output and "nothing was run" in result.output
+    assert _snapshot(toy_dir) == before
+    assert _counts(toy_dir) == counts == {"utterances": 48, "labels": 48, "utterance_features": 48}
+
+
+def test_sql_copy_over_a_part_is_refused(toy_dir: Path) -> None:
+    (part,) = (toy_dir / "features").rglob("*.parquet")
+    _refused_and_unchanged(
+        toy_dir, f"COPY (SELECT 1 AS x) TO '{part}' (FORMAT parquet, USE_TMP_FILE false)", "COPY"
+    )
+
+
+def test_sql_copy_partition_overwrite_is_refused(toy_dir: Path) -> None:
+    _refused_and_unchanged(
+        toy_dir,
+        f"COPY (SELECT 1 AS x, 'a' AS p) TO '{toy_dir / 'features'}' "
+        "(FORMAT parquet, PARTITION_BY (p), OVERWRITE 1)",
+        "COPY",
+    )
+
+
+def test_sql_attach_use_detach_delete_is_refused(toy_dir: Path, tmp_path: Path) -> None:
+    query = (
+        f"ATTACH '{tmp_path / 'other.duckdb'}' AS m (READ_WRITE); USE m; DETACH sercap; "
+        f"ATTACH '{toy_dir / 'sercap.duckdb'}' AS s (READ_WRITE); DELETE FROM s.labels"
+    )
+    _refused_and_unchanged(toy_dir, query, "ATTACH")
+    assert not (tmp_path / "other.duckdb").exists()
+
+
+def test_sql_statement_types_not_listed_are_refused(toy_dir: Path, tmp_path: Path) -> None:
+    for query, kind in [
+        ("SELECT 1; INSTALL httpfs", "LOAD"),
+        ("LOAD parquet", "LOAD"),
+        ("SET threads = 1", "SET"),
+        ("CHECKPOINT", "CALL"),
+        ("CALL checkpoint()", "CALL"),
+        (f"EXPORT DATABASE '{tmp_path}/export'", "EXPORT"),
+        (f"EXPLAIN ANALYZE COPY (SELECT 1) TO '{tmp_path}/x.csv'", "EXPLAIN"),
+        ("CREATE TEMP VIEW v AS SELECT 1", "CREATE"),
+    ]:
+        _refused_and_unchanged(toy_dir, query, kind)
+    assert not (tmp_path / "export").exists() and not (tmp_path / "x.csv").exists()
+
+
+def test_sql_read_only_reaches_no_file_but_the_parts(toy_dir: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.csv"
+    outside.write_text("a\n1\n")
+    _one_line_error(run("-w", toy_dir, "sql", f"SELECT * FROM read_csv('{outside}')"), "--write")
+    logs = tmp_path / "logs"
+    query = f"SELECT * FROM enable_logging(storage = 'file', storage_path = '{logs}')"
+    assert run("-w", toy_dir, "sql", query).exit_code == 1 and not logs.exists()
+    # the views over the Parquet parts stay readable behind the fence
+    query = "SELECT count(*) AS n FROM utterance_features"
+    ok = run("-w", toy_dir, "sql", query, "--format", "csv")
+    assert ok.exit_code == 0 and ok.output.splitlines() == ["n", "48"]
+    query = f"SELECT * FROM read_csv('{outside}')"
+    assert run("-w", toy_dir, "sql", query, "--write").exit_code == 0
+
+
+def test_sql_prints_every_statement(toy_dir: Path, tmp_path: Path) -> None:
+    query = "SELECT 11 AS first_one; SELECT count(*) AS n_labels FROM labels"
+    table = run("-w", toy_dir, "sql", query)
+    assert table.exit_code == 0
+    assert "statement 1 of 2" in table.output and "first_one" in table.output
+    assert "statement 2 of 2" in table.output and "n_labels" in table.output
+    csv = run("-w", toy_dir, "sql", query, "--format", "csv")
+    assert "last of 2 statements" in csv.stderr and csv.stdout.splitlines() == ["n_labels", "48"]
+    out = tmp_path / "r.csv"
+    wrote = run("-w", toy_dir, "sql", query, "--out", out)
+    assert "last of 2 statements" in wrote.output and out.read_text().splitlines()[0] == "n_labels"
+    # --write still runs everything, in order, in one call
+    query = "CREATE TABLE scratch AS SELECT 1 AS a; INSERT INTO scratch VALUES (2); FROM scratch"
+    assert "(2 rows)" in run("-w", toy_dir, "sql", query, "--write").output
+
+
+_HOLD = """
+import sys, time
+from sercap.warehouse import connect
+wh = connect(sys.argv[1])
+print("ready", flush=True)
+time.sleep(float(sys.argv[2]))
+wh.close()
+"""
+
+
+def _hold_lock(warehouse: Path, seconds: float):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(warehouse), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert holder.stdout.readline().strip() == "ready"
+    return holder
+
+
+def test_waiting_for_a_lock_says_so_once(toy_dir: Path) -> None:
+    holder = _hold_lock(toy_dir, 3.5)  # released while `sql` waits: it then goes on
+    try:
+        result = run("-w", toy_dir, "sql", "SELECT count(*) AS n FROM labels", "--format", "csv")
+    finally:
+        holder.wait(timeout=30)
+    assert result.exit_code == 0 and result.stdout.splitlines() == ["n", "48"]
+    waits = [line for line in result.stderr.splitlines() if line.startswith("waiting")]
+    assert len(waits) == 1 and f"PID {holder.pid}" in waits[0], result.stderr
+
+
+def test_giving_up_on_a_lock_after_one_waiting_line(toy_dir: Path, capsys) -> None:
+    from sercap.errors import SercapError
+
+    holder = _hold_lock(toy_dir, 30)
+    try:
+        with pytest.raises(SercapError, match=f"in use by another process \\(PID {holder.pid}\\)"):
+            connect(toy_dir, read_only=True, wait_s=0.5)
+        lines = capsys.readouterr().err.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("waiting") and str(holder.pid) in lines[0]
+    finally:
+        holder.kill()
+        holder.wait()
