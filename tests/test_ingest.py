@@ -263,3 +263,24 @@ def test_a_rolled_back_invalidation_keeps_the_old_parts(wh) -> None:
     assert {r[0] for r in wh.con.execute("SELECT path FROM parts").fetchall()} == old
     assert sorted(p.name for p in wh.root.rglob("*.parquet")) == ["part-0.parquet"]
     assert wh.scalar("SELECT count(*) FROM extractions") == utterances.height
+
+
+def test_rows_ingested_before_fingerprints_change_when_their_audio_visibly_did(
+    tmp_path: Path,
+) -> None:
+    from sercap.corpora.ingest import ingest
+    from sercap.warehouse import connect
+
+    root = tmp_path / "corpus"
+    for i, name in enumerate("abc"):
+        _wav(root / f"{name}.wav", 120 + 20 * i, i)
+    manifest = _manifest(root, [(f"{n}.wav", "neu", "s0") for n in "abc"])
+    with connect(tmp_path / "wh", memory=True) as wh:
+        ingest(wh, "manifest", manifest)
+        wh.execute("UPDATE utterances SET audio_sha256 = NULL")  # as an older sercap left it
+        upgraded = ingest(wh, "manifest", manifest)
+        assert (upgraded.audio_changed, upgraded.updated) == (0, 3)  # hashes recorded
+        assert wh.scalar("SELECT count(*) FROM utterances WHERE audio_sha256 IS NULL") == 0
+        wh.execute("UPDATE utterances SET audio_sha256 = NULL")
+        _wav(root / "c.wav", 300, 5, seconds=1.0)
+        assert ingest(wh, "manifest", manifest).audio_changed == 1
