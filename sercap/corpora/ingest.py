@@ -102,7 +102,7 @@ class IngestSummary:
     #: Utterances stored before whose audio changed; their extractions were dropped.
     audio_changed: int = 0
     invalidation: Invalidation = field(default_factory=Invalidation)
-    #: Files hashed now (the others kept the hash recorded for the same size/mtime/ctime).
+    #: Files hashed now (the others kept the hash recorded for the same size/times/inode).
     hashed: int = 0
     hash_s: float = 0.0
 
@@ -115,15 +115,12 @@ class IngestSummary:
         if not self.audio_changed:
             return None
         inv = self.invalidation
-        dropped = (
-            f"{inv.extractions} extraction(s) and {inv.rows_dropped} stored row(s) in "
-            f"{inv.parts_rewritten} part(s) dropped"
-            if inv.extractions
-            else "nothing was extracted from them yet"
-        )
+        head = f"audio changed: {self.audio_changed} utterance(s)"
+        if not inv.extractions:
+            return f"{head} (nothing was extracted from them yet)"
         return (
-            f"audio changed: {self.audio_changed} utterance(s); {dropped}; "
-            "`sercap extract` will re-extract them"
+            f"{head}; {inv.extractions} extraction(s) and {inv.rows_dropped} stored row(s) in "
+            f"{inv.parts_rewritten} part(s) dropped; `sercap extract` will re-extract them"
         )
 
 
