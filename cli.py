@@ -501,8 +501,15 @@ _INGEST_KINDS = ("iemocap", "emodb", "ravdess", "cremad", "tess", "manifest")
 @click.argument("kind", metavar=f"{{{'|'.join(_INGEST_KINDS)}}}")
 @click.argument("directory", metavar="DIR", type=click.Path(path_type=Path))
 @click.option("--name", help="Corpus name in the warehouse.  [default: KIND]")
+@click.option(
+    "--rehash",
+    is_flag=True,
+    help="Hash every audio file again, even those whose size and times are unchanged.",
+)
 @click.pass_context
-def ingest_command(ctx: click.Context, kind: str, directory: Path, name: str | None) -> None:
+def ingest_command(
+    ctx: click.Context, kind: str, directory: Path, name: str | None, rehash: bool
+) -> None:
     """Read the corpus in DIR (of format KIND) into the warehouse.
 
     \b
@@ -517,8 +524,9 @@ def ingest_command(ctx: click.Context, kind: str, directory: Path, name: str | N
                 (DIR is the file; relative paths are relative to it)
 
     One transaction: all or nothing. Running it again changes nothing; a bigger copy adds
-    only what is new. Problems (missing wavs, malformed lines) are listed and kept in the
-    ingest_problems table.
+    only what is new. Problems (missing wavs, malformed lines, a second row naming the same
+    audio) are listed and kept in the ingest_problems table. Utterances whose audio changed
+    (SHA-256 of the file) lose their stored features; the next extract recomputes them.
     """
     from sercap.corpora.ingest import ingest
 
@@ -526,7 +534,7 @@ def ingest_command(ctx: click.Context, kind: str, directory: Path, name: str | N
         raise SercapError(
             f"unknown corpus kind {kind!r}; choose one of: {', '.join(_INGEST_KINDS)}"
         )
-    summary = ingest(_open(ctx), kind, directory, name=name, progress=None)
+    summary = ingest(_open(ctx), kind, directory, name=name, progress=None, rehash=rehash)
     click.echo(_format_ingest_summary(summary))
 
 
@@ -539,6 +547,7 @@ def _format_ingest_summary(summary) -> str:
         f"read {summary.read}: added {summary.added}, updated {summary.updated}, "
         f"unchanged {summary.unchanged}; {summary.stored} stored, {summary.in_label_map} in "
         f"label map {summary.label_map}; protocol {summary.protocol}",
+        *filter(None, [summary.audio_line()]),
         "",
         "utterances per label",
         format_table(summary.per_label, limit=None),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from cli import main
@@ -82,3 +83,204 @@ def test_help_shows_layouts() -> None:
     assert "IEMOCAP_full_release/Session1..5/" in result.output
     assert "Actor_NN/03-01-EE-II-SS-RR-AA.wav" in result.output
     assert "--per-speaker" in run("corpus", "synth", "--help").output
+
+
+# --------------------------------------------------------------------------- issue 10, 3 and 4
+def _manifest(root: Path, rows: list[tuple[str, str, str]]) -> Path:
+    import polars as pl
+
+    path = root / "manifest.csv"
+    pl.DataFrame(rows, schema=["path", "label", "speaker"], orient="row").write_csv(path)
+    return path
+
+
+def _wav(path: Path, f0: float, seed: int, seconds: float = 0.6) -> None:
+    import soundfile as sf
+
+    from tests.helpers import SR, voice
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, voice(seconds, f0, seed), SR)
+
+
+def test_changed_audio_is_re_extracted_and_only_its_new_rows_show(tmp_path: Path) -> None:
+    from sercap.corpora.ingest import ingest
+    from sercap.features.extract import extract
+    from sercap.warehouse import connect
+
+    root = tmp_path / "corpus"
+    for i, name in enumerate("abcd"):
+        _wav(root / f"{name}.wav", 120 + 20 * i, i)
+    manifest = _manifest(root, [(f"{n}.wav", "neu", f"s{i % 2}") for i, n in enumerate("abcd")])
+    with connect(tmp_path / "wh", memory=True) as wh:
+        ingest(wh, "manifest", manifest)
+        first = extract(wh, "default", chunk_size=2, progress=False)  # b shares a part with a
+        assert first.done == 4
+        before = dict(wh.query("SELECT utt_id, f0_hz_mean FROM utterance_features").iter_rows())
+
+        _wav(root / "b.wav", 260, 9, seconds=0.9)  # other audio, same name
+        summary = ingest(wh, "manifest", manifest)
+        again = extract(wh, "default", chunk_size=2, progress=False)
+        assert (again.done, again.skipped) == (1, 3)
+        assert extract(wh, "default", retry_errors=True, progress=False).done == 0
+        rows = wh.query("SELECT utt_id, f0_hz_mean FROM utterance_features ORDER BY utt_id")
+        assert rows["utt_id"].to_list() == list("abcd")  # b once, not its old row and a new one
+        after = dict(rows.iter_rows())
+        assert after["b"] == pytest.approx(260, rel=0.1)
+        assert before["b"] == pytest.approx(140, rel=0.1)
+        assert {k: after[k] for k in "acd"} == {k: before[k] for k in "acd"}
+        frames = wh.scalar("SELECT count(*) FROM frames WHERE utt_id = 'b'")
+        assert frames == wh.scalar("SELECT n_frames FROM extractions WHERE utt_id = 'b'")
+        assert (summary.audio_changed, summary.invalidation.extractions) == (1, 1)
+        assert "audio changed: 1 utterance(s)" in summary.audio_line()
+        # every extraction row points at a registered part that holds its utterance
+        dangling = wh.scalar(
+            "SELECT count(*) FROM extractions e WHERE status = 'ok' AND NOT EXISTS "
+            "(SELECT 1 FROM parts p WHERE p.path = e.part)"
+        )
+        assert dangling == 0
+        registered = {r[0] for r in wh.con.execute("SELECT path FROM parts").fetchall()}
+        on_disk = {
+            p.relative_to(tmp_path / "wh").as_posix() for p in (tmp_path / "wh").rglob("*.parquet")
+        }
+        assert on_disk == registered  # replaced parts were deleted, nothing half-written
+
+
+def test_copies_are_the_same_audio_and_unchanged_files_are_not_rehashed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import shutil
+
+    import sercap.corpora.fingerprint as fingerprint
+    from sercap.corpora.ingest import ingest
+    from sercap.warehouse import connect
+
+    root = tmp_path / "corpus"
+    for i, name in enumerate("abc"):
+        _wav(root / f"{name}.wav", 120 + 20 * i, i)
+    manifest = _manifest(root, [(f"{n}.wav", "neu", "s0") for n in "abc"])
+    monkeypatch.setattr(fingerprint, "RACY_NS", 0)  # files written just now count as settled
+    with connect(tmp_path / "wh", memory=True) as wh:
+        assert ingest(wh, "manifest", manifest).hashed == 3
+        same = ingest(wh, "manifest", manifest)
+        assert (same.hashed, same.audio_changed, same.updated) == (0, 0, 0)
+
+        copy = tmp_path / "moved"
+        shutil.copytree(root, copy, copy_function=shutil.copyfile)  # new mtimes and inodes
+        moved = ingest(wh, "manifest", copy / "manifest.csv", name="manifest")
+        assert (moved.hashed, moved.audio_changed, moved.updated) == (3, 0, 3)
+
+        # other bytes of the same size, with the old mtime put back (as cp -p would)
+        target = copy / "b.wav"
+        st = target.stat()
+        _wav(copy / "x.wav", 300, 7)
+        os.replace(copy / "x.wav", target)
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+        assert target.stat().st_size == st.st_size
+        changed = ingest(wh, "manifest", copy / "manifest.csv", name="manifest")
+        assert (changed.hashed, changed.audio_changed) == (1, 1)
+
+
+def test_same_stem_in_another_folder_is_not_a_second_utterance(tmp_path: Path) -> None:
+    import shutil
+
+    from sercap.corpora.ingest import ingest
+    from sercap.warehouse import connect
+
+    root = tmp_path / "corpus"
+    names = ["03a01Fa", "03a01Nc", "08a02Lj", "11b03Wb"]
+    for i, name in enumerate(names):
+        _wav(root / "wav" / f"{name}.wav", 120 + 20 * i, i)
+    rows = [(f"wav/{n}.wav", "neu", n[:2]) for n in names]
+    with connect(tmp_path / "wh", memory=True) as wh:
+        ingest(wh, "manifest", _manifest(root, rows))
+        ids = sorted(r[0] for r in wh.con.execute("SELECT utt_id FROM utterances").fetchall())
+        assert ids == sorted(names)
+
+        # a bigger copy adds other/03a01Fa.wav, a copy of wav/03a01Fa.wav
+        shutil.copytree(root / "wav", root / "other")
+        extra = ("other/03a01Fa.wav", "neu", "03")
+        bigger = ingest(wh, "manifest", _manifest(root, [*rows, extra]))
+        stored = sorted(r[0] for r in wh.con.execute("SELECT utt_id FROM utterances").fetchall())
+        assert stored == ids  # the original keeps its id, the copy is not stored
+        assert (bigger.added, bigger.updated) == (0, 0)
+        duplicate = [str(p) for p in bigger.problems]
+        assert len(duplicate) == 1
+        assert "duplicate audio" in duplicate[0] and "other/03a01Fa.wav" in duplicate[0]
+        assert wh.scalar("SELECT count(*) FROM ingest_problems") == 1
+
+        # the same file listed twice is one utterance and one problem
+        twice = ingest(wh, "manifest", _manifest(root, [*rows, rows[0]]))
+        assert twice.added == 0 and "duplicate" in str(twice.problems[0])
+
+        # other audio under the same stem is a new utterance with a path-derived id
+        _wav(root / "other" / "03a01Fa.wav", 300, 11)
+        other = ingest(wh, "manifest", _manifest(root, [*rows, extra]))
+        assert (other.added, other.updated, other.problems) == (1, 0, [])
+        stored = sorted(r[0] for r in wh.con.execute("SELECT utt_id FROM utterances").fetchall())
+        assert stored == sorted([*names, "other/03a01Fa"])
+
+
+def test_invalidate_drops_one_utterance_from_every_set_and_kind(wh) -> None:
+    from sercap.corpora.invalidate import invalidate
+    from tests.helpers import add_corpus, add_features, add_frames, add_images
+
+    utterances = add_corpus(wh)
+    add_frames(wh, utterances)
+    add_features(wh, utterances)
+    add_images(wh, utterances)
+    add_features(wh, utterances, name="other", digest="def456")
+    gone, kept = utterances["utt_id"][0], utterances["utt_id"][1]
+    old_parts = {r[0] for r in wh.con.execute("SELECT path FROM parts").fetchall()}
+    with wh.transaction():
+        result = invalidate(wh, [gone])
+    result.commit()
+    wh.refresh_views()
+    assert (result.extractions, result.parts_rewritten) == (3, 4)
+    for view in ("frames", "utterance_features", "images", "features_other"):
+        ids = {r[0] for r in wh.con.execute(f"SELECT DISTINCT utt_id FROM {view}").fetchall()}
+        assert gone not in ids and kept in ids, view
+    assert wh.scalar("SELECT count(*) FROM extractions WHERE utt_id = ?", [gone]) == 0
+    parts = {r[0] for r in wh.con.execute("SELECT path FROM parts").fetchall()}
+    assert not parts & old_parts and len(parts) == 4
+    assert all(not (wh.root / p).exists() for p in old_parts)
+    pointed = {r[0] for r in wh.con.execute("SELECT DISTINCT part FROM extractions").fetchall()}
+    assert pointed <= parts
+
+
+def test_a_rolled_back_invalidation_keeps_the_old_parts(wh) -> None:
+    from sercap.corpora.invalidate import invalidate
+    from tests.helpers import add_corpus, add_features
+
+    utterances = add_corpus(wh)
+    add_features(wh, utterances)
+    old = {r[0] for r in wh.con.execute("SELECT path FROM parts").fetchall()}
+    with pytest.raises(RuntimeError), wh.transaction():
+        result = invalidate(wh, [utterances["utt_id"][0]])
+        raise RuntimeError("interrupted before commit")
+    result.abort()
+    assert {r[0] for r in wh.con.execute("SELECT path FROM parts").fetchall()} == old
+    assert sorted(p.name for p in wh.root.rglob("*.parquet")) == ["part-0.parquet"]
+    assert wh.scalar("SELECT count(*) FROM extractions") == utterances.height
+
+
+def test_rows_ingested_before_fingerprints_change_when_their_audio_visibly_did(
+    tmp_path: Path,
+) -> None:
+    from sercap.corpora.ingest import ingest
+    from sercap.warehouse import connect
+
+    root = tmp_path / "corpus"
+    for i, name in enumerate("abc"):
+        _wav(root / f"{name}.wav", 120 + 20 * i, i)
+    manifest = _manifest(root, [(f"{n}.wav", "neu", "s0") for n in "abc"])
+    with connect(tmp_path / "wh", memory=True) as wh:
+        ingest(wh, "manifest", manifest)
+        wh.execute("UPDATE utterances SET audio_sha256 = NULL")  # as an older sercap left it
+        upgraded = ingest(wh, "manifest", manifest)
+        assert (upgraded.audio_changed, upgraded.updated) == (0, 3)  # hashes recorded
+        assert wh.scalar("SELECT count(*) FROM utterances WHERE audio_sha256 IS NULL") == 0
+        wh.execute("UPDATE utterances SET audio_sha256 = NULL")
+        _wav(root / "c.wav", 300, 5, seconds=1.0)
+        assert ingest(wh, "manifest", manifest).audio_changed == 1

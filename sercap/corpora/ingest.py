@@ -4,6 +4,15 @@ Only rows that are new or differ from what is stored are written, so running an 
 twice changes nothing and a bigger copy adds only what is new (rows of utterances read
 again are refreshed, e.g. their path when the corpus moved). An id owned by another corpus
 name, or a fatal reading error, stops everything before the first write.
+
+Every utterance's audio gets a content fingerprint (SHA-256 of its file, see
+:mod:`sercap.corpora.fingerprint`). When a re-ingest finds that an utterance's audio changed
+(another hash, or another segment of the file), its extractions and stored features are
+dropped in the same transaction (:mod:`sercap.corpora.invalidate`) so that the next
+``extract`` recomputes it. One audio source is one utterance: a second row naming the same
+file and segment, or (for ids a manifest leaves to sercap) a copy of a file with the same
+segment as another utterance of the corpus, is a problem ("duplicate audio"), not a second
+utterance.
 """
 
 from __future__ import annotations
@@ -14,8 +23,10 @@ from pathlib import Path
 import polars as pl
 from tqdm import tqdm
 
-from sercap.audio import AudioError, probe_audio
+from sercap.audio import AudioError, AudioInfo, probe_audio
 from sercap.corpora import corpus_kind
+from sercap.corpora.fingerprint import FileStat, Fingerprint, fingerprint
+from sercap.corpora.invalidate import Invalidation, invalidate
 from sercap.corpora.records import CorpusKind, Problem, UtteranceRecord
 from sercap.errors import SercapError
 from sercap.warehouse import Warehouse, check_name
@@ -35,6 +46,16 @@ UTTERANCE_SCHEMA = {
     "text_id": pl.String,
     "source_start_s": pl.Float64,
     "source_end_s": pl.Float64,
+    "audio_sha256": pl.String,
+}
+AUDIO_FILE_SCHEMA = {
+    "path": pl.String,
+    "size": pl.Int64,
+    "mtime_ns": pl.Int64,
+    "ctime_ns": pl.Int64,
+    "inode": pl.Int64,
+    "sha256": pl.String,
+    "hashed_ns": pl.Int64,
 }
 LABEL_SCHEMA = {
     "utt_id": pl.String,
@@ -78,10 +99,29 @@ class IngestSummary:
     per_label: pl.DataFrame
     per_speaker: pl.DataFrame
     problems: list[Problem] = field(default_factory=list)
+    #: Utterances stored before whose audio changed; their extractions were dropped.
+    audio_changed: int = 0
+    invalidation: Invalidation = field(default_factory=Invalidation)
+    #: Files hashed now (the others kept the hash recorded for the same size/times/inode).
+    hashed: int = 0
+    hash_s: float = 0.0
 
     @property
     def stored(self) -> int:
         return int(self.per_speaker["utterances"].sum()) if self.per_speaker.height else 0
+
+    def audio_line(self) -> str | None:
+        """One line on changed audio, or None when nothing stored changed."""
+        if not self.audio_changed:
+            return None
+        inv = self.invalidation
+        head = f"audio changed: {self.audio_changed} utterance(s)"
+        if not inv.extractions:
+            return f"{head} (nothing was extracted from them yet)"
+        return (
+            f"{head}; {inv.extractions} extraction(s) and {inv.rows_dropped} stored row(s) in "
+            f"{inv.parts_rewritten} part(s) dropped; `sercap extract` will re-extract them"
+        )
 
 
 def ingest(
@@ -91,12 +131,16 @@ def ingest(
     name: str | None = None,
     *,
     progress: bool | None = False,
+    rehash: bool = False,
 ) -> IngestSummary:
     """Read the corpus at ``root`` with the ``kind`` reader and store it as corpus ``name``.
 
-    Non-fatal problems (a missing wav, a malformed line) skip what they concern and are
-    stored in ``ingest_problems``; fatal ones raise :class:`SercapError` with nothing written.
-    ``progress=None`` shows a bar while probing headers only when stderr is a terminal.
+    Non-fatal problems (a missing wav, a malformed line, a second row naming the same audio)
+    skip what they concern and are stored in ``ingest_problems``; fatal ones raise
+    :class:`SercapError` with nothing written. Utterances whose audio changed since the last
+    ingest lose their extractions (see the module doc). ``rehash`` hashes every file even
+    when its stat is unchanged. ``progress=None`` shows a bar while probing headers only
+    when stderr is a terminal.
     """
     spec = corpus_kind(kind)
     corpus = check_name(name or kind, "corpus name")
@@ -104,15 +148,33 @@ def ingest(
     _check_corpus_kind(wh, corpus, spec)
     problems: list[Problem] = []
     records = _unique(list(spec.reader(root, problems)), problems)
-    _check_ownership(wh, corpus, pl.DataFrame({"utt_id": [r.utt_id for r in records]}))
-    utterances, labels, evaluations = _tables(corpus, records, problems, progress)
+    known = {} if rehash else _known_fingerprints(wh)
+    probed, hashing = _probe(records, problems, progress, known)
+    probed = _unique_probed(_one_per_source(wh, corpus, probed, problems), problems)
+    _check_ownership(wh, corpus, pl.DataFrame({"utt_id": [p.record.utt_id for p in probed]}))
+    utterances, labels, evaluations, files = _tables(corpus, probed)
     if utterances.is_empty():
         first = f"; first: {problems[0]}" if problems else ""
         raise SercapError(f"{root}: no usable utterances ({len(problems)} problems{first})")
-    with wh.transaction():
-        counts = _store(wh, corpus, spec, root, utterances, labels, evaluations, problems)
+    invalidation = Invalidation()
+    try:
+        with wh.transaction():
+            changed_audio = _audio_changed(wh, utterances)
+            counts = _store(wh, corpus, spec, root, utterances, labels, evaluations, problems)
+            _store_audio_files(wh, files)
+            invalidation = invalidate(wh, changed_audio)
+    except BaseException:
+        invalidation.abort()
+        raise
+    invalidation.commit()
+    if invalidation.parts_rewritten:
+        wh.refresh_views()  # this connection's views listed the parts just replaced
     counts["usable"] = utterances.height
-    return _summary(wh, corpus, spec, root, len(records), counts, problems)
+    summary = _summary(wh, corpus, spec, root, len(records), counts, problems)
+    summary.audio_changed = len(changed_audio)
+    summary.invalidation = invalidation
+    summary.hashed, summary.hash_s = hashing
+    return summary
 
 
 def _check_corpus_kind(wh: Warehouse, corpus: str, spec: CorpusKind) -> None:
@@ -137,11 +199,50 @@ def _unique(records: list[UtteranceRecord], problems: list[Problem]) -> list[Utt
     return kept
 
 
-def _tables(
-    corpus: str, records: list[UtteranceRecord], problems: list[Problem], progress: bool | None
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """Probe every wav's header and build the rows of utterances, labels, evaluations."""
-    utterance_rows, label_rows, evaluation_rows = [], [], []
+@dataclass
+class _Probed:
+    """A record whose audio was found usable: its header and its file's fingerprint."""
+
+    record: UtteranceRecord
+    info: AudioInfo
+    duration: float
+    print: Fingerprint
+
+    @property
+    def source(self) -> tuple[str, float | None, float | None]:
+        """The file and segment this utterance is."""
+        return (str(self.record.path), self.record.start_s, self.record.end_s)
+
+    @property
+    def content(self) -> tuple[str, float | None, float | None]:
+        """The bytes and segment this utterance is (equal for copies of one file)."""
+        return (self.print.sha256, self.record.start_s, self.record.end_s)
+
+
+def _known_fingerprints(wh: Warehouse) -> dict[str, Fingerprint]:
+    """Fingerprints recorded by earlier ingests, by path."""
+    rows = wh.con.execute(
+        "SELECT path, sha256, size, mtime_ns, ctime_ns, inode, hashed_ns FROM audio_files"
+    ).fetchall()
+    return {
+        path: Fingerprint(path, sha, FileStat(size, mtime, ctime, inode), hashed)
+        for path, sha, size, mtime, ctime, inode, hashed in rows
+    }
+
+
+def _probe(
+    records: list[UtteranceRecord],
+    problems: list[Problem],
+    progress: bool | None,
+    known: dict[str, Fingerprint],
+) -> tuple[list[_Probed], tuple[int, float]]:
+    """Probe every wav's header and fingerprint its file (once per file); also return how
+    many files were hashed now and how long that took."""
+    import time
+
+    probed: list[_Probed] = []
+    prints: dict[str, Fingerprint] = {}
+    hashed, hash_s = 0, 0.0
     bar = tqdm(
         records,
         desc="probing audio",
@@ -161,13 +262,103 @@ def _tables(
                 record.problem(f"segment {record.start_s}-{record.end_s} s is outside the file")
             )
             continue
-        utterance_rows.append(_utterance_row(corpus, record, info, duration))
-        label_rows.append(_label_row(record))
-        evaluation_rows.extend(_evaluation_rows(record))
+        key = str(record.path)
+        if key not in prints:
+            started = time.perf_counter()
+            try:
+                prints[key], fresh = fingerprint(key, known.get(key))
+            except OSError as exc:
+                problems.append(record.problem(f"cannot read the file ({exc.strerror}): {key}"))
+                continue
+            hashed += fresh
+            hash_s += time.perf_counter() - started
+        probed.append(_Probed(record, info, duration, prints[key]))
+    return probed, (hashed, hash_s)
+
+
+def _one_per_source(
+    wh: Warehouse, corpus: str, probed: list[_Probed], problems: list[Problem]
+) -> list[_Probed]:
+    """One utterance per audio source: stable ids for derived ones, duplicates reported.
+
+    A derived id (manifest without ``utt_id``) becomes the id already stored for the same
+    file and segment, or, for a file that moved, for the same content and segment that no
+    other row of this ingest names. Then a row naming the same file and segment as an
+    earlier row is a problem and is not stored; so is a derived-id row with the same content
+    and segment as an earlier row or as a stored utterance of the corpus that this ingest
+    does not list. (Where the corpus names its utterances, its ids say what is one
+    utterance, so identical bytes under two ids stay two; where sercap makes the id up from
+    the file name, the audio is the identity, and a copy of a file is the same utterance.)
+    """
+    stored = wh.con.execute(
+        "SELECT utt_id, path, start_s, end_s, audio_sha256 FROM utterances WHERE corpus = ? "
+        "ORDER BY utt_id",
+        [corpus],
+    ).fetchall()
+    by_source = {(path, s, e): utt for utt, path, s, e, _ in stored}
+    by_content: dict[tuple, str] = {}
+    for utt, _, s, e, sha in stored:
+        if sha is not None:
+            by_content.setdefault((sha, s, e), utt)
+    for p in probed:  # the same file and segment keeps its stored id
+        if p.record.derived_id and p.source in by_source:
+            p.record.utt_id = by_source[p.source]
+    named = {p.record.utt_id for p in probed}
+    for p in probed:  # a moved file keeps the id of its content, if no other row claims it
+        utt = by_content.get(p.content)
+        if p.record.derived_id and p.source not in by_source and utt and utt not in named:
+            p.record.utt_id = utt
+            named.add(utt)
+    seen_source: dict[tuple, str] = {}
+    seen_content = {k: utt for k, utt in by_content.items() if utt not in named}
+    kept = []
+    for p in probed:
+        first = seen_source.get(p.source)
+        if first is not None:
+            problems.append(
+                p.record.problem(f"duplicate audio: {p.record.path} is already utterance {first}")
+            )
+            continue
+        first = seen_content.get(p.content) if p.record.derived_id else None
+        if first is not None and first != p.record.utt_id:
+            segment = "" if p.record.start_s is None else " (same segment)"
+            problems.append(
+                p.record.problem(
+                    f"duplicate audio: {p.record.path} has the same content{segment} as "
+                    f"utterance {first}"
+                )
+            )
+            continue
+        seen_source[p.source] = p.record.utt_id
+        seen_content.setdefault(p.content, p.record.utt_id)
+        kept.append(p)
+    return kept
+
+
+def _unique_probed(probed: list[_Probed], problems: list[Problem]) -> list[_Probed]:
+    """Ids stay unique after :func:`_one_per_source` gave some rows their stored id."""
+    ids = {id(r) for r in _unique([p.record for p in probed], problems)}
+    return [p for p in probed if id(p.record) in ids]
+
+
+def _tables(
+    corpus: str, probed: list[_Probed]
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The rows of utterances, labels, evaluations and audio_files."""
+    utterance_rows, label_rows, evaluation_rows = [], [], []
+    files = {}
+    for p in probed:
+        utterance_rows.append(_utterance_row(corpus, p))
+        label_rows.append(_label_row(p.record))
+        evaluation_rows.extend(_evaluation_rows(p.record))
+        f = p.print
+        st = f.stat
+        files[f.path] = (f.path, st.size, st.mtime_ns, st.ctime_ns, st.inode, f.sha256, f.hashed_ns)
     return (
         pl.DataFrame(utterance_rows, schema=UTTERANCE_SCHEMA, orient="row"),
         pl.DataFrame(label_rows, schema=LABEL_SCHEMA, orient="row"),
         pl.DataFrame(evaluation_rows, schema=EVALUATION_SCHEMA, orient="row"),
+        pl.DataFrame(list(files.values()), schema=AUDIO_FILE_SCHEMA, orient="row"),
     )
 
 
@@ -180,7 +371,8 @@ def _duration(record: UtteranceRecord, file_duration: float) -> float | None:
     return min(end, file_duration) - start
 
 
-def _utterance_row(corpus: str, r: UtteranceRecord, info, duration: float) -> tuple:
+def _utterance_row(corpus: str, p: _Probed) -> tuple:
+    r, info = p.record, p.info
     return (
         r.utt_id,
         corpus,
@@ -190,12 +382,13 @@ def _utterance_row(corpus: str, r: UtteranceRecord, info, duration: float) -> tu
         str(r.path),
         r.start_s,
         r.end_s,
-        duration,
+        p.duration,
         info.sample_rate,
         info.channels,
         r.text_id,
         r.source_start_s,
         r.source_end_s,
+        p.print.sha256,
     )
 
 
@@ -285,6 +478,41 @@ def _store(
             [(corpus, p.file, p.line, p.message) for p in problems],
         )
     return {"added": len(new_ids), "updated": len(changed - new_ids)}
+
+
+def _audio_changed(wh: Warehouse, utterances: pl.DataFrame) -> set[str]:
+    """Stored utterances whose audio differs from the staged rows' (before they are written).
+
+    Another hash or segment means other audio. Rows stored before fingerprints existed have
+    no hash: for them a changed duration, sample rate or channel count is the evidence.
+    """
+    wh.con.register("_ingest_a", utterances)
+    try:
+        return _ids(
+            wh,
+            "SELECT s.utt_id FROM _ingest_a s JOIN utterances u USING (utt_id) WHERE "
+            "u.start_s IS DISTINCT FROM s.start_s OR u.end_s IS DISTINCT FROM s.end_s OR "
+            "(CASE WHEN u.audio_sha256 IS NULL THEN "
+            "u.duration_s IS DISTINCT FROM s.duration_s OR "
+            "u.sample_rate IS DISTINCT FROM s.sample_rate OR "
+            "u.channels IS DISTINCT FROM s.channels "
+            "ELSE u.audio_sha256 <> s.audio_sha256 END)",
+        )
+    finally:
+        wh.con.unregister("_ingest_a")
+
+
+def _store_audio_files(wh: Warehouse, files: pl.DataFrame) -> None:
+    """Record the fingerprints that are new or changed."""
+    columns = ", ".join(AUDIO_FILE_SCHEMA)
+    wh.con.register("_ingest_f", files)
+    try:
+        wh.execute(
+            f"INSERT OR REPLACE INTO audio_files ({columns}) "
+            f"SELECT {columns} FROM _ingest_f EXCEPT SELECT {columns} FROM audio_files"
+        )
+    finally:
+        wh.con.unregister("_ingest_f")
 
 
 def _ids(wh: Warehouse, sql: str) -> set[str]:

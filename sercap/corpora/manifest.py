@@ -5,7 +5,9 @@ of the file), ``text_id``, ``valence``/``activation``/``dominance``. Relative pa
 relative to the manifest file. Labels are normalised where they are known emotion names
 (``angry`` → ang) and kept as given (lowercased) otherwise; ``emotion_raw`` keeps the text.
 Without ``utt_id`` the id is the file stem (the path without suffix when stems collide),
-plus ``@start`` for segments.
+plus ``@start`` for segments; an audio source (file and segment) already stored in the
+corpus keeps its stored id whatever the rest of the manifest lists (see
+:mod:`sercap.corpora.ingest`), and a second row naming the same audio is a duplicate.
 """
 
 from __future__ import annotations
@@ -94,7 +96,8 @@ def _record(
     except ValueError:
         problems.append(Problem(where.file, where.line, "start/end is not a number"))
         return None
-    utt_id = _text(row.get("utt_id")) or _derived_id(file, base, stems, start)
+    given = _text(row.get("utt_id"))
+    utt_id = given or _derived_id(file, base, stems, start)
     gender = (_text(row.get("gender")) or "").upper()[:1] or None
     return UtteranceRecord(
         utt_id=utt_id,
@@ -111,6 +114,7 @@ def _record(
         dominance=_number_or_none(row.get("dominance")),
         text_id=_text(row.get("text_id")),
         origin=(where.file or "", where.line),
+        derived_id=given is None,
     )
 
 

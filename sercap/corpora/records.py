@@ -96,7 +96,10 @@ class Evaluation:
 
 @dataclass
 class UtteranceRecord:
-    """One utterance as any corpus describes it; ``origin`` says where it was declared."""
+    """One utterance as any corpus describes it; ``origin`` says where it was declared.
+
+    Its audio source is ``(path, start_s, end_s)``: ingest stores one utterance per source.
+    """
 
     utt_id: str
     speaker: str
@@ -117,6 +120,10 @@ class UtteranceRecord:
     text_id: str | None = None
     evaluations: tuple[Evaluation, ...] = ()
     origin: tuple[str, int | None] | None = field(default=None, repr=False)
+    #: True when the reader made ``utt_id`` up from the file's name (a manifest without an
+    #: ``utt_id`` column): ingest may then replace it by the id already stored for the same
+    #: audio, so that an utterance keeps its id whatever else the next manifest lists.
+    derived_id: bool = field(default=False, repr=False)
 
     def problem(self, message: str) -> Problem:
         """A problem located where this utterance was declared (annotation line or its file)."""
