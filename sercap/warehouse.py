@@ -52,6 +52,15 @@ def read_sql(name: str) -> str:
     return path.read_text()
 
 
+def file_digest(path: Path) -> tuple[int, str]:
+    """Size in bytes and hex SHA-256 of a file's bytes."""
+    import hashlib
+
+    with open(path, "rb") as fh:
+        digest = hashlib.file_digest(fh, "sha256").hexdigest()
+        return fh.tell(), digest
+
+
 def default_path() -> Path:
     """``$SERCAP_WAREHOUSE`` if set, else ``./warehouse``."""
     return Path(os.environ.get("SERCAP_WAREHOUSE") or "warehouse")
@@ -78,6 +87,9 @@ class Warehouse:
     root: Path
     con: duckdb.DuckDBPyConnection
     read_only: bool = False
+    #: Registered parts found missing or of the wrong size when the views were last built
+    #: (relative path, what is wrong); the views leave them out. ``sercap check`` says more.
+    damaged: list[tuple[str, str]] = field(default_factory=list)
     _in_transaction: bool = field(default=False, repr=False)
 
     # -- queries -----------------------------------------------------------------------
@@ -138,12 +150,19 @@ class Warehouse:
     def register_part(
         self, kind: str, feature_set_hash: str, corpus: str, path: Path, n_rows: int
     ) -> None:
-        """Record a finished (renamed) part; only registered parts are visible in views."""
-        rel = Path(path).resolve().relative_to(self.root.resolve()).as_posix()
+        """Record a finished (renamed) part; only registered parts are visible in views.
+
+        The file's size and the SHA-256 of its bytes are recorded with it, so that
+        ``sercap check`` can tell a part that was truncated, overwritten or lost (hashing a
+        just-written part reads it from the page cache: ~3 ms per MB here).
+        """
+        full = Path(path)
+        rel = full.resolve().relative_to(self.root.resolve()).as_posix()
+        size, digest = file_digest(full)
         self.execute(
             "INSERT OR REPLACE INTO parts (path, kind, feature_set_hash, corpus, n_rows, "
-            "created_at) VALUES (?, ?, ?, ?, ?, now())",
-            [rel, kind, feature_set_hash, corpus, n_rows],
+            "created_at, size_bytes, sha256) VALUES (?, ?, ?, ?, ?, now(), ?, ?)",
+            [rel, kind, feature_set_hash, corpus, n_rows, size, digest],
         )
 
     def part_paths(self, kind: str, feature_set_hash: str, corpus: str | None = None) -> list[Path]:
@@ -178,36 +197,48 @@ class Warehouse:
         ``frame_stats`` (sql/templates/frame_stats.sql) aggregates ``frames`` live.
         When a set's definition changed (new hash, same name), ``<kind>_<name>`` shows the
         newest hash and ``<kind>_<name>_<hash>`` every hash, so old rows stay queryable.
+
+        A registered part that is missing, has another size than recorded, or cannot be read
+        is left out of the views and listed in :attr:`damaged` (one ``stat`` per part: no
+        file is hashed here; ``sercap check`` verifies checksums).
         """
+        has_size = bool(
+            self.scalar(
+                "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'parts' "
+                "AND column_name = 'size_bytes' AND schema_name = 'main' "
+                "AND database_name = current_database()"
+            )
+        )
         rows = self.con.execute(
             "SELECT p.kind, f.name, p.feature_set_hash, p.path, "
-            "coalesce(try_cast(json_extract(f.params_json, '$.hop_ms') AS DOUBLE), 10) / 1000 "
+            + ("p.size_bytes, " if has_size else "NULL, ")
+            + "coalesce(try_cast(json_extract(f.params_json, '$.hop_ms') AS DOUBLE), 10) / 1000 "
             "FROM parts p "
             "JOIN feature_sets f ON f.hash = p.feature_set_hash "
             "ORDER BY f.created_at, p.feature_set_hash, p.path"
         ).fetchall()
+        self.damaged = []
         # A name can have several hashes (a parameter or library version changed): the
         # name's view shows the most recently defined one, ``<kind>_<name>_<hash>`` each.
         by_hash: dict[tuple[str, str, str], list[str]] = {}
         hops: dict[str, float] = {}
-        for kind, name, fs_hash, rel, hop_s in rows:
-            by_hash.setdefault((kind, name, fs_hash), []).append((self.root / rel).as_posix())
+        for kind, name, fs_hash, rel, size, hop_s in rows:
             hops[fs_hash] = float(hop_s)
+            problem = _stat_problem(self.root / rel, size)
+            if problem:
+                self.damaged.append((rel, problem))
+                continue
+            by_hash.setdefault((kind, name, fs_hash), []).append(rel)
         groups: dict[tuple[str, str], str] = {}
         for (kind, name, fs_hash), files in by_hash.items():
-            groups[(kind, name)] = fs_hash  # later (newer) hashes replace earlier ones
-            listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
             columns = "*"
             if kind == "frames":  # frame time from the set's hop, not stored per row
                 columns = (
                     f"utt_id, frame, CAST(frame * {hops[fs_hash]!r} AS FLOAT) AS time_s, "
                     "* EXCLUDE (utt_id, frame)"
                 )
-            self.con.execute(
-                f"CREATE OR REPLACE TEMP VIEW {kind}_{name}_{fs_hash} AS "
-                f"SELECT {columns} FROM read_parquet([{listing}], union_by_name = true, "
-                "hive_partitioning = false)"
-            )
+            if self._create_parts_view(f"{kind}_{name}_{fs_hash}", columns, files):
+                groups[(kind, name)] = fs_hash  # later (newer) hashes replace earlier ones
         for (kind, name), fs_hash in groups.items():
             latest = f"{kind}_{name}_{fs_hash}"
             self.con.execute(f"CREATE OR REPLACE TEMP VIEW {kind}_{name} AS SELECT * FROM {latest}")
@@ -234,6 +265,31 @@ class Warehouse:
                 "SELECT NULL::VARCHAR AS utt_id WHERE false"
             )
 
+    def _create_parts_view(self, view: str, columns: str, files: list[str]) -> bool:
+        """Create one view over ``files``; a file DuckDB cannot read is left out as damaged.
+
+        Returns whether the view was created (False when no readable file is left).
+        """
+        while files:
+            listing = ", ".join(
+                "'" + (self.root / f).as_posix().replace("'", "''") + "'" for f in files
+            )
+            try:
+                self.con.execute(
+                    f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {columns} FROM read_parquet("
+                    f"[{listing}], union_by_name = true, hive_partitioning = false)"
+                )
+                return True
+            except duckdb.Error as exc:
+                # Same size as registered but not readable (overwritten in place): find which.
+                bad = [f for f in files if _parquet_problem(self.root / f)]
+                if not bad:
+                    bad = list(files)  # readable one by one, not together: leave the set out
+                reason = str(exc).splitlines()[0]
+                self.damaged += [(f, f"unreadable ({reason})") for f in bad]
+                files = [f for f in files if f not in bad]
+        return False
+
     def close(self) -> None:
         self.con.close()
 
@@ -242,6 +298,30 @@ class Warehouse:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _stat_problem(path: Path, size: int | None) -> str | None:
+    """What a ``stat`` tells about a registered part: missing, wrong size, or nothing."""
+    try:
+        actual = path.stat().st_size
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if size is not None and actual != size:
+        return f"{actual} bytes, {size} when registered"
+    return None
+
+
+def _parquet_problem(path: Path) -> str | None:
+    """Why a file does not read as Parquet (footer and schema only), or None."""
+    import pyarrow.parquet as pq
+
+    try:
+        pq.read_metadata(path)
+    except Exception as exc:  # pyarrow raises several types for a bad file
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return None
 
 
 def _open_duckdb(database: str, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
