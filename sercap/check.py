@@ -34,8 +34,8 @@ CHUNK_KINDS = {"lld": ("features", "frames"), "opensmile": ("features",), "image
 class Problem:
     """One thing wrong, and what ``repair`` does about it.
 
-    ``chunk`` is ``(feature_set_hash, part file name)`` when the fix is to drop that chunk;
-    ``utt_ids`` are extraction rows (of ``feature_set_hash``) to forget.
+    ``chunk`` is ``(feature_set_hash, part path without its kind folder)`` when the fix is
+    to drop that chunk; ``utt_ids`` are extraction rows (of ``feature_set_hash``) to forget.
     """
 
     what: str
@@ -85,8 +85,14 @@ class _Part:
     sha256: str | None
 
     @property
-    def name(self) -> str:
-        return PurePosixPath(self.path).name
+    def chunk(self) -> str:
+        return _chunk_of(self.path)
+
+
+def _chunk_of(path: str) -> str:
+    """A part's chunk: its path without the kind folder (``feature_set=H/corpus=C/part-X``),
+    the same for the frames and the features part written together."""
+    return "/".join(PurePosixPath(path).parts[1:])
 
 
 def _columns(wh: Warehouse, table: str) -> set[str]:
@@ -195,7 +201,7 @@ def check(wh: Warehouse, *, verify_checksums: bool = True) -> list[Problem]:
     held: dict[str, list[str]] = {}
     by_chunk: dict[tuple[str, str], list[_Part]] = defaultdict(list)
     for part in parts:
-        by_chunk[(part.fs_hash, part.name)].append(part)
+        by_chunk[(part.fs_hash, part.chunk)].append(part)
         rel = PurePosixPath(part.path)
         if rel.is_absolute() or ".." in rel.parts or os.path.normpath(part.path) != part.path:
             problems.append(
@@ -203,13 +209,13 @@ def check(wh: Warehouse, *, verify_checksums: bool = True) -> list[Problem]:
                     part.path,
                     "registered under a path that is not a plain path inside the warehouse",
                     part.fs_hash,
-                    (part.fs_hash, part.name),
+                    (part.fs_hash, part.chunk),
                 )
             )
             continue
         problem, utts = _read_part(wh.root / part.path, part, verify_checksums)
         if problem:
-            problems.append(Problem(part.path, problem, part.fs_hash, (part.fs_hash, part.name)))
+            problems.append(Problem(part.path, problem, part.fs_hash, (part.fs_hash, part.chunk)))
         else:
             held[part.path] = utts
 
@@ -221,7 +227,7 @@ def check(wh: Warehouse, *, verify_checksums: bool = True) -> list[Problem]:
         if part is None or part not in registered_paths:
             unregistered[(fs_hash, part)].append(utt)
             continue
-        recorded[(fs_hash, PurePosixPath(part).name)].add(utt)
+        recorded[(fs_hash, _chunk_of(part))].add(utt)
     for (fs_hash, part), utts in sorted(unregistered.items(), key=lambda kv: str(kv[0])):
         where = f"part {part}, which is not registered" if part else "no part"
         problems.append(
@@ -330,10 +336,10 @@ def repair(wh: Warehouse, problems: list[Problem]) -> RepairSummary:
     chunks = {p.chunk for p in problems if p.chunk}
     loose = {(p.feature_set_hash, u) for p in problems for u in p.utt_ids}
     parts = _parts(wh)
-    drop_parts = [p for p in parts if (p.fs_hash, p.name) in chunks]
+    drop_parts = [p for p in parts if (p.fs_hash, p.chunk) in chunks]
     forget: set[tuple[str, str]] = set(loose)
     for utt, fs_hash, part in _ok_extractions(wh):
-        if part is not None and (fs_hash, PurePosixPath(part).name) in chunks:
+        if part is not None and (fs_hash, _chunk_of(part)) in chunks:
             forget.add((fs_hash, utt))
     summary = RepairSummary(parts_unregistered=len(drop_parts))
     with wh.transaction():
