@@ -247,7 +247,10 @@ class Warehouse:
         for view, body in statements[len(kept) :]:  # the parts views exist already
             self.con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {body}")
         if not self.read_only:
-            self._persist_views(kept, hops)
+            # On failure (rolled back) plain clients keep the previous views until the next
+            # writable open; this connection's temporary views above are complete and current.
+            with contextlib.suppress(duckdb.Error):
+                self._persist_views(kept, hops)
 
     def _create_parts_view(self, view: str, columns: str, files: list[str]) -> list[str]:
         """Create one temporary view over ``files``, leaving out any file DuckDB cannot read
