@@ -48,12 +48,27 @@ def _bars() -> bool:
     return sys.stderr.isatty()
 
 
-def _open(ctx: click.Context, *, read_only: bool = False):
-    """Open the warehouse chosen on the command line (closed when the command ends)."""
+def _open(ctx: click.Context, *, read_only: bool = False, damaged: str | None = None):
+    """Open the warehouse chosen on the command line (closed when the command ends).
+
+    Registered parts found missing or damaged at open (``damaged``): ``"warn"`` prints one
+    line on stderr and goes on, ``"refuse"`` stops with that line, ``"ignore"`` is for
+    `check`. The default warns when read-only (nothing is changed, the views simply leave
+    those parts out) and refuses otherwise: a command that writes would store results
+    computed without those utterances, or believe they are stored.
+    """
     from sercap.warehouse import connect
 
     wh = connect(ctx.obj["warehouse"], read_only=read_only)
     ctx.call_on_close(wh.close)
+    policy = damaged or ("warn" if read_only else "refuse")
+    if wh.damaged and policy != "ignore":
+        from sercap.check import damage_line
+
+        line = damage_line(wh)
+        if policy == "refuse":
+            raise SercapError(f"{line} first")
+        click.echo(f"warning: {line}", err=True)
     return wh
 
 
@@ -140,7 +155,7 @@ def sql_command(
         raise SercapError("the query holds no SQL statement")
     if not write:
         refuse_writes(statements)
-    wh = _open(ctx, read_only=not write)
+    wh = _open(ctx, read_only=not write, damaged="warn")
     if not write:  # second fence: no file but the registered parts, configuration locked
         parts = [wh.root / rel for (rel,) in wh.con.execute("SELECT path FROM parts").fetchall()]
         files = sorted({str(f) for p in parts for f in (os.path.abspath(p), os.path.realpath(p))})
@@ -177,6 +192,47 @@ def info_command(ctx: click.Context) -> None:
     from sercap.report import warehouse_summary
 
     click.echo(warehouse_summary(_open(ctx, read_only=True)))
+
+
+@main.command("check")
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Unregister broken parts and forget the utterances they held, so that the next "
+    "`sercap extract` / `sercap images` recomputes exactly those.",
+)
+@click.pass_context
+def check_command(ctx: click.Context, repair: bool) -> None:
+    """Verify the warehouse's Parquet parts and catalog, like `git fsck`.
+
+    \b
+    Every registered part must exist, have the size and SHA-256 recorded when it was
+    registered, read as Parquet and hold the rows recorded; every stored utterance's
+    extractions row must point at a registered part that holds it, and no utterance may
+    be stored twice in a feature set. Prints one line per problem and exits 1 if any.
+      sercap check
+      sercap check --repair && sercap extract && sercap images
+    """
+    from sercap.check import check
+    from sercap.check import repair as repair_parts
+
+    wh = _open(ctx, read_only=not repair, damaged="ignore")
+    problems = check(wh)
+    for problem in problems:
+        click.echo(problem.line())
+    n_parts = wh.scalar("SELECT count(*) FROM parts")
+    if not problems:
+        click.echo(f"no problems: {n_parts} part(s) verified")
+        return
+    if not repair:
+        click.echo(f"{len(problems)} problem(s); `sercap check --repair` fixes them", err=True)
+        sys.exit(1)
+    click.echo("\n".join(repair_parts(wh, problems).lines()))
+    left = check(wh)
+    for problem in left:
+        click.echo(f"still: {problem.line()}")
+    if left:
+        sys.exit(1)
 
 
 # ---- train, runs

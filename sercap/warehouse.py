@@ -53,6 +53,15 @@ def read_sql(name: str) -> str:
     return path.read_text()
 
 
+def file_digest(path: Path) -> tuple[int, str]:
+    """Size in bytes and hex SHA-256 of a file's bytes."""
+    import hashlib
+
+    with open(path, "rb") as fh:
+        digest = hashlib.file_digest(fh, "sha256").hexdigest()
+        return fh.tell(), digest
+
+
 def default_path() -> Path:
     """``$SERCAP_WAREHOUSE`` if set, else ``./warehouse``."""
     return Path(os.environ.get("SERCAP_WAREHOUSE") or "warehouse")
@@ -79,6 +88,9 @@ class Warehouse:
     root: Path
     con: duckdb.DuckDBPyConnection
     read_only: bool = False
+    #: Registered parts found missing or of the wrong size when the views were last built
+    #: (relative path, what is wrong); the views leave them out. ``sercap check`` says more.
+    damaged: list[tuple[str, str]] = field(default_factory=list)
     _in_transaction: bool = field(default=False, repr=False)
 
     # -- queries -----------------------------------------------------------------------
@@ -139,12 +151,19 @@ class Warehouse:
     def register_part(
         self, kind: str, feature_set_hash: str, corpus: str, path: Path, n_rows: int
     ) -> None:
-        """Record a finished (renamed) part; only registered parts are visible in views."""
-        rel = Path(path).resolve().relative_to(self.root.resolve()).as_posix()
+        """Record a finished (renamed) part; only registered parts are visible in views.
+
+        The file's size and the SHA-256 of its bytes are recorded with it, so that
+        ``sercap check`` can tell a part that was truncated, overwritten or lost (hashing a
+        just-written part reads it from the page cache: ~3 ms per MB here).
+        """
+        full = Path(path)
+        rel = full.resolve().relative_to(self.root.resolve()).as_posix()
+        size, digest = file_digest(full)
         self.execute(
             "INSERT OR REPLACE INTO parts (path, kind, feature_set_hash, corpus, n_rows, "
-            "created_at) VALUES (?, ?, ?, ?, ?, now())",
-            [rel, kind, feature_set_hash, corpus, n_rows],
+            "created_at, size_bytes, sha256) VALUES (?, ?, ?, ?, ?, now(), ?, ?)",
+            [rel, kind, feature_set_hash, corpus, n_rows, size, digest],
         )
 
     def part_paths(self, kind: str, feature_set_hash: str, corpus: str | None = None) -> list[Path]:
@@ -170,7 +189,7 @@ class Warehouse:
 
     # -- views -------------------------------------------------------------------------
     def refresh_views(self) -> None:
-        """(Re)create the views over Parquet parts as temporary views of this connection.
+        """(Re)create the views over the registered Parquet parts.
 
         For every feature set with registered parts: ``frames_<name>`` (per-frame
         descriptors), ``features_<name>`` (per-utterance functionals), ``images_<name>``.
@@ -179,61 +198,110 @@ class Warehouse:
         ``frame_stats`` (sql/templates/frame_stats.sql) aggregates ``frames`` live.
         When a set's definition changed (new hash, same name), ``<kind>_<name>`` shows the
         newest hash and ``<kind>_<name>_<hash>`` every hash, so old rows stay queryable.
+
+        The views exist twice. In the catalog (persistent, so that any DuckDB client sees
+        them) they name each part by its path relative to the warehouse folder, so a moved
+        or copied warehouse never reads another folder's parts: a plain client reads them
+        from inside the warehouse folder or after ``SET file_search_path = '<folder>'``.
+        They are rewritten on a writable open whenever the registered parts changed.
+        This connection shadows them with temporary views naming the parts by absolute
+        path, so sercap never depends on the current directory.
+
+        A registered part that is missing, has another size than recorded, or cannot be read
+        is left out of the views and listed in :attr:`damaged` (one ``stat`` per part: no
+        file is hashed here; ``sercap check`` verifies checksums).
         """
+        has_size = bool(
+            self.scalar(
+                "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'parts' "
+                "AND column_name = 'size_bytes' AND schema_name = 'main' "
+                "AND database_name = current_database()"
+            )
+        )
         rows = self.con.execute(
             "SELECT p.kind, f.name, p.feature_set_hash, p.path, "
-            "coalesce(try_cast(json_extract(f.params_json, '$.hop_ms') AS DOUBLE), 10) / 1000 "
+            + ("p.size_bytes, " if has_size else "NULL, ")
+            + "coalesce(try_cast(json_extract(f.params_json, '$.hop_ms') AS DOUBLE), 10) / 1000 "
             "FROM parts p "
             "JOIN feature_sets f ON f.hash = p.feature_set_hash "
             "ORDER BY f.created_at, p.feature_set_hash, p.path"
         ).fetchall()
+        self.damaged = []
         # A name can have several hashes (a parameter or library version changed): the
         # name's view shows the most recently defined one, ``<kind>_<name>_<hash>`` each.
         by_hash: dict[tuple[str, str, str], list[str]] = {}
         hops: dict[str, float] = {}
-        for kind, name, fs_hash, rel, hop_s in rows:
-            by_hash.setdefault((kind, name, fs_hash), []).append((self.root / rel).as_posix())
+        for kind, name, fs_hash, rel, size, hop_s in rows:
             hops[fs_hash] = float(hop_s)
-        groups: dict[tuple[str, str], str] = {}
+            problem = _stat_problem(self.root / rel, size)
+            if problem:
+                self.damaged.append((rel, problem))
+                continue
+            by_hash.setdefault((kind, name, fs_hash), []).append(rel)
+        kept: dict[tuple[str, str, str], list[str]] = {}
         for (kind, name, fs_hash), files in by_hash.items():
-            groups[(kind, name)] = fs_hash  # later (newer) hashes replace earlier ones
-            listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-            columns = "*"
-            if kind == "frames":  # frame time from the set's hop, not stored per row
-                columns = (
-                    f"utt_id, frame, CAST(frame * {hops[fs_hash]!r} AS FLOAT) AS time_s, "
-                    "* EXCLUDE (utt_id, frame)"
-                )
-            self.con.execute(
-                f"CREATE OR REPLACE TEMP VIEW {kind}_{name}_{fs_hash} AS "
-                f"SELECT {columns} FROM read_parquet([{listing}], union_by_name = true, "
-                "hive_partitioning = false)"
-            )
-        for (kind, name), fs_hash in groups.items():
-            latest = f"{kind}_{name}_{fs_hash}"
-            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {kind}_{name} AS SELECT * FROM {latest}")
-        aliases = {
-            "frames": ("frames", "default"),
-            "utterance_features": ("features", "default"),
-            "images": ("images", "mel"),
-        }
-        for alias, (kind, name) in aliases.items():
-            if (kind, name) in groups:
+            columns = _part_columns(kind, hops[fs_hash])
+            files = self._create_parts_view(f"{kind}_{name}_{fs_hash}", columns, files)
+            if files:
+                kept[(kind, name, fs_hash)] = files
+        statements = _views_sql(kept, hops, self.root.absolute())
+        for view, body in statements[len(kept) :]:  # the parts views exist already
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {body}")
+        if not self.read_only:
+            # On failure (rolled back) plain clients keep the previous views until the next
+            # writable open; this connection's temporary views above are complete and current.
+            with contextlib.suppress(duckdb.Error):
+                self._persist_views(kept, hops)
+
+    def _create_parts_view(self, view: str, columns: str, files: list[str]) -> list[str]:
+        """Create one temporary view over ``files``, leaving out any file DuckDB cannot read
+        (listed in :attr:`damaged`); returns the files kept (none: no view)."""
+        while files:
+            listing = _listing(files, self.root.absolute())
+            try:
                 self.con.execute(
-                    f"CREATE OR REPLACE TEMP VIEW {alias} AS SELECT * FROM {kind}_{name}"
+                    f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {columns} FROM read_parquet("
+                    f"[{listing}], union_by_name = true, hive_partitioning = false)"
                 )
-            else:
-                self.con.execute(
-                    f"CREATE OR REPLACE TEMP VIEW {alias} AS "
-                    "SELECT NULL::VARCHAR AS utt_id WHERE false"
+                return files
+            except duckdb.Error as exc:
+                # Same size as registered but not readable (overwritten in place): find which.
+                bad = [f for f in files if _parquet_problem(self.root / f)]
+                if not bad:
+                    bad = list(files)  # readable one by one, not together: leave the set out
+                reason = str(exc).splitlines()[0]
+                self.damaged += [(f, f"unreadable ({reason})") for f in bad]
+                files = [f for f in files if f not in bad]
+        return []
+
+    def _persist_views(self, kept: dict[tuple[str, str, str], list[str]], hops: dict) -> None:
+        """Write the catalog's views (relative part paths) when the parts they list changed."""
+        import hashlib
+        import json
+
+        statements = _views_sql(kept, hops, None)
+        fingerprint = hashlib.sha256(json.dumps(statements).encode()).hexdigest()
+        stored = self.scalar("SELECT value FROM schema_info WHERE key = 'part_views'")
+        previous = json.loads(stored) if stored else {"fingerprint": None, "views": []}
+        if previous["fingerprint"] == fingerprint:
+            return
+        names = [view for view, _ in statements]
+        search_path = self.scalar("SELECT current_setting('file_search_path')")
+        # Binding a view reads its parts: relative paths are found through the search path.
+        self.con.execute("SET file_search_path = ?", [self.root.resolve().as_posix()])
+        try:
+            with self.transaction():
+                for view in previous["views"]:
+                    if view not in names:
+                        self.con.execute(f"DROP VIEW IF EXISTS main.{view}")
+                for view, body in statements:
+                    self.con.execute(f"CREATE OR REPLACE VIEW main.{view} AS {body}")
+                self.execute(
+                    "INSERT OR REPLACE INTO schema_info VALUES ('part_views', ?)",
+                    [json.dumps({"fingerprint": fingerprint, "views": names})],
                 )
-        if ("frames", "default") in groups:
-            self.con.execute(read_sql("templates/frame_stats.sql"))
-        else:
-            self.con.execute(
-                "CREATE OR REPLACE TEMP VIEW frame_stats AS "
-                "SELECT NULL::VARCHAR AS utt_id WHERE false"
-            )
+        finally:
+            self.con.execute("SET file_search_path = ?", [search_path or ""])
 
     def close(self) -> None:
         self.con.close()
@@ -243,6 +311,80 @@ class Warehouse:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_EMPTY_VIEW = "SELECT NULL::VARCHAR AS utt_id WHERE false"
+_ALIASES = {
+    "frames": ("frames", "default"),
+    "utterance_features": ("features", "default"),
+    "images": ("images", "mel"),
+}
+
+
+def _part_columns(kind: str, hop_s: float) -> str:
+    """The select list of a parts view: frames get their time from the set's hop."""
+    if kind != "frames":
+        return "*"
+    return f"utt_id, frame, CAST(frame * {hop_s!r} AS FLOAT) AS time_s, * EXCLUDE (utt_id, frame)"
+
+
+def _listing(files: list[str], root: Path | None) -> str:
+    """SQL list of part paths: absolute under ``root``, or as registered (relative)."""
+    paths = [(root / f).as_posix() if root is not None else f for f in files]
+    return ", ".join("'" + f.replace("'", "''") + "'" for f in paths)
+
+
+def _views_sql(
+    kept: dict[tuple[str, str, str], list[str]], hops: dict[str, float], root: Path | None
+) -> list[tuple[str, str]]:
+    """(view, SELECT) of every view over parts, the per-hash parts views first."""
+    out: list[tuple[str, str]] = []
+    latest: dict[tuple[str, str], str] = {}
+    for (kind, name, fs_hash), files in kept.items():
+        out.append(
+            (
+                f"{kind}_{name}_{fs_hash}",
+                f"SELECT {_part_columns(kind, hops[fs_hash])} FROM read_parquet("
+                f"[{_listing(files, root)}], union_by_name = true, hive_partitioning = false)",
+            )
+        )
+        latest[(kind, name)] = fs_hash  # later (newer) hashes replace earlier ones
+    for (kind, name), fs_hash in latest.items():
+        out.append((f"{kind}_{name}", f"SELECT * FROM {kind}_{name}_{fs_hash}"))
+    for alias, key in _ALIASES.items():
+        out.append((alias, f"SELECT * FROM {key[0]}_{key[1]}" if key in latest else _EMPTY_VIEW))
+    if ("frames", "default") in latest:
+        template = read_sql("templates/frame_stats.sql")
+        head = "CREATE OR REPLACE TEMP VIEW frame_stats AS"
+        body = template[template.index(head) + len(head) :].strip().rstrip(";")
+        out.append(("frame_stats", body))
+    else:
+        out.append(("frame_stats", _EMPTY_VIEW))
+    return out
+
+
+def _stat_problem(path: Path, size: int | None) -> str | None:
+    """What a ``stat`` tells about a registered part: missing, wrong size, or nothing."""
+    try:
+        actual = path.stat().st_size
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if size is not None and actual != size:
+        return f"{actual} bytes, {size} when registered"
+    return None
+
+
+def _parquet_problem(path: Path) -> str | None:
+    """Why a file does not read as Parquet (footer and schema only), or None."""
+    import pyarrow.parquet as pq
+
+    try:
+        pq.read_metadata(path)
+    except Exception as exc:  # pyarrow raises several types for a bad file
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return None
 
 
 def _lock_holder(pid: str) -> str:

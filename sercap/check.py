@@ -1,0 +1,381 @@
+"""Verify a warehouse's Parquet parts and catalog bookkeeping, and repair what is broken.
+
+``check`` is sercap's ``git fsck``: every registered part must exist, have the size and
+SHA-256 recorded when it was registered, read as Parquet and hold the rows recorded; and the
+catalog must agree with the parts: each ``ok`` extraction row points at a registered part
+that holds its utterance, each part holds only utterances recorded as stored in it, and no
+utterance is stored twice in one feature set.
+
+The unit of repair is the *chunk*: extraction writes one chunk of utterances as one part per
+kind (an ``lld`` set: ``frames/…/part-X.parquet`` and ``features/…/part-X.parquet``, the same
+name) and records each utterance's ``extractions`` row with that part. ``repair`` unregisters
+every part of a broken chunk, deletes the ``ok`` extraction rows of the utterances the chunk
+held, and deletes the chunk's files, in one transaction; ``extract`` treats an utterance
+without an ``ok`` row as pending, so the next run recomputes exactly those utterances and
+nothing else. Rows recorded as errors are kept (their audio was unusable; ``--retry-errors``
+still decides about them).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from sercap.warehouse import Warehouse, file_digest
+
+#: Which part kinds a chunk of each feature-set kind has.
+CHUNK_KINDS = {"lld": ("features", "frames"), "opensmile": ("features",), "image": ("images",)}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong, and what ``repair`` does about it.
+
+    ``chunk`` is ``(feature_set_hash, part path without its kind folder)`` when the fix is
+    to drop that chunk; ``utt_ids`` are extraction rows (of ``feature_set_hash``) to forget.
+    """
+
+    what: str
+    detail: str
+    feature_set_hash: str | None = None
+    chunk: tuple[str, str] | None = None
+    utt_ids: tuple[str, ...] = ()
+
+    def line(self) -> str:
+        """The problem in one line, as ``sercap check`` prints it."""
+        return f"{self.what}: {self.detail}"
+
+
+@dataclass
+class RepairSummary:
+    """What ``repair`` changed: parts unregistered, files deleted, utterances to recompute."""
+
+    parts_unregistered: int = 0
+    files_deleted: int = 0
+    #: feature-set name -> (kind, number of utterances the next extraction recomputes)
+    recompute: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        """Human-readable summary, one line per fact."""
+        out = [
+            f"repaired: {self.parts_unregistered} part(s) unregistered, "
+            f"{self.files_deleted} file(s) deleted"
+        ]
+        for name, (kind, n) in sorted(self.recompute.items()):
+            command = (
+                f"sercap images --image-set {name}"
+                if kind == "image"
+                else f"sercap extract --feature-set {name}"
+            )
+            out.append(f"`{command}` will recompute {n} utterance(s)")
+        return out
+
+
+@dataclass(frozen=True)
+class _Part:
+    path: str
+    kind: str
+    fs_hash: str
+    corpus: str
+    n_rows: int | None
+    size: int | None
+    sha256: str | None
+
+    @property
+    def chunk(self) -> str:
+        return _chunk_of(self.path)
+
+
+def _chunk_of(path: str) -> str:
+    """A part's chunk: its path without the kind folder (``feature_set=H/corpus=C/part-X``),
+    the same for the frames and the features part written together."""
+    return "/".join(PurePosixPath(path).parts[1:])
+
+
+def _columns(wh: Warehouse, table: str) -> set[str]:
+    return set(
+        wh.query(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = ? "
+            "AND schema_name = 'main' AND database_name = current_database()",
+            [table],
+        )["column_name"].to_list()
+    )
+
+
+def _parts(wh: Warehouse) -> list[_Part]:
+    cols = _columns(wh, "parts")
+    size = "size_bytes" if "size_bytes" in cols else "NULL"
+    digest = "sha256" if "sha256" in cols else "NULL"
+    rows = wh.con.execute(
+        f"SELECT path, kind, feature_set_hash, corpus, n_rows, {size}, {digest} FROM parts "
+        "ORDER BY path"
+    ).fetchall()
+    return [_Part(*r) for r in rows]
+
+
+def _relative(wh: Warehouse, part: str) -> str:
+    """An extraction row's part as a path relative to the warehouse (older rows: absolute)."""
+    path = Path(part)
+    if path.is_absolute():
+        with_root = os.path.normpath(path)
+        for root in (wh.root.resolve(), wh.root.absolute()):
+            try:
+                return Path(with_root).relative_to(root).as_posix()
+            except ValueError:
+                continue
+        return path.as_posix()
+    return part
+
+
+def _ok_extractions(wh: Warehouse) -> list[tuple[str, str, str | None]]:
+    """(utt_id, feature_set_hash, part relative to the warehouse) of every ``ok`` row."""
+    rows = wh.con.execute(
+        "SELECT utt_id, feature_set_hash, part FROM extractions WHERE status = 'ok' "
+        "ORDER BY feature_set_hash, utt_id"
+    ).fetchall()
+    return [(u, h, _relative(wh, p) if p else None) for u, h, p in rows]
+
+
+def _read_part(path: Path, part: _Part, verify_checksums: bool) -> tuple[str | None, list[str]]:
+    """(problem or None, the utt_id of every row) of one registered part."""
+    import pyarrow.parquet as pq
+
+    try:
+        actual = path.stat().st_size
+    except FileNotFoundError:
+        return "missing", []
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})", []
+    if part.size is not None and actual != part.size:
+        return f"size {actual} bytes, {part.size} when registered (truncated or replaced)", []
+    if verify_checksums and part.sha256 is not None:
+        _, digest = file_digest(path)
+        if digest != part.sha256:
+            return "content differs from what was registered (SHA-256 mismatch)", []
+    try:
+        table = pq.read_table(path, columns=["utt_id"])
+    except Exception as exc:  # pyarrow raises several types for a bad file
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return f"not readable as Parquet with a utt_id column ({reason})", []
+    if part.n_rows is not None and table.num_rows != part.n_rows:
+        return f"{table.num_rows} rows, {part.n_rows} when registered", []
+    return None, table.column("utt_id").to_pylist()
+
+
+def _sample(ids: Any, n: int = 3) -> str:
+    ids = sorted(ids)
+    more = f" and {len(ids) - n} more" if len(ids) > n else ""
+    return ", ".join(ids[:n]) + more
+
+
+def check(wh: Warehouse, *, verify_checksums: bool = True) -> list[Problem]:
+    """Verify every registered part and the catalog's bookkeeping of extracted utterances.
+
+    Parameters
+    ----------
+    wh : Warehouse
+        An open warehouse (read-only is enough).
+    verify_checksums : bool, default True
+        Hash every part and compare with the SHA-256 recorded at registration (reads all the
+        part bytes once; parts registered before checksums were recorded are not hashed).
+
+    Returns
+    -------
+    list of Problem
+        Empty when the warehouse is sound; one entry per thing wrong otherwise.
+
+    Examples
+    --------
+    >>> from sercap.warehouse import connect
+    >>> wh = connect(":memory:")
+    >>> check(wh)
+    []
+    """
+    problems: list[Problem] = []
+    fs_kind = dict(wh.con.execute("SELECT hash, kind FROM feature_sets").fetchall())
+    parts = _parts(wh)
+    # Parts whose bytes are fine: which utterances each holds.
+    held: dict[str, list[str]] = {}
+    by_chunk: dict[tuple[str, str], list[_Part]] = defaultdict(list)
+    for part in parts:
+        by_chunk[(part.fs_hash, part.chunk)].append(part)
+        rel = PurePosixPath(part.path)
+        if rel.is_absolute() or ".." in rel.parts or os.path.normpath(part.path) != part.path:
+            problems.append(
+                Problem(
+                    part.path,
+                    "registered under a path that is not a plain path inside the warehouse",
+                    part.fs_hash,
+                    (part.fs_hash, part.chunk),
+                )
+            )
+            continue
+        problem, utts = _read_part(wh.root / part.path, part, verify_checksums)
+        if problem:
+            problems.append(Problem(part.path, problem, part.fs_hash, (part.fs_hash, part.chunk)))
+        else:
+            held[part.path] = utts
+
+    # The extractions rows of each chunk.
+    recorded: dict[tuple[str, str], set[str]] = defaultdict(set)
+    unregistered: dict[tuple[str, str | None], list[str]] = defaultdict(list)
+    registered_paths = {p.path for p in parts}
+    for utt, fs_hash, part in _ok_extractions(wh):
+        if part is None or part not in registered_paths:
+            unregistered[(fs_hash, part)].append(utt)
+            continue
+        recorded[(fs_hash, _chunk_of(part))].add(utt)
+    for (fs_hash, part), utts in sorted(unregistered.items(), key=lambda kv: str(kv[0])):
+        where = f"part {part}, which is not registered" if part else "no part"
+        problems.append(
+            Problem(
+                "extractions",
+                f"{len(utts)} utterance(s) of feature set {fs_hash} recorded as stored in "
+                f"{where} ({_sample(utts)})",
+                fs_hash,
+                utt_ids=tuple(utts),
+            )
+        )
+
+    # Each chunk: the kinds its set needs, and exactly the utterances recorded in it.
+    broken_chunks = {p.chunk for p in problems if p.chunk}
+    for chunk, chunk_parts in sorted(by_chunk.items()):
+        fs_hash, _name = chunk
+        if chunk in broken_chunks:
+            continue
+        expected = CHUNK_KINDS.get(fs_kind.get(fs_hash, ""), ())
+        have = {p.kind for p in chunk_parts}
+        lacking = [k for k in expected if k not in have]
+        if lacking:
+            problems.append(
+                Problem(
+                    chunk_parts[0].path,
+                    f"its chunk has no registered {' or '.join(lacking)} part",
+                    fs_hash,
+                    chunk,
+                )
+            )
+            continue
+        want = recorded.get(chunk, set())
+        for part in chunk_parts:
+            utts = set(held[part.path])
+            extra, lost = utts - want, want - utts
+            if extra:
+                problems.append(
+                    Problem(
+                        part.path,
+                        f"holds {len(extra)} utterance(s) not recorded as stored in it "
+                        f"({_sample(extra)})",
+                        fs_hash,
+                        chunk,
+                    )
+                )
+            if lost:
+                problems.append(
+                    Problem(
+                        part.path,
+                        f"lacks {len(lost)} utterance(s) recorded as stored in it "
+                        f"({_sample(lost)})",
+                        fs_hash,
+                        chunk,
+                    )
+                )
+
+    # No utterance twice in one kind of one feature set (frames: in two parts).
+    owners: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    for part in parts:
+        for utt in set(held.get(part.path, ())):
+            owners[(part.kind, part.fs_hash, utt)].add(part.path)
+    twice: dict[tuple[str, str, tuple[str, ...]], list[str]] = defaultdict(list)
+    for (kind, fs_hash, utt), paths in owners.items():
+        if len(paths) > 1:
+            twice[(kind, fs_hash, tuple(sorted(paths)))].append(utt)
+    for (kind, fs_hash, paths), utts in sorted(twice.items()):
+        problems.append(
+            Problem(
+                f"{kind} of feature set {fs_hash}",
+                f"{len(utts)} utterance(s) stored in {len(paths)} parts ({_sample(utts)}): "
+                + ", ".join(paths),
+                fs_hash,
+            )
+        )
+    # Each row of a part counted once: the same file registered twice under other spellings.
+    spelled = Counter(os.path.normpath(p.path) for p in parts)
+    for path, n in sorted(spelled.items()):
+        if n > 1:
+            problems.append(Problem(path, f"registered {n} times", None))
+    return problems
+
+
+def repair(wh: Warehouse, problems: list[Problem]) -> RepairSummary:
+    """Unregister broken parts and forget the utterances they held, in one transaction.
+
+    Every part of each broken chunk is unregistered (and its file deleted once the
+    transaction is committed); the ``ok`` extraction rows of the utterances the chunk held,
+    and the rows that point at no registered part, are deleted. The next ``extract`` (or
+    ``images``) therefore recomputes exactly those utterances.
+
+    Parameters
+    ----------
+    wh : Warehouse
+        A warehouse open for writing.
+    problems : list of Problem
+        What :func:`check` found.
+
+    Returns
+    -------
+    RepairSummary
+    """
+    from sercap.errors import SercapError
+
+    if wh.read_only:
+        raise SercapError(f"{wh.root}: the warehouse is open read-only; repair writes to it")
+    chunks = {p.chunk for p in problems if p.chunk}
+    loose = {(p.feature_set_hash, u) for p in problems for u in p.utt_ids}
+    parts = _parts(wh)
+    drop_parts = [p for p in parts if (p.fs_hash, p.chunk) in chunks]
+    forget: set[tuple[str, str]] = set(loose)
+    for utt, fs_hash, part in _ok_extractions(wh):
+        if part is not None and (fs_hash, _chunk_of(part)) in chunks:
+            forget.add((fs_hash, utt))
+    summary = RepairSummary(parts_unregistered=len(drop_parts))
+    with wh.transaction():
+        for part in drop_parts:
+            wh.execute("DELETE FROM parts WHERE path = ?", [part.path])
+        by_set: dict[str, list[str]] = defaultdict(list)
+        for fs_hash, utt in forget:
+            by_set[fs_hash].append(utt)
+        for fs_hash, utts in by_set.items():
+            wh.execute(
+                "DELETE FROM extractions WHERE feature_set_hash = ? AND status = 'ok' "
+                "AND utt_id IN (SELECT unnest(?::VARCHAR[]))",
+                [fs_hash, sorted(utts)],
+            )
+    names = dict(wh.con.execute("SELECT hash, name || '\t' || kind FROM feature_sets").fetchall())
+    for fs_hash, utts in by_set.items():
+        name, kind = names.get(fs_hash, f"{fs_hash}\tlld").split("\t")
+        previous = summary.recompute.get(name, (kind, 0))[1]
+        summary.recompute[name] = (kind, previous + len(utts))
+    root = wh.root.resolve()
+    for part in drop_parts:
+        path = (wh.root / part.path).resolve()
+        if path.is_relative_to(root) and path.is_file():
+            path.unlink()
+            summary.files_deleted += 1
+    wh.refresh_views()
+    return summary
+
+
+def damage_line(wh: Warehouse) -> str | None:
+    """One line about the parts found damaged when ``wh`` was opened, or None if none."""
+    if not wh.damaged:
+        return None
+    path, why = wh.damaged[0]
+    more = f" and {len(wh.damaged) - 1} more" if len(wh.damaged) > 1 else ""
+    return (
+        f"{len(wh.damaged)} registered Parquet part(s) are missing or damaged ({path}: {why}"
+        f"{more}); their utterances are left out of the views; run `sercap check --repair`"
+    )

@@ -1,0 +1,221 @@
+"""`sercap check`: damaged parts are found, repaired, re-extracted; a damaged warehouse opens."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from sercap.warehouse import connect
+from tests.helpers import make_corpus
+
+
+@pytest.fixture(scope="module")
+def extracted(tmp_path_factory) -> Path:
+    """A warehouse with 8 utterances extracted in chunks of 3 (3 frames + 3 features parts)."""
+    base = tmp_path_factory.mktemp("check")
+    manifest = make_corpus(base / "corpus")
+    w = ["-w", str(base / "wh")]
+    runner = CliRunner()
+    assert runner.invoke(main, [*w, "ingest", "manifest", str(manifest)]).exit_code == 0
+    result = runner.invoke(main, [*w, "extract", "--jobs", "1", "--chunk-size", "3"])
+    assert result.exit_code == 0, result.output
+    return base / "wh"
+
+
+@pytest.fixture
+def wh_dir(extracted: Path, tmp_path: Path) -> Path:
+    """A private copy of the extracted warehouse (parts are registered by relative path)."""
+    return Path(shutil.copytree(extracted, tmp_path / "wh"))
+
+
+def _run(wh_dir: Path, *args: str):
+    return CliRunner().invoke(main, ["-w", str(wh_dir), *args])
+
+
+def _state(wh_dir: Path) -> tuple[list[str], int, int]:
+    """Stored utterances, rows of utterance_features and rows of frames."""
+    with connect(wh_dir, read_only=True) as wh:
+        assert not wh.damaged, wh.damaged
+        ids = wh.query("SELECT utt_id FROM utterance_features ORDER BY utt_id")["utt_id"]
+        return (
+            ids.to_list(),
+            wh.scalar("SELECT count(*) FROM utterance_features"),
+            wh.scalar("SELECT count(*) FROM frames"),
+        )
+
+
+def _a_features_part(wh_dir: Path, index: int = 0) -> tuple[str, list[str]]:
+    with connect(wh_dir, read_only=True) as wh:
+        paths = wh.query(
+            "SELECT path FROM parts WHERE kind = 'features' ORDER BY n_rows DESC, path"
+        )["path"]
+        path = paths[index]
+        utts = wh.query("SELECT utt_id FROM extractions WHERE part = ? ORDER BY utt_id", [path])
+    return path, utts["utt_id"].to_list()
+
+
+def _damage(wh_dir: Path, rel: str, how: str) -> None:
+    path = wh_dir / rel
+    if how == "deleted":
+        path.unlink()
+    elif how == "truncated":
+        with open(path, "r+b") as fh:
+            fh.truncate(1000)
+    elif how == "overwritten":  # another valid Parquet file: a different chunk's part
+        other = sorted(p for p in path.parent.glob("part-*.parquet") if p != path)[0]
+        shutil.copyfile(other, path)
+    elif how == "one byte changed":  # same size: only the checksum can tell
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(data))
+    else:
+        raise ValueError(how)
+
+
+def test_a_sound_warehouse_checks_clean(wh_dir: Path) -> None:
+    from sercap.check import check
+
+    with connect(wh_dir, read_only=True) as wh:
+        assert check(wh) == []
+        sizes = wh.query("SELECT size_bytes, sha256 FROM parts")
+        assert sizes.height == 6 and sizes["sha256"].str.len_chars().to_list() == [64] * 6
+    result = _run(wh_dir, "check")
+    assert result.exit_code == 0 and "no problems: 6 part(s) verified" in result.output
+
+
+def test_check_finds_each_damage_and_repair_then_extract_restores_exactly_it(wh_dir) -> None:
+    before = _state(wh_dir)
+    with connect(wh_dir, read_only=True) as wh:
+        parts = wh.query("SELECT path, kind FROM parts ORDER BY n_rows DESC, kind, path")
+    features = [p for p, k in parts.iter_rows() if k == "features"]
+    frames = [p for p, k in parts.iter_rows() if k == "frames"]
+    overwritten, deleted = features[0], features[1]
+    truncated = next(f for f in frames if Path(f).name == Path(features[2]).name)
+    _damage(wh_dir, overwritten, "overwritten")  # with another chunk's (valid) part
+    _damage(wh_dir, deleted, "deleted")
+    _damage(wh_dir, truncated, "truncated")  # a frames part this time
+
+    found = _run(wh_dir, "check")
+    assert found.exit_code == 1
+    lines = found.stdout.splitlines()
+    assert len(lines) == 3, found.output
+    assert any(line.startswith(f"{deleted}: missing") for line in lines)
+    assert any(line.startswith(f"{truncated}: size 1000 bytes") for line in lines)
+    assert any(line.startswith(f"{overwritten}: size") for line in lines)
+    assert "check --repair" in found.stderr
+
+    repaired = _run(wh_dir, "check", "--repair")
+    assert repaired.exit_code == 0, repaired.output
+    assert "6 part(s) unregistered" in repaired.output
+    assert "`sercap extract --feature-set default` will recompute 8 utterance(s)" in (
+        repaired.output
+    )
+    assert _run(wh_dir, "check").exit_code == 0
+    assert _state(wh_dir)[:2] == ([], 0)
+
+    again = _run(wh_dir, "extract", "--jobs", "1")
+    assert again.exit_code == 0, again.output
+    assert "8 extracted, 0 with problems, 3 already stored" in again.output
+    assert _state(wh_dir) == before
+    assert _run(wh_dir, "check").exit_code == 0
+
+
+def test_a_changed_byte_is_found_by_the_checksum(wh_dir) -> None:
+    from sercap.check import check, repair
+
+    rel, lost = _a_features_part(wh_dir)
+    _damage(wh_dir, rel, "one byte changed")  # same size: only the checksum tells
+    with connect(wh_dir) as wh:
+        problems = check(wh)
+        assert [p.line() for p in problems] == [
+            f"{rel}: content differs from what was registered (SHA-256 mismatch)"
+        ]
+        summary = repair(wh, problems)
+        assert summary.recompute == {"default": ("lld", 3)}
+        assert summary.files_deleted == 2
+        stored = wh.query("SELECT utt_id FROM extractions WHERE status = 'ok'")["utt_id"]
+        assert not set(lost) & set(stored.to_list())
+
+
+@pytest.mark.parametrize("how", ["deleted", "truncated", "overwritten"])
+def test_a_damaged_warehouse_still_opens_and_says_so_in_one_line(wh_dir, how) -> None:
+    rel, lost = _a_features_part(wh_dir)
+    _damage(wh_dir, rel, how)
+    info = _run(wh_dir, "info")
+    assert info.exit_code == 0, info.output
+    assert info.stderr.count("\n") == 1 and "sercap check --repair" in info.stderr
+    count = _run(wh_dir, "sql", "SELECT count(*) AS n FROM utterances")
+    assert count.exit_code == 0, count.output
+    assert count.stdout.splitlines()[2] == "11"
+    assert count.stderr.count("\n") == 1 and "sercap check --repair" in count.stderr
+    # the views leave the damaged part out instead of failing (or showing another chunk twice)
+    shown = _run(wh_dir, "sql", "SELECT count(DISTINCT utt_id) AS d, count(*) AS n FROM frames")
+    assert shown.exit_code == 0, shown.output
+    features = _run(wh_dir, "sql", "SELECT count(*) AS n FROM utterance_features")
+    assert features.stdout.splitlines()[2] == "5", features.output
+    # commands that would compute on (or record) the partial data refuse, in one line
+    refused = _run(wh_dir, "extract", "--jobs", "1")
+    assert refused.exit_code == 1 and "sercap check --repair" in refused.output
+    assert refused.output.count("\n") == 1 and "Traceback" not in refused.output
+    # a hand repair through `sql --write` works too
+    fixed = _run(wh_dir, "sql", "--write", f"DELETE FROM parts WHERE path = '{rel}'")
+    assert fixed.exit_code == 0, fixed.output
+
+
+def test_catalog_invariants_are_checked(wh_dir: Path) -> None:
+    from sercap.check import check
+
+    rel, lost = _a_features_part(wh_dir)
+    other, _ = _a_features_part(wh_dir, 1)
+    before = _state(wh_dir)
+    with connect(wh_dir) as wh:
+        # an extraction row forgotten: its part now holds an utterance "not stored"
+        wh.execute("DELETE FROM extractions WHERE utt_id = ?", [lost[0]])
+        # an extraction row pointing at a part that is not registered
+        wh.execute(
+            "UPDATE extractions SET part = 'features/nowhere.parquet' WHERE part = ?", [other]
+        )
+        lines = [p.line() for p in check(wh)]
+    assert any(line.startswith(f"{rel}: holds 1 utterance(s) not recorded") for line in lines)
+    assert any("features/nowhere.parquet, which is not registered" in line for line in lines)
+    assert any(line.startswith(f"{other}: holds 3 utterance(s) not recorded") for line in lines)
+    assert _run(wh_dir, "check", "--repair").exit_code == 0
+    assert _run(wh_dir, "extract", "--jobs", "1").exit_code == 0
+    assert _state(wh_dir) == before
+    assert _run(wh_dir, "check").exit_code == 0
+
+
+def test_an_utterance_stored_twice_is_found(wh_dir: Path) -> None:
+    from sercap.check import check
+
+    rel, lost = _a_features_part(wh_dir)
+    with connect(wh_dir) as wh:
+        # a stray copy of a registered part, registered as a part of its own
+        copy = Path(rel).with_name("part-copy.parquet").as_posix()
+        shutil.copyfile(wh_dir / rel, wh_dir / copy)
+        fs_hash, corpus = (p.split("=")[1] for p in Path(rel).parts[1:3])
+        wh.register_part("features", fs_hash, corpus, wh_dir / copy, 3)
+        lines = [p.line() for p in check(wh)]
+    assert any("3 utterance(s) stored in 2 parts" in line for line in lines), lines
+    assert _run(wh_dir, "check", "--repair").exit_code == 0
+    with connect(wh_dir, read_only=True) as wh:
+        assert wh.scalar("SELECT count(*) FROM parts WHERE path = ?", [copy]) == 0
+        n = wh.scalar("SELECT count(*) - count(DISTINCT utt_id) FROM utterance_features")
+        assert n == 0
+
+
+def test_parts_registered_without_checksums_are_still_checked(wh_dir) -> None:
+    """Parts registered before checksums existed (NULL size/sha256) are still checked."""
+    from sercap.check import check
+
+    rel, _ = _a_features_part(wh_dir)
+    with connect(wh_dir) as wh:
+        wh.execute("UPDATE parts SET size_bytes = NULL, sha256 = NULL")
+        assert check(wh) == []
+    _damage(wh_dir, rel, "truncated")
+    with connect(wh_dir) as wh:
+        assert [p.what for p in check(wh)] == [rel]

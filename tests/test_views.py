@@ -1,0 +1,86 @@
+"""The views over parts live in the catalog: plain DuckDB sees them, also after a move."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from sercap.warehouse import DB_FILENAME, connect
+from tests.helpers import add_corpus, add_features, add_frames
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> Path:
+    """An on-disk warehouse with 36 utterances' features and frames of the default set."""
+    with connect(tmp_path / "wh") as wh:
+        utterances = add_corpus(wh)
+        add_features(wh, utterances)
+        add_frames(wh, utterances, digest="abc123")
+    return tmp_path / "wh"
+
+
+def _plain(folder: Path, sql: str, search_path: bool = True):
+    con = duckdb.connect(str(folder / DB_FILENAME), read_only=True)
+    try:
+        if search_path:
+            con.execute("SET file_search_path = ?", [str(folder)])
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_plain_duckdb_reads_the_views_of_a_moved_and_of_a_copied_warehouse(
+    built: Path, tmp_path: Path, monkeypatch
+) -> None:
+    moved = Path(shutil.move(built, tmp_path / "elsewhere" / "renamed"))
+    assert _plain(moved, "SELECT count(*) FROM utterance_features") == [(36,)]
+    assert _plain(moved, "SELECT count(DISTINCT utt_id) FROM frames") == [(36,)]
+    assert _plain(moved, "SELECT count(*) FROM frame_stats") == [(36,)]
+    assert _plain(moved, "SELECT count(*) FROM features_default") == [(36,)]
+    # from inside the warehouse folder no setting is needed
+    monkeypatch.chdir(moved)
+    assert _plain(moved, "SELECT count(*) FROM utterance_features", False) == [(36,)]
+    monkeypatch.chdir(tmp_path)
+    # a copy reads its own parts, never the original's
+    copy = Path(shutil.copytree(moved, tmp_path / "copy"))
+    shutil.rmtree(moved)
+    assert _plain(copy, "SELECT count(*) FROM utterance_features") == [(36,)]
+    # and sercap opens the copy, read-only too
+    with connect(copy, read_only=True) as wh:
+        assert wh.scalar("SELECT count(*) FROM utterance_features") == 36
+        assert not wh.damaged
+
+
+def test_the_catalog_views_follow_registration_and_repair(built: Path, tmp_path: Path) -> None:
+    from sercap.check import check, repair
+
+    with connect(built) as wh:
+        more = add_corpus(wh, name="more", n_speakers=2)
+        add_features(wh, more, corpus="more")  # a second part of the same set
+    assert _plain(built, "SELECT count(*) FROM utterance_features") == [(36 + 18,)]
+    # a lost part: the next writable open drops it from the catalog's views too
+    part = next((built / "features").rglob("corpus=more/*.parquet"))
+    part.unlink()
+    with connect(built) as wh:
+        assert [p for p, _ in wh.damaged] == [part.relative_to(built).as_posix()]
+    assert _plain(built, "SELECT count(*) FROM utterance_features") == [(36,)]
+    with connect(built) as wh:
+        repair(wh, check(wh))
+        assert not wh.damaged and check(wh) == []
+    assert _plain(built, "SELECT count(*) FROM utterance_features") == [(36,)]
+
+
+def test_views_are_rewritten_only_when_parts_change(built: Path) -> None:
+    with connect(built) as wh:
+        stamp = wh.scalar("SELECT value FROM schema_info WHERE key = 'part_views'")
+        sql = wh.scalar("SELECT sql FROM duckdb_views() WHERE view_name = 'utterance_features'")
+    with connect(built) as wh:
+        assert wh.scalar("SELECT value FROM schema_info WHERE key = 'part_views'") == stamp
+        persistent = wh.query(
+            "SELECT sql FROM duckdb_views() WHERE NOT temporary AND view_name LIKE 'features_%'"
+        )["sql"].to_list()
+    assert sql is not None
+    assert persistent and all(str(built) not in text for text in persistent)
