@@ -237,3 +237,73 @@ def test_the_cli_chunk_size_is_the_library_default() -> None:
     for command in ("extract", "images"):
         option = next(p for p in main.commands[command].params if p.name == "chunk_size")
         assert option.default == CHUNK_SIZE
+
+
+# ----------------------------------------------------------------------------- item 5, 7
+def _huge_corpus(root: Path, n_good: int = 3) -> Path:
+    """``n_good`` voices and ``huge.wav``: a float32 wav with finite samples around 1e20."""
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(n_good):
+        sf.write(root / f"g{i}.wav", voice(0.6, 130 + 20 * i, i), SR)
+        rows.append((f"g{i}.wav", "neu", f"s{i % 2}"))
+    sf.write(root / "huge.wav", voice(0.6, 150, 7) * np.float32(1e20), SR, subtype="FLOAT")
+    rows.append(("huge.wav", "ang", "s0"))
+    pl.DataFrame(rows, schema=["path", "label", "speaker"], orient="row").write_csv(
+        root / "manifest.csv"
+    )
+    return root / "manifest.csv"
+
+
+@pytest.fixture
+def huge_wh(tmp_path):
+    wh = connect(tmp_path / "wh")
+    ingest(wh, "manifest", _huge_corpus(tmp_path / "corpus"), name="toy")
+    yield wh
+    wh.close()
+
+
+def _errors(wh) -> dict[str, str]:
+    rows = wh.con.execute("SELECT utt_id, error FROM extractions WHERE status = 'error'")
+    return dict(rows.fetchall())
+
+
+def test_a_huge_amplitude_file_is_recorded_and_the_others_are_stored(huge_wh) -> None:
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        summary = extract(huge_wh, "default", progress=False)
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert (summary.done, summary.failed) == (3, 1)
+    (utt, error), *_ = _errors(huge_wh).items()
+    assert "absurd amplitude" in error and "\n" not in error
+    text = "\n".join(summary.lines())
+    assert "absurd amplitude" in text and "huge.wav" in text  # the file is named
+    assert huge_wh.scalar("SELECT count(*) FROM utterance_features") == 3
+
+
+def test_descriptor_and_sql_failures_are_recorded_per_utterance(huge_wh, monkeypatch) -> None:
+    """Past the audio checks, the same file breaks the SQL functionals of its chunk (DuckDB:
+    SKEW is out of range) and, before them, the descriptors (inf): each failure is recorded
+    against that file and the other utterances of the chunk are stored."""
+    import sercap.audio
+    import sercap.features.extract as ex
+
+    monkeypatch.setattr(sercap.audio, "MAX_PEAK", float("inf"))
+    check_finite = ex._check_finite
+    monkeypatch.setattr(ex, "_check_finite", lambda value: value)
+    summary = extract(huge_wh, "default", chunk_size=64, progress=False)
+    assert (summary.done, summary.failed) == (3, 1)
+    error = next(iter(_errors(huge_wh).values()))
+    assert error.startswith(f"{ex.FUNCTIONALS_FAILED} on ") and "huge.wav" in error
+    assert "out of range" in error.lower() and "\n" not in error
+    ids = huge_wh.query("SELECT utt_id FROM utterance_features")["utt_id"]
+    assert ids.len() == ids.n_unique() == 3
+
+    monkeypatch.setattr(ex, "_check_finite", check_finite)
+    summary = extract(huge_wh, "default", retry_errors=True, progress=False)
+    assert (summary.done, summary.failed, summary.skipped) == (0, 1, 3)
+    error = next(iter(_errors(huge_wh).values()))
+    assert error.startswith(f"{ex.DESCRIPTORS_FAILED} on ") and "huge.wav" in error
+    assert "huge.wav" in "\n".join(summary.lines())
