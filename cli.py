@@ -29,6 +29,7 @@ class _Group(click.Group):
     """
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
+        import atexit
         import signal
         import threading
 
@@ -43,6 +44,9 @@ class _Group(click.Group):
 
         main_thread = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGINT, on_sigint) if main_thread else None
+        if main_thread:  # a Ctrl-C while the interpreter shuts down would kill it silently
+            atexit.unregister(_ignore_sigint)
+            atexit.register(_ignore_sigint)
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
@@ -69,6 +73,12 @@ class _Group(click.Group):
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
+
+
+def _ignore_sigint() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _is_interrupt(exc: BaseException | None) -> bool:

@@ -307,3 +307,96 @@ def test_descriptor_and_sql_failures_are_recorded_per_utterance(huge_wh, monkeyp
     error = next(iter(_errors(huge_wh).values()))
     assert error.startswith(f"{ex.DESCRIPTORS_FAILED} on ") and "huge.wav" in error
     assert "huge.wav" in "\n".join(summary.lines())
+
+
+def _voice_manifest(root: Path, n: int, seconds: float = 1.0) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(n):
+        sf.write(root / f"u{i:02d}.wav", voice(seconds, 110 + 5 * i, i), SR)
+        rows.append((f"u{i:02d}.wav", "neu", f"s{i % 4}"))
+    pl.DataFrame(rows, schema=["path", "label", "speaker"], orient="row").write_csv(
+        root / "manifest.csv"
+    )
+    return root / "manifest.csv"
+
+
+def sigint_when(args: list[str], ready, delay: float, timeout: float = 180.0):
+    """Run ``cli.py ARGS``, send a real SIGINT ``delay`` s after ``ready()`` turns true
+    (or the process ends), and return (exit code, stderr)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cli = Path(__file__).resolve().parents[1] / "cli.py"
+    proc = subprocess.Popen(
+        [sys.executable, str(cli), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + timeout
+    while proc.poll() is None and time.time() < deadline and not ready():
+        time.sleep(0.02)
+    time.sleep(delay)
+    sent = time.time()
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=timeout)
+    print(f"{args[2]}: exit {proc.returncode}, {time.time() - sent:.1f} s after the signal")
+    return proc.returncode, err
+
+
+def assert_one_line_interrupt(code: int, err: str) -> None:
+    assert code in (0, 130), (code, err)
+    assert "Traceback" not in err and "Error" not in err, err
+    if code == 130:
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert lines == ["interrupted: everything already stored is kept; rerun to resume"], err
+
+
+def assert_stored_once(wh_dir: Path, n: int) -> int:
+    with connect(wh_dir, read_only=True) as wh:
+        stored = wh.scalar("SELECT count(*) FROM extractions")
+        ids = wh.query("SELECT utt_id FROM utterance_features")["utt_id"]
+        assert ids.len() == ids.n_unique() == stored
+        if stored:  # (with nothing stored, `frames` is an empty placeholder)
+            keys = wh.query("SELECT utt_id, frame FROM frames")
+            assert keys.height == keys.unique().height
+            assert keys["utt_id"].n_unique() == stored
+        return stored
+
+
+def test_sigint_at_any_moment_of_extract_ends_in_one_line(tmp_path) -> None:
+    """Real SIGINTs early (pool starting), mid and late in `extract`, with one job and with a
+    pool: exit 130 and one line (no traceback, no "transaction is aborted"), then the
+    warehouse opens and a rerun stores every utterance exactly once."""
+    n = 12
+    wh_dir = tmp_path / "wh"
+    with connect(wh_dir) as wh:
+        ingest(wh, "manifest", _voice_manifest(tmp_path / "corpus", n, 0.5), name="toy")
+    parts = wh_dir / "features"
+
+    def n_parts() -> int:
+        return len(list(parts.rglob("*.parquet")))
+
+    args = ["-w", str(wh_dir), "extract", "--chunk-size", "1"]
+    moments = [  # (jobs, ready, delay)
+        ("2", lambda: parts.exists(), 0.3),  # early: the workers are being spawned
+        ("1", lambda: n_parts() >= 1, 0.0),  # mid, inline: DuckDB queries in flight
+        ("2", lambda: n_parts() >= 3, 0.1),  # mid, in the workers' pool
+        ("1", lambda: n_parts() >= n - 1, 0.0),  # late
+    ]
+    for jobs, ready, delay in moments:
+        code, err = sigint_when([*args, "--jobs", jobs], ready, delay)
+        assert_one_line_interrupt(code, err)
+        assert_stored_once(wh_dir, n)
+    with connect(wh_dir) as wh:
+        before = wh.scalar("SELECT count(*) FROM extractions")
+        summary = extract(wh, "default", progress=False)
+        assert summary.skipped == before and summary.done == n - before
+        assert summary.failed == 0
+    assert assert_stored_once(wh_dir, n) == n
+    assert len(list(parts.rglob("*.parquet"))) == len(list((wh_dir / "frames").rglob("*.parquet")))
