@@ -19,28 +19,81 @@ from sercap.errors import SercapError  # noqa: E402
 
 
 class _Group(click.Group):
-    """Turns user errors into one line on stderr (no traceback) and Ctrl-C into a note."""
+    """Turns user errors into one line on stderr (no traceback) and Ctrl-C into a note.
+
+    Ctrl-C is recorded by a SIGINT handler: DuckDB turns it into ``RuntimeError('Query
+    interrupted')`` (or, inside a transaction, a later "transaction is aborted" error), so
+    whatever an interrupted command raises ends as the same one line and exit status 130.
+    Every write is one transaction, rolled back when the connection closes, so what was
+    committed before stays and nothing half-done does.
+    """
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
+        import atexit
+        import signal
+        import threading
+
         import duckdb
 
+        interrupted = False
+
+        def on_sigint(signum: int, frame: object) -> None:
+            nonlocal interrupted
+            interrupted = True
+            raise KeyboardInterrupt
+
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, on_sigint) if main_thread else None
+        if main_thread:  # a Ctrl-C while the interpreter shuts down would kill it silently
+            atexit.unregister(_ignore_sigint)
+            atexit.register(_ignore_sigint)
         try:
             return super().invoke(ctx)
-        except SercapError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
-        except duckdb.Error as exc:
-            click.echo(f"error: {str(exc).splitlines()[0]}", err=True)
-            sys.exit(1)
-        except OSError as exc:  # an output folder that does not exist, a full disk…
-            where = f"{exc.filename}: " if exc.filename else ""
-            click.echo(f"error: {where}{exc.strerror or exc}", err=True)
-            sys.exit(1)
-        except KeyboardInterrupt:
-            click.echo(
-                "\ninterrupted: everything already stored is kept; rerun to resume", err=True
-            )
-            sys.exit(130)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except BaseException as exc:
+            if isinstance(exc, SystemExit) and not interrupted:
+                raise
+            if interrupted or _is_interrupt(exc):
+                click.echo(
+                    "\ninterrupted: everything already stored is kept; rerun to resume", err=True
+                )
+                sys.exit(130)
+            if isinstance(exc, SercapError):
+                click.echo(f"error: {exc}", err=True)
+                sys.exit(1)
+            if isinstance(exc, duckdb.Error):
+                click.echo(f"error: {str(exc).splitlines()[0]}", err=True)
+                sys.exit(1)
+            if isinstance(exc, OSError):  # an output folder that does not exist, a full disk…
+                where = f"{exc.filename}: " if exc.filename else ""
+                click.echo(f"error: {where}{exc.strerror or exc}", err=True)
+                sys.exit(1)
+            raise
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+
+
+def _ignore_sigint() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _is_interrupt(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what it was raised from, or during) is Ctrl-C."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, KeyboardInterrupt) or (
+            isinstance(exc, RuntimeError) and "interrupted" in str(exc).lower()
+        ):
+            return True
+        if type(exc).__name__ == "InterruptException":
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
 
 
 def _bars() -> bool:

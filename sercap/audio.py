@@ -17,6 +17,11 @@ import soundfile as sf
 SILENCE_PEAK = 1e-4
 #: Fraction of samples at full scale above which a recording counts as clipped.
 CLIPPED_FRACTION = 0.01
+#: Peak amplitude above which a signal is not audio but garbage (+60 dBFS). Integer formats
+#: read as floats lie within ±1; float files may overshoot 1.0 a little (inter-sample peaks,
+#: unnormalised mixes), never by a thousand times. Beyond it, powers overflow float32 and
+#: every descriptor and SQL functional turns into inf/NaN or an out-of-range error.
+MAX_PEAK = 1e3
 
 
 class AudioError(Exception):
@@ -92,8 +97,11 @@ def audio_problem(y: np.ndarray, sample_rate: int, min_samples: int) -> str | No
         return f"shorter than one analysis window ({y.size / sample_rate * 1000:.1f} ms)"
     if not np.all(np.isfinite(y)):
         return "audio contains NaN or infinite samples"
-    if float(np.max(np.abs(y))) < SILENCE_PEAK:
+    peak = float(np.max(np.abs(y)))
+    if peak < SILENCE_PEAK:
         return "silent (peak below -80 dBFS)"
+    if peak > MAX_PEAK:
+        return f"samples exceed ±{MAX_PEAK:g} (absurd amplitude)"
     return None
 
 
@@ -103,8 +111,12 @@ def clipped_fraction(y: np.ndarray, threshold: float = 0.999) -> float:
 
 
 def _require_file(path: str | Path) -> None:
-    if not Path(path).is_file():
+    p = Path(path)
+    if p.is_file():
+        return
+    if not p.exists():
         raise AudioError("audio file not found")
+    raise AudioError("not an audio file (a directory)" if p.is_dir() else "not an audio file")
 
 
 def _reason(exc: BaseException) -> str:

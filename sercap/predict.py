@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from sercap.audio import AudioError, load_audio
+from sercap.audio import AudioError, audio_problem, load_audio
 from sercap.errors import SercapError
 from sercap.evaluate import get_run
 from sercap.warehouse import Warehouse
@@ -174,8 +174,11 @@ def _predict_one(final: FinalModel, y: np.ndarray) -> np.ndarray:
 def predict_files(
     wh: Warehouse, run_id: str, paths: list[Path], *, n_jobs: int = 1, progress: bool = True
 ) -> list[Prediction]:
-    """Predict every file with a run (a model run, or an ensemble of model runs)."""
-    from sercap.features.lld import n_frames
+    """Predict every file with a run (a model run, or an ensemble of model runs).
+
+    A file that cannot be used gets a :class:`Prediction` with ``error`` (one line) and no
+    label; the others are predicted.
+    """
 
     run = get_run(wh, run_id)
     if run["kind"] == "ensemble":
@@ -191,11 +194,7 @@ def predict_files(
         try:
             proba = np.zeros(len(classes))
             for w, member in zip(weights, members, strict=True):
-                params = member.feature_set["params"]
-                y = load_audio(path, int(params["sample_rate"]))
-                if "window_ms" in params and n_frames(len(y), params) == 0:
-                    raise AudioError("shorter than one analysis window")
-                proba += w * _predict_one(member, y)
+                proba += w * _predict_member(member, path)
         except AudioError as exc:
             results.append(Prediction(str(path), None, {}, str(exc)))
             continue
@@ -208,3 +207,34 @@ def predict_files(
             )
         )
     return results
+
+
+def _predict_member(member: FinalModel, path: Path) -> np.ndarray:
+    """One model's probabilities for one file, after the audio checks extraction applies.
+
+    Raises :class:`AudioError` with a one-line reason for unusable audio (unreadable, not a
+    file, silent, too short, absurd amplitude) and for features that cannot be computed.
+    """
+    import warnings
+
+    from sercap.features.extract import DESCRIPTORS_FAILED, is_interrupt, min_audio_samples
+
+    fs = member.feature_set
+    params = fs["params"]
+    sr = int(params["sample_rate"])
+    y = load_audio(path, sr)
+    problem = audio_problem(y, sr, min_audio_samples(fs["kind"], params))
+    if problem:
+        raise AudioError(problem)
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            proba = _predict_one(member, y)
+    except Exception as exc:
+        if is_interrupt(exc):
+            raise KeyboardInterrupt from exc
+        detail = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise AudioError(f"{DESCRIPTORS_FAILED} ({type(exc).__name__}: {detail})") from exc
+    if not np.all(np.isfinite(proba)):
+        raise AudioError(f"{DESCRIPTORS_FAILED} (the model gave non-finite probabilities)")
+    return proba

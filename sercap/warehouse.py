@@ -452,7 +452,22 @@ def _open_duckdb(
 
 
 def _apply_schema(con: duckdb.DuckDBPyConnection, database: str) -> None:
-    """Create or migrate the catalog, then (re)apply every numbered file under ``sql/``."""
+    """Create or migrate the catalog, then (re)apply every numbered file under ``sql/``.
+
+    All of it is one transaction, so an interruption (Ctrl-C during the first ``ingest``)
+    leaves either the previous schema or the whole new one, never half of it.
+    """
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _apply_schema_statements(con, database)
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):  # already rolled back, or gone
+            con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def _apply_schema_statements(con: duckdb.DuckDBPyConnection, database: str) -> None:
     has_info = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_info'"
     ).fetchall()[0][0]
@@ -513,6 +528,10 @@ def connect(
     con = _open_duckdb(database, read_only=read_only, wait_s=wait_s)
     try:
         if read_only:
+            if not con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_info'"
+            ).fetchall()[0][0]:  # created, then interrupted before its schema was committed
+                raise SercapError(f"{root}: no warehouse here yet; run `sercap ingest` first")
             version = con.execute("SELECT value FROM schema_info WHERE key = 'version'").fetchall()
             if not version or int(version[0][0]) != SCHEMA_VERSION:
                 raise SercapError(

@@ -270,3 +270,27 @@ def test_giving_up_on_a_lock_after_one_waiting_line(toy_dir: Path, capsys) -> No
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_sigint_during_the_first_ingest_leaves_a_consistent_warehouse(tmp_path: Path) -> None:
+    """Real SIGINTs while the first `ingest` creates a new warehouse (schema, then rows):
+    exit 130 in one line, never a half-created schema; `info` then works (or says there is
+    no warehouse yet), and a rerun ingests everything once."""
+    from tests.test_extract import _voice_manifest, assert_one_line_interrupt, sigint_when
+
+    manifest = _voice_manifest(tmp_path / "corpus", 12, 0.3)
+    for k, delay in enumerate((0.0, 0.05, 0.15, 0.4, 0.8)):
+        wh_dir = tmp_path / f"wh{k}"
+        db = wh_dir / "sercap.duckdb"
+        code, err = sigint_when(["-w", wh_dir, "ingest", "manifest", manifest], db.exists, delay)
+        assert_one_line_interrupt(code, err)
+        info = CliRunner().invoke(main, ["-w", str(wh_dir), "info"])
+        assert "schema version differs" not in info.output, info.output
+        assert "Traceback" not in info.output
+        assert info.exit_code == 0 or "no warehouse here yet" in info.output, info.output
+        again = run("-w", wh_dir, "ingest", "manifest", manifest)
+        assert again.exit_code == 0, again.output
+        with connect(wh_dir, read_only=True) as wh:
+            assert wh.scalar("SELECT count(*) FROM utterances") == 12
+            assert wh.scalar("SELECT count(DISTINCT path) FROM utterances") == 12
+        assert run("-w", wh_dir, "info").exit_code == 0

@@ -132,3 +132,49 @@ def test_predict_fails_only_when_no_file_could_be_predicted(trained, wavs, tmp_p
     none = runner.invoke(main, [*w, str(broken)])
     assert none.exit_code == 1
     assert none.output.strip().splitlines()[-1].startswith("error: no file could be predicted")
+
+
+def test_predict_applies_the_audio_checks_of_extraction(trained, wavs, tmp_path) -> None:
+    """Silence, a directory, /dev/null, a too short and an absurdly loud file each get a
+    one-line reason; the good file beside them is predicted (exit 0, as for any partial
+    failure), with every run kind (svm, rf, their ensemble)."""
+    import os
+
+    wh_dir, runs = trained
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(32000, np.float32), 16000)
+    short = tmp_path / "short.wav"
+    sf.write(short, np.full(100, 0.1, np.float32), 16000)
+    huge = tmp_path / "huge.wav"
+    y, sr = sf.read(wavs["mono16k"], dtype="float32")
+    sf.write(huge, y * np.float32(1e20), sr, subtype="FLOAT")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    bad = {
+        silent: "silent",
+        short: "shorter than one analysis window",
+        huge: "absurd amplitude",
+        folder: "not an audio file",
+        tmp_path / "nothing.wav": "audio file not found",
+    }
+    if os.path.exists("/dev/null"):
+        bad[Path("/dev/null")] = "not an audio file"
+    files = [*bad, wavs["mono16k"]]
+    wh = connect(wh_dir)
+    for run_id in runs.values():
+        results = predict_files(wh, run_id, files)
+        assert results[-1].error is None and results[-1].label is not None
+        for path, reason in bad.items():
+            got = next(r for r in results if r.path == str(path))
+            assert got.label is None and reason in got.error, (path, got.error)
+            assert "\n" not in got.error
+    wh.close()
+    runner = CliRunner()
+    w = ["-w", str(wh_dir), "predict", "--model", "svm"]
+    result = runner.invoke(main, [*w, str(huge), str(wavs["mono16k"]), str(folder)])
+    assert result.exit_code == 0, result.output
+    assert f"warning: {huge}: samples exceed" in result.output
+    assert f"warning: {folder}: not an audio file" in result.output
+    assert "Traceback" not in result.output
+    only_bad = runner.invoke(main, [*w, str(silent), str(huge)])
+    assert only_bad.exit_code == 1 and "no file could be predicted" in only_bad.output

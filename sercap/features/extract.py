@@ -17,9 +17,12 @@ and its extractions row) or not at all, so a rerun resumes with nothing lost or 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import time
 import uuid
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +46,9 @@ PART_KIND = {"lld": "features", "opensmile": "features", "image": "images"}
 #: Utterances per chunk (one Parquet part per kind): small enough that two workers share a
 #: corpus evenly and a crash loses little, large enough to amortise each chunk's SQL setup.
 CHUNK_SIZE = 64
+#: Stored reasons of unexpected per-utterance failures start with these (the file follows).
+DESCRIPTORS_FAILED = "feature computation failed"
+FUNCTIONALS_FAILED = "functionals failed"
 
 
 # ----------------------------------------------------------------------------- tasks
@@ -90,6 +96,23 @@ class ExtractSummary:
     orphans_removed: int = 0
     left: int = 0
     problems: Counter = field(default_factory=Counter)
+    #: The first few files of each problem (to name them in the summary).
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def add_rows(self, res: ChunkResult) -> None:
+        """Count a stored chunk's utterances: done, or a problem grouped by its reason."""
+        paths = {item.utt_id: item.path for item in res.task.items}
+        for utt, status, err, _n in res.rows:
+            if status == "ok":
+                self.done += 1
+                continue
+            self.failed += 1
+            key = _reason_key(err)
+            self.problems[key] += 1
+            files = self.examples.setdefault(key, [])
+            if len(files) < 3:
+                files.append(paths.get(utt, utt))
+        self.audio_s += res.audio_s
 
     def lines(self) -> list[str]:
         speed = self.audio_s / self.seconds if self.seconds else 0.0
@@ -108,6 +131,8 @@ class ExtractSummary:
             out.append(f"removed {self.orphans_removed} unregistered part(s) left by a crash")
         for reason, n in self.problems.most_common():
             out.append(f"  {n:5d}  {reason}")
+            files = self.examples.get(reason, [])
+            out.extend(f"         {'e.g.' if i == 0 else '    '} {f}" for i, f in enumerate(files))
         if self.problems:
             out.append(
                 "  (per utterance: SELECT utt_id, error FROM extractions WHERE status = 'error')"
@@ -117,7 +142,12 @@ class ExtractSummary:
 
 # ----------------------------------------------------------------------------- worker side
 def init_worker() -> None:
-    """Pool initializer: one thread per worker for BLAS/OpenMP/numba (and DuckDB)."""
+    """Pool initializer: one thread per worker for BLAS/OpenMP/numba (and DuckDB).
+
+    Workers ignore SIGINT: Ctrl-C reaches the whole process group, and the main process
+    alone decides what happens (it terminates the pool and keeps what is committed).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.update(SINGLE_THREAD_ENV)
     try:
         from threadpoolctl import threadpool_limits
@@ -154,39 +184,59 @@ def _load(item: Item, sample_rate: int, min_samples: int) -> tuple[Any, str | No
 
 
 def run_task(task: Task) -> ChunkResult:
-    """Compute and write one chunk's parts (runs in a worker, or inline with one job)."""
+    """Compute and write one chunk's parts (runs in a worker, or inline with one job).
+
+    Any failure of one utterance (its audio, its descriptors, its SQL functionals) is
+    recorded in its row and the others go on; only an interruption or an I/O error of the
+    chunk's parts stops the chunk. Numeric warnings are silenced: a result with infinite
+    values is rejected instead.
+    """
+    with warnings.catch_warnings(), _quiet_numpy():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _run_task(task)
+
+
+def _quiet_numpy() -> Any:
+    import numpy as np
+
+    return np.errstate(all="ignore")
+
+
+def _run_task(task: Task) -> ChunkResult:
     import numpy as np
     import pyarrow as pa
 
-    from sercap.features.lld import frame_geometry
-
     result = ChunkResult(task)
     sr = int(task.params["sample_rate"])
-    min_samples = frame_geometry(task.params)[0] if task.kind != "opensmile" else sr // 10
-    ok_ids: list[str] = []
-    values: list[Any] = []
+    min_samples = min_audio_samples(task.kind, task.params)
+    ok: list[tuple[Item, Any, float]] = []  # item, computed value, seconds of audio
     for item in task.items:
         y, problem = _load(item, sr, min_samples)
         if problem is None:
             try:
-                values.append(_compute(task, y))
-                ok_ids.append(item.utt_id)
-                result.audio_s += y.size / sr
-                n = _n_frames(task, values[-1])
-                result.rows.append((item.utt_id, "ok", None, n))
+                ok.append((item, _compute(task, y), y.size / sr))
                 continue
             except Exception as exc:
-                problem = f"feature computation failed ({type(exc).__name__}: {exc})"
+                _reraise_interrupt(exc)
+                problem = _failure(DESCRIPTORS_FAILED, item, exc)
         result.rows.append((item.utt_id, "error", problem, None))
-    if not ok_ids:
+    feats = None
+    if ok and task.kind == "lld":
+        ok, feats, failed = _functionals_isolating(task, ok)
+        result.rows.extend(failed)
+    for item, value, seconds in ok:
+        result.rows.append((item.utt_id, "ok", None, _n_frames(task, value)))
+        result.audio_s += seconds
+    if not ok:
         return result
+    ok_ids = [item.utt_id for item, _, _ in ok]
+    values = [value for _, value, _ in ok]
     name = task.part_name
     if task.kind == "lld":
-        from sercap.features.functionals import compute_functionals, frames_table
+        from sercap.features.functionals import frames_table
 
         frames = frames_table(ok_ids, values)
-        feats = compute_functionals(frames, float(task.params["hop_ms"]) / 1000.0)
-        assert task.frames_dir is not None
+        assert task.frames_dir is not None and feats is not None
         result.frames_path = _write_parquet(frames, task.frames_dir, name)
         result.frames_rows = frames.num_rows
         result.out_path = _write_parquet(feats, task.out_dir, name)
@@ -216,19 +266,91 @@ def run_task(task: Task) -> ChunkResult:
     return result
 
 
+def _functionals_isolating(
+    task: Task, ok: list[tuple[Item, Any, float]]
+) -> tuple[list[tuple[Item, Any, float]], Any, list[tuple[str, str, str, None]]]:
+    """SQL functionals of a chunk's frames; when the chunk's query fails, each utterance is
+    tried alone so that only the culprits are recorded as failed.
+
+    Returns the utterances kept, their functionals table and the rows of those that failed.
+    """
+    hop_s = float(task.params["hop_ms"]) / 1000.0
+    try:
+        return ok, _functionals(ok, hop_s), []
+    except Exception as exc:
+        _reraise_interrupt(exc)
+    kept: list[tuple[Item, Any, float]] = []
+    failed: list[tuple[str, str, str, None]] = []
+    for entry in ok:
+        try:
+            _functionals([entry], hop_s)
+            kept.append(entry)
+        except Exception as exc:
+            _reraise_interrupt(exc)
+            reason = _failure(FUNCTIONALS_FAILED, entry[0], exc)
+            failed.append((entry[0].utt_id, "error", reason, None))
+    return kept, (_functionals(kept, hop_s) if kept else None), failed
+
+
+def _functionals(entries: list[tuple[Item, Any, float]], hop_s: float) -> Any:
+    from sercap.features.functionals import compute_functionals, frames_table
+
+    frames = frames_table([e[0].utt_id for e in entries], [e[1] for e in entries])
+    return compute_functionals(frames, hop_s)
+
+
+def min_audio_samples(kind: str, params: dict[str, Any]) -> int:
+    """Fewest samples that give features for a set of ``kind`` (one analysis window)."""
+    from sercap.features.lld import frame_geometry
+
+    return frame_geometry(params)[0] if kind != "opensmile" else int(params["sample_rate"]) // 10
+
+
+def is_interrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` is Ctrl-C: DuckDB turns it into ``RuntimeError('Query interrupted')``."""
+    return (
+        isinstance(exc, KeyboardInterrupt)
+        or (type(exc) is RuntimeError and "interrupted" in str(exc).lower())
+        or type(exc).__name__ == "InterruptException"
+    )
+
+
+def _reraise_interrupt(exc: BaseException) -> None:
+    if is_interrupt(exc):
+        raise KeyboardInterrupt from exc
+
+
+def _failure(what: str, item: Item, exc: BaseException) -> str:
+    """One line: what failed, on which file, and the exception's first line."""
+    lines = str(exc).strip().splitlines()
+    detail = lines[0][:200] if lines else ""
+    return f"{what} on {item.path} ({type(exc).__name__}: {detail})"
+
+
+def _check_finite(value: Any) -> Any:
+    """Reject descriptors with infinite values (NaN is fine: unvoiced frames)."""
+    import numpy as np
+
+    arrays = value.items() if isinstance(value, dict) else [("features", value)]
+    for name, x in arrays:
+        x = np.asarray(x)
+        if x.dtype.kind == "f" and np.isinf(x).any():
+            raise FloatingPointError(f"{name} has infinite values")
+    return value
+
+
 def _compute(task: Task, y: Any) -> Any:
     if task.kind == "lld":
         from sercap.features.lld import compute_frames
 
-        cols = compute_frames(y, task.params)
-        return cols
+        return _check_finite(compute_frames(y, task.params))
     if task.kind == "opensmile":
         from sercap.features.opensmile import functionals
 
-        return functionals(y, task.params)
+        return _check_finite(functionals(y, task.params))
     from sercap.features.images import spectrogram_image
 
-    return spectrogram_image(y, task.params)
+    return _check_finite(spectrogram_image(y, task.params))
 
 
 def _n_frames(task: Task, value: Any) -> int:
@@ -308,6 +430,7 @@ def _insert_extractions(
     wh: Warehouse, fs_hash: str, part: str | None, rows: Sequence[tuple]
 ) -> None:
     """One INSERT from an Arrow table (executemany costs ~2 ms a row in DuckDB)."""
+    import duckdb
     import pyarrow as pa
 
     utt, status, error, n_frames = (list(c) for c in zip(*rows, strict=True))
@@ -329,7 +452,9 @@ def _insert_extractions(
             [fs_hash],
         )
     finally:
-        wh.con.unregister("_new_extractions")
+        # An interrupted INSERT aborts the transaction (rolled back by the caller).
+        with contextlib.suppress(duckdb.Error):
+            wh.con.unregister("_new_extractions")
 
 
 def remove_orphans(wh: Warehouse, fs: FeatureSet, corpora: Sequence[str]) -> int:
@@ -378,13 +503,7 @@ def extract(
     try:
         for res in _results(make_tasks(wh, fs, items, chunk_size), jobs):
             store_result(wh, fs, res)
-            for _u, status, err, _n in res.rows:
-                if status == "ok":
-                    summary.done += 1
-                else:
-                    summary.failed += 1
-                    summary.problems[_reason_key(err)] += 1
-            summary.audio_s += res.audio_s
+            summary.add_rows(res)
             if bar is not None:
                 elapsed = max(time.perf_counter() - started, 1e-9)
                 bar.set_postfix_str(f"{summary.audio_s / elapsed:.0f} audio-s/s", refresh=False)
@@ -402,7 +521,10 @@ def extract(
 def _reason_key(err: str | None) -> str:
     """Group problems by kind (durations and exception texts differ per file)."""
     text = err or "unknown"
-    return text.split(" (")[0] if text.startswith(("shorter", "unreadable", "feature")) else text
+    for prefix in (DESCRIPTORS_FAILED, FUNCTIONALS_FAILED):
+        if text.startswith(prefix):
+            return prefix
+    return text.split(" (")[0] if text.startswith(("shorter", "unreadable")) else text
 
 
 def _progress_bar(total: int, enabled: bool | None) -> Any:
@@ -416,6 +538,21 @@ def _progress_bar(total: int, enabled: bool | None) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, unit="utt", unit_scale=False, dynamic_ncols=True, leave=True)
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT in this process for a moment (only from the main thread)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _results(tasks: Iterator[Task], jobs: int) -> Iterator[ChunkResult]:
@@ -433,7 +570,9 @@ def _results(tasks: Iterator[Task], jobs: int) -> Iterator[ChunkResult]:
     os.environ.update(SINGLE_THREAD_ENV)  # inherited by the spawned workers before imports
     try:
         ctx = mp.get_context("spawn")
-        with ctx.Pool(jobs, initializer=init_worker, maxtasksperchild=50) as pool:
+        with _sigint_ignored():  # spawned workers inherit it: Ctrl-C during their start-up
+            pool = ctx.Pool(jobs, initializer=init_worker, maxtasksperchild=50)
+        with pool:
             # imap keeps at most the pool's queue of small task descriptions in memory;
             # results are only paths and counts, so memory stays bounded.
             yield from pool.imap_unordered(run_task, tasks)
