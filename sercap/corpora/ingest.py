@@ -17,6 +17,7 @@ from tqdm import tqdm
 from sercap.audio import AudioError, probe_audio
 from sercap.corpora import corpus_kind
 from sercap.corpora.records import CorpusKind, Problem, UtteranceRecord
+from sercap.corpora.transcripts import store_transcripts, transcript_frame
 from sercap.errors import SercapError
 from sercap.warehouse import Warehouse, check_name
 
@@ -111,6 +112,7 @@ def ingest(
         raise SercapError(f"{root}: no usable utterances ({len(problems)} problems{first})")
     with wh.transaction():
         counts = _store(wh, corpus, spec, root, utterances, labels, evaluations, problems)
+        store_transcripts(wh, corpus, transcript_frame(records, utterances["utt_id"]))
     counts["usable"] = utterances.height
     return _summary(wh, corpus, spec, root, len(records), counts, problems)
 
