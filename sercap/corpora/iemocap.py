@@ -1,5 +1,8 @@
 """IEMOCAP reader: ``SessionN/dialog/EmoEvaluation/*.txt`` + ``SessionN/sentences/wav/``.
 
+The words of each turn come from ``SessionN/dialog/transcriptions/<dialog>.txt`` when that
+folder exists (format: :mod:`sercap.corpora.transcripts`).
+
 An annotation file is a header line, then blank-line separated blocks (not in time order):
 
     [6.2901 - 8.2357]<TAB>Ses01F_impro01_F000<TAB>neu<TAB>[2.5000, 2.5000, 2.5000]
@@ -23,6 +26,7 @@ from sercap.corpora.records import (
     UtteranceRecord,
     normalise_emotion,
 )
+from sercap.corpora.transcripts import read_transcription
 from sercap.errors import SercapError
 
 _SESSION_DIR = re.compile(r"^Session(\d+)$")
@@ -84,8 +88,32 @@ def _records(sessions: list[Path], problems: list[Problem]) -> Iterator[Utteranc
         if not files:
             problems.append(Problem(str(eval_dir), None, "no annotation files (*.txt)"))
         wav_root = session_dir / "sentences" / "wav"
+        words_dir = session_dir / "dialog" / "transcriptions"
         for path in files:
-            yield from parse_annotation_file(path, wav_root, problems)
+            records = parse_annotation_file(path, wav_root, problems)
+            if words_dir.is_dir():
+                records = with_transcripts(records, words_dir / path.name, problems)
+            yield from records
+
+
+def with_transcripts(
+    records: Iterator[UtteranceRecord], transcription: Path, problems: list[Problem]
+) -> Iterator[UtteranceRecord]:
+    """The records of one dialog with their words from its transcription file.
+
+    A missing file is one problem (the records keep ``text=None``); an annotated turn with no
+    line in the file is one problem each.
+    """
+    if not transcription.is_file():
+        problems.append(Problem(str(transcription), None, "no transcription for this dialog"))
+        yield from records
+        return
+    words = read_transcription(transcription, problems)
+    for record in records:
+        record.text = words.get(record.utt_id)
+        if record.text is None:
+            problems.append(Problem(str(transcription), None, f"{record.utt_id}: no line"))
+        yield record
 
 
 def parse_annotation_file(

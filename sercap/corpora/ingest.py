@@ -28,6 +28,7 @@ from sercap.corpora import corpus_kind
 from sercap.corpora.fingerprint import FileStat, Fingerprint, fingerprint
 from sercap.corpora.invalidate import Invalidation, invalidate
 from sercap.corpora.records import CorpusKind, Problem, UtteranceRecord
+from sercap.corpora.transcripts import store_transcripts, transcript_frame
 from sercap.errors import SercapError
 from sercap.warehouse import Warehouse, check_name
 
@@ -162,6 +163,7 @@ def ingest(
             changed_audio = _audio_changed(wh, utterances)
             counts = _store(wh, corpus, spec, root, utterances, labels, evaluations, problems)
             _store_audio_files(wh, files)
+            store_transcripts(wh, corpus, transcript_frame(records, utterances["utt_id"]))
             invalidation = invalidate(wh, changed_audio)
     except BaseException:
         invalidation.abort()

@@ -1,9 +1,10 @@
 """Manifest reader: a CSV or Parquet table of ``path, label, speaker`` for any other corpus.
 
 Optional columns: ``utt_id``, ``gender``, ``session``, ``start``/``end`` (seconds, a segment
-of the file), ``text_id``, ``valence``/``activation``/``dominance``. Relative paths are
-relative to the manifest file. Labels are normalised where they are known emotion names
-(``angry`` → ang) and kept as given (lowercased) otherwise; ``emotion_raw`` keeps the text.
+of the file), ``text_id``, ``valence``/``activation``/``dominance``, ``text`` (the words
+said, stored in ``transcripts``). Relative paths are relative to the manifest file. Labels
+are normalised where they are known emotion names (``angry`` → ang) and kept as given
+(lowercased) otherwise; ``emotion_raw`` keeps the text.
 Without ``utt_id`` the id is the file stem (the path without suffix when stems collide),
 plus ``@start`` for segments; an audio source (file and segment) already stored in the
 corpus keeps its stored id whatever the rest of the manifest lists (see
@@ -113,6 +114,7 @@ def _record(
         activation=_number_or_none(row.get("activation")),
         dominance=_number_or_none(row.get("dominance")),
         text_id=_text(row.get("text_id")),
+        text=_text(row.get("text")),
         origin=(where.file or "", where.line),
         derived_id=given is None,
     )

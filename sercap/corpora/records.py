@@ -118,6 +118,7 @@ class UtteranceRecord:
     dominance: float | None = None
     intensity: str | None = None
     text_id: str | None = None
+    text: str | None = None  # the words, where the corpus has a transcript (issue 17)
     evaluations: tuple[Evaluation, ...] = ()
     origin: tuple[str, int | None] | None = field(default=None, repr=False)
     #: True when the reader made ``utt_id`` up from the file's name (a manifest without an

@@ -13,6 +13,11 @@ formants. EMOTION sets pitch level and range, loudness, speaking rate and voice 
 habits. Every utterance blends its emotion toward neutral by a random strength and jitters
 every parameter, and evaluators disagree, so classes overlap as in real acted speech.
 Deterministic for a seed: each utterance draws from its own seeded generator.
+
+Transcriptions ``dialog/transcriptions/<dialog>.txt`` give each turn words that depend on the
+acted emotion only partly (:func:`utterance_words`): mostly neutral filler and a vocabulary
+shared by all emotions, plus a few emotion-leaning words that are often a confusable
+neighbour's; a few unannotated ``XX`` turns sit between them as in the real files.
 """
 
 from __future__ import annotations
@@ -197,7 +202,11 @@ def generate(
         result.seconds += utt.duration_s
     dialogs = _by_dialog(utterances)
     for number, (dialog, turns) in enumerate(dialogs.items()):
-        _write_annotation(root, dialog, turns, np.random.default_rng([seed, 1000 + number]))
+        rng = np.random.default_rng([seed, 1000 + number])
+        times = _write_annotation(root, dialog, turns, rng)
+        # words draw from their own stream, so audio and annotations stay as they were
+        words_rng = np.random.default_rng([seed, 2000 + number])
+        _write_transcription(root, dialog, turns, times, words_rng)
     result.dialogs = len(dialogs)
     (root / "README.txt").write_text(
         f"{README_MARK} (seed {seed}): "
@@ -507,14 +516,16 @@ def _by_dialog(utterances: list[Utterance]) -> dict[str, list[Utterance]]:
 
 def _write_annotation(
     root: Path, dialog: str, turns: list[Utterance], rng: np.random.Generator
-) -> None:
+) -> dict[str, tuple[float, float]]:
     """One EmoEvaluation file, blocks grouped by speaker (so out of time order), and the
-    per-evaluator sub-folder files that readers must skip."""
+    per-evaluator sub-folder files that readers must skip; returns each turn's (start, end)."""
     blocks = {}
+    times: dict[str, tuple[float, float]] = {}
     clock = 0.0
     for utt in turns:  # planned order alternates F/M: that is the dialog's time line
         clock += float(rng.uniform(0.3, 1.5))
         start, clock = clock, clock + utt.duration_s
+        times[utt.utt_id] = (start, clock)
         v, a, d = utt.vad
         summary = (
             f"[{start:.4f} - {clock:.4f}]\t{utt.utt_id}\t{utt.label}\t[{v:.4f}, {a:.4f}, {d:.4f}]"
@@ -532,3 +543,80 @@ def _write_annotation(
     (evaluation_dir / "Attribute" / f"{dialog}_e2_atr.txt").write_text(
         "".join(f"{u} :val 3; act 3; dom 3; ()\n" for u in ordered)
     )
+    return times
+
+
+# ---------------------------------------------------------------------------- words
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+#: Words any turn may say, whatever the emotion (a few non-ASCII on purpose).
+FILLER = _words(
+    "well i you the it that know just so okay yeah mean think we and to was is a of "
+    "in what do this there about um uh like right have not be"
+)
+TOPICS = _words(
+    "car money wedding job airport bag friend today letter house phone dinner mother "
+    "weekend flight office café résumé naïve señor"
+)
+#: Words that lean toward an emotion (also said under its confusable neighbours).
+LEANING = {
+    "neu": _words("fine sure maybe perhaps probably usual normal alright"),
+    "ang": _words("hate damn stupid ridiculous shut unbelievable idiot sick"),
+    "sad": _words("miss sorry lost gone alone cry hurts died"),
+    "hap": _words("love great nice glad wonderful lovely happy fun"),
+    "exc": _words("amazing wow awesome incredible yes finally fantastic party"),
+    "fru": _words("again ugh why supposed waiting useless forms line"),
+    "sur": _words("really seriously believe suddenly whoa what"),
+    "fea": _words("scared afraid dangerous careful nervous"),
+    "dis": _words("gross disgusting awful yuck"),
+    "oth": _words("whatever"),
+}
+_ENDINGS = {"ang": "!", "exc": "!", "sur": "?", "fru": "?"}
+
+
+def utterance_words(emotion: str, rng: np.random.Generator) -> str:
+    """One turn's words: 3-12 tokens, each filler (55 %), a shared topic word (25 %) or an
+    emotion-leaning word (20 %: the emotion's own 60 % of the time, a confusable neighbour's
+    otherwise); the final mark leans toward the emotion too."""
+    words = []
+    for _ in range(int(rng.integers(3, 13))):
+        draw = rng.random()
+        if draw < 0.55:
+            words.append(str(rng.choice(FILLER)))
+        elif draw < 0.80:
+            words.append(str(rng.choice(TOPICS)))
+        else:
+            source = emotion if rng.random() < 0.6 else str(rng.choice(CONFUSIONS[emotion]))
+            words.append(str(rng.choice(LEANING[source])))
+    mark = _ENDINGS.get(emotion, ".") if rng.random() < 0.5 else str(rng.choice([".", "?", "!"]))
+    text = " ".join(words)
+    return text[0].upper() + text[1:] + mark
+
+
+def _write_transcription(
+    root: Path,
+    dialog: str,
+    turns: list[Utterance],
+    times: dict[str, tuple[float, float]],
+    rng: np.random.Generator,
+) -> None:
+    """``dialog/transcriptions/<dialog>.txt`` in IEMOCAP's format, in time order:
+    ``Ses01F_impro01_F000 [006.2901-008.2357]: Excuse me.``, with unannotated ``XX`` turns
+    (backchannels in the gaps) that readers skip."""
+    lines = []
+    unannotated = 0
+    for index, utt in enumerate(turns):
+        start, end = times[utt.utt_id]
+        # a backchannel in the pause before this turn (pauses are at least 0.3 s)
+        if index > 0 and (index == 1 or rng.random() < 0.15):
+            other = "M" if utt.speaker.gender == "F" else "F"
+            xx = f"{dialog}_{other}XX{unannotated}"
+            unannotated += 1
+            lines.append(f"{xx} [{start - 0.3:08.4f}-{start - 0.05:08.4f}]: Mm-hmm.")
+        words = utterance_words(utt.emotion, rng)
+        lines.append(f"{utt.utt_id} [{start:08.4f}-{end:08.4f}]: {words}")
+    folder = _session_dir(root, turns[0].speaker.session) / "dialog" / "transcriptions"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{dialog}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")

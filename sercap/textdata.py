@@ -1,0 +1,83 @@
+"""The text dataset: transcripts of one corpus' labelled utterances, for the text models.
+
+The same utterances, labels, speakers and folds as :func:`sercap.data.load_dataset` gives
+the audio models, with ``X`` the transcript of each utterance (an object array of str) and
+``input_kind`` "text". Raw strings only: every vocabulary or weight is learnt inside a model's
+``fit`` on training rows. Reads; never writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import polars as pl
+
+from sercap.data import Dataset, labelled_utterances, resolve_corpus, resolve_label_map
+from sercap.errors import SercapError
+from sercap.warehouse import Warehouse
+
+TEXT_FEATURE_SET = "transcripts"
+
+
+def load_text_dataset(
+    wh: Warehouse, *, corpus: str | None = None, label_map: str | None = None
+) -> Dataset:
+    """Transcripts, labels, speakers and folds of the labelled utterances that have words.
+
+    Parameters
+    ----------
+    wh : Warehouse
+        An open warehouse.
+    corpus : str, optional
+        The corpus; the only one in the warehouse when omitted.
+    label_map : str, optional
+        The label map; the corpus' default when omitted.
+
+    Returns
+    -------
+    Dataset
+        ``input_kind="text"``, ``feature_set="transcripts"`` and ``feature_set_hash`` a digest
+        of the ids and words used (so runs on other words are told apart).
+    """
+    corpus = resolve_corpus(wh, corpus)
+    label_map = resolve_label_map(wh, corpus, label_map)
+    meta = labelled_utterances(wh, corpus, label_map)
+    wh.con.register("_text_wanted", meta.select("utt_id").to_arrow())
+    try:
+        words = wh.query(
+            "SELECT t.utt_id, t.text FROM transcripts t JOIN _text_wanted USING (utt_id) "
+            "ORDER BY t.utt_id"
+        )
+    finally:
+        wh.con.unregister("_text_wanted")
+    if words.is_empty():
+        raise SercapError(
+            f"corpus {corpus!r} has no transcripts; ingest a corpus with words (IEMOCAP "
+            "dialog/transcriptions/, or a manifest with a text column)"
+        )
+    meta = meta.join(words, on="utt_id", how="inner").sort("utt_id")
+    classes = sorted(meta["label"].unique().to_list())
+    index = {c: i for i, c in enumerate(classes)}
+    return Dataset(
+        utt_ids=meta["utt_id"].to_numpy(),
+        X=np.array(meta["text"].to_list(), dtype=object),
+        y=np.array([index[c] for c in meta["label"]], dtype=np.int64),
+        classes=classes,
+        speakers=meta["speaker"].to_numpy(),
+        folds=meta["fold"].to_numpy(),
+        corpus=corpus,
+        label_map=label_map,
+        protocol=meta["protocol"][0],
+        input_kind="text",
+        feature_set=TEXT_FEATURE_SET,
+        feature_set_hash=words_digest(meta.select("utt_id", "text")),
+    )
+
+
+def words_digest(frame: pl.DataFrame) -> str:
+    """16 hex digits naming the exact (utt_id, text) rows, in utt_id order."""
+    digest = hashlib.sha256()
+    for utt_id, text in frame.sort("utt_id").iter_rows():
+        digest.update(f"{utt_id}\t{text}\n".encode())
+    return digest.hexdigest()[:16]
