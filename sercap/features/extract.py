@@ -420,6 +420,9 @@ def _progress_bar(total: int, enabled: bool | None) -> Any:
 
 def _results(tasks: Iterator[Task], jobs: int) -> Iterator[ChunkResult]:
     """Run tasks inline (one job) or in a spawn pool whose workers use one thread each."""
+    from sercap.numba_cache import ensure_numba_cache
+
+    ensure_numba_cache()  # compile librosa's kernels once, never by several workers at once
     if jobs <= 1:
         from threadpoolctl import threadpool_limits
 
