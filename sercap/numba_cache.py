@@ -76,10 +76,16 @@ def cache_key(target: str = WARMUP_TARGET) -> str:
 
 @contextmanager
 def cache_lock(cache_dir: Path) -> Iterator[None]:
-    """Exclusive inter-process lock (``fcntl.flock``) on ``<cache_dir>/.sercap-numba.lock``."""
-    import fcntl
+    """Exclusive inter-process lock (``fcntl.flock``) on ``<cache_dir>/.sercap-numba.lock``.
 
+    Where ``fcntl`` does not exist (Windows) the block runs unlocked.
+    """
     cache_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
     with open(cache_dir / LOCK_NAME, "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
@@ -151,6 +157,12 @@ def ensure_numba_cache(
     folder = use_cache_dir(cache_dir)
     marker = folder / f"{MARKER_PREFIX}{cache_key(target)}"
     if marker.exists():
+        return folder
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # not writable: numba will not cache there either
+        if log:
+            print(f"numba cache {folder} unusable ({exc.strerror}): not warmed", file=sys.stderr)
         return folder
     with cache_lock(folder):
         if marker.exists():  # another process compiled while we waited
