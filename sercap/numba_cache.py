@@ -61,11 +61,11 @@ def use_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     return Path(os.environ["NUMBA_CACHE_DIR"]).expanduser()
 
 
-def cache_key(target: str = WARMUP_TARGET) -> str:
+def cache_key(target: str = WARMUP_TARGET, arg: str = "") -> str:
     """Short hash of what the cached machine code depends on (versions + warm-up)."""
     from importlib.metadata import PackageNotFoundError, version
 
-    parts = [sys.version, str(WARMUP_VERSION), target]
+    parts = [sys.version, str(WARMUP_VERSION), target, arg]
     for pkg in ("numpy", "numba", "llvmlite", "librosa"):
         try:
             parts.append(f"{pkg}={version(pkg)}")
@@ -94,10 +94,14 @@ def cache_lock(cache_dir: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _run_warmup(cache_dir: Path, target: str, timeout_s: float) -> subprocess.CompletedProcess:
+def _run_warmup(
+    cache_dir: Path, target: str, timeout_s: float, arg: str = ""
+) -> subprocess.CompletedProcess:
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
     module, func = target.split(":")
-    code = f"import {module} as m; m.{func}()"
+    code = (
+        f"import {module} as m; m.{func}({arg!r})" if arg else f"import {module} as m; m.{func}()"
+    )
     return subprocess.run(
         [sys.executable, "-c", code],
         env=env,
@@ -122,6 +126,7 @@ def set_aside(cache_dir: Path) -> Path:
 def ensure_numba_cache(
     cache_dir: str | os.PathLike | None = None,
     target: str = WARMUP_TARGET,
+    arg: str = "",
     timeout_s: float = 1800.0,
     log: bool = True,
 ) -> Path:
@@ -139,6 +144,9 @@ def ensure_numba_cache(
         Cache folder when ``NUMBA_CACHE_DIR`` is not set (a user-set one always wins).
     target : str
         ``module:function`` that compiles the kernels (default :func:`warm_kernels`).
+    arg : str
+        One string argument for ``target`` (for :func:`warm_kernels`, a :func:`warm_spec`
+        naming the feature set whose kernels to compile); part of the marker's key.
     timeout_s : float
         Limit for one warm-up child.
     log : bool
@@ -155,7 +163,7 @@ def ensure_numba_cache(
         When the warm-up fails in a fresh, empty cache (not a cache problem).
     """
     folder = use_cache_dir(cache_dir)
-    marker = folder / f"{MARKER_PREFIX}{cache_key(target)}"
+    marker = folder / f"{MARKER_PREFIX}{cache_key(target, arg)}"
     if marker.exists():
         return folder
     try:
@@ -169,7 +177,7 @@ def ensure_numba_cache(
             return folder
         if log:
             print(f"compiling librosa's kernels once into {folder} …", file=sys.stderr)
-        res = _run_warmup(folder, target, timeout_s)
+        res = _run_warmup(folder, target, timeout_s, arg)
         if res.returncode != 0:
             aside = set_aside(folder)
             if log:
@@ -179,7 +187,7 @@ def ensure_numba_cache(
                     "compiling afresh",
                     file=sys.stderr,
                 )
-            res = _run_warmup(folder, target, timeout_s)
+            res = _run_warmup(folder, target, timeout_s, arg)
             if res.returncode != 0:
                 last = (res.stderr.strip().splitlines() or [f"exit {res.returncode}"])[-1]
                 raise SercapError(
@@ -190,23 +198,39 @@ def ensure_numba_cache(
     return folder
 
 
-def warm_kernels() -> None:
-    """Call, on a short float32 signal, every librosa path sercap's feature sets use.
+def warm_spec(kind: str, params: dict) -> str:
+    """The :func:`warm_kernels` argument for one feature or image set's definition."""
+    import json
 
-    Covers the built-in LLD sets (default, pyin, chroma), the spectrogram images and the speed
-    benchmark's per-feature librosa calls (``chroma_stft`` → ``estimate_tuning`` → ``piptrack``,
-    ``yin``, ``zero_crossing_rate``, …). Runs in a child of :func:`ensure_numba_cache`.
+    return json.dumps({"kind": kind, "params": params}, sort_keys=True)
+
+
+def warm_kernels(spec: str = "") -> None:
+    """Call, on a short float32 signal, the librosa paths of one feature or image set.
+
+    ``spec`` is a :func:`warm_spec` (an ``lld`` set's descriptors or an ``image`` set's
+    spectrogram); empty means the built-in ``default`` and ``mel`` sets. Only the kernels that
+    extraction workers would otherwise compile concurrently are compiled, so the first run
+    pays no more than it did before. Runs in a child of :func:`ensure_numba_cache`.
     """
+    import json
+
     import numpy as np
 
     from sercap.features.featureset import get_feature_set
     from sercap.features.images import spectrogram_image
     from sercap.features.lld import compute_frames
-    from sercap.features.speed import naive_librosa
 
-    sr = 16000
-    y = (0.1 * np.random.default_rng(0).standard_normal(sr // 2)).astype(np.float32)
-    for name in ("default", "pyin", "chroma"):
-        compute_frames(y, get_feature_set(name).params)
-    spectrogram_image(y, get_feature_set("mel", "image").params)
-    naive_librosa(y, sr)
+    y = (0.1 * np.random.default_rng(0).standard_normal(8000)).astype(np.float32)
+    if spec:
+        sets = [json.loads(spec)]
+    else:
+        sets = [
+            {"kind": k, "params": get_feature_set(n, k).params}
+            for n, k in (("default", "lld"), ("mel", "image"))
+        ]
+    for one in sets:
+        if one["kind"] == "lld":
+            compute_frames(y, one["params"])
+        elif one["kind"] == "image":
+            spectrogram_image(y, one["params"])

@@ -31,11 +31,3 @@ def use() -> None:
     for dtype in (np.float32, np.float64):
         x = np.random.default_rng(0).standard_normal((20, 50)).astype(dtype)
         _parabolic(x, x[::-1], x + 1)
-
-
-def tune() -> None:
-    """The call from issue 10 item 9 that segfaulted on a cache written concurrently."""
-    import librosa
-
-    y = np.random.default_rng(0).standard_normal(16000).astype(np.float32)
-    librosa.estimate_tuning(y=y, sr=16000)

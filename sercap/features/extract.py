@@ -374,6 +374,10 @@ def extract(
         wh.refresh_views()
         return summary
     started = time.perf_counter()
+    if fs.kind in ("lld", "image"):  # librosa's kernels: compiled once, never by two workers
+        from sercap.numba_cache import ensure_numba_cache, warm_spec
+
+        ensure_numba_cache(arg=warm_spec(fs.kind, fs.params))
     bar = _progress_bar(len(items), progress)
     try:
         for res in _results(make_tasks(wh, fs, items, chunk_size), jobs):
@@ -420,9 +424,6 @@ def _progress_bar(total: int, enabled: bool | None) -> Any:
 
 def _results(tasks: Iterator[Task], jobs: int) -> Iterator[ChunkResult]:
     """Run tasks inline (one job) or in a spawn pool whose workers use one thread each."""
-    from sercap.numba_cache import ensure_numba_cache
-
-    ensure_numba_cache()  # compile librosa's kernels once, never by several workers at once
     if jobs <= 1:
         from threadpoolctl import threadpool_limits
 
