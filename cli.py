@@ -10,8 +10,11 @@ import os
 import sys
 from pathlib import Path
 
-# Keep numba's compiled librosa kernels between runs even where site-packages is read-only.
-os.environ.setdefault("NUMBA_CACHE_DIR", str(Path.home() / ".cache" / "sercap" / "numba"))
+# Keep numba's compiled librosa kernels between runs even where site-packages is read-only
+# (a user-set NUMBA_CACHE_DIR wins); extract compiles them once, under a lock, before workers.
+from sercap.numba_cache import use_cache_dir  # noqa: E402
+
+use_cache_dir()
 
 import click  # noqa: E402
 

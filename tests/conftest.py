@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+from sercap.numba_cache import ensure_numba_cache, use_cache_dir  # noqa: E402
+
 # Keep numba's librosa kernels cached between test runs (first compile costs ~10 s).
-os.environ.setdefault("NUMBA_CACHE_DIR", str(Path.home() / ".cache" / "sercap" / "numba"))
+use_cache_dir()
 
 from sercap.warehouse import Warehouse, connect  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _numba_cache_checked() -> None:
+    """Compile (or probe) the default kernels once, so no test meets a corrupt cache."""
+    ensure_numba_cache(log=False)
+
 
 EMODB_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "emodb"
 
