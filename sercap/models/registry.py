@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sercap.errors import SercapError
+from sercap.errors import BadParameterError
 from sercap.models.base import SERModel
 from sercap.models.cnn import CNNModel, ResNet18Model, ResNet34Model
 from sercap.models.dnn import DNNModel
@@ -37,14 +37,16 @@ def get_model(name: str) -> type[SERModel]:
     try:
         return MODELS[name]
     except (KeyError, TypeError):
-        raise SercapError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}") from None
+        raise BadParameterError(
+            f"unknown model {name!r}; choose one of: {', '.join(MODELS)}"
+        ) from None
 
 
 def model_names(input_kind: str | None = None) -> list[str]:
     """Registered names, optionally only those taking "tabular", "sequence" or "image" input."""
     kinds = {"tabular", "sequence", "image"}
     if input_kind is not None and input_kind not in kinds:
-        raise SercapError(
+        raise BadParameterError(
             f"unknown input kind {input_kind!r}; choose one of: {', '.join(sorted(kinds))}"
         )
     return [n for n, cls in MODELS.items() if input_kind is None or cls.input_kind == input_kind]
