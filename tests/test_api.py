@@ -165,3 +165,28 @@ def test_import_sercap_loads_no_heavy_library() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_tune_lets_other_processes_open_the_warehouse_during_trials(tmp_path, monkeypatch) -> None:
+    """While trials run, another process can open the warehouse (the write lock is released);
+    afterwards the caller's wh is open again and holds the stored best parameters."""
+    import sercap.tune as tune_module
+    from tests.helpers import add_corpus, add_features
+
+    wh = sercap.connect(tmp_path / "wh")
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=2))
+    database = tmp_path / "wh" / "sercap.duckdb"
+    opened = []
+    real_run_study = tune_module.run_study
+
+    def run_study_and_open_elsewhere(*args, **kwargs):
+        probe = "import duckdb, sys; duckdb.connect(sys.argv[1]).close()"
+        done = subprocess.run([sys.executable, "-c", probe, str(database)], capture_output=True)
+        opened.append(done.returncode == 0)
+        return real_run_study(*args, **kwargs)
+
+    monkeypatch.setattr(tune_module, "run_study", run_study_and_open_elsewhere)
+    study = sercap.tune(wh, "svm", trials=1, max_folds=2)
+    assert opened == [True]
+    assert wh.scalar("SELECT count(*) FROM tuned_params WHERE study = ?", [study.name]) == 1
+    wh.close()
