@@ -190,3 +190,16 @@ def test_tune_lets_other_processes_open_the_warehouse_during_trials(tmp_path, mo
     assert opened == [True]
     assert wh.scalar("SELECT count(*) FROM tuned_params WHERE study = ?", [study.name]) == 1
     wh.close()
+
+
+def test_python_m_sercap_runs_the_cli_from_a_clone(tmp_path) -> None:
+    """`python -m sercap` finds the command group (the clone's cli.py until the CLI package)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "sercap", "--help"],
+        cwd=tmp_path,
+        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.startswith("Usage: sercap ") and "predict" in out.stdout
