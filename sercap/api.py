@@ -6,8 +6,8 @@ fast). Each is a thin wrapper over a service module; nothing prints unless asked
 
 >>> import sercap
 >>> wh = sercap.connect(":memory:")
->>> sorted(wh.query("SELECT * FROM label_maps")["label_map"].unique())[:2]
-['cremad6', 'emodb7']
+>>> wh.query("SELECT count(*) AS n FROM corpora")["n"][0]
+0
 >>> wh.close()
 """
 

@@ -71,3 +71,22 @@ def test_cli_quickstart_runs(tmp_path, monkeypatch) -> None:
             assert result.output.strip().splitlines()[-1].startswith("error: "), shown
         else:
             assert result.exit_code == 0, shown + repr(result.exception)
+
+
+def test_cheap_docstring_examples_run() -> None:
+    """The examples of sercap.errors and of the API's warehouse-only functions (the others
+    synthesise and extract a corpus each: `pytest --doctest-modules sercap/api.py` runs all)."""
+    import doctest
+
+    import sercap.api
+    import sercap.errors
+
+    assert doctest.testmod(sercap.errors).failed == 0
+    finder = doctest.DocTestFinder()
+    runner = doctest.DocTestRunner()
+    cheap = {"sercap.api", "sercap.api.connect", "sercap.api.get_run"}
+    tests = [t for t in finder.find(sercap.api) if t.name in cheap]
+    assert len(tests) == 3
+    for test in tests:
+        runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0
