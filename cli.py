@@ -366,38 +366,26 @@ def train_command(
     Prints UA (mean per-class recall), WA (accuracy) and macro-F1 on the pooled out-of-fold
     predictions, their per-fold mean ± std, and the confusion matrix.
     """
-    from sercap.evaluate import get_run
-    from sercap.experiment import data_request, load_for, run_model
-    from sercap.report import format_run
+    from sercap.api import train
 
-    wh = _open(ctx)
-    request = data_request(
+    run = train(
+        _open(ctx),
         model,
         corpus=corpus,
-        label_map=label_map,
+        labels=label_map,
         feature_set=feature_set,
         image_set=image_set,
         columns=columns,
-        speaker_norm=speaker_norm,
-    )
-    data = load_for(wh, request)
-    click.echo(
-        f"{model}: {len(data)} utterances of {data.corpus} ({data.label_map}), "
-        f"{len(set(data.folds))} folds ({data.protocol})",
-        err=True,
-    )
-    outcome = run_model(
-        wh,
-        model,
-        data,
         params=_parse_params(params),
         tuned=tuned,
+        speaker_norm=speaker_norm,
         seed=seed,
-        n_jobs=jobs,
+        jobs=jobs,
         device=device,
         progress=_bars(),
+        say=lambda text: click.echo(text, err=True),
     )
-    click.echo(format_run(get_run(wh, outcome.run_id)))
+    click.echo(str(run))
 
 
 @main.group("runs", invoke_without_command=True)
@@ -501,57 +489,42 @@ def tune_command(
     test folds never reach the tuner. Running it again resumes the same study; several
     processes (or machines, with --storage postgresql://…) can tune one study together.
     """
-    from sercap.experiment import data_request, load_for
-    from sercap.report import format_study
-    from sercap.tune import load_study, open_storage, plot_study, run_study, store_best, summarise
-    from sercap.tune import study_name as default_study_name
+    from sercap.api import load_study, tune
 
-    wh = _open(ctx)
-    request = data_request(
-        model,
+    request = dict(
         corpus=corpus,
-        label_map=label_map,
+        labels=label_map,
         feature_set=feature_set,
         image_set=image_set,
         columns=columns,
         speaker_norm=speaker_norm,
+        storage=storage,
+        study=study,
     )
-    data = load_for(wh, request)
-    name = study or default_study_name(model, data)
-    root = wh.root
-    backend = open_storage(storage, root, name)
+    wh = _open(ctx)
     if show:
-        summary = summarise(load_study(backend, name))
-        png = plot_study(summary, root / "reports" / f"tune-{name}.png")
-        click.echo(format_study(summary))
+        found = load_study(wh, model, **request)
+        png = found.plot(wh.root / "reports" / f"tune-{found.name}.png")
+        click.echo(str(found))
         click.echo(f"\nplot: {png}")
         return
-    wh.close()  # let other processes use the warehouse while trials run
-    label = storage or backend_label(root, name)
-    click.echo(f"study {name}: {len(data)} utterances, storage {label}", err=True)
-    result = run_study(
+    result = tune(
+        wh,
         model,
-        data,
-        backend,
-        name,
-        n_trials=trials,
+        trials=trials,
         timeout=timeout,
         pruner=pruner,
         max_folds=max_folds,
-        fixed=_parse_params(params),
+        params=_parse_params(params),
         seed=seed,
-        n_jobs=jobs,
+        jobs=jobs,
         device=device,
         progress=_bars(),
+        say=lambda text: click.echo(text, err=True),
+        **request,
     )
-    wh = _open(ctx)
-    store_best(wh, result, model, data, label)
-    click.echo(format_study(summarise(result)))
+    click.echo(str(result))
     click.echo(f"\nbest parameters stored; use them with `sercap train {model} --tuned`")
-
-
-def backend_label(root: Path, name: str) -> str:
-    return str(root / "studies" / f"{name}.journal")
 
 
 # ---- ensemble
@@ -884,43 +857,21 @@ def predict_command(ctx: click.Context, wavs, run_id, model, corpus, fmt, jobs) 
     cannot be read gets a one-line reason and the others still get predictions; the exit
     status is 1 only when no file could be predicted.
     """
-    import polars as pl
-
-    from sercap.predict import best_run, predict_files
+    from sercap.api import predict
     from sercap.report import print_frame
 
     if bool(run_id) == bool(model):
         raise SercapError("give exactly one of --run RUN_ID or --model NAME")
-    wh = _open(ctx)
-    run_id = run_id or best_run(wh, model, corpus)
-    results = predict_files(wh, run_id, list(wavs), n_jobs=jobs, progress=_bars())
-    classes = sorted({c for r in results for c in r.proba})
-    rows = [
-        {
-            "path": r.path,
-            "emotion": r.label,
-            **{c: r.proba.get(c) for c in classes},
-            "error": r.error,
-        }
-        for r in results
-    ]
-    frame = pl.DataFrame(
-        rows,
-        schema={
-            "path": pl.String,
-            "emotion": pl.String,
-            **{c: pl.Float64 for c in classes},
-            "error": pl.String,
-        },
+    table = predict(
+        _open(ctx), list(wavs), run=run_id, model=model, corpus=corpus, jobs=jobs, progress=_bars()
     )
     if fmt == "table":
-        click.echo(f"run {run_id}", err=True)
-    print_frame(frame, fmt=fmt, limit=None)
-    if any(r.error for r in results):
-        for r in results:
-            if r.error:
-                click.echo(f"warning: {r.path}: {r.error}", err=True)
-    if all(r.error for r in results):
+        click.echo(f"run {table['run_id'][0]}", err=True)
+    print_frame(table.drop("run_id"), fmt=fmt, limit=None)
+    failed = table.filter(table["error"].is_not_null())
+    for path, error in zip(failed["path"], failed["error"], strict=True):
+        click.echo(f"warning: {path}: {error}", err=True)
+    if failed.height == table.height:
         raise SercapError("no file could be predicted (see the warnings above)")
 
 

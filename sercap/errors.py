@@ -1,4 +1,21 @@
-"""The one exception type users see as a one-line message instead of a traceback."""
+"""Errors users see as one line instead of a traceback, and the hierarchy under them.
+
+Every user-facing problem is a :class:`SercapError`. The subclasses say which kind it is, so
+that library callers (a notebook, the CLI) can react by kind, and carry an optional ``hint``:
+what to do about it, phrased without command-line flags so that each front end can add its
+own (the CLI names ``sercap extract``, a notebook ``sercap.extract(wh)``).
+
+>>> from sercap.errors import BadParameterError, SercapError
+>>> err = BadParameterError("trials must be at least 1", hint="ask for one trial or more")
+>>> isinstance(err, SercapError) and isinstance(err, ValueError)
+True
+>>> str(err)
+'trials must be at least 1; ask for one trial or more'
+>>> err.message, err.hint
+('trials must be at least 1', 'ask for one trial or more')
+"""
+
+from __future__ import annotations
 
 
 class SercapError(Exception):
@@ -6,4 +23,44 @@ class SercapError(Exception):
 
     The CLI prints ``error: <message>`` and exits with status 1. Messages name the file (and
     line) involved and, where there is one, the command to run first.
+
+    Parameters
+    ----------
+    message : str
+        One line naming the file or thing involved and what is wrong with it.
+    hint : str, optional
+        What to do about it, free of CLI flag names. ``str(error)`` appends it after ``"; "``.
     """
+
+    def __init__(self, message: str = "", *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return f"{self.message}; {self.hint}" if self.hint else self.message
+
+
+class NotFoundError(SercapError, LookupError):
+    """Something named does not exist: a file, corpus, run, study, feature set, model."""
+
+
+class NotExtractedError(SercapError):
+    """The warehouse lacks a step's output (features, images, runs) that this one needs."""
+
+
+class BadParameterError(SercapError, ValueError):
+    """A parameter value that cannot be used (also a :class:`ValueError`)."""
+
+
+class WarehouseBusyError(SercapError):
+    """Another process holds the warehouse's write lock (DuckDB allows one writer)."""
+
+
+__all__ = [
+    "BadParameterError",
+    "NotExtractedError",
+    "NotFoundError",
+    "SercapError",
+    "WarehouseBusyError",
+]

@@ -34,15 +34,29 @@ SCHEMA_VERSION = 1
 
 DB_FILENAME = "sercap.duckdb"
 PART_KINDS = ("frames", "features", "images")
+#: The ``sql/`` folder of a clone (beside the package); a wheel carries it as ``sercap/sql``.
 _SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def sql_dir() -> Path:
-    """The ``sql/`` folder shipped beside the package (schema, views, query templates)."""
-    if not _SQL_DIR.is_dir():
-        raise SercapError(f"{_SQL_DIR}: the sql/ folder is missing; reinstall sercap from a clone")
-    return _SQL_DIR
+    """The ``sql/`` folder (schema, views, query templates).
+
+    An installed wheel has it inside the package (``sercap/sql``, found with
+    :mod:`importlib.resources`); a clone (or an editable install of one) has it at the
+    repository root, beside the package.
+    """
+    from importlib.resources import files
+
+    packaged = files("sercap") / "sql"
+    candidates = [Path(str(packaged))] if isinstance(packaged, os.PathLike) else []
+    for candidate in [*candidates, _SQL_DIR]:
+        if (candidate / "001_schema.sql").is_file():
+            return candidate
+    raise SercapError(
+        f"{_SQL_DIR}: the sql/ folder is missing (neither in the package nor beside it); "
+        "reinstall sercap"
+    )
 
 
 def read_sql(name: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sercap.corpora import cremad, emodb, iemocap, manifest, ravdess, tess
 from sercap.corpora.records import CorpusKind
-from sercap.errors import SercapError
+from sercap.errors import BadParameterError
 
 KINDS: dict[str, CorpusKind] = {
     kind.name: kind
@@ -65,6 +65,6 @@ def corpus_kind(name: str) -> CorpusKind:
     try:
         return KINDS[name]
     except KeyError:
-        raise SercapError(
+        raise BadParameterError(
             f"unknown corpus kind {name!r}; choose one of {', '.join(KINDS)}"
         ) from None

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sercap.errors import SercapError
+from sercap.errors import BadParameterError
 
 KINDS = ("lld", "opensmile", "image")
 
@@ -135,14 +135,16 @@ def make_feature_set(
 
     check_name(name, "feature set name")
     if kind not in KINDS:
-        raise SercapError(f"feature set {name!r}: kind must be one of {KINDS}, not {kind!r}")
+        raise BadParameterError(f"feature set {name!r}: kind must be one of {KINDS}, not {kind!r}")
     params = json.loads(json.dumps(params))  # plain JSON types only
     if kind in ("lld", "image"):
         for key in ("sample_rate", "window_ms", "hop_ms"):
             if not isinstance(params.get(key), int | float) or params[key] <= 0:
-                raise SercapError(f"feature set {name!r}: {key} must be a positive number")
+                raise BadParameterError(f"feature set {name!r}: {key} must be a positive number")
     if kind == "lld" and "pitch" not in params.get("groups", {}):
-        raise SercapError(f"feature set {name!r}: the pitch group is required (voicing stats)")
+        raise BadParameterError(
+            f"feature set {name!r}: the pitch group is required (voicing stats)"
+        )
     return FeatureSet(name, kind, params, description, library_versions(kind))
 
 
@@ -202,7 +204,7 @@ def get_feature_set(name: str, kind: str | None = None) -> FeatureSet:
     defs = builtin_definitions()
     if name not in defs or (kind is not None and defs[name][0] != kind):
         names = ", ".join(builtin_names(kind))
-        raise SercapError(f"unknown feature set {name!r}; choose one of: {names}")
+        raise BadParameterError(f"unknown feature set {name!r}; choose one of: {names}")
     k, params, description = defs[name]
     return make_feature_set(name, k, params, description)
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import optuna
 
-from sercap.errors import SercapError
+from sercap.errors import BadParameterError, NotFoundError, SercapError
 
 META_FILE = "model.json"
 
@@ -46,14 +46,14 @@ class SERModel(abc.ABC):
         given = dict(params or {})
         unknown = sorted(set(given) - set(defaults))
         if unknown:
-            raise SercapError(
+            raise BadParameterError(
                 f"{self.name}: unknown parameter {unknown[0]!r} "
                 f"(known: {', '.join(sorted(defaults))})"
             )
         self.params: dict[str, Any] = {**defaults, **given}
         self.seed = int(seed)
         if int(n_jobs) < 1:
-            raise SercapError(f"{self.name}: n_jobs must be at least 1, got {n_jobs}")
+            raise BadParameterError(f"{self.name}: n_jobs must be at least 1, got {n_jobs}")
         self.n_jobs = int(n_jobs)
         self.device = device
         self.verbose = bool(verbose)
@@ -113,7 +113,7 @@ class SERModel(abc.ABC):
         path = Path(path)
         meta_path = path / META_FILE
         if not meta_path.is_file():
-            raise SercapError(f"no saved model in {path} (missing {META_FILE})")
+            raise NotFoundError(f"no saved model in {path} (missing {META_FILE})")
         meta = json.loads(meta_path.read_text())
         target: type[SERModel] = cls
         if cls is SERModel or getattr(cls, "name", None) != meta["name"]:
@@ -157,19 +157,21 @@ def check_labels(
     """Validate class indices and return (y as int64, K)."""
     y = np.asarray(y)
     if y.ndim != 1 or len(y) != n_samples:
-        raise SercapError(f"{name}: y has {len(y)} labels for {n_samples} rows")
+        raise BadParameterError(f"{name}: y has {len(y)} labels for {n_samples} rows")
     if n_samples == 0:
-        raise SercapError(f"{name}: no training rows")
+        raise BadParameterError(f"{name}: no training rows")
     if not np.issubdtype(y.dtype, np.integer) and not np.all(np.equal(np.mod(y, 1), 0)):
-        raise SercapError(f"{name}: y must hold class indices 0..K-1")
+        raise BadParameterError(f"{name}: y must hold class indices 0..K-1")
     y = y.astype(np.int64)
     if y.min() < 0:
-        raise SercapError(f"{name}: y must hold class indices 0..K-1, got {y.min()}")
+        raise BadParameterError(f"{name}: y must hold class indices 0..K-1, got {y.min()}")
     k = int(y.max()) + 1 if n_classes is None else int(n_classes)
     if y.max() >= k:
-        raise SercapError(f"{name}: class index {y.max()} is out of range for n_classes={k}")
+        raise BadParameterError(f"{name}: class index {y.max()} is out of range for n_classes={k}")
     if len(np.unique(y)) < 2:
-        raise SercapError(f"{name}: the training data holds only one class; need at least two")
+        raise BadParameterError(
+            f"{name}: the training data holds only one class; need at least two"
+        )
     return y, k
 
 
@@ -178,11 +180,11 @@ def check_tabular(name: str, X: Any, n_features: int | None = None) -> np.ndarra
     try:
         arr = np.asarray(X, dtype=np.float32)
     except (TypeError, ValueError) as exc:
-        raise SercapError(f"{name}: X must be a numeric 2-D array ({exc})") from None
+        raise BadParameterError(f"{name}: X must be a numeric 2-D array ({exc})") from None
     if arr.ndim != 2:
-        raise SercapError(f"{name}: X must be 2-D (rows × features), got shape {arr.shape}")
+        raise BadParameterError(f"{name}: X must be 2-D (rows × features), got shape {arr.shape}")
     if n_features is not None and arr.shape[1] != n_features:
-        raise SercapError(
+        raise BadParameterError(
             f"{name}: X has {arr.shape[1]} features, the model was fitted on {n_features}"
         )
     if np.isinf(arr).any():

@@ -14,7 +14,7 @@ import optuna
 import torch
 from torch import nn
 
-from sercap.errors import SercapError
+from sercap.errors import BadParameterError
 from sercap.models.torch_common import (
     TorchModel,
     common_params,
@@ -98,7 +98,7 @@ class ImageModel(TorchModel):
     def _validate_params(self) -> None:
         super()._validate_params()
         if int(self.params["crop_frames"]) < 16:
-            raise SercapError(f"{self.name}: crop_frames must be at least 16")
+            raise BadParameterError(f"{self.name}: crop_frames must be at least 16")
 
     def _stride(self) -> int:
         stride = int(self.params["window_stride"])
@@ -108,7 +108,7 @@ class ImageModel(TorchModel):
         if isinstance(X, np.ndarray) and X.ndim == 3:
             X = list(X)
         if not isinstance(X, list | tuple) or not X:
-            raise SercapError(
+            raise BadParameterError(
                 f"{self.name}: X must be a non-empty list of (mel bands, frames) images"
             )
         height = None if fitting else len(self.mean_)
@@ -116,11 +116,15 @@ class ImageModel(TorchModel):
         for i, img in enumerate(X):
             arr = np.asarray(img)
             if arr.ndim != 2 or arr.shape[1] == 0:
-                raise SercapError(f"{self.name}: image {i} has shape {arr.shape}; need (H, W ≥ 1)")
+                raise BadParameterError(
+                    f"{self.name}: image {i} has shape {arr.shape}; need (H, W ≥ 1)"
+                )
             if arr.dtype != np.uint8:
-                raise SercapError(f"{self.name}: image {i} is {arr.dtype}; expected uint8 log-mel")
+                raise BadParameterError(
+                    f"{self.name}: image {i} is {arr.dtype}; expected uint8 log-mel"
+                )
             if height is not None and arr.shape[0] != height:
-                raise SercapError(
+                raise BadParameterError(
                     f"{self.name}: image {i} has {arr.shape[0]} mel bands, expected {height}"
                 )
             height = arr.shape[0]

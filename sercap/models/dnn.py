@@ -10,7 +10,7 @@ import optuna
 import torch
 from torch import nn
 
-from sercap.errors import SercapError
+from sercap.errors import BadParameterError
 from sercap.models.base import check_tabular
 from sercap.models.torch_common import TorchModel, common_params, common_search_space
 
@@ -102,7 +102,7 @@ class DNNModel(TorchModel):
     def _build(self, n_classes: int) -> nn.Module:
         p = self.params
         if int(p["n_layers"]) < 0 or int(p["hidden_size"]) < 1:
-            raise SercapError("dnn: n_layers must be >= 0 and hidden_size >= 1")
+            raise BadParameterError("dnn: n_layers must be >= 0 and hidden_size >= 1")
         return MLP(
             len(self.median_),
             n_classes,

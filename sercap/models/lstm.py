@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from sercap.errors import SercapError
+from sercap.errors import BadParameterError
 from sercap.models.torch_common import (
     TorchModel,
     common_params,
@@ -105,21 +105,27 @@ class LSTMModel(TorchModel):
     def _validate_params(self) -> None:
         super()._validate_params()
         if self.params["head"] not in HEADS:
-            raise SercapError(f"lstm: head must be one of {HEADS}, got {self.params['head']!r}")
+            raise BadParameterError(
+                f"lstm: head must be one of {HEADS}, got {self.params['head']!r}"
+            )
 
     def _check_input(self, X: Any, fitting: bool) -> list[np.ndarray]:
         if isinstance(X, np.ndarray) and X.ndim == 3:
             X = list(X)
         if not isinstance(X, list | tuple) or not X:
-            raise SercapError("lstm: X must be a non-empty list of (frames, features) arrays")
+            raise BadParameterError("lstm: X must be a non-empty list of (frames, features) arrays")
         d = None if fitting else len(self.mean_)
         out = []
         for i, seq in enumerate(X):
             arr = np.asarray(seq, dtype=np.float32)
             if arr.ndim != 2 or len(arr) == 0:
-                raise SercapError(f"lstm: sequence {i} has shape {arr.shape}; need (frames ≥ 1, d)")
+                raise BadParameterError(
+                    f"lstm: sequence {i} has shape {arr.shape}; need (frames ≥ 1, d)"
+                )
             if d is not None and arr.shape[1] != d:
-                raise SercapError(f"lstm: sequence {i} has {arr.shape[1]} features, expected {d}")
+                raise BadParameterError(
+                    f"lstm: sequence {i} has {arr.shape[1]} features, expected {d}"
+                )
             d = arr.shape[1]
             out.append(arr)
         return out

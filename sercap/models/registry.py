@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sercap.errors import SercapError
+from sercap.errors import BadParameterError
 from sercap.models.base import SERModel
 from sercap.models.cnn import CNNModel, ResNet18Model, ResNet34Model
 from sercap.models.dnn import DNNModel
@@ -42,7 +42,7 @@ def get_model(name: str) -> type[SERModel]:
         return {**MODELS, **TEXT_MODELS}[name]
     except (KeyError, TypeError):
         known = ", ".join([*MODELS, *TEXT_MODELS])
-        raise SercapError(f"unknown model {name!r}; choose one of: {known}") from None
+        raise BadParameterError(f"unknown model {name!r}; choose one of: {known}") from None
 
 
 def model_names(input_kind: str | None = None) -> list[str]:
@@ -50,7 +50,7 @@ def model_names(input_kind: str | None = None) -> list[str]:
     input."""
     kinds = {"tabular", "sequence", "image", "text"}
     if input_kind is not None and input_kind not in kinds:
-        raise SercapError(
+        raise BadParameterError(
             f"unknown input kind {input_kind!r}; choose one of: {', '.join(sorted(kinds))}"
         )
     every = {**MODELS, **TEXT_MODELS}

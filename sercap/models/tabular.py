@@ -19,7 +19,7 @@ import numpy as np
 import optuna
 from threadpoolctl import threadpool_limits
 
-from sercap.errors import SercapError
+from sercap.errors import BadParameterError
 from sercap.models.base import (
     SERModel,
     check_labels,
@@ -97,7 +97,7 @@ def _imputer():  # noqa: ANN202 - sklearn object
 
 def _check_class_weight(name: str, value: Any) -> str | None:
     if value not in ("balanced", None):
-        raise SercapError(f"{name}: class_weight must be 'balanced' or null, got {value!r}")
+        raise BadParameterError(f"{name}: class_weight must be 'balanced' or null, got {value!r}")
     return value
 
 
@@ -130,11 +130,11 @@ class SVMModel(TabularModel):
 
         gamma = self.params["gamma"]
         if not (gamma in ("scale", "auto") or (isinstance(gamma, int | float) and gamma > 0)):
-            raise SercapError(
+            raise BadParameterError(
                 f"svm: gamma must be 'scale', 'auto' or a positive number, got {gamma!r}"
             )
         if float(self.params["C"]) <= 0:
-            raise SercapError(f"svm: C must be positive, got {self.params['C']!r}")
+            raise BadParameterError(f"svm: C must be positive, got {self.params['C']!r}")
         pipe = make_pipeline(_imputer(), StandardScaler(), self._svc(y, gamma))
         with warnings.catch_warnings():
             # sklearn 1.9 deprecates SVC(probability=True); it still gives libsvm's multiclass

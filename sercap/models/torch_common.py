@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from sercap.errors import SercapError
+from sercap.errors import BadParameterError
 from sercap.models.base import (
     SERModel,
     check_labels,
@@ -43,9 +43,9 @@ def resolve_device(device: str | None) -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise SercapError(f"unknown torch device {device!r} ({exc})") from None
+        raise BadParameterError(f"unknown torch device {device!r} ({exc})") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise SercapError(f"device {device!r} requested but no CUDA GPU is available")
+        raise BadParameterError(f"device {device!r} requested but no CUDA GPU is available")
     return dev
 
 
@@ -333,7 +333,9 @@ class TorchModel(SERModel):
         y, k = check_labels(self.name, y, len(X), n_classes)
         self._validate_params()
         if groups is not None and len(groups) != len(y):
-            raise SercapError(f"{self.name}: groups has {len(groups)} entries for {len(y)} rows")
+            raise BadParameterError(
+                f"{self.name}: groups has {len(groups)} entries for {len(y)} rows"
+            )
         device = resolve_device(self.device)
         self.n_classes_ = None
         with torch_threads(self.n_jobs), seeded(self.seed, device) as rng:
@@ -387,18 +389,18 @@ class TorchModel(SERModel):
     def _validate_params(self) -> None:
         p = self.params
         if p["optimizer"] not in OPTIMIZERS:
-            raise SercapError(
+            raise BadParameterError(
                 f"{self.name}: optimizer must be one of {OPTIMIZERS}, got {p['optimizer']!r}"
             )
         if p["scheduler"] not in SCHEDULERS:
-            raise SercapError(
+            raise BadParameterError(
                 f"{self.name}: scheduler must be one of {SCHEDULERS}, got {p['scheduler']!r}"
             )
         if p["class_weight"] not in ("balanced", None):
-            raise SercapError(f"{self.name}: class_weight must be 'balanced' or null")
+            raise BadParameterError(f"{self.name}: class_weight must be 'balanced' or null")
         for key in ("epochs", "batch_size"):
             if int(p[key]) < 1:
-                raise SercapError(f"{self.name}: {key} must be at least 1, got {p[key]!r}")
+                raise BadParameterError(f"{self.name}: {key} must be at least 1, got {p[key]!r}")
 
     @torch.no_grad()
     def _run(self, inputs: tuple[torch.Tensor, ...], device: torch.device) -> np.ndarray:
