@@ -715,6 +715,13 @@ _extract_options = [
     ),
     click.option("--retry-errors", is_flag=True, help="Try again utterances that failed before."),
     click.option("--limit", type=click.IntRange(1), help="At most N utterances (for a try-out)."),
+    click.option(
+        "--cluster",
+        envvar="SERCAP_CLUSTER",
+        help="Run chunks on Dask: local:N (N worker processes here) or tcp://HOST:8786 (a "
+        "running scheduler; workers must see the audio and warehouse at the same paths). "
+        "Replaces --jobs.  [env: SERCAP_CLUSTER]",
+    ),
 ]
 
 

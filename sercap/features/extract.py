@@ -474,10 +474,13 @@ def extract(
     progress: bool | None = True,
     kind: str | None = None,
     on_chunk: Callable[[ChunkResult], None] | None = None,
+    cluster: Any = None,
 ) -> ExtractSummary:
     """Extract every utterance (of ``corpus``) not yet stored for ``feature_set``.
 
     ``on_chunk`` is called after each chunk is committed (tests use it to simulate a crash).
+    ``cluster`` (a spec such as ``"local:4"`` / ``"tcp://host:8786"``, or a Dask Client)
+    runs the chunks on Dask workers instead of the ``jobs`` pool; see :func:`_dask_results`.
     """
     fs = feature_set if isinstance(feature_set, FeatureSet) else get_feature_set(feature_set, kind)
     if fs.kind == "opensmile":
@@ -505,7 +508,7 @@ def extract(
         ensure_numba_cache(arg=warm_spec(fs.kind, fs.params))
     bar = _progress_bar(len(items), progress)
     try:
-        for res in _results(make_tasks(wh, fs, items, chunk_size), jobs):
+        for res in _results(make_tasks(wh, fs, items, chunk_size), jobs, cluster):
             store_result(wh, fs, res)
             summary.add_rows(res)
             if bar is not None:
@@ -514,6 +517,8 @@ def extract(
                 bar.update(len(res.rows))
             if on_chunk is not None:
                 on_chunk(res)
+        if cluster is not None:  # temporary files of workers killed mid-chunk
+            summary.orphans_removed += remove_orphans(wh, fs, corpora)
     finally:
         if bar is not None:
             bar.close()
@@ -559,8 +564,11 @@ def _sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _results(tasks: Iterator[Task], jobs: int) -> Iterator[ChunkResult]:
+def _results(tasks: Iterator[Task], jobs: int, cluster: Any = None) -> Iterator[ChunkResult]:
     """Run tasks inline (one job) or in a spawn pool whose workers use one thread each."""
+    if cluster is not None:
+        yield from _dask_results(tasks, cluster)
+        return
     if jobs <= 1:
         from threadpoolctl import threadpool_limits
 
@@ -586,3 +594,44 @@ def _results(tasks: Iterator[Task], jobs: int) -> Iterator[ChunkResult]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+# ----------------------------------------------------------------------------- Dask path
+def run_task_on_worker(task: Task) -> ChunkResult:
+    """:func:`run_task` on a Dask worker: one thread, and a one-line error when the worker
+    does not see the warehouse folder at the client's path (no shared filesystem)."""
+    import socket
+
+    init_worker()
+    for folder in (task.out_dir, task.frames_dir):
+        if folder is not None and not os.path.isdir(folder):
+            raise SercapError(
+                f"worker on {socket.gethostname()} cannot see {folder}: workers need the "
+                "warehouse and the audio at the same paths as the client (a shared filesystem)"
+            )
+    if task.items and not any(os.path.isdir(os.path.dirname(i.path)) for i in task.items):
+        # a folder, not the file: a file deleted after ingest is recorded as an error as usual
+        raise SercapError(
+            f"worker on {socket.gethostname()} cannot see {os.path.dirname(task.items[0].path)}"
+            ": workers need the audio at the same paths as the client (a shared filesystem)"
+        )
+    return run_task(task)
+
+
+def _dask_results(tasks: Iterator[Task], cluster: Any) -> Iterator[ChunkResult]:
+    """Run every chunk as one Dask task; yield results as they complete.
+
+    A worker writes its chunk's parts exactly as a pool worker does (temporary name, then an
+    atomic rename to the chunk's unique part name); only this process registers them. When a
+    worker dies mid-chunk, Dask reruns the chunk elsewhere: the rerun writes the same part
+    name (replacing any file the dead worker renamed into place), the dead worker's
+    temporary file is removed after the run by :func:`remove_orphans`, and each chunk's
+    result reaches :func:`store_result` once — nothing is lost or registered twice.
+    """
+    from sercap.cluster import map_tasks, open_client
+
+    if hasattr(cluster, "submit"):  # a Client the caller manages
+        yield from map_tasks(cluster, run_task_on_worker, tasks, progress=False)
+        return
+    with open_client(cluster) as client:
+        yield from map_tasks(client, run_task_on_worker, tasks, progress=False)

@@ -1,0 +1,221 @@
+"""Dask distributed as sercap's execution backend for parallel work.
+
+A *cluster spec* names where tasks run:
+
+  ``local:N``           a ``dask.distributed.LocalCluster`` of N worker processes, one thread
+                        each, started here and closed when the work is done;
+  ``tcp://HOST:PORT``   a running scheduler (``dask scheduler`` + ``dask worker`` on other
+                        machines, or one from dask-jobqueue); only the client is closed.
+
+``SERCAP_CLUSTER`` gives the spec when no option does. Workers must see the audio and the
+warehouse folder by the same paths as the client (a shared filesystem).
+
+Dask is an optional extra (``pip install "sercap[cluster]"``); nothing here imports it at
+module level, so sercap works without it until a cluster is asked for.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sercap.errors import SercapError
+
+#: Environment variable read when no ``--cluster`` is given.
+ENV_VAR = "SERCAP_CLUSTER"
+#: Environment of every LocalCluster worker: one thread for BLAS/OpenMP/numba.
+WORKER_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "NUMBA_NUM_THREADS": "1",
+    "VECLIB_MAXIMUM_THREADS": "1",
+    "NUMEXPR_NUM_THREADS": "1",
+}
+INSTALL_HINT = 'pip install "sercap[cluster]"'
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """Where tasks run: ``kind`` is ``"local"`` (``workers`` processes) or ``"address"``."""
+
+    kind: str
+    workers: int = 0
+    address: str = ""
+
+    def __str__(self) -> str:
+        return f"local:{self.workers}" if self.kind == "local" else self.address
+
+
+def parse_spec(text: str) -> ClusterSpec:
+    """Parse ``local:N`` or a scheduler address (``tcp://HOST:PORT``, ``tls://…``).
+
+    Parameters
+    ----------
+    text : str
+        The spec as the user wrote it.
+
+    Returns
+    -------
+    ClusterSpec
+
+    Raises
+    ------
+    SercapError
+        When ``text`` is neither form.
+    """
+    value = text.strip()
+    match = re.fullmatch(r"local:(\d+)", value)
+    if match:
+        n = int(match.group(1))
+        if n < 1:
+            raise SercapError(f"cluster {text!r}: a local cluster needs at least 1 worker")
+        return ClusterSpec("local", workers=n)
+    if re.fullmatch(r"(tcp|tls|ucx|inproc)://[^\s/]+(:\d+)?/?", value):
+        return ClusterSpec("address", address=value.rstrip("/"))
+    raise SercapError(
+        f"cluster {text!r}: expected local:N (N worker processes here) or a scheduler "
+        "address tcp://HOST:8786"
+    )
+
+
+def resolve_spec(option: str | None, env: dict[str, str] | None = None) -> ClusterSpec | None:
+    """The spec from ``option``, else from ``$SERCAP_CLUSTER``, else ``None`` (no cluster).
+
+    Parameters
+    ----------
+    option : str or None
+        The ``--cluster`` value.
+    env : dict, optional
+        Environment to read ``SERCAP_CLUSTER`` from (default ``os.environ``).
+    """
+    env = os.environ if env is None else env
+    text = option if option else env.get(ENV_VAR, "").strip()
+    return parse_spec(text) if text else None
+
+
+def import_distributed() -> Any:
+    """``dask.distributed``, or a one-line SercapError naming the extra to install."""
+    try:
+        import dask.distributed as distributed
+    except ImportError as exc:
+        raise SercapError(f"running on a cluster needs Dask; {INSTALL_HINT}") from exc
+    return distributed
+
+
+@contextmanager
+def open_client(spec: ClusterSpec | str, timeout_s: float = 30.0) -> Iterator[Any]:
+    """A ``dask.distributed.Client`` for ``spec``; closes what it started on exit.
+
+    ``local:N`` starts a LocalCluster of N processes (one thread each, no dashboard) and
+    closes both cluster and client; an address connects to a running scheduler and closes
+    only the client (the scheduler and its workers keep running).
+
+    Parameters
+    ----------
+    spec : ClusterSpec or str
+        Parsed spec or its text.
+    timeout_s : float
+        How long to wait for a remote scheduler before giving up.
+
+    Yields
+    ------
+    dask.distributed.Client
+    """
+    if isinstance(spec, str):
+        spec = parse_spec(spec)
+    distributed = import_distributed()
+    cluster = None
+    if spec.kind == "local":
+        cluster = distributed.LocalCluster(
+            n_workers=spec.workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            env=dict(WORKER_ENV),
+        )
+        client = distributed.Client(cluster)
+    else:
+        try:
+            client = distributed.Client(spec.address, timeout=timeout_s)
+        except (OSError, TimeoutError) as exc:
+            raise SercapError(
+                f"cluster {spec.address}: no scheduler answered within {timeout_s:.0f} s "
+                "(start one with `dask scheduler`, workers with `dask worker ADDRESS`)"
+            ) from exc
+    try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def map_tasks(
+    client: Any,
+    fn: Callable[[Any], Any],
+    items: Iterable[Any],
+    progress: bool | None = None,
+    unit: str = "task",
+    pure: bool = False,
+    retries: int = 0,
+) -> Iterator[Any]:
+    """Submit ``fn(item)`` for every item and yield the results as they complete.
+
+    A task whose worker dies is rerun by Dask on another worker (up to the scheduler's
+    ``allowed-failures``); ``retries`` additionally reruns a task that *raised*. On
+    Ctrl-C (or when the consumer stops early) the pending tasks are cancelled and
+    KeyboardInterrupt propagates.
+
+    Parameters
+    ----------
+    client : dask.distributed.Client
+    fn : callable
+        A picklable top-level function of one argument.
+    items : iterable
+        Its arguments (all submitted at once; keep them small).
+    progress : bool or None
+        A tqdm bar of tasks done / total on stderr; ``None``: only when stderr is a terminal.
+    unit : str
+        The bar's unit.
+    pure : bool
+        Whether Dask may deduplicate equal calls (off: every item is its own task).
+    retries : int
+        Reruns of a task that raised an exception.
+
+    Yields
+    ------
+    object
+        ``fn(item)``, in completion order. A task's exception is re-raised here.
+    """
+    distributed = import_distributed()
+    futures = [client.submit(fn, item, pure=pure, retries=retries) for item in items]
+    bar = _bar(len(futures), progress, unit)
+    try:
+        for future in distributed.as_completed(futures):
+            result = future.result()
+            future.release()
+            if bar is not None:
+                bar.update(1)
+            yield result
+    except BaseException:  # KeyboardInterrupt, a task's error, or GeneratorExit
+        client.cancel([f for f in futures if not f.done()])
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _bar(total: int, enabled: bool | None, unit: str) -> Any:
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=unit, dynamic_ncols=True, leave=True)
