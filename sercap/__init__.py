@@ -13,22 +13,31 @@ The same verbs as the command line, as functions (documented in :mod:`sercap.api
 
 Everything is imported on first use, so ``import sercap`` loads no DuckDB, torch or librosa.
 
-Three verbs share their names with service modules: ``sercap.tune``, ``sercap.predict`` and
-``sercap.features`` are those modules (``import sercap.tune`` keeps working) made callable:
-calling one runs :func:`sercap.api.tune`, :func:`sercap.api.predict` or
-:func:`sercap.api.features`.
+``sercap.features`` is also the feature package (``import sercap.features.lld`` works);
+calling the package runs :func:`sercap.api.features`. The services behind ``tune`` and
+``predict`` are the modules ``sercap.tuning`` and ``sercap.prediction``.
 """
 
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import Any
 
 __version__ = "0.1.0"
 
-_API = ("connect", "synth", "ingest", "extract", "train", "get_run", "load_study", "Run", "Study")
+_API = (
+    "connect",
+    "synth",
+    "ingest",
+    "extract",
+    "train",
+    "get_run",
+    "tune",
+    "load_study",
+    "predict",
+    "Run",
+    "Study",
+)
 _ERRORS = (
     "SercapError",
     "NotFoundError",
@@ -36,38 +45,12 @@ _ERRORS = (
     "BadParameterError",
     "WarehouseBusyError",
 )
-#: Verbs whose names are also submodules: the submodule itself becomes callable.
-_CALLABLE_MODULES = ("tune", "predict", "features")
-
-__all__ = [*_API, *_CALLABLE_MODULES, *_ERRORS, "__version__"]
-
-
-class _CallableModule(types.ModuleType):
-    """A service module that, called, runs the API verb of the same name."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        api = importlib.import_module("sercap.api")
-        return getattr(api, self.__name__.rpartition(".")[2])(*args, **kwargs)
-
-
-class _Package(types.ModuleType):
-    """The ``sercap`` package: submodules ``tune``/``predict``/``features`` become callable
-    whenever the import system binds them here, whoever imported them first."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if (
-            name in _CALLABLE_MODULES
-            and isinstance(value, types.ModuleType)
-            and value.__name__ == f"{__name__}.{name}"
-            and type(value) is types.ModuleType
-        ):
-            value.__class__ = _CallableModule
-        super().__setattr__(name, value)
+__all__ = [*_API, *_ERRORS, "features", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _CALLABLE_MODULES:
-        return importlib.import_module(f"{__name__}.{name}")
+    if name == "features":  # the package, callable (see sercap/features/__init__.py)
+        return importlib.import_module(f"{__name__}.features")
     if name in _API:
         return getattr(importlib.import_module("sercap.api"), name)
     if name in _ERRORS:
@@ -77,6 +60,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
-
-
-sys.modules[__name__].__class__ = _Package

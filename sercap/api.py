@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # only for annotations: the heavy modules load when a verb ru
     from sercap.corpora.ingest import IngestSummary
     from sercap.corpora.synthetic import SynthResult
     from sercap.features.extract import ExtractSummary
-    from sercap.tune import StudySummary
+    from sercap.tuning import StudySummary
     from sercap.warehouse import Warehouse
 
 PathLike = str | os.PathLike[str]
@@ -530,7 +530,7 @@ class Study:
 
     def plot(self, path: PathLike) -> Path:
         """Write the history and parameter importances as one PNG; returns its path."""
-        from sercap.tune import plot_study
+        from sercap.tuning import plot_study
 
         return plot_study(self.summary, Path(path))
 
@@ -558,7 +558,7 @@ def _study_setup(
 ) -> tuple[Any, str, Any, str]:
     """The dataset, study name, Optuna storage and its printable label."""
     from sercap.experiment import data_request, load_for
-    from sercap.tune import open_storage, study_name
+    from sercap.tuning import open_storage, study_name
 
     request = data_request(
         model,
@@ -599,8 +599,8 @@ def load_study(
     Parameters are those of :func:`tune`; a study that does not exist yet raises
     :class:`~sercap.errors.SercapError`.
     """
-    from sercap.tune import load_study as _load_study
-    from sercap.tune import summarise
+    from sercap.tuning import load_study as _load_study
+    from sercap.tuning import summarise
 
     _, name, backend, label = _study_setup(
         wh,
@@ -695,7 +695,7 @@ def tune(
     True
     >>> wh.close()
     """
-    from sercap.tune import PRUNERS, run_study, store_best, summarise
+    from sercap.tuning import PRUNERS, run_study, store_best, summarise
     from sercap.warehouse import connect as _connect
 
     if trials < 1:
@@ -828,7 +828,7 @@ def predict(
     (1, True)
     >>> wh.close()
     """
-    from sercap.predict import best_run, predict_files
+    from sercap.prediction import best_run, predict_files
 
     if (run is None) == (model is None):
         raise BadParameterError(

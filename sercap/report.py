@@ -179,7 +179,7 @@ def runs_table(wh: Warehouse, corpus: str | None = None, model: str | None = Non
 
 
 def format_study(summary) -> str:
-    """An Optuna study summary (see :func:`sercap.tune.summarise`) for a person."""
+    """An Optuna study summary (see :func:`sercap.tuning.summarise`) for a person."""
     lines = [
         f"study {summary.name}: {summary.n_trials} trials "
         f"({summary.n_complete} complete, {summary.n_pruned} pruned)",

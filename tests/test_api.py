@@ -148,11 +148,12 @@ def test_unknown_names_are_bad_parameters(issue_example) -> None:
 
 def test_service_modules_stay_importable_beside_the_verbs() -> None:
     import sercap.features.lld as lld
-    import sercap.tune as tune_module
+    import sercap.tuning as tune_module
 
-    assert callable(sercap.tune) and tune_module is sys.modules["sercap.tune"]
+    assert callable(sercap.tune) and tune_module is sys.modules["sercap.tuning"]
     assert hasattr(tune_module, "run_study") and hasattr(lld, "compute_frames")
     assert callable(sercap.features) and callable(sercap.predict)
+    assert sercap.features is sys.modules["sercap.features"]  # the package, callable
 
 
 def test_import_sercap_loads_no_heavy_library() -> None:
@@ -170,7 +171,7 @@ def test_import_sercap_loads_no_heavy_library() -> None:
 def test_tune_lets_other_processes_open_the_warehouse_during_trials(tmp_path, monkeypatch) -> None:
     """While trials run, another process can open the warehouse (the write lock is released);
     afterwards the caller's wh is open again and holds the stored best parameters."""
-    import sercap.tune as tune_module
+    import sercap.tuning as tune_module
     from tests.helpers import add_corpus, add_features
 
     wh = sercap.connect(tmp_path / "wh")

@@ -327,7 +327,7 @@ def _optimizer(tmp_path: Path, url: str, study: str, n: int, pause: float) -> su
 def test_sercap_storage_opens_a_postgresql_url(pg, tmp_path) -> None:
     import optuna
 
-    from sercap.tune import open_storage
+    from sercap.tuning import open_storage
 
     storage = open_storage(pg, tmp_path, "s")
     assert isinstance(storage, optuna.storages.RDBStorage)

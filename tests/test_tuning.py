@@ -6,11 +6,11 @@ import numpy as np
 import optuna
 import pytest
 
-import sercap.tune as tune_module
+import sercap.tuning as tune_module
 from sercap.data import load_dataset
 from sercap.errors import SercapError
 from sercap.models.registry import MODELS
-from sercap.tune import open_storage, run_study, store_best, study_name, tuning_splits
+from sercap.tuning import open_storage, run_study, store_best, study_name, tuning_splits
 from sercap.warehouse import connect
 from tests.helpers import add_corpus, add_features, add_frames, add_images
 
@@ -132,7 +132,7 @@ def test_two_processes_share_one_journal(tmp_path) -> None:
 
 
 def test_fold_median_pruner_compares_running_means_at_the_same_fold() -> None:
-    from sercap.tune import FoldMedianPruner
+    from sercap.tuning import FoldMedianPruner
 
     study = optuna.create_study(direction="maximize", pruner=FoldMedianPruner(3, 1))
     # an easy first fold then harder ones: running means fall over the folds
@@ -158,7 +158,7 @@ def test_fold_median_pruner_compares_running_means_at_the_same_fold() -> None:
 
 
 def test_fold_median_pruner_waits_for_startup_trials() -> None:
-    from sercap.tune import FoldMedianPruner
+    from sercap.tuning import FoldMedianPruner
 
     study = optuna.create_study(direction="maximize", pruner=FoldMedianPruner(5, 0))
     study.add_trial(

@@ -15,7 +15,7 @@ from sercap.errors import SercapError
 from sercap.evaluate import get_run
 from sercap.experiment import data_request, load_for, run_model
 from sercap.features.extract import extract
-from sercap.predict import best_run, predict_files
+from sercap.prediction import best_run, predict_files
 from sercap.warehouse import connect
 
 
