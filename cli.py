@@ -195,7 +195,12 @@ _device_option = click.option(
 @_image_set_option
 @_columns_option
 @click.option("--params", help="Model parameters as JSON, e.g. '{\"C\": 10}'.")
-@click.option("--tuned", is_flag=True, help="Use the best parameters found by `sercap tune`.")
+@click.option(
+    "--tuned",
+    is_flag=True,
+    help="Score each outer fold with its own nested study's parameters (`sercap tune`), "
+    "beside the default parameters with a 95% CI of the difference.",
+)
 @_speaker_norm_option
 @_seed_option
 @_jobs_option
@@ -223,8 +228,8 @@ def train_command(
     predictions, their per-fold mean ± std, and the confusion matrix.
     """
     from sercap.evaluate import get_run
-    from sercap.experiment import data_request, load_for, run_model
-    from sercap.report import format_run
+    from sercap.experiment import compare_tuned, data_request, load_for, run_model
+    from sercap.report import format_run, format_tuning_comparison
 
     wh = _open(ctx)
     request = data_request(
@@ -242,17 +247,16 @@ def train_command(
         f"{len(set(data.folds))} folds ({data.protocol})",
         err=True,
     )
-    outcome = run_model(
-        wh,
-        model,
-        data,
-        params=_parse_params(params),
-        tuned=tuned,
-        seed=seed,
-        n_jobs=jobs,
-        device=device,
-        progress=_bars(),
+    kwargs = dict(
+        params=_parse_params(params), seed=seed, n_jobs=jobs, device=device, progress=_bars()
     )
+    if tuned:
+        comparison = compare_tuned(wh, model, data, **kwargs)
+        click.echo(format_run(get_run(wh, comparison.tuned.run_id)))
+        click.echo("")
+        click.echo(format_tuning_comparison([comparison]))
+        return
+    outcome = run_model(wh, model, data, **kwargs)
     click.echo(format_run(get_run(wh, outcome.run_id)))
 
 
@@ -314,11 +318,24 @@ def runs_show(ctx: click.Context, run_id: str) -> None:
     help="Stops bad trials after their first folds.",
 )
 @click.option(
-    "--max-folds",
-    type=click.IntRange(1),
-    default=5,
+    "--inner-folds",
+    type=click.IntRange(2),
+    default=3,
     show_default=True,
-    help="Outer folds a trial evaluates (each on its own training speakers).",
+    help="Speaker-grouped inner folds of each study's objective.",
+)
+@click.option(
+    "--fold",
+    "only_folds",
+    multiple=True,
+    help="Tune only this outer fold's study (repeatable; to share the work between "
+    "processes).  [default: every fold, then the final study]",
+)
+@click.option(
+    "--final/--no-final",
+    default=True,
+    show_default=True,
+    help="Also tune the final study over all speakers (the parameters `predict` uses).",
 )
 @click.option("--params", help="Parameters held fixed while tuning, as JSON ('{\"epochs\": 5}').")
 @click.option(
@@ -344,25 +361,37 @@ def tune_command(
     storage,
     study,
     pruner,
-    max_folds,
+    inner_folds,
+    only_folds,
+    final,
     params,
     show,
     seed,
     jobs,
     device,
 ) -> None:
-    """Tune MODEL's hyper-parameters with Optuna; the best ones serve `train --tuned`.
+    """Nested tuning of MODEL with Optuna: one study per outer fold, then a final one.
 
-    The objective is UA on validation speakers held out of each outer fold's training data;
-    test folds never reach the tuner. Running it again resumes the same study; several
-    processes (or machines, with --storage postgresql://…) can tune one study together.
+    The study of outer fold f (`BASE/fold=f`) scores trials by a speaker-grouped inner
+    cross-validation over fold f's training speakers only; `train MODEL --tuned` fits fold f
+    with that study's best parameters and scores fold f's test speakers. The final study
+    (`BASE/final`, all speakers) gives the parameters `predict` uses; it is never scored.
+    --trials is per study. Running it again resumes the studies; several processes (or
+    machines, with --storage postgresql://…) can tune them together.
     """
     from sercap.experiment import data_request, load_for
-    from sercap.report import format_study
-    from sercap.tune import load_study, open_storage, plot_study, run_study, store_best, summarise
+    from sercap.report import format_nested
+    from sercap.tune import (
+        nested_studies,
+        open_storage,
+        plot_study,
+        run_nested,
+        store_nested,
+        summarise,
+    )
     from sercap.tune import study_name as default_study_name
 
-    wh = _open(ctx)
+    wh = _open(ctx, read_only=show)
     request = data_request(
         model,
         corpus=corpus,
@@ -377,15 +406,22 @@ def tune_command(
     root = wh.root
     backend = open_storage(storage, root, name)
     if show:
-        summary = summarise(load_study(backend, name))
-        png = plot_study(summary, root / "reports" / f"tune-{name}.png")
-        click.echo(format_study(summary))
-        click.echo(f"\nplot: {png}")
+        nested = nested_studies(backend, name)
+        click.echo(format_nested(nested))
+        if nested.final is not None:
+            png = plot_study(summarise(nested.final), root / "reports" / f"tune-{name}.png")
+            click.echo(f"\nplot of the final study: {png}")
         return
     wh.close()  # let other processes use the warehouse while trials run
     label = storage or backend_label(root, name)
-    click.echo(f"study {name}: {len(data)} utterances, storage {label}", err=True)
-    result = run_study(
+    n_folds = len(set(data.folds)) if not only_folds else len(set(only_folds))
+    click.echo(
+        f"study {name}: {len(data)} utterances, {n_folds} outer-fold studies"
+        f"{' + final' if final else ''} × {trials} trials, {inner_folds} inner folds each, "
+        f"storage {label}",
+        err=True,
+    )
+    result = run_nested(
         model,
         data,
         backend,
@@ -393,17 +429,22 @@ def tune_command(
         n_trials=trials,
         timeout=timeout,
         pruner=pruner,
-        max_folds=max_folds,
+        inner_folds=inner_folds,
         fixed=_parse_params(params),
+        final=final,
+        only_folds=list(only_folds) or None,
         seed=seed,
         n_jobs=jobs,
         device=device,
         progress=_bars(),
     )
     wh = _open(ctx)
-    store_best(wh, result, model, data, label)
-    click.echo(format_study(summarise(result)))
-    click.echo(f"\nbest parameters stored; use them with `sercap train {model} --tuned`")
+    store_nested(wh, result, model, data, label)
+    click.echo(format_nested(result))
+    click.echo(
+        f"\nper-fold parameters stored; `sercap train {model} --tuned` scores each outer fold "
+        "with its own study's parameters and compares with the defaults"
+    )
 
 
 def backend_label(root: Path, name: str) -> str:
@@ -419,7 +460,9 @@ def ensemble_command(ctx: click.Context, run_ids: tuple[str, ...], weights: str 
     """Average the out-of-fold probabilities of stored RUN_IDS and store that as a run.
 
     The runs must share corpus, label map and protocol. Nothing is retrained: each member's
-    predictions were already made without the test speaker, so the average is honest too.
+    predictions were made without the test speaker. But if you chose the members (or
+    weights) by their scores, that choice was made on the test folds: the ensemble's UA is
+    then optimistic.
     """
     from sercap.ensemble import ensemble_runs
     from sercap.evaluate import get_run
@@ -434,6 +477,10 @@ def ensemble_command(ctx: click.Context, run_ids: tuple[str, ...], weights: str 
     wh = _open(ctx)
     run_id, _ = ensemble_runs(wh, list(run_ids), parsed)
     click.echo(format_run(get_run(wh, run_id)))
+    click.echo(
+        "\nnote: members and weights chosen by their scores are selected on the test folds; "
+        "this UA is then optimistic (bench --ensemble uses fixed members only)"
+    )
 
 
 # ---- report
@@ -796,11 +843,17 @@ def bench_group() -> None:
 @_feature_set_option
 @_image_set_option
 @_speaker_norm_option
-@click.option("--tuned", is_flag=True, help="Use each model's tuned parameters.")
+@click.option(
+    "--tuned",
+    is_flag=True,
+    help="Also run each model with its nested-tuned parameters; print default vs tuned "
+    "with a 95% CI of the difference.",
+)
 @click.option(
     "--ensemble",
     is_flag=True,
-    help="Add the average of the best run of each family, and resnet34+dnn+trees.",
+    help="Add fixed ensembles (declared before scoring): every model at default settings, "
+    "and resnet34+dnn+trees.",
 )
 @click.option(
     "--opensmile",
@@ -849,7 +902,7 @@ def bench_models_command(
     corpus = resolve_corpus(wh, corpus)
     specs = plan_bench(models, all_models=all_models, opensmile=opensmile)
     out_dir = out_dir or wh.root / "reports" / f"bench-{corpus}"
-    table, written = run_bench(
+    table, written, comparisons = run_bench(
         wh,
         specs,
         out_dir,
@@ -879,6 +932,11 @@ def bench_models_command(
     )
     click.echo(format_table(shown, limit=None))
     click.echo(protocol_caption(table, corpus))
+    if comparisons:
+        from sercap.report import format_tuning_comparison
+
+        click.echo("")
+        click.echo(format_tuning_comparison(comparisons))
     click.echo(f"\nreport: {written['markdown']}")
 
 

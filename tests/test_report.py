@@ -51,3 +51,14 @@ def test_bench_and_report_write_tables_and_pictures(wh, tmp_path) -> None:
     assert "## Results" in text and "ANOVA" in text and "corpus at a glance" in text
     for png in ("features-top.png", "corpus-utterances.png", "corpus-minutes.png"):
         assert (tmp_path / "report" / png).stat().st_size > 1000
+
+
+def test_report_lists_the_newest_run_not_the_best(wh, tmp_path) -> None:
+    """Choosing the run to show by its test UA is selection on the test set: the report
+    shows the newest run of each model (fails on the arg_max(run_id, ua) report)."""
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    old, new = bench_models(wh, [BenchSpec("svm")], progress=False), None
+    wh.execute("UPDATE runs SET ua = 0.99 WHERE run_id = ?", [old[0]])  # the older is "best"
+    new = bench_models(wh, [BenchSpec("svm")], progress=False)
+    text = write_report(wh, tmp_path / "r").read_text()
+    assert new[0] in text and old[0] not in text
