@@ -169,12 +169,13 @@ def run_model(
         fold_params=per_fold,
     )  # fmt: skip
     final = {**(tuning.final or {}), **user}
+    source = tuning.base if tuning.final is not None else f"{tuning.base} (no final study)"
     run_id = store_run(
-        wh, data, model, result, params=final, seed=seed, tuned_from=tuning.base,
+        wh, data, model, result, params=final, seed=seed, tuned_from=source,
         fold_params=per_fold,
     )  # fmt: skip
     return RunOutcome(
-        run_id=run_id, result=result, params=final, tuned_from=tuning.base, fold_params=per_fold
+        run_id=run_id, result=result, params=final, tuned_from=source, fold_params=per_fold
     )
 
 

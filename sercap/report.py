@@ -157,9 +157,12 @@ def format_run(run: dict) -> str:
             "parameters of its own study (tuned on its training speakers only)"
         )
         lines += [f"    {fold}: {json.dumps(p, sort_keys=True)}" for fold, p in folds.items()]
-        lines.append(
-            "  params above: the final study's (all speakers), used by `predict`, never scored"
-        )
+        if "(no final study)" in (run.get("tuned_from") or ""):
+            lines.append("  params above: for `predict` (no final study was tuned: the defaults)")
+        else:
+            lines.append(
+                "  params above: the final study's (all speakers), used by `predict`, never scored"
+            )
     elif run.get("tuned_from"):
         lines.append(f"  tuned parameters from {run['tuned_from']}")
     lines.append(f"  seed {run['seed']}, fit {run['fit_s']:.1f} s, total {run['duration_s']:.1f} s")
@@ -211,12 +214,13 @@ def format_study(summary) -> str:
 def format_nested(nested) -> str:
     """Every study of a nested tuning (see :func:`sercap.tune.run_nested`) for a person:
     one line per outer fold's study, then the final study in full."""
-    from sercap.tune import best_params, summarise
+    from sercap.tune import MIN_GAIN, summarise
 
     lines = [
         f"nested tuning {nested.base}: one study per outer fold, objective = mean UA of an "
         "inner speaker-grouped CV over that fold's training speakers",
-        "  fold        trials  complete  pruned  inner UA (best)  best params",
+        "  fold        trials  complete  pruned  inner UA (best)  chosen params "
+        f"(the default unless the best beats it by ≥ {MIN_GAIN} inner UA)",
     ]
     for fold, study in sorted(nested.folds.items()):
         try:
@@ -226,7 +230,7 @@ def format_nested(nested) -> str:
             continue
         lines.append(
             f"  {fold:<10}  {summary.n_trials:>6}  {summary.n_complete:>8}  {summary.n_pruned:>6}"
-            f"  {summary.best_value:>15.4f}  {_short_params(best_params(study))}"
+            f"  {summary.best_value:>15.4f}  {_chosen(study)}"
         )
     if nested.final is not None:
         lines += [
@@ -239,6 +243,14 @@ def format_nested(nested) -> str:
         "of `train MODEL --tuned`"
     )
     return "\n".join(lines)
+
+
+def _chosen(study) -> str:
+    from sercap.tune import best_params, chosen_trial
+
+    trial = chosen_trial(study)
+    note = " (default kept)" if trial.user_attrs.get("default") else ""
+    return _short_params(best_params(study)) + note
 
 
 def _short_params(params: dict) -> str:

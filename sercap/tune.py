@@ -15,8 +15,10 @@ the inner split of the speakers is fixed per study (``seed``), so a study can ov
 own inner folds; and `bench --tuned` compares default and tuned on the same outer folds.
 
 Each new study starts with the model's default parameters as trial 0 (for svm and lgbm), so
-a study's best inner value is never below the default's. After every inner fold the running
-mean UA is reported, so :class:`FoldMedianPruner` can stop a hopeless trial early.
+a study's best inner value is never below the default's, and the default is kept unless the
+best trial beats it by at least ``MIN_GAIN`` inner UA (:func:`chosen_trial`). After every
+inner fold the running mean UA is reported, so :class:`FoldMedianPruner` can stop a hopeless
+trial early.
 
 Studies live in one journal file per base name inside the warehouse by default (several
 processes on one machine may tune the same studies at once) or in any Optuna storage URL (a
@@ -384,9 +386,30 @@ def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
         raise SercapError(f"study {study.study_name!r} has no completed trial yet") from exc
 
 
-def best_params(study: optuna.Study) -> dict:
-    """The model parameters of the study's best trial (fixed ones included)."""
-    trial = best_trial(study)
+#: A study's best trial replaces the default settings only if its inner UA is at least this
+#: much higher: on a few training speakers the best of many trials is partly luck, and a
+#: small inner gain rarely survives on the outer test speakers.
+MIN_GAIN = 0.01
+
+
+def chosen_trial(study: optuna.Study, min_gain: float = MIN_GAIN) -> optuna.trial.FrozenTrial:
+    """The trial whose parameters a study hands on: its best, unless the default-settings
+    trial (trial 0 of a new study) is within ``min_gain`` inner UA of it."""
+    best = best_trial(study)
+    defaults = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        if t.user_attrs.get("default")
+    ]
+    if defaults and best.value - defaults[0].value < min_gain:
+        return defaults[0]
+    return best
+
+
+def best_params(study: optuna.Study, min_gain: float = MIN_GAIN) -> dict:
+    """The model parameters of the study's chosen trial (:func:`chosen_trial`), fixed ones
+    included."""
+    trial = chosen_trial(study, min_gain)
     params = trial.user_attrs.get("model_params", trial.params)
     return {**params, **study.user_attrs.get("fixed_params", {})}
 
@@ -403,7 +426,7 @@ def store_best(
 ) -> None:
     """Record the study's best parameters where `train --tuned` finds them: one row per
     outer fold's study (``outer_fold`` set) and one for the final study (``outer_fold`` NULL)."""
-    trial = best_trial(study)
+    trial = chosen_trial(study)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     wh.execute(
         "INSERT OR REPLACE INTO tuned_params (study, model, corpus, label_map, "

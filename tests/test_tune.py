@@ -204,3 +204,51 @@ def test_fold_median_pruner_waits_for_startup_trials() -> None:
     trial = study.ask()
     trial.report(0.1, 0)
     assert not trial.should_prune()
+
+
+def test_tune_show_lists_every_fold_study(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from cli import main
+
+    wh_dir = tmp_path / "wh"
+    wh = connect(wh_dir)
+    add_features(wh, add_corpus(wh, n_speakers=4, per_class=3))
+    wh.close()
+    runner = CliRunner()
+    base = ["-w", str(wh_dir), "tune", "svm", "--inner-folds", "2"]
+    done = runner.invoke(main, [*base, "--trials", "2", "--pruner", "none"])
+    assert done.exit_code == 0, done.output
+    shown = runner.invoke(main, [*base, "--show"])
+    assert shown.exit_code == 0, shown.output
+    for fold in ("01", "02", "03", "04"):
+        assert any(line.split()[:3] == [fold, "2", "2"] for line in shown.stdout.splitlines())
+    assert "final study (all speakers" in shown.stdout
+    trained = runner.invoke(main, ["-w", str(wh_dir), "train", "svm", "--tuned"])
+    assert trained.exit_code == 0, trained.output
+    assert "01: {" in trained.stdout and "95% CI" in trained.stdout
+    verdicts = ("svm: tuning gained nothing within noise", "svm: tuning helped",
+                "svm: tuning made it worse")  # fmt: skip
+    assert sum(v in trained.stdout for v in verdicts) == 1
+
+
+def test_the_default_is_kept_unless_clearly_beaten() -> None:
+    from sercap.tune import best_params, chosen_trial
+
+    study = optuna.create_study(direction="maximize")
+    dist = {"C": optuna.distributions.FloatDistribution(0.1, 100, log=True)}
+
+    def add(value, C, default=False):
+        study.add_trial(
+            optuna.trial.create_trial(
+                value=value, params={"C": C}, distributions=dist,
+                user_attrs={"default": default, "model_params": {"C": C}},
+            )
+        )  # fmt: skip
+
+    add(0.700, 1.0, default=True)
+    add(0.705, 5.0)
+    assert chosen_trial(study).number == 0 and best_params(study) == {"C": 1.0}
+    add(0.730, 9.0)
+    assert chosen_trial(study).number == 2 and best_params(study) == {"C": 9.0}
+    assert best_params(study, min_gain=0.05) == {"C": 1.0}
