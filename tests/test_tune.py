@@ -230,6 +230,12 @@ def test_tune_show_lists_every_fold_study(tmp_path) -> None:
     verdicts = ("svm: tuning gained nothing within noise", "svm: tuning helped",
                 "svm: tuning made it worse")  # fmt: skip
     assert sum(v in trained.stdout for v in verdicts) == 1
+    bench = runner.invoke(
+        main, ["-w", str(wh_dir), "bench", "svm", "--tuned", "--out", str(tmp_path / "b")]
+    )
+    assert bench.exit_code == 0, bench.output
+    assert "svm nested-tuned" in bench.stdout and "default vs nested-tuned" in bench.stdout
+    assert sum(v in bench.stdout for v in verdicts) == 1
 
 
 def test_the_default_is_kept_unless_clearly_beaten() -> None:
