@@ -301,21 +301,32 @@ def runs_show(ctx: click.Context, run_id: str) -> None:
 @_columns_option
 @_speaker_norm_option
 @click.option(
-    "--trials", type=click.IntRange(1), default=20, show_default=True, help="Trials to add."
+    "--trials",
+    type=click.IntRange(1),
+    default=20,
+    show_default=True,
+    help="Trials to add to each study (every outer fold's and the final one).",
 )
-@click.option("--timeout", type=float, help="Stop starting trials after this many seconds.")
+@click.option(
+    "--timeout", type=float, help="Per study: stop starting trials after this many seconds."
+)
 @click.option(
     "--storage",
     help="Optuna storage URL (postgresql://…, sqlite:///…) or a "
     "*.journal file.  [default: a journal in the warehouse]",
 )
-@click.option("--study", "study", help="Study name.  [default: MODEL-CORPUS-LABELS-FEATURESET]")
+@click.option(
+    "--study",
+    "study",
+    help="Base name of the studies (BASE/fold=F, BASE/final).  "
+    "[default: MODEL-CORPUS-LABELS-FEATURESET]",
+)
 @click.option(
     "--pruner",
     type=click.Choice(["median", "hyperband", "none"]),
     default="median",
     show_default=True,
-    help="Stops bad trials after their first folds.",
+    help="Stops bad trials after their first inner folds.",
 )
 @click.option(
     "--inner-folds",
@@ -341,7 +352,8 @@ def runs_show(ctx: click.Context, run_id: str) -> None:
 @click.option(
     "--show",
     is_flag=True,
-    help="Show the study (best trial, importances, history) and write its plot, without tuning.",
+    help="Show every fold's study and the final study (best trial, importances, history) "
+    "and plot the final one, without tuning.",
 )
 @_seed_option
 @_jobs_option
@@ -374,7 +386,8 @@ def tune_command(
 
     The study of outer fold f (`BASE/fold=f`) scores trials by a speaker-grouped inner
     cross-validation over fold f's training speakers only; `train MODEL --tuned` fits fold f
-    with that study's best parameters and scores fold f's test speakers. The final study
+    with that study's chosen parameters (its best trial, unless the default settings, trial
+    0, are within 0.01 inner UA of it) and scores fold f's test speakers. The final study
     (`BASE/final`, all speakers) gives the parameters `predict` uses; it is never scored.
     --trials is per study. Running it again resumes the studies; several processes (or
     machines, with --storage postgresql://…) can tune them together.
