@@ -4,6 +4,11 @@ Every number sercap reports comes from here: out-of-fold predictions of a model 
 the other folds (no speaker is ever on both sides), pooled over folds and scored as UA
 (unweighted accuracy: mean per-class recall), WA (weighted accuracy: plain accuracy) and
 macro-F1, plus per-fold mean ± std. A run and every prediction are stored in the warehouse.
+
+With ``fold_params`` (nested tuning) each outer fold is fitted with parameters chosen without
+its test speakers. :func:`paired_bootstrap_ua` compares two systems on the same utterances.
+What stays outside this guarantee: anything chosen by looking at these outer scores (a model
+family, a feature set, the best of several runs) is selection on the test set.
 """
 
 from __future__ import annotations
