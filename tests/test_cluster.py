@@ -458,7 +458,7 @@ def test_nested_tuning_from_dask_workers_on_postgresql(pg, toy, client, tmp_path
 
 class DieInFirstTrial(WorkerPlugin):
     """In the worker process: the first trial (over all workers, claimed by a marker file)
-    SIGKILLs its process while it runs, so its trial is left RUNNING in the storage."""
+    SIGKILLs its process 1.5 s into the trial, so its trial is left RUNNING in the storage."""
 
     def __init__(self, marker: str) -> None:
         self.marker = marker
@@ -477,6 +477,7 @@ class DieInFirstTrial(WorkerPlugin):
                 except FileExistsError:
                     return inner(trial)
                 os.close(fd)
+                time.sleep(1.5)  # the trial's heartbeat is recorded, as in a real trial
                 os.kill(os.getpid(), signal.SIGKILL)
 
             return objective
