@@ -88,7 +88,9 @@ def test_issue_example_runs_as_written(issue_example) -> None:
     assert int(run.confusion.drop("label").sum_horizontal().sum()) == 18
     assert run.predictions.height == 18 and set(run.predictions["fold"]) == {"03", "08", "09"}
     study = ns["study"]
-    assert len(study.trials) == 30 and study.best_params
+    trials = study.trials  # 30 per study: one per outer fold, then the final one
+    assert sorted(study.folds) == ["03", "08", "09"] and study.final is not None
+    assert trials.group_by("study").len()["len"].to_list() == [30] * 4 and study.best_params
     table = ns["table"]
     assert isinstance(table, pl.DataFrame) and table["path"].to_list() == ["clip.wav"]
     assert table["error"][0] is None and table["emotion"][0] in ("ang", "neu", "sad")
