@@ -147,3 +147,16 @@ def test_permutation_importance_of_an_ignored_family_is_zero() -> None:
     assert abs(dict(zip(imp["group"], imp["importance"], strict=True))["f0_hz"]) < 0.05
     with pytest.raises(ValueError, match="no column"):
         an.permutation_importance(predict_proba, X, y, {"x": ["nope"]}, columns=cols)
+
+
+def test_coverage_and_importance_plots_write_pngs(tmp_path) -> None:
+    from sercap.plots import coverage_png, importance_png
+
+    rng = np.random.default_rng(6)
+    y = rng.integers(0, 3, 40)
+    curve = an.coverage_curve(y, rng.dirichlet(np.ones(3), size=40))
+    out = coverage_png({"svm": curve.to_dict(as_series=False)}, tmp_path / "c.png", n_classes=3)
+    out2 = importance_png(["mfcc", "f0_hz", "rms"], [0.3, 0.0, -0.01], tmp_path / "i.png",
+                          std=[0.02, 0.0, 0.01])  # fmt: skip
+    for path in (out, out2):
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 2000
