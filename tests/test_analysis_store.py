@@ -159,3 +159,13 @@ def test_coverage_and_abstain_threshold_from_stored_predictions(wh, two_runs, no
     assert (analysis.abstain(pa, t) >= 0).sum() == pytest.approx(len(y) / 2, abs=1)
     with pytest.raises(SercapError, match="coverage"):
         analysis_store.abstain_threshold(wh, ra, 0.0)
+
+
+def test_compare_refuses_runs_that_label_utterances_differently(wh, two_runs):
+    utts, y, pa, *_ = two_runs
+    wh.execute("UPDATE labels SET emotion = CASE emotion WHEN 'ang' THEN 'neu' WHEN 'neu' "
+               "THEN 'ang' ELSE 'sad' END")  # fmt: skip
+    swapped = utts.with_columns(emotion=pl.col("emotion").replace({"ang": "neu", "neu": "ang"}))
+    rc = _store(wh, swapped, pa, "dnn")  # same classes, other labels (another label map)
+    with pytest.raises(SercapError, match="label some utterances differently"):
+        analysis_store.compare_runs(wh, two_runs[4], rc)
