@@ -148,14 +148,17 @@ def importance_png(
     path: Path,
     std: Sequence[float] | None = None,
     title: str = "permutation importance",
+    top: int | None = 25,
 ) -> Path:
     """Horizontal bars of the mean UA drop when each feature family is shuffled, largest on top.
 
     Takes the columns of :func:`sercap.analysis.permutation_importance` (``group``,
-    ``importance``, ``std``).
+    ``importance``, ``std``); only the ``top`` most important families are drawn.
     """
     plt = _pyplot()
     order = np.argsort(np.asarray(importance, dtype=float), kind="stable")
+    if top is not None:
+        order = order[-top:]
     names = [groups[i] for i in order]
     values = np.asarray(importance, dtype=float)[order]
     errors = None if std is None else np.asarray(std, dtype=float)[order]
@@ -163,5 +166,6 @@ def importance_png(
     ax.barh(np.arange(len(names)), values, xerr=errors, color="C0", capsize=2)
     ax.axvline(0, color="grey", linewidth=1)
     ax.set_yticks(np.arange(len(names)), names)
+    ax.set_ylim(-0.6, len(names) - 0.4)
     ax.set(xlabel="mean drop in UA when shuffled", title=title)
     return _save(fig, path)

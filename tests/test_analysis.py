@@ -156,7 +156,7 @@ def test_coverage_and_importance_plots_write_pngs(tmp_path) -> None:
     y = rng.integers(0, 3, 40)
     curve = an.coverage_curve(y, rng.dirichlet(np.ones(3), size=40))
     out = coverage_png({"svm": curve.to_dict(as_series=False)}, tmp_path / "c.png", n_classes=3)
-    out2 = importance_png(["mfcc", "f0_hz", "rms"], [0.3, 0.0, -0.01], tmp_path / "i.png",
+    out2 = importance_png(["mfcc", "f0_hz", "rms"], [0.3, 0.0, -0.01], tmp_path / "i.png", top=2,
                           std=[0.02, 0.0, 0.01])  # fmt: skip
     for path in (out, out2):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 2000
