@@ -102,7 +102,8 @@ def test_issue_example_runs_as_written(issue_example) -> None:
 def test_tune_releases_and_reopens_the_callers_warehouse(issue_example) -> None:
     """After tune, the same wh is writable again and the best parameters are stored."""
     wh = issue_example["wh"]
-    assert wh.scalar("SELECT count(*) FROM tuned_params WHERE model = 'xgb'") == 1
+    n_studies = len(issue_example["study"].folds) + 1  # one per outer fold, and the final one
+    assert wh.scalar("SELECT count(*) FROM tuned_params WHERE model = 'xgb'") == n_studies
     tuned = sercap.train(wh, "xgb", tuned=True, params={"n_estimators": 20})
     assert tuned.record["tuned_from"].startswith(issue_example["study"].name)
 
@@ -189,9 +190,10 @@ def test_tune_lets_other_processes_open_the_warehouse_during_trials(tmp_path, mo
         return real_run_study(*args, **kwargs)
 
     monkeypatch.setattr(tune_module, "run_study", run_study_and_open_elsewhere)
-    study = sercap.tune(wh, "svm", trials=1, max_folds=2)
-    assert opened == [True]
-    assert wh.scalar("SELECT count(*) FROM tuned_params WHERE study = ?", [study.name]) == 1
+    study = sercap.tune(wh, "svm", trials=1, final=False)
+    assert opened == [True] * len(study.folds) and len(study.folds) == 3
+    stored = "SELECT count(*) FROM tuned_params WHERE base_study = ?"
+    assert wh.scalar(stored, [study.name]) == 3
     wh.close()
 
 
