@@ -33,7 +33,11 @@ _DEFAULT_GROUPS: dict[str, Any] = {
         "threshold": 0.45,
         "octave_cost": 0.02,
         "silence_db": -45.0,
+        "tracking": "viterbi",
+        "octave_jump_cost": 0.35,
+        "voiced_unvoiced_cost": 0.14,
     },
+    "voice": {"max_formant": 5500.0, "lpc_order": 10, "formant_window_ms": 25.0},
 }
 
 _LLD_BASE: dict[str, Any] = {
@@ -152,18 +156,30 @@ def builtin_definitions() -> dict[str, tuple[str, dict[str, Any], str]]:
     pyin["groups"]["pitch"]["method"] = "pyin"
     chroma = copy.deepcopy(_LLD_BASE)
     chroma["groups"]["chroma"] = {}
+    # the default set before F0 tracking and voice quality (issue 15): frame-wise F0 picking
+    framewise = copy.deepcopy(_LLD_BASE)
+    del framewise["groups"]["voice"]
+    for key in ("tracking", "octave_jump_cost", "voiced_unvoiced_cost"):
+        del framewise["groups"]["pitch"][key]
     return {
         "default": (
             "lld",
             copy.deepcopy(_LLD_BASE),
-            "~70 descriptors from one 512-point STFT (log-mel, MFCC, energy, spectral shape, "
-            "bands, contrast, autocorrelation pitch/voicing/HNR) + deltas; 18 SQL functionals",
+            "~80 descriptors from one 512-point STFT (log-mel, MFCC, energy, spectral shape, "
+            "bands, contrast, autocorrelation pitch tracked by Viterbi/voicing/HNR) and voice "
+            "quality (jitter, shimmer, LPC formants F1-F3 with bandwidths) + deltas; "
+            "18 SQL functionals",
         ),
         "pyin": ("lld", pyin, "as default, F0 by probabilistic YIN (about 50x slower)"),
         "chroma": (
             "lld",
             chroma,
             "as default plus 12 chroma bins (+ deltas): 2.7 UA points worse on EmoDB",
+        ),
+        "framewise": (
+            "lld",
+            framewise,
+            "the default set before issue 15: frame-wise F0 picking, no jitter/shimmer/formants",
         ),
         "compare2016": (
             "opensmile",
