@@ -80,27 +80,39 @@ def glottal_pulses(
         def per(pos: float, c: np.ndarray = c, period: np.ndarray = period) -> float:
             return float(np.interp(pos, c, period))
 
-        first = int(np.argmax(xs[: max(3, int(per(0.0)))]))
-        p = first
+        n = xs.size
+        t0 = per(0.0)
+        h = int(t0 / 2)
+        if n < 3 * t0:
+            continue
+        p = h + int(np.argmax(xs[h : h + int(t0) + 1]))  # the first pulse: a peak
+        tp = float(p)
         run_t: list[float] = []
         run_a: list[float] = []
-        n = xs.size
+        sq = np.concatenate([[0.0], np.cumsum(xs * xs)])
         while True:
-            if 0 < p < n - 1:
-                left, mid, right = xs[p - 1], xs[p], xs[p + 1]
-                den = left - 2 * mid + right
-                d = 0.5 * (left - right) / den if den < 0 else 0.0
-                d = min(max(d, -0.5), 0.5)
-                run_t.append(s0 + p + d)
-                run_a.append(mid - 0.25 * (left - right) * d)
-            else:
-                run_t.append(float(s0 + p))
-                run_a.append(float(xs[p]))
+            h = int(per(float(p)) / 2)
+            tmpl = xs[p - h : p + h + 1]
+            run_t.append(s0 + tp)
+            run_a.append(float(tmpl.max() - tmpl.min()))  # peak to peak over one period
             t0 = per(float(p))
-            lo, hi = p + int(search[0] * t0), p + int(np.ceil(search[1] * t0)) + 1
-            if lo >= n:
+            lo, hi = int(search[0] * t0), int(np.ceil(search[1] * t0))
+            if p + hi + h + 2 > n:
                 break
-            p = lo + int(np.argmax(xs[lo : min(hi, n)]))
+            region = xs[p + lo - h : p + hi + h + 1]
+            width = 2 * h + 1
+            wins = np.lib.stride_tricks.sliding_window_view(region, width)
+            a0 = p + lo - h
+            energy = sq[a0 + width : a0 + width + wins.shape[0]] - sq[a0 : a0 + wins.shape[0]]
+            cc = (wins @ tmpl) / np.sqrt(np.maximum(energy * float(tmpl @ tmpl), 1e-30))
+            j = int(np.argmax(cc))
+            d = 0.0
+            if 0 < j < cc.size - 1:
+                den = cc[j - 1] - 2 * cc[j] + cc[j + 1]
+                if den < 0:
+                    d = min(max(0.5 * (cc[j - 1] - cc[j + 1]) / den, -0.5), 0.5)
+            tp += lo + j + d
+            p = int(round(tp))
         times += run_t
         amps += run_a
         times.append(np.nan)
