@@ -59,7 +59,7 @@ def test_jitter_and_shimmer_of_a_pulse_train(jit: float, shim: float) -> None:
     assert np.isfinite(jitter).mean() > 0.9
     assert np.nanmean(jitter) == pytest.approx(jit, abs=0.002 + 0.15 * jit)
     # jitter moves where one cycle's formant ringing meets the next pulse: a little shimmer
-    assert np.nanmean(shimmer) == pytest.approx(shim, abs=0.025 + 0.15 * shim)
+    assert np.nanmean(shimmer) == pytest.approx(shim, abs=0.03 + 0.15 * shim)
 
 
 def test_pulses_are_one_period_apart_and_not_across_unvoiced_gaps() -> None:

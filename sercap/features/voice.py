@@ -74,14 +74,10 @@ def glottal_pulses(
             continue
         sign = 1.0 if seg.max() >= -seg.min() else -1.0
         xs = sign * seg
-        c = centres[a:b] - s0  # frame centres relative to the run's first sample
-        period = sr / f0[a:b]
-
-        def per(pos: float, c: np.ndarray = c, period: np.ndarray = period) -> float:
-            return float(np.interp(pos, c, period))
-
         n = xs.size
-        t0 = per(0.0)
+        # the expected period at every sample of the run (F0 track interpolated)
+        per = np.interp(np.arange(n), centres[a:b] - s0, sr / f0[a:b]).tolist()
+        t0 = per[0]
         h = int(t0 / 2)
         if n < 3 * t0:
             continue
@@ -90,27 +86,29 @@ def glottal_pulses(
         run_t: list[float] = []
         run_a: list[float] = []
         sq = np.concatenate([[0.0], np.cumsum(xs * xs)])
+        lo_f, hi_f = search
         while True:
-            h = int(per(float(p)) / 2)
+            t0 = per[p]
+            h = int(t0 / 2)
             tmpl = xs[p - h : p + h + 1]
             run_t.append(s0 + tp)
-            run_a.append(float(tmpl.max() - tmpl.min()))  # peak to peak over one period
-            t0 = per(float(p))
-            lo, hi = int(search[0] * t0), int(np.ceil(search[1] * t0))
+            run_a.append(tmpl.max() - tmpl.min())  # peak to peak over one period
+            lo, hi = int(lo_f * t0), int(hi_f * t0) + 1
             if p + hi + h + 2 > n:
                 break
-            region = xs[p + lo - h : p + hi + h + 1]
-            width = 2 * h + 1
-            wins = np.lib.stride_tricks.sliding_window_view(region, width)
             a0 = p + lo - h
-            energy = sq[a0 + width : a0 + width + wins.shape[0]] - sq[a0 : a0 + wins.shape[0]]
-            cc = (wins @ tmpl) / np.sqrt(np.maximum(energy * float(tmpl @ tmpl), 1e-30))
-            j = int(np.argmax(cc))
+            m = hi - lo + 1
+            width = 2 * h + 1
+            # cross-correlation with the previous cycle, normalised by each lag's energy
+            cc = np.correlate(xs[a0 : a0 + m + width - 1], tmpl, "valid")
+            cc /= np.sqrt(sq[a0 + width : a0 + width + m] - sq[a0 : a0 + m] + 1e-30)
+            j = int(cc.argmax())
             d = 0.0
-            if 0 < j < cc.size - 1:
-                den = cc[j - 1] - 2 * cc[j] + cc[j + 1]
+            if 0 < j < m - 1:
+                c0, c1, c2 = cc[j - 1], cc[j], cc[j + 1]
+                den = c0 - 2 * c1 + c2
                 if den < 0:
-                    d = min(max(0.5 * (cc[j - 1] - cc[j + 1]) / den, -0.5), 0.5)
+                    d = min(max(0.5 * (c0 - c2) / den, -0.5), 0.5)
             tp += lo + j + d
             p = int(round(tp))
         times += run_t
@@ -227,9 +225,9 @@ def lpc_autocorrelation(frames: np.ndarray, order: int) -> np.ndarray:
     ndarray, shape (N, order + 1)
     """
     n, length = frames.shape
-    nfft = 1 << int(np.ceil(np.log2(2 * length)))
-    spec = np.fft.rfft(frames, n=nfft, axis=1)
-    r = np.fft.irfft(spec.real**2 + spec.imag**2, n=nfft, axis=1)[:, : order + 1]
+    r = np.empty((n, order + 1))
+    for lag in range(order + 1):  # a few lags: direct sums beat an FFT
+        r[:, lag] = np.einsum("ij,ij->i", frames[:, : length - lag], frames[:, lag:])
     r[:, 0] = r[:, 0] * (1 + 1e-9) + 1e-12  # white-noise floor keeps silent frames stable
     a = np.zeros((n, order + 1))
     a[:, 0] = 1.0
