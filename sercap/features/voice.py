@@ -76,7 +76,8 @@ def glottal_pulses(
         xs = sign * seg
         n = xs.size
         # the expected period at every sample of the run (F0 track interpolated)
-        per = np.interp(np.arange(n), centres[a:b] - s0, sr / f0[a:b]).tolist()
+        period = sr / f0[a:b]
+        per = np.interp(np.arange(n), centres[a:b] - s0, period).tolist()
         t0 = per[0]
         h = int(t0 / 2)
         if n < 3 * t0:
@@ -84,24 +85,28 @@ def glottal_pulses(
         p = h + int(np.argmax(xs[h : h + int(t0) + 1]))  # the first pulse: a peak
         tp = float(p)
         run_t: list[float] = []
-        run_a: list[float] = []
+        run_p: list[int] = []
+        run_h: list[int] = []
+        # sqrt of the energy of each window of one (median) period: normalises the
+        # cross-correlation so that a louder next cycle does not pull the match
+        w = 2 * int(np.median(period) / 2) + 1
         sq = np.concatenate([[0.0], np.cumsum(xs * xs)])
+        norm = np.sqrt(sq[w:] - sq[:-w] + 1e-30)
         lo_f, hi_f = search
         while True:
             t0 = per[p]
             h = int(t0 / 2)
-            tmpl = xs[p - h : p + h + 1]
             run_t.append(s0 + tp)
-            run_a.append(tmpl.max() - tmpl.min())  # peak to peak over one period
+            run_p.append(p)
+            run_h.append(h)
             lo, hi = int(lo_f * t0), int(hi_f * t0) + 1
-            if p + hi + h + 2 > n:
+            if p + hi + max(h, w // 2) + 2 > n:
                 break
             a0 = p + lo - h
             m = hi - lo + 1
-            width = 2 * h + 1
-            # cross-correlation with the previous cycle, normalised by each lag's energy
-            cc = np.correlate(xs[a0 : a0 + m + width - 1], tmpl, "valid")
-            cc /= np.sqrt(sq[a0 + width : a0 + width + m] - sq[a0 : a0 + m] + 1e-30)
+            # cross-correlation of this cycle with the candidates for the next one
+            cc = np.correlate(xs[a0 : a0 + m + 2 * h], xs[p - h : p + h + 1], "valid")
+            cc /= norm[a0 + h - w // 2 : a0 + h - w // 2 + m]
             j = int(cc.argmax())
             d = 0.0
             if 0 < j < m - 1:
@@ -111,6 +116,15 @@ def glottal_pulses(
                     d = min(max(0.5 * (c0 - c2) / den, -0.5), 0.5)
             tp += lo + j + d
             p = int(round(tp))
+        # peak-to-peak amplitude over one period around each pulse, all at once
+        pp, hh = np.asarray(run_p), np.asarray(run_h)
+        off = np.arange(-hh.max(), hh.max() + 1)
+        idx = np.clip(pp[:, None] + off, 0, n - 1)
+        inside = np.abs(off)[None, :] <= hh[:, None]
+        vals = xs[idx]
+        run_a = (
+            np.where(inside, vals, -np.inf).max(axis=1) - np.where(inside, vals, np.inf).min(axis=1)
+        ).tolist()
         times += run_t
         amps += run_a
         times.append(np.nan)
