@@ -107,3 +107,16 @@ def test_voice_columns_are_null_when_unvoiced_and_in_the_default_set() -> None:
     silent = voice_columns(np.zeros(SR // 2), np.full(48, np.nan), sr=SR, hop=HOP, win=WIN)
     assert all(np.isnan(v).all() and v.shape == (48,) for v in silent.values())
     assert "jitter_local" not in compute_frames(y, get_feature_set("framewise").params)
+
+
+def test_pulses_survive_a_pitch_change_within_one_run() -> None:
+    # 400 Hz for 60 ms then 80 Hz in one voiced run: the median period is five times the
+    # first one (a window of the median period must not run past the start of the run)
+    n = 1 + (SR - WIN) // HOP
+    f0 = np.where(np.arange(n) < 6, 400.0, 80.0)
+    f_inst = np.interp(np.arange(SR), np.arange(n) * HOP + WIN / 2, f0)
+    y = np.sin(2 * np.pi * np.cumsum(f_inst) / SR).astype(np.float32)
+    times, amps = glottal_pulses(y, f0, sr=SR, hop=HOP, win=WIN)
+    assert np.isfinite(times).sum() > 70
+    jitter, shimmer = jitter_shimmer(times, amps, n, sr=SR, hop=HOP, win=WIN)
+    assert np.nanmedian(jitter) < 0.01 and np.nanmedian(shimmer) < 0.01

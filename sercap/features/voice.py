@@ -90,8 +90,8 @@ def glottal_pulses(
         # sqrt of the energy of each window of one (median) period: normalises the
         # cross-correlation so that a louder next cycle does not pull the match
         w = 2 * int(np.median(period) / 2) + 1
-        sq = np.concatenate([[0.0], np.cumsum(xs * xs)])
-        norm = np.sqrt(sq[w:] - sq[:-w] + 1e-30)
+        sq = np.concatenate([[0.0], np.cumsum(np.pad(xs, w // 2) ** 2)])
+        norm = np.sqrt(sq[w:] - sq[:-w] + 1e-30)  # norm[c]: window centred on sample c
         lo_f, hi_f = search
         while True:
             t0 = per[p]
@@ -100,13 +100,13 @@ def glottal_pulses(
             run_p.append(p)
             run_h.append(h)
             lo, hi = int(lo_f * t0), int(hi_f * t0) + 1
-            if p + hi + max(h, w // 2) + 2 > n:
+            if p + hi + h + 2 > n:
                 break
             a0 = p + lo - h
             m = hi - lo + 1
             # cross-correlation of this cycle with the candidates for the next one
             cc = np.correlate(xs[a0 : a0 + m + 2 * h], xs[p - h : p + h + 1], "valid")
-            cc /= norm[a0 + h - w // 2 : a0 + h - w // 2 + m]
+            cc /= norm[a0 + h : a0 + h + m]
             j = int(cc.argmax())
             d = 0.0
             if 0 < j < m - 1:
