@@ -32,7 +32,7 @@ _DEFAULT_GROUPS: dict[str, Any] = {
         "fmax": 450.0,
         "threshold": 0.45,
         "octave_cost": 0.02,
-        "silence_db": -45.0,
+        "silence_db": -30.0,  # Praat's silence threshold (0.03); frame-wise used -45
         "tracking": "viterbi",
         "octave_jump_cost": 0.35,
         "voiced_unvoiced_cost": 0.14,
@@ -161,6 +161,7 @@ def builtin_definitions() -> dict[str, tuple[str, dict[str, Any], str]]:
     del framewise["groups"]["voice"]
     for key in ("tracking", "octave_jump_cost", "voiced_unvoiced_cost"):
         del framewise["groups"]["pitch"][key]
+    framewise["groups"]["pitch"]["silence_db"] = -45.0
     return {
         "default": (
             "lld",
