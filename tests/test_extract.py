@@ -41,7 +41,7 @@ def test_extract_stores_frames_features_and_problems(corpus_wh) -> None:
 
     features = wh.query("SELECT * FROM utterance_features ORDER BY utt_id")
     assert features["utt_id"].to_list() == sorted(f"good{i}" for i in range(GOOD))
-    assert features.width == 1 + 2853
+    assert features.width == 1 + 2565
     frames = wh.query("SELECT utt_id, count(*) AS n, max(time_s) AS t FROM frames GROUP BY 1")
     stored = dict(wh.con.execute("SELECT utt_id, n_frames FROM extractions").fetchall())
     for utt, n, t in frames.iter_rows():
@@ -58,7 +58,7 @@ def test_extract_stores_frames_features_and_problems(corpus_wh) -> None:
     # frame_stats aggregates the frames live; it agrees with the materialised functionals
     live = wh.query("SELECT * FROM frame_stats ORDER BY utt_id")
     assert live["utt_id"].to_list() == features["utt_id"].to_list()
-    assert live.width == 2 + 4 * 158
+    assert live.width == 2 + 4 * 142
     for col in ("f0_hz_mean", "mfcc_01_std", "rms_db_d_max", "hnr_db_min"):
         np.testing.assert_allclose(live[col].to_numpy(), features[col].to_numpy(), rtol=1e-4)
 
@@ -237,3 +237,166 @@ def test_the_cli_chunk_size_is_the_library_default() -> None:
     for command in ("extract", "images"):
         option = next(p for p in main.commands[command].params if p.name == "chunk_size")
         assert option.default == CHUNK_SIZE
+
+
+# ----------------------------------------------------------------------------- item 5, 7
+def _huge_corpus(root: Path, n_good: int = 3) -> Path:
+    """``n_good`` voices and ``huge.wav``: a float32 wav with finite samples around 1e20."""
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(n_good):
+        sf.write(root / f"g{i}.wav", voice(0.6, 130 + 20 * i, i), SR)
+        rows.append((f"g{i}.wav", "neu", f"s{i % 2}"))
+    sf.write(root / "huge.wav", voice(0.6, 150, 7) * np.float32(1e20), SR, subtype="FLOAT")
+    rows.append(("huge.wav", "ang", "s0"))
+    pl.DataFrame(rows, schema=["path", "label", "speaker"], orient="row").write_csv(
+        root / "manifest.csv"
+    )
+    return root / "manifest.csv"
+
+
+@pytest.fixture
+def huge_wh(tmp_path):
+    wh = connect(tmp_path / "wh")
+    ingest(wh, "manifest", _huge_corpus(tmp_path / "corpus"), name="toy")
+    yield wh
+    wh.close()
+
+
+def _errors(wh) -> dict[str, str]:
+    rows = wh.con.execute("SELECT utt_id, error FROM extractions WHERE status = 'error'")
+    return dict(rows.fetchall())
+
+
+def test_a_huge_amplitude_file_is_recorded_and_the_others_are_stored(huge_wh) -> None:
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        summary = extract(huge_wh, "default", progress=False)
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert (summary.done, summary.failed) == (3, 1)
+    (utt, error), *_ = _errors(huge_wh).items()
+    assert "absurd amplitude" in error and "\n" not in error
+    text = "\n".join(summary.lines())
+    assert "absurd amplitude" in text and "huge.wav" in text  # the file is named
+    assert huge_wh.scalar("SELECT count(*) FROM utterance_features") == 3
+
+
+def test_descriptor_and_sql_failures_are_recorded_per_utterance(huge_wh, monkeypatch) -> None:
+    """Past the audio checks, the same file breaks the SQL functionals of its chunk (DuckDB:
+    SKEW is out of range) and, before them, the descriptors (inf): each failure is recorded
+    against that file and the other utterances of the chunk are stored."""
+    import sercap.audio
+    import sercap.features.extract as ex
+
+    monkeypatch.setattr(sercap.audio, "MAX_PEAK", float("inf"))
+    check_finite = ex._check_finite
+    monkeypatch.setattr(ex, "_check_finite", lambda value: value)
+    summary = extract(huge_wh, "default", chunk_size=64, progress=False)
+    assert (summary.done, summary.failed) == (3, 1)
+    error = next(iter(_errors(huge_wh).values()))
+    assert error.startswith(f"{ex.FUNCTIONALS_FAILED} on ") and "huge.wav" in error
+    assert "out of range" in error.lower() and "\n" not in error
+    ids = huge_wh.query("SELECT utt_id FROM utterance_features")["utt_id"]
+    assert ids.len() == ids.n_unique() == 3
+
+    monkeypatch.setattr(ex, "_check_finite", check_finite)
+    summary = extract(huge_wh, "default", retry_errors=True, progress=False)
+    assert (summary.done, summary.failed, summary.skipped) == (0, 1, 3)
+    error = next(iter(_errors(huge_wh).values()))
+    assert error.startswith(f"{ex.DESCRIPTORS_FAILED} on ") and "huge.wav" in error
+    assert "huge.wav" in "\n".join(summary.lines())
+
+
+def _voice_manifest(root: Path, n: int, seconds: float = 1.0) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(n):
+        sf.write(root / f"u{i:02d}.wav", voice(seconds, 110 + 5 * i, i), SR)
+        rows.append((f"u{i:02d}.wav", "neu", f"s{i % 4}"))
+    pl.DataFrame(rows, schema=["path", "label", "speaker"], orient="row").write_csv(
+        root / "manifest.csv"
+    )
+    return root / "manifest.csv"
+
+
+def sigint_when(args: list[str], ready, delay: float, timeout: float = 180.0):
+    """Run ``cli.py ARGS``, send a real SIGINT ``delay`` s after ``ready()`` turns true
+    (or the process ends), and return (exit code, stderr)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cli = Path(__file__).resolve().parents[1] / "cli.py"
+    proc = subprocess.Popen(
+        [sys.executable, str(cli), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + timeout
+    while proc.poll() is None and time.time() < deadline and not ready():
+        time.sleep(0.02)
+    time.sleep(delay)
+    sent = time.time()
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=timeout)
+    print(f"{args[2]}: exit {proc.returncode}, {time.time() - sent:.1f} s after the signal")
+    return proc.returncode, err
+
+
+def assert_one_line_interrupt(code: int, err: str) -> None:
+    assert code in (0, 130), (code, err)
+    assert "Traceback" not in err and "Error" not in err, err
+    if code == 130:
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert lines == ["interrupted: everything already stored is kept; rerun to resume"], err
+
+
+def assert_stored_once(wh_dir: Path, n: int) -> int:
+    with connect(wh_dir, read_only=True) as wh:
+        stored = wh.scalar("SELECT count(*) FROM extractions")
+        ids = wh.query("SELECT utt_id FROM utterance_features")["utt_id"]
+        assert ids.len() == ids.n_unique() == stored
+        if stored:  # (with nothing stored, `frames` is an empty placeholder)
+            keys = wh.query("SELECT utt_id, frame FROM frames")
+            assert keys.height == keys.unique().height
+            assert keys["utt_id"].n_unique() == stored
+        return stored
+
+
+def test_sigint_at_any_moment_of_extract_ends_in_one_line(tmp_path) -> None:
+    """Real SIGINTs early (pool starting), mid and late in `extract`, with one job and with a
+    pool: exit 130 and one line (no traceback, no "transaction is aborted"), then the
+    warehouse opens and a rerun stores every utterance exactly once."""
+    n = 12
+    wh_dir = tmp_path / "wh"
+    with connect(wh_dir) as wh:
+        ingest(wh, "manifest", _voice_manifest(tmp_path / "corpus", n, 0.5), name="toy")
+    parts = wh_dir / "features"
+
+    def n_parts() -> int:
+        return len(list(parts.rglob("*.parquet")))
+
+    args = ["-w", str(wh_dir), "extract", "--chunk-size", "1"]
+    moments = [  # (jobs, ready, delay)
+        ("2", lambda: parts.exists(), 0.3),  # early: the workers are being spawned
+        ("1", lambda: n_parts() >= 1, 0.0),  # mid, inline: DuckDB queries in flight
+        ("2", lambda: n_parts() >= 3, 0.1),  # mid, in the workers' pool
+        ("1", lambda: n_parts() >= n - 1, 0.0),  # late
+    ]
+    for jobs, ready, delay in moments:
+        code, err = sigint_when([*args, "--jobs", jobs], ready, delay)
+        assert_one_line_interrupt(code, err)
+        assert_stored_once(wh_dir, n)
+    with connect(wh_dir) as wh:
+        before = wh.scalar("SELECT count(*) FROM extractions")
+        summary = extract(wh, "default", progress=False)
+        assert summary.skipped == before and summary.done == n - before
+        assert summary.failed == 0
+    assert assert_stored_once(wh_dir, n) == n
+    assert len(list(parts.rglob("*.parquet"))) == len(list((wh_dir / "frames").rglob("*.parquet")))
