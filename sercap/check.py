@@ -355,10 +355,16 @@ def repair(wh: Warehouse, problems: list[Problem]) -> RepairSummary:
                 [fs_hash, sorted(utts)],
             )
     names = dict(wh.con.execute("SELECT hash, name || '\t' || kind FROM feature_sets").fetchall())
-    for fs_hash, utts in by_set.items():
+    touched = set(by_set) | {p.fs_hash for p in drop_parts}
+    for fs_hash in touched:  # what the next extract does: every utterance without a row
         name, kind = names.get(fs_hash, f"{fs_hash}\tlld").split("\t")
+        pending = wh.scalar(
+            "SELECT count(*) FROM utterances u WHERE NOT EXISTS (SELECT 1 FROM extractions e "
+            "WHERE e.utt_id = u.utt_id AND e.feature_set_hash = ?)",
+            [fs_hash],
+        )
         previous = summary.recompute.get(name, (kind, 0))[1]
-        summary.recompute[name] = (kind, previous + len(utts))
+        summary.recompute[name] = (kind, previous + int(pending))
     root = wh.root.resolve()
     for part in drop_parts:
         path = (wh.root / part.path).resolve()

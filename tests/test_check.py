@@ -183,8 +183,13 @@ def test_catalog_invariants_are_checked(wh_dir: Path) -> None:
     assert any(line.startswith(f"{rel}: holds 1 utterance(s) not recorded") for line in lines)
     assert any("features/nowhere.parquet, which is not registered" in line for line in lines)
     assert any(line.startswith(f"{other}: holds 3 utterance(s) not recorded") for line in lines)
-    assert _run(wh_dir, "check", "--repair").exit_code == 0
-    assert _run(wh_dir, "extract", "--jobs", "1").exit_code == 0
+    repaired = _run(wh_dir, "check", "--repair")
+    assert repaired.exit_code == 0
+    with connect(wh_dir, read_only=True) as wh:
+        missing = len(before[0]) - wh.scalar("SELECT count(*) FROM extractions WHERE status = 'ok'")
+    assert f"will recompute {missing} utterance(s)" in repaired.output  # what extract redoes
+    again = _run(wh_dir, "extract", "--jobs", "1")
+    assert again.exit_code == 0 and f"{missing} extracted" in again.output
     assert _state(wh_dir) == before
     assert _run(wh_dir, "check").exit_code == 0
 
@@ -235,6 +240,11 @@ def test_extract_refuses_utterances_whose_record_was_lost(wh_dir: Path) -> None:
     assert len(result.output.strip().splitlines()) == 1
     ids, n_features, _ = _state(wh_dir)
     assert len(ids) == len(set(ids)) == n_features == len(before[0])  # nothing stored twice
-    assert _run(wh_dir, "check", "--repair").exit_code == 0
-    assert _run(wh_dir, "extract", "--jobs", "1").exit_code == 0
+    repaired = _run(wh_dir, "check", "--repair")
+    assert repaired.exit_code == 0
+    with connect(wh_dir, read_only=True) as wh:
+        missing = len(before[0]) - wh.scalar("SELECT count(*) FROM extractions WHERE status = 'ok'")
+    assert f"will recompute {missing} utterance(s)" in repaired.output  # what extract redoes
+    again = _run(wh_dir, "extract", "--jobs", "1")
+    assert again.exit_code == 0 and f"{missing} extracted" in again.output
     assert _state(wh_dir) == before
