@@ -167,6 +167,34 @@ def test_reproducible_save_load_and_missing_class(name: str, tmp_path: Path) -> 
     np.testing.assert_array_equal(loaded.predict_proba(X), proba)
 
 
+@pytest.mark.parametrize(
+    ("name", "legacy"),
+    [
+        ("cnn", {"deltas": False, "norm": "global", "pooling": "mean"}),
+        ("resnet18", {"deltas": False, "norm": "global", "stem": "7x7"}),
+        ("lstm", {"frame_stride": 1}),
+    ],
+)
+def test_models_saved_before_the_new_recipe_still_load(
+    name: str, legacy: dict, tmp_path: Path
+) -> None:
+    """A model saved before the recipe parameters existed has none of them in its model.json:
+    loading must rebuild the old network (not today's defaults) and predict the same."""
+    import json
+
+    X, y, groups = DATA[name](n=24)
+    model = get_model(name)({**TINY[name], **legacy, "epochs": 1}, device="cpu").fit(X, y, groups)
+    model.save(tmp_path / "old")
+    meta_path = tmp_path / "old" / "model.json"
+    meta = json.loads(meta_path.read_text())
+    for key in legacy:
+        meta["params"].pop(key)
+    meta["state"].pop("recipe")
+    meta_path.write_text(json.dumps(meta))
+    loaded = SERModel.load(tmp_path / "old", device="cpu")
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
 def test_lstm_same_prediction_alone_or_in_a_batch() -> None:
     X, y, groups = sequences(n=40)
     for head in ("mean", "attention", "stats"):

@@ -103,7 +103,7 @@ class ConvNet(nn.Module):
 
 
 def torchvision_resnet(
-    depth: int, n_classes: int, dropout: float, in_channels: int = 1
+    depth: int, n_classes: int, dropout: float, in_channels: int = 1, stem: str = "3x3"
 ) -> nn.Module:
     """torchvision ResNet with random weights (nothing is downloaded) and a stem adapted to
     64-128-band spectrograms: a 3×3 stride-2 convolution instead of 7×7 (a 7-band kernel
@@ -111,7 +111,8 @@ def torchvision_resnet(
     from torchvision.models import resnet18, resnet34
 
     net = (resnet18 if depth == 18 else resnet34)(weights=None, num_classes=n_classes)
-    net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=2, padding=1, bias=False)
+    k = 7 if stem == "7x7" else 3  # 7x7: the ImageNet stem of models saved before RECIPE 2
+    net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=k, stride=2, padding=k // 2, bias=False)
     if dropout > 0:
         net.fc = nn.Sequential(nn.Dropout(dropout), net.fc)
     return net
@@ -122,6 +123,12 @@ class ImageModel(TorchModel):
 
     input_kind: ClassVar[str] = "image"
     uses_batchnorm: ClassVar[bool] = True
+    legacy_params: ClassVar[dict] = {
+        "deltas": False,
+        "norm": "global",
+        "pooling": "mean",
+        "stem": "7x7",
+    }
 
     @classmethod
     def default_params(cls) -> dict:
@@ -296,15 +303,16 @@ class ResNet18Model(ImageModel):
 
     @classmethod
     def default_params(cls) -> dict:
-        return {**super().default_params(), "dropout": 0.2}
+        return {**super().default_params(), "dropout": 0.2, "stem": "3x3"}
 
     @classmethod
     def search_space(cls, trial: optuna.Trial) -> dict:
         return {**common_search_space(trial), **cls._image_space(trial)}
 
     def _build(self, n_classes: int) -> nn.Module:
+        p = self.params
         return torchvision_resnet(
-            self.depth, n_classes, float(self.params["dropout"]), self._in_channels()
+            self.depth, n_classes, float(p["dropout"]), self._in_channels(), str(p["stem"])
         )
 
 

@@ -78,6 +78,7 @@ class LSTMModel(TorchModel):
 
     name: ClassVar[str] = "lstm"
     input_kind: ClassVar[str] = "sequence"
+    legacy_params: ClassVar[dict] = {"frame_stride": 1}
 
     @classmethod
     def default_params(cls) -> dict:

@@ -28,6 +28,9 @@ from sercap.models.base import (
     unweighted_accuracy,
 )
 
+#: Version of the training/input recipe, saved with every model (absent = saved before 2).
+RECIPE = 2
+
 WEIGHTS_FILE = "weights.pt"
 STATS_FILE = "stats.npz"
 
@@ -356,6 +359,9 @@ class TorchModel(SERModel):
     """
 
     uses_batchnorm: ClassVar[bool] = False
+    #: What parameters added with RECIPE 2 meant before, for models saved earlier: loading
+    #: fills absent keys with today's defaults, which would change the network they describe.
+    legacy_params: ClassVar[dict] = {}
 
     def fit(
         self,
@@ -449,7 +455,7 @@ class TorchModel(SERModel):
 
     # ---- persistence
     def _state_meta(self) -> dict:
-        return {"arch": self._arch_meta()}
+        return {"arch": self._arch_meta(), "recipe": RECIPE}
 
     def _save_state(self, path: Path) -> None:
         state = {k: v.detach().cpu() for k, v in self.module_.state_dict().items()}
@@ -457,6 +463,8 @@ class TorchModel(SERModel):
         np.savez(path / STATS_FILE, **self._stats())
 
     def _load_state(self, path: Path, state: dict) -> None:
+        if "recipe" not in state:  # saved before the recipe parameters existed
+            self.params.update({k: v for k, v in self.legacy_params.items() if k in self.params})
         self.device_ = resolve_device(self.device)
         with np.load(path / STATS_FILE) as stats:
             self._set_stats({k: stats[k] for k in stats.files}, state["arch"])
