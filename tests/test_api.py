@@ -204,3 +204,16 @@ def test_python_m_sercap_runs_the_cli_from_a_clone(tmp_path) -> None:
         check=True,
     )
     assert out.stdout.startswith("Usage: sercap ") and "predict" in out.stdout
+
+
+def test_no_api_name_is_shadowed_by_a_module() -> None:
+    """`sercap.X` is the API's X only if no module sercap/X.py exists: importing that module
+    (any service does) would bind the module over the lazy attribute."""
+    import importlib.util
+
+    shadowed = [
+        name
+        for name in sercap.__all__
+        if name != "features" and importlib.util.find_spec(f"sercap.{name}") is not None
+    ]
+    assert shadowed == []
