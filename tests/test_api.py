@@ -194,7 +194,7 @@ def test_tune_lets_other_processes_open_the_warehouse_during_trials(tmp_path, mo
 
 
 def test_python_m_sercap_runs_the_cli_from_a_clone(tmp_path) -> None:
-    """`python -m sercap` finds the command group (the clone's cli.py until the CLI package)."""
+    """`python -m sercap` runs the CLI package (sercap.cli), and so does the clone's cli.py shim."""
     out = subprocess.run(
         [sys.executable, "-m", "sercap", "--help"],
         cwd=tmp_path,
@@ -204,6 +204,19 @@ def test_python_m_sercap_runs_the_cli_from_a_clone(tmp_path) -> None:
         check=True,
     )
     assert out.stdout.startswith("Usage: sercap ") and "predict" in out.stdout
+
+
+def test_the_root_cli_py_is_a_shim_that_runs_the_package(tmp_path) -> None:
+    """`python cli.py` from a clone runs sercap.cli (the README's way), and stays a shim."""
+    shim = ROOT / "cli.py"
+    assert len(shim.read_text().splitlines()) <= 8 and "from sercap.cli import main" in (
+        shim.read_text()
+    )
+    out = subprocess.run(
+        [sys.executable, str(shim), "--help"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("Usage: cli.py ") and "predict" in out.stdout
 
 
 def test_no_api_name_is_shadowed_by_a_module() -> None:

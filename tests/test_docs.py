@@ -58,10 +58,9 @@ def test_python_quickstart_runs(tmp_path, monkeypatch, capsys) -> None:
 
 @pytest.mark.slow
 def test_cli_quickstart_runs(tmp_path, monkeypatch) -> None:
-    from sercap.__main__ import load_cli
+    from sercap.cli import main
 
     monkeypatch.chdir(tmp_path)
-    main = load_cli()
     runner = CliRunner()
     for args, fails in console_commands(DOCS / "cli.md"):
         result = runner.invoke(main, args, env={"SERCAP_WAREHOUSE": "warehouse"})

@@ -1,0 +1,305 @@
+"""Models: `train`, `runs [show]`, `tune`, `ensemble`, `report`, `predict`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+import sercap
+from sercap.cli import (
+    bars,
+    cluster_option,
+    columns_option,
+    corpus_option,
+    device_option,
+    feature_set_option,
+    image_set_option,
+    jobs_option,
+    labels_option,
+    main,
+    open_warehouse,
+    parse_params,
+    say,
+    seed_option,
+    speaker_norm_option,
+)
+from sercap.errors import SercapError
+
+
+@main.command("train")
+@click.argument("model")
+@corpus_option
+@labels_option
+@feature_set_option
+@image_set_option
+@columns_option
+@click.option("--params", help="Model parameters as JSON, e.g. '{\"C\": 10}'.")
+@click.option("--tuned", is_flag=True, help="Use the best parameters found by `sercap tune`.")
+@speaker_norm_option
+@seed_option
+@jobs_option
+@device_option
+@cluster_option
+@click.pass_context
+def train_command(
+    ctx: click.Context,
+    model: str,
+    corpus,
+    label_map,
+    feature_set,
+    image_set,
+    columns,
+    params,
+    tuned,
+    speaker_norm,
+    seed,
+    jobs,
+    device,
+    cluster,
+) -> None:
+    """Cross-validate MODEL speaker-independently and store the run.
+
+    MODEL is one of: svm, rf, xgb, lgbm, trees, dnn, lstm, cnn, resnet18, resnet34.
+    Prints UA (mean per-class recall), WA (accuracy) and macro-F1 on the pooled out-of-fold
+    predictions, their per-fold mean ± std, and the confusion matrix.
+    """
+    run = sercap.train(
+        open_warehouse(ctx),
+        model,
+        corpus=corpus,
+        labels=label_map,
+        feature_set=feature_set,
+        image_set=image_set,
+        columns=columns,
+        params=parse_params(params),
+        tuned=tuned,
+        speaker_norm=speaker_norm,
+        seed=seed,
+        jobs=jobs,
+        device=device,
+        cluster=cluster,
+        progress=bars(),
+        say=say,
+    )
+    click.echo(str(run))
+
+
+@main.group("runs", invoke_without_command=True)
+@corpus_option
+@click.option("--model", help="Only runs of this model.")
+@click.option("--limit", type=click.IntRange(1), default=30, show_default=True)
+@click.pass_context
+def runs_group(ctx: click.Context, corpus, model, limit) -> None:
+    """List stored runs, newest first (`runs show ID` for one)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from sercap.format import format_table
+
+    frame = sercap.runs(open_warehouse(ctx, read_only=True), corpus=corpus, model=model)
+    if frame.height:
+        click.echo(format_table(frame, limit=limit))
+    elif corpus or model:
+        click.echo("no runs match; `sercap runs` lists them all")
+    else:
+        click.echo("no runs yet; try `sercap train svm`")
+
+
+@runs_group.command("show")
+@click.argument("run_id")
+@click.pass_context
+def runs_show(ctx: click.Context, run_id: str) -> None:
+    """Show one run (a unique prefix of its id is enough)."""
+    click.echo(str(sercap.get_run(open_warehouse(ctx, read_only=True), run_id)))
+
+
+@main.command("tune")
+@click.argument("model")
+@corpus_option
+@labels_option
+@feature_set_option
+@image_set_option
+@columns_option
+@speaker_norm_option
+@click.option(
+    "--trials", type=click.IntRange(1), default=20, show_default=True, help="Trials to add."
+)
+@click.option("--timeout", type=float, help="Stop starting trials after this many seconds.")
+@click.option(
+    "--storage",
+    help="Optuna storage URL (postgresql://…, sqlite:///…) or a "
+    "*.journal file.  [default: a journal in the warehouse]",
+)
+@click.option("--study", "study", help="Study name.  [default: MODEL-CORPUS-LABELS-FEATURESET]")
+@click.option(
+    "--pruner",
+    type=click.Choice(["median", "hyperband", "none"]),
+    default="median",
+    show_default=True,
+    help="Stops bad trials after their first folds.",
+)
+@click.option(
+    "--max-folds",
+    type=click.IntRange(1),
+    default=5,
+    show_default=True,
+    help="Outer folds a trial evaluates (each on its own training speakers).",
+)
+@click.option("--params", help="Parameters held fixed while tuning, as JSON ('{\"epochs\": 5}').")
+@click.option(
+    "--show",
+    is_flag=True,
+    help="Show the study (best trial, importances, history) and write its plot, without tuning.",
+)
+@seed_option
+@jobs_option
+@device_option
+@cluster_option
+@click.pass_context
+def tune_command(
+    ctx: click.Context,
+    model,
+    corpus,
+    label_map,
+    feature_set,
+    image_set,
+    columns,
+    speaker_norm,
+    trials,
+    timeout,
+    storage,
+    study,
+    pruner,
+    max_folds,
+    params,
+    show,
+    seed,
+    jobs,
+    device,
+    cluster,
+) -> None:
+    """Tune MODEL's hyper-parameters with Optuna; the best ones serve `train --tuned`.
+
+    The objective is UA on validation speakers held out of each outer fold's training data;
+    test folds never reach the tuner. Running it again resumes the same study; several
+    processes (or machines, with --storage postgresql://…) can tune one study together.
+    """
+    request = dict(
+        corpus=corpus,
+        labels=label_map,
+        feature_set=feature_set,
+        image_set=image_set,
+        columns=columns,
+        speaker_norm=speaker_norm,
+        storage=storage,
+        study=study,
+    )
+    wh = open_warehouse(ctx)
+    if show:
+        found = sercap.load_study(wh, model, **request)
+        png = found.plot()
+        click.echo(str(found))
+        click.echo(f"\nplot: {png}")
+        return
+    result = sercap.tune(
+        wh,
+        model,
+        trials=trials,
+        timeout=timeout,
+        pruner=pruner,
+        max_folds=max_folds,
+        params=parse_params(params),
+        seed=seed,
+        jobs=jobs,
+        device=device,
+        cluster=cluster,
+        progress=bars(),
+        say=say,
+        **request,
+    )
+    click.echo(str(result))
+    click.echo(f"\nbest parameters stored; use them with `sercap train {model} --tuned`")
+
+
+@main.command("ensemble")
+@click.argument("run_ids", nargs=-1, required=True)
+@click.option("--weights", help="Comma-separated weight per run, e.g. 2,1,1 (default: equal).")
+@click.pass_context
+def ensemble_command(ctx: click.Context, run_ids: tuple[str, ...], weights: str | None) -> None:
+    """Average the out-of-fold probabilities of stored RUN_IDS and store that as a run.
+
+    The runs must share corpus, label map and protocol. Nothing is retrained: each member's
+    predictions were already made without the test speaker, so the average is honest too.
+    """
+    parsed = None
+    if weights:
+        try:
+            parsed = [float(w) for w in weights.split(",")]
+        except ValueError as exc:
+            raise SercapError(f"--weights {weights!r}: give numbers separated by commas") from exc
+    click.echo(str(sercap.ensemble_runs(open_warehouse(ctx), list(run_ids), weights=parsed)))
+
+
+@main.command("report")
+@corpus_option
+@labels_option
+@feature_set_option
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for report.md and its PNGs.  [default: WAREHOUSE/reports/CORPUS]",
+)
+@click.pass_context
+def report_command(ctx: click.Context, corpus, label_map, feature_set, out_dir) -> None:
+    """Write a Markdown report with pictures: model comparison, confusion matrices,
+    per-class recall, the functionals that separate the emotions, the corpus at a glance."""
+    path = sercap.write_report(
+        open_warehouse(ctx), out_dir, corpus=corpus, labels=label_map, feature_set=feature_set
+    )
+    click.echo(f"report: {path}")
+
+
+@main.command("predict")
+@click.argument("wavs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--run", "run_id", help="Run whose model predicts (an ensemble run works too).")
+@click.option("--model", help="Use the best stored run of this model instead of --run.")
+@corpus_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+@jobs_option
+@click.pass_context
+def predict_command(ctx: click.Context, wavs, run_id, model, corpus, fmt, jobs) -> None:
+    """Predict the emotion of each audio file in WAVS (any sample rate or channel count).
+
+    The first prediction with a run trains its final model on all of the run's data (same
+    parameters and seed) and stores it in the warehouse; later ones load it. A file that
+    cannot be read gets a one-line reason and the others still get predictions; the exit
+    status is 1 only when no file could be predicted.
+    """
+    from sercap.format import print_frame
+
+    if bool(run_id) == bool(model):
+        raise SercapError("give exactly one of --run RUN_ID or --model NAME")
+    table = sercap.predict(
+        open_warehouse(ctx),
+        list(wavs),
+        run=run_id,
+        model=model,
+        corpus=corpus,
+        jobs=jobs,
+        progress=bars(),
+    )
+    if fmt == "table":
+        click.echo(f"run {table['run_id'][0]}", err=True)
+    print_frame(table.drop("run_id"), fmt=fmt, limit=None)
+    failed = table.filter(table["error"].is_not_null())
+    for path, error in zip(failed["path"], failed["error"], strict=True):
+        click.echo(f"warning: {path}: {error}", err=True)
+    if failed.height == table.height:
+        raise SercapError("no file could be predicted (see the warnings above)")
