@@ -125,7 +125,20 @@ def format_run(run: dict) -> str:
         lines.append(f"  members {', '.join(run['members'])}  weights {run.get('weights')}")
     if params:
         lines.append(f"  params {json.dumps(params, sort_keys=True)}")
-    if run.get("tuned_from"):
+    if run.get("fold_params_json"):
+        folds = json.loads(run["fold_params_json"])
+        lines.append(
+            f"  nested tuning {run.get('tuned_from')}: each outer fold scored with the best "
+            "parameters of its own study (tuned on its training speakers only)"
+        )
+        lines += [f"    {fold}: {json.dumps(p, sort_keys=True)}" for fold, p in folds.items()]
+        if "(no final study)" in (run.get("tuned_from") or ""):
+            lines.append("  params above: for `predict` (no final study was tuned: the defaults)")
+        else:
+            lines.append(
+                "  params above: the final study's (all speakers), used by `predict`, never scored"
+            )
+    elif run.get("tuned_from"):
         lines.append(f"  tuned parameters from {run['tuned_from']}")
     lines.append(f"  seed {run['seed']}, fit {run['fit_s']:.1f} s, total {run['duration_s']:.1f} s")
     lines += [
@@ -158,6 +171,85 @@ def format_study(summary) -> str:
     if len(summary.history) > 15:
         lines.append(f"  … {len(summary.history) - 15} earlier trials")
     return "\n".join(lines)
+
+
+def format_nested(nested) -> str:
+    """Every study of a nested tuning (see :func:`sercap.tuning.run_nested`) for a person:
+    one line per outer fold's study, then the final study in full."""
+    from sercap.tuning import MIN_GAIN, summarise
+
+    lines = [
+        f"nested tuning {nested.base}: one study per outer fold, objective = mean UA of an "
+        "inner speaker-grouped CV over that fold's training speakers",
+        "  fold        trials  complete  pruned  inner UA (best)  chosen params "
+        f"(the default unless the best beats it by ≥ {MIN_GAIN} inner UA)",
+    ]
+    for fold, study in sorted(nested.folds.items()):
+        try:
+            summary = summarise(study)
+        except SercapError:
+            lines.append(f"  {fold:<10}  {len(study.trials):>6}  no completed trial yet")
+            continue
+        lines.append(
+            f"  {fold:<10}  {summary.n_trials:>6}  {summary.n_complete:>8}  {summary.n_pruned:>6}"
+            f"  {summary.best_value:>15.4f}  {_chosen(study)}"
+        )
+    if nested.final is not None:
+        lines += [
+            "",
+            "final study (all speakers; its parameters serve `predict` and are never scored):",
+            format_study(summarise(nested.final)),
+        ]
+    lines.append(
+        "inner UA is a validation figure on training speakers; the tuned figure is the outer UA "
+        "of `train MODEL --tuned`"
+    )
+    return "\n".join(lines)
+
+
+def _chosen(study) -> str:
+    from sercap.tuning import best_params, chosen_trial
+
+    trial = chosen_trial(study)
+    note = " (default kept)" if trial.user_attrs.get("default") else ""
+    return _short_params(best_params(study)) + note
+
+
+def _short_params(params: dict) -> str:
+    def value(v: object) -> str:
+        return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+    return ", ".join(f"{k}={value(v)}" for k, v in sorted(params.items()))
+
+
+def format_tuning_comparison(comparisons) -> str:
+    """Default vs nested-tuned outer UA side by side, with the paired bootstrap 95 % CI of
+    the difference; one plain line for every model where tuning gained nothing within noise."""
+    if not comparisons:
+        return ""
+    lines = [
+        "default vs nested-tuned (pooled outer UA on the same utterances; CI: paired bootstrap "
+        "over utterances)",
+        f"  {'model':<8} {'default':>8} {'tuned':>8} {'diff':>8}   95% CI",
+    ]
+    verdicts = []
+    for c in comparisons:
+        d = c.difference
+        lines.append(
+            f"  {c.model:<8} {d.ua_a:>8.4f} {d.ua_b:>8.4f} {d.diff:>+8.4f}   "
+            f"[{d.low:+.4f}, {d.high:+.4f}]"
+        )
+        if d.within_noise:
+            verdicts.append(
+                f"{c.model}: tuning gained nothing within noise (the CI includes 0); "
+                "prefer the default parameters"
+            )
+        elif d.diff < 0:
+            verdicts.append(f"{c.model}: tuning made it worse (the CI is below 0)")
+        else:
+            verdicts.append(f"{c.model}: tuning helped (the CI is above 0)")
+    runs = ", ".join(f"{c.default.run_id} / {c.tuned.run_id}" for c in comparisons)
+    return "\n".join(lines + verdicts + [f"runs (default / tuned): {runs}"])
 
 
 def format_ingest_summary(summary: IngestSummary) -> str:

@@ -10,9 +10,11 @@ import polars as pl
 from sercap.errors import SercapError
 from sercap.format import (  # noqa: F401  (re-exported: they lived here)
     format_confusion,
+    format_nested,
     format_run,
     format_study,
     format_table,
+    format_tuning_comparison,
     print_frame,
     write_frame,
 )
@@ -88,6 +90,17 @@ def feature_ranking(
     return pl.DataFrame({"feature": names[order], "anova_f": f[order], "p_value": p[order]})
 
 
+def newest_runs(wh: Warehouse, corpus: str, label_map: str) -> list[str]:
+    """The newest run of each (model, feature set, speaker norm, tuned, kind, members):
+    chosen by time, never by UA."""
+    return wh.query(
+        "SELECT arg_max(run_id, started_at) AS run_id FROM runs WHERE corpus = ? "
+        "AND label_map = ? GROUP BY model, feature_set, speaker_norm, tuned_from IS NOT NULL, "
+        "kind, members ORDER BY 1",
+        [corpus, label_map],
+    )["run_id"].to_list()
+
+
 def write_report(
     wh: Warehouse,
     out_dir: Path,
@@ -105,11 +118,7 @@ def write_report(
     corpus = resolve_corpus(wh, corpus)
     label_map = resolve_label_map(wh, corpus, label_map)
     out_dir.mkdir(parents=True, exist_ok=True)
-    best = wh.query(
-        "SELECT arg_max(run_id, ua) AS run_id FROM runs WHERE corpus = ? AND label_map = ? "
-        "GROUP BY model, feature_set, speaker_norm, kind, members ORDER BY 1",
-        [corpus, label_map],
-    )["run_id"].to_list()
+    best = newest_runs(wh, corpus, label_map)
     sections = [f"# sercap report: {corpus} ({label_map})", ""]
     if best:
         from sercap.compare import bench_table
@@ -118,7 +127,9 @@ def write_report(
         sections += [
             "## Results",
             "",
-            "Best stored run of each model (and each ensemble) on this corpus and label map.",
+            "The newest stored run of each model, setting and ensemble on this corpus and "
+            "label map (chosen by time, never by score: picking the best of several runs by "
+            "their test UA would be selection on the test set).",
             "",
             table_markdown(bench_table(wh, best), corpus),
             "",

@@ -88,7 +88,9 @@ def test_issue_example_runs_as_written(issue_example) -> None:
     assert int(run.confusion.drop("label").sum_horizontal().sum()) == 18
     assert run.predictions.height == 18 and set(run.predictions["fold"]) == {"03", "08", "09"}
     study = ns["study"]
-    assert len(study.trials) == 30 and study.best_params
+    trials = study.trials  # 30 per study: one per outer fold, then the final one
+    assert sorted(study.folds) == ["03", "08", "09"] and study.final is not None
+    assert trials.group_by("study").len()["len"].to_list() == [30] * 4 and study.best_params
     table = ns["table"]
     assert isinstance(table, pl.DataFrame) and table["path"].to_list() == ["clip.wav"]
     assert table["error"][0] is None and table["emotion"][0] in ("ang", "neu", "sad")
@@ -98,9 +100,10 @@ def test_issue_example_runs_as_written(issue_example) -> None:
 
 
 def test_tune_releases_and_reopens_the_callers_warehouse(issue_example) -> None:
-    """After tune, the same wh is writable again and the best parameters are stored."""
+    """After tune, the same wh is writable again and every study's parameters are stored."""
     wh = issue_example["wh"]
-    assert wh.scalar("SELECT count(*) FROM tuned_params WHERE model = 'xgb'") == 1
+    n_studies = len(issue_example["study"].folds) + 1  # each outer fold's, and the final one
+    assert wh.scalar("SELECT count(*) FROM tuned_params WHERE model = 'xgb'") == n_studies
     tuned = sercap.train(wh, "xgb", tuned=True, params={"n_estimators": 20})
     assert tuned.record["tuned_from"].startswith(issue_example["study"].name)
 
@@ -178,18 +181,19 @@ def test_tune_lets_other_processes_open_the_warehouse_during_trials(tmp_path, mo
     add_features(wh, add_corpus(wh, n_speakers=3, per_class=2))
     database = tmp_path / "wh" / "sercap.duckdb"
     opened = []
-    real_run_study = tune_module.run_study
+    real_run_nested = tune_module.run_nested
 
-    def run_study_and_open_elsewhere(*args, **kwargs):
+    def run_nested_and_open_elsewhere(*args, **kwargs):
         probe = "import duckdb, sys; duckdb.connect(sys.argv[1]).close()"
         done = subprocess.run([sys.executable, "-c", probe, str(database)], capture_output=True)
         opened.append(done.returncode == 0)
-        return real_run_study(*args, **kwargs)
+        return real_run_nested(*args, **kwargs)
 
-    monkeypatch.setattr(tune_module, "run_study", run_study_and_open_elsewhere)
-    study = sercap.tune(wh, "svm", trials=1, max_folds=2)
+    monkeypatch.setattr(tune_module, "run_nested", run_nested_and_open_elsewhere)
+    study = sercap.tune(wh, "svm", trials=1, inner_folds=2)
     assert opened == [True]
-    assert wh.scalar("SELECT count(*) FROM tuned_params WHERE study = ?", [study.name]) == 1
+    stored = wh.scalar("SELECT count(*) FROM tuned_params WHERE base_study = ?", [study.name])
+    assert stored == len(study.folds) + 1  # every outer fold's study and the final one
     wh.close()
 
 

@@ -219,3 +219,22 @@ def test_parts_registered_without_checksums_are_still_checked(wh_dir) -> None:
     _damage(wh_dir, rel, "truncated")
     with connect(wh_dir) as wh:
         assert [p.what for p in check(wh)] == [rel]
+
+
+def test_extract_refuses_utterances_whose_record_was_lost(wh_dir: Path) -> None:
+    """Parts hold utterances the catalog forgot: re-extracting them would store them twice."""
+    before = _state(wh_dir)
+    with connect(wh_dir) as wh:
+        wh.execute(
+            "DELETE FROM extractions WHERE utt_id IN "
+            "(SELECT utt_id FROM extractions ORDER BY utt_id LIMIT 2)"
+        )
+    result = _run(wh_dir, "extract", "--jobs", "1")
+    assert result.exit_code == 1
+    assert "already in its stored parts" in result.output and "check --repair" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    ids, n_features, _ = _state(wh_dir)
+    assert len(ids) == len(set(ids)) == n_features == len(before[0])  # nothing stored twice
+    assert _run(wh_dir, "check", "--repair").exit_code == 0
+    assert _run(wh_dir, "extract", "--jobs", "1").exit_code == 0
+    assert _state(wh_dir) == before

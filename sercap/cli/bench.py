@@ -49,11 +49,17 @@ def bench_group() -> None:
 @feature_set_option
 @image_set_option
 @speaker_norm_option
-@click.option("--tuned", is_flag=True, help="Use each model's tuned parameters.")
+@click.option(
+    "--tuned",
+    is_flag=True,
+    help="Also run each model with its nested-tuned parameters; print default vs tuned "
+    "with a 95% CI of the difference.",
+)
 @click.option(
     "--ensemble",
     is_flag=True,
-    help="Add the average of the best run of each family, and resnet34+dnn+trees.",
+    help="Add fixed ensembles (declared before scoring): every model at default settings, "
+    "and resnet34+dnn+trees.",
 )
 @click.option(
     "--opensmile",
@@ -96,7 +102,7 @@ def bench_models_command(
     Writes bench.md, bench.csv, a comparison chart, a per-class recall chart and a confusion
     matrix per model into the report folder.
     """
-    from sercap.format import format_table, protocol_caption
+    from sercap.format import format_table, format_tuning_comparison, protocol_caption
 
     result = sercap.bench(
         open_warehouse(ctx),
@@ -131,6 +137,9 @@ def bench_models_command(
     )
     click.echo(format_table(shown, limit=None))
     click.echo(protocol_caption(result.table, result.corpus))
+    if result.comparisons:
+        click.echo("")
+        click.echo(format_tuning_comparison(result.comparisons))
     click.echo(f"\nreport: {result.report}")
 
 

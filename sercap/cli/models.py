@@ -35,7 +35,12 @@ from sercap.errors import SercapError
 @image_set_option
 @columns_option
 @click.option("--params", help="Model parameters as JSON, e.g. '{\"C\": 10}'.")
-@click.option("--tuned", is_flag=True, help="Use the best parameters found by `sercap tune`.")
+@click.option(
+    "--tuned",
+    is_flag=True,
+    help="Score each outer fold with its own nested study's parameters (`sercap tune`), "
+    "beside the default parameters with a 95% CI of the difference.",
+)
 @speaker_norm_option
 @seed_option
 @jobs_option
@@ -122,34 +127,59 @@ def runs_show(ctx: click.Context, run_id: str) -> None:
 @columns_option
 @speaker_norm_option
 @click.option(
-    "--trials", type=click.IntRange(1), default=20, show_default=True, help="Trials to add."
+    "--trials",
+    type=click.IntRange(1),
+    default=20,
+    show_default=True,
+    help="Trials to add to each study (every outer fold's and the final one).",
 )
-@click.option("--timeout", type=float, help="Stop starting trials after this many seconds.")
+@click.option(
+    "--timeout", type=float, help="Per study: stop starting trials after this many seconds."
+)
 @click.option(
     "--storage",
     help="Optuna storage URL (postgresql://…, sqlite:///…) or a "
     "*.journal file.  [default: a journal in the warehouse]",
 )
-@click.option("--study", "study", help="Study name.  [default: MODEL-CORPUS-LABELS-FEATURESET]")
+@click.option(
+    "--study",
+    "study",
+    help="Base name of the studies (BASE/fold=F, BASE/final).  "
+    "[default: MODEL-CORPUS-LABELS-FEATURESET]",
+)
 @click.option(
     "--pruner",
     type=click.Choice(["median", "hyperband", "none"]),
     default="median",
     show_default=True,
-    help="Stops bad trials after their first folds.",
+    help="Stops bad trials after their first inner folds.",
 )
 @click.option(
-    "--max-folds",
-    type=click.IntRange(1),
-    default=5,
+    "--inner-folds",
+    type=click.IntRange(2),
+    default=3,
     show_default=True,
-    help="Outer folds a trial evaluates (each on its own training speakers).",
+    help="Speaker-grouped inner folds of each study's objective.",
+)
+@click.option(
+    "--fold",
+    "only_folds",
+    multiple=True,
+    help="Tune only this outer fold's study (repeatable; to share the work between "
+    "processes).  [default: every fold, then the final study]",
+)
+@click.option(
+    "--final/--no-final",
+    default=True,
+    show_default=True,
+    help="Also tune the final study over all speakers (the parameters `predict` uses).",
 )
 @click.option("--params", help="Parameters held fixed while tuning, as JSON ('{\"epochs\": 5}').")
 @click.option(
     "--show",
     is_flag=True,
-    help="Show the study (best trial, importances, history) and write its plot, without tuning.",
+    help="Show every fold's study and the final study (best trial, importances, history) "
+    "and plot the final one, without tuning.",
 )
 @seed_option
 @jobs_option
@@ -170,7 +200,9 @@ def tune_command(
     storage,
     study,
     pruner,
-    max_folds,
+    inner_folds,
+    only_folds,
+    final,
     params,
     show,
     seed,
@@ -178,11 +210,15 @@ def tune_command(
     device,
     cluster,
 ) -> None:
-    """Tune MODEL's hyper-parameters with Optuna; the best ones serve `train --tuned`.
+    """Nested tuning of MODEL with Optuna: one study per outer fold, then a final one.
 
-    The objective is UA on validation speakers held out of each outer fold's training data;
-    test folds never reach the tuner. Running it again resumes the same study; several
-    processes (or machines, with --storage postgresql://…) can tune one study together.
+    The study of outer fold f (`BASE/fold=f`) scores trials by a speaker-grouped inner
+    cross-validation over fold f's training speakers only; `train MODEL --tuned` fits fold f
+    with that study's chosen parameters (its best trial, unless the default settings, trial
+    0, are within 0.01 inner UA of it) and scores fold f's test speakers. The final study
+    (`BASE/final`, all speakers) gives the parameters `predict` uses; it is never scored.
+    --trials is per study. Running it again resumes the studies; several processes (or
+    machines, with --storage postgresql://…) can tune them together.
     """
     request = dict(
         corpus=corpus,
@@ -194,12 +230,12 @@ def tune_command(
         storage=storage,
         study=study,
     )
-    wh = open_warehouse(ctx)
+    wh = open_warehouse(ctx, read_only=show)
     if show:
         found = sercap.load_study(wh, model, **request)
-        png = found.plot()
         click.echo(str(found))
-        click.echo(f"\nplot: {png}")
+        if found.final is not None:
+            click.echo(f"\nplot of the final study: {found.plot()}")
         return
     result = sercap.tune(
         wh,
@@ -207,7 +243,9 @@ def tune_command(
         trials=trials,
         timeout=timeout,
         pruner=pruner,
-        max_folds=max_folds,
+        inner_folds=inner_folds,
+        final=final,
+        folds=list(only_folds) or None,
         params=parse_params(params),
         seed=seed,
         jobs=jobs,
@@ -218,7 +256,10 @@ def tune_command(
         **request,
     )
     click.echo(str(result))
-    click.echo(f"\nbest parameters stored; use them with `sercap train {model} --tuned`")
+    click.echo(
+        f"\nper-fold parameters stored; `sercap train {model} --tuned` scores each outer fold "
+        "with its own study's parameters and compares with the defaults"
+    )
 
 
 @main.command("ensemble")
@@ -229,7 +270,9 @@ def ensemble_command(ctx: click.Context, run_ids: tuple[str, ...], weights: str 
     """Average the out-of-fold probabilities of stored RUN_IDS and store that as a run.
 
     The runs must share corpus, label map and protocol. Nothing is retrained: each member's
-    predictions were already made without the test speaker, so the average is honest too.
+    predictions were made without the test speaker. But if you chose the members (or
+    weights) by their scores, that choice was made on the test folds: the ensemble's UA is
+    then optimistic.
     """
     parsed = None
     if weights:
@@ -238,6 +281,10 @@ def ensemble_command(ctx: click.Context, run_ids: tuple[str, ...], weights: str 
         except ValueError as exc:
             raise SercapError(f"--weights {weights!r}: give numbers separated by commas") from exc
     click.echo(str(sercap.ensemble_runs(open_warehouse(ctx), list(run_ids), weights=parsed)))
+    click.echo(
+        "\nnote: members and weights chosen by their scores are selected on the test folds; "
+        "this UA is then optimistic (bench --ensemble uses fixed members only)"
+    )
 
 
 @main.command("report")

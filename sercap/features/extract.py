@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from sercap.errors import SercapError
 from sercap.features.featureset import FeatureSet, get_feature_set, register
 from sercap.warehouse import Warehouse
@@ -121,6 +123,9 @@ class ExtractSummary:
             f"{self.failed} with problems, {self.skipped} already stored"
             + (
                 f"; {self.audio_s:.0f} s of audio in {self.seconds:.1f} s ({speed:.0f}x real time)"
+                if speed >= 10
+                else f"; {self.audio_s:.0f} s of audio in {self.seconds:.1f} s "
+                f"({speed:.2g}x real time)"
                 if self.done
                 else ""
             )
@@ -390,6 +395,36 @@ def pending(
     return items, stored, left
 
 
+def _refuse_unrecorded(wh: Warehouse, fs: FeatureSet, utt_ids: Sequence[str]) -> None:
+    """Refuse to extract utterances that registered parts of ``fs`` already hold.
+
+    That happens only when the catalog lost their ``extractions`` rows (a hand-edited
+    catalog, a bug): extracting them again would store every one of them twice. Reading the
+    ``utt_id`` column of the set's per-utterance parts costs milliseconds.
+    """
+    kind = "images" if fs.kind == "image" else "features"
+    paths = [str(p) for p in wh.part_paths(kind, fs.hash)]
+    if not paths or not utt_ids:
+        return
+    try:
+        rows = wh.con.execute(
+            "SELECT DISTINCT utt_id FROM read_parquet(?) WHERE list_contains(?, utt_id) "
+            "ORDER BY utt_id",
+            [paths, list(utt_ids)],
+        ).fetchall()
+    except duckdb.Error as exc:
+        raise SercapError(
+            f"the stored parts of feature set {fs.name!r} cannot be read "
+            f"({str(exc).splitlines()[0]}); run `sercap check --repair` first"
+        ) from exc
+    if rows:
+        raise SercapError(
+            f"{len(rows)} utterance(s) to extract for feature set {fs.name!r} are already in "
+            f"its stored parts without a record (e.g. {rows[0][0]}); extracting them again "
+            "would store them twice: run `sercap check --repair` first"
+        )
+
+
 def make_tasks(
     wh: Warehouse, fs: FeatureSet, items: Sequence[tuple[str, Item]], chunk_size: int
 ) -> Iterator[Task]:
@@ -495,6 +530,7 @@ def extract(
         raise SercapError(f"{wh.root}: the warehouse is open read-only; extraction writes to it")
     register(wh, fs)
     items, stored, left = pending(wh, fs, corpus, retry_errors, limit)
+    _refuse_unrecorded(wh, fs, [item.utt_id for _c, item in items])
     summary = ExtractSummary(fs.name, fs.hash, skipped=stored, left=left)
     corpora = sorted({c for c, _ in items})
     summary.orphans_removed = remove_orphans(wh, fs, corpora)
