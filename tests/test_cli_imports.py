@@ -2,7 +2,8 @@
 
 Every module under sercap/cli/ is parsed with ``ast``; every ``import``/``from … import``
 anywhere in it (module level or inside a function) may name from sercap only ``sercap``
-itself, ``sercap.errors``, ``sercap.format`` and ``sercap.cli.*``.
+itself, ``sercap.errors``, ``sercap.format``, ``sercap._interrupt`` (the early Ctrl-C
+handler the entry points install before the CLI loads) and ``sercap.cli.*``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 CLI = Path(__file__).resolve().parents[1] / "sercap" / "cli"
-ALLOWED = {"sercap", "sercap.errors", "sercap.format"}
+ALLOWED = {"sercap", "sercap.errors", "sercap.format", "sercap._interrupt"}
 
 
 def _allowed(module: str) -> bool:

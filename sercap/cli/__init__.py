@@ -38,6 +38,19 @@ class _Group(click.Group):
     committed before stays and nothing half-done does.
     """
 
+    def main(self, *args, **kwargs):  # type: ignore[override]
+        """Parsing, too, ends a Ctrl-C in one line (click would print ``Aborted!``)."""
+        from sercap._interrupt import install
+
+        previous = install()
+        try:
+            return super().main(*args, **kwargs)
+        finally:
+            if previous is not None:
+                import signal
+
+                signal.signal(signal.SIGINT, previous)
+
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         import atexit
         import signal
