@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sercap.warehouse import Warehouse, file_digest
+from sercap.store import Warehouse, file_digest
 
 #: Which part kinds a chunk of each feature-set kind has.
 CHUNK_KINDS = {"lld": ("features", "frames"), "opensmile": ("features",), "image": ("images",)}
@@ -189,7 +189,7 @@ def check(wh: Warehouse, *, verify_checksums: bool = True) -> list[Problem]:
 
     Examples
     --------
-    >>> from sercap.warehouse import connect
+    >>> from sercap.store import connect
     >>> wh = connect(":memory:")
     >>> check(wh)
     []

@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from sercap.errors import SercapError
-from sercap.warehouse import Warehouse, check_name
+from sercap.store import Warehouse, check_name
 
 INPUT_KINDS = ("tabular", "sequence", "image")
 DEFAULT_FEATURE_SET = "default"

@@ -6,13 +6,12 @@ that every figure sercap prints is produced, stored and described the same way.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from sercap.data import Dataset, load_dataset
 from sercap.errors import SercapError
 from sercap.evaluate import CVResult, cross_validate, store_run
-from sercap.warehouse import Warehouse
+from sercap.store import Warehouse, runs
 
 
 @dataclass(frozen=True)
@@ -67,19 +66,14 @@ def load_for(wh: Warehouse, request: DataRequest) -> Dataset:
 
 def tuned_params(wh: Warehouse, model: str, data: Dataset) -> tuple[dict, str]:
     """Best stored parameters for (model, corpus, label map, feature set) and their source."""
-    rows = wh.con.execute(
-        "SELECT params_json, study, trial FROM tuned_params WHERE model = ? AND corpus = ? "
-        "AND label_map = ? AND feature_set_hash IS NOT DISTINCT FROM ? "
-        "ORDER BY updated_at DESC LIMIT 1",
-        [model, data.corpus, data.label_map, data.feature_set_hash],
-    ).fetchall()
-    if not rows:
+    found = runs.latest_tuned_params(wh, model, data.corpus, data.label_map, data.feature_set_hash)
+    if found is None:
         raise SercapError(
             f"no tuned parameters for {model} on {data.corpus}/{data.label_map}; run "
             f"`sercap tune {model} --corpus {data.corpus} --labels {data.label_map}` first"
         )
-    params_json, study, trial = rows[0]
-    return json.loads(params_json), f"{study}#{trial}"
+    params, study, trial = found
+    return params, f"{study}#{trial}"
 
 
 @dataclass

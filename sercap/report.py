@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 
 from sercap.errors import SercapError
-from sercap.warehouse import Warehouse
+from sercap.store import Warehouse, runs
 
 
 def format_table(frame: pl.DataFrame, limit: int | None = 50, float_digits: int = 4) -> str:
@@ -109,13 +109,9 @@ def warehouse_summary(wh: Warehouse) -> str:
             "GROUP BY ALL ORDER BY f.name"
         )
         sections.append("feature sets\n" + format_table(sets, limit=None))
-    if wh.scalar("SELECT count(*) FROM runs"):
-        runs = wh.query(
-            "SELECT run_id, model, corpus, label_map, speaker_norm, round(ua, 4) AS ua, "
-            "round(wa, 4) AS wa, round(macro_f1, 4) AS macro_f1 FROM runs "
-            "ORDER BY started_at DESC LIMIT 10"
-        )
-        sections.append("latest runs\n" + format_table(runs, limit=None))
+    if runs.count_runs(wh):
+        latest = runs.latest_runs(wh, 10)
+        sections.append("latest runs\n" + format_table(latest, limit=None))
     return "\n\n".join(sections)
 
 
@@ -167,15 +163,7 @@ def format_run(run: dict) -> str:
 
 def runs_table(wh: Warehouse, corpus: str | None = None, model: str | None = None) -> pl.DataFrame:
     """Stored runs, newest first, with the facts needed to read their figures."""
-    return wh.query(
-        "SELECT run_id, model, corpus, label_map, feature_set, "
-        "CASE WHEN speaker_norm THEN 'yes' ELSE 'no' END AS spk_norm, "
-        "round(ua, 4) AS ua, round(wa, 4) AS wa, round(macro_f1, 4) AS macro_f1, "
-        "round(fit_s, 1) AS fit_s, tuned_from IS NOT NULL AS tuned, started_at "
-        "FROM runs WHERE (? IS NULL OR corpus = ?) AND (? IS NULL OR model = ?) "
-        "ORDER BY started_at DESC",
-        [corpus, corpus, model, model],
-    )
+    return runs.list_runs(wh, corpus, model)
 
 
 def format_study(summary) -> str:
@@ -232,11 +220,7 @@ def write_report(
     corpus = resolve_corpus(wh, corpus)
     label_map = resolve_label_map(wh, corpus, label_map)
     out_dir.mkdir(parents=True, exist_ok=True)
-    best = wh.query(
-        "SELECT arg_max(run_id, ua) AS run_id FROM runs WHERE corpus = ? AND label_map = ? "
-        "GROUP BY model, feature_set, speaker_norm, kind, members ORDER BY 1",
-        [corpus, label_map],
-    )["run_id"].to_list()
+    best = runs.best_per_configuration(wh, corpus, label_map)
     sections = [f"# sercap report: {corpus} ({label_map})", ""]
     if best:
         from sercap.compare import bench_table

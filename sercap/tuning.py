@@ -16,7 +16,6 @@ several machines tune one study).
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,8 @@ from tqdm.auto import tqdm
 from sercap.data import Dataset
 from sercap.errors import SercapError
 from sercap.evaluate import cross_validate, outer_splits
-from sercap.warehouse import Warehouse
+from sercap.store import Warehouse, layout
+from sercap.store import runs as store_runs
 
 PRUNERS = ("median", "hyperband", "none")
 
@@ -50,7 +50,7 @@ def open_storage(url: str | None, root: Path, study: str) -> optuna.storages.Bas
     from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
     if url is None or url.endswith((".journal", ".log")):
-        path = Path(url) if url else root / "studies" / f"{study}.journal"
+        path = Path(url) if url else layout.study_journal(root, study)
         path.parent.mkdir(parents=True, exist_ok=True)
         backend = JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
         return JournalStorage(backend)
@@ -267,22 +267,18 @@ def store_best(
     """Record the study's best parameters where `train --tuned` finds them."""
     trial = best_trial(study)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    wh.execute(
-        "INSERT OR REPLACE INTO tuned_params VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
-        [
-            study.study_name,
-            model,
-            data.corpus,
-            data.label_map,
-            data.feature_set_hash,
-            storage_label,
-            trial.number,
-            trial.value,
-            len(complete),
-            json.dumps(
-                {**trial.params, **study.user_attrs.get("fixed_params", {})}, sort_keys=True
-            ),
-        ],
+    store_runs.store_tuned_params(
+        wh,
+        study=study.study_name,
+        model=model,
+        corpus=data.corpus,
+        label_map=data.label_map,
+        feature_set_hash=data.feature_set_hash,
+        storage=storage_label,
+        best_trial=trial.number,
+        best_value=trial.value,
+        n_complete=len(complete),
+        params={**trial.params, **study.user_attrs.get("fixed_params", {})},
     )
 
 

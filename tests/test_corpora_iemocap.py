@@ -13,7 +13,7 @@ from sercap.corpora import iemocap
 from sercap.corpora.ingest import ingest
 from sercap.corpora.records import Problem
 from sercap.errors import SercapError
-from sercap.warehouse import Warehouse
+from sercap.store import Warehouse
 
 HEADER = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
 

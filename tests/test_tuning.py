@@ -10,8 +10,8 @@ import sercap.tuning as tune_module
 from sercap.data import load_dataset
 from sercap.errors import SercapError
 from sercap.models.registry import MODELS
+from sercap.store import connect
 from sercap.tuning import open_storage, run_study, store_best, study_name, tuning_splits
-from sercap.warehouse import connect
 from tests.helpers import add_corpus, add_features, add_frames, add_images
 
 ROOT = Path(__file__).resolve().parents[1]

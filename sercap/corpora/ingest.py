@@ -30,7 +30,7 @@ from sercap.corpora.invalidate import Invalidation, invalidate
 from sercap.corpora.records import CorpusKind, Problem, UtteranceRecord
 from sercap.corpora.transcripts import store_transcripts, transcript_frame
 from sercap.errors import SercapError
-from sercap.warehouse import Warehouse, check_name
+from sercap.store import Warehouse, check_name
 
 UTTERANCE_SCHEMA = {
     "utt_id": pl.String,

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sercap.errors import SercapError
-from sercap.warehouse import Warehouse
+from sercap.store import Warehouse
 
 
 @dataclass

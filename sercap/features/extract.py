@@ -31,7 +31,7 @@ from typing import Any
 
 from sercap.errors import SercapError
 from sercap.features.featureset import FeatureSet, get_feature_set, register
-from sercap.warehouse import Warehouse
+from sercap.store import Warehouse
 
 #: Environment that keeps every worker on one core (set before numpy-heavy imports).
 SINGLE_THREAD_ENV = {

@@ -131,7 +131,7 @@ def make_feature_set(
     name: str, kind: str, params: Mapping[str, Any], description: str = ""
 ) -> FeatureSet:
     """Validate and build a feature set (versions filled in for its kind)."""
-    from sercap.warehouse import check_name
+    from sercap.names import check_name
 
     check_name(name, "feature set name")
     if kind not in KINDS:
