@@ -339,7 +339,12 @@ _device_option = click.option(
 @_image_set_option
 @_columns_option
 @click.option("--params", help="Model parameters as JSON, e.g. '{\"C\": 10}'.")
-@click.option("--tuned", is_flag=True, help="Use the best parameters found by `sercap tune`.")
+@click.option(
+    "--tuned",
+    is_flag=True,
+    help="Score each outer fold with its own nested study's parameters (`sercap tune`), "
+    "beside the default parameters with a 95% CI of the difference.",
+)
 @_speaker_norm_option
 @_seed_option
 @_jobs_option
@@ -366,26 +371,37 @@ def train_command(
     Prints UA (mean per-class recall), WA (accuracy) and macro-F1 on the pooled out-of-fold
     predictions, their per-fold mean ± std, and the confusion matrix.
     """
-    from sercap.api import train
+    from sercap.evaluate import get_run
+    from sercap.experiment import compare_tuned, data_request, load_for, run_model
+    from sercap.report import format_run, format_tuning_comparison
 
-    run = train(
-        _open(ctx),
+    wh = _open(ctx)
+    request = data_request(
         model,
         corpus=corpus,
-        labels=label_map,
+        label_map=label_map,
         feature_set=feature_set,
         image_set=image_set,
         columns=columns,
-        params=_parse_params(params),
-        tuned=tuned,
         speaker_norm=speaker_norm,
-        seed=seed,
-        jobs=jobs,
-        device=device,
-        progress=_bars(),
-        say=lambda text: click.echo(text, err=True),
     )
-    click.echo(str(run))
+    data = load_for(wh, request)
+    click.echo(
+        f"{model}: {len(data)} utterances of {data.corpus} ({data.label_map}), "
+        f"{len(set(data.folds))} folds ({data.protocol})",
+        err=True,
+    )
+    kwargs = dict(
+        params=_parse_params(params), seed=seed, n_jobs=jobs, device=device, progress=_bars()
+    )
+    if tuned:
+        comparison = compare_tuned(wh, model, data, **kwargs)
+        click.echo(format_run(get_run(wh, comparison.tuned.run_id)))
+        click.echo("")
+        click.echo(format_tuning_comparison([comparison]))
+        return
+    outcome = run_model(wh, model, data, **kwargs)
+    click.echo(format_run(get_run(wh, outcome.run_id)))
 
 
 @main.group("runs", invoke_without_command=True)
@@ -429,34 +445,59 @@ def runs_show(ctx: click.Context, run_id: str) -> None:
 @_columns_option
 @_speaker_norm_option
 @click.option(
-    "--trials", type=click.IntRange(1), default=20, show_default=True, help="Trials to add."
+    "--trials",
+    type=click.IntRange(1),
+    default=20,
+    show_default=True,
+    help="Trials to add to each study (every outer fold's and the final one).",
 )
-@click.option("--timeout", type=float, help="Stop starting trials after this many seconds.")
+@click.option(
+    "--timeout", type=float, help="Per study: stop starting trials after this many seconds."
+)
 @click.option(
     "--storage",
     help="Optuna storage URL (postgresql://…, sqlite:///…) or a "
     "*.journal file.  [default: a journal in the warehouse]",
 )
-@click.option("--study", "study", help="Study name.  [default: MODEL-CORPUS-LABELS-FEATURESET]")
+@click.option(
+    "--study",
+    "study",
+    help="Base name of the studies (BASE/fold=F, BASE/final).  "
+    "[default: MODEL-CORPUS-LABELS-FEATURESET]",
+)
 @click.option(
     "--pruner",
     type=click.Choice(["median", "hyperband", "none"]),
     default="median",
     show_default=True,
-    help="Stops bad trials after their first folds.",
+    help="Stops bad trials after their first inner folds.",
 )
 @click.option(
-    "--max-folds",
-    type=click.IntRange(1),
-    default=5,
+    "--inner-folds",
+    type=click.IntRange(2),
+    default=3,
     show_default=True,
-    help="Outer folds a trial evaluates (each on its own training speakers).",
+    help="Speaker-grouped inner folds of each study's objective.",
+)
+@click.option(
+    "--fold",
+    "only_folds",
+    multiple=True,
+    help="Tune only this outer fold's study (repeatable; to share the work between "
+    "processes).  [default: every fold, then the final study]",
+)
+@click.option(
+    "--final/--no-final",
+    default=True,
+    show_default=True,
+    help="Also tune the final study over all speakers (the parameters `predict` uses).",
 )
 @click.option("--params", help="Parameters held fixed while tuning, as JSON ('{\"epochs\": 5}').")
 @click.option(
     "--show",
     is_flag=True,
-    help="Show the study (best trial, importances, history) and write its plot, without tuning.",
+    help="Show every fold's study and the final study (best trial, importances, history) "
+    "and plot the final one, without tuning.",
 )
 @_seed_option
 @_jobs_option
@@ -476,55 +517,95 @@ def tune_command(
     storage,
     study,
     pruner,
-    max_folds,
+    inner_folds,
+    only_folds,
+    final,
     params,
     show,
     seed,
     jobs,
     device,
 ) -> None:
-    """Tune MODEL's hyper-parameters with Optuna; the best ones serve `train --tuned`.
+    """Nested tuning of MODEL with Optuna: one study per outer fold, then a final one.
 
-    The objective is UA on validation speakers held out of each outer fold's training data;
-    test folds never reach the tuner. Running it again resumes the same study; several
-    processes (or machines, with --storage postgresql://…) can tune one study together.
+    The study of outer fold f (`BASE/fold=f`) scores trials by a speaker-grouped inner
+    cross-validation over fold f's training speakers only; `train MODEL --tuned` fits fold f
+    with that study's chosen parameters (its best trial, unless the default settings, trial
+    0, are within 0.01 inner UA of it) and scores fold f's test speakers. The final study
+    (`BASE/final`, all speakers) gives the parameters `predict` uses; it is never scored.
+    --trials is per study. Running it again resumes the studies; several processes (or
+    machines, with --storage postgresql://…) can tune them together.
     """
-    from sercap.api import load_study, tune
+    from sercap.experiment import data_request, load_for
+    from sercap.report import format_nested
+    from sercap.tuning import (
+        nested_studies,
+        open_storage,
+        plot_study,
+        run_nested,
+        store_nested,
+        summarise,
+    )
+    from sercap.tuning import study_name as default_study_name
 
-    request = dict(
+    wh = _open(ctx, read_only=show)
+    request = data_request(
+        model,
         corpus=corpus,
-        labels=label_map,
+        label_map=label_map,
         feature_set=feature_set,
         image_set=image_set,
         columns=columns,
         speaker_norm=speaker_norm,
-        storage=storage,
-        study=study,
     )
-    wh = _open(ctx)
+    data = load_for(wh, request)
+    name = study or default_study_name(model, data)
+    root = wh.root
+    backend = open_storage(storage, root, name)
     if show:
-        found = load_study(wh, model, **request)
-        png = found.plot(wh.root / "reports" / f"tune-{found.name}.png")
-        click.echo(str(found))
-        click.echo(f"\nplot: {png}")
+        nested = nested_studies(backend, name)
+        click.echo(format_nested(nested))
+        if nested.final is not None:
+            png = plot_study(summarise(nested.final), root / "reports" / f"tune-{name}.png")
+            click.echo(f"\nplot of the final study: {png}")
         return
-    result = tune(
-        wh,
+    wh.close()  # let other processes use the warehouse while trials run
+    label = storage or backend_label(root, name)
+    n_folds = len(set(data.folds)) if not only_folds else len(set(only_folds))
+    click.echo(
+        f"study {name}: {len(data)} utterances, {n_folds} outer-fold studies"
+        f"{' + final' if final else ''} × {trials} trials, {inner_folds} inner folds each, "
+        f"storage {label}",
+        err=True,
+    )
+    result = run_nested(
         model,
-        trials=trials,
+        data,
+        backend,
+        name,
+        n_trials=trials,
         timeout=timeout,
         pruner=pruner,
-        max_folds=max_folds,
-        params=_parse_params(params),
+        inner_folds=inner_folds,
+        fixed=_parse_params(params),
+        final=final,
+        only_folds=list(only_folds) or None,
         seed=seed,
-        jobs=jobs,
+        n_jobs=jobs,
         device=device,
         progress=_bars(),
-        say=lambda text: click.echo(text, err=True),
-        **request,
     )
-    click.echo(str(result))
-    click.echo(f"\nbest parameters stored; use them with `sercap train {model} --tuned`")
+    wh = _open(ctx)
+    store_nested(wh, result, model, data, label)
+    click.echo(format_nested(result))
+    click.echo(
+        f"\nper-fold parameters stored; `sercap train {model} --tuned` scores each outer fold "
+        "with its own study's parameters and compares with the defaults"
+    )
+
+
+def backend_label(root: Path, name: str) -> str:
+    return str(root / "studies" / f"{name}.journal")
 
 
 # ---- ensemble
@@ -536,7 +617,9 @@ def ensemble_command(ctx: click.Context, run_ids: tuple[str, ...], weights: str 
     """Average the out-of-fold probabilities of stored RUN_IDS and store that as a run.
 
     The runs must share corpus, label map and protocol. Nothing is retrained: each member's
-    predictions were already made without the test speaker, so the average is honest too.
+    predictions were made without the test speaker. But if you chose the members (or
+    weights) by their scores, that choice was made on the test folds: the ensemble's UA is
+    then optimistic.
     """
     from sercap.ensemble import ensemble_runs
     from sercap.evaluate import get_run
@@ -551,6 +634,10 @@ def ensemble_command(ctx: click.Context, run_ids: tuple[str, ...], weights: str 
     wh = _open(ctx)
     run_id, _ = ensemble_runs(wh, list(run_ids), parsed)
     click.echo(format_run(get_run(wh, run_id)))
+    click.echo(
+        "\nnote: members and weights chosen by their scores are selected on the test folds; "
+        "this UA is then optimistic (bench --ensemble uses fixed members only)"
+    )
 
 
 # ---- report
@@ -907,11 +994,17 @@ def bench_group() -> None:
 @_feature_set_option
 @_image_set_option
 @_speaker_norm_option
-@click.option("--tuned", is_flag=True, help="Use each model's tuned parameters.")
+@click.option(
+    "--tuned",
+    is_flag=True,
+    help="Also run each model with its nested-tuned parameters; print default vs tuned "
+    "with a 95% CI of the difference.",
+)
 @click.option(
     "--ensemble",
     is_flag=True,
-    help="Add the average of the best run of each family, and resnet34+dnn+trees.",
+    help="Add fixed ensembles (declared before scoring): every model at default settings, "
+    "and resnet34+dnn+trees.",
 )
 @click.option(
     "--opensmile",
@@ -960,7 +1053,7 @@ def bench_models_command(
     corpus = resolve_corpus(wh, corpus)
     specs = plan_bench(models, all_models=all_models, opensmile=opensmile)
     out_dir = out_dir or wh.root / "reports" / f"bench-{corpus}"
-    table, written = run_bench(
+    table, written, comparisons = run_bench(
         wh,
         specs,
         out_dir,
@@ -990,6 +1083,11 @@ def bench_models_command(
     )
     click.echo(format_table(shown, limit=None))
     click.echo(protocol_caption(table, corpus))
+    if comparisons:
+        from sercap.report import format_tuning_comparison
+
+        click.echo("")
+        click.echo(format_tuning_comparison(comparisons))
     click.echo(f"\nreport: {written['markdown']}")
 
 

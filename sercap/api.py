@@ -29,7 +29,6 @@ if TYPE_CHECKING:  # only for annotations: the heavy modules load when a verb ru
     from sercap.corpora.ingest import IngestSummary
     from sercap.corpora.synthetic import SynthResult
     from sercap.features.extract import ExtractSummary
-    from sercap.tuning import StudySummary
     from sercap.warehouse import Warehouse
 
 PathLike = str | os.PathLike[str]
@@ -320,7 +319,10 @@ class Run:
     ``ua``/``wa``/``macro_f1`` are computed on the pooled out-of-fold predictions;
     ``confusion`` (true label per row, predicted per column) and ``predictions`` (one row
     per utterance: fold, label, predicted, probabilities) are polars DataFrames.
-    ``record`` holds every column of the ``runs`` table.
+    ``record`` holds every column of the ``runs`` table. A nested-tuned run has
+    ``fold_params`` (the parameters each outer fold was scored with) and, when
+    :func:`train` made it, ``comparison``: default vs tuned UA on the same folds with a
+    paired bootstrap 95 % CI of the difference.
     """
 
     run_id: str
@@ -335,11 +337,16 @@ class Run:
     confusion: pl.DataFrame = field(repr=False)
     predictions: pl.DataFrame = field(repr=False)
     record: dict = field(repr=False)
+    fold_params: dict | None = None
+    comparison: Any = field(default=None, repr=False)
 
     def __str__(self) -> str:
-        from sercap.report import format_run
+        from sercap.report import format_run, format_tuning_comparison
 
-        return format_run(self.record)
+        text = format_run(self.record)
+        if self.comparison is not None:
+            text += "\n\n" + format_tuning_comparison([self.comparison])
+        return text
 
     def _repr_markdown_(self) -> str:
         return f"```\n{self}\n```"
@@ -396,6 +403,9 @@ def get_run(wh: Warehouse, run_id: str) -> Run:
         confusion=confusion,
         predictions=predictions,
         record=record,
+        fold_params=json.loads(record["fold_params_json"])
+        if record.get("fold_params_json")
+        else None,
     )
 
 
@@ -436,7 +446,9 @@ def train(
     params : mapping, optional
         Model parameters (override tuned ones when ``tuned``).
     tuned : bool
-        Start from the best parameters :func:`tune` stored.
+        Fit each outer fold with its own study's parameters (see :func:`tune`), and also
+        run the defaults on the same folds: the returned run is the tuned one, with
+        ``run.comparison`` (UA difference and its paired bootstrap 95 % CI).
     speaker_norm : bool
         Standardise features per speaker.
     seed, jobs, device
@@ -464,7 +476,7 @@ def train(
     (True, True)
     >>> wh.close()
     """
-    from sercap.experiment import data_request, load_for, run_model
+    from sercap.experiment import compare_tuned, data_request, load_for, run_model
 
     say = say or _quiet
     request = data_request(
@@ -481,63 +493,96 @@ def train(
         f"{model}: {len(data)} utterances of {data.corpus} ({data.label_map}), "
         f"{len(set(data.folds))} folds ({data.protocol})"
     )
-    outcome = run_model(
-        wh,
-        model,
-        data,
+    kwargs = dict(
         params=dict(params or {}),
-        tuned=tuned,
         seed=seed,
         n_jobs=jobs,
         device=device,
         progress=_bars(progress),
     )
-    return get_run(wh, outcome.run_id)
+    if tuned:
+        comparison = compare_tuned(wh, model, data, **kwargs)
+        run = get_run(wh, comparison.tuned.run_id)
+        run.comparison = comparison
+        return run
+    return get_run(wh, run_model(wh, model, data, **kwargs).run_id)
 
 
 # --------------------------------------------------------------------------- tune
 @dataclass
 class Study:
-    """An Optuna study of one model on one dataset, and where it is stored.
+    """A nested tuning of one model on one dataset: a study per outer fold, and the final one.
 
-    ``best_params``/``best_value`` (validation UA), ``trials`` (a polars DataFrame of the
-    history), ``summary`` (best trial, importances) and ``optuna`` (the study itself).
+    ``folds`` maps each outer fold to its Optuna study (tuned on that fold's training speakers
+    only; ``train(..., tuned=True)`` scores the fold with it); ``final`` is the study over all
+    speakers whose parameters ``predict`` uses (never scored), or None. ``best_params`` and
+    ``best_value`` are the final study's (inner cross-validated UA); ``trials`` lists every
+    study's trials as a polars DataFrame.
     """
 
     name: str
     model: str
     storage: str
-    summary: StudySummary = field(repr=False)
-    optuna: optuna.Study = field(repr=False)
+    nested: Any = field(repr=False)
+
+    @property
+    def folds(self) -> dict[str, optuna.Study]:
+        return dict(self.nested.folds)
+
+    @property
+    def final(self) -> optuna.Study | None:
+        return self.nested.final
 
     @property
     def best_params(self) -> dict:
-        return dict(self.summary.best_params)
+        """Parameters ``predict`` uses: the final study's choice (defaults kept unless beaten)."""
+        from sercap.tuning import best_params
+
+        if self.final is None:
+            raise SercapError(f"study {self.name} has no final study; tune with final=True")
+        return best_params(self.final)
 
     @property
     def best_value(self) -> float:
-        return float(self.summary.best_value)
+        from sercap.tuning import chosen_trial
+
+        if self.final is None:
+            raise SercapError(f"study {self.name} has no final study; tune with final=True")
+        return float(chosen_trial(self.final).value)
 
     @property
     def trials(self) -> pl.DataFrame:
         import polars as pl
 
+        rows = []
+        studies = [(f"fold={f}", s) for f, s in sorted(self.folds.items())]
+        studies += [("final", self.final)] if self.final is not None else []
+        for which, study in studies:
+            for t in study.get_trials(deepcopy=False):
+                rows.append((which, t.number, t.state.name, t.value))
         return pl.DataFrame(
-            self.summary.history,
-            schema={"number": pl.Int64, "state": pl.String, "value": pl.Float64},
+            rows,
+            schema={
+                "study": pl.String,
+                "number": pl.Int64,
+                "state": pl.String,
+                "value": pl.Float64,
+            },
             orient="row",
         )
 
     def plot(self, path: PathLike) -> Path:
-        """Write the history and parameter importances as one PNG; returns its path."""
-        from sercap.tuning import plot_study
+        """Write the final study's history and parameter importances as one PNG."""
+        from sercap.tuning import plot_study, summarise
 
-        return plot_study(self.summary, Path(path))
+        if self.final is None:
+            raise SercapError(f"study {self.name} has no final study to plot")
+        return plot_study(summarise(self.final), Path(path))
 
     def __str__(self) -> str:
-        from sercap.report import format_study
+        from sercap.report import format_nested
 
-        return format_study(self.summary)
+        return format_nested(self.nested)
 
     def _repr_markdown_(self) -> str:
         return f"```\n{self}\n```"
@@ -556,7 +601,7 @@ def _study_setup(
     storage: str | None,
     study: str | None,
 ) -> tuple[Any, str, Any, str]:
-    """The dataset, study name, Optuna storage and its printable label."""
+    """The dataset, base study name, Optuna storage and its printable label."""
     from sercap.experiment import data_request, load_for
     from sercap.tuning import open_storage, study_name
 
@@ -594,13 +639,12 @@ def load_study(
     storage: str | None = None,
     study: str | None = None,
 ) -> Study:
-    """An existing study, without tuning (what ``sercap tune --show`` shows).
+    """An existing nested tuning, without tuning (what ``sercap tune --show`` shows).
 
     Parameters are those of :func:`tune`; a study that does not exist yet raises
     :class:`~sercap.errors.SercapError`.
     """
-    from sercap.tuning import load_study as _load_study
-    from sercap.tuning import summarise
+    from sercap.tuning import nested_studies
 
     _, name, backend, label = _study_setup(
         wh,
@@ -614,8 +658,7 @@ def load_study(
         storage=storage,
         study=study,
     )
-    found = _load_study(backend, name)
-    return Study(name, model, label, summarise(found), found)
+    return Study(name, model, label, nested_studies(backend, name))
 
 
 def tune(
@@ -633,7 +676,9 @@ def tune(
     storage: str | None = None,
     study: str | None = None,
     pruner: str = "median",
-    max_folds: int = 5,
+    inner_folds: int = 3,
+    final: bool = True,
+    folds: Sequence[str] | None = None,
     params: Mapping[str, Any] | None = None,
     seed: int = 0,
     jobs: int = 1,
@@ -641,10 +686,13 @@ def tune(
     progress: bool | None = None,
     say: Say | None = None,
 ) -> Study:
-    """Tune ``model``'s hyper-parameters with Optuna and store the best for ``tuned=True``.
+    """Nested tuning of ``model`` with Optuna: one study per outer fold, then a final one.
 
-    The objective is UA on validation speakers held out of each outer fold's training data;
-    test folds never reach the tuner. Calling it again resumes the same study. While trials
+    The study of outer fold f scores trials by a speaker-grouped inner cross-validation over
+    fold f's training speakers only; ``train(wh, model, tuned=True)`` then fits each outer
+    fold with its own study's parameters and scores its test speakers (the only tuned
+    figure sercap reports). The final study, over all speakers, gives the parameters
+    ``predict`` uses and is never scored. Calling it again resumes every study. While trials
     run, the warehouse's write lock is released (other processes may use it) and ``wh`` is
     reopened afterwards, so the same ``wh`` object stays usable.
 
@@ -655,31 +703,35 @@ def tune(
     model : str
         Any model :func:`train` accepts.
     trials : int
-        Trials to add to the study.
+        Trials to add to each study.
     timeout : float, optional
-        Stop starting trials after this many seconds.
+        Stop starting trials of a study after this many seconds.
     corpus, labels, feature_set, image_set, columns, speaker_norm
         The dataset, as for :func:`train`.
     storage : str, optional
-        Optuna storage URL (``sqlite:///…``, ``postgresql://…``) or a ``*.journal`` file
-        (default: a journal in the warehouse).
+        Optuna storage URL (``sqlite:///…``, ``postgresql+psycopg://…``) or a ``*.journal``
+        file (default: a journal in the warehouse).
     study : str, optional
-        Study name (default: model, corpus, labels and feature set).
+        Base study name (default: model, corpus, labels and feature set).
     pruner : str
-        ``"median"``, ``"hyperband"`` or ``"none"``.
-    max_folds : int
-        Outer folds a trial evaluates.
+        ``"median"`` (at inner folds), ``"hyperband"`` or ``"none"``.
+    inner_folds : int
+        Speaker-grouped inner folds of each trial.
+    final : bool
+        Also run the final all-speaker study (for ``predict``).
+    folds : sequence of str, optional
+        Tune only these outer folds (to share the work between processes).
     params : mapping, optional
         Parameters held fixed while tuning.
     seed, jobs, device, progress
         As for :func:`train`.
     say : callable, optional
-        Receives one line naming the study and its storage before tuning.
+        Receives one line naming the studies and their storage before tuning.
 
     Returns
     -------
     Study
-        ``study.best_params``, ``study.best_value``, ``study.trials`` (polars).
+        ``study.folds``, ``study.final``, ``study.best_params``, ``study.trials`` (polars).
 
     Examples
     --------
@@ -689,24 +741,27 @@ def tune(
     >>> _ = sercap.ingest(wh, "iemocap", corpus.root)
     >>> _ = sercap.extract(wh)
     >>> study = sercap.tune(wh, "svm", trials=2)
-    >>> len(study.trials), sorted(study.best_params)
-    (2, ['C', 'gamma'])
-    >>> sercap.train(wh, "svm", tuned=True).params == study.best_params
-    True
+    >>> sorted(study.folds), sorted(study.best_params)
+    (['Ses01', 'Ses02'], ['C', 'gamma'])
+    >>> run = sercap.train(wh, "svm", tuned=True)
+    >>> sorted(run.fold_params), run.comparison is not None
+    (['Ses01', 'Ses02'], True)
     >>> wh.close()
     """
-    from sercap.tuning import PRUNERS, run_study, store_best, summarise
+    from sercap.tuning import PRUNERS, run_nested, store_nested
     from sercap.warehouse import connect as _connect
 
     if trials < 1:
         raise BadParameterError(f"trials={trials}", hint="ask for at least one trial")
+    if inner_folds < 2:
+        raise BadParameterError(f"inner_folds={inner_folds}", hint="use at least 2 inner folds")
     if pruner not in PRUNERS:
         raise BadParameterError(
             f"unknown pruner {pruner!r}", hint=f"choose one of: {', '.join(PRUNERS)}"
         )
     if wh.read_only:
         raise SercapError(
-            f"{wh.root}: the warehouse is open read-only; tuning stores its best parameters"
+            f"{wh.root}: the warehouse is open read-only; tuning stores its parameters"
         )
     say = say or _quiet
     data, name, backend, label = _study_setup(
@@ -724,9 +779,14 @@ def tune(
     database = _database_file(wh)
     if database:  # let other processes use the warehouse while trials run
         wh.close()
-    say(f"study {name}: {len(data)} utterances, storage {label}")
+    n_folds = len(set(folds)) if folds else len(set(data.folds))
+    say(
+        f"study {name}: {len(data)} utterances, {n_folds} outer-fold studies"
+        f"{' + final' if final else ''} × {trials} trials, {inner_folds} inner folds each, "
+        f"storage {label}"
+    )
     try:
-        result = run_study(
+        result = run_nested(
             model,
             data,
             backend,
@@ -734,8 +794,10 @@ def tune(
             n_trials=trials,
             timeout=timeout,
             pruner=pruner,
-            max_folds=max_folds,
+            inner_folds=inner_folds,
             fixed=dict(params or {}),
+            final=final,
+            only_folds=list(folds) if folds else None,
             seed=seed,
             n_jobs=jobs,
             device=device,
@@ -744,8 +806,8 @@ def tune(
     finally:
         if database:  # the caller's wh works again, whatever happened
             wh.con = _connect(wh.root).con
-    store_best(wh, result, model, data, label)
-    return Study(name, model, label, summarise(result), result)
+    store_nested(wh, result, model, data, label)
+    return Study(name, model, label, result)
 
 
 # --------------------------------------------------------------------------- predict

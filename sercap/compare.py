@@ -2,6 +2,11 @@
 
 Models that read the same inputs share one read of the warehouse. Every row of the table is
 a stored run, so `sercap runs show ID` explains any figure, and `report` can redraw it.
+
+Ensembles here are fixed before any member is scored (every model at default settings; the
+seed's resnet34 + dnn + trees): no run is chosen by its outer-fold UA. With ``tuned`` each
+model runs twice on the same folds, with default and with nested-tuned parameters, and the
+difference gets a paired bootstrap CI.
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -36,7 +41,21 @@ class BenchSpec:
         return self.model if self.feature_set is None else f"{self.model} [{self.feature_set}]"
 
 
-def bench_models(
+@dataclass
+class BenchRuns:
+    """The stored runs of a benchmark: default-parameter runs and, with --tuned, the nested
+    tuned run of each model beside its default one."""
+
+    default: list[tuple[BenchSpec, str]]
+    comparisons: list = field(default_factory=list)  # TuningComparison, one per model
+
+    @property
+    def run_ids(self) -> list[str]:
+        tuned = [c.tuned.run_id for c in self.comparisons]
+        return [r for _, r in self.default] + tuned
+
+
+def bench_runs(
     wh: Warehouse,
     specs: Sequence[BenchSpec],
     *,
@@ -51,10 +70,13 @@ def bench_models(
     n_jobs: int = 1,
     device: str | None = None,
     progress: bool = True,
-) -> list[str]:
-    """Cross-validate every spec under the corpus' protocol; return the stored run ids."""
+) -> BenchRuns:
+    """Cross-validate every spec with default parameters (and, with ``tuned``, with its
+    nested-tuned ones too, compared by a paired bootstrap CI); return the stored runs."""
+    from sercap.experiment import compare_tuned
+
     cache: dict[DataRequest, Dataset] = {}
-    run_ids = []
+    out = BenchRuns(default=[])
     bar = tqdm(specs, desc="bench", unit="model", disable=not progress)
     for spec in bar:
         bar.set_postfix_str(spec.label)
@@ -68,19 +90,23 @@ def bench_models(
         )
         if request not in cache:
             cache[request] = load_for(wh, request)
-        outcome = run_model(
-            wh,
-            spec.model,
-            cache[request],
-            params=(params or {}).get(spec.model),
-            tuned=tuned,
-            seed=seed,
-            n_jobs=n_jobs,
-            device=device,
+        kwargs = dict(
+            params=(params or {}).get(spec.model), seed=seed, n_jobs=n_jobs, device=device,
             progress=progress,
-        )
-        run_ids.append(outcome.run_id)
-    return run_ids
+        )  # fmt: skip
+        if tuned:
+            comparison = compare_tuned(wh, spec.model, cache[request], **kwargs)
+            out.comparisons.append(comparison)
+            out.default.append((spec, comparison.default.run_id))
+        else:
+            out.default.append((spec, run_model(wh, spec.model, cache[request], **kwargs).run_id))
+    return out
+
+
+def bench_models(wh: Warehouse, specs: Sequence[BenchSpec], **kwargs) -> list[str]:
+    """Cross-validate every spec under the corpus' protocol; return the stored run ids
+    (keyword arguments as :func:`bench_runs`)."""
+    return bench_runs(wh, specs, **kwargs).run_ids
 
 
 def bench_table(wh: Warehouse, run_ids: Sequence[str]) -> pl.DataFrame:
@@ -97,9 +123,10 @@ def _display_name(run: dict) -> str:
     if run["kind"] == "ensemble":
         members = json.loads(run["params_json"] or "{}").get("members", [])
         return "avg(" + "+".join(members) + ")"
-    if run["feature_set"] in (None, "default", "mel"):
-        return run["model"]
-    return f"{run['model']} [{run['feature_set']}]"
+    name = run["model"]
+    if run["feature_set"] not in (None, "default", "mel"):
+        name += f" [{run['feature_set']}]"
+    return name + (" nested-tuned" if run.get("tuned") else "")
 
 
 def _slug(name: str) -> str:
@@ -116,8 +143,6 @@ def table_markdown(table: pl.DataFrame, corpus: str | None = None) -> str:
         tags = []
         if r["speaker_norm"]:
             tags.append("speaker-norm")
-        if r["tuned"]:
-            tags.append("tuned")
         name = r["name"] + (f" ({', '.join(tags)})" if tags else "")
         lines.append(
             f"| {name} | {r['ua']:.4f} | {r['wa']:.4f} | {r['macro_f1']:.4f} | "
@@ -203,14 +228,6 @@ QUICK_PARAMS: dict[str, dict] = {
     "resnet34": {"epochs": 4},
 }
 
-#: Families for "the best run of each family" ensembles.
-FAMILIES = {
-    "svm": "svm",
-    "rf": "trees", "xgb": "trees", "lgbm": "trees", "trees": "trees",
-    "dnn": "dnn", "lstm": "lstm",
-    "cnn": "cnn", "resnet18": "cnn", "resnet34": "cnn",
-}  # fmt: skip
-
 #: The seed project's combination: a CNN on images, the MFCC DNN and the tree ensemble.
 SEED_ENSEMBLE = ("resnet34", "dnn", "trees")
 
@@ -261,41 +278,42 @@ def run_bench(
     n_jobs: int = 1,
     device: str | None = None,
     progress: bool = True,
-) -> tuple[pl.DataFrame, dict[str, Path]]:
-    """Run a whole benchmark (optionally with ensembles) and write its report."""
+) -> tuple[pl.DataFrame, dict[str, Path], list]:
+    """Run a whole benchmark (optionally with fixed ensembles and nested-tuned runs) and
+    write its report; return the table, the files written and the tuning comparisons."""
     from sercap.ensemble import ensemble_runs
 
     ensure_feature_sets(wh, specs, corpus, n_jobs)
-    run_ids = bench_models(
+    runs = bench_runs(
         wh, specs, corpus=corpus, label_map=label_map, feature_set=feature_set,
         image_set=image_set, speaker_norm=speaker_norm, tuned=tuned,
         params=QUICK_PARAMS if quick else None, seed=seed, n_jobs=n_jobs, device=device,
         progress=progress,
     )  # fmt: skip
+    run_ids = runs.run_ids
     if ensemble:
-        default_runs = [
-            (s.model, r) for s, r in zip(specs, run_ids, strict=True) if not s.feature_set
-        ]
-        for members in _ensemble_members(wh, default_runs):
+        default_runs = [(s.model, r) for s, r in runs.default if not s.feature_set]
+        for members in fixed_ensembles(default_runs):
             run_ids.append(ensemble_runs(wh, members)[0])
     written = write_bench_report(wh, run_ids, out_dir, corpus)
-    return bench_table(wh, run_ids), written
+    return bench_table(wh, run_ids), written, runs.comparisons
 
 
-def _ensemble_members(wh: Warehouse, runs: Sequence[tuple[str, str]]) -> list[list[str]]:
-    """Best run per family (by UA) and the seed's combination, when they have ≥ 2 members."""
-    ua = store_runs.run_ua(wh, [r for _, r in runs])
-    best: dict[str, tuple[float, str]] = {}
+def fixed_ensembles(runs: Sequence[tuple[str, str]]) -> list[list[str]]:
+    """Ensembles declared before any score is looked at: every model of the bench at
+    default settings, and the seed's resnet34 + dnn + trees when all three were run.
+
+    ``runs`` are (model, run_id) of default-parameter runs. No score is read here: choosing
+    members by their outer-fold UA would be selection on the test set.
+    """
+    by_model: dict[str, str] = {}
     for model, run_id in runs:
-        family = FAMILIES.get(model, model)
-        if family not in best or ua[run_id] > best[family][0]:
-            best[family] = (ua[run_id], run_id)
+        by_model.setdefault(model, run_id)
     groups = []
-    if len(best) >= 2:
-        groups.append([run_id for _, run_id in best.values()])
-    by_model = dict(runs)
+    if len(by_model) >= 2:
+        groups.append(list(by_model.values()))
     if all(m in by_model for m in SEED_ENSEMBLE):
         seed_members = [by_model[m] for m in SEED_ENSEMBLE]
-        if sorted(seed_members) != sorted(groups[0] if groups else []):
+        if not groups or sorted(seed_members) != sorted(groups[0]):
             groups.append(seed_members)
     return groups

@@ -4,6 +4,10 @@ A :class:`Dataset` is one corpus under one label map and its speaker-independent
 assignment, with inputs of one kind: a feature matrix (``tabular``), per-frame descriptor
 sequences (``sequence``) or spectrogram images (``image``). Everything here reads; nothing
 writes.
+
+Speaker normalisation (``speaker_norm``) standardises each speaker's features with statistics
+over *all* of that speaker's extracted utterances, labelled or not, so it never depends on
+the label map (nor on any label).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import polars as pl
 from sercap.errors import SercapError
 from sercap.store import Warehouse, check_name
 
-INPUT_KINDS = ("tabular", "sequence", "image")
+INPUT_KINDS = ("tabular", "sequence", "image", "text")
 DEFAULT_FEATURE_SET = "default"
 DEFAULT_IMAGE_SET = "mel"
 
@@ -196,6 +200,10 @@ def load_dataset(
     """
     if input_kind not in INPUT_KINDS:
         raise ValueError(f"input_kind must be one of {INPUT_KINDS}")
+    if input_kind == "text":  # transcripts, not features: their own loader
+        from sercap.textdata import load_text_dataset
+
+        return load_text_dataset(wh, corpus=corpus, label_map=label_map)
     corpus = resolve_corpus(wh, corpus)
     label_map = resolve_label_map(wh, corpus, label_map)
     meta = labelled_utterances(wh, corpus, label_map)
@@ -240,9 +248,28 @@ def load_dataset(
     if speaker_norm:
         if input_kind != "tabular":
             raise SercapError("--speaker-norm applies to tabular features only")
-        data.X = speaker_normalise(data.X, data.speakers)
+        stats = _speaker_statistics_from_warehouse(wh, name, corpus, cols)
+        data.X = speaker_normalise(data.X, data.speakers, stats)
         data.speaker_norm = True
     return data
+
+
+def _speaker_statistics_from_warehouse(
+    wh: Warehouse, name: str, corpus: str, cols: list[str]
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per-speaker statistics over *every* extracted utterance of the corpus, labelled or not.
+
+    A deployed system sees all of a speaker's audio and none of its labels, so which of a
+    speaker's utterances a label map keeps must not move that speaker's mean and std.
+    """
+    select = ", ".join(f'f."{c}"' for c in cols)
+    frame = wh.query(
+        f"SELECT u.speaker, {select} FROM features_{name} f JOIN utterances u USING (utt_id) "
+        "WHERE u.corpus = ? ORDER BY f.utt_id",
+        [corpus],
+    )
+    X = frame.select(cols).cast(pl.Float32).to_numpy().astype(np.float32, copy=False)
+    return speaker_statistics(X, frame["speaker"].to_numpy())
 
 
 def _feature_columns(available: list[str], pattern: str | None, what: str) -> list[str]:
@@ -341,21 +368,55 @@ def decode_png(data: bytes) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- transforms
-def speaker_normalise(X: np.ndarray, speakers: np.ndarray) -> np.ndarray:
-    """Standardise each speaker's rows with that speaker's own mean and standard deviation.
+def speaker_statistics(
+    X: np.ndarray, speakers: np.ndarray
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Mean and standard deviation of each speaker's rows (NaN ignored; a constant or
+    all-NaN column gets mean 0 / std 1 so that it passes through unscaled).
 
-    Uses no labels, only the speaker's (unlabelled) utterances, so it is legitimate for a
-    test speaker too. NaN entries are ignored in the statistics and kept as NaN.
+    Parameters
+    ----------
+    X : ndarray (n, d)
+        Features of the rows to take statistics over (no labels are involved).
+    speakers : ndarray (n,)
+        Speaker of each row.
+
+    Returns
+    -------
+    dict
+        speaker → (mean, std), each of shape (d,).
     """
-    out = np.empty_like(X, dtype=np.float32)
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for speaker in np.unique(speakers):
-        rows = speakers == speaker
-        block = X[rows].astype(np.float64)
+        block = X[speakers == speaker].astype(np.float64)
         with warnings.catch_warnings():  # an all-NaN column: a speaker never voiced
             warnings.simplefilter("ignore", category=RuntimeWarning)
             mean = np.nanmean(block, axis=0)
             std = np.nanstd(block, axis=0)
         std = np.where(np.isfinite(std) & (std > 1e-8), std, 1.0)
         mean = np.where(np.isfinite(mean), mean, 0.0)
-        out[rows] = ((block - mean) / std).astype(np.float32)
+        out[str(speaker)] = (mean, std)
+    return out
+
+
+def speaker_normalise(
+    X: np.ndarray,
+    speakers: np.ndarray,
+    stats: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+) -> np.ndarray:
+    """Standardise each speaker's rows with that speaker's own mean and standard deviation.
+
+    ``stats`` (from :func:`speaker_statistics`) are normally taken over *all* of a
+    speaker's extracted utterances, labelled or not (what :func:`load_dataset` does); by
+    default they come from the rows of ``X`` themselves. No labels are used either way, so
+    it is legitimate for a test speaker too. NaN entries are kept as NaN.
+    """
+    stats = speaker_statistics(X, speakers) if stats is None else stats
+    out = np.empty_like(X, dtype=np.float32)
+    for speaker in np.unique(speakers):
+        rows = speakers == speaker
+        if str(speaker) not in stats:
+            raise SercapError(f"no speaker statistics for speaker {speaker!r}")
+        mean, std = stats[str(speaker)]
+        out[rows] = ((X[rows].astype(np.float64) - mean) / std).astype(np.float32)
     return out

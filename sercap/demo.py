@@ -112,7 +112,7 @@ def run_demo(
             + indent(profile, "    "))  # fmt: skip
         specs = plan_bench(models or list(MODELS))
         say(f"5/6 benchmarking {len(specs)} models (speaker-independent cross-validation)")
-        table, _ = run_bench(
+        table, _, _ = run_bench(
             wh, specs, out_dir / "report", corpus=corpus, ensemble=True, quick=quick,
             seed=seed, n_jobs=jobs, progress=progress,
         )  # fmt: skip

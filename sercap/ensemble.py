@@ -1,8 +1,12 @@
 """Ensembles from stored predictions: average the out-of-fold probabilities of runs.
 
 Nothing is retrained. Each member's probability for an utterance was made by a model that
-never saw that utterance's speaker, so their (weighted) average is an honest out-of-fold
-prediction too, scored and stored like any run.
+never saw that utterance's speaker, so their (weighted) average is an out-of-fold prediction
+too, scored and stored like any run. It is honest only if the members and weights were fixed
+before any of them was scored: choosing them by their outer-fold scores (the best run per
+family, weights searched on the pooled predictions) is selection on the test set. sercap's
+own ensembles (`bench --ensemble`) are declared in advance; `ensemble RUN…` says so when the
+user picks.
 """
 
 from __future__ import annotations
@@ -115,9 +119,10 @@ def ensemble_runs(
     return run_id, result
 
 
-def best_run_per_model(
+def newest_run_per_model(
     wh: Warehouse, corpus: str, label_map: str, models: list[str] | None = None
 ) -> dict[str, str]:
-    """The highest-UA model run of each model on a corpus and label map."""
-    best = store_runs.best_per_model(wh, corpus, label_map)
-    return best if models is None else {m: best[m] for m in models if m in best}
+    """The newest model run of each model on a corpus and label map (by time, never by UA:
+    choosing members by their test scores would be selection on the test set)."""
+    newest = store_runs.newest_per_model(wh, corpus, label_map)
+    return newest if models is None else {m: newest[m] for m in models if m in newest}

@@ -4,6 +4,11 @@ Every number sercap reports comes from here: out-of-fold predictions of a model 
 the other folds (no speaker is ever on both sides), pooled over folds and scored as UA
 (unweighted accuracy: mean per-class recall), WA (weighted accuracy: plain accuracy) and
 macro-F1, plus per-fold mean ± std. A run and every prediction are stored in the warehouse.
+
+With ``fold_params`` (nested tuning) each outer fold is fitted with parameters chosen without
+its test speakers. :func:`paired_bootstrap_ua` compares two systems on the same utterances.
+What stays outside this guarantee: anything chosen by looking at these outer scores (a model
+family, a feature set, the best of several runs) is selection on the test set.
 """
 
 from __future__ import annotations
@@ -141,10 +146,13 @@ def cross_validate(
     splits: list[tuple[str, np.ndarray, np.ndarray]] | None = None,
     on_fold: Callable[[int, Metrics], None] | None = None,
     progress: bool = True,
+    fold_params: dict[str, dict] | None = None,
 ) -> CVResult:
     """Train on each split's training rows, predict its test rows, score.
 
-    ``splits`` defaults to the dataset's speaker-independent protocol. ``on_fold`` is called
+    ``splits`` defaults to the dataset's speaker-independent protocol. ``fold_params`` gives
+    each split (by name) its own parameters instead of ``params``: nested tuning, where fold
+    f's parameters were chosen without fold f's test speakers. ``on_fold`` is called
     after every fold with its index and scores (Optuna reports there and may prune by
     raising). Only rows in some test split get predictions; ``evaluated`` lists them.
     """
@@ -157,6 +165,8 @@ def cross_validate(
             f"{data.input_kind} ones"
         )
     splits = list(splits) if splits is not None else list(outer_splits(data))
+    if fold_params is not None and (missing := [n for n, _, _ in splits if n not in fold_params]):
+        raise SercapError(f"no tuned parameters for fold(s) {', '.join(missing)}")
     K = data.n_classes
     proba = np.full((len(data), K), np.nan)
     fold_metrics: list[Metrics] = []
@@ -165,7 +175,8 @@ def cross_validate(
     bar = tqdm(splits, desc=f"{model_name} folds", unit="fold", disable=not progress, leave=False)
     for i, (name, train, test) in enumerate(bar):
         bar.set_postfix_str(name)
-        model = model_cls(params, seed=seed, n_jobs=n_jobs, device=device, verbose=False)
+        chosen = params if fold_params is None else fold_params[name]
+        model = model_cls(chosen, seed=seed, n_jobs=n_jobs, device=device, verbose=False)
         t0 = time.perf_counter()
         model.fit(take_X(data, train), data.y[train], groups=data.speakers[train], n_classes=K)
         fit_s += time.perf_counter() - t0
@@ -194,6 +205,85 @@ def take_X(data: Dataset, index: np.ndarray):
     from sercap.data import take
 
     return take(data.X, index)
+
+
+# ----------------------------------------------------------------------------- comparison
+@dataclass(frozen=True)
+class PairedDifference:
+    """UA(b) − UA(a) on the same utterances, with a paired bootstrap confidence interval."""
+
+    ua_a: float
+    ua_b: float
+    diff: float
+    low: float
+    high: float
+    n_boot: int
+    confidence: float
+
+    @property
+    def within_noise(self) -> bool:
+        """True when the interval includes 0: no difference can be claimed."""
+        return self.low <= 0.0 <= self.high
+
+
+def unweighted_accuracy(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
+    """Mean recall over the classes present in ``y_true`` (as :func:`score`)."""
+    support = np.bincount(y_true, minlength=n_classes)
+    hits = np.bincount(y_true[y_true == y_pred], minlength=n_classes)
+    present = support > 0
+    return float((hits[present] / support[present]).mean())
+
+
+def paired_bootstrap_ua(
+    y_true: np.ndarray,
+    pred_a: np.ndarray,
+    pred_b: np.ndarray,
+    n_classes: int,
+    *,
+    n_boot: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> PairedDifference:
+    """Paired bootstrap over utterances of the UA difference between two sets of predictions.
+
+    Each replicate draws ``len(y_true)`` utterances with replacement (the same draw for both
+    systems) and computes UA(b) − UA(a); the interval is the percentile interval of the
+    replicates. Utterances of one speaker are correlated, so the interval is, if anything,
+    narrower than a speaker-level one would be.
+
+    Parameters
+    ----------
+    y_true, pred_a, pred_b : ndarray (n,)
+        True class indices and two systems' predicted class indices, row-aligned.
+    n_classes : int
+        Number of classes.
+    n_boot : int
+        Bootstrap replicates.
+    confidence : float
+        Coverage of the interval (0.95: the 2.5 % and 97.5 % percentiles).
+    seed : int
+        Seed of the resampling (``numpy.random.default_rng``).
+    """
+    y_true, pred_a, pred_b = (np.asarray(v, dtype=np.int64) for v in (y_true, pred_a, pred_b))
+    if not len(y_true) == len(pred_a) == len(pred_b):
+        raise SercapError("paired bootstrap: the two systems predict different utterances")
+    rng = np.random.default_rng(seed)
+    n = len(y_true)
+    diffs = np.empty(n_boot)
+    for b in range(n_boot):
+        idx = rng.integers(0, n, n)
+        yt = y_true[idx]
+        diffs[b] = unweighted_accuracy(yt, pred_b[idx], n_classes) - unweighted_accuracy(
+            yt, pred_a[idx], n_classes
+        )
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(diffs, [alpha, 1.0 - alpha])
+    ua_a = unweighted_accuracy(y_true, pred_a, n_classes)
+    ua_b = unweighted_accuracy(y_true, pred_b, n_classes)
+    return PairedDifference(
+        ua_a=ua_a, ua_b=ua_b, diff=ua_b - ua_a, low=float(low), high=float(high),
+        n_boot=n_boot, confidence=confidence,
+    )  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- storage
@@ -225,8 +315,13 @@ def store_run(
     tuned_from: str | None = None,
     members: list[str] | None = None,
     weights: list[float] | None = None,
+    fold_params: dict[str, dict] | None = None,
 ) -> str:
-    """Store a run and its out-of-fold predictions in one transaction; return its id."""
+    """Store a run and its out-of-fold predictions in one transaction; return its id.
+
+    ``fold_params`` (nested tuning) are the parameters each outer fold was scored with;
+    ``params`` are then those of the final study, which `predict` fits on all the data.
+    """
     run_id = new_run_id(model)
     rows = result.evaluated
     stats = result.fold_stats()
@@ -247,6 +342,10 @@ def store_run(
         "f1_fold_std": stats["macro_f1_fold_std"],
         "confusion_json": json.dumps(result.pooled.confusion), "fit_s": result.fit_s,
         "duration_s": result.duration_s, "versions_json": json.dumps(library_versions()),
+        "fold_params_json": (
+            json.dumps(fold_params, sort_keys=True, default=str)
+            if fold_params is not None else None
+        ),
     }  # fmt: skip
     import pyarrow as pa
 

@@ -1,16 +1,31 @@
 """One experiment = a model + a dataset + the corpus' protocol → a stored, scored run.
 
-``train`` and ``bench`` (and ``tune`` for its final check) go through :func:`run_model` so
-that every figure sercap prints is produced, stored and described the same way.
+``train`` and ``bench`` go through :func:`run_model` so that every figure sercap prints is
+produced, stored and described the same way.
+
+What is nested: a ``--tuned`` run scores outer fold f with the parameters of study
+``<base>/fold=f``, which only ever saw fold f's training speakers (an inner speaker-grouped
+cross-validation among them chose the parameters). What is not: the model family, the search
+space and the budget were designed by people who have seen results on the whole corpus; and
+the final study's parameters (all speakers, for ``predict``) are never scored.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+
+import numpy as np
 
 from sercap.data import Dataset, load_dataset
 from sercap.errors import SercapError
-from sercap.evaluate import CVResult, cross_validate, store_run
+from sercap.evaluate import (
+    CVResult,
+    PairedDifference,
+    cross_validate,
+    paired_bootstrap_ua,
+    store_run,
+)
 from sercap.store import Warehouse, runs
 
 
@@ -64,16 +79,48 @@ def load_for(wh: Warehouse, request: DataRequest) -> Dataset:
     )
 
 
-def tuned_params(wh: Warehouse, model: str, data: Dataset) -> tuple[dict, str]:
-    """Best stored parameters for (model, corpus, label map, feature set) and their source."""
-    found = runs.latest_tuned_params(wh, model, data.corpus, data.label_map, data.feature_set_hash)
-    if found is None:
+@dataclass
+class TunedParams:
+    """What nested tuning stored for one (model, dataset): per-fold and final parameters."""
+
+    base: str
+    fold_params: dict[str, dict]  # outer fold → that fold's best parameters
+    final: dict | None  # the final study's (all speakers): for `predict`, never scored
+
+
+def tuned_params(wh: Warehouse, model: str, data: Dataset) -> TunedParams:
+    """The newest nested tuning of (model, corpus, label map, feature set, speaker norm).
+
+    Refuses when some outer fold of ``data`` has no study yet: a fold scored with
+    parameters chosen on its own test speakers is what nested tuning exists to prevent.
+    """
+    rows = runs.nested_tuned_params(
+        wh, model, data.corpus, data.label_map, data.feature_set_hash, data.speaker_norm
+    )
+    command = f"sercap tune {model} --corpus {data.corpus} --labels {data.label_map}" + (
+        " --speaker-norm" if data.speaker_norm else ""
+    )
+    if rows.is_empty():
         raise SercapError(
-            f"no tuned parameters for {model} on {data.corpus}/{data.label_map}; run "
-            f"`sercap tune {model} --corpus {data.corpus} --labels {data.label_map}` first"
+            f"no nested tuning for {model} on {data.corpus}/{data.label_map}; run `{command}` first"
         )
-    params, study, trial = found
-    return params, f"{study}#{trial}"
+    base = rows["base_study"][0]
+    mine = rows.filter(rows["base_study"] == base)
+    folds = {
+        r["outer_fold"]: json.loads(r["params_json"])
+        for r in mine.iter_rows(named=True)
+        if r["outer_fold"] is not None
+    }
+    final = [
+        json.loads(r["params_json"]) for r in mine.iter_rows(named=True) if r["outer_fold"] is None
+    ]
+    missing = sorted(set(data.folds.tolist()) - set(folds))
+    if missing:
+        raise SercapError(
+            f"study {base!r} has no tuned parameters for outer fold(s) {', '.join(missing)}; "
+            f"run `{command}` to finish it"
+        )
+    return TunedParams(base=base, fold_params=folds, final=final[0] if final else None)
 
 
 @dataclass
@@ -82,6 +129,7 @@ class RunOutcome:
     result: CVResult
     params: dict
     tuned_from: str | None
+    fold_params: dict[str, dict] | None = None
 
 
 def run_model(
@@ -96,14 +144,84 @@ def run_model(
     device: str | None = None,
     progress: bool = True,
 ) -> RunOutcome:
-    """Cross-validate ``model`` on ``data`` under its protocol and store the run."""
-    tuned_from = None
-    merged = dict(params or {})
-    if tuned:
-        best, tuned_from = tuned_params(wh, model, data)
-        merged = {**best, **merged}
+    """Cross-validate ``model`` on ``data`` under its protocol and store the run.
+
+    With ``tuned``, each outer fold is fitted with the best parameters of *its own* study
+    (tuned on that fold's training speakers only) and scored on its test speakers; the run
+    stores those per-fold parameters, and as its ``params`` the final study's (all
+    speakers), which `predict` uses and which no figure of this run scores.
+    """
+    user = dict(params or {})
+    if not tuned:
+        result = cross_validate(
+            data, model, user, seed=seed, n_jobs=n_jobs, device=device, progress=progress
+        )
+        run_id = store_run(wh, data, model, result, params=user, seed=seed)
+        return RunOutcome(run_id=run_id, result=result, params=user, tuned_from=None)
+    tuning = tuned_params(wh, model, data)
+    per_fold = {fold: {**p, **user} for fold, p in tuning.fold_params.items()}
     result = cross_validate(
-        data, model, merged, seed=seed, n_jobs=n_jobs, device=device, progress=progress
+        data, model, user, seed=seed, n_jobs=n_jobs, device=device, progress=progress,
+        fold_params=per_fold,
+    )  # fmt: skip
+    final = {**(tuning.final or {}), **user}
+    source = tuning.base if tuning.final is not None else f"{tuning.base} (no final study)"
+    run_id = store_run(
+        wh, data, model, result, params=final, seed=seed, tuned_from=source,
+        fold_params=per_fold,
+    )  # fmt: skip
+    return RunOutcome(
+        run_id=run_id, result=result, params=final, tuned_from=source, fold_params=per_fold
     )
-    run_id = store_run(wh, data, model, result, params=merged, seed=seed, tuned_from=tuned_from)
-    return RunOutcome(run_id=run_id, result=result, params=merged, tuned_from=tuned_from)
+
+
+@dataclass
+class TuningComparison:
+    """Default and nested-tuned runs of one model on the same utterances, and their gap."""
+
+    model: str
+    default: RunOutcome
+    tuned: RunOutcome
+    difference: PairedDifference
+
+
+def compare_tuned(
+    wh: Warehouse,
+    model: str,
+    data: Dataset,
+    *,
+    params: dict | None = None,
+    seed: int = 0,
+    n_jobs: int = 1,
+    device: str | None = None,
+    progress: bool = True,
+    n_boot: int = 2000,
+) -> TuningComparison:
+    """Run ``model`` with default and with nested-tuned parameters (both stored) and a paired
+    bootstrap 95 % CI of the UA difference over utterances (tuned − default)."""
+    tuned = run_model(
+        wh, model, data, params=params, tuned=True, seed=seed, n_jobs=n_jobs, device=device,
+        progress=progress,
+    )  # fmt: skip
+    default = run_model(
+        wh, model, data, params=params, seed=seed, n_jobs=n_jobs, device=device,
+        progress=progress,
+    )  # fmt: skip
+    return TuningComparison(
+        model, default, tuned, tuning_difference(data, default, tuned, seed, n_boot)
+    )
+
+
+def tuning_difference(
+    data: Dataset, default: RunOutcome, tuned: RunOutcome, seed: int = 0, n_boot: int = 2000
+) -> PairedDifference:
+    """Paired bootstrap of tuned − default UA over the utterances both runs predicted."""
+    rows = np.intersect1d(default.result.evaluated, tuned.result.evaluated)
+    return paired_bootstrap_ua(
+        data.y[rows],
+        default.result.proba[rows].argmax(axis=1),
+        tuned.result.proba[rows].argmax(axis=1),
+        data.n_classes,
+        n_boot=n_boot,
+        seed=seed,
+    )

@@ -10,7 +10,8 @@ import numpy as np
 import polars as pl
 
 from sercap.errors import SercapError
-from sercap.store import Warehouse, runs
+from sercap.store import Warehouse
+from sercap.store import runs as store_runs
 
 
 def format_table(frame: pl.DataFrame, limit: int | None = 50, float_digits: int = 4) -> str:
@@ -109,8 +110,8 @@ def warehouse_summary(wh: Warehouse) -> str:
             "GROUP BY ALL ORDER BY f.name"
         )
         sections.append("feature sets\n" + format_table(sets, limit=None))
-    if runs.count_runs(wh):
-        latest = runs.latest_runs(wh, 10)
+    if store_runs.count_runs(wh):
+        latest = store_runs.latest_runs(wh, 10)
         sections.append("latest runs\n" + format_table(latest, limit=None))
     return "\n\n".join(sections)
 
@@ -146,7 +147,20 @@ def format_run(run: dict) -> str:
         lines.append(f"  members {', '.join(run['members'])}  weights {run.get('weights')}")
     if params:
         lines.append(f"  params {json.dumps(params, sort_keys=True)}")
-    if run.get("tuned_from"):
+    if run.get("fold_params_json"):
+        folds = json.loads(run["fold_params_json"])
+        lines.append(
+            f"  nested tuning {run.get('tuned_from')}: each outer fold scored with the best "
+            "parameters of its own study (tuned on its training speakers only)"
+        )
+        lines += [f"    {fold}: {json.dumps(p, sort_keys=True)}" for fold, p in folds.items()]
+        if "(no final study)" in (run.get("tuned_from") or ""):
+            lines.append("  params above: for `predict` (no final study was tuned: the defaults)")
+        else:
+            lines.append(
+                "  params above: the final study's (all speakers), used by `predict`, never scored"
+            )
+    elif run.get("tuned_from"):
         lines.append(f"  tuned parameters from {run['tuned_from']}")
     lines.append(f"  seed {run['seed']}, fit {run['fit_s']:.1f} s, total {run['duration_s']:.1f} s")
     lines += [
@@ -163,7 +177,7 @@ def format_run(run: dict) -> str:
 
 def runs_table(wh: Warehouse, corpus: str | None = None, model: str | None = None) -> pl.DataFrame:
     """Stored runs, newest first, with the facts needed to read their figures."""
-    return runs.list_runs(wh, corpus, model)
+    return store_runs.list_runs(wh, corpus, model)
 
 
 def format_study(summary) -> str:
@@ -186,6 +200,85 @@ def format_study(summary) -> str:
     return "\n".join(lines)
 
 
+def format_nested(nested) -> str:
+    """Every study of a nested tuning (see :func:`sercap.tuning.run_nested`) for a person:
+    one line per outer fold's study, then the final study in full."""
+    from sercap.tuning import MIN_GAIN, summarise
+
+    lines = [
+        f"nested tuning {nested.base}: one study per outer fold, objective = mean UA of an "
+        "inner speaker-grouped CV over that fold's training speakers",
+        "  fold        trials  complete  pruned  inner UA (best)  chosen params "
+        f"(the default unless the best beats it by ≥ {MIN_GAIN} inner UA)",
+    ]
+    for fold, study in sorted(nested.folds.items()):
+        try:
+            summary = summarise(study)
+        except SercapError:
+            lines.append(f"  {fold:<10}  {len(study.trials):>6}  no completed trial yet")
+            continue
+        lines.append(
+            f"  {fold:<10}  {summary.n_trials:>6}  {summary.n_complete:>8}  {summary.n_pruned:>6}"
+            f"  {summary.best_value:>15.4f}  {_chosen(study)}"
+        )
+    if nested.final is not None:
+        lines += [
+            "",
+            "final study (all speakers; its parameters serve `predict` and are never scored):",
+            format_study(summarise(nested.final)),
+        ]
+    lines.append(
+        "inner UA is a validation figure on training speakers; the tuned figure is the outer UA "
+        "of `train MODEL --tuned`"
+    )
+    return "\n".join(lines)
+
+
+def _chosen(study) -> str:
+    from sercap.tuning import best_params, chosen_trial
+
+    trial = chosen_trial(study)
+    note = " (default kept)" if trial.user_attrs.get("default") else ""
+    return _short_params(best_params(study)) + note
+
+
+def _short_params(params: dict) -> str:
+    def value(v: object) -> str:
+        return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+    return ", ".join(f"{k}={value(v)}" for k, v in sorted(params.items()))
+
+
+def format_tuning_comparison(comparisons) -> str:
+    """Default vs nested-tuned outer UA side by side, with the paired bootstrap 95 % CI of
+    the difference; one plain line for every model where tuning gained nothing within noise."""
+    if not comparisons:
+        return ""
+    lines = [
+        "default vs nested-tuned (pooled outer UA on the same utterances; CI: paired bootstrap "
+        "over utterances)",
+        f"  {'model':<8} {'default':>8} {'tuned':>8} {'diff':>8}   95% CI",
+    ]
+    verdicts = []
+    for c in comparisons:
+        d = c.difference
+        lines.append(
+            f"  {c.model:<8} {d.ua_a:>8.4f} {d.ua_b:>8.4f} {d.diff:>+8.4f}   "
+            f"[{d.low:+.4f}, {d.high:+.4f}]"
+        )
+        if d.within_noise:
+            verdicts.append(
+                f"{c.model}: tuning gained nothing within noise (the CI includes 0); "
+                "prefer the default parameters"
+            )
+        elif d.diff < 0:
+            verdicts.append(f"{c.model}: tuning made it worse (the CI is below 0)")
+        else:
+            verdicts.append(f"{c.model}: tuning helped (the CI is above 0)")
+    runs = ", ".join(f"{c.default.run_id} / {c.tuned.run_id}" for c in comparisons)
+    return "\n".join(lines + verdicts + [f"runs (default / tuned): {runs}"])
+
+
 # ----------------------------------------------------------------------------- report
 def feature_ranking(
     X: np.ndarray, y: np.ndarray, columns: list[str], top: int = 15
@@ -201,6 +294,12 @@ def feature_ranking(
     names = np.asarray(columns)[keep]
     order = np.argsort(-np.nan_to_num(f))[:top]
     return pl.DataFrame({"feature": names[order], "anova_f": f[order], "p_value": p[order]})
+
+
+def newest_runs(wh: Warehouse, corpus: str, label_map: str) -> list[str]:
+    """The newest run of each (model, feature set, speaker norm, tuned, kind, members):
+    chosen by time, never by UA."""
+    return store_runs.newest_per_configuration(wh, corpus, label_map)
 
 
 def write_report(
@@ -220,7 +319,7 @@ def write_report(
     corpus = resolve_corpus(wh, corpus)
     label_map = resolve_label_map(wh, corpus, label_map)
     out_dir.mkdir(parents=True, exist_ok=True)
-    best = runs.best_per_configuration(wh, corpus, label_map)
+    best = newest_runs(wh, corpus, label_map)
     sections = [f"# sercap report: {corpus} ({label_map})", ""]
     if best:
         from sercap.compare import bench_table
@@ -229,7 +328,9 @@ def write_report(
         sections += [
             "## Results",
             "",
-            "Best stored run of each model (and each ensemble) on this corpus and label map.",
+            "The newest stored run of each model, setting and ensemble on this corpus and "
+            "label map (chosen by time, never by score: picking the best of several runs by "
+            "their test UA would be selection on the test set).",
             "",
             table_markdown(bench_table(wh, best), corpus),
             "",

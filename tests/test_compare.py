@@ -13,8 +13,8 @@ from sercap.compare import (
     TABULAR_MODELS,
     BenchSpec,
     _display_name,
-    _ensemble_members,
     bench_table,
+    fixed_ensembles,
     plan_bench,
     protocol_caption,
     table_markdown,
@@ -51,32 +51,54 @@ def test_display_names_say_what_a_row_is() -> None:
     assert _display_name(named) == "lgbm [egemaps02]"
     ensemble = {"kind": "ensemble", "params_json": json.dumps({"members": ["svm", "dnn"]})}
     assert _display_name(ensemble) == "avg(svm+dnn)"
+    tuned = {"kind": "model", "model": "svm", "feature_set": "default", "tuned": True}
+    assert _display_name(tuned) == "svm nested-tuned"
 
 
-def test_ensembles_take_the_best_run_per_family_and_the_seed_combination(wh) -> None:
+def test_bench_ensembles_are_fixed_before_any_score(wh) -> None:
+    """Members are every default model of the bench and the seed's combination."""
     runs = [
-        ("svm", "r-svm", 0.70),
-        ("rf", "r-rf", 0.60),
-        ("xgb", "r-xgb", 0.66),
-        ("trees", "r-trees", 0.64),
-        ("dnn", "r-dnn", 0.50),
-        ("resnet34", "r-r34", 0.40),
-    ]
-    for model, run_id, ua in runs:
-        add_run(wh, run_id, model, ua)
-    groups = _ensemble_members(wh, [(m, r) for m, r, _ in runs])
-    # Trees family: xgb (0.66) beats trees (0.64) and rf; cnn family: resnet34.
-    assert sorted(groups[0]) == ["r-dnn", "r-r34", "r-svm", "r-xgb"]
-    assert groups[1] == ["r-r34", "r-dnn", "r-trees"]
-    assert len(groups) == 2
+        ("svm", "r-svm"), ("rf", "r-rf"), ("xgb", "r-xgb"), ("trees", "r-trees"),
+        ("dnn", "r-dnn"), ("resnet34", "r-r34"),
+    ]  # fmt: skip
+    groups = fixed_ensembles(runs)
+    assert groups == [[r for _, r in runs], ["r-r34", "r-dnn", "r-trees"]]
+    assert fixed_ensembles([("rf", "a")]) == []
+    assert fixed_ensembles([("rf", "a"), ("xgb", "b")]) == [["a", "b"]]
 
 
-def test_no_ensemble_of_one_family(wh) -> None:
-    add_run(wh, "a", "rf", 0.6)
-    add_run(wh, "b", "xgb", 0.7)
-    assert _ensemble_members(wh, [("rf", "a"), ("xgb", "b")]) == []
-    add_run(wh, "c", "svm", 0.5)
-    assert _ensemble_members(wh, [("rf", "a"), ("xgb", "b"), ("svm", "c")]) == [["b", "c"]]
+def test_bench_ensemble_members_do_not_follow_the_test_scores(wh, monkeypatch) -> None:
+    """Through run_bench: runs whose UAs favour different members give the same ensemble
+    (the old code took the best run per family by outer-fold UA: selection on the test set)."""
+    import sercap.compare as compare
+
+    members_seen = []
+    runs = [("rf", "a"), ("xgb", "b"), ("svm", "c")]
+    monkeypatch.setattr(
+        compare,
+        "bench_runs",
+        lambda *a, **k: compare.BenchRuns(default=[(BenchSpec(m), r) for m, r in runs]),
+        raising=False,
+    )
+    monkeypatch.setattr(
+        compare,
+        "bench_models",
+        lambda *a, **k: [r for _, r in runs],
+    )
+    monkeypatch.setattr(
+        "sercap.ensemble.ensemble_runs", lambda wh_, ids: (members_seen.append(ids), None)
+    )
+    monkeypatch.setattr(compare, "write_bench_report", lambda *a, **k: {})
+    monkeypatch.setattr(compare, "bench_table", lambda *a, **k: None)
+    for uas in ((0.9, 0.5, 0.6), (0.5, 0.9, 0.6)):
+        wh.execute("DELETE FROM runs")
+        for (model, run_id), ua in zip(runs, uas, strict=True):
+            add_run(wh, run_id, model, ua)
+        compare.run_bench(wh, [BenchSpec(m) for m, _ in runs], None, corpus="c", ensemble=True)
+    assert (
+        members_seen
+        and members_seen[: len(members_seen) // 2] == members_seen[len(members_seen) // 2 :]
+    )
 
 
 def test_table_is_sorted_and_its_caption_states_the_protocol(wh) -> None:

@@ -90,3 +90,21 @@ def test_a_partly_extracted_feature_set_is_refused(wh) -> None:
             [utt],
         )
     assert len(load_dataset(wh, "tabular")) == 10
+
+
+def test_speaker_norm_does_not_depend_on_the_label_map(wh) -> None:
+    """Statistics come from all of a speaker's extracted utterances, labelled or not: the
+    normalised features of an utterance are the same under every label map."""
+    utts = add_corpus(
+        wh, kind="iemocap", protocol="leave-one-session-out",
+        classes=("ang", "neu", "sad", "exc", "fru"),
+    )  # fmt: skip
+    add_features(wh, utts)
+    views = {}
+    for label_map in ("iemocap4", "iemocap4_strict", "iemocap6"):
+        data = load_dataset(wh, "tabular", label_map=label_map, speaker_norm=True)
+        views[label_map] = dict(zip(data.utt_ids, data.X, strict=True))
+    assert len(views["iemocap4_strict"]) < len(views["iemocap4"]) < len(views["iemocap6"])
+    for utt, x in views["iemocap4_strict"].items():
+        np.testing.assert_allclose(x, views["iemocap4"][utt], rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(x, views["iemocap6"][utt], rtol=1e-6, atol=1e-6)

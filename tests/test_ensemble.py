@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from sercap.data import Dataset
-from sercap.ensemble import average_probabilities, best_run_per_model, ensemble_runs
+from sercap.ensemble import average_probabilities, ensemble_runs, newest_run_per_model
 from sercap.errors import SercapError
 from sercap.evaluate import CVResult, score, store_run
 from sercap.store.runs import get_run
@@ -66,10 +66,10 @@ def test_incompatible_runs_are_refused(wh) -> None:
         ensemble_runs(wh, [r1, "missing-run"])
 
 
-def test_best_run_per_model(wh) -> None:
+def test_newest_run_per_model_is_by_time_not_by_score(wh) -> None:
     rng = np.random.default_rng(2)
     y = np.array([0, 1, 2, 0, 1, 2])
     perfect = np.eye(3)[y] * 0.9 + 0.1 / 3
-    good = _store(wh, perfect, y, model="svm")
-    _store(wh, _random_proba(rng, 6), y, model="svm")
-    assert best_run_per_model(wh, "toy", "emodb7")["svm"] == good
+    _store(wh, perfect, y, model="svm")
+    newer = _store(wh, _random_proba(rng, 6), y, model="svm")
+    assert newest_run_per_model(wh, "toy", "emodb7")["svm"] == newer

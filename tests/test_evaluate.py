@@ -77,3 +77,30 @@ def test_inner_splits_group_by_speaker_and_cover_all_rows() -> None:
     assert sorted(seen) == list(range(30))
     with pytest.raises(SercapError, match="two training speakers"):
         list(inner_splits(_dataset(["a", "a"], ["a", "a"])))
+
+
+def test_paired_bootstrap_ua_matches_a_plain_numpy_loop() -> None:
+    from sercap.evaluate import paired_bootstrap_ua
+
+    rng = np.random.default_rng(42)
+    n, K = 120, 4
+    y = rng.integers(0, K, n)
+    a = np.where(rng.random(n) < 0.55, y, rng.integers(0, K, n))
+    b = np.where(rng.random(n) < 0.70, y, rng.integers(0, K, n))
+    got = paired_bootstrap_ua(y, a, b, K, n_boot=300, seed=7)
+
+    def ua(t, p):
+        return np.mean([np.mean(p[t == k] == k) for k in range(K) if np.any(t == k)])
+
+    draws = np.random.default_rng(7)
+    diffs = []
+    for _ in range(300):
+        i = draws.integers(0, n, n)
+        diffs.append(ua(y[i], b[i]) - ua(y[i], a[i]))
+    np.testing.assert_allclose(got.diff, ua(y, b) - ua(y, a))
+    np.testing.assert_allclose([got.low, got.high], np.quantile(diffs, [0.025, 0.975]))
+    assert got.low <= got.diff <= got.high
+    same = paired_bootstrap_ua(y, a, a, K, n_boot=50)
+    assert same.diff == same.low == same.high == 0.0 and same.within_noise
+    perfect = paired_bootstrap_ua(y, a, y, K, n_boot=200)
+    assert perfect.low > 0 and not perfect.within_noise

@@ -51,3 +51,35 @@ def test_bench_and_report_write_tables_and_pictures(wh, tmp_path) -> None:
     assert "## Results" in text and "ANOVA" in text and "corpus at a glance" in text
     for png in ("features-top.png", "corpus-utterances.png", "corpus-minutes.png"):
         assert (tmp_path / "report" / png).stat().st_size > 1000
+
+
+def test_report_lists_the_newest_run_not_the_best(wh, tmp_path) -> None:
+    """Choosing the run to show by its test UA is selection on the test set: the report
+    shows the newest run of each model (fails on the arg_max(run_id, ua) report)."""
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    old, new = bench_models(wh, [BenchSpec("svm")], progress=False), None
+    wh.execute("UPDATE runs SET ua = 0.99 WHERE run_id = ?", [old[0]])  # the older is "best"
+    new = bench_models(wh, [BenchSpec("svm")], progress=False)
+    text = write_report(wh, tmp_path / "r").read_text()
+    assert new[0] in text and old[0] not in text
+
+
+def test_tuning_comparison_says_when_tuning_gained_nothing() -> None:
+    from types import SimpleNamespace
+
+    from sercap.evaluate import PairedDifference
+    from sercap.report import format_tuning_comparison
+
+    def comparison(model, low, high):
+        diff = PairedDifference(0.70, 0.70 + (low + high) / 2, (low + high) / 2, low, high,
+                                1000, 0.95)  # fmt: skip
+        run = SimpleNamespace(run_id=f"{model}-run")
+        return SimpleNamespace(model=model, difference=diff, default=run, tuned=run)
+
+    text = format_tuning_comparison(
+        [comparison("svm", -0.02, 0.03), comparison("lgbm", 0.01, 0.05)]
+    )
+    lines = text.splitlines()
+    assert any(line.split()[:1] == ["svm"] and "0.7000" in line for line in lines)
+    assert "svm: tuning gained nothing within noise" in text
+    assert "lgbm: tuning helped" in text and "lgbm: tuning gained nothing" not in text

@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,15 @@ from sercap.data import load_dataset
 from sercap.errors import SercapError
 from sercap.models.registry import MODELS
 from sercap.store import connect
-from sercap.tuning import open_storage, run_study, store_best, study_name, tuning_splits
+from sercap.tuning import (
+    fold_study_name,
+    nested_studies,
+    open_storage,
+    run_nested,
+    run_study,
+    store_best,
+    study_name,
+)
 from tests.helpers import add_corpus, add_features, add_frames, add_images
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,34 +49,63 @@ def toy(wh):
     return wh
 
 
-def test_tuning_splits_never_touch_the_test_fold(toy) -> None:
+def test_each_fold_study_reads_only_its_training_rows(toy, monkeypatch, tmp_path) -> None:
     data = load_dataset(toy, "tabular")
-    splits = tuning_splits(data, max_folds=None, seed=3)
-    assert len(splits) == 4
-    for s in splits:
-        used = np.concatenate([s.train, s.valid])
-        assert not set(data.utt_ids[used]) & set(data.utt_ids[s.outer_test])
-        assert not set(data.speakers[s.train]) & set(data.speakers[s.valid])
-        assert len(s.valid) and len(s.train)
-    assert len(tuning_splits(data, max_folds=2)) == 2
-
-
-def test_objective_is_given_only_training_rows(toy, monkeypatch, tmp_path) -> None:
-    data = load_dataset(toy, "tabular")
-    seen: list[tuple[np.ndarray, np.ndarray]] = []
+    seen: list[np.ndarray] = []
     real = tune_module.cross_validate
 
     def spy(data_, model, params, **kwargs):
-        seen.extend((train, valid) for _, train, valid in kwargs["splits"])
+        seen.append(data_.utt_ids)
         return real(data_, model, params, **kwargs)
 
     monkeypatch.setattr(tune_module, "cross_validate", spy)
     storage = open_storage(None, tmp_path, "s")
-    run_study("svm", data, storage, "s", n_trials=2, max_folds=None, progress=False)
-    tests = {s.outer_fold: s.outer_test for s in tuning_splits(data, max_folds=None)}
+    nested = run_nested("svm", data, storage, "s", n_trials=2, final=False, progress=False)
+    assert sorted(nested.folds) == sorted(set(data.folds))
+    tests = {f: set(data.utt_ids[test]) for f, _, test in tune_module.outer_splits(data)}
     assert len(seen) == 2 * len(tests)
-    for (train, valid), test in zip(seen, list(tests.values()) * 2, strict=True):
-        assert not set(data.utt_ids[np.concatenate([train, valid])]) & set(data.utt_ids[test])
+    for (fold, study), chunk in zip(
+        nested.folds.items(), np.split(np.arange(len(seen)), 4), strict=True
+    ):
+        assert study.study_name == fold_study_name("s", fold) == f"s/fold={fold}"
+        for i in chunk:
+            assert not set(seen[i]) & tests[fold]
+            assert set(seen[i]) == set(data.utt_ids) - tests[fold]
+
+
+def test_a_new_study_starts_from_the_default_parameters(toy, tmp_path) -> None:
+    data = load_dataset(toy, "tabular")
+    storage = open_storage(None, tmp_path, "d")
+    study = run_study("svm", data, storage, "d", n_trials=2, pruner="none", progress=False)
+    first = study.trials[0]
+    assert first.params == {"C": 1.0, "gamma_rel": 1.0} and first.user_attrs["default"]
+    assert first.user_attrs["model_params"]["gamma"] == pytest.approx(1.0 / data.X.shape[1])
+    study = run_study("svm", data, storage, "d", n_trials=1, pruner="none", progress=False)
+    assert sum(bool(t.user_attrs.get("default")) for t in study.trials) == 1  # resumed
+
+
+def test_train_tuned_uses_each_folds_own_parameters(toy, tmp_path) -> None:
+    from sercap.experiment import run_model, tuned_params
+    from sercap.tuning import store_nested
+
+    data = load_dataset(toy, "tabular")
+    storage = open_storage(None, tmp_path, "x")
+    with pytest.raises(SercapError, match="no nested tuning for svm"):
+        tuned_params(toy, "svm", data)
+    partial = run_nested("svm", data, storage, "x", n_trials=1, final=False,
+                         only_folds=["01"], progress=False)  # fmt: skip
+    store_nested(toy, partial, "svm", data, "journal")
+    with pytest.raises(SercapError, match="no tuned parameters for outer fold"):
+        tuned_params(toy, "svm", data)
+    nested = run_nested("svm", data, storage, "x", n_trials=3, progress=False)
+    store_nested(toy, nested, "svm", data, "journal")
+    tuning = tuned_params(toy, "svm", data)
+    assert tuning.base == "x" and sorted(tuning.fold_params) == sorted(nested.folds)
+    outcome = run_model(toy, "svm", data, tuned=True, progress=False)
+    stored = toy.query("SELECT * FROM runs WHERE run_id = ?", [outcome.run_id]).to_dicts()[0]
+    assert stored["tuned_from"] == "x"
+    assert json.loads(stored["fold_params_json"]) == outcome.fold_params == tuning.fold_params
+    assert json.loads(stored["params_json"]) == tuning.final  # for predict, never scored
 
 
 @pytest.mark.parametrize("model", sorted(MODELS))
@@ -75,7 +113,7 @@ def test_every_model_tunes_and_resumes(toy, tmp_path, model) -> None:
     kind = MODELS[model].input_kind
     data = load_dataset(toy, kind, columns="^mfcc_" if model == "dnn" else None)
     storage = open_storage(None, tmp_path, "study")
-    kwargs = dict(max_folds=2, fixed=TINY[model], pruner="none", progress=False)
+    kwargs = dict(fixed=TINY[model], pruner="none", inner_folds=2, progress=False)
     study = run_study(model, data, storage, "study", n_trials=2, **kwargs)
     assert len(study.trials) == 2
     study = run_study(model, data, storage, "study", n_trials=1, **kwargs)
@@ -90,12 +128,11 @@ def test_every_model_tunes_and_resumes(toy, tmp_path, model) -> None:
 def test_pruner_stops_bad_trials(toy, tmp_path) -> None:
     data = load_dataset(toy, "tabular")
     storage = open_storage(None, tmp_path, "p")
-    study = run_study("svm", data, storage, "p", n_trials=12, pruner="median", max_folds=None,
-                      progress=False)  # fmt: skip
+    study = run_study("svm", data, storage, "p", n_trials=12, pruner="median", progress=False)
     states = [t.state for t in study.trials]
     assert optuna.trial.TrialState.COMPLETE in states
     assert optuna.trial.TrialState.PRUNED in states
-    # per-fold intermediate values were reported for the pruner
+    # per-inner-fold intermediate values were reported for the pruner
     assert all(len(t.intermediate_values) >= 1 for t in study.trials)
 
 
@@ -124,11 +161,11 @@ def test_two_processes_share_one_journal(tmp_path) -> None:
         _, err = p.communicate(timeout=240)
         assert p.returncode == 0, err[-2000:]
     journal = wh_dir / "studies" / "svm-toy-emodb7-default-abc123.journal"
-    study = optuna.load_study(
-        study_name=journal.stem, storage=open_storage(str(journal), wh_dir, "")
-    )
-    assert len(study.trials) == 6
-    assert len({t.number for t in study.trials}) == 6
+    nested = nested_studies(open_storage(str(journal), wh_dir, ""), journal.stem)
+    assert sorted(nested.folds) == ["01", "02", "03", "04"] and nested.final is not None
+    for study in [*nested.folds.values(), nested.final]:
+        assert len(study.trials) == 6
+        assert len({t.number for t in study.trials}) == 6
 
 
 def test_fold_median_pruner_compares_running_means_at_the_same_fold() -> None:
@@ -167,3 +204,57 @@ def test_fold_median_pruner_waits_for_startup_trials() -> None:
     trial = study.ask()
     trial.report(0.1, 0)
     assert not trial.should_prune()
+
+
+def test_tune_show_lists_every_fold_study(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from cli import main
+
+    wh_dir = tmp_path / "wh"
+    wh = connect(wh_dir)
+    add_features(wh, add_corpus(wh, n_speakers=4, per_class=3))
+    wh.close()
+    runner = CliRunner()
+    base = ["-w", str(wh_dir), "tune", "svm", "--inner-folds", "2"]
+    done = runner.invoke(main, [*base, "--trials", "2", "--pruner", "none"])
+    assert done.exit_code == 0, done.output
+    shown = runner.invoke(main, [*base, "--show"])
+    assert shown.exit_code == 0, shown.output
+    for fold in ("01", "02", "03", "04"):
+        assert any(line.split()[:3] == [fold, "2", "2"] for line in shown.stdout.splitlines())
+    assert "final study (all speakers" in shown.stdout
+    trained = runner.invoke(main, ["-w", str(wh_dir), "train", "svm", "--tuned"])
+    assert trained.exit_code == 0, trained.output
+    assert "01: {" in trained.stdout and "95% CI" in trained.stdout
+    verdicts = ("svm: tuning gained nothing within noise", "svm: tuning helped",
+                "svm: tuning made it worse")  # fmt: skip
+    assert sum(v in trained.stdout for v in verdicts) == 1
+    bench = runner.invoke(
+        main, ["-w", str(wh_dir), "bench", "svm", "--tuned", "--out", str(tmp_path / "b")]
+    )
+    assert bench.exit_code == 0, bench.output
+    assert "svm nested-tuned" in bench.stdout and "default vs nested-tuned" in bench.stdout
+    assert sum(v in bench.stdout for v in verdicts) == 1
+
+
+def test_the_default_is_kept_unless_clearly_beaten() -> None:
+    from sercap.tuning import best_params, chosen_trial
+
+    study = optuna.create_study(direction="maximize")
+    dist = {"C": optuna.distributions.FloatDistribution(0.1, 100, log=True)}
+
+    def add(value, C, default=False):
+        study.add_trial(
+            optuna.trial.create_trial(
+                value=value, params={"C": C}, distributions=dist,
+                user_attrs={"default": default, "model_params": {"C": C}},
+            )
+        )  # fmt: skip
+
+    add(0.700, 1.0, default=True)
+    add(0.705, 5.0)
+    assert chosen_trial(study).number == 0 and best_params(study) == {"C": 1.0}
+    add(0.730, 9.0)
+    assert chosen_trial(study).number == 2 and best_params(study) == {"C": 9.0}
+    assert best_params(study, min_gain=0.05) == {"C": 1.0}

@@ -72,15 +72,16 @@ def latest_runs(wh: Warehouse, n: int = 10) -> pl.DataFrame:
     return wh.query(_q("latest_runs"), {"n": n})
 
 
-def best_per_configuration(wh: Warehouse, corpus: str, label_map: str) -> list[str]:
-    """The best run (by UA) of each model, feature set, normalisation, kind and members."""
-    frame = wh.query(_q("best_per_configuration"), {"corpus": corpus, "label_map": label_map})
+def newest_per_configuration(wh: Warehouse, corpus: str, label_map: str) -> list[str]:
+    """The newest run of each (model, feature set, speaker norm, tuned, kind, members):
+    chosen by time, never by UA."""
+    frame = wh.query(_q("newest_per_configuration"), {"corpus": corpus, "label_map": label_map})
     return frame["run_id"].to_list()
 
 
-def best_per_model(wh: Warehouse, corpus: str, label_map: str) -> dict[str, str]:
-    """Model name → its highest-UA model run on a corpus and label map."""
-    frame = wh.query(_q("best_per_model"), {"corpus": corpus, "label_map": label_map})
+def newest_per_model(wh: Warehouse, corpus: str, label_map: str) -> dict[str, str]:
+    """Model name → its newest model run on a corpus and label map (by time, never by UA)."""
+    frame = wh.query(_q("newest_per_model"), {"corpus": corpus, "label_map": label_map})
     return dict(zip(frame["model"], frame["run_id"], strict=True))
 
 
@@ -136,8 +137,12 @@ def store_tuned_params(
     best_value: float | None,
     n_complete: int,
     params: Mapping[str, Any],
+    base_study: str | None = None,
+    outer_fold: str | None = None,
+    speaker_norm: bool | None = None,
 ) -> None:
-    """Record a study's best parameters where ``train --tuned`` finds them."""
+    """Record a study's chosen parameters where ``train --tuned`` finds them (one row per
+    outer fold's study, ``outer_fold`` NULL for the final study of a nested tuning)."""
     wh.execute(
         _q("insert_tuned_params"),
         {
@@ -150,28 +155,34 @@ def store_tuned_params(
             "best_trial": best_trial,
             "best_value": best_value,
             "n_complete": n_complete,
-            "params_json": json.dumps(dict(params), sort_keys=True),
+            "params_json": json.dumps(dict(params), sort_keys=True, default=float),
+            "base_study": base_study,
+            "outer_fold": outer_fold,
+            "speaker_norm": speaker_norm,
         },
     )
 
 
-def latest_tuned_params(
-    wh: Warehouse, model: str, corpus: str, label_map: str, feature_set_hash: str | None
-) -> tuple[dict, str, int] | None:
-    """(parameters, study, trial) most recently stored for this model and data, or None."""
-    rows = wh.con.execute(
-        _q("latest_tuned_params"),
+def nested_tuned_params(
+    wh: Warehouse,
+    model: str,
+    corpus: str,
+    label_map: str,
+    feature_set_hash: str | None,
+    speaker_norm: bool | None,
+) -> pl.DataFrame:
+    """Rows of nested tunings of this model and data (base_study, outer_fold, params_json,
+    updated_at), newest first; ``outer_fold`` is NULL for a final study."""
+    return wh.query(
+        _q("nested_tuned_params"),
         {
             "model": model,
             "corpus": corpus,
             "label_map": label_map,
             "feature_set_hash": feature_set_hash,
+            "speaker_norm": speaker_norm,
         },
-    ).fetchall()
-    if not rows:
-        return None
-    params_json, study, trial = rows[0]
-    return json.loads(params_json), study, trial
+    )
 
 
 def study_journal(wh: Warehouse, study: str) -> Path:
