@@ -68,6 +68,10 @@ def data_request(
 
 def load_for(wh: Warehouse, request: DataRequest) -> Dataset:
     """Read the dataset a :class:`DataRequest` describes."""
+    if request.input_kind == "text":  # transcripts, not features: their own loader
+        from sercap.textdata import load_text_dataset
+
+        return load_text_dataset(wh, corpus=request.corpus, label_map=request.label_map)
     return load_dataset(
         wh,
         request.input_kind,

@@ -19,7 +19,7 @@ import numpy as np
 
 from sercap.audio import AudioError, audio_problem, load_audio
 from sercap.errors import SercapError
-from sercap.store import Warehouse, runs
+from sercap.store import Warehouse, catalog, runs
 from sercap.store.runs import get_run
 
 META = "inputs.json"
@@ -62,13 +62,10 @@ def best_run(wh: Warehouse, model: str, corpus: str | None = None) -> str:
 
 
 def _stored_feature_set(wh: Warehouse, digest: str) -> dict:
-    rows = wh.con.execute(
-        "SELECT name, kind, params_json FROM feature_sets WHERE hash = ?", [digest]
-    ).fetchall()
-    if not rows:
+    record = catalog.feature_set_record(wh, digest)
+    if record is None:
         raise SercapError(f"feature set {digest} is not in the warehouse any more")
-    name, kind, params = rows[0]
-    return {"name": name, "kind": kind, "params": json.loads(params), "hash": digest}
+    return record
 
 
 def final_model(

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 
 from sercap.errors import SercapError
-from sercap.store import Warehouse
+from sercap.store import Warehouse, catalog
 from sercap.store import runs as store_runs
 
 
@@ -102,13 +102,8 @@ def warehouse_summary(wh: Warehouse) -> str:
         per_label = counts.pivot(on="emotion", index="speaker", values="n", sort_columns=True)
         per_label = per_label.fill_null(0).sort("speaker")
         sections.append(f"{corpus}: utterances per speaker and emotion\n" + format_table(per_label))
-    if wh.scalar("SELECT count(*) FROM feature_sets"):
-        sets = wh.query(
-            "SELECT f.name, f.kind, f.hash, count(e.utt_id) FILTER (e.status = 'ok') AS extracted, "
-            "count(e.utt_id) FILTER (e.status = 'error') AS failed "
-            "FROM feature_sets f LEFT JOIN extractions e ON e.feature_set_hash = f.hash "
-            "GROUP BY ALL ORDER BY f.name"
-        )
+    sets = catalog.feature_set_overview(wh)
+    if sets.height:
         sections.append("feature sets\n" + format_table(sets, limit=None))
     if store_runs.count_runs(wh):
         latest = store_runs.latest_runs(wh, 10)

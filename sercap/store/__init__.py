@@ -6,7 +6,9 @@
 - :mod:`~sercap.store.parts`: Parquet parts (registration, checksums, orphans)
 - :mod:`~sercap.store.views`: views over the parts, stored images
 - :mod:`~sercap.store.runs`: runs, their predictions, artifacts and tuned parameters
-- :mod:`~sercap.store.catalog`: corpora, utterances, feature sets and extractions
+- :mod:`~sercap.store.catalog`: feature sets and extraction bookkeeping
+- :mod:`~sercap.store.corpora`: what ingest writes (utterances, labels, evaluations, audio
+  fingerprints, transcripts, the corpora row, ingest problems)
 
 Services (ingest, extract, evaluate, tuning, prediction, compare, report, ensemble, check,
 invalidate) call these functions; they build no warehouse path and write no catalog SQL

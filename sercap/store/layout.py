@@ -65,3 +65,19 @@ def relative(root: Path, path: Path) -> str:
 def absolute(root: Path, rel: str) -> Path:
     """A catalog path (relative to the warehouse) as a path on this machine."""
     return Path(root) / rel
+
+
+def catalog_relative(root: Path, part: str) -> str:
+    """An extraction row's part as a path relative to the warehouse (older rows: absolute)."""
+    import os
+
+    path = Path(part)
+    if path.is_absolute():
+        with_root = os.path.normpath(path)
+        for base in (Path(root).resolve(), Path(root).absolute()):
+            try:
+                return Path(with_root).relative_to(base).as_posix()
+            except ValueError:
+                continue
+        return path.as_posix()
+    return part

@@ -70,6 +70,38 @@ def all_part_paths(wh: Warehouse) -> list[Path]:
     return [layout.absolute(wh.root, r[0]) for r in rows]
 
 
+def registered_parts(wh: Warehouse) -> list[tuple]:
+    """(path, kind, feature_set_hash, corpus, n_rows, size_bytes, sha256) of every
+    registered part by path; size and checksum are None where an older warehouse lacks them."""
+    cols = set(
+        wh.query(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'parts' "
+            "AND schema_name = 'main' AND database_name = current_database()"
+        )["column_name"].to_list()
+    )
+    size = "size_bytes" if "size_bytes" in cols else "NULL"
+    digest = "sha256" if "sha256" in cols else "NULL"
+    return wh.con.execute(
+        f"SELECT path, kind, feature_set_hash, corpus, n_rows, {size}, {digest} FROM parts "
+        "ORDER BY path"
+    ).fetchall()
+
+
+def unregister_part(wh: Warehouse, rel: str) -> None:
+    """Forget a registered part (its file stays until :func:`delete_part_file`)."""
+    wh.execute("DELETE FROM parts WHERE path = ?", [rel])
+
+
+def delete_part_file(wh: Warehouse, rel: str) -> bool:
+    """Delete the file of a (no longer registered) part, never outside the warehouse."""
+    root = Path(wh.root).resolve()
+    path = layout.absolute(wh.root, rel).resolve()
+    if path.is_relative_to(root) and path.is_file():
+        path.unlink()
+        return True
+    return False
+
+
 def remove_orphan_parts(wh: Warehouse, kind: str, feature_set_hash: str, corpus: str) -> int:
     """Delete files in a part folder that were never registered (a crash's leftovers)."""
     folder = part_dir(wh, kind, feature_set_hash, corpus)
