@@ -17,7 +17,7 @@ import polars as pl
 
 from sercap import analysis
 from sercap.errors import SercapError
-from sercap.warehouse import Warehouse
+from sercap.store import Warehouse
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def load_predictions(wh: Warehouse, run_id: str) -> StoredPredictions:
     SercapError
         No such run, or a run with no stored predictions.
     """
-    from sercap.evaluate import get_run
+    from sercap.store.runs import get_run
 
     run = get_run(wh, run_id)
     classes = list(run["classes"] or [])
@@ -231,7 +231,7 @@ def significance_to_best(
         within_noise`` (the CI of the difference contains 0; True for the best itself),
         ``mcnemar_p``; in the given order.
     """
-    from sercap.evaluate import get_run
+    from sercap.store.runs import get_run
 
     runs = [get_run(wh, r) for r in run_ids]
     if not runs:

@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # only for annotations: the heavy modules load when a verb ru
     from sercap.corpora.ingest import IngestSummary
     from sercap.corpora.synthetic import SynthResult
     from sercap.features.extract import ExtractSummary
-    from sercap.warehouse import Warehouse
+    from sercap.store import Warehouse
 
 PathLike = str | os.PathLike[str]
 Say = Callable[[str], None]
@@ -92,7 +92,7 @@ def connect(
 
     Returns
     -------
-    sercap.warehouse.Warehouse
+    sercap.store.Warehouse
         ``wh.query(sql)`` returns a polars DataFrame; ``wh.close()`` releases the lock.
 
     Examples
@@ -103,7 +103,7 @@ def connect(
     0
     >>> wh.close()
     """
-    from sercap.warehouse import connect as _connect
+    from sercap.store import connect as _connect
 
     if absolute and path is not None and str(path) != ":memory:":
         path = Path(path).absolute()  # parts stay reachable after a notebook's os.chdir
@@ -409,7 +409,7 @@ def get_run(wh: Warehouse, run_id: str) -> Run:
     import polars as pl
 
     from sercap.errors import NotFoundError
-    from sercap.evaluate import get_run as _get_run
+    from sercap.store.runs import get_run as _get_run
 
     try:
         record = _get_run(wh, run_id)
@@ -801,8 +801,8 @@ def tune(
     (['Ses01', 'Ses02'], True)
     >>> wh.close()
     """
+    from sercap.store import connect as _connect
     from sercap.tuning import PRUNERS, run_nested, store_nested
-    from sercap.warehouse import connect as _connect
 
     _no_cluster("tune", cluster)
     if trials < 1:
@@ -970,7 +970,7 @@ def warehouse_exists(path: PathLike) -> bool:
     >>> sercap.warehouse_exists(tempfile.mkdtemp())
     False
     """
-    from sercap.warehouse import DB_FILENAME
+    from sercap.store import DB_FILENAME
 
     return (Path(path) / DB_FILENAME).exists()
 
@@ -1079,7 +1079,9 @@ def sql(
 
     texts = sql_statements(query, write=write) if isinstance(query, str) else list(query)
     if not write:  # second fence: no file but the registered parts, configuration locked
-        parts = [wh.root / rel for (rel,) in wh.con.execute("SELECT path FROM parts").fetchall()]
+        from sercap.store.parts import all_part_paths
+
+        parts = all_part_paths(wh)
         files = sorted({str(f) for p in parts for f in (os.path.abspath(p), os.path.realpath(p))})
         for setting in fence_settings(files):
             wh.execute(setting)
@@ -1140,7 +1142,9 @@ def verify(wh: Warehouse) -> CheckResult:
     from sercap.check import check as _check
 
     problems = _check(wh)
-    return CheckResult(problems, int(wh.scalar("SELECT count(*) FROM parts")))
+    from sercap.store.parts import all_part_paths
+
+    return CheckResult(problems, len(all_part_paths(wh)))
 
 
 def repair(wh: Warehouse, problems: Sequence[Any] | CheckResult) -> Any:
@@ -1190,7 +1194,7 @@ def feature_sets(wh: Warehouse | None = None) -> pl.DataFrame:
     True
     >>> wh.close()
     """
-    from sercap.features.featureset import feature_set_table
+    from sercap.features.stored import feature_set_table
 
     return feature_set_table(wh)
 
@@ -1206,7 +1210,7 @@ def describe_feature_set(wh: Warehouse | None, name: str) -> str:
     True
     >>> wh.close()
     """
-    from sercap.features.featureset import describe_feature_set as _describe
+    from sercap.features.stored import describe_feature_set as _describe
 
     return _describe(wh, name)
 
@@ -1265,7 +1269,7 @@ def image(wh: Warehouse, utt_id: str, image_set: str = "mel") -> Any:
     sercap.errors.NotExtractedError: no images of set 'mel' in the warehouse; run `sercap images` first
     >>> wh.close()
     """  # noqa: E501
-    from sercap.features.images import stored_image
+    from sercap.store.views import stored_image
 
     return stored_image(wh, utt_id, image_set)
 

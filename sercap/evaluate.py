@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from sercap.data import Dataset
 from sercap.errors import SercapError
-from sercap.warehouse import Warehouse
+from sercap.store import Warehouse, runs
 
 #: Libraries whose versions can change results; recorded with every run.
 VERSIONED_PACKAGES = (
@@ -327,65 +327,39 @@ def store_run(
     stats = result.fold_stats()
     fold_of = dict(zip(data.utt_ids, data.folds, strict=True))
     predicted = result.proba[rows].argmax(axis=1)
-    with wh.transaction():
-        wh.execute(
-            "INSERT INTO runs (run_id, kind, model, corpus, label_map, protocol, feature_set, "
-            "feature_set_hash, columns, speaker_norm, params_json, seed, tuned_from, members, "
-            "weights, classes, n_utterances, n_folds, ua, wa, macro_f1, ua_fold_mean, "
-            "ua_fold_std, wa_fold_mean, wa_fold_std, f1_fold_mean, f1_fold_std, confusion_json, "
-            "fit_s, duration_s, versions_json, started_at) VALUES "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-            "?, ?, ?, now())",
-            [
-                run_id, kind, model, data.corpus, data.label_map, data.protocol,
-                data.feature_set, data.feature_set_hash, data.column_pattern, data.speaker_norm,
-                json.dumps(params or {}, sort_keys=True, default=str), seed, tuned_from,
-                members, weights, data.classes, int(len(rows)), len(result.fold_names),
-                result.pooled.ua, result.pooled.wa, result.pooled.macro_f1,
-                stats["ua_fold_mean"], stats["ua_fold_std"], stats["wa_fold_mean"],
-                stats["wa_fold_std"], stats["macro_f1_fold_mean"], stats["macro_f1_fold_std"],
-                json.dumps(result.pooled.confusion), result.fit_s, result.duration_s,
-                json.dumps(library_versions()),
-            ],
-        )  # fmt: skip
-        if fold_params is not None:
-            wh.execute(
-                "UPDATE runs SET fold_params_json = ? WHERE run_id = ?",
-                [json.dumps(fold_params, sort_keys=True, default=str), run_id],
-            )
-        import pyarrow as pa
+    run = {
+        "run_id": run_id, "kind": kind, "model": model, "corpus": data.corpus,
+        "label_map": data.label_map, "protocol": data.protocol, "feature_set": data.feature_set,
+        "feature_set_hash": data.feature_set_hash, "columns": data.column_pattern,
+        "speaker_norm": data.speaker_norm,
+        "params_json": json.dumps(params or {}, sort_keys=True, default=str), "seed": seed,
+        "tuned_from": tuned_from, "members": members, "weights": weights,
+        "classes": data.classes, "n_utterances": int(len(rows)),
+        "n_folds": len(result.fold_names), "ua": result.pooled.ua, "wa": result.pooled.wa,
+        "macro_f1": result.pooled.macro_f1, "ua_fold_mean": stats["ua_fold_mean"],
+        "ua_fold_std": stats["ua_fold_std"], "wa_fold_mean": stats["wa_fold_mean"],
+        "wa_fold_std": stats["wa_fold_std"], "f1_fold_mean": stats["macro_f1_fold_mean"],
+        "f1_fold_std": stats["macro_f1_fold_std"],
+        "confusion_json": json.dumps(result.pooled.confusion), "fit_s": result.fit_s,
+        "duration_s": result.duration_s, "versions_json": json.dumps(library_versions()),
+        "fold_params_json": (
+            json.dumps(fold_params, sort_keys=True, default=str)
+            if fold_params is not None else None
+        ),
+    }  # fmt: skip
+    import pyarrow as pa
 
-        table = pa.table(
-            {
-                "run_id": [run_id] * len(rows),
-                "utt_id": data.utt_ids[rows].tolist(),
-                "fold": [fold_of[u] for u in data.utt_ids[rows]],
-                "label": [data.classes[i] for i in data.y[rows]],
-                "predicted": [data.classes[i] for i in predicted],
-                "proba": pa.array(
-                    result.proba[rows].astype(np.float32).tolist(), pa.list_(pa.float32())
-                ),
-            }
-        )
-        wh.con.register("new_predictions", table)
-        try:
-            wh.execute("INSERT INTO predictions SELECT * FROM new_predictions")
-        finally:
-            wh.con.unregister("new_predictions")
-    return run_id
-
-
-def get_run(wh: Warehouse, run_id: str) -> dict:
-    """One stored run as a dict; a unique prefix of its id is enough."""
-    frame = wh.query(
-        "SELECT * FROM runs WHERE run_id = ? OR starts_with(run_id, ?) ORDER BY run_id",
-        [run_id, run_id],
+    table = pa.table(
+        {
+            "run_id": [run_id] * len(rows),
+            "utt_id": data.utt_ids[rows].tolist(),
+            "fold": [fold_of[u] for u in data.utt_ids[rows]],
+            "label": [data.classes[i] for i in data.y[rows]],
+            "predicted": [data.classes[i] for i in predicted],
+            "proba": pa.array(
+                result.proba[rows].astype(np.float32).tolist(), pa.list_(pa.float32())
+            ),
+        }
     )
-    exact = frame.filter(frame["run_id"] == run_id)
-    if exact.height == 1:
-        frame = exact
-    if frame.is_empty():
-        raise SercapError(f"no run {run_id!r}; list them with `sercap runs`")
-    if frame.height > 1:
-        raise SercapError(f"{run_id!r} matches {frame.height} runs; give more of the id")
-    return frame.to_dicts()[0]
+    runs.insert_run(wh, run, table)
+    return run_id

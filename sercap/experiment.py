@@ -26,7 +26,7 @@ from sercap.evaluate import (
     paired_bootstrap_ua,
     store_run,
 )
-from sercap.warehouse import Warehouse
+from sercap.store import Warehouse, runs
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,10 @@ def data_request(
 
 def load_for(wh: Warehouse, request: DataRequest) -> Dataset:
     """Read the dataset a :class:`DataRequest` describes."""
+    if request.input_kind == "text":  # transcripts, not features: their own loader
+        from sercap.textdata import load_text_dataset
+
+        return load_text_dataset(wh, corpus=request.corpus, label_map=request.label_map)
     return load_dataset(
         wh,
         request.input_kind,
@@ -94,12 +98,8 @@ def tuned_params(wh: Warehouse, model: str, data: Dataset) -> TunedParams:
     Refuses when some outer fold of ``data`` has no study yet: a fold scored with
     parameters chosen on its own test speakers is what nested tuning exists to prevent.
     """
-    rows = wh.query(
-        "SELECT base_study, outer_fold, params_json, updated_at FROM tuned_params "
-        "WHERE model = ? AND corpus = ? AND label_map = ? "
-        "AND feature_set_hash IS NOT DISTINCT FROM ? AND base_study IS NOT NULL "
-        "AND speaker_norm IS NOT DISTINCT FROM ? ORDER BY updated_at DESC",
-        [model, data.corpus, data.label_map, data.feature_set_hash, data.speaker_norm],
+    rows = runs.nested_tuned_params(
+        wh, model, data.corpus, data.label_map, data.feature_set_hash, data.speaker_norm
     )
     command = f"sercap tune {model} --corpus {data.corpus} --labels {data.label_map}" + (
         " --speaker-norm" if data.speaker_norm else ""

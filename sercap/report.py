@@ -18,7 +18,8 @@ from sercap.format import (  # noqa: F401  (re-exported: they lived here)
     print_frame,
     write_frame,
 )
-from sercap.warehouse import Warehouse
+from sercap.store import Warehouse, catalog
+from sercap.store import runs as store_runs
 
 
 def warehouse_summary(wh: Warehouse) -> str:
@@ -42,35 +43,18 @@ def warehouse_summary(wh: Warehouse) -> str:
         per_label = counts.pivot(on="emotion", index="speaker", values="n", sort_columns=True)
         per_label = per_label.fill_null(0).sort("speaker")
         sections.append(f"{corpus}: utterances per speaker and emotion\n" + format_table(per_label))
-    if wh.scalar("SELECT count(*) FROM feature_sets"):
-        sets = wh.query(
-            "SELECT f.name, f.kind, f.hash, count(e.utt_id) FILTER (e.status = 'ok') AS extracted, "
-            "count(e.utt_id) FILTER (e.status = 'error') AS failed "
-            "FROM feature_sets f LEFT JOIN extractions e ON e.feature_set_hash = f.hash "
-            "GROUP BY ALL ORDER BY f.name"
-        )
+    sets = catalog.feature_set_overview(wh)
+    if sets.height:
         sections.append("feature sets\n" + format_table(sets, limit=None))
-    if wh.scalar("SELECT count(*) FROM runs"):
-        runs = wh.query(
-            "SELECT run_id, model, corpus, label_map, speaker_norm, round(ua, 4) AS ua, "
-            "round(wa, 4) AS wa, round(macro_f1, 4) AS macro_f1 FROM runs "
-            "ORDER BY started_at DESC LIMIT 10"
-        )
-        sections.append("latest runs\n" + format_table(runs, limit=None))
+    if store_runs.count_runs(wh):
+        latest = store_runs.latest_runs(wh, 10)
+        sections.append("latest runs\n" + format_table(latest, limit=None))
     return "\n\n".join(sections)
 
 
 def runs_table(wh: Warehouse, corpus: str | None = None, model: str | None = None) -> pl.DataFrame:
     """Stored runs, newest first, with the facts needed to read their figures."""
-    return wh.query(
-        "SELECT run_id, model, corpus, label_map, feature_set, "
-        "CASE WHEN speaker_norm THEN 'yes' ELSE 'no' END AS spk_norm, "
-        "round(ua, 4) AS ua, round(wa, 4) AS wa, round(macro_f1, 4) AS macro_f1, "
-        "round(fit_s, 1) AS fit_s, tuned_from IS NOT NULL AS tuned, started_at "
-        "FROM runs WHERE (? IS NULL OR corpus = ?) AND (? IS NULL OR model = ?) "
-        "ORDER BY started_at DESC",
-        [corpus, corpus, model, model],
-    )
+    return store_runs.list_runs(wh, corpus, model)
 
 
 # ----------------------------------------------------------------------------- report
@@ -93,12 +77,7 @@ def feature_ranking(
 def newest_runs(wh: Warehouse, corpus: str, label_map: str) -> list[str]:
     """The newest run of each (model, feature set, speaker norm, tuned, kind, members):
     chosen by time, never by UA."""
-    return wh.query(
-        "SELECT arg_max(run_id, started_at) AS run_id FROM runs WHERE corpus = ? "
-        "AND label_map = ? GROUP BY model, feature_set, speaker_norm, tuned_from IS NOT NULL, "
-        "kind, members ORDER BY 1",
-        [corpus, label_map],
-    )["run_id"].to_list()
+    return store_runs.newest_per_configuration(wh, corpus, label_map)
 
 
 def write_report(

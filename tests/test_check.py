@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from sercap.warehouse import connect
+from sercap.store import connect
 from tests.helpers import make_corpus
 
 

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from sercap.warehouse import connect
+from sercap.store import connect
 from tests.helpers import add_corpus, add_features, make_corpus
 
 
@@ -225,7 +225,7 @@ def test_sql_prints_every_statement(toy_dir: Path, tmp_path: Path) -> None:
 
 _HOLD = """
 import sys, time
-from sercap.warehouse import connect
+from sercap.store import connect
 wh = connect(sys.argv[1])
 print("ready", flush=True)
 time.sleep(float(sys.argv[2]))

@@ -5,14 +5,8 @@ import json
 import pytest
 
 from sercap.errors import SercapError
-from sercap.features.featureset import (
-    builtin_names,
-    describe_feature_set,
-    feature_set_table,
-    get_feature_set,
-    make_feature_set,
-    register,
-)
+from sercap.features.featureset import builtin_names, get_feature_set, make_feature_set
+from sercap.features.stored import describe_feature_set, feature_set_table, register
 
 
 def test_builtins_and_their_kinds() -> None:

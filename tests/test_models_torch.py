@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from sercap.errors import SercapError
-from sercap.models import SERModel, get_model
+from sercap.models import get_model, load_model
 from sercap.models.cnn import average_windows, stats_pool, time_deltas, with_deltas
 from sercap.models.torch_common import (
     batch_indices,
@@ -163,7 +163,7 @@ def test_reproducible_save_load_and_missing_class(name: str, tmp_path: Path) -> 
     np.testing.assert_array_equal(proba, b.predict_proba(X))
     a.save(tmp_path / "m")
     assert (tmp_path / "m" / "weights.pt").is_file()
-    loaded = SERModel.load(tmp_path / "m", device="cpu")
+    loaded = load_model(tmp_path / "m", device="cpu")
     assert type(loaded) is type(a) and loaded.params == a.params
     np.testing.assert_array_equal(loaded.predict_proba(X), proba)
 
@@ -192,7 +192,7 @@ def test_models_saved_before_the_new_recipe_still_load(
         meta["params"].pop(key)
     meta["state"].pop("recipe")
     meta_path.write_text(json.dumps(meta))
-    loaded = SERModel.load(tmp_path / "old", device="cpu")
+    loaded = load_model(tmp_path / "old", device="cpu")
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
 
 

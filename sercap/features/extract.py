@@ -32,8 +32,9 @@ from typing import Any
 import duckdb
 
 from sercap.errors import SercapError
-from sercap.features.featureset import FeatureSet, get_feature_set, register
-from sercap.warehouse import Warehouse
+from sercap.features.featureset import FeatureSet, get_feature_set
+from sercap.features.stored import register
+from sercap.store import Warehouse, catalog
 
 #: Environment that keeps every worker on one core (set before numpy-heavy imports).
 SINGLE_THREAD_ENV = {
@@ -139,9 +140,7 @@ class ExtractSummary:
             files = self.examples.get(reason, [])
             out.extend(f"         {'e.g.' if i == 0 else '    '} {f}" for i, f in enumerate(files))
         if self.problems:
-            out.append(
-                "  (per utterance: SELECT utt_id, error FROM extractions WHERE status = 'error')"
-            )
+            out.append(f"  (per utterance: {catalog.ERRORS_QUERY})")
         return out
 
 
@@ -372,23 +371,14 @@ def pending(
 ) -> tuple[list[tuple[str, Item]], int, int]:
     """(corpus, item) of the utterances to extract now (at most ``limit``), how many are
     stored already, and how many the limit leaves for a later run."""
-    where, params = ("WHERE u.corpus = ?", [corpus]) if corpus else ("", [])
-    total = wh.scalar(f"SELECT count(*) FROM utterances u {where}", params)
+    total = catalog.count_utterances(wh, corpus)
     if not total:
         if corpus:
             raise SercapError(
                 f"no utterances in corpus {corpus!r}; run `sercap ingest KIND DIR` first"
             )
         raise SercapError("no utterances in the warehouse; run `sercap ingest KIND DIR` first")
-    done_filter = "e.status = 'ok'" if retry_errors else "true"
-    rows = wh.con.execute(
-        f"""SELECT u.corpus, u.utt_id, u.path, u.start_s, u.end_s FROM utterances u
-            {where} {"AND" if where else "WHERE"} NOT EXISTS (
-              SELECT 1 FROM extractions e WHERE e.utt_id = u.utt_id
-                AND e.feature_set_hash = ? AND {done_filter})
-            ORDER BY u.corpus, u.utt_id""",
-        [*params, fs.hash],
-    ).fetchall()
+    rows = catalog.pending_utterances(wh, fs.hash, corpus, retry_errors)
     stored = int(total) - len(rows)
     left = max(0, len(rows) - limit) if limit is not None else 0
     items = [(c, Item(u, p, s, e)) for c, u, p, s, e in rows[: len(rows) - left]]
@@ -450,46 +440,15 @@ def make_tasks(
 def store_result(wh: Warehouse, fs: FeatureSet, res: ChunkResult) -> None:
     """Register a chunk's parts and its extractions rows, all in one transaction."""
     corpus = res.task.corpus
-    rel = None
+    part = None
     with wh.transaction():
         if res.frames_path:
             wh.register_part("frames", fs.hash, corpus, Path(res.frames_path), res.frames_rows)
         if res.out_path:
             wh.register_part(PART_KIND[fs.kind], fs.hash, corpus, Path(res.out_path), res.out_rows)
-            rel = Path(res.out_path).resolve().relative_to(wh.root.resolve()).as_posix()
+            part = Path(res.out_path)
         if res.rows:
-            _insert_extractions(wh, fs.hash, rel, res.rows)
-
-
-def _insert_extractions(
-    wh: Warehouse, fs_hash: str, part: str | None, rows: Sequence[tuple]
-) -> None:
-    """One INSERT from an Arrow table (executemany costs ~2 ms a row in DuckDB)."""
-    import duckdb
-    import pyarrow as pa
-
-    utt, status, error, n_frames = (list(c) for c in zip(*rows, strict=True))
-    table = pa.table(
-        {
-            "utt_id": pa.array(utt, pa.string()),
-            "status": pa.array(status, pa.string()),
-            "error": pa.array(error, pa.string()),
-            "part": pa.array([part if s == "ok" else None for s in status], pa.string()),
-            "n_frames": pa.array(n_frames, pa.int64()),
-        }
-    )
-    wh.con.register("_new_extractions", table)
-    try:
-        wh.execute(
-            "INSERT OR REPLACE INTO extractions (utt_id, feature_set_hash, status, error, part, "
-            "n_frames, extracted_at) SELECT utt_id, ?, status, error, part, n_frames, now() "
-            "FROM _new_extractions",
-            [fs_hash],
-        )
-    finally:
-        # An interrupted INSERT aborts the transaction (rolled back by the caller).
-        with contextlib.suppress(duckdb.Error):
-            wh.con.unregister("_new_extractions")
+            catalog.insert_extractions(wh, fs.hash, part, res.rows)
 
 
 def remove_orphans(wh: Warehouse, fs: FeatureSet, corpora: Sequence[str]) -> int:

@@ -139,7 +139,7 @@ def make_feature_set(
     name: str, kind: str, params: Mapping[str, Any], description: str = ""
 ) -> FeatureSet:
     """Validate and build a feature set (versions filled in for its kind)."""
-    from sercap.warehouse import check_name
+    from sercap.names import check_name
 
     check_name(name, "feature set name")
     if kind not in KINDS:
@@ -235,21 +235,6 @@ def get_feature_set(name: str, kind: str | None = None) -> FeatureSet:
     return make_feature_set(name, k, params, description)
 
 
-def register(wh: Any, fs: FeatureSet) -> None:
-    """Record the definition in the warehouse's feature_sets table (idempotent)."""
-    wh.execute(
-        "INSERT OR IGNORE INTO feature_sets (hash, name, kind, params_json, versions_json, "
-        "created_at) VALUES (?, ?, ?, ?, ?, now())",
-        [
-            fs.hash,
-            fs.name,
-            fs.kind,
-            json.dumps(fs.params, sort_keys=True),
-            json.dumps(dict(fs.versions), sort_keys=True),
-        ],
-    )
-
-
 def output_columns(fs: FeatureSet) -> int | None:
     """How many per-utterance columns the set stores (None when it cannot tell here)."""
     if fs.kind == "lld":
@@ -262,86 +247,3 @@ def output_columns(fs: FeatureSet) -> int | None:
 
         return len(column_names(fs.params)) if available() else None
     return 1
-
-
-def _stored(wh: Any) -> dict[str, tuple[int, int]]:
-    """hash → (utterances stored, utterances with problems)."""
-    rows = wh.con.execute(
-        "SELECT feature_set_hash, count(*) FILTER (WHERE status = 'ok'), "
-        "count(*) FILTER (WHERE status <> 'ok') FROM extractions GROUP BY 1"
-    ).fetchall()
-    return {h: (int(ok), int(bad)) for h, ok, bad in rows}
-
-
-def feature_set_table(wh: Any) -> Any:
-    """One row per built-in set, plus sets stored in the warehouse under an older hash."""
-    import polars as pl
-
-    stored = _stored(wh)
-    rows = []
-    current = set()
-    current_names = set(builtin_names())
-    for name in builtin_names():
-        fs = get_feature_set(name)
-        current.add(fs.hash)
-        ok, bad = stored.get(fs.hash, (0, 0))
-        rows.append((name, fs.kind, fs.hash, ok, bad, fs.description))
-    for h, name, kind in wh.con.execute(
-        "SELECT hash, name, kind FROM feature_sets ORDER BY created_at"
-    ).fetchall():
-        if h not in current:
-            ok, bad = stored.get(h, (0, 0))
-            note = (
-                f"an earlier definition of {name!r} (parameters or library versions changed)"
-                if name in current_names
-                else "defined in code, not built in"
-            )
-            rows.append((name, kind, h, ok, bad, note))
-    names = ["name", "kind", "hash", "stored", "problems", "description"]
-    return pl.DataFrame(rows, schema=names, orient="row")
-
-
-def _param_lines(params: Mapping[str, Any]) -> list[str]:
-    """Top-level parameters one per line; descriptor groups one per line, compact."""
-    lines = []
-    for key, value in sorted(params.items()):
-        if key == "groups" and isinstance(value, Mapping):
-            lines.append("  groups:")
-            lines += [f"    {g}: {json.dumps(v, sort_keys=True)}" for g, v in value.items()]
-        else:
-            lines.append(f"  {key}: {json.dumps(value, sort_keys=True)}")
-    return lines
-
-
-def describe_feature_set(wh: Any, name: str) -> str:
-    """A readable account of one set: parameters, versions, columns, storage, views."""
-    fs = get_feature_set(name)
-    ok, bad = _stored(wh).get(fs.hash, (0, 0))
-    view = {"lld": "utterance_features", "opensmile": f"features_{name}", "image": "images"}
-    lines = [
-        f"{fs.name} ({fs.kind}), hash {fs.hash}",
-        f"  {fs.description}",
-        "",
-        "parameters:",
-        *_param_lines(fs.params),
-        "",
-        "versions in the hash: " + ", ".join(f"{k} {v}" for k, v in sorted(fs.versions.items())),
-    ]
-    if fs.kind == "lld":
-        from sercap.features.functionals import FUNCTIONALS
-        from sercap.features.lld import column_names
-
-        cols = column_names(fs.params)
-        lines += [
-            f"per-frame descriptors: {len(cols)} (view frames_{name}"
-            + (", alias frames)" if name == "default" else ")"),
-            "  " + " ".join(cols[:12]) + (" …" if len(cols) > 12 else ""),
-            f"functionals per descriptor: {len(FUNCTIONALS)}: " + " ".join(FUNCTIONALS),
-        ]
-    dims = output_columns(fs)
-    lines += [
-        f"per-utterance columns: {dims if dims is not None else 'unknown (needs opensmile)'}"
-        f" (view {view[fs.kind] if name in ('default', 'mel') else f'features_{name}'})",
-        f"stored: {ok} utterances, {bad} with problems",
-    ]
-    return "\n".join(lines)
