@@ -3,7 +3,6 @@
 from sercap._interrupt import install
 
 install()  # a Ctrl-C while the command line loads ends in one line, exit 130
-
 from sercap.cli import main  # noqa: E402
 
 if __name__ == "__main__":

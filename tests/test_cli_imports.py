@@ -85,5 +85,5 @@ def test_every_command_group_is_registered() -> None:
         "runs", "tune", "ensemble", "report", "predict", "bench", "demo",
     }  # fmt: skip
     assert set(main.commands) == expected
-    assert len(list(CLI.glob("*.py"))) == 7  # __init__ + store, corpora, features, models,
+    assert len(list(CLI.glob("*.py"))) == 8  # __init__, group + store, corpora, features, models,
     # bench, demo

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 import sercap
-from sercap.cli import bars, jobs_option, main, say, seed_option
+from sercap.cli.group import bars, jobs_option, main, say, seed_option
 
 
 @main.command("demo")

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 import sercap
-from sercap.cli import exists, extraction_jobs, main, open_warehouse, with_options
+from sercap.cli.group import exists, extraction_jobs, main, open_warehouse, with_options
 from sercap.errors import SercapError
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 import sercap
-from sercap.cli import (
+from sercap.cli.group import (
     bars,
     cluster_option,
     columns_option,

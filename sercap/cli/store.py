@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 import sercap
-from sercap.cli import main, open_warehouse
+from sercap.cli.group import main, open_warehouse
 from sercap.errors import RefusedError, SercapError
 
 
