@@ -9,7 +9,8 @@ import sercap.models.registry
 from sercap import analysis, analysis_store
 from sercap.data import Dataset
 from sercap.errors import SercapError
-from sercap.evaluate import CVResult, get_run, score, store_run
+from sercap.evaluate import CVResult, score, store_run
+from sercap.store.runs import get_run
 from tests.helpers import add_corpus
 
 CLASSES = ["ang", "neu", "sad"]
