@@ -1,8 +1,11 @@
 """The Python front door: the CLI's verbs as functions returning things a notebook can show.
 
 ``import sercap`` gives every function here (imported lazily, so ``import sercap`` stays
-fast). Each is a thin wrapper over a service module; nothing prints unless asked, and
-``progress=None`` everywhere means "progress bars on a terminal only".
+fast). Verbs whose CLI name is also a service module's name carry a longer name here, since
+``sercap.<module>`` is that module once imported: ``sercap check`` is :func:`verify`,
+``report`` :func:`write_report`, ``ensemble`` :func:`ensemble_runs`, ``demo``
+:func:`run_demo`. Each is a thin wrapper over a service module; nothing prints unless asked,
+and ``progress=None`` everywhere means "progress bars on a terminal only".
 
 >>> import sercap
 >>> wh = sercap.connect(":memory:")
@@ -15,12 +18,18 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sercap.errors import BadParameterError, SercapError
+from sercap.errors import (
+    BadParameterError,
+    NotExtractedError,
+    NotFoundError,
+    RefusedError,
+    SercapError,
+)
 
 if TYPE_CHECKING:  # only for annotations: the heavy modules load when a verb runs
     import optuna
@@ -29,7 +38,7 @@ if TYPE_CHECKING:  # only for annotations: the heavy modules load when a verb ru
     from sercap.corpora.ingest import IngestSummary
     from sercap.corpora.synthetic import SynthResult
     from sercap.features.extract import ExtractSummary
-    from sercap.warehouse import Warehouse
+    from sercap.store import Warehouse
 
 PathLike = str | os.PathLike[str]
 Say = Callable[[str], None]
@@ -44,6 +53,17 @@ def _quiet(_: str) -> None:
     """The default ``say``: library calls print nothing unless asked."""
 
 
+def _cluster(cluster: str | None) -> Any:
+    """The Dask cluster spec of ``cluster`` or ``$SERCAP_CLUSTER`` (None: in process)."""
+    from sercap.cluster import resolve_spec
+
+    return resolve_spec(cluster)
+
+
+#: Corpus formats :func:`ingest` reads.
+INGEST_KINDS = ("iemocap", "emodb", "ravdess", "cremad", "tess", "manifest")
+
+
 # --------------------------------------------------------------------------- warehouse
 def connect(
     path: PathLike | None = None,
@@ -51,6 +71,7 @@ def connect(
     memory: bool = False,
     read_only: bool = False,
     wait_s: float = 60.0,
+    absolute: bool = True,
 ) -> Warehouse:
     """Open (creating if needed) a feature warehouse.
 
@@ -66,10 +87,13 @@ def connect(
         Open an existing warehouse without changing it (several processes may).
     wait_s : float
         How long to wait while another process holds the write lock.
+    absolute : bool
+        Resolve a relative ``path`` now, so that the parts stay reachable after a notebook's
+        ``os.chdir`` (the command line passes False: its messages show the path as typed).
 
     Returns
     -------
-    sercap.warehouse.Warehouse
+    sercap.store.Warehouse
         ``wh.query(sql)`` returns a polars DataFrame; ``wh.close()`` releases the lock.
 
     Examples
@@ -80,9 +104,9 @@ def connect(
     0
     >>> wh.close()
     """
-    from sercap.warehouse import connect as _connect
+    from sercap.store import connect as _connect
 
-    if path is not None and str(path) != ":memory:":
+    if absolute and path is not None and str(path) != ":memory:":
         path = Path(path).absolute()  # parts stay reachable after a notebook's os.chdir
     return _connect(path, memory=memory, read_only=read_only, wait_s=wait_s)
 
@@ -139,6 +163,7 @@ def ingest(
     directory: PathLike,
     *,
     name: str | None = None,
+    rehash: bool = False,
     progress: bool | None = None,
 ) -> IngestSummary:
     """Read the corpus in ``directory`` (of format ``kind``) into the warehouse.
@@ -156,6 +181,8 @@ def ingest(
         The corpus root.
     name : str, optional
         Corpus name in the warehouse (default: ``kind``).
+    rehash : bool
+        Hash every audio file again, even those whose size and times are unchanged.
     progress : bool, optional
         Show a progress bar while reading headers (``None``: on a terminal only).
 
@@ -175,7 +202,11 @@ def ingest(
     """
     from sercap.corpora.ingest import ingest as _ingest
 
-    return _ingest(wh, kind, Path(directory), name=name, progress=progress)
+    if kind not in INGEST_KINDS:
+        raise BadParameterError(
+            f"unknown corpus kind {kind!r}", hint=f"choose one of: {', '.join(INGEST_KINDS)}"
+        )
+    return _ingest(wh, kind, Path(directory), name=name, progress=progress, rehash=rehash)
 
 
 # --------------------------------------------------------------------------- features
@@ -188,6 +219,8 @@ def extract(
     chunk_size: int | None = None,
     retry_errors: bool = False,
     limit: int | None = None,
+    cluster: str | None = None,
+    kind: str | None = None,
     progress: bool | None = None,
 ) -> ExtractSummary:
     """Compute descriptors and functionals (or images) of every utterance not yet stored.
@@ -211,6 +244,11 @@ def extract(
         Try again the utterances that failed before.
     limit : int, optional
         At most this many utterances.
+    cluster : str, optional
+        Run the chunks on Dask instead of ``jobs`` processes: ``"local:N"`` or
+        ``"tcp://HOST:PORT"`` (workers must see the audio and warehouse at the same paths).
+    kind : str, optional
+        Which kind of set ``feature_set`` must be (``"image"`` for :func:`images`).
     progress : bool, optional
         Show a progress bar (``None``: on a terminal only).
 
@@ -243,6 +281,8 @@ def extract(
         retry_errors=retry_errors,
         limit=limit,
         progress=progress,
+        kind=kind,
+        cluster=cluster,
     )
 
 
@@ -341,7 +381,7 @@ class Run:
     comparison: Any = field(default=None, repr=False)
 
     def __str__(self) -> str:
-        from sercap.report import format_run, format_tuning_comparison
+        from sercap.format import format_run, format_tuning_comparison
 
         text = format_run(self.record)
         if self.comparison is not None:
@@ -370,7 +410,7 @@ def get_run(wh: Warehouse, run_id: str) -> Run:
     import polars as pl
 
     from sercap.errors import NotFoundError
-    from sercap.evaluate import get_run as _get_run
+    from sercap.store.runs import get_run as _get_run
 
     try:
         record = _get_run(wh, run_id)
@@ -424,6 +464,7 @@ def train(
     seed: int = 0,
     jobs: int = 1,
     device: str | None = None,
+    cluster: str | None = None,
     progress: bool | None = None,
     say: Say | None = None,
 ) -> Run:
@@ -453,6 +494,9 @@ def train(
         Standardise features per speaker.
     seed, jobs, device
         Random seed, threads for fitting, torch device.
+    cluster : str, optional
+        A Dask cluster (``"local:N"``, ``"tcp://HOST:PORT"``; default ``$SERCAP_CLUSTER``):
+        each (model, outer fold) fit is one task; the run is the in-process one.
     progress : bool, optional
         Progress bars (``None``: on a terminal only).
     say : callable, optional
@@ -478,6 +522,7 @@ def train(
     """
     from sercap.experiment import compare_tuned, data_request, load_for, run_model
 
+    spec = _cluster(cluster)
     say = say or _quiet
     request = data_request(
         model,
@@ -499,6 +544,7 @@ def train(
         n_jobs=jobs,
         device=device,
         progress=_bars(progress),
+        cluster=spec,
     )
     if tuned:
         comparison = compare_tuned(wh, model, data, **kwargs)
@@ -524,6 +570,7 @@ class Study:
     model: str
     storage: str
     nested: Any = field(repr=False)
+    root: Path | None = field(default=None, repr=False)
 
     @property
     def folds(self) -> dict[str, optuna.Study]:
@@ -571,16 +618,24 @@ class Study:
             orient="row",
         )
 
-    def plot(self, path: PathLike) -> Path:
-        """Write the final study's history and parameter importances as one PNG."""
+    def plot(self, path: PathLike | None = None) -> Path:
+        """Write the final study's history and parameter importances as one PNG.
+
+        The default path is ``WAREHOUSE/reports/tune-NAME.png`` (what ``sercap tune --show``
+        writes). Returns the path written.
+        """
         from sercap.tuning import plot_study, summarise
 
         if self.final is None:
             raise SercapError(f"study {self.name} has no final study to plot")
+        if path is None:
+            if self.root is None:
+                raise BadParameterError("this study has no warehouse", hint="give a path")
+            path = self.root / "reports" / f"tune-{self.name}.png"
         return plot_study(summarise(self.final), Path(path))
 
     def __str__(self) -> str:
-        from sercap.report import format_nested
+        from sercap.format import format_nested
 
         return format_nested(self.nested)
 
@@ -658,7 +713,7 @@ def load_study(
         storage=storage,
         study=study,
     )
-    return Study(name, model, label, nested_studies(backend, name))
+    return Study(name, model, label, nested_studies(backend, name), wh.root)
 
 
 def tune(
@@ -683,6 +738,7 @@ def tune(
     seed: int = 0,
     jobs: int = 1,
     device: str | None = None,
+    cluster: str | None = None,
     progress: bool | None = None,
     say: Say | None = None,
 ) -> Study:
@@ -723,7 +779,7 @@ def tune(
         Tune only these outer folds (to share the work between processes).
     params : mapping, optional
         Parameters held fixed while tuning.
-    seed, jobs, device, progress
+    seed, jobs, device, cluster, progress
         As for :func:`train`.
     say : callable, optional
         Receives one line naming the studies and their storage before tuning.
@@ -748,9 +804,10 @@ def tune(
     (['Ses01', 'Ses02'], True)
     >>> wh.close()
     """
+    from sercap.store import connect as _connect
     from sercap.tuning import PRUNERS, run_nested, store_nested
-    from sercap.warehouse import connect as _connect
 
+    spec = _cluster(cluster)
     if trials < 1:
         raise BadParameterError(f"trials={trials}", hint="ask for at least one trial")
     if inner_folds < 2:
@@ -802,12 +859,13 @@ def tune(
             n_jobs=jobs,
             device=device,
             progress=_bars(progress),
+            cluster=spec,
         )
     finally:
         if database:  # the caller's wh works again, whatever happened
             wh.con = _connect(wh.root).con
     store_nested(wh, result, model, data, label)
-    return Study(name, model, label, result)
+    return Study(name, model, label, result, wh.root)
 
 
 # --------------------------------------------------------------------------- predict
@@ -906,18 +964,712 @@ def predict(
     return prediction_table(results, run_id)
 
 
+# --------------------------------------------------------------------------- the warehouse
+def warehouse_exists(path: PathLike) -> bool:
+    """Whether a warehouse has been created at ``path`` (its DuckDB file exists).
+
+    Examples
+    --------
+    >>> import tempfile, sercap
+    >>> sercap.warehouse_exists(tempfile.mkdtemp())
+    False
+    """
+    from sercap.store import DB_FILENAME
+
+    return (Path(path) / DB_FILENAME).exists()
+
+
+def damage(wh: Warehouse) -> str | None:
+    """One line about registered parts found missing or damaged at open, or None.
+
+    Such parts are left out of the views; :func:`repair` unregisters them.
+
+    Examples
+    --------
+    >>> import sercap
+    >>> wh = sercap.connect(":memory:")
+    >>> sercap.damage(wh) is None
+    True
+    >>> wh.close()
+    """
+    from sercap.check import damage_line
+
+    return damage_line(wh)
+
+
+def use_numba_cache(cache_dir: PathLike | None = None) -> Path:
+    """Keep numba's compiled librosa kernels between runs (a set ``NUMBA_CACHE_DIR`` wins).
+
+    Parameters
+    ----------
+    cache_dir : path, optional
+        Folder used when ``NUMBA_CACHE_DIR`` is unset (default ``~/.cache/sercap/numba``).
+
+    Returns
+    -------
+    pathlib.Path
+        The folder numba will use.
+
+    Examples
+    --------
+    >>> import os, sercap
+    >>> sercap.use_numba_cache() == Path(os.environ["NUMBA_CACHE_DIR"]).expanduser()
+    True
+    """
+    from sercap.numba_cache import use_cache_dir
+
+    return use_cache_dir(cache_dir)
+
+
+def sql_statements(query: str, *, write: bool = False) -> list[str]:
+    """Split ``query`` into statements with DuckDB's parser, refusing writes unless ``write``.
+
+    Nothing runs: a refused statement stops all of them (see :func:`sql`).
+
+    Examples
+    --------
+    >>> import sercap
+    >>> sercap.sql_statements("SELECT 1; SELECT 2")
+    ['SELECT 1;', 'SELECT 2']
+    """
+    from sercap.sqlguard import classify, refuse_writes
+
+    statements = classify(query)  # DuckDB's parser; nothing runs before the check
+    if not statements:
+        raise BadParameterError("the query holds no SQL statement")
+    if not write:
+        refuse_writes(statements)
+    return [statement.text for statement in statements]
+
+
+def sql(
+    wh: Warehouse, query: str | Sequence[str], *, write: bool = False
+) -> Iterator[tuple[str, pl.DataFrame]]:
+    """Run SQL on the warehouse, yielding ``(statement, result)`` as each statement runs.
+
+    Without ``write`` only reading statements run (anything else is refused before any
+    statement runs) and no file but the warehouse's Parquet parts can be read.
+
+    Parameters
+    ----------
+    wh : Warehouse
+        An open warehouse (read-only is enough unless ``write``).
+    query : str or list of str
+        One or more statements separated by ``;`` (or :func:`sql_statements`' list).
+    write : bool
+        Allow statements that change the warehouse (DELETE, UPDATE, CREATE…).
+
+    Yields
+    ------
+    tuple of (str, polars.DataFrame)
+        Each statement and its result, in order.
+
+    Raises
+    ------
+    sercap.errors.RefusedError
+        A read-only statement tried to reach a file or setting outside the fence.
+
+    Examples
+    --------
+    >>> import sercap
+    >>> wh = sercap.connect(":memory:")
+    >>> [(text, frame["n"][0]) for text, frame in sercap.sql(wh, "SELECT 42 AS n")]
+    [('SELECT 42 AS n', 42)]
+    >>> wh.close()
+    """
+    import duckdb
+
+    from sercap.sqlguard import fence_settings
+
+    texts = sql_statements(query, write=write) if isinstance(query, str) else list(query)
+    if not write:  # second fence: no file but the registered parts, configuration locked
+        from sercap.store.parts import all_part_paths
+
+        parts = all_part_paths(wh)
+        files = sorted({str(f) for p in parts for f in (os.path.abspath(p), os.path.realpath(p))})
+        for setting in fence_settings(files):
+            wh.execute(setting)
+    for text in texts:
+        try:
+            frame = wh.query(text)
+        except duckdb.PermissionException as exc:
+            raise RefusedError(
+                str(exc).splitlines()[0],
+                hint="read-only SQL reads only the warehouse's own tables and parts",
+            ) from exc
+        yield text, frame
+
+
+def info(wh: Warehouse) -> str:
+    """What the warehouse holds: corpora, labels per speaker, feature sets, latest runs.
+
+    Examples
+    --------
+    >>> import sercap
+    >>> wh = sercap.connect(":memory:")
+    >>> sercap.info(wh).splitlines()[-1]
+    'no corpus yet: run `sercap ingest KIND DIR` (or `sercap demo`)'
+    >>> wh.close()
+    """
+    from sercap.report import warehouse_summary
+
+    return warehouse_summary(wh)
+
+
+@dataclass
+class CheckResult:
+    """What :func:`verify` found: ``problems`` (each with ``line()``) and ``parts`` verified."""
+
+    problems: list[Any]
+    parts: int
+
+    def __bool__(self) -> bool:
+        return not self.problems
+
+
+def verify(wh: Warehouse) -> CheckResult:
+    """Verify the warehouse's Parquet parts and catalog, like ``git fsck``.
+
+    Every registered part must exist, have its recorded size and SHA-256, read as Parquet
+    and hold the rows recorded; every stored utterance must point at a registered part that
+    holds it, and no utterance may be stored twice in a feature set.
+
+    Examples
+    --------
+    >>> import sercap
+    >>> wh = sercap.connect(":memory:")
+    >>> result = sercap.verify(wh)
+    >>> result.problems, result.parts
+    ([], 0)
+    >>> wh.close()
+    """
+    from sercap.check import check as _check
+
+    problems = _check(wh)
+    from sercap.store.parts import all_part_paths
+
+    return CheckResult(problems, len(all_part_paths(wh)))
+
+
+def repair(wh: Warehouse, problems: Sequence[Any] | CheckResult) -> Any:
+    """Unregister broken parts and forget the utterances they held (a writable ``wh``).
+
+    The next :func:`extract` / :func:`images` recomputes exactly those utterances. Returns a
+    summary whose ``lines()`` say what changed.
+
+    Examples
+    --------
+    >>> import sercap
+    >>> wh = sercap.connect(":memory:")
+    >>> sercap.repair(wh, sercap.verify(wh)).lines()
+    ['repaired: 0 part(s) unregistered, 0 file(s) deleted']
+    >>> wh.close()
+    """
+    from sercap.check import repair as _repair
+
+    if isinstance(problems, CheckResult):
+        problems = problems.problems
+    return _repair(wh, list(problems))
+
+
+# --------------------------------------------------------------------------- feature sets
+def get_feature_set(name: str, kind: str | None = None) -> Any:
+    """A built-in feature or image set by name: ``.kind``, ``.hash``, ``.params``, ``.hop_s``.
+
+    Examples
+    --------
+    >>> import sercap
+    >>> sercap.get_feature_set("mel").kind
+    'image'
+    """
+    from sercap.features.featureset import get_feature_set as _get
+
+    return _get(name, kind)
+
+
+def feature_sets(wh: Warehouse | None = None) -> pl.DataFrame:
+    """Every built-in feature and image set, its hash and how many utterances are stored.
+
+    Examples
+    --------
+    >>> import sercap
+    >>> wh = sercap.connect(":memory:")
+    >>> "default" in sercap.feature_sets(wh)["name"].to_list()
+    True
+    >>> wh.close()
+    """
+    from sercap.features.stored import feature_set_table
+
+    return feature_set_table(wh)
+
+
+def describe_feature_set(wh: Warehouse | None, name: str) -> str:
+    """Parameters, library versions, hash, columns and storage of feature set ``name``.
+
+    Examples
+    --------
+    >>> import sercap
+    >>> wh = sercap.connect(":memory:")
+    >>> sercap.describe_feature_set(wh, "default").splitlines()[0].startswith("default")
+    True
+    >>> wh.close()
+    """
+    from sercap.features.stored import describe_feature_set as _describe
+
+    return _describe(wh, name)
+
+
+def images(
+    wh: Warehouse,
+    image_set: str = "mel",
+    *,
+    corpus: str | None = None,
+    jobs: int = 1,
+    chunk_size: int | None = None,
+    retry_errors: bool = False,
+    limit: int | None = None,
+    cluster: str | None = None,
+    progress: bool | None = None,
+) -> ExtractSummary:
+    """Store one log-mel spectrogram per utterance as an 8-bit grayscale PNG.
+
+    Incremental and resumable like :func:`extract` (same parameters); rows land in the
+    ``images`` view (utt_id, height, width, png).
+
+    Examples
+    --------
+    >>> import tempfile, sercap
+    >>> corpus = sercap.synth(tempfile.mkdtemp(), sessions=1, per_speaker=2)
+    >>> wh = sercap.connect(":memory:")
+    >>> _ = sercap.ingest(wh, "iemocap", corpus.root)
+    >>> sercap.images(wh).done
+    4
+    >>> wh.close()
+    """
+    return extract(
+        wh,
+        image_set,
+        corpus=corpus,
+        jobs=jobs,
+        chunk_size=chunk_size,
+        retry_errors=retry_errors,
+        limit=limit,
+        cluster=cluster,
+        kind="image",
+        progress=progress,
+    )
+
+
+def image(wh: Warehouse, utt_id: str, image_set: str = "mel") -> Any:
+    """One utterance's stored spectrogram: ``.png`` (bytes), ``.height``, ``.width``, ``.pixels``.
+
+    Examples
+    --------
+    >>> import sercap
+    >>> wh = sercap.connect(":memory:")
+    >>> sercap.image(wh, "u1")
+    Traceback (most recent call last):
+    ...
+    sercap.errors.NotExtractedError: no images of set 'mel' in the warehouse; run `sercap images` first
+    >>> wh.close()
+    """  # noqa: E501
+    from sercap.store.views import stored_image
+
+    return stored_image(wh, utt_id, image_set)
+
+
+def plot_image(image: Any, path: PathLike) -> Path:
+    """Draw a stored image (from :func:`image`) with time and frequency axes into a PNG."""
+    from sercap.features.images import plot_image as _plot
+
+    _plot(image, Path(path))
+    return Path(path)
+
+
+# --------------------------------------------------------------------------- runs
+def runs(wh: Warehouse, *, corpus: str | None = None, model: str | None = None) -> pl.DataFrame:
+    """Stored runs, newest first, with the facts needed to read their figures.
+
+    Examples
+    --------
+    >>> import sercap
+    >>> wh = sercap.connect(":memory:")
+    >>> sercap.runs(wh).height
+    0
+    >>> wh.close()
+    """
+    from sercap.report import runs_table
+
+    return runs_table(wh, corpus=corpus, model=model)
+
+
+def ensemble_runs(
+    wh: Warehouse, run_ids: Sequence[str], *, weights: Sequence[float] | None = None
+) -> Run:
+    """Average the out-of-fold probabilities of stored runs and store that as a run.
+
+    The runs must share corpus, label map and protocol. Nothing is retrained: each member's
+    predictions were made without the test speaker. But members (or weights) chosen by their
+    scores were chosen on the test folds: the ensemble's UA is then optimistic.
+
+    Parameters
+    ----------
+    wh : Warehouse
+        An open, writable warehouse.
+    run_ids : sequence of str
+        At least two run ids (unique prefixes are enough).
+    weights : sequence of float, optional
+        One weight per run (default: equal).
+
+    Returns
+    -------
+    Run
+        The ensemble run.
+
+    Examples
+    --------
+    >>> import sercap
+    >>> wh = sercap.connect(":memory:")
+    >>> sercap.ensemble_runs(wh, ["only-one"])
+    Traceback (most recent call last):
+    ...
+    sercap.errors.SercapError: an ensemble needs at least two runs
+    >>> wh.close()
+    """
+    from sercap.ensemble import ensemble_runs as _ensemble
+
+    run_id, _ = _ensemble(wh, list(run_ids), None if weights is None else list(weights))
+    return get_run(wh, run_id)
+
+
+def resolve_corpus(wh: Warehouse, corpus: str | None = None) -> str:
+    """The corpus name to use: ``corpus`` if stored, else the only one (an error if several)."""
+    from sercap.data import resolve_corpus as _resolve
+
+    return _resolve(wh, corpus)
+
+
+def write_report(
+    wh: Warehouse,
+    out_dir: PathLike | None = None,
+    *,
+    corpus: str | None = None,
+    labels: str | None = None,
+    feature_set: str | None = None,
+) -> Path:
+    """Write a Markdown report with pictures; returns the path of ``report.md``.
+
+    Model comparison, confusion matrices, per-class recall, the functionals that separate
+    the emotions and the corpus at a glance.
+
+    Parameters
+    ----------
+    wh : Warehouse
+        An open warehouse with runs.
+    out_dir : path, optional
+        Folder for report.md and its PNGs (default ``WAREHOUSE/reports/CORPUS``).
+    corpus, labels, feature_set : str, optional
+        As for :func:`train`.
+    """
+    from sercap.report import write_report as _write
+
+    corpus = resolve_corpus(wh, corpus)
+    out = Path(out_dir) if out_dir is not None else wh.root / "reports" / corpus
+    return _write(wh, out, corpus=corpus, label_map=labels, feature_set=feature_set)
+
+
+# --------------------------------------------------------------------------- bench
+@dataclass
+class Bench:
+    """A model comparison: ``table`` (one row per run), ``corpus``, ``report`` (bench.md),
+    ``written`` (every file of the report folder by role) and, with ``tuned=True``,
+    ``comparisons`` (default vs nested-tuned UA per model with a paired bootstrap 95 % CI)."""
+
+    table: pl.DataFrame
+    corpus: str
+    report: Path
+    written: dict[str, Path] = field(repr=False)
+    comparisons: list[Any] = field(default_factory=list, repr=False)
+
+
+def bench(
+    wh: Warehouse,
+    models: Sequence[str] = (),
+    *,
+    all_models: bool = False,
+    corpus: str | None = None,
+    labels: str | None = None,
+    feature_set: str | None = None,
+    image_set: str | None = None,
+    speaker_norm: bool = False,
+    tuned: bool = False,
+    ensemble: bool = False,
+    opensmile: bool = False,
+    quick: bool = False,
+    out_dir: PathLike | None = None,
+    seed: int = 0,
+    jobs: int = 1,
+    device: str | None = None,
+    cluster: str | None = None,
+    progress: bool | None = None,
+) -> Bench:
+    """Cross-validate several models (default: svm rf xgb lgbm trees) and compare them.
+
+    Writes bench.md, bench.csv, a comparison chart, a per-class recall chart and a confusion
+    matrix per model into ``out_dir`` (default ``WAREHOUSE/reports/bench-CORPUS``).
+
+    Parameters
+    ----------
+    models : sequence of str
+        Model names (empty: the tabular ones); ``all_models`` takes every registered model.
+    tuned : bool
+        Also run each model with its nested-tuned parameters and compare with the defaults
+        (``Bench.comparisons``).
+    ensemble : bool
+        Add fixed ensembles (declared before scoring): every model at default settings, and
+        resnet34+dnn+trees.
+    opensmile : bool
+        Add svm on openSMILE ComParE 2016 and lgbm on eGeMAPS (extracted if needed).
+    quick : bool
+        Small settings for the torch models.
+    corpus, labels, feature_set, image_set, speaker_norm, seed, jobs, device, cluster
+        As for :func:`train`.
+
+    Returns
+    -------
+    Bench
+
+    Examples
+    --------
+    >>> import tempfile, sercap
+    >>> corpus = sercap.synth(tempfile.mkdtemp(), sessions=2, per_speaker=6)
+    >>> wh = sercap.connect(":memory:")
+    >>> _ = sercap.ingest(wh, "iemocap", corpus.root)
+    >>> _ = sercap.extract(wh)
+    >>> sercap.bench(wh, ["svm", "rf"]).table["name"].to_list()
+    ['svm', 'rf']
+    >>> wh.close()
+    """
+    from sercap.compare import plan_bench, run_bench
+
+    spec = _cluster(cluster)
+    corpus = resolve_corpus(wh, corpus)
+    specs = plan_bench(list(models), all_models=all_models, opensmile=opensmile)
+    out = Path(out_dir) if out_dir is not None else wh.root / "reports" / f"bench-{corpus}"
+    table, written, comparisons = run_bench(
+        wh,
+        specs,
+        out,
+        corpus=corpus,
+        label_map=labels,
+        feature_set=feature_set,
+        image_set=image_set,
+        speaker_norm=speaker_norm,
+        tuned=tuned,
+        ensemble=ensemble,
+        quick=quick,
+        seed=seed,
+        n_jobs=jobs,
+        device=device,
+        progress=_bars(progress),
+        cluster=spec,
+    )
+    return Bench(table, corpus, written["markdown"], written, comparisons)
+
+
+def bench_extract(
+    wh: Warehouse,
+    *,
+    corpus: str | None = None,
+    limit: int | None = None,
+    jobs: int = 2,
+    naive: bool = True,
+    say: Say | None = None,
+) -> pl.DataFrame:
+    """Time feature extraction side by side, in one process, on the same decoded audio.
+
+    sercap's default set (descriptors, SQL functionals, end to end), a naive loop calling
+    each librosa feature function, and openSMILE ComParE 2016 / eGeMAPS v02 when installed;
+    one thread each, then the default set in a pool of ``jobs`` processes. Nothing is stored.
+
+    Parameters
+    ----------
+    corpus : str, optional
+        Corpus name (default: the only one).
+    limit : int, optional
+        Time the first ``limit`` utterances only.
+    jobs : int
+        Worker processes for the pooled default set.
+    naive : bool
+        Include the naive librosa loop (the slowest).
+    say : callable, optional
+        Receives progress lines (what is decoded, skipped, timed).
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per extractor, with ``x real time`` per core and a ``reference`` column.
+    """
+    from sercap.features.speed import bench_extraction, load_signals
+
+    say = say or _quiet
+    corpus = resolve_corpus(wh, corpus)
+    rows = wh.con.execute(
+        "SELECT utt_id, path, start_s, end_s FROM utterances WHERE corpus = ? ORDER BY utt_id"
+        + (f" LIMIT {int(limit)}" if limit else ""),
+        [corpus],
+    ).fetchall()
+    say(f"decoding {len(rows)} utterances of {corpus} at 16 kHz (not timed)…")
+    signals, problems = load_signals(rows, 16000)
+    for problem in problems[:5]:
+        say(f"skipped {problem}")
+    if not signals:
+        raise NotFoundError(f"no readable audio in corpus {corpus!r}")
+    audio_min = sum(y.size for y in signals) / 16000 / 60
+    say(f"timing on {len(signals)} utterances, {audio_min:.1f} min of audio")
+    return bench_extraction(signals, jobs=jobs, naive=naive, say=lambda s: say(f"  {s}…"))
+
+
+def bench_sql(
+    wh: Warehouse,
+    *,
+    feature_set: str = "default",
+    copies: int = 1,
+    threads: int = 2,
+    say: Say | None = None,
+) -> pl.DataFrame:
+    """Time per-utterance aggregates of the stored frames: DuckDB vs polars vs pandas.
+
+    Each engine runs in a fresh process on the same Parquet files (reading included) and
+    reports its peak memory.
+
+    Parameters
+    ----------
+    feature_set : str
+        Whose stored frames to aggregate.
+    copies : int
+        Aggregate this many renamed copies of the frames (a bigger table, same data).
+    threads : int
+        Threads per engine.
+    say : callable, optional
+        Receives progress lines.
+    """
+    import tempfile
+
+    import polars as pl
+
+    from sercap.features.aggregate_speed import bench_aggregation, replicate_frames
+
+    say = say or _quiet
+    fs = get_feature_set(feature_set, kind="lld")
+    files = wh.part_paths("frames", fs.hash)
+    if not files:
+        raise NotExtractedError(
+            f"no frames of feature set {feature_set!r}; run `sercap extract` first"
+        )
+    with tempfile.TemporaryDirectory(prefix="sercap-bench-sql-") as tmp:
+        if copies > 1:
+            say(f"writing {copies} copies of the frames…")
+            files = replicate_frames(files, copies, Path(tmp))
+        shape = pl.scan_parquet([str(f) for f in files]).select(pl.len()).collect().item()
+        say(f"{shape:,} frames in {len(files)} Parquet file(s)")
+        return bench_aggregation(files, threads=threads, hop_s=fs.hop_s)
+
+
+# --------------------------------------------------------------------------- demo
+def run_demo(
+    out_dir: PathLike = "demo",
+    corpus_dir: PathLike | None = None,
+    *,
+    kind: str | None = None,
+    models: Sequence[str] | None = None,
+    sessions: int = 5,
+    per_speaker: int = 36,
+    quick: bool = True,
+    jobs: int = 2,
+    seed: int = 0,
+    progress: bool | None = None,
+    say: Say | None = None,
+) -> Any:
+    """Everything end to end: synth → ingest → extract → images → bench → ensembles → report.
+
+    Parameters
+    ----------
+    out_dir : path
+        Where the corpus, warehouse and report go.
+    corpus_dir : path, optional
+        A real corpus instead of the synthetic one; ``kind`` names its format (default:
+        guessed from its layout).
+    models : sequence of str, optional
+        Models to compare (default: all).
+    sessions, per_speaker : int
+        Size of the synthetic corpus.
+    quick : bool
+        Quick training settings.
+    jobs, seed, progress
+        As for :func:`train`.
+    say : callable, optional
+        Receives one line per step.
+
+    Returns
+    -------
+    sercap.demo.DemoResult
+        ``table``, ``corpus``, ``report`` and ``warehouse``.
+    """
+    from sercap.demo import run_demo as _run
+
+    return _run(
+        Path(out_dir),
+        None if corpus_dir is None else Path(corpus_dir),
+        kind,
+        models=None if models is None else list(models),
+        sessions=sessions,
+        per_speaker=per_speaker,
+        quick=quick,
+        jobs=jobs,
+        seed=seed,
+        say=say or _quiet,
+        progress=_bars(progress),
+    )
+
+
 __all__ = [
+    "INGEST_KINDS",
+    "Bench",
+    "CheckResult",
     "Run",
     "Study",
+    "bench",
+    "bench_extract",
+    "bench_sql",
+    "verify",
     "connect",
+    "damage",
+    "run_demo",
+    "describe_feature_set",
+    "ensemble_runs",
     "extract",
+    "feature_sets",
     "features",
+    "get_feature_set",
     "get_run",
+    "image",
+    "images",
+    "info",
     "ingest",
     "load_study",
+    "plot_image",
     "predict",
     "prediction_table",
+    "repair",
+    "write_report",
+    "resolve_corpus",
+    "runs",
+    "sql",
+    "sql_statements",
     "synth",
     "train",
     "tune",
+    "use_numba_cache",
+    "warehouse_exists",
 ]

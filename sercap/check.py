@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sercap.warehouse import Warehouse, file_digest
+from sercap.store import Warehouse, catalog, file_digest, layout
+from sercap.store import parts as store_parts
 
 #: Which part kinds a chunk of each feature-set kind has.
 CHUNK_KINDS = {"lld": ("features", "frames"), "opensmile": ("features",), "image": ("images",)}
@@ -95,48 +96,8 @@ def _chunk_of(path: str) -> str:
     return "/".join(PurePosixPath(path).parts[1:])
 
 
-def _columns(wh: Warehouse, table: str) -> set[str]:
-    return set(
-        wh.query(
-            "SELECT column_name FROM duckdb_columns() WHERE table_name = ? "
-            "AND schema_name = 'main' AND database_name = current_database()",
-            [table],
-        )["column_name"].to_list()
-    )
-
-
 def _parts(wh: Warehouse) -> list[_Part]:
-    cols = _columns(wh, "parts")
-    size = "size_bytes" if "size_bytes" in cols else "NULL"
-    digest = "sha256" if "sha256" in cols else "NULL"
-    rows = wh.con.execute(
-        f"SELECT path, kind, feature_set_hash, corpus, n_rows, {size}, {digest} FROM parts "
-        "ORDER BY path"
-    ).fetchall()
-    return [_Part(*r) for r in rows]
-
-
-def _relative(wh: Warehouse, part: str) -> str:
-    """An extraction row's part as a path relative to the warehouse (older rows: absolute)."""
-    path = Path(part)
-    if path.is_absolute():
-        with_root = os.path.normpath(path)
-        for root in (wh.root.resolve(), wh.root.absolute()):
-            try:
-                return Path(with_root).relative_to(root).as_posix()
-            except ValueError:
-                continue
-        return path.as_posix()
-    return part
-
-
-def _ok_extractions(wh: Warehouse) -> list[tuple[str, str, str | None]]:
-    """(utt_id, feature_set_hash, part relative to the warehouse) of every ``ok`` row."""
-    rows = wh.con.execute(
-        "SELECT utt_id, feature_set_hash, part FROM extractions WHERE status = 'ok' "
-        "ORDER BY feature_set_hash, utt_id"
-    ).fetchall()
-    return [(u, h, _relative(wh, p) if p else None) for u, h, p in rows]
+    return [_Part(*r) for r in store_parts.registered_parts(wh)]
 
 
 def _read_part(path: Path, part: _Part, verify_checksums: bool) -> tuple[str | None, list[str]]:
@@ -189,7 +150,7 @@ def check(wh: Warehouse, *, verify_checksums: bool = True) -> list[Problem]:
 
     Examples
     --------
-    >>> from sercap.warehouse import connect
+    >>> from sercap.store import connect
     >>> wh = connect(":memory:")
     >>> check(wh)
     []
@@ -213,7 +174,7 @@ def check(wh: Warehouse, *, verify_checksums: bool = True) -> list[Problem]:
                 )
             )
             continue
-        problem, utts = _read_part(wh.root / part.path, part, verify_checksums)
+        problem, utts = _read_part(layout.absolute(wh.root, part.path), part, verify_checksums)
         if problem:
             problems.append(Problem(part.path, problem, part.fs_hash, (part.fs_hash, part.chunk)))
         else:
@@ -223,7 +184,7 @@ def check(wh: Warehouse, *, verify_checksums: bool = True) -> list[Problem]:
     recorded: dict[tuple[str, str], set[str]] = defaultdict(set)
     unregistered: dict[tuple[str, str | None], list[str]] = defaultdict(list)
     registered_paths = {p.path for p in parts}
-    for utt, fs_hash, part in _ok_extractions(wh):
+    for utt, fs_hash, part in catalog.ok_extractions(wh):
         if part is None or part not in registered_paths:
             unregistered[(fs_hash, part)].append(utt)
             continue
@@ -338,33 +299,27 @@ def repair(wh: Warehouse, problems: list[Problem]) -> RepairSummary:
     parts = _parts(wh)
     drop_parts = [p for p in parts if (p.fs_hash, p.chunk) in chunks]
     forget: set[tuple[str, str]] = set(loose)
-    for utt, fs_hash, part in _ok_extractions(wh):
+    for utt, fs_hash, part in catalog.ok_extractions(wh):
         if part is not None and (fs_hash, _chunk_of(part)) in chunks:
             forget.add((fs_hash, utt))
     summary = RepairSummary(parts_unregistered=len(drop_parts))
     with wh.transaction():
         for part in drop_parts:
-            wh.execute("DELETE FROM parts WHERE path = ?", [part.path])
+            store_parts.unregister_part(wh, part.path)
         by_set: dict[str, list[str]] = defaultdict(list)
         for fs_hash, utt in forget:
             by_set[fs_hash].append(utt)
         for fs_hash, utts in by_set.items():
-            wh.execute(
-                "DELETE FROM extractions WHERE feature_set_hash = ? AND status = 'ok' "
-                "AND utt_id IN (SELECT unnest(?::VARCHAR[]))",
-                [fs_hash, sorted(utts)],
-            )
+            catalog.forget_extractions(wh, fs_hash, utts)
     names = dict(wh.con.execute("SELECT hash, name || '\t' || kind FROM feature_sets").fetchall())
-    for fs_hash, utts in by_set.items():
+    touched = set(by_set) | {p.fs_hash for p in drop_parts}
+    for fs_hash in touched:  # what the next extract does: every utterance without a row
         name, kind = names.get(fs_hash, f"{fs_hash}\tlld").split("\t")
+        pending = catalog.count_unrecorded(wh, fs_hash)
         previous = summary.recompute.get(name, (kind, 0))[1]
-        summary.recompute[name] = (kind, previous + len(utts))
-    root = wh.root.resolve()
+        summary.recompute[name] = (kind, previous + pending)
     for part in drop_parts:
-        path = (wh.root / part.path).resolve()
-        if path.is_relative_to(root) and path.is_file():
-            path.unlink()
-            summary.files_deleted += 1
+        summary.files_deleted += store_parts.delete_part_file(wh, part.path)
     wh.refresh_views()
     return summary
 

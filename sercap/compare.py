@@ -24,7 +24,8 @@ from tqdm.auto import tqdm
 from sercap.data import Dataset
 from sercap.errors import SercapError
 from sercap.experiment import DataRequest, data_request, load_for, run_model
-from sercap.warehouse import Warehouse
+from sercap.store import Warehouse
+from sercap.store import runs as store_runs
 
 TABULAR_MODELS = ("svm", "rf", "xgb", "lgbm", "trees")
 
@@ -183,12 +184,7 @@ def bench_table(wh: Warehouse, run_ids: Sequence[str]) -> pl.DataFrame:
     """The comparison table of some runs, best UA first."""
     if not run_ids:
         raise SercapError("nothing to compare")
-    frame = wh.query(
-        "SELECT run_id, model, kind, feature_set, label_map, protocol, speaker_norm, "
-        "tuned_from IS NOT NULL AS tuned, ua, wa, macro_f1, ua_fold_mean, ua_fold_std, fit_s, "
-        "classes, confusion_json, members, params_json FROM runs WHERE list_contains(?, run_id)",
-        [list(run_ids)],
-    )
+    frame = store_runs.bench_rows(wh, run_ids)
     names = [_display_name(r) for r in frame.iter_rows(named=True)]
     return frame.with_columns(name=pl.Series(names, dtype=pl.String)).sort("ua", descending=True)
 

@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 
 from sercap.errors import SercapError
-from sercap.warehouse import Warehouse, check_name
+from sercap.store import Warehouse, catalog, check_name
 
 INPUT_KINDS = ("tabular", "sequence", "image", "text")
 DEFAULT_FEATURE_SET = "default"
@@ -151,13 +151,7 @@ def _require_complete(
 ) -> None:
     """Refuse to train on a feature set that is only partly extracted (e.g. after --limit):
     utterances never attempted would silently drop out of the protocol."""
-    never = _query_utterances(
-        wh,
-        utt_ids,
-        "SELECT count(*) AS n FROM wanted w WHERE NOT EXISTS (SELECT 1 FROM extractions e "
-        "WHERE e.utt_id = w.utt_id AND e.feature_set_hash = ?)",
-        [digest],
-    )["n"][0]
+    never = catalog.missing_extractions(wh, digest, utt_ids)
     if never:
         raise SercapError(
             f"{name!r} is extracted for {len(utt_ids) - never} of the {len(utt_ids)} labelled "
@@ -201,9 +195,7 @@ def load_dataset(
     if input_kind not in INPUT_KINDS:
         raise ValueError(f"input_kind must be one of {INPUT_KINDS}")
     if input_kind == "text":  # transcripts, not features: their own loader
-        from sercap.textdata import load_text_dataset
-
-        return load_text_dataset(wh, corpus=corpus, label_map=label_map)
+        raise ValueError("text datasets come from sercap.textdata.load_text_dataset")
     corpus = resolve_corpus(wh, corpus)
     label_map = resolve_label_map(wh, corpus, label_map)
     meta = labelled_utterances(wh, corpus, label_map)

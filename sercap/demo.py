@@ -84,7 +84,7 @@ def run_demo(
     from sercap.features.extract import extract
     from sercap.models.registry import MODELS
     from sercap.report import format_table, write_report
-    from sercap.warehouse import connect
+    from sercap.store import connect
 
     out_dir = Path(out_dir)
     if corpus_dir is None:

@@ -16,8 +16,10 @@ import polars as pl
 
 from sercap.data import Dataset
 from sercap.errors import SercapError
-from sercap.evaluate import CVResult, get_run, score, store_run
-from sercap.warehouse import Warehouse
+from sercap.evaluate import CVResult, score, store_run
+from sercap.store import Warehouse
+from sercap.store import runs as store_runs
+from sercap.store.runs import get_run
 
 
 def average_probabilities(
@@ -62,13 +64,7 @@ def ensemble_runs(
     if len(set(ids)) != len(ids):
         raise SercapError("the same run is listed twice")
     _check_compatible(runs)
-    frames = [
-        wh.query(
-            "SELECT utt_id, fold, label, proba FROM predictions WHERE run_id = ? ORDER BY utt_id",
-            [r],
-        )
-        for r in ids
-    ]
+    frames = [store_runs.predictions(wh, r).select("utt_id", "fold", "label", "proba") for r in ids]
     common = set(frames[0]["utt_id"])
     for f in frames[1:]:
         common &= set(f["utt_id"])
@@ -128,10 +124,5 @@ def newest_run_per_model(
 ) -> dict[str, str]:
     """The newest model run of each model on a corpus and label map (by time, never by UA:
     choosing members by their test scores would be selection on the test set)."""
-    frame = wh.query(
-        "SELECT model, arg_max(run_id, started_at) AS run_id FROM runs WHERE kind = 'model' "
-        "AND corpus = ? AND label_map = ? GROUP BY model ORDER BY model",
-        [corpus, label_map],
-    )
-    newest = dict(zip(frame["model"], frame["run_id"], strict=True))
+    newest = store_runs.newest_per_model(wh, corpus, label_map)
     return newest if models is None else {m: newest[m] for m in models if m in newest}

@@ -57,10 +57,15 @@ class WarehouseBusyError(SercapError):
     """Another process holds the warehouse's write lock (DuckDB allows one writer)."""
 
 
+class RefusedError(SercapError, PermissionError):
+    """Read-only SQL reached for a file or setting outside the warehouse's own parts."""
+
+
 __all__ = [
     "BadParameterError",
     "NotExtractedError",
     "NotFoundError",
+    "RefusedError",
     "SercapError",
     "WarehouseBusyError",
 ]

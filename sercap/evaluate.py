@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score
@@ -29,7 +28,7 @@ from tqdm.auto import tqdm
 
 from sercap.data import Dataset
 from sercap.errors import SercapError
-from sercap.warehouse import Warehouse
+from sercap.store import Warehouse, runs
 
 #: Libraries whose versions can change results; recorded with every run.
 VERSIONED_PACKAGES = (
@@ -148,7 +147,6 @@ def cross_validate(
     on_fold: Callable[[int, Metrics], None] | None = None,
     progress: bool = True,
     fold_params: dict[str, dict] | None = None,
-    cluster: Any = None,
 ) -> CVResult:
     """Train on each split's training rows, predict its test rows, score.
 
@@ -158,21 +156,10 @@ def cross_validate(
     after every fold with its index and scores (Optuna reports there and may prune by
     raising). Only rows in some test split get predictions; ``evaluated`` lists them.
 
-    With ``cluster`` (a Dask Client or a spec such as ``"local:4"``) every fold is fitted as
-    one task on the cluster (:mod:`sercap.distribute`) and its probabilities come back here;
-    the result is the in-process one (same seed, same predictions), but ``on_fold`` is
-    called after all folds are back, so it cannot stop the remaining fits.
+    The same folds on a Dask cluster: :func:`sercap.distribute.cross_validate_many` (one
+    task per fold; same seed, same predictions).
     """
     splits = check_splits(data, model_name, splits, fold_params)
-    if cluster is not None:
-        from sercap.distribute import CVRequest, cross_validate_many
-
-        request = CVRequest(data, model_name, params, fold_params, seed, n_jobs, device, splits)
-        result = cross_validate_many(cluster, [request], progress=progress)[0]
-        for i, metrics in enumerate(result.fold_metrics):
-            if on_fold is not None:
-                on_fold(i, metrics)
-        return result
     K = data.n_classes
     proba = np.full((len(data), K), np.nan)
     fold_metrics: list[Metrics] = []
@@ -394,65 +381,39 @@ def store_run(
     stats = result.fold_stats()
     fold_of = dict(zip(data.utt_ids, data.folds, strict=True))
     predicted = result.proba[rows].argmax(axis=1)
-    with wh.transaction():
-        wh.execute(
-            "INSERT INTO runs (run_id, kind, model, corpus, label_map, protocol, feature_set, "
-            "feature_set_hash, columns, speaker_norm, params_json, seed, tuned_from, members, "
-            "weights, classes, n_utterances, n_folds, ua, wa, macro_f1, ua_fold_mean, "
-            "ua_fold_std, wa_fold_mean, wa_fold_std, f1_fold_mean, f1_fold_std, confusion_json, "
-            "fit_s, duration_s, versions_json, started_at) VALUES "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-            "?, ?, ?, now())",
-            [
-                run_id, kind, model, data.corpus, data.label_map, data.protocol,
-                data.feature_set, data.feature_set_hash, data.column_pattern, data.speaker_norm,
-                json.dumps(params or {}, sort_keys=True, default=str), seed, tuned_from,
-                members, weights, data.classes, int(len(rows)), len(result.fold_names),
-                result.pooled.ua, result.pooled.wa, result.pooled.macro_f1,
-                stats["ua_fold_mean"], stats["ua_fold_std"], stats["wa_fold_mean"],
-                stats["wa_fold_std"], stats["macro_f1_fold_mean"], stats["macro_f1_fold_std"],
-                json.dumps(result.pooled.confusion), result.fit_s, result.duration_s,
-                json.dumps(library_versions()),
-            ],
-        )  # fmt: skip
-        if fold_params is not None:
-            wh.execute(
-                "UPDATE runs SET fold_params_json = ? WHERE run_id = ?",
-                [json.dumps(fold_params, sort_keys=True, default=str), run_id],
-            )
-        import pyarrow as pa
+    run = {
+        "run_id": run_id, "kind": kind, "model": model, "corpus": data.corpus,
+        "label_map": data.label_map, "protocol": data.protocol, "feature_set": data.feature_set,
+        "feature_set_hash": data.feature_set_hash, "columns": data.column_pattern,
+        "speaker_norm": data.speaker_norm,
+        "params_json": json.dumps(params or {}, sort_keys=True, default=str), "seed": seed,
+        "tuned_from": tuned_from, "members": members, "weights": weights,
+        "classes": data.classes, "n_utterances": int(len(rows)),
+        "n_folds": len(result.fold_names), "ua": result.pooled.ua, "wa": result.pooled.wa,
+        "macro_f1": result.pooled.macro_f1, "ua_fold_mean": stats["ua_fold_mean"],
+        "ua_fold_std": stats["ua_fold_std"], "wa_fold_mean": stats["wa_fold_mean"],
+        "wa_fold_std": stats["wa_fold_std"], "f1_fold_mean": stats["macro_f1_fold_mean"],
+        "f1_fold_std": stats["macro_f1_fold_std"],
+        "confusion_json": json.dumps(result.pooled.confusion), "fit_s": result.fit_s,
+        "duration_s": result.duration_s, "versions_json": json.dumps(library_versions()),
+        "fold_params_json": (
+            json.dumps(fold_params, sort_keys=True, default=str)
+            if fold_params is not None else None
+        ),
+    }  # fmt: skip
+    import pyarrow as pa
 
-        table = pa.table(
-            {
-                "run_id": [run_id] * len(rows),
-                "utt_id": data.utt_ids[rows].tolist(),
-                "fold": [fold_of[u] for u in data.utt_ids[rows]],
-                "label": [data.classes[i] for i in data.y[rows]],
-                "predicted": [data.classes[i] for i in predicted],
-                "proba": pa.array(
-                    result.proba[rows].astype(np.float32).tolist(), pa.list_(pa.float32())
-                ),
-            }
-        )
-        wh.con.register("new_predictions", table)
-        try:
-            wh.execute("INSERT INTO predictions SELECT * FROM new_predictions")
-        finally:
-            wh.con.unregister("new_predictions")
-    return run_id
-
-
-def get_run(wh: Warehouse, run_id: str) -> dict:
-    """One stored run as a dict; a unique prefix of its id is enough."""
-    frame = wh.query(
-        "SELECT * FROM runs WHERE run_id = ? OR starts_with(run_id, ?) ORDER BY run_id",
-        [run_id, run_id],
+    table = pa.table(
+        {
+            "run_id": [run_id] * len(rows),
+            "utt_id": data.utt_ids[rows].tolist(),
+            "fold": [fold_of[u] for u in data.utt_ids[rows]],
+            "label": [data.classes[i] for i in data.y[rows]],
+            "predicted": [data.classes[i] for i in predicted],
+            "proba": pa.array(
+                result.proba[rows].astype(np.float32).tolist(), pa.list_(pa.float32())
+            ),
+        }
     )
-    exact = frame.filter(frame["run_id"] == run_id)
-    if exact.height == 1:
-        frame = exact
-    if frame.is_empty():
-        raise SercapError(f"no run {run_id!r}; list them with `sercap runs`")
-    if frame.height > 1:
-        raise SercapError(f"{run_id!r} matches {frame.height} runs; give more of the id")
-    return frame.to_dicts()[0]
+    runs.insert_run(wh, run, table)
+    return run_id

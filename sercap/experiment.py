@@ -27,7 +27,7 @@ from sercap.evaluate import (
     paired_bootstrap_ua,
     store_run,
 )
-from sercap.warehouse import Warehouse
+from sercap.store import Warehouse, runs
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,10 @@ def data_request(
 
 def load_for(wh: Warehouse, request: DataRequest) -> Dataset:
     """Read the dataset a :class:`DataRequest` describes."""
+    if request.input_kind == "text":  # transcripts, not features: their own loader
+        from sercap.textdata import load_text_dataset
+
+        return load_text_dataset(wh, corpus=request.corpus, label_map=request.label_map)
     return load_dataset(
         wh,
         request.input_kind,
@@ -95,12 +99,8 @@ def tuned_params(wh: Warehouse, model: str, data: Dataset) -> TunedParams:
     Refuses when some outer fold of ``data`` has no study yet: a fold scored with
     parameters chosen on its own test speakers is what nested tuning exists to prevent.
     """
-    rows = wh.query(
-        "SELECT base_study, outer_fold, params_json, updated_at FROM tuned_params "
-        "WHERE model = ? AND corpus = ? AND label_map = ? "
-        "AND feature_set_hash IS NOT DISTINCT FROM ? AND base_study IS NOT NULL "
-        "AND speaker_norm IS NOT DISTINCT FROM ? ORDER BY updated_at DESC",
-        [model, data.corpus, data.label_map, data.feature_set_hash, data.speaker_norm],
+    rows = runs.nested_tuned_params(
+        wh, model, data.corpus, data.label_map, data.feature_set_hash, data.speaker_norm
     )
     command = f"sercap tune {model} --corpus {data.corpus} --labels {data.label_map}" + (
         " --speaker-norm" if data.speaker_norm else ""
@@ -161,11 +161,10 @@ def run_model(
     fitted as a task on the cluster; the stored run is the one computed here.
     """
     plan = plan_run(wh, model, data, params=params, tuned=tuned)
-    result = cross_validate(
-        data, model, plan.params, seed=seed, n_jobs=n_jobs, device=device, progress=progress,
-        fold_params=plan.fold_params, cluster=cluster,
-    )  # fmt: skip
-    return store_planned(wh, data, plan, result, seed)
+    return run_plans(
+        wh, [(data, plan)], seed=seed, n_jobs=n_jobs, device=device, progress=progress,
+        cluster=cluster,
+    )[0]  # fmt: skip
 
 
 @dataclass

@@ -117,3 +117,55 @@ def counts_png(table: dict[str, dict[str, float]], title: str, ylabel: str, path
     ax.tick_params(axis="x", rotation=45)
     ax.legend(fontsize=8, ncol=min(len(classes), 7))
     return _save(fig, path)
+
+
+def coverage_png(curves: dict[str, dict[str, Sequence[float]]], path: Path,
+                 n_classes: int | None = None) -> Path:  # fmt: skip
+    """UA (solid) and accuracy (dashed) against coverage, one colour per run.
+
+    ``curves`` maps a run's label to the columns of :func:`sercap.analysis.coverage_curve`
+    (``coverage``, ``ua``, ``accuracy``), e.g. ``{"svm": frame.to_dict(as_series=False)}``.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for k, (label, c) in enumerate(curves.items()):
+        color = f"C{k % 10}"
+        ax.plot(c["coverage"], c["ua"], marker="o", markersize=3, color=color, label=f"{label} UA")
+        if "accuracy" in c:
+            ax.plot(c["coverage"], c["accuracy"], linestyle="--", color=color, alpha=0.7,
+                    label=f"{label} accuracy")  # fmt: skip
+    if n_classes:
+        ax.axhline(1 / n_classes, color="grey", linestyle=":", linewidth=1, label="chance")
+    ax.set(xlim=(1.02, 0.0), ylim=(0, 1.02), xlabel="coverage (share of predictions kept)",
+           ylabel="score", title="UA as the least confident predictions are set aside")  # fmt: skip
+    ax.legend(fontsize=8, loc="lower left")
+    return _save(fig, path)
+
+
+def importance_png(
+    groups: Sequence[str],
+    importance: Sequence[float],
+    path: Path,
+    std: Sequence[float] | None = None,
+    title: str = "permutation importance",
+    top: int | None = 25,
+) -> Path:
+    """Horizontal bars of the mean UA drop when each feature family is shuffled, largest on top.
+
+    Takes the columns of :func:`sercap.analysis.permutation_importance` (``group``,
+    ``importance``, ``std``); only the ``top`` most important families are drawn.
+    """
+    plt = _pyplot()
+    order = np.argsort(np.asarray(importance, dtype=float), kind="stable")
+    if top is not None:
+        order = order[-top:]
+    names = [groups[i] for i in order]
+    values = np.asarray(importance, dtype=float)[order]
+    errors = None if std is None else np.asarray(std, dtype=float)[order]
+    fig, ax = plt.subplots(figsize=(7, 1 + 0.35 * len(names)))
+    ax.barh(np.arange(len(names)), values, xerr=errors, color="C0", capsize=2)
+    ax.axvline(0, color="grey", linewidth=1)
+    ax.set_yticks(np.arange(len(names)), names)
+    ax.set_ylim(-0.6, len(names) - 0.4)
+    ax.set(xlabel="mean drop in UA when shuffled", title=title)
+    return _save(fig, path)

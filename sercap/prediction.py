@@ -19,8 +19,8 @@ import numpy as np
 
 from sercap.audio import AudioError, audio_problem, load_audio
 from sercap.errors import SercapError
-from sercap.evaluate import get_run
-from sercap.warehouse import Warehouse
+from sercap.store import Warehouse, catalog, runs
+from sercap.store.runs import get_run
 
 META = "inputs.json"
 
@@ -49,29 +49,23 @@ class FinalModel:
 def best_run(wh: Warehouse, model: str, corpus: str | None = None) -> str:
     """The highest-UA stored run of ``model`` (optionally on one corpus) that can predict
     new audio: runs with speaker normalisation need many utterances of each new speaker."""
-    rows = wh.con.execute(
-        "SELECT run_id, speaker_norm FROM runs WHERE model = ? AND (? IS NULL OR corpus = ?) "
-        "ORDER BY speaker_norm, ua DESC, started_at DESC LIMIT 1",
-        [model, corpus, corpus],
-    ).fetchall()
-    if not rows:
+    found = runs.best_for_prediction(wh, model, corpus)
+    if found is None:
         raise SercapError(f"no stored run of {model!r}; run `sercap train {model}` first")
-    if rows[0][1]:
+    run_id, speaker_norm = found
+    if speaker_norm:
         raise SercapError(
             f"every stored run of {model!r} used speaker normalisation, which cannot predict "
             f"single files; run `sercap train {model}` (without --speaker-norm) first"
         )
-    return rows[0][0]
+    return run_id
 
 
 def _stored_feature_set(wh: Warehouse, digest: str) -> dict:
-    rows = wh.con.execute(
-        "SELECT name, kind, params_json FROM feature_sets WHERE hash = ?", [digest]
-    ).fetchall()
-    if not rows:
+    record = catalog.feature_set_record(wh, digest)
+    if record is None:
         raise SercapError(f"feature set {digest} is not in the warehouse any more")
-    name, kind, params = rows[0]
-    return {"name": name, "kind": kind, "params": json.loads(params), "hash": digest}
+    return record
 
 
 def final_model(
@@ -79,8 +73,7 @@ def final_model(
 ) -> FinalModel:
     """The run's model trained on all of its data: loaded if stored, else trained and stored."""
     from sercap.experiment import data_request, load_for
-    from sercap.models.base import SERModel
-    from sercap.models.registry import get_model
+    from sercap.models.registry import get_model, load_model
 
     run = get_run(wh, run_id)
     if run["kind"] != "model":
@@ -90,11 +83,11 @@ def final_model(
             f"run {run['run_id']} used speaker normalisation, which needs many utterances of "
             "each new speaker; predict with a run trained without --speaker-norm"
         )
-    folder = wh.root / "artifacts" / run["run_id"]
+    folder = runs.artifact_dir(wh, run["run_id"])
     meta_path = folder / META
     if meta_path.is_file():
         meta = json.loads(meta_path.read_text())
-        model = SERModel.load(folder / "model", n_jobs=n_jobs)
+        model = load_model(folder / "model", n_jobs=n_jobs)
         return FinalModel(
             model, meta["classes"], meta["input_kind"], meta["feature_set"], meta["columns"]
         )
@@ -131,10 +124,7 @@ def final_model(
     (tmp / META).write_text(json.dumps(meta, indent=1))
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)  # the artifact appears whole or not at all
-    wh.execute(
-        "INSERT OR REPLACE INTO artifacts VALUES (?, ?, now())",
-        [run["run_id"], folder.relative_to(wh.root).as_posix()],
-    )
+    runs.record_artifact(wh, run["run_id"], folder)
     return FinalModel(model, data.classes, data.input_kind, feature_set, data.columns)
 
 

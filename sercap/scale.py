@@ -70,7 +70,7 @@ def run_one(workload: str, root: Path, mode: str, workers: int, seed: int = 0) -
     executes; the tasks are what the cluster would run: extraction chunks, (model, fold)
     fits, or trials.
     """
-    from sercap.warehouse import connect
+    from sercap.store import connect
 
     cluster = mode if mode.startswith("local:") else None
     jobs = 1 if mode == "1 process" else workers
@@ -90,12 +90,9 @@ def run_one(workload: str, root: Path, mode: str, workers: int, seed: int = 0) -
                 wh, [BenchSpec(m) for m in BENCH_MODELS], seed=seed, n_jobs=jobs,
                 progress=False, cluster=cluster,
             )  # fmt: skip
-            return int(
-                wh.scalar(
-                    "SELECT sum(n_folds) FROM runs WHERE list_contains(?, run_id)",
-                    [runs.run_ids],
-                )
-            )
+            from sercap.store.runs import folds_of
+
+            return folds_of(wh, runs.run_ids)
         if workload == "tune":
             from sercap.experiment import data_request, load_for
             from sercap.tuning import open_storage, run_nested
@@ -244,12 +241,9 @@ GROWTH = {"svm": 2.0}
 def fit_costs(wh) -> list[FitCost]:
     """Per model, the mean seconds per fold fit of its newest default run (``fit_s`` /
     folds), with the mean training utterances per fold."""
-    frame = wh.query(
-        "SELECT model, fit_s, n_folds, n_utterances FROM runs WHERE kind = 'model' "
-        "AND tuned_from IS NULL AND n_folds > 1 "
-        "QUALIFY row_number() OVER (PARTITION BY model ORDER BY started_at DESC) = 1 "
-        "ORDER BY model"
-    )
+    from sercap.store.runs import newest_default_fits
+
+    frame = newest_default_fits(wh)
     return [
         FitCost(
             r["model"],

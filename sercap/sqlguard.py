@@ -172,11 +172,18 @@ def refuse_writes(statements: Iterable[Statement]) -> None:
             where = f"statement {i} of {len(statements)}" if len(statements) > 1 else "this query"
             first = " ".join(statement.text.rstrip(";").split())
             first = first if len(first) <= 60 else first[:57] + "..."
+            what = f"is of type {statement.kind}, not a read"
+            if statement.kind == "EXPLAIN":  # EXPLAIN ANALYZE runs the statement it explains
+                what = "explains a statement that is not a read (EXPLAIN ANALYZE would run it)"
+            elif statement.kind == "CALL":  # CHECKPOINT parses as a CALL too
+                what = (
+                    "is a CALL (a procedure, or CHECKPOINT), not a read; a table function "
+                    "reads with SELECT * FROM name(...)"
+                )
             raise SercapError(
-                f"{where} ({first}) is of type {statement.kind}, not a read; `sql` is "
-                "read-only without --write and runs only SELECT, WITH, EXPLAIN, DESCRIBE, SHOW, "
-                "SUMMARIZE and reading PRAGMAs; nothing was run: add --write to change the "
-                "warehouse"
+                f"{where} ({first}) {what}; `sql` is read-only without --write and runs only "
+                "SELECT, WITH, EXPLAIN, DESCRIBE, SHOW, SUMMARIZE and reading PRAGMAs; nothing "
+                "was run: add --write to change the warehouse"
             )
 
 

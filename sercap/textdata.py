@@ -15,7 +15,7 @@ import polars as pl
 
 from sercap.data import Dataset, labelled_utterances, resolve_corpus, resolve_label_map
 from sercap.errors import SercapError
-from sercap.warehouse import Warehouse
+from sercap.store import Warehouse
 
 TEXT_FEATURE_SET = "transcripts"
 

@@ -28,7 +28,6 @@ PostgreSQL URL lets several machines tune them together).
 from __future__ import annotations
 
 import contextlib
-import json
 import random
 import time
 import warnings
@@ -44,7 +43,8 @@ from tqdm.auto import tqdm
 from sercap.data import Dataset
 from sercap.errors import SercapError
 from sercap.evaluate import cross_validate, inner_splits, outer_splits
-from sercap.warehouse import Warehouse
+from sercap.store import Warehouse, layout
+from sercap.store import runs as store_runs
 
 PRUNERS = ("median", "hyperband", "none")
 
@@ -87,7 +87,7 @@ def open_storage(
     from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
     if url is None or url.endswith((".journal", ".log")):
-        path = Path(url) if url else root / "studies" / f"{study}.journal"
+        path = Path(url) if url else layout.study_journal(root, study)
         path.parent.mkdir(parents=True, exist_ok=True)
         backend = JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
         return JournalStorage(backend)
@@ -598,18 +598,22 @@ def store_best(
     outer fold's study (``outer_fold`` set) and one for the final study (``outer_fold`` NULL)."""
     trial = chosen_trial(study)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    wh.execute(
-        "INSERT OR REPLACE INTO tuned_params (study, model, corpus, label_map, "
-        "feature_set_hash, storage, trial, value, n_trials, params_json, updated_at, "
-        "base_study, outer_fold, speaker_norm) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?, ?, ?)",
-        [
-            study.study_name, model, data.corpus, data.label_map, data.feature_set_hash,
-            storage_label, trial.number, trial.value, len(complete),
-            json.dumps(best_params(study), sort_keys=True, default=float),
-            base, outer_fold, data.speaker_norm,
-        ],
-    )  # fmt: skip
+    store_runs.store_tuned_params(
+        wh,
+        study=study.study_name,
+        model=model,
+        corpus=data.corpus,
+        label_map=data.label_map,
+        feature_set_hash=data.feature_set_hash,
+        storage=storage_label,
+        best_trial=trial.number,
+        best_value=trial.value,
+        n_complete=len(complete),
+        params=best_params(study),
+        base_study=base,
+        outer_fold=outer_fold,
+        speaker_norm=data.speaker_norm,
+    )
 
 
 def store_nested(

@@ -11,7 +11,7 @@ from sercap.numba_cache import ensure_numba_cache, use_cache_dir  # noqa: E402
 # Keep numba's librosa kernels cached between test runs (first compile costs ~10 s).
 use_cache_dir()
 
-from sercap.warehouse import Warehouse, connect  # noqa: E402
+from sercap.store import Warehouse, connect  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import soundfile as sf
 
-from sercap.warehouse import Warehouse
+from sercap.store import Warehouse
 
 
 def add_corpus(

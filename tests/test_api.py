@@ -88,7 +88,9 @@ def test_issue_example_runs_as_written(issue_example) -> None:
     assert int(run.confusion.drop("label").sum_horizontal().sum()) == 18
     assert run.predictions.height == 18 and set(run.predictions["fold"]) == {"03", "08", "09"}
     study = ns["study"]
-    assert len(study.trials) == 30 and study.best_params
+    trials = study.trials  # 30 per study: one per outer fold, then the final one
+    assert sorted(study.folds) == ["03", "08", "09"] and study.final is not None
+    assert trials.group_by("study").len()["len"].to_list() == [30] * 4 and study.best_params
     table = ns["table"]
     assert isinstance(table, pl.DataFrame) and table["path"].to_list() == ["clip.wav"]
     assert table["error"][0] is None and table["emotion"][0] in ("ang", "neu", "sad")
@@ -98,9 +100,10 @@ def test_issue_example_runs_as_written(issue_example) -> None:
 
 
 def test_tune_releases_and_reopens_the_callers_warehouse(issue_example) -> None:
-    """After tune, the same wh is writable again and the best parameters are stored."""
+    """After tune, the same wh is writable again and every study's parameters are stored."""
     wh = issue_example["wh"]
-    assert wh.scalar("SELECT count(*) FROM tuned_params WHERE model = 'xgb'") == 1
+    n_studies = len(issue_example["study"].folds) + 1  # each outer fold's, and the final one
+    assert wh.scalar("SELECT count(*) FROM tuned_params WHERE model = 'xgb'") == n_studies
     tuned = sercap.train(wh, "xgb", tuned=True, params={"n_estimators": 20})
     assert tuned.record["tuned_from"].startswith(issue_example["study"].name)
 
@@ -178,23 +181,24 @@ def test_tune_lets_other_processes_open_the_warehouse_during_trials(tmp_path, mo
     add_features(wh, add_corpus(wh, n_speakers=3, per_class=2))
     database = tmp_path / "wh" / "sercap.duckdb"
     opened = []
-    real_run_study = tune_module.run_study
+    real_run_nested = tune_module.run_nested
 
-    def run_study_and_open_elsewhere(*args, **kwargs):
+    def run_nested_and_open_elsewhere(*args, **kwargs):
         probe = "import duckdb, sys; duckdb.connect(sys.argv[1]).close()"
         done = subprocess.run([sys.executable, "-c", probe, str(database)], capture_output=True)
         opened.append(done.returncode == 0)
-        return real_run_study(*args, **kwargs)
+        return real_run_nested(*args, **kwargs)
 
-    monkeypatch.setattr(tune_module, "run_study", run_study_and_open_elsewhere)
-    study = sercap.tune(wh, "svm", trials=1, max_folds=2)
+    monkeypatch.setattr(tune_module, "run_nested", run_nested_and_open_elsewhere)
+    study = sercap.tune(wh, "svm", trials=1, inner_folds=2)
     assert opened == [True]
-    assert wh.scalar("SELECT count(*) FROM tuned_params WHERE study = ?", [study.name]) == 1
+    stored = wh.scalar("SELECT count(*) FROM tuned_params WHERE base_study = ?", [study.name])
+    assert stored == len(study.folds) + 1  # every outer fold's study and the final one
     wh.close()
 
 
 def test_python_m_sercap_runs_the_cli_from_a_clone(tmp_path) -> None:
-    """`python -m sercap` finds the command group (the clone's cli.py until the CLI package)."""
+    """`python -m sercap` runs the CLI package (sercap.cli), and so does the clone's cli.py shim."""
     out = subprocess.run(
         [sys.executable, "-m", "sercap", "--help"],
         cwd=tmp_path,
@@ -204,3 +208,29 @@ def test_python_m_sercap_runs_the_cli_from_a_clone(tmp_path) -> None:
         check=True,
     )
     assert out.stdout.startswith("Usage: sercap ") and "predict" in out.stdout
+
+
+def test_the_root_cli_py_is_a_shim_that_runs_the_package(tmp_path) -> None:
+    """`python cli.py` from a clone runs sercap.cli (the README's way), and stays a shim."""
+    shim = ROOT / "cli.py"
+    assert len(shim.read_text().splitlines()) <= 10 and "from sercap.cli import main" in (
+        shim.read_text()
+    )
+    out = subprocess.run(
+        [sys.executable, str(shim), "--help"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("Usage: cli.py ") and "predict" in out.stdout
+
+
+def test_no_api_name_is_shadowed_by_a_module() -> None:
+    """`sercap.X` is the API's X only if no module sercap/X.py exists: importing that module
+    (any service does) would bind the module over the lazy attribute."""
+    import importlib.util
+
+    shadowed = [
+        name
+        for name in sercap.__all__
+        if name != "features" and importlib.util.find_spec(f"sercap.{name}") is not None
+    ]
+    assert shadowed == []

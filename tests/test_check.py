@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from sercap.warehouse import connect
+from sercap.store import connect
 from tests.helpers import make_corpus
 
 
@@ -183,8 +183,13 @@ def test_catalog_invariants_are_checked(wh_dir: Path) -> None:
     assert any(line.startswith(f"{rel}: holds 1 utterance(s) not recorded") for line in lines)
     assert any("features/nowhere.parquet, which is not registered" in line for line in lines)
     assert any(line.startswith(f"{other}: holds 3 utterance(s) not recorded") for line in lines)
-    assert _run(wh_dir, "check", "--repair").exit_code == 0
-    assert _run(wh_dir, "extract", "--jobs", "1").exit_code == 0
+    repaired = _run(wh_dir, "check", "--repair")
+    assert repaired.exit_code == 0
+    with connect(wh_dir, read_only=True) as wh:
+        missing = len(before[0]) - wh.scalar("SELECT count(*) FROM extractions WHERE status = 'ok'")
+    assert f"will recompute {missing} utterance(s)" in repaired.output  # what extract redoes
+    again = _run(wh_dir, "extract", "--jobs", "1")
+    assert again.exit_code == 0 and f"{missing} extracted" in again.output
     assert _state(wh_dir) == before
     assert _run(wh_dir, "check").exit_code == 0
 
@@ -219,3 +224,27 @@ def test_parts_registered_without_checksums_are_still_checked(wh_dir) -> None:
     _damage(wh_dir, rel, "truncated")
     with connect(wh_dir) as wh:
         assert [p.what for p in check(wh)] == [rel]
+
+
+def test_extract_refuses_utterances_whose_record_was_lost(wh_dir: Path) -> None:
+    """Parts hold utterances the catalog forgot: re-extracting them would store them twice."""
+    before = _state(wh_dir)
+    with connect(wh_dir) as wh:
+        wh.execute(
+            "DELETE FROM extractions WHERE utt_id IN "
+            "(SELECT utt_id FROM extractions ORDER BY utt_id LIMIT 2)"
+        )
+    result = _run(wh_dir, "extract", "--jobs", "1")
+    assert result.exit_code == 1
+    assert "already in its stored parts" in result.output and "check --repair" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    ids, n_features, _ = _state(wh_dir)
+    assert len(ids) == len(set(ids)) == n_features == len(before[0])  # nothing stored twice
+    repaired = _run(wh_dir, "check", "--repair")
+    assert repaired.exit_code == 0
+    with connect(wh_dir, read_only=True) as wh:
+        missing = len(before[0]) - wh.scalar("SELECT count(*) FROM extractions WHERE status = 'ok'")
+    assert f"will recompute {missing} utterance(s)" in repaired.output  # what extract redoes
+    again = _run(wh_dir, "extract", "--jobs", "1")
+    assert again.exit_code == 0 and f"{missing} extracted" in again.output
+    assert _state(wh_dir) == before

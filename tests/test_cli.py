@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from sercap.warehouse import connect
-from tests.helpers import add_corpus, add_features
+from sercap.store import connect
+from tests.helpers import add_corpus, add_features, make_corpus
 
 
 @pytest.fixture
@@ -225,7 +225,7 @@ def test_sql_prints_every_statement(toy_dir: Path, tmp_path: Path) -> None:
 
 _HOLD = """
 import sys, time
-from sercap.warehouse import connect
+from sercap.store import connect
 wh = connect(sys.argv[1])
 print("ready", flush=True)
 time.sleep(float(sys.argv[2]))
@@ -294,3 +294,39 @@ def test_sigint_during_the_first_ingest_leaves_a_consistent_warehouse(tmp_path: 
             assert wh.scalar("SELECT count(*) FROM utterances") == 12
             assert wh.scalar("SELECT count(DISTINCT path) FROM utterances") == 12
         assert run("-w", wh_dir, "info").exit_code == 0
+
+
+def test_ctrl_c_while_the_command_line_loads_is_one_line(tmp_path: Path) -> None:
+    """SIGINT during imports and parsing: one line and exit 130 (was a traceback or
+    click's `Aborted!` with status 1), and no warehouse is left half made."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[1]
+    corpus = make_corpus(tmp_path / "corpus")
+    for i, delay in enumerate((0.4, 0.7, 1.0)):  # after the interpreter itself started
+        wh = tmp_path / f"wh{i}"
+        proc = subprocess.Popen(
+            [sys.executable, str(root / "cli.py"), "-w", str(wh), "ingest", "manifest"]
+            + [str(corpus)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=120)
+        assert proc.returncode in (0, 130), (delay, proc.returncode, err)
+        assert "Traceback" not in err and "Aborted!" not in err, (delay, err)
+        if proc.returncode == 130:
+            assert err.strip().splitlines() == [
+                "interrupted: everything already stored is kept; rerun to resume"
+            ], (delay, err)
+        info = subprocess.run(
+            [sys.executable, str(root / "cli.py"), "-w", str(wh), "info"],
+            capture_output=True,
+            text=True,
+        )
+        assert "Traceback" not in info.stderr, info.stderr

@@ -33,7 +33,7 @@ from sercap.cluster import (  # noqa: E402
 from sercap.corpora.ingest import ingest  # noqa: E402
 from sercap.errors import SercapError  # noqa: E402
 from sercap.features.extract import extract  # noqa: E402
-from sercap.warehouse import connect  # noqa: E402
+from sercap.store import connect  # noqa: E402
 from tests.helpers import BAD, GOOD, SR, make_corpus, voice  # noqa: E402
 from tests.pgserver import postgres_url, unique_study  # noqa: E402
 

@@ -13,7 +13,7 @@ from sercap.corpora import iemocap
 from sercap.corpora.ingest import ingest
 from sercap.corpora.records import Problem
 from sercap.errors import SercapError
-from sercap.warehouse import Warehouse
+from sercap.store import Warehouse
 
 HEADER = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
 
@@ -311,12 +311,12 @@ def test_fatal_errors_write_nothing(wh: Warehouse, tmp_path: Path, case: str) ->
 def test_failure_inside_the_transaction_leaves_nothing_half_written(
     wh: Warehouse, release: Path, monkeypatch: pytest.MonkeyPatch, interruption: BaseException
 ) -> None:
-    from sercap.corpora import ingest as ingest_module
+    from sercap.store import corpora as corpora_store
 
     def fail(*args, **kwargs):
         raise interruption
 
-    monkeypatch.setattr(ingest_module, "_store_corpus", fail)  # after utterances are written
+    monkeypatch.setattr(corpora_store, "store_corpus_row", fail)  # after utterances are written
     with pytest.raises(type(interruption)):
         ingest(wh, "iemocap", release)
     assert wh.scalar("SELECT count(*) FROM utterances") == 0

@@ -9,7 +9,7 @@ import pytest
 
 from sercap.corpora.ingest import ingest
 from sercap.errors import SercapError
-from sercap.warehouse import Warehouse
+from sercap.store import Warehouse
 from tests.test_corpora_iemocap import make_iemocap, write_wav
 
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from cli import main
 from sercap.demo import guess_kind
 from sercap.errors import SercapError
-from sercap.warehouse import connect
+from sercap.store import connect
 
 
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:

@@ -58,10 +58,9 @@ def test_python_quickstart_runs(tmp_path, monkeypatch, capsys) -> None:
 
 @pytest.mark.slow
 def test_cli_quickstart_runs(tmp_path, monkeypatch) -> None:
-    from sercap.__main__ import load_cli
+    from sercap.cli import main
 
     monkeypatch.chdir(tmp_path)
-    main = load_cli()
     runner = CliRunner()
     for args, fails in console_commands(DOCS / "cli.md"):
         result = runner.invoke(main, args, env={"SERCAP_WAREHOUSE": "warehouse"})
@@ -84,9 +83,16 @@ def test_cheap_docstring_examples_run() -> None:
     assert doctest.testmod(sercap.errors).failed == 0
     finder = doctest.DocTestFinder()
     runner = doctest.DocTestRunner()
-    cheap = {"sercap.api", "sercap.api.connect", "sercap.api.get_run"}
+    cheap = {"sercap.api", "sercap.api.connect", "sercap.api.get_run"} | {
+        f"sercap.api.{name}"
+        for name in (
+            "warehouse_exists", "damage", "use_numba_cache", "sql_statements", "sql", "info",
+            "verify", "repair", "get_feature_set", "feature_sets", "describe_feature_set",
+            "image", "runs", "ensemble_runs",
+        )
+    }  # fmt: skip
     tests = [t for t in finder.find(sercap.api) if t.name in cheap]
-    assert len(tests) == 3
+    assert len(tests) == len(cheap)
     for test in tests:
         runner.run(test)
     assert runner.summarize(verbose=False).failed == 0

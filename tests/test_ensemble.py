@@ -4,7 +4,8 @@ import pytest
 from sercap.data import Dataset
 from sercap.ensemble import average_probabilities, ensemble_runs, newest_run_per_model
 from sercap.errors import SercapError
-from sercap.evaluate import CVResult, get_run, score, store_run
+from sercap.evaluate import CVResult, score, store_run
+from sercap.store.runs import get_run
 
 
 def _store(wh, proba: np.ndarray, y: np.ndarray, *, model="m", label_map="emodb7",

@@ -15,7 +15,7 @@ from sercap.features.extract import extract
 from sercap.features.featureset import get_feature_set
 from sercap.features.lld import n_frames
 from sercap.features.opensmile import available as opensmile_available
-from sercap.warehouse import connect
+from sercap.store import connect
 from tests.helpers import BAD, GOOD, SR, make_corpus, voice
 
 

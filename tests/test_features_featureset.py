@@ -5,18 +5,12 @@ import json
 import pytest
 
 from sercap.errors import SercapError
-from sercap.features.featureset import (
-    builtin_names,
-    describe_feature_set,
-    feature_set_table,
-    get_feature_set,
-    make_feature_set,
-    register,
-)
+from sercap.features.featureset import builtin_names, get_feature_set, make_feature_set
+from sercap.features.stored import describe_feature_set, feature_set_table, register
 
 
 def test_builtins_and_their_kinds() -> None:
-    assert builtin_names("lld") == ["default", "pyin", "chroma"]
+    assert builtin_names("lld") == ["default", "pyin", "chroma", "tracked", "voice"]
     assert builtin_names("image") == ["mel"]
     assert set(builtin_names("opensmile")) == {"compare2016", "egemaps02"}
     fs = get_feature_set("default")
@@ -65,7 +59,7 @@ def test_register_is_idempotent_and_listed(wh) -> None:
     custom = make_feature_set("mine", "lld", dict(fs.params))
     register(wh, custom)
     table = feature_set_table(wh)
-    assert table["name"].to_list()[:3] == ["default", "pyin", "chroma"]
+    assert table["name"].to_list()[:5] == ["default", "pyin", "chroma", "tracked", "voice"]
     row = table.filter(name="mine").row(0, named=True)
     assert row["hash"] == custom.hash and row["stored"] == 0
     assert "not built in" in row["description"]

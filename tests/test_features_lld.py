@@ -6,6 +6,7 @@ import scipy.fft
 
 from sercap.features.featureset import get_feature_set
 from sercap.features.lld import (
+    VOICED_ONLY,
     column_names,
     compute_frames,
     deltas,
@@ -56,7 +57,9 @@ def test_noise_and_silence_are_unvoiced() -> None:
     cols = compute_frames(silence, PARAMS)
     assert np.isnan(cols["f0_hz"]).all()
     assert np.isnan(cols["hnr_db"]).all()
-    assert all(np.isfinite(v).all() for k, v in cols.items() if not k.startswith(("f0", "hnr")))
+    voiced_only = {k for k in cols if k.removesuffix("_d") in VOICED_ONLY}
+    assert all(np.isnan(cols[k]).all() for k in voiced_only)
+    assert all(np.isfinite(v).all() for k, v in cols.items() if k not in voiced_only)
 
 
 def test_columns_shapes_and_names() -> None:

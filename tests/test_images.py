@@ -14,10 +14,10 @@ from sercap.features.images import (
     encode_png,
     logmel_db,
     spectrogram_image,
-    stored_image,
     to_uint8,
 )
 from sercap.features.lld import n_frames
+from sercap.store.views import stored_image
 from tests.helpers import GOOD, make_corpus
 
 SR = 16000
@@ -66,7 +66,7 @@ def test_logmel_matches_the_lld_logmel_family() -> None:
 
 
 def test_images_are_stored_incrementally(tmp_path) -> None:
-    from sercap.warehouse import connect
+    from sercap.store import connect
 
     manifest = make_corpus(tmp_path / "corpus")
     with connect(tmp_path / "wh") as wh:

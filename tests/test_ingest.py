@@ -106,7 +106,7 @@ def _wav(path: Path, f0: float, seed: int, seconds: float = 0.6) -> None:
 def test_changed_audio_is_re_extracted_and_only_its_new_rows_show(tmp_path: Path) -> None:
     from sercap.corpora.ingest import ingest
     from sercap.features.extract import extract
-    from sercap.warehouse import connect
+    from sercap.store import connect
 
     root = tmp_path / "corpus"
     for i, name in enumerate("abcd"):
@@ -154,7 +154,7 @@ def test_copies_are_the_same_audio_and_unchanged_files_are_not_rehashed(
 
     import sercap.corpora.fingerprint as fingerprint
     from sercap.corpora.ingest import ingest
-    from sercap.warehouse import connect
+    from sercap.store import connect
 
     root = tmp_path / "corpus"
     for i, name in enumerate("abc"):
@@ -186,7 +186,7 @@ def test_same_stem_in_another_folder_is_not_a_second_utterance(tmp_path: Path) -
     import shutil
 
     from sercap.corpora.ingest import ingest
-    from sercap.warehouse import connect
+    from sercap.store import connect
 
     root = tmp_path / "corpus"
     names = ["03a01Fa", "03a01Nc", "08a02Lj", "11b03Wb"]
@@ -269,7 +269,7 @@ def test_rows_ingested_before_fingerprints_change_when_their_audio_visibly_did(
     tmp_path: Path,
 ) -> None:
     from sercap.corpora.ingest import ingest
-    from sercap.warehouse import connect
+    from sercap.store import connect
 
     root = tmp_path / "corpus"
     for i, name in enumerate("abc"):

@@ -21,7 +21,7 @@ from sercap.data import load_dataset
 from sercap.evaluate import cross_validate, outer_splits
 from sercap.models.base import SERModel
 from sercap.models.registry import MODELS
-from sercap.warehouse import connect
+from sercap.store import connect
 from tests.helpers import _register, add_corpus
 
 #: (event, study or None, frozenset of row numbers) in call order.

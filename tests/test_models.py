@@ -9,7 +9,7 @@ import optuna
 import pytest
 
 from sercap.errors import SercapError
-from sercap.models import MODELS, SERModel, get_model, model_names
+from sercap.models import MODELS, get_model, load_model, model_names
 from sercap.models import tabular as tabular_module
 from sercap.models.base import class_weights, expand_proba, inner_split, unweighted_accuracy
 from sercap.models.tabular import TreesVoteModel
@@ -175,7 +175,7 @@ def test_reproducible_and_save_load_round_trip(name: str, tmp_path: Path) -> Non
     b = get_model(name)(FAST[name], seed=7).fit(X, y, groups)
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
     a.save(tmp_path / "m")
-    loaded = SERModel.load(tmp_path / "m")  # dispatches on the stored name
+    loaded = load_model(tmp_path / "m")  # dispatches on the stored name
     assert type(loaded) is type(a) and loaded.params == a.params and loaded.n_classes_ == 4
     np.testing.assert_array_equal(loaded.predict_proba(X), a.predict_proba(X))
     assert type(get_model(name).load(tmp_path / "m")) is type(a)
@@ -246,4 +246,4 @@ def test_bad_inputs_raise_sercap_errors() -> None:
     with pytest.raises(SercapError, match="features"):
         svm.predict_proba(X[:, :5])
     with pytest.raises(SercapError, match="no saved model"):
-        SERModel.load(Path("/nonexistent/model"))
+        load_model(Path("/nonexistent/model"))

@@ -16,9 +16,9 @@ from sercap.data import Dataset
 from sercap.errors import SercapError
 from sercap.evaluate import cross_validate, outer_splits
 from sercap.experiment import run_model
-from sercap.models import SERModel, get_model, model_names
+from sercap.models import get_model, load_model, model_names
+from sercap.store import Warehouse
 from sercap.textdata import load_text_dataset
-from sercap.warehouse import Warehouse
 
 TEXT = ["text-lr", "text-svm"]
 SMALL = {"word_max_n": 1, "char_max_n": 3}
@@ -100,7 +100,7 @@ def test_probabilities_save_load_and_errors(name: str, tmp_path: Path) -> None:
     assert proba.shape == (3, 5) and np.allclose(proba.sum(axis=1), 1.0)
     assert np.all(proba[:, 4] == 0)  # a class absent from training gets no probability
     model.save(tmp_path / "m")
-    loaded = SERModel.load(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
     assert type(loaded) is cls
     assert np.allclose(loaded.predict_proba(list(data.X[:5])), model.predict_proba(data.X[:5]))
     with pytest.raises(SercapError, match="strings"):

@@ -12,11 +12,11 @@ from sercap.corpora.ingest import ingest
 from sercap.corpora.synthetic import generate
 from sercap.ensemble import ensemble_runs
 from sercap.errors import SercapError
-from sercap.evaluate import get_run
 from sercap.experiment import data_request, load_for, run_model
 from sercap.features.extract import extract
 from sercap.prediction import best_run, predict_files
-from sercap.warehouse import connect
+from sercap.store import connect
+from sercap.store.runs import get_run
 
 
 @pytest.fixture(scope="module")

@@ -104,3 +104,11 @@ def test_fence_settings_quote_paths_and_lock_last() -> None:
     assert settings[0] == "SET allowed_paths = ['/w/it''s/part-0.parquet', '/w/b.parquet']"
     assert settings.index("SET enable_external_access = false") < len(settings) - 1
     assert settings[-1] == "SET lock_configuration = true"
+
+
+def test_refusals_say_what_the_statement_would_do() -> None:
+    """EXPLAIN ANALYZE of a write names what it would run; CALL points at SELECT."""
+    with pytest.raises(SercapError, match="EXPLAIN ANALYZE would run it"):
+        refuse_writes(classify("EXPLAIN ANALYZE DELETE FROM t"))
+    with pytest.raises(SercapError, match=r"SELECT \* FROM name"):
+        refuse_writes(classify("CALL pragma_table_info('t')"))

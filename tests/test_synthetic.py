@@ -14,7 +14,7 @@ from sercap.corpora.ingest import ingest
 from sercap.corpora.records import Problem
 from sercap.corpora.synthetic import PROSODY, generate, make_speaker, synthesize
 from sercap.errors import SercapError
-from sercap.warehouse import Warehouse
+from sercap.store import Warehouse
 
 
 def file_bytes(root: Path) -> dict[str, bytes]:

@@ -14,8 +14,8 @@ from sercap.corpora.ingest import ingest
 from sercap.corpora.records import Problem
 from sercap.corpora.transcripts import parse_transcription
 from sercap.errors import SercapError
+from sercap.store import Warehouse
 from sercap.textdata import load_text_dataset
-from sercap.warehouse import Warehouse
 from tests.helpers import add_corpus
 from tests.test_corpora_iemocap import write_wav
 

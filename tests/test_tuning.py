@@ -11,6 +11,7 @@ import sercap.tuning as tune_module
 from sercap.data import load_dataset
 from sercap.errors import SercapError
 from sercap.models.registry import MODELS
+from sercap.store import connect
 from sercap.tuning import (
     fold_study_name,
     nested_studies,
@@ -20,7 +21,6 @@ from sercap.tuning import (
     store_best,
     study_name,
 )
-from sercap.warehouse import connect
 from tests.helpers import add_corpus, add_features, add_frames, add_images
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from sercap.warehouse import DB_FILENAME, connect
+from sercap.store import DB_FILENAME, connect
 from tests.helpers import add_corpus, add_features, add_frames
 
 

@@ -4,7 +4,7 @@ import polars as pl
 import pytest
 
 from sercap.errors import SercapError
-from sercap.warehouse import SCHEMA_VERSION, check_name, connect
+from sercap.store import SCHEMA_VERSION, check_name, connect
 
 
 def test_connect_creates_schema_and_records_version(tmp_path: Path) -> None:

@@ -28,57 +28,17 @@ from sercap.corpora import corpus_kind
 from sercap.corpora.fingerprint import FileStat, Fingerprint, fingerprint
 from sercap.corpora.invalidate import Invalidation, invalidate
 from sercap.corpora.records import CorpusKind, Problem, UtteranceRecord
-from sercap.corpora.transcripts import store_transcripts, transcript_frame
+from sercap.corpora.transcripts import transcript_frame
 from sercap.errors import SercapError
-from sercap.warehouse import Warehouse, check_name
+from sercap.store import Warehouse, check_name
+from sercap.store import corpora as corpora_store
+from sercap.store.corpora import (
+    AUDIO_FILE_SCHEMA,
+    EVALUATION_SCHEMA,
+    LABEL_SCHEMA,
+    UTTERANCE_SCHEMA,
+)
 
-UTTERANCE_SCHEMA = {
-    "utt_id": pl.String,
-    "corpus": pl.String,
-    "session": pl.String,
-    "speaker": pl.String,
-    "gender": pl.String,
-    "path": pl.String,
-    "start_s": pl.Float64,
-    "end_s": pl.Float64,
-    "duration_s": pl.Float64,
-    "sample_rate": pl.Int32,
-    "channels": pl.Int32,
-    "text_id": pl.String,
-    "source_start_s": pl.Float64,
-    "source_end_s": pl.Float64,
-    "audio_sha256": pl.String,
-}
-AUDIO_FILE_SCHEMA = {
-    "path": pl.String,
-    "size": pl.Int64,
-    "mtime_ns": pl.Int64,
-    "ctime_ns": pl.Int64,
-    "inode": pl.Int64,
-    "sha256": pl.String,
-    "hashed_ns": pl.Int64,
-}
-LABEL_SCHEMA = {
-    "utt_id": pl.String,
-    "emotion": pl.String,
-    "emotion_raw": pl.String,
-    "votes": pl.List(pl.String),
-    "valence": pl.Float64,
-    "activation": pl.Float64,
-    "dominance": pl.Float64,
-    "intensity": pl.String,
-}
-EVALUATION_SCHEMA = {
-    "utt_id": pl.String,
-    "evaluator": pl.String,
-    "is_self": pl.Boolean,
-    "kind": pl.String,
-    "emotions": pl.List(pl.String),
-    "valence": pl.Float64,
-    "activation": pl.Float64,
-    "dominance": pl.Float64,
-    "comment": pl.String,
-}
 #: Tolerance for a segment's end beyond the end of its file (header rounding).
 _SEGMENT_SLACK_S = 0.05
 
@@ -160,10 +120,14 @@ def ingest(
     invalidation = Invalidation()
     try:
         with wh.transaction():
-            changed_audio = _audio_changed(wh, utterances)
-            counts = _store(wh, corpus, spec, root, utterances, labels, evaluations, problems)
-            _store_audio_files(wh, files)
-            store_transcripts(wh, corpus, transcript_frame(records, utterances["utt_id"]))
+            changed_audio = corpora_store.audio_changed(wh, utterances)
+            counts = corpora_store.store_rows(
+                wh, corpus, spec, root, utterances, labels, evaluations, problems
+            )
+            corpora_store.store_audio_files(wh, files)
+            corpora_store.store_transcripts(
+                wh, corpus, transcript_frame(records, utterances["utt_id"])
+            )
             invalidation = invalidate(wh, changed_audio)
     except BaseException:
         invalidation.abort()
@@ -442,106 +406,6 @@ def _check_ownership(wh: Warehouse, corpus: str, ids: pl.DataFrame) -> None:
             f"utterance {utt_id!r} (and {n - 1} more) already belongs to corpus {owner!r}; "
             f"ingest it with --name {owner} to update that corpus"
         )
-
-
-def _store(
-    wh: Warehouse,
-    corpus: str,
-    spec: CorpusKind,
-    root: Path,
-    utterances: pl.DataFrame,
-    labels: pl.DataFrame,
-    evaluations: pl.DataFrame,
-    problems: list[Problem],
-) -> dict[str, int]:
-    """Write what is new or changed (inside the caller's transaction); count both."""
-    staged = {"_ingest_u": utterances, "_ingest_l": labels, "_ingest_e": evaluations}
-    for view, frame in staged.items():
-        wh.con.register(view, frame)
-    try:
-        new_ids = _ids(wh, "SELECT utt_id FROM _ingest_u ANTI JOIN utterances USING (utt_id)")
-        stale = (
-            "FROM evaluations WHERE utt_id IN (SELECT utt_id FROM _ingest_u) AND "
-            "(utt_id, evaluator, kind) NOT IN (SELECT (utt_id, evaluator, kind) FROM _ingest_e)"
-        )
-        changed = _ids(wh, f"SELECT utt_id {stale}")
-        wh.execute(f"DELETE {stale}")
-        changed |= _upsert_changed(wh, "utterances", "_ingest_u", UTTERANCE_SCHEMA)
-        changed |= _upsert_changed(wh, "labels", "_ingest_l", LABEL_SCHEMA)
-        changed |= _upsert_changed(wh, "evaluations", "_ingest_e", EVALUATION_SCHEMA)
-    finally:
-        for view in staged:
-            wh.con.unregister(view)
-    _store_corpus(wh, corpus, spec, root, touched=bool(changed))
-    wh.execute("DELETE FROM ingest_problems WHERE corpus = ?", [corpus])
-    if problems:
-        wh.con.executemany(
-            "INSERT INTO ingest_problems VALUES (?, ?, ?, ?)",
-            [(corpus, p.file, p.line, p.message) for p in problems],
-        )
-    return {"added": len(new_ids), "updated": len(changed - new_ids)}
-
-
-def _audio_changed(wh: Warehouse, utterances: pl.DataFrame) -> set[str]:
-    """Stored utterances whose audio differs from the staged rows' (before they are written).
-
-    Another hash or segment means other audio. Rows stored before fingerprints existed have
-    no hash: for them a changed duration, sample rate or channel count is the evidence.
-    """
-    wh.con.register("_ingest_a", utterances)
-    try:
-        return _ids(
-            wh,
-            "SELECT s.utt_id FROM _ingest_a s JOIN utterances u USING (utt_id) WHERE "
-            "u.start_s IS DISTINCT FROM s.start_s OR u.end_s IS DISTINCT FROM s.end_s OR "
-            "(CASE WHEN u.audio_sha256 IS NULL THEN "
-            "u.duration_s IS DISTINCT FROM s.duration_s OR "
-            "u.sample_rate IS DISTINCT FROM s.sample_rate OR "
-            "u.channels IS DISTINCT FROM s.channels "
-            "ELSE u.audio_sha256 <> s.audio_sha256 END)",
-        )
-    finally:
-        wh.con.unregister("_ingest_a")
-
-
-def _store_audio_files(wh: Warehouse, files: pl.DataFrame) -> None:
-    """Record the fingerprints that are new or changed."""
-    columns = ", ".join(AUDIO_FILE_SCHEMA)
-    wh.con.register("_ingest_f", files)
-    try:
-        wh.execute(
-            f"INSERT OR REPLACE INTO audio_files ({columns}) "
-            f"SELECT {columns} FROM _ingest_f EXCEPT SELECT {columns} FROM audio_files"
-        )
-    finally:
-        wh.con.unregister("_ingest_f")
-
-
-def _ids(wh: Warehouse, sql: str) -> set[str]:
-    return {row[0] for row in wh.con.execute(sql).fetchall()}
-
-
-def _upsert_changed(wh: Warehouse, table: str, view: str, schema: dict) -> set[str]:
-    """INSERT OR REPLACE only the staged rows that differ from the stored ones."""
-    columns = ", ".join(schema)
-    differing = f"SELECT {columns} FROM {view} EXCEPT SELECT {columns} FROM {table}"
-    changed = _ids(wh, f"SELECT DISTINCT utt_id FROM ({differing})")
-    if changed:
-        wh.execute(f"INSERT OR REPLACE INTO {table} ({columns}) {differing}")
-    return changed
-
-
-def _store_corpus(wh: Warehouse, corpus: str, spec: CorpusKind, root: Path, touched: bool) -> None:
-    """The corpora row: created once, refreshed only when this ingest changed something."""
-    root_text = str(root.absolute())
-    stored_root = wh.scalar("SELECT root FROM corpora WHERE name = ?", [corpus])
-    if stored_root is not None and stored_root == root_text and not touched:
-        return
-    wh.execute(
-        "INSERT OR REPLACE INTO corpora (name, kind, root, label_map, protocol, ingested_at) "
-        "VALUES (?, ?, ?, ?, ?, now())",
-        [corpus, spec.name, root_text, spec.label_map, spec.protocol],
-    )
 
 
 def _summary(

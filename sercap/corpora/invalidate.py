@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sercap.errors import SercapError
-from sercap.warehouse import Warehouse
+from sercap.store import Warehouse, catalog, layout
+from sercap.store import parts as store_parts
 
 
 @dataclass
@@ -66,10 +67,7 @@ def invalidate(wh: Warehouse, utt_ids: Collection[str]) -> Invalidation:
     try:
         for group in _affected_parts(wh, stale):
             _rewrite_group(wh, group, set(stale), result)
-        result.extractions = int(
-            wh.scalar("SELECT count(*) FROM extractions WHERE list_contains(?, utt_id)", [stale])
-        )
-        wh.execute("DELETE FROM extractions WHERE list_contains(?, utt_id)", [stale])
+        result.extractions = catalog.drop_extractions_of(wh, stale)
     except BaseException:
         result.abort()
         raise
@@ -80,16 +78,7 @@ def invalidate(wh: Warehouse, utt_ids: Collection[str]) -> Invalidation:
 def _affected_parts(wh: Warehouse, stale: list[str]) -> list[list[tuple[str, str, str, str]]]:
     """Registered parts holding a stale utterance, grouped by chunk: the parts of one feature
     set and corpus that share a file name (an lld chunk's frames and features parts)."""
-    rows = wh.con.execute(
-        """SELECT DISTINCT p.path, p.kind, p.feature_set_hash, p.corpus
-           FROM parts p JOIN extractions e
-             ON e.feature_set_hash = p.feature_set_hash
-            AND parse_filename(e.part) = parse_filename(p.path)
-           JOIN utterances u ON u.utt_id = e.utt_id AND u.corpus = p.corpus
-           WHERE e.status = 'ok' AND e.part IS NOT NULL AND list_contains(?, e.utt_id)
-           ORDER BY p.path""",
-        [stale],
-    ).fetchall()
+    rows = catalog.parts_of_utterances(wh, stale)
     groups: dict[tuple[str, str, str], list[tuple[str, str, str, str]]] = {}
     for row in rows:
         path, _kind, fs_hash, corpus = row
@@ -106,9 +95,9 @@ def _rewrite_group(
     import pyarrow.parquet as pq
 
     name = f"part-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}.parquet"
-    new_main: str | None = None
+    new_main: Path | None = None
     for rel, kind, fs_hash, corpus in group:
-        old = wh.root / rel
+        old = layout.absolute(wh.root, rel)
         try:
             table = pq.read_table(old)
         except (OSError, pa.ArrowException) as exc:
@@ -129,15 +118,10 @@ def _rewrite_group(
             result.new_files.append(new)
             wh.register_part(kind, fs_hash, corpus, new, kept.num_rows)
             if kind != "frames":
-                new_main = new.resolve().relative_to(wh.root.resolve()).as_posix()
-        wh.execute("DELETE FROM parts WHERE path = ?", [rel])
+                new_main = new
+        store_parts.unregister_part(wh, rel)
         result.old_files.append(old)
         result.parts_rewritten += 1
     if new_main is not None:  # the chunk's other utterances now live in the copy
         _, _, fs_hash, corpus = group[0]
-        wh.execute(
-            "UPDATE extractions SET part = ? WHERE feature_set_hash = ? AND status = 'ok' "
-            "AND parse_filename(part) = ? "
-            "AND utt_id IN (SELECT utt_id FROM utterances WHERE corpus = ?)",
-            [new_main, fs_hash, Path(group[0][0]).name, corpus],
-        )
+        catalog.repoint_chunk(wh, fs_hash, corpus, Path(group[0][0]).name, new_main)

@@ -88,21 +88,3 @@ def transcript_frame(records, stored_ids) -> pl.DataFrame:
         if getattr(r, "text", None) is not None and r.utt_id in keep
     ]
     return pl.DataFrame(rows, schema=TRANSCRIPT_SCHEMA, orient="row")
-
-
-def store_transcripts(wh, corpus: str, frame: pl.DataFrame) -> None:
-    """Replace the stored words of ``corpus``' utterances by ``frame`` (inside the caller's
-    transaction, after its utterances are written)."""
-    wh.execute(
-        "DELETE FROM transcripts WHERE utt_id IN (SELECT utt_id FROM utterances WHERE corpus = ?)",
-        [corpus],
-    )
-    if frame.is_empty():
-        return
-    wh.con.register("_ingest_t", frame)
-    try:
-        wh.execute(
-            "INSERT OR REPLACE INTO transcripts (utt_id, text) SELECT utt_id, text FROM _ingest_t"
-        )
-    finally:
-        wh.con.unregister("_ingest_t")

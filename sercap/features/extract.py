@@ -30,9 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from sercap.errors import SercapError
-from sercap.features.featureset import FeatureSet, get_feature_set, register
-from sercap.warehouse import Warehouse
+from sercap.features.featureset import FeatureSet, get_feature_set
+from sercap.features.stored import register
+from sercap.store import Warehouse, catalog
 
 #: Environment that keeps every worker on one core (set before numpy-heavy imports).
 SINGLE_THREAD_ENV = {
@@ -122,6 +125,9 @@ class ExtractSummary:
             f"{self.failed} with problems, {self.skipped} already stored"
             + (
                 f"; {self.audio_s:.0f} s of audio in {self.seconds:.1f} s ({speed:.0f}x real time)"
+                if speed >= 10
+                else f"; {self.audio_s:.0f} s of audio in {self.seconds:.1f} s "
+                f"({speed:.2g}x real time)"
                 if self.done
                 else ""
             )
@@ -135,9 +141,7 @@ class ExtractSummary:
             files = self.examples.get(reason, [])
             out.extend(f"         {'e.g.' if i == 0 else '    '} {f}" for i, f in enumerate(files))
         if self.problems:
-            out.append(
-                "  (per utterance: SELECT utt_id, error FROM extractions WHERE status = 'error')"
-            )
+            out.append(f"  (per utterance: {catalog.ERRORS_QUERY})")
         return out
 
 
@@ -369,27 +373,48 @@ def pending(
 ) -> tuple[list[tuple[str, Item]], int, int]:
     """(corpus, item) of the utterances to extract now (at most ``limit``), how many are
     stored already, and how many the limit leaves for a later run."""
-    where, params = ("WHERE u.corpus = ?", [corpus]) if corpus else ("", [])
-    total = wh.scalar(f"SELECT count(*) FROM utterances u {where}", params)
+    total = catalog.count_utterances(wh, corpus)
     if not total:
         if corpus:
             raise SercapError(
                 f"no utterances in corpus {corpus!r}; run `sercap ingest KIND DIR` first"
             )
         raise SercapError("no utterances in the warehouse; run `sercap ingest KIND DIR` first")
-    done_filter = "e.status = 'ok'" if retry_errors else "true"
-    rows = wh.con.execute(
-        f"""SELECT u.corpus, u.utt_id, u.path, u.start_s, u.end_s FROM utterances u
-            {where} {"AND" if where else "WHERE"} NOT EXISTS (
-              SELECT 1 FROM extractions e WHERE e.utt_id = u.utt_id
-                AND e.feature_set_hash = ? AND {done_filter})
-            ORDER BY u.corpus, u.utt_id""",
-        [*params, fs.hash],
-    ).fetchall()
+    rows = catalog.pending_utterances(wh, fs.hash, corpus, retry_errors)
     stored = int(total) - len(rows)
     left = max(0, len(rows) - limit) if limit is not None else 0
     items = [(c, Item(u, p, s, e)) for c, u, p, s, e in rows[: len(rows) - left]]
     return items, stored, left
+
+
+def _refuse_unrecorded(wh: Warehouse, fs: FeatureSet, utt_ids: Sequence[str]) -> None:
+    """Refuse to extract utterances that registered parts of ``fs`` already hold.
+
+    That happens only when the catalog lost their ``extractions`` rows (a hand-edited
+    catalog, a bug): extracting them again would store every one of them twice. Reading the
+    ``utt_id`` column of the set's per-utterance parts costs milliseconds.
+    """
+    kind = "images" if fs.kind == "image" else "features"
+    paths = [str(p) for p in wh.part_paths(kind, fs.hash)]
+    if not paths or not utt_ids:
+        return
+    try:
+        rows = wh.con.execute(
+            "SELECT DISTINCT utt_id FROM read_parquet(?) WHERE list_contains(?, utt_id) "
+            "ORDER BY utt_id",
+            [paths, list(utt_ids)],
+        ).fetchall()
+    except duckdb.Error as exc:
+        raise SercapError(
+            f"the stored parts of feature set {fs.name!r} cannot be read "
+            f"({str(exc).splitlines()[0]}); run `sercap check --repair` first"
+        ) from exc
+    if rows:
+        raise SercapError(
+            f"{len(rows)} utterance(s) to extract for feature set {fs.name!r} are already in "
+            f"its stored parts without a record (e.g. {rows[0][0]}); extracting them again "
+            "would store them twice: run `sercap check --repair` first"
+        )
 
 
 def make_tasks(
@@ -417,46 +442,15 @@ def make_tasks(
 def store_result(wh: Warehouse, fs: FeatureSet, res: ChunkResult) -> None:
     """Register a chunk's parts and its extractions rows, all in one transaction."""
     corpus = res.task.corpus
-    rel = None
+    part = None
     with wh.transaction():
         if res.frames_path:
             wh.register_part("frames", fs.hash, corpus, Path(res.frames_path), res.frames_rows)
         if res.out_path:
             wh.register_part(PART_KIND[fs.kind], fs.hash, corpus, Path(res.out_path), res.out_rows)
-            rel = Path(res.out_path).resolve().relative_to(wh.root.resolve()).as_posix()
+            part = Path(res.out_path)
         if res.rows:
-            _insert_extractions(wh, fs.hash, rel, res.rows)
-
-
-def _insert_extractions(
-    wh: Warehouse, fs_hash: str, part: str | None, rows: Sequence[tuple]
-) -> None:
-    """One INSERT from an Arrow table (executemany costs ~2 ms a row in DuckDB)."""
-    import duckdb
-    import pyarrow as pa
-
-    utt, status, error, n_frames = (list(c) for c in zip(*rows, strict=True))
-    table = pa.table(
-        {
-            "utt_id": pa.array(utt, pa.string()),
-            "status": pa.array(status, pa.string()),
-            "error": pa.array(error, pa.string()),
-            "part": pa.array([part if s == "ok" else None for s in status], pa.string()),
-            "n_frames": pa.array(n_frames, pa.int64()),
-        }
-    )
-    wh.con.register("_new_extractions", table)
-    try:
-        wh.execute(
-            "INSERT OR REPLACE INTO extractions (utt_id, feature_set_hash, status, error, part, "
-            "n_frames, extracted_at) SELECT utt_id, ?, status, error, part, n_frames, now() "
-            "FROM _new_extractions",
-            [fs_hash],
-        )
-    finally:
-        # An interrupted INSERT aborts the transaction (rolled back by the caller).
-        with contextlib.suppress(duckdb.Error):
-            wh.con.unregister("_new_extractions")
+            catalog.insert_extractions(wh, fs.hash, part, res.rows)
 
 
 def remove_orphans(wh: Warehouse, fs: FeatureSet, corpora: Sequence[str]) -> int:
@@ -497,6 +491,7 @@ def extract(
         raise SercapError(f"{wh.root}: the warehouse is open read-only; extraction writes to it")
     register(wh, fs)
     items, stored, left = pending(wh, fs, corpus, retry_errors, limit)
+    _refuse_unrecorded(wh, fs, [item.utt_id for _c, item in items])
     summary = ExtractSummary(fs.name, fs.hash, skipped=stored, left=left)
     corpora = sorted({c for c, _ in items})
     summary.orphans_removed = remove_orphans(wh, fs, corpora)

@@ -15,7 +15,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from sercap.warehouse import read_sql
+from sercap.sqlfiles import read_sql
 
 TEMPLATE = "templates/functionals.sql"
 

@@ -82,26 +82,6 @@ class StoredImage:
         return decode_png(self.png)
 
 
-def stored_image(wh: Any, utt_id: str, image_set: str = "mel") -> StoredImage:
-    """Read one utterance's image from the warehouse (a one-line error when it is absent)."""
-    from sercap.errors import NotExtractedError, NotFoundError
-    from sercap.features.featureset import get_feature_set
-
-    fs = get_feature_set(image_set, kind="image")
-    view = f"images_{image_set}_{fs.hash}"
-    if not wh.has_relation(view):
-        raise NotExtractedError(
-            f"no images of set {image_set!r} in the warehouse; run `sercap images` first"
-        )
-    rows = wh.con.execute(
-        f"SELECT png, height, width FROM {view} WHERE utt_id = ?", [utt_id]
-    ).fetchall()
-    if not rows:
-        raise NotFoundError(f"no {image_set!r} image for utterance {utt_id!r}")
-    png, height, width = rows[0]
-    return StoredImage(utt_id, bytes(png), int(height), int(width), dict(fs.params))
-
-
 def plot_image(image: StoredImage, out: Any) -> None:
     """Draw a stored spectrogram with time (s) and mel-band axes into a PNG file."""
     import matplotlib

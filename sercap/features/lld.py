@@ -20,13 +20,15 @@ from typing import Any
 import numpy as np
 import scipy.fft
 
+from sercap.features.voice import VOICE_COLUMNS
+
 #: Bump when a change here changes numbers: it is part of every LLD feature-set hash.
 LLD_VERSION = 2
 
 _EPS = 1e-10
 
 #: Columns that are NULL (NaN) in unvoiced frames.
-VOICED_ONLY = ("f0_hz", "hnr_db")
+VOICED_ONLY = ("f0_hz", "hnr_db", *VOICE_COLUMNS)
 
 
 def frame_geometry(params: Mapping[str, Any]) -> tuple[int, int, int]:
@@ -326,7 +328,17 @@ def compute_frames(y: np.ndarray, params: Mapping[str, Any]) -> dict[str, np.nda
 
     if "pitch" in groups:
         g = groups["pitch"]
-        f0, strength, hnr = pitch_from_power(
+        pitch_fn = pitch_from_power
+        extra: dict[str, Any] = {}
+        if g.get("tracking") == "viterbi":  # F0 path over candidates (sercap.features.pitch)
+            from sercap.features.pitch import track_pitch
+
+            pitch_fn = track_pitch
+            extra = {
+                "octave_jump_cost": float(g.get("octave_jump_cost", 0.35)),
+                "voiced_unvoiced_cost": float(g.get("voiced_unvoiced_cost", 0.14)),
+            }
+        f0, strength, hnr = pitch_fn(
             power,
             rms,
             sr=sr,
@@ -337,6 +349,7 @@ def compute_frames(y: np.ndarray, params: Mapping[str, Any]) -> dict[str, np.nda
             threshold=float(g.get("threshold", 0.45)),
             octave_cost=float(g.get("octave_cost", 0.02)),
             silence_db=float(g.get("silence_db", -45.0)),
+            **extra,
         )
         if g.get("method", "acf") == "pyin":
             f0 = pyin_pitch(y, t, sr, hop, float(g.get("fmin", 70.0)), float(g.get("fmax", 450.0)))
@@ -344,6 +357,11 @@ def compute_frames(y: np.ndarray, params: Mapping[str, Any]) -> dict[str, np.nda
         cols["f0_hz"] = f0
         cols["voicing"] = strength
         cols["hnr_db"] = hnr
+
+    if "voice" in groups and "f0_hz" in cols:  # jitter, shimmer, formants (features.voice)
+        from sercap.features.voice import voice_columns
+
+        cols.update(voice_columns(y, cols["f0_hz"], sr=sr, hop=hop, win=win, **groups["voice"]))
 
     out = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in cols.items()}
     d = params.get("deltas")

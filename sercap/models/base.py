@@ -20,6 +20,14 @@ from sercap.errors import BadParameterError, NotFoundError, SercapError
 META_FILE = "model.json"
 
 
+def read_meta(path: Path) -> dict:
+    """The metadata ``save`` wrote beside a model (its registered name, parameters, seed)."""
+    meta_path = Path(path) / META_FILE
+    if not meta_path.is_file():
+        raise NotFoundError(f"no saved model in {path} (missing {META_FILE})")
+    return json.loads(meta_path.read_text())
+
+
 class SERModel(abc.ABC):
     """A classifier over K emotion classes; ``predict_proba`` always has K columns.
 
@@ -109,19 +117,19 @@ class SERModel(abc.ABC):
 
     @classmethod
     def load(cls, path: Path, *, n_jobs: int = 1, device: str | None = None) -> SERModel:
-        """Read a model written by ``save``; called on the base class it dispatches by name."""
-        path = Path(path)
-        meta_path = path / META_FILE
-        if not meta_path.is_file():
-            raise NotFoundError(f"no saved model in {path} (missing {META_FILE})")
-        meta = json.loads(meta_path.read_text())
-        target: type[SERModel] = cls
-        if cls is SERModel or getattr(cls, "name", None) != meta["name"]:
-            from sercap.models.registry import get_model
+        """Read a model of this class written by ``save``.
 
-            target = get_model(meta["name"])
-            if cls is not SERModel and not issubclass(target, cls):
-                raise SercapError(f"{path} holds a {meta['name']!r} model, not {cls.name!r}")
+        :func:`sercap.models.load_model` reads a model of any registered class.
+        """
+        path = Path(path)
+        meta = read_meta(path)
+        if getattr(cls, "name", None) != meta["name"]:
+            what = "a model class" if cls is SERModel else repr(cls.name)
+            raise SercapError(
+                f"{path} holds a {meta['name']!r} model, not {what}; "
+                "sercap.models.load_model reads any model"
+            )
+        target: type[SERModel] = cls
         model = target(meta["params"], seed=meta["seed"], n_jobs=n_jobs, device=device)
         model.n_classes_ = meta["n_classes"]
         model._load_state(path, meta.get("state") or {})

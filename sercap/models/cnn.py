@@ -2,7 +2,9 @@
 
 Utterances differ in length, so training uses random fixed-width crops (short images padded)
 and prediction averages the softmax over windows that cover the whole utterance. Inputs are
-uint8 images scaled to [0, 1] and standardised per mel band with training statistics.
+uint8 images scaled to [0, 1] and standardised per mel band with training statistics
+(``norm="utterance"`` also removes each utterance's own per-band mean first); with
+``deltas`` the network sees three channels: log-mel, its delta and delta-delta over time.
 """
 
 from __future__ import annotations
@@ -24,15 +26,62 @@ from sercap.models.torch_common import (
     spec_augment,
 )
 
+NORMS = ("global", "utterance")
+POOLINGS = ("mean", "stats")
+
+
+def time_deltas(x: torch.Tensor, width: int = 2) -> torch.Tensor:
+    """Regression deltas along the last (time) axis, edges repeated, as HTK/librosa define them:
+    d_t = sum_n n (x_{t+n} - x_{t-n}) / (2 sum_n n^2), n = 1..width."""
+    w = x.shape[-1]
+    padded = torch.cat(
+        [x[..., :1].expand(*x.shape[:-1], width), x, x[..., -1:].expand(*x.shape[:-1], width)],
+        dim=-1,
+    )
+    out = torch.zeros_like(x)
+    for n in range(1, width + 1):
+        out = out + n * (
+            padded[..., width + n : width + n + w] - padded[..., width - n : width - n + w]
+        )
+    return out / (2 * sum(n * n for n in range(1, width + 1)))
+
+
+def with_deltas(x: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) → (B, 3, H, W): the input, its delta and its delta-delta."""
+    d1 = time_deltas(x)
+    return torch.cat([x, d1, time_deltas(d1)], dim=1)
+
+
+def stats_pool(features: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) feature maps → (B, 2C): mean over frequency, then mean and standard
+    deviation over time (statistics pooling)."""
+    over_time = features.mean(dim=2)
+    return torch.cat([over_time.mean(dim=2), over_time.std(dim=2, unbiased=False)], dim=1)
+
+
+def average_windows(probs: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
+    """Test-time averaging: (n_windows, K) window probabilities and each window's utterance
+    index → (n, K) per-utterance means of the window probabilities."""
+    out = np.zeros((n, probs.shape[1]))
+    np.add.at(out, owner, probs)
+    return out / np.maximum(np.bincount(owner, minlength=n), 1)[:, None]
+
 
 class ConvNet(nn.Module):
     """Four blocks conv3×3 → BatchNorm → ReLU → max-pool 2×2 (widths c, 2c, 4c, 8c), then
-    global average pooling, dropout and a linear layer."""
+    global average or statistics pooling, dropout and a linear layer."""
 
-    def __init__(self, n_classes: int, channels: int, dropout: float) -> None:
+    def __init__(
+        self,
+        n_classes: int,
+        channels: int,
+        dropout: float,
+        in_channels: int = 1,
+        pooling: str = "mean",
+    ) -> None:
         super().__init__()
         blocks: list[nn.Module] = []
-        c_in = 1
+        c_in = in_channels
         for i in range(4):
             c_out = channels * 2**i
             blocks += [
@@ -43,20 +92,27 @@ class ConvNet(nn.Module):
             ]
             c_in = c_out
         self.features = nn.Sequential(*blocks)
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.pooling = pooling
         self.drop = nn.Dropout(dropout)
-        self.fc = nn.Linear(c_in, n_classes)
+        self.fc = nn.Linear(c_in * (2 if pooling == "stats" else 1), n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.drop(self.pool(self.features(x)).flatten(1)))
+        maps = self.features(x)
+        pooled = stats_pool(maps) if self.pooling == "stats" else maps.mean(dim=(2, 3))
+        return self.fc(self.drop(pooled))
 
 
-def torchvision_resnet(depth: int, n_classes: int, dropout: float) -> nn.Module:
-    """torchvision ResNet with random weights (nothing is downloaded), one input channel."""
+def torchvision_resnet(
+    depth: int, n_classes: int, dropout: float, in_channels: int = 1, stem: str = "3x3"
+) -> nn.Module:
+    """torchvision ResNet with random weights (nothing is downloaded) and a stem adapted to
+    64-128-band spectrograms: a 3×3 stride-2 convolution instead of 7×7 (a 7-band kernel
+    smears formants), then the usual max-pool, so the cost stays that of the ImageNet stem."""
     from torchvision.models import resnet18, resnet34
 
     net = (resnet18 if depth == 18 else resnet34)(weights=None, num_classes=n_classes)
-    net.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    k = 7 if stem == "7x7" else 3  # 7x7: the ImageNet stem of models saved before RECIPE 2
+    net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=k, stride=2, padding=k // 2, bias=False)
     if dropout > 0:
         net.fc = nn.Sequential(nn.Dropout(dropout), net.fc)
     return net
@@ -67,6 +123,12 @@ class ImageModel(TorchModel):
 
     input_kind: ClassVar[str] = "image"
     uses_batchnorm: ClassVar[bool] = True
+    legacy_params: ClassVar[dict] = {
+        "deltas": False,
+        "norm": "global",
+        "pooling": "mean",
+        "stem": "7x7",
+    }
 
     @classmethod
     def default_params(cls) -> dict:
@@ -74,16 +136,20 @@ class ImageModel(TorchModel):
             **common_params(),
             "epochs": 30,
             "batch_size": 32,
-            "lr": 1e-3,
+            "lr": 2e-3,
             "weight_decay": 1e-2,
-            "scheduler": "cosine",
+            "scheduler": "onecycle",  # warm-up then cosine: stable from a random start
             "patience": 10,
             "dropout": 0.3,
             "crop_frames": 128,  # training crop width (1.28 s at a 10 ms hop)
             "window_stride": 64,  # prediction windows; 0 = half the crop
             "freq_mask": 8,  # SpecAugment: max mel bands per mask (0 = off)
             "time_mask": 16,  # SpecAugment: max frames per mask (0 = off)
-            "n_masks": 1,
+            "n_masks": 2,
+            "deltas": True,  # log-mel + delta + delta-delta as three input channels
+            "norm": "global",  # or "utterance": also subtract each utterance's band means
+            "label_smoothing": 0.1,
+            "mixup": 0.0,
         }
 
     @classmethod
@@ -99,6 +165,13 @@ class ImageModel(TorchModel):
         super()._validate_params()
         if int(self.params["crop_frames"]) < 16:
             raise BadParameterError(f"{self.name}: crop_frames must be at least 16")
+        if self.params["norm"] not in NORMS:
+            raise BadParameterError(f"{self.name}: norm must be one of {NORMS}")
+        if self.params.get("pooling", "mean") not in POOLINGS:
+            raise BadParameterError(f"{self.name}: pooling must be one of {POOLINGS}")
+
+    def _in_channels(self) -> int:
+        return 3 if bool(self.params["deltas"]) else 1
 
     def _stride(self) -> int:
         stride = int(self.params["window_stride"])
@@ -150,18 +223,30 @@ class ImageModel(TorchModel):
     def _set_stats(self, stats: dict[str, np.ndarray], arch: dict) -> None:
         self.mean_, self.std_ = stats["mean"], stats["std"]
 
-    def _to_tensor(self, batch: np.ndarray, device: torch.device) -> torch.Tensor:
-        """(B, H, W) uint8 → standardised (B, 1, H, W) float32."""
+    def _band_means(self, image: np.ndarray) -> np.ndarray:
+        """(H,) means to subtract: the training band means, or with norm="utterance" the
+        utterance's own (whole image, before any crop)."""
+        if self.params["norm"] == "utterance":
+            return (image.mean(axis=1) / 255.0).astype(np.float32)
+        return self.mean_
+
+    def _to_tensor(
+        self, batch: np.ndarray, means: np.ndarray, device: torch.device
+    ) -> torch.Tensor:
+        """(B, H, W) uint8 crops and their (B, H) band means → standardised (B, C, H, W)
+        float32 (C = 3 with deltas). Padding (pixel 0) stays the quietest level."""
         x = torch.from_numpy(batch).to(device).float().div_(255.0)
-        mean = torch.from_numpy(self.mean_).to(device)[None, :, None]
+        mean = torch.from_numpy(np.asarray(means, dtype=np.float32)).to(device)[:, :, None]
         std = torch.from_numpy(self.std_).to(device)[None, :, None]
-        return ((x - mean) / std)[:, None]
+        x = ((x - mean) / std)[:, None]
+        return with_deltas(x) if bool(self.params["deltas"]) else x
 
     def _train_batch(
         self, X: list[np.ndarray], idx: np.ndarray, rng: np.random.Generator, device: torch.device
     ) -> tuple[torch.Tensor, ...]:
         width = int(self.params["crop_frames"])
-        x = self._to_tensor(np.stack([random_crop(X[i], width, rng) for i in idx]), device)
+        crops = np.stack([random_crop(X[i], width, rng) for i in idx])
+        x = self._to_tensor(crops, np.stack([self._band_means(X[i]) for i in idx]), device)
         p = self.params
         if int(p["freq_mask"]) > 0 or int(p["time_mask"]) > 0:
             x = spec_augment(x, int(p["freq_mask"]), int(p["time_mask"]), int(p["n_masks"]), rng)
@@ -172,16 +257,17 @@ class ImageModel(TorchModel):
         windows = [image_windows(img, width, stride) for img in X]
         owner = np.repeat(np.arange(len(X)), [len(w) for w in windows])
         stacked = np.concatenate(windows)
+        means = np.stack([self._band_means(img) for img in X])[owner]
         step = max(64, int(self.params["batch_size"]))
         probs = np.concatenate(
             [
-                self._run((self._to_tensor(stacked[i : i + step], device),), device)
+                self._run(
+                    (self._to_tensor(stacked[i : i + step], means[i : i + step], device),), device
+                )
                 for i in range(0, len(stacked), step)
             ]
         )
-        out = np.zeros((len(X), probs.shape[1]))
-        np.add.at(out, owner, probs)
-        return out / np.bincount(owner, minlength=len(X))[:, None]
+        return average_windows(probs, owner, len(X))
 
 
 class CNNModel(ImageModel):
@@ -192,7 +278,7 @@ class CNNModel(ImageModel):
     @classmethod
     def default_params(cls) -> dict:
         # 16-32-64-128 channels: on EmoDB (one LOSO fold) as good as twice the width, 2.7x faster
-        return {**super().default_params(), "channels": 16}
+        return {**super().default_params(), "channels": 16, "pooling": "stats"}
 
     @classmethod
     def search_space(cls, trial: optuna.Trial) -> dict:
@@ -203,7 +289,14 @@ class CNNModel(ImageModel):
         }
 
     def _build(self, n_classes: int) -> nn.Module:
-        return ConvNet(n_classes, int(self.params["channels"]), float(self.params["dropout"]))
+        p = self.params
+        return ConvNet(
+            n_classes,
+            int(p["channels"]),
+            float(p["dropout"]),
+            in_channels=self._in_channels(),
+            pooling=str(p["pooling"]),
+        )
 
 
 class ResNet18Model(ImageModel):
@@ -214,14 +307,17 @@ class ResNet18Model(ImageModel):
 
     @classmethod
     def default_params(cls) -> dict:
-        return {**super().default_params(), "dropout": 0.2}
+        return {**super().default_params(), "dropout": 0.2, "stem": "3x3"}
 
     @classmethod
     def search_space(cls, trial: optuna.Trial) -> dict:
         return {**common_search_space(trial), **cls._image_space(trial)}
 
     def _build(self, n_classes: int) -> nn.Module:
-        return torchvision_resnet(self.depth, n_classes, float(self.params["dropout"]))
+        p = self.params
+        return torchvision_resnet(
+            self.depth, n_classes, float(p["dropout"]), self._in_channels(), str(p["stem"])
+        )
 
 
 class ResNet34Model(ResNet18Model):

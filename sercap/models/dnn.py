@@ -1,4 +1,5 @@
-"""``dnn``: a multilayer perceptron on utterance-level features (MFCC aggregates by default)."""
+"""``dnn``: a multilayer perceptron on utterance-level features (the whole feature set, as the
+SVM sees it, by default)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,20 @@ from sercap.models.torch_common import TorchModel, common_params, common_search_
 
 
 class MLP(nn.Module):
-    """n_layers × (Linear → [BatchNorm] → ReLU → Dropout) → Linear."""
+    """[Dropout on inputs] → n_layers × (Linear → [BatchNorm] → ReLU → Dropout) → Linear."""
 
     def __init__(
-        self, n_in: int, n_classes: int, n_layers: int, hidden: int, dropout: float, batchnorm: bool
+        self,
+        n_in: int,
+        n_classes: int,
+        n_layers: int,
+        hidden: int,
+        dropout: float,
+        batchnorm: bool,
+        input_dropout: float = 0.0,
     ) -> None:
         super().__init__()
+        self.input_drop = nn.Dropout(input_dropout)  # no weights: saved models stay loadable
         layers: list[nn.Module] = []
         width = n_in
         for _ in range(n_layers):
@@ -34,7 +43,7 @@ class MLP(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self.net(self.input_drop(x))
 
 
 class DNNModel(TorchModel):
@@ -43,7 +52,7 @@ class DNNModel(TorchModel):
 
     name: ClassVar[str] = "dnn"
     input_kind: ClassVar[str] = "tabular"
-    default_columns: ClassVar[str | None] = r"^mfcc_"
+    default_columns: ClassVar[str | None] = None  # all functionals, like the SVM
 
     @property
     def uses_batchnorm(self) -> bool:  # type: ignore[override]
@@ -63,6 +72,7 @@ class DNNModel(TorchModel):
             "hidden_size": 256,
             "dropout": 0.3,
             "batchnorm": True,
+            "input_dropout": 0.0,  # drop whole input features (a strong regulariser on ~1k)
         }
 
     @classmethod
@@ -110,6 +120,7 @@ class DNNModel(TorchModel):
             int(p["hidden_size"]),
             float(p["dropout"]),
             bool(p["batchnorm"]),
+            float(p.get("input_dropout", 0.0)),
         )
 
     def _train_batch(

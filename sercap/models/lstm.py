@@ -23,11 +23,12 @@ from sercap.models.torch_common import (
     pad_sequences,
 )
 
-HEADS = ("mean", "attention")
+HEADS = ("mean", "attention", "stats")
 
 
 class LSTMNet(nn.Module):
-    """(Bi)LSTM over packed sequences → masked mean or attention pooling → dropout → linear."""
+    """(Bi)LSTM over packed sequences → masked mean, attention or statistics (mean and standard
+    deviation) pooling → dropout → linear."""
 
     def __init__(
         self,
@@ -51,7 +52,8 @@ class LSTMNet(nn.Module):
         width = hidden * (2 if bidirectional else 1)
         self.attention = nn.Linear(width, 1) if head == "attention" else None
         self.drop = nn.Dropout(dropout)
-        self.fc = nn.Linear(width, n_classes)
+        self.stats = head == "stats"
+        self.fc = nn.Linear(width * (2 if self.stats else 1), n_classes)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
@@ -59,7 +61,11 @@ class LSTMNet(nn.Module):
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
         mask = torch.arange(x.shape[1], device=x.device)[None, :] < lengths.to(x.device)[:, None]
         if self.attention is None:
-            pooled = (out * mask[..., None]).sum(1) / lengths.to(out.device)[:, None].to(out.dtype)
+            n = lengths.to(out.device)[:, None].to(out.dtype)
+            pooled = (out * mask[..., None]).sum(1) / n
+            if self.stats:
+                var = (((out - pooled[:, None]) ** 2) * mask[..., None]).sum(1) / n
+                pooled = torch.cat([pooled, torch.sqrt(var + 1e-6)], dim=1)
         else:
             scores = self.attention(out).squeeze(-1).float().masked_fill(~mask, float("-inf"))
             w = torch.softmax(scores, dim=1).to(out.dtype)
@@ -72,23 +78,26 @@ class LSTMModel(TorchModel):
 
     name: ClassVar[str] = "lstm"
     input_kind: ClassVar[str] = "sequence"
+    legacy_params: ClassVar[dict] = {"frame_stride": 1}
 
     @classmethod
     def default_params(cls) -> dict:
         return {
             **common_params(),
-            "epochs": 40,
+            "epochs": 30,
             "batch_size": 32,
-            "lr": 1e-3,
+            "lr": 2e-3,
             "weight_decay": 1e-2,
-            "scheduler": "cosine",
+            "scheduler": "onecycle",
             "patience": 10,
             "hidden_size": 128,
-            "num_layers": 2,
+            "num_layers": 1,  # two layers doubled the time for no gain on EmoDB-sized corpora
             "bidirectional": True,
             "dropout": 0.3,
-            "head": "attention",
+            "head": "stats",
+            "label_smoothing": 0.1,
             "max_frames": 400,  # training crop (4 s at a 10 ms hop); prediction uses it all
+            "frame_stride": 2,  # keep every 2nd frame: 20 ms steps, half the recurrence
         }
 
     @classmethod
@@ -100,6 +109,7 @@ class LSTMModel(TorchModel):
             "bidirectional": trial.suggest_categorical("bidirectional", [True, False]),
             "dropout": trial.suggest_float("dropout", 0.0, 0.5),
             "head": trial.suggest_categorical("head", list(HEADS)),
+            "frame_stride": trial.suggest_int("frame_stride", 1, 3),
         }
 
     def _validate_params(self) -> None:
@@ -148,7 +158,8 @@ class LSTMModel(TorchModel):
         self.std_ = np.where(std > 1e-6 * (1 + np.abs(mean)), std, 1.0).astype(np.float32)
 
     def _transform(self, seq: np.ndarray) -> np.ndarray:
-        z = (seq - self.mean_) / self.std_
+        stride = max(1, int(self.params.get("frame_stride", 1)))
+        z = (seq[::stride] - self.mean_) / self.std_
         return np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
     def _stats(self) -> dict[str, np.ndarray]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sercap.errors import BadParameterError
-from sercap.models.base import SERModel
+from sercap.models.base import SERModel, read_meta
 from sercap.models.cnn import CNNModel, ResNet18Model, ResNet34Model
 from sercap.models.dnn import DNNModel
 from sercap.models.lstm import LSTMModel
@@ -55,3 +57,17 @@ def model_names(input_kind: str | None = None) -> list[str]:
         )
     every = {**MODELS, **TEXT_MODELS}
     return [n for n, cls in every.items() if input_kind is None or cls.input_kind == input_kind]
+
+
+def load_model(path: Path, *, n_jobs: int = 1, device: str | None = None) -> SERModel:
+    """Read a model written by :meth:`SERModel.save`, of whichever registered class saved it.
+
+    Parameters
+    ----------
+    path : Path
+        The folder ``save`` wrote.
+    n_jobs, device
+        As for the model's constructor.
+    """
+    name = read_meta(Path(path))["name"]
+    return get_model(name).load(Path(path), n_jobs=n_jobs, device=device)

@@ -28,11 +28,14 @@ from sercap.models.base import (
     unweighted_accuracy,
 )
 
+#: Version of the training/input recipe, saved with every model (absent = saved before 2).
+RECIPE = 2
+
 WEIGHTS_FILE = "weights.pt"
 STATS_FILE = "stats.npz"
 
 OPTIMIZERS = ("adamw", "sgd")
-SCHEDULERS = ("cosine", "step", "none")
+SCHEDULERS = ("cosine", "onecycle", "step", "none")
 
 
 # ------------------------------------------------------------------------- device & threads
@@ -199,6 +202,8 @@ def common_params() -> dict:
         "patience": 10,
         "valid_fraction": 0.2,  # 2 of EmoDB's 9 training speakers: 1 is too noisy to stop on
         "class_weight": "balanced",
+        "label_smoothing": 0.0,  # cross-entropy target smoothing (0 = hard labels)
+        "mixup": 0.0,  # mixup Beta(a, a) concentration on single-tensor inputs (0 = off)
     }
 
 
@@ -232,6 +237,15 @@ def _scheduler(opt: torch.optim.Optimizer, p: dict) -> Any:
     epochs = max(1, int(p["epochs"]))
     if p["scheduler"] == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    if p["scheduler"] == "onecycle":  # linear warm-up over 30 % of the epochs, then cosine to 0
+        warm = max(1, round(0.3 * epochs))
+
+        def factor(e: int) -> float:
+            if e < warm:
+                return 0.1 + 0.9 * e / warm
+            return 0.5 * (1.0 + np.cos(np.pi * (e - warm) / max(1, epochs - warm)))
+
+        return torch.optim.lr_scheduler.LambdaLR(opt, factor)
     if p["scheduler"] == "step":  # divide by 10 at one and two thirds of training
         milestones = sorted({max(1, epochs // 3), max(1, 2 * epochs // 3)})
         return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=0.1)
@@ -239,6 +253,24 @@ def _scheduler(opt: torch.optim.Optimizer, p: dict) -> Any:
 
 
 Batch = tuple[tuple[torch.Tensor, ...], torch.Tensor]
+
+
+def mixup_batch(
+    inputs: tuple[torch.Tensor, ...], alpha: float, rng: np.random.Generator
+) -> tuple[tuple[torch.Tensor, ...], np.ndarray | None, float]:
+    """Mixup (Zhang et al. 2018): blend each example with a shuffled partner by one
+    lambda ~ Beta(alpha, alpha), kept >= 0.5 so the first label dominates.
+
+    Only single-tensor inputs are mixed (images, feature rows); sequences with lengths are
+    returned unchanged. Returns (inputs, partner order or None, lambda).
+    """
+    if alpha <= 0 or len(inputs) != 1 or len(inputs[0]) < 2:
+        return inputs, None, 1.0
+    lam = float(rng.beta(alpha, alpha))
+    lam = max(lam, 1.0 - lam)
+    order = rng.permutation(len(inputs[0]))
+    x = inputs[0]
+    return (lam * x + (1.0 - lam) * x[torch.from_numpy(order).to(x.device)],), order, lam
 
 
 def train_classifier(
@@ -263,8 +295,10 @@ def train_classifier(
     opt = _optimizer(module, params)
     sched = _scheduler(opt, params)
     loss_fn = nn.CrossEntropyLoss(
-        weight=torch.as_tensor(weights, dtype=torch.float32, device=device)
+        weight=torch.as_tensor(weights, dtype=torch.float32, device=device),
+        label_smoothing=float(params.get("label_smoothing", 0.0)),
     )
+    alpha = float(params.get("mixup", 0.0))
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
     patience = int(params["patience"])
     best: tuple[float, float] | None = None
@@ -277,9 +311,13 @@ def train_classifier(
         total, count = 0.0, 0
         for inputs, targets in train_batches(rng):
             opt.zero_grad(set_to_none=True)
+            inputs, partner, lam = mixup_batch(inputs, alpha, rng)
             with autocast(device):
                 logits = module(*inputs)
             loss = loss_fn(logits.float(), targets)
+            if partner is not None:
+                other = targets[torch.from_numpy(partner).to(targets.device)]
+                loss = lam * loss + (1.0 - lam) * loss_fn(logits.float(), other)
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
@@ -321,6 +359,9 @@ class TorchModel(SERModel):
     """
 
     uses_batchnorm: ClassVar[bool] = False
+    #: What parameters added with RECIPE 2 meant before, for models saved earlier: loading
+    #: fills absent keys with today's defaults, which would change the network they describe.
+    legacy_params: ClassVar[dict] = {}
 
     def fit(
         self,
@@ -398,6 +439,10 @@ class TorchModel(SERModel):
             )
         if p["class_weight"] not in ("balanced", None):
             raise BadParameterError(f"{self.name}: class_weight must be 'balanced' or null")
+        if not 0.0 <= float(p.get("label_smoothing", 0.0)) < 1.0:
+            raise BadParameterError(f"{self.name}: label_smoothing must be in [0, 1)")
+        if float(p.get("mixup", 0.0)) < 0:
+            raise BadParameterError(f"{self.name}: mixup must be >= 0 (0 = off)")
         for key in ("epochs", "batch_size"):
             if int(p[key]) < 1:
                 raise BadParameterError(f"{self.name}: {key} must be at least 1, got {p[key]!r}")
@@ -412,7 +457,7 @@ class TorchModel(SERModel):
 
     # ---- persistence
     def _state_meta(self) -> dict:
-        return {"arch": self._arch_meta()}
+        return {"arch": self._arch_meta(), "recipe": RECIPE}
 
     def _save_state(self, path: Path) -> None:
         state = {k: v.detach().cpu() for k, v in self.module_.state_dict().items()}
@@ -420,6 +465,8 @@ class TorchModel(SERModel):
         np.savez(path / STATS_FILE, **self._stats())
 
     def _load_state(self, path: Path, state: dict) -> None:
+        if "recipe" not in state:  # saved before the recipe parameters existed
+            self.params.update({k: v for k, v in self.legacy_params.items() if k in self.params})
         self.device_ = resolve_device(self.device)
         with np.load(path / STATS_FILE) as stats:
             self._set_stats({k: stats[k] for k in stats.files}, state["arch"])

@@ -1,0 +1,311 @@
+"""Fairness, significance and uncertainty of stored runs, from their stored predictions only.
+
+Every function here reads ``runs`` and ``predictions`` (and the speakers and genders in
+``utterances``) and hands them to the pure functions of :mod:`sercap.analysis`; none loads
+an artifact or refits a model, so they work on any run, ensembles included, and on a
+read-only warehouse. The views in ``sql/006_analysis.sql`` give the same fairness and
+confidence numbers to SQL users.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from sercap import analysis
+from sercap.errors import SercapError
+from sercap.store import Warehouse
+
+
+@dataclass(frozen=True)
+class StoredPredictions:
+    """The out-of-fold predictions of one run, sorted by ``utt_id``.
+
+    ``y`` and ``predicted`` are indices into ``classes`` (the run's class order, which is also
+    the order of ``proba``'s columns); speakers and genders of utterances missing from the
+    catalog are ``"?"``.
+    """
+
+    run_id: str
+    classes: list[str]
+    utt_ids: np.ndarray
+    folds: np.ndarray
+    y: np.ndarray
+    predicted: np.ndarray
+    proba: np.ndarray
+    speakers: np.ndarray
+    genders: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.utt_ids)
+
+
+def load_predictions(wh: Warehouse, run_id: str) -> StoredPredictions:
+    """Read a run's stored predictions (a unique prefix of its id is enough).
+
+    Raises
+    ------
+    SercapError
+        No such run, or a run with no stored predictions.
+    """
+    from sercap.store.runs import get_run
+
+    run = get_run(wh, run_id)
+    classes = list(run["classes"] or [])
+    frame = wh.query(
+        "SELECT p.utt_id, p.fold, p.label, p.predicted, p.proba, "
+        "coalesce(u.speaker, '?') AS speaker, coalesce(u.gender, '?') AS gender "
+        "FROM predictions p LEFT JOIN utterances u USING (utt_id) "
+        "WHERE p.run_id = ? ORDER BY p.utt_id",
+        [run["run_id"]],
+    )
+    if frame.is_empty():
+        raise SercapError(f"run {run['run_id']} has no stored predictions; re-run it")
+    index = {c: i for i, c in enumerate(classes)}
+    unknown = sorted((set(frame["label"]) | set(frame["predicted"])) - set(index))
+    if unknown:
+        raise SercapError(
+            f"run {run['run_id']}: class {unknown[0]!r} in its predictions is not in its "
+            "classes; the run is damaged, re-run it"
+        )
+    return StoredPredictions(
+        run_id=run["run_id"],
+        classes=classes,
+        utt_ids=frame["utt_id"].to_numpy(),
+        folds=frame["fold"].to_numpy(),
+        y=np.array([index[c] for c in frame["label"]], dtype=np.int64),
+        predicted=np.array([index[c] for c in frame["predicted"]], dtype=np.int64),
+        proba=np.array(frame["proba"].to_list(), dtype=np.float64).reshape(frame.height, -1),
+        speakers=frame["speaker"].to_numpy(),
+        genders=frame["gender"].to_numpy(),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Fairness
+
+
+def fairness_table(
+    wh: Warehouse, run_id: str, *, by: Sequence[str] = ("gender", "speaker")
+) -> pl.DataFrame:
+    """UA per gender and per speaker of a run (the ``run_groups`` view, computed in Python).
+
+    Returns
+    -------
+    polars.DataFrame
+        ``group_by`` ("gender" | "speaker"), ``group_name, n, accuracy, ua, gap`` (best group's
+        UA minus this one's), ``worst_gap`` (best minus worst in the grouping); worst first.
+    """
+    p = load_predictions(wh, run_id)
+    values = {"gender": p.genders, "speaker": p.speakers}
+    frames = []
+    for key in by:
+        if key not in values:
+            raise SercapError(f"cannot group by {key!r}; use gender or speaker")
+        f = analysis.group_scores(p.y, p.predicted, values[key], n_classes=len(p.classes))
+        frames.append(
+            f.rename({"group": "group_name"}).with_columns(
+                pl.lit(key).alias("group_by"), worst_gap=pl.col("gap").max()
+            )
+        )
+    cols = ["group_by", "group_name", "n", "accuracy", "ua", "gap", "worst_gap"]
+    return pl.concat(frames).select(cols)
+
+
+def fairness_summary(wh: Warehouse, run_id: str) -> pl.DataFrame:
+    """One row per grouping: best and worst group and the gap (the ``run_fairness`` view).
+
+    Returns
+    -------
+    polars.DataFrame
+        ``group_by, n_groups, best_group, best_ua, worst_group, worst_ua, worst_gap``.
+    """
+    table = fairness_table(wh, run_id)
+    rows = []
+    for key in table["group_by"].unique(maintain_order=True).to_list():
+        t = table.filter(pl.col("group_by") == key)  # sorted worst first
+        rows.append(
+            {
+                "group_by": key, "n_groups": t.height,
+                "best_group": t["group_name"][-1], "best_ua": t["ua"][-1],
+                "worst_group": t["group_name"][0], "worst_ua": t["ua"][0],
+                "worst_gap": t["ua"][-1] - t["ua"][0],
+            }
+        )  # fmt: skip
+    return pl.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Significance
+
+
+@dataclass(frozen=True)
+class RunComparison:
+    """Run A against run B on the utterances both predicted."""
+
+    run_a: str
+    run_b: str
+    n_common: int
+    ua: analysis.DifferenceCI
+    macro_f1: analysis.DifferenceCI
+    mcnemar: analysis.McNemarResult
+
+    def as_dict(self) -> dict:
+        """Flat JSON-ready dict (``ua_difference``, ``ua_low`` … ``mcnemar_p``)."""
+        out: dict = {"run_a": self.run_a, "run_b": self.run_b, "n_common": self.n_common}
+        for name, ci in (("ua", self.ua), ("macro_f1", self.macro_f1)):
+            out |= {
+                f"{name}_a": ci.a, f"{name}_b": ci.b, f"{name}_difference": ci.difference,
+                f"{name}_low": ci.low, f"{name}_high": ci.high,
+                f"{name}_within_noise": ci.within_noise,
+            }  # fmt: skip
+        m = self.mcnemar
+        out |= {
+            "mcnemar_only_a_right": m.only_a_right, "mcnemar_only_b_right": m.only_b_right,
+            "mcnemar_statistic": m.statistic, "mcnemar_p": m.p_value, "mcnemar_method": m.method,
+            "level": self.ua.level, "n_boot": self.ua.n_boot, "seed": self.ua.seed,
+        }  # fmt: skip
+        return out
+
+
+def compare_runs(
+    wh: Warehouse,
+    run_a: str,
+    run_b: str,
+    *,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> RunComparison:
+    """Paired bootstrap CI of the UA and macro-F1 difference (A - B) and McNemar's test.
+
+    Both runs must share their classes; only the utterances both predicted are compared (all of
+    them, for two runs of one corpus under one protocol).
+
+    Raises
+    ------
+    SercapError
+        Different classes, no common utterance, or a label that differs between the two runs.
+    """
+    a, b = load_predictions(wh, run_a), load_predictions(wh, run_b)
+    if a.classes != b.classes:
+        raise SercapError(
+            f"runs {a.run_id} and {b.run_id} predict different classes ({a.classes} vs "
+            f"{b.classes}); compare runs of one label map"
+        )
+    common, ia, ib = np.intersect1d(a.utt_ids, b.utt_ids, assume_unique=True,
+                                    return_indices=True)  # fmt: skip
+    if len(common) == 0:
+        raise SercapError(f"runs {a.run_id} and {b.run_id} share no utterance; nothing to compare")
+    if not np.array_equal(a.y[ia], b.y[ib]):
+        raise SercapError(
+            f"runs {a.run_id} and {b.run_id} label some utterances differently; "
+            "compare runs of one corpus and label map"
+        )
+    y, pa, pb = a.y[ia], a.predicted[ia], b.predicted[ib]
+    k = len(a.classes)
+    kw = {"n_classes": k, "n_boot": n_boot, "level": level, "seed": seed}
+    return RunComparison(
+        run_a=a.run_id,
+        run_b=b.run_id,
+        n_common=len(common),
+        ua=analysis.paired_bootstrap(y, pa, pb, metric="ua", **kw),
+        macro_f1=analysis.paired_bootstrap(y, pa, pb, metric="macro_f1", **kw),
+        mcnemar=analysis.mcnemar(y, pa, pb),
+    )
+
+
+def significance_to_best(
+    wh: Warehouse, run_ids: Sequence[str], *, n_boot: int = 1000, level: float = 0.95,
+    seed: int = 0,
+) -> pl.DataFrame:  # fmt: skip
+    """Each run against the best of them by stored pooled UA: is the difference within noise?
+
+    Returns
+    -------
+    polars.DataFrame
+        ``run_id, is_best, ua, ua_difference`` (run − best), ``ua_low, ua_high,
+        within_noise`` (the CI of the difference contains 0; True for the best itself),
+        ``mcnemar_p``; in the given order.
+    """
+    from sercap.store.runs import get_run
+
+    runs = [get_run(wh, r) for r in run_ids]
+    if not runs:
+        return pl.DataFrame()
+    best = max(runs, key=lambda r: r["ua"])
+    rows = []
+    for run in runs:
+        if run["run_id"] == best["run_id"]:
+            rows.append(
+                {
+                    "run_id": run["run_id"], "is_best": True, "ua": run["ua"],
+                    "ua_difference": 0.0, "ua_low": 0.0, "ua_high": 0.0, "within_noise": True,
+                    "mcnemar_p": 1.0,
+                }
+            )  # fmt: skip
+            continue
+        c = compare_runs(wh, run["run_id"], best["run_id"], n_boot=n_boot, level=level, seed=seed)
+        rows.append(
+            {
+                "run_id": run["run_id"], "is_best": False, "ua": run["ua"],
+                "ua_difference": c.ua.difference, "ua_low": c.ua.low, "ua_high": c.ua.high,
+                "within_noise": c.ua.within_noise, "mcnemar_p": c.mcnemar.p_value,
+            }
+        )  # fmt: skip
+    return pl.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Uncertainty
+
+
+def prediction_confidence(wh: Warehouse, run_id: str) -> pl.DataFrame:
+    """Entropy, margin and top probability of each stored prediction of a run.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``utt_id, fold, label, predicted, correct, max_proba, margin, entropy, entropy_norm``.
+    """
+    p = load_predictions(wh, run_id)
+    cls = np.array(p.classes, dtype=object)
+    return pl.DataFrame(
+        {
+            "utt_id": p.utt_ids, "fold": p.folds, "label": cls[p.y].tolist(),
+            "predicted": cls[p.predicted].tolist(), "correct": p.y == p.predicted,
+            "max_proba": analysis.confidence(p.proba, "max"),
+            "margin": analysis.margin(p.proba), "entropy": analysis.entropy(p.proba),
+            "entropy_norm": analysis.entropy(p.proba, normalise=True),
+        }
+    )  # fmt: skip
+
+
+def coverage_curve(
+    wh: Warehouse,
+    run_id: str,
+    *,
+    measure: str = "max",
+    coverages: Sequence[float] | None = None,
+) -> pl.DataFrame:
+    """UA and accuracy of a run as its least confident predictions are set aside.
+
+    See :func:`sercap.analysis.coverage_curve` for the columns.
+    """
+    p = load_predictions(wh, run_id)
+    return analysis.coverage_curve(p.y, p.proba, measure=measure, coverages=coverages)
+
+
+def abstain_threshold(
+    wh: Warehouse, run_id: str, coverage: float, *, measure: str = "max"
+) -> float:
+    """The confidence threshold that would have kept ``coverage`` of the run's out-of-fold
+    predictions: what ``predict --abstain`` can apply to new utterances of that run's model."""
+    p = load_predictions(wh, run_id)
+    try:
+        return analysis.threshold_for_coverage(p.proba, coverage, measure=measure)
+    except ValueError as exc:
+        raise SercapError(f"--abstain: {exc}") from exc

@@ -1,0 +1,236 @@
+"""The main click group of sercap's command line: error and Ctrl-C handling, the options
+and helpers the command modules share. :mod:`sercap.cli` registers the commands on it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import sercap
+
+# Keep numba's compiled librosa kernels between runs even where site-packages is read-only
+# (a user-set NUMBA_CACHE_DIR wins); extract compiles them once, under a lock, before workers.
+sercap.use_numba_cache()
+
+import click  # noqa: E402
+
+from sercap.errors import SercapError  # noqa: E402
+
+
+class _Group(click.Group):
+    """Turns user errors into one line on stderr (no traceback) and Ctrl-C into a note.
+
+    Ctrl-C is recorded by a SIGINT handler: DuckDB turns it into ``RuntimeError('Query
+    interrupted')`` (or, inside a transaction, a later "transaction is aborted" error), so
+    whatever an interrupted command raises ends as the same one line and exit status 130.
+    Every write is one transaction, rolled back when the connection closes, so what was
+    committed before stays and nothing half-done does.
+    """
+
+    def main(self, *args, **kwargs):  # type: ignore[override]
+        """Parsing, too, ends a Ctrl-C in one line (click would print ``Aborted!``)."""
+        from sercap._interrupt import install
+
+        previous = install()
+        try:
+            return super().main(*args, **kwargs)
+        finally:
+            if previous is not None:
+                import signal
+
+                signal.signal(signal.SIGINT, previous)
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        import atexit
+        import signal
+        import threading
+
+        import duckdb
+
+        interrupted = False
+
+        def on_sigint(signum: int, frame: object) -> None:
+            nonlocal interrupted
+            interrupted = True
+            raise KeyboardInterrupt
+
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, on_sigint) if main_thread else None
+        if main_thread:  # a Ctrl-C while the interpreter shuts down would kill it silently
+            atexit.unregister(_ignore_sigint)
+            atexit.register(_ignore_sigint)
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except BaseException as exc:
+            if isinstance(exc, SystemExit) and not interrupted:
+                raise
+            if interrupted or _is_interrupt(exc):
+                click.echo(
+                    "\ninterrupted: everything already stored is kept; rerun to resume", err=True
+                )
+                sys.exit(130)
+            if isinstance(exc, SercapError):
+                click.echo(f"error: {exc}", err=True)
+                sys.exit(1)
+            if isinstance(exc, duckdb.Error):
+                click.echo(f"error: {str(exc).splitlines()[0]}", err=True)
+                sys.exit(1)
+            if isinstance(exc, OSError):  # an output folder that does not exist, a full disk…
+                where = f"{exc.filename}: " if exc.filename else ""
+                click.echo(f"error: {where}{exc.strerror or exc}", err=True)
+                sys.exit(1)
+            raise
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+
+
+def _ignore_sigint() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _is_interrupt(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what it was raised from, or during) is Ctrl-C."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, KeyboardInterrupt) or (
+            isinstance(exc, RuntimeError) and "interrupted" in str(exc).lower()
+        ):
+            return True
+        if type(exc).__name__ == "InterruptException":
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
+def bars() -> bool:
+    """Progress bars only on a terminal: in a log file they are lines of escape codes."""
+    return sys.stderr.isatty()
+
+
+def say(text: str) -> None:
+    """Progress lines go to stderr (stdout holds the result)."""
+    click.echo(text, err=True)
+
+
+def open_warehouse(ctx: click.Context, *, read_only: bool = False, damaged: str | None = None):
+    """Open the warehouse chosen on the command line (closed when the command ends).
+
+    Registered parts found missing or damaged at open (``damaged``): ``"warn"`` prints one
+    line on stderr and goes on, ``"refuse"`` stops with that line, ``"ignore"`` is for
+    `check`. The default warns when read-only (nothing is changed, the views simply leave
+    those parts out) and refuses otherwise: a command that writes would store results
+    computed without those utterances, or believe they are stored.
+    """
+    wh = sercap.connect(ctx.obj["warehouse"], read_only=read_only, absolute=False)
+    ctx.call_on_close(wh.close)
+    policy = damaged or ("warn" if read_only else "refuse")
+    line = None if policy == "ignore" else sercap.damage(wh)
+    if line:
+        if policy == "refuse":
+            raise SercapError(f"{line} first")
+        click.echo(f"warning: {line}", err=True)
+    return wh
+
+
+def exists(ctx: click.Context) -> bool:
+    """Whether the warehouse already exists (then read-only commands do not lock it)."""
+    return sercap.warehouse_exists(ctx.obj["warehouse"])
+
+
+def parse_params(text: str | None) -> dict:
+    """``--params`` JSON as a dict (one line naming the problem otherwise)."""
+    import json
+
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SercapError(f"--params is not valid JSON ({exc.msg} at column {exc.colno})") from exc
+    if not isinstance(value, dict):
+        raise SercapError("--params must be a JSON object, e.g. '{\"C\": 10}'")
+    return value
+
+
+def with_options(options):
+    """Apply a list of click options (first = first in --help)."""
+
+    def decorate(fn):
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return decorate
+
+
+# ---- options shared by several commands
+corpus_option = click.option("--corpus", help="Corpus name (default: the only one).")
+labels_option = click.option(
+    "--labels", "label_map", help="Label map, e.g. iemocap4, emodb7 (default: the corpus')."
+)
+feature_set_option = click.option(
+    "--feature-set", help="Feature set for tabular/sequence models.  [default: default]"
+)
+image_set_option = click.option("--image-set", help="Image set for CNN models.  [default: mel]")
+columns_option = click.option(
+    "--columns", help="Regular expression choosing feature columns, e.g. '^mfcc_'."
+)
+speaker_norm_option = click.option(
+    "--speaker-norm",
+    is_flag=True,
+    help="Standardise features per speaker (unlabelled statistics of each speaker).",
+)
+seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+jobs_option = click.option(
+    "--jobs", type=int, default=2, show_default=True, help="Threads for a model's fitting."
+)
+device_option = click.option(
+    "--device", help="Torch device (default: cuda when available, else cpu)."
+)
+cluster_option = click.option(
+    "--cluster", envvar="SERCAP_CLUSTER", help="Dask cluster: local:N or tcp://HOST:PORT"
+)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--warehouse",
+    "-w",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="SERCAP_WAREHOUSE",
+    default=Path("warehouse"),
+    show_default=True,
+    help="Warehouse directory (also $SERCAP_WAREHOUSE).",
+)
+@click.version_option(package_name="sercap")
+@click.pass_context
+def main(ctx: click.Context, warehouse: Path) -> None:
+    """sercap: speech emotion recognition on a feature warehouse.
+
+    \b
+    A typical session (`sercap demo` runs all of it on a synthetic corpus):
+      sercap corpus synth demo/corpus          # or use a real corpus directory
+      sercap ingest iemocap demo/corpus        # utterances + labels tables
+      sercap extract                           # descriptors + functionals -> Parquet
+      sercap images                            # log-mel spectrogram PNGs
+      sercap sql "SELECT * FROM utterance_features LIMIT 3"
+      sercap train svm                         # speaker-independent cross-validation
+      sercap tune xgb                          # Optuna; then train/bench --tuned
+      sercap bench --all --ensemble            # compare models in one table
+      sercap report --out report/              # Markdown report with pictures
+      sercap predict clip.wav --model svm      # emotion of new audio
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["warehouse"] = warehouse
+
+
+def extraction_jobs() -> int:
+    """Default worker processes for extract/images: the CPUs, at most 8."""
+    return max(1, min(os.cpu_count() or 1, 8))

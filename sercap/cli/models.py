@@ -1,0 +1,352 @@
+"""Models: `train`, `runs [show]`, `tune`, `ensemble`, `report`, `predict`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+import sercap
+from sercap.cli.group import (
+    bars,
+    cluster_option,
+    columns_option,
+    corpus_option,
+    device_option,
+    feature_set_option,
+    image_set_option,
+    jobs_option,
+    labels_option,
+    main,
+    open_warehouse,
+    parse_params,
+    say,
+    seed_option,
+    speaker_norm_option,
+)
+from sercap.errors import SercapError
+
+
+@main.command("train")
+@click.argument("model")
+@corpus_option
+@labels_option
+@feature_set_option
+@image_set_option
+@columns_option
+@click.option("--params", help="Model parameters as JSON, e.g. '{\"C\": 10}'.")
+@click.option(
+    "--tuned",
+    is_flag=True,
+    help="Score each outer fold with its own nested study's parameters (`sercap tune`), "
+    "beside the default parameters with a 95% CI of the difference.",
+)
+@speaker_norm_option
+@seed_option
+@jobs_option
+@device_option
+@cluster_option
+@click.pass_context
+def train_command(
+    ctx: click.Context,
+    model: str,
+    corpus,
+    label_map,
+    feature_set,
+    image_set,
+    columns,
+    params,
+    tuned,
+    speaker_norm,
+    seed,
+    jobs,
+    device,
+    cluster,
+) -> None:
+    """Cross-validate MODEL speaker-independently and store the run.
+
+    MODEL is one of: svm, rf, xgb, lgbm, trees, dnn, lstm, cnn, resnet18, resnet34.
+    Prints UA (mean per-class recall), WA (accuracy) and macro-F1 on the pooled out-of-fold
+    predictions, their per-fold mean ± std, and the confusion matrix.
+    """
+    run = sercap.train(
+        open_warehouse(ctx),
+        model,
+        corpus=corpus,
+        labels=label_map,
+        feature_set=feature_set,
+        image_set=image_set,
+        columns=columns,
+        params=parse_params(params),
+        tuned=tuned,
+        speaker_norm=speaker_norm,
+        seed=seed,
+        jobs=jobs,
+        device=device,
+        cluster=cluster,
+        progress=bars(),
+        say=say,
+    )
+    click.echo(str(run))
+
+
+@main.group("runs", invoke_without_command=True)
+@corpus_option
+@click.option("--model", help="Only runs of this model.")
+@click.option("--limit", type=click.IntRange(1), default=30, show_default=True)
+@click.pass_context
+def runs_group(ctx: click.Context, corpus, model, limit) -> None:
+    """List stored runs, newest first (`runs show ID` for one)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from sercap.format import format_table
+
+    frame = sercap.runs(open_warehouse(ctx, read_only=True), corpus=corpus, model=model)
+    if frame.height:
+        click.echo(format_table(frame, limit=limit))
+    elif corpus or model:
+        click.echo("no runs match; `sercap runs` lists them all")
+    else:
+        click.echo("no runs yet; try `sercap train svm`")
+
+
+@runs_group.command("show")
+@click.argument("run_id")
+@click.pass_context
+def runs_show(ctx: click.Context, run_id: str) -> None:
+    """Show one run (a unique prefix of its id is enough)."""
+    click.echo(str(sercap.get_run(open_warehouse(ctx, read_only=True), run_id)))
+
+
+@main.command("tune")
+@click.argument("model")
+@corpus_option
+@labels_option
+@feature_set_option
+@image_set_option
+@columns_option
+@speaker_norm_option
+@click.option(
+    "--trials",
+    type=click.IntRange(1),
+    default=20,
+    show_default=True,
+    help="Trials to add to each study (every outer fold's and the final one).",
+)
+@click.option(
+    "--timeout", type=float, help="Per study: stop starting trials after this many seconds."
+)
+@click.option(
+    "--storage",
+    help="Optuna storage URL (postgresql://…, sqlite:///…) or a "
+    "*.journal file.  [default: a journal in the warehouse]",
+)
+@click.option(
+    "--study",
+    "study",
+    help="Base name of the studies (BASE/fold=F, BASE/final).  "
+    "[default: MODEL-CORPUS-LABELS-FEATURESET]",
+)
+@click.option(
+    "--pruner",
+    type=click.Choice(["median", "hyperband", "none"]),
+    default="median",
+    show_default=True,
+    help="Stops bad trials after their first inner folds.",
+)
+@click.option(
+    "--inner-folds",
+    type=click.IntRange(2),
+    default=3,
+    show_default=True,
+    help="Speaker-grouped inner folds of each study's objective.",
+)
+@click.option(
+    "--fold",
+    "only_folds",
+    multiple=True,
+    help="Tune only this outer fold's study (repeatable; to share the work between "
+    "processes).  [default: every fold, then the final study]",
+)
+@click.option(
+    "--final/--no-final",
+    default=True,
+    show_default=True,
+    help="Also tune the final study over all speakers (the parameters `predict` uses).",
+)
+@click.option("--params", help="Parameters held fixed while tuning, as JSON ('{\"epochs\": 5}').")
+@click.option(
+    "--show",
+    is_flag=True,
+    help="Show every fold's study and the final study (best trial, importances, history) "
+    "and plot the final one, without tuning.",
+)
+@seed_option
+@jobs_option
+@device_option
+@cluster_option
+@click.pass_context
+def tune_command(
+    ctx: click.Context,
+    model,
+    corpus,
+    label_map,
+    feature_set,
+    image_set,
+    columns,
+    speaker_norm,
+    trials,
+    timeout,
+    storage,
+    study,
+    pruner,
+    inner_folds,
+    only_folds,
+    final,
+    params,
+    show,
+    seed,
+    jobs,
+    device,
+    cluster,
+) -> None:
+    """Nested tuning of MODEL with Optuna: one study per outer fold, then a final one.
+
+    The study of outer fold f (`BASE/fold=f`) scores trials by a speaker-grouped inner
+    cross-validation over fold f's training speakers only; `train MODEL --tuned` fits fold f
+    with that study's chosen parameters (its best trial, unless the default settings, trial
+    0, are within 0.01 inner UA of it) and scores fold f's test speakers. The final study
+    (`BASE/final`, all speakers) gives the parameters `predict` uses; it is never scored.
+    --trials is per study. Running it again resumes the studies; several processes (or
+    machines, with --storage postgresql://…) can tune them together.
+    """
+    request = dict(
+        corpus=corpus,
+        labels=label_map,
+        feature_set=feature_set,
+        image_set=image_set,
+        columns=columns,
+        speaker_norm=speaker_norm,
+        storage=storage,
+        study=study,
+    )
+    wh = open_warehouse(ctx, read_only=show)
+    if show:
+        found = sercap.load_study(wh, model, **request)
+        click.echo(str(found))
+        if found.final is not None:
+            click.echo(f"\nplot of the final study: {found.plot()}")
+        return
+    result = sercap.tune(
+        wh,
+        model,
+        trials=trials,
+        timeout=timeout,
+        pruner=pruner,
+        inner_folds=inner_folds,
+        final=final,
+        folds=list(only_folds) or None,
+        params=parse_params(params),
+        seed=seed,
+        jobs=jobs,
+        device=device,
+        cluster=cluster,
+        progress=bars(),
+        say=say,
+        **request,
+    )
+    click.echo(str(result))
+    click.echo(
+        f"\nper-fold parameters stored; `sercap train {model} --tuned` scores each outer fold "
+        "with its own study's parameters and compares with the defaults"
+    )
+
+
+@main.command("ensemble")
+@click.argument("run_ids", nargs=-1, required=True)
+@click.option("--weights", help="Comma-separated weight per run, e.g. 2,1,1 (default: equal).")
+@click.pass_context
+def ensemble_command(ctx: click.Context, run_ids: tuple[str, ...], weights: str | None) -> None:
+    """Average the out-of-fold probabilities of stored RUN_IDS and store that as a run.
+
+    The runs must share corpus, label map and protocol. Nothing is retrained: each member's
+    predictions were made without the test speaker. But if you chose the members (or
+    weights) by their scores, that choice was made on the test folds: the ensemble's UA is
+    then optimistic.
+    """
+    parsed = None
+    if weights:
+        try:
+            parsed = [float(w) for w in weights.split(",")]
+        except ValueError as exc:
+            raise SercapError(f"--weights {weights!r}: give numbers separated by commas") from exc
+    click.echo(str(sercap.ensemble_runs(open_warehouse(ctx), list(run_ids), weights=parsed)))
+    click.echo(
+        "\nnote: members and weights chosen by their scores are selected on the test folds; "
+        "this UA is then optimistic (bench --ensemble uses fixed members only)"
+    )
+
+
+@main.command("report")
+@corpus_option
+@labels_option
+@feature_set_option
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for report.md and its PNGs.  [default: WAREHOUSE/reports/CORPUS]",
+)
+@click.pass_context
+def report_command(ctx: click.Context, corpus, label_map, feature_set, out_dir) -> None:
+    """Write a Markdown report with pictures: model comparison, confusion matrices,
+    per-class recall, the functionals that separate the emotions, the corpus at a glance."""
+    path = sercap.write_report(
+        open_warehouse(ctx), out_dir, corpus=corpus, labels=label_map, feature_set=feature_set
+    )
+    click.echo(f"report: {path}")
+
+
+@main.command("predict")
+@click.argument("wavs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--run", "run_id", help="Run whose model predicts (an ensemble run works too).")
+@click.option("--model", help="Use the best stored run of this model instead of --run.")
+@corpus_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+@jobs_option
+@click.pass_context
+def predict_command(ctx: click.Context, wavs, run_id, model, corpus, fmt, jobs) -> None:
+    """Predict the emotion of each audio file in WAVS (any sample rate or channel count).
+
+    The first prediction with a run trains its final model on all of the run's data (same
+    parameters and seed) and stores it in the warehouse; later ones load it. A file that
+    cannot be read gets a one-line reason and the others still get predictions; the exit
+    status is 1 only when no file could be predicted.
+    """
+    from sercap.format import print_frame
+
+    if bool(run_id) == bool(model):
+        raise SercapError("give exactly one of --run RUN_ID or --model NAME")
+    table = sercap.predict(
+        open_warehouse(ctx),
+        list(wavs),
+        run=run_id,
+        model=model,
+        corpus=corpus,
+        jobs=jobs,
+        progress=bars(),
+    )
+    if fmt == "table":
+        click.echo(f"run {table['run_id'][0]}", err=True)
+    print_frame(table.drop("run_id"), fmt=fmt, limit=None)
+    failed = table.filter(table["error"].is_not_null())
+    for path, error in zip(failed["path"], failed["error"], strict=True):
+        click.echo(f"warning: {path}: {error}", err=True)
+    if failed.height == table.height:
+        raise SercapError("no file could be predicted (see the warnings above)")

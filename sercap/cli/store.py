@@ -1,0 +1,127 @@
+"""The warehouse itself: `sql`, `info`, `check`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+import sercap
+from sercap.cli.group import main, open_warehouse
+from sercap.errors import RefusedError, SercapError
+
+
+@main.command("sql")
+@click.argument("query")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="How to print the result.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the result to a file instead (.csv or .parquet, chosen by extension).",
+)
+@click.option(
+    "--limit", type=click.IntRange(1), default=50, show_default=True, help="Rows shown as a table."
+)
+@click.option(
+    "--write",
+    is_flag=True,
+    help="Allow statements that change the warehouse (DELETE, UPDATE, CREATE…).",
+)
+@click.pass_context
+def sql_command(
+    ctx: click.Context, query: str, fmt: str, out: Path | None, limit: int, write: bool
+) -> None:
+    """Run an SQL QUERY on the warehouse and print the result.
+
+    Every table and view is there: utterances, labels, folds, label maps (iemocap4, emodb7…),
+    frames, utterance_features, images, runs, predictions. Without --write only reading
+    statements run (SELECT, WITH, EXPLAIN, DESCRIBE, SHOW, SUMMARIZE, reading PRAGMAs; anything
+    else is refused before any statement runs) and no file but the warehouse's Parquet parts
+    can be read. Several statements separated by ';' run in order; a table is printed for each
+    (csv, json and --out give the last one's result).
+
+    \b
+      sercap sql "SELECT label, count(*) FROM emodb7 GROUP BY ALL"
+      sercap sql "SELECT * FROM utterance_features LIMIT 3" --out sample.parquet
+    """
+    from sercap.format import print_frame, write_frame
+
+    statements = sercap.sql_statements(query, write=write)  # nothing runs before the check
+    wh = open_warehouse(ctx, read_only=not write, damaged="warn")
+    n = len(statements)
+    results = sercap.sql(wh, statements, write=write)
+    for i in range(1, n + 1):
+        try:
+            text, frame = next(results)
+        except RefusedError as exc:
+            raise SercapError(
+                f"{exc.message}; without --write `sql` reads only the "
+                "warehouse's own tables and parts"
+            ) from exc
+        if n > 1 and out is None and fmt == "table":
+            click.echo(f"-- statement {i} of {n}: {' '.join(text.rstrip(';').split())}")
+            print_frame(frame, fmt=fmt, limit=limit)
+            if i < n:
+                click.echo()
+    last = "" if n <= 1 else f" (the result of the last of {n} statements)"
+    if out is not None:
+        write_frame(frame, out)
+        click.echo(f"wrote {frame.height} rows{last} to {out}")
+    elif n <= 1 or fmt != "table":
+        if last:
+            click.echo(f"showing{last}", err=True)
+        print_frame(frame, fmt=fmt, limit=limit)
+
+
+@main.command("info")
+@click.pass_context
+def info_command(ctx: click.Context) -> None:
+    """Show what the warehouse holds: corpora, labels, speakers, feature sets, runs."""
+    click.echo(sercap.info(open_warehouse(ctx, read_only=True)))
+
+
+@main.command("check")
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Unregister broken parts and forget the utterances they held, so that the next "
+    "`sercap extract` / `sercap images` recomputes exactly those.",
+)
+@click.pass_context
+def check_command(ctx: click.Context, repair: bool) -> None:
+    """Verify the warehouse's Parquet parts and catalog, like `git fsck`.
+
+    \b
+    Every registered part must exist, have the size and SHA-256 recorded when it was
+    registered, read as Parquet and hold the rows recorded; every stored utterance's
+    extractions row must point at a registered part that holds it, and no utterance may
+    be stored twice in a feature set. Prints one line per problem and exits 1 if any.
+      sercap check
+      sercap check --repair && sercap extract && sercap images
+    """
+    wh = open_warehouse(ctx, read_only=not repair, damaged="ignore")
+    result = sercap.verify(wh)
+    for problem in result.problems:
+        click.echo(problem.line())
+    if not result.problems:
+        click.echo(f"no problems: {result.parts} part(s) verified")
+        return
+    if not repair:
+        click.echo(
+            f"{len(result.problems)} problem(s); `sercap check --repair` fixes them", err=True
+        )
+        sys.exit(1)
+    click.echo("\n".join(sercap.repair(wh, result).lines()))
+    left = sercap.verify(wh).problems
+    for problem in left:
+        click.echo(f"still: {problem.line()}")
+    if left:
+        sys.exit(1)

@@ -1,0 +1,98 @@
+"""Feature sets as stored in a warehouse: recording a definition, the table of sets and
+their stored counts (``sercap features``), one set described (``sercap features show``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import polars as pl
+
+from sercap.features.featureset import (
+    FeatureSet,
+    builtin_names,
+    get_feature_set,
+    output_columns,
+)
+from sercap.store import Warehouse, catalog
+
+
+def register(wh: Warehouse, fs: FeatureSet) -> None:
+    """Record the definition in the warehouse's feature_sets table (idempotent)."""
+    catalog.register_feature_set(wh, fs.hash, fs.name, fs.kind, fs.params, fs.versions)
+
+
+def _stored(wh: Warehouse) -> dict[str, tuple[int, int]]:
+    """hash → (utterances stored, utterances with problems)."""
+    return catalog.extraction_counts(wh)
+
+
+def feature_set_table(wh: Warehouse) -> pl.DataFrame:
+    """One row per built-in set, plus sets stored in the warehouse under an older hash."""
+    stored = _stored(wh)
+    rows = []
+    current = set()
+    current_names = set(builtin_names())
+    for name in builtin_names():
+        fs = get_feature_set(name)
+        current.add(fs.hash)
+        ok, bad = stored.get(fs.hash, (0, 0))
+        rows.append((name, fs.kind, fs.hash, ok, bad, fs.description))
+    for h, name, kind in catalog.stored_feature_sets(wh):
+        if h not in current:
+            ok, bad = stored.get(h, (0, 0))
+            note = (
+                f"an earlier definition of {name!r} (parameters or library versions changed)"
+                if name in current_names
+                else "defined in code, not built in"
+            )
+            rows.append((name, kind, h, ok, bad, note))
+    names = ["name", "kind", "hash", "stored", "problems", "description"]
+    return pl.DataFrame(rows, schema=names, orient="row")
+
+
+def _param_lines(params: Mapping[str, Any]) -> list[str]:
+    """Top-level parameters one per line; descriptor groups one per line, compact."""
+    lines = []
+    for key, value in sorted(params.items()):
+        if key == "groups" and isinstance(value, Mapping):
+            lines.append("  groups:")
+            lines += [f"    {g}: {json.dumps(v, sort_keys=True)}" for g, v in value.items()]
+        else:
+            lines.append(f"  {key}: {json.dumps(value, sort_keys=True)}")
+    return lines
+
+
+def describe_feature_set(wh: Warehouse, name: str) -> str:
+    """A readable account of one set: parameters, versions, columns, storage, views."""
+    fs = get_feature_set(name)
+    ok, bad = _stored(wh).get(fs.hash, (0, 0))
+    view = {"lld": "utterance_features", "opensmile": f"features_{name}", "image": "images"}
+    lines = [
+        f"{fs.name} ({fs.kind}), hash {fs.hash}",
+        f"  {fs.description}",
+        "",
+        "parameters:",
+        *_param_lines(fs.params),
+        "",
+        "versions in the hash: " + ", ".join(f"{k} {v}" for k, v in sorted(fs.versions.items())),
+    ]
+    if fs.kind == "lld":
+        from sercap.features.functionals import FUNCTIONALS
+        from sercap.features.lld import column_names
+
+        cols = column_names(fs.params)
+        lines += [
+            f"per-frame descriptors: {len(cols)} (view frames_{name}"
+            + (", alias frames)" if name == "default" else ")"),
+            "  " + " ".join(cols[:12]) + (" …" if len(cols) > 12 else ""),
+            f"functionals per descriptor: {len(FUNCTIONALS)}: " + " ".join(FUNCTIONALS),
+        ]
+    dims = output_columns(fs)
+    lines += [
+        f"per-utterance columns: {dims if dims is not None else 'unknown (needs opensmile)'}"
+        f" (view {view[fs.kind] if name in ('default', 'mel') else f'features_{name}'})",
+        f"stored: {ok} utterances, {bad} with problems",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,406 @@
+"""Voice-quality descriptors per frame: jitter, shimmer and formants F1-F3 (pure).
+
+- **Jitter and shimmer** (local, as Praat and eGeMAPS define them) need individual glottal
+  cycles, not 25 ms frames: :func:`glottal_pulses` follows the waveform's peaks one period
+  at a time inside voiced stretches, guided by the tracked F0, and
+  :func:`jitter_shimmer` turns consecutive periods and peak amplitudes into per-frame
+  values ``mean |T_i - T_(i-1)| / mean T`` and ``mean |A_i - A_(i-1)| / mean A`` over the
+  cycles that end inside each frame (NaN where a frame has none).
+- **Formants** (:func:`formants`): linear prediction on the signal resampled to twice the
+  highest formant (5,500 Hz by default, as Praat), one pole pair per formant, frequencies
+  and bandwidths from the roots of the predictor polynomial; voiced frames only.
+"""
+
+from __future__ import annotations
+
+import functools
+from fractions import Fraction
+
+import numpy as np
+
+
+def _voiced_runs(voiced: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last + 1) frame index of each run of True."""
+    v = np.concatenate([[False], np.asarray(voiced, bool), [False]])
+    edges = np.flatnonzero(v[1:] != v[:-1])
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def glottal_pulses(
+    y: np.ndarray,
+    f0: np.ndarray,
+    *,
+    sr: int,
+    hop: int,
+    win: int,
+    search: tuple[float, float] = (0.8, 1.25),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Times (in samples, sub-sample) and amplitudes of glottal pulses in voiced stretches.
+
+    In each run of voiced frames, the first pulse is the largest excursion within one
+    period of the run's start (the polarity with the larger peaks is followed); each next
+    pulse is the largest sample between ``search[0]`` and ``search[1]`` periods after the
+    previous one, the period being the F0 track interpolated at that point. Peak positions
+    and heights are refined by a parabola through three samples.
+
+    Parameters
+    ----------
+    y : ndarray
+        Mono waveform.
+    f0 : ndarray, shape (T,)
+        F0 per frame in Hz, NaN where unvoiced.
+    sr, hop, win : int
+        Sample rate, frame hop and frame window in samples.
+    search : (float, float)
+        Where to look for the next pulse, in periods after the previous one.
+
+    Returns
+    -------
+    times : ndarray of float64
+        Pulse positions in samples, increasing; runs are separated by a NaN entry so that no
+        period is taken across an unvoiced gap.
+    amplitudes : ndarray of float64
+        Peak amplitude at each pulse (NaN at the separators).
+    """
+    y = np.asarray(y, dtype=np.float64)
+    f0 = np.asarray(f0, dtype=np.float64)
+    times: list[float] = []
+    amps: list[float] = []
+    centres = np.arange(f0.size) * hop + win / 2.0
+    for a, b in _voiced_runs(np.isfinite(f0)):
+        s0, s1 = a * hop, min(y.size, (b - 1) * hop + win)
+        seg = y[s0:s1]
+        if seg.size < 3:
+            continue
+        sign = 1.0 if seg.max() >= -seg.min() else -1.0
+        xs = sign * seg
+        n = xs.size
+        # the expected period at every sample of the run (F0 track interpolated)
+        period = sr / f0[a:b]
+        per = np.interp(np.arange(n), centres[a:b] - s0, period).tolist()
+        t0 = per[0]
+        h = int(t0 / 2)
+        if n < 3 * t0:
+            continue
+        p = h + int(np.argmax(xs[h : h + int(t0) + 1]))  # the first pulse: a peak
+        tp = float(p)
+        run_t: list[float] = []
+        run_p: list[int] = []
+        run_h: list[int] = []
+        # sqrt of the energy of each window of one (median) period: normalises the
+        # cross-correlation so that a louder next cycle does not pull the match
+        w = 2 * int(np.median(period) / 2) + 1
+        sq = np.concatenate([[0.0], np.cumsum(np.pad(xs, w // 2) ** 2)])
+        norm = np.sqrt(sq[w:] - sq[:-w] + 1e-30)  # norm[c]: window centred on sample c
+        lo_f, hi_f = search
+        while True:
+            t0 = per[p]
+            h = int(t0 / 2)
+            run_t.append(s0 + tp)
+            run_p.append(p)
+            run_h.append(h)
+            lo, hi = int(lo_f * t0), int(hi_f * t0) + 1
+            if p + hi + h + 2 > n:
+                break
+            a0 = p + lo - h
+            m = hi - lo + 1
+            # cross-correlation of this cycle with the candidates for the next one
+            cc = np.correlate(xs[a0 : a0 + m + 2 * h], xs[p - h : p + h + 1], "valid")
+            cc /= norm[a0 + h : a0 + h + m]
+            j = int(cc.argmax())
+            d = 0.0
+            if 0 < j < m - 1:
+                c0, c1, c2 = cc[j - 1], cc[j], cc[j + 1]
+                den = c0 - 2 * c1 + c2
+                if den < 0:
+                    d = min(max(0.5 * (c0 - c2) / den, -0.5), 0.5)
+            tp += lo + j + d
+            p = int(round(tp))
+        # peak-to-peak amplitude over one period around each pulse, all at once
+        pp, hh = np.asarray(run_p), np.asarray(run_h)
+        off = np.arange(-hh.max(), hh.max() + 1)
+        idx = np.clip(pp[:, None] + off, 0, n - 1)
+        inside = np.abs(off)[None, :] <= hh[:, None]
+        vals = xs[idx]
+        run_a = (
+            np.where(inside, vals, -np.inf).max(axis=1) - np.where(inside, vals, np.inf).min(axis=1)
+        ).tolist()
+        times += run_t
+        amps += run_a
+        times.append(np.nan)
+        amps.append(np.nan)
+    return np.asarray(times, dtype=np.float64), np.asarray(amps, dtype=np.float64)
+
+
+def jitter_shimmer(
+    times: np.ndarray,
+    amplitudes: np.ndarray,
+    n_frames: int,
+    *,
+    sr: int,
+    hop: int,
+    win: int,
+    fmin: float = 70.0,
+    fmax: float = 450.0,
+    max_period_factor: float = 1.3,
+    max_amplitude_factor: float = 1.6,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Local jitter and shimmer per frame from glottal pulses (Praat's "local" measures).
+
+    A period is the time between two consecutive pulses; it counts only when it lies within
+    ``1/fmax .. 1/fmin`` (with 25% slack), and a pair of consecutive periods only when their
+    ratio is below ``max_period_factor`` (Praat's rule); amplitude pairs also need a ratio
+    below ``max_amplitude_factor``. Each pair belongs to every frame whose window holds the
+    pulse that ends the second period. Per frame, jitter is mean |ΔT| / mean T and shimmer
+    mean |ΔA| / mean A over its pairs (relative, not in percent); NaN without pairs.
+
+    Parameters
+    ----------
+    times, amplitudes : ndarray
+        Output of :func:`glottal_pulses` (NaN separators between voiced runs).
+    n_frames : int
+        Number of frames of the utterance.
+    sr, hop, win : int
+        Sample rate, frame hop and window in samples.
+    fmin, fmax : float
+        The pitch range.
+    max_period_factor, max_amplitude_factor : float
+        Largest ratio of consecutive periods / amplitudes that counts.
+
+    Returns
+    -------
+    jitter, shimmer : ndarray of float32, shape (n_frames,)
+    """
+    jit = np.full(n_frames, np.nan, dtype=np.float32)
+    shim = np.full(n_frames, np.nan, dtype=np.float32)
+    if times.size < 3 or n_frames == 0:
+        return jit, shim
+    period = np.diff(times)  # NaN across run separators
+    amp = amplitudes
+    ok_t = np.isfinite(period) & (period >= sr / fmax / 1.25) & (period <= sr / fmin * 1.25)
+    p1, p2 = period[:-1], period[1:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pair = ok_t[:-1] & ok_t[1:] & (np.maximum(p1, p2) / np.minimum(p1, p2) < max_period_factor)
+        # amplitudes of the pulses that start the two periods: amp[i], amp[i+1]
+        a1, a2 = amp[:-2], amp[1:-1]
+        a_ratio = np.maximum(a1, a2) / np.minimum(a1, a2)
+        apair = pair & (a1 > 0) & (a2 > 0) & (a_ratio < max_amplitude_factor)
+    end = times[2:]  # the pulse that ends the second period
+    rows = np.flatnonzero(pair)
+    if rows.size == 0:
+        return jit, shim
+    n_span = -(-win // hop)
+    sum_dt = np.zeros(n_frames)
+    sum_t = np.zeros(n_frames)
+    sum_da = np.zeros(n_frames)
+    sum_a = np.zeros(n_frames)
+    cnt_t = np.zeros(n_frames)
+    cnt_a = np.zeros(n_frames)
+    last = np.floor(end[rows] / hop).astype(np.int64)
+    dt = np.abs(p2[rows] - p1[rows])
+    mt = 0.5 * (p1[rows] + p2[rows])
+    ar = apair[rows]
+    da = np.where(ar, np.abs(a2[rows] - a1[rows]), 0.0)
+    ma = np.where(ar, 0.5 * (a1[rows] + a2[rows]), 0.0)
+    for k in range(n_span):
+        f = last - k
+        inside = (f >= 0) & (f < n_frames) & (end[rows] < f * hop + win)
+        fi = f[inside]
+        np.add.at(sum_dt, fi, dt[inside])
+        np.add.at(sum_t, fi, mt[inside])
+        np.add.at(cnt_t, fi, 1.0)
+        np.add.at(sum_da, fi, da[inside])
+        np.add.at(sum_a, fi, ma[inside])
+        np.add.at(cnt_a, fi, ar[inside].astype(float))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        jit[:] = np.where(cnt_t > 0, sum_dt / sum_t, np.nan)
+        shim[:] = np.where(cnt_a > 0, sum_da / sum_a, np.nan)
+    return jit, shim
+
+
+@functools.lru_cache(maxsize=8)
+def _resample_ratio(sr: int, target: int) -> tuple[int, int]:
+    frac = Fraction(target, sr).limit_denominator(64)
+    return frac.numerator, frac.denominator
+
+
+def lpc_autocorrelation(frames: np.ndarray, order: int) -> np.ndarray:
+    """Prediction polynomials ``[1, a1, ..., ap]`` of each row by Levinson-Durbin.
+
+    Parameters
+    ----------
+    frames : ndarray, shape (N, L)
+        Windowed frames.
+    order : int
+        Prediction order p.
+
+    Returns
+    -------
+    ndarray, shape (N, order + 1)
+    """
+    n, length = frames.shape
+    r = np.empty((n, order + 1))
+    for lag in range(order + 1):  # a few lags: direct sums beat an FFT
+        r[:, lag] = np.einsum("ij,ij->i", frames[:, : length - lag], frames[:, lag:])
+    r[:, 0] = r[:, 0] * (1 + 1e-9) + 1e-12  # white-noise floor keeps silent frames stable
+    a = np.zeros((n, order + 1))
+    a[:, 0] = 1.0
+    err = r[:, 0].copy()
+    for i in range(1, order + 1):
+        acc = r[:, i] + np.sum(a[:, 1:i] * r[:, i - 1 : 0 : -1], axis=1)
+        k = -acc / err
+        a[:, 1:i] = a[:, 1:i] + k[:, None] * a[:, i - 1 : 0 : -1]
+        a[:, i] = k
+        err = err * (1 - k * k)
+    return a
+
+
+def formants(
+    y: np.ndarray,
+    voiced: np.ndarray,
+    *,
+    sr: int,
+    hop: int,
+    win: int,
+    n_formants: int = 3,
+    max_formant: float = 5500.0,
+    order: int = 10,
+    window_ms: float = 25.0,
+    preemphasis_hz: float = 50.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Formant frequencies and bandwidths (Hz) of the voiced frames by LPC root solving.
+
+    The signal is resampled to ``2 * max_formant``, pre-emphasised from ``preemphasis_hz``
+    and cut into Gaussian-like (Hamming) windows of ``window_ms`` centred on sercap's
+    frames; an order-``order`` autocorrelation LPC gives the poles, and each pole pair above
+    50 Hz and below ``max_formant - 50`` Hz is a formant candidate: frequency
+    ``angle · fs / 2π``, bandwidth ``-ln|z| · fs / π``. F1..Fn are the lowest candidates, as
+    in Praat's "To Formant (burg)".
+
+    Parameters
+    ----------
+    y : ndarray
+        Mono waveform at ``sr``.
+    voiced : ndarray of bool, shape (T,)
+        Which frames to analyse (others are NaN).
+    sr, hop, win : int
+        Sample rate, hop and window of sercap's frame grid.
+    n_formants : int
+        How many formants to return.
+    max_formant, order, window_ms, preemphasis_hz : float
+        LPC analysis settings (Praat's defaults: 5500 Hz, 5 formants → order 10).
+
+    Returns
+    -------
+    freqs, bandwidths : ndarray of float32, shape (T, n_formants)
+        NaN in unvoiced frames and where fewer formants were found.
+    """
+    import scipy.signal
+
+    voiced = np.asarray(voiced, dtype=bool)
+    t = voiced.size
+    freqs = np.full((t, n_formants), np.nan, dtype=np.float32)
+    bws = np.full((t, n_formants), np.nan, dtype=np.float32)
+    idx = np.flatnonzero(voiced)
+    if idx.size == 0:
+        return freqs, bws
+    up, down = _resample_ratio(sr, int(round(2 * max_formant)))
+    x = scipy.signal.resample_poly(np.asarray(y, dtype=np.float64), up, down)
+    fs = sr * up / down
+    alpha = np.exp(-2 * np.pi * preemphasis_hz / fs)
+    x = np.concatenate([x[:1], x[1:] - alpha * x[:-1]])
+    length = int(round(window_ms * fs / 1000))
+    centre = np.round((idx * hop + win / 2.0) * fs / sr).astype(np.int64)
+    start = centre - length // 2
+    padded = np.concatenate([np.zeros(length), x, np.zeros(length)])
+    frames = np.lib.stride_tricks.sliding_window_view(padded, length)[start + length]
+    frames = frames * np.hamming(length)
+    a = lpc_autocorrelation(frames, order)
+    comp = np.zeros((idx.size, order, order))
+    comp[:, 0, :] = -a[:, 1:]
+    comp[:, np.arange(1, order), np.arange(order - 1)] = 1.0
+    roots = np.linalg.eigvals(comp)
+    ang = np.angle(roots)
+    f = ang * fs / (2 * np.pi)
+    with np.errstate(divide="ignore"):
+        bw = -np.log(np.abs(roots) + 1e-300) * fs / np.pi
+    keep = (roots.imag > 0) & (f > 50.0) & (f < max_formant - 50.0)
+    f = np.where(keep, f, np.inf)
+    order_idx = np.argsort(f, axis=1)[:, :n_formants]
+    fs_sorted = np.take_along_axis(f, order_idx, axis=1)
+    bw_sorted = np.take_along_axis(bw, order_idx, axis=1)
+    found = np.isfinite(fs_sorted)
+    freqs[idx] = np.where(found, fs_sorted, np.nan)
+    bws[idx] = np.where(found, bw_sorted, np.nan)
+    return freqs, bws
+
+
+#: Columns :func:`voice_columns` adds; all are NULL (NaN) in unvoiced frames.
+VOICE_COLUMNS = (
+    "jitter_local",
+    "shimmer_local",
+    "f1_hz",
+    "f2_hz",
+    "f3_hz",
+    "f1_bw_hz",
+    "f2_bw_hz",
+    "f3_bw_hz",
+)
+
+
+def voice_columns(
+    y: np.ndarray,
+    f0: np.ndarray,
+    *,
+    sr: int,
+    hop: int,
+    win: int,
+    fmin: float = 70.0,
+    fmax: float = 450.0,
+    max_formant: float = 5500.0,
+    lpc_order: int = 10,
+    formant_window_ms: float = 25.0,
+) -> dict[str, np.ndarray]:
+    """Jitter, shimmer and F1-F3 with bandwidths per frame, NaN where ``f0`` is NaN.
+
+    Parameters
+    ----------
+    y : ndarray
+        Mono waveform at ``sr``.
+    f0 : ndarray, shape (T,)
+        Tracked F0 per frame (Hz), NaN when unvoiced.
+    sr, hop, win : int
+        Sample rate, hop and window of the frame grid, in samples.
+    fmin, fmax : float
+        Pitch range (periods outside it do not count for jitter/shimmer).
+    max_formant, lpc_order, formant_window_ms : float
+        Formant analysis settings (see :func:`formants`).
+
+    Returns
+    -------
+    dict
+        ``VOICE_COLUMNS`` → float32 arrays of length T.
+    """
+    f0 = np.asarray(f0, dtype=np.float64)
+    t = f0.size
+    times, amps = glottal_pulses(y, f0, sr=sr, hop=hop, win=win)
+    jit, shim = jitter_shimmer(times, amps, t, sr=sr, hop=hop, win=win, fmin=fmin, fmax=fmax)
+    voiced = np.isfinite(f0)
+    jit[~voiced] = np.nan
+    shim[~voiced] = np.nan
+    freqs, bws = formants(
+        y,
+        voiced,
+        sr=sr,
+        hop=hop,
+        win=win,
+        max_formant=max_formant,
+        order=int(lpc_order),
+        window_ms=formant_window_ms,
+    )
+    out = {"jitter_local": jit, "shimmer_local": shim}
+    for i in range(3):
+        out[f"f{i + 1}_hz"] = freqs[:, i]
+    for i in range(3):
+        out[f"f{i + 1}_bw_hz"] = bws[:, i]
+    return out

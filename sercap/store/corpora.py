@@ -1,0 +1,182 @@
+"""Corpus rows of the catalog: utterances, labels, evaluations, audio fingerprints,
+transcripts, the corpora row and ingest problems (what ``sercap ingest`` writes).
+
+Everything runs inside the caller's transaction; staged rows arrive as polars frames.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+if TYPE_CHECKING:
+    from sercap.store.warehouse import Warehouse
+
+#: Columns of the staged rows of each table ingest writes (the catalog's column order).
+UTTERANCE_SCHEMA = {
+    "utt_id": pl.String,
+    "corpus": pl.String,
+    "session": pl.String,
+    "speaker": pl.String,
+    "gender": pl.String,
+    "path": pl.String,
+    "start_s": pl.Float64,
+    "end_s": pl.Float64,
+    "duration_s": pl.Float64,
+    "sample_rate": pl.Int32,
+    "channels": pl.Int32,
+    "text_id": pl.String,
+    "source_start_s": pl.Float64,
+    "source_end_s": pl.Float64,
+    "audio_sha256": pl.String,
+}
+AUDIO_FILE_SCHEMA = {
+    "path": pl.String,
+    "size": pl.Int64,
+    "mtime_ns": pl.Int64,
+    "ctime_ns": pl.Int64,
+    "inode": pl.Int64,
+    "sha256": pl.String,
+    "hashed_ns": pl.Int64,
+}
+LABEL_SCHEMA = {
+    "utt_id": pl.String,
+    "emotion": pl.String,
+    "emotion_raw": pl.String,
+    "votes": pl.List(pl.String),
+    "valence": pl.Float64,
+    "activation": pl.Float64,
+    "dominance": pl.Float64,
+    "intensity": pl.String,
+}
+EVALUATION_SCHEMA = {
+    "utt_id": pl.String,
+    "evaluator": pl.String,
+    "is_self": pl.Boolean,
+    "kind": pl.String,
+    "emotions": pl.List(pl.String),
+    "valence": pl.Float64,
+    "activation": pl.Float64,
+    "dominance": pl.Float64,
+    "comment": pl.String,
+}
+
+
+def store_rows(
+    wh: Warehouse,
+    corpus: str,
+    spec: Any,
+    root: Path,
+    utterances: pl.DataFrame,
+    labels: pl.DataFrame,
+    evaluations: pl.DataFrame,
+    problems: list[Any],
+) -> dict[str, int]:
+    """Write what is new or changed (inside the caller's transaction); count both."""
+    staged = {"_ingest_u": utterances, "_ingest_l": labels, "_ingest_e": evaluations}
+    for view, frame in staged.items():
+        wh.con.register(view, frame)
+    try:
+        new_ids = _ids(wh, "SELECT utt_id FROM _ingest_u ANTI JOIN utterances USING (utt_id)")
+        stale = (
+            "FROM evaluations WHERE utt_id IN (SELECT utt_id FROM _ingest_u) AND "
+            "(utt_id, evaluator, kind) NOT IN (SELECT (utt_id, evaluator, kind) FROM _ingest_e)"
+        )
+        changed = _ids(wh, f"SELECT utt_id {stale}")
+        wh.execute(f"DELETE {stale}")
+        changed |= upsert_changed(wh, "utterances", "_ingest_u", UTTERANCE_SCHEMA)
+        changed |= upsert_changed(wh, "labels", "_ingest_l", LABEL_SCHEMA)
+        changed |= upsert_changed(wh, "evaluations", "_ingest_e", EVALUATION_SCHEMA)
+    finally:
+        for view in staged:
+            wh.con.unregister(view)
+    store_corpus_row(wh, corpus, spec, root, touched=bool(changed))
+    wh.execute("DELETE FROM ingest_problems WHERE corpus = ?", [corpus])
+    if problems:
+        wh.con.executemany(
+            "INSERT INTO ingest_problems VALUES (?, ?, ?, ?)",
+            [(corpus, p.file, p.line, p.message) for p in problems],
+        )
+    return {"added": len(new_ids), "updated": len(changed - new_ids)}
+
+
+def audio_changed(wh: Warehouse, utterances: pl.DataFrame) -> set[str]:
+    """Stored utterances whose audio differs from the staged rows' (before they are written).
+
+    Another hash or segment means other audio. Rows stored before fingerprints existed have
+    no hash: for them a changed duration, sample rate or channel count is the evidence.
+    """
+    wh.con.register("_ingest_a", utterances)
+    try:
+        return _ids(
+            wh,
+            "SELECT s.utt_id FROM _ingest_a s JOIN utterances u USING (utt_id) WHERE "
+            "u.start_s IS DISTINCT FROM s.start_s OR u.end_s IS DISTINCT FROM s.end_s OR "
+            "(CASE WHEN u.audio_sha256 IS NULL THEN "
+            "u.duration_s IS DISTINCT FROM s.duration_s OR "
+            "u.sample_rate IS DISTINCT FROM s.sample_rate OR "
+            "u.channels IS DISTINCT FROM s.channels "
+            "ELSE u.audio_sha256 <> s.audio_sha256 END)",
+        )
+    finally:
+        wh.con.unregister("_ingest_a")
+
+
+def store_audio_files(wh: Warehouse, files: pl.DataFrame) -> None:
+    """Record the fingerprints that are new or changed."""
+    columns = ", ".join(AUDIO_FILE_SCHEMA)
+    wh.con.register("_ingest_f", files)
+    try:
+        wh.execute(
+            f"INSERT OR REPLACE INTO audio_files ({columns}) "
+            f"SELECT {columns} FROM _ingest_f EXCEPT SELECT {columns} FROM audio_files"
+        )
+    finally:
+        wh.con.unregister("_ingest_f")
+
+
+def _ids(wh: Warehouse, sql: str) -> set[str]:
+    return {row[0] for row in wh.con.execute(sql).fetchall()}
+
+
+def upsert_changed(wh: Warehouse, table: str, view: str, schema: dict) -> set[str]:
+    """INSERT OR REPLACE only the staged rows that differ from the stored ones."""
+    columns = ", ".join(schema)
+    differing = f"SELECT {columns} FROM {view} EXCEPT SELECT {columns} FROM {table}"
+    changed = _ids(wh, f"SELECT DISTINCT utt_id FROM ({differing})")
+    if changed:
+        wh.execute(f"INSERT OR REPLACE INTO {table} ({columns}) {differing}")
+    return changed
+
+
+def store_corpus_row(wh: Warehouse, corpus: str, spec: Any, root: Path, touched: bool) -> None:
+    """The corpora row: created once, refreshed only when this ingest changed something."""
+    root_text = str(root.absolute())
+    stored_root = wh.scalar("SELECT root FROM corpora WHERE name = ?", [corpus])
+    if stored_root is not None and stored_root == root_text and not touched:
+        return
+    wh.execute(
+        "INSERT OR REPLACE INTO corpora (name, kind, root, label_map, protocol, ingested_at) "
+        "VALUES (?, ?, ?, ?, ?, now())",
+        [corpus, spec.name, root_text, spec.label_map, spec.protocol],
+    )
+
+
+def store_transcripts(wh: Warehouse, corpus: str, frame: pl.DataFrame) -> None:
+    """Replace the stored words of ``corpus``' utterances by ``frame`` (inside the caller's
+    transaction, after its utterances are written)."""
+    wh.execute(
+        "DELETE FROM transcripts WHERE utt_id IN (SELECT utt_id FROM utterances WHERE corpus = ?)",
+        [corpus],
+    )
+    if frame.is_empty():
+        return
+    wh.con.register("_ingest_t", frame)
+    try:
+        wh.execute(
+            "INSERT OR REPLACE INTO transcripts (utt_id, text) SELECT utt_id, text FROM _ingest_t"
+        )
+    finally:
+        wh.con.unregister("_ingest_t")

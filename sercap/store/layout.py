@@ -1,0 +1,83 @@
+"""Every path inside a warehouse folder, in one place.
+
+A warehouse is a directory::
+
+    sercap.duckdb                                   the catalog
+    frames|features|images/feature_set=<hash>/corpus=<name>/part-*.parquet
+    artifacts/<run_id>/                             fitted models (``sercap predict``)
+    studies/<study>.journal                         Optuna journals (``sercap tune``)
+    reports/<name>/                                 ``sercap report``/``bench`` output
+
+Paths stored in the catalog are relative to the warehouse folder (POSIX separators), so a
+moved or copied warehouse keeps working.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DB_FILENAME = "sercap.duckdb"
+PART_KINDS = ("frames", "features", "images")
+
+
+def database_path(root: Path) -> Path:
+    """The catalog file of the warehouse at ``root``."""
+    return Path(root) / DB_FILENAME
+
+
+def has_database(root: Path) -> bool:
+    """Whether a catalog file exists at ``root`` (a warehouse was created there)."""
+    return database_path(root).exists()
+
+
+def part_dir(root: Path, kind: str, feature_set_hash: str, corpus: str) -> Path:
+    """Folder of the parts of one (kind, feature set, corpus); not created here."""
+    if kind not in PART_KINDS:
+        raise ValueError(f"kind must be one of {PART_KINDS}, got {kind!r}")
+    return Path(root) / kind / f"feature_set={feature_set_hash}" / f"corpus={corpus}"
+
+
+def artifact_dir(root: Path, run_id: str) -> Path:
+    """Folder of one run's saved model and its metadata."""
+    return Path(root) / "artifacts" / run_id
+
+
+def study_journal(root: Path, study: str) -> Path:
+    """The Optuna journal file of a study stored in the warehouse."""
+    return Path(root) / "studies" / f"{study}.journal"
+
+
+def report_dir(root: Path, name: str) -> Path:
+    """Default folder of a report (``<corpus>``, ``bench-<corpus>``)."""
+    return Path(root) / "reports" / name
+
+
+def report_file(root: Path, name: str) -> Path:
+    """A file directly under ``reports/`` (e.g. a study's plot)."""
+    return Path(root) / "reports" / name
+
+
+def relative(root: Path, path: Path) -> str:
+    """``path`` as stored in the catalog: relative to the warehouse folder, POSIX."""
+    return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
+
+
+def absolute(root: Path, rel: str) -> Path:
+    """A catalog path (relative to the warehouse) as a path on this machine."""
+    return Path(root) / rel
+
+
+def catalog_relative(root: Path, part: str) -> str:
+    """An extraction row's part as a path relative to the warehouse (older rows: absolute)."""
+    import os
+
+    path = Path(part)
+    if path.is_absolute():
+        with_root = os.path.normpath(path)
+        for base in (Path(root).resolve(), Path(root).absolute()):
+            try:
+                return Path(with_root).relative_to(base).as_posix()
+            except ValueError:
+                continue
+        return path.as_posix()
+    return part

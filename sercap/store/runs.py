@@ -1,0 +1,207 @@
+"""Runs, their out-of-fold predictions, saved models (artifacts) and tuned parameters.
+
+Every read or write of the ``runs``, ``predictions``, ``artifacts`` and ``tuned_params``
+tables; the statements are the named queries of ``sql/queries/runs.sql``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from sercap.errors import SercapError
+from sercap.sqlfiles import named_query
+from sercap.store import layout
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from sercap.store.warehouse import Warehouse
+
+
+def _q(name: str) -> str:
+    return named_query("runs", name)
+
+
+def insert_run(wh: Warehouse, run: Mapping[str, Any], predictions: pa.Table) -> None:
+    """Store one run (the columns of ``runs`` but ``started_at``) and its predictions
+    (``run_id, utt_id, fold, label, predicted, proba``) in one transaction."""
+    with wh.transaction():
+        wh.execute(_q("insert_run"), dict(run))
+        wh.con.register("new_predictions", predictions)
+        try:
+            wh.execute("INSERT INTO predictions SELECT * FROM new_predictions")
+        finally:
+            wh.con.unregister("new_predictions")
+
+
+def find_runs(wh: Warehouse, run_id: str) -> pl.DataFrame:
+    """Runs whose id is ``run_id`` or starts with it, all columns."""
+    return wh.query(_q("find_run"), {"id": run_id})
+
+
+def get_run(wh: Warehouse, run_id: str) -> dict:
+    """One stored run as a dict; a unique prefix of its id is enough."""
+    frame = find_runs(wh, run_id)
+    exact = frame.filter(frame["run_id"] == run_id)
+    if exact.height == 1:
+        frame = exact
+    if frame.is_empty():
+        raise SercapError(f"no run {run_id!r}; list them with `sercap runs`")
+    if frame.height > 1:
+        raise SercapError(f"{run_id!r} matches {frame.height} runs; give more of the id")
+    return frame.to_dicts()[0]
+
+
+def count_runs(wh: Warehouse) -> int:
+    """How many runs are stored."""
+    return int(wh.scalar("SELECT count(*) FROM runs"))
+
+
+def list_runs(wh: Warehouse, corpus: str | None = None, model: str | None = None) -> pl.DataFrame:
+    """Stored runs, newest first, with the facts needed to read their figures."""
+    return wh.query(_q("list_runs"), {"corpus": corpus, "model": model})
+
+
+def latest_runs(wh: Warehouse, n: int = 10) -> pl.DataFrame:
+    """The ``n`` newest runs, their figures rounded for a summary."""
+    return wh.query(_q("latest_runs"), {"n": n})
+
+
+def newest_per_configuration(wh: Warehouse, corpus: str, label_map: str) -> list[str]:
+    """The newest run of each (model, feature set, speaker norm, tuned, kind, members):
+    chosen by time, never by UA."""
+    frame = wh.query(_q("newest_per_configuration"), {"corpus": corpus, "label_map": label_map})
+    return frame["run_id"].to_list()
+
+
+def newest_per_model(wh: Warehouse, corpus: str, label_map: str) -> dict[str, str]:
+    """Model name → its newest model run on a corpus and label map (by time, never by UA)."""
+    frame = wh.query(_q("newest_per_model"), {"corpus": corpus, "label_map": label_map})
+    return dict(zip(frame["model"], frame["run_id"], strict=True))
+
+
+def best_for_prediction(wh: Warehouse, model: str, corpus: str | None) -> tuple[str, bool] | None:
+    """(run id, speaker_norm) of the run ``predict`` should use: runs without speaker
+    normalisation first, then by UA; None when ``model`` has no run."""
+    rows = wh.con.execute(_q("best_for_prediction"), {"model": model, "corpus": corpus})
+    found = rows.fetchall()
+    return (found[0][0], bool(found[0][1])) if found else None
+
+
+def bench_rows(wh: Warehouse, run_ids: Sequence[str]) -> pl.DataFrame:
+    """The columns a comparison table shows, for some runs (any order)."""
+    return wh.query(_q("bench_rows"), {"ids": list(run_ids)})
+
+
+def run_ua(wh: Warehouse, run_ids: Sequence[str]) -> dict[str, float]:
+    """Run id → pooled UA."""
+    frame = wh.query("SELECT run_id, ua FROM runs WHERE list_contains(?, run_id)", [list(run_ids)])
+    return dict(frame.iter_rows())
+
+
+def predictions(wh: Warehouse, run_id: str) -> pl.DataFrame:
+    """A run's out-of-fold predictions: utt_id, fold, label, predicted, proba (list)."""
+    return wh.query(_q("predictions"), {"run_id": run_id})
+
+
+# -- artifacts --------------------------------------------------------------------------
+def artifact_dir(wh: Warehouse, run_id: str) -> Path:
+    """Where a run's saved model lives (it may not exist yet)."""
+    return layout.artifact_dir(wh.root, run_id)
+
+
+def record_artifact(wh: Warehouse, run_id: str, folder: Path) -> None:
+    """Record the (complete, renamed into place) artifact folder of a run."""
+    wh.execute(
+        "INSERT OR REPLACE INTO artifacts VALUES (?, ?, now())",
+        [run_id, layout.relative(wh.root, folder)],
+    )
+
+
+# -- tuned parameters -------------------------------------------------------------------
+def store_tuned_params(
+    wh: Warehouse,
+    *,
+    study: str,
+    model: str,
+    corpus: str,
+    label_map: str,
+    feature_set_hash: str | None,
+    storage: str,
+    best_trial: int,
+    best_value: float | None,
+    n_complete: int,
+    params: Mapping[str, Any],
+    base_study: str | None = None,
+    outer_fold: str | None = None,
+    speaker_norm: bool | None = None,
+) -> None:
+    """Record a study's chosen parameters where ``train --tuned`` finds them (one row per
+    outer fold's study, ``outer_fold`` NULL for the final study of a nested tuning)."""
+    wh.execute(
+        _q("insert_tuned_params"),
+        {
+            "study": study,
+            "model": model,
+            "corpus": corpus,
+            "label_map": label_map,
+            "feature_set_hash": feature_set_hash,
+            "storage": storage,
+            "best_trial": best_trial,
+            "best_value": best_value,
+            "n_complete": n_complete,
+            "params_json": json.dumps(dict(params), sort_keys=True, default=float),
+            "base_study": base_study,
+            "outer_fold": outer_fold,
+            "speaker_norm": speaker_norm,
+        },
+    )
+
+
+def nested_tuned_params(
+    wh: Warehouse,
+    model: str,
+    corpus: str,
+    label_map: str,
+    feature_set_hash: str | None,
+    speaker_norm: bool | None,
+) -> pl.DataFrame:
+    """Rows of nested tunings of this model and data (base_study, outer_fold, params_json,
+    updated_at), newest first; ``outer_fold`` is NULL for a final study."""
+    return wh.query(
+        _q("nested_tuned_params"),
+        {
+            "model": model,
+            "corpus": corpus,
+            "label_map": label_map,
+            "feature_set_hash": feature_set_hash,
+            "speaker_norm": speaker_norm,
+        },
+    )
+
+
+def study_journal(wh: Warehouse, study: str) -> Path:
+    """The default Optuna journal of a study (``studies/<study>.journal``)."""
+    return layout.study_journal(wh.root, study)
+
+
+def folds_of(wh: Warehouse, run_ids: list[str]) -> int:
+    """Outer folds fitted by these runs together (the tasks of a bench)."""
+    return int(
+        wh.scalar("SELECT sum(n_folds) FROM runs WHERE list_contains(?, run_id)", [run_ids]) or 0
+    )
+
+
+def newest_default_fits(wh: Warehouse) -> pl.DataFrame:
+    """model, fit_s, n_folds, n_utterances of each model's newest untuned cross-validation."""
+    return wh.query(
+        "SELECT model, fit_s, n_folds, n_utterances FROM runs WHERE kind = 'model' "
+        "AND tuned_from IS NULL AND n_folds > 1 "
+        "QUALIFY row_number() OVER (PARTITION BY model ORDER BY started_at DESC) = 1 "
+        "ORDER BY model"
+    )

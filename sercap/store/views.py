@@ -1,0 +1,208 @@
+"""Views over the registered Parquet parts (``frames_<set>``, ``features_<set>``,
+``images_<set>``, the ``frames``/``utterance_features``/``images``/``frame_stats`` aliases),
+persistent in the catalog and shadowed per connection; and reads of stored images.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from sercap.sqlfiles import read_sql
+from sercap.store.parts import parquet_problem, stat_problem
+
+if TYPE_CHECKING:
+    from sercap.features.images import StoredImage
+    from sercap.store.warehouse import Warehouse
+
+
+def refresh_views(wh: Warehouse) -> None:
+    """(Re)create the views over the registered Parquet parts.
+
+    For every feature set with registered parts: ``frames_<name>`` (per-frame
+    descriptors), ``features_<name>`` (per-utterance functionals), ``images_<name>``.
+    ``frames``, ``utterance_features`` and ``images`` are those of the set named
+    ``default`` (``mel`` for images); they are empty until something is extracted.
+    ``frame_stats`` (sql/templates/frame_stats.sql) aggregates ``frames`` live.
+    When a set's definition changed (new hash, same name), ``<kind>_<name>`` shows the
+    newest hash and ``<kind>_<name>_<hash>`` every hash, so old rows stay queryable.
+
+    The views exist twice. In the catalog (persistent, so that any DuckDB client sees
+    them) they name each part by its path relative to the warehouse folder, so a moved
+    or copied warehouse never reads another folder's parts: a plain client reads them
+    from inside the warehouse folder or after ``SET file_search_path = '<folder>'``.
+    They are rewritten on a writable open whenever the registered parts changed.
+    This connection shadows them with temporary views naming the parts by absolute
+    path, so sercap never depends on the current directory.
+
+    A registered part that is missing, has another size than recorded, or cannot be read
+    is left out of the views and listed in :attr:`Warehouse.damaged` (one ``stat`` per part: no
+    file is hashed here; ``sercap check`` verifies checksums).
+    """
+    has_size = bool(
+        wh.scalar(
+            "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'parts' "
+            "AND column_name = 'size_bytes' AND schema_name = 'main' "
+            "AND database_name = current_database()"
+        )
+    )
+    rows = wh.con.execute(
+        "SELECT p.kind, f.name, p.feature_set_hash, p.path, "
+        + ("p.size_bytes, " if has_size else "NULL, ")
+        + "coalesce(try_cast(json_extract(f.params_json, '$.hop_ms') AS DOUBLE), 10) / 1000 "
+        "FROM parts p "
+        "JOIN feature_sets f ON f.hash = p.feature_set_hash "
+        "ORDER BY f.created_at, p.feature_set_hash, p.path"
+    ).fetchall()
+    wh.damaged = []
+    # A name can have several hashes (a parameter or library version changed): the
+    # name's view shows the most recently defined one, ``<kind>_<name>_<hash>`` each.
+    by_hash: dict[tuple[str, str, str], list[str]] = {}
+    hops: dict[str, float] = {}
+    for kind, name, fs_hash, rel, size, hop_s in rows:
+        hops[fs_hash] = float(hop_s)
+        problem = stat_problem(wh.root / rel, size)
+        if problem:
+            wh.damaged.append((rel, problem))
+            continue
+        by_hash.setdefault((kind, name, fs_hash), []).append(rel)
+    kept: dict[tuple[str, str, str], list[str]] = {}
+    for (kind, name, fs_hash), files in by_hash.items():
+        columns = _part_columns(kind, hops[fs_hash])
+        files = _create_parts_view(wh, f"{kind}_{name}_{fs_hash}", columns, files)
+        if files:
+            kept[(kind, name, fs_hash)] = files
+    statements = _views_sql(kept, hops, wh.root.absolute())
+    for view, body in statements[len(kept) :]:  # the parts views exist already
+        wh.con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {body}")
+    if not wh.read_only:
+        # On failure (rolled back) plain clients keep the previous views until the next
+        # writable open; this connection's temporary views above are complete and current.
+        with contextlib.suppress(duckdb.Error):
+            _persist_views(wh, kept, hops)
+
+
+def _create_parts_view(wh: Warehouse, view: str, columns: str, files: list[str]) -> list[str]:
+    """Create one temporary view over ``files``, leaving out any file DuckDB cannot read
+    (listed in :attr:`Warehouse.damaged`); returns the files kept (none: no view)."""
+    while files:
+        listing = _listing(files, wh.root.absolute())
+        try:
+            wh.con.execute(
+                f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {columns} FROM read_parquet("
+                f"[{listing}], union_by_name = true, hive_partitioning = false)"
+            )
+            return files
+        except duckdb.Error as exc:
+            # Same size as registered but not readable (overwritten in place): find which.
+            bad = [f for f in files if parquet_problem(wh.root / f)]
+            if not bad:
+                bad = list(files)  # readable one by one, not together: leave the set out
+            reason = str(exc).splitlines()[0]
+            wh.damaged += [(f, f"unreadable ({reason})") for f in bad]
+            files = [f for f in files if f not in bad]
+    return []
+
+
+def _persist_views(wh: Warehouse, kept: dict[tuple[str, str, str], list[str]], hops: dict) -> None:
+    """Write the catalog's views (relative part paths) when the parts they list changed."""
+    import hashlib
+    import json
+
+    statements = _views_sql(kept, hops, None)
+    fingerprint = hashlib.sha256(json.dumps(statements).encode()).hexdigest()
+    stored = wh.scalar("SELECT value FROM schema_info WHERE key = 'part_views'")
+    previous = json.loads(stored) if stored else {"fingerprint": None, "views": []}
+    if previous["fingerprint"] == fingerprint:
+        return
+    names = [view for view, _ in statements]
+    search_path = wh.scalar("SELECT current_setting('file_search_path')")
+    # Binding a view reads its parts: relative paths are found through the search path.
+    wh.con.execute("SET file_search_path = ?", [wh.root.resolve().as_posix()])
+    try:
+        with wh.transaction():
+            for view in previous["views"]:
+                if view not in names:
+                    wh.con.execute(f"DROP VIEW IF EXISTS main.{view}")
+            for view, body in statements:
+                wh.con.execute(f"CREATE OR REPLACE VIEW main.{view} AS {body}")
+            wh.execute(
+                "INSERT OR REPLACE INTO schema_info VALUES ('part_views', ?)",
+                [json.dumps({"fingerprint": fingerprint, "views": names})],
+            )
+    finally:
+        wh.con.execute("SET file_search_path = ?", [search_path or ""])
+
+
+_EMPTY_VIEW = "SELECT NULL::VARCHAR AS utt_id WHERE false"
+_ALIASES = {
+    "frames": ("frames", "default"),
+    "utterance_features": ("features", "default"),
+    "images": ("images", "mel"),
+}
+
+
+def _part_columns(kind: str, hop_s: float) -> str:
+    """The select list of a parts view: frames get their time from the set's hop."""
+    if kind != "frames":
+        return "*"
+    return f"utt_id, frame, CAST(frame * {hop_s!r} AS FLOAT) AS time_s, * EXCLUDE (utt_id, frame)"
+
+
+def _listing(files: list[str], root: Path | None) -> str:
+    """SQL list of part paths: absolute under ``root``, or as registered (relative)."""
+    paths = [(root / f).as_posix() if root is not None else f for f in files]
+    return ", ".join("'" + f.replace("'", "''") + "'" for f in paths)
+
+
+def _views_sql(
+    kept: dict[tuple[str, str, str], list[str]], hops: dict[str, float], root: Path | None
+) -> list[tuple[str, str]]:
+    """(view, SELECT) of every view over parts, the per-hash parts views first."""
+    out: list[tuple[str, str]] = []
+    latest: dict[tuple[str, str], str] = {}
+    for (kind, name, fs_hash), files in kept.items():
+        out.append(
+            (
+                f"{kind}_{name}_{fs_hash}",
+                f"SELECT {_part_columns(kind, hops[fs_hash])} FROM read_parquet("
+                f"[{_listing(files, root)}], union_by_name = true, hive_partitioning = false)",
+            )
+        )
+        latest[(kind, name)] = fs_hash  # later (newer) hashes replace earlier ones
+    for (kind, name), fs_hash in latest.items():
+        out.append((f"{kind}_{name}", f"SELECT * FROM {kind}_{name}_{fs_hash}"))
+    for alias, key in _ALIASES.items():
+        out.append((alias, f"SELECT * FROM {key[0]}_{key[1]}" if key in latest else _EMPTY_VIEW))
+    if ("frames", "default") in latest:
+        template = read_sql("templates/frame_stats.sql")
+        head = "CREATE OR REPLACE TEMP VIEW frame_stats AS"
+        body = template[template.index(head) + len(head) :].strip().rstrip(";")
+        out.append(("frame_stats", body))
+    else:
+        out.append(("frame_stats", _EMPTY_VIEW))
+    return out
+
+
+def stored_image(wh: Warehouse, utt_id: str, image_set: str = "mel") -> StoredImage:
+    """Read one utterance's image from the warehouse (a one-line error when it is absent)."""
+    from sercap.errors import NotExtractedError, NotFoundError
+    from sercap.features.featureset import get_feature_set
+    from sercap.features.images import StoredImage
+
+    fs = get_feature_set(image_set, kind="image")
+    view = f"images_{image_set}_{fs.hash}"
+    if not wh.has_relation(view):
+        raise NotExtractedError(
+            f"no images of set {image_set!r} in the warehouse; run `sercap images` first"
+        )
+    rows = wh.con.execute(
+        f"SELECT png, height, width FROM {view} WHERE utt_id = ?", [utt_id]
+    ).fetchall()
+    if not rows:
+        raise NotFoundError(f"no {image_set!r} image for utterance {utt_id!r}")
+    png, height, width = rows[0]
+    return StoredImage(utt_id, bytes(png), int(height), int(width), dict(fs.params))

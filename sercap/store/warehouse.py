@@ -1,0 +1,300 @@
+"""The warehouse: one DuckDB catalog plus Parquet parts beside it.
+
+A warehouse is a directory. ``sercap.duckdb`` holds the catalog tables and the views defined
+in ``sql/``; bulk data (per-frame descriptors, materialised functionals, spectrogram images)
+lives in Parquet parts under ``frames/``, ``features/`` and ``images/``. Parts are written by
+whoever computes them (under a temporary name, renamed into place) and become visible only
+once registered in the ``parts`` table: a crash can leave an orphan file, never a half row.
+
+This module holds the connection, the schema and transactions; the layout of the folder is
+:mod:`sercap.store.layout`, parts :mod:`sercap.store.parts`, views :mod:`sercap.store.views`.
+Services ask :mod:`sercap.store` for paths, connections, views and catalog rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from sercap.errors import SercapError
+from sercap.sqlfiles import sql_dir
+from sercap.store import parts, views
+from sercap.store.layout import DB_FILENAME
+
+#: Version of the catalog schema this code writes. Bump it and add ``sql/migrations/<N>.sql``
+#: (the statements that take a version N-1 warehouse to N) whenever ``sql/`` changes a table.
+SCHEMA_VERSION = 1
+
+
+def default_path() -> Path:
+    """``$SERCAP_WAREHOUSE`` if set, else ``./warehouse``."""
+    return Path(os.environ.get("SERCAP_WAREHOUSE") or "warehouse")
+
+
+@dataclass
+class Warehouse:
+    """An open warehouse: ``root`` for Parquet parts, ``con`` for the catalog.
+
+    Hold it briefly: DuckDB lets one process write a database file at a time, so long jobs
+    (extraction workers, Optuna trials) read what they need, close, and reopen to store.
+    """
+
+    root: Path
+    con: duckdb.DuckDBPyConnection
+    read_only: bool = False
+    #: Registered parts found missing or of the wrong size when the views were last built
+    #: (relative path, what is wrong); the views leave them out. ``sercap check`` says more.
+    damaged: list[tuple[str, str]] = field(default_factory=list)
+    _in_transaction: bool = field(default=False, repr=False)
+
+    # -- queries -----------------------------------------------------------------------
+    def query(self, sql: str, params: Sequence[Any] | dict | None = None) -> pl.DataFrame:
+        """Run a query and return all of its rows as a polars DataFrame."""
+        rel = self.con.sql(sql, params=params)
+        return rel.pl() if rel is not None else pl.DataFrame()
+
+    def execute(self, sql: str, params: Sequence[Any] | dict | None = None) -> None:
+        """Run a statement whose result is not needed (fully consumed, as DuckDB 2 asks)."""
+        result = self.con.execute(sql, params) if params is not None else self.con.execute(sql)
+        if result.description is not None:
+            result.fetchall()
+
+    def scalar(self, sql: str, params: Sequence[Any] | dict | None = None) -> Any:
+        """First column of the first row, or None."""
+        result = self.con.execute(sql, params) if params is not None else self.con.execute(sql)
+        rows = result.fetchall()
+        return rows[0][0] if rows else None
+
+    def has_relation(self, name: str) -> bool:
+        """Whether a table or view of that name exists (temporary views included)."""
+        return bool(
+            self.scalar(
+                "SELECT (SELECT count(*) FROM duckdb_tables() WHERE table_name = $1)"
+                " + (SELECT count(*) FROM duckdb_views() WHERE view_name = $1)",
+                [name],
+            )
+        )
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Warehouse]:
+        """All or nothing: commit on success, roll back on any exception (Ctrl-C included)."""
+        if self._in_transaction:
+            yield self
+            return
+        self.con.execute("BEGIN TRANSACTION")
+        self._in_transaction = True
+        try:
+            yield self
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        else:
+            self.con.execute("COMMIT")
+        finally:
+            self._in_transaction = False
+
+    # -- Parquet parts (sercap.store.parts) ---------------------------------------------
+    def part_dir(self, kind: str, feature_set_hash: str, corpus: str) -> Path:
+        """Folder of the parts of one (kind, feature set, corpus); created on demand."""
+        return parts.part_dir(self, kind, feature_set_hash, corpus)
+
+    def register_part(
+        self, kind: str, feature_set_hash: str, corpus: str, path: Path, n_rows: int
+    ) -> None:
+        """Record a finished part (see :func:`sercap.store.parts.register_part`)."""
+        parts.register_part(self, kind, feature_set_hash, corpus, path, n_rows)
+
+    def part_paths(self, kind: str, feature_set_hash: str, corpus: str | None = None) -> list[Path]:
+        """Absolute paths of the registered parts of a feature set (optionally one corpus)."""
+        return parts.part_paths(self, kind, feature_set_hash, corpus)
+
+    def remove_orphan_parts(self, kind: str, feature_set_hash: str, corpus: str) -> int:
+        """Delete files in a part folder that were never registered (a crash's leftovers)."""
+        return parts.remove_orphan_parts(self, kind, feature_set_hash, corpus)
+
+    # -- views (sercap.store.views) ----------------------------------------------------
+    def refresh_views(self) -> None:
+        """(Re)create the views over the registered parts (see
+        :func:`sercap.store.views.refresh_views`)."""
+        views.refresh_views(self)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _lock_holder(pid: str) -> str:
+    """``command, started HH:MM:SS`` of process ``pid`` from /proc where there is one, else ''."""
+    try:
+        proc = Path("/proc") / pid
+        command = proc.joinpath("cmdline").read_bytes().decode(errors="replace")
+        ticks = int(proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[19])
+        stat = Path("/proc/stat").read_text().split()
+        boot = int(stat[stat.index("btime") + 1])
+        started = boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return ""
+    command = " ".join(command.replace("\0", " ").split())  # one line, whatever argv holds
+    command = command if len(command) <= 80 else command[:77] + "..."
+    return f"`{command}`, started {time.strftime('%H:%M:%S', time.localtime(started))}"
+
+
+def _stderr_line(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def _open_duckdb(
+    database: str,
+    read_only: bool,
+    wait_s: float,
+    on_wait: Callable[[str], None] | None = _stderr_line,
+) -> duckdb.DuckDBPyConnection:
+    """Open the DuckDB file, waiting while another sercap process holds its write lock.
+
+    When the file is locked, ``on_wait`` gets one line (which process holds it, since when,
+    how long this one will wait) once, as the waiting starts; by default it goes to stderr,
+    ``None`` waits silently. After ``wait_s`` seconds a :class:`SercapError` gives up.
+    """
+    deadline = time.monotonic() + wait_s
+    delay = 0.05
+    told = False
+    while True:
+        try:
+            return duckdb.connect(database, read_only=read_only)
+        except duckdb.IOException as exc:
+            message = str(exc).splitlines()[0]
+            holder = re.search(r"\(PID (\d+)\)", message)
+            if "lock" in message.lower() and time.monotonic() > deadline:
+                who = f" (PID {holder.group(1)})" if holder else ""
+                raise SercapError(
+                    f"{database}: the warehouse is in use by another process{who}; DuckDB lets "
+                    "one process write at a time: wait for it to finish, or use another "
+                    "--warehouse"
+                ) from exc
+            if "lock" not in message.lower():
+                raise SercapError(f"{database}: cannot open the warehouse ({message})") from exc
+            if not told and on_wait is not None:
+                pid = holder.group(1) if holder else None
+                what = _lock_holder(pid) if pid else ""
+                who = f"PID {pid}" + (f" ({what})" if what else "") if pid else "another process"
+                on_wait(
+                    f"waiting: {database} is locked by {who}; waiting since "
+                    f"{time.strftime('%H:%M:%S')} for up to {wait_s:g} s (Ctrl-C to stop)"
+                )
+                told = True
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
+def _apply_schema(con: duckdb.DuckDBPyConnection, database: str) -> None:
+    """Create or migrate the catalog, then (re)apply every numbered file under ``sql/``.
+
+    All of it is one transaction, so an interruption (Ctrl-C during the first ``ingest``)
+    leaves either the previous schema or the whole new one, never half of it.
+    """
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _apply_schema_statements(con, database)
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):  # already rolled back, or gone
+            con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def _apply_schema_statements(con: duckdb.DuckDBPyConnection, database: str) -> None:
+    has_info = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_info'"
+    ).fetchall()[0][0]
+    version = 0
+    if has_info:
+        rows = con.execute("SELECT value FROM schema_info WHERE key = 'version'").fetchall()
+        version = int(rows[0][0]) if rows else 0
+    if version > SCHEMA_VERSION:
+        raise SercapError(
+            f"{database}: warehouse schema version {version} is newer than this sercap "
+            f"understands ({SCHEMA_VERSION}); upgrade sercap"
+        )
+    if 0 < version < SCHEMA_VERSION:
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            migration = sql_dir() / "migrations" / f"{step:04d}.sql"
+            if not migration.is_file():
+                raise SercapError(
+                    f"{database}: schema version {version} cannot be migrated to "
+                    f"{SCHEMA_VERSION} ({migration.name} missing); re-create the warehouse"
+                )
+            con.execute(migration.read_text())
+    for path in sorted(sql_dir().glob("[0-9]*.sql")):
+        try:
+            con.execute(path.read_text())
+        except duckdb.Error as exc:
+            raise SercapError(f"{path}: {str(exc).splitlines()[0]}") from exc
+    con.execute("INSERT OR REPLACE INTO schema_info VALUES ('version', ?)", [str(SCHEMA_VERSION)])
+
+
+def connect(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    memory: bool = False,
+    read_only: bool = False,
+    wait_s: float = 60.0,
+) -> Warehouse:
+    """Open (creating if needed) the warehouse at ``path`` (default: :func:`default_path`).
+
+    ``path=":memory:"`` gives an in-memory catalog with Parquet parts in a fresh temporary
+    folder; ``memory=True`` keeps the catalog in memory but puts parts under ``path`` (what
+    the tests use). ``read_only`` opens an existing warehouse without changing it, which
+    several processes may do at once.
+    """
+    if path is not None and str(path) == ":memory:":
+        root = Path(tempfile.mkdtemp(prefix="sercap-"))
+        memory = True
+    else:
+        root = Path(path) if path is not None else default_path()
+    if root.exists() and not root.is_dir():
+        raise SercapError(f"{root}: the warehouse must be a directory, this is a file")
+    database = ":memory:" if memory else str(root / DB_FILENAME)
+    if read_only and not memory and not Path(database).is_file():
+        raise SercapError(f"{root}: no warehouse here yet; run `sercap ingest` first")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SercapError(f"{root}: cannot create the warehouse folder ({exc.strerror})") from exc
+    con = _open_duckdb(database, read_only=read_only, wait_s=wait_s)
+    try:
+        if read_only:
+            if not con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_info'"
+            ).fetchall()[0][0]:  # created, then interrupted before its schema was committed
+                raise SercapError(f"{root}: no warehouse here yet; run `sercap ingest` first")
+            version = con.execute("SELECT value FROM schema_info WHERE key = 'version'").fetchall()
+            if not version or int(version[0][0]) != SCHEMA_VERSION:
+                raise SercapError(
+                    f"{database}: schema version differs from this sercap's; open it once "
+                    "without read-only access to migrate it"
+                )
+        else:
+            _apply_schema(con, database)
+        wh = Warehouse(root=root, con=con, read_only=read_only)
+        wh.refresh_views()
+    except BaseException:
+        con.close()
+        raise
+    return wh

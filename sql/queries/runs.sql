@@ -1,0 +1,70 @@
+-- Runs, their out-of-fold predictions, artifacts and tuned parameters (sercap.store.runs).
+-- Each "-- name: x" section is one query, read with sercap.sqlfiles.named_query("runs", "x").
+
+-- name: insert_run
+INSERT INTO runs (run_id, kind, model, corpus, label_map, protocol, feature_set,
+    feature_set_hash, columns, speaker_norm, params_json, seed, tuned_from, members,
+    weights, classes, n_utterances, n_folds, ua, wa, macro_f1, ua_fold_mean,
+    ua_fold_std, wa_fold_mean, wa_fold_std, f1_fold_mean, f1_fold_std, confusion_json,
+    fit_s, duration_s, versions_json, fold_params_json, started_at)
+VALUES ($run_id, $kind, $model, $corpus, $label_map, $protocol, $feature_set,
+    $feature_set_hash, $columns, $speaker_norm, $params_json, $seed, $tuned_from, $members,
+    $weights, $classes, $n_utterances, $n_folds, $ua, $wa, $macro_f1, $ua_fold_mean,
+    $ua_fold_std, $wa_fold_mean, $wa_fold_std, $f1_fold_mean, $f1_fold_std, $confusion_json,
+    $fit_s, $duration_s, $versions_json, $fold_params_json, now());
+
+-- name: find_run
+SELECT * FROM runs WHERE run_id = $id OR starts_with(run_id, $id) ORDER BY run_id;
+
+-- name: list_runs
+SELECT run_id, model, corpus, label_map, feature_set,
+    CASE WHEN speaker_norm THEN 'yes' ELSE 'no' END AS spk_norm,
+    round(ua, 4) AS ua, round(wa, 4) AS wa, round(macro_f1, 4) AS macro_f1,
+    round(fit_s, 1) AS fit_s, tuned_from IS NOT NULL AS tuned, started_at
+FROM runs
+WHERE ($corpus IS NULL OR corpus = $corpus) AND ($model IS NULL OR model = $model)
+ORDER BY started_at DESC;
+
+-- name: latest_runs
+SELECT run_id, model, corpus, label_map, speaker_norm, round(ua, 4) AS ua,
+    round(wa, 4) AS wa, round(macro_f1, 4) AS macro_f1
+FROM runs ORDER BY started_at DESC LIMIT $n;
+
+-- name: newest_per_configuration
+SELECT arg_max(run_id, started_at) AS run_id FROM runs
+WHERE corpus = $corpus AND label_map = $label_map
+GROUP BY model, feature_set, speaker_norm, tuned_from IS NOT NULL, kind, members ORDER BY 1;
+
+-- name: newest_per_model
+SELECT model, arg_max(run_id, started_at) AS run_id FROM runs
+WHERE kind = 'model' AND corpus = $corpus AND label_map = $label_map
+GROUP BY model ORDER BY model;
+
+-- name: best_for_prediction
+SELECT run_id, speaker_norm FROM runs
+WHERE model = $model AND ($corpus IS NULL OR corpus = $corpus)
+ORDER BY speaker_norm, ua DESC, started_at DESC LIMIT 1;
+
+-- name: bench_rows
+SELECT run_id, model, kind, feature_set, label_map, protocol, speaker_norm,
+    tuned_from IS NOT NULL AS tuned, ua, wa, macro_f1, ua_fold_mean, ua_fold_std, fit_s,
+    classes, confusion_json, members, params_json
+FROM runs WHERE list_contains($ids, run_id);
+
+-- name: predictions
+SELECT utt_id, fold, label, predicted, proba FROM predictions
+WHERE run_id = $run_id ORDER BY utt_id;
+
+-- name: insert_tuned_params
+INSERT OR REPLACE INTO tuned_params (study, model, corpus, label_map, feature_set_hash,
+    storage, trial, value, n_trials, params_json, updated_at, base_study, outer_fold,
+    speaker_norm)
+VALUES ($study, $model, $corpus, $label_map, $feature_set_hash, $storage, $best_trial,
+    $best_value, $n_complete, $params_json, now(), $base_study, $outer_fold, $speaker_norm);
+
+-- name: nested_tuned_params
+SELECT base_study, outer_fold, params_json, updated_at FROM tuned_params
+WHERE model = $model AND corpus = $corpus AND label_map = $label_map
+    AND feature_set_hash IS NOT DISTINCT FROM $feature_set_hash AND base_study IS NOT NULL
+    AND speaker_norm IS NOT DISTINCT FROM $speaker_norm
+ORDER BY updated_at DESC;

@@ -1,0 +1,162 @@
+"""sercap.analysis against hand computations and numpy/scipy/sklearn references."""
+
+import doctest
+
+import numpy as np
+import pytest
+from scipy import stats
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import balanced_accuracy_score, f1_score
+
+import sercap.analysis as an
+
+
+def test_docstring_examples_hold() -> None:
+    assert doctest.testmod(an).failed == 0
+
+
+def test_ccc_by_hand_and_pearson_mae_against_scipy() -> None:
+    rng = np.random.default_rng(1)
+    t = rng.normal(size=50)
+    p = 0.5 * t + 0.3 + rng.normal(scale=0.4, size=50)
+    # Hand formula, population moments.
+    cov = np.mean((t - t.mean()) * (p - p.mean()))
+    hand = 2 * cov / (np.var(t) + np.var(p) + (t.mean() - p.mean()) ** 2)
+    assert an.ccc(t, p) == pytest.approx(hand)
+    assert an.ccc(t, p) < an.pearson(t, p)  # bias and scale cost concordance, not correlation
+    assert an.pearson(t, p) == pytest.approx(stats.pearsonr(t, p).statistic)
+    assert an.mae(t, p) == pytest.approx(np.mean(np.abs(t - p)))
+    assert an.ccc(t, np.full(50, 0.2)) == pytest.approx(0.0, abs=1e-12)
+    assert np.isnan(an.pearson(t, np.full(50, 0.2)))
+    with pytest.raises(ValueError):
+        an.ccc([1.0], [1.0, 2.0])
+
+
+def test_ua_and_f1_match_sklearn() -> None:
+    rng = np.random.default_rng(2)
+    y, p = rng.integers(0, 4, 60), rng.integers(0, 4, 60)
+    assert an.unweighted_accuracy(y, p, 4) == pytest.approx(balanced_accuracy_score(y, p))
+    assert an.macro_f1(y, p, 4) == pytest.approx(f1_score(y, p, average="macro"))
+
+
+def test_paired_bootstrap_matches_a_plain_reference_on_a_fixed_seed() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 40)
+    a = np.where(rng.random(40) < 0.8, y, rng.integers(0, 3, 40))
+    b = np.where(rng.random(40) < 0.5, y, rng.integers(0, 3, 40))
+    for metric, fn in (
+        ("ua", balanced_accuracy_score),
+        (
+            "macro_f1",
+            lambda t, q: f1_score(t, q, labels=np.unique(t), average="macro", zero_division=0),
+        ),  # fmt: skip
+    ):
+        ci = an.paired_bootstrap(y, a, b, n_classes=3, metric=metric, n_boot=60, seed=7)
+        draw = np.random.default_rng(7).integers(0, 40, size=(60, 40))
+        diffs = [fn(y[i], a[i]) - fn(y[i], b[i]) for i in draw]
+        low, high = np.percentile(diffs, [2.5, 97.5])
+        assert ci.difference == pytest.approx(fn(y, a) - fn(y, b))
+        assert (ci.low, ci.high) == pytest.approx((low, high))
+        assert ci.low < ci.difference < ci.high
+    same = an.paired_bootstrap(y, a, a, n_boot=50)
+    assert (same.difference, same.low, same.high, same.within_noise) == (0.0, 0.0, 0.0, True)
+    assert an.paired_bootstrap(y, a, b, seed=1) == an.paired_bootstrap(y, a, b, seed=1)
+
+
+def test_mcnemar_counts_exact_and_chi2_against_scipy() -> None:
+    y = np.zeros(100, dtype=int)
+    a = np.zeros(100, dtype=int)
+    b = np.zeros(100, dtype=int)
+    a[:10] = 1  # A wrong on 0..9
+    b[5:40] = 1  # B wrong on 5..39: only A right on 10..39 (30), only B right on 0..4 (5)
+    r = an.mcnemar(y, a, b)
+    assert (r.only_a_right, r.only_b_right, r.method) == (30, 5, "chi2")
+    assert r.statistic == pytest.approx((25 - 1) ** 2 / 35)
+    assert r.p_value == pytest.approx(stats.chi2.sf((25 - 1) ** 2 / 35, 1))
+    small = an.mcnemar(y[:20], a[:20], b[:20])  # 10 only-A-right, 5 only-B-right
+    assert (small.only_a_right, small.only_b_right, small.method) == (10, 5, "exact")
+    assert small.p_value == pytest.approx(stats.binomtest(5, 15, 0.5).pvalue)
+    assert an.mcnemar(y, a, a).p_value == 1.0
+
+
+def test_entropy_margin_confidence_against_scipy() -> None:
+    rng = np.random.default_rng(4)
+    p = rng.dirichlet(np.ones(5), size=30)
+    np.testing.assert_allclose(an.entropy(p), stats.entropy(p, axis=1))
+    np.testing.assert_allclose(an.entropy(p, normalise=True), stats.entropy(p, axis=1) / np.log(5))
+    s = np.sort(p, axis=1)
+    np.testing.assert_allclose(an.margin(p), s[:, -1] - s[:, -2])
+    np.testing.assert_allclose(an.confidence(p, "max"), s[:, -1])
+    with pytest.raises(ValueError):
+        an.confidence(p, "nope")
+
+
+def test_coverage_curve_and_abstain_by_hand() -> None:
+    y = np.array([0, 1, 1, 0, 2, 2])
+    p = np.array(
+        [[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.5, 0.3, 0.2], [0.6, 0.2, 0.2],
+         [0.3, 0.3, 0.4], [0.1, 0.2, 0.7]]
+    )  # fmt: skip
+    curve = an.coverage_curve(y, p, coverages=[1.0, 0.5])
+    # all: rows 2 and 4 wrong? row 4 predicts 2 (right), row 2 predicts 0 (wrong) -> 5/6
+    assert curve["accuracy"].to_list() == pytest.approx([5 / 6, 1.0])
+    assert curve["ua"].to_list()[0] == pytest.approx(np.mean([1.0, 0.5, 1.0]))
+    assert curve["n_kept"].to_list() == [6, 3]  # 0.9, 0.8, 0.7 kept
+    assert curve["threshold"].to_list()[1] == pytest.approx(0.7)
+    # Uninformative confidence order: a curve that rises means confident = right here.
+    full = an.coverage_curve(y, p)
+    assert full.height == 19 and full["accuracy"][-1] == 1.0
+    t = an.threshold_for_coverage(p, 0.5)
+    assert (an.abstain(p, t) >= 0).sum() == 3
+    assert an.abstain(p, t).tolist() == [0, 1, -1, -1, -1, 2]
+
+
+def test_group_scores_and_worst_gap() -> None:
+    y = np.array([0, 1, 0, 1, 0, 1, 0, 0])
+    p = np.array([0, 1, 1, 1, 0, 0, 0, 1])
+    g = ["F", "F", "M", "M", "s3", "s3", None, None]
+    f = an.group_scores(y, p, g)
+    by = dict(zip(f["group"], f["ua"], strict=True))
+    assert by == {"F": 1.0, "M": 0.5, "s3": 0.5, "?": 0.5}
+    assert an.worst_group_gap(y, p, g) == 0.5
+    assert f["group"][-1] == "F" and f["gap"][-1] == 0.0
+
+
+def test_permutation_importance_of_an_ignored_family_is_zero() -> None:
+    rng = np.random.default_rng(5)
+    n = 120
+    y = rng.integers(0, 3, n)
+    cols = ["mfcc_01_mean", "mfcc_02_mean", "f0_hz_mean", "f0_hz_std"]
+    X = np.column_stack([y + rng.normal(0, 0.3, n), y + rng.normal(0, 0.3, n),
+                         rng.normal(size=n), rng.normal(size=n)])  # fmt: skip
+    model = LogisticRegression(max_iter=500).fit(X[:, :2], y)  # f0 columns never seen
+
+    def predict_proba(A):
+        return model.predict_proba(A[:, :2])
+
+    groups = an.column_families(cols)
+    assert groups == {"mfcc": cols[:2], "f0_hz": cols[2:]}
+    imp = an.permutation_importance(predict_proba, X, y, groups, columns=cols, n_repeats=4)
+    by = dict(zip(imp["group"], imp["importance"], strict=True))
+    assert by["f0_hz"] == 0.0
+    assert by["mfcc"] > 0.3
+    assert imp["group"][0] == "mfcc"
+    # A model that sees the noise columns too: their importance is near zero, not exactly.
+    full = LogisticRegression(max_iter=500).fit(X, y)
+    imp = an.permutation_importance(full.predict_proba, X, y, groups, columns=cols, n_repeats=4)
+    assert abs(dict(zip(imp["group"], imp["importance"], strict=True))["f0_hz"]) < 0.05
+    with pytest.raises(ValueError, match="no column"):
+        an.permutation_importance(predict_proba, X, y, {"x": ["nope"]}, columns=cols)
+
+
+def test_coverage_and_importance_plots_write_pngs(tmp_path) -> None:
+    from sercap.plots import coverage_png, importance_png
+
+    rng = np.random.default_rng(6)
+    y = rng.integers(0, 3, 40)
+    curve = an.coverage_curve(y, rng.dirichlet(np.ones(3), size=40))
+    out = coverage_png({"svm": curve.to_dict(as_series=False)}, tmp_path / "c.png", n_classes=3)
+    out2 = importance_png(["mfcc", "f0_hz", "rms"], [0.3, 0.0, -0.01], tmp_path / "i.png", top=2,
+                          std=[0.02, 0.0, 0.01])  # fmt: skip
+    for path in (out, out2):
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 2000

@@ -1,0 +1,38 @@
+"""Grouped permutation importance on outer test folds."""
+
+import numpy as np
+import pytest
+
+from sercap.data import Dataset
+from sercap.errors import SercapError
+from sercap.explain import outer_fold_importance
+
+
+def _data(input_kind: str = "tabular") -> Dataset:
+    rng = np.random.default_rng(0)
+    speakers = np.repeat(["s1", "s2", "s3"], 30)
+    y = np.tile(np.arange(3), 30)
+    X = np.column_stack([y + rng.normal(0, 0.3, 90), y + rng.normal(0, 0.3, 90),
+                         rng.normal(size=90), rng.normal(size=90)]).astype(np.float32)  # fmt: skip
+    return Dataset(
+        utt_ids=np.array([f"u{i:03d}" for i in range(90)]), X=X, y=y,
+        classes=["ang", "neu", "sad"], speakers=speakers, folds=speakers, corpus="toy",
+        label_map="emodb7", protocol="leave-one-speaker-out", input_kind=input_kind,
+        columns=["mfcc_01_mean", "mfcc_02_mean", "f0_hz_mean", "f0_hz_std"],
+    )  # fmt: skip
+
+
+def test_signal_family_matters_and_noise_family_does_not() -> None:
+    imp = outer_fold_importance(_data(), "svm", n_repeats=3)
+    by = dict(zip(imp["group"], imp["importance"], strict=True))
+    assert imp["group"][0] == "mfcc" and by["mfcc"] > 0.3
+    assert abs(by["f0_hz"]) < 0.05
+    assert imp["n_folds"].to_list() == [3, 3]
+    functional = outer_fold_importance(_data(), "svm", by="functional", n_repeats=2, max_folds=1)
+    assert set(functional["group"]) == {"mean", "std"} and functional["n_folds"][0] == 1
+
+
+def test_non_tabular_data_is_refused_in_one_line() -> None:
+    with pytest.raises(SercapError, match="tabular") as info:
+        outer_fold_importance(_data("sequence"), "svm")
+    assert "\n" not in str(info.value)
