@@ -53,10 +53,11 @@ def _quiet(_: str) -> None:
     """The default ``say``: library calls print nothing unless asked."""
 
 
-def _no_cluster(verb: str, cluster: str | None) -> None:
-    """Refuse a Dask cluster where ``verb`` cannot use one yet."""
-    if cluster:
-        raise BadParameterError(f"{verb} does not run on a cluster yet")
+def _cluster(cluster: str | None) -> Any:
+    """The Dask cluster spec of ``cluster`` or ``$SERCAP_CLUSTER`` (None: in process)."""
+    from sercap.cluster import resolve_spec
+
+    return resolve_spec(cluster)
 
 
 #: Corpus formats :func:`ingest` reads.
@@ -494,7 +495,8 @@ def train(
     seed, jobs, device
         Random seed, threads for fitting, torch device.
     cluster : str, optional
-        A Dask cluster (``"local:N"``, ``"tcp://HOST:PORT"``); not supported yet.
+        A Dask cluster (``"local:N"``, ``"tcp://HOST:PORT"``; default ``$SERCAP_CLUSTER``):
+        each (model, outer fold) fit is one task; the run is the in-process one.
     progress : bool, optional
         Progress bars (``None``: on a terminal only).
     say : callable, optional
@@ -520,7 +522,7 @@ def train(
     """
     from sercap.experiment import compare_tuned, data_request, load_for, run_model
 
-    _no_cluster("train", cluster)
+    spec = _cluster(cluster)
     say = say or _quiet
     request = data_request(
         model,
@@ -542,6 +544,7 @@ def train(
         n_jobs=jobs,
         device=device,
         progress=_bars(progress),
+        cluster=spec,
     )
     if tuned:
         comparison = compare_tuned(wh, model, data, **kwargs)
@@ -804,7 +807,7 @@ def tune(
     from sercap.store import connect as _connect
     from sercap.tuning import PRUNERS, run_nested, store_nested
 
-    _no_cluster("tune", cluster)
+    spec = _cluster(cluster)
     if trials < 1:
         raise BadParameterError(f"trials={trials}", hint="ask for at least one trial")
     if inner_folds < 2:
@@ -856,6 +859,7 @@ def tune(
             n_jobs=jobs,
             device=device,
             progress=_bars(progress),
+            cluster=spec,
         )
     finally:
         if database:  # the caller's wh works again, whatever happened
@@ -1448,7 +1452,7 @@ def bench(
     """
     from sercap.compare import plan_bench, run_bench
 
-    _no_cluster("bench", cluster)
+    spec = _cluster(cluster)
     corpus = resolve_corpus(wh, corpus)
     specs = plan_bench(list(models), all_models=all_models, opensmile=opensmile)
     out = Path(out_dir) if out_dir is not None else wh.root / "reports" / f"bench-{corpus}"
@@ -1468,6 +1472,7 @@ def bench(
         n_jobs=jobs,
         device=device,
         progress=_bars(progress),
+        cluster=spec,
     )
     return Bench(table, corpus, written["markdown"], written, comparisons)
 

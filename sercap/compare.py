@@ -16,6 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 from tqdm.auto import tqdm
@@ -70,11 +71,22 @@ def bench_runs(
     n_jobs: int = 1,
     device: str | None = None,
     progress: bool = True,
+    cluster: Any = None,
 ) -> BenchRuns:
     """Cross-validate every spec with default parameters (and, with ``tuned``, with its
-    nested-tuned ones too, compared by a paired bootstrap CI); return the stored runs."""
+    nested-tuned ones too, compared by a paired bootstrap CI); return the stored runs.
+
+    With ``cluster`` (a Dask Client or a spec such as ``"local:4"``) every (model, outer
+    fold) fit of the whole bench is one task, all submitted at once; the runs stored are
+    those the in-process path stores (same seed, same predictions)."""
     from sercap.experiment import compare_tuned
 
+    if cluster is not None:
+        return _bench_on_cluster(
+            wh, specs, cluster, corpus=corpus, label_map=label_map, feature_set=feature_set,
+            image_set=image_set, speaker_norm=speaker_norm, tuned=tuned, params=params,
+            seed=seed, n_jobs=n_jobs, device=device, progress=progress,
+        )  # fmt: skip
     cache: dict[DataRequest, Dataset] = {}
     out = BenchRuns(default=[])
     bar = tqdm(specs, desc="bench", unit="model", disable=not progress)
@@ -100,6 +112,65 @@ def bench_runs(
             out.default.append((spec, comparison.default.run_id))
         else:
             out.default.append((spec, run_model(wh, spec.model, cache[request], **kwargs).run_id))
+    return out
+
+
+def _bench_on_cluster(
+    wh: Warehouse,
+    specs: Sequence[BenchSpec],
+    cluster: Any,
+    *,
+    corpus: str | None,
+    label_map: str | None,
+    feature_set: str | None,
+    image_set: str | None,
+    speaker_norm: bool,
+    tuned: bool,
+    params: dict[str, dict] | None,
+    seed: int,
+    n_jobs: int,
+    device: str | None,
+    progress: bool,
+) -> BenchRuns:
+    """:func:`bench_runs` with every fold of every run in one batch of cluster tasks."""
+    from sercap.experiment import TuningComparison, plan_run, run_plans, tuning_difference
+
+    cache: dict[DataRequest, Dataset] = {}
+    items = []
+    for spec in specs:
+        request = data_request(
+            spec.model, corpus=corpus, label_map=label_map,
+            feature_set=spec.feature_set or feature_set, image_set=image_set,
+            speaker_norm=speaker_norm,
+        )  # fmt: skip
+        if request not in cache:
+            cache[request] = load_for(wh, request)
+        data, user = cache[request], (params or {}).get(spec.model)
+        if tuned:  # the order compare_tuned stores them in: tuned, then default
+            items.append((data, plan_run(wh, spec.model, data, params=user, tuned=True)))
+        items.append((data, plan_run(wh, spec.model, data, params=user)))
+    outcomes = iter(
+        run_plans(
+            wh,
+            items,
+            seed=seed,
+            n_jobs=n_jobs,
+            device=device,
+            progress=progress,
+            cluster=cluster,
+        )  # fmt: skip
+    )
+    out = BenchRuns(default=[])
+    data_of = iter(data for data, _ in items)
+    for spec in specs:
+        if tuned:
+            tuned_run, data = next(outcomes), next(data_of)
+            default_run, _ = next(outcomes), next(data_of)
+            difference = tuning_difference(data, default_run, tuned_run, seed)
+            out.comparisons.append(TuningComparison(spec.model, default_run, tuned_run, difference))
+        else:
+            default_run, _ = next(outcomes), next(data_of)
+        out.default.append((spec, default_run.run_id))
     return out
 
 
@@ -278,9 +349,11 @@ def run_bench(
     n_jobs: int = 1,
     device: str | None = None,
     progress: bool = True,
+    cluster: Any = None,
 ) -> tuple[pl.DataFrame, dict[str, Path], list]:
     """Run a whole benchmark (optionally with fixed ensembles and nested-tuned runs) and
-    write its report; return the table, the files written and the tuning comparisons."""
+    write its report; return the table, the files written and the tuning comparisons.
+    ``cluster`` fits every (model, outer fold) as a task there (:func:`bench_runs`)."""
     from sercap.ensemble import ensemble_runs
 
     ensure_feature_sets(wh, specs, corpus, n_jobs)
@@ -288,7 +361,7 @@ def run_bench(
         wh, specs, corpus=corpus, label_map=label_map, feature_set=feature_set,
         image_set=image_set, speaker_norm=speaker_norm, tuned=tuned,
         params=QUICK_PARAMS if quick else None, seed=seed, n_jobs=n_jobs, device=device,
-        progress=progress,
+        progress=progress, cluster=cluster,
     )  # fmt: skip
     run_ids = runs.run_ids
     if ensemble:

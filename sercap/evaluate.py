@@ -155,7 +155,41 @@ def cross_validate(
     f's parameters were chosen without fold f's test speakers. ``on_fold`` is called
     after every fold with its index and scores (Optuna reports there and may prune by
     raising). Only rows in some test split get predictions; ``evaluated`` lists them.
+
+    The same folds on a Dask cluster: :func:`sercap.distribute.cross_validate_many` (one
+    task per fold; same seed, same predictions).
     """
+    splits = check_splits(data, model_name, splits, fold_params)
+    K = data.n_classes
+    proba = np.full((len(data), K), np.nan)
+    fold_metrics: list[Metrics] = []
+    started = time.perf_counter()
+    fit_s = 0.0
+    bar = tqdm(splits, desc=f"{model_name} folds", unit="fold", disable=not progress, leave=False)
+    for i, (name, train, test) in enumerate(bar):
+        bar.set_postfix_str(name)
+        chosen = params if fold_params is None else fold_params[name]
+        p, seconds = fit_fold(
+            data, model_name, chosen, train, test, seed=seed, n_jobs=n_jobs, device=device
+        )
+        fit_s += seconds
+        proba[test] = p
+        metrics = score(data.y[test], p.argmax(axis=1), K)
+        fold_metrics.append(metrics)
+        bar.set_postfix_str(f"{name} UA {metrics.ua:.3f}")
+        if on_fold is not None:
+            on_fold(i, metrics)
+    return finish_cv(data, splits, proba, fold_metrics, fit_s, time.perf_counter() - started)
+
+
+def check_splits(
+    data: Dataset,
+    model_name: str,
+    splits: list[tuple[str, np.ndarray, np.ndarray]] | None,
+    fold_params: dict[str, dict] | None,
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The splits a cross-validation runs (default: the protocol's), after checking that
+    the model reads the dataset's inputs and that every split has tuned parameters."""
     from sercap.models.registry import get_model
 
     model_cls = get_model(model_name)
@@ -167,26 +201,46 @@ def cross_validate(
     splits = list(splits) if splits is not None else list(outer_splits(data))
     if fold_params is not None and (missing := [n for n, _, _ in splits if n not in fold_params]):
         raise SercapError(f"no tuned parameters for fold(s) {', '.join(missing)}")
+    return splits
+
+
+def fit_fold(
+    data: Dataset,
+    model_name: str,
+    params: dict | None,
+    train: np.ndarray,
+    test: np.ndarray,
+    *,
+    seed: int = 0,
+    n_jobs: int = 1,
+    device: str | None = None,
+) -> tuple[np.ndarray, float]:
+    """Fit ``model_name`` on rows ``train``; return its class probabilities for rows
+    ``test`` (float64, ``(len(test), K)``) and the seconds the fit took.
+
+    One fold of :func:`cross_validate`, in this process or as a task on a Dask worker.
+    """
+    from sercap.models.registry import get_model
+
+    model = get_model(model_name)(params, seed=seed, n_jobs=n_jobs, device=device, verbose=False)
+    t0 = time.perf_counter()
+    model.fit(
+        take_X(data, train), data.y[train], groups=data.speakers[train], n_classes=data.n_classes
+    )
+    fit_s = time.perf_counter() - t0
+    return np.asarray(model.predict_proba(take_X(data, test)), dtype=np.float64), fit_s
+
+
+def finish_cv(
+    data: Dataset,
+    splits: list[tuple[str, np.ndarray, np.ndarray]],
+    proba: np.ndarray,
+    fold_metrics: list[Metrics],
+    fit_s: float,
+    duration_s: float,
+) -> CVResult:
+    """Pool the out-of-fold probabilities of a cross-validation into its :class:`CVResult`."""
     K = data.n_classes
-    proba = np.full((len(data), K), np.nan)
-    fold_metrics: list[Metrics] = []
-    started = time.perf_counter()
-    fit_s = 0.0
-    bar = tqdm(splits, desc=f"{model_name} folds", unit="fold", disable=not progress, leave=False)
-    for i, (name, train, test) in enumerate(bar):
-        bar.set_postfix_str(name)
-        chosen = params if fold_params is None else fold_params[name]
-        model = model_cls(chosen, seed=seed, n_jobs=n_jobs, device=device, verbose=False)
-        t0 = time.perf_counter()
-        model.fit(take_X(data, train), data.y[train], groups=data.speakers[train], n_classes=K)
-        fit_s += time.perf_counter() - t0
-        p = np.asarray(model.predict_proba(take_X(data, test)), dtype=np.float64)
-        proba[test] = p
-        metrics = score(data.y[test], p.argmax(axis=1), K)
-        fold_metrics.append(metrics)
-        bar.set_postfix_str(f"{name} UA {metrics.ua:.3f}")
-        if on_fold is not None:
-            on_fold(i, metrics)
     evaluated = np.flatnonzero(~np.isnan(proba[:, 0]))
     pooled = score(data.y[evaluated], proba[evaluated].argmax(axis=1), K)
     return CVResult(
@@ -195,7 +249,7 @@ def cross_validate(
         fold_metrics=fold_metrics,
         pooled=pooled,
         fit_s=fit_s,
-        duration_s=time.perf_counter() - started,
+        duration_s=duration_s,
         evaluated=evaluated,
     )
 

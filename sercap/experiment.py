@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -147,6 +148,7 @@ def run_model(
     n_jobs: int = 1,
     device: str | None = None,
     progress: bool = True,
+    cluster: Any = None,
 ) -> RunOutcome:
     """Cross-validate ``model`` on ``data`` under its protocol and store the run.
 
@@ -154,29 +156,95 @@ def run_model(
     (tuned on that fold's training speakers only) and scored on its test speakers; the run
     stores those per-fold parameters, and as its ``params`` the final study's (all
     speakers), which `predict` uses and which no figure of this run scores.
+
+    With ``cluster`` (a Dask Client or a spec such as ``"local:4"``) every outer fold is
+    fitted as a task on the cluster; the stored run is the one computed here.
     """
+    plan = plan_run(wh, model, data, params=params, tuned=tuned)
+    return run_plans(
+        wh, [(data, plan)], seed=seed, n_jobs=n_jobs, device=device, progress=progress,
+        cluster=cluster,
+    )[0]  # fmt: skip
+
+
+@dataclass
+class RunPlan:
+    """What one run fits: its model, the parameters of every fold, what the run records."""
+
+    model: str
+    params: dict  # the fit's parameters (default runs) / the user's overrides (tuned runs)
+    fold_params: dict[str, dict] | None = None  # tuned: outer fold → its study's parameters
+    stored_params: dict | None = None  # tuned: the final study's (for predict)
+    tuned_from: str | None = None
+
+
+def plan_run(
+    wh: Warehouse, model: str, data: Dataset, *, params: dict | None = None, tuned: bool = False
+) -> RunPlan:
+    """The parameters a default or nested-tuned run of ``model`` fits each fold with."""
     user = dict(params or {})
     if not tuned:
-        result = cross_validate(
-            data, model, user, seed=seed, n_jobs=n_jobs, device=device, progress=progress
-        )
-        run_id = store_run(wh, data, model, result, params=user, seed=seed)
-        return RunOutcome(run_id=run_id, result=result, params=user, tuned_from=None)
+        return RunPlan(model, user)
     tuning = tuned_params(wh, model, data)
     per_fold = {fold: {**p, **user} for fold, p in tuning.fold_params.items()}
-    result = cross_validate(
-        data, model, user, seed=seed, n_jobs=n_jobs, device=device, progress=progress,
-        fold_params=per_fold,
-    )  # fmt: skip
     final = {**(tuning.final or {}), **user}
     source = tuning.base if tuning.final is not None else f"{tuning.base} (no final study)"
+    return RunPlan(model, user, fold_params=per_fold, stored_params=final, tuned_from=source)
+
+
+def store_planned(
+    wh: Warehouse, data: Dataset, plan: RunPlan, result: CVResult, seed: int
+) -> RunOutcome:
+    """Store the cross-validation of a :class:`RunPlan` as a run."""
+    stored = plan.params if plan.stored_params is None else plan.stored_params
     run_id = store_run(
-        wh, data, model, result, params=final, seed=seed, tuned_from=source,
-        fold_params=per_fold,
+        wh, data, plan.model, result, params=stored, seed=seed, tuned_from=plan.tuned_from,
+        fold_params=plan.fold_params,
     )  # fmt: skip
     return RunOutcome(
-        run_id=run_id, result=result, params=final, tuned_from=source, fold_params=per_fold
-    )
+        run_id=run_id, result=result, params=stored, tuned_from=plan.tuned_from,
+        fold_params=plan.fold_params,
+    )  # fmt: skip
+
+
+def run_plans(
+    wh: Warehouse,
+    items: list[tuple[Dataset, RunPlan]],
+    *,
+    seed: int = 0,
+    n_jobs: int = 1,
+    device: str | None = None,
+    progress: bool = True,
+    cluster: Any = None,
+) -> list[RunOutcome]:
+    """Cross-validate and store several planned runs; on a cluster, every fold of every run
+    is submitted at once (one batch), in process one run after the other."""
+    if cluster is None:
+        results = [
+            cross_validate(
+                data,
+                plan.model,
+                plan.params,
+                seed=seed,
+                n_jobs=n_jobs,
+                device=device,
+                progress=progress,
+                fold_params=plan.fold_params,
+            )  # fmt: skip
+            for data, plan in items
+        ]
+    else:
+        from sercap.distribute import CVRequest, cross_validate_many
+
+        requests = [
+            CVRequest(data, p.model, p.params, p.fold_params, seed, n_jobs, device)
+            for data, p in items
+        ]
+        results = cross_validate_many(cluster, requests, progress=progress)
+    return [
+        store_planned(wh, data, plan, result, seed)
+        for (data, plan), result in zip(items, results, strict=True)
+    ]
 
 
 @dataclass
@@ -200,17 +268,19 @@ def compare_tuned(
     device: str | None = None,
     progress: bool = True,
     n_boot: int = 2000,
+    cluster: Any = None,
 ) -> TuningComparison:
     """Run ``model`` with default and with nested-tuned parameters (both stored) and a paired
-    bootstrap 95 % CI of the UA difference over utterances (tuned − default)."""
-    tuned = run_model(
-        wh, model, data, params=params, tuned=True, seed=seed, n_jobs=n_jobs, device=device,
-        progress=progress,
-    )  # fmt: skip
-    default = run_model(
-        wh, model, data, params=params, seed=seed, n_jobs=n_jobs, device=device,
-        progress=progress,
-    )  # fmt: skip
+    bootstrap 95 % CI of the UA difference over utterances (tuned − default).
+
+    With ``cluster`` the folds of both runs are fitted as one batch of tasks on it."""
+    plans = [
+        (data, plan_run(wh, model, data, params=params, tuned=True)),
+        (data, plan_run(wh, model, data, params=params)),
+    ]
+    tuned, default = run_plans(
+        wh, plans, seed=seed, n_jobs=n_jobs, device=device, progress=progress, cluster=cluster
+    )
     return TuningComparison(
         model, default, tuned, tuning_difference(data, default, tuned, seed, n_boot)
     )

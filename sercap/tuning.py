@@ -28,9 +28,13 @@ PostgreSQL URL lets several machines tune them together).
 from __future__ import annotations
 
 import contextlib
+import random
+import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
@@ -52,12 +56,33 @@ def study_name(model: str, data: Dataset) -> str:
     return f"{model}-{data.corpus}-{data.label_map}-{data.feature_set}-{digest}{norm}"
 
 
-def open_storage(url: str | None, root: Path, study: str) -> optuna.storages.BaseStorage:
+#: Seconds between a running trial's heartbeats in an RDB storage, and how long a trial may
+#: go without one before the next trial started on its study marks it FAIL (its process was
+#: killed: without a heartbeat it would stay RUNNING for ever).
+HEARTBEAT_S = 30
+GRACE_S = 120
+
+
+def open_storage(
+    url: str | None,
+    root: Path,
+    study: str,
+    *,
+    heartbeat_s: int = HEARTBEAT_S,
+    grace_s: int = GRACE_S,
+    attempts: int = 6,
+) -> optuna.storages.BaseStorage:
     """The storage named by ``url``; by default a journal file under ``root/studies``.
 
-    ``url`` may be an RDB URL (``sqlite:///x.db``, ``postgresql://…``) or a path ending in
-    ``.journal`` / ``.log``.
+    ``url`` may be an RDB URL (``sqlite:///x.db``, ``postgresql+psycopg://…``) or a path
+    ending in ``.journal`` / ``.log``. An RDB storage records a heartbeat every
+    ``heartbeat_s`` seconds while a trial runs; a trial silent for ``grace_s`` seconds (its
+    process was killed) is marked FAIL when a trial of its study next starts. Processes
+    that open one empty PostgreSQL database at once race to create Optuna's tables (a
+    UniqueViolation in PostgreSQL's catalog): the loser retries (``attempts`` times), by
+    then the tables exist.
     """
+    import sqlalchemy.exc
     from optuna.storages import JournalStorage, RDBStorage
     from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
@@ -71,10 +96,18 @@ def open_storage(url: str | None, root: Path, study: str) -> optuna.storages.Bas
             f"--storage {url!r} is neither a storage URL (sqlite:///…, postgresql://…) nor a "
             "journal file (*.journal)"
         )
-    try:
-        return RDBStorage(url)
-    except Exception as exc:  # SQLAlchemy raises many kinds; all mean "cannot use this URL"
-        raise SercapError(f"--storage {url!r}: {str(exc).splitlines()[0]}") from exc
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():  # heartbeat_interval is "experimental"
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(url, heartbeat_interval=heartbeat_s, grace_period=grace_s)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as exc:
+            if attempt == attempts - 1:  # not a creation race after all
+                raise SercapError(f"--storage {url!r}: {str(exc).splitlines()[0]}") from exc
+            time.sleep(0.1 * (attempt + 1) + random.random() * 0.2)
+        except Exception as exc:  # SQLAlchemy raises many kinds; all mean "cannot use this URL"
+            raise SercapError(f"--storage {url!r}: {str(exc).splitlines()[0]}") from exc
+    raise AssertionError("unreachable")
 
 
 class FoldMedianPruner(optuna.pruners.BasePruner):
@@ -248,8 +281,45 @@ def run_study(
     A new study starts with the model's default settings as its first trial (where sercap
     has a compact space for the model), so its best value is never below the default's.
     """
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     rows = np.arange(len(data)) if rows is None else np.asarray(rows)
+    study = prepare_study(
+        model, data, storage, name, rows=rows, outer_fold=outer_fold, pruner=pruner,
+        inner_folds=inner_folds, fixed=fixed, seed=seed,
+    )  # fmt: skip
+    objective = objective_for(
+        model, data, rows, inner_folds=inner_folds, fixed=fixed, seed=seed, n_jobs=n_jobs,
+        device=device,
+    )  # fmt: skip
+    bar = tqdm(total=n_trials, desc=name, unit="trial", disable=not progress, leave=False)
+
+    def update(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        bar.update(1)
+        with contextlib.suppress(ValueError):  # no completed trial yet
+            bar.set_postfix_str(f"best UA {study.best_value:.4f} (trial {study.best_trial.number})")
+
+    try:
+        study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=[update])
+    finally:
+        bar.close()
+    return study
+
+
+def prepare_study(
+    model: str,
+    data: Dataset,
+    storage: optuna.storages.BaseStorage,
+    name: str,
+    *,
+    rows: np.ndarray,
+    outer_fold: str | None = None,
+    pruner: str = "median",
+    inner_folds: int = 3,
+    fixed: dict | None = None,
+    seed: int = 0,
+) -> optuna.Study:
+    """Create study ``name`` (its description, and the default settings as its first
+    trial) or load it; its TPE sampler is seeded ``seed`` + the trials it already has."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     existing = _trials(storage, name)
     study = optuna.create_study(
         storage=storage,
@@ -269,21 +339,6 @@ def run_study(
             study.set_user_attr("fixed_params", fixed)
         if model in DEFAULT_TRIALS:
             study.enqueue_trial(DEFAULT_TRIALS[model], user_attrs={"default": True})
-    objective = objective_for(
-        model, data, rows, inner_folds=inner_folds, fixed=fixed, seed=seed, n_jobs=n_jobs,
-        device=device,
-    )  # fmt: skip
-    bar = tqdm(total=n_trials, desc=name, unit="trial", disable=not progress, leave=False)
-
-    def update(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        bar.update(1)
-        with contextlib.suppress(ValueError):  # no completed trial yet
-            bar.set_postfix_str(f"best UA {study.best_value:.4f} (trial {study.best_trial.number})")
-
-    try:
-        study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=[update])
-    finally:
-        bar.close()
     return study
 
 
@@ -313,6 +368,7 @@ def run_nested(
     n_jobs: int = 1,
     device: str | None = None,
     progress: bool = True,
+    cluster: Any = None,
 ) -> NestedStudies:
     """Nested tuning: for each outer fold a study ``<base>/fold=<f>`` whose objective is an
     inner cross-validation over that fold's training speakers only (its test speakers are
@@ -320,8 +376,11 @@ def run_nested(
 
     ``n_trials`` and ``timeout`` apply to each study. ``only_folds`` tunes some outer folds
     (e.g. to share the work between processes). Every study resumes where it stopped.
+
+    With ``cluster`` (a Dask Client or a spec such as ``"local:4"``) every trial of every
+    study is one task (:func:`run_on_cluster`): the workers must reach ``storage`` (a
+    PostgreSQL URL across machines; the default journal file on a shared filesystem).
     """
-    folds: dict[str, optuna.Study] = {}
     outer = list(outer_splits(data))
     wanted = set(only_folds) if only_folds is not None else None
     if wanted is not None and (unknown := wanted - {f for f, _, _ in outer}):
@@ -329,6 +388,20 @@ def run_nested(
             f"no outer fold {', '.join(sorted(unknown))}; the folds are "
             f"{', '.join(f for f, _, _ in outer)}"
         )
+    if cluster is not None:
+        studies = [
+            (fold_study_name(base, fold), fold, train)
+            for fold, train, _test in outer
+            if wanted is None or fold in wanted
+        ]
+        if final:
+            studies.append((final_study_name(base), None, np.arange(len(data))))
+        return run_on_cluster(
+            cluster, model, data, storage, base, studies, n_trials=n_trials, timeout=timeout,
+            pruner=pruner, inner_folds=inner_folds, fixed=fixed, seed=seed, n_jobs=n_jobs,
+            device=device, progress=progress, final=final,
+        )  # fmt: skip
+    folds: dict[str, optuna.Study] = {}
     for fold, train, _test in outer:
         if wanted is not None and fold not in wanted:
             continue
@@ -344,6 +417,103 @@ def run_nested(
             timeout=timeout, pruner=pruner, inner_folds=inner_folds, fixed=fixed, seed=seed,
             n_jobs=n_jobs, device=device, progress=progress,
         )  # fmt: skip
+    return NestedStudies(base=base, folds=folds, final=last)
+
+
+@dataclass(frozen=True)
+class TrialTask:
+    """One trial of one study, run on a Dask worker against the shared storage."""
+
+    study: str
+    storage: optuna.storages.BaseStorage  # pickled: RDB URL / journal path, reopened there
+    model: str
+    rows: np.ndarray
+    inner_folds: int
+    fixed: dict | None
+    seed: int  # the inner split's seed (the same for every trial of a study)
+    sampler_seed: int  # distinct per task: parallel trials must not draw the same point
+    pruner: str
+    n_jobs: int
+    device: str | None
+    deadline: float | None  # time.time() after which the study starts no new trial
+
+
+def run_trial_task(item: tuple[Dataset, TrialTask]) -> tuple[str, str]:
+    """On a worker: run one trial of ``task.study`` (``study.optimize(n_trials=1)``, so the
+    pruner and the heartbeat work as in process); return (study, trial state or "skipped").
+    """
+    data, task = item
+    if task.deadline is not None and time.time() > task.deadline:
+        return task.study, "skipped"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(
+        study_name=task.study,
+        storage=task.storage,
+        sampler=optuna.samplers.TPESampler(seed=task.sampler_seed, n_startup_trials=8),
+        pruner=make_pruner(task.pruner),
+    )
+    objective = objective_for(
+        task.model, data, task.rows, inner_folds=task.inner_folds, fixed=task.fixed,
+        seed=task.seed, n_jobs=task.n_jobs, device=task.device,
+    )  # fmt: skip
+    state: list[str] = []
+    study.optimize(
+        objective, n_trials=1, callbacks=[lambda _s, t: state.append(t.state.name.lower())]
+    )
+    return task.study, state[0] if state else "skipped"
+
+
+def run_on_cluster(
+    cluster: Any,
+    model: str,
+    data: Dataset,
+    storage: optuna.storages.BaseStorage,
+    base: str,
+    studies: list[tuple[str, str | None, np.ndarray]],
+    *,
+    n_trials: int | None,
+    timeout: float | None,
+    pruner: str,
+    inner_folds: int,
+    fixed: dict | None,
+    seed: int,
+    n_jobs: int,
+    device: str | None,
+    progress: bool,
+    final: bool,
+) -> NestedStudies:
+    """The studies of :func:`run_nested` with each trial a task on the cluster.
+
+    This process creates every study (description, default trial first) and submits
+    ``n_trials`` one-trial tasks per study, all at once; each worker loads the study from
+    the shared storage and runs ``optimize(n_trials=1)``, so trials of all studies run side
+    by side, the pruner compares against every finished trial and a killed worker's trial
+    is rerun by Dask (the killed one is failed by the heartbeat). Every study gets exactly
+    ``n_trials`` new finished trials (fewer only if ``timeout`` ran out).
+    """
+    from sercap.distribute import run_on_cluster as dispatch
+
+    if n_trials is None:
+        raise SercapError("tuning on a cluster needs a number of trials per study")
+    deadline = None if timeout is None else time.time() + timeout
+    items = []
+    for name, fold, rows in studies:
+        existing = len(_trials(storage, name))
+        prepare_study(
+            model, data, storage, name, rows=rows, outer_fold=fold, pruner=pruner,
+            inner_folds=inner_folds, fixed=fixed, seed=seed,
+        )  # fmt: skip
+        for k in range(n_trials):
+            task = TrialTask(
+                name, storage, model, rows, inner_folds, fixed, seed, seed + existing + k,
+                pruner, n_jobs, device, deadline,
+            )  # fmt: skip
+            items.append((0, task))
+    for _ in dispatch(cluster, run_trial_task, [data], items, progress=progress, unit="trial"):
+        pass
+    loaded = {name: optuna.load_study(study_name=name, storage=storage) for name, _, _ in studies}
+    folds = {fold: loaded[name] for name, fold, _ in studies if fold is not None}
+    last = loaded[final_study_name(base)] if final else None
     return NestedStudies(base=base, folds=folds, final=last)
 
 

@@ -372,3 +372,183 @@ def test_a_killed_tuner_leaves_a_study_that_resumes(pg, tmp_path) -> None:
     after = _states(pg, study)
     assert "RUNNING" not in after and after.get("FAIL") == 1  # the stale trial, failed
     assert after["COMPLETE"] == before["COMPLETE"] + 3
+
+
+# ----------------------------------------------------------------------------- train/bench
+@pytest.fixture
+def toy(wh):
+    """4 speakers × 3 classes × 3 utterances of learnable features (leave-one-speaker-out)."""
+    from tests.helpers import add_corpus, add_features
+
+    add_features(wh, add_corpus(wh, n_speakers=4, per_class=3))
+    return wh
+
+
+def _runs(wh, run_ids: list[str]) -> pl.DataFrame:
+    return wh.query(
+        "SELECT model, tuned_from, ua, wa, macro_f1, confusion_json FROM runs "
+        "WHERE list_contains(?, run_id) ORDER BY model, tuned_from NULLS FIRST",
+        [run_ids],
+    )
+
+
+def _predictions(wh, run_id: str) -> pl.DataFrame:
+    return wh.query(
+        "SELECT utt_id, fold, predicted, proba FROM predictions WHERE run_id = ? ORDER BY utt_id",
+        [run_id],
+    )
+
+
+def test_a_bench_through_dask_gives_the_same_ua_as_without(toy, client) -> None:
+    from sercap.compare import BenchSpec, bench_runs
+
+    specs = [BenchSpec("svm"), BenchSpec("lgbm")]
+    params = {"lgbm": {"n_estimators": 20}}
+    here = bench_runs(toy, specs, params=params, progress=False)
+    there = bench_runs(toy, specs, params=params, progress=False, cluster=client)
+    assert len(set(here.run_ids) | set(there.run_ids)) == 4  # every run stored
+    a, b = _runs(toy, here.run_ids), _runs(toy, there.run_ids)
+    assert a.height == 2 and a.equals(b)
+    for one, two in zip(here.run_ids, there.run_ids, strict=True):
+        assert _predictions(toy, one).equals(_predictions(toy, two))
+
+
+def test_train_through_dask_stores_the_in_process_run(toy, client) -> None:
+    from sercap.data import load_dataset
+    from sercap.experiment import run_model
+
+    data = load_dataset(toy, "tabular")
+    here = run_model(toy, "svm", data, progress=False)
+    there = run_model(toy, "svm", data, progress=False, cluster=client)
+    assert there.result.fold_names == here.result.fold_names
+    assert there.result.pooled == here.result.pooled
+    assert (there.result.proba == here.result.proba).all()
+
+
+# ----------------------------------------------------------------------------- tune on Dask
+def _counts(storage, study: str) -> dict[str, int]:
+    import optuna
+
+    out: dict[str, int] = {}
+    for t in optuna.load_study(study_name=study, storage=storage).get_trials(deepcopy=False):
+        out[t.state.name] = out.get(t.state.name, 0) + 1
+    return out
+
+
+def test_nested_tuning_from_dask_workers_on_postgresql(pg, toy, client, tmp_path) -> None:
+    from sercap.data import load_dataset
+    from sercap.tuning import final_study_name, fold_study_name, open_storage, run_nested
+
+    data = load_dataset(toy, "tabular")
+    base = unique_study("nested")
+    storage = open_storage(pg, tmp_path, base)
+    nested = run_nested("svm", data, storage, base, n_trials=3, inner_folds=2,
+                        progress=False, cluster=client)  # fmt: skip
+    names = [fold_study_name(base, f) for f in sorted(set(data.folds))] + [final_study_name(base)]
+    assert sorted(s.study_name for s in nested.folds.values()) == sorted(names[:-1])
+    for name in names:
+        assert _counts(storage, name) == {"COMPLETE": 3}, name
+    nested = run_nested("svm", data, storage, base, n_trials=2, inner_folds=2,
+                        progress=False, cluster=client)  # fmt: skip
+    for name in names:  # resumed: the counts add up
+        assert _counts(storage, name) == {"COMPLETE": 5}, name
+    trial0 = nested.final.trials[0]
+    assert trial0.user_attrs.get("default") and trial0.params == {"C": 1.0, "gamma_rel": 1.0}
+
+
+class DieInFirstTrial(WorkerPlugin):
+    """In the worker process: the first trial (over all workers, claimed by a marker file)
+    SIGKILLs its process 1.5 s into the trial, so its trial is left RUNNING in the storage."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def setup(self, worker) -> None:
+        import sercap.tuning as tuning
+
+        original, marker = tuning.objective_for, self.marker
+
+        def objective_for(*args, **kwargs):
+            inner = original(*args, **kwargs)
+
+            def objective(trial):
+                try:
+                    fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                except FileExistsError:
+                    return inner(trial)
+                os.close(fd)
+                time.sleep(1.5)  # the trial's heartbeat is recorded, as in a real trial
+                os.kill(os.getpid(), signal.SIGKILL)
+
+            return objective
+
+        tuning.objective_for = objective_for
+
+
+def test_nested_tuning_resumes_after_a_worker_is_killed(pg, toy, client, tmp_path) -> None:
+    """Dask reruns the killed worker's trial elsewhere (every study still gets its trials);
+    the killed trial, left RUNNING, is failed by the heartbeat when its study resumes."""
+    from sercap.data import load_dataset
+    from sercap.tuning import final_study_name, open_storage, run_nested
+
+    data = load_dataset(toy, "tabular")
+    base = unique_study("killed")
+    storage = open_storage(pg, tmp_path, base, heartbeat_s=1, grace_s=2)
+    marker = tmp_path / "killed"
+    client.register_plugin(DieInFirstTrial(str(marker)), name="die-in-trial")
+    try:
+        nested = run_nested("svm", data, storage, base, n_trials=3, inner_folds=2,
+                            progress=False, cluster=client)  # fmt: skip
+    finally:
+        client.unregister_worker_plugin("die-in-trial")
+        client.wait_for_workers(2)
+    assert marker.exists()  # a worker really died in a trial
+    names = [s.study_name for s in nested.folds.values()] + [final_study_name(base)]
+    counts = {name: _counts(storage, name) for name in names}
+    assert all(c["COMPLETE"] == 3 for c in counts.values()), counts
+    assert sum(c.get("RUNNING", 0) + c.get("FAIL", 0) for c in counts.values()) == 1, counts
+    time.sleep(2.5)  # past the grace period
+    run_nested("svm", data, storage, base, n_trials=1, inner_folds=2, progress=False)
+    after = {name: _counts(storage, name) for name in names}
+    assert all(c["COMPLETE"] == 4 and "RUNNING" not in c for c in after.values()), after
+    assert sum(c.get("FAIL", 0) for c in after.values()) == 1, after
+
+
+_OPEN_STORAGE = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from sercap.tuning import open_storage
+
+    url, start = sys.argv[1], float(sys.argv[2])
+    time.sleep(max(0.0, start - time.time()))
+    open_storage(url, Path("."), "s")
+    """
+)
+
+
+def test_processes_opening_an_empty_postgresql_database_at_once_all_succeed(pg, tmp_path):
+    """optuna's table creation races in PostgreSQL's catalog (UniqueViolation on pg_type);
+    open_storage retries until the winner's tables exist."""
+    import psycopg
+
+    db = unique_study("empty").replace("-", "_")
+    admin = pg.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(admin, autocommit=True) as con:
+        con.execute(f"CREATE DATABASE {db}")
+    url = pg.rsplit("/", 1)[0] + f"/{db}"
+    script = tmp_path / "open.py"
+    script.write_text(_OPEN_STORAGE)
+    start = time.time() + 4.0  # every process imports first, then all create at once
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), url, str(start)],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for _ in range(6)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, "\n".join(e for e in errors if e)

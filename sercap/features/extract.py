@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import threading
 import time
 import uuid
 import warnings
@@ -151,7 +152,8 @@ def init_worker() -> None:
     Workers ignore SIGINT: Ctrl-C reaches the whole process group, and the main process
     alone decides what happens (it terminates the pool and keeps what is committed).
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if threading.current_thread() is threading.main_thread():  # a Dask task runs in a thread
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.update(SINGLE_THREAD_ENV)
     try:
         from threadpoolctl import threadpool_limits

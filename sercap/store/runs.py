@@ -188,3 +188,20 @@ def nested_tuned_params(
 def study_journal(wh: Warehouse, study: str) -> Path:
     """The default Optuna journal of a study (``studies/<study>.journal``)."""
     return layout.study_journal(wh.root, study)
+
+
+def folds_of(wh: Warehouse, run_ids: list[str]) -> int:
+    """Outer folds fitted by these runs together (the tasks of a bench)."""
+    return int(
+        wh.scalar("SELECT sum(n_folds) FROM runs WHERE list_contains(?, run_id)", [run_ids]) or 0
+    )
+
+
+def newest_default_fits(wh: Warehouse) -> pl.DataFrame:
+    """model, fit_s, n_folds, n_utterances of each model's newest untuned cross-validation."""
+    return wh.query(
+        "SELECT model, fit_s, n_folds, n_utterances FROM runs WHERE kind = 'model' "
+        "AND tuned_from IS NULL AND n_folds > 1 "
+        "QUALIFY row_number() OVER (PARTITION BY model ORDER BY started_at DESC) = 1 "
+        "ORDER BY model"
+    )
