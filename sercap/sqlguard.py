@@ -174,11 +174,14 @@ def refuse_writes(statements: Iterable[Statement]) -> None:
             first = first if len(first) <= 60 else first[:57] + "..."
             what = f"is of type {statement.kind}, not a read"
             if statement.kind == "EXPLAIN":  # EXPLAIN ANALYZE runs the statement it explains
-                what = "explains a statement that is not a read (EXPLAIN ANALYZE would run it)"
+                what = (
+                    "is of type EXPLAIN of a statement that is not a read (EXPLAIN ANALYZE "
+                    "would run it)"
+                )
             elif statement.kind == "CALL":  # CHECKPOINT parses as a CALL too
                 what = (
-                    "is a CALL (a procedure, or CHECKPOINT), not a read; a table function "
-                    "reads with SELECT * FROM name(...)"
+                    "is of type CALL (a procedure, or CHECKPOINT), not a read; a table "
+                    "function reads with SELECT * FROM name(...)"
                 )
             raise SercapError(
                 f"{where} ({first}) {what}; `sql` is read-only without --write and runs only "

@@ -61,7 +61,7 @@ def test_registry_names_and_kinds() -> None:
     assert model_names("image") == ["cnn", "resnet18", "resnet34"]
     for name, cls in MODELS.items():
         assert get_model(name) is cls and cls.name == name
-    assert get_model("dnn").default_columns == r"^mfcc_"
+    assert get_model("dnn").default_columns is None  # all functionals, as the svm
     assert get_model("svm").default_columns is None
 
 
