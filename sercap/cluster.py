@@ -204,7 +204,10 @@ def map_tasks(
                 bar.update(1)
             yield result
     except BaseException:  # KeyboardInterrupt, a task's error, or GeneratorExit
-        client.cancel([f for f in futures if not f.done()])
+        # every future, finished ones too: a finished result nobody will read still holds
+        # its key (and memory) on the cluster for as long as a traceback keeps this frame
+        client.cancel(futures)
+        futures.clear()
         raise
     finally:
         if bar is not None:

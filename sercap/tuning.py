@@ -421,11 +421,21 @@ def run_nested(
 
 
 @dataclass(frozen=True)
+class TrialContext:
+    """What every trial task of a tuning shares, sent to each worker once: the dataset and
+    the storage. Unpickling an RDBStorage opens an engine with its own connection pool, so
+    a storage carried by each task would open one pool per trial and exhaust the server's
+    connections; scattered once, a worker keeps one."""
+
+    data: Dataset
+    storage: optuna.storages.BaseStorage  # pickled: RDB URL / journal path, reopened there
+
+
+@dataclass(frozen=True)
 class TrialTask:
     """One trial of one study, run on a Dask worker against the shared storage."""
 
     study: str
-    storage: optuna.storages.BaseStorage  # pickled: RDB URL / journal path, reopened there
     model: str
     rows: np.ndarray
     inner_folds: int
@@ -438,17 +448,18 @@ class TrialTask:
     deadline: float | None  # time.time() after which the study starts no new trial
 
 
-def run_trial_task(item: tuple[Dataset, TrialTask]) -> tuple[str, str]:
+def run_trial_task(item: tuple[TrialContext, TrialTask]) -> tuple[str, str]:
     """On a worker: run one trial of ``task.study`` (``study.optimize(n_trials=1)``, so the
     pruner and the heartbeat work as in process); return (study, trial state or "skipped").
     """
-    data, task = item
+    context, task = item
+    data = context.data
     if task.deadline is not None and time.time() > task.deadline:
         return task.study, "skipped"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(
         study_name=task.study,
-        storage=task.storage,
+        storage=context.storage,
         sampler=optuna.samplers.TPESampler(seed=task.sampler_seed, n_startup_trials=8),
         pruner=make_pruner(task.pruner),
     )
@@ -505,11 +516,12 @@ def run_on_cluster(
         )  # fmt: skip
         for k in range(n_trials):
             task = TrialTask(
-                name, storage, model, rows, inner_folds, fixed, seed, seed + existing + k,
+                name, model, rows, inner_folds, fixed, seed, seed + existing + k,
                 pruner, n_jobs, device, deadline,
             )  # fmt: skip
             items.append((0, task))
-    for _ in dispatch(cluster, run_trial_task, [data], items, progress=progress, unit="trial"):
+    shared = [TrialContext(data, storage)]
+    for _ in dispatch(cluster, run_trial_task, shared, items, progress=progress, unit="trial"):
         pass
     loaded = {name: optuna.load_study(study_name=name, storage=storage) for name, _, _ in studies}
     folds = {fold: loaded[name] for name, fold, _ in studies if fold is not None}

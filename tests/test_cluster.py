@@ -485,10 +485,6 @@ class DieInFirstTrial(WorkerPlugin):
         tuning.objective_for = objective_for
 
 
-@pytest.mark.skip(
-    reason="hangs when run after the other cluster tests (a killed worker's rerun trial "
-    "never returns); passes alone: fix before relying on it"
-)
 def test_nested_tuning_resumes_after_a_worker_is_killed(pg, toy, client, tmp_path) -> None:
     """Dask reruns the killed worker's trial elsewhere (every study still gets its trials);
     the killed trial, left RUNNING, is failed by the heartbeat when its study resumes."""
