@@ -56,6 +56,7 @@ _API = (
     "write_report",
     "bench",
     "bench_extract",
+    "bench_scale",
     "bench_sql",
     "run_demo",
     "Bench",

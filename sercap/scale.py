@@ -51,6 +51,11 @@ def modes(workers: int) -> list[str]:
     return ["1 process", "pool", f"local:{workers}"]
 
 
+def mode_folder(mode: str) -> str:
+    """The folder (under the work dir) of the warehouse copy a mode runs on."""
+    return mode.replace(" ", "-").replace(":", "")
+
+
 @dataclass(frozen=True)
 class Measurement:
     """One timed process: a workload in one mode."""
@@ -163,7 +168,7 @@ def measure_scale(
         raise SercapError(f"unknown workload {unknown[0]!r}; choose from {', '.join(WORKLOADS)}")
     out = []
     for mode in modes(workers):
-        root = work_dir / mode.replace(" ", "-").replace(":", "")
+        root = work_dir / mode_folder(mode)
         if root.exists():
             shutil.rmtree(root)
         shutil.copytree(template, root)

@@ -57,3 +57,51 @@ def test_projection_scales_work_over_workers_and_is_labelled() -> None:
 def test_unknown_workload_is_one_line(tmp_path) -> None:
     with pytest.raises(SercapError, match="unknown workload 'train'"):
         measure_scale(tmp_path, tmp_path / "w", workloads=["train"])
+
+
+def _fake_timed(calls: list):
+    def timed(workload, root, mode, workers, seed=0):
+        calls.append((workload, root.name, mode, workers))
+        assert (root / "sercap.duckdb").exists()  # a copy of the ingested template
+        return Measurement(workload, mode, workers, {"1 process": 8.0}.get(mode, 5.0), 4)
+
+    return timed
+
+
+def test_cli_bench_scale_ingests_once_and_times_every_mode(tmp_path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    import sercap.scale as scale
+    from cli import main
+    from tests.helpers import make_corpus
+
+    manifest = make_corpus(tmp_path / "corpus")
+    calls: list = []
+    monkeypatch.setattr(scale, "timed_process", _fake_timed(calls))
+    out = tmp_path / "scale.md"
+    args = ["bench", "scale", "manifest", str(manifest), "--workloads", "extract",
+            "--work-dir", str(tmp_path / "w"), "--out", str(out)]  # fmt: skip
+    result = CliRunner().invoke(main, ["-w", str(tmp_path / "wh"), *args])
+    assert result.exit_code == 0, result.output
+    assert calls == [
+        ("extract", "1-process", "1 process", 2),
+        ("extract", "pool", "pool", 2),
+        ("extract", "local2", "local:2", 2),
+    ]
+    assert "1.60" in result.output  # the cluster's speed-up: 8 s / 5 s
+    assert "| extract | local:2 | 2 | 4 | 5.0 | 1.60× | 0.500 |" in out.read_text()
+    assert not (tmp_path / "wh").exists()  # -w is not touched
+
+
+def test_cli_bench_scale_refuses_bad_workloads_in_one_line(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from cli import main
+
+    for workloads, message in (("bench", "needs the extract workload"),
+                               ("extract,train", "unknown workload 'train'")):  # fmt: skip
+        result = CliRunner().invoke(
+            main, ["bench", "scale", "emodb", str(tmp_path), "--workloads", workloads]
+        )
+        assert result.exit_code != 0 and message in result.output, result.output
+        assert "Traceback" not in result.output

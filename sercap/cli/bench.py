@@ -1,4 +1,4 @@
-"""Benchmarks: `bench [MODEL…]` (= `bench models`), `bench extract`, `bench sql`."""
+"""Benchmarks: `bench [MODEL…]` (= `bench models`), `bench extract`, `bench sql`, `bench scale`."""
 
 from __future__ import annotations
 
@@ -185,6 +185,70 @@ def bench_extract_command(
     click.echo(f"vs_reference: speed relative to {table['reference'][0]}")
     if out:
         write_frame(table, out)
+        click.echo(f"written: {out}")
+
+
+@bench_group.command("scale")
+@click.argument("kind")
+@click.argument("directory", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    default=2,
+    show_default=True,
+    help="N: the pool's size and the LocalCluster's workers.",
+)
+@click.option(
+    "--workloads",
+    default="extract,bench,tune",
+    show_default=True,
+    help="Comma-separated: extract, bench (svm + lgbm), tune (nested svm, small budget).",
+)
+@click.option(
+    "--work-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the template and per-mode warehouses here.  [default: a temporary folder]",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the table (.csv, .parquet or .md).",
+)
+@seed_option
+def bench_scale_command(
+    kind: str, directory: Path, workers: int, workloads: str, work_dir, out, seed: int
+) -> None:
+    """Time extract, bench and tune with 1 process, the pool and a LocalCluster.
+
+    \b
+    KIND DIRECTORY name a corpus as for `ingest` (e.g. `emodb ../shared/data/emodb`). It is
+    ingested once; each mode gets its own copy and runs each workload as a whole new
+    process (start-up included), side by side: time, speed-up over one process and
+    overhead per task. Then a PROJECTION (not a measurement) of an IEMOCAP-sized nested
+    tuning of svm and lgbm on 1, 8 and 64 workers from the measured per-fit costs.
+    Does not touch the warehouse given with -w.
+    """
+    from sercap.format import format_table, write_frame
+
+    chosen = [w.strip() for w in workloads.split(",") if w.strip()]
+    result = sercap.bench_scale(
+        kind, directory, workers=workers, workloads=chosen, work_dir=work_dir, seed=seed, say=say
+    )
+    click.echo(format_table(result.table.drop("load"), limit=None, float_digits=2))
+    load = result.table["load"][0]
+    click.echo(
+        "each row is one whole process; overhead/task = (N*T_N - T_1) / tasks"
+        + (f"; load average {load:.1f}" if load is not None else "")
+    )
+    if result.projection.height:
+        click.echo("\nPROJECTED (not measured) nested tuning, IEMOCAP 4-class size, 30 trials x "
+                   "3 inner folds per study, hours:")  # fmt: skip
+        click.echo(format_table(result.projection.drop("projection"), limit=None, float_digits=2))
+    if out:
+        if out.suffix == ".md":
+            out.write_text(result.markdown + "\n", encoding="utf-8")
+        else:
+            write_frame(result.table, out)
         click.echo(f"written: {out}")
 
 
