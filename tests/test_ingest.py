@@ -213,6 +213,7 @@ def test_same_stem_in_another_folder_is_not_a_second_utterance(tmp_path: Path) -
         # the same file listed twice is one utterance and one problem
         twice = ingest(wh, "manifest", _manifest(root, [*rows, rows[0]]))
         assert twice.added == 0 and "duplicate" in str(twice.problems[0])
+        assert twice.read == bigger.read == len(rows) + 1  # every row read, duplicates too
 
         # other audio under the same stem is a new utterance with a path-derived id
         _wav(root / "other" / "03a01Fa.wav", 300, 11)

@@ -108,7 +108,8 @@ def ingest(
     root = Path(root)
     _check_corpus_kind(wh, corpus, spec)
     problems: list[Problem] = []
-    records = _unique(list(spec.reader(root, problems)), problems)
+    read = list(spec.reader(root, problems))
+    records = _unique(read, problems)
     known = {} if rehash else _known_fingerprints(wh)
     probed, hashing = _probe(records, problems, progress, known)
     probed = _unique_probed(_one_per_source(wh, corpus, probed, problems), problems)
@@ -136,7 +137,7 @@ def ingest(
     if invalidation.parts_rewritten:
         wh.refresh_views()  # this connection's views listed the parts just replaced
     counts["usable"] = utterances.height
-    summary = _summary(wh, corpus, spec, root, len(records), counts, problems)
+    summary = _summary(wh, corpus, spec, root, len(read), counts, problems)
     summary.audio_changed = len(changed_audio)
     summary.invalidation = invalidation
     summary.hashed, summary.hash_s = hashing
