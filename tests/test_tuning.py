@@ -258,3 +258,32 @@ def test_the_default_is_kept_unless_clearly_beaten() -> None:
     add(0.730, 9.0)
     assert chosen_trial(study).number == 2 and best_params(study) == {"C": 9.0}
     assert best_params(study, min_gain=0.05) == {"C": 1.0}
+
+
+def test_open_storage_retries_the_table_creation_race(monkeypatch, tmp_path) -> None:
+    """Processes creating optuna's tables at once: the loser gets an IntegrityError from
+    PostgreSQL's catalog (UniqueViolation on pg_type) and must retry, not fail. The race
+    itself is exercised on a real server in tests/test_cluster.py; here it is forced."""
+    import optuna
+    import sqlalchemy.exc
+
+    real = optuna.storages.RDBStorage
+    calls: list[str] = []
+
+    def racing(url, **kwargs):
+        calls.append(url)
+        if len(calls) == 1:
+            raise sqlalchemy.exc.IntegrityError("CREATE TABLE studies", {}, Exception("pg_type"))
+        return real(url, **kwargs)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    storage = open_storage(url, tmp_path, "s")
+    assert isinstance(storage, real) and len(calls) == 2
+    calls.clear()
+    monkeypatch.setattr(
+        optuna.storages, "RDBStorage",
+        lambda url, **kw: (_ for _ in ()).throw(sqlalchemy.exc.OperationalError("x", {}, "no")),
+    )  # fmt: skip
+    with pytest.raises(SercapError, match="--storage"):  # not a race: one line at once
+        open_storage(url, tmp_path, "s")
