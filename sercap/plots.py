@@ -184,9 +184,12 @@ def cross_corpus_png(
     plt = _pyplot()
     n = len(corpora)
     size = 1.6 + 0.9 * n
-    fig, axes = plt.subplots(1, len(panels), figsize=(size * len(panels) + 1, size), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(size * len(panels) + 1.5, size + 0.6), squeeze=False,
+        layout="constrained",
+    )  # fmt: skip
     image = None
-    for ax, (name, values) in zip(axes.flat, panels, strict=True):
+    for k, (ax, (name, values)) in enumerate(zip(axes.flat, panels, strict=True)):
         values = np.asarray(values, dtype=float)
         image = ax.imshow(values, cmap="viridis", vmin=0, vmax=1)
         for i in range(n):
@@ -197,12 +200,12 @@ def cross_corpus_png(
             ax.add_patch(plt.Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, color="white", lw=2))
         ax.set_xticks(range(n), corpora, rotation=30, ha="right")
         ax.set_yticks(range(n), corpora)
-        ax.set(xlabel="test corpus", ylabel="train corpus", title=name)
+        ax.set(xlabel="test corpus", ylabel="train corpus" if k == 0 else "", title=name)
     note = f" (chance {chance:.3f})" if chance else ""
     fig.suptitle(title + note, fontsize=10)
     fig.colorbar(image, ax=list(axes.flat), fraction=0.046, label="UA")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    fig.savefig(path, dpi=110)
     _pyplot().close(fig)
     return path
