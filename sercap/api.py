@@ -1697,17 +1697,26 @@ def bench_cross(
 
     Examples
     --------
-    >>> import tempfile, sercap
+    Two corpora: a synthetic one, and a second synthetic one given as a manifest (its
+    utterance ids renamed, since every synthetic corpus uses the same ones).
+
+    >>> import tempfile, polars as pl, sercap
     >>> wh = sercap.connect(":memory:")
-    >>> for name, seed in [("a", 0), ("b", 1)]:
-    ...     corpus = sercap.synth(tempfile.mkdtemp(), sessions=2, per_speaker=6, seed=seed)
-    ...     _ = sercap.ingest(wh, "iemocap", corpus.root, name=name)
+    >>> a = sercap.synth(tempfile.mkdtemp(), sessions=2, per_speaker=6)
+    >>> _ = sercap.ingest(wh, "iemocap", a.root, name="a")
+    >>> b = sercap.synth(tempfile.mkdtemp(), sessions=2, per_speaker=6, seed=1)
+    >>> wavs = sorted(b.root.rglob("*.wav"))
+    >>> pl.DataFrame({
+    ...     "path": [str(w) for w in wavs], "utt_id": ["b_" + w.stem for w in wavs],
+    ...     "label": [b.labels[w.stem] for w in wavs], "speaker": [w.stem[:6] for w in wavs],
+    ... }).write_csv(b.root / "manifest.csv")
+    >>> _ = sercap.ingest(wh, "manifest", b.root / "manifest.csv", name="b")
     >>> _ = sercap.extract(wh)
-    >>> matrix = sercap.bench_cross(wh, ["a", "b"], model="svm")
+    >>> matrix = sercap.bench_cross(wh, ["a", "b"], model="svm", speaker_norm="both")
     >>> matrix.columns
     ['speaker_norm', 'train', 'a', 'b']
-    >>> matrix["train"].to_list()
-    ['a', 'b']
+    >>> matrix.select("speaker_norm", "train").rows()
+    [(False, 'a'), (False, 'b'), (True, 'a'), (True, 'b')]
     >>> wh.close()
     """
     from sercap.cross import run_cross, write_cross_report
