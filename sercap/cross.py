@@ -201,6 +201,16 @@ def check_extracted(wh: Warehouse, corpora: Sequence[str], name: str, kind: str 
         )
 
 
+def load_corpus(wh: Warehouse, request: Any, classes: Sequence[str]) -> Dataset:
+    """One corpus of a matrix (``request``: a :class:`sercap.experiment.DataRequest`) under
+    the shared ``classes``. Speaker normalisation comes first, with the statistics of *all*
+    of each speaker's extracted utterances (those of other classes and unlabelled ones
+    too); only then are the rows of the shared classes kept."""
+    from sercap.experiment import load_for
+
+    return restrict(load_for(wh, request), classes)
+
+
 def new_matrix_id() -> str:
     """Sortable, readable and unique: ``cross-20261126-071500-3fa2``."""
     return f"cross-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
@@ -244,7 +254,7 @@ def run_cross(
     classes = shared_classes(
         {c: corpus_classes(wh, c) for c in corpora}, store_runs.shared_emotions(wh)
     )
-    from sercap.experiment import data_request, load_for  # scikit-learn: after the refusals
+    from sercap.experiment import data_request  # scikit-learn: after the refusals
 
     request = data_request(model, corpus=corpora[0], feature_set=feature_set, image_set=feature_set)
     if request.input_kind == "text":
@@ -263,8 +273,9 @@ def run_cross(
     for norm in settings:
         data = {}
         for corpus in corpora:
-            loaded = load_for(wh, replace(request, corpus=corpus, speaker_norm=norm))
-            data[corpus] = restrict(loaded, classes)
+            data[corpus] = load_corpus(
+                wh, replace(request, corpus=corpus, speaker_norm=norm), classes
+            )
         check_same_inputs(list(data.values()))
         for train in corpora:
             for test in corpora:

@@ -68,6 +68,30 @@ def test_train_test_split_trains_on_one_corpus_and_tests_on_the_other(wh) -> Non
     np.testing.assert_array_equal(both.X[test], b.X)
 
 
+def test_speaker_norm_uses_every_utterance_of_the_speaker_then_keeps_shared_classes(wh) -> None:
+    """b's hap utterances are dropped from the matrix but still count in b's speaker
+    statistics: a deployed system sees all of a speaker's audio, never its labels."""
+    two_corpora(wh)
+    from sercap.cross import load_corpus
+    from sercap.experiment import data_request
+
+    request = data_request("svm", corpus="b", speaker_norm=True)
+    data = load_corpus(wh, request, ["neu", "ang", "sad"])
+    assert data.speaker_norm and data.classes == ["ang", "neu", "sad"] and len(data) == 48
+    raw = wh.query(
+        "SELECT f.*, u.speaker FROM features_default f JOIN utterances u USING (utt_id) "
+        "WHERE u.corpus = 'b' ORDER BY utt_id"
+    )  # all 64 utterances of b, hap included
+    cols = data.columns
+    X = raw.select(cols).to_numpy().astype(np.float64)
+    speakers = raw["speaker"].to_numpy()
+    position = {u: i for i, u in enumerate(raw["utt_id"])}
+    for k, utt in enumerate(data.utt_ids):
+        mine = X[speakers == speakers[position[utt]]]
+        expected = (X[position[utt]] - mine.mean(axis=0)) / mine.std(axis=0)
+        np.testing.assert_allclose(data.X[k], expected, rtol=1e-4, atol=1e-5)
+
+
 # ----------------------------------------------------------------------------- the matrix
 def test_matrix_diagonal_is_the_corpus_own_cross_validation(wh, tmp_path: Path) -> None:
     two_corpora(wh)
@@ -200,3 +224,18 @@ def test_cli_prints_the_matrix_and_one_line_errors(tmp_path: Path) -> None:
     )  # fmt: skip
     lines = [line for line in bad.output.splitlines() if line.strip()]
     assert bad.exit_code == 1 and lines[-1].startswith("error: no corpus 'zz'")
+
+
+def test_schema_is_idempotent_and_upgrades_an_older_warehouse(tmp_path: Path) -> None:
+    wh = connect(tmp_path / "wh")
+    wh.execute("DROP VIEW cross_corpus_runs")
+    wh.execute("ALTER TABLE runs DROP COLUMN cross_matrix")
+    wh.execute("ALTER TABLE runs DROP COLUMN train_corpus")
+    wh.execute("DROP TABLE shared_emotions")  # as a warehouse made before 007 was
+    wh.close()
+    for _ in range(2):
+        wh = connect(tmp_path / "wh")
+        assert {"train_corpus", "cross_matrix"} <= set(wh.query("SELECT * FROM runs").columns)
+        assert store_runs.shared_emotions(wh)[:4] == ["neu", "ang", "hap", "sad"]
+        assert wh.query("SELECT * FROM cross_corpus_runs").is_empty()
+        wh.close()
