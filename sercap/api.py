@@ -1719,7 +1719,7 @@ def bench_cross(
     [(False, 'a'), (False, 'b'), (True, 'a'), (True, 'b')]
     >>> wh.close()
     """
-    from sercap.cross import run_cross, write_cross_report
+    from sercap.cross import caption, run_cross, write_cross_report
 
     say = say or _quiet
     if speaker_norm not in (False, True, "both"):
@@ -1743,6 +1743,7 @@ def bench_cross(
         else wh.root / "reports" / ("cross-" + "-".join(result.corpora))
     )
     written = write_cross_report(result, out)
+    say(caption(result))
     say(f"matrix {result.matrix_id}: {result.cells.height} runs stored")
     for role, path in written.items():
         say(f"{role}: {path}")
