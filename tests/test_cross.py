@@ -212,12 +212,14 @@ def test_cli_prints_the_matrix_and_one_line_errors(tmp_path: Path) -> None:
     two_corpora(wh)
     wh.close()
     out = CliRunner().invoke(
-        main, ["-w", str(tmp_path / "wh"), "bench", "cross", "--corpora", "a,b",
-               "--out", str(tmp_path / "r")],
+        main, ["-w", str(tmp_path / "wh"), "bench", "cross", "--speaker-norm", "--corpora",
+               "a,b", "--out", str(tmp_path / "r")],
         catch_exceptions=False,
     )  # fmt: skip
     assert out.exit_code == 0, out.output
-    assert "no speaker normalisation" in out.output and "train \\ test" in out.output
+    assert "speaker-normalised" in out.output and "train \\ test" in out.output
+    assert "no speaker normalisation" not in out.output  # `--speaker-norm` alone means on
+    assert "labels shared (neu, ang, sad)" in out.output
     bad = CliRunner().invoke(
         main, ["-w", str(tmp_path / "wh"), "bench", "cross", "--corpora", "a,zz"],
         catch_exceptions=False,
