@@ -55,6 +55,7 @@ _API = (
     "predict",
     "write_report",
     "bench",
+    "bench_cross",
     "bench_extract",
     "bench_scale",
     "bench_sql",

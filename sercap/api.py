@@ -1752,6 +1752,123 @@ def run_demo(
     )
 
 
+# --------------------------------------------------------------------------- cross-corpus
+def bench_cross(
+    wh: Warehouse,
+    corpora: Sequence[str] | None = None,
+    *,
+    model: str = "svm",
+    feature_set: str | None = None,
+    speaker_norm: bool | str = False,
+    params: Mapping[str, Any] | None = None,
+    out_dir: PathLike | None = None,
+    seed: int = 0,
+    jobs: int = 1,
+    device: str | None = None,
+    progress: bool | None = None,
+    say: Say | None = None,
+) -> pl.DataFrame:
+    """Cross-corpus matrix: train on each corpus, test on each other, under shared labels.
+
+    The label map keeps the emotions of the ``shared_emotions`` table (neutral, anger,
+    happiness, sadness, fear, disgust, surprise, boredom) that every chosen corpus has under
+    its own default label map. Each off-diagonal cell fits ``model`` on the whole row corpus
+    and scores it on the whole column corpus; the diagonal is the column corpus' own
+    speaker-independent protocol. Every cell is a stored run with its predictions (label map
+    ``shared``; ``runs.train_corpus`` and ``runs.cross_matrix`` set; view
+    ``cross_corpus_runs``). Writes cross.md, cross.csv and the heatmap cross-ua.png into
+    ``out_dir`` (default ``WAREHOUSE/reports/cross-<corpora>``).
+
+    Parameters
+    ----------
+    wh : Warehouse
+        An open, writable warehouse holding at least two corpora, extracted with one
+        feature set.
+    corpora : sequence of str, optional
+        Corpus names (default: every corpus of the warehouse).
+    model : str
+        A registered audio model (default ``svm``).
+    feature_set : str, optional
+        Feature (or, for image models, image) set every corpus was extracted with.
+    speaker_norm : bool or "both"
+        Standardise every speaker of every corpus with that speaker's own statistics
+        (over all its extracted utterances, no labels); ``"both"`` computes both matrices.
+    params : mapping, optional
+        Model parameters (default: the model's defaults).
+    out_dir : path, optional
+        Report folder.
+    seed, jobs, device, progress
+        As for :func:`train`.
+    say : callable, optional
+        Receives a line naming the matrix id and each file written.
+
+    Returns
+    -------
+    polars.DataFrame
+        The UA matrix: ``speaker_norm``, ``train`` (the train corpus) and one column per
+        test corpus; one row per (setting, train corpus).
+
+    Raises
+    ------
+    SercapError
+        An unknown corpus, fewer than two corpora, fewer than two shared classes, or a
+        corpus not extracted with the feature set (each one line).
+
+    Examples
+    --------
+    Two corpora: a synthetic one, and a second synthetic one given as a manifest (its
+    utterance ids renamed, since every synthetic corpus uses the same ones).
+
+    >>> import tempfile, polars as pl, sercap
+    >>> wh = sercap.connect(":memory:")
+    >>> a = sercap.synth(tempfile.mkdtemp(), sessions=2, per_speaker=6)
+    >>> _ = sercap.ingest(wh, "iemocap", a.root, name="a")
+    >>> b = sercap.synth(tempfile.mkdtemp(), sessions=2, per_speaker=6, seed=1)
+    >>> wavs = sorted(b.root.rglob("*.wav"))
+    >>> pl.DataFrame({
+    ...     "path": [str(w) for w in wavs], "utt_id": ["b_" + w.stem for w in wavs],
+    ...     "label": [b.labels[w.stem] for w in wavs], "speaker": [w.stem[:6] for w in wavs],
+    ... }).write_csv(b.root / "manifest.csv")
+    >>> _ = sercap.ingest(wh, "manifest", b.root / "manifest.csv", name="b")
+    >>> _ = sercap.extract(wh)
+    >>> matrix = sercap.bench_cross(wh, ["a", "b"], model="svm", speaker_norm="both")
+    >>> matrix.columns
+    ['speaker_norm', 'train', 'a', 'b']
+    >>> matrix.select("speaker_norm", "train").rows()
+    [(False, 'a'), (False, 'b'), (True, 'a'), (True, 'b')]
+    >>> wh.close()
+    """
+    from sercap.cross import caption, run_cross, write_cross_report
+
+    say = say or _quiet
+    if speaker_norm not in (False, True, "both"):
+        raise BadParameterError(f"speaker_norm={speaker_norm!r}", hint="use False, True or 'both'")
+    settings = (False, True) if speaker_norm == "both" else (bool(speaker_norm),)
+    result = run_cross(
+        wh,
+        None if corpora is None else list(corpora),
+        model=model,
+        feature_set=feature_set,
+        speaker_norm=settings,
+        params=None if params is None else dict(params),
+        seed=seed,
+        n_jobs=jobs,
+        device=device,
+        progress=_bars(progress),
+    )
+    out = (
+        Path(out_dir)
+        if out_dir is not None
+        else wh.root / "reports" / ("cross-" + "-".join(result.corpora))
+    )
+    written = write_cross_report(result, out)
+    say(caption(result))
+    say(f"matrix {result.matrix_id}: {result.cells.height} runs stored")
+    for role, path in written.items():
+        say(f"{role}: {path}")
+    return result.matrix
+
+
 __all__ = [
     "INGEST_KINDS",
     "Bench",
@@ -1759,6 +1876,7 @@ __all__ = [
     "Run",
     "Study",
     "bench",
+    "bench_cross",
     "bench_extract",
     "bench_sql",
     "verify",

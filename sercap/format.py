@@ -118,6 +118,11 @@ def format_run(run: dict) -> str:
         f"{run['n_utterances']} utterances",
         f"  protocol {run['protocol']}, {run['n_folds']} folds, {norm}",
     ]
+    if run.get("cross_matrix"):
+        lines.append(
+            f"  cross-corpus: trained on {run['train_corpus']}, scored on {run['corpus']} "
+            f"(matrix {run['cross_matrix']})"
+        )
     if run.get("feature_set"):
         cols = f", columns {run['columns']}" if run.get("columns") else ""
         lines.append(f"  features {run['feature_set']} ({run['feature_set_hash']}){cols}")
@@ -282,3 +287,25 @@ def protocol_caption(table: pl.DataFrame, corpus: str | None = None) -> str:
     from sercap.compare import protocol_caption as caption
 
     return caption(table, corpus)
+
+
+def format_cross_matrix(matrix: pl.DataFrame, caption: str = "") -> str:
+    """A cross-corpus UA matrix (rows: train corpus, columns: test corpus), one block per
+    speaker normalisation setting, the diagonal marked with ``*``."""
+    corpora = [c for c in matrix.columns if c not in ("speaker_norm", "train")]
+    width = max(7, *(len(c) for c in corpora))
+    first = max(len("train \\ test"), *(len(t) for t in matrix["train"].to_list()))
+    blocks = []
+    for norm in sorted(set(matrix["speaker_norm"].to_list())):
+        block = matrix.filter(pl.col("speaker_norm") == norm)
+        lines = ["speaker-normalised" if norm else "no speaker normalisation"]
+        lines.append("train \\ test".ljust(first) + "".join(c.rjust(width + 2) for c in corpora))
+        for r in block.iter_rows(named=True):
+            cells = []
+            for c in corpora:
+                value = "-" if r[c] is None else f"{r[c]:.3f}" + ("*" if c == r["train"] else " ")
+                cells.append(value.rjust(width + 2))
+            lines.append(r["train"].ljust(first) + "".join(cells))
+        blocks.append("\n".join(lines))
+    text = "\n\n".join(blocks)
+    return text + ("\n" + caption if caption else "")

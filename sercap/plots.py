@@ -169,3 +169,43 @@ def importance_png(
     ax.set_ylim(-0.6, len(names) - 0.4)
     ax.set(xlabel="mean drop in UA when shuffled", title=title)
     return _save(fig, path)
+
+
+def cross_corpus_png(
+    panels: Sequence[tuple[str, np.ndarray]],
+    corpora: Sequence[str],
+    path: Path,
+    chance: float | None = None,
+    title: str = "cross-corpus UA",
+) -> Path:
+    """Heatmaps of a cross-corpus matrix, one panel per setting (e.g. without and with
+    speaker normalisation): rows are train corpora, columns test corpora, the UA written in
+    each cell (the diagonal, a corpus' own speaker-independent protocol, framed)."""
+    plt = _pyplot()
+    n = len(corpora)
+    size = 1.6 + 0.9 * n
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(size * len(panels) + 1.5, size + 0.6), squeeze=False,
+        layout="constrained",
+    )  # fmt: skip
+    image = None
+    for k, (ax, (name, values)) in enumerate(zip(axes.flat, panels, strict=True)):
+        values = np.asarray(values, dtype=float)
+        image = ax.imshow(values, cmap="viridis", vmin=0, vmax=1)
+        for i in range(n):
+            for j in range(n):
+                color = "black" if values[i, j] > 0.6 else "white"
+                ax.text(j, i, f"{values[i, j]:.3f}", ha="center", va="center", fontsize=9,
+                        color=color, fontweight="bold" if i == j else "normal")  # fmt: skip
+            ax.add_patch(plt.Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, color="white", lw=2))
+        ax.set_xticks(range(n), corpora, rotation=30, ha="right")
+        ax.set_yticks(range(n), corpora)
+        ax.set(xlabel="test corpus", ylabel="train corpus" if k == 0 else "", title=name)
+    note = f" (chance {chance:.3f})" if chance else ""
+    fig.suptitle(title + note, fontsize=10)
+    fig.colorbar(image, ax=list(axes.flat), fraction=0.046, label="UA")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    _pyplot().close(fig)
+    return path

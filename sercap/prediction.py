@@ -78,6 +78,12 @@ def final_model(
     run = get_run(wh, run_id)
     if run["kind"] != "model":
         raise SercapError(f"run {run['run_id']} is an ensemble; predict with it directly")
+    if run.get("cross_matrix"):
+        raise SercapError(
+            f"run {run['run_id']} is a cell of cross-corpus matrix {run['cross_matrix']} "
+            f"(trained on {run['train_corpus']}, scored on {run['corpus']}); predict with a run "
+            f"of `sercap train`"
+        )
     if run["speaker_norm"]:
         raise SercapError(
             f"run {run['run_id']} used speaker normalisation, which needs many utterances of "

@@ -291,3 +291,80 @@ def bench_sql_command(
     if out:
         write_frame(table, out)
         click.echo(f"written: {out}")
+
+
+@bench_group.command("cross")
+@click.option(
+    "--corpora",
+    help="Comma-separated corpus names, e.g. emodb,synthetic.  [default: every corpus]",
+)
+@click.option("--model", default="svm", show_default=True, help="Model of every cell.")
+@click.option(
+    "--feature-set",
+    help="Feature set every corpus was extracted with (image set for CNN models).  "
+    "[default: default]",
+)
+@click.option(
+    "--speaker-norm",
+    type=click.Choice(["off", "on", "both"]),
+    default="off",
+    flag_value="on",
+    is_flag=False,
+    show_default=True,
+    help="Standardise each speaker with its own statistics (all its utterances, no labels); "
+    "`--speaker-norm` alone means on, `--speaker-norm both` prints both matrices.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Report folder.  [default: WAREHOUSE/reports/cross-CORPORA]",
+)
+@seed_option
+@jobs_option
+@device_option
+@click.pass_context
+def bench_cross_command(
+    ctx: click.Context,
+    corpora: str | None,
+    model: str,
+    feature_set: str | None,
+    speaker_norm: str,
+    out_dir: Path | None,
+    seed: int,
+    jobs: int,
+    device: str | None,
+) -> None:
+    """Cross-corpus UA matrix: train on each corpus, test on each other (shared labels).
+
+    \b
+    Labels: the emotions every chosen corpus has among neutral, anger, happiness,
+    sadness, fear, disgust, surprise and boredom (each corpus through its default map).
+    Off-diagonal: MODEL fitted on the whole row corpus, scored on the whole column corpus.
+    Diagonal: the corpus' own speaker-independent protocol. Every cell is a stored run
+    (`sercap sql "SELECT * FROM cross_corpus_runs"`). Writes cross.md, cross.csv and a
+    heatmap cross-ua.png into the report folder.
+    """
+    from sercap.format import format_cross_matrix
+
+    names = [c.strip() for c in corpora.split(",") if c.strip()] if corpora else None
+    matrix = sercap.bench_cross(
+        open_warehouse(ctx),
+        names,
+        model=model,
+        feature_set=feature_set,
+        speaker_norm={"off": False, "on": True, "both": "both"}[speaker_norm],
+        out_dir=out_dir,
+        seed=seed,
+        jobs=jobs,
+        device=device,
+        progress=bars(),
+        say=say,
+    )
+    click.echo(
+        format_cross_matrix(
+            matrix,
+            "UA: rows train corpus, columns test corpus; "
+            "* the corpus' own speaker-independent protocol",
+        )
+    )

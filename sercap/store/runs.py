@@ -205,3 +205,29 @@ def newest_default_fits(wh: Warehouse) -> pl.DataFrame:
         "QUALIFY row_number() OVER (PARTITION BY model ORDER BY started_at DESC) = 1 "
         "ORDER BY model"
     )
+
+
+# -- cross-corpus matrices (sql/007_cross_corpus.sql) -------------------------------------
+def shared_emotions(wh: Warehouse) -> list[str]:
+    """The class codes a cross-corpus label map may keep, in display order."""
+    frame = wh.query("SELECT label FROM shared_emotions ORDER BY position, label")
+    return frame["label"].to_list()
+
+
+def mark_cross_corpus(wh: Warehouse, run_id: str, train_corpus: str, matrix: str) -> None:
+    """Mark a stored run as the cell (``train_corpus`` → its corpus) of a cross-corpus
+    matrix. Call it in the transaction that stored the run, so that no run is ever left
+    unmarked."""
+    wh.execute(
+        "UPDATE runs SET train_corpus = ?, cross_matrix = ? WHERE run_id = ?",
+        [train_corpus, matrix, run_id],
+    )
+
+
+def cross_corpus_cells(wh: Warehouse, matrix: str) -> pl.DataFrame:
+    """The runs of one cross-corpus matrix (the ``cross_corpus_runs`` view's columns)."""
+    return wh.query(
+        "SELECT * FROM cross_corpus_runs WHERE cross_matrix = ? "
+        "ORDER BY speaker_norm, train_corpus, test_corpus",
+        [matrix],
+    )
