@@ -153,6 +153,11 @@ class RunComparison:
     macro_f1: analysis.DifferenceCI
     mcnemar: analysis.McNemarResult
 
+    def __str__(self) -> str:
+        from sercap.format import format_comparison
+
+        return format_comparison(self)
+
     def as_dict(self) -> dict:
         """Flat JSON-ready dict (``ua_difference``, ``ua_low`` … ``mcnemar_p``)."""
         out: dict = {"run_a": self.run_a, "run_b": self.run_b, "n_common": self.n_common}
