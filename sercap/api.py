@@ -941,8 +941,9 @@ def predict(
     Returns
     -------
     polars.DataFrame
-        ``run_id``, ``path``, ``emotion``, ``confidence`` (top probability), one probability
-        column per class, ``error``; with ``abstain`` or ``coverage`` also ``abstained``.
+        ``run_id``, ``path``, ``emotion``, one probability column per class, ``confidence``
+        (the top probability), ``error``; with ``abstain`` or ``coverage`` also
+        ``abstained``.
 
     Examples
     --------
@@ -997,8 +998,8 @@ def _abstain_threshold(
 
 
 def with_confidence(table: pl.DataFrame, threshold: float | None = None) -> pl.DataFrame:
-    """Add ``confidence`` (the top probability) after ``emotion``; with a ``threshold``, null
-    the emotion of files below it and add ``abstained``.
+    """Add ``confidence`` (the top probability) after the probabilities; with a
+    ``threshold``, null the emotion of files below it and add ``abstained``.
 
     Examples
     --------
@@ -1014,7 +1015,7 @@ def with_confidence(table: pl.DataFrame, threshold: float | None = None) -> pl.D
     classes = [c for c in table.columns if c not in fixed]
     confidence = pl.max_horizontal(classes) if classes else pl.lit(None, dtype=pl.Float64)
     out = table.with_columns(confidence.cast(pl.Float64).alias("confidence"))
-    out = out.select("run_id", "path", "emotion", "confidence", *classes, "error")
+    out = out.select("run_id", "path", "emotion", *classes, "confidence", "error")
     if threshold is None:
         return out
     below = pl.col("confidence").is_not_null() & (pl.col("confidence") < threshold)

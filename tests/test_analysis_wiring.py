@@ -42,6 +42,8 @@ def no_refit(monkeypatch):
 
     monkeypatch.setattr(sercap.models.registry, "get_model", refuse)
     monkeypatch.setattr(sercap.evaluate, "cross_validate", refuse)
+    with pytest.raises(AssertionError, match="refitted"):  # the spy is armed
+        sercap.models.registry.get_model("svm")
 
 
 def _store(wh, utts: pl.DataFrame, proba: np.ndarray, model: str, classes=CLASSES) -> str:
@@ -180,7 +182,7 @@ def test_with_confidence_abstains_below_the_threshold() -> None:
          "ang": [0.9, 0.45, None], "neu": [0.1, 0.55, None], "error": [None, None, "bad"]}
     )  # fmt: skip
     plain = with_confidence(table)
-    assert plain.columns[:4] == ["run_id", "path", "emotion", "confidence"]
+    assert plain.columns == ["run_id", "path", "emotion", "ang", "neu", "confidence", "error"]
     assert "abstained" not in plain.columns
     out = with_confidence(table, 0.6)
     assert out["emotion"].to_list() == ["ang", None, None]
