@@ -411,6 +411,7 @@ def get_run(wh: Warehouse, run_id: str) -> Run:
 
     from sercap.errors import NotFoundError
     from sercap.store.runs import get_run as _get_run
+    from sercap.store.runs import predictions as _predictions
 
     try:
         record = _get_run(wh, run_id)
@@ -425,11 +426,7 @@ def get_run(wh: Warehouse, run_id: str) -> Run:
     confusion = pl.DataFrame(
         {"label": classes, **{c: [row[j] for row in matrix] for j, c in enumerate(classes)}}
     )
-    predictions = wh.query(
-        "SELECT utt_id, fold, label, predicted, proba FROM predictions WHERE run_id = ? "
-        "ORDER BY utt_id",
-        [record["run_id"]],
-    )
+    predictions = _predictions(wh, record["run_id"])
     return Run(
         run_id=record["run_id"],
         model=record["model"],
