@@ -954,7 +954,7 @@ def predict(
     >>> table = sercap.predict(wh, [wav], model="svm")
     >>> table.height, table["error"][0] is None
     (1, True)
-    >>> sure = sercap.predict(wh, [wav], model="svm", abstain=1.01)  # nothing is that sure
+    >>> sure = sercap.predict(wh, [wav], model="svm", abstain=1.0)  # nothing is that sure
     >>> sure["emotion"][0] is None, sure["abstained"][0]
     (True, True)
     >>> wh.close()

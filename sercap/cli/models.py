@@ -306,13 +306,23 @@ def ensemble_command(ctx: click.Context, run_ids: tuple[str, ...], weights: str 
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder for report.md and its PNGs.  [default: WAREHOUSE/reports/CORPUS]",
 )
+@click.option(
+    "--importance/--no-importance",
+    default=True,
+    show_default=True,
+    help="Permutation-importance charts of the newest tabular run (refits its model once "
+    "per outer fold; everything else comes from stored predictions).",
+)
 @click.pass_context
-def report_command(ctx: click.Context, corpus, label_map, feature_set, out_dir) -> None:
-    """Write a Markdown report with pictures: model comparison, confusion matrices,
-    per-class recall, the functionals that separate the emotions, the corpus at a glance."""
+def report_command(ctx: click.Context, corpus, label_map, feature_set, out_dir, importance) -> None:
+    """Write a Markdown report with pictures: model comparison (which runs are within noise
+    of the best), confusion matrices, per-class recall, UA per gender and per speaker, UA
+    against coverage, feature importance, the functionals that separate the emotions, the
+    corpus at a glance."""
     path = sercap.write_report(
-        open_warehouse(ctx), out_dir, corpus=corpus, labels=label_map, feature_set=feature_set
-    )
+        open_warehouse(ctx), out_dir, corpus=corpus, labels=label_map, feature_set=feature_set,
+        importance=importance,
+    )  # fmt: skip
     click.echo(f"report: {path}")
 
 
