@@ -128,7 +128,8 @@ def run_importances(
     """Grouped permutation importance of a stored tabular run, refitting its model per fold.
 
     The run's model, parameters, seed, feature set, columns and speaker normalisation are
-    reused; the outer folds are the corpus's protocol, as in the run.
+    reused; the outer folds are the corpus's protocol, as in the run. A nested-tuned run is
+    refitted with its stored parameters (the final study's), not each fold's own.
 
     Raises
     ------
