@@ -53,6 +53,8 @@ _API = (
     "tune",
     "load_study",
     "predict",
+    "compare_runs",
+    "fairness",
     "write_report",
     "bench",
     "bench_cross",

@@ -51,17 +51,11 @@ def load_predictions(wh: Warehouse, run_id: str) -> StoredPredictions:
     SercapError
         No such run, or a run with no stored predictions.
     """
-    from sercap.store.runs import get_run
+    from sercap.store.runs import get_run, predictions_with_groups
 
     run = get_run(wh, run_id)
     classes = list(run["classes"] or [])
-    frame = wh.query(
-        "SELECT p.utt_id, p.fold, p.label, p.predicted, p.proba, "
-        "coalesce(u.speaker, '?') AS speaker, coalesce(u.gender, '?') AS gender "
-        "FROM predictions p LEFT JOIN utterances u USING (utt_id) "
-        "WHERE p.run_id = ? ORDER BY p.utt_id",
-        [run["run_id"]],
-    )
+    frame = predictions_with_groups(wh, run["run_id"])
     if frame.is_empty():
         raise SercapError(f"run {run['run_id']} has no stored predictions; re-run it")
     index = {c: i for i, c in enumerate(classes)}
@@ -152,6 +146,11 @@ class RunComparison:
     ua: analysis.DifferenceCI
     macro_f1: analysis.DifferenceCI
     mcnemar: analysis.McNemarResult
+
+    def __str__(self) -> str:
+        from sercap.format import format_comparison
+
+        return format_comparison(self)
 
     def as_dict(self) -> dict:
         """Flat JSON-ready dict (``ua_difference``, ``ua_low`` … ``mcnemar_p``)."""

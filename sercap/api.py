@@ -411,6 +411,7 @@ def get_run(wh: Warehouse, run_id: str) -> Run:
 
     from sercap.errors import NotFoundError
     from sercap.store.runs import get_run as _get_run
+    from sercap.store.runs import predictions as _predictions
 
     try:
         record = _get_run(wh, run_id)
@@ -425,11 +426,7 @@ def get_run(wh: Warehouse, run_id: str) -> Run:
     confusion = pl.DataFrame(
         {"label": classes, **{c: [row[j] for row in matrix] for j, c in enumerate(classes)}}
     )
-    predictions = wh.query(
-        "SELECT utt_id, fold, label, predicted, proba FROM predictions WHERE run_id = ? "
-        "ORDER BY utt_id",
-        [record["run_id"]],
-    )
+    predictions = _predictions(wh, record["run_id"])
     return Run(
         run_id=record["run_id"],
         model=record["model"],
@@ -905,6 +902,8 @@ def predict(
     corpus: str | None = None,
     jobs: int = 1,
     progress: bool | None = None,
+    abstain: float | None = None,
+    coverage: float | None = None,
 ) -> pl.DataFrame:
     """Predict the emotion of audio files with a stored run's final model.
 
@@ -928,11 +927,20 @@ def predict(
         Threads for the final model's fitting.
     progress : bool, optional
         Progress bars (``None``: on a terminal only).
+    abstain : float, optional
+        Abstain below this confidence (the top probability, 0–1): such a file's ``emotion``
+        is null and ``abstained`` is true (its probabilities are kept).
+    coverage : float, optional
+        Or abstain below the confidence that kept this share (0–1] of the run's stored
+        out-of-fold predictions (e.g. 0.8: the threshold that set aside its least confident
+        20 %).
 
     Returns
     -------
     polars.DataFrame
-        ``run_id``, ``path``, ``emotion``, one probability column per class, ``error``.
+        ``run_id``, ``path``, ``emotion``, one probability column per class, ``confidence``
+        (the top probability), ``error``; with ``abstain`` or ``coverage`` also
+        ``abstained``.
 
     Examples
     --------
@@ -946,6 +954,9 @@ def predict(
     >>> table = sercap.predict(wh, [wav], model="svm")
     >>> table.height, table["error"][0] is None
     (1, True)
+    >>> sure = sercap.predict(wh, [wav], model="svm", abstain=1.0)  # nothing is that sure
+    >>> sure["emotion"][0] is None, sure["abstained"][0]
+    (True, True)
     >>> wh.close()
     """
     from sercap.prediction import best_run, predict_files
@@ -958,10 +969,57 @@ def predict(
         paths = [paths]
     run_id = run or best_run(wh, model or "", corpus)
     run_id = get_run(wh, run_id).run_id
+    threshold = _abstain_threshold(wh, run_id, abstain, coverage)
     results = predict_files(
         wh, run_id, [Path(p) for p in paths], n_jobs=jobs, progress=_bars(progress)
     )
-    return prediction_table(results, run_id)
+    return with_confidence(prediction_table(results, run_id), threshold)
+
+
+def _abstain_threshold(
+    wh: Warehouse, run_id: str, abstain: float | None, coverage: float | None
+) -> float | None:
+    """The confidence below which ``predict`` abstains (None: never)."""
+    if abstain is not None and coverage is not None:
+        raise BadParameterError(
+            "give abstain (a confidence) or coverage (a share), not both",
+            hint="e.g. --abstain 0.5 or --coverage 0.8",
+        )
+    if coverage is not None:
+        from sercap.analysis_store import abstain_threshold
+
+        return abstain_threshold(wh, run_id, coverage)
+    if abstain is not None and not 0.0 <= abstain <= 1.0:
+        raise BadParameterError(f"--abstain {abstain}: give a confidence between 0 and 1")
+    return abstain
+
+
+def with_confidence(table: pl.DataFrame, threshold: float | None = None) -> pl.DataFrame:
+    """Add ``confidence`` (the top probability) after the probabilities; with a
+    ``threshold``, null the emotion of files below it and add ``abstained``.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> t = pl.DataFrame({"run_id": ["r", "r"], "path": ["a", "b"], "emotion": ["ang", "neu"],
+    ...                   "ang": [0.9, 0.45], "neu": [0.1, 0.55], "error": [None, None]})
+    >>> with_confidence(t, 0.6).select("emotion", "confidence", "abstained").rows()
+    [('ang', 0.9, False), (None, 0.55, True)]
+    """
+    import polars as pl
+
+    fixed = {"run_id", "path", "emotion", "error"}
+    classes = [c for c in table.columns if c not in fixed]
+    confidence = pl.max_horizontal(classes) if classes else pl.lit(None, dtype=pl.Float64)
+    out = table.with_columns(confidence.cast(pl.Float64).alias("confidence"))
+    out = out.select("run_id", "path", "emotion", *classes, "confidence", "error")
+    if threshold is None:
+        return out
+    below = pl.col("confidence").is_not_null() & (pl.col("confidence") < threshold)
+    return out.with_columns(
+        pl.when(below).then(None).otherwise(pl.col("emotion")).alias("emotion"),
+        below.alias("abstained"),
+    )
 
 
 # --------------------------------------------------------------------------- the warehouse
@@ -1356,11 +1414,15 @@ def write_report(
     corpus: str | None = None,
     labels: str | None = None,
     feature_set: str | None = None,
+    importance: bool = True,
+    importance_folds: int | None = None,
 ) -> Path:
     """Write a Markdown report with pictures; returns the path of ``report.md``.
 
-    Model comparison, confusion matrices, per-class recall, the functionals that separate
-    the emotions and the corpus at a glance.
+    Model comparison (with which runs are within noise of the best), confusion matrices,
+    per-class recall, UA per gender and per speaker, UA against coverage, permutation
+    importance by descriptor family and by functional, the functionals that separate the
+    emotions and the corpus at a glance.
 
     Parameters
     ----------
@@ -1370,12 +1432,121 @@ def write_report(
         Folder for report.md and its PNGs (default ``WAREHOUSE/reports/CORPUS``).
     corpus, labels, feature_set : str, optional
         As for :func:`train`.
+    importance : bool
+        Draw the permutation-importance charts of the newest tabular run (this refits its
+        model once per outer fold; everything else is read from stored predictions).
+    importance_folds : int, optional
+        Only the first outer folds for the importance charts (quicker on many speakers).
     """
     from sercap.report import write_report as _write
 
     corpus = resolve_corpus(wh, corpus)
     out = Path(out_dir) if out_dir is not None else wh.root / "reports" / corpus
-    return _write(wh, out, corpus=corpus, label_map=labels, feature_set=feature_set)
+    return _write(wh, out, corpus=corpus, label_map=labels, feature_set=feature_set,
+                  importance=importance, importance_folds=importance_folds)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- analysis
+def compare_runs(
+    wh: Warehouse,
+    run_a: str,
+    run_b: str,
+    *,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> Any:
+    """Is run A better than run B, or within noise? From their stored predictions only.
+
+    (Named ``compare_runs``, not ``compare``: ``sercap.compare`` is the bench module.)
+
+    A paired bootstrap over the utterances both runs predicted (the same resample for both)
+    gives a confidence interval of the UA and macro-F1 differences A − B; McNemar's test
+    counts the utterances only one of them gets right. Nothing is refitted.
+
+    Parameters
+    ----------
+    wh : Warehouse
+        An open warehouse (read-only is enough).
+    run_a, run_b : str
+        Run ids (unique prefixes are enough), of one corpus and label map.
+    n_boot : int
+        Bootstrap resamples.
+    level : float
+        Coverage of the intervals.
+    seed : int
+        Seed of the resampling (the same runs and seed give the same interval).
+
+    Returns
+    -------
+    sercap.analysis_store.RunComparison
+        ``ua`` and ``macro_f1`` (difference, low, high, ``within_noise``), ``mcnemar``
+        (counts, statistic, p), ``n_common``; ``str()`` of it is the CLI's text, ending in a
+        one-line verdict.
+
+    Raises
+    ------
+    NotFoundError
+        An unknown run.
+    SercapError
+        Runs of different classes, of no common utterance, or labelling them differently.
+
+    Examples
+    --------
+    >>> import tempfile, sercap
+    >>> corpus = sercap.synth(tempfile.mkdtemp(), sessions=2, per_speaker=6)
+    >>> wh = sercap.connect(":memory:")
+    >>> _ = sercap.ingest(wh, "iemocap", corpus.root)
+    >>> _ = sercap.extract(wh)
+    >>> a, b = sercap.train(wh, "svm"), sercap.train(wh, "rf")
+    >>> c = sercap.compare_runs(wh, a.run_id, b.run_id, n_boot=200)
+    >>> c.ua.low <= c.ua.difference <= c.ua.high
+    True
+    >>> str(c).splitlines()[-1].startswith("verdict: ")
+    True
+    >>> wh.close()
+    """
+    from sercap.analysis_store import compare_runs as _compare
+
+    for run_id in (run_a, run_b):
+        get_run(wh, run_id)  # NotFoundError for an unknown run
+    return _compare(wh, run_a, run_b, n_boot=n_boot, level=level, seed=seed)
+
+
+def fairness(wh: Warehouse, run: str, *, summary: bool = False) -> pl.DataFrame:
+    """UA per gender and per speaker of a stored run, from its stored predictions only.
+
+    Parameters
+    ----------
+    wh : Warehouse
+        An open warehouse (read-only is enough).
+    run : str
+        A run id (a unique prefix is enough).
+    summary : bool
+        One row per grouping (best and worst group, the gap) instead of one per group.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``group_by`` ("gender" | "speaker"), ``group_name, n, accuracy, ua, gap`` (best
+        group's UA minus this one's), ``worst_gap``, worst group first; with ``summary``:
+        ``group_by, n_groups, best_group, best_ua, worst_group, worst_ua, worst_gap`` (the
+        ``run_groups`` and ``run_fairness`` views, for SQL users).
+
+    Examples
+    --------
+    >>> import sercap
+    >>> wh = sercap.connect(":memory:")
+    >>> sercap.fairness(wh, "nope")
+    Traceback (most recent call last):
+    ...
+    sercap.errors.NotFoundError: no run 'nope'; list them with `sercap runs`
+    >>> wh.close()
+    """
+    from sercap.analysis_store import fairness_summary, fairness_table
+
+    run_id = get_run(wh, run).run_id
+    return fairness_summary(wh, run_id) if summary else fairness_table(wh, run_id)
 
 
 # --------------------------------------------------------------------------- bench

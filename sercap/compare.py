@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -204,11 +204,18 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
 
 
-def table_markdown(table: pl.DataFrame, corpus: str | None = None) -> str:
-    """The comparison as a Markdown table with the protocol stated under it."""
+def table_markdown(
+    table: pl.DataFrame, corpus: str | None = None, marks: Mapping[str, str] | None = None
+) -> str:
+    """The comparison as a Markdown table with the protocol stated under it.
+
+    ``marks`` (run id → text, e.g. "within noise") adds a "vs best" column.
+    """
+    extra = " vs best (95% CI) |" if marks is not None else ""
+    rest = " WA | macro-F1 | UA per fold (mean ± std) | fit time (s) | run |"
     lines = [
-        "| model | UA | WA | macro-F1 | UA per fold (mean ± std) | fit time (s) | run |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| model | UA |" + extra + rest,
+        "| --- | --- |" + (" --- |" if extra else "") + " --- | --- | --- | --- | --- |",
     ]
     for r in table.iter_rows(named=True):
         tags = []
@@ -216,7 +223,9 @@ def table_markdown(table: pl.DataFrame, corpus: str | None = None) -> str:
             tags.append("speaker-norm")
         name = r["name"] + (f" ({', '.join(tags)})" if tags else "")
         lines.append(
-            f"| {name} | {r['ua']:.4f} | {r['wa']:.4f} | {r['macro_f1']:.4f} | "
+            f"| {name} | {r['ua']:.4f} |"
+            + (f" {marks.get(r['run_id'], '—')} |" if marks is not None else "")
+            + f" {r['wa']:.4f} | {r['macro_f1']:.4f} | "
             f"{r['ua_fold_mean']:.3f} ± {r['ua_fold_std']:.3f} | {r['fit_s']:.1f} | "
             f"`{r['run_id']}` |"
         )

@@ -15,6 +15,7 @@ import polars as pl
 from sercap import analysis
 from sercap.data import Dataset
 from sercap.errors import SercapError
+from sercap.store import Warehouse
 
 
 def outer_fold_importance(
@@ -51,6 +52,31 @@ def outer_fold_importance(
         ``group, n_columns, importance`` (mean over folds of the mean UA drop), ``std`` (over
         folds), ``n_folds``; largest importance first.
     """
+    frames = outer_fold_importances(
+        data, model_name, params, by=(by,), n_repeats=n_repeats, seed=seed, n_jobs=n_jobs,
+        max_folds=max_folds,
+    )  # fmt: skip
+    return frames[by]
+
+
+def outer_fold_importances(
+    data: Dataset,
+    model_name: str,
+    params: dict | None = None,
+    *,
+    by: tuple[str, ...] = ("descriptor", "functional"),
+    n_repeats: int = 3,
+    seed: int = 0,
+    n_jobs: int = 1,
+    max_folds: int | None = None,
+) -> dict[str, pl.DataFrame]:
+    """:func:`outer_fold_importance` for several groupings from one fit per outer fold.
+
+    Returns
+    -------
+    dict of str to polars.DataFrame
+        Grouping (``"descriptor"``, ``"functional"``) → its averaged importance table.
+    """
     from sercap.evaluate import outer_splits, take_X
     from sercap.models.registry import get_model
 
@@ -60,19 +86,24 @@ def outer_fold_importance(
             f"{data.feature_set or data.corpus} reads {data.input_kind} inputs"
         )
     cls = get_model(model_name)
-    groups = analysis.column_families(data.columns, by=by)
+    groupings = {key: analysis.column_families(data.columns, by=key) for key in by}
     splits = list(outer_splits(data))[:max_folds]
-    frames = []
+    frames: dict[str, list[pl.DataFrame]] = {key: [] for key in by}
     for i, (name, train, test) in enumerate(splits):
         model = cls(params, seed=seed, n_jobs=n_jobs, verbose=False)
         model.fit(take_X(data, train), data.y[train], groups=data.speakers[train],
                   n_classes=data.n_classes)  # fmt: skip
-        frame = analysis.permutation_importance(
-            model.predict_proba, np.asarray(take_X(data, test)), data.y[test], groups,
-            columns=data.columns, n_classes=data.n_classes, n_repeats=n_repeats, seed=seed + i,
-        )  # fmt: skip
-        frames.append(frame.with_columns(pl.lit(name).alias("fold")))
-    per_fold = pl.concat(frames)
+        X_test = np.asarray(take_X(data, test))
+        for key, groups in groupings.items():
+            frame = analysis.permutation_importance(
+                model.predict_proba, X_test, data.y[test], groups, columns=data.columns,
+                n_classes=data.n_classes, n_repeats=n_repeats, seed=seed + i,
+            )  # fmt: skip
+            frames[key].append(frame.with_columns(pl.lit(name).alias("fold")))
+    return {key: _average(pl.concat(parts)) for key, parts in frames.items()}
+
+
+def _average(per_fold: pl.DataFrame) -> pl.DataFrame:
     return (
         per_fold.group_by("group", maintain_order=True)
         .agg(
@@ -83,3 +114,48 @@ def outer_fold_importance(
         )
         .sort("importance", descending=True, maintain_order=True)
     )
+
+
+def run_importances(
+    wh: Warehouse,
+    run_id: str,
+    *,
+    by: tuple[str, ...] = ("descriptor", "functional"),
+    n_repeats: int = 2,
+    max_folds: int | None = None,
+    n_jobs: int = 1,
+) -> dict[str, pl.DataFrame]:
+    """Grouped permutation importance of a stored tabular run, refitting its model per fold.
+
+    The run's model, parameters, seed, feature set, columns and speaker normalisation are
+    reused; the outer folds are the corpus's protocol, as in the run. A nested-tuned run is
+    refitted with its stored parameters (the final study's), not each fold's own.
+
+    Raises
+    ------
+    SercapError
+        An ensemble or a run whose model does not read tabular functionals.
+    """
+    import json
+
+    from sercap.experiment import data_request, load_for
+    from sercap.models.registry import get_model
+    from sercap.store.runs import get_run
+
+    run = get_run(wh, run_id)
+    if run["kind"] != "model" or get_model(run["model"]).input_kind != "tabular":
+        raise SercapError(
+            f"run {run['run_id']} ({run['kind']}: {run['model']}) is not a tabular model run; "
+            "importance needs one (svm, rf, xgb, lgbm, dnn …)"
+        )
+    request = data_request(
+        run["model"], corpus=run["corpus"], label_map=run["label_map"],
+        feature_set=run["feature_set"], columns=run["columns"],
+        speaker_norm=bool(run["speaker_norm"]),
+    )  # fmt: skip
+    data = load_for(wh, request)
+    params = json.loads(run["params_json"] or "{}")
+    return outer_fold_importances(
+        data, run["model"], params, by=by, n_repeats=n_repeats, seed=int(run["seed"] or 0),
+        n_jobs=n_jobs, max_folds=max_folds,
+    )  # fmt: skip

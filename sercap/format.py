@@ -309,3 +309,80 @@ def format_cross_matrix(matrix: pl.DataFrame, caption: str = "") -> str:
         blocks.append("\n".join(lines))
     text = "\n\n".join(blocks)
     return text + ("\n" + caption if caption else "")
+
+
+def comparison_verdict(comparison) -> str:
+    """One line: ``within noise`` when the UA difference's interval contains 0, else which
+    run is better (see :class:`sercap.analysis_store.RunComparison`)."""
+    ci = comparison.ua
+    pct = f"{100 * ci.level:g}%"
+    if ci.within_noise:
+        return (
+            f"verdict: within noise (the {pct} CI of the UA difference, "
+            f"[{ci.low:+.4f}, {ci.high:+.4f}], contains 0)"
+        )
+    better, worse = ("A", "B") if ci.difference > 0 else ("B", "A")
+    return (
+        f"verdict: {better} better (UA {better} - {worse} = {abs(ci.difference):.4f}, "
+        f"{pct} CI excludes 0)"
+    )
+
+
+def format_comparison(comparison) -> str:
+    """Run A against run B: UA and macro-F1 of each, the paired bootstrap interval of their
+    difference, McNemar's test and a one-line verdict."""
+    c = comparison
+    ci = c.ua
+    pct = f"{100 * ci.level:g}%"
+    m = c.mcnemar
+    lines = [
+        f"A: run {c.run_a}",
+        f"B: run {c.run_b}",
+        f"{c.n_common} utterances predicted by both; paired bootstrap over utterances "
+        f"({ci.n_boot} resamples, seed {ci.seed})",
+        "",
+        f"            {'A':>7} {'B':>7}  {'A - B':>8}  {pct} CI",
+    ]
+    for name, d in (("UA", c.ua), ("macro-F1", c.macro_f1)):
+        noise = "within noise" if d.within_noise else "significant"
+        lines.append(
+            f"  {name:<9} {d.a:7.4f} {d.b:7.4f}  {d.difference:+8.4f}  "
+            f"[{d.low:+.4f}, {d.high:+.4f}]  {noise}"
+        )
+    test = "exact binomial" if m.method == "exact" else "chi-square, continuity-corrected"
+    lines += [
+        "",
+        f"McNemar ({test}): only A right {m.only_a_right}, only B right {m.only_b_right}, "
+        f"p = {m.p_value:.4g}",
+        comparison_verdict(c),
+    ]
+    return "\n".join(lines)
+
+
+def format_fairness(summary: pl.DataFrame, table: pl.DataFrame) -> str:
+    """A run's UA per gender and per speaker and the worst-group gap of each grouping.
+
+    ``summary`` and ``table`` are :func:`sercap.fairness` with and without ``summary=True``.
+    """
+    lines = ["fairness (from stored predictions)"]
+    for r in summary.iter_rows(named=True):
+        groups = table.filter(pl.col("group_by") == r["group_by"]).sort("group_name")
+        per = ", ".join(f"{g} {ua:.3f}" for g, ua in zip(groups["group_name"], groups["ua"],
+                                                          strict=True))  # fmt: skip
+        lines += [
+            f"  UA per {r['group_by']}: {per}",
+            f"    worst {r['worst_group']} {r['worst_ua']:.3f}, best {r['best_group']} "
+            f"{r['best_ua']:.3f}: gap {r['worst_gap']:.3f}",
+        ]
+    return "\n".join(lines)
+
+
+def mark_abstained(table: pl.DataFrame) -> pl.DataFrame:
+    """A prediction table for a person: ``?`` as the emotion of abstained files, and no
+    ``abstained`` column (the ``?`` says it)."""
+    if "abstained" not in table.columns:
+        return table
+    return table.with_columns(
+        pl.when(pl.col("abstained")).then(pl.lit("?")).otherwise(pl.col("emotion"))
+        .alias("emotion")
+    ).drop("abstained")  # fmt: skip

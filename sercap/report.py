@@ -86,8 +86,13 @@ def write_report(
     corpus: str | None = None,
     label_map: str | None = None,
     feature_set: str | None = None,
+    importance: bool = True,
+    importance_folds: int | None = None,
 ) -> Path:
-    """A Markdown report with pictures: results, per-class recall, features, the corpus."""
+    """A Markdown report with pictures: results (with significance marks against the best
+    run), per-class recall, fairness, UA against coverage, feature importance (``importance``:
+    refits the newest tabular run's model per outer fold, or only the first
+    ``importance_folds``), features, the corpus."""
     import warnings
 
     from sercap.compare import table_markdown, write_bench_report
@@ -101,8 +106,11 @@ def write_report(
     sections = [f"# sercap report: {corpus} ({label_map})", ""]
     if best:
         from sercap.compare import bench_table
+        from sercap.report_analysis import analysis_sections, significance_marks
 
         write_bench_report(wh, best, out_dir, corpus)
+        table = bench_table(wh, best)
+        names = dict(zip(table["run_id"], table["name"], strict=True))
         sections += [
             "## Results",
             "",
@@ -110,7 +118,11 @@ def write_report(
             "label map (chosen by time, never by score: picking the best of several runs by "
             "their test UA would be selection on the test set).",
             "",
-            table_markdown(bench_table(wh, best), corpus),
+            table_markdown(table, corpus, marks=significance_marks(wh, best)),
+            "",
+            "vs best: whether the paired bootstrap 95% CI (over utterances, 1000 resamples) of "
+            "the run's UA minus the best run's contains 0 (within noise) or not; "
+            "`sercap compare RUN_A RUN_B` gives the interval and McNemar's test.",
             "",
             "![model comparison](comparison.png)",
             "",
@@ -120,6 +132,10 @@ def write_report(
             + ", ".join(f"[{p.name}]({p.name})" for p in sorted(out_dir.glob("confusion-*.png"))),
             "",
         ]
+        sections += analysis_sections(
+            wh, table["run_id"].to_list(), out_dir, names=names, importance=importance,
+            importance_folds=importance_folds,
+        )  # fmt: skip
     else:
         sections += ["No runs yet: `sercap train MODEL` or `sercap bench` first.", ""]
     try:

@@ -82,8 +82,8 @@ def test_every_command_group_is_registered() -> None:
 
     expected = {
         "sql", "info", "check", "ingest", "corpus", "extract", "features", "images", "train",
-        "runs", "tune", "ensemble", "report", "predict", "bench", "demo",
+        "runs", "tune", "ensemble", "report", "predict", "bench", "demo", "compare",
     }  # fmt: skip
     assert set(main.commands) == expected
-    assert len(list(CLI.glob("*.py"))) == 8  # __init__, group + store, corpora, features, models,
-    # bench, demo
+    assert len(list(CLI.glob("*.py"))) == 9  # __init__, group + store, corpora, features, models,
+    # bench, demo, analysis

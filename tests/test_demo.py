@@ -25,6 +25,9 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "utterance_features is plain SQL" in result.stderr and "f0_mean_hz" in result.stderr
     report = (out / "report" / "report.md").read_text()
     assert "## Results" in report and "leave-one-session-out" in report
+    for section in ("| vs best (95% CI) |", "## Fairness", "(coverage.png)",
+                    "(importance-descriptor.png)", "(importance-functional.png)"):  # fmt: skip
+        assert section in report, section
     wh = connect(out / "warehouse", read_only=True)
     runs = wh.query("SELECT model, kind, ua FROM runs")
     assert sorted(runs.filter(pl.col("kind") == "model")["model"]) == ["cnn", "dnn", "rf", "svm"]

@@ -36,3 +36,18 @@ def test_non_tabular_data_is_refused_in_one_line() -> None:
     with pytest.raises(SercapError, match="tabular") as info:
         outer_fold_importance(_data("sequence"), "svm")
     assert "\n" not in str(info.value)
+
+
+def test_both_groupings_come_from_one_fit_per_fold(monkeypatch) -> None:
+    from sercap.explain import outer_fold_importances
+    from sercap.models.tabular import SVMModel
+
+    fits = []
+    original = SVMModel.fit
+    monkeypatch.setattr(SVMModel, "fit", lambda self, *a, **k: fits.append(1) or original(
+        self, *a, **k))  # fmt: skip
+    both = outer_fold_importances(_data(), "svm", n_repeats=2)
+    assert len(fits) == 3  # one per outer fold, not one per fold and grouping
+    for by in ("descriptor", "functional"):
+        alone = outer_fold_importance(_data(), "svm", by=by, n_repeats=2)
+        assert both[by].equals(alone)

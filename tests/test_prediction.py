@@ -85,6 +85,38 @@ def test_ensemble_prediction_averages_members(trained, wavs) -> None:
     wh.close()
 
 
+def test_predict_confidence_and_abstain_api_and_cli(trained, wavs) -> None:
+    import sercap
+
+    wh_dir, runs = trained
+    wh = connect(wh_dir)
+    table = sercap.predict(wh, [wavs["mono16k"], wavs["broken"]], run=runs["svm"])
+    probs = table.select("ang", "hap", "neu", "sad").row(0)
+    assert table["confidence"][0] == pytest.approx(max(probs)) and "abstained" not in table.columns
+    assert table["confidence"][1] is None  # an unreadable file has no confidence
+    sure = table["confidence"][0]
+    gone = sercap.predict(wh, [wavs["mono16k"]], run=runs["svm"], abstain=sure + 1e-6)
+    assert gone["emotion"][0] is None and gone["abstained"][0]
+    # --coverage: the threshold that kept that share of the run's stored out-of-fold predictions
+    oof = wh.query("SELECT list_max(proba) AS c FROM predictions WHERE run_id = ?", [runs["svm"]])
+    everything = sercap.predict(wh, [wavs["mono16k"]], run=runs["svm"], coverage=1.0)
+    assert everything["abstained"][0] == (sure < oof["c"].min() - 1e-6)
+    if not everything["abstained"][0]:
+        assert everything["emotion"][0] == table["emotion"][0]
+    with pytest.raises(SercapError, match="not both"):
+        sercap.predict(wh, [wavs["mono16k"]], run=runs["svm"], abstain=0.5, coverage=0.5)
+    wh.close()
+    runner = CliRunner()
+    cli = ["-w", str(wh_dir), "predict", "--run", runs["svm"], str(wavs["mono16k"])]
+    shown = runner.invoke(main, [*cli, "--abstain", "1.0"])
+    assert shown.exit_code == 0, shown.output
+    header, row = shown.stdout.splitlines()[:3:2]
+    assert "confidence" in header and row.split()[1] == "?"
+    csv = runner.invoke(main, [*cli, "--abstain", "1.0", "--format", "csv"]).stdout
+    assert csv.splitlines()[0].endswith("confidence,error,abstained")
+    assert csv.splitlines()[1].split(",")[1] == ""  # null emotion in csv/json
+
+
 def test_predict_cli_json_and_errors(trained, wavs) -> None:
     wh_dir, _ = trained
     runner = CliRunner()

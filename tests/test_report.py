@@ -49,8 +49,14 @@ def test_bench_and_report_write_tables_and_pictures(wh, tmp_path) -> None:
     report = write_report(wh, tmp_path / "report")
     text = report.read_text()
     assert "## Results" in text and "ANOVA" in text and "corpus at a glance" in text
-    for png in ("features-top.png", "corpus-utterances.png", "corpus-minutes.png"):
+    assert "| vs best (95% CI) |" in text and "| best |" in text
+    assert "## Fairness" in text and "## Uncertainty" in text
+    assert "Permutation importance of `svm`" in text or "Permutation importance of `rf`" in text
+    pngs = ["features-top.png", "corpus-utterances.png", "corpus-minutes.png", "coverage.png",
+            "importance-descriptor.png", "importance-functional.png"]  # fmt: skip
+    for png in pngs:
         assert (tmp_path / "report" / png).stat().st_size > 1000
+        assert f"]({png})" in text
 
 
 def test_report_lists_the_newest_run_not_the_best(wh, tmp_path) -> None:
@@ -60,7 +66,7 @@ def test_report_lists_the_newest_run_not_the_best(wh, tmp_path) -> None:
     old, new = bench_models(wh, [BenchSpec("svm")], progress=False), None
     wh.execute("UPDATE runs SET ua = 0.99 WHERE run_id = ?", [old[0]])  # the older is "best"
     new = bench_models(wh, [BenchSpec("svm")], progress=False)
-    text = write_report(wh, tmp_path / "r").read_text()
+    text = write_report(wh, tmp_path / "r", importance=False).read_text()
     assert new[0] in text and old[0] not in text
 
 

@@ -33,16 +33,9 @@ CATALOG_SQL = [
 ALLOWED = {
     # A private in-memory DuckDB (one Parquet file at a time): no catalog involved.
     ("sercap/features/aggregate_speed.py", "CREATE"),
-    # The public API is another helper's file during this change; the lead moves these to
-    # sercap.store.runs.predictions and sercap.store.layout.study_journal at the merge.
-    ("sercap/api.py", "FROM predictions"),
+    # The public API is another helper's file during this change; the lead moves this to
+    # sercap.store.layout.study_journal at the merge.
     ("sercap/api.py", "root /"),
-    # Debt: significance/fairness read stored predictions and runs directly (landed beside
-    # the store layer); they belong in sercap.store.runs.
-    ("sercap/analysis_store.py", "FROM predictions"),
-    ("sercap/analysis_store.py", "FROM runs"),
-    ("sercap/analysis_store.py", "JOIN predictions"),
-    ("sercap/analysis_store.py", "JOIN runs"),
 }
 
 PURE = [

@@ -114,8 +114,17 @@ def runs_group(ctx: click.Context, corpus, model, limit) -> None:
 @click.argument("run_id")
 @click.pass_context
 def runs_show(ctx: click.Context, run_id: str) -> None:
-    """Show one run (a unique prefix of its id is enough)."""
-    click.echo(str(sercap.get_run(open_warehouse(ctx, read_only=True), run_id)))
+    """Show one run (a unique prefix of its id is enough), with its UA per gender and per
+    speaker and the worst-group gaps (from its stored predictions)."""
+    from sercap.format import format_fairness
+
+    wh = open_warehouse(ctx, read_only=True)
+    run = sercap.get_run(wh, run_id)
+    click.echo(str(run))
+    if run.predictions.height:
+        table = sercap.fairness(wh, run.run_id)
+        summary = sercap.fairness(wh, run.run_id, summary=True)
+        click.echo("\n" + format_fairness(summary, table))
 
 
 @main.command("tune")
@@ -297,13 +306,23 @@ def ensemble_command(ctx: click.Context, run_ids: tuple[str, ...], weights: str 
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder for report.md and its PNGs.  [default: WAREHOUSE/reports/CORPUS]",
 )
+@click.option(
+    "--importance/--no-importance",
+    default=True,
+    show_default=True,
+    help="Permutation-importance charts of the newest tabular run (refits its model once "
+    "per outer fold; everything else comes from stored predictions).",
+)
 @click.pass_context
-def report_command(ctx: click.Context, corpus, label_map, feature_set, out_dir) -> None:
-    """Write a Markdown report with pictures: model comparison, confusion matrices,
-    per-class recall, the functionals that separate the emotions, the corpus at a glance."""
+def report_command(ctx: click.Context, corpus, label_map, feature_set, out_dir, importance) -> None:
+    """Write a Markdown report with pictures: model comparison (which runs are within noise
+    of the best), confusion matrices, per-class recall, UA per gender and per speaker, UA
+    against coverage, feature importance, the functionals that separate the emotions, the
+    corpus at a glance."""
     path = sercap.write_report(
-        open_warehouse(ctx), out_dir, corpus=corpus, labels=label_map, feature_set=feature_set
-    )
+        open_warehouse(ctx), out_dir, corpus=corpus, labels=label_map, feature_set=feature_set,
+        importance=importance,
+    )  # fmt: skip
     click.echo(f"report: {path}")
 
 
@@ -319,17 +338,32 @@ def report_command(ctx: click.Context, corpus, label_map, feature_set, out_dir) 
     default="table",
     show_default=True,
 )
+@click.option(
+    "--abstain",
+    type=click.FloatRange(0.0, 1.0),
+    help="Answer '?' for files whose confidence (top probability) is below this.",
+)
+@click.option(
+    "--coverage",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    help="Or abstain below the confidence that kept this share of the run's stored "
+    "out-of-fold predictions (e.g. 0.8).",
+)
 @jobs_option
 @click.pass_context
-def predict_command(ctx: click.Context, wavs, run_id, model, corpus, fmt, jobs) -> None:
+def predict_command(
+    ctx: click.Context, wavs, run_id, model, corpus, fmt, abstain, coverage, jobs
+) -> None:
     """Predict the emotion of each audio file in WAVS (any sample rate or channel count).
 
     The first prediction with a run trains its final model on all of the run's data (same
     parameters and seed) and stores it in the warehouse; later ones load it. A file that
     cannot be read gets a one-line reason and the others still get predictions; the exit
-    status is 1 only when no file could be predicted.
+    status is 1 only when no file could be predicted. The confidence column is the top
+    probability; with --abstain or --coverage, less confident files get '?' (null in
+    json/csv).
     """
-    from sercap.format import print_frame
+    from sercap.format import mark_abstained, print_frame
 
     if bool(run_id) == bool(model):
         raise SercapError("give exactly one of --run RUN_ID or --model NAME")
@@ -341,10 +375,15 @@ def predict_command(ctx: click.Context, wavs, run_id, model, corpus, fmt, jobs) 
         corpus=corpus,
         jobs=jobs,
         progress=bars(),
+        abstain=abstain,
+        coverage=coverage,
     )
     if fmt == "table":
         click.echo(f"run {table['run_id'][0]}", err=True)
-    print_frame(table.drop("run_id"), fmt=fmt, limit=None)
+    shown = table.drop("run_id")
+    if fmt == "table":
+        shown = mark_abstained(shown)
+    print_frame(shown, fmt=fmt, limit=None)
     failed = table.filter(table["error"].is_not_null())
     for path, error in zip(failed["path"], failed["error"], strict=True):
         click.echo(f"warning: {path}: {error}", err=True)

@@ -109,6 +109,12 @@ def predictions(wh: Warehouse, run_id: str) -> pl.DataFrame:
     return wh.query(_q("predictions"), {"run_id": run_id})
 
 
+def predictions_with_groups(wh: Warehouse, run_id: str) -> pl.DataFrame:
+    """A run's out-of-fold predictions with each utterance's speaker and gender (``"?"`` for
+    an utterance missing from the catalog), by utt_id."""
+    return wh.query(_q("predictions_with_groups"), {"run_id": run_id})
+
+
 # -- artifacts --------------------------------------------------------------------------
 def artifact_dir(wh: Warehouse, run_id: str) -> Path:
     """Where a run's saved model lives (it may not exist yet)."""

@@ -55,6 +55,12 @@ FROM runs WHERE list_contains($ids, run_id);
 SELECT utt_id, fold, label, predicted, proba FROM predictions
 WHERE run_id = $run_id ORDER BY utt_id;
 
+-- name: predictions_with_groups
+SELECT p.utt_id, p.fold, p.label, p.predicted, p.proba,
+    coalesce(u.speaker, '?') AS speaker, coalesce(u.gender, '?') AS gender
+FROM predictions p LEFT JOIN utterances u USING (utt_id)
+WHERE p.run_id = $run_id ORDER BY p.utt_id;
+
 -- name: insert_tuned_params
 INSERT OR REPLACE INTO tuned_params (study, model, corpus, label_map, feature_set_hash,
     storage, trial, value, n_trials, params_json, updated_at, base_study, outer_fold,
