@@ -905,12 +905,20 @@ def predict(
     corpus: str | None = None,
     jobs: int = 1,
     progress: bool | None = None,
+    texts: Mapping[PathLike, str] | PathLike | None = None,
+    say: Say | None = None,
 ) -> pl.DataFrame:
     """Predict the emotion of audio files with a stored run's final model.
 
     The first prediction with a run trains its final model on all of the run's data and
     stores it in the warehouse; later ones load it. A file that cannot be read gets its
     reason in the ``error`` column and no probabilities; the others are still predicted.
+
+    A run whose model reads text (``text-lr``, ``text-svm``, a fusion model, an ensemble
+    with such a member) predicts each file from its transcript in ``texts``; files without
+    one are predicted by the newest audio-only run of the same corpus and label map, and
+    ``say`` gets a one-line note naming it (the ``run_id`` column says which run predicted
+    each file). An audio run ignores ``texts``, with a note.
 
     Parameters
     ----------
@@ -928,11 +936,18 @@ def predict(
         Threads for the final model's fitting.
     progress : bool, optional
         Progress bars (``None``: on a terminal only).
+    texts : mapping or path, optional
+        The words of each file: ``{path: transcript}``, or the path of a UTF-8 CSV with the
+        columns ``path,text``. Paths are matched after resolving them; a transcript for a
+        file not in ``paths``, or two for one file, is an error. Blank ones count as none.
+    say : callable, optional
+        Receives the one-line notes (fallback run, ignored transcripts; default: silent).
 
     Returns
     -------
     polars.DataFrame
-        ``run_id``, ``path``, ``emotion``, one probability column per class, ``error``.
+        ``run_id`` (the run that predicted the file), ``path``, ``emotion``, one
+        probability column per class, ``error``.
 
     Examples
     --------
@@ -946,9 +961,24 @@ def predict(
     >>> table = sercap.predict(wh, [wav], model="svm")
     >>> table.height, table["error"][0] is None
     (1, True)
+
+    A text model predicts from the words; a file without words falls back to an audio run:
+
+    >>> words = sercap.train(wh, "text-lr")
+    >>> other = sorted(corpus.root.rglob("*.wav"))[1]
+    >>> notes = []
+    >>> table = sercap.predict(wh, [wav, other], run=words.run_id,
+    ...                        texts={wav: "I am so happy, this is wonderful!"}, say=notes.append)
+    >>> "no transcript for 1 of 2 files" in notes[0], "(svm), the newest audio-only" in notes[0]
+    (True, True)
+    >>> table["run_id"].to_list() == [words.run_id, sercap.runs(wh, model="svm")["run_id"][0]]
+    True
     >>> wh.close()
     """
-    from sercap.prediction import best_run, predict_files
+    import polars as pl
+
+    from sercap.predict_text import match_texts, plan_prediction
+    from sercap.prediction import Prediction, best_run, predict_files
 
     if (run is None) == (model is None):
         raise BadParameterError(
@@ -958,10 +988,27 @@ def predict(
         paths = [paths]
     run_id = run or best_run(wh, model or "", corpus)
     run_id = get_run(wh, run_id).run_id
-    results = predict_files(
-        wh, run_id, [Path(p) for p in paths], n_jobs=jobs, progress=_bars(progress)
-    )
-    return prediction_table(results, run_id)
+    files = [Path(p) for p in paths]
+    words = match_texts(files, texts)
+    plan = plan_prediction(wh, run_id, files, words)
+    for note in plan.notes:
+        (say or _quiet)(note)
+    done: dict[int, tuple[str, Any]] = {
+        i: (run_id, Prediction(str(files[i]), None, {}, plan.reason)) for i in plan.unpredictable
+    }
+    for group_run, idx in plan.groups:
+        results = predict_files(
+            wh,
+            group_run,
+            [files[i] for i in idx],
+            n_jobs=jobs,
+            progress=_bars(progress),
+            texts=words,
+        )
+        done.update({i: (group_run, r) for i, r in zip(idx, results, strict=True)})
+    order = sorted(done)
+    table = prediction_table([done[i][1] for i in order], run_id)
+    return table.with_columns(run_id=pl.Series([done[i][0] for i in order], dtype=pl.String))
 
 
 # --------------------------------------------------------------------------- the warehouse

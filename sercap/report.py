@@ -92,6 +92,7 @@ def write_report(
 
     from sercap.compare import table_markdown, write_bench_report
     from sercap.data import load_dataset, resolve_corpus, resolve_label_map
+    from sercap.modality import modality_section
     from sercap.plots import boxplots_png, counts_png
 
     corpus = resolve_corpus(wh, corpus)
@@ -120,6 +121,7 @@ def write_report(
             + ", ".join(f"[{p.name}]({p.name})" for p in sorted(out_dir.glob("confusion-*.png"))),
             "",
         ]
+        sections += modality_section(wh, corpus, label_map)
     else:
         sections += ["No runs yet: `sercap train MODEL` or `sercap bench` first.", ""]
     try:

@@ -319,20 +319,40 @@ def report_command(ctx: click.Context, corpus, label_map, feature_set, out_dir) 
     default="table",
     show_default=True,
 )
+@click.option("--text", "text", help="The transcript of the one file in WAVS (for text models).")
+@click.option(
+    "--texts",
+    "texts_csv",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A UTF-8 CSV with columns path,text: the transcript of each file (for text models).",
+)
 @jobs_option
 @click.pass_context
-def predict_command(ctx: click.Context, wavs, run_id, model, corpus, fmt, jobs) -> None:
+def predict_command(
+    ctx: click.Context, wavs, run_id, model, corpus, fmt, text, texts_csv, jobs
+) -> None:
     """Predict the emotion of each audio file in WAVS (any sample rate or channel count).
 
     The first prediction with a run trains its final model on all of the run's data (same
     parameters and seed) and stores it in the warehouse; later ones load it. A file that
     cannot be read gets a one-line reason and the others still get predictions; the exit
     status is 1 only when no file could be predicted.
+
+    A run of a text model (text-lr, text-svm, fusion) reads the words from --text or
+    --texts; a file without them is predicted by the newest audio-only run of the corpus,
+    and a note names it. An audio run ignores transcripts (with a note).
     """
     from sercap.format import print_frame
 
     if bool(run_id) == bool(model):
         raise SercapError("give exactly one of --run RUN_ID or --model NAME")
+    if text is not None and texts_csv is not None:
+        raise SercapError("give --text (one file) or --texts FILE.csv, not both")
+    if text is not None and len(wavs) != 1:
+        raise SercapError(
+            f"--text is the transcript of one file, and {len(wavs)} are given; "
+            "use --texts FILE.csv (columns path,text)"
+        )
     table = sercap.predict(
         open_warehouse(ctx),
         list(wavs),
@@ -341,10 +361,14 @@ def predict_command(ctx: click.Context, wavs, run_id, model, corpus, fmt, jobs) 
         corpus=corpus,
         jobs=jobs,
         progress=bars(),
+        texts={wavs[0]: text} if text is not None else texts_csv,
+        say=say,
     )
+    used = list(dict.fromkeys(table["run_id"]))
     if fmt == "table":
-        click.echo(f"run {table['run_id'][0]}", err=True)
-    print_frame(table.drop("run_id"), fmt=fmt, limit=None)
+        click.echo(f"run{'s' if len(used) > 1 else ''} {', '.join(used)}", err=True)
+    # several runs (a text run and its audio fallback): each row says which one predicted it
+    print_frame(table if len(used) > 1 else table.drop("run_id"), fmt=fmt, limit=None)
     failed = table.filter(table["error"].is_not_null())
     for path, error in zip(failed["path"], failed["error"], strict=True):
         click.echo(f"warning: {path}: {error}", err=True)
