@@ -63,7 +63,7 @@ def read_texts_csv(path: PathLike) -> list[tuple[str, str, str]]:
             f"{source}: not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}); "
             "save it as UTF-8"
         ) from None
-    reader = csv.DictReader(io.StringIO(content, newline=""))
+    reader = csv.DictReader(io.StringIO(content, newline=""), strict=True)
     try:
         header = [(h or "").strip() for h in (reader.fieldnames or [])]
         if not header:
@@ -85,7 +85,8 @@ def read_texts_csv(path: PathLike) -> list[tuple[str, str, str]]:
                 raise SercapError(f"{where}: no path; every row names an audio file")
             rows.append((file, row.get("text") or "", where))
     except csv.Error as exc:
-        raise SercapError(f"{source} line {reader.line_num}: not valid CSV ({exc})") from None
+        line = reader.line_num + 1  # the record that failed starts after the last one read
+        raise SercapError(f"{source} line {line}: not valid CSV ({exc})") from None
     return rows
 
 
@@ -125,8 +126,10 @@ def match_texts(
                 "from the current directory)"
             )
         if key in first:
-            raise SercapError(f"{where}: a second transcript for {str(file)!r} ({first[key]})")
-        first[key] = where
+            raise SercapError(
+                f"{where}: a second transcript for {str(file)!r} (the first: {first[key]})"
+            )
+        first[key] = _short(where)
         if text is not None and not isinstance(text, str):
             raise SercapError(
                 f"{where}: the transcript must be a string, not {type(text).__name__}"
@@ -134,6 +137,12 @@ def match_texts(
         if text and text.strip():  # a blank transcript is no transcript
             found[wanted[key]] = text
     return found
+
+
+def _short(where: str) -> str:
+    """ "line 3" of "data/texts.csv line 3"; a mapping's key as is."""
+    head, sep, tail = where.rpartition(" line ")
+    return f"line {tail}" if sep else where
 
 
 @dataclass
