@@ -1406,8 +1406,9 @@ def write_report(
 ) -> Path:
     """Write a Markdown report with pictures; returns the path of ``report.md``.
 
-    Model comparison, confusion matrices, per-class recall, the functionals that separate
-    the emotions and the corpus at a glance.
+    Model comparison, confusion matrices, per-class recall, audio vs text runs (UA per
+    modality and where they disagree, from stored predictions), the functionals that
+    separate the emotions and the corpus at a glance.
 
     Parameters
     ----------

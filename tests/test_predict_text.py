@@ -203,3 +203,37 @@ def test_cli_predict_text_and_texts(built, tmp_path: Path) -> None:
         f"error: {bad}: no 'text' column (the header has: path, words); "
         "give a header line path,text"
     )
+
+
+class _Fused:
+    """A stand-in fusion model: records the batch it is given."""
+
+    seen: list = []
+
+    @staticmethod
+    def prediction_input(features, texts):
+        return ("both", features, list(texts))
+
+    def predict_proba(self, batch):
+        self.seen.append(batch)
+        return np.full((1, 4), 0.25)
+
+
+def test_a_fused_model_gets_audio_features_and_words_through_the_input_hook(built) -> None:
+    from sercap.audio import AudioError, load_audio
+    from sercap.prediction import FinalModel, _predict_member, model_input
+
+    wh = connect(built["wh"])
+    audio = final_model(wh, built["audio"], progress=False)
+    wh.close()
+    fused = FinalModel(_Fused(), audio.classes, "fusion", audio.feature_set, audio.columns)
+    assert fused.modality == "fused" and audio.modality == "audio"
+    proba = _predict_member(fused, built["wavs"][0], ANGRY)
+    assert np.allclose(proba, 0.25)
+    tag, features, texts = _Fused.seen[-1]
+    sr = int(audio.feature_set["params"]["sample_rate"])
+    y = load_audio(built["wavs"][0], sr)
+    assert tag == "both" and texts == [ANGRY]
+    assert np.allclose(features, model_input(audio, y), equal_nan=True)  # the audio model's row
+    with pytest.raises(AudioError, match="no transcript"):
+        _predict_member(fused, built["wavs"][0], None)

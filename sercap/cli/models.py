@@ -300,7 +300,8 @@ def ensemble_command(ctx: click.Context, run_ids: tuple[str, ...], weights: str 
 @click.pass_context
 def report_command(ctx: click.Context, corpus, label_map, feature_set, out_dir) -> None:
     """Write a Markdown report with pictures: model comparison, confusion matrices,
-    per-class recall, the functionals that separate the emotions, the corpus at a glance."""
+    per-class recall, audio vs text runs (UA per modality, where they disagree), the
+    functionals that separate the emotions, the corpus at a glance."""
     path = sercap.write_report(
         open_warehouse(ctx), out_dir, corpus=corpus, labels=label_map, feature_set=feature_set
     )
