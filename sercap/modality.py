@@ -79,7 +79,7 @@ def model_modality(model: str) -> str | None:
 
 def run_modality(wh: Warehouse, run: dict) -> str | None:
     """The modality of a stored run (a ``runs`` record); None when a model is unknown."""
-    if run["kind"] == "ensemble" and run.get("members"):
+    if run.get("members"):  # an ensemble (or any run made of member runs)
         found = [run_modality(wh, store_runs.get_run(wh, m)) for m in run["members"]]
         return None if None in found else combine(found)
     return model_modality(run["model"])

@@ -148,6 +148,14 @@ def test_modality_section_is_one_line_without_text_runs(wh: Warehouse, no_refit)
     ]
 
 
+def test_modality_section_with_text_runs_only(wh: Warehouse, no_refit) -> None:
+    utts = add_corpus(wh)
+    text = _store(wh, utts, "text-lr", utts["emotion"].to_list())
+    doc = "\n".join(modality_section(wh, "toy", "emodb7"))
+    assert f"| text | {text} | text-lr | 1.000 |" in doc
+    assert "No audio run to compare the text runs with." in doc and "disagree" not in doc
+
+
 def test_report_has_the_modality_section(wh: Warehouse, tmp_path, no_refit, monkeypatch) -> None:
     from sercap.report import write_report
 
