@@ -72,11 +72,27 @@ def best_run(wh: Warehouse, model: str, corpus: str | None = None) -> str:
     return run_id
 
 
-def _input_definition(wh: Warehouse, data: Any) -> dict:
-    """How a dataset's inputs are made: the stored feature-set definition, or for
-    transcripts (which no feature set makes) their name and kind."""
+def _audio_feature_set(name: str | None) -> str | None:
+    """The audio feature set in a run's feature-set name: a fused run's is
+    ``"<audio set>+transcripts"``; any other name is returned as is."""
+    from sercap.textdata import TEXT_FEATURE_SET
+
+    suffix = f"+{TEXT_FEATURE_SET}"
+    return name[: -len(suffix)] if name and name.endswith(suffix) else name
+
+
+def _input_definition(wh: Warehouse, data: Any, request: Any) -> dict:
+    """How a dataset's inputs are made: the stored feature-set definition (for a fused
+    model, its audio part's), or for transcripts (no feature set makes them) name and kind."""
+    from dataclasses import replace
+
+    from sercap.experiment import load_for
+
     if data.input_kind == TEXT:
         return {"name": data.feature_set, "kind": TEXT, "params": {}}
+    if input_modality(data.input_kind) == FUSED:  # its hash names audio + words together
+        audio = load_for(wh, replace(request, input_kind="tabular"))
+        return _stored_feature_set(wh, audio.feature_set_hash)
     return _stored_feature_set(wh, data.feature_set_hash)
 
 
@@ -115,7 +131,7 @@ def final_model(
         run["model"],
         corpus=run["corpus"],
         label_map=run["label_map"],
-        feature_set=run["feature_set"] if cls.input_kind != "image" else None,
+        feature_set=_audio_feature_set(run["feature_set"]) if cls.input_kind != "image" else None,
         image_set=run["feature_set"] if cls.input_kind == "image" else None,
         columns=run["columns"],
     )
@@ -133,7 +149,7 @@ def final_model(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     model.save(tmp / "model")
-    feature_set = _input_definition(wh, data)
+    feature_set = _input_definition(wh, data, request)
     meta = {
         "classes": data.classes,
         "input_kind": data.input_kind,
@@ -164,13 +180,13 @@ def model_input(final: FinalModel, y: np.ndarray | None, text: str | None = None
 
 
 def fused_input(final: FinalModel, features: np.ndarray, text: str) -> Any:
-    """A fused model's batch of one: its class' ``prediction_input(features, texts)`` when it
-    defines one, else ``{"features": features, "text": array([text])}``."""
+    """A fused model's batch of one: ``[(functionals row, words)]``, the ``(features, text)``
+    pairs the fusion models read (:mod:`sercap.models.fusion`), unless its class defines
+    ``prediction_input(features, texts)`` to build its own from the (1, d) row."""
     build = getattr(type(final.model), "prediction_input", None)
-    texts = np.array([text], dtype=object)
     if build is not None:
-        return build(features, texts)
-    return {"features": features, "text": texts}
+        return build(features, np.array([text], dtype=object))
+    return [(np.asarray(features, dtype=np.float32).reshape(-1), text)]
 
 
 def _audio_input(final: FinalModel, y: np.ndarray) -> Any:

@@ -205,18 +205,23 @@ def test_cli_predict_text_and_texts(built, tmp_path: Path) -> None:
     )
 
 
-class _Fused:
-    """A stand-in fusion model: records the batch it is given."""
+class _Pairs:
+    """A stand-in fusion model reading ``(features, text)`` pairs: records its batches."""
 
+    input_kind = "multimodal"
     seen: list = []
-
-    @staticmethod
-    def prediction_input(features, texts):
-        return ("both", features, list(texts))
 
     def predict_proba(self, batch):
         self.seen.append(batch)
-        return np.full((1, 4), 0.25)
+        return np.full((len(batch), 4), 0.25)
+
+
+class _Own(_Pairs):
+    """One that builds its own batch from the (1, d) row and the words."""
+
+    @staticmethod
+    def prediction_input(features, texts):
+        return [("own", features, list(texts))]
 
 
 def test_a_fused_model_gets_audio_features_and_words_through_the_input_hook(built) -> None:
@@ -226,14 +231,20 @@ def test_a_fused_model_gets_audio_features_and_words_through_the_input_hook(buil
     wh = connect(built["wh"])
     audio = final_model(wh, built["audio"], progress=False)
     wh.close()
-    fused = FinalModel(_Fused(), audio.classes, "fusion", audio.feature_set, audio.columns)
-    assert fused.modality == "fused" and audio.modality == "audio"
-    proba = _predict_member(fused, built["wavs"][0], ANGRY)
-    assert np.allclose(proba, 0.25)
-    tag, features, texts = _Fused.seen[-1]
-    sr = int(audio.feature_set["params"]["sample_rate"])
-    y = load_audio(built["wavs"][0], sr)
-    assert tag == "both" and texts == [ANGRY]
-    assert np.allclose(features, model_input(audio, y), equal_nan=True)  # the audio model's row
-    with pytest.raises(AudioError, match="no transcript"):
-        _predict_member(fused, built["wavs"][0], None)
+    wav = built["wavs"][0]
+    row = model_input(audio, load_audio(wav, int(audio.feature_set["params"]["sample_rate"])))
+    for cls in (_Pairs, _Own):
+        fused = FinalModel(cls(), audio.classes, "multimodal", audio.feature_set, audio.columns)
+        assert fused.modality == "fused" and audio.modality == "audio"
+        assert np.allclose(_predict_member(fused, wav, ANGRY), 0.25)
+        [pair] = cls.seen[-1]
+        if cls is _Pairs:  # the audio model's functionals row, and the words
+            features, text = pair
+            assert features.shape == (row.shape[1],) and text == ANGRY
+            assert np.allclose(features, row[0], equal_nan=True)
+        else:
+            tag, features, texts = pair
+            assert tag == "own" and texts == [ANGRY]
+            assert np.allclose(features, row, equal_nan=True)
+        with pytest.raises(AudioError, match="no transcript"):
+            _predict_member(fused, wav, None)
