@@ -977,8 +977,8 @@ def predict(
     """
     import polars as pl
 
-    from sercap.predict_text import match_texts, plan_prediction
-    from sercap.prediction import Prediction, best_run, predict_files
+    from sercap.predict_text import predict_with_texts
+    from sercap.prediction import best_run
 
     if (run is None) == (model is None):
         raise BadParameterError(
@@ -988,27 +988,12 @@ def predict(
         paths = [paths]
     run_id = run or best_run(wh, model or "", corpus)
     run_id = get_run(wh, run_id).run_id
-    files = [Path(p) for p in paths]
-    words = match_texts(files, texts)
-    plan = plan_prediction(wh, run_id, files, words)
-    for note in plan.notes:
-        (say or _quiet)(note)
-    done: dict[int, tuple[str, Any]] = {
-        i: (run_id, Prediction(str(files[i]), None, {}, plan.reason)) for i in plan.unpredictable
-    }
-    for group_run, idx in plan.groups:
-        results = predict_files(
-            wh,
-            group_run,
-            [files[i] for i in idx],
-            n_jobs=jobs,
-            progress=_bars(progress),
-            texts=words,
-        )
-        done.update({i: (group_run, r) for i, r in zip(idx, results, strict=True)})
-    order = sorted(done)
-    table = prediction_table([done[i][1] for i in order], run_id)
-    return table.with_columns(run_id=pl.Series([done[i][0] for i in order], dtype=pl.String))
+    results, used = predict_with_texts(
+        wh, run_id, [Path(p) for p in paths], texts, n_jobs=jobs, progress=_bars(progress),
+        say=say or _quiet,
+    )  # fmt: skip
+    table = prediction_table(results, run_id)
+    return table.with_columns(run_id=pl.Series(used, dtype=pl.String))
 
 
 # --------------------------------------------------------------------------- the warehouse

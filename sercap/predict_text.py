@@ -13,14 +13,18 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sercap.errors import SercapError
 from sercap.modality import AUDIO, TEXT, needs_text, run_modality
 from sercap.store import Warehouse
 from sercap.store import runs as store_runs
+
+if TYPE_CHECKING:
+    from sercap.prediction import Prediction
 
 PathLike = str | os.PathLike
 CSV_COLUMNS = ("path", "text")
@@ -227,3 +231,53 @@ def plan_prediction(
         f"{run['corpus']} ({run['label_map']})"
     )
     return PredictPlan(groups, [note])
+
+
+def predict_with_texts(
+    wh: Warehouse,
+    run_id: str,
+    paths: list[Path],
+    texts: Mapping[PathLike, str | None] | PathLike | None,
+    *,
+    n_jobs: int = 1,
+    progress: bool = True,
+    say: Callable[[str], None] = print,
+) -> tuple[list[Prediction], list[str]]:
+    """Predict ``paths`` with ``run_id``, reading transcripts where the run needs them.
+
+    Parameters
+    ----------
+    wh : Warehouse
+        The warehouse (final models are stored there).
+    run_id : str
+        The run asked for (full id).
+    paths : list of Path
+        The files.
+    texts : mapping, path or None
+        As for :func:`match_texts`.
+    n_jobs, progress
+        As for :func:`sercap.prediction.predict_files`.
+    say : callable
+        Receives the plan's one-line notes.
+
+    Returns
+    -------
+    (list of Prediction, list of str)
+        One prediction per file, in order, and the id of the run that made each.
+    """
+    from sercap.prediction import Prediction, predict_files
+
+    words = match_texts(paths, texts)
+    plan = plan_prediction(wh, run_id, paths, words)
+    for note in plan.notes:
+        say(note)
+    done: dict[int, tuple[str, Prediction]] = {
+        i: (run_id, Prediction(str(paths[i]), None, {}, plan.reason)) for i in plan.unpredictable
+    }
+    for group_run, idx in plan.groups:
+        results = predict_files(
+            wh, group_run, [paths[i] for i in idx], n_jobs=n_jobs, progress=progress, texts=words
+        )
+        done.update({i: (group_run, r) for i, r in zip(idx, results, strict=True)})
+    order = sorted(done)
+    return [done[i][1] for i in order], [done[i][0] for i in order]
