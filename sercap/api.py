@@ -904,12 +904,20 @@ def predict(
     progress: bool | None = None,
     abstain: float | None = None,
     coverage: float | None = None,
+    texts: Mapping[PathLike, str] | PathLike | None = None,
+    say: Say | None = None,
 ) -> pl.DataFrame:
     """Predict the emotion of audio files with a stored run's final model.
 
     The first prediction with a run trains its final model on all of the run's data and
     stores it in the warehouse; later ones load it. A file that cannot be read gets its
     reason in the ``error`` column and no probabilities; the others are still predicted.
+
+    A run whose model reads text (``text-lr``, ``text-svm``, a fusion model, an ensemble
+    with such a member) predicts each file from its transcript in ``texts``; files without
+    one are predicted by the newest audio-only run of the same corpus and label map, and
+    ``say`` gets a one-line note naming it (the ``run_id`` column says which run predicted
+    each file). An audio run ignores ``texts``, with a note.
 
     Parameters
     ----------
@@ -934,13 +942,19 @@ def predict(
         Or abstain below the confidence that kept this share (0–1] of the run's stored
         out-of-fold predictions (e.g. 0.8: the threshold that set aside its least confident
         20 %).
+    texts : mapping or path, optional
+        The words of each file: ``{path: transcript}``, or the path of a UTF-8 CSV with the
+        columns ``path,text``. Paths are matched after resolving them; a transcript for a
+        file not in ``paths``, or two for one file, is an error. Blank ones count as none.
+    say : callable, optional
+        Receives the one-line notes (fallback run, ignored transcripts; default: silent).
 
     Returns
     -------
     polars.DataFrame
-        ``run_id``, ``path``, ``emotion``, one probability column per class, ``confidence``
-        (the top probability), ``error``; with ``abstain`` or ``coverage`` also
-        ``abstained``.
+        ``run_id`` (the run that predicted the file), ``path``, ``emotion``, one
+        probability column per class, ``confidence`` (the top probability), ``error``; with
+        ``abstain`` or ``coverage`` also ``abstained``.
 
     Examples
     --------
@@ -957,9 +971,24 @@ def predict(
     >>> sure = sercap.predict(wh, [wav], model="svm", abstain=1.0)  # nothing is that sure
     >>> sure["emotion"][0] is None, sure["abstained"][0]
     (True, True)
+
+    A text model predicts from the words; a file without words falls back to an audio run:
+
+    >>> words = sercap.train(wh, "text-lr")
+    >>> other = sorted(corpus.root.rglob("*.wav"))[1]
+    >>> notes = []
+    >>> table = sercap.predict(wh, [wav, other], run=words.run_id,
+    ...                        texts={wav: "I am so happy, this is wonderful!"}, say=notes.append)
+    >>> "no transcript for 1 of 2 files" in notes[0], "(svm), the newest audio-only" in notes[0]
+    (True, True)
+    >>> table["run_id"].to_list() == [words.run_id, sercap.runs(wh, model="svm")["run_id"][0]]
+    True
     >>> wh.close()
     """
-    from sercap.prediction import best_run, predict_files
+    import polars as pl
+
+    from sercap.predict_text import predict_with_texts
+    from sercap.prediction import best_run
 
     if (run is None) == (model is None):
         raise BadParameterError(
@@ -970,10 +999,12 @@ def predict(
     run_id = run or best_run(wh, model or "", corpus)
     run_id = get_run(wh, run_id).run_id
     threshold = _abstain_threshold(wh, run_id, abstain, coverage)
-    results = predict_files(
-        wh, run_id, [Path(p) for p in paths], n_jobs=jobs, progress=_bars(progress)
-    )
-    return with_confidence(prediction_table(results, run_id), threshold)
+    results, used = predict_with_texts(
+        wh, run_id, [Path(p) for p in paths], texts, n_jobs=jobs, progress=_bars(progress),
+        say=say or _quiet,
+    )  # fmt: skip
+    table = prediction_table(results, run_id).with_columns(run_id=pl.Series(used, dtype=pl.String))
+    return with_confidence(table, threshold)
 
 
 def _abstain_threshold(
@@ -1421,7 +1452,8 @@ def write_report(
 
     Model comparison (with which runs are within noise of the best), confusion matrices,
     per-class recall, UA per gender and per speaker, UA against coverage, permutation
-    importance by descriptor family and by functional, the functionals that separate the
+    importance by descriptor family and by functional, audio vs text runs (UA per modality
+    and where they disagree, from stored predictions), the functionals that separate the
     emotions and the corpus at a glance.
 
     Parameters

@@ -5,12 +5,17 @@ we train the same model, with the same parameters and seed, on every utterance t
 and keep it as an artifact in the warehouse. Features of the new files are computed from
 the run's stored feature-set definition (not from today's defaults), so a model always
 sees inputs made the way its training inputs were.
+
+A model that reads transcripts (input kind "text", or a fusion model reading both) gets the
+words of each file from ``texts`` (path → transcript); :func:`model_input` is the one hook
+that turns a file's audio and words into the model's input.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +24,7 @@ import numpy as np
 
 from sercap.audio import AudioError, audio_problem, load_audio
 from sercap.errors import SercapError
+from sercap.modality import AUDIO, FUSED, TEXT, input_modality
 from sercap.store import Warehouse, catalog, runs
 from sercap.store.runs import get_run
 
@@ -45,6 +51,11 @@ class FinalModel:
     feature_set: dict  # name, kind, params of the stored definition
     columns: list[str]
 
+    @property
+    def modality(self) -> str:
+        """ "audio", "text" or "fused": what :func:`model_input` needs for each file."""
+        return input_modality(self.input_kind)
+
 
 def best_run(wh: Warehouse, model: str, corpus: str | None = None) -> str:
     """The highest-UA stored run of ``model`` (optionally on one corpus) that can predict
@@ -59,6 +70,30 @@ def best_run(wh: Warehouse, model: str, corpus: str | None = None) -> str:
             f"single files; run `sercap train {model}` (without --speaker-norm) first"
         )
     return run_id
+
+
+def _audio_feature_set(name: str | None) -> str | None:
+    """The audio feature set in a run's feature-set name: a fused run's is
+    ``"<audio set>+transcripts"``; any other name is returned as is."""
+    from sercap.textdata import TEXT_FEATURE_SET
+
+    suffix = f"+{TEXT_FEATURE_SET}"
+    return name[: -len(suffix)] if name and name.endswith(suffix) else name
+
+
+def _input_definition(wh: Warehouse, data: Any, request: Any) -> dict:
+    """How a dataset's inputs are made: the stored feature-set definition (for a fused
+    model, its audio part's), or for transcripts (no feature set makes them) name and kind."""
+    from dataclasses import replace
+
+    from sercap.experiment import load_for
+
+    if data.input_kind == TEXT:
+        return {"name": data.feature_set, "kind": TEXT, "params": {}}
+    if input_modality(data.input_kind) == FUSED:  # its hash names audio + words together
+        audio = load_for(wh, replace(request, input_kind="tabular"))
+        return _stored_feature_set(wh, audio.feature_set_hash)
+    return _stored_feature_set(wh, data.feature_set_hash)
 
 
 def _stored_feature_set(wh: Warehouse, digest: str) -> dict:
@@ -102,7 +137,7 @@ def final_model(
         run["model"],
         corpus=run["corpus"],
         label_map=run["label_map"],
-        feature_set=run["feature_set"] if cls.input_kind != "image" else None,
+        feature_set=_audio_feature_set(run["feature_set"]) if cls.input_kind != "image" else None,
         image_set=run["feature_set"] if cls.input_kind == "image" else None,
         columns=run["columns"],
     )
@@ -120,7 +155,7 @@ def final_model(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     model.save(tmp / "model")
-    feature_set = _stored_feature_set(wh, data.feature_set_hash)
+    feature_set = _input_definition(wh, data, request)
     meta = {
         "classes": data.classes,
         "input_kind": data.input_kind,
@@ -134,8 +169,34 @@ def final_model(
     return FinalModel(model, data.classes, data.input_kind, feature_set, data.columns)
 
 
-def model_input(final: FinalModel, y: np.ndarray) -> Any:
-    """Turn one waveform (at the feature set's rate) into the model's input."""
+def model_input(final: FinalModel, y: np.ndarray | None, text: str | None = None) -> Any:
+    """Turn one file (its waveform at the feature set's rate, its transcript) into the
+    model's input: a batch of one for a text or fused model, one row otherwise.
+
+    An audio model ignores ``text``; a text model ignores ``y`` (it may be None); a fused
+    model gets its audio features and the words from :func:`fused_input`.
+    """
+    modality = final.modality
+    if modality != AUDIO and text is None:
+        raise SercapError(f"a {final.input_kind} model needs the file's transcript")
+    if modality == TEXT:
+        return np.array([text], dtype=object)
+    x = _audio_input(final, y)
+    return fused_input(final, x, text) if modality == FUSED else x
+
+
+def fused_input(final: FinalModel, features: np.ndarray, text: str) -> Any:
+    """A fused model's batch of one: ``[(functionals row, words)]``, the ``(features, text)``
+    pairs the fusion models read (:mod:`sercap.models.fusion`), unless its class defines
+    ``prediction_input(features, texts)`` to build its own from the (1, d) row."""
+    build = getattr(type(final.model), "prediction_input", None)
+    if build is not None:
+        return build(features, np.array([text], dtype=object))
+    return [(np.asarray(features, dtype=np.float32).reshape(-1), text)]
+
+
+def _audio_input(final: FinalModel, y: np.ndarray) -> Any:
+    """One waveform's audio input: a functionals row, a frame sequence or an image."""
     fs = final.feature_set
     params = fs["params"]
     if final.input_kind == "image":
@@ -161,19 +222,28 @@ def model_input(final: FinalModel, y: np.ndarray) -> Any:
     )
 
 
-def _predict_one(final: FinalModel, y: np.ndarray) -> np.ndarray:
-    x = model_input(final, y)
-    batch = x if final.input_kind == "tabular" else [x]
+def _predict_one(final: FinalModel, y: np.ndarray | None, text: str | None = None) -> np.ndarray:
+    x = model_input(final, y, text)
+    batch = x if final.input_kind == "tabular" or final.modality != AUDIO else [x]
     return np.asarray(final.model.predict_proba(batch), dtype=np.float64)[0]
 
 
 def predict_files(
-    wh: Warehouse, run_id: str, paths: list[Path], *, n_jobs: int = 1, progress: bool = True
+    wh: Warehouse,
+    run_id: str,
+    paths: list[Path],
+    *,
+    n_jobs: int = 1,
+    progress: bool = True,
+    texts: Mapping[str, str] | None = None,
 ) -> list[Prediction]:
     """Predict every file with a run (a model run, or an ensemble of model runs).
 
     A file that cannot be used gets a :class:`Prediction` with ``error`` (one line) and no
-    label; the others are predicted.
+    label; the others are predicted. ``texts`` maps ``str(path)`` to the file's transcript,
+    for the members that read text (audio members ignore it); a file such a member needs
+    words for and that has none gets an ``error`` (see :mod:`sercap.predict_text` for the
+    fallback to an audio run).
     """
 
     run = get_run(wh, run_id)
@@ -190,7 +260,7 @@ def predict_files(
         try:
             proba = np.zeros(len(classes))
             for w, member in zip(weights, members, strict=True):
-                proba += w * _predict_member(member, path)
+                proba += w * _predict_member(member, path, (texts or {}).get(str(path)))
         except AudioError as exc:
             results.append(Prediction(str(path), None, {}, str(exc)))
             continue
@@ -205,8 +275,9 @@ def predict_files(
     return results
 
 
-def _predict_member(member: FinalModel, path: Path) -> np.ndarray:
-    """One model's probabilities for one file, after the audio checks extraction applies.
+def _predict_member(member: FinalModel, path: Path, text: str | None = None) -> np.ndarray:
+    """One model's probabilities for one file, after the audio checks extraction applies
+    (a text model reads only ``text``, so it skips them).
 
     Raises :class:`AudioError` with a one-line reason for unusable audio (unreadable, not a
     file, silent, too short, absurd amplitude) and for features that cannot be computed.
@@ -215,17 +286,21 @@ def _predict_member(member: FinalModel, path: Path) -> np.ndarray:
 
     from sercap.features.extract import DESCRIPTORS_FAILED, is_interrupt, min_audio_samples
 
-    fs = member.feature_set
-    params = fs["params"]
-    sr = int(params["sample_rate"])
-    y = load_audio(path, sr)
-    problem = audio_problem(y, sr, min_audio_samples(fs["kind"], params))
-    if problem:
-        raise AudioError(problem)
+    if member.modality != AUDIO and text is None:
+        raise AudioError(f"no transcript: a {member.input_kind} model needs the file's words")
+    y = None
+    if member.modality != TEXT:
+        fs = member.feature_set
+        params = fs["params"]
+        sr = int(params["sample_rate"])
+        y = load_audio(path, sr)
+        problem = audio_problem(y, sr, min_audio_samples(fs["kind"], params))
+        if problem:
+            raise AudioError(problem)
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)
-            proba = _predict_one(member, y)
+            proba = _predict_one(member, y, text)
     except Exception as exc:
         if is_interrupt(exc):
             raise KeyboardInterrupt from exc

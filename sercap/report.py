@@ -97,6 +97,7 @@ def write_report(
 
     from sercap.compare import table_markdown, write_bench_report
     from sercap.data import load_dataset, resolve_corpus, resolve_label_map
+    from sercap.modality import modality_section
     from sercap.plots import boxplots_png, counts_png
 
     corpus = resolve_corpus(wh, corpus)
@@ -136,6 +137,7 @@ def write_report(
             wh, table["run_id"].to_list(), out_dir, names=names, importance=importance,
             importance_folds=importance_folds,
         )  # fmt: skip
+        sections += modality_section(wh, corpus, label_map)
     else:
         sections += ["No runs yet: `sercap train MODEL` or `sercap bench` first.", ""]
     try:

@@ -317,8 +317,8 @@ def ensemble_command(ctx: click.Context, run_ids: tuple[str, ...], weights: str 
 def report_command(ctx: click.Context, corpus, label_map, feature_set, out_dir, importance) -> None:
     """Write a Markdown report with pictures: model comparison (which runs are within noise
     of the best), confusion matrices, per-class recall, UA per gender and per speaker, UA
-    against coverage, feature importance, the functionals that separate the emotions, the
-    corpus at a glance."""
+    against coverage, feature importance, audio vs text runs (UA per modality, where they
+    disagree), the functionals that separate the emotions, the corpus at a glance."""
     path = sercap.write_report(
         open_warehouse(ctx), out_dir, corpus=corpus, labels=label_map, feature_set=feature_set,
         importance=importance,
@@ -349,10 +349,17 @@ def report_command(ctx: click.Context, corpus, label_map, feature_set, out_dir, 
     help="Or abstain below the confidence that kept this share of the run's stored "
     "out-of-fold predictions (e.g. 0.8).",
 )
+@click.option("--text", "text", help="The transcript of the one file in WAVS (for text models).")
+@click.option(
+    "--texts",
+    "texts_csv",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A UTF-8 CSV with columns path,text: the transcript of each file (for text models).",
+)
 @jobs_option
 @click.pass_context
 def predict_command(
-    ctx: click.Context, wavs, run_id, model, corpus, fmt, abstain, coverage, jobs
+    ctx: click.Context, wavs, run_id, model, corpus, fmt, abstain, coverage, text, texts_csv, jobs
 ) -> None:
     """Predict the emotion of each audio file in WAVS (any sample rate or channel count).
 
@@ -362,11 +369,22 @@ def predict_command(
     status is 1 only when no file could be predicted. The confidence column is the top
     probability; with --abstain or --coverage, less confident files get '?' (null in
     json/csv).
+
+    A run of a text model (text-lr, text-svm, fusion) reads the words from --text or
+    --texts; a file without them is predicted by the newest audio-only run of the corpus,
+    and a note names it. An audio run ignores transcripts (with a note).
     """
     from sercap.format import mark_abstained, print_frame
 
     if bool(run_id) == bool(model):
         raise SercapError("give exactly one of --run RUN_ID or --model NAME")
+    if text is not None and texts_csv is not None:
+        raise SercapError("give --text (one file) or --texts FILE.csv, not both")
+    if text is not None and len(wavs) != 1:
+        raise SercapError(
+            f"--text is the transcript of one file, and {len(wavs)} are given; "
+            "use --texts FILE.csv (columns path,text)"
+        )
     table = sercap.predict(
         open_warehouse(ctx),
         list(wavs),
@@ -377,10 +395,14 @@ def predict_command(
         progress=bars(),
         abstain=abstain,
         coverage=coverage,
+        texts={wavs[0]: text} if text is not None else texts_csv,
+        say=say,
     )
+    used = list(dict.fromkeys(table["run_id"]))
     if fmt == "table":
-        click.echo(f"run {table['run_id'][0]}", err=True)
-    shown = table.drop("run_id")
+        click.echo(f"run{'s' if len(used) > 1 else ''} {', '.join(used)}", err=True)
+    # several runs (a text run and its audio fallback): each row says which one predicted it
+    shown = table if len(used) > 1 else table.drop("run_id")
     if fmt == "table":
         shown = mark_abstained(shown)
     print_frame(shown, fmt=fmt, limit=None)
