@@ -475,7 +475,8 @@ def train(
     wh : Warehouse
         An open, writable warehouse with extracted features.
     model : str
-        One of svm, rf, xgb, lgbm, trees, dnn, lstm, cnn, resnet18, resnet34.
+        One of svm, rf, xgb, lgbm, trees, dnn, lstm, cnn, resnet18, resnet34 (audio);
+        text-lr, text-svm, text-cnn (transcripts); fusion, early-fusion (both).
     corpus : str, optional
         Corpus name (default: the only one in the warehouse).
     labels : str, optional

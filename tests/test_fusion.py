@@ -336,6 +336,13 @@ def test_bench_text_on_a_corpus_without_words_is_one_line(tmp_path: Path) -> Non
     assert len(result.output.strip().splitlines()) == 1
     bad = CliRunner().invoke(main, ["-w", str(wh_dir), "bench", "--modalities", "video"])
     assert "unknown modality 'video'" in bad.output
+    from sercap.compare import available_models
+
+    wh = connect(wh_dir, read_only=True)
+    try:  # bench --all and the demo leave the text and fusion models out here
+        assert available_models(wh, "toy", ["svm", "text-lr", "fusion", "cnn"]) == ["svm", "cnn"]
+    finally:
+        wh.close()
 
 
 def test_demo_shows_audio_text_and_fused_rows(tmp_path: Path) -> None:
@@ -348,3 +355,17 @@ def test_demo_shows_audio_text_and_fused_rows(tmp_path: Path) -> None:
         assert any(line.split()[:2] == [modality, name] for line in rows if line), result.output
     assert any(line.startswith("ensemble") for line in rows)
     assert "fusion minus the best single modality" in result.output
+
+
+def test_the_seed_pool_with_text_is_a_fixed_ensemble_and_modalities_plan() -> None:
+    from sercap.compare import fixed_ensembles, plan_modalities
+
+    runs = [("resnet34", "r1"), ("dnn", "r2"), ("trees", "r3"), ("text-lr", "r4"), ("svm", "r5")]
+    groups = fixed_ensembles(runs)
+    assert ["r1", "r2", "r3"] in groups and ["r1", "r2", "r3", "r4"] in groups
+    assert plan_modalities([], ["audio", "text", "fusion"]) == [
+        "svm", "text-lr", "text-svm", "text-cnn", "fusion", "early-fusion",
+    ]  # fmt: skip
+    assert plan_modalities(["rf", "text-svm"], ["audio", "text"]) == ["rf", "text-svm"]
+    with pytest.raises(SercapError, match="text-lr is a text model; add text to --modalities"):
+        plan_modalities(["text-lr"], ["audio"])

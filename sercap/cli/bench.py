@@ -59,7 +59,7 @@ def bench_group() -> None:
     "--ensemble",
     is_flag=True,
     help="Add fixed ensembles (declared before scoring): every model at default settings, "
-    "and resnet34+dnn+trees.",
+    "resnet34+dnn+trees, and resnet34+dnn+trees+text-lr.",
 )
 @click.option(
     "--opensmile",
