@@ -297,7 +297,7 @@ QUICK_PARAMS: dict[str, dict] = {
     "cnn": {"epochs": 10},
     "resnet18": {"epochs": 5},
     "resnet34": {"epochs": 4},
-    "text-cnn": {"epochs": 25},
+    "text-cnn": {"epochs": 20},
 }
 
 #: The seed project's combination: a CNN on images, the MFCC DNN and the tree ensemble.
