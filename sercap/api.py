@@ -1496,6 +1496,11 @@ def bench(
     from sercap.compare import fusion_vs_single, with_modality
 
     fusion = fusion_vs_single(wh, table, seed=seed)
+    if not fusion.is_empty():  # the CI goes into bench.md too
+        from sercap.format import format_fusion_comparison
+
+        md = written["markdown"]
+        md.write_text(md.read_text() + f"\n```\n{format_fusion_comparison(fusion)}\n```\n")
     return Bench(with_modality(table), corpus, written["markdown"], written, comparisons, fusion)
 
 

@@ -326,6 +326,7 @@ def test_bench_modalities_side_by_side_with_a_ci(tmp_path: Path) -> None:
         assert any(modality in line and f" {model} " in line for line in lines), result.output
     assert "fusion minus the best single modality" in result.output
     assert "95% CI" in result.output
+    assert "fusion minus the best single modality" in (tmp_path / "r" / "bench.md").read_text()
 
 
 def test_bench_text_on_a_corpus_without_words_is_one_line(tmp_path: Path) -> None:
