@@ -472,7 +472,8 @@ def train(
     wh : Warehouse
         An open, writable warehouse with extracted features.
     model : str
-        One of svm, rf, xgb, lgbm, trees, dnn, lstm, cnn, resnet18, resnet34.
+        One of svm, rf, xgb, lgbm, trees, dnn, lstm, cnn, resnet18, resnet34 (audio);
+        text-lr, text-svm, text-cnn (transcripts); fusion, early-fusion (both).
     corpus : str, optional
         Corpus name (default: the only one in the warehouse).
     labels : str, optional
@@ -1593,6 +1594,9 @@ class Bench:
     report: Path
     written: dict[str, Path] = field(repr=False)
     comparisons: list[Any] = field(default_factory=list, repr=False)
+    #: With ``modalities``: each fused run against the best single-modality run (UA
+    #: difference, paired bootstrap 95 % CI); see :func:`sercap.compare.fusion_vs_single`.
+    fusion: pl.DataFrame | None = field(default=None, repr=False)
 
 
 def bench(
@@ -1615,6 +1619,7 @@ def bench(
     device: str | None = None,
     cluster: str | None = None,
     progress: bool | None = None,
+    modalities: Sequence[str] | None = None,
 ) -> Bench:
     """Cross-validate several models (default: svm rf xgb lgbm trees) and compare them.
 
@@ -1637,6 +1642,12 @@ def bench(
         Small settings for the torch models.
     corpus, labels, feature_set, image_set, speaker_norm, seed, jobs, device, cluster
         As for :func:`train`.
+    modalities : sequence of str, optional
+        Any of ``"audio"``, ``"text"``, ``"fusion"``: bench the named models of each (or its
+        defaults: svm; text-lr, text-svm, text-cnn; fusion, early-fusion), add a
+        ``modality`` column to ``Bench.table`` and compare each fused run with the best
+        single-modality one (``Bench.fusion``). Text and fusion need a corpus with
+        transcripts.
 
     Returns
     -------
@@ -1653,11 +1664,17 @@ def bench(
     ['svm', 'rf']
     >>> wh.close()
     """
-    from sercap.compare import plan_bench, run_bench
+    from sercap.compare import available_models, plan_bench, run_bench
 
     spec = _cluster(cluster)
     corpus = resolve_corpus(wh, corpus)
-    specs = plan_bench(list(models), all_models=all_models, opensmile=opensmile)
+    if all_models and not modalities:  # every model the corpus can feed
+        from sercap.models.registry import MODELS
+
+        models, all_models = available_models(wh, corpus, list(MODELS)), False
+    specs = plan_bench(
+        list(models), all_models=all_models, opensmile=opensmile, modalities=modalities
+    )
     out = Path(out_dir) if out_dir is not None else wh.root / "reports" / f"bench-{corpus}"
     table, written, comparisons = run_bench(
         wh,
@@ -1677,7 +1694,17 @@ def bench(
         progress=_bars(progress),
         cluster=spec,
     )
-    return Bench(table, corpus, written["markdown"], written, comparisons)
+    if not modalities:
+        return Bench(table, corpus, written["markdown"], written, comparisons)
+    from sercap.compare import fusion_vs_single, with_modality
+
+    fusion = fusion_vs_single(wh, table, seed=seed)
+    if not fusion.is_empty():  # the CI goes into bench.md too
+        from sercap.format import format_fusion_comparison
+
+        md = written["markdown"]
+        md.write_text(md.read_text() + f"\n```\n{format_fusion_comparison(fusion)}\n```\n")
+    return Bench(with_modality(table), corpus, written["markdown"], written, comparisons, fusion)
 
 
 def bench_extract(

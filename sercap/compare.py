@@ -195,7 +195,7 @@ def _display_name(run: dict) -> str:
         members = json.loads(run["params_json"] or "{}").get("members", [])
         return "avg(" + "+".join(members) + ")"
     name = run["model"]
-    if run["feature_set"] not in (None, "default", "mel"):
+    if run["feature_set"] not in (None, "default", "mel", "transcripts", "default+transcripts"):
         name += f" [{run['feature_set']}]"
     return name + (" nested-tuned" if run.get("tuned") else "")
 
@@ -306,19 +306,30 @@ QUICK_PARAMS: dict[str, dict] = {
     "cnn": {"epochs": 10},
     "resnet18": {"epochs": 5},
     "resnet34": {"epochs": 4},
+    "text-cnn": {"epochs": 20},
 }
 
 #: The seed project's combination: a CNN on images, the MFCC DNN and the tree ensemble.
 SEED_ENSEMBLE = ("resnet34", "dnn", "trees")
+#: The seed's multimodal TODO: that pool plus the text model (issue 17).
+SEED_POOL = (*SEED_ENSEMBLE, "text-lr")
 
 
 def plan_bench(
-    models: Sequence[str], *, all_models: bool = False, opensmile: bool = False
+    models: Sequence[str],
+    *,
+    all_models: bool = False,
+    opensmile: bool = False,
+    modalities: Sequence[str] | None = None,
 ) -> list[BenchSpec]:
-    """The specs a bench command asked for, checked against the registry."""
+    """The specs a bench command asked for, checked against the registry; with
+    ``modalities`` (:func:`plan_modalities`) the models of each modality asked for."""
     from sercap.models.registry import MODELS, get_model
 
-    names = list(MODELS) if all_models else list(models) or list(TABULAR_MODELS)
+    if modalities:
+        names = plan_modalities(models, modalities)
+    else:
+        names = list(MODELS) if all_models else list(models) or list(TABULAR_MODELS)
     for name in names:
         get_model(name)
     specs = [BenchSpec(n) for n in dict.fromkeys(names)]
@@ -365,6 +376,7 @@ def run_bench(
     ``cluster`` fits every (model, outer fold) as a task there (:func:`bench_runs`)."""
     from sercap.ensemble import ensemble_runs
 
+    require_transcripts(wh, corpus, [s.model for s in specs])
     ensure_feature_sets(wh, specs, corpus, n_jobs)
     runs = bench_runs(
         wh, specs, corpus=corpus, label_map=label_map, feature_set=feature_set,
@@ -398,4 +410,123 @@ def fixed_ensembles(runs: Sequence[tuple[str, str]]) -> list[list[str]]:
         seed_members = [by_model[m] for m in SEED_ENSEMBLE]
         if not groups or sorted(seed_members) != sorted(groups[0]):
             groups.append(seed_members)
+    if all(m in by_model for m in SEED_POOL):
+        pool = [by_model[m] for m in SEED_POOL]
+        if all(sorted(pool) != sorted(g) for g in groups):
+            groups.append(pool)
     return groups
+
+
+# ----------------------------------------------------------------------------- modalities
+MODALITIES = ("audio", "text", "fusion")
+#: What a modality benches when the command names none of its models.
+MODALITY_DEFAULTS: dict[str, tuple[str, ...]] = {
+    "audio": ("svm",),
+    "text": ("text-lr", "text-svm", "text-cnn"),
+    "fusion": ("fusion", "early-fusion"),
+}
+
+
+def modality_of(model: str) -> str:
+    """``audio`` (functionals, frames, spectrograms), ``text`` (transcripts) or ``fusion``
+    (both) — from the model's input kind."""
+    from sercap.models.registry import get_model
+
+    kind = get_model(model).input_kind
+    return {"text": "text", "multimodal": "fusion"}.get(kind, "audio")
+
+
+def plan_modalities(models: Sequence[str], modalities: Sequence[str]) -> list[str]:
+    """Model names for ``bench --modalities``: the named models of each modality asked for,
+    or that modality's defaults (:data:`MODALITY_DEFAULTS`) when none is named."""
+    wanted = [m.strip() for m in modalities if m.strip()]
+    unknown = [m for m in wanted if m not in MODALITIES]
+    if unknown or not wanted:
+        raise SercapError(
+            f"unknown modality {(unknown or [''])[0]!r}; choose among {', '.join(MODALITIES)}"
+        )
+    given = {m: modality_of(m) for m in models}
+    stray = [m for m, kind in given.items() if kind not in wanted]
+    if stray:
+        raise SercapError(
+            f"{stray[0]} is a {given[stray[0]]} model; add {given[stray[0]]} to --modalities"
+        )
+    names: list[str] = []
+    for modality in MODALITIES:
+        if modality in wanted:
+            mine = [m for m in models if given[m] == modality]
+            names += mine or list(MODALITY_DEFAULTS[modality])
+    return list(dict.fromkeys(names))
+
+
+def require_transcripts(wh: Warehouse, corpus: str, models: Sequence[str]) -> None:
+    """Refuse, in one line naming the corpus, text or fusion models on a corpus without
+    transcripts."""
+    from sercap.models.registry import NEEDS_TEXT, get_model
+    from sercap.textdata import has_transcripts
+
+    needing = [m for m in models if get_model(m).input_kind in NEEDS_TEXT]
+    if needing and not has_transcripts(wh, corpus):
+        raise SercapError(
+            f"corpus {corpus!r} has no transcripts, so {', '.join(needing)} cannot run; text "
+            "and fusion rows need words (IEMOCAP dialog/transcriptions/, or a manifest with a "
+            "text column)"
+        )
+
+
+def available_models(wh: Warehouse, corpus: str, models: Sequence[str]) -> list[str]:
+    """``models`` less the text and fusion ones when ``corpus`` has no transcripts."""
+    from sercap.models.registry import NEEDS_TEXT, get_model
+    from sercap.textdata import has_transcripts
+
+    if has_transcripts(wh, corpus):
+        return list(models)
+    return [m for m in models if get_model(m).input_kind not in NEEDS_TEXT]
+
+
+def with_modality(table: pl.DataFrame) -> pl.DataFrame:
+    """The bench table with a ``modality`` column first (``ensemble`` for averaged runs)."""
+    kinds = [
+        "ensemble" if r["kind"] == "ensemble" else modality_of(r["model"])
+        for r in table.iter_rows(named=True)
+    ]
+    return table.select(pl.Series("modality", kinds, dtype=pl.String), pl.all())
+
+
+def fusion_vs_single(
+    wh: Warehouse, table: pl.DataFrame, *, n_boot: int = 2000, seed: int = 0
+) -> pl.DataFrame:
+    """Each fused run against the best single-modality run of the same bench: the UA
+    difference (fused − single) and its paired bootstrap 95 % CI over the utterances both
+    predicted (:func:`sercap.analysis_store.compare_runs`).
+
+    The single-modality baseline is the audio or text row with the highest pooled UA, chosen
+    after scoring: a selection that favours the baseline, so the comparison is, if anything,
+    harder on fusion than a baseline fixed in advance would be.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``fused, fused_run, single, single_modality, single_run, ua_fused, ua_single,
+        difference, low, high, within_noise``; empty when the table lacks either side.
+    """
+    from sercap.analysis_store import compare_runs
+
+    table = with_modality(table)
+    single = table.filter(pl.col("modality").is_in(["audio", "text"])).sort("ua", descending=True)
+    fused = table.filter(pl.col("modality") == "fusion")
+    if single.is_empty() or fused.is_empty():
+        return pl.DataFrame()
+    best = single.row(0, named=True)
+    rows = []
+    for r in fused.iter_rows(named=True):
+        c = compare_runs(wh, r["run_id"], best["run_id"], n_boot=n_boot, seed=seed)
+        rows.append(
+            {
+                "fused": r["name"], "fused_run": r["run_id"], "single": best["name"],
+                "single_modality": best["modality"], "single_run": best["run_id"],
+                "ua_fused": c.ua.a, "ua_single": c.ua.b, "difference": c.ua.difference,
+                "low": c.ua.low, "high": c.ua.high, "within_noise": c.ua.within_noise,
+            }
+        )  # fmt: skip
+    return pl.DataFrame(rows)

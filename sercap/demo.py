@@ -61,6 +61,8 @@ class DemoResult:
     report: Path
     warehouse: Path
     corpus: str
+    #: Fused runs minus the best single modality (paired bootstrap CI), when both ran.
+    fusion: pl.DataFrame | None = None
 
 
 def run_demo(
@@ -78,7 +80,13 @@ def run_demo(
     progress: bool = True,
 ) -> DemoResult:
     """synth (unless ``corpus_dir``) → ingest → extract → images → bench → ensembles → report."""
-    from sercap.compare import plan_bench, run_bench
+    from sercap.compare import (
+        available_models,
+        fusion_vs_single,
+        plan_bench,
+        run_bench,
+        with_modality,
+    )
     from sercap.corpora.ingest import ingest
     from sercap.corpora.synthetic import generate
     from sercap.features.extract import extract
@@ -110,14 +118,24 @@ def run_demo(
         profile = format_table(wh.query(EMOTION_PROFILE_SQL, [corpus]), limit=None, float_digits=1)
         say("    utterance_features is plain SQL; per emotion, for example:\n"
             + indent(profile, "    "))  # fmt: skip
-        specs = plan_bench(models or list(MODELS))
+        # Every model the corpus can feed: audio, and text and fused ones where it has words.
+        specs = plan_bench(models or available_models(wh, corpus, list(MODELS)))
         say(f"5/6 benchmarking {len(specs)} models (speaker-independent cross-validation)")
         table, _, _ = run_bench(
             wh, specs, out_dir / "report", corpus=corpus, ensemble=True, quick=quick,
             seed=seed, n_jobs=jobs, progress=progress,
         )  # fmt: skip
+        fusion = fusion_vs_single(wh, table, seed=seed)
+        if not fusion.is_empty():
+            from sercap.format import format_fusion_comparison
+
+            say("    audio, text and fused rows on the same utterances:\n"
+                + indent(format_fusion_comparison(fusion), "    "))  # fmt: skip
         report = write_report(wh, out_dir / "report", corpus=corpus)
         say(f"6/6 report → {report}")
     finally:
         wh.close()
-    return DemoResult(table=table, report=report, warehouse=out_dir / "warehouse", corpus=corpus)
+    return DemoResult(
+        table=with_modality(table), report=report, warehouse=out_dir / "warehouse", corpus=corpus,
+        fusion=None if fusion.is_empty() else fusion,
+    )  # fmt: skip

@@ -63,7 +63,7 @@ def data_request(
         label_map=label_map,
         feature_set=image_set if kind == "image" else feature_set,
         columns=None if kind == "image" else (columns or cls.default_columns),
-        speaker_norm=speaker_norm and kind == "tabular",
+        speaker_norm=speaker_norm and kind in ("tabular", "multimodal"),
     )
 
 
@@ -73,6 +73,14 @@ def load_for(wh: Warehouse, request: DataRequest) -> Dataset:
         from sercap.textdata import load_text_dataset
 
         return load_text_dataset(wh, corpus=request.corpus, label_map=request.label_map)
+    if request.input_kind == "multimodal":  # functionals and transcripts of one utterance
+        from dataclasses import replace
+
+        from sercap.textdata import load_multimodal_dataset
+
+        text = load_for(wh, replace(request, input_kind="text"))  # words first: a clear error
+        audio = load_for(wh, replace(request, input_kind="tabular"))
+        return load_multimodal_dataset(audio, text)
     return load_dataset(
         wh,
         request.input_kind,

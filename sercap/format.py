@@ -257,6 +257,32 @@ def format_tuning_comparison(comparisons) -> str:
     return "\n".join(lines + verdicts + [f"runs (default / tuned): {runs}"])
 
 
+def format_fusion_comparison(frame: pl.DataFrame) -> str:
+    """Fused runs minus the best single modality, with the paired bootstrap 95 % CI
+    (:func:`sercap.compare.fusion_vs_single`); one verdict per fused run."""
+    if frame.is_empty():
+        return "fusion vs single modality: nothing to compare (needs fused and single rows)"
+    first = frame.row(0, named=True)
+    lines = [
+        f"fusion minus the best single modality ({first['single']}, {first['single_modality']},"
+        f" UA {first['ua_single']:.4f}; CI: paired bootstrap over utterances)",
+        f"  {'fused':<14} {'UA':>8} {'diff':>8}   95% CI",
+    ]
+    verdicts = []
+    for r in frame.iter_rows(named=True):
+        lines.append(
+            f"  {r['fused']:<14} {r['ua_fused']:>8.4f} {r['difference']:>+8.4f}   "
+            f"[{r['low']:+.4f}, {r['high']:+.4f}]"
+        )
+        if r["within_noise"]:
+            verdicts.append(f"{r['fused']}: no better than {r['single']} within noise")
+        elif r["difference"] > 0:
+            verdicts.append(f"{r['fused']}: beats {r['single']} (the CI is above 0)")
+        else:
+            verdicts.append(f"{r['fused']}: worse than {r['single']} (the CI is below 0)")
+    return "\n".join(lines + verdicts)
+
+
 def format_ingest_summary(summary: IngestSummary) -> str:
     """Counts, utterances per label and per speaker, and the first problems of an ingest."""
     lines = [

@@ -81,3 +81,61 @@ def words_digest(frame: pl.DataFrame) -> str:
     for utt_id, text in frame.sort("utt_id").iter_rows():
         digest.update(f"{utt_id}\t{text}\n".encode())
     return digest.hexdigest()[:16]
+
+
+def has_transcripts(wh: Warehouse, corpus: str) -> bool:
+    """Whether any utterance of ``corpus`` has words in ``transcripts``."""
+    found = wh.con.execute(
+        "SELECT 1 FROM transcripts t JOIN utterances u USING (utt_id) WHERE u.corpus = ? LIMIT 1",
+        [corpus],
+    ).fetchall()
+    return bool(found)
+
+
+def load_multimodal_dataset(audio: Dataset, text: Dataset) -> Dataset:
+    """Functionals and transcripts of the same utterances, for the fusion models.
+
+    Parameters
+    ----------
+    audio : Dataset
+        A tabular dataset (:func:`sercap.data.load_dataset`).
+    text : Dataset
+        The text dataset of the same corpus and label map (:func:`load_text_dataset`).
+
+    Returns
+    -------
+    Dataset
+        The utterances both hold, by utt_id; ``X`` a list of ``(features, text)`` pairs,
+        ``input_kind="multimodal"``, ``feature_set`` ``"<audio set>+transcripts"`` and
+        ``feature_set_hash`` a digest of both inputs' hashes.
+    """
+    if (audio.corpus, audio.label_map) != (text.corpus, text.label_map):
+        raise SercapError("audio and text datasets of different corpora or label maps")
+    if audio.classes != text.classes:
+        raise SercapError(
+            f"corpus {audio.corpus!r}: the transcribed utterances cover classes "
+            f"{', '.join(text.classes)}, the extracted ones {', '.join(audio.classes)}"
+        )
+    common, ia, it = np.intersect1d(audio.utt_ids, text.utt_ids, return_indices=True)
+    if len(common) == 0:
+        raise SercapError(
+            f"no utterance of corpus {audio.corpus!r} has both features and a transcript"
+        )
+    digest = hashlib.sha256(f"{audio.feature_set_hash}+{text.feature_set_hash}".encode())
+    return Dataset(
+        utt_ids=audio.utt_ids[ia],
+        X=[(audio.X[i], text.X[j]) for i, j in zip(ia, it, strict=True)],
+        y=audio.y[ia],
+        classes=audio.classes,
+        speakers=audio.speakers[ia],
+        folds=audio.folds[ia],
+        corpus=audio.corpus,
+        label_map=audio.label_map,
+        protocol=audio.protocol,
+        input_kind="multimodal",
+        feature_set=f"{audio.feature_set}+{TEXT_FEATURE_SET}",
+        feature_set_hash=digest.hexdigest()[:16],
+        columns=audio.columns,
+        column_pattern=audio.column_pattern,
+        speaker_norm=audio.speaker_norm,
+    )

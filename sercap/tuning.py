@@ -175,8 +175,24 @@ def _lgbm_space(trial: optuna.Trial, n_features: int) -> dict:
     }
 
 
+def _text_linear_space(trial: optuna.Trial, n_features: int) -> dict:
+    # tf-idf shape and regularisation of text-lr / text-svm: word n-grams up to 2 or 3,
+    # characters off or 3-5, C over four decades around the default 1.
+    return {
+        "word_max_n": trial.suggest_int("word_max_n", 1, 3),
+        "char_max_n": trial.suggest_categorical("char_max_n", [0, 3, 4, 5]),
+        "min_df": trial.suggest_int("min_df", 1, 2),
+        "C": trial.suggest_float("C", 0.01, 100.0, log=True),
+    }
+
+
 #: Compact search spaces designed for a small per-fold budget; other models use their own.
-SPACES: dict[str, Callable[[optuna.Trial, int], dict]] = {"svm": _svm_space, "lgbm": _lgbm_space}
+SPACES: dict[str, Callable[[optuna.Trial, int], dict]] = {
+    "svm": _svm_space,
+    "lgbm": _lgbm_space,
+    "text-lr": _text_linear_space,
+    "text-svm": _text_linear_space,
+}
 
 #: The first trial of every new study: the model's default settings in search coordinates,
 #: so that a study's best inner UA is never below the default's.
@@ -186,6 +202,8 @@ DEFAULT_TRIALS: dict[str, dict] = {
         "n_estimators": 200, "learning_rate": 0.1, "num_leaves": 15, "min_child_samples": 10,
         "colsample_bytree": 0.3,
     },
+    "text-lr": {"word_max_n": 2, "char_max_n": 5, "min_df": 1, "C": 1.0},
+    "text-svm": {"word_max_n": 2, "char_max_n": 5, "min_df": 1, "C": 1.0},
 }  # fmt: skip
 
 

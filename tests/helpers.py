@@ -52,6 +52,26 @@ def add_corpus(
     return frame
 
 
+#: Words of the toy transcripts: one leaning word per emotion, the rest shared.
+TOY_WORDS = {"ang": "hate", "neu": "fine", "sad": "sorry", "hap": "love"}
+
+
+def add_transcripts(wh: Warehouse, utterances: pl.DataFrame, seed: int = 0) -> pl.DataFrame:
+    """Give every utterance words: shared filler plus, most of the time, its emotion's word."""
+    rng = np.random.default_rng(seed)
+    filler = ["well", "you", "know", "the", "car", "today", "okay"]
+    texts = []
+    for emotion in utterances["emotion"]:
+        words = list(rng.choice(filler, size=3))
+        if rng.random() < 0.8:
+            words.insert(int(rng.integers(0, 4)), TOY_WORDS.get(emotion, "um"))
+        texts.append(" ".join(words))
+    frame = pl.DataFrame({"utt_id": utterances["utt_id"], "text": texts})
+    for utt_id, text in frame.iter_rows():
+        wh.execute("INSERT INTO transcripts (utt_id, text) VALUES (?, ?)", [utt_id, text])
+    return frame
+
+
 def add_features(
     wh: Warehouse,
     utterances: pl.DataFrame,

@@ -55,10 +55,17 @@ def test_registry_names_and_kinds() -> None:
         "cnn",
         "resnet18",
         "resnet34",
+        "text-lr",
+        "text-svm",
+        "text-cnn",
+        "fusion",
+        "early-fusion",
     ]
     assert model_names("tabular") == ["svm", "rf", "xgb", "lgbm", "trees", "dnn"]
     assert model_names("sequence") == ["lstm"]
     assert model_names("image") == ["cnn", "resnet18", "resnet34"]
+    assert model_names("text") == ["text-lr", "text-svm", "text-cnn"]
+    assert model_names("multimodal") == ["fusion", "early-fusion"]
     for name, cls in MODELS.items():
         assert get_model(name) is cls and cls.name == name
     assert get_model("dnn").default_columns is None  # all functionals, as the svm

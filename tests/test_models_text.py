@@ -50,7 +50,7 @@ def synthetic_text_dataset(sessions: int = 5, per_speaker: int = 36, seed: int =
 
 
 def test_registered_as_text_models() -> None:
-    assert model_names("text") == TEXT
+    assert model_names("text") == [*TEXT, "text-cnn"]
     assert all(get_model(n).input_kind == "text" for n in TEXT)
 
 

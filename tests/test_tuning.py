@@ -21,7 +21,7 @@ from sercap.tuning import (
     store_best,
     study_name,
 )
-from tests.helpers import add_corpus, add_features, add_frames, add_images
+from tests.helpers import add_corpus, add_features, add_frames, add_images, add_transcripts
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,6 +37,11 @@ TINY = {
     "cnn": {"epochs": 1},
     "resnet18": {"epochs": 1},
     "resnet34": {"epochs": 1},
+    "text-lr": {"min_df": 1},
+    "text-svm": {"min_df": 1},
+    "text-cnn": {"epochs": 2},
+    "fusion": {"inner_folds": 2},
+    "early-fusion": {"min_df": 1},
 }
 
 
@@ -46,6 +51,7 @@ def toy(wh):
     add_features(wh, utts)
     add_frames(wh, utts)
     add_images(wh, utts)
+    add_transcripts(wh, utts)
     return wh
 
 
@@ -110,8 +116,10 @@ def test_train_tuned_uses_each_folds_own_parameters(toy, tmp_path) -> None:
 
 @pytest.mark.parametrize("model", sorted(MODELS))
 def test_every_model_tunes_and_resumes(toy, tmp_path, model) -> None:
-    kind = MODELS[model].input_kind
-    data = load_dataset(toy, kind, columns="^mfcc_" if model == "dnn" else None)
+    from sercap.experiment import data_request, load_for
+
+    columns = "^mfcc_" if model == "dnn" else None
+    data = load_for(toy, data_request(model, columns=columns))
     storage = open_storage(None, tmp_path, "study")
     kwargs = dict(fixed=TINY[model], pruner="none", inner_folds=2, progress=False)
     study = run_study(model, data, storage, "study", n_trials=2, **kwargs)

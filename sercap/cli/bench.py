@@ -59,7 +59,7 @@ def bench_group() -> None:
     "--ensemble",
     is_flag=True,
     help="Add fixed ensembles (declared before scoring): every model at default settings, "
-    "and resnet34+dnn+trees.",
+    "resnet34+dnn+trees, and resnet34+dnn+trees+text-lr.",
 )
 @click.option(
     "--opensmile",
@@ -67,6 +67,12 @@ def bench_group() -> None:
     help="Add svm on openSMILE ComParE 2016 and lgbm on eGeMAPS (extracted if needed).",
 )
 @click.option("--quick", is_flag=True, help="Small settings for the torch models (demo speed).")
+@click.option(
+    "--modalities",
+    help="Comma-separated audio,text,fusion: bench MODELS of each (default svm; text-lr, "
+    "text-svm, text-cnn; fusion, early-fusion) side by side, and print fusion minus the best "
+    "single modality with a 95% CI. Text and fusion need transcripts.",
+)
 @click.option(
     "--out",
     "out_dir",
@@ -91,6 +97,7 @@ def bench_models_command(
     ensemble,
     opensmile,
     quick,
+    modalities,
     out_dir,
     seed,
     jobs,
@@ -102,7 +109,12 @@ def bench_models_command(
     Writes bench.md, bench.csv, a comparison chart, a per-class recall chart and a confusion
     matrix per model into the report folder.
     """
-    from sercap.format import format_table, format_tuning_comparison, protocol_caption
+    from sercap.format import (
+        format_fusion_comparison,
+        format_table,
+        format_tuning_comparison,
+        protocol_caption,
+    )
 
     result = sercap.bench(
         open_warehouse(ctx),
@@ -123,8 +135,11 @@ def bench_models_command(
         device=device,
         cluster=cluster,
         progress=bars(),
+        modalities=modalities.split(",") if modalities else None,
     )
+    first = ["modality"] if "modality" in result.table.columns else []
     shown = result.table.select(
+        *first,
         "name",
         "ua",
         "wa",
@@ -137,6 +152,9 @@ def bench_models_command(
     )
     click.echo(format_table(shown, limit=None))
     click.echo(protocol_caption(result.table, result.corpus))
+    if result.fusion is not None:
+        click.echo("")
+        click.echo(format_fusion_comparison(result.fusion))
     if result.comparisons:
         click.echo("")
         click.echo(format_tuning_comparison(result.comparisons))

@@ -71,7 +71,8 @@ def demo_command(
         say=say,
         progress=bars(),
     )
-    shown = result.table.select("name", "ua", "wa", "macro_f1", "fit_s", "run_id")
+    first = ["modality"] if "modality" in result.table.columns else []
+    shown = result.table.select(*first, "name", "ua", "wa", "macro_f1", "fit_s", "run_id")
     click.echo(format_table(shown, limit=None))
     click.echo(protocol_caption(result.table, result.corpus))
     click.echo(f"\nreport:    {result.report}")

@@ -65,7 +65,8 @@ def train_command(
 ) -> None:
     """Cross-validate MODEL speaker-independently and store the run.
 
-    MODEL is one of: svm, rf, xgb, lgbm, trees, dnn, lstm, cnn, resnet18, resnet34.
+    MODEL is one of: svm, rf, xgb, lgbm, trees, dnn, lstm, cnn, resnet18, resnet34 (audio);
+    text-lr, text-svm, text-cnn (transcripts); fusion, early-fusion (audio and transcripts).
     Prints UA (mean per-class recall), WA (accuracy) and macro-F1 on the pooled out-of-fold
     predictions, their per-fold mean ± std, and the confusion matrix.
     """

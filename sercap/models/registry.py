@@ -8,6 +8,7 @@ from sercap.errors import BadParameterError
 from sercap.models.base import SERModel, read_meta
 from sercap.models.cnn import CNNModel, ResNet18Model, ResNet34Model
 from sercap.models.dnn import DNNModel
+from sercap.models.fusion import EarlyFusionModel, LateFusionModel
 from sercap.models.lstm import LSTMModel
 from sercap.models.tabular import (
     LGBMModel,
@@ -17,6 +18,7 @@ from sercap.models.tabular import (
     XGBModel,
 )
 from sercap.models.text import TextLRModel, TextSVMModel
+from sercap.models.text_cnn import TextCNNModel
 
 MODELS: dict[str, type[SERModel]] = {
     cls.name: cls
@@ -31,32 +33,43 @@ MODELS: dict[str, type[SERModel]] = {
         CNNModel,
         ResNet18Model,
         ResNet34Model,
+        TextLRModel,
+        TextSVMModel,
+        TextCNNModel,
+        LateFusionModel,
+        EarlyFusionModel,
     )
 }
-#: Models of transcripts (issue 17). Kept out of MODELS (which bench --all, demo and tune tests
-#: walk) until sercap.data loads "text" datasets; get_model and model_names know them.
-TEXT_MODELS: dict[str, type[SERModel]] = {cls.name: cls for cls in (TextLRModel, TextSVMModel)}
+#: Models of transcripts alone (issue 17); registered in MODELS like every model.
+TEXT_MODELS: dict[str, type[SERModel]] = {
+    name: cls for name, cls in MODELS.items() if cls.input_kind == "text"
+}
+#: Models reading functionals and transcripts of the same utterances together.
+FUSION_MODELS: dict[str, type[SERModel]] = {
+    name: cls for name, cls in MODELS.items() if cls.input_kind == "multimodal"
+}
+#: Input kinds that need a corpus with transcripts.
+NEEDS_TEXT = ("text", "multimodal")
 
 
 def get_model(name: str) -> type[SERModel]:
     """The class registered under a CLI name; an unknown name lists the valid ones."""
     try:
-        return {**MODELS, **TEXT_MODELS}[name]
+        return MODELS[name]
     except (KeyError, TypeError):
-        known = ", ".join([*MODELS, *TEXT_MODELS])
+        known = ", ".join(MODELS)
         raise BadParameterError(f"unknown model {name!r}; choose one of: {known}") from None
 
 
 def model_names(input_kind: str | None = None) -> list[str]:
-    """Registered names, optionally only those taking "tabular", "sequence", "image" or "text"
-    input."""
-    kinds = {"tabular", "sequence", "image", "text"}
+    """Registered names, optionally only those taking "tabular", "sequence", "image", "text"
+    or "multimodal" (functionals and transcripts) input."""
+    kinds = {"tabular", "sequence", "image", "text", "multimodal"}
     if input_kind is not None and input_kind not in kinds:
         raise BadParameterError(
             f"unknown input kind {input_kind!r}; choose one of: {', '.join(sorted(kinds))}"
         )
-    every = {**MODELS, **TEXT_MODELS}
-    return [n for n, cls in every.items() if input_kind is None or cls.input_kind == input_kind]
+    return [n for n, cls in MODELS.items() if input_kind is None or cls.input_kind == input_kind]
 
 
 def load_model(path: Path, *, n_jobs: int = 1, device: str | None = None) -> SERModel:
