@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from sercap.data import Dataset
 from sercap.errors import SercapError
 from sercap.experiment import DataRequest, data_request, load_for, run_model
+from sercap.format import protocol_caption
 from sercap.store import Warehouse
 from sercap.store import runs as store_runs
 
@@ -231,22 +232,6 @@ def table_markdown(
         )
     lines += ["", protocol_caption(table, corpus), "UA = mean per-class recall, WA = accuracy."]
     return "\n".join(lines)
-
-
-def protocol_caption(table: pl.DataFrame, corpus: str | None = None) -> str:
-    """One line saying how the figures of a comparison table were obtained."""
-    first = table.row(0, named=True)
-    norm = (
-        "some rows use speaker normalisation (marked)"
-        if table["speaker_norm"].any()
-        else "no speaker normalisation"
-    )
-    where = f"Corpus {corpus} · " if corpus else ""
-    return (
-        f"{where}labels {first['label_map']} ({', '.join(first['classes'])}) · "
-        f"protocol {first['protocol']} (speaker-independent) · pooled out-of-fold scores · "
-        f"{norm}."
-    )
 
 
 def write_bench_report(

@@ -309,10 +309,19 @@ def format_ingest_summary(summary: IngestSummary) -> str:
 
 
 def protocol_caption(table: pl.DataFrame, corpus: str | None = None) -> str:
-    """The line under a bench table naming the protocol (see :mod:`sercap.compare`)."""
-    from sercap.compare import protocol_caption as caption
-
-    return caption(table, corpus)
+    """One line saying how the figures of a comparison table were obtained."""
+    first = table.row(0, named=True)
+    norm = (
+        "some rows use speaker normalisation (marked)"
+        if table["speaker_norm"].any()
+        else "no speaker normalisation"
+    )
+    where = f"Corpus {corpus} · " if corpus else ""
+    return (
+        f"{where}labels {first['label_map']} ({', '.join(first['classes'])}) · "
+        f"protocol {first['protocol']} (speaker-independent) · pooled out-of-fold scores · "
+        f"{norm}."
+    )
 
 
 def format_cross_matrix(matrix: pl.DataFrame, caption: str = "") -> str:
