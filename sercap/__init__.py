@@ -61,6 +61,7 @@ _API = (
     "Bench",
     "CheckResult",
     "Run",
+    "RegressionRun",
     "Study",
 )
 _ERRORS = (

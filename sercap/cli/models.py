@@ -23,6 +23,7 @@ from sercap.cli.group import (
     say,
     seed_option,
     speaker_norm_option,
+    target_option,
 )
 from sercap.errors import SercapError
 
@@ -42,6 +43,7 @@ from sercap.errors import SercapError
     "beside the default parameters with a 95% CI of the difference.",
 )
 @speaker_norm_option
+@target_option
 @seed_option
 @jobs_option
 @device_option
@@ -58,6 +60,7 @@ def train_command(
     params,
     tuned,
     speaker_norm,
+    target,
     seed,
     jobs,
     device,
@@ -67,7 +70,9 @@ def train_command(
 
     MODEL is one of: svm, rf, xgb, lgbm, trees, dnn, lstm, cnn, resnet18, resnet34.
     Prints UA (mean per-class recall), WA (accuracy) and macro-F1 on the pooled out-of-fold
-    predictions, their per-fold mean ± std, and the confusion matrix.
+    predictions, their per-fold mean ± std, and the confusion matrix. With --target, the
+    model's regressor of that rating on every utterance that has one (or those --labels
+    keeps): CCC, Pearson r and MAE of the pooled out-of-fold predictions.
     """
     run = sercap.train(
         open_warehouse(ctx),
@@ -80,6 +85,7 @@ def train_command(
         params=parse_params(params),
         tuned=tuned,
         speaker_norm=speaker_norm,
+        target=target,
         seed=seed,
         jobs=jobs,
         device=device,
@@ -181,6 +187,7 @@ def runs_show(ctx: click.Context, run_id: str) -> None:
     help="Show every fold's study and the final study (best trial, importances, history) "
     "and plot the final one, without tuning.",
 )
+@target_option
 @seed_option
 @jobs_option
 @device_option
@@ -205,6 +212,7 @@ def tune_command(
     final,
     params,
     show,
+    target,
     seed,
     jobs,
     device,
@@ -218,7 +226,8 @@ def tune_command(
     0, are within 0.01 inner UA of it) and scores fold f's test speakers. The final study
     (`BASE/final`, all speakers) gives the parameters `predict` uses; it is never scored.
     --trials is per study. Running it again resumes the studies; several processes (or
-    machines, with --storage postgresql://…) can tune them together.
+    machines, with --storage postgresql://…) can tune them together. With --target the
+    studies tune the model's regressor of that rating on inner CCC.
     """
     request = dict(
         corpus=corpus,
@@ -229,6 +238,7 @@ def tune_command(
         speaker_norm=speaker_norm,
         storage=storage,
         study=study,
+        target=target,
     )
     wh = open_warehouse(ctx, read_only=show)
     if show:
@@ -256,6 +266,12 @@ def tune_command(
         **request,
     )
     click.echo(str(result))
+    if target:
+        click.echo(
+            f"\nper-fold parameters stored; `sercap train {model} --target {target} --tuned` "
+            "scores each outer fold with its own study's parameters"
+        )
+        return
     click.echo(
         f"\nper-fold parameters stored; `sercap train {model} --tuned` scores each outer fold "
         "with its own study's parameters and compares with the defaults"
