@@ -555,9 +555,10 @@ def train(
         Standardise features per speaker.
     target : str, optional
         ``"valence"``, ``"activation"`` or ``"dominance"``: fit the model family's regressor
-        to that rating instead (svm → SVR, rf/xgb/lgbm → their regressors, dnn → a one-unit
-        head on a CCC loss), on every utterance with a rating (only those of ``labels`` when
-        given), scored by CCC, Pearson's r and MAE; see :mod:`sercap.regression`.
+        to that rating instead (svm → SVR, rf/xgb/lgbm → their regressors, dnn, lstm, cnn,
+        resnet18/34 → their network with a one-unit head on a CCC loss), on every utterance
+        with a rating (only those of ``labels`` when given), scored by CCC, Pearson's r and
+        MAE; see :mod:`sercap.regression`.
     seed, jobs, device
         Random seed, threads for fitting, torch device.
     cluster : str, optional
@@ -597,8 +598,9 @@ def train(
     if target is not None:
         return _train_regression(
             wh, model, target, corpus=corpus, labels=labels, feature_set=feature_set,
-            columns=columns, params=params, tuned=tuned, speaker_norm=speaker_norm, seed=seed,
-            jobs=jobs, device=device, cluster=spec, progress=progress, say=say,
+            image_set=image_set, columns=columns, params=params, tuned=tuned,
+            speaker_norm=speaker_norm, seed=seed, jobs=jobs, device=device, cluster=spec,
+            progress=progress, say=say,
         )  # fmt: skip
     request = data_request(
         model,
@@ -638,6 +640,7 @@ def _train_regression(
     corpus: str | None,
     labels: str | None,
     feature_set: str | None,
+    image_set: str | None,
     columns: str | None,
     params: Mapping[str, Any] | None,
     tuned: bool,
@@ -659,7 +662,7 @@ def _train_regression(
         )
     data, left_out = load_target_dataset(
         wh, model, target, corpus=corpus, label_map=labels, feature_set=feature_set,
-        columns=columns, speaker_norm=speaker_norm,
+        image_set=image_set, columns=columns, speaker_norm=speaker_norm,
     )  # fmt: skip
     say(describe_dataset(model, data, left_out))
     run_id = run_regression(
@@ -783,7 +786,7 @@ def _study_setup(
 
         data, _ = load_target_dataset(
             wh, model, target, corpus=corpus, label_map=labels, feature_set=feature_set,
-            columns=columns, speaker_norm=speaker_norm,
+            image_set=image_set, columns=columns, speaker_norm=speaker_norm,
         )  # fmt: skip
     else:
         request = data_request(
@@ -1645,7 +1648,7 @@ def _bench_regression(
     progress: bool | None,
 ) -> Bench:
     """:func:`bench` with ``target``: the models' regressors of one rating, compared."""
-    from sercap.models.regressors import REGRESSORS
+    from sercap.models.regressors import regressor_names
     from sercap.regression import bench_regression, check_target
 
     check_target(target)
@@ -1654,7 +1657,7 @@ def _bench_regression(
             f"a regression bench does not take {', '.join(unsupported)}",
             hint="leave it out, or compare classifiers without a target",
         )
-    chosen = list(REGRESSORS) if all_models else list(models) or ["svm", "rf", "xgb", "lgbm"]
+    chosen = regressor_names() if all_models else list(models) or ["svm", "rf", "xgb", "lgbm"]
     out = Path(out_dir) if out_dir is not None else wh.root / "reports" / f"bench-{corpus}-{target}"
     table, written = bench_regression(
         wh, chosen, target, out, corpus=corpus, label_map=labels, feature_set=feature_set,

@@ -96,11 +96,12 @@ def load_target_dataset(
     corpus: str | None = None,
     label_map: str | None = None,
     feature_set: str | None = None,
+    image_set: str | None = None,
     columns: str | None = None,
     speaker_norm: bool = False,
 ) -> tuple[Dataset, int]:
-    """The tabular dataset a regressor of ``target`` trains on, and how many utterances were
-    left out for lack of a rating.
+    """The dataset a regressor of ``target`` trains on (features, frame sequences or images,
+    as the model reads), and how many utterances were left out for lack of a rating.
 
     Parameters
     ----------
@@ -110,9 +111,9 @@ def load_target_dataset(
         A model with a regressor (checked first: a one-line error names those that have one).
     target : str
         ``"valence"``, ``"activation"`` or ``"dominance"``.
-    corpus, label_map, feature_set, columns, speaker_norm
-        As for :func:`sercap.data.load_dataset`; ``label_map`` (default: none) keeps only
-        the utterances it keeps.
+    corpus, label_map, feature_set, image_set, columns, speaker_norm
+        As for :func:`sercap.api.train`; ``label_map`` (default: none) keeps only the
+        utterances it keeps.
 
     Returns
     -------
@@ -124,7 +125,7 @@ def load_target_dataset(
     from sercap.models.regressors import get_regressor
 
     check_target(target)
-    get_regressor(model)
+    kind = get_regressor(model).input_kind
     corpus = d.resolve_corpus(wh, corpus)
     meta = store_regression.target_values(wh, corpus, target)
     if meta.is_empty() or meta["value"].is_null().all():
@@ -143,16 +144,28 @@ def load_target_dataset(
             f"no utterance of corpus {corpus!r} kept by label map {label_map!r} has a "
             f"{target} rating"
         )
-    columns = columns or get_model(model).default_columns
-    name = feature_set or d.DEFAULT_FEATURE_SET
-    digest = d.feature_set_hash(wh, name)
-    d._require_complete(wh, digest, name, None, corpus, meta["utt_id"])
-    X, keep, cols = d._read_tabular(wh, name, corpus, meta["utt_id"], columns)
+    if speaker_norm and kind != "tabular":
+        raise SercapError("--speaker-norm applies to tabular features only")
+    ids = meta["utt_id"]
+    if kind == "image":
+        columns = None
+        name = image_set or d.DEFAULT_IMAGE_SET
+        digest = d.feature_set_hash(wh, name, kind="image")
+        d._require_complete(wh, digest, name, "image", corpus, ids)
+        X, keep, cols = d._read_images(wh, name, ids)
+    else:
+        columns = columns or get_model(model).default_columns
+        name = feature_set or d.DEFAULT_FEATURE_SET
+        digest = d.feature_set_hash(wh, name)
+        d._require_complete(wh, digest, name, None, corpus, ids)
+        read = d._read_tabular if kind == "tabular" else d._read_sequences
+        X, keep, cols = read(wh, name, corpus, ids, columns)
     meta = meta.filter(pl.col("utt_id").is_in(pl.Series(keep, dtype=pl.String).implode()))
     if meta.is_empty():
+        command = "images" if kind == "image" else "extract"
         raise SercapError(
             f"no {name!r} features for the utterances of corpus {corpus!r}; run "
-            f"`sercap extract --corpus {corpus}` first"
+            f"`sercap {command} --corpus {corpus}` first"
         )
     data = Dataset(
         utt_ids=meta["utt_id"].to_numpy(),
@@ -164,7 +177,7 @@ def load_target_dataset(
         corpus=corpus,
         label_map=target_label(target, label_map),
         protocol=meta["protocol"][0],
-        input_kind="tabular",
+        input_kind=kind,
         feature_set=name,
         feature_set_hash=digest,
         columns=cols,
@@ -210,13 +223,14 @@ def fit_fold_regression(
 ) -> tuple[np.ndarray, float]:
     """Fit ``model``'s regressor on rows ``train``; its predictions for rows ``test`` and
     the seconds the fit took."""
+    from sercap.data import take
     from sercap.models.regressors import get_regressor
 
     reg = get_regressor(model)(params, seed=seed, n_jobs=n_jobs, device=device)
     t0 = time.perf_counter()
-    reg.fit(data.X[train], data.y[train], groups=data.speakers[train])
+    reg.fit(take(data.X, train), data.y[train], groups=data.speakers[train])
     fit_s = time.perf_counter() - t0
-    return reg.predict(data.X[test]), fit_s
+    return reg.predict(take(data.X, test)), fit_s
 
 
 def cross_validate_regression(
@@ -386,7 +400,7 @@ def bench_regression(
     datasets: dict[Any, tuple[Dataset, int]] = {}
     rows = []
     for model in models:
-        key = get_model(model).default_columns
+        key = (get_regressor(model).input_kind, get_model(model).default_columns)
         if key not in datasets:
             datasets[key] = load_target_dataset(
                 wh, model, target, corpus=corpus, label_map=label_map, feature_set=feature_set,
@@ -455,12 +469,17 @@ def bench_markdown(table: pl.DataFrame, corpus: str) -> str:
     return "\n".join(lines)
 
 
+def _which(row: dict) -> str:
+    chosen = row["label_map"].partition(".")[2]
+    return f"utterances of label map {chosen}" if chosen else "utterances with a rating"
+
+
 def regression_caption(table: pl.DataFrame, corpus: str) -> str:
     """One line saying how a regression bench table's figures were obtained."""
     row = table.row(0, named=True)
     return (
-        f"Corpus {corpus} · target {row['target']} ({row['n_utterances']} utterances, "
-        f"{row['label_map']}) · protocol {row['protocol']} (speaker-independent) · pooled "
+        f"Corpus {corpus} · target {row['target']} ({row['n_utterances']} {_which(row)}) · "
+        f"protocol {row['protocol']} (speaker-independent) · pooled "
         "out-of-fold scores · CCC = Lin's concordance correlation, MAE in rating units."
     )
 

@@ -100,12 +100,14 @@ def test_each_family_learns_a_rating(rated: Warehouse, model: str) -> None:
 
 
 def test_models_without_a_regressor_refuse_in_one_line(rated: Warehouse) -> None:
-    for model in ("lstm", "trees", "resnet18"):
+    for model in ("trees", "text-lr"):
         with pytest.raises(SercapError) as err:
             sercap.train(rated, model, target="valence")
         text = str(err.value)
         assert "\n" not in text and repr(model) in text
-        assert text.endswith("--target works with: svm, rf, xgb, lgbm, dnn")
+        assert text.endswith(
+            "--target works with: svm, rf, xgb, lgbm, dnn, lstm, cnn, resnet18, resnet34"
+        )
     with pytest.raises(SercapError, match="unknown target 'arousal'; choose one of: valence"):
         sercap.train(rated, "svm", target="arousal")
 
@@ -141,8 +143,8 @@ def test_cli_train_runs_and_bench_print_the_scores(tmp_path: Path) -> None:
     assert bench.exit_code == 0, bench.output
     assert bench.output.splitlines()[0].split()[:4] == ["name", "ccc", "pearson", "mae"]
     assert "target activation" in bench.output and "bench.md" in bench.output
-    refused = cli("train", "lstm", "--target", "activation")
-    assert refused.exit_code == 1 and refused.output.startswith("error: model 'lstm' cannot")
+    refused = cli("train", "trees", "--target", "activation")
+    assert refused.exit_code == 1 and refused.output.startswith("error: model 'trees' cannot")
     assert len(refused.output.strip().splitlines()) == 1
     missing = cli("train", "svm", "--target", "valence")
     assert missing.output.strip().splitlines() == [
@@ -206,3 +208,27 @@ def test_regression_runs_stay_out_of_class_only_verbs(rated: Warehouse) -> None:
         sercap.ensemble_runs(rated, [a.run_id, b.run_id])
     with pytest.raises(SercapError, match="predicts valence ratings; `predict` uses"):
         sercap.predict(rated, ["/nowhere.wav"], run=a.run_id)
+
+
+@pytest.mark.parametrize(
+    ("model", "params"),
+    [
+        ("lstm", {"epochs": 15, "hidden_size": 16, "lr": 1e-2, "patience": 0, "batch_size": 16,
+                  "scheduler": "none"}),
+        ("cnn", {"epochs": 12, "channels": 8, "crop_frames": 32, "lr": 3e-3, "patience": 0,
+                 "batch_size": 16, "scheduler": "none", "deltas": False, "pooling": "mean",
+                 "norm": "global"}),
+    ],
+)  # fmt: skip
+def test_sequence_and_image_networks_learn_a_rating(
+    wh: Warehouse, model: str, params: dict
+) -> None:
+    from tests.helpers import add_frames, add_images
+
+    utts = add_corpus(wh, n_speakers=4, per_class=5)
+    add_frames(wh, utts)
+    add_images(wh, utts)
+    add_ratings(wh, utts)
+    run = sercap.train(wh, model, target="valence", params=params, progress=False)
+    assert run.record["n_utterances"] == 60
+    assert run.ccc > 0.5, (model, run.ccc)

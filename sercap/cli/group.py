@@ -191,7 +191,8 @@ target_option = click.option(
     "--target",
     type=click.Choice(["valence", "activation", "dominance"]),
     help="Predict this dimensional rating with the model family's regressor (svm, rf, xgb, "
-    "lgbm, dnn), scored by CCC, Pearson r and MAE, instead of the emotion class.",
+    "lgbm, dnn, lstm, cnn, resnet18, resnet34), scored by CCC, Pearson r and MAE, instead of "
+    "the emotion class.",
 )
 seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 jobs_option = click.option(

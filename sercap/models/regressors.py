@@ -3,8 +3,10 @@ the classifiers, each fitting its family's regressor.
 
 ``svm`` → SVR, ``rf`` → RandomForestRegressor, ``xgb`` → XGBRegressor, ``lgbm`` →
 LGBMRegressor, ``dnn`` → the ``dnn`` multilayer perceptron with a one-unit head trained on a
-CCC (default) or MSE loss. Like the classifiers they are pure (numpy in, numpy out), impute
-missing values from training rows only and know nothing of the warehouse. A model name
+CCC (default) or MSE loss; ``lstm``, ``cnn``, ``resnet18``, ``resnet34`` → their network with
+a one-unit head, trained the same way (:class:`TorchRegressor`). Like the classifiers they
+are pure (numpy in, numpy out), impute missing values from training rows only and know
+nothing of the warehouse. A model name
 without a regressor here gets a one-line error naming those that have one.
 """
 
@@ -87,13 +89,13 @@ class Regressor(abc.ABC):
 
     def fit(self, X: Any, y: Any, groups: np.ndarray | None = None) -> Self:
         """Train on rows X and ratings y; ``groups`` (speakers) only serve inner splits."""
-        X = check_tabular(self.name, X)
+        X = self._check_input(X, None)
         y = check_targets(self.name, y, len(X))
         if groups is not None and len(groups) != len(y):
             raise BadParameterError(
                 f"{self.name}: groups has {len(groups)} entries for {len(y)} rows"
             )
-        self.n_features_ = X.shape[1]
+        self.n_features_ = X.shape[1] if isinstance(X, np.ndarray) else 0
         with threadpool_limits(limits=self.n_jobs):
             self._fit(X, y, None if groups is None else np.asarray(groups))
         return self
@@ -102,9 +104,13 @@ class Regressor(abc.ABC):
         """Predicted ratings, (n,) float64."""
         if self.n_features_ is None:
             raise SercapError(f"{self.name}: the model is not fitted yet (call fit first)")
-        X = check_tabular(self.name, X, self.n_features_)
+        X = self._check_input(X, self.n_features_)
         with threadpool_limits(limits=self.n_jobs):
             return np.asarray(self._predict(X), dtype=np.float64).reshape(-1)
+
+    def _check_input(self, X: Any, n_features: int | None) -> Any:
+        """Tabular input (a 2-D float array); sequence and image regressors override it."""
+        return check_tabular(self.name, X, n_features)
 
     @abc.abstractmethod
     def _fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None) -> None: ...
@@ -426,20 +432,157 @@ class DNNRegressor(Regressor):
         return z * self.y_std_ + self.y_mean_
 
 
+# ---------------------------------------------------------------------------- lstm, cnns
+class TorchRegressor(Regressor):
+    """A torch classifier's network (``base``) with a one-unit head, as a regressor.
+
+    The base model's own input handling is kept (normalisation statistics, crops and
+    augmentation of training batches, full-length or windowed prediction), as are its
+    optimiser and schedule; only the head, the loss (1 − CCC of a batch, or MSE, on
+    standardised ratings) and early stopping (best CCC on held-out training speakers) differ.
+    """
+
+    base: ClassVar[Any]
+
+    @classmethod
+    def default_params(cls) -> dict:
+        keep = _without(cls.base.default_params(), "class_weight", "label_smoothing", "mixup")
+        return {**keep, "loss": "ccc"}
+
+    @classmethod
+    def search_space(cls, trial: optuna.Trial) -> dict:
+        return cls.base.search_space(trial)
+
+    def _net(self) -> Any:
+        """The base model instance whose hooks (inputs, network) this regressor uses; its
+        forward pass returns the raw output instead of a softmax."""
+        import torch
+
+        from sercap.models.torch_common import autocast
+
+        class Raw(self.base):  # type: ignore[name-defined,misc]
+            @torch.no_grad()
+            def _run(self, inputs: tuple, device: Any) -> np.ndarray:
+                self.module_.eval()
+                with autocast(device):
+                    out = self.module_(*inputs)
+                return out.float().double().cpu().numpy()
+
+        params = {k: v for k, v in self.params.items() if k != "loss"}
+        return Raw(params, seed=self.seed, n_jobs=self.n_jobs, device=self.device)
+
+    def _check_input(self, X: Any, n_features: int | None) -> Any:
+        if getattr(self, "net_", None) is None:
+            self.net_ = self._net()
+        return self.net_._check_input(X, fitting=n_features is None)
+
+    def _fit(self, X: Any, y: np.ndarray, groups: np.ndarray | None) -> None:
+        import torch
+
+        from sercap.models.torch_common import (
+            _optimizer,
+            _scheduler,
+            batch_indices,
+            resolve_device,
+            seeded,
+            torch_threads,
+        )
+
+        p = self.params
+        if p["loss"] not in LOSSES:
+            raise BadParameterError(f"{self.name}: loss must be one of {LOSSES}, got {p['loss']!r}")
+        net = self.net_
+        net._validate_params()
+        self.y_mean_, self.y_std_ = float(y.mean()), float(y.std()) or 1.0
+        t = ((y - self.y_mean_) / self.y_std_).astype(np.float32)
+        device = resolve_device(self.device)
+        split = inner_split(
+            np.zeros(len(y), dtype=np.int64), groups, float(p["valid_fraction"]), self.seed
+        )
+        train_idx, valid_idx = split if split is not None else (np.arange(len(y)), None)
+        take = (lambda idx: [X[i] for i in idx]) if isinstance(X, list) else (lambda idx: X[idx])
+        loss_fn = ccc_loss if p["loss"] == "ccc" else torch.nn.functional.mse_loss
+        with torch_threads(self.n_jobs), seeded(self.seed, device) as rng:
+            net._fit_stats(X)
+            net.module_ = net._build(1).to(device)
+            net.n_classes_ = 1
+            opt = _optimizer(net.module_, net.params)
+            sched = _scheduler(opt, net.params)
+            best: float | None = None
+            best_state = None
+            since_best = 0
+            bs, patience = int(net.params["batch_size"]), int(net.params["patience"])
+            for _epoch in range(int(net.params["epochs"])):
+                net.module_.train()
+                for idx in batch_indices(train_idx, bs, rng, drop_single=net.uses_batchnorm):
+                    inputs = net._train_batch(X, idx, rng, device)
+                    target = torch.as_tensor(t[idx], device=device)
+                    opt.zero_grad(set_to_none=True)
+                    loss = loss_fn(net.module_(*inputs).float().reshape(-1), target)
+                    loss.backward()
+                    opt.step()
+                if sched is not None:
+                    sched.step()
+                if valid_idx is None:
+                    continue
+                score = _batch_ccc(net._proba(take(valid_idx), device)[:, 0], t[valid_idx])
+                if best is None or score > best:
+                    best, since_best = score, 0
+                    state = net.module_.state_dict()
+                    best_state = {k: v.detach().clone() for k, v in state.items()}
+                else:
+                    since_best += 1
+                    if patience > 0 and since_best >= patience:
+                        break
+            if best_state is not None:
+                net.module_.load_state_dict(best_state)
+        net.module_.eval()
+        net.device_ = device
+
+    def _predict(self, X: Any) -> np.ndarray:
+        from sercap.models.torch_common import torch_threads
+
+        with torch_threads(self.n_jobs):
+            z = self.net_._proba(X, self.net_.device_)[:, 0]
+        return z * self.y_std_ + self.y_mean_
+
+
+def _torch_regressor(name: str) -> type[TorchRegressor]:
+    from sercap.models.cnn import CNNModel, ResNet18Model, ResNet34Model
+    from sercap.models.lstm import LSTMModel
+
+    base = {"lstm": LSTMModel, "cnn": CNNModel, "resnet18": ResNet18Model,
+            "resnet34": ResNet34Model}[name]  # fmt: skip
+    return type(
+        f"{base.__name__}Regressor",
+        (TorchRegressor,),
+        {"name": name, "base": base, "input_kind": base.input_kind, "__doc__": base.__doc__},
+    )
+
+
 # ---------------------------------------------------------------------------- registry
 REGRESSORS: dict[str, type[Regressor]] = {
     cls.name: cls
     for cls in (SVRRegressor, RandomForestRegressorModel, XGBRegressorModel, LGBMRegressorModel,
                 DNNRegressor)
 }  # fmt: skip
+#: Torch sequence and image models: their classifier's network with a one-unit head.
+TORCH_REGRESSORS = ("lstm", "cnn", "resnet18", "resnet34")
 
 
 def get_regressor(name: str) -> type[Regressor]:
     """The regressor of a model name; a name without one lists those that have one."""
+    if name in TORCH_REGRESSORS:
+        return _torch_regressor(name)
     try:
         return REGRESSORS[name]
     except (KeyError, TypeError):
         raise SercapError(
             f"model {name!r} cannot predict a dimensional target yet; --target works with: "
-            f"{', '.join(REGRESSORS)}"
+            f"{', '.join(regressor_names())}"
         ) from None
+
+
+def regressor_names() -> list[str]:
+    """Every model name with a regressor."""
+    return [*REGRESSORS, *TORCH_REGRESSORS]
