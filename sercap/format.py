@@ -155,6 +155,48 @@ def format_run(run: dict) -> str:
     return "\n".join(lines)
 
 
+def regression_caption(table: pl.DataFrame, corpus: str) -> str:
+    """The line under a regression bench table (see :mod:`sercap.regression`)."""
+    from sercap.regression import regression_caption as caption
+
+    return caption(table, corpus)
+
+
+def format_regression_run(run: dict) -> str:
+    """A stored regression run (``target`` set) for a person: CCC, Pearson's r and MAE."""
+    norm = "with speaker normalisation" if run["speaker_norm"] else "no speaker normalisation"
+    params = json.loads(run["params_json"] or "{}")
+    chosen = run["label_map"].partition(".")[2]
+    which = f"utterances of label map {chosen}" if chosen else "utterances with a rating"
+    lines = [
+        f"run {run['run_id']}  ({run['kind']}: {run['model']} regressor)",
+        f"  corpus {run['corpus']}, target {run['target']}, {run['n_utterances']} {which}",
+        f"  protocol {run['protocol']}, {run['n_folds']} folds, {norm}",
+    ]
+    if run.get("feature_set"):
+        cols = f", columns {run['columns']}" if run.get("columns") else ""
+        lines.append(f"  features {run['feature_set']} ({run['feature_set_hash']}){cols}")
+    if params:
+        lines.append(f"  params {json.dumps(params, sort_keys=True)}")
+    if run.get("fold_params_json"):
+        lines.append(
+            f"  nested tuning {run.get('tuned_from')} (on CCC): each outer fold scored with "
+            "the best parameters of its own study"
+        )
+        folds = json.loads(run["fold_params_json"])
+        lines += [f"    {fold}: {json.dumps(p, sort_keys=True)}" for fold, p in folds.items()]
+    lines.append(f"  seed {run['seed']}, fit {run['fit_s']:.1f} s, total {run['duration_s']:.1f} s")
+    r = run["pearson"]
+    lines += [
+        "",
+        "              pooled   per fold (mean ± std)",
+        f"  CCC        {run['ccc']:.4f}   {run['ccc_fold_mean']:.4f} ± {run['ccc_fold_std']:.4f}",
+        f"  Pearson r  {'nan' if r is None else format(r, '.4f')}",
+        f"  MAE        {run['mae']:.4f}",
+    ]
+    return "\n".join(lines)
+
+
 def format_study(summary) -> str:
     """An Optuna study summary (see :func:`sercap.tuning.summarise`) for a person."""
     lines = [
@@ -287,45 +329,3 @@ def protocol_caption(table: pl.DataFrame, corpus: str | None = None) -> str:
     from sercap.compare import protocol_caption as caption
 
     return caption(table, corpus)
-
-
-def regression_caption(table: pl.DataFrame, corpus: str) -> str:
-    """The line under a regression bench table (see :mod:`sercap.regression`)."""
-    from sercap.regression import regression_caption as caption
-
-    return caption(table, corpus)
-
-
-def format_regression_run(run: dict) -> str:
-    """A stored regression run (``target`` set) for a person: CCC, Pearson's r and MAE."""
-    norm = "with speaker normalisation" if run["speaker_norm"] else "no speaker normalisation"
-    params = json.loads(run["params_json"] or "{}")
-    chosen = run["label_map"].partition(".")[2]
-    which = f"utterances of label map {chosen}" if chosen else "utterances with a rating"
-    lines = [
-        f"run {run['run_id']}  ({run['kind']}: {run['model']} regressor)",
-        f"  corpus {run['corpus']}, target {run['target']}, {run['n_utterances']} {which}",
-        f"  protocol {run['protocol']}, {run['n_folds']} folds, {norm}",
-    ]
-    if run.get("feature_set"):
-        cols = f", columns {run['columns']}" if run.get("columns") else ""
-        lines.append(f"  features {run['feature_set']} ({run['feature_set_hash']}){cols}")
-    if params:
-        lines.append(f"  params {json.dumps(params, sort_keys=True)}")
-    if run.get("fold_params_json"):
-        lines.append(
-            f"  nested tuning {run.get('tuned_from')} (on CCC): each outer fold scored with "
-            "the best parameters of its own study"
-        )
-        folds = json.loads(run["fold_params_json"])
-        lines += [f"    {fold}: {json.dumps(p, sort_keys=True)}" for fold, p in folds.items()]
-    lines.append(f"  seed {run['seed']}, fit {run['fit_s']:.1f} s, total {run['duration_s']:.1f} s")
-    r = run["pearson"]
-    lines += [
-        "",
-        "              pooled   per fold (mean ± std)",
-        f"  CCC        {run['ccc']:.4f}   {run['ccc_fold_mean']:.4f} ± {run['ccc_fold_std']:.4f}",
-        f"  Pearson r  {'nan' if r is None else format(r, '.4f')}",
-        f"  MAE        {run['mae']:.4f}",
-    ]
-    return "\n".join(lines)
