@@ -20,7 +20,7 @@ from sercap.store import Warehouse, connect
 from tests.helpers import add_corpus, add_features
 
 #: Valence by emotion; ratings add rater noise (as IEMOCAP's evaluator means do).
-CENTRES = {"ang": 1.5, "neu": 3.0, "sad": 4.5}
+CENTRES = {"ang": 1.5, "neu": 3.0, "sad": 4.5, "fru": 2.0}
 
 #: Small settings so that each family fits in well under a second per fold here.
 FAST = {
@@ -232,3 +232,17 @@ def test_sequence_and_image_networks_learn_a_rating(
     run = sercap.train(wh, model, target="valence", params=params, progress=False)
     assert run.record["n_utterances"] == 60
     assert run.ccc > 0.5, (model, run.ccc)
+
+
+def test_a_label_map_chooses_the_utterances(wh: Warehouse) -> None:
+    utts = add_corpus(
+        wh, kind="iemocap", protocol="leave-one-session-out", classes=("ang", "fru", "neu")
+    )
+    add_features(wh, utts)
+    add_ratings(wh, utts)
+    every = sercap.train(wh, "svm", target="valence", progress=False)
+    kept = sercap.train(wh, "svm", target="valence", labels="iemocap4", progress=False)
+    assert every.record["n_utterances"] == 36 and every.record["label_map"] == "valence"
+    assert kept.record["n_utterances"] == 24 and kept.record["label_map"] == "valence.iemocap4"
+    assert not any("fru" in u for u in kept.predictions["utt_id"].to_list())
+    assert "24 utterances of label map iemocap4" in str(kept)
