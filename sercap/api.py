@@ -595,13 +595,18 @@ def train(
 
     spec = _cluster(cluster)
     say = say or _quiet
-    if target is not None:
-        return _train_regression(
-            wh, model, target, corpus=corpus, labels=labels, feature_set=feature_set,
-            image_set=image_set, columns=columns, params=params, tuned=tuned,
-            speaker_norm=speaker_norm, seed=seed, jobs=jobs, device=device, cluster=spec,
-            progress=progress, say=say,
+    if target is not None:  # the model's regressor of a rating (sercap.regression)
+        from sercap.regression import train_target
+
+        run_id, left_out = train_target(
+            wh, model, target, corpus=corpus, label_map=labels, feature_set=feature_set,
+            image_set=image_set, columns=columns, params=dict(params or {}), tuned=tuned,
+            speaker_norm=speaker_norm, seed=seed, n_jobs=jobs, device=device,
+            on_cluster=spec is not None, progress=_bars(progress), say=say,
         )  # fmt: skip
+        run = get_run(wh, run_id)
+        run.left_out = left_out  # type: ignore[attr-defined]
+        return run
     request = data_request(
         model,
         corpus=corpus,
@@ -630,48 +635,6 @@ def train(
         run.comparison = comparison
         return run
     return get_run(wh, run_model(wh, model, data, **kwargs).run_id)
-
-
-def _train_regression(
-    wh: Warehouse,
-    model: str,
-    target: str,
-    *,
-    corpus: str | None,
-    labels: str | None,
-    feature_set: str | None,
-    image_set: str | None,
-    columns: str | None,
-    params: Mapping[str, Any] | None,
-    tuned: bool,
-    speaker_norm: bool,
-    seed: int,
-    jobs: int,
-    device: str | None,
-    cluster: Any,
-    progress: bool | None,
-    say: Say,
-) -> Any:
-    """:func:`train` with ``target``: the model's regressor of one rating, stored."""
-    from sercap.regression import describe_dataset, load_target_dataset, run_regression
-
-    if cluster is not None:
-        raise BadParameterError(
-            "a regression (target) runs in this process, not on a cluster",
-            hint="leave the cluster out",
-        )
-    data, left_out = load_target_dataset(
-        wh, model, target, corpus=corpus, label_map=labels, feature_set=feature_set,
-        image_set=image_set, columns=columns, speaker_norm=speaker_norm,
-    )  # fmt: skip
-    say(describe_dataset(model, data, left_out))
-    run_id = run_regression(
-        wh, model, data, params=dict(params or {}), tuned=tuned, seed=seed, n_jobs=jobs,
-        device=device, progress=_bars(progress),
-    )  # fmt: skip
-    run = get_run(wh, run_id)
-    run.left_out = left_out
-    return run
 
 
 # --------------------------------------------------------------------------- tune
@@ -1598,14 +1561,17 @@ def bench(
 
     spec = _cluster(cluster)
     corpus = resolve_corpus(wh, corpus)
-    if target is not None:
-        return _bench_regression(
-            wh, models, target, all_models=all_models, corpus=corpus, labels=labels,
-            feature_set=feature_set, speaker_norm=speaker_norm, tuned=tuned,
-            refused={"ensemble": ensemble, "opensmile": opensmile, "quick": quick,
-                     "a cluster": spec is not None},
-            out_dir=out_dir, seed=seed, jobs=jobs, device=device, progress=progress,
+    if target is not None:  # regressors of a rating (sercap.regression)
+        from sercap.regression import bench_target
+
+        table, written = bench_target(
+            wh, models, target, all_models=all_models, corpus=corpus, label_map=labels,
+            feature_set=feature_set, image_set=image_set, speaker_norm=speaker_norm,
+            tuned=tuned, refused={"ensemble": ensemble, "opensmile": opensmile, "quick": quick,
+                                  "a cluster": spec is not None},
+            out_dir=out_dir, seed=seed, n_jobs=jobs, device=device, progress=_bars(progress),
         )  # fmt: skip
+        return Bench(table, corpus, written["markdown"], written)
     specs = plan_bench(list(models), all_models=all_models, opensmile=opensmile)
     out = Path(out_dir) if out_dir is not None else wh.root / "reports" / f"bench-{corpus}"
     table, written, comparisons = run_bench(
@@ -1627,44 +1593,6 @@ def bench(
         cluster=spec,
     )
     return Bench(table, corpus, written["markdown"], written, comparisons)
-
-
-def _bench_regression(
-    wh: Warehouse,
-    models: Sequence[str],
-    target: str,
-    *,
-    all_models: bool,
-    corpus: str,
-    labels: str | None,
-    feature_set: str | None,
-    speaker_norm: bool,
-    tuned: bool,
-    refused: Mapping[str, bool],
-    out_dir: PathLike | None,
-    seed: int,
-    jobs: int,
-    device: str | None,
-    progress: bool | None,
-) -> Bench:
-    """:func:`bench` with ``target``: the models' regressors of one rating, compared."""
-    from sercap.models.regressors import regressor_names
-    from sercap.regression import bench_regression, check_target
-
-    check_target(target)
-    if unsupported := [what for what, given in refused.items() if given]:
-        raise BadParameterError(
-            f"a regression bench does not take {', '.join(unsupported)}",
-            hint="leave it out, or compare classifiers without a target",
-        )
-    chosen = regressor_names() if all_models else list(models) or ["svm", "rf", "xgb", "lgbm"]
-    out = Path(out_dir) if out_dir is not None else wh.root / "reports" / f"bench-{corpus}-{target}"
-    table, written = bench_regression(
-        wh, chosen, target, out, corpus=corpus, label_map=labels, feature_set=feature_set,
-        speaker_norm=speaker_norm, tuned=tuned, seed=seed, n_jobs=jobs, device=device,
-        progress=_bars(progress),
-    )  # fmt: skip
-    return Bench(table, corpus, written["markdown"], written)
 
 
 def bench_extract(

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from sercap.analysis import ccc, mae, pearson
 from sercap.data import Dataset
-from sercap.errors import SercapError
+from sercap.errors import BadParameterError, SercapError
 from sercap.store import Warehouse
 from sercap.store import regression as store_regression
 
@@ -366,7 +366,95 @@ def run_regression(
     )  # fmt: skip
 
 
+def train_target(
+    wh: Warehouse,
+    model: str,
+    target: str,
+    *,
+    corpus: str | None = None,
+    label_map: str | None = None,
+    feature_set: str | None = None,
+    image_set: str | None = None,
+    columns: str | None = None,
+    params: dict | None = None,
+    tuned: bool = False,
+    speaker_norm: bool = False,
+    seed: int = 0,
+    n_jobs: int = 1,
+    device: str | None = None,
+    on_cluster: bool = False,
+    progress: bool = True,
+    say: Callable[[str], None] | None = None,
+) -> tuple[str, int]:
+    """`train MODEL --target RATING`: load, say what was read, cross-validate, store.
+
+    Returns the run id and how many utterances had no rating. Runs in this process
+    (``on_cluster`` is refused in one line).
+    """
+    if on_cluster:
+        raise BadParameterError(
+            "a regression (target) runs in this process, not on a cluster",
+            hint="leave the cluster out",
+        )
+    data, left_out = load_target_dataset(
+        wh, model, target, corpus=corpus, label_map=label_map, feature_set=feature_set,
+        image_set=image_set, columns=columns, speaker_norm=speaker_norm,
+    )  # fmt: skip
+    if say is not None:
+        say(describe_dataset(model, data, left_out))
+    run_id = run_regression(
+        wh, model, data, params=params, tuned=tuned, seed=seed, n_jobs=n_jobs, device=device,
+        progress=progress,
+    )  # fmt: skip
+    return run_id, left_out
+
+
 # ----------------------------------------------------------------------------- bench
+def bench_target(
+    wh: Warehouse,
+    models: Sequence[str],
+    target: str,
+    *,
+    all_models: bool = False,
+    corpus: str,
+    label_map: str | None = None,
+    feature_set: str | None = None,
+    image_set: str | None = None,
+    speaker_norm: bool = False,
+    tuned: bool = False,
+    refused: dict[str, bool] | None = None,
+    out_dir: Path | str | None = None,
+    seed: int = 0,
+    n_jobs: int = 1,
+    device: str | None = None,
+    progress: bool = True,
+) -> tuple[pl.DataFrame, dict[str, Path]]:
+    """`bench [MODEL…] --target RATING`: the models' regressors (default svm rf xgb lgbm;
+    ``all_models``: every model with one) compared, into ``out_dir`` (default
+    ``WAREHOUSE/reports/bench-CORPUS-TARGET``). ``refused`` names bench options that a
+    regression does not take, and whether each was given (one line if any was)."""
+    from sercap.models.regressors import regressor_names
+    from sercap.store import layout
+
+    check_target(target)
+    if unsupported := [what for what, given in (refused or {}).items() if given]:
+        raise BadParameterError(
+            f"a regression bench does not take {', '.join(unsupported)}",
+            hint="leave it out, or compare classifiers without a target",
+        )
+    chosen = regressor_names() if all_models else list(models) or ["svm", "rf", "xgb", "lgbm"]
+    out = (
+        Path(out_dir)
+        if out_dir is not None
+        else layout.report_dir(wh.root, f"bench-{corpus}-{target}")
+    )
+    return bench_regression(
+        wh, chosen, target, out, corpus=corpus, label_map=label_map, feature_set=feature_set,
+        image_set=image_set, speaker_norm=speaker_norm, tuned=tuned, seed=seed, n_jobs=n_jobs,
+        device=device, progress=progress,
+    )  # fmt: skip
+
+
 def bench_regression(
     wh: Warehouse,
     models: Sequence[str],
@@ -376,6 +464,7 @@ def bench_regression(
     corpus: str | None = None,
     label_map: str | None = None,
     feature_set: str | None = None,
+    image_set: str | None = None,
     speaker_norm: bool = False,
     tuned: bool = False,
     seed: int = 0,
@@ -404,7 +493,7 @@ def bench_regression(
         if key not in datasets:
             datasets[key] = load_target_dataset(
                 wh, model, target, corpus=corpus, label_map=label_map, feature_set=feature_set,
-                speaker_norm=speaker_norm,
+                image_set=image_set, speaker_norm=speaker_norm,
             )  # fmt: skip
             if say is not None:
                 say(describe_dataset(model, *datasets[key]))
