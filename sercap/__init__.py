@@ -65,6 +65,7 @@ _API = (
     "Bench",
     "CheckResult",
     "Run",
+    "RegressionRun",
     "Study",
 )
 _ERRORS = (

@@ -392,8 +392,66 @@ class Run:
         return f"```\n{self}\n```"
 
 
+@dataclass
+class RegressionRun:
+    """A stored, scored regression run (``train(..., target=...)``).
+
+    ``ccc`` (Lin's concordance correlation, the primary score), ``pearson`` and ``mae`` are
+    computed on the pooled out-of-fold predictions; ``predictions`` has one row per
+    utterance (utt_id, fold, value = the corpus' rating, predicted). ``record`` holds every
+    column of the ``runs`` table; ``left_out`` counts the utterances without a rating (set by
+    :func:`train`).
+    """
+
+    run_id: str
+    model: str
+    corpus: str
+    target: str
+    ccc: float
+    pearson: float
+    mae: float
+    params: dict
+    predictions: pl.DataFrame = field(repr=False)
+    record: dict = field(repr=False)
+    fold_params: dict | None = None
+    left_out: int = 0
+
+    def __str__(self) -> str:
+        from sercap.format import format_regression_run
+
+        return format_regression_run(self.record)
+
+    def _repr_markdown_(self) -> str:
+        return f"```\n{self}\n```"
+
+
+def _regression_run(wh: Warehouse, record: dict) -> RegressionRun:
+    """The :class:`RegressionRun` of a stored ``runs`` row whose ``target`` is set."""
+    import json
+
+    from sercap.store.regression import regression_predictions
+
+    fold_params = record.get("fold_params_json")
+    return RegressionRun(
+        run_id=record["run_id"],
+        model=record["model"],
+        corpus=record["corpus"],
+        target=record["target"],
+        ccc=float(record["ccc"]),
+        pearson=float("nan") if record["pearson"] is None else float(record["pearson"]),
+        mae=float(record["mae"]),
+        params=json.loads(record["params_json"] or "{}"),
+        predictions=regression_predictions(wh, record["run_id"]),
+        record=record,
+        fold_params=json.loads(fold_params) if fold_params else None,
+    )
+
+
 def get_run(wh: Warehouse, run_id: str) -> Run:
     """A stored run by id (a unique prefix is enough), with its predictions.
+
+    A regression run (``train(..., target=...)``) comes back as a :class:`RegressionRun`
+    (``ccc``, ``pearson``, ``mae``, ``predictions``).
 
     Examples
     --------
@@ -421,6 +479,8 @@ def get_run(wh: Warehouse, run_id: str) -> Run:
         if str(exc).startswith("no run "):
             raise NotFoundError(str(exc)) from None
         raise
+    if record.get("target"):  # a regression run (sql/008_regression.sql)
+        return _regression_run(wh, record)  # type: ignore[return-value]
     classes = list(record["classes"])
     matrix = json.loads(record["confusion_json"])
     confusion = pl.DataFrame(
@@ -458,6 +518,7 @@ def train(
     params: Mapping[str, Any] | None = None,
     tuned: bool = False,
     speaker_norm: bool = False,
+    target: str | None = None,
     seed: int = 0,
     jobs: int = 1,
     device: str | None = None,
@@ -490,6 +551,12 @@ def train(
         ``run.comparison`` (UA difference and its paired bootstrap 95 % CI).
     speaker_norm : bool
         Standardise features per speaker.
+    target : str, optional
+        ``"valence"``, ``"activation"`` or ``"dominance"``: fit the model family's regressor
+        to that rating instead (svm → SVR, rf/xgb/lgbm → their regressors, dnn, lstm, cnn,
+        resnet18/34 → their network with a one-unit head on a CCC loss), on every utterance
+        with a rating (only those of ``labels`` when given), scored by CCC, Pearson's r and
+        MAE; see :mod:`sercap.regression`.
     seed, jobs, device
         Random seed, threads for fitting, torch device.
     cluster : str, optional
@@ -504,7 +571,8 @@ def train(
     -------
     Run
         ``run.run_id``, ``run.ua``, ``run.confusion``, ``run.predictions``…; ``print(run)``
-        shows what ``sercap train`` prints.
+        shows what ``sercap train`` prints. With ``target``, a :class:`RegressionRun`
+        (``run.ccc``, ``run.pearson``, ``run.mae``).
 
     Examples
     --------
@@ -516,12 +584,27 @@ def train(
     >>> run = sercap.train(wh, "svm")
     >>> 0.0 <= run.ua <= 1.0, run.predictions.height == run.record["n_utterances"]
     (True, True)
+    >>> reg = sercap.train(wh, "svm", target="valence")
+    >>> -1.0 <= reg.ccc <= 1.0, reg.predictions.columns
+    (True, ['utt_id', 'fold', 'value', 'predicted'])
     >>> wh.close()
     """
     from sercap.experiment import compare_tuned, data_request, load_for, run_model
 
     spec = _cluster(cluster)
     say = say or _quiet
+    if target is not None:  # the model's regressor of a rating (sercap.regression)
+        from sercap.regression import train_target
+
+        run_id, left_out = train_target(
+            wh, model, target, corpus=corpus, label_map=labels, feature_set=feature_set,
+            image_set=image_set, columns=columns, params=dict(params or {}), tuned=tuned,
+            speaker_norm=speaker_norm, seed=seed, n_jobs=jobs, device=device,
+            on_cluster=spec is not None, progress=_bars(progress), say=say,
+        )  # fmt: skip
+        run = get_run(wh, run_id)
+        run.left_out = left_out  # type: ignore[attr-defined]
+        return run
     request = data_request(
         model,
         corpus=corpus,
@@ -653,21 +736,30 @@ def _study_setup(
     speaker_norm: bool,
     storage: str | None,
     study: str | None,
+    target: str | None = None,
 ) -> tuple[Any, str, Any, str]:
     """The dataset, base study name, Optuna storage and its printable label."""
     from sercap.experiment import data_request, load_for
     from sercap.tuning import open_storage, study_name
 
-    request = data_request(
-        model,
-        corpus=corpus,
-        label_map=labels,
-        feature_set=feature_set,
-        image_set=image_set,
-        columns=columns,
-        speaker_norm=speaker_norm,
-    )
-    data = load_for(wh, request)
+    if target is not None:  # a rating: the regressor's dataset (its label map names it)
+        from sercap.regression import load_target_dataset
+
+        data, _ = load_target_dataset(
+            wh, model, target, corpus=corpus, label_map=labels, feature_set=feature_set,
+            image_set=image_set, columns=columns, speaker_norm=speaker_norm,
+        )  # fmt: skip
+    else:
+        request = data_request(
+            model,
+            corpus=corpus,
+            label_map=labels,
+            feature_set=feature_set,
+            image_set=image_set,
+            columns=columns,
+            speaker_norm=speaker_norm,
+        )
+        data = load_for(wh, request)
     name = study or study_name(model, data)
     backend = open_storage(storage, wh.root, name)
     label = storage or str(wh.root / "studies" / f"{name}.journal")
@@ -691,6 +783,7 @@ def load_study(
     speaker_norm: bool = False,
     storage: str | None = None,
     study: str | None = None,
+    target: str | None = None,
 ) -> Study:
     """An existing nested tuning, without tuning (what ``sercap tune --show`` shows).
 
@@ -710,6 +803,7 @@ def load_study(
         speaker_norm=speaker_norm,
         storage=storage,
         study=study,
+        target=target,
     )
     return Study(name, model, label, nested_studies(backend, name), wh.root)
 
@@ -733,6 +827,7 @@ def tune(
     final: bool = True,
     folds: Sequence[str] | None = None,
     params: Mapping[str, Any] | None = None,
+    target: str | None = None,
     seed: int = 0,
     jobs: int = 1,
     device: str | None = None,
@@ -777,6 +872,10 @@ def tune(
         Tune only these outer folds (to share the work between processes).
     params : mapping, optional
         Parameters held fixed while tuning.
+    target : str, optional
+        Tune the model's regressor of this rating (``"valence"``, ``"activation"``,
+        ``"dominance"``): the studies maximise the inner cross-validated CCC, and
+        ``train(wh, model, target=..., tuned=True)`` uses them.
     seed, jobs, device, cluster, progress
         As for :func:`train`.
     say : callable, optional
@@ -830,6 +929,7 @@ def tune(
         speaker_norm=speaker_norm,
         storage=storage,
         study=study,
+        target=target,
     )
     database = _database_file(wh)
     if database:  # let other processes use the warehouse while trials run
@@ -1388,9 +1488,10 @@ def runs(wh: Warehouse, *, corpus: str | None = None, model: str | None = None) 
     0
     >>> wh.close()
     """
+    from sercap.regression import with_regression_scores
     from sercap.report import runs_table
 
-    return runs_table(wh, corpus=corpus, model=model)
+    return with_regression_scores(wh, runs_table(wh, corpus=corpus, model=model))
 
 
 def ensemble_runs(
@@ -1620,6 +1721,7 @@ def bench(
     cluster: str | None = None,
     progress: bool | None = None,
     modalities: Sequence[str] | None = None,
+    target: str | None = None,
 ) -> Bench:
     """Cross-validate several models (default: svm rf xgb lgbm trees) and compare them.
 
@@ -1648,6 +1750,11 @@ def bench(
         ``modality`` column to ``Bench.table`` and compare each fused run with the best
         single-modality one (``Bench.fusion``). Text and fusion need a corpus with
         transcripts.
+    target : str, optional
+        Compare the models' regressors of this rating instead (default models: svm rf xgb
+        lgbm; ``all_models``: every model with a regressor): the table has ``ccc``,
+        ``pearson``, ``mae``, and the report folder defaults to
+        ``WAREHOUSE/reports/bench-CORPUS-TARGET``.
 
     Returns
     -------
@@ -1668,6 +1775,17 @@ def bench(
 
     spec = _cluster(cluster)
     corpus = resolve_corpus(wh, corpus)
+    if target is not None:  # regressors of a rating (sercap.regression)
+        from sercap.regression import bench_target
+
+        table, written = bench_target(
+            wh, models, target, all_models=all_models, corpus=corpus, label_map=labels,
+            feature_set=feature_set, image_set=image_set, speaker_norm=speaker_norm,
+            tuned=tuned, refused={"ensemble": ensemble, "opensmile": opensmile, "quick": quick,
+                                  "a cluster": spec is not None},
+            out_dir=out_dir, seed=seed, n_jobs=jobs, device=device, progress=_bars(progress),
+        )  # fmt: skip
+        return Bench(table, corpus, written["markdown"], written)
     if all_models and not modalities:  # every model the corpus can feed
         from sercap.models.registry import MODELS
 

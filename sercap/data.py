@@ -52,6 +52,9 @@ class Dataset:
     columns: list[str] = field(default_factory=list)
     column_pattern: str | None = None
     speaker_norm: bool = False
+    #: A dimensional rating (valence, activation, dominance): ``y`` then holds float ratings
+    #: and ``classes`` is empty (see :mod:`sercap.regression`).
+    target: str | None = None
 
     def __len__(self) -> int:
         return len(self.utt_ids)

@@ -60,6 +60,11 @@ def ensemble_runs(
     if len(run_ids) < 2:
         raise SercapError("an ensemble needs at least two runs")
     runs = [get_run(wh, r) for r in run_ids]
+    if rated := [r for r in runs if r.get("target")]:
+        raise SercapError(
+            f"run {rated[0]['run_id']} predicts {rated[0]['target']} ratings; an ensemble "
+            "averages the class probabilities of classification runs"
+        )
     ids = [r["run_id"] for r in runs]
     if len(set(ids)) != len(ids):
         raise SercapError("the same run is listed twice")

@@ -113,6 +113,13 @@ def tuned_params(wh: Warehouse, model: str, data: Dataset) -> TunedParams:
     command = f"sercap tune {model} --corpus {data.corpus} --labels {data.label_map}" + (
         " --speaker-norm" if data.speaker_norm else ""
     )
+    if data.target is not None:  # a regression: its label map is "target[.label map]"
+        chosen = data.label_map.partition(".")[2]
+        command = (
+            f"sercap tune {model} --corpus {data.corpus} --target {data.target}"
+            + (f" --labels {chosen}" if chosen else "")
+            + (" --speaker-norm" if data.speaker_norm else "")
+        )
     if rows.is_empty():
         raise SercapError(
             f"no nested tuning for {model} on {data.corpus}/{data.label_map}; run `{command}` first"

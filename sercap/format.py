@@ -110,6 +110,8 @@ def format_confusion(confusion: list[list[int]], classes: list[str]) -> str:
 
 def format_run(run: dict) -> str:
     """A stored run for a person: what was trained how, and how well."""
+    if run.get("target"):
+        return format_regression_run(run)
     norm = "with speaker normalisation" if run["speaker_norm"] else "no speaker normalisation"
     params = json.loads(run["params_json"] or "{}")
     lines = [
@@ -154,6 +156,48 @@ def format_run(run: dict) -> str:
         f"  macro-F1  {run['macro_f1']:.4f}   {run['f1_fold_mean']:.4f} ± {run['f1_fold_std']:.4f}",
         "",
         format_confusion(json.loads(run["confusion_json"]), list(run["classes"])),
+    ]
+    return "\n".join(lines)
+
+
+def regression_caption(table: pl.DataFrame, corpus: str) -> str:
+    """The line under a regression bench table (see :mod:`sercap.regression`)."""
+    from sercap.regression import regression_caption as caption
+
+    return caption(table, corpus)
+
+
+def format_regression_run(run: dict) -> str:
+    """A stored regression run (``target`` set) for a person: CCC, Pearson's r and MAE."""
+    norm = "with speaker normalisation" if run["speaker_norm"] else "no speaker normalisation"
+    params = json.loads(run["params_json"] or "{}")
+    chosen = run["label_map"].partition(".")[2]
+    which = f"utterances of label map {chosen}" if chosen else "utterances with a rating"
+    lines = [
+        f"run {run['run_id']}  ({run['kind']}: {run['model']} regressor)",
+        f"  corpus {run['corpus']}, target {run['target']}, {run['n_utterances']} {which}",
+        f"  protocol {run['protocol']}, {run['n_folds']} folds, {norm}",
+    ]
+    if run.get("feature_set"):
+        cols = f", columns {run['columns']}" if run.get("columns") else ""
+        lines.append(f"  features {run['feature_set']} ({run['feature_set_hash']}){cols}")
+    if params:
+        lines.append(f"  params {json.dumps(params, sort_keys=True)}")
+    if run.get("fold_params_json"):
+        lines.append(
+            f"  nested tuning {run.get('tuned_from')} (on CCC): each outer fold scored with "
+            "the best parameters of its own study"
+        )
+        folds = json.loads(run["fold_params_json"])
+        lines += [f"    {fold}: {json.dumps(p, sort_keys=True)}" for fold, p in folds.items()]
+    lines.append(f"  seed {run['seed']}, fit {run['fit_s']:.1f} s, total {run['duration_s']:.1f} s")
+    r = run["pearson"]
+    lines += [
+        "",
+        "              pooled   per fold (mean ± std)",
+        f"  CCC        {run['ccc']:.4f}   {run['ccc_fold_mean']:.4f} ± {run['ccc_fold_std']:.4f}",
+        f"  Pearson r  {'nan' if r is None else format(r, '.4f')}",
+        f"  MAE        {run['mae']:.4f}",
     ]
     return "\n".join(lines)
 
@@ -209,6 +253,9 @@ def format_nested(nested) -> str:
         "inner UA is a validation figure on training speakers; the tuned figure is the outer UA "
         "of `train MODEL --tuned`"
     )
+    studies = [*nested.folds.values(), *([nested.final] if nested.final is not None else [])]
+    if any(s.user_attrs.get("metric") == "ccc" for s in studies):  # tuned for a rating
+        return "\n".join(lines).replace("UA", "CCC").replace("--tuned", "--target … --tuned")
     return "\n".join(lines)
 
 

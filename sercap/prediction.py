@@ -111,6 +111,11 @@ def final_model(
     from sercap.models.registry import get_model, load_model
 
     run = get_run(wh, run_id)
+    if run.get("target"):
+        raise SercapError(
+            f"run {run['run_id']} predicts {run['target']} ratings; `predict` uses "
+            "classification runs only (train one without --target)"
+        )
     if run["kind"] != "model":
         raise SercapError(f"run {run['run_id']} is an ensemble; predict with it directly")
     if run.get("cross_matrix"):

@@ -20,6 +20,9 @@ best trial beats it by at least ``MIN_GAIN`` inner UA (:func:`chosen_trial`). Af
 inner fold the running mean UA is reported, so :class:`FoldMedianPruner` can stop a hopeless
 trial early.
 
+A dataset of ratings (``--target valence|activation|dominance``) is tuned the same way on
+the model's regressor, each trial scored by its mean inner CCC instead of UA.
+
 Studies live in one journal file per base name inside the warehouse by default (several
 processes on one machine may tune the same studies at once) or in any Optuna storage URL (a
 PostgreSQL URL lets several machines tune them together).
@@ -207,12 +210,17 @@ DEFAULT_TRIALS: dict[str, dict] = {
 }  # fmt: skip
 
 
-def suggest(model: str, trial: optuna.Trial, n_features: int) -> dict:
-    """Model parameters for one trial, from sercap's compact space or the model's own."""
+def suggest(model: str, trial: optuna.Trial, n_features: int, *, regression: bool = False) -> dict:
+    """Model parameters for one trial, from sercap's compact space or the model's own
+    (its regressor's with ``regression``; the compact spaces suit both)."""
     from sercap.models.registry import get_model
 
     if model in SPACES:
         return SPACES[model](trial, n_features)
+    if regression:
+        from sercap.models.regressors import get_regressor
+
+        return get_regressor(model).search_space(trial)
     return get_model(model).search_space(trial)
 
 
@@ -253,25 +261,32 @@ def objective_for(
     sub = data.subset(np.asarray(rows))
     splits = list(inner_splits(sub, n_splits=inner_folds, seed=seed))
     n_features = _n_features(sub)
+    # A dataset of ratings (data.target) tunes the model's regressor on CCC instead of UA.
+    regression = getattr(sub, "target", None) is not None
+    metric = "ccc" if regression else "ua"
+    if regression:
+        from sercap.regression import cross_validate_regression as validate
+    else:
+        validate = cross_validate
 
     def objective(trial: optuna.Trial) -> float:
-        params = {**suggest(model, trial, n_features), **(fixed or {})}
+        params = {**suggest(model, trial, n_features, regression=regression), **(fixed or {})}
         trial.set_user_attr("model_params", params)
         uas: list[float] = []
 
         def report(step: int, metrics) -> None:
-            uas.append(metrics.ua)  # the running mean is comparable across trials at a step
+            uas.append(getattr(metrics, metric))  # the running mean is comparable at a step
             trial.report(float(np.mean(uas)), step)
             if trial.should_prune():
                 raise optuna.TrialPruned(
-                    f"pruned after inner fold {step + 1}: mean UA {np.mean(uas):.3f}"
+                    f"pruned after inner fold {step + 1}: mean {metric.upper()} {np.mean(uas):.3f}"
                 )
 
-        result = cross_validate(
+        result = validate(
             sub, model, params, seed=seed, n_jobs=n_jobs, device=device, splits=splits,
             on_fold=report, progress=False,
         )  # fmt: skip
-        return float(np.mean([m.ua for m in result.fold_metrics]))
+        return float(np.mean([getattr(m, metric) for m in result.fold_metrics]))
 
     return objective
 
@@ -355,6 +370,8 @@ def prepare_study(
         study.set_user_attr("n_speakers", int(len(np.unique(data.speakers[rows]))))
         if fixed:
             study.set_user_attr("fixed_params", fixed)
+        if getattr(data, "target", None) is not None:  # a rating: trials score inner CCC
+            study.set_user_attr("metric", "ccc")
         if model in DEFAULT_TRIALS:
             study.enqueue_trial(DEFAULT_TRIALS[model], user_attrs={"default": True})
     return study

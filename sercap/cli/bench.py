@@ -22,6 +22,7 @@ from sercap.cli.group import (
     say,
     seed_option,
     speaker_norm_option,
+    target_option,
 )
 
 
@@ -67,6 +68,7 @@ def bench_group() -> None:
     help="Add svm on openSMILE ComParE 2016 and lgbm on eGeMAPS (extracted if needed).",
 )
 @click.option("--quick", is_flag=True, help="Small settings for the torch models (demo speed).")
+@target_option
 @click.option(
     "--modalities",
     help="Comma-separated audio,text,fusion: bench MODELS of each (default svm; text-lr, "
@@ -98,6 +100,7 @@ def bench_models_command(
     opensmile,
     quick,
     modalities,
+    target,
     out_dir,
     seed,
     jobs,
@@ -136,7 +139,19 @@ def bench_models_command(
         cluster=cluster,
         progress=bars(),
         modalities=modalities.split(",") if modalities else None,
+        target=target,
     )
+    if target:  # regressors: CCC (primary), Pearson r, MAE
+        from sercap.format import regression_caption
+
+        shown = result.table.select(
+            "name", "ccc", "pearson", "mae", "ccc_fold_mean", "ccc_fold_std", "fit_s",
+            "speaker_norm", "run_id",
+        )  # fmt: skip
+        click.echo(format_table(shown, limit=None))
+        click.echo(regression_caption(result.table, result.corpus))
+        click.echo(f"\nreport: {result.report}")
+        return
     first = ["modality"] if "modality" in result.table.columns else []
     shown = result.table.select(
         *first,

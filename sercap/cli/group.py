@@ -187,6 +187,13 @@ speaker_norm_option = click.option(
     is_flag=True,
     help="Standardise features per speaker (unlabelled statistics of each speaker).",
 )
+target_option = click.option(
+    "--target",
+    type=click.Choice(["valence", "activation", "dominance"]),
+    help="Predict this dimensional rating with the model family's regressor (svm, rf, xgb, "
+    "lgbm, dnn, lstm, cnn, resnet18, resnet34), scored by CCC, Pearson r and MAE, instead of "
+    "the emotion class.",
+)
 seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 jobs_option = click.option(
     "--jobs", type=int, default=2, show_default=True, help="Threads for a model's fitting."

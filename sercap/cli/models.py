@@ -23,6 +23,7 @@ from sercap.cli.group import (
     say,
     seed_option,
     speaker_norm_option,
+    target_option,
 )
 from sercap.errors import SercapError
 
@@ -42,6 +43,7 @@ from sercap.errors import SercapError
     "beside the default parameters with a 95% CI of the difference.",
 )
 @speaker_norm_option
+@target_option
 @seed_option
 @jobs_option
 @device_option
@@ -58,6 +60,7 @@ def train_command(
     params,
     tuned,
     speaker_norm,
+    target,
     seed,
     jobs,
     device,
@@ -68,7 +71,9 @@ def train_command(
     MODEL is one of: svm, rf, xgb, lgbm, trees, dnn, lstm, cnn, resnet18, resnet34 (audio);
     text-lr, text-svm, text-cnn (transcripts); fusion, early-fusion (audio and transcripts).
     Prints UA (mean per-class recall), WA (accuracy) and macro-F1 on the pooled out-of-fold
-    predictions, their per-fold mean ± std, and the confusion matrix.
+    predictions, their per-fold mean ± std, and the confusion matrix. With --target, the
+    model's regressor of that rating on every utterance that has one (or those --labels
+    keeps): CCC, Pearson r and MAE of the pooled out-of-fold predictions.
     """
     run = sercap.train(
         open_warehouse(ctx),
@@ -81,6 +86,7 @@ def train_command(
         params=parse_params(params),
         tuned=tuned,
         speaker_norm=speaker_norm,
+        target=target,
         seed=seed,
         jobs=jobs,
         device=device,
@@ -122,7 +128,7 @@ def runs_show(ctx: click.Context, run_id: str) -> None:
     wh = open_warehouse(ctx, read_only=True)
     run = sercap.get_run(wh, run_id)
     click.echo(str(run))
-    if run.predictions.height:
+    if run.predictions.height and not getattr(run, "target", None):  # classification runs
         table = sercap.fairness(wh, run.run_id)
         summary = sercap.fairness(wh, run.run_id, summary=True)
         click.echo("\n" + format_fairness(summary, table))
@@ -191,6 +197,7 @@ def runs_show(ctx: click.Context, run_id: str) -> None:
     help="Show every fold's study and the final study (best trial, importances, history) "
     "and plot the final one, without tuning.",
 )
+@target_option
 @seed_option
 @jobs_option
 @device_option
@@ -215,6 +222,7 @@ def tune_command(
     final,
     params,
     show,
+    target,
     seed,
     jobs,
     device,
@@ -228,7 +236,8 @@ def tune_command(
     0, are within 0.01 inner UA of it) and scores fold f's test speakers. The final study
     (`BASE/final`, all speakers) gives the parameters `predict` uses; it is never scored.
     --trials is per study. Running it again resumes the studies; several processes (or
-    machines, with --storage postgresql://…) can tune them together.
+    machines, with --storage postgresql://…) can tune them together. With --target the
+    studies tune the model's regressor of that rating on inner CCC.
     """
     request = dict(
         corpus=corpus,
@@ -239,6 +248,7 @@ def tune_command(
         speaker_norm=speaker_norm,
         storage=storage,
         study=study,
+        target=target,
     )
     wh = open_warehouse(ctx, read_only=show)
     if show:
@@ -266,6 +276,12 @@ def tune_command(
         **request,
     )
     click.echo(str(result))
+    if target:
+        click.echo(
+            f"\nper-fold parameters stored; `sercap train {model} --target {target} --tuned` "
+            "scores each outer fold with its own study's parameters"
+        )
+        return
     click.echo(
         f"\nper-fold parameters stored; `sercap train {model} --tuned` scores each outer fold "
         "with its own study's parameters and compares with the defaults"

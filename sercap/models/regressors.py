@@ -1,0 +1,588 @@
+"""Regressors for dimensional ratings (valence, activation, dominance): the same CLI names as
+the classifiers, each fitting its family's regressor.
+
+``svm`` → SVR, ``rf`` → RandomForestRegressor, ``xgb`` → XGBRegressor, ``lgbm`` →
+LGBMRegressor, ``dnn`` → the ``dnn`` multilayer perceptron with a one-unit head trained on a
+CCC (default) or MSE loss; ``lstm``, ``cnn``, ``resnet18``, ``resnet34`` → their network with
+a one-unit head, trained the same way (:class:`TorchRegressor`). Like the classifiers they
+are pure (numpy in, numpy out), impute missing values from training rows only and know
+nothing of the warehouse. A model name
+without a regressor here gets a one-line error naming those that have one.
+"""
+
+from __future__ import annotations
+
+import abc
+import warnings
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import optuna
+from threadpoolctl import threadpool_limits
+
+from sercap.errors import BadParameterError, SercapError
+from sercap.models.base import check_tabular, inner_split
+
+
+def check_targets(name: str, y: Any, n_samples: int) -> np.ndarray:
+    """Finite float64 ratings, one per row, not all equal."""
+    try:
+        y = np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise BadParameterError(f"{name}: y must hold numeric ratings ({exc})") from None
+    if y.ndim != 1 or len(y) != n_samples:
+        raise BadParameterError(f"{name}: y has {len(y)} ratings for {n_samples} rows")
+    if n_samples < 2:
+        raise BadParameterError(f"{name}: need at least two training rows")
+    if not np.isfinite(y).all():
+        raise BadParameterError(f"{name}: y holds missing or infinite ratings")
+    if np.ptp(y) == 0:
+        raise BadParameterError(f"{name}: every training rating is {y[0]}; nothing to learn")
+    return y
+
+
+class Regressor(abc.ABC):
+    """A model of one rating: ``fit(X, y, groups)`` then ``predict(X)`` → (n,) float64.
+
+    Subclasses define ``name``, ``default_params``, ``search_space``, ``_fit`` and
+    ``_predict``. ``params`` are checked against ``default_params`` as for the classifiers.
+    """
+
+    name: ClassVar[str]
+    input_kind: ClassVar[str] = "tabular"
+
+    def __init__(
+        self,
+        params: dict | None = None,
+        *,
+        seed: int = 0,
+        n_jobs: int = 1,
+        device: str | None = None,
+        verbose: bool = False,
+    ) -> None:
+        defaults = self.default_params()
+        given = dict(params or {})
+        unknown = sorted(set(given) - set(defaults))
+        if unknown:
+            raise BadParameterError(
+                f"{self.name} regressor: unknown parameter {unknown[0]!r} "
+                f"(known: {', '.join(sorted(defaults))})"
+            )
+        self.params: dict[str, Any] = {**defaults, **given}
+        self.seed = int(seed)
+        if int(n_jobs) < 1:
+            raise BadParameterError(f"{self.name}: n_jobs must be at least 1, got {n_jobs}")
+        self.n_jobs = int(n_jobs)
+        self.device = device
+        self.verbose = bool(verbose)
+        self.n_features_: int | None = None
+
+    @classmethod
+    @abc.abstractmethod
+    def default_params(cls) -> dict:
+        """Parameters used when the caller gives none; the set of known parameter names."""
+
+    @classmethod
+    @abc.abstractmethod
+    def search_space(cls, trial: optuna.Trial) -> dict:
+        """Suggest a parameter dict for ``__init__`` (Optuna names equal parameter names)."""
+
+    def fit(self, X: Any, y: Any, groups: np.ndarray | None = None) -> Self:
+        """Train on rows X and ratings y; ``groups`` (speakers) only serve inner splits."""
+        X = self._check_input(X, None)
+        y = check_targets(self.name, y, len(X))
+        if groups is not None and len(groups) != len(y):
+            raise BadParameterError(
+                f"{self.name}: groups has {len(groups)} entries for {len(y)} rows"
+            )
+        self.n_features_ = X.shape[1] if isinstance(X, np.ndarray) else 0
+        with threadpool_limits(limits=self.n_jobs):
+            self._fit(X, y, None if groups is None else np.asarray(groups))
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted ratings, (n,) float64."""
+        if self.n_features_ is None:
+            raise SercapError(f"{self.name}: the model is not fitted yet (call fit first)")
+        X = self._check_input(X, self.n_features_)
+        with threadpool_limits(limits=self.n_jobs):
+            return np.asarray(self._predict(X), dtype=np.float64).reshape(-1)
+
+    def _check_input(self, X: Any, n_features: int | None) -> Any:
+        """Tabular input (a 2-D float array); sequence and image regressors override it."""
+        return check_tabular(self.name, X, n_features)
+
+    @abc.abstractmethod
+    def _fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None) -> None: ...
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        return self.estimator_.predict(X)
+
+
+def _imputer():  # noqa: ANN202 - sklearn object
+    from sklearn.impute import SimpleImputer
+
+    return SimpleImputer(strategy="median", keep_empty_features=True)
+
+
+def _without(params: dict, *names: str) -> dict:
+    return {k: v for k, v in params.items() if k not in names}
+
+
+# ---------------------------------------------------------------------------- svm
+class SVRRegressor(Regressor):
+    """RBF support vector regression on median-imputed, standardised features."""
+
+    name: ClassVar[str] = "svm"
+
+    @classmethod
+    def default_params(cls) -> dict:
+        return {"C": 1.0, "gamma": "scale", "epsilon": 0.1}
+
+    @classmethod
+    def search_space(cls, trial: optuna.Trial) -> dict:
+        return {
+            "C": trial.suggest_float("C", 0.1, 100.0, log=True),
+            "gamma": trial.suggest_float("gamma", 1e-5, 1e-1, log=True),
+            "epsilon": trial.suggest_float("epsilon", 0.01, 0.5, log=True),
+        }
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None) -> None:
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+        from sklearn.svm import SVR
+
+        p = self.params
+        gamma = p["gamma"]
+        if not (gamma in ("scale", "auto") or (isinstance(gamma, int | float) and gamma > 0)):
+            raise BadParameterError(
+                f"svm: gamma must be 'scale', 'auto' or a positive number, got {gamma!r}"
+            )
+        if float(p["C"]) <= 0 or float(p["epsilon"]) < 0:
+            raise BadParameterError("svm: C must be positive and epsilon at least 0")
+        svr = SVR(kernel="rbf", C=float(p["C"]), gamma=gamma, epsilon=float(p["epsilon"]))
+        self.estimator_ = make_pipeline(_imputer(), StandardScaler(), svr).fit(X, y)
+
+
+# ---------------------------------------------------------------------------- rf
+class RandomForestRegressorModel(Regressor):
+    """Random forest regression on median-imputed features."""
+
+    name: ClassVar[str] = "rf"
+
+    @classmethod
+    def default_params(cls) -> dict:
+        from sercap.models.tabular import RandomForestModel
+
+        return _without(RandomForestModel.default_params(), "class_weight")
+
+    @classmethod
+    def search_space(cls, trial: optuna.Trial) -> dict:
+        from sercap.models.tabular import RandomForestModel
+
+        return RandomForestModel.search_space(trial)
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None) -> None:
+        from sklearn.ensemble import RandomForestRegressor
+        from sklearn.pipeline import make_pipeline
+
+        p = self.params
+        rf = RandomForestRegressor(
+            n_estimators=int(p["n_estimators"]),
+            max_features=p["max_features"],
+            max_depth=p["max_depth"],
+            min_samples_leaf=int(p["min_samples_leaf"]),
+            n_jobs=self.n_jobs,
+            random_state=self.seed,
+        )
+        self.estimator_ = make_pipeline(_imputer(), rf).fit(X, y)
+
+
+# ---------------------------------------------------------------------------- boosted trees
+_BOOSTED_ONLY_CLASSIFIER = ("class_weight", "early_stopping_rounds", "valid_fraction")
+
+
+class XGBRegressorModel(Regressor):
+    """XGBoost (hist) regression on squared error; NaN handled natively."""
+
+    name: ClassVar[str] = "xgb"
+
+    @classmethod
+    def default_params(cls) -> dict:
+        from sercap.models.tabular import XGBModel
+
+        return _without(XGBModel.default_params(), *_BOOSTED_ONLY_CLASSIFIER)
+
+    @classmethod
+    def search_space(cls, trial: optuna.Trial) -> dict:
+        from sercap.models.tabular import XGBModel
+
+        return XGBModel.search_space(trial)
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None) -> None:
+        from xgboost import XGBRegressor
+
+        p = self.params
+        self.estimator_ = XGBRegressor(
+            n_estimators=int(p["n_estimators"]),
+            learning_rate=float(p["learning_rate"]),
+            max_depth=int(p["max_depth"]),
+            min_child_weight=float(p["min_child_weight"]),
+            subsample=float(p["subsample"]),
+            colsample_bytree=float(p["colsample_bytree"]),
+            max_bin=int(p["max_bin"]),
+            reg_lambda=float(p["reg_lambda"]),
+            reg_alpha=float(p["reg_alpha"]),
+            tree_method="hist",
+            objective="reg:squarederror",
+            n_jobs=self.n_jobs,
+            random_state=self.seed,
+        ).fit(X, y)
+
+
+class LGBMRegressorModel(Regressor):
+    """LightGBM regression (L2), row bagging on as for the classifier."""
+
+    name: ClassVar[str] = "lgbm"
+
+    @classmethod
+    def default_params(cls) -> dict:
+        from sercap.models.tabular import LGBMModel
+
+        return _without(LGBMModel.default_params(), *_BOOSTED_ONLY_CLASSIFIER)
+
+    @classmethod
+    def search_space(cls, trial: optuna.Trial) -> dict:
+        from sercap.models.tabular import LGBMModel
+
+        return LGBMModel.search_space(trial)
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None) -> None:
+        import lightgbm as lgb
+
+        p = self.params
+        self.estimator_ = lgb.LGBMRegressor(
+            n_estimators=int(p["n_estimators"]),
+            learning_rate=float(p["learning_rate"]),
+            num_leaves=int(p["num_leaves"]),
+            max_depth=int(p["max_depth"]),
+            min_child_samples=int(p["min_child_samples"]),
+            subsample=float(p["subsample"]),
+            subsample_freq=int(p["subsample_freq"]),
+            colsample_bytree=float(p["colsample_bytree"]),
+            max_bin=int(p["max_bin"]),
+            reg_lambda=float(p["reg_lambda"]),
+            reg_alpha=float(p["reg_alpha"]),
+            n_jobs=self.n_jobs,
+            random_state=self.seed,
+            deterministic=True,
+            force_col_wise=True,
+            verbose=-1,
+        ).fit(X, y)
+
+
+# ---------------------------------------------------------------------------- dnn
+LOSSES = ("ccc", "mse")
+
+
+def ccc_loss(pred: Any, target: Any) -> Any:
+    """1 − Lin's CCC of a batch (population moments), a differentiable torch scalar."""
+    mp, mt = pred.mean(), target.mean()
+    cov = ((pred - mp) * (target - mt)).mean()
+    denom = pred.var(unbiased=False) + target.var(unbiased=False) + (mp - mt) ** 2
+    return 1.0 - 2.0 * cov / (denom + 1e-8)
+
+
+def _batch_ccc(pred: np.ndarray, target: np.ndarray) -> float:
+    from sercap.analysis import ccc
+
+    return float(ccc(target, pred))
+
+
+class DNNRegressor(Regressor):
+    """The ``dnn`` MLP (same layers and parameters) with a one-unit head.
+
+    Features are median-imputed and standardised, and the ratings standardised, with
+    training rows only; the loss is 1 − CCC of each batch (``loss="ccc"``, the usual choice
+    for dimensional emotion) or the mean squared error (``"mse"``). Early stopping keeps
+    the epoch with the best CCC on held-out training speakers.
+    """
+
+    name: ClassVar[str] = "dnn"
+
+    @classmethod
+    def default_params(cls) -> dict:
+        from sercap.models.dnn import DNNModel
+
+        keep = _without(
+            DNNModel.default_params(), "class_weight", "label_smoothing", "mixup", "optimizer",
+            "momentum", "nesterov",
+        )  # fmt: skip
+        return {**keep, "loss": "ccc"}
+
+    @classmethod
+    def search_space(cls, trial: optuna.Trial) -> dict:
+        from sercap.models.dnn import DNNModel
+
+        return DNNModel.search_space(trial)
+
+    def _check_params(self) -> None:
+        p = self.params
+        if p["loss"] not in LOSSES:
+            raise BadParameterError(f"dnn: loss must be one of {LOSSES}, got {p['loss']!r}")
+        if p["scheduler"] not in ("none", "cosine"):
+            raise BadParameterError("dnn regressor: scheduler must be 'none' or 'cosine'")
+        for key in ("epochs", "batch_size"):
+            if int(p[key]) < 1:
+                raise BadParameterError(f"dnn: {key} must be at least 1, got {p[key]!r}")
+        if int(p["n_layers"]) < 0 or int(p["hidden_size"]) < 1:
+            raise BadParameterError("dnn: n_layers must be >= 0 and hidden_size >= 1")
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None) -> None:
+        import torch
+
+        from sercap.models.dnn import MLP
+        from sercap.models.torch_common import (
+            batch_indices,
+            resolve_device,
+            seeded,
+            torch_threads,
+        )
+
+        self._check_params()
+        p = self.params
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # "All-NaN slice"
+            median = np.nanmedian(X, axis=0)
+        self.median_ = np.nan_to_num(median, nan=0.0).astype(np.float32)
+        filled = np.where(np.isnan(X), self.median_, X)
+        self.mean_ = filled.mean(axis=0).astype(np.float32)
+        std = filled.std(axis=0)
+        self.std_ = np.where(std > 1e-8, std, 1.0).astype(np.float32)
+        self.y_mean_, self.y_std_ = float(y.mean()), float(y.std()) or 1.0
+        Z = self._transform(X)
+        t = ((y - self.y_mean_) / self.y_std_).astype(np.float32)
+        device = resolve_device(self.device)
+        # Speakers split like the classifiers' (one "class": no stratification to keep).
+        split = inner_split(
+            np.zeros(len(y), dtype=np.int64), groups, float(p["valid_fraction"]), self.seed
+        )
+        train_idx, valid_idx = split if split is not None else (np.arange(len(y)), None)
+        with torch_threads(self.n_jobs), seeded(self.seed, device) as rng:
+            module = MLP(
+                Z.shape[1], 1, int(p["n_layers"]), int(p["hidden_size"]), float(p["dropout"]),
+                bool(p["batchnorm"]), float(p["input_dropout"]),
+            ).to(device)  # fmt: skip
+            opt = torch.optim.AdamW(
+                module.parameters(), lr=float(p["lr"]), weight_decay=float(p["weight_decay"])
+            )
+            epochs = int(p["epochs"])
+            sched = (
+                torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+                if p["scheduler"] == "cosine"
+                else None
+            )
+            loss_fn = ccc_loss if p["loss"] == "ccc" else torch.nn.functional.mse_loss
+            Zt, tt = torch.from_numpy(Z).to(device), torch.from_numpy(t).to(device)
+            best: float | None = None
+            best_state = None
+            since_best = 0
+            for _epoch in range(epochs):
+                module.train()
+                for idx in batch_indices(train_idx, int(p["batch_size"]), rng, drop_single=True):
+                    index = torch.from_numpy(np.asarray(idx)).to(device)
+                    opt.zero_grad(set_to_none=True)
+                    loss = loss_fn(module(Zt[index]).squeeze(1), tt[index])
+                    loss.backward()
+                    opt.step()
+                if sched is not None:
+                    sched.step()
+                if valid_idx is None:
+                    continue
+                score = _batch_ccc(self._forward(module, Z[valid_idx], device), t[valid_idx])
+                if best is None or score > best:
+                    best, since_best = score, 0
+                    best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+                else:
+                    since_best += 1
+                    if int(p["patience"]) > 0 and since_best >= int(p["patience"]):
+                        break
+            if best_state is not None:
+                module.load_state_dict(best_state)
+        module.eval()
+        self.module_, self.device_ = module, device
+
+    def _transform(self, X: np.ndarray) -> np.ndarray:
+        filled = np.where(np.isnan(X), self.median_, X)
+        return ((filled - self.mean_) / self.std_).astype(np.float32)
+
+    def _forward(self, module: Any, Z: np.ndarray, device: Any) -> np.ndarray:
+        import torch
+
+        module.eval()
+        with torch.no_grad():
+            out = module(torch.from_numpy(Z).to(device)).squeeze(1)
+        return out.double().cpu().numpy()
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        from sercap.models.torch_common import torch_threads
+
+        with torch_threads(self.n_jobs):
+            z = self._forward(self.module_, self._transform(X), self.device_)
+        return z * self.y_std_ + self.y_mean_
+
+
+# ---------------------------------------------------------------------------- lstm, cnns
+class TorchRegressor(Regressor):
+    """A torch classifier's network (``base``) with a one-unit head, as a regressor.
+
+    The base model's own input handling is kept (normalisation statistics, crops and
+    augmentation of training batches, full-length or windowed prediction), as are its
+    optimiser and schedule; only the head, the loss (1 − CCC of a batch, or MSE, on
+    standardised ratings) and early stopping (best CCC on held-out training speakers) differ.
+    """
+
+    base: ClassVar[Any]
+
+    @classmethod
+    def default_params(cls) -> dict:
+        keep = _without(cls.base.default_params(), "class_weight", "label_smoothing", "mixup")
+        return {**keep, "loss": "ccc"}
+
+    @classmethod
+    def search_space(cls, trial: optuna.Trial) -> dict:
+        return cls.base.search_space(trial)
+
+    def _net(self) -> Any:
+        """The base model instance whose hooks (inputs, network) this regressor uses; its
+        forward pass returns the raw output instead of a softmax."""
+        import torch
+
+        from sercap.models.torch_common import autocast
+
+        class Raw(self.base):  # type: ignore[name-defined,misc]
+            @torch.no_grad()
+            def _run(self, inputs: tuple, device: Any) -> np.ndarray:
+                self.module_.eval()
+                with autocast(device):
+                    out = self.module_(*inputs)
+                return out.float().double().cpu().numpy()
+
+        params = {k: v for k, v in self.params.items() if k != "loss"}
+        return Raw(params, seed=self.seed, n_jobs=self.n_jobs, device=self.device)
+
+    def _check_input(self, X: Any, n_features: int | None) -> Any:
+        if getattr(self, "net_", None) is None:
+            self.net_ = self._net()
+        return self.net_._check_input(X, fitting=n_features is None)
+
+    def _fit(self, X: Any, y: np.ndarray, groups: np.ndarray | None) -> None:
+        import torch
+
+        from sercap.models.torch_common import (
+            _optimizer,
+            _scheduler,
+            batch_indices,
+            resolve_device,
+            seeded,
+            torch_threads,
+        )
+
+        p = self.params
+        if p["loss"] not in LOSSES:
+            raise BadParameterError(f"{self.name}: loss must be one of {LOSSES}, got {p['loss']!r}")
+        net = self.net_
+        net._validate_params()
+        self.y_mean_, self.y_std_ = float(y.mean()), float(y.std()) or 1.0
+        t = ((y - self.y_mean_) / self.y_std_).astype(np.float32)
+        device = resolve_device(self.device)
+        split = inner_split(
+            np.zeros(len(y), dtype=np.int64), groups, float(p["valid_fraction"]), self.seed
+        )
+        train_idx, valid_idx = split if split is not None else (np.arange(len(y)), None)
+        take = (lambda idx: [X[i] for i in idx]) if isinstance(X, list) else (lambda idx: X[idx])
+        loss_fn = ccc_loss if p["loss"] == "ccc" else torch.nn.functional.mse_loss
+        with torch_threads(self.n_jobs), seeded(self.seed, device) as rng:
+            net._fit_stats(X)
+            net.module_ = net._build(1).to(device)
+            net.n_classes_ = 1
+            opt = _optimizer(net.module_, net.params)
+            sched = _scheduler(opt, net.params)
+            best: float | None = None
+            best_state = None
+            since_best = 0
+            bs, patience = int(net.params["batch_size"]), int(net.params["patience"])
+            for _epoch in range(int(net.params["epochs"])):
+                net.module_.train()
+                for idx in batch_indices(train_idx, bs, rng, drop_single=net.uses_batchnorm):
+                    inputs = net._train_batch(X, idx, rng, device)
+                    target = torch.as_tensor(t[idx], device=device)
+                    opt.zero_grad(set_to_none=True)
+                    loss = loss_fn(net.module_(*inputs).float().reshape(-1), target)
+                    loss.backward()
+                    opt.step()
+                if sched is not None:
+                    sched.step()
+                if valid_idx is None:
+                    continue
+                score = _batch_ccc(net._proba(take(valid_idx), device)[:, 0], t[valid_idx])
+                if best is None or score > best:
+                    best, since_best = score, 0
+                    state = net.module_.state_dict()
+                    best_state = {k: v.detach().clone() for k, v in state.items()}
+                else:
+                    since_best += 1
+                    if patience > 0 and since_best >= patience:
+                        break
+            if best_state is not None:
+                net.module_.load_state_dict(best_state)
+        net.module_.eval()
+        net.device_ = device
+
+    def _predict(self, X: Any) -> np.ndarray:
+        from sercap.models.torch_common import torch_threads
+
+        with torch_threads(self.n_jobs):
+            z = self.net_._proba(X, self.net_.device_)[:, 0]
+        return z * self.y_std_ + self.y_mean_
+
+
+def _torch_regressor(name: str) -> type[TorchRegressor]:
+    from sercap.models.cnn import CNNModel, ResNet18Model, ResNet34Model
+    from sercap.models.lstm import LSTMModel
+
+    base = {"lstm": LSTMModel, "cnn": CNNModel, "resnet18": ResNet18Model,
+            "resnet34": ResNet34Model}[name]  # fmt: skip
+    return type(
+        f"{base.__name__}Regressor",
+        (TorchRegressor,),
+        {"name": name, "base": base, "input_kind": base.input_kind, "__doc__": base.__doc__},
+    )
+
+
+# ---------------------------------------------------------------------------- registry
+REGRESSORS: dict[str, type[Regressor]] = {
+    cls.name: cls
+    for cls in (SVRRegressor, RandomForestRegressorModel, XGBRegressorModel, LGBMRegressorModel,
+                DNNRegressor)
+}  # fmt: skip
+#: Torch sequence and image models: their classifier's network with a one-unit head.
+TORCH_REGRESSORS = ("lstm", "cnn", "resnet18", "resnet34")
+
+
+def get_regressor(name: str) -> type[Regressor]:
+    """The regressor of a model name; a name without one lists those that have one."""
+    if name in TORCH_REGRESSORS:
+        return _torch_regressor(name)
+    try:
+        return REGRESSORS[name]
+    except (KeyError, TypeError):
+        raise SercapError(
+            f"model {name!r} cannot predict a dimensional target yet; --target works with: "
+            f"{', '.join(regressor_names())}"
+        ) from None
+
+
+def regressor_names() -> list[str]:
+    """Every model name with a regressor."""
+    return [*REGRESSORS, *TORCH_REGRESSORS]

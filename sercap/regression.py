@@ -1,0 +1,592 @@
+"""Dimensional regression: predict a rating (valence, activation or dominance) speaker-
+independently, score it with CCC (primary), Pearson's r and MAE, store the run.
+
+The protocol is the classifiers': the corpus' speaker-independent folds, one fit per outer
+fold on the other folds' speakers, scores on the pooled out-of-fold predictions (plus the
+per-fold mean ± std of CCC). The utterances are every utterance of the corpus that has a
+rating for the target (IEMOCAP: the evaluators' mean, whatever the majority label, "xxx"
+included), or only those a label map keeps (``label_map``); those without a rating are left
+out and counted. A run is stored in ``runs`` (``target`` set, ``ua``/``wa`` NULL) with its
+predictions in ``regression_predictions``; its ``label_map`` column reads ``valence`` (or
+``valence.iemocap4`` when a label map chose the utterances), so that nothing keyed by label
+map (tuned parameters, studies, reports) mixes regression with classification.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from tqdm.auto import tqdm
+
+from sercap.analysis import ccc, mae, pearson
+from sercap.data import Dataset
+from sercap.errors import BadParameterError, SercapError
+from sercap.store import Warehouse
+from sercap.store import regression as store_regression
+
+#: The dimensional ratings sercap can predict (columns of the ``labels`` table).
+TARGETS = ("valence", "activation", "dominance")
+
+
+def check_target(target: str) -> str:
+    """``target`` if it is one of :data:`TARGETS`, else a one-line error."""
+    if target not in TARGETS:
+        raise SercapError(f"unknown target {target!r}; choose one of: {', '.join(TARGETS)}")
+    return target
+
+
+def target_label(target: str, label_map: str | None = None) -> str:
+    """What a regression run records as its label map: the target, plus the label map that
+    chose the utterances (``valence.iemocap4``) when one did."""
+    return target if label_map is None else f"{target}.{label_map}"
+
+
+# ----------------------------------------------------------------------------- metrics
+@dataclass(frozen=True)
+class RegressionMetrics:
+    """Scores of one set of rating predictions."""
+
+    ccc: float
+    pearson: float
+    mae: float
+
+    @property
+    def as_dict(self) -> dict[str, float]:
+        return {"ccc": self.ccc, "pearson": self.pearson, "mae": self.mae}
+
+
+def score_regression(y_true: np.ndarray, y_pred: np.ndarray) -> RegressionMetrics:
+    """Lin's CCC, Pearson's r (NaN when either side is constant) and the mean absolute error.
+
+    Parameters
+    ----------
+    y_true, y_pred : ndarray (n,)
+        Ratings and predictions, row-aligned.
+
+    Returns
+    -------
+    RegressionMetrics
+
+    Examples
+    --------
+    >>> m = score_regression(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 4.0]))
+    >>> round(m.ccc, 4), round(m.mae, 4)
+    (0.8571, 0.3333)
+    """
+    return RegressionMetrics(
+        ccc=float(ccc(y_true, y_pred)),
+        pearson=float(pearson(y_true, y_pred)),
+        mae=float(mae(y_true, y_pred)),
+    )
+
+
+# ----------------------------------------------------------------------------- data
+def load_target_dataset(
+    wh: Warehouse,
+    model: str,
+    target: str,
+    *,
+    corpus: str | None = None,
+    label_map: str | None = None,
+    feature_set: str | None = None,
+    image_set: str | None = None,
+    columns: str | None = None,
+    speaker_norm: bool = False,
+) -> tuple[Dataset, int]:
+    """The dataset a regressor of ``target`` trains on (features, frame sequences or images,
+    as the model reads), and how many utterances were left out for lack of a rating.
+
+    Parameters
+    ----------
+    wh : Warehouse
+        A warehouse with extracted features.
+    model : str
+        A model with a regressor (checked first: a one-line error names those that have one).
+    target : str
+        ``"valence"``, ``"activation"`` or ``"dominance"``.
+    corpus, label_map, feature_set, image_set, columns, speaker_norm
+        As for :func:`sercap.api.train`; ``label_map`` (default: none) keeps only the
+        utterances it keeps.
+
+    Returns
+    -------
+    (Dataset, int)
+        ``y`` holds the float ratings, ``classes`` is empty, ``target`` is set.
+    """
+    from sercap import data as d
+    from sercap.models.registry import get_model
+    from sercap.models.regressors import get_regressor
+
+    check_target(target)
+    kind = get_regressor(model).input_kind
+    corpus = d.resolve_corpus(wh, corpus)
+    meta = store_regression.target_values(wh, corpus, target)
+    if meta.is_empty() or meta["value"].is_null().all():
+        raise SercapError(
+            f"corpus {corpus!r} has no {target} ratings; --target needs dimensional labels "
+            "(IEMOCAP, the synthetic corpus, or a manifest with valence/activation/dominance)"
+        )
+    if label_map is not None:
+        label_map = d.resolve_label_map(wh, corpus, label_map)
+        kept = d.labelled_utterances(wh, corpus, label_map)["utt_id"]
+        meta = meta.filter(pl.col("utt_id").is_in(kept.implode()))
+    n_missing = int(meta["value"].is_null().sum())
+    meta = meta.filter(pl.col("value").is_not_null())
+    if meta.is_empty():
+        raise SercapError(
+            f"no utterance of corpus {corpus!r} kept by label map {label_map!r} has a "
+            f"{target} rating"
+        )
+    if speaker_norm and kind != "tabular":
+        raise SercapError("--speaker-norm applies to tabular features only")
+    ids = meta["utt_id"]
+    if kind == "image":
+        columns = None
+        name = image_set or d.DEFAULT_IMAGE_SET
+        digest = d.feature_set_hash(wh, name, kind="image")
+        d._require_complete(wh, digest, name, "image", corpus, ids)
+        X, keep, cols = d._read_images(wh, name, ids)
+    else:
+        columns = columns or get_model(model).default_columns
+        name = feature_set or d.DEFAULT_FEATURE_SET
+        digest = d.feature_set_hash(wh, name)
+        d._require_complete(wh, digest, name, None, corpus, ids)
+        read = d._read_tabular if kind == "tabular" else d._read_sequences
+        X, keep, cols = read(wh, name, corpus, ids, columns)
+    meta = meta.filter(pl.col("utt_id").is_in(pl.Series(keep, dtype=pl.String).implode()))
+    if meta.is_empty():
+        command = "images" if kind == "image" else "extract"
+        raise SercapError(
+            f"no {name!r} features for the utterances of corpus {corpus!r}; run "
+            f"`sercap {command} --corpus {corpus}` first"
+        )
+    data = Dataset(
+        utt_ids=meta["utt_id"].to_numpy(),
+        X=X,
+        y=meta["value"].to_numpy().astype(np.float64),
+        classes=[],
+        speakers=meta["speaker"].to_numpy(),
+        folds=meta["fold"].to_numpy(),
+        corpus=corpus,
+        label_map=target_label(target, label_map),
+        protocol=meta["protocol"][0],
+        input_kind=kind,
+        feature_set=name,
+        feature_set_hash=digest,
+        columns=cols,
+        column_pattern=columns,
+        target=target,
+    )
+    if speaker_norm:
+        stats = d._speaker_statistics_from_warehouse(wh, name, corpus, cols)
+        data.X = d.speaker_normalise(data.X, data.speakers, stats)
+        data.speaker_norm = True
+    return data, n_missing
+
+
+# ----------------------------------------------------------------------------- evaluation
+@dataclass
+class RegressionCV:
+    """Out-of-fold predictions and scores of one cross-validation of a regressor."""
+
+    pred: np.ndarray  # (n,), NaN for rows no split tested
+    fold_names: list[str]
+    fold_metrics: list[RegressionMetrics]
+    pooled: RegressionMetrics
+    fit_s: float
+    duration_s: float
+    evaluated: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def fold_stats(self) -> dict[str, float]:
+        """Mean and standard deviation over folds of CCC."""
+        values = np.array([m.ccc for m in self.fold_metrics])
+        return {"ccc_fold_mean": float(values.mean()), "ccc_fold_std": float(values.std())}
+
+
+def fit_fold_regression(
+    data: Dataset,
+    model: str,
+    params: dict | None,
+    train: np.ndarray,
+    test: np.ndarray,
+    *,
+    seed: int = 0,
+    n_jobs: int = 1,
+    device: str | None = None,
+) -> tuple[np.ndarray, float]:
+    """Fit ``model``'s regressor on rows ``train``; its predictions for rows ``test`` and
+    the seconds the fit took."""
+    from sercap.data import take
+    from sercap.models.regressors import get_regressor
+
+    reg = get_regressor(model)(params, seed=seed, n_jobs=n_jobs, device=device)
+    t0 = time.perf_counter()
+    reg.fit(take(data.X, train), data.y[train], groups=data.speakers[train])
+    fit_s = time.perf_counter() - t0
+    return reg.predict(take(data.X, test)), fit_s
+
+
+def cross_validate_regression(
+    data: Dataset,
+    model: str,
+    params: dict | None = None,
+    *,
+    seed: int = 0,
+    n_jobs: int = 1,
+    device: str | None = None,
+    splits: list[tuple[str, np.ndarray, np.ndarray]] | None = None,
+    on_fold: Callable[[int, RegressionMetrics], None] | None = None,
+    progress: bool = True,
+    fold_params: dict[str, dict] | None = None,
+) -> RegressionCV:
+    """Train on each split's training rows, predict its test rows, score with CCC.
+
+    The regression twin of :func:`sercap.evaluate.cross_validate` (same splits, same
+    ``fold_params`` for nested tuning, same ``on_fold`` hook for pruning).
+    """
+    from sercap.evaluate import outer_splits
+
+    if data.target is None:
+        raise SercapError("this dataset holds classes, not ratings; load it with a target")
+    splits = list(splits) if splits is not None else list(outer_splits(data))
+    if fold_params is not None and (missing := [n for n, _, _ in splits if n not in fold_params]):
+        raise SercapError(f"no tuned parameters for fold(s) {', '.join(missing)}")
+    pred = np.full(len(data), np.nan)
+    fold_metrics: list[RegressionMetrics] = []
+    started = time.perf_counter()
+    fit_s = 0.0
+    bar = tqdm(splits, desc=f"{model} folds", unit="fold", disable=not progress, leave=False)
+    for i, (name, train, test) in enumerate(bar):
+        chosen = params if fold_params is None else fold_params[name]
+        p, seconds = fit_fold_regression(
+            data, model, chosen, train, test, seed=seed, n_jobs=n_jobs, device=device
+        )
+        fit_s += seconds
+        pred[test] = p
+        metrics = score_regression(data.y[test], p)
+        fold_metrics.append(metrics)
+        bar.set_postfix_str(f"{name} CCC {metrics.ccc:.3f}")
+        if on_fold is not None:
+            on_fold(i, metrics)
+    evaluated = np.flatnonzero(~np.isnan(pred))
+    return RegressionCV(
+        pred=pred,
+        fold_names=[s[0] for s in splits],
+        fold_metrics=fold_metrics,
+        pooled=score_regression(data.y[evaluated], pred[evaluated]),
+        fit_s=fit_s,
+        duration_s=time.perf_counter() - started,
+        evaluated=evaluated,
+    )
+
+
+def store_regression_run(
+    wh: Warehouse,
+    data: Dataset,
+    model: str,
+    result: RegressionCV,
+    *,
+    params: dict | None,
+    seed: int,
+    tuned_from: str | None = None,
+    fold_params: dict[str, dict] | None = None,
+) -> str:
+    """Store a regression run and its out-of-fold predictions in one transaction; its id."""
+    import pyarrow as pa
+
+    from sercap.evaluate import library_versions, new_run_id
+
+    run_id = new_run_id(model)
+    rows = result.evaluated
+    run = {
+        "run_id": run_id, "kind": "model", "model": model, "corpus": data.corpus,
+        "label_map": data.label_map, "protocol": data.protocol, "feature_set": data.feature_set,
+        "feature_set_hash": data.feature_set_hash, "columns": data.column_pattern,
+        "speaker_norm": data.speaker_norm,
+        "params_json": json.dumps(params or {}, sort_keys=True, default=str), "seed": seed,
+        "tuned_from": tuned_from, "n_utterances": int(len(rows)),
+        "n_folds": len(result.fold_names), "target": data.target,
+        "ccc": result.pooled.ccc, "pearson": result.pooled.pearson, "mae": result.pooled.mae,
+        **result.fold_stats(), "fit_s": result.fit_s, "duration_s": result.duration_s,
+        "versions_json": json.dumps(library_versions()),
+        "fold_params_json": (
+            json.dumps(fold_params, sort_keys=True, default=str)
+            if fold_params is not None else None
+        ),
+    }  # fmt: skip
+    table = pa.table(
+        {
+            "run_id": [run_id] * len(rows),
+            "utt_id": data.utt_ids[rows].tolist(),
+            "fold": data.folds[rows].tolist(),
+            "value": data.y[rows].astype(np.float64),
+            "predicted": result.pred[rows].astype(np.float64),
+        }
+    )
+    store_regression.insert_regression_run(wh, run, table)
+    return run_id
+
+
+def run_regression(
+    wh: Warehouse,
+    model: str,
+    data: Dataset,
+    *,
+    params: dict | None = None,
+    tuned: bool = False,
+    seed: int = 0,
+    n_jobs: int = 1,
+    device: str | None = None,
+    progress: bool = True,
+) -> str:
+    """Cross-validate ``model``'s regressor on ``data`` under its protocol and store the run.
+
+    With ``tuned`` each outer fold is fitted with its own nested study's parameters (tuned
+    on CCC over that fold's training speakers, see :func:`sercap.tuning.run_nested`); the
+    run stores those and, as ``params``, the final study's. Returns the run id.
+    """
+    from sercap.experiment import plan_run
+
+    plan = plan_run(wh, model, data, params=params, tuned=tuned)
+    result = cross_validate_regression(
+        data, model, plan.params, seed=seed, n_jobs=n_jobs, device=device, progress=progress,
+        fold_params=plan.fold_params,
+    )  # fmt: skip
+    stored = plan.params if plan.stored_params is None else plan.stored_params
+    return store_regression_run(
+        wh, data, model, result, params=stored, seed=seed, tuned_from=plan.tuned_from,
+        fold_params=plan.fold_params,
+    )  # fmt: skip
+
+
+def train_target(
+    wh: Warehouse,
+    model: str,
+    target: str,
+    *,
+    corpus: str | None = None,
+    label_map: str | None = None,
+    feature_set: str | None = None,
+    image_set: str | None = None,
+    columns: str | None = None,
+    params: dict | None = None,
+    tuned: bool = False,
+    speaker_norm: bool = False,
+    seed: int = 0,
+    n_jobs: int = 1,
+    device: str | None = None,
+    on_cluster: bool = False,
+    progress: bool = True,
+    say: Callable[[str], None] | None = None,
+) -> tuple[str, int]:
+    """`train MODEL --target RATING`: load, say what was read, cross-validate, store.
+
+    Returns the run id and how many utterances had no rating. Runs in this process
+    (``on_cluster`` is refused in one line).
+    """
+    if on_cluster:
+        raise BadParameterError(
+            "a regression (target) runs in this process, not on a cluster",
+            hint="leave the cluster out",
+        )
+    data, left_out = load_target_dataset(
+        wh, model, target, corpus=corpus, label_map=label_map, feature_set=feature_set,
+        image_set=image_set, columns=columns, speaker_norm=speaker_norm,
+    )  # fmt: skip
+    if say is not None:
+        say(describe_dataset(model, data, left_out))
+    run_id = run_regression(
+        wh, model, data, params=params, tuned=tuned, seed=seed, n_jobs=n_jobs, device=device,
+        progress=progress,
+    )  # fmt: skip
+    return run_id, left_out
+
+
+# ----------------------------------------------------------------------------- bench
+def bench_target(
+    wh: Warehouse,
+    models: Sequence[str],
+    target: str,
+    *,
+    all_models: bool = False,
+    corpus: str,
+    label_map: str | None = None,
+    feature_set: str | None = None,
+    image_set: str | None = None,
+    speaker_norm: bool = False,
+    tuned: bool = False,
+    refused: dict[str, bool] | None = None,
+    out_dir: Path | str | None = None,
+    seed: int = 0,
+    n_jobs: int = 1,
+    device: str | None = None,
+    progress: bool = True,
+) -> tuple[pl.DataFrame, dict[str, Path]]:
+    """`bench [MODEL…] --target RATING`: the models' regressors (default svm rf xgb lgbm;
+    ``all_models``: every model with one) compared, into ``out_dir`` (default
+    ``WAREHOUSE/reports/bench-CORPUS-TARGET``). ``refused`` names bench options that a
+    regression does not take, and whether each was given (one line if any was)."""
+    from sercap.models.regressors import regressor_names
+    from sercap.store import layout
+
+    check_target(target)
+    if unsupported := [what for what, given in (refused or {}).items() if given]:
+        raise BadParameterError(
+            f"a regression bench does not take {', '.join(unsupported)}",
+            hint="leave it out, or compare classifiers without a target",
+        )
+    chosen = regressor_names() if all_models else list(models) or ["svm", "rf", "xgb", "lgbm"]
+    out = (
+        Path(out_dir)
+        if out_dir is not None
+        else layout.report_dir(wh.root, f"bench-{corpus}-{target}")
+    )
+    return bench_regression(
+        wh, chosen, target, out, corpus=corpus, label_map=label_map, feature_set=feature_set,
+        image_set=image_set, speaker_norm=speaker_norm, tuned=tuned, seed=seed, n_jobs=n_jobs,
+        device=device, progress=progress,
+    )  # fmt: skip
+
+
+def bench_regression(
+    wh: Warehouse,
+    models: Sequence[str],
+    target: str,
+    out_dir: Path,
+    *,
+    corpus: str | None = None,
+    label_map: str | None = None,
+    feature_set: str | None = None,
+    image_set: str | None = None,
+    speaker_norm: bool = False,
+    tuned: bool = False,
+    seed: int = 0,
+    n_jobs: int = 1,
+    device: str | None = None,
+    progress: bool = True,
+    say: Callable[[str], None] | None = None,
+) -> tuple[pl.DataFrame, dict[str, Path]]:
+    """Run each model's regressor of ``target`` (each a stored run) and compare them.
+
+    Models reading the same columns share one read of the warehouse. Writes ``bench.md``
+    and ``bench.csv`` into ``out_dir``; returns the table (one row per run) and the files.
+    """
+    from sercap.models.registry import get_model
+    from sercap.models.regressors import get_regressor
+    from sercap.store.runs import get_run
+
+    if not models:
+        raise SercapError("name the models to compare (e.g. svm lgbm dnn)")
+    for model in models:  # refuse before the first fit, not after some
+        get_regressor(model)
+    datasets: dict[Any, tuple[Dataset, int]] = {}
+    rows = []
+    for model in models:
+        key = (get_regressor(model).input_kind, get_model(model).default_columns)
+        if key not in datasets:
+            datasets[key] = load_target_dataset(
+                wh, model, target, corpus=corpus, label_map=label_map, feature_set=feature_set,
+                image_set=image_set, speaker_norm=speaker_norm,
+            )  # fmt: skip
+            if say is not None:
+                say(describe_dataset(model, *datasets[key]))
+        data, _ = datasets[key]
+        run_id = run_regression(
+            wh, model, data, tuned=tuned, seed=seed, n_jobs=n_jobs, device=device,
+            progress=progress,
+        )  # fmt: skip
+        record = get_run(wh, run_id)
+        rows.append(
+            {
+                "name": model + (" nested-tuned" if tuned else ""),
+                "target": target,
+                "ccc": record["ccc"],
+                "pearson": record["pearson"],
+                "mae": record["mae"],
+                "ccc_fold_mean": record["ccc_fold_mean"],
+                "ccc_fold_std": record["ccc_fold_std"],
+                "fit_s": record["fit_s"],
+                "n_utterances": record["n_utterances"],
+                "speaker_norm": bool(record["speaker_norm"]),
+                "protocol": record["protocol"],
+                "label_map": record["label_map"],
+                "run_id": run_id,
+            }
+        )
+    table = pl.DataFrame(rows)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = {"markdown": out_dir / "bench.md", "csv": out_dir / "bench.csv"}
+    written["csv"].write_text(table.write_csv())
+    first = datasets[next(iter(datasets))][0]
+    written["markdown"].write_text(bench_markdown(table, first.corpus) + "\n")
+    return table, written
+
+
+def describe_dataset(model: str, data: Dataset, left_out: int) -> str:
+    """One line: what a regression run reads (and how many utterances lacked a rating)."""
+    line = (
+        f"{model} → {data.target}: {len(data)} utterances of {data.corpus}, "
+        f"{len(set(data.folds))} folds ({data.protocol})"
+    )
+    if left_out:
+        noun = "utterance" if left_out == 1 else "utterances"
+        line += f"; {left_out} {noun} without a {data.target} rating left out"
+    return line
+
+
+def bench_markdown(table: pl.DataFrame, corpus: str) -> str:
+    """The comparison as a Markdown table with the protocol stated under it."""
+    lines = [
+        "| model | CCC | Pearson r | MAE | CCC per fold (mean ± std) | fit time (s) | run |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in table.iter_rows(named=True):
+        name = r["name"] + (" (speaker-norm)" if r["speaker_norm"] else "")
+        lines.append(
+            f"| {name} | {r['ccc']:.4f} | {r['pearson']:.4f} | {r['mae']:.4f} | "
+            f"{r['ccc_fold_mean']:.3f} ± {r['ccc_fold_std']:.3f} | {r['fit_s']:.1f} | "
+            f"`{r['run_id']}` |"
+        )
+    lines += ["", regression_caption(table, corpus)]
+    return "\n".join(lines)
+
+
+def _which(row: dict) -> str:
+    chosen = row["label_map"].partition(".")[2]
+    return f"utterances of label map {chosen}" if chosen else "utterances with a rating"
+
+
+def regression_caption(table: pl.DataFrame, corpus: str) -> str:
+    """One line saying how a regression bench table's figures were obtained."""
+    row = table.row(0, named=True)
+    return (
+        f"Corpus {corpus} · target {row['target']} ({row['n_utterances']} {_which(row)}) · "
+        f"protocol {row['protocol']} (speaker-independent) · pooled "
+        "out-of-fold scores · CCC = Lin's concordance correlation, MAE in rating units."
+    )
+
+
+def with_regression_scores(wh: Warehouse, runs: pl.DataFrame) -> pl.DataFrame:
+    """A runs listing (``sercap runs``) with ``target``, ``ccc``, ``pearson`` and ``mae``
+    columns added when some of its runs are regression runs (unchanged otherwise)."""
+    if runs.is_empty() or "run_id" not in runs.columns:
+        return runs
+    scores = store_regression.regression_scores(wh, runs["run_id"].to_list())
+    if scores.is_empty():
+        return runs
+    joined = runs.join(scores, on="run_id", how="left", maintain_order="left")
+    order = list(runs.columns)
+    after = {"label_map": ["target"], "macro_f1": ["ccc", "pearson", "mae"]}
+    columns: list[str] = []
+    for name in order:
+        columns.append(name)
+        columns += [c for c in after.get(name, []) if c in joined.columns]
+    columns += [c for c in joined.columns if c not in columns]
+    return joined.select(columns)

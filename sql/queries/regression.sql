@@ -1,0 +1,31 @@
+-- Dimensional targets and regression runs (sercap.store.regression).
+-- Each "-- name: x" section is one query, read with sercap.sqlfiles.named_query.
+
+-- name: target_values
+-- Every utterance of a corpus in its protocol's folds, with the chosen rating (NULL where the
+-- corpus has none for that utterance).
+SELECT l.utt_id, f.speaker, f.fold, f.protocol,
+    CASE $target WHEN 'valence' THEN l.valence WHEN 'activation' THEN l.activation
+        WHEN 'dominance' THEN l.dominance END AS value
+FROM labels l JOIN folds f USING (utt_id)
+WHERE f.corpus = $corpus
+ORDER BY l.utt_id;
+
+-- name: insert_regression_run
+INSERT INTO runs (run_id, kind, model, corpus, label_map, protocol, feature_set,
+    feature_set_hash, columns, speaker_norm, params_json, seed, tuned_from, n_utterances,
+    n_folds, target, ccc, pearson, mae, ccc_fold_mean, ccc_fold_std, fit_s, duration_s,
+    versions_json, fold_params_json, started_at)
+VALUES ($run_id, $kind, $model, $corpus, $label_map, $protocol, $feature_set,
+    $feature_set_hash, $columns, $speaker_norm, $params_json, $seed, $tuned_from,
+    $n_utterances, $n_folds, $target, $ccc, $pearson, $mae, $ccc_fold_mean, $ccc_fold_std,
+    $fit_s, $duration_s, $versions_json, $fold_params_json, now());
+
+-- name: regression_predictions
+SELECT utt_id, fold, value, predicted FROM regression_predictions
+WHERE run_id = $run_id ORDER BY utt_id;
+
+-- name: regression_scores
+SELECT run_id, target, round(ccc, 4) AS ccc, round(pearson, 4) AS pearson,
+    round(mae, 4) AS mae
+FROM runs WHERE list_contains($ids, run_id) AND target IS NOT NULL;

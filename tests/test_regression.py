@@ -1,0 +1,248 @@
+"""Dimensional regression (issue 16, item 2): `train/tune/bench MODEL --target RATING`.
+
+Tiny in-memory warehouses whose valence follows the emotion (which the first feature columns
+carry), so every regressor family can learn it; scores checked against numpy references
+computed from the stored predictions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import sercap
+from cli import main
+from sercap.errors import SercapError
+from sercap.store import Warehouse, connect
+from tests.helpers import add_corpus, add_features
+
+#: Valence by emotion; ratings add rater noise (as IEMOCAP's evaluator means do).
+CENTRES = {"ang": 1.5, "neu": 3.0, "sad": 4.5, "fru": 2.0}
+
+#: Small settings so that each family fits in well under a second per fold here.
+FAST = {
+    "svm": {},
+    "rf": {"n_estimators": 40},
+    "xgb": {"n_estimators": 60},
+    "lgbm": {"n_estimators": 60, "min_child_samples": 3},
+    "dnn": {"epochs": 15, "hidden_size": 16, "n_layers": 1, "batch_size": 64, "lr": 1e-2},
+}
+
+
+def add_ratings(wh: Warehouse, utts, target: str = "valence", seed: int = 0) -> dict[str, float]:
+    """Give every utterance a rating that depends on its emotion, plus noise."""
+    rng = np.random.default_rng(seed)
+    values = {
+        u: CENTRES[e] + float(rng.normal(0, 0.3))
+        for u, e in zip(utts["utt_id"], utts["emotion"], strict=True)
+    }
+    for utt, value in values.items():
+        wh.execute(f"UPDATE labels SET {target} = ? WHERE utt_id = ?", [value, utt])
+    return values
+
+
+@pytest.fixture
+def rated(wh: Warehouse) -> Warehouse:
+    """4 speakers × 3 emotions × 5 utterances with features and valence ratings."""
+    utts = add_corpus(wh, n_speakers=4, per_class=5)
+    add_features(wh, utts)
+    add_ratings(wh, utts)
+    return wh
+
+
+def reference_ccc(t: np.ndarray, p: np.ndarray) -> float:
+    """Lin's CCC written from its definition with numpy's population covariance."""
+    cov = np.cov(t, p, bias=True)
+    return float(2 * cov[0, 1] / (cov[0, 0] + cov[1, 1] + (t.mean() - p.mean()) ** 2))
+
+
+def test_stored_scores_recompute_from_stored_predictions(rated: Warehouse) -> None:
+    first = rated.query("SELECT min(utt_id) AS u FROM labels")["u"][0]
+    rated.execute("UPDATE labels SET valence = NULL WHERE utt_id = ?", [first])
+    said: list[str] = []
+    run = sercap.train(rated, "svm", target="valence", say=said.append, progress=False)
+    # Utterances without a rating are left out, and said so in one line.
+    assert run.record["n_utterances"] == 59 and run.left_out == 1
+    assert said == [
+        "svm → valence: 59 utterances of toy, 4 folds (leave-one-speaker-out); "
+        "1 utterance without a valence rating left out"
+    ]
+    stored = sercap.get_run(rated, run.run_id)  # read back from the warehouse
+    preds = stored.predictions
+    assert preds.height == 59 and first not in preds["utt_id"].to_list()
+    truth = rated.query(
+        "SELECT utt_id, valence FROM labels WHERE valence IS NOT NULL ORDER BY utt_id"
+    )
+    assert preds["utt_id"].to_list() == truth["utt_id"].to_list()
+    np.testing.assert_allclose(preds["value"].to_numpy(), truth["valence"].to_numpy())
+    t, p = preds["value"].to_numpy(), preds["predicted"].to_numpy()
+    assert stored.ccc == pytest.approx(reference_ccc(t, p), abs=1e-12)
+    assert stored.pearson == pytest.approx(np.corrcoef(t, p)[0, 1], abs=1e-12)
+    assert stored.mae == pytest.approx(np.abs(t - p).mean(), abs=1e-12)
+    # Out of fold: each fold is one held-out speaker, and a stored fold's CCC is reproduced.
+    folds = sorted(set(preds["fold"].to_list()))
+    per_fold = []
+    for fold in folds:
+        mask = (preds["fold"] == fold).to_numpy()
+        per_fold.append(reference_ccc(t[mask], p[mask]))
+    assert stored.record["ccc_fold_mean"] == pytest.approx(np.mean(per_fold), abs=1e-12)
+    assert stored.record["ua"] is None and stored.record["target"] == "valence"
+
+
+@pytest.mark.parametrize("model", sorted(FAST))
+def test_each_family_learns_a_rating(rated: Warehouse, model: str) -> None:
+    run = sercap.train(rated, model, target="valence", params=FAST[model], progress=False)
+    assert run.ccc > 0.6, (model, run.ccc)
+    assert run.predictions["predicted"].std() > 0.3  # not a constant guess
+
+
+def test_models_without_a_regressor_refuse_in_one_line(rated: Warehouse) -> None:
+    for model in ("trees", "text-lr"):
+        with pytest.raises(SercapError) as err:
+            sercap.train(rated, model, target="valence")
+        text = str(err.value)
+        assert "\n" not in text and repr(model) in text
+        assert text.endswith(
+            "--target works with: svm, rf, xgb, lgbm, dnn, lstm, cnn, resnet18, resnet34"
+        )
+    with pytest.raises(SercapError, match="unknown target 'arousal'; choose one of: valence"):
+        sercap.train(rated, "svm", target="arousal")
+
+
+def test_corpus_without_ratings_refuses_naming_it(wh: Warehouse) -> None:
+    add_features(wh, add_corpus(wh, n_speakers=4, per_class=3))
+    with pytest.raises(SercapError, match=r"^corpus 'toy' has no dominance ratings;") as err:
+        sercap.train(wh, "svm", target="dominance")
+    assert "\n" not in str(err.value)
+    assert wh.scalar("SELECT count(*) FROM runs") == 0
+
+
+def test_cli_train_runs_and_bench_print_the_scores(tmp_path: Path) -> None:
+    path = tmp_path / "wh"
+    wh = connect(path)
+    utts = add_corpus(wh, n_speakers=4, per_class=4)
+    add_features(wh, utts)
+    add_ratings(wh, utts, "activation")
+    wh.close()
+
+    def cli(*args: str):
+        return CliRunner().invoke(main, ["-w", str(path), *args], catch_exceptions=False)
+
+    trained = cli("train", "svm", "--target", "activation")
+    assert trained.exit_code == 0, trained.output
+    assert "target activation, 48 utterances" in trained.output
+    assert "CCC" in trained.output and "Pearson r" in trained.output and "MAE" in trained.output
+    listed = cli("runs")
+    header = listed.output.splitlines()[0].split()
+    assert {"target", "ccc", "pearson", "mae"} <= set(header)
+    assert "activation" in listed.output
+    bench = cli("bench", "svm", "lgbm", "--target", "activation")
+    assert bench.exit_code == 0, bench.output
+    assert bench.output.splitlines()[0].split()[:4] == ["name", "ccc", "pearson", "mae"]
+    assert "target activation" in bench.output and "bench.md" in bench.output
+    refused = cli("train", "trees", "--target", "activation")
+    assert refused.exit_code == 1 and refused.output.startswith("error: model 'trees' cannot")
+    assert len(refused.output.strip().splitlines()) == 1
+    missing = cli("train", "svm", "--target", "valence")
+    assert missing.output.strip().splitlines() == [
+        "error: corpus 'toy' has no valence ratings; --target needs dimensional labels "
+        "(IEMOCAP, the synthetic corpus, or a manifest with valence/activation/dominance)"
+    ]
+
+
+def test_tuning_on_ccc_is_kept_apart_from_classification(rated: Warehouse) -> None:
+    from sercap.regression import load_target_dataset, score_regression
+    from sercap.tuning import inner_splits, objective_for
+
+    # A classification tuning must never hand its parameters to a regression, and back.
+    sercap.tune(rated, "svm", trials=1, progress=False)
+    with pytest.raises(SercapError, match="no nested tuning for svm on toy/valence"):
+        sercap.train(rated, "svm", target="valence", tuned=True, progress=False)
+    study = sercap.tune(rated, "svm", target="valence", trials=2, progress=False)
+    assert study.name.startswith("svm-toy-valence-")
+    shown = str(sercap.load_study(rated, "svm", target="valence"))
+    assert "inner CCC (best)" in shown and "UA" not in shown
+    run = sercap.train(rated, "svm", target="valence", tuned=True, progress=False)
+    assert sorted(run.fold_params) == ["01", "02", "03", "04"]
+    assert run.record["tuned_from"].startswith(study.name)
+    # The objective is the mean inner CCC (not UA) over the fold's training speakers.
+    data, _ = load_target_dataset(rated, "svm", "valence")
+    rows = np.flatnonzero(data.folds != "01")
+    objective = objective_for("svm", data, rows, inner_folds=3)
+    import optuna
+
+    value = objective(optuna.trial.FixedTrial({"C": 3.0, "gamma_rel": 1.0}))
+    sub = data.subset(rows)
+    cccs = []
+    for _, tr, te in inner_splits(sub, n_splits=3, seed=0):
+        from sklearn.impute import SimpleImputer
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+        from sklearn.svm import SVR
+
+        svr = make_pipeline(
+            SimpleImputer(strategy="median", keep_empty_features=True),
+            StandardScaler(),
+            SVR(C=3.0, gamma=1.0 / sub.X.shape[1], epsilon=0.1),
+        ).fit(sub.X[tr], sub.y[tr])
+        cccs.append(score_regression(sub.y[te], svr.predict(sub.X[te])).ccc)
+    assert value == pytest.approx(np.mean(cccs), abs=1e-9)
+
+
+def test_schema_file_is_idempotent(tmp_path: Path) -> None:
+    for _ in range(2):  # every writable connect applies sql/008_regression.sql again
+        wh = connect(tmp_path / "wh")
+        columns = wh.query("SELECT * FROM runs LIMIT 0").columns
+        assert {"target", "ccc", "pearson", "mae"} <= set(columns)
+        assert wh.has_relation("regression_predictions")
+        wh.close()
+
+
+def test_regression_runs_stay_out_of_class_only_verbs(rated: Warehouse) -> None:
+    a = sercap.train(rated, "svm", target="valence", progress=False)
+    b = sercap.train(rated, "lgbm", target="valence", params=FAST["lgbm"], progress=False)
+    with pytest.raises(SercapError, match="predicts valence ratings; an ensemble averages"):
+        sercap.ensemble_runs(rated, [a.run_id, b.run_id])
+    with pytest.raises(SercapError, match="predicts valence ratings; `predict` uses"):
+        sercap.predict(rated, ["/nowhere.wav"], run=a.run_id)
+
+
+@pytest.mark.parametrize(
+    ("model", "params"),
+    [
+        ("lstm", {"epochs": 15, "hidden_size": 16, "lr": 1e-2, "patience": 0, "batch_size": 16,
+                  "scheduler": "none"}),
+        ("cnn", {"epochs": 12, "channels": 8, "crop_frames": 32, "lr": 3e-3, "patience": 0,
+                 "batch_size": 16, "scheduler": "none", "deltas": False, "pooling": "mean",
+                 "norm": "global"}),
+    ],
+)  # fmt: skip
+def test_sequence_and_image_networks_learn_a_rating(
+    wh: Warehouse, model: str, params: dict
+) -> None:
+    from tests.helpers import add_frames, add_images
+
+    utts = add_corpus(wh, n_speakers=4, per_class=5)
+    add_frames(wh, utts)
+    add_images(wh, utts)
+    add_ratings(wh, utts)
+    run = sercap.train(wh, model, target="valence", params=params, progress=False)
+    assert run.record["n_utterances"] == 60
+    assert run.ccc > 0.5, (model, run.ccc)
+
+
+def test_a_label_map_chooses_the_utterances(wh: Warehouse) -> None:
+    utts = add_corpus(
+        wh, kind="iemocap", protocol="leave-one-session-out", classes=("ang", "fru", "neu")
+    )
+    add_features(wh, utts)
+    add_ratings(wh, utts)
+    every = sercap.train(wh, "svm", target="valence", progress=False)
+    kept = sercap.train(wh, "svm", target="valence", labels="iemocap4", progress=False)
+    assert every.record["n_utterances"] == 36 and every.record["label_map"] == "valence"
+    assert kept.record["n_utterances"] == 24 and kept.record["label_map"] == "valence.iemocap4"
+    assert not any("fru" in u for u in kept.predictions["utt_id"].to_list())
+    assert "24 utterances of label map iemocap4" in str(kept)
