@@ -80,6 +80,40 @@ def newest_runs(wh: Warehouse, corpus: str, label_map: str) -> list[str]:
     return store_runs.newest_per_configuration(wh, corpus, label_map)
 
 
+def regression_section(wh: Warehouse, corpus: str) -> list[str]:
+    """Markdown lines: the newest regression run of each target, model and setting (CCC,
+    Pearson's r, MAE from its stored scores); nothing when the corpus has none."""
+    from sercap.store.regression import newest_regression_runs
+
+    runs = newest_regression_runs(wh, corpus)
+    if not runs.height:
+        return []
+    lines = [
+        "## Dimensional regression",
+        "",
+        "The newest run of each rating, model and setting (by time, never by score); pooled "
+        "out-of-fold predictions under the corpus' speaker-independent protocol. CCC is Lin's "
+        "concordance correlation (the primary score).",
+        "",
+        "| target | model | tuned | speaker norm | CCC | Pearson r | MAE | CCC per fold | n "
+        "| run |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in runs.iter_rows(named=True):
+        per_fold = (
+            f"{r['ccc_fold_mean']:.3f} ± {r['ccc_fold_std']:.3f}"
+            if r["ccc_fold_mean"] is not None and r["ccc_fold_std"] is not None
+            else "–"
+        )
+        pearson = "–" if r["pearson"] is None else f"{r['pearson']:.3f}"
+        lines.append(
+            f"| {r['target']} | {r['model']} | {'yes' if r['tuned'] else 'no'} | "
+            f"{'yes' if r['speaker_norm'] else 'no'} | {r['ccc']:.3f} | {pearson} | "
+            f"{r['mae']:.3f} | {per_fold} | {r['n_utterances']} | `{r['run_id']}` |"
+        )
+    return [*lines, ""]
+
+
 def write_report(
     wh: Warehouse,
     out_dir: Path,
@@ -140,6 +174,7 @@ def write_report(
         sections += modality_section(wh, corpus, label_map)
     else:
         sections += ["No runs yet: `sercap train MODEL` or `sercap bench` first.", ""]
+    sections += regression_section(wh, corpus)
     try:
         data = load_dataset(
             wh, "tabular", corpus=corpus, label_map=label_map, feature_set=feature_set

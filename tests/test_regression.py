@@ -143,6 +143,15 @@ def test_cli_train_runs_and_bench_print_the_scores(tmp_path: Path) -> None:
     assert bench.exit_code == 0, bench.output
     assert bench.output.splitlines()[0].split()[:4] == ["name", "ccc", "pearson", "mae"]
     assert "target activation" in bench.output and "bench.md" in bench.output
+    run_id = listed.output.splitlines()[2].split()[0]
+    shown = cli("runs", "show", run_id)  # a regression run has no class predictions
+    assert shown.exit_code == 0 and "error" not in shown.output, shown.output
+    report = cli("report", "--out", str(tmp_path / "report"), "--no-importance")
+    assert report.exit_code == 0, report.output
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "## Dimensional regression" in text
+    rows = [line for line in text.splitlines() if line.startswith("| activation | ")]
+    assert sorted(r.split(" | ")[1] for r in rows) == ["lgbm", "svm"]  # the newest per model
     refused = cli("train", "trees", "--target", "activation")
     assert refused.exit_code == 1 and refused.output.startswith("error: model 'trees' cannot")
     assert len(refused.output.strip().splitlines()) == 1

@@ -75,3 +75,11 @@ def regression_scores(wh: Warehouse, run_ids: Sequence[str]) -> pl.DataFrame:
             }
         )
     return wh.query(_q("regression_scores"), {"ids": list(run_ids)})
+
+
+def newest_regression_runs(wh: Warehouse, corpus: str) -> pl.DataFrame:
+    """The newest regression run of each (target, model, setting) of ``corpus`` with its
+    scores (chosen by time, never by score); empty without the regression columns."""
+    if not has_regression_columns(wh):
+        return pl.DataFrame()
+    return wh.query(_q("newest_regression_runs"), {"corpus": corpus})
