@@ -98,10 +98,12 @@ class FoldTask:
 
 def fit_fold_task(item: tuple[Dataset, FoldTask]) -> tuple[int, int, np.ndarray, float]:
     """On a worker: fit one fold; return (run, fold, test probabilities, fit seconds)."""
+    from sercap.cluster import worker_threads
+
     data, task = item
     proba, fit_s = fit_fold(
         data, task.model, task.params, task.train, task.test, seed=task.seed,
-        n_jobs=task.n_jobs, device=task.device,
+        n_jobs=worker_threads(task.n_jobs), device=task.device,
     )  # fmt: skip
     return task.run, task.fold, proba, fit_s
 

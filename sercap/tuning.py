@@ -487,6 +487,8 @@ def run_trial_task(item: tuple[TrialContext, TrialTask]) -> tuple[str, str]:
     """On a worker: run one trial of ``task.study`` (``study.optimize(n_trials=1)``, so the
     pruner and the heartbeat work as in process); return (study, trial state or "skipped").
     """
+    from sercap.cluster import worker_threads
+
     context, task = item
     data = context.data
     if task.deadline is not None and time.time() > task.deadline:
@@ -500,7 +502,7 @@ def run_trial_task(item: tuple[TrialContext, TrialTask]) -> tuple[str, str]:
     )
     objective = objective_for(
         task.model, data, task.rows, inner_folds=task.inner_folds, fixed=task.fixed,
-        seed=task.seed, n_jobs=task.n_jobs, device=task.device,
+        seed=task.seed, n_jobs=worker_threads(task.n_jobs), device=task.device,
     )  # fmt: skip
     state: list[str] = []
     study.optimize(

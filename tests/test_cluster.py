@@ -152,6 +152,21 @@ def test_map_tasks_yields_every_result_with_a_progress_bar(client, capsys) -> No
     assert "12/12" in capsys.readouterr().err
 
 
+def _threads_for(n: int) -> int:
+    from sercap.cluster import worker_threads
+
+    return worker_threads(n)
+
+
+def test_a_task_gets_no_more_threads_than_its_worker(client) -> None:
+    """Tasks run side by side, one per worker thread: a model asking for 4 threads in a
+    one-thread worker would oversubscribe the machine (lightgbm: several times slower)."""
+    from sercap.cluster import worker_threads
+
+    assert list(map_tasks(client, _threads_for, [4], progress=False)) == [1]
+    assert worker_threads(4) == 4  # in this process: as asked
+
+
 def test_ctrl_c_cancels_the_pending_tasks(client) -> None:
     def n_tasks() -> int:
         return client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
