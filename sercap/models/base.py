@@ -28,7 +28,47 @@ def read_meta(path: Path) -> dict:
     return json.loads(meta_path.read_text())
 
 
-class SERModel(abc.ABC):
+class ModelParams(abc.ABC):
+    """The constructor every sercap model shares, classifier or regressor: ``params``
+    checked against ``default_params`` (an unknown name is a one-line error), a seed,
+    threads and a torch device."""
+
+    name: ClassVar[str]
+    #: How an unknown-parameter error names the model ("svm", "svm regressor").
+    _described_as: ClassVar[str] = "{name}"
+
+    def __init__(
+        self,
+        params: dict | None = None,
+        *,
+        seed: int = 0,
+        n_jobs: int = 1,
+        device: str | None = None,
+        verbose: bool = False,
+    ) -> None:
+        defaults = self.default_params()
+        given = dict(params or {})
+        unknown = sorted(set(given) - set(defaults))
+        if unknown:
+            raise BadParameterError(
+                f"{self._described_as.format(name=self.name)}: unknown parameter "
+                f"{unknown[0]!r} (known: {', '.join(sorted(defaults))})"
+            )
+        self.params: dict[str, Any] = {**defaults, **given}
+        self.seed = int(seed)
+        if int(n_jobs) < 1:
+            raise BadParameterError(f"{self.name}: n_jobs must be at least 1, got {n_jobs}")
+        self.n_jobs = int(n_jobs)
+        self.device = device
+        self.verbose = bool(verbose)
+
+    @classmethod
+    @abc.abstractmethod
+    def default_params(cls) -> dict:
+        """Parameters used when the caller gives none; the set of known parameter names."""
+
+
+class SERModel(ModelParams):
     """A classifier over K emotion classes; ``predict_proba`` always has K columns.
 
     Subclasses define ``name``, ``input_kind``, ``default_params``, ``search_space``, ``fit``,
@@ -50,21 +90,7 @@ class SERModel(abc.ABC):
         device: str | None = None,
         verbose: bool = False,
     ) -> None:
-        defaults = self.default_params()
-        given = dict(params or {})
-        unknown = sorted(set(given) - set(defaults))
-        if unknown:
-            raise BadParameterError(
-                f"{self.name}: unknown parameter {unknown[0]!r} "
-                f"(known: {', '.join(sorted(defaults))})"
-            )
-        self.params: dict[str, Any] = {**defaults, **given}
-        self.seed = int(seed)
-        if int(n_jobs) < 1:
-            raise BadParameterError(f"{self.name}: n_jobs must be at least 1, got {n_jobs}")
-        self.n_jobs = int(n_jobs)
-        self.device = device
-        self.verbose = bool(verbose)
+        super().__init__(params, seed=seed, n_jobs=n_jobs, device=device, verbose=verbose)
         self.n_classes_: int | None = None
 
     def __repr__(self) -> str:

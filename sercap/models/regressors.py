@@ -21,7 +21,7 @@ import optuna
 from threadpoolctl import threadpool_limits
 
 from sercap.errors import BadParameterError, SercapError
-from sercap.models.base import check_tabular, inner_split
+from sercap.models.base import ModelParams, check_tabular, inner_split
 
 
 def check_targets(name: str, y: Any, n_samples: int) -> np.ndarray:
@@ -41,7 +41,7 @@ def check_targets(name: str, y: Any, n_samples: int) -> np.ndarray:
     return y
 
 
-class Regressor(abc.ABC):
+class Regressor(ModelParams):
     """A model of one rating: ``fit(X, y, groups)`` then ``predict(X)`` → (n,) float64.
 
     Subclasses define ``name``, ``default_params``, ``search_space``, ``_fit`` and
@@ -50,6 +50,7 @@ class Regressor(abc.ABC):
 
     name: ClassVar[str]
     input_kind: ClassVar[str] = "tabular"
+    _described_as: ClassVar[str] = "{name} regressor"
 
     def __init__(
         self,
@@ -60,21 +61,7 @@ class Regressor(abc.ABC):
         device: str | None = None,
         verbose: bool = False,
     ) -> None:
-        defaults = self.default_params()
-        given = dict(params or {})
-        unknown = sorted(set(given) - set(defaults))
-        if unknown:
-            raise BadParameterError(
-                f"{self.name} regressor: unknown parameter {unknown[0]!r} "
-                f"(known: {', '.join(sorted(defaults))})"
-            )
-        self.params: dict[str, Any] = {**defaults, **given}
-        self.seed = int(seed)
-        if int(n_jobs) < 1:
-            raise BadParameterError(f"{self.name}: n_jobs must be at least 1, got {n_jobs}")
-        self.n_jobs = int(n_jobs)
-        self.device = device
-        self.verbose = bool(verbose)
+        super().__init__(params, seed=seed, n_jobs=n_jobs, device=device, verbose=verbose)
         self.n_features_: int | None = None
 
     @classmethod
