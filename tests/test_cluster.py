@@ -158,12 +158,30 @@ def _threads_for(n: int) -> int:
     return worker_threads(n)
 
 
+def _fold_fit_threads(n: int) -> int:
+    """On a worker: the n_jobs a fold task asking for ``n`` hands to fit_fold (a spy)."""
+    import numpy as np
+
+    import sercap.distribute as dist
+
+    seen: list[int] = []
+    original = dist.fit_fold
+    dist.fit_fold = lambda *a, **k: (seen.append(k["n_jobs"]), (np.zeros((1, 1)), 0.0))[1]
+    try:
+        task = dist.FoldTask(0, 0, "svm", None, np.array([0]), np.array([1]), 0, n, None)
+        dist.fit_fold_task((None, task))
+    finally:
+        dist.fit_fold = original
+    return seen[0]
+
+
 def test_a_task_gets_no_more_threads_than_its_worker(client) -> None:
     """Tasks run side by side, one per worker thread: a model asking for 4 threads in a
     one-thread worker would oversubscribe the machine (lightgbm: several times slower)."""
     from sercap.cluster import worker_threads
 
     assert list(map_tasks(client, _threads_for, [4], progress=False)) == [1]
+    assert list(map_tasks(client, _fold_fit_threads, [4], progress=False)) == [1]
     assert worker_threads(4) == 4  # in this process: as asked
 
 
