@@ -59,6 +59,7 @@ _API = (
     "bench",
     "bench_cross",
     "bench_extract",
+    "bench_extract_commands",
     "bench_scale",
     "bench_sql",
     "run_demo",

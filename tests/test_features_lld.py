@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import scipy.fft
 
+from sercap.features import lld
 from sercap.features.featureset import get_feature_set
 from sercap.features.lld import (
     VOICED_ONLY,
@@ -147,3 +148,47 @@ def test_contrast_ignores_the_resamplers_roll_off() -> None:
             assert gap > 10  # up to Nyquist, the roll-off dominates the top band's valley
         else:
             assert gap < tolerance
+
+
+@pytest.mark.parametrize("n_mels,fmin,fmax", [(26, 0.0, 8000.0), (64, 50.0, 7600.0)])
+def test_mel_filterbank_is_librosas(n_mels: int, fmin: float, fmax: float) -> None:
+    librosa = pytest.importorskip("librosa")
+    ours = lld.mel_filterbank(16000, 512, n_mels, fmin, fmax)
+    theirs = librosa.filters.mel(
+        sr=16000, n_fft=512, n_mels=n_mels, fmin=fmin, fmax=fmax, norm=None
+    ).astype(np.float32)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("top", [257, 231])
+def test_spectral_contrast_is_librosas(top: int) -> None:
+    librosa = pytest.importorskip("librosa")
+    rng = np.random.default_rng(3)
+    t = np.arange(16000) / 16000
+    y = (0.3 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+    y[4000:6000] *= 1e-4  # a quiet stretch: the 80 dB floor under the maximum matters
+    power = lld.power_spectrum(lld.frame_signal(y, 400, 160), 512)
+    mag = np.sqrt(power)[:, :top]
+    freqs = np.fft.rfftfreq(512, 1 / 16000)[:top]
+    ours = lld.spectral_contrast(mag, freqs, sr=16000, n_bands=6, fmin=200.0)
+    theirs = librosa.feature.spectral_contrast(
+        S=mag.T, sr=16000, n_fft=512, freq=freqs, n_bands=6, fmin=200.0
+    ).T
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-3)
+
+
+def test_extraction_never_imports_librosa() -> None:
+    """librosa's import costs seconds per process; the default set must not need it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from sercap.features.featureset import get_feature_set\n"
+        "from sercap.features.lld import compute_frames\n"
+        "y = (0.1 * np.sin(np.arange(16000) * 0.1)).astype(np.float32)\n"
+        "compute_frames(y, get_feature_set('default').params)\n"
+        "print('librosa' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

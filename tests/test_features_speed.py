@@ -51,7 +51,8 @@ def test_cli_bench_extract(tmp_path) -> None:
     w = ["-w", str(tmp_path / "wh")]
     runner.invoke(main, [*w, "ingest", "manifest", str(manifest)])
     out = tmp_path / "speed.csv"
-    args = [*w, "bench", "extract", "--limit", "3", "--jobs", "2", "--no-naive", "--out", str(out)]
+    args = [*w, "bench", "extract", "--limit", "3", "--jobs", "2", "--no-naive"]
+    args += ["--view", "computation", "--out", str(out)]
     result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "sercap default: end to end, 2 jobs" in result.output

@@ -226,9 +226,9 @@ def _run_task(task: Task) -> ChunkResult:
                 _reraise_interrupt(exc)
                 problem = _failure(DESCRIPTORS_FAILED, item, exc)
         result.rows.append((item.utt_id, "error", problem, None))
-    feats = None
+    feats = frames = None
     if ok and task.kind == "lld":
-        ok, feats, failed = _functionals_isolating(task, ok)
+        ok, frames, feats, failed = _functionals_isolating(task, ok)
         result.rows.extend(failed)
     for item, value, seconds in ok:
         result.rows.append((item.utt_id, "ok", None, _n_frames(task, value)))
@@ -239,10 +239,7 @@ def _run_task(task: Task) -> ChunkResult:
     values = [value for _, value, _ in ok]
     name = task.part_name
     if task.kind == "lld":
-        from sercap.features.functionals import frames_table
-
-        frames = frames_table(ok_ids, values)
-        assert task.frames_dir is not None and feats is not None
+        assert task.frames_dir is not None and frames is not None and feats is not None
         result.frames_path = _write_parquet(frames, task.frames_dir, name)
         result.frames_rows = frames.num_rows
         result.out_path = _write_parquet(feats, task.out_dir, name)
@@ -274,34 +271,40 @@ def _run_task(task: Task) -> ChunkResult:
 
 def _functionals_isolating(
     task: Task, ok: list[tuple[Item, Any, float]]
-) -> tuple[list[tuple[Item, Any, float]], Any, list[tuple[str, str, str, None]]]:
+) -> tuple[list[tuple[Item, Any, float]], Any, Any, list[tuple[str, str, str, None]]]:
     """SQL functionals of a chunk's frames; when the chunk's query fails, each utterance is
     tried alone so that only the culprits are recorded as failed.
 
-    Returns the utterances kept, their functionals table and the rows of those that failed.
+    Returns the utterances kept, their frames table (Arrow, what the frames part stores),
+    their functionals table and the rows of those that failed.
     """
+    from sercap.features.functionals import frames_table
+
     hop_s = float(task.params["hop_ms"]) / 1000.0
     try:
-        return ok, _functionals(ok, hop_s), []
+        frames = frames_table([e[0].utt_id for e in ok], [e[1] for e in ok])
+        return ok, frames, _functionals(frames, hop_s), []
     except Exception as exc:
         _reraise_interrupt(exc)
     kept: list[tuple[Item, Any, float]] = []
     failed: list[tuple[str, str, str, None]] = []
     for entry in ok:
         try:
-            _functionals([entry], hop_s)
+            _functionals(frames_table([entry[0].utt_id], [entry[1]]), hop_s)
             kept.append(entry)
         except Exception as exc:
             _reraise_interrupt(exc)
             reason = _failure(FUNCTIONALS_FAILED, entry[0], exc)
             failed.append((entry[0].utt_id, "error", reason, None))
-    return kept, (_functionals(kept, hop_s) if kept else None), failed
+    if not kept:
+        return kept, None, None, failed
+    frames = frames_table([e[0].utt_id for e in kept], [e[1] for e in kept])
+    return kept, frames, _functionals(frames, hop_s), failed
 
 
-def _functionals(entries: list[tuple[Item, Any, float]], hop_s: float) -> Any:
-    from sercap.features.functionals import compute_functionals, frames_table
+def _functionals(frames: Any, hop_s: float) -> Any:
+    from sercap.features.functionals import compute_functionals
 
-    frames = frames_table([e[0].utt_id for e in entries], [e[1] for e in entries])
     return compute_functionals(frames, hop_s)
 
 

@@ -96,21 +96,31 @@ class FeatureSet:
         return make_feature_set(name or self.name, self.kind, params, self.description)
 
 
-def library_versions(kind: str) -> dict[str, str]:
-    """Versions of what changes this kind's numbers (major.minor for numeric libraries)."""
+def library_versions(kind: str, params: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """Versions of what changes this kind's numbers (major.minor for numeric libraries).
 
-    def mm(version: str) -> str:
-        return ".".join(version.split(".")[:2])
+    Read from the installed packages' metadata, not by importing them: librosa's import
+    alone costs seconds, and the default descriptors do not use it (only the ``pyin`` and
+    ``chroma`` groups and the images do, and only their hashes name its version).
+    """
+    from importlib.metadata import PackageNotFoundError, version
 
-    import numpy
+    def mm(package: str) -> str:
+        try:
+            return ".".join(version(package).split(".")[:2])
+        except PackageNotFoundError:
+            return "missing"
 
-    versions: dict[str, str] = {"numpy": mm(numpy.__version__)}
+    versions: dict[str, str] = {"numpy": mm("numpy")}
+    groups = (params or {}).get("groups", {})
+    uses_librosa = kind == "image" or (
+        kind == "lld"
+        and ("chroma" in groups or groups.get("pitch", {}).get("method", "acf") == "pyin")
+    )
     if kind in ("lld", "image"):
-        import librosa
-        import scipy
-
-        versions["librosa"] = mm(librosa.__version__)
-        versions["scipy"] = mm(scipy.__version__)
+        if uses_librosa:
+            versions["librosa"] = mm("librosa")
+        versions["scipy"] = mm("scipy")
     if kind == "lld":
         from sercap.features.functionals import template_sha
         from sercap.features.lld import LLD_VERSION
@@ -153,7 +163,7 @@ def make_feature_set(
         raise BadParameterError(
             f"feature set {name!r}: the pitch group is required (voicing stats)"
         )
-    return FeatureSet(name, kind, params, description, library_versions(kind))
+    return FeatureSet(name, kind, params, description, library_versions(kind, params))
 
 
 def builtin_definitions() -> dict[str, tuple[str, dict[str, Any], str]]:

@@ -23,7 +23,7 @@ import scipy.fft
 from sercap.features.voice import VOICE_COLUMNS
 
 #: Bump when a change here changes numbers: it is part of every LLD feature-set hash.
-LLD_VERSION = 2
+LLD_VERSION = 3
 
 _EPS = 1e-10
 
@@ -72,14 +72,104 @@ def power_spectrum(frames: np.ndarray, n_fft: int) -> np.ndarray:
     return (power * (4.0 / float(w.sum()) ** 2)).astype(np.float32, copy=False)
 
 
+def hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale (librosa's default, ``htk=False``): linear below 1 kHz, log above."""
+    hz = np.asarray(hz, dtype=np.float64)
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
+    with np.errstate(divide="ignore"):
+        log_part = min_log_mel + np.log(np.maximum(hz, 1e-300) / min_log_hz) / logstep
+    return np.where(hz >= min_log_hz, log_part, hz / f_sp)
+
+
+def mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`hz_to_mel`."""
+    mel = np.asarray(mel, dtype=np.float64)
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
+    return np.where(
+        mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)), f_sp * mel
+    )
+
+
 @functools.lru_cache(maxsize=16)
 def mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
-    """Slaney-style triangular mel filters (n_mels, n_fft//2+1), float32 (librosa's)."""
-    import librosa
+    """Triangular filters on Slaney's mel scale, (n_mels, n_fft//2+1) float32, unnormalised.
 
-    return librosa.filters.mel(
-        sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, norm=None
-    ).astype(np.float32)
+    The same matrix as ``librosa.filters.mel(..., norm=None)`` (a test compares them), built
+    in numpy so that extraction never imports librosa (its import costs seconds per process).
+    """
+    fft_hz = np.linspace(0.0, sr / 2.0, n_fft // 2 + 1)
+    mel_hz = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+    fdiff = np.diff(mel_hz)
+    ramps = mel_hz[:, None] - fft_hz[None, :]
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    return np.maximum(0.0, np.minimum(lower, upper)).astype(np.float32)
+
+
+def spectral_contrast(
+    magnitude: np.ndarray,
+    freqs: np.ndarray,
+    *,
+    sr: int,
+    n_bands: int = 6,
+    fmin: float = 200.0,
+    quantile: float = 0.02,
+) -> np.ndarray:
+    """Octave-band spectral contrast (Jiang et al. 2002) as librosa computes it, (T, n_bands+1).
+
+    Band k spans ``fmin·2^(k-1)`` to ``fmin·2^k`` Hz (band 0 is everything below ``fmin``,
+    the last band everything above its lower edge, up to the last of ``freqs``); in each
+    frame the band's peak and valley are the means of its top and bottom ``quantile`` of
+    bins (at least one), and the contrast is their difference in dB (librosa's
+    ``power_to_db`` of the magnitudes: floor 1e-10, and each of peaks and valleys clipped at
+    80 dB under its maximum over the utterance). Equal to
+    ``librosa.feature.spectral_contrast(S=magnitude.T, freq=freqs, ...)`` (a test compares).
+
+    Parameters
+    ----------
+    magnitude : ndarray, shape (T, F)
+        Magnitude spectra, one row per frame.
+    freqs : ndarray, shape (F,)
+        Centre frequency of each column in Hz.
+    sr : int
+        Sample rate (bands must start below Nyquist).
+    n_bands, fmin, quantile : int, float, float
+        As librosa's.
+    """
+    t = magnitude.shape[0]
+    edges = np.zeros(n_bands + 2)
+    edges[1:] = fmin * 2.0 ** np.arange(n_bands + 1)
+    if np.any(edges[:-1] >= 0.5 * sr):
+        raise ValueError("spectral contrast: a band starts above Nyquist; lower fmin or n_bands")
+    valley = np.zeros((t, n_bands + 1))
+    peak = np.zeros((t, n_bands + 1))
+    for k, (f_low, f_high) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+        band = (freqs >= f_low) & (freqs <= f_high)
+        idx = np.flatnonzero(band)
+        if k > 0:
+            band[idx[0] - 1] = True
+        if k == n_bands:
+            band[idx[-1] + 1 :] = True
+        cols = np.flatnonzero(band)
+        n_take = max(int(np.rint(quantile * cols.size)), 1)
+        if k < n_bands:
+            cols = cols[:-1]
+        sub = magnitude[:, cols[0] : cols[-1] + 1]
+        if n_take == 1:
+            valley[:, k] = sub.min(axis=1)
+            peak[:, k] = sub.max(axis=1)
+        else:
+            part = np.partition(sub, (n_take - 1, sub.shape[1] - n_take), axis=1)
+            valley[:, k] = part[:, :n_take].mean(axis=1)
+            peak[:, k] = part[:, -n_take:].mean(axis=1)
+
+    def to_db(x: np.ndarray) -> np.ndarray:
+        db = 10.0 * np.log10(np.maximum(x, 1e-10))
+        return np.maximum(db, db.max() - 80.0) if db.size else db
+
+    return (to_db(peak) - to_db(valley)).astype(np.float32)
 
 
 @functools.lru_cache(maxsize=16)
@@ -203,6 +293,13 @@ def deltas(x: np.ndarray, width: int = 2) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- main
+def _bins(freqs: np.ndarray, lo_hz: float, hi_hz: float, closed: bool = False) -> slice:
+    """The contiguous bins with ``lo_hz <= f < hi_hz`` (``<= hi_hz`` when ``closed``)."""
+    first = int(np.searchsorted(freqs, lo_hz, side="left"))
+    last = int(np.searchsorted(freqs, hi_hz, side="right" if closed else "left"))
+    return slice(first, last)
+
+
 def compute_frames(y: np.ndarray, params: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Descriptors of every frame of ``y`` (float32 mono at ``params['sample_rate']``).
 
@@ -249,6 +346,7 @@ def compute_frames(y: np.ndarray, params: Mapping[str, Any]) -> dict[str, np.nda
         sign = np.signbit(frames)
         cols["zcr"] = np.mean(sign[:, 1:] != sign[:, :-1], axis=1) if t else np.zeros(0)
 
+    mag = None
     if "spectral" in groups:
         g = groups["spectral"]
         mag = np.sqrt(power)
@@ -257,17 +355,23 @@ def compute_frames(y: np.ndarray, params: Mapping[str, Any]) -> dict[str, np.nda
         cols["spectral_centroid"] = centroid
         spread = (mag @ (freqs**2)) / msum - centroid**2
         cols["spectral_bandwidth"] = np.sqrt(np.maximum(spread, 0))
-        psum = power.sum(axis=1) + _EPS
-        cum = np.cumsum(power, axis=1)
+        psum = power.sum(axis=1, dtype=np.float64) + _EPS
+        # roll-off: the first bin where the cumulative power reaches q of the total
+        # (accumulated along frames-major rows, which numpy vectorises across frames)
+        cum_t = np.cumsum(power.T, axis=0)
         for q in g.get("rolloffs", [0.25, 0.5, 0.75, 0.9]):
-            idx = np.sum(cum < (q * psum)[:, None], axis=1).clip(0, freqs.size - 1)
+            idx = np.count_nonzero(cum_t < (q * psum)[None, :], axis=0).clip(0, freqs.size - 1)
             cols[f"spectral_rolloff{int(round(q * 100)):02d}"] = freqs[idx]
         logp = np.log(power + _EPS)
+        mean_logp = logp.mean(axis=1)
         cols["spectral_flatness_db"] = (10 / np.log(10)) * (
-            logp.mean(axis=1) - np.log(power.mean(axis=1) + _EPS)
+            mean_logp - np.log(psum / freqs.size + _EPS)
         )
-        p = power / psum[:, None]
-        cols["spectral_entropy"] = -(p * np.log2(p + _EPS)).sum(axis=1) / np.log2(freqs.size)
+        # entropy of the power distribution p = power / psum, in bits, normalised by
+        # log2(bins): -sum p log2 p = (ln psum - sum(power · ln power) / psum) / ln 2
+        plogp = np.einsum("ij,ij->i", power, logp, dtype=np.float64) / psum
+        entropy = (np.log(psum) - plogp) / np.log(2) / np.log2(freqs.size)
+        cols["spectral_entropy"] = np.clip(entropy, 0.0, 1.0)  # 0 for a silent frame
         nm = mag / msum[:, None]
         flux = np.zeros(t, dtype=np.float32)
         if t > 1:
@@ -276,47 +380,40 @@ def compute_frames(y: np.ndarray, params: Mapping[str, Any]) -> dict[str, np.nda
         fc = freqs - freqs.mean()
         cols["spectral_slope"] = (logp @ fc) / float(fc @ fc) * 1000.0  # per kHz, log power
         # alpha ratio and Hammarberg index (eGeMAPS voice-quality measures)
-        lo_band = (freqs >= 50) & (freqs < 1000)
-        hi_band = (freqs >= 1000) & (freqs < 5000)
         cols["spectral_alpha_ratio"] = 10 * np.log10(
-            (power[:, lo_band].sum(1) + _EPS) / (power[:, hi_band].sum(1) + _EPS)
+            (power[:, _bins(freqs, 50, 1000)].sum(1) + _EPS)
+            / (power[:, _bins(freqs, 1000, 5000)].sum(1) + _EPS)
         )
         cols["spectral_hammarberg"] = 10 * np.log10(
-            (power[:, freqs < 2000].max(1) + _EPS)
-            / (power[:, (freqs >= 2000) & (freqs < 5000)].max(1) + _EPS)
+            (power[:, _bins(freqs, 0, 2000)].max(1) + _EPS)
+            / (power[:, _bins(freqs, 2000, 5000)].max(1) + _EPS)
         )
 
     if "bands" in groups:
         edges = groups["bands"].get("edges_hz", [0, 250, 650, 1000, 2000, 4000, 8000])
         total = power.sum(axis=1) + _EPS
         for lo_hz, hi_hz in zip(edges[:-1], edges[1:], strict=False):
-            sel = (freqs >= lo_hz) & (freqs < hi_hz if hi_hz < sr / 2 else freqs <= hi_hz)
+            sel = _bins(freqs, lo_hz, hi_hz, closed=hi_hz >= sr / 2)
             cols[f"band_{int(lo_hz):04d}_{int(hi_hz):04d}_db"] = 10 * np.log10(
                 (power[:, sel].sum(1) + _EPS) / total
             )
 
     if "contrast" in groups and t:
-        import librosa
-
         g = groups["contrast"]
-        magnitude = np.sqrt(power).T
-        freq = None
-        if g.get("fmax") is not None:
-            # The top band's valley is its quietest bins, i.e. wherever a resampler's
-            # anti-alias roll-off starts: stopping below it keeps audio recorded at 44.1 or
-            # 48 kHz comparable with 16 kHz training data.
-            freq = np.fft.rfftfreq(n_fft, 1.0 / sr)
-            freq = freq[freq <= float(g["fmax"])]
-            magnitude = magnitude[: freq.size]
-        contrast = librosa.feature.spectral_contrast(
-            S=magnitude,
+        # The top band's valley is its quietest bins, i.e. wherever a resampler's anti-alias
+        # roll-off starts: stopping below it keeps audio recorded at 44.1 or 48 kHz
+        # comparable with 16 kHz training data.
+        top = freqs.size if g.get("fmax") is None else int(np.sum(freqs <= float(g["fmax"])))
+        if mag is None:
+            mag = np.sqrt(power)
+        contrast = spectral_contrast(
+            mag[:, :top],
+            freqs[:top].astype(np.float64),
             sr=sr,
-            n_fft=n_fft,
-            freq=freq,
             n_bands=int(g.get("n_bands", 6)),
             fmin=float(g.get("fmin", 200.0)),
-        ).T
-        put("contrast", contrast.astype(np.float32), 1)
+        )
+        put("contrast", contrast, 1)
     elif "contrast" in groups:
         put("contrast", np.zeros((0, int(groups["contrast"].get("n_bands", 6)) + 1)), 1)
 

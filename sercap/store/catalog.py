@@ -83,6 +83,26 @@ def count_utterances(wh: Warehouse, corpus: str | None = None) -> int:
     )
 
 
+def corpus_source(wh: Warehouse, corpus: str) -> tuple[str, str]:
+    """(kind, root directory) a corpus was ingested from."""
+    row = wh.con.execute("SELECT kind, root FROM corpora WHERE name = ?", [corpus]).fetchone()
+    if row is None:
+        raise KeyError(corpus)
+    return str(row[0]), str(row[1])
+
+
+def utterance_audio(
+    wh: Warehouse, corpus: str, limit: int | None = None
+) -> list[tuple[str, str, float | None, float | None, float | None]]:
+    """(utt_id, path, start_s, end_s, duration_s) of a corpus' utterances by id (the order
+    ``extract`` takes them in), the first ``limit`` when given."""
+    return wh.con.execute(
+        "SELECT utt_id, path, start_s, end_s, duration_s FROM utterances WHERE corpus = ? "
+        "ORDER BY utt_id LIMIT ?",
+        [corpus, limit],
+    ).fetchall()
+
+
 def pending_utterances(
     wh: Warehouse, digest: str, corpus: str | None, retry_errors: bool
 ) -> list[tuple[str, str, str, float | None, float | None]]:

@@ -22,6 +22,7 @@
 --   kurt                              population excess kurtosis (scipy's default)
 --   slope intercept                   least-squares line over the frame index
 --   resid                             RMS of the residual around that line
+--                                     (from covar_pop/var_pop: one pass, not three regr_*)
 --   posmax posmin                     relative position (0..1) of the max and the min
 WITH src AS (
     SELECT * FROM {source}
@@ -43,9 +44,9 @@ stats AS (
         quantile_cont(x, [0.01, 0.25, 0.5, 0.75, 0.99]) AS q,
         skewness(x) AS skew,
         kurtosis_pop(x) AS kurt,
-        regr_slope(x, frame) AS slope,
-        regr_intercept(x, frame) AS intercept,
-        regr_r2(x, frame) AS r2,
+        covar_pop(x, frame) AS cxf,
+        var_pop(frame) AS vf,
+        avg(frame) AS mf,
         arg_max(frame, x) AS amax,
         arg_min(frame, x) AS amin
     FROM long
@@ -67,14 +68,13 @@ SELECT
     q[4] - q[2] AS iqr,
     skew,
     kurt,
-    slope,
-    intercept,
-    std * sqrt(greatest(0, 1 - coalesce(r2, 1))) AS resid,
+    cxf / nullif(vf, 0) AS slope,
+    mean - cxf / nullif(vf, 0) * mf AS intercept,
+    CASE WHEN vf > 0 THEN sqrt(greatest(0, std * std - cxf * cxf / vf)) ELSE 0 END AS resid,
     amax / greatest(n_frames - 1, 1) AS posmax,
     amin / greatest(n_frames - 1, 1) AS posmin
 FROM stats s
-JOIN lengths l ON l.utt_id = s.utt_id
-ORDER BY s.utt_id, s.descriptor;
+JOIN lengths l ON l.utt_id = s.utt_id;
 
 -- name: voicing
 -- One row per utterance: how much is voiced and how voiced/unvoiced stretches alternate

@@ -1,0 +1,200 @@
+"""Extraction speed as a user meets it: whole commands, each a new process, side by side.
+
+:mod:`sercap.features.speed` times the computation on audio that is already decoded, in a
+warm process. A user runs a command: Python starts, imports, decodes every file, computes,
+runs the SQL functionals, writes Parquet and registers the parts. This module times exactly
+that, as new processes on the same files in the same run:
+
+``sercap extract --jobs 1``   on a fresh copy of a warehouse where the corpus is ingested
+                              (ingesting is not timed: it is a separate command);
+``sercap extract --jobs N``   the same with N worker processes;
+``openSMILE …, one process``  a plain Python loop a user would write: decode each file at
+                              16 kHz with sercap's decoder, ``Smile.process_signal`` it,
+                              keep the vector (nothing is stored, which favours openSMILE).
+
+Before the clock starts every audio file is read once (so the OS cache is warm for every
+row alike) and one untimed ``extract --limit 1`` fills numba's on-disk cache, as the first
+run on a machine does once. ``x real time`` is the corpus' audio duration over the wall time.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from sercap.errors import SercapError
+
+#: openSMILE feature sets timed beside sercap (their ``opensmile.FeatureSet`` names).
+OPENSMILE_SETS = ("eGeMAPSv02",)
+
+
+@dataclass(frozen=True)
+class CommandTiming:
+    """One whole process, timed from start to exit."""
+
+    name: str
+    command: str
+    seconds: float
+    audio_s: float
+
+    @property
+    def realtime(self) -> float:
+        return self.audio_s / self.seconds if self.seconds > 0 else float("inf")
+
+
+def _cli(root: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "sercap", "-w", str(root), *args]
+
+
+def _run(argv: Sequence[str], what: str) -> float:
+    """Run ``argv`` to completion; its wall time in seconds (an error names ``what``)."""
+    started = time.perf_counter()
+    res = subprocess.run(list(argv), capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if res.returncode != 0:
+        last = (res.stderr.strip().splitlines() or [f"exit {res.returncode}"])[-1]
+        raise SercapError(f"{what} failed: {last}")
+    return seconds
+
+
+def opensmile_loop(list_file: str | Path, feature_set: str = "eGeMAPSv02") -> int:
+    """What the timed openSMILE process runs: decode and ``process_signal`` every file.
+
+    ``list_file`` is JSON: a list of ``[path, start_s, end_s]``. Returns how many files gave
+    a feature vector.
+    """
+    import opensmile
+
+    from sercap.audio import load_audio
+
+    smile = opensmile.Smile(
+        feature_set=getattr(opensmile.FeatureSet, feature_set),
+        feature_level=opensmile.FeatureLevel.Functionals,
+    )
+    done = 0
+    for path, start_s, end_s in json.loads(Path(list_file).read_text()):
+        y = load_audio(path, 16000, start_s, end_s)
+        smile.process_signal(y, 16000)
+        done += 1
+    return done
+
+
+def time_commands(
+    kind: str,
+    corpus_dir: str | Path,
+    audio: Sequence[tuple[str, float | None, float | None]],
+    audio_s: float,
+    *,
+    jobs: int = 2,
+    limit: int | None = None,
+    opensmile_sets: Sequence[str] = OPENSMILE_SETS,
+    work_dir: str | Path | None = None,
+    say: Callable[[str], None] | None = None,
+) -> list[CommandTiming]:
+    """Time ``sercap extract`` (1 and ``jobs`` processes) and openSMILE as whole processes.
+
+    Parameters
+    ----------
+    kind, corpus_dir : str, path
+        How to ingest the corpus (``sercap ingest KIND DIR``) into the fresh warehouses.
+    audio : sequence of (path, start_s, end_s)
+        The files the openSMILE loop decodes: the same utterances ``extract`` takes.
+    audio_s : float
+        Their total duration in seconds.
+    jobs : int
+        Worker processes of the second ``extract`` row (skipped when 1).
+    limit : int, optional
+        ``extract --limit``: the first ``limit`` utterances by id (``audio`` must match).
+    opensmile_sets : sequence of str
+        openSMILE feature sets to time; empty, or the package missing, skips them.
+    work_dir : path, optional
+        Where the warehouses go (kept); default a temporary folder (removed).
+    say : callable, optional
+        Receives a line per step.
+
+    Returns
+    -------
+    list of CommandTiming
+    """
+    say = say or (lambda _line: None)
+    own = work_dir is None
+    base = Path(tempfile.mkdtemp(prefix="sercap-commands-") if own else work_dir)
+    base.mkdir(parents=True, exist_ok=True)
+    try:
+        template = base / "template"
+        if not (template / "sercap.duckdb").exists():
+            say(f"ingesting {corpus_dir} into a fresh warehouse (not timed)")
+            _run(_cli(template, "ingest", kind, str(corpus_dir)), f"sercap ingest {kind}")
+        for path, _s, _e in audio:  # the OS file cache: warm alike for every row
+            Path(path).read_bytes()
+        warm = _fresh_copy(template, base / "warm-up")
+        say("one untimed extract --limit 1 (fills numba's cache, as a machine's first run)")
+        _run(_cli(warm, "extract", "--jobs", "1", "--limit", "1"), "sercap extract (warm-up)")
+        lim = ["--limit", str(limit)] if limit else []
+        rows: list[CommandTiming] = []
+        for n in sorted({1, int(jobs)}):
+            root = _fresh_copy(template, base / f"extract-jobs{n}")
+            argv = _cli(root, "extract", "--jobs", str(n), *lim)
+            say(f"timing sercap extract --jobs {n}")
+            seconds = _run(argv, f"sercap extract --jobs {n}")
+            rows.append(
+                CommandTiming(f"sercap extract --jobs {n}", " ".join(argv[1:]), seconds, audio_s)
+            )
+        sets = list(opensmile_sets) if _opensmile_available() else []
+        if sets:
+            list_file = base / "audio.json"
+            list_file.write_text(json.dumps([list(a) for a in audio]))
+        for name in sets:
+            argv = [sys.executable, "-m", "sercap.features.command_speed", str(list_file), name]
+            say(f"timing openSMILE {name} functionals, one process")
+            seconds = _run(argv, f"openSMILE {name}")
+            label = f"openSMILE {name}, one process"
+            rows.append(CommandTiming(label, " ".join(argv[1:]), seconds, audio_s))
+        return rows
+    finally:
+        if own:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def _fresh_copy(template: Path, dest: Path) -> Path:
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(template, dest)
+    return dest
+
+
+def _opensmile_available() -> bool:
+    from sercap.features.opensmile import available
+
+    return available()
+
+
+def commands_table(rows: Sequence[CommandTiming]) -> pl.DataFrame:
+    """One row per command: seconds, x real time, and speed relative to openSMILE's first
+    timed set (``vs_opensmile``: how many times faster; null without openSMILE)."""
+    ref = next((r for r in rows if r.name.startswith("openSMILE")), None)
+    return pl.DataFrame(
+        {
+            "command": [r.name for r in rows],
+            "seconds": [round(r.seconds, 2) for r in rows],
+            "audio_s": [round(r.audio_s, 1) for r in rows],
+            "x_real_time": [round(r.realtime, 1) for r in rows],
+            "vs_opensmile": [
+                round(ref.seconds / r.seconds, 2) if ref is not None else None for r in rows
+            ],
+        },
+        schema_overrides={"vs_opensmile": pl.Float64},
+    )
+
+
+if __name__ == "__main__":  # the timed openSMILE process: LIST_FILE [FEATURE_SET]
+    print(opensmile_loop(sys.argv[1], *(sys.argv[2:3] or ["eGeMAPSv02"])))
