@@ -239,7 +239,7 @@ def extract(
     jobs : int
         Worker processes (one thread each).
     chunk_size : int, optional
-        Utterances per Parquet part (default 64).
+        Utterances per Parquet part (default: at least 4 chunks per worker, at most 128).
     retry_errors : bool
         Try again the utterances that failed before.
     limit : int, optional
@@ -267,7 +267,6 @@ def extract(
     4
     >>> wh.close()
     """
-    from sercap.features.extract import CHUNK_SIZE
     from sercap.features.extract import extract as _extract
 
     if jobs < 1:
@@ -277,7 +276,7 @@ def extract(
         feature_set,
         corpus=corpus,
         jobs=jobs,
-        chunk_size=chunk_size or CHUNK_SIZE,
+        chunk_size=chunk_size,
         retry_errors=retry_errors,
         limit=limit,
         progress=progress,

@@ -82,10 +82,10 @@ def run_one(workload: str, root: Path, mode: str, workers: int, seed: int = 0) -
     wh = connect(root)
     try:
         if workload == "extract":
-            from sercap.features.extract import CHUNK_SIZE, extract
+            from sercap.features.extract import auto_chunk_size, extract
 
             n = wh.scalar("SELECT count(*) FROM utterances")
-            chunk = max(1, min(CHUNK_SIZE, math.ceil(n / (4 * workers))))
+            chunk = auto_chunk_size(n, workers)  # the same chunks in every mode
             extract(wh, "default", jobs=jobs, chunk_size=chunk, progress=False, cluster=cluster)
             return math.ceil(n / chunk)
         if workload == "bench":

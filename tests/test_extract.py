@@ -230,13 +230,28 @@ def summary_params():
     return get_feature_set("default").params
 
 
+def click_unset() -> object:
+    """click 8.3 marks an option without a default by a sentinel, older ones by None."""
+    import click.core
+
+    return getattr(click.core, "UNSET", None)
+
+
 def test_the_cli_chunk_size_is_the_library_default() -> None:
     from cli import main
-    from sercap.features.extract import CHUNK_SIZE
 
     for command in ("extract", "images"):
         option = next(p for p in main.commands[command].params if p.name == "chunk_size")
-        assert option.default == CHUNK_SIZE
+        assert option.default in (None, click_unset())  # auto_chunk_size, as the library
+
+
+def test_auto_chunk_size_gives_each_worker_four_chunks_within_bounds() -> None:
+    from sercap.features.extract import CHUNK_SIZE, MIN_CHUNK_SIZE, auto_chunk_size
+
+    assert auto_chunk_size(535, 1) == CHUNK_SIZE == 128  # EmoDB, one process
+    assert auto_chunk_size(535, 2) == 67  # 8 chunks for 2 workers
+    assert auto_chunk_size(10, 2) == MIN_CHUNK_SIZE
+    assert auto_chunk_size(10_039, 8) == CHUNK_SIZE
 
 
 # ----------------------------------------------------------------------------- item 5, 7
