@@ -22,6 +22,7 @@ from sercap.cli.group import (
     say,
     seed_option,
     speaker_norm_option,
+    table_out_option,
     target_option,
 )
 
@@ -204,11 +205,7 @@ def bench_models_command(
     type=click.Path(file_okay=False, path_type=Path),
     help="Keep the command view's warehouses here.  [default: a temporary folder]",
 )
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write the table(s) (.csv or .parquet); the command view gets a '-commands' suffix.",
-)
+@table_out_option(note="; the command view's gets a '-commands' suffix")
 @click.pass_context
 def bench_extract_command(
     ctx: click.Context,
@@ -283,11 +280,7 @@ def bench_extract_command(
     type=click.Path(file_okay=False, path_type=Path),
     help="Keep the template and per-mode warehouses here.  [default: a temporary folder]",
 )
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write the table (.csv, .parquet or .md).",
-)
+@table_out_option(".csv, .parquet or .md")
 @seed_option
 def bench_scale_command(
     kind: str, directory: Path, workers: int, workloads: str, work_dir, out, seed: int
@@ -341,11 +334,7 @@ def bench_scale_command(
     help="Aggregate this many renamed copies of the frames (a bigger table, same data).",
 )
 @click.option("--threads", type=click.IntRange(1), default=2, show_default=True)
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write the table (.csv or .parquet).",
-)
+@table_out_option()
 @click.pass_context
 def bench_sql_command(
     ctx: click.Context, feature_set: str, copies: int, threads: int, out: Path | None

@@ -194,6 +194,17 @@ target_option = click.option(
     "lgbm, dnn, lstm, cnn, resnet18, resnet34), scored by CCC, Pearson r and MAE, instead of "
     "the emotion class.",
 )
+
+
+def table_out_option(formats: str = ".csv or .parquet", note: str = ""):
+    """``--out FILE``: also write a command's table (``sercap.format.write_frame``)."""
+    return click.option(
+        "--out",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=f"Also write the table ({formats}){note}.",
+    )
+
+
 seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 jobs_option = click.option(
     "--jobs", type=int, default=2, show_default=True, help="Threads for a model's fitting."
