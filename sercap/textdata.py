@@ -85,11 +85,9 @@ def words_digest(frame: pl.DataFrame) -> str:
 
 def has_transcripts(wh: Warehouse, corpus: str) -> bool:
     """Whether any utterance of ``corpus`` has words in ``transcripts``."""
-    found = wh.con.execute(
-        "SELECT 1 FROM transcripts t JOIN utterances u USING (utt_id) WHERE u.corpus = ? LIMIT 1",
-        [corpus],
-    ).fetchall()
-    return bool(found)
+    from sercap.store.corpora import has_transcripts as stored
+
+    return stored(wh, corpus)
 
 
 def load_multimodal_dataset(audio: Dataset, text: Dataset) -> Dataset:

@@ -180,3 +180,12 @@ def store_transcripts(wh: Warehouse, corpus: str, frame: pl.DataFrame) -> None:
         )
     finally:
         wh.con.unregister("_ingest_t")
+
+
+def has_transcripts(wh: Warehouse, corpus: str) -> bool:
+    """Whether any utterance of ``corpus`` has words in ``transcripts``."""
+    found = wh.con.execute(
+        "SELECT 1 FROM transcripts t JOIN utterances u USING (utt_id) WHERE u.corpus = ? LIMIT 1",
+        [corpus],
+    ).fetchall()
+    return bool(found)
