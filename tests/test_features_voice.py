@@ -205,6 +205,66 @@ def _ref_glottal_pulses(
     return np.asarray(times, dtype=np.float64), np.asarray(amps, dtype=np.float64)
 
 
+def _ref_jitter_shimmer(
+    times: np.ndarray,
+    amplitudes: np.ndarray,
+    n_frames: int,
+    *,
+    sr: int,
+    hop: int,
+    win: int,
+    fmin: float = 70.0,
+    fmax: float = 450.0,
+    max_period_factor: float = 1.3,
+    max_amplitude_factor: float = 1.6,
+) -> tuple[np.ndarray, np.ndarray]:
+    jit = np.full(n_frames, np.nan, dtype=np.float32)
+    shim = np.full(n_frames, np.nan, dtype=np.float32)
+    if times.size < 3 or n_frames == 0:
+        return jit, shim
+    period = np.diff(times)  # NaN across run separators
+    amp = amplitudes
+    ok_t = np.isfinite(period) & (period >= sr / fmax / 1.25) & (period <= sr / fmin * 1.25)
+    p1, p2 = period[:-1], period[1:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pair = ok_t[:-1] & ok_t[1:] & (np.maximum(p1, p2) / np.minimum(p1, p2) < max_period_factor)
+        # amplitudes of the pulses that start the two periods: amp[i], amp[i+1]
+        a1, a2 = amp[:-2], amp[1:-1]
+        a_ratio = np.maximum(a1, a2) / np.minimum(a1, a2)
+        apair = pair & (a1 > 0) & (a2 > 0) & (a_ratio < max_amplitude_factor)
+    end = times[2:]  # the pulse that ends the second period
+    rows = np.flatnonzero(pair)
+    if rows.size == 0:
+        return jit, shim
+    n_span = -(-win // hop)
+    sum_dt = np.zeros(n_frames)
+    sum_t = np.zeros(n_frames)
+    sum_da = np.zeros(n_frames)
+    sum_a = np.zeros(n_frames)
+    cnt_t = np.zeros(n_frames)
+    cnt_a = np.zeros(n_frames)
+    last = np.floor(end[rows] / hop).astype(np.int64)
+    dt = np.abs(p2[rows] - p1[rows])
+    mt = 0.5 * (p1[rows] + p2[rows])
+    ar = apair[rows]
+    da = np.where(ar, np.abs(a2[rows] - a1[rows]), 0.0)
+    ma = np.where(ar, 0.5 * (a1[rows] + a2[rows]), 0.0)
+    for k in range(n_span):
+        f = last - k
+        inside = (f >= 0) & (f < n_frames) & (end[rows] < f * hop + win)
+        fi = f[inside]
+        np.add.at(sum_dt, fi, dt[inside])
+        np.add.at(sum_t, fi, mt[inside])
+        np.add.at(cnt_t, fi, 1.0)
+        np.add.at(sum_da, fi, da[inside])
+        np.add.at(sum_a, fi, ma[inside])
+        np.add.at(cnt_a, fi, ar[inside].astype(float))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        jit[:] = np.where(cnt_t > 0, sum_dt / sum_t, np.nan)
+        shim[:] = np.where(cnt_a > 0, sum_da / sum_a, np.nan)
+    return jit, shim
+
+
 def _ref_formants(
     y: np.ndarray,
     voiced: np.ndarray,
@@ -295,6 +355,24 @@ def test_the_formant_kernel_equals_resample_poly_and_eigvals() -> None:
         np.testing.assert_array_equal(np.isnan(freqs), np.isnan(ref_f))
         np.testing.assert_allclose(freqs, ref_f, rtol=1e-5, atol=1e-3)
         np.testing.assert_allclose(bws, ref_b, rtol=1e-5, atol=1e-3)
+
+
+def test_voice_columns_equal_the_numpy_implementation() -> None:
+    for y, f0 in _equivalence_signals():
+        cols = voice_columns(y, f0, sr=SR, hop=HOP, win=WIN)
+        times, amps = _ref_glottal_pulses(y, f0, sr=SR, hop=HOP, win=WIN)
+        ref = _ref_jitter_shimmer(times, amps, f0.size, sr=SR, hop=HOP, win=WIN)
+        ref_f, ref_b = _ref_formants(y, np.isfinite(f0), sr=SR, hop=HOP, win=WIN)
+        for name, want in [
+            ("jitter_local", ref[0]),
+            ("shimmer_local", ref[1]),
+            ("f1_hz", ref_f[:, 0]),
+            ("f3_hz", ref_f[:, 2]),
+            ("f2_bw_hz", ref_b[:, 1]),
+        ]:
+            want = np.where(np.isfinite(f0), want, np.nan)
+            assert np.isfinite(want).sum() > 10, name
+            np.testing.assert_allclose(cols[name], want, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
 def test_the_resampling_filter_is_resample_polys() -> None:

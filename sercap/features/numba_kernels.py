@@ -356,9 +356,9 @@ def poly_roots(a: np.ndarray, roots: np.ndarray) -> bool:  # pragma: no cover - 
                         roots[nn] = complex(x + p, z)
                     nn -= 2
                 else:
-                    if its == 60:
+                    if its == 30 * max(n, 10):  # LAPACK's limit (dlahqr's ITMAX)
                         return False
-                    if its == 10 or its == 20:  # exceptional shift
+                    if its > 0 and its % 10 == 0:  # exceptional shift, as dlahqr's
                         t += x
                         for i in range(nn + 1):
                             m_[i, i] -= x
@@ -463,3 +463,40 @@ def lpc_roots(
     for f in range(a.shape[0]):
         ok[f] = poly_roots(a[f], roots[f])
     return a, roots, ok
+
+
+@numba.njit(
+    "Tuple((float64[:, :], float64[:, :]))(complex128[:, :], float64, float64, int64)",
+    cache=True,
+    nogil=True,
+)
+def pick_formants(
+    roots: np.ndarray, fs: float, max_formant: float, n_formants: int
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - numba
+    """The ``n_formants`` lowest formants (Hz) and their bandwidths among each row's roots.
+
+    A root in the upper half plane whose frequency ``angle * fs / 2pi`` lies between 50 Hz
+    and ``max_formant - 50`` is a formant, its bandwidth ``-ln|z| * fs / pi``; NaN where a
+    row has fewer.
+    """
+    n, p = roots.shape
+    freqs = np.full((n, n_formants), np.nan)
+    bws = np.full((n, n_formants), np.nan)
+    f = np.empty(p)
+    for i in range(n):
+        for j in range(p):
+            z = roots[i, j]
+            f[j] = np.arctan2(z.imag, z.real) * fs / (2 * np.pi)
+            if not (z.imag > 0 and f[j] > 50.0 and f[j] < max_formant - 50.0):
+                f[j] = np.inf
+        for m in range(n_formants):  # selection of the lowest, first index on ties
+            best = -1
+            for j in range(p):
+                if f[j] < np.inf and (best < 0 or f[j] < f[best]):
+                    best = j
+            if best < 0:
+                break
+            freqs[i, m] = f[best]
+            bws[i, m] = -np.log(abs(roots[i, best]) + 1e-300) * fs / np.pi
+            f[best] = np.inf
+    return freqs, bws
