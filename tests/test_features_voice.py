@@ -343,6 +343,11 @@ def test_the_pulse_kernel_equals_the_numpy_walk() -> None:
         assert times.size == ref_t.size > 50
         np.testing.assert_allclose(times, ref_t, rtol=1e-12, atol=1e-9)
         np.testing.assert_allclose(amps, ref_a, rtol=1e-12, atol=1e-12)
+        n = f0.size  # the numba sums run in np.add.at's order: the same float32 values
+        got = jitter_shimmer(ref_t, ref_a, n, sr=SR, hop=HOP, win=WIN)
+        want = _ref_jitter_shimmer(ref_t, ref_a, n, sr=SR, hop=HOP, win=WIN)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
 
 
 def test_the_formant_kernel_equals_resample_poly_and_eigvals() -> None:

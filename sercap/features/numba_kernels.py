@@ -500,3 +500,65 @@ def pick_formants(
             bws[i, m] = -np.log(abs(roots[i, best]) + 1e-300) * fs / np.pi
             f[best] = np.inf
     return freqs, bws
+
+
+@numba.njit(
+    "Tuple((float32[:], float32[:]))"
+    "(float64[:], float64[:], int64, float64, float64, float64, float64, int64, int64)",
+    cache=True,
+    nogil=True,
+)
+def jitter_shimmer(
+    times: np.ndarray,
+    amps: np.ndarray,
+    n_frames: int,
+    min_period: float,
+    max_period: float,
+    max_period_factor: float,
+    max_amplitude_factor: float,
+    hop: int,
+    win: int,
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - numba
+    """Per-frame local jitter and shimmer of :func:`sercap.features.voice.jitter_shimmer`.
+
+    The sums run in the order of the numpy code's ``np.add.at`` passes (frame offset
+    outer, periods inner), so that the values are the same.
+    """
+    n = times.size
+    n_span = -(-win // hop)
+    sum_dt = np.zeros(n_frames)
+    sum_t = np.zeros(n_frames)
+    sum_da = np.zeros(n_frames)
+    sum_a = np.zeros(n_frames)
+    cnt_t = np.zeros(n_frames)
+    cnt_a = np.zeros(n_frames)
+    for k in range(n_span):
+        for i in range(n - 2):
+            p1 = times[i + 1] - times[i]
+            p2 = times[i + 2] - times[i + 1]
+            if not (np.isfinite(p1) and min_period <= p1 <= max_period):
+                continue
+            if not (np.isfinite(p2) and min_period <= p2 <= max_period):
+                continue
+            if not (max(p1, p2) / min(p1, p2) < max_period_factor):
+                continue
+            end = times[i + 2]  # the pulse that ends the second period
+            f = np.int64(np.floor(end / hop)) - k
+            if f < 0 or f >= n_frames or not (end < f * hop + win):
+                continue
+            a1, a2 = amps[i], amps[i + 1]  # the pulses that start the two periods
+            ar = a1 > 0 and a2 > 0 and max(a1, a2) / min(a1, a2) < max_amplitude_factor
+            sum_dt[f] += abs(p2 - p1)
+            sum_t[f] += 0.5 * (p1 + p2)
+            cnt_t[f] += 1.0
+            sum_da[f] += abs(a2 - a1) if ar else 0.0
+            sum_a[f] += 0.5 * (a1 + a2) if ar else 0.0
+            cnt_a[f] += 1.0 if ar else 0.0
+    jit = np.full(n_frames, np.nan, dtype=np.float32)
+    shim = np.full(n_frames, np.nan, dtype=np.float32)
+    for f in range(n_frames):
+        if cnt_t[f] > 0:
+            jit[f] = np.float32(sum_dt[f] / sum_t[f])
+        if cnt_a[f] > 0:
+            shim[f] = np.float32(sum_da[f] / sum_a[f])
+    return jit, shim

@@ -110,51 +110,22 @@ def jitter_shimmer(
     -------
     jitter, shimmer : ndarray of float32, shape (n_frames,)
     """
-    jit = np.full(n_frames, np.nan, dtype=np.float32)
-    shim = np.full(n_frames, np.nan, dtype=np.float32)
     if times.size < 3 or n_frames == 0:
-        return jit, shim
-    period = np.diff(times)  # NaN across run separators
-    amp = amplitudes
-    ok_t = np.isfinite(period) & (period >= sr / fmax / 1.25) & (period <= sr / fmin * 1.25)
-    p1, p2 = period[:-1], period[1:]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        pair = ok_t[:-1] & ok_t[1:] & (np.maximum(p1, p2) / np.minimum(p1, p2) < max_period_factor)
-        # amplitudes of the pulses that start the two periods: amp[i], amp[i+1]
-        a1, a2 = amp[:-2], amp[1:-1]
-        a_ratio = np.maximum(a1, a2) / np.minimum(a1, a2)
-        apair = pair & (a1 > 0) & (a2 > 0) & (a_ratio < max_amplitude_factor)
-    end = times[2:]  # the pulse that ends the second period
-    rows = np.flatnonzero(pair)
-    if rows.size == 0:
-        return jit, shim
-    n_span = -(-win // hop)
-    sum_dt = np.zeros(n_frames)
-    sum_t = np.zeros(n_frames)
-    sum_da = np.zeros(n_frames)
-    sum_a = np.zeros(n_frames)
-    cnt_t = np.zeros(n_frames)
-    cnt_a = np.zeros(n_frames)
-    last = np.floor(end[rows] / hop).astype(np.int64)
-    dt = np.abs(p2[rows] - p1[rows])
-    mt = 0.5 * (p1[rows] + p2[rows])
-    ar = apair[rows]
-    da = np.where(ar, np.abs(a2[rows] - a1[rows]), 0.0)
-    ma = np.where(ar, 0.5 * (a1[rows] + a2[rows]), 0.0)
-    for k in range(n_span):  # (bincount: np.add.at's sums, an order of magnitude faster)
-        f = last - k
-        inside = (f >= 0) & (f < n_frames) & (end[rows] < f * hop + win)
-        fi = f[inside]
-        sum_dt += np.bincount(fi, dt[inside], minlength=n_frames)
-        sum_t += np.bincount(fi, mt[inside], minlength=n_frames)
-        cnt_t += np.bincount(fi, minlength=n_frames)
-        sum_da += np.bincount(fi, da[inside], minlength=n_frames)
-        sum_a += np.bincount(fi, ma[inside], minlength=n_frames)
-        cnt_a += np.bincount(fi, ar[inside].astype(float), minlength=n_frames)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        jit[:] = np.where(cnt_t > 0, sum_dt / sum_t, np.nan)
-        shim[:] = np.where(cnt_a > 0, sum_da / sum_a, np.nan)
-    return jit, shim
+        empty = np.full(n_frames, np.nan, dtype=np.float32)
+        return empty, empty.copy()
+    from sercap.features import numba_kernels
+
+    return numba_kernels.jitter_shimmer(
+        np.ascontiguousarray(times, dtype=np.float64),
+        np.ascontiguousarray(amplitudes, dtype=np.float64),
+        int(n_frames),
+        sr / fmax / 1.25,
+        sr / fmin * 1.25,
+        float(max_period_factor),
+        float(max_amplitude_factor),
+        int(hop),
+        int(win),
+    )
 
 
 @functools.lru_cache(maxsize=8)
