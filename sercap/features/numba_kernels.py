@@ -223,23 +223,27 @@ def lpc_of_frames(
     r = np.empty(order + 1)
     a = np.empty(order + 1)
     prev = np.empty(order + 1)
-    # the filter's polyphase components, each reversed: phases[q, taps - 1 - t] = h[q + t*up]
+    # the filter's polyphase components, each reversed: phases[q, taps - 1 - t] = h[q + t*up],
+    # zero-padded to a multiple of 8 taps (whole SIMD blocks); the signal is padded with
+    # zeros by as many samples on each side, so that no sum needs clipping at the ends
     taps = -(-h.size // up)
+    taps = 8 * -(-taps // 8)
     phases = np.zeros((up, taps))
     for q in range(up):
         for t in range(taps):
             if q + t * up < h.size:
                 phases[q, taps - 1 - t] = h[q + t * up]
+    ypad = np.zeros(n_in + 2 * taps)
+    ypad[taps : taps + n_in] = y
     for f in range(nf):
         s = starts[f]
         lo = max(s - 1, 0, done)
         hi = min(s + length, n_out)
         for n in range(lo, hi):  # polyphase FIR: y[j] meets h[half_len + n*down - j*up]
             c = n * down + half_len
-            j0 = max(0, -((-(c - 2 * half_len)) // up))
-            j1 = min(n_in - 1, c // up)
-            # h[c - j*up] = phases[c % up, taps - 1 - c // up + j]: contiguous in j
-            xr[n] = dot(y, j0, phases[c % up], taps - 1 - c // up + j0, j1 - j0 + 1)
+            # h[c - j*up] = phases[c % up, taps - 1 - c // up + j] for j = c//up - taps + 1
+            # .. c//up (ypad[j + taps] = y[j], zero outside the signal)
+            xr[n] = dot(ypad, c // up + 1, phases[c % up], 0, taps)
         done = max(done, hi)
         for k in range(length):
             i = s + k
