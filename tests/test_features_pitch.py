@@ -87,3 +87,58 @@ def test_silence_and_noise_stay_unvoiced() -> None:
     noise = np.random.default_rng(0).normal(scale=0.1, size=SR // 2)
     power, rms = _frames(noise)
     assert np.isnan(track_pitch(power, rms, sr=SR, win=WIN, n_fft=NFFT)[0]).mean() > 0.95
+
+
+def _ref_viterbi_path(
+    f0: np.ndarray,
+    score: np.ndarray,
+    unvoiced_score: np.ndarray,
+    *,
+    octave_jump_cost: float = 0.35,
+    voiced_unvoiced_cost: float = 0.14,
+) -> np.ndarray:
+    """The numpy recursion the numba kernel replaced (commit f2cab18), as the reference."""
+    t, k = f0.shape
+    if t == 0:
+        return np.zeros(0, dtype=np.int64)
+    present = np.isfinite(f0)
+    states = np.concatenate(
+        [np.where(present, score, -np.inf), np.asarray(unvoiced_score, float)[:, None]], axis=1
+    )
+    logf = np.log2(np.where(present, f0, 1.0))
+    # cost[t-1, i, j]: from state i in frame t-1 to state j in frame t (state k = unvoiced)
+    cost = np.full((max(t - 1, 0), k + 1, k + 1), float(voiced_unvoiced_cost))
+    cost[:, k, k] = 0.0
+    cost[:, :k, :k] = octave_jump_cost * np.abs(logf[:-1, :, None] - logf[1:, None, :])
+    back = np.zeros((t, k + 1), dtype=np.int64)
+    delta = states[0].copy()
+    flat = np.arange(k + 1)  # m[b, j] is m.ravel()[b * (k + 1) + j]
+    m = np.empty((k + 1, k + 1))
+    for i in range(1, t):
+        np.subtract(delta[:, None], cost[i - 1], out=m)
+        b = m.argmax(axis=0)
+        back[i] = b
+        delta = m.ravel()[b * (k + 1) + flat]
+        delta += states[i]
+    path = np.empty(t, dtype=np.int64)
+    s = int(np.argmax(delta))
+    for i in range(t - 1, -1, -1):
+        path[i] = s
+        s = int(back[i, s])
+    path[path == k] = -1
+    return path
+
+
+def test_the_viterbi_kernel_equals_the_numpy_recursion() -> None:
+    rng = np.random.default_rng(7)
+    for t, k in [(1, 4), (2, 1), (300, 4), (500, 3)]:
+        f0 = rng.uniform(70, 450, (t, k))
+        f0[rng.random((t, k)) < 0.3] = np.nan  # absent candidates
+        score = rng.uniform(0, 1, (t, k))
+        if k > 1:  # a duplicated candidate: exact ties, where the first maximum must win
+            f0[:, -1], score[:, -1] = f0[:, 0], score[:, 0]
+        unvoiced = rng.uniform(0.3, 0.8, t)
+        for costs in [(0.35, 0.14), (0.0, 0.0), (2.0, 0.5)]:
+            kw = {"octave_jump_cost": costs[0], "voiced_unvoiced_cost": costs[1]}
+            got = viterbi_path(f0, score, unvoiced, **kw)
+            np.testing.assert_array_equal(got, _ref_viterbi_path(f0, score, unvoiced, **kw))

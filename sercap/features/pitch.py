@@ -138,27 +138,14 @@ def viterbi_path(
         [np.where(present, score, -np.inf), np.asarray(unvoiced_score, float)[:, None]], axis=1
     )
     logf = np.log2(np.where(present, f0, 1.0))
-    # cost[t-1, i, j]: from state i in frame t-1 to state j in frame t (state k = unvoiced)
-    cost = np.full((max(t - 1, 0), k + 1, k + 1), float(voiced_unvoiced_cost))
-    cost[:, k, k] = 0.0
-    cost[:, :k, :k] = octave_jump_cost * np.abs(logf[:-1, :, None] - logf[1:, None, :])
-    back = np.zeros((t, k + 1), dtype=np.int64)
-    delta = states[0].copy()
-    flat = np.arange(k + 1)  # m[b, j] is m.ravel()[b * (k + 1) + j]
-    m = np.empty((k + 1, k + 1))
-    for i in range(1, t):
-        np.subtract(delta[:, None], cost[i - 1], out=m)
-        b = m.argmax(axis=0)
-        back[i] = b
-        delta = m.ravel()[b * (k + 1) + flat]
-        delta += states[i]
-    path = np.empty(t, dtype=np.int64)
-    s = int(np.argmax(delta))
-    for i in range(t - 1, -1, -1):
-        path[i] = s
-        s = int(back[i, s])
-    path[path == k] = -1
-    return path
+    from sercap.features import numba_kernels
+
+    return numba_kernels.viterbi(
+        np.ascontiguousarray(states, dtype=np.float64),
+        np.ascontiguousarray(logf, dtype=np.float64),
+        float(octave_jump_cost),
+        float(voiced_unvoiced_cost),
+    )
 
 
 def track_pitch(

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -62,74 +63,12 @@ def glottal_pulses(
     amplitudes : ndarray of float64
         Peak amplitude at each pulse (NaN at the separators).
     """
-    y = np.asarray(y, dtype=np.float64)
-    f0 = np.asarray(f0, dtype=np.float64)
-    times: list[float] = []
-    amps: list[float] = []
-    centres = np.arange(f0.size) * hop + win / 2.0
-    for a, b in _voiced_runs(np.isfinite(f0)):
-        s0, s1 = a * hop, min(y.size, (b - 1) * hop + win)
-        seg = y[s0:s1]
-        if seg.size < 3:
-            continue
-        sign = 1.0 if seg.max() >= -seg.min() else -1.0
-        xs = sign * seg
-        n = xs.size
-        # the expected period at every sample of the run (F0 track interpolated)
-        period = sr / f0[a:b]
-        per = np.interp(np.arange(n), centres[a:b] - s0, period).tolist()
-        t0 = per[0]
-        h = int(t0 / 2)
-        if n < 3 * t0:
-            continue
-        p = h + int(np.argmax(xs[h : h + int(t0) + 1]))  # the first pulse: a peak
-        tp = float(p)
-        run_t: list[float] = []
-        run_p: list[int] = []
-        run_h: list[int] = []
-        # sqrt of the energy of each window of one (median) period: normalises the
-        # cross-correlation so that a louder next cycle does not pull the match
-        w = 2 * int(np.median(period) / 2) + 1
-        sq = np.concatenate([[0.0], np.cumsum(np.pad(xs, w // 2) ** 2)])
-        norm = np.sqrt(sq[w:] - sq[:-w] + 1e-30)  # norm[c]: window centred on sample c
-        lo_f, hi_f = search
-        while True:
-            t0 = per[p]
-            h = int(t0 / 2)
-            run_t.append(s0 + tp)
-            run_p.append(p)
-            run_h.append(h)
-            lo, hi = int(lo_f * t0), int(hi_f * t0) + 1
-            if p + hi + h + 2 > n:
-                break
-            a0 = p + lo - h
-            m = hi - lo + 1
-            # cross-correlation of this cycle with the candidates for the next one
-            cc = np.correlate(xs[a0 : a0 + m + 2 * h], xs[p - h : p + h + 1], "valid")
-            cc /= norm[a0 + h : a0 + h + m]
-            j = int(cc.argmax())
-            d = 0.0
-            if 0 < j < m - 1:
-                c0, c1, c2 = cc[j - 1], cc[j], cc[j + 1]
-                den = c0 - 2 * c1 + c2
-                if den < 0:
-                    d = min(max(0.5 * (c0 - c2) / den, -0.5), 0.5)
-            tp += lo + j + d
-            p = int(round(tp))
-        # peak-to-peak amplitude over one period around each pulse, all at once
-        pp, hh = np.asarray(run_p), np.asarray(run_h)
-        off = np.arange(-hh.max(), hh.max() + 1)
-        idx = np.clip(pp[:, None] + off, 0, n - 1)
-        inside = np.abs(off)[None, :] <= hh[:, None]
-        vals = xs[idx]
-        run_a = (
-            np.where(inside, vals, -np.inf).max(axis=1) - np.where(inside, vals, np.inf).min(axis=1)
-        ).tolist()
-        times += run_t
-        amps += run_a
-        times.append(np.nan)
-        amps.append(np.nan)
-    return np.asarray(times, dtype=np.float64), np.asarray(amps, dtype=np.float64)
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    f0 = np.ascontiguousarray(f0, dtype=np.float64)
+    runs = np.asarray(_voiced_runs(np.isfinite(f0)), dtype=np.int64).reshape(-1, 2)
+    from sercap.features import numba_kernels
+
+    return numba_kernels.pulse_walk(y, f0, runs, int(sr), int(hop), int(win), *map(float, search))
 
 
 def jitter_shimmer(
@@ -171,57 +110,47 @@ def jitter_shimmer(
     -------
     jitter, shimmer : ndarray of float32, shape (n_frames,)
     """
-    jit = np.full(n_frames, np.nan, dtype=np.float32)
-    shim = np.full(n_frames, np.nan, dtype=np.float32)
     if times.size < 3 or n_frames == 0:
-        return jit, shim
-    period = np.diff(times)  # NaN across run separators
-    amp = amplitudes
-    ok_t = np.isfinite(period) & (period >= sr / fmax / 1.25) & (period <= sr / fmin * 1.25)
-    p1, p2 = period[:-1], period[1:]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        pair = ok_t[:-1] & ok_t[1:] & (np.maximum(p1, p2) / np.minimum(p1, p2) < max_period_factor)
-        # amplitudes of the pulses that start the two periods: amp[i], amp[i+1]
-        a1, a2 = amp[:-2], amp[1:-1]
-        a_ratio = np.maximum(a1, a2) / np.minimum(a1, a2)
-        apair = pair & (a1 > 0) & (a2 > 0) & (a_ratio < max_amplitude_factor)
-    end = times[2:]  # the pulse that ends the second period
-    rows = np.flatnonzero(pair)
-    if rows.size == 0:
-        return jit, shim
-    n_span = -(-win // hop)
-    sum_dt = np.zeros(n_frames)
-    sum_t = np.zeros(n_frames)
-    sum_da = np.zeros(n_frames)
-    sum_a = np.zeros(n_frames)
-    cnt_t = np.zeros(n_frames)
-    cnt_a = np.zeros(n_frames)
-    last = np.floor(end[rows] / hop).astype(np.int64)
-    dt = np.abs(p2[rows] - p1[rows])
-    mt = 0.5 * (p1[rows] + p2[rows])
-    ar = apair[rows]
-    da = np.where(ar, np.abs(a2[rows] - a1[rows]), 0.0)
-    ma = np.where(ar, 0.5 * (a1[rows] + a2[rows]), 0.0)
-    for k in range(n_span):
-        f = last - k
-        inside = (f >= 0) & (f < n_frames) & (end[rows] < f * hop + win)
-        fi = f[inside]
-        np.add.at(sum_dt, fi, dt[inside])
-        np.add.at(sum_t, fi, mt[inside])
-        np.add.at(cnt_t, fi, 1.0)
-        np.add.at(sum_da, fi, da[inside])
-        np.add.at(sum_a, fi, ma[inside])
-        np.add.at(cnt_a, fi, ar[inside].astype(float))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        jit[:] = np.where(cnt_t > 0, sum_dt / sum_t, np.nan)
-        shim[:] = np.where(cnt_a > 0, sum_da / sum_a, np.nan)
-    return jit, shim
+        empty = np.full(n_frames, np.nan, dtype=np.float32)
+        return empty, empty.copy()
+    from sercap.features import numba_kernels
+
+    return numba_kernels.jitter_shimmer(
+        np.ascontiguousarray(times, dtype=np.float64),
+        np.ascontiguousarray(amplitudes, dtype=np.float64),
+        int(n_frames),
+        sr / fmax / 1.25,
+        sr / fmin * 1.25,
+        float(max_period_factor),
+        float(max_amplitude_factor),
+        int(hop),
+        int(win),
+    )
 
 
 @functools.lru_cache(maxsize=8)
 def _resample_ratio(sr: int, target: int) -> tuple[int, int]:
     frac = Fraction(target, sr).limit_denominator(64)
     return frac.numerator, frac.denominator
+
+
+@functools.lru_cache(maxsize=8)
+def _resample_filter(up: int, down: int) -> tuple[np.ndarray, int]:
+    """``scipy.signal.resample_poly``'s anti-alias FIR for ``up / down`` (and its half length).
+
+    A Kaiser-windowed (beta 5) sinc with cutoff ``1 / max(up, down)`` of Nyquist and
+    ``2 * 10 * max(up, down) + 1`` taps, scaled to a DC gain of ``up``: the filter of
+    ``resample_poly(x, up, down)`` with its default window, designed here with numpy so
+    that the formant path does not import ``scipy.signal``.
+    """
+    max_rate = max(up, down)
+    half_len = 10 * max_rate
+    numtaps = 2 * half_len + 1
+    cutoff = 1.0 / max_rate
+    m = np.arange(numtaps) - 0.5 * (numtaps - 1)
+    h = cutoff * np.sinc(cutoff * m) * np.kaiser(numtaps, 5.0)
+    h /= np.sum(h)
+    return h * up, half_len
 
 
 def lpc_autocorrelation(frames: np.ndarray, order: int) -> np.ndarray:
@@ -295,8 +224,6 @@ def formants(
     freqs, bandwidths : ndarray of float32, shape (T, n_formants)
         NaN in unvoiced frames and where fewer formants were found.
     """
-    import scipy.signal
-
     voiced = np.asarray(voiced, dtype=bool)
     t = voiced.size
     freqs = np.full((t, n_formants), np.nan, dtype=np.float32)
@@ -305,33 +232,35 @@ def formants(
     if idx.size == 0:
         return freqs, bws
     up, down = _resample_ratio(sr, int(round(2 * max_formant)))
-    x = scipy.signal.resample_poly(np.asarray(y, dtype=np.float64), up, down)
     fs = sr * up / down
     alpha = np.exp(-2 * np.pi * preemphasis_hz / fs)
-    x = np.concatenate([x[:1], x[1:] - alpha * x[:-1]])
     length = int(round(window_ms * fs / 1000))
     centre = np.round((idx * hop + win / 2.0) * fs / sr).astype(np.int64)
     start = centre - length // 2
-    padded = np.concatenate([np.zeros(length), x, np.zeros(length)])
-    frames = np.lib.stride_tricks.sliding_window_view(padded, length)[start + length]
-    frames = frames * np.hamming(length)
-    a = lpc_autocorrelation(frames, order)
-    comp = np.zeros((idx.size, order, order))
-    comp[:, 0, :] = -a[:, 1:]
-    comp[:, np.arange(1, order), np.arange(order - 1)] = 1.0
-    roots = np.linalg.eigvals(comp)
-    ang = np.angle(roots)
-    f = ang * fs / (2 * np.pi)
-    with np.errstate(divide="ignore"):
-        bw = -np.log(np.abs(roots) + 1e-300) * fs / np.pi
-    keep = (roots.imag > 0) & (f > 50.0) & (f < max_formant - 50.0)
-    f = np.where(keep, f, np.inf)
-    order_idx = np.argsort(f, axis=1)[:, :n_formants]
-    fs_sorted = np.take_along_axis(f, order_idx, axis=1)
-    bw_sorted = np.take_along_axis(bw, order_idx, axis=1)
-    found = np.isfinite(fs_sorted)
-    freqs[idx] = np.where(found, fs_sorted, np.nan)
-    bws[idx] = np.where(found, bw_sorted, np.nan)
+    g = math.gcd(up, down)  # (resample_poly reduces the ratio too)
+    h, half_len = _resample_filter(up // g, down // g)
+    from sercap.features import numba_kernels
+
+    a, roots, ok = numba_kernels.lpc_roots(
+        np.ascontiguousarray(y, dtype=np.float64),
+        h,
+        up // g,
+        down // g,
+        half_len,
+        np.ascontiguousarray(start),
+        np.hamming(length),
+        float(alpha),
+        int(order),
+    )
+    if not ok.all():  # QR did not converge (never on EmoDB): LAPACK decides
+        bad = np.flatnonzero(~ok)
+        comp = np.zeros((bad.size, order, order))
+        comp[:, 0, :] = -a[bad, 1:]
+        comp[:, np.arange(1, order), np.arange(order - 1)] = 1.0
+        roots[bad] = np.linalg.eigvals(comp)
+    f_sel, bw_sel = numba_kernels.pick_formants(roots, float(fs), float(max_formant), n_formants)
+    freqs[idx] = f_sel
+    bws[idx] = bw_sel
     return freqs, bws
 
 
