@@ -41,7 +41,7 @@ def test_extract_stores_frames_features_and_problems(corpus_wh) -> None:
 
     features = wh.query("SELECT * FROM utterance_features ORDER BY utt_id")
     assert features["utt_id"].to_list() == sorted(f"good{i}" for i in range(GOOD))
-    assert features.width == 1 + 2565
+    assert features.width == 1 + 2853
     frames = wh.query("SELECT utt_id, count(*) AS n, max(time_s) AS t FROM frames GROUP BY 1")
     stored = dict(wh.con.execute("SELECT utt_id, n_frames FROM extractions").fetchall())
     for utt, n, t in frames.iter_rows():
@@ -58,7 +58,7 @@ def test_extract_stores_frames_features_and_problems(corpus_wh) -> None:
     # frame_stats aggregates the frames live; it agrees with the materialised functionals
     live = wh.query("SELECT * FROM frame_stats ORDER BY utt_id")
     assert live["utt_id"].to_list() == features["utt_id"].to_list()
-    assert live.width == 2 + 4 * 142
+    assert live.width == 2 + 4 * 158
     for col in ("f0_hz_mean", "mfcc_01_std", "rms_db_d_max", "hnr_db_min"):
         np.testing.assert_allclose(live[col].to_numpy(), features[col].to_numpy(), rtol=1e-4)
 

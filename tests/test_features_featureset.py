@@ -10,7 +10,7 @@ from sercap.features.stored import describe_feature_set, feature_set_table, regi
 
 
 def test_builtins_and_their_kinds() -> None:
-    assert builtin_names("lld") == ["default", "pyin", "chroma", "tracked", "voice"]
+    assert builtin_names("lld") == ["default", "basic", "tracked", "pyin", "chroma"]
     assert builtin_names("image") == ["mel"]
     assert set(builtin_names("opensmile")) == {"compare2016", "egemaps02"}
     fs = get_feature_set("default")
@@ -65,7 +65,7 @@ def test_register_is_idempotent_and_listed(wh) -> None:
     custom = make_feature_set("mine", "lld", dict(fs.params))
     register(wh, custom)
     table = feature_set_table(wh)
-    assert table["name"].to_list()[:5] == ["default", "pyin", "chroma", "tracked", "voice"]
+    assert table["name"].to_list()[:5] == ["default", "basic", "tracked", "pyin", "chroma"]
     row = table.filter(name="mine").row(0, named=True)
     assert row["hash"] == custom.hash and row["stored"] == 0
     assert "not built in" in row["description"]
@@ -74,7 +74,7 @@ def test_register_is_idempotent_and_listed(wh) -> None:
 def test_describe_shows_parameters_columns_and_storage(wh) -> None:
     text = describe_feature_set(wh, "default")
     assert get_feature_set("default").hash in text
-    assert "per-frame descriptors: 142" in text
-    assert "per-utterance columns: 2565" in text
+    assert "per-frame descriptors: 158" in text
+    assert "per-utterance columns: 2853" in text
     assert "stored: 0 utterances" in text
     assert "pitch: " in text and '"method": "acf"' in text

@@ -20,8 +20,8 @@ def test_bench_extraction_table() -> None:
         "librosa, each function on the waveform",
     ]
     rows = {r["extractor"]: r for r in table.iter_rows(named=True)}
-    assert rows["sercap default: descriptors"]["dims"] == 142
-    assert rows["sercap default: end to end"]["dims"] == 2565
+    assert rows["sercap default: descriptors"]["dims"] == 158
+    assert rows["sercap default: end to end"]["dims"] == 2853
     assert rows["librosa, each function on the waveform"]["vs_reference"] == 1.0
     end = rows["sercap default: end to end"]["seconds"]
     parts = rows["sercap default: descriptors"]["seconds"]

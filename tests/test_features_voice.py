@@ -101,16 +101,16 @@ def test_lpc_recovers_an_all_pole_filter() -> None:
     np.testing.assert_allclose(a[0], a_true, atol=0.03)
 
 
-def test_voice_columns_are_null_when_unvoiced_and_only_in_the_voice_set() -> None:
+def test_voice_columns_are_null_when_unvoiced_and_in_the_default_set() -> None:
     y = np.concatenate([vowel(seconds=0.5), np.zeros(SR // 4, np.float32)])
-    cols = compute_frames(y, get_feature_set("voice").params)
+    cols = compute_frames(y, get_feature_set("default").params)
     for name in VOICE_COLUMNS:
         assert name in cols and f"{name}_d" in cols
         assert np.isnan(cols[name][np.isnan(cols["f0_hz"])]).all()
         assert np.isfinite(cols[name][10:35]).all(), name
     silent = voice_columns(np.zeros(SR // 2), np.full(48, np.nan), sr=SR, hop=HOP, win=WIN)
     assert all(np.isnan(v).all() and v.shape == (48,) for v in silent.values())
-    assert "jitter_local" not in compute_frames(y, get_feature_set("default").params)
+    assert "jitter_local" not in compute_frames(y, get_feature_set("basic").params)
     assert "jitter_local" not in compute_frames(y, get_feature_set("tracked").params)
 
 
