@@ -1,4 +1,4 @@
-"""numba's on-disk cache of librosa's kernels: one writer at a time, a corrupt cache set aside.
+"""numba's on-disk cache of compiled kernels: one writer at a time, a corrupt cache set aside.
 
 librosa compiles its kernels with ``cache=True``. numba's cache index is not safe for several
 processes writing it at once: two processes compiling into one empty ``NUMBA_CACHE_DIR`` can
@@ -30,10 +30,10 @@ from pathlib import Path
 
 from sercap.errors import SercapError
 
-#: Bump when the kernels warmed by :func:`warm_kernels` change (invalidates the markers).
-WARMUP_VERSION = 1
+#: Bump when the kernels :func:`~sercap.numba_warmup.warm_kernels` compiles change.
+WARMUP_VERSION = 2  # 2: sercap's own kernels (F0 path, glottal pulses, formants)
 #: ``module:function`` run in the child process to compile (and thereby probe) the kernels.
-WARMUP_TARGET = "sercap.numba_cache:warm_kernels"
+WARMUP_TARGET = "sercap.numba_warmup:warm_kernels"
 LOCK_NAME = ".sercap-numba.lock"
 MARKER_PREFIX = ".sercap-ok-"
 
@@ -132,7 +132,7 @@ def ensure_numba_cache(
 ) -> Path:
     """Make the numba cache safe to share: compiled once, under a lock, probed, marked.
 
-    Call it before starting processes that use librosa's kernels. The first call per set of
+    Call it before starting processes that use numba kernels. The first call per set of
     library versions compiles every kernel sercap uses in a child process while holding an
     exclusive lock on the cache folder (concurrent callers wait, then find the marker). A
     child killed by a signal means the cache is corrupt: its contents are moved aside and the
@@ -143,10 +143,12 @@ def ensure_numba_cache(
     cache_dir : path, optional
         Cache folder when ``NUMBA_CACHE_DIR`` is not set (a user-set one always wins).
     target : str
-        ``module:function`` that compiles the kernels (default :func:`warm_kernels`).
+        ``module:function`` that compiles the kernels (default
+        :func:`~sercap.numba_warmup.warm_kernels`).
     arg : str
-        One string argument for ``target`` (for :func:`warm_kernels`, a :func:`warm_spec`
-        naming the feature set whose kernels to compile); part of the marker's key.
+        One string argument for ``target`` (for :func:`~sercap.numba_warmup.warm_kernels`,
+        a :func:`warm_spec` naming the feature set whose kernels to compile); part of the
+        marker's key.
     timeout_s : float
         Limit for one warm-up child.
     log : bool
@@ -176,7 +178,10 @@ def ensure_numba_cache(
         if marker.exists():  # another process compiled while we waited
             return folder
         if log:
-            print(f"compiling librosa's kernels once into {folder} …", file=sys.stderr)
+            print(
+                f"compiling numba kernels (sercap's and librosa's) once into {folder} …",
+                file=sys.stderr,
+            )
         res = _run_warmup(folder, target, timeout_s, arg)
         if res.returncode != 0:
             aside = set_aside(folder)
@@ -191,46 +196,14 @@ def ensure_numba_cache(
             if res.returncode != 0:
                 last = (res.stderr.strip().splitlines() or [f"exit {res.returncode}"])[-1]
                 raise SercapError(
-                    f"compiling librosa's kernels into {folder} failed even in an empty "
-                    f"cache: {last}"
+                    f"compiling numba kernels into {folder} failed even in an empty cache: {last}"
                 )
         marker.write_text(f"warm-up {target} ok\n")
     return folder
 
 
 def warm_spec(kind: str, params: dict) -> str:
-    """The :func:`warm_kernels` argument for one feature or image set's definition."""
+    """The :func:`~sercap.numba_warmup.warm_kernels` argument for one feature or image set."""
     import json
 
     return json.dumps({"kind": kind, "params": params}, sort_keys=True)
-
-
-def warm_kernels(spec: str = "") -> None:
-    """Call, on a short float32 signal, the librosa paths of one feature or image set.
-
-    ``spec`` is a :func:`warm_spec` (an ``lld`` set's descriptors or an ``image`` set's
-    spectrogram); empty means the built-in ``default`` and ``mel`` sets. Only the kernels that
-    extraction workers would otherwise compile concurrently are compiled, so the first run
-    pays no more than it did before. Runs in a child of :func:`ensure_numba_cache`.
-    """
-    import json
-
-    import numpy as np
-
-    from sercap.features.featureset import get_feature_set
-    from sercap.features.images import spectrogram_image
-    from sercap.features.lld import compute_frames
-
-    y = (0.1 * np.random.default_rng(0).standard_normal(8000)).astype(np.float32)
-    if spec:
-        sets = [json.loads(spec)]
-    else:
-        sets = [
-            {"kind": k, "params": get_feature_set(n, k).params}
-            for n, k in (("default", "lld"), ("mel", "image"))
-        ]
-    for one in sets:
-        if one["kind"] == "lld":
-            compute_frames(y, one["params"])
-        elif one["kind"] == "image":
-            spectrogram_image(y, one["params"])

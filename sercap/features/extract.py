@@ -516,7 +516,7 @@ def extract(
         wh.refresh_views()
         return summary
     started = time.perf_counter()
-    if fs.kind in ("lld", "image"):  # librosa's kernels: compiled once, never by two workers
+    if fs.kind in ("lld", "image"):  # numba kernels: compiled once, never by two workers
         from sercap.numba_cache import ensure_numba_cache, warm_spec
 
         ensure_numba_cache(arg=warm_spec(fs.kind, fs.params))
