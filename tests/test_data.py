@@ -38,7 +38,8 @@ def test_clear_errors_for_missing_steps(wh) -> None:
     add_corpus(wh)
     with pytest.raises(SercapError, match="run `sercap extract --feature-set default`"):
         load_dataset(wh, "tabular")
-    with pytest.raises(SercapError, match="unknown feature set 'nosuch'; choose one of: basic, chroma"):
+    unknown = "unknown feature set 'nosuch'; choose one of: basic, chroma"
+    with pytest.raises(SercapError, match=unknown):
         load_dataset(wh, "tabular", feature_set="nosuch")
     with pytest.raises(SercapError, match="unknown feature set 'mel'"):
         load_dataset(wh, "tabular", feature_set="mel")
