@@ -460,7 +460,7 @@ def lpc_roots(
     alpha: float,
     order: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - numba
-    """:func:`_lpc_of_frames`, then each predictor's roots (``ok`` False where QR failed)."""
+    """:func:`lpc_of_frames`, then each predictor's roots (``ok`` False where QR failed)."""
     a = lpc_of_frames(y, h, up, down, half_len, starts, window, alpha, order)
     roots = np.zeros((a.shape[0], order), dtype=np.complex128)
     ok = np.ones(a.shape[0], dtype=np.bool_)
