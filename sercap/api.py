@@ -1858,14 +1858,11 @@ def bench_extract(
         One row per extractor, with ``x real time`` per core and a ``reference`` column.
     """
     from sercap.features.speed import bench_extraction, load_signals
+    from sercap.store.catalog import utterance_audio
 
     say = say or _quiet
     corpus = resolve_corpus(wh, corpus)
-    rows = wh.con.execute(
-        "SELECT utt_id, path, start_s, end_s FROM utterances WHERE corpus = ? ORDER BY utt_id"
-        + (f" LIMIT {int(limit)}" if limit else ""),
-        [corpus],
-    ).fetchall()
+    rows = [row[:4] for row in utterance_audio(wh, corpus, limit)]  # id, path, start, end
     say(f"decoding {len(rows)} utterances of {corpus} at 16 kHz (not timed)…")
     signals, problems = load_signals(rows, 16000)
     for problem in problems[:5]:

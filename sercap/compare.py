@@ -448,7 +448,7 @@ def require_transcripts(wh: Warehouse, corpus: str, models: Sequence[str]) -> No
     """Refuse, in one line naming the corpus, text or fusion models on a corpus without
     transcripts."""
     from sercap.models.registry import NEEDS_TEXT, get_model
-    from sercap.textdata import has_transcripts
+    from sercap.store.corpora import has_transcripts
 
     needing = [m for m in models if get_model(m).input_kind in NEEDS_TEXT]
     if needing and not has_transcripts(wh, corpus):
@@ -462,7 +462,7 @@ def require_transcripts(wh: Warehouse, corpus: str, models: Sequence[str]) -> No
 def available_models(wh: Warehouse, corpus: str, models: Sequence[str]) -> list[str]:
     """``models`` less the text and fusion ones when ``corpus`` has no transcripts."""
     from sercap.models.registry import NEEDS_TEXT, get_model
-    from sercap.textdata import has_transcripts
+    from sercap.store.corpora import has_transcripts
 
     if has_transcripts(wh, corpus):
         return list(models)

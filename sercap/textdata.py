@@ -83,13 +83,6 @@ def words_digest(frame: pl.DataFrame) -> str:
     return digest.hexdigest()[:16]
 
 
-def has_transcripts(wh: Warehouse, corpus: str) -> bool:
-    """Whether any utterance of ``corpus`` has words in ``transcripts``."""
-    from sercap.store.corpora import has_transcripts as stored
-
-    return stored(wh, corpus)
-
-
 def load_multimodal_dataset(audio: Dataset, text: Dataset) -> Dataset:
     """Functionals and transcripts of the same utterances, for the fusion models.
 
