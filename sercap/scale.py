@@ -118,16 +118,35 @@ def run_one(workload: str, root: Path, mode: str, workers: int, seed: int = 0) -
 def timed_process(workload: str, root: Path, mode: str, workers: int, seed: int = 0) -> Measurement:
     """Run :func:`run_one` as a new ``python -m sercap.scale`` process; time it whole."""
     argv = [sys.executable, "-m", "sercap.scale", workload, str(root), mode, str(workers)]
+    seconds, stdout = run_timed(argv, f"bench scale: {workload} with {mode}")
+    tasks = json.loads(stdout.strip().splitlines()[-1])["tasks"]
+    return Measurement(workload, mode, workers, seconds, int(tasks))
+
+
+def run_timed(argv: Sequence[str], what: str) -> tuple[float, str]:
+    """Run ``argv`` as a new process to its end: (wall seconds, its stdout).
+
+    sercap's package folder leads ``PYTHONPATH``, so ``python -m sercap…`` finds this
+    sercap from any working directory, installed or not. A failure raises one line naming
+    ``what`` and the process' last line of stderr.
+    """
     env = {**os.environ, "PYTHONPATH": _package_parent() + os.pathsep + os.environ.get(
         "PYTHONPATH", "")}  # fmt: skip
     started = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    done = subprocess.run(list(argv), capture_output=True, text=True, env=env, check=False)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
-        tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise SercapError(f"bench scale: {workload} with {mode} failed: {tail}")
-    tasks = json.loads(done.stdout.strip().splitlines()[-1])["tasks"]
-    return Measurement(workload, mode, workers, seconds, int(tasks))
+        tail = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+        raise SercapError(f"{what} failed: {tail}")
+    return seconds, done.stdout
+
+
+def fresh_copy(template: Path, dest: Path) -> Path:
+    """``dest`` as a new copy of the warehouse folder ``template`` (an old one removed)."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(template, dest)
+    return dest
 
 
 def _package_parent() -> str:
@@ -168,10 +187,7 @@ def measure_scale(
         raise SercapError(f"unknown workload {unknown[0]!r}; choose from {', '.join(WORKLOADS)}")
     out = []
     for mode in modes(workers):
-        root = work_dir / mode_folder(mode)
-        if root.exists():
-            shutil.rmtree(root)
-        shutil.copytree(template, root)
+        root = fresh_copy(template, work_dir / mode_folder(mode))
         for workload in workloads:
             m = timed_process(workload, root, mode, workers, seed)
             out.append(m)

@@ -21,17 +21,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from sercap.errors import SercapError
+from sercap.scale import fresh_copy, run_timed
 
 #: openSMILE feature sets timed beside sercap (their ``opensmile.FeatureSet`` names).
 OPENSMILE_SETS = ("eGeMAPSv02",)
@@ -53,17 +51,6 @@ class CommandTiming:
 
 def _cli(root: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "sercap", "-w", str(root), *args]
-
-
-def _run(argv: Sequence[str], what: str) -> float:
-    """Run ``argv`` to completion; its wall time in seconds (an error names ``what``)."""
-    started = time.perf_counter()
-    res = subprocess.run(list(argv), capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - started
-    if res.returncode != 0:
-        last = (res.stderr.strip().splitlines() or [f"exit {res.returncode}"])[-1]
-        raise SercapError(f"{what} failed: {last}")
-    return seconds
 
 
 def opensmile_loop(list_file: str | Path, feature_set: str = "eGeMAPSv02") -> int:
@@ -133,19 +120,19 @@ def time_commands(
         template = base / "template"
         if not (template / "sercap.duckdb").exists():
             say(f"ingesting {corpus_dir} into a fresh warehouse (not timed)")
-            _run(_cli(template, "ingest", kind, str(corpus_dir)), f"sercap ingest {kind}")
+            run_timed(_cli(template, "ingest", kind, str(corpus_dir)), f"sercap ingest {kind}")
         for path, _s, _e in audio:  # the OS file cache: warm alike for every row
             Path(path).read_bytes()
-        warm = _fresh_copy(template, base / "warm-up")
+        warm = fresh_copy(template, base / "warm-up")
         say("one untimed extract --limit 1 (fills numba's cache, as a machine's first run)")
-        _run(_cli(warm, "extract", "--jobs", "1", "--limit", "1"), "sercap extract (warm-up)")
+        run_timed(_cli(warm, "extract", "--jobs", "1", "--limit", "1"), "sercap extract (warm-up)")
         lim = ["--limit", str(limit)] if limit else []
         rows: list[CommandTiming] = []
         for n in sorted({1, int(jobs)}):
-            root = _fresh_copy(template, base / f"extract-jobs{n}")
+            root = fresh_copy(template, base / f"extract-jobs{n}")
             argv = _cli(root, "extract", "--jobs", str(n), *lim)
             say(f"timing sercap extract --jobs {n}")
-            seconds = _run(argv, f"sercap extract --jobs {n}")
+            seconds, _out = run_timed(argv, f"sercap extract --jobs {n}")
             rows.append(
                 CommandTiming(f"sercap extract --jobs {n}", " ".join(argv[1:]), seconds, audio_s)
             )
@@ -156,20 +143,13 @@ def time_commands(
         for name in sets:
             argv = [sys.executable, "-m", "sercap.features.command_speed", str(list_file), name]
             say(f"timing openSMILE {name} functionals, one process")
-            seconds = _run(argv, f"openSMILE {name}")
+            seconds, _out = run_timed(argv, f"openSMILE {name}")
             label = f"openSMILE {name}, one process"
             rows.append(CommandTiming(label, " ".join(argv[1:]), seconds, audio_s))
         return rows
     finally:
         if own:
             shutil.rmtree(base, ignore_errors=True)
-
-
-def _fresh_copy(template: Path, dest: Path) -> Path:
-    if dest.exists():
-        shutil.rmtree(dest)
-    shutil.copytree(template, dest)
-    return dest
 
 
 def _opensmile_available() -> bool:
