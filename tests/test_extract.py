@@ -415,3 +415,18 @@ def test_sigint_at_any_moment_of_extract_ends_in_one_line(tmp_path) -> None:
         assert summary.failed == 0
     assert assert_stored_once(wh_dir, n) == n
     assert len(list(parts.rglob("*.parquet"))) == len(list((wh_dir / "frames").rglob("*.parquet")))
+
+
+def test_a_descriptor_with_infinite_values_is_rejected_by_name() -> None:
+    from sercap.features.extract import _check_finite
+    from sercap.features.featureset import get_feature_set
+    from sercap.features.lld import compute_frames
+
+    y = (0.3 * np.sin(2 * np.pi * 200 * np.arange(8000) / 16000)).astype(np.float32)
+    cols = compute_frames(y, get_feature_set("default").params)
+    assert _check_finite(cols) is cols
+    cols.matrix[list(cols).index("spectral_flux"), 3] = np.inf  # in place: still the rows
+    with pytest.raises(FloatingPointError, match="^spectral_flux has infinite values"):
+        _check_finite(cols)
+    with pytest.raises(FloatingPointError, match="features has infinite"):
+        _check_finite(np.array([1.0, np.inf]))

@@ -192,3 +192,16 @@ def test_extraction_never_imports_librosa() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_frames_matrix_is_the_columns_in_order_and_follows_changes() -> None:
+    cols = compute_frames(tone(220.0), PARAMS)
+    m = lld.frames_matrix(cols)
+    assert m.shape == (len(cols), cols["f0_hz"].size) and m.dtype == np.float32
+    for i, (name, x) in enumerate(cols.items()):
+        np.testing.assert_array_equal(m[i], x, err_msg=name)
+    # a replaced column is seen (the shared matrix would be stale)
+    cols["zcr"] = np.full(m.shape[1], 7.0, dtype=np.float32)
+    assert (lld.frames_matrix(cols)[list(cols).index("zcr")] == 7.0).all()
+    plain = {"a": np.arange(3.0), "b": np.ones(3)}
+    np.testing.assert_array_equal(lld.frames_matrix(plain), [[0, 1, 2], [1, 1, 1]])

@@ -354,11 +354,16 @@ def _check_finite(value: Any) -> Any:
     """Reject descriptors with infinite values (NaN is fine: unvoiced frames)."""
     import numpy as np
 
-    arrays = value.items() if isinstance(value, dict) else [("features", value)]
-    for name, x in arrays:
-        x = np.asarray(x)
-        if x.dtype.kind == "f" and np.isinf(x).any():
-            raise FloatingPointError(f"{name} has infinite values")
+    if isinstance(value, dict):  # descriptor columns: one check of their shared matrix
+        from sercap.features.lld import frames_matrix
+
+        inf = np.isinf(frames_matrix(value)).any(axis=1)
+        if inf.any():
+            raise FloatingPointError(f"{list(value)[int(np.argmax(inf))]} has infinite values")
+        return value
+    x = np.asarray(value)
+    if x.dtype.kind == "f" and np.isinf(x).any():
+        raise FloatingPointError("features has infinite values")
     return value
 
 

@@ -53,20 +53,30 @@ def frames_table(utt_ids: list[str], columns: list[Mapping[str, np.ndarray]]) ->
 
     NaN becomes NULL (unvoiced frames), which is what makes SQL aggregates voiced-only.
     """
+    from sercap.features.lld import frames_matrix
+
     names = list(columns[0]) if columns else []
-    lengths = [len(next(iter(c.values()))) if c else 0 for c in columns]
+    mats = [frames_matrix(c) if c else np.zeros((0, 0), np.float32) for c in columns]
+    lengths = [m.shape[1] for m in mats]
     data: dict[str, pa.Array] = {
-        "utt_id": pa.array(np.repeat(np.array(utt_ids, dtype=object), lengths), pa.string()),
+        # each id once, then repeated by index (a Python string per frame costs ~0.3 s/1k utts)
+        "utt_id": pa.array(utt_ids, pa.string()).take(
+            pa.array(np.repeat(np.arange(len(lengths), dtype=np.int32), lengths))
+        ),
         "frame": pa.array(
             np.concatenate([np.arange(n, dtype=np.int32) for n in lengths])
             if lengths
             else np.zeros(0, np.int32)
         ),
     }
-    for name in names:
-        x = np.concatenate([c[name] for c in columns]).astype(np.float32, copy=False)
-        nan = np.isnan(x)
-        data[name] = pa.array(x, mask=nan) if nan.any() else pa.array(x)
+    if not names:
+        return pa.table(data)
+    # (descriptors, all frames): each descriptor's column is one contiguous row
+    matrix = np.concatenate(mats, axis=1)
+    nan = np.isnan(matrix)
+    has_nan = nan.any(axis=1)
+    for i, name in enumerate(names):
+        data[name] = pa.array(matrix[i], mask=nan[i]) if has_nan[i] else pa.array(matrix[i])
     return pa.table(data)
 
 

@@ -161,7 +161,8 @@ def spectral_contrast(
             valley[:, k] = sub.min(axis=1)
             peak[:, k] = sub.max(axis=1)
         else:
-            part = np.partition(sub, (n_take - 1, sub.shape[1] - n_take), axis=1)
+            # numpy's vectorised sort of short rows is ~3x faster than np.partition here
+            part = np.sort(sub, axis=1)
             valley[:, k] = part[:, :n_take].mean(axis=1)
             peak[:, k] = part[:, -n_take:].mean(axis=1)
 
@@ -300,7 +301,16 @@ def _bins(freqs: np.ndarray, lo_hz: float, hi_hz: float, closed: bool = False) -
     return slice(first, last)
 
 
-def compute_frames(y: np.ndarray, params: Mapping[str, Any]) -> dict[str, np.ndarray]:
+class FrameColumns(dict):
+    """:func:`compute_frames`' result: name → column, each column a row of ``self.matrix``."""
+
+    def __init__(self, names: list[str], matrix: np.ndarray) -> None:
+        super().__init__(zip(names, matrix, strict=True))
+        self.matrix = matrix
+        self._rows = tuple(self.values())
+
+
+def compute_frames(y: np.ndarray, params: Mapping[str, Any]) -> FrameColumns:
     """Descriptors of every frame of ``y`` (float32 mono at ``params['sample_rate']``).
 
     Returns an ordered dict of float32 columns of equal length (the number of frames),
@@ -460,16 +470,37 @@ def compute_frames(y: np.ndarray, params: Mapping[str, Any]) -> dict[str, np.nda
 
         cols.update(voice_columns(y, cols["f0_hz"], sr=sr, hop=hop, win=win, **groups["voice"]))
 
-    out = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in cols.items()}
+    names = list(cols)
     d = params.get("deltas")
+    n_out = 2 * len(names) if d else len(names)
+    # One (columns, frames) matrix holds every column, each a contiguous row: callers that
+    # handle many columns at once (the finite check, the frames table) use it via
+    # frames_matrix() instead of visiting 158 small arrays per utterance.
+    matrix = np.empty((n_out, t), dtype=np.float32)
+    for i, n in enumerate(names):
+        matrix[i] = cols[n]
     if d:
-        names = list(out)
         width = int(d.get("width", 2)) if isinstance(d, Mapping) else 2
-        base = np.stack([out[n] for n in names], axis=1) if t else np.zeros((0, len(names)))
-        dm = deltas(base.astype(np.float32), width)
-        for i, n in enumerate(names):
-            out[f"{n}_d"] = np.ascontiguousarray(dm[:, i], dtype=np.float32)
-    return out
+        matrix[len(names) :] = deltas(matrix[: len(names)].T, width).T
+        names += [f"{n}_d" for n in names]
+    return FrameColumns(names, matrix)
+
+
+def frames_matrix(columns: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The (columns, frames) float32 matrix of descriptor columns, in their order.
+
+    No copy for an unchanged result of :func:`compute_frames` (its columns are the matrix's
+    rows); otherwise the columns stacked.
+    """
+    if (
+        isinstance(columns, FrameColumns)
+        and len(columns) == len(columns._rows)
+        and all(a is b for a, b in zip(columns.values(), columns._rows, strict=True))
+    ):
+        return columns.matrix
+    if not columns:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.stack([np.asarray(v, dtype=np.float32) for v in columns.values()])
 
 
 def column_names(params: Mapping[str, Any]) -> list[str]:
