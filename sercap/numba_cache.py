@@ -31,7 +31,7 @@ from pathlib import Path
 from sercap.errors import SercapError
 
 #: Bump when the kernels :func:`~sercap.numba_warmup.warm_kernels` compiles change.
-WARMUP_VERSION = 2  # 2: sercap's own kernels (F0 path, glottal pulses, formants)
+WARMUP_VERSION = 3  # 2: own kernels (F0 path, pulses, formants); 3: spectral roll-off
 #: ``module:function`` run in the child process to compile (and thereby probe) the kernels.
 WARMUP_TARGET = "sercap.numba_warmup:warm_kernels"
 LOCK_NAME = ".sercap-numba.lock"

@@ -205,3 +205,17 @@ def test_frames_matrix_is_the_columns_in_order_and_follows_changes() -> None:
     assert (lld.frames_matrix(cols)[list(cols).index("zcr")] == 7.0).all()
     plain = {"a": np.arange(3.0), "b": np.ones(3)}
     np.testing.assert_array_equal(lld.frames_matrix(plain), [[0, 1, 2], [1, 1, 1]])
+
+
+def test_rolloff_bins_count_like_numpy_cumsum() -> None:
+    """The roll-off kernel counts exactly what the float32 numpy cumulative sum counts."""
+    rng = np.random.default_rng(1)
+    qs = np.array([0.25, 0.5, 0.75, 0.9, 1.0])
+    for _ in range(10):
+        p = (rng.random((200, 257)) ** 4).astype(np.float32) * np.float32(rng.random())
+        p[::7] = 0.0  # silent frames: every threshold is above the (zero) cumulative power
+        psum = p.sum(axis=1, dtype=np.float64) + 1e-10
+        cum = np.cumsum(p, axis=1)
+        want = np.stack([np.count_nonzero(cum < q * psum[:, None], axis=1) for q in qs], 1)
+        np.testing.assert_array_equal(lld._rolloff_bins(p, psum[:, None] * qs[None, :]), want)
+    assert lld._rolloff_bins(np.zeros((0, 257), np.float32), np.zeros((0, 4))).shape == (0, 4)

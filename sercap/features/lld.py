@@ -301,6 +301,18 @@ def _bins(freqs: np.ndarray, lo_hz: float, hi_hz: float, closed: bool = False) -
     return slice(first, last)
 
 
+def _rolloff_bins(power: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """(T, Q) count of bins whose cumulative power (float32) is below each threshold."""
+    if power.shape[0] == 0 or thresholds.shape[1] == 0:
+        return np.zeros(thresholds.shape, dtype=np.int64)
+    from sercap.features import numba_kernels  # one pass per frame, stopping at the roll-off
+
+    return numba_kernels.rolloff_bins(
+        np.ascontiguousarray(power, dtype=np.float32),
+        np.ascontiguousarray(thresholds, dtype=np.float64),
+    )
+
+
 class FrameColumns(dict):
     """:func:`compute_frames`' result: name → column, each column a row of ``self.matrix``."""
 
@@ -367,11 +379,12 @@ def compute_frames(y: np.ndarray, params: Mapping[str, Any]) -> FrameColumns:
         cols["spectral_bandwidth"] = np.sqrt(np.maximum(spread, 0))
         psum = power.sum(axis=1, dtype=np.float64) + _EPS
         # roll-off: the first bin where the cumulative power reaches q of the total
-        # (accumulated along frames-major rows, which numpy vectorises across frames)
-        cum_t = np.cumsum(power.T, axis=0)
-        for q in g.get("rolloffs", [0.25, 0.5, 0.75, 0.9]):
-            idx = np.count_nonzero(cum_t < (q * psum)[None, :], axis=0).clip(0, freqs.size - 1)
-            cols[f"spectral_rolloff{int(round(q * 100)):02d}"] = freqs[idx]
+        qs = [float(q) for q in g.get("rolloffs", [0.25, 0.5, 0.75, 0.9])]
+        idx = _rolloff_bins(power, psum[:, None] * np.asarray(qs)[None, :])
+        for k, q in enumerate(qs):
+            cols[f"spectral_rolloff{int(round(q * 100)):02d}"] = freqs[
+                idx[:, k].clip(0, freqs.size - 1)
+            ]
         logp = np.log(power + _EPS)
         mean_logp = logp.mean(axis=1)
         cols["spectral_flatness_db"] = (10 / np.log(10)) * (

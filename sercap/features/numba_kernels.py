@@ -26,6 +26,30 @@ import numba  # noqa: E402  (after the cache folder is chosen)
 import numpy as np  # noqa: E402
 
 
+@numba.njit("int64[:, :](float32[:, :], float64[:, :])", cache=True, nogil=True)
+def rolloff_bins(power: np.ndarray, thresholds: np.ndarray) -> np.ndarray:  # pragma: no cover
+    """Per frame and threshold, how many bins' cumulative power stays below the threshold.
+
+    ``power`` is (T, F) float32, ``thresholds`` (T, Q). The cumulative sum runs in float32
+    bin by bin, as ``np.cumsum`` of float32 does, and is compared as float64, so the counts
+    equal ``np.count_nonzero(np.cumsum(power, axis=1) < thresholds[:, [q]], axis=1)``.
+    """
+    t, f = power.shape
+    out = np.zeros((t, thresholds.shape[1]), dtype=np.int64)
+    for i in range(t):
+        for q in range(thresholds.shape[1]):
+            acc = np.float32(0.0)
+            thr = thresholds[i, q]
+            n = 0
+            for j in range(f):  # cumulative power never decreases: stop at the first >=
+                acc = np.float32(acc + power[i, j])
+                if not (np.float64(acc) < thr):
+                    break
+                n += 1
+            out[i, q] = n
+    return out
+
+
 @numba.njit(
     "int64[:](float64[:, :], float64[:, :], float64, float64)",
     cache=True,
