@@ -142,3 +142,42 @@ def test_the_viterbi_kernel_equals_the_numpy_recursion() -> None:
             kw = {"octave_jump_cost": costs[0], "voiced_unvoiced_cost": costs[1]}
             got = viterbi_path(f0, score, unvoiced, **kw)
             np.testing.assert_array_equal(got, _ref_viterbi_path(f0, score, unvoiced, **kw))
+
+
+def _numpy_acf_peaks(acf, wacf, lo, k, min_strength):
+    """The numpy code the acf_peaks kernel replaced (k argmax passes over masked peaks)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = acf[:, lo - 1 : lo - 1 + wacf.size] / (acf[:, :1] * wacf)
+    r = np.nan_to_num(r, nan=0.0, posinf=0.0, neginf=0.0)
+    core = r[:, 1:-1]
+    is_peak = (core >= r[:, :-2]) & (core > r[:, 2:]) & (core >= min_strength)
+    masked = np.where(is_peak, core, -np.inf)
+    rows = np.arange(len(r))
+    idx = np.empty((len(r), k), dtype=np.int64)
+    valid = np.empty((len(r), k), dtype=bool)
+    for j in range(k):
+        idx[:, j] = np.argmax(masked, axis=1)
+        valid[:, j] = np.isfinite(masked[rows, idx[:, j]])
+        masked[rows, idx[:, j]] = -np.inf
+    rr = rows[:, None]
+    return idx, valid, r[rr, idx], core[rr, idx], r[rr, idx + 2]
+
+
+def test_acf_peaks_kernel_equals_the_numpy_argmax_passes() -> None:
+    from sercap.features import numba_kernels
+
+    rng = np.random.default_rng(3)
+    acf = rng.standard_normal((300, 512)).astype(np.float32)
+    acf[:, 0] = np.abs(acf[:, 0]) + 1.0
+    acf[0] = 0.0  # silent frame: 0 / 0, no peak
+    acf[1, 40:60] = 0.5  # plateau: ties
+    acf[2] = 0.1
+    acf[2, 35:240:2] = 0.9  # equal peaks (with a flat wacf): the first index wins
+    acf[2, 0] = 1.0
+    for wacf in (np.linspace(1.0, 0.5, 197), np.ones(197)):
+        got = numba_kernels.acf_peaks(acf, wacf, 35, 4, 0.2)
+        want = _numpy_acf_peaks(acf.astype(np.float64), wacf, 35, 4, 0.2)
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, w)
+        assert not got[1][0].any() and got[1][2].all()
+    assert got[0][2].tolist() == [0, 2, 4, 6]  # ties: lag order (index 0 is lag lo)

@@ -26,6 +26,65 @@ import numba  # noqa: E402  (after the cache folder is chosen)
 import numpy as np  # noqa: E402
 
 
+@numba.njit(
+    "Tuple((int64[:, :], boolean[:, :], float64[:, :], float64[:, :], float64[:, :]))"
+    "(float32[:, :], float64[:], int64, int64, float64)",
+    cache=True,
+    nogil=True,
+    error_model="numpy",  # x / 0 is inf or NaN (then 0), as in numpy, not an exception
+)
+def acf_peaks(
+    acf: np.ndarray, wacf: np.ndarray, lo: int, k: int, min_strength: float
+) -> tuple:  # pragma: no cover - numba
+    """The ``k`` highest local maxima of each frame's normalised autocorrelation.
+
+    ``r[j] = acf[i, lo - 1 + j] / (acf[i, 0] * wacf[j])`` (0 where not finite) over
+    ``j < wacf.size``; a peak is an inner ``r[j] >= r[j - 1]``, ``> r[j + 1]`` and
+    ``>= min_strength``. Peaks are taken highest first, the first index on ties, as ``k``
+    passes of ``np.argmax`` over the masked row take them. Returns, per frame and rank, the
+    peak's index ``j - 1`` into the inner lags, whether there is one, and ``r`` left of, at
+    and right of it (index 0 and ``valid`` False where a frame has fewer peaks).
+    """
+    t = acf.shape[0]
+    m = wacf.size
+    idx = np.zeros((t, k), dtype=np.int64)
+    valid = np.zeros((t, k), dtype=np.bool_)
+    left = np.zeros((t, k))
+    peak = np.zeros((t, k))
+    right = np.zeros((t, k))
+    r = np.empty(m)
+    peaks = np.empty(m, dtype=np.int64)
+    for i in range(t):
+        a0 = np.float64(acf[i, 0])
+        for j in range(m):
+            v = np.float64(acf[i, lo - 1 + j]) / (a0 * wacf[j])
+            r[j] = v if np.isfinite(v) else 0.0
+        n = 0  # the peaks, in lag order
+        for j in range(1, m - 1):
+            c = r[j]
+            if c >= r[j - 1] and c > r[j + 1] and c >= min_strength:
+                peaks[n] = j
+                n += 1
+        for rank in range(k):
+            best = -1  # position in peaks of the highest left, the first on ties
+            for q in range(n):
+                if peaks[q] >= 0 and (best < 0 or r[peaks[q]] > r[peaks[best]]):
+                    best = q
+            if best < 0:  # argmax of an all -inf row: index 0, not valid
+                left[i, rank] = r[0]
+                peak[i, rank] = r[1]
+                right[i, rank] = r[2]
+                continue
+            j = peaks[best]
+            peaks[best] = -1
+            idx[i, rank] = j - 1
+            valid[i, rank] = True
+            left[i, rank] = r[j - 1]
+            peak[i, rank] = r[j]
+            right[i, rank] = r[j + 1]
+    return idx, valid, left, peak, right
+
+
 @numba.njit("int64[:, :](float32[:, :], float64[:, :])", cache=True, nogil=True)
 def rolloff_bins(power: np.ndarray, thresholds: np.ndarray) -> np.ndarray:  # pragma: no cover
     """Per frame and threshold, how many bins' cumulative power stays below the threshold.

@@ -64,28 +64,20 @@ def acf_candidates(
     k_out = int(n_candidates)
     if t == 0:
         return np.zeros((0, k_out)), np.zeros((0, k_out))
-    acf = scipy.fft.irfft(power, n=n_fft, axis=1, workers=1)
+    acf = scipy.fft.irfft(np.asarray(power, np.float32), n=n_fft, axis=1, workers=1)
     lo = max(2, int(np.floor(sr / fmax)))
     hi = min(int(np.ceil(sr / fmin)), n_fft // 2 - 1)
     wacf = _window_acf(win, n_fft)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = acf[:, lo - 1 : hi + 2] / (acf[:, :1] * wacf[lo - 1 : hi + 2])
-    r = np.nan_to_num(r, nan=0.0, posinf=0.0, neginf=0.0)
-    core = r[:, 1:-1]
-    is_peak = (core >= r[:, :-2]) & (core > r[:, 2:]) & (core >= min_strength)
-    masked = np.where(is_peak, core, -np.inf)
-    k = min(k_out, masked.shape[1])
-    rows1 = np.arange(t)
-    idx = np.empty((t, k), dtype=np.int64)
-    valid = np.empty((t, k), dtype=bool)
-    for j in range(k):  # k argmax passes: much cheaper than argpartition on short rows
-        idx[:, j] = np.argmax(masked, axis=1)
-        valid[:, j] = np.isfinite(masked[rows1, idx[:, j]])
-        masked[rows1, idx[:, j]] = -np.inf
-    rows = np.arange(t)[:, None]
-    peak = core[rows, idx]
-    left = r[rows, idx]
-    right = r[rows, idx + 2]
+    k = min(k_out, hi - lo + 1)
+    from sercap.features import numba_kernels  # one pass per frame over its lags
+
+    idx, valid, left, peak, right = numba_kernels.acf_peaks(
+        np.ascontiguousarray(acf, dtype=np.float32),
+        np.ascontiguousarray(wacf[lo - 1 : hi + 2], dtype=np.float64),
+        int(lo),
+        int(k),
+        float(min_strength),
+    )
     denom = left - 2 * peak + right
     with np.errstate(divide="ignore", invalid="ignore"):
         shift = np.where(np.abs(denom) > 1e-12, 0.5 * (left - right) / denom, 0.0)
