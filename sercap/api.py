@@ -1882,6 +1882,7 @@ def bench_extract_commands(
     jobs: int = 2,
     opensmile: bool = True,
     work_dir: PathLike | None = None,
+    repeat: int = 3,
     say: Say | None = None,
 ) -> pl.DataFrame:
     """Time extraction as a user meets it: whole commands, each a new process.
@@ -1904,14 +1905,18 @@ def bench_extract_commands(
         Time openSMILE beside it (skipped when the package is not installed).
     work_dir : path, optional
         Keep the warehouses here (default: a temporary folder, removed).
+    repeat : int
+        Rounds, each running every command once (interleaved, so that a machine whose speed
+        drifts moves every row alike); each row is the median of its runs.
     say : callable, optional
         Receives a line per step.
 
     Returns
     -------
     polars.DataFrame
-        ``command``, ``seconds``, ``audio_s``, ``x_real_time`` and ``vs_opensmile`` (how many
-        times faster than openSMILE's process; null without it).
+        ``command``, ``seconds`` (median run), ``runs_s`` (every run), ``audio_s``,
+        ``x_real_time`` and ``vs_opensmile`` (how many times faster than openSMILE's
+        process; null without it).
 
     Examples
     --------
@@ -1932,7 +1937,7 @@ def bench_extract_commands(
     timings = time_commands(
         kind, root, audio, audio_s, jobs=jobs, limit=limit,
         opensmile_sets=("eGeMAPSv02",) if opensmile else (),
-        work_dir=work_dir, say=say,
+        work_dir=work_dir, repeat=repeat, say=say,
     )  # fmt: skip
     return commands_table(timings)
 

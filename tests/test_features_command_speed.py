@@ -26,10 +26,11 @@ def _corpus(root: Path, n: int = 3) -> Path:
 
 def test_commands_table_divides_what_it_measured() -> None:
     rows = [
-        CommandTiming("sercap extract --jobs 1", "x", 10.0, 1500.0),
-        CommandTiming("openSMILE eGeMAPSv02, one process", "y", 40.0, 1500.0),
+        CommandTiming("sercap extract --jobs 1", "x", 10.0, 1500.0, (9.0, 10.0, 12.5)),
+        CommandTiming("openSMILE eGeMAPSv02, one process", "y", 40.0, 1500.0, (40.0,)),
     ]
     table = commands_table(rows)
+    assert table["runs_s"].to_list() == ["9.00 10.00 12.50", "40.00"]
     assert table["x_real_time"].to_list() == [150.0, 37.5]
     assert table["vs_opensmile"].to_list() == [4.0, 1.0]
     no_ref = commands_table(rows[:1])
@@ -41,8 +42,19 @@ def test_whole_commands_extract_in_fresh_warehouses_and_leave_ours_alone(tmp_pat
     wh = sercap.connect(tmp_path / "wh")
     sercap.ingest(wh, "manifest", manifest)
     work = tmp_path / "work"
-    table = sercap.bench_extract_commands(wh, jobs=2, opensmile=False, work_dir=work)
+    said: list[str] = []
+    table = sercap.bench_extract_commands(
+        wh, jobs=2, opensmile=False, work_dir=work, repeat=2, say=said.append
+    )
     assert table["command"].to_list() == ["sercap extract --jobs 1", "sercap extract --jobs 2"]
+    # interleaved rounds; each row is the median of its own runs
+    timed = [line for line in said if line.startswith("round ")]
+    assert timed == [
+        f"round {r}/2: timing sercap extract --jobs {n}" for r in (1, 2) for n in (1, 2)
+    ]
+    for seconds, runs in zip(table["seconds"], table["runs_s"], strict=True):
+        values = [float(x) for x in runs.split()]
+        assert len(values) == 2 and seconds == pytest.approx(sum(values) / 2, abs=0.011)
     audio_s = sum(sf.info(str(p)).duration for p in sorted((tmp_path / "corpus").glob("*.wav")))
     assert table["audio_s"].to_list() == [pytest.approx(audio_s, abs=0.1)] * 2
     for seconds, speed in zip(table["seconds"], table["x_real_time"], strict=True):

@@ -205,6 +205,13 @@ def bench_models_command(
     type=click.Path(file_okay=False, path_type=Path),
     help="Keep the command view's warehouses here.  [default: a temporary folder]",
 )
+@click.option(
+    "--repeat",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Command view: rounds that each run every command once; rows show the median.",
+)
 @table_out_option(note="; the command view's gets a '-commands' suffix")
 @click.pass_context
 def bench_extract_command(
@@ -215,6 +222,7 @@ def bench_extract_command(
     no_naive: bool,
     view: str,
     work_dir: Path | None,
+    repeat: int,
     out: Path | None,
 ) -> None:
     """Time feature extraction: the computation, and the whole command as a user runs it.
@@ -230,8 +238,10 @@ def bench_extract_command(
     Command view: `sercap extract --jobs 1` and `--jobs N`, each a new process on a fresh
     copy of a warehouse where the corpus is ingested (imports, decoding, descriptors, SQL,
     Parquet writes, registration: everything), and a plain one-process openSMILE eGeMAPS
-    loop over the same files (decoding included, nothing stored), in the same run. The
-    corpus is re-ingested from where it was read; this warehouse is not changed.
+    loop over the same files (decoding included, nothing stored), in the same run:
+    --repeat rounds, each running every command once, and each row the median of its runs
+    (so a machine whose speed drifts moves every row alike). The corpus is re-ingested
+    from where it was read; this warehouse is not changed.
     """
     from sercap.format import format_table, write_frame
 
@@ -248,9 +258,12 @@ def bench_extract_command(
             click.echo(f"written: {out}")
     if view in ("both", "command"):
         commands = sercap.bench_extract_commands(
-            wh, corpus=corpus, limit=limit, jobs=jobs, work_dir=work_dir, say=say
+            wh, corpus=corpus, limit=limit, jobs=jobs, work_dir=work_dir, repeat=repeat, say=say
         )
-        click.echo("whole commands, each a new process (decode to registered rows):")
+        click.echo(
+            f"whole commands, each a new process (decode to registered rows), "
+            f"median of {repeat} interleaved run{'s' if repeat > 1 else ''}:"
+        )
         click.echo(format_table(commands, limit=None, float_digits=2))
         click.echo("vs_opensmile: how many times faster than the openSMILE process")
         if out:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import statistics
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -43,6 +44,8 @@ class CommandTiming:
     command: str
     seconds: float
     audio_s: float
+    #: every timed run's seconds, in the order they ran (``seconds`` is their median)
+    runs: tuple[float, ...] = ()
 
     @property
     def realtime(self) -> float:
@@ -85,6 +88,7 @@ def time_commands(
     limit: int | None = None,
     opensmile_sets: Sequence[str] = OPENSMILE_SETS,
     work_dir: str | Path | None = None,
+    repeat: int = 3,
     say: Callable[[str], None] | None = None,
 ) -> list[CommandTiming]:
     """Time ``sercap extract`` (1 and ``jobs`` processes) and openSMILE as whole processes.
@@ -105,6 +109,9 @@ def time_commands(
         openSMILE feature sets to time; empty, or the package missing, skips them.
     work_dir : path, optional
         Where the warehouses go (kept); default a temporary folder (removed).
+    repeat : int
+        Rounds: every command runs once per round (a fresh warehouse copy each time);
+        each row reports the median of its runs.
     say : callable, optional
         Receives a line per step.
 
@@ -127,25 +134,36 @@ def time_commands(
         say("one untimed extract --limit 1 (fills numba's cache, as a machine's first run)")
         run_timed(_cli(warm, "extract", "--jobs", "1", "--limit", "1"), "sercap extract (warm-up)")
         lim = ["--limit", str(limit)] if limit else []
-        rows: list[CommandTiming] = []
-        for n in sorted({1, int(jobs)}):
-            root = fresh_copy(template, base / f"extract-jobs{n}")
-            argv = _cli(root, "extract", "--jobs", str(n), *lim)
-            say(f"timing sercap extract --jobs {n}")
-            seconds, _out = run_timed(argv, f"sercap extract --jobs {n}")
-            rows.append(
-                CommandTiming(f"sercap extract --jobs {n}", " ".join(argv[1:]), seconds, audio_s)
-            )
+        commands: list[tuple[str, list[str] | None, str]] = [
+            (f"sercap extract --jobs {n}", None, str(n)) for n in sorted({1, int(jobs)})
+        ]
         sets = list(opensmile_sets) if _opensmile_available() else []
         if sets:
             list_file = base / "audio.json"
             list_file.write_text(json.dumps([list(a) for a in audio]))
         for name in sets:
             argv = [sys.executable, "-m", "sercap.features.command_speed", str(list_file), name]
-            say(f"timing openSMILE {name} functionals, one process")
-            seconds, _out = run_timed(argv, f"openSMILE {name}")
-            label = f"openSMILE {name}, one process"
-            rows.append(CommandTiming(label, " ".join(argv[1:]), seconds, audio_s))
+            commands.append((f"openSMILE {name}, one process", argv, name))
+        # Rounds, each running every command once: a machine that speeds up or slows down
+        # during the run (shared cores) moves every row alike, and the median of each row
+        # is compared with the others'.
+        runs: dict[str, list[float]] = {label: [] for label, _a, _x in commands}
+        shown: dict[str, str] = {}
+        for round_no in range(1, int(repeat) + 1):
+            for label, argv, arg in commands:
+                if argv is None:  # a sercap extract: a fresh copy of the ingested warehouse
+                    root = fresh_copy(template, base / f"extract-jobs{arg}")
+                    argv = _cli(root, "extract", "--jobs", arg, *lim)
+                say(f"round {round_no}/{repeat}: timing {label}")
+                seconds, _out = run_timed(argv, label)
+                runs[label].append(seconds)
+                shown[label] = " ".join(argv[1:])
+        rows = [
+            CommandTiming(
+                label, shown[label], statistics.median(runs[label]), audio_s, tuple(runs[label])
+            )
+            for label, _a, _x in commands
+        ]
         return rows
     finally:
         if own:
@@ -159,13 +177,15 @@ def _opensmile_available() -> bool:
 
 
 def commands_table(rows: Sequence[CommandTiming]) -> pl.DataFrame:
-    """One row per command: seconds, x real time, and speed relative to openSMILE's first
-    timed set (``vs_opensmile``: how many times faster; null without openSMILE)."""
+    """One row per command: seconds (the median run), every run's seconds, x real time, and
+    speed relative to openSMILE's first timed set (``vs_opensmile``: how many times faster,
+    median against median; null without openSMILE)."""
     ref = next((r for r in rows if r.name.startswith("openSMILE")), None)
     return pl.DataFrame(
         {
             "command": [r.name for r in rows],
             "seconds": [round(r.seconds, 2) for r in rows],
+            "runs_s": [" ".join(f"{x:.2f}" for x in r.runs) for r in rows],
             "audio_s": [round(r.audio_s, 1) for r in rows],
             "x_real_time": [round(r.realtime, 1) for r in rows],
             "vs_opensmile": [
