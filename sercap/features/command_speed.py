@@ -19,6 +19,7 @@ run on a machine does once. ``x real time`` is the corpus' audio duration over t
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import statistics
@@ -134,8 +135,14 @@ def time_commands(
         say("one untimed extract --limit 1 (fills numba's cache, as a machine's first run)")
         run_timed(_cli(warm, "extract", "--jobs", "1", "--limit", "1"), "sercap extract (warm-up)")
         lim = ["--limit", str(limit)] if limit else []
-        commands: list[tuple[str, list[str] | None, str]] = [
-            (f"sercap extract --jobs {n}", None, str(n)) for n in sorted({1, int(jobs)})
+
+        def extract_argv(n: int) -> list[str]:  # each run on a fresh copy of the template
+            root = fresh_copy(template, base / f"extract-jobs{n}")
+            return _cli(root, "extract", "--jobs", str(n), *lim)
+
+        commands: list[tuple[str, Callable[[], list[str]]]] = [
+            (f"sercap extract --jobs {n}", functools.partial(extract_argv, n))
+            for n in sorted({1, int(jobs)})
         ]
         sets = list(opensmile_sets) if _opensmile_available() else []
         if sets:
@@ -143,17 +150,15 @@ def time_commands(
             list_file.write_text(json.dumps([list(a) for a in audio]))
         for name in sets:
             argv = [sys.executable, "-m", "sercap.features.command_speed", str(list_file), name]
-            commands.append((f"openSMILE {name}, one process", argv, name))
+            commands.append((f"openSMILE {name}, one process", functools.partial(list, argv)))
         # Rounds, each running every command once: a machine that speeds up or slows down
         # during the run (shared cores) moves every row alike, and the median of each row
         # is compared with the others'.
-        runs: dict[str, list[float]] = {label: [] for label, _a, _x in commands}
+        runs: dict[str, list[float]] = {label: [] for label, _make in commands}
         shown: dict[str, str] = {}
         for round_no in range(1, int(repeat) + 1):
-            for label, argv, arg in commands:
-                if argv is None:  # a sercap extract: a fresh copy of the ingested warehouse
-                    root = fresh_copy(template, base / f"extract-jobs{arg}")
-                    argv = _cli(root, "extract", "--jobs", arg, *lim)
+            for label, make_argv in commands:
+                argv = make_argv()
                 say(f"round {round_no}/{repeat}: timing {label}")
                 seconds, _out = run_timed(argv, label)
                 runs[label].append(seconds)
@@ -162,7 +167,7 @@ def time_commands(
             CommandTiming(
                 label, shown[label], statistics.median(runs[label]), audio_s, tuple(runs[label])
             )
-            for label, _a, _x in commands
+            for label, _make in commands
         ]
         return rows
     finally:

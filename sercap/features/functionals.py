@@ -56,7 +56,7 @@ def frames_table(utt_ids: list[str], columns: list[Mapping[str, np.ndarray]]) ->
     from sercap.features.lld import frames_matrix
 
     names = list(columns[0]) if columns else []
-    mats = [frames_matrix(c) if c else np.zeros((0, 0), np.float32) for c in columns]
+    mats = [frames_matrix(c) for c in columns]
     lengths = [m.shape[1] for m in mats]
     data: dict[str, pa.Array] = {
         # each id once, then repeated by index (a Python string per frame costs ~0.3 s/1k utts)
