@@ -330,3 +330,46 @@ def test_ctrl_c_while_the_command_line_loads_is_one_line(tmp_path: Path) -> None
             text=True,
         )
         assert "Traceback" not in info.stderr, info.stderr
+
+
+def test_ctrl_c_inside_a_weakref_callback_still_stops_the_command(tmp_path: Path) -> None:
+    """A SIGINT whose handler runs where Python cannot raise (a weakref callback, like the
+    module-lock callback of an import) was printed as "Exception ignored … Traceback" and the
+    command went on to exit 0. Now it is delivered again: one line, exit 130, and the command
+    stops there."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "weakref_sigint.py"
+    script.write_text(
+        "import os, signal, weakref\n"
+        "import click\n"
+        "from sercap.cli.group import _Group\n"
+        "@click.group(cls=_Group)\n"
+        "def g():\n"
+        "    pass\n"
+        "@g.command()\n"
+        "def work():\n"
+        "    class T:\n"
+        "        pass\n"
+        "    def cb(ref):\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "        for _ in range(100000):  # the handler runs here, inside the callback\n"
+        "            pass\n"
+        "    t = T()\n"
+        "    r = weakref.ref(t, cb)\n"
+        "    del t\n"
+        "    import time\n"
+        "    time.sleep(5)  # the command's work goes on\n"
+        "    print('went on after the Ctrl-C', r)\n"
+        "g(['work'])\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=root, timeout=120
+    )
+    assert "went on" not in proc.stdout, proc.stdout
+    assert proc.returncode == 130, (proc.returncode, proc.stderr)
+    assert proc.stderr.strip().splitlines() == [
+        "interrupted: everything already stored is kept; rerun to resume"
+    ], proc.stderr

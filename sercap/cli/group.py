@@ -57,6 +57,24 @@ class _Group(click.Group):
 
         main_thread = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGINT, on_sigint) if main_thread else None
+        previous_hook = sys.unraisablehook
+
+        def redeliver(unraisable: object) -> None:
+            # Python cannot raise out of a weakref callback or ``__del__`` (an import's
+            # module-lock callback is one): the KeyboardInterrupt would be printed as
+            # "Exception ignored" and the command would go on. Send the signal again a moment
+            # later, when this hook and the callback have returned and raising works.
+            if interrupted and getattr(unraisable, "exc_type", None) is KeyboardInterrupt:
+                again = threading.Timer(
+                    0.05, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT)
+                )
+                again.daemon = True
+                again.start()
+            else:
+                previous_hook(unraisable)  # type: ignore[arg-type]
+
+        if main_thread:
+            sys.unraisablehook = redeliver
         if main_thread:  # a Ctrl-C while the interpreter shuts down would kill it silently
             atexit.unregister(_ignore_sigint)
             atexit.register(_ignore_sigint)
@@ -86,6 +104,8 @@ class _Group(click.Group):
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
+            if main_thread:
+                sys.unraisablehook = previous_hook
 
 
 def _ignore_sigint() -> None:
