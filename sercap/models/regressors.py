@@ -18,8 +18,8 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 import optuna
-from threadpoolctl import threadpool_limits
 
+from sercap._threads import limit_threads
 from sercap.errors import BadParameterError, SercapError
 from sercap.models.base import ModelParams, check_tabular, inner_split
 
@@ -83,7 +83,7 @@ class Regressor(ModelParams):
                 f"{self.name}: groups has {len(groups)} entries for {len(y)} rows"
             )
         self.n_features_ = X.shape[1] if isinstance(X, np.ndarray) else 0
-        with threadpool_limits(limits=self.n_jobs):
+        with limit_threads(self.n_jobs):
             self._fit(X, y, None if groups is None else np.asarray(groups))
         return self
 
@@ -92,7 +92,7 @@ class Regressor(ModelParams):
         if self.n_features_ is None:
             raise SercapError(f"{self.name}: the model is not fitted yet (call fit first)")
         X = self._check_input(X, self.n_features_)
-        with threadpool_limits(limits=self.n_jobs):
+        with limit_threads(self.n_jobs):
             return np.asarray(self._predict(X), dtype=np.float64).reshape(-1)
 
     def _check_input(self, X: Any, n_features: int | None) -> Any:

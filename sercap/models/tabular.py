@@ -17,8 +17,8 @@ from typing import Any, ClassVar, Self
 import joblib
 import numpy as np
 import optuna
-from threadpoolctl import threadpool_limits
 
+from sercap._threads import limit_threads
 from sercap.errors import BadParameterError
 from sercap.models.base import (
     SERModel,
@@ -51,7 +51,7 @@ class TabularModel(SERModel):
         self.classes_ = np.unique(y)
         y_local = np.searchsorted(self.classes_, y)
         self.n_features_ = X.shape[1]
-        with threadpool_limits(limits=self.n_jobs):
+        with limit_threads(self.n_jobs):
             self.estimator_ = self._fit_estimator(X, y_local, groups)
         self.n_classes_ = k
         return self
@@ -59,7 +59,7 @@ class TabularModel(SERModel):
     def predict_proba(self, X: Any) -> np.ndarray:
         self._check_fitted()
         X = check_tabular(self.name, X, self.n_features_)
-        with threadpool_limits(limits=self.n_jobs):
+        with limit_threads(self.n_jobs):
             proba = self.estimator_.predict_proba(X)
         return expand_proba(proba, self.classes_, self.n_classes_)
 
