@@ -15,6 +15,7 @@ from sercap.models.torch_common import (
     batch_indices,
     crop_sequence,
     image_windows,
+    length_batches,
     mixup_batch,
     pad_sequences,
     random_crop,
@@ -312,3 +313,57 @@ def test_torch_input_errors() -> None:
         get_model("lstm")({"head": "max"}).fit(*sequences(n=12)[:2])
     with pytest.raises(SercapError, match="list of"):
         get_model("lstm")().fit([], np.array([], dtype=int))
+
+
+def test_length_batches_cover_each_row_once_with_rows_of_similar_length() -> None:
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(10, 500, size=200)
+    indices = np.arange(3, 200)  # a subset, as a training split is
+    batches = length_batches(indices, lengths, 16, np.random.default_rng(1))
+    rows = np.concatenate(batches)
+    assert sorted(rows.tolist()) == indices.tolist()
+    assert all(len(b) <= 16 for b in batches)
+    # Sorted within pools of 4 batches: a batch spans far less than the whole range.
+    spread = np.mean([np.ptp(lengths[b]) for b in batches])
+    shuffled = np.random.default_rng(3).permutation(indices)
+    random_spread = np.mean([np.ptp(lengths[shuffled[i : i + 16]]) for i in range(0, 197, 16)])
+    assert spread < 0.4 * np.ptp(lengths[indices]) and spread < 0.5 * random_spread
+    again = length_batches(indices, lengths, 16, np.random.default_rng(2))
+    assert [b.tolist() for b in again] != [b.tolist() for b in batches]  # shuffled per epoch
+
+
+def test_lstm_trains_on_dense_equal_length_batches(monkeypatch) -> None:
+    """Training crops a batch to one length, so the LSTM never packs there (the packed
+    backward pass is ~4x slower on a CPU); the dense path gives what packing gives."""
+    import sercap.models.lstm as lstm_module
+
+    X, y, groups = sequences(n=40)
+    model = get_model("lstm")({**TINY["lstm"], "epochs": 2}, device="cpu")
+    model._fit_stats(X)
+    rng = np.random.default_rng(0)
+    for idx in model._batch_order(X, np.arange(len(X)), 8, rng):
+        x, lengths = model._train_batch(X, idx, rng, torch.device("cpu"))
+        assert (lengths == x.shape[1]).all(), lengths
+
+    packs = []
+    real_pack = lstm_module.pack_padded_sequence
+
+    def counting_pack(*args, **kwargs):
+        packs.append(torch.is_grad_enabled())
+        return real_pack(*args, **kwargs)
+
+    monkeypatch.setattr(lstm_module, "pack_padded_sequence", counting_pack)
+    model.fit(X, y, groups)
+    assert packs and not any(packs)  # only prediction (no gradients) packs
+
+    net = model.module_.eval()
+    x = torch.randn(4, 30, 6)
+    full = torch.full((4,), 30)
+    with torch.no_grad():
+        dense = net(x, full)
+        packed = lstm_module.pad_packed_sequence(
+            net.lstm(real_pack(x, full, batch_first=True, enforce_sorted=False))[0],
+            batch_first=True,
+        )[0]
+        np.testing.assert_allclose(net.lstm(x)[0].numpy(), packed.numpy(), atol=1e-6)
+    assert dense.shape == (4, 3)

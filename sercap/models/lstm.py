@@ -20,6 +20,7 @@ from sercap.models.torch_common import (
     common_params,
     common_search_space,
     crop_sequence,
+    length_batches,
     pad_sequences,
 )
 
@@ -56,9 +57,12 @@ class LSTMNet(nn.Module):
         self.fc = nn.Linear(width * (2 if self.stats else 1), n_classes)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, _ = self.lstm(packed)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        if bool((lengths == x.shape[1]).all()):  # no padding: the dense path is the same sum
+            out, _ = self.lstm(x)
+        else:
+            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            out, _ = self.lstm(packed)
+            out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
         mask = torch.arange(x.shape[1], device=x.device)[None, :] < lengths.to(x.device)[:, None]
         if self.attention is None:
             n = lengths.to(out.device)[:, None].to(out.dtype)
@@ -186,11 +190,22 @@ class LSTMModel(TorchModel):
         padded, lengths = pad_sequences([self._transform(s) for s in seqs])
         return torch.from_numpy(padded).to(device), torch.from_numpy(lengths)
 
+    def _batch_order(
+        self, X: list[np.ndarray], indices: np.ndarray, batch_size: int, rng: np.random.Generator
+    ) -> list[np.ndarray]:
+        lengths = np.array([len(seq) for seq in X])
+        return length_batches(indices, lengths, batch_size, rng)
+
     def _train_batch(
         self, X: list[np.ndarray], idx: np.ndarray, rng: np.random.Generator, device: torch.device
     ) -> tuple[torch.Tensor, ...]:
-        max_frames = int(self.params["max_frames"])
-        return self._tensors([crop_sequence(X[i], max_frames, rng) for i in idx], device)
+        # Every sequence of the batch gets a random window of the same length (the shortest
+        # one's, at most max_frames > 0): no padding, so the LSTM runs dense (see
+        # length_batches).
+        length = min(len(X[i]) for i in idx)
+        cap = int(self.params["max_frames"])
+        length = min(length, cap) if cap > 0 else length
+        return self._tensors([crop_sequence(X[i], length, rng) for i in idx], device)
 
     def _proba(self, X: list[np.ndarray], device: torch.device) -> np.ndarray:
         # Full sequences, batched by similar length to keep padding (wasted work) small.

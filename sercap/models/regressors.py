@@ -469,7 +469,6 @@ class TorchRegressor(Regressor):
         from sercap.models.torch_common import (
             _optimizer,
             _scheduler,
-            batch_indices,
             resolve_device,
             seeded,
             torch_threads,
@@ -501,7 +500,7 @@ class TorchRegressor(Regressor):
             bs, patience = int(net.params["batch_size"]), int(net.params["patience"])
             for _epoch in range(int(net.params["epochs"])):
                 net.module_.train()
-                for idx in batch_indices(train_idx, bs, rng, drop_single=net.uses_batchnorm):
+                for idx in net._batch_order(X, train_idx, bs, rng):
                     inputs = net._train_batch(X, idx, rng, device)
                     target = torch.as_tensor(t[idx], device=device)
                     opt.zero_grad(set_to_none=True)

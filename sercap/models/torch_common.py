@@ -187,6 +187,38 @@ def batch_indices(
     return batches
 
 
+def length_batches(
+    indices: np.ndarray,
+    lengths: np.ndarray,
+    batch_size: int,
+    rng: np.random.Generator,
+    pool: int = 4,
+) -> list[np.ndarray]:
+    """Shuffled mini-batches of rows of similar length.
+
+    The rows are shuffled, cut into pools of ``pool`` batches, each pool sorted by length and
+    cut into batches; the batches are then shuffled. Rows of a batch are close in length, so
+    cropping them to a common length (the shortest) loses little, and a recurrent network
+    then runs on an unpadded tensor: on a CPU, PyTorch's LSTM backward pass over a packed
+    (varying-length) batch is about 4x slower than over a dense one.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> batches = length_batches(np.arange(8), np.array([5, 1, 7, 2, 8, 3, 6, 4]), 2, rng)
+    >>> sorted(int(i) for b in batches for i in b)
+    [0, 1, 2, 3, 4, 5, 6, 7]
+    """
+    order = rng.permutation(np.asarray(indices))
+    size = max(1, pool) * batch_size
+    batches: list[np.ndarray] = []
+    for start in range(0, len(order), size):
+        chunk = order[start : start + size]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
 # ------------------------------------------------------------------------- training
 def common_params() -> dict:
     """Parameters of every torch model (subclasses override the defaults they need)."""
@@ -393,7 +425,7 @@ class TorchModel(SERModel):
             bs = int(self.params["batch_size"])
 
             def batches(r: np.random.Generator) -> Iterator[Batch]:
-                for idx in batch_indices(train_idx, bs, r, drop_single=self.uses_batchnorm):
+                for idx in self._batch_order(X, train_idx, bs, r):
                     inputs = self._train_batch(X, idx, r, device)
                     yield inputs, torch.as_tensor(y[idx], dtype=torch.long, device=device)
 
@@ -493,6 +525,12 @@ class TorchModel(SERModel):
 
     def _build(self, n_classes: int) -> nn.Module:
         raise NotImplementedError
+
+    def _batch_order(
+        self, X: Any, indices: np.ndarray, batch_size: int, rng: np.random.Generator
+    ) -> list[np.ndarray]:
+        """One epoch's training mini-batches (rows of X), shuffled."""
+        return batch_indices(indices, batch_size, rng, drop_single=self.uses_batchnorm)
 
     def _train_batch(
         self, X: Any, idx: np.ndarray, rng: np.random.Generator, device: torch.device
