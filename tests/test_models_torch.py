@@ -367,3 +367,22 @@ def test_lstm_trains_on_dense_equal_length_batches(monkeypatch) -> None:
         )[0]
         np.testing.assert_allclose(net.lstm(x)[0].numpy(), packed.numpy(), atol=1e-6)
     assert dense.shape == (4, 3)
+
+
+@pytest.mark.parametrize("name", ["cnn", "resnet18"])
+def test_image_models_run_channels_last_and_reload_the_same(name, tmp_path) -> None:
+    """Image networks keep weights and inputs in NHWC (faster convolutions and pooling on a
+    CPU); a saved model loads into the same layout and predicts the same."""
+    X, y, groups = images(n=24)
+    model = get_model(name)({**TINY[name], "epochs": 1}, device="cpu").fit(X, y, groups)
+    conv = next(m for m in model.module_.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    means = np.stack([model._band_means(img) for img in X[:2]])
+    crops = np.stack([img[:, :16] for img in X[:2]])
+    x = model._to_tensor(crops, means, torch.device("cpu"))
+    assert x.is_contiguous(memory_format=torch.channels_last)
+    model.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m", device="cpu")
+    conv = next(m for m in loaded.module_.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), atol=1e-6)

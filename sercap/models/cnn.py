@@ -123,6 +123,7 @@ class ImageModel(TorchModel):
 
     input_kind: ClassVar[str] = "image"
     uses_batchnorm: ClassVar[bool] = True
+    memory_format: ClassVar[torch.memory_format] = torch.channels_last
     legacy_params: ClassVar[dict] = {
         "deltas": False,
         "norm": "global",
@@ -239,7 +240,8 @@ class ImageModel(TorchModel):
         mean = torch.from_numpy(np.asarray(means, dtype=np.float32)).to(device)[:, :, None]
         std = torch.from_numpy(self.std_).to(device)[None, :, None]
         x = ((x - mean) / std)[:, None]
-        return with_deltas(x) if bool(self.params["deltas"]) else x
+        x = with_deltas(x) if bool(self.params["deltas"]) else x
+        return x.contiguous(memory_format=self.memory_format)
 
     def _train_batch(
         self, X: list[np.ndarray], idx: np.ndarray, rng: np.random.Generator, device: torch.device

@@ -490,7 +490,7 @@ class TorchRegressor(Regressor):
         loss_fn = ccc_loss if p["loss"] == "ccc" else torch.nn.functional.mse_loss
         with torch_threads(self.n_jobs), seeded(self.seed, device) as rng:
             net._fit_stats(X)
-            net.module_ = net._build(1).to(device)
+            net.module_ = net._placed(net._build(1), device)
             net.n_classes_ = 1
             opt = _optimizer(net.module_, net.params)
             sched = _scheduler(opt, net.params)
