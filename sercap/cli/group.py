@@ -75,7 +75,7 @@ class _Group(click.Group):
 
         if main_thread:
             sys.unraisablehook = redeliver
-        if main_thread:  # a Ctrl-C while the interpreter shuts down would kill it silently
+            # a Ctrl-C while the interpreter shuts down would kill it silently
             atexit.unregister(_ignore_sigint)
             atexit.register(_ignore_sigint)
         try:
