@@ -581,11 +581,10 @@ def permutation_importance(
         raise ValueError(f"X has shape {X.shape}, for {len(t)} labels and {len(columns)} columns")
     k = n_classes or max(int(t.max(initial=0)) + 1, np.asarray(predict_proba(X[:1])).shape[1])
 
-    def ua(matrix: np.ndarray) -> float:
-        pred = np.asarray(predict_proba(matrix)).argmax(axis=1)
+    def ua(pred: np.ndarray) -> float:
         return _ua_f1(_confusion(t, pred, k))[0]
 
-    baseline = ua(X)
+    baseline = ua(np.asarray(predict_proba(X)).argmax(axis=1))
     rng = np.random.default_rng(seed)
     jobs: list[tuple[int, list[int], np.ndarray]] = []  # (group number, columns, row order)
     for g, (name, cols) in enumerate(groups.items()):
@@ -607,7 +606,7 @@ def permutation_importance(
         pred = np.asarray(predict_proba(copies.reshape(-1, X.shape[1]))).argmax(axis=1)
         for j, (g, _idx, _order) in enumerate(batch):
             block = pred[j * len(t) : (j + 1) * len(t)]
-            drops[g].append(baseline - _ua_f1(_confusion(t, block, k))[0])
+            drops[g].append(baseline - ua(block))
     rows = [
         {
             "group": name, "n_columns": len(cols), "importance": float(np.mean(drops[g])),
