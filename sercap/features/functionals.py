@@ -15,6 +15,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from sercap._arrow import numbers, strings, to_floats
 from sercap.sqlfiles import read_sql
 
 TEMPLATE = "templates/functionals.sql"
@@ -60,10 +61,10 @@ def frames_table(utt_ids: list[str], columns: list[Mapping[str, np.ndarray]]) ->
     lengths = [m.shape[1] for m in mats]
     data: dict[str, pa.Array] = {
         # each id once, then repeated by index (a Python string per frame costs ~0.3 s/1k utts)
-        "utt_id": pa.array(utt_ids, pa.string()).take(
-            pa.array(np.repeat(np.arange(len(lengths), dtype=np.int32), lengths))
+        "utt_id": strings(utt_ids).take(
+            numbers(np.repeat(np.arange(len(lengths), dtype=np.int32), lengths))
         ),
-        "frame": pa.array(
+        "frame": numbers(
             np.concatenate([np.arange(n, dtype=np.int32) for n in lengths])
             if lengths
             else np.zeros(0, np.int32)
@@ -76,7 +77,7 @@ def frames_table(utt_ids: list[str], columns: list[Mapping[str, np.ndarray]]) ->
     nan = np.isnan(matrix)
     has_nan = nan.any(axis=1)
     for i, name in enumerate(names):
-        data[name] = pa.array(matrix[i], mask=nan[i]) if has_nan[i] else pa.array(matrix[i])
+        data[name] = numbers(matrix[i], mask=nan[i] if has_nan[i] else None)
     return pa.table(data)
 
 
@@ -138,9 +139,9 @@ def widen(
         ui = np.fromiter((u_index[u] for u in long.column("utt_id").to_pylist()), np.int64)
         di = np.fromiter((d_index[d] for d in long.column("descriptor").to_pylist()), np.int64)
         for k, f in enumerate(funcs):
-            cube[ui, di, k] = long.column(f).to_numpy(zero_copy_only=False).astype(np.float32)
+            cube[ui, di, k] = to_floats(long.column(f), np.float32)
     ids = utts if names is None else [names[u] for u in utts]
-    data: dict[str, pa.Array] = {"utt_id": pa.array(ids, pa.string())}
+    data: dict[str, pa.Array] = {"utt_id": strings(ids)}
     # One contiguous column per (descriptor, functional); NaN (e.g. F0 of an utterance with
     # no voiced frame) becomes NULL, with the mask computed once for the whole cube.
     wide = np.ascontiguousarray(cube.reshape(len(utts), -1).T)
@@ -148,7 +149,7 @@ def widen(
     has_nan = nan.any(axis=1)
     columns = (f"{d}_{f}" for d in descriptors for f in funcs)
     for i, name in enumerate(columns):
-        data[name] = pa.array(wide[i], mask=nan[i]) if has_nan[i] else pa.array(wide[i])
+        data[name] = numbers(wide[i], mask=nan[i] if has_nan[i] else None)
     for c in per_utt.column_names[1:]:
-        data[c] = pa.array(per_utt.column(c).to_numpy(zero_copy_only=False).astype(np.float32))
+        data[c] = numbers(to_floats(per_utt.column(c), np.float32))
     return pa.table(data)

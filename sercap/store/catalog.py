@@ -133,15 +133,17 @@ def insert_extractions(
     import duckdb
     import pyarrow as pa
 
+    from sercap._arrow import optional_ints, strings
+
     rel = layout.relative(wh.root, part) if part is not None else None
     utt, status, error, n_frames = (list(c) for c in zip(*rows, strict=True))
     table = pa.table(
         {
-            "utt_id": pa.array(utt, pa.string()),
-            "status": pa.array(status, pa.string()),
-            "error": pa.array(error, pa.string()),
-            "part": pa.array([rel if s == "ok" else None for s in status], pa.string()),
-            "n_frames": pa.array(n_frames, pa.int64()),
+            "utt_id": strings(utt),
+            "status": strings(status),
+            "error": strings(error),
+            "part": strings([rel if s == "ok" else None for s in status]),
+            "n_frames": optional_ints(n_frames),
         }
     )
     wh.con.register("_new_extractions", table)
