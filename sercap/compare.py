@@ -286,7 +286,7 @@ def write_bench_report(
 QUICK_PARAMS: dict[str, dict] = {
     "rf": {"n_estimators": 200},
     "trees": {"rf__n_estimators": 200},
-    "dnn": {"epochs": 40, "patience": 10},
+    "dnn": {"epochs": 40, "patience": 10, "n_seeds": 1},
     "lstm": {"epochs": 6, "hidden_size": 64, "num_layers": 1, "max_frames": 200},
     "cnn": {"epochs": 10},
     "resnet18": {"epochs": 5},

@@ -25,7 +25,7 @@ from sercap.models.torch_common import (
 )
 
 TINY = {
-    "dnn": {"epochs": 40, "hidden_size": 32, "batch_size": 32, "patience": 0},
+    "dnn": {"epochs": 40, "hidden_size": 32, "batch_size": 32, "patience": 0, "n_seeds": 1},
     "lstm": {"epochs": 15, "hidden_size": 16, "num_layers": 1, "lr": 1e-2, "patience": 0},
     "cnn": {"epochs": 8, "channels": 8, "crop_frames": 32, "lr": 3e-3, "patience": 0},
     "resnet18": {"epochs": 1, "crop_frames": 32},
@@ -175,6 +175,7 @@ def test_reproducible_save_load_and_missing_class(name: str, tmp_path: Path) -> 
         ("cnn", {"deltas": False, "norm": "global", "pooling": "mean"}),
         ("resnet18", {"deltas": False, "norm": "global", "stem": "7x7"}),
         ("lstm", {"frame_stride": 1}),
+        ("dnn", {"n_seeds": 1}),
     ],
 )
 def test_models_saved_before_the_new_recipe_still_load(
@@ -192,9 +193,34 @@ def test_models_saved_before_the_new_recipe_still_load(
     for key in legacy:
         meta["params"].pop(key)
     meta["state"].pop("recipe")
+    meta["state"].pop("members")
     meta_path.write_text(json.dumps(meta))
     loaded = load_model(tmp_path / "old", device="cpu")
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    assert loaded.params["n_seeds"] == 1  # one network saved, whatever today's default
+
+
+@pytest.mark.parametrize("name", ["dnn", "lstm"])
+def test_n_seeds_averages_the_networks_of_consecutive_seeds(name: str, tmp_path: Path) -> None:
+    """``n_seeds = 3`` predicts the mean probabilities of the three models that fits with
+    seeds 7, 8 and 9 give (each its own initial weights, validation speakers and batches)."""
+    X, y, groups = DATA[name](n=60)
+    params = {**TINY[name], "epochs": 3}
+    members = [
+        get_model(name)({**params, "n_seeds": 1}, seed=s, device="cpu").fit(X, y, groups)
+        for s in (7, 8, 9)
+    ]
+    average = get_model(name)({**params, "n_seeds": 3}, seed=7, device="cpu").fit(X, y, groups)
+    want = np.mean([m.predict_proba(X) for m in members], axis=0)
+    assert not np.allclose(members[0].predict_proba(X), want, atol=1e-3)  # seeds differ
+    np.testing.assert_allclose(average.predict_proba(X), want, atol=1e-6)
+    assert {h["member"] for h in average.history_} == {0, 1, 2}
+    assert all("val_ua" in h for h in average.history_)
+    average.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m", device="cpu")
+    np.testing.assert_array_equal(loaded.predict_proba(X), average.predict_proba(X))
+    with pytest.raises(SercapError, match="n_seeds must be at least 1"):
+        get_model(name)({**params, "n_seeds": 0}).fit(X, y, groups)
 
 
 def test_lstm_same_prediction_alone_or_in_a_batch() -> None:
@@ -272,7 +298,9 @@ def test_mixup_blends_pairs() -> None:
 def test_early_stopping_restores_the_best_epoch() -> None:
     X, y, groups = tabular(n=90)
     y = np.random.default_rng(0).permutation(y)  # nothing to learn: UA plateaus
-    model = get_model("dnn")({"epochs": 60, "patience": 3, "hidden_size": 16}, device="cpu")
+    model = get_model("dnn")(
+        {"epochs": 60, "patience": 3, "hidden_size": 16, "n_seeds": 1}, device="cpu"
+    )
     model.fit(X, y, groups)
     assert len(model.history_) < 60
     best = [h for h in model.history_ if h.get("best")]
@@ -281,9 +309,10 @@ def test_early_stopping_restores_the_best_epoch() -> None:
 
 def test_without_groups_and_without_validation() -> None:
     X, y, _ = tabular(n=60)
-    model = get_model("dnn")({"epochs": 3, "hidden_size": 8}, device="cpu").fit(X, y)
+    one = {"epochs": 3, "hidden_size": 8, "n_seeds": 1}
+    model = get_model("dnn")(one, device="cpu").fit(X, y)
     assert len(model.history_) == 3 and "val_ua" in model.history_[0]  # stratified split
-    model = get_model("dnn")({"epochs": 3, "hidden_size": 8, "valid_fraction": 0.0}).fit(X, y)
+    model = get_model("dnn")({**one, "valid_fraction": 0.0}).fit(X, y)
     assert "val_ua" not in model.history_[0]
 
 

@@ -213,9 +213,12 @@ class LSTMModel(TorchModel):
     def _proba(self, X: list[np.ndarray], device: torch.device) -> np.ndarray:
         # Full sequences, batched by similar length to keep padding (wasted work) small.
         order = np.argsort([len(s) for s in X], kind="stable")
-        out = np.zeros((len(X), self.module_.fc.out_features))
+        out: np.ndarray | None = None
         step = max(64, int(self.params["batch_size"]))
         for i in range(0, len(order), step):
             idx = order[i : i + step]
-            out[idx] = self._run(self._tensors([X[j] for j in idx], device), device)
-        return out
+            proba = self._run(self._tensors([X[j] for j in idx], device), device)
+            if out is None:
+                out = np.zeros((len(X), proba.shape[1]))
+            out[idx] = proba
+        return out if out is not None else np.zeros((0, int(self.n_classes_ or 0)))

@@ -303,7 +303,7 @@ class DNNRegressor(Regressor):
 
         keep = _without(
             DNNModel.default_params(), "class_weight", "label_smoothing", "mixup", "optimizer",
-            "momentum", "nesterov",
+            "momentum", "nesterov", "n_seeds",
         )  # fmt: skip
         return {**keep, "loss": "ccc"}
 
@@ -433,7 +433,9 @@ class TorchRegressor(Regressor):
 
     @classmethod
     def default_params(cls) -> dict:
-        keep = _without(cls.base.default_params(), "class_weight", "label_smoothing", "mixup")
+        keep = _without(
+            cls.base.default_params(), "class_weight", "label_smoothing", "mixup", "n_seeds"
+        )
         return {**keep, "loss": "ccc"}
 
     @classmethod

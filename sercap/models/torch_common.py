@@ -8,7 +8,7 @@ normalised; everything that decides *how* a model is trained lives here, once.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -236,6 +236,7 @@ def common_params() -> dict:
         "class_weight": "balanced",
         "label_smoothing": 0.0,  # cross-entropy target smoothing (0 = hard labels)
         "mixup": 0.0,  # mixup Beta(a, a) concentration on single-tensor inputs (0 = off)
+        "n_seeds": 1,  # networks trained with seeds seed, seed + 1, …; probabilities averaged
     }
 
 
@@ -382,6 +383,22 @@ def train_classifier(
 
 
 # ------------------------------------------------------------------------- model base
+class SeedAverage(nn.Module):
+    """Networks of one architecture trained with different seeds (a deep ensemble).
+
+    The forward pass returns the log of the members' mean softmax, so that the softmax every
+    model applies to its network's output is exactly the mean of their probabilities.
+    """
+
+    def __init__(self, members: Sequence[nn.Module]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        probs = [torch.softmax(member(*inputs).float(), dim=1) for member in self.members]
+        return torch.log(torch.stack(probs).mean(dim=0))
+
+
 class TorchModel(SERModel):
     """Fit skeleton for torch models: validate, seed, inner split, build, train, restore best.
 
@@ -414,10 +431,39 @@ class TorchModel(SERModel):
             )
         device = resolve_device(self.device)
         self.n_classes_ = None
-        with torch_threads(self.n_jobs), seeded(self.seed, device) as rng:
+        members: list[nn.Module] = []
+        #: Per-epoch records of every member in turn, each with its ``member`` index.
+        self.history_: list[dict] = []
+        with torch_threads(self.n_jobs):
             self._fit_stats(X)
+            n = int(self.params.get("n_seeds", 1))
+            for i in range(n):
+                desc = self.name if n == 1 else f"{self.name} {i + 1}/{n}"
+                history = self._fit_member(X, y, groups, k, device, self.seed + i, desc)
+                self.history_ += [{"member": i, **record} for record in history]
+                members.append(self.module_)
+        self.module_ = members[0] if len(members) == 1 else SeedAverage(members)
+        self.module_.eval()
+        self.device_ = device
+        self.n_classes_ = k
+        return self
+
+    def _fit_member(
+        self,
+        X: Any,
+        y: np.ndarray,
+        groups: np.ndarray | None,
+        k: int,
+        device: torch.device,
+        seed: int,
+        desc: str,
+    ) -> list[dict]:
+        """Build and train one network (``self.module_``) exactly as a fit with ``seed``
+        would: its initial weights, inner validation speakers, batch order and augmentation
+        all follow ``seed``. Returns its per-epoch history."""
+        with seeded(seed, device) as rng:
             self.module_ = self._placed(self._build(k), device)
-            split = inner_split(y, groups, float(self.params["valid_fraction"]), self.seed)
+            split = inner_split(y, groups, float(self.params["valid_fraction"]), seed)
             train_idx, valid_idx = split if split is not None else (np.arange(len(y)), None)
             weights = (
                 class_weights(y[train_idx], k)
@@ -439,7 +485,7 @@ class TorchModel(SERModel):
                 def valid() -> np.ndarray:
                     return self._proba(X_valid, device)
 
-            self.history_ = train_classifier(
+            return train_classifier(
                 self.module_,
                 params=self.params,
                 device=device,
@@ -449,12 +495,8 @@ class TorchModel(SERModel):
                 y_valid=None if valid_idx is None else y[valid_idx],
                 rng=rng,
                 verbose=self.verbose,
-                desc=self.name,
+                desc=desc,
             )
-        self.module_.eval()
-        self.device_ = device
-        self.n_classes_ = k
-        return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
         self._check_fitted()
@@ -478,6 +520,10 @@ class TorchModel(SERModel):
             raise BadParameterError(f"{self.name}: label_smoothing must be in [0, 1)")
         if float(p.get("mixup", 0.0)) < 0:
             raise BadParameterError(f"{self.name}: mixup must be >= 0 (0 = off)")
+        if int(p.get("n_seeds", 1)) < 1:
+            raise BadParameterError(
+                f"{self.name}: n_seeds must be at least 1, got {p['n_seeds']!r}"
+            )
         for key in ("epochs", "batch_size"):
             if int(p[key]) < 1:
                 raise BadParameterError(f"{self.name}: {key} must be at least 1, got {p[key]!r}")
@@ -492,7 +538,8 @@ class TorchModel(SERModel):
 
     # ---- persistence
     def _state_meta(self) -> dict:
-        return {"arch": self._arch_meta(), "recipe": RECIPE}
+        members = len(self.module_.members) if isinstance(self.module_, SeedAverage) else 1
+        return {"arch": self._arch_meta(), "recipe": RECIPE, "members": members}
 
     def _save_state(self, path: Path) -> None:
         state = {k: v.detach().cpu() for k, v in self.module_.state_dict().items()}
@@ -505,7 +552,13 @@ class TorchModel(SERModel):
         self.device_ = resolve_device(self.device)
         with np.load(path / STATS_FILE) as stats:
             self._set_stats({k: stats[k] for k in stats.files}, state["arch"])
-        self.module_ = self._placed(self._build(int(self.n_classes_)), torch.device("cpu"))
+        # The saved network decides how many members to build (models saved before n_seeds
+        # existed hold one, whatever today's default is).
+        members = int(state.get("members", 1))
+        self.params["n_seeds"] = members
+        built = [self._build(int(self.n_classes_)) for _ in range(members)]
+        module = built[0] if members == 1 else SeedAverage(built)
+        self.module_ = self._placed(module, torch.device("cpu"))
         weights = torch.load(path / WEIGHTS_FILE, map_location="cpu", weights_only=True)
         self.module_.load_state_dict(weights)
         self.module_.to(self.device_).eval()
