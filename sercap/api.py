@@ -1697,6 +1697,9 @@ class Bench:
     #: With ``modalities``: each fused run against the best single-modality run (UA
     #: difference, paired bootstrap 95 % CI); see :func:`sercap.compare.fusion_vs_single`.
     fusion: pl.DataFrame | None = field(default=None, repr=False)
+    #: With ``ensemble``: each fixed ensemble against its best member (UA difference,
+    #: paired bootstrap 95 % CI); see :func:`sercap.compare.ensembles_vs_best_member`.
+    ensembles: pl.DataFrame | None = field(default=None, repr=False)
 
 
 def bench(
@@ -1811,17 +1814,21 @@ def bench(
         progress=_bars(progress),
         cluster=spec,
     )
+    from sercap.compare import ensembles_vs_best_member, fusion_vs_single, with_modality
+    from sercap.format import format_ensemble_comparison, format_fusion_comparison
+
+    md = written["markdown"]
+    ensembles = ensembles_vs_best_member(wh, table, seed=seed) if ensemble else None
+    if ensembles is not None and not ensembles.is_empty():  # the CI goes into bench.md too
+        md.write_text(md.read_text() + f"\n```\n{format_ensemble_comparison(ensembles)}\n```\n")
     if not modalities:
-        return Bench(table, corpus, written["markdown"], written, comparisons)
-    from sercap.compare import fusion_vs_single, with_modality
-
+        return Bench(table, corpus, md, written, comparisons, ensembles=ensembles)
     fusion = fusion_vs_single(wh, table, seed=seed)
-    if not fusion.is_empty():  # the CI goes into bench.md too
-        from sercap.format import format_fusion_comparison
-
-        md = written["markdown"]
+    if not fusion.is_empty():
         md.write_text(md.read_text() + f"\n```\n{format_fusion_comparison(fusion)}\n```\n")
-    return Bench(with_modality(table), corpus, written["markdown"], written, comparisons, fusion)
+    return Bench(
+        with_modality(table), corpus, md, written, comparisons, fusion, ensembles=ensembles
+    )
 
 
 def bench_extract(

@@ -63,6 +63,8 @@ class DemoResult:
     corpus: str
     #: Fused runs minus the best single modality (paired bootstrap CI), when both ran.
     fusion: pl.DataFrame | None = None
+    #: Each fixed ensemble minus its best member (paired bootstrap CI).
+    ensembles: pl.DataFrame | None = None
 
 
 def run_demo(
@@ -82,6 +84,7 @@ def run_demo(
     """synth (unless ``corpus_dir``) → ingest → extract → images → bench → ensembles → report."""
     from sercap.compare import (
         available_models,
+        ensembles_vs_best_member,
         fusion_vs_single,
         plan_bench,
         run_bench,
@@ -125,6 +128,12 @@ def run_demo(
             wh, specs, out_dir / "report", corpus=corpus, ensemble=True, quick=quick,
             seed=seed, n_jobs=jobs, progress=progress,
         )  # fmt: skip
+        ensembles = ensembles_vs_best_member(wh, table, seed=seed)
+        if not ensembles.is_empty():
+            from sercap.format import format_ensemble_comparison
+
+            say("    the fixed ensembles against their best member:\n"
+                + indent(format_ensemble_comparison(ensembles), "    "))  # fmt: skip
         fusion = fusion_vs_single(wh, table, seed=seed)
         if not fusion.is_empty():
             from sercap.format import format_fusion_comparison
@@ -138,4 +147,5 @@ def run_demo(
     return DemoResult(
         table=with_modality(table), report=report, warehouse=out_dir / "warehouse", corpus=corpus,
         fusion=None if fusion.is_empty() else fusion,
+        ensembles=None if ensembles.is_empty() else ensembles,
     )  # fmt: skip

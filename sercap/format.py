@@ -304,6 +304,31 @@ def format_tuning_comparison(comparisons) -> str:
     return "\n".join(lines + verdicts + [f"runs (default / tuned): {runs}"])
 
 
+def format_ensemble_comparison(frame: pl.DataFrame) -> str:
+    """Each ensemble minus its best member, with the paired bootstrap 95 % CI
+    (:func:`sercap.compare.ensembles_vs_best_member`); one verdict per ensemble."""
+    if frame.is_empty():
+        return "ensembles vs their best member: no ensemble to compare"
+    width = max(8, *(len(e) for e in frame["ensemble"]))
+    lines = [
+        "each ensemble minus its best member (CI: paired bootstrap over utterances)",
+        f"  {'ensemble':<{width}} {'UA':>8} {'best member':<12} {'UA':>8} {'diff':>8}   95% CI",
+    ]
+    verdicts = []
+    for r in frame.iter_rows(named=True):
+        lines.append(
+            f"  {r['ensemble']:<{width}} {r['ua_ensemble']:>8.4f} {r['member']:<12} "
+            f"{r['ua_member']:>8.4f} {r['difference']:>+8.4f}   [{r['low']:+.4f}, {r['high']:+.4f}]"
+        )
+        if r["within_noise"]:
+            verdicts.append(f"{r['ensemble']}: no better than {r['member']} within noise")
+        elif r["difference"] > 0:
+            verdicts.append(f"{r['ensemble']}: beats {r['member']} (the CI is above 0)")
+        else:
+            verdicts.append(f"{r['ensemble']}: worse than {r['member']} (the CI is below 0)")
+    return "\n".join(lines + verdicts)
+
+
 def format_fusion_comparison(frame: pl.DataFrame) -> str:
     """Fused runs minus the best single modality, with the paired bootstrap 95 % CI
     (:func:`sercap.compare.fusion_vs_single`); one verdict per fused run."""

@@ -117,3 +117,35 @@ def test_table_is_sorted_and_its_caption_states_the_protocol(wh) -> None:
     assert plain.startswith("labels emodb7") and plain.endswith("no speaker normalisation.")
     with pytest.raises(SercapError, match="nothing to compare"):
         bench_table(wh, [])
+
+
+def test_each_ensemble_is_compared_with_its_best_member(wh) -> None:
+    """The member with the higher pooled UA is the baseline, whatever the order of the
+    members; the difference and CI are compare_runs' on the two runs' stored predictions."""
+    import numpy as np
+
+    from sercap.analysis_store import compare_runs
+    from sercap.compare import ensembles_vs_best_member
+    from sercap.ensemble import ensemble_runs
+    from sercap.format import format_ensemble_comparison
+    from tests.test_analysis_store import CLASSES, _corpus, _proba, _store
+
+    utts = _corpus(wh)
+    y = np.array([CLASSES.index(e) for e in utts["emotion"]])
+    rng = np.random.default_rng(1)
+    weak = _store(wh, utts, _proba(rng, y, 0.3), "rf")
+    strong = _store(wh, utts, _proba(rng, y, 0.9), "svm")
+    ens, _ = ensemble_runs(wh, [weak, strong])
+    table = bench_table(wh, [weak, strong, ens])
+    frame = ensembles_vs_best_member(wh, table, n_boot=200, seed=2)
+    assert frame.height == 1
+    row = frame.row(0, named=True)
+    assert (row["ensemble_run"], row["member"], row["member_run"]) == (ens, "svm", strong)
+    want = compare_runs(wh, ens, strong, n_boot=200, seed=2).ua
+    assert (row["difference"], row["low"], row["high"]) == (want.difference, want.low, want.high)
+    assert row["ua_member"] == pytest.approx(table.filter(pl.col("run_id") == strong)["ua"][0])
+    text = format_ensemble_comparison(frame)
+    assert "avg(rf+svm)" in text and "svm" in text
+    verdict = "no better than svm within noise" if row["within_noise"] else "svm"
+    assert verdict in text.splitlines()[-1]
+    assert ensembles_vs_best_member(wh, bench_table(wh, [weak, strong])).is_empty()

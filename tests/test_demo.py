@@ -19,6 +19,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "report:" in result.stdout and "avg(" in result.stdout
+    assert "each ensemble minus its best member" in result.stderr
     assert "protocol leave-one-session-out" in result.stdout
     assert "labels iemocap4 (ang, hap, neu, sad)" in result.stdout
     assert "no speaker normalisation" in result.stdout
@@ -52,6 +53,9 @@ def test_bench_command_writes_its_report(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "avg(svm+lgbm)" in result.stdout
     assert "protocol leave-one-session-out" in result.stdout
+    assert "each ensemble minus its best member" in result.stdout
+    assert any(line.startswith("avg(svm+lgbm): ") for line in result.stdout.splitlines())
+    assert "each ensemble minus its best member" in (tmp_path / "b" / "bench.md").read_text()
     normed = runner.invoke(main, ["-w", str(wh_dir), "bench", "svm", "--speaker-norm",
                                   "--out", str(tmp_path / "n")])  # fmt: skip
     assert normed.exit_code == 0, normed.output

@@ -114,6 +114,7 @@ def bench_models_command(
     matrix per model into the report folder.
     """
     from sercap.format import (
+        format_ensemble_comparison,
         format_fusion_comparison,
         format_table,
         format_tuning_comparison,
@@ -168,6 +169,9 @@ def bench_models_command(
     )
     click.echo(format_table(shown, limit=None))
     click.echo(protocol_caption(result.table, result.corpus))
+    if result.ensembles is not None:
+        click.echo("")
+        click.echo(format_ensemble_comparison(result.ensembles))
     if result.fusion is not None:
         click.echo("")
         click.echo(format_fusion_comparison(result.fusion))

@@ -104,6 +104,16 @@ def run_ua(wh: Warehouse, run_ids: Sequence[str]) -> dict[str, float]:
     return dict(frame.iter_rows())
 
 
+def ensemble_members(wh: Warehouse, run_id: str) -> pl.DataFrame:
+    """The member runs of an ensemble run (run_id, model, ua), best pooled UA first; empty
+    for a run that is not an ensemble."""
+    return wh.query(
+        "SELECT run_id, model, ua FROM runs WHERE list_contains("
+        "(SELECT members FROM runs WHERE run_id = ?), run_id) ORDER BY ua DESC, run_id",
+        [run_id],
+    )
+
+
 def predictions(wh: Warehouse, run_id: str) -> pl.DataFrame:
     """A run's out-of-fold predictions: utt_id, fold, label, predicted, proba (list)."""
     return wh.query(_q("predictions"), {"run_id": run_id})
