@@ -1,0 +1,107 @@
+"""How the README's GPU figures were measured: sercap's torch models cross-validated on the
+same datasets `sercap train MODEL` loads, on a GPU machine that lacks duckdb and polars.
+
+Our GPU machines cannot install packages from an index, so the warehouse layer (duckdb,
+polars) is not there. This script splits `train` in two:
+
+    python docs/measure_gpu.py prepare WAREHOUSE DIR     # here: sercap.data.load_dataset, pickled
+    python3 docs/measure_gpu.py run DIR BUDGET_S cnn,resnet18,resnet34,lstm,dnn   # there
+
+`run` cross-validates each model with its default parameters, seed 0 and --jobs 2, exactly as
+:func:`sercap.evaluate.cross_validate` does for `train`, on ``device="cuda"``, and prints one
+JSON line per model (pooled UA, WA, macro-F1, fit seconds, epochs/s). The LSTM's frames
+travel as float16 (the transfer limit); everything else is bit-for-bit what `train` reads.
+On a machine where sercap installs normally, `sercap bench --all --device cuda` is the
+command to use instead.
+"""
+
+import json
+import lzma
+import os
+import pickle
+import sys
+import time
+import types
+
+KINDS = ("image", "tabular", "sequence")
+
+
+def prepare(warehouse: str, folder: str) -> None:
+    import numpy as np
+
+    from sercap.data import load_dataset
+    from sercap.store import connect
+
+    os.makedirs(folder, exist_ok=True)
+    wh = connect(warehouse, read_only=True)
+    for kind in KINDS:
+        data = load_dataset(wh, kind)
+        if kind == "sequence":
+            data.X = [x.astype(np.float16) for x in data.X]
+        with lzma.open(os.path.join(folder, f"{kind}.pkl.xz"), "wb", preset=3) as f:
+            pickle.dump(data, f, protocol=5)
+        print(kind, len(data), flush=True)
+
+
+class _Absent(types.ModuleType):
+    """A stand-in for a library the GPU machine lacks: every attribute is an empty class,
+    so ``isinstance(x, polars.DataFrame)`` (scikit-learn asks) answers False."""
+
+    def __getattr__(self, name: str) -> type:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        cls = type(name, (), {})
+        setattr(self, name, cls)
+        return cls
+
+
+def run(folder: str, budget_s: float, models: list[str]) -> None:
+    for name in ("duckdb", "polars"):
+        try:
+            __import__(name)
+        except ImportError:
+            sys.modules[name] = _Absent(name)
+    sys.path.insert(0, os.getcwd())
+    import numpy as np
+    import torch
+
+    from sercap.evaluate import cross_validate
+    from sercap.models.registry import get_model
+
+    device = os.environ.get("SERCAP_DEVICE", "cuda")
+    card = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
+    print("device:", card, "torch", torch.__version__, flush=True)
+    start, cache, results = time.time(), {}, []
+    for name in models:
+        if time.time() - start > budget_s:
+            print(f"skipped {name}: budget spent", flush=True)
+            continue
+        cls = get_model(name)
+        if cls.input_kind not in cache:
+            with lzma.open(os.path.join(folder, f"{cls.input_kind}.pkl.xz"), "rb") as f:
+                cache[cls.input_kind] = pickle.load(f)
+            if cls.input_kind == "sequence":
+                data = cache["sequence"]
+                data.X = [x.astype(np.float32) for x in data.X]
+        data = cache[cls.input_kind]
+        epochs = int(cls.default_params().get("epochs", 0))
+        res = cross_validate(data, name, None, seed=0, n_jobs=2, device=device, progress=False)
+        folds = len(res.fold_names)
+        row = {
+            "model": name, "ua": res.pooled.ua, "wa": res.pooled.wa,
+            "macro_f1": res.pooled.macro_f1, "fit_s": res.fit_s, "folds": folds,
+            "epochs": epochs, "epochs_per_s": folds * epochs / res.fit_s, "device": card,
+        }  # fmt: skip
+        results.append(row)
+        print(json.dumps(row), flush=True)
+        with open(os.path.join(os.environ.get("OUT", "."), "gpu_results.json"), "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "prepare":
+        prepare(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 5 and sys.argv[1] == "run":
+        run(sys.argv[2], float(sys.argv[3]), sys.argv[4].split(","))
+    else:
+        sys.exit(__doc__)
