@@ -68,7 +68,8 @@ def run(folder: str, budget_s: float, models: list[str]) -> None:
     from sercap.evaluate import cross_validate
     from sercap.models.registry import get_model
 
-    device = os.environ.get("SERCAP_DEVICE", "cuda")
+    device = os.environ.get("SERCAP_DEVICE", "cuda")  # "cpu" for a smoke test here
+    params = json.loads(os.environ.get("SERCAP_PARAMS", "null"))  # e.g. {"epochs": 1}
     card = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
     print("device:", card, "torch", torch.__version__, flush=True)
     start, cache, results = time.time(), {}, []
@@ -85,7 +86,7 @@ def run(folder: str, budget_s: float, models: list[str]) -> None:
                 data.X = [x.astype(np.float32) for x in data.X]
         data = cache[cls.input_kind]
         epochs = int(cls.default_params().get("epochs", 0))
-        res = cross_validate(data, name, None, seed=0, n_jobs=2, device=device, progress=False)
+        res = cross_validate(data, name, params, seed=0, n_jobs=2, device=device, progress=False)
         folds = len(res.fold_names)
         row = {
             "model": name, "ua": res.pooled.ua, "wa": res.pooled.wa,
