@@ -304,6 +304,20 @@ def format_tuning_comparison(comparisons) -> str:
     return "\n".join(lines + verdicts + [f"runs (default / tuned): {runs}"])
 
 
+def _difference_ci(row: dict) -> str:
+    """``+0.0103   [-0.0108, +0.0329]``: a comparison row's difference and its CI."""
+    return f"{row['difference']:>+8.4f}   [{row['low']:+.4f}, {row['high']:+.4f}]"
+
+
+def _verdict(name: str, baseline: str, difference: float, within_noise: bool) -> str:
+    """One line on ``name`` against ``baseline`` from their paired bootstrap CI."""
+    if within_noise:
+        return f"{name}: no better than {baseline} within noise"
+    if difference > 0:
+        return f"{name}: beats {baseline} (the CI is above 0)"
+    return f"{name}: worse than {baseline} (the CI is below 0)"
+
+
 def format_ensemble_comparison(frame: pl.DataFrame) -> str:
     """Each ensemble minus its best member, with the paired bootstrap 95 % CI
     (:func:`sercap.compare.ensembles_vs_best_member`); one verdict per ensemble."""
@@ -314,18 +328,15 @@ def format_ensemble_comparison(frame: pl.DataFrame) -> str:
         "each ensemble minus its best member (CI: paired bootstrap over utterances)",
         f"  {'ensemble':<{width}} {'UA':>8} {'best member':<12} {'UA':>8} {'diff':>8}   95% CI",
     ]
-    verdicts = []
-    for r in frame.iter_rows(named=True):
-        lines.append(
-            f"  {r['ensemble']:<{width}} {r['ua_ensemble']:>8.4f} {r['member']:<12} "
-            f"{r['ua_member']:>8.4f} {r['difference']:>+8.4f}   [{r['low']:+.4f}, {r['high']:+.4f}]"
-        )
-        if r["within_noise"]:
-            verdicts.append(f"{r['ensemble']}: no better than {r['member']} within noise")
-        elif r["difference"] > 0:
-            verdicts.append(f"{r['ensemble']}: beats {r['member']} (the CI is above 0)")
-        else:
-            verdicts.append(f"{r['ensemble']}: worse than {r['member']} (the CI is below 0)")
+    rows = list(frame.iter_rows(named=True))
+    lines += [
+        f"  {r['ensemble']:<{width}} {r['ua_ensemble']:>8.4f} {r['member']:<12} "
+        f"{r['ua_member']:>8.4f} {_difference_ci(r)}"
+        for r in rows
+    ]
+    verdicts = [
+        _verdict(r["ensemble"], r["member"], r["difference"], r["within_noise"]) for r in rows
+    ]
     return "\n".join(lines + verdicts)
 
 
@@ -340,18 +351,9 @@ def format_fusion_comparison(frame: pl.DataFrame) -> str:
         f" UA {first['ua_single']:.4f}; CI: paired bootstrap over utterances)",
         f"  {'fused':<14} {'UA':>8} {'diff':>8}   95% CI",
     ]
-    verdicts = []
-    for r in frame.iter_rows(named=True):
-        lines.append(
-            f"  {r['fused']:<14} {r['ua_fused']:>8.4f} {r['difference']:>+8.4f}   "
-            f"[{r['low']:+.4f}, {r['high']:+.4f}]"
-        )
-        if r["within_noise"]:
-            verdicts.append(f"{r['fused']}: no better than {r['single']} within noise")
-        elif r["difference"] > 0:
-            verdicts.append(f"{r['fused']}: beats {r['single']} (the CI is above 0)")
-        else:
-            verdicts.append(f"{r['fused']}: worse than {r['single']} (the CI is below 0)")
+    rows = list(frame.iter_rows(named=True))
+    lines += [f"  {r['fused']:<14} {r['ua_fused']:>8.4f} {_difference_ci(r)}" for r in rows]
+    verdicts = [_verdict(r["fused"], r["single"], r["difference"], r["within_noise"]) for r in rows]
     return "\n".join(lines + verdicts)
 
 
