@@ -1739,7 +1739,8 @@ def bench(
         (``Bench.comparisons``).
     ensemble : bool
         Add fixed ensembles (declared before scoring): every model at default settings, and
-        resnet34+dnn+trees.
+        resnet34+dnn+trees; each is compared with its best member (``Bench.ensembles``: UA
+        difference and paired bootstrap 95 % CI).
     opensmile : bool
         Add svm on openSMILE ComParE 2016 and lgbm on eGeMAPS (extracted if needed).
     quick : bool
