@@ -48,7 +48,9 @@ class MLP(nn.Module):
 
 class DNNModel(TorchModel):
     """MLP on median-imputed features standardised with training rows; early stopping on
-    held-out training speakers."""
+    held-out training speakers. By default five networks, trained with seeds seed … seed + 4,
+    average their probabilities (``n_seeds``; one network's UA moves by ±0.02 with its seed
+    on a corpus of ~500 utterances)."""
 
     name: ClassVar[str] = "dnn"
     input_kind: ClassVar[str] = "tabular"
