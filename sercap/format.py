@@ -304,6 +304,11 @@ def format_tuning_comparison(comparisons) -> str:
     return "\n".join(lines + verdicts + [f"runs (default / tuned): {runs}"])
 
 
+def _shorten(name: str, most: int = 40) -> str:
+    """``name``, cut to ``most`` characters with an ellipsis (an average of 15 models)."""
+    return name if len(name) <= most else name[: most - 1] + "…"
+
+
 def _difference_ci(row: dict) -> str:
     """``+0.0103   [-0.0108, +0.0329]``: a comparison row's difference and its CI."""
     return f"{row['difference']:>+8.4f}   [{row['low']:+.4f}, {row['high']:+.4f}]"
@@ -323,12 +328,12 @@ def format_ensemble_comparison(frame: pl.DataFrame) -> str:
     (:func:`sercap.compare.ensembles_vs_best_member`); one verdict per ensemble."""
     if frame.is_empty():
         return "ensembles vs their best member: no ensemble to compare"
-    width = max(8, *(len(e) for e in frame["ensemble"]))
+    rows = [r | {"ensemble": _shorten(r["ensemble"])} for r in frame.iter_rows(named=True)]
+    width = max(8, *(len(r["ensemble"]) for r in rows))
     lines = [
         "each ensemble minus its best member (CI: paired bootstrap over utterances)",
         f"  {'ensemble':<{width}} {'UA':>8} {'best member':<12} {'UA':>8} {'diff':>8}   95% CI",
     ]
-    rows = list(frame.iter_rows(named=True))
     lines += [
         f"  {r['ensemble']:<{width}} {r['ua_ensemble']:>8.4f} {r['member']:<12} "
         f"{r['ua_member']:>8.4f} {_difference_ci(r)}"

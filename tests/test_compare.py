@@ -149,3 +149,17 @@ def test_each_ensemble_is_compared_with_its_best_member(wh) -> None:
     verdict = "no better than svm within noise" if row["within_noise"] else "svm"
     assert verdict in text.splitlines()[-1]
     assert ensembles_vs_best_member(wh, bench_table(wh, [weak, strong])).is_empty()
+
+
+def test_ensemble_comparison_cuts_long_names() -> None:
+    from sercap.format import format_ensemble_comparison
+
+    name = "avg(" + "+".join(["resnet34"] * 12) + ")"
+    frame = pl.DataFrame(
+        [{"ensemble": name, "ensemble_run": "e", "member": "svm", "member_run": "s",
+          "ua_ensemble": 0.7, "ua_member": 0.6, "difference": 0.1, "low": 0.02, "high": 0.2,
+          "within_noise": False}]
+    )  # fmt: skip
+    text = format_ensemble_comparison(frame)
+    assert name not in text and name[:39] + "…" in text
+    assert text.splitlines()[-1] == name[:39] + "…: beats svm (the CI is above 0)"
