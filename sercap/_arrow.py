@@ -92,12 +92,7 @@ def optional_ints(values: Sequence[int | None]) -> pa.Array:
     return numbers(data, mask=~valid)
 
 
-_NUMPY = {
-    pa.float32(): np.float32,
-    pa.float64(): np.float64,
-    pa.int32(): np.int32,
-    pa.int64(): np.int64,
-}
+_NUMPY = {arrow: numpy.type for numpy, arrow in _TYPES.items()}  # Arrow type → numpy
 
 
 def to_floats(column: pa.Array | pa.ChunkedArray, dtype: type = np.float64) -> np.ndarray:

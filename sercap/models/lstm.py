@@ -213,12 +213,13 @@ class LSTMModel(TorchModel):
     def _proba(self, X: list[np.ndarray], device: torch.device) -> np.ndarray:
         # Full sequences, batched by similar length to keep padding (wasted work) small.
         order = np.argsort([len(s) for s in X], kind="stable")
-        out: np.ndarray | None = None
         step = max(64, int(self.params["batch_size"]))
-        for i in range(0, len(order), step):
-            idx = order[i : i + step]
-            proba = self._run(self._tensors([X[j] for j in idx], device), device)
-            if out is None:
-                out = np.zeros((len(X), proba.shape[1]))
-            out[idx] = proba
-        return out if out is not None else np.zeros((0, int(self.n_classes_ or 0)))
+        parts = [
+            self._run(self._tensors([X[j] for j in order[i : i + step]], device), device)
+            for i in range(0, len(order), step)
+        ]
+        if not parts:
+            return np.zeros((0, int(self.n_classes_ or 0)))
+        out = np.empty((len(X), parts[0].shape[1]))
+        out[order] = np.concatenate(parts)
+        return out

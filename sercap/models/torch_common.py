@@ -432,7 +432,7 @@ class TorchModel(SERModel):
         device = resolve_device(self.device)
         self.n_classes_ = None
         members: list[nn.Module] = []
-        #: Per-epoch records of every member in turn, each with its ``member`` index.
+        # Per-epoch records of every member in turn, each with its ``member`` index.
         self.history_: list[dict] = []
         with torch_threads(self.n_jobs):
             self._fit_stats(X)
