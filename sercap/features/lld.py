@@ -474,6 +474,10 @@ def compute_frames(y: np.ndarray, params: Mapping[str, Any]) -> FrameColumns:
         if g.get("method", "acf") == "pyin":
             f0 = pyin_pitch(y, t, sr, hop, float(g.get("fmin", 70.0)), float(g.get("fmax", 450.0)))
             hnr = np.where(np.isnan(f0), np.nan, hnr).astype(np.float32)
+        if g.get("hnr", "acf") == "cc":  # from the waveform, one period apart (features.voice)
+            from sercap.features.voice import harmonicity_cc
+
+            hnr = harmonicity_cc(y, f0, sr=sr, hop=hop, win=win, fmin=float(g.get("fmin", 70.0)))
         cols["f0_hz"] = f0
         cols["voicing"] = strength
         cols["hnr_db"] = hnr

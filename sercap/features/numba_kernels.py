@@ -22,6 +22,8 @@ from sercap.numba_cache import use_cache_dir
 
 use_cache_dir()
 
+import math  # noqa: E402
+
 import numba  # noqa: E402  (after the cache folder is chosen)
 import numpy as np  # noqa: E402
 
@@ -649,3 +651,56 @@ def jitter_shimmer(
         if cnt_a[f] > 0:
             shim[f] = np.float32(sum_da[f] / sum_a[f])
     return jit, shim
+
+
+@numba.njit(
+    "float32[:](float64[:], float64[:], int64, int64, int64, int64)",
+    cache=True,
+    nogil=True,
+)
+def cc_harmonicity(
+    y: np.ndarray, period: np.ndarray, hop: int, center: int, window: int, search: int
+) -> np.ndarray:  # pragma: no cover - numba
+    """Per-frame HNR (dB) of :func:`sercap.features.voice.harmonicity_cc`.
+
+    For each frame with a finite ``period`` (samples): the best normalised
+    cross-correlation between ``window`` samples and the same span ``k`` samples later,
+    ``k`` within ``search`` samples of the rounded period, the span centred on the frame
+    (``t * hop + center``) and moved inside the signal at its edges; the best lag's value
+    refined by a parabola through it and its neighbours; then ``10 log10(r / (1 - r))``
+    with ``r`` clipped to [1e-4, 1 - 1e-4]. NaN elsewhere, and
+    where the signal is shorter than ``window`` plus the longest lag.
+    """
+    n_frames = period.size
+    n = y.size
+    out = np.full(n_frames, np.nan, dtype=np.float32)
+    for t in range(n_frames):
+        p = period[t]
+        if not np.isfinite(p):
+            continue
+        lag = np.int64(np.floor(p + 0.5))
+        lo = max(np.int64(2), lag - search)
+        hi = lag + search
+        s = t * hop + center - (window + hi) // 2
+        s = min(max(s, np.int64(0)), n - window - hi)
+        if s < 0:
+            continue
+        e0 = dot(y, s, y, s, window)
+        rs = np.full(hi - lo + 1, -1.0)
+        best = 0
+        for k in range(lo, hi + 1):
+            d = math.sqrt(e0 * dot(y, s + k, y, s + k, window))
+            if d > 0.0:
+                rs[k - lo] = dot(y, s, y, s + k, window) / d
+            if rs[k - lo] > rs[best]:
+                best = k - lo
+        r = rs[best]
+        if 0 < best < rs.size - 1:  # the peak between samples: a parabola through three
+            left, right = rs[best - 1], rs[best + 1]
+            denom = left - 2.0 * r + right
+            if denom < -1e-12:
+                shift = min(max(0.5 * (left - right) / denom, -0.5), 0.5)
+                r = r - 0.25 * (left - right) * shift
+        r = min(max(r, 1e-4), 1.0 - 1e-4)
+        out[t] = np.float32(10.0 * math.log10(r / (1.0 - r)))
+    return out
