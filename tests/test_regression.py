@@ -28,6 +28,12 @@ FAST = {
     "rf": {"n_estimators": 40},
     "xgb": {"n_estimators": 60},
     "lgbm": {"n_estimators": 60, "min_child_samples": 3},
+    "trees": {
+        "rf__n_estimators": 40,
+        "xgb__n_estimators": 60,
+        "lgbm__n_estimators": 60,
+        "lgbm__min_child_samples": 3,
+    },  # fmt: skip
     "dnn": {"epochs": 15, "hidden_size": 16, "n_layers": 1, "batch_size": 64, "lr": 1e-2},
 }
 
@@ -99,14 +105,34 @@ def test_each_family_learns_a_rating(rated: Warehouse, model: str) -> None:
     assert run.predictions["predicted"].std() > 0.3  # not a constant guess
 
 
+def test_the_trees_regressor_is_the_mean_of_its_three_members() -> None:
+    from sercap.models.registry import get_model
+    from sercap.models.regressors import get_regressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 6))
+    X[rng.random(X.shape) < 0.05] = np.nan  # imputed (rf) or native (xgb, lgbm) alike
+    y = np.nan_to_num(X[:, 0]) * 2 - np.nan_to_num(X[:, 1]) + rng.normal(0, 0.1, 80)
+    trees = get_regressor("trees")(FAST["trees"], seed=3).fit(X[:60], y[:60])
+    members = [
+        get_regressor(m)(FAST[m], seed=3).fit(X[:60], y[:60]).predict(X[60:])
+        for m in ("rf", "xgb", "lgbm")
+    ]
+    np.testing.assert_allclose(trees.predict(X[60:]), np.mean(members, axis=0), rtol=1e-10)
+    assert set(get_regressor("trees").default_params()) == {
+        k for k in get_model("trees").default_params()
+        if not k.endswith(("class_weight", "early_stopping_rounds", "valid_fraction"))
+    }  # fmt: skip
+
+
 def test_models_without_a_regressor_refuse_in_one_line(rated: Warehouse) -> None:
-    for model in ("trees", "text-lr"):
+    for model in ("text-lr", "fusion"):
         with pytest.raises(SercapError) as err:
             sercap.train(rated, model, target="valence")
         text = str(err.value)
         assert "\n" not in text and repr(model) in text
         assert text.endswith(
-            "--target works with: svm, rf, xgb, lgbm, dnn, lstm, cnn, resnet18, resnet34"
+            "--target works with: svm, rf, xgb, lgbm, trees, dnn, lstm, cnn, resnet18, resnet34"
         )
     with pytest.raises(SercapError, match="unknown target 'arousal'; choose one of: valence"):
         sercap.train(rated, "svm", target="arousal")

@@ -211,8 +211,8 @@ target_option = click.option(
     "--target",
     type=click.Choice(["valence", "activation", "dominance"]),
     help="Predict this dimensional rating with the model family's regressor (svm, rf, xgb, "
-    "lgbm, dnn, lstm, cnn, resnet18, resnet34), scored by CCC, Pearson r and MAE, instead of "
-    "the emotion class.",
+    "lgbm, trees, dnn, lstm, cnn, resnet18, resnet34), scored by CCC, Pearson r and MAE, "
+    "instead of the emotion class.",
 )
 
 

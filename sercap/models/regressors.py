@@ -2,7 +2,8 @@
 the classifiers, each fitting its family's regressor.
 
 ``svm`` → SVR, ``rf`` → RandomForestRegressor, ``xgb`` → XGBRegressor, ``lgbm`` →
-LGBMRegressor, ``dnn`` → the ``dnn`` multilayer perceptron with a one-unit head trained on a
+LGBMRegressor, ``trees`` → the mean of those three (as the ``trees`` classifier's soft vote),
+``dnn`` → the ``dnn`` multilayer perceptron with a one-unit head trained on a
 CCC (default) or MSE loss; ``lstm``, ``cnn``, ``resnet18``, ``resnet34`` → their network with
 a one-unit head, trained the same way (:class:`TorchRegressor`). Like the classifiers they
 are pure (numpy in, numpy out), impute missing values from training rows only and know
@@ -266,6 +267,53 @@ class LGBMRegressorModel(Regressor):
             force_col_wise=True,
             verbose=-1,
         ).fit(X, y)
+
+
+class TreesRegressor(Regressor):
+    """Mean prediction of the rf, xgb and lgbm regressors; parameters namespaced by member.
+
+    The regression counterpart of the ``trees`` classifier (its soft vote averages
+    probabilities; this averages ratings), with the same parameter names
+    (``rf__n_estimators``, ``xgb__learning_rate``…) and search space.
+    """
+
+    name: ClassVar[str] = "trees"
+    members: ClassVar[dict[str, type[Regressor]]] = {
+        "rf": RandomForestRegressorModel,
+        "xgb": XGBRegressorModel,
+        "lgbm": LGBMRegressorModel,
+    }
+
+    @classmethod
+    def default_params(cls) -> dict:
+        return {
+            f"{prefix}__{key}": value
+            for prefix, member in cls.members.items()
+            for key, value in member.default_params().items()
+        }
+
+    @classmethod
+    def search_space(cls, trial: optuna.Trial) -> dict:
+        from sercap.models.tabular import TreesVoteModel
+
+        space = TreesVoteModel.search_space(trial)
+        known = cls.default_params()
+        return {k: v for k, v in space.items() if k in known}
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None) -> None:
+        self.models_ = {}
+        for prefix, member in self.members.items():
+            sub = {
+                key.split("__", 1)[1]: value
+                for key, value in self.params.items()
+                if key.startswith(f"{prefix}__")
+            }
+            model = member(sub, seed=self.seed, n_jobs=self.n_jobs, verbose=self.verbose)
+            model._fit(X, y, groups)  # threads are already limited by fit()
+            self.models_[prefix] = model
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        return np.mean([m._predict(X) for m in self.models_.values()], axis=0)
 
 
 # ---------------------------------------------------------------------------- dnn
@@ -552,7 +600,7 @@ def _torch_regressor(name: str) -> type[TorchRegressor]:
 REGRESSORS: dict[str, type[Regressor]] = {
     cls.name: cls
     for cls in (SVRRegressor, RandomForestRegressorModel, XGBRegressorModel, LGBMRegressorModel,
-                DNNRegressor)
+                TreesRegressor, DNNRegressor)
 }  # fmt: skip
 #: Torch sequence and image models: their classifier's network with a one-unit head.
 TORCH_REGRESSORS = ("lstm", "cnn", "resnet18", "resnet34")
