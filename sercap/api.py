@@ -604,6 +604,10 @@ def train(
         run = get_run(wh, run_id)
         run.left_out = left_out  # type: ignore[attr-defined]
         return run
+    if params:  # a wrong value is one line before any data is read
+        from sercap.models.registry import get_model
+
+        get_model(model)(dict(params))
     request = data_request(
         model,
         corpus=corpus,

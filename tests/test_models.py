@@ -8,7 +8,7 @@ import numpy as np
 import optuna
 import pytest
 
-from sercap.errors import SercapError
+from sercap.errors import BadParameterError, SercapError
 from sercap.models import MODELS, get_model, load_model, model_names
 from sercap.models import tabular as tabular_module
 from sercap.models.base import class_weights, expand_proba, inner_split, unweighted_accuracy
@@ -85,6 +85,41 @@ def test_unknown_parameter_is_a_clear_error() -> None:
         get_model("svm")({"foo": 1})
     with pytest.raises(SercapError, match="trees: unknown parameter 'rf__foo'"):
         TreesVoteModel({"rf__foo": 1})
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "message"),
+    [
+        ("svm", {"C": "ten"}, "svm: C must be a number, got 'ten'"),
+        ("svm", {"C": None}, "svm: C must be a number, got None"),
+        ("rf", {"n_estimators": "a"}, "rf: n_estimators must be a number, got 'a'"),
+        ("xgb", {"max_depth": True}, "xgb: max_depth must be a number, got True"),
+        ("cnn", {"deltas": "yes"}, "cnn: deltas must be true or false, got 'yes'"),
+        ("trees", {"lgbm__num_leaves": [3]}, "trees: lgbm__num_leaves must be a number"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_a_one_line_error(name, params, message) -> None:
+    with pytest.raises(BadParameterError) as err:
+        get_model(name)(params)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "words"),
+    [
+        ("rf", {"n_estimators": -5}, "n_estimators"),
+        ("lgbm", {"num_leaves": 0}, "num_leaves"),
+        ("trees", {"rf__n_estimators": 0}, "n_estimators"),
+    ],
+)
+def test_a_value_the_library_refuses_is_a_one_line_error(name, params, words) -> None:
+    X = np.random.default_rng(0).normal(size=(30, 4))
+    y = np.arange(30) % 3
+    with pytest.raises(BadParameterError) as err:
+        get_model(name)(params).fit(X, y)
+    text = str(err.value)
+    assert text.startswith(f"{'rf' if name == 'trees' else name}: a parameter")
+    assert words in text and "\n" not in text
 
 
 def test_params_merge_over_defaults() -> None:

@@ -28,6 +28,35 @@ def read_meta(path: Path) -> dict:
     return json.loads(meta_path.read_text())
 
 
+def _type_problem(default: Any, value: Any) -> str | None:
+    """What ``value`` must be when its type cannot stand for ``default``'s, else None.
+
+    Only the unambiguous cases: a flag must be true or false, and a number must be a number
+    (a parameter whose default is a string or None, such as ``gamma`` or ``max_depth``,
+    may take several types and is checked by its model).
+    """
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "true or false"
+    if isinstance(default, int | float):
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return None if ok else "a number"
+    return None
+
+
+def library_parameter_error(name: str, exc: BaseException) -> BadParameterError | None:
+    """A one-line error for a library's refusal of a parameter value, else None.
+
+    scikit-learn's ``InvalidParameterError``, LightGBM's and XGBoost's errors raised while
+    fitting mean that a value passed the model's own checks but not the library's (say
+    ``n_estimators = -5``); the user gets their first line, not a traceback.
+    """
+    kinds = {"InvalidParameterError", "LightGBMError", "XGBoostError"}
+    if type(exc).__name__ not in kinds:
+        return None
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return BadParameterError(f"{name}: a parameter was refused: {first}")
+
+
 class ModelParams(abc.ABC):
     """The constructor every sercap model shares, classifier or regressor: ``params``
     checked against ``default_params`` (an unknown name is a one-line error), a seed,
@@ -54,6 +83,13 @@ class ModelParams(abc.ABC):
                 f"{self._described_as.format(name=self.name)}: unknown parameter "
                 f"{unknown[0]!r} (known: {', '.join(sorted(defaults))})"
             )
+        for key, value in given.items():
+            problem = _type_problem(defaults[key], value)
+            if problem:
+                raise BadParameterError(
+                    f"{self._described_as.format(name=self.name)}: {key} must be {problem}, "
+                    f"got {value!r}"
+                )
         self.params: dict[str, Any] = {**defaults, **given}
         self.seed = int(seed)
         if int(n_jobs) < 1:

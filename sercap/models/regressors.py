@@ -22,7 +22,7 @@ import optuna
 
 from sercap._threads import limit_threads
 from sercap.errors import BadParameterError, SercapError
-from sercap.models.base import ModelParams, check_tabular, inner_split
+from sercap.models.base import ModelParams, check_tabular, inner_split, library_parameter_error
 
 
 def check_targets(name: str, y: Any, n_samples: int) -> np.ndarray:
@@ -85,7 +85,13 @@ class Regressor(ModelParams):
             )
         self.n_features_ = X.shape[1] if isinstance(X, np.ndarray) else 0
         with limit_threads(self.n_jobs):
-            self._fit(X, y, None if groups is None else np.asarray(groups))
+            try:
+                self._fit(X, y, None if groups is None else np.asarray(groups))
+            except Exception as exc:
+                refused = library_parameter_error(self.name, exc)
+                if refused is None:
+                    raise
+                raise refused from None
         return self
 
     def predict(self, X: Any) -> np.ndarray:

@@ -27,6 +27,7 @@ from sercap.models.base import (
     class_weights,
     expand_proba,
     inner_split,
+    library_parameter_error,
 )
 
 ESTIMATOR_FILE = "model.joblib"
@@ -52,7 +53,13 @@ class TabularModel(SERModel):
         y_local = np.searchsorted(self.classes_, y)
         self.n_features_ = X.shape[1]
         with limit_threads(self.n_jobs):
-            self.estimator_ = self._fit_estimator(X, y_local, groups)
+            try:
+                self.estimator_ = self._fit_estimator(X, y_local, groups)
+            except Exception as exc:
+                refused = library_parameter_error(self.name, exc)
+                if refused is None:
+                    raise
+                raise refused from None
         self.n_classes_ = k
         return self
 
