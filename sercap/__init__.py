@@ -32,6 +32,7 @@ _API = (
     "use_numba_cache",
     "sql_statements",
     "sql",
+    "iter_sql",
     "info",
     "verify",
     "repair",

@@ -1237,11 +1237,14 @@ def sql_statements(query: str, *, write: bool = False) -> list[str]:
 
 def sql(
     wh: Warehouse, query: str | Sequence[str], *, write: bool = False
-) -> Iterator[tuple[str, pl.DataFrame]]:
-    """Run SQL on the warehouse, yielding ``(statement, result)`` as each statement runs.
+) -> list[tuple[str, pl.DataFrame]]:
+    """Run SQL on the warehouse: every statement, in order, with its result.
 
     Without ``write`` only reading statements run (anything else is refused before any
-    statement runs) and no file but the warehouse's Parquet parts can be read.
+    statement runs); on a warehouse opened with ``read_only=True`` (as the CLI's ``sql``
+    opens it) no file but its Parquet parts can be read either. The statements have all run
+    when this returns; :func:`iter_sql` yields each result as its
+    statement finishes instead.
 
     Parameters
     ----------
@@ -1252,15 +1255,16 @@ def sql(
     write : bool
         Allow statements that change the warehouse (DELETE, UPDATE, CREATE…).
 
-    Yields
-    ------
-    tuple of (str, polars.DataFrame)
+    Returns
+    -------
+    list of (str, polars.DataFrame)
         Each statement and its result, in order.
 
     Raises
     ------
     sercap.errors.RefusedError
-        A read-only statement tried to reach a file or setting outside the fence.
+        Without ``write``: a statement that is not a read (nothing runs), or one that tried
+        to reach a file or setting outside the fence.
 
     Examples
     --------
@@ -1268,20 +1272,59 @@ def sql(
     >>> wh = sercap.connect(":memory:")
     >>> [(text, frame["n"][0]) for text, frame in sercap.sql(wh, "SELECT 42 AS n")]
     [('SELECT 42 AS n', 42)]
+    >>> _ = sercap.sql(wh, "CREATE TABLE notes (x INT); INSERT INTO notes VALUES (7)", write=True)
+    >>> sercap.sql(wh, "SELECT x FROM notes")[0][1]["x"].to_list()
+    [7]
     >>> wh.close()
     """
-    import duckdb
+    return list(iter_sql(wh, query, write=write))
 
-    from sercap.sqlguard import fence_settings
 
+def iter_sql(
+    wh: Warehouse, query: str | Sequence[str], *, write: bool = False
+) -> Iterator[tuple[str, pl.DataFrame]]:
+    """:func:`sql`, yielding ``(statement, result)`` as each statement runs.
+
+    The read-only check and the file fence are applied when this is called, before the
+    first statement runs; each statement runs when the iterator reaches it.
+    """
     texts = sql_statements(query, write=write) if isinstance(query, str) else list(query)
-    if not write:  # second fence: no file but the registered parts, configuration locked
-        from sercap.store.parts import all_part_paths
+    if not write:
+        from sercap.sqlguard import classify, refuse_writes
 
-        parts = all_part_paths(wh)
-        files = sorted({str(f) for p in parts for f in (os.path.abspath(p), os.path.realpath(p))})
+        refuse_writes(s for text in texts for s in classify(text))
+        if wh.read_only:
+            _fence(wh)
+    return _run_statements(wh, texts)
+
+
+def _fence(wh: Warehouse) -> None:
+    """Second fence of a read-only warehouse: no file but its parts, configuration locked.
+
+    DuckDB's lock holds for the connection's life, so it is set once; a later call finds it
+    in place, unless parts were registered since (then the connection must be reopened).
+    A writable connection is not fenced: its owner can run anything through it anyway, and
+    the lock would break their later work (extraction registers new parts).
+    """
+    from sercap.sqlguard import fence_settings
+    from sercap.store.parts import all_part_paths
+
+    parts = all_part_paths(wh)
+    files = sorted({str(f) for p in parts for f in (os.path.abspath(p), os.path.realpath(p))})
+    if wh.sql_fence is None:
         for setting in fence_settings(files):
             wh.execute(setting)
+        wh.sql_fence = files
+    elif wh.sql_fence != files:
+        raise RefusedError(
+            "the warehouse's parts changed since this read-only connection was fenced",
+            hint="open the warehouse again (sercap.connect(..., read_only=True)) to query them",
+        )
+
+
+def _run_statements(wh: Warehouse, texts: list[str]) -> Iterator[tuple[str, pl.DataFrame]]:
+    import duckdb
+
     for text in texts:
         try:
             frame = wh.query(text)
@@ -1774,8 +1817,8 @@ def bench(
     >>> wh = sercap.connect(":memory:")
     >>> _ = sercap.ingest(wh, "iemocap", corpus.root)
     >>> _ = sercap.extract(wh)
-    >>> sercap.bench(wh, ["svm", "rf"]).table["name"].to_list()
-    ['svm', 'rf']
+    >>> sorted(sercap.bench(wh, ["svm", "rf"]).table["name"].to_list())  # best UA first
+    ['rf', 'svm']
     >>> wh.close()
     """
     from sercap.compare import available_models, plan_bench, run_bench
@@ -2328,6 +2371,7 @@ __all__ = [
     "resolve_corpus",
     "runs",
     "sql",
+    "iter_sql",
     "sql_statements",
     "synth",
     "train",

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from sercap.errors import SercapError
+from sercap.errors import RefusedError
 
 #: Table-valued pragmas that only read the catalog or report on DuckDB itself.
 READ_PRAGMAS = frozenset(
@@ -165,7 +165,7 @@ def classify(query: str, con: duckdb.DuckDBPyConnection | None = None) -> list[S
 
 
 def refuse_writes(statements: Iterable[Statement]) -> None:
-    """Raise a one-line :class:`SercapError` naming the first statement that is not a read."""
+    """Raise a one-line :class:`RefusedError` naming the first statement that is not a read."""
     statements = list(statements)
     for i, statement in enumerate(statements, 1):
         if not statement.read_only:
@@ -183,10 +183,10 @@ def refuse_writes(statements: Iterable[Statement]) -> None:
                     "is of type CALL (a procedure, or CHECKPOINT), not a read; a table "
                     "function reads with SELECT * FROM name(...)"
                 )
-            raise SercapError(
-                f"{where} ({first}) {what}; `sql` is read-only without --write and runs only "
-                "SELECT, WITH, EXPLAIN, DESCRIBE, SHOW, SUMMARIZE and reading PRAGMAs; nothing "
-                "was run: add --write to change the warehouse"
+            raise RefusedError(
+                f"{where} ({first}) {what}; read-only SQL runs only SELECT, WITH, EXPLAIN, "
+                "DESCRIBE, SHOW, SUMMARIZE and reading PRAGMAs; nothing was run: allow writes "
+                "to change the warehouse (--write, or write=True in Python)"
             )
 
 

@@ -234,3 +234,48 @@ def test_no_api_name_is_shadowed_by_a_module() -> None:
         if name != "features" and importlib.util.find_spec(f"sercap.{name}") is not None
     ]
     assert shadowed == []
+
+
+def test_sql_runs_every_statement_before_it_returns() -> None:
+    wh = sercap.connect(":memory:")
+    results = sercap.sql(wh, "CREATE TABLE notes (x INT); INSERT INTO notes VALUES (7)", write=True)
+    assert [text for text, _ in results] == [
+        "CREATE TABLE notes (x INT);",
+        "INSERT INTO notes VALUES (7)",
+    ]
+    assert wh.query("SELECT x FROM notes")["x"].to_list() == [7]  # nothing left to iterate
+    streamed = sercap.iter_sql(wh, "SELECT 1 AS a; SELECT 2 AS a")
+    assert [frame["a"][0] for _, frame in streamed] == [1, 2]
+    wh.close()
+
+
+@pytest.mark.parametrize("query", ["DELETE FROM notes", ["SELECT 1", "DELETE FROM notes"]])
+def test_read_only_sql_refuses_a_write_given_as_text_or_as_a_list(query) -> None:
+    # A list of statements used to skip the read-only check and run the DELETE.
+    wh = sercap.connect(":memory:")
+    wh.execute("CREATE TABLE notes (x INT)")
+    wh.execute("INSERT INTO notes VALUES (7)")
+    for call in (sercap.sql, sercap.iter_sql):
+        with pytest.raises(sercap.errors.RefusedError, match="DELETE FROM notes"):
+            call(wh, query)
+    assert wh.query("SELECT count(*) AS n FROM notes")["n"][0] == 1
+    wh.close()
+
+
+def test_read_only_sql_can_be_called_again_and_fences_only_read_only_warehouses(tmp_path) -> None:
+    path = tmp_path / "w"
+    wh = sercap.connect(path)
+    outside = tmp_path / "outside.csv"
+    outside.write_text("a\n1\n")
+    query = f"SELECT * FROM read_csv('{outside}')"
+    # a writable connection: checked for writes, not locked (later work would break)
+    assert sercap.sql(wh, query)[0][1]["a"].to_list() == [1]
+    assert sercap.sql(wh, "SELECT 1 AS n")[0][1]["n"].to_list() == [1]
+    wh.execute("CREATE TABLE notes (x INT)")
+    wh.close()
+    ro = sercap.connect(path, read_only=True)
+    for _ in range(2):  # the fence is set once and found in place the second time
+        assert sercap.sql(ro, "SELECT count(*) AS n FROM notes")[0][1]["n"].to_list() == [0]
+    with pytest.raises(sercap.errors.RefusedError):
+        sercap.sql(ro, query)
+    ro.close()

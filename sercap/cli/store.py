@@ -57,7 +57,7 @@ def sql_command(
     statements = sercap.sql_statements(query, write=write)  # nothing runs before the check
     wh = open_warehouse(ctx, read_only=not write, damaged="warn")
     n = len(statements)
-    results = sercap.sql(wh, statements, write=write)
+    results = sercap.iter_sql(wh, statements, write=write)
     for i in range(1, n + 1):
         try:
             text, frame = next(results)

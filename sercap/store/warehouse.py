@@ -56,6 +56,9 @@ class Warehouse:
     #: Registered parts found missing or of the wrong size when the views were last built
     #: (relative path, what is wrong); the views leave them out. ``sercap check`` says more.
     damaged: list[tuple[str, str]] = field(default_factory=list)
+    #: The files read-only SQL may read, once :func:`sercap.api.sql` has fenced this
+    #: (read-only) connection; DuckDB keeps the fence for the connection's life.
+    sql_fence: list[str] | None = field(default=None, repr=False)
     _in_transaction: bool = field(default=False, repr=False)
 
     # -- queries -----------------------------------------------------------------------
