@@ -77,6 +77,7 @@ _ERRORS = (
     "BadParameterError",
     "WarehouseBusyError",
     "RefusedError",
+    "AudioError",
 )
 __all__ = [*_API, *_ERRORS, "features", "__version__"]
 

@@ -304,6 +304,14 @@ def features(path: PathLike, feature_set: str = "default") -> pl.DataFrame:
     polars.DataFrame
         One row: ``path`` then one float column per functional.
 
+    Raises
+    ------
+    sercap.errors.NotFoundError
+        No such file.
+    sercap.errors.AudioError
+        Audio that extraction would refuse too (unreadable, empty, silent, too short,
+        absurd amplitude, NaN samples), with the path and the reason.
+
     Examples
     --------
     >>> import tempfile, sercap
@@ -325,11 +333,21 @@ def features(path: PathLike, feature_set: str = "default") -> pl.DataFrame:
             f"{feature_set!r} is an image set, not functionals",
             hint="choose a tabular feature set such as 'default'",
         )
-    if not Path(path).is_file():
+    if not Path(path).exists():
         from sercap.errors import NotFoundError
 
         raise NotFoundError(f"{path}: no such audio file")
-    y = load_audio(path, int(fs.params["sample_rate"]))
+    from sercap.audio import AudioError, audio_problem
+    from sercap.features.extract import min_audio_samples
+
+    sr = int(fs.params["sample_rate"])
+    try:  # the checks extraction makes: what it would refuse, this refuses too
+        y = load_audio(path, sr)
+        problem = audio_problem(y, sr, min_audio_samples(fs.kind, fs.params))
+    except AudioError as exc:
+        problem = exc.message
+    if problem:
+        raise AudioError(f"{path}: {problem}")
     if fs.kind == "opensmile":
         from sercap.features.opensmile import column_names, functionals
 
@@ -340,8 +358,6 @@ def features(path: PathLike, feature_set: str = "default") -> pl.DataFrame:
     from sercap.features.lld import compute_frames, n_frames
 
     if n_frames(len(y), fs.params) == 0:
-        from sercap.audio import AudioError
-
         raise AudioError(f"{path}: shorter than one analysis window")
     frames = compute_frames(y, fs.params)
     table = compute_functionals(frames_table(["x"], [frames]), float(fs.params["hop_ms"]) / 1000)

@@ -13,6 +13,10 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from sercap.errors import AudioError
+
+__all__ = ["AudioError", "AudioInfo", "audio_problem", "load_audio", "probe_audio"]
+
 #: Peak amplitude below which a signal counts as silent (about -80 dBFS).
 SILENCE_PEAK = 1e-4
 #: Fraction of samples at full scale above which a recording counts as clipped.
@@ -22,10 +26,6 @@ CLIPPED_FRACTION = 0.01
 #: unnormalised mixes), never by a thousand times. Beyond it, powers overflow float32 and
 #: every descriptor and SQL functional turns into inf/NaN or an out-of-range error.
 MAX_PEAK = 1e3
-
-
-class AudioError(Exception):
-    """A file that cannot be used; the message is the reason, ready to store."""
 
 
 @dataclass(frozen=True)

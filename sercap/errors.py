@@ -53,6 +53,14 @@ class BadParameterError(SercapError, ValueError):
     """A parameter value that cannot be used (also a :class:`ValueError`)."""
 
 
+class AudioError(SercapError, ValueError):
+    """An audio file that cannot give features: unreadable, empty, silent, too short…
+
+    Inside extraction the message is the bare reason, stored beside the utterance; the
+    functions that take a path (``sercap.features``) put the path in front.
+    """
+
+
 class WarehouseBusyError(SercapError):
     """Another process holds the warehouse's write lock (DuckDB allows one writer)."""
 
@@ -62,6 +70,7 @@ class RefusedError(SercapError, PermissionError):
 
 
 __all__ = [
+    "AudioError",
     "BadParameterError",
     "NotExtractedError",
     "NotFoundError",

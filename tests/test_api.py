@@ -279,3 +279,28 @@ def test_read_only_sql_can_be_called_again_and_fences_only_read_only_warehouses(
     with pytest.raises(sercap.errors.RefusedError):
         sercap.sql(ro, query)
     ro.close()
+
+
+def test_features_refuses_what_extraction_refuses_naming_the_file(tmp_path) -> None:
+    sr = 16000
+    cases = {
+        "silent.wav": (np.zeros(sr, np.float32), "silent"),
+        "tiny.wav": (np.full(100, 0.1, np.float32), "shorter than one analysis window"),
+        "header.wav": (np.zeros(0, np.float32), "empty audio"),
+    }
+    for name, (y, reason) in cases.items():
+        path = tmp_path / name
+        sf.write(path, y, sr, subtype="PCM_16")
+        with pytest.raises(sercap.AudioError, match=f"^{path}: {reason}"):
+            sercap.features(path)
+    loud = tmp_path / "loud.wav"
+    sf.write(loud, np.full(sr, 5000.0, np.float32), sr, subtype="FLOAT")
+    (tmp_path / "garbage.wav").write_bytes(b"not audio at all")
+    for path, reason in ((loud, "samples exceed"), (tmp_path / "garbage.wav", "unreadable")):
+        with pytest.raises(sercap.SercapError, match=reason) as err:
+            sercap.features(path)
+        assert str(err.value).startswith(str(path)) and "\n" not in str(err.value)
+    with pytest.raises(sercap.AudioError, match="a directory"):
+        sercap.features(tmp_path)
+    with pytest.raises(sercap.NotFoundError):
+        sercap.features(tmp_path / "missing.wav")
