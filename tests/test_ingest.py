@@ -65,6 +65,11 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
     assert_one_line_error(run("-w", warehouse, "ingest", "iemocap", tmp_path / "nope"), "no such")
     (tmp_path / "empty").mkdir()
     assert_one_line_error(run("-w", warehouse, "ingest", "iemocap", tmp_path / "empty"), "Session")
+    assert not warehouse.exists()  # a failed first ingest leaves no warehouse behind
+    warehouse.mkdir()
+    (warehouse / "notes.txt").write_text("mine")
+    assert_one_line_error(run("-w", warehouse, "ingest", "iemocap", tmp_path / "empty"), "Session")
+    assert [p.name for p in warehouse.iterdir()] == ["notes.txt"]  # only what it created goes
     release = make_iemocap(tmp_path / "corpus", sessions=(1,))
     assert run("-w", warehouse, "ingest", "iemocap", release).exit_code == 0
     assert_one_line_error(

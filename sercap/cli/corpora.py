@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 import sercap
-from sercap.cli.group import main, open_warehouse
+from sercap.cli.group import discard_if_new, main, open_warehouse
 from sercap.errors import SercapError
 
 
@@ -47,8 +47,9 @@ def ingest_command(
     kinds = sercap.INGEST_KINDS
     if kind not in kinds:  # checked here for one line, not click's usage block
         raise SercapError(f"unknown corpus kind {kind!r}; choose one of: {', '.join(kinds)}")
-    wh = open_warehouse(ctx)
-    summary = sercap.ingest(wh, kind, directory, name=name, rehash=rehash, progress=None)
+    with discard_if_new(ctx):  # a failed first ingest leaves no empty warehouse behind
+        wh = open_warehouse(ctx, missing="create")
+        summary = sercap.ingest(wh, kind, directory, name=name, rehash=rehash, progress=None)
     click.echo(format_ingest_summary(summary))
 
 

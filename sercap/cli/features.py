@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 import sercap
-from sercap.cli.group import exists, extraction_jobs, main, open_warehouse, with_options
+from sercap.cli.group import extraction_jobs, main, open_warehouse, with_options
 from sercap.errors import SercapError
 
 
@@ -81,7 +81,7 @@ def features_list_command(ctx: click.Context) -> None:
     """Every built-in feature and image set, with its hash and how many utterances are stored."""
     from sercap.format import format_table
 
-    wh = open_warehouse(ctx, read_only=exists(ctx))
+    wh = open_warehouse(ctx, read_only=True, missing="memory")
     click.echo(format_table(sercap.feature_sets(wh), limit=None))
 
 
@@ -90,7 +90,9 @@ def features_list_command(ctx: click.Context) -> None:
 @click.pass_context
 def features_show_command(ctx: click.Context, name: str) -> None:
     """Parameters, library versions, hash, columns and storage of feature set NAME."""
-    click.echo(sercap.describe_feature_set(open_warehouse(ctx, read_only=exists(ctx)), name))
+    click.echo(
+        sercap.describe_feature_set(open_warehouse(ctx, read_only=True, missing="memory"), name)
+    )
 
 
 @main.group("images", invoke_without_command=True)
@@ -129,7 +131,7 @@ def images_show_command(
     ctx: click.Context, utt_id: str, image_set: str, out: Path | None, raw: bool
 ) -> None:
     """Write utterance UTT's spectrogram as a PNG with time and frequency axes."""
-    image = sercap.image(open_warehouse(ctx, read_only=exists(ctx)), utt_id, image_set)
+    image = sercap.image(open_warehouse(ctx, read_only=True, missing="memory"), utt_id, image_set)
     out = out or Path(f"{utt_id}.png")
     if raw:
         out.write_bytes(image.png)

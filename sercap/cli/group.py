@@ -139,7 +139,13 @@ def say(text: str) -> None:
     click.echo(text, err=True)
 
 
-def open_warehouse(ctx: click.Context, *, read_only: bool = False, damaged: str | None = None):
+def open_warehouse(
+    ctx: click.Context,
+    *,
+    read_only: bool = False,
+    damaged: str | None = None,
+    missing: str = "refuse",
+):
     """Open the warehouse chosen on the command line (closed when the command ends).
 
     Registered parts found missing or damaged at open (``damaged``): ``"warn"`` prints one
@@ -147,8 +153,24 @@ def open_warehouse(ctx: click.Context, *, read_only: bool = False, damaged: str 
     `check`. The default warns when read-only (nothing is changed, the views simply leave
     those parts out) and refuses otherwise: a command that writes would store results
     computed without those utterances, or believe they are stored.
+
+    Where no warehouse exists yet (``missing``): ``"refuse"`` stops with one line saying how
+    to create one (a mistyped ``-w`` must not leave a new warehouse behind), ``"memory"``
+    opens an empty in-memory one (commands that only show built-in things), ``"create"``
+    creates it (`ingest`, which removes it again if it fails: :func:`discard_if_new`).
     """
-    wh = sercap.connect(ctx.obj["warehouse"], read_only=read_only, absolute=False)
+    path = ctx.obj["warehouse"]
+    if not sercap.warehouse_exists(path) and missing != "create":
+        if missing == "memory":
+            wh = sercap.connect(":memory:")
+            ctx.call_on_close(wh.close)
+            return wh
+        if not read_only:
+            raise SercapError(
+                f"no warehouse at {path}: create one with `sercap ingest KIND DIR` "
+                "(or `sercap demo`), or name an existing one with -w"
+            )
+    wh = sercap.connect(path, read_only=read_only, absolute=False)
     ctx.call_on_close(wh.close)
     policy = damaged or ("warn" if read_only else "refuse")
     line = None if policy == "ignore" else sercap.damage(wh)
@@ -157,6 +179,41 @@ def open_warehouse(ctx: click.Context, *, read_only: bool = False, damaged: str 
             raise SercapError(f"{line} first")
         click.echo(f"warning: {line}", err=True)
     return wh
+
+
+class discard_if_new:  # noqa: N801 - used as a context manager, like contextlib's
+    """Remove what a failed command created when it created the warehouse itself.
+
+    ``with discard_if_new(ctx): ...`` around a command that may create the warehouse: on an
+    exception, if there was no warehouse before, the files and folders that appeared in
+    its folder are removed (the folder too, if the command made it), so a failed `ingest`
+    into a mistyped path leaves nothing behind. An existing warehouse is never touched.
+    """
+
+    def __init__(self, ctx: click.Context) -> None:
+        self.path = Path(ctx.obj["warehouse"])
+        self.ctx = ctx
+
+    def __enter__(self) -> None:
+        self.new = not sercap.warehouse_exists(self.path)
+        self.folder_existed = self.path.exists()
+        self.before = set(self.path.iterdir()) if self.path.is_dir() else set()
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if kind is None or not self.new:
+            return False
+        import shutil
+
+        self.ctx.close()  # closes the warehouse (call_on_close) before its files go
+        if not self.folder_existed:
+            shutil.rmtree(self.path, ignore_errors=True)
+        elif self.path.is_dir():
+            for entry in set(self.path.iterdir()) - self.before:
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+        return False
 
 
 def exists(ctx: click.Context) -> bool:

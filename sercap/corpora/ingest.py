@@ -223,6 +223,9 @@ def _probe(
         except AudioError as exc:
             problems.append(record.problem(f"{exc}: {record.path}"))
             continue
+        if info.frames == 0:
+            problems.append(record.problem(f"empty audio (no samples): {record.path}"))
+            continue
         duration = _duration(record, info.duration_s)
         if duration is None:
             problems.append(
