@@ -62,6 +62,11 @@ def best_run(wh: Warehouse, model: str, corpus: str | None = None) -> str:
     new audio: runs with speaker normalisation need many utterances of each new speaker."""
     found = runs.best_for_prediction(wh, model, corpus)
     if found is None:
+        from sercap.models.registry import MODELS, get_model
+
+        if model not in MODELS:
+            get_model(model)  # a typo lists the known names, rather than "train it first"
+
         raise SercapError(f"no stored run of {model!r}; run `sercap train {model}` first")
     run_id, speaker_norm = found
     if speaker_norm:

@@ -383,3 +383,17 @@ def test_a_mistyped_warehouse_is_refused_and_never_created(tmp_path: Path) -> No
     listed = run("-w", typo, "features", "list")  # built-in things show without one
     assert listed.exit_code == 0 and "default" in listed.output
     assert not typo.exists()
+
+
+def test_extract_help_names_every_built_in_tabular_set() -> None:
+    from sercap.features.featureset import builtin_names
+
+    text = " ".join(run("extract", "--help").output.split())
+    for name in builtin_names():
+        assert (name in text) == (name not in builtin_names("image")), name
+
+
+def test_predict_with_a_mistyped_model_lists_the_models(toy_dir: Path, tmp_path: Path) -> None:
+    result = run("-w", toy_dir, "predict", tmp_path / "a.wav", "--model", "svn")
+    _one_line_error(result, "unknown model 'svn'; choose one of: svm")
+    _one_line_error(run("-w", toy_dir, "predict", tmp_path / "a.wav", "--model", "rf"), "train rf")

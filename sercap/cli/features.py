@@ -49,8 +49,8 @@ _extract_options = [
     "--feature-set",
     default="default",
     show_default=True,
-    help="A feature set from `sercap features list` (default, pyin, chroma, compare2016, "
-    "egemaps02).",
+    help="A feature set from `sercap features list` (default, basic, tracked, voice_acf, pyin, "
+    "chroma, compare2016, egemaps02).",  # a test checks that this names every built-in set
 )
 @with_options(_extract_options)
 @click.pass_context
