@@ -16,6 +16,7 @@ up to 5500 Hz, 25 ms), formants averaged over Praat's voiced frames.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -91,9 +92,19 @@ def compare(paths: Sequence[str | Path], params: Mapping[str, Any] | None = None
     params = params or get_feature_set("default").params
     sr = int(params["sample_rate"])
     pitch = params["groups"]["pitch"]
+    from sercap.audio import audio_problem
+    from sercap.errors import AudioError
+
     ours, theirs = [], []
     for p in paths:
-        y = load_audio(p, sr)
+        try:
+            y = load_audio(p, sr)
+            problem = audio_problem(y, sr, int(sr * 0.1))
+        except AudioError as exc:
+            problem = exc.message
+        if problem:  # as extraction does: such a file has no descriptors to compare
+            print(f"skipped {p}: {problem}", file=sys.stderr)
+            continue
         ours.append(sercap_values(y, params))
         theirs.append(praat_values(y, sr, float(pitch["fmin"]), float(pitch["fmax"])))
     result = {}
@@ -112,12 +123,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--n", type=int, default=40, help="every k-th file so that n are used")
     ap.add_argument("--feature-set", default="default")
     args = ap.parse_args(argv)
+    from sercap.errors import SercapError
     from sercap.features.featureset import get_feature_set
 
+    if args.n < 3:
+        ap.error("--n must be at least 3 (a correlation needs three files)")
+    try:
+        params = get_feature_set(args.feature_set, "lld").params
+    except SercapError as exc:
+        ap.error(str(exc))
     files = sorted(Path(args.wav_dir).glob("*.wav"))
+    if not files:
+        ap.error(f"{args.wav_dir}: no .wav files here")
+    try:
+        import parselmouth  # noqa: F401
+    except ImportError:
+        ap.error("needs praat-parselmouth: python -m pip install praat-parselmouth")
     step = max(1, len(files) // args.n)
     files = files[::step][: args.n]
-    res = compare(files, get_feature_set(args.feature_set).params)
+    res = compare(files, params)
     print(f"| descriptor | r vs Praat ({len(files)} files) | sercap median | Praat median |")
     print("| --- | --- | --- | --- |")
     for name, (r, _n, a, b) in res.items():
