@@ -47,6 +47,14 @@ def format_table(frame: pl.DataFrame, limit: int | None = 50, float_digits: int 
 
     header = shown.columns
     rows = [[cell(v) for v in row] for row in shown.iter_rows()]
+    for i, c in enumerate(header):  # 24.8000 → 24.8: a float column drops shared zeros
+        if shown.schema[c].is_float() and float_digits > 1:
+            cells = [r[i] for r in rows if "." in r[i] and r[i][-1:].isdigit()]
+            if cells:
+                keep = max(max(len(v.rstrip("0").split(".")[1]) for v in cells), 1)
+                for r in rows:
+                    if "." in r[i] and r[i][-1:].isdigit():
+                        r[i] = r[i][: len(r[i]) - (float_digits - keep)]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
     numeric = [shown.schema[c].is_numeric() for c in header]
 

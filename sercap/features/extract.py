@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 import time
 import uuid
@@ -524,7 +525,9 @@ def extract(
     if fs.kind in ("lld", "image"):  # numba kernels: compiled once, never by two workers
         from sercap.numba_cache import ensure_numba_cache, warm_spec
 
-        ensure_numba_cache(arg=warm_spec(fs.kind, fs.params))
+        # its one line ("compiling numba kernels…") shows where progress would
+        shown = bool(progress) if progress is not None else sys.stderr.isatty()
+        ensure_numba_cache(arg=warm_spec(fs.kind, fs.params), log=shown)
     bar = _progress_bar(len(items), progress)
     try:
         if chunk_size is None:
