@@ -53,8 +53,11 @@ def _quiet(_: str) -> None:
     """The default ``say``: library calls print nothing unless asked."""
 
 
-def _cluster(cluster: str | None) -> Any:
-    """The Dask cluster spec of ``cluster`` or ``$SERCAP_CLUSTER`` (None: in process)."""
+def _cluster(cluster: Any) -> Any:
+    """The Dask cluster spec of ``cluster`` or ``$SERCAP_CLUSTER`` (None: in process); a
+    ``dask.distributed.Client`` of the caller's is used as it is."""
+    if hasattr(cluster, "submit"):
+        return cluster
     from sercap.cluster import resolve_spec
 
     return resolve_spec(cluster)
@@ -2250,6 +2253,7 @@ def bench_cross(
     device: str | None = None,
     progress: bool | None = None,
     say: Say | None = None,
+    cluster: Any = None,
 ) -> pl.DataFrame:
     """Cross-corpus matrix: train on each corpus, test on each other, under shared labels.
 
@@ -2284,6 +2288,10 @@ def bench_cross(
         As for :func:`train`.
     say : callable, optional
         Receives a line naming the matrix id and each file written.
+    cluster : str or dask.distributed.Client, optional
+        Fit every cell's folds on a Dask cluster (``local:N``, ``tcp://HOST:PORT`` or a
+        client of yours; default ``$SERCAP_CLUSTER``), all cells in one batch; the same runs
+        as in process.
 
     Returns
     -------
@@ -2338,6 +2346,7 @@ def bench_cross(
         n_jobs=jobs,
         device=device,
         progress=_bars(progress),
+        cluster=_cluster(cluster),
     )
     out = (
         Path(out_dir)

@@ -245,9 +245,15 @@ def run_cross(
     n_jobs: int = 1,
     device: str | None = None,
     progress: bool = True,
+    cluster: Any = None,
 ) -> CrossResult:
     """Fit and score every (train, test) cell of the chosen corpora, once per speaker
-    normalisation setting; store each cell as a run and return the matrix."""
+    normalisation setting; store each cell as a run and return the matrix.
+
+    With ``cluster`` (a Dask client or spec) every cell's folds are submitted at once as
+    one batch (:func:`sercap.distribute.cross_validate_many`) and the runs stored when they
+    are back: the same predictions as in process, cell by cell.
+    """
     from sercap.data import DEFAULT_FEATURE_SET, DEFAULT_IMAGE_SET
 
     corpora = choose_corpora(wh, corpora)
@@ -266,10 +272,8 @@ def run_cross(
     from sercap.evaluate import cross_validate, store_run
 
     matrix_id = new_matrix_id()
-    rows = []
     settings = list(dict.fromkeys(bool(s) for s in speaker_norm))
-    total = len(settings) * len(corpora) ** 2
-    bar = tqdm(total=total, desc="cross", unit="cell", disable=not progress)
+    cells = []  # (setting, train corpus, test corpus, dataset, splits)
     for norm in settings:
         data = {}
         for corpus in corpora:
@@ -279,27 +283,43 @@ def run_cross(
         check_same_inputs(list(data.values()))
         for train in corpora:
             for test in corpora:
-                bar.set_postfix_str(f"{train} → {test}")
                 if train == test:
-                    both, splits = data[test], None
+                    cells.append((norm, train, test, data[test], None))
                 else:
-                    both, splits = train_test(data[train], data[test])
-                result = cross_validate(
-                    both, model, params, seed=seed, n_jobs=n_jobs, device=device,
-                    splits=splits, progress=False,
-                )  # fmt: skip
-                with wh.transaction():
-                    run_id = store_run(wh, both, model, result, params=params, seed=seed)
-                    store_runs.mark_cross_corpus(wh, run_id, train, matrix_id)
-                rows.append(
-                    {
-                        "speaker_norm": norm, "train": train, "test": test,
-                        "ua": result.pooled.ua, "wa": result.pooled.wa,
-                        "macro_f1": result.pooled.macro_f1,
-                        "n_test": int(len(result.evaluated)), "run_id": run_id,
-                    }
-                )  # fmt: skip
-                bar.update()
+                    cells.append((norm, train, test, *train_test(data[train], data[test])))
+
+    def store(cell: tuple, result: Any) -> dict[str, Any]:
+        norm, train, test, both, _splits = cell
+        with wh.transaction():
+            run_id = store_run(wh, both, model, result, params=params, seed=seed)
+            store_runs.mark_cross_corpus(wh, run_id, train, matrix_id)
+        return {
+            "speaker_norm": norm, "train": train, "test": test,
+            "ua": result.pooled.ua, "wa": result.pooled.wa, "macro_f1": result.pooled.macro_f1,
+            "n_test": int(len(result.evaluated)), "run_id": run_id,
+        }  # fmt: skip
+
+    rows = []
+    if cluster is not None:
+        from sercap.distribute import CVRequest, cross_validate_many
+
+        requests = [
+            CVRequest(both, model, params, seed=seed, n_jobs=n_jobs, device=device, splits=splits)
+            for _n, _tr, _te, both, splits in cells
+        ]
+        results = cross_validate_many(cluster, requests, progress=progress)
+        rows = [store(cell, result) for cell, result in zip(cells, results, strict=True)]
+        return CrossResult(matrix_id, corpora, classes, model, name, pl.DataFrame(rows))
+    bar = tqdm(total=len(cells), desc="cross", unit="cell", disable=not progress)
+    for cell in cells:
+        _norm, train, test, both, splits = cell
+        bar.set_postfix_str(f"{train} → {test}")
+        result = cross_validate(
+            both, model, params, seed=seed, n_jobs=n_jobs, device=device, splits=splits,
+            progress=False,
+        )  # fmt: skip
+        rows.append(store(cell, result))
+        bar.update()
     bar.close()
     return CrossResult(matrix_id, corpora, classes, model, name, pl.DataFrame(rows))
 

@@ -585,3 +585,18 @@ def test_processes_opening_an_empty_postgresql_database_at_once_all_succeed(pg, 
     ]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 6, "\n".join(e for e in errors if e)
+
+
+def test_a_cross_corpus_matrix_through_dask_equals_the_in_process_one(wh, client) -> None:
+    import sercap
+    from tests.test_cross import two_corpora
+
+    two_corpora(wh)
+    kwargs = dict(model="svm", speaker_norm="both", progress=False)
+    here = sercap.bench_cross(wh, ["a", "b"], out_dir=wh.root / "here", **kwargs)
+    there = sercap.bench_cross(wh, ["a", "b"], out_dir=wh.root / "there", cluster=client, **kwargs)
+    assert there.equals(here) and there.height == 4
+    cells = wh.query(
+        "SELECT cross_matrix, count(*) AS n FROM runs WHERE cross_matrix IS NOT NULL GROUP BY 1"
+    )
+    assert sorted(cells["n"].to_list()) == [8, 8]  # every cell of both matrices stored

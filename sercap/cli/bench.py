@@ -402,6 +402,7 @@ def bench_sql_command(
 @seed_option
 @jobs_option
 @device_option
+@cluster_option
 @click.pass_context
 def bench_cross_command(
     ctx: click.Context,
@@ -413,6 +414,7 @@ def bench_cross_command(
     seed: int,
     jobs: int,
     device: str | None,
+    cluster: str | None,
 ) -> None:
     """Cross-corpus UA matrix: train on each corpus, test on each other (shared labels).
 
@@ -439,6 +441,7 @@ def bench_cross_command(
         device=device,
         progress=bars(),
         say=say,
+        cluster=cluster,
     )
     click.echo(
         format_cross_matrix(
