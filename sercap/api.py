@@ -618,7 +618,7 @@ def train(
             wh, model, target, corpus=corpus, label_map=labels, feature_set=feature_set,
             image_set=image_set, columns=columns, params=dict(params or {}), tuned=tuned,
             speaker_norm=speaker_norm, seed=seed, n_jobs=jobs, device=device,
-            on_cluster=spec is not None, progress=_bars(progress), say=say,
+            cluster=spec, progress=_bars(progress), say=say,
         )  # fmt: skip
         run = get_run(wh, run_id)
         run.left_out = left_out  # type: ignore[attr-defined]

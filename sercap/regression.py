@@ -233,6 +233,17 @@ def fit_fold_regression(
     return reg.predict(take(data.X, test)), fit_s
 
 
+def _regression_fold_task(item: tuple[Dataset, tuple]) -> tuple[int, np.ndarray, float]:
+    """On a Dask worker: one fold of :func:`cross_validate_regression`."""
+    from sercap.cluster import worker_threads
+
+    data, (i, model, params, train, test, seed, n_jobs, device) = item
+    pred, fit_s = fit_fold_regression(
+        data, model, params, train, test, seed=seed, n_jobs=worker_threads(n_jobs), device=device
+    )
+    return i, pred, fit_s
+
+
 def cross_validate_regression(
     data: Dataset,
     model: str,
@@ -245,11 +256,14 @@ def cross_validate_regression(
     on_fold: Callable[[int, RegressionMetrics], None] | None = None,
     progress: bool = True,
     fold_params: dict[str, dict] | None = None,
+    cluster: Any = None,
 ) -> RegressionCV:
     """Train on each split's training rows, predict its test rows, score with CCC.
 
     The regression twin of :func:`sercap.evaluate.cross_validate` (same splits, same
-    ``fold_params`` for nested tuning, same ``on_fold`` hook for pruning).
+    ``fold_params`` for nested tuning, same ``on_fold`` hook for pruning). With
+    ``cluster`` (a Dask client or spec) the folds are fitted as one batch of tasks, each by
+    :func:`fit_fold_regression` on a worker with the same seed: the same predictions.
     """
     from sercap.evaluate import outer_splits
 
@@ -262,12 +276,31 @@ def cross_validate_regression(
     fold_metrics: list[RegressionMetrics] = []
     started = time.perf_counter()
     fit_s = 0.0
-    bar = tqdm(splits, desc=f"{model} folds", unit="fold", disable=not progress, leave=False)
+    fitted: dict[int, tuple[np.ndarray, float]] = {}
+    if cluster is not None:
+        from sercap.distribute import run_on_cluster
+
+        tasks = [
+            (0, (i, model, params if fold_params is None else fold_params[name], train, test,
+                 seed, n_jobs, device))
+            for i, (name, train, test) in enumerate(splits)
+        ]  # fmt: skip
+        for i, p, seconds in run_on_cluster(
+            cluster, _regression_fold_task, [data], tasks, progress=progress, unit="fold"
+        ):
+            fitted[i] = (p, seconds)
+    bar = tqdm(
+        splits, desc=f"{model} folds", unit="fold", leave=False,
+        disable=not progress or cluster is not None,
+    )  # fmt: skip
     for i, (name, train, test) in enumerate(bar):
         chosen = params if fold_params is None else fold_params[name]
-        p, seconds = fit_fold_regression(
-            data, model, chosen, train, test, seed=seed, n_jobs=n_jobs, device=device
-        )
+        if i in fitted:
+            p, seconds = fitted[i]
+        else:
+            p, seconds = fit_fold_regression(
+                data, model, chosen, train, test, seed=seed, n_jobs=n_jobs, device=device
+            )
         fit_s += seconds
         pred[test] = p
         metrics = score_regression(data.y[test], p)
@@ -345,6 +378,7 @@ def run_regression(
     n_jobs: int = 1,
     device: str | None = None,
     progress: bool = True,
+    cluster: Any = None,
 ) -> str:
     """Cross-validate ``model``'s regressor on ``data`` under its protocol and store the run.
 
@@ -357,7 +391,7 @@ def run_regression(
     plan = plan_run(wh, model, data, params=params, tuned=tuned)
     result = cross_validate_regression(
         data, model, plan.params, seed=seed, n_jobs=n_jobs, device=device, progress=progress,
-        fold_params=plan.fold_params,
+        fold_params=plan.fold_params, cluster=cluster,
     )  # fmt: skip
     stored = plan.params if plan.stored_params is None else plan.stored_params
     return store_regression_run(
@@ -382,20 +416,15 @@ def train_target(
     seed: int = 0,
     n_jobs: int = 1,
     device: str | None = None,
-    on_cluster: bool = False,
+    cluster: Any = None,
     progress: bool = True,
     say: Callable[[str], None] | None = None,
 ) -> tuple[str, int]:
     """`train MODEL --target RATING`: load, say what was read, cross-validate, store.
 
-    Returns the run id and how many utterances had no rating. Runs in this process
-    (``on_cluster`` is refused in one line).
+    Returns the run id and how many utterances had no rating. With ``cluster`` the folds
+    are fitted on Dask (the same run).
     """
-    if on_cluster:
-        raise BadParameterError(
-            "a regression (target) runs in this process, not on a cluster",
-            hint="leave the cluster out",
-        )
     data, left_out = load_target_dataset(
         wh, model, target, corpus=corpus, label_map=label_map, feature_set=feature_set,
         image_set=image_set, columns=columns, speaker_norm=speaker_norm,
@@ -404,7 +433,7 @@ def train_target(
         say(describe_dataset(model, data, left_out))
     run_id = run_regression(
         wh, model, data, params=params, tuned=tuned, seed=seed, n_jobs=n_jobs, device=device,
-        progress=progress,
+        progress=progress, cluster=cluster,
     )  # fmt: skip
     return run_id, left_out
 

@@ -600,3 +600,19 @@ def test_a_cross_corpus_matrix_through_dask_equals_the_in_process_one(wh, client
         "SELECT cross_matrix, count(*) AS n FROM runs WHERE cross_matrix IS NOT NULL GROUP BY 1"
     )
     assert sorted(cells["n"].to_list()) == [8, 8]  # every cell of both matrices stored
+
+
+def test_a_regression_through_dask_stores_the_in_process_predictions(wh, client) -> None:
+    import sercap
+    from tests.helpers import add_corpus, add_features
+    from tests.test_regression import FAST, add_ratings
+
+    utts = add_corpus(wh, n_speakers=4, per_class=5)
+    add_features(wh, utts)
+    add_ratings(wh, utts)
+    for model in ("svm", "trees"):
+        kwargs = dict(target="valence", params=FAST[model], progress=False)
+        here = sercap.train(wh, model, **kwargs)
+        there = sercap.train(wh, model, cluster=client, **kwargs)
+        assert there.run_id != here.run_id and there.ccc == here.ccc
+        assert there.predictions.equals(here.predictions)
