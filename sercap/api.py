@@ -1850,9 +1850,9 @@ def bench(
         table, written = bench_target(
             wh, models, target, all_models=all_models, corpus=corpus, label_map=labels,
             feature_set=feature_set, image_set=image_set, speaker_norm=speaker_norm,
-            tuned=tuned, refused={"ensemble": ensemble, "opensmile": opensmile, "quick": quick,
-                                  "a cluster": spec is not None},
+            tuned=tuned, refused={"ensemble": ensemble, "opensmile": opensmile, "quick": quick},
             out_dir=out_dir, seed=seed, n_jobs=jobs, device=device, progress=_bars(progress),
+            cluster=spec,
         )  # fmt: skip
         return Bench(table, corpus, written["markdown"], written)
     if all_models and not modalities:  # every model the corpus can feed

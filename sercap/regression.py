@@ -457,6 +457,7 @@ def bench_target(
     n_jobs: int = 1,
     device: str | None = None,
     progress: bool = True,
+    cluster: Any = None,
 ) -> tuple[pl.DataFrame, dict[str, Path]]:
     """`bench [MODEL…] --target RATING`: the models' regressors (default svm rf xgb lgbm;
     ``all_models``: every model with one) compared, into ``out_dir`` (default
@@ -480,7 +481,7 @@ def bench_target(
     return bench_regression(
         wh, chosen, target, out, corpus=corpus, label_map=label_map, feature_set=feature_set,
         image_set=image_set, speaker_norm=speaker_norm, tuned=tuned, seed=seed, n_jobs=n_jobs,
-        device=device, progress=progress,
+        device=device, progress=progress, cluster=cluster,
     )  # fmt: skip
 
 
@@ -501,6 +502,7 @@ def bench_regression(
     device: str | None = None,
     progress: bool = True,
     say: Callable[[str], None] | None = None,
+    cluster: Any = None,
 ) -> tuple[pl.DataFrame, dict[str, Path]]:
     """Run each model's regressor of ``target`` (each a stored run) and compare them.
 
@@ -529,7 +531,7 @@ def bench_regression(
         data, _ = datasets[key]
         run_id = run_regression(
             wh, model, data, tuned=tuned, seed=seed, n_jobs=n_jobs, device=device,
-            progress=progress,
+            progress=progress, cluster=cluster,
         )  # fmt: skip
         record = get_run(wh, run_id)
         rows.append(

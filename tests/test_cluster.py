@@ -610,9 +610,13 @@ def test_a_regression_through_dask_stores_the_in_process_predictions(wh, client)
     utts = add_corpus(wh, n_speakers=4, per_class=5)
     add_features(wh, utts)
     add_ratings(wh, utts)
+    ccc = {}
     for model in ("svm", "trees"):
         kwargs = dict(target="valence", params=FAST[model], progress=False)
         here = sercap.train(wh, model, **kwargs)
         there = sercap.train(wh, model, cluster=client, **kwargs)
         assert there.run_id != here.run_id and there.ccc == here.ccc
         assert there.predictions.equals(here.predictions)
+        ccc[model] = here.ccc
+    bench = sercap.bench(wh, ["svm"], target="valence", cluster=client, progress=False)
+    assert bench.table["ccc"].to_list() == [ccc["svm"]]  # svm's defaults are FAST["svm"]

@@ -178,8 +178,8 @@ def test_cli_train_runs_and_bench_print_the_scores(tmp_path: Path) -> None:
     assert "## Dimensional regression" in text
     rows = [line for line in text.splitlines() if line.startswith("| activation | ")]
     assert sorted(r.split(" | ")[1] for r in rows) == ["lgbm", "svm"]  # the newest per model
-    refused = cli("train", "trees", "--target", "activation")
-    assert refused.exit_code == 1 and refused.output.startswith("error: model 'trees' cannot")
+    refused = cli("train", "text-lr", "--target", "activation")
+    assert refused.exit_code == 1 and refused.output.startswith("error: model 'text-lr' cannot")
     assert len(refused.output.strip().splitlines()) == 1
     missing = cli("train", "svm", "--target", "valence")
     assert missing.output.strip().splitlines() == [
