@@ -1030,7 +1030,8 @@ def predict(
     texts: Mapping[PathLike, str] | PathLike | None = None,
     say: Say | None = None,
 ) -> pl.DataFrame:
-    """Predict the emotion of audio files with a stored run's final model.
+    """Predict the emotion of audio files with a stored run's final model (or, with a
+    regression run, their rating).
 
     The first prediction with a run trains its final model on all of the run's data and
     stores it in the warehouse; later ones load it. A file that cannot be read gets its
@@ -1120,7 +1121,14 @@ def predict(
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
     run_id = run or best_run(wh, model or "", corpus)
-    run_id = get_run(wh, run_id).run_id
+    record = get_run(wh, run_id)
+    run_id = record.run_id
+    if isinstance(record, RegressionRun):
+        return _predict_ratings(
+            wh, record, [Path(p) for p in paths], jobs=jobs, progress=progress,
+            refused={"abstain": abstain is not None, "coverage": coverage is not None,
+                     "texts": texts is not None},
+        )  # fmt: skip
     threshold = _abstain_threshold(wh, run_id, abstain, coverage)
     results, used = predict_with_texts(
         wh, run_id, [Path(p) for p in paths], texts, n_jobs=jobs, progress=_bars(progress),
@@ -1128,6 +1136,41 @@ def predict(
     )  # fmt: skip
     table = prediction_table(results, run_id).with_columns(run_id=pl.Series(used, dtype=pl.String))
     return with_confidence(table, threshold)
+
+
+def _predict_ratings(
+    wh: Warehouse,
+    run: RegressionRun,
+    paths: list[Path],
+    *,
+    jobs: int,
+    progress: bool | None,
+    refused: Mapping[str, bool],
+) -> pl.DataFrame:
+    """:func:`predict` with a regression run: ``run_id``, ``path``, the rating, ``error``."""
+    import polars as pl
+
+    from sercap.prediction import predict_files
+
+    if given := [name for name, on in refused.items() if on]:
+        raise BadParameterError(
+            f"run {run.run_id} predicts {run.record['target']} ratings, which take no "
+            f"{' or '.join(given)}",
+            hint="those apply to emotion classes",
+        )
+    results = predict_files(wh, run.run_id, paths, n_jobs=jobs, progress=_bars(progress))
+    return pl.DataFrame(
+        {
+            "run_id": [run.run_id] * len(results),
+            "path": [r.path for r in results],
+            str(run.record["target"]): [r.value for r in results],
+            "error": [r.error for r in results],
+        },
+        schema={
+            "run_id": pl.String, "path": pl.String, str(run.record["target"]): pl.Float64,
+            "error": pl.String,
+        },
+    )  # fmt: skip
 
 
 def _abstain_threshold(

@@ -39,6 +39,7 @@ class Prediction:
     label: str | None
     proba: dict[str, float]
     error: str | None = None
+    value: float | None = None  # the predicted rating, for a regression run
 
 
 @dataclass
@@ -50,6 +51,7 @@ class FinalModel:
     input_kind: str
     feature_set: dict  # name, kind, params of the stored definition
     columns: list[str]
+    target: str | None = None  # a regressor of this rating (no classes) when set
 
     @property
     def modality(self) -> str:
@@ -116,11 +118,6 @@ def final_model(
     from sercap.models.registry import get_model, load_model
 
     run = get_run(wh, run_id)
-    if run.get("target"):
-        raise SercapError(
-            f"run {run['run_id']} predicts {run['target']} ratings; `predict` uses "
-            "classification runs only (train one without --target)"
-        )
     if run["kind"] != "model":
         raise SercapError(f"run {run['run_id']} is an ensemble; predict with it directly")
     if run.get("cross_matrix"):
@@ -134,6 +131,8 @@ def final_model(
             f"run {run['run_id']} used speaker normalisation, which needs many utterances of "
             "each new speaker; predict with a run trained without --speaker-norm"
         )
+    if run.get("target"):
+        return _final_regressor(wh, run, n_jobs=n_jobs, progress=progress)
     folder = runs.artifact_dir(wh, run["run_id"])
     meta_path = folder / META
     if meta_path.is_file():
@@ -177,6 +176,65 @@ def final_model(
     tmp.rename(folder)  # the artifact appears whole or not at all
     runs.record_artifact(wh, run["run_id"], folder)
     return FinalModel(model, data.classes, data.input_kind, feature_set, data.columns)
+
+
+REGRESSOR_FILE = "regressor.joblib"
+
+
+def _final_regressor(wh: Warehouse, run: dict, *, n_jobs: int, progress: bool) -> FinalModel:
+    """A regression run's regressor trained on every rated utterance of its data (same
+    parameters and seed), stored as the run's artifact like a classifier's final model."""
+    import joblib
+
+    from sercap.models.registry import get_model
+    from sercap.regression import load_target_dataset
+
+    folder = runs.artifact_dir(wh, run["run_id"])
+    meta_path = folder / META
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        model = joblib.load(folder / REGRESSOR_FILE)
+        model.n_jobs = n_jobs
+        return FinalModel(
+            model, [], meta["input_kind"], meta["feature_set"], meta["columns"], meta["target"]
+        )
+    image = get_model(run["model"]).input_kind == "image"
+    # the run records "<target>" or "<target>.<label map that chose the utterances>"
+    _target, _dot, label_map = str(run["label_map"] or "").partition(".")
+    data, _ = load_target_dataset(
+        wh, run["model"], run["target"], corpus=run["corpus"], label_map=label_map or None,
+        feature_set=None if image else run["feature_set"],
+        image_set=run["feature_set"] if image else None, columns=run["columns"],
+    )  # fmt: skip
+    if data.feature_set_hash != run["feature_set_hash"]:
+        raise SercapError(
+            f"run {run['run_id']} was trained on feature set {run['feature_set']} "
+            f"({run['feature_set_hash']}), the warehouse now has {data.feature_set_hash}; "
+            "train a new run"
+        )
+    from sercap.models.regressors import get_regressor
+
+    params = json.loads(run["params_json"] or "{}")
+    model = get_regressor(run["model"])(
+        params, seed=int(run["seed"] or 0), n_jobs=n_jobs, verbose=progress
+    )
+    model.fit(data.X, data.y, groups=data.speakers)
+    feature_set = _stored_feature_set(wh, data.feature_set_hash)
+    meta = {
+        "target": run["target"],
+        "input_kind": data.input_kind,
+        "feature_set": feature_set,
+        "columns": data.columns,
+    }
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    joblib.dump(model, tmp / REGRESSOR_FILE)
+    (tmp / META).write_text(json.dumps(meta, indent=1))
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)  # the artifact appears whole or not at all
+    runs.record_artifact(wh, run["run_id"], folder)
+    return FinalModel(model, [], data.input_kind, feature_set, data.columns, run["target"])
 
 
 def model_input(final: FinalModel, y: np.ndarray | None, text: str | None = None) -> Any:
@@ -235,6 +293,8 @@ def _audio_input(final: FinalModel, y: np.ndarray) -> Any:
 def _predict_one(final: FinalModel, y: np.ndarray | None, text: str | None = None) -> np.ndarray:
     x = model_input(final, y, text)
     batch = x if final.input_kind == "tabular" or final.modality != AUDIO else [x]
+    if final.target is not None:  # a regressor: its one rating
+        return np.asarray(final.model.predict(batch), dtype=np.float64)[:1]
     return np.asarray(final.model.predict_proba(batch), dtype=np.float64)[0]
 
 
@@ -257,6 +317,17 @@ def predict_files(
     """
 
     run = get_run(wh, run_id)
+    if run.get("target"):  # a rating per file: Prediction.value, no label or probabilities
+        final = final_model(wh, run["run_id"], n_jobs=n_jobs, progress=progress)
+        rated = []
+        for path in paths:
+            try:
+                value = float(_predict_member(final, path)[0])
+            except AudioError as exc:
+                rated.append(Prediction(str(path), None, {}, str(exc)))
+                continue
+            rated.append(Prediction(str(path), None, {}, value=value))
+        return rated
     if run["kind"] == "ensemble":
         members = [final_model(wh, r, n_jobs=n_jobs, progress=progress) for r in run["members"]]
         weights = np.asarray(run["weights"] or [1.0] * len(members), dtype=float)

@@ -281,3 +281,36 @@ def test_a_label_map_chooses_the_utterances(wh: Warehouse) -> None:
     assert kept.record["n_utterances"] == 24 and kept.record["label_map"] == "valence.iemocap4"
     assert not any("fru" in u for u in kept.predictions["utt_id"].to_list())
     assert "24 utterances of label map iemocap4" in str(kept)
+
+
+def test_predict_with_a_regression_run_gives_each_file_its_rating(tmp_path: Path) -> None:
+    corpus = sercap.synth(tmp_path / "corpus", sessions=2, per_speaker=6)
+    wh = connect(tmp_path / "wh")
+    sercap.ingest(wh, "iemocap", corpus.root, progress=False)
+    sercap.extract(wh, progress=False)
+    run = sercap.train(wh, "svm", target="activation", progress=False)
+    wavs = sorted(corpus.root.rglob("*.wav"))[:3]
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"not audio")
+    table = sercap.predict(wh, [*wavs, broken], run=run.run_id, progress=False)
+    assert table.columns == ["run_id", "path", "activation", "error"]
+    assert table["error"].to_list()[:3] == [None] * 3 and table["error"][3]
+    values = table["activation"].to_list()
+    assert all(np.isfinite(values[:3])) and values[3] is None
+    # the final regressor, fitted on every rated utterance, predicts what a fit here predicts
+    from sercap.models.regressors import get_regressor
+    from sercap.prediction import _audio_input, final_model
+    from sercap.regression import load_target_dataset
+
+    data, _ = load_target_dataset(wh, "svm", "activation")
+    here = get_regressor("svm")({}, seed=0).fit(data.X, data.y)
+    final = final_model(wh, run.run_id)  # loaded from the stored artifact this time
+    rows = np.concatenate(
+        [_audio_input(final, sercap.audio.load_audio(w, 16000)) for w in wavs]
+    )  # fmt: skip
+    np.testing.assert_allclose(values[:3], here.predict(rows), rtol=1e-6)
+    with pytest.raises(SercapError, match="ratings, which take no abstain"):
+        sercap.predict(wh, wavs, run=run.run_id, abstain=0.5)
+    with pytest.raises(SercapError, match="no stored run of 'svm'"):
+        sercap.predict(wh, wavs, model="svm")  # --model picks emotion runs only
+    wh.close()

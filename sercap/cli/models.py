@@ -390,6 +390,9 @@ def predict_command(
     A run of a text model (text-lr, text-svm, fusion) reads the words from --text or
     --texts; a file without them is predicted by the newest audio-only run of the corpus,
     and a note names it. An audio run ignores transcripts (with a note).
+
+    A regression run (`train MODEL --target valence`), named with --run, predicts each
+    file's rating instead: one column named after the rating.
     """
     from sercap.format import mark_abstained, print_frame
 

@@ -43,6 +43,7 @@ GROUP BY model ORDER BY model;
 -- name: best_for_prediction
 SELECT run_id, speaker_norm FROM runs
 WHERE model = $model AND ($corpus IS NULL OR corpus = $corpus) AND cross_matrix IS NULL
+    AND target IS NULL  -- emotion classes; a rating is predicted with its run id
 ORDER BY speaker_norm, ua DESC, started_at DESC LIMIT 1;
 
 -- name: bench_rows
