@@ -336,8 +336,15 @@ def report_command(ctx: click.Context, corpus, label_map, feature_set, out_dir, 
     of the best), confusion matrices, per-class recall, UA per gender and per speaker, UA
     against coverage, feature importance, audio vs text runs (UA per modality, where they
     disagree), the functionals that separate the emotions, the corpus at a glance."""
+    wh = open_warehouse(ctx)
+    if importance:  # the one slow part: say so before it starts
+        click.echo(
+            "permutation importance refits the newest tabular run once per outer fold "
+            "(minutes on a big corpus; --no-importance skips it)",
+            err=True,
+        )
     path = sercap.write_report(
-        open_warehouse(ctx), out_dir, corpus=corpus, labels=label_map, feature_set=feature_set,
+        wh, out_dir, corpus=corpus, labels=label_map, feature_set=feature_set,
         importance=importance,
     )  # fmt: skip
     click.echo(f"report: {path}")
