@@ -10,7 +10,7 @@ from sercap.features.stored import describe_feature_set, feature_set_table, regi
 
 
 def test_builtins_and_their_kinds() -> None:
-    assert builtin_names("lld") == ["default", "basic", "tracked", "pyin", "chroma"]
+    assert builtin_names("lld") == ["default", "basic", "tracked", "voice_acf", "pyin", "chroma"]
     assert builtin_names("image") == ["mel"]
     assert set(builtin_names("opensmile")) == {"compare2016", "egemaps02"}
     fs = get_feature_set("default")
@@ -65,7 +65,8 @@ def test_register_is_idempotent_and_listed(wh) -> None:
     custom = make_feature_set("mine", "lld", dict(fs.params))
     register(wh, custom)
     table = feature_set_table(wh)
-    assert table["name"].to_list()[:5] == ["default", "basic", "tracked", "pyin", "chroma"]
+    names = ["default", "basic", "tracked", "voice_acf", "pyin", "chroma"]
+    assert table["name"].to_list()[:6] == names
     row = table.filter(name="mine").row(0, named=True)
     assert row["hash"] == custom.hash and row["stored"] == 0
     assert "not built in" in row["description"]

@@ -241,8 +241,10 @@ def test_regression_runs_stay_out_of_class_only_verbs(rated: Warehouse) -> None:
     b = sercap.train(rated, "lgbm", target="valence", params=FAST["lgbm"], progress=False)
     with pytest.raises(SercapError, match="predicts valence ratings; an ensemble averages"):
         sercap.ensemble_runs(rated, [a.run_id, b.run_id])
-    with pytest.raises(SercapError, match="predicts valence ratings; `predict` uses"):
-        sercap.predict(rated, ["/nowhere.wav"], run=a.run_id)
+    # predict takes a regression run (test_predict_with_a_regression_run…), but not the
+    # options that only make sense for classes
+    with pytest.raises(SercapError, match="predicts valence ratings, which take no coverage"):
+        sercap.predict(rated, ["/nowhere.wav"], run=a.run_id, coverage=0.8)
 
 
 @pytest.mark.parametrize(
