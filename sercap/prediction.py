@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,19 +151,10 @@ def final_model(
         columns=run["columns"],
     )
     data = load_for(wh, request)
-    if data.feature_set_hash != run["feature_set_hash"]:
-        raise SercapError(
-            f"run {run['run_id']} was trained on feature set {run['feature_set']} "
-            f"({run['feature_set_hash']}), the warehouse now has {data.feature_set_hash}; "
-            "train a new run"
-        )
+    _check_features(run, data.feature_set_hash)
     params = json.loads(run["params_json"] or "{}")
     model = cls(params, seed=int(run["seed"] or 0), n_jobs=n_jobs, verbose=progress)
     model.fit(data.X, data.y, groups=data.speakers, n_classes=data.n_classes)
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    model.save(tmp / "model")
     feature_set = _input_definition(wh, data, request)
     meta = {
         "classes": data.classes,
@@ -171,10 +162,7 @@ def final_model(
         "feature_set": feature_set,
         "columns": data.columns,
     }
-    (tmp / META).write_text(json.dumps(meta, indent=1))
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)  # the artifact appears whole or not at all
-    runs.record_artifact(wh, run["run_id"], folder)
+    _store_artifact(wh, run["run_id"], meta, lambda tmp: model.save(tmp / "model"))
     return FinalModel(model, data.classes, data.input_kind, feature_set, data.columns)
 
 
@@ -206,12 +194,7 @@ def _final_regressor(wh: Warehouse, run: dict, *, n_jobs: int, progress: bool) -
         feature_set=None if image else run["feature_set"],
         image_set=run["feature_set"] if image else None, columns=run["columns"],
     )  # fmt: skip
-    if data.feature_set_hash != run["feature_set_hash"]:
-        raise SercapError(
-            f"run {run['run_id']} was trained on feature set {run['feature_set']} "
-            f"({run['feature_set_hash']}), the warehouse now has {data.feature_set_hash}; "
-            "train a new run"
-        )
+    _check_features(run, data.feature_set_hash)
     from sercap.models.regressors import get_regressor
 
     params = json.loads(run["params_json"] or "{}")
@@ -226,15 +209,31 @@ def _final_regressor(wh: Warehouse, run: dict, *, n_jobs: int, progress: bool) -
         "feature_set": feature_set,
         "columns": data.columns,
     }
+    _store_artifact(wh, run["run_id"], meta, lambda tmp: joblib.dump(model, tmp / REGRESSOR_FILE))
+    return FinalModel(model, [], data.input_kind, feature_set, data.columns, run["target"])
+
+
+def _check_features(run: dict, digest: str) -> None:
+    """Refuse to refit a run's final model on features other than the run's."""
+    if digest != run["feature_set_hash"]:
+        raise SercapError(
+            f"run {run['run_id']} was trained on feature set {run['feature_set']} "
+            f"({run['feature_set_hash']}), the warehouse now has {digest}; train a new run"
+        )
+
+
+def _store_artifact(wh: Warehouse, run_id: str, meta: dict, save: Callable[[Path], object]) -> None:
+    """Write a run's final model (``save`` into a folder) and its inputs.json beside it,
+    in a temporary folder renamed into place: the artifact appears whole or not at all."""
+    folder = runs.artifact_dir(wh, run_id)
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    joblib.dump(model, tmp / REGRESSOR_FILE)
+    save(tmp)
     (tmp / META).write_text(json.dumps(meta, indent=1))
     shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)  # the artifact appears whole or not at all
-    runs.record_artifact(wh, run["run_id"], folder)
-    return FinalModel(model, [], data.input_kind, feature_set, data.columns, run["target"])
+    tmp.rename(folder)
+    runs.record_artifact(wh, run_id, folder)
 
 
 def model_input(final: FinalModel, y: np.ndarray | None, text: str | None = None) -> Any:

@@ -292,11 +292,9 @@ class TreesRegressor(Regressor):
 
     @classmethod
     def default_params(cls) -> dict:
-        return {
-            f"{prefix}__{key}": value
-            for prefix, member in cls.members.items()
-            for key, value in member.default_params().items()
-        }
+        from sercap.models.tabular import namespaced_defaults
+
+        return namespaced_defaults(cls.members)
 
     @classmethod
     def search_space(cls, trial: optuna.Trial) -> dict:

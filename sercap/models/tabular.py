@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -420,6 +421,15 @@ class _PrefixedTrial:
         return self._trial.suggest_categorical(self._prefix + name, *args, **kwargs)
 
 
+def namespaced_defaults(members: Mapping[str, Any]) -> dict:
+    """Members' default parameters under ``<member>__<name>`` (the trees models' names)."""
+    return {
+        f"{prefix}__{key}": value
+        for prefix, member in members.items()
+        for key, value in member.default_params().items()
+    }
+
+
 class TreesVoteModel(SERModel):
     """Soft vote (mean of probabilities) of rf, xgb and lgbm; parameters namespaced by member."""
 
@@ -433,11 +443,7 @@ class TreesVoteModel(SERModel):
 
     @classmethod
     def default_params(cls) -> dict:
-        return {
-            f"{prefix}__{key}": value
-            for prefix, member in cls.members.items()
-            for key, value in member.default_params().items()
-        }
+        return namespaced_defaults(cls.members)
 
     @classmethod
     def search_space(cls, trial: optuna.Trial) -> dict:
