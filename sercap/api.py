@@ -1127,7 +1127,7 @@ def predict(
         return _predict_ratings(
             wh, record, [Path(p) for p in paths], jobs=jobs, progress=progress,
             refused={"abstain": abstain is not None, "coverage": coverage is not None,
-                     "texts": texts is not None},
+                     "text/texts": texts is not None},
         )  # fmt: skip
     threshold = _abstain_threshold(wh, run_id, abstain, coverage)
     results, used = predict_with_texts(
@@ -1154,9 +1154,9 @@ def _predict_ratings(
 
     if given := [name for name, on in refused.items() if on]:
         raise BadParameterError(
-            f"run {run.run_id} predicts {run.record['target']} ratings, which take no "
-            f"{' or '.join(given)}",
-            hint="those apply to emotion classes",
+            f"run {run.run_id} predicts {run.record['target']} ratings; "
+            f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} for emotion classes only",
+            hint="leave them out for a rating",
         )
     results = predict_files(wh, run.run_id, paths, n_jobs=jobs, progress=_bars(progress))
     return pl.DataFrame(
@@ -1351,6 +1351,11 @@ def iter_sql(
     first statement runs; each statement runs when the iterator reaches it.
     """
     texts = sql_statements(query, write=write) if isinstance(query, str) else list(query)
+    if write and wh.read_only:
+        raise RefusedError(
+            "the warehouse is open read-only, so writing SQL cannot run",
+            hint="open it writable (sercap.connect without read_only=True)",
+        )
     if not write:
         from sercap.sqlguard import classify, refuse_writes
 

@@ -278,6 +278,8 @@ def test_read_only_sql_can_be_called_again_and_fences_only_read_only_warehouses(
         assert sercap.sql(ro, "SELECT count(*) AS n FROM notes")[0][1]["n"].to_list() == [0]
     with pytest.raises(sercap.errors.RefusedError):
         sercap.sql(ro, query)
+    with pytest.raises(sercap.errors.RefusedError, match="open read-only"):
+        sercap.sql(ro, "CREATE TABLE more (x INT)", write=True)
     ro.close()
 
 

@@ -66,6 +66,10 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     assert_one_line_error(run("-w", warehouse, "ingest", "iemocap", tmp_path / "empty"), "Session")
     assert not warehouse.exists()  # a failed first ingest leaves no warehouse behind
+    (tmp_path / "a.csv").write_text("x\n")
+    assert_one_line_error(
+        run("-w", warehouse, "ingest", "emodb", tmp_path / "a.csv"), "a file, not a directory"
+    )
     warehouse.mkdir()
     (warehouse / "notes.txt").write_text("mine")
     assert_one_line_error(run("-w", warehouse, "ingest", "iemocap", tmp_path / "empty"), "Session")

@@ -96,6 +96,9 @@ def test_unknown_parameter_is_a_clear_error() -> None:
         ("xgb", {"max_depth": True}, "xgb: max_depth must be a number, got True"),
         ("cnn", {"deltas": "yes"}, "cnn: deltas must be true or false, got 'yes'"),
         ("trees", {"lgbm__num_leaves": [3]}, "trees: lgbm__num_leaves must be a number"),
+        ("lgbm", {"n_estimators": 2.5}, "lgbm: n_estimators must be a whole number, got 2.5"),
+        ("dnn", {"dropout": 1.5}, "dnn: dropout must be in [0, 1), got 1.5"),
+        ("cnn", {"dropout": -0.1}, "cnn: dropout must be in [0, 1), got -0.1"),
     ],
 )
 def test_a_value_of_the_wrong_type_is_a_one_line_error(name, params, message) -> None:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from sercap.corpora.records import Problem, UtteranceRecord, wav_files
+from sercap.corpora.records import Problem, UtteranceRecord, corpus_dir, wav_files
 from sercap.errors import SercapError
 
 EMOTIONS = {"ANG": "ang", "DIS": "dis", "FEA": "fea", "HAP": "hap", "NEU": "neu", "SAD": "sad"}
@@ -23,9 +23,7 @@ _NAME = re.compile(
 
 def read(root: Path, problems: list[Problem]) -> Iterator[UtteranceRecord]:
     """Records of ``root/AudioWAV/*.wav`` (or ``root/*.wav``)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise SercapError(f"{root}: no such directory")
+    root = corpus_dir(root)
     wav_dir = root / "AudioWAV" if (root / "AudioWAV").is_dir() else root
     files = wav_files(wav_dir)
     if not files:

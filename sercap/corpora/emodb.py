@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from sercap.corpora.records import Problem, UtteranceRecord, wav_files
+from sercap.corpora.records import Problem, UtteranceRecord, corpus_dir, wav_files
 from sercap.errors import SercapError
 
 #: Emotion letter (German initial) to code.
@@ -41,9 +41,7 @@ _README_GENDER = re.compile(r"\b(\d\d) ([mfMF])\b")
 
 def read(root: Path, problems: list[Problem]) -> Iterator[UtteranceRecord]:
     """Records of ``root/wav/*.wav`` (or ``root/*.wav``)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise SercapError(f"{root}: no such directory")
+    root = corpus_dir(root)
     wav_dir = root / "wav" if (root / "wav").is_dir() else root
     files = wav_files(wav_dir)
     if not files:

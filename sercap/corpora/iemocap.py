@@ -24,6 +24,7 @@ from sercap.corpora.records import (
     Evaluation,
     Problem,
     UtteranceRecord,
+    corpus_dir,
     normalise_emotion,
 )
 from sercap.corpora.transcripts import read_transcription
@@ -55,9 +56,7 @@ def read(root: Path, problems: list[Problem]) -> Iterator[UtteranceRecord]:
 
 def session_dirs(root: Path) -> list[Path]:
     """The ``SessionN`` folders: in ``root``, in ``root/IEMOCAP_full_release``, or root itself."""
-    root = Path(root)
-    if not root.is_dir():
-        raise SercapError(f"{root}: no such directory")
+    root = corpus_dir(root)
     if _SESSION_DIR.match(root.name) and (root / "dialog").is_dir():
         return [root]
     for base in (root, root / "IEMOCAP_full_release"):

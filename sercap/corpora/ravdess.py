@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from sercap.corpora.records import Problem, UtteranceRecord, wav_files
+from sercap.corpora.records import Problem, UtteranceRecord, corpus_dir, wav_files
 from sercap.errors import SercapError
 
 EMOTIONS = {
@@ -33,9 +33,7 @@ _NAME = re.compile(
 
 def read(root: Path, problems: list[Problem]) -> Iterator[UtteranceRecord]:
     """Records of every speech wav under ``root`` (Actor_01 … Actor_24)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise SercapError(f"{root}: no such directory")
+    root = corpus_dir(root)
     files = wav_files(root)
     if not files:
         raise SercapError(f"{root}: no .wav files (expected Actor_NN/03-01-EE-II-SS-RR-AA.wav)")

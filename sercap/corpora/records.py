@@ -155,3 +155,15 @@ def wav_files(root: Path) -> list[Path]:
         for p in root.rglob("*")
         if p.suffix.lower() == ".wav" and not p.name.startswith("._") and p.is_file()
     )
+
+
+def corpus_dir(root: str | Path) -> Path:
+    """``root`` as a Path, or a one-line error saying why it is not a corpus folder."""
+    from sercap.errors import SercapError
+
+    root = Path(root)
+    if not root.is_dir():
+        raise SercapError(
+            f"{root}: a file, not a directory" if root.exists() else f"{root}: no such directory"
+        )
+    return root

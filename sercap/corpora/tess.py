@@ -10,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from sercap.corpora.records import Problem, UtteranceRecord, normalise_emotion, wav_files
+from sercap.corpora.records import (
+    Problem,
+    UtteranceRecord,
+    corpus_dir,
+    normalise_emotion,
+    wav_files,
+)
 from sercap.errors import SercapError
 
 SPEAKERS = ("OAF", "YAF")  # older and younger adult female
@@ -18,9 +24,7 @@ SPEAKERS = ("OAF", "YAF")  # older and younger adult female
 
 def read(root: Path, problems: list[Problem]) -> Iterator[UtteranceRecord]:
     """Records of every ``SPEAKER_word_emotion.wav`` under ``root``."""
-    root = Path(root)
-    if not root.is_dir():
-        raise SercapError(f"{root}: no such directory")
+    root = corpus_dir(root)
     files = wav_files(root)
     if not files:
         raise SercapError(f"{root}: no .wav files (expected OAF_angry/OAF_back_angry.wav)")

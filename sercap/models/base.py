@@ -39,6 +39,8 @@ def _type_problem(default: Any, value: Any) -> str | None:
         return None if isinstance(value, bool) else "true or false"
     if isinstance(default, int | float):
         ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if ok and isinstance(default, int) and not float(value).is_integer():
+            return "a whole number"  # tree counts, layer sizes, epochs…
         return None if ok else "a number"
     return None
 
@@ -91,6 +93,13 @@ class ModelParams(abc.ABC):
                     f"got {value!r}"
                 )
         self.params: dict[str, Any] = {**defaults, **given}
+        for key, value in self.params.items():  # torch raises deep inside the first fit
+            numeric = isinstance(value, int | float)
+            if key.endswith("dropout") and numeric and not 0.0 <= float(value) < 1.0:
+                raise BadParameterError(
+                    f"{self._described_as.format(name=self.name)}: {key} must be in "
+                    f"[0, 1), got {value!r}"
+                )
         self.seed = int(seed)
         if int(n_jobs) < 1:
             raise BadParameterError(f"{self.name}: n_jobs must be at least 1, got {n_jobs}")
