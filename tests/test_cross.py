@@ -241,3 +241,15 @@ def test_schema_is_idempotent_and_upgrades_an_older_warehouse(tmp_path: Path) ->
         assert store_runs.shared_emotions(wh)[:4] == ["neu", "ang", "hap", "sad"]
         assert wh.query("SELECT * FROM cross_corpus_runs").is_empty()
         wh.close()
+
+
+def test_predict_by_model_name_asks_which_corpus_when_runs_exist_on_two(wh) -> None:
+    from sercap.prediction import best_run
+
+    two_corpora(wh)
+    a = sercap.train(wh, "svm", corpus="a", progress=False)
+    assert best_run(wh, "svm") == a.run_id  # one corpus with runs: no question
+    b = sercap.train(wh, "svm", corpus="b", progress=False)
+    with pytest.raises(SercapError, match=r"runs of 'svm' exist on several corpora \(a, b\)"):
+        best_run(wh, "svm")
+    assert best_run(wh, "svm", "b") == b.run_id and best_run(wh, "svm", "a") == a.run_id
