@@ -63,14 +63,10 @@ def best_run(wh: Warehouse, model: str, corpus: str | None = None) -> str:
     """The highest-UA stored run of ``model`` (optionally on one corpus) that can predict
     new audio: runs with speaker normalisation need many utterances of each new speaker."""
     if corpus is None:  # the highest UA on one corpus says nothing about another
-        on = wh.con.execute(
-            "SELECT DISTINCT corpus FROM runs WHERE model = ? AND cross_matrix IS NULL "
-            "AND target IS NULL ORDER BY 1",
-            [model],
-        ).fetchall()
+        on = runs.prediction_corpora(wh, model)
         if len(on) > 1:
             raise SercapError(
-                f"runs of {model!r} exist on several corpora ({', '.join(c for (c,) in on)}); "
+                f"runs of {model!r} exist on several corpora ({', '.join(on)}); "
                 "name the corpus whose run should predict (--corpus, or corpus= in Python)"
             )
     found = runs.best_for_prediction(wh, model, corpus)

@@ -93,6 +93,16 @@ def best_for_prediction(wh: Warehouse, model: str, corpus: str | None) -> tuple[
     return (found[0][0], bool(found[0][1])) if found else None
 
 
+def prediction_corpora(wh: Warehouse, model: str) -> list[str]:
+    """The corpora holding a run of ``model`` that ``predict --model`` could use."""
+    rows = wh.con.execute(
+        "SELECT DISTINCT corpus FROM runs WHERE model = ? AND cross_matrix IS NULL "
+        "AND target IS NULL ORDER BY 1",
+        [model],
+    ).fetchall()
+    return [c for (c,) in rows]
+
+
 def bench_rows(wh: Warehouse, run_ids: Sequence[str]) -> pl.DataFrame:
     """The columns a comparison table shows, for some runs (any order)."""
     return wh.query(_q("bench_rows"), {"ids": list(run_ids)})
