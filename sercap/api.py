@@ -1357,9 +1357,10 @@ def iter_sql(
             hint="open it writable (sercap.connect without read_only=True)",
         )
     if not write:
-        from sercap.sqlguard import classify, refuse_writes
+        if not isinstance(query, str):  # a string was checked by sql_statements above
+            from sercap.sqlguard import classify, refuse_writes
 
-        refuse_writes(s for text in texts for s in classify(text))
+            refuse_writes(s for text in texts for s in classify(text))
         if wh.read_only:
             _fence(wh)
     return _run_statements(wh, texts)

@@ -8,7 +8,9 @@ uint8 images, and never know where rows came from (DESIGN §8). Evaluation code 
 from __future__ import annotations
 
 import abc
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -43,6 +45,18 @@ def _type_problem(default: Any, value: Any) -> str | None:
             return "a whole number"  # tree counts, layer sizes, epochs…
         return None if ok else "a number"
     return None
+
+
+@contextlib.contextmanager
+def library_refusals(name: str) -> Iterator[None]:
+    """Turn a library's refusal of a parameter value, raised inside, into a one-line error."""
+    try:
+        yield
+    except Exception as exc:
+        refused = library_parameter_error(name, exc)
+        if refused is None:
+            raise
+        raise refused from None
 
 
 def library_parameter_error(name: str, exc: BaseException) -> BadParameterError | None:

@@ -22,7 +22,7 @@ import optuna
 
 from sercap._threads import limit_threads
 from sercap.errors import BadParameterError, SercapError
-from sercap.models.base import ModelParams, check_tabular, inner_split, library_parameter_error
+from sercap.models.base import ModelParams, check_tabular, inner_split, library_refusals
 
 
 def check_targets(name: str, y: Any, n_samples: int) -> np.ndarray:
@@ -84,14 +84,8 @@ class Regressor(ModelParams):
                 f"{self.name}: groups has {len(groups)} entries for {len(y)} rows"
             )
         self.n_features_ = X.shape[1] if isinstance(X, np.ndarray) else 0
-        with limit_threads(self.n_jobs):
-            try:
-                self._fit(X, y, None if groups is None else np.asarray(groups))
-            except Exception as exc:
-                refused = library_parameter_error(self.name, exc)
-                if refused is None:
-                    raise
-                raise refused from None
+        with limit_threads(self.n_jobs), library_refusals(self.name):
+            self._fit(X, y, None if groups is None else np.asarray(groups))
         return self
 
     def predict(self, X: Any) -> np.ndarray:
@@ -305,13 +299,11 @@ class TreesRegressor(Regressor):
         return {k: v for k, v in space.items() if k in known}
 
     def _fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None) -> None:
+        from sercap.models.tabular import member_params
+
         self.models_ = {}
         for prefix, member in self.members.items():
-            sub = {
-                key.split("__", 1)[1]: value
-                for key, value in self.params.items()
-                if key.startswith(f"{prefix}__")
-            }
+            sub = member_params(self.params, prefix)
             model = member(sub, seed=self.seed, n_jobs=self.n_jobs, verbose=self.verbose)
             model._fit(X, y, groups)  # threads are already limited by fit()
             self.models_[prefix] = model

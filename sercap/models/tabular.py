@@ -28,7 +28,7 @@ from sercap.models.base import (
     class_weights,
     expand_proba,
     inner_split,
-    library_parameter_error,
+    library_refusals,
 )
 
 ESTIMATOR_FILE = "model.joblib"
@@ -53,14 +53,8 @@ class TabularModel(SERModel):
         self.classes_ = np.unique(y)
         y_local = np.searchsorted(self.classes_, y)
         self.n_features_ = X.shape[1]
-        with limit_threads(self.n_jobs):
-            try:
-                self.estimator_ = self._fit_estimator(X, y_local, groups)
-            except Exception as exc:
-                refused = library_parameter_error(self.name, exc)
-                if refused is None:
-                    raise
-                raise refused from None
+        with limit_threads(self.n_jobs), library_refusals(self.name):
+            self.estimator_ = self._fit_estimator(X, y_local, groups)
         self.n_classes_ = k
         return self
 
@@ -430,6 +424,15 @@ def namespaced_defaults(members: Mapping[str, Any]) -> dict:
     }
 
 
+def member_params(params: Mapping[str, Any], prefix: str) -> dict:
+    """One member's parameters out of namespaced ones (``rf__n_estimators`` → rf's)."""
+    return {
+        key.split("__", 1)[1]: value
+        for key, value in params.items()
+        if key.startswith(f"{prefix}__")
+    }
+
+
 class TreesVoteModel(SERModel):
     """Soft vote (mean of probabilities) of rf, xgb and lgbm; parameters namespaced by member."""
 
@@ -454,11 +457,7 @@ class TreesVoteModel(SERModel):
         return params
 
     def _member(self, prefix: str) -> TabularModel:
-        sub = {
-            key.split("__", 1)[1]: value
-            for key, value in self.params.items()
-            if key.startswith(f"{prefix}__")
-        }
+        sub = member_params(self.params, prefix)
         return self.members[prefix](sub, seed=self.seed, n_jobs=self.n_jobs, verbose=self.verbose)
 
     def fit(
