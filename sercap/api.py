@@ -568,7 +568,11 @@ def train(
         run the defaults on the same folds: the returned run is the tuned one, with
         ``run.comparison`` (UA difference and its paired bootstrap 95 % CI).
     speaker_norm : bool
-        Standardise features per speaker.
+        Standardise the inputs per speaker with unlabelled statistics over all of that
+        speaker's extracted utterances: each functional (tabular models), each frame
+        descriptor (lstm) or each mel band (image models; see
+        :func:`sercap.data.speaker_normalise_images`). Such a run cannot predict single
+        new files.
     target : str, optional
         ``"valence"``, ``"activation"`` or ``"dominance"``: fit the model family's regressor
         to that rating instead (svm → SVR, rf/xgb/lgbm → their regressors, dnn, lstm, cnn,

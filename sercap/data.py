@@ -5,9 +5,9 @@ assignment, with inputs of one kind: a feature matrix (``tabular``), per-frame d
 sequences (``sequence``) or spectrogram images (``image``). Everything here reads; nothing
 writes.
 
-Speaker normalisation (``speaker_norm``) standardises each speaker's features with statistics
-over *all* of that speaker's extracted utterances, labelled or not, so it never depends on
-the label map (nor on any label).
+Speaker normalisation (``speaker_norm``) standardises each speaker's inputs (functionals,
+frame descriptors or mel bands) with statistics over *all* of that speaker's extracted
+utterances, labelled or not, so it never depends on the label map (nor on any label).
 """
 
 from __future__ import annotations
@@ -192,8 +192,8 @@ def load_dataset(
     """The dataset a model of ``input_kind`` trains on.
 
     ``columns`` is a regular expression on feature (or descriptor) column names, e.g.
-    ``"^mfcc_"``; ``speaker_norm`` standardises tabular features per speaker (see
-    :func:`speaker_normalise`).
+    ``"^mfcc_"``; ``speaker_norm`` standardises the inputs per speaker (see
+    :func:`apply_speaker_norm`).
     """
     if input_kind not in INPUT_KINDS:
         raise ValueError(f"input_kind must be one of {INPUT_KINDS}")
@@ -241,12 +241,33 @@ def load_dataset(
         speaker_norm=False,
     )
     if speaker_norm:
-        if input_kind != "tabular":
-            raise SercapError("--speaker-norm applies to tabular features only")
+        apply_speaker_norm(wh, data)
+    return data
+
+
+def apply_speaker_norm(wh: Warehouse, data: Dataset) -> None:
+    """Standardise ``data.X`` per speaker in place, whatever its input kind.
+
+    The statistics are each speaker's over *every* extracted utterance of the corpus,
+    labelled or not (no label is read): per functional for tabular inputs, per descriptor
+    over all frames for sequences, per mel band over all frames for images. Image pixels
+    stay uint8 (see :func:`speaker_normalise_images`).
+    """
+    name, corpus, cols = data.feature_set, data.corpus, data.columns
+    assert name is not None
+    if data.input_kind == "tabular":
         stats = _speaker_statistics_from_warehouse(wh, name, corpus, cols)
         data.X = speaker_normalise(data.X, data.speakers, stats)
-        data.speaker_norm = True
-    return data
+    elif data.input_kind == "sequence":
+        stats = _speaker_frame_statistics(wh, name, corpus, cols)
+        data.X = speaker_normalise_sequences(data.X, data.speakers, stats)
+    elif data.input_kind == "image":
+        images, speakers = _corpus_images(wh, name, corpus)
+        stats = speaker_band_statistics(images, speakers)
+        data.X = speaker_normalise_images(data.X, data.speakers, stats)
+    else:
+        raise SercapError(f"--speaker-norm does not apply to {data.input_kind} inputs")
+    data.speaker_norm = True
 
 
 def _speaker_statistics_from_warehouse(
@@ -265,6 +286,39 @@ def _speaker_statistics_from_warehouse(
     )
     X = frame.select(cols).cast(pl.Float32).to_numpy().astype(np.float32, copy=False)
     return speaker_statistics(X, frame["speaker"].to_numpy())
+
+
+def _speaker_frame_statistics(
+    wh: Warehouse, name: str, corpus: str, cols: list[str]
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per-speaker mean and standard deviation of each descriptor over all frames of every
+    extracted utterance of the corpus (unvoiced NULLs ignored), computed by DuckDB."""
+    aggregates = ", ".join(
+        f'avg(f."{c}") AS "m{i}", stddev_pop(f."{c}") AS "s{i}"' for i, c in enumerate(cols)
+    )
+    frame = wh.query(
+        f"SELECT u.speaker, {aggregates} FROM frames_{name} f JOIN utterances u USING (utt_id) "
+        "WHERE u.corpus = ? GROUP BY u.speaker ORDER BY u.speaker",
+        [corpus],
+    )
+    n = len(cols)
+    means = frame.select([f"m{i}" for i in range(n)]).cast(pl.Float64).to_numpy()
+    stds = frame.select([f"s{i}" for i in range(n)]).cast(pl.Float64).to_numpy()
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for speaker, mean, std in zip(frame["speaker"].to_list(), means, stds, strict=True):
+        std = np.where(np.isfinite(std) & (std > 1e-8), std, 1.0)
+        out[str(speaker)] = (np.where(np.isfinite(mean), mean, 0.0), std)
+    return out
+
+
+def _corpus_images(wh: Warehouse, name: str, corpus: str) -> tuple[list[np.ndarray], np.ndarray]:
+    """Every stored image of the corpus (labelled or not) and its speaker."""
+    frame = wh.query(
+        f"SELECT u.speaker, i.png FROM images_{name} i JOIN utterances u USING (utt_id) "
+        "WHERE u.corpus = ? ORDER BY i.utt_id",
+        [corpus],
+    )
+    return [decode_png(b) for b in frame["png"]], frame["speaker"].to_numpy()
 
 
 def _feature_columns(available: list[str], pattern: str | None, what: str) -> list[str]:
@@ -394,6 +448,72 @@ def speaker_statistics(
     return out
 
 
+def speaker_normalise_sequences(
+    sequences: list[np.ndarray],
+    speakers: np.ndarray,
+    stats: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> list[np.ndarray]:
+    """Standardise each (frames, descriptors) sequence with its speaker's per-descriptor
+    mean and standard deviation (from :func:`_speaker_frame_statistics`: all frames of all
+    of the speaker's utterances). NaN (unvoiced) stays NaN."""
+    out = []
+    for seq, speaker in zip(sequences, speakers, strict=True):
+        if str(speaker) not in stats:
+            raise SercapError(f"no speaker statistics for speaker {str(speaker)!r}")
+        mean, std = stats[str(speaker)]
+        out.append(((seq.astype(np.float64) - mean) / std).astype(np.float32))
+    return out
+
+
+#: Where a speaker-normalised image puts a band's mean and one standard deviation, in pixel
+#: levels: ±4 standard deviations fit in 0…255, about as many levels per deviation as the
+#: stored log-mel images have.
+IMAGE_NORM_CENTRE = 128.0
+IMAGE_NORM_SCALE = 32.0
+
+
+def speaker_band_statistics(
+    images: list[np.ndarray], speakers: np.ndarray
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per speaker, the mean and standard deviation of each mel band (image row) over all
+    frames (columns) of that speaker's images, in pixel levels."""
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for speaker in np.unique(speakers):
+        mine = [img for img, s in zip(images, speakers, strict=True) if s == speaker]
+        block = np.concatenate(mine, axis=1).astype(np.float64)
+        mean, std = block.mean(axis=1), block.std(axis=1)
+        out[str(speaker)] = (mean, np.where(std > 1e-8, std, 1.0))
+    return out
+
+
+def speaker_normalise_images(
+    images: list[np.ndarray],
+    speakers: np.ndarray,
+    stats: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> list[np.ndarray]:
+    """Standardise each mel band of each image with its speaker's band statistics, then map
+    z to ``128 + 32 z`` pixel levels (rounded, clipped to 0…255), so that the image models
+    keep reading uint8 images and standardise them with training statistics as usual.
+
+    Examples
+    --------
+    >>> img = np.array([[10, 30], [200, 220]], dtype=np.uint8)
+    >>> stats = speaker_band_statistics([img], np.array(["a"]))
+    >>> speaker_normalise_images([img], np.array(["a"]), stats)[0]
+    array([[ 96, 160],
+           [ 96, 160]], dtype=uint8)
+    """
+    out = []
+    for img, speaker in zip(images, speakers, strict=True):
+        if str(speaker) not in stats:
+            raise SercapError(f"no speaker statistics for speaker {str(speaker)!r}")
+        mean, std = stats[str(speaker)]
+        z = (img.astype(np.float64) - mean[:, None]) / std[:, None]
+        levels = np.rint(IMAGE_NORM_CENTRE + IMAGE_NORM_SCALE * z)
+        out.append(np.clip(levels, 0, 255).astype(np.uint8))
+    return out
+
+
 def speaker_normalise(
     X: np.ndarray,
     speakers: np.ndarray,
@@ -411,7 +531,7 @@ def speaker_normalise(
     for speaker in np.unique(speakers):
         rows = speakers == speaker
         if str(speaker) not in stats:
-            raise SercapError(f"no speaker statistics for speaker {speaker!r}")
+            raise SercapError(f"no speaker statistics for speaker {str(speaker)!r}")
         mean, std = stats[str(speaker)]
         out[rows] = ((X[rows].astype(np.float64) - mean) / std).astype(np.float32)
     return out

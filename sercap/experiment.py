@@ -63,7 +63,7 @@ def data_request(
         label_map=label_map,
         feature_set=image_set if kind == "image" else feature_set,
         columns=None if kind == "image" else (columns or cls.default_columns),
-        speaker_norm=speaker_norm and kind in ("tabular", "multimodal"),
+        speaker_norm=speaker_norm and kind != "text",
     )
 
 

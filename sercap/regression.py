@@ -144,8 +144,6 @@ def load_target_dataset(
             f"no utterance of corpus {corpus!r} kept by label map {label_map!r} has a "
             f"{target} rating"
         )
-    if speaker_norm and kind != "tabular":
-        raise SercapError("--speaker-norm applies to tabular features only")
     ids = meta["utt_id"]
     if kind == "image":
         columns = None
@@ -185,9 +183,7 @@ def load_target_dataset(
         target=target,
     )
     if speaker_norm:
-        stats = d._speaker_statistics_from_warehouse(wh, name, corpus, cols)
-        data.X = d.speaker_normalise(data.X, data.speakers, stats)
-        data.speaker_norm = True
+        d.apply_speaker_norm(wh, data)
     return data, n_missing
 
 

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from sercap.data import load_dataset, speaker_normalise
+from sercap.data import load_dataset, speaker_normalise, speaker_normalise_images
 from sercap.errors import SercapError
-from tests.helpers import add_corpus, add_features
+from tests.helpers import add_corpus, add_features, add_frames, add_images
 
 
 def test_load_tabular_aligns_rows_labels_speakers_and_folds(wh) -> None:
@@ -109,3 +109,82 @@ def test_speaker_norm_does_not_depend_on_the_label_map(wh) -> None:
     for utt, x in views["iemocap4_strict"].items():
         np.testing.assert_allclose(x, views["iemocap4"][utt], rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(x, views["iemocap6"][utt], rtol=1e-6, atol=1e-6)
+
+
+def test_speaker_norm_standardises_each_speakers_frames(wh) -> None:
+    """Sequence models: every descriptor over all frames of a speaker has mean 0, std 1."""
+    add_frames(wh, add_corpus(wh, n_speakers=3, per_class=3), n_descriptors=3)
+    raw = load_dataset(wh, "sequence")
+    data = load_dataset(wh, "sequence", speaker_norm=True)
+    assert data.speaker_norm and not raw.speaker_norm
+    for s in np.unique(data.speakers):
+        mine = np.concatenate([x for x, sp in zip(data.X, data.speakers, strict=True) if sp == s])
+        np.testing.assert_allclose(mine.mean(axis=0), 0, atol=1e-5)
+        np.testing.assert_allclose(mine.std(axis=0), 1, atol=1e-4)
+        before = np.concatenate([x for x, sp in zip(raw.X, raw.speakers, strict=True) if sp == s])
+        assert abs(before.mean(axis=0)).max() > 0.05  # the raw frames were not already so
+
+
+def test_speaker_norm_standardises_each_speakers_mel_bands(wh) -> None:
+    """Image models: each mel band of a speaker's images sits at 128 ± 32 pixel levels."""
+    add_images(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    raw = load_dataset(wh, "image")
+    data = load_dataset(wh, "image", speaker_norm=True)
+    assert data.speaker_norm
+    pairs = zip(data.X, raw.X, strict=True)
+    assert all(x.dtype == np.uint8 and x.shape == r.shape for x, r in pairs)
+    for s in np.unique(data.speakers):
+        mine = np.concatenate(
+            [x for x, sp in zip(data.X, data.speakers, strict=True) if sp == s], axis=1
+        ).astype(np.float64)
+        np.testing.assert_allclose(mine.mean(axis=1), 128, atol=1.0)
+        varying = mine.std(axis=1) > 0
+        assert varying.sum() > 8  # noise bands vary; constant bright rows sit at 128
+        np.testing.assert_allclose(mine.std(axis=1)[varying], 32, atol=1.0)
+        assert (mine[~varying] == 128).all()
+
+
+def test_speaker_normalise_images_by_hand() -> None:
+    img = np.array([[10, 30, 20], [0, 0, 255]], dtype=np.uint8)
+    stats = {"a": (np.array([20.0, 85.0]), np.array([10.0, 20.0]))}
+    out = speaker_normalise_images([img], np.array(["a"]), stats)[0]
+    # 128 + 32 z, rounded, clipped: z = -1, 1, 0 and -4.25, -4.25, 8.5
+    np.testing.assert_array_equal(out, [[96, 160, 128], [0, 0, 255]])
+    assert out.dtype == np.uint8
+    with pytest.raises(SercapError, match="no speaker statistics for speaker 'b'"):
+        speaker_normalise_images([img], np.array(["b"]), stats)
+
+
+def test_image_and_sequence_speaker_norm_ignore_the_label_map(wh) -> None:
+    utts = add_corpus(
+        wh, kind="iemocap", protocol="leave-one-session-out",
+        classes=("ang", "neu", "sad", "exc", "fru"),
+    )  # fmt: skip
+    add_frames(wh, utts)
+    add_images(wh, utts)
+    for kind in ("sequence", "image"):
+        views = {}
+        for label_map in ("iemocap4", "iemocap6"):
+            data = load_dataset(wh, kind, label_map=label_map, speaker_norm=True)
+            views[label_map] = dict(zip(data.utt_ids, data.X, strict=True))
+        assert len(views["iemocap4"]) < len(views["iemocap6"])
+        for utt, x in views["iemocap4"].items():
+            np.testing.assert_array_equal(x, views["iemocap6"][utt])
+
+
+def test_train_records_speaker_norm_for_sequence_and_image_models(wh) -> None:
+    """`train lstm|cnn --speaker-norm` trains on normalised inputs and says so in the run
+    (it used to drop the flag without a word for every non-tabular model)."""
+    import sercap
+
+    utts = add_corpus(wh, n_speakers=3, per_class=3)
+    add_frames(wh, utts)
+    add_images(wh, utts)
+    tiny = {"epochs": 1, "batch_size": 8}
+    for model, params in (
+        ("lstm", {**tiny, "hidden_size": 8}),
+        ("cnn", {**tiny, "channels": 4, "crop_frames": 16}),
+    ):
+        run = sercap.train(wh, model, params=params, speaker_norm=True, progress=False)
+        flag = wh.query("SELECT speaker_norm FROM runs WHERE run_id = ?", [run.run_id])
+        assert flag["speaker_norm"].to_list() == [True], model

@@ -262,7 +262,9 @@ columns_option = click.option(
 speaker_norm_option = click.option(
     "--speaker-norm",
     is_flag=True,
-    help="Standardise features per speaker (unlabelled statistics of each speaker).",
+    help="Standardise the inputs per speaker with unlabelled statistics of all of that "
+    "speaker's utterances: each functional (tabular models), each frame descriptor (lstm) or "
+    "each mel band (cnn, resnet18, resnet34).",
 )
 target_option = click.option(
     "--target",
