@@ -111,7 +111,6 @@ def test_a_value_of_the_wrong_type_is_a_one_line_error(name, params, message) ->
     ("name", "params", "words"),
     [
         ("rf", {"n_estimators": -5}, "n_estimators"),
-        ("lgbm", {"num_leaves": 0}, "num_leaves"),
         ("trees", {"rf__n_estimators": 0}, "n_estimators"),
     ],
 )
@@ -123,6 +122,36 @@ def test_a_value_the_library_refuses_is_a_one_line_error(name, params, words) ->
     text = str(err.value)
     assert text.startswith(f"{'rf' if name == 'trees' else name}: a parameter")
     assert words in text and "\n" not in text
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "message"),
+    [
+        ("lgbm", {"num_leaves": 1}, "lgbm: num_leaves must be in [2, 131072], got 1"),
+        ("lgbm", {"subsample": 1.5}, "lgbm: subsample must be in (0, 1], got 1.5"),
+        ("xgb", {"learning_rate": 0}, "xgb: learning_rate must be greater than 0, got 0"),
+        ("xgb", {"n_estimators": 0}, "xgb: n_estimators must be at least 1, got 0"),
+        ("trees", {"lgbm__num_leaves": 0}, "trees: lgbm__num_leaves must be in [2, 131072]"),
+    ],
+)
+def test_a_boosting_value_out_of_range_is_refused_before_any_fit(
+    name, params, message, capfd
+) -> None:
+    """In sercap's words and before any data is read: LightGBM would print its own
+    "[LightGBM] [Fatal]" line on stderr first, and word the check as C++ source."""
+    with pytest.raises(BadParameterError) as err:
+        get_model(name)(params)
+    assert str(err.value).startswith(message)
+    assert "Fatal" not in capfd.readouterr().err
+
+
+def test_regressors_share_the_boosting_ranges() -> None:
+    from sercap.models.regressors import LGBMRegressorModel, TreesRegressor
+
+    with pytest.raises(BadParameterError, match="lgbm regressor: num_leaves must be in"):
+        LGBMRegressorModel({"num_leaves": 1})
+    with pytest.raises(BadParameterError, match="trees regressor: xgb__subsample must be in"):
+        TreesRegressor({"xgb__subsample": 0})
 
 
 def test_params_merge_over_defaults() -> None:

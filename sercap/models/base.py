@@ -47,6 +47,34 @@ def _type_problem(default: Any, value: Any) -> str | None:
     return None
 
 
+#: (low, low included, high, high included); None is unbounded on that side.
+Range = tuple[float | None, bool, float | None, bool]
+
+
+def _range_problem(bounds: Range, value: Any) -> str | None:
+    """What ``value`` must be when it lies outside ``bounds``, else None.
+
+    >>> _range_problem((2, True, None, False), 1)
+    'at least 2'
+    >>> _range_problem((0, False, 1, True), 1.5)
+    'in (0, 1]'
+    >>> _range_problem((0, False, None, False), 0.1) is None
+    True
+    """
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None  # the type check speaks for those
+    low, low_in, high, high_in = bounds
+    below = low is not None and (value < low if low_in else value <= low)
+    above = high is not None and (value > high if high_in else value >= high)
+    if not (below or above):
+        return None
+    if high is None:
+        return f"at least {low}" if low_in else f"greater than {low}"
+    if low is None:
+        return f"at most {high}" if high_in else f"less than {high}"
+    return f"in {'[' if low_in else '('}{low}, {high}{']' if high_in else ')'}"
+
+
 @contextlib.contextmanager
 def library_refusals(name: str) -> Iterator[None]:
     """Turn a library's refusal of a parameter value, raised inside, into a one-line error."""
@@ -81,6 +109,10 @@ class ModelParams(abc.ABC):
     name: ClassVar[str]
     #: How an unknown-parameter error names the model ("svm", "svm regressor").
     _described_as: ClassVar[str] = "{name}"
+    #: Ranges of numeric parameters, checked before any data is read, for values a library
+    #: would refuse only inside the fit, in its own words (LightGBM also prints a
+    #: "[Fatal]" line of its own first).
+    param_ranges: ClassVar[dict[str, Range]] = {}
 
     def __init__(
         self,
@@ -107,6 +139,14 @@ class ModelParams(abc.ABC):
                     f"got {value!r}"
                 )
         self.params: dict[str, Any] = {**defaults, **given}
+        for key, value in given.items():
+            bounds = self.param_ranges.get(key)
+            problem = _range_problem(bounds, value) if bounds else None
+            if problem:
+                raise BadParameterError(
+                    f"{self._described_as.format(name=self.name)}: {key} must be {problem}, "
+                    f"got {value!r}"
+                )
         for key, value in self.params.items():  # torch raises deep inside the first fit
             numeric = isinstance(value, int | float)
             if key.endswith("dropout") and numeric and not 0.0 <= float(value) < 1.0:

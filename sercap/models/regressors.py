@@ -22,7 +22,14 @@ import optuna
 
 from sercap._threads import limit_threads
 from sercap.errors import BadParameterError, SercapError
-from sercap.models.base import ModelParams, check_tabular, inner_split, library_refusals
+from sercap.models.base import (
+    ModelParams,
+    Range,
+    check_tabular,
+    inner_split,
+    library_refusals,
+)
+from sercap.models.tabular import LGBM_RANGES, XGB_RANGES, namespaced_ranges
 
 
 def check_targets(name: str, y: Any, n_samples: int) -> np.ndarray:
@@ -194,6 +201,7 @@ class XGBRegressorModel(Regressor):
     """XGBoost (hist) regression on squared error; NaN handled natively."""
 
     name: ClassVar[str] = "xgb"
+    param_ranges: ClassVar[dict[str, Range]] = XGB_RANGES
 
     @classmethod
     def default_params(cls) -> dict:
@@ -232,6 +240,7 @@ class LGBMRegressorModel(Regressor):
     """LightGBM regression (L2), row bagging on as for the classifier."""
 
     name: ClassVar[str] = "lgbm"
+    param_ranges: ClassVar[dict[str, Range]] = LGBM_RANGES
 
     @classmethod
     def default_params(cls) -> dict:
@@ -283,6 +292,7 @@ class TreesRegressor(Regressor):
         "xgb": XGBRegressorModel,
         "lgbm": LGBMRegressorModel,
     }
+    param_ranges: ClassVar[dict[str, Range]] = namespaced_ranges(members)
 
     @classmethod
     def default_params(cls) -> dict:

@@ -22,6 +22,7 @@ import optuna
 from sercap._threads import limit_threads
 from sercap.errors import BadParameterError
 from sercap.models.base import (
+    Range,
     SERModel,
     check_labels,
     check_tabular,
@@ -215,6 +216,31 @@ class RandomForestModel(TabularModel):
 
 
 # ---------------------------------------------------------------------------- boosted trees
+#: What XGBoost and LightGBM both refuse inside their fit (see ``ModelParams.param_ranges``).
+BOOSTED_RANGES: dict[str, Range] = {
+    "n_estimators": (1, True, None, False),
+    "learning_rate": (0, False, None, False),
+    "subsample": (0, False, 1, True),
+    "colsample_bytree": (0, False, 1, True),
+    "max_bin": (2, True, None, False),
+    "reg_lambda": (0, True, None, False),
+    "reg_alpha": (0, True, None, False),
+    "early_stopping_rounds": (0, True, None, False),
+    "valid_fraction": (0, False, 1, False),
+}
+XGB_RANGES: dict[str, Range] = {
+    **BOOSTED_RANGES,
+    "max_depth": (0, True, None, False),
+    "min_child_weight": (0, True, None, False),
+}
+LGBM_RANGES: dict[str, Range] = {
+    **BOOSTED_RANGES,
+    "num_leaves": (2, True, 131072, True),
+    "min_child_samples": (0, True, None, False),
+    "subsample_freq": (0, True, None, False),
+}
+
+
 class _BoostedModel(TabularModel):
     """Early stopping (off by default) on an inner speaker-grouped split of the training rows."""
 
@@ -238,6 +264,7 @@ class XGBModel(_BoostedModel):
     """XGBoost (hist) with balanced sample weights; NaN handled natively."""
 
     name: ClassVar[str] = "xgb"
+    param_ranges: ClassVar[dict[str, Range]] = XGB_RANGES
 
     @classmethod
     def default_params(cls) -> dict:
@@ -317,6 +344,7 @@ class LGBMModel(_BoostedModel):
     """LightGBM with balanced class weights, row bagging actually on (subsample_freq=1)."""
 
     name: ClassVar[str] = "lgbm"
+    param_ranges: ClassVar[dict[str, Range]] = LGBM_RANGES
 
     @classmethod
     def default_params(cls) -> dict:
@@ -424,6 +452,15 @@ def namespaced_defaults(members: Mapping[str, Any]) -> dict:
     }
 
 
+def namespaced_ranges(members: Mapping[str, Any]) -> dict[str, Range]:
+    """Members' parameter ranges under ``<member>__<name>``, as their defaults are."""
+    return {
+        f"{prefix}__{key}": bounds
+        for prefix, member in members.items()
+        for key, bounds in member.param_ranges.items()
+    }
+
+
 def member_params(params: Mapping[str, Any], prefix: str) -> dict:
     """One member's parameters out of namespaced ones (``rf__n_estimators`` → rf's)."""
     return {
@@ -443,6 +480,7 @@ class TreesVoteModel(SERModel):
         "xgb": XGBModel,
         "lgbm": LGBMModel,
     }
+    param_ranges: ClassVar[dict[str, Range]] = namespaced_ranges(members)
 
     @classmethod
     def default_params(cls) -> dict:
