@@ -318,3 +318,18 @@ def test_predict_with_a_regression_run_gives_each_file_its_rating(tmp_path: Path
     with pytest.raises(SercapError, match="no stored run of 'svm'"):
         sercap.predict(wh, wavs, model="svm")  # --model picks emotion runs only
     wh.close()
+
+
+def test_a_network_never_rates_outside_the_training_range() -> None:
+    """A linear head extrapolates: on a row unlike any training row the dnn rated 23 and
+    −16 on a 1–5 scale before predictions were clipped to the training ratings' range."""
+    from sercap.models.regressors import DNNRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 1, (120, 3)).astype(np.float32)
+    y = 1 + 4 * X[:, 0]
+    model = DNNRegressor({"epochs": 60}, seed=0).fit(X, y)
+    far = model.predict(np.array([[6, 0.5, 0.5], [-5, 0.5, 0.5]], dtype=np.float32))
+    np.testing.assert_allclose(far, [y.max(), y.min()])
+    inside = model.predict(X[:20])
+    assert np.abs(inside - y[:20]).max() < 0.5  # clipping leaves ordinary rows alone

@@ -93,15 +93,23 @@ class Regressor(ModelParams):
         self.n_features_ = X.shape[1] if isinstance(X, np.ndarray) else 0
         with limit_threads(self.n_jobs), library_refusals(self.name):
             self._fit(X, y, None if groups is None else np.asarray(groups))
+        self.y_range_ = (float(np.min(y)), float(np.max(y)))
         return self
 
     def predict(self, X: Any) -> np.ndarray:
-        """Predicted ratings, (n,) float64."""
+        """Predicted ratings, (n,) float64, clipped to the range of the training ratings.
+
+        A rating scale has ends and a network's linear head (or an SVR far from its support
+        vectors) does not: an input unlike any training row could otherwise be rated 23 on
+        a 1–5 scale. Trees never leave the range, so clipping changes nothing for them.
+        """
         if self.n_features_ is None:
             raise SercapError(f"{self.name}: the model is not fitted yet (call fit first)")
         X = self._check_input(X, self.n_features_)
         with limit_threads(self.n_jobs):
-            return np.asarray(self._predict(X), dtype=np.float64).reshape(-1)
+            pred = np.asarray(self._predict(X), dtype=np.float64).reshape(-1)
+        low_high = getattr(self, "y_range_", None)  # models saved before it: as they were
+        return pred if low_high is None else np.clip(pred, *low_high)
 
     def _check_input(self, X: Any, n_features: int | None) -> Any:
         """Tabular input (a 2-D float array); sequence and image regressors override it."""
