@@ -60,7 +60,7 @@ def test_sql_is_read_only_unless_asked(toy_dir: Path) -> None:
 def test_reading_commands_do_not_create_a_warehouse(tmp_path: Path) -> None:
     typo = tmp_path / "typo"
     for command in (["runs"], ["info"], ["sql", "SELECT 1"], ["runs", "show", "x"]):
-        _one_line_error(run("-w", typo, *command), "no warehouse here yet")
+        _one_line_error(run("-w", typo, *command), f"no warehouse at {typo}")
     assert not typo.exists()
 
 
@@ -287,7 +287,7 @@ def test_sigint_during_the_first_ingest_leaves_a_consistent_warehouse(tmp_path: 
         info = CliRunner().invoke(main, ["-w", str(wh_dir), "info"])
         assert "schema version differs" not in info.output, info.output
         assert "Traceback" not in info.output
-        assert info.exit_code == 0 or "no warehouse here yet" in info.output, info.output
+        assert info.exit_code == 0 or "no warehouse at" in info.output, info.output
         again = run("-w", wh_dir, "ingest", "manifest", manifest)
         assert again.exit_code == 0, again.output
         with connect(wh_dir, read_only=True) as wh:

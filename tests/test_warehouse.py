@@ -50,7 +50,7 @@ def test_file_instead_of_directory_is_an_error(tmp_path: Path) -> None:
 
 
 def test_read_only_on_missing_warehouse(tmp_path: Path) -> None:
-    with pytest.raises(SercapError, match="no warehouse here yet"):
+    with pytest.raises(SercapError, match="no warehouse at .*missing: create one"):
         connect(tmp_path / "missing", read_only=True)
 
 

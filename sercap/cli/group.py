@@ -165,11 +165,10 @@ def open_warehouse(
             wh = sercap.connect(":memory:")
             ctx.call_on_close(wh.close)
             return wh
-        if not read_only:
-            raise SercapError(
-                f"no warehouse at {path}: create one with `sercap ingest KIND DIR` "
-                "(or `sercap demo`), or name an existing one with -w"
-            )
+        raise SercapError(  # reading and writing commands alike, in the same words
+            f"no warehouse at {path}: create one with `sercap ingest KIND DIR` "
+            "(or `sercap demo`), or name an existing one with -w"
+        )
     wh = sercap.connect(path, read_only=read_only, absolute=False)
     ctx.call_on_close(wh.close)
     policy = damaged or ("warn" if read_only else "refuse")

@@ -275,7 +275,9 @@ def connect(
         raise SercapError(f"{root}: the warehouse must be a directory, this is a file")
     database = ":memory:" if memory else str(root / DB_FILENAME)
     if read_only and not memory and not Path(database).is_file():
-        raise SercapError(f"{root}: no warehouse here yet; run `sercap ingest` first")
+        raise SercapError(
+            f"no warehouse at {root}: create one with `sercap ingest KIND DIR` (or `sercap demo`)"
+        )
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -286,7 +288,10 @@ def connect(
             if not con.execute(
                 "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_info'"
             ).fetchall()[0][0]:  # created, then interrupted before its schema was committed
-                raise SercapError(f"{root}: no warehouse here yet; run `sercap ingest` first")
+                raise SercapError(
+                    f"no warehouse at {root}: create one with `sercap ingest KIND DIR` "
+                    "(or `sercap demo`)"
+                )
             version = con.execute("SELECT value FROM schema_info WHERE key = 'version'").fetchall()
             if not version or int(version[0][0]) != SCHEMA_VERSION:
                 raise SercapError(
