@@ -7,6 +7,10 @@ utterance instead of crashing a whole run.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,8 +69,9 @@ def load_audio(
     :class:`AudioError` for unreadable or empty audio and for NaN/inf samples.
     """
     _require_file(path)
+    quiet = _quiet_native_stderr() if _is_mpeg(path) else contextlib.nullcontext()
     try:
-        with sf.SoundFile(str(path)) as f:
+        with quiet, sf.SoundFile(str(path)) as f:
             native = int(f.samplerate)
             if start_s is not None:
                 f.seek(min(int(round(start_s * native)), f.frames))
@@ -121,4 +126,37 @@ def _require_file(path: str | Path) -> None:
 
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text.split(": ", 1)[-1] if text.startswith("Error opening") else text
+    text = text.split(": ", 1)[-1] if text.startswith("Error opening") else text
+    if "does not exist or is not a regular file" in text:
+        # libsndfile's words when its MPEG decoder gives up; the file was found just before
+        return "not a recognised audio format, or damaged"
+    return text
+
+
+def _is_mpeg(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in (".mp3", ".mp2", ".mpeg", ".mpga")
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Silence what native code writes on file descriptor 2 meanwhile.
+
+    libsndfile's MPEG decoder (libmpg123) prints "Note: Illegal Audio-MPEG-Header…" lines
+    straight to the process' stderr for damaged or non-MP3 data, around sercap's own
+    one-line error; only MPEG decoding is wrapped, for the few milliseconds it takes.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable stderr: nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)

@@ -1,5 +1,6 @@
 """Audio in: headers, mono float32 at a chosen rate, segments, why a file is unusable."""
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -89,3 +90,15 @@ def test_clipped_fraction_counts_full_scale_samples() -> None:
     y = np.array([0.1, 1.0, -1.0, 0.5], dtype=np.float32)
     assert clipped_fraction(y) == pytest.approx(0.5)
     assert clipped_fraction(np.zeros(0, np.float32)) == 0.0
+
+
+def test_a_damaged_mp3_is_one_line_and_the_decoder_prints_nothing(tmp_path: Path, capfd) -> None:
+    """libmpg123 wrote "Note: Illegal Audio-MPEG-Header…" lines on stderr around sercap's
+    error, and libsndfile called the (existing) file one that "does not exist"."""
+    path = tmp_path / "damaged.mp3"
+    path.write_bytes(np.random.default_rng(0).bytes(5000))
+    with pytest.raises(AudioError, match=r"not a recognised audio format, or damaged"):
+        load_audio(path)
+    assert capfd.readouterr().err == ""
+    print("stderr", file=sys.stderr)  # and stderr works again afterwards
+    assert capfd.readouterr().err == "stderr\n"
