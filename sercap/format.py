@@ -399,7 +399,9 @@ def protocol_caption(table: pl.DataFrame, corpus: str | None = None) -> str:
     """One line saying how the figures of a comparison table were obtained."""
     first = table.row(0, named=True)
     norm = (
-        "some rows use speaker normalisation (marked)"
+        "speaker normalisation in every row"
+        if table["speaker_norm"].all()
+        else "some rows use speaker normalisation (marked)"
         if table["speaker_norm"].any()
         else "no speaker normalisation"
     )

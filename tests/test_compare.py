@@ -113,6 +113,8 @@ def test_table_is_sorted_and_its_caption_states_the_protocol(wh) -> None:
     markdown = table_markdown(table, "emodb")
     assert "| svm (speaker-norm) | 0.7500 |" in markdown
     assert "| rf | 0.5500 |" in markdown
+    every = protocol_caption(table.with_columns(speaker_norm=pl.lit(True)))
+    assert every.endswith("speaker normalisation in every row.")
     plain = protocol_caption(table.with_columns(speaker_norm=pl.lit(False)))
     assert plain.startswith("labels emodb7") and plain.endswith("no speaker normalisation.")
     with pytest.raises(SercapError, match="nothing to compare"):

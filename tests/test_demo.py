@@ -59,7 +59,7 @@ def test_bench_command_writes_its_report(tmp_path: Path) -> None:
     normed = runner.invoke(main, ["-w", str(wh_dir), "bench", "svm", "--speaker-norm",
                                   "--out", str(tmp_path / "n")])  # fmt: skip
     assert normed.exit_code == 0, normed.output
-    assert "some rows use speaker normalisation" in normed.stdout
+    assert "speaker normalisation in every row" in normed.stdout
     assert pl.read_csv(tmp_path / "b" / "bench.csv").height == 3
     bad = runner.invoke(main, ["-w", str(wh_dir), "bench", "nope"])
     assert bad.exit_code == 1 and "unknown model 'nope'" in bad.output
