@@ -10,9 +10,12 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -48,8 +51,10 @@ class AudioInfo:
 def probe_audio(path: str | Path) -> AudioInfo:
     """Read only the header of an audio file."""
     _require_file(path)
+    quiet = _quiet_decoder_notes() if _may_reach_mpeg_decoder(path) else contextlib.nullcontext()
     try:
-        info = sf.info(str(path))
+        with quiet:
+            info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise AudioError(f"unreadable audio ({_reason(exc)})") from exc
     return AudioInfo(
@@ -69,7 +74,7 @@ def load_audio(
     :class:`AudioError` for unreadable or empty audio and for NaN/inf samples.
     """
     _require_file(path)
-    quiet = _quiet_native_stderr() if _is_mpeg(path) else contextlib.nullcontext()
+    quiet = _quiet_decoder_notes() if _may_reach_mpeg_decoder(path) else contextlib.nullcontext()
     try:
         with quiet, sf.SoundFile(str(path)) as f:
             native = int(f.samplerate)
@@ -133,30 +138,65 @@ def _reason(exc: BaseException) -> str:
     return text
 
 
-def _is_mpeg(path: str | Path) -> bool:
-    return Path(path).suffix.lower() in (".mp3", ".mp2", ".mpeg", ".mpga")
+#: First bytes of the containers libsndfile reads without its MPEG decoder.
+_CONTAINER_MAGIC = (b"RIFF", b"RIFX", b"RF64", b"fLaC", b"OggS", b"FORM", b"caff", b"riff")
+
+
+def _may_reach_mpeg_decoder(path: str | Path) -> bool:
+    """Whether libsndfile may hand ``path`` to libmpg123: an MP3, or any file whose first
+    bytes are not a container it recognises (it sniffs content, so random bytes named
+    .wav can reach the MPEG decoder too)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) not in _CONTAINER_MAGIC
+    except OSError:
+        return True
+
+
+_STDERR_LOCK = threading.Lock()
+_stderr_state: dict[str, Any] = {"depth": 0, "saved": None, "capture": None}
+
+
+def _is_decoder_note(line: bytes) -> bool:
+    return line.startswith(b"Note: ") or b"libmpg123" in line
 
 
 @contextlib.contextmanager
-def _quiet_native_stderr() -> Iterator[None]:
-    """Silence what native code writes on file descriptor 2 meanwhile.
+def _quiet_decoder_notes() -> Iterator[None]:
+    """Keep libmpg123's own lines off the process' stderr meanwhile.
 
-    libsndfile's MPEG decoder (libmpg123) prints "Note: Illegal Audio-MPEG-Header…" lines
-    straight to the process' stderr for damaged or non-MP3 data, around sercap's own
-    one-line error; only MPEG decoding is wrapped, for the few milliseconds it takes.
+    libsndfile's MPEG decoder prints "Note: Illegal Audio-MPEG-Header…" and
+    "[src/libmpg123/…] warning" lines straight to file descriptor 2 for damaged or non-MP3
+    data, around sercap's one-line error. File descriptor 2 goes to a temporary file while
+    any thread decodes such a file; when the last one is done it is restored and whatever
+    else was written meanwhile (another thread's warning, a progress line) is written out,
+    only the decoder's lines dropped.
     """
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no usable stderr: nothing to silence
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
+    with _STDERR_LOCK:
+        state = _stderr_state
+        if state["depth"] == 0:
             try:
-                yield
-            finally:
-                os.dup2(saved, 2)
+                sys.stderr.flush()
+                saved = os.dup(2)
+            except (OSError, ValueError):  # no usable stderr: nothing to keep clean
+                saved = None
+            if saved is not None:
+                capture = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the last one out
+                os.dup2(capture.fileno(), 2)
+                state["saved"], state["capture"] = saved, capture
+        state["depth"] += 1
+    try:
+        yield
     finally:
-        os.close(saved)
+        with _STDERR_LOCK:
+            state["depth"] -= 1
+            if state["depth"] == 0 and state["saved"] is not None:
+                saved, capture = state["saved"], state["capture"]
+                state["saved"] = state["capture"] = None
+                os.dup2(saved, 2)
+                os.close(saved)
+                capture.seek(0)
+                kept = [x for x in capture.read().splitlines(True) if not _is_decoder_note(x)]
+                capture.close()
+                if kept:
+                    os.write(2, b"".join(kept))

@@ -1,5 +1,6 @@
 """Audio in: headers, mono float32 at a chosen rate, segments, why a file is unusable."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -100,5 +101,31 @@ def test_a_damaged_mp3_is_one_line_and_the_decoder_prints_nothing(tmp_path: Path
     with pytest.raises(AudioError, match=r"not a recognised audio format, or damaged"):
         load_audio(path)
     assert capfd.readouterr().err == ""
+    # libsndfile sniffs content: these random bytes named .wav reach the MPEG decoder too
+    # (it printed "[src/libmpg123/parse.c:…] warning: Cannot read next header…")
+    path = tmp_path / "damaged.wav"
+    path.write_bytes(np.random.default_rng(1).bytes(5000))
+    with pytest.raises(AudioError, match=r"unreadable audio"):
+        load_audio(path)
+    with pytest.raises(AudioError, match=r"unreadable audio"):
+        probe_audio(path)  # what ingest reads
+    assert capfd.readouterr().err == ""
     print("stderr", file=sys.stderr)  # and stderr works again afterwards
     assert capfd.readouterr().err == "stderr\n"
+
+
+def test_only_the_decoders_lines_are_dropped_from_stderr(capfd) -> None:
+    """While a file decodes, whatever else reaches stderr (another thread's warning) is
+    written out afterwards; nested decodes restore stderr once, at the end."""
+    from sercap.audio import _quiet_decoder_notes
+
+    with _quiet_decoder_notes():
+        os.write(2, b"Note: Illegal Audio-MPEG-Header 0x00000000 at offset 4996.\n")
+        with _quiet_decoder_notes():
+            os.write(2, b"[src/libmpg123/parse.c:do_readahead():1083] warning: Duh...\n")
+            os.write(2, b"another thread's warning\n")
+        os.write(2, b"a progress line\n")
+        assert capfd.readouterr().err == ""  # held back until the last decode is done
+    assert capfd.readouterr().err == "another thread's warning\na progress line\n"
+    os.write(2, b"plain\n")
+    assert capfd.readouterr().err == "plain\n"
