@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import re
 import warnings
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -311,14 +312,17 @@ def _speaker_frame_statistics(
     return out
 
 
-def _corpus_images(wh: Warehouse, name: str, corpus: str) -> tuple[list[np.ndarray], np.ndarray]:
-    """Every stored image of the corpus (labelled or not) and its speaker."""
+def _corpus_images(
+    wh: Warehouse, name: str, corpus: str
+) -> tuple[Iterator[np.ndarray], np.ndarray]:
+    """Every stored image of the corpus (labelled or not), decoded one at a time, and the
+    speakers in the same order."""
     frame = wh.query(
         f"SELECT u.speaker, i.png FROM images_{name} i JOIN utterances u USING (utt_id) "
         "WHERE u.corpus = ? ORDER BY i.utt_id",
         [corpus],
     )
-    return [decode_png(b) for b in frame["png"]], frame["speaker"].to_numpy()
+    return (decode_png(b) for b in frame["png"]), frame["speaker"].to_numpy()
 
 
 def _feature_columns(available: list[str], pattern: str | None, what: str) -> list[str]:
@@ -473,16 +477,26 @@ IMAGE_NORM_SCALE = 32.0
 
 
 def speaker_band_statistics(
-    images: list[np.ndarray], speakers: np.ndarray
+    images: Iterable[np.ndarray], speakers: Iterable[Any]
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per speaker, the mean and standard deviation of each mel band (image row) over all
-    frames (columns) of that speaker's images, in pixel levels."""
+    frames (columns) of that speaker's images, in pixel levels.
+
+    One pass of sums, so ``images`` may be a generator: a corpus' images need not all be
+    decoded at once (uint8 sums in float64 are exact far beyond any corpus' size).
+    """
+    sums: dict[str, list] = {}
+    for img, speaker in zip(images, speakers, strict=True):
+        v = img.astype(np.float64)
+        acc = sums.setdefault(str(speaker), [0, 0.0, 0.0])
+        acc[0] += v.shape[1]
+        acc[1] = acc[1] + v.sum(axis=1)
+        acc[2] = acc[2] + np.square(v).sum(axis=1)
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for speaker in np.unique(speakers):
-        mine = [img for img, s in zip(images, speakers, strict=True) if s == speaker]
-        block = np.concatenate(mine, axis=1).astype(np.float64)
-        mean, std = block.mean(axis=1), block.std(axis=1)
-        out[str(speaker)] = (mean, np.where(std > 1e-8, std, 1.0))
+    for speaker, (n, total, squares) in sums.items():
+        mean = total / n
+        std = np.sqrt(np.clip(squares / n - mean**2, 0.0, None))
+        out[speaker] = (mean, np.where(std > 1e-3, std, 1.0))  # below: a constant band
     return out
 
 
