@@ -452,6 +452,14 @@ def speaker_statistics(
     return out
 
 
+def _statistics_of(
+    stats: dict[str, tuple[np.ndarray, np.ndarray]], speaker: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    if str(speaker) not in stats:
+        raise SercapError(f"no speaker statistics for speaker {str(speaker)!r}")
+    return stats[str(speaker)]
+
+
 def speaker_normalise_sequences(
     sequences: list[np.ndarray],
     speakers: np.ndarray,
@@ -462,9 +470,7 @@ def speaker_normalise_sequences(
     of the speaker's utterances). NaN (unvoiced) stays NaN."""
     out = []
     for seq, speaker in zip(sequences, speakers, strict=True):
-        if str(speaker) not in stats:
-            raise SercapError(f"no speaker statistics for speaker {str(speaker)!r}")
-        mean, std = stats[str(speaker)]
+        mean, std = _statistics_of(stats, speaker)
         out.append(((seq.astype(np.float64) - mean) / std).astype(np.float32))
     return out
 
@@ -519,9 +525,7 @@ def speaker_normalise_images(
     """
     out = []
     for img, speaker in zip(images, speakers, strict=True):
-        if str(speaker) not in stats:
-            raise SercapError(f"no speaker statistics for speaker {str(speaker)!r}")
-        mean, std = stats[str(speaker)]
+        mean, std = _statistics_of(stats, speaker)
         z = (img.astype(np.float64) - mean[:, None]) / std[:, None]
         levels = np.rint(IMAGE_NORM_CENTRE + IMAGE_NORM_SCALE * z)
         out.append(np.clip(levels, 0, 255).astype(np.uint8))
@@ -544,8 +548,6 @@ def speaker_normalise(
     out = np.empty_like(X, dtype=np.float32)
     for speaker in np.unique(speakers):
         rows = speakers == speaker
-        if str(speaker) not in stats:
-            raise SercapError(f"no speaker statistics for speaker {str(speaker)!r}")
-        mean, std = stats[str(speaker)]
+        mean, std = _statistics_of(stats, speaker)
         out[rows] = ((X[rows].astype(np.float64) - mean) / std).astype(np.float32)
     return out
