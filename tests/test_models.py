@@ -110,8 +110,8 @@ def test_a_value_of_the_wrong_type_is_a_one_line_error(name, params, message) ->
 @pytest.mark.parametrize(
     ("name", "params", "words"),
     [
-        ("rf", {"n_estimators": -5}, "n_estimators"),
-        ("trees", {"rf__n_estimators": 0}, "n_estimators"),
+        ("rf", {"max_features": 5.0}, "max_features"),
+        ("trees", {"rf__max_features": "banana"}, "max_features"),
     ],
 )
 def test_a_value_the_library_refuses_is_a_one_line_error(name, params, words) -> None:
@@ -132,11 +132,26 @@ def test_a_value_the_library_refuses_is_a_one_line_error(name, params, words) ->
         ("xgb", {"learning_rate": 0}, "xgb: learning_rate must be greater than 0, got 0"),
         ("xgb", {"n_estimators": 0}, "xgb: n_estimators must be at least 1, got 0"),
         ("trees", {"lgbm__num_leaves": 0}, "trees: lgbm__num_leaves must be in [2, 131072]"),
+        ("rf", {"n_estimators": 0}, "rf: n_estimators must be at least 1, got 0"),
+        ("trees", {"rf__min_samples_leaf": 0}, "trees: rf__min_samples_leaf must be at least 1"),
+        ("svm", {"C": 0}, "svm: C must be greater than 0, got 0"),
+        # torch raised these inside the first fit, with a traceback
+        ("dnn", {"lr": -1}, "dnn: lr must be greater than 0, got -1"),
+        ("dnn", {"weight_decay": -1}, "dnn: weight_decay must be at least 0, got -1"),
+        ("lstm", {"hidden_size": 0}, "lstm: hidden_size must be at least 1, got 0"),
+        ("lstm", {"num_layers": 0}, "lstm: num_layers must be at least 1, got 0"),
+        ("cnn", {"channels": 0}, "cnn: channels must be at least 1, got 0"),
+        # and took these without a word
+        ("dnn", {"valid_fraction": 1.5}, "dnn: valid_fraction must be in [0, 1), got 1.5"),
+        ("dnn", {"patience": -1}, "dnn: patience must be at least 0, got -1"),
+        ("resnet34", {"momentum": 5}, "resnet34: momentum must be in [0, 1), got 5"),
+        ("lstm", {"frame_stride": 0}, "lstm: frame_stride must be at least 1, got 0"),
+        ("cnn", {"window_stride": -5}, "cnn: window_stride must be at least 0, got -5"),
+        ("cnn", {"n_masks": -1}, "cnn: n_masks must be at least 0, got -1"),
+        ("resnet18", {"stem": "banana"}, "resnet18: stem must be one of ('3x3', '7x7')"),
     ],
 )
-def test_a_boosting_value_out_of_range_is_refused_before_any_fit(
-    name, params, message, capfd
-) -> None:
+def test_a_value_out_of_range_is_refused_before_any_fit(name, params, message, capfd) -> None:
     """In sercap's words and before any data is read: LightGBM would print its own
     "[LightGBM] [Fatal]" line on stderr first, and word the check as C++ source."""
     with pytest.raises(BadParameterError) as err:
@@ -145,8 +160,21 @@ def test_a_boosting_value_out_of_range_is_refused_before_any_fit(
     assert "Fatal" not in capfd.readouterr().err
 
 
-def test_regressors_share_the_boosting_ranges() -> None:
-    from sercap.models.regressors import LGBMRegressorModel, TreesRegressor
+def test_regressors_share_their_classifiers_ranges() -> None:
+    from sercap.models.regressors import (
+        DNNRegressor,
+        LGBMRegressorModel,
+        SVRRegressor,
+        TreesRegressor,
+        _torch_regressor,
+    )
+
+    with pytest.raises(BadParameterError, match="dnn regressor: lr must be greater than 0"):
+        DNNRegressor({"lr": -1})
+    with pytest.raises(BadParameterError, match="lstm regressor: hidden_size must be at least"):
+        _torch_regressor("lstm")({"hidden_size": 0})
+    with pytest.raises(BadParameterError, match="svm regressor: epsilon must be at least 0"):
+        SVRRegressor({"epsilon": -1})
 
     with pytest.raises(BadParameterError, match="lgbm regressor: num_leaves must be in"):
         LGBMRegressorModel({"num_leaves": 1})

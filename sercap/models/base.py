@@ -140,7 +140,7 @@ class ModelParams(abc.ABC):
                 )
         self.params: dict[str, Any] = {**defaults, **given}
         for key, value in given.items():
-            bounds = self.param_ranges.get(key)
+            bounds = self._ranges().get(key)
             problem = _range_problem(bounds, value) if bounds else None
             if problem:
                 raise BadParameterError(
@@ -160,6 +160,11 @@ class ModelParams(abc.ABC):
         self.n_jobs = int(n_jobs)
         self.device = device
         self.verbose = bool(verbose)
+
+    @classmethod
+    def _ranges(cls) -> dict[str, Range]:
+        """``param_ranges``; a model that borrows another's parameters borrows these too."""
+        return cls.param_ranges
 
     @classmethod
     @abc.abstractmethod

@@ -17,7 +17,9 @@ import torch
 from torch import nn
 
 from sercap.errors import BadParameterError
+from sercap.models.base import Range
 from sercap.models.torch_common import (
+    TORCH_RANGES,
     TorchModel,
     common_params,
     common_search_space,
@@ -28,6 +30,7 @@ from sercap.models.torch_common import (
 
 NORMS = ("global", "utterance")
 POOLINGS = ("mean", "stats")
+STEMS = ("3x3", "7x7")
 
 
 def time_deltas(x: torch.Tensor, width: int = 2) -> torch.Tensor:
@@ -123,6 +126,15 @@ class ImageModel(TorchModel):
 
     input_kind: ClassVar[str] = "image"
     uses_batchnorm: ClassVar[bool] = True
+    param_ranges: ClassVar[dict[str, Range]] = {
+        **TORCH_RANGES,
+        "crop_frames": (16, True, None, False),
+        "window_stride": (0, True, None, False),
+        "freq_mask": (0, True, None, False),
+        "time_mask": (0, True, None, False),
+        "n_masks": (0, True, None, False),
+        "channels": (1, True, None, False),
+    }
     memory_format: ClassVar[torch.memory_format] = torch.channels_last
     legacy_params: ClassVar[dict] = {
         "deltas": False,
@@ -170,6 +182,10 @@ class ImageModel(TorchModel):
             raise BadParameterError(f"{self.name}: norm must be one of {NORMS}")
         if self.params.get("pooling", "mean") not in POOLINGS:
             raise BadParameterError(f"{self.name}: pooling must be one of {POOLINGS}")
+        if self.params.get("stem", "3x3") not in STEMS:
+            raise BadParameterError(
+                f"{self.name}: stem must be one of {STEMS}, got {self.params['stem']!r}"
+            )
 
     def _in_channels(self) -> int:
         return 3 if bool(self.params["deltas"]) else 1

@@ -12,8 +12,13 @@ import torch
 from torch import nn
 
 from sercap.errors import BadParameterError
-from sercap.models.base import check_tabular
-from sercap.models.torch_common import TorchModel, common_params, common_search_space
+from sercap.models.base import Range, check_tabular
+from sercap.models.torch_common import (
+    TORCH_RANGES,
+    TorchModel,
+    common_params,
+    common_search_space,
+)
 
 
 class MLP(nn.Module):
@@ -51,6 +56,12 @@ class DNNModel(TorchModel):
     held-out training speakers. By default five networks, trained with seeds seed … seed + 4,
     average their probabilities (``n_seeds``; one network's UA moves by ±0.02 with its seed
     on a corpus of ~500 utterances)."""
+
+    param_ranges: ClassVar[dict[str, Range]] = {
+        **TORCH_RANGES,
+        "n_layers": (0, True, None, False),
+        "hidden_size": (1, True, None, False),
+    }
 
     name: ClassVar[str] = "dnn"
     input_kind: ClassVar[str] = "tabular"

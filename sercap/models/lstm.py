@@ -18,7 +18,9 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from sercap.errors import BadParameterError
+from sercap.models.base import Range
 from sercap.models.torch_common import (
+    TORCH_RANGES,
     TorchModel,
     common_params,
     common_search_space,
@@ -85,6 +87,13 @@ class LSTMModel(TorchModel):
 
     name: ClassVar[str] = "lstm"
     input_kind: ClassVar[str] = "sequence"
+    param_ranges: ClassVar[dict[str, Range]] = {
+        **TORCH_RANGES,
+        "hidden_size": (1, True, None, False),
+        "num_layers": (1, True, None, False),
+        "max_frames": (1, True, None, False),
+        "frame_stride": (1, True, None, False),
+    }
     legacy_params: ClassVar[dict] = {"frame_stride": 1}
 
     @classmethod

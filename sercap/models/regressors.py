@@ -29,7 +29,7 @@ from sercap.models.base import (
     inner_split,
     library_refusals,
 )
-from sercap.models.tabular import LGBM_RANGES, XGB_RANGES, namespaced_ranges
+from sercap.models.tabular import LGBM_RANGES, RF_RANGES, XGB_RANGES, namespaced_ranges
 
 
 def check_targets(name: str, y: Any, n_samples: int) -> np.ndarray:
@@ -137,6 +137,10 @@ class SVRRegressor(Regressor):
     """RBF support vector regression on median-imputed, standardised features."""
 
     name: ClassVar[str] = "svm"
+    param_ranges: ClassVar[dict[str, Range]] = {
+        "C": (0, False, None, False),
+        "epsilon": (0, True, None, False),
+    }
 
     @classmethod
     def default_params(cls) -> dict:
@@ -161,8 +165,6 @@ class SVRRegressor(Regressor):
             raise BadParameterError(
                 f"svm: gamma must be 'scale', 'auto' or a positive number, got {gamma!r}"
             )
-        if float(p["C"]) <= 0 or float(p["epsilon"]) < 0:
-            raise BadParameterError("svm: C must be positive and epsilon at least 0")
         svr = SVR(kernel="rbf", C=float(p["C"]), gamma=gamma, epsilon=float(p["epsilon"]))
         self.estimator_ = make_pipeline(_imputer(), StandardScaler(), svr).fit(X, y)
 
@@ -172,6 +174,7 @@ class RandomForestRegressorModel(Regressor):
     """Random forest regression on median-imputed features."""
 
     name: ClassVar[str] = "rf"
+    param_ranges: ClassVar[dict[str, Range]] = RF_RANGES
 
     @classmethod
     def default_params(cls) -> dict:
@@ -368,6 +371,12 @@ class DNNRegressor(Regressor):
             "momentum", "nesterov", "n_seeds",
         )  # fmt: skip
         return {**keep, "loss": "ccc"}
+
+    @classmethod
+    def _ranges(cls) -> dict[str, Range]:
+        from sercap.models.dnn import DNNModel
+
+        return DNNModel.param_ranges
 
     @classmethod
     def search_space(cls, trial: optuna.Trial) -> dict:
@@ -606,7 +615,13 @@ def _torch_regressor(name: str) -> type[TorchRegressor]:
     return type(
         f"{base.__name__}Regressor",
         (TorchRegressor,),
-        {"name": name, "base": base, "input_kind": base.input_kind, "__doc__": base.__doc__},
+        {
+            "name": name,
+            "base": base,
+            "input_kind": base.input_kind,
+            "__doc__": base.__doc__,
+            "param_ranges": base.param_ranges,
+        },  # fmt: skip
     )
 
 

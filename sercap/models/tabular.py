@@ -110,10 +110,19 @@ _SVC_HAS_PROBABILITY = (
 )
 
 
+#: Random forest ranges (scikit-learn refuses these only inside the fit, in its words).
+RF_RANGES: dict[str, Range] = {
+    "n_estimators": (1, True, None, False),
+    "min_samples_leaf": (1, True, None, False),
+    "max_depth": (1, True, None, False),
+}
+
+
 class SVMModel(TabularModel):
     """RBF support vector machine on median-imputed, standardised features."""
 
     name: ClassVar[str] = "svm"
+    param_ranges: ClassVar[dict[str, Range]] = {"C": (0, False, None, False)}
 
     @classmethod
     def default_params(cls) -> dict:
@@ -136,8 +145,6 @@ class SVMModel(TabularModel):
             raise BadParameterError(
                 f"svm: gamma must be 'scale', 'auto' or a positive number, got {gamma!r}"
             )
-        if float(self.params["C"]) <= 0:
-            raise BadParameterError(f"svm: C must be positive, got {self.params['C']!r}")
         pipe = make_pipeline(_imputer(), StandardScaler(), self._svc(y, gamma))
         with warnings.catch_warnings():
             # sklearn 1.9 deprecates SVC(probability=True); it still gives libsvm's multiclass
@@ -175,6 +182,7 @@ class RandomForestModel(TabularModel):
     """Random forest on median-imputed features; balanced class weights."""
 
     name: ClassVar[str] = "rf"
+    param_ranges: ClassVar[dict[str, Range]] = RF_RANGES
 
     @classmethod
     def default_params(cls) -> dict:

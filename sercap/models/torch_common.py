@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from sercap.errors import BadParameterError
 from sercap.models.base import (
+    Range,
     SERModel,
     check_labels,
     class_weights,
@@ -240,6 +241,23 @@ def common_params() -> dict:
     }
 
 
+#: Ranges of the parameters every torch model shares (see ``ModelParams.param_ranges``):
+#: torch refuses a negative lr or weight decay inside the first fit, with a traceback, and
+#: takes a negative patience or a validation share above 1 without a word.
+TORCH_RANGES: dict[str, Range] = {
+    "epochs": (1, True, None, False),
+    "batch_size": (1, True, None, False),
+    "lr": (0, False, None, False),
+    "weight_decay": (0, True, None, False),
+    "momentum": (0, True, 1, False),
+    "patience": (0, True, None, False),
+    "valid_fraction": (0, True, 1, False),  # 0: no validation, no early stopping
+    "label_smoothing": (0, True, 1, False),
+    "mixup": (0, True, None, False),
+    "n_seeds": (1, True, None, False),
+}
+
+
 def common_search_space(trial: optuna.Trial, *, sgd: bool = False) -> dict:
     """lr, weight decay and batch size; SGD gets a higher lr range and momentum."""
     params: dict[str, Any] = {}
@@ -406,6 +424,20 @@ class TorchModel(SERModel):
     inputs — no labels involved), ``_build``, ``_train_batches`` and ``_proba`` (eval mode,
     softmax probabilities), plus ``_arch_meta`` for what ``_build`` needs after ``load``.
     """
+
+    param_ranges: ClassVar[dict[str, Range]] = TORCH_RANGES
+
+    def __init__(
+        self,
+        params: dict | None = None,
+        *,
+        seed: int = 0,
+        n_jobs: int = 1,
+        device: str | None = None,
+        verbose: bool = False,
+    ) -> None:
+        super().__init__(params, seed=seed, n_jobs=n_jobs, device=device, verbose=verbose)
+        self._validate_params()  # choices too (optimizer, stem…), before any data is read
 
     uses_batchnorm: ClassVar[bool] = False
     #: Layout of 4-d weights and inputs; image models use channels_last (NHWC), with which
