@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from sercap.errors import SercapError
+from sercap.errors import BadParameterError, SercapError
 from sercap.models import get_model, load_model
 from sercap.models.cnn import average_windows, stats_pool, time_deltas, with_deltas
 from sercap.models.torch_common import (
@@ -415,3 +415,16 @@ def test_image_models_run_channels_last_and_reload_the_same(name, tmp_path) -> N
     conv = next(m for m in loaded.module_.modules() if isinstance(m, torch.nn.Conv2d))
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
     np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), atol=1e-6)
+
+
+def test_a_diverging_network_stops_with_one_line() -> None:
+    """lr 1e9 blew the weights up to NaN; every prediction was NaN and scoring the fold
+    failed with a traceback ("Found empty input array")."""
+    from sercap.models.regressors import DNNRegressor
+
+    X, y, _ = tabular(n=80)
+    wild = {"lr": 1e9, "epochs": 3, "hidden_size": 8}
+    with pytest.raises(BadParameterError, match=r"^dnn: training diverged in epoch \d"):
+        get_model("dnn")({**wild, "n_seeds": 1}).fit(X, y)
+    with pytest.raises(BadParameterError, match="dnn regressor: training diverged.*lower lr"):
+        DNNRegressor(wild).fit(X, y.astype(float))

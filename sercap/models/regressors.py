@@ -402,6 +402,7 @@ class DNNRegressor(Regressor):
         from sercap.models.dnn import MLP
         from sercap.models.torch_common import (
             batch_indices,
+            check_not_diverged,
             resolve_device,
             seeded,
             torch_threads,
@@ -445,7 +446,7 @@ class DNNRegressor(Regressor):
             best: float | None = None
             best_state = None
             since_best = 0
-            for _epoch in range(epochs):
+            for epoch in range(epochs):
                 module.train()
                 for idx in batch_indices(train_idx, int(p["batch_size"]), rng, drop_single=True):
                     index = torch.from_numpy(np.asarray(idx)).to(device)
@@ -455,6 +456,7 @@ class DNNRegressor(Regressor):
                     opt.step()
                 if sched is not None:
                     sched.step()
+                check_not_diverged(module, f"{self.name} regressor", epoch + 1, p["lr"])
                 if valid_idx is None:
                     continue
                 score = _batch_ccc(self._forward(module, Z[valid_idx], device), t[valid_idx])
@@ -542,6 +544,7 @@ class TorchRegressor(Regressor):
         from sercap.models.torch_common import (
             _optimizer,
             _scheduler,
+            check_not_diverged,
             resolve_device,
             seeded,
             torch_threads,
@@ -571,7 +574,7 @@ class TorchRegressor(Regressor):
             best_state = None
             since_best = 0
             bs, patience = int(net.params["batch_size"]), int(net.params["patience"])
-            for _epoch in range(int(net.params["epochs"])):
+            for epoch in range(int(net.params["epochs"])):
                 net.module_.train()
                 for idx in net._batch_order(X, train_idx, bs, rng):
                     inputs = net._train_batch(X, idx, rng, device)
@@ -582,6 +585,8 @@ class TorchRegressor(Regressor):
                     opt.step()
                 if sched is not None:
                     sched.step()
+                name = f"{self.name} regressor"
+                check_not_diverged(net.module_, name, epoch + 1, net.params["lr"])
                 if valid_idx is None:
                     continue
                 score = _batch_ccc(net._proba(take(valid_idx), device)[:, 0], t[valid_idx])

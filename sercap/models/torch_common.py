@@ -324,6 +324,21 @@ def mixup_batch(
     return (lam * x + (1.0 - lam) * x[torch.from_numpy(order).to(x.device)],), order, lam
 
 
+def check_not_diverged(module: nn.Module, name: str, epoch: int, lr: Any) -> None:
+    """Stop with one line when training has blown the weights up (NaN or infinite).
+
+    Every later prediction would be NaN, which scoring can only refuse with a traceback;
+    a learning rate far too high is the usual cause.
+    """
+    tensors = [*module.parameters(), *module.buffers()]  # batch-norm statistics too
+    if all(bool(torch.isfinite(t).all()) for t in tensors if t.is_floating_point()):
+        return
+    raise BadParameterError(
+        f"{name}: training diverged in epoch {epoch} (the weights are no longer finite); "
+        f"try a lower lr (now {lr!r})"
+    )
+
+
 def train_classifier(
     module: nn.Module,
     *,
@@ -336,6 +351,7 @@ def train_classifier(
     rng: np.random.Generator,
     verbose: bool,
     desc: str,
+    name: str = "model",
 ) -> list[dict]:
     """Weighted cross-entropy training; keeps the epoch with the best inner-validation UA.
 
@@ -376,6 +392,7 @@ def train_classifier(
             count += len(targets)
         if sched is not None:
             sched.step()
+        check_not_diverged(module, name, epoch + 1, params["lr"])
         record: dict[str, float] = {"epoch": epoch + 1, "loss": total / max(count, 1)}
         if valid_proba is not None and y_valid is not None:
             proba = valid_proba()
@@ -528,6 +545,7 @@ class TorchModel(SERModel):
                 rng=rng,
                 verbose=self.verbose,
                 desc=desc,
+                name=self.name,
             )
 
     def predict_proba(self, X: Any) -> np.ndarray:
