@@ -943,6 +943,14 @@ def tune(
         raise SercapError(
             f"{wh.root}: the warehouse is open read-only; tuning stores its parameters"
         )
+    if target is not None:  # fixed parameters are checked before any study exists
+        from sercap.models.regressors import get_regressor
+
+        get_regressor(model)(dict(params or {}))
+    else:
+        from sercap.models.registry import get_model
+
+        get_model(model)(dict(params or {}))
     say = say or _quiet
     data, name, backend, label = _study_setup(
         wh,

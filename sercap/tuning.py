@@ -31,6 +31,7 @@ PostgreSQL URL lets several machines tune them together).
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import time
 import warnings
@@ -362,6 +363,13 @@ def prepare_study(
         pruner=make_pruner(pruner),
         load_if_exists=True,
     )
+    if existing and study.user_attrs.get("fixed_params", {}) != (fixed or {}):
+        raise SercapError(
+            f"study {name} was started with fixed parameters "
+            f"{json.dumps(study.user_attrs.get('fixed_params', {}))}, this run gives "
+            f"{json.dumps(fixed or {})}; resume it with the same --params, or name a new study "
+            "with --study"
+        )
     if not existing:
         study.set_user_attr("model", model)
         study.set_user_attr("outer_fold", outer_fold)
@@ -372,8 +380,11 @@ def prepare_study(
             study.set_user_attr("fixed_params", fixed)
         if getattr(data, "target", None) is not None:  # a rating: trials score inner CCC
             study.set_user_attr("metric", "ccc")
-        if model in DEFAULT_TRIALS:
-            study.enqueue_trial(DEFAULT_TRIALS[model], user_attrs={"default": True})
+    if model in DEFAULT_TRIALS and not any(
+        t.user_attrs.get("default") and t.state != optuna.trial.TrialState.FAIL
+        for t in study.get_trials(deepcopy=False)
+    ):  # a new study, or its default trial failed (a killed process): queue it again
+        study.enqueue_trial(DEFAULT_TRIALS[model], user_attrs={"default": True})
     return study
 
 

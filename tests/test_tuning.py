@@ -90,6 +90,47 @@ def test_a_new_study_starts_from_the_default_parameters(toy, tmp_path) -> None:
     assert sum(bool(t.user_attrs.get("default")) for t in study.trials) == 1  # resumed
 
 
+def test_a_failed_default_trial_is_queued_again_on_resume(toy, tmp_path) -> None:
+    """The default trial is the baseline a study keeps unless clearly beaten: a study
+    whose default trial failed (its process was killed) must not resume without it."""
+    data = load_dataset(toy, "tabular")
+    storage = open_storage(None, tmp_path, "f")
+    rows = np.arange(len(data))
+    study = tune_module.prepare_study("svm", data, storage, "f", rows=rows)
+    trial = study.ask()
+    assert trial.user_attrs["default"]
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    study = tune_module.prepare_study("svm", data, storage, "f", rows=rows)
+    waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert [t.user_attrs.get("default") for t in waiting] == [True]
+    again = tune_module.prepare_study("svm", data, storage, "f", rows=rows)
+    assert len(again.get_trials(states=(optuna.trial.TrialState.WAITING,))) == 1  # once
+
+
+def test_a_study_resumes_only_with_its_own_fixed_parameters(toy, tmp_path) -> None:
+    """A study started with --params kept them in its chosen parameters whatever a later
+    run passed: `tune lgbm --params '{"num_leaves": 1}'` then `tune lgbm` chose num_leaves 1."""
+    data = load_dataset(toy, "tabular")
+    storage = open_storage(None, tmp_path, "p")
+    rows = np.arange(len(data))
+    tune_module.prepare_study("svm", data, storage, "p", rows=rows, fixed={"C": 2.0})
+    tune_module.prepare_study("svm", data, storage, "p", rows=rows, fixed={"C": 2.0})
+    with pytest.raises(SercapError, match=r'started with fixed parameters \{"C": 2.0\}'):
+        tune_module.prepare_study("svm", data, storage, "p", rows=rows)
+
+
+def test_refused_fixed_parameters_create_no_study(tmp_path) -> None:
+    import sercap
+    from sercap.errors import BadParameterError
+
+    wh = connect(tmp_path / "wh")
+    add_features(wh, add_corpus(wh, n_speakers=4, per_class=3))
+    with pytest.raises(BadParameterError, match="lgbm: num_leaves must be in"):
+        sercap.tune(wh, "lgbm", params={"num_leaves": 1}, trials=1, progress=False)
+    assert not list((tmp_path / "wh").rglob("*.journal"))
+    wh.close()
+
+
 def test_train_tuned_uses_each_folds_own_parameters(toy, tmp_path) -> None:
     from sercap.experiment import run_model, tuned_params
     from sercap.tuning import store_nested
