@@ -631,6 +631,14 @@ def train(
         from sercap.models.registry import get_model
 
         get_model(model)(dict(params))
+    if speaker_norm:
+        from sercap.models.registry import get_model
+
+        if get_model(model).input_kind == "text":
+            raise BadParameterError(
+                f"--speaker-norm does not apply to {model}: it reads transcripts, which have "
+                "no per-speaker statistics to standardise"
+            )
     request = data_request(
         model,
         corpus=corpus,

@@ -188,3 +188,12 @@ def test_train_records_speaker_norm_for_sequence_and_image_models(wh) -> None:
         run = sercap.train(wh, model, params=params, speaker_norm=True, progress=False)
         flag = wh.query("SELECT speaker_norm FROM runs WHERE run_id = ?", [run.run_id])
         assert flag["speaker_norm"].to_list() == [True], model
+
+
+def test_speaker_norm_is_refused_for_text_models_not_dropped(wh) -> None:
+    import sercap
+    from sercap.errors import BadParameterError
+
+    add_features(wh, add_corpus(wh))
+    with pytest.raises(BadParameterError, match="--speaker-norm does not apply to text-lr"):
+        sercap.train(wh, "text-lr", speaker_norm=True, progress=False)
