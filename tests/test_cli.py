@@ -378,7 +378,8 @@ def test_ctrl_c_inside_a_weakref_callback_still_stops_the_command(tmp_path: Path
 def test_a_mistyped_warehouse_is_refused_and_never_created(tmp_path: Path) -> None:
     typo = tmp_path / "typo"
     for args in (["train", "svm"], ["extract"], ["predict", tmp_path / "a.wav", "--model", "svm"],
-                 ["report"], ["ensemble", "x", "y"]):  # fmt: skip
+                 ["report"], ["ensemble", "x", "y"], ["bench", "sql"],
+                 ["bench", "extract"]):  # fmt: skip
         _one_line_error(run("-w", typo, *args), f"no warehouse at {typo}")
     listed = run("-w", typo, "features", "list")  # built-in things show without one
     assert listed.exit_code == 0 and "default" in listed.output

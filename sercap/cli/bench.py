@@ -248,7 +248,7 @@ def bench_extract_command(
     """
     from sercap.format import format_table, write_frame
 
-    wh = open_warehouse(ctx, read_only=True, missing="memory")
+    wh = open_warehouse(ctx, read_only=True)
     if view in ("both", "computation"):
         table = sercap.bench_extract(
             wh, corpus=corpus, limit=limit, jobs=jobs, naive=not no_naive, say=say
@@ -364,7 +364,7 @@ def bench_sql_command(
     """
     from sercap.format import format_table, write_frame
 
-    wh = open_warehouse(ctx, read_only=True, missing="memory")
+    wh = open_warehouse(ctx, read_only=True)
     table = sercap.bench_sql(wh, feature_set=feature_set, copies=copies, threads=threads, say=say)
     click.echo(format_table(table, limit=None, float_digits=2))
     if out:
