@@ -294,3 +294,24 @@ def test_rows_ingested_before_fingerprints_change_when_their_audio_visibly_did(
         wh.execute("UPDATE utterances SET audio_sha256 = NULL")
         _wav(root / "c.wav", 300, 5, seconds=1.0)
         assert ingest(wh, "manifest", manifest).audio_changed == 1
+
+
+def test_files_differing_only_in_suffix_are_two_utterances(tmp_path: Path) -> None:
+    """a.wav and a.flac in one folder are two recordings; both derived ids were "a", so the
+    second was called a duplicate and never stored."""
+    import soundfile as sf
+
+    from sercap.corpora.ingest import ingest
+    from sercap.store import connect
+
+    root = tmp_path / "corpus"
+    _wav(root / "a.wav", 150, 1)
+    _wav(root / "b.wav", 170, 2)
+    y, sr = sf.read(root / "b.wav")
+    sf.write(root / "a.flac", y, sr)  # other audio than a.wav
+    rows = [("a.wav", "ang", "s1"), ("a.flac", "sad", "s2"), ("b.wav", "neu", "s1")]
+    with connect(tmp_path / "wh", memory=True) as wh:
+        result = ingest(wh, "manifest", _manifest(root, rows))
+        assert result.problems == []
+        stored = dict(wh.con.execute("SELECT utt_id, emotion FROM labels").fetchall())
+        assert stored == {"a.wav": "ang", "a.flac": "sad", "b": "neu"}

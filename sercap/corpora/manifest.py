@@ -5,7 +5,8 @@ of the file), ``text_id``, ``valence``/``activation``/``dominance``, ``text`` (t
 said, stored in ``transcripts``). Relative paths are relative to the manifest file. Labels
 are normalised where they are known emotion names (``angry`` → ang) and kept as given
 (lowercased) otherwise; ``emotion_raw`` keeps the text.
-Without ``utt_id`` the id is the file stem (the path without suffix when stems collide),
+Without ``utt_id`` the id is the file stem (the path without suffix when stems collide,
+with it when two files differ only in their suffix),
 plus ``@start`` for segments; an audio source (file and segment) already stored in the
 corpus keeps its stored id whatever the rest of the manifest lists (see
 :mod:`sercap.corpora.ingest`), and a second row naming the same audio is a duplicate.
@@ -72,7 +73,10 @@ def _records(path: Path, table: pl.DataFrame, problems: list[Problem]) -> Iterat
     base = path.parent
     rows = table.to_dicts()
     files = [_resolve(base, row.get("path")) for row in rows]
-    stems = Counter(f.stem for f in {f for f in files if f is not None})  # distinct files
+    distinct = {f for f in files if f is not None}
+    # Per stem, how many distinct files share it, and how many of those share their path
+    # without suffix too (a.wav and a.flac in one folder: two recordings, one stem).
+    stems = Counter(f.stem for f in distinct) + Counter(f"{f.with_suffix('')}\0" for f in distinct)
     for number, (row, file) in enumerate(zip(rows, files, strict=True), start=first_row):
         record = _record(row, file, base, stems, Problem(str(path), number, ""), problems)
         if record is not None:
@@ -122,10 +126,13 @@ def _record(
 
 def _derived_id(file: Path, base: Path, stems: Counter, start: float | None) -> str:
     if stems[file.stem] > 1:  # two files share a stem: the relative path tells them apart
+        # ... and its suffix, when two files differ only in it (a.wav, a.flac)
+        keep = stems[f"{file.with_suffix('')}\0"] > 1
         try:
-            utt_id = file.relative_to(base.absolute()).with_suffix("").as_posix()
+            relative = file.relative_to(base.absolute())
         except ValueError:
-            utt_id = file.with_suffix("").as_posix().lstrip("/")
+            relative = Path(file.as_posix().lstrip("/"))
+        utt_id = (relative if keep else relative.with_suffix("")).as_posix()
     else:
         utt_id = file.stem
     return utt_id if start is None else f"{utt_id}@{start:.3f}"
