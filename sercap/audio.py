@@ -123,6 +123,8 @@ def clipped_fraction(y: np.ndarray, threshold: float = 0.999) -> float:
 def _require_file(path: str | Path) -> None:
     p = Path(path)
     if p.is_file():
+        if p.stat().st_size == 0:
+            raise AudioError("empty file (0 bytes)")
         return
     if not p.exists():
         raise AudioError("audio file not found")
@@ -132,8 +134,9 @@ def _require_file(path: str | Path) -> None:
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     text = text.split(": ", 1)[-1] if text.startswith("Error opening") else text
-    if "does not exist or is not a regular file" in text:
-        # libsndfile's words when its MPEG decoder gives up; the file was found just before
+    if "does not exist or is not a regular file" in text or text == "Format not recognised.":
+        # the first: libsndfile's words when its MPEG decoder gives up (the file was found
+        # just before); both mean the same to a user, so they read the same
         return "not a recognised audio format, or damaged"
     return text
 

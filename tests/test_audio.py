@@ -61,6 +61,8 @@ def test_segment_is_cut_in_the_file_rate(tmp_path: Path) -> None:
     [
         (lambda p: None, "audio file not found"),
         (lambda p: p.write_bytes(b"RIFF not really a wav"), "unreadable audio"),
+        (lambda p: p.write_bytes(b"hello"), r"unreadable audio \(not a recognised audio format"),
+        (lambda p: p.write_bytes(b""), r"empty file \(0 bytes\)"),
         (lambda p: sf.write(p, np.zeros(0, np.float32), 16000), "empty audio"),
         (
             lambda p: sf.write(p, np.full(1600, np.nan, np.float32), 16000, subtype="FLOAT"),
