@@ -146,6 +146,9 @@ class RunComparison:
     ua: analysis.DifferenceCI
     macro_f1: analysis.DifferenceCI
     mcnemar: analysis.McNemarResult
+    #: What each run is: model, feature set, speaker normalisation (shown beside its id).
+    about_a: str = ""
+    about_b: str = ""
 
     def __str__(self) -> str:
         from sercap.format import format_comparison
@@ -214,7 +217,20 @@ def compare_runs(
         ua=analysis.paired_bootstrap(y, pa, pb, metric="ua", **kw),
         macro_f1=analysis.paired_bootstrap(y, pa, pb, metric="macro_f1", **kw),
         mcnemar=analysis.mcnemar(y, pa, pb),
+        about_a=describe_run(wh, a.run_id),
+        about_b=describe_run(wh, b.run_id),
     )
+
+
+def describe_run(wh: Warehouse, run_id: str) -> str:
+    """``svm on default (764a63bc), speaker-norm``: what a comparison must not leave out."""
+    from sercap.store.runs import get_run
+
+    run = get_run(wh, run_id)
+    what = str(run["model"] or run["kind"])
+    if run["feature_set"]:
+        what += f" on {run['feature_set']} ({str(run['feature_set_hash'] or '')[:8]})"
+    return what + (", speaker-norm" if run["speaker_norm"] else ", no speaker-norm")
 
 
 def significance_to_best(

@@ -460,8 +460,8 @@ def format_comparison(comparison) -> str:
     pct = f"{100 * ci.level:g}%"
     m = c.mcnemar
     lines = [
-        f"A: run {c.run_a}",
-        f"B: run {c.run_b}",
+        f"A: run {c.run_a}" + (f" ({c.about_a})" if c.about_a else ""),
+        f"B: run {c.run_b}" + (f" ({c.about_b})" if c.about_b else ""),
         f"{c.n_common} utterances predicted by both; paired bootstrap over utterances "
         f"({ci.n_boot} resamples, seed {ci.seed})",
         "",

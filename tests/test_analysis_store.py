@@ -127,6 +127,12 @@ def test_compare_runs_from_stored_predictions(wh, two_runs, no_refit):
     assert (c.mcnemar.only_a_right, c.mcnemar.only_b_right) == (m.only_a_right, m.only_b_right)
     assert c.ua.difference > 0 and not c.ua.within_noise
     assert c.as_dict()["mcnemar_p"] == m.p_value
+    # each run says what it is, speaker normalisation included (compare never said)
+    lines = str(c).splitlines()
+    assert lines[0] == f"A: run {ra} (svm, no speaker-norm)"
+    assert lines[1] == f"B: run {rb} (rf, no speaker-norm)"
+    wh.execute("UPDATE runs SET speaker_norm = true WHERE run_id = ?", [rb])
+    assert analysis_store.describe_run(wh, rb) == "rf, speaker-norm"
     # The same run against itself: no difference.
     self_c = analysis_store.compare_runs(wh, ra, ra, n_boot=50)
     assert self_c.ua.within_noise and self_c.mcnemar.p_value == 1.0
