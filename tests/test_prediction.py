@@ -162,8 +162,11 @@ def test_predict_fails_only_when_no_file_could_be_predicted(trained, wavs, tmp_p
     some = runner.invoke(main, [*w, str(broken), str(wavs["mono16k"])])
     assert some.exit_code == 0 and f"warning: {broken}: unreadable audio" in some.output
     none = runner.invoke(main, [*w, str(broken)])
-    assert none.exit_code == 1
-    assert none.output.strip().splitlines()[-1].startswith("error: no file could be predicted")
+    assert none.exit_code == 1  # one line naming the file: no table, no separate warning
+    assert none.output.strip().splitlines() == [
+        f"error: {broken}: unreadable audio (not a recognised audio format, or damaged); "
+        "nothing predicted"
+    ]
 
 
 def test_predict_applies_the_audio_checks_of_extraction(trained, wavs, tmp_path) -> None:
@@ -209,4 +212,7 @@ def test_predict_applies_the_audio_checks_of_extraction(trained, wavs, tmp_path)
     assert f"warning: {folder}: not an audio file" in result.output
     assert "Traceback" not in result.output
     only_bad = runner.invoke(main, [*w, str(silent), str(huge)])
-    assert only_bad.exit_code == 1 and "no file could be predicted" in only_bad.output
+    assert only_bad.exit_code == 1
+    last = only_bad.output.strip().splitlines()[-1]
+    assert last == "error: none of the 2 files could be predicted"
+    assert f"warning: {silent}: silent" in only_bad.output

@@ -425,6 +425,13 @@ def predict_command(
         texts={wavs[0]: text} if text is not None else texts_csv,
         say=say,
     )
+    failed = table.filter(table["error"].is_not_null())
+    if failed.height == table.height:  # nothing predicted: no table of errors
+        if failed.height == 1:
+            raise SercapError(f"{failed['path'][0]}: {failed['error'][0]}; nothing predicted")
+        for path, error in zip(failed["path"], failed["error"], strict=True):
+            click.echo(f"warning: {path}: {error}", err=True)
+        raise SercapError(f"none of the {failed.height} files could be predicted")
     used = list(dict.fromkeys(table["run_id"]))
     if fmt == "table":
         click.echo(f"run{'s' if len(used) > 1 else ''} {', '.join(used)}", err=True)
@@ -433,8 +440,5 @@ def predict_command(
     if fmt == "table":
         shown = mark_abstained(shown)
     print_frame(shown, fmt=fmt, limit=None)
-    failed = table.filter(table["error"].is_not_null())
     for path, error in zip(failed["path"], failed["error"], strict=True):
         click.echo(f"warning: {path}: {error}", err=True)
-    if failed.height == table.height:
-        raise SercapError("no file could be predicted (see the warnings above)")
