@@ -233,13 +233,18 @@ def format_study(summary) -> str:
 def format_nested(nested) -> str:
     """Every study of a nested tuning (see :func:`sercap.tuning.run_nested`) for a person:
     one line per outer fold's study, then the final study in full."""
-    from sercap.tuning import MIN_GAIN, summarise
+    from sercap.tuning import DEFAULT_TRIALS, MIN_GAIN, summarise
 
+    model = next(iter(nested.folds.values())).user_attrs.get("model") if nested.folds else None
+    rule = (
+        f"the default unless the best beats it by ≥ {MIN_GAIN} inner UA"
+        if model in DEFAULT_TRIALS
+        else "the best trial's"
+    )
     lines = [
         f"nested tuning {nested.base}: one study per outer fold, objective = mean UA of an "
         "inner speaker-grouped CV over that fold's training speakers",
-        "  fold        trials  complete  pruned  inner UA (best)  chosen params "
-        f"(the default unless the best beats it by ≥ {MIN_GAIN} inner UA)",
+        f"  fold        trials  complete  pruned  inner UA (best)  chosen params ({rule})",
     ]
     for fold, study in sorted(nested.folds.items()):
         try:

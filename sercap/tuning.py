@@ -14,7 +14,8 @@ What is not nested: the search spaces and budgets below were designed by looking
 the inner split of the speakers is fixed per study (``seed``), so a study can overfit its
 own inner folds; and `bench --tuned` compares default and tuned on the same outer folds.
 
-Each new study starts with the model's default parameters as trial 0 (for svm and lgbm), so
+Each new study starts with the model's default parameters as trial 0 (for svm, lgbm,
+text-lr and text-svm: :data:`DEFAULT_TRIALS`), so
 a study's best inner value is never below the default's, and the default is kept unless the
 best trial beats it by at least ``MIN_GAIN`` inner UA (:func:`chosen_trial`). After every
 inner fold the running mean UA is reported, so :class:`FoldMedianPruner` can stop a hopeless

@@ -273,6 +273,7 @@ def test_tune_show_lists_every_fold_study(tmp_path) -> None:
     for fold in ("01", "02", "03", "04"):
         assert any(line.split()[:3] == [fold, "2", "2"] for line in shown.stdout.splitlines())
     assert "final study (all speakers" in shown.stdout
+    assert "chosen params (the default unless the best beats it" in shown.stdout  # svm's rule
     trained = runner.invoke(main, ["-w", str(wh_dir), "train", "svm", "--tuned"])
     assert trained.exit_code == 0, trained.output
     assert "01: {" in trained.stdout and "95% CI" in trained.stdout
@@ -336,3 +337,16 @@ def test_open_storage_retries_the_table_creation_race(monkeypatch, tmp_path) -> 
     )  # fmt: skip
     with pytest.raises(SercapError, match="--storage"):  # not a race: one line at once
         open_storage(url, tmp_path, "s")
+
+
+def test_the_rule_shown_is_the_models_own(toy, tmp_path) -> None:
+    """Only models with a default trial keep their defaults unless clearly beaten; the
+    table of a dnn study said they did."""
+    from sercap.format import format_nested
+
+    storage = open_storage(None, tmp_path, "r")
+    data = load_dataset(toy, "tabular")
+    nested = run_nested("dnn", data, storage, "r", n_trials=1, final=False, fixed=TINY["dnn"],
+                        only_folds=["01"], progress=False)  # fmt: skip
+    shown = format_nested(nested)
+    assert "chosen params (the best trial's)" in shown and "the default unless" not in shown
