@@ -56,7 +56,13 @@ def _check_compatible(runs: list[dict]) -> None:
 def ensemble_runs(
     wh: Warehouse, run_ids: list[str], weights: list[float] | None = None
 ) -> tuple[str, CVResult]:
-    """Average the stored predictions of ``run_ids`` and store the result as a run."""
+    """Average the stored predictions of ``run_ids`` and store the result as a run.
+
+    An ensemble with any speaker-normalised member is recorded as speaker-normalised: like
+    that member, it needs each speaker's statistics and cannot predict a single new file
+    (`bench --speaker-norm --ensemble` averages text models, which have no such
+    statistics, with normalised audio models).
+    """
     if len(run_ids) < 2:
         raise SercapError("an ensemble needs at least two runs")
     runs = [get_run(wh, r) for r in run_ids]
@@ -92,8 +98,9 @@ def ensemble_runs(
         fold_names=fold_names,
         fold_metrics=fold_metrics,
         pooled=score(y, proba.argmax(axis=1), len(classes)),
+        # what the members cost (nothing is refitted); the total is at least that
         fit_s=float(sum(r["fit_s"] or 0.0 for r in runs)),
-        duration_s=0.0,
+        duration_s=float(sum(r["duration_s"] or r["fit_s"] or 0.0 for r in runs)),
         evaluated=np.arange(len(y)),
     )
     data = Dataset(

@@ -66,6 +66,14 @@ def test_incompatible_runs_are_refused(wh) -> None:
         ensemble_runs(wh, [r1, "missing-run"])
 
 
+def test_an_ensembles_total_time_covers_its_members(wh) -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 10)
+    runs = [_store(wh, _random_proba(rng, 10), y, model=m) for m in ("svm", "rf")]
+    run = get_run(wh, ensemble_runs(wh, runs)[0])
+    assert run["fit_s"] == pytest.approx(2.0) and run["duration_s"] >= run["fit_s"]
+
+
 def test_newest_run_per_model_is_by_time_not_by_score(wh) -> None:
     rng = np.random.default_rng(2)
     y = np.array([0, 1, 2, 0, 1, 2])
