@@ -398,6 +398,11 @@ class Run:
     fold_params: dict | None = None
     comparison: Any = field(default=None, repr=False)
 
+    @property
+    def speaker_norm(self) -> bool:
+        """Whether the inputs were standardised per speaker (``record["speaker_norm"]``)."""
+        return bool(self.record.get("speaker_norm"))
+
     def __str__(self) -> str:
         from sercap.format import format_run, format_tuning_comparison
 

@@ -188,6 +188,7 @@ def test_train_records_speaker_norm_for_sequence_and_image_models(wh) -> None:
         run = sercap.train(wh, model, params=params, speaker_norm=True, progress=False)
         flag = wh.query("SELECT speaker_norm FROM runs WHERE run_id = ?", [run.run_id])
         assert flag["speaker_norm"].to_list() == [True], model
+        assert run.speaker_norm
 
 
 def test_speaker_norm_is_refused_for_text_models_not_dropped(wh) -> None:
