@@ -160,6 +160,10 @@ class ModelParams(abc.ABC):
         self.n_jobs = int(n_jobs)
         self.device = device
         self.verbose = bool(verbose)
+        self._check_on_init()
+
+    def _check_on_init(self) -> None:  # noqa: B027 - an optional hook, empty by design
+        """Model-specific checks of ``params`` at construction, before any data is read."""
 
     @classmethod
     def _ranges(cls) -> dict[str, Range]:

@@ -444,16 +444,7 @@ class TorchModel(SERModel):
 
     param_ranges: ClassVar[dict[str, Range]] = TORCH_RANGES
 
-    def __init__(
-        self,
-        params: dict | None = None,
-        *,
-        seed: int = 0,
-        n_jobs: int = 1,
-        device: str | None = None,
-        verbose: bool = False,
-    ) -> None:
-        super().__init__(params, seed=seed, n_jobs=n_jobs, device=device, verbose=verbose)
+    def _check_on_init(self) -> None:
         self._validate_params()  # choices too (optimizer, stem…), before any data is read
 
     uses_batchnorm: ClassVar[bool] = False
