@@ -305,11 +305,10 @@ def _speaker_frame_statistics(
     n = len(cols)
     means = frame.select([f"m{i}" for i in range(n)]).cast(pl.Float64).to_numpy()
     stds = frame.select([f"s{i}" for i in range(n)]).cast(pl.Float64).to_numpy()
-    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for speaker, mean, std in zip(frame["speaker"].to_list(), means, stds, strict=True):
-        std = np.where(np.isfinite(std) & (std > 1e-8), std, 1.0)
-        out[str(speaker)] = (np.where(np.isfinite(mean), mean, 0.0), std)
-    return out
+    return {
+        str(speaker): _usable(mean, std)
+        for speaker, mean, std in zip(frame["speaker"].to_list(), means, stds, strict=True)
+    }
 
 
 def _corpus_images(
@@ -446,10 +445,15 @@ def speaker_statistics(
             warnings.simplefilter("ignore", category=RuntimeWarning)
             mean = np.nanmean(block, axis=0)
             std = np.nanstd(block, axis=0)
-        std = np.where(np.isfinite(std) & (std > 1e-8), std, 1.0)
-        mean = np.where(np.isfinite(mean), mean, 0.0)
-        out[str(speaker)] = (mean, std)
+        out[str(speaker)] = _usable(mean, std)
     return out
+
+
+def _usable(mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A constant or all-NaN column passes through unscaled: mean 0, std 1."""
+    return np.where(np.isfinite(mean), mean, 0.0), np.where(
+        np.isfinite(std) & (std > 1e-8), std, 1.0
+    )
 
 
 def _statistics_of(

@@ -176,8 +176,6 @@ class ImageModel(TorchModel):
 
     def _validate_params(self) -> None:
         super()._validate_params()
-        if int(self.params["crop_frames"]) < 16:
-            raise BadParameterError(f"{self.name}: crop_frames must be at least 16")
         if self.params["norm"] not in NORMS:
             raise BadParameterError(f"{self.name}: norm must be one of {NORMS}")
         if self.params.get("pooling", "mean") not in POOLINGS:

@@ -11,7 +11,6 @@ import optuna
 import torch
 from torch import nn
 
-from sercap.errors import BadParameterError
 from sercap.models.base import Range, check_tabular
 from sercap.models.torch_common import (
     TORCH_RANGES,
@@ -127,8 +126,6 @@ class DNNModel(TorchModel):
 
     def _build(self, n_classes: int) -> nn.Module:
         p = self.params
-        if int(p["n_layers"]) < 0 or int(p["hidden_size"]) < 1:
-            raise BadParameterError("dnn: n_layers must be >= 0 and hidden_size >= 1")
         return MLP(
             len(self.median_),
             n_classes,

@@ -557,17 +557,8 @@ class TorchModel(SERModel):
             )
         if p["class_weight"] not in ("balanced", None):
             raise BadParameterError(f"{self.name}: class_weight must be 'balanced' or null")
-        if not 0.0 <= float(p.get("label_smoothing", 0.0)) < 1.0:
-            raise BadParameterError(f"{self.name}: label_smoothing must be in [0, 1)")
-        if float(p.get("mixup", 0.0)) < 0:
-            raise BadParameterError(f"{self.name}: mixup must be >= 0 (0 = off)")
-        if int(p.get("n_seeds", 1)) < 1:
-            raise BadParameterError(
-                f"{self.name}: n_seeds must be at least 1, got {p['n_seeds']!r}"
-            )
-        for key in ("epochs", "batch_size"):
-            if int(p[key]) < 1:
-                raise BadParameterError(f"{self.name}: {key} must be at least 1, got {p[key]!r}")
+        # numeric bounds (epochs, lr, label_smoothing, n_seeds…): ``param_ranges``, checked
+        # by the constructor
 
     @torch.no_grad()
     def _run(self, inputs: tuple[torch.Tensor, ...], device: torch.device) -> np.ndarray:
