@@ -632,18 +632,15 @@ def train(
         run = get_run(wh, run_id)
         run.left_out = left_out  # type: ignore[attr-defined]
         return run
+    from sercap.models.registry import get_model
+
     if params:  # a wrong value is one line before any data is read
-        from sercap.models.registry import get_model
-
         get_model(model)(dict(params))
-    if speaker_norm:
-        from sercap.models.registry import get_model
-
-        if get_model(model).input_kind == "text":
-            raise BadParameterError(
-                f"--speaker-norm does not apply to {model}: it reads transcripts, which have "
-                "no per-speaker statistics to standardise"
-            )
+    if speaker_norm and get_model(model).input_kind == "text":
+        raise BadParameterError(
+            f"--speaker-norm does not apply to {model}: it reads transcripts, which have "
+            "no per-speaker statistics to standardise"
+        )
     request = data_request(
         model,
         corpus=corpus,

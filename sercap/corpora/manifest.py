@@ -74,9 +74,11 @@ def _records(path: Path, table: pl.DataFrame, problems: list[Problem]) -> Iterat
     rows = table.to_dicts()
     files = [_resolve(base, row.get("path")) for row in rows]
     distinct = {f for f in files if f is not None}
-    # Per stem, how many distinct files share it, and how many of those share their path
-    # without suffix too (a.wav and a.flac in one folder: two recordings, one stem).
-    stems = Counter(f.stem for f in distinct) + Counter(f"{f.with_suffix('')}\0" for f in distinct)
+    # How many distinct files share each stem, and each path without suffix (a.wav and
+    # a.flac in one folder: two recordings, one stem, one suffix-less path).
+    stems = Counter(("stem", f.stem) for f in distinct) + Counter(
+        ("path", f.with_suffix("")) for f in distinct
+    )
     for number, (row, file) in enumerate(zip(rows, files, strict=True), start=first_row):
         record = _record(row, file, base, stems, Problem(str(path), number, ""), problems)
         if record is not None:
@@ -125,9 +127,9 @@ def _record(
 
 
 def _derived_id(file: Path, base: Path, stems: Counter, start: float | None) -> str:
-    if stems[file.stem] > 1:  # two files share a stem: the relative path tells them apart
+    if stems["stem", file.stem] > 1:  # a shared stem: the relative path tells them apart
         # ... and its suffix, when two files differ only in it (a.wav, a.flac)
-        keep = stems[f"{file.with_suffix('')}\0"] > 1
+        keep = stems["path", file.with_suffix("")] > 1
         try:
             relative = file.relative_to(base.absolute())
         except ValueError:
