@@ -22,7 +22,7 @@ import soundfile as sf
 
 from sercap.errors import AudioError
 
-__all__ = ["AudioError", "AudioInfo", "audio_problem", "load_audio", "probe_audio"]
+__all__ = ["AudioError", "AudioInfo", "audio_problem", "load_audio", "probe_audio", "wav_shortfall"]
 
 #: Peak amplitude below which a signal counts as silent (about -80 dBFS).
 SILENCE_PEAK = 1e-4
@@ -57,6 +57,7 @@ def probe_audio(path: str | Path) -> AudioInfo:
             info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise AudioError(f"unreadable audio ({_reason(exc)})") from exc
+    _refuse_truncated_wav(path)
     return AudioInfo(
         sample_rate=int(info.samplerate), channels=int(info.channels), frames=int(info.frames)
     )
@@ -71,9 +72,10 @@ def load_audio(
     """Load ``path`` (or its ``[start_s, end_s)`` segment) as float32 mono at ``sample_rate``.
 
     Channels are averaged; other rates are resampled with soxr (high quality). Raises
-    :class:`AudioError` for unreadable or empty audio and for NaN/inf samples.
+    :class:`AudioError` for unreadable, truncated or empty audio and for NaN/inf samples.
     """
     _require_file(path)
+    _refuse_truncated_wav(path)
     quiet = _quiet_decoder_notes() if _may_reach_mpeg_decoder(path) else contextlib.nullcontext()
     try:
         with quiet, sf.SoundFile(str(path)) as f:
@@ -129,6 +131,68 @@ def _require_file(path: str | Path) -> None:
     if not p.exists():
         raise AudioError("audio file not found")
     raise AudioError("not an audio file (a directory)" if p.is_dir() else "not an audio file")
+
+
+def wav_shortfall(path: str | Path) -> tuple[float, float] | None:
+    """``(declared_s, held_s)`` when ``path`` is a RIFF WAV file whose data chunk is shorter
+    than its header declares (an interrupted copy or download), else None.
+
+    libsndfile reads such a file without a word, as if it were a shorter recording, so
+    features would describe part of an utterance. Only the chunk headers are read. A data
+    size of 0 or 0xFFFFFFFF (what streaming writers leave) declares nothing, and a
+    shortfall of less than one sample frame is padding, not damage.
+
+    Examples
+    --------
+    >>> import numpy as np, soundfile as sf, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.wav")
+    >>> sf.write(path, np.zeros(16000, "float32"), 16000, subtype="PCM_16")
+    >>> wav_shortfall(path) is None
+    True
+    >>> _ = os.truncate(path, 44 + 8000)  # keep the header and a quarter second
+    >>> wav_shortfall(path)
+    (1.0, 0.25)
+    """
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(12)
+            if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:] != b"WAVE":
+                return None
+            order = "little" if head[:4] == b"RIFF" else "big"
+            byte_rate = block_align = 0
+            for _ in range(256):  # chunk headers; real files have a handful
+                chunk = f.read(8)
+                if len(chunk) < 8:
+                    return None
+                name, length = chunk[:4], int.from_bytes(chunk[4:], order)
+                if name == b"fmt " and length >= 14:
+                    fmt = f.read(14)
+                    byte_rate = int.from_bytes(fmt[8:12], order)
+                    block_align = int.from_bytes(fmt[12:14], order)
+                    f.seek(length - 14 + (length & 1), os.SEEK_CUR)
+                elif name == b"data":
+                    held = size - f.tell()
+                    if length in (0, 0xFFFFFFFF) or byte_rate <= 0:
+                        return None
+                    if length - held < max(block_align, 1):
+                        return None
+                    return length / byte_rate, max(held, 0) / byte_rate
+                else:
+                    f.seek(length + (length & 1), os.SEEK_CUR)
+    except OSError:
+        return None
+    return None
+
+
+def _refuse_truncated_wav(path: str | Path) -> None:
+    short = wav_shortfall(path)
+    if short is not None:
+        declared, held = short
+        raise AudioError(
+            f"truncated WAV: the header declares {declared:.2f} s of audio, the file holds "
+            f"{held:.2f} s (an interrupted copy? copy the file again)"
+        )
 
 
 def _reason(exc: BaseException) -> str:

@@ -14,6 +14,7 @@ from sercap.audio import (
     clipped_fraction,
     load_audio,
     probe_audio,
+    wav_shortfall,
 )
 
 
@@ -131,3 +132,28 @@ def test_only_the_decoders_lines_are_dropped_from_stderr(capfd) -> None:
     assert capfd.readouterr().err == "another thread's warning\na progress line\n"
     os.write(2, b"plain\n")
     assert capfd.readouterr().err == "plain\n"
+
+
+def test_a_truncated_wav_is_refused_not_read_as_a_shorter_recording(tmp_path: Path) -> None:
+    """libsndfile reads the part of an interrupted copy that is there, without a word."""
+    full = tmp_path / "full.wav"
+    sf.write(full, tone(220, 2.0, 16000), 16000, subtype="PCM_16")
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(full.read_bytes()[: 44 + 16000])  # header and half a second
+    assert sf.info(str(cut)).frames == 8000  # what sercap would otherwise have used
+    assert wav_shortfall(cut) == (2.0, 0.5)
+    for read in (probe_audio, load_audio):
+        with pytest.raises(AudioError, match=r"truncated WAV: the header declares 2.00 s"):
+            read(cut)
+    # whole files, streaming writers' placeholder sizes, one odd byte short and trailing
+    # bytes after the data are not damage
+    assert wav_shortfall(full) is None and load_audio(full).size == 32000
+    data = bytearray(full.read_bytes())
+    for placeholder in (b"\xff\xff\xff\xff", b"\x00\x00\x00\x00"):
+        data[40:44] = placeholder
+        (tmp_path / "stream.wav").write_bytes(bytes(data))
+        assert wav_shortfall(tmp_path / "stream.wav") is None
+    (tmp_path / "odd.wav").write_bytes(full.read_bytes()[:-1])
+    assert wav_shortfall(tmp_path / "odd.wav") is None
+    (tmp_path / "tail.wav").write_bytes(full.read_bytes() + b"LIST" + bytes(12))
+    assert wav_shortfall(tmp_path / "tail.wav") is None

@@ -315,3 +315,16 @@ def test_files_differing_only_in_suffix_are_two_utterances(tmp_path: Path) -> No
         assert result.problems == []
         stored = dict(wh.con.execute("SELECT utt_id, emotion FROM labels").fetchall())
         assert stored == {"a.wav": "ang", "a.flac": "sad", "b": "neu"}
+
+
+def test_a_truncated_wav_is_a_problem_not_a_shorter_utterance(tmp_path: Path) -> None:
+    release = make_iemocap(tmp_path / "corpus")
+    wav = sorted(release.glob("Session1/sentences/wav/*/Ses01*.wav"))[0]
+    wav.write_bytes(wav.read_bytes()[:1000])
+    result = run("-w", tmp_path / "wh", "ingest", "iemocap", release)
+    assert result.exit_code == 0, result.output
+    assert f"added {N_UTTERANCES - 1}" in result.output
+    assert "1 problem(s):" in result.output and "truncated WAV" in result.output
+    query = f"SELECT count(*) AS n FROM utterances WHERE utt_id = '{wav.stem}'"
+    stored = run("-w", tmp_path / "wh", "sql", query)
+    assert stored.output.split()[2] == "0", stored.output

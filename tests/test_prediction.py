@@ -170,8 +170,8 @@ def test_predict_fails_only_when_no_file_could_be_predicted(trained, wavs, tmp_p
 
 
 def test_predict_applies_the_audio_checks_of_extraction(trained, wavs, tmp_path) -> None:
-    """Silence, a directory, /dev/null, a too short and an absurdly loud file each get a
-    one-line reason; the good file beside them is predicted (exit 0, as for any partial
+    """Silence, a directory, /dev/null, a truncated, a too short and an absurdly loud file
+    each get a one-line reason; the good file beside them is predicted (exit 0, as for any partial
     failure), with every run kind (svm, rf, their ensemble)."""
     import os
 
@@ -185,7 +185,10 @@ def test_predict_applies_the_audio_checks_of_extraction(trained, wavs, tmp_path)
     sf.write(huge, y * np.float32(1e20), sr, subtype="FLOAT")
     folder = tmp_path / "folder"
     folder.mkdir()
+    cut = tmp_path / "cut.wav"  # an interrupted copy: libsndfile alone reads what is there
+    cut.write_bytes(Path(wavs["mono16k"]).read_bytes()[:4000])
     bad = {
+        cut: "truncated WAV",
         silent: "silent",
         short: "shorter than one analysis window",
         huge: "absurd amplitude",
