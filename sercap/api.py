@@ -1142,7 +1142,7 @@ def predict(
         )
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
-    run_id = run or best_run(wh, model or "", corpus)
+    run_id = run or best_run(wh, model or "", corpus, say=say)
     record = get_run(wh, run_id)
     run_id = record.run_id
     if isinstance(record, RegressionRun):

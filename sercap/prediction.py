@@ -59,9 +59,16 @@ class FinalModel:
         return input_modality(self.input_kind)
 
 
-def best_run(wh: Warehouse, model: str, corpus: str | None = None) -> str:
+def best_run(
+    wh: Warehouse,
+    model: str,
+    corpus: str | None = None,
+    say: Callable[[str], None] | None = None,
+) -> str:
     """The highest-UA stored run of ``model`` (optionally on one corpus) that can predict
-    new audio: runs with speaker normalisation need many utterances of each new speaker."""
+    new audio: runs with speaker normalisation need many utterances of each new speaker.
+    When a run with speaker normalisation scored higher, ``say`` is told which one was
+    passed over, and why."""
     if corpus is None:  # the highest UA on one corpus says nothing about another
         on = runs.prediction_corpora(wh, model)
         if len(on) > 1:
@@ -82,6 +89,13 @@ def best_run(wh: Warehouse, model: str, corpus: str | None = None) -> str:
         raise SercapError(
             f"every stored run of {model!r} used speaker normalisation, which cannot predict "
             f"single files; run `sercap train {model}` (without --speaker-norm) first"
+        )
+    better = runs.better_speaker_normed(wh, model, corpus, run_id) if say else None
+    if better is not None and say is not None:
+        say(
+            f"note: run {better[0]} of {model} scored higher (UA {better[1]:.3f}) but used "
+            "speaker normalisation, which cannot predict single files; predicting with "
+            f"run {run_id}, the best without it"
         )
     return run_id
 

@@ -145,8 +145,16 @@ def test_speaker_normalised_runs_are_refused(trained, wavs) -> None:
         predict_files(wh, run_id, [wavs["mono16k"]], progress=False)
     # Even when it scores best, --model NAME passes over it to a run that can predict.
     wh.execute("UPDATE runs SET ua = 1.0 WHERE run_id = ?", [run_id])
-    chosen = best_run(wh, "svm")
+    notes: list[str] = []
+    chosen = best_run(wh, "svm", say=notes.append)
     assert chosen != run_id and not get_run(wh, chosen)["speaker_norm"]
+    # ...and says so, rather than quietly using a lower-scoring run
+    assert notes == [
+        f"note: run {run_id} of svm scored higher (UA 1.000) but used speaker normalisation, "
+        f"which cannot predict single files; predicting with run {chosen}, the best without it"
+    ]
+    wh.execute("UPDATE runs SET ua = 0.0 WHERE run_id = ?", [run_id])
+    assert best_run(wh, "svm", say=notes.append) == chosen and len(notes) == 1
     wh.execute("UPDATE runs SET model = 'svm-normed' WHERE run_id = ?", [run_id])
     with pytest.raises(SercapError, match="every stored run of 'svm-normed' used speaker norm"):
         best_run(wh, "svm-normed")

@@ -93,6 +93,16 @@ def best_for_prediction(wh: Warehouse, model: str, corpus: str | None) -> tuple[
     return (found[0][0], bool(found[0][1])) if found else None
 
 
+def better_speaker_normed(
+    wh: Warehouse, model: str, corpus: str | None, run_id: str
+) -> tuple[str, float] | None:
+    """(run id, UA) of the best run of ``model`` with speaker normalisation whose UA is
+    above ``run_id``'s, or None: what ``predict --model`` passes over."""
+    params = {"model": model, "corpus": corpus, "run_id": run_id}
+    found = wh.con.execute(_q("better_speaker_normed"), params).fetchall()
+    return (found[0][0], float(found[0][1])) if found else None
+
+
 def prediction_corpora(wh: Warehouse, model: str) -> list[str]:
     """The corpora holding a run of ``model`` that ``predict --model`` could use."""
     rows = wh.con.execute(

@@ -46,6 +46,12 @@ WHERE model = $model AND ($corpus IS NULL OR corpus = $corpus) AND cross_matrix 
     AND target IS NULL  -- emotion classes; a rating is predicted with its run id
 ORDER BY speaker_norm, ua DESC, started_at DESC LIMIT 1;
 
+-- name: better_speaker_normed
+SELECT run_id, ua FROM runs
+WHERE model = $model AND ($corpus IS NULL OR corpus = $corpus) AND cross_matrix IS NULL
+    AND target IS NULL AND speaker_norm AND ua > (SELECT ua FROM runs WHERE run_id = $run_id)
+ORDER BY ua DESC, started_at DESC LIMIT 1;
+
 -- name: bench_rows
 SELECT run_id, model, kind, feature_set, label_map, protocol, speaker_norm,
     tuned_from IS NOT NULL AS tuned, ua, wa, macro_f1, ua_fold_mean, ua_fold_std, fit_s,
