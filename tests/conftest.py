@@ -14,6 +14,18 @@ use_cache_dir()
 from sercap.store import Warehouse, connect  # noqa: E402
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the modules holding a ``slow`` test first, each module's tests kept together
+    (their module-scoped fixtures are built once) and in order.
+
+    pytest-xdist hands tests out in this order: a minute-long test that starts last keeps
+    one worker busy while the other has nothing left to do; started first, the short tests
+    fill in around it.
+    """
+    slow = {item.module.__name__ for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.module.__name__ not in slow)  # stable: order kept
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _numba_cache_checked() -> None:
     """Compile (or probe) the default kernels once, so no test meets a corrupt cache."""

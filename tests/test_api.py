@@ -78,6 +78,7 @@ def issue_example(tmp_path_factory) -> dict:
     return namespace
 
 
+@pytest.mark.slow
 def test_issue_example_runs_as_written(issue_example) -> None:
     ns = issue_example
     run = ns["run"]

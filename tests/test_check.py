@@ -166,6 +166,7 @@ def test_a_damaged_warehouse_still_opens_and_says_so_in_one_line(wh_dir, how) ->
     assert fixed.exit_code == 0, fixed.output
 
 
+@pytest.mark.slow
 def test_catalog_invariants_are_checked(wh_dir: Path) -> None:
     from sercap.check import check
 
@@ -226,6 +227,7 @@ def test_parts_registered_without_checksums_are_still_checked(wh_dir) -> None:
         assert [p.what for p in check(wh)] == [rel]
 
 
+@pytest.mark.slow
 def test_extract_refuses_utterances_whose_record_was_lost(wh_dir: Path) -> None:
     """Parts hold utterances the catalog forgot: re-extracting them would store them twice."""
     before = _state(wh_dir)

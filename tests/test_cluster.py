@@ -518,6 +518,7 @@ class DieInFirstTrial(WorkerPlugin):
         tuning.objective_for = objective_for
 
 
+@pytest.mark.slow
 def test_nested_tuning_resumes_after_a_worker_is_killed(pg, toy, client, tmp_path) -> None:
     """Dask reruns the killed worker's trial elsewhere (every study still gets its trials);
     the killed trial, left RUNNING, is failed by the heartbeat when its study resumes."""
@@ -560,6 +561,7 @@ _OPEN_STORAGE = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_processes_opening_an_empty_postgresql_database_at_once_all_succeed(pg, tmp_path):
     """optuna's table creation races in PostgreSQL's catalog (UniqueViolation on pg_type);
     open_storage retries until the winner's tables exist."""

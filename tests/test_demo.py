@@ -12,6 +12,7 @@ from sercap.errors import SercapError
 from sercap.store import connect
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     args = ["demo", "--dir", str(out), "--sessions", "2", "--per-speaker", "10",
@@ -41,6 +42,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "0 extracted" in again.stderr
 
 
+@pytest.mark.slow
 def test_bench_command_writes_its_report(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     runner = CliRunner()

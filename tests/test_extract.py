@@ -384,6 +384,7 @@ def assert_stored_once(wh_dir: Path, n: int) -> int:
         return stored
 
 
+@pytest.mark.slow
 def test_sigint_at_any_moment_of_extract_ends_in_one_line(tmp_path) -> None:
     """Real SIGINTs early (pool starting), mid and late in `extract`, with one job and with a
     pool: exit 130 and one line (no traceback, no "transaction is aborted"), then the

@@ -37,6 +37,7 @@ def test_commands_table_divides_what_it_measured() -> None:
     assert no_ref["vs_opensmile"].to_list() == [None]
 
 
+@pytest.mark.slow
 def test_whole_commands_extract_in_fresh_warehouses_and_leave_ours_alone(tmp_path) -> None:
     manifest = _corpus(tmp_path / "corpus")
     wh = sercap.connect(tmp_path / "wh")

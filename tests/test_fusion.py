@@ -346,6 +346,7 @@ def test_bench_text_on_a_corpus_without_words_is_one_line(tmp_path: Path) -> Non
         wh.close()
 
 
+@pytest.mark.slow
 def test_demo_shows_audio_text_and_fused_rows(tmp_path: Path) -> None:
     args = ["demo", "--dir", str(tmp_path / "demo"), "--sessions", "2", "--per-speaker", "8",
             "--models", "svm,text-lr,fusion", "--jobs", "1"]  # fmt: skip

@@ -197,6 +197,7 @@ def test_study_name_separates_corpora_and_feature_sets(toy) -> None:
     assert study_name("xgb", data) == "xgb-toy-emodb7-default-abc123"
 
 
+@pytest.mark.slow
 def test_two_processes_share_one_journal(tmp_path) -> None:
     wh_dir = tmp_path / "wh"
     wh = connect(wh_dir)
