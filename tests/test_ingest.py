@@ -155,6 +155,48 @@ def test_changed_audio_is_re_extracted_and_only_its_new_rows_show(tmp_path: Path
         assert on_disk == registered  # replaced parts were deleted, nothing half-written
 
 
+def test_features_of_audio_deleted_or_damaged_since_extraction_are_dropped(
+    tmp_path: Path,
+) -> None:
+    """A re-ingest that finds a stored utterance's file deleted (no longer listed) or
+    truncated drops its features, says so, and leaves alone a stored utterance that this
+    manifest does not list but whose file is fine (an earlier batch of the same corpus)."""
+    from sercap.corpora.ingest import ingest
+    from sercap.features.extract import extract
+    from sercap.store import connect
+
+    root = tmp_path / "corpus"
+    for i, name in enumerate("abcde"):
+        _wav(root / f"{name}.wav", 120 + 20 * i, i)
+    rows = [(f"{n}.wav", "neu", f"s{i % 2}") for i, n in enumerate("abcde")]
+    with connect(tmp_path / "wh", memory=True) as wh:
+        ingest(wh, "manifest", _manifest(root, rows))
+        assert extract(wh, "default", chunk_size=2, progress=False).done == 5
+        (root / "b.wav").unlink()
+        (root / "c.wav").write_bytes((root / "c.wav").read_bytes()[:2000])
+        # the new manifest lists c (now truncated) and d; a, b and e only the first one did
+        summary = ingest(wh, "manifest", _manifest(root, rows[2:4]), name="manifest")
+        stored = wh.query("SELECT utt_id FROM utterance_features ORDER BY utt_id")
+        assert stored["utt_id"].to_list() == ["a", "d", "e"]
+        assert summary.audio_gone.keys() == {"b", "c"}
+        assert "audio file not found" in summary.audio_gone["b"]
+        assert "truncated WAV" in summary.audio_gone["c"]
+        assert summary.invalidation.extractions == 2
+        line = summary.audio_line()
+        assert line.startswith("audio changed: 2 stored utterance(s) whose file is missing")
+        assert "(first: b: audio file not found)" in line and "2 extraction(s)" in line
+        # the rows and labels stay; extract records what is wrong with their audio
+        assert wh.scalar("SELECT count(*) FROM utterances") == 5
+        again = extract(wh, "default", progress=False)
+        assert (again.done, again.failed) == (0, 2)
+        errors = dict(
+            wh.con.execute(
+                "SELECT utt_id, error FROM extractions WHERE status = 'error'"
+            ).fetchall()
+        )
+        assert "not found" in errors["b"] and "truncated WAV" in errors["c"]
+
+
 def test_copies_are_the_same_audio_and_unchanged_files_are_not_rehashed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -40,7 +40,9 @@ def ingest_command(
     One transaction: all or nothing. Running it again changes nothing; a bigger copy adds
     only what is new. Problems (missing wavs, malformed lines, a second row naming the same
     audio) are listed and kept in the ingest_problems table. Utterances whose audio changed
-    (SHA-256 of the file) lose their stored features; the next extract recomputes them.
+    (SHA-256 of the file) lose their stored features; the next extract recomputes them. So
+    do stored utterances whose file is now missing or unusable (deleted, truncated); their
+    rows and labels stay, and extract records the problem until the file is back.
     """
     from sercap.format import format_ingest_summary
 

@@ -9,10 +9,14 @@ Every utterance's audio gets a content fingerprint (SHA-256 of its file, see
 :mod:`sercap.corpora.fingerprint`). When a re-ingest finds that an utterance's audio changed
 (another hash, or another segment of the file), its extractions and stored features are
 dropped in the same transaction (:mod:`sercap.corpora.invalidate`) so that the next
-``extract`` recomputes it. One audio source is one utterance: a second row naming the same
-file and segment, or (for ids a manifest leaves to sercap) a copy of a file with the same
-segment as another utterance of the corpus, is a problem ("duplicate audio"), not a second
-utterance.
+``extract`` recomputes it. So are those of a stored utterance whose file is now missing
+or unusable (deleted, truncated, damaged): its features describe audio the warehouse can no
+longer point to. Its row and labels stay; ``extract`` records its audio's problem, and
+restoring the file and ingesting again brings it back.
+
+One audio source is one utterance: a second row naming the same file and segment, or (for
+ids a manifest leaves to sercap) a copy of a file with the same segment as another
+utterance of the corpus, is a problem ("duplicate audio"), not a second utterance.
 """
 
 from __future__ import annotations
@@ -62,6 +66,9 @@ class IngestSummary:
     problems: list[Problem] = field(default_factory=list)
     #: Utterances stored before whose audio changed; their extractions were dropped.
     audio_changed: int = 0
+    #: Stored utterances whose file is now missing or unusable, with the reason; their
+    #: extractions were dropped too.
+    audio_gone: dict[str, str] = field(default_factory=dict)
     invalidation: Invalidation = field(default_factory=Invalidation)
     #: Files hashed now (the others kept the hash recorded for the same size/times/inode).
     hashed: int = 0
@@ -72,16 +79,26 @@ class IngestSummary:
         return int(self.per_speaker["utterances"].sum()) if self.per_speaker.height else 0
 
     def audio_line(self) -> str | None:
-        """One line on changed audio, or None when nothing stored changed."""
-        if not self.audio_changed:
+        """One line on changed or lost audio, or None when nothing stored changed."""
+        if not self.audio_changed and not self.audio_gone:
             return None
+        parts = [f"{self.audio_changed} utterance(s)"] if self.audio_changed else []
+        if self.audio_gone:
+            utt, reason = next(iter(self.audio_gone.items()))
+            parts.append(
+                f"{len(self.audio_gone)} stored utterance(s) whose file is missing or unusable "
+                f"now (first: {utt}: {reason})"
+            )
+        head = "audio changed: " + " and ".join(parts)
         inv = self.invalidation
-        head = f"audio changed: {self.audio_changed} utterance(s)"
         if not inv.extractions:
-            return f"{head} (nothing was extracted from them yet)"
+            return f"{head}; nothing was extracted from them yet"
+        then = "`sercap extract` will re-extract them"
+        if self.audio_gone:
+            then += " (and record the problem of a file still missing or unusable)"
         return (
             f"{head}; {inv.extractions} extraction(s) and {inv.rows_dropped} stored row(s) in "
-            f"{inv.parts_rewritten} part(s) dropped; `sercap extract` will re-extract them"
+            f"{inv.parts_rewritten} part(s) dropped; {then}"
         )
 
 
@@ -118,6 +135,7 @@ def ingest(
     if utterances.is_empty():
         first = f"; first: {problems[0]}" if problems else ""
         raise SercapError(f"{root}: no usable utterances ({len(problems)} problems{first})")
+    gone = _audio_gone(wh, corpus, utterances["utt_id"])
     invalidation = Invalidation()
     try:
         with wh.transaction():
@@ -129,7 +147,7 @@ def ingest(
             corpora_store.store_transcripts(
                 wh, corpus, transcript_frame(records, utterances["utt_id"])
             )
-            invalidation = invalidate(wh, changed_audio)
+            invalidation = invalidate(wh, changed_audio | set(gone))
     except BaseException:
         invalidation.abort()
         raise
@@ -139,9 +157,28 @@ def ingest(
     counts["usable"] = utterances.height
     summary = _summary(wh, corpus, spec, root, len(read), counts, problems)
     summary.audio_changed = len(changed_audio)
+    summary.audio_gone = gone
     summary.invalidation = invalidation
     summary.hashed, summary.hash_s = hashing
     return summary
+
+
+def _audio_gone(wh: Warehouse, corpus: str, written: pl.Series) -> dict[str, str]:
+    """Stored utterances of ``corpus`` this ingest does not write whose file is missing or
+    unusable now → the reason. (One that is still fine, e.g. from an earlier manifest of the
+    same corpus, is left alone.)"""
+    gone: dict[str, str] = {}
+    reasons: dict[str, str | None] = {}
+    for utt_id, path in corpora_store.stored_elsewhere(wh, corpus, written):
+        if path not in reasons:
+            try:
+                probe_audio(path)
+                reasons[path] = None
+            except AudioError as exc:
+                reasons[path] = str(exc)
+        if reasons[path] is not None:
+            gone[utt_id] = str(reasons[path])
+    return gone
 
 
 def _check_corpus_kind(wh: Warehouse, corpus: str, spec: CorpusKind) -> None:

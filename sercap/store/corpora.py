@@ -124,6 +124,20 @@ def audio_changed(wh: Warehouse, utterances: pl.DataFrame) -> set[str]:
         wh.con.unregister("_ingest_a")
 
 
+def stored_elsewhere(wh: Warehouse, corpus: str, utt_ids: pl.Series) -> list[tuple[str, str]]:
+    """(utt_id, path) of the stored utterances of ``corpus`` that are not in ``utt_ids``
+    (those an ingest is about to write), by id."""
+    wh.con.register("_ingest_ids", pl.DataFrame({"utt_id": utt_ids}))
+    try:
+        return wh.con.execute(
+            "SELECT utt_id, path FROM utterances WHERE corpus = ? "
+            "AND utt_id NOT IN (SELECT utt_id FROM _ingest_ids) ORDER BY utt_id",
+            [corpus],
+        ).fetchall()
+    finally:
+        wh.con.unregister("_ingest_ids")
+
+
 def store_audio_files(wh: Warehouse, files: pl.DataFrame) -> None:
     """Record the fingerprints that are new or changed."""
     columns = ", ".join(AUDIO_FILE_SCHEMA)
