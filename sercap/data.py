@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from sercap.errors import SercapError
+from sercap.errors import NotExtractedError, NotFoundError, SercapError
 from sercap.store import Warehouse, catalog, check_name
 
 INPUT_KINDS = ("tabular", "sequence", "image", "text")
@@ -88,7 +88,9 @@ def resolve_corpus(wh: Warehouse, corpus: str | None) -> str:
     """The corpus to use: the one named, or the only one in the warehouse."""
     names = wh.query("SELECT name FROM corpora ORDER BY name")["name"].to_list()
     if not names:
-        raise SercapError("the warehouse has no corpus yet; run `sercap ingest KIND DIR` first")
+        raise NotExtractedError(
+            "the warehouse has no corpus yet; run `sercap ingest KIND DIR` first"
+        )
     if corpus is None:
         if len(names) > 1:
             raise SercapError(
@@ -96,7 +98,7 @@ def resolve_corpus(wh: Warehouse, corpus: str | None) -> str:
             )
         return names[0]
     if corpus not in names:
-        raise SercapError(f"no corpus {corpus!r} in the warehouse (have: {', '.join(names)})")
+        raise NotFoundError(f"no corpus {corpus!r} in the warehouse (have: {', '.join(names)})")
     return corpus
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from sercap.audio import AudioError, audio_problem, load_audio
-from sercap.errors import SercapError
+from sercap.errors import NotFoundError, SercapError
 from sercap.modality import AUDIO, FUSED, TEXT, input_modality
 from sercap.store import Warehouse, catalog, runs
 from sercap.store.runs import get_run
@@ -83,7 +83,7 @@ def best_run(
         if model not in MODELS:
             get_model(model)  # a typo lists the known names, rather than "train it first"
 
-        raise SercapError(f"no stored run of {model!r}; run `sercap train {model}` first")
+        raise NotFoundError(f"no stored run of {model!r}; run `sercap train {model}` first")
     run_id, speaker_norm = found
     if speaker_norm:
         raise SercapError(

@@ -139,6 +139,20 @@ def test_errors_are_a_hierarchy_with_hints() -> None:
         sercap.features(ROOT / "README.md", feature_set="mel")
 
 
+def test_what_does_not_exist_is_not_found(issue_example, tmp_path: Path) -> None:
+    """A missing corpus folder, corpus or run is a NotFoundError, as the README's table says."""
+    wh = issue_example["wh"]
+    for call, words in (
+        (lambda: sercap.ingest(wh, "emodb", tmp_path / "nowhere"), "no such directory"),
+        (lambda: sercap.train(wh, "svm", corpus="nosuch"), "no corpus 'nosuch'"),
+        (lambda: sercap.predict(wh, ["x.wav"], model="lgbm"), "no stored run of 'lgbm'"),
+    ):
+        with pytest.raises(sercap.NotFoundError, match=words):
+            call()
+    with pytest.raises(sercap.NotExtractedError, match="no corpus yet"):
+        sercap.train(sercap.connect(":memory:"), "svm")
+
+
 def test_unknown_names_are_bad_parameters(issue_example) -> None:
     wh = issue_example["wh"]
     for call in (

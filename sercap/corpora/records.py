@@ -159,11 +159,11 @@ def wav_files(root: Path) -> list[Path]:
 
 def corpus_dir(root: str | Path) -> Path:
     """``root`` as a Path, or a one-line error saying why it is not a corpus folder."""
-    from sercap.errors import SercapError
+    from sercap.errors import NotFoundError, SercapError
 
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise SercapError(f"{root}: a file, not a directory")
     if not root.is_dir():
-        raise SercapError(
-            f"{root}: a file, not a directory" if root.exists() else f"{root}: no such directory"
-        )
+        raise NotFoundError(f"{root}: no such directory")
     return root

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import polars as pl
 
+from sercap._spawn import main_not_rerun
+
 ENGINES = ("duckdb", "duckdb functionals", "polars", "pandas")
 _BASIC = ("mean", "min", "max", "std")
 
@@ -101,7 +103,7 @@ def bench_aggregation(
     results = []
     ctx = mp.get_context("spawn")
     for engine in engines or available_engines():
-        with ctx.Pool(1, maxtasksperchild=1) as pool:
+        with main_not_rerun(), ctx.Pool(1, maxtasksperchild=1) as pool:
             results.append(pool.apply(_child, ((engine, listing, threads, hop_s),)))
     return pl.DataFrame(results).with_columns(
         pl.col("seconds").round(2), pl.col("peak_mb").round(0)

@@ -33,6 +33,7 @@ from typing import Any
 
 import duckdb
 
+from sercap._spawn import main_not_rerun
 from sercap.errors import SercapError
 from sercap.features.featureset import FeatureSet, get_feature_set
 from sercap.features.stored import register
@@ -606,12 +607,14 @@ def _results(tasks: Iterator[Task], jobs: int, cluster: Any = None) -> Iterator[
     os.environ.update(SINGLE_THREAD_ENV)  # inherited by the spawned workers before imports
     try:
         ctx = mp.get_context("spawn")
-        with _sigint_ignored():  # spawned workers inherit it: Ctrl-C during their start-up
-            pool = ctx.Pool(jobs, initializer=init_worker, maxtasksperchild=50)
-        with pool:
-            # imap keeps at most the pool's queue of small task descriptions in memory;
-            # results are only paths and counts, so memory stays bounded.
-            yield from pool.imap_unordered(run_task, tasks)
+        # main_not_rerun: the workers (and their replacements) never run the caller's script
+        with main_not_rerun():
+            with _sigint_ignored():  # spawned workers inherit it: Ctrl-C during their start-up
+                pool = ctx.Pool(jobs, initializer=init_worker, maxtasksperchild=50)
+            with pool:
+                # imap keeps at most the pool's queue of small task descriptions in memory;
+                # results are only paths and counts, so memory stays bounded.
+                yield from pool.imap_unordered(run_task, tasks)
     finally:
         for k, v in saved.items():
             if v is None:

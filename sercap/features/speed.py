@@ -122,13 +122,14 @@ def time_pool(
     import multiprocessing as mp
     import os
 
+    from sercap._spawn import main_not_rerun
     from sercap.features.extract import SINGLE_THREAD_ENV, init_worker
 
     chunks = [(list(signals[i : i + chunk]), params) for i in range(0, len(signals), chunk)]
     saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
     os.environ.update(SINGLE_THREAD_ENV)
     try:
-        with mp.get_context("spawn").Pool(jobs, initializer=init_worker) as pool:
+        with main_not_rerun(), mp.get_context("spawn").Pool(jobs, initializer=init_worker) as pool:
             pool.map(_pool_chunk, [([s], params) for s in signals[:jobs]], chunksize=1)
             started = time.perf_counter()
             pool.map(_pool_chunk, chunks, chunksize=1)

@@ -1,0 +1,67 @@
+"""Spawned workers that do not run the caller's script again.
+
+A process started with multiprocessing's ``spawn`` method first re-imports the parent's main
+module (as ``__mp_main__``) so that functions defined there can be unpickled. sercap's
+workers run sercap's functions only, so for them that re-import is cost at best (``python
+cli.py`` imports the CLI again in every worker, and again whenever a worker is replaced) and
+a hang at worst: a script that calls ``sercap.extract(wh, jobs=2)`` at top level, without an
+``if __name__ == "__main__":`` guard, runs again in every worker, where it waits for the
+warehouse its parent holds open; the pool replaces each worker that gives up, and the
+parent waits for results that never come.
+
+:func:`main_not_rerun` hides the two attributes that ``multiprocessing.spawn`` reads to find
+the main module (``__spec__`` and ``__file__``) while a pool starts and replaces workers, so
+its workers start with an empty ``__mp_main__``, as for an interactive session or a
+notebook, where nothing is re-run either.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+from collections.abc import Iterator
+
+_MISSING = object()
+_LOCK = threading.Lock()
+_state: dict = {"depth": 0, "saved": {}}
+
+
+@contextlib.contextmanager
+def main_not_rerun() -> Iterator[None]:
+    """Within this block, processes spawned by multiprocessing do not re-run ``__main__``.
+
+    Only for pools whose tasks and initializers are importable sercap functions (a function
+    defined in the caller's script could not be unpickled in the workers). Nested and
+    concurrent uses are counted; the attributes come back when the last one ends.
+
+    Examples
+    --------
+    >>> import sys
+    >>> with main_not_rerun():
+    ...     getattr(sys.modules["__main__"], "__spec__", None) is None
+    True
+    """
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    with _LOCK:
+        if _state["depth"] == 0:
+            saved = {name: main.__dict__.get(name, _MISSING) for name in ("__spec__", "__file__")}
+            _state["saved"] = saved
+            main.__spec__ = None
+            main.__dict__.pop("__file__", None)
+        _state["depth"] += 1
+    try:
+        yield
+    finally:
+        with _LOCK:
+            _state["depth"] -= 1
+            if _state["depth"] == 0:
+                for name, value in _state["saved"].items():
+                    if value is _MISSING:
+                        main.__dict__.pop(name, None)
+                    else:
+                        main.__dict__[name] = value
+                _state["saved"] = {}
