@@ -276,8 +276,9 @@ def predict_with_texts(
     }
     for group_run, idx in plan.groups:
         results = predict_files(
-            wh, group_run, [paths[i] for i in idx], n_jobs=n_jobs, progress=progress, texts=words
-        )
+            wh, group_run, [paths[i] for i in idx], n_jobs=n_jobs, progress=progress,
+            texts=words, say=say,
+        )  # fmt: skip
         done.update({i: (group_run, r) for i, r in zip(idx, results, strict=True)})
     order = sorted(done)
     return [done[i][1] for i in order], [done[i][0] for i in order]

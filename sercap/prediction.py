@@ -132,9 +132,19 @@ def _stored_feature_set(wh: Warehouse, digest: str) -> dict:
 
 
 def final_model(
-    wh: Warehouse, run_id: str, *, n_jobs: int = 1, progress: bool = True
+    wh: Warehouse,
+    run_id: str,
+    *,
+    n_jobs: int = 1,
+    progress: bool = True,
+    say: Callable[[str], None] | None = None,
 ) -> FinalModel:
-    """The run's model trained on all of its data: loaded if stored, else trained and stored."""
+    """The run's model trained on all of its data: loaded if stored, else trained and stored.
+
+    The stored model is a cache of what the run's data, parameters and seed determine, so one
+    that cannot be read (a truncated file, an edited inputs.json) is fitted again and
+    replaced, and ``say`` is told which and why.
+    """
     from sercap.experiment import data_request, load_for
     from sercap.models.registry import get_model, load_model
 
@@ -153,15 +163,18 @@ def final_model(
             "each new speaker; predict with a run trained without --speaker-norm"
         )
     if run.get("target"):
-        return _final_regressor(wh, run, n_jobs=n_jobs, progress=progress)
+        return _final_regressor(wh, run, n_jobs=n_jobs, progress=progress, say=say)
     folder = runs.artifact_dir(wh, run["run_id"])
-    meta_path = folder / META
-    if meta_path.is_file():
-        meta = json.loads(meta_path.read_text())
+
+    def load(meta: dict) -> FinalModel:
         model = load_model(folder / "model", n_jobs=n_jobs)
         return FinalModel(
             model, meta["classes"], meta["input_kind"], meta["feature_set"], meta["columns"]
         )
+
+    stored = _stored_final_model(run["run_id"], folder, load, say)
+    if stored is not None:
+        return stored
     cls = get_model(run["model"])
     request = data_request(
         run["model"],
@@ -190,7 +203,9 @@ def final_model(
 REGRESSOR_FILE = "regressor.joblib"
 
 
-def _final_regressor(wh: Warehouse, run: dict, *, n_jobs: int, progress: bool) -> FinalModel:
+def _final_regressor(
+    wh: Warehouse, run: dict, *, n_jobs: int, progress: bool, say: Callable[[str], None] | None
+) -> FinalModel:
     """A regression run's regressor trained on every rated utterance of its data (same
     parameters and seed), stored as the run's artifact like a classifier's final model."""
     import joblib
@@ -199,14 +214,17 @@ def _final_regressor(wh: Warehouse, run: dict, *, n_jobs: int, progress: bool) -
     from sercap.regression import load_target_dataset
 
     folder = runs.artifact_dir(wh, run["run_id"])
-    meta_path = folder / META
-    if meta_path.is_file():
-        meta = json.loads(meta_path.read_text())
+
+    def load(meta: dict) -> FinalModel:
         model = joblib.load(folder / REGRESSOR_FILE)
         model.n_jobs = n_jobs
         return FinalModel(
             model, [], meta["input_kind"], meta["feature_set"], meta["columns"], meta["target"]
         )
+
+    stored = _stored_final_model(run["run_id"], folder, load, say)
+    if stored is not None:
+        return stored
     image = get_model(run["model"]).input_kind == "image"
     # the run records "<target>" or "<target>.<label map that chose the utterances>"
     _target, _dot, label_map = str(run["label_map"] or "").partition(".")
@@ -232,6 +250,33 @@ def _final_regressor(wh: Warehouse, run: dict, *, n_jobs: int, progress: bool) -
     }
     _store_artifact(wh, run["run_id"], meta, lambda tmp: joblib.dump(model, tmp / REGRESSOR_FILE))
     return FinalModel(model, [], data.input_kind, feature_set, data.columns, run["target"])
+
+
+def _stored_final_model(
+    run_id: str,
+    folder: Path,
+    load: Callable[[dict], FinalModel],
+    say: Callable[[str], None] | None,
+) -> FinalModel | None:
+    """The stored final model read by ``load(meta)``, or None when there is none or it cannot
+    be read (then ``say`` hears why, and the caller fits it again)."""
+    from sercap.features.extract import is_interrupt
+
+    meta_path = folder / META
+    if not meta_path.is_file():
+        return None
+    try:
+        return load(json.loads(meta_path.read_text()))
+    except Exception as exc:
+        if is_interrupt(exc):
+            raise
+        detail = (str(exc).strip().splitlines() or [""])[0][:120]
+        if say is not None:
+            say(
+                f"note: the stored final model of run {run_id} ({folder}) cannot be read "
+                f"({type(exc).__name__}{': ' + detail if detail else ''}); fitting it again"
+            )
+        return None
 
 
 def _check_features(run: dict, digest: str) -> None:
@@ -326,6 +371,7 @@ def predict_files(
     n_jobs: int = 1,
     progress: bool = True,
     texts: Mapping[str, str] | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> list[Prediction]:
     """Predict every file with a run (a model run, or an ensemble of model runs).
 
@@ -333,12 +379,13 @@ def predict_files(
     label; the others are predicted. ``texts`` maps ``str(path)`` to the file's transcript,
     for the members that read text (audio members ignore it); a file such a member needs
     words for and that has none gets an ``error`` (see :mod:`sercap.predict_text` for the
-    fallback to an audio run).
+    fallback to an audio run). ``say`` hears about a stored final model that could not be
+    read and was fitted again (see :func:`final_model`).
     """
 
     run = get_run(wh, run_id)
     if run.get("target"):  # a rating per file: Prediction.value, no label or probabilities
-        final = final_model(wh, run["run_id"], n_jobs=n_jobs, progress=progress)
+        final = final_model(wh, run["run_id"], n_jobs=n_jobs, progress=progress, say=say)
         rated = []
         for path in paths:
             try:
@@ -349,10 +396,12 @@ def predict_files(
             rated.append(Prediction(str(path), None, {}, value=value))
         return rated
     if run["kind"] == "ensemble":
-        members = [final_model(wh, r, n_jobs=n_jobs, progress=progress) for r in run["members"]]
+        members = [
+            final_model(wh, r, n_jobs=n_jobs, progress=progress, say=say) for r in run["members"]
+        ]
         weights = np.asarray(run["weights"] or [1.0] * len(members), dtype=float)
     else:
-        members = [final_model(wh, run["run_id"], n_jobs=n_jobs, progress=progress)]
+        members = [final_model(wh, run["run_id"], n_jobs=n_jobs, progress=progress, say=say)]
         weights = np.ones(1)
     weights = weights / weights.sum()
     classes = list(run["classes"])

@@ -227,3 +227,38 @@ def test_predict_applies_the_audio_checks_of_extraction(trained, wavs, tmp_path)
     last = only_bad.output.strip().splitlines()[-1]
     assert last == "error: none of the 2 files could be predicted"
     assert f"warning: {silent}: silent" in only_bad.output
+
+
+def test_a_damaged_stored_final_model_is_fitted_again_with_a_note(trained, wavs) -> None:
+    """A truncated model file or an edited inputs.json is a cache miss, not a crash (the
+    CLI printed click's bare "Aborted!" for the first and a KeyError traceback for the
+    second): the model is fitted again from the run, replaced, and a note says so."""
+    wh_dir, runs = trained
+    wh = connect(wh_dir)
+    first = predict_files(wh, runs["rf"], [wavs["mono16k"]], progress=False)[0]
+    folder = wh_dir / wh.scalar("SELECT path FROM artifacts WHERE run_id = ?", [runs["rf"]])
+    model_file = max(
+        (p for p in (folder / "model").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size
+    )
+    damages = {
+        model_file: model_file.read_bytes()[:300],
+        folder / "inputs.json": b"{}",
+    }
+    for path, damaged in damages.items():
+        path.write_bytes(damaged)
+        notes: list[str] = []
+        again = predict_files(wh, runs["rf"], [wavs["mono16k"]], progress=False, say=notes.append)
+        assert again[0].error is None and again[0].proba == pytest.approx(first.proba)
+        assert len(notes) == 1 and f"the stored final model of run {runs['rf']}" in notes[0]
+        assert notes[0].endswith("fitting it again")
+        notes.clear()  # replaced: the next prediction reads it without a note
+        predict_files(wh, runs["rf"], [wavs["mono16k"]], progress=False, say=notes.append)
+        assert notes == []
+    wh.close()
+    # through the CLI: a note on stderr, the prediction on stdout, exit 0
+    (folder / "inputs.json").write_text("not json")
+    done = CliRunner().invoke(
+        main, ["-w", str(wh_dir), "predict", "--run", runs["rf"], str(wavs["mono16k"])]
+    )
+    assert done.exit_code == 0, done.output
+    assert "cannot be read (JSONDecodeError" in done.output and "Traceback" not in done.output
