@@ -250,3 +250,40 @@ def test_extract_refuses_utterances_whose_record_was_lost(wh_dir: Path) -> None:
     again = _run(wh_dir, "extract", "--jobs", "1")
     assert again.exit_code == 0 and f"{missing} extracted" in again.output
     assert _state(wh_dir) == before
+
+
+def test_a_part_damaged_in_place_is_named_with_the_repair_when_read(wh_dir: Path) -> None:
+    """Damage that keeps a part's size can pass the open-time check (sizes only, so that
+    copying a warehouse is no alarm); reading the part then fails. That failure names the
+    repair, in the CLI and in Python, instead of DuckDB's bare decoder error."""
+    import duckdb
+    import numpy as np
+
+    from sercap import train
+    from sercap.errors import SercapError
+
+    rel, _ = _a_features_part(wh_dir)
+    part = wh_dir / rel
+    original = part.read_bytes()
+    for fraction in np.linspace(0.1, 0.9, 33):  # zeros inside a data page, past the open check
+        data = bytearray(original)
+        start = int(len(data) * fraction)
+        data[start : start + 200] = bytes(200)
+        part.write_bytes(bytes(data))
+        with connect(wh_dir, read_only=True) as wh:
+            if wh.damaged:
+                continue
+        try:
+            duckdb.sql(f"SELECT * FROM read_parquet('{part}')").fetchall()
+        except duckdb.Error:
+            break
+    else:
+        pytest.skip("no damage found that passes the open-time check and fails reading")
+    result = _run(wh_dir, "train", "svm")
+    assert result.exit_code == 1, result.output
+    line = result.output.strip().splitlines()[-1]
+    assert line.startswith("error: ") and "cannot be read (" in line, line
+    assert line.endswith("run `sercap check` to list damaged parts and `sercap check --repair` "
+                         "to rebuild them"), line  # fmt: skip
+    with connect(wh_dir) as wh, pytest.raises(SercapError, match="cannot be read"):
+        train(wh, "svm")

@@ -94,7 +94,11 @@ class _Group(click.Group):
                 click.echo(f"error: {exc}", err=True)
                 sys.exit(1)
             if isinstance(exc, duckdb.Error):
-                click.echo(f"error: {str(exc).splitlines()[0]}", err=True)
+                from sercap.store.warehouse import damaged_part_error
+
+                root = (ctx.obj or {}).get("warehouse") or "warehouse"
+                damaged = damaged_part_error(exc, Path(root))
+                click.echo(f"error: {damaged or str(exc).splitlines()[0]}", err=True)
                 sys.exit(1)
             if isinstance(exc, OSError):  # an output folder that does not exist, a full disk…
                 where = f"{exc.filename}: " if exc.filename else ""

@@ -37,6 +37,48 @@ from sercap.store.layout import DB_FILENAME
 SCHEMA_VERSION = 1
 
 
+_PART_IN_MESSAGE = re.compile(r"""["']([^"']+\.parquet)["']""")
+#: What DuckDB's Parquet reader says about a damaged file when it does not name the file.
+_PARQUET_DAMAGE = re.compile(
+    r"TProtocolException|Decompression failure|magic bytes|Out of buffer|[Cc]orrupt"
+)
+
+
+def damaged_part_error(exc: BaseException, root: Path) -> SercapError | None:
+    """A one-line error for a DuckDB error about reading one of this warehouse's parts, or
+    None when ``exc`` is about something else.
+
+    Examples
+    --------
+    >>> err = damaged_part_error(
+    ...     duckdb.InvalidInputException(
+    ...         'Invalid Input Error: Failed to read file "/w/features/part-1.parquet": '
+    ...         "ZSTD Decompression failure"
+    ...     ),
+    ...     Path("/w"),
+    ... )
+    >>> err.message
+    'stored part features/part-1.parquet cannot be read (ZSTD Decompression failure)'
+    >>> err.hint
+    'run `sercap check` to list damaged parts and `sercap check --repair` to rebuild them'
+    """
+    if not isinstance(exc, duckdb.Error):
+        return None
+    text = (str(exc).strip().splitlines() or [""])[0]
+    hint = "run `sercap check` to list damaged parts and `sercap check --repair` to rebuild them"
+    found = _PART_IN_MESSAGE.search(text)
+    if found is None:  # some decoder errors name no file ("TProtocolException: Invalid data")
+        if _PARQUET_DAMAGE.search(text):
+            return SercapError(f"a stored part cannot be read ({text})", hint=hint)
+        return None
+    try:
+        shown = Path(found.group(1)).resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return None  # a file outside the warehouse (a user's own read_parquet)
+    reason = text[found.end() :].lstrip(": ").strip() or text
+    return SercapError(f"stored part {shown} cannot be read ({reason})", hint=hint)
+
+
 def default_path() -> Path:
     """``$SERCAP_WAREHOUSE`` if set, else ``./warehouse``."""
     return Path(os.environ.get("SERCAP_WAREHOUSE") or "warehouse")
@@ -63,9 +105,16 @@ class Warehouse:
 
     # -- queries -----------------------------------------------------------------------
     def query(self, sql: str, params: Sequence[Any] | dict | None = None) -> pl.DataFrame:
-        """Run a query and return all of its rows as a polars DataFrame."""
-        rel = self.con.sql(sql, params=params)
-        return rel.pl() if rel is not None else pl.DataFrame()
+        """Run a query and return all of its rows as a polars DataFrame.
+
+        A stored part that cannot be read (damaged without changing its size, which opening
+        does not see) raises a one-line :class:`SercapError` naming the part and the repair.
+        """
+        try:
+            rel = self.con.sql(sql, params=params)
+            return rel.pl() if rel is not None else pl.DataFrame()
+        except duckdb.Error as exc:
+            raise damaged_part_error(exc, self.root) or exc from exc
 
     def execute(self, sql: str, params: Sequence[Any] | dict | None = None) -> None:
         """Run a statement whose result is not needed (fully consumed, as DuckDB 2 asks)."""
