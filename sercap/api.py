@@ -655,6 +655,11 @@ def train(
         f"{model}: {len(data)} utterances of {data.corpus} ({data.label_map}), "
         f"{len(set(data.folds))} folds ({data.protocol})"
     )
+    if getattr(data, "left_out", 0):
+        say(
+            f"note: {data.left_out} labelled utterance(s) left out: their extraction failed "
+            "(SELECT utt_id, error FROM extractions WHERE status = 'error')"
+        )
     kwargs = dict(
         params=dict(params or {}),
         seed=seed,

@@ -56,6 +56,9 @@ class Dataset:
     #: A dimensional rating (valence, activation, dominance): ``y`` then holds float ratings
     #: and ``classes`` is empty (see :mod:`sercap.regression`).
     target: str | None = None
+    #: Labelled utterances left out because their extraction failed (their audio was
+    #: unusable; ``extractions.error`` says why).
+    left_out: int = 0
 
     def __len__(self) -> int:
         return len(self.utt_ids)
@@ -219,6 +222,7 @@ def load_dataset(
             X, keep, cols = _read_tabular(wh, name, corpus, meta["utt_id"], columns)
         else:
             X, keep, cols = _read_sequences(wh, name, corpus, meta["utt_id"], columns)
+    labelled = meta.height
     meta = meta.filter(pl.col("utt_id").is_in(keep))
     if meta.is_empty():
         raise SercapError(
@@ -242,6 +246,7 @@ def load_dataset(
         columns=cols,
         column_pattern=columns,
         speaker_norm=False,
+        left_out=labelled - meta.height,
     )
     if speaker_norm:
         apply_speaker_norm(wh, data)

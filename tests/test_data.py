@@ -90,7 +90,17 @@ def test_a_partly_extracted_feature_set_is_refused(wh) -> None:
             "INSERT INTO extractions VALUES (?, 'abc123', 'error', 'silent', NULL, NULL, now())",
             [utt],
         )
-    assert len(load_dataset(wh, "tabular")) == 10
+    data = load_dataset(wh, "tabular")
+    assert (len(data), data.left_out) == (10, 8)
+    # ...and train says so, instead of printing "10 utterances" alone
+    import sercap
+
+    notes: list[str] = []
+    sercap.train(wh, "svm", progress=False, say=notes.append)
+    assert notes[1] == (
+        "note: 8 labelled utterance(s) left out: their extraction failed "
+        "(SELECT utt_id, error FROM extractions WHERE status = 'error')"
+    )
 
 
 def test_speaker_norm_does_not_depend_on_the_label_map(wh) -> None:
