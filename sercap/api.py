@@ -658,7 +658,7 @@ def train(
     if getattr(data, "left_out", 0):
         say(
             f"note: {data.left_out} labelled utterance(s) left out: their extraction failed "
-            "(SELECT utt_id, error FROM extractions WHERE status = 'error')"
+            "(the extractions table keeps each one's error)"
         )
     kwargs = dict(
         params=dict(params or {}),

@@ -17,6 +17,9 @@ True
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 
 class SercapError(Exception):
     """A problem the user can fix (bad input, missing step); its message says what to do.
@@ -69,6 +72,50 @@ class RefusedError(SercapError, PermissionError):
     """Read-only SQL reached for a file or setting outside the warehouse's own parts."""
 
 
+_PART_IN_MESSAGE = re.compile(r"""["']([^"']+\.parquet)["']""")
+#: What DuckDB's Parquet reader says about a damaged file when it does not name the file.
+_PARQUET_DAMAGE = re.compile(
+    r"TProtocolException|Decompression failure|magic bytes|Out of buffer|[Cc]orrupt"
+)
+
+
+def damaged_part_error(exc: BaseException, root: str | Path) -> SercapError | None:
+    """A one-line error for a DuckDB error about reading one of this warehouse's parts, or
+    None when ``exc`` is about something else.
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> from pathlib import Path
+    >>> err = damaged_part_error(
+    ...     duckdb.InvalidInputException(
+    ...         'Invalid Input Error: Failed to read file "/w/features/part-1.parquet": '
+    ...         "ZSTD Decompression failure"
+    ...     ),
+    ...     Path("/w"),
+    ... )
+    >>> err.message
+    'stored part features/part-1.parquet cannot be read (ZSTD Decompression failure)'
+    >>> err.hint
+    'run `sercap check` to list damaged parts and `sercap check --repair` to rebuild them'
+    """
+    if not type(exc).__module__.lstrip("_").startswith("duckdb"):  # _duckdb.Error and kin
+        return None
+    text = (str(exc).strip().splitlines() or [""])[0]
+    hint = "run `sercap check` to list damaged parts and `sercap check --repair` to rebuild them"
+    found = _PART_IN_MESSAGE.search(text)
+    if found is None:  # some decoder errors name no file ("TProtocolException: Invalid data")
+        if _PARQUET_DAMAGE.search(text):
+            return SercapError(f"a stored part cannot be read ({text})", hint=hint)
+        return None
+    try:
+        shown = Path(found.group(1)).resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return None  # a file outside the warehouse (a user's own read_parquet)
+    reason = text[found.end() :].lstrip(": ").strip() or text
+    return SercapError(f"stored part {shown} cannot be read ({reason})", hint=hint)
+
+
 __all__ = [
     "AudioError",
     "BadParameterError",
@@ -77,4 +124,5 @@ __all__ = [
     "RefusedError",
     "SercapError",
     "WarehouseBusyError",
+    "damaged_part_error",
 ]

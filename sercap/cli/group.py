@@ -94,7 +94,7 @@ class _Group(click.Group):
                 click.echo(f"error: {exc}", err=True)
                 sys.exit(1)
             if isinstance(exc, duckdb.Error):
-                from sercap.store.warehouse import damaged_part_error
+                from sercap.errors import damaged_part_error
 
                 root = (ctx.obj or {}).get("warehouse") or "warehouse"
                 damaged = damaged_part_error(exc, Path(root))

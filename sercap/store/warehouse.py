@@ -27,7 +27,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from sercap.errors import SercapError
+from sercap.errors import SercapError, damaged_part_error
 from sercap.sqlfiles import sql_dir
 from sercap.store import parts, views
 from sercap.store.layout import DB_FILENAME
@@ -35,48 +35,6 @@ from sercap.store.layout import DB_FILENAME
 #: Version of the catalog schema this code writes. Bump it and add ``sql/migrations/<N>.sql``
 #: (the statements that take a version N-1 warehouse to N) whenever ``sql/`` changes a table.
 SCHEMA_VERSION = 1
-
-
-_PART_IN_MESSAGE = re.compile(r"""["']([^"']+\.parquet)["']""")
-#: What DuckDB's Parquet reader says about a damaged file when it does not name the file.
-_PARQUET_DAMAGE = re.compile(
-    r"TProtocolException|Decompression failure|magic bytes|Out of buffer|[Cc]orrupt"
-)
-
-
-def damaged_part_error(exc: BaseException, root: Path) -> SercapError | None:
-    """A one-line error for a DuckDB error about reading one of this warehouse's parts, or
-    None when ``exc`` is about something else.
-
-    Examples
-    --------
-    >>> err = damaged_part_error(
-    ...     duckdb.InvalidInputException(
-    ...         'Invalid Input Error: Failed to read file "/w/features/part-1.parquet": '
-    ...         "ZSTD Decompression failure"
-    ...     ),
-    ...     Path("/w"),
-    ... )
-    >>> err.message
-    'stored part features/part-1.parquet cannot be read (ZSTD Decompression failure)'
-    >>> err.hint
-    'run `sercap check` to list damaged parts and `sercap check --repair` to rebuild them'
-    """
-    if not isinstance(exc, duckdb.Error):
-        return None
-    text = (str(exc).strip().splitlines() or [""])[0]
-    hint = "run `sercap check` to list damaged parts and `sercap check --repair` to rebuild them"
-    found = _PART_IN_MESSAGE.search(text)
-    if found is None:  # some decoder errors name no file ("TProtocolException: Invalid data")
-        if _PARQUET_DAMAGE.search(text):
-            return SercapError(f"a stored part cannot be read ({text})", hint=hint)
-        return None
-    try:
-        shown = Path(found.group(1)).resolve().relative_to(Path(root).resolve()).as_posix()
-    except ValueError:
-        return None  # a file outside the warehouse (a user's own read_parquet)
-    reason = text[found.end() :].lstrip(": ").strip() or text
-    return SercapError(f"stored part {shown} cannot be read ({reason})", hint=hint)
 
 
 def default_path() -> Path:
