@@ -102,15 +102,19 @@ class TunedParams:
 
 
 def tuned_params(wh: Warehouse, model: str, data: Dataset) -> TunedParams:
-    """The newest nested tuning of (model, corpus, label map, feature set, speaker norm).
+    """The newest nested tuning of (model, corpus, label map, feature set, column pattern,
+    speaker norm).
 
     Refuses when some outer fold of ``data`` has no study yet: a fold scored with
     parameters chosen on its own test speakers is what nested tuning exists to prevent.
     """
+    pattern = getattr(data, "column_pattern", None)
     rows = runs.nested_tuned_params(
-        wh, model, data.corpus, data.label_map, data.feature_set_hash, data.speaker_norm
-    )
-    command = f"sercap tune {model} --corpus {data.corpus} --labels {data.label_map}" + (
+        wh, model, data.corpus, data.label_map, data.feature_set_hash, data.speaker_norm,
+        columns=pattern,
+    )  # fmt: skip
+    cols = f" --columns '{pattern}'" if pattern else ""
+    command = f"sercap tune {model} --corpus {data.corpus} --labels {data.label_map}{cols}" + (
         " --speaker-norm" if data.speaker_norm else ""
     )
     if data.target is not None:  # a regression: its label map is "target[.label map]"

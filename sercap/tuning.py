@@ -55,10 +55,15 @@ PRUNERS = ("median", "hyperband", "none")
 
 
 def study_name(model: str, data: Dataset) -> str:
-    """Base name of the studies of (model, corpus, label map, feature set, speaker norm)."""
+    """Base name of the studies of (model, corpus, label map, feature set, column pattern,
+    speaker norm)."""
+    import hashlib
+
     digest = (data.feature_set_hash or "none")[:8]
     norm = "-spknorm" if data.speaker_norm else ""
-    return f"{model}-{data.corpus}-{data.label_map}-{data.feature_set}-{digest}{norm}"
+    pattern = getattr(data, "column_pattern", None)
+    cols = f"-cols{hashlib.sha256(pattern.encode()).hexdigest()[:6]}" if pattern else ""
+    return f"{model}-{data.corpus}-{data.label_map}-{data.feature_set}-{digest}{cols}{norm}"
 
 
 #: Seconds between a running trial's heartbeats in an RDB storage, and how long a trial may
@@ -371,10 +376,21 @@ def prepare_study(
             f"{json.dumps(fixed or {})}; resume it with the same --params, or name a new study "
             "with --study"
         )
+    pattern = getattr(data, "column_pattern", None)
+    settings = {"columns": pattern, "inner_folds": inner_folds}
+    for key, value in settings.items():  # trials scored on other data or splits: not one study
+        if existing and key in study.user_attrs and study.user_attrs[key] != value:
+            flag = "--columns" if key == "columns" else "--inner-folds"
+            raise SercapError(
+                f"study {name} was started with {flag} {study.user_attrs[key]!r}, this run "
+                f"gives {value!r}; resume it with the same {flag}, or name a new study with "
+                "--study"
+            )
     if not existing:
         study.set_user_attr("model", model)
         study.set_user_attr("outer_fold", outer_fold)
         study.set_user_attr("inner_folds", inner_folds)
+        study.set_user_attr("columns", pattern)
         study.set_user_attr("n_rows", int(len(rows)))
         study.set_user_attr("n_speakers", int(len(np.unique(data.speakers[rows]))))
         if fixed:
@@ -674,6 +690,7 @@ def store_best(
         base_study=base,
         outer_fold=outer_fold,
         speaker_norm=data.speaker_norm,
+        columns=data.column_pattern,
     )
 
 

@@ -197,6 +197,30 @@ def test_study_name_separates_corpora_and_feature_sets(toy) -> None:
     assert study_name("xgb", data) == "xgb-toy-emodb7-default-abc123"
 
 
+def test_a_column_pattern_is_its_own_tuning(toy, tmp_path) -> None:
+    """`tune svm --columns P` went into the all-columns study, and `train --columns P
+    --tuned` took parameters tuned on all columns; a different --inner-folds also resumed
+    the same study, ranking trials scored on different objectives together."""
+    from sercap.experiment import tuned_params
+    from sercap.tuning import store_nested
+
+    every = load_dataset(toy, "tabular")
+    some = load_dataset(toy, "tabular", columns="^mfcc_")
+    assert study_name("svm", every) == "svm-toy-emodb7-default-abc123"
+    assert study_name("svm", some).startswith("svm-toy-emodb7-default-abc123-cols")
+    storage = open_storage(None, tmp_path, "c")
+    nested = run_nested("svm", every, storage, "c", n_trials=1, progress=False)
+    store_nested(toy, nested, "svm", every, "journal")
+    assert tuned_params(toy, "svm", every).base == "c"
+    with pytest.raises(SercapError, match=r"no nested tuning for svm .*--columns '\^mfcc_'"):
+        tuned_params(toy, "svm", some)  # not the all-columns parameters
+    rows = np.arange(len(some))
+    for kwargs, flag in (({}, "--columns"), ({"inner_folds": 2}, "--inner-folds")):
+        data = some if flag == "--columns" else every
+        with pytest.raises(SercapError, match=f"study c/fold=01 was started with {flag}"):
+            tune_module.prepare_study("svm", data, storage, "c/fold=01", rows=rows, **kwargs)
+
+
 @pytest.mark.slow
 def test_two_processes_share_one_journal(tmp_path) -> None:
     wh_dir = tmp_path / "wh"

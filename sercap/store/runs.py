@@ -176,9 +176,11 @@ def store_tuned_params(
     base_study: str | None = None,
     outer_fold: str | None = None,
     speaker_norm: bool | None = None,
+    columns: str | None = None,
 ) -> None:
     """Record a study's chosen parameters where ``train --tuned`` finds them (one row per
-    outer fold's study, ``outer_fold`` NULL for the final study of a nested tuning)."""
+    outer fold's study, ``outer_fold`` NULL for the final study of a nested tuning;
+    ``columns`` the data's column pattern, None for all columns)."""
     wh.execute(
         _q("insert_tuned_params"),
         {
@@ -195,6 +197,7 @@ def store_tuned_params(
             "base_study": base_study,
             "outer_fold": outer_fold,
             "speaker_norm": speaker_norm,
+            "columns": columns,
         },
     )
 
@@ -206,9 +209,11 @@ def nested_tuned_params(
     label_map: str,
     feature_set_hash: str | None,
     speaker_norm: bool | None,
+    columns: str | None = None,
 ) -> pl.DataFrame:
     """Rows of nested tunings of this model and data (base_study, outer_fold, params_json,
-    updated_at), newest first; ``outer_fold`` is NULL for a final study."""
+    updated_at), newest first; ``outer_fold`` is NULL for a final study. Only tunings on
+    the same column pattern (None: all columns) count."""
     return wh.query(
         _q("nested_tuned_params"),
         {
@@ -217,6 +222,7 @@ def nested_tuned_params(
             "label_map": label_map,
             "feature_set_hash": feature_set_hash,
             "speaker_norm": speaker_norm,
+            "columns": columns,
         },
     )
 
