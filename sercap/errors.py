@@ -74,6 +74,7 @@ class RefusedError(SercapError, PermissionError):
 
 _PART_IN_MESSAGE = re.compile(r"""["']([^"']+\.parquet)["']""")
 #: What DuckDB's Parquet reader says about a damaged file when it does not name the file.
+_QUOTED_PATH = re.compile(r"""["'][^"']*/[^"']*["']""")
 _PARQUET_DAMAGE = re.compile(
     r"TProtocolException|Decompression failure|magic bytes|Out of buffer|[Cc]orrupt"
 )
@@ -85,14 +86,17 @@ def damaged_part_error(exc: BaseException, root: str | Path) -> SercapError | No
 
     Examples
     --------
-    >>> import duckdb
+    >>> import duckdb, tempfile
     >>> from pathlib import Path
+    >>> root = Path(tempfile.mkdtemp())
+    >>> (root / "features").mkdir()
+    >>> _ = (root / "features" / "part-1.parquet").write_bytes(b"PAR1 damaged")
     >>> err = damaged_part_error(
     ...     duckdb.InvalidInputException(
-    ...         'Invalid Input Error: Failed to read file "/w/features/part-1.parquet": '
+    ...         f'Invalid Input Error: Failed to read file "{root}/features/part-1.parquet": '
     ...         "ZSTD Decompression failure"
     ...     ),
-    ...     Path("/w"),
+    ...     root,
     ... )
     >>> err.message
     'stored part features/part-1.parquet cannot be read (ZSTD Decompression failure)'
@@ -105,11 +109,14 @@ def damaged_part_error(exc: BaseException, root: str | Path) -> SercapError | No
     hint = "run `sercap check` to list damaged parts and `sercap check --repair` to rebuild them"
     found = _PART_IN_MESSAGE.search(text)
     if found is None:  # some decoder errors name no file ("TProtocolException: Invalid data")
-        if _PARQUET_DAMAGE.search(text):
+        if _PARQUET_DAMAGE.search(text) and not _QUOTED_PATH.search(text):
             return SercapError(f"a stored part cannot be read ({text})", hint=hint)
-        return None
+        return None  # about something else, or another file (sercap.duckdb read as Parquet)
+    path = Path(found.group(1))
+    if any(c in found.group(1) for c in "*?[") or not path.is_file():
+        return None  # a glob or a file that is not there: not a damaged part
     try:
-        shown = Path(found.group(1)).resolve().relative_to(Path(root).resolve()).as_posix()
+        shown = path.resolve().relative_to(Path(root).resolve()).as_posix()
     except ValueError:
         return None  # a file outside the warehouse (a user's own read_parquet)
     reason = text[found.end() :].lstrip(": ").strip() or text

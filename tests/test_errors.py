@@ -1,0 +1,34 @@
+"""The error hierarchy, and which DuckDB errors are a damaged part of the warehouse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from sercap.errors import damaged_part_error
+
+
+def test_only_a_stored_part_that_exists_is_called_damaged(tmp_path: Path) -> None:
+    part = tmp_path / "features" / "part-1.parquet"
+    part.parent.mkdir()
+    part.write_bytes(b"PAR1 damaged")
+
+    def about(message: str):
+        return damaged_part_error(duckdb.InvalidInputException(message), tmp_path)
+
+    named = about(f'Failed to read file "{part}": ZSTD Decompression failure')
+    assert named is not None and named.message.startswith("stored part features/part-1.parquet")
+    unnamed = damaged_part_error(duckdb.Error("TProtocolException: Invalid data"), tmp_path)
+    assert unnamed is not None and unnamed.message.startswith("a stored part cannot be read")
+    # not damage: a glob the read-only guard refused, a missing file, the catalog read as
+    # Parquet, a file outside the warehouse, an unrelated error, a non-DuckDB error
+    for message in (
+        f'Failed to read file "{tmp_path}/features/**/*.parquet": globs are not allowed',
+        f'Failed to read file "{tmp_path}/features/part-9.parquet": No such file',
+        f"No magic bytes found at end of file '{tmp_path}/sercap.duckdb'",
+        'Failed to read file "/elsewhere/x.parquet": ZSTD Decompression failure',
+        "Binder Error: column x not found",
+    ):
+        assert about(message) is None, message
+    assert damaged_part_error(ValueError(f'"{part}" magic bytes'), tmp_path) is None
