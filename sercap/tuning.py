@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import random
 import time
 import warnings
@@ -52,6 +53,40 @@ from sercap.store import Warehouse, layout
 from sercap.store import runs as store_runs
 
 PRUNERS = ("median", "hyperband", "none")
+
+
+class _QuietInterruptedTrials(logging.Filter):
+    """Drop Optuna's two warnings about a trial that Ctrl-C stopped: "Trial 4 failed …
+    because of the following error: KeyboardInterrupt()" with its traceback, and "Trial 4
+    failed with value None". The command already ends in one line saying what is kept."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.interrupted: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        words = record.getMessage().split()
+        number = words[1] if len(words) > 1 and words[0] == "Trial" else None
+        if isinstance(error, KeyboardInterrupt) or "KeyboardInterrupt()" in record.getMessage():
+            if number is not None:
+                self.interrupted.add(number)
+            return False
+        if (
+            number is not None
+            and number in self.interrupted
+            and "failed with value" in (record.getMessage())
+        ):
+            self.interrupted.discard(number)
+            return False
+        return True
+
+
+def _quiet_interrupted_trials() -> None:
+    """Install :class:`_QuietInterruptedTrials` on Optuna's trial logger, once."""
+    logger = logging.getLogger("optuna.study._optimize")
+    if not any(isinstance(f, _QuietInterruptedTrials) for f in logger.filters):
+        logger.addFilter(_QuietInterruptedTrials())
 
 
 def study_name(model: str, data: Dataset) -> str:
@@ -360,6 +395,7 @@ def prepare_study(
     """Create study ``name`` (its description, and the default settings as its first
     trial) or load it; its TPE sampler is seeded ``seed`` + the trials it already has."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    _quiet_interrupted_trials()
     existing = _trials(storage, name)
     study = optuna.create_study(
         storage=storage,

@@ -375,3 +375,30 @@ def test_the_rule_shown_is_the_models_own(toy, tmp_path) -> None:
                         only_folds=["01"], progress=False)  # fmt: skip
     shown = format_nested(nested)
     assert "chosen params (the best trial's)" in shown and "the default unless" not in shown
+
+
+def test_a_trial_stopped_by_ctrl_c_logs_no_traceback() -> None:
+    """Ctrl-C in `tune` printed Optuna's "Trial 4 failed … KeyboardInterrupt()" with a full
+    traceback and "Trial 4 failed with value None" before sercap's one line."""
+    import logging
+
+    from optuna.study._optimize import _log_failed_trial
+
+    tune_module._quiet_interrupted_trials()
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("optuna.study._optimize")
+    logger.addHandler(handler)
+    try:
+        stop = KeyboardInterrupt()
+        _log_failed_trial(4, {"C": 1.0}, repr(stop), exc_info=(KeyboardInterrupt, stop, None))
+        error = ValueError("bad")
+        _log_failed_trial(5, {"C": 2.0}, repr(error), exc_info=(ValueError, error, None))
+    finally:
+        logger.removeHandler(handler)
+    assert seen == [  # trial 4's two lines are gone; a real failure still shows
+        "Trial 5 failed with parameters: {'C': 2.0} because of the following error: "
+        "ValueError('bad').",
+        "Trial 5 failed with value None.",
+    ]
