@@ -125,8 +125,15 @@ def test_refused_fixed_parameters_create_no_study(tmp_path) -> None:
 
     wh = connect(tmp_path / "wh")
     add_features(wh, add_corpus(wh, n_speakers=4, per_class=3))
-    with pytest.raises(BadParameterError, match="lgbm: num_leaves must be in"):
-        sercap.tune(wh, "lgbm", params={"num_leaves": 1}, trials=1, progress=False)
+    refused = (  # the choices too, not only the numeric ranges: they failed inside a trial
+        ("lgbm", {"num_leaves": 1}, "lgbm: num_leaves must be in"),
+        ("svm", {"class_weight": "foo"}, "svm: class_weight must be 'balanced' or null"),
+        ("svm", {"gamma": -1}, "svm: gamma must be 'scale', 'auto' or a positive number"),
+        ("trees", {"xgb__class_weight": 1}, "trees: xgb: class_weight must be"),
+    )
+    for model, params, words in refused:
+        with pytest.raises(BadParameterError, match=words):
+            sercap.tune(wh, model, params=params, trials=1, progress=False)
     assert not list((tmp_path / "wh").rglob("*.journal"))
     wh.close()
 

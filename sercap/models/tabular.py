@@ -40,6 +40,10 @@ class TabularModel(SERModel):
 
     input_kind: ClassVar[str] = "tabular"
 
+    def _check_on_init(self) -> None:
+        if "class_weight" in self.params:  # before any data is read (and before a study exists)
+            _check_class_weight(self.name, self.params["class_weight"])
+
     def fit(
         self,
         X: Any,
@@ -98,6 +102,16 @@ def _imputer():  # noqa: ANN202 - sklearn object
     return SimpleImputer(strategy="median", keep_empty_features=True)
 
 
+def _check_gamma(gamma: Any) -> Any:
+    if isinstance(gamma, bool) or not (
+        gamma in ("scale", "auto") or (isinstance(gamma, int | float) and gamma > 0)
+    ):
+        raise BadParameterError(
+            f"svm: gamma must be 'scale', 'auto' or a positive number, got {gamma!r}"
+        )
+    return gamma
+
+
 def _check_class_weight(name: str, value: Any) -> str | None:
     if value not in ("balanced", None):
         raise BadParameterError(f"{name}: class_weight must be 'balanced' or null, got {value!r}")
@@ -128,6 +142,10 @@ class SVMModel(TabularModel):
     def default_params(cls) -> dict:
         return {"C": 1.0, "gamma": "scale", "class_weight": "balanced"}
 
+    def _check_on_init(self) -> None:
+        super()._check_on_init()
+        _check_gamma(self.params["gamma"])
+
     @classmethod
     def search_space(cls, trial: optuna.Trial) -> dict:
         # gamma around "scale" = 1/n_features on standardised data (4e-4 for 2500 features).
@@ -140,11 +158,7 @@ class SVMModel(TabularModel):
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        gamma = self.params["gamma"]
-        if not (gamma in ("scale", "auto") or (isinstance(gamma, int | float) and gamma > 0)):
-            raise BadParameterError(
-                f"svm: gamma must be 'scale', 'auto' or a positive number, got {gamma!r}"
-            )
+        gamma = _check_gamma(self.params["gamma"])
         pipe = make_pipeline(_imputer(), StandardScaler(), self._svc(y, gamma))
         with warnings.catch_warnings():
             # sklearn 1.9 deprecates SVC(probability=True); it still gives libsvm's multiclass
@@ -493,6 +507,12 @@ class TreesVoteModel(SERModel):
     @classmethod
     def default_params(cls) -> dict:
         return namespaced_defaults(cls.members)
+
+    def _check_on_init(self) -> None:
+        for member in self.members:
+            key = f"{member}__class_weight"
+            if key in self.params:
+                _check_class_weight(f"trees: {member}", self.params[key])
 
     @classmethod
     def search_space(cls, trial: optuna.Trial) -> dict:
