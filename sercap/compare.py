@@ -80,20 +80,10 @@ def bench_runs(
     With ``cluster`` (a Dask Client or a spec such as ``"local:4"``) every (model, outer
     fold) fit of the whole bench is one task, all submitted at once; the runs stored are
     those the in-process path stores (same seed, same predictions)."""
-    from sercap.experiment import compare_tuned
+    from sercap.experiment import compare_tuned, tuned_params
 
-    if cluster is not None:
-        return _bench_on_cluster(
-            wh, specs, cluster, corpus=corpus, label_map=label_map, feature_set=feature_set,
-            image_set=image_set, speaker_norm=speaker_norm, tuned=tuned, params=params,
-            seed=seed, n_jobs=n_jobs, device=device, progress=progress,
-        )  # fmt: skip
-    cache: dict[DataRequest, Dataset] = {}
-    out = BenchRuns(default=[])
-    bar = tqdm(specs, desc="bench", unit="model", disable=not progress)
-    for spec in bar:
-        bar.set_postfix_str(spec.label)
-        request = data_request(
+    def request_for(spec: BenchSpec) -> DataRequest:
+        return data_request(
             spec.model,
             corpus=corpus,
             label_map=label_map,
@@ -101,6 +91,25 @@ def bench_runs(
             image_set=image_set,
             speaker_norm=speaker_norm,
         )
+
+    cache: dict[DataRequest, Dataset] = {}
+    if tuned:  # every model's nested tuning must exist before the first run is stored
+        for spec in specs:
+            request = request_for(spec)
+            if request not in cache:
+                cache[request] = load_for(wh, request)
+            tuned_params(wh, spec.model, cache[request])
+    if cluster is not None:
+        return _bench_on_cluster(
+            wh, specs, cluster, corpus=corpus, label_map=label_map, feature_set=feature_set,
+            image_set=image_set, speaker_norm=speaker_norm, tuned=tuned, params=params,
+            seed=seed, n_jobs=n_jobs, device=device, progress=progress,
+        )  # fmt: skip
+    out = BenchRuns(default=[])
+    bar = tqdm(specs, desc="bench", unit="model", disable=not progress)
+    for spec in bar:
+        bar.set_postfix_str(spec.label)
+        request = request_for(spec)
         if request not in cache:
             cache[request] = load_for(wh, request)
         kwargs = dict(

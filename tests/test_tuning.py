@@ -318,6 +318,15 @@ def test_tune_show_lists_every_fold_study(tmp_path) -> None:
     assert bench.exit_code == 0, bench.output
     assert "svm nested-tuned" in bench.stdout and "default vs nested-tuned" in bench.stdout
     assert sum(v in bench.stdout for v in verdicts) == 1
+    # a model without a nested tuning stops the bench before anything is fitted or stored
+    with connect(wh_dir, read_only=True) as wh:
+        before = wh.scalar("SELECT count(*) FROM runs")
+    refused = runner.invoke(
+        main, ["-w", str(wh_dir), "bench", "svm", "rf", "--tuned", "--out", str(tmp_path / "c")]
+    )
+    assert refused.exit_code == 1 and "no nested tuning for rf" in refused.output
+    with connect(wh_dir, read_only=True) as wh:
+        assert wh.scalar("SELECT count(*) FROM runs") == before
 
 
 def test_the_default_is_kept_unless_clearly_beaten() -> None:
