@@ -200,13 +200,16 @@ def bench_table(wh: Warehouse, run_ids: Sequence[str]) -> pl.DataFrame:
 
 
 def _display_name(run: dict) -> str:
-    """``svm``, ``svm [compare2016]`` or ``avg(svm+xgb)``: what a row of the table is."""
+    """``svm``, ``svm [compare2016]``, ``svm columns /^mfcc_/`` or ``avg(svm+xgb)``: what a
+    row of the table is."""
     if run["kind"] == "ensemble":
         members = json.loads(run["params_json"] or "{}").get("members", [])
         return "avg(" + "+".join(members) + ")"
     name = run["model"]
     if run["feature_set"] not in (None, "default", "mel", "transcripts", "default+transcripts"):
         name += f" [{run['feature_set']}]"
+    if run.get("columns"):
+        name += f" columns /{run['columns']}/"
     return name + (" nested-tuned" if run.get("tuned") else "")
 
 

@@ -145,7 +145,10 @@ def write_report(
 
         write_bench_report(wh, best, out_dir, corpus)
         table = bench_table(wh, best)
-        names = dict(zip(table["run_id"], table["name"], strict=True))
+        names = {  # as the results table names them, so two svm rows stay told apart
+            r["run_id"]: r["name"] + (" (speaker-norm)" if r["speaker_norm"] else "")
+            for r in table.iter_rows(named=True)
+        }
         sections += [
             "## Results",
             "",

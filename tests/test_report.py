@@ -89,3 +89,16 @@ def test_tuning_comparison_says_when_tuning_gained_nothing() -> None:
     assert any(line.split()[:1] == ["svm"] and "0.7000" in line for line in lines)
     assert "svm: tuning gained nothing within noise" in text
     assert "lgbm: tuning helped" in text and "lgbm: tuning gained nothing" not in text
+
+
+def test_a_run_on_some_columns_is_its_own_row_and_says_so(wh, tmp_path) -> None:
+    """`train svm --columns P` after `train svm` replaced the all-columns row in the report,
+    under the bare name svm."""
+    import sercap
+
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    every = sercap.train(wh, "svm", progress=False).run_id
+    some = sercap.train(wh, "svm", columns="^mfcc_", progress=False).run_id
+    text = write_report(wh, tmp_path / "r", importance=False).read_text()
+    assert every in text and some in text
+    assert "| svm columns /^mfcc_/ |" in text

@@ -33,7 +33,8 @@ FROM runs ORDER BY started_at DESC LIMIT $n;
 -- name: newest_per_configuration
 SELECT arg_max(run_id, started_at) AS run_id FROM runs
 WHERE corpus = $corpus AND label_map = $label_map
-GROUP BY model, feature_set, speaker_norm, tuned_from IS NOT NULL, kind, members ORDER BY 1;
+GROUP BY model, feature_set, columns, speaker_norm, tuned_from IS NOT NULL, kind, members
+ORDER BY 1;
 
 -- name: newest_per_model
 SELECT model, arg_max(run_id, started_at) AS run_id FROM runs
@@ -55,7 +56,7 @@ ORDER BY ua DESC, started_at DESC LIMIT 1;
 -- name: bench_rows
 SELECT run_id, model, kind, feature_set, label_map, protocol, speaker_norm,
     tuned_from IS NOT NULL AS tuned, ua, wa, macro_f1, ua_fold_mean, ua_fold_std, fit_s,
-    classes, confusion_json, members, params_json
+    classes, confusion_json, members, params_json, columns
 FROM runs WHERE list_contains($ids, run_id);
 
 -- name: predictions
