@@ -620,6 +620,11 @@ def train(
 
     spec = _cluster(cluster)
     say = say or _quiet
+    if params is not None and not isinstance(params, Mapping):
+        raise BadParameterError(
+            f"params must be a dict of parameter values, got {type(params).__name__}",
+            hint='e.g. params={"C": 10} (the CLI\'s --params takes JSON)',
+        )
     if target is not None:  # the model's regressor of a rating (sercap.regression)
         from sercap.regression import train_target
 
@@ -636,6 +641,10 @@ def train(
 
     if params:  # a wrong value is one line before any data is read
         get_model(model)(dict(params))
+    if columns is not None and get_model(model).input_kind == "text":
+        raise BadParameterError(
+            f"--columns does not apply to {model}: it reads transcripts, not feature columns"
+        )
     if speaker_norm and get_model(model).input_kind == "text":
         raise BadParameterError(
             f"--speaker-norm does not apply to {model}: it reads transcripts, which have "

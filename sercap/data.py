@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from sercap.errors import NotExtractedError, NotFoundError, SercapError
+from sercap.errors import BadParameterError, NotExtractedError, NotFoundError, SercapError
 from sercap.store import Warehouse, catalog, check_name
 
 INPUT_KINDS = ("tabular", "sequence", "image", "text")
@@ -338,7 +338,7 @@ def _feature_columns(available: list[str], pattern: str | None, what: str) -> li
     try:
         regex = re.compile(pattern)
     except re.error as exc:
-        raise SercapError(
+        raise BadParameterError(
             f"--columns {pattern!r} is not a valid regular expression ({exc})"
         ) from exc
     chosen = [c for c in numeric if regex.search(c)]

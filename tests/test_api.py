@@ -159,6 +159,11 @@ def test_unknown_names_are_bad_parameters(issue_example) -> None:
         lambda: sercap.train(wh, "no-such-model"),
         lambda: sercap.ingest(wh, "no-such-kind", "."),
         lambda: sercap.extract(wh, "no-such-set"),
+        # a JSON string for params (the CLI's form), an invalid regex, and --columns on a
+        # model that reads words: each was a raw ValueError, a bare SercapError or ignored
+        lambda: sercap.train(wh, "svm", params='{"C": 1}'),
+        lambda: sercap.train(wh, "svm", columns="(unclosed"),
+        lambda: sercap.train(wh, "text-lr", columns="^mfcc_"),
     ):
         with pytest.raises(sercap.BadParameterError):
             call()
