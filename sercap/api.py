@@ -959,6 +959,10 @@ def tune(
         raise BadParameterError(f"trials={trials}", hint="ask for at least one trial")
     if inner_folds < 2:
         raise BadParameterError(f"inner_folds={inner_folds}", hint="use at least 2 inner folds")
+    if timeout is not None and not timeout > 0:
+        raise BadParameterError(
+            f"timeout={timeout}", hint="give a positive number of seconds, or none for no limit"
+        )
     if pruner not in PRUNERS:
         raise BadParameterError(
             f"unknown pruner {pruner!r}", hint=f"choose one of: {', '.join(PRUNERS)}"
