@@ -130,12 +130,14 @@ def write_report(
     import warnings
 
     from sercap.compare import table_markdown, write_bench_report
-    from sercap.data import load_dataset, resolve_corpus, resolve_label_map
+    from sercap.data import feature_set_hash, load_dataset, resolve_corpus, resolve_label_map
     from sercap.modality import modality_section
     from sercap.plots import boxplots_png, counts_png
 
     corpus = resolve_corpus(wh, corpus)
     label_map = resolve_label_map(wh, corpus, label_map)
+    if feature_set is not None:  # named: an unknown or unextracted set is an error, not a note
+        feature_set_hash(wh, feature_set)
     out_dir.mkdir(parents=True, exist_ok=True)
     best = newest_runs(wh, corpus, label_map)
     sections = [f"# sercap report: {corpus} ({label_map})", ""]

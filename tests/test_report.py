@@ -1,5 +1,6 @@
 import numpy as np
 import polars as pl
+import pytest
 
 from sercap.compare import BenchSpec, bench_models, bench_table, write_bench_report
 from sercap.report import feature_ranking, format_confusion, format_table, write_report
@@ -102,3 +103,13 @@ def test_a_run_on_some_columns_is_its_own_row_and_says_so(wh, tmp_path) -> None:
     text = write_report(wh, tmp_path / "r", importance=False).read_text()
     assert every in text and some in text
     assert "| svm columns /^mfcc_/ |" in text
+
+
+def test_a_named_feature_set_that_does_not_exist_is_refused(wh, tmp_path) -> None:
+    """`report --feature-set nope` wrote a report (exit 0) with a note inside it."""
+    from sercap.errors import SercapError
+
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    with pytest.raises(SercapError, match="unknown feature set 'nope'"):
+        write_report(wh, tmp_path / "r", feature_set="nope", importance=False)
+    assert not (tmp_path / "r").exists()
