@@ -999,8 +999,8 @@ def tune(
     n_folds = len(set(folds)) if folds else len(set(data.folds))
     say(
         f"study {name}: {len(data)} utterances, {n_folds} outer-fold studies"
-        f"{' + final' if final else ''} × {trials} trials, {inner_folds} inner folds each, "
-        f"storage {label}"
+        f"{' + final' if final else ''} × {trials} trials, "
+        f"{_inner_folds_used(data, inner_folds)}, storage {label}"
     )
     try:
         result = run_nested(
@@ -1176,6 +1176,21 @@ def predict(
     )  # fmt: skip
     table = prediction_table(results, run_id).with_columns(run_id=pl.Series(used, dtype=pl.String))
     return with_confidence(table, threshold)
+
+
+def _inner_folds_used(data: Any, inner_folds: int) -> str:
+    """``"3 inner folds each"``, or what the outer folds with fewer training speakers get
+    (the inner split deals speakers, so it cannot have more folds than speakers)."""
+    import numpy as np
+
+    speakers, outer = np.asarray(data.speakers), np.asarray(data.folds)
+    fewest = min(
+        (len(np.unique(speakers[outer != fold])) for fold in np.unique(outer)),
+        default=inner_folds,
+    )
+    if fewest >= inner_folds:
+        return f"{inner_folds} inner folds each"
+    return f"{inner_folds} inner folds each ({fewest} where a fold has {fewest} training speakers)"
 
 
 def _predict_ratings(

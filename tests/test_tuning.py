@@ -421,3 +421,16 @@ def test_a_trial_stopped_by_ctrl_c_logs_no_traceback() -> None:
         "ValueError('bad').",
         "Trial 5 failed with value None.",
     ]
+
+
+def test_the_header_says_how_many_inner_folds_a_fold_really_gets(tmp_path) -> None:
+    """Three speakers under leave-one-speaker-out leave two per fold: the inner split can
+    only deal them into 2 folds, which the header used to hide ("3 inner folds each")."""
+    import sercap
+
+    wh = connect(tmp_path / "wh")
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    notes: list[str] = []
+    sercap.tune(wh, "svm", trials=1, progress=False, final=False, say=notes.append)
+    assert "3 inner folds each (2 where a fold has 2 training speakers)" in notes[0]
+    wh.close()
