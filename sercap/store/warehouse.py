@@ -72,7 +72,10 @@ class Warehouse:
             rel = self.con.sql(sql, params=params)
             return rel.pl() if rel is not None else pl.DataFrame()
         except duckdb.Error as exc:
-            raise damaged_part_error(exc, self.root) or exc from exc
+            damaged = damaged_part_error(exc, self.root)
+            if damaged is None:
+                raise
+            raise damaged from exc
 
     def execute(self, sql: str, params: Sequence[Any] | dict | None = None) -> None:
         """Run a statement whose result is not needed (fully consumed, as DuckDB 2 asks)."""
