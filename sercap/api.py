@@ -639,13 +639,14 @@ def train(
         return run
     from sercap.models.registry import get_model
 
+    cls = get_model(model)
     if params:  # a wrong value is one line before any data is read
-        get_model(model)(dict(params))
-    if columns is not None and get_model(model).input_kind == "text":
+        cls(dict(params))
+    if columns is not None and cls.input_kind == "text":
         raise BadParameterError(
             f"--columns does not apply to {model}: it reads transcripts, not feature columns"
         )
-    if speaker_norm and get_model(model).input_kind == "text":
+    if speaker_norm and cls.input_kind == "text":
         raise BadParameterError(
             f"--speaker-norm does not apply to {model}: it reads transcripts, which have "
             "no per-speaker statistics to standardise"

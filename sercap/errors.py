@@ -72,9 +72,10 @@ class RefusedError(SercapError, PermissionError):
     """Read-only SQL reached for a file or setting outside the warehouse's own parts."""
 
 
+#: A Parquet file named in an error message, and any quoted path.
 _PART_IN_MESSAGE = re.compile(r"""["']([^"']+\.parquet)["']""")
-#: What DuckDB's Parquet reader says about a damaged file when it does not name the file.
 _QUOTED_PATH = re.compile(r"""["'][^"']*/[^"']*["']""")
+#: What DuckDB's Parquet reader says about a damaged file when it does not name the file.
 _PARQUET_DAMAGE = re.compile(
     r"TProtocolException|Decompression failure|magic bytes|Out of buffer|[Cc]orrupt"
 )

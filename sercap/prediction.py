@@ -91,7 +91,7 @@ def best_run(
             f"single files; run `sercap train {model}` (without --speaker-norm) first"
         )
     better = runs.better_speaker_normed(wh, model, corpus, run_id) if say else None
-    if better is not None and say is not None:
+    if better is not None:
         say(
             f"note: run {better[0]} of {model} scored higher (UA {better[1]:.3f}) but used "
             "speaker normalisation, which cannot predict single files; predicting with "

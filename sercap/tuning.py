@@ -66,17 +66,14 @@ class _QuietInterruptedTrials(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        words = record.getMessage().split()
+        message = record.getMessage()
+        words = message.split()
         number = words[1] if len(words) > 1 and words[0] == "Trial" else None
-        if isinstance(error, KeyboardInterrupt) or "KeyboardInterrupt()" in record.getMessage():
+        if isinstance(error, KeyboardInterrupt) or "KeyboardInterrupt()" in message:
             if number is not None:
                 self.interrupted.add(number)
             return False
-        if (
-            number is not None
-            and number in self.interrupted
-            and "failed with value" in (record.getMessage())
-        ):
+        if number in self.interrupted and "failed with value" in message:
             self.interrupted.discard(number)
             return False
         return True
@@ -413,10 +410,9 @@ def prepare_study(
             "with --study"
         )
     pattern = getattr(data, "column_pattern", None)
-    settings = {"columns": pattern, "inner_folds": inner_folds}
-    for key, value in settings.items():  # trials scored on other data or splits: not one study
+    settings = (("columns", "--columns", pattern), ("inner_folds", "--inner-folds", inner_folds))
+    for key, flag, value in settings:  # trials scored on other data or splits: not one study
         if existing and key in study.user_attrs and study.user_attrs[key] != value:
-            flag = "--columns" if key == "columns" else "--inner-folds"
             raise SercapError(
                 f"study {name} was started with {flag} {study.user_attrs[key]!r}, this run "
                 f"gives {value!r}; resume it with the same {flag}, or name a new study with "

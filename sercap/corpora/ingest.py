@@ -176,8 +176,9 @@ def _audio_gone(wh: Warehouse, corpus: str, written: pl.Series) -> dict[str, str
                 reasons[path] = None
             except AudioError as exc:
                 reasons[path] = str(exc)
-        if reasons[path] is not None:
-            gone[utt_id] = str(reasons[path])
+        reason = reasons[path]
+        if reason is not None:
+            gone[utt_id] = reason
     return gone
 
 
