@@ -864,6 +864,7 @@ def tune(
     model: str,
     *,
     trials: int = 20,
+    top_up: bool = False,
     timeout: float | None = None,
     corpus: str | None = None,
     labels: str | None = None,
@@ -904,6 +905,12 @@ def tune(
         Any model :func:`train` accepts.
     trials : int
         Trials to add to each study.
+    top_up : bool
+        Count the trials the studies already have: each study ends with ``trials``
+        finished (completed or pruned) trials in all. Use it to finish an interrupted
+        tuning with the same budget for every fold, or to let several processes or machines
+        share one budget (each stops once a study has them) instead of each adding
+        ``trials``.
     timeout : float, optional
         Stop starting trials of a study after this many seconds.
     corpus, labels, feature_set, image_set, columns, speaker_norm
@@ -1000,7 +1007,7 @@ def tune(
     n_folds = len(set(folds)) if folds else len(set(data.folds))
     say(
         f"study {name}: {len(data)} utterances, {n_folds} outer-fold studies"
-        f"{' + final' if final else ''} × {trials} trials, "
+        f"{' + final' if final else ''} × {trials} trials{' in all' if top_up else ''}, "
         f"{_inner_folds_used(data, inner_folds)}, storage {label}"
     )
     try:
@@ -1021,6 +1028,7 @@ def tune(
             device=device,
             progress=_bars(progress),
             cluster=spec,
+            top_up=top_up,
         )
     finally:
         if database:  # the caller's wh works again, whatever happened

@@ -347,11 +347,15 @@ def run_study(
     n_jobs: int = 1,
     device: str | None = None,
     progress: bool = True,
+    top_up: bool = False,
 ) -> optuna.Study:
     """Create or resume study ``name`` over ``rows`` (default: all) and run more trials.
 
     A new study starts with the model's default settings as its first trial (where sercap
     has a compact space for the model), so its best value is never below the default's.
+    ``n_trials`` trials are added, or with ``top_up`` the study is brought to ``n_trials``
+    finished trials in all (those of earlier runs and of other processes count: Optuna's
+    :class:`~optuna.study.MaxTrialsCallback` stops each process once the study has them).
     """
     rows = np.arange(len(data)) if rows is None else np.asarray(rows)
     study = prepare_study(
@@ -362,6 +366,12 @@ def run_study(
         model, data, rows, inner_folds=inner_folds, fixed=fixed, seed=seed, n_jobs=n_jobs,
         device=device,
     )  # fmt: skip
+    callbacks: list = []
+    if top_up and n_trials is not None:
+        callbacks.append(optuna.study.MaxTrialsCallback(n_trials, states=FINISHED))
+        n_trials = max(0, n_trials - _finished(study))
+        if n_trials == 0:
+            return study
     bar = tqdm(total=n_trials, desc=name, unit="trial", disable=not progress, leave=False)
 
     def update(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -370,7 +380,9 @@ def run_study(
             bar.set_postfix_str(f"best UA {study.best_value:.4f} (trial {study.best_trial.number})")
 
     try:
-        study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=[update])
+        study.optimize(
+            objective, n_trials=n_trials, timeout=timeout, callbacks=[update, *callbacks]
+        )
     finally:
         bar.close()
     return study
@@ -464,12 +476,14 @@ def run_nested(
     device: str | None = None,
     progress: bool = True,
     cluster: Any = None,
+    top_up: bool = False,
 ) -> NestedStudies:
     """Nested tuning: for each outer fold a study ``<base>/fold=<f>`` whose objective is an
     inner cross-validation over that fold's training speakers only (its test speakers are
     never read), then ``<base>/final`` over every speaker for the parameters `predict` uses.
 
-    ``n_trials`` and ``timeout`` apply to each study. ``only_folds`` tunes some outer folds
+    ``n_trials`` and ``timeout`` apply to each study (with ``top_up``, ``n_trials`` is the
+    number of finished trials each study should have in all). ``only_folds`` tunes some outer folds
     (e.g. to share the work between processes). Every study resumes where it stopped.
 
     With ``cluster`` (a Dask Client or a spec such as ``"local:4"``) every trial of every
@@ -494,7 +508,7 @@ def run_nested(
         return run_on_cluster(
             cluster, model, data, storage, base, studies, n_trials=n_trials, timeout=timeout,
             pruner=pruner, inner_folds=inner_folds, fixed=fixed, seed=seed, n_jobs=n_jobs,
-            device=device, progress=progress, final=final,
+            device=device, progress=progress, final=final, top_up=top_up,
         )  # fmt: skip
     folds: dict[str, optuna.Study] = {}
     for fold, train, _test in outer:
@@ -504,13 +518,14 @@ def run_nested(
             model, data, storage, fold_study_name(base, fold), rows=train, outer_fold=fold,
             n_trials=n_trials, timeout=timeout, pruner=pruner, inner_folds=inner_folds,
             fixed=fixed, seed=seed, n_jobs=n_jobs, device=device, progress=progress,
+            top_up=top_up,
         )  # fmt: skip
     last = None
     if final:
         last = run_study(
             model, data, storage, final_study_name(base), outer_fold=None, n_trials=n_trials,
             timeout=timeout, pruner=pruner, inner_folds=inner_folds, fixed=fixed, seed=seed,
-            n_jobs=n_jobs, device=device, progress=progress,
+            n_jobs=n_jobs, device=device, progress=progress, top_up=top_up,
         )  # fmt: skip
     return NestedStudies(base=base, folds=folds, final=last)
 
@@ -589,6 +604,7 @@ def run_on_cluster(
     device: str | None,
     progress: bool,
     final: bool,
+    top_up: bool = False,
 ) -> NestedStudies:
     """The studies of :func:`run_nested` with each trial a task on the cluster.
 
@@ -597,7 +613,8 @@ def run_on_cluster(
     the shared storage and runs ``optimize(n_trials=1)``, so trials of all studies run side
     by side, the pruner compares against every finished trial and a killed worker's trial
     is rerun by Dask (the killed one is failed by the heartbeat). Every study gets exactly
-    ``n_trials`` new finished trials (fewer only if ``timeout`` ran out).
+    ``n_trials`` new finished trials (fewer only if ``timeout`` ran out); with ``top_up``,
+    as many as it lacks of ``n_trials`` finished trials.
     """
     from sercap.distribute import run_on_cluster as dispatch
 
@@ -607,11 +624,12 @@ def run_on_cluster(
     items = []
     for name, fold, rows in studies:
         existing = len(_trials(storage, name))
-        prepare_study(
+        study = prepare_study(
             model, data, storage, name, rows=rows, outer_fold=fold, pruner=pruner,
             inner_folds=inner_folds, fixed=fixed, seed=seed,
         )  # fmt: skip
-        for k in range(n_trials):
+        wanted = max(0, n_trials - _finished(study)) if top_up else n_trials
+        for k in range(wanted):
             task = TrialTask(
                 name, model, rows, inner_folds, fixed, seed, seed + existing + k,
                 pruner, n_jobs, device, deadline,
@@ -640,6 +658,15 @@ def nested_studies(storage: optuna.storages.BaseStorage, base: str) -> NestedStu
     if not folds and last is None:
         raise SercapError(f"no study {base!r} yet; run `sercap tune` without --show first")
     return NestedStudies(base=base, folds=folds, final=last)
+
+
+#: Trial states that used up a trial of the budget (a failed one, e.g. a killed process's,
+#: did not: ``top_up`` runs it again).
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+def _finished(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
 def _trials(storage: optuna.storages.BaseStorage, name: str) -> list:

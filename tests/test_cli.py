@@ -398,3 +398,20 @@ def test_predict_with_a_mistyped_model_lists_the_models(toy_dir: Path, tmp_path:
     result = run("-w", toy_dir, "predict", tmp_path / "a.wav", "--model", "svn")
     _one_line_error(result, "unknown model 'svn'; choose one of: svm")
     _one_line_error(run("-w", toy_dir, "predict", tmp_path / "a.wav", "--model", "rf"), "train rf")
+
+
+def test_tune_top_up_finishes_the_budget_of_an_interrupted_tuning(toy_dir: Path) -> None:
+    """The same command resumed after Ctrl-C: with --top-up the studies end with --trials
+    trials each (here 2), where plain --trials would have added 2 more."""
+    import optuna
+
+    from sercap.tuning import open_storage
+
+    common = ("tune", "svm", "--pruner", "none", "--inner-folds", "2", "--no-final")
+    assert run("-w", toy_dir, *common, "--trials", "1", "--fold", "01").exit_code == 0
+    out = run("-w", toy_dir, *common, "--trials", "2", "--top-up")
+    assert out.exit_code == 0 and "× 2 trials in all" in out.output, out.output
+    (journal,) = (toy_dir / "studies").glob("*.journal")
+    storage = open_storage(str(journal), toy_dir, "")
+    counts = {s.study_name: s.n_trials for s in optuna.get_all_study_summaries(storage)}
+    assert sorted(counts.values()) == [2, 2, 2, 2], counts

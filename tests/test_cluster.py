@@ -485,6 +485,11 @@ def test_nested_tuning_from_dask_workers_on_postgresql(pg, toy, client, tmp_path
                         progress=False, cluster=client)  # fmt: skip
     for name in names:  # resumed: the counts add up
         assert _counts(storage, name) == {"COMPLETE": 5}, name
+    nested = run_nested("svm", data, storage, base, n_trials=6, inner_folds=2,
+                        progress=False, cluster=client, top_up=True)  # fmt: skip
+    for name in names:  # topped up: one more each (complete or pruned), to six in all
+        counts = _counts(storage, name)
+        assert sum(counts.values()) == 6 and set(counts) <= {"COMPLETE", "PRUNED"}, name
     trial0 = nested.final.trials[0]
     assert trial0.user_attrs.get("default") and trial0.params == {"C": 1.0, "gamma_rel": 1.0}
 

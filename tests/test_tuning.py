@@ -434,3 +434,57 @@ def test_the_header_says_how_many_inner_folds_a_fold_really_gets(tmp_path) -> No
     sercap.tune(wh, "svm", trials=1, progress=False, final=False, say=notes.append)
     assert "3 inner folds each (2 where a fold has 2 training speakers)" in notes[0]
     wh.close()
+
+
+def test_top_up_brings_every_study_to_the_same_total(toy, tmp_path) -> None:
+    """`tune --trials N` adds N trials to each study, so the same command resumed after a
+    Ctrl-C gave the folds unequal budgets; with top_up every study ends with N finished
+    trials, a failed one (a killed process's) is not counted, and a complete tuning adds
+    nothing."""
+    data = load_dataset(toy, "tabular")
+    storage = open_storage(None, tmp_path, "t")
+    first = fold_study_name("t", "01")
+    run_nested("svm", data, storage, "t", n_trials=3, inner_folds=2, pruner="none",
+               progress=False, only_folds=["01"], final=False)  # fmt: skip
+    killed = optuna.load_study(study_name=first, storage=storage)
+    killed.tell(killed.ask(), state=optuna.trial.TrialState.FAIL)  # interrupted mid-trial
+    nested = run_nested("svm", data, storage, "t", n_trials=4, inner_folds=2, pruner="none",
+                        progress=False, top_up=True)  # fmt: skip
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    for study in [*nested.folds.values(), nested.final]:
+        assert len(study.get_trials(states=finished)) == 4, study.study_name
+    assert len(nested.folds["01"].trials) == 5  # its 3, the failed one, and 1 more
+    again = run_nested("svm", data, storage, "t", n_trials=4, inner_folds=2, pruner="none",
+                       progress=False, top_up=True)  # fmt: skip
+    assert [len(s.trials) for s in again.folds.values()] == [5, 4, 4, 4]
+    added = run_nested("svm", data, storage, "t", n_trials=1, inner_folds=2, pruner="none",
+                       progress=False, only_folds=["02"], final=False)  # fmt: skip
+    assert len(added.folds["02"].trials) == 5  # without top_up: one more
+
+
+def test_top_up_stops_when_another_process_has_filled_the_study(toy, tmp_path) -> None:
+    """Processes sharing a budget: once the study holds N finished trials (some made by
+    another process while this one runs), this one starts no more."""
+    data = load_dataset(toy, "tabular")
+    storage = open_storage(None, tmp_path, "s")
+    other = optuna.load_study  # the "other process": adds trials from inside a trial
+    objective = tune_module.objective_for
+
+    def busy(*args, **kwargs):
+        inner = objective(*args, **kwargs)
+
+        def score(trial):
+            if trial.number == 0:  # meanwhile another process finishes three trials
+                shared = other(study_name="s", storage=storage)
+                for _ in range(3):
+                    shared.tell(shared.ask(), 0.5)
+            return inner(trial)
+
+        return score
+
+    import unittest.mock
+
+    with unittest.mock.patch.object(tune_module, "objective_for", busy):
+        study = run_study("svm", data, storage, "s", n_trials=3, pruner="none",
+                          progress=False, top_up=True)  # fmt: skip
+    assert len(study.trials) == 4  # trial 0 and the other's 3: not 3 more of its own

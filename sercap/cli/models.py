@@ -150,6 +150,13 @@ def runs_show(ctx: click.Context, run_id: str) -> None:
     help="Trials to add to each study (every outer fold's and the final one).",
 )
 @click.option(
+    "--top-up",
+    is_flag=True,
+    help="Make --trials the total: each study ends with that many finished trials, "
+    "counting earlier runs and other processes (finish an interrupted tuning with equal "
+    "budgets, or share one budget between machines).",
+)
+@click.option(
     "--timeout", type=float, help="Per study: stop starting trials after this many seconds."
 )
 @click.option(
@@ -213,6 +220,7 @@ def tune_command(
     columns,
     speaker_norm,
     trials,
+    top_up,
     timeout,
     storage,
     study,
@@ -235,8 +243,10 @@ def tune_command(
     with that study's chosen parameters (its best trial, unless the default settings, trial
     0, are within 0.01 inner UA of it) and scores fold f's test speakers. The final study
     (`BASE/final`, all speakers) gives the parameters `predict` uses; it is never scored.
-    --trials is per study. Running it again resumes the studies; several processes (or
-    machines, with --storage postgresql://…) can tune them together. With --target the
+    --trials is per study and adds trials; with --top-up it is each study's total, so
+    the same command resumed after Ctrl-C finishes the budget. Running it again resumes the
+    studies; several processes (or machines, with --storage postgresql://…) can tune them
+    together (with --top-up they share the budget). With --target the
     studies tune the model's regressor of that rating on inner CCC.
     """
     request = dict(
@@ -261,6 +271,7 @@ def tune_command(
         wh,
         model,
         trials=trials,
+        top_up=top_up,
         timeout=timeout,
         pruner=pruner,
         inner_folds=inner_folds,
