@@ -423,7 +423,8 @@ class RegressionRun:
     computed on the pooled out-of-fold predictions; ``predictions`` has one row per
     utterance (utt_id, fold, value = the corpus' rating, predicted). ``record`` holds every
     column of the ``runs`` table; ``left_out`` counts the utterances without a rating (set by
-    :func:`train`).
+    :func:`train`); after ``train(..., tuned=True)``, ``comparison`` holds the default
+    run's CCC beside the tuned one's (:class:`sercap.regression.TunedCCC`).
     """
 
     run_id: str
@@ -438,11 +439,15 @@ class RegressionRun:
     record: dict = field(repr=False)
     fold_params: dict | None = None
     left_out: int = 0
+    comparison: Any = field(default=None, repr=False)
 
     def __str__(self) -> str:
-        from sercap.format import format_regression_run
+        from sercap.format import format_regression_run, format_tuned_ccc
 
-        return format_regression_run(self.record)
+        text = format_regression_run(self.record)
+        if self.comparison is not None:
+            text += "\n\n" + format_tuned_ccc(self.comparison)
+        return text
 
     def _repr_markdown_(self) -> str:
         return f"```\n{self}\n```"
@@ -539,7 +544,7 @@ def train(
     image_set: str | None = None,
     columns: str | None = None,
     params: Mapping[str, Any] | None = None,
-    tuned: bool = False,
+    tuned: bool | str = False,
     speaker_norm: bool = False,
     target: str | None = None,
     seed: int = 0,
@@ -568,10 +573,12 @@ def train(
         Regular expression choosing feature columns (default: the model's own).
     params : mapping, optional
         Model parameters (override tuned ones when ``tuned``).
-    tuned : bool
+    tuned : bool or str
         Fit each outer fold with its own study's parameters (see :func:`tune`), and also
         run the defaults on the same folds: the returned run is the tuned one, with
-        ``run.comparison`` (UA difference and its paired bootstrap 95 % CI).
+        ``run.comparison`` (UA difference and its paired bootstrap 95 % CI; with
+        ``target``, the CCC difference). ``True`` takes the newest nested tuning of this
+        model and data; a string names one by its base study name (``tune``'s ``study``).
     speaker_norm : bool
         Standardise the inputs per speaker with unlabelled statistics over all of that
         speaker's extracted utterances: each functional (tabular models), each frame
@@ -628,7 +635,7 @@ def train(
     if target is not None:  # the model's regressor of a rating (sercap.regression)
         from sercap.regression import train_target
 
-        run_id, left_out = train_target(
+        run_id, left_out, comparison = train_target(
             wh, model, target, corpus=corpus, label_map=labels, feature_set=feature_set,
             image_set=image_set, columns=columns, params=dict(params or {}), tuned=tuned,
             speaker_norm=speaker_norm, seed=seed, n_jobs=jobs, device=device,
@@ -636,6 +643,7 @@ def train(
         )  # fmt: skip
         run = get_run(wh, run_id)
         run.left_out = left_out  # type: ignore[attr-defined]
+        run.comparison = comparison  # type: ignore[attr-defined]
         return run
     from sercap.models.registry import get_model
 
@@ -679,7 +687,8 @@ def train(
         cluster=spec,
     )
     if tuned:
-        comparison = compare_tuned(wh, model, data, **kwargs)
+        study = tuned if isinstance(tuned, str) else None
+        comparison = compare_tuned(wh, model, data, study=study, **kwargs)
         run = get_run(wh, comparison.tuned.run_id)
         run.comparison = comparison
         return run

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from sercap.data import Dataset, load_dataset
-from sercap.errors import SercapError
+from sercap.errors import NotFoundError, SercapError
 from sercap.evaluate import (
     CVResult,
     PairedDifference,
@@ -101,9 +101,9 @@ class TunedParams:
     final: dict | None  # the final study's (all speakers): for `predict`, never scored
 
 
-def tuned_params(wh: Warehouse, model: str, data: Dataset) -> TunedParams:
+def tuned_params(wh: Warehouse, model: str, data: Dataset, study: str | None = None) -> TunedParams:
     """The newest nested tuning of (model, corpus, label map, feature set, column pattern,
-    speaker norm).
+    speaker norm), or the one whose base study name is ``study``.
 
     Refuses when some outer fold of ``data`` has no study yet: a fold scored with
     parameters chosen on its own test speakers is what nested tuning exists to prevent.
@@ -128,7 +128,15 @@ def tuned_params(wh: Warehouse, model: str, data: Dataset) -> TunedParams:
         raise SercapError(
             f"no nested tuning for {model} on {data.corpus}/{data.label_map}; run `{command}` first"
         )
-    base = rows["base_study"][0]
+    bases = list(dict.fromkeys(rows["base_study"].to_list()))  # newest first
+    if study is not None and study not in bases:
+        stored = ", ".join(bases)
+        raise NotFoundError(
+            f"no nested tuning {study!r} of {model} on {data.corpus}/{data.label_map} "
+            f"with this data (stored: {stored})",
+            hint=f"name a stored one, or run `{command} --study {study}` first",
+        )
+    base = study or bases[0]
     mine = rows.filter(rows["base_study"] == base)
     folds = {
         r["outer_fold"]: json.loads(r["params_json"])
@@ -198,13 +206,19 @@ class RunPlan:
 
 
 def plan_run(
-    wh: Warehouse, model: str, data: Dataset, *, params: dict | None = None, tuned: bool = False
+    wh: Warehouse,
+    model: str,
+    data: Dataset,
+    *,
+    params: dict | None = None,
+    tuned: bool | str = False,
 ) -> RunPlan:
-    """The parameters a default or nested-tuned run of ``model`` fits each fold with."""
+    """The parameters a default or nested-tuned run of ``model`` fits each fold with
+    (``tuned``: True for the newest nested tuning, or the base name of one)."""
     user = dict(params or {})
     if not tuned:
         return RunPlan(model, user)
-    tuning = tuned_params(wh, model, data)
+    tuning = tuned_params(wh, model, data, study=tuned if isinstance(tuned, str) else None)
     per_fold = {fold: {**p, **user} for fold, p in tuning.fold_params.items()}
     final = {**(tuning.final or {}), **user}
     source = tuning.base if tuning.final is not None else f"{tuning.base} (no final study)"
@@ -288,13 +302,15 @@ def compare_tuned(
     progress: bool = True,
     n_boot: int = 2000,
     cluster: Any = None,
+    study: str | None = None,
 ) -> TuningComparison:
     """Run ``model`` with default and with nested-tuned parameters (both stored) and a paired
     bootstrap 95 % CI of the UA difference over utterances (tuned − default).
 
-    With ``cluster`` the folds of both runs are fitted as one batch of tasks on it."""
+    With ``cluster`` the folds of both runs are fitted as one batch of tasks on it;
+    ``study`` names the nested tuning (default: the newest of this model and data)."""
     plans = [
-        (data, plan_run(wh, model, data, params=params, tuned=True)),
+        (data, plan_run(wh, model, data, params=params, tuned=study or True)),
         (data, plan_run(wh, model, data, params=params)),
     ]
     tuned, default = run_plans(

@@ -304,17 +304,36 @@ def format_tuning_comparison(comparisons) -> str:
             f"  {c.model:<8} {d.ua_a:>8.4f} {d.ua_b:>8.4f} {d.diff:>+8.4f}   "
             f"[{d.low:+.4f}, {d.high:+.4f}]"
         )
-        if d.within_noise:
-            verdicts.append(
-                f"{c.model}: tuning gained nothing within noise (the CI includes 0); "
-                "prefer the default parameters"
-            )
-        elif d.diff < 0:
-            verdicts.append(f"{c.model}: tuning made it worse (the CI is below 0)")
-        else:
-            verdicts.append(f"{c.model}: tuning helped (the CI is above 0)")
+        verdicts.append(_tuning_verdict(c.model, d.diff, d.within_noise))
     runs = ", ".join(f"{c.default.run_id} / {c.tuned.run_id}" for c in comparisons)
     return "\n".join(lines + verdicts + [f"runs (default / tuned): {runs}"])
+
+
+def _tuning_verdict(model: str, diff: float, within_noise: bool) -> str:
+    if within_noise:
+        return (
+            f"{model}: tuning gained nothing within noise (the CI includes 0); "
+            "prefer the default parameters"
+        )
+    if diff < 0:
+        return f"{model}: tuning made it worse (the CI is below 0)"
+    return f"{model}: tuning helped (the CI is above 0)"
+
+
+def format_tuned_ccc(c) -> str:
+    """A regression's default vs nested-tuned pooled CCC (a :class:`TunedCCC`), as
+    :func:`format_tuning_comparison` shows a classifier's UA."""
+    return "\n".join(
+        [
+            "default vs nested-tuned (pooled outer CCC on the same utterances; CI: paired "
+            "bootstrap over utterances)",
+            f"  {'model':<8} {'default':>8} {'tuned':>8} {'diff':>8}   95% CI",
+            f"  {c.model:<8} {c.ccc_default:>8.4f} {c.ccc_tuned:>8.4f} {c.diff:>+8.4f}   "
+            f"[{c.low:+.4f}, {c.high:+.4f}]",
+            _tuning_verdict(c.model, c.diff, c.within_noise),
+            f"runs (default / tuned): {c.default_run} / {c.tuned_run}",
+        ]
+    )
 
 
 def _shorten(name: str, most: int = 40) -> str:

@@ -369,7 +369,7 @@ def run_regression(
     data: Dataset,
     *,
     params: dict | None = None,
-    tuned: bool = False,
+    tuned: bool | str = False,
     seed: int = 0,
     n_jobs: int = 1,
     device: str | None = None,
@@ -379,9 +379,20 @@ def run_regression(
     """Cross-validate ``model``'s regressor on ``data`` under its protocol and store the run.
 
     With ``tuned`` each outer fold is fitted with its own nested study's parameters (tuned
-    on CCC over that fold's training speakers, see :func:`sercap.tuning.run_nested`); the
-    run stores those and, as ``params``, the final study's. Returns the run id.
+    on CCC over that fold's training speakers, see :func:`sercap.tuning.run_nested`; a
+    string names the tuning); the run stores those and, as ``params``, the final study's.
+    Returns the run id.
     """
+    return _fit_and_store(
+        wh, model, data, params=params, tuned=tuned, seed=seed, n_jobs=n_jobs, device=device,
+        progress=progress, cluster=cluster,
+    )[0]  # fmt: skip
+
+
+def _fit_and_store(
+    wh: Warehouse, model: str, data: Dataset, *, params, tuned, seed, n_jobs, device,
+    progress, cluster,
+) -> tuple[str, RegressionCV]:  # fmt: skip
     from sercap.experiment import plan_run
 
     plan = plan_run(wh, model, data, params=params, tuned=tuned)
@@ -390,10 +401,96 @@ def run_regression(
         fold_params=plan.fold_params, cluster=cluster,
     )  # fmt: skip
     stored = plan.params if plan.stored_params is None else plan.stored_params
-    return store_regression_run(
+    run_id = store_regression_run(
         wh, data, model, result, params=stored, seed=seed, tuned_from=plan.tuned_from,
         fold_params=plan.fold_params,
     )  # fmt: skip
+    return run_id, result
+
+
+@dataclass(frozen=True)
+class TunedCCC:
+    """Default and nested-tuned regression runs of one model on the same utterances:
+    CCC(tuned) − CCC(default) with its paired bootstrap confidence interval."""
+
+    model: str
+    default_run: str
+    tuned_run: str
+    ccc_default: float
+    ccc_tuned: float
+    diff: float
+    low: float
+    high: float
+    n_boot: int
+
+    @property
+    def within_noise(self) -> bool:
+        """True when the interval includes 0: no difference can be claimed."""
+        return self.low <= 0.0 <= self.high
+
+
+def paired_bootstrap_ccc(
+    y_true: np.ndarray,
+    pred_a: np.ndarray,
+    pred_b: np.ndarray,
+    *,
+    n_boot: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile interval of CCC(b) − CCC(a) over ``n_boot`` paired resamples of the
+    utterances (the same draw for both systems), as :func:`sercap.evaluate.paired_bootstrap_ua`
+    does for UA.
+
+    Examples
+    --------
+    >>> y = np.linspace(-1.0, 1.0, 50)
+    >>> low, high = paired_bootstrap_ccc(y, 0.5 * y, y, n_boot=200)
+    >>> 0.0 < low <= high  # b predicts the ratings exactly, a at half their scale
+    True
+    """
+    y_true, pred_a, pred_b = (np.asarray(v, dtype=np.float64) for v in (y_true, pred_a, pred_b))
+    rng = np.random.default_rng(seed)
+    n = len(y_true)
+    diffs = np.empty(n_boot)
+    for b in range(n_boot):
+        idx = rng.integers(0, n, n)
+        diffs[b] = ccc(y_true[idx], pred_b[idx]) - ccc(y_true[idx], pred_a[idx])
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(diffs, [alpha, 1.0 - alpha])
+    return float(low), float(high)
+
+
+def compare_tuned_regression(
+    wh: Warehouse,
+    model: str,
+    data: Dataset,
+    *,
+    params: dict | None = None,
+    study: str | None = None,
+    seed: int = 0,
+    n_jobs: int = 1,
+    device: str | None = None,
+    progress: bool = True,
+    cluster: Any = None,
+    n_boot: int = 2000,
+) -> TunedCCC:
+    """Run ``model``'s regressor with nested-tuned parameters (``study``: which tuning,
+    default the newest) and with its defaults on the same folds (both stored), and compare
+    their pooled CCC with a paired bootstrap 95 % CI over the utterances both predicted."""
+    common = dict(
+        params=params, seed=seed, n_jobs=n_jobs, device=device, progress=progress,
+        cluster=cluster,
+    )  # fmt: skip
+    tuned_id, tuned = _fit_and_store(wh, model, data, tuned=study or True, **common)
+    default_id, default = _fit_and_store(wh, model, data, tuned=False, **common)
+    rows = np.intersect1d(tuned.evaluated, default.evaluated)
+    y = data.y[rows]
+    low, high = paired_bootstrap_ccc(
+        y, default.pred[rows], tuned.pred[rows], n_boot=n_boot, seed=seed
+    )
+    a, b = float(ccc(y, default.pred[rows])), float(ccc(y, tuned.pred[rows]))
+    return TunedCCC(model, default_id, tuned_id, a, b, b - a, low, high, n_boot)
 
 
 def train_target(
@@ -407,7 +504,7 @@ def train_target(
     image_set: str | None = None,
     columns: str | None = None,
     params: dict | None = None,
-    tuned: bool = False,
+    tuned: bool | str = False,
     speaker_norm: bool = False,
     seed: int = 0,
     n_jobs: int = 1,
@@ -415,11 +512,12 @@ def train_target(
     cluster: Any = None,
     progress: bool = True,
     say: Callable[[str], None] | None = None,
-) -> tuple[str, int]:
+) -> tuple[str, int, TunedCCC | None]:
     """`train MODEL --target RATING`: load, say what was read, cross-validate, store.
 
-    Returns the run id and how many utterances had no rating. With ``cluster`` the folds
-    are fitted on Dask (the same run).
+    Returns the run id, how many utterances had no rating and, with ``tuned``, the
+    :class:`TunedCCC` comparison with the defaults (else None); the run id is the tuned
+    run's. With ``cluster`` the folds are fitted on Dask (the same run).
     """
     data, left_out = load_target_dataset(
         wh, model, target, corpus=corpus, label_map=label_map, feature_set=feature_set,
@@ -427,11 +525,15 @@ def train_target(
     )  # fmt: skip
     if say is not None:
         say(describe_dataset(model, data, left_out))
-    run_id = run_regression(
-        wh, model, data, params=params, tuned=tuned, seed=seed, n_jobs=n_jobs, device=device,
-        progress=progress, cluster=cluster,
+    common = dict(
+        params=params, seed=seed, n_jobs=n_jobs, device=device, progress=progress,
+        cluster=cluster,
     )  # fmt: skip
-    return run_id, left_out
+    if tuned:
+        study = tuned if isinstance(tuned, str) else None
+        comparison = compare_tuned_regression(wh, model, data, study=study, **common)
+        return comparison.tuned_run, left_out, comparison
+    return run_regression(wh, model, data, **common), left_out, None
 
 
 # ----------------------------------------------------------------------------- bench

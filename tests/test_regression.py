@@ -333,3 +333,42 @@ def test_a_network_never_rates_outside_the_training_range() -> None:
     np.testing.assert_allclose(far, [y.max(), y.min()])
     inside = model.predict(X[:20])
     assert np.abs(inside - y[:20]).max() < 0.5  # clipping leaves ordinary rows alone
+
+
+def test_a_tuned_regression_shows_the_default_ccc_beside_it(rated: Warehouse) -> None:
+    """`train svm --target valence --tuned` printed the tuned CCC alone; it now also fits
+    the defaults on the same folds and gives the paired bootstrap CI of the difference, as
+    a tuned classifier does for UA."""
+    from sercap.analysis import ccc
+    from sercap.regression import paired_bootstrap_ccc
+
+    sercap.tune(rated, "svm", target="valence", trials=2, inner_folds=2, progress=False)
+    run = sercap.train(rated, "svm", target="valence", tuned=True, progress=False)
+    c = run.comparison
+    assert c.tuned_run == run.run_id and c.ccc_tuned == pytest.approx(run.ccc)
+    default = sercap.get_run(rated, c.default_run)
+    assert default.record["tuned_from"] is None and c.ccc_default == pytest.approx(default.ccc)
+    plain = sercap.train(rated, "svm", target="valence", progress=False)
+    assert plain.ccc == pytest.approx(default.ccc) and plain.comparison is None
+    both = run.predictions.join(default.predictions, on="utt_id", suffix="_default")
+    y, tuned, base = (both[c].to_numpy() for c in ("value", "predicted", "predicted_default"))
+    assert c.diff == pytest.approx(ccc(y, tuned) - ccc(y, base))
+    assert (c.low, c.high) == pytest.approx(paired_bootstrap_ccc(y, base, tuned))
+    text = str(run)
+    assert "default vs nested-tuned (pooled outer CCC" in text and f"{c.ccc_default:.4f}" in text
+
+
+def test_paired_bootstrap_ccc_matches_a_hand_resampling() -> None:
+    from sercap.analysis import ccc
+    from sercap.regression import paired_bootstrap_ccc
+
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=40)
+    a, b = y + rng.normal(scale=1.0, size=40), y + rng.normal(scale=0.3, size=40)
+    draws = np.random.default_rng(0)
+    diffs = []
+    for _ in range(300):
+        i = draws.integers(0, 40, 40)
+        diffs.append(ccc(y[i], b[i]) - ccc(y[i], a[i]))
+    expected = np.quantile(diffs, [0.025, 0.975])
+    assert paired_bootstrap_ccc(y, a, b, n_boot=300) == pytest.approx(tuple(expected))

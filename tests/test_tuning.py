@@ -488,3 +488,27 @@ def test_top_up_stops_when_another_process_has_filled_the_study(toy, tmp_path) -
         study = run_study("svm", data, storage, "s", n_trials=3, pruner="none",
                           progress=False, top_up=True)  # fmt: skip
     assert len(study.trials) == 4  # trial 0 and the other's 3: not 3 more of its own
+
+
+def test_train_tuned_can_name_its_tuning(tmp_path) -> None:
+    """`train --tuned` took the newest tuning of the model and data: an older one (other
+    --params, another pruner) could not be scored again. --study names it."""
+    import sercap
+    from sercap.errors import NotFoundError
+    from tests.test_cli import _one_line_error, run
+
+    wh = connect(tmp_path / "wh")
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    common = dict(trials=2, inner_folds=2, pruner="none", progress=False)
+    sercap.tune(wh, "svm", study="wide", **common)
+    sercap.tune(wh, "svm", study="narrow", params={"C": 0.01}, **common)
+    assert sercap.train(wh, "svm", tuned=True, progress=False).record["tuned_from"] == "narrow"
+    wide = sercap.train(wh, "svm", tuned="wide", progress=False)
+    assert wide.record["tuned_from"] == "wide" and wide.comparison is not None
+    assert all(p.get("C") != 0.01 for p in wide.fold_params.values())
+    with pytest.raises(NotFoundError, match=r"no nested tuning 'nope'.*stored: narrow, wide"):
+        sercap.train(wh, "svm", tuned="nope", progress=False)
+    wh.close()
+    result = run("-w", tmp_path / "wh", "train", "svm", "--tuned", "--study", "wide")
+    assert result.exit_code == 0 and "runs (default / tuned)" in result.output
+    _one_line_error(run("-w", tmp_path / "wh", "train", "svm", "--study", "wide"), "add --tuned")

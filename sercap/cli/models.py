@@ -25,7 +25,7 @@ from sercap.cli.group import (
     speaker_norm_option,
     target_option,
 )
-from sercap.errors import SercapError
+from sercap.errors import BadParameterError, SercapError
 
 
 @main.command("train")
@@ -41,6 +41,11 @@ from sercap.errors import SercapError
     is_flag=True,
     help="Score each outer fold with its own nested study's parameters (`sercap tune`), "
     "beside the default parameters with a 95% CI of the difference.",
+)
+@click.option(
+    "--study",
+    help="With --tuned: the nested tuning to use, by its base name (`tune --study`, or "
+    "the name `tune` printed).  [default: the newest for this model and data]",
 )
 @speaker_norm_option
 @target_option
@@ -59,6 +64,7 @@ def train_command(
     columns,
     params,
     tuned,
+    study,
     speaker_norm,
     target,
     seed,
@@ -75,6 +81,8 @@ def train_command(
     model's regressor of that rating on every utterance that has one (or those --labels
     keeps): CCC, Pearson r and MAE of the pooled out-of-fold predictions.
     """
+    if study and not tuned:
+        raise BadParameterError("--study names the nested tuning of --tuned; add --tuned")
     run = sercap.train(
         open_warehouse(ctx),
         model,
@@ -84,7 +92,7 @@ def train_command(
         image_set=image_set,
         columns=columns,
         params=parse_params(params),
-        tuned=tuned,
+        tuned=study or tuned,
         speaker_norm=speaker_norm,
         target=target,
         seed=seed,
