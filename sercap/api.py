@@ -68,6 +68,15 @@ INGEST_KINDS = ("iemocap", "emodb", "ravdess", "cremad", "tess", "manifest")
 
 
 # --------------------------------------------------------------------------- warehouse
+def _require_writable(wh: Warehouse, why: str) -> None:
+    """One line, before any work, when ``wh`` was opened read-only and ``why`` writes."""
+    if wh.read_only:
+        raise SercapError(
+            f"{wh.root}: the warehouse is open read-only; {why}",
+            hint="open it writable (sercap.connect without read_only=True)",
+        )
+
+
 def connect(
     path: PathLike | None = None,
     *,
@@ -203,6 +212,7 @@ def ingest(
     4
     >>> wh.close()
     """
+    _require_writable(wh, "ingest stores the corpus' tables")
     from sercap.corpora.ingest import ingest as _ingest
 
     if kind not in INGEST_KINDS:
@@ -623,6 +633,7 @@ def train(
     (True, ['utt_id', 'fold', 'value', 'predicted'])
     >>> wh.close()
     """
+    _require_writable(wh, "train stores the run")
     from sercap.experiment import compare_tuned, data_request, load_for, run_model
 
     spec = _cluster(cluster)
@@ -984,10 +995,7 @@ def tune(
         raise BadParameterError(
             f"unknown pruner {pruner!r}", hint=f"choose one of: {', '.join(PRUNERS)}"
         )
-    if wh.read_only:
-        raise SercapError(
-            f"{wh.root}: the warehouse is open read-only; tuning stores its parameters"
-        )
+    _require_writable(wh, "tuning stores its parameters")
     if target is not None:  # fixed parameters are checked before any study exists
         from sercap.models.regressors import get_regressor
 
@@ -1714,6 +1722,7 @@ def ensemble_runs(
     sercap.errors.SercapError: an ensemble needs at least two runs
     >>> wh.close()
     """
+    _require_writable(wh, "an ensemble is stored as a run")
     from sercap.ensemble import ensemble_runs as _ensemble
 
     run_id, _ = _ensemble(wh, list(run_ids), None if weights is None else list(weights))
@@ -1962,6 +1971,7 @@ def bench(
     ['rf', 'svm']
     >>> wh.close()
     """
+    _require_writable(wh, "bench stores its runs")
     from sercap.compare import available_models, plan_bench, run_bench
 
     spec = _cluster(cluster)
@@ -2451,6 +2461,7 @@ def bench_cross(
     [(False, 'a'), (False, 'b'), (True, 'a'), (True, 'b')]
     >>> wh.close()
     """
+    _require_writable(wh, "the cross-corpus runs are stored")
     from sercap.cross import caption, run_cross, write_cross_report
 
     say = say or _quiet

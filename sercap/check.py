@@ -331,6 +331,6 @@ def damage_line(wh: Warehouse) -> str | None:
     path, why = wh.damaged[0]
     more = f" and {len(wh.damaged) - 1} more" if len(wh.damaged) > 1 else ""
     return (
-        f"{len(wh.damaged)} registered Parquet part(s) are missing or damaged ({path}: {why}"
+        f"{len(wh.damaged)} Parquet part(s) are missing, damaged or unregistered ({path}: {why}"
         f"{more}); their utterances are left out of the views; run `sercap check --repair`"
     )

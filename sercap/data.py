@@ -158,8 +158,13 @@ def _extract_command(name: str, kind: str | None, corpus: str | None = None) -> 
 def _require_complete(
     wh: Warehouse, digest: str, name: str, kind: str | None, corpus: str, utt_ids: pl.Series
 ) -> None:
-    """Refuse to train on a feature set that is only partly extracted (e.g. after --limit):
-    utterances never attempted would silently drop out of the protocol."""
+    """Refuse to train on a feature set that is only partly extracted (e.g. after --limit)
+    or partly readable (a part found damaged at open is left out of the views): utterances
+    never attempted, or lost, would silently drop out of the protocol."""
+    from sercap.check import damage_line
+
+    if line := damage_line(wh):
+        raise SercapError(f"{line} first")
     never = catalog.missing_extractions(wh, digest, utt_ids)
     if never:
         raise SercapError(

@@ -77,13 +77,26 @@ _PART_IN_MESSAGE = re.compile(r"""["']([^"']+\.parquet)["']""")
 _QUOTED_PATH = re.compile(r"""["'][^"']*/[^"']*["']""")
 #: What DuckDB's Parquet reader says about a damaged file when it does not name the file.
 _PARQUET_DAMAGE = re.compile(
-    r"TProtocolException|Decompression failure|magic bytes|Out of buffer|[Cc]orrupt"
+    r"TProtocolException|Decompression failure|magic bytes|Out of buffer|[Cc]orrupt|"
+    r"don't know what type"
 )
+#: What DuckDB says when its own database file (the catalog) fails a block checksum.
+_CATALOG_DAMAGE = "Corrupt database file"
+
+
+def catalog_damage_error(text: str, root: str | Path) -> SercapError:
+    """The one-line error for a damaged catalog (``sercap.duckdb``), which no part can
+    rebuild: it holds the corpora, labels, runs and the registry of parts."""
+    return SercapError(
+        f"the warehouse catalog {Path(root) / 'sercap.duckdb'} is damaged ({text})",
+        hint="restore sercap.duckdb from a copy, or build a new warehouse (ingest, then "
+        "extract): its Parquet parts cannot rebuild the catalog",
+    )
 
 
 def damaged_part_error(exc: BaseException, root: str | Path) -> SercapError | None:
-    """A one-line error for a DuckDB error about reading one of this warehouse's parts, or
-    None when ``exc`` is about something else.
+    """A one-line error for a DuckDB error about reading one of this warehouse's parts (or
+    its catalog, :func:`catalog_damage_error`), or None when ``exc`` is about something else.
 
     Examples
     --------
@@ -107,6 +120,8 @@ def damaged_part_error(exc: BaseException, root: str | Path) -> SercapError | No
     if not type(exc).__module__.lstrip("_").startswith("duckdb"):  # _duckdb.Error and kin
         return None
     text = (str(exc).strip().splitlines() or [""])[0]
+    if _CATALOG_DAMAGE in text:
+        return catalog_damage_error(text, root)
     hint = "run `sercap check` to list damaged parts and `sercap check --repair` to rebuild them"
     found = _PART_IN_MESSAGE.search(text)
     if found is None:  # some decoder errors name no file ("TProtocolException: Invalid data")

@@ -326,3 +326,43 @@ def test_features_refuses_what_extraction_refuses_naming_the_file(tmp_path) -> N
         sercap.features(tmp_path)
     with pytest.raises(sercap.NotFoundError):
         sercap.features(tmp_path / "missing.wav")
+
+
+def test_writing_verbs_refuse_a_read_only_warehouse_before_any_work(tmp_path, monkeypatch):
+    """`ingest` on a read-only warehouse raised DuckDB's "Current transaction is aborted"
+    (hiding the real error); `train` ran its whole cross-validation, then failed on INSERT."""
+    from tests.helpers import add_corpus, add_features
+
+    with sercap.connect(tmp_path / "wh") as wh:
+        add_features(wh, add_corpus(wh, n_speakers=3, per_class=2))
+    import sercap.evaluate as evaluate
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("fitted on a read-only warehouse")
+
+    monkeypatch.setattr(evaluate, "cross_validate", no_fit)
+    with sercap.connect(tmp_path / "wh", read_only=True) as wh:
+        for call in (
+            lambda: sercap.ingest(wh, "emodb", tmp_path),
+            lambda: sercap.train(wh, "svm"),
+            lambda: sercap.bench(wh, ["svm"]),
+            lambda: sercap.ensemble_runs(wh, ["a", "b"]),
+            lambda: sercap.tune(wh, "svm", trials=1),
+        ):
+            with pytest.raises(sercap.SercapError, match="open read-only"):
+                call()
+
+
+def test_train_refuses_a_warehouse_with_a_damaged_part(tmp_path) -> None:
+    """The CLI refused; `sercap.train` trained on the utterances the other parts hold (468 of
+    535 on EmoDB) and stored the run."""
+    from tests.helpers import add_corpus, add_features
+
+    with sercap.connect(tmp_path / "wh") as wh:
+        add_features(wh, add_corpus(wh, n_speakers=3, per_class=2))
+        add_features(wh, add_corpus(wh, name="more", n_speakers=2, per_class=2), corpus="more")
+    next((tmp_path / "wh" / "features").rglob("corpus=more/*.parquet")).unlink()
+    with sercap.connect(tmp_path / "wh") as wh:
+        with pytest.raises(sercap.SercapError, match=r"missing, damaged or unregistered"):
+            sercap.train(wh, "svm", corpus="toy")
+        assert wh.scalar("SELECT count(*) FROM runs") == 0

@@ -32,3 +32,28 @@ def test_only_a_stored_part_that_exists_is_called_damaged(tmp_path: Path) -> Non
     ):
         assert about(message) is None, message
     assert damaged_part_error(ValueError(f'"{part}" magic bytes'), tmp_path) is None
+
+
+def test_a_damaged_catalog_is_named_as_the_catalog(tmp_path: Path) -> None:
+    """DuckDB's "Corrupt database file" is about sercap.duckdb, which no part rebuilds: it
+    was reported as "a stored part cannot be read" with `check --repair` as the cure, which
+    then failed the same way."""
+    import pytest
+
+    import sercap
+    from sercap.errors import SercapError
+
+    wh = sercap.connect(tmp_path / "wh")
+    wh.execute("CREATE TABLE filler AS SELECT range AS x FROM range(100000)")
+    wh.close()
+    db = tmp_path / "wh" / "sercap.duckdb"
+    data = bytearray(db.read_bytes())
+    data[5000:5021] = b"garbagegarbagegarbage"
+    db.write_bytes(data)
+    for read_only in (True, False):
+        with pytest.raises(SercapError) as caught:
+            sercap.connect(tmp_path / "wh", read_only=read_only)
+        assert caught.value.message.startswith(f"the warehouse catalog {db} is damaged")
+        assert "check --repair" not in str(caught.value)
+    thrift = damaged_part_error(duckdb.Error("don't know what type: "), tmp_path)
+    assert thrift is not None and thrift.message.startswith("a stored part cannot be read")

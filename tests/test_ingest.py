@@ -370,3 +370,58 @@ def test_a_truncated_wav_is_a_problem_not_a_shorter_utterance(tmp_path: Path) ->
     query = f"SELECT count(*) AS n FROM utterances WHERE utt_id = '{wav.stem}'"
     stored = run("-w", tmp_path / "wh", "sql", query)
     assert stored.output.split()[2] == "0", stored.output
+
+
+def test_audio_swapped_between_ingest_and_extract_is_not_stored_as_the_original(
+    tmp_path: Path,
+) -> None:
+    """b.wav replaced by other audio after ingest, extracted, then restored: ingest saw the
+    same bytes as before ("unchanged") and b kept the other audio's features for good.
+    Extract now compares each file with the hash ingest recorded."""
+    from sercap.corpora.ingest import ingest
+    from sercap.features.extract import AUDIO_CHANGED, extract
+    from sercap.store import connect
+
+    root = tmp_path / "corpus"
+    for i, name in enumerate("abc"):
+        _wav(root / f"{name}.wav", 120 + 40 * i, i)
+    manifest = _manifest(root, [(f"{n}.wav", "neu", f"s{i}") for i, n in enumerate("abc")])
+    original = (root / "b.wav").read_bytes()
+    with connect(tmp_path / "wh", memory=True) as wh:
+        ingest(wh, "manifest", manifest)
+        (root / "b.wav").write_bytes((root / "c.wav").read_bytes())
+        assert extract(wh, "default", progress=False).done == 2
+        assert wh.query("SELECT error FROM extractions WHERE utt_id = 'b'")["error"].to_list() == [
+            AUDIO_CHANGED
+        ]
+        (root / "b.wav").write_bytes(original)
+        assert ingest(wh, "manifest", manifest).audio_changed == 0
+        assert extract(wh, "default", retry_errors=True, progress=False).done == 1
+        f0 = dict(wh.query("SELECT utt_id, f0_hz_mean FROM utterance_features").iter_rows())
+        assert f0["b"] == pytest.approx(160, rel=0.1) and f0["c"] == pytest.approx(200, rel=0.1)
+
+
+def test_an_utterance_ingested_again_after_its_row_was_deleted_loses_its_old_features(
+    tmp_path: Path,
+) -> None:
+    """Its `utterances` row deleted by hand (the features stayed), then its id ingested with
+    other audio: "added 1", and the old features were kept as the new audio's."""
+    from sercap.corpora.ingest import ingest
+    from sercap.features.extract import extract
+    from sercap.store import connect
+
+    root = tmp_path / "corpus"
+    for i, name in enumerate("ab"):
+        _wav(root / f"{name}.wav", 120 + 80 * i, i)
+    manifest = _manifest(root, [(f"{n}.wav", "neu", f"s{i}") for i, n in enumerate("ab")])
+    with connect(tmp_path / "wh", memory=True) as wh:
+        ingest(wh, "manifest", manifest)
+        extract(wh, "default", progress=False)
+        wh.execute("DELETE FROM labels WHERE utt_id = 'a'")
+        wh.execute("DELETE FROM utterances WHERE utt_id = 'a'")
+        _wav(root / "a.wav", 260, 7)
+        summary = ingest(wh, "manifest", manifest)
+        assert (summary.added, summary.audio_changed) == (1, 1)
+        assert extract(wh, "default", progress=False).done == 1
+        f0 = wh.scalar("SELECT f0_hz_mean FROM utterance_features WHERE utt_id = 'a'")
+        assert f0 == pytest.approx(260, rel=0.1)

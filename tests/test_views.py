@@ -84,3 +84,59 @@ def test_views_are_rewritten_only_when_parts_change(built: Path) -> None:
         )["sql"].to_list()
     assert sql is not None
     assert persistent and all(str(built) not in text for text in persistent)
+
+
+def _features_part(folder: Path) -> Path:
+    (part,) = (folder / "features").rglob("*.parquet")
+    return part
+
+
+def test_a_part_edited_in_place_is_damaged_at_open(built: Path) -> None:
+    """One flipped bit keeps a part's size and, mostly, its readability: DuckDB then read
+    wrong numbers (f0_hz_mean 186.48 for 170.48) and only `check` noticed. Its stat changed,
+    so opening hashes it and leaves it out of the views."""
+    part = _features_part(built)
+    data = bytearray(part.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    part.write_bytes(data)
+    rel = part.relative_to(built).as_posix()
+    for read_only in (True, False):
+        with connect(built, read_only=read_only) as wh:
+            why = "its bytes changed since it was registered (SHA-256 differs)"
+            assert wh.damaged == [(rel, why)]
+            assert wh.scalar("SELECT count(*) FROM utterance_features") == 0
+
+
+def test_only_parts_whose_stat_changed_are_hashed(built: Path, tmp_path: Path, monkeypatch):
+    """Like git's index: a stat per part at open; the bytes are read only where the stat
+    differs from the one recorded (a copy: new inodes), and a writable open records it."""
+    import sercap.store.parts as parts
+
+    hashed: list[Path] = []
+    real = parts.file_digest
+    monkeypatch.setattr(parts, "file_digest", lambda p: hashed.append(p) or real(p))
+    with connect(built, read_only=True) as wh:
+        n_parts = wh.scalar("SELECT count(*) FROM parts")
+    assert hashed == []
+    copy = Path(shutil.copytree(built, tmp_path / "copy"))
+    for read_only in (True, True, False):  # read-only opens cannot record the new stat
+        hashed.clear()
+        with connect(copy, read_only=read_only) as wh:
+            assert not wh.damaged and wh.scalar("SELECT count(*) FROM utterance_features") == 36
+        assert len(hashed) == n_parts
+    hashed.clear()
+    with connect(copy, read_only=True) as wh:
+        assert not wh.damaged
+    assert hashed == []
+
+
+def test_extractions_recorded_in_an_unregistered_part_are_damage_at_open(built: Path) -> None:
+    """A deleted `parts` row hid 67 utterances from the views while `extract` counted them as
+    stored and `train` ran on the rest; only `check` said so."""
+    with connect(built) as wh:
+        rel = Path(wh.scalar("SELECT DISTINCT part FROM extractions")).relative_to(built)
+        rel = rel.as_posix()
+        wh.execute("DELETE FROM parts WHERE path = ?", [rel])
+    with connect(built, read_only=True) as wh:
+        why = "not registered, though 36 extracted utterance(s) are recorded in it"
+        assert wh.damaged == [(rel, why)]

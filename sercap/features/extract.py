@@ -78,6 +78,7 @@ class Item:
     path: str
     start_s: float | None
     end_s: float | None
+    sha256: str | None = None  # of the audio file when ingested (None: not recorded)
 
 
 @dataclass(frozen=True)
@@ -192,10 +193,42 @@ def _write_parquet(table: Any, folder: str, name: str) -> str:
     return final
 
 
+#: Hash of each audio file this worker read, by (path, size, mtime, ctime, inode): a long
+#: recording cut into many segments is hashed once per worker, not once per segment.
+_DIGESTS: dict[tuple, str] = {}
+
+#: What extract records for an utterance whose file is no longer the audio ingest hashed.
+AUDIO_CHANGED = (
+    "the audio file changed since it was ingested (its SHA-256 is not the one recorded); "
+    "run `sercap ingest` on the corpus again, then `sercap extract --retry-errors`"
+)
+
+
+def _audio_changed(item: Item) -> bool:
+    """Whether ``item``'s file holds other bytes than ingest hashed: features computed from
+    it would be stored as those of the audio the catalog describes."""
+    from sercap.store.parts import file_digest
+
+    if item.sha256 is None:
+        return False
+    try:
+        st = os.stat(item.path)
+    except OSError:
+        return False  # load_audio says what is wrong with it
+    key = (item.path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    if key not in _DIGESTS:
+        if len(_DIGESTS) > 4096:
+            _DIGESTS.clear()
+        _DIGESTS[key] = file_digest(Path(item.path))[1]
+    return _DIGESTS[key] != item.sha256
+
+
 def _load(item: Item, sample_rate: int, min_samples: int) -> tuple[Any, str | None]:
     from sercap.audio import AudioError, audio_problem, load_audio
 
     try:
+        if _audio_changed(item):
+            return None, AUDIO_CHANGED
         y = load_audio(item.path, sample_rate, item.start_s, item.end_s)
     except AudioError as exc:
         return None, str(exc)
@@ -407,7 +440,7 @@ def pending(
     rows = catalog.pending_utterances(wh, fs.hash, corpus, retry_errors)
     stored = int(total) - len(rows)
     left = max(0, len(rows) - limit) if limit is not None else 0
-    items = [(c, Item(u, p, s, e)) for c, u, p, s, e in rows[: len(rows) - left]]
+    items = [(c, Item(u, p, s, e, h)) for c, u, p, s, e, h in rows[: len(rows) - left]]
     return items, stored, left
 
 

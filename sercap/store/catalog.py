@@ -105,9 +105,9 @@ def utterance_audio(
 
 def pending_utterances(
     wh: Warehouse, digest: str, corpus: str | None, retry_errors: bool
-) -> list[tuple[str, str, str, float | None, float | None]]:
-    """(corpus, utt_id, path, start_s, end_s) of utterances with no stored extraction of the
-    set (``retry_errors``: failed ones too), by corpus and id."""
+) -> list[tuple[str, str, str, float | None, float | None, str | None]]:
+    """(corpus, utt_id, path, start_s, end_s, audio_sha256) of utterances with no stored
+    extraction of the set (``retry_errors``: failed ones too), by corpus and id."""
     return wh.con.execute(
         _q("pending"), {"corpus": corpus, "hash": digest, "retry_errors": retry_errors}
     ).fetchall()

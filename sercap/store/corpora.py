@@ -106,7 +106,9 @@ def audio_changed(wh: Warehouse, utterances: pl.DataFrame) -> set[str]:
     """Stored utterances whose audio differs from the staged rows' (before they are written).
 
     Another hash or segment means other audio. Rows stored before fingerprints existed have
-    no hash: for them a changed duration, sample rate or channel count is the evidence.
+    no hash: for them a changed duration, sample rate or channel count is the evidence. A
+    new utterance whose id already has extractions (its row was deleted by hand, the
+    features stayed) counts too: those features are of audio no longer described.
     """
     wh.con.register("_ingest_a", utterances)
     try:
@@ -118,7 +120,9 @@ def audio_changed(wh: Warehouse, utterances: pl.DataFrame) -> set[str]:
             "u.duration_s IS DISTINCT FROM s.duration_s OR "
             "u.sample_rate IS DISTINCT FROM s.sample_rate OR "
             "u.channels IS DISTINCT FROM s.channels "
-            "ELSE u.audio_sha256 <> s.audio_sha256 END)",
+            "ELSE u.audio_sha256 <> s.audio_sha256 END) "
+            "UNION SELECT s.utt_id FROM _ingest_a s WHERE s.utt_id NOT IN "
+            "(SELECT utt_id FROM utterances) AND s.utt_id IN (SELECT utt_id FROM extractions)",
         )
     finally:
         wh.con.unregister("_ingest_a")

@@ -43,11 +43,45 @@ def register_part(
     """
     full = Path(path)
     rel = layout.relative(wh.root, full)
+    before = full.stat()
     size, digest = file_digest(full)
+    stat = _stat_key(full.stat())
+    if stat != _stat_key(before):  # changed while hashed: let the next open hash it again
+        stat = (None, None, None)
     wh.execute(
         "INSERT OR REPLACE INTO parts (path, kind, feature_set_hash, corpus, n_rows, "
-        "created_at, size_bytes, sha256) VALUES (?, ?, ?, ?, ?, now(), ?, ?)",
-        [rel, kind, feature_set_hash, corpus, n_rows, size, digest],
+        "created_at, size_bytes, sha256, mtime_ns, ctime_ns, inode) "
+        "VALUES (?, ?, ?, ?, ?, now(), ?, ?, ?, ?, ?)",
+        [rel, kind, feature_set_hash, corpus, n_rows, size, digest, *stat],
+    )
+
+
+def _stat_key(st: Any) -> tuple[int, int, int]:
+    return (st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def changed_content(path: Path, recorded: tuple, sha256: str | None) -> tuple[bool, bool]:
+    """Whether a registered part's bytes differ from those it was registered with, judged
+    like git's index: a part whose stat (mtime, ctime, inode) is the recorded one is
+    unchanged without reading it; any other is hashed and compared with ``sha256``.
+
+    Returns ``(changed, rehashed)``: ``rehashed`` says the bytes were read (the stat
+    changed, e.g. a copied warehouse, or none was recorded), so that a writable open can
+    record the new stat of a part whose bytes still match.
+    """
+    if sha256 is None:  # registered before checksums: nothing to compare with
+        return False, False
+    if None not in recorded and _stat_key(path.stat()) == tuple(recorded):
+        return False, False
+    return file_digest(path)[1] != sha256, True
+
+
+def record_stat(wh: Warehouse, rel: str) -> None:
+    """Record a part's current stat after its bytes were found to match its checksum."""
+    st = layout.absolute(wh.root, rel).stat()
+    wh.execute(
+        "UPDATE parts SET mtime_ns = ?, ctime_ns = ?, inode = ? WHERE path = ?",
+        [*_stat_key(st), rel],
     )
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from sercap.sqlfiles import read_sql
-from sercap.store.parts import parquet_problem, stat_problem
+from sercap.store.parts import changed_content, parquet_problem, record_stat, stat_problem
 
 if TYPE_CHECKING:
     from sercap.features.images import StoredImage
@@ -38,37 +38,52 @@ def refresh_views(wh: Warehouse) -> None:
     This connection shadows them with temporary views naming the parts by absolute
     path, so sercap never depends on the current directory.
 
-    A registered part that is missing, has another size than recorded, or cannot be read
-    is left out of the views and listed in :attr:`Warehouse.damaged` (one ``stat`` per part: no
-    file is hashed here; ``sercap check`` verifies checksums).
+    A registered part that is missing, has another size than recorded, holds other bytes
+    than it was registered with, or cannot be read is left out of the views and listed in
+    :attr:`Warehouse.damaged`. One ``stat`` per part; a part is hashed only when its stat
+    (mtime, ctime, inode) differs from the one recorded, as git does (a copied warehouse's
+    parts are hashed once, at its first writable open, then their new stat is recorded).
+    Extracted utterances recorded in a part that is not registered are listed there too.
     """
-    has_size = bool(
-        wh.scalar(
-            "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'parts' "
-            "AND column_name = 'size_bytes' AND schema_name = 'main' "
-            "AND database_name = current_database()"
-        )
+    have = set(
+        wh.query(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'parts' "
+            "AND schema_name = 'main' AND database_name = current_database()"
+        )["column_name"].to_list()
     )
+
+    def column(name: str) -> str:
+        return f"p.{name}, " if name in have else "NULL, "
+
     rows = wh.con.execute(
         "SELECT p.kind, f.name, p.feature_set_hash, p.path, "
-        + ("p.size_bytes, " if has_size else "NULL, ")
+        + "".join(column(c) for c in ("size_bytes", "sha256", "mtime_ns", "ctime_ns", "inode"))
         + "coalesce(try_cast(json_extract(f.params_json, '$.hop_ms') AS DOUBLE), 10) / 1000 "
         "FROM parts p "
         "JOIN feature_sets f ON f.hash = p.feature_set_hash "
         "ORDER BY f.created_at, p.feature_set_hash, p.path"
     ).fetchall()
     wh.damaged = []
+    verified: list[str] = []  # bytes match, stat changed: record the new stat
     # A name can have several hashes (a parameter or library version changed): the
     # name's view shows the most recently defined one, ``<kind>_<name>_<hash>`` each.
     by_hash: dict[tuple[str, str, str], list[str]] = {}
     hops: dict[str, float] = {}
-    for kind, name, fs_hash, rel, size, hop_s in rows:
+    for kind, name, fs_hash, rel, size, sha256, *stat, hop_s in rows:
         hops[fs_hash] = float(hop_s)
         problem = stat_problem(wh.root / rel, size)
+        if problem is None:
+            changed, rehashed = changed_content(wh.root / rel, tuple(stat), sha256)
+            if changed:
+                problem = "its bytes changed since it was registered (SHA-256 differs)"
+            elif rehashed and "mtime_ns" in have:
+                verified.append(rel)
         if problem:
             wh.damaged.append((rel, problem))
             continue
         by_hash.setdefault((kind, name, fs_hash), []).append(rel)
+    registered = {r[0] for r in wh.con.execute("SELECT path FROM parts").fetchall()}
+    wh.damaged += _unregistered_extractions(wh, registered)
     kept: dict[tuple[str, str, str], list[str]] = {}
     for (kind, name, fs_hash), files in by_hash.items():
         columns = _part_columns(kind, hops[fs_hash])
@@ -83,6 +98,35 @@ def refresh_views(wh: Warehouse) -> None:
         # writable open; this connection's temporary views above are complete and current.
         with contextlib.suppress(duckdb.Error):
             _persist_views(wh, kept, hops)
+        if verified:
+            with contextlib.suppress(duckdb.Error, OSError), wh.transaction():
+                for rel in verified:
+                    record_stat(wh, rel)
+
+
+def _unregistered_extractions(wh: Warehouse, registered: set[str]) -> list[tuple[str, str]]:
+    """(part, why) for each part that ``ok`` extractions name but ``parts`` does not: its
+    utterances count as extracted, yet no view shows them (``sercap check --repair`` makes
+    the next ``extract`` compute them again)."""
+    from pathlib import PurePosixPath
+
+    from sercap.store.catalog import ok_extractions
+
+    def tail(path: str) -> str:  # kind/feature_set=…/corpus=…/part-….parquet
+        return "/".join(PurePosixPath(path).parts[-4:])
+
+    # Rows of older warehouses name parts by absolute path, which a moved or copied
+    # warehouse no longer matches: their last four components still name the part.
+    registered = {tail(p) for p in registered}
+    missing: dict[str, int] = {}
+    for _utt, _digest, part in ok_extractions(wh):
+        if part is None or tail(part) not in registered:
+            key = part or "(no part)"
+            missing[key] = missing.get(key, 0) + 1
+    return [
+        (part, f"not registered, though {n} extracted utterance(s) are recorded in it")
+        for part, n in sorted(missing.items())
+    ]
 
 
 def _create_parts_view(wh: Warehouse, view: str, columns: str, files: list[str]) -> list[str]:

@@ -27,7 +27,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from sercap.errors import SercapError, damaged_part_error
+from sercap.errors import SercapError, catalog_damage_error, damaged_part_error
 from sercap.sqlfiles import sql_dir
 from sercap.store import parts, views
 from sercap.store.layout import DB_FILENAME
@@ -292,6 +292,16 @@ def connect(
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise SercapError(f"{root}: cannot create the warehouse folder ({exc.strerror})") from exc
+    try:
+        return _open(root, database, read_only, wait_s)
+    except duckdb.Error as exc:
+        text = (str(exc).strip().splitlines() or [""])[0]
+        if "Corrupt database file" in text:
+            raise catalog_damage_error(text, root) from exc
+        raise
+
+
+def _open(root: Path, database: str, read_only: bool, wait_s: float) -> Warehouse:
     con = _open_duckdb(database, read_only=read_only, wait_s=wait_s)
     try:
         if read_only:

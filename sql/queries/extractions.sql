@@ -1,7 +1,7 @@
 -- Extraction bookkeeping (sercap.store.catalog): one row per (utterance, feature set).
 
 -- name: pending
-SELECT u.corpus, u.utt_id, u.path, u.start_s, u.end_s FROM utterances u
+SELECT u.corpus, u.utt_id, u.path, u.start_s, u.end_s, u.audio_sha256 FROM utterances u
 WHERE ($corpus IS NULL OR u.corpus = $corpus)
     AND NOT EXISTS (
         SELECT 1 FROM extractions e WHERE e.utt_id = u.utt_id
