@@ -38,6 +38,7 @@ _API = (
     "repair",
     "synth",
     "ingest",
+    "dataset",
     "INGEST_KINDS",
     "extract",
     "images",
@@ -77,6 +78,7 @@ _ERRORS = (
     "BadParameterError",
     "WarehouseBusyError",
     "RefusedError",
+    "QueryError",
     "AudioError",
 )
 __all__ = [*_API, *_ERRORS, "features", "__version__"]

@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from sercap import analysis
-from sercap.errors import SercapError
+from sercap.errors import BadParameterError, SercapError
 from sercap.store import Warehouse
 
 
@@ -54,6 +54,12 @@ def load_predictions(wh: Warehouse, run_id: str) -> StoredPredictions:
     from sercap.store.runs import get_run, predictions_with_groups
 
     run = get_run(wh, run_id)
+    if run.get("target"):
+        raise BadParameterError(
+            f"run {run['run_id']} predicts a rating ({run['target']}), not classes",
+            hint="compare or break down classification runs; a rating run's scores are CCC, "
+            "Pearson's r and MAE (sercap.get_run)",
+        )
     classes = list(run["classes"] or [])
     frame = predictions_with_groups(wh, run["run_id"])
     if frame.is_empty():
@@ -323,4 +329,4 @@ def abstain_threshold(
     try:
         return analysis.threshold_for_coverage(p.proba, coverage, measure=measure)
     except ValueError as exc:
-        raise SercapError(f"--abstain: {exc}") from exc
+        raise BadParameterError(f"coverage: {exc}") from exc

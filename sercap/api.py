@@ -27,6 +27,7 @@ from sercap.errors import (
     BadParameterError,
     NotExtractedError,
     NotFoundError,
+    QueryError,
     RefusedError,
     SercapError,
 )
@@ -284,6 +285,9 @@ def extract(
 
     if jobs < 1:
         raise BadParameterError(f"jobs={jobs}", hint="use at least one worker")
+    for what, value in (("limit", limit), ("chunk_size", chunk_size)):
+        if value is not None and value < 1:
+            raise BadParameterError(f"{what}={value}", hint="give a whole number of at least 1")
     return _extract(
         wh,
         feature_set,
@@ -482,6 +486,77 @@ def _regression_run(wh: Warehouse, record: dict) -> RegressionRun:
         predictions=regression_predictions(wh, record["run_id"]),
         record=record,
         fold_params=json.loads(fold_params) if fold_params else None,
+    )
+
+
+def dataset(
+    wh: Warehouse,
+    kind: str = "tabular",
+    *,
+    corpus: str | None = None,
+    labels: str | None = None,
+    feature_set: str | None = None,
+    columns: str | None = None,
+    speaker_norm: bool = False,
+) -> Any:
+    """The data sercap's models train on, for a model of your own.
+
+    The same rows and folds :func:`train` uses: every labelled utterance of the corpus under
+    the label map, refused while the feature set is only partly extracted or a stored part
+    is damaged.
+
+    Parameters
+    ----------
+    wh : Warehouse
+        An open warehouse (read-only is enough) with extracted features.
+    kind : str
+        ``"tabular"`` (functionals: ``X`` is a float32 matrix, NaN where a functional is
+        undefined), ``"sequence"`` (per-frame descriptors: a list of (frames, descriptors)
+        arrays) or ``"image"`` (log-mel images: a list of arrays).
+    corpus, labels, feature_set, columns, speaker_norm
+        As for :func:`train` (``feature_set`` names the image set for ``"image"``).
+
+    Returns
+    -------
+    sercap.data.Dataset
+        ``X``, ``y`` (class indices into ``classes``), ``classes``, ``utt_ids``,
+        ``speakers`` and ``folds`` (the corpus protocol's speaker-independent outer folds:
+        use them as the groups of a cross-validation), ``columns`` (feature names).
+
+    Examples
+    --------
+    >>> import tempfile, sercap
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.model_selection import LeaveOneGroupOut, cross_val_predict
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.impute import SimpleImputer
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> corpus = sercap.synth(tempfile.mkdtemp(), sessions=2, per_speaker=6)
+    >>> wh = sercap.connect(":memory:")
+    >>> _ = sercap.ingest(wh, "iemocap", corpus.root)
+    >>> _ = sercap.extract(wh)
+    >>> data = sercap.dataset(wh, columns="^mfcc_")
+    >>> data.X.shape[0] == len(data.y) == len(data.folds), sorted(set(data.folds))
+    (True, ['Ses01', 'Ses02'])
+    >>> model = make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression())
+    >>> pred = cross_val_predict(model, data.X, data.y, groups=data.folds, cv=LeaveOneGroupOut())
+    >>> pred.shape == data.y.shape
+    True
+    >>> wh.close()
+    """
+    from sercap.data import INPUT_KINDS, load_dataset
+
+    kinds = [k for k in INPUT_KINDS if k != "text"]
+    if kind not in kinds:
+        raise BadParameterError(f"kind={kind!r}", hint=f"choose one of: {', '.join(kinds)}")
+    return load_dataset(
+        wh,
+        kind,
+        corpus=corpus,
+        label_map=labels,
+        feature_set=feature_set,
+        columns=columns,
+        speaker_norm=speaker_norm,
     )
 
 
@@ -1266,6 +1341,10 @@ def _abstain_threshold(
     if coverage is not None:
         from sercap.analysis_store import abstain_threshold
 
+        if not 0.0 < coverage <= 1.0:
+            raise BadParameterError(
+                f"coverage {coverage}: give the share of files to keep, in (0, 1]"
+            )
         return abstain_threshold(wh, run_id, coverage)
     if abstain is not None and not 0.0 <= abstain <= 1.0:
         raise BadParameterError(f"--abstain {abstain}: give a confidence between 0 and 1")
@@ -1368,9 +1447,14 @@ def sql_statements(query: str, *, write: bool = False) -> list[str]:
     >>> sercap.sql_statements("SELECT 1; SELECT 2")
     ['SELECT 1;', 'SELECT 2']
     """
+    import duckdb
+
     from sercap.sqlguard import classify, refuse_writes
 
-    statements = classify(query)  # DuckDB's parser; nothing runs before the check
+    try:
+        statements = classify(query)  # DuckDB's parser; nothing runs before the check
+    except duckdb.ParserException as exc:
+        raise QueryError((str(exc).strip().splitlines() or [""])[0]) from exc
     if not statements:
         raise BadParameterError("the query holds no SQL statement")
     if not write:
@@ -1482,6 +1566,8 @@ def _run_statements(wh: Warehouse, texts: list[str]) -> Iterator[tuple[str, pl.D
                 str(exc).splitlines()[0],
                 hint="read-only SQL reads only the warehouse's own tables and parts",
             ) from exc
+        except duckdb.Error as exc:  # a typo, an unknown table or column, a bad cast…
+            raise QueryError((str(exc).strip().splitlines() or [""])[0]) from exc
         yield text, frame
 
 
@@ -1772,6 +1858,10 @@ def write_report(
 
     corpus = resolve_corpus(wh, corpus)
     out = Path(out_dir) if out_dir is not None else wh.root / "reports" / corpus
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SercapError(f"{out}: cannot create the report folder ({exc.strerror})") from exc
     return _write(wh, out, corpus=corpus, label_map=labels, feature_set=feature_set,
                   importance=importance, importance_folds=importance_folds)  # fmt: skip
 
@@ -1838,6 +1928,10 @@ def compare_runs(
     """
     from sercap.analysis_store import compare_runs as _compare
 
+    if n_boot < 100:
+        raise BadParameterError(f"n_boot={n_boot}", hint="use at least 100 resamples")
+    if not 0.5 <= level < 1.0:
+        raise BadParameterError(f"level={level}", hint="give a confidence level such as 0.95")
     for run_id in (run_a, run_b):
         get_run(wh, run_id)  # NotFoundError for an unknown run
     return _compare(wh, run_a, run_b, n_boot=n_boot, level=level, seed=seed)

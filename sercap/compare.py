@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from sercap.data import Dataset
 from sercap.errors import SercapError
 from sercap.experiment import DataRequest, data_request, load_for, run_model
-from sercap.format import protocol_caption
+from sercap.format import md_cell, protocol_caption
 from sercap.store import Warehouse
 from sercap.store import runs as store_runs
 
@@ -234,7 +234,7 @@ def table_markdown(
         tags = []
         if r["speaker_norm"]:
             tags.append("speaker-norm")
-        name = r["name"] + (f" ({', '.join(tags)})" if tags else "")
+        name = md_cell(r["name"] + (f" ({', '.join(tags)})" if tags else ""))
         lines.append(
             f"| {name} | {r['ua']:.4f} |"
             + (f" {marks.get(r['run_id'], '—')} |" if marks is not None else "")

@@ -140,9 +140,9 @@ def feature_set_hash(wh: Warehouse, name: str, kind: str | None = None) -> str:
         rows = []
     if not rows and name not in known:
         what = "image set" if images else "feature set"
-        raise SercapError(f"unknown {what} {name!r}; choose one of: {', '.join(sorted(known))}")
+        raise NotFoundError(f"unknown {what} {name!r}; choose one of: {', '.join(sorted(known))}")
     if not rows:
-        raise SercapError(
+        raise NotExtractedError(
             f"{name!r} has not been extracted yet; run `{_extract_command(name, kind)}`"
         )
     return rows[0][0]
@@ -167,7 +167,7 @@ def _require_complete(
         raise SercapError(f"{line} first")
     never = catalog.missing_extractions(wh, digest, utt_ids)
     if never:
-        raise SercapError(
+        raise NotExtractedError(
             f"{name!r} is extracted for {len(utt_ids) - never} of the {len(utt_ids)} labelled "
             f"utterances of {corpus!r}; run `{_extract_command(name, kind, corpus)}` to finish it"
         )

@@ -68,6 +68,12 @@ class WarehouseBusyError(SercapError):
     """Another process holds the warehouse's write lock (DuckDB allows one writer)."""
 
 
+class QueryError(SercapError, ValueError):
+    """SQL that DuckDB could not run: a syntax error, an unknown table or column, a bad cast
+    (the first line of DuckDB's message, e.g. ``Catalog Error: Table with name nope does not
+    exist!``)."""
+
+
 class RefusedError(SercapError, PermissionError):
     """Read-only SQL reached for a file or setting outside the warehouse's own parts."""
 
@@ -144,6 +150,7 @@ __all__ = [
     "BadParameterError",
     "NotExtractedError",
     "NotFoundError",
+    "QueryError",
     "RefusedError",
     "SercapError",
     "WarehouseBusyError",

@@ -287,6 +287,16 @@ def _short_params(params: dict) -> str:
     return ", ".join(f"{k}={value(v)}" for k, v in sorted(params.items()))
 
 
+def md_cell(text: str) -> str:
+    """``text`` safe inside a Markdown table cell: a ``|`` (as in a ``--columns`` pattern
+    such as ``^(mfcc|logmel)_``) would start a new cell.
+
+    >>> print(md_cell("rf columns /^(mfcc|logmel)_/"))
+    rf columns /^(mfcc\\|logmel)_/
+    """
+    return text.replace("|", "\\|")
+
+
 def format_tuning_comparison(comparisons) -> str:
     """Default vs nested-tuned outer UA side by side, with the paired bootstrap 95 % CI of
     the difference; one plain line for every model where tuning gained nothing within noise."""

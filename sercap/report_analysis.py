@@ -14,6 +14,7 @@ import polars as pl
 
 from sercap import analysis_store
 from sercap.errors import SercapError
+from sercap.format import md_cell
 from sercap.store import Warehouse
 from sercap.store.runs import get_run
 
@@ -80,7 +81,7 @@ def fairness_markdown(
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for run_id, per_gender, summary in rows:
         s, g = summary.get("speaker"), summary.get("gender")
-        cells = [_label(wh, run_id, names)]
+        cells = [md_cell(_label(wh, run_id, names))]
         cells += [f"{per_gender[x]:.3f}" if x in per_gender else "—" for x in genders]
         cells.append(f"{g['worst_gap']:.3f}" if g else "—")
         cells += [
@@ -107,7 +108,7 @@ def coverage_section(
         curves[label] = curve.to_dict(as_series=False)
         n_classes = len(get_run(wh, run_id)["classes"] or []) or None
         ua = dict(zip(curve["coverage"], curve["ua"], strict=True))
-        rows.append(f"| {label} | {ua[1.0]:.3f} | {ua[0.8]:.3f} | {ua[0.5]:.3f} |")
+        rows.append(f"| {md_cell(label)} | {ua[1.0]:.3f} | {ua[0.8]:.3f} | {ua[0.5]:.3f} |")
     coverage_png(curves, out_dir / "coverage.png", n_classes=n_classes)
     return [
         "## Uncertainty: UA against coverage",

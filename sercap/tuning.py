@@ -47,7 +47,7 @@ import optuna
 from tqdm.auto import tqdm
 
 from sercap.data import Dataset
-from sercap.errors import SercapError
+from sercap.errors import NotFoundError, SercapError
 from sercap.evaluate import cross_validate, inner_splits, outer_splits
 from sercap.store import Warehouse, layout
 from sercap.store import runs as store_runs
@@ -656,7 +656,7 @@ def nested_studies(storage: optuna.storages.BaseStorage, base: str) -> NestedStu
     final = final_study_name(base)
     last = optuna.load_study(study_name=final, storage=storage) if final in names else None
     if not folds and last is None:
-        raise SercapError(f"no study {base!r} yet; run `sercap tune` without --show first")
+        raise NotFoundError(f"no study {base!r} yet; run `sercap tune` without --show first")
     return NestedStudies(base=base, folds=folds, final=last)
 
 
@@ -682,7 +682,9 @@ def load_study(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study:
     try:
         return optuna.load_study(study_name=name, storage=storage)
     except KeyError as exc:
-        raise SercapError(f"no study {name!r} yet; run `sercap tune` without --show first") from exc
+        raise NotFoundError(
+            f"no study {name!r} yet; run `sercap tune` without --show first"
+        ) from exc
 
 
 def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:

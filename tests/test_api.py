@@ -328,19 +328,13 @@ def test_features_refuses_what_extraction_refuses_naming_the_file(tmp_path) -> N
         sercap.features(tmp_path / "missing.wav")
 
 
-def test_writing_verbs_refuse_a_read_only_warehouse_before_any_work(tmp_path, monkeypatch):
+def test_writing_verbs_refuse_a_read_only_warehouse_before_any_work(tmp_path) -> None:
     """`ingest` on a read-only warehouse raised DuckDB's "Current transaction is aborted"
     (hiding the real error); `train` ran its whole cross-validation, then failed on INSERT."""
     from tests.helpers import add_corpus, add_features
 
     with sercap.connect(tmp_path / "wh") as wh:
         add_features(wh, add_corpus(wh, n_speakers=3, per_class=2))
-    import sercap.evaluate as evaluate
-
-    def no_fit(*args, **kwargs):
-        raise AssertionError("fitted on a read-only warehouse")
-
-    monkeypatch.setattr(evaluate, "cross_validate", no_fit)
     with sercap.connect(tmp_path / "wh", read_only=True) as wh:
         for call in (
             lambda: sercap.ingest(wh, "emodb", tmp_path),
@@ -351,6 +345,7 @@ def test_writing_verbs_refuse_a_read_only_warehouse_before_any_work(tmp_path, mo
         ):
             with pytest.raises(sercap.SercapError, match="open read-only"):
                 call()
+        assert wh.scalar("SELECT count(*) FROM runs") == 0
 
 
 def test_train_refuses_a_warehouse_with_a_damaged_part(tmp_path) -> None:
@@ -366,3 +361,67 @@ def test_train_refuses_a_warehouse_with_a_damaged_part(tmp_path) -> None:
         with pytest.raises(sercap.SercapError, match=r"missing, damaged or unregistered"):
             sercap.train(wh, "svm", corpus="toy")
         assert wh.scalar("SELECT count(*) FROM runs") == 0
+
+
+def test_api_errors_are_of_the_documented_kind(tmp_path) -> None:
+    """From a notebook review: raw DuckDB, numpy and OS errors, and plain SercapErrors where
+    the README names a kind."""
+    from tests.helpers import add_corpus, add_features
+
+    wh = sercap.connect(tmp_path / "wh")
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=2))
+    for query in ("SELECT * FROM nope", "SELEC 1", "SELECT 'a'::INT"):
+        with pytest.raises(sercap.QueryError):
+            sercap.sql(wh, query)
+        with pytest.raises(sercap.QueryError):
+            list(sercap.iter_sql(wh, query))
+    with pytest.raises(sercap.NotExtractedError, match="has not been extracted"):
+        sercap.train(wh, "svm", feature_set="pyin")
+    with pytest.raises(sercap.NotFoundError, match="no study"):
+        sercap.load_study(wh, "lgbm")
+    for limit in (0, -1):
+        with pytest.raises(sercap.BadParameterError, match="limit"):
+            sercap.extract(wh, limit=limit)
+    with pytest.raises(sercap.BadParameterError, match="chunk_size"):
+        sercap.extract(wh, chunk_size=0)
+    a, b = sercap.train(wh, "svm"), sercap.train(wh, "rf", params={"n_estimators": 5})
+    for bad in ({"level": 1.5}, {"n_boot": 0}):
+        with pytest.raises(sercap.BadParameterError):
+            sercap.compare_runs(wh, a.run_id, b.run_id, **bad)
+    with pytest.raises(sercap.SercapError, match="cannot create the report folder"):
+        sercap.write_report(wh, tmp_path / "wh" / "sercap.duckdb" / "x", importance=False)
+    wh.close()
+
+
+def test_a_rating_run_is_not_called_a_run_without_predictions(tmp_path) -> None:
+    """fairness/compare on a regression run said "has no stored predictions; re-run it",
+    which re-running cannot help."""
+    corpus = sercap.synth(tmp_path / "c", sessions=2, per_speaker=6)
+    wh = sercap.connect(":memory:")
+    sercap.ingest(wh, "iemocap", corpus.root)
+    sercap.extract(wh)
+    reg = sercap.train(wh, "svm", target="valence")
+    with pytest.raises(sercap.BadParameterError, match="predicts a rating"):
+        sercap.fairness(wh, reg.run_id)
+    wh.close()
+
+
+def test_report_tables_escape_a_pipe_in_a_column_pattern(tmp_path) -> None:
+    """`--columns '^(mfcc|logmel)_'` (the README's own example) split its report rows into
+    more cells than their headers."""
+    from tests.helpers import add_corpus, add_features
+
+    wh = sercap.connect(tmp_path / "wh")
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=2))
+    sercap.train(wh, "svm", columns="^(f0|mfcc)_")
+    out = sercap.write_report(wh, tmp_path / "report", importance=False)
+    text = Path(out.written["report"] if hasattr(out, "written") else out).read_text()
+    checked, header, previous = 0, "", ""
+    for line in text.splitlines():
+        if line.startswith("|") and not previous.startswith("|"):
+            header = line  # a table starts
+        if line.startswith("|") and "columns /" in line:
+            assert line.replace("\\|", "").count("|") == header.count("|"), (header, line)
+            checked += 1
+        previous = line
+    assert checked >= 3, text  # the results, fairness and coverage tables

@@ -259,11 +259,12 @@ def test_waiting_for_a_lock_says_so_once(toy_dir: Path) -> None:
 
 
 def test_giving_up_on_a_lock_after_one_waiting_line(toy_dir: Path, capsys) -> None:
-    from sercap.errors import SercapError
+    from sercap.errors import WarehouseBusyError
 
     holder = _hold_lock(toy_dir, 30)
-    try:
-        with pytest.raises(SercapError, match=f"in use by another process \\(PID {holder.pid}\\)"):
+    try:  # the README's kind: it was a plain SercapError
+        pattern = f"in use by another process \\(PID {holder.pid}\\)"
+        with pytest.raises(WarehouseBusyError, match=pattern):
             connect(toy_dir, read_only=True, wait_s=0.5)
         lines = capsys.readouterr().err.splitlines()
         assert len(lines) == 1 and lines[0].startswith("waiting") and str(holder.pid) in lines[0]

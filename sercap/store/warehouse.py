@@ -27,7 +27,12 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from sercap.errors import SercapError, catalog_damage_error, damaged_part_error
+from sercap.errors import (
+    SercapError,
+    WarehouseBusyError,
+    catalog_damage_error,
+    damaged_part_error,
+)
 from sercap.sqlfiles import sql_dir
 from sercap.store import parts, views
 from sercap.store.layout import DB_FILENAME
@@ -196,7 +201,7 @@ def _open_duckdb(
             holder = re.search(r"\(PID (\d+)\)", message)
             if "lock" in message.lower() and time.monotonic() > deadline:
                 who = f" (PID {holder.group(1)})" if holder else ""
-                raise SercapError(
+                raise WarehouseBusyError(
                     f"{database}: the warehouse is in use by another process{who}; DuckDB lets "
                     "one process write at a time: wait for it to finish, or use another "
                     "--warehouse"
