@@ -425,3 +425,47 @@ def test_an_utterance_ingested_again_after_its_row_was_deleted_loses_its_old_fea
         assert extract(wh, "default", progress=False).done == 1
         f0 = wh.scalar("SELECT f0_hz_mean FROM utterance_features WHERE utt_id = 'a'")
         assert f0 == pytest.approx(260, rel=0.1)
+
+
+def test_a_wav_name_that_is_not_a_file_is_a_problem_not_skipped(tmp_path: Path) -> None:
+    """A folder named like an utterance and a broken link were passed over in silence."""
+    from sercap.corpora.ingest import ingest
+    from sercap.store import connect
+    from tests.test_api import write_emodb_corpus
+
+    root = write_emodb_corpus(tmp_path / "emodb", speakers=("03", "08"), per_class=1)
+    (root / "wav" / "03a02Wc.wav").mkdir()
+    (root / "wav" / "03a04Ad.wav").symlink_to(tmp_path / "nowhere.wav")
+    with connect(tmp_path / "wh", memory=True) as wh:
+        summary = ingest(wh, "emodb", root)
+        problems = wh.query("SELECT file, problem FROM ingest_problems ORDER BY file")
+    assert summary.added == 6
+    assert [Path(f).name for f in problems["file"]] == ["03a02Wc.wav", "03a04Ad.wav"]
+    assert "a directory" in problems["problem"][0] and "not found" in problems["problem"][1]
+
+
+def test_problem_lines_name_the_first_row_and_the_first_line(tmp_path: Path) -> None:
+    """A duplicate id said "(first one kept)" when that first row was itself unusable, and
+    "no usable utterances … first:" named the duplicate's line 4, not line 2."""
+    import pytest
+
+    from sercap.corpora.ingest import ingest
+    from sercap.errors import SercapError
+    from sercap.store import connect
+
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        "path,label,speaker,utt_id\nnone.wav,neu,s1,u1\nnone2.wav,neu,s1,u2\nnone3.wav,neu,s1,u1\n"
+    )
+    with connect(tmp_path / "wh", memory=True) as wh, pytest.raises(SercapError) as caught:
+        ingest(wh, "manifest", manifest)
+    assert f"first: {manifest}:2: u1: audio file not found" in str(caught.value)
+    _wav(tmp_path / "ok.wav", 150, 1)
+    manifest.write_text(manifest.read_text() + "ok.wav,neu,s1,u3\n")
+    with connect(tmp_path / "wh", memory=True) as wh:
+        ingest(wh, "manifest", manifest)
+        problems = wh.query("SELECT line, problem FROM ingest_problems ORDER BY line")
+    assert problems.rows()[-1] == (
+        4,
+        f"u1: duplicate utterance id; only its first row ({manifest}:2) is read",
+    )

@@ -133,7 +133,8 @@ def ingest(
     _check_ownership(wh, corpus, pl.DataFrame({"utt_id": [p.record.utt_id for p in probed]}))
     utterances, labels, evaluations, files = _tables(corpus, probed)
     if utterances.is_empty():
-        first = f"; first: {problems[0]}" if problems else ""
+        ordered = sorted(problems, key=lambda p: (p.file or "", p.line or 0))
+        first = f"; first: {ordered[0]}" if ordered else ""
         raise SercapError(f"{root}: no usable utterances ({len(problems)} problems{first})")
     gone = _audio_gone(wh, corpus, utterances["utt_id"])
     invalidation = Invalidation()
@@ -192,14 +193,19 @@ def _check_corpus_kind(wh: Warehouse, corpus: str, spec: CorpusKind) -> None:
 
 
 def _unique(records: list[UtteranceRecord], problems: list[Problem]) -> list[UtteranceRecord]:
-    """Keep the first record of each id; later ones are problems."""
-    seen: set[str] = set()
+    """Keep the first record of each id; later ones are problems (naming where the first
+    is: it may itself turn out unusable, and then neither is stored)."""
+    seen: dict[str, UtteranceRecord] = {}
     kept = []
     for record in records:
         if record.utt_id in seen:
-            problems.append(record.problem("duplicate utterance id (first one kept)"))
+            first = seen[record.utt_id].problem("")
+            where = first.file + (f":{first.line}" if first.line is not None else "")
+            problems.append(
+                record.problem(f"duplicate utterance id; only its first row ({where}) is read")
+            )
             continue
-        seen.add(record.utt_id)
+        seen[record.utt_id] = record
         kept.append(record)
     return kept
 

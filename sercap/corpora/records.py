@@ -149,11 +149,13 @@ class CorpusKind:
 
 
 def wav_files(root: Path) -> list[Path]:
-    """Every ``*.wav`` under ``root`` (any case), sorted, without macOS ``._*`` shadow files."""
+    """Every ``*.wav`` under ``root`` (any case), sorted, without macOS ``._*`` shadow files.
+
+    Entries that are not regular files (a broken link, a folder named ``x.wav``) are kept,
+    so that reading them is listed as a problem instead of passing them over in silence.
+    """
     return sorted(
-        p
-        for p in root.rglob("*")
-        if p.suffix.lower() == ".wav" and not p.name.startswith("._") and p.is_file()
+        p for p in root.rglob("*") if p.suffix.lower() == ".wav" and not p.name.startswith("._")
     )
 
 

@@ -227,9 +227,9 @@ def _load(item: Item, sample_rate: int, min_samples: int) -> tuple[Any, str | No
     from sercap.audio import AudioError, audio_problem, load_audio
 
     try:
-        if _audio_changed(item):
-            return None, AUDIO_CHANGED
         y = load_audio(item.path, sample_rate, item.start_s, item.end_s)
+        if _audio_changed(item):  # decodable, but not the audio ingest described
+            return None, AUDIO_CHANGED
     except AudioError as exc:
         return None, str(exc)
     except Exception as exc:  # a decoder bug must not stop the run
