@@ -69,6 +69,14 @@ INGEST_KINDS = ("iemocap", "emodb", "ravdess", "cremad", "tess", "manifest")
 
 
 # --------------------------------------------------------------------------- warehouse
+def _check_seed(seed: Any) -> None:
+    """A seed is a whole number (numpy's integers too); a string or float is one line."""
+    import numbers
+
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise BadParameterError(f"seed={seed!r}", hint="give a whole number, e.g. seed=0")
+
+
 def _require_writable(wh: Warehouse, why: str) -> None:
     """One line, before any work, when ``wh`` was opened read-only and ``why`` writes."""
     if wh.read_only:
@@ -708,6 +716,7 @@ def train(
     (True, ['utt_id', 'fold', 'value', 'predicted'])
     >>> wh.close()
     """
+    _check_seed(seed)
     _require_writable(wh, "train stores the run")
     from sercap.experiment import compare_tuned, data_request, load_for, run_model
 
@@ -1070,6 +1079,7 @@ def tune(
         raise BadParameterError(
             f"unknown pruner {pruner!r}", hint=f"choose one of: {', '.join(PRUNERS)}"
         )
+    _check_seed(seed)
     _require_writable(wh, "tuning stores its parameters")
     if target is not None:  # fixed parameters are checked before any study exists
         from sercap.models.regressors import get_regressor
@@ -1358,10 +1368,11 @@ def with_confidence(table: pl.DataFrame, threshold: float | None = None) -> pl.D
     Examples
     --------
     >>> import polars as pl
-    >>> t = pl.DataFrame({"run_id": ["r", "r"], "path": ["a", "b"], "emotion": ["ang", "neu"],
-    ...                   "ang": [0.9, 0.45], "neu": [0.1, 0.55], "error": [None, None]})
+    >>> t = pl.DataFrame({"run_id": ["r", "r", "r"], "path": ["a", "b", "c"],
+    ...                   "emotion": ["ang", "neu", None], "ang": [0.9, 0.45, None],
+    ...                   "neu": [0.1, 0.55, None], "error": [None, None, "not found"]})
     >>> with_confidence(t, 0.6).select("emotion", "confidence", "abstained").rows()
-    [('ang', 0.9, False), (None, 0.55, True)]
+    [('ang', 0.9, False), (None, 0.55, True), (None, None, None)]
     """
     import polars as pl
 
@@ -1375,7 +1386,8 @@ def with_confidence(table: pl.DataFrame, threshold: float | None = None) -> pl.D
     below = pl.col("confidence").is_not_null() & (pl.col("confidence") < threshold)
     return out.with_columns(
         pl.when(below).then(None).otherwise(pl.col("emotion")).alias("emotion"),
-        below.alias("abstained"),
+        # a file that could not be read was not predicted, so it did not abstain either
+        pl.when(pl.col("confidence").is_null()).then(None).otherwise(below).alias("abstained"),
     )
 
 
@@ -1811,6 +1823,12 @@ def ensemble_runs(
     _require_writable(wh, "an ensemble is stored as a run")
     from sercap.ensemble import ensemble_runs as _ensemble
 
+    if weights is not None and (
+        isinstance(weights, str) or not all(isinstance(w, int | float) for w in weights)
+    ):
+        raise BadParameterError(
+            f"weights={weights!r}", hint="give one number per run, e.g. weights=[2, 1, 1]"
+        )
     run_id, _ = _ensemble(wh, list(run_ids), None if weights is None else list(weights))
     return get_run(wh, run_id)
 
@@ -2065,6 +2083,7 @@ def bench(
     ['rf', 'svm']
     >>> wh.close()
     """
+    _check_seed(seed)
     _require_writable(wh, "bench stores its runs")
     from sercap.compare import available_models, plan_bench, run_bench
 

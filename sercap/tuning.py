@@ -787,7 +787,11 @@ def summarise(study: optuna.Study) -> StudySummary:
     states = optuna.trial.TrialState
     complete = [t for t in study.trials if t.state == states.COMPLETE]
     try:
-        importances = optuna.importance.get_param_importances(study) if len(complete) > 2 else {}
+        with warnings.catch_warnings():  # e.g. "no parameter varies": shown as no importances
+            warnings.simplefilter("ignore")
+            importances = (
+                optuna.importance.get_param_importances(study) if len(complete) > 2 else {}
+            )
     except (RuntimeError, ValueError):
         importances = {}
     history = [(t.number, t.state.name.lower(), t.value) for t in study.trials]

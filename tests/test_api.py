@@ -425,3 +425,32 @@ def test_report_tables_escape_a_pipe_in_a_column_pattern(tmp_path) -> None:
             checked += 1
         previous = line
     assert checked >= 3, text  # the results, fairness and coverage tables
+
+
+def test_summaries_print_as_the_cli_does_and_bad_argument_types_are_one_line(tmp_path) -> None:
+    """IngestSummary's repr held two whole DataFrames and neither summary printed what the CLI
+    prints; seed="x" and weights="2,1" were raw ValueErrors."""
+    corpus = sercap.synth(tmp_path / "c", sessions=2, per_speaker=4)
+    wh = sercap.connect(":memory:")
+    ingested = sercap.ingest(wh, "iemocap", corpus.root)
+    assert str(ingested).startswith("corpus iemocap (iemocap) from ")
+    assert "DataFrame" not in repr(ingested) and "shape:" not in repr(ingested)
+    extracted = sercap.extract(wh)
+    assert str(extracted).startswith("default (") and "16 extracted" in str(extracted)
+    assert extracted._repr_markdown_().startswith("```\ndefault (")
+    with pytest.raises(sercap.BadParameterError, match="seed='x'"):
+        sercap.train(wh, "svm", seed="x")
+    with pytest.raises(sercap.BadParameterError, match="weights='2,1'"):
+        sercap.ensemble_runs(wh, ["a", "b"], weights="2,1")
+    wh.close()
+
+
+def test_a_file_that_could_not_be_read_did_not_abstain() -> None:
+    table = pl.DataFrame(
+        {"run_id": ["r"], "path": ["gone.wav"], "emotion": [None], "ang": [None], "neu": [None],
+         "error": ["audio file not found"]},
+        schema_overrides={"emotion": pl.String, "ang": pl.Float64, "neu": pl.Float64},
+    )  # fmt: skip
+    from sercap.api import with_confidence
+
+    assert with_confidence(table, 0.5)["abstained"].to_list() == [None]

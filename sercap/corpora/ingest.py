@@ -61,9 +61,9 @@ class IngestSummary:
     updated: int
     unchanged: int
     in_label_map: int
-    per_label: pl.DataFrame
-    per_speaker: pl.DataFrame
-    problems: list[Problem] = field(default_factory=list)
+    per_label: pl.DataFrame = field(repr=False)
+    per_speaker: pl.DataFrame = field(repr=False)
+    problems: list[Problem] = field(default_factory=list, repr=False)
     #: Utterances stored before whose audio changed; their extractions were dropped.
     audio_changed: int = 0
     #: Stored utterances whose file is now missing or unusable, with the reason; their
@@ -77,6 +77,15 @@ class IngestSummary:
     @property
     def stored(self) -> int:
         return int(self.per_speaker["utterances"].sum()) if self.per_speaker.height else 0
+
+    def __str__(self) -> str:
+        """What ``sercap ingest`` prints."""
+        from sercap.format import format_ingest_summary
+
+        return format_ingest_summary(self)
+
+    def _repr_markdown_(self) -> str:
+        return f"```\n{self}\n```"
 
     def audio_line(self) -> str | None:
         """One line on changed or lost audio, or None when nothing stored changed."""

@@ -135,6 +135,13 @@ class ExtractSummary:
                 files.append(paths.get(utt, utt))
         self.audio_s += res.audio_s
 
+    def __str__(self) -> str:
+        """What ``sercap extract`` prints."""
+        return "\n".join(self.lines())
+
+    def _repr_markdown_(self) -> str:
+        return f"```\n{self}\n```"
+
     def lines(self) -> list[str]:
         speed = self.audio_s / self.seconds if self.seconds else 0.0
         out = [
