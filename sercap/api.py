@@ -1372,7 +1372,7 @@ def with_confidence(table: pl.DataFrame, threshold: float | None = None) -> pl.D
     ...                   "emotion": ["ang", "neu", None], "ang": [0.9, 0.45, None],
     ...                   "neu": [0.1, 0.55, None], "error": [None, None, "not found"]})
     >>> with_confidence(t, 0.6).select("emotion", "confidence", "abstained").rows()
-    [('ang', 0.9, False), (None, 0.55, True), (None, None, None)]
+    [('ang', 0.9, False), (None, 0.55, True), (None, None, False)]
     """
     import polars as pl
 
@@ -1386,8 +1386,7 @@ def with_confidence(table: pl.DataFrame, threshold: float | None = None) -> pl.D
     below = pl.col("confidence").is_not_null() & (pl.col("confidence") < threshold)
     return out.with_columns(
         pl.when(below).then(None).otherwise(pl.col("emotion")).alias("emotion"),
-        # a file that could not be read was not predicted, so it did not abstain either
-        pl.when(pl.col("confidence").is_null()).then(None).otherwise(below).alias("abstained"),
+        below.alias("abstained"),  # a file that could not be read did not abstain: see error
     )
 
 

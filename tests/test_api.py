@@ -443,14 +443,3 @@ def test_summaries_print_as_the_cli_does_and_bad_argument_types_are_one_line(tmp
     with pytest.raises(sercap.BadParameterError, match="weights='2,1'"):
         sercap.ensemble_runs(wh, ["a", "b"], weights="2,1")
     wh.close()
-
-
-def test_a_file_that_could_not_be_read_did_not_abstain() -> None:
-    table = pl.DataFrame(
-        {"run_id": ["r"], "path": ["gone.wav"], "emotion": [None], "ang": [None], "neu": [None],
-         "error": ["audio file not found"]},
-        schema_overrides={"emotion": pl.String, "ang": pl.Float64, "neu": pl.Float64},
-    )  # fmt: skip
-    from sercap.api import with_confidence
-
-    assert with_confidence(table, 0.5)["abstained"].to_list() == [None]
