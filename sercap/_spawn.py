@@ -65,3 +65,23 @@ def main_not_rerun() -> Iterator[None]:
                     else:
                         main.__dict__[name] = value
                 _state["saved"] = {}
+
+
+@contextlib.contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT in this process while worker processes start (main thread only).
+
+    A spawned process inherits the ignored disposition (Python then installs no
+    KeyboardInterrupt handler), so a Ctrl-C reaches only this process, which stops the
+    workers itself, instead of printing one traceback per worker.
+    """
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

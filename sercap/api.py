@@ -895,7 +895,7 @@ def _study_setup(
 ) -> tuple[Any, str, Any, str]:
     """The dataset, base study name, Optuna storage and its printable label."""
     from sercap.experiment import data_request, load_for
-    from sercap.tuning import open_storage, study_name
+    from sercap.tuning import open_storage, shown_url, study_name
 
     if target is not None:  # a rating: the regressor's dataset (its label map names it)
         from sercap.regression import load_target_dataset
@@ -917,7 +917,7 @@ def _study_setup(
         data = load_for(wh, request)
     name = study or study_name(model, data)
     backend = open_storage(storage, wh.root, name)
-    label = storage or str(wh.root / "studies" / f"{name}.journal")
+    label = shown_url(storage) if storage else str(wh.root / "studies" / f"{name}.journal")
     return data, name, backend, label
 
 
@@ -1132,6 +1132,16 @@ def tune(
             cluster=spec,
             top_up=top_up,
         )
+    except Exception as exc:
+        from sercap.tuning import storage_failure
+
+        lost = storage_failure(exc)
+        if lost is None:
+            raise
+        raise SercapError(
+            f"study storage {label} stopped answering ({lost}); the trials it stored are kept",
+            hint="run the same tuning again once it is back (with top_up for the same budget)",
+        ) from exc
     finally:
         if database:  # the caller's wh works again, whatever happened
             wh.con = _connect(wh.root).con

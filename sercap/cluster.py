@@ -20,7 +20,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,14 +151,25 @@ def open_client(spec: ClusterSpec | str, timeout_s: float = 30.0) -> Iterator[An
     distributed = import_distributed()
     cluster = None
     if spec.kind == "local":
-        cluster = distributed.LocalCluster(
-            n_workers=spec.workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            env=dict(WORKER_ENV),
-        )
+        from sercap._spawn import main_not_rerun, sigint_ignored
+
+        # The workers are spawned processes: they must not re-run the caller's script (a
+        # `python cli.py` would install its Ctrl-C handler in each, which then printed the
+        # "interrupted" line once per worker) and they leave Ctrl-C to this process, which
+        # cancels their tasks and closes the cluster. The HTTP server the scheduler always
+        # runs takes a free port (8787, Dask's default, warns when another run holds it).
+        with main_not_rerun(), sigint_ignored():
+            cluster = distributed.LocalCluster(
+                n_workers=spec.workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",
+                env=dict(WORKER_ENV),
+            )
         client = distributed.Client(cluster)
+        # a worker the nanny restarts later (one that died) starts after the block above:
+        # this plugin makes it leave Ctrl-C to the client too
+        client.register_plugin(_sigint_ignoring_plugin(distributed), name="sercap-sigint")
     else:
         try:
             client = distributed.Client(spec.address, timeout=timeout_s)
@@ -166,6 +177,14 @@ def open_client(spec: ClusterSpec | str, timeout_s: float = 30.0) -> Iterator[An
             raise SercapError(
                 f"cluster {spec.address}: no scheduler answered within {timeout_s:.0f} s "
                 "(start one with `dask scheduler`, workers with `dask worker ADDRESS`)"
+            ) from exc
+        try:  # a scheduler without workers would leave every task waiting, silently
+            client.wait_for_workers(1, timeout=timeout_s)
+        except (OSError, TimeoutError) as exc:
+            client.close()
+            raise SercapError(
+                f"cluster {spec.address}: the scheduler has no workers (waited "
+                f"{timeout_s:.0f} s); start some with `dask worker {spec.address}`"
             ) from exc
     try:
         yield client
@@ -222,15 +241,54 @@ def map_tasks(
             if bar is not None:
                 bar.update(1)
             yield result
-    except BaseException:  # KeyboardInterrupt, a task's error, or GeneratorExit
+    except BaseException as exc:  # KeyboardInterrupt, a task's error, or GeneratorExit
         # every future, finished ones too: a finished result nobody will read still holds
         # its key (and memory) on the cluster for as long as a traceback keeps this frame
-        client.cancel(futures)
+        lost = _scheduler_lost(exc)
+        with suppress(Exception):  # without a scheduler there is nothing left to cancel
+            client.cancel(futures)
         futures.clear()
+        if lost is not None:
+            raise SercapError(
+                f"cluster: lost the scheduler ({lost}); what finished before is stored",
+                hint="run the same command again once the scheduler is back",
+            ) from exc
         raise
     finally:
         if bar is not None:
             bar.close()
+
+
+def _sigint_ignoring_plugin(distributed: Any) -> Any:
+    """A WorkerPlugin that ignores SIGINT in each worker process of a local cluster, and
+    keeps quiet about the tasks the client cancels then (Dask logs a warning per task)."""
+
+    class IgnoreSigint(distributed.WorkerPlugin):
+        def setup(self, worker: Any) -> None:
+            import logging
+            import signal
+            import threading
+
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+            logging.getLogger("distributed.worker.state_machine").setLevel(logging.ERROR)
+
+    return IgnoreSigint()
+
+
+def _scheduler_lost(exc: BaseException) -> str | None:
+    """Why the connection to the scheduler broke, when ``exc`` says it did (a task that was
+    cancelled because the scheduler went away, a closed comm), else None."""
+    from concurrent.futures import CancelledError
+
+    from distributed.comm.core import CommClosedError
+
+    if isinstance(exc, CommClosedError):
+        return "connection closed"
+    if isinstance(exc, CancelledError):
+        text = str(exc).strip()
+        return getattr(exc, "reason", None) or (text.splitlines()[0] if text else "cancelled")
+    return None
 
 
 def _bar(total: int, enabled: bool | None, unit: str) -> Any:

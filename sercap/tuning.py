@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import random
 import time
 import warnings
@@ -105,6 +106,25 @@ HEARTBEAT_S = 30
 GRACE_S = 120
 
 
+def shown_url(url: str) -> str:
+    """A storage URL fit to print or store: its password replaced by ``***``.
+
+    >>> shown_url("postgresql+psycopg://ana:secret@db:5432/studies")
+    'postgresql+psycopg://ana:***@db:5432/studies'
+    >>> shown_url("runs/svm.journal")
+    'runs/svm.journal'
+    """
+    if "://" not in url:
+        return url
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy reads: keep only what precedes any "user:pass@"
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://***@{rest.rpartition('@')[2]}" if "@" in rest else url
+
+
 def open_storage(
     url: str | None,
     root: Path,
@@ -129,15 +149,18 @@ def open_storage(
     from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
     if url is None or url.endswith((".journal", ".log")):
-        path = Path(url) if url else layout.study_journal(root, study)
+        # absolute: Dask workers on other machines or folders open the same file
+        path = (Path(url) if url else layout.study_journal(root, study)).absolute()
         path.parent.mkdir(parents=True, exist_ok=True)
         backend = JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
         return JournalStorage(backend)
     if "://" not in url:
         raise SercapError(
-            f"--storage {url!r} is neither a storage URL (sqlite:///…, postgresql://…) nor a "
-            "journal file (*.journal)"
+            f"--storage {shown_url(url)!r} is neither a storage URL (sqlite:///…, "
+            "postgresql://…) nor a journal file (*.journal)"
         )
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        url = "sqlite:///" + str(Path(url[len("sqlite:///") :]).absolute())  # as a journal's
     for attempt in range(attempts):
         try:
             with warnings.catch_warnings():  # heartbeat_interval is "experimental"
@@ -145,11 +168,41 @@ def open_storage(
                 return RDBStorage(url, heartbeat_interval=heartbeat_s, grace_period=grace_s)
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as exc:
             if attempt == attempts - 1:  # not a creation race after all
-                raise SercapError(f"--storage {url!r}: {str(exc).splitlines()[0]}") from exc
+                raise SercapError(f"--storage {shown_url(url)!r}: {_first_line(exc, url)}") from exc
             time.sleep(0.1 * (attempt + 1) + random.random() * 0.2)
         except Exception as exc:  # SQLAlchemy raises many kinds; all mean "cannot use this URL"
-            raise SercapError(f"--storage {url!r}: {str(exc).splitlines()[0]}") from exc
+            raise SercapError(f"--storage {shown_url(url)!r}: {_first_line(exc, url)}") from exc
     raise AssertionError("unreachable")
+
+
+def storage_failure(exc: BaseException) -> str | None:
+    """The first line of the storage error behind ``exc`` (the database went away while
+    trials ran: Optuna may then fail on its own, e.g. an UnboundLocalError in its trial
+    bookkeeping, with the database error as the context), or None when it is not one."""
+    import sqlalchemy.exc
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sqlalchemy.exc.SQLAlchemyError) or type(
+            current
+        ).__module__.startswith(("psycopg", "sqlalchemy")):
+            return (str(current).strip().splitlines() or [""])[0]
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _first_line(exc: BaseException, url: str) -> str:
+    """The first line of a storage error, without the URL's password should it quote it."""
+    from sqlalchemy.engine import make_url
+
+    line = (str(exc).strip().splitlines() or [""])[0]
+    try:
+        password = make_url(url).password
+    except Exception:
+        password = None
+    return line.replace(str(password), "***") if password else line
 
 
 class FoldMedianPruner(optuna.pruners.BasePruner):
@@ -368,8 +421,9 @@ def run_study(
     )  # fmt: skip
     callbacks: list = []
     if top_up and n_trials is not None:
-        callbacks.append(optuna.study.MaxTrialsCallback(n_trials, states=FINISHED))
-        n_trials = max(0, n_trials - _finished(study))
+        states = budget_states(storage)
+        callbacks.append(optuna.study.MaxTrialsCallback(n_trials, states=states))
+        n_trials = max(0, n_trials - _used(study))
         if n_trials == 0:
             return study
     bar = tqdm(total=n_trials, desc=name, unit="trial", disable=not progress, leave=False)
@@ -410,7 +464,9 @@ def prepare_study(
         storage=storage,
         study_name=name,
         direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=seed + len(existing), n_startup_trials=8),
+        sampler=optuna.samplers.TPESampler(
+            seed=sampler_seed(seed, len(existing), storage), n_startup_trials=8
+        ),
         pruner=make_pruner(pruner),
         load_if_exists=True,
     )
@@ -441,10 +497,17 @@ def prepare_study(
             study.set_user_attr("fixed_params", fixed)
         if getattr(data, "target", None) is not None:  # a rating: trials score inner CCC
             study.set_user_attr("metric", "ccc")
+    if existing and _has_heartbeat(storage):
+        optuna.storages.fail_stale_trials(study)  # a killed process's trials: FAIL now
+    states = optuna.trial.TrialState
+    alive = (states.COMPLETE, states.PRUNED, states.WAITING) + (
+        (states.RUNNING,) if _has_heartbeat(storage) else ()
+    )
     if model in DEFAULT_TRIALS and not any(
-        t.user_attrs.get("default") and t.state != optuna.trial.TrialState.FAIL
-        for t in study.get_trials(deepcopy=False)
-    ):  # a new study, or its default trial failed (a killed process): queue it again
+        t.user_attrs.get("default") and t.state in alive for t in study.get_trials(deepcopy=False)
+    ):  # a new study, or its default trial failed or may have died (a killed process's
+        # trial stays RUNNING in a journal): queue it again, so that the rule "the default
+        # is kept unless clearly beaten" always has a scored default to compare with
         study.enqueue_trial(DEFAULT_TRIALS[model], user_attrs={"default": True})
     return study
 
@@ -556,6 +619,7 @@ class TrialTask:
     n_jobs: int
     device: str | None
     deadline: float | None  # time.time() after which the study starts no new trial
+    total: int | None = None  # top_up: skip when the study has this many (other submitters)
 
 
 def run_trial_task(item: tuple[TrialContext, TrialTask]) -> tuple[str, str]:
@@ -575,6 +639,8 @@ def run_trial_task(item: tuple[TrialContext, TrialTask]) -> tuple[str, str]:
         sampler=optuna.samplers.TPESampler(seed=task.sampler_seed, n_startup_trials=8),
         pruner=make_pruner(task.pruner),
     )
+    if task.total is not None and _used(study) >= task.total:
+        return task.study, "skipped"  # another submitter's trials filled the budget
     objective = objective_for(
         task.model, data, task.rows, inner_folds=task.inner_folds, fixed=task.fixed,
         seed=task.seed, n_jobs=worker_threads(task.n_jobs), device=task.device,
@@ -628,11 +694,12 @@ def run_on_cluster(
             model, data, storage, name, rows=rows, outer_fold=fold, pruner=pruner,
             inner_folds=inner_folds, fixed=fixed, seed=seed,
         )  # fmt: skip
-        wanted = max(0, n_trials - _finished(study)) if top_up else n_trials
+        wanted = max(0, n_trials - _used(study)) if top_up else n_trials
+        first = sampler_seed(seed, existing, storage)
         for k in range(wanted):
             task = TrialTask(
-                name, model, rows, inner_folds, fixed, seed, seed + existing + k,
-                pruner, n_jobs, device, deadline,
+                name, model, rows, inner_folds, fixed, seed, first + k, pruner, n_jobs,
+                device, deadline, n_trials if top_up else None,
             )  # fmt: skip
             items.append((0, task))
     shared = [TrialContext(data, storage)]
@@ -667,6 +734,39 @@ FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 def _finished(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def _has_heartbeat(storage: optuna.storages.BaseStorage) -> bool:
+    """Whether a RUNNING trial of this storage is known alive: with a heartbeat (an RDB
+    storage), a killed process's trial is failed by :func:`optuna.storages.fail_stale_trials`;
+    without one (a journal file) it stays RUNNING for ever."""
+    interval = getattr(storage, "get_heartbeat_interval", None)
+    return bool(interval and interval() is not None)
+
+
+def budget_states(storage: optuna.storages.BaseStorage) -> tuple:
+    """The trial states that use up a ``top_up`` budget: the finished ones, and where trials
+    are known alive, those other processes are running now (so that processes sharing a
+    study stop at its budget instead of one trial each past it)."""
+    running = (optuna.trial.TrialState.RUNNING,) if _has_heartbeat(storage) else ()
+    return FINISHED + running
+
+
+def sampler_seed(seed: int, n_existing: int, storage: optuna.storages.BaseStorage) -> int:
+    """The TPE sampler's seed for a process that finds ``n_existing`` trials in a study.
+
+    With a journal file (one tuner per study, or per fold) it is ``seed + n_existing``: the
+    same command gives the same trials. A database storage is shared by design (processes
+    and machines tune one study together), and tuners that started from the same count
+    would draw the same points; each process then adds its own entropy.
+    """
+    if not _has_heartbeat(storage):
+        return seed + n_existing
+    return (seed + n_existing + int.from_bytes(os.urandom(4), "little")) % 2**31
+
+
+def _used(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=budget_states(study._storage)))
 
 
 def _trials(storage: optuna.storages.BaseStorage, name: str) -> list:

@@ -627,3 +627,57 @@ def test_a_regression_through_dask_stores_the_in_process_predictions(wh, client)
         ccc[model] = here.ccc
     bench = sercap.bench(wh, ["svm"], target="valence", cluster=client, progress=False)
     assert bench.table["ccc"].to_list() == [ccc["svm"]]  # svm's defaults are FAST["svm"]
+
+
+def _worker_sigint_and_main() -> tuple:
+    """On a worker: its SIGINT handler and the script its main module was loaded from."""
+    import signal
+
+    main = sys.modules.get("__mp_main__") or sys.modules["__main__"]
+    return signal.getsignal(signal.SIGINT), getattr(main, "__file__", None)
+
+
+def test_local_workers_leave_ctrl_c_to_the_client_and_do_not_rerun_main(client) -> None:
+    """Each `--cluster local:N` worker re-ran `python cli.py` (installing its Ctrl-C
+    handler: the "interrupted" line printed once per worker) or, under `python -m sercap`,
+    printed a KeyboardInterrupt traceback. Workers now ignore SIGINT and start without the
+    caller's script."""
+    import signal
+
+    workers = list(client.scheduler_info()["workers"])
+    futures = [client.submit(_worker_sigint_and_main, pure=False, workers=[w]) for w in workers]
+    for handler, script in client.gather(futures):
+        assert handler == signal.SIG_IGN
+        assert script is None or "pytest" not in script
+
+
+def test_a_scheduler_without_workers_is_one_line_not_a_silent_wait() -> None:
+    from distributed import Scheduler
+
+    from sercap.errors import SercapError
+
+    async def no_workers():
+        async with Scheduler(port=0, dashboard_address=":0") as scheduler:
+            import asyncio
+
+            def connect():
+                with open_client(scheduler.address, timeout_s=2):
+                    pass
+
+            with pytest.raises(SercapError, match="the scheduler has no workers"):
+                await asyncio.get_running_loop().run_in_executor(None, connect)
+
+    import asyncio
+
+    asyncio.run(no_workers())
+
+
+def test_a_lost_scheduler_is_one_line() -> None:
+    from distributed.client import FutureCancelledError
+
+    from sercap.cluster import _scheduler_lost
+
+    lost = FutureCancelledError("x", reason="scheduler-connection-lost")
+    assert _scheduler_lost(lost) == "scheduler-connection-lost"
+    assert _scheduler_lost(ValueError("a task's own error")) is None
+    assert _scheduler_lost(KeyboardInterrupt()) is None

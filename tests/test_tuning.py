@@ -512,3 +512,97 @@ def test_train_tuned_can_name_its_tuning(tmp_path) -> None:
     result = run("-w", tmp_path / "wh", "train", "svm", "--tuned", "--study", "wide")
     assert result.exit_code == 0 and "runs (default / tuned)" in result.output
     _one_line_error(run("-w", tmp_path / "wh", "train", "svm", "--study", "wide"), "add --tuned")
+
+
+def test_top_up_counts_the_trials_other_processes_are_running(toy, tmp_path) -> None:
+    """On a database storage (trials with a heartbeat are known alive), a trial another
+    process is running counts against the budget: two tuners sharing --top-up 3 had left
+    10 of 11 studies with 4 trials."""
+    data = load_dataset(toy, "tabular")
+    storage = open_storage(f"sqlite:///{tmp_path}/s.db", tmp_path, "r")
+    tune_module.prepare_study("svm", data, storage, "r", rows=np.arange(len(data)))
+    other = optuna.load_study(study_name="r", storage=storage)
+    other.ask()  # the default trial, running in "another process"
+    study = run_study("svm", data, storage, "r", n_trials=3, pruner="none", progress=False,
+                      top_up=True)  # fmt: skip
+    states = [t.state.name for t in study.trials]
+    assert sorted(states) == ["COMPLETE", "COMPLETE", "RUNNING"], states
+
+
+def test_a_killed_default_trial_is_failed_and_queued_again(toy, tmp_path) -> None:
+    """A tuner killed during the default trial left it RUNNING; it was never queued again,
+    and the study chose among random trials, breaking "the default is kept unless clearly
+    beaten". A stale heartbeat now fails it; a journal (no heartbeat) queues it again."""
+    data = load_dataset(toy, "tabular")
+    rows = np.arange(len(data))
+    url = f"sqlite:///{tmp_path}/k.db"
+    storage = open_storage(url, tmp_path, "k", heartbeat_s=1, grace_s=1)
+    tune_module.prepare_study("svm", data, storage, "k", rows=rows)
+    killed = optuna.load_study(study_name="k", storage=storage)
+    trial = killed.ask()
+    storage.record_heartbeat(trial._trial_id)
+    import time
+
+    time.sleep(2.5)  # past the grace period: its process is gone
+    study = run_study("svm", data, storage, "k", n_trials=2, pruner="none", progress=False)
+    defaults = [(t.state.name, t.user_attrs.get("default")) for t in study.trials]
+    assert defaults[0] == ("FAIL", True) and ("COMPLETE", True) in defaults[1:], defaults
+    journal = open_storage(None, tmp_path, "j")
+    tune_module.prepare_study("svm", data, journal, "j", rows=rows)
+    optuna.load_study(study_name="j", storage=journal).ask()  # RUNNING for ever
+    study = run_study("svm", data, journal, "j", n_trials=1, pruner="none", progress=False)
+    assert any(t.user_attrs.get("default") and t.state.name == "COMPLETE" for t in study.trials), [
+        (t.state.name, t.user_attrs) for t in study.trials
+    ]
+
+
+def test_a_cluster_trial_task_skips_a_study_another_submitter_filled(toy, tmp_path) -> None:
+    """Two `tune --top-up --cluster` submitters each queued the trials a study lacked, and
+    every task ran: 6 trials for a budget of 3. A task now re-checks the budget."""
+    from sercap.tuning import TrialContext, TrialTask, run_trial_task
+
+    data = load_dataset(toy, "tabular")
+    storage = open_storage(None, tmp_path, "c")
+    run_study("svm", data, storage, "c", n_trials=2, pruner="none", progress=False)
+    rows = np.arange(len(data))
+    task = TrialTask("c", "svm", rows, 2, None, 0, 7, "none", 1, None, None, total=2)
+    assert run_trial_task((TrialContext(data, storage), task)) == ("c", "skipped")
+    more = TrialTask("c", "svm", rows, 2, None, 0, 7, "none", 1, None, None, total=3)
+    assert run_trial_task((TrialContext(data, storage), more)) == ("c", "complete")
+
+
+def test_a_database_password_is_never_printed_or_stored(tmp_path) -> None:
+    from sercap.tuning import shown_url
+
+    url = "postgresql+psycopg://ana:s3cret@127.0.0.1:1/studies"
+    assert shown_url(url) == "postgresql+psycopg://ana:***@127.0.0.1:1/studies"
+    with pytest.raises(SercapError) as caught:
+        open_storage(url, tmp_path, "x", attempts=1)
+    assert "s3cret" not in str(caught.value) and "ana:***@" in str(caught.value)
+
+
+def test_a_storage_that_goes_away_mid_tuning_is_one_line(tmp_path, monkeypatch) -> None:
+    """PostgreSQL stopped mid-tune: 335 lines and 7 tracebacks ending in Optuna's own
+    UnboundLocalError, with the database error only in its context."""
+    import sqlalchemy.exc
+
+    import sercap
+    import sercap.tuning
+
+    wh = connect(tmp_path / "wh")
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+
+    def server_gone(*args, **kwargs):
+        try:
+            raise sqlalchemy.exc.OperationalError("UPDATE trials", {}, Exception("server closed"))
+        except sqlalchemy.exc.OperationalError:
+            raise UnboundLocalError("cannot access local variable 'updated_state'")  # noqa: B904
+
+    monkeypatch.setattr(sercap.tuning, "run_nested", server_gone)
+    with pytest.raises(SercapError) as caught:
+        sercap.tune(wh, "svm", trials=1, progress=False)
+    assert "stopped answering" in caught.value.message and "server closed" in caught.value.message
+    monkeypatch.setattr(sercap.tuning, "run_nested", lambda *a, **k: 1 / 0)
+    with pytest.raises(ZeroDivisionError):  # anything else is not dressed up as a storage error
+        sercap.tune(wh, "svm", trials=1, progress=False)
+    wh.close()

@@ -17,7 +17,6 @@ and its extractions row) or not at all, so a rerun resumes with nothing lost or 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import sys
@@ -33,7 +32,7 @@ from typing import Any
 
 import duckdb
 
-from sercap._spawn import main_not_rerun
+from sercap._spawn import main_not_rerun, sigint_ignored
 from sercap.errors import SercapError
 from sercap.features.featureset import FeatureSet, get_feature_set
 from sercap.features.stored import register
@@ -614,21 +613,6 @@ def _progress_bar(total: int, enabled: bool | None) -> Any:
     return tqdm(total=total, unit="utt", unit_scale=False, dynamic_ncols=True, leave=True)
 
 
-@contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """Ignore SIGINT in this process for a moment (only from the main thread)."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def _results(tasks: Iterator[Task], jobs: int, cluster: Any = None) -> Iterator[ChunkResult]:
     """Run tasks inline (one job) or in a spawn pool whose workers use one thread each."""
     if cluster is not None:
@@ -649,7 +633,7 @@ def _results(tasks: Iterator[Task], jobs: int, cluster: Any = None) -> Iterator[
         ctx = mp.get_context("spawn")
         # main_not_rerun: the workers (and their replacements) never run the caller's script
         with main_not_rerun():
-            with _sigint_ignored():  # spawned workers inherit it: Ctrl-C during their start-up
+            with sigint_ignored():  # spawned workers inherit it: Ctrl-C during their start-up
                 pool = ctx.Pool(jobs, initializer=init_worker, maxtasksperchild=50)
             with pool:
                 # imap keeps at most the pool's queue of small task descriptions in memory;
