@@ -253,9 +253,10 @@ def test_extract_refuses_utterances_whose_record_was_lost(wh_dir: Path) -> None:
 
 
 def test_a_part_damaged_in_place_is_named_with_the_repair_when_read(wh_dir: Path) -> None:
-    """Damage that keeps a part's size can pass the open-time check (sizes only, so that
-    copying a warehouse is no alarm); reading the part then fails. That failure names the
-    repair, in the CLI and in Python, instead of DuckDB's bare decoder error."""
+    """Damage the open-time check cannot see (a part registered before checksums and stats
+    were recorded: opening then only compares sizes) fails when the part is read. That
+    failure names the repair, in the CLI and in Python, instead of DuckDB's bare decoder
+    error. (A part with a checksum is found at open: tests/test_views.py.)"""
     import duckdb
     import numpy as np
 
@@ -263,6 +264,12 @@ def test_a_part_damaged_in_place_is_named_with_the_repair_when_read(wh_dir: Path
     from sercap.errors import SercapError
 
     rel, _ = _a_features_part(wh_dir)
+    with connect(wh_dir) as wh:  # as an older warehouse recorded it
+        wh.execute(
+            "UPDATE parts SET sha256 = NULL, mtime_ns = NULL, ctime_ns = NULL, inode = NULL "
+            "WHERE path = ?",
+            [rel],
+        )
     part = wh_dir / rel
     original = part.read_bytes()
     for fraction in np.linspace(0.1, 0.9, 33):  # zeros inside a data page, past the open check
