@@ -110,19 +110,23 @@ def _unregistered_extractions(wh: Warehouse, registered: set[str]) -> list[tuple
     the next ``extract`` compute them again)."""
     from pathlib import PurePosixPath
 
-    from sercap.store.catalog import ok_extractions
+    from sercap.store.layout import catalog_relative
 
     def tail(path: str) -> str:  # kind/feature_set=…/corpus=…/part-….parquet
         return "/".join(PurePosixPath(path).parts[-4:])
 
     # Rows of older warehouses name parts by absolute path, which a moved or copied
-    # warehouse no longer matches: their last four components still name the part.
+    # warehouse no longer matches: their last four components still name the part. One row
+    # per part (not per utterance): this runs at every open.
     registered = {tail(p) for p in registered}
     missing: dict[str, int] = {}
-    for _utt, _digest, part in ok_extractions(wh):
+    counts = wh.con.execute(
+        "SELECT part, count(*) FROM extractions WHERE status = 'ok' GROUP BY part"
+    ).fetchall()
+    for part, n in counts:
         if part is None or tail(part) not in registered:
-            key = part or "(no part)"
-            missing[key] = missing.get(key, 0) + 1
+            key = catalog_relative(wh.root, part) if part else "(no part)"
+            missing[key] = missing.get(key, 0) + n
     return [
         (part, f"not registered, though {n} extracted utterance(s) are recorded in it")
         for part, n in sorted(missing.items())
