@@ -128,7 +128,9 @@ def import_distributed() -> Any:
 
 
 @contextmanager
-def open_client(spec: ClusterSpec | str, timeout_s: float = 30.0) -> Iterator[Any]:
+def open_client(
+    spec: ClusterSpec | str, timeout_s: float = 30.0, worker_wait_s: float | None = None
+) -> Iterator[Any]:
     """A ``dask.distributed.Client`` for ``spec``; closes what it started on exit.
 
     ``local:N`` starts a LocalCluster of N processes (one thread each, no dashboard) and
@@ -140,7 +142,11 @@ def open_client(spec: ClusterSpec | str, timeout_s: float = 30.0) -> Iterator[An
     spec : ClusterSpec or str
         Parsed spec or its text.
     timeout_s : float
-        How long to wait for a remote scheduler before giving up.
+        How long to wait for a remote scheduler before giving up, and for its first worker
+        before saying so on stderr (adaptive and batch-queued clusters start workers late).
+    worker_wait_s : float, optional
+        Then how much longer to wait for a worker before giving up (default: until one
+        joins or Ctrl-C).
 
     Yields
     ------
@@ -180,12 +186,21 @@ def open_client(spec: ClusterSpec | str, timeout_s: float = 30.0) -> Iterator[An
             ) from exc
         try:  # a scheduler without workers would leave every task waiting, silently
             client.wait_for_workers(1, timeout=timeout_s)
-        except (OSError, TimeoutError) as exc:
-            client.close()
-            raise SercapError(
-                f"cluster {spec.address}: the scheduler has no workers (waited "
-                f"{timeout_s:.0f} s); start some with `dask worker {spec.address}`"
-            ) from exc
+        except (OSError, TimeoutError):
+            print(
+                f"waiting: cluster {spec.address} has no worker yet ({timeout_s:.0f} s); "
+                f"start some with `dask worker {spec.address}` (Ctrl-C to stop)",
+                file=sys.stderr,
+            )
+            try:
+                client.wait_for_workers(1, timeout=worker_wait_s)
+            except (OSError, TimeoutError) as exc:
+                client.close()
+                raise SercapError(
+                    f"cluster {spec.address}: no worker joined the scheduler in "
+                    f"{timeout_s + (worker_wait_s or 0):.0f} s; start some with "
+                    f"`dask worker {spec.address}`"
+                ) from exc
     try:
         yield client
     finally:

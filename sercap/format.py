@@ -294,7 +294,7 @@ def md_cell(text: str) -> str:
     >>> print(md_cell("rf columns /^(mfcc|logmel)_/"))
     rf columns /^(mfcc\\|logmel)_/
     """
-    return text.replace("|", "\\|")
+    return text.replace("\\", "\\\\").replace("|", "\\|")
 
 
 def format_tuning_comparison(comparisons) -> str:

@@ -36,6 +36,7 @@ import json
 import logging
 import os
 import random
+import re
 import time
 import warnings
 from collections.abc import Callable
@@ -106,23 +107,31 @@ HEARTBEAT_S = 30
 GRACE_S = 120
 
 
+#: Query parameters of a database URL that carry a secret.
+_SECRET_KEYS = re.compile(r"(?i)([?&;](?:password|passwd|pwd|sslpassword)=)[^&;#]*")
+
+
 def shown_url(url: str) -> str:
-    """A storage URL fit to print or store: its password replaced by ``***``.
+    """A storage URL fit to print or store: its password (in the user info, or in a query
+    parameter such as ``?password=``) replaced by ``***``.
 
     >>> shown_url("postgresql+psycopg://ana:secret@db:5432/studies")
     'postgresql+psycopg://ana:***@db:5432/studies'
+    >>> shown_url("postgresql://ana:p@ss@db/s?sslmode=require&password=x")
+    'postgresql://ana:***@db/s?sslmode=require&password=***'
     >>> shown_url("runs/svm.journal")
     'runs/svm.journal'
     """
     if "://" not in url:
         return url
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy reads: keep only what precedes any "user:pass@"
-        scheme, _, rest = url.partition("://")
-        return f"{scheme}://***@{rest.rpartition('@')[2]}" if "@" in rest else url
+    scheme, _, rest = url.partition("://")
+    # the user info ends at the last "@" before the query (a password may hold an
+    # unencoded "@"); masking too much is harmless, too little is not
+    at = rest.split("?", 1)[0].rfind("@")
+    if at >= 0:
+        user, colon, _password = rest[:at].partition(":")
+        rest = f"{user}{':***' if colon else ''}@{rest[at + 1 :]}"
+    return _SECRET_KEYS.sub(r"\1***", f"{scheme}://{rest}")
 
 
 def open_storage(
@@ -159,8 +168,9 @@ def open_storage(
             f"--storage {shown_url(url)!r} is neither a storage URL (sqlite:///…, "
             "postgresql://…) nor a journal file (*.journal)"
         )
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        url = "sqlite:///" + str(Path(url[len("sqlite:///") :]).absolute())  # as a journal's
+    relative = re.match(r"(sqlite(?:\+\w+)?:///)([^/].*)$", url)
+    if relative and not relative.group(2).startswith(":memory:"):  # absolute, as a journal's
+        url = relative.group(1) + str(Path(relative.group(2)).absolute())
     for attempt in range(attempts):
         try:
             with warnings.catch_warnings():  # heartbeat_interval is "experimental"
@@ -194,15 +204,15 @@ def storage_failure(exc: BaseException) -> str | None:
 
 
 def _first_line(exc: BaseException, url: str) -> str:
-    """The first line of a storage error, without the URL's password should it quote it."""
-    from sqlalchemy.engine import make_url
-
+    """The first line of a storage error, without the URL's secrets should it quote them."""
     line = (str(exc).strip().splitlines() or [""])[0]
-    try:
-        password = make_url(url).password
-    except Exception:
-        password = None
-    return line.replace(str(password), "***") if password else line
+    rest = url.partition("://")[2]
+    at = rest.split("?", 1)[0].rfind("@")
+    secrets = [rest[:at].partition(":")[2]] if at >= 0 else []
+    secrets += [m.group(0).split("=", 1)[1] for m in _SECRET_KEYS.finditer(url)]
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        line = line.replace(secret, "***")
+    return line
 
 
 class FoldMedianPruner(optuna.pruners.BasePruner):
@@ -421,11 +431,11 @@ def run_study(
     )  # fmt: skip
     callbacks: list = []
     if top_up and n_trials is not None:
-        states = budget_states(storage)
-        callbacks.append(optuna.study.MaxTrialsCallback(n_trials, states=states))
-        n_trials = max(0, n_trials - _used(study))
-        if n_trials == 0:
-            return study
+        # finished trials only: a trial another process is running may be a dead one's
+        # (a journal keeps it RUNNING for ever), so counting it could end a study short;
+        # processes sharing a study may end it up to one trial each above the budget
+        callbacks.append(optuna.study.MaxTrialsCallback(n_trials, states=FINISHED))
+        n_trials = max(0, n_trials - _finished(study))
     bar = tqdm(total=n_trials, desc=name, unit="trial", disable=not progress, leave=False)
 
     def update(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -434,9 +444,15 @@ def run_study(
             bar.set_postfix_str(f"best UA {study.best_value:.4f} (trial {study.best_trial.number})")
 
     try:
-        study.optimize(
-            objective, n_trials=n_trials, timeout=timeout, callbacks=[update, *callbacks]
-        )
+        if n_trials != 0:
+            study.optimize(
+                objective, n_trials=n_trials, timeout=timeout, callbacks=[update, *callbacks]
+            )
+        if model in DEFAULT_TRIALS and not _default_scored(study):
+            # its default trial died mid-run (it was left RUNNING, then failed): the rule
+            # "the default is kept unless clearly beaten" needs a scored default
+            study.enqueue_trial(DEFAULT_TRIALS[model], user_attrs={"default": True})
+            study.optimize(objective, n_trials=1, callbacks=[update])
     finally:
         bar.close()
     return study
@@ -498,7 +514,9 @@ def prepare_study(
         if getattr(data, "target", None) is not None:  # a rating: trials score inner CCC
             study.set_user_attr("metric", "ccc")
     if existing and _has_heartbeat(storage):
-        optuna.storages.fail_stale_trials(study)  # a killed process's trials: FAIL now
+        with warnings.catch_warnings():  # fail_stale_trials is "experimental"
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)  # a killed process's trials: FAIL now
     states = optuna.trial.TrialState
     alive = (states.COMPLETE, states.PRUNED, states.WAITING) + (
         (states.RUNNING,) if _has_heartbeat(storage) else ()
@@ -639,7 +657,7 @@ def run_trial_task(item: tuple[TrialContext, TrialTask]) -> tuple[str, str]:
         sampler=optuna.samplers.TPESampler(seed=task.sampler_seed, n_startup_trials=8),
         pruner=make_pruner(task.pruner),
     )
-    if task.total is not None and _used(study) >= task.total:
+    if task.total is not None and _finished(study) >= task.total:
         return task.study, "skipped"  # another submitter's trials filled the budget
     objective = objective_for(
         task.model, data, task.rows, inner_folds=task.inner_folds, fixed=task.fixed,
@@ -694,7 +712,7 @@ def run_on_cluster(
             model, data, storage, name, rows=rows, outer_fold=fold, pruner=pruner,
             inner_folds=inner_folds, fixed=fixed, seed=seed,
         )  # fmt: skip
-        wanted = max(0, n_trials - _used(study)) if top_up else n_trials
+        wanted = max(0, n_trials - _finished(study)) if top_up else n_trials
         first = sampler_seed(seed, existing, storage)
         for k in range(wanted):
             task = TrialTask(
@@ -744,29 +762,22 @@ def _has_heartbeat(storage: optuna.storages.BaseStorage) -> bool:
     return bool(interval and interval() is not None)
 
 
-def budget_states(storage: optuna.storages.BaseStorage) -> tuple:
-    """The trial states that use up a ``top_up`` budget: the finished ones, and where trials
-    are known alive, those other processes are running now (so that processes sharing a
-    study stop at its budget instead of one trial each past it)."""
-    running = (optuna.trial.TrialState.RUNNING,) if _has_heartbeat(storage) else ()
-    return FINISHED + running
+def _default_scored(study: optuna.Study) -> bool:
+    return any(t.user_attrs.get("default") for t in study.get_trials(states=FINISHED))
 
 
 def sampler_seed(seed: int, n_existing: int, storage: optuna.storages.BaseStorage) -> int:
     """The TPE sampler's seed for a process that finds ``n_existing`` trials in a study.
 
-    With a journal file (one tuner per study, or per fold) it is ``seed + n_existing``: the
-    same command gives the same trials. A database storage is shared by design (processes
-    and machines tune one study together), and tuners that started from the same count
-    would draw the same points; each process then adds its own entropy.
+    With a journal or SQLite file (one tuner per study, or per fold) it is ``seed +
+    n_existing``: the same command gives the same trials. A database server is shared by
+    design (processes and machines tune one study together), and tuners that started from
+    the same count would draw the same points; each process then adds its own entropy.
     """
-    if not _has_heartbeat(storage):
+    url = str(getattr(storage, "url", "") or "")
+    if not _has_heartbeat(storage) or url.startswith("sqlite"):  # a file: one user's study
         return seed + n_existing
     return (seed + n_existing + int.from_bytes(os.urandom(4), "little")) % 2**31
-
-
-def _used(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=budget_states(study._storage)))
 
 
 def _trials(storage: optuna.storages.BaseStorage, name: str) -> list:

@@ -651,7 +651,10 @@ def test_local_workers_leave_ctrl_c_to_the_client_and_do_not_rerun_main(client) 
         assert script is None or "pytest" not in script
 
 
-def test_a_scheduler_without_workers_is_one_line_not_a_silent_wait() -> None:
+def test_a_scheduler_without_workers_is_said_not_a_silent_wait(capsys) -> None:
+    """`extract --cluster tcp://…` of a scheduler with no worker sat silent until killed.
+    It now says so after the connect timeout and keeps waiting (adaptive clusters add
+    workers late), or gives up after ``worker_wait_s``."""
     from distributed import Scheduler
 
     from sercap.errors import SercapError
@@ -661,15 +664,17 @@ def test_a_scheduler_without_workers_is_one_line_not_a_silent_wait() -> None:
             import asyncio
 
             def connect():
-                with open_client(scheduler.address, timeout_s=2):
+                with open_client(scheduler.address, timeout_s=1, worker_wait_s=1):
                     pass
 
-            with pytest.raises(SercapError, match="the scheduler has no workers"):
+            with pytest.raises(SercapError, match="no worker joined the scheduler in 2 s"):
                 await asyncio.get_running_loop().run_in_executor(None, connect)
 
     import asyncio
 
     asyncio.run(no_workers())
+    waiting = capsys.readouterr().err.splitlines()
+    assert len(waiting) == 1 and "has no worker yet" in waiting[0], waiting
 
 
 def test_a_lost_scheduler_is_one_line() -> None:

@@ -59,7 +59,8 @@ def test_the_catalog_views_follow_registration_and_repair(built: Path, tmp_path:
 
     with connect(built) as wh:
         more = add_corpus(wh, name="more", n_speakers=2)
-        add_features(wh, more, corpus="more")  # a second part of the same set
+        add_features(wh, more, corpus="more")  # a second chunk of the same (lld) set
+        add_frames(wh, more, corpus="more", digest="abc123")
     assert _plain(built, "SELECT count(*) FROM utterance_features") == [(36 + 18,)]
     # a lost part: the next writable open drops it from the catalog's views too
     part = next((built / "features").rglob("corpus=more/*.parquet"))
@@ -109,7 +110,9 @@ def test_a_part_edited_in_place_is_damaged_at_open(built: Path) -> None:
 
 def test_only_parts_whose_stat_changed_are_hashed(built: Path, tmp_path: Path, monkeypatch):
     """Like git's index: a stat per part at open; the bytes are read only where the stat
-    differs from the one recorded (a copy: new inodes), and a writable open records it."""
+    differs from the one recorded, and a writable open records it. A read-only open cannot
+    record, so it compares the mtime only: a copy that kept it (cp -a, copytree) is not
+    hashed at every open, one that did not (cp) is."""
     import sercap.store.parts as parts
 
     hashed: list[Path] = []
@@ -118,16 +121,17 @@ def test_only_parts_whose_stat_changed_are_hashed(built: Path, tmp_path: Path, m
     with connect(built, read_only=True) as wh:
         n_parts = wh.scalar("SELECT count(*) FROM parts")
     assert hashed == []
-    copy = Path(shutil.copytree(built, tmp_path / "copy"))
-    for read_only in (True, True, False):  # read-only opens cannot record the new stat
+    kept = Path(shutil.copytree(built, tmp_path / "kept"))  # new inodes, same mtimes
+    plain = Path(shutil.copytree(built, tmp_path / "plain", copy_function=shutil.copyfile))
+    for folder, read_only, expected in (
+        (kept, True, 0), (kept, False, n_parts), (kept, True, 0), (kept, False, 0),
+        (plain, True, n_parts), (plain, True, n_parts), (plain, False, n_parts),
+        (plain, True, 0),
+    ):  # fmt: skip
         hashed.clear()
-        with connect(copy, read_only=read_only) as wh:
+        with connect(folder, read_only=read_only) as wh:
             assert not wh.damaged and wh.scalar("SELECT count(*) FROM utterance_features") == 36
-        assert len(hashed) == n_parts
-    hashed.clear()
-    with connect(copy, read_only=True) as wh:
-        assert not wh.damaged
-    assert hashed == []
+        assert len(hashed) == expected, (folder.name, read_only)
 
 
 def test_extractions_recorded_in_an_unregistered_part_are_damage_at_open(built: Path) -> None:
@@ -140,3 +144,37 @@ def test_extractions_recorded_in_an_unregistered_part_are_damage_at_open(built: 
     with connect(built, read_only=True) as wh:
         why = "not registered, though 36 extracted utterance(s) are recorded in it"
         assert wh.damaged == [(rel, why)]
+
+
+def test_a_chunk_part_left_on_disk_without_its_row_is_damage(built: Path) -> None:
+    """Only the part an extraction row names was checked: a deleted `parts` row of the
+    chunk's other kind (an lld set's frames beside its features) hid those utterances from
+    `sequence` datasets in silence."""
+    with connect(built) as wh:
+        named = Path(wh.scalar("SELECT DISTINCT part FROM extractions")).relative_to(built)
+        other = next(
+            p for p in wh.con.execute("SELECT path FROM parts").fetchall()
+            if p[0] != named.as_posix()
+        )[0]  # fmt: skip
+        wh.execute("DELETE FROM parts WHERE path = ?", [other])
+    with connect(built, read_only=True) as wh:
+        why = "not registered, though 36 extracted utterance(s) are recorded in it"
+        assert wh.damaged == [(other, why)]
+
+
+def test_a_part_that_cannot_be_read_is_damage_not_a_failed_open(built: Path, monkeypatch):
+    import errno
+    import os
+
+    import sercap.store.parts as parts
+
+    part = _features_part(built)
+    os.utime(part, ns=(1, 1))  # its stat changed: opening hashes it
+
+    def unreadable(path):
+        raise OSError(errno.EIO, "Input/output error", str(path))
+
+    monkeypatch.setattr(parts, "file_digest", unreadable)
+    with connect(built) as wh:
+        rel = part.relative_to(built).as_posix()
+        assert (rel, "cannot be read (Input/output error)") in wh.damaged

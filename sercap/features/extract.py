@@ -210,31 +210,36 @@ AUDIO_CHANGED = (
 )
 
 
-def _audio_changed(item: Item) -> bool:
-    """Whether ``item``'s file holds other bytes than ingest hashed: features computed from
-    it would be stored as those of the audio the catalog describes."""
+def _stat_key(path: str) -> tuple | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None  # load_audio says what is wrong with it
+    return (path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def _audio_changed(item: Item, before: tuple | None) -> bool:
+    """Whether ``item``'s file holds other bytes than ingest hashed (features computed from
+    it would be stored as those of the audio the catalog describes). ``before`` is the
+    file's stat taken before it was decoded: a file replaced meanwhile counts as changed."""
     from sercap.store.parts import file_digest
 
-    if item.sha256 is None:
+    if item.sha256 is None or before is None:
         return False
-    try:
-        st = os.stat(item.path)
-    except OSError:
-        return False  # load_audio says what is wrong with it
-    key = (item.path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-    if key not in _DIGESTS:
+    if before not in _DIGESTS:
         if len(_DIGESTS) > 4096:
             _DIGESTS.clear()
-        _DIGESTS[key] = file_digest(Path(item.path))[1]
-    return _DIGESTS[key] != item.sha256
+        _DIGESTS[before] = file_digest(Path(item.path))[1]
+    return _DIGESTS[before] != item.sha256 or _stat_key(item.path) != before
 
 
 def _load(item: Item, sample_rate: int, min_samples: int) -> tuple[Any, str | None]:
     from sercap.audio import AudioError, audio_problem, load_audio
 
     try:
+        before = _stat_key(item.path)
         y = load_audio(item.path, sample_rate, item.start_s, item.end_s)
-        if _audio_changed(item):  # decodable, but not the audio ingest described
+        if _audio_changed(item, before):  # decodable, but not the audio ingest described
             return None, AUDIO_CHANGED
     except AudioError as exc:
         return None, str(exc)

@@ -122,7 +122,8 @@ def audio_changed(wh: Warehouse, utterances: pl.DataFrame) -> set[str]:
             "u.channels IS DISTINCT FROM s.channels "
             "ELSE u.audio_sha256 <> s.audio_sha256 END) "
             "UNION SELECT s.utt_id FROM _ingest_a s WHERE s.utt_id NOT IN "
-            "(SELECT utt_id FROM utterances) AND s.utt_id IN (SELECT utt_id FROM extractions)",
+            "(SELECT utt_id FROM utterances) AND s.utt_id IN "
+            "(SELECT utt_id FROM extractions WHERE status = 'ok')",
         )
     finally:
         wh.con.unregister("_ingest_a")

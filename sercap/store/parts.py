@@ -60,28 +60,39 @@ def _stat_key(st: Any) -> tuple[int, int, int]:
     return (st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
-def changed_content(path: Path, recorded: tuple, sha256: str | None) -> tuple[bool, bool]:
+def changed_content(
+    path: Path, recorded: tuple, sha256: str | None, *, read_only: bool = False
+) -> tuple[bool, tuple | None]:
     """Whether a registered part's bytes differ from those it was registered with, judged
-    like git's index: a part whose stat (mtime, ctime, inode) is the recorded one is
-    unchanged without reading it; any other is hashed and compared with ``sha256``.
+    like git's index: a part whose stat is the recorded one is unchanged without reading
+    it; any other is hashed and compared with ``sha256``.
 
-    Returns ``(changed, rehashed)``: ``rehashed`` says the bytes were read (the stat
-    changed, e.g. a copied warehouse, or none was recorded), so that a writable open can
-    record the new stat of a part whose bytes still match.
+    A writable open compares (mtime, ctime, inode) and records the stat of a part whose
+    bytes still match, so a copied warehouse is hashed once. A read-only open cannot record
+    anything, so that a copy (new inodes and ctimes) is not hashed at every open it compares
+    the mtime only (``cp -a`` and ``rsync -a`` keep it; an edit in place changes it), and a
+    part whose stat was never recorded (a warehouse from before stats) keeps the size check.
+
+    Returns ``(changed, verified)``: ``verified`` is the stat taken before the bytes were
+    hashed and found to match (for :func:`record_stat`), else None. Raises OSError when the
+    file cannot be read.
     """
     if sha256 is None:  # registered before checksums: nothing to compare with
-        return False, False
-    if None not in recorded and _stat_key(path.stat()) == tuple(recorded):
-        return False, False
-    return file_digest(path)[1] != sha256, True
+        return False, None
+    before = _stat_key(path.stat())
+    if None in recorded:
+        if read_only:
+            return False, None
+    elif before == tuple(recorded) or (read_only and before[0] == recorded[0]):
+        return False, None
+    changed = file_digest(path)[1] != sha256
+    return changed, None if changed or _stat_key(path.stat()) != before else before
 
 
-def record_stat(wh: Warehouse, rel: str) -> None:
-    """Record a part's current stat after its bytes were found to match its checksum."""
-    st = layout.absolute(wh.root, rel).stat()
+def record_stat(wh: Warehouse, rel: str, stat: tuple) -> None:
+    """Record the stat a part had when its bytes were found to match its checksum."""
     wh.execute(
-        "UPDATE parts SET mtime_ns = ?, ctime_ns = ?, inode = ? WHERE path = ?",
-        [*_stat_key(st), rel],
+        "UPDATE parts SET mtime_ns = ?, ctime_ns = ?, inode = ? WHERE path = ?", [*stat, rel]
     )
 
 

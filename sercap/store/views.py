@@ -64,7 +64,7 @@ def refresh_views(wh: Warehouse) -> None:
         "ORDER BY f.created_at, p.feature_set_hash, p.path"
     ).fetchall()
     wh.damaged = []
-    verified: list[str] = []  # bytes match, stat changed: record the new stat
+    verified: list[tuple[str, tuple]] = []  # bytes match, stat changed: record the new one
     # A name can have several hashes (a parameter or library version changed): the
     # name's view shows the most recently defined one, ``<kind>_<name>_<hash>`` each.
     by_hash: dict[tuple[str, str, str], list[str]] = {}
@@ -73,11 +73,16 @@ def refresh_views(wh: Warehouse) -> None:
         hops[fs_hash] = float(hop_s)
         problem = stat_problem(wh.root / rel, size)
         if problem is None:
-            changed, rehashed = changed_content(wh.root / rel, tuple(stat), sha256)
+            try:
+                changed, seen = changed_content(
+                    wh.root / rel, tuple(stat), sha256, read_only=wh.read_only
+                )
+            except OSError as exc:  # EIO, EACCES: damage to list, not a failed open
+                changed, seen, problem = False, None, f"cannot be read ({exc.strerror})"
             if changed:
                 problem = "its bytes changed since it was registered (SHA-256 differs)"
-            elif rehashed and "mtime_ns" in have:
-                verified.append(rel)
+            elif seen is not None and "mtime_ns" in have:
+                verified.append((rel, seen))
         if problem:
             wh.damaged.append((rel, problem))
             continue
@@ -100,14 +105,15 @@ def refresh_views(wh: Warehouse) -> None:
             _persist_views(wh, kept, hops)
         if verified:
             with contextlib.suppress(duckdb.Error, OSError), wh.transaction():
-                for rel in verified:
-                    record_stat(wh, rel)
+                for rel, seen in verified:
+                    record_stat(wh, rel, seen)
 
 
 def _unregistered_extractions(wh: Warehouse, registered: set[str]) -> list[tuple[str, str]]:
     """(part, why) for each part that ``ok`` extractions name but ``parts`` does not: its
     utterances count as extracted, yet no view shows them (``sercap check --repair`` makes
-    the next ``extract`` compute them again)."""
+    the next ``extract`` compute them again). A row names its chunk's per-utterance part; the
+    chunk's other kinds (the frames beside an lld set's features) must be registered too."""
     from pathlib import PurePosixPath
 
     from sercap.store.layout import catalog_relative
@@ -118,15 +124,29 @@ def _unregistered_extractions(wh: Warehouse, registered: set[str]) -> list[tuple
     # Rows of older warehouses name parts by absolute path, which a moved or copied
     # warehouse no longer matches: their last four components still name the part. One row
     # per part (not per utterance): this runs at every open.
+    from sercap.check import CHUNK_KINDS
+
     registered = {tail(p) for p in registered}
     missing: dict[str, int] = {}
     counts = wh.con.execute(
-        "SELECT part, count(*) FROM extractions WHERE status = 'ok' GROUP BY part"
+        "SELECT e.part, f.kind, count(*) FROM extractions e "
+        "LEFT JOIN feature_sets f ON f.hash = e.feature_set_hash "
+        "WHERE e.status = 'ok' GROUP BY ALL"
     ).fetchall()
-    for part, n in counts:
-        if part is None or tail(part) not in registered:
-            key = catalog_relative(wh.root, part) if part else "(no part)"
-            missing[key] = missing.get(key, 0) + n
+    for part, set_kind, n in counts:
+        if part is None:
+            missing["(no part)"] = missing.get("(no part)", 0) + n
+            continue
+        named = tail(part)
+        own, _, rest = named.partition("/")  # kind, feature_set=…/corpus=…/part-….parquet
+        for kind in (own, *(k for k in CHUNK_KINDS.get(set_kind or "", ()) if k != own)):
+            if f"{kind}/{rest}" in registered:
+                continue
+            key = catalog_relative(wh.root, part).rpartition(named)[0] + f"{kind}/{rest}"
+            # the chunk's other kinds: a file left on disk whose row is gone (its row and
+            # file both gone is what `sercap check` reports as a chunk lacking a kind)
+            if kind == own or (wh.root / f"{kind}/{rest}").is_file():
+                missing[key] = missing.get(key, 0) + n
     return [
         (part, f"not registered, though {n} extracted utterance(s) are recorded in it")
         for part, n in sorted(missing.items())
