@@ -26,9 +26,7 @@ from typing import Any
 
 from sercap.store import Warehouse, catalog, file_digest, layout
 from sercap.store import parts as store_parts
-
-#: Which part kinds a chunk of each feature-set kind has.
-CHUNK_KINDS = {"lld": ("features", "frames"), "opensmile": ("features",), "image": ("images",)}
+from sercap.store.layout import CHUNK_KINDS  # which part kinds a chunk of each set kind has
 
 
 @dataclass(frozen=True)

@@ -451,7 +451,9 @@ def run_study(
         if model in DEFAULT_TRIALS and not _default_scored(study):
             # its default trial died mid-run (it was left RUNNING, then failed): the rule
             # "the default is kept unless clearly beaten" needs a scored default
-            study.enqueue_trial(DEFAULT_TRIALS[model], user_attrs={"default": True})
+            waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+            if not any(t.user_attrs.get("default") for t in waiting):
+                study.enqueue_trial(DEFAULT_TRIALS[model], user_attrs={"default": True})
             study.optimize(objective, n_trials=1, callbacks=[update])
     finally:
         bar.close()
@@ -723,6 +725,14 @@ def run_on_cluster(
     shared = [TrialContext(data, storage)]
     for _ in dispatch(cluster, run_trial_task, shared, items, progress=progress, unit="trial"):
         pass
+    if model in DEFAULT_TRIALS:  # a study whose default trial died on a worker runs it here
+        for name, fold, rows in studies:
+            if not _default_scored(optuna.load_study(study_name=name, storage=storage)):
+                run_study(
+                    model, data, storage, name, rows=rows, outer_fold=fold, n_trials=0,
+                    pruner=pruner, inner_folds=inner_folds, fixed=fixed, seed=seed,
+                    n_jobs=n_jobs, device=device, progress=False,
+                )  # fmt: skip
     loaded = {name: optuna.load_study(study_name=name, storage=storage) for name, _, _ in studies}
     folds = {fold: loaded[name] for name, fold, _ in studies if fold is not None}
     last = loaded[final_study_name(base)] if final else None

@@ -20,6 +20,10 @@ DB_FILENAME = "sercap.duckdb"
 PART_KINDS = ("frames", "features", "images")
 
 
+#: The part kinds each chunk of a feature set of this kind holds (one file name per chunk).
+CHUNK_KINDS = {"lld": ("features", "frames"), "opensmile": ("features",), "image": ("images",)}
+
+
 def database_path(root: Path) -> Path:
     """The catalog file of the warehouse at ``root``."""
     return Path(root) / DB_FILENAME

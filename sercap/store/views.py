@@ -124,7 +124,7 @@ def _unregistered_extractions(wh: Warehouse, registered: set[str]) -> list[tuple
     # Rows of older warehouses name parts by absolute path, which a moved or copied
     # warehouse no longer matches: their last four components still name the part. One row
     # per part (not per utterance): this runs at every open.
-    from sercap.check import CHUNK_KINDS
+    from sercap.store.layout import CHUNK_KINDS
 
     registered = {tail(p) for p in registered}
     missing: dict[str, int] = {}
