@@ -288,6 +288,30 @@ def unweighted_accuracy(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) 
     return float((hits[present] / support[present]).mean())
 
 
+def paired_bootstrap_interval(
+    score: Callable[[np.ndarray, np.ndarray], float],
+    y_true: np.ndarray,
+    pred_a: np.ndarray,
+    pred_b: np.ndarray,
+    *,
+    n_boot: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile interval of ``score(y, b) - score(y, a)`` over ``n_boot`` resamples of the
+    rows with replacement, the same draw for both systems (any score: UA, CCC…)."""
+    rng = np.random.default_rng(seed)
+    n = len(y_true)
+    diffs = np.empty(n_boot)
+    for b in range(n_boot):
+        idx = rng.integers(0, n, n)
+        yt = y_true[idx]
+        diffs[b] = score(yt, pred_b[idx]) - score(yt, pred_a[idx])
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(diffs, [alpha, 1.0 - alpha])
+    return float(low), float(high)
+
+
 def paired_bootstrap_ua(
     y_true: np.ndarray,
     pred_a: np.ndarray,
@@ -321,21 +345,17 @@ def paired_bootstrap_ua(
     y_true, pred_a, pred_b = (np.asarray(v, dtype=np.int64) for v in (y_true, pred_a, pred_b))
     if not len(y_true) == len(pred_a) == len(pred_b):
         raise SercapError("paired bootstrap: the two systems predict different utterances")
-    rng = np.random.default_rng(seed)
-    n = len(y_true)
-    diffs = np.empty(n_boot)
-    for b in range(n_boot):
-        idx = rng.integers(0, n, n)
-        yt = y_true[idx]
-        diffs[b] = unweighted_accuracy(yt, pred_b[idx], n_classes) - unweighted_accuracy(
-            yt, pred_a[idx], n_classes
-        )
-    alpha = (1.0 - confidence) / 2.0
-    low, high = np.quantile(diffs, [alpha, 1.0 - alpha])
+
+    def ua(yt: np.ndarray, pred: np.ndarray) -> float:
+        return unweighted_accuracy(yt, pred, n_classes)
+
+    low, high = paired_bootstrap_interval(
+        ua, y_true, pred_a, pred_b, n_boot=n_boot, confidence=confidence, seed=seed
+    )
     ua_a = unweighted_accuracy(y_true, pred_a, n_classes)
     ua_b = unweighted_accuracy(y_true, pred_b, n_classes)
     return PairedDifference(
-        ua_a=ua_a, ua_b=ua_b, diff=ua_b - ua_a, low=float(low), high=float(high),
+        ua_a=ua_a, ua_b=ua_b, diff=ua_b - ua_a, low=low, high=high,
         n_boot=n_boot, confidence=confidence,
     )  # fmt: skip
 

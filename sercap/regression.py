@@ -449,16 +449,12 @@ def paired_bootstrap_ccc(
     >>> 0.0 < low <= high  # b predicts the ratings exactly, a at half their scale
     True
     """
+    from sercap.evaluate import paired_bootstrap_interval
+
     y_true, pred_a, pred_b = (np.asarray(v, dtype=np.float64) for v in (y_true, pred_a, pred_b))
-    rng = np.random.default_rng(seed)
-    n = len(y_true)
-    diffs = np.empty(n_boot)
-    for b in range(n_boot):
-        idx = rng.integers(0, n, n)
-        diffs[b] = ccc(y_true[idx], pred_b[idx]) - ccc(y_true[idx], pred_a[idx])
-    alpha = (1.0 - confidence) / 2.0
-    low, high = np.quantile(diffs, [alpha, 1.0 - alpha])
-    return float(low), float(high)
+    return paired_bootstrap_interval(
+        ccc, y_true, pred_a, pred_b, n_boot=n_boot, confidence=confidence, seed=seed
+    )
 
 
 def compare_tuned_regression(

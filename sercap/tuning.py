@@ -125,13 +125,21 @@ def shown_url(url: str) -> str:
     if "://" not in url:
         return url
     scheme, _, rest = url.partition("://")
-    # the user info ends at the last "@" before the query (a password may hold an
-    # unencoded "@"); masking too much is harmless, too little is not
-    at = rest.split("?", 1)[0].rfind("@")
+    user, password, at = _user_info(rest)
     if at >= 0:
-        user, colon, _password = rest[:at].partition(":")
-        rest = f"{user}{':***' if colon else ''}@{rest[at + 1 :]}"
+        rest = f"{user}{':***' if password is not None else ''}@{rest[at + 1 :]}"
     return _SECRET_KEYS.sub(r"\1***", f"{scheme}://{rest}")
+
+
+def _user_info(rest: str) -> tuple[str, str | None, int]:
+    """(user, password or None, index of the "@") of a URL after its ``scheme://``; the
+    user info ends at the last "@" before the query (a password may hold an unencoded "@");
+    masking too much is harmless, too little is not. ``(rest, None, -1)`` without one."""
+    at = rest.split("?", 1)[0].rfind("@")
+    if at < 0:
+        return rest, None, -1
+    user, colon, password = rest[:at].partition(":")
+    return user, password if colon else None, at
 
 
 def open_storage(
@@ -206,9 +214,7 @@ def storage_failure(exc: BaseException) -> str | None:
 def _first_line(exc: BaseException, url: str) -> str:
     """The first line of a storage error, without the URL's secrets should it quote them."""
     line = (str(exc).strip().splitlines() or [""])[0]
-    rest = url.partition("://")[2]
-    at = rest.split("?", 1)[0].rfind("@")
-    secrets = [rest[:at].partition(":")[2]] if at >= 0 else []
+    secrets = [_user_info(url.partition("://")[2])[1] or ""]
     secrets += [m.group(0).split("=", 1)[1] for m in _SECRET_KEYS.finditer(url)]
     for secret in sorted(filter(None, secrets), key=len, reverse=True):
         line = line.replace(secret, "***")

@@ -115,15 +115,22 @@ def all_part_paths(wh: Warehouse) -> list[Path]:
     return [layout.absolute(wh.root, r[0]) for r in rows]
 
 
+def parts_columns(wh: Warehouse) -> set[str]:
+    """The columns the ``parts`` table has (an older warehouse opened read-only lacks the
+    later ones: sizes and checksums, stats)."""
+    return {
+        row[0]
+        for row in wh.con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'parts' "
+            "AND schema_name = 'main' AND database_name = current_database()"
+        ).fetchall()
+    }
+
+
 def registered_parts(wh: Warehouse) -> list[tuple]:
     """(path, kind, feature_set_hash, corpus, n_rows, size_bytes, sha256) of every
     registered part by path; size and checksum are None where an older warehouse lacks them."""
-    cols = set(
-        wh.query(
-            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'parts' "
-            "AND schema_name = 'main' AND database_name = current_database()"
-        )["column_name"].to_list()
-    )
+    cols = parts_columns(wh)
     size = "size_bytes" if "size_bytes" in cols else "NULL"
     digest = "sha256" if "sha256" in cols else "NULL"
     return wh.con.execute(

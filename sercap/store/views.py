@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from sercap.sqlfiles import read_sql
-from sercap.store.parts import changed_content, parquet_problem, record_stat, stat_problem
+from sercap.store.parts import (
+    changed_content,
+    parquet_problem,
+    parts_columns,
+    record_stat,
+    stat_problem,
+)
 
 if TYPE_CHECKING:
     from sercap.features.images import StoredImage
@@ -45,12 +51,7 @@ def refresh_views(wh: Warehouse) -> None:
     parts are hashed once, at its first writable open, then their new stat is recorded).
     Extracted utterances recorded in a part that is not registered are listed there too.
     """
-    have = set(
-        wh.query(
-            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'parts' "
-            "AND schema_name = 'main' AND database_name = current_database()"
-        )["column_name"].to_list()
-    )
+    have = parts_columns(wh)
 
     def column(name: str) -> str:
         return f"p.{name}, " if name in have else "NULL, "
