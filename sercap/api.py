@@ -30,6 +30,7 @@ from sercap.errors import (
     QueryError,
     RefusedError,
     SercapError,
+    option,
 )
 
 if TYPE_CHECKING:  # only for annotations: the heavy modules load when a verb runs
@@ -747,11 +748,13 @@ def train(
         cls(dict(params))
     if columns is not None and cls.input_kind == "text":
         raise BadParameterError(
-            f"--columns does not apply to {model}: it reads transcripts, not feature columns"
+            f"{option('columns')} does not apply to {model}: it reads transcripts, not "
+            "feature columns"
         )
     if speaker_norm and cls.input_kind == "text":
         raise BadParameterError(
-            f"--speaker-norm does not apply to {model}: it reads transcripts, which have "
+            f"{option('speaker_norm')} does not apply to {model}: it reads transcripts, which "
+            "have "
             "no per-speaker statistics to standardise"
         )
     request = data_request(
@@ -1356,7 +1359,7 @@ def _abstain_threshold(
     if abstain is not None and coverage is not None:
         raise BadParameterError(
             "give abstain (a confidence) or coverage (a share), not both",
-            hint="e.g. --abstain 0.5 or --coverage 0.8",
+            hint="e.g. abstain 0.5 or coverage 0.8",
         )
     if coverage is not None:
         from sercap.analysis_store import abstain_threshold
@@ -1367,7 +1370,7 @@ def _abstain_threshold(
             )
         return abstain_threshold(wh, run_id, coverage)
     if abstain is not None and not 0.0 <= abstain <= 1.0:
-        raise BadParameterError(f"--abstain {abstain}: give a confidence between 0 and 1")
+        raise BadParameterError(f"abstain {abstain}: give a confidence between 0 and 1")
     return abstain
 
 
@@ -2377,7 +2380,7 @@ def bench_scale(
     from sercap import scale
 
     if workers < 1:
-        raise BadParameterError(f"--workers must be at least 1, not {workers}")
+        raise BadParameterError(f"workers must be at least 1, not {workers}")
     unknown = [w for w in workloads if w not in scale.WORKLOADS]
     if unknown:
         raise BadParameterError(

@@ -22,7 +22,7 @@ import polars as pl
 from tqdm.auto import tqdm
 
 from sercap.data import Dataset
-from sercap.errors import SercapError
+from sercap.errors import SercapError, option
 from sercap.experiment import DataRequest, data_request, load_for, run_model
 from sercap.format import md_cell, protocol_caption
 from sercap.store import Warehouse
@@ -337,7 +337,9 @@ def plan_bench(
         from sercap.features.opensmile import available
 
         if not available():
-            raise SercapError("--opensmile needs the opensmile package: pip install opensmile")
+            raise SercapError(
+                f"{option('opensmile')}True needs the opensmile package: pip install opensmile"
+            )
         specs += [BenchSpec("svm", "compare2016"), BenchSpec("lgbm", "egemaps02")]
     return specs
 
@@ -491,7 +493,8 @@ def plan_modalities(models: Sequence[str], modalities: Sequence[str]) -> list[st
     stray = [m for m, kind in given.items() if kind not in wanted]
     if stray:
         raise SercapError(
-            f"{stray[0]} is a {given[stray[0]]} model; add {given[stray[0]]} to --modalities"
+            f"{stray[0]} is a {given[stray[0]]} model; add {given[stray[0]]} to "
+            f"{option('modalities')}"
         )
     names: list[str] = []
     for modality in MODALITIES:

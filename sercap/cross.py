@@ -28,7 +28,7 @@ import polars as pl
 from tqdm.auto import tqdm
 
 from sercap.data import Dataset
-from sercap.errors import SercapError
+from sercap.errors import SercapError, option
 from sercap.store import Warehouse
 from sercap.store import runs as store_runs
 
@@ -175,7 +175,8 @@ def choose_corpora(wh: Warehouse, corpora: Sequence[str] | None) -> list[str]:
         have = ", ".join(names) or "none"
         raise SercapError(
             f"a cross-corpus matrix needs at least two corpora (chosen: {', '.join(chosen)}; "
-            f"in the warehouse: {have}); ingest another or name two with --corpora"
+            f"in the warehouse: {have}); ingest another or name two with "
+            f"{option('corpora')}"
         )
     return chosen
 

@@ -22,7 +22,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from sercap.errors import BadParameterError, NotExtractedError, NotFoundError, SercapError
+from sercap.errors import (
+    BadParameterError,
+    NotExtractedError,
+    NotFoundError,
+    SercapError,
+    option,
+)
 from sercap.store import Warehouse, catalog, check_name
 
 INPUT_KINDS = ("tabular", "sequence", "image", "text")
@@ -97,7 +103,8 @@ def resolve_corpus(wh: Warehouse, corpus: str | None) -> str:
     if corpus is None:
         if len(names) > 1:
             raise SercapError(
-                f"several corpora in the warehouse ({', '.join(names)}); pick one with --corpus"
+                f"several corpora in the warehouse ({', '.join(names)}); pick one with "
+                f"{option('corpus')}"
             )
         return names[0]
     if corpus not in names:
@@ -184,7 +191,7 @@ def labelled_utterances(wh: Warehouse, corpus: str, label_map: str) -> pl.DataFr
     if frame.is_empty():
         raise SercapError(
             f"label map {label_map!r} keeps no utterance of corpus {corpus!r}; "
-            "check `sercap info` and --labels"
+            f"check `sercap info` and {option('labels')}"
         )
     return frame
 
@@ -279,7 +286,7 @@ def apply_speaker_norm(wh: Warehouse, data: Dataset) -> None:
         stats = speaker_band_statistics(images, speakers)
         data.X = speaker_normalise_images(data.X, data.speakers, stats)
     else:
-        raise SercapError(f"--speaker-norm does not apply to {data.input_kind} inputs")
+        raise SercapError(f"{option('speaker_norm')} does not apply to {data.input_kind} inputs")
     data.speaker_norm = True
 
 
@@ -344,12 +351,12 @@ def _feature_columns(available: list[str], pattern: str | None, what: str) -> li
         regex = re.compile(pattern)
     except re.error as exc:
         raise BadParameterError(
-            f"--columns {pattern!r} is not a valid regular expression ({exc})"
+            f"{option('columns')}{pattern!r} is not a valid regular expression ({exc})"
         ) from exc
     chosen = [c for c in numeric if regex.search(c)]
     if not chosen:
         raise SercapError(
-            f"--columns {pattern!r} matches none of the {len(numeric)} {what} columns"
+            f"{option('columns')}{pattern!r} matches none of the {len(numeric)} {what} columns"
         )
     return chosen
 

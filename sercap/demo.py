@@ -14,7 +14,7 @@ from textwrap import indent
 
 import polars as pl
 
-from sercap.errors import SercapError
+from sercap.errors import SercapError, option
 
 #: How a corpus directory's layout gives away its kind.
 _LAYOUT_HINTS: tuple[tuple[str, str], ...] = (
@@ -26,7 +26,7 @@ _LAYOUT_HINTS: tuple[tuple[str, str], ...] = (
 
 
 def guess_kind(root: Path) -> str:
-    """The corpus kind of a directory, from its layout (say it with --kind when unsure)."""
+    """The corpus kind of a directory, from its layout (say it with ``kind`` when unsure)."""
     if not root.is_dir():
         raise SercapError(f"{root}: no such corpus directory")
     for name, kind in _LAYOUT_HINTS:
@@ -37,7 +37,7 @@ def guess_kind(root: Path) -> str:
         return "emodb"
     if any(p.is_dir() and p.name.split("_")[0] in ("OAF", "YAF") for p in root.iterdir()):
         return "tess"
-    raise SercapError(f"{root}: cannot tell the corpus kind from its layout; pass --kind")
+    raise SercapError(f"{root}: cannot tell the corpus kind from its layout; pass {option('kind')}")
 
 
 #: The query the demo shows on ``utterance_features`` (voiced-only F0, since unvoiced

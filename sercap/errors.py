@@ -90,6 +90,20 @@ _PARQUET_DAMAGE = re.compile(
 _CATALOG_DAMAGE = "Corrupt database file"
 
 
+def option(name: str) -> str:
+    """A parameter as both front ends spell it, for messages that ask to give or change it.
+
+    A message read in a notebook must not only say ``--corpus``; one read in a shell must
+    not only say ``corpus=``. Parameters are named as in the Python API (underscores).
+
+    >>> option("corpus")
+    '--corpus / corpus='
+    >>> option("speaker_norm")
+    '--speaker-norm / speaker_norm='
+    """
+    return f"--{name.replace('_', '-')} / {name}="
+
+
 def catalog_damage_error(text: str, root: str | Path) -> SercapError:
     """The one-line error for a damaged catalog (``sercap.duckdb``), which no part can
     rebuild: it holds the corpora, labels, runs and the registry of parts."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sercap.errors import SercapError
+from sercap.errors import SercapError, option
 from sercap.modality import AUDIO, TEXT, needs_text, run_modality
 from sercap.store import Warehouse
 from sercap.store import runs as store_runs
@@ -220,7 +220,7 @@ def plan_prediction(
     if fallback is None:
         reason = (
             f"no transcript, and no audio-only run of {run['corpus']} ({run['label_map']}) "
-            "to fall back to; give --text/--texts or train an audio model"
+            f"to fall back to; give {option('texts')} or train an audio model"
         )
         note = f"note: {label} {reads}; {missing} and no audio-only run to fall back to"
         return PredictPlan(groups, [note], unpredictable=without, reason=reason)

@@ -88,7 +88,7 @@ def best_run(
     if speaker_norm:
         raise SercapError(
             f"every stored run of {model!r} used speaker normalisation, which cannot predict "
-            f"single files; run `sercap train {model}` (without --speaker-norm) first"
+            f"single files; run `sercap train {model}` (without speaker normalisation) first"
         )
     better = runs.better_speaker_normed(wh, model, corpus, run_id) if say else None
     if better is not None:
@@ -160,7 +160,7 @@ def final_model(
     if run["speaker_norm"]:
         raise SercapError(
             f"run {run['run_id']} used speaker normalisation, which needs many utterances of "
-            "each new speaker; predict with a run trained without --speaker-norm"
+            "each new speaker; predict with a run trained without speaker normalisation"
         )
     if run.get("target"):
         return _final_regressor(wh, run, n_jobs=n_jobs, progress=progress, say=say)

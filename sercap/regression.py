@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from sercap.analysis import ccc, mae, pearson
 from sercap.data import Dataset
-from sercap.errors import BadParameterError, SercapError
+from sercap.errors import BadParameterError, SercapError, option
 from sercap.store import Warehouse
 from sercap.store import regression as store_regression
 
@@ -130,7 +130,8 @@ def load_target_dataset(
     meta = store_regression.target_values(wh, corpus, target)
     if meta.is_empty() or meta["value"].is_null().all():
         raise SercapError(
-            f"corpus {corpus!r} has no {target} ratings; --target needs dimensional labels "
+            f"corpus {corpus!r} has no {target} ratings; {option('target')} needs dimensional "
+            "labels "
             "(IEMOCAP, the synthetic corpus, or a manifest with valence/activation/dominance)"
         )
     if label_map is not None:

@@ -49,7 +49,7 @@ import optuna
 from tqdm.auto import tqdm
 
 from sercap.data import Dataset
-from sercap.errors import NotFoundError, SercapError
+from sercap.errors import NotFoundError, SercapError, option
 from sercap.evaluate import cross_validate, inner_splits, outer_splits
 from sercap.store import Warehouse, layout
 from sercap.store import runs as store_runs
@@ -173,7 +173,7 @@ def open_storage(
         return JournalStorage(backend)
     if "://" not in url:
         raise SercapError(
-            f"--storage {shown_url(url)!r} is neither a storage URL (sqlite:///…, "
+            f"storage {shown_url(url)!r} is neither a storage URL (sqlite:///…, "
             "postgresql://…) nor a journal file (*.journal)"
         )
     relative = re.match(r"(sqlite(?:\+\w+)?:///)([^/].*)$", url)
@@ -186,10 +186,10 @@ def open_storage(
                 return RDBStorage(url, heartbeat_interval=heartbeat_s, grace_period=grace_s)
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as exc:
             if attempt == attempts - 1:  # not a creation race after all
-                raise SercapError(f"--storage {shown_url(url)!r}: {_first_line(exc, url)}") from exc
+                raise SercapError(f"storage {shown_url(url)!r}: {_first_line(exc, url)}") from exc
             time.sleep(0.1 * (attempt + 1) + random.random() * 0.2)
         except Exception as exc:  # SQLAlchemy raises many kinds; all mean "cannot use this URL"
-            raise SercapError(f"--storage {shown_url(url)!r}: {_first_line(exc, url)}") from exc
+            raise SercapError(f"storage {shown_url(url)!r}: {_first_line(exc, url)}") from exc
     raise AssertionError("unreachable")
 
 
@@ -498,17 +498,20 @@ def prepare_study(
         raise SercapError(
             f"study {name} was started with fixed parameters "
             f"{json.dumps(study.user_attrs.get('fixed_params', {}))}, this run gives "
-            f"{json.dumps(fixed or {})}; resume it with the same --params, or name a new study "
-            "with --study"
+            f"{json.dumps(fixed or {})}; resume it with the same {option('params')}, or name a "
+            f"new study with {option('study')}"
         )
     pattern = getattr(data, "column_pattern", None)
-    settings = (("columns", "--columns", pattern), ("inner_folds", "--inner-folds", inner_folds))
+    settings = (
+        ("columns", option("columns"), pattern),
+        ("inner_folds", option("inner_folds"), inner_folds),
+    )
     for key, flag, value in settings:  # trials scored on other data or splits: not one study
         if existing and key in study.user_attrs and study.user_attrs[key] != value:
             raise SercapError(
-                f"study {name} was started with {flag} {study.user_attrs[key]!r}, this run "
+                f"study {name} was started with {flag}{study.user_attrs[key]!r}, this run "
                 f"gives {value!r}; resume it with the same {flag}, or name a new study with "
-                "--study"
+                f"{option('study')}"
             )
     if not existing:
         study.set_user_attr("model", model)
@@ -757,7 +760,7 @@ def nested_studies(storage: optuna.storages.BaseStorage, base: str) -> NestedStu
     final = final_study_name(base)
     last = optuna.load_study(study_name=final, storage=storage) if final in names else None
     if not folds and last is None:
-        raise NotFoundError(f"no study {base!r} yet; run `sercap tune` without --show first")
+        raise NotFoundError(f"no study {base!r} yet; tune it first (`sercap tune` without --show)")
     return NestedStudies(base=base, folds=folds, final=last)
 
 
@@ -810,7 +813,7 @@ def load_study(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study:
         return optuna.load_study(study_name=name, storage=storage)
     except KeyError as exc:
         raise NotFoundError(
-            f"no study {name!r} yet; run `sercap tune` without --show first"
+            f"no study {name!r} yet; tune it first (`sercap tune` without --show)"
         ) from exc
 
 

@@ -55,6 +55,16 @@ def test_clear_errors_for_missing_steps(wh) -> None:
         load_dataset(wh, "tabular", corpus="other")
 
 
+def test_errors_name_the_parameter_for_python_and_the_cli(wh) -> None:
+    """A notebook user reads these messages too: a CLI flag alone tells them nothing."""
+    add_features(wh, add_corpus(wh, "a"))
+    add_corpus(wh, "b")
+    with pytest.raises(SercapError, match="pick one with --corpus / corpus=$"):
+        load_dataset(wh, "tabular")
+    with pytest.raises(SercapError, match=r"^--columns / columns='\^x_' matches none"):
+        load_dataset(wh, "tabular", corpus="a", columns="^x_")
+
+
 def test_speaker_normalise_uses_each_speakers_own_statistics() -> None:
     rng = np.random.default_rng(0)
     X = np.vstack([rng.normal(5, 2, (20, 3)), rng.normal(-3, 0.5, (10, 3))]).astype(np.float32)
@@ -206,5 +216,7 @@ def test_speaker_norm_is_refused_for_text_models_not_dropped(wh) -> None:
     from sercap.errors import BadParameterError
 
     add_features(wh, add_corpus(wh))
-    with pytest.raises(BadParameterError, match="--speaker-norm does not apply to text-lr"):
+    with pytest.raises(
+        BadParameterError, match="--speaker-norm / speaker_norm= does not apply to text-lr"
+    ):
         sercap.train(wh, "text-lr", speaker_norm=True, progress=False)

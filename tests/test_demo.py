@@ -73,5 +73,5 @@ def test_guess_kind(tmp_path: Path) -> None:
     (tmp_path / "emodb" / "wav").mkdir(parents=True)
     (tmp_path / "emodb" / "wav" / "03a01Fa.wav").touch()
     assert guess_kind(tmp_path / "emodb") == "emodb"
-    with pytest.raises(SercapError, match="pass --kind"):
+    with pytest.raises(SercapError, match="pass --kind / kind="):
         guess_kind(tmp_path)

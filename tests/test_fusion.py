@@ -369,5 +369,7 @@ def test_the_seed_pool_with_text_is_a_fixed_ensemble_and_modalities_plan() -> No
         "svm", "text-lr", "text-svm", "text-cnn", "fusion", "early-fusion",
     ]  # fmt: skip
     assert plan_modalities(["rf", "text-svm"], ["audio", "text"]) == ["rf", "text-svm"]
-    with pytest.raises(SercapError, match="text-lr is a text model; add text to --modalities"):
+    with pytest.raises(
+        SercapError, match="text-lr is a text model; add text to --modalities / modalities="
+    ):
         plan_modalities(["text-lr"], ["audio"])

@@ -132,7 +132,8 @@ def test_models_without_a_regressor_refuse_in_one_line(rated: Warehouse) -> None
         text = str(err.value)
         assert "\n" not in text and repr(model) in text
         assert text.endswith(
-            "--target works with: svm, rf, xgb, lgbm, trees, dnn, lstm, cnn, resnet18, resnet34"
+            "--target / target= works with: "
+            "svm, rf, xgb, lgbm, trees, dnn, lstm, cnn, resnet18, resnet34"
         )
     with pytest.raises(SercapError, match="unknown target 'arousal'; choose one of: valence"):
         sercap.train(rated, "svm", target="arousal")
@@ -183,7 +184,7 @@ def test_cli_train_runs_and_bench_print_the_scores(tmp_path: Path) -> None:
     assert len(refused.output.strip().splitlines()) == 1
     missing = cli("train", "svm", "--target", "valence")
     assert missing.output.strip().splitlines() == [
-        "error: corpus 'toy' has no valence ratings; --target needs dimensional labels "
+        "error: corpus 'toy' has no valence ratings; --target / target= needs dimensional labels "
         "(IEMOCAP, the synthetic corpus, or a manifest with valence/activation/dominance)"
     ]
 

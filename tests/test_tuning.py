@@ -198,7 +198,7 @@ def test_pruner_stops_bad_trials(toy, tmp_path) -> None:
 def test_bad_storage_is_one_line(tmp_path) -> None:
     with pytest.raises(SercapError, match="neither a storage URL"):
         open_storage("not-a-url", tmp_path, "s")
-    with pytest.raises(SercapError, match="--storage"):
+    with pytest.raises(SercapError, match="storage "):
         open_storage("nosuchdialect://x", tmp_path, "s")
 
 
@@ -379,7 +379,7 @@ def test_open_storage_retries_the_table_creation_race(monkeypatch, tmp_path) -> 
         optuna.storages, "RDBStorage",
         lambda url, **kw: (_ for _ in ()).throw(sqlalchemy.exc.OperationalError("x", {}, "no")),
     )  # fmt: skip
-    with pytest.raises(SercapError, match="--storage"):  # not a race: one line at once
+    with pytest.raises(SercapError, match="storage "):  # not a race: one line at once
         open_storage(url, tmp_path, "s")
 
 

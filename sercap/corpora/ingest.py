@@ -33,7 +33,7 @@ from sercap.corpora.fingerprint import FileStat, Fingerprint, fingerprint
 from sercap.corpora.invalidate import Invalidation, invalidate
 from sercap.corpora.records import CorpusKind, Problem, UtteranceRecord
 from sercap.corpora.transcripts import transcript_frame
-from sercap.errors import SercapError
+from sercap.errors import SercapError, option
 from sercap.store import Warehouse, check_name
 from sercap.store import corpora as corpora_store
 from sercap.store.corpora import (
@@ -197,7 +197,7 @@ def _check_corpus_kind(wh: Warehouse, corpus: str, spec: CorpusKind) -> None:
     if stored is not None and stored != spec.name:
         raise SercapError(
             f"corpus name {corpus!r} is taken by a corpus of kind {stored}; give this "
-            f"{spec.name} corpus another name with --name"
+            f"{spec.name} corpus another name with {option('name')}"
         )
 
 
@@ -461,7 +461,7 @@ def _check_ownership(wh: Warehouse, corpus: str, ids: pl.DataFrame) -> None:
         utt_id, owner, n = clash.row(0)
         raise SercapError(
             f"utterance {utt_id!r} (and {n - 1} more) already belongs to corpus {owner!r}; "
-            f"ingest it with --name {owner} to update that corpus"
+            f"ingest it with {option('name')}{owner!r} to update that corpus"
         )
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import optuna
 
 from sercap._threads import limit_threads
-from sercap.errors import BadParameterError, SercapError
+from sercap.errors import BadParameterError, SercapError, option
 from sercap.models.base import (
     ModelParams,
     Range,
@@ -648,7 +648,8 @@ def get_regressor(name: str) -> type[Regressor]:
         return REGRESSORS[name]
     except (KeyError, TypeError):
         raise SercapError(
-            f"model {name!r} cannot predict a dimensional target yet; --target works with: "
+            f"model {name!r} cannot predict a dimensional target yet; {option('target')} works "
+            "with: "
             f"{', '.join(regressor_names())}"
         ) from None
 

@@ -203,8 +203,8 @@ def _open_duckdb(
                 who = f" (PID {holder.group(1)})" if holder else ""
                 raise WarehouseBusyError(
                     f"{database}: the warehouse is in use by another process{who}; DuckDB lets "
-                    "one process write at a time: wait for it to finish, or use another "
-                    "--warehouse"
+                    "one process write at a time: wait for it to finish, or use another warehouse "
+                    "directory"
                 ) from exc
             if "lock" not in message.lower():
                 raise SercapError(f"{database}: cannot open the warehouse ({message})") from exc
