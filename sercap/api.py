@@ -1214,7 +1214,7 @@ def predict(
     paths : path or sequence of paths
         Audio files (any sample rate or channel count).
     model : str, optional
-        Use the best stored run of this model.
+        Use the newest stored run of this model (chosen by time, never by score).
     run : str, optional
         Or this run (an id or unique prefix; an ensemble run works too).
     corpus : str, optional
@@ -1276,7 +1276,7 @@ def predict(
     import polars as pl
 
     from sercap.predict_text import predict_with_texts
-    from sercap.prediction import best_run
+    from sercap.prediction import newest_run
 
     if (run is None) == (model is None):
         raise BadParameterError(
@@ -1284,7 +1284,7 @@ def predict(
         )
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
-    run_id = run or best_run(wh, model or "", corpus, say=say)
+    run_id = run or newest_run(wh, model or "", corpus, say=say)
     record = get_run(wh, run_id)
     run_id = record.run_id
     if isinstance(record, RegressionRun):

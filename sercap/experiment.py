@@ -152,7 +152,29 @@ def tuned_params(wh: Warehouse, model: str, data: Dataset, study: str | None = N
             f"study {base!r} has no tuned parameters for outer fold(s) {', '.join(missing)}; "
             f"run `{command}` to finish it"
         )
+    _refuse_seen_test_speakers(data, mine, base, command)
     return TunedParams(base=base, fold_params=folds, final=final[0] if final else None)
+
+
+def _refuse_seen_test_speakers(data: Dataset, rows: Any, base: str, command: str) -> None:
+    """Refuse fold parameters whose study saw a speaker that the fold now tests.
+
+    Parameters are found by fold name, and a fold name does not pin its speakers: under
+    speaker-kfold-5 an ingest that adds or removes a speaker moves the others between folds.
+    Rows stored before studies recorded their speakers (``speakers`` NULL) are taken as is.
+    """
+    for r in rows.iter_rows(named=True):
+        if r["outer_fold"] is None or r["speakers"] is None:
+            continue
+        tests = set(data.speakers[data.folds == r["outer_fold"]].astype(str).tolist())
+        seen = sorted(tests & set(json.loads(r["speakers"])))
+        if seen:
+            raise SercapError(
+                f"study {base!r} tuned outer fold {r['outer_fold']} on speaker(s) "
+                f"{', '.join(seen)}, which that fold now tests (the corpus' speakers changed "
+                f"since, and folds with them): scoring it would not be nested; run "
+                f"`{command} --study NEW_NAME`"
+            )
 
 
 @dataclass

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from sercap.audio import AudioError, audio_problem, load_audio
-from sercap.errors import NotFoundError, SercapError
+from sercap.errors import NotFoundError, SercapError, option
 from sercap.modality import AUDIO, FUSED, TEXT, input_modality
 from sercap.store import Warehouse, catalog, runs
 from sercap.store.runs import get_run
@@ -59,24 +59,27 @@ class FinalModel:
         return input_modality(self.input_kind)
 
 
-def best_run(
+def newest_run(
     wh: Warehouse,
     model: str,
     corpus: str | None = None,
     say: Callable[[str], None] | None = None,
 ) -> str:
-    """The highest-UA stored run of ``model`` (optionally on one corpus) that can predict
-    new audio: runs with speaker normalisation need many utterances of each new speaker.
-    When a run with speaker normalisation scored higher, ``say`` is told which one was
-    passed over, and why."""
-    if corpus is None:  # the highest UA on one corpus says nothing about another
+    """The newest stored run of ``model`` (optionally on one corpus) that can predict new
+    audio: runs with speaker normalisation need many utterances of each new speaker.
+
+    Runs are chosen by time, never by score: the best UA of several runs is a number picked
+    on their outer test folds. When a newer run used speaker normalisation, ``say`` is told
+    which one was passed over, and why.
+    """
+    if corpus is None:  # runs on several corpora: which one is meant is the user's call
         on = runs.prediction_corpora(wh, model)
         if len(on) > 1:
             raise SercapError(
                 f"runs of {model!r} exist on several corpora ({', '.join(on)}); "
-                "name the corpus whose run should predict (--corpus, or corpus= in Python)"
+                f"name the corpus whose run should predict ({option('corpus')})"
             )
-    found = runs.best_for_prediction(wh, model, corpus)
+    found = runs.run_for_prediction(wh, model, corpus)
     if found is None:
         from sercap.models.registry import MODELS, get_model
 
@@ -90,12 +93,11 @@ def best_run(
             f"every stored run of {model!r} used speaker normalisation, which cannot predict "
             f"single files; run `sercap train {model}` (without speaker normalisation) first"
         )
-    better = runs.better_speaker_normed(wh, model, corpus, run_id) if say else None
-    if better is not None:
+    newer = runs.newer_speaker_normed(wh, model, corpus, run_id) if say else None
+    if newer is not None:
         say(
-            f"note: run {better[0]} of {model} scored higher (UA {better[1]:.3f}) but used "
-            "speaker normalisation, which cannot predict single files; predicting with "
-            f"run {run_id}, the best without it"
+            f"note: run {newer} of {model} is newer but used speaker normalisation, which "
+            f"cannot predict single files; predicting with run {run_id}, the newest without it"
         )
     return run_id
 

@@ -513,13 +513,17 @@ def prepare_study(
                 f"gives {value!r}; resume it with the same {flag}, or name a new study with "
                 f"{option('study')}"
             )
+    speakers = sorted(str(s) for s in np.unique(data.speakers[rows]))
+    if existing:
+        _check_same_speakers(study, speakers)
     if not existing:
         study.set_user_attr("model", model)
         study.set_user_attr("outer_fold", outer_fold)
         study.set_user_attr("inner_folds", inner_folds)
         study.set_user_attr("columns", pattern)
         study.set_user_attr("n_rows", int(len(rows)))
-        study.set_user_attr("n_speakers", int(len(np.unique(data.speakers[rows]))))
+        study.set_user_attr("n_speakers", len(speakers))
+        study.set_user_attr("speakers", speakers)
         if fixed:
             study.set_user_attr("fixed_params", fixed)
         if getattr(data, "target", None) is not None:  # a rating: trials score inner CCC
@@ -882,6 +886,7 @@ def store_best(
         outer_fold=outer_fold,
         speaker_norm=data.speaker_norm,
         columns=data.column_pattern,
+        speakers=study.user_attrs.get("speakers"),
     )
 
 
@@ -894,6 +899,34 @@ def store_nested(
             store_best(wh, study, model, data, storage_label, base=nested.base, outer_fold=fold)
         if nested.final is not None:
             store_best(wh, nested.final, model, data, storage_label, base=nested.base)
+
+
+def _check_same_speakers(study: optuna.Study, speakers: list[str]) -> None:
+    """Refuse to resume a study whose trials were fitted on other speakers than ``speakers``.
+
+    Fold names do not pin their speakers: under speaker-kfold-5 an ingest that adds or
+    removes a speaker moves others between folds, and a resumed study would then hold
+    trials scored with the fold's new test speakers among its training data. Studies from
+    before speakers were recorded are compared by their number of speakers.
+    """
+    stored = study.user_attrs.get("speakers")
+    if stored is not None:
+        same, was = list(stored) == speakers, f"speakers {_speaker_list(stored)}"
+    else:
+        n = study.user_attrs.get("n_speakers")
+        same, was = n is None or n == len(speakers), f"{n} speakers"
+    if not same:
+        raise SercapError(
+            f"study {study.study_name} was tuned on {was}, this run's data has speakers "
+            f"{_speaker_list(speakers)}: the corpus changed since (an ingest added or removed "
+            f"speakers, which can move speakers between folds); tune again under a new name "
+            f"with {option('study')}"
+        )
+
+
+def _speaker_list(speakers: list[str], shown: int = 6) -> str:
+    more = f" … ({len(speakers)} in all)" if len(speakers) > shown else ""
+    return ", ".join(speakers[:shown]) + more
 
 
 @dataclass

@@ -141,8 +141,8 @@ def test_predict_never_picks_a_cross_corpus_cell(wh, tmp_path: Path) -> None:
     """A cell trained on another corpus (label map 'shared') is no model of its corpus."""
     two_corpora(wh)
     sercap.bench_cross(wh, ["a", "b"], out_dir=tmp_path / "r", progress=False)
-    assert store_runs.best_for_prediction(wh, "svm", None) is None
-    assert store_runs.best_for_prediction(wh, "svm", "b") is None
+    assert store_runs.run_for_prediction(wh, "svm", None) is None
+    assert store_runs.run_for_prediction(wh, "svm", "b") is None
     from sercap.prediction import final_model
 
     cell = wh.query("SELECT run_id FROM cross_corpus_runs WHERE train_corpus <> test_corpus")
@@ -244,12 +244,12 @@ def test_schema_is_idempotent_and_upgrades_an_older_warehouse(tmp_path: Path) ->
 
 
 def test_predict_by_model_name_asks_which_corpus_when_runs_exist_on_two(wh) -> None:
-    from sercap.prediction import best_run
+    from sercap.prediction import newest_run
 
     two_corpora(wh)
     a = sercap.train(wh, "svm", corpus="a", progress=False)
-    assert best_run(wh, "svm") == a.run_id  # one corpus with runs: no question
+    assert newest_run(wh, "svm") == a.run_id  # one corpus with runs: no question
     b = sercap.train(wh, "svm", corpus="b", progress=False)
     with pytest.raises(SercapError, match=r"runs of 'svm' exist on several corpora \(a, b\)"):
-        best_run(wh, "svm")
-    assert best_run(wh, "svm", "b") == b.run_id and best_run(wh, "svm", "a") == a.run_id
+        newest_run(wh, "svm")
+    assert newest_run(wh, "svm", "b") == b.run_id and newest_run(wh, "svm", "a") == a.run_id

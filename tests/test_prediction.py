@@ -14,7 +14,7 @@ from sercap.ensemble import ensemble_runs
 from sercap.errors import SercapError
 from sercap.experiment import data_request, load_for, run_model
 from sercap.features.extract import extract
-from sercap.prediction import best_run, predict_files
+from sercap.prediction import newest_run, predict_files
 from sercap.store import connect
 from sercap.store.runs import get_run
 
@@ -143,21 +143,34 @@ def test_speaker_normalised_runs_are_refused(trained, wavs) -> None:
     run_id = run_model(wh, "svm", data, progress=False).run_id
     with pytest.raises(SercapError, match="speaker normalisation"):
         predict_files(wh, run_id, [wavs["mono16k"]], progress=False)
-    # Even when it scores best, --model NAME passes over it to a run that can predict.
-    wh.execute("UPDATE runs SET ua = 1.0 WHERE run_id = ?", [run_id])
+    # Though it is the newest, --model NAME passes over it to a run that can predict.
     notes: list[str] = []
-    chosen = best_run(wh, "svm", say=notes.append)
+    chosen = newest_run(wh, "svm", say=notes.append)
     assert chosen != run_id and not get_run(wh, chosen)["speaker_norm"]
-    # ...and says so, rather than quietly using a lower-scoring run
+    # ...and says so, rather than quietly using an older run
     assert notes == [
-        f"note: run {run_id} of svm scored higher (UA 1.000) but used speaker normalisation, "
-        f"which cannot predict single files; predicting with run {chosen}, the best without it"
+        f"note: run {run_id} of svm is newer but used speaker normalisation, which cannot "
+        f"predict single files; predicting with run {chosen}, the newest without it"
     ]
-    wh.execute("UPDATE runs SET ua = 0.0 WHERE run_id = ?", [run_id])
-    assert best_run(wh, "svm", say=notes.append) == chosen and len(notes) == 1
+    wh.execute("UPDATE runs SET started_at = started_at - INTERVAL 1 DAY WHERE run_id = ?",
+               [run_id])  # fmt: skip
+    assert newest_run(wh, "svm", say=notes.append) == chosen and len(notes) == 1
     wh.execute("UPDATE runs SET model = 'svm-normed' WHERE run_id = ?", [run_id])
     with pytest.raises(SercapError, match="every stored run of 'svm-normed' used speaker norm"):
-        best_run(wh, "svm-normed")
+        newest_run(wh, "svm-normed")
+    wh.close()
+
+
+def test_model_name_predicts_with_the_newest_run_not_the_highest_scoring(trained) -> None:
+    """The best UA of several runs is picked on their test folds: never the rule."""
+    wh_dir, _ = trained
+    wh = connect(wh_dir)
+    first = newest_run(wh, "svm")
+    data = load_for(wh, data_request("svm"))
+    second = run_model(wh, "svm", data, params={"C": 0.01}, progress=False).run_id
+    wh.execute("UPDATE runs SET ua = 1.0 WHERE run_id = ?", [first])  # the older scores best
+    wh.execute("UPDATE runs SET ua = 0.1 WHERE run_id = ?", [second])
+    assert newest_run(wh, "svm") == second
     wh.close()
 
 

@@ -165,6 +165,31 @@ def test_train_tuned_uses_each_folds_own_parameters(toy, tmp_path) -> None:
     assert json.loads(stored["params_json"]) == tuning.final  # for predict, never scored
 
 
+def test_tuned_parameters_are_refused_once_their_fold_tests_a_speaker_they_saw(wh, tmp_path):
+    """speaker-kfold-5 deals speakers into folds by rank: removing one moves the others, and
+    fold names alone would score fold1 with parameters tuned on its new test speaker."""
+    from sercap.experiment import tuned_params
+    from sercap.tuning import store_nested
+
+    add_features(wh, add_corpus(wh, protocol="speaker-kfold-5", n_speakers=6, per_class=2))
+    data = load_dataset(wh, "tabular")
+    assert sorted(set(data.speakers[data.folds == "fold1"])) == ["01", "06"]
+    storage = open_storage(None, tmp_path, "k")
+    nested = run_nested("svm", data, storage, "k", n_trials=1, final=False, progress=False)
+    assert nested.folds["fold1"].user_attrs["speakers"] == ["02", "03", "04", "05"]
+    store_nested(wh, nested, "svm", data, "journal")
+    assert tuned_params(wh, "svm", data).base == "k"  # the same speakers: accepted
+    wh.execute("DELETE FROM labels WHERE utt_id IN (SELECT utt_id FROM utterances "
+               "WHERE speaker = '01')")  # fmt: skip
+    wh.execute("DELETE FROM utterances WHERE speaker = '01'")
+    changed = load_dataset(wh, "tabular")
+    assert sorted(set(changed.speakers[changed.folds == "fold1"])) == ["02"]
+    with pytest.raises(SercapError, match=r"tuned outer fold fold1 on speaker\(s\) 02, which"):
+        tuned_params(wh, "svm", changed)
+    with pytest.raises(SercapError, match="was tuned on speakers 02, 03, 04, 05, this run"):
+        run_nested("svm", changed, storage, "k", n_trials=2, final=False, progress=False)
+
+
 @pytest.mark.parametrize("model", sorted(MODELS))
 def test_every_model_tunes_and_resumes(toy, tmp_path, model) -> None:
     from sercap.experiment import data_request, load_for

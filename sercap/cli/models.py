@@ -372,7 +372,11 @@ def report_command(ctx: click.Context, corpus, label_map, feature_set, out_dir, 
 @main.command("predict")
 @click.argument("wavs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--run", "run_id", help="Run whose model predicts (an ensemble run works too).")
-@click.option("--model", help="Use the best stored run of this model instead of --run.")
+@click.option(
+    "--model",
+    help="Use the newest stored run of this model instead of --run (runs are chosen by "
+    "time, never by score).",
+)
 @corpus_option
 @click.option(
     "--format",

@@ -85,22 +85,20 @@ def newest_per_model(wh: Warehouse, corpus: str, label_map: str) -> dict[str, st
     return dict(zip(frame["model"], frame["run_id"], strict=True))
 
 
-def best_for_prediction(wh: Warehouse, model: str, corpus: str | None) -> tuple[str, bool] | None:
+def run_for_prediction(wh: Warehouse, model: str, corpus: str | None) -> tuple[str, bool] | None:
     """(run id, speaker_norm) of the run ``predict`` should use: runs without speaker
-    normalisation first, then by UA; None when ``model`` has no run."""
-    rows = wh.con.execute(_q("best_for_prediction"), {"model": model, "corpus": corpus})
+    normalisation first, then the newest (never by UA); None when ``model`` has no run."""
+    rows = wh.con.execute(_q("run_for_prediction"), {"model": model, "corpus": corpus})
     found = rows.fetchall()
     return (found[0][0], bool(found[0][1])) if found else None
 
 
-def better_speaker_normed(
-    wh: Warehouse, model: str, corpus: str | None, run_id: str
-) -> tuple[str, float] | None:
-    """(run id, UA) of the best run of ``model`` with speaker normalisation whose UA is
-    above ``run_id``'s, or None: what ``predict --model`` passes over."""
+def newer_speaker_normed(wh: Warehouse, model: str, corpus: str | None, run_id: str) -> str | None:
+    """The newest run of ``model`` with speaker normalisation started after ``run_id``, or
+    None: what ``predict --model`` passes over."""
     params = {"model": model, "corpus": corpus, "run_id": run_id}
-    found = wh.con.execute(_q("better_speaker_normed"), params).fetchall()
-    return (found[0][0], float(found[0][1])) if found else None
+    found = wh.con.execute(_q("newer_speaker_normed"), params).fetchall()
+    return found[0][0] if found else None
 
 
 def prediction_corpora(wh: Warehouse, model: str) -> list[str]:
@@ -177,10 +175,12 @@ def store_tuned_params(
     outer_fold: str | None = None,
     speaker_norm: bool | None = None,
     columns: str | None = None,
+    speakers: Sequence[str] | None = None,
 ) -> None:
     """Record a study's chosen parameters where ``train --tuned`` finds them (one row per
     outer fold's study, ``outer_fold`` NULL for the final study of a nested tuning;
-    ``columns`` the data's column pattern, None for all columns)."""
+    ``columns`` the data's column pattern, None for all columns; ``speakers`` those the
+    study's trials were fitted and scored on)."""
     wh.execute(
         _q("insert_tuned_params"),
         {
@@ -198,6 +198,7 @@ def store_tuned_params(
             "outer_fold": outer_fold,
             "speaker_norm": speaker_norm,
             "columns": columns,
+            "speakers": None if speakers is None else json.dumps(sorted(speakers)),
         },
     )
 
@@ -212,8 +213,8 @@ def nested_tuned_params(
     columns: str | None = None,
 ) -> pl.DataFrame:
     """Rows of nested tunings of this model and data (base_study, outer_fold, params_json,
-    updated_at), newest first; ``outer_fold`` is NULL for a final study. Only tunings on
-    the same column pattern (None: all columns) count."""
+    updated_at, speakers: a JSON list or None), newest first; ``outer_fold`` is NULL for a
+    final study. Only tunings on the same column pattern (None: all columns) count."""
     return wh.query(
         _q("nested_tuned_params"),
         {

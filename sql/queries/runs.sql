@@ -41,17 +41,20 @@ SELECT model, arg_max(run_id, started_at) AS run_id FROM runs
 WHERE kind = 'model' AND corpus = $corpus AND label_map = $label_map
 GROUP BY model ORDER BY model;
 
--- name: best_for_prediction
+-- name: run_for_prediction
+-- The newest run, never the highest-scoring: a UA picked as the best of several runs is a
+-- number chosen on the outer test folds.
 SELECT run_id, speaker_norm FROM runs
 WHERE model = $model AND ($corpus IS NULL OR corpus = $corpus) AND cross_matrix IS NULL
     AND target IS NULL  -- emotion classes; a rating is predicted with its run id
-ORDER BY speaker_norm, ua DESC, started_at DESC LIMIT 1;
+ORDER BY speaker_norm, started_at DESC, run_id DESC LIMIT 1;
 
--- name: better_speaker_normed
-SELECT run_id, ua FROM runs
+-- name: newer_speaker_normed
+SELECT run_id FROM runs
 WHERE model = $model AND ($corpus IS NULL OR corpus = $corpus) AND cross_matrix IS NULL
-    AND target IS NULL AND speaker_norm AND ua > (SELECT ua FROM runs WHERE run_id = $run_id)
-ORDER BY ua DESC, started_at DESC LIMIT 1;
+    AND target IS NULL AND speaker_norm
+    AND started_at > (SELECT started_at FROM runs WHERE run_id = $run_id)
+ORDER BY started_at DESC, run_id DESC LIMIT 1;
 
 -- name: bench_rows
 SELECT run_id, model, kind, feature_set, label_map, protocol, speaker_norm,
@@ -72,13 +75,13 @@ WHERE p.run_id = $run_id ORDER BY p.utt_id;
 -- name: insert_tuned_params
 INSERT OR REPLACE INTO tuned_params (study, model, corpus, label_map, feature_set_hash,
     storage, trial, value, n_trials, params_json, updated_at, base_study, outer_fold,
-    speaker_norm, columns)
+    speaker_norm, columns, speakers)
 VALUES ($study, $model, $corpus, $label_map, $feature_set_hash, $storage, $best_trial,
     $best_value, $n_complete, $params_json, now(), $base_study, $outer_fold, $speaker_norm,
-    $columns);
+    $columns, $speakers);
 
 -- name: nested_tuned_params
-SELECT base_study, outer_fold, params_json, updated_at FROM tuned_params
+SELECT base_study, outer_fold, params_json, updated_at, speakers FROM tuned_params
 WHERE model = $model AND corpus = $corpus AND label_map = $label_map
     AND feature_set_hash IS NOT DISTINCT FROM $feature_set_hash AND base_study IS NOT NULL
     AND speaker_norm IS NOT DISTINCT FROM $speaker_norm
