@@ -69,8 +69,12 @@ def outer_fold_importances(
     seed: int = 0,
     n_jobs: int = 1,
     max_folds: int | None = None,
+    fold_params: dict[str, dict] | None = None,
 ) -> dict[str, pl.DataFrame]:
     """:func:`outer_fold_importance` for several groupings from one fit per outer fold.
+
+    ``fold_params`` (outer fold → parameters) overrides ``params`` per fold: a nested-tuned
+    run's folds each have parameters tuned without their test speakers.
 
     Returns
     -------
@@ -90,7 +94,8 @@ def outer_fold_importances(
     splits = list(outer_splits(data))[:max_folds]
     frames: dict[str, list[pl.DataFrame]] = {key: [] for key in by}
     for i, (name, train, test) in enumerate(splits):
-        model = cls(params, seed=seed, n_jobs=n_jobs, verbose=False)
+        chosen = (fold_params or {}).get(name, params)
+        model = cls(chosen, seed=seed, n_jobs=n_jobs, verbose=False)
         model.fit(take_X(data, train), data.y[train], groups=data.speakers[train],
                   n_classes=data.n_classes)  # fmt: skip
         X_test = np.asarray(take_X(data, test))
@@ -128,8 +133,9 @@ def run_importances(
     """Grouped permutation importance of a stored tabular run, refitting its model per fold.
 
     The run's model, parameters, seed, feature set, columns and speaker normalisation are
-    reused; the outer folds are the corpus's protocol, as in the run. A nested-tuned run is
-    refitted with its stored parameters (the final study's), not each fold's own.
+    reused; the outer folds are the corpus's protocol, as in the run. A nested-tuned run's
+    folds are refitted with each fold's own parameters, tuned without its test speakers (the
+    final study's parameters, which ``params`` holds for ``predict``, saw every speaker).
 
     Raises
     ------
@@ -155,7 +161,8 @@ def run_importances(
     )  # fmt: skip
     data = load_for(wh, request)
     params = json.loads(run["params_json"] or "{}")
+    fold_params = json.loads(run["fold_params_json"]) if run.get("fold_params_json") else None
     return outer_fold_importances(
         data, run["model"], params, by=by, n_repeats=n_repeats, seed=int(run["seed"] or 0),
-        n_jobs=n_jobs, max_folds=max_folds,
+        n_jobs=n_jobs, max_folds=max_folds, fold_params=fold_params,
     )  # fmt: skip

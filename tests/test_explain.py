@@ -51,3 +51,29 @@ def test_both_groupings_come_from_one_fit_per_fold(monkeypatch) -> None:
     for by in ("descriptor", "functional"):
         alone = outer_fold_importance(_data(), "svm", by=by, n_repeats=2)
         assert both[by].equals(alone)
+
+
+def test_a_tuned_run_is_refitted_with_each_folds_own_parameters(wh, monkeypatch) -> None:
+    """The final study's parameters saw every speaker: permuting a fold's test speakers on
+    a model fitted with them would not be an outer-fold importance."""
+    import json
+
+    from sercap.explain import run_importances
+    from sercap.models.tabular import SVMModel
+    from tests.helpers import add_corpus, add_features
+
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=4))
+    fold_params = {"01": {"C": 0.5}, "02": {"C": 2.0}, "03": {"C": 3.0}}
+    wh.execute(
+        "INSERT INTO runs (run_id, kind, model, corpus, label_map, protocol, feature_set, seed, "
+        "params_json, fold_params_json, tuned_from, speaker_norm, started_at) VALUES ('svm-tuned',"
+        " 'model', 'svm', 'toy', 'emodb7', 'leave-one-speaker-out', 'default', 0, ?, ?, 'x', "
+        "false, now())",
+        [json.dumps({"C": 9.0}), json.dumps(fold_params)],
+    )
+    seen = []
+    original = SVMModel.fit
+    monkeypatch.setattr(SVMModel, "fit", lambda self, *a, **k: seen.append(self.params["C"])
+                        or original(self, *a, **k))  # fmt: skip
+    run_importances(wh, "svm-tuned", n_repeats=1)
+    assert seen == [0.5, 2.0, 3.0]  # each fold's own, never the final study's 9.0
