@@ -245,12 +245,17 @@ def significance_to_best(
 ) -> pl.DataFrame:  # fmt: skip
     """Each run against the best of them by stored pooled UA: is the difference within noise?
 
+    The best is picked on the same test folds, and each of the other k − 1 runs is tested
+    against it: the intervals are Bonferroni-adjusted (each at level
+    ``1 - (1 - level) / (k - 1)``), so that "below best" holds for all of them at once at
+    ``level``. The best run's own UA stays optimistic (it is the maximum of k).
+
     Returns
     -------
     polars.DataFrame
         ``run_id, is_best, ua, ua_difference`` (run − best), ``ua_low, ua_high,
         within_noise`` (the CI of the difference contains 0; True for the best itself),
-        ``mcnemar_p``; in the given order.
+        ``mcnemar_p`` (unadjusted), ``level`` (each interval's); in the given order.
     """
     from sercap.store.runs import get_run
 
@@ -258,6 +263,7 @@ def significance_to_best(
     if not runs:
         return pl.DataFrame()
     best = max(runs, key=lambda r: r["ua"])
+    each = 1 - (1 - level) / max(len(runs) - 1, 1)
     rows = []
     for run in runs:
         if run["run_id"] == best["run_id"]:
@@ -265,16 +271,17 @@ def significance_to_best(
                 {
                     "run_id": run["run_id"], "is_best": True, "ua": run["ua"],
                     "ua_difference": 0.0, "ua_low": 0.0, "ua_high": 0.0, "within_noise": True,
-                    "mcnemar_p": 1.0,
+                    "mcnemar_p": 1.0, "level": each,
                 }
             )  # fmt: skip
             continue
-        c = compare_runs(wh, run["run_id"], best["run_id"], n_boot=n_boot, level=level, seed=seed)
+        c = compare_runs(wh, run["run_id"], best["run_id"], n_boot=n_boot, level=each, seed=seed)
         rows.append(
             {
                 "run_id": run["run_id"], "is_best": False, "ua": run["ua"],
                 "ua_difference": c.ua.difference, "ua_low": c.ua.low, "ua_high": c.ua.high,
                 "within_noise": c.ua.within_noise, "mcnemar_p": c.mcnemar.p_value,
+                "level": each,
             }
         )  # fmt: skip
     return pl.DataFrame(rows)

@@ -160,9 +160,12 @@ def write_report(
             "",
             table_markdown(table, corpus, marks=significance_marks(wh, best)),
             "",
-            "vs best: whether the paired bootstrap 95% CI (over utterances, 1000 resamples) of "
-            "the run's UA minus the best run's contains 0 (within noise) or not; "
-            "`sercap compare RUN_A RUN_B` gives the interval and McNemar's test.",
+            "vs best: whether the paired bootstrap CI (over utterances, 1000 resamples) of "
+            "the run's UA minus the best run's contains 0 (within noise) or not. The best is "
+            "the highest UA of these runs, picked on the same test folds, so its UA is "
+            "optimistic; the intervals are Bonferroni-adjusted for the comparisons with it "
+            "(95% for all of them together). `sercap compare RUN_A RUN_B` gives one pair's "
+            "interval and McNemar's test.",
             "",
             "![model comparison](comparison.png)",
             "",

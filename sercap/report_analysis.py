@@ -29,8 +29,9 @@ COVERAGES = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)
 def significance_marks(
     wh: Warehouse, run_ids: Sequence[str], *, n_boot: int = 1000, seed: int = 0
 ) -> dict[str, str]:
-    """Run id → ``"best"``, ``"within noise"`` (the paired bootstrap 95 % CI of its UA
-    difference from the best listed run contains 0) or ``"below best"``.
+    """Run id → ``"best"``, ``"within noise"`` (the paired bootstrap CI of its UA difference
+    from the best listed run contains 0; Bonferroni-adjusted over the k − 1 comparisons, 95 %
+    jointly) or ``"below best"``.
 
     Runs whose predictions cannot be paired with the best one's (other classes, other
     utterances) are left out of the result.

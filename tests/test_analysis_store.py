@@ -139,6 +139,21 @@ def test_compare_runs_from_stored_predictions(wh, two_runs, no_refit):
     marks = analysis_store.significance_to_best(wh, [rb, ra], n_boot=200)
     assert marks["is_best"].to_list() == [False, True]
     assert marks["within_noise"].to_list() == [False, True]
+    assert marks["level"].to_list() == [0.95, 0.95]  # one comparison: nothing to adjust
+
+
+def test_comparisons_with_the_best_are_adjusted_for_how_many_there_are(wh, two_runs):
+    """The best is the maximum of k runs: k - 1 intervals at 95 % each would call some run
+    "below best" by chance; Bonferroni makes the 95 % hold for all of them together."""
+    utts, y, *_, ra, rb = two_runs
+    rc = _store(wh, utts, _proba(np.random.default_rng(1), y, 0.6), "dnn")
+    marks = analysis_store.significance_to_best(wh, [ra, rb, rc], n_boot=200)
+    assert marks["level"].to_list() == pytest.approx([0.975] * 3)
+    for run, low, high in marks.select("run_id", "ua_low", "ua_high").rows()[1:]:
+        c = analysis_store.compare_runs(wh, run, ra, n_boot=200, level=0.975)
+        assert (low, high) == (c.ua.low, c.ua.high)
+        narrow = analysis_store.compare_runs(wh, run, ra, n_boot=200, level=0.95)
+        assert low < narrow.ua.low and high > narrow.ua.high
 
 
 def test_compare_refuses_runs_with_other_classes(wh, two_runs):
