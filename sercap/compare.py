@@ -200,10 +200,14 @@ def bench_table(wh: Warehouse, run_ids: Sequence[str]) -> pl.DataFrame:
 
 
 def _display_name(run: dict) -> str:
-    """``svm``, ``svm [compare2016]``, ``svm columns /^mfcc_/`` or ``avg(svm+xgb)``: what a
-    row of the table is."""
+    """``svm``, ``svm [compare2016]``, ``svm columns /^mfcc_/``, ``avg(svm+xgb)`` or, with
+    unequal weights, ``avg(svm×0.67+xgb×0.33)``: what a row of the table is."""
     if run["kind"] == "ensemble":
         members = json.loads(run["params_json"] or "{}").get("members", [])
+        weights = run.get("weights")
+        if weights and len(weights) == len(members) and len(set(weights)) > 1:
+            total = sum(weights)
+            members = [f"{m}×{w / total:.2f}" for m, w in zip(members, weights, strict=True)]
         return "avg(" + "+".join(members) + ")"
     name = run["model"]
     if run["feature_set"] not in (None, "default", "mel", "transcripts", "default+transcripts"):

@@ -51,6 +51,9 @@ def test_display_names_say_what_a_row_is() -> None:
     assert _display_name(named) == "lgbm [egemaps02]"
     ensemble = {"kind": "ensemble", "params_json": json.dumps({"members": ["svm", "dnn"]})}
     assert _display_name(ensemble) == "avg(svm+dnn)"
+    assert _display_name({**ensemble, "weights": [1.0, 1.0]}) == "avg(svm+dnn)"
+    weighted = {**ensemble, "weights": [2.0, 1.0]}  # a weighted average says its weights
+    assert _display_name(weighted) == "avg(svm×0.67+dnn×0.33)"
     tuned = {"kind": "model", "model": "svm", "feature_set": "default", "tuned": True}
     assert _display_name(tuned) == "svm nested-tuned"
 

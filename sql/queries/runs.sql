@@ -59,7 +59,7 @@ ORDER BY started_at DESC, run_id DESC LIMIT 1;
 -- name: bench_rows
 SELECT run_id, model, kind, feature_set, label_map, protocol, speaker_norm,
     tuned_from IS NOT NULL AS tuned, ua, wa, macro_f1, ua_fold_mean, ua_fold_std, fit_s,
-    classes, confusion_json, members, params_json, columns
+    classes, confusion_json, members, params_json, columns, weights
 FROM runs WHERE list_contains($ids, run_id);
 
 -- name: predictions
