@@ -27,7 +27,9 @@ def frames_file(tmp_path):
             "f0_hz": [None if i % 3 == 0 else 100.0 + i for i in range(2 * n)],
         }
     ).with_columns(pl.col("f0_hz").cast(pl.Float32))
-    path = tmp_path / "frames.parquet"
+    # where a warehouse keeps its parts: the folder names are not columns of the frames
+    path = tmp_path / "frames" / "feature_set=abc" / "corpus=toy" / "part-1.parquet"
+    path.parent.mkdir(parents=True)
     frame.write_parquet(path)
     return path
 

@@ -29,7 +29,9 @@ def _listing(files: Sequence[str]) -> str:
 
 
 def _source(files: Sequence[str]) -> str:
-    return f"read_parquet({_listing(files)})"
+    # A warehouse's own parts sit under feature_set=…/corpus=… folders, which DuckDB would
+    # read as two more (string) columns: only the files' columns count.
+    return f"read_parquet({_listing(files)}, hive_partitioning = false)"
 
 
 def _peak_mb() -> float:
@@ -64,7 +66,7 @@ def run_engine(engine: str, files: list[str], threads: int, hop_s: float) -> dic
                 part = compute_functionals("src", hop_s, con=con)
                 rows, cols = rows + part.num_rows, part.num_columns
     elif engine == "polars":
-        lazy = pl.scan_parquet(files)
+        lazy = pl.scan_parquet(files, hive_partitioning=False)  # as DuckDB's, below
         value_cols = [c for c in lazy.collect_schema().names() if c not in ("utt_id", "frame")]
         aggs = [getattr(pl.col(value_cols), fn)().name.suffix(f"_{fn}") for fn in _BASIC]
         rows, cols = lazy.group_by("utt_id").agg(aggs).collect().shape
