@@ -349,13 +349,17 @@ def plan_bench(
 
 
 def ensure_feature_sets(
-    wh: Warehouse, specs: Sequence[BenchSpec], corpus: str, n_jobs: int
+    wh: Warehouse,
+    specs: Sequence[BenchSpec],
+    corpus: str,
+    n_jobs: int,
+    progress: bool = True,
 ) -> None:
     """Extract the openSMILE feature sets a bench needs, if they are not stored yet."""
     from sercap.features.extract import extract
 
     for name in sorted({s.feature_set for s in specs if s.feature_set}):
-        extract(wh, name, corpus=corpus, jobs=n_jobs)
+        extract(wh, name, corpus=corpus, jobs=n_jobs, progress=progress)
 
 
 def run_bench(
@@ -383,7 +387,7 @@ def run_bench(
     from sercap.ensemble import ensemble_runs
 
     require_transcripts(wh, corpus, [s.model for s in specs])
-    ensure_feature_sets(wh, specs, corpus, n_jobs)
+    ensure_feature_sets(wh, specs, corpus, n_jobs, progress=progress)
     runs = bench_runs(
         wh, specs, corpus=corpus, label_map=label_map, feature_set=feature_set,
         image_set=image_set, speaker_norm=speaker_norm, tuned=tuned,

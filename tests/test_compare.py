@@ -168,3 +168,18 @@ def test_ensemble_comparison_cuts_long_names() -> None:
     text = format_ensemble_comparison(frame)
     assert name not in text and name[:39] + "…" in text
     assert text.splitlines()[-1] == name[:39] + "…: beats svm (the CI is above 0)"
+
+
+def test_bench_passes_progress_on_to_the_extractions_it_starts(monkeypatch) -> None:
+    """bench(opensmile=True, progress=False) drew two tqdm bars into a notebook or a log."""
+    import sercap.features.extract as extract_module
+    from sercap.compare import ensure_feature_sets
+
+    calls = []
+    monkeypatch.setattr(extract_module, "extract", lambda *a, **k: calls.append((a[1], k)))
+    specs = [BenchSpec("svm", "compare2016"), BenchSpec("svm"), BenchSpec("lgbm", "egemaps02")]
+    ensure_feature_sets(None, specs, "toy", 1, progress=False)
+    assert [(name, k["progress"]) for name, k in calls] == [
+        ("compare2016", False),
+        ("egemaps02", False),
+    ]
