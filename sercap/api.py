@@ -70,6 +70,35 @@ INGEST_KINDS = ("iemocap", "emodb", "ravdess", "cremad", "tess", "manifest")
 
 
 # --------------------------------------------------------------------------- warehouse
+def _takes_warehouse(func: Callable[..., Any]) -> Callable[..., Any]:
+    """A verb's first argument is an open warehouse: anything else (a path, a string) is one
+    line naming the call, not an ``AttributeError`` from deep inside it. ``None`` passes
+    where the verb takes it (``wh: Warehouse | None``)."""
+    import functools
+
+    optional = "None" in str(func.__annotations__.get("wh", ""))
+
+    @functools.wraps(func)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        from sercap.store import Warehouse
+
+        wh = args[0] if args else kwargs.get("wh")
+        if not isinstance(wh, Warehouse) and not (optional and wh is None):
+            shown = repr(wh) if len(repr(wh)) <= 60 else repr(wh)[:57] + "..."
+            raise BadParameterError(
+                f"sercap.{func.__name__}: the first argument is an open warehouse "
+                f"(wh = sercap.connect(PATH)), not {type(wh).__name__} {shown}"
+            )
+        return func(*args, **kwargs)
+
+    return checked
+
+
+def _listed(value: str | Sequence[str]) -> list[str]:
+    """A name given where names are expected is one name, not a list of its letters."""
+    return [value] if isinstance(value, str) else list(value)
+
+
 def _check_seed(seed: Any) -> None:
     """A seed is a whole number (numpy's integers too); a string or float is one line."""
     import numbers
@@ -179,6 +208,7 @@ def synth(
     return generate(directory, sessions, per_speaker, seed, progress=progress)
 
 
+@_takes_warehouse
 def ingest(
     wh: Warehouse,
     kind: str,
@@ -233,6 +263,7 @@ def ingest(
 
 
 # --------------------------------------------------------------------------- features
+@_takes_warehouse
 def extract(
     wh: Warehouse,
     feature_set: str = "default",
@@ -498,6 +529,7 @@ def _regression_run(wh: Warehouse, record: dict) -> RegressionRun:
     )
 
 
+@_takes_warehouse
 def dataset(
     wh: Warehouse,
     kind: str = "tabular",
@@ -569,6 +601,7 @@ def dataset(
     )
 
 
+@_takes_warehouse
 def get_run(wh: Warehouse, run_id: str) -> Run:
     """A stored run by id (a unique prefix is enough), with its predictions.
 
@@ -628,6 +661,7 @@ def get_run(wh: Warehouse, run_id: str) -> Run:
     )
 
 
+@_takes_warehouse
 def train(
     wh: Warehouse,
     model: str,
@@ -929,6 +963,7 @@ def _database_file(wh: Warehouse) -> str | None:
     return wh.scalar("SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
 
 
+@_takes_warehouse
 def load_study(
     wh: Warehouse,
     model: str,
@@ -966,6 +1001,7 @@ def load_study(
     return Study(name, model, label, nested_studies(backend, name), wh.root)
 
 
+@_takes_warehouse
 def tune(
     wh: Warehouse,
     model: str,
@@ -1127,7 +1163,7 @@ def tune(
             inner_folds=inner_folds,
             fixed=dict(params or {}),
             final=final,
-            only_folds=list(folds) if folds else None,
+            only_folds=_listed(folds) if folds else None,
             seed=seed,
             n_jobs=jobs,
             device=device,
@@ -1180,6 +1216,7 @@ def prediction_table(results: Sequence[Any], run_id: str) -> pl.DataFrame:
     )
 
 
+@_takes_warehouse
 def predict(
     wh: Warehouse,
     paths: Sequence[PathLike] | PathLike,
@@ -1418,6 +1455,7 @@ def warehouse_exists(path: PathLike) -> bool:
     return (Path(path) / DB_FILENAME).exists()
 
 
+@_takes_warehouse
 def damage(wh: Warehouse) -> str | None:
     """One line about registered parts found missing or damaged at open, or None.
 
@@ -1486,6 +1524,7 @@ def sql_statements(query: str, *, write: bool = False) -> list[str]:
     return [statement.text for statement in statements]
 
 
+@_takes_warehouse
 def sql(
     wh: Warehouse, query: str | Sequence[str], *, write: bool = False
 ) -> list[tuple[str, pl.DataFrame]]:
@@ -1531,6 +1570,7 @@ def sql(
     return list(iter_sql(wh, query, write=write))
 
 
+@_takes_warehouse
 def iter_sql(
     wh: Warehouse, query: str | Sequence[str], *, write: bool = False
 ) -> Iterator[tuple[str, pl.DataFrame]]:
@@ -1595,6 +1635,7 @@ def _run_statements(wh: Warehouse, texts: list[str]) -> Iterator[tuple[str, pl.D
         yield text, frame
 
 
+@_takes_warehouse
 def info(wh: Warehouse) -> str:
     """What the warehouse holds: corpora, labels per speaker, feature sets, latest runs.
 
@@ -1622,6 +1663,7 @@ class CheckResult:
         return not self.problems
 
 
+@_takes_warehouse
 def verify(wh: Warehouse) -> CheckResult:
     """Verify the warehouse's Parquet parts and catalog, like ``git fsck``.
 
@@ -1646,6 +1688,7 @@ def verify(wh: Warehouse) -> CheckResult:
     return CheckResult(problems, len(all_part_paths(wh)))
 
 
+@_takes_warehouse
 def repair(wh: Warehouse, problems: Sequence[Any] | CheckResult) -> Any:
     """Unregister broken parts and forget the utterances they held (a writable ``wh``).
 
@@ -1682,6 +1725,7 @@ def get_feature_set(name: str, kind: str | None = None) -> Any:
     return _get(name, kind)
 
 
+@_takes_warehouse
 def feature_sets(wh: Warehouse | None = None) -> pl.DataFrame:
     """Every built-in feature and image set, its hash and how many utterances are stored.
 
@@ -1698,6 +1742,7 @@ def feature_sets(wh: Warehouse | None = None) -> pl.DataFrame:
     return feature_set_table(wh)
 
 
+@_takes_warehouse
 def describe_feature_set(wh: Warehouse | None, name: str) -> str:
     """Parameters, library versions, hash, columns and storage of feature set ``name``.
 
@@ -1714,6 +1759,7 @@ def describe_feature_set(wh: Warehouse | None, name: str) -> str:
     return _describe(wh, name)
 
 
+@_takes_warehouse
 def images(
     wh: Warehouse,
     image_set: str = "mel",
@@ -1755,6 +1801,7 @@ def images(
     )
 
 
+@_takes_warehouse
 def image(wh: Warehouse, utt_id: str, image_set: str = "mel") -> Any:
     """One utterance's stored spectrogram: ``.png`` (bytes), ``.height``, ``.width``, ``.pixels``.
 
@@ -1782,6 +1829,7 @@ def plot_image(image: Any, path: PathLike) -> Path:
 
 
 # --------------------------------------------------------------------------- runs
+@_takes_warehouse
 def runs(wh: Warehouse, *, corpus: str | None = None, model: str | None = None) -> pl.DataFrame:
     """Stored runs, newest first, with the facts needed to read their figures.
 
@@ -1799,6 +1847,7 @@ def runs(wh: Warehouse, *, corpus: str | None = None, model: str | None = None) 
     return with_regression_scores(wh, runs_table(wh, corpus=corpus, model=model))
 
 
+@_takes_warehouse
 def ensemble_runs(
     wh: Warehouse, run_ids: Sequence[str], *, weights: Sequence[float] | None = None
 ) -> Run:
@@ -1841,10 +1890,11 @@ def ensemble_runs(
         raise BadParameterError(
             f"weights={weights!r}", hint="give one number per run, e.g. weights=[2, 1, 1]"
         )
-    run_id, _ = _ensemble(wh, list(run_ids), None if weights is None else list(weights))
+    run_id, _ = _ensemble(wh, _listed(run_ids), None if weights is None else list(weights))
     return get_run(wh, run_id)
 
 
+@_takes_warehouse
 def resolve_corpus(wh: Warehouse, corpus: str | None = None) -> str:
     """The corpus name to use: ``corpus`` if stored, else the only one (an error if several)."""
     from sercap.data import resolve_corpus as _resolve
@@ -1852,6 +1902,7 @@ def resolve_corpus(wh: Warehouse, corpus: str | None = None) -> str:
     return _resolve(wh, corpus)
 
 
+@_takes_warehouse
 def write_report(
     wh: Warehouse,
     out_dir: PathLike | None = None,
@@ -1897,6 +1948,7 @@ def write_report(
 
 
 # --------------------------------------------------------------------------- analysis
+@_takes_warehouse
 def compare_runs(
     wh: Warehouse,
     run_a: str,
@@ -1967,6 +2019,7 @@ def compare_runs(
     return _compare(wh, run_a, run_b, n_boot=n_boot, level=level, seed=seed)
 
 
+@_takes_warehouse
 def fairness(wh: Warehouse, run: str, *, summary: bool = False) -> pl.DataFrame:
     """UA per gender and per speaker of a stored run, from its stored predictions only.
 
@@ -2023,6 +2076,7 @@ class Bench:
     ensembles: pl.DataFrame | None = field(default=None, repr=False)
 
 
+@_takes_warehouse
 def bench(
     wh: Warehouse,
     models: Sequence[str] = (),
@@ -2099,6 +2153,8 @@ def bench(
     _require_writable(wh, "bench stores its runs")
     from sercap.compare import available_models, plan_bench, run_bench
 
+    models = _listed(models)
+
     spec = _cluster(cluster)
     corpus = resolve_corpus(wh, corpus)
     if target is not None:  # regressors of a rating (sercap.regression)
@@ -2117,7 +2173,10 @@ def bench(
 
         models, all_models = available_models(wh, corpus, list(MODELS)), False
     specs = plan_bench(
-        list(models), all_models=all_models, opensmile=opensmile, modalities=modalities
+        _listed(models),
+        all_models=all_models,
+        opensmile=opensmile,
+        modalities=None if modalities is None else _listed(modalities),
     )
     out = Path(out_dir) if out_dir is not None else wh.root / "reports" / f"bench-{corpus}"
     table, written, comparisons = run_bench(
@@ -2155,6 +2214,7 @@ def bench(
     )
 
 
+@_takes_warehouse
 def bench_extract(
     wh: Warehouse,
     *,
@@ -2205,6 +2265,7 @@ def bench_extract(
     return bench_extraction(signals, jobs=jobs, naive=naive, say=lambda s: say(f"  {s}…"))
 
 
+@_takes_warehouse
 def bench_extract_commands(
     wh: Warehouse,
     *,
@@ -2273,6 +2334,7 @@ def bench_extract_commands(
     return commands_table(timings)
 
 
+@_takes_warehouse
 def bench_sql(
     wh: Warehouse,
     *,
@@ -2484,7 +2546,7 @@ def run_demo(
         Path(out_dir),
         None if corpus_dir is None else Path(corpus_dir),
         kind,
-        models=None if models is None else list(models),
+        models=None if models is None else _listed(models),
         sessions=sessions,
         per_speaker=per_speaker,
         quick=quick,
@@ -2496,6 +2558,7 @@ def run_demo(
 
 
 # --------------------------------------------------------------------------- cross-corpus
+@_takes_warehouse
 def bench_cross(
     wh: Warehouse,
     corpora: Sequence[str] | None = None,
@@ -2595,7 +2658,7 @@ def bench_cross(
     settings = (False, True) if speaker_norm == "both" else (bool(speaker_norm),)
     result = run_cross(
         wh,
-        None if corpora is None else list(corpora),
+        None if corpora is None else _listed(corpora),
         model=model,
         feature_set=feature_set,
         speaker_norm=settings,

@@ -22,7 +22,7 @@ import polars as pl
 from tqdm.auto import tqdm
 
 from sercap.data import Dataset
-from sercap.errors import SercapError, option
+from sercap.errors import BadParameterError, SercapError, option
 from sercap.experiment import DataRequest, data_request, load_for, run_model
 from sercap.format import md_cell, protocol_caption
 from sercap.store import Warehouse
@@ -494,7 +494,7 @@ def plan_modalities(models: Sequence[str], modalities: Sequence[str]) -> list[st
     wanted = [m.strip() for m in modalities if m.strip()]
     unknown = [m for m in wanted if m not in MODALITIES]
     if unknown or not wanted:
-        raise SercapError(
+        raise BadParameterError(
             f"unknown modality {(unknown or [''])[0]!r}; choose among {', '.join(MODALITIES)}"
         )
     given = {m: modality_of(m) for m in models}

@@ -102,7 +102,7 @@ def resolve_corpus(wh: Warehouse, corpus: str | None) -> str:
         )
     if corpus is None:
         if len(names) > 1:
-            raise SercapError(
+            raise BadParameterError(
                 f"several corpora in the warehouse ({', '.join(names)}); pick one with "
                 f"{option('corpus')}"
             )
@@ -122,10 +122,10 @@ def resolve_label_map(wh: Warehouse, corpus: str, label_map: str | None) -> str:
     maps = wh.query("SELECT name, kind FROM label_maps ORDER BY name")
     known = dict(zip(maps["name"], maps["kind"], strict=True))
     if label_map not in known:
-        raise SercapError(f"unknown label map {label_map!r} (have: {', '.join(known)})")
+        raise BadParameterError(f"unknown label map {label_map!r} (have: {', '.join(known)})")
     if known[label_map] != kind:
         fitting = [n for n, k in known.items() if k == kind]
-        raise SercapError(
+        raise BadParameterError(
             f"label map {label_map!r} is for {known[label_map]} corpora; corpus {corpus!r} is "
             f"{kind} (use one of: {', '.join(fitting)})"
         )
@@ -355,7 +355,7 @@ def _feature_columns(available: list[str], pattern: str | None, what: str) -> li
         ) from exc
     chosen = [c for c in numeric if regex.search(c)]
     if not chosen:
-        raise SercapError(
+        raise BadParameterError(
             f"{option('columns')}{pattern!r} matches none of the {len(numeric)} {what} columns"
         )
     return chosen

@@ -14,7 +14,7 @@ from textwrap import indent
 
 import polars as pl
 
-from sercap.errors import SercapError, option
+from sercap.errors import BadParameterError, NotFoundError, SercapError, option
 
 #: How a corpus directory's layout gives away its kind.
 _LAYOUT_HINTS: tuple[tuple[str, str], ...] = (
@@ -28,7 +28,7 @@ _LAYOUT_HINTS: tuple[tuple[str, str], ...] = (
 def guess_kind(root: Path) -> str:
     """The corpus kind of a directory, from its layout (say it with ``kind`` when unsure)."""
     if not root.is_dir():
-        raise SercapError(f"{root}: no such corpus directory")
+        raise NotFoundError(f"{root}: no such corpus directory")
     for name, kind in _LAYOUT_HINTS:
         if (root / name).is_dir():
             return kind
@@ -93,10 +93,17 @@ def run_demo(
     from sercap.corpora.ingest import ingest
     from sercap.corpora.synthetic import generate
     from sercap.features.extract import extract
-    from sercap.models.registry import MODELS
+    from sercap.models.registry import MODELS, get_model
     from sercap.report import format_table, write_report
     from sercap.store import connect
 
+    for name in models or []:  # a typo is one line before minutes of synth and extraction
+        get_model(name)
+    if corpus_dir is None and not 2 <= sessions <= 9:
+        raise BadParameterError(
+            f"sessions {sessions}: give 2 to 9 (each session is one outer fold, and "
+            "cross-validation needs two)"
+        )
     out_dir = Path(out_dir)
     if corpus_dir is None:
         corpus_dir = out_dir / "corpus"

@@ -125,7 +125,7 @@ def tuned_params(wh: Warehouse, model: str, data: Dataset, study: str | None = N
             + (" --speaker-norm" if data.speaker_norm else "")
         )
     if rows.is_empty():
-        raise SercapError(
+        raise NotFoundError(
             f"no nested tuning for {model} on {data.corpus}/{data.label_map}; run `{command}` first"
         )
     bases = list(dict.fromkeys(rows["base_study"].to_list()))  # newest first

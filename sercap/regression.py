@@ -38,7 +38,7 @@ TARGETS = ("valence", "activation", "dominance")
 def check_target(target: str) -> str:
     """``target`` if it is one of :data:`TARGETS`, else a one-line error."""
     if target not in TARGETS:
-        raise SercapError(f"unknown target {target!r}; choose one of: {', '.join(TARGETS)}")
+        raise BadParameterError(f"unknown target {target!r}; choose one of: {', '.join(TARGETS)}")
     return target
 
 

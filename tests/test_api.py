@@ -130,7 +130,7 @@ def test_predict_reports_unreadable_files_in_the_table(issue_example, tmp_path) 
 
 def test_errors_are_a_hierarchy_with_hints() -> None:
     with pytest.raises(sercap.BadParameterError) as caught:
-        sercap.predict(None, ["x.wav"])  # neither run nor model
+        sercap.predict(sercap.connect(":memory:"), ["x.wav"])  # neither run nor model
     assert isinstance(caught.value, ValueError) and isinstance(caught.value, sercap.SercapError)
     assert caught.value.hint
     with pytest.raises(sercap.NotFoundError):
@@ -146,6 +146,10 @@ def test_what_does_not_exist_is_not_found(issue_example, tmp_path: Path) -> None
         (lambda: sercap.ingest(wh, "emodb", tmp_path / "nowhere"), "no such directory"),
         (lambda: sercap.train(wh, "svm", corpus="nosuch"), "no corpus 'nosuch'"),
         (lambda: sercap.predict(wh, ["x.wav"], model="lgbm"), "no stored run of 'lgbm'"),
+        (lambda: sercap.extract(wh, corpus="nosuch"), "no utterances in corpus 'nosuch'"),
+        (lambda: sercap.train(wh, "svm", tuned=True), "no nested tuning for svm"),
+        (lambda: sercap.connect(tmp_path / "nowh", read_only=True), "no warehouse at"),
+        (lambda: sercap.run_demo(tmp_path / "d", tmp_path / "nope"), "no such corpus directory"),
     ):
         with pytest.raises(sercap.NotFoundError, match=words):
             call()
@@ -164,6 +168,11 @@ def test_unknown_names_are_bad_parameters(issue_example) -> None:
         lambda: sercap.train(wh, "svm", params='{"C": 1}'),
         lambda: sercap.train(wh, "svm", columns="(unclosed"),
         lambda: sercap.train(wh, "text-lr", columns="^mfcc_"),
+        # unknown values and a choice left open were bare SercapErrors
+        lambda: sercap.train(wh, "svm", labels="no-such-map"),
+        lambda: sercap.train(wh, "svm", columns="^no_such_column"),
+        lambda: sercap.train(wh, "svm", target="no-such-target"),
+        lambda: sercap.bench(wh, ["svm"], modalities=["video"]),
     ):
         with pytest.raises(sercap.BadParameterError):
             call()
@@ -443,3 +452,53 @@ def test_summaries_print_as_the_cli_does_and_bad_argument_types_are_one_line(tmp
     with pytest.raises(sercap.BadParameterError, match="weights='2,1'"):
         sercap.ensemble_runs(wh, ["a", "b"], weights="2,1")
     wh.close()
+
+
+def test_a_closed_or_misused_warehouse_is_one_line_in_a_notebook(tmp_path) -> None:
+    """Across notebook cells: a closed warehouse, the same folder opened both ways, a path
+    where a warehouse goes. Each was a DuckDB or Python error from deep inside a verb."""
+    wh = sercap.connect(":memory:")
+    root = wh.root
+    wh.close()
+    wh.close()  # again is fine
+    assert not root.exists()  # an in-memory catalog's parts folder goes with it
+    with pytest.raises(sercap.SercapError, match=r"is closed; connect a new one") as info:
+        sercap.runs(wh)
+    assert "\n" not in str(info.value)
+    path = tmp_path / "w"
+    writable = sercap.connect(path)
+    with pytest.raises(sercap.SercapError, match="already has the warehouse open writable"):
+        sercap.connect(path, read_only=True)
+    writable.close()
+    with pytest.raises(
+        sercap.SercapError, match=rf"closed; open it again with sercap.connect\('{path}'\)"
+    ):
+        sercap.info(writable)
+    with pytest.raises(
+        sercap.BadParameterError, match="sercap.train: the first argument is an open"
+    ):
+        sercap.train(str(path), "svm")
+    assert sercap.feature_sets(None).height == sercap.feature_sets().height  # None is allowed
+
+
+def test_demo_refuses_bad_models_and_sessions_before_any_work(tmp_path) -> None:
+    with pytest.raises(sercap.SercapError, match="unknown model 'nope'"):
+        sercap.run_demo(tmp_path / "d", models="nope", progress=False)
+    with pytest.raises(sercap.BadParameterError, match="sessions 1: give 2 to 9"):
+        sercap.run_demo(tmp_path / "d", sessions=1, progress=False)
+    assert not (tmp_path / "d").exists()  # nothing synthesised, ingested or extracted
+
+
+def test_a_name_given_where_names_go_is_one_name() -> None:
+    """ensemble_runs(wh, "lgbm-2026…") said "no run 'l'": a string was read letter by letter."""
+    wh = sercap.connect(":memory:")
+    with pytest.raises(sercap.SercapError, match="an ensemble needs at least two runs"):
+        sercap.ensemble_runs(wh, "lgbm-20261127")
+    wh.close()
+
+
+def test_help_of_the_callable_features_package_documents_the_verb() -> None:
+    import pydoc
+
+    text = pydoc.render_doc(sercap.features)
+    assert "sercap.features(path, feature_set='default')" in text and "Parameters" in text

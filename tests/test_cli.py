@@ -121,6 +121,9 @@ def test_help_explains_every_command() -> None:
     for command in ("sql", "info", "train", "runs", "tune"):
         result = run(command, "--help")
         assert result.exit_code == 0 and "Usage" in result.output
+    # `bench --all --ensemble` is `bench models …`: `bench --help` shows those options too
+    shown = run("bench", "--help").output
+    assert "Options of `bench models`" in shown and "--ensemble" in shown and "--all" in shown
 
 
 # ---- issue 10: `sql` without --write changes nothing; waiting for a lock is said once

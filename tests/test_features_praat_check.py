@@ -26,6 +26,13 @@ def test_bad_input_is_one_line(tmp_path: Path, capsys) -> None:
     assert "unknown feature set 'nope'" in _error(capsys, [str(tmp_path), "--feature-set", "nope"])
 
 
+def test_a_corpus_root_is_taken_as_every_command_takes_it(tmp_path: Path) -> None:
+    (tmp_path / "wav").mkdir()  # EmoDB's layout: the root holds wav/
+    (tmp_path / "wav" / "a.wav").touch()
+    assert praat_check.wav_files(tmp_path) == [tmp_path / "wav" / "a.wav"]
+    assert praat_check.wav_files(tmp_path / "wav") == [tmp_path / "wav" / "a.wav"]
+
+
 def test_sercap_follows_praat_across_voices_and_skips_unusable_files(tmp_path: Path, capsys):
     pytest.importorskip("parselmouth")
     # Five vowels whose F0 and HNR differ: both tools must rank them alike.

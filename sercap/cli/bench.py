@@ -36,6 +36,17 @@ class _DefaultCommandGroup(click.Group):
             args = [self.default_command, *args]
         return super().parse_args(ctx, args)
 
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The group's help, then the default command's options: `bench --all --ensemble`
+        is `bench models …`, and `bench --help` is where a user looks for them."""
+        super().format_help(ctx, formatter)
+        command = self.commands[self.default_command]
+        sub = click.Context(command, info_name=self.default_command, parent=ctx)
+        records = [r for p in command.get_params(sub) if (r := p.get_help_record(sub))]
+        heading = f"Options of `bench {self.default_command}`, the default (`bench [MODEL…]`)"
+        with formatter.section(heading):
+            formatter.write_dl(records)
+
 
 @main.group("bench", cls=_DefaultCommandGroup)
 def bench_group() -> None:

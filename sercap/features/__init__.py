@@ -12,9 +12,21 @@ import sys
 import types
 from typing import Any
 
+_PACKAGE_DOC = __doc__
+
+
+def _doc(module: types.ModuleType) -> str:
+    """The package's docstring, then the verb's: ``help(sercap.features)`` is read by
+    notebook users for the parameters of ``sercap.features(path, …)``."""
+    from sercap.api import features
+
+    return f"{_PACKAGE_DOC}\nsercap.features(path, feature_set='default')\n\n{features.__doc__}"
+
 
 class _FeaturesPackage(types.ModuleType):
-    """This package, callable: ``sercap.features("clip.wav")``."""
+    # This package, callable: ``sercap.features("clip.wav")``. A property, not a class
+    # docstring, makes ``__doc__`` (and so ``help``) the package's and the verb's.
+    __doc__ = property(_doc)  # type: ignore[assignment]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         from sercap.api import features

@@ -33,7 +33,7 @@ from typing import Any
 import duckdb
 
 from sercap._spawn import main_not_rerun, sigint_ignored
-from sercap.errors import SercapError
+from sercap.errors import NotExtractedError, NotFoundError, SercapError
 from sercap.features.featureset import FeatureSet, get_feature_set
 from sercap.features.stored import register
 from sercap.store import Warehouse, catalog
@@ -444,10 +444,12 @@ def pending(
     total = catalog.count_utterances(wh, corpus)
     if not total:
         if corpus:
-            raise SercapError(
+            raise NotFoundError(
                 f"no utterances in corpus {corpus!r}; run `sercap ingest KIND DIR` first"
             )
-        raise SercapError("no utterances in the warehouse; run `sercap ingest KIND DIR` first")
+        raise NotExtractedError(
+            "no utterances in the warehouse; run `sercap ingest KIND DIR` first"
+        )
     rows = catalog.pending_utterances(wh, fs.hash, corpus, retry_errors)
     stored = int(total) - len(rows)
     left = max(0, len(rows) - limit) if limit is not None else 0

@@ -117,6 +117,14 @@ def compare(paths: Sequence[str | Path], params: Mapping[str, Any] | None = None
     return result
 
 
+def wav_files(folder: Path) -> list[Path]:
+    """The ``*.wav`` files of ``folder``, or of its ``wav/`` folder: a corpus root (EmoDB's
+    layout) is what every sercap command takes."""
+    if not any(folder.glob("*.wav")) and (folder / "wav").is_dir():
+        folder = folder / "wav"
+    return sorted(folder.glob("*.wav"))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("wav_dir")
@@ -132,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         params = get_feature_set(args.feature_set, "lld").params
     except SercapError as exc:
         ap.error(str(exc))
-    files = sorted(Path(args.wav_dir).glob("*.wav"))
+    files = wav_files(Path(args.wav_dir))
     if not files:
         ap.error(f"{args.wav_dir}: no .wav files here")
     try:

@@ -23,13 +23,14 @@ def register(wh: Warehouse, fs: FeatureSet) -> None:
     catalog.register_feature_set(wh, fs.hash, fs.name, fs.kind, fs.params, fs.versions)
 
 
-def _stored(wh: Warehouse) -> dict[str, tuple[int, int]]:
-    """hash → (utterances stored, utterances with problems)."""
-    return catalog.extraction_counts(wh)
+def _stored(wh: Warehouse | None) -> dict[str, tuple[int, int]]:
+    """hash → (utterances stored, utterances with problems); nothing without a warehouse."""
+    return {} if wh is None else catalog.extraction_counts(wh)
 
 
-def feature_set_table(wh: Warehouse) -> pl.DataFrame:
-    """One row per built-in set, plus sets stored in the warehouse under an older hash."""
+def feature_set_table(wh: Warehouse | None) -> pl.DataFrame:
+    """One row per built-in set, plus sets stored in the warehouse under an older hash
+    (``wh`` None: the built-in sets, nothing stored)."""
     stored = _stored(wh)
     rows = []
     current = set()
@@ -39,7 +40,7 @@ def feature_set_table(wh: Warehouse) -> pl.DataFrame:
         current.add(fs.hash)
         ok, bad = stored.get(fs.hash, (0, 0))
         rows.append((name, fs.kind, fs.hash, ok, bad, fs.description))
-    for h, name, kind in catalog.stored_feature_sets(wh):
+    for h, name, kind in catalog.stored_feature_sets(wh) if wh is not None else []:
         if h not in current:
             ok, bad = stored.get(h, (0, 0))
             note = (
@@ -64,7 +65,7 @@ def _param_lines(params: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def describe_feature_set(wh: Warehouse, name: str) -> str:
+def describe_feature_set(wh: Warehouse | None, name: str) -> str:
     """A readable account of one set: parameters, versions, columns, storage, views."""
     fs = get_feature_set(name)
     ok, bad = _stored(wh).get(fs.hash, (0, 0))

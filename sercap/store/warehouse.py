@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -28,6 +29,7 @@ import duckdb
 import polars as pl
 
 from sercap.errors import (
+    NotFoundError,
     SercapError,
     WarehouseBusyError,
     catalog_damage_error,
@@ -37,8 +39,9 @@ from sercap.sqlfiles import sql_dir
 from sercap.store import parts, views
 from sercap.store.layout import DB_FILENAME
 
-#: Version of the catalog schema this code writes. Bump it and add ``sql/migrations/<N>.sql``
-#: (the statements that take a version N-1 warehouse to N) whenever ``sql/`` changes a table.
+#: Version of the catalog schema this code writes. Changes to a table are numbered scripts in
+#: ``sql/`` (``0NN_*.sql``) that are idempotent (``ADD COLUMN IF NOT EXISTS``) and applied in
+#: order at every writable open; bump this only for a change such scripts cannot make.
 SCHEMA_VERSION = 1
 
 
@@ -64,6 +67,8 @@ class Warehouse:
     #: The files read-only SQL may read, once :func:`sercap.api.sql` has fenced this
     #: (read-only) connection; DuckDB keeps the fence for the connection's life.
     sql_fence: list[str] | None = field(default=None, repr=False)
+    #: A ``connect(":memory:")`` warehouse's own temporary folder, removed by :meth:`close`.
+    temporary: bool = field(default=False, repr=False)
     _in_transaction: bool = field(default=False, repr=False)
 
     # -- queries -----------------------------------------------------------------------
@@ -148,13 +153,35 @@ class Warehouse:
         views.refresh_views(self)
 
     def close(self) -> None:
+        """Close the catalog (again is fine); any later use is a one-line error."""
+        if isinstance(self.con, _ClosedConnection):
+            return
         self.con.close()
+        self.con = _ClosedConnection(self.root, self.temporary)  # type: ignore[assignment]
+        if self.temporary:  # nothing else can ever open an in-memory catalog's parts
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> Warehouse:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _ClosedConnection:
+    """What a closed warehouse's ``con`` becomes: DuckDB would say "Connection has already
+    been closed" from deep inside whichever verb a notebook cell ran next."""
+
+    def __init__(self, root: Path, temporary: bool) -> None:
+        self._root, self._temporary = root, temporary
+
+    def __getattr__(self, name: str) -> Any:
+        again = (
+            'connect a new one with sercap.connect(":memory:")'
+            if self._temporary
+            else f"open it again with sercap.connect({str(self._root)!r})"
+        )
+        raise SercapError(f"the warehouse at {self._root} is closed; {again}")
 
 
 def _lock_holder(pid: str) -> str:
@@ -281,7 +308,8 @@ def connect(
     the tests use). ``read_only`` opens an existing warehouse without changing it, which
     several processes may do at once.
     """
-    if path is not None and str(path) == ":memory:":
+    temporary = path is not None and str(path) == ":memory:"
+    if temporary:
         root = Path(tempfile.mkdtemp(prefix="sercap-"))
         memory = True
     else:
@@ -290,7 +318,7 @@ def connect(
         raise SercapError(f"{root}: the warehouse must be a directory, this is a file")
     database = ":memory:" if memory else str(root / DB_FILENAME)
     if read_only and not memory and not Path(database).is_file():
-        raise SercapError(
+        raise NotFoundError(
             f"no warehouse at {root}: create one with `sercap ingest KIND DIR` (or `sercap demo`)"
         )
     try:
@@ -298,12 +326,27 @@ def connect(
     except OSError as exc:
         raise SercapError(f"{root}: cannot create the warehouse folder ({exc.strerror})") from exc
     try:
-        return _open(root, database, read_only, wait_s)
+        wh = _open(root, database, read_only, wait_s)
     except duckdb.Error as exc:
+        if temporary:
+            shutil.rmtree(root, ignore_errors=True)
         text = (str(exc).strip().splitlines() or [""])[0]
         if "Corrupt database file" in text:
             raise catalog_damage_error(text, root) from exc
+        if "different configuration" in text:  # open in this process, the other way
+            other = "writable" if read_only else "read-only"
+            raise SercapError(
+                f"{root}: this process already has the warehouse open {other}, and DuckDB "
+                "opens a file one way per process; close that one first (wh.close()), or "
+                f"open it {other} here too"
+            ) from exc
         raise
+    except BaseException:
+        if temporary:
+            shutil.rmtree(root, ignore_errors=True)
+        raise
+    wh.temporary = temporary
+    return wh
 
 
 def _open(root: Path, database: str, read_only: bool, wait_s: float) -> Warehouse:
