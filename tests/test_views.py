@@ -146,10 +146,11 @@ def test_extractions_recorded_in_an_unregistered_part_are_damage_at_open(built: 
         assert wh.damaged == [(rel, why)]
 
 
-def test_a_chunk_part_left_on_disk_without_its_row_is_damage(built: Path) -> None:
+@pytest.mark.parametrize("file_too", [False, True])
+def test_a_chunk_part_without_its_row_is_damage(built: Path, file_too: bool) -> None:
     """Only the part an extraction row names was checked: a deleted `parts` row of the
-    chunk's other kind (an lld set's frames beside its features) hid those utterances from
-    `sequence` datasets in silence."""
+    chunk's other kind (an lld set's frames beside its features), with or without its file,
+    hid those utterances from `sequence` datasets in silence."""
     with connect(built) as wh:
         named = Path(wh.scalar("SELECT DISTINCT part FROM extractions")).relative_to(built)
         other = next(
@@ -157,6 +158,8 @@ def test_a_chunk_part_left_on_disk_without_its_row_is_damage(built: Path) -> Non
             if p[0] != named.as_posix()
         )[0]  # fmt: skip
         wh.execute("DELETE FROM parts WHERE path = ?", [other])
+    if file_too:
+        (built / other).unlink()
     with connect(built, read_only=True) as wh:
         why = "not registered, though 36 extracted utterance(s) are recorded in it"
         assert wh.damaged == [(other, why)]

@@ -143,11 +143,10 @@ def _unregistered_extractions(wh: Warehouse, registered: set[str]) -> list[tuple
         for kind in (own, *(k for k in CHUNK_KINDS.get(set_kind or "", ()) if k != own)):
             if f"{kind}/{rest}" in registered:
                 continue
+            # the chunk's other kinds too, whether or not a file is left on disk: a row and
+            # file both gone hid those utterances from sequence datasets (`check` said so)
             key = catalog_relative(wh.root, part).rpartition(named)[0] + f"{kind}/{rest}"
-            # the chunk's other kinds: a file left on disk whose row is gone (its row and
-            # file both gone is what `sercap check` reports as a chunk lacking a kind)
-            if kind == own or (wh.root / f"{kind}/{rest}").is_file():
-                missing[key] = missing.get(key, 0) + n
+            missing[key] = missing.get(key, 0) + n
     return [
         (part, f"not registered, though {n} extracted utterance(s) are recorded in it")
         for part, n in sorted(missing.items())
