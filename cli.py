@@ -1,8 +1,10 @@
 """sercap's command line from a clone: ``python cli.py --help`` (the package is sercap.cli)."""
 
-from sercap._interrupt import install
+if __name__ == "__main__":  # run, not imported: importing must not take over Ctrl-C
+    from sercap._interrupt import install
 
-install()  # a Ctrl-C while the command line loads ends in one line, exit 130
+    install()  # a Ctrl-C while the command line loads ends in one line, exit 130
+
 from sercap.cli import main  # noqa: E402
 
 if __name__ == "__main__":

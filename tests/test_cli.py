@@ -300,6 +300,22 @@ def test_sigint_during_the_first_ingest_leaves_a_consistent_warehouse(tmp_path: 
         assert run("-w", wh_dir, "info").exit_code == 0
 
 
+def test_importing_the_entry_points_leaves_ctrl_c_alone() -> None:
+    """`from cli import main` (as tests and notebooks do) installed the early handler in the
+    importing process for good: a later Ctrl-C there printed sercap's line and exited."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    code = (
+        "import signal; before = signal.getsignal(signal.SIGINT)\n"
+        "import cli, sercap.__main__\n"
+        "assert signal.getsignal(signal.SIGINT) is before, signal.getsignal(signal.SIGINT)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
 def test_ctrl_c_while_the_command_line_loads_is_one_line(tmp_path: Path) -> None:
     """SIGINT during imports and parsing: one line and exit 130 (was a traceback or
     click's `Aborted!` with status 1), and no warehouse is left half made."""
@@ -310,11 +326,12 @@ def test_ctrl_c_while_the_command_line_loads_is_one_line(tmp_path: Path) -> None
 
     root = Path(__file__).resolve().parents[1]
     corpus = make_corpus(tmp_path / "corpus")
-    for i, delay in enumerate((0.4, 0.7, 1.0)):  # after the interpreter itself started
+    entries = ([str(root / "cli.py")],) * 3 + (["-m", "sercap"],)  # the clone's, the package's
+    for i, (delay, entry) in enumerate(zip((0.4, 0.7, 1.0, 0.7), entries, strict=True)):
         wh = tmp_path / f"wh{i}"
         proc = subprocess.Popen(
-            [sys.executable, str(root / "cli.py"), "-w", str(wh), "ingest", "manifest"]
-            + [str(corpus)],
+            [sys.executable, *entry, "-w", str(wh), "ingest", "manifest", str(corpus)],
+            cwd=root,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
