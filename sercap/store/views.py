@@ -128,6 +128,9 @@ def _unregistered_extractions(wh: Warehouse, registered: set[str]) -> list[tuple
     from sercap.store.layout import CHUNK_KINDS
 
     registered = {tail(p) for p in registered}
+    # kind/feature_set=…/corpus=… folders holding any registered part: a set that stores a
+    # kind stores it for every chunk (only hand-made test warehouses hold features alone)
+    stored_kinds = {p.rpartition("/")[0] for p in registered}
     missing: dict[str, int] = {}
     counts = wh.con.execute(
         "SELECT e.part, f.kind, count(*) FROM extractions e "
@@ -143,9 +146,15 @@ def _unregistered_extractions(wh: Warehouse, registered: set[str]) -> list[tuple
         for kind in (own, *(k for k in CHUNK_KINDS.get(set_kind or "", ()) if k != own)):
             if f"{kind}/{rest}" in registered:
                 continue
-            # the chunk's other kinds too, whether or not a file is left on disk: a row and
-            # file both gone hid those utterances from sequence datasets (`check` said so)
-            key = catalog_relative(wh.root, part).rpartition(named)[0] + f"{kind}/{rest}"
+            # the chunk's other kinds too: a file left on disk without its row, or row and
+            # file both gone where the set stores that kind for its other chunks (either hid
+            # those utterances from sequence datasets; `check` also lists the rest)
+            other = f"{kind}/{rest}"
+            if kind != own and not (
+                (wh.root / other).is_file() or other.rpartition("/")[0] in stored_kinds
+            ):
+                continue
+            key = catalog_relative(wh.root, part).rpartition(named)[0] + other
             missing[key] = missing.get(key, 0) + n
     return [
         (part, f"not registered, though {n} extracted utterance(s) are recorded in it")
