@@ -1120,6 +1120,7 @@ def tune(
         )
     _check_seed(seed)
     _require_writable(wh, "tuning stores its parameters")
+    folds = _listed(folds) if folds else None  # "Ses01" is one fold, not five letters
     if target is not None:  # fixed parameters are checked before any study exists
         from sercap.models.regressors import get_regressor
 
@@ -1163,7 +1164,7 @@ def tune(
             inner_folds=inner_folds,
             fixed=dict(params or {}),
             final=final,
-            only_folds=_listed(folds) if folds else None,
+            only_folds=folds,
             seed=seed,
             n_jobs=jobs,
             device=device,

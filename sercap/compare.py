@@ -228,7 +228,7 @@ def table_markdown(
 
     ``marks`` (run id → text, e.g. "within noise") adds a "vs best" column.
     """
-    extra = " vs best (95% CI) |" if marks is not None else ""
+    extra = " vs best (95% CI, jointly) |" if marks is not None else ""
     rest = " WA | macro-F1 | UA per fold (mean ± std) | fit time (s) | run |"
     lines = [
         "| model | UA |" + extra + rest,

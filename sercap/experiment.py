@@ -331,11 +331,10 @@ def compare_tuned(
 
     With ``cluster`` the folds of both runs are fitted as one batch of tasks on it;
     ``study`` names the nested tuning (default: the newest of this model and data)."""
-    plans = [
-        (data, plan_run(wh, model, data, params=params, tuned=study or True)),
-        (data, plan_run(wh, model, data, params=params)),
-    ]
-    tuned, default = run_plans(
+    tuned_plan = plan_run(wh, model, data, params=params, tuned=study or True)  # refuses first
+    # the default run is stored first: the tuned run is the newer, the one predict uses
+    plans = [(data, plan_run(wh, model, data, params=params)), (data, tuned_plan)]
+    default, tuned = run_plans(
         wh, plans, seed=seed, n_jobs=n_jobs, device=device, progress=progress, cluster=cluster
     )
     return TuningComparison(

@@ -93,8 +93,14 @@ def outer_fold_importances(
     groupings = {key: analysis.column_families(data.columns, by=key) for key in by}
     splits = list(outer_splits(data))[:max_folds]
     frames: dict[str, list[pl.DataFrame]] = {key: [] for key in by}
+    lacking = sorted({n for n, *_ in splits} - set(fold_params)) if fold_params else []
+    if lacking:  # the final study's parameters saw the fold's test speakers
+        raise SercapError(
+            f"no tuned parameters for outer fold(s) {', '.join(lacking)}: refitting with "
+            "parameters tuned on every speaker would not be an outer-fold importance"
+        )
     for i, (name, train, test) in enumerate(splits):
-        chosen = (fold_params or {}).get(name, params)
+        chosen = fold_params[name] if fold_params else params
         model = cls(chosen, seed=seed, n_jobs=n_jobs, verbose=False)
         model.fit(take_X(data, train), data.y[train], groups=data.speakers[train],
                   n_classes=data.n_classes)  # fmt: skip
@@ -162,6 +168,13 @@ def run_importances(
     data = load_for(wh, request)
     params = json.loads(run["params_json"] or "{}")
     fold_params = json.loads(run["fold_params_json"]) if run.get("fold_params_json") else None
+    if run.get("tuned_from") and not fold_params:
+        raise SercapError(
+            f"run {run['run_id']} is nested-tuned but stores no per-fold parameters (it "
+            "predates them); its final study's parameters saw every speaker, so refitting "
+            f"with them would not be an outer-fold importance: run `sercap train "
+            f"{run['model']} --tuned` again"
+        )
     return outer_fold_importances(
         data, run["model"], params, by=by, n_repeats=n_repeats, seed=int(run["seed"] or 0),
         n_jobs=n_jobs, max_folds=max_folds, fold_params=fold_params,

@@ -99,6 +99,19 @@ def newest_run(
             f"note: run {newer} of {model} is newer but used speaker normalisation, which "
             f"cannot predict single files; predicting with run {run_id}, the newest without it"
         )
+    others = runs.prediction_variants(wh, model, corpus, run_id) if say else []
+    if others:  # other classes or inputs: the newest is not necessarily the one meant
+        run = runs.get_run(wh, run_id)
+
+        def what(label_map: str, columns: str | None) -> str:
+            return label_map + (f" on columns /{columns}/" if columns else "")
+
+        say(
+            f"note: predicting with run {run_id}, the newest of {model} "
+            f"({what(run['label_map'], run['columns'])}); other runs of it use "
+            + ", ".join(what(m, c) for m, c in others)
+            + f": name one with {option('run')}"
+        )
     return run_id
 
 

@@ -515,7 +515,7 @@ def prepare_study(
             )
     speakers = sorted(str(s) for s in np.unique(data.speakers[rows]))
     if existing:
-        _check_same_speakers(study, speakers)
+        _check_same_speakers(study, speakers, len(rows))
     if not existing:
         study.set_user_attr("model", model)
         study.set_user_attr("outer_fold", outer_fold)
@@ -901,20 +901,22 @@ def store_nested(
             store_best(wh, nested.final, model, data, storage_label, base=nested.base)
 
 
-def _check_same_speakers(study: optuna.Study, speakers: list[str]) -> None:
+def _check_same_speakers(study: optuna.Study, speakers: list[str], n_rows: int) -> None:
     """Refuse to resume a study whose trials were fitted on other speakers than ``speakers``.
 
     Fold names do not pin their speakers: under speaker-kfold-5 an ingest that adds or
     removes a speaker moves others between folds, and a resumed study would then hold
     trials scored with the fold's new test speakers among its training data. Studies from
-    before speakers were recorded are compared by their number of speakers.
+    before speakers were recorded are compared by their numbers of speakers and rows (a
+    speaker swapped for another with as many utterances still passes: tune those again).
     """
     stored = study.user_attrs.get("speakers")
     if stored is not None:
         same, was = list(stored) == speakers, f"speakers {_speaker_list(stored)}"
     else:
-        n = study.user_attrs.get("n_speakers")
-        same, was = n is None or n == len(speakers), f"{n} speakers"
+        n, rows = study.user_attrs.get("n_speakers"), study.user_attrs.get("n_rows")
+        same = (n is None or n == len(speakers)) and (rows is None or rows == n_rows)
+        was = f"{n} speakers and {rows} utterances"
     if not same:
         raise SercapError(
             f"study {study.study_name} was tuned on {was}, this run's data has speakers "

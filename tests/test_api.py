@@ -462,7 +462,14 @@ def test_a_closed_or_misused_warehouse_is_one_line_in_a_notebook(tmp_path) -> No
     wh.close()
     wh.close()  # again is fine
     assert not root.exists()  # an in-memory catalog's parts folder goes with it
-    with pytest.raises(sercap.SercapError, match=r"is closed; connect a new one") as info:
+    kept = sercap.connect(":memory:")
+    report = kept.root / "reports" / "r.md"  # what a caller was handed stays
+    report.parent.mkdir(parents=True)
+    report.write_text("kept")
+    (kept.root / "features").mkdir()
+    kept.close()
+    assert report.read_text() == "kept" and not (kept.root / "features").exists()
+    with pytest.raises(sercap.SercapError, match=r"closed; its catalog was in memory") as info:
         sercap.runs(wh)
     assert "\n" not in str(info.value)
     path = tmp_path / "w"
@@ -474,6 +481,10 @@ def test_a_closed_or_misused_warehouse_is_one_line_in_a_notebook(tmp_path) -> No
         sercap.SercapError, match=rf"closed; open it again with sercap.connect\('{path}'\)"
     ):
         sercap.info(writable)
+    reader = sercap.connect(path, read_only=True)
+    reader.close()
+    with pytest.raises(sercap.SercapError, match=rf"connect\('{path}', read_only=True\)$"):
+        sercap.info(reader)
     with pytest.raises(
         sercap.BadParameterError, match="sercap.train: the first argument is an open"
     ):

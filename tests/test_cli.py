@@ -124,6 +124,7 @@ def test_help_explains_every_command() -> None:
     # `bench --all --ensemble` is `bench models …`: `bench --help` shows those options too
     shown = run("bench", "--help").output
     assert "Options of `bench models`" in shown and "--ensemble" in shown and "--all" in shown
+    assert shown.count("--help") == 1
 
 
 # ---- issue 10: `sql` without --write changes nothing; waiting for a lock is said once

@@ -27,7 +27,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "utterance_features is plain SQL" in result.stderr and "f0_mean_hz" in result.stderr
     report = (out / "report" / "report.md").read_text()
     assert "## Results" in report and "leave-one-session-out" in report
-    for section in ("| vs best (95% CI) |", "## Fairness", "(coverage.png)",
+    for section in ("| vs best (95% CI, jointly) |", "## Fairness", "(coverage.png)",
                     "(importance-descriptor.png)", "(importance-functional.png)"):  # fmt: skip
         assert section in report, section
     wh = connect(out / "warehouse", read_only=True)

@@ -77,3 +77,9 @@ def test_a_tuned_run_is_refitted_with_each_folds_own_parameters(wh, monkeypatch)
                         or original(self, *a, **k))  # fmt: skip
     run_importances(wh, "svm-tuned", n_repeats=1)
     assert seen == [0.5, 2.0, 3.0]  # each fold's own, never the final study's 9.0
+    wh.execute("UPDATE runs SET fold_params_json = ?", [json.dumps({"01": {"C": 0.5}})])
+    with pytest.raises(SercapError, match=r"no tuned parameters for outer fold\(s\) 02, 03"):
+        run_importances(wh, "svm-tuned", n_repeats=1)
+    wh.execute("UPDATE runs SET fold_params_json = NULL")  # stored before runs kept them
+    with pytest.raises(SercapError, match="stores no per-fold parameters"):
+        run_importances(wh, "svm-tuned", n_repeats=1)

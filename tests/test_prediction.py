@@ -174,6 +174,26 @@ def test_model_name_predicts_with_the_newest_run_not_the_highest_scoring(trained
     wh.close()
 
 
+def test_model_name_says_when_runs_of_other_classes_or_inputs_exist(trained) -> None:
+    """The newest run decides the classes predict prints: another label map (or an ablation
+    on some columns) trained last would change them without a word."""
+    wh_dir, _ = trained
+    wh = connect(wh_dir)
+    params = {"n_estimators": 5}
+    run_model(wh, "xgb", load_for(wh, data_request("xgb")), params=params, progress=False)
+    notes: list[str] = []
+    newest_run(wh, "xgb", say=notes.append)
+    assert notes == []  # one kind of run: nothing to say
+    six = load_for(wh, data_request("xgb", label_map="iemocap6"))
+    chosen = run_model(wh, "xgb", six, params=params, progress=False).run_id
+    assert newest_run(wh, "xgb", say=notes.append) == chosen
+    assert notes == [
+        f"note: predicting with run {chosen}, the newest of xgb (iemocap6); other runs of it "
+        "use iemocap4: name one with --run / run="
+    ]
+    wh.close()
+
+
 def test_predict_fails_only_when_no_file_could_be_predicted(trained, wavs, tmp_path) -> None:
     wh_dir, _ = trained
     broken = tmp_path / "broken.wav"

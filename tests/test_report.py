@@ -50,7 +50,7 @@ def test_bench_and_report_write_tables_and_pictures(wh, tmp_path) -> None:
     report = write_report(wh, tmp_path / "report")
     text = report.read_text()
     assert "## Results" in text and "ANOVA" in text and "corpus at a glance" in text
-    assert "| vs best (95% CI) |" in text and "| best |" in text
+    assert "| vs best (95% CI, jointly) |" in text and "| best |" in text
     assert "## Fairness" in text and "## Uncertainty" in text
     assert "Permutation importance of `svm`" in text or "Permutation importance of `rf`" in text
     pngs = ["features-top.png", "corpus-utterances.png", "corpus-minutes.png", "coverage.png",

@@ -530,6 +530,9 @@ def test_train_tuned_can_name_its_tuning(tmp_path) -> None:
     assert sercap.train(wh, "svm", tuned=True, progress=False).record["tuned_from"] == "narrow"
     wide = sercap.train(wh, "svm", tuned="wide", progress=False)
     assert wide.record["tuned_from"] == "wide" and wide.comparison is not None
+    from sercap.prediction import newest_run
+
+    assert newest_run(wh, "svm") == wide.run_id  # predict uses the tuned run, not its default
     assert all(p.get("C") != 0.01 for p in wide.fold_params.values())
     with pytest.raises(NotFoundError, match=r"no nested tuning 'nope'.*stored: narrow, wide"):
         sercap.train(wh, "svm", tuned="nope", progress=False)
@@ -647,3 +650,31 @@ def test_a_storage_that_goes_away_mid_tuning_is_one_line(tmp_path, monkeypatch) 
     with pytest.raises(ZeroDivisionError):  # anything else is not dressed up as a storage error
         sercap.tune(wh, "svm", trials=1, progress=False)
     wh.close()
+
+
+def test_one_fold_named_as_a_string_is_one_fold(tmp_path) -> None:
+    import sercap
+
+    wh = connect(tmp_path / "wh")
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    said: list[str] = []
+    study = sercap.tune(wh, "svm", trials=1, folds="01", final=False, inner_folds=2,
+                        pruner="none", progress=False, say=said.append)  # fmt: skip
+    assert sorted(study.folds) == ["01"] and "1 outer-fold studies" in said[0], said
+    wh.close()
+
+
+def test_a_study_from_before_speakers_were_recorded_resumes_only_on_as_much_data(toy, tmp_path):
+    data = load_dataset(toy, "tabular")
+    storage = open_storage(None, tmp_path, "old")
+    rows = np.flatnonzero(data.folds != "01")
+    study = tune_module.prepare_study("svm", data, storage, "old", rows=rows)
+    study.set_user_attr("speakers", None)  # as studies made before this attribute existed
+    tune_module.prepare_study("svm", data, storage, "old", rows=rows)  # same data: resumes
+    fewer = rows[data.speakers[rows] != "02"]  # one speaker less
+    with pytest.raises(SercapError, match="was tuned on 3 speakers and 27 utterances"):
+        tune_module.prepare_study("svm", data, storage, "old", rows=fewer)
+    swapped = np.flatnonzero(data.folds != "02")  # as many speakers and rows, others
+    with pytest.raises(SercapError, match="was tuned on speakers 02, 03, 04, this run"):
+        study.set_user_attr("speakers", ["02", "03", "04"])
+        tune_module.prepare_study("svm", data, storage, "old", rows=swapped)

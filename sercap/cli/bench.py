@@ -42,7 +42,8 @@ class _DefaultCommandGroup(click.Group):
         super().format_help(ctx, formatter)
         command = self.commands[self.default_command]
         sub = click.Context(command, info_name=self.default_command, parent=ctx)
-        records = [r for p in command.get_params(sub) if (r := p.get_help_record(sub))]
+        params = [p for p in command.get_params(sub) if p.name != "help"]  # the group's has it
+        records = [r for p in params if (r := p.get_help_record(sub))]
         heading = f"Options of `bench {self.default_command}`, the default (`bench [MODEL…]`)"
         with formatter.section(heading):
             formatter.write_dl(records)

@@ -111,6 +111,21 @@ def prediction_corpora(wh: Warehouse, model: str) -> list[str]:
     return [c for (c,) in rows]
 
 
+def prediction_variants(
+    wh: Warehouse, model: str, corpus: str | None, run_id: str
+) -> list[tuple[str, str | None]]:
+    """(label map, column pattern) of the runs ``predict --model`` could use other than
+    ``run_id``'s: the classes or inputs a user may have meant instead."""
+    rows = wh.con.execute(
+        "SELECT DISTINCT label_map, columns FROM runs WHERE model = $model "
+        "AND ($corpus IS NULL OR corpus = $corpus) AND cross_matrix IS NULL AND target IS NULL "
+        "AND NOT speaker_norm EXCEPT SELECT label_map, columns FROM runs WHERE run_id = $run_id "
+        "ORDER BY 1, 2 NULLS FIRST",
+        {"model": model, "corpus": corpus, "run_id": run_id},
+    ).fetchall()
+    return [(m, c) for m, c in rows]
+
+
 def bench_rows(wh: Warehouse, run_ids: Sequence[str]) -> pl.DataFrame:
     """The columns a comparison table shows, for some runs (any order)."""
     return wh.query(_q("bench_rows"), {"ids": list(run_ids)})

@@ -157,9 +157,14 @@ class Warehouse:
         if isinstance(self.con, _ClosedConnection):
             return
         self.con.close()
-        self.con = _ClosedConnection(self.root, self.temporary)  # type: ignore[assignment]
-        if self.temporary:  # nothing else can ever open an in-memory catalog's parts
-            shutil.rmtree(self.root, ignore_errors=True)
+        if self.temporary or not (self.root / DB_FILENAME).is_file():
+            again = 'its catalog was in memory: connect a new one with sercap.connect(":memory:")'
+        else:
+            flag = ", read_only=True" if self.read_only else ""
+            again = f"open it again with sercap.connect({str(self.root)!r}{flag})"
+        self.con = _ClosedConnection(self.root, again)  # type: ignore[assignment]
+        if self.temporary:
+            _remove_unreachable(self.root)
 
     def __enter__(self) -> Warehouse:
         return self
@@ -168,20 +173,27 @@ class Warehouse:
         self.close()
 
 
+def _remove_unreachable(root: Path) -> None:
+    """What only an in-memory catalog could read (parts, cached models) goes with it; what
+    the caller was handed a path or an object for (reports, study journals) stays, and the
+    folder goes when nothing is left."""
+    from sercap.store.layout import PART_KINDS
+
+    for name in (*PART_KINDS, "artifacts"):
+        shutil.rmtree(root / name, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        root.rmdir()  # only when empty
+
+
 class _ClosedConnection:
     """What a closed warehouse's ``con`` becomes: DuckDB would say "Connection has already
     been closed" from deep inside whichever verb a notebook cell ran next."""
 
-    def __init__(self, root: Path, temporary: bool) -> None:
-        self._root, self._temporary = root, temporary
+    def __init__(self, root: Path, again: str) -> None:
+        self._root, self._again = root, again
 
     def __getattr__(self, name: str) -> Any:
-        again = (
-            'connect a new one with sercap.connect(":memory:")'
-            if self._temporary
-            else f"open it again with sercap.connect({str(self._root)!r})"
-        )
-        raise SercapError(f"the warehouse at {self._root} is closed; {again}")
+        raise SercapError(f"the warehouse at {self._root} is closed; {self._again}")
 
 
 def _lock_holder(pid: str) -> str:
