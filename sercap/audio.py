@@ -48,6 +48,19 @@ class AudioInfo:
         return self.frames / self.sample_rate if self.sample_rate else 0.0
 
 
+#: Sample rates a recording of speech can have: a header outside them is damage (a 48 KB
+#: file claiming 1 Hz read as 6.7 hours, and resampling it took 23 GB before any check).
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 768000
+
+
+def _check_rate(rate: int) -> None:
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise AudioError(
+            f"sample rate {rate} Hz in the header is not one of audio "
+            f"({MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz): a damaged or mislabelled file"
+        )
+
+
 def probe_audio(path: str | Path) -> AudioInfo:
     """Read only the header of an audio file."""
     _require_file(path)
@@ -58,6 +71,7 @@ def probe_audio(path: str | Path) -> AudioInfo:
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise AudioError(f"unreadable audio ({_reason(exc)})") from exc
     _refuse_truncated_wav(path)
+    _check_rate(int(info.samplerate))
     return AudioInfo(
         sample_rate=int(info.samplerate), channels=int(info.channels), frames=int(info.frames)
     )
@@ -80,6 +94,7 @@ def load_audio(
     try:
         with quiet, sf.SoundFile(str(path)) as f:
             native = int(f.samplerate)
+            _check_rate(native)
             if start_s is not None:
                 f.seek(min(int(round(start_s * native)), f.frames))
             n = -1 if end_s is None else max(0, int(round((end_s - (start_s or 0.0)) * native)))

@@ -69,6 +69,8 @@ def test_segment_is_cut_in_the_file_rate(tmp_path: Path) -> None:
             lambda p: sf.write(p, np.full(1600, np.nan, np.float32), 16000, subtype="FLOAT"),
             "NaN or infinite",
         ),
+        # a header claiming 1 Hz: 16000 samples read as 4.4 hours, resampled before any check
+        (lambda p: sf.write(p, np.zeros(16000, np.float32), 1), r"sample rate 1 Hz in the header"),
     ],
 )
 def test_unusable_files_raise_a_short_reason(tmp_path: Path, make, reason: str) -> None:
@@ -77,6 +79,9 @@ def test_unusable_files_raise_a_short_reason(tmp_path: Path, make, reason: str) 
     with pytest.raises(AudioError, match=reason) as caught:
         load_audio(path)
     assert "\n" not in str(caught.value)
+    if "sample rate" in reason:  # ingest reads only the header: it must refuse there too
+        with pytest.raises(AudioError, match=reason):
+            probe_audio(path)
 
 
 def test_audio_problem_names_what_is_wrong() -> None:

@@ -167,6 +167,16 @@ def test_reader_parses_every_line_variant(release: Path) -> None:
     assert speakers == {"Ses01F", "Ses01M", "Ses03F", "Ses03M", "Ses05F", "Ses05M"}
 
 
+def test_an_annotation_file_saved_with_a_bom_reads_the_same(release: Path) -> None:
+    """Saved by an editor as "UTF-8 with BOM": the BOM glued to the header made its first
+    line a malformed summary line."""
+    before, _ = read_all(release)
+    path = release / "Session1/dialog/EmoEvaluation/Ses01F_impro01.txt"
+    path.write_text("\ufeff" + path.read_text(), encoding="utf-8")
+    after, problems = read_all(release)
+    assert problems == [] and after == before
+
+
 @pytest.mark.parametrize("where", ["corpus", "release", "session"])
 def test_reader_accepts_release_parent_release_or_one_session(release: Path, where: str) -> None:
     root = {"corpus": release.parent, "release": release, "session": release / "Session3"}[where]

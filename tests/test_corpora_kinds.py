@@ -79,6 +79,15 @@ def test_cremad_naming_and_demographics(wh: Warehouse, tmp_path: Path) -> None:
     assert row == ("F", "DFA", "sad", "low")
     assert wh.scalar("SELECT count(DISTINCT fold) FROM folds") == 5
     assert speakers_in_two_folds(wh) == []
+    # Excel's "CSV UTF-8" starts with a BOM; a field over the csv limit was a traceback
+    (root / "VideoDemographics.csv").write_text(
+        "\ufeffActorID,Age,Sex\n1003,30,Female\n", encoding="utf-8"
+    )
+    ingest(wh, "cremad", root)
+    assert wh.scalar("SELECT gender FROM utterances WHERE utt_id = '1003_TIE_NEU_XX'") == "F"
+    (root / "VideoDemographics.csv").write_text("ActorID,Sex\n1004," + "x" * 200_000 + "\n")
+    odd = ingest(wh, "cremad", root)
+    assert [p.message for p in odd.problems if "CSV" in p.message][0].startswith("malformed CSV")
 
 
 def test_tess_naming(wh: Warehouse, tmp_path: Path) -> None:
@@ -117,11 +126,13 @@ def test_manifest_csv_relative_paths_segments_and_parquet(wh: Warehouse, tmp_pat
         "audio/long.wav,sad,s3,,2.5,9.0\n"
         "audio/missing.wav,sad,s4,,,\n"
         ",sad,s4,,,\n"
+        "audio/long.wav,sad,s3,,nan,1.0\n"  # NaN passed every bound check, broke extract
     )
     summary = ingest(wh, "manifest", root / "manifest.csv", name="mine")
     assert summary.added == 4
     problems = sorted((p.line, p.message.split(":")[-1].strip()) for p in summary.problems)
-    assert [line for line, _ in problems] == [6, 7, 8]
+    assert [line for line, _ in problems] == [6, 7, 8, 9]
+    assert problems[-1][1] == "start/end is not a finite number"
     rows = wh.query(
         "SELECT utt_id, speaker, gender, start_s, end_s, duration_s, label FROM utterances "
         "JOIN manifest USING (utt_id) ORDER BY utt_id"

@@ -370,7 +370,8 @@ def report_command(ctx: click.Context, corpus, label_map, feature_set, out_dir, 
 
 
 @main.command("predict")
-@click.argument("wavs", nargs=-1, required=True, type=click.Path(path_type=Path))
+# readable=False: an unreadable file is a row with its reason, not the end of every file's
+@click.argument("wavs", nargs=-1, required=True, type=click.Path(path_type=Path, readable=False))
 @click.option("--run", "run_id", help="Run whose model predicts (an ensemble run works too).")
 @click.option(
     "--model",

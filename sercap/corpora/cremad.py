@@ -40,7 +40,8 @@ def demographics_genders(folders: list[Path], problems: list[Problem]) -> dict[s
             continue
         genders: dict[str, str] = {}
         try:
-            with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+            # utf-8-sig: Excel's "CSV UTF-8" starts with a BOM, which hid the ActorID column
+            with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
                 for number, row in enumerate(csv.DictReader(handle), start=2):
                     sex = (row.get("Sex") or "").strip().lower()
                     actor = (row.get("ActorID") or "").strip()
@@ -50,6 +51,8 @@ def demographics_genders(folders: list[Path], problems: list[Problem]) -> dict[s
                         problems.append(Problem(str(path), number, "no ActorID or Sex"))
         except OSError as exc:
             problems.append(Problem(str(path), None, f"cannot read ({exc.strerror})"))
+        except csv.Error as exc:  # e.g. a field over the csv module's limit: not a traceback
+            problems.append(Problem(str(path), None, f"malformed CSV ({exc})"))
         return genders
     return {}
 

@@ -120,7 +120,7 @@ def parse_annotation_file(
 ) -> Iterator[UtteranceRecord]:
     """Records of one ``EmoEvaluation/<dialog>.txt``; bad lines become problems."""
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = path.read_text(encoding="utf-8-sig", errors="replace")  # a BOM is not text
     except OSError as exc:
         problems.append(Problem(str(path), None, f"cannot read ({exc.strerror})"))
         return

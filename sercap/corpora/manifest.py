@@ -14,6 +14,7 @@ corpus keeps its stored id whatever the rest of the manifest lists (see
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,7 +102,7 @@ def _record(
     try:
         start, end = _number(row.get("start")), _number(row.get("end"))
     except ValueError:
-        problems.append(Problem(where.file, where.line, "start/end is not a number"))
+        problems.append(Problem(where.file, where.line, "start/end is not a finite number"))
         return None
     given = _text(row.get("utt_id"))
     utt_id = given or _derived_id(file, base, stems, start)
@@ -156,8 +157,15 @@ def _text(value: Any) -> str | None:
 
 
 def _number(value: Any) -> float | None:
+    """A finite number, or None for an empty cell; "nan" or "inf" raise ValueError (every
+    segment bound compared with NaN is false, so NaN passed the checks and broke extract)."""
     text = _text(value)
-    return None if text is None else float(text)
+    if text is None:
+        return None
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"not a finite number: {text!r}")
+    return number
 
 
 def _number_or_none(value: Any) -> float | None:
