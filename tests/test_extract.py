@@ -431,3 +431,16 @@ def test_a_descriptor_with_infinite_values_is_rejected_by_name() -> None:
         _check_finite(cols)
     with pytest.raises(FloatingPointError, match="features has infinite"):
         _check_finite(np.array([1.0, np.inf]))
+
+
+def test_a_worker_killed_mid_task_stops_the_pool_in_one_line_instead_of_hanging() -> None:
+    """multiprocessing.Pool waited for a dead worker's task for ever (no CPU, no output)."""
+    from sercap.features.extract import pool_results
+    from tests.helpers import double_or_die
+
+    assert sorted(pool_results(iter([0, 1, 2, 4]), 2, work=double_or_die)) == [0, 2, 4, 8]
+    got = []
+    with pytest.raises(SercapError, match="an extraction worker process died") as info:
+        for result in pool_results(iter(range(8)), 2, work=double_or_die):
+            got.append(result)
+    assert "\n" not in str(info.value) and 6 not in got

@@ -632,26 +632,68 @@ def _results(tasks: Iterator[Task], jobs: int, cluster: Any = None) -> Iterator[
             for task in tasks:
                 yield run_task(task)
         return
-    import multiprocessing as mp
-
     saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
     os.environ.update(SINGLE_THREAD_ENV)  # inherited by the spawned workers before imports
     try:
-        ctx = mp.get_context("spawn")
-        # main_not_rerun: the workers (and their replacements) never run the caller's script
-        with main_not_rerun():
-            with sigint_ignored():  # spawned workers inherit it: Ctrl-C during their start-up
-                pool = ctx.Pool(jobs, initializer=init_worker, maxtasksperchild=50)
-            with pool:
-                # imap keeps at most the pool's queue of small task descriptions in memory;
-                # results are only paths and counts, so memory stays bounded.
-                yield from pool.imap_unordered(run_task, tasks)
+        yield from pool_results(tasks, jobs)
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def pool_results(
+    tasks: Iterator[Any], jobs: int, work: Callable[[Any], Any] | None = None
+) -> Iterator[Any]:
+    """``work`` (default :func:`run_task`) of each task in ``jobs`` spawned processes, as
+    they finish; at most two tasks per process are queued, so memory stays bounded.
+
+    A process pool from ``concurrent.futures``, not ``multiprocessing.Pool``: when a worker
+    dies (kill -9, the OOM killer) the latter waits for its task for ever, while this one
+    breaks, and the run stops in one line; everything stored before is kept.
+    """
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    work = work or run_task
+    ctx = mp.get_context("spawn")
+    # main_not_rerun: the workers (and their replacements) never run the caller's script
+    with main_not_rerun():
+        executor = ProcessPoolExecutor(
+            jobs, mp_context=ctx, initializer=init_worker, max_tasks_per_child=50
+        )
+        finished = False
+        try:
+            pending: set[Any] = set()
+            queue = iter(tasks)
+            more = True
+            while more or pending:
+                while more and len(pending) < 2 * jobs:
+                    task = next(queue, None)
+                    if task is None:
+                        more = False
+                        break
+                    with sigint_ignored():  # workers started here inherit it: Ctrl-C during
+                        pending.add(executor.submit(work, task))  # their start-up is ours
+                if pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        yield future.result()
+            finished = True
+        except BrokenProcessPool as exc:
+            raise SercapError(
+                "an extraction worker process died (killed, or out of memory: a very long "
+                "recording?); everything finished before is stored: rerun to resume (with "
+                "--jobs 1 to see which file)"
+            ) from exc
+        finally:
+            if not finished:  # interrupted or broken: stop the workers now, as Pool did
+                for process in list((getattr(executor, "_processes", None) or {}).values()):
+                    process.terminate()
+            executor.shutdown(wait=True, cancel_futures=True)
 
 
 # ----------------------------------------------------------------------------- Dask path
