@@ -42,6 +42,8 @@ class Problem:
     feature_set_hash: str | None = None
     chunk: tuple[str, str] | None = None
     utt_ids: tuple[str, ...] = ()
+    #: False for damage :func:`repair` cannot mend (the catalog itself: restore a copy)
+    repairable: bool = True
 
     def line(self) -> str:
         """The problem in one line, as ``sercap check`` prints it."""
@@ -153,7 +155,9 @@ def check(wh: Warehouse, *, verify_checksums: bool = True) -> list[Problem]:
     >>> check(wh)
     []
     """
-    problems: list[Problem] = []
+    problems: list[Problem] = _catalog_problems(wh)
+    if problems:  # the bookkeeping below reads the same tables
+        return problems
     fs_kind = dict(wh.con.execute("SELECT hash, kind FROM feature_sets").fetchall())
     parts = _parts(wh)
     # Parts whose bytes are fine: which utterances each holds.
@@ -267,6 +271,35 @@ def check(wh: Warehouse, *, verify_checksums: bool = True) -> list[Problem]:
         if n > 1:
             problems.append(Problem(path, f"registered {n} times", None))
     return problems
+
+
+def _catalog_problems(wh: Warehouse) -> list[Problem]:
+    """Every catalog table read to its last row: a damaged block of ``sercap.duckdb`` (a
+    flipped byte) made `train` fail while `check` read only two tables and said all was well.
+    """
+    import duckdb
+
+    from sercap.store.layout import DB_FILENAME
+
+    tables = wh.con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE NOT temporary ORDER BY 1"
+    ).fetchall()
+    found = []
+    for (table,) in tables:
+        try:
+            for _batch in wh.con.execute(f'SELECT * FROM "{table}"').to_arrow_reader(50_000):
+                pass
+        except duckdb.Error as exc:
+            reason = (str(exc).strip().splitlines() or ["unreadable"])[0]
+            found.append(
+                Problem(
+                    f"catalog {DB_FILENAME}",
+                    f"table {table} cannot be read ({reason}); restore {DB_FILENAME} from a "
+                    "copy (--repair mends parts, not the catalog)",
+                    repairable=False,
+                )
+            )
+    return found
 
 
 def repair(wh: Warehouse, problems: list[Problem]) -> RepairSummary:

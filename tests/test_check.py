@@ -294,3 +294,32 @@ def test_a_part_damaged_in_place_is_named_with_the_repair_when_read(wh_dir: Path
                          "to rebuild them"), line  # fmt: skip
     with connect(wh_dir) as wh, pytest.raises(SercapError, match="cannot be read"):
         train(wh, "svm")
+
+
+def test_a_catalog_table_that_cannot_be_read_is_named_and_not_repaired(wh_dir, monkeypatch):
+    """A flipped byte in sercap.duckdb made `train` fail while `check` read two tables and
+    said "no problems"; every table is now read to its end."""
+    import duckdb
+
+    import sercap.check as check_module
+
+    class Corrupt:  # a connection whose `corpora` block fails its checksum, as DuckDB says
+        def __init__(self, con):
+            self.con = con
+
+        def execute(self, sql, *args):
+            if sql == 'SELECT * FROM "corpora"':
+                raise duckdb.IOException("Corrupt database file: computed checksum 1 does not")
+            return self.con.execute(sql, *args)
+
+    with connect(wh_dir, read_only=True) as wh:
+        real = wh.con
+        wh.con = Corrupt(real)
+        problems = check_module.check(wh)
+        wh.con = real
+    assert [p.line() for p in problems] == [
+        "catalog sercap.duckdb: table corpora cannot be read (Corrupt database file: computed "
+        "checksum 1 does not); restore sercap.duckdb from a copy (--repair mends parts, not the "
+        "catalog)"
+    ]
+    assert not problems[0].repairable

@@ -114,6 +114,11 @@ def check_command(ctx: click.Context, repair: bool) -> None:
     if not result.problems:
         click.echo(f"no problems: {result.parts} part(s) verified")
         return
+    if not all(p.repairable for p in result.problems):  # the catalog: nothing to repair from
+        click.echo(
+            f"{len(result.problems)} problem(s); restore sercap.duckdb from a copy", err=True
+        )
+        sys.exit(1)
     if not repair:
         click.echo(
             f"{len(result.problems)} problem(s); `sercap check --repair` fixes them", err=True
