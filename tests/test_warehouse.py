@@ -93,3 +93,24 @@ def test_memory_path_gets_a_temporary_parquet_root() -> None:
     assert wh.root.is_dir()
     assert wh.query("SELECT 1 AS one")["one"].to_list() == [1]
     wh.close()
+
+
+def test_parts_without_their_catalog_are_refused_not_taken_for_a_new_warehouse(tmp_path):
+    """`info` said "create one with sercap ingest"; doing so, the next extract deleted every
+    part as a crash's leftovers, and a backup of the catalog could no longer be restored."""
+    from click.testing import CliRunner
+
+    from cli import main
+    from sercap.errors import SercapError
+    from sercap.store import connect
+
+    root = tmp_path / "wh"
+    part = root / "features" / "feature_set=abc" / "corpus=toy" / "part-1.parquet"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"PAR1")
+    for read_only in (False, True):
+        with pytest.raises(SercapError, match="1 stored part\\(s\\) but no catalog"):
+            connect(root, read_only=read_only)
+    assert not (root / "sercap.duckdb").exists() and part.exists()
+    said = CliRunner().invoke(main, ["-w", str(root), "info"]).output.strip()
+    assert said.startswith("error: ") and "restore sercap.duckdb from a copy" in said

@@ -169,6 +169,10 @@ def open_warehouse(
             wh = sercap.connect(":memory:")
             ctx.call_on_close(wh.close)
             return wh
+        import contextlib
+
+        with contextlib.suppress(sercap.NotFoundError):  # parts left without their catalog
+            sercap.connect(path, read_only=True).close()  # are said as such, not "none"
         raise SercapError(  # reading and writing commands alike, in the same words
             f"no warehouse at {path}: create one with `sercap ingest KIND DIR` "
             "(or `sercap demo`), or name an existing one with -w"

@@ -173,6 +173,20 @@ class Warehouse:
         self.close()
 
 
+def _refuse_parts_without_catalog(root: Path) -> None:
+    """Stored parts with no catalog beside them: its file was lost or moved. Creating a new
+    catalog there would make the next `extract` delete every part as a crash's leftover,
+    and a backup of the catalog could then no longer be restored."""
+    from sercap.store.layout import PART_KINDS
+
+    n = sum(1 for kind in PART_KINDS for _ in (root / kind).rglob("*.parquet"))
+    if n:
+        raise SercapError(
+            f"{root}: {n} stored part(s) but no catalog ({DB_FILENAME}): restore "
+            f"{DB_FILENAME} from a copy, or move the folder away to start a new warehouse"
+        )
+
+
 def _remove_unreachable(root: Path) -> None:
     """What only an in-memory catalog could read (parts, cached models) goes with it; what
     the caller was handed a path or an object for (reports, study journals) stays, and the
@@ -329,6 +343,8 @@ def connect(
     if root.exists() and not root.is_dir():
         raise SercapError(f"{root}: the warehouse must be a directory, this is a file")
     database = ":memory:" if memory else str(root / DB_FILENAME)
+    if not memory and not Path(database).is_file():
+        _refuse_parts_without_catalog(root)
     if read_only and not memory and not Path(database).is_file():
         raise NotFoundError(
             f"no warehouse at {root}: create one with `sercap ingest KIND DIR` (or `sercap demo`)"
