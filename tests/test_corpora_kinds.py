@@ -37,7 +37,11 @@ def test_ravdess_naming_speech_only_and_actor_blocks(wh: Warehouse, tmp_path: Pa
     for actor in range(1, 9):
         for emotion in ("01", "02", "05", "08"):
             name = f"03-01-{emotion}-02-01-01-{actor:02d}.wav"
-            write_wav(root / f"Actor_{actor:02d}" / name, seconds=0.2, sample_rate=48000)
+            # Actor_08 lives elsewhere, linked in: rglob skipped it with "0 problems"
+            folder = tmp_path / "elsewhere" if actor == 8 else root / f"Actor_{actor:02d}"
+            write_wav(folder / name, seconds=0.2, sample_rate=48000)
+    (root / "Actor_08").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (root / "Actor_01" / "loop").symlink_to(root, target_is_directory=True)  # read once
     write_wav(root / "Actor_01" / "03-02-03-01-01-01-01.wav")  # song: another corpus
     write_wav(root / "Actor_01" / "01-01-03-01-01-01-01.wav")  # video: skipped
     write_wav(root / "Actor_02" / "03-01-05-01-01-01-02.wav", channels=2)  # stereo is fine

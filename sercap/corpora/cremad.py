@@ -25,7 +25,7 @@ def read(root: Path, problems: list[Problem]) -> Iterator[UtteranceRecord]:
     """Records of ``root/AudioWAV/*.wav`` (or ``root/*.wav``)."""
     root = corpus_dir(root)
     wav_dir = root / "AudioWAV" if (root / "AudioWAV").is_dir() else root
-    files = wav_files(wav_dir)
+    files = wav_files(wav_dir, problems)
     if not files:
         raise SercapError(f"{wav_dir}: no .wav files (expected AudioWAV/1001_DFA_ANG_XX.wav)")
     genders = demographics_genders([root, wav_dir.parent], problems)

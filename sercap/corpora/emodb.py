@@ -43,7 +43,7 @@ def read(root: Path, problems: list[Problem]) -> Iterator[UtteranceRecord]:
     """Records of ``root/wav/*.wav`` (or ``root/*.wav``)."""
     root = corpus_dir(root)
     wav_dir = root / "wav" if (root / "wav").is_dir() else root
-    files = wav_files(wav_dir)
+    files = wav_files(wav_dir, problems)
     if not files:
         raise SercapError(f"{wav_dir}: no .wav files (expected EmoDB's wav/03a01Fa.wav …)")
     genders = readme_genders(root) or SPEAKER_GENDERS

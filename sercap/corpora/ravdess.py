@@ -34,7 +34,7 @@ _NAME = re.compile(
 def read(root: Path, problems: list[Problem]) -> Iterator[UtteranceRecord]:
     """Records of every speech wav under ``root`` (Actor_01 … Actor_24)."""
     root = corpus_dir(root)
-    files = wav_files(root)
+    files = wav_files(root, problems)
     if not files:
         raise SercapError(f"{root}: no .wav files (expected Actor_NN/03-01-EE-II-SS-RR-AA.wav)")
     return _records(files, problems)

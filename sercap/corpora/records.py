@@ -148,15 +148,42 @@ class CorpusKind:
     layout: str  # one line for --help: what the directory looks like
 
 
-def wav_files(root: Path) -> list[Path]:
+def wav_files(root: Path, problems: list[Problem] | None = None) -> list[Path]:
     """Every ``*.wav`` under ``root`` (any case), sorted, without macOS ``._*`` shadow files.
 
     Entries that are not regular files (a broken link, a folder named ``x.wav``) are kept,
     so that reading them is listed as a problem instead of passing them over in silence.
+    Folders linked in (``Actor_02 -> /elsewhere``) are followed, each real folder once (a
+    link loop ends); a folder that cannot be listed is a problem in ``problems``.
+    ``Path.rglob`` passed over both in silence: a linked actor's recordings were missing
+    from the corpus with "0 problems".
     """
-    return sorted(
-        p for p in root.rglob("*") if p.suffix.lower() == ".wav" and not p.name.startswith("._")
-    )
+    import os
+
+    found: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+
+    def unreadable(exc: OSError) -> None:
+        if problems is not None:
+            problems.append(Problem(exc.filename, None, f"cannot list ({exc.strerror})"))
+
+    for folder, dirs, files in os.walk(root, onerror=unreadable, followlinks=True):
+        try:
+            st = os.stat(folder)
+        except OSError:
+            dirs[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen:  # reached again through a link: a loop
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        names = files + [d for d in dirs if d.lower().endswith(".wav")]  # x.wav/: listed
+        found += [
+            Path(folder) / name
+            for name in names
+            if name.lower().endswith(".wav") and not name.startswith("._")
+        ]
+    return sorted(found)
 
 
 def corpus_dir(root: str | Path) -> Path:

@@ -25,7 +25,7 @@ SPEAKERS = ("OAF", "YAF")  # older and younger adult female
 def read(root: Path, problems: list[Problem]) -> Iterator[UtteranceRecord]:
     """Records of every ``SPEAKER_word_emotion.wav`` under ``root``."""
     root = corpus_dir(root)
-    files = wav_files(root)
+    files = wav_files(root, problems)
     if not files:
         raise SercapError(f"{root}: no .wav files (expected OAF_angry/OAF_back_angry.wav)")
     return _records(files, problems)
