@@ -49,14 +49,19 @@ class _Group(click.Group):
         import duckdb
 
         interrupted = False
+        status = 130
 
         def on_sigint(signum: int, frame: object) -> None:
-            nonlocal interrupted
-            interrupted = True
+            nonlocal interrupted, status
+            interrupted, status = True, 128 + signum
             raise KeyboardInterrupt
 
         main_thread = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGINT, on_sigint) if main_thread else None
+        # `timeout`, `docker stop`, a closed terminal: stopped like Ctrl-C (workers terminated,
+        # one line), not killed with worker processes left writing parts nobody registers
+        stops = (signal.SIGTERM, signal.SIGHUP) if main_thread else ()
+        previous_stops = {s: signal.signal(s, on_sigint) for s in stops}
         previous_hook = sys.unraisablehook
 
         def redeliver(unraisable: object) -> None:
@@ -89,7 +94,7 @@ class _Group(click.Group):
                 click.echo(
                     "\ninterrupted: everything already stored is kept; rerun to resume", err=True
                 )
-                sys.exit(130)
+                sys.exit(status)
             if isinstance(exc, SercapError):
                 click.echo(f"error: {exc}", err=True)
                 sys.exit(1)
@@ -108,6 +113,8 @@ class _Group(click.Group):
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
+            for stop, handler in previous_stops.items():
+                signal.signal(stop, handler)
             if main_thread:
                 sys.unraisablehook = previous_hook
 
