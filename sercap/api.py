@@ -1655,10 +1655,13 @@ def info(wh: Warehouse) -> str:
 
 @dataclass
 class CheckResult:
-    """What :func:`verify` found: ``problems`` (each with ``line()``) and ``parts`` verified."""
+    """What :func:`verify` found: ``problems`` (each with ``line()``), ``parts`` verified and
+    ``leftovers``: files in the part folders that no part row names (left by an interrupted
+    run; harmless, the next extraction of their set removes them)."""
 
     problems: list[Any]
     parts: int
+    leftovers: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return not self.problems
@@ -1684,9 +1687,11 @@ def verify(wh: Warehouse) -> CheckResult:
     from sercap.check import check as _check
 
     problems = _check(wh)
-    from sercap.store.parts import all_part_paths
+    from sercap.store.layout import relative
+    from sercap.store.parts import all_part_paths, unregistered_files
 
-    return CheckResult(problems, len(all_part_paths(wh)))
+    leftovers = [relative(wh.root, p) for p in unregistered_files(wh)]
+    return CheckResult(problems, len(all_part_paths(wh)), leftovers)
 
 
 @_takes_warehouse

@@ -323,3 +323,14 @@ def test_a_catalog_table_that_cannot_be_read_is_named_and_not_repaired(wh_dir, m
         "catalog)"
     ]
     assert not problems[0].repairable
+
+
+def test_files_a_killed_run_left_unregistered_are_noted_not_called_damage(wh_dir) -> None:
+    """SIGTERM'd workers left 34 MB of parts no row names, and check said nothing."""
+    part = next((wh_dir / "features").rglob("part-*.parquet"))
+    stray = part.parent / ".part-x.parquet.123.tmp"
+    stray.write_bytes(b"half written")
+    result = _run(wh_dir, "check")
+    assert result.exit_code == 0 and "no problems: 6 part(s) verified" in result.output
+    rel = stray.relative_to(wh_dir).as_posix()
+    assert f"note: 1 file(s) in the part folders are not registered ({rel})" in result.output

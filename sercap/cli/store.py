@@ -109,6 +109,14 @@ def check_command(ctx: click.Context, repair: bool) -> None:
     """
     wh = open_warehouse(ctx, read_only=not repair, damaged="ignore")
     result = sercap.verify(wh)
+    if result.leftovers:  # not damage: the views never read them
+        more = f" and {len(result.leftovers) - 1} more" if len(result.leftovers) > 1 else ""
+        click.echo(
+            f"note: {len(result.leftovers)} file(s) in the part folders are not registered "
+            f"({result.leftovers[0]}{more}), left by an interrupted run; the next extract "
+            "(or images) of their set removes them",
+            err=True,
+        )
     for problem in result.problems:
         click.echo(problem.line())
     if not result.problems:

@@ -115,6 +115,19 @@ def all_part_paths(wh: Warehouse) -> list[Path]:
     return [layout.absolute(wh.root, r[0]) for r in rows]
 
 
+def unregistered_files(wh: Warehouse) -> list[Path]:
+    """Files in the part folders that no ``parts`` row names: what an interrupted or killed
+    run left (``.part-….tmp`` files, parts written but never registered). The views never
+    read them; the next extraction of their set removes them."""
+    known = {p.resolve() for p in all_part_paths(wh)}
+    found = []
+    for kind in layout.PART_KINDS:
+        folder = wh.root / kind
+        if folder.is_dir():
+            found += [p for p in folder.rglob("*") if p.is_file() and p.resolve() not in known]
+    return sorted(found)
+
+
 def parts_columns(wh: Warehouse) -> set[str]:
     """The columns the ``parts`` table has (an older warehouse opened read-only lacks the
     later ones: sizes and checksums, stats)."""
