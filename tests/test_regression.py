@@ -173,8 +173,10 @@ def test_cli_train_runs_and_bench_print_the_scores(tmp_path: Path) -> None:
     run_id = listed.output.splitlines()[2].split()[0]
     shown = cli("runs", "show", run_id)  # a regression run has no class predictions
     assert shown.exit_code == 0 and "error" not in shown.output, shown.output
+    catalog = (Path(path) / "sercap.duckdb").read_bytes()
     report = cli("report", "--out", str(tmp_path / "report"), "--no-importance")
     assert report.exit_code == 0, report.output
+    assert (Path(path) / "sercap.duckdb").read_bytes() == catalog  # stores nothing: no byte
     text = (tmp_path / "report" / "report.md").read_text()
     assert "## Dimensional regression" in text
     rows = [line for line in text.splitlines() if line.startswith("| activation | ")]

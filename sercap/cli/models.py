@@ -355,7 +355,7 @@ def report_command(ctx: click.Context, corpus, label_map, feature_set, out_dir, 
     of the best), confusion matrices, per-class recall, UA per gender and per speaker, UA
     against coverage, feature importance, audio vs text runs (UA per modality, where they
     disagree), the functionals that separate the emotions, the corpus at a glance."""
-    wh = open_warehouse(ctx)
+    wh = open_warehouse(ctx, read_only=True)  # stores nothing: no byte of the catalog changes
     if importance:  # the one slow part: say so before it starts
         click.echo(
             "permutation importance refits the newest tabular run once per outer fold "
