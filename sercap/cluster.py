@@ -263,10 +263,11 @@ def map_tasks(
         with suppress(Exception):  # without a scheduler there is nothing left to cancel
             client.cancel(futures)
         futures.clear()
-        if lost is not None:
+        if lost is not None:  # the scheduler, or every worker holding a task's input
             raise SercapError(
-                f"cluster: lost the scheduler ({lost}); what finished before is stored",
-                hint="run the same command again once the scheduler is back",
+                f"cluster: lost the scheduler or a task's input ({lost}); what finished "
+                "before is stored",
+                hint="run the same command again once the scheduler and workers are back",
             ) from exc
         raise
     finally:

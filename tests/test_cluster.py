@@ -535,6 +535,9 @@ def test_nested_tuning_resumes_after_a_worker_is_killed(pg, toy, client, tmp_pat
     base = unique_study("killed")
     storage = open_storage(pg, tmp_path, base, heartbeat_s=1, grace_s=2)
     marker = tmp_path / "killed"
+    # both workers up (an earlier test's killed worker may still be restarting): the shared
+    # dataset is broadcast to every worker, and with one alive its only copy dies with it
+    client.wait_for_workers(2)
     client.register_plugin(DieInFirstTrial(str(marker)), name="die-in-trial")
     try:
         nested = run_nested("svm", data, storage, base, n_trials=3, inner_folds=2,
