@@ -174,3 +174,18 @@ def test_folds_of_every_protocol_keep_speakers_apart(wh: Warehouse, tmp_path: Pa
     assert protocols == {"leave-one-session-out", "actor-blocks-4", "speaker-kfold-5"}
     assert speakers_in_two_folds(wh) == []
     assert wh.scalar("SELECT count(*) FROM folds WHERE fold IS NULL") == 0
+
+
+def test_an_audio_problem_names_the_file_once(wh: Warehouse, tmp_path: Path) -> None:
+    """Located at the file, the path was said twice ("x.wav: x: empty file (0 bytes): x.wav");
+    located at a manifest line, the audio's path is what the line does not say."""
+    write_wav(tmp_path / "emodb" / "wav" / "03a01Fa.wav")
+    empty = tmp_path / "emodb" / "wav" / "03a02Wa.wav"
+    empty.write_bytes(b"")
+    problems = ingest(wh, "emodb", tmp_path / "emodb").problems
+    assert [str(p) for p in problems] == [f"{empty}: 03a02Wa: empty file (0 bytes)"]
+    good = tmp_path / "other.wav"
+    write_wav(good)
+    (tmp_path / "m.csv").write_text(f"path,label,speaker\n{empty},sad,s1\n{good},sad,s1\n")
+    line = ingest(wh, "manifest", tmp_path / "m.csv", name="m").problems
+    assert str(line[0]).endswith(f"m.csv:2: 03a02Wa: empty file (0 bytes): {empty}")

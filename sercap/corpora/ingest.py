@@ -271,13 +271,16 @@ def _probe(
         disable=None if progress is None else not progress,
     )
     for record in bar:
+        # the audio's path, where the problem is located at an annotation or manifest line
+        # (a corpus named by its files already names it: it was said twice)
+        audio = f": {record.path}" if record.origin else ""
         try:
             info = probe_audio(record.path)
         except AudioError as exc:
-            problems.append(record.problem(f"{exc}: {record.path}"))
+            problems.append(record.problem(f"{exc}{audio}"))
             continue
         if info.frames == 0:
-            problems.append(record.problem(f"empty audio (no samples): {record.path}"))
+            problems.append(record.problem(f"empty audio (no samples){audio}"))
             continue
         duration = _duration(record, info.duration_s)
         if duration is None:
@@ -459,8 +462,9 @@ def _check_ownership(wh: Warehouse, corpus: str, ids: pl.DataFrame) -> None:
         wh.con.unregister("_ingest_ids")
     if clash.height:
         utt_id, owner, n = clash.row(0)
+        more = f" (and {n - 1} more)" if n > 1 else ""
         raise SercapError(
-            f"utterance {utt_id!r} (and {n - 1} more) already belongs to corpus {owner!r}; "
+            f"utterance {utt_id!r}{more} already belongs to corpus {owner!r}; "
             f"ingest it with {option('name')}{owner!r} to update that corpus"
         )
 
