@@ -7,6 +7,11 @@ polars) is not there. This script splits `train` in two:
     python docs/measure_gpu.py prepare WAREHOUSE DIR     # here: sercap.data.load_dataset, pickled
     python3 docs/measure_gpu.py run DIR BUDGET_S cnn,resnet18,resnet34,lstm,dnn   # there
 
+A model name ending in ``+sn`` (``resnet34+sn``) reads the dataset loaded with
+``speaker_norm=True`` (what ``train --speaker-norm`` reads). Each model's out-of-fold
+probabilities come back as ``$OUT/proba_MODEL.npy`` (rows in the dataset's order, which
+``prepare`` records in ``utt_ids_KIND.txt``), so ensembles with CPU runs can be scored here.
+
 `run` cross-validates each model with its default parameters, seed 0 and --jobs 2, exactly as
 :func:`sercap.evaluate.cross_validate` does for `train`, on ``device="cuda"``, and prints one
 JSON line per model (pooled UA, WA, macro-F1, fit seconds, epochs/s). The LSTM's frames
@@ -34,13 +39,18 @@ def prepare(warehouse: str, folder: str) -> None:
 
     os.makedirs(folder, exist_ok=True)
     wh = connect(warehouse, read_only=True)
-    for kind in KINDS:
-        data = load_dataset(wh, kind)
-        if kind == "sequence":
-            data.X = [x.astype(np.float16) for x in data.X]
-        with lzma.open(os.path.join(folder, f"{kind}.pkl.xz"), "wb", preset=3) as f:
-            pickle.dump(data, f, protocol=5)
-        print(kind, len(data), flush=True)
+    kinds = [k for k in os.environ.get("SERCAP_KINDS", ",".join(KINDS)).split(",") if k]
+    for kind in kinds:
+        for norm in (False, True):
+            data = load_dataset(wh, kind, speaker_norm=norm)
+            if kind == "sequence":
+                data.X = [x.astype(np.float16) for x in data.X]
+            name = kind + ("-sn" if norm else "")
+            with lzma.open(os.path.join(folder, f"{name}.pkl.xz"), "wb", preset=3) as f:
+                pickle.dump(data, f, protocol=5)
+            print(name, len(data), flush=True)
+        with open(os.path.join(folder, f"utt_ids_{kind}.txt"), "w") as f:
+            f.write("\n".join(map(str, data.utt_ids)) + "\n")
 
 
 class _Absent(types.ModuleType):
@@ -56,7 +66,7 @@ class _Absent(types.ModuleType):
 
 
 def run(folder: str, budget_s: float, models: list[str]) -> None:
-    for name in ("duckdb", "polars"):
+    for name in ("duckdb", "polars", "optuna"):
         try:
             __import__(name)
         except ImportError:
@@ -73,29 +83,33 @@ def run(folder: str, budget_s: float, models: list[str]) -> None:
     card = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
     print("device:", card, "torch", torch.__version__, flush=True)
     start, cache, results = time.time(), {}, []
-    for name in models:
+    out = os.environ.get("OUT", ".")
+    for entry in models:
         if time.time() - start > budget_s:
-            print(f"skipped {name}: budget spent", flush=True)
+            print(f"skipped {entry}: budget spent", flush=True)
             continue
+        name, norm = entry.removesuffix("+sn"), entry.endswith("+sn")
         cls = get_model(name)
-        if cls.input_kind not in cache:
-            with lzma.open(os.path.join(folder, f"{cls.input_kind}.pkl.xz"), "rb") as f:
-                cache[cls.input_kind] = pickle.load(f)
+        kind = cls.input_kind + ("-sn" if norm else "")
+        if kind not in cache:
+            with lzma.open(os.path.join(folder, f"{kind}.pkl.xz"), "rb") as f:
+                cache[kind] = pickle.load(f)
             if cls.input_kind == "sequence":
-                data = cache["sequence"]
+                data = cache[kind]
                 data.X = [x.astype(np.float32) for x in data.X]
-        data = cache[cls.input_kind]
+        data = cache[kind]
         epochs = int(cls.default_params().get("epochs", 0))
         res = cross_validate(data, name, params, seed=0, n_jobs=2, device=device, progress=False)
+        np.save(os.path.join(out, f"proba_{entry.replace('+', '_')}.npy"), res.proba)
         folds = len(res.fold_names)
         row = {
-            "model": name, "ua": res.pooled.ua, "wa": res.pooled.wa,
+            "model": entry, "ua": res.pooled.ua, "wa": res.pooled.wa,
             "macro_f1": res.pooled.macro_f1, "fit_s": res.fit_s, "folds": folds,
             "epochs": epochs, "epochs_per_s": folds * epochs / res.fit_s, "device": card,
         }  # fmt: skip
         results.append(row)
         print(json.dumps(row), flush=True)
-        with open(os.path.join(os.environ.get("OUT", "."), "gpu_results.json"), "w") as f:
+        with open(os.path.join(out, "gpu_results.json"), "w") as f:
             json.dump(results, f, indent=1)
 
 

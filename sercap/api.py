@@ -615,7 +615,7 @@ def get_run(wh: Warehouse, run_id: str) -> Run:
     >>> sercap.get_run(wh, "nope")
     Traceback (most recent call last):
     ...
-    sercap.errors.NotFoundError: no run 'nope'; list them with `sercap runs`
+    sercap.errors.NotFoundError: no run 'nope'; list them with `sercap runs` / `sercap.runs(wh)`
     >>> wh.close()
     """
     import json
@@ -1818,7 +1818,7 @@ def image(wh: Warehouse, utt_id: str, image_set: str = "mel") -> Any:
     >>> sercap.image(wh, "u1")
     Traceback (most recent call last):
     ...
-    sercap.errors.NotExtractedError: no images of set 'mel' in the warehouse; run `sercap images` first
+    sercap.errors.NotExtractedError: no images of set 'mel' in the warehouse; run `sercap images` / `sercap.images(wh)` first
     >>> wh.close()
     """  # noqa: E501
     from sercap.store.views import stored_image
@@ -2053,7 +2053,7 @@ def fairness(wh: Warehouse, run: str, *, summary: bool = False) -> pl.DataFrame:
     >>> sercap.fairness(wh, "nope")
     Traceback (most recent call last):
     ...
-    sercap.errors.NotFoundError: no run 'nope'; list them with `sercap runs`
+    sercap.errors.NotFoundError: no run 'nope'; list them with `sercap runs` / `sercap.runs(wh)`
     >>> wh.close()
     """
     from sercap.analysis_store import fairness_summary, fairness_table
@@ -2376,7 +2376,8 @@ def bench_sql(
     files = wh.part_paths("frames", fs.hash)
     if not files:
         raise NotExtractedError(
-            f"no frames of feature set {feature_set!r}; run `sercap extract` first"
+            f"no frames of feature set {feature_set!r}; run `sercap extract` / "
+            "`sercap.extract(wh)` first"
         )
     with tempfile.TemporaryDirectory(prefix="sercap-bench-sql-") as tmp:
         if copies > 1:

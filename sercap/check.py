@@ -363,5 +363,6 @@ def damage_line(wh: Warehouse) -> str | None:
     more = f" and {len(wh.damaged) - 1} more" if len(wh.damaged) > 1 else ""
     return (
         f"{len(wh.damaged)} Parquet part(s) are missing, damaged or unregistered ({path}: {why}"
-        f"{more}); their utterances are left out of the views; run `sercap check --repair`"
+        f"{more}); their utterances are left out of the views; run `sercap check --repair` / "
+        "`sercap.repair(wh)`"
     )

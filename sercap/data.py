@@ -98,7 +98,8 @@ def resolve_corpus(wh: Warehouse, corpus: str | None) -> str:
     names = wh.query("SELECT name FROM corpora ORDER BY name")["name"].to_list()
     if not names:
         raise NotExtractedError(
-            "the warehouse has no corpus yet; run `sercap ingest KIND DIR` first"
+            "the warehouse has no corpus yet; run `sercap ingest KIND DIR` / "
+            "`sercap.ingest(wh, KIND, DIR)` first"
         )
     if corpus is None:
         if len(names) > 1:
@@ -191,7 +192,7 @@ def labelled_utterances(wh: Warehouse, corpus: str, label_map: str) -> pl.DataFr
     if frame.is_empty():
         raise SercapError(
             f"label map {label_map!r} keeps no utterance of corpus {corpus!r}; "
-            f"check `sercap info` and {option('labels')}"
+            f"check `sercap info` / `sercap.info(wh)` and {option('labels')}"
         )
     return frame
 

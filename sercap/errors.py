@@ -104,6 +104,27 @@ def option(name: str) -> str:
     return f"--{name.replace('_', '-')} / {name}="
 
 
+def step(cli: str, python: str) -> str:
+    """A step to run, as both front ends spell it, for messages that say what to run first.
+
+    A message read in a notebook must not only name a shell command; one read in a shell
+    must not only name a function.
+
+    >>> step("extract", "extract(wh)")
+    '`sercap extract` / `sercap.extract(wh)`'
+    >>> step("check --repair", "repair(wh)")
+    '`sercap check --repair` / `sercap.repair(wh)`'
+    """
+    return f"`sercap {cli}` / `sercap.{python}`"
+
+
+#: What to do about a damaged part (both front ends).
+REPAIR_HINT = (
+    f"run {step('check', 'verify(wh)')} to list damaged parts and "
+    f"{step('check --repair', 'repair(wh)')} to rebuild them"
+)
+
+
 def catalog_damage_error(text: str, root: str | Path) -> SercapError:
     """The one-line error for a damaged catalog (``sercap.duckdb``), which no part can
     rebuild: it holds the corpora, labels, runs and the registry of parts."""
@@ -134,15 +155,15 @@ def damaged_part_error(exc: BaseException, root: str | Path) -> SercapError | No
     ... )
     >>> err.message
     'stored part features/part-1.parquet cannot be read (ZSTD Decompression failure)'
-    >>> err.hint
-    'run `sercap check` to list damaged parts and `sercap check --repair` to rebuild them'
+    >>> err.hint == REPAIR_HINT
+    True
     """
     if not type(exc).__module__.lstrip("_").startswith("duckdb"):  # _duckdb.Error and kin
         return None
     text = (str(exc).strip().splitlines() or [""])[0]
     if _CATALOG_DAMAGE in text:
         return catalog_damage_error(text, root)
-    hint = "run `sercap check` to list damaged parts and `sercap check --repair` to rebuild them"
+    hint = REPAIR_HINT
     found = _PART_IN_MESSAGE.search(text)
     if found is None:  # some decoder errors name no file ("TProtocolException: Invalid data")
         if _PARQUET_DAMAGE.search(text) and not _QUOTED_PATH.search(text):
@@ -169,4 +190,6 @@ __all__ = [
     "SercapError",
     "WarehouseBusyError",
     "damaged_part_error",
+    "option",
+    "step",
 ]

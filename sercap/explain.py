@@ -173,7 +173,7 @@ def run_importances(
             f"run {run['run_id']} is nested-tuned but stores no per-fold parameters (it "
             "predates them); its final study's parameters saw every speaker, so refitting "
             f"with them would not be an outer-fold importance: run `sercap train "
-            f"{run['model']} --tuned` again"
+            f"{run['model']} --tuned` / `sercap.train(wh, {run['model']!r}, tuned=True)` again"
         )
     return outer_fold_importances(
         data, run["model"], params, by=by, n_repeats=n_repeats, seed=int(run["seed"] or 0),

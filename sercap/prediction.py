@@ -86,12 +86,16 @@ def newest_run(
         if model not in MODELS:
             get_model(model)  # a typo lists the known names, rather than "train it first"
 
-        raise NotFoundError(f"no stored run of {model!r}; run `sercap train {model}` first")
+        raise NotFoundError(
+            f"no stored run of {model!r}; run `sercap train {model}` / "
+            f"`sercap.train(wh, {model!r})` first"
+        )
     run_id, speaker_norm = found
     if speaker_norm:
         raise SercapError(
             f"every stored run of {model!r} used speaker normalisation, which cannot predict "
-            f"single files; run `sercap train {model}` (without speaker normalisation) first"
+            f"single files; run `sercap train {model}` / `sercap.train(wh, {model!r})` (without "
+            "speaker normalisation) first"
         )
     newer = runs.newer_speaker_normed(wh, model, corpus, run_id) if say else None
     if newer is not None:
@@ -170,7 +174,7 @@ def final_model(
         raise SercapError(
             f"run {run['run_id']} is a cell of cross-corpus matrix {run['cross_matrix']} "
             f"(trained on {run['train_corpus']}, scored on {run['corpus']}); predict with a run "
-            f"of `sercap train`"
+            f"of `sercap train` / `sercap.train(wh, …)`"
         )
     if run["speaker_norm"]:
         raise SercapError(

@@ -290,8 +290,10 @@ def test_a_part_damaged_in_place_is_named_with_the_repair_when_read(wh_dir: Path
     assert result.exit_code == 1, result.output
     line = result.output.strip().splitlines()[-1]
     assert line.startswith("error: ") and "cannot be read (" in line, line
-    assert line.endswith("run `sercap check` to list damaged parts and `sercap check --repair` "
-                         "to rebuild them"), line  # fmt: skip
+    assert line.endswith(
+        "run `sercap check` / `sercap.verify(wh)` to list damaged parts and "
+        "`sercap check --repair` / `sercap.repair(wh)` to rebuild them"
+    ), line
     with connect(wh_dir) as wh, pytest.raises(SercapError, match="cannot be read"):
         train(wh, "svm")
 

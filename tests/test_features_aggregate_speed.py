@@ -64,7 +64,8 @@ def test_cli_bench_sql(tmp_path) -> None:
     assert missing.exit_code == 1 and "no warehouse at" in missing.output
     runner.invoke(main, [*w, "ingest", "manifest", str(manifest)])
     unextracted = runner.invoke(main, [*w, "bench", "sql"])
-    assert unextracted.exit_code == 1 and "run `sercap extract` first" in unextracted.output
+    assert unextracted.exit_code == 1
+    assert "run `sercap extract` / `sercap.extract(wh)` first" in unextracted.output
     runner.invoke(main, [*w, "extract", "--jobs", "1"])
     result = runner.invoke(main, [*w, "bench", "sql", "--copies", "2", "--threads", "1"])
     assert result.exit_code == 0, result.output

@@ -93,7 +93,8 @@ def test_cli_images_and_show(tmp_path) -> None:
     w = ["-w", str(tmp_path / "wh")]
     runner.invoke(main, [*w, "ingest", "manifest", str(manifest)])
     missing = runner.invoke(main, [*w, "images", "show", "good1"])
-    assert missing.exit_code == 1 and "run `sercap images` first" in missing.output
+    assert missing.exit_code == 1
+    assert "run `sercap images` / `sercap.images(wh)` first" in missing.output
     result = runner.invoke(main, [*w, "images", "--jobs", "1"])
     assert result.exit_code == 0, result.output
     assert f"mel ({get_feature_set('mel').hash}): {GOOD + 1} extracted" in result.output

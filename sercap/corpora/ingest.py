@@ -102,7 +102,7 @@ class IngestSummary:
         inv = self.invalidation
         if not inv.extractions:
             return f"{head}; nothing was extracted from them yet"
-        then = "`sercap extract` will re-extract them"
+        then = "`sercap extract` / `sercap.extract(wh)` will re-extract them"
         if self.audio_gone:
             then += " (and record the problem of a file still missing or unusable)"
         return (

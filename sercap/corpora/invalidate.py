@@ -103,7 +103,8 @@ def _rewrite_group(
         except (OSError, pa.ArrowException) as exc:
             raise SercapError(
                 f"{old}: cannot read this registered part to drop changed audio's rows "
-                f"({str(exc).splitlines()[0]}); run `sercap check --repair`, then ingest again"
+                f"({str(exc).splitlines()[0]}); run `sercap check --repair` / `sercap.repair(wh)`, "
+                "then ingest again"
             ) from exc
         keep = pc.invert(pc.is_in(table["utt_id"], value_set=pa.array(sorted(stale), pa.string())))
         kept = table.filter(keep)

@@ -206,7 +206,8 @@ _DIGESTS: dict[tuple, str] = {}
 #: What extract records for an utterance whose file is no longer the audio ingest hashed.
 AUDIO_CHANGED = (
     "the audio file changed since it was ingested (its SHA-256 is not the one recorded); "
-    "run `sercap ingest` on the corpus again, then `sercap extract --retry-errors`"
+    "run `sercap ingest` / `sercap.ingest(wh, …)` on the corpus again, then "
+    "`sercap extract --retry-errors` / `sercap.extract(wh, retry_errors=True)`"
 )
 
 
@@ -445,10 +446,12 @@ def pending(
     if not total:
         if corpus:
             raise NotFoundError(
-                f"no utterances in corpus {corpus!r}; run `sercap ingest KIND DIR` first"
+                f"no utterances in corpus {corpus!r}; run `sercap ingest KIND DIR` / "
+                "`sercap.ingest(wh, KIND, DIR)` first"
             )
         raise NotExtractedError(
-            "no utterances in the warehouse; run `sercap ingest KIND DIR` first"
+            "no utterances in the warehouse; run `sercap ingest KIND DIR` / "
+            "`sercap.ingest(wh, KIND, DIR)` first"
         )
     rows = catalog.pending_utterances(wh, fs.hash, corpus, retry_errors)
     stored = int(total) - len(rows)
@@ -477,13 +480,13 @@ def _refuse_unrecorded(wh: Warehouse, fs: FeatureSet, utt_ids: Sequence[str]) ->
     except duckdb.Error as exc:
         raise SercapError(
             f"the stored parts of feature set {fs.name!r} cannot be read "
-            f"({str(exc).splitlines()[0]}); run `sercap check --repair` first"
+            f"({str(exc).splitlines()[0]}); run `sercap check --repair` / `sercap.repair(wh)` first"
         ) from exc
     if rows:
         raise SercapError(
             f"{len(rows)} utterance(s) to extract for feature set {fs.name!r} are already in "
             f"its stored parts without a record (e.g. {rows[0][0]}); extracting them again "
-            "would store them twice: run `sercap check --repair` first"
+            "would store them twice: run `sercap check --repair` / `sercap.repair(wh)` first"
         )
 
 

@@ -274,7 +274,8 @@ def stored_image(wh: Warehouse, utt_id: str, image_set: str = "mel") -> StoredIm
     view = f"images_{image_set}_{fs.hash}"
     if not wh.has_relation(view):
         raise NotExtractedError(
-            f"no images of set {image_set!r} in the warehouse; run `sercap images` first"
+            f"no images of set {image_set!r} in the warehouse; run `sercap images` / "
+            "`sercap.images(wh)` first"
         )
     rows = wh.con.execute(
         f"SELECT png, height, width FROM {view} WHERE utt_id = ?", [utt_id]

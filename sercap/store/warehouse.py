@@ -347,7 +347,8 @@ def connect(
         _refuse_parts_without_catalog(root)
     if read_only and not memory and not Path(database).is_file():
         raise NotFoundError(
-            f"no warehouse at {root}: create one with `sercap ingest KIND DIR` (or `sercap demo`)"
+            f"no warehouse at {root}: create one with `sercap ingest KIND DIR` (or `sercap "
+            "demo`), or in Python with `sercap.connect(path)` and `sercap.ingest(wh, KIND, DIR)`"
         )
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -385,8 +386,9 @@ def _open(root: Path, database: str, read_only: bool, wait_s: float) -> Warehous
                 "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_info'"
             ).fetchall()[0][0]:  # created, then interrupted before its schema was committed
                 raise SercapError(
-                    f"no warehouse at {root}: create one with `sercap ingest KIND DIR` "
-                    "(or `sercap demo`)"
+                    f"no warehouse at {root}: create one with `sercap ingest KIND DIR` (or "
+                    "`sercap demo`), or in Python with `sercap.connect(path)` and "
+                    "`sercap.ingest(wh, KIND, DIR)`"
                 )
             version = con.execute("SELECT value FROM schema_info WHERE key = 'version'").fetchall()
             if not version or int(version[0][0]) != SCHEMA_VERSION:
