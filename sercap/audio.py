@@ -142,6 +142,10 @@ def _require_file(path: str | Path) -> None:
     if p.is_file():
         if p.stat().st_size == 0:
             raise AudioError("empty file (0 bytes)")
+        try:  # libsndfile says "System error." for every failure to open
+            os.close(os.open(p, os.O_RDONLY))
+        except OSError as exc:
+            raise AudioError(f"cannot open the file ({exc.strerror})") from exc
         return
     if not p.exists():
         raise AudioError("audio file not found")

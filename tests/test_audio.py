@@ -162,3 +162,21 @@ def test_a_truncated_wav_is_refused_not_read_as_a_shorter_recording(tmp_path: Pa
     assert wav_shortfall(tmp_path / "odd.wav") is None
     (tmp_path / "tail.wav").write_bytes(full.read_bytes() + b"LIST" + bytes(12))
     assert wav_shortfall(tmp_path / "tail.wav") is None
+
+
+def test_a_file_that_cannot_be_opened_says_why(tmp_path: Path, monkeypatch) -> None:
+    """libsndfile answers "System error." for a file it may not open (permissions, a dead
+    network mount); the reason given is the operating system's."""
+    path = tmp_path / "locked.wav"
+    sf.write(path, np.zeros(1600, dtype=np.float32), 16000)
+    real_open = os.open
+
+    def refuse(file, flags, *args, **kwargs):
+        if Path(file) == path:
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refuse)
+    for read in (probe_audio, load_audio):
+        with pytest.raises(AudioError, match=r"^cannot open the file \(Permission denied\)$"):
+            read(path)

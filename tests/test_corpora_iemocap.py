@@ -270,6 +270,20 @@ def test_missing_wav_is_a_problem_at_its_annotation_line(wh: Warehouse, release:
     assert stored == [(problem.file, problem.line, problem.message)]
 
 
+@pytest.mark.parametrize("missing", ["sentences", "sentences/wav/Ses01F_impro01"])
+def test_a_missing_audio_folder_is_one_problem(wh: Warehouse, release: Path, missing: str) -> None:
+    """A session without sentences/ (an unfinished copy) was one problem per utterance:
+    about 2,000 lines for a real session. It is one line naming the folder."""
+    folder = release / "Session1" / missing
+    lost = len(list(folder.rglob("Ses*.wav")))
+    shutil.rmtree(folder)
+    summary = ingest(wh, "iemocap", release)
+    assert lost > 1 and summary.added == N_UTTERANCES - lost
+    (problem,) = summary.problems
+    expected = folder if missing != "sentences" else folder / "wav"
+    assert problem.file == str(expected) and "folder not found" in problem.message
+
+
 @pytest.mark.parametrize(
     ("old", "new", "fragment", "skipped"),
     [

@@ -87,8 +87,27 @@ def _records(sessions: list[Path], problems: list[Problem]) -> Iterator[Utteranc
         if not files:
             problems.append(Problem(str(eval_dir), None, "no annotation files (*.txt)"))
         wav_root = session_dir / "sentences" / "wav"
+        if files and not wav_root.is_dir():  # one line, not one per utterance
+            problems.append(
+                Problem(
+                    str(wav_root),
+                    None,
+                    f"folder not found: the audio of {session_dir.name}'s {len(files)} "
+                    "annotation file(s) is expected there (sentences/wav/DIALOG/UTT.wav)",
+                )
+            )
+            continue
         words_dir = session_dir / "dialog" / "transcriptions"
         for path in files:
+            if not (wav_root / path.stem).is_dir():
+                problems.append(
+                    Problem(
+                        str(wav_root / path.stem),
+                        None,
+                        f"folder not found: the audio of the utterances in {path.name}",
+                    )
+                )
+                continue
             records = parse_annotation_file(path, wav_root, problems)
             if words_dir.is_dir():
                 records = with_transcripts(records, words_dir / path.name, problems)
