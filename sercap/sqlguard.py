@@ -22,7 +22,9 @@ statement type          allowed when
 Everything else is refused: ``INSERT``/``UPDATE``/``DELETE``/``MERGE``, ``CREATE``/``DROP``/
 ``ALTER``, ``COPY``, ``EXPORT``, ``ATTACH``/``DETACH``, ``SET``/``RESET``/``USE``,
 ``INSTALL``/``LOAD``, ``CALL`` (``CHECKPOINT`` is a ``CALL``), transactions, ``PREPARE``/
-``EXECUTE``, ``VACUUM``/``ANALYZE``, and any type this DuckDB names that is not listed.
+``EXECUTE``, ``VACUUM``/``ANALYZE``, a ``PIVOT`` without an ``IN`` list (DuckDB runs it as
+several statements, the first creating a type; with the values listed it is a ``SELECT``), and
+any type this DuckDB names that is not listed.
 
 :func:`fence_settings` is the second fence, for the read-only connection: no file access
 except the registered Parquet parts (exact files, so nothing can be written beside them),
@@ -182,6 +184,15 @@ def refuse_writes(statements: Iterable[Statement]) -> None:
                 what = (
                     "is of type CALL (a procedure, or CHECKPOINT), not a read; a table "
                     "function reads with SELECT * FROM name(...)"
+                )
+            elif statement.kind == "MULTI" and any(
+                w[2] == "pivot" for w in _words(statement.text)
+            ):  # PIVOT … ON col without IN first creates an ENUM type of col's values
+                raise RefusedError(
+                    f"{where} ({first}) is a PIVOT without an IN list, which DuckDB runs as "
+                    "several statements (it first creates a type of the column's values); "
+                    "name the values, e.g. PIVOT t ON col IN ('a', 'b') USING count(*), and it "
+                    "runs read-only; or allow writes (--write, or write=True in Python)"
                 )
             raise RefusedError(
                 f"{where} ({first}) {what}; read-only SQL runs only SELECT, WITH, EXPLAIN, "

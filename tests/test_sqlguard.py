@@ -112,3 +112,13 @@ def test_refusals_say_what_the_statement_would_do() -> None:
         refuse_writes(classify("EXPLAIN ANALYZE DELETE FROM t"))
     with pytest.raises(SercapError, match=r"SELECT \* FROM name"):
         refuse_writes(classify("CALL pragma_table_info('t')"))
+
+
+def test_a_pivot_without_values_says_how_to_run_it_read_only() -> None:
+    """`PIVOT t ON col` parses as MULTI (DuckDB first creates an ENUM of col's values): the
+    refusal said "of type MULTI"; it says to list the values, and with them it is a read."""
+    (statement,) = classify("PIVOT utterances ON speaker USING count(*)")
+    with pytest.raises(SercapError, match=r"PIVOT without an IN list.*ON col IN \('a', 'b'\)"):
+        refuse_writes([statement])
+    (listed,) = classify("PIVOT utterances ON speaker IN ('03', '08') USING count(*)")
+    assert listed.read_only
