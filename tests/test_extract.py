@@ -115,6 +115,34 @@ def test_a_crash_between_chunks_resumes_without_loss_or_duplicates(corpus_wh) ->
     assert frame_keys.height == frame_keys.unique().height
 
 
+def test_a_full_disk_names_the_part_and_the_next_run_resumes(corpus_wh, monkeypatch) -> None:
+    """pyarrow's "Error writing bytes to file" named no file and left its temporary file;
+    the error names the part, removes the temporary file, and the next run resumes."""
+    import pyarrow.parquet as pq
+
+    wh = corpus_wh
+    real_write, writes = pq.write_table, []
+
+    def fill_up(table, where, **kwargs):
+        writes.append(where)
+        if len(writes) == 3:  # the second chunk's frames: the first chunk is stored
+            Path(where).write_bytes(b"PAR1 half")
+            raise OSError(28, "Error writing bytes to file. Detail: [errno 28] No space left")
+        return real_write(table, where, **kwargs)
+
+    monkeypatch.setattr(pq, "write_table", fill_up)
+    with pytest.raises(SercapError) as info:
+        extract(wh, "default", chunk_size=2, progress=False)
+    message = str(info.value)
+    final = Path(writes[2]).parent / Path(writes[2]).name.split(".")[1]
+    assert message.startswith(f"{final}.parquet: cannot write this part (No space left")
+    assert not list(wh.root.rglob("*.tmp"))
+    assert wh.scalar("SELECT count(*) FROM extractions") == 2
+    monkeypatch.setattr(pq, "write_table", real_write)
+    resumed = extract(wh, "default", chunk_size=2, progress=False)
+    assert resumed.skipped == 2 and wh.query("SELECT utt_id FROM utterance_features").height == GOOD
+
+
 def test_two_jobs_store_the_same_numbers_as_one(tmp_path, corpus_wh) -> None:
     extract(corpus_wh, "default", progress=False)
     one = corpus_wh.query("SELECT * FROM utterance_features ORDER BY utt_id")

@@ -17,6 +17,7 @@ and its extractions row) or not at all, so a rerun resumes with nothing lost or 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -194,8 +195,19 @@ def _write_parquet(table: Any, folder: str, name: str) -> str:
     tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
     # Dictionary-encoding float columns costs 4× the write time and makes files bigger
     # (frames of 64 EmoDB utterances: 0.10 s, 11.2 MB with it; 0.03 s, 7.7 MB without).
-    pq.write_table(table, tmp, compression="zstd", compression_level=1, use_dictionary=["utt_id"])
-    os.replace(tmp, final)
+    try:
+        pq.write_table(
+            table, tmp, compression="zstd", compression_level=1, use_dictionary=["utt_id"]
+        )
+        os.replace(tmp, final)
+    except OSError as exc:  # a full disk, a quota, a folder gone read-only
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        reason = os.strerror(exc.errno) if exc.errno else str(exc).strip().splitlines()[0]
+        raise SercapError(
+            f"{final}: cannot write this part ({reason}); nothing of it was registered: free "
+            "space or fix the folder, then run the command again (it resumes)"
+        ) from exc
     return final
 
 
