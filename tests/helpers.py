@@ -223,3 +223,10 @@ def double_or_die(x: int) -> int:
     if x == 3:
         os.kill(os.getpid(), signal.SIGKILL)
     return 2 * x
+
+
+def worker_pid(_: object) -> int:
+    """A pool task (importable by spawned workers): the process that ran it."""
+    import os
+
+    return os.getpid()

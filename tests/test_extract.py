@@ -485,3 +485,15 @@ def test_a_worker_killed_mid_task_stops_the_pool_in_one_line_instead_of_hanging(
         for result in pool_results(iter(range(8)), 2, work=double_or_die):
             got.append(result)
     assert "\n" not in str(info.value) and 6 not in got
+
+
+def test_no_worker_starts_outside_the_sigint_guard() -> None:
+    """Workers are started by ``submit`` in the main thread while SIGINT is ignored, so a
+    Ctrl-C during a worker's start-up reaches only the main process. A pool that replaces
+    workers after N tasks (max_tasks_per_child) starts the replacement from its manager
+    thread, outside that guard: the replacement then dies of Ctrl-C with a traceback."""
+    from sercap.features.extract import pool_results
+    from tests.helpers import worker_pid
+
+    pids = set(pool_results(iter(range(120)), 2, work=worker_pid))
+    assert len(pids) <= 2

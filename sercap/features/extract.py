@@ -677,9 +677,10 @@ def pool_results(
     ctx = mp.get_context("spawn")
     # main_not_rerun: the workers (and their replacements) never run the caller's script
     with main_not_rerun():
-        executor = ProcessPoolExecutor(
-            jobs, mp_context=ctx, initializer=init_worker, max_tasks_per_child=50
-        )
+        # No max_tasks_per_child: a replacement worker would be started by the pool's
+        # manager thread, outside sigint_ignored, and a Ctrl-C during its start-up would
+        # end in its own traceback.
+        executor = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=init_worker)
         finished = False
         try:
             pending: set[Any] = set()
