@@ -16,6 +16,15 @@ probabilities come back as ``$OUT/proba_MODEL.npy`` (rows in the dataset's order
 :func:`sercap.evaluate.cross_validate` does for `train`, on ``device="cuda"``, and prints one
 JSON line per model (pooled UA, WA, macro-F1, fit seconds, epochs/s). The LSTM's frames
 travel as float16 (the transfer limit); everything else is bit-for-bit what `train` reads.
+Back here, ensembles of GPU and CPU members are scored on the same utterances:
+
+    python docs/measure_gpu.py score WAREHOUSE RESULTS resnet34,dnn,trees [sn]
+
+Each member is ``RESULTS/proba_MODEL[_sn].npy`` when the GPU run left one, else the newest
+stored run of MODEL (``train MODEL [--speaker-norm]``) in WAREHOUSE. The members are
+averaged with equal weights (what ``sercap ensemble`` does), and the average is compared
+with its best member by the paired bootstrap and McNemar's test of ``sercap compare``.
+
 On a machine where sercap installs normally, `sercap bench --all --device cuda` is the
 command to use instead.
 """
@@ -113,10 +122,59 @@ def run(folder: str, budget_s: float, models: list[str]) -> None:
             json.dump(results, f, indent=1)
 
 
+def score(warehouse: str, results: str, members: list[str], norm: bool) -> None:
+    import numpy as np
+
+    from sercap.analysis import mcnemar, paired_bootstrap
+    from sercap.data import load_dataset
+    from sercap.ensemble import average_probabilities
+    from sercap.store import connect
+    from sercap.store import runs as store_runs
+
+    wh = connect(warehouse, read_only=True)
+    data = load_dataset(wh, "tabular")
+    with open(os.path.join(results, "utt_ids_image.txt")) as f:
+        order = f.read().split()
+    if order != [str(u) for u in data.utt_ids]:
+        sys.exit("the GPU datasets list other utterances than this warehouse's")
+    probas = {}
+    for model in members:
+        path = os.path.join(results, f"proba_{model}{'_sn' if norm else ''}.npy")
+        if os.path.exists(path):
+            probas[model] = np.load(path)
+            continue
+        run_id = wh.scalar(
+            "SELECT run_id FROM runs WHERE model = ? AND speaker_norm = ? AND kind = 'model' "
+            "ORDER BY started_at DESC LIMIT 1",
+            [model, norm],
+        )
+        if run_id is None:
+            sys.exit(f"no {model} probabilities in {results} and no stored run of it")
+        rows = store_runs.predictions(wh, run_id)
+        by_utt = dict(zip(rows["utt_id"], rows["proba"].to_list(), strict=True))
+        probas[model] = np.array([by_utt[u] for u in order], dtype=np.float64)
+    y, k = data.y, data.n_classes
+    preds = {m: p.argmax(axis=1) for m, p in probas.items()}
+    avg = average_probabilities(list(probas.values())).argmax(axis=1)
+    best = max(preds, key=lambda m: paired_bootstrap(y, preds[m], preds[m], n_classes=k).a)
+    ci = paired_bootstrap(y, avg, preds[best], n_classes=k)
+    test = mcnemar(y, avg, preds[best])
+    name = f"avg({' + '.join(members)})" + (" speaker-norm" if norm else "")
+    for m in members:
+        print(f"{m}: UA {paired_bootstrap(y, preds[m], preds[m], n_classes=k).a:.3f}")
+    print(
+        f"{name}: UA {ci.a:.3f}; best member {best} {ci.b:.3f}; difference "
+        f"{ci.difference:+.3f}, 95% CI [{ci.low:+.3f}, {ci.high:+.3f}], McNemar p = "
+        f"{test.p_value:.2g}"
+    )
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "prepare":
         prepare(sys.argv[2], sys.argv[3])
     elif len(sys.argv) == 5 and sys.argv[1] == "run":
         run(sys.argv[2], float(sys.argv[3]), sys.argv[4].split(","))
+    elif len(sys.argv) in (5, 6) and sys.argv[1] == "score":
+        score(sys.argv[2], sys.argv[3], sys.argv[4].split(","), sys.argv[5:] == ["sn"])
     else:
         sys.exit(__doc__)

@@ -287,7 +287,9 @@ def _catalog_problems(wh: Warehouse) -> list[Problem]:
     found = []
     for (table,) in tables:
         try:
-            for _batch in wh.con.execute(f'SELECT * FROM "{table}"').to_arrow_reader(50_000):
+            # a relation, not an executed result: DuckDB warns (and copies every row once
+            # more) when a DB-API result is turned into Arrow
+            for _batch in wh.con.sql(f'SELECT * FROM "{table}"').to_arrow_reader(50_000):
                 pass
         except duckdb.Error as exc:
             reason = (str(exc).strip().splitlines() or ["unreadable"])[0]

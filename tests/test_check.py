@@ -314,6 +314,11 @@ def test_a_catalog_table_that_cannot_be_read_is_named_and_not_repaired(wh_dir, m
                 raise duckdb.IOException("Corrupt database file: computed checksum 1 does not")
             return self.con.execute(sql, *args)
 
+        def sql(self, query):
+            if query == 'SELECT * FROM "corpora"':
+                raise duckdb.IOException("Corrupt database file: computed checksum 1 does not")
+            return self.con.sql(query)
+
     with connect(wh_dir, read_only=True) as wh:
         real = wh.con
         wh.con = Corrupt(real)
@@ -325,6 +330,18 @@ def test_a_catalog_table_that_cannot_be_read_is_named_and_not_repaired(wh_dir, m
         "catalog)"
     ]
     assert not problems[0].repairable
+
+
+def test_check_prints_no_library_warning(wh_dir) -> None:
+    """Every `sercap check` printed DuckDB's "Arrow output on a DB-API result makes an extra
+    copy" warning, with a source line, twice."""
+    import warnings
+
+    import sercap.check as check_module
+
+    with connect(wh_dir, read_only=True) as wh, warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_module.check(wh) == []
 
 
 def test_files_a_killed_run_left_unregistered_are_noted_not_called_damage(wh_dir) -> None:
