@@ -191,7 +191,7 @@ def final_model(
             model, meta["classes"], meta["input_kind"], meta["feature_set"], meta["columns"]
         )
 
-    stored = _stored_final_model(run["run_id"], folder, load, say)
+    stored = _stored_final_model(wh, run["run_id"], folder, load, say)
     if stored is not None:
         return stored
     cls = get_model(run["model"])
@@ -215,7 +215,7 @@ def final_model(
         "feature_set": feature_set,
         "columns": data.columns,
     }
-    _store_artifact(wh, run["run_id"], meta, lambda tmp: model.save(tmp / "model"))
+    _store_artifact(wh, run["run_id"], meta, lambda tmp: model.save(tmp / "model"), say)
     return FinalModel(model, data.classes, data.input_kind, feature_set, data.columns)
 
 
@@ -241,7 +241,7 @@ def _final_regressor(
             model, [], meta["input_kind"], meta["feature_set"], meta["columns"], meta["target"]
         )
 
-    stored = _stored_final_model(run["run_id"], folder, load, say)
+    stored = _stored_final_model(wh, run["run_id"], folder, load, say)
     if stored is not None:
         return stored
     image = get_model(run["model"]).input_kind == "image"
@@ -267,24 +267,30 @@ def _final_regressor(
         "feature_set": feature_set,
         "columns": data.columns,
     }
-    _store_artifact(wh, run["run_id"], meta, lambda tmp: joblib.dump(model, tmp / REGRESSOR_FILE))
+    _store_artifact(
+        wh, run["run_id"], meta, lambda tmp: joblib.dump(model, tmp / REGRESSOR_FILE), say
+    )
     return FinalModel(model, [], data.input_kind, feature_set, data.columns, run["target"])
 
 
 def _stored_final_model(
+    wh: Warehouse,
     run_id: str,
     folder: Path,
     load: Callable[[dict], FinalModel],
     say: Callable[[str], None] | None,
 ) -> FinalModel | None:
-    """The stored final model read by ``load(meta)``, or None when there is none or it cannot
-    be read (then ``say`` hears why, and the caller fits it again)."""
+    """The stored final model read by ``load(meta)``, or None when there is none, when the
+    catalog does not record it (a folder some interrupted or read-only run left), or when it
+    cannot be read or its files fail their checksums (then ``say`` hears why, and the caller
+    fits it again)."""
     from sercap.features.extract import is_interrupt
 
     meta_path = folder / META
-    if not meta_path.is_file():
+    if not meta_path.is_file() or runs.artifact_path(wh, run_id) is None:
         return None
     try:
+        _verify_checksums(folder)
         return load(json.loads(meta_path.read_text()))
     except Exception as exc:
         if is_interrupt(exc):
@@ -307,15 +313,60 @@ def _check_features(run: dict, digest: str) -> None:
         )
 
 
-def _store_artifact(wh: Warehouse, run_id: str, meta: dict, save: Callable[[Path], object]) -> None:
-    """Write a run's final model (``save`` into a folder) and its inputs.json beside it,
-    in a temporary folder renamed into place: the artifact appears whole or not at all."""
+#: SHA-256 of every other file of an artifact, checked before the model is loaded.
+CHECKSUMS = "checksums.json"
+
+
+def _checksums(folder: Path) -> dict[str, str]:
+    from sercap.store.parts import file_digest
+
+    return {
+        p.relative_to(folder).as_posix(): file_digest(p)[1]
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != CHECKSUMS
+    }
+
+
+def _verify_checksums(folder: Path) -> None:
+    """Raise when a file of the artifact differs from what was stored (artifacts stored
+    before checksums were kept are taken as they are)."""
+    path = folder / CHECKSUMS
+    if not path.is_file():
+        return
+    recorded, found = json.loads(path.read_text()), _checksums(folder)
+    for name in sorted(set(recorded) | set(found)):
+        if recorded.get(name) != found.get(name):
+            why = "missing" if name not in found else "not recorded" if name not in recorded else (
+                "its SHA-256 differs from the one stored"
+            )  # fmt: skip
+            raise SercapError(f"{name}: {why}")
+
+
+def _store_artifact(
+    wh: Warehouse,
+    run_id: str,
+    meta: dict,
+    save: Callable[[Path], object],
+    say: Callable[[str], None] | None = None,
+) -> None:
+    """Write a run's final model (``save`` into a folder), its inputs.json and the files'
+    checksums, in a temporary folder renamed into place: the artifact appears whole or not
+    at all. A read-only warehouse stores nothing (the model was fitted in memory)."""
+    if wh.read_only:
+        if say is not None:
+            say(
+                f"note: run {run_id} has no stored final model; it was fitted for this call "
+                "and not kept (the warehouse is open read-only: predict once on a writable "
+                "one to store it)"
+            )
+        return
     folder = runs.artifact_dir(wh, run_id)
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     save(tmp)
     (tmp / META).write_text(json.dumps(meta, indent=1))
+    (tmp / CHECKSUMS).write_text(json.dumps(_checksums(tmp), indent=1))
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
     runs.record_artifact(wh, run_id, folder)

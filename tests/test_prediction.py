@@ -294,4 +294,60 @@ def test_a_damaged_stored_final_model_is_fitted_again_with_a_note(trained, wavs)
         main, ["-w", str(wh_dir), "predict", "--run", runs["rf"], str(wavs["mono16k"])]
     )
     assert done.exit_code == 0, done.output
-    assert "cannot be read (JSONDecodeError" in done.output and "Traceback" not in done.output
+    assert "cannot be read (SercapError: inputs.json: its SHA-256 differs" in done.output
+    assert "Traceback" not in done.output
+
+
+def test_an_edited_but_readable_stored_model_is_caught_by_its_checksums(trained, wavs) -> None:
+    """Classes swapped in inputs.json still load, and every prediction came out under the
+    wrong label; the artifact's checksums catch it and the model is fitted again."""
+    import json
+
+    wh_dir, runs = trained
+    with connect(wh_dir) as wh:
+        first = predict_files(wh, runs["svm"], [wavs["mono16k"]], progress=False)[0]
+        folder = wh_dir / wh.scalar("SELECT path FROM artifacts WHERE run_id = ?", [runs["svm"]])
+        meta = json.loads((folder / "inputs.json").read_text())
+        meta["classes"] = meta["classes"][::-1]
+        (folder / "inputs.json").write_text(json.dumps(meta, indent=1))
+        notes: list[str] = []
+        again = predict_files(wh, runs["svm"], [wavs["mono16k"]], progress=False, say=notes.append)
+    assert again[0].label == first.label and again[0].proba == pytest.approx(first.proba)
+    assert len(notes) == 1 and "inputs.json: its SHA-256 differs from the one stored" in notes[0]
+
+
+def test_read_only_prediction_changes_no_byte_and_ignores_unrecorded_models(
+    trained, wavs, tmp_path
+) -> None:
+    """On a read-only warehouse predict wrote artifacts/ and then failed with DuckDB's raw
+    error; a second call loaded that unrecorded folder. Now the model is fitted in memory,
+    nothing is written, and a folder the catalog does not record is never loaded."""
+    import hashlib
+    import shutil
+
+    wh_dir, runs = trained
+    copy = tmp_path / "wh"
+    shutil.copytree(wh_dir, copy)
+    with connect(copy) as wh:
+        expected = predict_files(wh, runs["svm"], [wavs["mono16k"]], progress=False)[0]
+        folder = copy / wh.scalar("SELECT path FROM artifacts WHERE run_id = ?", [runs["svm"]])
+        wh.execute("DELETE FROM artifacts")  # the folder stays, unrecorded
+    (folder / "inputs.json").write_text('{"classes": ["x"], "input_kind": "tabular"}')
+
+    def digest() -> dict[str, str]:
+        return {
+            str(p.relative_to(copy)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(copy.rglob("*"))
+            if p.is_file()
+        }
+
+    before = digest()
+    for _ in range(2):
+        with connect(copy, read_only=True) as wh:
+            notes: list[str] = []
+            got = predict_files(
+                wh, runs["svm"], [wavs["mono16k"]], progress=False, say=notes.append
+            )
+        assert got[0].error is None and got[0].proba == pytest.approx(expected.proba)
+        assert len(notes) == 1 and "not kept (the warehouse is open read-only" in notes[0]
+    assert digest() == before

@@ -164,6 +164,12 @@ def artifact_dir(wh: Warehouse, run_id: str) -> Path:
     return layout.artifact_dir(wh.root, run_id)
 
 
+def artifact_path(wh: Warehouse, run_id: str) -> Path | None:
+    """The artifact folder the catalog records for a run, or None."""
+    rel = wh.scalar("SELECT path FROM artifacts WHERE run_id = ?", [run_id])
+    return None if rel is None else layout.absolute(wh.root, rel)
+
+
 def record_artifact(wh: Warehouse, run_id: str, folder: Path) -> None:
     """Record the (complete, renamed into place) artifact folder of a run."""
     wh.execute(
