@@ -253,7 +253,11 @@ def ingest(
     >>> wh.close()
     """
     _require_writable(wh, "ingest stores the corpus' tables")
+    from sercap.check import damage_line
     from sercap.corpora.ingest import ingest as _ingest
+
+    if line := damage_line(wh):  # ingest rewrites parts of changed audio: not damaged ones
+        raise SercapError(f"{line} first")
 
     if kind not in INGEST_KINDS:
         raise BadParameterError(

@@ -155,6 +155,40 @@ def test_changed_audio_is_re_extracted_and_only_its_new_rows_show(tmp_path: Path
         assert on_disk == registered  # replaced parts were deleted, nothing half-written
 
 
+def test_ingest_never_copies_a_damaged_part_into_a_new_one(tmp_path: Path) -> None:
+    """Re-ingesting changed audio rewrote its chunk's parts from whatever bytes they held:
+    a damaged part (edited values, stat unchanged or not) came out as a new part with a
+    fresh checksum, and `check` then passed with the wrong numbers. Ingest now refuses."""
+    import sercap
+    from sercap.errors import SercapError
+
+    root = tmp_path / "corpus"
+    for i, name in enumerate("abcd"):
+        _wav(root / f"{name}.wav", 120 + 20 * i, i)
+    manifest = _manifest(root, [(f"{n}.wav", "neu", f"s{i % 2}") for i, n in enumerate("abcd")])
+    with sercap.connect(tmp_path / "wh") as wh:
+        sercap.ingest(wh, "manifest", manifest)
+        sercap.extract(wh, chunk_size=2, progress=False)
+        part = wh.scalar("SELECT part FROM extractions WHERE utt_id = 'b'")
+        # bytes that differ from the recorded ones while the stat still matches (bit rot)
+        wh.execute("UPDATE parts SET sha256 = repeat('0', 64) WHERE path = ?", [part])
+    _wav(root / "a.wav", 260, 9, seconds=0.9)  # a shares b's chunk
+    before = sorted(p.name for p in (tmp_path / "wh").rglob("*.parquet"))
+    with (
+        sercap.connect(tmp_path / "wh") as wh,
+        pytest.raises(SercapError, match="bytes differ from those recorded"),
+    ):
+        sercap.ingest(wh, "manifest", manifest)
+    assert sorted(p.name for p in (tmp_path / "wh").rglob("*.parquet")) == before
+    # damage the open sees (the file's stat changed): refused before any work, in Python too
+    (tmp_path / "wh" / part).write_bytes(b"PAR1 edited")
+    with (
+        sercap.connect(tmp_path / "wh") as wh,
+        pytest.raises(SercapError, match=r"Parquet part\(s\) are missing, damaged"),
+    ):
+        sercap.ingest(wh, "manifest", manifest)
+
+
 def test_features_of_audio_deleted_or_damaged_since_extraction_are_dropped(
     tmp_path: Path,
 ) -> None:

@@ -98,6 +98,11 @@ def _rewrite_group(
     new_main: Path | None = None
     for rel, kind, fs_hash, corpus in group:
         old = layout.absolute(wh.root, rel)
+        if (why := store_parts.digest_problem(wh, rel)) is not None:  # else its rows would be
+            raise SercapError(  # copied into a new part, registered under a fresh checksum
+                f"{old}: {why}; run `sercap check --repair` / `sercap.repair(wh)`, then ingest "
+                "again"
+            )
         try:
             table = pq.read_table(old)
         except (OSError, pa.ArrowException) as exc:

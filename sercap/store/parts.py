@@ -25,6 +25,23 @@ def file_digest(path: Path) -> tuple[int, str]:
         return fh.tell(), digest
 
 
+def digest_problem(wh: Warehouse, rel: str) -> str | None:
+    """Why a registered part's bytes are not those recorded (size or SHA-256), or None
+    (also for a part registered before checksums were kept)."""
+    size, sha = wh.con.execute(
+        "SELECT size_bytes, sha256 FROM parts WHERE path = ?", [rel]
+    ).fetchone() or (None, None)
+    if sha is None:
+        return None
+    try:
+        found_size, found_sha = file_digest(layout.absolute(wh.root, rel))
+    except OSError as exc:
+        return f"this registered part cannot be read ({exc.strerror})"
+    if found_size != size or found_sha != sha:
+        return "this registered part's bytes differ from those recorded (damaged or replaced)"
+    return None
+
+
 def part_dir(wh: Warehouse, kind: str, feature_set_hash: str, corpus: str) -> Path:
     """Folder of the parts of one (kind, feature set, corpus); created on demand."""
     path = layout.part_dir(wh.root, kind, feature_set_hash, corpus)
