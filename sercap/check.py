@@ -4,7 +4,9 @@
 SHA-256 recorded when it was registered, read as Parquet and hold the rows recorded; and the
 catalog must agree with the parts: each ``ok`` extraction row points at a registered part
 that holds its utterance, each part holds only utterances recorded as stored in it, and no
-utterance is stored twice in one feature set.
+utterance is stored twice in one feature set. The audio behind each stored utterance must
+still hold the bytes ingest hashed (``repair`` cannot mend that one: ``ingest`` re-reads the
+audio and drops the stale features).
 
 The unit of repair is the *chunk*: extraction writes one chunk of utterances as one part per
 kind (an ``lld`` set: ``frames/…/part-X.parquet`` and ``features/…/part-X.parquet``, the same
@@ -270,7 +272,60 @@ def check(wh: Warehouse, *, verify_checksums: bool = True) -> list[Problem]:
     for path, n in sorted(spelled.items()):
         if n > 1:
             problems.append(Problem(path, f"registered {n} times", None))
-    return problems
+    return problems + _audio_problems(wh)
+
+
+def stale_audio_line(wh: Warehouse) -> str | None:
+    """What :func:`check` says about stored features of audio that has changed since, or
+    None (what ``extract`` warns about)."""
+    found = _audio_problems(wh)
+    return f"{found[0].what}: {found[0].detail}" if found else None
+
+
+def _audio_problems(wh: Warehouse) -> list[Problem]:
+    """Utterances whose stored features came from bytes their audio file no longer holds.
+
+    One ``stat`` per audio file; a file is hashed only when its stat differs from the one
+    ingest recorded (the pre-check of :mod:`sercap.corpora.fingerprint`). A file that is gone
+    is not a problem here: the features belong to the audio that was (ingest decides).
+    """
+    from sercap.corpora.fingerprint import FileStat, Fingerprint, sha256_file
+
+    rows = wh.con.execute(
+        "SELECT u.path, list(DISTINCT u.utt_id ORDER BY u.utt_id), any_value(u.audio_sha256), "
+        "any_value(a.size), any_value(a.mtime_ns), any_value(a.ctime_ns), "
+        "any_value(a.inode), any_value(a.sha256), any_value(a.hashed_ns) "
+        "FROM utterances u LEFT JOIN audio_files a ON a.path = u.path "
+        "WHERE u.audio_sha256 IS NOT NULL AND EXISTS (SELECT 1 FROM extractions e "
+        "WHERE e.utt_id = u.utt_id AND e.status = 'ok') GROUP BY u.path ORDER BY u.path"
+    ).fetchall()
+    changed: list[tuple[str, list[str]]] = []
+    for path, utts, sha, size, mtime, ctime, inode, known_sha, hashed_ns in rows:
+        try:
+            current = FileStat.of(path)
+            if size is not None and known_sha == sha:
+                known = Fingerprint(path, known_sha, FileStat(size, mtime, ctime, inode), hashed_ns)
+                if known.still_valid(current):
+                    continue
+            if sha256_file(path) == sha:
+                continue
+        except OSError:
+            continue
+        changed.append((path, utts))
+    if not changed:
+        return []
+    n = sum(len(u) for _, u in changed)
+    path, utts = changed[0]
+    more = f" and {len(changed) - 1} more file(s)" if len(changed) > 1 else ""
+    return [
+        Problem(
+            "audio",
+            f"{n} utterance(s) have stored features of audio their file no longer holds "
+            f"({path}: {utts[0]}{more}); run `sercap ingest` / `sercap.ingest(wh, …)` on the "
+            "corpus again: it drops their features, and the next extract recomputes them",
+            repairable=False,
+        )
+    ]
 
 
 def _catalog_problems(wh: Warehouse) -> list[Problem]:

@@ -353,3 +353,34 @@ def test_files_a_killed_run_left_unregistered_are_noted_not_called_damage(wh_dir
     assert result.exit_code == 0 and "no problems: 6 part(s) verified" in result.output
     rel = stray.relative_to(wh_dir).as_posix()
     assert f"note: 1 file(s) in the part folders are not registered ({rel})" in result.output
+
+
+def test_audio_changed_after_extraction_is_named_and_ingest_mends_it(tmp_path: Path) -> None:
+    """A wav overwritten after extraction: extract, check and train went on with the old
+    file's features ("no problems"). check names it (hashing only files whose stat moved);
+    --repair cannot mend it (ingest must re-read the audio), and after ingest it is clean."""
+    import soundfile as sf
+
+    from tests.helpers import SR, voice
+
+    manifest = make_corpus(tmp_path / "corpus")
+    w = tmp_path / "wh"
+    assert _run(w, "ingest", "manifest", str(manifest)).exit_code == 0
+    assert _run(w, "extract", "--jobs", "1", "--chunk-size", "3").exit_code == 0
+    assert _run(w, "check").exit_code == 0
+    sf.write(tmp_path / "corpus" / "good3.wav", voice(0.9, 300, 42), SR)  # other audio
+    found = _run(w, "check")
+    assert found.exit_code == 1
+    assert "audio: 1 utterance(s) have stored features of audio their file no longer " in (
+        found.output
+    )
+    assert "good3.wav" in found.output and "--repair does not mend them" in found.output
+    warned = _run(w, "extract", "--jobs", "1")  # extract says so too
+    assert warned.exit_code == 0 and "warning: audio: 1 utterance(s)" in warned.output
+    repaired = _run(w, "check", "--repair")
+    assert repaired.exit_code == 1 and "audio: 1 utterance(s)" in repaired.output
+    again = _run(w, "ingest", "manifest", str(manifest))
+    assert again.exit_code == 0 and "audio changed: 1 utterance(s)" in again.output
+    assert _run(w, "extract", "--jobs", "1").exit_code == 0
+    clean = _run(w, "check")
+    assert clean.exit_code == 0, clean.output

@@ -102,8 +102,9 @@ def check_command(ctx: click.Context, repair: bool) -> None:
     \b
     Every registered part must exist, have the size and SHA-256 recorded when it was
     registered, read as Parquet and hold the rows recorded; every stored utterance's
-    extractions row must point at a registered part that holds it, and no utterance may
-    be stored twice in a feature set. Prints one line per problem and exits 1 if any.
+    extractions row must point at a registered part that holds it, no utterance may be
+    stored twice in a feature set, and each stored utterance's audio file must still hold
+    the bytes ingest hashed. Prints one line per problem and exits 1 if any.
       sercap check
       sercap check --repair && sercap extract && sercap images
     """
@@ -122,15 +123,17 @@ def check_command(ctx: click.Context, repair: bool) -> None:
     if not result.problems:
         click.echo(f"no problems: {result.parts} part(s) verified")
         return
-    if not all(p.repairable for p in result.problems):  # the catalog: nothing to repair from
-        click.echo(
-            f"{len(result.problems)} problem(s); restore sercap.duckdb from a copy", err=True
-        )
+    n = len(result.problems)
+    if any(p.what.startswith("catalog ") for p in result.problems):  # nothing to repair from
+        click.echo(f"{n} problem(s); restore sercap.duckdb from a copy", err=True)
         sys.exit(1)
-    if not repair:
-        click.echo(
-            f"{len(result.problems)} problem(s); `sercap check --repair` fixes them", err=True
-        )
+    fixable = sum(p.repairable for p in result.problems)
+    if not repair or not fixable:
+        if not fixable:  # e.g. changed audio: its line says what to run
+            click.echo(f"{n} problem(s); --repair does not mend them: see each line", err=True)
+        else:
+            of = "them" if fixable == n else f"{fixable} of them (see the others' lines)"
+            click.echo(f"{n} problem(s); `sercap check --repair` fixes {of}", err=True)
         sys.exit(1)
     click.echo("\n".join(sercap.repair(wh, result).lines()))
     left = sercap.verify(wh).problems

@@ -115,6 +115,8 @@ class ExtractSummary:
     audio_s: float = 0.0
     seconds: float = 0.0
     orphans_removed: int = 0
+    #: Stored utterances whose audio file has changed since (one line), or None.
+    stale_audio: str | None = None
     left: int = 0
     problems: Counter = field(default_factory=Counter)
     #: The first few files of each problem (to name them in the summary).
@@ -160,6 +162,8 @@ class ExtractSummary:
             out.append(f"{self.left} utterances left for a later run (--limit)")
         if self.orphans_removed:
             out.append(f"removed {self.orphans_removed} unregistered part(s) left by a crash")
+        if self.stale_audio:
+            out.append(f"warning: {self.stale_audio}")
         for reason, n in self.problems.most_common():
             out.append(f"  {n:5d}  {reason}")
             files = self.examples.get(reason, [])
@@ -578,6 +582,9 @@ def extract(
     items, stored, left = pending(wh, fs, corpus, retry_errors, limit)
     _refuse_unrecorded(wh, fs, [item.utt_id for _c, item in items])
     summary = ExtractSummary(fs.name, fs.hash, skipped=stored, left=left)
+    from sercap.check import stale_audio_line  # one stat per audio file
+
+    summary.stale_audio = stale_audio_line(wh)
     corpora = sorted({c for c, _ in items})
     summary.orphans_removed = remove_orphans(wh, fs, corpora)
     if not items:
