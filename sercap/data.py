@@ -151,16 +151,22 @@ def feature_set_hash(wh: Warehouse, name: str, kind: str | None = None) -> str:
         raise NotFoundError(f"unknown {what} {name!r}; choose one of: {', '.join(sorted(known))}")
     if not rows:
         raise NotExtractedError(
-            f"{name!r} has not been extracted yet; run `{_extract_command(name, kind)}`"
+            f"{name!r} has not been extracted yet; run {_extract_command(name, kind)}"
         )
     return rows[0][0]
 
 
 def _extract_command(name: str, kind: str | None, corpus: str | None = None) -> str:
+    """The step that stores set ``name``, as both front ends spell it."""
     where = f" --corpus {corpus}" if corpus else ""
+    py_where = f", corpus={corpus!r}" if corpus else ""
     if kind == "image":
-        return f"sercap images --image-set {name}{where}"
-    return f"sercap extract --feature-set {name}{where}"
+        return (
+            f"`sercap images --image-set {name}{where}` / `sercap.images(wh, {name!r}{py_where})`"
+        )
+    return (
+        f"`sercap extract --feature-set {name}{where}` / `sercap.extract(wh, {name!r}{py_where})`"
+    )
 
 
 def _require_complete(
@@ -177,7 +183,7 @@ def _require_complete(
     if never:
         raise NotExtractedError(
             f"{name!r} is extracted for {len(utt_ids) - never} of the {len(utt_ids)} labelled "
-            f"utterances of {corpus!r}; run `{_extract_command(name, kind, corpus)}` to finish it"
+            f"utterances of {corpus!r}; run {_extract_command(name, kind, corpus)} to finish it"
         )
 
 
