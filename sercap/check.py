@@ -207,9 +207,33 @@ def check(wh: Warehouse, *, verify_checksums: bool = True) -> list[Problem]:
 
     # Each chunk: the kinds its set needs, and exactly the utterances recorded in it.
     broken_chunks = {p.chunk for p in problems if p.chunk}
+    known_utts = {u for (u,) in wh.con.execute("SELECT utt_id FROM utterances").fetchall()}
     for chunk, chunk_parts in sorted(by_chunk.items()):
         fs_hash, _name = chunk
         if chunk in broken_chunks:
+            continue
+        if fs_hash not in fs_kind:  # a deleted feature_sets row: no view reads the set
+            problems.append(
+                Problem(
+                    chunk_parts[0].path,
+                    f"its feature set {fs_hash} has no row in feature_sets (its definition "
+                    "is lost)",
+                    fs_hash,
+                    chunk,
+                )
+            )
+            continue
+        strangers = sorted({u for p in chunk_parts for u in held[p.path]} - known_utts)
+        if strangers:  # a deleted utterances row: features of an utterance nobody lists
+            problems.append(
+                Problem(
+                    chunk_parts[0].path,
+                    f"holds {len(strangers)} utterance(s) the utterances table does not list "
+                    f"({_sample(strangers)})",
+                    fs_hash,
+                    chunk,
+                )
+            )
             continue
         expected = CHUNK_KINDS.get(fs_kind.get(fs_hash, ""), ())
         have = {p.kind for p in chunk_parts}

@@ -384,3 +384,24 @@ def test_audio_changed_after_extraction_is_named_and_ingest_mends_it(tmp_path: P
     assert _run(w, "extract", "--jobs", "1").exit_code == 0
     clean = _run(w, "check")
     assert clean.exit_code == 0, clean.output
+
+
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        ("DELETE FROM feature_sets", "has no row in feature_sets"),
+        ("DELETE FROM utterances WHERE utt_id = 'good1'", "the utterances table does not list"),
+    ],
+)
+def test_catalog_rows_deleted_by_hand_are_found_and_repaired(wh_dir, edit, said) -> None:
+    """Parts of a set whose feature_sets row is gone, or holding an utterance whose
+    utterances row is gone, were "no problems" (no view reads them, or reads features of
+    an utterance nobody lists); check names the chunk and --repair drops it."""
+    with connect(wh_dir) as wh:
+        wh.execute(edit)
+    found = _run(wh_dir, "check")
+    assert found.exit_code == 1 and said in found.stdout, found.output
+    assert _run(wh_dir, "check", "--repair").exit_code == 0
+    assert _run(wh_dir, "extract", "--jobs", "1").exit_code == 0
+    clean = _run(wh_dir, "check")
+    assert clean.exit_code == 0, clean.output
