@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from sercap.data import Dataset
-from sercap.errors import SercapError
+from sercap.errors import BadParameterError, SercapError, option
 from sercap.evaluate import CVResult, score, store_run
 from sercap.store import Warehouse
 from sercap.store import runs as store_runs
@@ -31,8 +31,13 @@ def average_probabilities(
     w = np.ones(len(probas)) if weights is None else np.asarray(weights, dtype=float)
     if len(w) != len(probas):
         raise SercapError(f"{len(w)} weights for {len(probas)} runs; give one weight per run")
+    if not np.all(np.isfinite(w)):  # nan or inf: every probability would be nan
+        raise BadParameterError(
+            f"{option('weights')}: ensemble weights must be finite numbers, got "
+            f"{', '.join(str(float(x)) for x in w)}"
+        )
     if np.any(w < 0) or w.sum() <= 0:
-        raise SercapError("ensemble weights must be non-negative and not all zero")
+        raise BadParameterError("ensemble weights must be non-negative and not all zero")
     w = w / w.sum()
     return np.tensordot(w, np.stack(probas), axes=1)
 

@@ -51,6 +51,9 @@ def test_unweighted_average() -> None:
         average_probabilities([a, b], [1.0])
     with pytest.raises(SercapError, match="non-negative"):
         average_probabilities([a, b], [-1.0, 2.0])
+    for bad in (float("nan"), float("inf")):  # stored a run of nan probabilities, UA chance
+        with pytest.raises(SercapError, match="must be finite numbers"):
+            average_probabilities([a, b], [bad, 1.0])
 
 
 def test_incompatible_runs_are_refused(wh) -> None:
