@@ -2173,7 +2173,8 @@ def bench(
         table, written = bench_target(
             wh, models, target, all_models=all_models, corpus=corpus, label_map=labels,
             feature_set=feature_set, image_set=image_set, speaker_norm=speaker_norm,
-            tuned=tuned, refused={"ensemble": ensemble, "opensmile": opensmile, "quick": quick},
+            tuned=tuned, refused={"ensemble": ensemble, "opensmile": opensmile, "quick": quick,
+                                  "modalities": modalities is not None},
             out_dir=out_dir, seed=seed, n_jobs=jobs, device=device, progress=_bars(progress),
             cluster=spec,
         )  # fmt: skip

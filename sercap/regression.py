@@ -564,7 +564,7 @@ def bench_target(
     check_target(target)
     if unsupported := [what for what, given in (refused or {}).items() if given]:
         raise BadParameterError(
-            f"a regression bench does not take {', '.join(unsupported)}",
+            f"a regression bench does not take {', '.join(map(option, unsupported))}",
             hint="leave it out, or compare classifiers without a target",
         )
     chosen = regressor_names() if all_models else list(models) or ["svm", "rf", "xgb", "lgbm"]

@@ -139,6 +139,16 @@ def test_models_without_a_regressor_refuse_in_one_line(rated: Warehouse) -> None
         sercap.train(rated, "svm", target="arousal")
 
 
+def test_a_regression_bench_refuses_options_it_cannot_honour(rated: Warehouse) -> None:
+    """`bench --modalities text --target valence` ignored --modalities and ran four audio
+    regressors for minutes; every classifier-only option is refused before any work."""
+    for given in ({"modalities": ["text"]}, {"ensemble": True}, {"quick": True}):
+        name = next(iter(given))
+        with pytest.raises(SercapError, match=f"does not take --{name} / {name}="):
+            sercap.bench(rated, ["svm"], target="valence", progress=False, **given)
+    assert rated.scalar("SELECT count(*) FROM runs") == 0
+
+
 def test_corpus_without_ratings_refuses_naming_it(wh: Warehouse) -> None:
     add_features(wh, add_corpus(wh, n_speakers=4, per_class=3))
     with pytest.raises(SercapError, match=r"^corpus 'toy' has no dominance ratings;") as err:
