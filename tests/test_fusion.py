@@ -373,3 +373,15 @@ def test_the_seed_pool_with_text_is_a_fixed_ensemble_and_modalities_plan() -> No
         SercapError, match="text-lr is a text model; add text to --modalities / modalities="
     ):
         plan_modalities(["text-lr"], ["audio"])
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("weight_steps", -5), ("weight_steps", 1), ("inner_folds", 1)]
+)
+def test_fusion_parameters_out_of_range_are_refused_before_any_data(key, value) -> None:
+    """weight_steps -5 was stored as given and quietly used as a 2-point grid."""
+    from sercap.errors import BadParameterError
+    from sercap.models.fusion import LateFusionModel
+
+    with pytest.raises(BadParameterError, match=f"fusion: {key} must be at least 2"):
+        LateFusionModel({key: value})

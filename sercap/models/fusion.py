@@ -27,7 +27,7 @@ import optuna
 from threadpoolctl import threadpool_limits
 
 from sercap.errors import BadParameterError
-from sercap.models.base import SERModel, check_labels, check_tabular, expand_proba
+from sercap.models.base import Range, SERModel, check_labels, check_tabular, expand_proba
 from sercap.models.dnn import DNNModel
 from sercap.models.tabular import (
     LGBMModel,
@@ -129,6 +129,11 @@ class LateFusionModel(SERModel):
     input_kind: ClassVar[str] = "multimodal"
     default_audio: ClassVar[str] = "svm"
     default_text: ClassVar[str] = "text-lr"
+    #: weight_steps 1 or less was stored as given and quietly used as a 2-point grid
+    param_ranges: ClassVar[dict[str, Range]] = {
+        "inner_folds": (2, True, None, False),
+        "weight_steps": (2, True, None, False),
+    }
 
     def __init__(self, params: dict | None = None, **kwargs: Any) -> None:
         given = dict(params or {})
