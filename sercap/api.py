@@ -95,8 +95,15 @@ def _takes_warehouse(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _listed(value: str | Sequence[str]) -> list[str]:
-    """A name given where names are expected is one name, not a list of its letters."""
-    return [value] if isinstance(value, str) else list(value)
+    """A name given where names are expected is one name, not a list of its letters; a
+    comma-separated string is its names, as on the command line (``"emodb,iemocap"``).
+
+    >>> _listed("svm"), _listed("emodb, iemocap"), _listed(("a", "b"))
+    (['svm'], ['emodb', 'iemocap'], ['a', 'b'])
+    """
+    if isinstance(value, str):
+        return [name.strip() for name in value.split(",") if name.strip()]
+    return list(value)
 
 
 def _check_seed(seed: Any) -> None:
@@ -1946,6 +1953,15 @@ def write_report(
         Only the first outer folds for the importance charts (quicker on many speakers).
     """
     from sercap.report import write_report as _write
+
+    if importance_folds is not None and (
+        isinstance(importance_folds, bool) or not isinstance(importance_folds, int)
+        or importance_folds < 1
+    ):  # fmt: skip
+        raise BadParameterError(
+            f"{option('importance_folds')} must be a whole number of at least 1, got "
+            f"{importance_folds!r}"
+        )
 
     corpus = resolve_corpus(wh, corpus)
     out = Path(out_dir) if out_dir is not None else wh.root / "reports" / corpus

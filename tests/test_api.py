@@ -173,9 +173,20 @@ def test_unknown_names_are_bad_parameters(issue_example) -> None:
         lambda: sercap.train(wh, "svm", columns="^no_such_column"),
         lambda: sercap.train(wh, "svm", target="no-such-target"),
         lambda: sercap.bench(wh, ["svm"], modalities=["video"]),
+        # importance_folds=0 was a raw "cannot concat empty list"; -1 dropped the last fold
+        lambda: sercap.write_report(wh, importance_folds=0),
+        lambda: sercap.write_report(wh, importance_folds=-1),
     ):
         with pytest.raises(sercap.BadParameterError):
             call()
+
+
+def test_names_given_as_one_string_are_read_as_the_cli_reads_them(issue_example) -> None:
+    """bench_cross(wh, "emodb,iemocap") said "no corpus 'e'" (the string's letters)."""
+    wh = issue_example["wh"]
+    with pytest.raises(sercap.SercapError) as info:
+        sercap.bench_cross(wh, "emodb,nope", progress=False)
+    assert "'nope'" in str(info.value) and "'e'" not in str(info.value)
 
 
 def test_service_modules_stay_importable_beside_the_verbs() -> None:
