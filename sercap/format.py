@@ -74,32 +74,77 @@ def format_table(frame: pl.DataFrame, limit: int | None = 50, float_digits: int 
 
 
 def print_frame(frame: pl.DataFrame, fmt: str = "table", limit: int | None = 50) -> None:
-    """Print a result as an aligned table, CSV or JSON (one object per row)."""
+    """Print a result as an aligned table, CSV or JSON (one object per row).
+
+    JSON is strict: NaN and infinities are ``null``, bytes are hexadecimal text.
+
+    >>> print_frame(pl.DataFrame({"x": [float("nan")], "b": [b"\\x01"]}), "json")
+    [
+     {
+      "x": null,
+      "b": "01"
+     }
+    ]
+    """
     if fmt == "csv":
         click.echo(_flatten(frame).write_csv(), nl=False)
     elif fmt == "json":
-        click.echo(json.dumps(frame.to_dicts(), default=str, indent=1))
+        rows = [_json_value(row) for row in frame.to_dicts()]
+        click.echo(json.dumps(rows, default=str, indent=1, allow_nan=False))
     else:
         click.echo(format_table(frame, limit=limit))
 
 
 def write_frame(frame: pl.DataFrame, path: Path) -> None:
-    """Write a result to .csv or .parquet, chosen by the file's extension."""
+    """Write a result to .csv or .parquet, chosen by the file's extension (under a
+    temporary name renamed into place: a failed write leaves no partial file)."""
     suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        frame.write_parquet(path)
-    elif suffix == ".csv":
-        _flatten(frame).write_csv(path)
-    else:
+    if suffix not in (".parquet", ".csv"):
         raise SercapError(f"{path}: unknown output format {suffix!r}; use .csv or .parquet")
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        if suffix == ".parquet":
+            frame.write_parquet(tmp)
+        else:
+            _flatten(frame).write_csv(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _json_value(value: object) -> object:
+    """A value JSON can hold: NaN and infinities as None, bytes as hex, nested kept."""
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else None
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, pl.Series):  # a list cell, as map_elements passes it
+        value = value.to_list()
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    return value
 
 
 def _flatten(frame: pl.DataFrame) -> pl.DataFrame:
-    """CSV has no lists: write them as JSON text."""
-    nested = [c for c, t in frame.schema.items() if isinstance(t, pl.List | pl.Array | pl.Struct)]
+    """CSV has no nested values or bytes: lists, structs and maps are written as JSON text
+    (dates and other values as their text), bytes as hexadecimal.
+
+    >>> frame = pl.DataFrame({"s": [{"a": 1, "b": 2}], "l": [[1.5]], "b": [b"\\xff"]})
+    >>> _flatten(frame).row(0)
+    ('{"a": 1, "b": 2}', '[1.5]', 'ff')
+    """
+    nested = [c for c, t in frame.schema.items() if t.is_nested()]  # lists, structs, maps
+    binary = [c for c, t in frame.schema.items() if t == pl.Binary]
     return frame.with_columns(
-        pl.col(c).map_elements(lambda v: json.dumps(list(v)), return_dtype=pl.String)
-        for c in nested
+        *(
+            pl.col(c).map_elements(
+                lambda v: json.dumps(_json_value(v), default=str), return_dtype=pl.String
+            )
+            for c in nested
+        ),
+        *(pl.col(c).bin.encode("hex") for c in binary),
     )
 
 

@@ -524,3 +524,17 @@ def test_help_of_the_callable_features_package_documents_the_verb() -> None:
 
     text = pydoc.render_doc(sercap.features)
     assert "sercap.features(path, feature_set='default')" in text and "Parameters" in text
+
+
+def test_sql_results_of_types_polars_cannot_hold_are_text() -> None:
+    """An INTERVAL (max(started_at) - min(started_at)) or a UNION was polars' ComputeError
+    traceback in every format; a read shows it as DuckDB's text, a write says it ran."""
+    with sercap.connect(":memory:") as wh:
+        [(_, frame)] = sercap.sql(
+            wh, "SELECT INTERVAL 3 DAY AS i, union_value(k := 1) AS u, 2 AS n"
+        )
+        assert frame.rows() == [("3 days", "1", 2)]
+        sercap.sql(wh, "CREATE TABLE t (a INT)", write=True)
+        with pytest.raises(sercap.QueryError, match="the statement ran, but its result cannot"):
+            sercap.sql(wh, "INSERT INTO t VALUES (1) RETURNING INTERVAL 1 DAY", write=True)
+        assert sercap.sql(wh, "SELECT count(*) AS n FROM t")[0][1].item() == 1

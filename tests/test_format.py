@@ -1,0 +1,48 @@
+"""How results are printed and written: CSV and JSON of every column type DuckDB gives."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from sercap.format import print_frame, write_frame
+
+#: Column types that broke CSV or JSON: a struct (written as its keys), a map, bytes and a
+#: list of dates (tracebacks), NaN and infinity (invalid JSON).
+ODD = duckdb.sql(
+    "SELECT {'a': 1, 'b': 2} AS s, MAP {'k': 1} AS m, 'x'::BLOB AS b, "
+    "[DATE '2020-01-02'] AS d, 'nan'::DOUBLE AS n, 'inf'::DOUBLE AS i"
+).pl()
+
+
+def test_csv_writes_nested_values_as_json_and_bytes_as_hex(capsys) -> None:
+    print_frame(ODD, "csv")
+    out = capsys.readouterr().out
+    rows = pl.read_csv(out.encode(), infer_schema=False).row(0, named=True)
+    assert json.loads(rows["s"]) == {"a": 1, "b": 2}
+    assert json.loads(rows["m"]) == {"k": 1}
+    assert rows["b"] == "78" and json.loads(rows["d"]) == ["2020-01-02"]
+
+
+def test_json_is_strict_json(capsys) -> None:
+    print_frame(ODD, "json")
+    (row,) = json.loads(capsys.readouterr().out)  # the standard parser: no NaN, no b'…'
+    assert row == {
+        "s": {"a": 1, "b": 2}, "m": {"k": 1}, "b": "78", "d": ["2020-01-02"], "n": None,
+        "i": None,
+    }  # fmt: skip
+
+
+def test_a_failed_write_leaves_no_partial_file(tmp_path: Path) -> None:
+    """--out x.csv left an 11-byte header-only file when a column could not be written."""
+    out = tmp_path / "x.csv"
+    write_frame(ODD, out)
+    assert out.read_text().startswith("s,m,b,d,n,i\n")
+    bad = pl.DataFrame({"o": [object()]}, schema={"o": pl.Object})
+    with pytest.raises(Exception):  # noqa: B017 - polars' own error, whichever it is
+        write_frame(bad, tmp_path / "y.csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.csv"]
