@@ -315,14 +315,7 @@ def _audio_problems(wh: Warehouse) -> list[Problem]:
     """
     from sercap.corpora.fingerprint import FileStat, Fingerprint, sha256_file
 
-    rows = wh.con.execute(
-        "SELECT u.path, list(DISTINCT u.utt_id ORDER BY u.utt_id), any_value(u.audio_sha256), "
-        "any_value(a.size), any_value(a.mtime_ns), any_value(a.ctime_ns), "
-        "any_value(a.inode), any_value(a.sha256), any_value(a.hashed_ns) "
-        "FROM utterances u LEFT JOIN audio_files a ON a.path = u.path "
-        "WHERE u.audio_sha256 IS NOT NULL AND EXISTS (SELECT 1 FROM extractions e "
-        "WHERE e.utt_id = u.utt_id AND e.status = 'ok') GROUP BY u.path ORDER BY u.path"
-    ).fetchall()
+    rows = catalog.extracted_audio(wh)
     changed: list[tuple[str, list[str]]] = []
     for path, utts, sha, size, mtime, ctime, inode, known_sha, hashed_ns in rows:
         try:
