@@ -15,6 +15,7 @@ from sercap.format import (  # noqa: F401  (re-exported: they lived here)
     format_study,
     format_table,
     format_tuning_comparison,
+    md_cell,
     print_frame,
     write_frame,
 )
@@ -107,11 +108,24 @@ def regression_section(wh: Warehouse, corpus: str) -> list[str]:
         )
         pearson = "–" if r["pearson"] is None else f"{r['pearson']:.3f}"
         lines.append(
-            f"| {r['target']} | {r['model']} | {'yes' if r['tuned'] else 'no'} | "
+            f"| {r['target']} | {md_cell(_regression_setting(r))} | "
+            f"{'yes' if r['tuned'] else 'no'} | "
             f"{'yes' if r['speaker_norm'] else 'no'} | {r['ccc']:.3f} | {pearson} | "
             f"{r['mae']:.3f} | {per_fold} | {r['n_utterances']} | `{r['run_id']}` |"
         )
     return [*lines, ""]
+
+
+def _regression_setting(run: dict) -> str:
+    """``svm``, ``svm [basic]``, ``svm columns /^mfcc/``, ``svm (iemocap4 utterances)``: what
+    tells two rows of the same target and model apart."""
+    name = run["model"]
+    if run["feature_set"] not in (None, "default", "mel"):
+        name += f" [{run['feature_set']}]"
+    if run.get("columns"):
+        name += f" columns /{run['columns']}/"
+    chosen_by = str(run.get("label_map") or "").partition(".")[2]
+    return name + (f" ({chosen_by} utterances)" if chosen_by else "")
 
 
 def write_report(

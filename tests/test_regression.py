@@ -191,6 +191,12 @@ def test_cli_train_runs_and_bench_print_the_scores(tmp_path: Path) -> None:
     assert "## Dimensional regression" in text
     rows = [line for line in text.splitlines() if line.startswith("| activation | ")]
     assert sorted(r.split(" | ")[1] for r in rows) == ["lgbm", "svm"]  # the newest per model
+    # a run on some columns is its own row and says so (it hid the all-columns run, unnamed)
+    assert cli("train", "svm", "--target", "activation", "--columns", "^mfcc_").exit_code == 0
+    assert cli("report", "--out", str(tmp_path / "r2"), "--no-importance").exit_code == 0
+    text = (tmp_path / "r2" / "report.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| activation | ")]
+    assert sorted(r.split(" | ")[1] for r in rows) == ["lgbm", "svm", "svm columns /^mfcc_/"]
     refused = cli("train", "text-lr", "--target", "activation")
     assert refused.exit_code == 1 and refused.output.startswith("error: model 'text-lr' cannot")
     assert len(refused.output.strip().splitlines()) == 1

@@ -31,16 +31,18 @@ SELECT run_id, target, round(ccc, 4) AS ccc, round(pearson, 4) AS pearson,
 FROM runs WHERE list_contains($ids, run_id) AND target IS NOT NULL;
 
 -- name: newest_regression_runs
--- The newest regression run of each (target, model, feature set, speaker norm, tuned) of a
--- corpus: chosen by time, never by score.
-SELECT target, model, feature_set, speaker_norm, tuned_from IS NOT NULL AS tuned,
+-- The newest regression run of each (target, model, feature set, columns, label map that
+-- chose the utterances, speaker norm, tuned) of a corpus: chosen by time, never by score.
+SELECT target, model, feature_set, columns, label_map, speaker_norm,
+    tuned_from IS NOT NULL AS tuned,
     round(ccc, 4) AS ccc, round(pearson, 4) AS pearson, round(mae, 4) AS mae,
     round(ccc_fold_mean, 4) AS ccc_fold_mean, round(ccc_fold_std, 4) AS ccc_fold_std,
     n_utterances, run_id
 FROM runs
 WHERE corpus = $corpus AND target IS NOT NULL
 QUALIFY row_number() OVER (
-    PARTITION BY target, model, feature_set, speaker_norm, tuned_from IS NOT NULL
+    PARTITION BY target, model, feature_set, columns, label_map, speaker_norm,
+        tuned_from IS NOT NULL
     ORDER BY started_at DESC
 ) = 1
 ORDER BY target, model, run_id;
