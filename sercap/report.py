@@ -194,9 +194,15 @@ def write_report(
             importance_folds=importance_folds,
         )  # fmt: skip
         sections += modality_section(wh, corpus, label_map)
-    else:
-        sections += ["No runs yet: `sercap train MODEL` or `sercap bench` first.", ""]
-    sections += regression_section(wh, corpus)
+    regression = regression_section(wh, corpus)
+    if not best:
+        sections += [
+            "No classification runs yet: `sercap train MODEL` or `sercap bench` first."
+            if regression
+            else "No runs yet: `sercap train MODEL` or `sercap bench` first.",
+            "",
+        ]
+    sections += regression
     try:
         data = load_dataset(
             wh, "tabular", corpus=corpus, label_map=label_map, feature_set=feature_set

@@ -189,6 +189,10 @@ def test_cli_train_runs_and_bench_print_the_scores(tmp_path: Path) -> None:
     assert (Path(path) / "sercap.duckdb").read_bytes() == catalog  # stores nothing: no byte
     text = (tmp_path / "report" / "report.md").read_text()
     assert "## Dimensional regression" in text
+    # regression runs alone: not "No runs yet", and no note about a refit that cannot happen
+    assert "No runs yet" not in text and "No classification runs yet" in text
+    quiet = cli("report", "--out", str(tmp_path / "r1"))
+    assert quiet.exit_code == 0 and "permutation importance" not in quiet.output
     rows = [line for line in text.splitlines() if line.startswith("| activation | ")]
     assert sorted(r.split(" | ")[1] for r in rows) == ["lgbm", "svm"]  # the newest per model
     # a run on some columns is its own row and says so (it hid the all-columns run, unnamed)

@@ -356,7 +356,11 @@ def report_command(ctx: click.Context, corpus, label_map, feature_set, out_dir, 
     against coverage, feature importance, audio vs text runs (UA per modality, where they
     disagree), the functionals that separate the emotions, the corpus at a glance."""
     wh = open_warehouse(ctx, read_only=True)  # stores nothing: no byte of the catalog changes
-    if importance:  # the one slow part: say so before it starts
+    runs = sercap.runs(wh, corpus=sercap.resolve_corpus(wh, corpus))  # a bad name: one line
+    classifying = runs.height and (
+        "target" not in runs.columns or runs["target"].is_null().any()
+    )  # fmt: skip
+    if importance and classifying:  # the one slow part: say so before it starts
         click.echo(
             "permutation importance refits the newest tabular run once per outer fold "
             "(minutes on a big corpus; --no-importance skips it)",
