@@ -1261,7 +1261,8 @@ def predict(
     wh : Warehouse
         An open, writable warehouse (the final model is stored there).
     paths : path or sequence of paths
-        Audio files (any sample rate or channel count).
+        Audio files (any sample rate or channel count; ``say`` hears a note for a file
+        recorded below the features' 16 kHz or shorter than every training utterance).
     model : str, optional
         Use the newest stored run of this model (chosen by time, never by score).
     run : str, optional

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from sercap.audio import AudioError, audio_problem, load_audio
+from sercap.audio import AudioError, audio_problem, load_audio, probe_audio
 from sercap.errors import NotFoundError, SercapError, option
 from sercap.modality import AUDIO, FUSED, TEXT, input_modality
 from sercap.store import Warehouse, catalog, runs
@@ -454,6 +454,8 @@ def predict_files(
     """
 
     run = get_run(wh, run_id)
+    if say is not None:
+        _note_unlike_training(wh, run, paths, say)
     if run.get("target"):  # a rating per file: Prediction.value, no label or probabilities
         final = final_model(wh, run["run_id"], n_jobs=n_jobs, progress=progress, say=say)
         rated = []
@@ -493,6 +495,43 @@ def predict_files(
             )
         )
     return results
+
+
+def _note_unlike_training(
+    wh: Warehouse, run: dict, paths: list[Path], say: Callable[[str], None]
+) -> None:
+    """A note for each file the model can read but was not trained on anything like: audio
+    recorded below the features' sample rate (its upper bands are empty) or shorter than
+    every training utterance. Such a file gets a prediction that looks as confident as any.
+    """
+    from sercap.features.featureset import get_feature_set
+    from sercap.store.corpora import shortest_duration
+
+    try:
+        rate = int(get_feature_set(_audio_feature_set(run["feature_set"]) or "mel").params[
+            "sample_rate"
+        ])  # fmt: skip
+    except Exception:  # a text run, or a set this sercap does not define: nothing to say
+        return
+    shortest = shortest_duration(wh, run["corpus"]) or 0.0
+    for path in paths:
+        try:
+            info = probe_audio(path)
+        except AudioError:
+            continue  # its row says why
+        why = []
+        if info.sample_rate < rate:
+            why.append(
+                f"recorded at {info.sample_rate} Hz, so the bands of the model's {rate} Hz "
+                f"features above {info.sample_rate // 2} Hz are empty"
+            )
+        if 0 < info.duration_s < shortest:
+            why.append(
+                f"{info.duration_s:.2f} s long, shorter than every utterance the model was "
+                f"trained on (shortest {shortest:.2f} s)"
+            )
+        if why:
+            say(f"note: {path}: {' and '.join(why)}: its prediction is less reliable")
 
 
 def _predict_member(member: FinalModel, path: Path, text: str | None = None) -> np.ndarray:

@@ -351,3 +351,22 @@ def test_read_only_prediction_changes_no_byte_and_ignores_unrecorded_models(
         assert got[0].error is None and got[0].proba == pytest.approx(expected.proba)
         assert len(notes) == 1 and "not kept (the warehouse is open read-only" in notes[0]
     assert digest() == before
+
+
+def test_files_unlike_the_training_audio_get_a_note(trained, wavs, tmp_path) -> None:
+    """An 8 kHz recording (empty upper bands) or a clip shorter than every training
+    utterance got a prediction as confident-looking as any, without a word."""
+    wh_dir, runs = trained
+    y, sr = sf.read(wavs["mono16k"])
+    sf.write(tmp_path / "phone.wav", y[::2], sr // 2)
+    sf.write(tmp_path / "short.wav", y[: sr // 10], sr)
+    files = [tmp_path / "phone.wav", tmp_path / "short.wav", wavs["mono16k"]]
+    notes: list[str] = []
+    with connect(wh_dir) as wh:
+        got = predict_files(wh, runs["svm"], files, progress=False, say=notes.append)
+    assert [g.error for g in got] == [None, None, None]
+    notes = [n for n in notes if "final model" not in n]  # fitted now, if not yet stored
+    assert len(notes) == 2, notes
+    assert notes[0].startswith(f"note: {files[0]}: recorded at 8000 Hz")
+    assert "above 4000 Hz are empty" in notes[0]
+    assert notes[1].startswith(f"note: {files[1]}: 0.10 s long, shorter than every utterance")

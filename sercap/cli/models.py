@@ -418,7 +418,9 @@ def predict_command(
     The first prediction with a run trains its final model on all of the run's data (same
     parameters and seed) and stores it in the warehouse; later ones load it. A file that
     cannot be read gets a one-line reason and the others still get predictions; the exit
-    status is 1 only when no file could be predicted. The confidence column is the top
+    status is 1 only when no file could be predicted. A file recorded below the features'
+    16 kHz, or shorter than every training utterance, is predicted with a note: the model
+    never saw audio like it. The confidence column is the top
     probability; with --abstain or --coverage, less confident files get '?' (null in
     json/csv).
 

@@ -208,3 +208,8 @@ def has_transcripts(wh: Warehouse, corpus: str) -> bool:
         [corpus],
     ).fetchall()
     return bool(found)
+
+
+def shortest_duration(wh: Warehouse, corpus: str) -> float | None:
+    """The duration in seconds of the shortest utterance of ``corpus`` (None: none)."""
+    return wh.scalar("SELECT min(duration_s) FROM utterances WHERE corpus = ?", [corpus])
