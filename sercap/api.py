@@ -940,9 +940,13 @@ def _study_setup(
     storage: str | None,
     study: str | None,
     target: str | None = None,
+    show: bool = False,
 ) -> tuple[Any, str, Any, str]:
-    """The dataset, base study name, Optuna storage and its printable label."""
+    """The dataset, base study name, Optuna storage and its printable label. With ``show``
+    (reading an existing tuning) nothing is created, and without ``storage`` the one the
+    tuning recorded is used."""
     from sercap.experiment import data_request, load_for
+    from sercap.store.runs import study_storage
     from sercap.tuning import open_storage, shown_url, study_name
 
     if target is not None:  # a rating: the regressor's dataset (its label map names it)
@@ -964,7 +968,14 @@ def _study_setup(
         )
         data = load_for(wh, request)
     name = study or study_name(model, data)
-    backend = open_storage(storage, wh.root, name)
+    if show and storage is None and (recorded := study_storage(wh, name)):
+        if shown_url(recorded) != recorded or "***" in recorded:  # a masked password
+            raise NotFoundError(
+                f"study {name!r} is stored in {recorded}",
+                hint=f"give its full URL with {option('storage')}",
+            )
+        storage = recorded
+    backend = open_storage(storage, wh.root, name, create=not show)
     label = shown_url(storage) if storage else str(wh.root / "studies" / f"{name}.journal")
     return data, name, backend, label
 
@@ -1008,6 +1019,7 @@ def load_study(
         storage=storage,
         study=study,
         target=target,
+        show=True,
     )
     return Study(name, model, label, nested_studies(backend, name), wh.root)
 

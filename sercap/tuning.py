@@ -150,6 +150,7 @@ def open_storage(
     heartbeat_s: int = HEARTBEAT_S,
     grace_s: int = GRACE_S,
     attempts: int = 6,
+    create: bool = True,
 ) -> optuna.storages.BaseStorage:
     """The storage named by ``url``; by default a journal file under ``root/studies``.
 
@@ -159,7 +160,8 @@ def open_storage(
     process was killed) is marked FAIL when a trial of its study next starts. Processes
     that open one empty PostgreSQL database at once race to create Optuna's tables (a
     UniqueViolation in PostgreSQL's catalog): the loser retries (``attempts`` times), by
-    then the tables exist.
+    then the tables exist. With ``create`` False (reading a study), a journal or SQLite
+    file that does not exist is a :class:`NotFoundError` instead of a new empty file.
     """
     import sqlalchemy.exc
     from optuna.storages import JournalStorage, RDBStorage
@@ -168,6 +170,8 @@ def open_storage(
     if url is None or url.endswith((".journal", ".log")):
         # absolute: Dask workers on other machines or folders open the same file
         path = (Path(url) if url else layout.study_journal(root, study)).absolute()
+        if not create and not path.is_file():
+            raise _no_study(study)
         path.parent.mkdir(parents=True, exist_ok=True)
         backend = JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
         return JournalStorage(backend)
@@ -179,6 +183,9 @@ def open_storage(
     relative = re.match(r"(sqlite(?:\+\w+)?:///)([^/].*)$", url)
     if relative and not relative.group(2).startswith(":memory:"):  # absolute, as a journal's
         url = relative.group(1) + str(Path(relative.group(2)).absolute())
+    sqlite_file = re.match(r"sqlite(?:\+\w+)?:///(/.*)$", url)
+    if not create and sqlite_file and not Path(sqlite_file.group(1)).is_file():
+        raise _no_study(study)
     for attempt in range(attempts):
         try:
             with warnings.catch_warnings():  # heartbeat_interval is "experimental"
@@ -191,6 +198,13 @@ def open_storage(
         except Exception as exc:  # SQLAlchemy raises many kinds; all mean "cannot use this URL"
             raise SercapError(f"storage {shown_url(url)!r}: {_first_line(exc, url)}") from exc
     raise AssertionError("unreachable")
+
+
+def _no_study(name: str) -> NotFoundError:
+    return NotFoundError(
+        f"no study {name!r} yet; tune it first (`sercap tune` without --show / "
+        "`sercap.tune(wh, …)`)"
+    )
 
 
 def storage_failure(exc: BaseException) -> str | None:

@@ -357,6 +357,32 @@ def test_tune_show_lists_every_fold_study(tmp_path) -> None:
         assert wh.scalar("SELECT count(*) FROM runs") == before
 
 
+def test_tune_show_reads_the_recorded_storage_and_creates_nothing(tmp_path) -> None:
+    """`tune --show` created an empty journal for a study that did not exist (and the
+    folder of a --storage path); for a study tuned into SQLite it said "no study yet", and
+    following that advice would have started a fresh one."""
+    from click.testing import CliRunner
+
+    from cli import main
+
+    wh_dir = tmp_path / "wh"
+    wh = connect(wh_dir)
+    add_features(wh, add_corpus(wh, n_speakers=4, per_class=3))
+    wh.close()
+    runner = CliRunner()
+    base = ["-w", str(wh_dir), "tune", "svm", "--inner-folds", "2"]
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    done = runner.invoke(main, [*base, "--trials", "1", "--storage", db, "--study", "s"])
+    assert done.exit_code == 0, done.output
+    shown = runner.invoke(main, [*base, "--show", "--study", "s"])
+    assert shown.exit_code == 0 and "nested tuning s:" in shown.stdout, shown.output
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    for extra in ([], ["--storage", str(tmp_path / "new" / "zz.journal")]):
+        missing = runner.invoke(main, [*base, "--show", "--study", "zz", *extra])
+        assert missing.exit_code == 1 and "no study 'zz' yet" in missing.output
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
 def test_the_default_is_kept_unless_clearly_beaten() -> None:
     from sercap.tuning import best_params, chosen_trial
 

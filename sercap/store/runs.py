@@ -224,6 +224,15 @@ def store_tuned_params(
     )
 
 
+def study_storage(wh: Warehouse, base: str) -> str | None:
+    """Where the nested tuning ``base`` was stored (as recorded: a password is masked)."""
+    return wh.scalar(
+        "SELECT storage FROM tuned_params WHERE base_study = ? OR study = ? "
+        "ORDER BY updated_at DESC LIMIT 1",
+        [base, base],
+    )
+
+
 def nested_tuned_params(
     wh: Warehouse,
     model: str,
