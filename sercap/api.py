@@ -1130,12 +1130,15 @@ def tune(
 
     spec = _cluster(cluster)
     if trials < 1:
-        raise BadParameterError(f"trials={trials}", hint="ask for at least one trial")
+        raise BadParameterError(f"{option('trials')} {trials}", hint="ask for at least one trial")
     if inner_folds < 2:
-        raise BadParameterError(f"inner_folds={inner_folds}", hint="use at least 2 inner folds")
+        raise BadParameterError(
+            f"{option('inner_folds')} {inner_folds}", hint="use at least 2 inner folds"
+        )
     if timeout is not None and not timeout > 0:
         raise BadParameterError(
-            f"timeout={timeout}", hint="give a positive number of seconds, or none for no limit"
+            f"{option('timeout')} {timeout}",
+            hint="give a positive number of seconds, or none for no limit",
         )
     if pruner not in PRUNERS:
         raise BadParameterError(
@@ -1396,7 +1399,8 @@ def _predict_ratings(
     if given := [name for name, on in refused.items() if on]:
         raise BadParameterError(
             f"run {run.run_id} predicts {run.record['target']} ratings; "
-            f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} for emotion classes only",
+            f"{' and '.join(map(option, given))} {'is' if len(given) == 1 else 'are'} for "
+            "emotion classes only",
             hint="leave them out for a rating",
         )
     results = predict_files(wh, run.run_id, paths, n_jobs=jobs, progress=_bars(progress))
@@ -1420,7 +1424,7 @@ def _abstain_threshold(
     """The confidence below which ``predict`` abstains (None: never)."""
     if abstain is not None and coverage is not None:
         raise BadParameterError(
-            "give abstain (a confidence) or coverage (a share), not both",
+            f"give {option('abstain')} (a confidence) or {option('coverage')} (a share), not both",
             hint="e.g. abstain 0.5 or coverage 0.8",
         )
     if coverage is not None:
@@ -1428,11 +1432,11 @@ def _abstain_threshold(
 
         if not 0.0 < coverage <= 1.0:
             raise BadParameterError(
-                f"coverage {coverage}: give the share of files to keep, in (0, 1]"
+                f"{option('coverage')} {coverage}: give the share of files to keep, in (0, 1]"
             )
         return abstain_threshold(wh, run_id, coverage)
     if abstain is not None and not 0.0 <= abstain <= 1.0:
-        raise BadParameterError(f"abstain {abstain}: give a confidence between 0 and 1")
+        raise BadParameterError(f"{option('abstain')} {abstain}: give a confidence between 0 and 1")
     return abstain
 
 

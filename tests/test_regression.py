@@ -267,7 +267,7 @@ def test_regression_runs_stay_out_of_class_only_verbs(rated: Warehouse) -> None:
     # predict takes a regression run (test_predict_with_a_regression_run…), but not the
     # options that only make sense for classes
     with pytest.raises(
-        SercapError, match="predicts valence ratings; coverage is for emotion classes only"
+        SercapError, match="predicts valence ratings; --coverage / coverage= is for emotion classes only"
     ):
         sercap.predict(rated, ["/nowhere.wav"], run=a.run_id, coverage=0.8)
 
@@ -336,7 +336,7 @@ def test_predict_with_a_regression_run_gives_each_file_its_rating(tmp_path: Path
         [_audio_input(final, sercap.audio.load_audio(w, 16000)) for w in wavs]
     )  # fmt: skip
     np.testing.assert_allclose(values[:3], here.predict(rows), rtol=1e-6)
-    with pytest.raises(SercapError, match="ratings; abstain is for emotion classes only"):
+    with pytest.raises(SercapError, match="ratings; --abstain / abstain= is for emotion classes only"):
         sercap.predict(wh, wavs, run=run.run_id, abstain=0.5)
     with pytest.raises(SercapError, match="no stored run of 'svm'"):
         sercap.predict(wh, wavs, model="svm")  # --model picks emotion runs only
