@@ -1906,6 +1906,12 @@ def runs(wh: Warehouse, *, corpus: str | None = None, model: str | None = None) 
     from sercap.regression import with_regression_scores
     from sercap.report import runs_table
 
+    if corpus is not None:  # a typo is "no corpus 'x'", not an empty list
+        resolve_corpus(wh, corpus)
+    if model is not None and model != "ensemble":
+        from sercap.models.registry import get_model
+
+        get_model(model)
     return with_regression_scores(wh, runs_table(wh, corpus=corpus, model=model))
 
 

@@ -437,3 +437,27 @@ def test_tune_top_up_finishes_the_budget_of_an_interrupted_tuning(toy_dir: Path)
     storage = open_storage(str(journal), toy_dir, "")
     counts = {s.study_name: s.n_trials for s in optuna.get_all_study_summaries(storage)}
     assert sorted(counts.values()) == [2, 2, 2, 2], counts
+
+
+def test_runs_of_a_corpus_or_model_that_does_not_exist_say_so(toy_dir: Path) -> None:
+    """`runs --corpus nope` said "no runs match", as if the corpus existed."""
+    _one_line_error(CliRunner().invoke(main, ["-w", str(toy_dir), "runs", "--corpus", "nope"]),
+                    "no corpus 'nope'")  # fmt: skip
+    _one_line_error(CliRunner().invoke(main, ["-w", str(toy_dir), "runs", "--model", "svmm"]),
+                    "unknown model 'svmm'")  # fmt: skip
+
+
+def test_output_cut_short_by_its_reader_ends_quietly(toy_dir: Path) -> None:
+    """`sercap … | head` printed "error: Broken pipe" (and exit 1) once head had enough."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    for command in (["sql", "SELECT * FROM range(20)"], ["info"]):
+        proc = subprocess.Popen(
+            [sys.executable, "cli.py", "-w", str(toy_dir), *command],
+            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        proc.stdout.close()  # what head does once it has its lines (here: before any)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 141 and err == b"", err

@@ -105,6 +105,10 @@ class _Group(click.Group):
                 damaged = damaged_part_error(exc, Path(root))
                 click.echo(f"error: {damaged or str(exc).splitlines()[0]}", err=True)
                 sys.exit(1)
+            if isinstance(exc, BrokenPipeError):  # `sercap … | head`: the reader has enough
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())  # nothing left to flush at exit
+                sys.exit(128 + 13)  # as a process killed by SIGPIPE (git, cat) ends
             if isinstance(exc, OSError):  # an output folder that does not exist, a full disk…
                 where = f"{exc.filename}: " if exc.filename else ""
                 click.echo(f"error: {where}{exc.strerror or exc}", err=True)
