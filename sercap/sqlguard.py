@@ -19,7 +19,8 @@ statement type          allowed when
                         DATABASE`` are parsed as ``PRAGMA`` too, and are refused)
 ======================  ===============================================================
 
-Everything else is refused: ``INSERT``/``UPDATE``/``DELETE``/``MERGE``, ``CREATE``/``DROP``/
+Everything else is refused: ``INSERT``/``UPDATE``/``DELETE``/``MERGE`` (also inside a
+``SELECT``'s ``WITH``, which DuckDB parses as a ``SELECT``), ``CREATE``/``DROP``/
 ``ALTER``, ``COPY``, ``EXPORT``, ``ATTACH``/``DETACH``, ``SET``/``RESET``/``USE``,
 ``INSTALL``/``LOAD``, ``CALL`` (``CHECKPOINT`` is a ``CALL``), transactions, ``PREPARE``/
 ``EXECUTE``, ``VACUUM``/``ANALYZE``, a ``PIVOT`` without an ``IN`` list (DuckDB runs it as
@@ -59,6 +60,11 @@ READ_PRAGMAS = frozenset(
         "version",
     }
 )
+
+
+#: Keywords that make a SELECT write (a data-modifying CTE); DuckDB parses the whole as a
+#: SELECT, which a writable connection runs.
+_DML = frozenset({"delete", "insert", "update", "merge"})
 
 
 @dataclass(frozen=True)
@@ -109,7 +115,10 @@ def _is_read(statement: duckdb.Statement, con: duckdb.DuckDBPyConnection) -> tup
         kind = statement.type.name
     except ValueError:  # a type this duckdb's Python enum does not name (UPDATE EXTENSIONS)
         return "UNKNOWN", False
-    if kind == "SELECT":
+    if kind == "SELECT":  # …unless a CTE modifies data: WITH d AS (DELETE … RETURNING *)
+        changes = sorted({w[2] for w in _words(statement.query) if w[1] == "keyword"} & _DML)
+        if changes:
+            return f"SELECT with {changes[0].upper()}", False
         return kind, True
     if kind == "PRAGMA":
         words = _words(statement.query)

@@ -7,6 +7,7 @@ from sercap.sqlguard import classify, fence_settings, refuse_writes
 
 READS = [
     "SELECT 1",
+    """SELECT 'delete' AS "update" """,  # words, not keywords
     "WITH a AS (SELECT 1 AS x) SELECT * FROM a",
     "FROM labels",
     "VALUES (1), (2)",
@@ -64,6 +65,10 @@ WRITES = [
     "EXPLAIN ANALYZE COPY (SELECT 1) TO 'x.csv'",  # EXPLAIN ANALYZE runs what it explains
     "EXPLAIN ANALYZE (FORMAT json) DELETE FROM labels",
     "EXPLAIN DELETE FROM labels",
+    # DuckDB parses these as SELECT: on a writable connection they deleted or added rows
+    "WITH d AS (DELETE FROM labels RETURNING *) SELECT * FROM d",
+    "WITH i AS (INSERT INTO labels VALUES (1) RETURNING *) SELECT count(*) FROM i",
+    "WITH u AS (UPDATE labels SET a = 2 RETURNING *) SELECT 1",
 ]
 
 
