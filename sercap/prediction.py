@@ -85,7 +85,13 @@ def newest_run(
 
         if model not in MODELS:
             get_model(model)  # a typo lists the known names, rather than "train it first"
-
+        if rating := runs.newest_rating_run(wh, model, corpus):
+            raise NotFoundError(
+                f"the stored runs of {model!r} predict ratings ({rating[1]}), not emotion "
+                f"classes; predict ratings with the run itself ({option('run')} {rating[0]}), "
+                f"or train a classifier with `sercap train {model}` / "
+                f"`sercap.train(wh, {model!r})`"
+            )
         raise NotFoundError(
             f"no stored run of {model!r}; run `sercap train {model}` / "
             f"`sercap.train(wh, {model!r})` first"

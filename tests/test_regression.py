@@ -336,10 +336,12 @@ def test_predict_with_a_regression_run_gives_each_file_its_rating(tmp_path: Path
         [_audio_input(final, sercap.audio.load_audio(w, 16000)) for w in wavs]
     )  # fmt: skip
     np.testing.assert_allclose(values[:3], here.predict(rows), rtol=1e-6)
-    with pytest.raises(SercapError, match="ratings; --abstain / abstain= is for emotion classes only"):
+    with pytest.raises(SercapError, match="--abstain / abstain= is for emotion classes only"):
         sercap.predict(wh, wavs, run=run.run_id, abstain=0.5)
-    with pytest.raises(SercapError, match="no stored run of 'svm'"):
-        sercap.predict(wh, wavs, model="svm")  # --model picks emotion runs only
+    # --model picks emotion runs only, and says the runs there are predict ratings
+    with pytest.raises(SercapError, match="the stored runs of 'svm' predict ratings") as info:
+        sercap.predict(wh, wavs, model="svm")
+    assert f"--run / run= {run.run_id}" in str(info.value)
     wh.close()
 
 

@@ -93,6 +93,16 @@ def run_for_prediction(wh: Warehouse, model: str, corpus: str | None) -> tuple[s
     return (found[0][0], bool(found[0][1])) if found else None
 
 
+def newest_rating_run(wh: Warehouse, model: str, corpus: str | None) -> tuple[str, str] | None:
+    """(run id, target) of the newest regression run of ``model``, or None."""
+    found = wh.con.execute(
+        "SELECT run_id, target FROM runs WHERE model = ? AND (? IS NULL OR corpus = ?) "
+        "AND target IS NOT NULL AND cross_matrix IS NULL ORDER BY started_at DESC LIMIT 1",
+        [model, corpus, corpus],
+    ).fetchall()
+    return (found[0][0], found[0][1]) if found else None
+
+
 def newer_speaker_normed(wh: Warehouse, model: str, corpus: str | None, run_id: str) -> str | None:
     """The newest run of ``model`` with speaker normalisation started after ``run_id``, or
     None: what ``predict --model`` passes over."""
