@@ -267,7 +267,7 @@ def test_regression_runs_stay_out_of_class_only_verbs(rated: Warehouse) -> None:
     # predict takes a regression run (test_predict_with_a_regression_run…), but not the
     # options that only make sense for classes
     with pytest.raises(
-        SercapError, match="predicts valence ratings; --coverage / coverage= is for emotion classes only"
+        SercapError, match="valence ratings; --coverage / coverage= is for emotion classes only"
     ):
         sercap.predict(rated, ["/nowhere.wav"], run=a.run_id, coverage=0.8)
 
