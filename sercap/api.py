@@ -1621,7 +1621,7 @@ def iter_sql(
             refuse_writes(s for text in texts for s in classify(text))
         if wh.read_only:
             _fence(wh)
-    return _run_statements(wh, texts, rerun=not write)
+    return _run_statements(wh, texts)
 
 
 def _fence(wh: Warehouse) -> None:
@@ -1648,20 +1648,13 @@ def _fence(wh: Warehouse) -> None:
         )
 
 
-def _run_statements(
-    wh: Warehouse, texts: list[str], *, rerun: bool = False
-) -> Iterator[tuple[str, pl.DataFrame]]:
-    """Each statement's result. A result with columns polars cannot hold (INTERVAL, UNION)
-    is run again with those columns as text when ``rerun`` (reads only: a write ran once)."""
+def _run_statements(wh: Warehouse, texts: list[str]) -> Iterator[tuple[str, pl.DataFrame]]:
+    """Each statement's result; columns polars cannot hold (INTERVAL, UNION) as text."""
     import duckdb
-    import polars as pl
 
     for text in texts:
         try:
-            try:
-                frame = wh.query(text)
-            except pl.exceptions.PolarsError as exc:
-                frame = _as_text(wh, text, exc, rerun)
+            frame = wh.query(text, text_types=True)
         except duckdb.PermissionException as exc:
             raise RefusedError(
                 str(exc).splitlines()[0],
@@ -1670,26 +1663,6 @@ def _run_statements(
         except duckdb.Error as exc:  # a typo, an unknown table or column, a bad cast…
             raise QueryError((str(exc).strip().splitlines() or [""])[0]) from exc
         yield text, frame
-
-
-def _as_text(wh: Warehouse, text: str, exc: Exception, rerun: bool) -> pl.DataFrame:
-    """The result of ``text`` with the columns polars could not import cast to VARCHAR."""
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    hint = "CAST such columns AS VARCHAR in the query"
-    if not rerun:
-        raise QueryError(f"the statement ran, but its result cannot be shown ({first})", hint=hint)
-    rel = wh.con.sql(text)
-    exprs, cast = [], False
-    for name, kind in zip(rel.columns, rel.types, strict=True):
-        quoted = '"' + name.replace('"', '""') + '"'
-        if "INTERVAL" in str(kind) or str(kind).startswith("UNION"):
-            exprs.append(f"CAST({quoted} AS VARCHAR) AS {quoted}")
-            cast = True
-        else:
-            exprs.append(quoted)
-    if not cast:
-        raise QueryError(f"the result cannot be shown ({first})", hint=hint)
-    return rel.project(", ".join(exprs)).pl()
 
 
 @_takes_warehouse

@@ -28,7 +28,7 @@ import polars as pl
 from tqdm.auto import tqdm
 
 from sercap.data import Dataset
-from sercap.errors import SercapError, option
+from sercap.errors import BadParameterError, SercapError, option
 from sercap.store import Warehouse
 from sercap.store import runs as store_runs
 
@@ -262,10 +262,13 @@ def run_cross(
         {c: corpus_classes(wh, c) for c in corpora}, store_runs.shared_emotions(wh)
     )
     from sercap.experiment import data_request  # scikit-learn: after the refusals
+    from sercap.models.registry import get_model
 
+    if get_model(model).input_kind in ("text", "multimodal"):  # fusion reads words too
+        raise BadParameterError(
+            f"model {model!r} reads transcripts; cross-corpus needs an audio model"
+        )
     request = data_request(model, corpus=corpora[0], feature_set=feature_set, image_set=feature_set)
-    if request.input_kind == "text":
-        raise SercapError(f"model {model!r} reads transcripts; cross-corpus needs an audio model")
     name = request.feature_set or (
         DEFAULT_IMAGE_SET if request.input_kind == "image" else DEFAULT_FEATURE_SET
     )

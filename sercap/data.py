@@ -148,6 +148,14 @@ def feature_set_hash(wh: Warehouse, name: str, kind: str | None = None) -> str:
         rows = []
     if not rows and name not in known:
         what = "image set" if images else "feature set"
+        other = {n for n, (k, _, _) in builtin_definitions().items() if (k == "image") != images}
+        if name in other:  # the right name for the other kind of model
+            reads = "spectrogram images" if not images else "descriptors and functionals"
+            raise BadParameterError(
+                f"{name!r} is an {'image' if not images else 'audio feature'} set, and this "
+                f"model reads {'feature' if not images else 'image'} sets; choose one of: "
+                f"{', '.join(sorted(known))} (a model reading {reads} takes {name!r})"
+            )
         raise NotFoundError(f"unknown {what} {name!r}; choose one of: {', '.join(sorted(known))}")
     if not rows:
         raise NotExtractedError(

@@ -41,11 +41,11 @@ def test_clear_errors_for_missing_steps(wh) -> None:
     unknown = "unknown feature set 'nosuch'; choose one of: basic, chroma"
     with pytest.raises(SercapError, match=unknown):
         load_dataset(wh, "tabular", feature_set="nosuch")
-    with pytest.raises(SercapError, match="unknown feature set 'mel'"):
+    with pytest.raises(SercapError, match="'mel' is an image set, and this model reads feature"):
         load_dataset(wh, "tabular", feature_set="mel")
     with pytest.raises(SercapError, match="run `sercap images --image-set mel`"):
         load_dataset(wh, "image")
-    with pytest.raises(SercapError, match="unknown image set 'default'; choose one of: mel"):
+    with pytest.raises(SercapError, match="'default' is an audio feature set.*one of: mel"):
         load_dataset(wh, "image", feature_set="default")
     with pytest.raises(SercapError, match="unknown label map"):
         load_dataset(wh, "tabular", label_map="nope")

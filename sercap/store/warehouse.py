@@ -50,6 +50,24 @@ def default_path() -> Path:
     return Path(os.environ.get("SERCAP_WAREHOUSE") or "warehouse")
 
 
+#: DuckDB types polars cannot import (it fails, or panics when they are nested).
+_UNSHOWABLE = ("INTERVAL", "UNION(")
+
+
+def _as_text_where_needed(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+    """``rel`` with each column whose type holds an INTERVAL or a UNION cast to VARCHAR
+    (projecting a statement's result does not run the statement again)."""
+    exprs, cast = [], False
+    for name, kind in zip(rel.columns, rel.types, strict=True):
+        quoted = '"' + name.replace('"', '""') + '"'
+        if any(t in str(kind) for t in _UNSHOWABLE):
+            exprs.append(f"CAST({quoted} AS VARCHAR) AS {quoted}")
+            cast = True
+        else:
+            exprs.append(quoted)
+    return rel.project(", ".join(exprs)) if cast else rel
+
+
 @dataclass
 class Warehouse:
     """An open warehouse: ``root`` for Parquet parts, ``con`` for the catalog.
@@ -72,15 +90,28 @@ class Warehouse:
     _in_transaction: bool = field(default=False, repr=False)
 
     # -- queries -----------------------------------------------------------------------
-    def query(self, sql: str, params: Sequence[Any] | dict | None = None) -> pl.DataFrame:
+    def query(
+        self,
+        sql: str,
+        params: Sequence[Any] | dict | None = None,
+        *,
+        text_types: bool = False,
+    ) -> pl.DataFrame:
         """Run a query and return all of its rows as a polars DataFrame.
 
         A stored part that cannot be read (damaged without changing its size, which opening
         does not see) raises a one-line :class:`SercapError` naming the part and the repair.
+        With ``text_types``, columns of types polars cannot hold (an INTERVAL or a UNION,
+        also inside a struct, list or map) come back as DuckDB's text of them (for queries
+        a user wrote; the statement runs once either way).
         """
         try:
             rel = self.con.sql(sql, params=params)
-            return rel.pl() if rel is not None else pl.DataFrame()
+            if rel is None:
+                return pl.DataFrame()
+            if text_types:
+                rel = _as_text_where_needed(rel)
+            return rel.pl()
         except duckdb.Error as exc:
             damaged = damaged_part_error(exc, self.root)
             if damaged is None:
