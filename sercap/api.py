@@ -1702,7 +1702,10 @@ def verify(wh: Warehouse) -> CheckResult:
 
     Every registered part must exist, have its recorded size and SHA-256, read as Parquet
     and hold the rows recorded; every stored utterance must point at a registered part that
-    holds it, and no utterance may be stored twice in a feature set.
+    holds it, no utterance may be stored twice in a feature set, every part must belong to
+    a set with a ``feature_sets`` row and hold only utterances the ``utterances`` table
+    lists, every catalog table must read to its end, and the audio behind each stored
+    utterance must still hold the bytes ingest hashed.
 
     Examples
     --------
@@ -1724,22 +1727,25 @@ def verify(wh: Warehouse) -> CheckResult:
 
 
 @_takes_warehouse
-def repair(wh: Warehouse, problems: Sequence[Any] | CheckResult) -> Any:
+def repair(wh: Warehouse, problems: Sequence[Any] | CheckResult | None = None) -> Any:
     """Unregister broken parts and forget the utterances they held (a writable ``wh``).
 
-    The next :func:`extract` / :func:`images` recomputes exactly those utterances. Returns a
-    summary whose ``lines()`` say what changed.
+    ``problems`` are what :func:`verify` found (default: verify now). The next
+    :func:`extract` / :func:`images` recomputes exactly those utterances. Returns a summary
+    whose ``lines()`` say what changed.
 
     Examples
     --------
     >>> import sercap
     >>> wh = sercap.connect(":memory:")
-    >>> sercap.repair(wh, sercap.verify(wh)).lines()
+    >>> sercap.repair(wh).lines()  # what the "run sercap.repair(wh)" hints run
     ['repaired: 0 part(s) unregistered, 0 file(s) deleted']
     >>> wh.close()
     """
     from sercap.check import repair as _repair
 
+    if problems is None:
+        problems = verify(wh)
     if isinstance(problems, CheckResult):
         problems = problems.problems
     return _repair(wh, list(problems))
@@ -2495,6 +2501,7 @@ def bench_scale(
 
     if workers < 1:
         raise BadParameterError(f"workers must be at least 1, not {workers}")
+    workloads = _listed(workloads)
     unknown = [w for w in workloads if w not in scale.WORKLOADS]
     if unknown:
         raise BadParameterError(

@@ -4,9 +4,11 @@
 SHA-256 recorded when it was registered, read as Parquet and hold the rows recorded; and the
 catalog must agree with the parts: each ``ok`` extraction row points at a registered part
 that holds its utterance, each part holds only utterances recorded as stored in it, and no
-utterance is stored twice in one feature set. The audio behind each stored utterance must
-still hold the bytes ingest hashed (``repair`` cannot mend that one: ``ingest`` re-reads the
-audio and drops the stale features).
+utterance is stored twice in one feature set; every part belongs to a set with a
+``feature_sets`` row and holds only utterances the ``utterances`` table lists (rows deleted
+by hand left parts no view reads, or features of an utterance nobody lists). The audio
+behind each stored utterance must still hold the bytes ingest hashed (``repair`` cannot
+mend that one: ``ingest`` re-reads the audio and drops the stale features).
 
 The unit of repair is the *chunk*: extraction writes one chunk of utterances as one part per
 kind (an ``lld`` set: ``frames/…/part-X.parquet`` and ``features/…/part-X.parquet``, the same
@@ -60,6 +62,8 @@ class RepairSummary:
     files_deleted: int = 0
     #: feature-set name -> (kind, number of utterances the next extraction recomputes)
     recompute: dict[str, tuple[str, int]] = field(default_factory=dict)
+    #: hashes of sets whose feature_sets row was gone: dropped, with no name to extract by
+    lost_sets: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         """Human-readable summary, one line per fact."""
@@ -74,6 +78,11 @@ class RepairSummary:
                 else f"sercap extract --feature-set {name}"
             )
             out.append(f"`{command}` will recompute {n} utterance(s)")
+        for fs_hash in sorted(self.lost_sets):
+            out.append(
+                f"feature set {fs_hash} had lost its definition (feature_sets row): its parts "
+                "are dropped; extracting a set by name stores it anew"
+            )
         return out
 
 
@@ -419,7 +428,10 @@ def repair(wh: Warehouse, problems: list[Problem]) -> RepairSummary:
     names = dict(wh.con.execute("SELECT hash, name || '\t' || kind FROM feature_sets").fetchall())
     touched = set(by_set) | {p.fs_hash for p in drop_parts}
     for fs_hash in touched:  # what the next extract does: every utterance without a row
-        name, kind = names.get(fs_hash, f"{fs_hash}\tlld").split("\t")
+        if fs_hash not in names:  # its definition was deleted: no name to extract it by
+            summary.lost_sets.append(fs_hash)
+            continue
+        name, kind = names[fs_hash].split("\t")
         pending = catalog.count_unrecorded(wh, fs_hash)
         previous = summary.recompute.get(name, (kind, 0))[1]
         summary.recompute[name] = (kind, previous + pending)

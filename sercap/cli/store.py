@@ -103,8 +103,9 @@ def check_command(ctx: click.Context, repair: bool) -> None:
     Every registered part must exist, have the size and SHA-256 recorded when it was
     registered, read as Parquet and hold the rows recorded; every stored utterance's
     extractions row must point at a registered part that holds it, no utterance may be
-    stored twice in a feature set, and each stored utterance's audio file must still hold
-    the bytes ingest hashed. Prints one line per problem and exits 1 if any.
+    stored twice in a feature set, parts must belong to a set and to utterances the
+    catalog still lists, and each stored utterance's audio file must still hold the bytes
+    ingest hashed. Prints one line per problem and exits 1 if any.
       sercap check
       sercap check --repair && sercap extract && sercap images
     """

@@ -682,7 +682,7 @@ def pool_results(
 
     work = work or run_task
     ctx = mp.get_context("spawn")
-    # main_not_rerun: the workers (and their replacements) never run the caller's script
+    # main_not_rerun: the workers never run the caller's script
     with main_not_rerun():
         # No max_tasks_per_child: a replacement worker would be started by the pool's
         # manager thread, outside sigint_ignored, and a Ctrl-C during its start-up would
