@@ -135,7 +135,7 @@ def test_refused_fixed_parameters_create_no_study(tmp_path) -> None:
         with pytest.raises(BadParameterError, match=words):
             sercap.tune(wh, model, params=params, trials=1, progress=False)
     for timeout in (0, -5):  # it created journals, then failed "no completed trial yet"
-        with pytest.raises(BadParameterError, match=f"timeout={timeout}"):
+        with pytest.raises(BadParameterError, match=f"--timeout / timeout= {timeout};"):
             sercap.tune(wh, "svm", trials=1, timeout=timeout, progress=False)
     assert not list((tmp_path / "wh").rglob("*.journal"))
     wh.close()
