@@ -310,34 +310,42 @@ def check(wh: Warehouse, *, verify_checksums: bool = True) -> list[Problem]:
 
 def stale_audio_line(wh: Warehouse) -> str | None:
     """What :func:`check` says about stored features of audio that has changed since, or
-    None (what ``extract`` warns about)."""
-    found = _audio_problems(wh)
+    None (what ``extract`` warns about). On a writable warehouse, files found unchanged
+    after their stat moved (``touch``, a copy) get their new stat recorded, so they are not
+    hashed again at every call."""
+    found = _audio_problems(wh, refresh=not wh.read_only)
     return f"{found[0].what}: {found[0].detail}" if found else None
 
 
-def _audio_problems(wh: Warehouse) -> list[Problem]:
+def _audio_problems(wh: Warehouse, *, refresh: bool = False) -> list[Problem]:
     """Utterances whose stored features came from bytes their audio file no longer holds.
 
     One ``stat`` per audio file; a file is hashed only when its stat differs from the one
     ingest recorded (the pre-check of :mod:`sercap.corpora.fingerprint`). A file that is gone
-    is not a problem here: the features belong to the audio that was (ingest decides).
+    is not a problem here: the features belong to the audio that was (ingest decides). With
+    ``refresh``, a file hashed again and found unchanged gets its fingerprint re-recorded.
     """
-    from sercap.corpora.fingerprint import FileStat, Fingerprint, sha256_file
+    from sercap.corpora.fingerprint import FileStat, Fingerprint, fingerprint
 
     rows = catalog.extracted_audio(wh)
     changed: list[tuple[str, list[str]]] = []
+    unchanged: list[Fingerprint] = []
     for path, utts, sha, size, mtime, ctime, inode, known_sha, hashed_ns in rows:
+        known = None
+        if size is not None and known_sha == sha:
+            known = Fingerprint(path, known_sha, FileStat(size, mtime, ctime, inode), hashed_ns)
         try:
-            current = FileStat.of(path)
-            if size is not None and known_sha == sha:
-                known = Fingerprint(path, known_sha, FileStat(size, mtime, ctime, inode), hashed_ns)
-                if known.still_valid(current):
-                    continue
-            if sha256_file(path) == sha:
-                continue
+            now, hashed = fingerprint(path, known)
         except OSError:
             continue
-        changed.append((path, utts))
+        if now.sha256 != sha:
+            changed.append((path, utts))
+        elif hashed:
+            unchanged.append(now)
+    if refresh and unchanged:
+        from sercap.store.corpora import record_fingerprints
+
+        record_fingerprints(wh, unchanged)
     if not changed:
         return []
     n = sum(len(u) for _, u in changed)

@@ -368,6 +368,17 @@ def test_audio_changed_after_extraction_is_named_and_ingest_mends_it(tmp_path: P
     assert _run(w, "ingest", "manifest", str(manifest)).exit_code == 0
     assert _run(w, "extract", "--jobs", "1", "--chunk-size", "3").exit_code == 0
     assert _run(w, "check").exit_code == 0
+    # a file whose stat moved but not its bytes (touch): no problem, and extract records
+    # its new stat so that it is not hashed again at every call
+    import os
+
+    touched = tmp_path / "corpus" / "good2.wav"
+    os.utime(touched, (1e9, 1e9))
+    assert _run(w, "check").exit_code == 0
+    assert _run(w, "extract", "--jobs", "1").exit_code == 0
+    with connect(w, read_only=True) as wh:
+        recorded = wh.scalar("SELECT mtime_ns FROM audio_files WHERE path = ?", [str(touched)])
+    assert recorded == touched.stat().st_mtime_ns
     sf.write(tmp_path / "corpus" / "good3.wav", voice(0.9, 300, 42), SR)  # other audio
     found = _run(w, "check")
     assert found.exit_code == 1

@@ -6,6 +6,7 @@ Everything runs inside the caller's transaction; staged rows arrive as polars fr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -154,6 +155,17 @@ def store_audio_files(wh: Warehouse, files: pl.DataFrame) -> None:
         )
     finally:
         wh.con.unregister("_ingest_f")
+
+
+def record_fingerprints(wh: Warehouse, prints: Sequence[Any]) -> None:
+    """Record fingerprints (:class:`sercap.corpora.fingerprint.Fingerprint`) of files
+    hashed again and found unchanged, so the next stat pre-check trusts them."""
+    rows = [
+        (f.path, f.stat.size, f.stat.mtime_ns, f.stat.ctime_ns, f.stat.inode, f.sha256,
+         f.hashed_ns)
+        for f in prints
+    ]  # fmt: skip
+    store_audio_files(wh, pl.DataFrame(rows, schema=AUDIO_FILE_SCHEMA, orient="row"))
 
 
 def _ids(wh: Warehouse, sql: str) -> set[str]:
