@@ -315,17 +315,21 @@ def test_fold_median_pruner_waits_for_startup_trials() -> None:
     assert not trial.should_prune()
 
 
-def test_tune_show_lists_every_fold_study(tmp_path) -> None:
+def _svm_tune_cli(tmp_path):
+    """A small warehouse, a CliRunner, and the start of its `tune svm` command line."""
     from click.testing import CliRunner
-
-    from cli import main
 
     wh_dir = tmp_path / "wh"
     wh = connect(wh_dir)
     add_features(wh, add_corpus(wh, n_speakers=4, per_class=3))
     wh.close()
-    runner = CliRunner()
-    base = ["-w", str(wh_dir), "tune", "svm", "--inner-folds", "2"]
+    return wh_dir, CliRunner(), ["-w", str(wh_dir), "tune", "svm", "--inner-folds", "2"]
+
+
+def test_tune_show_lists_every_fold_study(tmp_path) -> None:
+    from cli import main
+
+    wh_dir, runner, base = _svm_tune_cli(tmp_path)
     done = runner.invoke(main, [*base, "--trials", "2", "--pruner", "none"])
     assert done.exit_code == 0, done.output
     shown = runner.invoke(main, [*base, "--show"])
@@ -361,16 +365,9 @@ def test_tune_show_reads_the_recorded_storage_and_creates_nothing(tmp_path) -> N
     """`tune --show` created an empty journal for a study that did not exist (and the
     folder of a --storage path); for a study tuned into SQLite it said "no study yet", and
     following that advice would have started a fresh one."""
-    from click.testing import CliRunner
-
     from cli import main
 
-    wh_dir = tmp_path / "wh"
-    wh = connect(wh_dir)
-    add_features(wh, add_corpus(wh, n_speakers=4, per_class=3))
-    wh.close()
-    runner = CliRunner()
-    base = ["-w", str(wh_dir), "tune", "svm", "--inner-folds", "2"]
+    wh_dir, runner, base = _svm_tune_cli(tmp_path)
     db = f"sqlite:///{tmp_path / 's.db'}"
     done = runner.invoke(main, [*base, "--trials", "1", "--storage", db, "--study", "s"])
     assert done.exit_code == 0, done.output
