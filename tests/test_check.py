@@ -421,3 +421,18 @@ def test_catalog_rows_deleted_by_hand_are_found_and_repaired(wh_dir, edit, said)
     assert _run(wh_dir, "extract", "--jobs", "1").exit_code == 0
     clean = _run(wh_dir, "check")
     assert clean.exit_code == 0, clean.output
+
+
+def test_a_set_that_lost_every_frames_part_is_damage_at_open(wh_dir) -> None:
+    """With every frames row and file of a corpus gone, no chunk's frames were left to
+    compare with, and opening said nothing (sequence datasets silently lost every
+    utterance); extraction records each utterance's frame count, which opening now reads."""
+    with connect(wh_dir) as wh:
+        frames = [p for (p,) in wh.con.execute("SELECT path FROM parts WHERE kind = 'frames'")
+                  .fetchall()]  # fmt: skip
+        wh.execute("DELETE FROM parts WHERE kind = 'frames'")
+    for rel in frames:
+        (wh_dir / rel).unlink()
+    with connect(wh_dir, read_only=True) as wh:
+        assert len(wh.damaged) == len(frames) == 3, wh.damaged
+        assert all("not registered, though" in why for _, why in wh.damaged)

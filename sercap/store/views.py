@@ -133,11 +133,11 @@ def _unregistered_extractions(wh: Warehouse, registered: set[str]) -> list[tuple
     stored_kinds = {p.rpartition("/")[0] for p in registered}
     missing: dict[str, int] = {}
     counts = wh.con.execute(
-        "SELECT e.part, f.kind, count(*) FROM extractions e "
-        "LEFT JOIN feature_sets f ON f.hash = e.feature_set_hash "
-        "WHERE e.status = 'ok' GROUP BY ALL"
+        "SELECT e.part, f.kind, count(*), coalesce(bool_or(e.n_frames > 0), false) "
+        "FROM extractions e LEFT JOIN feature_sets f ON f.hash = e.feature_set_hash "
+        "WHERE e.status = 'ok' GROUP BY e.part, f.kind"
     ).fetchall()
-    for part, set_kind, n in counts:
+    for part, set_kind, n, framed in counts:
         if part is None:
             missing["(no part)"] = missing.get("(no part)", 0) + n
             continue
@@ -147,11 +147,14 @@ def _unregistered_extractions(wh: Warehouse, registered: set[str]) -> list[tuple
             if f"{kind}/{rest}" in registered:
                 continue
             # the chunk's other kinds too: a file left on disk without its row, or row and
-            # file both gone where the set stores that kind for its other chunks (either hid
-            # those utterances from sequence datasets; `check` also lists the rest)
+            # file both gone where the set stores that kind for its other chunks or where
+            # extraction recorded frames (either hid those utterances from sequence
+            # datasets; `check` also lists the rest)
             other = f"{kind}/{rest}"
             if kind != own and not (
-                (wh.root / other).is_file() or other.rpartition("/")[0] in stored_kinds
+                (wh.root / other).is_file()
+                or other.rpartition("/")[0] in stored_kinds
+                or (kind == "frames" and framed)  # extraction recorded frames for them
             ):
                 continue
             key = catalog_relative(wh.root, part).rpartition(named)[0] + other
