@@ -497,3 +497,22 @@ def test_no_worker_starts_outside_the_sigint_guard() -> None:
 
     pids = set(pool_results(iter(range(120)), 2, work=worker_pid))
     assert len(pids) <= 2
+
+
+def test_tasks_name_their_folders_absolutely(tmp_path, monkeypatch) -> None:
+    """With a relative -w, tasks named relative folders: a Dask worker (another current
+    folder) refused them as invisible, or wrote into an older copy of that name."""
+    from sercap.features.extract import make_tasks, pending
+
+    manifest = make_corpus(tmp_path / "corpus")
+    monkeypatch.chdir(tmp_path)
+    with connect("wh") as wh:
+        ingest(wh, "manifest", manifest, name="toy")
+        fs = get_feature_set("default")
+        from sercap.features.stored import register
+
+        register(wh, fs)
+        items, _, _ = pending(wh, fs, None, False, None)
+        tasks = list(make_tasks(wh, fs, items, 4))
+    assert tasks and all(Path(t.out_dir).is_absolute() for t in tasks)
+    assert all(Path(t.frames_dir).is_absolute() for t in tasks)

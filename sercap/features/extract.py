@@ -514,8 +514,12 @@ def make_tasks(
     for corpus, item in items:
         by_corpus.setdefault(corpus, []).append(item)
     for corpus, its in by_corpus.items():
-        frames_dir = str(wh.part_dir("frames", fs.hash, corpus)) if fs.kind == "lld" else None
-        out_dir = str(wh.part_dir(PART_KIND[fs.kind], fs.hash, corpus))
+        # absolute: a Dask worker runs in a folder of its own, where a relative -w names
+        # nothing (or another copy of the warehouse)
+        frames_dir = (
+            str(wh.part_dir("frames", fs.hash, corpus).absolute()) if fs.kind == "lld" else None
+        )
+        out_dir = str(wh.part_dir(PART_KIND[fs.kind], fs.hash, corpus).absolute())
         for i in range(0, len(its), chunk_size):
             yield Task(
                 kind=fs.kind,
