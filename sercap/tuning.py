@@ -498,7 +498,7 @@ def prepare_study(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     _quiet_interrupted_trials()
     existing = _trials(storage, name)
-    study = optuna.create_study(
+    study_args = dict(
         storage=storage,
         study_name=name,
         direction="maximize",
@@ -506,8 +506,12 @@ def prepare_study(
             seed=sampler_seed(seed, len(existing), storage), n_startup_trials=8
         ),
         pruner=make_pruner(pruner),
-        load_if_exists=True,
     )
+    try:  # only the process that creates the study queues its default trial: two tuners
+        # starting together both saw "no default yet" and queued it twice
+        study, created = optuna.create_study(**study_args, load_if_exists=False), True
+    except optuna.exceptions.DuplicatedStudyError:
+        study, created = optuna.create_study(**study_args, load_if_exists=True), False
     if existing and study.user_attrs.get("fixed_params", {}) != (fixed or {}):
         raise SercapError(
             f"study {name} was started with fixed parameters "
@@ -550,9 +554,20 @@ def prepare_study(
     alive = (states.COMPLETE, states.PRUNED, states.WAITING) + (
         (states.RUNNING,) if _has_heartbeat(storage) else ()
     )
-    if model in DEFAULT_TRIALS and not any(
-        t.user_attrs.get("default") and t.state in alive for t in study.get_trials(deepcopy=False)
-    ):  # a new study, or its default trial failed or may have died (a killed process's
+
+    def has_default() -> bool:
+        trials = study.get_trials(deepcopy=False)
+        return any(t.user_attrs.get("default") and t.state in alive for t in trials)
+
+    if model in DEFAULT_TRIALS and not created and not existing:
+        # another tuner created it a moment ago and queues its default trial next (unless
+        # it died in between)
+        for _ in range(20):
+            if has_default():
+                break
+            time.sleep(0.1)
+    if model in DEFAULT_TRIALS and not has_default():
+        # a new study, or its default trial failed or may have died (a killed process's
         # trial stays RUNNING in a journal): queue it again, so that the rule "the default
         # is kept unless clearly beaten" always has a scored default to compare with
         study.enqueue_trial(DEFAULT_TRIALS[model], user_attrs={"default": True})

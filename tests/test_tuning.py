@@ -13,6 +13,7 @@ from sercap.errors import SercapError
 from sercap.models.registry import MODELS
 from sercap.store import connect
 from sercap.tuning import (
+    DEFAULT_TRIALS,
     fold_study_name,
     nested_studies,
     open_storage,
@@ -105,6 +106,25 @@ def test_a_failed_default_trial_is_queued_again_on_resume(toy, tmp_path) -> None
     assert [t.user_attrs.get("default") for t in waiting] == [True]
     again = tune_module.prepare_study("svm", data, storage, "f", rows=rows)
     assert len(again.get_trials(states=(optuna.trial.TrialState.WAITING,))) == 1  # once
+
+
+def test_a_tuner_opening_a_study_another_just_created_leaves_it_its_default(toy, tmp_path) -> None:
+    """Two tuners opening a new study at the same moment both found no default trial and
+    queued it twice (6 of 6 rounds on PostgreSQL): a wasted trial counted in --top-up.
+    Here the other tuner has created the study and queues its default 0.3 s later."""
+    import threading
+
+    data = load_dataset(toy, "tabular")
+    rows = np.arange(len(data))
+    other = optuna.create_study(study_name="r", storage=open_storage(None, tmp_path, "r"))
+    later = threading.Timer(
+        0.3, other.enqueue_trial, (DEFAULT_TRIALS["svm"],), {"user_attrs": {"default": True}}
+    )
+    later.start()
+    tune_module.prepare_study("svm", data, open_storage(None, tmp_path, "r"), "r", rows=rows)
+    later.join()
+    study = optuna.load_study(study_name="r", storage=open_storage(None, tmp_path, "r"))
+    assert [t.user_attrs.get("default") for t in study.get_trials()] == [True]
 
 
 def test_a_study_resumes_only_with_its_own_fixed_parameters(toy, tmp_path) -> None:
