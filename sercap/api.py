@@ -1129,6 +1129,13 @@ def tune(
     from sercap.tuning import PRUNERS, run_nested, store_nested
 
     spec = _cluster(cluster)
+    if spec is not None and storage is not None and storage.startswith("sqlite"):
+        raise BadParameterError(
+            f"{option('storage')} {storage} with {option('cluster')}: SQLite ignores the row "
+            "locks Optuna takes, so two workers run the same queued trial and Optuna then "
+            "fails",
+            hint="use the default journal file, or a PostgreSQL URL",
+        )
     if trials < 1:
         raise BadParameterError(f"{option('trials')} {trials}", hint="ask for at least one trial")
     if inner_folds < 2:

@@ -176,6 +176,8 @@ def test_unknown_names_are_bad_parameters(issue_example) -> None:
         # importance_folds=0 was a raw "cannot concat empty list"; -1 dropped the last fold
         lambda: sercap.write_report(wh, importance_folds=0),
         lambda: sercap.write_report(wh, importance_folds=-1),
+        # SQLite ignores Optuna's row locks: cluster workers ran one queued trial twice
+        lambda: sercap.tune(wh, "svm", cluster="local:2", storage="sqlite:///nowhere.db"),
     ):
         with pytest.raises(sercap.BadParameterError):
             call()
