@@ -1213,7 +1213,8 @@ def tune(
             raise
         raise SercapError(
             f"study storage {label} stopped answering ({lost}); the trials it stored are kept",
-            hint="run the same tuning again once it is back (with top_up for the same budget)",
+            hint=f"run the same tuning again once it is back (with {option('top_up')} True for "
+            "the same budget)",
         ) from exc
     finally:
         if database:  # the caller's wh works again, whatever happened

@@ -310,7 +310,10 @@ device_option = click.option(
     "--device", help="Torch device (default: cuda when available, else cpu)."
 )
 cluster_option = click.option(
-    "--cluster", envvar="SERCAP_CLUSTER", help="Dask cluster: local:N or tcp://HOST:PORT"
+    "--cluster",
+    envvar="SERCAP_CLUSTER",
+    show_envvar=True,
+    help="Dask cluster: local:N or tcp://HOST:PORT",
 )
 
 
