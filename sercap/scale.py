@@ -185,6 +185,13 @@ def measure_scale(
     unknown = [w for w in workloads if w not in WORKLOADS]
     if unknown:
         raise SercapError(f"unknown workload {unknown[0]!r}; choose from {', '.join(WORKLOADS)}")
+    if "extract" in workloads:  # compiled before any mode is timed: with a cold cache the
+        # first mode (one process) paid ~14 s of compilation the others then reused
+        from sercap.features.featureset import get_feature_set
+        from sercap.numba_cache import ensure_numba_cache, warm_spec
+
+        fs = get_feature_set("default")
+        ensure_numba_cache(arg=warm_spec(fs.kind, fs.params), log=False)
     out = []
     for mode in modes(workers):
         root = fresh_copy(template, work_dir / mode_folder(mode))
