@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -57,13 +58,22 @@ def run_on_cluster(
     from sercap.cluster import map_tasks
 
     with client_for(cluster) as client:
-        # on every worker: a killed worker's copy is not the only one
-        refs = [client.scatter(obj, hash=False, broadcast=True) for obj in shared]
+        # a task's result, not scattered data: when every worker holding it dies (a worker
+        # killed while the other was restarting), the scheduler recomputes it from the task
+        # instead of cancelling every task that needs it ("already forgotten")
+        with warnings.catch_warnings():  # "Sending large graph": the dataset travels once
+            warnings.simplefilter("ignore", UserWarning)
+            refs = [client.submit(_shared, obj, pure=False) for obj in shared]
         tasks = [(refs[i], item) for i, item in items]
         try:
             yield from map_tasks(client, fn, tasks, progress=progress, unit=unit)
         finally:
             client.cancel(refs)
+
+
+def _shared(obj: Any) -> Any:
+    """A dataset as a task's result (see :func:`run_on_cluster`)."""
+    return obj
 
 
 # ----------------------------------------------------------------------------- folds

@@ -230,3 +230,19 @@ def worker_pid(_: object) -> int:
     import os
 
     return os.getpid()
+
+
+def die_once_then_sum(item: tuple) -> float:
+    """A cluster task (importable by workers): the first call, claimed by a marker file,
+    kills its worker process; later ones return the shared data's sum plus ``x``."""
+    import os
+    import signal
+
+    data, (marker, x) = item
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return float(sum(data)) + x
+    os.close(fd)
+    os.kill(os.getpid(), signal.SIGKILL)
+    return 0.0

@@ -699,3 +699,21 @@ def test_a_lost_scheduler_is_one_line() -> None:
     assert _scheduler_lost(lost) == "scheduler-connection-lost"
     assert _scheduler_lost(ValueError("a task's own error")) is None
     assert _scheduler_lost(KeyboardInterrupt()) is None
+
+
+def test_shared_data_survives_the_death_of_its_only_holder(tmp_path) -> None:
+    """Scattered datasets have no lineage: when the one worker holding a copy died (here the
+    only worker; in a run, one killed while the other was restarting) every task needing it
+    was cancelled, "already forgotten". As a task's result it is recomputed instead."""
+    from sercap.distribute import run_on_cluster
+    from tests.helpers import die_once_then_sum
+
+    marker = tmp_path / "died"
+    with open_client("local:1") as c:
+        c.wait_for_workers(1)
+        done = list(
+            run_on_cluster(
+                c, die_once_then_sum, [[1.0, 2.0]], [(0, (str(marker), 1.0))], progress=False
+            )
+        )
+    assert marker.exists() and done == [4.0]
