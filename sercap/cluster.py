@@ -16,6 +16,7 @@ module level, so sercap works without it until a cluster is asked for.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -171,6 +172,9 @@ def open_client(
                 processes=True,
                 dashboard_address=":0",
                 env=dict(WORKER_ENV),
+                # a task's error comes back to this process, which says it in one line; the
+                # workers' own "Compute Failed" blocks printed before it
+                silence_logs=logging.CRITICAL,
             )
         client = distributed.Client(cluster)
         # a worker the nanny restarts later (one that died) starts after the block above:

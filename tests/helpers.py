@@ -246,3 +246,8 @@ def die_once_then_sum(item: tuple) -> float:
     os.close(fd)
     os.kill(os.getpid(), signal.SIGKILL)
     return 0.0
+
+
+def fail_task(_: object) -> None:
+    """A cluster task (importable by workers) that fails."""
+    raise ValueError("this task fails")

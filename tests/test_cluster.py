@@ -717,3 +717,15 @@ def test_shared_data_survives_the_death_of_its_only_holder(tmp_path) -> None:
             )
         )
     assert marker.exists() and done == [4.0]
+
+
+def test_a_failing_task_leaves_the_message_to_the_command(capfd) -> None:
+    """The workers printed their own "distributed.worker - ERROR - Compute Failed" block
+    (with the task's traceback) before the command's one-line error."""
+    from tests.helpers import fail_task
+
+    with open_client("local:1") as c:
+        c.wait_for_workers(1)
+        with pytest.raises(ValueError, match="this task fails"):
+            c.submit(fail_task, 1).result()
+    assert "Compute Failed" not in capfd.readouterr().err
