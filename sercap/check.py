@@ -325,15 +325,16 @@ def _audio_problems(wh: Warehouse, *, refresh: bool = False) -> list[Problem]:
     is not a problem here: the features belong to the audio that was (ingest decides). With
     ``refresh``, a file hashed again and found unchanged gets its fingerprint re-recorded.
     """
-    from sercap.corpora.fingerprint import FileStat, Fingerprint, fingerprint
+    from sercap.corpora.fingerprint import Fingerprint, fingerprint
+    from sercap.store.corpora import known_fingerprints, record_fingerprints
 
-    rows = catalog.extracted_audio(wh)
+    prints = known_fingerprints(wh)
     changed: list[tuple[str, list[str]]] = []
     unchanged: list[Fingerprint] = []
-    for path, utts, sha, size, mtime, ctime, inode, known_sha, hashed_ns in rows:
-        known = None
-        if size is not None and known_sha == sha:
-            known = Fingerprint(path, known_sha, FileStat(size, mtime, ctime, inode), hashed_ns)
+    for path, utts, sha in catalog.extracted_audio(wh):
+        known = prints.get(path)
+        if known is not None and known.sha256 != sha:
+            known = None  # recorded for other bytes than these utterances': hash again
         try:
             now, hashed = fingerprint(path, known)
         except OSError:
@@ -343,8 +344,6 @@ def _audio_problems(wh: Warehouse, *, refresh: bool = False) -> list[Problem]:
         elif hashed:
             unchanged.append(now)
     if refresh and unchanged:
-        from sercap.store.corpora import record_fingerprints
-
         record_fingerprints(wh, unchanged)
     if not changed:
         return []

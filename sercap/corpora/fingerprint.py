@@ -46,6 +46,12 @@ class Fingerprint:
     stat: FileStat
     hashed_ns: int
 
+    def row(self) -> tuple:
+        """The ``audio_files`` row of this fingerprint (path, size, mtime_ns, ctime_ns,
+        inode, sha256, hashed_ns)."""
+        st = self.stat
+        return (self.path, st.size, st.mtime_ns, st.ctime_ns, st.inode, self.sha256, self.hashed_ns)
+
     def still_valid(self, current: FileStat) -> bool:
         """Whether ``current`` proves the bytes are those that were hashed (see module doc)."""
         if current != self.stat:

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from sercap.audio import AudioError, AudioInfo, probe_audio
 from sercap.corpora import corpus_kind
-from sercap.corpora.fingerprint import FileStat, Fingerprint, fingerprint
+from sercap.corpora.fingerprint import Fingerprint, fingerprint
 from sercap.corpora.invalidate import Invalidation, invalidate
 from sercap.corpora.records import CorpusKind, Problem, UtteranceRecord
 from sercap.corpora.transcripts import transcript_frame
@@ -136,7 +136,7 @@ def ingest(
     problems: list[Problem] = []
     read = list(spec.reader(root, problems))
     records = _unique(read, problems)
-    known = {} if rehash else _known_fingerprints(wh)
+    known = {} if rehash else corpora_store.known_fingerprints(wh)
     probed, hashing = _probe(records, problems, progress, known)
     probed = _unique_probed(_one_per_source(wh, corpus, probed, problems), problems)
     _check_ownership(wh, corpus, pl.DataFrame({"utt_id": [p.record.utt_id for p in probed]}))
@@ -237,17 +237,6 @@ class _Probed:
     def content(self) -> tuple[str, float | None, float | None]:
         """The bytes and segment this utterance is (equal for copies of one file)."""
         return (self.print.sha256, self.record.start_s, self.record.end_s)
-
-
-def _known_fingerprints(wh: Warehouse) -> dict[str, Fingerprint]:
-    """Fingerprints recorded by earlier ingests, by path."""
-    rows = wh.con.execute(
-        "SELECT path, sha256, size, mtime_ns, ctime_ns, inode, hashed_ns FROM audio_files"
-    ).fetchall()
-    return {
-        path: Fingerprint(path, sha, FileStat(size, mtime, ctime, inode), hashed)
-        for path, sha, size, mtime, ctime, inode, hashed in rows
-    }
 
 
 def _probe(
@@ -377,9 +366,7 @@ def _tables(
         utterance_rows.append(_utterance_row(corpus, p))
         label_rows.append(_label_row(p.record))
         evaluation_rows.extend(_evaluation_rows(p.record))
-        f = p.print
-        st = f.stat
-        files[f.path] = (f.path, st.size, st.mtime_ns, st.ctime_ns, st.inode, f.sha256, f.hashed_ns)
+        files[p.print.path] = p.print.row()
     return (
         pl.DataFrame(utterance_rows, schema=UTTERANCE_SCHEMA, orient="row"),
         pl.DataFrame(label_rows, schema=LABEL_SCHEMA, orient="row"),

@@ -164,17 +164,14 @@ def ok_extractions(wh: Warehouse) -> list[tuple[str, str, str | None]]:
     return [(u, h, layout.catalog_relative(wh.root, p) if p else None) for u, h, p in rows]
 
 
-def extracted_audio(wh: Warehouse) -> list[tuple]:
+def extracted_audio(wh: Warehouse) -> list[tuple[str, list[str], str]]:
     """Per audio file behind a stored (``ok``) utterance with a fingerprint: path, its
-    utterances, the SHA-256 ingest recorded for them, and the ``audio_files`` row (size,
-    mtime_ns, ctime_ns, inode, sha256, hashed_ns; None when there is none)."""
+    utterances and the SHA-256 ingest recorded for them."""
     return wh.con.execute(
-        "SELECT u.path, list(DISTINCT u.utt_id ORDER BY u.utt_id), any_value(u.audio_sha256), "
-        "any_value(a.size), any_value(a.mtime_ns), any_value(a.ctime_ns), "
-        "any_value(a.inode), any_value(a.sha256), any_value(a.hashed_ns) "
-        "FROM utterances u LEFT JOIN audio_files a ON a.path = u.path "
-        "WHERE u.audio_sha256 IS NOT NULL AND EXISTS (SELECT 1 FROM extractions e "
-        "WHERE e.utt_id = u.utt_id AND e.status = 'ok') GROUP BY u.path ORDER BY u.path"
+        "SELECT u.path, list(DISTINCT u.utt_id ORDER BY u.utt_id), any_value(u.audio_sha256) "
+        "FROM utterances u WHERE u.audio_sha256 IS NOT NULL AND EXISTS (SELECT 1 FROM "
+        "extractions e WHERE e.utt_id = u.utt_id AND e.status = 'ok') "
+        "GROUP BY u.path ORDER BY u.path"
     ).fetchall()
 
 

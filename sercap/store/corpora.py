@@ -157,14 +157,24 @@ def store_audio_files(wh: Warehouse, files: pl.DataFrame) -> None:
         wh.con.unregister("_ingest_f")
 
 
+def known_fingerprints(wh: Warehouse) -> dict[str, Any]:
+    """The fingerprints ingest recorded (:class:`sercap.corpora.fingerprint.Fingerprint`),
+    by path."""
+    from sercap.corpora.fingerprint import FileStat, Fingerprint
+
+    rows = wh.con.execute(
+        "SELECT path, sha256, size, mtime_ns, ctime_ns, inode, hashed_ns FROM audio_files"
+    ).fetchall()
+    return {
+        path: Fingerprint(path, sha, FileStat(size, mtime, ctime, inode), hashed)
+        for path, sha, size, mtime, ctime, inode, hashed in rows
+    }
+
+
 def record_fingerprints(wh: Warehouse, prints: Sequence[Any]) -> None:
-    """Record fingerprints (:class:`sercap.corpora.fingerprint.Fingerprint`) of files
-    hashed again and found unchanged, so the next stat pre-check trusts them."""
-    rows = [
-        (f.path, f.stat.size, f.stat.mtime_ns, f.stat.ctime_ns, f.stat.inode, f.sha256,
-         f.hashed_ns)
-        for f in prints
-    ]  # fmt: skip
+    """Record fingerprints of files hashed again and found unchanged, so the next stat
+    pre-check trusts them."""
+    rows = [f.row() for f in prints]
     store_audio_files(wh, pl.DataFrame(rows, schema=AUDIO_FILE_SCHEMA, orient="row"))
 
 
