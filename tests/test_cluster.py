@@ -233,7 +233,7 @@ class DieWhileWritingOnce(WorkerPlugin):
 
         import sercap.features.extract as ex
 
-        original, marker = ex._write_parquet, self.marker
+        original, marker = ex.write_part, self.marker
 
         def write(table, folder, name):
             try:
@@ -245,7 +245,7 @@ class DieWhileWritingOnce(WorkerPlugin):
             pq.write_table(table, os.path.join(folder, f".{name}.{os.getpid()}.tmp"))
             os.kill(os.getpid(), signal.SIGKILL)
 
-        ex._write_parquet = write
+        ex.write_part = write
 
 
 def test_a_worker_killed_mid_chunk_loses_and_duplicates_nothing(tmp_path, client) -> None:

@@ -15,7 +15,6 @@ which the next ``extract`` removes.
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Collection
@@ -115,12 +114,7 @@ def _rewrite_group(
         kept = table.filter(keep)
         result.rows_dropped += table.num_rows - kept.num_rows
         if kept.num_rows:
-            new = old.with_name(name)
-            tmp = old.with_name(f".{name}.{os.getpid()}.tmp")
-            pq.write_table(
-                kept, tmp, compression="zstd", compression_level=1, use_dictionary=["utt_id"]
-            )
-            os.replace(tmp, new)
+            new = Path(store_parts.write_part(kept, old.parent, name))
             result.new_files.append(new)
             wh.register_part(kind, fs_hash, corpus, new, kept.num_rows)
             if kind != "frames":

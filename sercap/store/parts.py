@@ -7,9 +7,12 @@ file, never a half row.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sercap.errors import SercapError
 from sercap.store import layout
 
 if TYPE_CHECKING:
@@ -23,6 +26,32 @@ def file_digest(path: Path) -> tuple[int, str]:
     with open(path, "rb") as fh:
         digest = hashlib.file_digest(fh, "sha256").hexdigest()
         return fh.tell(), digest
+
+
+def write_part(table: Any, folder: str | Path, name: str) -> str:
+    """Write a Parquet part under a temporary name in ``folder``, then rename it into place
+    (atomic); returns its path. A failed write (full disk, quota, read-only folder) removes
+    the temporary file and is one line naming the part."""
+    import pyarrow.parquet as pq
+
+    final = os.path.join(folder, name)
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
+    # Dictionary-encoding float columns costs 4× the write time and makes files bigger
+    # (frames of 64 EmoDB utterances: 0.10 s, 11.2 MB with it; 0.03 s, 7.7 MB without).
+    try:
+        pq.write_table(
+            table, tmp, compression="zstd", compression_level=1, use_dictionary=["utt_id"]
+        )
+        os.replace(tmp, final)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        reason = os.strerror(exc.errno) if exc.errno else str(exc).strip().splitlines()[0]
+        raise SercapError(
+            f"{final}: cannot write this part ({reason}); nothing of it was registered: free "
+            "space or fix the folder, then run the command again (it resumes)"
+        ) from exc
+    return final
 
 
 def digest_problem(wh: Warehouse, rel: str) -> str | None:
