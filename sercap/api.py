@@ -2238,7 +2238,7 @@ def bench(
 
         models, all_models = available_models(wh, corpus, list(MODELS)), False
     specs = plan_bench(
-        _listed(models),
+        models,
         all_models=all_models,
         opensmile=opensmile,
         modalities=None if modalities is None else _listed(modalities),

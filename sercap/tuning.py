@@ -793,10 +793,7 @@ def nested_studies(storage: optuna.storages.BaseStorage, base: str) -> NestedStu
     final = final_study_name(base)
     last = optuna.load_study(study_name=final, storage=storage) if final in names else None
     if not folds and last is None:
-        raise NotFoundError(
-            f"no study {base!r} yet; tune it first (`sercap tune` without --show / "
-            "`sercap.tune(wh, …)`)"
-        )
+        raise _no_study(base)
     return NestedStudies(base=base, folds=folds, final=last)
 
 
@@ -848,10 +845,7 @@ def load_study(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study:
     try:
         return optuna.load_study(study_name=name, storage=storage)
     except KeyError as exc:
-        raise NotFoundError(
-            f"no study {name!r} yet; tune it first (`sercap tune` without --show / "
-            "`sercap.tune(wh, …)`)"
-        ) from exc
+        raise _no_study(name) from exc
 
 
 def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
