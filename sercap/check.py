@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from sercap.errors import REPAIR_STEP
 from sercap.store import Warehouse, catalog, file_digest, layout
 from sercap.store import parts as store_parts
 from sercap.store.layout import CHUNK_KINDS  # which part kinds a chunk of each set kind has
@@ -456,6 +457,5 @@ def damage_line(wh: Warehouse) -> str | None:
     more = f" and {len(wh.damaged) - 1} more" if len(wh.damaged) > 1 else ""
     return (
         f"{len(wh.damaged)} Parquet part(s) are missing, damaged or unregistered ({path}: {why}"
-        f"{more}); their utterances are left out of the views; run `sercap check --repair` / "
-        "`sercap.repair(wh)`"
+        f"{more}); their utterances are left out of the views; run {REPAIR_STEP}"
     )

@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 
 from sercap.errors import (
+    INGEST_STEP,
     BadParameterError,
     NotExtractedError,
     NotFoundError,
@@ -97,10 +98,7 @@ def resolve_corpus(wh: Warehouse, corpus: str | None) -> str:
     """The corpus to use: the one named, or the only one in the warehouse."""
     names = wh.query("SELECT name FROM corpora ORDER BY name")["name"].to_list()
     if not names:
-        raise NotExtractedError(
-            "the warehouse has no corpus yet; run `sercap ingest KIND DIR` / "
-            "`sercap.ingest(wh, KIND, DIR)` first"
-        )
+        raise NotExtractedError(f"the warehouse has no corpus yet; run {INGEST_STEP} first")
     if corpus is None:
         if len(names) > 1:
             raise BadParameterError(

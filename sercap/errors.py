@@ -118,10 +118,12 @@ def step(cli: str, python: str) -> str:
     return f"`sercap {cli}` / `sercap.{python}`"
 
 
+#: The steps messages name most often, as both front ends spell them.
+REPAIR_STEP = step("check --repair", "repair(wh)")
+INGEST_STEP = step("ingest KIND DIR", "ingest(wh, KIND, DIR)")
 #: What to do about a damaged part (both front ends).
 REPAIR_HINT = (
-    f"run {step('check', 'verify(wh)')} to list damaged parts and "
-    f"{step('check --repair', 'repair(wh)')} to rebuild them"
+    f"run {step('check', 'verify(wh)')} to list damaged parts and {REPAIR_STEP} to rebuild them"
 )
 
 

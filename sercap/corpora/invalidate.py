@@ -21,7 +21,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sercap.errors import SercapError
+from sercap.errors import REPAIR_STEP, SercapError
 from sercap.store import Warehouse, catalog, layout
 from sercap.store import parts as store_parts
 
@@ -99,16 +99,14 @@ def _rewrite_group(
         old = layout.absolute(wh.root, rel)
         if (why := store_parts.digest_problem(wh, rel)) is not None:  # else its rows would be
             raise SercapError(  # copied into a new part, registered under a fresh checksum
-                f"{old}: {why}; run `sercap check --repair` / `sercap.repair(wh)`, then ingest "
-                "again"
+                f"{old}: {why}; run {REPAIR_STEP}, then ingest again"
             )
         try:
             table = pq.read_table(old)
         except (OSError, pa.ArrowException) as exc:
             raise SercapError(
                 f"{old}: cannot read this registered part to drop changed audio's rows "
-                f"({str(exc).splitlines()[0]}); run `sercap check --repair` / `sercap.repair(wh)`, "
-                "then ingest again"
+                f"({str(exc).splitlines()[0]}); run {REPAIR_STEP}, then ingest again"
             ) from exc
         keep = pc.invert(pc.is_in(table["utt_id"], value_set=pa.array(sorted(stale), pa.string())))
         kept = table.filter(keep)

@@ -33,7 +33,7 @@ from typing import Any
 import duckdb
 
 from sercap._spawn import main_not_rerun, sigint_ignored
-from sercap.errors import NotExtractedError, NotFoundError, SercapError
+from sercap.errors import INGEST_STEP, REPAIR_STEP, NotExtractedError, NotFoundError, SercapError
 from sercap.features.featureset import FeatureSet, get_feature_set
 from sercap.features.stored import register
 from sercap.store import Warehouse, catalog
@@ -437,14 +437,8 @@ def pending(
     total = catalog.count_utterances(wh, corpus)
     if not total:
         if corpus:
-            raise NotFoundError(
-                f"no utterances in corpus {corpus!r}; run `sercap ingest KIND DIR` / "
-                "`sercap.ingest(wh, KIND, DIR)` first"
-            )
-        raise NotExtractedError(
-            "no utterances in the warehouse; run `sercap ingest KIND DIR` / "
-            "`sercap.ingest(wh, KIND, DIR)` first"
-        )
+            raise NotFoundError(f"no utterances in corpus {corpus!r}; run {INGEST_STEP} first")
+        raise NotExtractedError(f"no utterances in the warehouse; run {INGEST_STEP} first")
     rows = catalog.pending_utterances(wh, fs.hash, corpus, retry_errors)
     stored = int(total) - len(rows)
     left = max(0, len(rows) - limit) if limit is not None else 0
@@ -472,13 +466,13 @@ def _refuse_unrecorded(wh: Warehouse, fs: FeatureSet, utt_ids: Sequence[str]) ->
     except duckdb.Error as exc:
         raise SercapError(
             f"the stored parts of feature set {fs.name!r} cannot be read "
-            f"({str(exc).splitlines()[0]}); run `sercap check --repair` / `sercap.repair(wh)` first"
+            f"({str(exc).splitlines()[0]}); run {REPAIR_STEP} first"
         ) from exc
     if rows:
         raise SercapError(
             f"{len(rows)} utterance(s) to extract for feature set {fs.name!r} are already in "
             f"its stored parts without a record (e.g. {rows[0][0]}); extracting them again "
-            "would store them twice: run `sercap check --repair` / `sercap.repair(wh)` first"
+            f"would store them twice: run {REPAIR_STEP} first"
         )
 
 

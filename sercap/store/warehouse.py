@@ -204,6 +204,13 @@ class Warehouse:
         self.close()
 
 
+def _no_warehouse(root: Path) -> NotFoundError:
+    return NotFoundError(
+        f"no warehouse at {root}: create one with `sercap ingest KIND DIR` (or `sercap "
+        "demo`), or in Python with `sercap.connect(path)` and `sercap.ingest(wh, KIND, DIR)`"
+    )
+
+
 def _refuse_parts_without_catalog(root: Path) -> None:
     """Stored parts with no catalog beside them: its file was lost or moved. Creating a new
     catalog there would make the next `extract` delete every part as a crash's leftover,
@@ -377,10 +384,7 @@ def connect(
     if not memory and not Path(database).is_file():
         _refuse_parts_without_catalog(root)
     if read_only and not memory and not Path(database).is_file():
-        raise NotFoundError(
-            f"no warehouse at {root}: create one with `sercap ingest KIND DIR` (or `sercap "
-            "demo`), or in Python with `sercap.connect(path)` and `sercap.ingest(wh, KIND, DIR)`"
-        )
+        raise _no_warehouse(root)
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -416,11 +420,7 @@ def _open(root: Path, database: str, read_only: bool, wait_s: float) -> Warehous
             if not con.execute(
                 "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_info'"
             ).fetchall()[0][0]:  # created, then interrupted before its schema was committed
-                raise SercapError(
-                    f"no warehouse at {root}: create one with `sercap ingest KIND DIR` (or "
-                    "`sercap demo`), or in Python with `sercap.connect(path)` and "
-                    "`sercap.ingest(wh, KIND, DIR)`"
-                )
+                raise _no_warehouse(root)
             version = con.execute("SELECT value FROM schema_info WHERE key = 'version'").fetchall()
             if not version or int(version[0][0]) != SCHEMA_VERSION:
                 raise SercapError(
