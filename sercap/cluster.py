@@ -206,11 +206,31 @@ def open_client(
                     f"`dask worker {spec.address}`"
                 ) from exc
     try:
-        yield client
+        with _quiet_client_log():
+            try:
+                yield client
+            finally:
+                client.close()
     finally:
-        client.close()
         if cluster is not None:
             cluster.close()
+
+
+@contextmanager
+def _quiet_client_log() -> Iterator[None]:
+    """Keep Dask's client logger quiet while sercap holds a client.
+
+    When a remote scheduler dies mid-run, the client retries for its timeout, then logs
+    "Failed to reconnect" and two asyncio tracebacks (~25 lines) before the cancelled task
+    reaches :func:`map_tasks`, which says it in one line. Restored on exit.
+    """
+    logger = logging.getLogger("distributed.client")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def map_tasks(

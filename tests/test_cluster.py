@@ -729,3 +729,55 @@ def test_a_failing_task_leaves_the_message_to_the_command(capfd) -> None:
         with pytest.raises(ValueError, match="this task fails"):
             c.submit(fail_task, 1).result()
     assert "Compute Failed" not in capfd.readouterr().err
+
+
+_LOST_SCHEDULER_CLIENT = """
+import sys, time
+from sercap.cluster import map_tasks, open_client
+from sercap.errors import SercapError
+try:
+    with open_client(sys.argv[1], timeout_s=2) as client:
+        print("connected", flush=True)
+        list(map_tasks(client, time.sleep, [30, 30]))
+except SercapError as exc:
+    print(exc, file=sys.stderr)
+"""
+
+
+@pytest.mark.slow
+def test_a_remote_scheduler_killed_mid_run_is_one_line_not_dask_logs(tmp_path) -> None:
+    """A remote scheduler killed while tasks ran: the client's own log (a "Failed to
+    reconnect" line and two asyncio tracebacks, ~25 lines) came before sercap's one line."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+         "--port", str(port), "--dashboard-address", ":0"], **quiet,
+    )  # fmt: skip
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1"],
+        **quiet,
+    )
+    try:
+        client = subprocess.Popen(
+            [sys.executable, "-c", _LOST_SCHEDULER_CLIENT, address],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        )
+        assert client.stdout.readline().strip() == "connected"
+        time.sleep(1.0)  # the tasks are running on the worker
+        scheduler.kill()
+        _, err = client.communicate(timeout=60)
+    finally:
+        for p in (scheduler, worker):
+            p.kill()
+            p.wait()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "lost the scheduler" in lines[0], err
