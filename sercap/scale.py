@@ -199,8 +199,17 @@ def measure_scale(
             m = timed_process(workload, root, mode, workers, seed)
             out.append(m)
             if say is not None:
-                say(f"{workload:8s} {mode:10s} {m.seconds:8.1f} s  ({m.tasks} tasks)")
+                shown = shown_mode(workload, mode, workers)
+                say(f"{workload:8s} {shown:10s} {m.seconds:8.1f} s  ({m.tasks} tasks)")
     return out
+
+
+def shown_mode(workload: str, mode: str, workers: int) -> str:
+    """How the table names a mode: ``pool`` only where there is one (extraction); bench and
+    tune run in one process with ``--jobs N`` (their models' threads)."""
+    if mode == "pool" and workload != "extract":
+        return f"--jobs {workers}"
+    return mode
 
 
 def scale_table(measurements: Sequence[Measurement], load: float | None = None) -> pl.DataFrame:
@@ -217,7 +226,7 @@ def scale_table(measurements: Sequence[Measurement], load: float | None = None) 
         rows.append(
             {
                 "workload": m.workload,
-                "mode": m.mode,
+                "mode": shown_mode(m.workload, m.mode, m.workers),
                 "workers": n,
                 "tasks": m.tasks,
                 "seconds": round(m.seconds, 2),

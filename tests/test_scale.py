@@ -2,6 +2,7 @@
 
 import re
 
+import polars as pl
 import pytest
 
 from sercap.errors import SercapError
@@ -21,14 +22,19 @@ def test_scale_table_speed_up_and_overhead_per_task() -> None:
         Measurement("bench", "1 process", 4, 40.0, 20),
         Measurement("bench", "pool", 4, 20.0, 20),
         Measurement("bench", "local:4", 4, 12.0, 20),
+        Measurement("extract", "1 process", 4, 10.0, 5),
+        Measurement("extract", "pool", 4, 5.0, 5),
     ]
     table = scale_table(ms, load=1.5)
-    rows = {r["mode"]: r for r in table.iter_rows(named=True)}
+    rows = {r["mode"]: r for r in table.iter_rows(named=True) if r["workload"] == "bench"}
+    # bench has no pool: it runs in one process with the models' own threads
+    assert set(rows) == {"1 process", "--jobs 4", "local:4"}
+    assert table.filter(pl.col("workload") == "extract")["mode"].to_list() == ["1 process", "pool"]
     assert rows["1 process"]["speed_up"] == 1.0 and rows["1 process"]["overhead_per_task_s"] == 0
     assert rows["local:4"]["speed_up"] == pytest.approx(40 / 12, abs=0.01)
     # 4 workers × 12 s = 48 worker-seconds for 40 s of serial work: 8 s over 20 tasks
     assert rows["local:4"]["overhead_per_task_s"] == pytest.approx(0.4)
-    assert rows["pool"]["overhead_per_task_s"] == pytest.approx(2.0)
+    assert rows["--jobs 4"]["overhead_per_task_s"] == pytest.approx(2.0)
     text = table_markdown(table)
     assert "| bench | local:4 | 4 | 20 | 12.0 | 3.33× | 0.400 |" in text
     assert "Load average during the run: 1.5" in text
