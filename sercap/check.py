@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sercap.errors import REPAIR_STEP
+from sercap.errors import REPAIR_STEP, step
 from sercap.store import Warehouse, catalog, file_digest, layout
 from sercap.store import parts as store_parts
 from sercap.store.layout import CHUNK_KINDS  # which part kinds a chunk of each set kind has
@@ -355,7 +355,7 @@ def _audio_problems(wh: Warehouse, *, refresh: bool = False) -> list[Problem]:
         Problem(
             "audio",
             f"{n} utterance(s) have stored features of audio their file no longer holds "
-            f"({path}: {utts[0]}{more}); run `sercap ingest` / `sercap.ingest(wh, …)` on the "
+            f"({path}: {utts[0]}{more}); run {step('ingest', 'ingest(wh, …)')} on the "
             "corpus again: it drops their features, and the next extract recomputes them",
             repairable=False,
         )

@@ -29,6 +29,7 @@ from sercap.errors import (
     NotFoundError,
     SercapError,
     option,
+    step,
 )
 from sercap.store import Warehouse, catalog, check_name
 
@@ -167,12 +168,8 @@ def _extract_command(name: str, kind: str | None, corpus: str | None = None) -> 
     where = f" --corpus {corpus}" if corpus else ""
     py_where = f", corpus={corpus!r}" if corpus else ""
     if kind == "image":
-        return (
-            f"`sercap images --image-set {name}{where}` / `sercap.images(wh, {name!r}{py_where})`"
-        )
-    return (
-        f"`sercap extract --feature-set {name}{where}` / `sercap.extract(wh, {name!r}{py_where})`"
-    )
+        return step(f"images --image-set {name}{where}", f"images(wh, {name!r}{py_where})")
+    return step(f"extract --feature-set {name}{where}", f"extract(wh, {name!r}{py_where})")
 
 
 def _require_complete(
@@ -204,7 +201,7 @@ def labelled_utterances(wh: Warehouse, corpus: str, label_map: str) -> pl.DataFr
     if frame.is_empty():
         raise SercapError(
             f"label map {label_map!r} keeps no utterance of corpus {corpus!r}; "
-            f"check `sercap info` / `sercap.info(wh)` and {option('labels')}"
+            f"check {step('info', 'info(wh)')} and {option('labels')}"
         )
     return frame
 

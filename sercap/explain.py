@@ -14,7 +14,7 @@ import polars as pl
 
 from sercap import analysis
 from sercap.data import Dataset
-from sercap.errors import SercapError
+from sercap.errors import SercapError, step
 from sercap.store import Warehouse
 
 
@@ -172,8 +172,9 @@ def run_importances(
         raise SercapError(
             f"run {run['run_id']} is nested-tuned but stores no per-fold parameters (it "
             "predates them); its final study's parameters saw every speaker, so refitting "
-            f"with them would not be an outer-fold importance: run `sercap train "
-            f"{run['model']} --tuned` / `sercap.train(wh, {run['model']!r}, tuned=True)` again"
+            "with them would not be an outer-fold importance: run "
+            + step(f"train {run['model']} --tuned", f"train(wh, {run['model']!r}, tuned=True)")
+            + " again"
         )
     return outer_fold_importances(
         data, run["model"], params, by=by, n_repeats=n_repeats, seed=int(run["seed"] or 0),

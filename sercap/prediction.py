@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from sercap.audio import AudioError, audio_problem, load_audio, probe_audio
-from sercap.errors import NotFoundError, SercapError, option
+from sercap.errors import NotFoundError, SercapError, option, step
 from sercap.modality import AUDIO, FUSED, TEXT, input_modality
 from sercap.store import Warehouse, catalog, runs
 from sercap.store.runs import get_run
@@ -100,7 +100,7 @@ def newest_run(
     if speaker_norm:
         raise SercapError(
             f"every stored run of {model!r} used speaker normalisation, which cannot predict "
-            f"single files; run `sercap train {model}` / `sercap.train(wh, {model!r})` (without "
+            f"single files; run {step(f'train {model}', f'train(wh, {model!r})')} (without "
             "speaker normalisation) first"
         )
     newer = runs.newer_speaker_normed(wh, model, corpus, run_id) if say else None
@@ -180,7 +180,7 @@ def final_model(
         raise SercapError(
             f"run {run['run_id']} is a cell of cross-corpus matrix {run['cross_matrix']} "
             f"(trained on {run['train_corpus']}, scored on {run['corpus']}); predict with a run "
-            f"of `sercap train` / `sercap.train(wh, …)`"
+            f"of {step('train', 'train(wh, …)')}"
         )
     if run["speaker_norm"]:
         raise SercapError(

@@ -33,7 +33,7 @@ from sercap.corpora.fingerprint import Fingerprint, fingerprint
 from sercap.corpora.invalidate import Invalidation, invalidate
 from sercap.corpora.records import CorpusKind, Problem, UtteranceRecord
 from sercap.corpora.transcripts import transcript_frame
-from sercap.errors import SercapError, option
+from sercap.errors import SercapError, option, step
 from sercap.store import Warehouse, check_name
 from sercap.store import corpora as corpora_store
 from sercap.store.corpora import (
@@ -102,7 +102,7 @@ class IngestSummary:
         inv = self.invalidation
         if not inv.extractions:
             return f"{head}; nothing was extracted from them yet"
-        then = "`sercap extract` / `sercap.extract(wh)` will re-extract them"
+        then = f"{step('extract', 'extract(wh)')} will re-extract them"
         if self.audio_gone:
             then += " (and record the problem of a file still missing or unusable)"
         return (

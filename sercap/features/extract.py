@@ -33,7 +33,14 @@ from typing import Any
 import duckdb
 
 from sercap._spawn import main_not_rerun, sigint_ignored
-from sercap.errors import INGEST_STEP, REPAIR_STEP, NotExtractedError, NotFoundError, SercapError
+from sercap.errors import (
+    INGEST_STEP,
+    REPAIR_STEP,
+    NotExtractedError,
+    NotFoundError,
+    SercapError,
+    step,
+)
 from sercap.features.featureset import FeatureSet, get_feature_set
 from sercap.features.stored import register
 from sercap.store import Warehouse, catalog
@@ -198,8 +205,8 @@ _DIGESTS: dict[tuple, str] = {}
 #: What extract records for an utterance whose file is no longer the audio ingest hashed.
 AUDIO_CHANGED = (
     "the audio file changed since it was ingested (its SHA-256 is not the one recorded); "
-    "run `sercap ingest` / `sercap.ingest(wh, …)` on the corpus again, then "
-    "`sercap extract --retry-errors` / `sercap.extract(wh, retry_errors=True)`"
+    f"run {step('ingest', 'ingest(wh, …)')} on the corpus again, then "
+    f"{step('extract --retry-errors', 'extract(wh, retry_errors=True)')}"
 )
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from sercap.errors import SercapError
+from sercap.errors import SercapError, step
 from sercap.sqlfiles import named_query
 from sercap.store import layout
 
@@ -51,7 +51,7 @@ def get_run(wh: Warehouse, run_id: str) -> dict:
     if exact.height == 1:
         frame = exact
     if frame.is_empty():
-        raise SercapError(f"no run {run_id!r}; list them with `sercap runs` / `sercap.runs(wh)`")
+        raise SercapError(f"no run {run_id!r}; list them with {step('runs', 'runs(wh)')}")
     if frame.height > 1:
         raise SercapError(f"{run_id!r} matches {frame.height} runs; give more of the id")
     return frame.to_dicts()[0]
