@@ -24,9 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import polars as pl
 from tqdm import tqdm
 
+from sercap._lazy import pl
 from sercap.audio import AudioError, AudioInfo, probe_audio
 from sercap.corpora import corpus_kind
 from sercap.corpora.fingerprint import Fingerprint, fingerprint
@@ -37,10 +37,10 @@ from sercap.errors import SercapError, option, step
 from sercap.store import Warehouse, check_name
 from sercap.store import corpora as corpora_store
 from sercap.store.corpora import (
-    AUDIO_FILE_SCHEMA,
-    EVALUATION_SCHEMA,
-    LABEL_SCHEMA,
-    UTTERANCE_SCHEMA,
+    audio_file_schema,
+    evaluation_schema,
+    label_schema,
+    utterance_schema,
 )
 
 #: Tolerance for a segment's end beyond the end of its file (header rounding).
@@ -368,10 +368,10 @@ def _tables(
         evaluation_rows.extend(_evaluation_rows(p.record))
         files[p.print.path] = p.print.row()
     return (
-        pl.DataFrame(utterance_rows, schema=UTTERANCE_SCHEMA, orient="row"),
-        pl.DataFrame(label_rows, schema=LABEL_SCHEMA, orient="row"),
-        pl.DataFrame(evaluation_rows, schema=EVALUATION_SCHEMA, orient="row"),
-        pl.DataFrame(list(files.values()), schema=AUDIO_FILE_SCHEMA, orient="row"),
+        pl.DataFrame(utterance_rows, schema=utterance_schema(), orient="row"),
+        pl.DataFrame(label_rows, schema=label_schema(), orient="row"),
+        pl.DataFrame(evaluation_rows, schema=evaluation_schema(), orient="row"),
+        pl.DataFrame(list(files.values()), schema=audio_file_schema(), orient="row"),
     )
 
 

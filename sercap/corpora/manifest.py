@@ -20,8 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
+from sercap._lazy import pl
 from sercap.corpora.records import Problem, UtteranceRecord, normalise_emotion
 from sercap.errors import SercapError
 

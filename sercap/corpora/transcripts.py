@@ -14,11 +14,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import polars as pl
-
+from sercap._lazy import pl
 from sercap.corpora.records import Problem
 
-TRANSCRIPT_SCHEMA = {"utt_id": pl.String, "text": pl.String}
 _NUMBER = r"\d+(?:\.\d*)?"
 _TURN = re.compile(
     rf"^(?P<utt>\S+)\s+\[\s*(?P<start>{_NUMBER})\s*-\s*(?P<end>{_NUMBER})\s*\]\s*:\s*(?P<text>.*)$"
@@ -87,4 +85,4 @@ def transcript_frame(records, stored_ids) -> pl.DataFrame:
         for r in records
         if getattr(r, "text", None) is not None and r.utt_id in keep
     ]
-    return pl.DataFrame(rows, schema=TRANSCRIPT_SCHEMA, orient="row")
+    return pl.DataFrame(rows, schema={"utt_id": pl.String, "text": pl.String}, orient="row")

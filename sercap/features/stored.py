@@ -7,8 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import polars as pl
-
+from sercap._lazy import pl
 from sercap.features.featureset import (
     FeatureSet,
     builtin_names,

@@ -10,59 +10,77 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import polars as pl
+from sercap._lazy import pl
 
 if TYPE_CHECKING:
     from sercap.store.warehouse import Warehouse
 
-#: Columns of the staged rows of each table ingest writes (the catalog's column order).
-UTTERANCE_SCHEMA = {
-    "utt_id": pl.String,
-    "corpus": pl.String,
-    "session": pl.String,
-    "speaker": pl.String,
-    "gender": pl.String,
-    "path": pl.String,
-    "start_s": pl.Float64,
-    "end_s": pl.Float64,
-    "duration_s": pl.Float64,
-    "sample_rate": pl.Int32,
-    "channels": pl.Int32,
-    "text_id": pl.String,
-    "source_start_s": pl.Float64,
-    "source_end_s": pl.Float64,
-    "audio_sha256": pl.String,
-}
-AUDIO_FILE_SCHEMA = {
-    "path": pl.String,
-    "size": pl.Int64,
-    "mtime_ns": pl.Int64,
-    "ctime_ns": pl.Int64,
-    "inode": pl.Int64,
-    "sha256": pl.String,
-    "hashed_ns": pl.Int64,
-}
-LABEL_SCHEMA = {
-    "utt_id": pl.String,
-    "emotion": pl.String,
-    "emotion_raw": pl.String,
-    "votes": pl.List(pl.String),
-    "valence": pl.Float64,
-    "activation": pl.Float64,
-    "dominance": pl.Float64,
-    "intensity": pl.String,
-}
-EVALUATION_SCHEMA = {
-    "utt_id": pl.String,
-    "evaluator": pl.String,
-    "is_self": pl.Boolean,
-    "kind": pl.String,
-    "emotions": pl.List(pl.String),
-    "valence": pl.Float64,
-    "activation": pl.Float64,
-    "dominance": pl.Float64,
-    "comment": pl.String,
-}
+
+def utterance_schema() -> dict[str, Any]:
+    """Columns of the staged ``utterances`` rows ingest writes (the catalog's column order).
+
+    Functions, not constants: building polars types imports polars, which a command that
+    only reads these tables through DuckDB (``extract``) does not need.
+    """
+    return {
+        "utt_id": pl.String,
+        "corpus": pl.String,
+        "session": pl.String,
+        "speaker": pl.String,
+        "gender": pl.String,
+        "path": pl.String,
+        "start_s": pl.Float64,
+        "end_s": pl.Float64,
+        "duration_s": pl.Float64,
+        "sample_rate": pl.Int32,
+        "channels": pl.Int32,
+        "text_id": pl.String,
+        "source_start_s": pl.Float64,
+        "source_end_s": pl.Float64,
+        "audio_sha256": pl.String,
+    }
+
+
+def audio_file_schema() -> dict[str, Any]:
+    """The staged ``audio_files`` rows' columns (see :func:`utterance_schema`)."""
+    return {
+        "path": pl.String,
+        "size": pl.Int64,
+        "mtime_ns": pl.Int64,
+        "ctime_ns": pl.Int64,
+        "inode": pl.Int64,
+        "sha256": pl.String,
+        "hashed_ns": pl.Int64,
+    }
+
+
+def label_schema() -> dict[str, Any]:
+    """The staged ``labels`` rows' columns (see :func:`utterance_schema`)."""
+    return {
+        "utt_id": pl.String,
+        "emotion": pl.String,
+        "emotion_raw": pl.String,
+        "votes": pl.List(pl.String),
+        "valence": pl.Float64,
+        "activation": pl.Float64,
+        "dominance": pl.Float64,
+        "intensity": pl.String,
+    }
+
+
+def evaluation_schema() -> dict[str, Any]:
+    """The staged ``evaluations`` rows' columns (see :func:`utterance_schema`)."""
+    return {
+        "utt_id": pl.String,
+        "evaluator": pl.String,
+        "is_self": pl.Boolean,
+        "kind": pl.String,
+        "emotions": pl.List(pl.String),
+        "valence": pl.Float64,
+        "activation": pl.Float64,
+        "dominance": pl.Float64,
+        "comment": pl.String,
+    }
 
 
 def store_rows(
@@ -87,9 +105,9 @@ def store_rows(
         )
         changed = _ids(wh, f"SELECT utt_id {stale}")
         wh.execute(f"DELETE {stale}")
-        changed |= upsert_changed(wh, "utterances", "_ingest_u", UTTERANCE_SCHEMA)
-        changed |= upsert_changed(wh, "labels", "_ingest_l", LABEL_SCHEMA)
-        changed |= upsert_changed(wh, "evaluations", "_ingest_e", EVALUATION_SCHEMA)
+        changed |= upsert_changed(wh, "utterances", "_ingest_u", utterance_schema())
+        changed |= upsert_changed(wh, "labels", "_ingest_l", label_schema())
+        changed |= upsert_changed(wh, "evaluations", "_ingest_e", evaluation_schema())
     finally:
         for view in staged:
             wh.con.unregister(view)
@@ -146,7 +164,7 @@ def stored_elsewhere(wh: Warehouse, corpus: str, utt_ids: pl.Series) -> list[tup
 
 def store_audio_files(wh: Warehouse, files: pl.DataFrame) -> None:
     """Record the fingerprints that are new or changed."""
-    columns = ", ".join(AUDIO_FILE_SCHEMA)
+    columns = ", ".join(audio_file_schema())
     wh.con.register("_ingest_f", files)
     try:
         wh.execute(
@@ -175,7 +193,7 @@ def record_fingerprints(wh: Warehouse, prints: Sequence[Any]) -> None:
     """Record fingerprints of files hashed again and found unchanged, so the next stat
     pre-check trusts them."""
     rows = [f.row() for f in prints]
-    store_audio_files(wh, pl.DataFrame(rows, schema=AUDIO_FILE_SCHEMA, orient="row"))
+    store_audio_files(wh, pl.DataFrame(rows, schema=audio_file_schema(), orient="row"))
 
 
 def _ids(wh: Warehouse, sql: str) -> set[str]:

@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import polars as pl
-
+from sercap._lazy import pl
 from sercap.sqlfiles import named_query
 
 if TYPE_CHECKING:

@@ -11,8 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import polars as pl
-
+from sercap._lazy import pl
 from sercap.errors import SercapError, step
 from sercap.sqlfiles import named_query
 from sercap.store import layout

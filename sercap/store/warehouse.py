@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import polars as pl
 
+from sercap._lazy import pl
 from sercap.errors import (
     NotFoundError,
     SercapError,

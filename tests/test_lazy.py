@@ -1,0 +1,43 @@
+"""sercap._lazy: polars is imported on first use, and ``extract`` never uses it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from sercap._lazy import pl
+from tests.helpers import make_corpus
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_stand_in_gives_polars_own_objects() -> None:
+    import polars
+
+    assert pl.DataFrame is polars.DataFrame and pl.String is polars.String
+    frame = pl.DataFrame({"a": [1, 2]}).with_columns(pl.col("a") * 2)
+    assert isinstance(frame, polars.DataFrame) and frame["a"].to_list() == [2, 4]
+
+
+def test_a_whole_extract_never_imports_polars(tmp_path) -> None:
+    """Importing the warehouse layer imported polars (a quarter of a second of every
+    ``sercap extract``, which builds no DataFrame): ingest in one process, then extract in
+    another, which must leave polars unimported."""
+    import sercap
+
+    manifest = make_corpus(tmp_path / "corpus")
+    with sercap.connect(tmp_path / "wh") as wh:
+        sercap.ingest(wh, "manifest", manifest, name="toy")
+    code = f"""
+import sys
+import sercap
+with sercap.connect({str(tmp_path / "wh")!r}) as wh:
+    report = sercap.extract(wh, jobs=1, progress=False)
+assert report.done > 0, report
+assert "polars" not in sys.modules, "polars was imported"
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
