@@ -156,9 +156,12 @@ def _bench_on_cluster(
         if request not in cache:
             cache[request] = load_for(wh, request)
         data, user = cache[request], (params or {}).get(spec.model)
-        if tuned:  # the order compare_tuned stores them in: tuned, then default
-            items.append((data, plan_run(wh, spec.model, data, params=user, tuned=True)))
+        tuned_plan = plan_run(wh, spec.model, data, params=user, tuned=True) if tuned else None
+        # the order compare_tuned stores them in: default, then tuned (the newer run, the
+        # one predict uses)
         items.append((data, plan_run(wh, spec.model, data, params=user)))
+        if tuned_plan is not None:
+            items.append((data, tuned_plan))
     outcomes = iter(
         run_plans(
             wh,
@@ -174,8 +177,8 @@ def _bench_on_cluster(
     data_of = iter(data for data, _ in items)
     for spec in specs:
         if tuned:
-            tuned_run, data = next(outcomes), next(data_of)
-            default_run, _ = next(outcomes), next(data_of)
+            default_run, data = next(outcomes), next(data_of)
+            tuned_run, _ = next(outcomes), next(data_of)
             difference = tuning_difference(data, default_run, tuned_run, seed)
             out.comparisons.append(TuningComparison(spec.model, default_run, tuned_run, difference))
         else:

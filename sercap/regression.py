@@ -392,11 +392,12 @@ def run_regression(
 
 def _fit_and_store(
     wh: Warehouse, model: str, data: Dataset, *, params, tuned, seed, n_jobs, device,
-    progress, cluster,
+    progress, cluster, plan=None,
 ) -> tuple[str, RegressionCV]:  # fmt: skip
     from sercap.experiment import plan_run
 
-    plan = plan_run(wh, model, data, params=params, tuned=tuned)
+    if plan is None:
+        plan = plan_run(wh, model, data, params=params, tuned=tuned)
     result = cross_validate_regression(
         data, model, plan.params, seed=seed, n_jobs=n_jobs, device=device, progress=progress,
         fold_params=plan.fold_params, cluster=cluster,
@@ -479,8 +480,12 @@ def compare_tuned_regression(
         params=params, seed=seed, n_jobs=n_jobs, device=device, progress=progress,
         cluster=cluster,
     )  # fmt: skip
-    tuned_id, tuned = _fit_and_store(wh, model, data, tuned=study or True, **common)
+    from sercap.experiment import plan_run
+
+    tuned_plan = plan_run(wh, model, data, params=params, tuned=study or True)  # refuses first
+    # the default run is stored first: the tuned run is the newer, the one predict uses
     default_id, default = _fit_and_store(wh, model, data, tuned=False, **common)
+    tuned_id, tuned = _fit_and_store(wh, model, data, tuned=True, plan=tuned_plan, **common)
     rows = np.intersect1d(tuned.evaluated, default.evaluated)
     y = data.y[rows]
     low, high = paired_bootstrap_ccc(

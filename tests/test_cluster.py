@@ -446,6 +446,20 @@ def test_a_bench_through_dask_gives_the_same_ua_as_without(toy, client) -> None:
         assert _predictions(toy, one).equals(_predictions(toy, two))
 
 
+def test_a_tuned_bench_through_dask_leaves_the_tuned_run_newest(toy, tmp_path, client) -> None:
+    """`bench --tuned --cluster` stored the tuned run before its default one, unlike the
+    in-process bench: `predict --model svm` then used the default run, not the tuned one."""
+    import sercap
+    from sercap.compare import BenchSpec, bench_runs
+    from sercap.prediction import newest_run
+
+    sercap.tune(toy, "svm", trials=2, inner_folds=2, pruner="none", progress=False)
+    runs = bench_runs(toy, [BenchSpec("svm")], tuned=True, progress=False, cluster=client)
+    (comparison,) = runs.comparisons
+    assert comparison.tuned.run_id != comparison.default.run_id
+    assert newest_run(toy, "svm") == comparison.tuned.run_id
+
+
 def test_train_through_dask_stores_the_in_process_run(toy, client) -> None:
     from sercap.data import load_dataset
     from sercap.experiment import run_model

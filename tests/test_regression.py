@@ -371,6 +371,10 @@ def test_a_tuned_regression_shows_the_default_ccc_beside_it(rated: Warehouse) ->
     run = sercap.train(rated, "svm", target="valence", tuned=True, progress=False)
     c = run.comparison
     assert c.tuned_run == run.run_id and c.ccc_tuned == pytest.approx(run.ccc)
+    # the tuned run is stored last, so `predict --model svm` uses it (it used the default)
+    from sercap.store.runs import newest_rating_run
+
+    assert newest_rating_run(rated, "svm", None) == (run.run_id, "valence")
     default = sercap.get_run(rated, c.default_run)
     assert default.record["tuned_from"] is None and c.ccc_default == pytest.approx(default.ccc)
     plain = sercap.train(rated, "svm", target="valence", progress=False)
