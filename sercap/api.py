@@ -31,6 +31,7 @@ from sercap.errors import (
     RefusedError,
     SercapError,
     option,
+    printable,
 )
 
 if TYPE_CHECKING:  # only for annotations: the heavy modules load when a verb runs
@@ -1232,7 +1233,7 @@ def prediction_table(results: Sequence[Any], run_id: str) -> pl.DataFrame:
     rows = [
         {
             "run_id": run_id,
-            "path": r.path,
+            "path": printable(str(r.path)),
             "emotion": r.label,
             **{c: r.proba.get(c) for c in classes},
             "error": r.error,
@@ -1415,7 +1416,7 @@ def _predict_ratings(
     return pl.DataFrame(
         {
             "run_id": [run.run_id] * len(results),
-            "path": [r.path for r in results],
+            "path": [printable(str(r.path)) for r in results],
             str(run.record["target"]): [r.value for r in results],
             "error": [r.error for r in results],
         },

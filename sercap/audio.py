@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from sercap.errors import AudioError
+from sercap.errors import AudioError, printable
 
 __all__ = ["AudioError", "AudioInfo", "audio_problem", "load_audio", "probe_audio", "wav_shortfall"]
 
@@ -138,6 +138,8 @@ def clipped_fraction(y: np.ndarray, threshold: float = 0.999) -> float:
 
 
 def _require_file(path: str | Path) -> None:
+    if printable(str(path)) != str(path):  # libsndfile takes UTF-8 paths only
+        raise AudioError("the file name is not valid UTF-8; rename the file")
     p = Path(path)
     if p.is_file():
         if p.stat().st_size == 0:

@@ -90,6 +90,34 @@ _PARQUET_DAMAGE = re.compile(
 _CATALOG_DAMAGE = "Corrupt database file"
 
 
+def printable(text: str) -> str:
+    r"""``text`` with any undecodable byte of a file name shown as ``\xNN``.
+
+    Python decodes a file name that is not valid UTF-8 with "surrogate escapes", which
+    cannot be printed, stored in DuckDB or handed to libsndfile. Messages and stored
+    problems use this form instead.
+
+    >>> printable("caf\udce9.wav")
+    'caf\\xe9.wav'
+    >>> printable("café.wav")
+    'café.wav'
+    """
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def require_utf8_path(path: str | Path, what: str) -> None:
+    """A one-line SercapError when ``path`` is not valid UTF-8 (see :func:`printable`)."""
+    if printable(str(path)) != str(path):
+        raise SercapError(
+            f"{printable(str(path))}: {what}'s path is not valid UTF-8; rename it (or link to "
+            "it from a UTF-8 path)"
+        )
+
+
 def option(name: str) -> str:
     """A parameter as both front ends spell it, for messages that ask to give or change it.
 

@@ -545,3 +545,17 @@ def test_sql_results_of_types_polars_cannot_hold_are_text() -> None:
         )
         assert ran.rows() == [("1 day",)]
         assert sercap.sql(wh, "SELECT count(*) AS n FROM t")[0][1].item() == 1
+
+
+def test_predict_names_a_file_name_that_is_not_utf8_in_the_table(issue_example, tmp_path) -> None:
+    """polars (and libsndfile) cannot take such a name: the table was a traceback."""
+    import os
+    import shutil
+
+    good = tmp_path / "good.wav"
+    shutil.copy(issue_example["base"] / "clip.wav", good)
+    odd = os.fsdecode(os.path.join(os.fsencode(tmp_path), b"caf\xe9.wav"))
+    shutil.copy(good, odd)
+    table = sercap.predict(issue_example["wh"], [odd, good], model="svm")
+    assert table["path"][0].endswith("caf\\xe9.wav") and "not valid UTF-8" in table["error"][0]
+    assert table["emotion"][1] is not None

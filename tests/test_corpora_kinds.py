@@ -189,3 +189,42 @@ def test_an_audio_problem_names_the_file_once(wh: Warehouse, tmp_path: Path) -> 
     (tmp_path / "m.csv").write_text(f"path,label,speaker\n{empty},sad,s1\n{good},sad,s1\n")
     line = ingest(wh, "manifest", tmp_path / "m.csv", name="m").problems
     assert str(line[0]).endswith(f"m.csv:2: 03a02Wa: empty file (0 bytes): {empty}")
+
+
+def _non_utf8(folder: Path, name: bytes) -> Path:
+    """A copy of a good wav under a file name that is not valid UTF-8 (``name``)."""
+    import os
+
+    good = folder / "utf8.wav"
+    write_wav(good)
+    target = os.path.join(os.fsencode(folder), name)
+    os.rename(good, target)
+    return Path(os.fsdecode(target))
+
+
+def test_file_names_that_are_not_utf8_are_problems_not_tracebacks(
+    wh: Warehouse, tmp_path: Path
+) -> None:
+    """A well-formed name with a Latin-1 byte was a UnicodeEncodeError traceback (libsndfile
+    takes UTF-8); a stray one blocked the whole ingest in DuckDB's words, without naming it."""
+    wav = tmp_path / "emodb" / "wav"
+    wav.mkdir(parents=True)
+    write_wav(wav / "03a01Fa.wav")
+    _non_utf8(wav, b"03a02W\xe9.wav")  # not EmoDB's naming: "unknown file name"
+    tess = tmp_path / "tess" / "OAF_angry"
+    tess.mkdir(parents=True)
+    write_wav(tess / "OAF_back_angry.wav")
+    _non_utf8(tess, b"OAF_caf\xe9_angry.wav")  # TESS's naming, so its audio is probed
+    for kind in ("emodb", "tess"):
+        summary = ingest(wh, kind, tmp_path / kind)
+        assert summary.added == 1
+        (problem,) = summary.problems
+        assert "\\xe9" in str(problem) and str(problem).encode("utf-8")
+    (stored,) = wh.con.execute(
+        "SELECT problem FROM ingest_problems WHERE corpus = 'tess'"
+    ).fetchone()
+    assert "not valid UTF-8; rename the file" in stored
+    folder = _non_utf8(tmp_path, b"d\xe9.wav").with_suffix("")  # a folder of that name
+    folder.mkdir()
+    with pytest.raises(SercapError, match=r"d\\xe9: the corpus folder's path is not valid UTF-8"):
+        ingest(wh, "emodb", folder)

@@ -114,3 +114,13 @@ def test_parts_without_their_catalog_are_refused_not_taken_for_a_new_warehouse(t
     assert not (root / "sercap.duckdb").exists() and part.exists()
     said = CliRunner().invoke(main, ["-w", str(root), "info"]).output.strip()
     assert said.startswith("error: ") and "restore sercap.duckdb from a copy" in said
+
+
+def test_a_warehouse_path_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    """DuckDB cannot open such a path: it was a traceback ending in std::bad_cast."""
+    import os
+
+    path = Path(os.fsdecode(os.path.join(os.fsencode(tmp_path), b"w\xe9")))
+    with pytest.raises(SercapError, match=r"w\\xe9: the warehouse's path is not valid UTF-8"):
+        connect(path)
+    assert not os.path.exists(os.path.join(os.fsencode(tmp_path), b"w\xe9"))

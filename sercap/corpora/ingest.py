@@ -33,7 +33,7 @@ from sercap.corpora.fingerprint import Fingerprint, fingerprint
 from sercap.corpora.invalidate import Invalidation, invalidate
 from sercap.corpora.records import CorpusKind, Problem, UtteranceRecord
 from sercap.corpora.transcripts import transcript_frame
-from sercap.errors import SercapError, option, step
+from sercap.errors import SercapError, option, require_utf8_path, step
 from sercap.store import Warehouse, check_name
 from sercap.store import corpora as corpora_store
 from sercap.store.corpora import (
@@ -131,6 +131,7 @@ def ingest(
     """
     spec = corpus_kind(kind)
     corpus = check_name(name or kind, "corpus name")
+    require_utf8_path(root, "the corpus folder")
     root = Path(root)
     _check_corpus_kind(wh, corpus, spec)
     problems: list[Problem] = []

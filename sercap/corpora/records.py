@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sercap.errors import printable
+
 #: Normalised emotion codes stored in ``labels.emotion``.
 EMOTION_CODES = (
     "neu",
@@ -72,6 +74,12 @@ class Problem:
     file: str | None
     line: int | None
     message: str
+
+    def __post_init__(self) -> None:
+        # a file name that is not valid UTF-8 can be neither printed nor stored as is
+        if self.file is not None:
+            object.__setattr__(self, "file", printable(str(self.file)))
+        object.__setattr__(self, "message", printable(self.message))
 
     def __str__(self) -> str:
         where = self.file or "?"

@@ -34,6 +34,7 @@ from sercap.errors import (
     WarehouseBusyError,
     catalog_damage_error,
     damaged_part_error,
+    require_utf8_path,
 )
 from sercap.sqlfiles import sql_dir
 from sercap.store import parts, views
@@ -378,6 +379,7 @@ def connect(
         memory = True
     else:
         root = Path(path) if path is not None else default_path()
+        require_utf8_path(root, "the warehouse")  # DuckDB cannot open it (std::bad_cast)
     if root.exists() and not root.is_dir():
         raise SercapError(f"{root}: the warehouse must be a directory, this is a file")
     database = ":memory:" if memory else str(root / DB_FILENAME)
