@@ -228,3 +228,40 @@ def test_file_names_that_are_not_utf8_are_problems_not_tracebacks(
     folder.mkdir()
     with pytest.raises(SercapError, match=r"d\\xe9: the corpus folder's path is not valid UTF-8"):
         ingest(wh, "emodb", folder)
+
+
+def test_manifest_mistakes_are_one_line_with_what_to_do(wh: Warehouse, tmp_path: Path) -> None:
+    """Columns that alias each other were a polars DuplicateError traceback; the other
+    cases said what was wrong but not what to do (or, header-only, "0 problems")."""
+    cases = {
+        b"path,label,speaker,emotion\na.wav,ang,s1,sad\n": (
+            r"columns that mean the same: 'label' and 'emotion' \(both 'label'\); keep one"
+        ),
+        b"path,utt_id,id,label,speaker\na.wav,u,v,ang,s1\n": r"'utt_id' and 'id'",
+        b"path;label;speaker\na.wav;ang;s1\n": r"comma-separated, this one seems to use ';'",
+        b"path,label,speaker\n": "the manifest has no rows, only its header",
+        b"path,label,speaker\na.wav,ang,s1,extra\n": "as many fields as the header",
+        b"path,label,speaker\nb\xe9.wav,ang,s1\n": "save the file as UTF-8",
+    }
+    for i, (content, words) in enumerate(cases.items()):
+        (tmp_path / f"m{i}.csv").write_bytes(content)
+        with pytest.raises(SercapError, match=words):
+            ingest(wh, "manifest", tmp_path / f"m{i}.csv", name=f"m{i}")
+
+
+def test_a_rating_that_is_not_a_number_is_a_problem(wh: Warehouse, tmp_path: Path) -> None:
+    """`valence=inf` was dropped without a word (a bad start or end is reported)."""
+    write_wav(tmp_path / "a.wav")
+    write_wav(tmp_path / "b.wav", seconds=0.4)  # other audio (the same would be a duplicate)
+    (tmp_path / "m.csv").write_text(
+        "path,label,speaker,valence\na.wav,ang,s1,inf\nb.wav,sad,s1,2.5\n"
+    )
+    summary = ingest(wh, "manifest", tmp_path / "m.csv", name="m")
+    assert summary.added == 2
+    assert [str(p) for p in summary.problems] == [
+        f"{tmp_path / 'm.csv'}:2: valence 'inf' is not a finite number (stored without it)"
+    ]
+    assert wh.con.execute("SELECT valence FROM labels ORDER BY utt_id").fetchall() == [
+        (None,),
+        (2.5,),
+    ]

@@ -34,10 +34,18 @@ def read(root: Path, problems: list[Problem]) -> Iterator[UtteranceRecord]:
     table = _load(path)
     missing = [c for c in REQUIRED if c not in table.columns]
     if missing:
+        separator = next((s for s in (";", "\t", "|") if s in "".join(table.columns)), None)
+        hint = (
+            f"; it must be comma-separated, this one seems to use {separator!r}"
+            if separator
+            else ""
+        )
         raise SercapError(
             f"{path}: missing column(s) {', '.join(missing)} (a manifest needs path, label, "
-            "speaker; optional utt_id, gender, session, start, end)"
+            f"speaker; optional utt_id, gender, session, start, end){hint}"
         )
+    if table.is_empty():
+        raise SercapError(f"{path}: the manifest has no rows, only its header")
     return _records(path, table, problems)
 
 
@@ -63,9 +71,29 @@ def _load(path: Path) -> pl.DataFrame:
         else:
             table = pl.read_csv(path, infer_schema=False)
     except Exception as exc:  # polars raises many kinds; all mean "cannot read"
-        raise SercapError(f"{path}: cannot read the manifest ({str(exc).splitlines()[0]})") from exc
+        reason = str(exc).splitlines()[0]
+        hint = next((h for key, h in _READ_HINTS if key in reason), "")
+        raise SercapError(f"{path}: cannot read the manifest ({reason}){hint}") from exc
     renamed = {c: _ALIASES.get(c.strip().lower(), c.strip().lower()) for c in table.columns}
+    sources: dict[str, list[str]] = {}
+    for column, name in renamed.items():
+        sources.setdefault(name, []).append(column)
+    clashes = [f"{' and '.join(map(repr, cols))} (both {name!r})" for name, cols in sources.items()
+               if len(cols) > 1]  # fmt: skip
+    if clashes:
+        raise SercapError(
+            f"{path}: columns that mean the same: {'; '.join(clashes)}; keep one of each "
+            "(emotion is label, id is utt_id, start_s is start, end_s is end)"
+        )
     return table.rename(renamed)
+
+
+#: What to do about the CSV reader's commonest complaints.
+_READ_HINTS = (
+    ("invalid utf-8", "; save the file as UTF-8"),
+    ("more fields than defined", "; every row needs as many fields as the header (quote a "
+     "field that holds a comma)"),
+)  # fmt: skip
 
 
 def _records(path: Path, table: pl.DataFrame, problems: list[Problem]) -> Iterator[UtteranceRecord]:
@@ -103,6 +131,18 @@ def _record(
     except ValueError:
         problems.append(Problem(where.file, where.line, "start/end is not a finite number"))
         return None
+    ratings = {}
+    for name in ("valence", "activation", "dominance"):
+        try:
+            ratings[name] = _number(row.get(name))
+        except ValueError:
+            ratings[name] = None
+            problems.append(
+                Problem(
+                    where.file, where.line,
+                    f"{name} {_text(row.get(name))!r} is not a finite number (stored without it)",
+                )
+            )  # fmt: skip
     given = _text(row.get("utt_id"))
     utt_id = given or _derived_id(file, base, stems, start)
     gender = (_text(row.get("gender")) or "").upper()[:1] or None
@@ -116,9 +156,9 @@ def _record(
         gender=gender if gender in ("F", "M") else None,
         start_s=start,
         end_s=end,
-        valence=_number_or_none(row.get("valence")),
-        activation=_number_or_none(row.get("activation")),
-        dominance=_number_or_none(row.get("dominance")),
+        valence=ratings["valence"],
+        activation=ratings["activation"],
+        dominance=ratings["dominance"],
         text_id=_text(row.get("text_id")),
         text=_text(row.get("text")),
         origin=(where.file or "", where.line),
@@ -165,10 +205,3 @@ def _number(value: Any) -> float | None:
     if not math.isfinite(number):
         raise ValueError(f"not a finite number: {text!r}")
     return number
-
-
-def _number_or_none(value: Any) -> float | None:
-    try:
-        return _number(value)
-    except ValueError:
-        return None
