@@ -265,3 +265,21 @@ def test_a_rating_that_is_not_a_number_is_a_problem(wh: Warehouse, tmp_path: Pat
         (None,),
         (2.5,),
     ]
+
+
+def test_new_ids_for_stored_audio_do_not_double_the_corpus(wh: Warehouse, tmp_path: Path) -> None:
+    """A manifest re-ingested with corrected utt_ids stored every file twice (120 utterances
+    of 60 files, `check` silent, both copies trained on); each such row is now a problem."""
+    for i in range(4):
+        write_wav(tmp_path / f"a{i}.wav", seconds=0.3 + 0.05 * i)
+    rows = "".join(f"a{i}.wav,ang,s{i}," for i in range(3)).split(",")[:-1]
+    first = "\n".join(",".join(rows[k : k + 3]) + f",u{k // 3}" for k in range(0, 9, 3))
+    (tmp_path / "m.csv").write_text("path,label,speaker,utt_id\n" + first + "\n")
+    assert ingest(wh, "manifest", tmp_path / "m.csv", name="m").added == 3
+    (tmp_path / "m.csv").write_text(
+        "path,label,speaker,utt_id\n" + first.replace(",u", ",utt_") + "\na3.wav,sad,s3,utt_3\n"
+    )
+    again = ingest(wh, "manifest", tmp_path / "m.csv", name="m")
+    assert again.added == 1 and len(again.problems) == 3  # a3.wav is new
+    assert "a0.wav is already utterance u0 of corpus 'm'" in str(again.problems[0])
+    assert wh.scalar("SELECT count(*) FROM utterances WHERE corpus = 'm'") == 4

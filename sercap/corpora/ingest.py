@@ -302,7 +302,8 @@ def _one_per_source(
     other row of this ingest names. Then a row naming the same file and segment as an
     earlier row is a problem and is not stored; so is a derived-id row with the same content
     and segment as an earlier row or as a stored utterance of the corpus that this ingest
-    does not list. (Where the corpus names its utterances, its ids say what is one
+    does not list, and a row whose file and segment are stored under another id that this
+    ingest does not list (ids changed in a manifest). (Where the corpus names its utterances, its ids say what is one
     utterance, so identical bytes under two ids stay two; where sercap makes the id up from
     the file name, the audio is the identity, and a copy of a file is the same utterance.)
     """
@@ -333,6 +334,18 @@ def _one_per_source(
         if first is not None:
             problems.append(
                 p.record.problem(f"duplicate audio: {p.record.path} is already utterance {first}")
+            )
+            continue
+        stored_as = by_source.get(p.source)
+        if stored_as is not None and stored_as != p.record.utt_id and stored_as not in named:
+            # the same file and segment, stored under another id this ingest no longer
+            # lists: keeping both would count the audio twice (and could split it over folds)
+            problems.append(
+                p.record.problem(
+                    f"duplicate audio: {p.record.path} is already utterance {stored_as} of "
+                    f"corpus {corpus!r}, which this ingest does not list; keep its id, or "
+                    f"ingest the corpus under a new name ({option('name')})"
+                )
             )
             continue
         first = seen_content.get(p.content) if p.record.derived_id else None
