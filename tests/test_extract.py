@@ -68,7 +68,14 @@ def test_a_second_run_does_nothing_and_retry_errors_tries_again(corpus_wh) -> No
     extract(wh, "default", progress=False)
     parts = wh.scalar("SELECT count(*) FROM parts")
     again = extract(wh, "default", progress=False)
-    assert (again.done, again.failed, again.skipped) == (0, 0, GOOD + len(BAD))
+    # failures are not "already stored": they are counted apart and the retry is named
+    assert (again.done, again.failed, again.skipped) == (0, 0, GOOD)
+    assert again.failed_before == len(BAD)
+    assert any(
+        line.startswith(f"{len(BAD)} failed before and were not tried again")
+        and "`sercap extract --retry-errors`" in line
+        for line in again.lines()
+    )
     assert wh.scalar("SELECT count(*) FROM parts") == parts
     retried = extract(wh, "default", retry_errors=True, progress=False)
     assert (retried.done, retried.failed) == (0, len(BAD))
@@ -82,7 +89,8 @@ def test_limit_extracts_some_and_says_how_many_are_left(corpus_wh) -> None:
     assert (first.done + first.failed, first.skipped, first.left) == (3, 0, total - 3)
     assert f"{total - 3} utterances left for a later run (--limit)" in first.lines()
     rest = extract(wh, "default", progress=False)
-    assert (rest.done + rest.failed, rest.skipped, rest.left) == (total - 3, 3, 0)
+    assert (rest.done + rest.failed, rest.skipped + rest.failed_before) == (total - 3, 3)
+    assert rest.left == 0
     assert not any("left for a later run" in line for line in rest.lines())
 
 
@@ -107,7 +115,7 @@ def test_a_crash_between_chunks_resumes_without_loss_or_duplicates(corpus_wh) ->
 
     resumed = extract(wh, "default", chunk_size=2, progress=False)
     assert resumed.orphans_removed == 1 and not stray.exists()
-    assert resumed.skipped == stored
+    assert resumed.skipped + resumed.failed_before == stored
     assert resumed.done + done_before == GOOD
     ids = wh.query("SELECT utt_id FROM utterance_features")["utt_id"]
     assert ids.len() == GOOD and ids.n_unique() == GOOD
@@ -140,7 +148,8 @@ def test_a_full_disk_names_the_part_and_the_next_run_resumes(corpus_wh, monkeypa
     assert wh.scalar("SELECT count(*) FROM extractions") == 2
     monkeypatch.setattr(pq, "write_table", real_write)
     resumed = extract(wh, "default", chunk_size=2, progress=False)
-    assert resumed.skipped == 2 and wh.query("SELECT utt_id FROM utterance_features").height == GOOD
+    assert resumed.skipped + resumed.failed_before == 2
+    assert wh.query("SELECT utt_id FROM utterance_features").height == GOOD
 
 
 def test_two_jobs_store_the_same_numbers_as_one(tmp_path, corpus_wh) -> None:
@@ -189,7 +198,8 @@ def test_cli_extract_and_features(tmp_path) -> None:
     assert f"{GOOD + 1} extracted, 3 with problems" in result.output
     assert "silent" in result.output
     result = runner.invoke(main, [*w, "extract", "--jobs", "1"])
-    assert "0 extracted" in result.output and f"{GOOD + 4} already stored" in result.output
+    assert "0 extracted" in result.output and f"{GOOD + 1} already stored" in result.output
+    assert "3 failed before and were not tried again" in result.output
     listing = runner.invoke(main, [*w, "features", "list"])
     assert listing.exit_code == 0
     default_row = next(line for line in listing.output.splitlines() if line.startswith("default"))
@@ -512,7 +522,7 @@ def test_tasks_name_their_folders_absolutely(tmp_path, monkeypatch) -> None:
         from sercap.features.stored import register
 
         register(wh, fs)
-        items, _, _ = pending(wh, fs, None, False, None)
+        items, *_ = pending(wh, fs, None, False, None)
         tasks = list(make_tasks(wh, fs, items, 4))
     assert tasks and all(Path(t.out_dir).is_absolute() for t in tasks)
     assert all(Path(t.frames_dir).is_absolute() for t in tasks)

@@ -303,9 +303,10 @@ def _one_per_source(
     earlier row is a problem and is not stored; so is a derived-id row with the same content
     and segment as an earlier row or as a stored utterance of the corpus that this ingest
     does not list, and a row whose file and segment are stored under another id that this
-    ingest does not list (ids changed in a manifest). (Where the corpus names its utterances, its ids say what is one
-    utterance, so identical bytes under two ids stay two; where sercap makes the id up from
-    the file name, the audio is the identity, and a copy of a file is the same utterance.)
+    ingest does not list (ids changed in a manifest). (Where the corpus names its
+    utterances, its ids say what is one utterance, so identical bytes under two ids stay
+    two; where sercap makes the id up from the file name, the audio is the identity, and a
+    copy of a file is the same utterance.)
     """
     stored = wh.con.execute(
         "SELECT utt_id, path, start_s, end_s, audio_sha256 FROM utterances WHERE corpus = ? "

@@ -125,6 +125,8 @@ class ExtractSummary:
     #: Stored utterances whose audio file has changed since (one line), or None.
     stale_audio: str | None = None
     left: int = 0
+    #: Utterances whose earlier extraction failed, not tried again (``retry_errors`` does).
+    failed_before: int = 0
     problems: Counter = field(default_factory=Counter)
     #: The first few files of each problem (to name them in the summary).
     examples: dict[str, list[str]] = field(default_factory=dict)
@@ -167,6 +169,12 @@ class ExtractSummary:
         ]
         if self.left:
             out.append(f"{self.left} utterances left for a later run (--limit)")
+        if self.failed_before:
+            out.append(
+                f"{self.failed_before} failed before and were not tried again (fixed their "
+                f"audio? {step('extract --retry-errors', 'extract(wh, retry_errors=True)')}; "
+                f"why: {catalog.ERRORS_QUERY})"
+            )
         if self.orphans_removed:
             out.append(f"removed {self.orphans_removed} unregistered part(s) left by a crash")
         if self.stale_audio:
@@ -440,17 +448,19 @@ def pending(
     wh: Warehouse, fs: FeatureSet, corpus: str | None, retry_errors: bool, limit: int | None
 ) -> tuple[list[tuple[str, Item]], int, int]:
     """(corpus, item) of the utterances to extract now (at most ``limit``), how many are
-    stored already, and how many the limit leaves for a later run."""
+    stored already, how many the limit leaves for a later run, and how many failed before
+    and are not retried (without ``retry_errors``)."""
     total = catalog.count_utterances(wh, corpus)
     if not total:
         if corpus:
             raise NotFoundError(f"no utterances in corpus {corpus!r}; run {INGEST_STEP} first")
         raise NotExtractedError(f"no utterances in the warehouse; run {INGEST_STEP} first")
     rows = catalog.pending_utterances(wh, fs.hash, corpus, retry_errors)
-    stored = int(total) - len(rows)
+    failed = 0 if retry_errors else catalog.count_failed(wh, fs.hash, corpus)
+    stored = int(total) - len(rows) - failed
     left = max(0, len(rows) - limit) if limit is not None else 0
     items = [(c, Item(u, p, s, e, h)) for c, u, p, s, e, h in rows[: len(rows) - left]]
-    return items, stored, left
+    return items, stored, left, failed
 
 
 def _refuse_unrecorded(wh: Warehouse, fs: FeatureSet, utt_ids: Sequence[str]) -> None:
@@ -560,9 +570,11 @@ def extract(
     if wh.read_only:
         raise SercapError(f"{wh.root}: the warehouse is open read-only; extraction writes to it")
     register(wh, fs)
-    items, stored, left = pending(wh, fs, corpus, retry_errors, limit)
+    items, stored, left, failed_before = pending(wh, fs, corpus, retry_errors, limit)
     _refuse_unrecorded(wh, fs, [item.utt_id for _c, item in items])
-    summary = ExtractSummary(fs.name, fs.hash, skipped=stored, left=left)
+    summary = ExtractSummary(
+        fs.name, fs.hash, skipped=stored, left=left, failed_before=failed_before
+    )
     from sercap.check import stale_audio_line  # one stat per audio file
 
     summary.stale_audio = stale_audio_line(wh)

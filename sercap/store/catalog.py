@@ -112,6 +112,17 @@ def pending_utterances(
     ).fetchall()
 
 
+def count_failed(wh: Warehouse, digest: str, corpus: str | None) -> int:
+    """Utterances (of ``corpus``) whose extraction of a set is recorded as failed."""
+    return int(
+        wh.scalar(
+            "SELECT count(*) FROM extractions e JOIN utterances u ON u.utt_id = e.utt_id "
+            "WHERE e.feature_set_hash = ? AND e.status = 'error' AND (? IS NULL OR u.corpus = ?)",
+            [digest, corpus, corpus],
+        )
+    )
+
+
 def count_unrecorded(wh: Warehouse, digest: str) -> int:
     """Utterances with no ``extractions`` row (ok or error) for a set: what ``extract`` does."""
     return int(
