@@ -283,3 +283,17 @@ def test_new_ids_for_stored_audio_do_not_double_the_corpus(wh: Warehouse, tmp_pa
     assert again.added == 1 and len(again.problems) == 3  # a3.wav is new
     assert "a0.wav is already utterance u0 of corpus 'm'" in str(again.problems[0])
     assert wh.scalar("SELECT count(*) FROM utterances WHERE corpus = 'm'") == 4
+
+
+def test_a_line_break_in_a_file_name_is_a_problem_not_part_of_an_id(
+    wh: Warehouse, tmp_path: Path
+) -> None:
+    """`12a01Fa\\n.wav` matched EmoDB's pattern (`$` matches before a final line break) and
+    was stored as utterance "12a01Fa\\n"."""
+    write_wav(tmp_path / "emodb" / "wav" / "03a01Fa.wav")
+    write_wav(tmp_path / "emodb" / "wav" / "12a01Fa\n.wav", seconds=0.4)
+    summary = ingest(wh, "emodb", tmp_path / "emodb")
+    assert summary.added == 1
+    (problem,) = summary.problems
+    assert "12a01Fa\\n.wav: the file name holds a control character" in str(problem)
+    assert wh.con.execute("SELECT utt_id FROM utterances").fetchall() == [("03a01Fa",)]

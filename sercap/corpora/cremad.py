@@ -61,7 +61,7 @@ def _records(
     files: list[Path], genders: dict[str, str], problems: list[Problem]
 ) -> Iterator[UtteranceRecord]:
     for path in files:
-        name = _NAME.match(path.stem)
+        name = _NAME.fullmatch(path.stem)
         if name is None:
             problems.append(Problem(str(path), None, "name is not CREMA-D's 1001_DFA_ANG_XX"))
             continue

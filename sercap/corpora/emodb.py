@@ -69,7 +69,7 @@ def _records(
     files: list[Path], genders: dict[str, str], problems: list[Problem]
 ) -> Iterator[UtteranceRecord]:
     for path in files:
-        name = _NAME.match(path.stem)
+        name = _NAME.fullmatch(path.stem)
         if name is None or name["emotion"] not in EMOTION_LETTERS:
             problems.append(Problem(str(path), None, "name is not EmoDB's SSTTTEV.wav"))
             continue

@@ -178,7 +178,7 @@ def _parse_block(
         problems.append(Problem(file, first_line, f"malformed summary line: {block[0]!r}"))
         return None
     utt_id = summary["utt"]
-    id_parts = _UTT_ID.match(utt_id)
+    id_parts = _UTT_ID.fullmatch(utt_id)
     if id_parts is None:
         problems.append(Problem(file, first_line, f"unexpected utterance id {utt_id!r}"))
         return None

@@ -42,7 +42,7 @@ def read(root: Path, problems: list[Problem]) -> Iterator[UtteranceRecord]:
 
 def _records(files: list[Path], problems: list[Problem]) -> Iterator[UtteranceRecord]:
     for path in files:
-        name = _NAME.match(path.stem)
+        name = _NAME.fullmatch(path.stem)
         if name is None:
             problems.append(Problem(str(path), None, "name is not RAVDESS's MM-CC-EE-II-SS-RR-AA"))
             continue

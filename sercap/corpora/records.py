@@ -186,11 +186,20 @@ def wav_files(root: Path, problems: list[Problem] | None = None) -> list[Path]:
             continue
         seen.add((st.st_dev, st.st_ino))
         names = files + [d for d in dirs if d.lower().endswith(".wav")]  # x.wav/: listed
-        found += [
-            Path(folder) / name
-            for name in names
-            if name.lower().endswith(".wav") and not name.startswith("._")
-        ]
+        for name in names:
+            if not name.lower().endswith(".wav") or name.startswith("._"):
+                continue
+            if problems is not None and any(ord(c) < 32 or ord(c) == 127 for c in name):
+                # "12a01Fa\n.wav" matched a name pattern ending in $ and became an id with a
+                # line break in it
+                problems.append(
+                    Problem(
+                        repr(str(Path(folder) / name))[1:-1], None,
+                        "the file name holds a control character (a line break?); rename it",
+                    )
+                )  # fmt: skip
+                continue
+            found.append(Path(folder) / name)
     return sorted(found)
 
 
