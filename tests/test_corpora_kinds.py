@@ -297,3 +297,18 @@ def test_a_line_break_in_a_file_name_is_a_problem_not_part_of_an_id(
     (problem,) = summary.problems
     assert "12a01Fa\\n.wav: the file name holds a control character" in str(problem)
     assert wh.con.execute("SELECT utt_id FROM utterances").fetchall() == [("03a01Fa",)]
+
+
+def test_an_id_owned_by_another_kind_of_corpus_gets_advice_that_works(
+    wh: Warehouse, tmp_path: Path
+) -> None:
+    """A manifest over EmoDB's files (ids from the file names) was told to use
+    --name emodb, which is then refused as a corpus of another kind: the advice looped."""
+    write_wav(tmp_path / "emodb" / "wav" / "03a01Fa.wav")
+    ingest(wh, "emodb", tmp_path / "emodb")
+    wav = tmp_path / "emodb" / "wav" / "03a01Fa.wav"
+    (tmp_path / "m.csv").write_text(f"path,label,speaker\n{wav},ang,s1\n")
+    with pytest.raises(SercapError, match=r"give these rows other ids \(a utt_id column\)"):
+        ingest(wh, "manifest", tmp_path / "m.csv", name="mine")
+    (tmp_path / "m.csv").write_text(f"path,label,speaker,utt_id\n{wav},ang,s1,m1\n")
+    assert ingest(wh, "manifest", tmp_path / "m.csv", name="mine").added == 1

@@ -140,7 +140,9 @@ def ingest(
     known = {} if rehash else corpora_store.known_fingerprints(wh)
     probed, hashing = _probe(records, problems, progress, known)
     probed = _unique_probed(_one_per_source(wh, corpus, probed, problems), problems)
-    _check_ownership(wh, corpus, pl.DataFrame({"utt_id": [p.record.utt_id for p in probed]}))
+    _check_ownership(
+        wh, corpus, pl.DataFrame({"utt_id": [p.record.utt_id for p in probed]}), spec.name
+    )
     utterances, labels, evaluations, files = _tables(corpus, probed)
     if utterances.is_empty():
         ordered = sorted(problems, key=lambda p: (p.file or "", p.line or 0))
@@ -451,7 +453,7 @@ def _evaluation_rows(r: UtteranceRecord) -> list[tuple]:
     ]
 
 
-def _check_ownership(wh: Warehouse, corpus: str, ids: pl.DataFrame) -> None:
+def _check_ownership(wh: Warehouse, corpus: str, ids: pl.DataFrame, kind: str) -> None:
     """Refuse ids that another corpus name already owns (ids are global keys)."""
     wh.con.register("_ingest_ids", ids)
     try:
@@ -465,10 +467,14 @@ def _check_ownership(wh: Warehouse, corpus: str, ids: pl.DataFrame) -> None:
     if clash.height:
         utt_id, owner, n = clash.row(0)
         more = f" (and {n - 1} more)" if n > 1 else ""
-        raise SercapError(
-            f"utterance {utt_id!r}{more} already belongs to corpus {owner!r}; "
-            f"ingest it with {option('name')}{owner!r} to update that corpus"
-        )
+        owner_kind = wh.scalar("SELECT kind FROM corpora WHERE name = ?", [owner])
+        if owner_kind == kind:
+            then = f"ingest it with {option('name')}{owner!r} to update that corpus"
+        elif kind == "manifest":  # that corpus' name is taken by another kind: no way there
+            then = "ids are unique in a warehouse: give these rows other ids (a utt_id column)"
+        else:
+            then = f"ids are unique in a warehouse: ingest this {kind} corpus into another one"
+        raise SercapError(f"utterance {utt_id!r}{more} already belongs to corpus {owner!r}; {then}")
 
 
 def _summary(
