@@ -46,9 +46,16 @@ def test_ravdess_naming_speech_only_and_actor_blocks(wh: Warehouse, tmp_path: Pa
     write_wav(root / "Actor_01" / "01-01-03-01-01-01-01.wav")  # video: skipped
     write_wav(root / "Actor_02" / "03-01-05-01-01-01-02.wav", channels=2)  # stereo is fine
     write_wav(root / "Actor_02" / "notes.wav")
+    # no actor 00; actor 03's file in Actor_02/: both were stored as those speakers
+    write_wav(root / "Actor_02" / "03-01-05-01-02-01-00.wav", seconds=0.25)
+    write_wav(root / "Actor_02" / "03-01-05-01-02-01-03.wav", seconds=0.35)
     summary = ingest(wh, "ravdess", root)
     assert summary.added == 33
-    assert [Path(p.file).name for p in summary.problems] == ["notes.wav"]
+    assert [(Path(p.file).name, p.message) for p in summary.problems] == [
+        ("03-01-05-01-02-01-00.wav", "actor 00 is not one of 01..24"),
+        ("03-01-05-01-02-01-03.wav", "a file of actor 03 in Actor_02/"),
+        ("notes.wav", "name is not RAVDESS's MM-CC-EE-II-SS-RR-AA"),
+    ]
     row = wh.query(
         "SELECT speaker, gender, sample_rate, channels, emotion, intensity, text_id "
         "FROM utterances JOIN labels USING (utt_id) WHERE utt_id = '03-01-05-01-01-01-02'"

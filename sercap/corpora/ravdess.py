@@ -52,6 +52,15 @@ def _records(files: list[Path], problems: list[Problem]) -> Iterator[UtteranceRe
             problems.append(Problem(str(path), None, "unknown emotion or intensity code"))
             continue
         actor = name["actor"]
+        folder = re.fullmatch(r"Actor_(\d+)", path.parent.name)
+        if not 1 <= int(actor) <= 24:
+            problems.append(Problem(str(path), None, f"actor {actor} is not one of 01..24"))
+            continue
+        if folder is not None and int(folder[1]) != int(actor):
+            problems.append(
+                Problem(str(path), None, f"a file of actor {actor} in {path.parent.name}/")
+            )
+            continue
         yield UtteranceRecord(
             utt_id=path.stem,
             speaker=actor,
