@@ -27,7 +27,7 @@ from sklearn.metrics import confusion_matrix, f1_score
 from tqdm.auto import tqdm
 
 from sercap.data import Dataset
-from sercap.errors import SercapError
+from sercap.errors import SercapError, option
 from sercap.store import Warehouse, runs
 
 #: Libraries whose versions can change results; recorded with every run.
@@ -201,6 +201,16 @@ def check_splits(
     splits = list(splits) if splits is not None else list(outer_splits(data))
     if fold_params is not None and (missing := [n for n, _, _ in splits if n not in fold_params]):
         raise SercapError(f"no tuned parameters for fold(s) {', '.join(missing)}")
+    for name, train, _ in splits:  # said per fold, before any fit
+        present = np.unique(data.y[train])
+        if len(present) < 2:
+            only = data.classes[int(present[0])] if len(present) else "none"
+            raise SercapError(
+                f"fold {name}: its training part holds only class {only!r} ({len(train)} "
+                "utterances of the other folds' speakers); every fold needs at least two "
+                "classes to train on: add speakers, or use a label map without the classes "
+                f"only some speakers have ({option('labels')})"
+            )
     return splits
 
 

@@ -104,3 +104,25 @@ def test_paired_bootstrap_ua_matches_a_plain_numpy_loop() -> None:
     assert same.diff == same.low == same.high == 0.0 and same.within_noise
     perfect = paired_bootstrap_ua(y, a, y, K, n_boot=200)
     assert perfect.low > 0 and not perfect.within_noise
+
+
+def test_a_fold_with_one_training_class_is_named_before_any_fit() -> None:
+    """Every fold's model said "the training data holds only one class", naming neither
+    the fold nor the class."""
+    from sercap.evaluate import cross_validate
+
+    # s1 has ang and sad, s2 only ang: the fold testing s1 trains on ang alone
+    data = Dataset(
+        X=np.arange(8, dtype=np.float32).reshape(4, 2),
+        y=np.array([0, 1, 0, 0]),
+        classes=["ang", "sad"],
+        speakers=np.array(["s1", "s1", "s2", "s2"]),
+        folds=np.array(["s1", "s1", "s2", "s2"]),
+        utt_ids=np.array(["a", "b", "c", "d"]),
+        corpus="toy",
+        label_map="toy",
+        protocol="leave-one-speaker-out",
+        input_kind="tabular",
+    )
+    with pytest.raises(SercapError, match=r"fold s1: its training part holds only class 'ang'"):
+        cross_validate(data, "svm", progress=False)
