@@ -104,6 +104,8 @@ def run_demo(
             f"sessions {sessions}: give 2 to 9 (each session is one outer fold, and "
             "cross-validation needs two)"
         )
+    if corpus_dir is None and per_speaker < 1:
+        raise BadParameterError(f"per_speaker {per_speaker}: give at least 1")
     out_dir = Path(out_dir)
     if corpus_dir is None:
         corpus_dir = out_dir / "corpus"

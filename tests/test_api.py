@@ -510,7 +510,14 @@ def test_demo_refuses_bad_models_and_sessions_before_any_work(tmp_path) -> None:
         sercap.run_demo(tmp_path / "d", models="nope", progress=False)
     with pytest.raises(sercap.BadParameterError, match="sessions 1: give 2 to 9"):
         sercap.run_demo(tmp_path / "d", sessions=1, progress=False)
+    # per_speaker 0 was a ValueError traceback from the synthesiser
+    with pytest.raises(sercap.BadParameterError, match="per_speaker 0: give at least 1"):
+        sercap.run_demo(tmp_path / "d", per_speaker=0, progress=False)
     assert not (tmp_path / "d").exists()  # nothing synthesised, ingested or extracted
+    from tests.test_cli import run
+
+    cli = run("demo", "--per-speaker", "0", "--dir", tmp_path / "d")
+    assert cli.exit_code == 2 and "'--per-speaker': 0 is not in the range x>=1" in cli.output
 
 
 def test_a_name_given_where_names_go_is_one_name() -> None:

@@ -39,7 +39,7 @@ from sercap.cli.group import bars, jobs_option, main, say, seed_option
 )
 @click.option(
     "--per-speaker",
-    type=int,
+    type=click.IntRange(1),
     default=36,
     show_default=True,
     help="Synthetic utterances per speaker.",
