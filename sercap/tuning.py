@@ -60,7 +60,9 @@ PRUNERS = ("median", "hyperband", "none")
 class _QuietInterruptedTrials(logging.Filter):
     """Drop Optuna's two warnings about a trial that Ctrl-C stopped: "Trial 4 failed …
     because of the following error: KeyboardInterrupt()" with its traceback, and "Trial 4
-    failed with value None". The command already ends in one line saying what is kept."""
+    failed with value None". The command already ends in one line saying what is kept.
+    The same for a trial stopped by a :class:`SercapError` (a diverged network, a refused
+    parameter): the command ends in that error's one line, after 20 lines of traceback."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -71,7 +73,7 @@ class _QuietInterruptedTrials(logging.Filter):
         message = record.getMessage()
         words = message.split()
         number = words[1] if len(words) > 1 and words[0] == "Trial" else None
-        if isinstance(error, KeyboardInterrupt) or "KeyboardInterrupt()" in message:
+        if isinstance(error, KeyboardInterrupt | SercapError) or "KeyboardInterrupt()" in message:
             if number is not None:
                 self.interrupted.add(number)
             return False

@@ -349,3 +349,14 @@ def test_bad_inputs_raise_sercap_errors() -> None:
         svm.predict_proba(X[:, :5])
     with pytest.raises(SercapError, match="no saved model"):
         load_model(Path("/nonexistent/model"))
+
+
+def test_non_finite_parameters_are_refused_in_sercaps_words() -> None:
+    """`--params '{"C": NaN}'` reached sklearn ("must be a float in the range (0.0, inf]"),
+    after the data was read; `{"C": 1e400}` stored a run with C = Infinity."""
+    from sercap.errors import BadParameterError
+    from sercap.models.registry import get_model
+
+    for value, shown in ((float("nan"), "nan"), (float("inf"), "inf")):
+        with pytest.raises(BadParameterError, match=f"svm: C must be a finite number, got {shown}"):
+            get_model("svm")(params={"C": value})

@@ -482,9 +482,15 @@ def test_a_trial_stopped_by_ctrl_c_logs_no_traceback() -> None:
         _log_failed_trial(4, {"C": 1.0}, repr(stop), exc_info=(KeyboardInterrupt, stop, None))
         error = ValueError("bad")
         _log_failed_trial(5, {"C": 2.0}, repr(error), exc_info=(ValueError, error, None))
+        # sercap's own errors (a diverged network) end the command in one line: theirs
+        # came after Optuna's 20-line traceback (new-user review)
+        from sercap.errors import SercapError
+
+        ours = SercapError("dnn: training diverged in epoch 1")
+        _log_failed_trial(6, {"lr": 1.0}, repr(ours), exc_info=(SercapError, ours, None))
     finally:
         logger.removeHandler(handler)
-    assert seen == [  # trial 4's two lines are gone; a real failure still shows
+    assert seen == [  # trials 4 and 6: their lines are gone; a real failure still shows
         "Trial 5 failed with parameters: {'C': 2.0} because of the following error: "
         "ValueError('bad').",
         "Trial 5 failed with value None.",

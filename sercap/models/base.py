@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -133,6 +134,8 @@ class ModelParams(abc.ABC):
             )
         for key, value in given.items():
             problem = _type_problem(defaults[key], value)
+            if isinstance(value, float) and not math.isfinite(value):
+                problem = "a finite number"  # JSON's NaN and 1e400 (inf) parse as floats
             if problem:
                 raise BadParameterError(
                     f"{self._described_as.format(name=self.name)}: {key} must be {problem}, "
