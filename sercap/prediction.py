@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from sercap.audio import AudioError, audio_problem, load_audio, probe_audio
-from sercap.errors import NotFoundError, SercapError, option, step
+from sercap.errors import BadParameterError, NotFoundError, SercapError, option, step
 from sercap.modality import AUDIO, FUSED, TEXT, input_modality
 from sercap.store import Warehouse, catalog, runs
 from sercap.store.runs import get_run
@@ -299,8 +299,8 @@ def _stored_final_model(
         _verify_checksums(folder)
         return load(json.loads(meta_path.read_text()))
     except Exception as exc:
-        if is_interrupt(exc):
-            raise
+        if is_interrupt(exc) or isinstance(exc, BadParameterError):
+            raise  # a bad argument (n_jobs=-5) is the caller's, not a damaged model
         detail = (str(exc).strip().splitlines() or [""])[0][:120]
         if say is not None:
             say(

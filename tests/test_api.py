@@ -566,3 +566,20 @@ def test_predict_names_a_file_name_that_is_not_utf8_in_the_table(issue_example, 
     table = sercap.predict(issue_example["wh"], [odd, good], model="svm")
     assert table["path"][0].endswith("caf\\xe9.wav") and "not valid UTF-8" in table["error"][0]
     assert table["emotion"][1] is not None
+
+
+def test_a_bad_jobs_argument_is_not_taken_for_a_damaged_model(issue_example) -> None:
+    """`predict --jobs -5` said the stored final model "cannot be read … fitting it again",
+    refitted it, then failed on the same argument."""
+    notes: list[str] = []
+    with pytest.raises(sercap.BadParameterError, match="n_jobs must be at least 1, got -5"):
+        sercap.predict(
+            issue_example["wh"], [issue_example["base"] / "clip.wav"], model="svm", jobs=-5,
+            say=notes.append,
+        )  # fmt: skip
+    assert not [n for n in notes if "cannot be read" in n], notes
+    from tests.test_cli import run
+
+    for option, value in (("--jobs", "0"), ("--seed", "-1")):
+        cli = run("train", "svm", option, value)
+        assert cli.exit_code == 2 and f"Invalid value for '{option}'" in cli.output

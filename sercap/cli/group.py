@@ -302,9 +302,19 @@ def table_out_option(formats: str = ".csv or .parquet", note: str = ""):
     )
 
 
-seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+seed_option = click.option(
+    "--seed",
+    type=click.IntRange(0, 2**32 - 1),
+    default=0,
+    show_default=True,
+    help="Random seed.",
+)
 jobs_option = click.option(
-    "--jobs", type=int, default=2, show_default=True, help="Threads for a model's fitting."
+    "--jobs",
+    type=click.IntRange(1),
+    default=2,
+    show_default=True,
+    help="Threads for a model's fitting.",
 )
 device_option = click.option(
     "--device", help="Torch device (default: cuda when available, else cpu)."
