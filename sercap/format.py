@@ -43,7 +43,10 @@ def format_table(frame: pl.DataFrame, limit: int | None = 50, float_digits: int 
         if isinstance(value, bytes):
             return f"<{len(value)} bytes>"
         text = str(value)
-        return text if len(text) <= 60 else text[:57] + "…"
+        if len(text) <= 60:
+            return text
+        # a path keeps its end: four files of one folder all read ".../Ses01F_impro…"
+        return "…" + text[-59:] if "/" in text else text[:57] + "…"
 
     header = shown.columns
     rows = [[cell(v) for v in row] for row in shown.iter_rows()]

@@ -46,3 +46,15 @@ def test_a_failed_write_leaves_no_partial_file(tmp_path: Path) -> None:
     with pytest.raises(Exception):  # noqa: B017 - polars' own error, whichever it is
         write_frame(bad, tmp_path / "y.csv")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.csv"]
+
+
+def test_long_paths_keep_their_file_name_in_a_table() -> None:
+    """Four files of one folder all printed as ".../Session1/sentences/wav/Ses01F_impro…"."""
+    from sercap.format import format_table
+
+    folder = "/tmp/some/long/folder/corpus/Session1/sentences/wav/Ses01F_impro01"
+    paths = [f"{folder}/Ses01F_impro01_F00{i}.wav" for i in range(4)]
+    shown = format_table(pl.DataFrame({"path": paths, "note": ["x" * 70] * 4}))
+    for p in paths:
+        assert p[-30:] in shown
+    assert "x" * 57 + "…" in shown  # other long text keeps its start
