@@ -460,8 +460,22 @@ def predict_files(
     """
 
     run = get_run(wh, run_id)
-    if say is not None:
-        _note_unlike_training(wh, run, paths, say)
+    results = _predict_files(wh, run, paths, n_jobs, progress, texts, say)
+    if say is not None:  # after: a file its checks refused (silent) gets its error alone
+        predicted = [Path(r.path) for r in results if r.error is None]
+        _note_unlike_training(wh, run, predicted, say)
+    return results
+
+
+def _predict_files(
+    wh: Warehouse,
+    run: dict,
+    paths: list[Path],
+    n_jobs: int,
+    progress: bool,
+    texts: Mapping[str, str] | None,
+    say: Callable[[str], None] | None,
+) -> list[Prediction]:
     if run.get("target"):  # a rating per file: Prediction.value, no label or probabilities
         final = final_model(wh, run["run_id"], n_jobs=n_jobs, progress=progress, say=say)
         rated = []

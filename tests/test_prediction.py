@@ -360,11 +360,16 @@ def test_files_unlike_the_training_audio_get_a_note(trained, wavs, tmp_path) -> 
     y, sr = sf.read(wavs["mono16k"])
     sf.write(tmp_path / "phone.wav", y[::2], sr // 2)
     sf.write(tmp_path / "short.wav", y[: sr // 10], sr)
+    # silent and short: refused by the audio checks, it gets its error and no note (it was
+    # told its prediction is "less reliable", then that it has none)
+    sf.write(tmp_path / "silence.wav", np.zeros(sr // 10, np.float32), sr)
     files = [tmp_path / "phone.wav", tmp_path / "short.wav", wavs["mono16k"]]
     notes: list[str] = []
     with connect(wh_dir) as wh:
-        got = predict_files(wh, runs["svm"], files, progress=False, say=notes.append)
-    assert [g.error for g in got] == [None, None, None]
+        got = predict_files(
+            wh, runs["svm"], [*files, tmp_path / "silence.wav"], progress=False, say=notes.append
+        )
+    assert [g.error for g in got[:3]] == [None, None, None] and got[3].error
     notes = [n for n in notes if "final model" not in n]  # fitted now, if not yet stored
     assert len(notes) == 2, notes
     assert notes[0].startswith(f"note: {files[0]}: recorded at 8000 Hz")
