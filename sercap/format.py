@@ -104,6 +104,8 @@ def write_frame(frame: pl.DataFrame, path: Path) -> None:
     suffix = path.suffix.lower()
     if suffix not in (".parquet", ".csv"):
         raise SercapError(f"{path}: unknown output format {suffix!r}; use .csv or .parquet")
+    if not path.parent.is_dir():  # else the error named the temporary file below
+        raise SercapError(f"{path.parent}: no such folder to write {path.name} into")
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         if suffix == ".parquet":

@@ -58,3 +58,11 @@ def test_long_paths_keep_their_file_name_in_a_table() -> None:
     for p in paths:
         assert p[-30:] in shown
     assert "x" * 57 + "…" in shown  # other long text keeps its start
+
+
+def test_writing_into_a_missing_folder_names_the_folder(tmp_path: Path) -> None:
+    """`sql --out /nodir/s.csv` named the hidden temporary file (/nodir/.s.csv.tmp)."""
+    from sercap.errors import SercapError
+
+    with pytest.raises(SercapError, match=r"nodir: no such folder to write s.csv into"):
+        write_frame(pl.DataFrame({"a": [1]}), tmp_path / "nodir" / "s.csv")
