@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,7 @@ def bench_runs(
     device: str | None = None,
     progress: bool = True,
     cluster: Any = None,
+    say: Callable[[str], None] | None = None,
 ) -> BenchRuns:
     """Cross-validate every spec with default parameters (and, with ``tuned``, with its
     nested-tuned ones too, compared by a paired bootstrap CI); return the stored runs.
@@ -120,8 +121,14 @@ def bench_runs(
             comparison = compare_tuned(wh, spec.model, cache[request], **kwargs)
             out.comparisons.append(comparison)
             out.default.append((spec, comparison.default.run_id))
+            done = comparison.default
         else:
-            out.default.append((spec, run_model(wh, spec.model, cache[request], **kwargs).run_id))
+            done = run_model(wh, spec.model, cache[request], **kwargs)
+            out.default.append((spec, done.run_id))
+        if say is not None:  # where no bar shows (a log file): a line per model
+            say(
+                f"    {spec.label}: UA {done.result.pooled.ua:.3f} ({done.result.duration_s:.0f} s)"
+            )
     return out
 
 
@@ -383,6 +390,7 @@ def run_bench(
     device: str | None = None,
     progress: bool = True,
     cluster: Any = None,
+    say: Callable[[str], None] | None = None,
 ) -> tuple[pl.DataFrame, dict[str, Path], list]:
     """Run a whole benchmark (optionally with fixed ensembles and nested-tuned runs) and
     write its report; return the table, the files written and the tuning comparisons.
@@ -395,7 +403,7 @@ def run_bench(
         wh, specs, corpus=corpus, label_map=label_map, feature_set=feature_set,
         image_set=image_set, speaker_norm=speaker_norm, tuned=tuned,
         params=QUICK_PARAMS if quick else None, seed=seed, n_jobs=n_jobs, device=device,
-        progress=progress, cluster=cluster,
+        progress=progress, cluster=cluster, say=say,
     )  # fmt: skip
     run_ids = runs.run_ids
     if ensemble:
