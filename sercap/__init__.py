@@ -20,8 +20,8 @@ calling the package runs :func:`sercap.api.features`. The services behind ``tune
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+import importlib as _importlib
+from typing import Any as _Any
 
 __version__ = "0.1.0"
 
@@ -84,15 +84,16 @@ _ERRORS = (
 __all__ = [*_API, *_ERRORS, "features", "__version__"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     if name == "features":  # the package, callable (see sercap/features/__init__.py)
-        return importlib.import_module(f"{__name__}.features")
+        return _importlib.import_module(f"{__name__}.features")
     if name in _API:
-        return getattr(importlib.import_module("sercap.api"), name)
+        return getattr(_importlib.import_module("sercap.api"), name)
     if name in _ERRORS:
-        return getattr(importlib.import_module("sercap.errors"), name)
+        return getattr(_importlib.import_module("sercap.errors"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    # the public names, and dunders; not `annotations` (the __future__ import) or helpers
+    return sorted({*__all__, *(n for n in globals() if n.startswith("__"))})

@@ -583,3 +583,9 @@ def test_a_bad_jobs_argument_is_not_taken_for_a_damaged_model(issue_example) -> 
     for option, value in (("--jobs", "0"), ("--seed", "-1")):
         cli = run("train", "svm", option, value)
         assert cli.exit_code == 2 and f"Invalid value for '{option}'" in cli.output
+
+
+def test_dir_lists_the_public_api_and_nothing_else() -> None:
+    """`dir(sercap)` showed Any, annotations and importlib beside the API (tab completion)."""
+    public = [n for n in dir(sercap) if not n.startswith("_")]
+    assert sorted(public) == sorted(n for n in sercap.__all__ if not n.startswith("_"))
