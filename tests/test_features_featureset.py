@@ -79,3 +79,13 @@ def test_describe_shows_parameters_columns_and_storage(wh) -> None:
     assert "per-utterance columns: 2853" in text
     assert "stored: 0 utterances" in text
     assert "pitch: " in text and '"method": "acf"' in text
+
+
+def test_a_set_of_the_other_kind_says_what_it_is() -> None:
+    """`images --image-set default` said "unknown feature set 'default'; choose one of: mel"."""
+    with pytest.raises(SercapError, match="'default' is a feature set, not an image set; choose"):
+        get_feature_set("default", "image")
+    with pytest.raises(SercapError, match="'mel' is an image set, not a feature set"):
+        get_feature_set("mel", "lld")
+    with pytest.raises(SercapError, match="unknown image set 'nope'; choose one of: mel"):
+        get_feature_set("nope", "image")

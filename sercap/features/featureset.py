@@ -257,7 +257,14 @@ def get_feature_set(name: str, kind: str | None = None) -> FeatureSet:
     defs = builtin_definitions()
     if name not in defs or (kind is not None and defs[name][0] != kind):
         names = ", ".join(builtin_names(kind))
-        raise BadParameterError(f"unknown feature set {name!r}; choose one of: {names}")
+        wanted = "image set" if kind == "image" else "feature set"
+        if name in defs:  # `images --image-set default`: a set of the other kind
+            other = "an image set" if defs[name][0] == "image" else "a feature set"
+            article = "an" if wanted == "image set" else "a"
+            raise BadParameterError(
+                f"{name!r} is {other}, not {article} {wanted}; choose one of: {names}"
+            )
+        raise BadParameterError(f"unknown {wanted} {name!r}; choose one of: {names}")
     k, params, description = defs[name]
     return make_feature_set(name, k, params, description)
 
