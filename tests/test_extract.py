@@ -182,7 +182,8 @@ def test_a_changed_definition_is_a_new_set_and_old_rows_stay(corpus_wh) -> None:
 def test_clear_errors(tmp_path, corpus_wh) -> None:
     with connect(tmp_path / "empty") as empty, pytest.raises(SercapError, match="sercap ingest"):
         extract(empty, "default", progress=False)
-    with pytest.raises(SercapError, match="no utterances in corpus 'nope'"):
+    # as train says it (it said "no utterances in corpus 'nope'; run sercap ingest")
+    with pytest.raises(SercapError, match=r"no corpus 'nope' in the warehouse \(have: toy\)"):
         extract(corpus_wh, "default", corpus="nope", progress=False)
     with pytest.raises(SercapError, match="unknown feature set"):
         extract(corpus_wh, "nope", progress=False)
