@@ -1899,7 +1899,10 @@ def runs(wh: Warehouse, *, corpus: str | None = None, model: str | None = None) 
     if model is not None and model != "ensemble":
         from sercap.models.registry import get_model
 
-        get_model(model)
+        try:
+            get_model(model)
+        except BadParameterError as exc:  # runs also lists ensembles: name them as valid
+            raise BadParameterError(f"{exc}, ensemble") from None
     return with_regression_scores(wh, runs_table(wh, corpus=corpus, model=model))
 
 

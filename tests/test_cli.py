@@ -445,6 +445,9 @@ def test_runs_of_a_corpus_or_model_that_does_not_exist_say_so(toy_dir: Path) -> 
                     "no corpus 'nope'")  # fmt: skip
     _one_line_error(CliRunner().invoke(main, ["-w", str(toy_dir), "runs", "--model", "svmm"]),
                     "unknown model 'svmm'")  # fmt: skip
+    # `--model ensemble` works, so the list of valid names includes it
+    _one_line_error(CliRunner().invoke(main, ["-w", str(toy_dir), "runs", "--model", "svmm"]),
+                    "early-fusion, ensemble")  # fmt: skip
 
 
 def test_output_cut_short_by_its_reader_ends_quietly(toy_dir: Path) -> None:
