@@ -123,6 +123,12 @@ def run_demo(
         say(f"2/6 ingested {summary.corpus}: {summary.read} utterances read, "
             f"{len(summary.problems)} problems")  # fmt: skip
         corpus = summary.corpus
+        folds = wh.scalar("SELECT count(DISTINCT fold) FROM folds WHERE corpus = ?", [corpus])
+        if folds < 2:  # said before minutes of extraction, not after
+            raise SercapError(
+                f"corpus {corpus!r} has a single fold under its protocol; speaker-independent "
+                "evaluation needs at least two speakers or sessions"
+            )
         for step, feature_set in (("3/6", "default"), ("4/6", "mel")):
             done = extract(wh, feature_set, corpus=corpus, jobs=jobs, progress=progress)
             say(f"{step} {feature_set}: {done.done} extracted, {done.skipped} already stored, "

@@ -589,3 +589,13 @@ def test_dir_lists_the_public_api_and_nothing_else() -> None:
     """`dir(sercap)` showed Any, annotations and importlib beside the API (tab completion)."""
     public = [n for n in dir(sercap) if not n.startswith("_")]
     assert sorted(public) == sorted(n for n in sercap.__all__ if not n.startswith("_"))
+
+
+def test_demo_on_a_one_speaker_corpus_stops_before_extracting(tmp_path) -> None:
+    """`demo --corpus-dir` on one speaker's recordings extracted both sets (minutes on a
+    real corpus) before refusing with "single fold"."""
+    corpus = write_emodb_corpus(tmp_path / "emodb", speakers=("03",))
+    with pytest.raises(sercap.SercapError, match="single fold"):
+        sercap.run_demo(tmp_path / "d", corpus, progress=False)
+    with sercap.connect(tmp_path / "d" / "warehouse", read_only=True) as wh:
+        assert wh.scalar("SELECT count(*) FROM extractions") == 0
