@@ -52,6 +52,10 @@ def test_file_instead_of_directory_is_an_error(tmp_path: Path) -> None:
 def test_read_only_on_missing_warehouse(tmp_path: Path) -> None:
     with pytest.raises(SercapError, match="no warehouse at .*missing: create one"):
         connect(tmp_path / "missing", read_only=True)
+    # the demo's folder holds its warehouse one level down: `-w demo` names it
+    connect(tmp_path / "demo" / "warehouse").close()
+    with pytest.raises(SercapError, match=r"there is one in .*demo/warehouse: use that path"):
+        connect(tmp_path / "demo", read_only=True)
 
 
 def test_transaction_rolls_back_everything_on_error(wh) -> None:

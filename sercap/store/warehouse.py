@@ -206,6 +206,10 @@ class Warehouse:
 
 
 def _no_warehouse(root: Path) -> NotFoundError:
+    if (root / "warehouse" / DB_FILENAME).is_file():  # `-w demo` for the demo's folder
+        return NotFoundError(
+            f"no warehouse at {root}, but there is one in {root / 'warehouse'}: use that path"
+        )
     return NotFoundError(
         f"no warehouse at {root}: create one with `sercap ingest KIND DIR` (or `sercap "
         "demo`), or in Python with `sercap.connect(path)` and `sercap.ingest(wh, KIND, DIR)`"
