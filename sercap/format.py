@@ -172,8 +172,9 @@ def format_run(run: dict) -> str:
         return format_regression_run(run)
     norm = "with speaker normalisation" if run["speaker_norm"] else "no speaker normalisation"
     params = json.loads(run["params_json"] or "{}")
+    what = run["kind"] if run["kind"] == run["model"] else f"{run['kind']}: {run['model']}"
     lines = [
-        f"run {run['run_id']}  ({run['kind']}: {run['model']})",
+        f"run {run['run_id']}  ({what})",
         f"  corpus {run['corpus']}, labels {run['label_map']} ({', '.join(run['classes'])}), "
         f"{run['n_utterances']} utterances",
         f"  protocol {run['protocol']}, {run['n_folds']} folds, {norm}",
@@ -187,7 +188,9 @@ def format_run(run: dict) -> str:
         cols = f", columns {run['columns']}" if run.get("columns") else ""
         lines.append(f"  features {run['feature_set']} ({run['feature_set_hash']}){cols}")
     if run.get("members"):
-        lines.append(f"  members {', '.join(run['members'])}  weights {run.get('weights')}")
+        weights = run.get("weights")
+        shown = "equal" if not weights else ", ".join(f"{float(w):.3g}" for w in weights)
+        lines.append(f"  members {', '.join(run['members'])}  weights {shown}")
     if params:
         lines.append(f"  params {json.dumps(params, sort_keys=True)}")
     if run.get("fold_params_json"):

@@ -66,3 +66,21 @@ def test_writing_into_a_missing_folder_names_the_folder(tmp_path: Path) -> None:
 
     with pytest.raises(SercapError, match=r"nodir: no such folder to write s.csv into"):
         write_frame(pl.DataFrame({"a": [1]}), tmp_path / "nodir" / "s.csv")
+
+
+def test_an_ensemble_run_reads_plainly() -> None:
+    """`runs show` of an ensemble printed "(ensemble: ensemble)" and "weights None"."""
+    from sercap.format import format_run
+
+    run = {
+        "run_id": "ensemble-1", "kind": "ensemble", "model": "ensemble", "corpus": "c",
+        "label_map": "m", "classes": ["ang", "sad"], "n_utterances": 10, "protocol": "p",
+        "n_folds": 2, "speaker_norm": False, "params_json": None, "members": ["a", "b"],
+        "weights": None, "ua": 0.5, "wa": 0.5, "macro_f1": 0.5, "ua_fold_mean": 0.5,
+        "ua_fold_std": 0.0, "wa_fold_mean": 0.5, "wa_fold_std": 0.0, "f1_fold_mean": 0.5,
+        "f1_fold_std": 0.0, "seed": 0, "fit_s": 1.0, "duration_s": 1.0,
+        "confusion_json": "[[1, 0], [0, 1]]",
+    }  # fmt: skip
+    text = format_run(run)
+    assert "run ensemble-1  (ensemble)" in text and "weights equal" in text
+    assert "weights 0.667, 0.333" in format_run({**run, "weights": [2 / 3, 1 / 3]})
