@@ -1544,8 +1544,8 @@ def sql_statements(query: str, *, write: bool = False) -> list[str]:
     Examples
     --------
     >>> import sercap
-    >>> sercap.sql_statements("SELECT 1; SELECT 2")
-    ['SELECT 1;', 'SELECT 2']
+    >>> sercap.sql_statements("SELECT 1; SELECT 2;")
+    ['SELECT 1', 'SELECT 2']
     """
     import duckdb
 
@@ -1559,7 +1559,8 @@ def sql_statements(query: str, *, write: bool = False) -> list[str]:
         raise BadParameterError("the query holds no SQL statement")
     if not write:
         refuse_writes(statements)
-    return [statement.text for statement in statements]
+    # the parser keeps the separator on all but the last: each statement is given without it
+    return [statement.text.strip().rstrip(";").rstrip() for statement in statements]
 
 
 @_takes_warehouse
