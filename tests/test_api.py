@@ -282,7 +282,7 @@ def test_sql_runs_every_statement_before_it_returns() -> None:
     wh = sercap.connect(":memory:")
     results = sercap.sql(wh, "CREATE TABLE notes (x INT); INSERT INTO notes VALUES (7)", write=True)
     assert [text for text, _ in results] == [
-        "CREATE TABLE notes (x INT);",
+        "CREATE TABLE notes (x INT)",
         "INSERT INTO notes VALUES (7)",
     ]
     assert wh.query("SELECT x FROM notes")["x"].to_list() == [7]  # nothing left to iterate
