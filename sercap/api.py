@@ -620,6 +620,17 @@ def get_run(wh: Warehouse, run_id: str) -> Run:
     A regression run (``train(..., target=...)``) comes back as a :class:`RegressionRun`
     (``ccc``, ``pearson``, ``mae``, ``predictions``).
 
+    Parameters
+    ----------
+    wh : Warehouse
+        An open warehouse (``sercap.connect(path)``).
+    run_id : str
+        The run's id, or a prefix that only it starts with.
+
+    Returns
+    -------
+    Run or RegressionRun
+
     Examples
     --------
     >>> import sercap
@@ -1499,6 +1510,11 @@ def damage(wh: Warehouse) -> str | None:
 
     Such parts are left out of the views; :func:`repair` unregisters them.
 
+    Parameters
+    ----------
+    wh : Warehouse
+        An open warehouse (``sercap.connect(path)``).
+
     Examples
     --------
     >>> import sercap
@@ -1679,6 +1695,16 @@ def _run_statements(wh: Warehouse, texts: list[str]) -> Iterator[tuple[str, pl.D
 def info(wh: Warehouse) -> str:
     """What the warehouse holds: corpora, labels per speaker, feature sets, latest runs.
 
+    Parameters
+    ----------
+    wh : Warehouse
+        An open warehouse (``sercap.connect(path)``).
+
+    Returns
+    -------
+    str
+        The text ``sercap info`` prints.
+
     Examples
     --------
     >>> import sercap
@@ -1717,6 +1743,17 @@ def verify(wh: Warehouse) -> CheckResult:
     lists, every catalog table must read to its end, and the audio behind each stored
     utterance must still hold the bytes ingest hashed.
 
+    Parameters
+    ----------
+    wh : Warehouse
+        An open warehouse (``sercap.connect(path)``).
+
+    Returns
+    -------
+    CheckResult
+        ``problems`` (each with ``what``, ``detail`` and whether :func:`repair` can fix it),
+        ``parts`` checked, and ``lines()`` for a printable report.
+
     Examples
     --------
     >>> import sercap
@@ -1743,6 +1780,13 @@ def repair(wh: Warehouse, problems: Sequence[Any] | CheckResult | None = None) -
     ``problems`` are what :func:`verify` found (default: verify now). The next
     :func:`extract` / :func:`images` recomputes exactly those utterances. Returns a summary
     whose ``lines()`` say what changed.
+
+    Parameters
+    ----------
+    wh : Warehouse
+        A warehouse open for writing (``sercap.connect(path)``).
+    problems : CheckResult or sequence, optional
+        What to repair; default: what :func:`verify` finds now.
 
     Examples
     --------
@@ -1779,6 +1823,15 @@ def get_feature_set(name: str, kind: str | None = None) -> Any:
 @_takes_warehouse
 def feature_sets(wh: Warehouse | None = None) -> pl.DataFrame:
     """Every built-in feature and image set, its hash and how many utterances are stored.
+
+    Parameters
+    ----------
+    wh : Warehouse, optional
+        Count what this open warehouse stores of each set; without one, the definitions.
+
+    Returns
+    -------
+    polars.DataFrame
 
     Examples
     --------
@@ -1828,6 +1881,19 @@ def images(
     Incremental and resumable like :func:`extract` (same parameters); rows land in the
     ``images`` view (utt_id, height, width, png).
 
+    Parameters
+    ----------
+    wh : Warehouse
+        A warehouse open for writing (``sercap.connect(path)``).
+    image_set : str
+        A built-in image set (``sercap.feature_sets()``), default ``"mel"``.
+    corpus, jobs, chunk_size, retry_errors, limit, cluster, progress
+        As for :func:`extract`.
+
+    Returns
+    -------
+    ExtractSummary
+
     Examples
     --------
     >>> import tempfile, sercap
@@ -1856,6 +1922,15 @@ def images(
 def image(wh: Warehouse, utt_id: str, image_set: str = "mel") -> Any:
     """One utterance's stored spectrogram: ``.png`` (bytes), ``.height``, ``.width``, ``.pixels``.
 
+    Parameters
+    ----------
+    wh : Warehouse
+        An open warehouse (``sercap.connect(path)``).
+    utt_id : str
+        The utterance.
+    image_set : str
+        Which stored image set, default ``"mel"``.
+
     Examples
     --------
     >>> import sercap
@@ -1883,6 +1958,21 @@ def plot_image(image: Any, path: PathLike) -> Path:
 @_takes_warehouse
 def runs(wh: Warehouse, *, corpus: str | None = None, model: str | None = None) -> pl.DataFrame:
     """Stored runs, newest first, with the facts needed to read their figures.
+
+    Parameters
+    ----------
+    wh : Warehouse
+        An open warehouse (``sercap.connect(path)``).
+    corpus : str, optional
+        Only the runs on this corpus (it must exist).
+    model : str, optional
+        Only the runs of this model (``"ensemble"`` for ensembles).
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per run: id, model, corpus, label map, feature set, speaker
+        normalisation, UA, WA, macro-F1, fit seconds, tuned, start time.
 
     Examples
     --------
