@@ -1751,8 +1751,8 @@ def verify(wh: Warehouse) -> CheckResult:
     Returns
     -------
     CheckResult
-        ``problems`` (each with ``what``, ``detail`` and whether :func:`repair` can fix it),
-        ``parts`` checked, and ``lines()`` for a printable report.
+        ``problems`` (each with ``line()``, and whether :func:`repair` can fix it), the
+        ``parts`` verified and the ``leftovers`` of interrupted runs; true when no problem.
 
     Examples
     --------
