@@ -464,3 +464,10 @@ def test_output_cut_short_by_its_reader_ends_quietly(toy_dir: Path) -> None:
         proc.stdout.close()  # what head does once it has its lines (here: before any)
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 141 and err == b"", err
+
+
+def test_runs_show_a_column_pattern_beside_the_feature_set(toy_dir: Path) -> None:
+    """A run on `--columns "^mfcc"` (UA far below the others) read as a default run."""
+    assert run("-w", toy_dir, "train", "svm", "--columns", "^mfcc").exit_code == 0
+    listing = run("-w", toy_dir, "runs", "--model", "svm").output
+    assert "default /^mfcc/" in listing
