@@ -37,9 +37,10 @@ _extract_options = [
     click.option(
         "--cluster",
         envvar="SERCAP_CLUSTER",
+        show_envvar=True,  # shown as the other commands show it ([env var: …])
         help="Run chunks on Dask: local:N (N worker processes here) or tcp://HOST:8786 (a "
         "running scheduler; workers must see the audio and warehouse at the same paths). "
-        "Replaces --jobs.  [env: SERCAP_CLUSTER]",
+        "Replaces --jobs.",
     ),
 ]
 

@@ -337,7 +337,7 @@ cluster_option = click.option(
     show_default=True,
     help="Warehouse directory (also $SERCAP_WAREHOUSE).",
 )
-@click.version_option(package_name="sercap")
+@click.version_option(package_name="sercap", prog_name="sercap")
 @click.pass_context
 def main(ctx: click.Context, warehouse: Path) -> None:
     """sercap: speech emotion recognition on a feature warehouse.

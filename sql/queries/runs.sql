@@ -28,7 +28,9 @@ WHERE ($corpus IS NULL OR corpus = $corpus) AND ($model IS NULL OR model = $mode
 ORDER BY started_at DESC;
 
 -- name: latest_runs
-SELECT run_id, model, corpus, label_map, speaker_norm, round(ua, 4) AS ua,
+-- (speaker normalisation as `runs` shows it)
+SELECT run_id, model, corpus, label_map,
+    CASE WHEN speaker_norm THEN 'yes' ELSE 'no' END AS spk_norm, round(ua, 4) AS ua,
     round(wa, 4) AS wa, round(macro_f1, 4) AS macro_f1
 FROM runs ORDER BY started_at DESC LIMIT $n;
 
