@@ -471,3 +471,13 @@ def test_runs_show_a_column_pattern_beside_the_feature_set(toy_dir: Path) -> Non
     assert run("-w", toy_dir, "train", "svm", "--columns", "^mfcc").exit_code == 0
     listing = run("-w", toy_dir, "runs", "--model", "svm").output
     assert "default /^mfcc/" in listing
+
+
+def test_version_and_speaker_norm_read_alike_everywhere(toy_dir: Path) -> None:
+    """`--version` said "cli.py, version …"; `info` showed speaker_norm True/False where
+    `runs` shows spk_norm yes/no."""
+    assert run("--version").output.startswith("sercap, version ")
+    assert run("-w", toy_dir, "train", "svm").exit_code == 0
+    info = run("-w", toy_dir, "info").output
+    runs = run("-w", toy_dir, "runs").output
+    assert "spk_norm" in info and "spk_norm" in runs and "speaker_norm" not in info
