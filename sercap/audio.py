@@ -139,7 +139,9 @@ def clipped_fraction(y: np.ndarray, threshold: float = 0.999) -> float:
 
 def _require_file(path: str | Path) -> None:
     if printable(str(path)) != str(path):  # libsndfile takes UTF-8 paths only
-        raise AudioError("the file name is not valid UTF-8; rename the file")
+        name = Path(path).name
+        where = "file name" if printable(name) != name else "file's folder"
+        raise AudioError(f"the {where} is not valid UTF-8; rename it")
     p = Path(path)
     if p.is_file():
         if p.stat().st_size == 0:

@@ -131,8 +131,9 @@ def run_demo(
             )
         for step, feature_set in (("3/6", "default"), ("4/6", "mel")):
             done = extract(wh, feature_set, corpus=corpus, jobs=jobs, progress=progress)
+            again = f", {done.failed_before} failed before" if done.failed_before else ""
             say(f"{step} {feature_set}: {done.done} extracted, {done.skipped} already stored, "
-                f"{done.failed} failed")  # fmt: skip
+                f"{done.failed} failed{again}")  # fmt: skip
         profile = format_table(wh.query(EMOTION_PROFILE_SQL, [corpus]), limit=None, float_digits=1)
         say("    utterance_features is plain SQL; per emotion, for example:\n"
             + indent(profile, "    "))  # fmt: skip

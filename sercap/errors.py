@@ -106,7 +106,10 @@ def printable(text: str) -> str:
         text.encode("utf-8")
         return text
     except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        try:  # a file name's undecodable bytes (surrogate escapes \udc80-\udcff)
+            return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:  # any other lone surrogate (from JSON, say)
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def require_utf8_path(path: str | Path, what: str) -> None:

@@ -46,7 +46,9 @@ def format_table(frame: pl.DataFrame, limit: int | None = 50, float_digits: int 
         if len(text) <= 60:
             return text
         # a path keeps its end: four files of one folder all read ".../Ses01F_impro…"
-        return "…" + text[-59:] if "/" in text else text[:57] + "…"
+        # (a path: no spaces; a message naming `sercap x` / `sercap.x()` keeps its start)
+        path = "/" in text and not any(c.isspace() for c in text)
+        return "…" + text[-59:] if path else text[:57] + "…"
 
     header = shown.columns
     rows = [[cell(v) for v in row] for row in shown.iter_rows()]

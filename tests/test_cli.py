@@ -468,9 +468,13 @@ def test_output_cut_short_by_its_reader_ends_quietly(toy_dir: Path) -> None:
 
 def test_runs_show_a_column_pattern_beside_the_feature_set(toy_dir: Path) -> None:
     """A run on `--columns "^mfcc"` (UA far below the others) read as a default run."""
+    import sercap
+
     assert run("-w", toy_dir, "train", "svm", "--columns", "^mfcc").exit_code == 0
-    listing = run("-w", toy_dir, "runs", "--model", "svm").output
-    assert "default /^mfcc/" in listing
+    listing = run("-w", toy_dir, "runs", "--model", "svm").output.splitlines()
+    assert "columns" in listing[0].split() and "^mfcc" in listing[2].split()
+    with sercap.connect(toy_dir, read_only=True) as wh:  # the set's name stays its name
+        assert sercap.runs(wh).select("feature_set", "columns").row(0) == ("default", "^mfcc")
 
 
 def test_version_and_speaker_norm_read_alike_everywhere(toy_dir: Path) -> None:

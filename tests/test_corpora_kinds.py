@@ -230,7 +230,7 @@ def test_file_names_that_are_not_utf8_are_problems_not_tracebacks(
     (stored,) = wh.con.execute(
         "SELECT problem FROM ingest_problems WHERE corpus = 'tess'"
     ).fetchone()
-    assert "not valid UTF-8; rename the file" in stored
+    assert "the file name is not valid UTF-8; rename it" in stored
     folder = _non_utf8(tmp_path, b"d\xe9.wav").with_suffix("")  # a folder of that name
     folder.mkdir()
     with pytest.raises(SercapError, match=r"d\\xe9: the corpus folder's path is not valid UTF-8"):
@@ -319,3 +319,17 @@ def test_an_id_owned_by_another_kind_of_corpus_gets_advice_that_works(
         ingest(wh, "manifest", tmp_path / "m.csv", name="mine")
     (tmp_path / "m.csv").write_text(f"path,label,speaker,utt_id\n{wav},ang,s1,m1\n")
     assert ingest(wh, "manifest", tmp_path / "m.csv", name="mine").added == 1
+
+
+def test_a_relative_corpus_path_under_a_non_utf8_folder_is_named(
+    wh: Warehouse, tmp_path: Path, monkeypatch
+) -> None:
+    """Given relatively from inside such a folder, every file was told to be renamed."""
+    import os
+
+    write_wav(tmp_path / "x" / "emodb" / "wav" / "03a01Fa.wav")
+    odd = os.path.join(os.fsencode(tmp_path), b"caf\xe9")
+    os.rename(tmp_path / "x", odd)
+    monkeypatch.chdir(os.fsdecode(odd))
+    with pytest.raises(SercapError, match=r"caf\\xe9/emodb: the corpus folder's path is not"):
+        ingest(wh, "emodb", "emodb")

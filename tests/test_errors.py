@@ -57,3 +57,12 @@ def test_a_damaged_catalog_is_named_as_the_catalog(tmp_path: Path) -> None:
         assert "check --repair" not in str(caught.value)
     thrift = damaged_part_error(duckdb.Error("don't know what type: "), tmp_path)
     assert thrift is not None and thrift.message.startswith("a stored part cannot be read")
+
+
+def test_printable_survives_any_lone_surrogate() -> None:
+    """Only a file name's escapes (\\udc80-\\udcff) were handled: another lone surrogate
+    (from JSON, say) raised inside the code meant to report it."""
+    from sercap.errors import printable
+
+    assert printable("\ud800x") == "\\ud800x"
+    assert printable("caf\udce9") == "caf\\xe9"

@@ -74,12 +74,19 @@ def test_a_second_run_does_nothing_and_retry_errors_tries_again(corpus_wh) -> No
     assert any(
         line.startswith(f"{len(BAD)} failed before and were not tried again")
         and "`sercap extract --retry-errors`" in line
+        and f"AND feature_set_hash = '{again.feature_set_hash}'" in line
         for line in again.lines()
     )
     assert wh.scalar("SELECT count(*) FROM parts") == parts
     retried = extract(wh, "default", retry_errors=True, progress=False)
     assert (retried.done, retried.failed) == (0, len(BAD))
     assert wh.scalar("SELECT count(*) FROM extractions") == GOOD + len(BAD)
+    # another set, one corpus: the retry names both (it named the default set's)
+    basic = extract(wh, "basic", corpus="toy", progress=False)
+    basic = extract(wh, "basic", corpus="toy", progress=False)
+    assert "`sercap extract --feature-set basic --corpus toy --retry-errors`" in "\n".join(
+        basic.lines()
+    )
 
 
 def test_limit_extracts_some_and_says_how_many_are_left(corpus_wh) -> None:

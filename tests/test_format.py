@@ -58,6 +58,12 @@ def test_long_paths_keep_their_file_name_in_a_table() -> None:
     for p in paths:
         assert p[-30:] in shown
     assert "x" * 57 + "…" in shown  # other long text keeps its start
+    # a message naming both front ends holds " / " but is no path: it keeps its start
+    from sercap.features.extract import AUDIO_CHANGED
+
+    assert "the audio file changed since it was" in format_table(
+        pl.DataFrame({"e": [AUDIO_CHANGED]})
+    )
 
 
 def test_writing_into_a_missing_folder_names_the_folder(tmp_path: Path) -> None:

@@ -131,7 +131,7 @@ def ingest(
     """
     spec = corpus_kind(kind)
     corpus = check_name(name or kind, "corpus name")
-    require_utf8_path(root, "the corpus folder")
+    require_utf8_path(Path(root).absolute(), "the corpus folder")  # its parents' names too
     root = Path(root)
     _check_corpus_kind(wh, corpus, spec)
     problems: list[Problem] = []

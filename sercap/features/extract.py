@@ -127,6 +127,8 @@ class ExtractSummary:
     left: int = 0
     #: Utterances whose earlier extraction failed, not tried again (``retry_errors`` does).
     failed_before: int = 0
+    #: The command that tries them again (this set, this corpus), as both front ends say it.
+    retry: str = ""
     problems: Counter = field(default_factory=Counter)
     #: The first few files of each problem (to name them in the summary).
     examples: dict[str, list[str]] = field(default_factory=dict)
@@ -170,10 +172,11 @@ class ExtractSummary:
         if self.left:
             out.append(f"{self.left} utterances left for a later run (--limit)")
         if self.failed_before:
+            why = f"{catalog.ERRORS_QUERY} AND feature_set_hash = '{self.feature_set_hash}'"
+            retry = self.retry or step("extract --retry-errors", "extract(wh, retry_errors=True)")
             out.append(
                 f"{self.failed_before} failed before and were not tried again (fixed their "
-                f"audio? {step('extract --retry-errors', 'extract(wh, retry_errors=True)')}; "
-                f"why: {catalog.ERRORS_QUERY})"
+                f"audio? {retry}; why: {why})"
             )
         if self.orphans_removed:
             out.append(f"removed {self.orphans_removed} unregistered part(s) left by a crash")
@@ -576,8 +579,9 @@ def extract(
     items, stored, left, failed_before = pending(wh, fs, corpus, retry_errors, limit)
     _refuse_unrecorded(wh, fs, [item.utt_id for _c, item in items])
     summary = ExtractSummary(
-        fs.name, fs.hash, skipped=stored, left=left, failed_before=failed_before
-    )
+        fs.name, fs.hash, skipped=stored, left=left, failed_before=failed_before,
+        retry=_retry_step(fs, corpus),
+    )  # fmt: skip
     from sercap.check import stale_audio_line  # one stat per audio file
 
     summary.stale_audio = stale_audio_line(wh)
@@ -614,6 +618,18 @@ def extract(
         summary.seconds = time.perf_counter() - started
         wh.refresh_views()
     return summary
+
+
+def _retry_step(fs: FeatureSet, corpus: str | None) -> str:
+    """The command that extracts ``fs``'s failed utterances (of ``corpus``) again."""
+    where = f" --corpus {corpus}" if corpus else ""
+    py_where = f", corpus={corpus!r}" if corpus else ""
+    verb, option = ("images", "--image-set") if fs.kind == "image" else ("extract", "--feature-set")
+    named = "" if fs.name in ("default", "mel") else f" {option} {fs.name}"
+    py_named = "" if fs.name in ("default", "mel") else f", {fs.name!r}"
+    return step(
+        f"{verb}{named}{where} --retry-errors", f"{verb}(wh{py_named}{py_where}, retry_errors=True)"
+    )
 
 
 def _reason_key(err: str | None) -> str:

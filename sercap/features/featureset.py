@@ -257,14 +257,14 @@ def get_feature_set(name: str, kind: str | None = None) -> FeatureSet:
     defs = builtin_definitions()
     if name not in defs or (kind is not None and defs[name][0] != kind):
         names = ", ".join(builtin_names(kind))
-        wanted = "image set" if kind == "image" else "feature set"
-        if name in defs:  # `images --image-set default`: a set of the other kind
-            other = "an image set" if defs[name][0] == "image" else "a feature set"
-            article = "an" if wanted == "image set" else "a"
+        called = {"image": "an image set", "opensmile": "an openSMILE set", "lld": "a feature set"}
+        wanted = called.get(kind or "", "a feature set")
+        if name in defs and called[defs[name][0]] != wanted:  # `images --image-set default`
             raise BadParameterError(
-                f"{name!r} is {other}, not {article} {wanted}; choose one of: {names}"
+                f"{name!r} is {called[defs[name][0]]}, not {wanted}; choose one of: {names}"
             )
-        raise BadParameterError(f"unknown {wanted} {name!r}; choose one of: {names}")
+        what = wanted.split(" ", 1)[1]
+        raise BadParameterError(f"unknown {what} {name!r}; choose one of: {names}")
     k, params, description = defs[name]
     return make_feature_set(name, k, params, description)
 

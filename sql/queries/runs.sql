@@ -17,9 +17,8 @@ VALUES ($run_id, $kind, $model, $corpus, $label_map, $protocol, $feature_set,
 SELECT * FROM runs WHERE run_id = $id OR starts_with(run_id, $id) ORDER BY run_id;
 
 -- name: list_runs
--- (a run on a column pattern shows it beside its set: it read only those columns)
-SELECT run_id, model, corpus, label_map,
-    feature_set || coalesce(' /' || columns || '/', '') AS feature_set,
+-- (columns: the pattern of a run that read only some of its set's columns)
+SELECT run_id, model, corpus, label_map, feature_set, columns,
     CASE WHEN speaker_norm THEN 'yes' ELSE 'no' END AS spk_norm,
     round(ua, 4) AS ua, round(wa, 4) AS wa, round(macro_f1, 4) AS macro_f1,
     round(fit_s, 1) AS fit_s, tuned_from IS NOT NULL AS tuned, started_at
