@@ -1971,8 +1971,9 @@ def runs(wh: Warehouse, *, corpus: str | None = None, model: str | None = None) 
     Returns
     -------
     polars.DataFrame
-        One row per run: id, model, corpus, label map, feature set, speaker
-        normalisation, UA, WA, macro-F1, fit seconds, tuned, start time.
+        One row per run: id, model, corpus, label map, feature set, column pattern,
+        speaker normalisation, UA, WA, macro-F1, fit seconds, tuned, and ``started_at``,
+        which holds when the run was *stored* (its end, the time in its id).
 
     Examples
     --------

@@ -137,6 +137,8 @@ CREATE TABLE IF NOT EXISTS runs (
     fit_s            DOUBLE,
     duration_s       DOUBLE,
     versions_json    VARCHAR,
+    -- when the run was stored, i.e. when it ended (the time in its id); it began about
+    -- duration_s earlier. "Newest" (what runs lists first and predict uses) follows it.
     started_at       TIMESTAMP
 );
 
