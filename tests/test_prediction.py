@@ -371,7 +371,30 @@ def test_files_unlike_the_training_audio_get_a_note(trained, wavs, tmp_path) -> 
         )
     assert [g.error for g in got[:3]] == [None, None, None] and got[3].error
     notes = [n for n in notes if "final model" not in n]  # fitted now, if not yet stored
+    # (the test tone is also far from the synthetic speech: its note says only that)
+    notes = [n for n in notes if not n.startswith(f"note: {files[2]}: ")]
     assert len(notes) == 2, notes
     assert notes[0].startswith(f"note: {files[0]}: recorded at 8000 Hz")
     assert "above 4000 Hz are empty" in notes[0]
     assert notes[1].startswith(f"note: {files[1]}: 0.10 s long, shorter than every utterance")
+
+
+def test_a_file_far_from_every_training_utterance_gets_a_note(trained, wavs, tmp_path) -> None:
+    """White noise got the SVM's saturated answer, as confident-looking as any, without a
+    word; a file like the training audio gets no such note."""
+    from sercap.prediction import OUTSIDE_NOTE, outside_training_range
+
+    wh_dir, runs = trained
+    noise = tmp_path / "noise.wav"
+    sf.write(
+        noise, (0.1 * np.random.default_rng(0).standard_normal(32000)).astype(np.float32), 16000
+    )
+    notes: list[str] = []
+    with connect(wh_dir) as wh:
+        speech = Path(wh.scalar("SELECT path FROM utterances ORDER BY utt_id LIMIT 1"))
+        got = predict_files(wh, runs["svm"], [noise, speech], progress=False, say=notes.append)
+        shares = outside_training_range(wh, get_run(wh, runs["svm"]), [noise, speech])
+    assert got[0].error is None  # still predicted, but said to be far from the data
+    assert shares[noise] > OUTSIDE_NOTE and shares[speech] == 0.0  # one of its own
+    far = [n for n in notes if "outside the range of every training utterance" in n]
+    assert len(far) == 1 and far[0].startswith(f"note: {noise}: ")
