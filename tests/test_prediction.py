@@ -37,6 +37,12 @@ def trained(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     return base / "wh", runs
 
 
+def _about_the_model(notes: list[str]) -> list[str]:
+    """The notes about a run's stored model, without those about the files (the test tone
+    is far from the synthetic speech the runs were trained on, and predict says so)."""
+    return [n for n in notes if "outside the range of every training utterance" not in n]
+
+
 @pytest.fixture(scope="module")
 def wavs(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("wavs")
@@ -282,11 +288,12 @@ def test_a_damaged_stored_final_model_is_fitted_again_with_a_note(trained, wavs)
         notes: list[str] = []
         again = predict_files(wh, runs["rf"], [wavs["mono16k"]], progress=False, say=notes.append)
         assert again[0].error is None and again[0].proba == pytest.approx(first.proba)
+        notes = _about_the_model(notes)
         assert len(notes) == 1 and f"the stored final model of run {runs['rf']}" in notes[0]
         assert notes[0].endswith("fitting it again")
         notes.clear()  # replaced: the next prediction reads it without a note
         predict_files(wh, runs["rf"], [wavs["mono16k"]], progress=False, say=notes.append)
-        assert notes == []
+        assert _about_the_model(notes) == []
     wh.close()
     # through the CLI: a note on stderr, the prediction on stdout, exit 0
     (folder / "inputs.json").write_text("not json")
@@ -313,6 +320,7 @@ def test_an_edited_but_readable_stored_model_is_caught_by_its_checksums(trained,
         notes: list[str] = []
         again = predict_files(wh, runs["svm"], [wavs["mono16k"]], progress=False, say=notes.append)
     assert again[0].label == first.label and again[0].proba == pytest.approx(first.proba)
+    notes = _about_the_model(notes)
     assert len(notes) == 1 and "inputs.json: its SHA-256 differs from the one stored" in notes[0]
 
 
@@ -349,6 +357,7 @@ def test_read_only_prediction_changes_no_byte_and_ignores_unrecorded_models(
                 wh, runs["svm"], [wavs["mono16k"]], progress=False, say=notes.append
             )
         assert got[0].error is None and got[0].proba == pytest.approx(expected.proba)
+        notes = _about_the_model(notes)
         assert len(notes) == 1 and "not kept (the warehouse is open read-only" in notes[0]
     assert digest() == before
 
