@@ -85,17 +85,14 @@ def newest_run(
 
         if model not in MODELS:
             get_model(model)  # a typo lists the known names, rather than "train it first"
+        train = step(f"train {model}", f"train(wh, {model!r})")
         if rating := runs.newest_rating_run(wh, model, corpus):
             raise NotFoundError(
                 f"the stored runs of {model!r} predict ratings ({rating[1]}), not emotion "
                 f"classes; predict ratings with the run itself ({option('run')} {rating[0]}), "
-                f"or train a classifier with `sercap train {model}` / "
-                f"`sercap.train(wh, {model!r})`"
+                f"or train a classifier with {train}"
             )
-        raise NotFoundError(
-            f"no stored run of {model!r}; run `sercap train {model}` / "
-            f"`sercap.train(wh, {model!r})` first"
-        )
+        raise NotFoundError(f"no stored run of {model!r}; run {train} first")
     run_id, speaker_norm = found
     if speaker_norm:
         raise SercapError(
