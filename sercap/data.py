@@ -32,6 +32,7 @@ from sercap.errors import (
     step,
 )
 from sercap.store import Warehouse, catalog, check_name
+from sercap.store.corpora import corpus_names, unknown_corpus
 
 INPUT_KINDS = ("tabular", "sequence", "image", "text")
 DEFAULT_FEATURE_SET = "default"
@@ -97,7 +98,7 @@ def take(X: Any, index: np.ndarray) -> Any:
 # ----------------------------------------------------------------------------- choices
 def resolve_corpus(wh: Warehouse, corpus: str | None) -> str:
     """The corpus to use: the one named, or the only one in the warehouse."""
-    names = wh.query("SELECT name FROM corpora ORDER BY name")["name"].to_list()
+    names = corpus_names(wh)
     if not names:
         raise NotExtractedError(f"the warehouse has no corpus yet; run {INGEST_STEP} first")
     if corpus is None:
@@ -108,7 +109,7 @@ def resolve_corpus(wh: Warehouse, corpus: str | None) -> str:
             )
         return names[0]
     if corpus not in names:
-        raise NotFoundError(f"no corpus {corpus!r} in the warehouse (have: {', '.join(names)})")
+        raise unknown_corpus(corpus, names)
     return corpus
 
 

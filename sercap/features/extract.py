@@ -455,9 +455,11 @@ def pending(
     and are not retried (without ``retry_errors``)."""
     total = catalog.count_utterances(wh, corpus)
     if not total:
-        names = [n for (n,) in wh.con.execute("SELECT name FROM corpora ORDER BY 1").fetchall()]
+        from sercap.store.corpora import corpus_names, unknown_corpus
+
+        names = corpus_names(wh)
         if corpus and names and corpus not in names:  # as train and the other verbs say it
-            raise NotFoundError(f"no corpus {corpus!r} in the warehouse (have: {', '.join(names)})")
+            raise unknown_corpus(corpus, names)
         if corpus:
             raise NotFoundError(f"no utterances in corpus {corpus!r}; run {INGEST_STEP} first")
         raise NotExtractedError(f"no utterances in the warehouse; run {INGEST_STEP} first")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sercap._lazy import pl
+from sercap.errors import NotFoundError
 
 if TYPE_CHECKING:
     from sercap.store.warehouse import Warehouse
@@ -253,3 +254,13 @@ def has_transcripts(wh: Warehouse, corpus: str) -> bool:
 def shortest_duration(wh: Warehouse, corpus: str) -> float | None:
     """The duration in seconds of the shortest utterance of ``corpus`` (None: none)."""
     return wh.scalar("SELECT min(duration_s) FROM utterances WHERE corpus = ?", [corpus])
+
+
+def corpus_names(wh: Warehouse) -> list[str]:
+    """The names of the warehouse's corpora, sorted."""
+    return [name for (name,) in wh.con.execute("SELECT name FROM corpora ORDER BY 1").fetchall()]
+
+
+def unknown_corpus(corpus: str, names: list[str]) -> NotFoundError:
+    """What every verb says about a corpus name the warehouse does not hold."""
+    return NotFoundError(f"no corpus {corpus!r} in the warehouse (have: {', '.join(names)})")
