@@ -428,12 +428,15 @@ def _audio_input(final: FinalModel, y: np.ndarray) -> Any:
     )
 
 
-def _predict_one(final: FinalModel, y: np.ndarray | None, text: str | None = None) -> np.ndarray:
+def _predict_one(
+    final: FinalModel, y: np.ndarray | None, text: str | None = None
+) -> tuple[np.ndarray, Any]:
+    """The model's output for one file, and the input it read."""
     x = model_input(final, y, text)
     batch = x if final.input_kind == "tabular" or final.modality != AUDIO else [x]
     if final.target is not None:  # a regressor: its one rating
-        return np.asarray(final.model.predict(batch), dtype=np.float64)[:1]
-    return np.asarray(final.model.predict_proba(batch), dtype=np.float64)[0]
+        return np.asarray(final.model.predict(batch), dtype=np.float64)[:1], x
+    return np.asarray(final.model.predict_proba(batch), dtype=np.float64)[0], x
 
 
 def predict_files(
@@ -457,10 +460,11 @@ def predict_files(
     """
 
     run = get_run(wh, run_id)
-    results = _predict_files(wh, run, paths, n_jobs, progress, texts, say)
+    rows: dict[Path, np.ndarray] = {}  # each file's functionals row, as the model read it
+    results = _predict_files(wh, run, paths, n_jobs, progress, texts, say, rows)
     if say is not None:  # after: a file its checks refused (silent) gets its error alone
         predicted = [Path(r.path) for r in results if r.error is None]
-        _note_unlike_training(wh, run, predicted, say)
+        _note_unlike_training(wh, run, predicted, say, rows)
     return results
 
 
@@ -472,13 +476,14 @@ def _predict_files(
     progress: bool,
     texts: Mapping[str, str] | None,
     say: Callable[[str], None] | None,
+    rows: dict[Path, np.ndarray],
 ) -> list[Prediction]:
     if run.get("target"):  # a rating per file: Prediction.value, no label or probabilities
         final = final_model(wh, run["run_id"], n_jobs=n_jobs, progress=progress, say=say)
         rated = []
         for path in paths:
             try:
-                value = float(_predict_member(final, path)[0])
+                value = float(_predict_member(final, path, rows=rows)[0])
             except AudioError as exc:
                 rated.append(Prediction(str(path), None, {}, str(exc)))
                 continue
@@ -499,7 +504,10 @@ def _predict_files(
         try:
             proba = np.zeros(len(classes))
             for w, member in zip(weights, members, strict=True):
-                proba += w * _predict_member(member, path, (texts or {}).get(str(path)))
+                text = (texts or {}).get(str(path))
+                # an ensemble's members read different inputs: only a model's row is kept
+                kept = rows if run["kind"] == "model" else None
+                proba += w * _predict_member(member, path, text, rows=kept)
         except AudioError as exc:
             results.append(Prediction(str(path), None, {}, str(exc)))
             continue
@@ -515,7 +523,11 @@ def _predict_files(
 
 
 def _note_unlike_training(
-    wh: Warehouse, run: dict, paths: list[Path], say: Callable[[str], None]
+    wh: Warehouse,
+    run: dict,
+    paths: list[Path],
+    say: Callable[[str], None],
+    rows: Mapping[Path, np.ndarray],
 ) -> None:
     """A note for each file the model can read but was not trained on anything like: audio
     recorded below the features' sample rate (its upper bands are empty), shorter than
@@ -532,7 +544,7 @@ def _note_unlike_training(
     except Exception:  # a text run, or a set this sercap does not define: nothing to say
         return
     shortest = shortest_duration(wh, run["corpus"]) or 0.0
-    outside = outside_training_range(wh, run, paths)
+    outside = outside_training_range(wh, run, {p: rows[p] for p in paths if p in rows})
     for path in paths:
         try:
             info = probe_audio(path)
@@ -566,9 +578,12 @@ def _note_unlike_training(
 OUTSIDE_NOTE = 0.2
 
 
-def outside_training_range(wh: Warehouse, run: dict, paths: list[Path]) -> dict[Path, float]:
-    """For a run on functionals, the share of each file's features that lie outside the
-    range (min..max) of the run's training utterances; empty for other runs.
+def outside_training_range(
+    wh: Warehouse, run: dict, rows: Mapping[Path, np.ndarray]
+) -> dict[Path, float]:
+    """For a run on functionals, the share of each file's features (``rows``: the row the
+    model read, by file) that lie outside the range (min..max) of the run's training
+    utterances; empty for other runs.
 
     An RBF SVM gives every input far from its data the same saturated answer (white noise
     and a tone got identical probabilities): a share well above held-out speech's says so.
@@ -576,9 +591,10 @@ def outside_training_range(wh: Warehouse, run: dict, paths: list[Path]) -> dict[
     import warnings
 
     from sercap.data import load_dataset
-    from sercap.features.extract import is_interrupt
     from sercap.models.registry import get_model
 
+    if not rows:
+        return {}
     try:
         if run["kind"] != "model" or get_model(run["model"]).input_kind != "tabular":
             return {}
@@ -586,32 +602,31 @@ def outside_training_range(wh: Warehouse, run: dict, paths: list[Path]) -> dict[
             wh, "tabular", corpus=run["corpus"], label_map=run["label_map"],
             feature_set=_audio_feature_set(run["feature_set"]), columns=run["columns"],
         )  # fmt: skip
-        if data.feature_set_hash != run["feature_set_hash"]:
-            return {}  # the set was redefined since: not the features the model read
-        fs = _stored_feature_set(wh, data.feature_set_hash)
     except SercapError:
         return {}
+    if data.feature_set_hash != run["feature_set_hash"]:
+        return {}  # the set was redefined since: not the features the model read
     X = np.asarray(data.X, dtype=np.float64)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column
         lo, hi = np.nanmin(X, axis=0), np.nanmax(X, axis=0)
-    stub = FinalModel(None, [], "tabular", fs, list(data.columns))
-    rate = int(fs["params"]["sample_rate"])
     shares: dict[Path, float] = {}
-    for path in paths:
-        try:
-            x = np.asarray(_audio_input(stub, load_audio(path, rate)), dtype=np.float64)[0]
-        except Exception as exc:
-            if is_interrupt(exc):
-                raise
-            continue  # its row already says what is wrong with it
-        shares[path] = float(np.mean(np.isfinite(x) & ((x < lo) | (x > hi))))
+    for path, row in rows.items():
+        x = np.asarray(row, dtype=np.float64).reshape(-1)
+        if x.size == lo.size:
+            shares[path] = float(np.mean(np.isfinite(x) & ((x < lo) | (x > hi))))
     return shares
 
 
-def _predict_member(member: FinalModel, path: Path, text: str | None = None) -> np.ndarray:
+def _predict_member(
+    member: FinalModel,
+    path: Path,
+    text: str | None = None,
+    rows: dict[Path, np.ndarray] | None = None,
+) -> np.ndarray:
     """One model's probabilities for one file, after the audio checks extraction applies
-    (a text model reads only ``text``, so it skips them).
+    (a text model reads only ``text``, so it skips them). A model on functionals leaves the
+    row it read in ``rows`` (for :func:`outside_training_range`).
 
     Raises :class:`AudioError` with a one-line reason for unusable audio (unreadable, not a
     file, silent, too short, absurd amplitude) and for features that cannot be computed.
@@ -634,7 +649,7 @@ def _predict_member(member: FinalModel, path: Path, text: str | None = None) -> 
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)
-            proba = _predict_one(member, y, text)
+            proba, x = _predict_one(member, y, text)
     except Exception as exc:
         if is_interrupt(exc):
             raise KeyboardInterrupt from exc
@@ -642,4 +657,6 @@ def _predict_member(member: FinalModel, path: Path, text: str | None = None) -> 
         raise AudioError(f"{DESCRIPTORS_FAILED} ({type(exc).__name__}: {detail})") from exc
     if not np.all(np.isfinite(proba)):
         raise AudioError(f"{DESCRIPTORS_FAILED} (the model gave non-finite probabilities)")
+    if rows is not None and member.input_kind == "tabular":
+        rows[path] = np.asarray(x, dtype=np.float64).reshape(-1)
     return proba

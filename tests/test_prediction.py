@@ -391,7 +391,8 @@ def test_files_unlike_the_training_audio_get_a_note(trained, wavs, tmp_path) -> 
 def test_a_file_far_from_every_training_utterance_gets_a_note(trained, wavs, tmp_path) -> None:
     """White noise got the SVM's saturated answer, as confident-looking as any, without a
     word; a file like the training audio gets no such note."""
-    from sercap.prediction import OUTSIDE_NOTE, outside_training_range
+    from sercap.audio import load_audio
+    from sercap.prediction import OUTSIDE_NOTE, final_model, model_input, outside_training_range
 
     wh_dir, runs = trained
     noise = tmp_path / "noise.wav"
@@ -402,7 +403,9 @@ def test_a_file_far_from_every_training_utterance_gets_a_note(trained, wavs, tmp
     with connect(wh_dir) as wh:
         speech = Path(wh.scalar("SELECT path FROM utterances ORDER BY utt_id LIMIT 1"))
         got = predict_files(wh, runs["svm"], [noise, speech], progress=False, say=notes.append)
-        shares = outside_training_range(wh, get_run(wh, runs["svm"]), [noise, speech])
+        final = final_model(wh, runs["svm"], progress=False)
+        rows = {p: model_input(final, load_audio(p, 16000)) for p in (noise, speech)}
+        shares = outside_training_range(wh, get_run(wh, runs["svm"]), rows)
     assert got[0].error is None  # still predicted, but said to be far from the data
     assert shares[noise] > OUTSIDE_NOTE and shares[speech] == 0.0  # one of its own
     far = [n for n in notes if "outside the range of every training utterance" in n]
