@@ -31,6 +31,7 @@ from sercap.errors import (
     option,
     step,
 )
+from sercap.features.featureset import store_step
 from sercap.store import Warehouse, catalog, check_name
 from sercap.store.corpora import corpus_names, unknown_corpus
 
@@ -159,18 +160,9 @@ def feature_set_hash(wh: Warehouse, name: str, kind: str | None = None) -> str:
         raise NotFoundError(f"unknown {what} {name!r}; choose one of: {', '.join(sorted(known))}")
     if not rows:
         raise NotExtractedError(
-            f"{name!r} has not been extracted yet; run {_extract_command(name, kind)}"
+            f"{name!r} has not been extracted yet; run {store_step(name, kind)}"
         )
     return rows[0][0]
-
-
-def _extract_command(name: str, kind: str | None, corpus: str | None = None) -> str:
-    """The step that stores set ``name``, as both front ends spell it."""
-    where = f" --corpus {corpus}" if corpus else ""
-    py_where = f", corpus={corpus!r}" if corpus else ""
-    if kind == "image":
-        return step(f"images --image-set {name}{where}", f"images(wh, {name!r}{py_where})")
-    return step(f"extract --feature-set {name}{where}", f"extract(wh, {name!r}{py_where})")
 
 
 def _require_complete(
@@ -187,7 +179,7 @@ def _require_complete(
     if never:
         raise NotExtractedError(
             f"{name!r} is extracted for {len(utt_ids) - never} of the {len(utt_ids)} labelled "
-            f"utterances of {corpus!r}; run {_extract_command(name, kind, corpus)} to finish it"
+            f"utterances of {corpus!r}; run {store_step(name, kind, corpus)} to finish it"
         )
 
 

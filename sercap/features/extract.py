@@ -41,7 +41,7 @@ from sercap.errors import (
     SercapError,
     step,
 )
-from sercap.features.featureset import FeatureSet, get_feature_set
+from sercap.features.featureset import FeatureSet, get_feature_set, store_step
 from sercap.features.stored import register
 from sercap.store import Warehouse, catalog
 from sercap.store.parts import write_part
@@ -582,7 +582,7 @@ def extract(
     _refuse_unrecorded(wh, fs, [item.utt_id for _c, item in items])
     summary = ExtractSummary(
         fs.name, fs.hash, skipped=stored, left=left, failed_before=failed_before,
-        retry=_retry_step(fs, corpus),
+        retry=store_step(fs.name, fs.kind, corpus, retry=True),
     )  # fmt: skip
     from sercap.check import stale_audio_line  # one stat per audio file
 
@@ -620,18 +620,6 @@ def extract(
         summary.seconds = time.perf_counter() - started
         wh.refresh_views()
     return summary
-
-
-def _retry_step(fs: FeatureSet, corpus: str | None) -> str:
-    """The command that extracts ``fs``'s failed utterances (of ``corpus``) again."""
-    where = f" --corpus {corpus}" if corpus else ""
-    py_where = f", corpus={corpus!r}" if corpus else ""
-    verb, option = ("images", "--image-set") if fs.kind == "image" else ("extract", "--feature-set")
-    named = "" if fs.name in ("default", "mel") else f" {option} {fs.name}"
-    py_named = "" if fs.name in ("default", "mel") else f", {fs.name!r}"
-    return step(
-        f"{verb}{named}{where} --retry-errors", f"{verb}(wh{py_named}{py_where}, retry_errors=True)"
-    )
 
 
 def _reason_key(err: str | None) -> str:

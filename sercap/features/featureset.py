@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sercap.errors import BadParameterError
+from sercap.errors import BadParameterError, step
 
 KINDS = ("lld", "opensmile", "image")
 
@@ -267,6 +267,29 @@ def get_feature_set(name: str, kind: str | None = None) -> FeatureSet:
         raise BadParameterError(f"unknown {what} {name!r}; choose one of: {names}")
     k, params, description = defs[name]
     return make_feature_set(name, k, params, description)
+
+
+def store_step(
+    name: str, kind: str | None, corpus: str | None = None, *, retry: bool = False
+) -> str:
+    """The step that stores set ``name`` (of ``corpus``), as both front ends spell it; with
+    ``retry``, the one that tries its failed utterances again (there the default sets,
+    ``default`` and ``mel``, go unnamed, as a user types them).
+
+    >>> store_step("mel", "image", "emodb")
+    "`sercap images --image-set mel --corpus emodb` / `sercap.images(wh, 'mel', corpus='emodb')`"
+    >>> store_step("default", "lld", retry=True)
+    '`sercap extract --retry-errors` / `sercap.extract(wh, retry_errors=True)`'
+    """
+    named = not (retry and name in ("default", "mel"))
+    verb, option = ("images", "--image-set") if kind == "image" else ("extract", "--feature-set")
+    cli = verb + (f" {option} {name}" if named else "")
+    python = f"{verb}(wh" + (f", {name!r}" if named else "")
+    if corpus:
+        cli, python = cli + f" --corpus {corpus}", python + f", corpus={corpus!r}"
+    if retry:
+        cli, python = cli + " --retry-errors", python + ", retry_errors=True"
+    return step(cli, python + ")")
 
 
 def output_columns(fs: FeatureSet) -> int | None:
