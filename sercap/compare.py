@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from sercap.data import Dataset
 from sercap.errors import BadParameterError, SercapError, option
 from sercap.experiment import DataRequest, data_request, load_for, run_model
-from sercap.format import md_cell, protocol_caption
+from sercap.format import mark_normalised, md_cell, norm_tag, protocol_caption
 from sercap.store import Warehouse
 from sercap.store import runs as store_runs
 
@@ -218,7 +218,7 @@ def _display_name(run: dict) -> str:
         if weights and len(weights) == len(members) and len(set(weights)) > 1:
             total = sum(weights)
             members = [f"{m}×{w / total:.2f}" for m, w in zip(members, weights, strict=True)]
-        return "avg(" + "+".join(members) + ")"
+        return "avg(" + "+".join(mark_normalised(members, run)) + ")"
     name = run["model"]
     if run["feature_set"] not in (None, "default", "mel", "transcripts", "default+transcripts"):
         name += f" [{run['feature_set']}]"
@@ -245,10 +245,7 @@ def table_markdown(
         "| --- | --- |" + (" --- |" if extra else "") + " --- | --- | --- | --- | --- |",
     ]
     for r in table.iter_rows(named=True):
-        tags = []
-        if r["speaker_norm"]:
-            tags.append("speaker-norm")
-        name = md_cell(r["name"] + (f" ({', '.join(tags)})" if tags else ""))
+        name = md_cell(r["name"] + norm_tag(r))
         lines.append(
             f"| {name} | {r['ua']:.4f} |"
             + (f" {marks.get(r['run_id'], '—')} |" if marks is not None else "")

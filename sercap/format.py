@@ -168,11 +168,59 @@ def format_confusion(confusion: list[list[int]], classes: list[str]) -> str:
     return "\n".join(lines)
 
 
+def mixed_norm(run: dict) -> bool:
+    """Whether a run is an ensemble of members with and without speaker normalisation.
+
+    Its ``speaker_norm`` is true (it needs each speaker's statistics, as its normalised
+    members do), but a "speaker-norm" label would read as if every member were normalised:
+    its name marks those members with ``[sn]`` instead (``avg(svm+dnn[sn])``). ``run`` is a
+    row with ``members_norm``, as :func:`sercap.store.runs.bench_rows` and
+    :func:`sercap.store.runs.find_run` return it.
+
+    Examples
+    --------
+    >>> two = ["svm-1", "dnn-2"]
+    >>> mixed_norm({"members": two, "members_norm": [False, True]})
+    True
+    >>> mixed_norm({"members": two, "members_norm": [True, True]})
+    False
+
+    A member run that is gone leaves the mix unknown (False: the run keeps its label).
+    """
+    norms = run.get("members_norm") or []
+    return len(norms) == len(run.get("members") or []) and any(norms) and not all(norms)
+
+
+def mark_normalised(names: list[str], run: dict) -> list[str]:
+    """An ensemble's member names with ``[sn]`` after each speaker-normalised one when the
+    members mix both (:func:`mixed_norm`); else as given.
+
+    >>> mark_normalised(["svm", "dnn"], {"members": ["a", "b"], "members_norm": [False, True]})
+    ['svm', 'dnn[sn]']
+    """
+    if not mixed_norm(run):
+        return list(names)
+    return [m + ("[sn]" if n else "") for m, n in zip(names, run["members_norm"], strict=True)]
+
+
+def norm_tag(run: dict) -> str:
+    """`` (speaker-norm)`` after the name of a speaker-normalised run, else nothing (also for
+    an ensemble that mixes both: its name marks the members, see :func:`mixed_norm`)."""
+    return " (speaker-norm)" if run["speaker_norm"] and not mixed_norm(run) else ""
+
+
 def format_run(run: dict) -> str:
     """A stored run for a person: what was trained how, and how well."""
     if run.get("target"):
         return format_regression_run(run)
-    norm = "with speaker normalisation" if run["speaker_norm"] else "no speaker normalisation"
+    mixed = mixed_norm(run)
+    norm = (
+        "members with and without speaker normalisation ([sn]: with)"
+        if mixed
+        else "with speaker normalisation"
+        if run["speaker_norm"]
+        else "no speaker normalisation"
+    )
     params = json.loads(run["params_json"] or "{}")
     what = run["kind"] if run["kind"] == run["model"] else f"{run['kind']}: {run['model']}"
     lines = [
@@ -192,7 +240,8 @@ def format_run(run: dict) -> str:
     if run.get("members"):
         weights = run.get("weights")
         shown = "equal" if not weights else ", ".join(f"{float(w):.3g}" for w in weights)
-        lines.append(f"  members {', '.join(run['members'])}  weights {shown}")
+        members = mark_normalised(list(run["members"]), run)
+        lines.append(f"  members {', '.join(members)}  weights {shown}")
     if params:
         lines.append(f"  params {json.dumps(params, sort_keys=True)}")
     if run.get("fold_params_json"):

@@ -9,13 +9,13 @@ from sercap.store.runs import get_run
 
 
 def _store(wh, proba: np.ndarray, y: np.ndarray, *, model="m", label_map="emodb7",
-           corpus="toy", protocol="leave-one-speaker-out") -> str:  # fmt: skip
+           corpus="toy", protocol="leave-one-speaker-out", norm=False) -> str:  # fmt: skip
     n = len(y)
     folds = np.array(["f1", "f2"] * (n // 2))
     data = Dataset(
         utt_ids=np.array([f"u{i:02d}" for i in range(n)]), X=None, y=y, classes=["a", "b", "c"],
         speakers=folds, folds=folds, corpus=corpus, label_map=label_map, protocol=protocol,
-        input_kind="tabular",
+        input_kind="tabular", speaker_norm=norm,
     )  # fmt: skip
     metrics = [score(y[folds == f], proba[folds == f].argmax(1), 3) for f in ("f1", "f2")]
     result = CVResult(proba=proba, fold_names=["f1", "f2"], fold_metrics=metrics,
@@ -75,6 +75,32 @@ def test_an_ensembles_total_time_covers_its_members(wh) -> None:
     runs = [_store(wh, _random_proba(rng, 10), y, model=m) for m in ("svm", "rf")]
     run = get_run(wh, ensemble_runs(wh, runs)[0])
     assert run["fit_s"] == pytest.approx(2.0) and run["duration_s"] >= run["fit_s"]
+
+
+def test_an_ensemble_mixing_speaker_norm_marks_its_normalised_members(wh) -> None:
+    from sercap.compare import bench_table, table_markdown
+    from sercap.format import format_run
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 3, 10)
+    plain = _store(wh, _random_proba(rng, 10), y, model="svm")
+    normed = _store(wh, _random_proba(rng, 10), y, model="dnn", norm=True)
+    normed2 = _store(wh, _random_proba(rng, 10), y, model="cnn", norm=True)
+    mixed, _ = ensemble_runs(wh, [plain, normed])
+    both, _ = ensemble_runs(wh, [normed, normed2])
+    # it needs each speaker's statistics (predict refuses it), so the flag stays on ...
+    assert get_run(wh, mixed)["speaker_norm"]
+    table = bench_table(wh, [mixed, both, plain])
+    names = dict(zip(table["run_id"], table["name"], strict=True))
+    # ... but only the normalised member is labelled so: not "(speaker-norm)" for the mix
+    assert names[mixed] == "avg(svm+dnn[sn])" and names[both] == "avg(dnn+cnn)"
+    md = table_markdown(table)
+    assert "| avg(svm+dnn[sn]) |" in md and "| avg(dnn+cnn) (speaker-norm) |" in md
+    assert "| svm |" in md
+    shown = format_run(get_run(wh, mixed))
+    assert "members with and without speaker normalisation" in shown
+    assert f"members {plain}, {normed}[sn]" in shown
+    assert "with and without" not in format_run(get_run(wh, both))
 
 
 def test_newest_run_per_model_is_by_time_not_by_score(wh) -> None:

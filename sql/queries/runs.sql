@@ -14,7 +14,10 @@ VALUES ($run_id, $kind, $model, $corpus, $label_map, $protocol, $feature_set,
     $fit_s, $duration_s, $versions_json, $fold_params_json, now());
 
 -- name: find_run
-SELECT * FROM runs WHERE run_id = $id OR starts_with(run_id, $id) ORDER BY run_id;
+-- (members_norm: each member's speaker normalisation, in the order of members)
+SELECT *, (SELECT list(m.speaker_norm ORDER BY list_position(r.members, m.run_id)) FROM runs m
+        WHERE list_contains(r.members, m.run_id)) AS members_norm
+FROM runs r WHERE run_id = $id OR starts_with(run_id, $id) ORDER BY run_id;
 
 -- name: list_runs
 -- (columns: the pattern of a run that read only some of its set's columns)
@@ -60,10 +63,13 @@ WHERE model = $model AND ($corpus IS NULL OR corpus = $corpus) AND cross_matrix 
 ORDER BY started_at DESC, run_id DESC LIMIT 1;
 
 -- name: bench_rows
+-- (members_norm: each member's speaker normalisation, in the order of members)
 SELECT run_id, model, kind, feature_set, label_map, protocol, speaker_norm,
     tuned_from IS NOT NULL AS tuned, ua, wa, macro_f1, ua_fold_mean, ua_fold_std, fit_s,
-    classes, confusion_json, members, params_json, columns, weights
-FROM runs WHERE list_contains($ids, run_id);
+    classes, confusion_json, members, params_json, columns, weights,
+    (SELECT list(m.speaker_norm ORDER BY list_position(r.members, m.run_id)) FROM runs m
+        WHERE list_contains(r.members, m.run_id)) AS members_norm
+FROM runs r WHERE list_contains($ids, run_id);
 
 -- name: predictions
 SELECT utt_id, fold, label, predicted, proba FROM predictions
