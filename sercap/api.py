@@ -164,7 +164,10 @@ def connect(
     >>> wh.close()
     """
     from sercap.store import connect as _connect
+    from sercap.store.warehouse import default_path
 
+    if absolute and path is None:
+        path = default_path()
     if absolute and path is not None and str(path) != ":memory:":
         path = Path(path).absolute()  # parts stay reachable after a notebook's os.chdir
     return _connect(path, memory=memory, read_only=read_only, wait_s=wait_s)

@@ -599,3 +599,23 @@ def test_demo_on_a_one_speaker_corpus_stops_before_extracting(tmp_path) -> None:
         sercap.run_demo(tmp_path / "d", corpus, progress=False)
     with sercap.connect(tmp_path / "d" / "warehouse", read_only=True) as wh:
         assert wh.scalar("SELECT count(*) FROM extractions") == 0
+
+
+def test_connect_without_a_path_resolves_the_default_now(tmp_path, monkeypatch) -> None:
+    """A notebook that opens ``./warehouse`` (no path) and then changes folder keeps one
+    warehouse: the default path is made absolute at connect, as an explicit one is."""
+    import sercap
+
+    monkeypatch.delenv("SERCAP_WAREHOUSE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    wh = sercap.connect()
+    try:
+        assert wh.root == tmp_path / "warehouse" and wh.root.is_absolute()
+    finally:
+        wh.close()
+    monkeypatch.setenv("SERCAP_WAREHOUSE", "elsewhere")
+    wh = sercap.connect()
+    try:
+        assert wh.root == tmp_path / "elsewhere"
+    finally:
+        wh.close()
