@@ -1,6 +1,7 @@
 """Pictures of results: confusion matrices, per-class recall, model comparison, features.
 
-Pure functions: numbers in, a PNG file out (matplotlib's Agg backend, no screen needed).
+Pure functions: numbers in, a PNG file out (matplotlib's Agg renderer, no screen needed,
+and never pyplot: a notebook's own backend is left as it is).
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from pathlib import Path
 import numpy as np
 
 
-def _pyplot():
-    import matplotlib
+def figure(**kwargs):
+    """A matplotlib ``Figure`` drawn off-screen, without pyplot: nothing global changes (a
+    notebook's inline backend stays), and nothing is kept once the figure is dropped.
+    ``savefig`` to a ``.png`` renders with Agg. Keyword arguments as ``Figure``'s."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kwargs)
 
 
 def _save(fig, path: Path) -> Path:
@@ -28,18 +29,17 @@ def _save(fig, path: Path) -> Path:
         warnings.filterwarnings("ignore", message="Tight layout not applied", category=UserWarning)
         fig.tight_layout()
     fig.savefig(path, dpi=110)
-    _pyplot().close(fig)
     return path
 
 
 def confusion_png(confusion: Sequence[Sequence[int]], classes: Sequence[str], title: str,
                   path: Path) -> Path:  # fmt: skip
     """Row-normalised confusion matrix (recall per true class) with the counts in each cell."""
-    plt = _pyplot()
     cm = np.asarray(confusion, dtype=float)
     rates = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     size = 1.2 + 0.6 * len(classes)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
+    fig = figure(figsize=(size + 1, size))
+    ax = fig.subplots()
     image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(classes)):
         for j in range(len(classes)):
@@ -55,10 +55,10 @@ def confusion_png(confusion: Sequence[Sequence[int]], classes: Sequence[str], ti
 
 def recall_png(recalls: dict[str, Sequence[float]], classes: Sequence[str], path: Path) -> Path:
     """Grouped bars: each model's recall on each class (chance level marked)."""
-    plt = _pyplot()
     models = list(recalls)
     width = 0.8 / max(len(models), 1)
-    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(classes) * max(1, len(models) / 3)), 4))
+    fig = figure(figsize=(max(6, 1.1 * len(classes) * max(1, len(models) / 3)), 4))
+    ax = fig.subplots()
     x = np.arange(len(classes))
     for k, model in enumerate(models):
         ax.bar(x + (k - (len(models) - 1) / 2) * width, recalls[model], width, label=model)
@@ -71,11 +71,11 @@ def recall_png(recalls: dict[str, Sequence[float]], classes: Sequence[str], path
 
 def comparison_png(rows: Sequence[dict], path: Path, n_classes: int | None = None) -> Path:
     """Horizontal bars of UA, WA and macro-F1 per model, best on top."""
-    plt = _pyplot()
     rows = sorted(rows, key=lambda r: r["ua"])
     names = [r["model"] for r in rows]
     y = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(8, 1 + 0.45 * len(rows) * 1.6))
+    fig = figure(figsize=(8, 1 + 0.45 * len(rows) * 1.6))
+    ax = fig.subplots()
     for k, (key, label) in enumerate([("ua", "UA"), ("wa", "WA"), ("macro_f1", "macro-F1")]):
         ax.barh(y + (k - 1) * 0.27, [r[key] for r in rows], 0.27, label=label)
     for i, r in enumerate(rows):
@@ -90,11 +90,11 @@ def comparison_png(rows: Sequence[dict], path: Path, n_classes: int | None = Non
 
 def boxplots_png(values: dict[str, dict[str, np.ndarray]], path: Path) -> Path:
     """One panel per feature: its distribution in each class."""
-    plt = _pyplot()
     features = list(values)
     cols = min(3, len(features))
     rows = int(np.ceil(len(features) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    fig = figure(figsize=(4.2 * cols, 3.2 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, feature in zip(axes.flat, features, strict=False):
         per_class = values[feature]
         data = [v[np.isfinite(v)] for v in per_class.values()]
@@ -107,10 +107,10 @@ def boxplots_png(values: dict[str, dict[str, np.ndarray]], path: Path) -> Path:
 
 def counts_png(table: dict[str, dict[str, float]], title: str, ylabel: str, path: Path) -> Path:
     """Stacked bars: for each group (speaker), its amount per class."""
-    plt = _pyplot()
     groups = list(table)
     classes = sorted({c for g in table.values() for c in g})
-    fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(groups) + 2), 3.8))
+    fig = figure(figsize=(max(6, 0.5 * len(groups) + 2), 3.8))
+    ax = fig.subplots()
     bottom = np.zeros(len(groups))
     for c in classes:
         heights = np.array([table[g].get(c, 0.0) for g in groups])
@@ -129,8 +129,8 @@ def coverage_png(curves: dict[str, dict[str, Sequence[float]]], path: Path,
     ``curves`` maps a run's label to the columns of :func:`sercap.analysis.coverage_curve`
     (``coverage``, ``ua``, ``accuracy``), e.g. ``{"svm": frame.to_dict(as_series=False)}``.
     """
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = figure(figsize=(6, 4))
+    ax = fig.subplots()
     for k, (label, c) in enumerate(curves.items()):
         color = f"C{k % 10}"
         ax.plot(c["coverage"], c["ua"], marker="o", markersize=3, color=color, label=f"{label} UA")
@@ -158,14 +158,14 @@ def importance_png(
     Takes the columns of :func:`sercap.analysis.permutation_importance` (``group``,
     ``importance``, ``std``); only the ``top`` most important families are drawn.
     """
-    plt = _pyplot()
     order = np.argsort(np.asarray(importance, dtype=float), kind="stable")
     if top is not None:
         order = order[-top:]
     names = [groups[i] for i in order]
     values = np.asarray(importance, dtype=float)[order]
     errors = None if std is None else np.asarray(std, dtype=float)[order]
-    fig, ax = plt.subplots(figsize=(7, 1 + 0.35 * len(names)))
+    fig = figure(figsize=(7, 1 + 0.35 * len(names)))
+    ax = fig.subplots()
     ax.barh(np.arange(len(names)), values, xerr=errors, color="C0", capsize=2)
     ax.axvline(0, color="grey", linewidth=1)
     ax.set_yticks(np.arange(len(names)), names)
@@ -184,13 +184,12 @@ def cross_corpus_png(
     """Heatmaps of a cross-corpus matrix, one panel per setting (e.g. without and with
     speaker normalisation): rows are train corpora, columns test corpora, the UA written in
     each cell (the diagonal, a corpus' own speaker-independent protocol, framed)."""
-    plt = _pyplot()
     n = len(corpora)
     size = 1.6 + 0.9 * n
-    fig, axes = plt.subplots(
-        1, len(panels), figsize=(size * len(panels) + 1.5, size + 0.6), squeeze=False,
-        layout="constrained",
-    )  # fmt: skip
+    fig = figure(figsize=(size * len(panels) + 1.5, size + 0.6), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)
+    from matplotlib.patches import Rectangle
+
     image = None
     for k, (ax, (name, values)) in enumerate(zip(axes.flat, panels, strict=True)):
         values = np.asarray(values, dtype=float)
@@ -200,7 +199,7 @@ def cross_corpus_png(
                 color = "black" if values[i, j] > 0.6 else "white"
                 ax.text(j, i, f"{values[i, j]:.3f}", ha="center", va="center", fontsize=9,
                         color=color, fontweight="bold" if i == j else "normal")  # fmt: skip
-            ax.add_patch(plt.Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, color="white", lw=2))
+            ax.add_patch(Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, color="white", lw=2))
         ax.set_xticks(range(n), corpora, rotation=30, ha="right")
         ax.set_yticks(range(n), corpora)
         ax.set(xlabel="test corpus", ylabel="train corpus" if k == 0 else "", title=name)
@@ -210,5 +209,4 @@ def cross_corpus_png(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    _pyplot().close(fig)
     return path

@@ -1004,12 +1004,10 @@ def summarise(study: optuna.Study) -> StudySummary:
 
 def plot_study(summary: StudySummary, path: Path) -> Path:
     """History (value per trial, best so far) and parameter importances, as one PNG."""
-    import matplotlib
+    from sercap.plots import figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    fig = figure(figsize=(11, 4))
+    ax1, ax2 = fig.subplots(1, 2)
     done = [(n, v) for n, s, v in summary.history if s == "complete" and v is not None]
     if done:
         xs, ys = zip(*done, strict=True)
@@ -1031,5 +1029,4 @@ def plot_study(summary: StudySummary, path: Path) -> Path:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

@@ -84,14 +84,12 @@ class StoredImage:
 
 def plot_image(image: StoredImage, out: Any) -> None:
     """Draw a stored spectrogram with time (s) and mel-band axes into a PNG file."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from sercap.plots import figure
 
     p = image.params
     seconds = image.width * float(p["hop_ms"]) / 1000.0
-    fig, ax = plt.subplots(figsize=(max(4.0, min(16.0, 1.5 + seconds * 2.0)), 3.2))
+    fig = figure(figsize=(max(4.0, min(16.0, 1.5 + seconds * 2.0)), 3.2))
+    ax = fig.subplots()
     shown = ax.imshow(
         image.pixels,
         aspect="auto",
@@ -111,4 +109,3 @@ def plot_image(image: StoredImage, out: Any) -> None:
     bar.set_ticklabels([f"{float(p['db_min']) + t / 255 * db_range:.0f} dB" for t in ticks])
     fig.tight_layout()
     fig.savefig(out, dpi=110)
-    plt.close(fig)

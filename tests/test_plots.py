@@ -1,0 +1,50 @@
+"""sercap.plots: PNG files from numbers, drawn without touching the caller's matplotlib."""
+
+import json
+
+import matplotlib
+import numpy as np
+import pytest
+
+from sercap import plots
+
+
+@pytest.fixture
+def inline_backend():
+    """A notebook's backend in place (a non-GUI one pyplot can switch from and back)."""
+    import matplotlib.pyplot as plt
+
+    before = matplotlib.get_backend()
+    plt.switch_backend("svg")
+    yield "svg"
+    plt.switch_backend(before)
+
+
+def test_every_plot_writes_a_png_and_leaves_the_backend_alone(tmp_path, inline_backend) -> None:
+    from sercap.tuning import StudySummary, plot_study
+
+    classes = ["ang", "neu", "sad"]
+    written = [
+        plots.confusion_png([[5, 1, 0], [1, 4, 1], [0, 2, 6]], classes, "svm", tmp_path / "c.png"),
+        plots.recall_png(
+            {"svm": [0.8, 0.6, 0.7], "dnn": [0.7, 0.7, 0.6]}, classes, tmp_path / "r.png"
+        ),  # fmt: skip
+        plots.comparison_png(
+            [{"model": "svm", "ua": 0.7, "wa": 0.72, "macro_f1": 0.69}],
+            tmp_path / "m.png",
+            n_classes=3,
+        ),  # fmt: skip
+        plots.cross_corpus_png(
+            [("plain", np.eye(2) * 0.5 + 0.2)], ["a", "b"], tmp_path / "x.png"
+        ),  # fmt: skip
+    ]
+    summary = StudySummary(name="svm", n_trials=3, n_complete=2, n_pruned=1, best_number=2,
+                           best_value=0.7, best_params={"C": 1.0}, importances={},
+                           history=[(0, "complete", 0.6), (1, "pruned", None),
+                                    (2, "complete", 0.7)])  # fmt: skip
+    written.append(plot_study(summary, tmp_path / "s.png"))
+    for path in written:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+    # sercap used to call matplotlib.use("Agg"): a notebook's plots stopped showing after it
+    assert matplotlib.get_backend() == inline_backend
+    assert json.dumps(str(written[0])).endswith('c.png"')
