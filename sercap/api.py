@@ -108,11 +108,29 @@ def _listed(value: str | Sequence[str]) -> list[str]:
 
 
 def _check_seed(seed: Any) -> None:
-    """A seed is a whole number (numpy's integers too); a string or float is one line."""
+    """A seed is a whole number from 0 to 2**32 - 1 (numpy's integers too), as ``--seed``
+    takes it; anything else is one line."""
+    if not _is_whole(seed) or not 0 <= seed < 2**32:
+        raise BadParameterError(
+            f"seed={seed!r}", hint="give a whole number from 0 to 4294967295, e.g. seed=0"
+        )
+
+
+def _is_whole(value: Any) -> bool:
     import numbers
 
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise BadParameterError(f"seed={seed!r}", hint="give a whole number, e.g. seed=0")
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_counts(minimum: int = 1, **values: Any) -> None:
+    """Each of ``values`` (name → value) is None or a whole number of at least ``minimum``,
+    as the command line's ``IntRange`` options are: ``jobs="2"`` or ``limit=2.5`` is one
+    line naming the argument, not a ``TypeError`` from deep inside (or silently rounded)."""
+    for name, value in values.items():
+        if value is not None and (not _is_whole(value) or value < minimum):
+            raise BadParameterError(
+                f"{name}={value!r}", hint=f"give a whole number of at least {minimum}"
+            )
 
 
 def _require_writable(wh: Warehouse, why: str) -> None:
@@ -209,6 +227,8 @@ def synth(
     >>> len(corpus.labels)
     4
     """
+    _check_counts(sessions=sessions, per_speaker=per_speaker)
+    _check_seed(seed)
     from sercap.corpora.synthetic import generate
 
     if not 1 <= sessions <= 9 or per_speaker < 1:
@@ -216,7 +236,13 @@ def synth(
             f"synthetic corpus of {sessions} sessions × {per_speaker} utterances per speaker",
             hint="use 1 to 9 sessions and at least one utterance per speaker",
         )
-    return generate(directory, sessions, per_speaker, seed, progress=progress)
+    try:
+        return generate(directory, sessions, per_speaker, seed, progress=progress)
+    except OSError as exc:  # a file where a folder must go, a read-only or full disk
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise SercapError(
+            f"{where}{exc.strerror or exc}", hint="choose another directory for the corpus"
+        ) from exc
 
 
 @_takes_warehouse
@@ -338,11 +364,7 @@ def extract(
     """
     from sercap.features.extract import extract as _extract
 
-    if jobs < 1:
-        raise BadParameterError(f"jobs={jobs}", hint="use at least one worker")
-    for what, value in (("limit", limit), ("chunk_size", chunk_size)):
-        if value is not None and value < 1:
-            raise BadParameterError(f"{what}={value}", hint="give a whole number of at least 1")
+    _check_counts(jobs=jobs, limit=limit, chunk_size=chunk_size)
     return _extract(
         wh,
         feature_set,
@@ -353,7 +375,7 @@ def extract(
         limit=limit,
         progress=progress,
         kind=kind,
-        cluster=cluster,
+        cluster=_cluster(cluster),
     )
 
 
@@ -777,6 +799,7 @@ def train(
     (True, ['utt_id', 'fold', 'value', 'predicted'])
     >>> wh.close()
     """
+    _check_counts(jobs=jobs)
     _check_seed(seed)
     _require_writable(wh, "train stores the run")
     from sercap.experiment import compare_tuned, data_request, load_for, run_model
@@ -1140,6 +1163,8 @@ def tune(
     (['Ses01', 'Ses02'], True)
     >>> wh.close()
     """
+    _check_counts(trials=trials, jobs=jobs)
+    _check_counts(minimum=2, inner_folds=inner_folds)
     from sercap.store import connect as _connect
     from sercap.tuning import PRUNERS, run_nested, store_nested
 
@@ -1361,6 +1386,7 @@ def predict(
     True
     >>> wh.close()
     """
+    _check_counts(jobs=jobs)
     import polars as pl
 
     from sercap.predict_text import predict_with_texts
@@ -2089,6 +2115,7 @@ def write_report(
     importance_folds : int, optional
         Only the first outer folds for the importance charts (quicker on many speakers).
     """
+    _check_counts(importance_folds=importance_folds)
     from sercap.report import write_report as _write
 
     if importance_folds is not None and (
@@ -2171,6 +2198,8 @@ def compare_runs(
     True
     >>> wh.close()
     """
+    _check_counts(n_boot=n_boot)
+    _check_seed(seed)
     from sercap.analysis_store import compare_runs as _compare
 
     if n_boot < 100:
@@ -2312,6 +2341,7 @@ def bench(
     ['rf', 'svm']
     >>> wh.close()
     """
+    _check_counts(jobs=jobs)
     _check_seed(seed)
     _require_writable(wh, "bench stores its runs")
     from sercap.compare import available_models, plan_bench, run_bench
@@ -2412,6 +2442,7 @@ def bench_extract(
     polars.DataFrame
         One row per extractor, with ``x real time`` per core and a ``reference`` column.
     """
+    _check_counts(limit=limit, jobs=jobs)
     from sercap.features.speed import bench_extraction, load_signals
     from sercap.store.catalog import utterance_audio
 
@@ -2480,6 +2511,7 @@ def bench_extract_commands(
     >>> wh = sercap.connect("warehouse", read_only=True)  # doctest: +SKIP
     >>> sercap.bench_extract_commands(wh, jobs=2)  # doctest: +SKIP
     """
+    _check_counts(limit=limit, jobs=jobs, repeat=repeat)
     from sercap.features.command_speed import commands_table, time_commands
     from sercap.store.catalog import corpus_source, utterance_audio
 
@@ -2523,6 +2555,7 @@ def bench_sql(
     say : callable, optional
         Receives progress lines.
     """
+    _check_counts(copies=copies, threads=threads)
     import tempfile
 
     import polars as pl
@@ -2601,6 +2634,8 @@ def bench_scale(
     >>> result = sercap.bench_scale("iemocap", corpus.root, workloads=["extract"])  # doctest: +SKIP
     >>> result.table.select("mode", "seconds", "speed_up")  # doctest: +SKIP
     """
+    _check_counts(workers=workers)
+    _check_seed(seed)
     import shutil
     import tempfile
 
@@ -2706,6 +2741,8 @@ def run_demo(
     sercap.demo.DemoResult
         ``table``, ``corpus``, ``report`` and ``warehouse``.
     """
+    _check_counts(sessions=sessions, per_speaker=per_speaker, jobs=jobs)
+    _check_seed(seed)
     from sercap.demo import run_demo as _run
 
     return _run(
@@ -2815,6 +2852,8 @@ def bench_cross(
     [(False, 'a'), (False, 'b'), (True, 'a'), (True, 'b')]
     >>> wh.close()
     """
+    _check_counts(jobs=jobs)
+    _check_seed(seed)
     _require_writable(wh, "the cross-corpus runs are stored")
     from sercap.cross import caption, run_cross, write_cross_report
 

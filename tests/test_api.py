@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -511,7 +512,7 @@ def test_demo_refuses_bad_models_and_sessions_before_any_work(tmp_path) -> None:
     with pytest.raises(sercap.BadParameterError, match="sessions 1: give 2 to 9"):
         sercap.run_demo(tmp_path / "d", sessions=1, progress=False)
     # per_speaker 0 was a ValueError traceback from the synthesiser
-    with pytest.raises(sercap.BadParameterError, match="per_speaker 0: give at least 1"):
+    with pytest.raises(sercap.BadParameterError, match="per_speaker=0; give a whole number of at least 1"):
         sercap.run_demo(tmp_path / "d", per_speaker=0, progress=False)
     assert not (tmp_path / "d").exists()  # nothing synthesised, ingested or extracted
     from tests.test_cli import run
@@ -572,7 +573,7 @@ def test_a_bad_jobs_argument_is_not_taken_for_a_damaged_model(issue_example) -> 
     """`predict --jobs -5` said the stored final model "cannot be read … fitting it again",
     refitted it, then failed on the same argument."""
     notes: list[str] = []
-    with pytest.raises(sercap.BadParameterError, match="n_jobs must be at least 1, got -5"):
+    with pytest.raises(sercap.BadParameterError, match="jobs=-5; give a whole number of at least 1"):
         sercap.predict(
             issue_example["wh"], [issue_example["base"] / "clip.wav"], model="svm", jobs=-5,
             say=notes.append,
@@ -617,5 +618,48 @@ def test_connect_without_a_path_resolves_the_default_now(tmp_path, monkeypatch) 
     wh = sercap.connect()
     try:
         assert wh.root == tmp_path / "elsewhere"
+    finally:
+        wh.close()
+
+
+@pytest.mark.parametrize(
+    "call, words",
+    [
+        (lambda wh: sercap.extract(wh, jobs="2"), "jobs='2'"),
+        (lambda wh: sercap.extract(wh, limit=2.5), "limit=2.5"),  # was silently accepted
+        (lambda wh: sercap.images(wh, chunk_size=0), "chunk_size=0"),
+        (lambda wh: sercap.train(wh, "svm", jobs="2"), "jobs='2'"),  # was silently accepted
+        (lambda wh: sercap.train(wh, "svm", seed=-1), "seed=-1"),  # sklearn's refusal before
+        (lambda wh: sercap.train(wh, "svm", seed=2**32), "seed=4294967296"),
+        (lambda wh: sercap.tune(wh, "svm", trials="3"), "trials='3'"),
+        (lambda wh: sercap.tune(wh, "svm", inner_folds=1), "inner_folds=1"),
+        (lambda wh: sercap.bench_sql(wh, copies=0), "copies=0"),  # was run as 1
+        (lambda wh: sercap.bench_sql(wh, threads=0), "threads=0"),  # a child's traceback
+        (lambda wh: sercap.compare_runs(wh, "a", "b", n_boot=True), "n_boot=True"),
+        (lambda wh: sercap.synth(__file__ + "/x"), "Not a directory"),  # NotADirectoryError
+    ],
+)
+def test_counts_and_seeds_are_checked_as_the_command_line_checks_them(call, words) -> None:
+    """Whole numbers in the ranges of the CLI's IntRange options, else one BadParameterError
+    naming the argument (a TypeError, a child process' traceback or silence before)."""
+    wh = sercap.connect(":memory:")
+    try:
+        with pytest.raises(sercap.SercapError, match=re.escape(words)):
+            call(wh)
+    finally:
+        wh.close()
+
+
+def test_extract_and_images_honour_sercap_cluster_as_train_does(monkeypatch, tmp_path) -> None:
+    """`SERCAP_CLUSTER` was read by the CLI's extract and by sercap.train, but
+    sercap.extract and sercap.images ran in process: the same setting, two behaviours."""
+    corpus = sercap.synth(tmp_path / "c", sessions=2, per_speaker=1)
+    wh = sercap.connect(":memory:")
+    try:
+        sercap.ingest(wh, "iemocap", corpus.root)
+        monkeypatch.setenv("SERCAP_CLUSTER", "foo")
+        for call in (lambda: sercap.extract(wh, limit=1), lambda: sercap.images(wh, limit=1)):
+            with pytest.raises(sercap.SercapError, match="cluster 'foo'"):
+                call()
     finally:
         wh.close()
