@@ -512,7 +512,7 @@ def test_demo_refuses_bad_models_and_sessions_before_any_work(tmp_path) -> None:
     with pytest.raises(sercap.BadParameterError, match="sessions 1: give 2 to 9"):
         sercap.run_demo(tmp_path / "d", sessions=1, progress=False)
     # per_speaker 0 was a ValueError traceback from the synthesiser
-    with pytest.raises(sercap.BadParameterError, match="per_speaker=0; give a whole number of at least 1"):
+    with pytest.raises(sercap.BadParameterError, match="per_speaker=0; give a whole"):
         sercap.run_demo(tmp_path / "d", per_speaker=0, progress=False)
     assert not (tmp_path / "d").exists()  # nothing synthesised, ingested or extracted
     from tests.test_cli import run
@@ -573,7 +573,7 @@ def test_a_bad_jobs_argument_is_not_taken_for_a_damaged_model(issue_example) -> 
     """`predict --jobs -5` said the stored final model "cannot be read … fitting it again",
     refitted it, then failed on the same argument."""
     notes: list[str] = []
-    with pytest.raises(sercap.BadParameterError, match="jobs=-5; give a whole number of at least 1"):
+    with pytest.raises(sercap.BadParameterError, match="jobs=-5; give a whole number"):
         sercap.predict(
             issue_example["wh"], [issue_example["base"] / "clip.wav"], model="svm", jobs=-5,
             say=notes.append,
