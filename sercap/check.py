@@ -309,16 +309,19 @@ def check(wh: Warehouse, *, verify_checksums: bool = True) -> list[Problem]:
     return problems + _audio_problems(wh)
 
 
-def stale_audio_line(wh: Warehouse) -> str | None:
-    """What :func:`check` says about stored features of audio that has changed since, or
-    None (what ``extract`` warns about). On a writable warehouse, files found unchanged
+def stale_audio_line(wh: Warehouse, corpus: str | None = None) -> str | None:
+    """What :func:`check` says about stored features of audio that has changed since (of
+    one ``corpus``, or all), or None: what ``extract`` warns about and what ``train`` and
+    every other reader of a dataset refuse. On a writable warehouse, files found unchanged
     after their stat moved (``touch``, a copy) get their new stat recorded, so they are not
     hashed again at every call."""
-    found = _audio_problems(wh, refresh=not wh.read_only)
+    found = _audio_problems(wh, refresh=not wh.read_only, corpus=corpus)
     return f"{found[0].what}: {found[0].detail}" if found else None
 
 
-def _audio_problems(wh: Warehouse, *, refresh: bool = False) -> list[Problem]:
+def _audio_problems(
+    wh: Warehouse, *, refresh: bool = False, corpus: str | None = None
+) -> list[Problem]:
     """Utterances whose stored features came from bytes their audio file no longer holds.
 
     One ``stat`` per audio file; a file is hashed only when its stat differs from the one
@@ -332,7 +335,7 @@ def _audio_problems(wh: Warehouse, *, refresh: bool = False) -> list[Problem]:
     prints = known_fingerprints(wh)
     changed: list[tuple[str, list[str]]] = []
     unchanged: list[Fingerprint] = []
-    for path, utts, sha in catalog.extracted_audio(wh):
+    for path, utts, sha in catalog.extracted_audio(wh, corpus):
         known = prints.get(path)
         if known is not None and known.sha256 != sha:
             known = None  # recorded for other bytes than these utterances': hash again

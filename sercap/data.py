@@ -170,11 +170,16 @@ def _require_complete(
 ) -> None:
     """Refuse to train on a feature set that is only partly extracted (e.g. after --limit)
     or partly readable (a part found damaged at open is left out of the views): utterances
-    never attempted, or lost, would silently drop out of the protocol."""
-    from sercap.check import damage_line
+    never attempted, or lost, would silently drop out of the protocol. Nor on features of
+    audio whose file has been overwritten since (one ``stat`` per file; a file is hashed
+    only when its stat moved): the model would learn from sounds the corpus no longer
+    holds, and nothing would say so."""
+    from sercap.check import damage_line, stale_audio_line
 
     if line := damage_line(wh):
         raise SercapError(f"{line} first")
+    if line := stale_audio_line(wh, corpus):
+        raise SercapError(line)
     never = catalog.missing_extractions(wh, digest, utt_ids)
     if never:
         raise NotExtractedError(

@@ -389,6 +389,10 @@ def test_audio_changed_after_extraction_is_named_and_ingest_mends_it(tmp_path: P
     assert "good3.wav" in found.output and "--repair does not mend them" in found.output
     warned = _run(w, "extract", "--jobs", "1")  # extract says so too
     assert warned.exit_code == 0 and "warning: audio: 1 utterance(s)" in warned.output
+    # train (and every reader of a dataset) refuses: it used the old sound's features silently
+    refused = _run(w, "train", "svm")
+    assert refused.exit_code == 1 and "error: audio: 1 utterance(s)" in refused.output
+    assert "Traceback" not in refused.output
     repaired = _run(w, "check", "--repair")
     assert repaired.exit_code == 1 and "audio: 1 utterance(s)" in repaired.output
     again = _run(w, "ingest", "manifest", str(manifest))
@@ -396,6 +400,8 @@ def test_audio_changed_after_extraction_is_named_and_ingest_mends_it(tmp_path: P
     assert _run(w, "extract", "--jobs", "1").exit_code == 0
     clean = _run(w, "check")
     assert clean.exit_code == 0, clean.output
+    trained = _run(w, "train", "svm")
+    assert "audio:" not in trained.output, trained.output
 
 
 @pytest.mark.parametrize(

@@ -174,14 +174,15 @@ def ok_extractions(wh: Warehouse) -> list[tuple[str, str, str | None]]:
     return [(u, h, layout.catalog_relative(wh.root, p) if p else None) for u, h, p in rows]
 
 
-def extracted_audio(wh: Warehouse) -> list[tuple[str, list[str], str]]:
+def extracted_audio(wh: Warehouse, corpus: str | None = None) -> list[tuple[str, list[str], str]]:
     """Per audio file behind a stored (``ok``) utterance with a fingerprint: path, its
-    utterances and the SHA-256 ingest recorded for them."""
+    utterances and the SHA-256 ingest recorded for them (of one ``corpus``, or all)."""
     return wh.con.execute(
         "SELECT u.path, list(DISTINCT u.utt_id ORDER BY u.utt_id), any_value(u.audio_sha256) "
         "FROM utterances u WHERE u.audio_sha256 IS NOT NULL AND EXISTS (SELECT 1 FROM "
         "extractions e WHERE e.utt_id = u.utt_id AND e.status = 'ok') "
-        "GROUP BY u.path ORDER BY u.path"
+        "AND (?::VARCHAR IS NULL OR u.corpus = ?) GROUP BY u.path ORDER BY u.path",
+        [corpus, corpus],
     ).fetchall()
 
 
