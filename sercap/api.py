@@ -116,6 +116,17 @@ def _check_seed(seed: Any) -> None:
         )
 
 
+def _output_dir(wh: Warehouse, out_dir: PathLike | None, name: str) -> Path:
+    """Where a report goes: ``out_dir``, or ``WAREHOUSE/reports/<name>``; a folder among the
+    warehouse's own files (its parts, models, journals) is one line, never written into."""
+    from sercap.format import refuse_inside
+
+    if out_dir is None:
+        return wh.root / "reports" / name
+    refuse_inside(Path(out_dir), wh.root)
+    return Path(out_dir)
+
+
 def _is_whole(value: Any) -> bool:
     import numbers
 
@@ -2128,7 +2139,7 @@ def write_report(
         )
 
     corpus = resolve_corpus(wh, corpus)
-    out = Path(out_dir) if out_dir is not None else wh.root / "reports" / corpus
+    out = _output_dir(wh, out_dir, corpus)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -2342,6 +2353,7 @@ def bench(
     >>> wh.close()
     """
     _check_counts(jobs=jobs)
+    _output_dir(wh, out_dir, "")  # a bad --out is refused before any fit
     _check_seed(seed)
     _require_writable(wh, "bench stores its runs")
     from sercap.compare import available_models, plan_bench, run_bench
@@ -2372,7 +2384,7 @@ def bench(
         opensmile=opensmile,
         modalities=None if modalities is None else _listed(modalities),
     )
-    out = Path(out_dir) if out_dir is not None else wh.root / "reports" / f"bench-{corpus}"
+    out = _output_dir(wh, out_dir, f"bench-{corpus}")
     table, written, comparisons = run_bench(
         wh,
         specs,
@@ -2853,6 +2865,7 @@ def bench_cross(
     >>> wh.close()
     """
     _check_counts(jobs=jobs)
+    _output_dir(wh, out_dir, "")  # a bad --out is refused before any fit
     _check_seed(seed)
     _require_writable(wh, "the cross-corpus runs are stored")
     from sercap.cross import caption, run_cross, write_cross_report
@@ -2874,11 +2887,7 @@ def bench_cross(
         progress=_bars(progress),
         cluster=_cluster(cluster),
     )
-    out = (
-        Path(out_dir)
-        if out_dir is not None
-        else wh.root / "reports" / ("cross-" + "-".join(result.corpora))
-    )
+    out = _output_dir(wh, out_dir, "cross-" + "-".join(result.corpora))
     written = write_cross_report(result, out)
     say(caption(result))
     say(f"matrix {result.matrix_id}: {result.cells.height} runs stored")

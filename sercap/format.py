@@ -100,12 +100,15 @@ def print_frame(frame: pl.DataFrame, fmt: str = "table", limit: int | None = 50)
         click.echo(format_table(frame, limit=limit))
 
 
-def write_frame(frame: pl.DataFrame, path: Path) -> None:
+def write_frame(frame: pl.DataFrame, path: Path, warehouse: Path | None = None) -> None:
     """Write a result to .csv or .parquet, chosen by the file's extension (under a
-    temporary name renamed into place: a failed write leaves no partial file)."""
+    temporary name renamed into place: a failed write leaves no partial file). ``warehouse``
+    (its folder) refuses a path among its files: see
+    :func:`sercap.store.layout.writable_output`."""
     suffix = path.suffix.lower()
     if suffix not in (".parquet", ".csv"):
         raise SercapError(f"{path}: unknown output format {suffix!r}; use .csv or .parquet")
+    refuse_inside(path, warehouse)
     if not path.parent.is_dir():  # else the error named the temporary file below
         raise SercapError(f"{path.parent}: no such folder to write {path.name} into")
     tmp = path.with_name(f".{path.name}.tmp")
@@ -117,6 +120,14 @@ def write_frame(frame: pl.DataFrame, path: Path) -> None:
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def refuse_inside(path: Path, warehouse: Path | None) -> None:
+    """One line when ``path`` lies among the files of the warehouse at ``warehouse``."""
+    from sercap.store.layout import writable_output
+
+    if warehouse is not None and (why := writable_output(warehouse, path)):
+        raise SercapError(f"{path}: not written: {why}; choose a path outside it")
 
 
 def _json_value(value: object) -> object:

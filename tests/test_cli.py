@@ -69,6 +69,33 @@ def test_output_folder_that_does_not_exist_is_one_line(toy_dir: Path, tmp_path: 
     _one_line_error(run("-w", toy_dir, "sql", "SELECT 1 AS a", "--out", out), "missing")
 
 
+def test_out_into_the_warehouse_is_refused_and_changes_no_byte(toy_dir: Path) -> None:
+    """`sql "SELECT 1" --out PART` replaced a registered 742 kB part with 531 bytes: a
+    read-only command damaged the warehouse. Anything among its files is refused, before
+    a byte is written; reports/ (where sercap's own reports go) stays allowed."""
+    import hashlib
+
+    def snapshot() -> dict[str, str]:
+        return {
+            str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(toy_dir.rglob("*"))
+            if p.is_file()
+        }
+
+    part = next((toy_dir / "features").rglob("part-*.parquet"))
+    before = snapshot()
+    for target in (part, part.parent / "new.parquet", toy_dir / "x.csv"):
+        result = run("-w", toy_dir, "sql", "SELECT 1 AS a", "--out", target)
+        _one_line_error(result, "not written: it is inside the warehouse at")
+    report = run("-w", toy_dir, "report", "--out", toy_dir / "features" / "r", "--no-importance")
+    _one_line_error(report, "not written: it is inside the warehouse at")
+    assert snapshot() == before
+    allowed = toy_dir / "reports" / "q.csv"
+    toy_dir.joinpath("reports").mkdir(exist_ok=True)
+    assert run("-w", toy_dir, "sql", "SELECT 1 AS a", "--out", allowed).exit_code == 0
+    assert allowed.is_file()
+
+
 def test_info_lists_corpora_and_runs(toy_dir: Path) -> None:
     out = run("-w", toy_dir, "info").output
     assert "toy" in out and "emodb7" in out and "ang" in out

@@ -269,7 +269,7 @@ def bench_extract_command(
         click.echo(format_table(table.drop("reference"), limit=None, float_digits=2))
         click.echo(f"vs_reference: speed relative to {table['reference'][0]}")
         if out:
-            write_frame(table, out)
+            write_frame(table, out, wh.root)
             click.echo(f"written: {out}")
     if view in ("both", "command"):
         commands = sercap.bench_extract_commands(
@@ -283,7 +283,7 @@ def bench_extract_command(
         click.echo("vs_opensmile: how many times faster than the openSMILE process")
         if out:
             path = out.with_name(f"{out.stem}-commands{out.suffix}")
-            write_frame(commands, path)
+            write_frame(commands, path, wh.root)
             click.echo(f"written: {path}")
 
 
@@ -380,7 +380,7 @@ def bench_sql_command(
     table = sercap.bench_sql(wh, feature_set=feature_set, copies=copies, threads=threads, say=say)
     click.echo(format_table(table, limit=None, float_digits=2))
     if out:
-        write_frame(table, out)
+        write_frame(table, out, wh.root)
         click.echo(f"written: {out}")
 
 

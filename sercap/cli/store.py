@@ -73,7 +73,7 @@ def sql_command(
                 click.echo()
     last = "" if n <= 1 else f" (the result of the last of {n} statements)"
     if out is not None:
-        write_frame(frame, out)
+        write_frame(frame, out, wh.root)
         click.echo(f"wrote {frame.height} rows{last} to {out}")
     elif n <= 1 or fmt != "table":
         if last:

@@ -61,6 +61,27 @@ def report_file(root: Path, name: str) -> Path:
     return Path(root) / "reports" / name
 
 
+def writable_output(root: Path, path: Path) -> str | None:
+    """Why a file a user asked for (``--out``) must not be written at ``path``, or None.
+
+    Everything in the warehouse folder is sercap's, except ``reports/``: a result written
+    over a part would damage it (and a read-only command would have changed a byte), a new
+    file among the parts would be deleted as a crash's leftover by the next extract.
+
+    >>> writable_output(Path("/w"), Path("/w/reports/x.csv")) is None
+    True
+    >>> writable_output(Path("/w"), Path("/w/features/a.parquet"))
+    'it is inside the warehouse at /w, where only sercap writes (except reports/)'
+    """
+    import os
+
+    where = Path(os.path.realpath(path))
+    home = Path(os.path.realpath(root))
+    if where.is_relative_to(home) and not where.is_relative_to(home / "reports"):
+        return f"it is inside the warehouse at {root}, where only sercap writes (except reports/)"
+    return None
+
+
 def relative(root: Path, path: Path) -> str:
     """``path`` as stored in the catalog: relative to the warehouse folder, POSIX."""
     return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
