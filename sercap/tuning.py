@@ -175,7 +175,9 @@ def open_storage(
         if not create and not path.is_file():
             raise _no_study(study)
         path.parent.mkdir(parents=True, exist_ok=True)
-        backend = JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
+        lock = JournalFileOpenLock(str(path))
+        mend_torn_journal(path, lock)
+        backend = JournalFileBackend(str(path), lock_obj=lock)
         return JournalStorage(backend)
     if "://" not in url:
         raise SercapError(
@@ -200,6 +202,44 @@ def open_storage(
         except Exception as exc:  # SQLAlchemy raises many kinds; all mean "cannot use this URL"
             raise SercapError(f"storage {shown_url(url)!r}: {_first_line(exc, url)}") from exc
     raise AssertionError("unreachable")
+
+
+def mend_torn_journal(path: Path, lock: Any) -> bool:
+    """Cut a record torn by a killed writer off the end of an Optuna journal file; True if
+    one was there.
+
+    Optuna appends one JSON line per operation under ``lock``. A process killed (or a disk
+    filled) mid-append leaves a last line without its newline. Readers skip it, so the
+    operation never happened, but the next append was written onto it: the merged line
+    was not JSON, and every later ``tune`` of the study failed with a traceback. Cutting
+    the partial line restores exactly what Optuna read. This is done under the journal's
+    own lock, which a live writer holds for the whole of its append: a partial line seen
+    under it is a dead writer's.
+    """
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    lock.acquire()
+    try:
+        with open(path, "rb+") as f:
+            end = f.seek(0, os.SEEK_END)
+            f.seek(end - 1)
+            if f.read(1) == b"\n":
+                return False
+            keep, block = 0, 1 << 16
+            pos = end
+            while pos > 0:  # the last newline, read backwards a block at a time
+                start = max(0, pos - block)
+                f.seek(start)
+                found = f.read(pos - start).rfind(b"\n")
+                if found >= 0:
+                    keep = start + found + 1
+                    break
+                pos = start
+            f.truncate(keep)
+            os.fsync(f.fileno())
+        return True
+    finally:
+        lock.release()
 
 
 def _no_study(name: str) -> NotFoundError:

@@ -727,3 +727,27 @@ def test_a_study_from_before_speakers_were_recorded_resumes_only_on_as_much_data
     with pytest.raises(SercapError, match="was tuned on speakers 02, 03, 04, this run"):
         study.set_user_attr("speakers", ["02", "03", "04"])
         tune_module.prepare_study("svm", data, storage, "old", rows=swapped)
+
+
+def test_a_journal_record_torn_by_a_killed_writer_is_cut_before_the_next_append(
+    tmp_path,
+) -> None:
+    """kill -9 mid-append left a last line without its newline; the next tuner's record was
+    written onto it, and from then on every `tune` of the study was a JSONDecodeError."""
+
+    def study():
+        store = open_storage(str(tmp_path / "s.journal"), tmp_path, "s")
+        return optuna.create_study(study_name="s", storage=store, load_if_exists=True)
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study().optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    journal = tmp_path / "s.journal"
+    whole = journal.read_bytes()
+    journal.write_bytes(whole[:-37])  # the last record, torn
+    lines_before = whole[:-37].count(b"\n")
+    again = study()  # what Optuna reads: the torn record never happened
+    again.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    assert len(study().trials) == 3
+    for line in journal.read_bytes().splitlines():
+        json.loads(line)  # every line whole
+    assert journal.read_bytes().count(b"\n") > lines_before
