@@ -23,6 +23,7 @@ still decides about them).
 from __future__ import annotations
 
 import os
+import shutil
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -31,6 +32,7 @@ from typing import Any
 from sercap.errors import REPAIR_STEP, step
 from sercap.store import Warehouse, catalog, file_digest, layout
 from sercap.store import parts as store_parts
+from sercap.store import runs as store_runs
 from sercap.store.layout import CHUNK_KINDS  # which part kinds a chunk of each set kind has
 
 
@@ -49,6 +51,8 @@ class Problem:
     utt_ids: tuple[str, ...] = ()
     #: False for damage :func:`repair` cannot mend (the catalog itself: restore a copy)
     repairable: bool = True
+    #: the run whose stored final model is damaged: repair drops it, ``predict`` refits it
+    artifact: str | None = None
 
     def line(self) -> str:
         """The problem in one line, as ``sercap check`` prints it."""
@@ -61,6 +65,8 @@ class RepairSummary:
 
     parts_unregistered: int = 0
     files_deleted: int = 0
+    #: runs whose damaged stored final model was dropped (``predict`` fits it again)
+    models_dropped: list[str] = field(default_factory=list)
     #: feature-set name -> (kind, number of utterances the next extraction recomputes)
     recompute: dict[str, tuple[str, int]] = field(default_factory=dict)
     #: hashes of sets whose feature_sets row was gone: dropped, with no name to extract by
@@ -79,6 +85,11 @@ class RepairSummary:
                 else f"sercap extract --feature-set {name}"
             )
             out.append(f"`{command}` will recompute {n} utterance(s)")
+        if self.models_dropped:
+            out.append(
+                f"dropped the damaged stored model of {len(self.models_dropped)} run(s) "
+                f"({', '.join(self.models_dropped)}): `sercap predict` fits it again"
+            )
         for fs_hash in sorted(self.lost_sets):
             out.append(
                 f"feature set {fs_hash} had lost its definition (feature_sets row): its parts "
@@ -153,7 +164,8 @@ def check(wh: Warehouse, *, verify_checksums: bool = True) -> list[Problem]:
         An open warehouse (read-only is enough).
     verify_checksums : bool, default True
         Hash every part and compare with the SHA-256 recorded at registration (reads all the
-        part bytes once; parts registered before checksums were recorded are not hashed).
+        part bytes once; parts registered before checksums were recorded are not hashed),
+        and every stored final model's files with their checksums.
 
     Returns
     -------
@@ -306,7 +318,34 @@ def check(wh: Warehouse, *, verify_checksums: bool = True) -> list[Problem]:
     for path, n in sorted(spelled.items()):
         if n > 1:
             problems.append(Problem(path, f"registered {n} times", None))
-    return problems + _audio_problems(wh)
+    stored_models = _artifact_problems(wh) if verify_checksums else []  # hashes every file
+    return problems + _audio_problems(wh) + stored_models
+
+
+def _artifact_problems(wh: Warehouse) -> list[Problem]:
+    """Stored final models (``predict``'s) whose files differ from what was stored: a
+    model file changed, missing or added, or its checksums file missing or altered (the
+    catalog holds that file's SHA-256). ``predict`` would refit such a model; ``check``
+    used to say "no problems" about it."""
+    from sercap.errors import SercapError
+
+    problems = []
+    for run_id, folder, digest in store_runs.artifacts(wh):
+        try:
+            if not folder.is_dir():
+                raise SercapError("its folder is missing")
+            store_runs.verify_artifact(folder, digest)
+        except SercapError as exc:
+            rel = layout.relative(wh.root, folder)
+            problems.append(
+                Problem(
+                    rel,
+                    f"the stored final model of run {run_id} is damaged ({exc.message}); "
+                    "repair drops it and `sercap predict` fits it again",
+                    artifact=run_id,
+                )
+            )
+    return problems
 
 
 def stale_audio_line(wh: Warehouse, corpus: str | None = None) -> str | None:
@@ -428,7 +467,10 @@ def repair(wh: Warehouse, problems: list[Problem]) -> RepairSummary:
         if part is not None and (fs_hash, _chunk_of(part)) in chunks:
             forget.add((fs_hash, utt))
     summary = RepairSummary(parts_unregistered=len(drop_parts))
+    models = sorted({p.artifact for p in problems if p.artifact})
     with wh.transaction():
+        for run_id in models:
+            store_runs.forget_artifact(wh, run_id)
         for part in drop_parts:
             store_parts.unregister_part(wh, part.path)
         by_set: dict[str, list[str]] = defaultdict(list)
@@ -448,6 +490,9 @@ def repair(wh: Warehouse, problems: list[Problem]) -> RepairSummary:
         summary.recompute[name] = (kind, previous + pending)
     for part in drop_parts:
         summary.files_deleted += store_parts.delete_part_file(wh, part.path)
+    for run_id in models:  # unrecorded first (above), so a crash here leaves only a stray
+        shutil.rmtree(store_runs.artifact_dir(wh, run_id), ignore_errors=True)
+        summary.models_dropped.append(run_id)
     wh.refresh_views()
     return summary
 

@@ -293,7 +293,7 @@ def _stored_final_model(
     if not meta_path.is_file() or runs.artifact_path(wh, run_id) is None:
         return None
     try:
-        _verify_checksums(folder)
+        runs.verify_artifact(folder, runs.artifact_digest(wh, run_id))
         return load(json.loads(meta_path.read_text()))
     except Exception as exc:
         if is_interrupt(exc) or isinstance(exc, BadParameterError):
@@ -316,35 +316,6 @@ def _check_features(run: dict, digest: str) -> None:
         )
 
 
-#: SHA-256 of every other file of an artifact, checked before the model is loaded.
-CHECKSUMS = "checksums.json"
-
-
-def _checksums(folder: Path) -> dict[str, str]:
-    from sercap.store.parts import file_digest
-
-    return {
-        p.relative_to(folder).as_posix(): file_digest(p)[1]
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != CHECKSUMS
-    }
-
-
-def _verify_checksums(folder: Path) -> None:
-    """Raise when a file of the artifact differs from what was stored (artifacts stored
-    before checksums were kept are taken as they are)."""
-    path = folder / CHECKSUMS
-    if not path.is_file():
-        return
-    recorded, found = json.loads(path.read_text()), _checksums(folder)
-    for name in sorted(set(recorded) | set(found)):
-        if recorded.get(name) != found.get(name):
-            why = "missing" if name not in found else "not recorded" if name not in recorded else (
-                "its SHA-256 differs from the one stored"
-            )  # fmt: skip
-            raise SercapError(f"{name}: {why}")
-
-
 def _store_artifact(
     wh: Warehouse,
     run_id: str,
@@ -355,6 +326,8 @@ def _store_artifact(
     """Write a run's final model (``save`` into a folder), its inputs.json and the files'
     checksums, in a temporary folder renamed into place: the artifact appears whole or not
     at all. A read-only warehouse stores nothing (the model was fitted in memory)."""
+    from sercap.store.parts import file_digest
+
     if wh.read_only:
         if say is not None:
             say(
@@ -369,10 +342,11 @@ def _store_artifact(
     tmp.mkdir(parents=True)
     save(tmp)
     (tmp / META).write_text(json.dumps(meta, indent=1))
-    (tmp / CHECKSUMS).write_text(json.dumps(_checksums(tmp), indent=1))
+    (tmp / runs.CHECKSUMS).write_text(json.dumps(runs.artifact_checksums(tmp), indent=1))
+    digest = file_digest(tmp / runs.CHECKSUMS)[1]
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
-    runs.record_artifact(wh, run_id, folder)
+    runs.record_artifact(wh, run_id, folder, digest)
 
 
 def model_input(final: FinalModel, y: np.ndarray | None, text: str | None = None) -> Any:

@@ -410,3 +410,42 @@ def test_a_file_far_from_every_training_utterance_gets_a_note(trained, wavs, tmp
     assert shares[noise] > OUTSIDE_NOTE and shares[speech] == 0.0  # one of its own
     far = [n for n in notes if "outside the range of every training utterance" in n]
     assert len(far) == 1 and far[0].startswith(f"note: {noise}: ")
+
+
+def test_a_model_edited_with_its_checksums_file_removed_is_caught_and_check_finds_it(
+    trained, wavs, tmp_path
+) -> None:
+    """The checksums file lived in the folder it protected: deleting it after editing the
+    model made predict use any bytes, and `check` never looked at stored models. The
+    catalog now holds the checksums file's SHA-256; check names the damage and --repair
+    drops the model, which predict then fits again."""
+    import json
+    import shutil
+
+    from sercap.check import check, repair
+
+    wh_dir, runs = trained
+    copy = tmp_path / "wh"
+    shutil.copytree(wh_dir, copy)
+    with connect(copy) as wh:
+        first = predict_files(wh, runs["svm"], [wavs["mono16k"]], progress=False)[0]
+        assert check(wh) == []
+        folder = copy / wh.scalar("SELECT path FROM artifacts WHERE run_id = ?", [runs["svm"]])
+        meta = json.loads((folder / "inputs.json").read_text())
+        meta["classes"] = meta["classes"][::-1]  # every prediction under the wrong label
+        (folder / "inputs.json").write_text(json.dumps(meta, indent=1))
+        (folder / "checksums.json").unlink()
+        found = check(wh)
+        assert [p.artifact for p in found] == [runs["svm"]], found
+        assert "checksums.json: missing" in found[0].line()
+        notes: list[str] = []
+        again = predict_files(wh, runs["svm"], [wavs["mono16k"]], progress=False, say=notes.append)
+        assert again[0].label == first.label  # refitted, not the edited model
+        assert any("checksums.json: missing" in n for n in _about_the_model(notes)), notes
+        assert check(wh) == []  # predict stored the refitted model whole
+        model = next(p for p in (folder / "model").rglob("*") if p.is_file())
+        model.write_bytes(b"\0" + model.read_bytes())
+        summary = repair(wh, check(wh))
+        assert summary.models_dropped == [runs["svm"]] and not folder.exists()
+        assert "fits it again" in summary.lines()[-1]
+        assert check(wh) == []

@@ -179,12 +179,78 @@ def artifact_path(wh: Warehouse, run_id: str) -> Path | None:
     return None if rel is None else layout.absolute(wh.root, rel)
 
 
-def record_artifact(wh: Warehouse, run_id: str, folder: Path) -> None:
-    """Record the (complete, renamed into place) artifact folder of a run."""
+def record_artifact(wh: Warehouse, run_id: str, folder: Path, checksums_sha256: str) -> None:
+    """Record the (complete, renamed into place) artifact folder of a run and the SHA-256
+    of its checksums file."""
     wh.execute(
-        "INSERT OR REPLACE INTO artifacts VALUES (?, ?, now())",
-        [run_id, layout.relative(wh.root, folder)],
+        "INSERT OR REPLACE INTO artifacts (run_id, path, created_at, checksums_sha256) "
+        "VALUES (?, ?, now(), ?)",
+        [run_id, layout.relative(wh.root, folder), checksums_sha256],
     )
+
+
+#: SHA-256 of every other file of an artifact, checked before the model is loaded.
+CHECKSUMS = "checksums.json"
+
+
+def artifact_checksums(folder: Path) -> dict[str, str]:
+    """Relative path → SHA-256 of every file of an artifact folder but the checksums file."""
+    from sercap.store.parts import file_digest
+
+    return {
+        p.relative_to(folder).as_posix(): file_digest(p)[1]
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != CHECKSUMS
+    }
+
+
+def verify_artifact(folder: Path, checksums_sha256: str | None) -> None:
+    """Raise a :class:`SercapError` naming the file when an artifact differs from what was
+    stored: its checksums file missing or not the one the catalog recorded
+    (``checksums_sha256``), or a file missing, added or changed. Artifacts stored before the
+    catalog kept the digest (None) are checked against their checksums file if they have
+    one, and taken as they are if not."""
+    from sercap.errors import SercapError
+    from sercap.store.parts import file_digest
+
+    path = folder / CHECKSUMS
+    if checksums_sha256 is not None:
+        if not path.is_file():
+            raise SercapError(f"{CHECKSUMS}: missing")
+        if file_digest(path)[1] != checksums_sha256:
+            raise SercapError(f"{CHECKSUMS}: its SHA-256 differs from the one the catalog holds")
+    elif not path.is_file():
+        return
+    recorded, found = json.loads(path.read_text()), artifact_checksums(folder)
+    for name in sorted(set(recorded) | set(found)):
+        if recorded.get(name) != found.get(name):
+            why = "missing" if name not in found else "not recorded" if name not in recorded else (
+                "its SHA-256 differs from the one stored"
+            )  # fmt: skip
+            raise SercapError(f"{name}: {why}")
+
+
+def forget_artifact(wh: Warehouse, run_id: str) -> None:
+    """Unrecord a run's stored final model (its folder is the caller's to delete)."""
+    wh.execute("DELETE FROM artifacts WHERE run_id = ?", [run_id])
+
+
+def artifacts(wh: Warehouse) -> list[tuple[str, Path, str | None]]:
+    """(run_id, folder, SHA-256 of its checksums file or None) of every recorded artifact;
+    None also where an older warehouse opened read-only lacks the column."""
+    has_digest = wh.scalar(
+        "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'artifacts' "
+        "AND column_name = 'checksums_sha256' AND schema_name = 'main' "
+        "AND database_name = current_database()"
+    )
+    digest = "checksums_sha256" if has_digest else "NULL"
+    rows = wh.con.execute(f"SELECT run_id, path, {digest} FROM artifacts ORDER BY run_id")
+    return [(r, layout.absolute(wh.root, p), d) for r, p, d in rows.fetchall()]
+
+
+def artifact_digest(wh: Warehouse, run_id: str) -> str | None:
+    """The SHA-256 of a run's artifact checksums file the catalog records, or None."""
+    return next((d for r, _, d in artifacts(wh) if r == run_id), None)
 
 
 # -- tuned parameters -------------------------------------------------------------------
