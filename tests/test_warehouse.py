@@ -128,3 +128,33 @@ def test_a_warehouse_path_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(SercapError, match=r"w\\xe9: the warehouse's path is not valid UTF-8"):
         connect(path)
     assert not os.path.exists(os.path.join(os.fsencode(tmp_path), b"w\xe9"))
+
+
+def test_a_damaged_write_ahead_log_or_emptied_catalog_says_what_to_do(tmp_path) -> None:
+    """A corrupt WAL (a killed writer's last commits, damaged since) gave DuckDB's raw
+    "Failure while replaying WAL file", and an emptied sercap.duckdb "cannot open the
+    warehouse (… not a valid DuckDB database file)": neither said how to recover."""
+    import shutil
+
+    live = tmp_path / "live"
+    wh = connect(live)
+    wh.execute("CREATE TABLE z AS SELECT range AS i, 'x' || range AS s FROM range(20000)")
+    crashed = tmp_path / "crashed"  # the files as a kill -9 leaves them: nothing checkpointed
+    crashed.mkdir()
+    for f in live.iterdir():
+        if f.is_file():
+            shutil.copy(f, crashed / f.name)
+    wh.close()
+    wal = crashed / "sercap.duckdb.wal"
+    damaged = bytearray(wal.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    wal.write_bytes(bytes(damaged))
+    with pytest.raises(SercapError, match=r"write-ahead log .*sercap.duckdb.wal cannot be "):
+        connect(crashed, read_only=True)
+    with pytest.raises(SercapError, match=r"move .*sercap.duckdb.wal aside"):
+        connect(crashed)
+    emptied = tmp_path / "emptied"
+    emptied.mkdir()
+    (emptied / "sercap.duckdb").write_bytes(b"")
+    with pytest.raises(SercapError, match="catalog .* is damaged .*restore sercap.duckdb from"):
+        connect(emptied)

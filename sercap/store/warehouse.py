@@ -302,6 +302,8 @@ def _open_duckdb(
                     "one process write at a time: wait for it to finish, or use another warehouse "
                     "directory"
                 ) from exc
+            if "not a valid DuckDB database file" in message:  # emptied, overwritten
+                raise catalog_damage_error(message, Path(database).parent) from exc
             if "lock" not in message.lower():
                 raise SercapError(f"{database}: cannot open the warehouse ({message})") from exc
             if not told and on_wait is not None:
@@ -403,6 +405,14 @@ def connect(
         text = (str(exc).strip().splitlines() or [""])[0]
         if "Corrupt database file" in text:
             raise catalog_damage_error(text, root) from exc
+        if "WAL" in text:  # the log of a killed writer's last commits, damaged since
+            raise SercapError(
+                f"the warehouse's write-ahead log {database}.wal cannot be replayed ({text})",
+                hint=f"move {database}.wal aside: the catalog then opens as of its last "
+                "checkpoint, without the commits in the log (`sercap check` names their "
+                "parts, the next extract stores them again); or restore the warehouse from a "
+                "copy",
+            ) from exc
         if "different configuration" in text:  # open in this process, the other way
             other = "writable" if read_only else "read-only"
             raise SercapError(
