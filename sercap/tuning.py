@@ -269,11 +269,14 @@ def storage_failure(exc: BaseException) -> str | None:
 
 def _first_line(exc: BaseException, url: str) -> str:
     """The first line of a storage error, without the URL's secrets should it quote them."""
-    line = (str(exc).strip().splitlines() or [""])[0]
+    line = (str(exc).strip().splitlines() or [""])[0].replace(url, shown_url(url))
     secrets = [_user_info(url.partition("://")[2])[1] or ""]
     secrets += [m.group(0).split("=", 1)[1] for m in _SECRET_KEYS.finditer(url)]
     for secret in sorted(filter(None, secrets), key=len, reverse=True):
-        line = line.replace(secret, "***")
+        # only where it stands on its own (quoted, after '=' or ':'): a password "e" turned
+        # "OperationalError" into "Op***rationalError" and the message into a puzzle
+        alone = r"(?<![A-Za-z0-9])" + re.escape(secret) + r"(?![A-Za-z0-9])"
+        line = re.sub(alone, "***", line)
     return line
 
 

@@ -751,3 +751,21 @@ def test_a_journal_record_torn_by_a_killed_writer_is_cut_before_the_next_append(
     for line in journal.read_bytes().splitlines():
         json.loads(line)  # every line whole
     assert journal.read_bytes().count(b"\n") > lines_before
+
+
+def test_a_short_password_is_masked_where_it_stands_alone_not_inside_words() -> None:
+    """The password "e" was replaced everywhere: "(psycopg.Op***rationalError) conn***ction
+    fail***d … us***r "postgr***s"". It is still masked where it appears on its own."""
+    from sercap.tuning import _first_line
+
+    url = "postgresql+psycopg://postgres:e@127.0.0.1:5433/db"
+    exc = RuntimeError(
+        "(psycopg.OperationalError) connection failed: password authentication failed for "
+        'user "postgres" (password=e) ' + url
+    )
+    line = _first_line(exc, url)
+    assert "OperationalError" in line and 'user "postgres"' in line
+    assert "(password=***)" in line and "postgres:***@127.0.0.1" in line
+    assert ":e@" not in line and "=e)" not in line
+    long = "postgresql://ana:s3cr3t-pw@db/x"
+    assert "s3cr3t-pw" not in _first_line(RuntimeError("bad auth s3cr3t-pw here"), long)
