@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -181,12 +182,20 @@ def open_client(
         # this plugin makes it leave Ctrl-C to the client too
         client.register_plugin(_sigint_ignoring_plugin(distributed), name="sercap-sigint")
     else:
+        started = time.monotonic()
         try:
             client = distributed.Client(spec.address, timeout=timeout_s)
-        except (OSError, TimeoutError) as exc:
+        except Exception as exc:  # refused, timed out, or a reply no scheduler gives (a
+            # server of another protocol: its bytes read as a frame length, MemoryError)
+            waited = time.monotonic() - started
+            why = (  # a port that answers, but not as a Dask scheduler, fails at once
+                f"no scheduler answered within {timeout_s:.0f} s"
+                if waited >= 0.9 * timeout_s
+                else f"no Dask scheduler there ({(str(exc).splitlines() or [''])[0][:120]})"
+            )
             raise SercapError(
-                f"cluster {spec.address}: no scheduler answered within {timeout_s:.0f} s "
-                "(start one with `dask scheduler`, workers with `dask worker ADDRESS`)"
+                f"cluster {spec.address}: {why} (start one with `dask scheduler`, workers "
+                "with `dask worker ADDRESS`)"
             ) from exc
         try:  # a scheduler without workers would leave every task waiting, silently
             client.wait_for_workers(1, timeout=timeout_s)
@@ -289,8 +298,9 @@ def map_tasks(
         futures.clear()
         if lost is not None:  # the scheduler, or every worker holding a task's input
             raise SercapError(
-                f"cluster: lost the scheduler or a task's input ({lost}); what finished "
-                "before is stored",
+                f"cluster: lost the scheduler or a task's input ({lost}); what was stored "
+                "stays (extract's finished chunks, tune's finished trials), a train or bench "
+                "run is stored only once all its folds are done",
                 hint="run the same command again once the scheduler and workers are back",
             ) from exc
         raise

@@ -84,11 +84,11 @@ def test_out_into_the_warehouse_is_refused_and_changes_no_byte(toy_dir: Path) ->
 
     part = next((toy_dir / "features").rglob("part-*.parquet"))
     before = snapshot()
-    for target in (part, part.parent / "new.parquet", toy_dir / "x.csv"):
+    for target in (part, part.parent / "new.parquet", toy_dir / "artifacts" / "x.csv"):
         result = run("-w", toy_dir, "sql", "SELECT 1 AS a", "--out", target)
-        _one_line_error(result, "not written: it is inside the warehouse at")
+        _one_line_error(result, "not written: it is in the warehouse's")
     report = run("-w", toy_dir, "report", "--out", toy_dir / "features" / "r", "--no-importance")
-    _one_line_error(report, "not written: it is inside the warehouse at")
+    _one_line_error(report, "not written: it is in the warehouse's features/ folder")
     assert snapshot() == before
     allowed = toy_dir / "reports" / "q.csv"
     toy_dir.joinpath("reports").mkdir(exist_ok=True)

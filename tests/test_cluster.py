@@ -795,3 +795,40 @@ def test_a_remote_scheduler_killed_mid_run_is_one_line_not_dask_logs(tmp_path) -
             p.wait()
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "lost the scheduler" in lines[0], err
+
+
+def test_a_port_that_is_not_a_scheduler_is_said_so_not_called_a_timeout() -> None:
+    """A PostgreSQL port given as the scheduler failed in about a second but said "no
+    scheduler answered within 30 s"."""
+    import socket
+    import threading
+    import time
+
+    from sercap.errors import SercapError
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def answer_wrongly() -> None:
+        for _ in range(20):
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            conn.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n")
+            conn.close()
+
+    threading.Thread(target=answer_wrongly, daemon=True).start()
+    port = server.getsockname()[1]
+    started = time.monotonic()
+    try:
+        with (
+            pytest.raises(SercapError, match="no Dask scheduler there") as caught,
+            open_client(f"tcp://127.0.0.1:{port}", timeout_s=20),
+        ):
+            pass
+    finally:
+        server.close()
+    assert "within" not in caught.value.message
+    assert time.monotonic() - started < 18

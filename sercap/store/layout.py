@@ -64,21 +64,25 @@ def report_file(root: Path, name: str) -> Path:
 def writable_output(root: Path, path: Path) -> str | None:
     """Why a file a user asked for (``--out``) must not be written at ``path``, or None.
 
-    Everything in the warehouse folder is sercap's, except ``reports/``: a result written
-    over a part would damage it (and a read-only command would have changed a byte), a new
-    file among the parts would be deleted as a crash's leftover by the next extract.
+    The catalog and the folders of parts, models and journals are sercap's alone: a result
+    written over a part would damage it (and a read-only command would have changed a byte),
+    a new file among the parts would be deleted as a crash's leftover by the next extract.
+    Elsewhere in the warehouse folder (``reports/``, a folder of the user's) is allowed.
 
     >>> writable_output(Path("/w"), Path("/w/reports/x.csv")) is None
     True
     >>> writable_output(Path("/w"), Path("/w/features/a.parquet"))
-    'it is inside the warehouse at /w, where only sercap writes (except reports/)'
+    "it is in the warehouse's features/ folder, where only sercap writes"
     """
     import os
 
     where = Path(os.path.realpath(path))
     home = Path(os.path.realpath(root))
-    if where.is_relative_to(home) and not where.is_relative_to(home / "reports"):
-        return f"it is inside the warehouse at {root}, where only sercap writes (except reports/)"
+    if where.parent == home and where.name.startswith(DB_FILENAME):
+        return f"it is the warehouse's catalog {where.name}, which only sercap writes"
+    for folder in (*PART_KINDS, "artifacts", "studies"):
+        if where.is_relative_to(home / folder):
+            return f"it is in the warehouse's {folder}/ folder, where only sercap writes"
     return None
 
 
