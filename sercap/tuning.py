@@ -739,6 +739,7 @@ def run_trial_task(item: tuple[TrialContext, TrialTask]) -> tuple[str, str]:
     data = context.data
     if task.deadline is not None and time.time() > task.deadline:
         return task.study, "skipped"
+    _require_journal_here(context.storage)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(
         study_name=task.study,
@@ -757,6 +758,22 @@ def run_trial_task(item: tuple[TrialContext, TrialTask]) -> tuple[str, str]:
         objective, n_trials=1, callbacks=[lambda _s, t: state.append(t.state.name.lower())]
     )
     return task.study, state[0] if state else "skipped"
+
+
+def _require_journal_here(storage: Any) -> None:
+    """On a worker: one line when the study's journal file (the default storage) is not at
+    the client's path, as extract says of the warehouse; it was a bare "No such file or
+    directory" naming a file the client can see."""
+    import socket
+
+    backend = getattr(storage, "_backend", None)
+    path = getattr(backend, "_file_path", None)
+    if path is not None and not os.path.isfile(path):
+        raise SercapError(
+            f"worker on {socket.gethostname()} cannot see {path}: workers need the warehouse "
+            "at the same paths as the client (a shared filesystem), or use a PostgreSQL "
+            "storage (--storage postgresql+psycopg://…)"
+        )
 
 
 def run_on_cluster(

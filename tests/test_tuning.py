@@ -769,3 +769,17 @@ def test_a_short_password_is_masked_where_it_stands_alone_not_inside_words() -> 
     assert ":e@" not in line and "=e)" not in line
     long = "postgresql://ana:s3cr3t-pw@db/x"
     assert "s3cr3t-pw" not in _first_line(RuntimeError("bad auth s3cr3t-pw here"), long)
+
+
+def test_a_worker_without_the_journal_says_it_cannot_see_the_warehouse(tmp_path) -> None:
+    """A Dask worker without the client's filesystem said only "X.journal: No such file or
+    directory", about a file the client can see."""
+    from sercap.tuning import _require_journal_here
+
+    store = open_storage(None, tmp_path, "s")
+    optuna.create_study(study_name="s", storage=store)
+    _require_journal_here(store)  # here: fine
+    journal = tmp_path / "studies" / "s.journal"
+    journal.rename(tmp_path / "elsewhere.journal")  # as the worker sees the folder
+    with pytest.raises(SercapError, match=r"cannot see .*s\.journal: workers need the ware"):
+        _require_journal_here(store)
