@@ -292,6 +292,20 @@ def test_sql_runs_every_statement_before_it_returns() -> None:
     wh.close()
 
 
+def test_a_list_of_queries_is_read_as_the_text_form_is() -> None:
+    """A list item with two statements returned only the last result, and a typo in a list
+    raised DuckDB's ParserException where the text form raises QueryError."""
+    wh = sercap.connect(":memory:")
+    try:
+        results = sercap.sql(wh, ["SELECT 1 AS a; SELECT 2 AS b", "SELECT 3 AS c"])
+        assert [frame.columns[0] for _, frame in results] == ["a", "b", "c"]
+        for query in ("SELEC 1", ["SELEC 1"]):
+            with pytest.raises(sercap.QueryError):
+                sercap.sql(wh, query)
+    finally:
+        wh.close()
+
+
 @pytest.mark.parametrize("query", ["DELETE FROM notes", ["SELECT 1", "DELETE FROM notes"]])
 def test_read_only_sql_refuses_a_write_given_as_text_or_as_a_list(query) -> None:
     # A list of statements used to skip the read-only check and run the DELETE.
