@@ -294,9 +294,11 @@ def test_giving_up_on_a_lock_after_one_waiting_line(toy_dir: Path, capsys) -> No
 
     holder = _hold_lock(toy_dir, 30)
     try:  # the README's kind: it was a plain SercapError
-        pattern = f"in use by another process \\(PID {holder.pid}\\)"
-        with pytest.raises(WarehouseBusyError, match=pattern):
+        pattern = f"in use by another process \\(PID {holder.pid}"
+        with pytest.raises(WarehouseBusyError, match=pattern) as caught:
             connect(toy_dir, read_only=True, wait_s=0.5)
+        # a notebook never finishes: the advice says what its owner must do
+        assert "wh.close()" in caught.value.hint and "read_only=True" in caught.value.hint
         lines = capsys.readouterr().err.splitlines()
         assert len(lines) == 1 and lines[0].startswith("waiting") and str(holder.pid) in lines[0]
     finally:

@@ -296,11 +296,16 @@ def _open_duckdb(
             message = str(exc).splitlines()[0]
             holder = re.search(r"\(PID (\d+)\)", message)
             if "lock" in message.lower() and time.monotonic() > deadline:
-                who = f" (PID {holder.group(1)})" if holder else ""
+                pid = holder.group(1) if holder else None
+                what = _lock_holder(pid) if pid else ""
+                who = f" (PID {pid}{': ' + what if what else ''})" if pid else ""
                 raise WarehouseBusyError(
-                    f"{database}: the warehouse is in use by another process{who}; DuckDB lets "
-                    "one process write at a time: wait for it to finish, or use another warehouse "
-                    "directory"
+                    f"{database}: the warehouse is in use by another process{who}; while a "
+                    "process has it open for writing DuckDB lets no other open it, not even to "
+                    "read",
+                    hint="wait for that command to finish; a notebook or script holding it "
+                    "must close it (wh.close()) or open it with read_only=True; or use another "
+                    "warehouse directory",
                 ) from exc
             if "not a valid DuckDB database file" in message:  # emptied, overwritten
                 raise catalog_damage_error(message, Path(database).parent) from exc
