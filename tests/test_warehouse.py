@@ -158,3 +158,23 @@ def test_a_damaged_write_ahead_log_or_emptied_catalog_says_what_to_do(tmp_path) 
     (emptied / "sercap.duckdb").write_bytes(b"")
     with pytest.raises(SercapError, match="catalog .* is damaged .*restore sercap.duckdb from"):
         connect(emptied)
+
+
+def test_an_in_memory_warehouse_never_closed_leaves_no_folder(tmp_path) -> None:
+    """`connect(":memory:")` without `close()` (docs/python.md's own example) left its
+    parts folder under the temporary directory: about 590 of them after a day."""
+    import gc
+    import subprocess
+    import sys
+
+    wh = connect(":memory:")
+    root = wh.root
+    wh.execute("CREATE TABLE t AS SELECT 1 AS x")
+    (root / "features").mkdir(exist_ok=True)
+    del wh
+    gc.collect()
+    assert not root.exists()
+    script = "import sercap; wh = sercap.connect(':memory:'); print(wh.root)"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    left = Path(done.stdout.strip())
+    assert done.returncode == 0 and left.name.startswith("sercap-") and not left.exists()

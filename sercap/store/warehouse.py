@@ -86,9 +86,11 @@ class Warehouse:
     #: The files read-only SQL may read, once :func:`sercap.api.sql` has fenced this
     #: (read-only) connection; DuckDB keeps the fence for the connection's life.
     sql_fence: list[str] | None = field(default=None, repr=False)
-    #: A ``connect(":memory:")`` warehouse's own temporary folder, removed by :meth:`close`.
+    #: A ``connect(":memory:")`` warehouse's own temporary folder, removed by :meth:`close`
+    #: (or, for one never closed, when the object is collected or the process exits).
     temporary: bool = field(default=False, repr=False)
     _in_transaction: bool = field(default=False, repr=False)
+    _cleanup: Any = field(default=None, repr=False, compare=False)
 
     # -- queries -----------------------------------------------------------------------
     def query(
@@ -195,8 +197,8 @@ class Warehouse:
             flag = ", read_only=True" if self.read_only else ""
             again = f"open it again with sercap.connect({str(self.root)!r}{flag})"
         self.con = _ClosedConnection(self.root, again)  # type: ignore[assignment]
-        if self.temporary:
-            _remove_unreachable(self.root)
+        if self._cleanup is not None:
+            self._cleanup()  # _remove_unreachable, once
 
     def __enter__(self) -> Warehouse:
         return self
@@ -431,6 +433,10 @@ def connect(
             shutil.rmtree(root, ignore_errors=True)
         raise
     wh.temporary = temporary
+    if temporary:  # a notebook rarely closes: each leaked a folder under /tmp
+        import weakref
+
+        wh._cleanup = weakref.finalize(wh, _remove_unreachable, root)
     return wh
 
 
