@@ -161,6 +161,9 @@ class RunComparison:
 
         return format_comparison(self)
 
+    def _repr_markdown_(self) -> str:
+        return "```\n" + str(self) + "\n```"
+
     def as_dict(self) -> dict:
         """Flat JSON-ready dict (``ua_difference``, ``ua_low`` … ``mcnemar_p``)."""
         out: dict = {"run_a": self.run_a, "run_b": self.run_b, "n_common": self.n_common}

@@ -1751,9 +1751,10 @@ def info(wh: Warehouse) -> str:
     'no corpus yet: run `sercap ingest KIND DIR` (or `sercap demo`)'
     >>> wh.close()
     """
+    from sercap.format import Text
     from sercap.report import warehouse_summary
 
-    return warehouse_summary(wh)
+    return Text(warehouse_summary(wh))
 
 
 @dataclass
@@ -1768,6 +1769,19 @@ class CheckResult:
 
     def __bool__(self) -> bool:
         return not self.problems
+
+    def __str__(self) -> str:
+        """What ``sercap check`` prints: each problem's line, or that all is well."""
+        lines = [p.line() for p in self.problems] or [f"no problems: {self.parts} part(s) verified"]
+        if self.leftovers:
+            lines.append(
+                f"note: {len(self.leftovers)} file(s) in the part folders are not registered "
+                f"({self.leftovers[0]}); the next extraction of their set removes them"
+            )
+        return "\n".join(lines)
+
+    def _repr_markdown_(self) -> str:
+        return "```\n" + str(self) + "\n```"
 
 
 @_takes_warehouse
@@ -1897,8 +1911,9 @@ def describe_feature_set(wh: Warehouse | None, name: str) -> str:
     >>> wh.close()
     """
     from sercap.features.stored import describe_feature_set as _describe
+    from sercap.format import Text
 
-    return _describe(wh, name)
+    return Text(_describe(wh, name))
 
 
 @_takes_warehouse

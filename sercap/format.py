@@ -100,6 +100,24 @@ def print_frame(frame: pl.DataFrame, fmt: str = "table", limit: int | None = 50)
         click.echo(format_table(frame, limit=limit))
 
 
+class Text(str):
+    """Text a person reads (``sercap.info(wh)``): a ``str``, shown as itself rather than as a
+    quoted literal full of ``\\n`` when a notebook or the REPL displays it.
+
+    >>> Text("a\\nb")
+    a
+    b
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_markdown_(self) -> str:
+        return "```\n" + str(self) + "\n```"
+
+
 def write_frame(frame: pl.DataFrame, path: Path, warehouse: Path | None = None) -> None:
     """Write a result to .csv or .parquet, chosen by the file's extension (under a
     temporary name renamed into place: a failed write leaves no partial file). ``warehouse``

@@ -677,3 +677,19 @@ def test_extract_and_images_honour_sercap_cluster_as_train_does(monkeypatch, tmp
                 call()
     finally:
         wh.close()
+
+
+def test_text_results_display_as_text_in_a_notebook() -> None:
+    """info() and describe_feature_set() showed as a quoted string full of \\n, and a
+    CheckResult as a dataclass dump."""
+    wh = sercap.connect(":memory:")
+    try:
+        shown = repr(sercap.info(wh))
+        assert "\\n" not in shown and not shown.startswith("'") and "no corpus yet" in shown
+        assert repr(sercap.describe_feature_set(wh, "default")).startswith("default")
+        result = sercap.verify(wh)
+        assert str(result) == "no problems: 0 part(s) verified"
+        assert result._repr_markdown_().startswith("```\nno problems")
+        assert isinstance(sercap.info(wh), str)  # still a string for code that wants one
+    finally:
+        wh.close()
