@@ -167,7 +167,7 @@ def open_storage(
     """
     import sqlalchemy.exc
     from optuna.storages import JournalStorage, RDBStorage
-    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+    from optuna.storages.journal import JournalFileBackend
 
     if url is None or url.endswith((".journal", ".log")):
         # absolute: Dask workers on other machines or folders open the same file
@@ -175,9 +175,7 @@ def open_storage(
         if not create and not path.is_file():
             raise _no_study(study)
         path.parent.mkdir(parents=True, exist_ok=True)
-        lock = JournalFileOpenLock(str(path))
-        mend_torn_journal(path, lock)
-        backend = JournalFileBackend(str(path), lock_obj=lock)
+        backend = JournalFileBackend(str(path), lock_obj=_mending_lock(path))
         return JournalStorage(backend)
     if "://" not in url:
         raise SercapError(
@@ -204,42 +202,60 @@ def open_storage(
     raise AssertionError("unreachable")
 
 
-def mend_torn_journal(path: Path, lock: Any) -> bool:
-    """Cut a record torn by a killed writer off the end of an Optuna journal file; True if
-    one was there.
+def _mending_lock(path: Path) -> Any:
+    """Optuna's journal lock for ``path``, which, once held, cuts a record torn by a killed
+    writer off the end of the journal (:func:`cut_torn_record`) before the holder appends.
 
-    Optuna appends one JSON line per operation under ``lock``. A process killed (or a disk
+    Every append of every process sharing the study takes it, so a torn record is cut before
+    anything is written after it, also by a tuner that was already running. Reading takes
+    no lock and changes nothing: Optuna's reader skips a partial last line by itself.
+    """
+    from optuna.storages.journal import JournalFileOpenLock
+
+    class MendingLock(JournalFileOpenLock):
+        def acquire(self) -> bool:
+            held = super().acquire()
+            if held:
+                try:
+                    cut_torn_record(path)
+                except BaseException:
+                    self.release()
+                    raise
+            return held
+
+    return MendingLock(str(path))
+
+
+def cut_torn_record(path: Path) -> bool:
+    """Cut a partial last line (no newline at its end) off an Optuna journal file; True if
+    there was one. Call it only while holding the journal's lock.
+
+    Optuna appends one JSON line per operation under that lock. A process killed (or a disk
     filled) mid-append leaves a last line without its newline. Readers skip it, so the
-    operation never happened, but the next append was written onto it: the merged line
-    was not JSON, and every later ``tune`` of the study failed with a traceback. Cutting
-    the partial line restores exactly what Optuna read. This is done under the journal's
-    own lock, which a live writer holds for the whole of its append: a partial line seen
-    under it is a dead writer's.
+    operation never happened, but the next append was written onto it: the merged line was
+    not JSON, and every later ``tune`` of the study failed with a traceback. Cutting the
+    partial line restores exactly what Optuna read. A live writer holds the lock for the
+    whole of its append, so a partial line seen under the lock is a dead writer's.
     """
     if not path.is_file() or path.stat().st_size == 0:
         return False
-    lock.acquire()
-    try:
-        with open(path, "rb+") as f:
-            end = f.seek(0, os.SEEK_END)
-            f.seek(end - 1)
-            if f.read(1) == b"\n":
-                return False
-            keep, block = 0, 1 << 16
-            pos = end
-            while pos > 0:  # the last newline, read backwards a block at a time
-                start = max(0, pos - block)
-                f.seek(start)
-                found = f.read(pos - start).rfind(b"\n")
-                if found >= 0:
-                    keep = start + found + 1
-                    break
-                pos = start
-            f.truncate(keep)
-            os.fsync(f.fileno())
-        return True
-    finally:
-        lock.release()
+    with open(path, "rb+") as f:
+        end = f.seek(0, os.SEEK_END)
+        f.seek(end - 1)
+        if f.read(1) == b"\n":
+            return False
+        keep, block, pos = 0, 1 << 16, end
+        while pos > 0:  # the last newline, read backwards a block at a time
+            start = max(0, pos - block)
+            f.seek(start)
+            found = f.read(pos - start).rfind(b"\n")
+            if found >= 0:
+                keep = start + found + 1
+                break
+            pos = start
+        f.truncate(keep)
+        os.fsync(f.fileno())
+    return True
 
 
 def _no_study(name: str) -> NotFoundError:

@@ -732,25 +732,39 @@ def test_a_study_from_before_speakers_were_recorded_resumes_only_on_as_much_data
 def test_a_journal_record_torn_by_a_killed_writer_is_cut_before_the_next_append(
     tmp_path,
 ) -> None:
-    """kill -9 mid-append left a last line without its newline; the next tuner's record was
-    written onto it, and from then on every `tune` of the study was a JSONDecodeError."""
+    """kill -9 mid-append left a last line without its newline; the next record was written
+    onto it, and from then on every `tune` of the study was a JSONDecodeError. The lock every
+    append takes cuts it first: for a tuner opened after the kill and for one already
+    running. Reading the study (`tune --show`) changes no byte."""
+    import hashlib
 
     def study():
         store = open_storage(str(tmp_path / "s.journal"), tmp_path, "s")
         return optuna.create_study(study_name="s", storage=store, load_if_exists=True)
 
+    def objective(trial):
+        return trial.suggest_float("x", 0, 1)
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study().optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    live = study()
+    live.optimize(objective, n_trials=2)
     journal = tmp_path / "s.journal"
     whole = journal.read_bytes()
-    journal.write_bytes(whole[:-37])  # the last record, torn
-    lines_before = whole[:-37].count(b"\n")
-    again = study()  # what Optuna reads: the torn record never happened
-    again.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
-    assert len(study().trials) == 3
+
+    def tear() -> None:  # a second tuner killed mid-append: half a record, no newline
+        with open(journal, "ab") as f:
+            f.write(whole.splitlines(keepends=True)[-1][:-37])
+
+    tear()
+    torn = hashlib.sha256(journal.read_bytes()).hexdigest()
+    assert len(open_storage(str(journal), tmp_path, "s", create=False).get_all_studies()) == 1
+    assert hashlib.sha256(journal.read_bytes()).hexdigest() == torn  # reading: no byte
+    live.optimize(objective, n_trials=1)  # a tuner that was already running
+    tear()
+    study().optimize(objective, n_trials=1)  # one opened after the kill
+    assert len(study().trials) == 4
     for line in journal.read_bytes().splitlines():
         json.loads(line)  # every line whole
-    assert journal.read_bytes().count(b"\n") > lines_before
 
 
 def test_a_short_password_is_masked_where_it_stands_alone_not_inside_words() -> None:
