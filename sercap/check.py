@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -348,18 +349,27 @@ def _artifact_problems(wh: Warehouse) -> list[Problem]:
     return problems
 
 
-def stale_audio_line(wh: Warehouse, corpus: str | None = None) -> str | None:
-    """What :func:`check` says about stored features of audio that has changed since (of
-    one ``corpus``, or all), or None: what ``extract`` warns about and what ``train`` and
-    every other reader of a dataset refuse. On a writable warehouse, files found unchanged
-    after their stat moved (``touch``, a copy) get their new stat recorded, so they are not
+def stale_audio_line(
+    wh: Warehouse, utt_ids: Sequence[str] | None = None, feature_set_hash: str | None = None
+) -> str | None:
+    """What :func:`check` says about stored features of audio that has changed since, or
+    None: what ``extract`` warns about, and what ``train`` and every other reader of a
+    dataset refuse (for its ``utt_ids`` and ``feature_set_hash`` only). Files found unchanged
+    after their stat moved (``touch``, a copy) get their new stat recorded on a writable
+    warehouse, and remembered for the connection's life on a read-only one, so they are not
     hashed again at every call."""
-    found = _audio_problems(wh, refresh=not wh.read_only, corpus=corpus)
+    found = _audio_problems(
+        wh, refresh=not wh.read_only, utt_ids=utt_ids, feature_set_hash=feature_set_hash
+    )
     return f"{found[0].what}: {found[0].detail}" if found else None
 
 
 def _audio_problems(
-    wh: Warehouse, *, refresh: bool = False, corpus: str | None = None
+    wh: Warehouse,
+    *,
+    refresh: bool = False,
+    utt_ids: Sequence[str] | None = None,
+    feature_set_hash: str | None = None,
 ) -> list[Problem]:
     """Utterances whose stored features came from bytes their audio file no longer holds.
 
@@ -371,10 +381,10 @@ def _audio_problems(
     from sercap.corpora.fingerprint import Fingerprint, fingerprint
     from sercap.store.corpora import known_fingerprints, record_fingerprints
 
-    prints = known_fingerprints(wh)
+    prints = known_fingerprints(wh) | wh.audio_seen  # seen this connection (read-only)
     changed: list[tuple[str, list[str]]] = []
     unchanged: list[Fingerprint] = []
-    for path, utts, sha in catalog.extracted_audio(wh, corpus):
+    for path, utts, sha in catalog.extracted_audio(wh, utt_ids, feature_set_hash):
         known = prints.get(path)
         if known is not None and known.sha256 != sha:
             known = None  # recorded for other bytes than these utterances': hash again
@@ -388,6 +398,8 @@ def _audio_problems(
             unchanged.append(now)
     if refresh and unchanged:
         record_fingerprints(wh, unchanged)
+    elif unchanged:  # a read-only connection cannot record them: it remembers them
+        wh.audio_seen.update((f.path, f) for f in unchanged)
     if not changed:
         return []
     n = sum(len(u) for _, u in changed)

@@ -178,7 +178,7 @@ def _require_complete(
 
     if line := damage_line(wh):
         raise SercapError(f"{line} first")
-    if line := stale_audio_line(wh, corpus):
+    if line := stale_audio_line(wh, utt_ids.to_list(), digest):
         raise SercapError(line)
     never = catalog.missing_extractions(wh, digest, utt_ids)
     if never:

@@ -401,7 +401,7 @@ def test_audio_changed_after_extraction_is_named_and_ingest_mends_it(tmp_path: P
     clean = _run(w, "check")
     assert clean.exit_code == 0, clean.output
     trained = _run(w, "train", "svm")
-    assert "audio:" not in trained.output, trained.output
+    assert trained.exit_code == 0 and "audio:" not in trained.output, trained.output
 
 
 @pytest.mark.parametrize(
@@ -443,3 +443,43 @@ def test_a_set_that_lost_every_frames_part_is_damage_at_open(wh_dir) -> None:
     with connect(wh_dir, read_only=True) as wh:
         assert len(wh.damaged) == len(frames) == 3, wh.damaged
         assert all("not registered, though" in why for _, why in wh.damaged)
+
+
+def test_the_stale_audio_test_of_a_dataset_reads_only_its_own_utterances(tmp_path, monkeypatch):
+    """train refused over a changed file it does not read (an utterance outside its label
+    map, or stored only for another set), and a read-only notebook hashed every touched file
+    again at each dataset load (gigabytes on IEMOCAP)."""
+    import os
+
+    import soundfile as sf
+
+    import sercap.corpora.fingerprint as fp
+    from sercap.check import stale_audio_line
+    from tests.helpers import SR, voice
+
+    manifest = make_corpus(tmp_path / "corpus")
+    w = tmp_path / "wh"
+    assert _run(w, "ingest", "manifest", str(manifest)).exit_code == 0
+    assert _run(w, "extract", "--jobs", "1").exit_code == 0
+    wavs = sorted((tmp_path / "corpus").glob("good*.wav"))
+    with connect(w, read_only=True) as wh:
+        digest = wh.scalar("SELECT hash FROM feature_sets WHERE name = 'default'")
+        ids = dict(wh.con.execute("SELECT path, utt_id FROM utterances").fetchall())
+    changed = wavs[0]
+    sf.write(changed, voice(0.9, 300, 42), SR)  # other audio
+    others = [ids[str(p)] for p in wavs[1:]]
+    with connect(w, read_only=True) as wh:
+        assert stale_audio_line(wh) is not None  # check and extract: every utterance
+        assert stale_audio_line(wh, [ids[str(changed)]], digest) is not None
+        assert stale_audio_line(wh, others, digest) is None  # a dataset without it: fine
+        assert stale_audio_line(wh, [ids[str(changed)]], "another-set") is None
+    for p in wavs[1:]:
+        os.utime(p, (1e9, 1e9))  # stat moved, bytes not: hashed again once per connection
+    hashed = []
+    real = fp.sha256_file
+    monkeypatch.setattr(fp, "sha256_file", lambda p: hashed.append(p) or real(p))
+    monkeypatch.setattr(fp, "RACY_NS", 0)  # ctime moved just now: trusted at once here
+    with connect(w, read_only=True) as wh:
+        for _ in range(3):
+            assert stale_audio_line(wh, others, digest) is None
+    assert len(hashed) == len(others), hashed

@@ -174,15 +174,20 @@ def ok_extractions(wh: Warehouse) -> list[tuple[str, str, str | None]]:
     return [(u, h, layout.catalog_relative(wh.root, p) if p else None) for u, h, p in rows]
 
 
-def extracted_audio(wh: Warehouse, corpus: str | None = None) -> list[tuple[str, list[str], str]]:
+def extracted_audio(
+    wh: Warehouse, utt_ids: Sequence[str] | None = None, feature_set_hash: str | None = None
+) -> list[tuple[str, list[str], str]]:
     """Per audio file behind a stored (``ok``) utterance with a fingerprint: path, its
-    utterances and the SHA-256 ingest recorded for them (of one ``corpus``, or all)."""
+    utterances and the SHA-256 ingest recorded for them; only of ``utt_ids`` and stored
+    for ``feature_set_hash`` when given (what one dataset reads), else every one."""
     return wh.con.execute(
         "SELECT u.path, list(DISTINCT u.utt_id ORDER BY u.utt_id), any_value(u.audio_sha256) "
         "FROM utterances u WHERE u.audio_sha256 IS NOT NULL AND EXISTS (SELECT 1 FROM "
-        "extractions e WHERE e.utt_id = u.utt_id AND e.status = 'ok') "
-        "AND (?::VARCHAR IS NULL OR u.corpus = ?) GROUP BY u.path ORDER BY u.path",
-        [corpus, corpus],
+        "extractions e WHERE e.utt_id = u.utt_id AND e.status = 'ok' "
+        "AND (?::VARCHAR IS NULL OR e.feature_set_hash = ?)) "
+        "AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], u.utt_id)) "
+        "GROUP BY u.path ORDER BY u.path",
+        [feature_set_hash, feature_set_hash, utt_ids, utt_ids],
     ).fetchall()
 
 

@@ -91,6 +91,9 @@ class Warehouse:
     temporary: bool = field(default=False, repr=False)
     _in_transaction: bool = field(default=False, repr=False)
     _cleanup: Any = field(default=None, repr=False, compare=False)
+    #: Audio fingerprints a read-only connection hashed again and found unchanged (it
+    #: cannot record them): by path, so the next dataset load does not hash them again.
+    audio_seen: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     # -- queries -----------------------------------------------------------------------
     def query(
