@@ -89,6 +89,12 @@ def test_out_into_the_warehouse_is_refused_and_changes_no_byte(toy_dir: Path) ->
         _one_line_error(result, "not written: it is in the warehouse's")
     report = run("-w", toy_dir, "report", "--out", toy_dir / "features" / "r", "--no-importance")
     _one_line_error(report, "not written: it is in the warehouse's features/ folder")
+    for command in (("bench", "sql"), ("images", "show", "u000", "--raw")):  # before any work
+        refused = run("-w", toy_dir, *command, "--out", part)
+        _one_line_error(refused, "not written: it is in the warehouse's features/ folder")
+        assert len([line for line in refused.output.splitlines() if line.strip()]) == 1
+    wal = run("-w", toy_dir, "sql", "SELECT 1 AS a", "--out", toy_dir / "sercap.duckdb.wal")
+    _one_line_error(wal, "unknown output format")  # and, were it .csv: the catalog's log
     assert snapshot() == before
     allowed = toy_dir / "reports" / "q.csv"
     toy_dir.joinpath("reports").mkdir(exist_ok=True)
@@ -257,19 +263,19 @@ def test_sql_prints_every_statement(toy_dir: Path, tmp_path: Path) -> None:
 _HOLD = """
 import sys, time
 from sercap.store import connect
-wh = connect(sys.argv[1])
+wh = connect(sys.argv[1], read_only=sys.argv[3:] == ["read-only"])
 print("ready", flush=True)
 time.sleep(float(sys.argv[2]))
 wh.close()
 """
 
 
-def _hold_lock(warehouse: Path, seconds: float):
+def _hold_lock(warehouse: Path, seconds: float, *how: str):
     import subprocess
     import sys
 
     holder = subprocess.Popen(
-        [sys.executable, "-c", _HOLD, str(warehouse), str(seconds)],
+        [sys.executable, "-c", _HOLD, str(warehouse), str(seconds), *how],
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parent.parent,
@@ -304,6 +310,22 @@ def test_giving_up_on_a_lock_after_one_waiting_line(toy_dir: Path, capsys) -> No
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_writer_blocked_by_a_reader_is_told_so(toy_dir: Path, capsys) -> None:
+    """A reader blocks a writer too; the message said "while a process has it open for
+    writing" and advised the reader to open it read-only, which it already had."""
+    from sercap.errors import WarehouseBusyError
+
+    holder = _hold_lock(toy_dir, 30, "read-only")
+    try:
+        with pytest.raises(WarehouseBusyError, match="even read-only") as caught:
+            connect(toy_dir, wait_s=0.5)
+        assert "read_only=True" not in caught.value.hint
+    finally:
+        holder.kill()
+        holder.wait()
+    capsys.readouterr()
 
 
 def test_sigint_during_the_first_ingest_leaves_a_consistent_warehouse(tmp_path: Path) -> None:

@@ -258,9 +258,11 @@ def bench_extract_command(
     (so a machine whose speed drifts moves every row alike). The corpus is re-ingested
     from where it was read; this warehouse is not changed.
     """
-    from sercap.format import format_table, write_frame
+    from sercap.format import format_table, refuse_inside, write_frame
 
     wh = open_warehouse(ctx, read_only=True)
+    if out:  # refused before minutes of timing, not after
+        refuse_inside(out, wh.root)
     if view in ("both", "computation"):
         table = sercap.bench_extract(
             wh, corpus=corpus, limit=limit, jobs=jobs, naive=not no_naive, say=say
@@ -374,9 +376,11 @@ def bench_sql_command(
     reports its peak memory: DuckDB mean/min/max/std with COLUMNS(), DuckDB with sercap's
     whole functionals template, polars group_by, pandas groupby (when installed).
     """
-    from sercap.format import format_table, write_frame
+    from sercap.format import format_table, refuse_inside, write_frame
 
     wh = open_warehouse(ctx, read_only=True)
+    if out:  # refused before the engines run, not after
+        refuse_inside(out, wh.root)
     table = sercap.bench_sql(wh, feature_set=feature_set, copies=copies, threads=threads, say=say)
     click.echo(format_table(table, limit=None, float_digits=2))
     if out:

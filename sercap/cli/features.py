@@ -132,8 +132,12 @@ def images_show_command(
     ctx: click.Context, utt_id: str, image_set: str, out: Path | None, raw: bool
 ) -> None:
     """Write utterance UTT's spectrogram as a PNG with time and frequency axes."""
-    image = sercap.image(open_warehouse(ctx, read_only=True, missing="memory"), utt_id, image_set)
+    from sercap.format import refuse_inside
+
+    wh = open_warehouse(ctx, read_only=True, missing="memory")
     out = out or Path(f"{utt_id}.png")
+    refuse_inside(out, wh.root)  # --out PART --raw wrote over a registered part
+    image = sercap.image(wh, utt_id, image_set)
     if raw:
         out.write_bytes(image.png)
     else:

@@ -78,7 +78,8 @@ def writable_output(root: Path, path: Path) -> str | None:
 
     where = Path(os.path.realpath(path))
     home = Path(os.path.realpath(root))
-    if where.parent == home and where.name.startswith(DB_FILENAME):
+    catalog = (DB_FILENAME, DB_FILENAME + ".wal", DB_FILENAME + ".tmp")
+    if where.parent == home and where.name in catalog:
         return f"it is the warehouse's catalog {where.name}, which only sercap writes"
     for folder in (*PART_KINDS, "artifacts", "studies"):
         if where.is_relative_to(home / folder):

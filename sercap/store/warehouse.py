@@ -304,13 +304,19 @@ def _open_duckdb(
                 pid = holder.group(1) if holder else None
                 what = _lock_holder(pid) if pid else ""
                 who = f" (PID {pid}{': ' + what if what else ''})" if pid else ""
+                rule = (  # a reader waits only for a writer; a writer for anyone
+                    "while a process has it open for writing DuckDB lets no other open it, "
+                    "not even to read"
+                    if read_only
+                    else "while any process has it open, even read-only, DuckDB lets no "
+                    "other open it for writing"
+                )
                 raise WarehouseBusyError(
-                    f"{database}: the warehouse is in use by another process{who}; while a "
-                    "process has it open for writing DuckDB lets no other open it, not even to "
-                    "read",
+                    f"{database}: the warehouse is in use by another process{who}; {rule}",
                     hint="wait for that command to finish; a notebook or script holding it "
-                    "must close it (wh.close()) or open it with read_only=True; or use another "
-                    "warehouse directory",
+                    "must close it (wh.close())"
+                    + (" or open it with read_only=True" if read_only else "")
+                    + "; or use another warehouse directory",
                 ) from exc
             if "not a valid DuckDB database file" in message:  # emptied, overwritten
                 raise catalog_damage_error(message, Path(database).parent) from exc
