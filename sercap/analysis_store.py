@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from sercap import analysis
+from sercap._text import ShownAsText
 from sercap.errors import BadParameterError, SercapError
 from sercap.store import Warehouse
 
@@ -143,7 +144,7 @@ def fairness_summary(wh: Warehouse, run_id: str) -> pl.DataFrame:
 
 
 @dataclass(frozen=True)
-class RunComparison:
+class RunComparison(ShownAsText):
     """Run A against run B on the utterances both predicted."""
 
     run_a: str
@@ -160,9 +161,6 @@ class RunComparison:
         from sercap.format import format_comparison
 
         return format_comparison(self)
-
-    def _repr_markdown_(self) -> str:
-        return "```\n" + str(self) + "\n```"
 
     def as_dict(self) -> dict:
         """Flat JSON-ready dict (``ua_difference``, ``ua_low`` … ``mcnemar_p``)."""

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sercap._text import ShownAsText
 from sercap.errors import (
     BadParameterError,
     NotExtractedError,
@@ -1758,7 +1759,7 @@ def info(wh: Warehouse) -> str:
 
 
 @dataclass
-class CheckResult:
+class CheckResult(ShownAsText):
     """What :func:`verify` found: ``problems`` (each with ``line()``), ``parts`` verified and
     ``leftovers``: files in the part folders that no part row names (left by an interrupted
     run; harmless, the next extraction of their set removes them)."""
@@ -1779,9 +1780,6 @@ class CheckResult:
                 f"({self.leftovers[0]}); the next extraction of their set removes them"
             )
         return "\n".join(lines)
-
-    def _repr_markdown_(self) -> str:
-        return "```\n" + str(self) + "\n```"
 
 
 @_takes_warehouse

@@ -332,9 +332,9 @@ def _artifact_problems(wh: Warehouse) -> list[Problem]:
 
     problems = []
     for run_id, folder, digest in store_runs.artifacts(wh):
+        if not folder.is_dir():  # the cache deleted: predict fits the model again
+            continue
         try:
-            if not folder.is_dir():
-                raise SercapError("its folder is missing")
             store_runs.verify_artifact(folder, digest)
         except SercapError as exc:
             rel = layout.relative(wh.root, folder)
@@ -480,6 +480,7 @@ def repair(wh: Warehouse, problems: list[Problem]) -> RepairSummary:
             forget.add((fs_hash, utt))
     summary = RepairSummary(parts_unregistered=len(drop_parts))
     models = sorted({p.artifact for p in problems if p.artifact})
+    folders = {r: store_runs.artifact_path(wh, r) or store_runs.artifact_dir(wh, r) for r in models}
     with wh.transaction():
         for run_id in models:
             store_runs.forget_artifact(wh, run_id)
@@ -502,8 +503,8 @@ def repair(wh: Warehouse, problems: list[Problem]) -> RepairSummary:
         summary.recompute[name] = (kind, previous + pending)
     for part in drop_parts:
         summary.files_deleted += store_parts.delete_part_file(wh, part.path)
-    for run_id in models:  # unrecorded first (above), so a crash here leaves only a stray
-        shutil.rmtree(store_runs.artifact_dir(wh, run_id), ignore_errors=True)
+    for run_id, folder in folders.items():  # unrecorded first, so a crash leaves a stray
+        shutil.rmtree(folder, ignore_errors=True)
         summary.models_dropped.append(run_id)
     wh.refresh_views()
     return summary

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import click
 import polars as pl
 
+from sercap._text import ShownAsText, Text  # noqa: F401  (re-exported)
 from sercap.errors import SercapError
 
 if TYPE_CHECKING:
@@ -98,24 +99,6 @@ def print_frame(frame: pl.DataFrame, fmt: str = "table", limit: int | None = 50)
         click.echo(json.dumps(rows, default=str, indent=1, allow_nan=False))
     else:
         click.echo(format_table(frame, limit=limit))
-
-
-class Text(str):
-    """Text a person reads (``sercap.info(wh)``): a ``str``, shown as itself rather than as a
-    quoted literal full of ``\\n`` when a notebook or the REPL displays it.
-
-    >>> Text("a\\nb")
-    a
-    b
-    """
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_markdown_(self) -> str:
-        return "```\n" + str(self) + "\n```"
 
 
 def write_frame(frame: pl.DataFrame, path: Path, warehouse: Path | None = None) -> None:
@@ -230,6 +213,16 @@ def mark_normalised(names: list[str], run: dict) -> list[str]:
     if not mixed_norm(run):
         return list(names)
     return [m + ("[sn]" if n else "") for m, n in zip(names, run["members_norm"], strict=True)]
+
+
+def norm_label(run: dict) -> str:
+    """``yes``, ``no`` or ``mixed`` (an ensemble of both): the ``spk_norm`` column of
+    ``sercap runs`` and ``sercap bench``.
+
+    >>> norm_label({"speaker_norm": True, "members": ["a", "b"], "members_norm": [True, False]})
+    'mixed'
+    """
+    return "mixed" if mixed_norm(run) else "yes" if run["speaker_norm"] else "no"
 
 
 def norm_tag(run: dict) -> str:

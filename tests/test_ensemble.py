@@ -101,6 +101,10 @@ def test_an_ensemble_mixing_speaker_norm_marks_its_normalised_members(wh) -> Non
     assert "members with and without speaker normalisation" in shown
     assert f"members {plain}, {normed}[sn]" in shown
     assert "with and without" not in format_run(get_run(wh, both))
+    from sercap.store.runs import list_runs
+
+    listed = dict(list_runs(wh).select("run_id", "spk_norm").iter_rows())
+    assert (listed[mixed], listed[both], listed[plain]) == ("mixed", "yes", "no")
 
 
 def test_newest_run_per_model_is_by_time_not_by_score(wh) -> None:

@@ -449,3 +449,6 @@ def test_a_model_edited_with_its_checksums_file_removed_is_caught_and_check_find
         assert summary.models_dropped == [runs["svm"]] and not folder.exists()
         assert "fits it again" in summary.lines()[-1]
         assert check(wh) == []
+        predict_files(wh, runs["svm"], [wavs["mono16k"]], progress=False)  # stored again
+        shutil.rmtree(copy / "artifacts")  # the cache deleted is no damage: predict refits
+        assert check(wh) == []

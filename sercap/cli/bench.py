@@ -165,8 +165,13 @@ def bench_models_command(
         click.echo(regression_caption(result.table, result.corpus))
         click.echo(f"\nreport: {result.report}")
         return
+    import polars as pl
+
+    from sercap.format import norm_label
+
     first = ["modality"] if "modality" in result.table.columns else []
-    shown = result.table.select(
+    labels = [norm_label(r) for r in result.table.iter_rows(named=True)]
+    shown = result.table.with_columns(spk_norm=pl.Series(labels, dtype=pl.String)).select(
         *first,
         "name",
         "ua",
@@ -175,7 +180,7 @@ def bench_models_command(
         "ua_fold_mean",
         "ua_fold_std",
         "fit_s",
-        "speaker_norm",
+        "spk_norm",
         "run_id",
     )
     click.echo(format_table(shown, limit=None))

@@ -210,7 +210,6 @@ def verify_artifact(folder: Path, checksums_sha256: str | None) -> None:
     (``checksums_sha256``), or a file missing, added or changed. Artifacts stored before the
     catalog kept the digest (None) are checked against their checksums file if they have
     one, and taken as they are if not."""
-    from sercap.errors import SercapError
     from sercap.store.parts import file_digest
 
     path = folder / CHECKSUMS
@@ -238,19 +237,28 @@ def forget_artifact(wh: Warehouse, run_id: str) -> None:
 def artifacts(wh: Warehouse) -> list[tuple[str, Path, str | None]]:
     """(run_id, folder, SHA-256 of its checksums file or None) of every recorded artifact;
     None also where an older warehouse opened read-only lacks the column."""
-    has_digest = wh.scalar(
-        "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'artifacts' "
-        "AND column_name = 'checksums_sha256' AND schema_name = 'main' "
-        "AND database_name = current_database()"
-    )
-    digest = "checksums_sha256" if has_digest else "NULL"
+    digest = "checksums_sha256" if _has_artifact_digests(wh) else "NULL"
     rows = wh.con.execute(f"SELECT run_id, path, {digest} FROM artifacts ORDER BY run_id")
     return [(r, layout.absolute(wh.root, p), d) for r, p, d in rows.fetchall()]
 
 
 def artifact_digest(wh: Warehouse, run_id: str) -> str | None:
     """The SHA-256 of a run's artifact checksums file the catalog records, or None."""
-    return next((d for r, _, d in artifacts(wh) if r == run_id), None)
+    if not _has_artifact_digests(wh):
+        return None
+    return wh.scalar("SELECT checksums_sha256 FROM artifacts WHERE run_id = ?", [run_id])
+
+
+def _has_artifact_digests(wh: Warehouse) -> bool:
+    """Whether the artifacts table has its checksums column (an older warehouse opened
+    read-only has not)."""
+    return bool(
+        wh.scalar(
+            "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'artifacts' "
+            "AND column_name = 'checksums_sha256' AND schema_name = 'main' "
+            "AND database_name = current_database()"
+        )
+    )
 
 
 # -- tuned parameters -------------------------------------------------------------------

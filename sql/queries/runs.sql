@@ -20,21 +20,28 @@ SELECT *, (SELECT list(m.speaker_norm ORDER BY list_position(r.members, m.run_id
 FROM runs r WHERE run_id = $id OR starts_with(run_id, $id) ORDER BY run_id;
 
 -- name: list_runs
--- (columns: the pattern of a run that read only some of its set's columns)
+-- (columns: the pattern of a run that read only some of its set's columns; spk_norm 'mixed':
+-- an ensemble of members with and without speaker normalisation)
 SELECT run_id, model, corpus, label_map, feature_set, columns,
-    CASE WHEN speaker_norm THEN 'yes' ELSE 'no' END AS spk_norm,
+    CASE WHEN NOT speaker_norm THEN 'no'
+        WHEN kind = 'ensemble' AND NOT coalesce((SELECT bool_and(m.speaker_norm) FROM runs m
+            WHERE list_contains(r.members, m.run_id)), true) THEN 'mixed'
+        ELSE 'yes' END AS spk_norm,
     round(ua, 4) AS ua, round(wa, 4) AS wa, round(macro_f1, 4) AS macro_f1,
     round(fit_s, 1) AS fit_s, tuned_from IS NOT NULL AS tuned, started_at
-FROM runs
+FROM runs r
 WHERE ($corpus IS NULL OR corpus = $corpus) AND ($model IS NULL OR model = $model)
 ORDER BY started_at DESC;
 
 -- name: latest_runs
 -- (speaker normalisation as `runs` shows it)
 SELECT run_id, model, corpus, label_map,
-    CASE WHEN speaker_norm THEN 'yes' ELSE 'no' END AS spk_norm, round(ua, 4) AS ua,
+    CASE WHEN NOT speaker_norm THEN 'no'
+        WHEN kind = 'ensemble' AND NOT coalesce((SELECT bool_and(m.speaker_norm) FROM runs m
+            WHERE list_contains(r.members, m.run_id)), true) THEN 'mixed'
+        ELSE 'yes' END AS spk_norm, round(ua, 4) AS ua,
     round(wa, 4) AS wa, round(macro_f1, 4) AS macro_f1
-FROM runs ORDER BY started_at DESC LIMIT $n;
+FROM runs r ORDER BY started_at DESC LIMIT $n;
 
 -- name: newest_per_configuration
 SELECT arg_max(run_id, started_at) AS run_id FROM runs
