@@ -1,7 +1,5 @@
 """sercap.plots: PNG files from numbers, drawn without touching the caller's matplotlib."""
 
-import json
-
 import matplotlib
 import numpy as np
 import pytest
@@ -21,6 +19,7 @@ def inline_backend():
 
 
 def test_every_plot_writes_a_png_and_leaves_the_backend_alone(tmp_path, inline_backend) -> None:
+    from sercap.features.images import StoredImage, encode_png, plot_image
     from sercap.tuning import StudySummary, plot_study
 
     classes = ["ang", "neu", "sad"]
@@ -43,8 +42,40 @@ def test_every_plot_writes_a_png_and_leaves_the_backend_alone(tmp_path, inline_b
                            history=[(0, "complete", 0.6), (1, "pruned", None),
                                     (2, "complete", 0.7)])  # fmt: skip
     written.append(plot_study(summary, tmp_path / "s.png"))
+    rng = np.random.default_rng(0)
+    written += [
+        plots.boxplots_png(
+            {
+                "f0_mean": {c: rng.normal(size=20) for c in classes},
+                "rms_mean": {c: rng.normal(size=20) for c in classes},
+            },
+            tmp_path / "b.png",
+        ),  # fmt: skip
+        plots.counts_png(
+            {"s1": {"ang": 3, "neu": 2}, "s2": {"sad": 4}},
+            "labels",
+            "utterances",
+            tmp_path / "n.png",
+        ),  # fmt: skip
+        plots.coverage_png(
+            {"svm": {"coverage": [1.0, 0.5], "ua": [0.6, 0.8], "accuracy": [0.6, 0.85]}},
+            tmp_path / "v.png",
+            n_classes=3,
+        ),  # fmt: skip
+        plots.importance_png(["mfcc", "f0"], [0.05, 0.02], tmp_path / "i.png", std=[0.01, 0.01]),
+    ]
+    pixels = (rng.random((64, 40)) * 255).astype(np.uint8)
+    stored = StoredImage(
+        "u1",
+        encode_png(pixels),
+        64,
+        40,
+        {"hop_ms": 10, "db_min": -80, "db_max": 0, "fmin": 0, "fmax": 8000},
+    )
+    plot_image(stored, tmp_path / "p.png")  # fmt: skip
+    written.append(tmp_path / "p.png")
     for path in written:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+    assert len({p.name for p in written}) == 10
     # sercap used to call matplotlib.use("Agg"): a notebook's plots stopped showing after it
     assert matplotlib.get_backend() == inline_backend
-    assert json.dumps(str(written[0])).endswith('c.png"')
