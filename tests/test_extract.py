@@ -124,6 +124,11 @@ def test_a_crash_between_chunks_resumes_without_loss_or_duplicates(corpus_wh) ->
     assert resumed.orphans_removed == 1 and not stray.exists()
     assert resumed.skipped + resumed.failed_before == stored
     assert resumed.done + done_before == GOOD
+    # a stray found when nothing is left to extract goes too ("the next extract removes
+    # them", as check says: a call with no work skipped the cleanup)
+    stray.write_bytes(b"half a parquet file")
+    idle = extract(wh, "default", chunk_size=2, progress=False)
+    assert idle.done == 0 and idle.orphans_removed == 1 and not stray.exists()
     ids = wh.query("SELECT utt_id FROM utterance_features")["utt_id"]
     assert ids.len() == GOOD and ids.n_unique() == GOOD
     frame_keys = wh.query("SELECT utt_id, frame FROM frames")

@@ -587,7 +587,12 @@ def extract(
     from sercap.check import stale_audio_line  # one stat per audio file
 
     summary.stale_audio = stale_audio_line(wh)
-    corpora = sorted({c for c, _ in items})
+    # every corpus this call covers, not only those with work left: a run with nothing to
+    # do left a killed run's files in place while `check` said "the next extract removes them"
+    from sercap.store.corpora import corpus_names
+
+    covered = [corpus] if corpus is not None else corpus_names(wh)
+    corpora = sorted(set(covered) | {c for c, _ in items})
     summary.orphans_removed = remove_orphans(wh, fs, corpora)
     if not items:
         wh.refresh_views()
