@@ -30,6 +30,10 @@ def test_newer_schema_is_refused_in_one_line(tmp_path: Path) -> None:
     wh.close()
     with pytest.raises(SercapError, match="newer than this sercap"):
         connect(tmp_path / "w")
+    # read-only (info, runs, sql) said "open it once without read-only access to migrate
+    # it", which then said "upgrade sercap"
+    with pytest.raises(SercapError, match="newer than this sercap understands .*upgrade"):
+        connect(tmp_path / "w", read_only=True)
 
 
 def test_older_schema_without_migration_says_what_to_do(tmp_path: Path) -> None:

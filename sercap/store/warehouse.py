@@ -458,6 +458,11 @@ def _open(root: Path, database: str, read_only: bool, wait_s: float) -> Warehous
             ).fetchall()[0][0]:  # created, then interrupted before its schema was committed
                 raise _no_warehouse(root)
             version = con.execute("SELECT value FROM schema_info WHERE key = 'version'").fetchall()
+            if version and int(version[0][0]) > SCHEMA_VERSION:  # no migration goes forward
+                raise SercapError(
+                    f"{database}: warehouse schema version {version[0][0]} is newer than this "
+                    f"sercap understands ({SCHEMA_VERSION}); upgrade sercap"
+                )
             if not version or int(version[0][0]) != SCHEMA_VERSION:
                 raise SercapError(
                     f"{database}: schema version differs from this sercap's; open it once "
