@@ -51,9 +51,14 @@ def test_every_engine_aggregates_every_column(engine, frames_file) -> None:
 def test_bench_runs_each_engine_in_its_own_process(frames_file, tmp_path) -> None:
     copies = replicate_frames([frames_file], 3, tmp_path / "copies")
     assert pl.read_parquet(copies)["utt_id"].n_unique() == 6
+    ballast = bytearray(600 * 1024 * 1024)  # this process' peak must not be the engines'
+    ballast[::4096] = b"\1" * len(ballast[::4096])
     table = bench_aggregation(copies, threads=1, engines=["duckdb", "polars"])
+    del ballast
     assert table["engine"].to_list() == ["duckdb", "polars"]
     assert table["rows"].to_list() == [6, 6]
+    # ru_maxrss carried the parent's peak across fork: every engine "used" the bench's memory
+    assert (table["peak_mb"] < 500).all(), table
 
 
 def test_cli_bench_sql(tmp_path) -> None:
