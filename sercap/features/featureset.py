@@ -192,9 +192,10 @@ def builtin_definitions() -> dict[str, tuple[str, dict[str, Any], str]]:
         "default": (
             "lld",
             default,
-            "~80 descriptors from one 512-point STFT (log-mel, MFCC, energy, spectral shape, "
-            "bands, contrast, Viterbi-tracked pitch, voicing, HNR) and the waveform (jitter, "
-            "shimmer, LPC formants F1-F3 with bandwidths) + deltas; 18 SQL functionals",
+            "79 descriptors: 70 from one 512-point STFT (log-mel, MFCC, energy, spectral "
+            "shape, bands, contrast, Viterbi-tracked pitch, voicing) and 9 from the waveform "
+            "(HNR, jitter, shimmer, LPC formants F1-F3 with bandwidths) + deltas; 18 SQL "
+            "functionals",
         ),
         "basic": (
             "lld",
