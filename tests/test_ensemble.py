@@ -105,6 +105,10 @@ def test_an_ensemble_mixing_speaker_norm_marks_its_normalised_members(wh) -> Non
 
     listed = dict(list_runs(wh).select("run_id", "spk_norm").iter_rows())
     assert (listed[mixed], listed[both], listed[plain]) == ("mixed", "yes", "no")
+    # a member run deleted: the mix is unknown, and every listing keeps the run's flag
+    wh.execute("DELETE FROM runs WHERE run_id = ?", [normed])
+    listed = dict(list_runs(wh).select("run_id", "spk_norm").iter_rows())
+    assert listed[mixed] == "yes" and bench_table(wh, [mixed])["name"][0] == "avg(svm+dnn)"
 
 
 def test_newest_run_per_model_is_by_time_not_by_score(wh) -> None:

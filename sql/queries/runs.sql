@@ -21,11 +21,12 @@ FROM runs r WHERE run_id = $id OR starts_with(run_id, $id) ORDER BY run_id;
 
 -- name: list_runs
 -- (columns: the pattern of a run that read only some of its set's columns; spk_norm 'mixed':
--- an ensemble of members with and without speaker normalisation)
+-- an ensemble of members with and without speaker normalisation, all of them still stored,
+-- as sercap.format.mixed_norm says it)
 SELECT run_id, model, corpus, label_map, feature_set, columns,
     CASE WHEN NOT speaker_norm THEN 'no'
-        WHEN kind = 'ensemble' AND NOT coalesce((SELECT bool_and(m.speaker_norm) FROM runs m
-            WHERE list_contains(r.members, m.run_id)), true) THEN 'mixed'
+        WHEN kind = 'ensemble' AND (SELECT count(*) = len(r.members) AND NOT bool_and(
+            m.speaker_norm) FROM runs m WHERE list_contains(r.members, m.run_id)) THEN 'mixed'
         ELSE 'yes' END AS spk_norm,
     round(ua, 4) AS ua, round(wa, 4) AS wa, round(macro_f1, 4) AS macro_f1,
     round(fit_s, 1) AS fit_s, tuned_from IS NOT NULL AS tuned, started_at
@@ -37,8 +38,8 @@ ORDER BY started_at DESC;
 -- (speaker normalisation as `runs` shows it)
 SELECT run_id, model, corpus, label_map,
     CASE WHEN NOT speaker_norm THEN 'no'
-        WHEN kind = 'ensemble' AND NOT coalesce((SELECT bool_and(m.speaker_norm) FROM runs m
-            WHERE list_contains(r.members, m.run_id)), true) THEN 'mixed'
+        WHEN kind = 'ensemble' AND (SELECT count(*) = len(r.members) AND NOT bool_and(
+            m.speaker_norm) FROM runs m WHERE list_contains(r.members, m.run_id)) THEN 'mixed'
         ELSE 'yes' END AS spk_norm, round(ua, 4) AS ua,
     round(wa, 4) AS wa, round(macro_f1, 4) AS macro_f1
 FROM runs r ORDER BY started_at DESC LIMIT $n;
