@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sercap._text import ShownAsText
+from sercap._text import ShownAsText, Text
 from sercap.errors import (
     BadParameterError,
     NotExtractedError,
@@ -1752,7 +1752,6 @@ def info(wh: Warehouse) -> str:
     'no corpus yet: run `sercap ingest KIND DIR` (or `sercap demo`)'
     >>> wh.close()
     """
-    from sercap.format import Text
     from sercap.report import warehouse_summary
 
     return Text(warehouse_summary(wh))
@@ -1909,7 +1908,6 @@ def describe_feature_set(wh: Warehouse | None, name: str) -> str:
     >>> wh.close()
     """
     from sercap.features.stored import describe_feature_set as _describe
-    from sercap.format import Text
 
     return Text(_describe(wh, name))
 
@@ -2139,15 +2137,6 @@ def write_report(
     """
     _check_counts(importance_folds=importance_folds)
     from sercap.report import write_report as _write
-
-    if importance_folds is not None and (
-        isinstance(importance_folds, bool) or not isinstance(importance_folds, int)
-        or importance_folds < 1
-    ):  # fmt: skip
-        raise BadParameterError(
-            f"{option('importance_folds')} must be a whole number of at least 1, got "
-            f"{importance_folds!r}"
-        )
 
     corpus = resolve_corpus(wh, corpus)
     out = _output_dir(wh, out_dir, corpus)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sercap.errors import REPAIR_STEP, step
+from sercap.errors import REPAIR_STEP, SercapError, step
 from sercap.store import Warehouse, catalog, file_digest, layout
 from sercap.store import parts as store_parts
 from sercap.store import runs as store_runs
@@ -328,8 +328,6 @@ def _artifact_problems(wh: Warehouse) -> list[Problem]:
     model file changed, missing or added, or its checksums file missing or altered (the
     catalog holds that file's SHA-256). ``predict`` would refit such a model; ``check``
     used to say "no problems" about it."""
-    from sercap.errors import SercapError
-
     problems = []
     for run_id, folder, digest in store_runs.artifacts(wh):
         if not folder.is_dir():  # the cache deleted: predict fits the model again
@@ -466,7 +464,6 @@ def repair(wh: Warehouse, problems: list[Problem]) -> RepairSummary:
     -------
     RepairSummary
     """
-    from sercap.errors import SercapError
 
     if wh.read_only:
         raise SercapError(f"{wh.root}: the warehouse is open read-only; repair writes to it")

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 import click
 import polars as pl
 
-from sercap._text import ShownAsText, Text  # noqa: F401  (re-exported)
 from sercap.errors import SercapError
 
 if TYPE_CHECKING:

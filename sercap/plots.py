@@ -22,7 +22,8 @@ def figure(**kwargs):
     return Figure(**kwargs)
 
 
-def _save(fig, path: Path) -> Path:
+def save_png(fig, path: Path) -> Path:
+    """Lay ``fig`` out and write it to ``path`` (its folder created), at 110 dpi."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():  # long labels: tight_layout does what it can, silently
@@ -50,7 +51,7 @@ def confusion_png(confusion: Sequence[Sequence[int]], classes: Sequence[str], ti
     ax.set_yticks(range(len(classes)), classes)
     ax.set(xlabel="predicted", ylabel="true", title=title)
     fig.colorbar(image, ax=ax, fraction=0.046, label="share of true class")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def recall_png(recalls: dict[str, Sequence[float]], classes: Sequence[str], path: Path) -> Path:
@@ -66,7 +67,7 @@ def recall_png(recalls: dict[str, Sequence[float]], classes: Sequence[str], path
     ax.set_xticks(x, classes)
     ax.set(ylabel="recall", ylim=(0, 1), title="per-class recall (out-of-fold)")
     ax.legend(fontsize=8, ncol=min(len(models) + 1, 4), loc="upper right")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def comparison_png(rows: Sequence[dict], path: Path, n_classes: int | None = None) -> Path:
@@ -85,7 +86,7 @@ def comparison_png(rows: Sequence[dict], path: Path, n_classes: int | None = Non
     ax.set_yticks(y, names)
     ax.set(xlim=(0, 1), xlabel="score (pooled out-of-fold)", title="model comparison")
     ax.legend(fontsize=8, loc="lower right")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def boxplots_png(values: dict[str, dict[str, np.ndarray]], path: Path) -> Path:
@@ -102,7 +103,7 @@ def boxplots_png(values: dict[str, dict[str, np.ndarray]], path: Path) -> Path:
         ax.set_title(feature, fontsize=9)
     for ax in list(axes.flat)[len(features) :]:
         ax.set_axis_off()
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def counts_png(table: dict[str, dict[str, float]], title: str, ylabel: str, path: Path) -> Path:
@@ -119,7 +120,7 @@ def counts_png(table: dict[str, dict[str, float]], title: str, ylabel: str, path
     ax.set(title=title, ylabel=ylabel)
     ax.tick_params(axis="x", rotation=45)
     ax.legend(fontsize=8, ncol=min(len(classes), 7))
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def coverage_png(curves: dict[str, dict[str, Sequence[float]]], path: Path,
@@ -142,7 +143,7 @@ def coverage_png(curves: dict[str, dict[str, Sequence[float]]], path: Path,
     ax.set(xlim=(1.02, 0.0), ylim=(0, 1.02), xlabel="coverage (share of predictions kept)",
            ylabel="score", title="UA as the least confident predictions are set aside")  # fmt: skip
     ax.legend(fontsize=8, loc="lower left")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def importance_png(
@@ -171,7 +172,7 @@ def importance_png(
     ax.set_yticks(np.arange(len(names)), names)
     ax.set_ylim(-0.6, len(names) - 0.4)
     ax.set(xlabel="mean drop in UA when shuffled", title=title)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def cross_corpus_png(

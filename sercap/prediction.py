@@ -326,8 +326,6 @@ def _store_artifact(
     """Write a run's final model (``save`` into a folder), its inputs.json and the files'
     checksums, in a temporary folder renamed into place: the artifact appears whole or not
     at all. A read-only warehouse stores nothing (the model was fitted in memory)."""
-    from sercap.store.parts import file_digest
-
     if wh.read_only:
         if say is not None:
             say(
@@ -342,8 +340,7 @@ def _store_artifact(
     tmp.mkdir(parents=True)
     save(tmp)
     (tmp / META).write_text(json.dumps(meta, indent=1))
-    (tmp / runs.CHECKSUMS).write_text(json.dumps(runs.artifact_checksums(tmp), indent=1))
-    digest = file_digest(tmp / runs.CHECKSUMS)[1]
+    digest = runs.write_artifact_checksums(tmp)
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
     runs.record_artifact(wh, run_id, folder, digest)

@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+from optuna.storages.journal import JournalFileOpenLock
 from tqdm.auto import tqdm
 
 from sercap.data import Dataset
@@ -175,7 +176,7 @@ def open_storage(
         if not create and not path.is_file():
             raise _no_study(study)
         path.parent.mkdir(parents=True, exist_ok=True)
-        backend = JournalFileBackend(str(path), lock_obj=_mending_lock(path))
+        backend = JournalFileBackend(str(path), lock_obj=_MendingLock(path))
         return JournalStorage(backend)
     if "://" not in url:
         raise SercapError(
@@ -202,28 +203,28 @@ def open_storage(
     raise AssertionError("unreachable")
 
 
-def _mending_lock(path: Path) -> Any:
-    """Optuna's journal lock for ``path``, which, once held, cuts a record torn by a killed
-    writer off the end of the journal (:func:`cut_torn_record`) before the holder appends.
+class _MendingLock(JournalFileOpenLock):
+    """Optuna's journal lock, which, once held, cuts a record torn by a killed writer off
+    the end of the journal (:func:`cut_torn_record`) before the holder appends.
 
     Every append of every process sharing the study takes it, so a torn record is cut before
     anything is written after it, also by a tuner that was already running. Reading takes
     no lock and changes nothing: Optuna's reader skips a partial last line by itself.
     """
-    from optuna.storages.journal import JournalFileOpenLock
 
-    class MendingLock(JournalFileOpenLock):
-        def acquire(self) -> bool:
-            held = super().acquire()
-            if held:
-                try:
-                    cut_torn_record(path)
-                except BaseException:
-                    self.release()
-                    raise
-            return held
+    def __init__(self, journal: Path) -> None:
+        super().__init__(str(journal))
+        self.journal = journal
 
-    return MendingLock(str(path))
+    def acquire(self) -> bool:
+        held = super().acquire()
+        if held:
+            try:
+                cut_torn_record(self.journal)
+            except BaseException:
+                self.release()
+                raise
+        return held
 
 
 def cut_torn_record(path: Path) -> bool:
@@ -1080,7 +1081,7 @@ def summarise(study: optuna.Study) -> StudySummary:
 
 def plot_study(summary: StudySummary, path: Path) -> Path:
     """History (value per trial, best so far) and parameter importances, as one PNG."""
-    from sercap.plots import figure
+    from sercap.plots import figure, save_png
 
     fig = figure(figsize=(11, 4))
     ax1, ax2 = fig.subplots(1, 2)
@@ -1102,7 +1103,4 @@ def plot_study(summary: StudySummary, path: Path) -> Path:
     else:
         ax2.text(0.5, 0.5, "needs ≥ 3 completed trials", ha="center", va="center")
         ax2.set_axis_off()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    return path
+    return save_png(fig, path)

@@ -186,13 +186,7 @@ def unregistered_files(wh: Warehouse) -> list[Path]:
 def parts_columns(wh: Warehouse) -> set[str]:
     """The columns the ``parts`` table has (an older warehouse opened read-only lacks the
     later ones: sizes and checksums, stats)."""
-    return {
-        row[0]
-        for row in wh.con.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'parts' "
-            "AND schema_name = 'main' AND database_name = current_database()"
-        ).fetchall()
-    }
+    return wh.columns_of("parts")
 
 
 def registered_parts(wh: Warehouse) -> list[tuple]:

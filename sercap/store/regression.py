@@ -52,12 +52,7 @@ def regression_predictions(wh: Warehouse, run_id: str) -> pl.DataFrame:
 def has_regression_columns(wh: Warehouse) -> bool:
     """Whether the catalog has ``runs.target`` (a read-only warehouse opened before
     ``sql/008_regression.sql`` existed has not)."""
-    return bool(
-        wh.scalar(
-            "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'runs' "
-            "AND column_name = 'target' AND database_name = current_database()"
-        )
-    )
+    return "target" in wh.columns_of("runs")
 
 
 def regression_scores(wh: Warehouse, run_ids: Sequence[str]) -> pl.DataFrame:

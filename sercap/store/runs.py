@@ -204,6 +204,16 @@ def artifact_checksums(folder: Path) -> dict[str, str]:
     }
 
 
+def write_artifact_checksums(folder: Path) -> str:
+    """Write ``checksums.json`` (:func:`artifact_checksums`) into an artifact folder; return
+    that file's SHA-256, which :func:`record_artifact` keeps in the catalog."""
+    from sercap.store.parts import file_digest
+
+    path = folder / CHECKSUMS
+    path.write_text(json.dumps(artifact_checksums(folder), indent=1))
+    return file_digest(path)[1]
+
+
 def verify_artifact(folder: Path, checksums_sha256: str | None) -> None:
     """Raise a :class:`SercapError` naming the file when an artifact differs from what was
     stored: its checksums file missing or not the one the catalog recorded
@@ -252,13 +262,7 @@ def artifact_digest(wh: Warehouse, run_id: str) -> str | None:
 def _has_artifact_digests(wh: Warehouse) -> bool:
     """Whether the artifacts table has its checksums column (an older warehouse opened
     read-only has not)."""
-    return bool(
-        wh.scalar(
-            "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'artifacts' "
-            "AND column_name = 'checksums_sha256' AND schema_name = 'main' "
-            "AND database_name = current_database()"
-        )
-    )
+    return "checksums_sha256" in wh.columns_of("artifacts")
 
 
 # -- tuned parameters -------------------------------------------------------------------

@@ -146,6 +146,16 @@ class Warehouse:
             )
         )
 
+    def columns_of(self, table: str) -> set[str]:
+        """The columns catalog table ``table`` has: an older warehouse opened read-only
+        (never migrated) lacks those later ``sql/`` files add."""
+        rows = self.con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = ? "
+            "AND schema_name = 'main' AND database_name = current_database()",
+            [table],
+        ).fetchall()
+        return {name for (name,) in rows}
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Warehouse]:
         """All or nothing: commit on success, roll back on any exception (Ctrl-C included)."""
