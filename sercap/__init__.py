@@ -55,6 +55,7 @@ _API = (
     "tune",
     "load_study",
     "predict",
+    "models_to_fit",
     "compare_runs",
     "fairness",
     "write_report",

@@ -1334,7 +1334,9 @@ def predict(
     Parameters
     ----------
     wh : Warehouse
-        An open, writable warehouse (the final model is stored there).
+        An open warehouse. A final model trained by this call is stored there; on a
+        read-only one it is used for the call and not kept (:func:`models_to_fit` says
+        beforehand whether any will be trained).
     paths : path or sequence of paths
         Audio files (any sample rate or channel count; ``say`` hears a note for a file
         recorded below the features' 16 kHz or shorter than every training utterance).
@@ -1426,6 +1428,68 @@ def predict(
     )  # fmt: skip
     table = prediction_table(results, run_id).with_columns(run_id=pl.Series(used, dtype=pl.String))
     return with_confidence(table, threshold)
+
+
+@_takes_warehouse
+def models_to_fit(
+    wh: Warehouse,
+    paths: Sequence[PathLike] | PathLike,
+    *,
+    model: str | None = None,
+    run: str | None = None,
+    corpus: str | None = None,
+    texts: Mapping[PathLike, str] | PathLike | None = None,
+) -> list[str]:
+    """The runs whose final models :func:`predict` would train before predicting.
+
+    :func:`predict` with the same arguments loads a stored final model for every other
+    run it uses; with none left to train it changes nothing in the warehouse, so a
+    read-only connection does the same work. (``sercap predict`` opens the warehouse
+    read-only when this is empty.)
+
+    Parameters
+    ----------
+    wh : Warehouse
+        An open warehouse (read-only is enough).
+    paths, model, run, corpus, texts
+        As for :func:`predict`.
+
+    Returns
+    -------
+    list of str
+        Run ids: the run itself, an ensemble's members, or the audio run that files
+        without transcripts fall back to, for each whose final model is not stored whole
+        (never fitted, or damaged).
+
+    Examples
+    --------
+    >>> import tempfile, sercap
+    >>> corpus = sercap.synth(tempfile.mkdtemp(), sessions=2, per_speaker=6)
+    >>> wh = sercap.connect(":memory:")
+    >>> _ = sercap.ingest(wh, "iemocap", corpus.root)
+    >>> _ = sercap.extract(wh)
+    >>> svm = sercap.train(wh, "svm")
+    >>> wav = next(corpus.root.rglob("*.wav"))
+    >>> sercap.models_to_fit(wh, [wav], model="svm") == [svm.run_id]
+    True
+    >>> _ = sercap.predict(wh, [wav], model="svm")  # trains and stores the final model
+    >>> sercap.models_to_fit(wh, [wav], model="svm")
+    []
+    >>> wh.close()
+    """
+    from sercap.predict_text import runs_to_fit
+    from sercap.prediction import final_model_stored, newest_run
+
+    if (run is None) == (model is None):
+        raise BadParameterError(
+            "give exactly one of run or model", hint="name a stored run id or a model"
+        )
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    record = get_run(wh, run or newest_run(wh, model or "", corpus))
+    if isinstance(record, RegressionRun):
+        return [] if final_model_stored(wh, record.run_id) else [record.run_id]
+    return runs_to_fit(wh, record.run_id, [Path(p) for p in paths], texts)
 
 
 def _inner_folds_used(data: Any, inner_folds: int) -> str:
@@ -2923,6 +2987,7 @@ __all__ = [
     "info",
     "ingest",
     "load_study",
+    "models_to_fit",
     "plot_image",
     "predict",
     "prediction_table",

@@ -233,6 +233,25 @@ def plan_prediction(
     return PredictPlan(groups, [note])
 
 
+def runs_to_fit(
+    wh: Warehouse,
+    run_id: str,
+    paths: list[Path],
+    texts: Mapping[PathLike, str | None] | PathLike | None,
+) -> list[str]:
+    """The model runs whose final models :func:`predict_with_texts` would fit first
+    (none stored whole yet), in the order it meets them: the run or an ensemble's
+    members, and the audio run that files without words fall back to."""
+    from sercap.prediction import final_model_stored
+
+    plan = plan_prediction(wh, run_id, paths, match_texts(paths, texts))
+    needed: list[str] = []
+    for group_run, _idx in plan.groups:
+        run = store_runs.get_run(wh, group_run)
+        needed += run["members"] if run["kind"] == "ensemble" else [run["run_id"]]
+    return [r for r in dict.fromkeys(needed) if not final_model_stored(wh, r)]
+
+
 def predict_with_texts(
     wh: Warehouse,
     run_id: str,

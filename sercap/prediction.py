@@ -307,6 +307,24 @@ def _stored_final_model(
         return None
 
 
+def final_model_stored(wh: Warehouse, run_id: str) -> bool:
+    """Whether a model run's final model is stored whole: recorded in the catalog, with
+    its inputs.json, and its files matching their checksums (what :func:`final_model`
+    loads without fitting)."""
+    from sercap.features.extract import is_interrupt
+
+    folder = runs.artifact_dir(wh, run_id)
+    if not (folder / META).is_file() or runs.artifact_path(wh, run_id) is None:
+        return False
+    try:
+        runs.verify_artifact(folder, runs.artifact_digest(wh, run_id))
+    except Exception as exc:
+        if is_interrupt(exc):
+            raise
+        return False
+    return True
+
+
 def _check_features(run: dict, digest: str) -> None:
     """Refuse to refit a run's final model on features other than the run's."""
     if digest != run["feature_set_hash"]:

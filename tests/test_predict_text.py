@@ -248,3 +248,22 @@ def test_a_fused_model_gets_audio_features_and_words_through_the_input_hook(buil
             assert np.allclose(features, row, equal_nan=True)
         with pytest.raises(AudioError, match="no transcript"):
             _predict_member(fused, wav, None)
+
+
+def test_models_to_fit_counts_the_audio_run_files_without_words_fall_back_to(
+    built, tmp_path: Path
+) -> None:
+    import shutil
+
+    copy = tmp_path / "wh"
+    shutil.copytree(built["wh"], copy)
+    first, second, _ = built["wavs"]
+    with connect(copy) as wh:
+        wh.execute("DELETE FROM artifacts")
+        with_words = sercap.models_to_fit(wh, [first], run=built["text"], texts={first: ANGRY})
+        assert with_words == [built["text"]]  # every file has words: no fallback needed
+        assert sercap.models_to_fit(
+            wh, [first, second], run=built["text"], texts={first: ANGRY}
+        ) == [built["text"], built["audio"]]
+        sercap.predict(wh, [first, second], run=built["text"], texts={first: ANGRY})
+        assert sercap.models_to_fit(wh, [first, second], run=built["text"]) == []

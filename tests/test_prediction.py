@@ -452,3 +452,60 @@ def test_a_model_edited_with_its_checksums_file_removed_is_caught_and_check_find
         predict_files(wh, runs["svm"], [wavs["mono16k"]], progress=False)  # stored again
         shutil.rmtree(copy / "artifacts")  # the cache deleted is no damage: predict refits
         assert check(wh) == []
+
+
+def _digest(root: Path) -> dict[str, str]:
+    import hashlib
+
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_cli_predict_with_stored_models_opens_read_only_and_changes_no_byte(
+    trained, wavs, tmp_path
+) -> None:
+    """`sercap predict` opened the warehouse writable even when every final model it
+    needed was stored, which rewrote the catalog file (and failed beside a notebook holding
+    it read-only). Now it opens read-only then, and writable only to store a new model."""
+    import shutil
+
+    wh_dir, runs = trained
+    copy = tmp_path / "wh"
+    shutil.copytree(wh_dir, copy)
+    cli = ["-w", str(copy), "predict", str(wavs["mono16k"]), "--run", runs["ensemble"]]
+    first = CliRunner().invoke(main, cli)
+    assert first.exit_code == 0, first.output
+    with connect(copy, read_only=True) as wh:  # the first call stored both members
+        stored = wh.query("SELECT run_id FROM artifacts")["run_id"].to_list()
+    assert {runs["svm"], runs["rf"]} <= set(stored)
+    before = _digest(copy)
+    again = CliRunner().invoke(main, cli)
+    assert again.exit_code == 0, again.output
+    assert again.stdout == first.stdout
+    assert _digest(copy) == before
+
+
+def test_models_to_fit_names_the_members_still_to_train(trained, wavs, tmp_path) -> None:
+    import shutil
+
+    import sercap
+
+    wh_dir, runs = trained
+    copy = tmp_path / "wh"
+    shutil.copytree(wh_dir, copy)
+    wav = [wavs["mono16k"]]
+    with connect(copy) as wh:
+        wh.execute("DELETE FROM artifacts")  # nothing stored
+        assert sercap.models_to_fit(wh, wav, run=runs["ensemble"]) == [runs["svm"], runs["rf"]]
+        sercap.predict(wh, wav, run=runs["svm"])  # stores svm's final model
+        assert sercap.models_to_fit(wh, wav, run=runs["ensemble"]) == [runs["rf"]]
+        assert sercap.models_to_fit(wh, wav, run=runs["svm"]) == []
+        folder = copy / wh.scalar("SELECT path FROM artifacts WHERE run_id = ?", [runs["svm"]])
+    (folder / "inputs.json").write_text("{}")  # damaged: predict would fit it again
+    with connect(copy, read_only=True) as wh:
+        assert sercap.models_to_fit(wh, wav, run=runs["svm"]) == [runs["svm"]]
+        with pytest.raises(sercap.BadParameterError, match="exactly one of run or model"):
+            sercap.models_to_fit(wh, wav)

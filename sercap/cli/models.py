@@ -416,7 +416,8 @@ def predict_command(
     """Predict the emotion of each audio file in WAVS (any sample rate or channel count).
 
     The first prediction with a run trains its final model on all of the run's data (same
-    parameters and seed) and stores it in the warehouse; later ones load it. A file that
+    parameters and seed) and stores it in the warehouse; later ones load it, with the
+    warehouse open read-only (nothing in it changes). A file that
     cannot be read gets a one-line reason and the others still get predictions; the exit
     status is 1 only when no file could be predicted. A file recorded below the features'
     16 kHz, or shorter than every training utterance, is predicted with a note: the model
@@ -442,8 +443,15 @@ def predict_command(
             f"--text is the transcript of one file, and {len(wavs)} are given; "
             "use --texts FILE.csv (columns path,text)"
         )
+    given = {wavs[0]: text} if text is not None else texts_csv
+    # Read-only when every final model it needs is stored: predicting changes no byte
+    # then, and works beside a notebook that holds the warehouse open read-only.
+    wh = open_warehouse(ctx, read_only=True)
+    if sercap.models_to_fit(wh, list(wavs), run=run_id, model=model, corpus=corpus, texts=given):
+        wh.close()
+        wh = open_warehouse(ctx)
     table = sercap.predict(
-        open_warehouse(ctx),
+        wh,
         list(wavs),
         run=run_id,
         model=model,
@@ -452,7 +460,7 @@ def predict_command(
         progress=bars(),
         abstain=abstain,
         coverage=coverage,
-        texts={wavs[0]: text} if text is not None else texts_csv,
+        texts=given,
         say=say,
     )
     failed = table.filter(table["error"].is_not_null())
