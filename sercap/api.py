@@ -867,10 +867,12 @@ def train(
         f"{len(set(data.folds))} folds ({data.protocol})"
     )
     if getattr(data, "left_out", 0):
-        say(
-            f"note: {data.left_out} labelled utterance(s) left out: their extraction failed "
-            "(the extractions table keeps each one's error)"
-        )
+        failed = "their extraction failed (the extractions table keeps each one's error)"
+        why = {
+            "text": "they have no transcript",
+            "multimodal": f"they have no transcript, or {failed}",
+        }.get(data.input_kind, failed)
+        say(f"note: {data.left_out} labelled utterance(s) left out: {why}")
     kwargs = dict(
         params=dict(params or {}),
         seed=seed,

@@ -56,6 +56,7 @@ def load_text_dataset(
             f"corpus {corpus!r} has no transcripts; ingest a corpus with words (IEMOCAP "
             "dialog/transcriptions/, or a manifest with a text column)"
         )
+    labelled = meta.height
     meta = meta.join(words, on="utt_id", how="inner").sort("utt_id")
     classes = sorted(meta["label"].unique().to_list())
     index = {c: i for i, c in enumerate(classes)}
@@ -72,6 +73,7 @@ def load_text_dataset(
         input_kind="text",
         feature_set=TEXT_FEATURE_SET,
         feature_set_hash=words_digest(meta.select("utt_id", "text")),
+        left_out=labelled - meta.height,
     )
 
 
@@ -129,4 +131,5 @@ def load_multimodal_dataset(audio: Dataset, text: Dataset) -> Dataset:
         columns=audio.columns,
         column_pattern=audio.column_pattern,
         speaker_norm=audio.speaker_norm,
+        left_out=len(audio) + audio.left_out - len(common),
     )

@@ -176,3 +176,42 @@ def test_text_dataset_needs_transcripts(wh: Warehouse) -> None:
     add_corpus(wh)
     with pytest.raises(SercapError, match="no transcripts"):
         load_text_dataset(wh)
+
+
+def test_ingesting_one_session_after_another_keeps_the_first_sessions_words(
+    wh: Warehouse, tmp_path: Path
+) -> None:
+    """Each ingest deleted every transcript of the corpus and wrote its own: after
+    `ingest iemocap s1` then `ingest iemocap s2`, Session1 had no words left and text
+    models trained on Session2 alone, saying nothing. Only this ingest's utterances get
+    their words replaced now, and a text dataset counts labelled utterances without words."""
+    import shutil
+
+    full = make_tiny(tmp_path / "full")
+    for session in ("Session1", "Session2"):
+        shutil.copytree(full / session, tmp_path / session.lower() / session)
+    ingest(wh, "iemocap", tmp_path / "session1")
+    first = wh.query("SELECT utt_id, text FROM transcripts ORDER BY utt_id")
+    assert first.height and all(u.startswith("Ses01") for u in first["utt_id"])
+    ingest(wh, "iemocap", tmp_path / "session2")
+    both = wh.query("SELECT utt_id, text FROM transcripts ORDER BY utt_id")
+    assert first.rows() == [r for r in both.rows() if r[0].startswith("Ses01")]
+    assert any(u.startswith("Ses02") for u in both["utt_id"])
+    data = load_text_dataset(wh)
+    assert data.left_out == 0  # every labelled utterance has words
+    assert any(u.startswith("Ses01") for u in data.utt_ids)
+    # a transcription file removed: that dialog's words go, on the next ingest of it
+    gone = next(
+        f
+        for f in sorted((tmp_path / "session1").rglob("transcriptions/*.txt"))
+        if any(u.startswith(f.stem + "_") for u in data.utt_ids)
+    )
+    dialog = gone.stem
+    gone.unlink()
+    ingest(wh, "iemocap", tmp_path / "session1")
+    kept = wh.query("SELECT utt_id FROM transcripts")["utt_id"].to_list()
+    assert not any(u.startswith(dialog + "_") for u in kept)
+    assert len(kept) < both.height and any(u.startswith("Ses02") for u in kept)
+    fewer = load_text_dataset(wh)
+    labelled_gone = sum(u.startswith(dialog + "_") for u in data.utt_ids)
+    assert fewer.left_out == labelled_gone > 0 and len(fewer) == len(data) - labelled_gone

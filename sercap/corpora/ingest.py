@@ -158,7 +158,7 @@ def ingest(
             )
             corpora_store.store_audio_files(wh, files)
             corpora_store.store_transcripts(
-                wh, corpus, transcript_frame(records, utterances["utt_id"])
+                wh, utterances["utt_id"], transcript_frame(records, utterances["utt_id"])
             )
             invalidation = invalidate(wh, changed_audio | set(gone))
     except BaseException:

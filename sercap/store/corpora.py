@@ -224,13 +224,16 @@ def store_corpus_row(wh: Warehouse, corpus: str, spec: Any, root: Path, touched:
     )
 
 
-def store_transcripts(wh: Warehouse, corpus: str, frame: pl.DataFrame) -> None:
-    """Replace the stored words of ``corpus``' utterances by ``frame`` (inside the caller's
-    transaction, after its utterances are written)."""
-    wh.execute(
-        "DELETE FROM transcripts WHERE utt_id IN (SELECT utt_id FROM utterances WHERE corpus = ?)",
-        [corpus],
-    )
+def store_transcripts(wh: Warehouse, utt_ids: pl.Series, frame: pl.DataFrame) -> None:
+    """Replace the stored words of the utterances ``utt_ids`` (this ingest's) by ``frame``
+    (inside the caller's transaction, after its utterances are written). The words of the
+    corpus' other utterances stay: ingesting one session of a corpus after another must
+    not drop the first session's transcripts."""
+    wh.con.register("_ingest_ids", pl.DataFrame({"utt_id": utt_ids}))
+    try:
+        wh.execute("DELETE FROM transcripts WHERE utt_id IN (SELECT utt_id FROM _ingest_ids)")
+    finally:
+        wh.con.unregister("_ingest_ids")
     if frame.is_empty():
         return
     wh.con.register("_ingest_t", frame)
