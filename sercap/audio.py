@@ -137,6 +137,27 @@ def clipped_fraction(y: np.ndarray, threshold: float = 0.999) -> float:
     return float(np.mean(np.abs(y) >= threshold)) if y.size else 0.0
 
 
+#: How the errors of a file that could not be reached begin (missing, or not openable):
+#: the same audio may be readable later, so an extraction that failed this way is tried
+#: again once ingest finds the file readable (see :func:`unreachable`).
+NOT_FOUND = "audio file not found"
+CANNOT_OPEN = "cannot open the file"
+
+
+def unreachable(error: str | None) -> bool:
+    """Whether an audio error says the file could not be reached (rather than its content
+    being unusable), so that the same file may read fine later.
+
+    Examples
+    --------
+    >>> unreachable("audio file not found"), unreachable("cannot open the file (Permission denied)")
+    (True, True)
+    >>> unreachable("silent (peak below 1e-05)")
+    False
+    """
+    return bool(error) and str(error).startswith((NOT_FOUND, CANNOT_OPEN))
+
+
 def _require_file(path: str | Path) -> None:
     if printable(str(path)) != str(path):  # libsndfile takes UTF-8 paths only
         name = Path(path).name
@@ -149,10 +170,10 @@ def _require_file(path: str | Path) -> None:
         try:  # libsndfile says "System error." for every failure to open
             os.close(os.open(p, os.O_RDONLY))
         except OSError as exc:
-            raise AudioError(f"cannot open the file ({exc.strerror})") from exc
+            raise AudioError(f"{CANNOT_OPEN} ({exc.strerror})") from exc
         return
     if not p.exists():
-        raise AudioError("audio file not found")
+        raise AudioError(NOT_FOUND)
     raise AudioError("not an audio file (a directory)" if p.is_dir() else "not an audio file")
 
 

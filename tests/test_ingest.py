@@ -231,6 +231,40 @@ def test_features_of_audio_deleted_or_damaged_since_extraction_are_dropped(
         assert "not found" in errors["b"] and "truncated WAV" in errors["c"]
 
 
+def test_a_file_restored_after_extract_missed_it_is_extracted_again(tmp_path: Path) -> None:
+    """Restoring a deleted file and ingesting again left extract's 'audio file not found'
+    row in place: extract said the utterance 'failed before' and never tried it again,
+    unless another ingest happened to run while the file was still gone (which dropped the
+    row and said 'audio changed' each time, though nothing had). Now an ingest that finds
+    such a file readable drops the row, and one that finds it still missing says nothing."""
+    from sercap.corpora.ingest import ingest
+    from sercap.features.extract import extract
+    from sercap.store import connect
+
+    root = tmp_path / "corpus"
+    for i, name in enumerate("abc"):
+        _wav(root / f"{name}.wav", 120 + 20 * i, i)
+    rows = [(f"{n}.wav", "neu", f"s{i % 2}") for i, n in enumerate("abc")]
+    with connect(tmp_path / "wh", memory=True) as wh:
+        ingest(wh, "manifest", _manifest(root, rows))
+        assert extract(wh, "default", progress=False).done == 3
+        (root / "b.wav").rename(tmp_path / "b.wav")
+        assert ingest(wh, "manifest", _manifest(root, rows[::2])).audio_gone.keys() == {"b"}
+        assert extract(wh, "default", progress=False).failed == 1  # recorded: not found
+        still = ingest(wh, "manifest", _manifest(root, rows[::2]))  # b still missing
+        assert still.audio_gone == {} and still.audio_line() is None
+        assert extract(wh, "default", progress=False).failed_before == 1
+        (tmp_path / "b.wav").rename(root / "b.wav")
+        back = ingest(wh, "manifest", _manifest(root, rows))
+        assert back.audio_back == 1 and back.audio_line().startswith("audio back: 1 utterance")
+        assert (back.added, back.updated) == (0, 0)  # the same audio, the same rows
+        again = extract(wh, "default", progress=False)
+        assert (again.done, again.failed) == (1, 0)
+        stored = wh.query("SELECT utt_id FROM utterance_features ORDER BY utt_id")
+        assert stored["utt_id"].to_list() == ["a", "b", "c"]
+        assert ingest(wh, "manifest", _manifest(root, rows)).audio_line() is None
+
+
 def test_copies_are_the_same_audio_and_unchanged_files_are_not_rehashed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

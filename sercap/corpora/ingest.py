@@ -27,14 +27,14 @@ from pathlib import Path
 from tqdm import tqdm
 
 from sercap._lazy import pl
-from sercap.audio import AudioError, AudioInfo, probe_audio
+from sercap.audio import AudioError, AudioInfo, probe_audio, unreachable
 from sercap.corpora import corpus_kind
 from sercap.corpora.fingerprint import Fingerprint, fingerprint
 from sercap.corpora.invalidate import Invalidation, invalidate
 from sercap.corpora.records import CorpusKind, Problem, UtteranceRecord
 from sercap.corpora.transcripts import transcript_frame
 from sercap.errors import SercapError, option, require_utf8_path, step
-from sercap.store import Warehouse, check_name
+from sercap.store import Warehouse, catalog, check_name
 from sercap.store import corpora as corpora_store
 from sercap.store.corpora import (
     audio_file_schema,
@@ -67,8 +67,12 @@ class IngestSummary:
     #: Utterances stored before whose audio changed; their extractions were dropped.
     audio_changed: int = 0
     #: Stored utterances whose file is now missing or unusable, with the reason; their
-    #: extractions were dropped too.
+    #: extractions were dropped too. (One extract already failed to reach is not counted
+    #: again: its error rows say why.)
     audio_gone: dict[str, str] = field(default_factory=dict)
+    #: Utterances whose file extract could not reach and that read fine now: their error
+    #: rows were dropped, so extract tries them again.
+    audio_back: int = 0
     invalidation: Invalidation = field(default_factory=Invalidation)
     #: Files hashed now (the others kept the hash recorded for the same size/times/inode).
     hashed: int = 0
@@ -88,8 +92,13 @@ class IngestSummary:
         return f"```\n{self}\n```"
 
     def audio_line(self) -> str | None:
-        """One line on changed or lost audio, or None when nothing stored changed."""
+        """One line on changed, lost or found audio, or None when nothing stored changed."""
         if not self.audio_changed and not self.audio_gone:
+            if self.audio_back:
+                return (
+                    f"audio back: {self.audio_back} utterance(s) whose file extract could not "
+                    f"reach read fine now; {step('extract', 'extract(wh)')} will try them again"
+                )
             return None
         parts = [f"{self.audio_changed} utterance(s)"] if self.audio_changed else []
         if self.audio_gone:
@@ -149,6 +158,11 @@ def ingest(
         first = f"; first: {ordered[0]}" if ordered else ""
         raise SercapError(f"{root}: no usable utterances ({len(problems)} problems{first})")
     gone = _audio_gone(wh, corpus, utterances["utt_id"])
+    # A file that could not be reached when extract tried it: still missing, nothing to
+    # drop (extract recorded why); readable again, its error rows go so extract retries it.
+    failed = _failed_unreachable(wh, [*gone, *utterances["utt_id"]])
+    gone = {u: why for u, why in gone.items() if u not in failed}
+    back = failed & set(utterances["utt_id"])
     invalidation = Invalidation()
     try:
         with wh.transaction():
@@ -160,7 +174,7 @@ def ingest(
             corpora_store.store_transcripts(
                 wh, utterances["utt_id"], transcript_frame(records, utterances["utt_id"])
             )
-            invalidation = invalidate(wh, changed_audio | set(gone))
+            invalidation = invalidate(wh, changed_audio | set(gone) | back)
     except BaseException:
         invalidation.abort()
         raise
@@ -171,9 +185,20 @@ def ingest(
     summary = _summary(wh, corpus, spec, root, len(read), counts, problems)
     summary.audio_changed = len(changed_audio)
     summary.audio_gone = gone
+    summary.audio_back = len(back - changed_audio)
     summary.invalidation = invalidation
     summary.hashed, summary.hash_s = hashing
     return summary
+
+
+def _failed_unreachable(wh: Warehouse, utt_ids: list[str]) -> set[str]:
+    """Those of ``utt_ids`` whose every extraction (at least one) failed because the file
+    could not be reached (missing, not openable): the same audio may read fine later."""
+    return {
+        utt_id
+        for utt_id, errors in catalog.extraction_errors(wh, utt_ids).items()
+        if all(unreachable(e) for e in errors)
+    }
 
 
 def _audio_gone(wh: Warehouse, corpus: str, written: pl.Series) -> dict[str, str]:

@@ -200,6 +200,17 @@ def forget_extractions(wh: Warehouse, digest: str, utt_ids: Sequence[str]) -> No
     )
 
 
+def extraction_errors(wh: Warehouse, utt_ids: Sequence[str]) -> dict[str, list[str | None]]:
+    """Each of ``utt_ids`` that has extraction rows → their errors (None for an ``ok``
+    row), one per feature set."""
+    rows = wh.con.execute(
+        "SELECT utt_id, list(CASE WHEN status = 'error' THEN error END) "
+        "FROM extractions WHERE list_contains(?, utt_id) GROUP BY utt_id",
+        [list(utt_ids)],
+    ).fetchall()
+    return dict(rows)
+
+
 def drop_extractions_of(wh: Warehouse, utt_ids: Sequence[str]) -> int:
     """Drop every extraction row (all sets) of some utterances; returns how many there were."""
     stale = list(utt_ids)
