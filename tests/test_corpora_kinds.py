@@ -68,6 +68,17 @@ def test_ravdess_naming_speech_only_and_actor_blocks(wh: Warehouse, tmp_path: Pa
     assert speakers_in_two_folds(wh) == []
 
 
+def test_ravdess_song_files_alone_are_refused_saying_why(wh: Warehouse, tmp_path: Path) -> None:
+    """The song zip alone said 'no usable utterances (0 problems)'."""
+    root = tmp_path / "ravdess"
+    write_wav(root / "Actor_01" / "03-02-03-01-01-01-01.wav")
+    write_wav(root / "Actor_01" / "03-02-04-01-01-01-01.wav")
+    with pytest.raises(SercapError, match="all 2 .wav files are RAVDESS song or video") as e:
+        ingest(wh, "ravdess", root)
+    assert "Audio_Speech_Actors_01-24" in str(e.value) and "\n" not in str(e.value)
+    assert wh.scalar("SELECT count(*) FROM utterances") == 0
+
+
 def test_cremad_naming_and_demographics(wh: Warehouse, tmp_path: Path) -> None:
     root = tmp_path / "crema"
     names = ["1001_DFA_ANG_XX", "1001_IEO_HAP_HI", "1002_DFA_SAD_LO", "1003_TIE_NEU_XX"]
@@ -254,6 +265,15 @@ def test_manifest_mistakes_are_one_line_with_what_to_do(wh: Warehouse, tmp_path:
         (tmp_path / f"m{i}.csv").write_bytes(content)
         with pytest.raises(SercapError, match=words):
             ingest(wh, "manifest", tmp_path / f"m{i}.csv", name=f"m{i}")
+    # a wav or a README given as the manifest was read as a CSV ('save the file as UTF-8',
+    # 'more fields than defined in Schema'); a device was 'no such file or directory'
+    write_wav(tmp_path / "a.wav")
+    (tmp_path / "README.md").write_text("# notes, not a manifest\n")
+    for path in (tmp_path / "a.wav", tmp_path / "README.md"):
+        with pytest.raises(SercapError, match=r"not a manifest; give a \.csv or \.parquet"):
+            ingest(wh, "manifest", path, name="m")
+    with pytest.raises(SercapError, match="/dev/null: not a regular file"):
+        ingest(wh, "manifest", Path("/dev/null"), name="m")
 
 
 def test_a_rating_that_is_not_a_number_is_a_problem(wh: Warehouse, tmp_path: Path) -> None:

@@ -52,7 +52,13 @@ def read(root: Path, problems: list[Problem]) -> Iterator[UtteranceRecord]:
 def manifest_file(root: Path) -> Path:
     """The manifest itself: ``root`` when it is a file, else the one manifest.* inside it."""
     if root.is_file():
+        if root.suffix.lower() not in (".csv", ".parquet"):
+            raise SercapError(
+                f"{root}: not a manifest; give a .csv or .parquet file (columns path,label,speaker)"
+            )
         return root
+    if root.exists() and not root.is_dir():
+        raise SercapError(f"{root}: not a regular file; give a .csv or .parquet manifest")
     if not root.is_dir():
         raise SercapError(f"{root}: no such file or directory")
     found = sorted(

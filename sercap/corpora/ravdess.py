@@ -37,6 +37,14 @@ def read(root: Path, problems: list[Problem]) -> Iterator[UtteranceRecord]:
     files = wav_files(root, problems)
     if not files:
         raise SercapError(f"{root}: no .wav files (expected Actor_NN/03-01-EE-II-SS-RR-AA.wav)")
+    names = [_NAME.fullmatch(path.stem) for path in files]
+    other = [n for n in names if n is not None and (n["modality"], n["channel"]) != ("03", "01")]
+    if other and len(other) == len(files):
+        raise SercapError(
+            f"{root}: all {len(files)} .wav files are RAVDESS song or video recordings "
+            "(names not starting 03-01-); sercap reads the speech audio "
+            "(Audio_Speech_Actors_01-24: Actor_NN/03-01-EE-II-SS-RR-AA.wav)"
+        )
     return _records(files, problems)
 
 
