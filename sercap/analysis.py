@@ -262,7 +262,7 @@ def mcnemar(y_true, pred_a, pred_b, *, exact_below: int = 25) -> McNemarResult:
     With ``b`` utterances only A gets right and ``c`` only B gets right: when ``b + c <
     exact_below`` the exact two-sided binomial test (statistic ``min(b, c)``, ``p = min(1,
     2 * P[Bin(b + c, 1/2) <= min(b, c)])``); otherwise the chi-square statistic with
-    continuity correction ``(|b - c| - 1)**2 / (b + c)`` on one degree of freedom.
+    continuity correction ``max(0, |b - c| - 1)**2 / (b + c)`` on one degree of freedom.
 
     Examples
     --------
@@ -282,7 +282,7 @@ def mcnemar(y_true, pred_a, pred_b, *, exact_below: int = 25) -> McNemarResult:
         k = min(n_b, n_c)
         p = min(1.0, 2.0 * float(stats.binom.cdf(k, n, 0.5)))
         return McNemarResult(n_b, n_c, float(k), p, "exact")
-    stat = (abs(n_b - n_c) - 1.0) ** 2 / n
+    stat = max(0.0, abs(n_b - n_c) - 1.0) ** 2 / n  # b = c: no evidence, p = 1
     return McNemarResult(n_b, n_c, float(stat), float(stats.chi2.sf(stat, 1)), "chi2")
 
 

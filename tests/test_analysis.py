@@ -78,6 +78,10 @@ def test_mcnemar_counts_exact_and_chi2_against_scipy() -> None:
     assert (small.only_a_right, small.only_b_right, small.method) == (10, 5, "exact")
     assert small.p_value == pytest.approx(stats.binomtest(5, 15, 0.5).pvalue)
     assert an.mcnemar(y, a, a).p_value == 1.0
+    # b = c = 13 (chi-square branch): no evidence either way; (|b - c| - 1)^2 gave p = 0.84
+    tie = an.mcnemar([0] * 26, [0] * 13 + [1] * 13, [1] * 13 + [0] * 13)
+    assert (tie.only_a_right, tie.only_b_right, tie.method) == (13, 13, "chi2")
+    assert tie.statistic == 0.0 and tie.p_value == 1.0
 
 
 def test_entropy_margin_confidence_against_scipy() -> None:
