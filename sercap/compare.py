@@ -227,6 +227,20 @@ def _display_name(run: dict) -> str:
     return name + (" nested-tuned" if run.get("tuned") else "")
 
 
+def row_labels(table: pl.DataFrame) -> dict[str, str]:
+    """Run id → the label its row, picture and chart series carry: the table's name with
+    its speaker-normalisation tag, plus the run id's last part where two rows would still
+    read the same (two runs of one recipe, e.g. on two versions of a feature set)."""
+    labels = {r["run_id"]: r["name"] + norm_tag(r) for r in table.iter_rows(named=True)}
+    counts: dict[str, int] = {}
+    for label in labels.values():
+        counts[label] = counts.get(label, 0) + 1
+    return {
+        run_id: label if counts[label] == 1 else f"{label} #{run_id.rsplit('-', 1)[-1]}"
+        for run_id, label in labels.items()
+    }
+
+
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
 
@@ -244,8 +258,9 @@ def table_markdown(
         "| model | UA |" + extra + rest,
         "| --- | --- |" + (" --- |" if extra else "") + " --- | --- | --- | --- | --- |",
     ]
+    labels = row_labels(table)
     for r in table.iter_rows(named=True):
-        name = md_cell(r["name"] + norm_tag(r))
+        name = md_cell(labels[r["run_id"]])
         lines.append(
             f"| {name} | {r['ua']:.4f} |"
             + (f" {marks.get(r['run_id'], '—')} |" if marks is not None else "")
@@ -276,18 +291,20 @@ def write_bench_report(
         "",
     ]
     recalls = {}
+    labels = row_labels(table)  # one picture per row: two svm rows are two pictures
     for r in table.iter_rows(named=True):
         cm = json.loads(r["confusion_json"])
-        slug = _slug(r["name"])
+        label = labels[r["run_id"]]
+        slug = _slug(label)
         png = confusion_png(
-            cm, classes, f"{r['name']}: UA {r['ua']:.3f}", out_dir / f"confusion-{slug}.png"
+            cm, classes, f"{label}: UA {r['ua']:.3f}", out_dir / f"confusion-{slug}.png"
         )
         written[f"confusion-{slug}"] = png
-        pictures.append(f"![confusion {r['name']}]({png.name})")
-        recalls[r["name"]] = [row[i] / max(sum(row), 1) for i, row in enumerate(cm)]
+        pictures.append(f"![confusion {md_cell(label)}]({png.name})")
+        recalls[label] = [row[i] / max(sum(row), 1) for i, row in enumerate(cm)]
     written["comparison"] = comparison_png(
         [
-            {"model": r["name"], "ua": r["ua"], "wa": r["wa"], "macro_f1": r["macro_f1"]}
+            {"model": labels[r["run_id"]], "ua": r["ua"], "wa": r["wa"], "macro_f1": r["macro_f1"]}
             for r in table.iter_rows(named=True)
         ],
         out_dir / "comparison.png",

@@ -156,15 +156,12 @@ def write_report(
     best = newest_runs(wh, corpus, label_map)
     sections = [f"# sercap report: {corpus} ({label_map})", ""]
     if best:
-        from sercap.compare import bench_table
-        from sercap.format import norm_tag
+        from sercap.compare import bench_table, row_labels
         from sercap.report_analysis import analysis_sections, significance_marks
 
         write_bench_report(wh, best, out_dir, corpus)
         table = bench_table(wh, best)
-        names = {  # as the results table names them, so two svm rows stay told apart
-            r["run_id"]: r["name"] + norm_tag(r) for r in table.iter_rows(named=True)
-        }
+        names = row_labels(table)  # as the results table names them: two svm rows differ
         sections += [
             "## Results",
             "",

@@ -113,3 +113,29 @@ def test_a_named_feature_set_that_does_not_exist_is_refused(wh, tmp_path) -> Non
     with pytest.raises(SercapError, match="unknown feature set 'nope'"):
         write_report(wh, tmp_path / "r", feature_set="nope", importance=False)
     assert not (tmp_path / "r").exists()
+
+
+def test_rows_that_share_a_model_get_their_own_pictures(wh, tmp_path, monkeypatch) -> None:
+    """Pictures were keyed by the bare model name: svm with and without speaker
+    normalisation wrote one confusion-svm.png (the last one's), one recall series and two
+    unlabelled 'svm' bars."""
+    from sercap import compare, plots
+
+    add_features(wh, add_corpus(wh, n_speakers=4, per_class=4))
+    plain = bench_models(wh, [BenchSpec("svm")], progress=False)
+    normed = bench_models(wh, [BenchSpec("svm")], speaker_norm=True, progress=False)
+    bars: list = []
+    original = plots.comparison_png
+    monkeypatch.setattr(
+        plots, "comparison_png", lambda rows, *a, **k: bars.extend(rows) or original(rows, *a, **k)
+    )
+    written = write_bench_report(wh, plain + normed, tmp_path / "bench")
+    confusions = sorted(k for k in written if k.startswith("confusion-"))
+    assert confusions == ["confusion-svm", "confusion-svm_speaker-norm"], confusions
+    assert sorted(b["model"] for b in bars) == ["svm", "svm (speaker-norm)"]
+    table = bench_table(wh, plain + normed)
+    assert sorted(compare.row_labels(table).values()) == ["svm", "svm (speaker-norm)"]
+    # two runs of one recipe (as on two versions of a feature set) read apart by run id
+    again = bench_models(wh, [BenchSpec("svm")], progress=False)
+    labels = compare.row_labels(bench_table(wh, plain + again))
+    assert len(set(labels.values())) == 2 and all(v.startswith("svm #") for v in labels.values())
