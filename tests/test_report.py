@@ -139,3 +139,24 @@ def test_rows_that_share_a_model_get_their_own_pictures(wh, tmp_path, monkeypatc
     again = bench_models(wh, [BenchSpec("svm")], progress=False)
     labels = compare.row_labels(bench_table(wh, plain + again))
     assert len(set(labels.values())) == 2 and all(v.startswith("svm #") for v in labels.values())
+
+
+def test_report_keeps_the_newest_run_of_each_ensemble_recipe(wh, tmp_path) -> None:
+    """Ensembles were grouped by their member run ids, so each `bench --ensemble` rerun added
+    a row of the same avg(svm+rf), sorted by UA: a best-of-N in a table that promises the
+    newest of each configuration."""
+    from sercap.ensemble import ensemble_runs
+    from sercap.report import newest_runs
+
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    ensembles = []
+    for seed in (1, 2):
+        members = bench_models(
+            wh, [BenchSpec("svm"), BenchSpec("rf")], params={"rf": {"n_estimators": 10}},
+            seed=seed, progress=False,
+        )  # fmt: skip
+        ensembles.append(ensemble_runs(wh, members)[0])
+    weighted = ensemble_runs(wh, members, weights=[3, 1])[0]  # another recipe: its own row
+    shown = newest_runs(wh, "toy", "emodb7")
+    assert ensembles[1] in shown and weighted in shown and ensembles[0] not in shown
+    assert sorted(shown) == sorted([*members, ensembles[1], weighted])

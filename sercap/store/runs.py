@@ -72,8 +72,8 @@ def latest_runs(wh: Warehouse, n: int = 10) -> pl.DataFrame:
 
 
 def newest_per_configuration(wh: Warehouse, corpus: str, label_map: str) -> list[str]:
-    """The newest run of each (model, feature set, columns, speaker norm, tuned, kind,
-    members): chosen by time, never by UA."""
+    """The newest run of each (model, feature set, columns, speaker norm, tuned, kind; for
+    an ensemble its members' recipe and weights): chosen by time, never by UA."""
     frame = wh.query(_q("newest_per_configuration"), {"corpus": corpus, "label_map": label_map})
     return frame["run_id"].to_list()
 

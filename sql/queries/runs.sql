@@ -45,9 +45,29 @@ SELECT run_id, model, corpus, label_map,
 FROM runs r ORDER BY started_at DESC LIMIT $n;
 
 -- name: newest_per_configuration
-SELECT arg_max(run_id, started_at) AS run_id FROM runs
-WHERE corpus = $corpus AND label_map = $label_map
-GROUP BY model, feature_set, columns, speaker_norm, tuned_from IS NOT NULL, kind, members
+-- An ensemble's configuration is its recipe, what each member is in order (model, feature
+-- set, columns, speaker normalisation, tuned) and the weights, not which member runs it
+-- averaged: a second `bench --ensemble` replaces the first one's row instead of adding a
+-- second (and a best-of-N). With a member run deleted, its member ids stand in.
+WITH here AS (
+    SELECT * FROM runs WHERE corpus = $corpus AND label_map = $label_map
+),
+slots AS (
+    SELECT run_id, unnest(members) AS member, generate_subscripts(members, 1) AS slot
+    FROM here WHERE kind = 'ensemble'
+),
+recipes AS (
+    SELECT s.run_id,
+        CASE WHEN count(m.run_id) = count(*) THEN string_agg(concat_ws('|',
+            m.model, coalesce(m.feature_set, ''), coalesce(m.columns, ''), m.speaker_norm,
+            m.tuned_from IS NOT NULL), ' + ' ORDER BY s.slot) END AS recipe
+    FROM slots s LEFT JOIN runs m ON m.run_id = s.member
+    GROUP BY s.run_id
+)
+SELECT arg_max(h.run_id, h.started_at) AS run_id
+FROM here h LEFT JOIN recipes r USING (run_id)
+GROUP BY h.model, h.feature_set, h.columns, h.speaker_norm, h.tuned_from IS NOT NULL, h.kind,
+    coalesce(r.recipe, h.members::VARCHAR), h.weights
 ORDER BY 1;
 
 -- name: newest_per_model
