@@ -423,7 +423,7 @@ def run_bench(
     if ensemble:
         default_runs = [(s.model, r) for s, r in runs.default if not s.feature_set]
         for members in fixed_ensembles(default_runs):
-            run_ids.append(ensemble_runs(wh, members)[0])
+            run_ids.append(ensemble_runs(wh, members, fixed_rule=True)[0])
     written = write_bench_report(wh, run_ids, out_dir, corpus)
     return bench_table(wh, run_ids), written, runs.comparisons
 

@@ -11,6 +11,8 @@ user picks.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import polars as pl
 
@@ -58,10 +60,32 @@ def _check_compatible(runs: list[dict]) -> None:
             )
 
 
+#: ``params_json["members_chosen_by"]`` of an ensemble whose members a fixed rule named
+#: before any score was read (``bench --ensemble``); any other was chosen by hand.
+FIXED_RULE = "fixed rule"
+
+
+def chosen_by_hand(run: dict) -> bool:
+    """Whether an ensemble run's members (or weights) were named by a person (`sercap
+    ensemble`, or stored before sercap recorded who chose them), who may have looked at
+    the members' test scores first; False for a model run or a fixed-rule ensemble."""
+    if run["kind"] != "ensemble":
+        return False
+    return json.loads(run["params_json"] or "{}").get("members_chosen_by") != FIXED_RULE
+
+
 def ensemble_runs(
-    wh: Warehouse, run_ids: list[str], weights: list[float] | None = None
+    wh: Warehouse,
+    run_ids: list[str],
+    weights: list[float] | None = None,
+    *,
+    fixed_rule: bool = False,
 ) -> tuple[str, CVResult]:
     """Average the stored predictions of ``run_ids`` and store the result as a run.
+
+    ``fixed_rule`` records that a rule declared before any score was read named the members
+    (``bench --ensemble``); otherwise the run says they were chosen by hand, and the report
+    does not rank it.
 
     An ensemble with any speaker-normalised member is recorded as speaker-normalised: like
     that member, it needs each speaker's statistics and cannot predict a single new file
@@ -127,7 +151,10 @@ def ensemble_runs(
         data,
         "ensemble",
         result,
-        params={"members": [r["model"] for r in runs]},
+        params={
+            "members": [r["model"] for r in runs],
+            "members_chosen_by": FIXED_RULE if fixed_rule else "hand",
+        },
         seed=int(runs[0]["seed"] or 0),
         kind="ensemble",
         members=ids,

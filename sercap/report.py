@@ -175,8 +175,9 @@ def write_report(
             "the run's UA minus the best run's contains 0 (within noise) or not. The best is "
             "the highest UA of these runs, picked on the same test folds, so its UA is "
             "optimistic; the intervals are Bonferroni-adjusted for the comparisons with it "
-            "(95% for all of them together). `sercap compare RUN_A RUN_B` gives one pair's "
-            "interval and McNemar's test.",
+            "(95% for all of them together). An ensemble made with `sercap ensemble` "
+            "(members chosen by hand, perhaps after reading these scores) is not ranked. "
+            "`sercap compare RUN_A RUN_B` gives one pair's interval and McNemar's test.",
             "",
             "![model comparison](comparison.png)",
             "",

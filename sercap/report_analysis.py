@@ -22,6 +22,7 @@ from sercap.store.runs import get_run
 MARK_BEST = "best"
 MARK_NOISE = "within noise"
 MARK_BELOW = "below best"
+MARK_HAND = "not ranked (members chosen by hand)"
 #: Coverages of the report's curve.
 COVERAGES = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)
 
@@ -34,8 +35,18 @@ def significance_marks(
     jointly) or ``"below best"``.
 
     Runs whose predictions cannot be paired with the best one's (other classes, other
-    utterances) are left out of the result.
+    utterances) are left out of the result. An ensemble whose members were chosen by hand
+    (:func:`sercap.ensemble.chosen_by_hand`: perhaps after reading their test scores) is
+    neither the best nor ranked against it: ``"not ranked (members chosen by hand)"``.
     """
+    from sercap.ensemble import chosen_by_hand
+
+    hand = [r for r in run_ids if chosen_by_hand(get_run(wh, r))]
+    marks = dict.fromkeys(hand, MARK_HAND)
+    return marks | _ranked_marks(wh, [r for r in run_ids if r not in hand], n_boot, seed)
+
+
+def _ranked_marks(wh: Warehouse, run_ids: Sequence[str], n_boot: int, seed: int) -> dict:
     ids = list(run_ids)
     if len(ids) < 2:
         return {r: MARK_BEST for r in ids}

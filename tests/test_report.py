@@ -160,3 +160,25 @@ def test_report_keeps_the_newest_run_of_each_ensemble_recipe(wh, tmp_path) -> No
     shown = newest_runs(wh, "toy", "emodb7")
     assert ensembles[1] in shown and weighted in shown and ensembles[0] not in shown
     assert sorted(shown) == sorted([*members, ensembles[1], weighted])
+
+
+def test_an_ensemble_chosen_by_hand_is_never_the_best_nor_ranked(wh, tmp_path) -> None:
+    """`sercap ensemble A B --weights 3,1` (perhaps picked by reading test scores) sat in the
+    results table like a declared ensemble and could be marked best."""
+    from sercap.ensemble import chosen_by_hand, ensemble_runs
+    from sercap.report_analysis import MARK_HAND, significance_marks
+    from sercap.store.runs import get_run
+
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    members = bench_models(
+        wh, [BenchSpec("svm"), BenchSpec("rf")], params={"rf": {"n_estimators": 10}},
+        progress=False,
+    )  # fmt: skip
+    by_hand = ensemble_runs(wh, members, weights=[3, 1])[0]
+    declared = ensemble_runs(wh, members, fixed_rule=True)[0]
+    assert chosen_by_hand(get_run(wh, by_hand)) and not chosen_by_hand(get_run(wh, declared))
+    wh.execute("UPDATE runs SET ua = 0.99 WHERE run_id = ?", [by_hand])  # the top UA
+    marks = significance_marks(wh, [*members, by_hand, declared])
+    assert marks[by_hand] == MARK_HAND and list(marks.values()).count("best") == 1
+    text = write_report(wh, tmp_path / "r", importance=False).read_text()
+    assert f"| {MARK_HAND} |" in text
