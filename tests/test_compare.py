@@ -89,7 +89,8 @@ def test_bench_ensemble_members_do_not_follow_the_test_scores(wh, monkeypatch) -
         lambda *a, **k: [r for _, r in runs],
     )
     monkeypatch.setattr(
-        "sercap.ensemble.ensemble_runs", lambda wh_, ids: (members_seen.append(ids), None)
+        "sercap.ensemble.ensemble_runs",
+        lambda wh_, ids, fixed_rule: (members_seen.append(ids) if fixed_rule else None, None),
     )
     monkeypatch.setattr(compare, "write_bench_report", lambda *a, **k: {})
     monkeypatch.setattr(compare, "bench_table", lambda *a, **k: None)
