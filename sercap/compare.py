@@ -205,7 +205,16 @@ def bench_table(wh: Warehouse, run_ids: Sequence[str]) -> pl.DataFrame:
     if not run_ids:
         raise SercapError("nothing to compare")
     frame = store_runs.bench_rows(wh, run_ids)
-    names = [_display_name(r) for r in frame.iter_rows(named=True)]
+    versions: dict[str, set] = {}
+    for r in frame.iter_rows(named=True):
+        if r["feature_set"] is not None:
+            versions.setdefault(r["feature_set"], set()).add(r["feature_set_hash"])
+    names = []
+    for r in frame.iter_rows(named=True):
+        name = _display_name(r)
+        if len(versions.get(r["feature_set"], ())) > 1:  # runs on two versions of one set
+            name += f" [{r['feature_set']}@{str(r['feature_set_hash'] or '')[:8]}]"
+        names.append(name)
     return frame.with_columns(name=pl.Series(names, dtype=pl.String)).sort("ua", descending=True)
 
 

@@ -182,3 +182,20 @@ def test_an_ensemble_chosen_by_hand_is_never_the_best_nor_ranked(wh, tmp_path) -
     assert marks[by_hand] == MARK_HAND and list(marks.values()).count("best") == 1
     text = write_report(wh, tmp_path / "r", importance=False).read_text()
     assert f"| {MARK_HAND} |" in text
+
+
+def test_runs_on_two_versions_of_a_feature_set_say_which(wh) -> None:
+    """A report mixed a trees run on an older version of `default` with runs on the
+    current one, all named plainly."""
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    svm, rf = bench_models(
+        wh, [BenchSpec("svm"), BenchSpec("rf")], params={"rf": {"n_estimators": 10}},
+        progress=False,
+    )  # fmt: skip
+    assert sorted(bench_table(wh, [svm, rf])["name"]) == ["rf", "svm"]
+    wh.execute("UPDATE runs SET feature_set_hash = 'old0version0' WHERE run_id = ?", [rf])
+    table = bench_table(wh, [svm, rf])
+    current = wh.scalar("SELECT feature_set_hash FROM runs WHERE run_id = ?", [svm])[:8]
+    named = dict(zip(table["run_id"], table["name"], strict=True))
+    fs = wh.scalar("SELECT feature_set FROM runs WHERE run_id = ?", [svm])
+    assert named == {svm: f"svm [{fs}@{current}]", rf: f"rf [{fs}@old0vers]"}

@@ -92,7 +92,7 @@ ORDER BY started_at DESC, run_id DESC LIMIT 1;
 
 -- name: bench_rows
 -- (members_norm: each member's speaker normalisation, in the order of members)
-SELECT run_id, model, kind, feature_set, label_map, protocol, speaker_norm,
+SELECT run_id, model, kind, feature_set, feature_set_hash, label_map, protocol, speaker_norm,
     tuned_from IS NOT NULL AS tuned, ua, wa, macro_f1, ua_fold_mean, ua_fold_std, fit_s,
     classes, confusion_json, members, params_json, columns, weights,
     (SELECT list(m.speaker_norm ORDER BY list_position(r.members, m.run_id)) FROM runs m
