@@ -157,14 +157,16 @@ def score(warehouse: str, results: str, members: list[str], norm: bool) -> None:
     preds = {m: p.argmax(axis=1) for m, p in probas.items()}
     avg = average_probabilities(list(probas.values())).argmax(axis=1)
     best = max(preds, key=lambda m: paired_bootstrap(y, preds[m], preds[m], n_classes=k).a)
-    ci = paired_bootstrap(y, avg, preds[best], n_classes=k)
+    ci = paired_bootstrap(y, avg, preds[best], n_classes=k, groups=data.speakers)
+    one_by_one = paired_bootstrap(y, avg, preds[best], n_classes=k)
     test = mcnemar(y, avg, preds[best])
     name = f"avg({' + '.join(members)})" + (" speaker-norm" if norm else "")
     for m in members:
         print(f"{m}: UA {paired_bootstrap(y, preds[m], preds[m], n_classes=k).a:.3f}")
     print(
         f"{name}: UA {ci.a:.3f}; best member {best} {ci.b:.3f}; difference "
-        f"{ci.difference:+.3f}, 95% CI [{ci.low:+.3f}, {ci.high:+.3f}], McNemar p = "
+        f"{ci.difference:+.3f}, 95% CI over speakers [{ci.low:+.3f}, {ci.high:+.3f}] "
+        f"(over utterances [{one_by_one.low:+.3f}, {one_by_one.high:+.3f}]), McNemar p = "
         f"{test.p_value:.2g}"
     )
 

@@ -156,6 +156,9 @@ class RunComparison(ShownAsText):
     #: What each run is: model, feature set, speaker normalisation (shown beside its id).
     about_a: str = ""
     about_b: str = ""
+    #: The UA interval with utterances resampled one by one, beside ``ua`` when that one
+    #: resampled speakers (narrower: it treats one speaker's utterances as independent).
+    ua_by_utterance: analysis.DifferenceCI | None = None
 
     def __str__(self) -> str:
         from sercap.format import format_comparison
@@ -171,11 +174,15 @@ class RunComparison(ShownAsText):
                 f"{name}_low": ci.low, f"{name}_high": ci.high,
                 f"{name}_within_noise": ci.within_noise,
             }  # fmt: skip
+        if self.ua_by_utterance is not None:
+            u = self.ua_by_utterance
+            out |= {"ua_utterance_low": u.low, "ua_utterance_high": u.high}
         m = self.mcnemar
         out |= {
             "mcnemar_only_a_right": m.only_a_right, "mcnemar_only_b_right": m.only_b_right,
             "mcnemar_statistic": m.statistic, "mcnemar_p": m.p_value, "mcnemar_method": m.method,
             "level": self.ua.level, "n_boot": self.ua.n_boot, "seed": self.ua.seed,
+            "resampled": self.ua.unit, "n_resampled": self.ua.n_units,
         }  # fmt: skip
         return out
 
@@ -192,7 +199,11 @@ def compare_runs(
     """Paired bootstrap CI of the UA and macro-F1 difference (A - B) and McNemar's test.
 
     Both runs must share their classes; only the utterances both predicted are compared (all of
-    them, for two runs of one corpus under one protocol).
+    them, for two runs of one corpus under one protocol). The bootstrap resamples speakers
+    (all of a speaker's utterances at once) when the utterances have two speakers or more,
+    since a speaker-independent protocol asks how a model does on new speakers; the
+    utterance-level interval is kept beside it (``ua_by_utterance``). McNemar's test counts
+    utterances as independent.
 
     Raises
     ------
@@ -215,17 +226,23 @@ def compare_runs(
             "compare runs of one corpus and label map"
         )
     y, pa, pb = a.y[ia], a.predicted[ia], b.predicted[ib]
+    speakers = a.speakers[ia]
     k = len(a.classes)
     kw = {"n_classes": k, "n_boot": n_boot, "level": level, "seed": seed}
+    by_utterance = analysis.paired_bootstrap(y, pa, pb, metric="ua", **kw)
+    if len(np.unique(speakers)) >= 2:
+        kw["groups"] = speakers
+    ua = analysis.paired_bootstrap(y, pa, pb, metric="ua", **kw)
     return RunComparison(
         run_a=a.run_id,
         run_b=b.run_id,
         n_common=len(common),
-        ua=analysis.paired_bootstrap(y, pa, pb, metric="ua", **kw),
+        ua=ua,
         macro_f1=analysis.paired_bootstrap(y, pa, pb, metric="macro_f1", **kw),
         mcnemar=analysis.mcnemar(y, pa, pb),
         about_a=describe_run(wh, a.run_id),
         about_b=describe_run(wh, b.run_id),
+        ua_by_utterance=by_utterance if ua.unit == "speaker" else None,
     )
 
 

@@ -2229,8 +2229,10 @@ def compare_runs(
 
     (Named ``compare_runs``, not ``compare``: ``sercap.compare`` is the bench module.)
 
-    A paired bootstrap over the utterances both runs predicted (the same resample for both)
-    gives a confidence interval of the UA and macro-F1 differences A − B; McNemar's test
+    A paired bootstrap over the speakers of the utterances both runs predicted (each draw
+    takes all of a speaker's utterances, the same draw for both runs) gives a confidence
+    interval of the UA and macro-F1 differences A − B; the interval over single utterances,
+    narrower because one speaker's utterances are alike, is kept beside it. McNemar's test
     counts the utterances only one of them gets right. Nothing is refitted.
 
     Parameters

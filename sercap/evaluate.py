@@ -283,6 +283,8 @@ class PairedDifference:
     high: float
     n_boot: int
     confidence: float
+    #: What was resampled: ``"utterance"`` or ``"speaker"`` (all of a speaker's utterances).
+    unit: str = "utterance"
 
     @property
     def within_noise(self) -> bool:
@@ -307,14 +309,25 @@ def paired_bootstrap_interval(
     n_boot: int = 2000,
     confidence: float = 0.95,
     seed: int = 0,
+    groups: np.ndarray | None = None,
 ) -> tuple[float, float]:
     """Percentile interval of ``score(y, b) - score(y, a)`` over ``n_boot`` resamples of the
-    rows with replacement, the same draw for both systems (any score: UA, CCC…)."""
+    rows with replacement, the same draw for both systems (any score: UA, CCC…).
+
+    With ``groups`` (each row's speaker) whole speakers are resampled, each draw taking all
+    of a speaker's rows (a cluster bootstrap, as :func:`sercap.analysis.paired_bootstrap`)."""
     rng = np.random.default_rng(seed)
     n = len(y_true)
+    members = None
+    if groups is not None:
+        _, codes = np.unique(np.asarray(groups), return_inverse=True)
+        members = [np.flatnonzero(codes == g) for g in range(int(codes.max(initial=-1)) + 1)]
     diffs = np.empty(n_boot)
     for b in range(n_boot):
-        idx = rng.integers(0, n, n)
+        if members is None:
+            idx = rng.integers(0, n, n)
+        else:
+            idx = np.concatenate([members[g] for g in rng.integers(0, len(members), len(members))])
         yt = y_true[idx]
         diffs[b] = score(yt, pred_b[idx]) - score(yt, pred_a[idx])
     alpha = (1.0 - confidence) / 2.0
@@ -331,13 +344,16 @@ def paired_bootstrap_ua(
     n_boot: int = 2000,
     confidence: float = 0.95,
     seed: int = 0,
+    groups: np.ndarray | None = None,
 ) -> PairedDifference:
-    """Paired bootstrap over utterances of the UA difference between two sets of predictions.
+    """Paired bootstrap of the UA difference between two sets of predictions.
 
     Each replicate draws ``len(y_true)`` utterances with replacement (the same draw for both
     systems) and computes UA(b) − UA(a); the interval is the percentile interval of the
-    replicates. Utterances of one speaker are correlated, so the interval is, if anything,
-    narrower than a speaker-level one would be.
+    replicates. With ``groups`` (each utterance's speaker) each replicate draws speakers
+    instead, with all their utterances: utterances of one speaker are correlated, so the
+    utterance-level interval is narrower than the speaker-level one, which is what a claim
+    about new speakers needs.
 
     Parameters
     ----------
@@ -351,6 +367,8 @@ def paired_bootstrap_ua(
         Coverage of the interval (0.95: the 2.5 % and 97.5 % percentiles).
     seed : int
         Seed of the resampling (``numpy.random.default_rng``).
+    groups : ndarray (n,), optional
+        Each utterance's speaker: resample speakers, not utterances.
     """
     y_true, pred_a, pred_b = (np.asarray(v, dtype=np.int64) for v in (y_true, pred_a, pred_b))
     if not len(y_true) == len(pred_a) == len(pred_b):
@@ -360,13 +378,15 @@ def paired_bootstrap_ua(
         return unweighted_accuracy(yt, pred, n_classes)
 
     low, high = paired_bootstrap_interval(
-        ua, y_true, pred_a, pred_b, n_boot=n_boot, confidence=confidence, seed=seed
-    )
+        ua, y_true, pred_a, pred_b, n_boot=n_boot, confidence=confidence, seed=seed,
+        groups=groups,
+    )  # fmt: skip
     ua_a = unweighted_accuracy(y_true, pred_a, n_classes)
     ua_b = unweighted_accuracy(y_true, pred_b, n_classes)
     return PairedDifference(
         ua_a=ua_a, ua_b=ua_b, diff=ua_b - ua_a, low=low, high=high,
         n_boot=n_boot, confidence=confidence,
+        unit="utterance" if groups is None else "speaker",
     )  # fmt: skip
 
 

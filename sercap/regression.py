@@ -439,10 +439,12 @@ def paired_bootstrap_ccc(
     n_boot: int = 2000,
     confidence: float = 0.95,
     seed: int = 0,
+    groups: np.ndarray | None = None,
 ) -> tuple[float, float]:
     """Percentile interval of CCC(b) − CCC(a) over ``n_boot`` paired resamples of the
-    utterances (the same draw for both systems), as :func:`sercap.evaluate.paired_bootstrap_ua`
-    does for UA.
+    utterances (the same draw for both systems), or of the speakers with all their
+    utterances when ``groups`` gives each one's speaker, as
+    :func:`sercap.evaluate.paired_bootstrap_ua` does for UA.
 
     Examples
     --------
@@ -455,8 +457,9 @@ def paired_bootstrap_ccc(
 
     y_true, pred_a, pred_b = (np.asarray(v, dtype=np.float64) for v in (y_true, pred_a, pred_b))
     return paired_bootstrap_interval(
-        ccc, y_true, pred_a, pred_b, n_boot=n_boot, confidence=confidence, seed=seed
-    )
+        ccc, y_true, pred_a, pred_b, n_boot=n_boot, confidence=confidence, seed=seed,
+        groups=groups,
+    )  # fmt: skip
 
 
 def compare_tuned_regression(
@@ -475,7 +478,8 @@ def compare_tuned_regression(
 ) -> TunedCCC:
     """Run ``model``'s regressor with nested-tuned parameters (``study``: which tuning,
     default the newest) and with its defaults on the same folds (both stored), and compare
-    their pooled CCC with a paired bootstrap 95 % CI over the utterances both predicted."""
+    their pooled CCC with a paired bootstrap 95 % CI over the speakers of the utterances both
+    predicted (all of a speaker's utterances at once)."""
     common = dict(
         params=params, seed=seed, n_jobs=n_jobs, device=device, progress=progress,
         cluster=cluster,
@@ -488,9 +492,11 @@ def compare_tuned_regression(
     tuned_id, tuned = _fit_and_store(wh, model, data, tuned=True, plan=tuned_plan, **common)
     rows = np.intersect1d(tuned.evaluated, default.evaluated)
     y = data.y[rows]
+    speakers = np.asarray(data.speakers)[rows]
     low, high = paired_bootstrap_ccc(
-        y, default.pred[rows], tuned.pred[rows], n_boot=n_boot, seed=seed
-    )
+        y, default.pred[rows], tuned.pred[rows], n_boot=n_boot, seed=seed,
+        groups=speakers if len(np.unique(speakers)) >= 2 else None,
+    )  # fmt: skip
     a, b = float(ccc(y, default.pred[rows])), float(ccc(y, tuned.pred[rows]))
     return TunedCCC(model, default_id, tuned_id, a, b, b - a, low, high, n_boot)
 

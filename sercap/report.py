@@ -171,7 +171,8 @@ def write_report(
             "",
             table_markdown(table, corpus, marks=significance_marks(wh, best)),
             "",
-            "vs best: whether the paired bootstrap CI (over utterances, 1000 resamples) of "
+            "vs best: whether the paired bootstrap CI (over speakers, each with all its "
+            "utterances; 1000 resamples) of "
             "the run's UA minus the best run's contains 0 (within noise) or not. The best is "
             "the highest UA of these runs, picked on the same test folds, so its UA is "
             "optimistic; the intervals are Bonferroni-adjusted for the comparisons with it "

@@ -64,6 +64,43 @@ def test_paired_bootstrap_matches_a_plain_reference_on_a_fixed_seed() -> None:
     assert an.paired_bootstrap(y, a, b, seed=1) == an.paired_bootstrap(y, a, b, seed=1)
 
 
+def test_speaker_bootstrap_resamples_whole_speakers_against_a_plain_reference() -> None:
+    """With groups, each draw takes whole speakers (a cluster bootstrap); the interval is
+    computed from the drawn speakers' pooled utterances, as a plain loop does."""
+    rng = np.random.default_rng(5)
+    speakers = np.repeat(["s3", "s1", "s2", "s5", "s4"], 12)  # unsorted on purpose
+    y = rng.integers(0, 3, speakers.size)
+    good = np.isin(speakers, ["s1", "s2", "s3"])  # A is much better on three speakers only
+    a = np.where(good | (rng.random(y.size) < 0.5), y, (y + 1) % 3)
+    b = np.where(rng.random(y.size) < 0.6, y, (y + 2) % 3)
+    names = np.unique(speakers)
+    for metric, fn in (
+        ("ua", balanced_accuracy_score),
+        (
+            "macro_f1",
+            lambda t, q: f1_score(t, q, labels=np.unique(t), average="macro", zero_division=0),
+        ),  # fmt: skip
+    ):
+        ci = an.paired_bootstrap(
+            y, a, b, n_classes=3, metric=metric, n_boot=80, seed=2, groups=speakers
+        )
+        draw = np.random.default_rng(2).integers(0, names.size, size=(80, names.size))
+        diffs = []
+        for row in draw:
+            i = np.concatenate([np.flatnonzero(speakers == names[j]) for j in row])
+            diffs.append(fn(y[i], a[i]) - fn(y[i], b[i]))
+        assert (ci.low, ci.high) == pytest.approx(tuple(np.percentile(diffs, [2.5, 97.5])))
+        assert ci.difference == pytest.approx(fn(y, a) - fn(y, b))
+        assert (ci.unit, ci.n_units) == ("speaker", 5)
+    by_utterance = an.paired_bootstrap(y, a, b, n_boot=400, seed=2)
+    by_speaker = an.paired_bootstrap(y, a, b, n_boot=400, seed=2, groups=speakers)
+    assert by_utterance.unit == "utterance" and by_utterance.n_units == y.size
+    # the gain lives in three of five speakers: whole speakers vary more than utterances
+    assert by_speaker.high - by_speaker.low > by_utterance.high - by_utterance.low
+    with pytest.raises(ValueError, match="groups"):
+        an.paired_bootstrap(y, a, b, groups=speakers[:-1])
+
+
 def test_mcnemar_counts_exact_and_chi2_against_scipy() -> None:
     y = np.zeros(100, dtype=int)
     a = np.zeros(100, dtype=int)

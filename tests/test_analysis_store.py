@@ -113,16 +113,26 @@ def test_confidence_view_and_python_agree(wh, two_runs, no_refit):
 
 
 def test_compare_runs_from_stored_predictions(wh, two_runs, no_refit):
-    _, y, pa, pb, ra, rb = two_runs
+    utts, y, pa, pb, ra, rb = two_runs
     c = analysis_store.compare_runs(wh, ra, rb, n_boot=300, seed=3)
     assert c.n_common == len(y)
     assert c.ua.a == pytest.approx(get_run(wh, ra)["ua"])
     assert c.ua.b == pytest.approx(get_run(wh, rb)["ua"])
+    speakers = utts["speaker"].to_numpy()
     ref = analysis.paired_bootstrap(y, pa.argmax(1), pb.argmax(1), n_classes=3, n_boot=300,
-                                    seed=3)  # fmt: skip
+                                    seed=3, groups=speakers)  # fmt: skip
     assert (c.ua.difference, c.ua.low, c.ua.high) == pytest.approx(
         (ref.difference, ref.low, ref.high)
     )
+    assert (c.ua.unit, c.ua.n_units, c.macro_f1.unit) == ("speaker", 4, "speaker")
+    # the utterance-level interval stays beside it, as it was computed before
+    one_by_one = analysis.paired_bootstrap(y, pa.argmax(1), pb.argmax(1), n_classes=3,
+                                           n_boot=300, seed=3)  # fmt: skip
+    assert (c.ua_by_utterance.low, c.ua_by_utterance.high) == (one_by_one.low, one_by_one.high)
+    text = str(c)
+    assert "paired bootstrap over speakers (4, each with all its utterances" in text
+    assert f"UA over utterances one by one: [{one_by_one.low:+.4f}" in text
+    assert c.as_dict()["resampled"] == "speaker"
     m = analysis.mcnemar(y, pa.argmax(1), pb.argmax(1))
     assert (c.mcnemar.only_a_right, c.mcnemar.only_b_right) == (m.only_a_right, m.only_b_right)
     assert c.ua.difference > 0 and not c.ua.within_noise
@@ -153,7 +163,7 @@ def test_comparisons_with_the_best_are_adjusted_for_how_many_there_are(wh, two_r
         c = analysis_store.compare_runs(wh, run, ra, n_boot=200, level=0.975)
         assert (low, high) == (c.ua.low, c.ua.high)
         narrow = analysis_store.compare_runs(wh, run, ra, n_boot=200, level=0.95)
-        assert low < narrow.ua.low and high > narrow.ua.high
+        assert low <= narrow.ua.low and high >= narrow.ua.high
 
 
 def test_compare_refuses_runs_with_other_classes(wh, two_runs):

@@ -96,11 +96,12 @@ def stored(tmp_path_factory):
 
 
 def test_compare_cli_gives_interval_mcnemar_and_verdict_without_refit(stored, no_refit) -> None:
-    wh_dir, ids, y, proba, _ = stored
+    wh_dir, ids, y, proba, utts = stored
     out = run("-w", wh_dir, "compare", ids["good"], ids["poor"], "--n-boot", 300)
     assert out.exit_code == 0, out.output
     ref = analysis.paired_bootstrap(y, proba["good"].argmax(1), proba["poor"].argmax(1),
-                                    n_classes=3, n_boot=300)  # fmt: skip
+                                    n_classes=3, n_boot=300,
+                                    groups=utts["speaker"].to_numpy())  # fmt: skip
     assert f"[{ref.low:+.4f}, {ref.high:+.4f}]" in out.output
     m = analysis.mcnemar(y, proba["good"].argmax(1), proba["poor"].argmax(1))
     assert f"only A right {m.only_a_right}, only B right {m.only_b_right}" in out.output
@@ -112,12 +113,13 @@ def test_compare_cli_gives_interval_mcnemar_and_verdict_without_refit(stored, no
 
 
 def test_compare_api_matches_the_library_and_json(stored, no_refit) -> None:
-    wh_dir, ids, y, proba, _ = stored
+    wh_dir, ids, y, proba, utts = stored
     wh = sercap.connect(wh_dir, read_only=True)
     c = sercap.compare_runs(wh, ids["good"], ids["twin"], n_boot=200, seed=3)
     wh.close()
     ref = analysis.paired_bootstrap(y, proba["good"].argmax(1), proba["twin"].argmax(1),
-                                    n_classes=3, metric="macro_f1", n_boot=200, seed=3)  # fmt: skip
+                                    n_classes=3, metric="macro_f1", n_boot=200, seed=3,
+                                    groups=utts["speaker"].to_numpy())  # fmt: skip
     assert (c.macro_f1.low, c.macro_f1.high) == (ref.low, ref.high)
     assert c.ua.within_noise and c.n_common == len(y)
     out = run("-w", wh_dir, "compare", ids["good"], ids["twin"], "--json", "--n-boot", 200)

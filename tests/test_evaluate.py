@@ -102,6 +102,20 @@ def test_paired_bootstrap_ua_matches_a_plain_numpy_loop() -> None:
     assert got.low <= got.diff <= got.high
     same = paired_bootstrap_ua(y, a, a, K, n_boot=50)
     assert same.diff == same.low == same.high == 0.0 and same.within_noise
+    # by speaker: each replicate draws speakers (sorted ids) with all their utterances
+    speakers = np.array([f"s{i % 6}" for i in range(n)])
+    by_speaker = paired_bootstrap_ua(y, a, b, K, n_boot=300, seed=7, groups=speakers)
+    draws = np.random.default_rng(7)
+    diffs = []
+    for _ in range(300):
+        drawn = draws.integers(0, 6, 6)
+        i = np.concatenate([np.flatnonzero(speakers == f"s{g}") for g in drawn])
+        diffs.append(ua(y[i], b[i]) - ua(y[i], a[i]))
+    np.testing.assert_allclose(
+        [by_speaker.low, by_speaker.high], np.quantile(diffs, [0.025, 0.975])
+    )
+    assert by_speaker.unit == "speaker" and got.unit == "utterance"
+    assert by_speaker.diff == got.diff
     perfect = paired_bootstrap_ua(y, a, y, K, n_boot=200)
     assert perfect.low > 0 and not perfect.within_noise
 

@@ -382,7 +382,10 @@ def test_a_tuned_regression_shows_the_default_ccc_beside_it(rated: Warehouse) ->
     both = run.predictions.join(default.predictions, on="utt_id", suffix="_default")
     y, tuned, base = (both[c].to_numpy() for c in ("value", "predicted", "predicted_default"))
     assert c.diff == pytest.approx(ccc(y, tuned) - ccc(y, base))
-    assert (c.low, c.high) == pytest.approx(paired_bootstrap_ccc(y, base, tuned))
+    speaker = dict(rated.query("SELECT utt_id, speaker FROM utterances").rows())
+    groups = np.array([speaker[u] for u in both["utt_id"]])  # resampled by speaker
+    assert (c.low, c.high) == pytest.approx(paired_bootstrap_ccc(y, base, tuned, groups=groups))
+    assert (c.low, c.high) != pytest.approx(paired_bootstrap_ccc(y, base, tuned))
     text = str(run)
     assert "default vs nested-tuned (pooled outer CCC" in text and f"{c.ccc_default:.4f}" in text
 
