@@ -486,6 +486,12 @@ def test_cli_predict_with_stored_models_opens_read_only_and_changes_no_byte(
     assert again.exit_code == 0, again.output
     assert again.stdout == first.stdout
     assert _digest(copy) == before
+    # a warehouse of an older schema (read-only opens refuse it) is migrated, as before
+    with connect(copy) as wh:
+        wh.execute("UPDATE schema_info SET value = '0' WHERE key = 'version'")
+    older = CliRunner().invoke(main, cli)
+    assert older.exit_code == 0, older.output
+    assert older.stdout == first.stdout
 
 
 def test_models_to_fit_names_the_members_still_to_train(trained, wavs, tmp_path) -> None:

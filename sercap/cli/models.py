@@ -445,10 +445,18 @@ def predict_command(
         )
     given = {wavs[0]: text} if text is not None else texts_csv
     # Read-only when every final model it needs is stored: predicting changes no byte
-    # then, and works beside a notebook that holds the warehouse open read-only.
-    wh = open_warehouse(ctx, read_only=True)
-    if sercap.models_to_fit(wh, list(wavs), run=run_id, model=model, corpus=corpus, texts=given):
-        wh.close()
+    # then, and works beside a notebook that holds the warehouse open read-only. Anything
+    # a read-only open refuses (an older schema to migrate, a writer's lock) goes the
+    # writable way, as before.
+    try:
+        wh = open_warehouse(ctx, read_only=True)
+    except SercapError:
+        wh = None
+    if wh is None or sercap.models_to_fit(
+        wh, list(wavs), run=run_id, model=model, corpus=corpus, texts=given
+    ):
+        if wh is not None:
+            wh.close()
         wh = open_warehouse(ctx)
     table = sercap.predict(
         wh,
