@@ -85,3 +85,27 @@ def sigint_ignored() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker now, deaf to SIGHUP.
+
+    The tracker (one helper process, started with the first pool) ignores SIGINT and
+    SIGTERM but not SIGHUP: a closed terminal or ``kill -HUP`` to the process group killed
+    it, the pool's clean-up relaunched it, and the new one printed a ``KeyError``
+    traceback for every name it had never seen. Started with SIGHUP blocked, it keeps the
+    signal blocked (a blocked signal survives exec and the tracker unblocks only SIGINT
+    and SIGTERM); this process receives a SIGHUP that came meanwhile once it is unblocked.
+    """
+    import signal
+    from multiprocessing import resource_tracker
+
+    hup = getattr(signal, "SIGHUP", None)
+    if hup is None or threading.current_thread() is not threading.main_thread():
+        resource_tracker.ensure_running()
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {hup})
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {hup})

@@ -159,13 +159,14 @@ def open_client(
     distributed = import_distributed()
     cluster = None
     if spec.kind == "local":
-        from sercap._spawn import main_not_rerun, sigint_ignored
+        from sercap._spawn import main_not_rerun, sigint_ignored, start_resource_tracker
 
         # The workers are spawned processes: they must not re-run the caller's script (a
         # `python cli.py` would install its Ctrl-C handler in each, which then printed the
         # "interrupted" line once per worker) and they leave Ctrl-C to this process, which
         # cancels their tasks and closes the cluster. The HTTP server the scheduler always
         # runs takes a free port (8787, Dask's default, warns when another run holds it).
+        start_resource_tracker()  # a closed terminal must not kill it (see there)
         with main_not_rerun(), sigint_ignored():
             cluster = distributed.LocalCluster(
                 n_workers=spec.workers,

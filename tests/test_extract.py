@@ -387,9 +387,13 @@ def _voice_manifest(root: Path, n: int, seconds: float = 1.0) -> Path:
     return root / "manifest.csv"
 
 
-def sigint_when(args: list[str], ready, delay: float, timeout: float = 180.0, sig=None):
+def sigint_when(
+    args: list[str], ready, delay: float, timeout: float = 180.0, sig=None, group=False
+):
     """Run ``cli.py ARGS``, send a real SIGINT (or ``sig``) ``delay`` s after ``ready()``
-    turns true (or the process ends), and return (exit code, stderr)."""
+    turns true (or the process ends), and return (exit code, stderr). With ``group`` the
+    signal goes to the command's whole process group, as a closing terminal or `timeout`
+    sends it (its workers and multiprocessing's resource tracker get it too)."""
     import os
     import signal
     import subprocess
@@ -402,6 +406,7 @@ def sigint_when(args: list[str], ready, delay: float, timeout: float = 180.0, si
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=group,
     )
     deadline = time.time() + timeout
     while proc.poll() is None and time.time() < deadline and not ready():
@@ -409,7 +414,7 @@ def sigint_when(args: list[str], ready, delay: float, timeout: float = 180.0, si
     time.sleep(delay)
     sent = time.time()
     if proc.poll() is None:
-        os.kill(proc.pid, sig or signal.SIGINT)
+        (os.killpg if group else os.kill)(proc.pid, sig or signal.SIGINT)
     _, err = proc.communicate(timeout=timeout)
     print(f"{args[2]}: exit {proc.returncode}, {time.time() - sent:.1f} s after the signal")
     return proc.returncode, err
@@ -479,6 +484,13 @@ def test_sigint_at_any_moment_of_extract_ends_in_one_line(tmp_path) -> None:
                             lambda: len(list(stored.rglob("*.parquet"))) >= 2, 0.0,
                             sig=signal.SIGTERM)  # fmt: skip
     assert_one_line_interrupt(code, err, status=143)
+    assert_stored_once(other, n)
+    # a closing terminal: SIGHUP to the whole process group killed multiprocessing's
+    # resource tracker too, whose relaunched copy printed 5 KeyError tracebacks (exit 129)
+    code, err = sigint_when(["-w", str(other), *args[2:], "--jobs", "2"],
+                            lambda: len(list(stored.rglob("*.parquet"))) >= 4, 0.0,
+                            sig=signal.SIGHUP, group=True)  # fmt: skip
+    assert_one_line_interrupt(code, err, status=129)
     assert_stored_once(other, n)
 
 

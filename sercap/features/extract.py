@@ -32,7 +32,7 @@ from typing import Any
 
 import duckdb
 
-from sercap._spawn import main_not_rerun, sigint_ignored
+from sercap._spawn import main_not_rerun, sigint_ignored, start_resource_tracker
 from sercap.errors import (
     INGEST_STEP,
     REPAIR_STEP,
@@ -694,6 +694,7 @@ def pool_results(
         # No max_tasks_per_child: a replacement worker would be started by the pool's
         # manager thread, outside sigint_ignored, and a Ctrl-C during its start-up would
         # end in its own traceback.
+        start_resource_tracker()  # before the pool's first semaphore starts it, SIGHUP-proof
         executor = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=init_worker)
         finished = False
         try:
