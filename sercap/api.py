@@ -1651,6 +1651,7 @@ def use_numba_cache(cache_dir: PathLike | None = None) -> Path:
     Examples
     --------
     >>> import os, sercap
+    >>> from pathlib import Path
     >>> sercap.use_numba_cache() == Path(os.environ["NUMBA_CACHE_DIR"]).expanduser()
     True
     """
@@ -1792,8 +1793,19 @@ def _run_statements(wh: Warehouse, texts: list[str]) -> Iterator[tuple[str, pl.D
                 hint="read-only SQL reads only the warehouse's own tables and parts",
             ) from exc
         except duckdb.Error as exc:  # a typo, an unknown table or column, a bad cast…
-            raise QueryError((str(exc).strip().splitlines() or [""])[0]) from exc
+            raise _query_error(exc) from exc
         yield text, frame
+
+
+def _query_error(exc: Exception) -> QueryError:
+    """DuckDB's first line, and what to look at for the usual mistakes."""
+    line = (str(exc).strip().splitlines() or [""])[0]
+    hint = None
+    if line.startswith("Catalog Error"):  # an unknown table, view or function
+        hint = 'list the tables and views with "SHOW TABLES"'
+    elif line.startswith("Binder Error"):  # an unknown column, mostly
+        hint = 'list a table\'s columns with "DESCRIBE table_name"'
+    return QueryError(line, hint=hint)
 
 
 @_takes_warehouse
@@ -2390,7 +2402,8 @@ def bench(
     opensmile : bool
         Add svm on openSMILE ComParE 2016 and lgbm on eGeMAPS (extracted if needed).
     quick : bool
-        Small settings for the torch models.
+        Small settings for the torch models, and 200 trees instead of 500 for rf and
+        trees (the demo's).
     corpus, labels, feature_set, image_set, speaker_norm, seed, jobs, device, cluster
         As for :func:`train`.
     modalities : sequence of str, optional

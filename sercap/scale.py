@@ -344,6 +344,11 @@ def _projection_row(model, tasks, task_s, work, longest, workers, overhead) -> d
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m sercap.scale WORKLOAD ROOT MODE N``: one timed run (prints its tasks)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 4 or not args[3].isdigit():
+        sys.exit(
+            "usage: python -m sercap.scale WORKLOAD ROOT MODE N (one timed run of "
+            "`sercap bench scale`, which starts it; run that instead)"
+        )
     workload, root, mode, workers = args[0], Path(args[1]), args[2], int(args[3])
     tasks = run_one(workload, root, mode, workers)
     print(json.dumps({"tasks": tasks}))

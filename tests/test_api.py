@@ -412,6 +412,13 @@ def test_api_errors_are_of_the_documented_kind(tmp_path) -> None:
             sercap.sql(wh, query)
         with pytest.raises(sercap.QueryError):
             list(sercap.iter_sql(wh, query))
+    # an unknown table or column says where to look (it was DuckDB's line alone)
+    with pytest.raises(sercap.QueryError, match="Catalog Error") as table:
+        sercap.sql(wh, "SELECT * FROM nope")
+    assert table.value.hint == 'list the tables and views with "SHOW TABLES"'
+    with pytest.raises(sercap.QueryError, match="Binder Error") as column:
+        sercap.sql(wh, "SELECT nope FROM runs")
+    assert "DESCRIBE table_name" in column.value.hint
     with pytest.raises(sercap.NotExtractedError, match="has not been extracted"):
         sercap.train(wh, "svm", feature_set="pyin")
     with pytest.raises(sercap.NotFoundError, match="no study"):
