@@ -159,7 +159,7 @@ def write_report(
         from sercap.compare import bench_table, row_labels
         from sercap.report_analysis import analysis_sections, significance_marks
 
-        write_bench_report(wh, best, out_dir, corpus)
+        written = write_bench_report(wh, best, out_dir, corpus)
         table = bench_table(wh, best)
         names = row_labels(table)  # as the results table names them: two svm rows differ
         sections += [
@@ -185,7 +185,11 @@ def write_report(
             "![per-class recall](recall.png)",
             "",
             "Confusion matrices: "
-            + ", ".join(f"[{p.name}]({p.name})" for p in sorted(out_dir.glob("confusion-*.png"))),
+            + ", ".join(  # this report's, not those an earlier report left in the folder
+                f"[{p.name}]({p.name})"
+                for key, p in sorted(written.items())
+                if key.startswith("confusion-")
+            ),
             "",
         ]
         sections += analysis_sections(

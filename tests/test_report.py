@@ -199,3 +199,15 @@ def test_runs_on_two_versions_of_a_feature_set_say_which(wh) -> None:
     named = dict(zip(table["run_id"], table["name"], strict=True))
     fs = wh.scalar("SELECT feature_set FROM runs WHERE run_id = ?", [svm])
     assert named == {svm: f"svm [{fs}@{current}]", rf: f"rf [{fs}@old0vers]"}
+
+
+def test_the_report_links_its_own_confusion_matrices_only(wh, tmp_path) -> None:
+    """The list globbed the folder: a picture an earlier report left there was linked too."""
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    bench_models(wh, [BenchSpec("svm")], progress=False)
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "confusion-old_model.png").write_bytes(b"left by an earlier report")
+    text = write_report(wh, out, importance=False).read_text()
+    assert "[confusion-svm.png](confusion-svm.png)" in text
+    assert "confusion-old_model" not in text
