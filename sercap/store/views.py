@@ -59,7 +59,8 @@ def refresh_views(wh: Warehouse) -> None:
     rows = wh.con.execute(
         "SELECT p.kind, f.name, p.feature_set_hash, p.path, "
         + "".join(column(c) for c in ("size_bytes", "sha256", "mtime_ns", "ctime_ns", "inode"))
-        + "coalesce(try_cast(json_extract(f.params_json, '$.hop_ms') AS DOUBLE), 10) / 1000 "
+        + "coalesce(try_cast(json_extract(f.params_json, '$.hop_ms') AS DOUBLE), 10) / 1000, "
+        "coalesce(try_cast(json_extract(f.params_json, '$.window_ms') AS DOUBLE), 0) / 2000 "
         "FROM parts p "
         "JOIN feature_sets f ON f.hash = p.feature_set_hash "
         "ORDER BY f.created_at, p.feature_set_hash, p.path"
@@ -69,9 +70,9 @@ def refresh_views(wh: Warehouse) -> None:
     # A name can have several hashes (a parameter or library version changed): the
     # name's view shows the most recently defined one, ``<kind>_<name>_<hash>`` each.
     by_hash: dict[tuple[str, str, str], list[str]] = {}
-    hops: dict[str, float] = {}
-    for kind, name, fs_hash, rel, size, sha256, *stat, hop_s in rows:
-        hops[fs_hash] = float(hop_s)
+    hops: dict[str, tuple[float, float]] = {}  # hash -> (hop, half a window) in seconds
+    for kind, name, fs_hash, rel, size, sha256, *stat, hop_s, half_s in rows:
+        hops[fs_hash] = (float(hop_s), float(half_s))
         problem = stat_problem(wh.root / rel, size)
         if problem is None:
             try:
@@ -225,11 +226,17 @@ _ALIASES = {
 }
 
 
-def _part_columns(kind: str, hop_s: float) -> str:
-    """The select list of a parts view: frames get their time from the set's hop."""
+def _part_columns(kind: str, timing: tuple[float, float]) -> str:
+    """The select list of a parts view: a frame's ``time_s`` is its window's centre
+    (``frame · hop + window / 2``), the instant its descriptors describe, as Praat and
+    openSMILE time their frames."""
     if kind != "frames":
         return "*"
-    return f"utt_id, frame, CAST(frame * {hop_s!r} AS FLOAT) AS time_s, * EXCLUDE (utt_id, frame)"
+    hop_s, half_s = timing
+    return (
+        f"utt_id, frame, CAST(frame * {hop_s!r} + {half_s!r} AS FLOAT) AS time_s, "
+        "* EXCLUDE (utt_id, frame)"
+    )
 
 
 def _listing(files: list[str], root: Path | None) -> str:
@@ -239,7 +246,9 @@ def _listing(files: list[str], root: Path | None) -> str:
 
 
 def _views_sql(
-    kept: dict[tuple[str, str, str], list[str]], hops: dict[str, float], root: Path | None
+    kept: dict[tuple[str, str, str], list[str]],
+    hops: dict[str, tuple[float, float]],
+    root: Path | None,
 ) -> list[tuple[str, str]]:
     """(view, SELECT) of every view over parts, the per-hash parts views first."""
     out: list[tuple[str, str]] = []
