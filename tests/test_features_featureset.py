@@ -55,6 +55,19 @@ def test_bad_definitions_are_refused_in_one_line() -> None:
         make_feature_set("x", "mystery", params)
     with pytest.raises(SercapError, match="pitch group is required"):
         make_feature_set("x", "lld", {**params, "groups": {"mfcc": {}}})
+    # fmin 50 Hz was taken and hashed as 50, then cut at the 62.7 Hz the 512-point
+    # autocorrelation reaches: 55 Hz vowels read unvoiced
+    low = {**params, "groups": {**params["groups"]}}
+    low["groups"]["pitch"] = {**params["groups"]["pitch"], "fmin": 50.0}
+    with pytest.raises(SercapError, match=r"pitch range 50-450 Hz; it must lie within 62\.7-"):
+        make_feature_set("x", "lld", low)
+    longer = {**low, "window_ms": 50.0, "n_fft": 1024}  # its lags reach 31.3 Hz
+    assert make_feature_set("x", "lld", longer).params["groups"]["pitch"]["fmin"] == 50.0
+
+
+def test_the_hash_names_the_libraries_that_compute_the_numbers() -> None:
+    versions = get_feature_set("default").versions
+    assert {"numpy", "scipy", "numba", "duckdb", "sercap_lld", "functionals_sql"} <= set(versions)
 
 
 def test_register_is_idempotent_and_listed(wh) -> None:

@@ -112,6 +112,8 @@ def library_versions(kind: str, params: Mapping[str, Any] | None = None) -> dict
             return "missing"
 
     versions: dict[str, str] = {"numpy": mm("numpy")}
+    if kind == "lld":  # numba compiles the descriptor kernels, DuckDB computes functionals
+        versions |= {"numba": mm("numba"), "duckdb": mm("duckdb")}
     groups = (params or {}).get("groups", {})
     uses_librosa = kind == "image" or (
         kind == "lld"
@@ -163,7 +165,30 @@ def make_feature_set(
         raise BadParameterError(
             f"feature set {name!r}: the pitch group is required (voicing stats)"
         )
+    if kind == "lld":
+        _check_pitch_range(name, params)
     return FeatureSet(name, kind, params, description, library_versions(kind, params))
+
+
+def _check_pitch_range(name: str, params: Mapping[str, Any]) -> None:
+    """Refuse a pitch range the frame's autocorrelation cannot cover: its lags reach
+    ``n_fft // 2 - 1`` samples, so a lower ``fmin`` was cut there without a word."""
+    from sercap.features.lld import frame_geometry
+
+    try:
+        _win, _hop, n_fft = frame_geometry(params)
+    except ValueError as exc:
+        raise BadParameterError(f"feature set {name!r}: {exc}") from exc
+    g = params["groups"]["pitch"]
+    fmin, fmax = float(g.get("fmin", 70.0)), float(g.get("fmax", 450.0))
+    sr = float(params["sample_rate"])
+    lowest = sr / (n_fft // 2 - 1)
+    if not lowest <= fmin < fmax <= sr / 4:
+        raise BadParameterError(
+            f"feature set {name!r}: pitch range {fmin:g}-{fmax:g} Hz; it must lie within "
+            f"{lowest:.1f}-{sr / 4:g} Hz for a {n_fft}-point FFT at {sr:g} Hz (for a lower "
+            "fmin, raise n_fft and window_ms)"
+        )
 
 
 def builtin_definitions() -> dict[str, tuple[str, dict[str, Any], str]]:

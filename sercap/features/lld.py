@@ -23,7 +23,7 @@ import scipy.fft
 from sercap.features.voice import VOICE_COLUMNS
 
 #: Bump when a change here changes numbers: it is part of every LLD feature-set hash.
-LLD_VERSION = 3
+LLD_VERSION = 4
 
 _EPS = 1e-10
 
@@ -65,11 +65,44 @@ def frame_signal(y: np.ndarray, win: int, hop: int) -> np.ndarray:
 def power_spectrum(frames: np.ndarray, n_fft: int) -> np.ndarray:
     """|FFT|^2 of Hann-windowed frames, (T, n_fft//2+1) float32, scaled so that a
     full-scale sine has a peak bin near 1 (0 dB)."""
+    return power_spectra(frames, n_fft, dc_free=False)[0]
+
+
+def power_spectra(
+    frames: np.ndarray, n_fft: int, *, dc_free: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`power_spectrum`, and (``dc_free``) that of the frames less their own mean.
+
+    The pitch analysis needs the second: a DC offset puts the normalised autocorrelation
+    near 1 at every lag, so silent or noisy frames read as voiced (Praat takes the mean out
+    too). Windowing is linear, so ``(x - m)·w`` transforms to ``X_w - m·W``: one FFT gives
+    both.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> frames = np.random.default_rng(0).normal(size=(3, 400)).astype(np.float32)
+    >>> plain, dc_free = power_spectra(frames + 0.5, 512)
+    >>> bool(np.allclose(dc_free, power_spectrum(frames - frames.mean(1, keepdims=True), 512),
+    ...                  rtol=1e-3, atol=1e-6))
+    True
+    """
     win = frames.shape[1]
     w = _window(win)
     spec = scipy.fft.rfft(frames * w, n=n_fft, axis=1, workers=1)
-    power = spec.real**2 + spec.imag**2
-    return (power * (4.0 / float(w.sum()) ** 2)).astype(np.float32, copy=False)
+    scale = 4.0 / float(w.sum()) ** 2
+    power = ((spec.real**2 + spec.imag**2) * scale).astype(np.float32, copy=False)
+    if not dc_free:
+        return power, None
+    mean = frames.mean(axis=1, dtype=np.float64).astype(spec.real.dtype)
+    spec -= mean[:, None] * _window_spectrum(win, n_fft).astype(spec.dtype)
+    return power, ((spec.real**2 + spec.imag**2) * scale).astype(np.float32, copy=False)
+
+
+@functools.lru_cache(maxsize=16)
+def _window_spectrum(win: int, n_fft: int) -> np.ndarray:
+    """The rfft of the Hann window itself: what a constant becomes after windowing."""
+    return scipy.fft.rfft(_window(win).astype(np.float64), n=n_fft)
 
 
 def hz_to_mel(hz: np.ndarray) -> np.ndarray:
@@ -251,16 +284,20 @@ def pitch_from_power(
     return f0.astype(np.float32), strength.astype(np.float32), hnr.astype(np.float32)
 
 
-def pyin_pitch(y: np.ndarray, t: int, sr: int, hop: int, fmin: float, fmax: float) -> np.ndarray:
+def pyin_pitch(
+    y: np.ndarray, t: int, sr: int, hop: int, fmin: float, fmax: float, *, win: int = 0
+) -> np.ndarray:
     """F0 by probabilistic YIN (librosa.pyin), aligned to ``t`` frames; NaN when unvoiced.
 
+    pyin's centred frame k is centred on sample ``k * hop``, sercap's frame k on
+    ``k * hop + win / 2``: the signal is read from ``win // 2`` on, so that the two agree.
     About 50× slower than the autocorrelation; kept as an option for comparisons.
     """
     import librosa
 
     frame_length = 1 << int(np.ceil(np.log2(2.5 * sr / fmin)))
     f0, _, _ = librosa.pyin(
-        y.astype(np.float32),
+        y[win // 2 :].astype(np.float32),
         fmin=fmin,
         fmax=fmax,
         sr=sr,
@@ -335,7 +372,7 @@ def compute_frames(y: np.ndarray, params: Mapping[str, Any]) -> FrameColumns:
     y = np.asarray(y, dtype=np.float32)
     frames = frame_signal(y, win, hop)
     t = frames.shape[0]
-    power = power_spectrum(frames, n_fft)
+    power, pitch_power = power_spectra(frames, n_fft, dc_free="pitch" in groups)
     freqs = np.linspace(0, sr / 2, n_fft // 2 + 1, dtype=np.float32)
     cols: dict[str, np.ndarray] = {}
 
@@ -381,10 +418,11 @@ def compute_frames(y: np.ndarray, params: Mapping[str, Any]) -> FrameColumns:
         # roll-off: the first bin where the cumulative power reaches q of the total
         qs = [float(q) for q in g.get("rolloffs", [0.25, 0.5, 0.75, 0.9])]
         idx = _rolloff_bins(power, psum[:, None] * np.asarray(qs)[None, :])
+        silent = psum <= 2 * _EPS  # digital silence: no power to roll off (0 Hz, as librosa)
         for k, q in enumerate(qs):
-            cols[f"spectral_rolloff{int(round(q * 100)):02d}"] = freqs[
-                idx[:, k].clip(0, freqs.size - 1)
-            ]
+            cols[f"spectral_rolloff{int(round(q * 100)):02d}"] = np.where(
+                silent, np.float32(0.0), freqs[idx[:, k].clip(0, freqs.size - 1)]
+            )
         logp = np.log(power + _EPS)
         mean_logp = logp.mean(axis=1)
         cols["spectral_flatness_db"] = (10 / np.log(10)) * (
@@ -446,6 +484,9 @@ def compute_frames(y: np.ndarray, params: Mapping[str, Any]) -> FrameColumns:
         chroma = chroma / (chroma.max(axis=1, keepdims=True) + _EPS)
         put("chroma", chroma, 2)
 
+    # the waveform analyses (HNR one period apart, glottal pulses, formants) read the
+    # signal less its mean: an offset adds to every correlation as if it were periodic
+    centred = y - np.float32(y.mean()) if y.size else y
     if "pitch" in groups:
         g = groups["pitch"]
         pitch_fn = pitch_from_power
@@ -458,26 +499,31 @@ def compute_frames(y: np.ndarray, params: Mapping[str, Any]) -> FrameColumns:
                 "octave_jump_cost": float(g.get("octave_jump_cost", 0.35)),
                 "voiced_unvoiced_cost": float(g.get("voiced_unvoiced_cost", 0.14)),
             }
+        # the frames less their own mean (a DC offset is no voice), and their level
+        level = np.sqrt(np.maximum(rms**2 - frames.mean(axis=1) ** 2, 0.0)) if t else rms
+        fmin, fmax = float(g.get("fmin", 70.0)), float(g.get("fmax", 450.0))
         f0, strength, hnr = pitch_fn(
-            power,
-            rms,
+            pitch_power,
+            level,
             sr=sr,
             win=win,
             n_fft=n_fft,
-            fmin=float(g.get("fmin", 70.0)),
-            fmax=float(g.get("fmax", 450.0)),
+            fmin=fmin,
+            fmax=fmax,
             threshold=float(g.get("threshold", 0.45)),
             octave_cost=float(g.get("octave_cost", 0.02)),
             silence_db=float(g.get("silence_db", -45.0)),
             **extra,
         )
         if g.get("method", "acf") == "pyin":
-            f0 = pyin_pitch(y, t, sr, hop, float(g.get("fmin", 70.0)), float(g.get("fmax", 450.0)))
+            f0 = pyin_pitch(y, t, sr, hop, fmin, fmax, win=win)
             hnr = np.where(np.isnan(f0), np.nan, hnr).astype(np.float32)
+        # the interpolated lag can step past the range by a fraction of a sample
+        f0 = np.clip(f0, fmin, fmax).astype(np.float32, copy=False)
         if g.get("hnr", "acf") == "cc":  # from the waveform, one period apart (features.voice)
             from sercap.features.voice import harmonicity_cc
 
-            hnr = harmonicity_cc(y, f0, sr=sr, hop=hop, win=win, fmin=float(g.get("fmin", 70.0)))
+            hnr = harmonicity_cc(centred, f0, sr=sr, hop=hop, win=win, fmin=fmin)
         cols["f0_hz"] = f0
         cols["voicing"] = strength
         cols["hnr_db"] = hnr
@@ -485,7 +531,9 @@ def compute_frames(y: np.ndarray, params: Mapping[str, Any]) -> FrameColumns:
     if "voice" in groups and "f0_hz" in cols:  # jitter, shimmer, formants (features.voice)
         from sercap.features.voice import voice_columns
 
-        cols.update(voice_columns(y, cols["f0_hz"], sr=sr, hop=hop, win=win, **groups["voice"]))
+        cols.update(
+            voice_columns(centred, cols["f0_hz"], sr=sr, hop=hop, win=win, **groups["voice"])
+        )
 
     names = list(cols)
     d = params.get("deltas")
