@@ -101,11 +101,11 @@ def start_resource_tracker() -> None:
     from multiprocessing import resource_tracker
 
     hup = getattr(signal, "SIGHUP", None)
-    if hup is None or threading.current_thread() is not threading.main_thread():
+    if hup is None:
         resource_tracker.ensure_running()
         return
-    signal.pthread_sigmask(signal.SIG_BLOCK, {hup})
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {hup})
     try:
         resource_tracker.ensure_running()
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {hup})
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)  # as the caller had it

@@ -10,6 +10,7 @@ in ``y_true``; macro-F1 is averaged over the same classes (a class never predict
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -267,6 +268,8 @@ def paired_bootstrap(
         if g.shape != t.shape:
             raise ValueError(f"groups ({g.size}) and labels ({t.size}) differ in length")
         names, g = np.unique(g, return_inverse=True)
+        if len(names) < 2:
+            raise ValueError("resampling speakers needs two or more of them")
         draw = rng.integers(0, len(names), size=(n_boot, len(names)))
         diffs = _cluster_scores(t, a, g, draw, k)[which] - _cluster_scores(t, b, g, draw, k)[which]
         unit, n_units = "speaker", len(names)
@@ -275,6 +278,46 @@ def paired_bootstrap(
         metric=metric, a=score_a, b=score_b, difference=score_a - score_b, low=float(low),
         high=float(high), level=level, n_boot=n_boot, seed=seed, unit=unit, n_units=n_units,
     )  # fmt: skip
+
+
+def speakers_and_utterances(
+    y_true, pred_a, pred_b, speakers, **kwargs
+) -> tuple[DifferenceCI, DifferenceCI | None, DifferenceCI]:
+    """The paired bootstrap over speakers and over utterances, and the span of the two.
+
+    Neither alone holds its 95 % on these corpora. Resampling utterances treats one
+    speaker's alike utterances as independent, too narrow when models differ by speaker;
+    resampling the few speakers of an acted corpus (2 to 10) is too eager the other way: in
+    a simulation with no true difference and no speaker effect (200 runs, 50 utterances per
+    speaker) it excluded 0 in 11 % of runs at 10 speakers and 18 % at 3, against 5 % over
+    utterances and 4 % for the span. The span (the lower of the two lows, the higher of the
+    two highs) excludes 0 only when both do. With fewer than two speakers it is the
+    utterance interval.
+
+    Returns
+    -------
+    (span, by_speaker or None, by_utterance)
+
+    Examples
+    --------
+    >>> y = [0, 0, 1, 1, 2, 2] * 5
+    >>> speakers = [s for s in range(5) for _ in range(6)]
+    >>> span, by_speaker, by_utterance = speakers_and_utterances(
+    ...     y, y, [0, 1, 1, 1, 2, 0] * 5, speakers, n_boot=200)
+    >>> span.low == min(by_speaker.low, by_utterance.low), span.unit
+    (True, 'speaker and utterance')
+    """
+    by_utterance = paired_bootstrap(y_true, pred_a, pred_b, **kwargs)
+    if len(np.unique(np.asarray(speakers))) < 2:
+        return by_utterance, None, by_utterance
+    by_speaker = paired_bootstrap(y_true, pred_a, pred_b, groups=speakers, **kwargs)
+    span = dataclasses.replace(
+        by_speaker,
+        low=min(by_speaker.low, by_utterance.low),
+        high=max(by_speaker.high, by_utterance.high),
+        unit="speaker and utterance",
+    )
+    return span, by_speaker, by_utterance
 
 
 def _cluster_scores(

@@ -156,8 +156,9 @@ class RunComparison(ShownAsText):
     #: What each run is: model, feature set, speaker normalisation (shown beside its id).
     about_a: str = ""
     about_b: str = ""
-    #: The UA interval with utterances resampled one by one, beside ``ua`` when that one
-    #: resampled speakers (narrower: it treats one speaker's utterances as independent).
+    #: The two UA intervals ``ua`` spans (:func:`sercap.analysis.speakers_and_utterances`):
+    #: speakers resampled (None with fewer than two), and utterances one by one.
+    ua_by_speaker: analysis.DifferenceCI | None = None
     ua_by_utterance: analysis.DifferenceCI | None = None
 
     def __str__(self) -> str:
@@ -174,9 +175,9 @@ class RunComparison(ShownAsText):
                 f"{name}_low": ci.low, f"{name}_high": ci.high,
                 f"{name}_within_noise": ci.within_noise,
             }  # fmt: skip
-        if self.ua_by_utterance is not None:
-            u = self.ua_by_utterance
-            out |= {"ua_utterance_low": u.low, "ua_utterance_high": u.high}
+        for name, ci in (("speaker", self.ua_by_speaker), ("utterance", self.ua_by_utterance)):
+            if ci is not None:
+                out |= {f"ua_{name}_low": ci.low, f"ua_{name}_high": ci.high}
         m = self.mcnemar
         out |= {
             "mcnemar_only_a_right": m.only_a_right, "mcnemar_only_b_right": m.only_b_right,
@@ -199,11 +200,11 @@ def compare_runs(
     """Paired bootstrap CI of the UA and macro-F1 difference (A - B) and McNemar's test.
 
     Both runs must share their classes; only the utterances both predicted are compared (all of
-    them, for two runs of one corpus under one protocol). The bootstrap resamples speakers
-    (all of a speaker's utterances at once) when the utterances have two speakers or more,
-    since a speaker-independent protocol asks how a model does on new speakers; the
-    utterance-level interval is kept beside it (``ua_by_utterance``). McNemar's test counts
-    utterances as independent.
+    them, for two runs of one corpus under one protocol). Each interval spans two paired
+    bootstraps, one resampling speakers (all of a speaker's utterances at once) and one
+    resampling utterances (:func:`sercap.analysis.speakers_and_utterances`), so a difference
+    counts only when both exclude 0; the two are kept (``ua_by_speaker``,
+    ``ua_by_utterance``). McNemar's test counts utterances as independent.
 
     Raises
     ------
@@ -229,20 +230,21 @@ def compare_runs(
     speakers = a.speakers[ia]
     k = len(a.classes)
     kw = {"n_classes": k, "n_boot": n_boot, "level": level, "seed": seed}
-    by_utterance = analysis.paired_bootstrap(y, pa, pb, metric="ua", **kw)
-    if len(np.unique(speakers)) >= 2:
-        kw["groups"] = speakers
-    ua = analysis.paired_bootstrap(y, pa, pb, metric="ua", **kw)
+    ua, by_speaker, by_utterance = analysis.speakers_and_utterances(
+        y, pa, pb, speakers, metric="ua", **kw
+    )
+    macro_f1, _, _ = analysis.speakers_and_utterances(y, pa, pb, speakers, metric="macro_f1", **kw)
     return RunComparison(
         run_a=a.run_id,
         run_b=b.run_id,
         n_common=len(common),
         ua=ua,
-        macro_f1=analysis.paired_bootstrap(y, pa, pb, metric="macro_f1", **kw),
+        macro_f1=macro_f1,
         mcnemar=analysis.mcnemar(y, pa, pb),
         about_a=describe_run(wh, a.run_id),
         about_b=describe_run(wh, b.run_id),
-        ua_by_utterance=by_utterance if ua.unit == "speaker" else None,
+        ua_by_speaker=by_speaker,
+        ua_by_utterance=by_utterance,
     )
 
 

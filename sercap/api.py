@@ -2133,7 +2133,10 @@ def ensemble_runs(
 
     The runs must share corpus, label map and protocol. Nothing is retrained: each member's
     predictions were made without the test speaker. But members (or weights) chosen by their
-    scores were chosen on the test folds: the ensemble's UA is then optimistic.
+    scores were chosen on the test folds: the ensemble's UA is then optimistic. The run
+    records that its members were chosen by hand, and :func:`write_report` lists it without
+    ranking it or making it the best (``bench(..., ensemble=True)`` stores the fixed
+    ensembles it declares before scoring).
 
     Parameters
     ----------

@@ -465,7 +465,8 @@ def ensembles_vs_best_member(
     wh: Warehouse, table: pl.DataFrame, *, n_boot: int = 2000, seed: int = 0
 ) -> pl.DataFrame:
     """Each ensemble run of a bench table against its best member: the UA difference
-    (ensemble − member) and its paired bootstrap 95 % CI over the utterances both predicted
+    (ensemble − member) and its paired bootstrap 95 % CI on the utterances both predicted,
+    spanning the intervals over their speakers and over single utterances
     (:func:`sercap.analysis_store.compare_runs`).
 
     The members are fixed before scoring (:func:`fixed_ensembles`); the member compared
@@ -584,8 +585,9 @@ def fusion_vs_single(
     wh: Warehouse, table: pl.DataFrame, *, n_boot: int = 2000, seed: int = 0
 ) -> pl.DataFrame:
     """Each fused run against the best single-modality run of the same bench: the UA
-    difference (fused − single) and its paired bootstrap 95 % CI over the utterances both
-    predicted (:func:`sercap.analysis_store.compare_runs`).
+    difference (fused − single) and its paired bootstrap 95 % CI on the utterances both
+    predicted, spanning the intervals over their speakers and over single utterances
+    (:func:`sercap.analysis_store.compare_runs`).
 
     The single-modality baseline is the audio or text row with the highest pooled UA, chosen
     after scoring: a selection that favours the baseline, so the comparison is, if anything,

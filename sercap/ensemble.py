@@ -65,13 +65,14 @@ def _check_compatible(runs: list[dict]) -> None:
 FIXED_RULE = "fixed rule"
 
 
-def chosen_by_hand(run: dict) -> bool:
-    """Whether an ensemble run's members (or weights) were named by a person (`sercap
-    ensemble`, or stored before sercap recorded who chose them), who may have looked at
-    the members' test scores first; False for a model run or a fixed-rule ensemble."""
+def members_chosen_by(run: dict) -> str | None:
+    """Who named an ensemble run's members (and weights): ``"fixed rule"`` (``bench
+    --ensemble``, before any score was read), ``"hand"`` (``sercap ensemble``: a person, who
+    may have looked at the members' test scores first) or ``"unrecorded"`` (stored before
+    sercap recorded it); None for a model run."""
     if run["kind"] != "ensemble":
-        return False
-    return json.loads(run["params_json"] or "{}").get("members_chosen_by") != FIXED_RULE
+        return None
+    return json.loads(run["params_json"] or "{}").get("members_chosen_by", "unrecorded")
 
 
 def ensemble_runs(
@@ -85,7 +86,7 @@ def ensemble_runs(
 
     ``fixed_rule`` records that a rule declared before any score was read named the members
     (``bench --ensemble``); otherwise the run says they were chosen by hand, and the report
-    does not rank it.
+    does not rank it (:func:`members_chosen_by`).
 
     An ensemble with any speaker-normalised member is recorded as speaker-normalised: like
     that member, it needs each speaker's statistics and cannot predict a single new file

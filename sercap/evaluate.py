@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score
@@ -350,10 +351,9 @@ def paired_bootstrap_ua(
 
     Each replicate draws ``len(y_true)`` utterances with replacement (the same draw for both
     systems) and computes UA(b) − UA(a); the interval is the percentile interval of the
-    replicates. With ``groups`` (each utterance's speaker) each replicate draws speakers
-    instead, with all their utterances: utterances of one speaker are correlated, so the
-    utterance-level interval is narrower than the speaker-level one, which is what a claim
-    about new speakers needs.
+    replicates. With ``groups`` (each utterance's speaker) the interval spans that one and
+    the one whose replicates draw speakers with all their utterances
+    (:func:`span_of_bootstraps`): a difference counts only when both exclude 0.
 
     Parameters
     ----------
@@ -377,7 +377,7 @@ def paired_bootstrap_ua(
     def ua(yt: np.ndarray, pred: np.ndarray) -> float:
         return unweighted_accuracy(yt, pred, n_classes)
 
-    low, high = paired_bootstrap_interval(
+    low, high, unit = span_of_bootstraps(
         ua, y_true, pred_a, pred_b, n_boot=n_boot, confidence=confidence, seed=seed,
         groups=groups,
     )  # fmt: skip
@@ -385,9 +385,29 @@ def paired_bootstrap_ua(
     ua_b = unweighted_accuracy(y_true, pred_b, n_classes)
     return PairedDifference(
         ua_a=ua_a, ua_b=ua_b, diff=ua_b - ua_a, low=low, high=high,
-        n_boot=n_boot, confidence=confidence,
-        unit="utterance" if groups is None else "speaker",
+        n_boot=n_boot, confidence=confidence, unit=unit,
     )  # fmt: skip
+
+
+def span_of_bootstraps(
+    score: Callable[[np.ndarray, np.ndarray], float],
+    y_true: np.ndarray,
+    pred_a: np.ndarray,
+    pred_b: np.ndarray,
+    *,
+    groups: np.ndarray | None = None,
+    **kwargs: Any,
+) -> tuple[float, float, str]:
+    """``(low, high, unit)``: the utterance-level :func:`paired_bootstrap_interval` or, with
+    two speakers or more in ``groups``, the span of it and the speaker-level one (see
+    :func:`sercap.analysis.speakers_and_utterances` for why neither alone)."""
+    low, high = paired_bootstrap_interval(score, y_true, pred_a, pred_b, **kwargs)
+    if groups is None or len(np.unique(np.asarray(groups))) < 2:
+        return low, high, "utterance"
+    s_low, s_high = paired_bootstrap_interval(
+        score, y_true, pred_a, pred_b, groups=groups, **kwargs
+    )
+    return min(low, s_low), max(high, s_high), "speaker and utterance"
 
 
 # ----------------------------------------------------------------------------- storage

@@ -327,7 +327,7 @@ def compare_tuned(
     study: str | None = None,
 ) -> TuningComparison:
     """Run ``model`` with default and with nested-tuned parameters (both stored) and a paired
-    bootstrap 95 % CI of the UA difference over speakers (tuned − default).
+    bootstrap 95 % CI of the UA difference (tuned − default), over speakers and utterances.
 
     With ``cluster`` the folds of both runs are fitted as one batch of tasks on it;
     ``study`` names the nested tuning (default: the newest of this model and data)."""
@@ -345,11 +345,9 @@ def compare_tuned(
 def tuning_difference(
     data: Dataset, default: RunOutcome, tuned: RunOutcome, seed: int = 0, n_boot: int = 2000
 ) -> PairedDifference:
-    """Paired bootstrap of tuned − default UA over the utterances both runs predicted,
-    resampling their speakers (all of a speaker's utterances at once) when there are two or
-    more."""
+    """Paired bootstrap of tuned − default UA over the utterances both runs predicted: the
+    span of the intervals over their speakers and over single utterances."""
     rows = np.intersect1d(default.result.evaluated, tuned.result.evaluated)
-    speakers = np.asarray(data.speakers)[rows]
     return paired_bootstrap_ua(
         data.y[rows],
         default.result.proba[rows].argmax(axis=1),
@@ -357,5 +355,5 @@ def tuning_difference(
         data.n_classes,
         n_boot=n_boot,
         seed=seed,
-        groups=speakers if len(np.unique(speakers)) >= 2 else None,
+        groups=np.asarray(data.speakers)[rows],
     )

@@ -429,7 +429,7 @@ def format_tuning_comparison(comparisons) -> str:
         return ""
     lines = [
         "default vs nested-tuned (pooled outer UA on the same utterances; CI: paired bootstrap "
-        "over speakers)",
+        "over speakers and over utterances, the span of both)",
         f"  {'model':<8} {'default':>8} {'tuned':>8} {'diff':>8}   95% CI",
     ]
     verdicts = []
@@ -461,7 +461,7 @@ def format_tuned_ccc(c) -> str:
     return "\n".join(
         [
             "default vs nested-tuned (pooled outer CCC on the same utterances; CI: paired "
-            "bootstrap over speakers)",
+            "bootstrap over speakers and over utterances, the span of both)",
             f"  {'model':<8} {'default':>8} {'tuned':>8} {'diff':>8}   95% CI",
             f"  {c.model:<8} {c.ccc_default:>8.4f} {c.ccc_tuned:>8.4f} {c.diff:>+8.4f}   "
             f"[{c.low:+.4f}, {c.high:+.4f}]",
@@ -498,7 +498,8 @@ def format_ensemble_comparison(frame: pl.DataFrame) -> str:
     rows = [r | {"ensemble": _shorten(r["ensemble"])} for r in frame.iter_rows(named=True)]
     width = max(8, *(len(r["ensemble"]) for r in rows))
     lines = [
-        "each ensemble minus its best member (CI: paired bootstrap over speakers)",
+        "each ensemble minus its best member (CI: paired bootstrap over speakers and over "
+        "utterances, the span of both)",
         f"  {'ensemble':<{width}} {'UA':>8} {'best member':<12} {'UA':>8} {'diff':>8}   95% CI",
     ]
     lines += [
@@ -520,7 +521,8 @@ def format_fusion_comparison(frame: pl.DataFrame) -> str:
     first = frame.row(0, named=True)
     lines = [
         f"fusion minus the best single modality ({first['single']}, {first['single_modality']},"
-        f" UA {first['ua_single']:.4f}; CI: paired bootstrap over speakers)",
+        f" UA {first['ua_single']:.4f}; CI: paired bootstrap over speakers and over "
+        "utterances, the span of both)",
         f"  {'fused':<14} {'UA':>8} {'diff':>8}   95% CI",
     ]
     rows = list(frame.iter_rows(named=True))
@@ -621,13 +623,14 @@ def format_comparison(comparison) -> str:
     lines = [
         f"A: run {c.run_a}" + (f" ({c.about_a})" if c.about_a else ""),
         f"B: run {c.run_b}" + (f" ({c.about_b})" if c.about_b else ""),
-        f"{c.n_common} utterances predicted by both; paired bootstrap over "
+        f"{c.n_common} utterances predicted by both; paired bootstrap ({ci.n_boot} resamples, "
+        f"seed {ci.seed}) "
         + (
-            f"speakers ({ci.n_units}, each with all its utterances; "
-            if ci.unit == "speaker"
-            else "utterances ("
-        )
-        + f"{ci.n_boot} resamples, seed {ci.seed})",
+            f"over speakers ({ci.n_units}, each with all its utterances) and over utterances: "
+            "each CI spans both, so a difference counts only when neither contains 0"
+            if ci.unit == "speaker and utterance"
+            else "over utterances"
+        ),
         "",
         f"            {'A':>7} {'B':>7}  {'A - B':>8}  {pct} CI",
     ]
@@ -639,10 +642,11 @@ def format_comparison(comparison) -> str:
         )
     test = "exact binomial" if m.method == "exact" else "chi-square, continuity-corrected"
     lines.append("")
-    if (u := getattr(c, "ua_by_utterance", None)) is not None:
+    s, u = getattr(c, "ua_by_speaker", None), getattr(c, "ua_by_utterance", None)
+    if s is not None and u is not None:
         lines.append(
-            f"UA over utterances one by one: [{u.low:+.4f}, {u.high:+.4f}] (narrower: it "
-            "treats one speaker's utterances as independent)"
+            f"UA over speakers [{s.low:+.4f}, {s.high:+.4f}], over utterances "
+            f"[{u.low:+.4f}, {u.high:+.4f}]"
         )
     lines += [
         f"McNemar ({test}, utterances as independent): only A right {m.only_a_right}, "

@@ -442,8 +442,8 @@ def paired_bootstrap_ccc(
     groups: np.ndarray | None = None,
 ) -> tuple[float, float]:
     """Percentile interval of CCC(b) − CCC(a) over ``n_boot`` paired resamples of the
-    utterances (the same draw for both systems), or of the speakers with all their
-    utterances when ``groups`` gives each one's speaker, as
+    utterances (the same draw for both systems); with ``groups`` (each one's speaker) the
+    span of that interval and the one over speakers, as
     :func:`sercap.evaluate.paired_bootstrap_ua` does for UA.
 
     Examples
@@ -453,13 +453,14 @@ def paired_bootstrap_ccc(
     >>> 0.0 < low <= high  # b predicts the ratings exactly, a at half their scale
     True
     """
-    from sercap.evaluate import paired_bootstrap_interval
+    from sercap.evaluate import span_of_bootstraps
 
     y_true, pred_a, pred_b = (np.asarray(v, dtype=np.float64) for v in (y_true, pred_a, pred_b))
-    return paired_bootstrap_interval(
+    low, high, _ = span_of_bootstraps(
         ccc, y_true, pred_a, pred_b, n_boot=n_boot, confidence=confidence, seed=seed,
         groups=groups,
     )  # fmt: skip
+    return low, high
 
 
 def compare_tuned_regression(
@@ -478,8 +479,8 @@ def compare_tuned_regression(
 ) -> TunedCCC:
     """Run ``model``'s regressor with nested-tuned parameters (``study``: which tuning,
     default the newest) and with its defaults on the same folds (both stored), and compare
-    their pooled CCC with a paired bootstrap 95 % CI over the speakers of the utterances both
-    predicted (all of a speaker's utterances at once)."""
+    their pooled CCC with a paired bootstrap 95 % CI over the utterances both predicted (the
+    span of the intervals over their speakers and over single utterances)."""
     common = dict(
         params=params, seed=seed, n_jobs=n_jobs, device=device, progress=progress,
         cluster=cluster,
@@ -492,10 +493,9 @@ def compare_tuned_regression(
     tuned_id, tuned = _fit_and_store(wh, model, data, tuned=True, plan=tuned_plan, **common)
     rows = np.intersect1d(tuned.evaluated, default.evaluated)
     y = data.y[rows]
-    speakers = np.asarray(data.speakers)[rows]
     low, high = paired_bootstrap_ccc(
         y, default.pred[rows], tuned.pred[rows], n_boot=n_boot, seed=seed,
-        groups=speakers if len(np.unique(speakers)) >= 2 else None,
+        groups=np.asarray(data.speakers)[rows],
     )  # fmt: skip
     a, b = float(ccc(y, default.pred[rows])), float(ccc(y, tuned.pred[rows]))
     return TunedCCC(model, default_id, tuned_id, a, b, b - a, low, high, n_boot)

@@ -23,6 +23,7 @@ MARK_BEST = "best"
 MARK_NOISE = "within noise"
 MARK_BELOW = "below best"
 MARK_HAND = "not ranked (members chosen by hand)"
+MARK_UNRECORDED = "not ranked (who chose its members is not recorded)"
 #: Coverages of the report's curve.
 COVERAGES = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)
 
@@ -35,15 +36,19 @@ def significance_marks(
     jointly) or ``"below best"``.
 
     Runs whose predictions cannot be paired with the best one's (other classes, other
-    utterances) are left out of the result. An ensemble whose members were chosen by hand
-    (:func:`sercap.ensemble.chosen_by_hand`: perhaps after reading their test scores) is
-    neither the best nor ranked against it: ``"not ranked (members chosen by hand)"``.
+    utterances) are left out of the result. An ensemble whose members a fixed rule did not
+    name (:func:`sercap.ensemble.members_chosen_by`: by hand, perhaps after reading their
+    test scores, or not recorded) is neither the best nor ranked against it.
     """
-    from sercap.ensemble import chosen_by_hand
+    from sercap.ensemble import FIXED_RULE, members_chosen_by
 
-    hand = [r for r in run_ids if chosen_by_hand(get_run(wh, r))]
-    marks = dict.fromkeys(hand, MARK_HAND)
-    return marks | _ranked_marks(wh, [r for r in run_ids if r not in hand], n_boot, seed)
+    chosen = {r: members_chosen_by(get_run(wh, r)) for r in run_ids}
+    marks = {
+        r: MARK_HAND if who == "hand" else MARK_UNRECORDED
+        for r, who in chosen.items()
+        if who not in (None, FIXED_RULE)
+    }
+    return marks | _ranked_marks(wh, [r for r in run_ids if r not in marks], n_boot, seed)
 
 
 def _ranked_marks(wh: Warehouse, run_ids: Sequence[str], n_boot: int, seed: int) -> dict:

@@ -99,6 +99,30 @@ def test_speaker_bootstrap_resamples_whole_speakers_against_a_plain_reference() 
     assert by_speaker.high - by_speaker.low > by_utterance.high - by_utterance.low
     with pytest.raises(ValueError, match="groups"):
         an.paired_bootstrap(y, a, b, groups=speakers[:-1])
+    # one speaker: every resample is the same, a zero-width "significant" interval
+    with pytest.raises(ValueError, match="two or more"):
+        an.paired_bootstrap(y, a, b, groups=np.zeros(y.size))
+
+
+def test_the_verdict_interval_spans_the_speaker_and_utterance_ones() -> None:
+    """Resampling 3-10 speakers alone excluded 0 in 11-18 % of simulated runs without a
+    difference; the span needs both intervals to exclude 0."""
+    rng = np.random.default_rng(8)
+    speakers = np.repeat(np.arange(4), 30)
+    y = rng.integers(0, 3, speakers.size)
+    a = np.where(rng.random(y.size) < 0.7, y, (y + 1) % 3)
+    b = np.where(rng.random(y.size) < 0.5, y, (y + 2) % 3)
+    span, by_speaker, by_utterance = an.speakers_and_utterances(
+        y, a, b, speakers, n_classes=3, n_boot=300, seed=4
+    )
+    assert by_speaker == an.paired_bootstrap(y, a, b, n_classes=3, n_boot=300, seed=4,
+                                             groups=speakers)  # fmt: skip
+    assert by_utterance == an.paired_bootstrap(y, a, b, n_classes=3, n_boot=300, seed=4)
+    assert span.low == min(by_speaker.low, by_utterance.low)
+    assert span.high == max(by_speaker.high, by_utterance.high)
+    assert span.within_noise == (by_speaker.within_noise or by_utterance.within_noise)
+    alone, none, same = an.speakers_and_utterances(y, a, b, np.zeros(y.size), n_classes=3)
+    assert none is None and alone == same and alone.unit == "utterance"
 
 
 def test_mcnemar_counts_exact_and_chi2_against_scipy() -> None:

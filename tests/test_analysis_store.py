@@ -119,20 +119,20 @@ def test_compare_runs_from_stored_predictions(wh, two_runs, no_refit):
     assert c.ua.a == pytest.approx(get_run(wh, ra)["ua"])
     assert c.ua.b == pytest.approx(get_run(wh, rb)["ua"])
     speakers = utts["speaker"].to_numpy()
-    ref = analysis.paired_bootstrap(y, pa.argmax(1), pb.argmax(1), n_classes=3, n_boot=300,
-                                    seed=3, groups=speakers)  # fmt: skip
-    assert (c.ua.difference, c.ua.low, c.ua.high) == pytest.approx(
-        (ref.difference, ref.low, ref.high)
-    )
-    assert (c.ua.unit, c.ua.n_units, c.macro_f1.unit) == ("speaker", 4, "speaker")
-    # the utterance-level interval stays beside it, as it was computed before
-    one_by_one = analysis.paired_bootstrap(y, pa.argmax(1), pb.argmax(1), n_classes=3,
-                                           n_boot=300, seed=3)  # fmt: skip
+    kw = {"n_classes": 3, "n_boot": 300, "seed": 3}
+    by_speaker = analysis.paired_bootstrap(y, pa.argmax(1), pb.argmax(1), groups=speakers, **kw)
+    one_by_one = analysis.paired_bootstrap(y, pa.argmax(1), pb.argmax(1), **kw)
+    # the interval spans both: a difference counts only when neither contains 0
+    assert c.ua.difference == pytest.approx(one_by_one.difference)
+    assert c.ua.low == min(by_speaker.low, one_by_one.low)
+    assert c.ua.high == max(by_speaker.high, one_by_one.high)
+    assert (c.ua.unit, c.ua.n_units) == ("speaker and utterance", 4)
+    assert (c.ua_by_speaker.low, c.ua_by_speaker.high) == (by_speaker.low, by_speaker.high)
     assert (c.ua_by_utterance.low, c.ua_by_utterance.high) == (one_by_one.low, one_by_one.high)
     text = str(c)
-    assert "paired bootstrap over speakers (4, each with all its utterances" in text
-    assert f"UA over utterances one by one: [{one_by_one.low:+.4f}" in text
-    assert c.as_dict()["resampled"] == "speaker"
+    assert "over speakers (4, each with all its utterances) and over utterances" in text
+    assert f"UA over speakers [{by_speaker.low:+.4f}, {by_speaker.high:+.4f}]" in text
+    assert c.as_dict()["resampled"] == "speaker and utterance"
     m = analysis.mcnemar(y, pa.argmax(1), pb.argmax(1))
     assert (c.mcnemar.only_a_right, c.mcnemar.only_b_right) == (m.only_a_right, m.only_b_right)
     assert c.ua.difference > 0 and not c.ua.within_noise

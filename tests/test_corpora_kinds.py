@@ -272,6 +272,9 @@ def test_manifest_mistakes_are_one_line_with_what_to_do(wh: Warehouse, tmp_path:
     for path in (tmp_path / "a.wav", tmp_path / "README.md"):
         with pytest.raises(SercapError, match=r"not a manifest; give a \.csv or \.parquet"):
             ingest(wh, "manifest", path, name="m")
+    (tmp_path / "m.tsv").write_text("path\tlabel\tspeaker\na.wav\tang\ts1\n")
+    with pytest.raises(SercapError, match=r"m\.tsv: a manifest is a comma-separated \.csv"):
+        ingest(wh, "manifest", tmp_path / "m.tsv", name="m")
     with pytest.raises(SercapError, match="/dev/null: not a regular file"):
         ingest(wh, "manifest", Path("/dev/null"), name="m")
 

@@ -263,6 +263,16 @@ def test_a_file_restored_after_extract_missed_it_is_extracted_again(tmp_path: Pa
         stored = wh.query("SELECT utt_id FROM utterance_features ORDER BY utt_id")
         assert stored["utt_id"].to_list() == ["a", "b", "c"]
         assert ingest(wh, "manifest", _manifest(root, rows)).audio_line() is None
+        # found again while other audio changed: both are said
+        (root / "b.wav").rename(tmp_path / "b.wav")
+        ingest(wh, "manifest", _manifest(root, rows[::2]))
+        assert extract(wh, "default", progress=False).failed == 1
+        (tmp_path / "b.wav").rename(root / "b.wav")
+        _wav(root / "c.wav", 300, 9)  # other audio under the same name
+        both = ingest(wh, "manifest", _manifest(root, rows))
+        assert both.audio_back == 1 and both.audio_changed == 1
+        line = both.audio_line()
+        assert "1 utterance(s) and 1 whose file extract could not reach reads fine" in line
 
 
 def test_copies_are_the_same_audio_and_unchanged_files_are_not_rehashed(

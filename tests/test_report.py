@@ -164,9 +164,11 @@ def test_report_keeps_the_newest_run_of_each_ensemble_recipe(wh, tmp_path) -> No
 
 def test_an_ensemble_chosen_by_hand_is_never_the_best_nor_ranked(wh, tmp_path) -> None:
     """`sercap ensemble A B --weights 3,1` (perhaps picked by reading test scores) sat in the
-    results table like a declared ensemble and could be marked best."""
-    from sercap.ensemble import chosen_by_hand, ensemble_runs
-    from sercap.report_analysis import MARK_HAND, significance_marks
+    results table like a declared ensemble and could be marked best; an equal-weight one
+    made by hand replaced bench's declared average of the same members in the report."""
+    from sercap.ensemble import ensemble_runs, members_chosen_by
+    from sercap.report import newest_runs
+    from sercap.report_analysis import MARK_HAND, MARK_UNRECORDED, significance_marks
     from sercap.store.runs import get_run
 
     add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
@@ -174,12 +176,24 @@ def test_an_ensemble_chosen_by_hand_is_never_the_best_nor_ranked(wh, tmp_path) -
         wh, [BenchSpec("svm"), BenchSpec("rf")], params={"rf": {"n_estimators": 10}},
         progress=False,
     )  # fmt: skip
-    by_hand = ensemble_runs(wh, members, weights=[3, 1])[0]
     declared = ensemble_runs(wh, members, fixed_rule=True)[0]
-    assert chosen_by_hand(get_run(wh, by_hand)) and not chosen_by_hand(get_run(wh, declared))
+    by_hand = ensemble_runs(wh, members, weights=[3, 1])[0]
+    same_by_hand = ensemble_runs(wh, members)[0]  # the declared recipe, made by hand later
+    old = ensemble_runs(wh, members)[0]
+    wh.execute(  # stored before sercap recorded who chose the members
+        'UPDATE runs SET params_json = \'{"members": ["svm", "rf"]}\' WHERE run_id = ?',
+        [old],
+    )
+    assert members_chosen_by(get_run(wh, declared)) == "fixed rule"
+    assert members_chosen_by(get_run(wh, by_hand)) == "hand"
+    assert members_chosen_by(get_run(wh, old)) == "unrecorded"
+    assert members_chosen_by(get_run(wh, members[0])) is None
+    shown = newest_runs(wh, "toy", "emodb7")
+    assert {declared, by_hand, same_by_hand, old} <= set(shown)  # each its own row
     wh.execute("UPDATE runs SET ua = 0.99 WHERE run_id = ?", [by_hand])  # the top UA
-    marks = significance_marks(wh, [*members, by_hand, declared])
-    assert marks[by_hand] == MARK_HAND and list(marks.values()).count("best") == 1
+    marks = significance_marks(wh, [*members, by_hand, declared, old])
+    assert marks[by_hand] == MARK_HAND and marks[old] == MARK_UNRECORDED
+    assert list(marks.values()).count("best") == 1 and marks[declared] != MARK_HAND
     text = write_report(wh, tmp_path / "r", importance=False).read_text()
     assert f"| {MARK_HAND} |" in text
 

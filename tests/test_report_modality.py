@@ -160,7 +160,7 @@ def test_report_has_the_modality_section(wh: Warehouse, tmp_path, no_refit, monk
     from sercap.report import write_report
 
     for name in ("sercap.compare.write_bench_report", "sercap.plots.counts_png"):
-        monkeypatch.setattr(name, lambda *args, **kwargs: None)  # pictures: not tested here
+        monkeypatch.setattr(name, lambda *args, **kwargs: {})  # pictures: not tested here
     utts = add_corpus(wh)
     labels = utts["emotion"].to_list()
     _store(wh, utts, "svm", labels)

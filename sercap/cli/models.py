@@ -317,7 +317,9 @@ def ensemble_command(ctx: click.Context, run_ids: tuple[str, ...], weights: str 
     The runs must share corpus, label map and protocol. Nothing is retrained: each member's
     predictions were made without the test speaker. But if you chose the members (or
     weights) by their scores, that choice was made on the test folds: the ensemble's UA is
-    then optimistic.
+    then optimistic. The run records that its members were chosen by hand, and `report`
+    lists it without ranking it or making it the best (`bench --ensemble` stores the fixed
+    ensembles it declares before scoring).
     """
     parsed = None
     if weights:

@@ -107,6 +107,8 @@ class IngestSummary:
                 f"{len(self.audio_gone)} stored utterance(s) whose file is missing or unusable "
                 f"now (first: {utt}: {reason})"
             )
+        if self.audio_back:
+            parts.append(f"{self.audio_back} whose file extract could not reach reads fine now")
         head = "audio changed: " + " and ".join(parts)
         inv = self.invalidation
         if not inv.extractions:

@@ -52,6 +52,11 @@ def read(root: Path, problems: list[Problem]) -> Iterator[UtteranceRecord]:
 def manifest_file(root: Path) -> Path:
     """The manifest itself: ``root`` when it is a file, else the one manifest.* inside it."""
     if root.is_file():
+        if root.suffix.lower() in (".tsv", ".txt"):
+            raise SercapError(
+                f"{root}: a manifest is a comma-separated .csv (or .parquet); save this "
+                "table as .csv with columns path,label,speaker"
+            )
         if root.suffix.lower() not in (".csv", ".parquet"):
             raise SercapError(
                 f"{root}: not a manifest; give a .csv or .parquet file (columns path,label,speaker)"

@@ -46,7 +46,8 @@ FROM runs r ORDER BY started_at DESC LIMIT $n;
 
 -- name: newest_per_configuration
 -- An ensemble's configuration is its recipe, what each member is in order (model, feature
--- set, columns, speaker normalisation, tuned) and the weights, not which member runs it
+-- set, columns, speaker normalisation, tuned), the weights and who chose the members (a
+-- hand-made average must not replace bench's declared one), not which member runs it
 -- averaged: a second `bench --ensemble` replaces the first one's row instead of adding a
 -- second (and a best-of-N). With a member run deleted, its member ids stand in.
 WITH here AS (
@@ -67,7 +68,8 @@ recipes AS (
 SELECT arg_max(h.run_id, h.started_at) AS run_id
 FROM here h LEFT JOIN recipes r USING (run_id)
 GROUP BY h.model, h.feature_set, h.columns, h.speaker_norm, h.tuned_from IS NOT NULL, h.kind,
-    coalesce(r.recipe, h.members::VARCHAR), h.weights
+    coalesce(r.recipe, h.members::VARCHAR), h.weights,
+    json_extract_string(h.params_json, '$.members_chosen_by')
 ORDER BY 1;
 
 -- name: newest_per_model
