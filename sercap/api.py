@@ -1406,6 +1406,33 @@ def predict(
     import polars as pl
 
     from sercap.predict_text import predict_with_texts
+
+    paths, record = _prediction_run(wh, paths, run, model, corpus, say)
+    run_id = record.run_id
+    if isinstance(record, RegressionRun):
+        return _predict_ratings(
+            wh, record, paths, jobs=jobs, progress=progress,
+            refused={"abstain": abstain is not None, "coverage": coverage is not None,
+                     "text/texts": texts is not None},
+        )  # fmt: skip
+    threshold = _abstain_threshold(wh, run_id, abstain, coverage)
+    results, used = predict_with_texts(
+        wh, run_id, paths, texts, n_jobs=jobs, progress=_bars(progress), say=say or _quiet
+    )
+    table = prediction_table(results, run_id).with_columns(run_id=pl.Series(used, dtype=pl.String))
+    return with_confidence(table, threshold)
+
+
+def _prediction_run(
+    wh: Warehouse,
+    paths: Sequence[PathLike] | PathLike,
+    run: str | None,
+    model: str | None,
+    corpus: str | None,
+    say: Say | None = None,
+) -> tuple[list[Path], Any]:
+    """The files as a list of paths and the stored run that predicts them (:func:`predict`
+    and :func:`models_to_fit` take the same arguments)."""
     from sercap.prediction import newest_run
 
     if (run is None) == (model is None):
@@ -1414,22 +1441,8 @@ def predict(
         )
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
-    run_id = run or newest_run(wh, model or "", corpus, say=say)
-    record = get_run(wh, run_id)
-    run_id = record.run_id
-    if isinstance(record, RegressionRun):
-        return _predict_ratings(
-            wh, record, [Path(p) for p in paths], jobs=jobs, progress=progress,
-            refused={"abstain": abstain is not None, "coverage": coverage is not None,
-                     "text/texts": texts is not None},
-        )  # fmt: skip
-    threshold = _abstain_threshold(wh, run_id, abstain, coverage)
-    results, used = predict_with_texts(
-        wh, run_id, [Path(p) for p in paths], texts, n_jobs=jobs, progress=_bars(progress),
-        say=say or _quiet,
-    )  # fmt: skip
-    table = prediction_table(results, run_id).with_columns(run_id=pl.Series(used, dtype=pl.String))
-    return with_confidence(table, threshold)
+    record = get_run(wh, run or newest_run(wh, model or "", corpus, say=say))
+    return [Path(p) for p in paths], record
 
 
 @_takes_warehouse
@@ -1480,18 +1493,12 @@ def models_to_fit(
     >>> wh.close()
     """
     from sercap.predict_text import runs_to_fit
-    from sercap.prediction import final_model_stored, newest_run
+    from sercap.prediction import final_model_stored
 
-    if (run is None) == (model is None):
-        raise BadParameterError(
-            "give exactly one of run or model", hint="name a stored run id or a model"
-        )
-    if isinstance(paths, str | os.PathLike):
-        paths = [paths]
-    record = get_run(wh, run or newest_run(wh, model or "", corpus))
+    paths, record = _prediction_run(wh, paths, run, model, corpus)
     if isinstance(record, RegressionRun):
         return [] if final_model_stored(wh, record.run_id) else [record.run_id]
-    return runs_to_fit(wh, record.run_id, [Path(p) for p in paths], texts)
+    return runs_to_fit(wh, record.run_id, paths, texts)
 
 
 def _inner_folds_used(data: Any, inner_folds: int) -> str:

@@ -103,6 +103,13 @@ def _manifest(root: Path, rows: list[tuple[str, str, str]]) -> Path:
     return path
 
 
+def _voices(root: Path, names: str) -> list[tuple[str, str, str]]:
+    """One voice file per letter of ``names`` under ``root``; their manifest rows."""
+    for i, name in enumerate(names):
+        _wav(root / f"{name}.wav", 120 + 20 * i, i)
+    return [(f"{n}.wav", "neu", f"s{i % 2}") for i, n in enumerate(names)]
+
+
 def _wav(path: Path, f0: float, seed: int, seconds: float = 0.6) -> None:
     import soundfile as sf
 
@@ -200,9 +207,7 @@ def test_features_of_audio_deleted_or_damaged_since_extraction_are_dropped(
     from sercap.store import connect
 
     root = tmp_path / "corpus"
-    for i, name in enumerate("abcde"):
-        _wav(root / f"{name}.wav", 120 + 20 * i, i)
-    rows = [(f"{n}.wav", "neu", f"s{i % 2}") for i, n in enumerate("abcde")]
+    rows = _voices(root, "abcde")
     with connect(tmp_path / "wh", memory=True) as wh:
         ingest(wh, "manifest", _manifest(root, rows))
         assert extract(wh, "default", chunk_size=2, progress=False).done == 5
@@ -242,9 +247,7 @@ def test_a_file_restored_after_extract_missed_it_is_extracted_again(tmp_path: Pa
     from sercap.store import connect
 
     root = tmp_path / "corpus"
-    for i, name in enumerate("abc"):
-        _wav(root / f"{name}.wav", 120 + 20 * i, i)
-    rows = [(f"{n}.wav", "neu", f"s{i % 2}") for i, n in enumerate("abc")]
+    rows = _voices(root, "abc")
     with connect(tmp_path / "wh", memory=True) as wh:
         ingest(wh, "manifest", _manifest(root, rows))
         assert extract(wh, "default", progress=False).done == 3
