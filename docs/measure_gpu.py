@@ -145,6 +145,7 @@ def score(warehouse: str, results: str, members: list[str], norm: bool) -> None:
             continue
         run_id = wh.scalar(
             "SELECT run_id FROM runs WHERE model = ? AND speaker_norm = ? AND kind = 'model' "
+            "AND feature_set IN ('default', 'mel') AND columns IS NULL "  # the declared inputs
             "ORDER BY started_at DESC LIMIT 1",
             [model, norm],
         )
