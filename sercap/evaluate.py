@@ -323,6 +323,8 @@ def paired_bootstrap_interval(
     if groups is not None:
         _, codes = np.unique(np.asarray(groups), return_inverse=True)
         members = [np.flatnonzero(codes == g) for g in range(int(codes.max(initial=-1)) + 1)]
+        if len(members) < 2:  # as sercap.analysis.paired_bootstrap: one draw, no interval
+            raise ValueError("resampling speakers needs two or more of them")
     diffs = np.empty(n_boot)
     for b in range(n_boot):
         if members is None:

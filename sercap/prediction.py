@@ -289,12 +289,11 @@ def _stored_final_model(
     fits it again)."""
     from sercap.features.extract import is_interrupt
 
-    meta_path = folder / META
-    if not meta_path.is_file() or runs.artifact_path(wh, run_id) is None:
+    if not _recorded(wh, run_id, folder):
         return None
     try:
         runs.verify_artifact(folder, runs.artifact_digest(wh, run_id))
-        return load(json.loads(meta_path.read_text()))
+        return load(json.loads((folder / META).read_text()))
     except Exception as exc:
         if is_interrupt(exc) or isinstance(exc, BadParameterError):
             raise  # a bad argument (n_jobs=-5) is the caller's, not a damaged model
@@ -314,7 +313,7 @@ def final_model_stored(wh: Warehouse, run_id: str) -> bool:
     from sercap.features.extract import is_interrupt
 
     folder = runs.artifact_dir(wh, run_id)
-    if not (folder / META).is_file() or runs.artifact_path(wh, run_id) is None:
+    if not _recorded(wh, run_id, folder):
         return False
     try:
         runs.verify_artifact(folder, runs.artifact_digest(wh, run_id))
@@ -323,6 +322,12 @@ def final_model_stored(wh: Warehouse, run_id: str) -> bool:
             raise
         return False
     return True
+
+
+def _recorded(wh: Warehouse, run_id: str, folder: Path) -> bool:
+    """Whether the catalog records the run's final model and its folder holds inputs.json
+    (a folder some interrupted or read-only run left is not one)."""
+    return (folder / META).is_file() and runs.artifact_path(wh, run_id) is not None
 
 
 def _check_features(run: dict, digest: str) -> None:

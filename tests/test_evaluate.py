@@ -117,6 +117,12 @@ def test_paired_bootstrap_ua_matches_a_plain_numpy_loop() -> None:
     )
     assert by_speaker.unit == "speaker and utterance" and got.unit == "utterance"
     assert by_speaker.diff == got.diff
+    from sercap.evaluate import paired_bootstrap_interval
+
+    with pytest.raises(ValueError, match="two or more"):  # one speaker: one possible draw
+        paired_bootstrap_interval(ua, y, a, b, n_boot=10, groups=np.zeros(n))
+    one = paired_bootstrap_ua(y, a, b, K, n_boot=300, seed=7, groups=np.zeros(n))
+    assert one.unit == "utterance" and (one.low, one.high) == (got.low, got.high)
     perfect = paired_bootstrap_ua(y, a, y, K, n_boot=200)
     assert perfect.low > 0 and not perfect.within_noise
 
