@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -241,9 +242,7 @@ def row_labels(table: pl.DataFrame) -> dict[str, str]:
     its speaker-normalisation tag, plus the run id's last part where two rows would still
     read the same (two runs of one recipe, e.g. on two versions of a feature set)."""
     labels = {r["run_id"]: r["name"] + norm_tag(r) for r in table.iter_rows(named=True)}
-    counts: dict[str, int] = {}
-    for label in labels.values():
-        counts[label] = counts.get(label, 0) + 1
+    counts = Counter(labels.values())
     return {
         run_id: label if counts[label] == 1 else f"{label} #{run_id.rsplit('-', 1)[-1]}"
         for run_id, label in labels.items()

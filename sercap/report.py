@@ -171,13 +171,15 @@ def write_report(
             "",
             table_markdown(table, corpus, marks=significance_marks(wh, best)),
             "",
-            "vs best: whether the paired bootstrap CI (over speakers, each with all its "
-            "utterances; 1000 resamples) of "
+            "vs best: whether the paired bootstrap CI (1000 resamples; the span of the "
+            "intervals over speakers, each with all its utterances, and over single "
+            "utterances) of "
             "the run's UA minus the best run's contains 0 (within noise) or not. The best is "
             "the highest UA of these runs, picked on the same test folds, so its UA is "
             "optimistic; the intervals are Bonferroni-adjusted for the comparisons with it "
-            "(95% for all of them together). An ensemble made with `sercap ensemble` "
-            "(members chosen by hand, perhaps after reading these scores) is not ranked. "
+            "(95% for all of them together). An ensemble whose members no fixed rule chose "
+            "(made with `sercap ensemble`, perhaps after reading these scores, or stored "
+            "before sercap recorded who chose them) is not ranked. "
             "`sercap compare RUN_A RUN_B` gives one pair's interval and McNemar's test.",
             "",
             "![model comparison](comparison.png)",
