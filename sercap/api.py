@@ -1685,7 +1685,7 @@ def sql_statements(query: str, *, write: bool = False) -> list[str]:
     try:
         statements = classify(query)  # DuckDB's parser; nothing runs before the check
     except duckdb.ParserException as exc:
-        raise QueryError((str(exc).strip().splitlines() or [""])[0]) from exc
+        raise _query_error(exc) from exc
     if not statements:
         raise BadParameterError("the query holds no SQL statement")
     if not write:
@@ -2251,11 +2251,12 @@ def compare_runs(
 
     (Named ``compare_runs``, not ``compare``: ``sercap.compare`` is the bench module.)
 
-    A paired bootstrap over the speakers of the utterances both runs predicted (each draw
-    takes all of a speaker's utterances, the same draw for both runs) gives a confidence
-    interval of the UA and macro-F1 differences A − B; the interval over single utterances,
-    narrower because one speaker's utterances are alike, is kept beside it. McNemar's test
-    counts the utterances only one of them gets right. Nothing is refitted.
+    A paired bootstrap on the utterances both runs predicted (the same draw for both runs)
+    gives a confidence interval of the UA and macro-F1 differences A − B: the span of two
+    intervals, one resampling speakers (each draw takes all of a speaker's utterances) and
+    one resampling single utterances (:func:`sercap.analysis.speakers_and_utterances`
+    says why neither alone). McNemar's test counts the utterances only one of them gets
+    right. Nothing is refitted.
 
     Parameters
     ----------

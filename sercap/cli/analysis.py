@@ -33,12 +33,12 @@ from sercap.cli.group import main, open_warehouse
 def compare_command(ctx: click.Context, run_a, run_b, n_boot, level, seed, as_json) -> None:
     """Is run RUN_A better than RUN_B, or within noise? From stored predictions only.
 
-    A paired bootstrap over the speakers of the utterances both runs predicted (each draw
-    takes all of a speaker's utterances) gives a confidence interval of the UA and
-    macro-F1 differences (A - B); the narrower interval over single utterances is shown
-    too. McNemar's test counts the utterances only one of them gets right. Nothing is
-    refitted. The last line is the verdict: "within noise" when the speaker-level UA
-    interval contains 0, else which run is better.
+    A paired bootstrap on the utterances both runs predicted gives a confidence interval
+    of the UA and macro-F1 differences (A - B): the span of two intervals, one resampling
+    speakers (each draw takes all of a speaker's utterances) and one resampling single
+    utterances, both shown. McNemar's test counts the utterances only one of them gets
+    right. Nothing is refitted. The last line is the verdict: "within noise" when the UA
+    interval contains 0 (either of the two does), else which run is better.
     """
     result = sercap.compare_runs(
         open_warehouse(ctx, read_only=True), run_a, run_b, n_boot=n_boot, level=level, seed=seed
