@@ -124,8 +124,11 @@ def cross_validate_many(
     """Run several cross-validations as one batch of fold tasks; their results in order.
 
     Each result equals what ``cross_validate`` computes in this process with the same
-    arguments (a fold's fit is the same code with the same seed); ``duration_s`` is the
-    wall time of the whole batch and ``fit_s`` the sum of the folds' fit times.
+    arguments and threads (a fold's fit is the same code with the same seed, given at most
+    its worker's threads: :func:`sercap.cluster.worker_threads`). torch's sums depend on the
+    thread count, so a torch model's probabilities differ by about 1e-4 from an in-process
+    run with more threads. ``duration_s`` is the wall time of the whole batch and ``fit_s``
+    the sum of the folds' fit times.
     """
     started = time.perf_counter()
     datasets: list[Dataset] = []

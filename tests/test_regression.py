@@ -410,3 +410,43 @@ def test_paired_bootstrap_ccc_matches_a_hand_resampling() -> None:
         diffs.append(ccc(y[i], b[i]) - ccc(y[i], a[i]))
     expected = np.quantile(diffs, [0.025, 0.975])
     assert paired_bootstrap_ccc(y, a, b, n_boot=300) == pytest.approx(tuple(expected))
+
+
+def test_a_torch_rating_run_predicts_new_audio_and_its_final_model_reloads(
+    tmp_path: Path,
+) -> None:
+    # The torch regressors were classes made at run time (and their network a class made
+    # inside a method), which pickle cannot name: predict's final model failed to store.
+    corpus = sercap.synth(tmp_path / "corpus", sessions=2, per_speaker=4)
+    wh = connect(tmp_path / "wh")
+    sercap.ingest(wh, "iemocap", corpus.root, progress=False)
+    sercap.extract(wh, progress=False)
+    tiny = {"epochs": 1, "hidden_size": 8, "batch_size": 8}
+    run = sercap.train(wh, "lstm", target="activation", params=tiny, progress=False)
+    wavs = sorted(corpus.root.rglob("*.wav"))[:2]
+    first = sercap.predict(wh, wavs, run=run.run_id, progress=False)  # fits and stores it
+    again = sercap.predict(wh, wavs, run=run.run_id, progress=False)  # loads it
+    assert first["error"].to_list() == [None, None]
+    assert np.all(np.isfinite(first["activation"].to_numpy()))
+    np.testing.assert_allclose(again["activation"].to_numpy(), first["activation"].to_numpy())
+
+
+@pytest.mark.parametrize("model", ["lstm", "cnn"])
+def test_fitted_torch_regressors_pickle_by_name(model: str) -> None:
+    import pickle
+
+    from sercap.models import regressors
+
+    rng = np.random.default_rng(0)
+    if model == "lstm":
+        X = [rng.normal(size=(int(rng.integers(5, 12)), 3)).astype(np.float32) for _ in range(16)]
+        params = {"epochs": 1, "hidden_size": 4, "batch_size": 8}
+    else:
+        X = [rng.integers(0, 255, size=(8, int(rng.integers(10, 40))), dtype=np.uint8)
+             for _ in range(16)]  # fmt: skip
+        params = {"epochs": 1, "batch_size": 8, "crop_frames": 16, "window_stride": 8}
+    y = rng.normal(size=16)
+    reg = regressors.get_regressor(model)(params, seed=0).fit(X, y)
+    assert type(reg) is getattr(regressors, type(reg).__name__)
+    back = pickle.loads(pickle.dumps(reg))
+    np.testing.assert_array_equal(back.predict(X), reg.predict(X))

@@ -176,6 +176,12 @@ class ImageModel(TorchModel):
 
     def _validate_params(self) -> None:
         super()._validate_params()
+        if int(self.params["window_stride"]) > int(self.params["crop_frames"]):
+            raise BadParameterError(
+                f"{self.name}: window_stride ({self.params['window_stride']}) must be at most "
+                f"crop_frames ({self.params['crop_frames']}): longer steps leave frames out of "
+                "every prediction window (0 = half the crop)"
+            )
         if self.params["norm"] not in NORMS:
             raise BadParameterError(f"{self.name}: norm must be one of {NORMS}")
         if self.params.get("pooling", "mean") not in POOLINGS:

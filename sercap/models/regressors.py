@@ -14,6 +14,7 @@ without a regressor here gets a one-line error naming those that have one.
 from __future__ import annotations
 
 import abc
+import functools
 import warnings
 from typing import Any, ClassVar, Self
 
@@ -517,21 +518,12 @@ class TorchRegressor(Regressor):
 
     def _net(self) -> Any:
         """The base model instance whose hooks (inputs, network) this regressor uses; its
-        forward pass returns the raw output instead of a softmax."""
-        import torch
-
-        from sercap.models.torch_common import autocast
-
-        class Raw(self.base):  # type: ignore[name-defined,misc]
-            @torch.no_grad()
-            def _run(self, inputs: tuple, device: Any) -> np.ndarray:
-                self.module_.eval()
-                with autocast(device):
-                    out = self.module_(*inputs)
-                return out.float().double().cpu().numpy()
-
+        forward pass returns the raw output instead of a softmax (``raw_output``). A plain
+        instance of a module-level class, so a fitted regressor pickles."""
         params = {k: v for k, v in self.params.items() if k != "loss"}
-        return Raw(params, seed=self.seed, n_jobs=self.n_jobs, device=self.device)
+        net = self.base(params, seed=self.seed, n_jobs=self.n_jobs, device=self.device)
+        net.raw_output = True
+        return net
 
     def _check_input(self, X: Any, n_features: int | None) -> Any:
         if getattr(self, "net_", None) is None:
@@ -611,16 +603,22 @@ class TorchRegressor(Regressor):
         return z * self.y_std_ + self.y_mean_
 
 
+@functools.cache
 def _torch_regressor(name: str) -> type[TorchRegressor]:
+    """The regressor class of torch model ``name``, made once and named in this module
+    (``LSTMModelRegressor``…), where pickle finds it through the module's ``__getattr__``."""
     from sercap.models.cnn import CNNModel, ResNet18Model, ResNet34Model
     from sercap.models.lstm import LSTMModel
 
     base = {"lstm": LSTMModel, "cnn": CNNModel, "resnet18": ResNet18Model,
             "resnet34": ResNet34Model}[name]  # fmt: skip
+    cls_name = f"{base.__name__}Regressor"
     return type(
-        f"{base.__name__}Regressor",
+        cls_name,
         (TorchRegressor,),
         {
+            "__module__": __name__,
+            "__qualname__": cls_name,
             "name": name,
             "base": base,
             "input_kind": base.input_kind,
@@ -628,6 +626,23 @@ def _torch_regressor(name: str) -> type[TorchRegressor]:
             "param_ranges": base.param_ranges,
         },  # fmt: skip
     )
+
+
+#: Class name → model name of the torch regressors, for :func:`__getattr__`.
+_TORCH_REGRESSOR_CLASSES = {
+    "LSTMModelRegressor": "lstm",
+    "CNNModelRegressor": "cnn",
+    "ResNet18ModelRegressor": "resnet18",
+    "ResNet34ModelRegressor": "resnet34",
+}
+
+
+def __getattr__(attr: str) -> Any:
+    # The torch regressors are made on first use (importing torch's models is slow); a
+    # pickled one names its class here, and unpickling asks for it by that name.
+    if attr in _TORCH_REGRESSOR_CLASSES:
+        return _torch_regressor(_TORCH_REGRESSOR_CLASSES[attr])
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 
 # ---------------------------------------------------------------------------- registry

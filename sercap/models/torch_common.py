@@ -127,11 +127,12 @@ def random_crop(image: np.ndarray, width: int, rng: np.random.Generator) -> np.n
 
 
 def window_starts(length: int, width: int, stride: int) -> np.ndarray:
-    """Start columns of windows that together cover [0, length): regular steps plus one flush
-    with the end, so the last frames are never dropped."""
+    """Start columns of windows that together cover [0, length): regular steps (at most one
+    window wide, or frames between windows would be left out) plus one flush with the end,
+    so the last frames are never dropped."""
     if length <= width:
         return np.zeros(1, dtype=np.int64)
-    stride = max(1, int(stride))
+    stride = min(max(1, int(stride)), width)
     starts = list(range(0, length - width + 1, stride))
     if starts[-1] != length - width:
         starts.append(length - width)
@@ -454,6 +455,9 @@ class TorchModel(SERModel):
     #: What parameters added with RECIPE 2 meant before, for models saved earlier: loading
     #: fills absent keys with today's defaults, which would change the network they describe.
     legacy_params: ClassVar[dict] = {}
+    #: ``_run`` returns the network's raw output instead of its softmax: set on the instance
+    #: a regressor (:class:`sercap.models.regressors.TorchRegressor`) trains and predicts with.
+    raw_output: bool = False
 
     def fit(
         self,
@@ -562,11 +566,13 @@ class TorchModel(SERModel):
 
     @torch.no_grad()
     def _run(self, inputs: tuple[torch.Tensor, ...], device: torch.device) -> np.ndarray:
-        """Softmax of one eval-mode forward pass, as float64 numpy."""
+        """Softmax of one eval-mode forward pass (its raw output with ``raw_output``, as a
+        regressor's one-unit head wants), as float64 numpy."""
         self.module_.eval()
         with autocast(device):
             logits = self.module_(*inputs)
-        return torch.softmax(logits.float(), dim=1).double().cpu().numpy()
+        out = logits.float() if self.raw_output else torch.softmax(logits.float(), dim=1)
+        return out.double().cpu().numpy()
 
     # ---- persistence
     def _state_meta(self) -> dict:
