@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -145,6 +145,32 @@ def _check_counts(minimum: int = 1, **values: Any) -> None:
             )
 
 
+def _check_params(params: Any) -> None:
+    """``params`` is None or a mapping of parameter values (train and tune alike)."""
+    if params is not None and not isinstance(params, Mapping):
+        raise BadParameterError(
+            f"params must be a dict of parameter values, got {type(params).__name__}",
+            hint='e.g. params={"C": 10} (the CLI\'s --params takes JSON)',
+        )
+
+
+def _check_fraction(name: str, value: Any) -> None:
+    """``value`` is None or a real number (a string is one line naming ``name``, not a
+    ``TypeError`` at the first comparison); its range is checked where it is used."""
+    import numbers
+
+    if value is not None and (not isinstance(value, numbers.Real) or isinstance(value, bool)):
+        raise BadParameterError(f"{name}={value!r}", hint="give a number, e.g. 0.5")
+
+
+def _check_text(name: str, value: Any, example: str) -> None:
+    """``value`` is None or a string."""
+    if value is not None and not isinstance(value, str):
+        raise BadParameterError(
+            f"{name}={value!r}", hint=f"give {name} as a string, e.g. {name}={example!r}"
+        )
+
+
 def _require_writable(wh: Warehouse, why: str) -> None:
     """One line, before any work, when ``wh`` was opened read-only and ``why`` writes."""
     if wh.read_only:
@@ -161,6 +187,7 @@ def connect(
     read_only: bool = False,
     wait_s: float = 60.0,
     absolute: bool = True,
+    create: bool = True,
 ) -> Warehouse:
     """Open (creating if needed) a feature warehouse.
 
@@ -179,6 +206,10 @@ def connect(
     absolute : bool
         Resolve a relative ``path`` now, so that the parts stay reachable after a notebook's
         ``os.chdir`` (the command line passes False: its messages show the path as typed).
+    create : bool
+        Create the warehouse where none exists yet. ``False`` raises
+        :class:`~sercap.errors.NotFoundError` instead, so that a mistyped path does not
+        leave a new, empty warehouse behind.
 
     Returns
     -------
@@ -196,10 +227,19 @@ def connect(
     from sercap.store import connect as _connect
     from sercap.store.warehouse import default_path
 
+    if path is not None and str(path) != ":memory:":
+        path = Path(path).expanduser()
     if absolute and path is None:
         path = default_path()
     if absolute and path is not None and str(path) != ":memory:":
         path = Path(path).absolute()  # parts stay reachable after a notebook's os.chdir
+    if not create and not memory and str(path) != ":memory:":
+        where = Path(path) if path is not None else default_path()
+        if not warehouse_exists(where):
+            raise NotFoundError(
+                f"no warehouse at {where}",
+                hint="check the path, or create one: sercap.connect(path) then sercap.ingest",
+            )
     return _connect(path, memory=memory, read_only=read_only, wait_s=wait_s)
 
 
@@ -682,18 +722,11 @@ def get_run(wh: Warehouse, run_id: str) -> Run:
 
     import polars as pl
 
-    from sercap.errors import NotFoundError
     from sercap.store.runs import get_run as _get_run
     from sercap.store.runs import predictions as _predictions
 
-    try:
-        record = _get_run(wh, run_id)
-    except NotFoundError:
-        raise
-    except SercapError as exc:
-        if str(exc).startswith("no run "):
-            raise NotFoundError(str(exc)) from None
-        raise
+    _check_text("run_id", run_id, "svm-20261127-101500-3fa2")
+    record = _get_run(wh, run_id)  # NotFoundError for no such run
     if record.get("target"):  # a regression run (sql/008_regression.sql)
         return _regression_run(wh, record)  # type: ignore[return-value]
     classes = list(record["classes"])
@@ -818,11 +851,7 @@ def train(
 
     spec = _cluster(cluster)
     say = say or _quiet
-    if params is not None and not isinstance(params, Mapping):
-        raise BadParameterError(
-            f"params must be a dict of parameter values, got {type(params).__name__}",
-            hint='e.g. params={"C": 10} (the CLI\'s --params takes JSON)',
-        )
+    _check_params(params)
     if target is not None:  # the model's regressor of a rating (sercap.regression)
         from sercap.regression import train_target
 
@@ -1054,8 +1083,35 @@ def load_study(
 ) -> Study:
     """An existing nested tuning, without tuning (what ``sercap tune --show`` shows).
 
-    Parameters are those of :func:`tune`; a study that does not exist yet raises
-    :class:`~sercap.errors.SercapError`.
+    Parameters
+    ----------
+    wh : Warehouse
+        An open warehouse.
+    model, corpus, labels, feature_set, image_set, columns, speaker_norm, storage, study, \
+target
+        As for :func:`tune`: they name the studies to read.
+
+    Returns
+    -------
+    Study
+        The outer-fold studies and the final one, as :func:`tune` returns them.
+
+    Raises
+    ------
+    sercap.errors.SercapError
+        When no such study exists yet (tune first).
+
+    Examples
+    --------
+    >>> import tempfile, sercap
+    >>> corpus = sercap.synth(tempfile.mkdtemp(), sessions=2, per_speaker=6)
+    >>> wh = sercap.connect(tempfile.mkdtemp())
+    >>> _ = sercap.ingest(wh, "iemocap", corpus.root)
+    >>> _ = sercap.extract(wh)
+    >>> tuned = sercap.tune(wh, "svm", trials=2, final=False)
+    >>> sercap.load_study(wh, "svm").name == tuned.name
+    True
+    >>> wh.close()
     """
     from sercap.tuning import nested_studies
 
@@ -1206,6 +1262,7 @@ def tune(
             f"unknown pruner {pruner!r}", hint=f"choose one of: {', '.join(PRUNERS)}"
         )
     _check_seed(seed)
+    _check_params(params)
     _require_writable(wh, "tuning stores its parameters")
     folds = _listed(folds) if folds else None  # "Ses01" is one fold, not five letters
     if target is not None:  # fixed parameters are checked before any study exists
@@ -1441,6 +1498,12 @@ def _prediction_run(
         )
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
+    given = paths
+    paths = list(paths) if isinstance(paths, Iterable) else []
+    if not paths or not all(isinstance(p, str | os.PathLike) for p in paths):
+        raise BadParameterError(
+            f"paths={given!r}", hint="give an audio file's path or a list of paths"
+        )
     record = get_run(wh, run or newest_run(wh, model or "", corpus, say=say))
     return [Path(p) for p in paths], record
 
@@ -1556,6 +1619,8 @@ def _abstain_threshold(
     wh: Warehouse, run_id: str, abstain: float | None, coverage: float | None
 ) -> float | None:
     """The confidence below which ``predict`` abstains (None: never)."""
+    _check_fraction("abstain", abstain)
+    _check_fraction("coverage", coverage)
     if abstain is not None and coverage is not None:
         raise BadParameterError(
             f"give {option('abstain')} (a confidence) or {option('coverage')} (a share), not both",
@@ -1615,7 +1680,7 @@ def warehouse_exists(path: PathLike) -> bool:
     """
     from sercap.store import DB_FILENAME
 
-    return (Path(path) / DB_FILENAME).exists()
+    return (Path(path).expanduser() / DB_FILENAME).exists()
 
 
 @_takes_warehouse
@@ -1751,6 +1816,12 @@ def iter_sql(
     """
     # each item of a list as a query string: split, parsed and checked the same way (an
     # item with two statements kept only the last result, a typo was DuckDB's own error)
+    if not isinstance(query, str) and not (
+        isinstance(query, Sequence) and all(isinstance(item, str) for item in query)
+    ):
+        raise BadParameterError(
+            f"query={query!r}", hint='give SQL text or a list of them, e.g. "SELECT 1"'
+        )
     items = [query] if isinstance(query, str) else list(query)
     texts = [text for item in items for text in sql_statements(item, write=write)]
     if write and wh.read_only:
@@ -2222,6 +2293,24 @@ def write_report(
         model once per outer fold; everything else is read from stored predictions).
     importance_folds : int, optional
         Only the first outer folds for the importance charts (quicker on many speakers).
+
+    Returns
+    -------
+    pathlib.Path
+        ``report.md``; its pictures are PNG files beside it.
+
+    Examples
+    --------
+    >>> import tempfile, sercap
+    >>> corpus = sercap.synth(tempfile.mkdtemp(), sessions=2, per_speaker=6)
+    >>> wh = sercap.connect(":memory:")
+    >>> _ = sercap.ingest(wh, "iemocap", corpus.root)
+    >>> _ = sercap.extract(wh)
+    >>> _ = sercap.train(wh, "svm")
+    >>> path = sercap.write_report(wh, tempfile.mkdtemp(), importance=False)
+    >>> path.name, path.read_text().startswith("#")
+    ('report.md', True)
+    >>> wh.close()
     """
     _check_counts(importance_folds=importance_folds)
     from sercap.report import write_report as _write
@@ -2302,6 +2391,7 @@ def compare_runs(
     """
     _check_counts(n_boot=n_boot)
     _check_seed(seed)
+    _check_fraction("level", level)
     from sercap.analysis_store import compare_runs as _compare
 
     if n_boot < 100:

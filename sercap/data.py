@@ -101,7 +101,9 @@ def resolve_corpus(wh: Warehouse, corpus: str | None) -> str:
     """The corpus to use: the one named, or the only one in the warehouse."""
     names = corpus_names(wh)
     if not names:
-        raise NotExtractedError(f"the warehouse has no corpus yet; run {INGEST_STEP} first")
+        raise NotExtractedError(  # (named: a mistyped path opens a new, empty warehouse)
+            f"the warehouse at {wh.root} has no corpus yet; run {INGEST_STEP} first"
+        )
     if corpus is None:
         if len(names) > 1:
             raise BadParameterError(
@@ -357,7 +359,7 @@ def _feature_columns(available: list[str], pattern: str | None, what: str) -> li
         return numeric
     try:
         regex = re.compile(pattern)
-    except re.error as exc:
+    except (re.error, TypeError) as exc:
         raise BadParameterError(
             f"{option('columns')}{pattern!r} is not a valid regular expression ({exc})"
         ) from exc
@@ -382,7 +384,23 @@ def _query_utterances(
 
 def _require_view(wh: Warehouse, view: str, command: str) -> None:
     if not wh.has_relation(view):
-        raise SercapError(f"{view} does not exist yet; run `{command}` first")
+        raise NotExtractedError(f"{view} does not exist yet; run `{command}` first")
+
+
+def _require_frames(wh: Warehouse, name: str) -> None:
+    """The frames view of set ``name``, or why there is none: an openSMILE set stores
+    functionals only, which extracting it again does not change."""
+    view = f"frames_{name}"
+    if wh.has_relation(view):
+        return
+    kinds = {kind for _, set_name, kind in catalog.stored_feature_sets(wh) if set_name == name}
+    if kinds == {"opensmile"}:
+        raise BadParameterError(
+            f"feature set {name!r} (openSMILE) stores functionals only; sequence models "
+            "read per-frame descriptors: use an lld set such as 'default' (sercap features "
+            "list)"
+        )
+    _require_view(wh, view, f"sercap extract --feature-set {name}")
 
 
 def _read_tabular(
@@ -405,7 +423,7 @@ def _read_sequences(
     wh: Warehouse, name: str, corpus: str, utt_ids: pl.Series, pattern: str | None
 ) -> tuple[list[np.ndarray], list[str], list[str]]:
     view = f"frames_{name}"
-    _require_view(wh, view, f"sercap extract --feature-set {name}")
+    _require_frames(wh, name)
     cols = _feature_columns(
         wh.query(f"SELECT * FROM {view} LIMIT 0").columns, pattern, "descriptor"
     )

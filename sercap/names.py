@@ -11,7 +11,7 @@ _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 def check_name(name: str, what: str = "name") -> str:
     """Names become view and folder names: lowercase letters, digits and underscores."""
-    if not _NAME_RE.match(name):
+    if not isinstance(name, str) or not _NAME_RE.match(name):
         raise SercapError(
             f"{what} {name!r} is not valid: use lowercase letters, digits and underscores, "
             "starting with a letter"

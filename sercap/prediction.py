@@ -72,6 +72,10 @@ def newest_run(
     on their outer test folds. When a newer run used speaker normalisation, ``say`` is told
     which one was passed over, and why.
     """
+    if corpus is not None:  # a mistyped corpus is said as such, not as "train it first"
+        from sercap.data import resolve_corpus
+
+        corpus = resolve_corpus(wh, corpus)
     if corpus is None:  # runs on several corpora: which one is meant is the user's call
         on = runs.prediction_corpora(wh, model)
         if len(on) > 1:

@@ -91,6 +91,18 @@ def _quiet_interrupted_trials() -> None:
         logger.addFilter(_QuietInterruptedTrials())
 
 
+@contextlib.contextmanager
+def _optuna_warnings_only() -> Any:
+    """Optuna logs warnings only while sercap runs studies (its progress is sercap's bar),
+    then the caller's verbosity again: a notebook's own studies keep their trial lines."""
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(before)
+
+
 def study_name(model: str, data: Dataset) -> str:
     """Base name of the studies of (model, corpus, label map, feature set, column pattern,
     speaker norm)."""
@@ -475,6 +487,7 @@ def objective_for(
     return objective
 
 
+@_optuna_warnings_only()
 def run_study(
     model: str,
     data: Dataset,
@@ -557,7 +570,6 @@ def prepare_study(
 ) -> optuna.Study:
     """Create study ``name`` (its description, and the default settings as its first
     trial) or load it; its TPE sampler is seeded ``seed`` + the trials it already has."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     _quiet_interrupted_trials()
     existing = _trials(storage, name)
     study_args = dict(
@@ -645,6 +657,7 @@ class NestedStudies:
     final: optuna.Study | None
 
 
+@_optuna_warnings_only()
 def run_nested(
     model: str,
     data: Dataset,
@@ -746,6 +759,7 @@ class TrialTask:
     total: int | None = None  # top_up: skip when the study has this many (other submitters)
 
 
+@_optuna_warnings_only()
 def run_trial_task(item: tuple[TrialContext, TrialTask]) -> tuple[str, str]:
     """On a worker: run one trial of ``task.study`` (``study.optimize(n_trials=1)``, so the
     pruner and the heartbeat work as in process); return (study, trial state or "skipped").
@@ -757,7 +771,6 @@ def run_trial_task(item: tuple[TrialContext, TrialTask]) -> tuple[str, str]:
     if task.deadline is not None and time.time() > task.deadline:
         return task.study, "skipped"
     _require_journal_here(context.storage)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(
         study_name=task.study,
         storage=context.storage,
@@ -793,6 +806,7 @@ def _require_journal_here(storage: Any) -> None:
         )
 
 
+@_optuna_warnings_only()
 def run_on_cluster(
     cluster: Any,
     model: str,

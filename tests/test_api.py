@@ -150,6 +150,8 @@ def test_what_does_not_exist_is_not_found(issue_example, tmp_path: Path) -> None
         (lambda: sercap.extract(wh, corpus="nosuch"), "no corpus 'nosuch' in the warehouse"),
         (lambda: sercap.train(wh, "svm", tuned=True), "no nested tuning for svm"),
         (lambda: sercap.connect(tmp_path / "nowh", read_only=True), "no warehouse at"),
+        (lambda: sercap.ensemble_runs(wh, ["nosuch-a", "nosuch-b"]), "no run 'nosuch-a'"),
+        (lambda: sercap.ingest(wh, "manifest", tmp_path / "none.csv"), "no such file"),
         (lambda: sercap.run_demo(tmp_path / "d", tmp_path / "nope"), "no such corpus directory"),
     ):
         with pytest.raises(sercap.NotFoundError, match=words):
@@ -700,3 +702,56 @@ def test_text_results_display_as_text_in_a_notebook() -> None:
         assert isinstance(sercap.info(wh), str)  # still a string for code that wants one
     finally:
         wh.close()
+
+
+def test_arguments_of_the_wrong_type_are_one_line_each(issue_example, tmp_path: Path) -> None:
+    wh = issue_example["wh"]
+    run = sercap.train(wh, "svm")
+    for call, words in (
+        (lambda: sercap.tune(wh, "svm", params=[1, 2]), "params must be a dict"),
+        (lambda: sercap.predict(wh, ["x.wav"], run=run.run_id, abstain="0.5"), "abstain='0.5'"),
+        (lambda: sercap.predict(wh, None, run=run.run_id), "paths=None"),
+        (lambda: sercap.sql(wh, None), "query=None"),
+        (lambda: sercap.sql(wh, 5), "query=5"),
+        (lambda: sercap.get_run(wh, 5), "run_id=5"),
+        (lambda: sercap.train(wh, "svm", feature_set=5), "feature set 5 is not valid"),
+        (lambda: sercap.train(wh, "svm", columns=5), "is not a valid regular expression"),
+        (lambda: sercap.compare_runs(wh, run.run_id, run.run_id, level="0.9"), "level='0.9'"),
+    ):
+        with pytest.raises(sercap.SercapError, match=words):
+            call()
+
+
+def test_paths_expand_the_home_folder_and_create_false_refuses_a_new_warehouse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    wh = sercap.connect("~/wh")
+    assert wh.root == tmp_path / "home" / "wh" and not (tmp_path / "~").exists()
+    wh.close()
+    assert sercap.warehouse_exists("~/wh")
+    sercap.connect("~/wh", create=False).close()  # exists now
+    with pytest.raises(sercap.NotFoundError, match="no warehouse at .*typo"):
+        sercap.connect(tmp_path / "typo", create=False)
+    assert not (tmp_path / "typo").exists()
+
+
+def test_a_mistyped_corpus_in_predict_is_named_as_such(issue_example) -> None:
+    wh = issue_example["wh"]
+    sercap.train(wh, "svm")
+    with pytest.raises(sercap.NotFoundError, match="no corpus 'nosuch' in the warehouse"):
+        sercap.predict(wh, ["x.wav"], model="svm", corpus="nosuch")
+
+
+def test_tuning_gives_back_the_callers_optuna_verbosity(issue_example) -> None:
+    import optuna
+
+    wh = issue_example["wh"]
+    fold = sercap.train(wh, "svm").predictions["fold"][0]
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    try:
+        sercap.tune(wh, "svm", trials=1, final=False, folds=[fold], study="verbosity")
+        assert optuna.logging.get_verbosity() == optuna.logging.INFO
+    finally:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -55,6 +55,17 @@ def test_clear_errors_for_missing_steps(wh) -> None:
         load_dataset(wh, "tabular", corpus="other")
 
 
+def test_sequences_of_an_opensmile_set_are_refused_not_sent_to_extract(wh) -> None:
+    # openSMILE sets store functionals only: "run sercap extract" again changed nothing
+    utts = add_corpus(wh)
+    add_features(wh, utts, name="egemaps02", digest="os1")
+    wh.execute("UPDATE feature_sets SET kind = 'opensmile' WHERE hash = 'os1'")
+    with pytest.raises(SercapError, match="'egemaps02' .openSMILE. stores functionals only"):
+        load_dataset(wh, "sequence", feature_set="egemaps02")
+    with pytest.raises(SercapError, match="run `sercap extract --feature-set default`"):
+        load_dataset(wh, "sequence")  # an lld set not extracted yet: extract it
+
+
 def test_errors_name_the_parameter_for_python_and_the_cli(wh) -> None:
     """A notebook user reads these messages too: a CLI flag alone tells them nothing."""
     add_features(wh, add_corpus(wh, "a"))

@@ -27,7 +27,13 @@ from sercap.cli.group import main, open_warehouse
     show_default=True,
     help="Coverage of the intervals.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the resampling.")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**32 - 1),
+    default=0,
+    show_default=True,
+    help="Seed of the resampling.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as one JSON object.")
 @click.pass_context
 def compare_command(ctx: click.Context, run_a, run_b, n_boot, level, seed, as_json) -> None:

@@ -70,7 +70,7 @@ def corpus_group() -> None:
     show_default=True,
     help="Utterances per speaker (two speakers per session).",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 def synth_command(directory: Path, sessions: int, per_speaker: int, seed: int) -> None:
     """Write a synthetic demo corpus in the IEMOCAP layout to DIR.
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from sercap._lazy import pl
 from sercap.corpora.records import Problem, UtteranceRecord, normalise_emotion
-from sercap.errors import SercapError
+from sercap.errors import NotFoundError, SercapError
 
 REQUIRED = ("path", "label", "speaker")
 _ALIASES = {"start_s": "start", "end_s": "end", "id": "utt_id", "emotion": "label"}
@@ -65,7 +65,7 @@ def manifest_file(root: Path) -> Path:
     if root.exists() and not root.is_dir():
         raise SercapError(f"{root}: not a regular file; give a .csv or .parquet manifest")
     if not root.is_dir():
-        raise SercapError(f"{root}: no such file or directory")
+        raise NotFoundError(f"{root}: no such file or directory")
     found = sorted(
         p for p in root.iterdir() if p.suffix.lower() in (".csv", ".parquet") and p.is_file()
     )

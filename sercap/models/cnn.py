@@ -155,7 +155,7 @@ class ImageModel(TorchModel):
             "patience": 10,
             "dropout": 0.3,
             "crop_frames": 128,  # training crop width (1.28 s at a 10 ms hop)
-            "window_stride": 64,  # prediction windows; 0 = half the crop
+            "window_stride": 64,  # prediction windows; 0 = half the crop; at most the crop
             "freq_mask": 8,  # SpecAugment: max mel bands per mask (0 = off)
             "time_mask": 16,  # SpecAugment: max frames per mask (0 = off)
             "n_masks": 2,
@@ -176,12 +176,6 @@ class ImageModel(TorchModel):
 
     def _validate_params(self) -> None:
         super()._validate_params()
-        if int(self.params["window_stride"]) > int(self.params["crop_frames"]):
-            raise BadParameterError(
-                f"{self.name}: window_stride ({self.params['window_stride']}) must be at most "
-                f"crop_frames ({self.params['crop_frames']}): longer steps leave frames out of "
-                "every prediction window (0 = half the crop)"
-            )
         if self.params["norm"] not in NORMS:
             raise BadParameterError(f"{self.name}: norm must be one of {NORMS}")
         if self.params.get("pooling", "mean") not in POOLINGS:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sercap._lazy import pl
-from sercap.errors import SercapError, step
+from sercap.errors import NotFoundError, SercapError, step
 from sercap.sqlfiles import named_query
 from sercap.store import layout
 
@@ -50,7 +50,7 @@ def get_run(wh: Warehouse, run_id: str) -> dict:
     if exact.height == 1:
         frame = exact
     if frame.is_empty():
-        raise SercapError(f"no run {run_id!r}; list them with {step('runs', 'runs(wh)')}")
+        raise NotFoundError(f"no run {run_id!r}; list them with {step('runs', 'runs(wh)')}")
     if frame.height > 1:
         raise SercapError(f"{run_id!r} matches {frame.height} runs; give more of the id")
     return frame.to_dicts()[0]

@@ -48,7 +48,7 @@ SCHEMA_VERSION = 1
 
 def default_path() -> Path:
     """``$SERCAP_WAREHOUSE`` if set, else ``./warehouse``."""
-    return Path(os.environ.get("SERCAP_WAREHOUSE") or "warehouse")
+    return Path(os.environ.get("SERCAP_WAREHOUSE") or "warehouse").expanduser()
 
 
 #: DuckDB types polars cannot import (it fails, or panics when they are nested).
@@ -410,7 +410,7 @@ def connect(
         root = Path(tempfile.mkdtemp(prefix="sercap-"))
         memory = True
     else:
-        root = Path(path) if path is not None else default_path()
+        root = Path(path).expanduser() if path is not None else default_path()
         require_utf8_path(root, "the warehouse")  # DuckDB cannot open it (std::bad_cast)
     if root.exists() and not root.is_dir():
         raise SercapError(f"{root}: the warehouse must be a directory, this is a file")
