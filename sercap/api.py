@@ -1028,7 +1028,7 @@ def _study_setup(
     tuning recorded is used."""
     from sercap.experiment import data_request, load_for
     from sercap.store.runs import study_storage
-    from sercap.tuning import open_storage, shown_url, study_name
+    from sercap.tuning import open_storage, shown_url, storage_url, study_name
 
     if target is not None:  # a rating: the regressor's dataset (its label map names it)
         from sercap.regression import load_target_dataset
@@ -1048,6 +1048,11 @@ def _study_setup(
             speaker_norm=speaker_norm,
         )
         data = load_for(wh, request)
+    if study is not None and (not study or any(c in study for c in "/\\\0") or ".." in study):
+        raise BadParameterError(  # it names files: the journal, the plots
+            f"study name {study!r}: a name, not a path",
+            hint="use letters, digits, '-', '_' and '.', without '/' or '..'",
+        )
     name = study or study_name(model, data)
     if show and storage is None and (recorded := study_storage(wh, name)):
         if shown_url(recorded) != recorded or "***" in recorded:  # a masked password
@@ -1057,7 +1062,8 @@ def _study_setup(
             )
         storage = recorded
     backend = open_storage(storage, wh.root, name, create=not show)
-    label = shown_url(storage) if storage else str(wh.root / "studies" / f"{name}.journal")
+    opened = storage_url(storage)  # as opened: a relative file made absolute
+    label = shown_url(opened) if opened else str(wh.root / "studies" / f"{name}.journal")
     return data, name, backend, label
 
 
@@ -1150,7 +1156,7 @@ def tune(
     study: str | None = None,
     pruner: str = "median",
     inner_folds: int = 3,
-    final: bool = True,
+    final: bool | None = None,
     folds: Sequence[str] | None = None,
     params: Mapping[str, Any] | None = None,
     target: str | None = None,
@@ -1198,8 +1204,9 @@ def tune(
         ``"median"`` (at inner folds), ``"hyperband"`` or ``"none"``.
     inner_folds : int
         Speaker-grouped inner folds of each trial.
-    final : bool
-        Also run the final all-speaker study (for ``predict``).
+    final : bool, optional
+        Also run the final all-speaker study (for ``predict``). Default: yes, unless
+        ``folds`` names some (processes sharing the folds would each add trials to it).
     folds : sequence of str, optional
         Tune only these outer folds (to share the work between processes).
     params : mapping, optional
@@ -1265,6 +1272,8 @@ def tune(
     _check_params(params)
     _require_writable(wh, "tuning stores its parameters")
     folds = _listed(folds) if folds else None  # "Ses01" is one fold, not five letters
+    if final is None:  # `--fold F` tunes that fold's study; the final one when asked
+        final = not folds
     if target is not None:  # fixed parameters are checked before any study exists
         from sercap.models.regressors import get_regressor
 

@@ -157,6 +157,26 @@ def _user_info(rest: str) -> tuple[str, str | None, int]:
     return user, password if colon else None, at
 
 
+_MEMORY_SQLITE = re.compile(r"sqlite(?:\+\w+)?:///(?::memory:)?(?:\?.*)?$")
+
+
+def storage_url(url: str | None) -> str | None:
+    """``url`` as :func:`open_storage` opens it: a journal file or a relative SQLite file
+    made absolute (what is recorded, so that ``tune --show`` finds it from any folder).
+
+    >>> storage_url("/data/s.journal"), storage_url("postgresql://db/s")
+    ('/data/s.journal', 'postgresql://db/s')
+    """
+    if url is None:
+        return None
+    if url.endswith((".journal", ".log")):
+        return str(Path(url).absolute())
+    relative = re.match(r"(sqlite(?:\+\w+)?:///)([^/].*)$", url)
+    if relative and not relative.group(2).startswith(":memory:"):
+        return relative.group(1) + str(Path(relative.group(2)).absolute())
+    return url
+
+
 def open_storage(
     url: str | None,
     root: Path,
@@ -189,15 +209,31 @@ def open_storage(
             raise _no_study(study)
         path.parent.mkdir(parents=True, exist_ok=True)
         backend = JournalFileBackend(str(path), lock_obj=_MendingLock(path))
-        return JournalStorage(backend)
+        try:  # (it replays the whole file now; only a torn last record is mended)
+            return JournalStorage(backend)
+        except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
+            raise SercapError(
+                f"{path}: not an Optuna journal, or damaged inside ({type(exc).__name__}: "
+                f"{(str(exc).splitlines() or [''])[0]})",
+                hint="name another file with --storage / storage=, or restore this one",
+            ) from exc
     if "://" not in url:
         raise SercapError(
             f"storage {shown_url(url)!r} is neither a storage URL (sqlite:///…, "
             "postgresql://…) nor a journal file (*.journal)"
         )
-    relative = re.match(r"(sqlite(?:\+\w+)?:///)([^/].*)$", url)
-    if relative and not relative.group(2).startswith(":memory:"):  # absolute, as a journal's
-        url = relative.group(1) + str(Path(relative.group(2)).absolute())
+    if _MEMORY_SQLITE.match(url):
+        raise SercapError(
+            f"storage {url!r} is an in-memory SQLite database: its studies would be gone when "
+            "the command ends",
+            hint="name a file (sqlite:///studies.db), or leave --storage out for the journal",
+        )
+    if url.partition("://")[2].split("?", 1)[0].count("@") > 1:
+        raise SercapError(  # drivers split at another "@" than sercap, and quote the rest
+            f"storage {shown_url(url)!r}: an '@' in the user name or password must be "
+            "percent-encoded as %40"
+        )
+    url = storage_url(url) or url  # a relative SQLite file: absolute, as a journal's
     sqlite_file = re.match(r"sqlite(?:\+\w+)?:///(/.*)$", url)
     if not create and sqlite_file and not Path(sqlite_file.group(1)).is_file():
         raise _no_study(study)
@@ -594,31 +630,44 @@ def prepare_study(
             f"new study with {option('study')}"
         )
     pattern = getattr(data, "column_pattern", None)
+    target = getattr(data, "target", None)
+    # What the trials were scored on: a resumed study must match each (trials of another
+    # model, feature set, label map, target, seed — the inner splits — or utterance set are
+    # not one search, and the best of them would be compared with another default).
     settings = (
+        ("model", "the model", model),
+        ("corpus", option("corpus"), getattr(data, "corpus", None)),
+        ("label_map", option("labels"), getattr(data, "label_map", None)),
+        ("feature_set_hash", "the feature set (its hash)", getattr(data, "feature_set_hash", None)),
+        ("speaker_norm", option("speaker_norm"), bool(getattr(data, "speaker_norm", False))),
+        ("target", option("target"), target),
         ("columns", option("columns"), pattern),
         ("inner_folds", option("inner_folds"), inner_folds),
+        ("seed", option("seed"), int(seed)),
     )
-    for key, flag, value in settings:  # trials scored on other data or splits: not one study
-        if existing and key in study.user_attrs and study.user_attrs[key] != value:
-            raise SercapError(
-                f"study {name} was started with {flag}{study.user_attrs[key]!r}, this run "
-                f"gives {value!r}; resume it with the same {flag}, or name a new study with "
-                f"{option('study')}"
-            )
+    metric = "ccc" if target is not None else "ua"
+    if existing and study.user_attrs.get("metric", "ua") != metric:
+        raise SercapError(
+            f"study {name} was tuned on {study.user_attrs.get('metric', 'ua').upper()}, this "
+            f"run scores {metric.upper()} ({option('target')} differs); name a new study with "
+            f"{option('study')}"
+        )
+    n_rows = ("n_rows", "the number of utterances", int(len(rows)))
     speakers = sorted(str(s) for s in np.unique(data.speakers[rows]))
     if existing:
-        _check_same_speakers(study, speakers, len(rows))
-    if not existing:
-        study.set_user_attr("model", model)
+        for setting in settings:
+            _refuse_other(study, *setting)
+        _check_same_speakers(study, speakers, len(rows))  # (before n_rows: it says more)
+        _refuse_other(study, *n_rows)
+    else:
+        for key, _, value in (*settings, n_rows):
+            study.set_user_attr(key, value)
         study.set_user_attr("outer_fold", outer_fold)
-        study.set_user_attr("inner_folds", inner_folds)
-        study.set_user_attr("columns", pattern)
-        study.set_user_attr("n_rows", int(len(rows)))
         study.set_user_attr("n_speakers", len(speakers))
         study.set_user_attr("speakers", speakers)
         if fixed:
             study.set_user_attr("fixed_params", fixed)
-        if getattr(data, "target", None) is not None:  # a rating: trials score inner CCC
+        if target is not None:  # a rating: trials score inner CCC
             study.set_user_attr("metric", "ccc")
     if existing and _has_heartbeat(storage):
         with warnings.catch_warnings():  # fail_stale_trials is "experimental"
@@ -1019,6 +1068,18 @@ def store_nested(
             store_best(wh, study, model, data, storage_label, base=nested.base, outer_fold=fold)
         if nested.final is not None:
             store_best(wh, nested.final, model, data, storage_label, base=nested.base)
+
+
+def _refuse_other(study: optuna.Study, key: str, flag: str, value: Any) -> None:
+    """Refuse to resume ``study`` if it recorded ``key`` with another value than this run's:
+    trials scored on other data or splits are not one search."""
+    if key in study.user_attrs and study.user_attrs[key] != value:
+        sep = "" if flag.endswith("=") else " "
+        raise SercapError(
+            f"study {study.study_name} was started with {flag}{sep}{study.user_attrs[key]!r}, "
+            f"this run gives {value!r}; resume it with the same, or name a new study with "
+            f"{option('study')}"
+        )
 
 
 def _check_same_speakers(study: optuna.Study, speakers: list[str], n_rows: int) -> None:

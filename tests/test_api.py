@@ -751,7 +751,9 @@ def test_tuning_gives_back_the_callers_optuna_verbosity(issue_example) -> None:
     fold = sercap.train(wh, "svm").predictions["fold"][0]
     optuna.logging.set_verbosity(optuna.logging.INFO)
     try:
-        sercap.tune(wh, "svm", trials=1, final=False, folds=[fold], study="verbosity")
+        tuned = sercap.tune(wh, "svm", trials=1, folds=[fold], study="verbosity")
         assert optuna.logging.get_verbosity() == optuna.logging.INFO
+        # folds named: only theirs (processes sharing the folds each added to the final one)
+        assert tuned.final is None and list(tuned.folds) == [fold]
     finally:
         optuna.logging.set_verbosity(optuna.logging.WARNING)

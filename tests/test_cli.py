@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import click
 import polars as pl
 import pytest
 from click.testing import CliRunner
@@ -537,3 +538,25 @@ def test_version_and_speaker_norm_read_alike_everywhere(toy_dir: Path) -> None:
     runs = run("-w", toy_dir, "runs").output
     header = next(line for line in info.splitlines() if line.startswith("run_id"))
     assert "spk_norm" in header and "spk_norm" in runs and "speaker_norm" not in header
+
+
+def test_an_interrupted_tune_says_to_rerun_with_top_up() -> None:
+    """Rerunning an interrupted `tune` as typed adds --trials to every study again, the
+    finished ones too: the line says --top-up (other commands simply resume)."""
+    from sercap.cli.group import _Group
+
+    @click.group(cls=_Group)
+    def g() -> None:
+        pass
+
+    @g.command("tune")
+    def tune() -> None:
+        raise KeyboardInterrupt
+
+    @g.command("extract")
+    def extract() -> None:
+        raise KeyboardInterrupt
+
+    for name, how in (("tune", "rerun with --top-up"), ("extract", "rerun to resume")):
+        result = CliRunner().invoke(g, [name])
+        assert result.exit_code == 130 and how in result.output, (name, result.output)

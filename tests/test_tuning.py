@@ -245,6 +245,43 @@ def test_bad_storage_is_one_line(tmp_path) -> None:
         open_storage("not-a-url", tmp_path, "s")
     with pytest.raises(SercapError, match="storage "):
         open_storage("nosuchdialect://x", tmp_path, "s")
+    # studies that would be gone when the command ends
+    for memory in ("sqlite:///", "sqlite:///:memory:"):
+        with pytest.raises(SercapError, match="in-memory SQLite database"):
+            open_storage(memory, tmp_path, "s")
+    # a driver split this at the first "@" and printed "hunter2@topsecret99@…" back
+    with pytest.raises(SercapError, match="percent-encoded as %40") as refused:
+        open_storage("postgresql+psycopg://ana:hunter2@topsecret99@127.0.0.1:1/s", tmp_path, "s")
+    assert "hunter2" not in str(refused.value) and "topsecret99" not in str(refused.value)
+    # a file that is no journal, or one damaged before its last record: JSONDecodeError
+    log = tmp_path / "app.log"
+    log.write_text("12:00 server started\n12:01 listening\n")
+    with pytest.raises(SercapError, match="app.log: not an Optuna journal, or damaged inside"):
+        open_storage(str(log), tmp_path, "s")
+    journal = tmp_path / "j.journal"
+    optuna.create_study(storage=open_storage(str(journal), tmp_path, "s"), study_name="a")
+    optuna.create_study(storage=open_storage(str(journal), tmp_path, "s"), study_name="b")
+    lines = journal.read_text().splitlines(keepends=True)
+    journal.write_text(lines[0][:5] + "\n" + "".join(lines[1:]))
+    with pytest.raises(SercapError, match="j.journal: not an Optuna journal, or damaged"):
+        open_storage(str(journal), tmp_path, "s")
+
+
+def test_a_relative_sqlite_storage_is_recorded_absolute(tmp_path, monkeypatch) -> None:
+    """`tune --storage sqlite:///st.db` recorded the URL as typed, so `tune --show` from
+    another folder said "no study yet"."""
+    from cli import main
+
+    wh_dir, runner, base = _svm_tune_cli(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    done = runner.invoke(
+        main, [*base, "--trials", "1", "--storage", "sqlite:///st.db", "--study", "r"]
+    )
+    assert done.exit_code == 0, done.output
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    shown = runner.invoke(main, [*base, "--show", "--study", "r"])
+    assert shown.exit_code == 0 and "nested tuning r:" in shown.stdout, shown.output
 
 
 def test_study_name_separates_corpora_and_feature_sets(toy) -> None:
@@ -274,6 +311,32 @@ def test_a_column_pattern_is_its_own_tuning(toy, tmp_path) -> None:
         data = some if flag == "--columns" else every
         with pytest.raises(SercapError, match=f"study c/fold=01 was started with {flag}"):
             tune_module.prepare_study("svm", data, storage, "c/fold=01", rows=rows, **kwargs)
+
+
+def test_a_resumed_study_must_match_its_model_data_and_splits(toy, tmp_path) -> None:
+    """`tune lgbm --study <an svm study>` resumed the svm trials as lgbm's (and stored C and
+    gamma as lgbm's parameters); another seed (other inner splits), feature set or set of
+    utterances resumed the same study too, mixing trials scored on different things."""
+    from dataclasses import replace
+
+    data = load_dataset(toy, "tabular")
+    storage = open_storage(None, tmp_path, "s")
+    rows = np.arange(len(data))
+    tune_module.prepare_study("svm", data, storage, "s/final", rows=rows)
+    tune_module.prepare_study("svm", data, storage, "s/final", rows=rows)  # the same: resumes
+    other_set = replace(data, feature_set_hash="other")
+    for call, words in (
+        (lambda: tune_module.prepare_study("lgbm", data, storage, "s/final", rows=rows),
+         "the model 'svm', this run gives 'lgbm'"),
+        (lambda: tune_module.prepare_study("svm", data, storage, "s/final", rows=rows, seed=5),
+         "--seed / seed=0, this run gives 5"),
+        (lambda: tune_module.prepare_study("svm", other_set, storage, "s/final", rows=rows),
+         "the feature set .its hash. 'abc123', this run gives 'other'"),
+        (lambda: tune_module.prepare_study("svm", data, storage, "s/final", rows=rows[:-1]),
+         f"the number of utterances {len(rows)}, this run gives {len(rows) - 1}"),
+    ):  # fmt: skip
+        with pytest.raises(SercapError, match=f"study s/final was started with {words}"):
+            call()
 
 
 @pytest.mark.slow
@@ -797,3 +860,14 @@ def test_a_worker_without_the_journal_says_it_cannot_see_the_warehouse(tmp_path)
     journal.rename(tmp_path / "elsewhere.journal")  # as the worker sees the folder
     with pytest.raises(SercapError, match=r"cannot see .*s\.journal: workers need the ware"):
         _require_journal_here(store)
+
+
+def test_a_study_name_is_a_name_not_a_path(tmp_path) -> None:
+    """`--study ../../escaped` wrote its journal outside the warehouse."""
+    from cli import main
+
+    wh_dir, runner, base = _svm_tune_cli(tmp_path)
+    for name in ("../../escaped", "team/exp1"):
+        out = runner.invoke(main, [*base, "--trials", "1", "--study", name])
+        assert out.exit_code == 1 and "a name, not a path" in out.output, out.output
+    assert not list(tmp_path.rglob("*.journal"))

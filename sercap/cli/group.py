@@ -91,9 +91,12 @@ class _Group(click.Group):
             if isinstance(exc, SystemExit) and not interrupted:
                 raise
             if interrupted or _is_interrupt(exc):
-                click.echo(
-                    "\ninterrupted: everything already stored is kept; rerun to resume", err=True
+                how = (  # plain `tune` again adds --trials to every study, finished or not
+                    "rerun with --top-up to finish the same budget"
+                    if ctx.invoked_subcommand == "tune"
+                    else "rerun to resume"
                 )
+                click.echo(f"\ninterrupted: everything already stored is kept; {how}", err=True)
                 sys.exit(status)
             if isinstance(exc, SercapError):
                 click.echo(f"error: {exc}", err=True)

@@ -197,13 +197,14 @@ def runs_show(ctx: click.Context, run_id: str) -> None:
     "only_folds",
     multiple=True,
     help="Tune only this outer fold's study (repeatable; to share the work between "
-    "processes).  [default: every fold, then the final study]",
+    "processes; the final study then only with --final).  [default: every fold, then the "
+    "final study]",
 )
 @click.option(
     "--final/--no-final",
-    default=True,
-    show_default=True,
-    help="Also tune the final study over all speakers (the parameters `predict` uses).",
+    default=None,
+    help="Also tune the final study over all speakers (the parameters `predict` uses).  "
+    "[default: --final, or --no-final with --fold]",
 )
 @click.option("--params", help="Parameters held fixed while tuning, as JSON ('{\"epochs\": 5}').")
 @click.option(
