@@ -183,6 +183,7 @@ def check(wh: Warehouse, *, verify_checksums: bool = True) -> list[Problem]:
     problems: list[Problem] = _catalog_problems(wh)
     if problems:  # the bookkeeping below reads the same tables
         return problems
+    problems += _definition_problems(wh)
     fs_kind = dict(wh.con.execute("SELECT hash, kind FROM feature_sets").fetchall())
     parts = _parts(wh)
     # Parts whose bytes are fine: which utterances each holds.
@@ -382,18 +383,22 @@ def _audio_problems(
     prints = known_fingerprints(wh) | wh.audio_seen  # seen this connection (read-only)
     changed: list[tuple[str, list[str]]] = []
     unchanged: list[Fingerprint] = []
+    current: dict[str, Any] = {}  # path → its fingerprint now (None: unreadable)
     for path, utts, sha in catalog.extracted_audio(wh, utt_ids, feature_set_hash):
-        known = prints.get(path)
-        if known is not None and known.sha256 != sha:
-            known = None  # recorded for other bytes than these utterances': hash again
-        try:
-            now, hashed = fingerprint(path, known)
-        except OSError:
-            continue
-        if now.sha256 != sha:
+        if path not in current:  # (a file can come twice: segments recorded other bytes)
+            known = prints.get(path)
+            if known is not None and known.sha256 != sha:
+                known = None  # recorded for other bytes than these utterances': hash again
+            try:
+                now, hashed = fingerprint(path, known)
+            except OSError:
+                now, hashed = None, False
+            current[path] = now
+            if now is not None and hashed and now.sha256 == sha:
+                unchanged.append(now)
+        now = current[path]
+        if now is not None and now.sha256 != sha:
             changed.append((path, utts))
-        elif hashed:
-            unchanged.append(now)
     if refresh and unchanged:
         record_fingerprints(wh, unchanged)
     elif unchanged:  # a read-only connection cannot record them: it remembers them
@@ -412,6 +417,37 @@ def _audio_problems(
             repairable=False,
         )
     ]
+
+
+def _definition_problems(wh: Warehouse) -> list[Problem]:
+    """Feature-set rows whose definition no longer hashes to their hash: an edited
+    ``params_json`` (a hop of 20 ms instead of 10) silently changed what the views compute
+    from the stored parts (frame times), and the parts were computed with the old one."""
+    import json
+
+    from sercap.features.featureset import FeatureSet
+
+    found = []
+    rows = wh.con.execute(
+        "SELECT hash, name, kind, params_json, versions_json FROM feature_sets ORDER BY name"
+    ).fetchall()
+    for digest, name, kind, params, versions in rows:
+        try:
+            again = FeatureSet(name, kind, json.loads(params), versions=json.loads(versions)).hash
+        except (TypeError, ValueError):
+            again = None
+        if again != digest:
+            found.append(
+                Problem(
+                    "feature_sets",
+                    f"the definition of {name!r} does not hash to its hash {digest}: its row "
+                    "was edited after its parts were computed, so they would be read with "
+                    "other settings; restore the row (or the warehouse) from a copy",
+                    digest,
+                    repairable=False,
+                )
+            )
+    return found
 
 
 def _catalog_problems(wh: Warehouse) -> list[Problem]:

@@ -78,7 +78,11 @@ def parse_spec(text: str) -> ClusterSpec:
         if n < 1:
             raise SercapError(f"cluster {text!r}: a local cluster needs at least 1 worker")
         return ClusterSpec("local", workers=n)
-    if re.fullmatch(r"(tcp|tls|ucx|inproc)://[^\s/]+(:\d+)?/?", value):
+    address = re.fullmatch(r"(tcp|tls|ucx|inproc)://[^\s/]+?(?::(\d+))?/?", value)
+    if address:
+        port = address.group(2)
+        if port is not None and not 0 < int(port) < 65536:
+            raise SercapError(f"cluster {text!r}: port {port} is not a port (1 to 65535)")
         return ClusterSpec("address", address=value.rstrip("/"))
     raise SercapError(
         f"cluster {text!r}: expected local:N (N worker processes here) or a scheduler "
@@ -118,6 +122,35 @@ def worker_threads(requested: int) -> int:
     except ValueError:  # not in a worker
         return requested
     return max(1, min(requested, worker.state.nthreads))
+
+
+def _probe_scheduler(address: str, timeout_s: float) -> None:
+    """One line naming the cause for a tcp:// address whose host is unknown (at once: that
+    does not mend itself) or whose port refuses connections for ``timeout_s`` (a scheduler
+    started a moment ago may not listen yet): Dask's client retried both until its timeout,
+    then said only that no scheduler answered in time. Anything else is left to it."""
+    import socket
+
+    match = re.fullmatch(r"tcp://\[?([^\]/]+?)\]?:(\d+)/?", address)
+    if not match:
+        return
+    host, port = match.group(1), int(match.group(2))
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            socket.create_connection((host, port), timeout=min(3.0, timeout_s)).close()
+            return
+        except socket.gaierror as exc:
+            raise SercapError(f"cluster {address}: unknown host {host!r} ({exc.strerror})") from exc
+        except ConnectionRefusedError as exc:
+            if time.monotonic() >= deadline:
+                raise SercapError(
+                    f"cluster {address}: nothing listens on port {port} of {host} (refused "
+                    f"for {timeout_s:.0f} s; start a scheduler with `dask scheduler`)"
+                ) from exc
+            time.sleep(0.25)
+        except OSError:
+            return  # unreachable or slow: Dask's own timeout and message
 
 
 def import_distributed() -> Any:
@@ -183,6 +216,7 @@ def open_client(
         # this plugin makes it leave Ctrl-C to the client too
         client.register_plugin(_sigint_ignoring_plugin(distributed), name="sercap-sigint")
     else:
+        _probe_scheduler(spec.address, timeout_s)
         started = time.monotonic()
         try:
             client = distributed.Client(spec.address, timeout=timeout_s)

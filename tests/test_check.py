@@ -389,6 +389,8 @@ def test_audio_changed_after_extraction_is_named_and_ingest_mends_it(tmp_path: P
     assert "good3.wav" in found.output and "--repair does not mend them" in found.output
     warned = _run(w, "extract", "--jobs", "1")  # extract says so too
     assert warned.exit_code == 0 and "warning: audio: 1 utterance(s)" in warned.output
+    warned = _run(w, "sql", "SELECT count(*) AS n FROM utterance_features")  # and sql
+    assert warned.exit_code == 0 and "warning: audio: 1 utterance(s)" in warned.output
     # train (and every reader of a dataset) refuses: it used the old sound's features silently
     refused = _run(w, "train", "svm")
     assert refused.exit_code == 1 and "error: audio: 1 utterance(s)" in refused.output
@@ -402,6 +404,53 @@ def test_audio_changed_after_extraction_is_named_and_ingest_mends_it(tmp_path: P
     assert clean.exit_code == 0, clean.output
     trained = _run(w, "train", "svm")
     assert trained.exit_code == 0 and "audio:" not in trained.output, trained.output
+
+
+def test_a_feature_set_row_edited_by_hand_is_found(wh_dir) -> None:
+    """An UPDATE of params_json (hop 20 ms instead of 10) doubled every frame time the
+    views compute from the stored parts, and check said "no problems"."""
+    assert _run(wh_dir, "check").exit_code == 0
+    edit = "UPDATE feature_sets SET params_json = json_merge_patch(params_json, '{\"hop_ms\": 20}')"
+    assert _run(wh_dir, "sql", "--write", edit).exit_code == 0
+    found = _run(wh_dir, "check")
+    assert found.exit_code == 1, found.output
+    assert "feature_sets: the definition of 'default' does not hash to its hash" in found.output
+
+
+def test_a_changed_file_with_a_segment_left_out_of_the_next_manifest(tmp_path: Path) -> None:
+    """Two segments A and B of one file, then the file changed and a manifest listing only
+    A was ingested: A was updated, B kept its stale features, and check (one row per file,
+    any one utterance's hash) named A, which was fine, and pointed to an ingest that did
+    nothing. An utterance moved by hand to another file's path was "no problems"."""
+    import soundfile as sf
+
+    from tests.helpers import SR, voice
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    sf.write(corpus / "x.wav", voice(1.8, 220, 1), SR)
+    sf.write(corpus / "y.wav", voice(0.9, 180, 2), SR)
+    rows = {"A": "x.wav,ang,s1,0.0,0.9,A", "B": "x.wav,neu,s1,0.9,1.8,B",
+            "C": "y.wav,neu,s2,,,C"}  # fmt: skip
+    head = "path,label,speaker,start,end,utt_id\n"
+    (corpus / "m1.csv").write_text(head + "\n".join(rows.values()) + "\n")
+    (corpus / "m2.csv").write_text(head + rows["A"] + "\n" + rows["C"] + "\n")
+    w = tmp_path / "wh"
+    assert _run(w, "ingest", "manifest", str(corpus / "m1.csv")).exit_code == 0
+    assert _run(w, "extract", "--jobs", "1").exit_code == 0
+    sf.write(corpus / "x.wav", -voice(1.8, 220, 1), SR)  # the same length, other samples
+    found = _run(w, "check")
+    assert found.exit_code == 1 and "audio: 2 utterance(s)" in found.output, found.output
+    again = _run(w, "ingest", "manifest", str(corpus / "m2.csv"))
+    assert again.exit_code == 0 and "audio changed: 2 utterance(s)" in again.output, again.output
+    assert _run(w, "extract", "--jobs", "1").exit_code == 0
+    clean = _run(w, "check")
+    assert clean.exit_code == 0, clean.output
+    with connect(w) as wh:  # C now says it is x.wav's audio: its features are of y.wav
+        wh.execute("UPDATE utterances SET path = ? WHERE utt_id = 'C'", [str(corpus / "x.wav")])
+    moved = _run(w, "check")
+    assert moved.exit_code == 1 and "audio: 1 utterance(s)" in moved.output, moved.output
+    assert "x.wav: C" in moved.output
 
 
 @pytest.mark.parametrize(

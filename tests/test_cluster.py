@@ -832,3 +832,26 @@ def test_a_port_that_is_not_a_scheduler_is_said_so_not_called_a_timeout() -> Non
         server.close()
     assert "within" not in caught.value.message
     assert time.monotonic() - started < 18
+
+
+def test_a_refused_port_or_an_unknown_host_is_named_as_such() -> None:
+    """`--cluster tcp://127.0.0.1:1` and an unknown host waited the whole timeout and then
+    said "no scheduler answered"; a port above 65535 passed the parser. (A refused port is
+    tried until the timeout: a scheduler started a moment ago may not listen yet.)"""
+    import socket
+    import time
+
+    with pytest.raises(SercapError, match="port 99999 is not a port"):
+        parse_spec("tcp://127.0.0.1:99999")
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()  # nothing listens there now
+    for address, said in (
+        (f"tcp://127.0.0.1:{port}", f"nothing listens on port {port} of 127.0.0.1"),
+        ("tcp://no-such-host.invalid:8786", "unknown host 'no-such-host.invalid'"),
+    ):
+        started = time.monotonic()
+        with pytest.raises(SercapError, match=said), open_client(address, timeout_s=2):
+            pass
+        assert time.monotonic() - started < 8

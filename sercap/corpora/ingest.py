@@ -169,6 +169,10 @@ def ingest(
     try:
         with wh.transaction():
             changed_audio = corpora_store.audio_changed(wh, utterances)
+            # segments of a changed file that this ingest does not list: stale all the same
+            changed_audio |= corpora_store.refingerprint_elsewhere(
+                wh, corpus, utterances["utt_id"], files
+            )
             counts = corpora_store.store_rows(
                 wh, corpus, spec, root, utterances, labels, evaluations, problems
             )

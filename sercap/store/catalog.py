@@ -177,16 +177,17 @@ def ok_extractions(wh: Warehouse) -> list[tuple[str, str, str | None]]:
 def extracted_audio(
     wh: Warehouse, utt_ids: Sequence[str] | None = None, feature_set_hash: str | None = None
 ) -> list[tuple[str, list[str], str]]:
-    """Per audio file behind a stored (``ok``) utterance with a fingerprint: path, its
-    utterances and the SHA-256 ingest recorded for them; only of ``utt_ids`` and stored
-    for ``feature_set_hash`` when given (what one dataset reads), else every one."""
+    """Per audio file and recorded SHA-256 behind stored (``ok``) utterances with a
+    fingerprint: path, those utterances and that hash (a file whose segments were ingested
+    at different times can have two); only of ``utt_ids`` and stored for
+    ``feature_set_hash`` when given (what one dataset reads), else every one."""
     return wh.con.execute(
-        "SELECT u.path, list(DISTINCT u.utt_id ORDER BY u.utt_id), any_value(u.audio_sha256) "
+        "SELECT u.path, list(DISTINCT u.utt_id ORDER BY u.utt_id), u.audio_sha256 "
         "FROM utterances u WHERE u.audio_sha256 IS NOT NULL AND EXISTS (SELECT 1 FROM "
         "extractions e WHERE e.utt_id = u.utt_id AND e.status = 'ok' "
         "AND (?::VARCHAR IS NULL OR e.feature_set_hash = ?)) "
         "AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], u.utt_id)) "
-        "GROUP BY u.path ORDER BY u.path",
+        "GROUP BY u.path, u.audio_sha256 ORDER BY u.path, u.audio_sha256",
         [feature_set_hash, feature_set_hash, utt_ids, utt_ids],
     ).fetchall()
 

@@ -163,6 +163,39 @@ def stored_elsewhere(wh: Warehouse, corpus: str, utt_ids: pl.Series) -> list[tup
         wh.con.unregister("_ingest_ids")
 
 
+def refingerprint_elsewhere(
+    wh: Warehouse, corpus: str, utt_ids: pl.Series, files: pl.DataFrame
+) -> set[str]:
+    """Stored utterances of ``corpus`` not in ``utt_ids`` (those an ingest writes) whose file
+    it hashed (``files``) to other bytes than they recorded: their recorded hash becomes the
+    file's, and their ids come back, since their stored features are of the old bytes.
+
+    Two segments of one file, one of them left out of a later manifest: re-ingesting after
+    the file changed updated the listed segment only, and the other kept its stale features.
+    """
+    wh.con.register("_ingest_ids", pl.DataFrame({"utt_id": utt_ids}))
+    wh.con.register("_ingest_files", files.select("path", "sha256"))
+    try:
+        rows = wh.con.execute(
+            "SELECT u.utt_id FROM utterances u JOIN _ingest_files f USING (path) "
+            "WHERE u.corpus = ? AND u.audio_sha256 IS NOT NULL "
+            "AND u.audio_sha256 <> f.sha256 "
+            "AND u.utt_id NOT IN (SELECT utt_id FROM _ingest_ids)",
+            [corpus],
+        ).fetchall()
+        stale = {row[0] for row in rows}
+        if stale:
+            wh.execute(
+                "UPDATE utterances SET audio_sha256 = f.sha256 FROM _ingest_files f "
+                "WHERE utterances.path = f.path AND list_contains(?, utterances.utt_id)",
+                [sorted(stale)],
+            )
+        return stale
+    finally:
+        wh.con.unregister("_ingest_ids")
+        wh.con.unregister("_ingest_files")
+
+
 def store_audio_files(wh: Warehouse, files: pl.DataFrame) -> None:
     """Record the fingerprints that are new or changed."""
     columns = ", ".join(audio_file_schema())
