@@ -256,7 +256,11 @@ def describe_run(wh: Warehouse, run_id: str) -> str:
     what = str(run["model"] or run["kind"])
     if run["feature_set"]:
         what += f" on {run['feature_set']} ({str(run['feature_set_hash'] or '')[:8]})"
-    return what + (", speaker-norm" if run["speaker_norm"] else ", no speaker-norm")
+    what += ", speaker-norm" if run["speaker_norm"] else ", no speaker-norm"
+    trained_on = run.get("train_corpus")
+    if trained_on and trained_on != run["corpus"]:
+        what += f", trained on {trained_on} (cross-corpus)"
+    return what
 
 
 def significance_to_best(

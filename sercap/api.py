@@ -853,7 +853,10 @@ def train(
     say = say or _quiet
     _check_params(params)
     if target is not None:  # the model's regressor of a rating (sercap.regression)
+        from sercap.models.regressors import get_regressor
         from sercap.regression import train_target
+
+        get_regressor(model)(dict(params or {}))  # its parameters, before any data is read
 
         run_id, left_out, comparison = train_target(
             wh, model, target, corpus=corpus, label_map=labels, feature_set=feature_set,
@@ -2556,7 +2559,7 @@ def bench(
     if target is not None:  # regressors of a rating (sercap.regression)
         from sercap.regression import bench_target
 
-        table, written = bench_target(
+        table, written, comparisons = bench_target(
             wh, models, target, all_models=all_models, corpus=corpus, label_map=labels,
             feature_set=feature_set, image_set=image_set, speaker_norm=speaker_norm,
             tuned=tuned, refused={"ensemble": ensemble, "opensmile": opensmile, "quick": quick,
@@ -2564,7 +2567,7 @@ def bench(
             out_dir=out_dir, seed=seed, n_jobs=jobs, device=device, progress=_bars(progress),
             cluster=spec,
         )  # fmt: skip
-        return Bench(table, corpus, written["markdown"], written)
+        return Bench(table, corpus, written["markdown"], written, comparisons)
     if all_models and not modalities:  # every model the corpus can feed
         from sercap.models.registry import MODELS
 

@@ -62,10 +62,21 @@ def shared_classes(per_corpus: Mapping[str, Sequence[str]], vocabulary: Sequence
         shared = ", ".join(common) if common else "none"
         raise SercapError(
             f"corpora {', '.join(per_corpus)} share fewer than 2 emotions of "
-            f"{' '.join(vocabulary)} (shared: {shared}; {have}); choose corpora with at "
-            "least two classes in common"
+            f"{' '.join(vocabulary)} (shared: {shared}; {have}); a matrix scores every cell "
+            f"on the classes all its corpora share: {_without_one(per_corpus, vocabulary)}"
         )
     return common
+
+
+def _without_one(per_corpus: Mapping[str, Sequence[str]], vocabulary: Sequence[str]) -> str:
+    """Which corpus to leave out so that the others share two classes or more, if one."""
+    if len(per_corpus) > 2:
+        for name in per_corpus:
+            rest = {k: v for k, v in per_corpus.items() if k != name}
+            common = [c for c in vocabulary if all(c in set(v) for v in rest.values())]
+            if len(common) >= 2:
+                return f"without {name}, the others share {', '.join(common)}"
+    return "choose corpora with at least two classes in common"
 
 
 def restrict(data: Dataset, classes: Sequence[str]) -> Dataset:

@@ -252,6 +252,14 @@ def finish_cv(
 ) -> CVResult:
     """Pool the out-of-fold probabilities of a cross-validation into its :class:`CVResult`."""
     K = data.n_classes
+    for name, _, test in splits:  # a NaN row was left out of the pooled scores silently
+        bad = int(np.count_nonzero(~np.isfinite(proba[test]).all(axis=1)))
+        if bad:
+            raise SercapError(
+                f"fold {name}: {bad} of {len(test)} predictions hold NaN or infinite "
+                "probabilities (the model diverged, or its inputs hold NaN); nothing was stored",
+                hint="lower lr for a neural model, or check the features with sercap check",
+            )
     evaluated = np.flatnonzero(~np.isnan(proba[:, 0]))
     pooled = score(data.y[evaluated], proba[evaluated].argmax(axis=1), K)
     return CVResult(

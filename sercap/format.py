@@ -427,6 +427,8 @@ def format_tuning_comparison(comparisons) -> str:
     the difference; one plain line for every model where tuning gained nothing within noise."""
     if not comparisons:
         return ""
+    if hasattr(comparisons[0], "ccc_default"):  # regressions (sercap.regression.TunedCCC)
+        return "\n\n".join(format_tuned_ccc(c) for c in comparisons)
     lines = [
         "default vs nested-tuned (pooled outer UA on the same utterances; CI: paired bootstrap "
         "over speakers and over utterances, the span of both)",

@@ -142,7 +142,7 @@ def load_target_dataset(
     meta = meta.filter(pl.col("value").is_not_null())
     if meta.is_empty():
         raise SercapError(
-            f"no utterance of corpus {corpus!r} kept by label map {label_map!r} has a "
+            f"no utterance of corpus {corpus!r} kept by label map {label_map!r} has any "
             f"{target} rating"
         )
     ids = meta["utt_id"]
@@ -299,6 +299,7 @@ def cross_validate_regression(
                 data, model, chosen, train, test, seed=seed, n_jobs=n_jobs, device=device
             )
         fit_s += seconds
+        _require_finite(model, name, p)
         pred[test] = p
         metrics = score_regression(data.y[test], p)
         fold_metrics.append(metrics)
@@ -315,6 +316,18 @@ def cross_validate_regression(
         duration_s=time.perf_counter() - started,
         evaluated=evaluated,
     )
+
+
+def _require_finite(model: str, fold: str, predicted: np.ndarray) -> None:
+    """Every rating a fold predicts is a number: a NaN was left out of the pooled scores
+    (and of ``n_utterances``) without a word."""
+    bad = int(np.count_nonzero(~np.isfinite(predicted)))
+    if bad:
+        raise SercapError(
+            f"{model}: fold {fold} predicted {bad} of {len(predicted)} ratings as NaN or "
+            "infinite (the model diverged, or its inputs hold NaN); nothing was stored",
+            hint="lower lr for a neural model, or check the features with sercap check",
+        )
 
 
 def store_regression_run(
@@ -564,7 +577,7 @@ def bench_target(
     device: str | None = None,
     progress: bool = True,
     cluster: Any = None,
-) -> tuple[pl.DataFrame, dict[str, Path]]:
+) -> tuple[pl.DataFrame, dict[str, Path], list[TunedCCC]]:
     """`bench [MODEL…] --target RATING`: the models' regressors (default svm rf xgb lgbm;
     ``all_models``: every model with one) compared, into ``out_dir`` (default
     ``WAREHOUSE/reports/bench-CORPUS-TARGET``). ``refused`` names bench options that a
@@ -609,11 +622,13 @@ def bench_regression(
     progress: bool = True,
     say: Callable[[str], None] | None = None,
     cluster: Any = None,
-) -> tuple[pl.DataFrame, dict[str, Path]]:
+) -> tuple[pl.DataFrame, dict[str, Path], list[TunedCCC]]:
     """Run each model's regressor of ``target`` (each a stored run) and compare them.
 
-    Models reading the same columns share one read of the warehouse. Writes ``bench.md``
-    and ``bench.csv`` into ``out_dir``; returns the table (one row per run) and the files.
+    Models reading the same columns share one read of the warehouse. With ``tuned`` each
+    model runs with its defaults and with its nested-tuned parameters on the same folds
+    (:func:`compare_tuned_regression`). Writes ``bench.md`` and ``bench.csv`` into
+    ``out_dir``; returns the table (one row per run), the files and the comparisons.
     """
     from sercap.models.registry import get_model
     from sercap.models.regressors import get_regressor
@@ -624,7 +639,8 @@ def bench_regression(
     for model in models:  # refuse before the first fit, not after some
         get_regressor(model)
     datasets: dict[Any, tuple[Dataset, int]] = {}
-    rows = []
+    rows: list[dict] = []
+    comparisons: list[TunedCCC] = []
     for model in models:
         key = (get_regressor(model).input_kind, get_model(model).default_columns)
         if key not in datasets:
@@ -635,35 +651,46 @@ def bench_regression(
             if say is not None:
                 say(describe_dataset(model, *datasets[key]))
         data, _ = datasets[key]
-        run_id = run_regression(
-            wh, model, data, tuned=tuned, seed=seed, n_jobs=n_jobs, device=device,
-            progress=progress, cluster=cluster,
-        )  # fmt: skip
-        record = get_run(wh, run_id)
-        rows.append(
-            {
-                "name": model + (" nested-tuned" if tuned else ""),
-                "target": target,
-                "ccc": record["ccc"],
-                "pearson": record["pearson"],
-                "mae": record["mae"],
-                "ccc_fold_mean": record["ccc_fold_mean"],
-                "ccc_fold_std": record["ccc_fold_std"],
-                "fit_s": record["fit_s"],
-                "n_utterances": record["n_utterances"],
-                "speaker_norm": bool(record["speaker_norm"]),
-                "protocol": record["protocol"],
-                "label_map": record["label_map"],
-                "run_id": run_id,
-            }
-        )
+        if tuned:  # its defaults on the same folds beside it, and the CI of the difference
+            comparison = compare_tuned_regression(
+                wh, model, data, seed=seed, n_jobs=n_jobs, device=device, progress=progress,
+                cluster=cluster,
+            )  # fmt: skip
+            comparisons.append(comparison)
+            ran = [(model, comparison.default_run), (f"{model} nested-tuned", comparison.tuned_run)]
+        else:
+            run_id = run_regression(
+                wh, model, data, seed=seed, n_jobs=n_jobs, device=device, progress=progress,
+                cluster=cluster,
+            )  # fmt: skip
+            ran = [(model, run_id)]
+        rows += [_bench_row(get_run(wh, run_id), name, target) for name, run_id in ran]
     table = pl.DataFrame(rows)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {"markdown": out_dir / "bench.md", "csv": out_dir / "bench.csv"}
     written["csv"].write_text(table.write_csv())
     first = datasets[next(iter(datasets))][0]
     written["markdown"].write_text(bench_markdown(table, first.corpus) + "\n")
-    return table, written
+    return table, written, comparisons
+
+
+def _bench_row(record: dict, name: str, target: str) -> dict:
+    """One row of a regression bench table from a stored run's record."""
+    return {
+        "name": name,
+        "target": target,
+        "ccc": record["ccc"],
+        "pearson": record["pearson"],
+        "mae": record["mae"],
+        "ccc_fold_mean": record["ccc_fold_mean"],
+        "ccc_fold_std": record["ccc_fold_std"],
+        "fit_s": record["fit_s"],
+        "n_utterances": record["n_utterances"],
+        "speaker_norm": bool(record["speaker_norm"]),
+        "protocol": record["protocol"],
+        "label_map": record["label_map"],
+        "run_id": record["run_id"],
+    }
 
 
 def describe_dataset(model: str, data: Dataset, left_out: int) -> str:

@@ -48,7 +48,9 @@ def warehouse_summary(wh: Warehouse) -> str:
     if sets.height:
         sections.append("feature sets\n" + format_table(sets, limit=None))
     if store_runs.count_runs(wh):
-        latest = store_runs.latest_runs(wh, 10)
+        from sercap.regression import with_regression_scores  # CCC where UA is NULL
+
+        latest = with_regression_scores(wh, store_runs.latest_runs(wh, 10))
         sections.append("latest runs\n" + format_table(latest, limit=None))
     return "\n\n".join(sections)
 

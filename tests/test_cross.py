@@ -50,6 +50,9 @@ def test_shared_classes_refuse_fewer_than_two_in_one_line() -> None:
     assert "z: cal" in message
     with pytest.raises(SercapError, match="shared: neu;"):
         shared_classes({"x": ["ang", "neu"], "y": ["neu", "sad"]}, VOCABULARY)
+    # the corpus that shrinks the set is named (the matrix needs one set for every cell)
+    with pytest.raises(SercapError, match="without z, the others share neu, ang"):
+        shared_classes({"x": ["ang", "neu"], "y": ["neu", "ang"], "z": ["neu"]}, VOCABULARY)
 
 
 def test_train_test_split_trains_on_one_corpus_and_tests_on_the_other(wh) -> None:
@@ -135,6 +138,13 @@ def test_cells_are_stored_runs_marked_cross_corpus(wh, tmp_path: Path) -> None:
         0, named=True
     )
     assert diag["protocol"] == "leave-one-session-out" and diag["n_folds"] == 2
+    # `runs` and `compare` told the cell from b's own run apart by nothing but its UA
+    listed = sercap.runs(wh, corpus="b")
+    assert sorted(listed["corpus"].to_list()) == ["a→b", "b"]
+    from sercap.analysis_store import describe_run
+
+    assert describe_run(wh, off["run_id"]).endswith(", trained on a (cross-corpus)")
+    assert "trained on" not in describe_run(wh, diag["run_id"])
 
 
 def test_predict_never_picks_a_cross_corpus_cell(wh, tmp_path: Path) -> None:

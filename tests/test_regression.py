@@ -176,6 +176,9 @@ def test_cli_train_runs_and_bench_print_the_scores(tmp_path: Path) -> None:
     header = listed.output.splitlines()[0].split()
     assert {"target", "ccc", "pearson", "mae"} <= set(header)
     assert "activation" in listed.output
+    info = cli("info")  # its "latest runs" showed the regression run with NULL scores only
+    latest = info.output[info.output.index("latest runs") :].splitlines()
+    assert {"target", "ccc"} <= set(latest[1].split()), info.output
     bench = cli("bench", "svm", "lgbm", "--target", "activation")
     assert bench.exit_code == 0, bench.output
     assert bench.output.splitlines()[0].split()[:4] == ["name", "ccc", "pearson", "mae"]
@@ -450,3 +453,57 @@ def test_fitted_torch_regressors_pickle_by_name(model: str) -> None:
     assert type(reg) is getattr(regressors, type(reg).__name__)
     back = pickle.loads(pickle.dumps(reg))
     np.testing.assert_array_equal(back.predict(X), reg.predict(X))
+
+
+def test_bench_tuned_runs_the_defaults_beside_and_gives_the_ci(rated: Warehouse) -> None:
+    """`bench svm --target valence --tuned` ran the tuned model alone: no default run and
+    no interval, though --help promises "default vs tuned with a 95% CI" (as train does)."""
+    from sercap.format import format_tuning_comparison
+
+    sercap.tune(rated, "svm", target="valence", trials=2, inner_folds=2, progress=False)
+    result = sercap.bench(rated, ["svm"], target="valence", tuned=True, progress=False)
+    assert result.table["name"].to_list() == ["svm", "svm nested-tuned"]
+    (c,) = result.comparisons
+    assert c.default_run == result.table["run_id"][0] and c.tuned_run == result.table["run_id"][1]
+    assert c.low <= c.diff <= c.high
+    ccc = dict(zip(result.table["name"], result.table["ccc"], strict=True))
+    assert c.ccc_default == pytest.approx(ccc["svm"]) and c.ccc_tuned == pytest.approx(
+        ccc["svm nested-tuned"]
+    )
+    assert "default vs nested-tuned (pooled outer CCC" in format_tuning_comparison([c])
+
+
+def test_a_fold_that_predicts_nan_is_an_error_not_fewer_utterances(
+    rated: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NaN predictions were dropped from the pooled scores and n_utterances without a word."""
+    from sercap import evaluate, regression
+
+    real_reg = regression.fit_fold_regression
+
+    def some_nan(*args, **kwargs):
+        pred, seconds = real_reg(*args, **kwargs)
+        pred[:2] = np.nan
+        return pred, seconds
+
+    monkeypatch.setattr(regression, "fit_fold_regression", some_nan)
+    with pytest.raises(SercapError, match=r"svm: fold 01 predicted 2 of \d+ ratings as NaN"):
+        sercap.train(rated, "svm", target="valence", progress=False)
+    real = evaluate.fit_fold
+
+    def nan_proba(*args, **kwargs):
+        proba, seconds = real(*args, **kwargs)
+        proba[:1] = np.nan
+        return proba, seconds
+
+    monkeypatch.setattr(evaluate, "fit_fold", nan_proba)
+    with pytest.raises(SercapError, match=r"fold 01: 1 of \d+ predictions hold NaN"):
+        sercap.train(rated, "svm", progress=False)
+    assert rated.scalar("SELECT count(*) FROM runs") == 0  # nothing stored
+
+
+@pytest.mark.parametrize("model", ["dnn", "lstm"])
+def test_a_bad_loss_is_refused_before_any_data_is_read(model: str) -> None:
+    # (an empty warehouse: reading data first would say "no corpus yet" instead)
+    with connect(":memory:") as wh, pytest.raises(SercapError, match="loss must be one of"):
+        sercap.train(wh, model, target="valence", params={"loss": "huber"}, progress=False)

@@ -385,6 +385,10 @@ class DNNRegressor(Regressor):
 
         return DNNModel.search_space(trial)
 
+    def _check_on_init(self) -> None:
+        super()._check_on_init()
+        self._check_params()  # before any data is read, not at the first fold's fit
+
     def _check_params(self) -> None:
         p = self.params
         if p["loss"] not in LOSSES:
@@ -515,6 +519,14 @@ class TorchRegressor(Regressor):
     @classmethod
     def search_space(cls, trial: optuna.Trial) -> dict:
         return cls.base.search_space(trial)
+
+    def _check_on_init(self) -> None:
+        super()._check_on_init()
+        if self.params["loss"] not in LOSSES:  # before any data is read
+            raise BadParameterError(
+                f"{self.name}: loss must be one of {LOSSES}, got {self.params['loss']!r}"
+            )
+        self._net()  # the base model checks its own choices (optimizer, stem, norm…)
 
     def _net(self) -> Any:
         """The base model instance whose hooks (inputs, network) this regressor uses; its

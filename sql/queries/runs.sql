@@ -22,8 +22,12 @@ FROM runs r WHERE run_id = $id OR starts_with(run_id, $id) ORDER BY run_id;
 -- name: list_runs
 -- (columns: the pattern of a run that read only some of its set's columns; spk_norm 'mixed':
 -- an ensemble of members with and without speaker normalisation, all of them still stored,
--- as sercap.format.mixed_norm says it)
-SELECT run_id, model, corpus, label_map, feature_set, columns,
+-- as sercap.format.mixed_norm says it; corpus 'a→b': a cross-corpus cell trained on a and
+-- scored on b, which the filter on corpus b finds)
+SELECT run_id, model,
+    CASE WHEN train_corpus IS NOT NULL AND train_corpus <> corpus
+        THEN train_corpus || '→' || corpus ELSE corpus END AS corpus,
+    label_map, feature_set, columns,
     CASE WHEN NOT speaker_norm THEN 'no'
         WHEN kind = 'ensemble' AND (SELECT count(*) = len(r.members) AND NOT bool_and(
             m.speaker_norm) FROM runs m WHERE list_contains(r.members, m.run_id)) THEN 'mixed'
@@ -31,8 +35,8 @@ SELECT run_id, model, corpus, label_map, feature_set, columns,
     round(ua, 4) AS ua, round(wa, 4) AS wa, round(macro_f1, 4) AS macro_f1,
     round(fit_s, 1) AS fit_s, tuned_from IS NOT NULL AS tuned, started_at
 FROM runs r
-WHERE ($corpus IS NULL OR corpus = $corpus) AND ($model IS NULL OR model = $model)
-ORDER BY started_at DESC;
+WHERE ($corpus IS NULL OR r.corpus = $corpus) AND ($model IS NULL OR r.model = $model)
+ORDER BY r.started_at DESC;
 
 -- name: latest_runs
 -- (speaker normalisation as `runs` shows it)
