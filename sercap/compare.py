@@ -281,12 +281,18 @@ def table_markdown(
 
 
 def write_bench_report(
-    wh: Warehouse, run_ids: Sequence[str], out_dir: Path, corpus: str | None = None
+    wh: Warehouse,
+    run_ids: Sequence[str],
+    out_dir: Path,
+    corpus: str | None = None,
+    *,
+    table: pl.DataFrame | None = None,
 ) -> dict[str, Path]:
-    """bench.md, bench.csv, comparison.png, recall.png and one confusion PNG per run."""
+    """bench.md, bench.csv, comparison.png, recall.png and one confusion PNG per run
+    (``table``: their :func:`bench_table`, when the caller has it already)."""
     from sercap.plots import comparison_png, confusion_png, recall_png
 
-    table = bench_table(wh, run_ids)
+    table = bench_table(wh, run_ids) if table is None else table
     out_dir.mkdir(parents=True, exist_ok=True)
     classes = list(table["classes"][0])
     written: dict[str, Path] = {}

@@ -161,8 +161,8 @@ def write_report(
         from sercap.compare import bench_table, row_labels
         from sercap.report_analysis import analysis_sections, significance_marks
 
-        written = write_bench_report(wh, best, out_dir, corpus)
         table = bench_table(wh, best)
+        written = write_bench_report(wh, best, out_dir, corpus, table=table)
         names = row_labels(table)  # as the results table names them: two svm rows differ
         sections += [
             "## Results",

@@ -45,12 +45,13 @@ def read(root: Path, problems: list[Problem]) -> Iterator[UtteranceRecord]:
             "(names not starting 03-01-); sercap reads the speech audio "
             "(Audio_Speech_Actors_01-24: Actor_NN/03-01-EE-II-SS-RR-AA.wav)"
         )
-    return _records(files, problems)
+    return _records(files, names, problems)
 
 
-def _records(files: list[Path], problems: list[Problem]) -> Iterator[UtteranceRecord]:
-    for path in files:
-        name = _NAME.fullmatch(path.stem)
+def _records(
+    files: list[Path], names: list[re.Match | None], problems: list[Problem]
+) -> Iterator[UtteranceRecord]:
+    for path, name in zip(files, names, strict=True):
         if name is None:
             problems.append(Problem(str(path), None, "name is not RAVDESS's MM-CC-EE-II-SS-RR-AA"))
             continue
