@@ -247,19 +247,27 @@ def modality_section(wh: Warehouse, corpus: str, label_map: str) -> list[str]:
             "(`sercap train text-lr` on a corpus with transcripts).",
             "",
         ]
+    predicted = {r: store_runs.predictions(wh, r) for r in found.rows["run_id"]}
+    common = set.intersection(*(set(p["utt_id"]) for p in predicted.values()))
     lines = [
         "## Audio, text and fused",
         "",
         "UA of the newest run of each configuration, by what it reads (a run's modality is "
-        "its model's input kind; an ensemble of audio and text runs is fused).",
+        "its model's input kind; an ensemble of audio and text runs is fused). Text runs "
+        "leave out utterances without words, so the runs predicted different utterances: "
+        f"compare them on the {len(common)} all of them predicted (the last column).",
         "",
-        "| modality | run | model | UA |",
-        "| --- | --- | --- | --- |",
+        "| modality | run | model | UA | utterances | UA on the common ones |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for modality in MODALITIES:
         mine = found.rows.filter(pl.col("modality") == modality).sort("ua", descending=True)
         for r in mine.iter_rows(named=True):
-            lines.append(f"| {modality} | {r['run_id']} | {r['model']} | {r['ua']:.3f} |")
+            own = predicted[r["run_id"]]
+            lines.append(
+                f"| {modality} | {r['run_id']} | {r['model']} | {r['ua']:.3f} | {own.height} "
+                f"| {_ua_on(own, common)} |"
+            )
     lines.append("")
     audio_id, text_id, fused_id = (found.newest(m) for m in MODALITIES)
     if audio_id is None:
@@ -273,6 +281,19 @@ def modality_section(wh: Warehouse, corpus: str, label_map: str) -> list[str]:
         fused_run=fused_id,
     )
     return [*lines, *disagreement_markdown(result), ""]
+
+
+def _ua_on(predictions: pl.DataFrame, utt_ids: set[str]) -> str:
+    """UA of stored predictions on some utterances, as the table shows it ("n/a": none)."""
+    from sercap.analysis import unweighted_accuracy
+
+    rows = predictions.filter(pl.col("utt_id").is_in(sorted(utt_ids)))
+    if rows.is_empty():
+        return "n/a"
+    classes = sorted(set(rows["label"]) | set(rows["predicted"]))
+    code = {c: i for i, c in enumerate(classes)}
+    truth = [code[c] for c in rows["label"]]
+    return f"{unweighted_accuracy(truth, [code[c] for c in rows['predicted']], len(classes)):.3f}"
 
 
 def disagreement_markdown(result: Disagreement) -> list[str]:

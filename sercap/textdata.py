@@ -47,7 +47,7 @@ def load_text_dataset(
     try:
         words = wh.query(
             "SELECT t.utt_id, t.text FROM transcripts t JOIN _text_wanted USING (utt_id) "
-            "ORDER BY t.utt_id"
+            "WHERE trim(t.text) <> '' ORDER BY t.utt_id"  # (blank: left out, as missing)
         )
     finally:
         wh.con.unregister("_text_wanted")

@@ -442,11 +442,26 @@ DEFAULT_TRIALS: dict[str, dict] = {
 }  # fmt: skip
 
 
-def suggest(model: str, trial: optuna.Trial, n_features: int, *, regression: bool = False) -> dict:
+def suggest(
+    model: str,
+    trial: optuna.Trial,
+    n_features: int,
+    *,
+    regression: bool = False,
+    fixed: dict | None = None,
+) -> dict:
     """Model parameters for one trial, from sercap's compact space or the model's own
-    (its regressor's with ``regression``; the compact spaces suit both)."""
+    (its regressor's with ``regression``; the compact spaces suit both). Late fusion
+    searches the spaces of the members ``fixed`` names (its defaults' otherwise)."""
     from sercap.models.registry import get_model
 
+    if model == "fusion":
+        from sercap.models.fusion import LateFusionModel
+
+        fixed = fixed or {}
+        return LateFusionModel.search_space(
+            trial, audio_model=fixed.get("audio_model"), text_model=fixed.get("text_model")
+        )
     if model in SPACES:
         return SPACES[model](trial, n_features)
     if regression:
@@ -502,7 +517,8 @@ def objective_for(
         validate = cross_validate
 
     def objective(trial: optuna.Trial) -> float:
-        params = {**suggest(model, trial, n_features, regression=regression), **(fixed or {})}
+        suggested = suggest(model, trial, n_features, regression=regression, fixed=fixed)
+        params = {**suggested, **(fixed or {})}
         trial.set_user_attr("model_params", params)
         uas: list[float] = []
 

@@ -385,3 +385,22 @@ def test_fusion_parameters_out_of_range_are_refused_before_any_data(key, value) 
 
     with pytest.raises(BadParameterError, match=f"fusion: {key} must be at least 2"):
         LateFusionModel({key: value})
+
+
+def test_tuning_late_fusion_searches_the_members_it_is_given() -> None:
+    """`tune fusion --params '{"text_model": "text-cnn"}'` drew text-lr's parameters for a
+    text-cnn member, and every trial failed on an unknown parameter."""
+    import optuna
+
+    from sercap.models.fusion import LateFusionModel
+    from sercap.tuning import suggest
+
+    fixed = {"audio_model": "lgbm", "text_model": "text-cnn", "text__epochs": 1}
+    trial = optuna.create_study().ask()
+    params = {**suggest("fusion", trial, 10, fixed=fixed), **fixed}
+    LateFusionModel(params)  # every drawn parameter is one its members know
+    assert any(k.startswith("audio__") for k in params) and "audio__C" not in params
+    default = suggest("fusion", optuna.create_study().ask(), 10)
+    assert "audio__C" in default  # the default members' spaces otherwise (svm + text-lr)
+    with pytest.raises(SercapError, match="text_model must be one of"):
+        suggest("fusion", optuna.create_study().ask(), 10, fixed={"text_model": "nope"})

@@ -134,3 +134,20 @@ def test_text_dataset_from_the_warehouse_and_a_stored_run(wh: Warehouse, tmp_pat
     stored = wh.query("SELECT model, feature_set, feature_set_hash FROM runs").rows()
     assert stored == [("text-lr", "transcripts", data.feature_set_hash)]
     assert outcome.result.evaluated.size == len(data)
+
+
+def test_composed_and_decomposed_accents_are_the_same_word() -> None:
+    """ "café" pasted with a combining accent (NFD) split into "cafe" + an accent and got
+    other probabilities than the corpus' precomposed spelling."""
+    import unicodedata
+
+    from sercap.models import get_model
+
+    texts = ["the café was great", "awful day again", "the café was awful", "great day"] * 4
+    y = np.array([0, 1, 1, 0] * 4)
+    model = get_model("text-lr")({}, seed=0).fit(texts, y)
+    nfd = unicodedata.normalize("NFD", "the café was great")
+    assert nfd != "the café was great"
+    np.testing.assert_array_equal(
+        model.predict_proba([nfd]), model.predict_proba(["the café was great"])
+    )

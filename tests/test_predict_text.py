@@ -80,6 +80,12 @@ def _csv(tmp_path: Path, content: str | bytes, name: str = "texts.csv") -> Path:
             r"texts\.csv line 2: not valid CSV \(unexpected end of data\)",
         ),
         ("path,text\na.wav,caf\xe9\n".encode("latin-1"), r"texts\.csv: not UTF-8 text .* line 2"),
+        # an unquoted comma kept "Well" and dropped the rest; a repeated column won silently
+        (
+            "path,text\na.wav,Well, I do not know\n",
+            r"texts\.csv line 2: more fields than the header's 2; put a text with commas",
+        ),
+        ("path,text,text\na.wav,real words,x\n", r"texts\.csv: the header names 'text' twice"),
     ],
 )
 def test_texts_csv_errors_name_the_file_and_the_problem(

@@ -138,6 +138,29 @@ def test_modality_section_from_stored_predictions(wh: Warehouse, no_refit) -> No
     assert f"| fused (`{fused}`) |" in doc
 
 
+def test_modality_table_compares_runs_on_the_utterances_all_of_them_predicted(
+    wh: Warehouse, no_refit
+) -> None:
+    """The table put an audio run's UA over every utterance beside a text run's over those
+    with words, without a word on the sets differing."""
+    utts = add_corpus(wh)
+    labels = utts["emotion"].to_list()
+    rng = np.random.default_rng(1)
+    noisy = [c if rng.random() < 0.6 else str(rng.choice(CLASSES)) for c in labels]
+    audio = _store(wh, utts, "rf", noisy)
+    some = utts.slice(6)  # the text run lacks six utterances (no words)
+    words = [c if rng.random() < 0.5 else str(rng.choice(CLASSES)) for c in labels[6:]]
+    text = _store(wh, some, "text-svm", words)
+    doc = "\n".join(modality_section(wh, "toy", "emodb7"))
+    truth, a = np.array(labels[6:]), np.array(noisy[6:])
+    on_common = np.mean([np.mean(a[truth == c] == c) for c in np.unique(truth)])
+    assert f"| {audio} | rf | " in doc
+    row = next(line for line in doc.splitlines() if f"| {audio} | rf |" in line)
+    assert row.endswith(f"| {len(labels)} | {on_common:.3f} |"), row
+    assert f"compare them on the {len(labels) - 6} all of them predicted" in doc
+    assert f"| {text} | text-svm |" in doc
+
+
 def test_modality_section_is_one_line_without_text_runs(wh: Warehouse, no_refit) -> None:
     utts = add_corpus(wh)
     _store(wh, utts, "svm", utts["emotion"].to_list())

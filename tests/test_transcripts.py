@@ -75,9 +75,11 @@ def test_malformed_lines_are_one_problem_each_with_their_line() -> None:
         "Ses01F_impro01_F002 [009.0000-008.0000]: ends before it starts\n"
         "Ses01F_impro01_F000 [010.0000-011.0000]: again\n"
         "Ses01F_impro01_Q003 [012.0000-013.0000]: odd speaker\n"
+        "Ses01F_impro01_F004 [014.0000-015.0000]:   \n"
     )
     assert turns == {"Ses01F_impro01_F000": "Fine."}
-    assert [p.line for p in problems] == [2, 4, 5, 6, 7]
+    assert [p.line for p in problems] == [2, 4, 5, 6, 7, 8]
+    assert "a turn without words" in problems[-1].message  # (a text model learnt from '')
     assert all(p.file == "t.txt" and "\n" not in p.message for p in problems)
 
 
@@ -176,6 +178,20 @@ def test_text_dataset_needs_transcripts(wh: Warehouse) -> None:
     add_corpus(wh)
     with pytest.raises(SercapError, match="no transcripts"):
         load_text_dataset(wh)
+
+
+def test_a_blank_transcript_is_left_out_like_a_missing_one(wh: Warehouse) -> None:
+    """A stored '' was trained on and scored as text, while predict treats blank as none."""
+    utts = add_corpus(wh)
+    ids = utts["utt_id"].to_list()
+    texts = ["  ", ""] + [f"words of {u}" for u in ids[2:]]
+    wh.execute(
+        "INSERT INTO transcripts SELECT * FROM (SELECT unnest(?) AS utt_id, unnest(?) AS text)",
+        [ids, texts],
+    )
+    data = load_text_dataset(wh)
+    assert len(data) == len(ids) - 2 and ids[0] not in set(data.utt_ids)
+    assert data.left_out == 2
 
 
 def test_ingesting_one_session_after_another_keeps_the_first_sessions_words(

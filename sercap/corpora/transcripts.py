@@ -63,7 +63,11 @@ def parse_transcription(text: str, file: str, problems: list[Problem]) -> dict[s
         if utt_id in turns:
             problems.append(Problem(file, number, f"{utt_id}: second line (first one kept)"))
             continue
-        turns[utt_id] = " ".join(match["text"].split())
+        words = " ".join(match["text"].split())
+        if not words:  # a text model would learn from, and be scored on, nothing
+            problems.append(Problem(file, number, f"{utt_id}: a turn without words"))
+            continue
+        turns[utt_id] = words
     return turns
 
 

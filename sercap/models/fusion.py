@@ -118,6 +118,16 @@ def choose_weight(
     return float(grid[chosen]), float(scores[chosen])
 
 
+def _member_class(role: str, name: str) -> type[SERModel]:
+    """The model class of a late-fusion member, or one line listing those it can be."""
+    known = AUDIO_MEMBERS if role == "audio" else TEXT_MEMBERS
+    if name not in known:
+        raise BadParameterError(
+            f"fusion: {role}_model must be one of {', '.join(known)}, got {name!r}"
+        )
+    return known[name]
+
+
 class LateFusionModel(SERModel):
     """Probability average of an audio and a text model, the weight learnt on inner folds.
 
@@ -176,12 +186,16 @@ class LateFusionModel(SERModel):
         }
 
     @classmethod
-    def search_space(cls, trial: optuna.Trial) -> dict:
-        """The default members' own spaces, namespaced (the weight is learnt, not tuned)."""
+    def search_space(
+        cls, trial: optuna.Trial, audio_model: str | None = None, text_model: str | None = None
+    ) -> dict:
+        """The members' own spaces, namespaced (the weight is learnt, not tuned); the
+        default members unless ``audio_model`` / ``text_model`` name others (the
+        parameters a tuning holds fixed)."""
         out: dict[str, Any] = {}
         for role, member in (
-            ("audio", AUDIO_MEMBERS[cls.default_audio]),
-            ("text", TEXT_MEMBERS[cls.default_text]),
+            ("audio", _member_class("audio", audio_model or cls.default_audio)),
+            ("text", _member_class("text", text_model or cls.default_text)),
         ):
             sub = member.search_space(_PrefixedTrial(trial, f"{role}__"))  # type: ignore[arg-type]
             out.update({f"{role}__{k}": v for k, v in sub.items()})

@@ -10,6 +10,7 @@ not a calibrated probability).
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -27,7 +28,10 @@ TOKEN_PATTERN = r"(?u)\b\w[\w']*\b"
 
 
 def check_texts(name: str, X: Any) -> list[str]:
-    """A list of strings; None (no transcript) becomes the empty string.
+    """A list of strings in Unicode NFC; None (no transcript) becomes the empty string.
+
+    NFC: "café" typed with a combining accent (macOS, the web) is the same word as the
+    precomposed one the corpus holds, at training and at prediction alike.
 
     Parameters
     ----------
@@ -47,7 +51,7 @@ def check_texts(name: str, X: Any) -> list[str]:
         if value is None:
             texts.append("")
         elif isinstance(value, str):
-            texts.append(value)
+            texts.append(unicodedata.normalize("NFC", value))
         else:
             raise SercapError(f"{name}: X must hold strings, got {type(value).__name__}")
     return texts
