@@ -2723,13 +2723,10 @@ def bench_extract_commands(
 
     corpus = resolve_corpus(wh, corpus)
     kind, root = corpus_source(wh, corpus)
-    rows = utterance_audio(wh, corpus, limit)
-    if not rows:
+    if not utterance_audio(wh, corpus, limit):
         raise NotFoundError(f"no utterances in corpus {corpus!r}")
-    audio = [(path, start, end) for _u, path, start, end, _d in rows]
-    audio_s = float(sum(d or 0.0 for *_rest, d in rows))
-    timings = time_commands(
-        kind, root, audio, audio_s, jobs=jobs, limit=limit,
+    timings = time_commands(  # (both sides' files: those the timed extract stores)
+        kind, root, corpus, jobs=jobs, limit=limit,
         opensmile_sets=("eGeMAPSv02",) if opensmile else (),
         work_dir=work_dir, repeat=repeat, say=say,
     )  # fmt: skip

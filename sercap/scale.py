@@ -117,7 +117,8 @@ def run_one(workload: str, root: Path, mode: str, workers: int, seed: int = 0) -
 
 def timed_process(workload: str, root: Path, mode: str, workers: int, seed: int = 0) -> Measurement:
     """Run :func:`run_one` as a new ``python -m sercap.scale`` process; time it whole."""
-    argv = [sys.executable, "-m", "sercap.scale", workload, str(root), mode, str(workers)]
+    argv = [sys.executable, "-m", "sercap.scale", workload, str(root), mode, str(workers),
+            str(seed)]  # fmt: skip
     seconds, stdout = run_timed(argv, f"bench scale: {workload} with {mode}")
     tasks = json.loads(stdout.strip().splitlines()[-1])["tasks"]
     return Measurement(workload, mode, workers, seconds, int(tasks))
@@ -342,15 +343,17 @@ def _projection_row(model, tasks, task_s, work, longest, workers, overhead) -> d
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m sercap.scale WORKLOAD ROOT MODE N``: one timed run (prints its tasks)."""
+    """``python -m sercap.scale WORKLOAD ROOT MODE N [SEED]``: one timed run (prints its
+    tasks)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 4 or not args[3].isdigit():
+    if len(args) not in (4, 5) or not all(a.isdigit() for a in args[3:]):
         sys.exit(
-            "usage: python -m sercap.scale WORKLOAD ROOT MODE N (one timed run of "
+            "usage: python -m sercap.scale WORKLOAD ROOT MODE N [SEED] (one timed run of "
             "`sercap bench scale`, which starts it; run that instead)"
         )
     workload, root, mode, workers = args[0], Path(args[1]), args[2], int(args[3])
-    tasks = run_one(workload, root, mode, workers)
+    seed = int(args[4]) if len(args) == 5 else 0
+    tasks = run_one(workload, root, mode, workers, seed)
     print(json.dumps({"tasks": tasks}))
 
 

@@ -57,6 +57,8 @@ def test_bench_runs_each_engine_in_its_own_process(frames_file, tmp_path) -> Non
     del ballast
     assert table["engine"].to_list() == ["duckdb", "polars"]
     assert table["rows"].to_list() == [6, 6]
+    # --threads 1 gave DuckDB one thread and polars its whole pool (every core)
+    assert table["threads"].to_list() == [1, 1]
     # ru_maxrss carried the parent's peak across fork: every engine "used" the bench's memory
     assert (table["peak_mb"] < 500).all(), table
 

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 import soundfile as sf
@@ -40,13 +41,22 @@ def test_commands_table_divides_what_it_measured() -> None:
 @pytest.mark.slow
 def test_whole_commands_extract_in_fresh_warehouses_and_leave_ours_alone(tmp_path) -> None:
     manifest = _corpus(tmp_path / "corpus")
+    audio_s = sum(sf.info(str(p)).duration for p in sorted((tmp_path / "corpus").glob("*.wav")))
+    # a silent file extract refuses: it was counted in the audio both sides were credited
+    # with, and in openSMILE's list, though extract stored nothing of it
+    sf.write(tmp_path / "corpus" / "quiet.wav", np.zeros(SR), SR)
+    with manifest.open("a") as f:
+        f.write("quiet.wav,neu,s9\n")
     wh = sercap.connect(tmp_path / "wh")
     sercap.ingest(wh, "manifest", manifest)
     work = tmp_path / "work"
-    table = sercap.bench_extract_commands(wh, jobs=2, opensmile=False, work_dir=work, repeat=1)
+    said: list[str] = []
+    table = sercap.bench_extract_commands(
+        wh, jobs=2, opensmile=False, work_dir=work, repeat=1, say=said.append
+    )
     assert table["command"].to_list() == ["sercap extract --jobs 1", "sercap extract --jobs 2"]
-    audio_s = sum(sf.info(str(p)).duration for p in sorted((tmp_path / "corpus").glob("*.wav")))
     assert table["audio_s"].to_list() == [pytest.approx(audio_s, abs=0.1)] * 2
+    assert any("1 of 4 utterances failed in extract" in line for line in said), said
     for seconds, speed in zip(table["seconds"], table["x_real_time"], strict=True):
         assert seconds > 0 and speed == pytest.approx(audio_s / seconds, rel=0.02, abs=0.1)
     # each timed command really extracted every utterance, into its own copy
@@ -101,8 +111,13 @@ def test_rounds_interleave_the_commands_and_rows_are_medians(tmp_path, monkeypat
 
     monkeypatch.setattr(command_speed, "run_timed", fake_run)
     monkeypatch.setattr(command_speed, "_opensmile_available", lambda: False)
+    wav = tmp_path / "a.wav"
+    wav.write_bytes(b"")  # (read once before the clock starts, to warm the OS cache)
+    monkeypatch.setattr(
+        command_speed, "stored_audio", lambda *a, **k: ([(str(wav), None, None)], 10.0)
+    )
     rows = command_speed.time_commands(
-        "manifest", tmp_path / "c", [], 10.0, jobs=2, repeat=3, work_dir=tmp_path / "w"
+        "manifest", tmp_path / "c", "c", jobs=2, repeat=3, work_dir=tmp_path / "w"
     )
     timed = [a[a.index("--jobs") + 1] for a in calls[2:]]
     assert timed == ["1", "2", "1", "2", "1", "2"]  # round by round, not command by command

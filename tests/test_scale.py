@@ -113,3 +113,18 @@ def test_cli_bench_scale_refuses_bad_workloads_in_one_line(tmp_path) -> None:
         )
         assert result.exit_code != 0 and message in result.output, result.output
         assert "Traceback" not in result.output
+
+
+def test_the_seed_reaches_the_timed_process(tmp_path, monkeypatch) -> None:
+    """`bench scale --seed 5` stored its runs with seed 0: the timed process never got it."""
+    import sercap.scale as scale
+
+    seen: list = []
+    monkeypatch.setattr(
+        scale, "run_timed", lambda argv, what: (seen.append(argv), (1.0, '{"tasks": 3}'))[1]
+    )
+    scale.timed_process("bench", tmp_path, "1-process", 1, seed=5)
+    ran: list = []
+    monkeypatch.setattr(scale, "run_one", lambda *a: ran.append(a) or 3)
+    scale.main(seen[0][3:])  # what the new process is given
+    assert ran == [("bench", tmp_path, "1-process", 1, 5)]

@@ -4,20 +4,22 @@ The same Parquet files go through DuckDB (mean/min/max/std with ``COLUMNS()``, a
 whole functionals template one part at a time, as extraction runs it), polars (lazy scan +
 group_by) and pandas (read + groupby) when it is installed. Each engine runs in a fresh
 process so that its peak resident memory is its own; times include reading the Parquet, as
-they would in a notebook.
+they would in a notebook, and the engine's import (each pays its own). Every engine gets
+``threads`` threads: DuckDB by its setting, polars by ``POLARS_MAX_THREADS`` (its pool is
+sized when it is imported), pandas has one.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import resource
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import polars as pl
-
+from sercap._lazy import pl  # imported by the polars engine inside its timed block
 from sercap._spawn import main_not_rerun
 
 ENGINES = ("duckdb", "duckdb functionals", "polars", "pandas")
@@ -55,7 +57,9 @@ def _peak_mb() -> float:
 def run_engine(engine: str, files: list[str], threads: int, hop_s: float) -> dict:
     """Aggregate ``files`` with one engine; returns seconds, result shape and peak memory."""
     started = time.perf_counter()
+    used = 1  # the threads the engine ran with
     if engine in ("duckdb", "duckdb functionals"):
+        used = threads
         import duckdb
 
         con = duckdb.connect(config={"threads": threads})
@@ -78,10 +82,13 @@ def run_engine(engine: str, files: list[str], threads: int, hop_s: float) -> dic
                 part = compute_functionals("src", hop_s, con=con)
                 rows, cols = rows + part.num_rows, part.num_columns
     elif engine == "polars":
+        import polars as pl  # (its pool takes POLARS_MAX_THREADS, set by bench_aggregation)
+
         lazy = pl.scan_parquet(files, hive_partitioning=False)  # as DuckDB's, below
         value_cols = [c for c in lazy.collect_schema().names() if c not in ("utt_id", "frame")]
         aggs = [getattr(pl.col(value_cols), fn)().name.suffix(f"_{fn}") for fn in _BASIC]
         rows, cols = lazy.group_by("utt_id").agg(aggs).collect().shape
+        used = pl.thread_pool_size()
     elif engine == "pandas":
         import pandas as pd
 
@@ -91,7 +98,14 @@ def run_engine(engine: str, files: list[str], threads: int, hop_s: float) -> dic
     else:
         raise ValueError(f"unknown engine {engine!r}")
     seconds = time.perf_counter() - started
-    return {"engine": engine, "seconds": seconds, "rows": rows, "cols": cols, "peak_mb": _peak_mb()}
+    return {
+        "engine": engine,
+        "seconds": seconds,
+        "threads": used,
+        "rows": rows,
+        "cols": cols,
+        "peak_mb": _peak_mb(),
+    }
 
 
 def _child(args: tuple[str, list[str], int, float]) -> dict:
@@ -116,9 +130,17 @@ def bench_aggregation(
     listing = [str(f) for f in files]
     results = []
     ctx = mp.get_context("spawn")
-    for engine in engines or available_engines():
-        with main_not_rerun(), ctx.Pool(1, maxtasksperchild=1) as pool:
-            results.append(pool.apply(_child, ((engine, listing, threads, hop_s),)))
+    before = os.environ.get("POLARS_MAX_THREADS")
+    os.environ["POLARS_MAX_THREADS"] = str(int(threads))  # what each spawned child inherits
+    try:
+        for engine in engines or available_engines():
+            with main_not_rerun(), ctx.Pool(1, maxtasksperchild=1) as pool:
+                results.append(pool.apply(_child, ((engine, listing, threads, hop_s),)))
+    finally:
+        if before is None:
+            os.environ.pop("POLARS_MAX_THREADS", None)
+        else:
+            os.environ["POLARS_MAX_THREADS"] = before
     return pl.DataFrame(results).with_columns(
         pl.col("seconds").round(2), pl.col("peak_mb").round(0)
     )

@@ -14,7 +14,10 @@ that, as new processes on the same files in the same run:
 
 Before the clock starts every audio file is read once (so the OS cache is warm for every
 row alike) and one untimed ``extract --limit 1`` fills numba's on-disk cache, as the first
-run on a machine does once. ``x real time`` is the corpus' audio duration over the wall time.
+run on a machine does once. Both sides take the same utterances: those the timed
+``extract`` stored (a file it refuses, silent or too short, is dropped from openSMILE's list
+and from the audio duration, and said), read from the timed warehouses themselves, not from
+the caller's catalog. ``x real time`` is that audio's duration over the wall time.
 """
 
 from __future__ import annotations
@@ -28,10 +31,9 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import polars as pl
-
-from sercap.scale import fresh_copy, run_timed
+from sercap._lazy import pl  # (the timed openSMILE process imports this module: not polars)
 
 #: openSMILE feature sets timed beside sercap (their ``opensmile.FeatureSet`` names).
 OPENSMILE_SETS = ("eGeMAPSv02",)
@@ -82,8 +84,7 @@ def opensmile_loop(list_file: str | Path, feature_set: str = "eGeMAPSv02") -> in
 def time_commands(
     kind: str,
     corpus_dir: str | Path,
-    audio: Sequence[tuple[str, float | None, float | None]],
-    audio_s: float,
+    corpus: str,
     *,
     jobs: int = 2,
     limit: int | None = None,
@@ -96,16 +97,13 @@ def time_commands(
 
     Parameters
     ----------
-    kind, corpus_dir : str, path
-        How to ingest the corpus (``sercap ingest KIND DIR``) into the fresh warehouses.
-    audio : sequence of (path, start_s, end_s)
-        The files the openSMILE loop decodes: the same utterances ``extract`` takes.
-    audio_s : float
-        Their total duration in seconds.
+    kind, corpus_dir, corpus : str, path, str
+        How to ingest the corpus (``sercap ingest KIND DIR --name CORPUS``) into the fresh
+        warehouses.
     jobs : int
         Worker processes of the second ``extract`` row (skipped when 1).
     limit : int, optional
-        ``extract --limit``: the first ``limit`` utterances by id (``audio`` must match).
+        ``extract --limit``: the first ``limit`` utterances by id.
     opensmile_sets : sequence of str
         openSMILE feature sets to time; empty, or the package missing, skips them.
     work_dir : path, optional
@@ -119,7 +117,11 @@ def time_commands(
     Returns
     -------
     list of CommandTiming
+        ``audio_s`` is the duration of the utterances ``extract`` stored, the same for every
+        row; openSMILE decodes exactly those.
     """
+    from sercap.errors import SercapError
+
     say = say or (lambda _line: None)
     own = work_dir is None
     base = Path(tempfile.mkdtemp(prefix="sercap-commands-") if own else work_dir)
@@ -128,29 +130,39 @@ def time_commands(
         template = base / "template"
         if not (template / "sercap.duckdb").exists():
             say(f"ingesting {corpus_dir} into a fresh warehouse (not timed)")
-            run_timed(_cli(template, "ingest", kind, str(corpus_dir)), f"sercap ingest {kind}")
-        for path, _s, _e in audio:  # the OS file cache: warm alike for every row
+            run_timed(
+                _cli(template, "ingest", kind, str(corpus_dir), "--name", corpus),
+                f"sercap ingest {kind}",
+            )
+        listed, _ = stored_audio(template, corpus, limit, stored_only=False)
+        if not listed:
+            raise SercapError(f"{corpus_dir}: the fresh warehouse has no utterance to time")
+        for path, _s, _e in listed:  # the OS file cache: warm alike for every row
             Path(path).read_bytes()
         warm = fresh_copy(template, base / "warm-up")
         say("one untimed extract --limit 1 (fills numba's cache, as a machine's first run)")
         run_timed(_cli(warm, "extract", "--jobs", "1", "--limit", "1"), "sercap extract (warm-up)")
         lim = ["--limit", str(limit)] if limit else []
+        # what the first timed extract stored: both sides' files
+        done: dict[str, Any] = {"listed": len(listed)}
 
         def extract_argv(n: int) -> list[str]:  # each run on a fresh copy of the template
             root = fresh_copy(template, base / f"extract-jobs{n}")
             return _cli(root, "extract", "--jobs", str(n), *lim)
 
+        def opensmile_argv(name: str) -> list[str]:  # after an extract: its files, no others
+            list_file = base / "audio.json"
+            list_file.write_text(json.dumps([list(a) for a in done["audio"]]))
+            return [sys.executable, "-m", "sercap.features.command_speed", str(list_file), name]
+
         commands: list[tuple[str, Callable[[], list[str]]]] = [
             (f"sercap extract --jobs {n}", functools.partial(extract_argv, n))
             for n in sorted({1, int(jobs)})
         ]
-        sets = list(opensmile_sets) if _opensmile_available() else []
-        if sets:
-            list_file = base / "audio.json"
-            list_file.write_text(json.dumps([list(a) for a in audio]))
-        for name in sets:
-            argv = [sys.executable, "-m", "sercap.features.command_speed", str(list_file), name]
-            commands.append((f"openSMILE {name}, one process", functools.partial(list, argv)))
+        for name in list(opensmile_sets) if _opensmile_available() else []:
+            commands.append(
+                (f"openSMILE {name}, one process", functools.partial(opensmile_argv, name))
+            )
         # Rounds, each running every command once: a machine that speeds up or slows down
         # during the run (shared cores) moves every row alike, and the median of each row
         # is compared with the others'.
@@ -163,16 +175,73 @@ def time_commands(
                 seconds, _out = run_timed(argv, label)
                 runs[label].append(seconds)
                 shown[label] = " ".join(argv[1:])
-        rows = [
+                if label.startswith("sercap extract"):
+                    _same_as_before(done, stored_audio(Path(argv[4]), corpus, limit), say)
+        audio_s = done["seconds"]
+        return [
             CommandTiming(
                 label, shown[label], statistics.median(runs[label]), audio_s, tuple(runs[label])
             )
             for label, _make in commands
         ]
-        return rows
     finally:
         if own:
             shutil.rmtree(base, ignore_errors=True)
+
+
+def stored_audio(
+    root: Path, corpus: str, limit: int | None, *, stored_only: bool = True
+) -> tuple[list[tuple[str, float | None, float | None]], float]:
+    """(path, start_s, end_s) of the first ``limit`` utterances of ``corpus`` in the
+    warehouse at ``root`` (by id, as ``extract --limit`` takes them) and their seconds of
+    audio; with ``stored_only`` only those whose extraction is stored (``ok``)."""
+    from sercap.store import connect
+    from sercap.store.catalog import utterance_audio
+
+    with connect(root, read_only=True) as wh:
+        rows = utterance_audio(wh, corpus, limit)
+        ok = {u for (u,) in wh.con.execute(
+            "SELECT utt_id FROM extractions WHERE status = 'ok'").fetchall()}  # fmt: skip
+    kept = [r for r in rows if not stored_only or r[0] in ok]
+    return [(p, s, e) for _u, p, s, e, _d in kept], float(sum(d or 0.0 for *_r, d in kept))
+
+
+def _same_as_before(done: dict, found: tuple[list, float], say: Callable[[str], None]) -> None:
+    """Record what the first timed extract stored; every later one must store the same."""
+    from sercap.errors import SercapError
+
+    audio, seconds = found
+    if "audio" not in done:
+        done["audio"], done["seconds"] = audio, seconds
+        if not audio:
+            raise SercapError("the timed extract stored no utterance; nothing to compare")
+        if len(audio) < done["listed"]:
+            say(
+                f"{done['listed'] - len(audio)} of {done['listed']} utterances failed in "
+                f"extract (see `sercap check`); both sides are timed on the {len(audio)} it "
+                "stored"
+            )
+        return
+    if audio != done["audio"]:
+        raise SercapError(
+            f"two timed extracts stored different utterances ({len(done['audio'])} and "
+            f"{len(audio)}); the timings would not be of the same work"
+        )
+
+
+def run_timed(argv: Sequence[str], what: str) -> tuple[float, str]:
+    """:func:`sercap.scale.run_timed` (imported here when first used: the timed openSMILE
+    process imports this module, and it must not pay for polars)."""
+    from sercap.scale import run_timed as run
+
+    return run(argv, what)
+
+
+def fresh_copy(template: Path, dest: Path) -> Path:
+    """:func:`sercap.scale.fresh_copy`, imported when first used (see :func:`run_timed`)."""
+    from sercap.scale import fresh_copy as copy
+
+    return copy(template, dest)
 
 
 def _opensmile_available() -> bool:
