@@ -2800,6 +2800,7 @@ def bench_scale(
     workloads: Sequence[str] = ("extract", "bench", "tune"),
     work_dir: PathLike | None = None,
     seed: int = 0,
+    repeat: int = 1,
     say: Say | None = None,
 ) -> ScaleResult:
     """Time extract, bench svm + lgbm and a small nested tuning three ways, side by side.
@@ -2823,6 +2824,9 @@ def bench_scale(
         Where the template and the copies go (default: a temporary folder, removed after).
     seed : int
         Seed of the models and studies.
+    repeat : int
+        Rounds, each timing every mode once on a fresh copy (interleaved, so that a
+        machine whose speed drifts moves every mode alike); each cell is the median.
     say : callable, optional
         Receives a line per finished measurement.
 
@@ -2837,7 +2841,7 @@ def bench_scale(
     >>> result = sercap.bench_scale("iemocap", corpus.root, workloads=["extract"])  # doctest: +SKIP
     >>> result.table.select("mode", "seconds", "speed_up")  # doctest: +SKIP
     """
-    _check_counts(workers=workers)
+    _check_counts(workers=workers, repeat=repeat)
     _check_seed(seed)
     import shutil
     import tempfile
@@ -2872,7 +2876,7 @@ def bench_scale(
             wh.close()
         say(f"template: {summary.stored} utterances of {kind} ingested; timing each mode…")
         load_before = os.getloadavg()[0]
-        measured = scale.measure_scale(template, base, workers=workers,
+        measured = scale.measure_scale(template, base, workers=workers, repeat=repeat,
                                        workloads=list(workloads), seed=seed, say=say)  # fmt: skip
         load = (load_before + os.getloadavg()[0]) / 2
         table = scale.scale_table(measured, load=load)

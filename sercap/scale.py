@@ -23,10 +23,12 @@ costs (:func:`fit_costs`, from stored runs).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -65,6 +67,8 @@ class Measurement:
     workers: int
     seconds: float
     tasks: int
+    #: every round's seconds, in the order they ran (``seconds`` is their median)
+    runs: tuple[float, ...] = ()
 
 
 # ----------------------------------------------------------------------------- one run
@@ -162,9 +166,12 @@ def measure_scale(
     workers: int = 2,
     workloads: Sequence[str] = WORKLOADS,
     seed: int = 0,
+    repeat: int = 1,
     say: Callable[[str], None] | None = None,
 ) -> list[Measurement]:
-    """Time every workload in every mode, each mode on its own copy of ``template``.
+    """Time every workload in every mode, each mode on its own copy of ``template``;
+    ``repeat`` rounds, each running every mode once on a fresh copy (interleaved, so that a
+    machine whose speed drifts moves every mode alike), each cell the median of its runs.
 
     Parameters
     ----------
@@ -180,6 +187,8 @@ def measure_scale(
         or features already in ``template``).
     seed : int
         Seed of the models and the studies.
+    repeat : int
+        Rounds.
     say : callable, optional
         Receives a line per finished measurement.
     """
@@ -193,16 +202,28 @@ def measure_scale(
 
         fs = get_feature_set("default")
         ensure_numba_cache(arg=warm_spec(fs.kind, fs.params), log=False)
-    out = []
-    for mode in modes(workers):
-        root = fresh_copy(template, work_dir / mode_folder(mode))
-        for workload in workloads:
-            m = timed_process(workload, root, mode, workers, seed)
-            out.append(m)
-            if say is not None:
-                shown = shown_mode(workload, mode, workers)
-                say(f"{workload:8s} {shown:10s} {m.seconds:8.1f} s  ({m.tasks} tasks)")
-    return out
+    timed: dict[tuple[str, str], list[Measurement]] = {}
+    for round_no in range(1, int(repeat) + 1):
+        for mode in modes(workers):
+            root = fresh_copy(template, work_dir / mode_folder(mode))
+            for workload in workloads:
+                m = timed_process(workload, root, mode, workers, seed)
+                timed.setdefault((workload, mode), []).append(m)
+                if say is not None:
+                    shown = shown_mode(workload, mode, workers)
+                    of = f"round {round_no}/{repeat}: " if repeat > 1 else ""
+                    say(f"{of}{workload:8s} {shown:10s} {m.seconds:8.1f} s  ({m.tasks} tasks)")
+    return [
+        dataclasses.replace(
+            runs[0],
+            seconds=statistics.median(r.seconds for r in runs),
+            runs=tuple(r.seconds for r in runs),
+        )
+        for (workload, mode), runs in sorted(
+            timed.items(),
+            key=lambda item: (modes(workers).index(item[0][1]), list(workloads).index(item[0][0])),
+        )  # fmt: skip
+    ]
 
 
 def shown_mode(workload: str, mode: str, workers: int) -> str:
@@ -231,6 +252,7 @@ def scale_table(measurements: Sequence[Measurement], load: float | None = None) 
                 "workers": n,
                 "tasks": m.tasks,
                 "seconds": round(m.seconds, 2),
+                "runs_s": " ".join(f"{x:.2f}" for x in (m.runs or (m.seconds,))),
                 "speed_up": round(t1 / m.seconds, 2) if t1 else None,
                 "overhead_per_task_s": (
                     round((n * m.seconds - t1) / m.tasks, 3) if t1 and m.tasks else None
@@ -244,18 +266,21 @@ def scale_table(measurements: Sequence[Measurement], load: float | None = None) 
 def table_markdown(table: pl.DataFrame) -> str:
     """The scale table as Markdown, with what the overhead column means."""
     lines = [
-        "| workload | mode | workers | tasks | time (s) | speed-up | overhead/task (s) |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| workload | mode | workers | tasks | time (s) | runs (s) | speed-up | "
+        "overhead/task (s) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in table.iter_rows(named=True):
         lines.append(
             f"| {r['workload']} | {r['mode']} | {r['workers']} | {r['tasks']} | "
-            f"{r['seconds']:.1f} | {r['speed_up']:.2f}× | {r['overhead_per_task_s']:.3f} |"
+            f"{r['seconds']:.1f} | {r.get('runs_s', '')} | {r['speed_up']:.2f}× | "
+            f"{r['overhead_per_task_s']:.3f} |"
         )
     load = table["load"][0] if "load" in table.columns and table.height else None
     lines += [
         "",
-        "Each cell is one whole process (start-up included). Overhead per task = "
+        "Each cell is one whole process (start-up included), the median of its runs when "
+        "there are several (rounds interleave the modes). Overhead per task = "
         "(N·T_N − T_1) / tasks." + (f" Load average during the run: {load:.1f}." if load else ""),
     ]
     return "\n".join(lines)

@@ -36,7 +36,7 @@ def test_scale_table_speed_up_and_overhead_per_task() -> None:
     assert rows["local:4"]["overhead_per_task_s"] == pytest.approx(0.4)
     assert rows["--jobs 4"]["overhead_per_task_s"] == pytest.approx(2.0)
     text = table_markdown(table)
-    assert "| bench | local:4 | 4 | 20 | 12.0 | 3.33× | 0.400 |" in text
+    assert "| bench | local:4 | 4 | 20 | 12.0 | 12.00 | 3.33× | 0.400 |" in text
     assert "Load average during the run: 1.5" in text
     assert modes(4) == ["1 process", "pool", "local:4"]
 
@@ -97,7 +97,7 @@ def test_cli_bench_scale_ingests_once_and_times_every_mode(tmp_path, monkeypatch
         ("extract", "local2", "local:2", 2),
     ]
     assert re.search(r"\b1\.60?\b", result.output)  # the cluster's speed-up: 8 s / 5 s
-    assert "| extract | local:2 | 2 | 4 | 5.0 | 1.60× | 0.500 |" in out.read_text()
+    assert "| extract | local:2 | 2 | 4 | 5.0 | 5.00 | 1.60× | 0.500 |" in out.read_text()
     assert not (tmp_path / "wh").exists()  # -w is not touched
 
 
@@ -128,3 +128,26 @@ def test_the_seed_reaches_the_timed_process(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(scale, "run_one", lambda *a: ran.append(a) or 3)
     scale.main(seen[0][3:])  # what the new process is given
     assert ran == [("bench", tmp_path, "1-process", 1, 5)]
+
+
+def test_rounds_interleave_the_modes_and_cells_are_medians(tmp_path, monkeypatch) -> None:
+    """One run per cell, mode after mode, left drift between modes in every ratio."""
+    import sercap.scale as scale
+
+    clock = iter([9.0, 5.0, 4.0, 7.0, 3.0, 6.0, 8.0, 4.0, 5.0])  # in call order
+    calls: list = []
+
+    def timed(workload, root, mode, workers, seed=0):
+        calls.append(mode)
+        return Measurement(workload, mode, workers, next(clock), 4)
+
+    monkeypatch.setattr(scale, "timed_process", timed)
+    template = tmp_path / "t"
+    template.mkdir()
+    measured = scale.measure_scale(template, tmp_path / "w", workloads=["extract"], repeat=3)
+    assert calls == ["1 process", "pool", "local:2"] * 3  # round by round
+    assert [(m.mode, m.runs, m.seconds) for m in measured] == [
+        ("1 process", (9.0, 7.0, 8.0), 8.0),
+        ("pool", (5.0, 3.0, 4.0), 4.0),
+        ("local:2", (4.0, 6.0, 5.0), 5.0),
+    ]

@@ -322,8 +322,16 @@ def bench_extract_command(
 )
 @table_out_option(".csv, .parquet or .md")
 @seed_option
+@click.option(
+    "--repeat",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Rounds, each timing every mode once on a fresh copy (interleaved); each cell is "
+    "the median of its runs.",
+)
 def bench_scale_command(
-    kind: str, directory: Path, workers: int, workloads: str, work_dir, out, seed: int
+    kind: str, directory: Path, workers: int, workloads: str, work_dir, out, seed: int, repeat
 ) -> None:
     """Time extract, bench and tune with 1 process, the pool and a LocalCluster.
 
@@ -339,8 +347,9 @@ def bench_scale_command(
 
     chosen = [w.strip() for w in workloads.split(",") if w.strip()]
     result = sercap.bench_scale(
-        kind, directory, workers=workers, workloads=chosen, work_dir=work_dir, seed=seed, say=say
-    )
+        kind, directory, workers=workers, workloads=chosen, work_dir=work_dir, seed=seed,
+        repeat=repeat, say=say,
+    )  # fmt: skip
     click.echo(format_table(result.table.drop("load"), limit=None, float_digits=2))
     load = result.table["load"][0]
     click.echo(
