@@ -54,19 +54,52 @@ def confusion_png(confusion: Sequence[Sequence[int]], classes: Sequence[str], ti
     return save_png(fig, path)
 
 
+def _run_colors(n: int) -> list:
+    """One distinct colour per run: matplotlib's 10-colour cycle repeats after ten (runs 1
+    and 11 were the same blue), tab20 has twenty; beyond that a continuous map."""
+    import matplotlib
+
+    if n <= 10:
+        return [f"C{k}" for k in range(n)]
+    if n <= 20:
+        return [matplotlib.colormaps["tab20"](k) for k in range(n)]
+    cmap = matplotlib.colormaps["turbo"]
+    return [cmap(k / max(n - 1, 1)) for k in range(n)]
+
+
 def recall_png(recalls: dict[str, Sequence[float]], classes: Sequence[str], path: Path) -> Path:
-    """Grouped bars: each model's recall on each class (chance level marked)."""
+    """Each model's recall on each class: grouped bars for a few models, a models × classes
+    heatmap with the recall in each cell beyond six (15 runs made a 38-inch-wide figure of
+    bars in repeating colours)."""
     models = list(recalls)
+    if len(models) > 6:
+        values = np.array([list(recalls[m]) for m in models], dtype=float)
+        fig = figure(figsize=(2.5 + 0.9 * len(classes), 1.2 + 0.38 * len(models)))
+        ax = fig.subplots()
+        image = ax.imshow(values, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+        for i in range(len(models)):
+            for j in range(len(classes)):
+                color = "white" if values[i, j] > 0.55 else "black"
+                ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        color=color)  # fmt: skip
+        ax.set_xticks(range(len(classes)), classes)
+        ax.set_yticks(range(len(models)), models, fontsize=8)
+        ax.set(title=f"per-class recall (out-of-fold; chance {1 / len(classes):.2f})")
+        fig.colorbar(image, ax=ax, fraction=0.046, label="recall")
+        return save_png(fig, path)
     width = 0.8 / max(len(models), 1)
-    fig = figure(figsize=(max(6, 1.1 * len(classes) * max(1, len(models) / 3)), 4))
+    fig = figure(figsize=(max(6, 1.1 * len(classes) * max(1, len(models) / 3)), 4.6))
     ax = fig.subplots()
     x = np.arange(len(classes))
-    for k, model in enumerate(models):
-        ax.bar(x + (k - (len(models) - 1) / 2) * width, recalls[model], width, label=model)
+    for k, (model, color) in enumerate(zip(models, _run_colors(len(models)), strict=True)):
+        offset = (k - (len(models) - 1) / 2) * width
+        ax.bar(x + offset, recalls[model], width, label=model, color=color)
     ax.axhline(1 / len(classes), color="grey", linestyle="--", linewidth=1, label="chance")
     ax.set_xticks(x, classes)
     ax.set(ylabel="recall", ylim=(0, 1), title="per-class recall (out-of-fold)")
-    ax.legend(fontsize=8, ncol=min(len(models) + 1, 4), loc="upper right")
+    # below the axes: inside, the legend sat on the bars that reach 1
+    ax.legend(fontsize=8, ncol=min(len(models) + 1, 4), loc="upper center",
+              bbox_to_anchor=(0.5, -0.1))  # fmt: skip
     return save_png(fig, path)
 
 
@@ -125,24 +158,25 @@ def counts_png(table: dict[str, dict[str, float]], title: str, ylabel: str, path
 
 def coverage_png(curves: dict[str, dict[str, Sequence[float]]], path: Path,
                  n_classes: int | None = None) -> Path:  # fmt: skip
-    """UA (solid) and accuracy (dashed) against coverage, one colour per run.
+    """UA (solid) and accuracy (dashed) against coverage, one colour per run, the legend
+    (one entry per run) beside the axes.
 
     ``curves`` maps a run's label to the columns of :func:`sercap.analysis.coverage_curve`
     (``coverage``, ``ua``, ``accuracy``), e.g. ``{"svm": frame.to_dict(as_series=False)}``.
     """
-    fig = figure(figsize=(6, 4))
+    columns = 1 + len(curves) // 16
+    fig = figure(figsize=(6 + 2.6 * columns, max(4.0, 0.24 * len(curves) / columns + 1)))
     ax = fig.subplots()
-    for k, (label, c) in enumerate(curves.items()):
-        color = f"C{k % 10}"
-        ax.plot(c["coverage"], c["ua"], marker="o", markersize=3, color=color, label=f"{label} UA")
+    for (label, c), color in zip(curves.items(), _run_colors(len(curves)), strict=True):
+        ax.plot(c["coverage"], c["ua"], marker="o", markersize=3, color=color, label=label)
         if "accuracy" in c:
-            ax.plot(c["coverage"], c["accuracy"], linestyle="--", color=color, alpha=0.7,
-                    label=f"{label} accuracy")  # fmt: skip
+            ax.plot(c["coverage"], c["accuracy"], linestyle="--", color=color, alpha=0.7)
     if n_classes:
         ax.axhline(1 / n_classes, color="grey", linestyle=":", linewidth=1, label="chance")
     ax.set(xlim=(1.02, 0.0), ylim=(0, 1.02), xlabel="coverage (share of predictions kept)",
-           ylabel="score", title="UA as the least confident predictions are set aside")  # fmt: skip
-    ax.legend(fontsize=8, loc="lower left")
+           ylabel="score (solid: UA, dashed: accuracy)",
+           title="UA as the least confident predictions are set aside")  # fmt: skip
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), ncol=columns)
     return save_png(fig, path)
 
 

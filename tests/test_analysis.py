@@ -271,3 +271,19 @@ def test_permutation_importance_scores_stacked_copies_like_one_call_per_copy() -
     )
     assert len(calls) == 2 + 3  # 12 copies, 5 per call
     assert small.equals(got)
+
+
+def test_coverage_ties_keep_their_stored_order_despite_float32_noise() -> None:
+    """Equal stored confidences, renormalised from float32 rows, differed by rounding noise,
+    and that noise decided which of the tied predictions were kept."""
+    from sercap.analysis import _proba, coverage_curve
+
+    # stored float32 rows that sum to 1 only up to rounding: the same top probability
+    proba = np.array(
+        [[0.362, 0.338, 0.3], [0.362, 0.338, 0.30000007], [0.362, 0.338, 0.29999995],
+         [0.362, 0.338, 0.3]], dtype=np.float32,
+    )  # fmt: skip
+    assert len(set(_proba(proba).max(1).tolist())) > 1  # renormalised: no longer equal
+    curve = coverage_curve([0, 1, 0, 1], proba, coverages=[0.5])
+    # kept: the first two rows, as stored (row 0 right, row 1 wrong)
+    assert curve["accuracy"].to_list() == [0.5]
