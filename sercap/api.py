@@ -1696,6 +1696,26 @@ def warehouse_exists(path: PathLike) -> bool:
 
 
 @_takes_warehouse
+def stale_audio(wh: Warehouse) -> str | None:
+    """One line about stored features of audio whose file has changed since, or None.
+
+    One ``stat`` per audio file (a file is hashed only when its stat moved); what ``check``
+    reports, ``extract`` and ``sql`` warn about, and every reader of a dataset refuses.
+
+    Examples
+    --------
+    >>> import sercap
+    >>> wh = sercap.connect(":memory:")
+    >>> sercap.stale_audio(wh) is None
+    True
+    >>> wh.close()
+    """
+    from sercap.check import stale_audio_line
+
+    return stale_audio_line(wh)
+
+
+@_takes_warehouse
 def damage(wh: Warehouse) -> str | None:
     """One line about registered parts found missing or damaged at open, or None.
 
@@ -2457,7 +2477,8 @@ def fairness(wh: Warehouse, run: str, *, summary: bool = False) -> pl.DataFrame:
 class Bench:
     """A model comparison: ``table`` (one row per run), ``corpus``, ``report`` (bench.md),
     ``written`` (every file of the report folder by role) and, with ``tuned=True``,
-    ``comparisons`` (default vs nested-tuned UA per model with a paired bootstrap 95 % CI)."""
+    ``comparisons`` (default vs nested-tuned UA per model with a paired bootstrap 95 % CI;
+    with ``target``, the CCC: :class:`sercap.regression.TunedCCC`)."""
 
     table: pl.DataFrame
     corpus: str
@@ -3119,6 +3140,7 @@ __all__ = [
     "ingest",
     "load_study",
     "models_to_fit",
+    "stale_audio",
     "plot_image",
     "predict",
     "prediction_table",

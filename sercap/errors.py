@@ -56,6 +56,12 @@ class BadParameterError(SercapError, ValueError):
     """A parameter value that cannot be used (also a :class:`ValueError`)."""
 
 
+class DivergedError(BadParameterError):
+    """Training blew up (non-finite weights, NaN or infinite predictions): these parameters
+    (usually a learning rate far too high) cannot be scored. A tuning records such a trial
+    as pruned and goes on; anywhere else it is the command's one-line error."""
+
+
 class AudioError(SercapError, ValueError):
     """An audio file that cannot give features: unreadable, empty, silent, too short…
 

@@ -28,7 +28,7 @@ from sklearn.metrics import confusion_matrix, f1_score
 from tqdm.auto import tqdm
 
 from sercap.data import Dataset
-from sercap.errors import SercapError, option
+from sercap.errors import DivergedError, SercapError, option
 from sercap.store import Warehouse, runs
 
 #: Libraries whose versions can change results; recorded with every run.
@@ -255,7 +255,7 @@ def finish_cv(
     for name, _, test in splits:  # a NaN row was left out of the pooled scores silently
         bad = int(np.count_nonzero(~np.isfinite(proba[test]).all(axis=1)))
         if bad:
-            raise SercapError(
+            raise DivergedError(
                 f"fold {name}: {bad} of {len(test)} predictions hold NaN or infinite "
                 "probabilities (the model diverged, or its inputs hold NaN); nothing was stored",
                 hint="lower lr for a neural model, or check the features with sercap check",

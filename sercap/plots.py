@@ -29,7 +29,7 @@ def save_png(fig, path: Path) -> Path:
     with warnings.catch_warnings():  # long labels: tight_layout does what it can, silently
         warnings.filterwarnings("ignore", message="Tight layout not applied", category=UserWarning)
         fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # (a legend outside the axes)
     return path
 
 

@@ -72,7 +72,7 @@ def read_texts_csv(path: PathLike) -> list[tuple[str, str, str]]:
         header = [(h or "").strip() for h in (reader.fieldnames or [])]
         if not header:
             raise SercapError(f"{source} is empty; give a header line path,text and a row per file")
-        repeated = sorted({h for h in header if header.count(h) > 1})
+        repeated = sorted({h for h in header if h and header.count(h) > 1})
         if repeated:  # the last of them would win, silently
             raise SercapError(
                 f"{source}: the header names {', '.join(repr(h) for h in repeated)} twice; "
@@ -88,7 +88,8 @@ def read_texts_csv(path: PathLike) -> list[tuple[str, str, str]]:
         rows = []
         for row in reader:
             where = f"{source} line {reader.line_num}"
-            if None in row:  # more fields than the header: an unquoted comma in the words
+            extra = [v for v in row.get(None) or [] if (v or "").strip()]  # type: ignore[call-overload]
+            if extra:  # more fields than the header: an unquoted comma in the words
                 raise SercapError(
                     f"{where}: more fields than the header's {len(header)}; put a text with "
                     'commas in double quotes ("Well, I do not know")'

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from sercap.analysis import ccc, mae, pearson
 from sercap.data import Dataset
-from sercap.errors import BadParameterError, SercapError, option
+from sercap.errors import BadParameterError, DivergedError, SercapError, option
 from sercap.store import Warehouse
 from sercap.store import regression as store_regression
 
@@ -323,7 +323,7 @@ def _require_finite(model: str, fold: str, predicted: np.ndarray) -> None:
     (and of ``n_utterances``) without a word."""
     bad = int(np.count_nonzero(~np.isfinite(predicted)))
     if bad:
-        raise SercapError(
+        raise DivergedError(
             f"{model}: fold {fold} predicted {bad} of {len(predicted)} ratings as NaN or "
             "infinite (the model diverged, or its inputs hold NaN); nothing was stored",
             hint="lower lr for a neural model, or check the features with sercap check",
@@ -670,7 +670,12 @@ def bench_regression(
     written = {"markdown": out_dir / "bench.md", "csv": out_dir / "bench.csv"}
     written["csv"].write_text(table.write_csv())
     first = datasets[next(iter(datasets))][0]
-    written["markdown"].write_text(bench_markdown(table, first.corpus) + "\n")
+    markdown = bench_markdown(table, first.corpus)
+    if comparisons:
+        from sercap.format import format_tuning_comparison
+
+        markdown += f"\n\n```\n{format_tuning_comparison(comparisons)}\n```"
+    written["markdown"].write_text(markdown + "\n")
     return table, written, comparisons
 
 

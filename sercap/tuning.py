@@ -37,6 +37,7 @@ import logging
 import os
 import random
 import re
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -50,7 +51,7 @@ from optuna.storages.journal import JournalFileOpenLock
 from tqdm.auto import tqdm
 
 from sercap.data import Dataset
-from sercap.errors import NotFoundError, SercapError, option
+from sercap.errors import DivergedError, NotFoundError, SercapError, option
 from sercap.evaluate import cross_validate, inner_splits, outer_splits
 from sercap.store import Warehouse, layout
 from sercap.store import runs as store_runs
@@ -91,16 +92,28 @@ def _quiet_interrupted_trials() -> None:
         logger.addFilter(_QuietInterruptedTrials())
 
 
+_QUIET_LOCK = threading.Lock()
+_quiet: dict[str, Any] = {"depth": 0, "before": None}
+
+
 @contextlib.contextmanager
 def _optuna_warnings_only() -> Any:
     """Optuna logs warnings only while sercap runs studies (its progress is sercap's bar),
-    then the caller's verbosity again: a notebook's own studies keep their trial lines."""
-    before = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    then the caller's verbosity again: a notebook's own studies keep their trial lines.
+    Counted, so that overlapping studies (trial tasks on a multi-thread Dask worker) keep
+    WARNING until the last one ends."""
+    with _QUIET_LOCK:
+        if _quiet["depth"] == 0:
+            _quiet["before"] = optuna.logging.get_verbosity()
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+        _quiet["depth"] += 1
     try:
         yield
     finally:
-        optuna.logging.set_verbosity(before)
+        with _QUIET_LOCK:
+            _quiet["depth"] -= 1
+            if _quiet["depth"] == 0:
+                optuna.logging.set_verbosity(_quiet["before"])
 
 
 def study_name(model: str, data: Dataset) -> str:
@@ -157,7 +170,7 @@ def _user_info(rest: str) -> tuple[str, str | None, int]:
     return user, password if colon else None, at
 
 
-_MEMORY_SQLITE = re.compile(r"sqlite(?:\+\w+)?:///(?::memory:)?(?:\?.*)?$")
+_MEMORY_SQLITE = re.compile(r"sqlite(?:\+\w+)?://(?:/(?::memory:)?)?(?:\?.*)?$")
 
 
 def storage_url(url: str | None) -> str | None:
@@ -228,7 +241,7 @@ def open_storage(
             "the command ends",
             hint="name a file (sqlite:///studies.db), or leave --storage out for the journal",
         )
-    if url.partition("://")[2].split("?", 1)[0].count("@") > 1:
+    if not url.startswith("sqlite") and url.partition("://")[2].split("/", 1)[0].count("@") > 1:
         raise SercapError(  # drivers split at another "@" than sercap, and quote the rest
             f"storage {shown_url(url)!r}: an '@' in the user name or password must be "
             "percent-encoded as %40"
@@ -530,10 +543,13 @@ def objective_for(
                     f"pruned after inner fold {step + 1}: mean {metric.upper()} {np.mean(uas):.3f}"
                 )
 
-        result = validate(
-            sub, model, params, seed=seed, n_jobs=n_jobs, device=device, splits=splits,
-            on_fold=report, progress=False,
-        )  # fmt: skip
+        try:
+            result = validate(
+                sub, model, params, seed=seed, n_jobs=n_jobs, device=device, splits=splits,
+                on_fold=report, progress=False,
+            )  # fmt: skip
+        except DivergedError as exc:  # these parameters cannot be scored: the search goes on
+            raise optuna.TrialPruned(f"diverged: {exc}") from exc
         return float(np.mean([getattr(m, metric) for m in result.fold_metrics]))
 
     return objective
@@ -668,16 +684,22 @@ def prepare_study(
             f"run scores {metric.upper()} ({option('target')} differs); name a new study with "
             f"{option('study')}"
         )
-    n_rows = ("n_rows", "the number of utterances", int(len(rows)))
     speakers = sorted(str(s) for s in np.unique(data.speakers[rows]))
     if existing:
         for setting in settings:
             _refuse_other(study, *setting)
-        _check_same_speakers(study, speakers, len(rows))  # (before n_rows: it says more)
-        _refuse_other(study, *n_rows)
+        _check_same_speakers(study, speakers, len(rows))
+        was = study.user_attrs.get("n_rows")
+        if was is not None and was != len(rows):  # same speakers, other utterances
+            raise SercapError(
+                f"study {name} was tuned on {was} utterances, this run's data has "
+                f"{len(rows)}: the data changed since (an ingest or extract added or lost "
+                f"utterances); tune again under a new name with {option('study')}"
+            )
     else:
-        for key, _, value in (*settings, n_rows):
+        for key, _, value in settings:
             study.set_user_attr(key, value)
+        study.set_user_attr("n_rows", int(len(rows)))
         study.set_user_attr("outer_fold", outer_fold)
         study.set_user_attr("n_speakers", len(speakers))
         study.set_user_attr("speakers", speakers)

@@ -109,6 +109,9 @@ def test_texts_csv_reads_quotes_bom_crlf_and_blank_transcripts(tmp_path: Path, m
     found = match_texts(paths, csv)
     # columns in any order; quotes and commas kept; a blank transcript counts as none
     assert found == {"a.wav": 'Oh, no: "really"?', str(paths[2]): "naïve café ☺"}
+    # a spreadsheet's trailing empty columns and fields lose nothing: read, not refused
+    trailing = _csv(tmp_path, "path,text,,\na.wav,hello there,\nb.wav,hi,,\n")
+    assert match_texts(paths[:2], trailing) == {"a.wav": "hello there", "b.wav": "hi"}
     assert match_texts(paths, None) == {}
     with pytest.raises(SercapError, match=r"gone\.csv: no such file"):
         match_texts(paths, tmp_path / "gone.csv")

@@ -204,6 +204,10 @@ def test_cli_train_runs_and_bench_print_the_scores(tmp_path: Path) -> None:
     text = (tmp_path / "r2" / "report.md").read_text()
     rows = [line for line in text.splitlines() if line.startswith("| activation | ")]
     assert sorted(r.split(" | ")[1] for r in rows) == ["lgbm", "svm", "svm columns /^mfcc_/"]
+    # --tuned: the defaults beside, and the CI of the difference printed (it returned early)
+    assert cli("tune", "svm", "--target", "activation", "--trials", "2").exit_code == 0
+    tuned = cli("bench", "svm", "--target", "activation", "--tuned")
+    assert "default vs nested-tuned (pooled outer CCC" in tuned.output, tuned.output
     refused = cli("train", "text-lr", "--target", "activation")
     assert refused.exit_code == 1 and refused.output.startswith("error: model 'text-lr' cannot")
     assert len(refused.output.strip().splitlines()) == 1

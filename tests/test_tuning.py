@@ -246,13 +246,15 @@ def test_bad_storage_is_one_line(tmp_path) -> None:
     with pytest.raises(SercapError, match="storage "):
         open_storage("nosuchdialect://x", tmp_path, "s")
     # studies that would be gone when the command ends
-    for memory in ("sqlite:///", "sqlite:///:memory:"):
+    for memory in ("sqlite:///", "sqlite:///:memory:", "sqlite://", "sqlite+pysqlite://"):
         with pytest.raises(SercapError, match="in-memory SQLite database"):
             open_storage(memory, tmp_path, "s")
     # a driver split this at the first "@" and printed "hunter2@topsecret99@…" back
     with pytest.raises(SercapError, match="percent-encoded as %40") as refused:
         open_storage("postgresql+psycopg://ana:hunter2@topsecret99@127.0.0.1:1/s", tmp_path, "s")
     assert "hunter2" not in str(refused.value) and "topsecret99" not in str(refused.value)
+    (tmp_path / "a@b").mkdir()  # an '@' in a file's path is no password
+    open_storage(f"sqlite:///{tmp_path}/a@b/c@d.db", tmp_path, "s")
     # a file that is no journal, or one damaged before its last record: JSONDecodeError
     log = tmp_path / "app.log"
     log.write_text("12:00 server started\n12:01 listening\n")
@@ -332,11 +334,12 @@ def test_a_resumed_study_must_match_its_model_data_and_splits(toy, tmp_path) -> 
          "--seed / seed=0, this run gives 5"),
         (lambda: tune_module.prepare_study("svm", other_set, storage, "s/final", rows=rows),
          "the feature set .its hash. 'abc123', this run gives 'other'"),
-        (lambda: tune_module.prepare_study("svm", data, storage, "s/final", rows=rows[:-1]),
-         f"the number of utterances {len(rows)}, this run gives {len(rows) - 1}"),
     ):  # fmt: skip
         with pytest.raises(SercapError, match=f"study s/final was started with {words}"):
             call()
+    with pytest.raises(SercapError, match=f"tuned on {len(rows)} utterances, this run's data "
+                       f"has {len(rows) - 1}: the data changed since"):  # fmt: skip
+        tune_module.prepare_study("svm", data, storage, "s/final", rows=rows[:-1])
 
 
 @pytest.mark.slow
@@ -871,3 +874,63 @@ def test_a_study_name_is_a_name_not_a_path(tmp_path) -> None:
         out = runner.invoke(main, [*base, "--trials", "1", "--study", name])
         assert out.exit_code == 1 and "a name, not a path" in out.output, out.output
     assert not list(tmp_path.rglob("*.journal"))
+
+
+def test_a_diverging_trial_is_pruned_and_the_search_goes_on(toy, tmp_path, monkeypatch) -> None:
+    """A trial whose predictions were NaN (or whose network blew up) ended the whole tuning
+    with an error; it is one trial's parameters that cannot be scored."""
+    from sercap import evaluate
+
+    real = evaluate.fit_fold
+
+    def nan_for_large_c(data, model, params, *args, **kwargs):
+        proba, seconds = real(data, model, params, *args, **kwargs)
+        if float(params.get("C", 1.0)) > 3.0:
+            proba[:] = np.nan
+        return proba, seconds
+
+    monkeypatch.setattr(evaluate, "fit_fold", nan_for_large_c)
+    data = load_dataset(toy, "tabular")
+    storage = open_storage(None, tmp_path, "nan")
+    study = tune_module.run_study(
+        "svm", data, storage, "nan", n_trials=8, pruner="none", inner_folds=2, progress=False
+    )
+    states = [t.state for t in study.trials]
+    assert len(states) == 8 and optuna.trial.TrialState.PRUNED in states, states
+    assert optuna.trial.TrialState.COMPLETE in states
+
+
+def test_overlapping_studies_keep_optuna_quiet_until_the_last_ends() -> None:
+    """Two trial tasks on one multi-thread worker: the first to end restored INFO while the
+    second still ran, and the last left WARNING behind."""
+    import threading
+
+    from sercap.tuning import _optuna_warnings_only
+
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    seen: list[int] = []
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+
+    def first() -> None:
+        with _optuna_warnings_only():
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second() -> None:
+        first_in.wait(5)
+        with _optuna_warnings_only():
+            second_in.set()
+            first_out.wait(5)
+            seen.append(optuna.logging.get_verbosity())
+
+    try:
+        threads = [threading.Thread(target=f) for f in (first, second)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert seen == [optuna.logging.WARNING]
+        assert optuna.logging.get_verbosity() == optuna.logging.INFO
+    finally:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)

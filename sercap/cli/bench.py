@@ -168,6 +168,9 @@ def bench_models_command(
         )  # fmt: skip
         click.echo(format_table(shown, limit=None))
         click.echo(regression_caption(result.table, result.corpus))
+        if result.comparisons:  # --tuned: default vs tuned CCC with its interval
+            click.echo("")
+            click.echo(format_tuning_comparison(result.comparisons))
         click.echo(f"\nreport: {result.report}")
         return
     import polars as pl

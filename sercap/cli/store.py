@@ -52,12 +52,11 @@ def sql_command(
       sercap sql "SELECT label, count(*) FROM emodb7 GROUP BY ALL"
       sercap sql "SELECT * FROM utterance_features LIMIT 3" --out sample.parquet
     """
-    from sercap.check import stale_audio_line
     from sercap.format import print_frame, write_frame
 
     statements = sercap.sql_statements(query, write=write)  # nothing runs before the check
     wh = open_warehouse(ctx, read_only=not write, damaged="warn")
-    if stale := stale_audio_line(wh):  # features of audio since changed (one stat a file)
+    if stale := sercap.stale_audio(wh):  # features of audio since changed (one stat a file)
         click.echo(f"warning: {stale}", err=True)
     n = len(statements)
     results = sercap.iter_sql(wh, statements, write=write)

@@ -196,12 +196,11 @@ def stored_audio(
     warehouse at ``root`` (by id, as ``extract --limit`` takes them) and their seconds of
     audio; with ``stored_only`` only those whose extraction is stored (``ok``)."""
     from sercap.store import connect
-    from sercap.store.catalog import utterance_audio
+    from sercap.store.catalog import ok_extractions, utterance_audio
 
     with connect(root, read_only=True) as wh:
         rows = utterance_audio(wh, corpus, limit)
-        ok = {u for (u,) in wh.con.execute(
-            "SELECT utt_id FROM extractions WHERE status = 'ok'").fetchall()}  # fmt: skip
+        ok = {utt for utt, _set, _part in ok_extractions(wh)}
     kept = [r for r in rows if not stored_only or r[0] in ok]
     return [(p, s, e) for _u, p, s, e, _d in kept], float(sum(d or 0.0 for *_r, d in kept))
 

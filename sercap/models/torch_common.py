@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from sercap.errors import BadParameterError
+from sercap.errors import BadParameterError, DivergedError
 from sercap.models.base import (
     Range,
     SERModel,
@@ -334,7 +334,7 @@ def check_not_diverged(module: nn.Module, name: str, epoch: int, lr: Any) -> Non
     tensors = [*module.parameters(), *module.buffers()]  # batch-norm statistics too
     if all(bool(torch.isfinite(t).all()) for t in tensors if t.is_floating_point()):
         return
-    raise BadParameterError(
+    raise DivergedError(
         f"{name}: training diverged in epoch {epoch} (the weights are no longer finite); "
         f"try a lower lr (now {lr!r})"
     )
