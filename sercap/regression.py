@@ -670,12 +670,7 @@ def bench_regression(
     written = {"markdown": out_dir / "bench.md", "csv": out_dir / "bench.csv"}
     written["csv"].write_text(table.write_csv())
     first = datasets[next(iter(datasets))][0]
-    markdown = bench_markdown(table, first.corpus)
-    if comparisons:
-        from sercap.format import format_tuning_comparison
-
-        markdown += f"\n\n```\n{format_tuning_comparison(comparisons)}\n```"
-    written["markdown"].write_text(markdown + "\n")
+    written["markdown"].write_text(bench_markdown(table, first.corpus) + "\n")
     return table, written, comparisons
 
 

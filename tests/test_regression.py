@@ -475,6 +475,7 @@ def test_bench_tuned_runs_the_defaults_beside_and_gives_the_ci(rated: Warehouse)
         ccc["svm nested-tuned"]
     )
     assert "default vs nested-tuned (pooled outer CCC" in format_tuning_comparison([c])
+    assert "default vs nested-tuned (pooled outer CCC" in result.report.read_text()
 
 
 def test_a_fold_that_predicts_nan_is_an_error_not_fewer_utterances(
