@@ -484,24 +484,20 @@ def test_a_fold_that_predicts_nan_is_an_error_not_fewer_utterances(
     """NaN predictions were dropped from the pooled scores and n_utterances without a word."""
     from sercap import evaluate, regression
 
-    real_reg = regression.fit_fold_regression
+    def with_nan(fit, rows: int):
+        def fitted(*args, **kwargs):
+            out, seconds = fit(*args, **kwargs)
+            out[:rows] = np.nan
+            return out, seconds
 
-    def some_nan(*args, **kwargs):
-        pred, seconds = real_reg(*args, **kwargs)
-        pred[:2] = np.nan
-        return pred, seconds
+        return fitted
 
-    monkeypatch.setattr(regression, "fit_fold_regression", some_nan)
+    monkeypatch.setattr(
+        regression, "fit_fold_regression", with_nan(regression.fit_fold_regression, 2)
+    )
     with pytest.raises(SercapError, match=r"svm: fold 01 predicted 2 of \d+ ratings as NaN"):
         sercap.train(rated, "svm", target="valence", progress=False)
-    real = evaluate.fit_fold
-
-    def nan_proba(*args, **kwargs):
-        proba, seconds = real(*args, **kwargs)
-        proba[:1] = np.nan
-        return proba, seconds
-
-    monkeypatch.setattr(evaluate, "fit_fold", nan_proba)
+    monkeypatch.setattr(evaluate, "fit_fold", with_nan(evaluate.fit_fold, 1))
     with pytest.raises(SercapError, match=r"fold 01: 1 of \d+ predictions hold NaN"):
         sercap.train(rated, "svm", progress=False)
     assert rated.scalar("SELECT count(*) FROM runs") == 0  # nothing stored
