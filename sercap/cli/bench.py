@@ -266,7 +266,8 @@ def bench_extract_command(
     Command view: `sercap extract --jobs 1` and `--jobs N`, each a new process on a fresh
     copy of a warehouse where the corpus is ingested (imports, decoding, descriptors, SQL,
     Parquet writes, registration: everything), and a plain one-process openSMILE eGeMAPS
-    loop over the same files (decoding included, nothing stored), in the same run:
+    loop over the same files (those the timed extract stored; decoding included, nothing
+    stored), in the same run:
     --repeat rounds, each running every command once, and each row the median of its runs
     (so a machine whose speed drifts moves every row alike). The corpus is re-ingested
     from where it was read; this warehouse is not changed.
