@@ -501,12 +501,12 @@ def features(path: PathLike, feature_set: str = "default") -> pl.DataFrame:
         row = pl.DataFrame([dict(zip(column_names(fs.params), values.tolist(), strict=True))])
         return row.select(pl.lit(str(path)).alias("path"), pl.all())
     from sercap.features.functionals import compute_functionals, frames_table
-    from sercap.features.lld import compute_frames, n_frames
+    from sercap.features.lld import compute_frames, frame_seconds, n_frames
 
     if n_frames(len(y), fs.params) == 0:
         raise AudioError(f"{path}: shorter than one analysis window")
     frames = compute_frames(y, fs.params)
-    table = compute_functionals(frames_table(["x"], [frames]), float(fs.params["hop_ms"]) / 1000)
+    table = compute_functionals(frames_table(["x"], [frames]), frame_seconds(fs.params)[0])
     row = pl.from_arrow(table)
     assert isinstance(row, pl.DataFrame)
     return row.drop("utt_id").select(pl.lit(str(path)).alias("path"), pl.all())

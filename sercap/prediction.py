@@ -415,12 +415,12 @@ def _audio_input(final: FinalModel, y: np.ndarray) -> Any:
         )
         return np.array([[row[c] for c in final.columns]], dtype=np.float32)
     from sercap.features.functionals import compute_functionals, frames_table
-    from sercap.features.lld import compute_frames
+    from sercap.features.lld import compute_frames, frame_seconds
 
     frames = compute_frames(y, params)
     if final.input_kind == "sequence":
         return np.stack([frames[c] for c in final.columns], axis=1).astype(np.float32)
-    table = compute_functionals(frames_table(["x"], [frames]), float(params["hop_ms"]) / 1000.0)
+    table = compute_functionals(frames_table(["x"], [frames]), frame_seconds(params)[0])
     return np.array([[table.column(c)[0].as_py() for c in final.columns]], dtype=np.float64).astype(
         np.float32
     )

@@ -551,3 +551,24 @@ def test_tasks_name_their_folders_absolutely(tmp_path, monkeypatch) -> None:
         tasks = list(make_tasks(wh, fs, items, 4))
     assert tasks and all(Path(t.out_dir).is_absolute() for t in tasks)
     assert all(Path(t.frames_dir).is_absolute() for t in tasks)
+
+
+def test_frame_times_are_whole_samples_at_the_sets_rate(corpus_wh) -> None:
+    """A 10 ms hop at 22.05 kHz is 220 samples (9.977 ms): time_s and the voicing segment
+    lengths used the nominal 10 ms and drifted 0.23 % late."""
+    wh = corpus_wh
+    fs = get_feature_set("default").with_params(name="sr22", sample_rate=22050, n_fft=1024)
+    # only such a set's numbers changed, so only its hash: the built-in sets keep theirs
+    assert fs.versions["frame_times"] == "samples"
+    assert "frame_times" not in get_feature_set("default").versions
+    extract(wh, fs, progress=False)
+    frames = wh.query("SELECT utt_id, count(*) AS n, max(time_s) AS t FROM frames_sr22 GROUP BY 1")
+    assert frames.height == GOOD
+    for _utt, n, t in frames.iter_rows():
+        assert t == pytest.approx((n - 1) * 220 / 22050 + 551 / 2 / 22050, abs=1e-6)
+    # a voiced stretch lasts a whole number of hops
+    longest = wh.query("SELECT voiced_seg_len_max AS s FROM features_sr22 WHERE s > 0")["s"]
+    assert longest.len() > 0
+    for seconds in longest:
+        hops = seconds * 22050 / 220
+        assert abs(hops - round(hops)) < 1e-4, seconds

@@ -350,8 +350,9 @@ def _functionals_isolating(
     their functionals table and the rows of those that failed.
     """
     from sercap.features.functionals import frames_table
+    from sercap.features.lld import frame_seconds
 
-    hop_s = float(task.params["hop_ms"]) / 1000.0
+    hop_s = frame_seconds(task.params)[0]
     try:
         frames = frames_table([e[0].utt_id for e in ok], [e[1] for e in ok])
         return ok, frames, _functionals(frames, hop_s), []

@@ -129,6 +129,8 @@ def library_versions(kind: str, params: Mapping[str, Any] | None = None) -> dict
 
         versions["sercap_lld"] = str(LLD_VERSION)
         versions["functionals_sql"] = template_sha()
+        if not _whole_samples(params or {}):  # frame times from samples since stop 31: the
+            versions["frame_times"] = "samples"  # voicing lengths of such a set changed
     elif kind == "image":
         from sercap.features.images import IMAGES_VERSION
 
@@ -136,6 +138,20 @@ def library_versions(kind: str, params: Mapping[str, Any] | None = None) -> dict
     elif kind == "opensmile":
         versions["opensmile"] = opensmile_version() or "missing"
     return versions
+
+
+def _whole_samples(params: Mapping[str, Any]) -> bool:
+    """Whether the hop and the window are whole samples at the set's rate (they are for
+    every built-in set): only where they are not did the frame times change with the
+    sample-exact timing, so only those sets get a new hash."""
+    try:
+        sr = float(params["sample_rate"])
+        return all(
+            abs(float(params[key]) * sr / 1000 - round(float(params[key]) * sr / 1000)) < 1e-9
+            for key in ("hop_ms", "window_ms")
+        )
+    except (KeyError, TypeError, ValueError):
+        return True
 
 
 def opensmile_version() -> str | None:

@@ -59,8 +59,7 @@ def refresh_views(wh: Warehouse) -> None:
     rows = wh.con.execute(
         "SELECT p.kind, f.name, p.feature_set_hash, p.path, "
         + "".join(column(c) for c in ("size_bytes", "sha256", "mtime_ns", "ctime_ns", "inode"))
-        + "coalesce(try_cast(json_extract(f.params_json, '$.hop_ms') AS DOUBLE), 10) / 1000, "
-        "coalesce(try_cast(json_extract(f.params_json, '$.window_ms') AS DOUBLE), 0) / 2000 "
+        + "f.params_json "
         "FROM parts p "
         "JOIN feature_sets f ON f.hash = p.feature_set_hash "
         "ORDER BY f.created_at, p.feature_set_hash, p.path"
@@ -71,8 +70,8 @@ def refresh_views(wh: Warehouse) -> None:
     # name's view shows the most recently defined one, ``<kind>_<name>_<hash>`` each.
     by_hash: dict[tuple[str, str, str], list[str]] = {}
     hops: dict[str, tuple[float, float]] = {}  # hash -> (hop, half a window) in seconds
-    for kind, name, fs_hash, rel, size, sha256, *stat, hop_s, half_s in rows:
-        hops[fs_hash] = (float(hop_s), float(half_s))
+    for kind, name, fs_hash, rel, size, sha256, *stat, params_json in rows:
+        hops[fs_hash] = _hop_and_half_window(params_json)
         problem = stat_problem(wh.root / rel, size)
         if problem is None:
             try:
@@ -109,6 +108,22 @@ def refresh_views(wh: Warehouse) -> None:
             with contextlib.suppress(duckdb.Error, OSError), wh.transaction():
                 for rel, seen in verified:
                     record_stat(wh, rel, seen)
+
+
+def _hop_and_half_window(params_json: str | None) -> tuple[float, float]:
+    """(hop, half a window) in seconds of a set's frames, for the views' ``time_s``: whole
+    samples at the set's rate, as ``sercap.features.lld.frame_geometry`` frames the audio
+    (a 10 ms hop at 22.05 kHz is 220 samples, 9.977 ms); sets without a frame grid (images,
+    openSMILE) as before: the nominal hop, default 10 ms."""
+    import json
+
+    params = json.loads(params_json or "{}")
+    try:
+        sr = int(params["sample_rate"])
+        hop = round(float(params["hop_ms"]) * sr / 1000) / sr
+        return hop, round(float(params["window_ms"]) * sr / 1000) / (2 * sr)
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return float(params.get("hop_ms") or 10) / 1000, float(params.get("window_ms") or 0) / 2000
 
 
 def _unregistered_extractions(wh: Warehouse, registered: set[str]) -> list[tuple[str, str]]:
