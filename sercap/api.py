@@ -128,6 +128,18 @@ def _output_dir(wh: Warehouse, out_dir: PathLike | None, name: str) -> Path:
     return Path(out_dir)
 
 
+def _make_output_dir(out: Path) -> Path:
+    """Create the folder a report goes to, or one line why not: before the work whose
+    results it holds (a bench that could not write its report had stored its runs)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SercapError(
+            f"{out}: cannot create the report folder ({exc.strerror or exc})"
+        ) from exc
+    return out
+
+
 def _is_whole(value: Any) -> bool:
     import numbers
 
@@ -2577,6 +2589,8 @@ def bench(
 
     spec = _cluster(cluster)
     corpus = resolve_corpus(wh, corpus)
+    if out_dir is not None:  # writable before any fit, not after the runs are stored
+        _make_output_dir(_output_dir(wh, out_dir, f"bench-{corpus}"))
     if target is not None:  # regressors of a rating (sercap.regression)
         from sercap.regression import bench_target
 
@@ -2894,6 +2908,7 @@ def bench_scale(
     try:
         template = base / "template"
         if template.exists():
+            scale.refuse_foreign(template)  # a folder of the user's is never deleted
             shutil.rmtree(template)
         wh = connect(template)
         try:

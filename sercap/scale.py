@@ -147,11 +147,23 @@ def run_timed(argv: Sequence[str], what: str) -> tuple[float, str]:
 
 
 def fresh_copy(template: Path, dest: Path) -> Path:
-    """``dest`` as a new copy of the warehouse folder ``template`` (an old one removed)."""
+    """``dest`` as a new copy of the warehouse folder ``template`` (an old copy removed; a
+    folder that is not a warehouse is refused, never deleted)."""
     if dest.exists():
+        refuse_foreign(dest)
         shutil.rmtree(dest)
     shutil.copytree(template, dest)
     return dest
+
+
+def refuse_foreign(folder: Path) -> None:
+    """One line, before anything is deleted, when ``folder`` holds files but no warehouse
+    (a --work-dir pointed at a folder of the user's: its files were removed silently)."""
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / "sercap.duckdb").exists():
+        raise SercapError(
+            f"{folder}: holds files but no sercap warehouse; bench replaces this folder, so "
+            "give a --work-dir of its own (an empty or new folder)"
+        )
 
 
 def _package_parent() -> str:

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
+from sercap.errors import SercapError
 from sercap.store import connect
 from tests.helpers import add_corpus, add_features, make_corpus
 
@@ -263,6 +264,7 @@ def test_sql_prints_every_statement(toy_dir: Path, tmp_path: Path) -> None:
 
 _HOLD = """
 import sys, time
+from sercap.errors import SercapError
 from sercap.store import connect
 wh = connect(sys.argv[1], read_only=sys.argv[3:] == ["read-only"])
 print("ready", flush=True)
@@ -560,3 +562,36 @@ def test_an_interrupted_tune_says_to_rerun_with_top_up() -> None:
     for name, how in (("tune", "rerun with --top-up"), ("extract", "rerun to resume")):
         result = CliRunner().invoke(g, [name])
         assert result.exit_code == 130 and how in result.output, (name, result.output)
+
+
+def test_a_bench_whose_report_cannot_be_written_stores_no_run(
+    toy_dir: Path, tmp_path: Path
+) -> None:
+    """`bench svm --out /proc/x` trained and stored its runs, then failed on the report."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    _one_line_error(run("-w", toy_dir, "bench", "svm", "--out", blocker / "report"),
+                    "cannot create the report folder")  # fmt: skip
+    with connect(toy_dir, read_only=True) as wh:
+        assert wh.scalar("SELECT count(*) FROM runs") == 0
+
+
+def test_huge_numbers_are_one_line_not_a_traceback(toy_dir: Path) -> None:
+    _one_line_error(run("-w", toy_dir, "sql", "SELECT 1", "--limit", "99999999999999999999"),
+                    "a number too large")  # fmt: skip
+
+
+def test_a_work_dir_of_the_users_is_refused_not_deleted(tmp_path: Path) -> None:
+    """`bench scale --work-dir D` deleted D/template with the user's files in it."""
+    from sercap.scale import fresh_copy
+
+    mine = tmp_path / "work" / "template"
+    mine.mkdir(parents=True)
+    (mine / "thesis.txt").write_text("years of work")
+    source = tmp_path / "wh"
+    connect(source).close()
+    with pytest.raises(SercapError, match="holds files but no sercap warehouse"):
+        fresh_copy(source, mine)
+    assert (mine / "thesis.txt").read_text() == "years of work"
+    fresh_copy(source, tmp_path / "work" / "copy")  # a new folder, or an old copy: fine
+    fresh_copy(source, tmp_path / "work" / "copy")

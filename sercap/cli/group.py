@@ -116,6 +116,14 @@ class _Group(click.Group):
                 where = f"{exc.filename}: " if exc.filename else ""
                 click.echo(f"error: {where}{exc.strerror or exc}", err=True)
                 sys.exit(1)
+            if isinstance(exc, MemoryError | OverflowError):  # --n-boot 10000000, --limit 1e20
+                what = "out of memory" if isinstance(exc, MemoryError) else "a number too large"
+                click.echo(
+                    f"error: {what} ({type(exc).__name__}: {str(exc)[:120]}); ask for less "
+                    "(a smaller --limit, --jobs, --n-boot or --copies)",
+                    err=True,
+                )
+                sys.exit(1)
             raise
         finally:
             if previous is not None:
