@@ -124,6 +124,8 @@ def _output_dir(wh: Warehouse, out_dir: PathLike | None, name: str) -> Path:
 
     if out_dir is None:
         return wh.root / "reports" / name
+    if not str(out_dir).strip():  # Path("") is the current folder: two dozen files there
+        raise BadParameterError("the output folder is empty", hint="name a folder, e.g. report/")
     refuse_inside(Path(out_dir), wh.root)
     return Path(out_dir)
 
@@ -2360,11 +2362,12 @@ def write_report(
     from sercap.report import write_report as _write
 
     corpus = resolve_corpus(wh, corpus)
-    out = _output_dir(wh, out_dir, corpus)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SercapError(f"{out}: cannot create the report folder ({exc.strerror})") from exc
+    from sercap.data import feature_set_hash, resolve_label_map
+
+    resolve_label_map(wh, corpus, labels)  # names checked before the folder is made
+    if feature_set is not None:
+        feature_set_hash(wh, feature_set)
+    out = _make_output_dir(_output_dir(wh, out_dir, corpus))
     return _write(wh, out, corpus=corpus, label_map=labels, feature_set=feature_set,
                   importance=importance, importance_folds=importance_folds)  # fmt: skip
 

@@ -595,3 +595,16 @@ def test_a_work_dir_of_the_users_is_refused_not_deleted(tmp_path: Path) -> None:
     assert (mine / "thesis.txt").read_text() == "years of work"
     fresh_copy(source, tmp_path / "work" / "copy")  # a new folder, or an old copy: fine
     fresh_copy(source, tmp_path / "work" / "copy")
+
+
+def test_a_report_refused_for_its_arguments_leaves_no_folder(
+    toy_dir: Path, tmp_path, monkeypatch
+) -> None:
+    """`report --labels nope` left an empty reports/ folder; `--out ""` wrote two dozen
+    files into the current folder."""
+    _one_line_error(run("-w", toy_dir, "report", "--labels", "nope"), "label map")
+    assert not (toy_dir / "reports").exists()
+    monkeypatch.chdir(tmp_path)  # where an empty --out wrote its files
+    empty = run("-w", toy_dir, "report", "--out", "")
+    assert empty.exit_code == 2 and "an empty folder name" in empty.output, empty.output
+    assert not (tmp_path / "report.md").exists()

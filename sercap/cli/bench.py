@@ -8,6 +8,7 @@ import click
 
 import sercap
 from sercap.cli.group import (
+    OutFolder,
     bars,
     cluster_option,
     corpus_option,
@@ -95,7 +96,7 @@ def bench_group() -> None:
 @click.option(
     "--out",
     "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=OutFolder(),
     help="Report folder.  [default: WAREHOUSE/reports/bench-CORPUS]",
 )
 @seed_option
@@ -435,7 +436,7 @@ def bench_sql_command(
 @click.option(
     "--out",
     "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=OutFolder(),
     help="Report folder.  [default: WAREHOUSE/reports/cross-CORPORA]",
 )
 @seed_option

@@ -304,6 +304,19 @@ target_option = click.option(
 )
 
 
+class OutFolder(click.Path):
+    """A folder to write into; an empty value (``--out ""``, which ``Path`` reads as the
+    current folder) is a usage error, not two dozen files in the working directory."""
+
+    def __init__(self) -> None:
+        super().__init__(file_okay=False, path_type=Path)
+
+    def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
+        if isinstance(value, str) and not value.strip():
+            self.fail("an empty folder name; name a folder, e.g. report/", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 def table_out_option(formats: str = ".csv or .parquet", note: str = ""):
     """``--out FILE``: also write a command's table (``sercap.format.write_frame``)."""
     return click.option(

@@ -8,6 +8,7 @@ import click
 
 import sercap
 from sercap.cli.group import (
+    OutFolder,
     bars,
     cluster_option,
     columns_option,
@@ -342,7 +343,7 @@ def ensemble_command(ctx: click.Context, run_ids: tuple[str, ...], weights: str 
 @click.option(
     "--out",
     "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=OutFolder(),
     help="Folder for report.md and its PNGs.  [default: WAREHOUSE/reports/CORPUS]",
 )
 @click.option(
