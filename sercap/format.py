@@ -105,12 +105,8 @@ def write_frame(frame: pl.DataFrame, path: Path, warehouse: Path | None = None) 
     temporary name renamed into place: a failed write leaves no partial file). ``warehouse``
     (its folder) refuses a path among its files: see
     :func:`sercap.store.layout.writable_output`."""
+    check_output_file(path, warehouse)
     suffix = path.suffix.lower()
-    if suffix not in (".parquet", ".csv"):
-        raise SercapError(f"{path}: unknown output format {suffix!r}; use .csv or .parquet")
-    refuse_inside(path, warehouse)
-    if not path.parent.is_dir():  # else the error named the temporary file below
-        raise SercapError(f"{path.parent}: no such folder to write {path.name} into")
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         if suffix == ".parquet":
@@ -120,6 +116,20 @@ def write_frame(frame: pl.DataFrame, path: Path, warehouse: Path | None = None) 
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def check_output_file(
+    path: Path, warehouse: Path | None, suffixes: tuple[str, ...] = (".csv", ".parquet")
+) -> None:
+    """One line when ``path`` cannot take a table: an extension other than ``suffixes``, a
+    place among the warehouse's files, or a folder that does not exist. Commands that
+    time or compute for minutes call it first (it was found only after all the work)."""
+    suffix = path.suffix.lower()
+    if suffix not in suffixes:
+        raise SercapError(f"{path}: unknown output format {suffix!r}; use {' or '.join(suffixes)}")
+    refuse_inside(path, warehouse)
+    if not path.parent.is_dir():  # else the error named the temporary file
+        raise SercapError(f"{path.parent}: no such folder to write {path.name} into")
 
 
 def refuse_inside(path: Path, warehouse: Path | None) -> None:

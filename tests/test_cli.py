@@ -608,3 +608,25 @@ def test_a_report_refused_for_its_arguments_leaves_no_folder(
     empty = run("-w", toy_dir, "report", "--out", "")
     assert empty.exit_code == 2 and "an empty folder name" in empty.output, empty.output
     assert not (tmp_path / "report.md").exists()
+
+
+def test_outputs_a_long_command_cannot_write_are_refused_before_the_work(
+    toy_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """`bench sql --out x.txt` (and extract, scale) found the extension after all the
+    timing; `images show --out x.txt` ended in matplotlib's traceback."""
+    import sercap
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the work ran before the output was checked")
+
+    for name in ("bench_sql", "bench_scale", "bench_extract"):
+        monkeypatch.setattr(sercap, name, no_work)
+    _one_line_error(run("-w", toy_dir, "bench", "sql", "--out", tmp_path / "x.txt"),
+                    "unknown output format '.txt'")  # fmt: skip
+    _one_line_error(run("-w", toy_dir, "bench", "extract", "--out", tmp_path / "no" / "x.csv"),
+                    "no such folder")  # fmt: skip
+    _one_line_error(run("bench", "scale", "emodb", tmp_path, "--out", tmp_path / "x.txt"),
+                    "use .csv or .parquet or .md")  # fmt: skip
+    _one_line_error(run("-w", toy_dir, "images", "show", "u1", "--out", tmp_path / "x.txt"),
+                    "written as .png")  # fmt: skip

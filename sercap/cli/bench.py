@@ -273,11 +273,11 @@ def bench_extract_command(
     (so a machine whose speed drifts moves every row alike). The corpus is re-ingested
     from where it was read; this warehouse is not changed.
     """
-    from sercap.format import format_table, refuse_inside, write_frame
+    from sercap.format import check_output_file, format_table, write_frame
 
     wh = open_warehouse(ctx, read_only=True)
     if out:  # refused before minutes of timing, not after
-        refuse_inside(out, wh.root)
+        check_output_file(out, wh.root)
     if view in ("both", "computation"):
         table = sercap.bench_extract(
             wh, corpus=corpus, limit=limit, jobs=jobs, naive=not no_naive, say=say
@@ -348,9 +348,11 @@ def bench_scale_command(
     tuning of svm and lgbm on 1, 8 and 64 workers from the measured per-fit costs.
     Does not touch the warehouse given with -w.
     """
-    from sercap.format import format_table, write_frame
+    from sercap.format import check_output_file, format_table, write_frame
 
     chosen = [w.strip() for w in workloads.split(",") if w.strip()]
+    if out:  # refused before minutes of timing, not after
+        check_output_file(out, None, (".csv", ".parquet", ".md"))
     result = sercap.bench_scale(
         kind, directory, workers=workers, workloads=chosen, work_dir=work_dir, seed=seed,
         repeat=repeat, say=say,
@@ -400,11 +402,11 @@ def bench_sql_command(
     reports its peak memory: DuckDB mean/min/max/std with COLUMNS(), DuckDB with sercap's
     whole functionals template, polars group_by, pandas groupby (when installed).
     """
-    from sercap.format import format_table, refuse_inside, write_frame
+    from sercap.format import check_output_file, format_table, write_frame
 
     wh = open_warehouse(ctx, read_only=True)
     if out:  # refused before the engines run, not after
-        refuse_inside(out, wh.root)
+        check_output_file(out, wh.root)
     table = sercap.bench_sql(wh, feature_set=feature_set, copies=copies, threads=threads, say=say)
     click.echo(format_table(table, limit=None, float_digits=2))
     if out:
