@@ -136,9 +136,9 @@ def images_show_command(
 
     wh = open_warehouse(ctx, read_only=True, missing="memory")
     out = out or Path(f"{utt_id}.png")
-    if out.suffix.lower() != ".png":  # matplotlib's own error was a traceback
-        raise SercapError(f"{out}: a spectrogram is written as .png; name a .png file")
     refuse_inside(out, wh.root)  # --out PART --raw wrote over a registered part
+    if not raw and out.suffix.lower() != ".png":  # matplotlib's own error was a traceback
+        raise SercapError(f"{out}: a spectrogram is written as .png; name a .png file")
     image = sercap.image(wh, utt_id, image_set)
     if raw:
         out.write_bytes(image.png)
