@@ -36,8 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import polars as pl
-
+from sercap._lazy import pl  # (the timed openSMILE process imports run_timed's module)
 from sercap.errors import SercapError
 
 WORKLOADS = ("extract", "bench", "tune")

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from sercap._lazy import pl  # (the timed openSMILE process imports this module: not polars)
+from sercap.scale import fresh_copy, run_timed
 
 #: openSMILE feature sets timed beside sercap (their ``opensmile.FeatureSet`` names).
 OPENSMILE_SETS = ("eGeMAPSv02",)
@@ -226,21 +227,6 @@ def _same_as_before(done: dict, found: tuple[list, float], say: Callable[[str], 
             f"two timed extracts stored different utterances ({len(done['audio'])} and "
             f"{len(audio)}); the timings would not be of the same work"
         )
-
-
-def run_timed(argv: Sequence[str], what: str) -> tuple[float, str]:
-    """:func:`sercap.scale.run_timed` (imported here when first used: the timed openSMILE
-    process imports this module, and it must not pay for polars)."""
-    from sercap.scale import run_timed as run
-
-    return run(argv, what)
-
-
-def fresh_copy(template: Path, dest: Path) -> Path:
-    """:func:`sercap.scale.fresh_copy`, imported when first used (see :func:`run_timed`)."""
-    from sercap.scale import fresh_copy as copy
-
-    return copy(template, dest)
 
 
 def _opensmile_available() -> bool:
