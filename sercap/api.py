@@ -130,18 +130,6 @@ def _output_dir(wh: Warehouse, out_dir: PathLike | None, name: str) -> Path:
     return Path(out_dir)
 
 
-def _make_output_dir(out: Path) -> Path:
-    """Create the folder a report goes to, or one line why not: before the work whose
-    results it holds (a bench that could not write its report had stored its runs)."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SercapError(
-            f"{out}: cannot create the report folder ({exc.strerror or exc})"
-        ) from exc
-    return out
-
-
 def _is_whole(value: Any) -> bool:
     import numbers
 
@@ -2362,12 +2350,7 @@ def write_report(
     from sercap.report import write_report as _write
 
     corpus = resolve_corpus(wh, corpus)
-    from sercap.data import feature_set_hash, resolve_label_map
-
-    resolve_label_map(wh, corpus, labels)  # names checked before the folder is made
-    if feature_set is not None:
-        feature_set_hash(wh, feature_set)
-    out = _make_output_dir(_output_dir(wh, out_dir, corpus))
+    out = _output_dir(wh, out_dir, corpus)  # made by the report, once its names are checked
     return _write(wh, out, corpus=corpus, label_map=labels, feature_set=feature_set,
                   importance=importance, importance_folds=importance_folds)  # fmt: skip
 
@@ -2593,7 +2576,9 @@ def bench(
     spec = _cluster(cluster)
     corpus = resolve_corpus(wh, corpus)
     if out_dir is not None:  # writable before any fit, not after the runs are stored
-        _make_output_dir(_output_dir(wh, out_dir, f"bench-{corpus}"))
+        from sercap.format import make_output_dir
+
+        make_output_dir(_output_dir(wh, out_dir, f"bench-{corpus}"))
     if target is not None:  # regressors of a rating (sercap.regression)
         from sercap.regression import bench_target
 

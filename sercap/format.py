@@ -118,6 +118,18 @@ def write_frame(frame: pl.DataFrame, path: Path, warehouse: Path | None = None) 
         tmp.unlink(missing_ok=True)
 
 
+def make_output_dir(out: Path) -> Path:
+    """Create the folder a report goes to, or one line why not (called before the work
+    whose results it holds: a bench that could not write its report had stored its runs)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SercapError(
+            f"{out}: cannot create the report folder ({exc.strerror or exc})"
+        ) from exc
+    return out
+
+
 def check_output_file(
     path: Path, warehouse: Path | None, suffixes: tuple[str, ...] = (".csv", ".parquet")
 ) -> None:

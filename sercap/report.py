@@ -147,6 +147,7 @@ def write_report(
 
     from sercap.compare import table_markdown, write_bench_report
     from sercap.data import feature_set_hash, load_dataset, resolve_corpus, resolve_label_map
+    from sercap.format import make_output_dir
     from sercap.modality import modality_section
     from sercap.plots import boxplots_png, counts_png
 
@@ -154,7 +155,7 @@ def write_report(
     label_map = resolve_label_map(wh, corpus, label_map)
     if feature_set is not None:  # named: an unknown or unextracted set is an error, not a note
         feature_set_hash(wh, feature_set)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_output_dir(out_dir)  # after the names are checked: a refused report makes none
     best = newest_runs(wh, corpus, label_map)
     sections = [f"# sercap report: {corpus} ({label_map})", ""]
     if best:
