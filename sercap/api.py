@@ -502,8 +502,9 @@ def features(path: PathLike, feature_set: str = "default") -> pl.DataFrame:
         values = np.asarray(functionals(y, fs.params), dtype=np.float32).ravel()
         row = pl.DataFrame([dict(zip(column_names(fs.params), values.tolist(), strict=True))])
         return row.select(pl.lit(str(path)).alias("path"), pl.all())
+    from sercap.features.framing import frame_seconds
     from sercap.features.functionals import compute_functionals, frames_table
-    from sercap.features.lld import compute_frames, frame_seconds, n_frames
+    from sercap.features.lld import compute_frames, n_frames
 
     if n_frames(len(y), fs.params) == 0:
         raise AudioError(f"{path}: shorter than one analysis window")

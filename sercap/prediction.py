@@ -414,8 +414,9 @@ def _audio_input(final: FinalModel, y: np.ndarray) -> Any:
             zip(column_names(params), np.asarray(functionals(y, params)).ravel(), strict=True)
         )
         return np.array([[row[c] for c in final.columns]], dtype=np.float32)
+    from sercap.features.framing import frame_seconds
     from sercap.features.functionals import compute_functionals, frames_table
-    from sercap.features.lld import compute_frames, frame_seconds
+    from sercap.features.lld import compute_frames
 
     frames = compute_frames(y, params)
     if final.input_kind == "sequence":

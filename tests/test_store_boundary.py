@@ -44,6 +44,7 @@ PURE = [
     "sercap/features/functionals.py",
     "sercap/features/images.py",
     "sercap/features/featureset.py",
+    "sercap/features/framing.py",
     *sorted(p.relative_to(ROOT).as_posix() for p in (PACKAGE / "models").glob("*.py")),
 ]
 #: The functionals are SQL (sql/templates/functionals.sql, the single definition) run by a

@@ -349,8 +349,8 @@ def _functionals_isolating(
     Returns the utterances kept, their frames table (Arrow, what the frames part stores),
     their functionals table and the rows of those that failed.
     """
+    from sercap.features.framing import frame_seconds
     from sercap.features.functionals import frames_table
-    from sercap.features.lld import frame_seconds
 
     hop_s = frame_seconds(task.params)[0]
     try:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sercap.errors import BadParameterError, step
+from sercap.features.framing import frame_geometry
 
 KINDS = ("lld", "opensmile", "image")
 
@@ -145,10 +146,11 @@ def _whole_samples(params: Mapping[str, Any]) -> bool:
     every built-in set): only where they are not did the frame times change with the
     sample-exact timing, so only those sets get a new hash."""
     try:
+        win, hop, _ = frame_geometry(params)
         sr = float(params["sample_rate"])
-        return all(
-            abs(float(params[key]) * sr / 1000 - round(float(params[key]) * sr / 1000)) < 1e-9
-            for key in ("hop_ms", "window_ms")
+        return (
+            abs(float(params["hop_ms"]) * sr / 1000 - hop) < 1e-9
+            and abs(float(params["window_ms"]) * sr / 1000 - win) < 1e-9
         )
     except (KeyError, TypeError, ValueError):
         return True
@@ -189,8 +191,6 @@ def make_feature_set(
 def _check_pitch_range(name: str, params: Mapping[str, Any]) -> None:
     """Refuse a pitch range the frame's autocorrelation cannot cover: its lags reach
     ``n_fft // 2 - 1`` samples, so a lower ``fmin`` was cut there without a word."""
-    from sercap.features.lld import frame_geometry
-
     try:
         _win, _hop, n_fft = frame_geometry(params)
     except ValueError as exc:

@@ -112,18 +112,18 @@ def refresh_views(wh: Warehouse) -> None:
 
 def _hop_and_half_window(params_json: str | None) -> tuple[float, float]:
     """(hop, half a window) in seconds of a set's frames, for the views' ``time_s``: whole
-    samples at the set's rate, as ``sercap.features.lld.frame_geometry`` frames the audio
-    (a 10 ms hop at 22.05 kHz is 220 samples, 9.977 ms); sets without a frame grid (images,
-    openSMILE) as before: the nominal hop, default 10 ms."""
+    samples at the set's rate (:func:`sercap.features.framing.frame_seconds`); a set
+    without a frame grid (openSMILE) as before: the nominal hop, default 10 ms."""
     import json
+
+    from sercap.features.framing import frame_seconds
 
     params = json.loads(params_json or "{}")
     try:
-        sr = int(params["sample_rate"])
-        hop = round(float(params["hop_ms"]) * sr / 1000) / sr
-        return hop, round(float(params["window_ms"]) * sr / 1000) / (2 * sr)
+        hop, window = frame_seconds(params)
     except (KeyError, TypeError, ValueError, ZeroDivisionError):
         return float(params.get("hop_ms") or 10) / 1000, float(params.get("window_ms") or 0) / 2000
+    return hop, window / 2
 
 
 def _unregistered_extractions(wh: Warehouse, registered: set[str]) -> list[tuple[str, str]]:
