@@ -284,16 +284,11 @@ def modality_section(wh: Warehouse, corpus: str, label_map: str) -> list[str]:
 
 
 def _ua_on(predictions: pl.DataFrame, utt_ids: set[str]) -> str:
-    """UA of stored predictions on some utterances, as the table shows it ("n/a": none)."""
-    from sercap.analysis import unweighted_accuracy
-
+    """:func:`subset_ua` of stored predictions on some utterances, as the table shows it
+    ("n/a": none)."""
     rows = predictions.filter(pl.col("utt_id").is_in(sorted(utt_ids)))
-    if rows.is_empty():
-        return "n/a"
-    classes = sorted(set(rows["label"]) | set(rows["predicted"]))
-    code = {c: i for i, c in enumerate(classes)}
-    truth = [code[c] for c in rows["label"]]
-    return f"{unweighted_accuracy(truth, [code[c] for c in rows['predicted']], len(classes)):.3f}"
+    ua = subset_ua(rows["label"].to_list(), rows["predicted"].to_list())
+    return "n/a" if ua is None else f"{ua:.3f}"
 
 
 def disagreement_markdown(result: Disagreement) -> list[str]:
