@@ -1480,6 +1480,7 @@ def predict(
     from sercap.predict_text import predict_with_texts
 
     paths, record = _prediction_run(wh, paths, run, model, corpus, say)
+    _refuse_unopenable(paths)
     run_id = record.run_id
     if isinstance(record, RegressionRun):
         return _predict_ratings(
@@ -1493,6 +1494,26 @@ def predict(
     )
     table = prediction_table(results, run_id).with_columns(run_id=pl.Series(used, dtype=pl.String))
     return with_confidence(table, threshold)
+
+
+def _refuse_unopenable(paths: Sequence[Path]) -> None:
+    """Stop before a final model is trained when not one of ``paths`` can be opened (a
+    typo'd folder, a glob that matched nothing): training then predicting nothing cost
+    minutes and stored a model nobody asked for. Some openable files go on as documented:
+    the others get their reason in the ``error`` column."""
+    from sercap.audio import file_problem
+
+    problems = [(p, file_problem(p)) for p in paths]
+    if any(why is None for _p, why in problems):
+        return
+    if len(problems) == 1:
+        path, why = problems[0]
+        raise NotFoundError(f"{printable(str(path))}: {why}; nothing predicted")
+    listed = "; ".join(f"{printable(str(p))}: {why}" for p, why in problems[:3])
+    more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+    raise NotFoundError(
+        f"none of the {len(problems)} files can be opened ({listed}{more}); nothing predicted"
+    )
 
 
 def _prediction_run(
@@ -1574,6 +1595,10 @@ def models_to_fit(
     from sercap.prediction import final_model_stored
 
     paths, record = _prediction_run(wh, paths, run, model, corpus)
+    try:
+        _refuse_unopenable(paths)
+    except NotFoundError:
+        return []  # predict refuses them before it trains anything
     if isinstance(record, RegressionRun):
         return [] if final_model_stored(wh, record.run_id) else [record.run_id]
     return runs_to_fit(wh, record.run_id, paths, texts)

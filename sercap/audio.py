@@ -177,6 +177,26 @@ def _require_file(path: str | Path) -> None:
     raise AudioError("not an audio file (a directory)" if p.is_dir() else "not an audio file")
 
 
+def file_problem(path: str | Path) -> str | None:
+    """Why ``path`` cannot be opened as an audio file, or None: missing, a folder, empty,
+    not readable, or a name libsndfile cannot take. Only the file system is asked; whether
+    the bytes are audio shows when they are decoded.
+
+    Examples
+    --------
+    >>> file_problem("/no/such/file.wav")
+    'audio file not found'
+    >>> import tempfile
+    >>> file_problem(tempfile.mkdtemp())
+    'not an audio file (a directory)'
+    """
+    try:
+        _require_file(path)
+    except AudioError as exc:
+        return str(exc)
+    return None
+
+
 def wav_shortfall(path: str | Path) -> tuple[float, float] | None:
     """``(declared_s, held_s)`` when ``path`` is a RIFF WAV file whose data chunk is shorter
     than its header declares (an interrupted copy or download), else None.

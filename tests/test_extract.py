@@ -197,6 +197,10 @@ def test_clear_errors(tmp_path, corpus_wh) -> None:
     # as train says it (it said "no utterances in corpus 'nope'; run sercap ingest")
     with pytest.raises(SercapError, match=r"no corpus 'nope' in the warehouse \(have: toy\)"):
         extract(corpus_wh, "default", corpus="nope", progress=False)
+    # a refused request defines nothing: `features list` showed the set as stored
+    assert corpus_wh.scalar("SELECT count(*) FROM feature_sets") == 0
+    with connect(tmp_path / "empty") as empty:
+        assert empty.scalar("SELECT count(*) FROM feature_sets") == 0
     with pytest.raises(SercapError, match="unknown feature set"):
         extract(corpus_wh, "nope", progress=False)
 

@@ -515,3 +515,40 @@ def test_models_to_fit_names_the_members_still_to_train(trained, wavs, tmp_path)
         assert sercap.models_to_fit(wh, wav, run=runs["svm"]) == [runs["svm"]]
         with pytest.raises(sercap.BadParameterError, match="exactly one of run or model"):
             sercap.models_to_fit(wh, wav)
+
+
+def test_no_openable_file_is_refused_before_a_final_model_is_trained(
+    trained, wavs, tmp_path
+) -> None:
+    """A typo'd path trained the run's final model (minutes on a real corpus), stored it,
+    and only then said that nothing could be predicted."""
+    import shutil
+
+    import sercap
+
+    wh_dir, runs = trained
+    copy = tmp_path / "wh"
+    shutil.copytree(wh_dir, copy)
+    gone = [tmp_path / "nope.wav", tmp_path / "folder"]
+    gone[1].mkdir()
+    with connect(copy) as wh:
+        wh.execute("DELETE FROM artifacts")  # nothing stored: svm's final model is to train
+        assert sercap.models_to_fit(wh, gone, run=runs["svm"]) == []  # nothing will train
+        with pytest.raises(
+            sercap.NotFoundError,
+            match=r"^none of the 2 files can be opened \(.*nope\.wav: audio file not found; "
+            r".*folder: not an audio file \(a directory\)\); nothing predicted$",
+        ):
+            sercap.predict(wh, gone, run=runs["svm"])
+        assert wh.scalar("SELECT count(*) FROM artifacts") == 0
+        # one openable file among them: predicted, the others get their reason
+        table = sercap.predict(wh, [*gone, wavs["mono16k"]], run=runs["svm"])
+        assert table["error"].to_list()[:2] == ["audio file not found", table["error"][1]]
+        assert table["error"][2] is None and wh.scalar("SELECT count(*) FROM artifacts") == 1
+    result = CliRunner().invoke(main, ["-w", str(copy), "predict", "--model", "rf", str(gone[0])])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"error: {gone[0]}: audio file not found; nothing predicted"
+    ]
+    with connect(copy, read_only=True) as wh:  # rf's final model was not trained either
+        assert wh.scalar("SELECT count(*) FROM artifacts WHERE run_id = ?", [runs["rf"]]) == 0

@@ -578,9 +578,10 @@ def extract(
             )
     if wh.read_only:
         raise SercapError(f"{wh.root}: the warehouse is open read-only; extraction writes to it")
-    register(wh, fs)
     items, stored, left, failed_before = pending(wh, fs, corpus, retry_errors, limit)
     _refuse_unrecorded(wh, fs, [item.utt_id for _c, item in items])
+    # only once the request is known to be valid: a typo'd corpus left the set defined
+    register(wh, fs)
     summary = ExtractSummary(
         fs.name, fs.hash, skipped=stored, left=left, failed_before=failed_before,
         retry=store_step(fs.name, fs.kind, corpus, retry=True),
