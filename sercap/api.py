@@ -16,6 +16,7 @@ and ``progress=None`` everywhere means "progress bars on a terminal only".
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -1827,7 +1828,9 @@ def sql(
 
     Without ``write`` only reading statements run (anything else is refused before any
     statement runs); on a warehouse opened with ``read_only=True`` (as the CLI's ``sql``
-    opens it) no file but its Parquet parts can be read either. The statements have all run
+    opens it) no file but its Parquet parts can be read either. With ``write``, several
+    statements run as one transaction: all of them are applied, or (one fails) none; a
+    query holding its own ``BEGIN``/``COMMIT`` runs as written. The statements have all run
     when this returns; :func:`iter_sql` yields each result as its
     statement finishes instead.
 
@@ -1891,7 +1894,42 @@ def iter_sql(
         )
     if not write and wh.read_only:
         _fence(wh)
+    if write and len(texts) > 1 and not _controls_transactions(texts):
+        return _run_atomically(wh, texts)
     return _run_statements(wh, texts)
+
+
+def _controls_transactions(texts: Sequence[str]) -> bool:
+    """Whether any statement is BEGIN, COMMIT, ROLLBACK… (the user's own transactions)."""
+    from sercap.sqlguard import classify
+
+    return any(s.kind == "TRANSACTION" for text in texts for s in classify(text))
+
+
+def _run_atomically(wh: Warehouse, texts: list[str]) -> Iterator[tuple[str, pl.DataFrame]]:
+    """:func:`_run_statements` in one transaction: a failing statement (or an iterator
+    left before the end) rolls back those before it, which autocommit had kept: a user fixing
+    the typo in the third statement ran the first two twice."""
+    wh.execute("BEGIN TRANSACTION")
+    try:
+        yield from _run_statements(wh, texts)
+    except SercapError as exc:
+        wh.execute("ROLLBACK")
+        done = f"none of the {len(texts)} statements was applied (they run as one transaction)"
+        raise type(exc)(exc.message, hint="; ".join(filter(None, (done, exc.hint)))) from exc
+    except BaseException:
+        with contextlib.suppress(Exception):
+            wh.execute("ROLLBACK")
+        raise
+    try:
+        wh.execute("COMMIT")
+    except Exception as exc:  # a conflict found at commit: nothing was applied
+        with contextlib.suppress(Exception):
+            wh.execute("ROLLBACK")
+        raise QueryError(
+            (str(exc).strip().splitlines() or [""])[0],
+            hint=f"none of the {len(texts)} statements was applied (they run as one transaction)",
+        ) from exc
 
 
 def _fence(wh: Warehouse) -> None:

@@ -262,6 +262,18 @@ def test_sql_prints_every_statement(toy_dir: Path, tmp_path: Path) -> None:
     assert "(2 rows)" in run("-w", toy_dir, "sql", query, "--write").output
 
 
+def test_sql_write_applies_every_statement_or_none(toy_dir: Path) -> None:
+    """Autocommit kept the DELETE when the INSERT after it failed: the labels were gone."""
+    query = "DELETE FROM labels; INSERT INTO labels SELECT * FROM nowhere"
+    failed = run("-w", toy_dir, "sql", query, "--write")
+    _one_line_error(failed, "none of the 2 statements was applied (they run as one transaction)")
+    count = "SELECT count(*) AS n FROM labels"
+    assert run("-w", toy_dir, "sql", count, "--format", "csv").output.split() == ["n", "48"]
+    # a query with its own BEGIN / COMMIT runs as written
+    query = "BEGIN; CREATE TABLE mine AS SELECT 1 AS a; COMMIT; FROM mine"
+    assert "(1 row)" in run("-w", toy_dir, "sql", query, "--write").output
+
+
 _HOLD = """
 import sys, time
 from sercap.errors import SercapError
