@@ -15,6 +15,7 @@ sad    12
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -114,8 +115,12 @@ def write_frame(frame: pl.DataFrame, path: Path, warehouse: Path | None = None) 
         else:
             _flatten(frame).write_csv(tmp)
         tmp.replace(path)
+    except OSError as exc:  # said "Permission denied (os error 13): …/.x.csv.tmp"
+        why = exc.strerror or str(exc).split(" (os error")[0]
+        raise SercapError(f"{path}: cannot write the result ({why})") from exc
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def make_output_dir(out: Path) -> Path:

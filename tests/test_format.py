@@ -74,6 +74,18 @@ def test_writing_into_a_missing_folder_names_the_folder(tmp_path: Path) -> None:
         write_frame(pl.DataFrame({"a": [1]}), tmp_path / "nodir" / "s.csv")
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_failed_write_names_the_output_not_the_temporary_file(tmp_path: Path, suffix) -> None:
+    """Any other failure to write (no permission, say) still named `.s.csv.tmp`."""
+    from sercap.errors import SercapError
+
+    out = tmp_path / f"s{suffix}"
+    (tmp_path / f".s{suffix}.tmp").mkdir()  # the temporary name cannot be written
+    with pytest.raises(SercapError, match=rf"^{tmp_path}/s{suffix}: cannot write the result"):
+        write_frame(pl.DataFrame({"a": [1]}), out)
+    assert not out.exists()
+
+
 def test_an_ensemble_run_reads_plainly() -> None:
     """`runs show` of an ensemble printed "(ensemble: ensemble)" and "weights None"."""
     from sercap.format import format_run
