@@ -2492,8 +2492,12 @@ def compare_runs(
         raise BadParameterError(f"n_boot={n_boot}", hint="use at least 100 resamples")
     if not 0.5 <= level < 1.0:
         raise BadParameterError(f"level={level}", hint="give a confidence level such as 0.95")
-    for run_id in (run_a, run_b):
-        get_run(wh, run_id)  # NotFoundError for an unknown run
+    ids = [get_run(wh, run_id).run_id for run_id in (run_a, run_b)]  # NotFoundError if unknown
+    if ids[0] == ids[1]:  # printed a table of zeros and the verdict "within noise"
+        raise BadParameterError(
+            f"{run_a!r} and {run_b!r} are the same run, {ids[0]}",
+            hint="compare two different runs (`sercap runs` lists them)",
+        )
     return _compare(wh, run_a, run_b, n_boot=n_boot, level=level, seed=seed)
 
 

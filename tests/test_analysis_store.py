@@ -201,3 +201,12 @@ def test_compare_refuses_runs_that_label_utterances_differently(wh, two_runs):
     rc = _store(wh, swapped, pa, "dnn")  # same classes, other labels (another label map)
     with pytest.raises(SercapError, match="label some utterances differently"):
         analysis_store.compare_runs(wh, two_runs[4], rc)
+
+
+def test_the_public_compare_refuses_a_run_against_itself(wh, two_runs):
+    """`sercap compare RUN RUN` printed a table of zeros and "within noise"."""
+    import sercap
+
+    ra = two_runs[4]
+    with pytest.raises(sercap.BadParameterError, match=rf"are the same run, {ra}; compare two"):
+        sercap.compare_runs(wh, ra, ra[:-2])  # a unique prefix names the same run
