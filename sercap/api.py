@@ -1029,13 +1029,14 @@ def _study_setup(
     study: str | None,
     target: str | None = None,
     show: bool = False,
+    folds: list[str] | None = None,
 ) -> tuple[Any, str, Any, str]:
     """The dataset, base study name, Optuna storage and its printable label. With ``show``
     (reading an existing tuning) nothing is created, and without ``storage`` the one the
     tuning recorded is used."""
     from sercap.experiment import data_request, load_for
     from sercap.store.runs import study_storage
-    from sercap.tuning import open_storage, shown_url, storage_url, study_name
+    from sercap.tuning import check_folds, open_storage, shown_url, storage_url, study_name
 
     if target is not None:  # a rating: the regressor's dataset (its label map names it)
         from sercap.regression import load_target_dataset
@@ -1055,6 +1056,7 @@ def _study_setup(
             speaker_norm=speaker_norm,
         )
         data = load_for(wh, request)
+    check_folds(data, folds)  # before any journal exists
     if study is not None and (not study or any(c in study for c in "/\\\0") or ".." in study):
         raise BadParameterError(  # it names files: the journal, the plots
             f"study name {study!r}: a name, not a path",
@@ -1302,6 +1304,7 @@ def tune(
         storage=storage,
         study=study,
         target=target,
+        folds=folds,
     )
     database = _database_file(wh)
     if database:  # let other processes use the warehouse while trials run

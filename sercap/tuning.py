@@ -744,6 +744,18 @@ class NestedStudies:
     final: optuna.Study | None
 
 
+def check_folds(data: Dataset, only_folds: list[str] | None) -> None:
+    """One line naming the outer folds when ``only_folds`` lists one that ``data`` does not
+    have (called before any storage is opened: a typo left an empty journal behind)."""
+    if only_folds is None:
+        return
+    have = [fold for fold, _, _ in outer_splits(data)]
+    if unknown := set(only_folds) - set(have):
+        raise SercapError(
+            f"no outer fold {', '.join(sorted(unknown))}; the folds are {', '.join(have)}"
+        )
+
+
 @_optuna_warnings_only()
 def run_nested(
     model: str,
@@ -778,12 +790,8 @@ def run_nested(
     PostgreSQL URL across machines; the default journal file on a shared filesystem).
     """
     outer = list(outer_splits(data))
+    check_folds(data, only_folds)
     wanted = set(only_folds) if only_folds is not None else None
-    if wanted is not None and (unknown := wanted - {f for f, _, _ in outer}):
-        raise SercapError(
-            f"no outer fold {', '.join(sorted(unknown))}; the folds are "
-            f"{', '.join(f for f, _, _ in outer)}"
-        )
     if cluster is not None:
         studies = [
             (fold_study_name(base, fold), fold, train)

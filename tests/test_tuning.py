@@ -157,6 +157,9 @@ def test_refused_fixed_parameters_create_no_study(tmp_path) -> None:
     for timeout in (0, -5):  # it created journals, then failed "no completed trial yet"
         with pytest.raises(BadParameterError, match=f"--timeout / timeout= {timeout};"):
             sercap.tune(wh, "svm", trials=1, timeout=timeout, progress=False)
+    # an unknown outer fold: it said so after creating the study's empty journal
+    with pytest.raises(SercapError, match=r"^no outer fold 99; the folds are 01, 02, 03, 04$"):
+        sercap.tune(wh, "svm", trials=1, folds=["99"], progress=False)
     assert not list((tmp_path / "wh").rglob("*.journal"))
     wh.close()
 
