@@ -1484,20 +1484,33 @@ def predict(
     from sercap.predict_text import predict_with_texts
 
     paths, record = _prediction_run(wh, paths, run, model, corpus, say)
-    _refuse_unopenable(paths)
     run_id = record.run_id
     if isinstance(record, RegressionRun):
-        return _predict_ratings(
-            wh, record, paths, jobs=jobs, progress=progress,
-            refused={"abstain": abstain is not None, "coverage": coverage is not None,
-                     "text/texts": texts is not None},
+        _refuse_class_options(
+            record,
+            {"abstain": abstain is not None, "coverage": coverage is not None,
+             "text/texts": texts is not None},
         )  # fmt: skip
+        _refuse_unopenable(paths)
+        return _predict_ratings(wh, record, paths, jobs=jobs, progress=progress)
+    _refuse_unopenable(paths)
     threshold = _abstain_threshold(wh, run_id, abstain, coverage)
     results, used = predict_with_texts(
         wh, run_id, paths, texts, n_jobs=jobs, progress=_bars(progress), say=say or _quiet
     )
     table = prediction_table(results, run_id).with_columns(run_id=pl.Series(used, dtype=pl.String))
     return with_confidence(table, threshold)
+
+
+def _refuse_class_options(run: RegressionRun, refused: Mapping[str, bool]) -> None:
+    """One line naming the options given that only make sense for emotion classes."""
+    if given := [name for name, on in refused.items() if on]:
+        raise BadParameterError(
+            f"run {run.run_id} predicts {run.record['target']} ratings; "
+            f"{' and '.join(map(option, given))} {'is' if len(given) == 1 else 'are'} for "
+            "emotion classes only",
+            hint="leave them out for a rating",
+        )
 
 
 def _refuse_unopenable(paths: Sequence[Path]) -> None:
@@ -1630,20 +1643,12 @@ def _predict_ratings(
     *,
     jobs: int,
     progress: bool | None,
-    refused: Mapping[str, bool],
 ) -> pl.DataFrame:
     """:func:`predict` with a regression run: ``run_id``, ``path``, the rating, ``error``."""
     import polars as pl
 
     from sercap.prediction import predict_files
 
-    if given := [name for name, on in refused.items() if on]:
-        raise BadParameterError(
-            f"run {run.run_id} predicts {run.record['target']} ratings; "
-            f"{' and '.join(map(option, given))} {'is' if len(given) == 1 else 'are'} for "
-            "emotion classes only",
-            hint="leave them out for a rating",
-        )
     results = predict_files(wh, run.run_id, paths, n_jobs=jobs, progress=_bars(progress))
     return pl.DataFrame(
         {

@@ -301,14 +301,6 @@ class PairedDifference:
         return self.low <= 0.0 <= self.high
 
 
-def unweighted_accuracy(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
-    """Mean recall over the classes present in ``y_true`` (as :func:`score`)."""
-    support = np.bincount(y_true, minlength=n_classes)
-    hits = np.bincount(y_true[y_true == y_pred], minlength=n_classes)
-    present = support > 0
-    return float((hits[present] / support[present]).mean())
-
-
 def paired_bootstrap_interval(
     score: Callable[[np.ndarray, np.ndarray], float],
     y_true: np.ndarray,
@@ -325,24 +317,25 @@ def paired_bootstrap_interval(
 
     With ``groups`` (each row's speaker) whole speakers are resampled, each draw taking all
     of a speaker's rows (a cluster bootstrap, as :func:`sercap.analysis.paired_bootstrap`)."""
+    # The draws of sercap.analysis.paired_bootstrap (one matrix of them), so that a score's
+    # interval here is the one `compare` computes for UA from the same predictions and seed.
     rng = np.random.default_rng(seed)
     n = len(y_true)
-    members = None
-    if groups is not None:
+    if groups is None:
+        draws = rng.integers(0, n, size=(n_boot, n))
+        rows = iter(draws)
+    else:
         _, codes = np.unique(np.asarray(groups), return_inverse=True)
         members = [np.flatnonzero(codes == g) for g in range(int(codes.max(initial=-1)) + 1)]
         if len(members) < 2:  # as sercap.analysis.paired_bootstrap: one draw, no interval
             raise ValueError("resampling speakers needs two or more of them")
+        draws = rng.integers(0, len(members), size=(n_boot, len(members)))
+        rows = (np.concatenate([members[g] for g in draw]) for draw in draws)
     diffs = np.empty(n_boot)
-    for b in range(n_boot):
-        if members is None:
-            idx = rng.integers(0, n, n)
-        else:
-            idx = np.concatenate([members[g] for g in rng.integers(0, len(members), len(members))])
+    for b, idx in enumerate(rows):
         yt = y_true[idx]
         diffs[b] = score(yt, pred_b[idx]) - score(yt, pred_a[idx])
-    alpha = (1.0 - confidence) / 2.0
-    low, high = np.quantile(diffs, [alpha, 1.0 - alpha])
+    low, high = np.percentile(diffs, [100 * (1 - confidence) / 2, 100 * (1 + confidence) / 2])
     return float(low), float(high)
 
 
@@ -380,22 +373,20 @@ def paired_bootstrap_ua(
     groups : ndarray (n,), optional
         Each utterance's speaker: resample speakers, not utterances.
     """
+    from sercap.analysis import paired_bootstrap, speakers_and_utterances
+
     y_true, pred_a, pred_b = (np.asarray(v, dtype=np.int64) for v in (y_true, pred_a, pred_b))
     if not len(y_true) == len(pred_a) == len(pred_b):
         raise SercapError("paired bootstrap: the two systems predict different utterances")
-
-    def ua(yt: np.ndarray, pred: np.ndarray) -> float:
-        return unweighted_accuracy(yt, pred, n_classes)
-
-    low, high, unit = span_of_bootstraps(
-        ua, y_true, pred_a, pred_b, n_boot=n_boot, confidence=confidence, seed=seed,
-        groups=groups,
-    )  # fmt: skip
-    ua_a = unweighted_accuracy(y_true, pred_a, n_classes)
-    ua_b = unweighted_accuracy(y_true, pred_b, n_classes)
+    # `compare`'s own bootstrap, B against A: one implementation, one interval per question
+    kw = {"n_classes": n_classes, "n_boot": n_boot, "level": confidence, "seed": seed}
+    if groups is None:
+        ci = paired_bootstrap(y_true, pred_b, pred_a, **kw)
+    else:
+        ci, _, _ = speakers_and_utterances(y_true, pred_b, pred_a, groups, **kw)
     return PairedDifference(
-        ua_a=ua_a, ua_b=ua_b, diff=ua_b - ua_a, low=low, high=high,
-        n_boot=n_boot, confidence=confidence, unit=unit,
+        ua_a=ci.b, ua_b=ci.a, diff=ci.difference, low=ci.low, high=ci.high,
+        n_boot=n_boot, confidence=confidence, unit=ci.unit,
     )  # fmt: skip
 
 

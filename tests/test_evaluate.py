@@ -127,6 +127,33 @@ def test_paired_bootstrap_ua_matches_a_plain_numpy_loop() -> None:
     assert perfect.low > 0 and not perfect.within_noise
 
 
+def test_train_tuned_and_compare_give_one_interval_for_the_same_pair() -> None:
+    """`train --tuned` (evaluate) and `compare` (analysis) draw the same resamples: the
+    generic interval, with UA as its score, is compare's to the last digit."""
+    from sercap.analysis import speakers_and_utterances
+    from sercap.analysis import unweighted_accuracy as ua
+    from sercap.evaluate import paired_bootstrap_interval, paired_bootstrap_ua
+
+    rng = np.random.default_rng(3)
+    n, K = 90, 3
+    y = rng.integers(0, K, n)
+    a = np.where(rng.random(n) < 0.5, y, rng.integers(0, K, n))
+    b = np.where(rng.random(n) < 0.7, y, rng.integers(0, K, n))
+    speakers = np.repeat(np.arange(5), 18)
+    span, by_speaker, by_utterance = speakers_and_utterances(
+        y, b, a, speakers, n_classes=K, n_boot=200, seed=5
+    )
+    tuned = paired_bootstrap_ua(y, a, b, K, n_boot=200, seed=5, groups=speakers)
+    assert (tuned.low, tuned.high, tuned.diff) == (span.low, span.high, span.difference)
+
+    def score(t, p):
+        return ua(t, p, K)
+
+    for groups, ci in ((None, by_utterance), (speakers, by_speaker)):
+        low, high = paired_bootstrap_interval(score, y, a, b, n_boot=200, seed=5, groups=groups)
+        np.testing.assert_allclose([low, high], [ci.low, ci.high], atol=1e-12)
+
+
 def test_a_fold_with_one_training_class_is_named_before_any_fit() -> None:
     """Every fold's model said "the training data holds only one class", naming neither
     the fold nor the class."""
