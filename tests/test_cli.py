@@ -642,3 +642,29 @@ def test_outputs_a_long_command_cannot_write_are_refused_before_the_work(
                     "use .csv or .parquet or .md")  # fmt: skip
     _one_line_error(run("-w", toy_dir, "images", "show", "u1", "--out", tmp_path / "x.txt"),
                     "written as .png")  # fmt: skip
+
+
+def test_every_example_in_the_help_names_real_commands_and_options() -> None:
+    """The examples the help texts show parse: a renamed option cannot leave one behind."""
+    import shlex
+
+    import click
+
+    def commands(group: click.Group, path: list[str]):
+        for name, sub in group.commands.items():
+            if isinstance(sub, click.Group):
+                yield from commands(sub, [*path, name])
+            else:
+                yield [*path, name]
+
+    seen = 0
+    for path in commands(main, []):
+        text = CliRunner().invoke(main, [*path, "--help"]).output.split("Options:")[0]
+        for line in (line.strip() for line in text.splitlines()):
+            if not line.startswith("sercap ") or "&&" in line:
+                continue
+            args = [a for a in shlex.split(line)[1:] if "*" not in a]
+            result = CliRunner().invoke(main, [*args, "--help"])
+            assert result.exit_code == 0 and "Usage:" in result.output, (line, result.output)
+            seen += 1
+    assert seen >= 30  # most commands show some

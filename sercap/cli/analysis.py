@@ -45,6 +45,11 @@ def compare_command(ctx: click.Context, run_a, run_b, n_boot, level, seed, as_js
     utterances, both shown. McNemar's test counts the utterances only one of them gets
     right. Nothing is refitted. The last line is the verdict: "within noise" when the UA
     interval contains 0 (either of the two does), else which run is better.
+
+    \b
+    Examples:
+      sercap compare svm-20261127-101500-3fa2 cnn-20261127-102200-9b1e
+      sercap compare RUN_A RUN_B --n-boot 5000 --json
     """
     result = sercap.compare_runs(
         open_warehouse(ctx, read_only=True), run_a, run_b, n_boot=n_boot, level=level, seed=seed

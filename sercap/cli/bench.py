@@ -129,6 +129,12 @@ def bench_models_command(
 
     Writes bench.md, bench.csv, a comparison chart, a per-class recall chart and a confusion
     matrix per model into the report folder.
+
+    \b
+    Examples:
+      sercap bench svm lgbm dnn --ensemble
+      sercap bench --all --quick --out reports/quick
+      sercap bench svm trees --speaker-norm --opensmile
     """
     from sercap.format import (
         format_ensemble_comparison,
@@ -347,6 +353,11 @@ def bench_scale_command(
     overhead per task. Then a PROJECTION (not a measurement) of an IEMOCAP-sized nested
     tuning of svm and lgbm on 1, 8 and 64 workers from the measured per-fit costs.
     Does not touch the warehouse given with -w.
+
+    \b
+    Examples:
+      sercap bench scale emodb ../shared/data/emodb --workers 2
+      sercap bench scale emodb ../shared/data/emodb --workloads extract --repeat 3
     """
     from sercap.format import check_output_file, format_table, write_frame
 
@@ -401,6 +412,11 @@ def bench_sql_command(
     Each engine runs in a fresh process on the same Parquet files (reading included) and
     reports its peak memory: DuckDB mean/min/max/std with COLUMNS(), DuckDB with sercap's
     whole functionals template, polars group_by, pandas groupby (when installed).
+
+    \b
+    Examples:
+      sercap bench sql --copies 17 --threads 2
+      sercap bench sql --out reports/sql.csv
     """
     from sercap.format import check_output_file, format_table, write_frame
 

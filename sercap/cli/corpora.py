@@ -43,6 +43,12 @@ def ingest_command(
     (SHA-256 of the file) lose their stored features; the next extract recomputes them. So
     do stored utterances whose file is now missing or unusable (deleted, truncated); their
     rows and labels stay, and extract records the problem until the file is back.
+
+    \b
+    Examples:
+      sercap ingest emodb ../shared/data/emodb
+      sercap ingest iemocap /data/IEMOCAP_full_release
+      sercap ingest manifest clips.csv --name mine
     """
     from sercap.format import format_ingest_summary
 

@@ -90,7 +90,12 @@ def features_list_command(ctx: click.Context) -> None:
 @click.argument("name")
 @click.pass_context
 def features_show_command(ctx: click.Context, name: str) -> None:
-    """Parameters, library versions, hash, columns and storage of feature set NAME."""
+    """Parameters, library versions, hash, columns and storage of feature set NAME.
+
+    \b
+    Examples:
+      sercap features show default
+    """
     click.echo(
         sercap.describe_feature_set(open_warehouse(ctx, read_only=True, missing="memory"), name)
     )
@@ -131,7 +136,12 @@ def images_group(ctx: click.Context, image_set: str, **kwargs) -> None:
 def images_show_command(
     ctx: click.Context, utt_id: str, image_set: str, out: Path | None, raw: bool
 ) -> None:
-    """Write utterance UTT's spectrogram as a PNG with time and frequency axes."""
+    """Write utterance UTT's spectrogram as a PNG with time and frequency axes.
+
+    \b
+    Examples:
+      sercap images show 03a01Fa --out 03a01Fa.png
+    """
     from sercap.format import refuse_inside
 
     wh = open_warehouse(ctx, read_only=True, missing="memory")

@@ -81,6 +81,13 @@ def train_command(
     predictions, their per-fold mean ± std, and the confusion matrix. With --target, the
     model's regressor of that rating on every utterance that has one (or those --labels
     keeps): CCC, Pearson r and MAE of the pooled out-of-fold predictions.
+
+    \b
+    Examples:
+      sercap train svm
+      sercap train lgbm --speaker-norm --columns '^(mfcc|logmel)_'
+      sercap train cnn --params '{"epochs": 10}' --device cuda
+      sercap train xgb --tuned
     """
     if study and not tuned:
         raise BadParameterError("--study names the nested tuning of --tuned; add --tuned")
@@ -258,6 +265,12 @@ def tune_command(
     studies; several processes (or machines, with --storage postgresql://…) can tune them
     together (with --top-up they share the budget). With --target the
     studies tune the model's regressor of that rating on inner CCC.
+
+    \b
+    Examples:
+      sercap tune xgb --trials 20
+      sercap tune svm --fold 03 --storage postgresql+psycopg://user@host/optuna
+      sercap tune xgb --show
     """
     request = dict(
         corpus=corpus,
@@ -322,6 +335,11 @@ def ensemble_command(ctx: click.Context, run_ids: tuple[str, ...], weights: str 
     then optimistic. The run records that its members were chosen by hand, and `report`
     lists it without ranking it or making it the best (`bench --ensemble` stores the fixed
     ensembles it declares before scoring).
+
+    \b
+    Examples:
+      sercap ensemble RUN_A RUN_B RUN_C
+      sercap ensemble RUN_A RUN_B --weights 2,1
     """
     parsed = None
     if weights:
@@ -358,7 +376,13 @@ def report_command(ctx: click.Context, corpus, label_map, feature_set, out_dir, 
     """Write a Markdown report with pictures: model comparison (which runs are within noise
     of the best), confusion matrices, per-class recall, UA per gender and per speaker, UA
     against coverage, feature importance, audio vs text runs (UA per modality, where they
-    disagree), the functionals that separate the emotions, the corpus at a glance."""
+    disagree), the functionals that separate the emotions, the corpus at a glance.
+
+    \b
+    Examples:
+      sercap report --out reports/emodb
+      sercap report --corpus emodb --no-importance
+    """
     wh = open_warehouse(ctx, read_only=True)  # stores nothing: no byte of the catalog changes
     runs = sercap.runs(wh, corpus=sercap.resolve_corpus(wh, corpus))  # a bad name: one line
     classifying = runs.height and (
@@ -435,6 +459,12 @@ def predict_command(
 
     A regression run (`train MODEL --target valence`), named with --run, predicts each
     file's rating instead: one column named after the rating.
+
+    \b
+    Examples:
+      sercap predict clip.wav other.flac --model svm
+      sercap predict *.wav --run RUN_ID --coverage 0.8 --format csv
+      sercap predict clip.wav --model text-lr --text "I can't believe it"
     """
     from sercap.format import mark_abstained, print_frame
 
