@@ -39,6 +39,7 @@ from sercap.errors import (
 if TYPE_CHECKING:  # only for annotations: the heavy modules load when a verb runs
     import optuna
     import polars as pl
+    from distributed import Client
 
     from sercap.corpora.ingest import IngestSummary
     from sercap.corpora.synthetic import SynthResult
@@ -203,7 +204,9 @@ def connect(
     memory : bool
         Keep the catalog in memory but the Parquet parts under ``path``.
     read_only : bool
-        Open an existing warehouse without changing it (several processes may).
+        Open an existing warehouse without changing its catalog or parts (several
+        processes may). Verbs that write a report or a plot write it to the folder given,
+        by default ``WAREHOUSE/reports/``, the warehouse's output folder.
     wait_s : float
         How long to wait while another process holds the write lock.
     absolute : bool
@@ -217,7 +220,10 @@ def connect(
     Returns
     -------
     sercap.store.Warehouse
-        ``wh.query(sql)`` returns a polars DataFrame; ``wh.close()`` releases the lock.
+        ``wh.close()`` releases the lock. ``wh.query(sql)`` returns a polars DataFrame; it
+        is the raw DuckDB connection, unchecked (a read-only one can still ``COPY`` to a
+        file outside the catalog): :func:`sql` is the checked way to query, which reads
+        only, and on a read-only warehouse reads no file but its parts.
 
     Examples
     --------
@@ -230,6 +236,11 @@ def connect(
     from sercap.store import connect as _connect
     from sercap.store.warehouse import default_path
 
+    if read_only and (memory or (path is not None and str(path) == ":memory:")):
+        raise BadParameterError(  # DuckDB's CatalogException from deep inside
+            "read_only=True with an in-memory catalog: it starts empty, there is nothing to read",
+            hint="open a warehouse folder read-only, or leave read_only out",
+        )
     if path is not None and str(path) != ":memory:":
         path = Path(path).expanduser()
     if absolute and path is None:
@@ -369,7 +380,7 @@ def extract(
     chunk_size: int | None = None,
     retry_errors: bool = False,
     limit: int | None = None,
-    cluster: str | None = None,
+    cluster: str | Client | None = None,
     kind: str | None = None,
     progress: bool | None = None,
 ) -> ExtractSummary:
@@ -394,7 +405,7 @@ def extract(
         Try again the utterances that failed before.
     limit : int, optional
         At most this many utterances.
-    cluster : str, optional
+    cluster : str or dask.distributed.Client, optional
         Run the chunks on Dask instead of ``jobs`` processes: ``"local:N"`` or
         ``"tcp://HOST:PORT"`` (workers must see the audio and warehouse at the same paths).
     kind : str, optional
@@ -775,7 +786,7 @@ def train(
     seed: int = 0,
     jobs: int = 1,
     device: str | None = None,
-    cluster: str | None = None,
+    cluster: str | Client | None = None,
     progress: bool | None = None,
     say: Say | None = None,
 ) -> Run:
@@ -818,7 +829,7 @@ def train(
         MAE; see :mod:`sercap.regression`.
     seed, jobs, device
         Random seed, threads for fitting, torch device.
-    cluster : str, optional
+    cluster : str or dask.distributed.Client, optional
         A Dask cluster (``"local:N"``, ``"tcp://HOST:PORT"``; default ``$SERCAP_CLUSTER``):
         each (model, outer fold) fit is one task; the run is the in-process one.
     progress : bool, optional
@@ -1172,7 +1183,7 @@ def tune(
     seed: int = 0,
     jobs: int = 1,
     device: str | None = None,
-    cluster: str | None = None,
+    cluster: str | Client | None = None,
     progress: bool | None = None,
     say: Say | None = None,
 ) -> Study:
@@ -1558,6 +1569,12 @@ def _prediction_run(
             f"paths={given!r}", hint="give an audio file's path or a list of paths"
         )
     record = get_run(wh, run or newest_run(wh, model or "", corpus, say=say))
+    if record.record.get("speaker_norm"):  # models_to_fit listed it; the CLI opened writable
+        raise BadParameterError(
+            f"run {record.run_id} used speaker normalisation, which needs many utterances of "
+            "each new speaker",
+            hint="predict with a run trained without speaker normalisation",
+        )
     return [Path(p) for p in paths], record
 
 
@@ -2107,12 +2124,18 @@ def repair(wh: Warehouse, problems: Sequence[Any] | CheckResult | None = None) -
     ['repaired: 0 part(s) unregistered, 0 file(s) deleted']
     >>> wh.close()
     """
+    from sercap.check import Problem
     from sercap.check import repair as _repair
 
     if problems is None:
         problems = verify(wh)
     if isinstance(problems, CheckResult):
         problems = problems.problems
+    if isinstance(problems, str) or not all(isinstance(p, Problem) for p in problems):
+        raise BadParameterError(
+            f"problems={problems!r}"[:80],
+            hint="give verify(wh) or its .problems, or leave problems out",
+        )
     return _repair(wh, list(problems))
 
 
@@ -2184,7 +2207,7 @@ def images(
     chunk_size: int | None = None,
     retry_errors: bool = False,
     limit: int | None = None,
-    cluster: str | None = None,
+    cluster: str | Client | None = None,
     progress: bool | None = None,
 ) -> ExtractSummary:
     """Store one log-mel spectrogram per utterance as an 8-bit grayscale PNG.
@@ -2586,7 +2609,7 @@ def bench(
     seed: int = 0,
     jobs: int = 1,
     device: str | None = None,
-    cluster: str | None = None,
+    cluster: str | Client | None = None,
     progress: bool | None = None,
     modalities: Sequence[str] | None = None,
     target: str | None = None,
@@ -2647,6 +2670,13 @@ def bench(
     _require_writable(wh, "bench stores its runs")
     from sercap.compare import available_models, plan_bench, run_bench
 
+    if models is None or not (
+        isinstance(models, str)
+        or (isinstance(models, Sequence) and all(isinstance(m, str) for m in models))
+    ):
+        raise BadParameterError(
+            f"models={models!r}", hint='give model names, e.g. ["svm", "lgbm"], or all_models=True'
+        )
     models = _listed(models)
 
     spec = _cluster(cluster)
@@ -3241,3 +3271,19 @@ __all__ = [
     "use_numba_cache",
     "warehouse_exists",
 ]
+
+
+def _check_arguments_of_every_verb() -> None:
+    """Wrap each public function so that its simple arguments are checked against its
+    annotations, and paths have ``~`` expanded (:mod:`sercap._arguments`)."""
+    import inspect
+
+    from sercap._arguments import checked_arguments
+
+    for name in __all__:
+        obj = globals()[name]
+        if inspect.isfunction(obj) and obj.__module__ == __name__:
+            globals()[name] = checked_arguments(obj)
+
+
+_check_arguments_of_every_verb()

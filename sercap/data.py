@@ -73,6 +73,18 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.utt_ids)
 
+    def __repr__(self) -> str:
+        # the dataclass' own repr printed every array and all 2,853 column names (75 kB)
+        shape = self.X.shape if hasattr(self.X, "shape") else f"{len(self.X)} arrays"
+        what = f"target={self.target!r}" if self.target else f"classes={self.classes}"
+        norm = ", speaker_norm=True" if self.speaker_norm else ""
+        return (
+            f"Dataset(corpus={self.corpus!r}, label_map={self.label_map!r}, {len(self)} "
+            f"utterances, {len(np.unique(self.speakers))} speakers, "
+            f"{len(np.unique(self.folds))} folds ({self.protocol}), {self.input_kind} X "
+            f"{shape}, {what}{norm})"
+        )
+
     @property
     def n_classes(self) -> int:
         return len(self.classes)

@@ -311,6 +311,14 @@ class TuningComparison:
     tuned: RunOutcome
     difference: PairedDifference
 
+    def __repr__(self) -> str:  # the outcomes hold every probability vector
+        d = self.difference
+        return (
+            f"TuningComparison(model={self.model!r}, default={self.default.run_id!r} "
+            f"UA {d.ua_a:.4f}, tuned={self.tuned.run_id!r} UA {d.ua_b:.4f}, "
+            f"difference {d.diff:+.4f} [{d.low:+.4f}, {d.high:+.4f}])"
+        )
+
 
 def compare_tuned(
     wh: Warehouse,

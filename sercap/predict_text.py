@@ -52,7 +52,7 @@ def read_texts_csv(path: PathLike) -> list[tuple[str, str, str]]:
         One line naming the CSV and the problem: missing, not UTF-8, not CSV, no header,
         a missing column, a row without a path.
     """
-    source = Path(path)
+    source = Path(path).expanduser()
     try:
         raw = source.read_bytes()
     except FileNotFoundError:

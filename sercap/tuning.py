@@ -183,7 +183,7 @@ def storage_url(url: str | None) -> str | None:
     if url is None:
         return None
     if url.endswith((".journal", ".log")):
-        return str(Path(url).absolute())
+        return str(Path(url).expanduser().absolute())
     relative = re.match(r"(sqlite(?:\+\w+)?:///)([^/].*)$", url)
     if relative and not relative.group(2).startswith(":memory:"):
         return relative.group(1) + str(Path(relative.group(2)).absolute())
@@ -217,7 +217,7 @@ def open_storage(
 
     if url is None or url.endswith((".journal", ".log")):
         # absolute: Dask workers on other machines or folders open the same file
-        path = (Path(url) if url else layout.study_journal(root, study)).absolute()
+        path = (Path(url).expanduser() if url else layout.study_journal(root, study)).absolute()
         if not create and not path.is_file():
             raise _no_study(study)
         path.parent.mkdir(parents=True, exist_ok=True)

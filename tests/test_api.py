@@ -714,8 +714,8 @@ def test_arguments_of_the_wrong_type_are_one_line_each(issue_example, tmp_path: 
         (lambda: sercap.sql(wh, None), "query=None"),
         (lambda: sercap.sql(wh, 5), "query=5"),
         (lambda: sercap.get_run(wh, 5), "run_id=5"),
-        (lambda: sercap.train(wh, "svm", feature_set=5), "feature set 5 is not valid"),
-        (lambda: sercap.train(wh, "svm", columns=5), "is not a valid regular expression"),
+        (lambda: sercap.train(wh, "svm", feature_set=5), "feature_set=5; give a string"),
+        (lambda: sercap.train(wh, "svm", columns=5), "columns=5; give a string"),
         (lambda: sercap.compare_runs(wh, run.run_id, run.run_id, level="0.9"), "level='0.9'"),
     ):
         with pytest.raises(sercap.SercapError, match=words):

@@ -48,6 +48,9 @@ def test_bad_definitions_are_refused_in_one_line() -> None:
         get_feature_set("nope")
     with pytest.raises(SercapError, match="choose one of: mel"):
         get_feature_set("default", kind="image")
+    # an unknown kind listed no choice at all ("choose one of: ")
+    with pytest.raises(SercapError, match="^unknown kind 'zz'; choose one of: image, lld, open"):
+        get_feature_set("default", kind="zz")
     params = dict(get_feature_set("default").params)
     with pytest.raises(SercapError, match="hop_ms must be a positive number"):
         make_feature_set("x", "lld", {**params, "hop_ms": 0})

@@ -149,6 +149,12 @@ def test_speaker_normalised_runs_are_refused(trained, wavs) -> None:
     run_id = run_model(wh, "svm", data, progress=False).run_id
     with pytest.raises(SercapError, match="speaker normalisation"):
         predict_files(wh, run_id, [wavs["mono16k"]], progress=False)
+    # models_to_fit refuses it too: it listed the run, and the CLI opened writable for it
+    import sercap
+
+    for verb in (sercap.models_to_fit, sercap.predict):
+        with pytest.raises(sercap.BadParameterError, match=f"run {run_id} used speaker norm"):
+            verb(wh, [wavs["mono16k"]], run=run_id)
     # Though it is the newest, --model NAME passes over it to a run that can predict.
     notes: list[str] = []
     chosen = newest_run(wh, "svm", say=notes.append)

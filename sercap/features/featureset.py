@@ -297,6 +297,9 @@ def builtin_names(kind: str | None = None) -> list[str]:
 def get_feature_set(name: str, kind: str | None = None) -> FeatureSet:
     """A built-in feature set by name (``kind`` restricts which are accepted)."""
     defs = builtin_definitions()
+    kinds = sorted({k for k, _, _ in defs.values()})
+    if kind is not None and kind not in kinds:  # said "choose one of: " and nothing
+        raise BadParameterError(f"unknown kind {kind!r}; choose one of: {', '.join(kinds)}")
     if name not in defs or (kind is not None and defs[name][0] != kind):
         names = ", ".join(builtin_names(kind))
         called = {"image": "an image set", "opensmile": "an openSMILE set", "lld": "a feature set"}

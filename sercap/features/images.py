@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -72,7 +72,7 @@ class StoredImage:
     """One row of an image table, with what is needed to draw axes."""
 
     utt_id: str
-    png: bytes
+    png: bytes = field(repr=False)
     height: int
     width: int
     params: Mapping[str, Any]

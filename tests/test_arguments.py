@@ -1,0 +1,105 @@
+"""Every public verb checks its simple arguments against its annotations (sercap._arguments)."""
+
+import doctest
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import sercap
+import sercap._arguments
+from sercap.errors import BadParameterError
+
+
+def test_the_module_examples_run() -> None:
+    assert doctest.testmod(sercap._arguments).failed == 0
+
+
+def test_a_string_for_a_flag_is_refused_before_anything_runs() -> None:
+    """`sql(wh, "DELETE …", write="false")` deleted every row: "false" is a true string."""
+    with sercap.connect(":memory:") as wh:
+        sercap.sql(wh, "CREATE TABLE t AS SELECT 1 AS a", write=True)
+        with pytest.raises(BadParameterError, match=r"^sql: write='false'; give True or False$"):
+            sercap.sql(wh, "DELETE FROM t", write="false")
+        assert sercap.sql(wh, "SELECT count(*) AS n FROM t")[0][1]["n"][0] == 1
+        with pytest.raises(BadParameterError, match="speaker_norm='no'"):
+            sercap.train(wh, "svm", speaker_norm="no")
+
+
+def test_none_and_blank_strings_are_named(tmp_path: Path) -> None:
+    with sercap.connect(":memory:") as wh:
+        with pytest.raises(BadParameterError, match="^get_run: run_id is required, not None"):
+            sercap.get_run(wh, None)
+        with pytest.raises(BadParameterError, match=r"^get_run: run_id=''; give a non-empty"):
+            sercap.get_run(wh, "")  # an empty prefix matched the only run
+        with pytest.raises(BadParameterError, match="^extract: corpus=3; give a string"):
+            sercap.extract(wh, corpus=3)  # was DuckDB's multi-line ConversionException
+        with pytest.raises(BadParameterError, match="^train: jobs is required, not None"):
+            sercap.train(wh, "svm", jobs=None)
+    with pytest.raises(BadParameterError, match="^synth: sessions is required, not None"):
+        sercap.synth(tmp_path / "c", sessions=None)
+    with pytest.raises(BadParameterError, match="^connect: read_only='false'"):
+        sercap.connect(tmp_path / "w", read_only="false")
+    assert not (tmp_path / "w").exists()
+
+
+def test_a_path_with_a_tilde_is_the_home_folder(tmp_path: Path, monkeypatch) -> None:
+    """`synth("~/syn")` wrote ./~/syn; `ingest(wh, kind, "~/corpus")` found no such folder."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "home").mkdir()
+    corpus = sercap.synth("~/syn", sessions=1, per_speaker=2)
+    assert corpus.root == tmp_path / "home" / "syn" and not (tmp_path / "~").exists()
+    with sercap.connect("~/wh") as wh:
+        assert sercap.ingest(wh, "iemocap", "~/syn").added > 0
+    assert (tmp_path / "home" / "wh" / "sercap.duckdb").is_file()
+    wav = next((tmp_path / "home" / "syn").rglob("*.wav"))
+    row = sercap.features(f"~/{wav.relative_to(tmp_path / 'home')}")
+    assert row.height == 1
+
+
+def test_a_read_only_in_memory_catalog_is_one_line(tmp_path: Path) -> None:
+    """It was DuckDB's CatalogException: an in-memory catalog starts empty."""
+    for kwargs in ({"path": ":memory:"}, {"path": tmp_path / "w", "memory": True}):
+        with pytest.raises(BadParameterError, match="read_only=True with an in-memory catalog"):
+            sercap.connect(**kwargs, read_only=True)
+    assert not (tmp_path / "w").exists()
+
+
+def test_reprs_are_a_line_not_every_array() -> None:
+    """A Dataset printed every array and 2,853 column names (75 kB) into a notebook cell."""
+    from sercap.data import Dataset
+
+    ds = Dataset(
+        utt_ids=np.array(["a", "b", "c"]), X=np.zeros((3, 2853), np.float32),
+        y=np.array([0, 1, 0]), classes=["ang", "neu"], speakers=np.array(["s1", "s1", "s2"]),
+        folds=np.array(["s1", "s1", "s2"]), corpus="toy", label_map="toy2",
+        protocol="leave-one-speaker-out", input_kind="tabular",
+        columns=[f"c{i}" for i in range(2853)],
+    )  # fmt: skip
+    assert repr(ds) == (
+        "Dataset(corpus='toy', label_map='toy2', 3 utterances, 2 speakers, 2 folds "
+        "(leave-one-speaker-out), tabular X (3, 2853), classes=['ang', 'neu'])"
+    )
+
+
+def test_a_tilde_in_a_study_journal_or_a_transcripts_csv(tmp_path: Path, monkeypatch) -> None:
+    """`tune(storage="~/st.journal")` made ./~/st.journal; `texts="~/t.csv"` was missing."""
+    from sercap.predict_text import read_texts_csv
+    from sercap.tuning import open_storage, storage_url
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert storage_url("~/st.journal") == str(tmp_path / "st.journal")
+    open_storage("~/st.journal", tmp_path, "s")
+    assert (tmp_path / "st.journal").is_file() and not (tmp_path / "~").exists()
+    (tmp_path / "t.csv").write_text("path,text\na.wav,hello\n")
+    assert [row[:2] for row in read_texts_csv("~/t.csv")] == [("a.wav", "hello")]
+
+
+def test_richer_arguments_of_repair_and_bench_are_one_line() -> None:
+    with sercap.connect(":memory:") as wh:
+        with pytest.raises(BadParameterError, match=r"^problems=\[1, 2\]; give verify\(wh\)"):
+            sercap.repair(wh, [1, 2])  # AttributeError: 'int' object has no attribute 'chunk'
+        with pytest.raises(BadParameterError, match="^models=None; give model names"):
+            sercap.bench(wh, None)  # TypeError: 'NoneType' object is not iterable
