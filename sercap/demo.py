@@ -106,20 +106,32 @@ def run_demo(
         )
     if corpus_dir is None and per_speaker < 1:
         raise BadParameterError(f"per_speaker {per_speaker}: give at least 1")
+    from sercap._newfiles import NewFiles
+
     out_dir = Path(out_dir)
-    if corpus_dir is None:
-        corpus_dir = out_dir / "corpus"
-        say(f"1/6 synthetic corpus → {corpus_dir}")
-        synth = generate(corpus_dir, sessions=sessions, per_speaker=per_speaker, seed=seed,
-                         progress=progress)  # fmt: skip
-        corpus_dir = synth.root
-        kind = "iemocap"
-    else:
-        kind = kind or guess_kind(Path(corpus_dir))
-        say(f"1/6 corpus {corpus_dir} ({kind})")
-    wh = connect(out_dir / "warehouse")
-    try:
+    made = NewFiles(out_dir)  # what a failed first step made goes (a folder, a warehouse)
+    new = not (out_dir / "warehouse" / "sercap.duckdb").is_file()
+    wh = None
+    try:  # steps 1 and 2: a corpus it cannot read left an empty warehouse behind
+        if corpus_dir is None:
+            corpus_dir = out_dir / "corpus"
+            say(f"1/6 synthetic corpus → {corpus_dir}")
+            synth = generate(corpus_dir, sessions=sessions, per_speaker=per_speaker,
+                             seed=seed, progress=progress)  # fmt: skip
+            corpus_dir = synth.root
+            kind = "iemocap"
+        else:
+            kind = kind or guess_kind(Path(corpus_dir))
+            say(f"1/6 corpus {corpus_dir} ({kind})")
+        wh = connect(out_dir / "warehouse")
         summary = ingest(wh, kind, corpus_dir, progress=progress)
+    except BaseException:
+        if wh is not None:
+            wh.close()
+        if new:
+            made.remove()
+        raise
+    try:
         say(f"2/6 ingested {summary.corpus}: {summary.read} utterances read, "
             f"{len(summary.problems)} problems")  # fmt: skip
         corpus = summary.corpus

@@ -75,3 +75,15 @@ def test_guess_kind(tmp_path: Path) -> None:
     assert guess_kind(tmp_path / "emodb") == "emodb"
     with pytest.raises(SercapError, match="pass --kind / kind="):
         guess_kind(tmp_path)
+
+
+def test_a_demo_whose_corpus_cannot_be_read_leaves_no_warehouse(tmp_path: Path) -> None:
+    """A failed `demo --corpus-dir … --kind emodb` left demo/warehouse/sercap.duckdb."""
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(
+        main,
+        ["demo", "--dir", str(out), "--corpus-dir", str(tmp_path / "empty"), "--kind", "emodb"],
+    )
+    assert result.exit_code == 1 and "no .wav files" in result.output
+    assert not out.exists()

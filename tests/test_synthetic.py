@@ -102,3 +102,29 @@ def test_rewrites_its_own_folder_and_refuses_others(tmp_path: Path) -> None:
     with pytest.raises(SercapError, match="not empty"):
         generate(tmp_path / "mine", sessions=1, per_speaker=1)
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
+def test_an_interrupted_synth_leaves_nothing_the_rerun_refuses(tmp_path: Path, monkeypatch) -> None:
+    """Ctrl-C half-way left wavs without README.txt: the rerun said "folder is not empty"."""
+    from sercap.corpora import synthetic
+
+    calls = {"n": 0}
+    real = synthetic.synthesize
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(synthetic, "synthesize", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        generate(tmp_path / "new", sessions=1, per_speaker=4)
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "mine").mkdir()  # a folder of the user's, empty: it stays, empty
+    calls["n"] = 0
+    with pytest.raises(KeyboardInterrupt):
+        generate(tmp_path / "mine", sessions=1, per_speaker=4)
+    assert list((tmp_path / "mine").iterdir()) == []
+    monkeypatch.setattr(synthetic, "synthesize", real)
+    assert generate(tmp_path / "mine", sessions=1, per_speaker=1).root == tmp_path / "mine"

@@ -224,24 +224,16 @@ class discard_if_new:  # noqa: N801 - used as a context manager, like contextlib
         self.ctx = ctx
 
     def __enter__(self) -> None:
+        from sercap._newfiles import NewFiles
+
         self.new = not sercap.warehouse_exists(self.path)
-        self.folder_existed = self.path.exists()
-        self.before = set(self.path.iterdir()) if self.path.is_dir() else set()
+        self.files = NewFiles(self.path)
 
     def __exit__(self, kind, exc, tb) -> bool:
         if kind is None or not self.new:
             return False
-        import shutil
-
         self.ctx.close()  # closes the warehouse (call_on_close) before its files go
-        if not self.folder_existed:
-            shutil.rmtree(self.path, ignore_errors=True)
-        elif self.path.is_dir():
-            for entry in set(self.path.iterdir()) - self.before:
-                if entry.is_dir() and not entry.is_symlink():
-                    shutil.rmtree(entry, ignore_errors=True)
-                else:
-                    entry.unlink(missing_ok=True)
+        self.files.remove()
         return False
 
 

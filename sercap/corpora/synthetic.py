@@ -179,8 +179,21 @@ def generate(
     """Write a synthetic IEMOCAP-layout corpus to ``out_dir`` (Session1..N inside it)."""
     if not 1 <= sessions <= 9 or per_speaker < 1:
         raise ValueError("sessions must be 1..9 and per_speaker at least 1")
+    from sercap._newfiles import NewFiles
+
     root = Path(out_dir)
     _clear_previous(root)
+    made = NewFiles(root)  # Ctrl-C half-way left files that the rerun then refused
+    try:
+        return _write_corpus(root, sessions, per_speaker, seed, progress)
+    except BaseException:
+        made.remove()
+        raise
+
+
+def _write_corpus(
+    root: Path, sessions: int, per_speaker: int, seed: int, progress: bool | None
+) -> SynthResult:
     utterances = plan_corpus(sessions, per_speaker, seed)
     result = SynthResult(root=root)
     bar = tqdm(
