@@ -1932,28 +1932,41 @@ def _controls_transactions(texts: Sequence[str]) -> bool:
 
 
 def _run_atomically(wh: Warehouse, texts: list[str]) -> Iterator[tuple[str, pl.DataFrame]]:
-    """:func:`_run_statements` in one transaction: a failing statement (or an iterator
-    left before the end) rolls back those before it, which autocommit had kept: a user fixing
-    the typo in the third statement ran the first two twice."""
+    """:func:`_run_statements` in one transaction: a failing statement rolls back those
+    before it, which autocommit had kept (a user fixing the typo in the third statement ran
+    the first two twice). The transaction commits as soon as the last statement has run,
+    before its result is handed over: a caller that stops at the last result (the CLI
+    knows how many there are) has everything applied; one that stops earlier, nothing."""
     wh.execute("BEGIN TRANSACTION")
+    committed = False
     try:
-        yield from _run_statements(wh, texts)
+        for i, (text, frame) in enumerate(_run_statements(wh, texts), 1):
+            if i == len(texts):
+                _commit(wh, len(texts))
+                committed = True
+            yield text, frame
     except SercapError as exc:
-        wh.execute("ROLLBACK")
+        if not committed:
+            wh.execute("ROLLBACK")
         done = f"none of the {len(texts)} statements was applied (they run as one transaction)"
         raise type(exc)(exc.message, hint="; ".join(filter(None, (done, exc.hint)))) from exc
     except BaseException:
-        with contextlib.suppress(Exception):
-            wh.execute("ROLLBACK")
+        if not committed:
+            with contextlib.suppress(Exception):
+                wh.execute("ROLLBACK")
         raise
+
+
+def _commit(wh: Warehouse, n: int) -> None:
+    """COMMIT, or one line when DuckDB finds a conflict at commit (nothing is applied)."""
     try:
         wh.execute("COMMIT")
-    except Exception as exc:  # a conflict found at commit: nothing was applied
+    except Exception as exc:
         with contextlib.suppress(Exception):
             wh.execute("ROLLBACK")
         raise QueryError(
             (str(exc).strip().splitlines() or [""])[0],
-            hint=f"none of the {len(texts)} statements was applied (they run as one transaction)",
+            hint=f"none of the {n} statements was applied (they run as one transaction)",
         ) from exc
 
 

@@ -269,9 +269,16 @@ def test_sql_write_applies_every_statement_or_none(toy_dir: Path) -> None:
     _one_line_error(failed, "none of the 2 statements was applied (they run as one transaction)")
     count = "SELECT count(*) AS n FROM labels"
     assert run("-w", toy_dir, "sql", count, "--format", "csv").output.split() == ["n", "48"]
+    # all of them are applied when none fails (the CLI took every result but never asked
+    # for the end of the statements, and the transaction was rolled back: nothing stored)
+    query = "CREATE TABLE both_1 AS SELECT 1 AS a; CREATE TABLE both_2 AS SELECT 2 AS b"
+    assert run("-w", toy_dir, "sql", query, "--write").exit_code == 0
+    tables = "SELECT count(*) AS n FROM duckdb_tables() WHERE table_name LIKE 'both_%'"
+    assert run("-w", toy_dir, "sql", tables, "--format", "csv").output.split() == ["n", "2"]
     # a query with its own BEGIN / COMMIT runs as written
     query = "BEGIN; CREATE TABLE mine AS SELECT 1 AS a; COMMIT; FROM mine"
     assert "(1 row)" in run("-w", toy_dir, "sql", query, "--write").output
+    assert "(1 row)" in run("-w", toy_dir, "sql", "FROM mine").output
 
 
 _HOLD = """
