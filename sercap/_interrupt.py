@@ -27,3 +27,37 @@ def install() -> Any:
     if threading.current_thread() is not threading.main_thread():
         return None
     return signal.signal(signal.SIGINT, _exit_130)
+
+
+def is_interrupt(exc: BaseException | None) -> bool:
+    """Whether ``exc``, or what it was raised from or during, is a Ctrl-C.
+
+    DuckDB turns one into ``RuntimeError('Query interrupted')`` or an ``InterruptException``,
+    and one that lands inside a Python function DuckDB or numba was calling comes back
+    wrapped (``InvalidInputException: … failed: KeyboardInterrupt``, numba's ``SystemError:
+    … returned a result with an exception set``); each was recorded as the file's problem
+    and the command went on.
+
+    >>> is_interrupt(RuntimeError("Query interrupted")), is_interrupt(ValueError("bad"))
+    (True, False)
+    >>> try:
+    ...     try:
+    ...         raise KeyboardInterrupt
+    ...     except KeyboardInterrupt as inner:
+    ...         raise SystemError("returned a result with an exception set") from inner
+    ... except SystemError as outer:
+    ...     is_interrupt(outer)
+    True
+    """
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, KeyboardInterrupt) or type(exc).__name__ == "InterruptException":
+            return True
+        text = str(exc)
+        if isinstance(exc, RuntimeError) and "interrupted" in text.lower():
+            return True
+        if "KeyboardInterrupt" in text:  # raised inside a function DuckDB was calling
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False

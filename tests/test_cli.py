@@ -675,3 +675,33 @@ def test_every_example_in_the_help_names_real_commands_and_options() -> None:
             assert result.exit_code == 0 and "Usage:" in result.output, (line, result.output)
             seen += 1
     assert seen >= 30  # most commands show some
+
+
+def test_a_ctrl_c_a_library_swallowed_still_ends_the_command_as_interrupted(
+    toy_dir: Path, monkeypatch
+) -> None:
+    """A Ctrl-C during predict's per-file features came back from DuckDB or numba wrapped
+    (`InvalidInputException: … failed: KeyboardInterrupt`), was recorded as that file's
+    problem, and the command printed its table and exited 0."""
+    import os
+    import signal
+
+    import sercap
+    from sercap._interrupt import is_interrupt
+
+    real = sercap.info
+
+    def swallowing(wh):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+        except KeyboardInterrupt:
+            pass  # what the wrapped error amounted to: caught, and on with the work
+        return real(wh)
+
+    monkeypatch.setattr(sercap, "info", swallowing)
+    result = CliRunner().invoke(main, ["-w", str(toy_dir), "info"])
+    assert result.exit_code == 130
+    assert result.output.rstrip().endswith("interrupted: everything already stored is kept; "
+                                           "rerun to resume")  # fmt: skip
+    wrapped = Exception("Invalid Input Error: counting the rows failed: KeyboardInterrupt")
+    assert is_interrupt(wrapped) and not is_interrupt(Exception("Invalid Input Error: x"))

@@ -15,6 +15,7 @@ sercap.use_numba_cache()
 
 import click  # noqa: E402
 
+from sercap._interrupt import is_interrupt  # noqa: E402
 from sercap.errors import SercapError  # noqa: E402
 
 
@@ -83,21 +84,25 @@ class _Group(click.Group):
             # a Ctrl-C while the interpreter shuts down would kill it silently
             atexit.unregister(_ignore_sigint)
             atexit.register(_ignore_sigint)
+
+        def stop() -> None:
+            how = (  # plain `tune` again adds --trials to every study, finished or not
+                "rerun with --top-up to finish the same budget"
+                if ctx.invoked_subcommand == "tune"
+                else "rerun to resume"
+            )
+            click.echo(f"\ninterrupted: everything already stored is kept; {how}", err=True)
+            sys.exit(status)
+
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except BaseException as exc:
             if isinstance(exc, SystemExit) and not interrupted:
                 raise
-            if interrupted or _is_interrupt(exc):
-                how = (  # plain `tune` again adds --trials to every study, finished or not
-                    "rerun with --top-up to finish the same budget"
-                    if ctx.invoked_subcommand == "tune"
-                    else "rerun to resume"
-                )
-                click.echo(f"\ninterrupted: everything already stored is kept; {how}", err=True)
-                sys.exit(status)
+            if interrupted or is_interrupt(exc):
+                stop()
             if isinstance(exc, SercapError):
                 click.echo(f"error: {exc}", err=True)
                 sys.exit(1)
@@ -125,6 +130,10 @@ class _Group(click.Group):
                 )
                 sys.exit(1)
             raise
+        else:  # (outside the handlers above: stop's SystemExit is not caught again)
+            if interrupted:  # a Ctrl-C that some library caught, and the command went on
+                stop()
+            return result
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
@@ -138,21 +147,6 @@ def _ignore_sigint() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _is_interrupt(exc: BaseException | None) -> bool:
-    """Whether ``exc`` (or what it was raised from, or during) is Ctrl-C."""
-    seen = 0
-    while exc is not None and seen < 20:
-        if isinstance(exc, KeyboardInterrupt) or (
-            isinstance(exc, RuntimeError) and "interrupted" in str(exc).lower()
-        ):
-            return True
-        if type(exc).__name__ == "InterruptException":
-            return True
-        exc = exc.__cause__ or exc.__context__
-        seen += 1
-    return False
 
 
 def bars() -> bool:

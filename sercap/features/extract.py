@@ -388,12 +388,10 @@ def min_audio_samples(kind: str, params: dict[str, Any]) -> int:
 
 
 def is_interrupt(exc: BaseException) -> bool:
-    """Whether ``exc`` is Ctrl-C: DuckDB turns it into ``RuntimeError('Query interrupted')``."""
-    return (
-        isinstance(exc, KeyboardInterrupt)
-        or (type(exc) is RuntimeError and "interrupted" in str(exc).lower())
-        or type(exc).__name__ == "InterruptException"
-    )
+    """Whether ``exc`` is a Ctrl-C, however wrapped (:func:`sercap._interrupt.is_interrupt`)."""
+    from sercap._interrupt import is_interrupt as interrupt
+
+    return interrupt(exc)
 
 
 def _reraise_interrupt(exc: BaseException) -> None:
