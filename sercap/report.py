@@ -143,19 +143,45 @@ def write_report(
     run), per-class recall, fairness, UA against coverage, feature importance (``importance``:
     refits the newest tabular run's model per outer fold, or only the first
     ``importance_folds``), features, the corpus."""
-    import warnings
-
-    from sercap.compare import table_markdown, write_bench_report
-    from sercap.data import feature_set_hash, load_dataset, resolve_corpus, resolve_label_map
+    from sercap._newfiles import NewFiles
+    from sercap.data import feature_set_hash, resolve_corpus, resolve_label_map
     from sercap.format import make_output_dir
-    from sercap.modality import modality_section
-    from sercap.plots import boxplots_png, counts_png
 
     corpus = resolve_corpus(wh, corpus)
     label_map = resolve_label_map(wh, corpus, label_map)
     if feature_set is not None:  # named: an unknown or unextracted set is an error, not a note
         feature_set_hash(wh, feature_set)
     make_output_dir(out_dir)  # after the names are checked: a refused report makes none
+    # An interrupted report left new pictures beside the previous report.md, which then
+    # described them: it goes first, is written last, and what this call made goes on failure.
+    made = NewFiles(out_dir)
+    (out_dir / "report.md").unlink(missing_ok=True)
+    try:
+        return _write_report_files(
+            wh, out_dir, corpus, label_map, feature_set, importance, importance_folds
+        )
+    except BaseException:
+        made.remove()
+        raise
+
+
+def _write_report_files(
+    wh: Warehouse,
+    out_dir: Path,
+    corpus: str,
+    label_map: str,
+    feature_set: str | None,
+    importance: bool,
+    importance_folds: int | None,
+) -> Path:
+    """The body of :func:`write_report`, once its names are checked and its folder made."""
+    import warnings
+
+    from sercap.compare import table_markdown, write_bench_report
+    from sercap.data import load_dataset
+    from sercap.modality import modality_section
+    from sercap.plots import boxplots_png, counts_png
+
     best = newest_runs(wh, corpus, label_map)
     sections = [f"# sercap report: {corpus} ({label_map})", ""]
     if best:
@@ -285,5 +311,7 @@ def write_report(
             "",
         ]
     path = out_dir / "report.md"
-    path.write_text("\n".join(sections))
+    partial = out_dir / ".report.md.partial"
+    partial.write_text("\n".join(sections))
+    partial.replace(path)  # whole or not at all
     return path

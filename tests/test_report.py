@@ -225,3 +225,29 @@ def test_the_report_links_its_own_confusion_matrices_only(wh, tmp_path) -> None:
     text = write_report(wh, out, importance=False).read_text()
     assert "[confusion-svm.png](confusion-svm.png)" in text
     assert "confusion-old_model" not in text
+
+
+def test_an_interrupted_report_leaves_no_report_md_describing_other_pictures(
+    wh, tmp_path, monkeypatch
+) -> None:
+    """Ctrl-C half-way left the previous report.md beside new pictures it did not describe
+    (and, in a new folder, pictures without any report)."""
+    import sercap.report
+
+    add_features(wh, add_corpus(wh, n_speakers=4, per_class=4))
+    bench_models(wh, [BenchSpec("svm")], progress=False)
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "report.md").write_text("# the previous report\n")
+    (out / "notes.txt").write_text("mine")
+
+    def interrupted(*args, **kwargs):
+        (out / "half.png").write_bytes(b"png")  # a picture made before the Ctrl-C
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sercap.report, "_write_report_files", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_report(wh, out, importance=False)
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    monkeypatch.undo()
+    assert write_report(wh, out, importance=False).read_text().startswith("# sercap report")
