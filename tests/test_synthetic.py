@@ -128,3 +128,33 @@ def test_an_interrupted_synth_leaves_nothing_the_rerun_refuses(tmp_path: Path, m
     assert list((tmp_path / "mine").iterdir()) == []
     monkeypatch.setattr(synthetic, "synthesize", real)
     assert generate(tmp_path / "mine", sessions=1, per_speaker=1).root == tmp_path / "mine"
+
+
+def test_a_synth_killed_half_way_is_replaced_by_the_rerun(tmp_path: Path) -> None:
+    """kill -9 left wavs without the folder's mark: the rerun refused the folder."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "corpus"
+    command = [sys.executable, str(root / "cli.py"), "corpus", "synth", str(out)]
+    child = subprocess.Popen(
+        command, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 60
+    while not any(out.rglob("*.wav")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert any(out.rglob("*.wav")) and "incomplete" in (out / "README.txt").read_text()
+    again = subprocess.run(
+        [*command, "--sessions", "1", "--per-speaker", "1"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "incomplete" not in (out / "README.txt").read_text()

@@ -196,6 +196,13 @@ def _write_corpus(
 ) -> SynthResult:
     utterances = plan_corpus(sessions, per_speaker, seed)
     result = SynthResult(root=root)
+    # The mark comes first (a kill -9 half-way leaves a folder the rerun recognises and
+    # replaces) and says "incomplete" until the last file is written.
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "README.txt").write_text(
+        f"{README_MARK} (seed {seed}): incomplete, stopped while being written; run "
+        "`sercap corpus synth` into this folder again.\n"
+    )
     bar = tqdm(
         utterances,
         desc="synthesising",
