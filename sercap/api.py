@@ -2052,8 +2052,9 @@ def info(wh: Warehouse) -> str:
 @dataclass
 class CheckResult(ShownAsText):
     """What :func:`verify` found: ``problems`` (each with ``line()``), ``parts`` verified and
-    ``leftovers``: files in the part folders that no part row names (left by an interrupted
-    run; harmless, the next extraction of their set removes them)."""
+    ``leftovers``: files in the part folders that no part row names, and folders of final
+    models the catalog does not record (left by an interrupted run; harmless: the next
+    extraction of their set, or the next prediction with their run, removes them)."""
 
     problems: list[Any]
     parts: int
@@ -2067,8 +2068,9 @@ class CheckResult(ShownAsText):
         lines = [p.line() for p in self.problems] or [f"no problems: {self.parts} part(s) verified"]
         if self.leftovers:
             lines.append(
-                f"note: {len(self.leftovers)} file(s) in the part folders are not registered "
-                f"({self.leftovers[0]}); the next extraction of their set removes them"
+                f"note: {len(self.leftovers)} file(s) or folder(s) left by interrupted runs "
+                f"are not registered ({self.leftovers[0]}); the next extraction of their set, "
+                "or prediction with their run, removes them"
             )
         return "\n".join(lines)
 
@@ -2109,8 +2111,9 @@ def verify(wh: Warehouse) -> CheckResult:
     problems = _check(wh)
     from sercap.store.layout import relative
     from sercap.store.parts import all_part_paths, unregistered_files
+    from sercap.store.runs import unrecorded_artifacts
 
-    leftovers = [relative(wh.root, p) for p in unregistered_files(wh)]
+    leftovers = [relative(wh.root, p) for p in [*unregistered_files(wh), *unrecorded_artifacts(wh)]]
     return CheckResult(problems, len(all_part_paths(wh)), leftovers)
 
 

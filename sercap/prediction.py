@@ -365,9 +365,13 @@ def _store_artifact(
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save(tmp)
-    (tmp / META).write_text(json.dumps(meta, indent=1))
-    digest = runs.write_artifact_checksums(tmp)
+    try:  # a Ctrl-C while saving left the .tmp folder (hundreds of MB for a ResNet)
+        save(tmp)
+        (tmp / META).write_text(json.dumps(meta, indent=1))
+        digest = runs.write_artifact_checksums(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
     runs.record_artifact(wh, run_id, folder, digest)

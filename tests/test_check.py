@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import sercap
 from cli import main
 from sercap.store import connect
 from tests.helpers import make_corpus
@@ -353,7 +354,18 @@ def test_files_a_killed_run_left_unregistered_are_noted_not_called_damage(wh_dir
     result = _run(wh_dir, "check")
     assert result.exit_code == 0 and "no problems: 6 part(s) verified" in result.output
     rel = stray.relative_to(wh_dir).as_posix()
-    assert f"note: 1 file(s) in the part folders are not registered ({rel})" in result.output
+    assert (
+        f"note: 1 file(s) or folder(s) left by an interrupted run are not registered ({rel})"
+        in (result.output)
+    )
+    # a final model being written when predict was killed: a folder nobody records
+    (wh_dir / "artifacts" / "svm-x.tmp").mkdir(parents=True)
+    result = _run(wh_dir, "check")
+    note = "note: 2 file(s) or folder(s) left by an interrupted run are not registered ("
+    assert result.exit_code == 0 and note in result.output, result.output
+    assert "and 1 more)" in result.output
+    with sercap.connect(wh_dir, read_only=True) as wh:
+        assert "artifacts/svm-x.tmp" in sercap.verify(wh).leftovers
 
 
 def test_audio_changed_after_extraction_is_named_and_ingest_mends_it(tmp_path: Path) -> None:

@@ -118,9 +118,9 @@ def check_command(ctx: click.Context, repair: bool) -> None:
     if result.leftovers:  # not damage: the views never read them
         more = f" and {len(result.leftovers) - 1} more" if len(result.leftovers) > 1 else ""
         click.echo(
-            f"note: {len(result.leftovers)} file(s) in the part folders are not registered "
-            f"({result.leftovers[0]}{more}), left by an interrupted run; the next extract "
-            "(or images) of their set removes them",
+            f"note: {len(result.leftovers)} file(s) or folder(s) left by an interrupted run "
+            f"are not registered ({result.leftovers[0]}{more}); the next extract (or images) "
+            "of their set, or predict with their run, removes them",
             err=True,
         )
     for problem in result.problems:

@@ -252,6 +252,17 @@ def artifacts(wh: Warehouse) -> list[tuple[str, Path, str | None]]:
     return [(r, layout.absolute(wh.root, p), d) for r, p, d in rows.fetchall()]
 
 
+def unrecorded_artifacts(wh: Warehouse) -> list[Path]:
+    """Folders under ``artifacts/`` that the catalog does not record: a final model being
+    written when its ``predict`` was killed (``<run>.tmp``), or one stored without its row.
+    ``predict`` never loads them; the next ``predict`` of the run replaces them."""
+    folder = wh.root / "artifacts"
+    if not folder.is_dir():
+        return []
+    recorded = {path.resolve() for _run, path, _digest in artifacts(wh)}
+    return sorted(p for p in folder.iterdir() if p.resolve() not in recorded)
+
+
 def artifact_digest(wh: Warehouse, run_id: str) -> str | None:
     """The SHA-256 of a run's artifact checksums file the catalog records, or None."""
     if not _has_artifact_digests(wh):
