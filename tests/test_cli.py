@@ -578,7 +578,16 @@ def test_an_interrupted_tune_says_to_rerun_with_top_up() -> None:
     def extract() -> None:
         raise KeyboardInterrupt
 
-    for name, how in (("tune", "rerun with --top-up"), ("extract", "rerun to resume")):
+    @g.command("bench")
+    def bench() -> None:  # its runs are kept, but a rerun fits them all again
+        raise KeyboardInterrupt
+
+    cases = (
+        ("tune", "rerun with --top-up"),
+        ("extract", "rerun to resume"),
+        ("bench", "a rerun fits every model of the bench again"),
+    )
+    for name, how in cases:
         result = CliRunner().invoke(g, [name])
         assert result.exit_code == 130 and how in result.output, (name, result.output)
 
