@@ -182,3 +182,35 @@ def test_an_in_memory_warehouse_never_closed_leaves_no_folder(tmp_path) -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     left = Path(done.stdout.strip())
     assert done.returncode == 0 and left.name.startswith("sercap-") and not left.exists()
+
+
+def test_a_writable_open_of_a_current_warehouse_changes_no_byte(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Every writable open re-ran the schema scripts: `train nope` failed, and the catalog
+    file had still been rewritten. Now the scripts run only when they changed (or a table
+    or view they create is missing)."""
+    import hashlib
+
+    from click.testing import CliRunner
+
+    from cli import main
+    from sercap.store import warehouse
+
+    def digest() -> str:
+        return hashlib.sha256((tmp_path / "w" / "sercap.duckdb").read_bytes()).hexdigest()
+
+    connect(tmp_path / "w").close()
+    before = digest()
+    connect(tmp_path / "w").close()
+    assert digest() == before
+    assert CliRunner().invoke(main, ["-w", str(tmp_path / "w"), "train", "nope"]).exit_code == 1
+    assert digest() == before
+    with connect(tmp_path / "w") as wh:  # a view a user dropped is made again
+        wh.execute("DROP VIEW emodb7")
+    with connect(tmp_path / "w") as wh:
+        assert wh.has_relation("emodb7")
+    real = warehouse._schema_fingerprint  # changed sql/ files run again
+    monkeypatch.setattr(warehouse, "_schema_fingerprint", lambda: ("new", real()[1]))
+    with connect(tmp_path / "w") as wh:
+        assert wh.scalar("SELECT value FROM schema_info WHERE key = 'schema_sql'") == "new"

@@ -361,10 +361,54 @@ def _apply_schema(con: duckdb.DuckDBPyConnection, database: str) -> None:
     con.execute("COMMIT")
 
 
+def _schema_fingerprint() -> tuple[str, set[str]]:
+    """A hash of the schema version and every numbered file under ``sql/``, and the names
+    of the tables and views those files create."""
+    import hashlib
+
+    digest = hashlib.sha256(str(SCHEMA_VERSION).encode())
+    names: set[str] = set()
+    for path in sorted(sql_dir().glob("[0-9]*.sql")):
+        text = path.read_text()
+        digest.update(path.name.encode() + b"\0" + text.encode())
+        names |= set(
+            re.findall(
+                r"CREATE\s+(?:OR\s+REPLACE\s+)?(?:TABLE|VIEW)\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)",
+                text,
+                flags=re.I,
+            )
+        )
+    return digest.hexdigest()[:16], names
+
+
+def _schema_is_current(con: duckdb.DuckDBPyConnection, fingerprint: str, names: set[str]) -> bool:
+    """Whether the catalog was last set up by these very ``sql/`` files and still has every
+    table and view they create (one a user dropped is made again)."""
+    rows = con.execute(
+        "SELECT value FROM schema_info WHERE key IN ('version', 'schema_sql') ORDER BY key"
+    ).fetchall()
+    if [r[0] for r in rows] != [fingerprint, str(SCHEMA_VERSION)]:  # 'schema_sql' < 'version'
+        return False
+    have = {
+        name
+        for (name,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
+            "AND database_name = current_database() UNION ALL SELECT view_name FROM "
+            "duckdb_views() WHERE schema_name = 'main' AND database_name = current_database()"
+        ).fetchall()
+    }
+    return names <= have
+
+
 def _apply_schema_statements(con: duckdb.DuckDBPyConnection, database: str) -> None:
     has_info = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_info'"
     ).fetchall()[0][0]
+    fingerprint, names = _schema_fingerprint()
+    # Up to date: nothing to run, so a writable open changes no byte of the catalog (every
+    # open re-ran the scripts, and a command that then failed had still rewritten the file).
+    if has_info and _schema_is_current(con, fingerprint, names):
+        return
     version = 0
     if has_info:
         rows = con.execute("SELECT value FROM schema_info WHERE key = 'version'").fetchall()
@@ -389,6 +433,7 @@ def _apply_schema_statements(con: duckdb.DuckDBPyConnection, database: str) -> N
         except duckdb.Error as exc:
             raise SercapError(f"{path}: {str(exc).splitlines()[0]}") from exc
     con.execute("INSERT OR REPLACE INTO schema_info VALUES ('version', ?)", [str(SCHEMA_VERSION)])
+    con.execute("INSERT OR REPLACE INTO schema_info VALUES ('schema_sql', ?)", [fingerprint])
 
 
 def connect(
