@@ -10,6 +10,7 @@ the one line and leaves at once with status 130.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 from typing import Any
@@ -53,11 +54,17 @@ def is_interrupt(exc: BaseException | None) -> bool:
     while exc is not None and seen < 20:
         if isinstance(exc, KeyboardInterrupt) or type(exc).__name__ == "InterruptException":
             return True
-        text = str(exc)
-        if isinstance(exc, RuntimeError) and "interrupted" in text.lower():
+        first = (str(exc).strip().splitlines() or [""])[0]
+        # exact shapes only: a user's query naming a table KeyboardInterrupt, or a file
+        # whose path says "interrupted", is an ordinary error
+        if type(exc) is RuntimeError and first.lower() == "query interrupted":
             return True
-        if "KeyboardInterrupt" in text:  # raised inside a function DuckDB was calling
-            return True
+        if _DUCKDB_WRAPPED.search(first) and type(exc).__module__.startswith(("duckdb", "_duckdb")):
+            return True  # raised inside a Python function DuckDB was calling
         exc = exc.__cause__ or exc.__context__
         seen += 1
     return False
+
+
+#: How DuckDB reports a KeyboardInterrupt raised inside a Python function it was calling.
+_DUCKDB_WRAPPED = re.compile(r"failed: KeyboardInterrupt$")

@@ -35,11 +35,16 @@ class NewFiles:
         self.folder = Path(folder)
         self.existed = self.folder.exists()
         self.before = set(self.folder.iterdir()) if self.folder.is_dir() else set()
+        # the highest missing ancestor: `--out new/report` makes `new` too
+        self.top = self.folder
+        while not self.existed and not self.top.parent.exists() and self.top.parent != self.top:
+            self.top = self.top.parent
 
     def remove(self) -> None:
-        """Delete the entries that appeared since the snapshot (the folder, if it is new)."""
+        """Delete the entries that appeared since the snapshot (the folder, and the missing
+        folders above it, if it is new)."""
         if not self.existed:
-            shutil.rmtree(self.folder, ignore_errors=True)
+            shutil.rmtree(self.top, ignore_errors=True)
             return
         if not self.folder.is_dir():
             return

@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # only for annotations: the heavy modules load when a verb ru
     from sercap.corpora.ingest import IngestSummary
     from sercap.corpora.synthetic import SynthResult
     from sercap.features.extract import ExtractSummary
+    from sercap.features.featureset import FeatureSet
     from sercap.store import Warehouse
 
 PathLike = str | os.PathLike[str]
@@ -373,7 +374,7 @@ def ingest(
 @_takes_warehouse
 def extract(
     wh: Warehouse,
-    feature_set: str = "default",
+    feature_set: str | FeatureSet = "default",
     *,
     corpus: str | None = None,
     jobs: int = 1,
@@ -392,9 +393,10 @@ def extract(
     ----------
     wh : Warehouse
         An open, writable warehouse.
-    feature_set : str
+    feature_set : str or FeatureSet
         A built-in feature set (``"default"``, ``"pyin"``, ``"chroma"``, ``"compare2016"``,
-        ``"egemaps02"``) or image set (``"mel"``).
+        ``"egemaps02"``) or image set (``"mel"``), or one defined in code
+        (``sercap.get_feature_set("default").with_params(name="hop20", hop_ms=20.0)``).
     corpus : str, optional
         Only this corpus (default: every ingested corpus).
     jobs : int
@@ -1504,7 +1506,8 @@ def predict(
         )  # fmt: skip
         _refuse_unopenable(paths)
         return _predict_ratings(wh, record, paths, jobs=jobs, progress=progress)
-    _refuse_unopenable(paths)
+    if texts is None:  # with words, a text run predicts files it cannot open
+        _refuse_unopenable(paths)
     threshold = _abstain_threshold(wh, run_id, abstain, coverage)
     results, used = predict_with_texts(
         wh, run_id, paths, texts, n_jobs=jobs, progress=_bars(progress), say=say or _quiet
@@ -1630,7 +1633,8 @@ def models_to_fit(
 
     paths, record = _prediction_run(wh, paths, run, model, corpus)
     try:
-        _refuse_unopenable(paths)
+        if texts is None:  # with words, a text run predicts files it cannot open
+            _refuse_unopenable(paths)
     except NotFoundError:
         return []  # predict refuses them before it trains anything
     if isinstance(record, RegressionRun):
@@ -1925,36 +1929,38 @@ def iter_sql(
 
 
 def _controls_transactions(texts: Sequence[str]) -> bool:
-    """Whether any statement is BEGIN, COMMIT, ROLLBACK… (the user's own transactions)."""
+    """Whether any statement is BEGIN, COMMIT, ROLLBACK… (the user's own transactions), or
+    a CHECKPOINT, which DuckDB refuses inside a transaction that has changed anything."""
+    import re
+
     from sercap.sqlguard import classify
 
-    return any(s.kind == "TRANSACTION" for text in texts for s in classify(text))
+    checkpoint = re.compile(r"\s*(FORCE\s+)?CHECKPOINT\b", re.I)
+    return any(
+        s.kind == "TRANSACTION" or checkpoint.match(s.text)
+        for text in texts
+        for s in classify(text)
+    )
 
 
 def _run_atomically(wh: Warehouse, texts: list[str]) -> Iterator[tuple[str, pl.DataFrame]]:
     """:func:`_run_statements` in one transaction: a failing statement rolls back those
     before it, which autocommit had kept (a user fixing the typo in the third statement ran
-    the first two twice). The transaction commits as soon as the last statement has run,
-    before its result is handed over: a caller that stops at the last result (the CLI
-    knows how many there are) has everything applied; one that stops earlier, nothing."""
+    the first two twice). Every statement runs, and the transaction commits, before the
+    first result is handed over: a caller that stops early leaves no transaction open."""
+    done = f"none of the {len(texts)} statements was applied (they run as one transaction)"
     wh.execute("BEGIN TRANSACTION")
-    committed = False
     try:
-        for i, (text, frame) in enumerate(_run_statements(wh, texts), 1):
-            if i == len(texts):
-                _commit(wh, len(texts))
-                committed = True
-            yield text, frame
+        results = list(_run_statements(wh, texts))
     except SercapError as exc:
-        if not committed:
-            wh.execute("ROLLBACK")
-        done = f"none of the {len(texts)} statements was applied (they run as one transaction)"
+        wh.execute("ROLLBACK")
         raise type(exc)(exc.message, hint="; ".join(filter(None, (done, exc.hint)))) from exc
     except BaseException:
-        if not committed:
-            with contextlib.suppress(Exception):
-                wh.execute("ROLLBACK")
+        with contextlib.suppress(Exception):
+            wh.execute("ROLLBACK")
         raise
+    _commit(wh, len(texts))
+    yield from results
 
 
 def _commit(wh: Warehouse, n: int) -> None:
@@ -2216,7 +2222,7 @@ def describe_feature_set(wh: Warehouse | None, name: str) -> str:
 @_takes_warehouse
 def images(
     wh: Warehouse,
-    image_set: str = "mel",
+    image_set: str | FeatureSet = "mel",
     *,
     corpus: str | None = None,
     jobs: int = 1,
@@ -2235,8 +2241,9 @@ def images(
     ----------
     wh : Warehouse
         A warehouse open for writing (``sercap.connect(path)``).
-    image_set : str
-        A built-in image set (``sercap.feature_sets()``), default ``"mel"``.
+    image_set : str or FeatureSet
+        A built-in image set (``sercap.feature_sets()``), default ``"mel"``, or one defined
+        in code.
     corpus, jobs, chunk_size, retry_errors, limit, cluster, progress
         As for :func:`extract`.
 
@@ -3248,13 +3255,18 @@ __all__ = [
     "INGEST_KINDS",
     "Bench",
     "CheckResult",
+    "RegressionRun",
     "Run",
     "Study",
     "bench",
     "bench_cross",
     "bench_extract",
     "bench_extract_commands",
+    "bench_scale",
     "bench_sql",
+    "compare_runs",
+    "dataset",
+    "fairness",
     "verify",
     "connect",
     "damage",

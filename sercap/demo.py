@@ -109,7 +109,9 @@ def run_demo(
     from sercap._newfiles import NewFiles
 
     out_dir = Path(out_dir)
-    made = NewFiles(out_dir)  # what a failed first step made goes (a folder, a warehouse)
+    # what a failed first step made goes (a folder, a corpus, a warehouse, also inside an
+    # empty warehouse folder that was there before)
+    made = [NewFiles(out_dir / "warehouse"), NewFiles(out_dir)]
     new = not (out_dir / "warehouse" / "sercap.duckdb").is_file()
     wh = None
     try:  # steps 1 and 2: a corpus it cannot read left an empty warehouse behind
@@ -129,7 +131,8 @@ def run_demo(
         if wh is not None:
             wh.close()
         if new:
-            made.remove()
+            for files in made:
+                files.remove()
         raise
     try:
         say(f"2/6 ingested {summary.corpus}: {summary.read} utterances read, "

@@ -151,10 +151,11 @@ def write_report(
     label_map = resolve_label_map(wh, corpus, label_map)
     if feature_set is not None:  # named: an unknown or unextracted set is an error, not a note
         feature_set_hash(wh, feature_set)
-    make_output_dir(out_dir)  # after the names are checked: a refused report makes none
     # An interrupted report left new pictures beside the previous report.md, which then
-    # described them: it goes first, is written last, and what this call made goes on failure.
+    # described them: it goes first, is written last, and what this call made goes on failure
+    # (the folder too, when this call made it).
     made = NewFiles(out_dir)
+    make_output_dir(out_dir)  # after the names are checked: a refused report makes none
     (out_dir / "report.md").unlink(missing_ok=True)
     try:
         return _write_report_files(

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import polars as pl
 import pytest
@@ -757,3 +758,33 @@ def test_tuning_gives_back_the_callers_optuna_verbosity(issue_example) -> None:
         assert tuned.final is None and list(tuned.folds) == [fold]
     finally:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def test_write_sql_stopped_early_or_failing_at_commit_leaves_no_transaction_open(
+    monkeypatch,
+) -> None:
+    """A caller that took one result of several write statements left a BEGIN open: the
+    next statements vanished with it, and ingest failed with DuckDB's own error. A COMMIT
+    that fails was DuckDB's 'cannot rollback - no transaction is active'."""
+    with sercap.connect(":memory:") as wh:
+        results = sercap.iter_sql(
+            wh, "CREATE TABLE g (x INT); INSERT INTO g VALUES (1)", write=True
+        )
+        next(results)  # one result taken, the iterator left
+        sercap.sql(wh, "CREATE TABLE h (x INT); INSERT INTO h VALUES (2)", write=True)
+        del results
+        both = "SELECT (SELECT count(*) FROM g) + (SELECT count(*) FROM h) AS n"
+        assert sercap.sql(wh, both)[0][1]["n"][0] == 2
+        real = wh.execute
+
+        def failing_commit(sql, params=None):
+            if sql == "COMMIT":
+                real("ROLLBACK")
+                raise duckdb.TransactionException("TransactionContext Error: conflict")
+            return real(sql, params)
+
+        monkeypatch.setattr(wh, "execute", failing_commit)
+        with pytest.raises(sercap.QueryError, match="conflict; none of the 2 statements"):
+            sercap.sql(wh, "CREATE TABLE k (x INT); INSERT INTO k VALUES (1)", write=True)
+        monkeypatch.undo()
+        assert not wh.has_relation("k")

@@ -275,6 +275,10 @@ def test_sql_write_applies_every_statement_or_none(toy_dir: Path) -> None:
     assert run("-w", toy_dir, "sql", query, "--write").exit_code == 0
     tables = "SELECT count(*) AS n FROM duckdb_tables() WHERE table_name LIKE 'both_%'"
     assert run("-w", toy_dir, "sql", tables, "--format", "csv").output.split() == ["n", "2"]
+    # a CHECKPOINT cannot share a transaction that changed anything: such a query runs as
+    # written, statement by statement (it failed: "Cannot CHECKPOINT")
+    query = "CREATE OR REPLACE TABLE notes AS SELECT 1 AS a; CHECKPOINT"
+    assert run("-w", toy_dir, "sql", query, "--write").exit_code == 0
     # a query with its own BEGIN / COMMIT runs as written
     query = "BEGIN; CREATE TABLE mine AS SELECT 1 AS a; COMMIT; FROM mine"
     assert "(1 row)" in run("-w", toy_dir, "sql", query, "--write").output
@@ -712,5 +716,14 @@ def test_a_ctrl_c_a_library_swallowed_still_ends_the_command_as_interrupted(
     assert result.exit_code == 130
     assert result.output.rstrip().endswith("interrupted: everything already stored is kept; "
                                            "rerun to resume")  # fmt: skip
-    wrapped = Exception("Invalid Input Error: counting the rows failed: KeyboardInterrupt")
-    assert is_interrupt(wrapped) and not is_interrupt(Exception("Invalid Input Error: x"))
+    import duckdb
+
+    wrapped = duckdb.InvalidInputException(
+        "Invalid Input Error: counting failed: KeyboardInterrupt"
+    )
+    assert is_interrupt(wrapped) and not is_interrupt(duckdb.InvalidInputException("x"))
+    # an ordinary error that merely names the words is not a Ctrl-C (it printed "interrupted")
+    monkeypatch.undo()
+    for query in ("SELECT * FROM KeyboardInterrupt", "SELECT 'failed: KeyboardInterrupt'::INT"):
+        _one_line_error(run("-w", toy_dir, "sql", query), "KeyboardInterrupt")
+    assert not is_interrupt(RuntimeError("/data/interrupted/take2.wav: cannot open"))

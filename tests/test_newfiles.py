@@ -15,7 +15,7 @@ def test_a_new_folder_goes_whole_and_an_old_one_keeps_its_entries(tmp_path: Path
     new = NewFiles(tmp_path / "made" / "deep")
     (tmp_path / "made" / "deep" / "x").mkdir(parents=True)
     new.remove()
-    assert not (tmp_path / "made" / "deep").exists()  # the folder it recorded as missing
+    assert not (tmp_path / "made").exists()  # the missing folders above it too
     old = tmp_path / "old"
     (old / "sub").mkdir(parents=True)
     (old / "file").write_text("x")

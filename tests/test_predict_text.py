@@ -157,6 +157,13 @@ def test_text_run_predicts_from_the_words_and_falls_back_without_them(built) -> 
     assert f"predicted with run {built['audio']} (svm), the newest audio-only run" in notes[0]
     alone = sercap.predict(wh, [second], run=built["audio"], progress=False)
     assert np.allclose(table.select(classes).to_numpy()[2:], alone.select(classes).to_numpy())
+    # words for a file that cannot be opened at all: still predicted from them (the check
+    # that no file can be opened, for runs that need the audio, refused this)
+    gone = built["wh"].parent / "no-such-clip.wav"
+    words_only = sercap.predict(wh, [gone], run=built["text"], texts={gone: ANGRY})
+    assert words_only["error"][0] is None and np.allclose(
+        words_only.select(classes).to_numpy(), expected[:1]
+    )
     wh.close()
 
 

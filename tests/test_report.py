@@ -249,5 +249,8 @@ def test_an_interrupted_report_leaves_no_report_md_describing_other_pictures(
     with pytest.raises(KeyboardInterrupt):
         write_report(wh, out, importance=False)
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    with pytest.raises(KeyboardInterrupt):  # a folder the call made goes with it
+        write_report(wh, tmp_path / "new" / "report", importance=False)
+    assert not (tmp_path / "new").exists()
     monkeypatch.undo()
     assert write_report(wh, out, importance=False).read_text().startswith("# sercap report")
