@@ -1859,7 +1859,7 @@ def sql(
     statement runs); on a warehouse opened with ``read_only=True`` (as the CLI's ``sql``
     opens it) no file but its Parquet parts can be read either. With ``write``, several
     statements run as one transaction: all of them are applied, or (one fails) none; a
-    query holding its own ``BEGIN``/``COMMIT`` runs as written. The statements have all run
+    query holding its own ``BEGIN``/``COMMIT``, or a ``CHECKPOINT``, runs as written. The statements have all run
     when this returns; :func:`iter_sql` yields each result as its
     statement finishes instead.
 

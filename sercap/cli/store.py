@@ -47,8 +47,8 @@ def sql_command(
     else is refused before any statement runs) and no file but the warehouse's Parquet parts
     can be read. Several statements separated by ';' run in order; a table is printed for each
     (csv, json and --out give the last one's result). With --write they run as one
-    transaction: if one fails, none is applied (a query with its own BEGIN/COMMIT runs as
-    written).
+    transaction: if one fails, none is applied (a query with its own BEGIN/COMMIT, or a
+    CHECKPOINT, runs as written).
 
     \b
       sercap sql "SELECT label, count(*) FROM emodb7 GROUP BY ALL"
