@@ -1859,8 +1859,8 @@ def sql(
     statement runs); on a warehouse opened with ``read_only=True`` (as the CLI's ``sql``
     opens it) no file but its Parquet parts can be read either. With ``write``, several
     statements run as one transaction: all of them are applied, or (one fails) none; a
-    query holding its own ``BEGIN``/``COMMIT``, or a ``CHECKPOINT``, runs as written. The statements have all run
-    when this returns; :func:`iter_sql` yields each result as its
+    query holding its own ``BEGIN``/``COMMIT``, or a ``CHECKPOINT``, runs as written. The
+    statements have all run when this returns; :func:`iter_sql` yields each result as its
     statement finishes instead.
 
     Parameters
@@ -2638,6 +2638,7 @@ def bench(
     progress: bool | None = None,
     modalities: Sequence[str] | None = None,
     target: str | None = None,
+    resume: bool = False,
 ) -> Bench:
     """Cross-validate several models (default: svm rf xgb lgbm trees) and compare them.
 
@@ -2673,6 +2674,11 @@ def bench(
         lgbm; ``all_models``: every model with a regressor): the table has ``ccc``,
         ``pearson``, ``mae``, and the report folder defaults to
         ``WAREHOUSE/reports/bench-CORPUS-TARGET``.
+    resume : bool
+        Take a model's stored run instead of fitting it again when one exists with the same
+        data (every utterance with the same label), parameters, seed and library versions:
+        the runs an interrupted bench stored, or an earlier bench's. Leave it out to measure
+        again. Not with ``tuned``, ``cluster`` or ``target``.
 
     Returns
     -------
@@ -2717,7 +2723,7 @@ def bench(
             wh, models, target, all_models=all_models, corpus=corpus, label_map=labels,
             feature_set=feature_set, image_set=image_set, speaker_norm=speaker_norm,
             tuned=tuned, refused={"ensemble": ensemble, "opensmile": opensmile, "quick": quick,
-                                  "modalities": modalities is not None},
+                                  "modalities": modalities is not None, "resume": resume},
             out_dir=out_dir, seed=seed, n_jobs=jobs, device=device, progress=_bars(progress),
             cluster=spec,
         )  # fmt: skip
@@ -2755,6 +2761,7 @@ def bench(
         device=device,
         progress=_bars(progress),
         cluster=spec,
+        resume=resume,
     )
     from sercap.compare import ensembles_vs_best_member, fusion_vs_single, with_modality
     from sercap.format import format_ensemble_comparison, format_fusion_comparison
@@ -3082,6 +3089,7 @@ def run_demo(
     seed: int = 0,
     progress: bool | None = None,
     say: Say | None = None,
+    resume: bool = False,
 ) -> Any:
     """Everything end to end: synth → ingest → extract → images → bench → ensembles → report.
 
@@ -3102,6 +3110,9 @@ def run_demo(
         As for :func:`train`.
     say : callable, optional
         Receives one line per step.
+    resume : bool
+        Take each model's stored run of the same settings instead of fitting it again (after
+        an interrupted demo; see :func:`bench`). The corpus and features are reused anyway.
 
     Returns
     -------
@@ -3124,6 +3135,7 @@ def run_demo(
         seed=seed,
         say=say or _quiet,
         progress=_bars(progress),
+        resume=resume,
     )
 
 

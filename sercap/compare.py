@@ -75,14 +75,27 @@ def bench_runs(
     progress: bool = True,
     cluster: Any = None,
     say: Callable[[str], None] | None = None,
+    resume: bool = False,
 ) -> BenchRuns:
     """Cross-validate every spec with default parameters (and, with ``tuned``, with its
     nested-tuned ones too, compared by a paired bootstrap CI); return the stored runs.
 
+    With ``resume``, a spec whose run is already stored with the same data, parameters,
+    seed and library versions (:func:`sercap.evaluate.stored_same_run`; an interrupted
+    bench's, or an earlier one's) takes that run instead of fitting again.
+
     With ``cluster`` (a Dask Client or a spec such as ``"local:4"``) every (model, outer
     fold) fit of the whole bench is one task, all submitted at once; the runs stored are
     those the in-process path stores (same seed, same predictions)."""
+    from sercap.evaluate import stored_same_run
     from sercap.experiment import compare_tuned, tuned_params
+
+    if resume and (tuned or cluster is not None):
+        raise BadParameterError(
+            f"{option('resume')} reuses default runs fitted in this process",
+            hint=f"leave out {option('tuned')} and {option('cluster')} to resume, or "
+            f"{option('resume')} to fit everything again",
+        )
 
     def request_for(spec: BenchSpec) -> DataRequest:
         return data_request(
@@ -118,6 +131,14 @@ def bench_runs(
             params=(params or {}).get(spec.model), seed=seed, n_jobs=n_jobs, device=device,
             progress=progress,
         )  # fmt: skip
+        if resume and (
+            found := stored_same_run(wh, spec.model, cache[request], kwargs["params"], seed)
+        ):
+            out.default.append((spec, found))
+            if say is not None:
+                ua = store_runs.get_run(wh, found)["ua"]
+                say(f"    {spec.label}: UA {ua:.3f} (stored run {found}, reused: --resume)")
+            continue
         if tuned:
             comparison = compare_tuned(wh, spec.model, cache[request], **kwargs)
             out.comparisons.append(comparison)
@@ -419,6 +440,7 @@ def run_bench(
     progress: bool = True,
     cluster: Any = None,
     say: Callable[[str], None] | None = None,
+    resume: bool = False,
 ) -> tuple[pl.DataFrame, dict[str, Path], list]:
     """Run a whole benchmark (optionally with fixed ensembles and nested-tuned runs) and
     write its report; return the table, the files written and the tuning comparisons.
@@ -431,7 +453,7 @@ def run_bench(
         wh, specs, corpus=corpus, label_map=label_map, feature_set=feature_set,
         image_set=image_set, speaker_norm=speaker_norm, tuned=tuned,
         params=QUICK_PARAMS if quick else None, seed=seed, n_jobs=n_jobs, device=device,
-        progress=progress, cluster=cluster, say=say,
+        progress=progress, cluster=cluster, say=say, resume=resume,
     )  # fmt: skip
     run_ids = runs.run_ids
     if ensemble:

@@ -80,8 +80,10 @@ def run_demo(
     seed: int = 0,
     say: Callable[[str], None] = print,
     progress: bool = True,
+    resume: bool = False,
 ) -> DemoResult:
-    """synth (unless ``corpus_dir``) → ingest → extract → images → bench → ensembles → report."""
+    """synth (unless ``corpus_dir``) → ingest → extract → images → bench → ensembles → report
+    (``resume``: the bench takes stored runs of the same settings, see :func:`bench_runs`)."""
     from sercap.compare import (
         available_models,
         ensembles_vs_best_member,
@@ -158,6 +160,7 @@ def run_demo(
         table, _, _ = run_bench(
             wh, specs, out_dir / "report", corpus=corpus, ensemble=True, quick=quick,
             seed=seed, n_jobs=jobs, progress=progress, say=None if progress else say,
+            resume=resume,
         )  # fmt: skip
         ensembles = ensembles_vs_best_member(wh, table, seed=seed)
         if not ensembles.is_empty():

@@ -423,6 +423,43 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def params_json(params: dict | None) -> str:
+    """A run's parameters as the ``runs`` table stores them (what a resumed bench compares)."""
+    return json.dumps(params or {}, sort_keys=True, default=str)
+
+
+def versions_json() -> str:
+    """The library versions as a run stores them (:func:`library_versions`)."""
+    return json.dumps(library_versions())
+
+
+def stored_same_run(
+    wh: Warehouse, model: str, data: Dataset, params: dict | None, seed: int
+) -> str | None:
+    """The newest stored default run of ``model`` that fitting ``data`` with ``params`` and
+    ``seed`` here would repeat: the same data (corpus, label map, feature-set hash, columns,
+    speaker normalisation, and every utterance with the same label), parameters, seed and
+    library versions. What ``bench --resume`` reuses instead of fitting again."""
+    from sercap.store.runs import same_run
+
+    labels = [(str(u), data.classes[int(y)]) for u, y in zip(data.utt_ids, data.y, strict=True)]
+    return same_run(
+        wh,
+        {
+            "model": model,
+            "corpus": data.corpus,
+            "label_map": data.label_map,
+            "feature_set_hash": data.feature_set_hash,
+            "columns": data.column_pattern,
+            "speaker_norm": bool(data.speaker_norm),
+            "params_json": params_json(params),
+            "seed": int(seed),
+            "versions_json": versions_json(),
+        },  # fmt: skip
+        sorted(labels),
+    )
+
+
 def new_run_id(model: str) -> str:
     """Sortable, readable and unique: ``svm-20261125-101500-3fa2``."""
     return f"{model}-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
@@ -457,7 +494,7 @@ def store_run(
         "label_map": data.label_map, "protocol": data.protocol, "feature_set": data.feature_set,
         "feature_set_hash": data.feature_set_hash, "columns": data.column_pattern,
         "speaker_norm": data.speaker_norm,
-        "params_json": json.dumps(params or {}, sort_keys=True, default=str), "seed": seed,
+        "params_json": params_json(params), "seed": seed,
         "tuned_from": tuned_from, "members": members, "weights": weights,
         "classes": data.classes, "n_utterances": int(len(rows)),
         "n_folds": len(result.fold_names), "ua": result.pooled.ua, "wa": result.pooled.wa,
@@ -466,7 +503,7 @@ def store_run(
         "wa_fold_std": stats["wa_fold_std"], "f1_fold_mean": stats["macro_f1_fold_mean"],
         "f1_fold_std": stats["macro_f1_fold_std"],
         "confusion_json": json.dumps(result.pooled.confusion), "fit_s": result.fit_s,
-        "duration_s": result.duration_s, "versions_json": json.dumps(library_versions()),
+        "duration_s": result.duration_s, "versions_json": versions_json(),
         "fold_params_json": (
             json.dumps(fold_params, sort_keys=True, default=str)
             if fold_params is not None else None

@@ -589,7 +589,7 @@ def test_an_interrupted_tune_says_to_rerun_with_top_up() -> None:
     cases = (
         ("tune", "rerun with --top-up"),
         ("extract", "rerun to resume"),
-        ("bench", "a rerun fits every model of the bench again"),
+        ("bench", "rerun with --resume to fit only the models not stored yet"),
     )
     for name, how in cases:
         result = CliRunner().invoke(g, [name])

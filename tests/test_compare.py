@@ -200,3 +200,41 @@ def test_bench_says_a_line_per_model_where_no_bar_shows(wh) -> None:
         f"    svm: UA {uas[0]:.3f}",
         f"    rf: UA {uas[1]:.3f}",
     ]
+
+
+def test_a_resumed_bench_fits_only_what_is_not_stored_with_the_same_data(wh, monkeypatch):
+    """A Ctrl-C during a bench kept the runs stored so far, but the rerun fitted every
+    model again (the line said "rerun to resume"): with resume, a run with the same data,
+    parameters, seed and library versions is taken instead."""
+    import sercap.compare
+    from sercap.compare import BenchSpec, bench_runs
+    from tests.helpers import add_corpus, add_features
+
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    real = sercap.compare.run_model
+
+    def stopped_at_lgbm(wh, model, *args, **kwargs):
+        if model == "lgbm":
+            raise KeyboardInterrupt
+        return real(wh, model, *args, **kwargs)
+
+    monkeypatch.setattr(sercap.compare, "run_model", stopped_at_lgbm)
+    specs = [BenchSpec("svm"), BenchSpec("lgbm")]
+    with pytest.raises(KeyboardInterrupt):
+        bench_runs(wh, specs, progress=False)
+    monkeypatch.undo()
+    (svm,) = [r for (r,) in wh.con.execute("SELECT run_id FROM runs").fetchall()]
+    lines: list[str] = []
+    resumed = bench_runs(wh, specs, progress=False, resume=True, say=lines.append)
+    assert resumed.run_ids[0] == svm and "reused: --resume" in lines[0]
+    assert wh.scalar("SELECT count(*) FROM runs") == 2  # lgbm fitted, svm not again
+    # other parameters, or a label changed since: fitted again, not taken
+    other = bench_runs(wh, [BenchSpec("svm")], params={"svm": {"C": 3.0}}, progress=False,
+                       resume=True)  # fmt: skip
+    assert other.run_ids[0] != svm
+    wh.execute("UPDATE labels SET emotion = 'sad' WHERE utt_id = (SELECT min(utt_id) FROM "
+               "labels WHERE emotion <> 'sad')")  # fmt: skip
+    relabelled = bench_runs(wh, [BenchSpec("svm")], progress=False, resume=True)
+    assert relabelled.run_ids[0] not in (svm, other.run_ids[0])
+    with pytest.raises(SercapError, match="--resume / resume= reuses default runs"):
+        bench_runs(wh, specs, progress=False, resume=True, tuned=True)

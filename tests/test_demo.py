@@ -40,6 +40,13 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     again = CliRunner().invoke(main, args[:-4] + ["--models", "svm", "--jobs", "1"])
     assert again.exit_code == 0, again.output
     assert "0 extracted" in again.stderr
+    # --resume (after an interrupted demo) takes the stored models instead of fitting them
+    with connect(out / "warehouse", read_only=True) as wh:
+        before = wh.scalar("SELECT count(*) FROM runs WHERE kind = 'model'")
+    resumed = CliRunner().invoke(main, [*args, "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    with connect(out / "warehouse", read_only=True) as wh:
+        assert wh.scalar("SELECT count(*) FROM runs WHERE kind = 'model'") == before
 
 
 @pytest.mark.slow

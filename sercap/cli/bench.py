@@ -99,6 +99,13 @@ def bench_group() -> None:
     type=OutFolder(),
     help="Report folder.  [default: WAREHOUSE/reports/bench-CORPUS]",
 )
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Take a model's stored run instead of fitting it again when one exists with the "
+    "same data, parameters, seed and library versions (what an interrupted bench stored). "
+    "Not with --tuned, --cluster or --target.",
+)
 @seed_option
 @jobs_option
 @device_option
@@ -120,6 +127,7 @@ def bench_models_command(
     modalities,
     target,
     out_dir,
+    resume,
     seed,
     jobs,
     device,
@@ -135,6 +143,7 @@ def bench_models_command(
       sercap bench svm lgbm dnn --ensemble
       sercap bench --all --quick --out reports/quick
       sercap bench svm trees --speaker-norm --opensmile
+      sercap bench --all --ensemble --resume      # after a Ctrl-C: fit only what is missing
     """
     from sercap.format import (
         format_ensemble_comparison,
@@ -144,8 +153,10 @@ def bench_models_command(
         protocol_caption,
     )
 
+    wh = open_warehouse(ctx)
+    before = set(sercap.runs(wh)["run_id"]) if resume else set()
     result = sercap.bench(
-        open_warehouse(ctx),
+        wh,
         models,
         all_models=all_models,
         corpus=corpus,
@@ -165,7 +176,12 @@ def bench_models_command(
         progress=bars(),
         modalities=modalities.split(",") if modalities else None,
         target=target,
+        resume=resume,
     )
+    if reused := [r for r in result.table["run_id"] if r in before]:
+        click.echo(
+            f"note: {len(reused)} stored run(s) reused (--resume): {', '.join(reused)}", err=True
+        )
     if target:  # regressors: CCC (primary), Pearson r, MAE
         from sercap.format import regression_caption
 

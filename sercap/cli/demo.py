@@ -45,10 +45,16 @@ from sercap.cli.group import bars, jobs_option, main, say, seed_option
     help="Synthetic utterances per speaker.",
 )
 @click.option("--full", is_flag=True, help="Default training settings instead of quick ones.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Take each model's stored run of the same settings instead of fitting it again "
+    "(after an interrupted demo; the corpus and features are reused anyway).",
+)
 @seed_option
 @jobs_option
 def demo_command(
-    out_dir, corpus_dir, kind, models, sessions, per_speaker, full, seed, jobs
+    out_dir, corpus_dir, kind, models, sessions, per_speaker, full, resume, seed, jobs
 ) -> None:
     """Run everything end to end: synth → ingest → extract → images → bench of every
     model → ensembles → report, then print the comparison table.
@@ -73,6 +79,7 @@ def demo_command(
         seed=seed,
         say=say,
         progress=bars(),
+        resume=resume,
     )
     first = ["modality"] if "modality" in result.table.columns else []
     shown = result.table.select(*first, "name", "ua", "wa", "macro_f1", "fit_s", "run_id")

@@ -89,8 +89,8 @@ class _Group(click.Group):
             how = {  # plain `tune` again adds --trials to every study, finished or not
                 "tune": "rerun with --top-up to finish the same budget",
                 # runs are kept (`sercap runs`), but a bench fits its models again
-                "bench": "a rerun fits every model of the bench again",
-                "demo": "a rerun reuses the corpus and features and fits the models again",
+                "bench": "rerun with --resume to fit only the models not stored yet",
+                "demo": "rerun with --resume to fit only the models not stored yet",
             }.get(ctx.invoked_subcommand or "", "rerun to resume")
             click.echo(f"\ninterrupted: everything already stored is kept; {how}", err=True)
             sys.exit(status)

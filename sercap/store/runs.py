@@ -252,6 +252,29 @@ def artifacts(wh: Warehouse) -> list[tuple[str, Path, str | None]]:
     return [(r, layout.absolute(wh.root, p), d) for r, p, d in rows.fetchall()]
 
 
+def same_run(wh: Warehouse, settings: dict, labels: list[tuple[str, str]]) -> str | None:
+    """The newest run of kind ``model`` (not tuned, not a rating, not a cross-corpus cell)
+    whose columns equal ``settings`` (NULL matching None) and whose stored predictions are
+    exactly the (utt_id, label) pairs in ``labels`` (sorted), or None."""
+    where = " AND ".join(f'"{column}" IS NOT DISTINCT FROM ?' for column in settings)
+    extra = "".join(
+        f" AND {column} IS NULL"
+        for column in ("tuned_from", "target", "cross_matrix")
+        if column in wh.columns_of("runs")
+    )
+    candidates = wh.con.execute(
+        f"SELECT run_id FROM runs WHERE kind = 'model' AND {where}{extra} ORDER BY started_at DESC",
+        list(settings.values()),
+    ).fetchall()
+    for (run_id,) in candidates:
+        stored = wh.con.execute(
+            "SELECT utt_id, label FROM predictions WHERE run_id = ?", [run_id]
+        ).fetchall()
+        if sorted(stored) == labels:
+            return run_id
+    return None
+
+
 def unrecorded_artifacts(wh: Warehouse) -> list[Path]:
     """Folders under ``artifacts/`` that the catalog does not record: a final model being
     written when its ``predict`` was killed (``<run>.tmp``), or one stored without its row.
