@@ -49,6 +49,7 @@ _API = (
     "feature_sets",
     "describe_feature_set",
     "resolve_corpus",
+    "check_model",
     "train",
     "runs",
     "get_run",

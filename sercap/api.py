@@ -2019,12 +2019,20 @@ def _run_statements(wh: Warehouse, texts: list[str]) -> Iterator[tuple[str, pl.D
 
 def _query_error(exc: Exception) -> QueryError:
     """DuckDB's first line, and what to look at for the usual mistakes."""
-    line = (str(exc).strip().splitlines() or [""])[0]
+    lines = str(exc).strip().splitlines() or [""]
+    line = lines[0]
     hint = None
     if line.startswith("Catalog Error"):  # an unknown table, view or function
         hint = 'list the tables and views with "SHOW TABLES"'
     elif line.startswith("Binder Error"):  # an unknown column, mostly
         hint = 'list a table\'s columns with "DESCRIBE table_name"'
+    # DuckDB's own suggestion is the best hint when it has one (it was dropped)
+    suggestion = next(
+        (x.strip() for x in lines[1:] if x.startswith(("Did you mean", "Candidate bindings"))),
+        None,
+    )
+    if suggestion:
+        hint = f"{suggestion[0].lower()}{suggestion[1:]}" + (f"; or {hint}" if hint else "")
     return QueryError(line, hint=hint)
 
 
@@ -2639,6 +2647,7 @@ def bench(
     modalities: Sequence[str] | None = None,
     target: str | None = None,
     resume: bool = False,
+    say: Say | None = None,
 ) -> Bench:
     """Cross-validate several models (default: svm rf xgb lgbm trees) and compare them.
 
@@ -2679,6 +2688,9 @@ def bench(
         data (every utterance with the same label), parameters, seed and library versions:
         the runs an interrupted bench stored, or an earlier bench's. Leave it out to measure
         again. Not with ``tuned``, ``cluster`` or ``target``.
+    say : callable, optional
+        Receives a line per model as it finishes (its UA and time; where no progress bar
+        shows, a log file, this is all that says the bench is alive).
 
     Returns
     -------
@@ -2762,6 +2774,7 @@ def bench(
         progress=_bars(progress),
         cluster=spec,
         resume=resume,
+        say=say,
     )
     from sercap.compare import ensembles_vs_best_member, fusion_vs_single, with_modality
     from sercap.format import format_ensemble_comparison, format_fusion_comparison
@@ -3139,6 +3152,27 @@ def run_demo(
     )
 
 
+def check_model(name: str) -> str:
+    """``name`` if it is a registered model, else one line listing them (what ``train``,
+    ``tune`` and ``bench`` say; the CLI asks before it opens the warehouse, so that a typo
+    does not wait for another process' lock first).
+
+    Examples
+    --------
+    >>> import sercap
+    >>> sercap.check_model("svm")
+    'svm'
+    >>> sercap.check_model("svn")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    sercap.errors.BadParameterError: unknown model 'svn'; choose one of: svm, rf, xgb, ...
+    """
+    from sercap.models.registry import get_model
+
+    get_model(name)
+    return name
+
+
 # --------------------------------------------------------------------------- cross-corpus
 @_takes_warehouse
 def bench_cross(
@@ -3265,6 +3299,7 @@ def bench_cross(
 
 __all__ = [
     "INGEST_KINDS",
+    "check_model",
     "Bench",
     "CheckResult",
     "RegressionRun",

@@ -413,6 +413,9 @@ def format_nested(nested) -> str:
             "",
             "final study (all speakers; its parameters serve `predict` and are never scored):",
             format_study(summarise(nested.final)),
+            # the best trial above is not always what predict fits (the default is kept
+            # unless clearly beaten): a reader took C=4.43 for the final model's
+            f"chosen params (what `predict` fits): {_chosen(nested.final)}",
         ]
     lines.append(
         "inner UA is a validation figure on training speakers; the tuned figure is the outer UA "

@@ -50,6 +50,24 @@ def test_sql_table_csv_json_and_out(toy_dir: Path, tmp_path: Path) -> None:
 def test_sql_error_is_one_line(toy_dir: Path) -> None:
     _one_line_error(run("-w", toy_dir, "sql", "SELECT * FROM nowhere"), "nowhere")
     _one_line_error(run("-w", toy_dir, "sql", "SELEC 1"), "syntax error")
+    # DuckDB's own suggestion is kept (only its first line was)
+    _one_line_error(
+        run("-w", toy_dir, "sql", "SELECT * FROM utterance_featurs"),
+        'did you mean "utterance_features"?',
+    )
+    _one_line_error(
+        run("-w", toy_dir, "sql", "SELECT speakr FROM utterances"), 'candidate bindings: "speaker"'
+    )
+
+
+def test_an_ambiguous_run_prefix_lists_the_runs_it_matches(toy_dir: Path) -> None:
+    """`runs show svm` said only "'svm' matches 2 runs; give more of the id"."""
+    import sercap
+
+    with sercap.connect(toy_dir) as wh:
+        ids = sorted(sercap.train(wh, "svm").run_id for _ in range(2))
+    shown = run("-w", toy_dir, "runs", "show", "svm").output
+    assert "matches 2 runs (" in shown and all(i in shown for i in ids), shown
 
 
 def test_sql_is_read_only_unless_asked(toy_dir: Path) -> None:
@@ -727,3 +745,36 @@ def test_a_ctrl_c_a_library_swallowed_still_ends_the_command_as_interrupted(
     for query in ("SELECT * FROM KeyboardInterrupt", "SELECT 'failed: KeyboardInterrupt'::INT"):
         _one_line_error(run("-w", toy_dir, "sql", query), "KeyboardInterrupt")
     assert not is_interrupt(RuntimeError("/data/interrupted/take2.wav: cannot open"))
+
+
+def test_a_typo_in_the_model_name_does_not_wait_for_a_busy_warehouse(toy_dir: Path) -> None:
+    """`train svn` during another process' write waited up to 60 s for the lock, then said
+    "unknown model"."""
+    import subprocess
+    import sys
+    import time
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(toy_dir), "30"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        started = time.monotonic()
+        result = run("-w", toy_dir, "train", "svn")
+        assert time.monotonic() - started < 10
+        _one_line_error(result, "unknown model 'svn'; choose one of: svm")
+        assert "waiting" not in result.output
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_bench_says_a_line_per_model_where_no_bar_shows(toy_dir: Path, tmp_path: Path) -> None:
+    """In a log file `bench` said nothing for minutes (only `demo` printed these lines),
+    and its table showed fit times to four decimals."""
+    result = run("-w", toy_dir, "bench", "svm", "--out", tmp_path / "b")
+    assert result.exit_code == 0, result.output
+    assert any(line.startswith("    svm: UA ") for line in result.stderr.splitlines())
+    row = next(line for line in result.stdout.splitlines() if line.startswith("svm "))
+    fit = row.split()[6]
+    assert len(fit.partition(".")[2]) <= 1, row

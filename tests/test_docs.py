@@ -88,7 +88,7 @@ def test_cheap_docstring_examples_run() -> None:
         for name in (
             "warehouse_exists", "damage", "use_numba_cache", "sql_statements", "sql", "info",
             "verify", "repair", "get_feature_set", "feature_sets", "describe_feature_set",
-            "image", "runs", "ensemble_runs",
+            "image", "runs", "ensemble_runs", "check_model",
         )
     }  # fmt: skip
     tests = [t for t in finder.find(sercap.api) if t.name in cheap]

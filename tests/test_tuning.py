@@ -427,6 +427,14 @@ def test_tune_show_lists_every_fold_study(tmp_path) -> None:
         assert any(line.split()[:3] == [fold, "2", "2"] for line in shown.stdout.splitlines())
     assert "final study (all speakers" in shown.stdout
     assert "chosen params (the default unless the best beats it" in shown.stdout  # svm's rule
+    # the final study says what predict fits, not only its best trial (C=4.43 was read as
+    # the final model's while the default was kept)
+    with connect(wh_dir, read_only=True) as wh:
+        final = json.loads(
+            wh.scalar("SELECT params_json FROM tuned_params WHERE study LIKE '%final'")
+        )
+    chosen = next(line for line in shown.stdout.splitlines() if "what `predict` fits" in line)
+    assert all(f"{k}=" in chosen for k in final)
     trained = runner.invoke(main, ["-w", str(wh_dir), "train", "svm", "--tuned"])
     assert trained.exit_code == 0, trained.output
     assert "01: {" in trained.stdout and "95% CI" in trained.stdout

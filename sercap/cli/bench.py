@@ -177,6 +177,7 @@ def bench_models_command(
         modalities=modalities.split(",") if modalities else None,
         target=target,
         resume=resume,
+        say=None if bars() else say,  # a line per model where no bar shows (a log file)
     )
     if reused := [r for r in result.table["run_id"] if r in before]:
         click.echo(
@@ -202,7 +203,9 @@ def bench_models_command(
 
     first = ["modality"] if "modality" in result.table.columns else []
     labels = [norm_label(r) for r in result.table.iter_rows(named=True)]
-    shown = result.table.with_columns(spk_norm=pl.Series(labels, dtype=pl.String)).select(
+    shown = result.table.with_columns(
+        spk_norm=pl.Series(labels, dtype=pl.String), fit_s=pl.col("fit_s").round(1)
+    ).select(
         *first,
         "name",
         "ua",

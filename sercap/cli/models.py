@@ -91,6 +91,7 @@ def train_command(
     """
     if study and not tuned:
         raise BadParameterError("--study names the nested tuning of --tuned; add --tuned")
+    sercap.check_model(model)  # a typo is one line, before any wait for another's lock
     run = sercap.train(
         open_warehouse(ctx),
         model,
@@ -268,7 +269,7 @@ def tune_command(
 
     \b
     Examples:
-      sercap tune xgb --trials 20
+      sercap tune svm --trials 10
       sercap tune svm --fold 03 --storage postgresql+psycopg://user@host/optuna
       sercap tune xgb --show
     """

@@ -51,8 +51,10 @@ def get_run(wh: Warehouse, run_id: str) -> dict:
         frame = exact
     if frame.is_empty():
         raise NotFoundError(f"no run {run_id!r}; list them with {step('runs', 'runs(wh)')}")
-    if frame.height > 1:
-        raise SercapError(f"{run_id!r} matches {frame.height} runs; give more of the id")
+    if frame.height > 1:  # which ones: a user typed the model name as a prefix
+        ids = frame["run_id"].to_list()
+        shown = ", ".join(ids[:4]) + (f" and {len(ids) - 4} more" if len(ids) > 4 else "")
+        raise SercapError(f"{run_id!r} matches {frame.height} runs ({shown}); give more of the id")
     return frame.to_dicts()[0]
 
 
