@@ -62,8 +62,8 @@ def run_engine(engine: str, files: list[str], threads: int, hop_s: float) -> dic
         used = threads
         import duckdb
 
-        # no progress bar: in a log or a pipe it is a line of half-drawn bars
-        con = duckdb.connect(config={"threads": threads, "enable_progress_bar": False})
+        con = duckdb.connect(config={"threads": threads})
+        con.execute("SET enable_progress_bar = false")  # in a log: a line of half-drawn bars
         source = _source(files)
         if engine == "duckdb":
             aggs = ", ".join(
