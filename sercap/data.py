@@ -137,10 +137,13 @@ def resolve_label_map(wh: Warehouse, corpus: str, label_map: str | None) -> str:
         return default
     maps = wh.query("SELECT name, kind FROM label_maps ORDER BY name")
     known = dict(zip(maps["name"], maps["kind"], strict=True))
-    if label_map not in known:
-        raise BadParameterError(f"unknown label map {label_map!r} (have: {', '.join(known)})")
+    fitting = [n for n, k in known.items() if k == kind]
+    if label_map not in known:  # the maps of this corpus' kind (it listed every corpus')
+        raise BadParameterError(
+            f"unknown label map {label_map!r}; corpus {corpus!r} ({kind}) takes: "
+            f"{', '.join(fitting)}"
+        )
     if known[label_map] != kind:
-        fitting = [n for n, k in known.items() if k == kind]
         raise BadParameterError(
             f"label map {label_map!r} is for {known[label_map]} corpora; corpus {corpus!r} is "
             f"{kind} (use one of: {', '.join(fitting)})"
