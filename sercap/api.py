@@ -1506,8 +1506,7 @@ def predict(
         )  # fmt: skip
         _refuse_unopenable(paths)
         return _predict_ratings(wh, record, paths, jobs=jobs, progress=progress)
-    if texts is None:  # with words, a text run predicts files it cannot open
-        _refuse_unopenable(paths)
+    _refuse_unopenable(paths, texts)
     threshold = _abstain_threshold(wh, run_id, abstain, coverage)
     results, used = predict_with_texts(
         wh, run_id, paths, texts, n_jobs=jobs, progress=_bars(progress), say=say or _quiet
@@ -1527,12 +1526,16 @@ def _refuse_class_options(run: RegressionRun, refused: Mapping[str, bool]) -> No
         )
 
 
-def _refuse_unopenable(paths: Sequence[Path]) -> None:
+def _refuse_unopenable(paths: Sequence[Path], texts: Any = None) -> None:
     """Stop before a final model is trained when not one of ``paths`` can be opened (a
     typo'd folder, a glob that matched nothing): training then predicting nothing cost
     minutes and stored a model nobody asked for. Some openable files go on as documented:
-    the others get their reason in the ``error`` column."""
+    the others get their reason in the ``error`` column. With ``texts`` nothing is refused:
+    a text run predicts from the words a file it cannot open."""
     from sercap.audio import file_problem
+
+    if texts is not None:
+        return
 
     problems = [(p, file_problem(p)) for p in paths]
     if any(why is None for _p, why in problems):
@@ -1571,13 +1574,10 @@ def _prediction_run(
         raise BadParameterError(
             f"paths={given!r}", hint="give an audio file's path or a list of paths"
         )
+    from sercap.prediction import refuse_speaker_normalised
+
     record = get_run(wh, run or newest_run(wh, model or "", corpus, say=say))
-    if record.record.get("speaker_norm"):  # models_to_fit listed it; the CLI opened writable
-        raise BadParameterError(
-            f"run {record.run_id} used speaker normalisation, which needs many utterances of "
-            "each new speaker",
-            hint="predict with a run trained without speaker normalisation",
-        )
+    refuse_speaker_normalised(record.record)  # models_to_fit listed it; the CLI opened writable
     return [Path(p) for p in paths], record
 
 
@@ -1633,8 +1633,7 @@ def models_to_fit(
 
     paths, record = _prediction_run(wh, paths, run, model, corpus)
     try:
-        if texts is None:  # with words, a text run predicts files it cannot open
-            _refuse_unopenable(paths)
+        _refuse_unopenable(paths, texts)
     except NotFoundError:
         return []  # predict refuses them before it trains anything
     if isinstance(record, RegressionRun):
@@ -1833,6 +1832,12 @@ def sql_statements(query: str, *, write: bool = False) -> list[str]:
     >>> sercap.sql_statements("SELECT 1; SELECT 2;")
     ['SELECT 1', 'SELECT 2']
     """
+    return [_text(statement) for statement in _classified(query, write)]
+
+
+def _classified(query: str, write: bool) -> list[Any]:
+    """``query``'s statements as :func:`sercap.sqlguard.classify` parses them (text, kind),
+    writes refused unless ``write``: :func:`sql_statements` and :func:`iter_sql` share it."""
     import duckdb
 
     from sercap.sqlguard import classify, refuse_writes
@@ -1845,8 +1850,12 @@ def sql_statements(query: str, *, write: bool = False) -> list[str]:
         raise BadParameterError("the query holds no SQL statement")
     if not write:
         refuse_writes(statements)
-    # the parser keeps the separator on all but the last: each statement is given without it
-    return [statement.text.strip().rstrip(";").rstrip() for statement in statements]
+    return statements
+
+
+def _text(statement: Any) -> str:
+    """A statement's text without its separator (the parser keeps it on all but the last)."""
+    return statement.text.strip().rstrip(";").rstrip()
 
 
 @_takes_warehouse
@@ -1915,7 +1924,8 @@ def iter_sql(
             f"query={query!r}", hint='give SQL text or a list of them, e.g. "SELECT 1"'
         )
     items = [query] if isinstance(query, str) else list(query)
-    texts = [text for item in items for text in sql_statements(item, write=write)]
+    statements = [s for item in items for s in _classified(item, write)]
+    texts = [_text(s) for s in statements]
     if write and wh.read_only:
         raise RefusedError(
             "the warehouse is open read-only, so writing SQL cannot run",
@@ -1923,24 +1933,18 @@ def iter_sql(
         )
     if not write and wh.read_only:
         _fence(wh)
-    if write and len(texts) > 1 and not _controls_transactions(texts):
+    if write and len(texts) > 1 and not _controls_transactions(statements):
         return _run_atomically(wh, texts)
     return _run_statements(wh, texts)
 
 
-def _controls_transactions(texts: Sequence[str]) -> bool:
+def _controls_transactions(statements: Sequence[Any]) -> bool:
     """Whether any statement is BEGIN, COMMIT, ROLLBACK… (the user's own transactions), or
     a CHECKPOINT, which DuckDB refuses inside a transaction that has changed anything."""
     import re
 
-    from sercap.sqlguard import classify
-
     checkpoint = re.compile(r"\s*(FORCE\s+)?CHECKPOINT\b", re.I)
-    return any(
-        s.kind == "TRANSACTION" or checkpoint.match(s.text)
-        for text in texts
-        for s in classify(text)
-    )
+    return any(s.kind == "TRANSACTION" or checkpoint.match(s.text) for s in statements)
 
 
 def _run_atomically(wh: Warehouse, texts: list[str]) -> Iterator[tuple[str, pl.DataFrame]]:
@@ -1959,21 +1963,18 @@ def _run_atomically(wh: Warehouse, texts: list[str]) -> Iterator[tuple[str, pl.D
         with contextlib.suppress(Exception):
             wh.execute("ROLLBACK")
         raise
-    _commit(wh, len(texts))
+    _commit(wh, done)
     yield from results
 
 
-def _commit(wh: Warehouse, n: int) -> None:
-    """COMMIT, or one line when DuckDB finds a conflict at commit (nothing is applied)."""
+def _commit(wh: Warehouse, done: str) -> None:
+    """COMMIT, or one line (``done`` as its hint) when DuckDB finds a conflict at commit."""
     try:
         wh.execute("COMMIT")
     except Exception as exc:
         with contextlib.suppress(Exception):
             wh.execute("ROLLBACK")
-        raise QueryError(
-            (str(exc).strip().splitlines() or [""])[0],
-            hint=f"none of the {n} statements was applied (they run as one transaction)",
-        ) from exc
+        raise QueryError((str(exc).strip().splitlines() or [""])[0], hint=done) from exc
 
 
 def _fence(wh: Warehouse) -> None:
@@ -2562,7 +2563,7 @@ def compare_runs(
             f"{run_a!r} and {run_b!r} are the same run, {ids[0]}",
             hint="compare two different runs (`sercap runs` lists them)",
         )
-    return _compare(wh, run_a, run_b, n_boot=n_boot, level=level, seed=seed)
+    return _compare(wh, ids[0], ids[1], n_boot=n_boot, level=level, seed=seed)
 
 
 @_takes_warehouse

@@ -183,11 +183,7 @@ def final_model(
             f"(trained on {run['train_corpus']}, scored on {run['corpus']}); predict with a run "
             f"of {step('train', 'train(wh, …)')}"
         )
-    if run["speaker_norm"]:
-        raise SercapError(
-            f"run {run['run_id']} used speaker normalisation, which needs many utterances of "
-            "each new speaker; predict with a run trained without speaker normalisation"
-        )
+    refuse_speaker_normalised(run)
     if run.get("target"):
         return _final_regressor(wh, run, n_jobs=n_jobs, progress=progress, say=say)
     folder = runs.artifact_dir(wh, run["run_id"])
@@ -291,7 +287,7 @@ def _stored_final_model(
     catalog does not record it (a folder some interrupted or read-only run left), or when it
     cannot be read or its files fail their checksums (then ``say`` hears why, and the caller
     fits it again)."""
-    from sercap.features.extract import is_interrupt
+    from sercap._interrupt import is_interrupt
 
     if not _recorded(wh, run_id, folder):
         return None
@@ -314,7 +310,7 @@ def final_model_stored(wh: Warehouse, run_id: str) -> bool:
     """Whether a model run's final model is stored whole: recorded in the catalog, with
     its inputs.json, and its files matching their checksums (what :func:`final_model`
     loads without fitting)."""
-    from sercap.features.extract import is_interrupt
+    from sercap._interrupt import is_interrupt
 
     folder = runs.artifact_dir(wh, run_id)
     if not _recorded(wh, run_id, folder):
@@ -340,6 +336,17 @@ def _check_features(run: dict, digest: str) -> None:
         raise SercapError(
             f"run {run['run_id']} was trained on feature set {run['feature_set']} "
             f"({run['feature_set_hash']}), the warehouse now has {digest}; train a new run"
+        )
+
+
+def refuse_speaker_normalised(run: dict) -> None:
+    """One line when ``run`` used speaker normalisation: it needs many utterances of each new
+    speaker, so it cannot predict single files."""
+    if run.get("speaker_norm"):
+        raise BadParameterError(
+            f"run {run['run_id']} used speaker normalisation, which needs many utterances of "
+            "each new speaker",
+            hint="predict with a run trained without speaker normalisation",
         )
 
 
@@ -636,7 +643,8 @@ def _predict_member(
     """
     import warnings
 
-    from sercap.features.extract import DESCRIPTORS_FAILED, is_interrupt, min_audio_samples
+    from sercap._interrupt import is_interrupt
+    from sercap.features.extract import DESCRIPTORS_FAILED, min_audio_samples
 
     if member.modality != AUDIO and text is None:
         raise AudioError(f"no transcript: a {member.input_kind} model needs the file's words")

@@ -32,6 +32,7 @@ from typing import Any
 
 import duckdb
 
+from sercap._interrupt import is_interrupt
 from sercap._spawn import main_not_rerun, sigint_ignored, start_resource_tracker
 from sercap.errors import (
     INGEST_STEP,
@@ -385,13 +386,6 @@ def min_audio_samples(kind: str, params: dict[str, Any]) -> int:
     from sercap.features.lld import frame_geometry
 
     return frame_geometry(params)[0] if kind != "opensmile" else int(params["sample_rate"]) // 10
-
-
-def is_interrupt(exc: BaseException) -> bool:
-    """Whether ``exc`` is a Ctrl-C, however wrapped (:func:`sercap._interrupt.is_interrupt`)."""
-    from sercap._interrupt import is_interrupt as interrupt
-
-    return interrupt(exc)
 
 
 def _reraise_interrupt(exc: BaseException) -> None:

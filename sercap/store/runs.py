@@ -259,10 +259,11 @@ def same_run(wh: Warehouse, settings: dict, labels: list[tuple[str, str]]) -> st
     whose columns equal ``settings`` (NULL matching None) and whose stored predictions are
     exactly the (utt_id, label) pairs in ``labels`` (sorted), or None."""
     where = " AND ".join(f'"{column}" IS NOT DISTINCT FROM ?' for column in settings)
+    have = wh.columns_of("runs")  # an older warehouse opened read-only lacks the later ones
     extra = "".join(
         f" AND {column} IS NULL"
         for column in ("tuned_from", "target", "cross_matrix")
-        if column in wh.columns_of("runs")
+        if column in have
     )
     candidates = wh.con.execute(
         f"SELECT run_id FROM runs WHERE kind = 'model' AND {where}{extra} ORDER BY started_at DESC",
