@@ -1265,7 +1265,7 @@ def tune(
     _check_counts(trials=trials, jobs=jobs)
     _check_counts(minimum=2, inner_folds=inner_folds)
     from sercap.store import connect as _connect
-    from sercap.tuning import PRUNERS, run_nested, store_nested
+    from sercap.tuning import PRUNERS, run_nested, store_nested, study_line
 
     spec = _cluster(cluster)
     if spec is not None and storage is not None and storage.startswith("sqlite"):
@@ -1347,6 +1347,7 @@ def tune(
             progress=_bars(progress),
             cluster=spec,
             top_up=top_up,
+            on_study=lambda each, done: say(f"  {study_line(each.removeprefix(name + '/'), done)}"),
         )
     except Exception as exc:
         from sercap.tuning import storage_failure

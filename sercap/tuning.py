@@ -500,6 +500,32 @@ def final_study_name(base: str) -> str:
     return f"{base}/final"
 
 
+def study_line(name: str, study: optuna.Study) -> str:
+    """One line on a finished study: its trials and its best *inner* score.
+
+    >>> import optuna
+    >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+    >>> s = optuna.create_study(direction="maximize")
+    >>> s.optimize(lambda t: t.suggest_float("x", 0, 1) * 0 + 0.5, n_trials=2)
+    >>> study_line("svm/fold=03", s)
+    'svm/fold=03: 2 trials, best inner UA 0.500 (trial 0)'
+    """
+    states = optuna.trial.TrialState
+    trials = study.get_trials(deepcopy=False)
+    complete = sum(t.state == states.COMPLETE for t in trials)
+    pruned = sum(t.state == states.PRUNED for t in trials)
+    failed = sum(t.state == states.FAIL for t in trials)
+    extra = ", ".join(f"{n} {what}" for n, what in ((pruned, "pruned"), (failed, "failed")) if n)
+    line = f"{name}: {complete} trial{'s' if complete != 1 else ''}"
+    line += f" ({extra})" if extra else ""
+    metric = str(study.user_attrs.get("metric", "ua")).upper()
+    try:
+        best = study.best_trial
+    except ValueError:  # no completed trial
+        return line + ", none scored"
+    return line + f", best inner {metric} {best.value:.3f} (trial {best.number})"
+
+
 def objective_for(
     model: str,
     data: Dataset,
@@ -776,6 +802,7 @@ def run_nested(
     progress: bool = True,
     cluster: Any = None,
     top_up: bool = False,
+    on_study: Callable[[str, optuna.Study], None] | None = None,
 ) -> NestedStudies:
     """Nested tuning: for each outer fold a study ``<base>/fold=<f>`` whose objective is an
     inner cross-validation over that fold's training speakers only (its test speakers are
@@ -788,6 +815,10 @@ def run_nested(
     With ``cluster`` (a Dask Client or a spec such as ``"local:4"``) every trial of every
     study is one task (:func:`run_on_cluster`): the workers must reach ``storage`` (a
     PostgreSQL URL across machines; the default journal file on a shared filesystem).
+
+    ``on_study(name, study)`` is called as each study ends in this process (a log file's
+    only sign of progress where no bar is shown); on a cluster the trials of all studies
+    interleave and the dispatcher's bar is the progress.
     """
     outer = list(outer_splits(data))
     check_folds(data, only_folds)
@@ -815,6 +846,8 @@ def run_nested(
             fixed=fixed, seed=seed, n_jobs=n_jobs, device=device, progress=progress,
             top_up=top_up,
         )  # fmt: skip
+        if on_study is not None:
+            on_study(fold_study_name(base, fold), folds[fold])
     last = None
     if final:
         last = run_study(
@@ -822,6 +855,8 @@ def run_nested(
             timeout=timeout, pruner=pruner, inner_folds=inner_folds, fixed=fixed, seed=seed,
             n_jobs=n_jobs, device=device, progress=progress, top_up=top_up,
         )  # fmt: skip
+        if on_study is not None:
+            on_study(final_study_name(base), last)
     return NestedStudies(base=base, folds=folds, final=last)
 
 

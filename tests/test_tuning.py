@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -584,6 +585,24 @@ def test_the_header_says_how_many_inner_folds_a_fold_really_gets(tmp_path) -> No
     notes: list[str] = []
     sercap.tune(wh, "svm", trials=1, progress=False, final=False, say=notes.append)
     assert "3 inner folds each (2 where a fold has 2 training speakers)" in notes[0]
+    wh.close()
+
+
+def test_tune_says_a_line_as_each_study_ends(tmp_path) -> None:
+    """In a log file (no progress bar) a tuning of many studies printed its header and then
+    nothing until the end; each study now ends with a line of its trials and inner score."""
+    import sercap
+
+    wh = connect(tmp_path / "wh")
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    notes: list[str] = []
+    sercap.tune(wh, "svm", trials=2, pruner="none", progress=False, say=notes.append)
+    studies = [n.strip() for n in notes[1:]]
+    assert [n.split(":")[0] for n in studies] == [
+        "fold=01", "fold=02", "fold=03", "final"
+    ], notes  # fmt: skip
+    for line in studies:
+        assert re.fullmatch(r"\S+: 2 trials, best inner UA [01]\.\d{3} \(trial [01]\)", line), line
     wh.close()
 
 
