@@ -2687,9 +2687,10 @@ def bench(
         ``WAREHOUSE/reports/bench-CORPUS-TARGET``.
     resume : bool
         Take a model's stored run instead of fitting it again when one exists with the same
-        data (every utterance with the same label), parameters, seed and library versions:
-        the runs an interrupted bench stored, or an earlier bench's. Leave it out to measure
-        again. Not with ``tuned``, ``cluster`` or ``target``.
+        data (every utterance with the same label), parameters, seed, library versions and
+        sercap code (a hash of its files): the runs an interrupted bench stored, or an
+        earlier bench's. Leave it out to measure again. Not with ``tuned``, ``cluster`` or
+        ``target``.
     say : callable, optional
         Receives a line per model as it finishes (its UA and time; where no progress bar
         shows, a log file, this is all that says the bench is alive).

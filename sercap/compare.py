@@ -81,7 +81,7 @@ def bench_runs(
     nested-tuned ones too, compared by a paired bootstrap CI); return the stored runs.
 
     With ``resume``, a spec whose run is already stored with the same data, parameters,
-    seed and library versions (:func:`sercap.evaluate.stored_same_run`; an interrupted
+    seed, library versions and sercap code (:func:`sercap.evaluate.stored_same_run`; an interrupted
     bench's, or an earlier one's) takes that run instead of fitting again.
 
     With ``cluster`` (a Dask Client or a spec such as ``"local:4"``) every (model, outer

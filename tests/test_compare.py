@@ -205,7 +205,7 @@ def test_bench_says_a_line_per_model_where_no_bar_shows(wh) -> None:
 def test_a_resumed_bench_fits_only_what_is_not_stored_with_the_same_data(wh, monkeypatch):
     """A Ctrl-C during a bench kept the runs stored so far, but the rerun fitted every
     model again (the line said "rerun to resume"): with resume, a run with the same data,
-    parameters, seed and library versions is taken instead."""
+    parameters, seed, library versions and sercap code is taken instead."""
     import sercap.compare
     from sercap.compare import BenchSpec, bench_runs
     from tests.helpers import add_corpus, add_features
@@ -236,5 +236,12 @@ def test_a_resumed_bench_fits_only_what_is_not_stored_with_the_same_data(wh, mon
                "labels WHERE emotion <> 'sad')")  # fmt: skip
     relabelled = bench_runs(wh, [BenchSpec("svm")], progress=False, resume=True)
     assert relabelled.run_ids[0] not in (svm, other.run_ids[0])
+    # sercap's own code changed (a recipe edited without a version change): fitted again
+    import sercap.evaluate
+
+    monkeypatch.setattr(sercap.evaluate, "source_fingerprint", lambda: "x", raising=False)
+    edited = bench_runs(wh, [BenchSpec("svm")], progress=False, resume=True)
+    assert edited.run_ids[0] != relabelled.run_ids[0]
+    monkeypatch.undo()
     with pytest.raises(SercapError, match="--resume / resume= reuses default runs"):
         bench_runs(wh, specs, progress=False, resume=True, tuned=True)

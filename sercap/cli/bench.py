@@ -103,7 +103,8 @@ def bench_group() -> None:
     "--resume",
     is_flag=True,
     help="Take a model's stored run instead of fitting it again when one exists with the "
-    "same data, parameters, seed and library versions (what an interrupted bench stored). "
+    "same data, parameters, seed, library versions and sercap code (what an interrupted "
+    "bench stored). "
     "Not with --tuned, --cluster or --target.",
 )
 @seed_option
