@@ -74,7 +74,7 @@ def test_cli_quickstart_runs(tmp_path, monkeypatch) -> None:
 
 def test_cheap_docstring_examples_run() -> None:
     """The examples of sercap.errors and of the API's warehouse-only functions (the others
-    synthesise and extract a corpus each: `pytest --doctest-modules sercap/api.py` runs all)."""
+    synthesise and extract a corpus each: `pytest --doctest-modules sercap/api` runs all)."""
     import doctest
 
     import sercap.api

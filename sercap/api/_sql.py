@@ -1,0 +1,232 @@
+"""``sql``: run the user's SQL, refusing writes unless asked, fenced when read-only."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sercap.api._common import _takes_warehouse
+from sercap.errors import BadParameterError, QueryError, RefusedError, SercapError
+
+if TYPE_CHECKING:  # only for annotations: the heavy modules load when a verb runs
+    import polars as pl
+
+    from sercap.store import Warehouse
+
+
+def sql_statements(query: str, *, write: bool = False) -> list[str]:
+    """Split ``query`` into statements with DuckDB's parser, refusing writes unless ``write``.
+
+    Nothing runs: a refused statement stops all of them (see :func:`sql`).
+
+    Examples
+    --------
+    >>> import sercap
+    >>> sercap.sql_statements("SELECT 1; SELECT 2;")
+    ['SELECT 1', 'SELECT 2']
+    """
+    return [_text(statement) for statement in _classified(query, write)]
+
+
+def _classified(query: str, write: bool) -> list[Any]:
+    """``query``'s statements as :func:`sercap.sqlguard.classify` parses them (text, kind),
+    writes refused unless ``write``: :func:`sql_statements` and :func:`iter_sql` share it."""
+    import duckdb
+
+    from sercap.sqlguard import classify, refuse_writes
+
+    try:
+        statements = classify(query)  # DuckDB's parser; nothing runs before the check
+    except duckdb.ParserException as exc:
+        raise _query_error(exc) from exc
+    if not statements:
+        raise BadParameterError("the query holds no SQL statement")
+    if not write:
+        refuse_writes(statements)
+    return statements
+
+
+def _text(statement: Any) -> str:
+    """A statement's text without its separator (the parser keeps it on all but the last)."""
+    return statement.text.strip().rstrip(";").rstrip()
+
+
+@_takes_warehouse
+def sql(
+    wh: Warehouse, query: str | Sequence[str], *, write: bool = False
+) -> list[tuple[str, pl.DataFrame]]:
+    """Run SQL on the warehouse: every statement, in order, with its result.
+
+    Without ``write`` only reading statements run (anything else is refused before any
+    statement runs); on a warehouse opened with ``read_only=True`` (as the CLI's ``sql``
+    opens it) no file but its Parquet parts can be read either. With ``write``, several
+    statements run as one transaction: all of them are applied, or (one fails) none; a
+    query holding its own ``BEGIN``/``COMMIT``, or a ``CHECKPOINT``, runs as written. The
+    statements have all run when this returns; :func:`iter_sql` yields each result as its
+    statement finishes instead.
+
+    Parameters
+    ----------
+    wh : Warehouse
+        An open warehouse (read-only is enough unless ``write``).
+    query : str or list of str
+        One or more statements separated by ``;`` (or :func:`sql_statements`' list).
+    write : bool
+        Allow statements that change the warehouse (DELETE, UPDATE, CREATE…).
+
+    Returns
+    -------
+    list of (str, polars.DataFrame)
+        Each statement and its result, in order.
+
+    Raises
+    ------
+    sercap.errors.RefusedError
+        Without ``write``: a statement that is not a read (nothing runs), or one that tried
+        to reach a file or setting outside the fence.
+
+    Examples
+    --------
+    >>> import sercap
+    >>> wh = sercap.connect(":memory:")
+    >>> [(text, frame["n"][0]) for text, frame in sercap.sql(wh, "SELECT 42 AS n")]
+    [('SELECT 42 AS n', 42)]
+    >>> _ = sercap.sql(wh, "CREATE TABLE notes (x INT); INSERT INTO notes VALUES (7)", write=True)
+    >>> sercap.sql(wh, "SELECT x FROM notes")[0][1]["x"].to_list()
+    [7]
+    >>> wh.close()
+    """
+    return list(iter_sql(wh, query, write=write))
+
+
+@_takes_warehouse
+def iter_sql(
+    wh: Warehouse, query: str | Sequence[str], *, write: bool = False
+) -> Iterator[tuple[str, pl.DataFrame]]:
+    """:func:`sql`, yielding ``(statement, result)`` as each statement runs.
+
+    The read-only check and the file fence are applied when this is called, before the
+    first statement runs; each statement runs when the iterator reaches it.
+    """
+    # each item of a list as a query string: split, parsed and checked the same way (an
+    # item with two statements kept only the last result, a typo was DuckDB's own error)
+    if not isinstance(query, str) and not (
+        isinstance(query, Sequence) and all(isinstance(item, str) for item in query)
+    ):
+        raise BadParameterError(
+            f"query={query!r}", hint='give SQL text or a list of them, e.g. "SELECT 1"'
+        )
+    items = [query] if isinstance(query, str) else list(query)
+    statements = [s for item in items for s in _classified(item, write)]
+    texts = [_text(s) for s in statements]
+    if write and wh.read_only:
+        raise RefusedError(
+            "the warehouse is open read-only, so writing SQL cannot run",
+            hint="open it writable (sercap.connect without read_only=True)",
+        )
+    if not write and wh.read_only:
+        _fence(wh)
+    if write and len(texts) > 1 and not _controls_transactions(statements):
+        return _run_atomically(wh, texts)
+    return _run_statements(wh, texts)
+
+
+def _controls_transactions(statements: Sequence[Any]) -> bool:
+    """Whether any statement is BEGIN, COMMIT, ROLLBACK… (the user's own transactions), or
+    a CHECKPOINT, which DuckDB refuses inside a transaction that has changed anything."""
+    import re
+
+    checkpoint = re.compile(r"\s*(FORCE\s+)?CHECKPOINT\b", re.I)
+    return any(s.kind == "TRANSACTION" or checkpoint.match(s.text) for s in statements)
+
+
+def _run_atomically(wh: Warehouse, texts: list[str]) -> Iterator[tuple[str, pl.DataFrame]]:
+    """:func:`_run_statements` in one transaction: a failing statement rolls back those
+    before it, which autocommit had kept (a user fixing the typo in the third statement ran
+    the first two twice). Every statement runs, and the transaction commits, before the
+    first result is handed over: a caller that stops early leaves no transaction open."""
+    done = f"none of the {len(texts)} statements was applied (they run as one transaction)"
+    wh.execute("BEGIN TRANSACTION")
+    try:
+        results = list(_run_statements(wh, texts))
+    except SercapError as exc:
+        wh.execute("ROLLBACK")
+        raise type(exc)(exc.message, hint="; ".join(filter(None, (done, exc.hint)))) from exc
+    except BaseException:
+        with contextlib.suppress(Exception):
+            wh.execute("ROLLBACK")
+        raise
+    _commit(wh, done)
+    yield from results
+
+
+def _commit(wh: Warehouse, done: str) -> None:
+    """COMMIT, or one line (``done`` as its hint) when DuckDB finds a conflict at commit."""
+    try:
+        wh.execute("COMMIT")
+    except Exception as exc:
+        with contextlib.suppress(Exception):
+            wh.execute("ROLLBACK")
+        raise QueryError((str(exc).strip().splitlines() or [""])[0], hint=done) from exc
+
+
+def _fence(wh: Warehouse) -> None:
+    """Second fence of a read-only warehouse: no file but its parts, configuration locked.
+
+    DuckDB's lock holds for the connection's life, so it is set once; a later call finds it
+    in place, unless parts were registered since (then the connection must be reopened).
+    A writable connection is not fenced: its owner can run anything through it anyway, and
+    the lock would break their later work (extraction registers new parts).
+    """
+    from sercap.sqlguard import fence_settings
+    from sercap.store.parts import all_part_paths
+
+    parts = all_part_paths(wh)
+    files = sorted({str(f) for p in parts for f in (os.path.abspath(p), os.path.realpath(p))})
+    if wh.sql_fence is None:
+        for setting in fence_settings(files):
+            wh.execute(setting)
+        wh.sql_fence = files
+    elif wh.sql_fence != files:
+        raise RefusedError(
+            "the warehouse's parts changed since this read-only connection was fenced",
+            hint="open the warehouse again (sercap.connect(..., read_only=True)) to query them",
+        )
+
+
+def _run_statements(wh: Warehouse, texts: list[str]) -> Iterator[tuple[str, pl.DataFrame]]:
+    """Each statement's result; columns polars cannot hold (INTERVAL, UNION) as text."""
+    import duckdb
+
+    for text in texts:
+        try:
+            frame = wh.query(text, text_types=True)
+        except duckdb.PermissionException as exc:
+            raise RefusedError(
+                str(exc).splitlines()[0],
+                hint="read-only SQL reads only the warehouse's own tables and parts",
+            ) from exc
+        except duckdb.Error as exc:  # a typo, an unknown table or column, a bad cast…
+            raise _query_error(exc) from exc
+        yield text, frame
+
+
+def _query_error(exc: Exception) -> QueryError:
+    """DuckDB's first line, and what to look at for the usual mistakes."""
+    lines = str(exc).strip().splitlines() or [""]
+    line = lines[0]
+    hint = None
+    if line.startswith("Catalog Error"):  # an unknown table, view or function
+        hint = 'list the tables and views with "SHOW TABLES"'
+    elif line.startswith("Binder Error"):  # an unknown column, mostly
+        hint = 'list a table\'s columns with "DESCRIBE table_name"'
+    # DuckDB's own suggestion is the best hint when it has one (it was dropped)
+    suggestion = next(
+        (x.strip() for x in lines[1:] if x.startswith(("Did you mean", "Candidate bindings"))),
+        None,
+    )
+    if suggestion:
+        hint = f"{suggestion[0].lower()}{suggestion[1:]}" + (f"; or {hint}" if hint else "")
+    return QueryError(line, hint=hint)
