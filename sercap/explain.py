@@ -9,6 +9,8 @@ model never saw.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import polars as pl
 
@@ -127,6 +129,33 @@ def _average(per_fold: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def as_in_run(data: Dataset, run: dict, stored: pl.DataFrame) -> Dataset:
+    """``data`` cut to the utterances a stored run predicted, with that run's outer folds.
+
+    Refitting a run's folds (its importance) must see what the run saw: under a k-fold
+    protocol a speaker added since deals the speakers into other folds, and a nested-tuned
+    run's per-fold parameters were tuned without *its* test speakers only. ``stored`` is the
+    run's predictions (``utt_id``, ``fold``, ``label``). Features or labels changed since
+    (another feature-set version, a relabelled or lost utterance) are one error: refitting
+    would not be that run.
+    """
+    if run.get("feature_set_hash") and data.feature_set_hash != run["feature_set_hash"]:
+        raise SercapError(
+            f"run {run['run_id']} was fitted on feature set {run['feature_set']} version "
+            f"{run['feature_set_hash'][:8]}; the stored features are now version "
+            f"{str(data.feature_set_hash)[:8]}: train {run['model']} again to explain it"
+        )
+    index = {u: i for i, u in enumerate(data.utt_ids)}
+    rows = [index.get(u) for u in stored["utt_id"].to_list()]
+    labels = [data.classes[data.y[i]] if i is not None else None for i in rows]
+    if None in rows or labels != stored["label"].to_list():
+        raise SercapError(
+            f"run {run['run_id']}'s utterances or labels changed since it was stored (an "
+            f"utterance lost or relabelled): train {run['model']} again to explain it"
+        )
+    return replace(data.subset(np.asarray(rows, dtype=np.int64)), folds=stored["fold"].to_numpy())
+
+
 def run_importances(
     wh: Warehouse,
     run_id: str,
@@ -139,19 +168,22 @@ def run_importances(
     """Grouped permutation importance of a stored tabular run, refitting its model per fold.
 
     The run's model, parameters, seed, feature set, columns and speaker normalisation are
-    reused; the outer folds are the corpus's protocol, as in the run. A nested-tuned run's
+    reused, on the run's own utterances and outer folds as it stored them (:func:`as_in_run`:
+    the corpus' folds today may deal speakers otherwise, after an ingest). A nested-tuned run's
     folds are refitted with each fold's own parameters, tuned without its test speakers (the
     final study's parameters, which ``params`` holds for ``predict``, saw every speaker).
 
     Raises
     ------
     SercapError
-        An ensemble or a run whose model does not read tabular functionals.
+        An ensemble or a run whose model does not read tabular functionals, or one whose
+        features or labels changed since it was stored.
     """
     import json
 
     from sercap.experiment import data_request, load_for
     from sercap.models.registry import get_model
+    from sercap.store import runs as store_runs
     from sercap.store.runs import get_run
 
     run = get_run(wh, run_id)
@@ -165,7 +197,7 @@ def run_importances(
         feature_set=run["feature_set"], columns=run["columns"],
         speaker_norm=bool(run["speaker_norm"]),
     )  # fmt: skip
-    data = load_for(wh, request)
+    data = as_in_run(load_for(wh, request), run, store_runs.predictions(wh, run["run_id"]))
     params = json.loads(run["params_json"] or "{}")
     fold_params = json.loads(run["fold_params_json"]) if run.get("fold_params_json") else None
     if run.get("tuned_from") and not fold_params:

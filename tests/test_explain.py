@@ -53,6 +53,20 @@ def test_both_groupings_come_from_one_fit_per_fold(monkeypatch) -> None:
         assert both[by].equals(alone)
 
 
+def _tuned(wh, fold_params: dict | None, final: dict) -> str:
+    """A real svm run (with its predictions) made to look nested-tuned."""
+    import json
+
+    import sercap
+
+    run = sercap.train(wh, "svm")
+    wh.execute(
+        "UPDATE runs SET params_json = ?, fold_params_json = ?, tuned_from = 'x' WHERE run_id = ?",
+        [json.dumps(final), None if fold_params is None else json.dumps(fold_params), run.run_id],
+    )
+    return run.run_id
+
+
 def test_a_tuned_run_is_refitted_with_each_folds_own_parameters(wh, monkeypatch) -> None:
     """The final study's parameters saw every speaker: permuting a fold's test speakers on
     a model fitted with them would not be an outer-fold importance."""
@@ -64,22 +78,57 @@ def test_a_tuned_run_is_refitted_with_each_folds_own_parameters(wh, monkeypatch)
 
     add_features(wh, add_corpus(wh, n_speakers=3, per_class=4))
     fold_params = {"01": {"C": 0.5}, "02": {"C": 2.0}, "03": {"C": 3.0}}
-    wh.execute(
-        "INSERT INTO runs (run_id, kind, model, corpus, label_map, protocol, feature_set, seed, "
-        "params_json, fold_params_json, tuned_from, speaker_norm, started_at) VALUES ('svm-tuned',"
-        " 'model', 'svm', 'toy', 'emodb7', 'leave-one-speaker-out', 'default', 0, ?, ?, 'x', "
-        "false, now())",
-        [json.dumps({"C": 9.0}), json.dumps(fold_params)],
-    )
+    run_id = _tuned(wh, fold_params, {"C": 9.0})
     seen = []
     original = SVMModel.fit
     monkeypatch.setattr(SVMModel, "fit", lambda self, *a, **k: seen.append(self.params["C"])
                         or original(self, *a, **k))  # fmt: skip
-    run_importances(wh, "svm-tuned", n_repeats=1)
+    run_importances(wh, run_id, n_repeats=1)
     assert seen == [0.5, 2.0, 3.0]  # each fold's own, never the final study's 9.0
     wh.execute("UPDATE runs SET fold_params_json = ?", [json.dumps({"01": {"C": 0.5}})])
     with pytest.raises(SercapError, match=r"no tuned parameters for outer fold\(s\) 02, 03"):
-        run_importances(wh, "svm-tuned", n_repeats=1)
+        run_importances(wh, run_id, n_repeats=1)
     wh.execute("UPDATE runs SET fold_params_json = NULL")  # stored before runs kept them
     with pytest.raises(SercapError, match="stores no per-fold parameters"):
-        run_importances(wh, "svm-tuned", n_repeats=1)
+        run_importances(wh, run_id, n_repeats=1)
+
+
+def test_a_run_is_refitted_on_its_own_folds_after_a_speaker_is_added(wh, monkeypatch) -> None:
+    """Under speaker-kfold-5 a speaker added after the run deals the others into other
+    folds: the report's importance refitted "fold1" on today's fold1 — with parameters
+    tuned while fold1 tested speakers it now trained on. It refits the run's own folds."""
+    from sercap.explain import run_importances
+    from sercap.models.tabular import SVMModel
+    from tests.helpers import add_corpus, add_features
+
+    add_features(wh, add_corpus(wh, n_speakers=7, per_class=2, protocol="speaker-kfold-5"))
+    wh.execute("UPDATE utterances SET corpus = 'later' WHERE speaker = '07'")
+    folds = {f"fold{k}": {"C": float(k)} for k in range(1, 6)}
+    run_id = _tuned(wh, folds, {"C": 9.0})
+    tested = dict(
+        wh.con.execute(
+            "SELECT p.fold, list(DISTINCT u.speaker ORDER BY u.speaker) FROM predictions p "
+            "JOIN utterances u USING (utt_id) WHERE run_id = ? GROUP BY p.fold",
+            [run_id],
+        ).fetchall()
+    )
+    assert tested["fold1"] == ["01", "06"]
+    # the new speaker sorts first: today's fold1 is 00 and 05, fold2 01 and 06 …
+    wh.execute("UPDATE utterances SET corpus = 'toy', speaker = '00' WHERE corpus = 'later'")
+    fits = []
+    original = SVMModel.fit
+
+    def spy(self, X, y, groups=None, **kwargs):
+        fits.append((self.params["C"], sorted(set(groups))))
+        return original(self, X, y, groups=groups, **kwargs)
+
+    monkeypatch.setattr(SVMModel, "fit", spy)
+    run_importances(wh, run_id, n_repeats=1)
+    assert [c for c, _ in fits] == [1.0, 2.0, 3.0, 4.0, 5.0]
+    for (_, trained), fold in zip(fits, sorted(tested), strict=True):
+        assert not set(trained) & set(tested[fold]), (fold, trained)
+        assert "00" not in trained  # not in the run: not in its refits either
+    # features or labels changed since the run: refused, not explained on other data
+    wh.execute("UPDATE labels SET emotion = 'sad' WHERE utt_id = 'toy_01_ang_0'")
+    with pytest.raises(SercapError, match="utterances or labels changed"):
+        run_importances(wh, run_id, n_repeats=1)
