@@ -205,10 +205,16 @@ class ModalityRuns:
 
 def modality_runs(wh: Warehouse, corpus: str, label_map: str) -> ModalityRuns:
     """The newest run of each configuration of ``corpus``/``label_map`` with its modality;
-    runs of models this sercap does not know are left out."""
+    runs of models this sercap does not know are left out, and so are ensembles whose
+    members no fixed rule named (:func:`sercap.ensemble.members_chosen_by`: chosen by hand,
+    perhaps after reading the members' test scores), which would stand as "the fused run"."""
+    from sercap.ensemble import FIXED_RULE, members_chosen_by
+
     rows = []
     for run_id in store_runs.newest_per_configuration(wh, corpus, label_map):
         run = store_runs.get_run(wh, run_id)
+        if members_chosen_by(run) not in (None, FIXED_RULE):
+            continue
         modality = run_modality(wh, run)
         if modality is not None:
             rows.append(

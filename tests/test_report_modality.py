@@ -116,9 +116,13 @@ def test_modality_section_from_stored_predictions(wh: Warehouse, no_refit) -> No
     audio = _store(wh, utts, "rf", noisy)
     words = [c if rng.random() < 0.5 else str(rng.choice(CLASSES)) for c in labels]
     text = _store(wh, utts, "text-svm", words)
-    fused, _ = ensemble_runs(wh, [audio, text])
+    fused, _ = ensemble_runs(wh, [audio, text], fixed_rule=True)
+    # a newer ensemble whose members and weights a person chose (perhaps after reading the
+    # members' scores) is not "the fused run" of the report, nor one of its rows
+    hand, _ = ensemble_runs(wh, [audio, text], weights=[0.1, 0.9])
     lines = modality_section(wh, "toy", "emodb7")
     doc = "\n".join(lines)
+    assert hand not in doc
     table = [line for line in lines if line.startswith("| audio") or line.startswith("| text")]
     assert any(f"| {audio} | rf |" in line for line in table)
     assert any(f"| {text} | text-svm |" in line for line in table)
