@@ -223,6 +223,23 @@ def load_corpus(wh: Warehouse, request: Any, classes: Sequence[str]) -> Dataset:
     return restrict(load_for(wh, request), classes)
 
 
+def refuse_shared_audio(wh: Warehouse, corpora: Sequence[str]) -> None:
+    """One error when two of ``corpora`` hold the same recording: a cell training on one and
+    testing on the other would be tested on audio it trained on (a corpus ingested twice
+    under two names, or a copy of some of its files: 1.00 UA off the diagonal)."""
+    from sercap.store.corpora import same_audio
+
+    shared = [row for row in same_audio(wh, corpora) if row[1] != row[4]]
+    if shared:
+        utt, corpus, path, other, other_corpus, other_path = shared[0]
+        raise SercapError(
+            f"corpora {corpus!r} and {other_corpus!r} share {len(shared)} recording(s) (the "
+            f"same audio bytes: {path} is utterance {utt} and, as {other_path}, {other}); a "
+            "cross-corpus cell would test on recordings it trained on: leave one of the two "
+            f"corpora out ({option('corpora')}), or ingest it without the shared files"
+        )
+
+
 def new_matrix_id() -> str:
     """Sortable, readable and unique: ``cross-20261126-071500-3fa2``."""
     return f"cross-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
@@ -269,6 +286,7 @@ def run_cross(
     from sercap.data import DEFAULT_FEATURE_SET, DEFAULT_IMAGE_SET
 
     corpora = choose_corpora(wh, corpora)
+    refuse_shared_audio(wh, corpora)
     classes = shared_classes(
         {c: corpus_classes(wh, c) for c in corpora}, store_runs.shared_emotions(wh)
     )

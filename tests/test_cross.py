@@ -215,6 +215,29 @@ def test_refuses_corpora_without_the_same_feature_set(wh) -> None:
     assert "b (0 of 64 utterances)" in message and "a (" not in message
 
 
+def test_refuses_corpora_that_share_a_recording(wh) -> None:
+    """A corpus ingested again under another name, or a copy of some of its files: the
+    cells across them tested on recordings they trained on (UA 1.00 off the diagonal)."""
+    from sercap.store.corpora import same_audio
+
+    two_corpora(wh)
+    wh.execute("UPDATE utterances SET audio_sha256 = utt_id")  # every recording its own
+    assert same_audio(wh, ["a", "b"]) == []
+    sercap.bench_cross(wh, ["a", "b"], progress=False)  # no shared recording: runs
+    n_runs = wh.scalar("SELECT count(*) FROM runs")
+    wh.execute("UPDATE utterances SET audio_sha256 = 'same' WHERE utt_id IN ('a_01_ang_0', "
+               "'b_02_sad_1')")  # fmt: skip
+    with pytest.raises(SercapError) as err:
+        sercap.bench_cross(wh, ["a", "b"], progress=False)
+    message = str(err.value)
+    assert "\n" not in message and "corpora 'a' and 'b' share 1 recording(s)" in message
+    assert "a_01_ang_0" in message and "b_02_sad_1" in message
+    assert wh.scalar("SELECT count(*) FROM runs") == n_runs  # refused before any fit
+    # segments of one file (same bytes, other times) are not the same recording
+    wh.execute("UPDATE utterances SET start_s = 1.0 WHERE utt_id = 'b_02_sad_1'")
+    assert same_audio(wh, ["a", "b"]) == []
+
+
 def test_cli_prints_the_matrix_and_one_line_errors(tmp_path: Path) -> None:
     from cli import main
 

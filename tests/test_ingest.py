@@ -550,3 +550,38 @@ def test_problem_lines_name_the_first_row_and_the_first_line(tmp_path: Path) -> 
         4,
         f"u1: duplicate utterance id; only its first row ({manifest}:2) is read",
     )
+
+
+def test_the_same_recording_under_two_speakers_or_corpora_is_noted(tmp_path: Path) -> None:
+    """Where a manifest names its utterances, identical bytes under two ids stay two: under
+    two speakers they defeat speaker-independent folds, and across two corpora the
+    cross-corpus cells, silently. The ingest says so."""
+    import shutil
+
+    import polars as pl
+
+    from sercap.corpora.ingest import ingest
+    from sercap.store import connect
+
+    root = tmp_path / "corpus"
+    _voices(root, "abc")
+    shutil.copy(root / "a.wav", root / "a-again.wav")
+    rows = [("a.wav", "neu", "s0", "a"), ("b.wav", "neu", "s1", "b"), ("c.wav", "neu", "s0", "c")]
+    manifest = root / "manifest.csv"
+    columns = ["path", "label", "speaker", "utt_id"]
+    pl.DataFrame(rows, schema=columns, orient="row").write_csv(manifest)
+    with connect(tmp_path / "wh", memory=True) as wh:
+        clean = ingest(wh, "manifest", manifest)
+        assert clean.same_audio == [] and "note:" not in str(clean)
+        again = [*rows, ("a-again.wav", "neu", "s1", "a2")]  # a's bytes, another speaker
+        pl.DataFrame(again, schema=columns, orient="row").write_csv(manifest)
+        noted = ingest(wh, "manifest", manifest)
+        assert [(r[0], r[3]) for r in noted.same_audio] == [("a", "a2")]
+        assert "note: 1 utterance pair(s) hold the same audio" in str(noted)
+        # the same file in another corpus
+        other = tmp_path / "other.csv"
+        pl.DataFrame([("corpus/b.wav", "ang", "t0", "x")], schema=columns,
+                     orient="row").write_csv(other)  # fmt: skip
+        second = ingest(wh, "manifest", other, name="other")
+        assert [(r[0], r[3]) for r in second.same_audio] == [("b", "x")]
+        assert "(first: x and b of corpus 'manifest')" in str(second)

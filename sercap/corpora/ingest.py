@@ -38,8 +38,10 @@ from sercap.store import Warehouse, catalog, check_name
 from sercap.store import corpora as corpora_store
 from sercap.store.corpora import (
     audio_file_schema,
+    corpus_names,
     evaluation_schema,
     label_schema,
+    same_audio,
     utterance_schema,
 )
 
@@ -77,6 +79,9 @@ class IngestSummary:
     #: Files hashed now (the others kept the hash recorded for the same size/times/inode).
     hashed: int = 0
     hash_s: float = 0.0
+    #: Pairs of utterances with the same audio (bytes and segment), one of this corpus and
+    #: one of another speaker or corpus (:func:`sercap.store.corpora.same_audio`).
+    same_audio: list[tuple[str, ...]] = field(default_factory=list, repr=False)
 
     @property
     def stored(self) -> int:
@@ -90,6 +95,20 @@ class IngestSummary:
 
     def _repr_markdown_(self) -> str:
         return f"```\n{self}\n```"
+
+    def same_audio_line(self) -> str | None:
+        """One line on recordings this corpus shares with another speaker or corpus."""
+        if not self.same_audio:
+            return None
+        utt, corpus, _, other, other_corpus, _ = self.same_audio[0]
+        if corpus != self.corpus:  # this corpus' utterance first
+            utt, other, other_corpus = other, utt, corpus
+        where = "" if other_corpus == self.corpus else f" of corpus {other_corpus!r}"
+        return (
+            f"note: {len(self.same_audio)} utterance pair(s) hold the same audio under two "
+            f"speakers or corpora (first: {utt} and {other}{where}); speaker-independent "
+            "folds, and cross-corpus cells, would test on recordings they trained on"
+        )
 
     def audio_line(self) -> str | None:
         """One line on changed, lost or found audio, or None when nothing stored changed."""
@@ -529,6 +548,11 @@ def _summary(
         [corpus],
     )
     in_label_map = wh.scalar(f"SELECT count(*) FROM {spec.label_map} WHERE corpus = ?", [corpus])
+    shared = [
+        row
+        for row in same_audio(wh, corpus_names(wh))
+        if corpus in (row[1], row[4])  # (the other corpus' own pairs are its ingest's)
+    ]
     return IngestSummary(
         corpus=corpus,
         kind=spec.name,
@@ -543,4 +567,5 @@ def _summary(
         per_label=per_label,
         per_speaker=per_speaker,
         problems=problems,
+        same_audio=shared,
     )

@@ -287,6 +287,29 @@ def has_transcripts(wh: Warehouse, corpus: str) -> bool:
     return bool(found)
 
 
+def same_audio(wh: Warehouse, corpora: Sequence[str]) -> list[tuple[str, ...]]:
+    """Utterances of ``corpora`` holding the same audio (file bytes and segment) as an
+    utterance of another speaker or another of ``corpora``: (utt_id, corpus, path, other
+    utt_id, other corpus, other path), one row per pair, ordered.
+
+    The same recording under two speakers (a file copied into two corpora, or filed under
+    two actors) defeats speaker-independent splits: a model is tested on audio it trained
+    on. Utterances of one speaker sharing a file (segments of one recording) are not pairs.
+    """
+    if not corpora:
+        return []
+    marks = ", ".join("?" * len(corpora))
+    return wh.con.execute(
+        "SELECT a.utt_id, a.corpus, a.path, b.utt_id, b.corpus, b.path "
+        "FROM utterances a JOIN utterances b "
+        "ON a.audio_sha256 = b.audio_sha256 AND a.utt_id < b.utt_id "
+        "AND a.start_s IS NOT DISTINCT FROM b.start_s AND a.end_s IS NOT DISTINCT FROM b.end_s "
+        "AND (a.corpus <> b.corpus OR a.speaker IS DISTINCT FROM b.speaker) "
+        f"WHERE a.corpus IN ({marks}) AND b.corpus IN ({marks}) ORDER BY a.utt_id, b.utt_id",
+        [*corpora, *corpora],
+    ).fetchall()
+
+
 def shortest_duration(wh: Warehouse, corpus: str) -> float | None:
     """The duration in seconds of the shortest utterance of ``corpus`` (None: none)."""
     return wh.scalar("SELECT min(duration_s) FROM utterances WHERE corpus = ?", [corpus])
