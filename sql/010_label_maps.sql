@@ -13,6 +13,9 @@ INSERT OR REPLACE INTO label_maps VALUES
    'IEMOCAP standard 4 classes: neutral, anger, sadness, happiness with excitement merged in'),
   ('iemocap4_strict', 'iemocap', ['ang', 'hap', 'neu', 'sad'],
    'IEMOCAP 4 classes without excitement'),
+  ('iemocap4_impro', 'iemocap', ['ang', 'hap', 'neu', 'sad'],
+   'IEMOCAP 4 classes (as iemocap4) of the improvised dialogues only: every session acts '
+   'the same scripts, so leave-one-session-out tests scripted lines that training heard'),
   ('iemocap6', 'iemocap', ['ang', 'exc', 'fru', 'hap', 'neu', 'sad'],
    'IEMOCAP 6 classes: neutral, frustration, anger, sadness, excitement, happiness'),
   ('emodb7', 'emodb', ['ang', 'bor', 'dis', 'fea', 'hap', 'neu', 'sad'],
@@ -37,6 +40,10 @@ FROM labelled WHERE kind = 'iemocap' AND emotion IN ('neu', 'ang', 'sad', 'hap',
 CREATE OR REPLACE VIEW iemocap4_strict AS
 SELECT utt_id, corpus, emotion AS label
 FROM labelled WHERE kind = 'iemocap' AND emotion IN ('neu', 'ang', 'sad', 'hap');
+
+CREATE OR REPLACE VIEW iemocap4_impro AS
+SELECT utt_id, corpus, label FROM iemocap4
+WHERE regexp_matches(utt_id, '^Ses\d\d[FM]_impro');
 
 CREATE OR REPLACE VIEW iemocap6 AS
 SELECT utt_id, corpus, emotion AS label

@@ -193,9 +193,11 @@ def test_ingest_counts_label_maps_and_tables(wh: Warehouse, release: Path) -> No
     assert summary.in_label_map == 11
     counts = {
         view: wh.scalar(f"SELECT count(*) FROM {view}")
-        for view in ("iemocap4", "iemocap4_strict", "iemocap6")
+        for view in ("iemocap4", "iemocap4_strict", "iemocap4_impro", "iemocap6")
     }
-    assert counts == {"iemocap4": 11, "iemocap4_strict": 8, "iemocap6": 12}
+    assert counts == {"iemocap4": 11, "iemocap4_strict": 8, "iemocap4_impro": 5, "iemocap6": 12}
+    scripted = wh.scalar("SELECT count(*) FROM iemocap4_impro WHERE utt_id LIKE '%script%'")
+    assert scripted == 0
     merged = dict(wh.query("SELECT label, count(*) FROM iemocap4 GROUP BY 1").rows())
     assert merged == {"neu": 2, "ang": 2, "sad": 2, "hap": 5}
     corpus = wh.query("SELECT kind, label_map, protocol FROM corpora").row(0)
