@@ -466,9 +466,9 @@ def stored_same_run(
 ) -> str | None:
     """The newest stored default run of ``model`` that fitting ``data`` with ``params`` and
     ``seed`` here would repeat: the same data (corpus, label map, feature-set hash, columns,
-    speaker normalisation, and every utterance with the same label), parameters, seed and
-    library versions, sercap's code included. What ``bench --resume`` reuses instead of
-    fitting again."""
+    speaker normalisation, every utterance with the same label and the same audio: the
+    run's ``data_sha256``), parameters, seed and library versions, sercap's code included.
+    What ``bench --resume`` reuses instead of fitting again."""
     from sercap.store.runs import same_run
 
     labels = [(str(u), data.classes[int(y)]) for u, y in zip(data.utt_ids, data.y, strict=True)]
@@ -484,8 +484,19 @@ def stored_same_run(
             "params_json": params_json(params),
             "seed": int(seed),
             "versions_json": versions_json(),
+            "data_sha256": data_sha256(wh, data),
         },  # fmt: skip
         sorted(labels),
+    )
+
+
+def data_sha256(wh: Warehouse, data: Dataset, rows: np.ndarray | None = None) -> str:
+    """The fingerprint of ``data`` (its ``rows``, default all) as a run stores it
+    (:func:`sercap.store.runs.data_fingerprint`): labels and audio, not features."""
+    rows = np.arange(len(data)) if rows is None else rows
+    labels = [data.classes[int(i)] for i in data.y[rows]]
+    return runs.data_fingerprint(
+        wh, data.corpus, data.utt_ids[rows].tolist(), labels, bool(data.speaker_norm)
     )
 
 
@@ -537,6 +548,7 @@ def store_run(
             json.dumps(fold_params, sort_keys=True, default=str)
             if fold_params is not None else None
         ),
+        "data_sha256": data_sha256(wh, data, rows),
     }  # fmt: skip
     import pyarrow as pa
 

@@ -208,6 +208,7 @@ def final_model(
     )
     data = load_for(wh, request)
     _check_features(run, data.feature_set_hash)
+    _check_same_data(wh, run, data)
     params = json.loads(run["params_json"] or "{}")
     model = cls(params, seed=int(run["seed"] or 0), n_jobs=n_jobs, verbose=progress)
     model.fit(data.X, data.y, groups=data.speakers, n_classes=data.n_classes)
@@ -328,6 +329,28 @@ def _recorded(wh: Warehouse, run_id: str, folder: Path) -> bool:
     """Whether the catalog records the run's final model and its folder holds inputs.json
     (a folder some interrupted or read-only run left is not one)."""
     return (folder / META).is_file() and runs.artifact_path(wh, run_id) is not None
+
+
+def _check_same_data(wh: Warehouse, run: dict, data: Any) -> None:
+    """Refuse to refit a run's final model when the utterances it was scored on changed
+    since (a recording replaced and re-extracted, an utterance relabelled or lost): the
+    model fitted now would not be the one its scores describe. Utterances added since are
+    fitted too, as the run's recipe on today's data. Runs stored before ``data_sha256``
+    existed are not checked."""
+    from sercap.evaluate import data_sha256
+
+    recorded = run.get("data_sha256")
+    if not recorded:
+        return
+    index = {u: i for i, u in enumerate(data.utt_ids)}
+    rows = [index.get(u) for u in runs.predictions(wh, run["run_id"])["utt_id"].to_list()]
+    if None in rows or data_sha256(wh, data, np.asarray(rows, dtype=np.int64)) != recorded:
+        raise SercapError(
+            f"run {run['run_id']} was scored on data that changed since (a recording "
+            "replaced, an utterance relabelled or lost): a final model fitted now would not "
+            f"be the model its scores describe; {step('train ' + run['model'], 'train(wh, …)')} "
+            "again and predict with the new run"
+        )
 
 
 def _check_features(run: dict, digest: str) -> None:

@@ -600,6 +600,7 @@ def run_study(
     device: str | None = None,
     progress: bool = True,
     top_up: bool = False,
+    data_sha256: str | None = None,
 ) -> optuna.Study:
     """Create or resume study ``name`` over ``rows`` (default: all) and run more trials.
 
@@ -612,7 +613,7 @@ def run_study(
     rows = np.arange(len(data)) if rows is None else np.asarray(rows)
     study = prepare_study(
         model, data, storage, name, rows=rows, outer_fold=outer_fold, pruner=pruner,
-        inner_folds=inner_folds, fixed=fixed, seed=seed,
+        inner_folds=inner_folds, fixed=fixed, seed=seed, data_sha256=data_sha256,
     )  # fmt: skip
     objective = objective_for(
         model, data, rows, inner_folds=inner_folds, fixed=fixed, seed=seed, n_jobs=n_jobs,
@@ -661,9 +662,14 @@ def prepare_study(
     inner_folds: int = 3,
     fixed: dict | None = None,
     seed: int = 0,
+    data_sha256: str | None = None,
 ) -> optuna.Study:
     """Create study ``name`` (its description, and the default settings as its first
-    trial) or load it; its TPE sampler is seeded ``seed`` + the trials it already has."""
+    trial) or load it; its TPE sampler is seeded ``seed`` + the trials it already has.
+
+    ``data_sha256`` (:func:`sercap.evaluate.data_sha256` of ``data``) is recorded by a new
+    study, and a study that recorded another is not resumed: its trials were scored on
+    recordings or labels that changed since."""
     _quiet_interrupted_trials()
     existing = _trials(storage, name)
     study_args = dict(
@@ -722,9 +728,12 @@ def prepare_study(
                 f"{len(rows)}: the data changed since (an ingest or extract added or lost "
                 f"utterances); tune again under a new name with {option('study')}"
             )
+        _check_same_data(study, data_sha256)
     else:
         for key, _, value in settings:
             study.set_user_attr(key, value)
+        if data_sha256 is not None:
+            study.set_user_attr("data_sha256", data_sha256)
         study.set_user_attr("n_rows", int(len(rows)))
         study.set_user_attr("outer_fold", outer_fold)
         study.set_user_attr("n_speakers", len(speakers))
@@ -803,6 +812,7 @@ def run_nested(
     cluster: Any = None,
     top_up: bool = False,
     on_study: Callable[[str, optuna.Study], None] | None = None,
+    data_sha256: str | None = None,
 ) -> NestedStudies:
     """Nested tuning: for each outer fold a study ``<base>/fold=<f>`` whose objective is an
     inner cross-validation over that fold's training speakers only (its test speakers are
@@ -835,6 +845,7 @@ def run_nested(
             cluster, model, data, storage, base, studies, n_trials=n_trials, timeout=timeout,
             pruner=pruner, inner_folds=inner_folds, fixed=fixed, seed=seed, n_jobs=n_jobs,
             device=device, progress=progress, final=final, top_up=top_up,
+            data_sha256=data_sha256,
         )  # fmt: skip
     folds: dict[str, optuna.Study] = {}
     for fold, train, _test in outer:
@@ -844,7 +855,7 @@ def run_nested(
             model, data, storage, fold_study_name(base, fold), rows=train, outer_fold=fold,
             n_trials=n_trials, timeout=timeout, pruner=pruner, inner_folds=inner_folds,
             fixed=fixed, seed=seed, n_jobs=n_jobs, device=device, progress=progress,
-            top_up=top_up,
+            top_up=top_up, data_sha256=data_sha256,
         )  # fmt: skip
         if on_study is not None:
             on_study(fold_study_name(base, fold), folds[fold])
@@ -854,6 +865,7 @@ def run_nested(
             model, data, storage, final_study_name(base), outer_fold=None, n_trials=n_trials,
             timeout=timeout, pruner=pruner, inner_folds=inner_folds, fixed=fixed, seed=seed,
             n_jobs=n_jobs, device=device, progress=progress, top_up=top_up,
+            data_sha256=data_sha256,
         )  # fmt: skip
         if on_study is not None:
             on_study(final_study_name(base), last)
@@ -956,6 +968,7 @@ def run_on_cluster(
     progress: bool,
     final: bool,
     top_up: bool = False,
+    data_sha256: str | None = None,
 ) -> NestedStudies:
     """The studies of :func:`run_nested` with each trial a task on the cluster.
 
@@ -977,7 +990,7 @@ def run_on_cluster(
         existing = len(_trials(storage, name))
         study = prepare_study(
             model, data, storage, name, rows=rows, outer_fold=fold, pruner=pruner,
-            inner_folds=inner_folds, fixed=fixed, seed=seed,
+            inner_folds=inner_folds, fixed=fixed, seed=seed, data_sha256=data_sha256,
         )  # fmt: skip
         wanted = max(0, n_trials - _finished(study)) if top_up else n_trials
         first = sampler_seed(seed, existing, storage)
@@ -1160,6 +1173,17 @@ def _refuse_other(study: optuna.Study, key: str, flag: str, value: Any) -> None:
             f"study {study.study_name} was started with {flag}{sep}{study.user_attrs[key]!r}, "
             f"this run gives {value!r}; resume it with the same, or name a new study with "
             f"{option('study')}"
+        )
+
+
+def _check_same_data(study: optuna.Study, data_sha256: str | None) -> None:
+    """Refuse to resume a study whose trials were scored on other recordings or labels."""
+    was = study.user_attrs.get("data_sha256")
+    if data_sha256 is not None and was is not None and was != data_sha256:
+        raise SercapError(
+            f"study {study.study_name} was tuned on other data: a recording was replaced or "
+            "an utterance relabelled, added or lost since, and its trials were scored on the "
+            f"old data; tune again under a new name with {option('study')}"
         )
 
 

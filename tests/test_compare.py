@@ -243,5 +243,13 @@ def test_a_resumed_bench_fits_only_what_is_not_stored_with_the_same_data(wh, mon
     edited = bench_runs(wh, [BenchSpec("svm")], progress=False, resume=True)
     assert edited.run_ids[0] != relabelled.run_ids[0]
     monkeypatch.undo()
+    # a recording replaced (re-ingested and re-extracted: same ids and labels, other
+    # features): the stored run read the old audio's features, so it is fitted again
+    kept = bench_runs(wh, [BenchSpec("svm")], progress=False, resume=True)
+    assert kept.run_ids[0] == relabelled.run_ids[0]
+    wh.execute("UPDATE utterances SET audio_sha256 = 'other bytes' WHERE utt_id = "
+               "(SELECT min(utt_id) FROM utterances)")  # fmt: skip
+    replaced = bench_runs(wh, [BenchSpec("svm")], progress=False, resume=True)
+    assert replaced.run_ids[0] not in (relabelled.run_ids[0], edited.run_ids[0])
     with pytest.raises(SercapError, match="--resume / resume= reuses default runs"):
         bench_runs(wh, specs, progress=False, resume=True, tuned=True)

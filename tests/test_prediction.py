@@ -558,3 +558,26 @@ def test_no_openable_file_is_refused_before_a_final_model_is_trained(
     ]
     with connect(copy, read_only=True) as wh:  # rf's final model was not trained either
         assert wh.scalar("SELECT count(*) FROM artifacts WHERE run_id = ?", [runs["rf"]]) == 0
+
+
+def test_a_final_model_is_not_fitted_on_data_its_run_was_not_scored_on(wh) -> None:
+    """A recording replaced and re-extracted after a run: predict fitted the run's final
+    model on the new features with no word, under the scores of the old ones."""
+    import sercap
+    from sercap.prediction import final_model
+    from tests.helpers import add_corpus, add_features
+
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    wh.execute("UPDATE utterances SET audio_sha256 = 'bytes of ' || utt_id")
+    run = sercap.train(wh, "svm")
+    wh.execute("UPDATE utterances SET audio_sha256 = 'new bytes' WHERE utt_id = 'toy_01_ang_0'")
+    with pytest.raises(SercapError, match="scored on data that changed since"):
+        final_model(wh, run.run_id, progress=False)
+    assert wh.scalar("SELECT count(*) FROM artifacts") == 0
+    wh.execute("UPDATE labels SET emotion = 'sad' WHERE utt_id = 'toy_01_ang_0'")
+    wh.execute("UPDATE utterances SET audio_sha256 = 'bytes of ' || utt_id")
+    with pytest.raises(SercapError, match="scored on data that changed since"):  # relabelled
+        final_model(wh, run.run_id, progress=False)
+    wh.execute("UPDATE labels SET emotion = 'ang' WHERE utt_id = 'toy_01_ang_0'")
+    final_model(wh, run.run_id, progress=False)  # the data it was scored on: fitted, stored
+    assert wh.scalar("SELECT count(*) FROM artifacts") == 1

@@ -606,6 +606,25 @@ def test_tune_says_a_line_as_each_study_ends(tmp_path) -> None:
     wh.close()
 
 
+def test_a_study_is_not_resumed_on_replaced_recordings(tmp_path) -> None:
+    """A recording replaced and re-extracted (same ids, labels and row count): the resumed
+    study mixed trials scored on the old features with new ones and picked its best from
+    both."""
+    import sercap
+
+    wh = connect(tmp_path / "wh")
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    wh.execute("UPDATE utterances SET audio_sha256 = 'bytes of ' || utt_id")
+    common = dict(trials=1, pruner="none", final=False, folds=["01"], progress=False)
+    sercap.tune(wh, "svm", **common)
+    sercap.tune(wh, "svm", **common)  # the same data: resumed
+    wh.execute("UPDATE utterances SET audio_sha256 = 'new bytes' WHERE utt_id = 'toy_02_ang_0'")
+    with pytest.raises(SercapError, match="was tuned on other data"):
+        sercap.tune(wh, "svm", **common)
+    sercap.tune(wh, "svm", study="again", **common)  # a new name starts over
+    wh.close()
+
+
 def test_top_up_brings_every_study_to_the_same_total(toy, tmp_path) -> None:
     """`tune --trials N` adds N trials to each study, so the same command resumed after a
     Ctrl-C gave the folds unequal budgets; with top_up every study ends with N finished

@@ -412,6 +412,11 @@ def tune(
         target=target,
         folds=folds,
     )
+    from sercap.evaluate import data_sha256
+
+    # what the trials are scored on (labels and audio): a study scored on other recordings
+    # is not resumed (a dimensional target's ratings are not labels: not fingerprinted)
+    fingerprint = data_sha256(wh, data) if target is None else None
     database = _database_file(wh)
     if database:  # let other processes use the warehouse while trials run
         wh.close()
@@ -441,6 +446,7 @@ def tune(
             cluster=spec,
             top_up=top_up,
             on_study=lambda each, done: say(f"  {study_line(each.removeprefix(name + '/'), done)}"),
+            data_sha256=fingerprint,
         )
     except Exception as exc:
         from sercap.tuning import storage_failure

@@ -38,6 +38,34 @@ def insert_run(wh: Warehouse, run: Mapping[str, Any], predictions: pa.Table) -> 
             wh.con.unregister("new_predictions")
 
 
+def data_fingerprint(
+    wh: Warehouse, corpus: str, utt_ids: Sequence[str], labels: Sequence[str], speaker_norm: bool
+) -> str:
+    """SHA-256 (16 hex digits) of the data a run reads: its sorted (utterance, label, audio
+    SHA-256) rows, and with speaker normalisation every utterance's audio of the corpus.
+
+    Two runs with the same fingerprint and feature-set hash read the same numbers: the
+    features are a function of the audio and the set's definition. A replaced recording
+    (re-ingested and re-extracted), a relabelled, added or lost utterance changes it.
+    """
+    import hashlib
+
+    audio = dict(
+        wh.con.execute(
+            "SELECT utt_id, audio_sha256 FROM utterances WHERE corpus = ? ORDER BY utt_id",
+            [corpus],
+        ).fetchall()
+    )
+    digest = hashlib.sha256()
+    for utt, label in sorted(zip(map(str, utt_ids), map(str, labels), strict=True)):
+        digest.update(f"{utt}\t{label}\t{audio.get(utt)}\n".encode())
+    if speaker_norm:
+        digest.update(b"speaker statistics\n")
+        for utt, sha in audio.items():
+            digest.update(f"{utt}\t{sha}\n".encode())
+    return digest.hexdigest()[:16]
+
+
 def find_runs(wh: Warehouse, run_id: str) -> pl.DataFrame:
     """Runs whose id is ``run_id`` or starts with it, all columns."""
     return wh.query(_q("find_run"), {"id": run_id})

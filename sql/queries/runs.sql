@@ -6,12 +6,12 @@ INSERT INTO runs (run_id, kind, model, corpus, label_map, protocol, feature_set,
     feature_set_hash, columns, speaker_norm, params_json, seed, tuned_from, members,
     weights, classes, n_utterances, n_folds, ua, wa, macro_f1, ua_fold_mean,
     ua_fold_std, wa_fold_mean, wa_fold_std, f1_fold_mean, f1_fold_std, confusion_json,
-    fit_s, duration_s, versions_json, fold_params_json, started_at)
+    fit_s, duration_s, versions_json, fold_params_json, data_sha256, started_at)
 VALUES ($run_id, $kind, $model, $corpus, $label_map, $protocol, $feature_set,
     $feature_set_hash, $columns, $speaker_norm, $params_json, $seed, $tuned_from, $members,
     $weights, $classes, $n_utterances, $n_folds, $ua, $wa, $macro_f1, $ua_fold_mean,
     $ua_fold_std, $wa_fold_mean, $wa_fold_std, $f1_fold_mean, $f1_fold_std, $confusion_json,
-    $fit_s, $duration_s, $versions_json, $fold_params_json, now());
+    $fit_s, $duration_s, $versions_json, $fold_params_json, $data_sha256, now());
 
 -- name: find_run
 -- (members_norm: each member's speaker normalisation, in the order of members)
