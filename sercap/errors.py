@@ -94,6 +94,24 @@ _PARQUET_DAMAGE = re.compile(
 )
 #: What DuckDB says when its own database file (the catalog) fails a block checksum.
 _CATALOG_DAMAGE = "Corrupt database file"
+#: DuckDB's words for a catalog file cut short (truncated by a full disk or a bad copy).
+_CATALOG_SHORT = re.compile(r'Could not read enough bytes from file "([^"]*sercap\.duckdb)"')
+
+
+def is_catalog_damage(text: str) -> bool:
+    """Whether a DuckDB error message says the catalog file itself is damaged: corrupt,
+    not a DuckDB file (emptied, overwritten) or cut short.
+
+    >>> is_catalog_damage('IO Error: Could not read enough bytes from file "w/sercap.duckdb"')
+    True
+    >>> is_catalog_damage('IO Error: Could not read enough bytes from file "x.parquet"')
+    False
+    """
+    return (
+        _CATALOG_DAMAGE in text
+        or "not a valid DuckDB database file" in text
+        or _CATALOG_SHORT.search(text) is not None
+    )
 
 
 def printable(text: str) -> str:
@@ -200,7 +218,7 @@ def damaged_part_error(exc: BaseException, root: str | Path) -> SercapError | No
     if not type(exc).__module__.lstrip("_").startswith("duckdb"):  # _duckdb.Error and kin
         return None
     text = (str(exc).strip().splitlines() or [""])[0]
-    if _CATALOG_DAMAGE in text:
+    if is_catalog_damage(text):
         return catalog_damage_error(text, root)
     hint = REPAIR_HINT
     found = _PART_IN_MESSAGE.search(text)

@@ -218,6 +218,7 @@ def open_storage(
     if url is None or url.endswith((".journal", ".log")):
         # absolute: Dask workers on other machines or folders open the same file
         path = (Path(url).expanduser() if url else layout.study_journal(root, study)).absolute()
+        _refuse_inside(root, path)
         if not create and not path.is_file():
             raise _no_study(study)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -248,6 +249,8 @@ def open_storage(
         )
     url = storage_url(url) or url  # a relative SQLite file: absolute, as a journal's
     sqlite_file = re.match(r"sqlite(?:\+\w+)?:///(/.*)$", url)
+    if sqlite_file:
+        _refuse_inside(root, Path(sqlite_file.group(1)))
     if not create and sqlite_file and not Path(sqlite_file.group(1)).is_file():
         raise _no_study(study)
     for attempt in range(attempts):
@@ -262,6 +265,18 @@ def open_storage(
         except Exception as exc:  # SQLAlchemy raises many kinds; all mean "cannot use this URL"
             raise SercapError(f"storage {shown_url(url)!r}: {_first_line(exc, url)}") from exc
     raise AssertionError("unreachable")
+
+
+def _refuse_inside(root: Path, path: Path) -> None:
+    """A study file among the warehouse's own files (its catalog, parts or models) would
+    damage them, or be deleted as a crash's leftover; under ``studies/`` it is at home."""
+    why = layout.writable_output(root, path, allowed=("studies",))
+    if why is not None:
+        raise SercapError(
+            f"storage {path}: {why}",
+            hint="name a file outside those folders, or leave --storage / storage= out for "
+            "the warehouse's studies/ folder",
+        )
 
 
 class _MendingLock(JournalFileOpenLock):

@@ -354,18 +354,39 @@ def test_files_a_killed_run_left_unregistered_are_noted_not_called_damage(wh_dir
     result = _run(wh_dir, "check")
     assert result.exit_code == 0 and "no problems: 6 part(s) verified" in result.output
     rel = stray.relative_to(wh_dir).as_posix()
-    assert (
-        f"note: 1 file(s) or folder(s) left by an interrupted run are not registered ({rel})"
-        in (result.output)
-    )
+    note = f"note: 1 file(s) or folder(s) ({rel}) left by an interrupted run are not registered"
+    assert note in result.output, result.output
     # a final model being written when predict was killed: a folder nobody records
-    (wh_dir / "artifacts" / "svm-x.tmp").mkdir(parents=True)
+    (wh_dir / "artifacts" / "svm-20261128-010203-abcd.tmp").mkdir(parents=True)
     result = _run(wh_dir, "check")
-    note = "note: 2 file(s) or folder(s) left by an interrupted run are not registered ("
+    note = f"note: 2 file(s) or folder(s) ({rel} and 1 more) left by an interrupted run"
     assert result.exit_code == 0 and note in result.output, result.output
-    assert "and 1 more)" in result.output
+    assert "not sercap's" not in result.output
     with sercap.connect(wh_dir, read_only=True) as wh:
-        assert "artifacts/svm-x.tmp" in sercap.verify(wh).leftovers
+        assert "artifacts/svm-20261128-010203-abcd.tmp" in sercap.verify(wh).leftovers
+
+
+def test_files_sercap_did_not_write_are_named_apart_and_never_deleted(wh_dir) -> None:
+    """A user's file among the parts was called "left by an interrupted run" that the next
+    extract removes (it never did, for most), and a journal put there with --storage was
+    deleted by the next extract as a crash's leftover."""
+    from sercap.store.parts import remove_orphan_parts
+
+    part = next((wh_dir / "features").rglob("part-*.parquet"))
+    mine = [part.parent / "svm.journal", part.parent / "sub" / "x.parquet",
+            wh_dir / "frames" / "notes.txt", wh_dir / "artifacts" / "junk.txt"]  # fmt: skip
+    for path in mine:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("mine")
+    result = _run(wh_dir, "check")
+    assert result.exit_code == 0 and "left by an interrupted run" not in result.output
+    note = "and 3 more) in sercap's own folders are not sercap's; it neither reads nor removes"
+    assert "note: 4 file(s) or folder(s) (" in result.output and note in result.output
+    kind, fs, corpus = part.relative_to(wh_dir).parts[:3]
+    with connect(wh_dir) as wh:
+        assert len(sercap.verify(wh).foreign) == 4
+        removed = remove_orphan_parts(wh, kind, fs.split("=")[1], corpus.split("=")[1])
+    assert removed == 0 and all(p.read_text() == "mine" for p in mine)
 
 
 def test_audio_changed_after_extraction_is_named_and_ingest_mends_it(tmp_path: Path) -> None:

@@ -273,6 +273,23 @@ def test_bad_storage_is_one_line(tmp_path) -> None:
         open_storage(str(journal), tmp_path, "s")
 
 
+def test_a_storage_among_the_warehouses_own_files_is_refused(tmp_path) -> None:
+    """`--storage W/features/…/svm.journal` was accepted, and the next extract deleted the
+    journal as a crash's leftover; a SQLite file over the catalog would damage it."""
+    root = tmp_path / "wh"
+    inside = [
+        str(root / "features" / "feature_set=ab" / "corpus=c" / "svm.journal"),
+        f"sqlite:///{root}/sercap.duckdb",
+        str(root / "artifacts" / "x.journal"),
+    ]
+    for url in inside:
+        with pytest.raises(SercapError, match="where only sercap writes|catalog"):
+            open_storage(url, root, "s")
+    assert not (root / "features").exists() and not (root / "artifacts").exists()
+    open_storage(str(root / "studies" / "mine.journal"), root, "s")  # at home there
+    open_storage(str(root / "elsewhere" / "s.journal"), root, "s")  # a folder of the user's
+
+
 def test_a_relative_sqlite_storage_is_recorded_absolute(tmp_path, monkeypatch) -> None:
     """`tune --storage sqlite:///st.db` recorded the URL as typed, so `tune --show` from
     another folder said "no study yet"."""

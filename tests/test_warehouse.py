@@ -162,6 +162,14 @@ def test_a_damaged_write_ahead_log_or_emptied_catalog_says_what_to_do(tmp_path) 
     (emptied / "sercap.duckdb").write_bytes(b"")
     with pytest.raises(SercapError, match="catalog .* is damaged .*restore sercap.duckdb from"):
         connect(emptied)
+    # cut short (a full disk, a copy stopped half-way): DuckDB's "Could not read enough
+    # bytes" read as "cannot open the warehouse", without a word on what to do
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    (cut / "sercap.duckdb").write_bytes((live / "sercap.duckdb").read_bytes()[:4096])
+    for read_only in (True, False):
+        with pytest.raises(SercapError, match="catalog .* is damaged .*restore sercap.duckdb"):
+            connect(cut, read_only=read_only)
 
 
 def test_an_in_memory_warehouse_never_closed_leaves_no_folder(tmp_path) -> None:

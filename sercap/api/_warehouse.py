@@ -200,28 +200,48 @@ def info(wh: Warehouse) -> str:
 
 @dataclass
 class CheckResult(ShownAsText):
-    """What :func:`verify` found: ``problems`` (each with ``line()``), ``parts`` verified and
-    ``leftovers``: files in the part folders that no part row names, and folders of final
-    models the catalog does not record (left by an interrupted run; harmless: the next
-    extraction of their set, or the next prediction with their run, removes them)."""
+    """What :func:`verify` found: ``problems`` (each with ``line()``), ``parts`` verified,
+    ``leftovers``: part files that no part row names and model folders the catalog does not
+    record (left by an interrupted run; harmless: the next extraction of their set, or the
+    next prediction with their run, removes them), and ``foreign``: files in sercap's own
+    folders that sercap did not write (it neither reads nor removes them)."""
 
     problems: list[Any]
     parts: int
     leftovers: list[str] = field(default_factory=list)
+    foreign: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return not self.problems
 
-    def __str__(self) -> str:
-        """What ``sercap check`` prints: each problem's line, or that all is well."""
-        lines = [p.line() for p in self.problems] or [f"no problems: {self.parts} part(s) verified"]
+    def notes(self) -> list[str]:
+        """One line on the leftovers and one on the foreign files, where there are any."""
+        out = []
         if self.leftovers:
-            lines.append(
-                f"note: {len(self.leftovers)} file(s) or folder(s) left by interrupted runs "
-                f"are not registered ({self.leftovers[0]}); the next extraction of their set, "
-                "or prediction with their run, removes them"
+            out.append(
+                f"note: {_count(self.leftovers, 'file(s) or folder(s)')} left by an interrupted "
+                "run are not registered; the next extract (or images) of their set, or predict "
+                "with their run, removes them"
             )
-        return "\n".join(lines)
+        if self.foreign:
+            out.append(
+                f"note: {_count(self.foreign, 'file(s) or folder(s)')} in sercap's own folders "
+                "are not sercap's; it neither reads nor removes them: move them out of the "
+                "warehouse"
+            )
+        return out
+
+    def __str__(self) -> str:
+        """What ``sercap check`` prints: each problem's line, or that all is well, then the
+        notes."""
+        lines = [p.line() for p in self.problems] or [f"no problems: {self.parts} part(s) verified"]
+        return "\n".join(lines + self.notes())
+
+
+def _count(paths: list[str], what: str) -> str:
+    """``3 file(s) (a/b and 2 more)``."""
+    more = f" and {len(paths) - 1} more" if len(paths) > 1 else ""
+    return f"{len(paths)} {what} ({paths[0]}{more})"
 
 
 @_takes_warehouse
@@ -244,7 +264,8 @@ def verify(wh: Warehouse) -> CheckResult:
     -------
     CheckResult
         ``problems`` (each with ``line()``, and whether :func:`repair` can fix it), the
-        ``parts`` verified and the ``leftovers`` of interrupted runs; true when no problem.
+        ``parts`` verified, the ``leftovers`` of interrupted runs and ``foreign`` files;
+        true when no problem.
 
     Examples
     --------
@@ -259,11 +280,12 @@ def verify(wh: Warehouse) -> CheckResult:
 
     problems = _check(wh)
     from sercap.store.layout import relative
-    from sercap.store.parts import all_part_paths, unregistered_files
-    from sercap.store.runs import unrecorded_artifacts
+    from sercap.store.parts import all_part_paths, foreign_files, unregistered_files
+    from sercap.store.runs import foreign_artifacts, unrecorded_artifacts
 
     leftovers = [relative(wh.root, p) for p in [*unregistered_files(wh), *unrecorded_artifacts(wh)]]
-    return CheckResult(problems, len(all_part_paths(wh)), leftovers)
+    foreign = [relative(wh.root, p) for p in [*foreign_files(wh), *foreign_artifacts(wh)]]
+    return CheckResult(problems, len(all_part_paths(wh)), leftovers, foreign)
 
 
 @_takes_warehouse

@@ -115,14 +115,8 @@ def check_command(ctx: click.Context, repair: bool) -> None:
     """
     wh = open_warehouse(ctx, read_only=not repair, damaged="ignore")
     result = sercap.verify(wh)
-    if result.leftovers:  # not damage: the views never read them
-        more = f" and {len(result.leftovers) - 1} more" if len(result.leftovers) > 1 else ""
-        click.echo(
-            f"note: {len(result.leftovers)} file(s) or folder(s) left by an interrupted run "
-            f"are not registered ({result.leftovers[0]}{more}); the next extract (or images) "
-            "of their set, or predict with their run, removes them",
-            err=True,
-        )
+    for note in result.notes():  # not damage: the views never read them
+        click.echo(note, err=True)
     for problem in result.problems:
         click.echo(problem.line())
     if not result.problems:

@@ -14,6 +14,7 @@ moved or copied warehouse keeps working.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 DB_FILENAME = "sercap.duckdb"
@@ -61,13 +62,47 @@ def report_file(root: Path, name: str) -> Path:
     return Path(root) / "reports" / name
 
 
-def writable_output(root: Path, path: Path) -> str | None:
+#: What sercap names the files of a part folder: its parts, and a part being written.
+_PART_FILE = re.compile(r"part-[\w.-]+\.parquet|\.part-[\w.-]+\.parquet\.\d+\.tmp")
+#: What sercap names the folders under ``artifacts/``: a run's id, ``.tmp`` while written.
+_ARTIFACT_DIR = re.compile(r".+-\d{8}-\d{6}-[0-9a-f]{4}(\.tmp)?")
+
+
+def is_part_file(root: Path, path: Path) -> bool:
+    """Whether ``path`` is where sercap writes a part (or a part being written): directly
+    in a ``<kind>/feature_set=<hash>/corpus=<name>/`` folder, under a part's name.
+
+    >>> is_part_file(Path("/w"), Path("/w/features/feature_set=ab/corpus=c/part-1.parquet"))
+    True
+    >>> is_part_file(Path("/w"), Path("/w/features/feature_set=ab/corpus=c/notes.txt"))
+    False
+    """
+    try:
+        kind, fs, corpus, name = Path(path).relative_to(root).parts
+    except ValueError:  # elsewhere, or another depth
+        return False
+    return (
+        kind in PART_KINDS
+        and fs.startswith("feature_set=")
+        and corpus.startswith("corpus=")
+        and _PART_FILE.fullmatch(name) is not None
+    )
+
+
+def is_artifact_dir(path: Path) -> bool:
+    """Whether ``path`` is named as sercap names a run's model folder (``<run_id>`` or
+    ``<run_id>.tmp``) and is a folder."""
+    return path.is_dir() and _ARTIFACT_DIR.fullmatch(path.name) is not None
+
+
+def writable_output(root: Path, path: Path, allowed: tuple[str, ...] = ()) -> str | None:
     """Why a file a user asked for (``--out``) must not be written at ``path``, or None.
 
     The catalog and the folders of parts, models and journals are sercap's alone: a result
     written over a part would damage it (and a read-only command would have changed a byte),
     a new file among the parts would be deleted as a crash's leftover by the next extract.
-    Elsewhere in the warehouse folder (``reports/``, a folder of the user's) is allowed.
+    Elsewhere in the warehouse folder (``reports/``, a folder of the user's) is allowed, and
+    so are sercap's folders named in ``allowed`` (a study journal under ``studies/``).
 
     >>> writable_output(Path("/w"), Path("/w/reports/x.csv")) is None
     True
@@ -82,7 +117,7 @@ def writable_output(root: Path, path: Path) -> str | None:
     if where.parent == home and where.name in catalog:
         return f"it is the warehouse's catalog {where.name}, which only sercap writes"
     for folder in (*PART_KINDS, "artifacts", "studies"):
-        if where.is_relative_to(home / folder):
+        if folder not in allowed and where.is_relative_to(home / folder):
             return f"it is in the warehouse's {folder}/ folder, where only sercap writes"
     return None
 

@@ -171,9 +171,19 @@ def all_part_paths(wh: Warehouse) -> list[Path]:
 
 
 def unregistered_files(wh: Warehouse) -> list[Path]:
-    """Files in the part folders that no ``parts`` row names: what an interrupted or killed
-    run left (``.part-….tmp`` files, parts written but never registered). The views never
-    read them; the next extraction of their set removes them."""
+    """Part files that no ``parts`` row names: what an interrupted or killed run left
+    (``.part-….tmp`` files, parts written but never registered). The views never read
+    them; the next extraction of their set removes them."""
+    return [p for p in _unnamed_files(wh) if layout.is_part_file(wh.root, p)]
+
+
+def foreign_files(wh: Warehouse) -> list[Path]:
+    """Files in the part folders that sercap would not have written (another name, another
+    depth): sercap neither reads nor removes them."""
+    return [p for p in _unnamed_files(wh) if not layout.is_part_file(wh.root, p)]
+
+
+def _unnamed_files(wh: Warehouse) -> list[Path]:
     known = {p.resolve() for p in all_part_paths(wh)}
     found = []
     for kind in layout.PART_KINDS:
@@ -217,12 +227,13 @@ def delete_part_file(wh: Warehouse, rel: str) -> bool:
 
 
 def remove_orphan_parts(wh: Warehouse, kind: str, feature_set_hash: str, corpus: str) -> int:
-    """Delete files in a part folder that were never registered (a crash's leftovers)."""
+    """Delete part files in a part folder that were never registered (a crash's leftovers);
+    a file under another name is not sercap's and stays (``check`` names it)."""
     folder = part_dir(wh, kind, feature_set_hash, corpus)
     known = {p.resolve() for p in part_paths(wh, kind, feature_set_hash, corpus)}
     removed = 0
     for path in folder.iterdir():
-        if path.is_file() and path.resolve() not in known:
+        if path.is_file() and path.resolve() not in known and layout.is_part_file(wh.root, path):
             path.unlink()
             removed += 1
     return removed

@@ -310,6 +310,16 @@ def unrecorded_artifacts(wh: Warehouse) -> list[Path]:
     """Folders under ``artifacts/`` that the catalog does not record: a final model being
     written when its ``predict`` was killed (``<run>.tmp``), or one stored without its row.
     ``predict`` never loads them; the next ``predict`` of the run replaces them."""
+    return [p for p in _unrecorded(wh) if layout.is_artifact_dir(p)]
+
+
+def foreign_artifacts(wh: Warehouse) -> list[Path]:
+    """Entries under ``artifacts/`` that sercap would not have made (files, folders not
+    named by a run id): sercap neither reads nor removes them."""
+    return [p for p in _unrecorded(wh) if not layout.is_artifact_dir(p)]
+
+
+def _unrecorded(wh: Warehouse) -> list[Path]:
     folder = wh.root / "artifacts"
     if not folder.is_dir():
         return []

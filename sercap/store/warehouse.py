@@ -34,6 +34,7 @@ from sercap.errors import (
     WarehouseBusyError,
     catalog_damage_error,
     damaged_part_error,
+    is_catalog_damage,
     require_utf8_path,
 )
 from sercap.sqlfiles import sql_dir
@@ -328,7 +329,7 @@ def _open_duckdb(
                     + (" or open it with read_only=True" if read_only else "")
                     + "; or use another warehouse directory",
                 ) from exc
-            if "not a valid DuckDB database file" in message:  # emptied, overwritten
+            if is_catalog_damage(message):  # emptied, overwritten, cut short
                 raise catalog_damage_error(message, Path(database).parent) from exc
             if "lock" not in message.lower():
                 raise SercapError(f"{database}: cannot open the warehouse ({message})") from exc
@@ -474,7 +475,7 @@ def connect(
         if temporary:
             shutil.rmtree(root, ignore_errors=True)
         text = (str(exc).strip().splitlines() or [""])[0]
-        if "Corrupt database file" in text:
+        if is_catalog_damage(text):
             raise catalog_damage_error(text, root) from exc
         if "WAL" in text:  # the log of a killed writer's last commits, damaged since
             raise SercapError(
