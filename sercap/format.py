@@ -52,9 +52,11 @@ def format_table(frame: pl.DataFrame, limit: int | None = 50, float_digits: int 
         return "…" + text[-59:] if path else text[:57] + "…"
 
     header = shown.columns
+    # once: polars builds the schema anew at each access (2,853 columns: 15 s squared)
+    types = list(shown.schema.values())
     rows = [[cell(v) for v in row] for row in shown.iter_rows()]
-    for i, c in enumerate(header):  # 24.8000 → 24.8: a float column drops shared zeros
-        if shown.schema[c].is_float() and float_digits > 1:
+    for i, _ in enumerate(header):  # 24.8000 → 24.8: a float column drops shared zeros
+        if types[i].is_float() and float_digits > 1:
             cells = [r[i] for r in rows if "." in r[i] and r[i][-1:].isdigit()]
             if cells:
                 keep = max(max(len(v.rstrip("0").split(".")[1]) for v in cells), 1)
@@ -62,7 +64,7 @@ def format_table(frame: pl.DataFrame, limit: int | None = 50, float_digits: int 
                     if "." in r[i] and r[i][-1:].isdigit():
                         r[i] = r[i][: len(r[i]) - (float_digits - keep)]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
-    numeric = [shown.schema[c].is_numeric() for c in header]
+    numeric = [t.is_numeric() for t in types]
 
     def line(values: list[str]) -> str:
         parts = [
