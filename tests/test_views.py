@@ -185,3 +185,45 @@ def test_a_part_that_cannot_be_read_is_damage_not_a_failed_open(built: Path, mon
     with connect(built) as wh:
         rel = part.relative_to(built).as_posix()
         assert (rel, "cannot be read (Input/output error)") in wh.damaged
+
+
+def _parts_view_sql(wh, view: str) -> str:
+    return wh.con.execute(
+        "SELECT sql FROM duckdb_views() WHERE view_name = ? AND temporary", [view]
+    ).fetchall()[0][0]
+
+
+def test_parts_of_one_schema_are_read_by_position_and_others_by_name(built: Path) -> None:
+    """Binding by name reads every part's footer (a second per view at IEMOCAP's size, at
+    every open); by position it reads one, which is safe only where every part has the same
+    columns: a part missing a column, read by position, would lose it without a word."""
+    import polars as pl
+
+    with connect(built) as wh:
+        digests = wh.con.execute("SELECT count(DISTINCT schema_sha256), count(*) - "
+                                 "count(schema_sha256) FROM parts").fetchall()[0]  # fmt: skip
+        assert digests == (2, 0)  # one per set (features, frames), none missing
+        assert "union_by_name = false" in _parts_view_sql(wh, "features_default_abc123")
+        # a part of the same set with a column less: the set is read by name again, and the
+        # column is NULL for that part's rows, not lost for all
+        folder = wh.part_dir("features", "abc123", "toy")
+        first = wh.query("SELECT * FROM utterance_features ORDER BY utt_id LIMIT 2")
+        extra = first.drop(first.columns[-1]).with_columns(pl.col("utt_id") + "_copy")
+        extra.write_parquet(folder / "part-extra.parquet")
+        wh.register_part("features", "abc123", "toy", folder / "part-extra.parquet", 2)
+        wh.refresh_views()
+        assert "union_by_name = true" in _parts_view_sql(wh, "features_default_abc123")
+        last = first.columns[-1]
+        got = wh.query(f"SELECT utt_id, {last} FROM utterance_features ORDER BY utt_id")
+        assert got[last].null_count() == 2 and got.height == 38
+
+
+def test_digests_of_older_parts_are_recorded_by_a_writable_open(built: Path) -> None:
+    with connect(built) as wh:
+        wh.execute("UPDATE parts SET schema_sha256 = NULL")
+    with connect(built, read_only=True) as wh:  # nothing recorded: read by name
+        assert "union_by_name = true" in _parts_view_sql(wh, "features_default_abc123")
+        assert wh.query("SELECT count(*) AS n FROM utterance_features")["n"][0] == 36
+    with connect(built) as wh:
+        assert wh.scalar("SELECT count(*) FROM parts WHERE schema_sha256 IS NULL") == 0
+        assert "union_by_name = false" in _parts_view_sql(wh, "features_default_abc123")

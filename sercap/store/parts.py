@@ -100,15 +100,33 @@ def register_part(
     rel = layout.relative(wh.root, full)
     before = full.stat()
     size, digest = file_digest(full)
+    columns = schema_digest(full)
     stat = _stat_key(full.stat())
     if stat != _stat_key(before):  # changed while hashed: let the next open hash it again
         stat = (None, None, None)
     wh.execute(
         "INSERT OR REPLACE INTO parts (path, kind, feature_set_hash, corpus, n_rows, "
-        "created_at, size_bytes, sha256, mtime_ns, ctime_ns, inode) "
-        "VALUES (?, ?, ?, ?, ?, now(), ?, ?, ?, ?, ?)",
-        [rel, kind, feature_set_hash, corpus, n_rows, size, digest, *stat],
+        "created_at, size_bytes, sha256, mtime_ns, ctime_ns, inode, schema_sha256) "
+        "VALUES (?, ?, ?, ?, ?, now(), ?, ?, ?, ?, ?, ?)",
+        [rel, kind, feature_set_hash, corpus, n_rows, size, digest, *stat, columns],
     )
+
+
+def schema_digest(path: Path) -> str:
+    """SHA-256 (16 hex digits) of a Parquet file's column names and types, read from its
+    footer: equal digests mean the views may read the files by column position."""
+    import hashlib
+
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
+    text = "\n".join(f"{f.name}\t{f.type}" for f in schema)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def record_schema(wh: Warehouse, rel: str, digest: str) -> None:
+    """Record the column digest of a part registered before digests were kept."""
+    wh.execute("UPDATE parts SET schema_sha256 = ? WHERE path = ?", [digest, rel])
 
 
 def _stat_key(st: Any) -> tuple[int, int, int]:

@@ -16,7 +16,9 @@ from sercap.store.parts import (
     changed_content,
     parquet_problem,
     parts_columns,
+    record_schema,
     record_stat,
+    schema_digest,
     stat_problem,
 )
 
@@ -58,7 +60,10 @@ def refresh_views(wh: Warehouse) -> None:
 
     rows = wh.con.execute(
         "SELECT p.kind, f.name, p.feature_set_hash, p.path, "
-        + "".join(column(c) for c in ("size_bytes", "sha256", "mtime_ns", "ctime_ns", "inode"))
+        + "".join(
+            column(c)
+            for c in ("size_bytes", "sha256", "schema_sha256", "mtime_ns", "ctime_ns", "inode")
+        )
         + "f.params_json "
         "FROM parts p "
         "JOIN feature_sets f ON f.hash = p.feature_set_hash "
@@ -69,8 +74,11 @@ def refresh_views(wh: Warehouse) -> None:
     # A name can have several hashes (a parameter or library version changed): the
     # name's view shows the most recently defined one, ``<kind>_<name>_<hash>`` each.
     by_hash: dict[tuple[str, str, str], list[str]] = {}
+    # the column digest of each view's parts (None: not known, so read by name)
+    schemas: dict[tuple[str, str, str], set[str | None]] = {}
+    unrecorded: list[tuple[str, str]] = []  # parts from before column digests: record them
     hops: dict[str, tuple[float, float]] = {}  # hash -> (hop, half a window) in seconds
-    for kind, name, fs_hash, rel, size, sha256, *stat, params_json in rows:
+    for kind, name, fs_hash, rel, size, sha256, columns, *stat, params_json in rows:
         hops[fs_hash] = _hop_and_half_window(params_json)
         problem = stat_problem(wh.root / rel, size)
         if problem is None:
@@ -87,27 +95,38 @@ def refresh_views(wh: Warehouse) -> None:
         if problem:
             wh.damaged.append((rel, problem))
             continue
+        if columns is None and not wh.read_only and "schema_sha256" in have:
+            with contextlib.suppress(Exception):  # unreadable here: read by name, as before
+                columns = schema_digest(wh.root / rel)
+                unrecorded.append((rel, columns))
         by_hash.setdefault((kind, name, fs_hash), []).append(rel)
+        schemas.setdefault((kind, name, fs_hash), set()).add(columns)
     registered = {r[0] for r in wh.con.execute("SELECT path FROM parts").fetchall()}
     wh.damaged += _unregistered_extractions(wh, registered)
     kept: dict[tuple[str, str, str], list[str]] = {}
-    for (kind, name, fs_hash), files in by_hash.items():
+    uniform = {key: None not in found and len(found) == 1 for key, found in schemas.items()}
+    for key, files in by_hash.items():
+        kind, name, fs_hash = key
         columns = _part_columns(kind, hops[fs_hash])
-        files = _create_parts_view(wh, f"{kind}_{name}_{fs_hash}", columns, files)
+        files = _create_parts_view(
+            wh, f"{kind}_{name}_{fs_hash}", columns, files, by_name=not uniform[key]
+        )
         if files:
-            kept[(kind, name, fs_hash)] = files
-    statements = _views_sql(kept, hops, wh.root.absolute())
+            kept[key] = files
+    statements = _views_sql(kept, hops, wh.root.absolute(), uniform)
     for view, body in statements[len(kept) :]:  # the parts views exist already
         wh.con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {body}")
     if not wh.read_only:
         # On failure (rolled back) plain clients keep the previous views until the next
         # writable open; this connection's temporary views above are complete and current.
         with contextlib.suppress(duckdb.Error):
-            _persist_views(wh, kept, hops)
-        if verified:
+            _persist_views(wh, kept, hops, uniform)
+        if verified or unrecorded:
             with contextlib.suppress(duckdb.Error, OSError), wh.transaction():
                 for rel, seen in verified:
                     record_stat(wh, rel, seen)
+                for rel, digest in unrecorded:
+                    record_schema(wh, rel, digest)
 
 
 def _hop_and_half_window(params_json: str | None) -> tuple[float, float]:
@@ -181,15 +200,20 @@ def _unregistered_extractions(wh: Warehouse, registered: set[str]) -> list[tuple
     ]
 
 
-def _create_parts_view(wh: Warehouse, view: str, columns: str, files: list[str]) -> list[str]:
+def _create_parts_view(
+    wh: Warehouse, view: str, columns: str, files: list[str], *, by_name: bool = True
+) -> list[str]:
     """Create one temporary view over ``files``, leaving out any file DuckDB cannot read
-    (listed in :attr:`Warehouse.damaged`); returns the files kept (none: no view)."""
+    (listed in :attr:`Warehouse.damaged`); returns the files kept (none: no view).
+
+    ``by_name`` False (every file's column digest is the same) reads the files by column
+    position, binding from one footer instead of all of them."""
     while files:
         listing = _listing(files, wh.root.absolute())
         try:
             wh.con.execute(
-                f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {columns} FROM read_parquet("
-                f"[{listing}], union_by_name = true, hive_partitioning = false)"
+                f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {columns} FROM "
+                f"{_read_parts(listing, by_name)}"
             )
             return files
         except duckdb.Error as exc:
@@ -203,12 +227,14 @@ def _create_parts_view(wh: Warehouse, view: str, columns: str, files: list[str])
     return []
 
 
-def _persist_views(wh: Warehouse, kept: dict[tuple[str, str, str], list[str]], hops: dict) -> None:
+def _persist_views(
+    wh: Warehouse, kept: dict[tuple[str, str, str], list[str]], hops: dict, uniform: dict
+) -> None:
     """Write the catalog's views (relative part paths) when the parts they list changed."""
     import hashlib
     import json
 
-    statements = _views_sql(kept, hops, None)
+    statements = _views_sql(kept, hops, None, uniform)
     fingerprint = hashlib.sha256(json.dumps(statements).encode()).hexdigest()
     stored = wh.scalar("SELECT value FROM schema_info WHERE key = 'part_views'")
     previous = json.loads(stored) if stored else {"fingerprint": None, "views": []}
@@ -260,20 +286,31 @@ def _listing(files: list[str], root: Path | None) -> str:
     return ", ".join("'" + f.replace("'", "''") + "'" for f in paths)
 
 
+def _read_parts(listing: str, by_name: bool) -> str:
+    """The ``read_parquet`` of a parts view: by column name unless every part is known to
+    have the same columns (:func:`sercap.store.parts.schema_digest`)."""
+    return (
+        f"read_parquet([{listing}], union_by_name = {str(by_name).lower()}, "
+        "hive_partitioning = false)"
+    )
+
+
 def _views_sql(
     kept: dict[tuple[str, str, str], list[str]],
     hops: dict[str, tuple[float, float]],
     root: Path | None,
+    uniform: dict[tuple[str, str, str], bool],
 ) -> list[tuple[str, str]]:
     """(view, SELECT) of every view over parts, the per-hash parts views first."""
     out: list[tuple[str, str]] = []
     latest: dict[tuple[str, str], str] = {}
-    for (kind, name, fs_hash), files in kept.items():
+    for key, files in kept.items():
+        kind, name, fs_hash = key
         out.append(
             (
                 f"{kind}_{name}_{fs_hash}",
-                f"SELECT {_part_columns(kind, hops[fs_hash])} FROM read_parquet("
-                f"[{_listing(files, root)}], union_by_name = true, hive_partitioning = false)",
+                f"SELECT {_part_columns(kind, hops[fs_hash])} FROM "
+                f"{_read_parts(_listing(files, root), not uniform.get(key, False))}",
             )
         )
         latest[(kind, name)] = fs_hash  # later (newer) hashes replace earlier ones
