@@ -151,8 +151,12 @@ def cross_validate(
     on_fold: Callable[[int, Metrics], None] | None = None,
     progress: bool = True,
     fold_params: dict[str, dict] | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> CVResult:
     """Train on each split's training rows, predict its test rows, score.
+
+    ``say`` hears a line as each fold ends (where no bar shows, a log's only sign of life:
+    an SVM's folds on IEMOCAP take minutes each).
 
     ``splits`` defaults to the dataset's speaker-independent protocol. ``fold_params`` gives
     each split (by name) its own parameters instead of ``params``: nested tuning, where fold
@@ -181,6 +185,11 @@ def cross_validate(
         metrics = score(data.y[test], p.argmax(axis=1), K)
         fold_metrics.append(metrics)
         bar.set_postfix_str(f"{name} UA {metrics.ua:.3f}")
+        if say is not None:
+            say(
+                f"  {model_name} fold {name} ({i + 1}/{len(splits)}): UA {metrics.ua:.3f}, "
+                f"fit {seconds:.1f} s"
+            )
         if on_fold is not None:
             on_fold(i, metrics)
     return finish_cv(data, splits, proba, fold_metrics, fit_s, time.perf_counter() - started)

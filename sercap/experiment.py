@@ -13,6 +13,7 @@ the final study's parameters (all speakers, for ``predict``) are never scored.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -198,6 +199,7 @@ def run_model(
     device: str | None = None,
     progress: bool = True,
     cluster: Any = None,
+    say: Callable[[str], None] | None = None,
 ) -> RunOutcome:
     """Cross-validate ``model`` on ``data`` under its protocol and store the run.
 
@@ -212,7 +214,7 @@ def run_model(
     plan = plan_run(wh, model, data, params=params, tuned=tuned)
     return run_plans(
         wh, [(data, plan)], seed=seed, n_jobs=n_jobs, device=device, progress=progress,
-        cluster=cluster,
+        cluster=cluster, say=say,
     )[0]  # fmt: skip
 
 
@@ -271,9 +273,11 @@ def run_plans(
     device: str | None = None,
     progress: bool = True,
     cluster: Any = None,
+    say: Callable[[str], None] | None = None,
 ) -> list[RunOutcome]:
     """Cross-validate and store several planned runs; on a cluster, every fold of every run
-    is submitted at once (one batch), in process one run after the other."""
+    is submitted at once (one batch), in process one run after the other (``say`` hears a
+    line per fold there)."""
     if cluster is None:
         results = [
             cross_validate(
@@ -285,6 +289,7 @@ def run_plans(
                 device=device,
                 progress=progress,
                 fold_params=plan.fold_params,
+                say=say,
             )  # fmt: skip
             for data, plan in items
         ]
@@ -333,6 +338,7 @@ def compare_tuned(
     n_boot: int = 2000,
     cluster: Any = None,
     study: str | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> TuningComparison:
     """Run ``model`` with default and with nested-tuned parameters (both stored) and a paired
     bootstrap 95 % CI of the UA difference (tuned − default), over speakers and utterances.
@@ -343,7 +349,14 @@ def compare_tuned(
     # the default run is stored first: the tuned run is the newer, the one predict uses
     plans = [(data, plan_run(wh, model, data, params=params)), (data, tuned_plan)]
     default, tuned = run_plans(
-        wh, plans, seed=seed, n_jobs=n_jobs, device=device, progress=progress, cluster=cluster
+        wh,
+        plans,
+        seed=seed,
+        n_jobs=n_jobs,
+        device=device,
+        progress=progress,
+        cluster=cluster,
+        say=say,
     )
     return TuningComparison(
         model, default, tuned, tuning_difference(data, default, tuned, seed, n_boot)

@@ -174,3 +174,25 @@ def test_a_fold_with_one_training_class_is_named_before_any_fit() -> None:
     )
     with pytest.raises(SercapError, match=r"fold s1: its training part holds only class 'ang'"):
         cross_validate(data, "svm", progress=False)
+
+
+def test_each_fold_says_a_line_where_no_bar_shows() -> None:
+    """In a log file `train svm` on IEMOCAP printed nothing for 12 minutes."""
+    import re
+
+    from sercap.evaluate import cross_validate
+
+    rng = np.random.default_rng(0)
+    speakers = np.repeat(["s1", "s2", "s3"], 20)
+    y = np.tile([0, 1], 30)
+    data = _dataset(speakers, speakers, y)
+    data.X = (y[:, None] + rng.normal(0, 0.5, (60, 2))).astype(np.float32)
+    lines: list[str] = []
+    result = cross_validate(data, "svm", progress=False, say=lines.append)
+    assert len(lines) == 3
+    for k, (line, fold) in enumerate(zip(lines, ["s1", "s2", "s3"], strict=True)):
+        found = re.fullmatch(
+            rf"  svm fold {fold} \({k + 1}/3\): UA (\d\.\d{{3}}), fit \d+\.\d s", line
+        )
+        assert found, line
+        assert float(found.group(1)) == pytest.approx(result.fold_metrics[k].ua, abs=5e-4)

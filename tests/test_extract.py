@@ -576,3 +576,21 @@ def test_frame_times_are_whole_samples_at_the_sets_rate(corpus_wh) -> None:
     for seconds in longest:
         hops = seconds * 22050 / 220
         assert abs(hops - round(hops)) < 1e-4, seconds
+
+
+def test_progress_lines_where_no_bar_shows(corpus_wh) -> None:
+    """`extract` into a log file printed nothing for minutes at IEMOCAP's size."""
+    import re
+
+    lines: list[str] = []
+    summary = extract(corpus_wh, "default", progress=False, chunk_size=2, say=lines.append,
+                      every_s=0.0)  # fmt: skip
+    total = summary.done + summary.failed
+    assert len(lines) == -(-total // 2)  # a line per chunk when every_s is 0
+    counts = [int(re.match(r"  (\d+) of (\d+) utterances", line).group(1)) for line in lines]
+    assert counts == sorted(counts) and counts[-1] == total
+    assert lines[-1].startswith(f"  {total} of {total} utterances (100%), ")
+    assert lines[-1].endswith("× real time")
+    quiet: list[str] = []
+    extract(corpus_wh, "default", progress=False, say=quiet.append, retry_errors=True)
+    assert quiet == []  # nothing to do, or under every_s: no line

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sercap._text import Text
-from sercap.api._common import PathLike, _check_counts, _cluster, _takes_warehouse
+from sercap.api._common import PathLike, Say, _check_counts, _cluster, _takes_warehouse
 from sercap.errors import BadParameterError
 
 if TYPE_CHECKING:  # only for annotations: the heavy modules load when a verb runs
@@ -31,6 +31,7 @@ def extract(
     cluster: str | Client | None = None,
     kind: str | None = None,
     progress: bool | None = None,
+    say: Say | None = None,
 ) -> ExtractSummary:
     """Compute descriptors and functionals (or images) of every utterance not yet stored.
 
@@ -61,6 +62,9 @@ def extract(
         Which kind of set ``feature_set`` must be (``"image"`` for :func:`images`).
     progress : bool, optional
         Show a progress bar (``None``: on a terminal only).
+    say : callable, optional
+        Where no bar shows (a log file, a notebook), hears a line on the progress at most
+        every 30 s, e.g. ``print``.
 
     Returns
     -------
@@ -91,6 +95,7 @@ def extract(
         progress=progress,
         kind=kind,
         cluster=_cluster(cluster),
+        say=say,
     )
 
 
@@ -245,6 +250,7 @@ def images(
     limit: int | None = None,
     cluster: str | Client | None = None,
     progress: bool | None = None,
+    say: Say | None = None,
 ) -> ExtractSummary:
     """Store one log-mel spectrogram per utterance as an 8-bit grayscale PNG.
 
@@ -258,7 +264,7 @@ def images(
     image_set : str or FeatureSet
         A built-in image set (``sercap.feature_sets()``), default ``"mel"``, or one defined
         in code.
-    corpus, jobs, chunk_size, retry_errors, limit, cluster, progress
+    corpus, jobs, chunk_size, retry_errors, limit, cluster, progress, say
         As for :func:`extract`.
 
     Returns
@@ -286,6 +292,7 @@ def images(
         cluster=cluster,
         kind="image",
         progress=progress,
+        say=say,
     )
 
 

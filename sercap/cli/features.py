@@ -7,13 +7,13 @@ from pathlib import Path
 import click
 
 import sercap
-from sercap.cli.group import extraction_jobs, main, open_warehouse, with_options
+from sercap.cli.group import extraction_jobs, main, open_warehouse, say, with_options
 from sercap.errors import SercapError
 
 
 def _run_extraction(ctx: click.Context, feature_set: str, kind: str | None, **kwargs) -> None:
     verb = sercap.images if kind == "image" else sercap.extract
-    summary = verb(open_warehouse(ctx), feature_set, progress=None, **kwargs)
+    summary = verb(open_warehouse(ctx), feature_set, progress=None, say=say, **kwargs)
     click.echo("\n".join(summary.lines()))
 
 

@@ -552,10 +552,14 @@ def extract(
     kind: str | None = None,
     on_chunk: Callable[[ChunkResult], None] | None = None,
     cluster: Any = None,
+    say: Callable[[str], None] | None = None,
+    every_s: float = 30.0,
 ) -> ExtractSummary:
     """Extract every utterance (of ``corpus``) not yet stored for ``feature_set``.
 
     ``on_chunk`` is called after each chunk is committed (tests use it to simulate a crash).
+    Where no bar shows, ``say`` hears a progress line after a chunk at most every
+    ``every_s`` seconds (a log file saw nothing for minutes).
     ``cluster`` (a spec such as ``"local:4"`` / ``"tcp://host:8786"``, or a Dask Client)
     runs the chunks on Dask workers instead of the ``jobs`` pool; see :func:`_dask_results`.
     """
@@ -599,6 +603,7 @@ def extract(
         shown = bool(progress) if progress is not None else sys.stderr.isatty()
         ensure_numba_cache(arg=warm_spec(fs.kind, fs.params), log=shown)
     bar = _progress_bar(len(items), progress)
+    said = started
     try:
         if chunk_size is None:
             chunk_size = auto_chunk_size(len(items), 2 if cluster is not None else jobs)
@@ -609,6 +614,13 @@ def extract(
                 elapsed = max(time.perf_counter() - started, 1e-9)
                 bar.set_postfix_str(f"{summary.audio_s / elapsed:.0f} audio-s/s", refresh=False)
                 bar.update(len(res.rows))
+            elif say is not None and time.perf_counter() - said >= every_s:
+                said = time.perf_counter()
+                done = summary.done + summary.failed
+                say(
+                    f"  {done} of {len(items)} utterances ({100 * done / len(items):.0f}%), "
+                    f"{summary.audio_s / max(said - started, 1e-9):.0f}× real time"
+                )
             if on_chunk is not None:
                 on_chunk(res)
         if cluster is not None:  # temporary files of workers killed mid-chunk
