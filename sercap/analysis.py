@@ -693,7 +693,7 @@ def permutation_importance(
         batch = jobs[start : start + per_call]
         copies = np.repeat(X[None], len(batch), axis=0)
         for copy, (_g, idx, order) in zip(copies, batch, strict=True):
-            copy[:, idx] = X[order][:, idx]
+            copy[:, idx] = X[np.ix_(order, idx)]  # only the family's columns, reordered
         pred = np.asarray(predict_proba(copies.reshape(-1, X.shape[1]))).argmax(axis=1)
         for j, (g, _idx, _order) in enumerate(batch):
             block = pred[j * len(t) : (j + 1) * len(t)]

@@ -53,6 +53,29 @@ def test_both_groupings_come_from_one_fit_per_fold(monkeypatch) -> None:
         assert both[by].equals(alone)
 
 
+def test_at_most_max_rows_of_a_test_fold_are_permuted(monkeypatch) -> None:
+    """Each family and repeat predicts the test fold again: at IEMOCAP's size an SVM took
+    hours. A seeded sample of at most max_rows is permuted; under it, every row."""
+    import sercap.analysis
+    from sercap.explain import outer_fold_importances
+
+    sizes = []
+    original = sercap.analysis.permutation_importance
+
+    def spy(predict_proba, X, y, *args, **kwargs):
+        sizes.append(len(X))
+        return original(predict_proba, X, y, *args, **kwargs)
+
+    monkeypatch.setattr(sercap.analysis, "permutation_importance", spy)
+    first = outer_fold_importances(_data(), "svm", n_repeats=1, max_rows=12)
+    assert sizes == [12] * 6  # 3 folds of 30 utterances, two groupings each
+    again = outer_fold_importances(_data(), "svm", n_repeats=1, max_rows=12)
+    assert all(first[k].equals(again[k]) for k in first)  # the sample is seeded
+    sizes.clear()
+    outer_fold_importances(_data(), "svm", n_repeats=1, max_rows=30)
+    assert sizes == [30] * 6
+
+
 def _tuned(wh, fold_params: dict | None, final: dict) -> str:
     """A real svm run (with its predictions) made to look nested-tuned."""
     import json
