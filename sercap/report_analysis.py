@@ -16,7 +16,7 @@ from sercap import analysis_store
 from sercap.errors import SercapError
 from sercap.format import md_cell
 from sercap.store import Warehouse
-from sercap.store.runs import get_run
+from sercap.store.runs import get_run, largest_fold
 
 #: What the runs table says of each run against the best listed one.
 MARK_BEST = "best"
@@ -188,10 +188,7 @@ def importance_section(
         wh, run_id, n_repeats=n_repeats, max_folds=max_folds, n_jobs=n_jobs, max_rows=max_rows
     )
     run = get_run(wh, run_id)
-    largest = wh.scalar(
-        "SELECT max(n) FROM (SELECT count(*) AS n FROM predictions WHERE run_id = ? GROUP BY fold)",
-        [run_id],
-    )
+    largest = largest_fold(wh, run_id)
     sampled = (
         f" At most {max_rows} utterances of each test fold are shuffled (a seeded sample; the "
         f"largest fold has {largest})."

@@ -191,6 +191,15 @@ def predictions(wh: Warehouse, run_id: str) -> pl.DataFrame:
     return wh.query(_q("predictions"), {"run_id": run_id})
 
 
+def largest_fold(wh: Warehouse, run_id: str) -> int:
+    """The number of utterances in a run's largest test fold (0 without predictions)."""
+    n = wh.scalar(
+        "SELECT max(n) FROM (SELECT count(*) AS n FROM predictions WHERE run_id = ? GROUP BY fold)",
+        [run_id],
+    )
+    return int(n or 0)
+
+
 def predictions_with_groups(wh: Warehouse, run_id: str) -> pl.DataFrame:
     """A run's out-of-fold predictions with each utterance's speaker and gender (``"?"`` for
     an utterance missing from the catalog), by utt_id."""
