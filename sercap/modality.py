@@ -68,13 +68,13 @@ def combine(modalities: list[str]) -> str:
 
 def model_modality(model: str) -> str | None:
     """The modality of a registered model name; None for a name this sercap does not know."""
-    from sercap.models.registry import get_model
+    from sercap.models.registry import input_kind
 
     try:
-        cls = get_model(model)
+        kind = input_kind(model)
     except SercapError:
         return None
-    return input_modality(cls.input_kind)
+    return input_modality(kind)
 
 
 def run_modality(wh: Warehouse, run: dict) -> str | None:

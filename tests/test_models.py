@@ -360,3 +360,27 @@ def test_non_finite_parameters_are_refused_in_sercaps_words() -> None:
     for value, shown in ((float("nan"), "nan"), (float("inf"), "inf")):
         with pytest.raises(BadParameterError, match=f"svm: C must be a finite number, got {shown}"):
             get_model("svm")(params={"C": value})
+
+
+def test_the_registry_table_agrees_with_the_classes_and_loads_them_lazily() -> None:
+    """The registry names each class by module and input kind so that `train svm` does not
+    import torch (1.3 s) and the boosting libraries; the table must not drift."""
+    import subprocess
+    import sys
+
+    from sercap.models.registry import FUSION_MODELS, MODELS, TEXT_MODELS, input_kind
+
+    for name in MODELS:
+        cls = MODELS[name]
+        assert cls.name == name and cls.input_kind == input_kind(name), name
+    assert set(TEXT_MODELS) == {n for n in MODELS if MODELS[n].input_kind == "text"}
+    assert set(FUSION_MODELS) == {n for n in MODELS if MODELS[n].input_kind == "multimodal"}
+    with pytest.raises(BadParameterError, match="unknown model 'nope'"):
+        input_kind("nope")
+    code = (
+        "import sys; from sercap.models.registry import get_model, model_names; "
+        "get_model('svm'); model_names('image'); "
+        "print(sorted(m for m in ('torch', 'torchvision', 'lightgbm') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -2,54 +2,80 @@
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from sercap.errors import BadParameterError
 from sercap.models.base import SERModel, read_meta
-from sercap.models.cnn import CNNModel, ResNet18Model, ResNet34Model
-from sercap.models.dnn import DNNModel
-from sercap.models.fusion import EarlyFusionModel, LateFusionModel
-from sercap.models.lstm import LSTMModel
-from sercap.models.tabular import (
-    LGBMModel,
-    RandomForestModel,
-    SVMModel,
-    TreesVoteModel,
-    XGBModel,
-)
-from sercap.models.text import TextLRModel, TextSVMModel
-from sercap.models.text_cnn import TextCNNModel
 
-MODELS: dict[str, type[SERModel]] = {
-    cls.name: cls
-    for cls in (
-        SVMModel,
-        RandomForestModel,
-        XGBModel,
-        LGBMModel,
-        TreesVoteModel,
-        DNNModel,
-        LSTMModel,
-        CNNModel,
-        ResNet18Model,
-        ResNet34Model,
-        TextLRModel,
-        TextSVMModel,
-        TextCNNModel,
-        LateFusionModel,
-        EarlyFusionModel,
-    )
+#: name → (module under sercap.models, class, input kind). The classes load on first use:
+#: importing them all pulled torch and torchvision (1.3 s) and the gradient-boosting
+#: libraries into `train svm` and `predict --model svm`. A test checks this table against
+#: the classes' own ``name`` and ``input_kind``.
+_TABLE: dict[str, tuple[str, str, str]] = {
+    "svm": ("tabular", "SVMModel", "tabular"),
+    "rf": ("tabular", "RandomForestModel", "tabular"),
+    "xgb": ("tabular", "XGBModel", "tabular"),
+    "lgbm": ("tabular", "LGBMModel", "tabular"),
+    "trees": ("tabular", "TreesVoteModel", "tabular"),
+    "dnn": ("dnn", "DNNModel", "tabular"),
+    "lstm": ("lstm", "LSTMModel", "sequence"),
+    "cnn": ("cnn", "CNNModel", "image"),
+    "resnet18": ("cnn", "ResNet18Model", "image"),
+    "resnet34": ("cnn", "ResNet34Model", "image"),
+    "text-lr": ("text", "TextLRModel", "text"),
+    "text-svm": ("text", "TextSVMModel", "text"),
+    "text-cnn": ("text_cnn", "TextCNNModel", "text"),
+    "fusion": ("fusion", "LateFusionModel", "multimodal"),
+    "early-fusion": ("fusion", "EarlyFusionModel", "multimodal"),
 }
+
+
+class _Registry(Mapping[str, type[SERModel]]):
+    """A read-only name → class mapping whose classes are imported when looked up."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self._names = tuple(names)
+
+    def __getitem__(self, name: str) -> type[SERModel]:
+        if not isinstance(name, str) or name not in self._names:
+            raise KeyError(name)
+        module, cls, _kind = _TABLE[name]
+        return getattr(importlib.import_module(f"sercap.models.{module}"), cls)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def __repr__(self) -> str:
+        return f"<models {', '.join(self._names)}>"
+
+
+MODELS: Mapping[str, type[SERModel]] = _Registry(_TABLE)
 #: Models of transcripts alone (issue 17); registered in MODELS like every model.
-TEXT_MODELS: dict[str, type[SERModel]] = {
-    name: cls for name, cls in MODELS.items() if cls.input_kind == "text"
-}
+TEXT_MODELS: Mapping[str, type[SERModel]] = _Registry(
+    n for n, (_m, _c, kind) in _TABLE.items() if kind == "text"
+)
 #: Models reading functionals and transcripts of the same utterances together.
-FUSION_MODELS: dict[str, type[SERModel]] = {
-    name: cls for name, cls in MODELS.items() if cls.input_kind == "multimodal"
-}
+FUSION_MODELS: Mapping[str, type[SERModel]] = _Registry(
+    n for n, (_m, _c, kind) in _TABLE.items() if kind == "multimodal"
+)
 #: Input kinds that need a corpus with transcripts.
 NEEDS_TEXT = ("text", "multimodal")
+
+
+def input_kind(name: str) -> str:
+    """The input kind of a registered model, without importing it (an unknown name is
+    :func:`get_model`'s error)."""
+    if name not in MODELS:
+        get_model(name)
+    return _TABLE[name][2]
 
 
 def get_model(name: str) -> type[SERModel]:
@@ -69,7 +95,7 @@ def model_names(input_kind: str | None = None) -> list[str]:
         raise BadParameterError(
             f"unknown input kind {input_kind!r}; choose one of: {', '.join(sorted(kinds))}"
         )
-    return [n for n, cls in MODELS.items() if input_kind is None or cls.input_kind == input_kind]
+    return [n for n, spec in _TABLE.items() if input_kind is None or spec[2] == input_kind]
 
 
 def load_model(path: Path, *, n_jobs: int = 1, device: str | None = None) -> SERModel:
