@@ -171,7 +171,6 @@ def final_model(
     that cannot be read (a truncated file, an edited inputs.json) is fitted again and
     replaced, and ``say`` is told which and why.
     """
-    from sercap.experiment import data_request, load_for
     from sercap.models.registry import get_model, load_model
 
     run = get_run(wh, run_id)
@@ -197,6 +196,8 @@ def final_model(
     stored = _stored_final_model(wh, run["run_id"], folder, load, say)
     if stored is not None:
         return stored
+    from sercap.experiment import data_request, load_for  # (scikit-learn's metrics: 1 s)
+
     cls = get_model(run["model"])
     request = data_request(
         run["model"],
