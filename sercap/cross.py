@@ -232,8 +232,10 @@ def refuse_shared_audio(wh: Warehouse, corpora: Sequence[str]) -> None:
     shared = [row for row in same_audio(wh, corpora) if row[1] != row[4]]
     if shared:
         utt, corpus, path, other, other_corpus, other_path = shared[0]
+        pair = {corpus, other_corpus}
+        n = sum({row[1], row[4]} == pair for row in shared)
         raise SercapError(
-            f"corpora {corpus!r} and {other_corpus!r} share {len(shared)} recording(s) (the "
+            f"corpora {corpus!r} and {other_corpus!r} share {n} recording(s) (the "
             f"same audio bytes: {path} is utterance {utt} and, as {other_path}, {other}); a "
             "cross-corpus cell would test on recordings it trained on: leave one of the two "
             f"corpora out ({option('corpora')}), or ingest it without the shared files"

@@ -19,7 +19,7 @@ import json
 import platform
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -499,14 +499,23 @@ def stored_same_run(
     )
 
 
-def data_sha256(wh: Warehouse, data: Dataset, rows: np.ndarray | None = None) -> str:
+def data_sha256(wh: Warehouse, data: Dataset, rows: np.ndarray | None = None) -> str | None:
     """The fingerprint of ``data`` (its ``rows``, default all) as a run stores it
     (:func:`sercap.store.runs.data_fingerprint`): labels and audio, not features."""
-    rows = np.arange(len(data)) if rows is None else rows
+    return fingerprint_of(data, runs.audio_sources(wh, data.corpus), rows)
+
+
+def fingerprint_of(
+    data: Dataset, audio: Mapping[str, str | None], rows: np.ndarray | None = None
+) -> str | None:
+    """:func:`data_sha256` from the corpus' :func:`~sercap.store.runs.audio_sources`,
+    read beforehand (a tuning computes one per study after closing the warehouse)."""
+    rows = np.arange(len(data)) if rows is None else np.asarray(rows)
     labels = [data.classes[int(i)] for i in data.y[rows]]
     return runs.data_fingerprint(
-        wh, data.corpus, data.utt_ids[rows].tolist(), labels, bool(data.speaker_norm)
-    )
+        data.utt_ids[rows].tolist(), labels, audio, every_recording=bool(data.speaker_norm),
+        with_audio=data.input_kind != "text",
+    )  # fmt: skip
 
 
 def new_run_id(model: str) -> str:

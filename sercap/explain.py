@@ -134,14 +134,17 @@ def _average(per_fold: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def as_in_run(data: Dataset, run: dict, stored: pl.DataFrame) -> Dataset:
+def as_in_run(
+    data: Dataset, run: dict, stored: pl.DataFrame, audio: dict[str, str | None] | None = None
+) -> Dataset:
     """``data`` cut to the utterances a stored run predicted, with that run's outer folds.
 
     Refitting a run's folds (its importance) must see what the run saw: under a k-fold
     protocol a speaker added since deals the speakers into other folds, and a nested-tuned
     run's per-fold parameters were tuned without *its* test speakers only. ``stored`` is the
     run's predictions (``utt_id``, ``fold``, ``label``). Features or labels changed since
-    (another feature-set version, a relabelled or lost utterance) are one error: refitting
+    (another feature-set version, a relabelled or lost utterance, and with ``audio``,
+    :func:`sercap.store.runs.audio_sources`, a replaced recording) are one error: refitting
     would not be that run.
     """
     if run.get("feature_set_hash") and data.feature_set_hash != run["feature_set_hash"]:
@@ -158,7 +161,17 @@ def as_in_run(data: Dataset, run: dict, stored: pl.DataFrame) -> Dataset:
             f"run {run['run_id']}'s utterances or labels changed since it was stored (an "
             f"utterance lost or relabelled): train {run['model']} again to explain it"
         )
-    return replace(data.subset(np.asarray(rows, dtype=np.int64)), folds=stored["fold"].to_numpy())
+    chosen = np.asarray(rows, dtype=np.int64)
+    if audio is not None and run.get("data_sha256"):
+        from sercap.evaluate import fingerprint_of
+
+        now = fingerprint_of(data, audio, chosen)
+        if now is not None and now != run["data_sha256"]:
+            raise SercapError(
+                f"run {run['run_id']}'s recordings changed since it was stored (a file "
+                f"replaced and extracted again): train {run['model']} again to explain it"
+            )
+    return replace(data.subset(chosen), folds=stored["fold"].to_numpy())
 
 
 def run_importances(
@@ -205,7 +218,10 @@ def run_importances(
         feature_set=run["feature_set"], columns=run["columns"],
         speaker_norm=bool(run["speaker_norm"]),
     )  # fmt: skip
-    data = as_in_run(load_for(wh, request), run, store_runs.predictions(wh, run["run_id"]))
+    data = as_in_run(
+        load_for(wh, request), run, store_runs.predictions(wh, run["run_id"]),
+        store_runs.audio_sources(wh, run["corpus"]),
+    )  # fmt: skip
     params = json.loads(run["params_json"] or "{}")
     fold_params = json.loads(run["fold_params_json"]) if run.get("fold_params_json") else None
     if run.get("tuned_from") and not fold_params:

@@ -345,7 +345,8 @@ def _check_same_data(wh: Warehouse, run: dict, data: Any) -> None:
         return
     index = {u: i for i, u in enumerate(data.utt_ids)}
     rows = [index.get(u) for u in runs.predictions(wh, run["run_id"])["utt_id"].to_list()]
-    if None in rows or data_sha256(wh, data, np.asarray(rows, dtype=np.int64)) != recorded:
+    current = None if None in rows else data_sha256(wh, data, np.asarray(rows, dtype=np.int64))
+    if None in rows or (current is not None and current != recorded):
         raise SercapError(
             f"run {run['run_id']} was scored on data that changed since (a recording "
             "replaced, an utterance relabelled or lost): a final model fitted now would not "

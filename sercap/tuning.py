@@ -218,7 +218,8 @@ def open_storage(
     if url is None or url.endswith((".journal", ".log")):
         # absolute: Dask workers on other machines or folders open the same file
         path = (Path(url).expanduser() if url else layout.study_journal(root, study)).absolute()
-        _refuse_inside(root, path)
+        if create:  # a study read from there (an older one) is read, not written
+            _refuse_inside(root, path)
         if not create and not path.is_file():
             raise _no_study(study)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -249,7 +250,7 @@ def open_storage(
         )
     url = storage_url(url) or url  # a relative SQLite file: absolute, as a journal's
     sqlite_file = re.match(r"sqlite(?:\+\w+)?:///(/.*)$", url)
-    if sqlite_file:
+    if sqlite_file and create:
         _refuse_inside(root, Path(sqlite_file.group(1)))
     if not create and sqlite_file and not Path(sqlite_file.group(1)).is_file():
         raise _no_study(study)
@@ -615,7 +616,7 @@ def run_study(
     device: str | None = None,
     progress: bool = True,
     top_up: bool = False,
-    data_sha256: str | None = None,
+    fingerprint: Callable[[np.ndarray], str | None] | None = None,
 ) -> optuna.Study:
     """Create or resume study ``name`` over ``rows`` (default: all) and run more trials.
 
@@ -628,7 +629,7 @@ def run_study(
     rows = np.arange(len(data)) if rows is None else np.asarray(rows)
     study = prepare_study(
         model, data, storage, name, rows=rows, outer_fold=outer_fold, pruner=pruner,
-        inner_folds=inner_folds, fixed=fixed, seed=seed, data_sha256=data_sha256,
+        inner_folds=inner_folds, fixed=fixed, seed=seed, fingerprint=fingerprint,
     )  # fmt: skip
     objective = objective_for(
         model, data, rows, inner_folds=inner_folds, fixed=fixed, seed=seed, n_jobs=n_jobs,
@@ -677,14 +678,14 @@ def prepare_study(
     inner_folds: int = 3,
     fixed: dict | None = None,
     seed: int = 0,
-    data_sha256: str | None = None,
+    fingerprint: Callable[[np.ndarray], str | None] | None = None,
 ) -> optuna.Study:
     """Create study ``name`` (its description, and the default settings as its first
     trial) or load it; its TPE sampler is seeded ``seed`` + the trials it already has.
 
-    ``data_sha256`` (:func:`sercap.evaluate.data_sha256` of ``data``) is recorded by a new
-    study, and a study that recorded another is not resumed: its trials were scored on
-    recordings or labels that changed since."""
+    ``fingerprint(rows)`` (:func:`sercap.evaluate.fingerprint_of` of the study's rows) is
+    recorded by a new study, and a study that recorded another is not resumed: its trials
+    were scored on recordings or labels that changed since."""
     _quiet_interrupted_trials()
     existing = _trials(storage, name)
     study_args = dict(
@@ -732,6 +733,7 @@ def prepare_study(
             f"{option('study')}"
         )
     speakers = sorted(str(s) for s in np.unique(data.speakers[rows]))
+    digest = fingerprint(rows) if fingerprint is not None else None
     if existing:
         for setting in settings:
             _refuse_other(study, *setting)
@@ -743,12 +745,12 @@ def prepare_study(
                 f"{len(rows)}: the data changed since (an ingest or extract added or lost "
                 f"utterances); tune again under a new name with {option('study')}"
             )
-        _check_same_data(study, data_sha256)
+        _check_same_data(study, digest)
     else:
         for key, _, value in settings:
             study.set_user_attr(key, value)
-        if data_sha256 is not None:
-            study.set_user_attr("data_sha256", data_sha256)
+        if digest is not None:
+            study.set_user_attr("data_sha256", digest)
         study.set_user_attr("n_rows", int(len(rows)))
         study.set_user_attr("outer_fold", outer_fold)
         study.set_user_attr("n_speakers", len(speakers))
@@ -827,7 +829,7 @@ def run_nested(
     cluster: Any = None,
     top_up: bool = False,
     on_study: Callable[[str, optuna.Study], None] | None = None,
-    data_sha256: str | None = None,
+    fingerprint: Callable[[np.ndarray], str | None] | None = None,
 ) -> NestedStudies:
     """Nested tuning: for each outer fold a study ``<base>/fold=<f>`` whose objective is an
     inner cross-validation over that fold's training speakers only (its test speakers are
@@ -860,7 +862,7 @@ def run_nested(
             cluster, model, data, storage, base, studies, n_trials=n_trials, timeout=timeout,
             pruner=pruner, inner_folds=inner_folds, fixed=fixed, seed=seed, n_jobs=n_jobs,
             device=device, progress=progress, final=final, top_up=top_up,
-            data_sha256=data_sha256,
+            fingerprint=fingerprint,
         )  # fmt: skip
     folds: dict[str, optuna.Study] = {}
     for fold, train, _test in outer:
@@ -870,7 +872,7 @@ def run_nested(
             model, data, storage, fold_study_name(base, fold), rows=train, outer_fold=fold,
             n_trials=n_trials, timeout=timeout, pruner=pruner, inner_folds=inner_folds,
             fixed=fixed, seed=seed, n_jobs=n_jobs, device=device, progress=progress,
-            top_up=top_up, data_sha256=data_sha256,
+            top_up=top_up, fingerprint=fingerprint,
         )  # fmt: skip
         if on_study is not None:
             on_study(fold_study_name(base, fold), folds[fold])
@@ -880,7 +882,7 @@ def run_nested(
             model, data, storage, final_study_name(base), outer_fold=None, n_trials=n_trials,
             timeout=timeout, pruner=pruner, inner_folds=inner_folds, fixed=fixed, seed=seed,
             n_jobs=n_jobs, device=device, progress=progress, top_up=top_up,
-            data_sha256=data_sha256,
+            fingerprint=fingerprint,
         )  # fmt: skip
         if on_study is not None:
             on_study(final_study_name(base), last)
@@ -983,7 +985,7 @@ def run_on_cluster(
     progress: bool,
     final: bool,
     top_up: bool = False,
-    data_sha256: str | None = None,
+    fingerprint: Callable[[np.ndarray], str | None] | None = None,
 ) -> NestedStudies:
     """The studies of :func:`run_nested` with each trial a task on the cluster.
 
@@ -1005,7 +1007,7 @@ def run_on_cluster(
         existing = len(_trials(storage, name))
         study = prepare_study(
             model, data, storage, name, rows=rows, outer_fold=fold, pruner=pruner,
-            inner_folds=inner_folds, fixed=fixed, seed=seed, data_sha256=data_sha256,
+            inner_folds=inner_folds, fixed=fixed, seed=seed, fingerprint=fingerprint,
         )  # fmt: skip
         wanted = max(0, n_trials - _finished(study)) if top_up else n_trials
         first = sampler_seed(seed, existing, storage)

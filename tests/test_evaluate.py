@@ -196,3 +196,23 @@ def test_each_fold_says_a_line_where_no_bar_shows() -> None:
         )
         assert found, line
         assert float(found.group(1)) == pytest.approx(result.fold_metrics[k].ua, abs=5e-4)
+
+
+def test_a_data_fingerprint_follows_labels_recordings_and_segments() -> None:
+    """What `bench --resume`, `predict` and `tune` compare to know a run's data is today's."""
+    from sercap.evaluate import fingerprint_of
+
+    data = _dataset(["s1", "s1", "s2"], ["s1", "s1", "s2"], y=[0, 1, 0])
+    audio = {"u0": "aa:None-None", "u1": "bb:None-None", "u2": "cc:0.5-1.0"}
+    base = fingerprint_of(data, audio)
+    assert base == fingerprint_of(data, dict(audio))
+    assert fingerprint_of(data, {**audio, "u1": "dd:None-None"}) != base  # recording replaced
+    assert fingerprint_of(data, {**audio, "u2": "cc:0.6-1.0"}) != base  # segment moved
+    relabelled = _dataset(["s1", "s1", "s2"], ["s1", "s1", "s2"], y=[0, 0, 0])
+    assert fingerprint_of(relabelled, audio) != base
+    assert fingerprint_of(data, audio, np.array([0, 1])) != base  # a row fewer
+    # a file ingest never hashed: no fingerprint (filling it in later changes nothing real)
+    assert fingerprint_of(data, {**audio, "u0": None}) is None
+    # a model of transcripts does not read the audio
+    data.input_kind = "text"
+    assert fingerprint_of(data, {**audio, "u1": "dd:None-None"}) == fingerprint_of(data, audio)

@@ -155,3 +155,19 @@ def test_a_run_is_refitted_on_its_own_folds_after_a_speaker_is_added(wh, monkeyp
     wh.execute("UPDATE labels SET emotion = 'sad' WHERE utt_id = 'toy_01_ang_0'")
     with pytest.raises(SercapError, match="utterances or labels changed"):
         run_importances(wh, run_id, n_repeats=1)
+
+
+def test_importance_refuses_a_run_whose_recordings_changed(wh) -> None:
+    """A recording replaced and extracted again: the report refitted "the run" on other
+    features, which predict refuses."""
+    import sercap
+    from sercap.explain import run_importances
+    from tests.helpers import add_corpus, add_features
+
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    wh.execute("UPDATE utterances SET audio_sha256 = 'bytes of ' || utt_id")
+    run = sercap.train(wh, "svm")
+    run_importances(wh, run.run_id, n_repeats=1)
+    wh.execute("UPDATE utterances SET audio_sha256 = 'new bytes' WHERE utt_id = 'toy_01_ang_0'")
+    with pytest.raises(SercapError, match="recordings changed since it was stored"):
+        run_importances(wh, run.run_id, n_repeats=1)

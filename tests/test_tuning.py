@@ -288,6 +288,11 @@ def test_a_storage_among_the_warehouses_own_files_is_refused(tmp_path) -> None:
     assert not (root / "features").exists() and not (root / "artifacts").exists()
     open_storage(str(root / "studies" / "mine.journal"), root, "s")  # at home there
     open_storage(str(root / "elsewhere" / "s.journal"), root, "s")  # a folder of the user's
+    # a study already there (from before the refusal) can still be read
+    older = root / "features" / "old.journal"
+    older.parent.mkdir(parents=True)
+    (root / "elsewhere" / "s.journal").rename(older)
+    open_storage(str(older), root, "s", create=False)
 
 
 def test_a_relative_sqlite_storage_is_recorded_absolute(tmp_path, monkeypatch) -> None:
@@ -635,6 +640,9 @@ def test_a_study_is_not_resumed_on_replaced_recordings(tmp_path) -> None:
     common = dict(trials=1, pruner="none", final=False, folds=["01"], progress=False)
     sercap.tune(wh, "svm", **common)
     sercap.tune(wh, "svm", **common)  # the same data: resumed
+    # a recording of fold 01's own test speaker: its study never read it, and resumes
+    wh.execute("UPDATE utterances SET audio_sha256 = 'new bytes' WHERE utt_id = 'toy_01_ang_0'")
+    sercap.tune(wh, "svm", **common)
     wh.execute("UPDATE utterances SET audio_sha256 = 'new bytes' WHERE utt_id = 'toy_02_ang_0'")
     with pytest.raises(SercapError, match="was tuned on other data"):
         sercap.tune(wh, "svm", **common)

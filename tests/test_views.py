@@ -195,8 +195,8 @@ def _parts_view_sql(wh, view: str) -> str:
 
 def test_parts_of_one_schema_are_read_by_position_and_others_by_name(built: Path) -> None:
     """Binding by name reads every part's footer (a second per view at IEMOCAP's size, at
-    every open); by position it reads one, which is safe only where every part has the same
-    columns: a part missing a column, read by position, would lose it without a word."""
+    every open); union_by_name = false reads one, which is safe only where every part has
+    the same columns."""
     import polars as pl
 
     with connect(built) as wh:

@@ -129,7 +129,7 @@ __all__ = [
 
 
 def _present_as_api() -> None:
-    """Show every public object as ``sercap.api.<name>`` (where ``help`` and doctests look
+    """Show every public function as ``sercap.api.<name>`` (where ``help`` and doctests look
     for it; the code lives in private submodules, one per group of verbs), and wrap each
     public function so that its simple arguments are checked against its annotations, and
     paths have ``~`` expanded (:mod:`sercap._arguments`)."""
@@ -139,11 +139,11 @@ def _present_as_api() -> None:
 
     for name in (*__all__, "with_confidence", "ScaleResult"):
         obj = globals()[name]
-        if (inspect.isfunction(obj) or inspect.isclass(obj)) and obj.__module__.startswith(
-            __name__ + "."
-        ):
+        # (functions only: a class shown elsewhere than its module loses inspect.getsource
+        # and typing.get_type_hints)
+        if inspect.isfunction(obj) and obj.__module__.startswith(__name__ + "."):
             obj.__module__ = __name__
-            if inspect.isfunction(obj) and name in __all__:
+            if name in __all__:
                 globals()[name] = checked_arguments(obj)
 
 

@@ -412,11 +412,19 @@ def tune(
         target=target,
         folds=folds,
     )
-    from sercap.evaluate import data_sha256
+    from sercap.evaluate import fingerprint_of
+    from sercap.store.runs import audio_sources
 
-    # what the trials are scored on (labels and audio): a study scored on other recordings
-    # is not resumed (a dimensional target's ratings are not labels: not fingerprinted)
-    fingerprint = data_sha256(wh, data) if target is None else None
+    # what each study's trials are scored on (its rows' labels and audio), read before the
+    # warehouse is closed: a study scored on other recordings is not resumed (a dimensional
+    # target's ratings are not labels: not fingerprinted)
+    fingerprint = None
+    if target is None:
+        audio = audio_sources(wh, data.corpus)
+
+        def fingerprint(rows: Any) -> str | None:
+            return fingerprint_of(data, audio, rows)
+
     database = _database_file(wh)
     if database:  # let other processes use the warehouse while trials run
         wh.close()
@@ -446,7 +454,7 @@ def tune(
             cluster=spec,
             top_up=top_up,
             on_study=lambda each, done: say(f"  {study_line(each.removeprefix(name + '/'), done)}"),
-            data_sha256=fingerprint,
+            fingerprint=fingerprint,
         )
     except Exception as exc:
         from sercap.tuning import storage_failure

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 
 from sercap.errors import BadParameterError
@@ -32,20 +32,35 @@ _TABLE: dict[str, tuple[str, str, str]] = {
 }
 
 
-class _Registry(Mapping[str, type[SERModel]]):
-    """A read-only name → class mapping whose classes are imported when looked up."""
+class _Registry(MutableMapping[str, type[SERModel]]):
+    """A name → class mapping whose built-in classes are imported when looked up. A class
+    added to it (``MODELS["mine"] = MyModel``, as a test's spy model is) is kept as given."""
 
     def __init__(self, names: Iterable[str]) -> None:
-        self._names = tuple(names)
+        self._names = list(names)
+        self._added: dict[str, type[SERModel]] = {}
 
     def __getitem__(self, name: str) -> type[SERModel]:
         if not isinstance(name, str) or name not in self._names:
             raise KeyError(name)
+        if name in self._added:
+            return self._added[name]
         module, cls, _kind = _TABLE[name]
         return getattr(importlib.import_module(f"sercap.models.{module}"), cls)
 
+    def __setitem__(self, name: str, cls: type[SERModel]) -> None:
+        if name not in self._names:
+            self._names.append(name)
+        self._added[name] = cls
+
+    def __delitem__(self, name: str) -> None:
+        if name not in self._names:
+            raise KeyError(name)
+        self._names.remove(name)
+        self._added.pop(name, None)
+
     def __iter__(self) -> Iterator[str]:
-        return iter(self._names)
+        return iter(list(self._names))
 
     def __len__(self) -> int:
         return len(self._names)
@@ -57,7 +72,7 @@ class _Registry(Mapping[str, type[SERModel]]):
         return f"<models {', '.join(self._names)}>"
 
 
-MODELS: Mapping[str, type[SERModel]] = _Registry(_TABLE)
+MODELS: MutableMapping[str, type[SERModel]] = _Registry(_TABLE)
 #: Models of transcripts alone (issue 17); registered in MODELS like every model.
 TEXT_MODELS: Mapping[str, type[SERModel]] = _Registry(
     n for n, (_m, _c, kind) in _TABLE.items() if kind == "text"
@@ -71,11 +86,14 @@ NEEDS_TEXT = ("text", "multimodal")
 
 
 def input_kind(name: str) -> str:
-    """The input kind of a registered model, without importing it (an unknown name is
-    :func:`get_model`'s error)."""
-    if name not in MODELS:
-        get_model(name)
+    """The input kind of a registered model, without importing a built-in one (an unknown
+    name is :func:`get_model`'s error)."""
+    if name not in _TABLE or name not in MODELS or name in MODELS._added:  # type: ignore[attr-defined]
+        return get_model(name).input_kind
     return _TABLE[name][2]
+
+
+_kind_of = input_kind  # (model_names' parameter shadows the name)
 
 
 def get_model(name: str) -> type[SERModel]:
@@ -95,7 +113,7 @@ def model_names(input_kind: str | None = None) -> list[str]:
         raise BadParameterError(
             f"unknown input kind {input_kind!r}; choose one of: {', '.join(sorted(kinds))}"
         )
-    return [n for n, spec in _TABLE.items() if input_kind is None or spec[2] == input_kind]
+    return [n for n in MODELS if input_kind is None or _kind_of(n) == input_kind]
 
 
 def load_model(path: Path, *, n_jobs: int = 1, device: str | None = None) -> SERModel:

@@ -114,7 +114,7 @@ def register_part(
 
 def schema_digest(path: Path) -> str:
     """SHA-256 (16 hex digits) of a Parquet file's column names and types, read from its
-    footer: equal digests mean the views may read the files by column position."""
+    footer: equal digests mean the views may bind the files from one footer."""
     import hashlib
 
     import pyarrow.parquet as pq

@@ -38,31 +38,50 @@ def insert_run(wh: Warehouse, run: Mapping[str, Any], predictions: pa.Table) -> 
             wh.con.unregister("new_predictions")
 
 
+def audio_sources(wh: Warehouse, corpus: str) -> dict[str, str | None]:
+    """Each utterance of ``corpus`` → what its audio is: the file's SHA-256 and the segment
+    (``sha:start-end``), or None where ingest never hashed the file (an older warehouse)."""
+    rows = wh.con.execute(
+        "SELECT utt_id, audio_sha256, start_s, end_s FROM utterances WHERE corpus = ? "
+        "ORDER BY utt_id",
+        [corpus],
+    ).fetchall()
+    return {u: None if sha is None else f"{sha}:{start}-{end}" for u, sha, start, end in rows}
+
+
 def data_fingerprint(
-    wh: Warehouse, corpus: str, utt_ids: Sequence[str], labels: Sequence[str], speaker_norm: bool
-) -> str:
-    """SHA-256 (16 hex digits) of the data a run reads: its sorted (utterance, label, audio
-    SHA-256) rows, and with speaker normalisation every utterance's audio of the corpus.
+    utt_ids: Sequence[str],
+    labels: Sequence[str],
+    audio: Mapping[str, str | None],
+    *,
+    every_recording: bool = False,
+    with_audio: bool = True,
+) -> str | None:
+    """SHA-256 (16 hex digits) of the data a run reads: its sorted (utterance, label,
+    audio) rows (``audio``: :func:`audio_sources`), and with ``every_recording`` (speaker
+    normalisation reads them all) every utterance's audio in ``audio``.
 
     Two runs with the same fingerprint and feature-set hash read the same numbers: the
-    features are a function of the audio and the set's definition. A replaced recording
-    (re-ingested and re-extracted), a relabelled, added or lost utterance changes it.
+    features are a function of the audio and the set's definition. A replaced recording or
+    segment (re-ingested and re-extracted), a relabelled, added or lost utterance changes
+    it. None where an utterance's audio was never hashed: filling the hash in later would
+    change the fingerprint of unchanged data. ``with_audio`` False (a model of transcripts)
+    leaves the audio out.
     """
     import hashlib
 
-    audio = dict(
-        wh.con.execute(
-            "SELECT utt_id, audio_sha256 FROM utterances WHERE corpus = ? ORDER BY utt_id",
-            [corpus],
-        ).fetchall()
-    )
     digest = hashlib.sha256()
     for utt, label in sorted(zip(map(str, utt_ids), map(str, labels), strict=True)):
-        digest.update(f"{utt}\t{label}\t{audio.get(utt)}\n".encode())
-    if speaker_norm:
+        source = audio.get(utt) if with_audio else "-"
+        if source is None:
+            return None
+        digest.update(f"{utt}\t{label}\t{source}\n".encode())
+    if every_recording and with_audio:
         digest.update(b"speaker statistics\n")
-        for utt, sha in audio.items():
-            digest.update(f"{utt}\t{sha}\n".encode())
+        for utt, source in audio.items():
+            if source is None:
+                return None
+            digest.update(f"{utt}\t{source}\n".encode())
     return digest.hexdigest()[:16]
 
 

@@ -206,8 +206,8 @@ def _create_parts_view(
     """Create one temporary view over ``files``, leaving out any file DuckDB cannot read
     (listed in :attr:`Warehouse.damaged`); returns the files kept (none: no view).
 
-    ``by_name`` False (every file's column digest is the same) reads the files by column
-    position, binding from one footer instead of all of them."""
+    ``by_name`` False (every file's column digest is the same) binds from one footer
+    instead of all of them."""
     while files:
         listing = _listing(files, wh.root.absolute())
         try:
