@@ -223,7 +223,11 @@ def bench_models(wh: Warehouse, specs: Sequence[BenchSpec], **kwargs) -> list[st
 
 
 def bench_table(wh: Warehouse, run_ids: Sequence[str]) -> pl.DataFrame:
-    """The comparison table of some runs, best UA first."""
+    """The comparison table of some runs, best UA first; ensembles whose members a person
+    chose (:func:`sercap.ensemble.members_chosen_by`, perhaps after reading the members'
+    scores) come after every other row, so that none sits among the ranked ones."""
+    from sercap.ensemble import FIXED_RULE, members_chosen_by
+
     if not run_ids:
         raise SercapError("nothing to compare")
     frame = store_runs.bench_rows(wh, run_ids)
@@ -237,7 +241,14 @@ def bench_table(wh: Warehouse, run_ids: Sequence[str]) -> pl.DataFrame:
         if len(versions.get(r["feature_set"], ())) > 1:  # runs on two versions of one set
             name += f" [{r['feature_set']}@{str(r['feature_set_hash'] or '')[:8]}]"
         names.append(name)
-    return frame.with_columns(name=pl.Series(names, dtype=pl.String)).sort("ua", descending=True)
+    chosen = [members_chosen_by(r) not in (None, FIXED_RULE) for r in frame.iter_rows(named=True)]
+    return (
+        frame.with_columns(
+            name=pl.Series(names, dtype=pl.String), by_hand_=pl.Series(chosen, dtype=pl.Boolean)
+        )
+        .sort(["by_hand_", "ua"], descending=[False, True])
+        .drop("by_hand_")
+    )
 
 
 def _display_name(run: dict) -> str:

@@ -155,6 +155,15 @@ def test_each_ensemble_is_compared_with_its_best_member(wh) -> None:
     verdict = "no better than svm within noise" if row["within_noise"] else "svm"
     assert verdict in text.splitlines()[-1]
     assert ensembles_vs_best_member(wh, bench_table(wh, [weak, strong])).is_empty()
+    # ensemble_runs without fixed_rule: members chosen by hand, listed after every ranked
+    # row whatever its UA (the report's table and the bench table are this one)
+    assert table["run_id"].to_list()[-1] == ens
+    fixed, _ = ensemble_runs(wh, [weak, strong], fixed_rule=True)
+    ranked = bench_table(wh, [weak, strong, ens, fixed])
+    assert ranked["run_id"].to_list()[-1] == ens
+    assert ranked.filter(pl.col("run_id") != ens)["ua"].to_list() == sorted(
+        ranked.filter(pl.col("run_id") != ens)["ua"].to_list(), reverse=True
+    )
 
 
 def test_ensemble_comparison_cuts_long_names() -> None:
