@@ -518,6 +518,32 @@ def fingerprint_of(
     )  # fmt: skip
 
 
+def rows_as_scored(
+    data: Dataset,
+    stored: Any,
+    audio: Mapping[str, str | None] | None = None,
+    recorded: str | None = None,
+) -> tuple[np.ndarray | None, str | None]:
+    """Where in ``data`` are the utterances a stored run predicted, and are they as it
+    scored them? ``stored`` is the run's predictions (``utt_id``, ``label``); ``audio``
+    (:func:`~sercap.store.runs.audio_sources`) and ``recorded`` (the run's ``data_sha256``)
+    compare the recordings too. Returns (rows, None), or (None, what changed:
+    ``"utterances or labels"`` or ``"recordings"``): refitting the run today would not be it.
+    """
+    index = {u: i for i, u in enumerate(data.utt_ids)}
+    rows = [index.get(u) for u in stored["utt_id"].to_list()]
+    if None in rows:
+        return None, "utterances or labels"
+    chosen = np.asarray(rows, dtype=np.int64)
+    if [data.classes[int(i)] for i in data.y[chosen]] != stored["label"].to_list():
+        return None, "utterances or labels"
+    if audio is not None and recorded:
+        now = fingerprint_of(data, audio, chosen)
+        if now is not None and now != recorded:
+            return None, "recordings"
+    return chosen, None
+
+
 def new_run_id(model: str) -> str:
     """Sortable, readable and unique: ``svm-20261125-101500-3fa2``."""
     return f"{model}-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"

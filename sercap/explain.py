@@ -153,24 +153,18 @@ def as_in_run(
             f"{run['feature_set_hash'][:8]}; the stored features are now version "
             f"{str(data.feature_set_hash)[:8]}: train {run['model']} again to explain it"
         )
-    index = {u: i for i, u in enumerate(data.utt_ids)}
-    rows = [index.get(u) for u in stored["utt_id"].to_list()]
-    labels = [data.classes[data.y[i]] if i is not None else None for i in rows]
-    if None in rows or labels != stored["label"].to_list():
-        raise SercapError(
-            f"run {run['run_id']}'s utterances or labels changed since it was stored (an "
-            f"utterance lost or relabelled): train {run['model']} again to explain it"
-        )
-    chosen = np.asarray(rows, dtype=np.int64)
-    if audio is not None and run.get("data_sha256"):
-        from sercap.evaluate import fingerprint_of
+    from sercap.evaluate import rows_as_scored
 
-        now = fingerprint_of(data, audio, chosen)
-        if now is not None and now != run["data_sha256"]:
-            raise SercapError(
-                f"run {run['run_id']}'s recordings changed since it was stored (a file "
-                f"replaced and extracted again): train {run['model']} again to explain it"
-            )
+    chosen, changed = rows_as_scored(data, stored, audio, run.get("data_sha256"))
+    if changed is not None:
+        why = {
+            "utterances or labels": "an utterance lost or relabelled",
+            "recordings": "a file replaced and extracted again",
+        }[changed]
+        raise SercapError(
+            f"run {run['run_id']}'s {changed} changed since it was stored ({why}): train "
+            f"{run['model']} again to explain it"
+        )
     return replace(data.subset(chosen), folds=stored["fold"].to_numpy())
 
 

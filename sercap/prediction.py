@@ -338,15 +338,14 @@ def _check_same_data(wh: Warehouse, run: dict, data: Any) -> None:
     model fitted now would not be the one its scores describe. Utterances added since are
     fitted too, as the run's recipe on today's data. Runs stored before ``data_sha256``
     existed are not checked."""
-    from sercap.evaluate import data_sha256
+    from sercap.evaluate import rows_as_scored
 
     recorded = run.get("data_sha256")
     if not recorded:
         return
-    index = {u: i for i, u in enumerate(data.utt_ids)}
-    rows = [index.get(u) for u in runs.predictions(wh, run["run_id"])["utt_id"].to_list()]
-    current = None if None in rows else data_sha256(wh, data, np.asarray(rows, dtype=np.int64))
-    if None in rows or (current is not None and current != recorded):
+    stored = runs.predictions(wh, run["run_id"])
+    _rows, changed = rows_as_scored(data, stored, runs.audio_sources(wh, run["corpus"]), recorded)
+    if changed is not None:
         raise SercapError(
             f"run {run['run_id']} was scored on data that changed since (a recording "
             "replaced, an utterance relabelled or lost): a final model fitted now would not "
