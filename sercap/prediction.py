@@ -22,13 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from sercap.audio import AudioError, audio_problem, load_audio, probe_audio
+from sercap.audio import AudioError, probe_audio
 from sercap.errors import BadParameterError, NotFoundError, SercapError, option, step
 from sercap.modality import AUDIO, FUSED, TEXT, input_modality
 from sercap.store import Warehouse, catalog, runs
 from sercap.store.runs import get_run
 
 META = "inputs.json"
+RANGE_FILE = "training_range.npy"
 
 
 @dataclass
@@ -52,6 +53,9 @@ class FinalModel:
     feature_set: dict  # name, kind, params of the stored definition
     columns: list[str]
     target: str | None = None  # a regressor of this rating (no classes) when set
+    #: (2, columns) min and max of each training column (NaN where it never had a value),
+    #: for a model on functionals: what :func:`outside_training_range` compares a file with
+    training_range: np.ndarray | None = None
 
     @property
     def modality(self) -> str:
@@ -189,9 +193,12 @@ def final_model(
 
     def load(meta: dict) -> FinalModel:
         model = load_model(folder / "model", n_jobs=n_jobs)
+        # (a final model stored before ranges were kept has none: the notes load the data)
+        stored_range = np.load(folder / RANGE_FILE) if (folder / RANGE_FILE).is_file() else None
         return FinalModel(
-            model, meta["classes"], meta["input_kind"], meta["feature_set"], meta["columns"]
-        )
+            model, meta["classes"], meta["input_kind"], meta["feature_set"], meta["columns"],
+            training_range=stored_range,
+        )  # fmt: skip
 
     stored = _stored_final_model(wh, run["run_id"], folder, load, say)
     if stored is not None:
@@ -220,8 +227,29 @@ def final_model(
         "feature_set": feature_set,
         "columns": data.columns,
     }
-    _store_artifact(wh, run["run_id"], meta, lambda tmp: model.save(tmp / "model"), say)
-    return FinalModel(model, data.classes, data.input_kind, feature_set, data.columns)
+    value_range = training_range(data.X) if data.input_kind == "tabular" else None
+
+    def save(tmp: Path) -> None:
+        model.save(tmp / "model")
+        if value_range is not None:
+            np.save(tmp / RANGE_FILE, value_range)
+
+    _store_artifact(wh, run["run_id"], meta, save, say)
+    return FinalModel(
+        model, data.classes, data.input_kind, feature_set, data.columns,
+        training_range=value_range,
+    )  # fmt: skip
+
+
+def training_range(X: Any) -> np.ndarray:
+    """(2, columns) float64: each column's min and max over the rows, NaN where a column has
+    no value (NaN in ``X`` is a functional that is undefined for that utterance)."""
+    import warnings
+
+    values = np.asarray(X, dtype=np.float64)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column
+        return np.stack([np.nanmin(values, axis=0), np.nanmax(values, axis=0)])
 
 
 REGRESSOR_FILE = "regressor.joblib"
@@ -462,17 +490,6 @@ def _audio_input(final: FinalModel, y: np.ndarray) -> Any:
     )
 
 
-def _predict_one(
-    final: FinalModel, y: np.ndarray | None, text: str | None = None
-) -> tuple[np.ndarray, Any]:
-    """The model's output for one file, and the input it read."""
-    x = model_input(final, y, text)
-    batch = x if final.input_kind == "tabular" or final.modality != AUDIO else [x]
-    if final.target is not None:  # a regressor: its one rating
-        return np.asarray(final.model.predict(batch), dtype=np.float64)[:1], x
-    return np.asarray(final.model.predict_proba(batch), dtype=np.float64)[0], x
-
-
 def predict_files(
     wh: Warehouse,
     run_id: str,
@@ -495,10 +512,11 @@ def predict_files(
 
     run = get_run(wh, run_id)
     rows: dict[Path, np.ndarray] = {}  # each file's functionals row, as the model read it
-    results = _predict_files(wh, run, paths, n_jobs, progress, texts, say, rows)
+    results, members = _predict_files(wh, run, paths, n_jobs, progress, texts, say, rows)
     if say is not None:  # after: a file its checks refused (silent) gets its error alone
         predicted = [Path(r.path) for r in results if r.error is None]
-        _note_unlike_training(wh, run, predicted, say, rows)
+        stored_range = members[0].training_range if run["kind"] == "model" else None
+        _note_unlike_training(wh, run, predicted, say, rows, stored_range)
     return results
 
 
@@ -511,19 +529,14 @@ def _predict_files(
     texts: Mapping[str, str] | None,
     say: Callable[[str], None] | None,
     rows: dict[Path, np.ndarray],
-) -> list[Prediction]:
+) -> tuple[list[Prediction], list[FinalModel]]:
+    """Each file's prediction, and the final models that made them."""
+    from sercap.predict_batch import chunks, predict_chunk
+
     if run.get("target"):  # a rating per file: Prediction.value, no label or probabilities
-        final = final_model(wh, run["run_id"], n_jobs=n_jobs, progress=progress, say=say)
-        rated = []
-        for path in paths:
-            try:
-                value = float(_predict_member(final, path, rows=rows)[0])
-            except AudioError as exc:
-                rated.append(Prediction(str(path), None, {}, str(exc)))
-                continue
-            rated.append(Prediction(str(path), None, {}, value=value))
-        return rated
-    if run["kind"] == "ensemble":
+        members = [final_model(wh, run["run_id"], n_jobs=n_jobs, progress=progress, say=say)]
+        weights = np.ones(1)
+    elif run["kind"] == "ensemble":
         members = [
             final_model(wh, r, n_jobs=n_jobs, progress=progress, say=say) for r in run["members"]
         ]
@@ -532,28 +545,31 @@ def _predict_files(
         members = [final_model(wh, run["run_id"], n_jobs=n_jobs, progress=progress, say=say)]
         weights = np.ones(1)
     weights = weights / weights.sum()
-    classes = list(run["classes"])
+    classes = list(run["classes"] or [])
+    # an ensemble's members read different inputs: only a model's row is kept
+    kept = rows if run["kind"] == "model" else None
     results = []
-    for path in paths:
-        try:
-            proba = np.zeros(len(classes))
-            for w, member in zip(weights, members, strict=True):
-                text = (texts or {}).get(str(path))
-                # an ensemble's members read different inputs: only a model's row is kept
-                kept = rows if run["kind"] == "model" else None
-                proba += w * _predict_member(member, path, text, rows=kept)
-        except AudioError as exc:
-            results.append(Prediction(str(path), None, {}, str(exc)))
-            continue
-        proba = proba / proba.sum()
-        results.append(
-            Prediction(
-                str(path),
-                classes[int(proba.argmax())],
-                {c: float(p) for c, p in zip(classes, proba, strict=True)},
-            )
-        )
-    return results
+    for chunk in chunks(paths):
+        words = [(texts or {}).get(str(path)) for path in chunk]
+        shared: dict = {}  # the chunk's audio and features, computed once for all members
+        outputs = [predict_chunk(m, chunk, words, shared, rows=kept) for m in members]
+        for i, path in enumerate(chunk):
+            error = next((o[i] for o in outputs if isinstance(o[i], AudioError)), None)
+            if error is not None:
+                results.append(Prediction(str(path), None, {}, str(error)))
+            elif run.get("target"):
+                results.append(Prediction(str(path), None, {}, value=float(outputs[0][i][0])))
+            else:
+                proba = sum(w * o[i] for w, o in zip(weights, outputs, strict=True))
+                proba = proba / proba.sum()
+                results.append(
+                    Prediction(
+                        str(path),
+                        classes[int(proba.argmax())],
+                        {c: float(p) for c, p in zip(classes, proba, strict=True)},
+                    )
+                )
+    return results, members
 
 
 def _note_unlike_training(
@@ -562,6 +578,7 @@ def _note_unlike_training(
     paths: list[Path],
     say: Callable[[str], None],
     rows: Mapping[Path, np.ndarray],
+    stored_range: np.ndarray | None = None,
 ) -> None:
     """A note for each file the model can read but was not trained on anything like: audio
     recorded below the features' sample rate (its upper bands are empty), shorter than
@@ -578,7 +595,9 @@ def _note_unlike_training(
     except Exception:  # a text run, or a set this sercap does not define: nothing to say
         return
     shortest = shortest_duration(wh, run["corpus"]) or 0.0
-    outside = outside_training_range(wh, run, {p: rows[p] for p in paths if p in rows})
+    outside = outside_training_range(
+        wh, run, {p: rows[p] for p in paths if p in rows}, stored_range=stored_range
+    )
     for path in paths:
         try:
             info = probe_audio(path)
@@ -613,37 +632,28 @@ OUTSIDE_NOTE = 0.2
 
 
 def outside_training_range(
-    wh: Warehouse, run: dict, rows: Mapping[Path, np.ndarray]
+    wh: Warehouse,
+    run: dict,
+    rows: Mapping[Path, np.ndarray],
+    stored_range: np.ndarray | None = None,
 ) -> dict[Path, float]:
     """For a run on functionals, the share of each file's features (``rows``: the row the
     model read, by file) that lie outside the range (min..max) of the run's training
     utterances; empty for other runs.
 
+    ``stored_range`` is that range as kept with the run's final model
+    (:attr:`FinalModel.training_range`); without it the run's data is loaded to find it.
+
     An RBF SVM gives every input far from its data the same saturated answer (white noise
     and a tone got identical probabilities): a share well above held-out speech's says so.
     """
-    import warnings
-
-    from sercap.data import load_dataset
-    from sercap.models.registry import get_model
-
     if not rows:
         return {}
-    try:
-        if run["kind"] != "model" or get_model(run["model"]).input_kind != "tabular":
+    if stored_range is None:
+        stored_range = _training_range_of(wh, run)
+        if stored_range is None:
             return {}
-        data = load_dataset(
-            wh, "tabular", corpus=run["corpus"], label_map=run["label_map"],
-            feature_set=_audio_feature_set(run["feature_set"]), columns=run["columns"],
-        )  # fmt: skip
-    except SercapError:
-        return {}
-    if data.feature_set_hash != run["feature_set_hash"]:
-        return {}  # the set was redefined since: not the features the model read
-    X = np.asarray(data.X, dtype=np.float64)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column
-        lo, hi = np.nanmin(X, axis=0), np.nanmax(X, axis=0)
+    lo, hi = stored_range
     shares: dict[Path, float] = {}
     for path, row in rows.items():
         x = np.asarray(row, dtype=np.float64).reshape(-1)
@@ -652,46 +662,21 @@ def outside_training_range(
     return shares
 
 
-def _predict_member(
-    member: FinalModel,
-    path: Path,
-    text: str | None = None,
-    rows: dict[Path, np.ndarray] | None = None,
-) -> np.ndarray:
-    """One model's probabilities for one file, after the audio checks extraction applies
-    (a text model reads only ``text``, so it skips them). A model on functionals leaves the
-    row it read in ``rows`` (for :func:`outside_training_range`).
+def _training_range_of(wh: Warehouse, run: dict) -> np.ndarray | None:
+    """The range of a run's training functionals, from its data today (None for a run that
+    does not read functionals, or whose feature set was redefined since)."""
+    from sercap.data import load_dataset
+    from sercap.models.registry import get_model
 
-    Raises :class:`AudioError` with a one-line reason for unusable audio (unreadable, not a
-    file, silent, too short, absurd amplitude) and for features that cannot be computed.
-    """
-    import warnings
-
-    from sercap._interrupt import is_interrupt
-    from sercap.features.extract import DESCRIPTORS_FAILED, min_audio_samples
-
-    if member.modality != AUDIO and text is None:
-        raise AudioError(f"no transcript: a {member.input_kind} model needs the file's words")
-    y = None
-    if member.modality != TEXT:
-        fs = member.feature_set
-        params = fs["params"]
-        sr = int(params["sample_rate"])
-        y = load_audio(path, sr)
-        problem = audio_problem(y, sr, min_audio_samples(fs["kind"], params))
-        if problem:
-            raise AudioError(problem)
     try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore", RuntimeWarning)
-            proba, x = _predict_one(member, y, text)
-    except Exception as exc:
-        if is_interrupt(exc):
-            raise KeyboardInterrupt from exc
-        detail = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise AudioError(f"{DESCRIPTORS_FAILED} ({type(exc).__name__}: {detail})") from exc
-    if not np.all(np.isfinite(proba)):
-        raise AudioError(f"{DESCRIPTORS_FAILED} (the model gave non-finite probabilities)")
-    if rows is not None and member.input_kind == "tabular":
-        rows[path] = np.asarray(x, dtype=np.float64).reshape(-1)
-    return proba
+        if run["kind"] != "model" or get_model(run["model"]).input_kind != "tabular":
+            return None
+        data = load_dataset(
+            wh, "tabular", corpus=run["corpus"], label_map=run["label_map"],
+            feature_set=_audio_feature_set(run["feature_set"]), columns=run["columns"],
+        )  # fmt: skip
+    except SercapError:
+        return None
+    if data.feature_set_hash != run["feature_set_hash"]:
+        return None  # the set was redefined since: not the features the model read
+    return training_range(data.X)

@@ -242,7 +242,8 @@ class _Own(_Pairs):
 
 def test_a_fused_model_gets_audio_features_and_words_through_the_input_hook(built) -> None:
     from sercap.audio import AudioError, load_audio
-    from sercap.prediction import FinalModel, _predict_member, model_input
+    from sercap.predict_batch import predict_chunk
+    from sercap.prediction import FinalModel, model_input
 
     wh = connect(built["wh"])
     audio = final_model(wh, built["audio"], progress=False)
@@ -252,7 +253,8 @@ def test_a_fused_model_gets_audio_features_and_words_through_the_input_hook(buil
     for cls in (_Pairs, _Own):
         fused = FinalModel(cls(), audio.classes, "multimodal", audio.feature_set, audio.columns)
         assert fused.modality == "fused" and audio.modality == "audio"
-        assert np.allclose(_predict_member(fused, wav, ANGRY), 0.25)
+        [proba] = predict_chunk(fused, [wav], [ANGRY])
+        assert np.allclose(proba, 0.25)
         [pair] = cls.seen[-1]
         if cls is _Pairs:  # the audio model's functionals row, and the words
             features, text = pair
@@ -262,8 +264,8 @@ def test_a_fused_model_gets_audio_features_and_words_through_the_input_hook(buil
             tag, features, texts = pair
             assert tag == "own" and texts == [ANGRY]
             assert np.allclose(features, row, equal_nan=True)
-        with pytest.raises(AudioError, match="no transcript"):
-            _predict_member(fused, wav, None)
+        [error] = predict_chunk(fused, [wav], [None])
+        assert isinstance(error, AudioError) and "no transcript" in str(error)
 
 
 def test_models_to_fit_counts_the_audio_run_files_without_words_fall_back_to(

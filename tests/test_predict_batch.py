@@ -1,0 +1,157 @@
+"""Predicting files in chunks: the same answers as one file at a time, shared features,
+a file's failure kept to that file, and the training range kept with the final model."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import sercap.features.lld as lld
+import sercap.predict_batch as batch
+from sercap.corpora.ingest import ingest
+from sercap.corpora.synthetic import generate
+from sercap.ensemble import ensemble_runs
+from sercap.experiment import data_request, load_for, run_model
+from sercap.features.extract import extract
+from sercap.prediction import RANGE_FILE, final_model, predict_files, training_range
+from sercap.store import connect, runs
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> dict:
+    """A tiny synthetic corpus with svm and rf runs, an ensemble of both, and its wavs."""
+    base = tmp_path_factory.mktemp("batch")
+    corpus = generate(base / "corpus", sessions=2, per_speaker=6, seed=3).root
+    wh = connect(base / "wh")
+    ingest(wh, "iemocap", corpus)
+    extract(wh, "default", jobs=1, progress=False)
+    data = load_for(wh, data_request("svm"))
+    ids = {
+        "svm": run_model(wh, "svm", data, progress=False).run_id,
+        "rf": run_model(wh, "rf", data, params={"n_estimators": 10}, progress=False).run_id,
+    }
+    ids["ensemble"], _ = ensemble_runs(wh, [ids["svm"], ids["rf"]])
+    wavs = [Path(p) for p in wh.query("SELECT path FROM utterances ORDER BY utt_id")["path"]]
+    wh.close()
+    broken = base / "broken.wav"
+    broken.write_bytes(b"not audio")
+    silent = base / "silent.wav"
+    sf.write(silent, np.zeros(16000, np.float32), 16000)
+    return {"wh": base / "wh", "runs": ids, "wavs": wavs, "broken": broken, "silent": silent}
+
+
+def _probas(results) -> list:
+    return [r.error if r.error else np.array(list(r.proba.values())) for r in results]
+
+
+def test_chunks_give_the_answers_of_one_file_at_a_time(built, monkeypatch) -> None:
+    """A chunk computes its functionals in one query and scores them in one call; every
+    probability equals the one-file-per-chunk computation, and an unreadable or silent file
+    in the middle gets its own error while its neighbours are predicted."""
+    files = built["wavs"][:5] + [built["broken"]] + built["wavs"][5:9] + [built["silent"]]
+    with connect(built["wh"], read_only=True) as wh:
+        for name in ("svm", "ensemble"):
+            together = _probas(predict_files(wh, built["runs"][name], files, progress=False))
+            monkeypatch.setattr(batch, "CHUNK_FILES", 1)
+            alone = _probas(predict_files(wh, built["runs"][name], files, progress=False))
+            monkeypatch.setattr(batch, "CHUNK_FILES", 32)
+            for a, b in zip(together, alone, strict=True):
+                if isinstance(a, str):
+                    assert a == b
+                else:
+                    np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+            assert "unreadable" in together[5] and "silent" in together[-1].lower()
+            assert sum(isinstance(a, str) for a in together) == 2
+
+
+def test_an_ensemble_computes_each_files_descriptors_once(built, monkeypatch) -> None:
+    """The svm and rf members read the same feature set: the chunk's descriptors are
+    computed once per file, not once per member."""
+    calls = []
+    real = lld.compute_frames
+    monkeypatch.setattr(lld, "compute_frames", lambda y, p: calls.append(1) or real(y, p))
+    files = built["wavs"][:4]
+    with connect(built["wh"], read_only=True) as wh:
+        got = predict_files(wh, built["runs"]["ensemble"], files, progress=False)
+    assert all(r.error is None for r in got)
+    assert len(calls) == len(files)
+
+
+def test_a_chunk_whose_query_fails_is_computed_file_by_file(built, monkeypatch) -> None:
+    """One file that breaks the chunk's functionals query takes only itself down."""
+    import sercap.features.functionals as functionals
+
+    real = functionals.compute_functionals
+    bad = {}
+
+    def flaky(table, hop_s, con=None):
+        out = real(table, hop_s, con)
+        if any(n == bad["n"] for n in _frame_counts(table)):
+            raise RuntimeError("a query that fails on this file")
+        return out
+
+    files = built["wavs"][:3]
+    with connect(built["wh"], read_only=True) as wh:
+        final = final_model(wh, built["runs"]["svm"], progress=False)
+        sr = int(final.feature_set["params"]["sample_rate"])
+        from sercap.audio import load_audio
+
+        params = final.feature_set["params"]
+        counts = [
+            len(next(iter(lld.compute_frames(load_audio(f, sr), params).values()))) for f in files
+        ]
+        assert counts[1] not in (counts[0], counts[2])  # the query can tell file 1 apart
+        bad["n"] = counts[1]
+        monkeypatch.setattr(functionals, "compute_functionals", flaky)
+        got = batch.predict_chunk(final, files, [None] * 3)
+    assert isinstance(got[1], batch.AudioError) and "a query that fails" in str(got[1])
+    assert not isinstance(got[0], Exception) and not isinstance(got[2], Exception)
+
+
+def _frame_counts(table) -> list[int]:
+    import pyarrow.compute as pc
+
+    counts = pc.value_counts(table.column("utt_id"))
+    return [int(c["counts"]) for c in counts.to_pylist()]
+
+
+def test_the_final_model_keeps_its_training_range(built, tmp_path, monkeypatch) -> None:
+    """The range predict compares a file with is stored with the final model, so a call
+    no longer loads the whole training set to find it (about 2 s on EmoDB); a model stored
+    before ranges were kept still gets its notes from the data."""
+    import shutil
+
+    import sercap.data
+
+    copy = tmp_path / "wh"
+    shutil.copytree(built["wh"], copy)
+    run_id = built["runs"]["svm"]
+    noise = tmp_path / "noise.wav"
+    sf.write(noise, (0.1 * np.random.default_rng(0).standard_normal(32000)).astype("f4"), 16000)
+    with connect(copy) as wh:
+        final = final_model(wh, run_id, progress=False)
+        data = load_for(wh, data_request("svm"))
+        folder = runs.artifact_dir(wh, run_id)
+    stored = np.load(folder / RANGE_FILE)
+    np.testing.assert_array_equal(stored, training_range(data.X))
+    np.testing.assert_array_equal(final.training_range, stored)
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("predict loaded the training set")
+
+    notes: list[str] = []
+    with connect(copy, read_only=True) as wh:
+        monkeypatch.setattr(sercap.data, "load_dataset", no_loading)
+        predict_files(wh, run_id, [noise], progress=False, say=notes.append)
+        monkeypatch.undo()
+        assert any("outside the range of every training utterance" in n for n in notes)
+    # an older final model without the file: same note, from the data
+    (folder / RANGE_FILE).unlink()
+    digest = runs.write_artifact_checksums(folder)
+    with connect(copy) as wh:
+        runs.record_artifact(wh, run_id, folder, digest)
+        assert final_model(wh, run_id, progress=False).training_range is None
+        older: list[str] = []
+        predict_files(wh, run_id, [noise], progress=False, say=older.append)
+    assert [n for n in older if "outside" in n] == [n for n in notes if "outside" in n]
