@@ -29,8 +29,15 @@ if TYPE_CHECKING:
     from sercap.corpora.ingest import IngestSummary
 
 
-def format_table(frame: pl.DataFrame, limit: int | None = 50, float_digits: int = 4) -> str:
-    """A plain-text table with aligned columns (lists and long strings shortened)."""
+def format_table(
+    frame: pl.DataFrame, limit: int | None = 50, float_digits: int = 4, rows: int | None = None
+) -> str:
+    """A plain-text table with aligned columns (lists and long strings shortened).
+
+    ``rows`` is the result's number of rows when ``frame`` holds only its first ones (what
+    :func:`sercap.api.sql_preview` gives); by default, ``frame.height``.
+    """
+    total = frame.height if rows is None else rows
     shown = frame if limit is None else frame.head(limit)
 
     def cell(value: object) -> str:
@@ -74,10 +81,10 @@ def format_table(frame: pl.DataFrame, limit: int | None = 50, float_digits: int 
         return "  ".join(parts).rstrip()
 
     out = [line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
-    if limit is not None and frame.height > limit:
-        out.append(f"… {frame.height - limit} more rows ({frame.height} in all)")
+    if total > shown.height:
+        out.append(f"… {total - shown.height} more rows ({total} in all)")
     else:
-        out.append(f"({frame.height} row{'s' if frame.height != 1 else ''})")
+        out.append(f"({total} row{'s' if total != 1 else ''})")
     return "\n".join(out)
 
 

@@ -18,15 +18,13 @@ import json
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from sercap.audio import AudioError, audio_problem, load_audio
 from sercap.modality import AUDIO, FUSED, TEXT
-
-if TYPE_CHECKING:
-    from sercap.prediction import FinalModel
+from sercap.predict_inputs import FinalModel, fused_input, model_input
 
 #: Files whose features and predictions are computed together.
 CHUNK_FILES = 32
@@ -145,8 +143,6 @@ def _inputs(
     shared: dict,
 ) -> dict[int, Any]:
     """The model's input for each file in ``waves`` (an exception where it failed)."""
-    from sercap.prediction import fused_input, model_input
-
     out: dict[int, Any] = {}
     if not _reads_functionals(member):
         for i, y in waves.items():
@@ -204,9 +200,7 @@ def _columns(table: Any, columns: Sequence[str]) -> np.ndarray:
     missing = [c for c in columns if c not in index]
     if missing:
         raise AudioError(f"the features lack the model's column {missing[0]!r}")
-    return np.column_stack([to_floats(table.column(index[c])) for c in columns]).astype(
-        np.float32
-    )
+    return np.column_stack([to_floats(table.column(index[c])) for c in columns]).astype(np.float32)
 
 
 def _functionals(params: dict, todo: list[tuple[str, np.ndarray]]) -> dict[str, Any]:

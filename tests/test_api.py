@@ -295,6 +295,29 @@ def test_sql_runs_every_statement_before_it_returns() -> None:
     wh.close()
 
 
+def test_sql_preview_gives_each_statements_head_and_row_count() -> None:
+    """What `sercap sql` prints as a table: the first rows and the count, with sql's checks
+    applied before anything runs (a write in read-only mode runs no statement)."""
+    wh = sercap.connect(":memory:")
+    try:
+        got = list(sercap.sql_preview(wh, "FROM range(7000) t(i); SELECT 2 AS a", 4))
+        assert [(p.statement, p.head.height, p.rows) for p in got] == [
+            ("FROM range(7000) t(i)", 4, 7000),
+            ("SELECT 2 AS a", 1, 1),
+        ]
+        assert got[0].head["i"].to_list() == [0, 1, 2, 3]
+        with pytest.raises(sercap.RefusedError):
+            sercap.sql_preview(wh, "CREATE TABLE t (x INT)")
+        assert wh.scalar("SELECT count(*) FROM duckdb_tables() WHERE table_name = 't'") == 0
+        made = list(sercap.sql_preview(wh, "CREATE TABLE t AS FROM range(3)", write=True))
+        assert made[0].rows == 1  # DuckDB's count of rows written
+        assert list(sercap.sql_preview(wh, "FROM t", 0))[0].rows == 3
+        with pytest.raises(sercap.BadParameterError):
+            sercap.sql_preview(wh, "SELECT 1", -1)
+    finally:
+        wh.close()
+
+
 def test_a_list_of_queries_is_read_as_the_text_form_is() -> None:
     """A list item with two statements returned only the last result, and a typo in a list
     raised DuckDB's ParserException where the text form raises QueryError."""

@@ -47,6 +47,19 @@ def test_sql_table_csv_json_and_out(toy_dir: Path, tmp_path: Path) -> None:
     _one_line_error(run("-w", toy_dir, "sql", q, "--out", tmp_path / "x.xlsx"), "unknown output")
 
 
+def test_sql_table_shows_the_limit_and_counts_every_row(toy_dir: Path) -> None:
+    """The table shows --limit rows and the result's full count; csv still gives all."""
+    q = "SELECT utt_id FROM utterances ORDER BY utt_id"
+    table = run("-w", toy_dir, "sql", q, "--limit", "5")
+    lines = table.output.splitlines()
+    assert table.exit_code == 0 and len(lines) == 2 + 5 + 1, table.output
+    assert lines[-1] == "… 43 more rows (48 in all)"
+    csv = run("-w", toy_dir, "sql", q, "--format", "csv")
+    assert len(csv.output.splitlines()) == 1 + 48
+    two = run("-w", toy_dir, "sql", f"{q}; SELECT 1 AS a", "--limit", "2").output
+    assert "… 46 more rows (48 in all)" in two and "(1 row)" in two
+
+
 def test_sql_error_is_one_line(toy_dir: Path) -> None:
     _one_line_error(run("-w", toy_dir, "sql", "SELECT * FROM nowhere"), "nowhere")
     _one_line_error(run("-w", toy_dir, "sql", "SELEC 1"), "syntax error")

@@ -243,7 +243,7 @@ class _Own(_Pairs):
 def test_a_fused_model_gets_audio_features_and_words_through_the_input_hook(built) -> None:
     from sercap.audio import AudioError, load_audio
     from sercap.predict_batch import predict_chunk
-    from sercap.prediction import FinalModel, model_input
+    from sercap.predict_inputs import FinalModel, model_input
 
     wh = connect(built["wh"])
     audio = final_model(wh, built["audio"], progress=False)

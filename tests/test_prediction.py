@@ -398,7 +398,8 @@ def test_a_file_far_from_every_training_utterance_gets_a_note(trained, wavs, tmp
     """White noise got the SVM's saturated answer, as confident-looking as any, without a
     word; a file like the training audio gets no such note."""
     from sercap.audio import load_audio
-    from sercap.prediction import OUTSIDE_NOTE, final_model, model_input, outside_training_range
+    from sercap.predict_inputs import model_input
+    from sercap.prediction import OUTSIDE_NOTE, final_model, outside_training_range
 
     wh_dir, runs = trained
     noise = tmp_path / "noise.wav"

@@ -333,7 +333,8 @@ def test_predict_with_a_regression_run_gives_each_file_its_rating(tmp_path: Path
     assert all(np.isfinite(values[:3])) and values[3] is None
     # the final regressor, fitted on every rated utterance, predicts what a fit here predicts
     from sercap.models.regressors import get_regressor
-    from sercap.prediction import _audio_input, final_model
+    from sercap.predict_inputs import _audio_input
+    from sercap.prediction import final_model
     from sercap.regression import load_target_dataset
 
     data, _ = load_target_dataset(wh, "svm", "activation")

@@ -222,3 +222,24 @@ def test_a_writable_open_of_a_current_warehouse_changes_no_byte(
     monkeypatch.setattr(warehouse, "_schema_fingerprint", lambda: ("new", real()[1]))
     with connect(tmp_path / "w") as wh:
         assert wh.scalar("SELECT value FROM schema_info WHERE key = 'schema_sql'") == "new"
+
+
+def test_query_head_keeps_the_first_rows_and_counts_the_rest(wh) -> None:
+    """`sercap sql` shows 50 rows: the head of a result equals the same rows of the whole
+    result, types included (lists, structs, NULLs, text for an INTERVAL), while the rest is
+    only counted, across several of DuckDB's batches."""
+    import sercap.store.warehouse as warehouse
+
+    query = (
+        "SELECT i, 'u' || i AS s, [i, i + 1] AS l, {'a': i} AS st, "
+        "CASE WHEN i % 3 = 0 THEN NULL ELSE i / 7 END AS f, INTERVAL (i) SECOND AS iv "
+        "FROM range(5000) t(i) ORDER BY i"
+    )
+    whole = wh.query(query, text_types=True)
+    for limit in (0, 1, 2047, 2048, 2049, 6000):
+        head, rows = wh.query_head(query, limit, text_types=True)
+        assert rows == 5000 and head.height == min(limit, 5000)
+        assert head.equals(whole.head(limit)) and head.schema == whole.schema
+    assert warehouse.HEAD_BATCH_ROWS < 5000  # (so the count spans batches)
+    empty, rows = wh.query_head("SELECT 1 AS x WHERE false", 5)
+    assert rows == 0 and empty.columns == ["x"]

@@ -60,7 +60,7 @@ from sercap.api._runs import (
     train,
     write_report,
 )
-from sercap.api._sql import iter_sql, sql, sql_statements
+from sercap.api._sql import Preview, iter_sql, sql, sql_preview, sql_statements
 from sercap.api._tuning import Study, load_study, tune
 from sercap.api._warehouse import (
     CheckResult,
@@ -119,6 +119,8 @@ __all__ = [
     "runs",
     "sql",
     "iter_sql",
+    "sql_preview",
+    "Preview",
     "sql_statements",
     "synth",
     "train",

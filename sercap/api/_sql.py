@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sercap.api._common import _takes_warehouse
 from sercap.errors import BadParameterError, QueryError, RefusedError, SercapError
@@ -110,6 +110,64 @@ def iter_sql(
     The read-only check and the file fence are applied when this is called, before the
     first statement runs; each statement runs when the iterator reaches it.
     """
+    return ((text, frame) for text, frame, _rows in _results(wh, query, write, None))
+
+
+class Preview(NamedTuple):
+    """A statement, the first rows of its result, and how many rows the result has."""
+
+    statement: str
+    head: pl.DataFrame
+    rows: int
+
+
+@_takes_warehouse
+def sql_preview(
+    wh: Warehouse, query: str | Sequence[str], limit: int = 50, *, write: bool = False
+) -> Iterator[Preview]:
+    """:func:`iter_sql` for looking at results: each statement's first ``limit`` rows and
+    its number of rows, without holding the whole result.
+
+    Each result is read in batches; the rows past ``limit`` are counted and dropped, so
+    ``SELECT * FROM frames`` on a corpus of millions of frames costs one batch of memory
+    (what ``sercap sql`` prints as a table). The same checks as :func:`sql` apply, when this
+    is called.
+
+    Parameters
+    ----------
+    wh : Warehouse
+        An open warehouse (read-only is enough unless ``write``).
+    query : str or list of str
+        As for :func:`sql`.
+    limit : int
+        Rows kept of each result.
+    write : bool
+        As for :func:`sql`.
+
+    Returns
+    -------
+    iterator of Preview
+        ``(statement, head, rows)`` for each statement, as it finishes.
+
+    Examples
+    --------
+    >>> import sercap
+    >>> wh = sercap.connect(":memory:")
+    >>> [(p.head.height, p.rows) for p in sercap.sql_preview(wh, "FROM range(10000)", 3)]
+    [(3, 10000)]
+    >>> wh.close()
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise BadParameterError(f"limit={limit!r}", hint="give a number of rows (0 or more)")
+    return (Preview(*result) for result in _results(wh, query, write, limit))
+
+
+def _results(
+    wh: Warehouse, query: str | Sequence[str], write: bool, head: int | None
+) -> Iterator[tuple[str, pl.DataFrame, int]]:
+    """Check ``query`` (refused writes, the read-only fence) now, then run each statement
+    as the iterator reaches it: ``(statement, result, rows)``, the result cut to its first
+    ``head`` rows when ``head`` is given."""
     # each item of a list as a query string: split, parsed and checked the same way (an
     # item with two statements kept only the last result, a typo was DuckDB's own error)
     if not isinstance(query, str) and not (
@@ -129,8 +187,8 @@ def iter_sql(
     if not write and wh.read_only:
         _fence(wh)
     if write and len(texts) > 1 and not _controls_transactions(statements):
-        return _run_atomically(wh, texts)
-    return _run_statements(wh, texts)
+        return _run_atomically(wh, texts, head)
+    return _run_statements(wh, texts, head)
 
 
 def _controls_transactions(statements: Sequence[Any]) -> bool:
@@ -142,7 +200,9 @@ def _controls_transactions(statements: Sequence[Any]) -> bool:
     return any(s.kind == "TRANSACTION" or checkpoint.match(s.text) for s in statements)
 
 
-def _run_atomically(wh: Warehouse, texts: list[str]) -> Iterator[tuple[str, pl.DataFrame]]:
+def _run_atomically(
+    wh: Warehouse, texts: list[str], head: int | None = None
+) -> Iterator[tuple[str, pl.DataFrame, int]]:
     """:func:`_run_statements` in one transaction: a failing statement rolls back those
     before it, which autocommit had kept (a user fixing the typo in the third statement ran
     the first two twice). Every statement runs, and the transaction commits, before the
@@ -150,7 +210,7 @@ def _run_atomically(wh: Warehouse, texts: list[str]) -> Iterator[tuple[str, pl.D
     done = f"none of the {len(texts)} statements was applied (they run as one transaction)"
     wh.execute("BEGIN TRANSACTION")
     try:
-        results = list(_run_statements(wh, texts))
+        results = list(_run_statements(wh, texts, head))
     except SercapError as exc:
         wh.execute("ROLLBACK")
         raise type(exc)(exc.message, hint="; ".join(filter(None, (done, exc.hint)))) from exc
@@ -196,13 +256,20 @@ def _fence(wh: Warehouse) -> None:
         )
 
 
-def _run_statements(wh: Warehouse, texts: list[str]) -> Iterator[tuple[str, pl.DataFrame]]:
-    """Each statement's result; columns polars cannot hold (INTERVAL, UNION) as text."""
+def _run_statements(
+    wh: Warehouse, texts: list[str], head: int | None = None
+) -> Iterator[tuple[str, pl.DataFrame, int]]:
+    """Each statement, its result (its first ``head`` rows when given) and its number of
+    rows; columns polars cannot hold (INTERVAL, UNION) as text."""
     import duckdb
 
     for text in texts:
         try:
-            frame = wh.query(text, text_types=True)
+            if head is None:
+                frame = wh.query(text, text_types=True)
+                rows = frame.height
+            else:
+                frame, rows = wh.query_head(text, head, text_types=True)
         except duckdb.PermissionException as exc:
             raise RefusedError(
                 str(exc).splitlines()[0],
@@ -210,7 +277,7 @@ def _run_statements(wh: Warehouse, texts: list[str]) -> Iterator[tuple[str, pl.D
             ) from exc
         except duckdb.Error as exc:  # a typo, an unknown table or column, a bad cast…
             raise _query_error(exc) from exc
-        yield text, frame
+        yield text, frame, rows
 
 
 def _query_error(exc: Exception) -> QueryError:

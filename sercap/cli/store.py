@@ -54,32 +54,41 @@ def sql_command(
       sercap sql "SELECT label, count(*) FROM emodb7 GROUP BY ALL"
       sercap sql "SELECT * FROM utterance_features LIMIT 3" --out sample.parquet
     """
-    from sercap.format import print_frame, write_frame
+    from sercap.format import format_table, print_frame, write_frame
 
     statements = sercap.sql_statements(query, write=write)  # nothing runs before the check
     wh = open_warehouse(ctx, read_only=not write, damaged="warn")
     if stale := sercap.stale_audio(wh):  # features of audio since changed (one stat a file)
         click.echo(f"warning: {stale}", err=True)
     n = len(statements)
-    results = sercap.iter_sql(wh, statements, write=write)
+    # a table shows --limit rows: each result is read in batches and the rest only counted
+    preview = fmt == "table" and out is None
+    if preview:
+        results = (
+            (p.statement, p.head, p.rows)
+            for p in sercap.sql_preview(wh, statements, limit, write=write)
+        )
+    else:
+        results = ((t, f, f.height) for t, f in sercap.iter_sql(wh, statements, write=write))
     for i in range(1, n + 1):
         try:
-            text, frame = next(results)
+            text, frame, rows = next(results)
         except RefusedError as exc:
             raise SercapError(
                 f"{exc.message}; without --write `sql` reads only the "
                 "warehouse's own tables and parts"
             ) from exc
-        if n > 1 and out is None and fmt == "table":
-            click.echo(f"-- statement {i} of {n}: {' '.join(text.rstrip(';').split())}")
-            print_frame(frame, fmt=fmt, limit=limit)
+        if preview:
+            if n > 1:
+                click.echo(f"-- statement {i} of {n}: {' '.join(text.rstrip(';').split())}")
+            click.echo(format_table(frame, limit=limit, rows=rows))
             if i < n:
                 click.echo()
     last = "" if n <= 1 else f" (the result of the last of {n} statements)"
     if out is not None:
         write_frame(frame, out, wh.root)
         click.echo(f"wrote {frame.height} rows{last} to {out}")
-    elif n <= 1 or fmt != "table":
+    elif not preview:
         if last:
             click.echo(f"showing{last}", err=True)
         print_frame(frame, fmt=fmt, limit=limit)

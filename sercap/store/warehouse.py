@@ -70,6 +70,10 @@ def _as_text_where_needed(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelati
     return rel.project(", ".join(exprs)) if cast else rel
 
 
+#: Rows per batch when :meth:`Warehouse.query_head` reads a result (DuckDB's vector size).
+HEAD_BATCH_ROWS = 2048
+
+
 @dataclass
 class Warehouse:
     """An open warehouse: ``root`` for Parquet parts, ``con`` for the catalog.
@@ -119,6 +123,41 @@ class Warehouse:
             if text_types:
                 rel = _as_text_where_needed(rel)
             return rel.pl()
+        except duckdb.Error as exc:
+            damaged = damaged_part_error(exc, self.root)
+            if damaged is None:
+                raise
+            raise damaged from exc
+
+    def query_head(
+        self, sql: str, limit: int, *, text_types: bool = False
+    ) -> tuple[pl.DataFrame, int]:
+        """The first ``limit`` rows of a query as a polars DataFrame, and how many rows it has.
+
+        The result is read in batches of DuckDB's vector size: rows past ``limit`` are
+        counted and dropped, so a result of millions of rows (``SELECT * FROM frames``)
+        holds one batch in memory, not the whole result. Otherwise as :meth:`query`.
+        """
+        import pyarrow as pa
+
+        try:
+            rel = self.con.sql(sql)
+            if rel is None:
+                return pl.DataFrame(), 0
+            if text_types:
+                rel = _as_text_where_needed(rel)
+            kept: list[pa.RecordBatch] = []
+            held = total = 0
+            with rel.to_arrow_reader(batch_size=HEAD_BATCH_ROWS) as reader:
+                schema = reader.schema
+                for batch in reader:
+                    total += batch.num_rows
+                    if held < limit:
+                        part = batch.slice(0, limit - held)
+                        kept.append(part)
+                        held += part.num_rows
+            head = pa.Table.from_batches(kept, schema=schema).combine_chunks()
+            return pl.from_arrow(head), total
         except duckdb.Error as exc:
             damaged = damaged_part_error(exc, self.root)
             if damaged is None:
