@@ -233,3 +233,55 @@ def test_speaker_norm_is_refused_for_text_models_not_dropped(wh) -> None:
         BadParameterError, match="--speaker-norm / speaker_norm= does not apply to text-lr"
     ):
         sercap.train(wh, "text-lr", speaker_norm=True, progress=False)
+
+
+def test_sequences_are_each_utterances_frames_in_order_whatever_the_stored_order(
+    wh, monkeypatch
+) -> None:
+    """Sequences are filled batch by batch at each frame's row, without sorting the result:
+    frames stored shuffled, with NULLs (unvoiced), across many small batches, come back as
+    each utterance's frames in frame order; frames not numbered 0..n-1 are refused."""
+    import polars as pl
+
+    import sercap.store.warehouse as warehouse
+    from tests.helpers import _register
+
+    monkeypatch.setattr(warehouse, "HEAD_BATCH_ROWS", 16)
+    utts = add_corpus(wh, n_speakers=3, per_class=2)
+    rng = np.random.default_rng(5)
+    parts = []
+    for utt in utts["utt_id"]:
+        n = int(rng.integers(5, 30))
+        values = rng.normal(size=(n, 2)).astype(np.float32)
+        parts.append(pl.DataFrame({
+            "utt_id": [utt] * n, "frame": np.arange(n, dtype=np.int32),
+            "f0_hz": pl.Series([None if v < -0.5 else float(v) for v in values[:, 0]],
+                               dtype=pl.Float32),
+            "mfcc_01": values[:, 1],
+        }))  # fmt: skip
+    frames = pl.concat(parts)
+    _register(wh, "frames", "default", "abc123", "toy", frames.sample(fraction=1.0, seed=1))
+    data = load_dataset(wh, "sequence")
+    assert list(data.utt_ids) == sorted(utts["utt_id"])
+    for utt, x in zip(data.utt_ids, data.X, strict=True):
+        want = frames.filter(pl.col("utt_id") == utt).sort("frame")
+        expected = want.select(data.columns).to_numpy().astype(np.float32)
+        assert x.dtype == np.float32 and x.shape == expected.shape
+        np.testing.assert_array_equal(x, expected)  # NULL as NaN, in frame order
+    assert any(np.isnan(x).any() for x in data.X)
+
+
+def test_frames_with_a_gap_in_their_numbering_are_refused(wh) -> None:
+    import polars as pl
+
+    from tests.helpers import _register
+
+    utts = add_corpus(wh, n_speakers=2, per_class=1)
+    frames = pl.DataFrame({
+        "utt_id": [u for u in utts["utt_id"] for _ in range(3)],
+        "frame": np.tile(np.array([0, 1, 3], dtype=np.int32), utts.height),
+        "mfcc_01": np.zeros(3 * utts.height, np.float32),
+    })  # fmt: skip
+    _register(wh, "frames", "default", "abc123", "toy", frames)
+    with pytest.raises(SercapError, match=r"not numbered 0..n-1"):
+        load_dataset(wh, "sequence")

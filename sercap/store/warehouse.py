@@ -23,11 +23,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from sercap._lazy import pl
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 from sercap.errors import (
     NotFoundError,
     SercapError,
@@ -140,24 +143,40 @@ class Warehouse:
         """
         import pyarrow as pa
 
+        rel = self.con.sql(sql)  # (binds now: a typo raises before anything is read)
+        if rel is None:
+            return pl.DataFrame(), 0
+        if text_types:
+            rel = _as_text_where_needed(rel)
+        schema = None
+        kept: list[pa.RecordBatch] = []
+        held = total = 0
+        for batch in self._read(rel):
+            schema = batch.schema
+            total += batch.num_rows
+            if held < limit:
+                kept.append(batch.slice(0, limit - held))
+                held += kept[-1].num_rows
+        if schema is None:  # no rows: the columns still come back
+            return pl.from_arrow(rel.limit(0).to_arrow_table()), 0
+        return pl.from_arrow(pa.Table.from_batches(kept, schema=schema).combine_chunks()), total
+
+    def batches(self, sql: str, rows: int | None = None) -> Iterator[pa.RecordBatch]:
+        """A query's result as Arrow record batches of at most ``rows`` rows, read as they
+        are consumed (one batch in memory at a time). Read it to the end, or close it:
+        DuckDB refuses other queries on the connection while a result is partly read.
+        ``rows`` defaults to :data:`HEAD_BATCH_ROWS`."""
+        rel = self.con.sql(sql)
+        if rel is not None:
+            yield from self._read(rel, rows)
+
+    def _read(
+        self, rel: duckdb.DuckDBPyRelation, rows: int | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """``rel``'s record batches as they are read; a damaged part as one line."""
         try:
-            rel = self.con.sql(sql)
-            if rel is None:
-                return pl.DataFrame(), 0
-            if text_types:
-                rel = _as_text_where_needed(rel)
-            kept: list[pa.RecordBatch] = []
-            held = total = 0
-            with rel.to_arrow_reader(batch_size=HEAD_BATCH_ROWS) as reader:
-                schema = reader.schema
-                for batch in reader:
-                    total += batch.num_rows
-                    if held < limit:
-                        part = batch.slice(0, limit - held)
-                        kept.append(part)
-                        held += part.num_rows
-            head = pa.Table.from_batches(kept, schema=schema).combine_chunks()
-            return pl.from_arrow(head), total
+            with rel.to_arrow_reader(batch_size=rows or HEAD_BATCH_ROWS) as reader:
+                yield from reader
         except duckdb.Error as exc:
             damaged = damaged_part_error(exc, self.root)
             if damaged is None:
