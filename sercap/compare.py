@@ -348,9 +348,17 @@ def write_bench_report(
         written[f"confusion-{slug}"] = png
         pictures.append(f"![confusion {md_cell(label)}]({png.name})")
         recalls[label] = [row[i] / max(sum(row), 1) for i, row in enumerate(cm)]
+    from sercap.ensemble import FIXED_RULE, members_chosen_by
+
     written["comparison"] = comparison_png(
-        [
-            {"model": labels[r["run_id"]], "ua": r["ua"], "wa": r["wa"], "macro_f1": r["macro_f1"]}
+        [  # in the table's order: ranked rows by UA, then hand-chosen ensembles
+            {
+                "model": labels[r["run_id"]],
+                "ua": r["ua"],
+                "wa": r["wa"],
+                "macro_f1": r["macro_f1"],
+                "ranked": members_chosen_by(r) in (None, FIXED_RULE),
+            }  # fmt: skip
             for r in table.iter_rows(named=True)
         ],
         out_dir / "comparison.png",

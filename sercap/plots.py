@@ -104,14 +104,22 @@ def recall_png(recalls: dict[str, Sequence[float]], classes: Sequence[str], path
 
 
 def comparison_png(rows: Sequence[dict], path: Path, n_classes: int | None = None) -> Path:
-    """Horizontal bars of UA, WA and macro-F1 per model, best on top."""
-    rows = sorted(rows, key=lambda r: r["ua"])
-    names = [r["model"] for r in rows]
+    """Horizontal bars of UA, WA and macro-F1 per model, in the order of ``rows`` from the
+    top (a comparison table's: best UA first, with any row whose ``ranked`` is False, an
+    ensemble whose members a person chose, after all others, hatched and marked).
+
+    Bars are not sorted here: sorted by UA, a hand-chosen ensemble sat among the ranked runs.
+    """
+    rows = list(rows)[::-1]  # barh draws from the bottom
+    names = [r["model"] + ("" if r.get("ranked", True) else " (not ranked)") for r in rows]
     y = np.arange(len(rows))
     fig = figure(figsize=(8, 1 + 0.45 * len(rows) * 1.6))
     ax = fig.subplots()
     for k, (key, label) in enumerate([("ua", "UA"), ("wa", "WA"), ("macro_f1", "macro-F1")]):
-        ax.barh(y + (k - 1) * 0.27, [r[key] for r in rows], 0.27, label=label)
+        bars = ax.barh(y + (k - 1) * 0.27, [r[key] for r in rows], 0.27, label=label)
+        for bar, r in zip(bars, rows, strict=True):
+            if not r.get("ranked", True):
+                bar.set_hatch("//")
     for i, r in enumerate(rows):
         ax.text(r["ua"] + 0.01, i - 0.27, f"{r['ua']:.3f}", va="center", fontsize=7)
     if n_classes:

@@ -79,3 +79,23 @@ def test_every_plot_writes_a_png_and_leaves_the_backend_alone(tmp_path, inline_b
     assert len({p.name for p in written}) == 10
     # sercap used to call matplotlib.use("Agg"): a notebook's plots stopped showing after it
     assert matplotlib.get_backend() == inline_backend
+
+
+def test_the_comparison_keeps_the_tables_order_and_marks_a_hand_chosen_ensemble(
+    tmp_path, monkeypatch
+) -> None:
+    """Bars were sorted by UA in the picture, so a hand-chosen ensemble with the highest UA
+    sat on top of the ranked runs that the table lists first."""
+    figures = []
+    monkeypatch.setattr(plots, "save_png", lambda fig, path: figures.append(fig) or path)
+    rows = [
+        {"model": "svm", "ua": 0.70, "wa": 0.71, "macro_f1": 0.69},
+        {"model": "rf", "ua": 0.60, "wa": 0.61, "macro_f1": 0.59},
+        {"model": "avg(svm+rf)", "ua": 0.75, "wa": 0.76, "macro_f1": 0.74, "ranked": False},
+    ]
+    plots.comparison_png(rows, tmp_path / "m.png", n_classes=3)
+    [ax] = figures[0].axes
+    top_down = [t.get_text() for t in ax.get_yticklabels()][::-1]
+    assert top_down == ["svm", "rf", "avg(svm+rf) (not ranked)"]
+    hatched = [p.get_hatch() for p in ax.patches]
+    assert hatched.count("//") == 3  # the ensemble's UA, WA and F1 bars
