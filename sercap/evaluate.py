@@ -511,11 +511,18 @@ def fingerprint_of(
     """:func:`data_sha256` from the corpus' :func:`~sercap.store.runs.audio_sources`,
     read beforehand (a tuning computes one per study after closing the warehouse)."""
     rows = np.arange(len(data)) if rows is None else np.asarray(rows)
-    labels = [data.classes[int(i)] for i in data.y[rows]]
     return runs.data_fingerprint(
-        data.utt_ids[rows].tolist(), labels, audio, every_recording=bool(data.speaker_norm),
-        with_audio=data.input_kind != "text",
+        data.utt_ids[rows].tolist(), row_labels(data, rows), audio,
+        every_recording=bool(data.speaker_norm), with_audio=data.input_kind != "text",
     )  # fmt: skip
+
+
+def row_labels(data: Dataset, rows: np.ndarray) -> list[str]:
+    """What ``data`` says of each of its ``rows``, as text: its class, or (a dataset of a
+    dimensional target, no classes) its rating, exactly (``repr`` of the float)."""
+    if data.target is not None:
+        return [repr(float(v)) for v in data.y[rows]]
+    return [data.classes[int(i)] for i in data.y[rows]]
 
 
 def rows_as_scored(
@@ -525,7 +532,8 @@ def rows_as_scored(
     recorded: str | None = None,
 ) -> tuple[np.ndarray | None, str | None]:
     """Where in ``data`` are the utterances a stored run predicted, and are they as it
-    scored them? ``stored`` is the run's predictions (``utt_id``, ``label``); ``audio``
+    scored them? ``stored`` is the run's predictions (``utt_id``, and ``label``, or
+    ``value`` for a regression run's rating); ``audio``
     (:func:`~sercap.store.runs.audio_sources`) and ``recorded`` (the run's ``data_sha256``)
     compare the recordings too. Returns (rows, None), or (None, what changed:
     ``"utterances or labels"`` or ``"recordings"``): refitting the run today would not be it.
@@ -535,7 +543,12 @@ def rows_as_scored(
     if None in rows:
         return None, "utterances or labels"
     chosen = np.asarray(rows, dtype=np.int64)
-    if [data.classes[int(i)] for i in data.y[chosen]] != stored["label"].to_list():
+    said = (
+        [repr(float(v)) for v in stored["value"].to_list()]
+        if data.target is not None
+        else stored["label"].to_list()
+    )
+    if row_labels(data, chosen) != said:
         return None, "utterances or labels"
     if audio is not None and recorded:
         now = fingerprint_of(data, audio, chosen)

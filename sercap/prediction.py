@@ -267,6 +267,7 @@ def _final_regressor(
         image_set=run["feature_set"] if image else None, columns=run["columns"],
     )  # fmt: skip
     _check_features(run, data.feature_set_hash)
+    _check_same_data(wh, run, data)
     from sercap.models.regressors import get_regressor
 
     params = json.loads(run["params_json"] or "{}")
@@ -343,7 +344,8 @@ def _recorded(wh: Warehouse, run_id: str, folder: Path) -> bool:
 
 def _check_same_data(wh: Warehouse, run: dict, data: Any) -> None:
     """Refuse to refit a run's final model when the utterances it was scored on changed
-    since (a recording replaced and re-extracted, an utterance relabelled or lost): the
+    since (a recording replaced and re-extracted, an utterance relabelled or re-rated, or
+    lost): the
     model fitted now would not be the one its scores describe. Utterances added since are
     fitted too, as the run's recipe on today's data. Runs stored before ``data_sha256``
     existed are not checked."""
@@ -352,7 +354,12 @@ def _check_same_data(wh: Warehouse, run: dict, data: Any) -> None:
     recorded = run.get("data_sha256")
     if not recorded:
         return
-    stored = runs.predictions(wh, run["run_id"])
+    if run.get("target"):  # a regression run: its stored ratings
+        from sercap.store.regression import regression_predictions
+
+        stored = regression_predictions(wh, run["run_id"])
+    else:
+        stored = runs.predictions(wh, run["run_id"])
     _rows, changed = rows_as_scored(data, stored, runs.audio_sources(wh, run["corpus"]), recorded)
     if changed is not None:
         raise SercapError(

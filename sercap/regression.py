@@ -344,7 +344,7 @@ def store_regression_run(
     """Store a regression run and its out-of-fold predictions in one transaction; its id."""
     import pyarrow as pa
 
-    from sercap.evaluate import library_versions, new_run_id
+    from sercap.evaluate import data_sha256, new_run_id, versions_json
 
     run_id = new_run_id(model)
     rows = result.evaluated
@@ -358,7 +358,8 @@ def store_regression_run(
         "n_folds": len(result.fold_names), "target": data.target,
         "ccc": result.pooled.ccc, "pearson": result.pooled.pearson, "mae": result.pooled.mae,
         **result.fold_stats(), "fit_s": result.fit_s, "duration_s": result.duration_s,
-        "versions_json": json.dumps(library_versions()),
+        "versions_json": versions_json(),
+        "data_sha256": data_sha256(wh, data, rows),
         "fold_params_json": (
             json.dumps(fold_params, sort_keys=True, default=str)
             if fold_params is not None else None

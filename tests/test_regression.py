@@ -509,3 +509,30 @@ def test_a_bad_loss_is_refused_before_any_data_is_read(model: str) -> None:
     # (an empty warehouse: reading data first would say "no corpus yet" instead)
     with connect(":memory:") as wh, pytest.raises(SercapError, match="loss must be one of"):
         sercap.train(wh, model, target="valence", params={"loss": "huber"}, progress=False)
+
+
+def test_a_rating_run_records_its_data_and_refuses_a_refit_on_other_data(
+    rated: Warehouse,
+) -> None:
+    """Regression runs stored no data fingerprint: a re-rated utterance or a replaced
+    recording left predict fitting the run's final regressor on data it was not scored on."""
+    from sercap.prediction import final_model
+
+    rated.execute("UPDATE utterances SET audio_sha256 = 'bytes of ' || utt_id")
+    run = sercap.train(rated, "svm", target="valence", progress=False)
+    stored = rated.scalar("SELECT data_sha256 FROM runs WHERE run_id = ?", [run.run_id])
+    assert stored and len(stored) == 16
+    again = sercap.train(rated, "svm", target="valence", progress=False)  # same data, same print
+    assert rated.scalar("SELECT data_sha256 FROM runs WHERE run_id = ?", [again.run_id]) == stored
+    utt = "toy_01_ang_0"
+    was = rated.scalar("SELECT valence FROM labels WHERE utt_id = ?", [utt])
+    rated.execute("UPDATE labels SET valence = ? WHERE utt_id = ?", [was + 0.5, utt])
+    with pytest.raises(SercapError, match="scored on data that changed since"):  # re-rated
+        final_model(rated, run.run_id, progress=False)
+    rated.execute("UPDATE labels SET valence = ? WHERE utt_id = ?", [was, utt])
+    rated.execute("UPDATE utterances SET audio_sha256 = 'new bytes' WHERE utt_id = ?", [utt])
+    with pytest.raises(SercapError, match="scored on data that changed since"):  # new audio
+        final_model(rated, run.run_id, progress=False)
+    rated.execute("UPDATE utterances SET audio_sha256 = 'bytes of ' || utt_id")
+    final_model(rated, run.run_id, progress=False)  # the data it was scored on: fitted
+    assert rated.scalar("SELECT count(*) FROM artifacts") == 1

@@ -415,15 +415,12 @@ def tune(
     from sercap.evaluate import fingerprint_of
     from sercap.store.runs import audio_sources
 
-    # what each study's trials are scored on (its rows' labels and audio), read before the
-    # warehouse is closed: a study scored on other recordings is not resumed (a dimensional
-    # target's ratings are not labels: not fingerprinted)
-    fingerprint = None
-    if target is None:
-        audio = audio_sources(wh, data.corpus)
+    # what each study's trials are scored on (its rows' labels or ratings and audio), read
+    # before the warehouse is closed: a study scored on other recordings is not resumed
+    audio = audio_sources(wh, data.corpus)
 
-        def fingerprint(rows: Any) -> str | None:
-            return fingerprint_of(data, audio, rows)
+    def fingerprint(rows: Any) -> str | None:
+        return fingerprint_of(data, audio, rows)
 
     database = _database_file(wh)
     if database:  # let other processes use the warehouse while trials run

@@ -15,11 +15,11 @@ ORDER BY l.utt_id;
 INSERT INTO runs (run_id, kind, model, corpus, label_map, protocol, feature_set,
     feature_set_hash, columns, speaker_norm, params_json, seed, tuned_from, n_utterances,
     n_folds, target, ccc, pearson, mae, ccc_fold_mean, ccc_fold_std, fit_s, duration_s,
-    versions_json, fold_params_json, started_at)
+    versions_json, fold_params_json, data_sha256, started_at)
 VALUES ($run_id, $kind, $model, $corpus, $label_map, $protocol, $feature_set,
     $feature_set_hash, $columns, $speaker_norm, $params_json, $seed, $tuned_from,
     $n_utterances, $n_folds, $target, $ccc, $pearson, $mae, $ccc_fold_mean, $ccc_fold_std,
-    $fit_s, $duration_s, $versions_json, $fold_params_json, now());
+    $fit_s, $duration_s, $versions_json, $fold_params_json, $data_sha256, now());
 
 -- name: regression_predictions
 SELECT utt_id, fold, value, predicted FROM regression_predictions
