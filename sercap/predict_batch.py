@@ -26,15 +26,36 @@ from sercap.audio import AudioError, audio_problem, load_audio
 from sercap.modality import AUDIO, FUSED, TEXT
 from sercap.predict_inputs import FinalModel, fused_input, model_input
 
-#: Files whose features and predictions are computed together.
+#: Files whose features and predictions are computed together, at most.
 CHUNK_FILES = 32
+#: Seconds of audio a chunk holds at most (decoded audio and descriptors of all its files
+#: are in memory together): a file longer than this is a chunk of its own.
+CHUNK_SECONDS = 600.0
 
 
-def chunks(paths: Sequence[Path], size: int | None = None) -> list[list[Path]]:
-    """``paths`` in consecutive chunks of at most ``size`` files (default
-    :data:`CHUNK_FILES`), in order."""
+def chunks(
+    paths: Sequence[Path], size: int | None = None, seconds: float | None = None
+) -> list[list[Path]]:
+    """``paths`` in consecutive chunks, in order, of at most ``size`` files (default
+    :data:`CHUNK_FILES`) and ``seconds`` of audio (default :data:`CHUNK_SECONDS`, from each
+    file's header; a file that cannot be probed counts as none)."""
+    from sercap.audio import probe_audio
+
     size = CHUNK_FILES if size is None else size
-    return [list(paths[i : i + size]) for i in range(0, len(paths), size)]
+    seconds = CHUNK_SECONDS if seconds is None else seconds
+    out: list[list[Path]] = []
+    held = 0.0
+    for path in paths:
+        try:
+            duration = probe_audio(path).duration_s
+        except AudioError:
+            duration = 0.0
+        if not out or len(out[-1]) >= size or (out[-1] and held + duration > seconds):
+            out.append([])
+            held = 0.0
+        out[-1].append(path)
+        held += duration
+    return out
 
 
 def predict_chunk(
@@ -157,8 +178,11 @@ def _inputs(
     for i, row in zip(waves, rows, strict=True):
         if isinstance(row, BaseException) or member.modality != FUSED:
             out[i] = row
-        else:
+            continue
+        try:  # (a model's own prediction_input hook may refuse one file's words)
             out[i] = fused_input(member, row, texts[i])
+        except Exception as exc:
+            out[i] = exc
     return out
 
 
@@ -177,7 +201,7 @@ def functionals_rows(
     todo = [(str(p), y) for p, y in zip(paths, waves, strict=True) if str(p) not in done]
     if todo:
         done.update(_functionals(fs["params"], todo))
-    matrices: dict[int, np.ndarray] = {}  # (files, columns) of each table, built once
+    matrices: dict[int, Any] = {}  # (files, columns) of each table, built once
     rows: list[np.ndarray | Exception] = []
     for path in paths:
         found = done[str(path)]
@@ -186,8 +210,12 @@ def functionals_rows(
             continue
         table, index = found
         if id(table) not in matrices:
-            matrices[id(table)] = _columns(table, member.columns)
-        rows.append(matrices[id(table)][index : index + 1])
+            try:
+                matrices[id(table)] = _columns(table, member.columns)
+            except AudioError as exc:  # every file of the table: each gets the reason
+                matrices[id(table)] = exc
+        got = matrices[id(table)]
+        rows.append(got if isinstance(got, Exception) else got[index : index + 1])
     return rows
 
 
@@ -228,7 +256,9 @@ def _functionals(params: dict, todo: list[tuple[str, np.ndarray]]) -> dict[str, 
     hop_s = frame_seconds(params)[0]
     ids = [str(i) for i in range(len(frames))]
     try:
-        table = compute_functionals(frames_table(ids, list(frames.values())), hop_s)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):  # (float32 overflow)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            table = compute_functionals(frames_table(ids, list(frames.values())), hop_s)
     except Exception as exc:
         _stop_on_interrupt(exc)
         if len(frames) == 1:
@@ -243,11 +273,14 @@ def _functionals(params: dict, todo: list[tuple[str, np.ndarray]]) -> dict[str, 
 
 
 def _outputs(member: FinalModel, inputs: list[Any]) -> list[np.ndarray | Exception]:
-    """The model's output for each input: a tabular model scores them in one call (row by
-    row again if that fails, to find the file), any other model one batch of one each."""
+    """The model's output for each input: a tabular model whose class declares
+    ``batch_invariant`` (each row's output is the same alone or among others: the
+    scikit-learn, XGBoost and LightGBM models) scores them in one call (row by row again if
+    that fails, to find the file); any other model one batch of one each, as a file alone
+    (a network's float32 matrix products differ in the last bits with the batch)."""
     if not inputs:
         return []
-    if member.input_kind == "tabular":
+    if member.input_kind == "tabular" and getattr(type(member.model), "batch_invariant", False):
         try:
             return list(_output(member, np.vstack(inputs)))
         except Exception as exc:

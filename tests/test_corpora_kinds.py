@@ -149,12 +149,17 @@ def test_manifest_csv_relative_paths_segments_and_parquet(wh: Warehouse, tmp_pat
         "audio/missing.wav,sad,s4,,,\n"
         ",sad,s4,,,\n"
         "audio/long.wav,sad,s3,,nan,1.0\n"  # NaN passed every bound check, broke extract
+        "audio/long.wav,sad,s3,,2.0,1.0\n"  # was "outside the file"
+        "audio/long.wav,sad,s3,,1.0,1.0\n"
     )
     summary = ingest(wh, "manifest", root / "manifest.csv", name="mine")
     assert summary.added == 4
     problems = sorted((p.line, p.message.split(":")[-1].strip()) for p in summary.problems)
-    assert [line for line, _ in problems] == [6, 7, 8, 9]
-    assert problems[-1][1] == "start/end is not a finite number"
+    assert [line for line, _ in problems] == [6, 7, 8, 9, 10, 11]
+    assert problems[0][1] == "segment 2.5-9.0 s is outside the file (3.00 s long)"
+    assert problems[3][1] == "start/end is not a finite number"
+    assert problems[4][1] == "segment 2.0-1.0 s ends before it starts"
+    assert problems[5][1] == "segment 1.0-1.0 s is empty"
     rows = wh.query(
         "SELECT utt_id, speaker, gender, start_s, end_s, duration_s, label FROM utterances "
         "JOIN manifest USING (utt_id) ORDER BY utt_id"

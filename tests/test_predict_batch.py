@@ -30,6 +30,9 @@ def built(tmp_path_factory) -> dict:
     ids = {
         "svm": run_model(wh, "svm", data, progress=False).run_id,
         "rf": run_model(wh, "rf", data, params={"n_estimators": 10}, progress=False).run_id,
+        "dnn": run_model(
+            wh, "dnn", data, params={"epochs": 3, "n_seeds": 1}, progress=False
+        ).run_id,
     }
     ids["ensemble"], _ = ensemble_runs(wh, [ids["svm"], ids["rf"]])
     wavs = [Path(p) for p in wh.query("SELECT path FROM utterances ORDER BY utt_id")["path"]]
@@ -46,12 +49,13 @@ def _probas(results) -> list:
 
 
 def test_chunks_give_the_answers_of_one_file_at_a_time(built, monkeypatch) -> None:
-    """A chunk computes its functionals in one query and scores them in one call; every
-    probability equals the one-file-per-chunk computation, and an unreadable or silent file
-    in the middle gets its own error while its neighbours are predicted."""
+    """A chunk computes its functionals in one query and scores them in one call where the
+    model allows it; every probability equals the one-file-per-chunk one to the bit (a
+    network scored a chunk in one call differed in the last bits), and an unreadable or
+    silent file in the middle gets its own error while its neighbours are predicted."""
     files = built["wavs"][:5] + [built["broken"]] + built["wavs"][5:9] + [built["silent"]]
     with connect(built["wh"], read_only=True) as wh:
-        for name in ("svm", "ensemble"):
+        for name in ("svm", "dnn", "ensemble"):
             together = _probas(predict_files(wh, built["runs"][name], files, progress=False))
             monkeypatch.setattr(batch, "CHUNK_FILES", 1)
             alone = _probas(predict_files(wh, built["runs"][name], files, progress=False))
@@ -60,7 +64,7 @@ def test_chunks_give_the_answers_of_one_file_at_a_time(built, monkeypatch) -> No
                 if isinstance(a, str):
                     assert a == b
                 else:
-                    np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+                    np.testing.assert_array_equal(a, b)  # to the bit: a file alone or among others
             assert "unreadable" in together[5] and "silent" in together[-1].lower()
             assert sum(isinstance(a, str) for a in together) == 2
 
@@ -155,3 +159,51 @@ def test_the_final_model_keeps_its_training_range(built, tmp_path, monkeypatch) 
         older: list[str] = []
         predict_files(wh, run_id, [noise], progress=False, say=older.append)
     assert [n for n in older if "outside" in n] == [n for n in notes if "outside" in n]
+
+
+def test_chunks_hold_at_most_so_many_files_and_seconds(tmp_path) -> None:
+    """Chunks were capped by file count only: 32 two-minute files held 1.7 GB at once."""
+    lengths = [4.0, 4.0, 9.0, 1.0, 1.0, 1.0, 12.0]
+    files = []
+    for i, seconds in enumerate(lengths):
+        files.append(tmp_path / f"f{i}.wav")
+        sf.write(files[-1], np.zeros(int(seconds * 1000), np.float32), 1000)
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"not audio")
+    got = batch.chunks([*files, broken], size=3, seconds=10.0)
+    assert [[p.name for p in c] for c in got] == [
+        ["f0.wav", "f1.wav"], ["f2.wav", "f3.wav"], ["f4.wav", "f5.wav"],
+        ["f6.wav"], ["broken.wav"],  # (a file longer than the limit: a chunk of its own)
+    ]  # fmt: skip
+    assert batch.chunks([], size=3) == []
+
+
+def test_one_files_failure_in_its_inputs_stays_that_files(built) -> None:
+    """A fused model's input hook refusing one file's words, or features lacking a column
+    the model reads, made predict fail for every file of the chunk."""
+    from sercap.predict_inputs import FinalModel
+
+    class Picky:
+        classes_ = None
+
+        @staticmethod
+        def prediction_input(features, texts):
+            if texts[0] == "bad":
+                raise ValueError("these words are refused")
+            return [(features, list(texts))]
+
+        def predict_proba(self, batch):
+            return np.full((len(batch), 4), 0.25)
+
+    files = built["wavs"][:3]
+    with connect(built["wh"], read_only=True) as wh:
+        audio = final_model(wh, built["runs"]["svm"], progress=False)
+    fused = FinalModel(Picky(), audio.classes, "multimodal", audio.feature_set, audio.columns)
+    got = batch.predict_chunk(fused, files, ["fine", "bad", "fine"])
+    assert isinstance(got[1], batch.AudioError) and "these words are refused" in str(got[1])
+    assert np.allclose(got[0], 0.25) and np.allclose(got[2], 0.25)
+    lacking = FinalModel(
+        audio.model, audio.classes, "tabular", audio.feature_set, [*audio.columns, "nope_mean"]
+    )
+    got = batch.predict_chunk(lacking, files, [None] * 3)
+    assert all(isinstance(g, batch.AudioError) and "nope_mean" in str(g) for g in got)

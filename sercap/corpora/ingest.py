@@ -326,9 +326,7 @@ def _probe(
             continue
         duration = _duration(record, info.duration_s)
         if duration is None:
-            problems.append(
-                record.problem(f"segment {record.start_s}-{record.end_s} s is outside the file")
-            )
+            problems.append(record.problem(_segment_problem(record, info.duration_s)))
             continue
         key = str(record.path)
         if key not in prints:
@@ -449,6 +447,18 @@ def _duration(record: UtteranceRecord, file_duration: float) -> float | None:
     if start < 0 or end <= start or end > file_duration + _SEGMENT_SLACK_S:
         return None
     return min(end, file_duration) - start
+
+
+def _segment_problem(record: UtteranceRecord, file_duration: float) -> str:
+    """Why :func:`_duration` found no usable segment: one line naming it."""
+    start = record.start_s or 0.0
+    end = file_duration if record.end_s is None else record.end_s
+    segment = f"segment {record.start_s}-{record.end_s} s"
+    if start < 0:
+        return f"{segment} starts before the file (a negative start)"
+    if end <= start:
+        return f"{segment} ends before it starts" if end < start else f"{segment} is empty"
+    return f"{segment} is outside the file ({file_duration:.2f} s long)"
 
 
 def _utterance_row(corpus: str, p: _Probed) -> tuple:

@@ -191,6 +191,9 @@ class SERModel(ModelParams):
     name: ClassVar[str]
     input_kind: ClassVar[str]  # "tabular" | "sequence" | "image"
     default_columns: ClassVar[str | None] = None
+    #: Whether each row's output is the same scored alone or among other rows, to the bit
+    #: (``predict`` then scores many files in one call; a network's float32 products are not)
+    batch_invariant: ClassVar[bool] = False
 
     def __init__(
         self,

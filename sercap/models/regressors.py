@@ -60,6 +60,8 @@ class Regressor(ModelParams):
     name: ClassVar[str]
     input_kind: ClassVar[str] = "tabular"
     _described_as: ClassVar[str] = "{name} regressor"
+    #: As :attr:`sercap.models.base.SERModel.batch_invariant`.
+    batch_invariant: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -138,6 +140,7 @@ class SVRRegressor(Regressor):
     """RBF support vector regression on median-imputed, standardised features."""
 
     name: ClassVar[str] = "svm"
+    batch_invariant: ClassVar[bool] = True
     param_ranges: ClassVar[dict[str, Range]] = {
         "C": (0, False, None, False),
         "epsilon": (0, True, None, False),
@@ -175,6 +178,7 @@ class RandomForestRegressorModel(Regressor):
     """Random forest regression on median-imputed features."""
 
     name: ClassVar[str] = "rf"
+    batch_invariant: ClassVar[bool] = True
     param_ranges: ClassVar[dict[str, Range]] = RF_RANGES
 
     @classmethod
@@ -213,6 +217,7 @@ class XGBRegressorModel(Regressor):
     """XGBoost (hist) regression on squared error; NaN handled natively."""
 
     name: ClassVar[str] = "xgb"
+    batch_invariant: ClassVar[bool] = True
     param_ranges: ClassVar[dict[str, Range]] = XGB_RANGES
 
     @classmethod
@@ -252,6 +257,7 @@ class LGBMRegressorModel(Regressor):
     """LightGBM regression (L2), row bagging on as for the classifier."""
 
     name: ClassVar[str] = "lgbm"
+    batch_invariant: ClassVar[bool] = True
     param_ranges: ClassVar[dict[str, Range]] = LGBM_RANGES
 
     @classmethod
@@ -299,6 +305,7 @@ class TreesRegressor(Regressor):
     """
 
     name: ClassVar[str] = "trees"
+    batch_invariant: ClassVar[bool] = True
     members: ClassVar[dict[str, type[Regressor]]] = {
         "rf": RandomForestRegressorModel,
         "xgb": XGBRegressorModel,

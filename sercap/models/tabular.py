@@ -136,6 +136,7 @@ class SVMModel(TabularModel):
     """RBF support vector machine on median-imputed, standardised features."""
 
     name: ClassVar[str] = "svm"
+    batch_invariant: ClassVar[bool] = True
     param_ranges: ClassVar[dict[str, Range]] = {"C": (0, False, None, False)}
 
     @classmethod
@@ -196,6 +197,7 @@ class RandomForestModel(TabularModel):
     """Random forest on median-imputed features; balanced class weights."""
 
     name: ClassVar[str] = "rf"
+    batch_invariant: ClassVar[bool] = True
     param_ranges: ClassVar[dict[str, Range]] = RF_RANGES
 
     @classmethod
@@ -286,6 +288,7 @@ class XGBModel(_BoostedModel):
     """XGBoost (hist) with balanced sample weights; NaN handled natively."""
 
     name: ClassVar[str] = "xgb"
+    batch_invariant: ClassVar[bool] = True
     param_ranges: ClassVar[dict[str, Range]] = XGB_RANGES
 
     @classmethod
@@ -366,6 +369,7 @@ class LGBMModel(_BoostedModel):
     """LightGBM with balanced class weights, row bagging actually on (subsample_freq=1)."""
 
     name: ClassVar[str] = "lgbm"
+    batch_invariant: ClassVar[bool] = True
     param_ranges: ClassVar[dict[str, Range]] = LGBM_RANGES
 
     @classmethod
@@ -496,6 +500,7 @@ class TreesVoteModel(SERModel):
     """Soft vote (mean of probabilities) of rf, xgb and lgbm; parameters namespaced by member."""
 
     name: ClassVar[str] = "trees"
+    batch_invariant: ClassVar[bool] = True
     input_kind: ClassVar[str] = "tabular"
     members: ClassVar[dict[str, type[TabularModel]]] = {
         "rf": RandomForestModel,
