@@ -333,9 +333,14 @@ def paired_bootstrap_interval(
     # interval here is the one `compare` computes for UA from the same predictions and seed.
     rng = np.random.default_rng(seed)
     n = len(y_true)
-    if groups is None:
-        draws = rng.integers(0, n, size=(n_boot, n))
-        rows = iter(draws)
+    if groups is None:  # drawn a block at a time: the same numbers as one (n_boot, n) matrix
+        from sercap.analysis import BOOT_BLOCK
+
+        rows = (
+            row
+            for start in range(0, n_boot, BOOT_BLOCK)
+            for row in rng.integers(0, n, size=(min(BOOT_BLOCK, n_boot - start), n))
+        )
     else:
         _, codes = np.unique(np.asarray(groups), return_inverse=True)
         members = [np.flatnonzero(codes == g) for g in range(int(codes.max(initial=-1)) + 1)]

@@ -287,3 +287,30 @@ def test_coverage_ties_keep_their_stored_order_despite_float32_noise() -> None:
     curve = coverage_curve([0, 1, 0, 1], proba, coverages=[0.5])
     # kept: the first two rows, as stored (row 0 right, row 1 wrong)
     assert curve["accuracy"].to_list() == [0.5]
+
+
+def test_the_bootstrap_draws_in_blocks_the_numbers_of_one_matrix(monkeypatch) -> None:
+    """Resamples are drawn a block at a time (a (1000, n) matrix of indices was 80 MB per
+    array at 10k utterances): the interval is the one of the single matrix the docstring
+    describes, whatever the block size, for UA and for any score."""
+    import sercap.analysis as analysis
+    from sercap.evaluate import paired_bootstrap_interval
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 4, 500)
+    a = np.where(rng.random(500) < 0.6, y, rng.integers(0, 4, 500))
+    b = np.where(rng.random(500) < 0.65, y, rng.integers(0, 4, 500))
+    draws = np.random.default_rng(0).integers(0, 500, size=(250, 500))
+    by_hand = [
+        analysis.unweighted_accuracy(y[i], a[i], 4) - analysis.unweighted_accuracy(y[i], b[i], 4)
+        for i in draws
+    ]
+    hand = np.percentile(by_hand, [2.5, 97.5])
+    accuracy = lambda t, p: float((t == p).mean())  # noqa: E731
+    intervals = []
+    for block in (7, 100, 1000):
+        monkeypatch.setattr(analysis, "BOOT_BLOCK", block)
+        ci = analysis.paired_bootstrap(y, a, b, n_classes=4, n_boot=250)
+        assert np.allclose([ci.low, ci.high], hand, rtol=0, atol=1e-12)
+        intervals.append(paired_bootstrap_interval(accuracy, y, a, b, n_boot=250))
+    assert intervals[0] == intervals[1] == intervals[2]
