@@ -454,11 +454,16 @@ def _read_sequences(
     select = ", ".join(f'f."{c}"' for c in cols)
     with _wanted(wh, utt_ids):
         lengths = wh.query(
-            f"SELECT f.utt_id, count(*) AS n, min(f.frame) AS lo, max(f.frame) AS hi "
+            f"SELECT f.utt_id, count(*) AS n, min(f.frame) AS lo, max(f.frame) AS hi, "
+            f"count(DISTINCT f.frame) AS distinct_ "
             f"FROM {view} f JOIN wanted USING (utt_id) GROUP BY f.utt_id ORDER BY f.utt_id"
         )
+    # each row of the array is written exactly once only if an utterance's frames are
+    # 0..n-1, each once (a repeated frame beside a missing one would leave a row unwritten)
     if lengths.height and not (
-        (lengths["lo"] == 0).all() and (lengths["hi"] == lengths["n"] - 1).all()
+        (lengths["lo"] == 0).all()
+        and (lengths["hi"] == lengths["n"] - 1).all()
+        and (lengths["distinct_"] == lengths["n"]).all()
     ):
         raise SercapError(
             f"the frames of feature set {name!r} are not numbered 0..n-1 once per utterance; "

@@ -114,19 +114,28 @@ def comparison_png(rows: Sequence[dict], path: Path, n_classes: int | None = Non
     names = [r["model"] + ("" if r.get("ranked", True) else " (not ranked)") for r in rows]
     y = np.arange(len(rows))
     fig = figure(figsize=(8, 1 + 0.45 * len(rows) * 1.6))
+    from matplotlib.patches import Patch
+
     ax = fig.subplots()
+    handles = []
     for k, (key, label) in enumerate([("ua", "UA"), ("wa", "WA"), ("macro_f1", "macro-F1")]):
-        bars = ax.barh(y + (k - 1) * 0.27, [r[key] for r in rows], 0.27, label=label)
+        bars = ax.barh(y + (k - 1) * 0.27, [r[key] for r in rows], 0.27)
         for bar, r in zip(bars, rows, strict=True):
             if not r.get("ranked", True):
                 bar.set_hatch("//")
+        # (a plain swatch: the container's first bar may be a hatched one)
+        handles.append(Patch(facecolor=bars.patches[0].get_facecolor(), label=label))
     for i, r in enumerate(rows):
         ax.text(r["ua"] + 0.01, i - 0.27, f"{r['ua']:.3f}", va="center", fontsize=7)
     if n_classes:
-        ax.axvline(1 / n_classes, color="grey", linestyle="--", linewidth=1, label="chance")
+        handles.append(
+            ax.axvline(1 / n_classes, color="grey", linestyle="--", linewidth=1, label="chance")
+        )
     ax.set_yticks(y, names)
     ax.set(xlim=(0, 1), xlabel="score (pooled out-of-fold)", title="model comparison")
-    ax.legend(fontsize=8, loc="lower right")
+    # below the axes: inside, it covered the bottom row's bars (a hand-chosen ensemble's)
+    ax.legend(handles=handles, fontsize=8, ncol=len(handles), loc="upper center",
+              bbox_to_anchor=(0.5, -0.2))  # fmt: skip
     return save_png(fig, path)
 
 

@@ -364,7 +364,8 @@ def _check_same_data(wh: Warehouse, run: dict, data: Any) -> None:
     if changed is not None:
         raise SercapError(
             f"run {run['run_id']} was scored on data that changed since (a recording "
-            "replaced, an utterance relabelled or lost): a final model fitted now would not "
+            "replaced, an utterance relabelled, re-rated or lost): a final model fitted now "
+            "would not "
             f"be the model its scores describe; {step('train ' + run['model'], 'train(wh, …)')} "
             "again and predict with the new run"
         )

@@ -60,6 +60,14 @@ def test_sql_table_shows_the_limit_and_counts_every_row(toy_dir: Path) -> None:
     assert "… 46 more rows (48 in all)" in two and "(1 row)" in two
 
 
+def test_sql_table_error_past_the_first_batch_is_one_line(toy_dir: Path) -> None:
+    late = "SELECT CASE WHEN range = 3000 THEN 'x' ELSE '1' END::INT AS v FROM range(5000)"
+    for fmt in ("table", "csv"):
+        result = run("-w", toy_dir, "sql", late, "--format", fmt)
+        _one_line_error(result, "Conversion Error: Could not convert string 'x' to INT32")
+        assert "LINE 1" not in result.output
+
+
 def test_sql_error_is_one_line(toy_dir: Path) -> None:
     _one_line_error(run("-w", toy_dir, "sql", "SELECT * FROM nowhere"), "nowhere")
     _one_line_error(run("-w", toy_dir, "sql", "SELEC 1"), "syntax error")

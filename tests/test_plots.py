@@ -99,3 +99,7 @@ def test_the_comparison_keeps_the_tables_order_and_marks_a_hand_chosen_ensemble(
     assert top_down == ["svm", "rf", "avg(svm+rf) (not ranked)"]
     hatched = [p.get_hatch() for p in ax.patches]
     assert hatched.count("//") == 3  # the ensemble's UA, WA and F1 bars
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["UA", "WA", "macro-F1", "chance"]
+    assert not any(h.get_hatch() for h in legend.legend_handles if hasattr(h, "get_hatch"))
+    assert legend.get_bbox_to_anchor().y0 < ax.get_window_extent().y0  # below the bars

@@ -243,3 +243,44 @@ def test_query_head_keeps_the_first_rows_and_counts_the_rest(wh) -> None:
     assert warehouse.HEAD_BATCH_ROWS < 5000  # (so the count spans batches)
     empty, rows = wh.query_head("SELECT 1 AS x WHERE false", 5)
     assert rows == 0 and empty.columns == ["x"]
+
+
+def test_an_error_after_the_first_batch_is_duckdbs_own(wh) -> None:
+    """Past the first batch DuckDB's errors came through pyarrow's stream as OSError: `sql`
+    printed DuckDB's multi-line text and a damaged part lost its repair hint."""
+    import duckdb
+
+    late = "SELECT CASE WHEN range = 3000 THEN 'x' ELSE '1' END::INT AS v FROM range(5000)"
+    with pytest.raises(duckdb.ConversionException):
+        wh.query_head(late, 5)
+    with pytest.raises(duckdb.ConversionException):
+        sum(b.num_rows for b in wh.batches(late))
+    assert wh.query_head("SELECT 42 AS a", 5)[1] == 1  # the connection is usable after
+
+
+def test_a_damaged_part_met_while_binding_keeps_its_repair_hint(wh) -> None:
+    """query_head and batches bound the query outside the damaged-part translation that
+    query applies: a footer damaged in place said DuckDB's bare text in `sql`'s table."""
+    import duckdb
+
+    from sercap.errors import REPAIR_HINT, SercapError
+
+    (wh.root / "frames").mkdir(exist_ok=True)
+    (wh.root / "frames" / "part-1.parquet").write_bytes(b"PAR1 damaged")
+    real = wh.con
+
+    class Binding:
+        def sql(self, *args, **kwargs):
+            raise duckdb.InvalidInputException(
+                f'Invalid Input Error: Failed to read file "{wh.root}/frames/part-1.parquet": '
+                "don't know what type"
+            )
+
+    wh.con = Binding()
+    try:
+        for read in (lambda: wh.query_head("SELECT 1", 5), lambda: list(wh.batches("SELECT 1"))):
+            with pytest.raises(SercapError) as info:
+                read()
+            assert info.value.hint == REPAIR_HINT and "frames/part-1.parquet" in str(info.value)
+    finally:
+        wh.con = real

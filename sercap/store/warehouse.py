@@ -77,6 +77,22 @@ def _as_text_where_needed(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelati
 HEAD_BATCH_ROWS = 2048
 
 
+def _as_duckdb_error(exc: BaseException) -> duckdb.Error:
+    """The DuckDB exception an error's text names (``"Conversion Error: …"`` →
+    ``duckdb.ConversionException``; ``duckdb.Error`` when the name is not one of DuckDB's).
+
+    >>> type(_as_duckdb_error(OSError("Conversion Error: Could not convert 'x'"))).__name__
+    'ConversionException'
+    """
+    text = str(exc)
+    prefix, sep, _ = text.partition(" Error:")
+    name = prefix.replace(" ", "") + "Exception"
+    cls = getattr(duckdb, name, None) if sep else None
+    if not (isinstance(cls, type) and issubclass(cls, duckdb.Error)):
+        cls = duckdb.Error
+    return cls(text)
+
+
 @dataclass
 class Warehouse:
     """An open warehouse: ``root`` for Parquet parts, ``con`` for the catalog.
@@ -143,7 +159,7 @@ class Warehouse:
         """
         import pyarrow as pa
 
-        rel = self.con.sql(sql)  # (binds now: a typo raises before anything is read)
+        rel = self._relation(sql)  # (binds now: a typo raises before anything is read)
         if rel is None:
             return pl.DataFrame(), 0
         if text_types:
@@ -166,17 +182,37 @@ class Warehouse:
         are consumed (one batch in memory at a time). Read it to the end, or close it:
         DuckDB refuses other queries on the connection while a result is partly read.
         ``rows`` defaults to :data:`HEAD_BATCH_ROWS`."""
-        rel = self.con.sql(sql)
+        rel = self._relation(sql)
         if rel is not None:
             yield from self._read(rel, rows)
+
+    def _relation(self, sql: str) -> duckdb.DuckDBPyRelation | None:
+        """``con.sql(sql)``, a damaged part met while binding as one line (as :meth:`query`)."""
+        try:
+            return self.con.sql(sql)
+        except duckdb.Error as exc:
+            damaged = damaged_part_error(exc, self.root)
+            if damaged is None:
+                raise
+            raise damaged from exc
 
     def _read(
         self, rel: duckdb.DuckDBPyRelation, rows: int | None = None
     ) -> Iterator[pa.RecordBatch]:
-        """``rel``'s record batches as they are read; a damaged part as one line."""
+        """``rel``'s record batches as they are read; a damaged part as one line.
+
+        An error DuckDB raises after the first batch reaches Python through pyarrow's
+        stream, as an ``OSError`` (or ``ArrowException``) holding DuckDB's text: it is raised
+        again as the DuckDB exception that text names, so callers handle it as any other.
+        """
+        import pyarrow as pa
+
         try:
             with rel.to_arrow_reader(batch_size=rows or HEAD_BATCH_ROWS) as reader:
-                yield from reader
+                try:
+                    yield from reader
+                except (OSError, pa.ArrowException) as exc:
+                    raise _as_duckdb_error(exc) from exc
         except duckdb.Error as exc:
             damaged = damaged_part_error(exc, self.root)
             if damaged is None:
