@@ -35,6 +35,7 @@ _API = (
     "sql",
     "iter_sql",
     "sql_preview",
+    "sql_stream",
     "info",
     "verify",
     "repair",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -103,52 +103,68 @@ def print_frame(frame: pl.DataFrame, fmt: str = "table", limit: int | None = 50)
     ]
     """
     if fmt in ("csv", "json"):
-        for text in (csv_chunks if fmt == "csv" else json_chunks)(frame):
-            click.echo(text, nl=False)
-        if fmt == "json":
-            click.echo()
+        print_frames([frame], fmt)
     else:
         click.echo(format_table(frame, limit=limit))
+
+
+def print_frames(frames: Iterable[pl.DataFrame], fmt: str) -> None:
+    """Print one result, given as consecutive frames of its rows, as CSV or JSON (as
+    :func:`print_frame` does), holding one frame at a time."""
+    for text in (csv_chunks if fmt == "csv" else json_chunks)(frames):
+        click.echo(text, nl=False)
+    if fmt == "json":
+        click.echo()
 
 
 #: Rows turned into text at a time when a result is printed as CSV or JSON.
 PRINT_SLICE_ROWS = 10_000
 
 
-def csv_chunks(frame: pl.DataFrame) -> Iterator[str]:
-    """``frame`` as CSV text (nested values as JSON, bytes as hex: :func:`_flatten`), a
-    slice of rows at a time: the whole text is never held (it took twice the result's size).
+def _slices(frames: pl.DataFrame | Iterable[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    """The rows of a frame, or of consecutive frames of one result, in slices of at most
+    :data:`PRINT_SLICE_ROWS`; a result without rows is one empty slice with its columns."""
+    empty = None
+    for frame in [frames] if isinstance(frames, pl.DataFrame) else frames:
+        if frame.height == 0:
+            empty = frame if empty is None else empty
+            continue
+        empty = False
+        yield from frame.iter_slices(PRINT_SLICE_ROWS)
+    if empty is not False:
+        yield pl.DataFrame() if empty is None else empty
+
+
+def csv_chunks(frames: pl.DataFrame | Iterable[pl.DataFrame]) -> Iterator[str]:
+    """A result (a frame, or consecutive frames of its rows) as CSV text (nested values as
+    JSON, bytes as hex: :func:`_flatten`), a slice of rows at a time: the whole text is
+    never held (it took twice the result's size).
 
     >>> "".join(csv_chunks(pl.DataFrame({"a": [1, 2]})))
-    'a\n1\n2\n'
+    'a\\n1\\n2\\n'
     """
-    if frame.height == 0:
-        yield _flatten(frame).write_csv()
-        return
-    for i, part in enumerate(frame.iter_slices(PRINT_SLICE_ROWS)):
+    for i, part in enumerate(_slices(frames)):
         yield _flatten(part).write_csv(include_header=i == 0)
 
 
-def json_chunks(frame: pl.DataFrame) -> Iterator[str]:
-    """``frame`` as a JSON array of row objects, indented as ``json.dumps(rows, indent=1)``
-    would write it, a row at a time: one ``json.dumps`` of every row held about eight times
-    the text's size (7 GB for 860 MB of frames).
+def json_chunks(frames: pl.DataFrame | Iterable[pl.DataFrame]) -> Iterator[str]:
+    """A result (a frame, or consecutive frames of its rows) as a JSON array of row
+    objects, indented as ``json.dumps(rows, indent=1)`` writes it, a row at a time: one
+    ``json.dumps`` of every row held about eight times the text's size (7 GB for 860 MB of
+    frames).
 
     >>> "".join(json_chunks(pl.DataFrame({"a": [1]})))
-    '[\n {\n  "a": 1\n }\n]'
+    '[\\n {\\n  "a": 1\\n }\\n]'
     """
     import textwrap
 
-    if frame.height == 0:
-        yield "[]"
-        return
     sep = "[\n"
-    for part in frame.iter_slices(PRINT_SLICE_ROWS):
+    for part in _slices(frames):
         for row in part.iter_rows(named=True):
             text = json.dumps(_json_value(row), default=str, indent=1, allow_nan=False)
             yield sep + textwrap.indent(text, " ")
             sep = ",\n"
-    yield "\n]"
+    yield "[]" if sep == "[\n" else "\n]"
 
 
 def write_frame(frame: pl.DataFrame, path: Path, warehouse: Path | None = None) -> None:
@@ -156,14 +172,28 @@ def write_frame(frame: pl.DataFrame, path: Path, warehouse: Path | None = None) 
     temporary name renamed into place: a failed write leaves no partial file). ``warehouse``
     (its folder) refuses a path among its files: see
     :func:`sercap.store.layout.writable_output`."""
+    write_frames([frame], path, warehouse)
+
+
+#: Rows a Parquet row group written by :func:`write_frames` gathers before it is written
+#: (the last one excepted).
+ROW_GROUP_ROWS = 65_536
+
+
+def write_frames(frames: Iterable[pl.DataFrame], path: Path, warehouse: Path | None = None) -> int:
+    """:func:`write_frame` of one result given as consecutive frames of its rows, holding
+    about a row group at a time; returns the number of rows written."""
     check_output_file(path, warehouse)
-    suffix = path.suffix.lower()
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        if suffix == ".parquet":
-            frame.write_parquet(tmp)
+        if path.suffix.lower() == ".parquet":
+            rows = _write_parquet(frames, tmp)
         else:
-            _flatten(frame).write_csv(tmp)
+            rows = 0
+            with open(tmp, "w", encoding="utf-8", newline="") as out:
+                for i, part in enumerate(_slices(frames)):
+                    out.write(_flatten(part).write_csv(include_header=i == 0))
+                    rows += part.height
         tmp.replace(path)
     except OSError as exc:  # said "Permission denied (os error 13): …/.x.csv.tmp"
         why = exc.strerror or str(exc).split(" (os error")[0]
@@ -171,6 +201,47 @@ def write_frame(frame: pl.DataFrame, path: Path, warehouse: Path | None = None) 
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
+    return rows
+
+
+def _write_parquet(frames: Iterable[pl.DataFrame], path: Path) -> int:
+    """The frames' rows into one Parquet file, a row group of at least
+    :data:`ROW_GROUP_ROWS` rows at a time; the number of rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer = None
+    pending: list[pl.DataFrame] = []
+    rows = 0
+
+    def flush() -> None:
+        nonlocal writer
+        table = pl.concat(pending, how="vertical").to_arrow()
+        if writer is None:  # (dictionaries for text only: on floats they tripled the time)
+            kinds = (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view)
+            text = [f.name for f in table.schema if any(k(f.type) for k in kinds)]
+            writer = pq.ParquetWriter(
+                path, table.schema, compression="zstd", use_dictionary=text or False
+            )
+        writer.write_table(table)
+        pending.clear()
+
+    try:
+        for frame in [frames] if isinstance(frames, pl.DataFrame) else frames:
+            if frame.height == 0 and (rows or pending):
+                continue
+            pending.append(frame)
+            rows += frame.height
+            if sum(f.height for f in pending) >= ROW_GROUP_ROWS:
+                flush()
+        if pending or writer is None:
+            if not pending:
+                pending.append(pl.DataFrame())
+            flush()
+    finally:
+        if writer is not None:
+            writer.close()
+    return rows
 
 
 def make_output_dir(out: Path) -> Path:

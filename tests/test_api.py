@@ -318,6 +318,51 @@ def test_sql_preview_gives_each_statements_head_and_row_count() -> None:
         wh.close()
 
 
+def test_sql_stream_gives_each_result_a_frame_at_a_time(monkeypatch) -> None:
+    """What `sql --format csv|json` and `--out` write: frames of one result in order, an
+    empty result as its columns, a statement's unread frames closed by the next (DuckDB
+    runs one query at a time), an error met while reading said as sql says it."""
+    import polars as pl
+
+    import sercap.store.warehouse as warehouse
+
+    monkeypatch.setattr(warehouse, "STREAM_BYTES", 8 * 3000)  # ~3,000 rows of 1 column
+    wh = sercap.connect(":memory:")
+    try:
+        got = [
+            (text, [f.height for f in frames])
+            for text, frames in sercap.sql_stream(
+                wh, "FROM range(10000) t(i); SELECT 1 AS a WHERE false; FROM range(5)"
+            )
+        ]
+        assert [t for t, _ in got] == [
+            "FROM range(10000) t(i)",
+            "SELECT 1 AS a WHERE false",
+            "FROM range(5)",
+        ]
+        assert sum(got[0][1]) == 10000 and len(got[0][1]) > 1 and got[1][1] == [0]
+        first = next(sercap.sql_stream(wh, "FROM range(10000) t(i)"))[1]
+        assert pl.concat(list(first))["i"].to_list() == list(range(10000))
+        results = sercap.sql_stream(wh, "FROM range(10000); SELECT 7 AS b")
+        _, frames = next(results)
+        next(frames)  # one frame read, the rest left: the next statement still runs
+        _, second = next(results)
+        assert [f["b"].to_list() for f in second] == [[7]]
+        late = "SELECT CASE WHEN range = 9000 THEN 'x' ELSE '1' END::INT AS v FROM range(10000)"
+        with pytest.raises(sercap.QueryError, match="Could not convert"):
+            for _, frames in sercap.sql_stream(wh, late):
+                list(frames)
+        made = [
+            (t, [f.height for f in fr])
+            for t, fr in sercap.sql_stream(wh, "CREATE TABLE t AS FROM range(3)", write=True)
+        ]
+        assert made == [("CREATE TABLE t AS FROM range(3)", [1])]
+        with pytest.raises(sercap.RefusedError):
+            sercap.sql_stream(wh, "DROP TABLE t")
+    finally:
+        wh.close()
+
+
 def test_a_list_of_queries_is_read_as_the_text_form_is() -> None:
     """A list item with two statements returned only the last result, and a typo in a list
     raised DuckDB's ParserException where the text form raises QueryError."""

@@ -123,3 +123,40 @@ def test_csv_and_json_are_written_a_slice_at_a_time_as_the_whole_would_be(
         )
         assert "".join(fmt.json_chunks(f)) == whole
         assert "".join(fmt.csv_chunks(f)) == fmt._flatten(f).write_csv()
+
+
+def test_a_result_written_from_several_frames_is_the_whole_one(tmp_path, monkeypatch) -> None:
+    """`sql --out` and csv/json stream a result a frame at a time: the file and the text are
+    those of the whole result, row groups included, and an empty result keeps its columns."""
+    from click.testing import CliRunner
+
+    import sercap.format as fmt
+
+    monkeypatch.setattr(fmt, "ROW_GROUP_ROWS", 4)
+    whole = pl.DataFrame({"i": list(range(10)), "s": [f"u{i}" for i in range(10)],
+                          "l": [[i, None] for i in range(10)]})  # fmt: skip
+    parts = [whole.slice(0, 3), whole.slice(3, 0), whole.slice(3, 5), whole.slice(8, 2)]
+    assert fmt.write_frames(parts, tmp_path / "x.parquet") == 10
+    assert pl.read_parquet(tmp_path / "x.parquet").equals(whole)
+    import pyarrow.parquet as pq
+
+    assert pq.ParquetFile(tmp_path / "x.parquet").num_row_groups == 2  # 8 rows, then 2
+    assert fmt.write_frames(iter(parts), tmp_path / "x.csv") == 10
+    fmt.write_frame(whole, tmp_path / "whole.csv")
+    assert (tmp_path / "x.csv").read_text() == (tmp_path / "whole.csv").read_text()
+    empty = [whole.head(0)]
+    assert fmt.write_frames(empty, tmp_path / "e.parquet") == 0
+    assert pl.read_parquet(tmp_path / "e.parquet").schema == whole.schema
+    for form in ("csv", "json"):
+        streamed = CliRunner().invoke(_printer(fmt, parts, form)).output
+        assert streamed == CliRunner().invoke(_printer(fmt, [whole], form)).output
+
+
+def _printer(fmt, frames, form):
+    import click
+
+    @click.command()
+    def show() -> None:
+        fmt.print_frames(list(frames), form)
+
+    return show

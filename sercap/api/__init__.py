@@ -60,7 +60,7 @@ from sercap.api._runs import (
     train,
     write_report,
 )
-from sercap.api._sql import Preview, iter_sql, sql, sql_preview, sql_statements
+from sercap.api._sql import Preview, iter_sql, sql, sql_preview, sql_statements, sql_stream
 from sercap.api._tuning import Study, load_study, tune
 from sercap.api._warehouse import (
     CheckResult,
@@ -120,6 +120,7 @@ __all__ = [
     "sql",
     "iter_sql",
     "sql_preview",
+    "sql_stream",
     "Preview",
     "sql_statements",
     "synth",

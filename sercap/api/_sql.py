@@ -162,8 +162,50 @@ def sql_preview(
     return (Preview(*result) for result in _results(wh, query, write, limit))
 
 
+@_takes_warehouse
+def sql_stream(
+    wh: Warehouse, query: str | Sequence[str], *, write: bool = False
+) -> Iterator[tuple[str, Iterator[pl.DataFrame]]]:
+    """:func:`iter_sql` for results too large to hold: each statement and its result as
+    polars DataFrames of about 32 MB each, read as they are consumed.
+
+    What ``sercap sql --format csv|json`` and ``--out`` write. DuckDB runs one query at a
+    time on a connection: asking for the next statement closes what is left of the current
+    one's frames, and the last statement's must be read to the end (or closed)
+    before the connection runs anything else. With ``write``, the statements run as one
+    transaction as :func:`sql` says, and each result comes whole, as one frame.
+
+    Examples
+    --------
+    >>> import sercap
+    >>> wh = sercap.connect(":memory:")
+    >>> [(text, sum(f.height for f in frames))
+    ...  for text, frames in sercap.sql_stream(wh, "FROM range(100000)")]
+    [('FROM range(100000)', 100000)]
+    >>> wh.close()
+    """
+    if write:
+        return ((text, iter([frame])) for text, frame in iter_sql(wh, query, write=True))
+    return _streams(_results(wh, query, False, None, stream=True))
+
+
+def _streams(
+    results: Iterator[tuple[str, Any, int]],
+) -> Iterator[tuple[str, Iterator[pl.DataFrame]]]:
+    """Each statement's frames, what the consumer left of them closed before the next
+    statement runs (only then: dropping this iterator leaves the last frames readable)."""
+    for text, frames, _rows in results:
+        yield text, frames
+        frames.close()
+
+
 def _results(
-    wh: Warehouse, query: str | Sequence[str], write: bool, head: int | None
+    wh: Warehouse,
+    query: str | Sequence[str],
+    write: bool,
+    head: int | None,
+    *,
+    stream: bool = False,
 ) -> Iterator[tuple[str, pl.DataFrame, int]]:
     """Check ``query`` (refused writes, the read-only fence) now, then run each statement
     as the iterator reaches it: ``(statement, result, rows)``, the result cut to its first
@@ -188,7 +230,7 @@ def _results(
         _fence(wh)
     if write and len(texts) > 1 and not _controls_transactions(statements):
         return _run_atomically(wh, texts, head)
-    return _run_statements(wh, texts, head)
+    return _run_statements(wh, texts, head, stream)
 
 
 def _controls_transactions(statements: Sequence[Any]) -> bool:
@@ -257,15 +299,19 @@ def _fence(wh: Warehouse) -> None:
 
 
 def _run_statements(
-    wh: Warehouse, texts: list[str], head: int | None = None
-) -> Iterator[tuple[str, pl.DataFrame, int]]:
-    """Each statement, its result (its first ``head`` rows when given) and its number of
-    rows; columns polars cannot hold (INTERVAL, UNION) as text."""
+    wh: Warehouse, texts: list[str], head: int | None = None, stream: bool = False
+) -> Iterator[tuple[str, Any, int]]:
+    """Each statement, its result (its first ``head`` rows when given; with ``stream`` an
+    iterator of frames, and -1 for its rows) and its number of rows; columns polars cannot
+    hold (INTERVAL, UNION) as text."""
     import duckdb
 
     for text in texts:
         try:
-            if head is None:
+            if stream:
+                first = _stream(wh, text)
+                frame, rows = _with_first(first, next(first)), -1
+            elif head is None:
                 frame = wh.query(text, text_types=True)
                 rows = frame.height
             else:
@@ -297,3 +343,29 @@ def _query_error(exc: Exception) -> QueryError:
     if suggestion:
         hint = f"{suggestion[0].lower()}{suggestion[1:]}" + (f"; or {hint}" if hint else "")
     return QueryError(line, hint=hint)
+
+
+def _stream(wh: Warehouse, text: str) -> Iterator[pl.DataFrame]:
+    """A statement's frames (:meth:`Warehouse.frames`), DuckDB's errors met while reading
+    them said as :func:`_run_statements` says them."""
+    import duckdb
+
+    try:
+        yield from wh.frames(text, text_types=True)
+    except duckdb.PermissionException as exc:
+        raise RefusedError(
+            str(exc).splitlines()[0],
+            hint="read-only SQL reads only the warehouse's own tables and parts",
+        ) from exc
+    except duckdb.Error as exc:
+        raise _query_error(exc) from exc
+
+
+def _with_first(rest: Iterator[pl.DataFrame], first: pl.DataFrame) -> Iterator[pl.DataFrame]:
+    """``first`` then ``rest`` (the statement ran, up to its first frame, when it was
+    reached: its errors belong to that step); closing it closes ``rest``."""
+    try:
+        yield first
+        yield from rest
+    finally:
+        rest.close()

@@ -54,14 +54,17 @@ def sql_command(
       sercap sql "SELECT label, count(*) FROM emodb7 GROUP BY ALL"
       sercap sql "SELECT * FROM utterance_features LIMIT 3" --out sample.parquet
     """
-    from sercap.format import format_table, print_frame, write_frame
+    from sercap.format import check_output_file, format_table, print_frames, write_frames
 
     statements = sercap.sql_statements(query, write=write)  # nothing runs before the check
     wh = open_warehouse(ctx, read_only=not write, damaged="warn")
+    if out is not None:  # a path among the warehouse's files: refused before anything runs
+        check_output_file(out, wh.root)
     if stale := sercap.stale_audio(wh):  # features of audio since changed (one stat a file)
         click.echo(f"warning: {stale}", err=True)
     n = len(statements)
-    # a table shows --limit rows: each result is read in batches and the rest only counted
+    # a table shows --limit rows: each result is read in batches and the rest only counted;
+    # csv, json and --out stream the last statement's result, a frame at a time
     preview = fmt == "table" and out is None
     if preview:
         results = (
@@ -69,7 +72,7 @@ def sql_command(
             for p in sercap.sql_preview(wh, statements, limit, write=write)
         )
     else:
-        results = ((t, f, f.height) for t, f in sercap.iter_sql(wh, statements, write=write))
+        results = ((t, f, None) for t, f in sercap.sql_stream(wh, statements, write=write))
     for i in range(1, n + 1):
         try:
             text, frame, rows = next(results)
@@ -84,14 +87,20 @@ def sql_command(
             click.echo(format_table(frame, limit=limit, rows=rows))
             if i < n:
                 click.echo()
+    if preview:
+        return
     last = "" if n <= 1 else f" (the result of the last of {n} statements)"
-    if out is not None:
-        write_frame(frame, out, wh.root)
-        click.echo(f"wrote {frame.height} rows{last} to {out}")
-    elif not preview:
-        if last:
-            click.echo(f"showing{last}", err=True)
-        print_frame(frame, fmt=fmt, limit=limit)
+    try:
+        if out is not None:
+            written = write_frames(frame, out, wh.root)
+            click.echo(f"wrote {written} rows{last} to {out}")
+        else:
+            if last:
+                click.echo(f"showing{last}", err=True)
+            print_frames(frame, fmt)
+    finally:  # (a result left half read holds the connection)
+        if hasattr(frame, "close"):
+            frame.close()
 
 
 @main.command("info")

@@ -75,6 +75,8 @@ def _as_text_where_needed(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelati
 
 #: Rows per batch when :meth:`Warehouse.query_head` reads a result (DuckDB's vector size).
 HEAD_BATCH_ROWS = 2048
+#: About how many bytes of a result :meth:`Warehouse.frames` holds at a time.
+STREAM_BYTES = 32 * 2**20
 
 
 def _as_duckdb_error(exc: BaseException) -> duckdb.Error:
@@ -176,6 +178,25 @@ class Warehouse:
         if schema is None:  # no rows: the columns still come back
             return pl.from_arrow(rel.limit(0).to_arrow_table()), 0
         return pl.from_arrow(pa.Table.from_batches(kept, schema=schema).combine_chunks()), total
+
+    def frames(self, sql: str, *, text_types: bool = False) -> Iterator[pl.DataFrame]:
+        """A query's result as polars DataFrames of about :data:`STREAM_BYTES` each, read as
+        they are consumed (one in memory at a time); an empty result is one empty frame
+        with the result's columns. ``text_types`` as for :meth:`query`. Read it to the end,
+        or close it (see :meth:`batches`)."""
+        rel = self._relation(sql)
+        if rel is None:
+            yield pl.DataFrame()
+            return
+        if text_types:
+            rel = _as_text_where_needed(rel)
+        rows = max(HEAD_BATCH_ROWS, STREAM_BYTES // (8 * max(len(rel.columns), 1)))
+        empty = True
+        for batch in self._read(rel, rows):
+            empty = False
+            yield pl.from_arrow(batch)
+        if empty:  # no batch: the columns still come back
+            yield pl.from_arrow(rel.limit(0).to_arrow_table())
 
     def batches(self, sql: str, rows: int | None = None) -> Iterator[pa.RecordBatch]:
         """A query's result as Arrow record batches of at most ``rows`` rows, read as they
