@@ -133,9 +133,9 @@ def comparison_png(rows: Sequence[dict], path: Path, n_classes: int | None = Non
         )
     ax.set_yticks(y, names)
     ax.set(xlim=(0, 1), xlabel="score (pooled out-of-fold)", title="model comparison")
-    # below the axes: inside, it covered the bottom row's bars (a hand-chosen ensemble's)
-    ax.legend(handles=handles, fontsize=8, ncol=len(handles), loc="upper center",
-              bbox_to_anchor=(0.5, -0.2))  # fmt: skip
+    # beside the axes, at the top: inside, it covered the bottom row's bars (a hand-chosen
+    # ensemble's); below, its distance grew with the number of rows
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return save_png(fig, path)
 
 
