@@ -103,6 +103,11 @@ def recall_png(recalls: dict[str, Sequence[float]], classes: Sequence[str], path
     return save_png(fig, path)
 
 
+def _shortened(name: str, most: int) -> str:
+    """``name`` cut to ``most`` characters with an ellipsis."""
+    return name if len(name) <= most else name[: most - 1] + "…"
+
+
 def comparison_png(rows: Sequence[dict], path: Path, n_classes: int | None = None) -> Path:
     """Horizontal bars of UA, WA and macro-F1 per model, in the order of ``rows`` from the
     top (a comparison table's: best UA first, with any row whose ``ranked`` is False, an
@@ -111,7 +116,10 @@ def comparison_png(rows: Sequence[dict], path: Path, n_classes: int | None = Non
     Bars are not sorted here: sorted by UA, a hand-chosen ensemble sat among the ranked runs.
     """
     rows = list(rows)[::-1]  # barh draws from the bottom
-    names = [r["model"] + ("" if r.get("ranked", True) else " (not ranked)") for r in rows]
+    names = [  # (an average of 15 models' name took half the picture's width)
+        _shortened(r["model"], 48) + ("" if r.get("ranked", True) else " (not ranked)")
+        for r in rows
+    ]
     y = np.arange(len(rows))
     fig = figure(figsize=(8, 1 + 0.45 * len(rows) * 1.6))
     from matplotlib.patches import Patch

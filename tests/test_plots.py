@@ -92,11 +92,14 @@ def test_the_comparison_keeps_the_tables_order_and_marks_a_hand_chosen_ensemble(
         {"model": "svm", "ua": 0.70, "wa": 0.71, "macro_f1": 0.69},
         {"model": "rf", "ua": 0.60, "wa": 0.61, "macro_f1": 0.59},
         {"model": "avg(svm+rf)", "ua": 0.75, "wa": 0.76, "macro_f1": 0.74, "ranked": False},
-    ]
+        {"model": "avg(" + "+".join(["resnet34"] * 10) + ")", "ua": 0.5, "wa": 0.5,
+         "macro_f1": 0.5},
+    ]  # fmt: skip
     plots.comparison_png(rows, tmp_path / "m.png", n_classes=3)
     [ax] = figures[0].axes
     top_down = [t.get_text() for t in ax.get_yticklabels()][::-1]
-    assert top_down == ["svm", "rf", "avg(svm+rf) (not ranked)"]
+    assert top_down[:3] == ["svm", "rf", "avg(svm+rf) (not ranked)"]
+    assert len(top_down[3]) == 48 and top_down[3].endswith("…")  # a long name, cut
     hatched = [p.get_hatch() for p in ax.patches]
     assert hatched.count("//") == 3  # the ensemble's UA, WA and F1 bars
     legend = ax.get_legend()
