@@ -3,9 +3,10 @@
 Each file is decoded once per sample rate and its descriptors are computed once per feature
 set, whichever ensemble members read them; the functionals of the whole chunk come from one
 SQL query (the same ``sql/templates/functionals.sql`` that extraction runs), and a model on
-functionals scores the chunk in one call. One file at a time paid about 80 ms of fixed work
-per file (a DuckDB connection, the query's planning, assembling its wide table) against
-about 13 ms of descriptors.
+functionals whose rows are scored independently (``batch_invariant``: scikit-learn,
+XGBoost, LightGBM) scores the chunk in one call. One file at a time paid about 80 ms of
+fixed work per file (a DuckDB connection, the query's planning, assembling its wide table)
+against about 13 ms of descriptors.
 
 A file's own problem (unreadable audio, features that cannot be computed, a non-finite
 output) stays that file's: it is returned as an :class:`~sercap.audio.AudioError` in its
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from sercap.audio import AudioError, audio_problem, load_audio
+from sercap.audio import AudioError, audio_problem, load_audio, probe_audio
 from sercap.modality import AUDIO, FUSED, TEXT
 from sercap.predict_inputs import FinalModel, fused_input, model_input
 
@@ -39,8 +40,6 @@ def chunks(
     """``paths`` in consecutive chunks, in order, of at most ``size`` files (default
     :data:`CHUNK_FILES`) and ``seconds`` of audio (default :data:`CHUNK_SECONDS`, from each
     file's header; a file that cannot be probed counts as none)."""
-    from sercap.audio import probe_audio
-
     size = CHUNK_FILES if size is None else size
     seconds = CHUNK_SECONDS if seconds is None else seconds
     out: list[list[Path]] = []
