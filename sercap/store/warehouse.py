@@ -137,13 +137,20 @@ class Warehouse:
         also inside a struct, list or map) come back as DuckDB's text of them (for queries
         a user wrote; the statement runs once either way).
         """
-        try:
+        with self._damage_said():
             rel = self.con.sql(sql, params=params)
             if rel is None:
                 return pl.DataFrame()
             if text_types:
                 rel = _as_text_where_needed(rel)
             return rel.pl()
+
+    @contextlib.contextmanager
+    def _damage_said(self) -> Iterator[None]:
+        """A DuckDB error about a damaged part (or catalog) of this warehouse, raised in the
+        block, as one line naming it and the repair (:func:`damaged_part_error`)."""
+        try:
+            yield
         except duckdb.Error as exc:
             damaged = damaged_part_error(exc, self.root)
             if damaged is None:
@@ -209,13 +216,8 @@ class Warehouse:
 
     def _relation(self, sql: str) -> duckdb.DuckDBPyRelation | None:
         """``con.sql(sql)``, a damaged part met while binding as one line (as :meth:`query`)."""
-        try:
+        with self._damage_said():
             return self.con.sql(sql)
-        except duckdb.Error as exc:
-            damaged = damaged_part_error(exc, self.root)
-            if damaged is None:
-                raise
-            raise damaged from exc
 
     def _read(
         self, rel: duckdb.DuckDBPyRelation, rows: int | None = None
@@ -228,17 +230,11 @@ class Warehouse:
         """
         import pyarrow as pa
 
-        try:
-            with rel.to_arrow_reader(batch_size=rows or HEAD_BATCH_ROWS) as reader:
-                try:
-                    yield from reader
-                except (OSError, pa.ArrowException) as exc:
-                    raise _as_duckdb_error(exc) from exc
-        except duckdb.Error as exc:
-            damaged = damaged_part_error(exc, self.root)
-            if damaged is None:
-                raise
-            raise damaged from exc
+        with self._damage_said(), rel.to_arrow_reader(batch_size=rows or HEAD_BATCH_ROWS) as reader:
+            try:
+                yield from reader
+            except (OSError, pa.ArrowException) as exc:
+                raise _as_duckdb_error(exc) from exc
 
     def execute(self, sql: str, params: Sequence[Any] | dict | None = None) -> None:
         """Run a statement whose result is not needed (fully consumed, as DuckDB 2 asks)."""
