@@ -304,10 +304,8 @@ def _run_statements(
     """Each statement, its result (its first ``head`` rows when given; with ``stream`` an
     iterator of frames, and -1 for its rows) and its number of rows; columns polars cannot
     hold (INTERVAL, UNION) as text."""
-    import duckdb
-
     for text in texts:
-        try:
+        with _said_as_sql():
             if stream:
                 first = _stream(wh, text)
                 frame, rows = _with_first(first, next(first)), -1
@@ -316,14 +314,25 @@ def _run_statements(
                 rows = frame.height
             else:
                 frame, rows = wh.query_head(text, head, text_types=True)
-        except duckdb.PermissionException as exc:
-            raise RefusedError(
-                str(exc).splitlines()[0],
-                hint="read-only SQL reads only the warehouse's own tables and parts",
-            ) from exc
-        except duckdb.Error as exc:  # a typo, an unknown table or column, a bad cast…
-            raise _query_error(exc) from exc
         yield text, frame, rows
+
+
+@contextlib.contextmanager
+def _said_as_sql() -> Iterator[None]:
+    """DuckDB's errors raised in the block as :func:`sql` says them: a read the fence
+    refused as :class:`RefusedError`, anything else (a typo, an unknown table or column, a
+    bad cast…) as :func:`_query_error`'s one line."""
+    import duckdb
+
+    try:
+        yield
+    except duckdb.PermissionException as exc:
+        raise RefusedError(
+            str(exc).splitlines()[0],
+            hint="read-only SQL reads only the warehouse's own tables and parts",
+        ) from exc
+    except duckdb.Error as exc:
+        raise _query_error(exc) from exc
 
 
 def _query_error(exc: Exception) -> QueryError:
@@ -348,17 +357,8 @@ def _query_error(exc: Exception) -> QueryError:
 def _stream(wh: Warehouse, text: str) -> Iterator[pl.DataFrame]:
     """A statement's frames (:meth:`Warehouse.frames`), DuckDB's errors met while reading
     them said as :func:`_run_statements` says them."""
-    import duckdb
-
-    try:
+    with _said_as_sql():
         yield from wh.frames(text, text_types=True)
-    except duckdb.PermissionException as exc:
-        raise RefusedError(
-            str(exc).splitlines()[0],
-            hint="read-only SQL reads only the warehouse's own tables and parts",
-        ) from exc
-    except duckdb.Error as exc:
-        raise _query_error(exc) from exc
 
 
 def _with_first(rest: Iterator[pl.DataFrame], first: pl.DataFrame) -> Iterator[pl.DataFrame]:
