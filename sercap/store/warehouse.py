@@ -28,9 +28,6 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from sercap._lazy import pl
-
-if TYPE_CHECKING:
-    import pyarrow as pa
 from sercap.errors import (
     NotFoundError,
     SercapError,
@@ -43,6 +40,9 @@ from sercap.errors import (
 from sercap.sqlfiles import sql_dir
 from sercap.store import parts, views
 from sercap.store.layout import DB_FILENAME
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 #: Version of the catalog schema this code writes. Changes to a table are numbered scripts in
 #: ``sql/`` (``0NN_*.sql``) that are idempotent (``ADD COLUMN IF NOT EXISTS``) and applied in
@@ -162,42 +162,35 @@ class Warehouse:
     ) -> tuple[pl.DataFrame, int]:
         """The first ``limit`` rows of a query as a polars DataFrame, and how many rows it has.
 
-        The result is read in batches of DuckDB's vector size: rows past ``limit`` are
-        counted and dropped, so a result of millions of rows (``SELECT * FROM frames``)
-        holds one batch in memory, not the whole result. Otherwise as :meth:`query`.
+        The result is read in batches of DuckDB's vector size (:meth:`frames`): rows past
+        ``limit`` are counted and dropped, so a result of millions of rows (``SELECT * FROM
+        frames``) holds one batch in memory, not the whole result. Otherwise as
+        :meth:`query`.
         """
-        import pyarrow as pa
-
-        rel = self._relation(sql)  # (binds now: a typo raises before anything is read)
-        if rel is None:
-            return pl.DataFrame(), 0
-        if text_types:
-            rel = _as_text_where_needed(rel)
-        schema = None
-        kept: list[pa.RecordBatch] = []
+        kept: list[pl.DataFrame] = []
         held = total = 0
-        for batch in self._read(rel):
-            schema = batch.schema
-            total += batch.num_rows
-            if held < limit:
-                kept.append(batch.slice(0, limit - held))
-                held += kept[-1].num_rows
-        if schema is None:  # no rows: the columns still come back
-            return pl.from_arrow(rel.limit(0).to_arrow_table()), 0
-        return pl.from_arrow(pa.Table.from_batches(kept, schema=schema).combine_chunks()), total
+        for frame in self.frames(sql, text_types=text_types, rows=HEAD_BATCH_ROWS):
+            total += frame.height
+            if held < limit or not kept:  # (the first, even empty: it has the columns)
+                kept.append(frame.head(limit - held))
+                held += kept[-1].height
+        return pl.concat(kept, rechunk=True), total
 
-    def frames(self, sql: str, *, text_types: bool = False) -> Iterator[pl.DataFrame]:
-        """A query's result as polars DataFrames of about :data:`STREAM_BYTES` each, read as
-        they are consumed (one in memory at a time); an empty result is one empty frame
-        with the result's columns. ``text_types`` as for :meth:`query`. Read it to the end,
-        or close it (see :meth:`batches`)."""
-        rel = self._relation(sql)
+    def frames(
+        self, sql: str, *, text_types: bool = False, rows: int | None = None
+    ) -> Iterator[pl.DataFrame]:
+        """A query's result as polars DataFrames of ``rows`` rows (default: about
+        :data:`STREAM_BYTES` each), read as they are consumed (one in memory at a time); an
+        empty result is one empty frame with the result's columns. ``text_types`` as for
+        :meth:`query`. Read it to the end, or close it (see :meth:`batches`)."""
+        rel = self._relation(sql)  # (binds now: a typo raises before anything is read)
         if rel is None:
             yield pl.DataFrame()
             return
         if text_types:
             rel = _as_text_where_needed(rel)
-        rows = max(HEAD_BATCH_ROWS, STREAM_BYTES // (8 * max(len(rel.columns), 1)))
+        if rows is None:
+            rows = max(HEAD_BATCH_ROWS, STREAM_BYTES // (8 * max(len(rel.columns), 1)))
         empty = True
         for batch in self._read(rel, rows):
             empty = False
