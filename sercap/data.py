@@ -396,14 +396,19 @@ def _query_utterances(
         return wh.query(sql, params)
 
 
-@contextlib.contextmanager
-def _wanted(wh: Warehouse, utt_ids: pl.Series) -> Iterator[None]:
+def _wanted(wh: Warehouse, utt_ids: pl.Series) -> contextlib.AbstractContextManager:
     """The utterance ids as the relation ``wanted`` while the block runs."""
-    wh.con.register("wanted", pl.DataFrame({"utt_id": utt_ids}).to_arrow())
+    return _registered(wh, "wanted", pl.DataFrame({"utt_id": utt_ids}))
+
+
+@contextlib.contextmanager
+def _registered(wh: Warehouse, name: str, frame: pl.DataFrame) -> Iterator[None]:
+    """``frame`` as the relation ``name`` on the warehouse's connection while the block runs."""
+    wh.con.register(name, frame.to_arrow())
     try:
         yield
     finally:
-        wh.con.unregister("wanted")
+        wh.con.unregister(name)
 
 
 def _require_view(wh: Warehouse, view: str, command: str) -> None:
@@ -476,8 +481,7 @@ def _read_sequences(
     # numpy copy and a string id per frame took 3.7x the data's size).
     values = np.empty((int(starts[-1]), len(cols)), dtype=np.float32)
     offsets = pl.DataFrame({"utt_id": lengths["utt_id"], "start__": starts[:-1]})
-    wh.con.register("offsets__", offsets.to_arrow())
-    try:
+    with _registered(wh, "offsets__", offsets):
         for batch in wh.batches(
             f"SELECT o.start__ + f.frame AS row__, {select} "
             f"FROM {view} f JOIN offsets__ o USING (utt_id)"
@@ -487,8 +491,6 @@ def _read_sequences(
             for j in range(len(cols)):
                 block[:, j] = to_floats(batch.column(j + 1), np.float32)
             values[rows] = block
-    finally:
-        wh.con.unregister("offsets__")
     sequences = [values[starts[i] : starts[i + 1]] for i in range(lengths.height)]
     return sequences, lengths["utt_id"].to_list(), cols
 

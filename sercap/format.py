@@ -227,7 +227,7 @@ def _write_parquet(frames: Iterable[pl.DataFrame], path: Path) -> int:
         pending.clear()
 
     try:
-        for frame in [frames] if isinstance(frames, pl.DataFrame) else frames:
+        for frame in frames:
             if frame.height == 0 and (rows or pending):
                 continue
             pending.append(frame)
