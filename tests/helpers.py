@@ -251,3 +251,31 @@ def die_once_then_sum(item: tuple) -> float:
 def fail_task(_: object) -> None:
     """A cluster task (importable by workers) that fails."""
     raise ValueError("this task fails")
+
+
+def predicting_warehouse(
+    folder: Path, *, per_speaker: int, seed: int, models: dict[str, dict]
+) -> tuple[Path, dict[str, str]]:
+    """A synthetic corpus (2 sessions) in ``folder``, ingested and extracted, with a run of
+    each of ``models`` (name → parameters) and ``"ensemble"``, the average of the svm and
+    rf runs: what the prediction tests predict with. Returns the warehouse folder and the
+    run ids by name."""
+    from sercap.corpora.ingest import ingest
+    from sercap.corpora.synthetic import generate
+    from sercap.ensemble import ensemble_runs
+    from sercap.experiment import data_request, load_for, run_model
+    from sercap.features.extract import extract
+    from sercap.store import connect
+
+    corpus = generate(folder / "corpus", sessions=2, per_speaker=per_speaker, seed=seed).root
+    wh = connect(folder / "wh")
+    ingest(wh, "iemocap", corpus)
+    extract(wh, "default", jobs=1, progress=False)
+    data = load_for(wh, data_request("svm"))
+    runs = {
+        name: run_model(wh, name, data, params=params, progress=False).run_id
+        for name, params in models.items()
+    }
+    runs["ensemble"], _ = ensemble_runs(wh, [runs["svm"], runs["rf"]])
+    wh.close()
+    return folder / "wh", runs

@@ -9,39 +9,27 @@ import soundfile as sf
 
 import sercap.features.lld as lld
 import sercap.predict_batch as batch
-from sercap.corpora.ingest import ingest
-from sercap.corpora.synthetic import generate
-from sercap.ensemble import ensemble_runs
-from sercap.experiment import data_request, load_for, run_model
-from sercap.features.extract import extract
+from sercap.experiment import data_request, load_for
 from sercap.prediction import RANGE_FILE, final_model, predict_files, training_range
 from sercap.store import connect, runs
+from tests.helpers import predicting_warehouse
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> dict:
     """A tiny synthetic corpus with svm and rf runs, an ensemble of both, and its wavs."""
     base = tmp_path_factory.mktemp("batch")
-    corpus = generate(base / "corpus", sessions=2, per_speaker=6, seed=3).root
-    wh = connect(base / "wh")
-    ingest(wh, "iemocap", corpus)
-    extract(wh, "default", jobs=1, progress=False)
-    data = load_for(wh, data_request("svm"))
-    ids = {
-        "svm": run_model(wh, "svm", data, progress=False).run_id,
-        "rf": run_model(wh, "rf", data, params={"n_estimators": 10}, progress=False).run_id,
-        "dnn": run_model(
-            wh, "dnn", data, params={"epochs": 3, "n_seeds": 1}, progress=False
-        ).run_id,
-    }
-    ids["ensemble"], _ = ensemble_runs(wh, [ids["svm"], ids["rf"]])
-    wavs = [Path(p) for p in wh.query("SELECT path FROM utterances ORDER BY utt_id")["path"]]
-    wh.close()
+    wh_dir, ids = predicting_warehouse(
+        base, per_speaker=6, seed=3,
+        models={"svm": {}, "rf": {"n_estimators": 10}, "dnn": {"epochs": 3, "n_seeds": 1}},
+    )  # fmt: skip
+    with connect(wh_dir, read_only=True) as wh:
+        wavs = [Path(p) for p in wh.query("SELECT path FROM utterances ORDER BY utt_id")["path"]]
     broken = base / "broken.wav"
     broken.write_bytes(b"not audio")
     silent = base / "silent.wav"
     sf.write(silent, np.zeros(16000, np.float32), 16000)
-    return {"wh": base / "wh", "runs": ids, "wavs": wavs, "broken": broken, "silent": silent}
+    return {"wh": wh_dir, "runs": ids, "wavs": wavs, "broken": broken, "silent": silent}
 
 
 def _probas(results) -> list:

@@ -8,33 +8,21 @@ import soundfile as sf
 from click.testing import CliRunner
 
 from cli import main
-from sercap.corpora.ingest import ingest
-from sercap.corpora.synthetic import generate
-from sercap.ensemble import ensemble_runs
 from sercap.errors import SercapError
 from sercap.experiment import data_request, load_for, run_model
-from sercap.features.extract import extract
 from sercap.prediction import newest_run, predict_files
 from sercap.store import connect
 from sercap.store.runs import get_run
+from tests.helpers import predicting_warehouse
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     """A tiny synthetic corpus, ingested and extracted, with svm and rf runs stored."""
     base = tmp_path_factory.mktemp("predict")
-    corpus = generate(base / "corpus", sessions=2, per_speaker=10, seed=1).root
-    wh = connect(base / "wh")
-    ingest(wh, "iemocap", corpus)
-    extract(wh, "default", jobs=1, progress=False)
-    data = load_for(wh, data_request("svm"))
-    runs = {
-        "svm": run_model(wh, "svm", data, progress=False).run_id,
-        "rf": run_model(wh, "rf", data, params={"n_estimators": 20}, progress=False).run_id,
-    }
-    runs["ensemble"], _ = ensemble_runs(wh, [runs["svm"], runs["rf"]])
-    wh.close()
-    return base / "wh", runs
+    return predicting_warehouse(
+        base, per_speaker=10, seed=1, models={"svm": {}, "rf": {"n_estimators": 20}}
+    )
 
 
 def _about_the_model(notes: list[str]) -> list[str]:
