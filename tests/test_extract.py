@@ -176,13 +176,20 @@ def test_two_jobs_store_the_same_numbers_as_one(tmp_path, corpus_wh) -> None:
     assert one.equals(two)
 
 
-def test_a_changed_definition_is_a_new_set_and_old_rows_stay(corpus_wh) -> None:
+def test_a_changed_definition_is_a_new_set_and_old_rows_stay(corpus_wh, monkeypatch) -> None:
+    import sercap.features.featureset as featureset
+
     wh = corpus_wh
     old = get_feature_set("default")
     extract(wh, old, progress=False)
-    new = old.with_params(hop_ms=20.0)
-    assert new.name == "default" and new.hash != old.hash
-    summary = extract(wh, new, progress=False)
+    # a later sercap whose default set has another hop
+    builtins = featureset.builtin_definitions()
+    kind, params, description = builtins["default"]
+    builtins["default"] = (kind, {**params, "hop_ms": 20.0}, description)
+    monkeypatch.setattr(featureset, "builtin_definitions", lambda: builtins)
+    new = get_feature_set("default")
+    assert new.hash != old.hash
+    summary = extract(wh, "default", progress=False)
     assert summary.done == GOOD  # nothing reused from the other hash
     n_old = wh.scalar(f"SELECT count(*) FROM frames_default_{old.hash}")
     n_new = wh.scalar("SELECT count(*) FROM frames_default")

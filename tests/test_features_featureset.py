@@ -27,11 +27,12 @@ def test_builtins_and_their_kinds() -> None:
 def test_hash_is_stable_and_covers_every_parameter() -> None:
     a, b = get_feature_set("default"), get_feature_set("default")
     assert a.hash == b.hash and len(a.hash) == 16
-    assert a.with_params(hop_ms=5.0).hash != a.hash
+    other = a.with_params(name="other")
+    assert other.hash != a.hash
+    assert other.with_params(hop_ms=5.0).hash != other.hash
     groups = json.loads(json.dumps(a.params["groups"]))
     groups["logmel"]["n_mels"] = 40
-    assert a.with_params(groups=groups).hash != a.hash
-    assert a.with_params(name="other").hash != a.hash
+    assert other.with_params(groups=groups).hash != other.hash
     assert get_feature_set("pyin").hash != a.hash
 
 
@@ -86,6 +87,34 @@ def test_register_is_idempotent_and_listed(wh) -> None:
     row = table.filter(name="mine").row(0, named=True)
     assert row["hash"] == custom.hash and row["stored"] == 0
     assert "not built in" in row["description"]
+
+
+def test_a_variant_needs_a_name_of_its_own_and_parameters_the_set_has(wh) -> None:
+    fs = get_feature_set("default")
+    # under the built-in's name a variant became what "default" means to train and the
+    # views, while extract went on computing the built-in
+    with pytest.raises(SercapError, match=r"^feature set 'default' is a built-in set and its "
+                       r"hop_ms differ; give the variant a name of its own"):  # fmt: skip
+        fs.with_params(hop_ms=20.0)
+    assert fs.with_params().hash == fs.hash  # the built-in itself is fine
+    impostor = make_feature_set("default", "lld", {**fs.params, "hop_ms": 20.0})
+    with pytest.raises(SercapError, match="'default' is a built-in set"):
+        register(wh, impostor)
+    assert wh.scalar("SELECT count(*) FROM feature_sets") == 0
+    # an unknown key changed the hash and nothing else
+    with pytest.raises(SercapError, match=r"^feature set 'default' has no parameter 'hopms'; "
+                       r"its parameters: deltas, groups, hop_ms, n_fft"):  # fmt: skip
+        fs.with_params(name="hop5", hopms=5)
+
+
+def test_a_set_defined_in_code_is_described_from_its_stored_definition(wh) -> None:
+    custom = get_feature_set("default").with_params(name="hop20", hop_ms=20.0)
+    with pytest.raises(SercapError, match="unknown feature set 'hop20'"):
+        describe_feature_set(wh, "hop20")
+    register(wh, custom)
+    text = describe_feature_set(wh, "hop20")
+    assert text.startswith(f"hop20 (lld), hash {custom.hash}\n  defined in code, not built in")
+    assert "  hop_ms: 20.0" in text and "per-utterance columns: 2853" in text
 
 
 def test_describe_shows_parameters_columns_and_storage(wh) -> None:

@@ -91,10 +91,28 @@ class FeatureSet:
         return float(self.params.get("hop_ms", 10.0)) / 1000.0
 
     def with_params(self, name: str | None = None, **changes: Any) -> FeatureSet:
-        """A copy with some top-level parameters replaced (a new set, a new hash)."""
+        """A copy with some top-level parameters replaced (a new set, a new hash).
+
+        A variant of a built-in set needs a ``name`` of its own: under the built-in's name it
+        would stand in for it in every later command. A key the set does not have is refused
+        (``hopms=5`` would change the hash and nothing else).
+
+        >>> fs = get_feature_set("default").with_params(name="hop20", hop_ms=20.0)
+        >>> fs.name, fs.params["hop_ms"]
+        ('hop20', 20.0)
+        """
+        unknown = sorted(set(changes) - set(self.params))
+        if unknown:
+            raise BadParameterError(
+                f"feature set {self.name!r} has no parameter {', '.join(map(repr, unknown))}; "
+                f"its parameters: {', '.join(sorted(self.params))}"
+            )
+        name = self.name if name is None else name
         params = copy.deepcopy(dict(self.params))
         params.update(changes)
-        return make_feature_set(name or self.name, self.kind, params, self.description)
+        variant = make_feature_set(name, self.kind, params, self.description)
+        refuse_builtin_name(variant)
+        return variant
 
 
 def library_versions(kind: str, params: Mapping[str, Any] | None = None) -> dict[str, str]:
@@ -288,6 +306,26 @@ def builtin_definitions() -> dict[str, tuple[str, dict[str, Any], str]]:
             "log-mel spectrogram images: 64 mels, 10 ms per column, -90..0 dB as 0..255 PNG",
         ),
     }
+
+
+def refuse_builtin_name(fs: FeatureSet) -> None:
+    """Refuse a set that carries a built-in set's name but not its definition: stored, it
+    would become what that name means for ``train``, the views and every later command,
+    while ``extract`` goes on computing the built-in."""
+    if fs.name not in builtin_definitions():
+        return
+    builtin = get_feature_set(fs.name)
+    if fs.hash == builtin.hash:
+        return
+    changed = sorted(
+        k for k in set(fs.params) | set(builtin.params)
+        if fs.params.get(k) != builtin.params.get(k)
+    )  # fmt: skip
+    what = f"its {', '.join(changed)} differ" if changed else "it differs"
+    raise BadParameterError(
+        f"feature set {fs.name!r} is a built-in set and {what}; give the variant a name of "
+        f"its own (.with_params(name='{fs.name}-mine', ...))"
+    )
 
 
 def builtin_names(kind: str | None = None) -> list[str]:

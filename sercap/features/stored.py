@@ -13,12 +13,15 @@ from sercap.features.featureset import (
     builtin_names,
     get_feature_set,
     output_columns,
+    refuse_builtin_name,
 )
 from sercap.store import Warehouse, catalog
 
 
 def register(wh: Warehouse, fs: FeatureSet) -> None:
-    """Record the definition in the warehouse's feature_sets table (idempotent)."""
+    """Record the definition in the warehouse's feature_sets table (idempotent); a set
+    under a built-in set's name must be that set."""
+    refuse_builtin_name(fs)
     catalog.register_feature_set(wh, fs.hash, fs.name, fs.kind, fs.params, fs.versions)
 
 
@@ -64,9 +67,23 @@ def _param_lines(params: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _defined(wh: Warehouse | None, name: str) -> FeatureSet:
+    """Built-in set ``name``, or the newest definition of that name stored in ``wh``."""
+    if name in builtin_names() or wh is None:
+        return get_feature_set(name)
+    record = catalog.newest_feature_set_record(wh, name)
+    if record is None:
+        return get_feature_set(name)  # says which sets there are
+    return FeatureSet(
+        name, record["kind"], record["params"], "defined in code, not built in",
+        record["versions"],
+    )  # fmt: skip
+
+
 def describe_feature_set(wh: Warehouse | None, name: str) -> str:
-    """A readable account of one set: parameters, versions, columns, storage, views."""
-    fs = get_feature_set(name)
+    """A readable account of one set: parameters, versions, columns, storage, views (a set
+    defined in code is described from its newest definition stored in ``wh``)."""
+    fs = _defined(wh, name)
     ok, bad = _stored(wh).get(fs.hash, (0, 0))
     view = {"lld": "utterance_features", "opensmile": f"features_{name}", "image": "images"}
     lines = [

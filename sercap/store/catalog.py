@@ -59,14 +59,30 @@ def stored_feature_sets(wh: Warehouse) -> list[tuple[str, str, str]]:
 
 
 def feature_set_record(wh: Warehouse, digest: str) -> dict | None:
-    """name, kind, params and hash of a recorded definition, or None."""
+    """name, kind, params, versions and hash of a recorded definition, or None."""
     rows = wh.con.execute(
-        "SELECT name, kind, params_json FROM feature_sets WHERE hash = ?", [digest]
+        "SELECT name, kind, params_json, versions_json FROM feature_sets WHERE hash = ?",
+        [digest],
     ).fetchall()
     if not rows:
         return None
-    name, kind, params = rows[0]
-    return {"name": name, "kind": kind, "params": json.loads(params), "hash": digest}
+    name, kind, params, versions = rows[0]
+    return {
+        "name": name,
+        "kind": kind,
+        "params": json.loads(params),
+        "versions": json.loads(versions or "{}"),
+        "hash": digest,
+    }
+
+
+def newest_feature_set_record(wh: Warehouse, name: str) -> dict | None:
+    """The newest recorded definition called ``name`` (what that name means to ``train``
+    and the views), or None."""
+    rows = wh.con.execute(
+        "SELECT hash FROM feature_sets WHERE name = ? ORDER BY created_at DESC LIMIT 1", [name]
+    ).fetchall()
+    return feature_set_record(wh, rows[0][0]) if rows else None
 
 
 def feature_set_overview(wh: Warehouse) -> pl.DataFrame:
