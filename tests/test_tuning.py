@@ -610,6 +610,23 @@ def test_the_header_says_how_many_inner_folds_a_fold_really_gets(tmp_path) -> No
     wh.close()
 
 
+def test_a_say_that_raises_leaves_the_callers_warehouse_open(tmp_path) -> None:
+    """tune closes the warehouse while trials run and opens it again in a `finally`; its
+    header was said between the two, so a `say` that raised left the caller's wh closed."""
+    import sercap
+
+    wh = connect(tmp_path / "wh")
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+
+    def broken(line: str) -> None:
+        raise RuntimeError("the logger broke")
+
+    with pytest.raises(RuntimeError, match="the logger broke"):
+        sercap.tune(wh, "svm", trials=1, progress=False, final=False, say=broken)
+    assert wh.scalar("SELECT count(*) FROM utterances") == 27
+    wh.close()
+
+
 def test_tune_says_a_line_as_each_study_ends(tmp_path) -> None:
     """In a log file (no progress bar) a tuning of many studies printed its header and then
     nothing until the end; each study now ends with a line of its trials and inner score."""

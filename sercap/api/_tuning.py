@@ -422,15 +422,16 @@ def tune(
     def fingerprint(rows: Any) -> str | None:
         return fingerprint_of(data, audio, rows)
 
-    database = _database_file(wh)
-    if database:  # let other processes use the warehouse while trials run
-        wh.close()
     n_folds = len(set(folds)) if folds else len(set(data.folds))
     say(
         f"study {name}: {len(data)} utterances, {n_folds} outer-fold studies"
         f"{' + final' if final else ''} × {trials} trials{' in all' if top_up else ''}, "
         f"{_inner_folds_used(data, inner_folds)}, storage {label}"
     )
+    # (said before the close below: a `say` that raised left the caller's wh closed)
+    database = _database_file(wh)
+    if database:  # let other processes use the warehouse while trials run
+        wh.close()
     try:
         result = run_nested(
             model,
