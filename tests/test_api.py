@@ -363,6 +363,31 @@ def test_sql_stream_gives_each_result_a_frame_at_a_time(monkeypatch) -> None:
         wh.close()
 
 
+def test_a_stream_left_part_read_does_not_block_the_warehouse(monkeypatch) -> None:
+    """A `break` out of a stream left DuckDB's result open, and every later verb on the
+    warehouse raised DuckDB's raw ResourceInUseException. The next query closes it; the
+    stream, read on, says so in one line rather than stopping short."""
+    import sercap.store.warehouse as warehouse
+
+    monkeypatch.setattr(warehouse, "STREAM_BYTES", 8 * 3000)
+    wh = sercap.connect(":memory:")
+    try:
+        for _, frames in sercap.sql_stream(wh, "FROM range(10000) t(i)"):
+            next(frames)
+            break
+        assert sercap.sql(wh, "SELECT 42 AS x")[0][1]["x"].to_list() == [42]
+        with pytest.raises(sercap.SercapError, match="^a query result was read after the wa"):
+            next(frames)
+        for _, frames in sercap.sql_stream(wh, "FROM range(10000) t(i)"):
+            next(frames)
+            break
+        assert wh.query("SELECT 7 AS b")["b"].to_list() == [7]  # the object's own queries
+        assert wh.scalar("SELECT 8") == 8
+        assert sercap.runs(wh).height == 0  # and a verb
+    finally:
+        wh.close()
+
+
 def test_a_list_of_queries_is_read_as_the_text_form_is() -> None:
     """A list item with two statements returned only the last result, and a typo in a list
     raised DuckDB's ParserException where the text form raises QueryError."""
@@ -826,6 +851,24 @@ def test_tuning_gives_back_the_callers_optuna_verbosity(issue_example) -> None:
         assert tuned.final is None and list(tuned.folds) == [fold]
     finally:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def test_a_transaction_the_statements_leave_open_is_rolled_back_with_one_line() -> None:
+    """A BEGIN without its COMMIT returned normally and left the transaction open: the next
+    write said DuckDB's 'cannot start a transaction within a transaction', train fitted and
+    then raised it, and closing the warehouse dropped the table silently."""
+    with sercap.connect(":memory:") as wh:
+        with pytest.raises(sercap.QueryError, match="^the statements began a transaction an"):
+            sercap.sql(wh, "BEGIN; CREATE TABLE notes (x INT)", write=True)
+        assert not wh.has_relation("notes")
+        # a statement failing inside the user's transaction: rolled back too, and said
+        with pytest.raises(sercap.QueryError, match="transaction it was in was rolled back"):
+            sercap.sql(wh, "BEGIN; CREATE TABLE a (x INT); INSERT INTO a VALUES ('x')", write=True)
+        assert not wh.has_relation("a")
+        sercap.sql(wh, "CREATE TABLE b (x INT)", write=True)
+        sercap.sql(wh, "BEGIN; INSERT INTO b VALUES (1); COMMIT; FROM b", write=True)
+        sercap.sql(wh, "INSERT INTO b VALUES (2); INSERT INTO b VALUES (3)", write=True)
+        assert sercap.sql(wh, "SELECT sum(x) AS s FROM b")[0][1]["s"][0] == 6
 
 
 def test_write_sql_stopped_early_or_failing_at_commit_leaves_no_transaction_open(

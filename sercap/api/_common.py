@@ -58,6 +58,8 @@ def _takes_warehouse(func: Callable[..., Any]) -> Callable[..., Any]:
                 f"sercap.{func.__name__}: the first argument is an open warehouse "
                 f"(wh = sercap.connect(PATH)), not {type(wh).__name__} {shown}"
             )
+        if wh is not None:  # a result left part-read (a `break`) blocks every query
+            wh.release()
         return func(*args, **kwargs)
 
     return checked

@@ -171,8 +171,9 @@ def sql_stream(
 
     What ``sercap sql --format csv|json`` and ``--out`` write. DuckDB runs one query at a
     time on a connection: asking for the next statement closes what is left of the current
-    one's frames, and the last statement's must be read to the end (or closed)
-    before the connection runs anything else. With ``write``, the statements run as one
+    one's frames, and so does any other query or verb on the warehouse (a ``break`` out of
+    the loop leaves nothing open); frames read after that raise a one-line error, never
+    stop early. With ``write``, the statements run as one
     transaction as :func:`sql` says, and each result comes whole, as one frame.
 
     Examples
@@ -228,7 +229,9 @@ def _results(
         )
     if not write and wh.read_only:
         _fence(wh)
-    if write and len(texts) > 1 and not _controls_transactions(statements):
+    if write and _controls_transactions(statements):
+        return _run_own_transactions(wh, texts, head)
+    if write and len(texts) > 1:
         return _run_atomically(wh, texts, head)
     return _run_statements(wh, texts, head, stream)
 
@@ -262,6 +265,43 @@ def _run_atomically(
         raise
     _commit(wh, done)
     yield from results
+
+
+def _run_own_transactions(
+    wh: Warehouse, texts: list[str], head: int | None = None
+) -> Iterator[tuple[str, pl.DataFrame, int]]:
+    """Statements that begin and end transactions themselves, all run before the first
+    result is handed over. A transaction they leave open (a BEGIN without its COMMIT, or a
+    statement that failed inside one) is rolled back, with one line: left open, it made
+    every later verb on the warehouse fail, and closing the warehouse dropped it silently."""
+    try:
+        results = list(_run_statements(wh, texts, head))
+    except SercapError as exc:
+        if not _rolled_back(wh):
+            raise
+        hint = "; ".join(filter(None, (exc.hint, "the transaction it was in was rolled back")))
+        raise type(exc)(exc.message, hint=hint) from exc
+    if _rolled_back(wh):
+        raise QueryError(
+            "the statements began a transaction and did not end it, so it was rolled back: "
+            "nothing they did after its BEGIN is stored",
+            hint="end it in the same call (…; COMMIT)",
+        )
+    yield from results
+
+
+def _rolled_back(wh: Warehouse) -> bool:
+    """Roll back the transaction open on ``wh``'s connection, if one is (DuckDB refuses a
+    BEGIN inside one: that is the test); whether there was one."""
+    import duckdb
+
+    try:
+        wh.execute("BEGIN TRANSACTION")
+    except duckdb.TransactionException:
+        wh.execute("ROLLBACK")
+        return True
+    wh.execute("ROLLBACK")
+    return False
 
 
 def _commit(wh: Warehouse, done: str) -> None:

@@ -120,6 +120,8 @@ class Warehouse:
     #: Audio fingerprints a read-only connection hashed again and found unchanged (it
     #: cannot record them): by path, so the next dataset load does not hash them again.
     audio_seen: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: The result :meth:`_read` is streaming, until it is read to the end or closed.
+    _reading: Any = field(default=None, repr=False, compare=False)
 
     # -- queries -----------------------------------------------------------------------
     def query(
@@ -137,6 +139,7 @@ class Warehouse:
         also inside a struct, list or map) come back as DuckDB's text of them (for queries
         a user wrote; the statement runs once either way).
         """
+        self.release()
         with self._damage_said():
             rel = self.con.sql(sql, params=params)
             if rel is None:
@@ -209,6 +212,7 @@ class Warehouse:
 
     def _relation(self, sql: str) -> duckdb.DuckDBPyRelation | None:
         """``con.sql(sql)``, a damaged part met while binding as one line (as :meth:`query`)."""
+        self.release()
         with self._damage_said():
             return self.con.sql(sql)
 
@@ -224,19 +228,40 @@ class Warehouse:
         import pyarrow as pa
 
         with self._damage_said(), rel.to_arrow_reader(batch_size=rows or HEAD_BATCH_ROWS) as reader:
+            self._reading = reader
             try:
                 yield from reader
             except (OSError, pa.ArrowException) as exc:
+                if self._reading is not reader:  # closed by release(): said, not DuckDB's text
+                    raise SercapError(
+                        "a query result was read after the warehouse ran another query, "
+                        "which closed what was left of it",
+                        hint="read a streamed result to the end before the next query",
+                    ) from exc
                 raise _as_duckdb_error(exc) from exc
+            finally:
+                if self._reading is reader:
+                    self._reading = None
+
+    def release(self) -> None:
+        """Close what is left of a result whose reader stopped part-way (a ``break`` out of
+        :func:`sercap.sql_stream`'s frames), which DuckDB holds open and which blocks every
+        other query on the connection. Each query of this class calls it first; a reader
+        that goes on afterwards gets a one-line error, not fewer rows."""
+        reader, self._reading = self._reading, None
+        if reader is not None:
+            reader.close()
 
     def execute(self, sql: str, params: Sequence[Any] | dict | None = None) -> None:
         """Run a statement whose result is not needed (fully consumed, as DuckDB 2 asks)."""
+        self.release()
         result = self.con.execute(sql, params) if params is not None else self.con.execute(sql)
         if result.description is not None:
             result.fetchall()
 
     def scalar(self, sql: str, params: Sequence[Any] | dict | None = None) -> Any:
         """First column of the first row, or None."""
+        self.release()
         result = self.con.execute(sql, params) if params is not None else self.con.execute(sql)
         rows = result.fetchall()
         return rows[0][0] if rows else None
