@@ -530,6 +530,20 @@ def test_api_errors_are_of_the_documented_kind(tmp_path) -> None:
             sercap.compare_runs(wh, a.run_id, b.run_id, **bad)
     with pytest.raises(sercap.SercapError, match="cannot create the report folder"):
         sercap.write_report(wh, tmp_path / "wh" / "sercap.duckdb" / "x", importance=False)
+    # the runs train returns are what a notebook passes on (DuckDB's NotImplementedException)
+    both = sercap.ensemble_runs(wh, [a, b])
+    assert both.model == "ensemble" and both == sercap.get_run(wh, both.run_id)
+    assert sercap.compare_runs(wh, a, b, n_boot=100).ua.difference == pytest.approx(a.ua - b.ua)
+    assert sercap.fairness(wh, a).height > 0
+    assert sercap.get_run(wh, a) == a and a != b and len({a, sercap.get_run(wh, a.run_id)}) == 1
+    for bad, words in (
+        ([1, 2], "run_ids=1"),  # DuckDB's multi-line BinderException
+        (None, "run_ids=None"),  # TypeError: 'NoneType' object is not iterable
+    ):
+        with pytest.raises(sercap.BadParameterError, match=words):
+            sercap.ensemble_runs(wh, bad)
+    with pytest.raises(sercap.BadParameterError, match="weights"):
+        sercap.ensemble_runs(wh, [a, b], weights=[True, 1])  # was taken as weight 1
     wh.close()
 
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # only for annotations: the heavy modules load when a verb ru
     from sercap.store import Warehouse
 
 
-@dataclass
+@dataclass(eq=False)  # its frames do not compare as values: one bench is itself
 class Bench:
     """A model comparison: ``table`` (one row per run), ``corpus``, ``report`` (bench.md),
     ``written`` (every file of the report folder by role) and, with ``tuned=True``,

@@ -143,6 +143,19 @@ def _check_text(name: str, value: Any, example: str) -> None:
         )
 
 
+def _run_id(value: Any, name: str = "run_id") -> str:
+    """A run named by its id (or a unique prefix), or the run itself (what :func:`train`
+    and :func:`get_run` return: a notebook passes it on); anything else is one line."""
+    run_id = getattr(value, "run_id", value)
+    if not isinstance(run_id, str) or not run_id.strip():
+        raise BadParameterError(
+            f"{name}={value!r}",
+            hint=f"give a run or a run id, e.g. {name}='svm-20261127-101500-3fa2' "
+            "(sercap.runs(wh) lists them)",
+        )
+    return run_id
+
+
 def _require_writable(wh: Warehouse, why: str) -> None:
     """One line, before any work, when ``wh`` was opened read-only and ``why`` writes."""
     if wh.read_only:

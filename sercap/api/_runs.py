@@ -15,12 +15,12 @@ from sercap.api._common import (
     _check_fraction,
     _check_params,
     _check_seed,
-    _check_text,
     _cluster,
     _listed,
     _output_dir,
     _quiet,
     _require_writable,
+    _run_id,
     _takes_warehouse,
 )
 from sercap.api._warehouse import resolve_corpus
@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # only for annotations: the heavy modules load when a verb ru
     from sercap.store import Warehouse
 
 
-@dataclass
+@dataclass(eq=False)
 class Run:
     """A stored, scored cross-validation run.
 
@@ -77,8 +77,15 @@ class Run:
     def _repr_markdown_(self) -> str:
         return f"```\n{self}\n```"
 
+    # one stored run is one run, however often it is read (its frames compare as arrays)
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.run_id == self.run_id  # type: ignore[attr-defined]
 
-@dataclass
+    def __hash__(self) -> int:
+        return hash(self.run_id)
+
+
+@dataclass(eq=False)
 class RegressionRun:
     """A stored, scored regression run (``train(..., target=...)``).
 
@@ -114,6 +121,13 @@ class RegressionRun:
 
     def _repr_markdown_(self) -> str:
         return f"```\n{self}\n```"
+
+    # one stored run is one run, however often it is read (its frames compare as arrays)
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.run_id == self.run_id  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self.run_id)
 
 
 def _regression_run(wh: Warehouse, record: dict) -> RegressionRun:
@@ -211,7 +225,7 @@ def dataset(
 
 
 @_takes_warehouse
-def get_run(wh: Warehouse, run_id: str) -> Run:
+def get_run(wh: Warehouse, run_id: str | Run | RegressionRun) -> Run:
     """A stored run by id (a unique prefix is enough), with its predictions.
 
     A regression run (``train(..., target=...)``) comes back as a :class:`RegressionRun`
@@ -221,8 +235,8 @@ def get_run(wh: Warehouse, run_id: str) -> Run:
     ----------
     wh : Warehouse
         An open warehouse (``sercap.connect(path)``).
-    run_id : str
-        The run's id, or a prefix that only it starts with.
+    run_id : str or Run
+        The run's id, or a prefix that only it starts with (or a run, read again).
 
     Returns
     -------
@@ -245,8 +259,7 @@ def get_run(wh: Warehouse, run_id: str) -> Run:
     from sercap.store.runs import get_run as _get_run
     from sercap.store.runs import predictions as _predictions
 
-    _check_text("run_id", run_id, "svm-20261127-101500-3fa2")
-    record = _get_run(wh, run_id)  # NotFoundError for no such run
+    record = _get_run(wh, _run_id(run_id))  # NotFoundError for no such run
     if record.get("target"):  # a regression run (sql/008_regression.sql)
         return _regression_run(wh, record)  # type: ignore[return-value]
     classes = list(record["classes"])
@@ -491,7 +504,10 @@ def runs(wh: Warehouse, *, corpus: str | None = None, model: str | None = None) 
 
 @_takes_warehouse
 def ensemble_runs(
-    wh: Warehouse, run_ids: Sequence[str], *, weights: Sequence[float] | None = None
+    wh: Warehouse,
+    run_ids: Sequence[str | Run],
+    *,
+    weights: Sequence[float] | None = None,
 ) -> Run:
     """Average the out-of-fold probabilities of stored runs and store that as a run.
 
@@ -506,8 +522,8 @@ def ensemble_runs(
     ----------
     wh : Warehouse
         An open, writable warehouse.
-    run_ids : sequence of str
-        At least two run ids (unique prefixes are enough).
+    run_ids : sequence of str or Run
+        At least two runs or run ids (unique prefixes are enough).
     weights : sequence of float, optional
         One weight per run (default: equal).
 
@@ -530,12 +546,22 @@ def ensemble_runs(
     from sercap.ensemble import ensemble_runs as _ensemble
 
     if weights is not None and (
-        isinstance(weights, str) or not all(isinstance(w, int | float) for w in weights)
+        isinstance(weights, str)
+        or not isinstance(weights, Sequence)
+        or not all(isinstance(w, int | float) and not isinstance(w, bool) for w in weights)
     ):
         raise BadParameterError(
             f"weights={weights!r}", hint="give one number per run, e.g. weights=[2, 1, 1]"
         )
-    run_id, _ = _ensemble(wh, _listed(run_ids), None if weights is None else list(weights))
+    if isinstance(run_ids, str):
+        ids = _listed(run_ids)
+    elif isinstance(run_ids, Sequence):
+        ids = [_run_id(run, "run_ids") for run in run_ids]
+    else:
+        raise BadParameterError(
+            f"run_ids={run_ids!r}", hint="give two or more runs or run ids, e.g. [a, b]"
+        )
+    run_id, _ = _ensemble(wh, ids, None if weights is None else list(weights))
     return get_run(wh, run_id)
 
 
@@ -602,8 +628,8 @@ def write_report(
 @_takes_warehouse
 def compare_runs(
     wh: Warehouse,
-    run_a: str,
-    run_b: str,
+    run_a: str | Run,
+    run_b: str | Run,
     *,
     n_boot: int = 1000,
     level: float = 0.95,
@@ -624,8 +650,8 @@ def compare_runs(
     ----------
     wh : Warehouse
         An open warehouse (read-only is enough).
-    run_a, run_b : str
-        Run ids (unique prefixes are enough), of one corpus and label map.
+    run_a, run_b : str or Run
+        Runs or run ids (unique prefixes are enough), of one corpus and label map.
     n_boot : int
         Bootstrap resamples.
     level : float
@@ -671,25 +697,26 @@ def compare_runs(
         raise BadParameterError(f"n_boot={n_boot}", hint="use at least 100 resamples")
     if not 0.5 <= level < 1.0:
         raise BadParameterError(f"level={level}", hint="give a confidence level such as 0.95")
-    ids = [get_run(wh, run_id).run_id for run_id in (run_a, run_b)]  # NotFoundError if unknown
+    named = [_run_id(run_a, "run_a"), _run_id(run_b, "run_b")]
+    ids = [get_run(wh, run_id).run_id for run_id in named]  # NotFoundError if unknown
     if ids[0] == ids[1]:  # printed a table of zeros and the verdict "within noise"
         raise BadParameterError(
-            f"{run_a!r} and {run_b!r} are the same run, {ids[0]}",
+            f"{named[0]!r} and {named[1]!r} are the same run, {ids[0]}",
             hint="compare two different runs (`sercap runs` lists them)",
         )
     return _compare(wh, ids[0], ids[1], n_boot=n_boot, level=level, seed=seed)
 
 
 @_takes_warehouse
-def fairness(wh: Warehouse, run: str, *, summary: bool = False) -> pl.DataFrame:
+def fairness(wh: Warehouse, run: str | Run, *, summary: bool = False) -> pl.DataFrame:
     """UA per gender and per speaker of a stored run, from its stored predictions only.
 
     Parameters
     ----------
     wh : Warehouse
         An open warehouse (read-only is enough).
-    run : str
-        A run id (a unique prefix is enough).
+    run : str or Run
+        A run or run id (a unique prefix is enough).
     summary : bool
         One row per grouping (best and worst group, the gap) instead of one per group.
 
