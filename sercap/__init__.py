@@ -59,6 +59,7 @@ _API = (
     "tune",
     "load_study",
     "predict",
+    "prediction_table",
     "models_to_fit",
     "compare_runs",
     "fairness",
@@ -92,8 +93,8 @@ __all__ = [*_API, *_ERRORS, "features", "__version__"]
 
 
 def __getattr__(name: str) -> _Any:
-    if name == "features":  # the package, callable (see sercap/features/__init__.py)
-        return _importlib.import_module(f"{__name__}.features")
+    if name in ("features", "api"):  # features: the package, callable (its __init__.py);
+        return _importlib.import_module(f"{__name__}.{name}")  # api: `help(sercap.api.train)`
     if name in _API:
         return getattr(_importlib.import_module("sercap.api"), name)
     if name in _ERRORS:

@@ -684,6 +684,30 @@ def test_sql_results_of_types_polars_cannot_hold_are_text() -> None:
         )
         assert ran.rows() == [("1 day",)]
         assert sercap.sql(wh, "SELECT count(*) AS n FROM t")[0][1].item() == 1
+        # a TIMETZ lost its offset, BIT and BIGNUM came as bytes (csv wrote 04f5 for '0101')
+        [(_, shown)] = sercap.sql(
+            wh, "SELECT '10:00:00+02'::TIMETZ AS z, '0101'::BIT AS b, 123::VARINT AS v"
+        )
+        assert shown.rows() == [("10:00:00+02", "0101", "123")]
+
+
+def test_a_join_of_tables_sharing_a_column_name_is_shown(tmp_path) -> None:
+    """`SELECT * FROM utterances u JOIN labels l ON u.utt_id = l.utt_id` has utt_id twice,
+    which polars refuses: a DuplicateError traceback in every format."""
+    from click.testing import CliRunner
+
+    from cli import main
+
+    with sercap.connect(tmp_path / "wh") as wh:
+        sercap.sql(wh, "CREATE TABLE a AS SELECT 1 AS id, 2 AS x", write=True)
+        sercap.sql(wh, "CREATE TABLE b AS SELECT 1 AS id, 30 AS id_2, 4 AS y", write=True)
+        [(_, frame)] = sercap.sql(wh, "SELECT * FROM a JOIN b ON a.id = b.id")
+        assert frame.columns == ["id", "x", "id_3", "id_2", "y"]
+        assert frame.rows() == [(1, 2, 1, 30, 4)]
+    query = "SELECT * FROM a JOIN b ON a.id = b.id"
+    for extra in ([], ["--format", "csv"]):
+        out = CliRunner().invoke(main, ["-w", str(tmp_path / "wh"), "sql", query, *extra])
+        assert out.exit_code == 0 and "id_3" in out.output, out.output
 
 
 def test_predict_names_a_file_name_that_is_not_utf8_in_the_table(issue_example, tmp_path) -> None:
@@ -721,6 +745,19 @@ def test_dir_lists_the_public_api_and_nothing_else() -> None:
     """`dir(sercap)` showed Any, annotations and importlib beside the API (tab completion)."""
     public = [n for n in dir(sercap) if not n.startswith("_")]
     assert sorted(public) == sorted(n for n in sercap.__all__ if not n.startswith("_"))
+    # every name sercap.api exports is sercap's too (prediction_table was api's alone)
+    assert set(sercap.api.__all__) <= set(sercap.__all__)
+
+
+def test_sercap_api_is_reachable_from_a_fresh_import() -> None:
+    """docs/python.md says `help(sercap.api.train)`; in a fresh session `sercap.api` was an
+    AttributeError until some verb had imported it."""
+    import subprocess
+    import sys
+
+    code = "import sercap; print(sercap.api.train.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "train", out.stderr
 
 
 def test_demo_on_a_one_speaker_corpus_stops_before_extracting(tmp_path) -> None:

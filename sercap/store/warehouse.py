@@ -55,22 +55,54 @@ def default_path() -> Path:
     return Path(os.environ.get("SERCAP_WAREHOUSE") or "warehouse").expanduser()
 
 
-#: DuckDB types polars cannot import (it fails, or panics when they are nested).
-_UNSHOWABLE = ("INTERVAL", "UNION(")
+#: DuckDB types polars cannot import (it fails, or panics when they are nested) or imports
+#: wrongly (a TIMETZ loses its offset; BIT and BIGNUM come as opaque bytes).
+_UNSHOWABLE = ("INTERVAL", "UNION(", "TIME WITH TIME ZONE", "BIT", "BIGNUM")
 
 
 def _as_text_where_needed(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
-    """``rel`` with each column whose type holds an INTERVAL or a UNION cast to VARCHAR
-    (projecting a statement's result does not run the statement again)."""
-    exprs, cast = [], False
-    for name, kind in zip(rel.columns, rel.types, strict=True):
+    """``rel`` with each column whose type holds one of :data:`_UNSHOWABLE` cast to VARCHAR,
+    and each name that repeats (``SELECT *`` of a join: ``utt_id`` twice, which polars
+    refuses) numbered from its second time (``utt_id_2``). Columns are taken by position,
+    so the repeated names stay apart; projecting a statement's result does not run the
+    statement again.
+
+    >>> con = duckdb.connect()
+    >>> rel = con.sql("SELECT 1 AS id, INTERVAL 2 DAY AS span, 3 AS id")
+    >>> _as_text_where_needed(rel).fetchall()
+    [(1, '2 days', 3)]
+    >>> _as_text_where_needed(rel).columns
+    ['id', 'span', 'id_2']
+    """
+    names = _numbered(rel.columns)
+    exprs, changed = [], names != list(rel.columns)
+    for i, (name, kind) in enumerate(zip(names, rel.types, strict=True), start=1):
         quoted = '"' + name.replace('"', '""') + '"'
         if any(t in str(kind) for t in _UNSHOWABLE):
-            exprs.append(f"CAST({quoted} AS VARCHAR) AS {quoted}")
-            cast = True
+            exprs.append(f"CAST(#{i} AS VARCHAR) AS {quoted}")
+            changed = True
         else:
-            exprs.append(quoted)
-    return rel.project(", ".join(exprs)) if cast else rel
+            exprs.append(f"#{i} AS {quoted}")
+    return rel.project(", ".join(exprs)) if changed else rel
+
+
+def _numbered(names: Sequence[str]) -> list[str]:
+    """``names`` with each repeat numbered from its second time, never onto a name taken.
+
+    >>> _numbered(["id", "x", "id", "id_2", "id"])
+    ['id', 'x', 'id_3', 'id_2', 'id_4']
+    """
+    taken = set(names)
+    seen: set[str] = set()
+    out = []
+    for name in names:
+        new, n = name, 1
+        while new in seen or (new != name and new in taken):
+            n += 1
+            new = f"{name}_{n}"
+        seen.add(new)
+        out.append(new)
+    return out
 
 
 #: Rows per batch when :meth:`Warehouse.query_head` reads a result (DuckDB's vector size).
