@@ -950,3 +950,14 @@ def test_write_sql_stopped_early_or_failing_at_commit_leaves_no_transaction_open
             sercap.sql(wh, "CREATE TABLE k (x INT); INSERT INTO k VALUES (1)", write=True)
         monkeypatch.undo()
         assert not wh.has_relation("k")
+
+
+def test_plot_image_and_bench_sql_say_what_to_give_and_what_to_run(tmp_path) -> None:
+    """plot_image("x", …) was an AttributeError from inside the drawing; bench_sql on a set
+    not extracted said to run `sercap extract`, which extracts the default set."""
+    with pytest.raises(sercap.BadParameterError, match="give a stored image"):
+        sercap.plot_image("x", tmp_path / "o.png")
+    wh = sercap.connect(":memory:")
+    with pytest.raises(sercap.NotExtractedError, match="`sercap extract --feature-set pyin`"):
+        sercap.bench_sql(wh, feature_set="pyin")
+    wh.close()

@@ -379,9 +379,10 @@ def bench_sql(
     fs = get_feature_set(feature_set, kind="lld")
     files = wh.part_paths("frames", fs.hash)
     if not files:
+        from sercap.features.featureset import store_step
+
         raise NotExtractedError(
-            f"no frames of feature set {feature_set!r}; run `sercap extract` / "
-            "`sercap.extract(wh)` first"
+            f"no frames of feature set {feature_set!r}; run {store_step(feature_set, 'lld')} first"
         )
     with tempfile.TemporaryDirectory(prefix="sercap-bench-sql-") as tmp:
         if copies > 1:

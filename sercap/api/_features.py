@@ -326,7 +326,12 @@ def image(wh: Warehouse, utt_id: str, image_set: str = "mel") -> Any:
 
 def plot_image(image: Any, path: PathLike) -> Path:
     """Draw a stored image (from :func:`image`) with time and frequency axes into a PNG."""
+    from sercap.features.images import StoredImage
     from sercap.features.images import plot_image as _plot
 
+    if not isinstance(image, StoredImage):  # an AttributeError from inside the drawing
+        raise BadParameterError(
+            f"image={image!r:.60}", hint="give a stored image: sercap.image(wh, utt_id)"
+        )
     _plot(image, Path(path))
     return Path(path)
