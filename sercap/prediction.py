@@ -154,11 +154,58 @@ def final_model(
 
     The stored model is a cache of what the run's data, parameters and seed determine, so one
     that cannot be read (a truncated file, an edited inputs.json) is fitted again and
-    replaced, and ``say`` is told which and why.
+    replaced, and ``say`` is told which and why. A run whose features this installation
+    would compute differently (an upgrade changed the set's definition or a library that
+    computes it) is refused: new files' features would not be the ones the model learned.
     """
+    run = get_run(wh, run_id)
+    record = catalog.feature_set_record(wh, run["feature_set_hash"] or "")
+    if record is not None:  # (before any fitting; a fused run's own hash names no set)
+        refuse_recomputed(run, record)
+    fitted = _final_model(wh, run, n_jobs=n_jobs, progress=progress, say=say)
+    refuse_recomputed(run, fitted.feature_set)  # a fused model's audio part
+    return fitted
+
+
+def refuse_recomputed(run: dict, definition: Mapping[str, Any]) -> None:
+    """Refuse ``run`` when the feature set it read (``definition``: the stored record,
+    with its hash) is not what this installation computes under that definition."""
+    from sercap.features.featureset import KINDS, make_feature_set, store_step
+
+    kind = definition.get("kind")
+    if kind not in KINDS:  # transcripts: no set computes them
+        return
+    if kind == "opensmile":
+        from sercap.features.opensmile import available
+
+        if not available():  # said where its features are computed ("needs the opensmile…")
+            return
+    name = definition["name"]
+    try:
+        now = make_feature_set(name, kind, definition["params"]).hash
+    except SercapError:  # a definition this sercap would not make: its features are
+        return  # computed (or refused) as the stored parameters say, as before
+    if now != definition["hash"]:
+        raise SercapError(
+            f"run {run['run_id']} read feature set {name!r} as another sercap or other library "
+            f"versions computed it ({definition['hash']}); this installation computes it as "
+            f"{now}, so the features of new files would not be those the model learned",
+            hint=f"store the set as computed now and train a new run on it "
+            f"({store_step(name, kind)}, then {step('train ' + run['model'], 'train(wh, …)')})",
+        )
+
+
+def _final_model(
+    wh: Warehouse,
+    run: dict,
+    *,
+    n_jobs: int,
+    progress: bool,
+    say: Callable[[str], None] | None,
+) -> FinalModel:
+    """:func:`final_model` of a run already read."""
     from sercap.models.registry import get_model, load_model
 
-    run = get_run(wh, run_id)
     if run["kind"] != "model":
         raise SercapError(f"run {run['run_id']} is an ensemble; predict with it directly")
     if run.get("cross_matrix"):

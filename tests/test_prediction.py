@@ -570,3 +570,28 @@ def test_a_final_model_is_not_fitted_on_data_its_run_was_not_scored_on(wh) -> No
     wh.execute("UPDATE labels SET emotion = 'ang' WHERE utt_id = 'toy_01_ang_0'")
     final_model(wh, run.run_id, progress=False)  # the data it was scored on: fitted, stored
     assert wh.scalar("SELECT count(*) FROM artifacts") == 1
+
+
+def test_a_run_whose_features_this_sercap_computes_differently_is_refused(
+    trained, wavs, monkeypatch
+) -> None:
+    """After an upgrade that changed how a set is computed (its descriptor code, a library
+    version), predict fed a run's model new files' features computed the new way, with no
+    word: on EmoDB p(bor) 0.5683 where the old code gave 0.5719, 510 of 2,853 columns
+    different. The stored model and a refit from the stored features were both used."""
+    import sercap.features.lld as lld
+
+    wh_dir, runs = trained
+    wh = connect(wh_dir)
+    try:
+        predict_files(wh, runs["svm"], [wavs["mono16k"]], progress=False)  # stored model
+        stored = wh.scalar("SELECT count(*) FROM artifacts")
+        monkeypatch.setattr(lld, "LLD_VERSION", lld.LLD_VERSION + 1)  # a later sercap
+        for run_id in (runs["svm"], runs["rf"]):  # stored, and to be fitted
+            words = r"read feature set 'default' as another sercap or other library versions"
+            with pytest.raises(SercapError, match=words) as refused:
+                predict_files(wh, run_id, [wavs["mono16k"]], progress=False)
+            assert "sercap extract" in refused.value.hint
+        assert wh.scalar("SELECT count(*) FROM artifacts") == stored  # refused before a fit
+    finally:
+        wh.close()
