@@ -134,6 +134,29 @@ def test_a_warehouse_path_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
     assert not os.path.exists(os.path.join(os.fsencode(tmp_path), b"w\xe9"))
 
 
+def test_a_warehouse_path_duckdb_would_read_as_a_pattern_is_refused(tmp_path, monkeypatch) -> None:
+    """DuckDB reads part paths as glob patterns: a warehouse at exp[1] read the parts of a
+    warehouse at exp1 (train fitted another folder's data, check said all was well)."""
+    import duckdb
+
+    for name in ("exp[1]", "a*b", "why?"):
+        with pytest.raises(SercapError, match=r"which DuckDB reads as a file pattern") as said:
+            connect(tmp_path / name)
+        assert said.value.hint.startswith("move or link the warehouse")
+        assert not (tmp_path / name).exists()
+    (tmp_path / "in[1]").mkdir()
+    monkeypatch.chdir(tmp_path / "in[1]")  # a relative path inside such a folder, too
+    with pytest.raises(SercapError, match=r"in\[1\]/wh: the warehouse's path holds '\['"):
+        connect("wh")
+    # what it guards against: a pattern part path reads whichever files match
+    plain = tmp_path / "exp1" / "p.parquet"
+    plain.parent.mkdir()
+    con = duckdb.connect()
+    con.execute(f"COPY (SELECT 42 AS x) TO '{plain}' (FORMAT parquet)")
+    pattern = str(tmp_path / "exp[1]" / "p.parquet")
+    assert con.sql(f"SELECT x FROM read_parquet('{pattern}')").fetchall() == [(42,)]
+
+
 def test_a_damaged_write_ahead_log_or_emptied_catalog_says_what_to_do(tmp_path) -> None:
     """A corrupt WAL (a killed writer's last commits, damaged since) gave DuckDB's raw
     "Failure while replaying WAL file", and an emptied sercap.duckdb "cannot open the

@@ -598,6 +598,20 @@ def _apply_schema_statements(con: duckdb.DuckDBPyConnection, database: str) -> N
     con.execute("INSERT OR REPLACE INTO schema_info VALUES ('schema_sql', ?)", [fingerprint])
 
 
+def _refuse_pattern_characters(root: Path) -> None:
+    """One line for a warehouse whose absolute path holds ``*``, ``?`` or ``[``: DuckDB reads
+    every part path as a file pattern, so ``/data/exp[1]`` read the parts of ``/data/exp1``
+    (another warehouse's data, which ``check`` did not see: it hashes the right files)."""
+    where = os.path.abspath(root)
+    found = sorted({c for c in where if c in "*?["})
+    if found:
+        raise SercapError(
+            f"{where}: the warehouse's path holds {' '.join(repr(c) for c in found)}, which "
+            "DuckDB reads as a file pattern (it would read other folders' parts)",
+            hint="move or link the warehouse to a path without * ? [",
+        )
+
+
 def connect(
     path: str | os.PathLike[str] | None = None,
     *,
@@ -619,6 +633,7 @@ def connect(
     else:
         root = Path(path).expanduser() if path is not None else default_path()
         require_utf8_path(root, "the warehouse")  # DuckDB cannot open it (std::bad_cast)
+        _refuse_pattern_characters(root)
     if root.exists() and not root.is_dir():
         raise SercapError(f"{root}: the warehouse must be a directory, this is a file")
     database = ":memory:" if memory else str(root / DB_FILENAME)
