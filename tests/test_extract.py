@@ -236,6 +236,33 @@ def test_cli_extract_and_features(tmp_path) -> None:
     assert bad.exit_code == 1 and "image set" in bad.output and "Traceback" not in bad.output
 
 
+def test_cli_extract_fails_when_no_utterance_could_be_extracted(tmp_path) -> None:
+    """Every recording silent: extract printed "0 extracted, 2 with problems" and exited 0, so
+    `extract && train` went on to train's "features_default does not exist yet; run
+    extract first"."""
+    root = tmp_path / "corpus"
+    root.mkdir()
+    for i, name in enumerate(("a", "b")):  # (two lengths: one recording twice is one)
+        sf.write(root / f"{name}.wav", np.zeros(SR // 2 + i, np.float32), SR)
+    pl.DataFrame(
+        {"path": ["a.wav", "b.wav"], "label": ["ang", "neu"], "speaker": ["1", "2"]}
+    ).write_csv(root / "manifest.csv")
+    runner = CliRunner()
+    w = ["-w", str(tmp_path / "wh")]
+    assert (
+        runner.invoke(main, [*w, "ingest", "manifest", str(root / "manifest.csv")]).exit_code == 0
+    )
+    result = runner.invoke(main, [*w, "extract", "--jobs", "1"])
+    assert result.exit_code == 1, result.output
+    assert "0 extracted, 2 with problems" in result.output
+    assert result.output.rstrip().endswith(
+        "error: no utterance of 'default' could be extracted: each of the 2 failed (the problems "
+        "above)"
+    )
+    again = runner.invoke(main, [*w, "extract", "--jobs", "1"])  # nothing tried: nothing failed
+    assert again.exit_code == 0 and "2 failed before" in again.output
+
+
 @pytest.mark.skipif(not opensmile_available(), reason="the opensmile package is not installed")
 def test_opensmile_functionals_are_stored_like_ours(corpus_wh) -> None:
     summary = extract(corpus_wh, "egemaps02", progress=False)

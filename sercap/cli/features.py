@@ -15,6 +15,11 @@ def _run_extraction(ctx: click.Context, feature_set: str, kind: str | None, **kw
     verb = sercap.images if kind == "image" else sercap.extract
     summary = verb(open_warehouse(ctx), feature_set, progress=None, say=say, **kwargs)
     click.echo("\n".join(summary.lines()))
+    if summary.failed and not summary.done and not summary.skipped:  # a script's `&&` went on
+        raise SercapError(
+            f"no utterance of {summary.feature_set!r} could be extracted: each of the "
+            f"{summary.failed} failed (the problems above)"
+        )
 
 
 _extract_options = [
