@@ -11,7 +11,9 @@ statement type          allowed when
 ======================  ===============================================================
 ``SELECT``              always: ``SELECT``, ``WITH … SELECT``, ``FROM …``, ``VALUES``,
                         ``UNION``…, and ``DESCRIBE``, ``SHOW``, ``SUMMARIZE`` (DuckDB
-                        parses all of these as ``SELECT``)
+                        parses all of these as ``SELECT``), unless it calls a function
+                        with side effects (:data:`_SIDE_EFFECTS`: ``checkpoint()``,
+                        ``enable_logging()``…)
 ``EXPLAIN``             the explained statement is itself allowed (``EXPLAIN ANALYZE``
                         runs it)
 ``PRAGMA``              a table-valued pragma that only reads, named in
@@ -67,6 +69,30 @@ READ_PRAGMAS = frozenset(
 _DML = frozenset({"delete", "insert", "update", "merge"})
 
 
+#: Functions a SELECT can call that change the database or write files (a writable
+#: connection runs them: ``SELECT * FROM checkpoint()``, or ``enable_logging`` writing a log
+#: into the warehouse's folders, which ``check`` then reported as foreign files).
+_SIDE_EFFECTS = frozenset(
+    {
+        "checkpoint",
+        "force_checkpoint",
+        "enable_logging",
+        "disable_logging",
+        "truncate_duckdb_logs",
+        "write_log",
+        "enable_profiling",
+        "disable_profiling",
+        "add_grammar_extension",
+        "remove_grammar_extension",
+        "create_external_resource",
+        "destroy_external_resource",
+        "register_external_resource",
+        "deregister_external_resource",
+        "register_external_resource_type",
+    }
+)
+
+
 @dataclass(frozen=True)
 class Statement:
     """One statement of a query: its text, DuckDB's type name, and whether it only reads."""
@@ -116,9 +142,17 @@ def _is_read(statement: duckdb.Statement, con: duckdb.DuckDBPyConnection) -> tup
     except ValueError:  # a type this duckdb's Python enum does not name (UPDATE EXTENSIONS)
         return "UNKNOWN", False
     if kind == "SELECT":  # …unless a CTE modifies data: WITH d AS (DELETE … RETURNING *)
-        changes = sorted({w[2] for w in _words(statement.query) if w[1] == "keyword"} & _DML)
+        words = _words(statement.query)
+        changes = sorted({w[2] for w in words if w[1] == "keyword"} & _DML)
         if changes:
             return f"SELECT with {changes[0].upper()}", False
+        called = {
+            word[2].strip('"') for word, after in zip(words, words[1:], strict=False)
+            if after[2] == "(" and word[1] in ("identifier", "keyword")
+        }  # fmt: skip
+        effects = sorted(called & _SIDE_EFFECTS)
+        if effects:
+            return f"SELECT calling {effects[0]}()", False
         return kind, True
     if kind == "PRAGMA":
         words = _words(statement.query)

@@ -16,6 +16,8 @@ READS = [
     "SHOW TABLES",
     "SHOW ALL TABLES",
     "SUMMARIZE utterance_features",
+    "SELECT checkpoint, count(*) FROM runs GROUP BY checkpoint",  # a column of that name
+    "SELECT * FROM duckdb_logs",  # reading the log is a read
     "EXPLAIN SELECT 1",
     "EXPLAIN ANALYZE SELECT count(*) FROM labels",
     "EXPLAIN (FORMAT json) SELECT 1",
@@ -69,6 +71,12 @@ WRITES = [
     "WITH d AS (DELETE FROM labels RETURNING *) SELECT * FROM d",
     "WITH i AS (INSERT INTO labels VALUES (1) RETURNING *) SELECT count(*) FROM i",
     "WITH u AS (UPDATE labels SET a = 2 RETURNING *) SELECT 1",
+    # table functions with side effects, which a writable connection ran from a SELECT
+    "SELECT * FROM checkpoint()",
+    'SELECT * FROM "force_checkpoint"()',
+    "FROM enable_logging(storage = 'file', storage_path = 'wh/features/log')",
+    "SELECT * FROM main.truncate_duckdb_logs()",
+    "SELECT write_log('x')",
 ]
 
 
