@@ -565,3 +565,35 @@ def test_the_stale_audio_test_of_a_dataset_reads_only_its_own_utterances(tmp_pat
         for _ in range(3):
             assert stale_audio_line(wh, others, digest) is None
     assert len(hashed) == len(others), hashed
+
+
+def test_a_part_folder_linked_to_another_disk_is_extracted_checked_and_repaired(tmp_path) -> None:
+    """features/ moved to another disk and linked back: registering a part resolved the link
+    and was "not in the subpath" of the warehouse (a traceback on every extract and check),
+    and a leftover part there could never be removed."""
+    from sercap.store.parts import delete_part_file
+
+    manifest = make_corpus(tmp_path / "corpus")
+    elsewhere = tmp_path / "disk2" / "features"
+    elsewhere.mkdir(parents=True)
+    root = tmp_path / "wh"
+    root.mkdir()
+    (root / "features").symlink_to(elsewhere, target_is_directory=True)
+    with connect(root) as wh:
+        sercap.ingest(wh, "manifest", manifest)
+        summary = sercap.extract(wh, "basic", progress=False)
+        assert summary.done > 0 and list(elsewhere.rglob("part-*.parquet"))
+        part = next(elsewhere.rglob("part-*.parquet"))
+        leftover = part.with_name("part-999999.parquet")
+        shutil.copy(part, leftover)  # what a killed run leaves
+        found = sercap.verify(wh)
+        assert not found.problems and found.leftovers == [
+            f"features/{leftover.relative_to(elsewhere).as_posix()}"
+        ]
+        sercap.extract(wh, "basic", progress=False)  # removes it, on the other disk
+        assert not leftover.exists() and not sercap.verify(wh).leftovers
+        outside = tmp_path / "outside.parquet"
+        shutil.copy(part, outside)
+        for rel in ("../outside.parquet", str(outside)):  # never outside the warehouse
+            assert not delete_part_file(wh, rel)
+        assert outside.exists()

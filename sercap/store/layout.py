@@ -123,8 +123,21 @@ def writable_output(root: Path, path: Path, allowed: tuple[str, ...] = ()) -> st
 
 
 def relative(root: Path, path: Path) -> str:
-    """``path`` as stored in the catalog: relative to the warehouse folder, POSIX."""
-    return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
+    """``path`` as stored in the catalog: relative to the warehouse folder, POSIX.
+
+    Taken from the path as written first (a part folder that is a link to another disk
+    stays ``features/…``; resolved, it was "not in the subpath" of the warehouse, a
+    traceback on every extract and check), then from both resolved.
+
+    >>> relative(Path("/w"), Path("/w/features/x/../part-0.parquet"))
+    'features/part-0.parquet'
+    """
+    import os
+
+    try:
+        return Path(os.path.abspath(path)).relative_to(os.path.abspath(root)).as_posix()
+    except ValueError:
+        return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
 
 
 def absolute(root: Path, rel: str) -> Path:

@@ -235,11 +235,14 @@ def unregister_part(wh: Warehouse, rel: str) -> None:
 
 
 def delete_part_file(wh: Warehouse, rel: str) -> bool:
-    """Delete the file of a (no longer registered) part, never outside the warehouse."""
-    root = Path(wh.root).resolve()
-    path = layout.absolute(wh.root, rel).resolve()
-    if path.is_relative_to(root) and path.is_file():
-        path.unlink()
+    """Delete the file of a (no longer registered) part, never outside the warehouse: a
+    catalog path that is absolute or climbs out (``..``) is left alone; one under a part
+    folder that links to another disk is deleted there."""
+    if Path(rel).is_absolute() or ".." in Path(rel).parts:
+        return False
+    path = layout.absolute(wh.root, rel)
+    if path.is_file():
+        path.unlink()  # (a link itself is removed, never what it points to)
         return True
     return False
 
