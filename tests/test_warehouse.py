@@ -307,3 +307,31 @@ def test_a_damaged_part_met_while_binding_keeps_its_repair_hint(wh) -> None:
             assert info.value.hint == REPAIR_HINT and "frames/part-1.parquet" in str(info.value)
     finally:
         wh.con = real
+
+
+def test_a_part_is_on_disk_before_it_is_renamed_into_place(tmp_path, monkeypatch) -> None:
+    """No part was fsynced: after a power cut, the catalog's committed registration could
+    name an empty or torn file (the rename reached the disk before the data)."""
+    import os
+
+    import pyarrow as pa
+
+    import sercap.store.parts as parts
+
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src, dst) -> None:
+        events.append(("replace", str(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(parts.os, "fsync", fsync)
+    monkeypatch.setattr(parts.os, "replace", replace)
+    final = parts.write_part(pa.table({"utt_id": ["a"], "x": [1.0]}), tmp_path, "part-0.parquet")
+    assert [kind for kind, _ in events] == ["fsync", "replace", "fsync"]
+    assert events[0][1].endswith(".tmp") and events[1][1] == final
+    assert events[2][1] == str(tmp_path)  # the folder: the rename itself

@@ -51,7 +51,10 @@ def write_part(table: Any, folder: str | Path, name: str) -> str:
             use_dictionary=["utt_id"],
             write_statistics=["utt_id"] if "utt_id" in table.column_names else False,
         )
-        os.replace(tmp, final)
+        _synced(tmp)  # on disk before the catalog can name it: after a power cut a
+        os.replace(tmp, final)  # registered part was an empty or torn file
+        with contextlib.suppress(OSError):  # (a filesystem that cannot sync a folder)
+            _synced(folder)
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.remove(tmp)
@@ -61,6 +64,15 @@ def write_part(table: Any, folder: str | Path, name: str) -> str:
             "space or fix the folder, then run the command again (it resumes)"
         ) from exc
     return final
+
+
+def _synced(path: str | Path) -> None:
+    """``fsync`` a file, or a folder (its entries: a rename into it)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def digest_problem(wh: Warehouse, rel: str) -> str | None:
