@@ -202,6 +202,15 @@ def ensure_numba_cache(
     return folder
 
 
+def forget_probes() -> None:
+    """Remove the markers of the cache folder in use, so that the next
+    :func:`ensure_numba_cache` probes it again (and sets it aside if it fails): called when
+    kernels loaded from it fail in a way the probe's marker hid (a damaged ``.nbc`` file)."""
+    folder = Path(os.environ.get("NUMBA_CACHE_DIR") or default_cache_dir()).expanduser()
+    for marker in folder.glob(f"{MARKER_PREFIX}*"):
+        marker.unlink(missing_ok=True)
+
+
 def warm_spec(kind: str, params: dict) -> str:
     """The :func:`~sercap.numba_warmup.warm_kernels` argument for one feature or image set."""
     import json

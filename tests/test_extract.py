@@ -263,6 +263,45 @@ def test_cli_extract_fails_when_no_utterance_could_be_extracted(tmp_path) -> Non
     assert again.exit_code == 0 and "2 failed before" in again.output
 
 
+def test_a_failure_of_every_readable_file_alike_stops_the_run_storing_nothing(
+    tmp_path, monkeypatch
+) -> None:
+    """A damaged numba cache made every kernel raise UnpicklingError: each utterance of the
+    corpus was stored as failed (exit 0), every later run said they "failed before", and the
+    cache's marker kept the probe that would have set it aside from running again."""
+    import pickle
+
+    import sercap.features.extract as ex
+    import sercap.numba_cache as numba_cache
+
+    root = tmp_path / "corpus"
+    root.mkdir()
+    rows = []
+    for i in range(4):
+        sf.write(root / f"v{i}.wav", voice(0.6, 120 + 20 * i, i), SR)
+        rows.append((f"v{i}.wav", "ang", f"s{i}"))
+    pl.DataFrame(rows, schema=["path", "label", "speaker"], orient="row").write_csv(
+        root / "manifest.csv"
+    )
+    cache = tmp_path / "numba"
+    cache.mkdir()
+    (cache / f"{numba_cache.MARKER_PREFIX}x").write_text("ok")
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(cache))
+    monkeypatch.setattr(numba_cache, "ensure_numba_cache", lambda *a, **k: cache)  # (no compile)
+
+    def damaged(task, y):
+        raise pickle.UnpicklingError("pickle data was truncated")
+
+    monkeypatch.setattr(ex, "_compute", damaged)
+    with connect(tmp_path / "wh") as wh:
+        ingest(wh, "manifest", root / "manifest.csv")
+        with pytest.raises(SercapError, match=r"each of 4 readable files failed with the same "
+                           r"error \(UnpicklingError: pickle data was truncated\)"):  # fmt: skip
+            extract(wh, "basic", jobs=1, chunk_size=4, progress=False)
+        assert wh.scalar("SELECT count(*) FROM extractions") == 0  # nothing stored as failed
+    assert not list(cache.glob(f"{numba_cache.MARKER_PREFIX}*"))  # the next run probes again
+
+
 @pytest.mark.skipif(not opensmile_available(), reason="the opensmile package is not installed")
 def test_opensmile_functionals_are_stored_like_ours(corpus_wh) -> None:
     summary = extract(corpus_wh, "egemaps02", progress=False)

@@ -17,6 +17,7 @@ and its extractions row) or not at all, so a rerun resumes with nothing lost or 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -288,6 +289,7 @@ def _run_task(task: Task) -> ChunkResult:
     sr = int(task.params["sample_rate"])
     min_samples = min_audio_samples(task.kind, task.params)
     ok: list[tuple[Item, Any, float]] = []  # item, computed value, seconds of audio
+    raised: list[BaseException] = []
     for item in task.items:
         y, problem = _load(item, sr, min_samples)
         if problem is None:
@@ -296,8 +298,10 @@ def _run_task(task: Task) -> ChunkResult:
                 continue
             except Exception as exc:
                 _reraise_interrupt(exc)
+                raised.append(exc)
                 problem = _failure(DESCRIPTORS_FAILED, item, exc)
         result.rows.append((item.utt_id, "error", problem, None))
+    _refuse_systemic(task, raised)
     feats = frames = None
     if ok and task.kind == "lld":
         ok, frames, feats, failed = _functionals_isolating(task, ok)
@@ -391,6 +395,34 @@ def min_audio_samples(kind: str, params: dict[str, Any]) -> int:
 def _reraise_interrupt(exc: BaseException) -> None:
     if is_interrupt(exc):
         raise KeyboardInterrupt from exc
+
+
+#: Files of one chunk that, all readable and all failing the same way, say that the cause
+#: is the installation (a damaged numba cache: UnpicklingError from every kernel), not them.
+SYSTEMIC_FAILURES = 3
+
+
+def _refuse_systemic(task: Task, raised: list[BaseException]) -> None:
+    """Stop the run, storing nothing of the chunk, when every file of it was read and its
+    descriptors then failed with one exception type: recorded as each file's problem, a
+    damaged numba cache marked every utterance of the corpus failed, and every later run
+    said they "failed before". The cache's markers go, so the next run probes it again
+    (and sets it aside if it is damaged)."""
+    kinds = {type(exc) for exc in raised}
+    if len(raised) < max(SYSTEMIC_FAILURES, len(task.items)) or len(kinds) != 1:
+        return
+    from sercap.numba_cache import forget_probes
+
+    with contextlib.suppress(OSError):
+        forget_probes()
+    first = (str(raised[0]).strip().splitlines() or [""])[0][:200]
+    raise SercapError(
+        f"the descriptors of each of {len(raised)} readable files failed with the same error "
+        f"({type(raised[0]).__name__}: {first}); that is this installation's problem, not the "
+        "audio's, so nothing of them was stored",
+        hint="run the command again (sercap probes its numba cache again and sets a damaged "
+        "one aside); if it fails the same way, reinstall sercap's dependencies",
+    )
 
 
 def _failure(what: str, item: Item, exc: BaseException) -> str:
