@@ -265,6 +265,10 @@ def test_manifest_mistakes_are_one_line_with_what_to_do(wh: Warehouse, tmp_path:
         b"path,label,speaker\n": "the manifest has no rows, only its header",
         b"path,label,speaker\na.wav,ang,s1,extra\n": "as many fields as the header",
         b"path,label,speaker\nb\xe9.wav,ang,s1\n": "save the file as UTF-8",
+        # polars renamed the second column label_duplicated_0: the first was used silently
+        b"path,label,speaker,label\na.wav,ang,s1,sad\n": (
+            r"the header names 'label' more than once; keep one column of each name"
+        ),
     }
     for i, (content, words) in enumerate(cases.items()):
         (tmp_path / f"m{i}.csv").write_bytes(content)

@@ -85,6 +85,15 @@ def _load(path: Path) -> pl.DataFrame:
         reason = str(exc).splitlines()[0]
         hint = next((h for key, h in _READ_HINTS if key in reason), "")
         raise SercapError(f"{path}: cannot read the manifest ({reason}){hint}") from exc
+    import re
+
+    twice = sorted({m[1] for c in table.columns if (m := re.fullmatch(r"(.*)_duplicated_\d+", c))
+                    and m[1] in table.columns})  # fmt: skip
+    if twice:  # polars renames a repeated header: the first column was used without a word
+        raise SercapError(
+            f"{path}: the header names {', '.join(map(repr, twice))} more than once; keep one "
+            "column of each name"
+        )
     renamed = {c: _ALIASES.get(c.strip().lower(), c.strip().lower()) for c in table.columns}
     sources: dict[str, list[str]] = {}
     for column, name in renamed.items():
