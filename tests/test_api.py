@@ -961,3 +961,25 @@ def test_plot_image_and_bench_sql_say_what_to_give_and_what_to_run(tmp_path) -> 
     with pytest.raises(sercap.NotExtractedError, match="`sercap extract --feature-set pyin`"):
         sercap.bench_sql(wh, feature_set="pyin")
     wh.close()
+
+
+def test_a_second_connection_of_the_same_warehouse_sees_what_the_other_stored(
+    tmp_path, monkeypatch
+) -> None:
+    """A notebook's connect cell run twice: what the second object extracted was not in the
+    first one's views, and a verb on the first fell through to the stored view's relative
+    paths ("No files found that match the pattern features/…", DuckDB's raw IOException)."""
+    from tests.helpers import add_corpus, add_features
+
+    wh1 = sercap.connect(tmp_path / "wh")
+    wh2 = sercap.connect(tmp_path / "wh")
+    monkeypatch.chdir(tmp_path.parent)  # not the warehouse: relative paths find nothing
+    try:
+        utterances = add_corpus(wh2, n_speakers=3, per_class=2)
+        add_features(wh2, utterances, name="other", digest="def456")
+        frame = sercap.sql(wh1, "SELECT count(*) AS n FROM features_other")[0][1]
+        assert frame["n"].item() == utterances.height
+        assert sercap.dataset(wh1, feature_set="other").X.shape[0] == utterances.height
+    finally:
+        wh1.close()
+        wh2.close()

@@ -60,6 +60,8 @@ def _takes_warehouse(func: Callable[..., Any]) -> Callable[..., Any]:
             )
         if wh is not None:  # a result left part-read (a `break`) blocks every query
             wh.release()
+            if not wh.closed:
+                wh.views_current()
         return func(*args, **kwargs)
 
     return checked

@@ -154,6 +154,8 @@ class Warehouse:
     audio_seen: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     #: The result :meth:`_read` is streaming, until it is read to the end or closed.
     _reading: Any = field(default=None, repr=False, compare=False)
+    #: What the parts table held when this connection last built its views.
+    _parts_seen: Any = field(default=None, repr=False, compare=False)
 
     # -- queries -----------------------------------------------------------------------
     def query(
@@ -360,6 +362,25 @@ class Warehouse:
         """(Re)create the views over the registered parts (see
         :func:`sercap.store.views.refresh_views`)."""
         views.refresh_views(self)
+        self._parts_seen = self._parts_state()
+
+    def _parts_state(self) -> tuple:
+        return self.con.execute(
+            "SELECT count(*), coalesce(sum(hash(path)), 0) FROM parts"
+        ).fetchall()[0]
+
+    def views_current(self) -> None:
+        """Build this connection's views again when another connection in this process
+        registered or removed parts since they were built: a notebook's second ``connect``
+        of the same warehouse extracted a set, and the first one's views did not show it (a
+        query of it fell through to the stored view's relative paths, a raw DuckDB error)."""
+        if self._parts_seen is not None and self._parts_state() != self._parts_seen:
+            self.refresh_views()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has been called."""
+        return isinstance(self.con, _ClosedConnection)
 
     def close(self) -> None:
         """Close the catalog (again is fine); any later use is a one-line error."""
