@@ -411,9 +411,19 @@ def _registered(wh: Warehouse, name: str, frame: pl.DataFrame) -> Iterator[None]
         wh.con.unregister(name)
 
 
-def _require_view(wh: Warehouse, view: str, command: str) -> None:
-    if not wh.has_relation(view):
-        raise NotExtractedError(f"{view} does not exist yet; run `{command}` first")
+def _require_view(wh: Warehouse, view: str, command: str, name: str, kind: str = "lld") -> None:
+    if wh.has_relation(view):
+        return
+    try:
+        failed = catalog.count_failed(wh, feature_set_hash(wh, name, kind), None)
+    except SercapError:
+        failed = 0
+    if failed:  # extract ran and stored nothing: "run extract first" sent the user in a circle
+        raise NotExtractedError(
+            f"{view} does not exist: the extraction of each of the {failed} utterance(s) "
+            f"failed; see why with SELECT utt_id, error FROM extractions WHERE status = 'error'"
+        )
+    raise NotExtractedError(f"{view} does not exist yet; run `{command}` first")
 
 
 def _require_frames(wh: Warehouse, name: str) -> None:
@@ -429,14 +439,14 @@ def _require_frames(wh: Warehouse, name: str) -> None:
             "read per-frame descriptors: use an lld set such as 'default' (sercap features "
             "list)"
         )
-    _require_view(wh, view, f"sercap extract --feature-set {name}")
+    _require_view(wh, view, f"sercap extract --feature-set {name}", name)
 
 
 def _read_tabular(
     wh: Warehouse, name: str, corpus: str, utt_ids: pl.Series, pattern: str | None
 ) -> tuple[np.ndarray, list[str], list[str]]:
     view = f"features_{name}"
-    _require_view(wh, view, f"sercap extract --feature-set {name}")
+    _require_view(wh, view, f"sercap extract --feature-set {name}", name)
     cols = _feature_columns(wh.query(f"SELECT * FROM {view} LIMIT 0").columns, pattern, "feature")
     select = ", ".join(f'f."{c}"' for c in cols)
     frame = _query_utterances(
@@ -499,7 +509,7 @@ def _read_images(
     wh: Warehouse, name: str, utt_ids: pl.Series
 ) -> tuple[list[np.ndarray], list[str], list[str]]:
     view = f"images_{name}"
-    _require_view(wh, view, f"sercap images --image-set {name}")
+    _require_view(wh, view, f"sercap images --image-set {name}", name, "image")
     frame = _query_utterances(
         wh,
         utt_ids,
