@@ -266,7 +266,30 @@ def _display_name(run: dict) -> str:
         name += f" [{run['feature_set']}]"
     if run.get("columns"):
         name += f" columns /{run['columns']}/"
-    return name + (" nested-tuned" if run.get("tuned") else "")
+    return name + _params_tag(run) + (" nested-tuned" if run.get("tuned") else "")
+
+
+def _params_tag(run: dict) -> str:
+    """`` (quick)`` for the demo's settings, `` (C=0.1)`` for parameters set by hand, ``""``
+    for the model's defaults: a run whose parameters someone chose (perhaps by its score on
+    these folds) never reads as the default recipe.
+
+    >>> _params_tag({"model": "svm", "params_json": '{"C": 0.1}'})
+    ' (C=0.1)'
+    >>> _params_tag({"model": "cnn", "params_json": '{"epochs": 10}'})
+    ' (quick)'
+    >>> _params_tag({"model": "svm", "params_json": "{}"})
+    ''
+    """
+    params = json.loads(run.get("params_json") or "{}")
+    if not params:
+        return ""
+    if params == QUICK_PARAMS.get(run["model"]):
+        return " (quick)"
+    shown = ", ".join(
+        f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in sorted(params.items())
+    )
+    return f" ({shown})"
 
 
 def row_labels(table: pl.DataFrame) -> dict[str, str]:

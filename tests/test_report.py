@@ -39,13 +39,13 @@ def test_bench_and_report_write_tables_and_pictures(wh, tmp_path) -> None:
     specs = [BenchSpec("svm"), BenchSpec("rf")]
     run_ids = bench_models(wh, specs, params={"rf": {"n_estimators": 20}}, progress=False)
     table = bench_table(wh, run_ids)
-    assert sorted(table["name"].to_list()) == ["rf", "svm"]
+    assert sorted(table["name"].to_list()) == ["rf (n_estimators=20)", "svm"]
     assert table["ua"].to_list() == sorted(table["ua"].to_list(), reverse=True)
     written = write_bench_report(wh, run_ids, tmp_path / "bench")
     md = written["markdown"].read_text()
     assert "| svm |" in md and "leave-one-speaker-out" in md and "no speaker normalisation" in md
     assert pl.read_csv(written["csv"]).height == 2
-    for key in ("comparison", "recall", "confusion-svm", "confusion-rf"):
+    for key in ("comparison", "recall", "confusion-svm", "confusion-rf_n_estimators_20"):
         assert written[key].stat().st_size > 1000
     report = write_report(wh, tmp_path / "report")
     text = report.read_text()
@@ -141,6 +141,25 @@ def test_rows_that_share_a_model_get_their_own_pictures(wh, tmp_path, monkeypatc
     assert len(set(labels.values())) == 2 and all(v.startswith("svm #") for v in labels.values())
 
 
+def test_a_run_with_parameters_set_by_hand_never_reads_as_the_default(wh) -> None:
+    """`train svm`, then `train svm --params '{"C": 0.1}'`: the report showed one row, "svm",
+    the newer run, marked best, with nothing pointing at the C a user may have picked by its
+    score on these folds; `runs` listed both runs alike."""
+    import sercap
+    from sercap.report import newest_runs
+    from sercap.store.runs import list_runs
+
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    default = sercap.train(wh, "svm").run_id
+    chosen = sercap.train(wh, "svm", params={"C": 0.1}).run_id
+    shown = newest_runs(wh, "toy", "emodb7")
+    assert sorted(shown) == sorted([default, chosen])  # each its own row
+    named = dict(zip(*bench_table(wh, shown).select("run_id", "name"), strict=True))
+    assert named == {default: "svm", chosen: "svm (C=0.1)"}
+    listed = dict(zip(*list_runs(wh).select("run_id", "params"), strict=True))
+    assert listed == {default: None, chosen: '{"C": 0.1}'}
+
+
 def test_report_keeps_the_newest_run_of_each_ensemble_recipe(wh, tmp_path) -> None:
     """Ensembles were grouped by their member run ids, so each `bench --ensemble` rerun added
     a row of the same avg(svm+rf), sorted by UA: a best-of-N in a table that promises the
@@ -206,13 +225,13 @@ def test_runs_on_two_versions_of_a_feature_set_say_which(wh) -> None:
         wh, [BenchSpec("svm"), BenchSpec("rf")], params={"rf": {"n_estimators": 10}},
         progress=False,
     )  # fmt: skip
-    assert sorted(bench_table(wh, [svm, rf])["name"]) == ["rf", "svm"]
+    assert sorted(bench_table(wh, [svm, rf])["name"]) == ["rf (n_estimators=10)", "svm"]
     wh.execute("UPDATE runs SET feature_set_hash = 'old0version0' WHERE run_id = ?", [rf])
     table = bench_table(wh, [svm, rf])
     current = wh.scalar("SELECT feature_set_hash FROM runs WHERE run_id = ?", [svm])[:8]
     named = dict(zip(table["run_id"], table["name"], strict=True))
     fs = wh.scalar("SELECT feature_set FROM runs WHERE run_id = ?", [svm])
-    assert named == {svm: f"svm [{fs}@{current}]", rf: f"rf [{fs}@old0vers]"}
+    assert named == {svm: f"svm [{fs}@{current}]", rf: f"rf (n_estimators=10) [{fs}@old0vers]"}
 
 
 def test_the_report_links_its_own_confusion_matrices_only(wh, tmp_path) -> None:

@@ -33,7 +33,10 @@ SELECT run_id, model,
             m.speaker_norm) FROM runs m WHERE list_contains(r.members, m.run_id)) THEN 'mixed'
         ELSE 'yes' END AS spk_norm,
     round(ua, 4) AS ua, round(wa, 4) AS wa, round(macro_f1, 4) AS macro_f1,
-    round(fit_s, 1) AS fit_s, tuned_from IS NOT NULL AS tuned, started_at
+    round(fit_s, 1) AS fit_s, tuned_from IS NOT NULL AS tuned,
+    CASE WHEN kind = 'model' AND coalesce(params_json, '{}') <> '{}' THEN params_json END
+        AS params,
+    started_at
 FROM runs r
 WHERE ($corpus IS NULL OR r.corpus = $corpus) AND ($model IS NULL OR r.model = $model)
 ORDER BY r.started_at DESC;
@@ -49,6 +52,9 @@ SELECT run_id, model, corpus, label_map,
 FROM runs r ORDER BY started_at DESC LIMIT $n;
 
 -- name: newest_per_configuration
+-- A model's configuration includes its parameters: a run with parameters set by hand
+-- (`--params '{"C": 0.1}'`) or the demo's quick settings is a row of its own, never the row
+-- of the model's defaults.
 -- An ensemble's configuration is its recipe, what each member is in order (model, feature
 -- set, columns, speaker normalisation, tuned), the weights and who chose the members (a
 -- hand-made average must not replace bench's declared one), not which member runs it
@@ -73,7 +79,8 @@ SELECT arg_max(h.run_id, h.started_at) AS run_id
 FROM here h LEFT JOIN recipes r USING (run_id)
 GROUP BY h.model, h.feature_set, h.columns, h.speaker_norm, h.tuned_from IS NOT NULL, h.kind,
     coalesce(r.recipe, h.members::VARCHAR), h.weights,
-    json_extract_string(h.params_json, '$.members_chosen_by')
+    json_extract_string(h.params_json, '$.members_chosen_by'),
+    CASE WHEN h.kind = 'model' THEN coalesce(h.params_json, '{}') END
 ORDER BY 1;
 
 -- name: newest_per_model
