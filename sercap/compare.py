@@ -282,7 +282,7 @@ def _params_tag(run: dict) -> str:
     ''
     """
     params = json.loads(run.get("params_json") or "{}")
-    if not params:
+    if not params or run.get("tuned") or run.get("tuned_from"):  # each fold its own: named so
         return ""
     if params == QUICK_PARAMS.get(run["model"]):
         return " (quick)"

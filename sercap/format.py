@@ -488,7 +488,8 @@ def format_study(summary) -> str:
     lines = [
         f"study {summary.name}: {summary.n_trials} trials "
         f"({summary.n_complete} complete, {summary.n_pruned} pruned)",
-        f"best trial {summary.best_number}: validation UA {summary.best_value:.4f}",
+        f"best trial {summary.best_number}: inner UA {summary.best_value:.4f} (the best of "
+        "its trials, on the speakers it tuned on: optimistic, not a score for new speakers)",
         f"  params {json.dumps(summary.best_params, sort_keys=True)}",
     ]
     if summary.importances:
@@ -539,8 +540,9 @@ def format_nested(nested) -> str:
             f"chosen params (what `predict` fits): {_chosen(nested.final)}",
         ]
     lines.append(
-        "inner UA is a validation figure on training speakers; the tuned figure is the outer UA "
-        "of `train MODEL --tuned`"
+        "inner UA is a validation figure: an outer fold's on that fold's training speakers, the "
+        "final study's on every speaker (the outer folds' test speakers too), so neither is a "
+        "score for new speakers; the tuned figure is the outer UA of `train MODEL --tuned`"
     )
     studies = [*nested.folds.values(), *([nested.final] if nested.final is not None else [])]
     if any(s.user_attrs.get("metric") == "ccc" for s in studies):  # tuned for a rating

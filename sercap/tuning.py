@@ -539,7 +539,10 @@ def study_line(name: str, study: optuna.Study) -> str:
         best = study.best_trial
     except ValueError:  # no completed trial
         return line + ", none scored"
-    return line + f", best inner {metric} {best.value:.3f} (trial {best.number})"
+    line += f", best inner {metric} {best.value:.3f} (trial {best.number})"
+    if name.rsplit("/", 1)[-1] == "final":  # its CV spans every speaker, the test ones too
+        line += "; all speakers: not a score for new ones"
+    return line
 
 
 def objective_for(

@@ -66,6 +66,9 @@ class Study:
 
     @property
     def best_value(self) -> float:
+        """The final study's chosen trial's inner UA: cross-validated over every speaker,
+        the outer folds' test speakers included, and the best of its trials, so optimistic
+        and not a score for new speakers (that is ``train(..., tuned=True)``'s outer UA)."""
         from sercap.tuning import chosen_trial
 
         if self.final is None:

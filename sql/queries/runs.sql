@@ -54,7 +54,7 @@ FROM runs r ORDER BY started_at DESC LIMIT $n;
 -- name: newest_per_configuration
 -- A model's configuration includes its parameters: a run with parameters set by hand
 -- (`--params '{"C": 0.1}'`) or the demo's quick settings is a row of its own, never the row
--- of the model's defaults.
+-- of the model's defaults (a nested-tuned run is one configuration whatever it chose).
 -- An ensemble's configuration is its recipe, what each member is in order (model, feature
 -- set, columns, speaker normalisation, tuned), the weights and who chose the members (a
 -- hand-made average must not replace bench's declared one), not which member runs it
@@ -80,7 +80,7 @@ FROM here h LEFT JOIN recipes r USING (run_id)
 GROUP BY h.model, h.feature_set, h.columns, h.speaker_norm, h.tuned_from IS NOT NULL, h.kind,
     coalesce(r.recipe, h.members::VARCHAR), h.weights,
     json_extract_string(h.params_json, '$.members_chosen_by'),
-    CASE WHEN h.kind = 'model' THEN coalesce(h.params_json, '{}') END
+    CASE WHEN h.kind = 'model' AND h.tuned_from IS NULL THEN coalesce(h.params_json, '{}') END
 ORDER BY 1;
 
 -- name: newest_per_model
