@@ -143,11 +143,13 @@ def score(warehouse: str, results: str, members: list[str], norm: bool) -> None:
         if os.path.exists(path):
             probas[model] = np.load(path)
             continue
-        run_id = wh.scalar(
+        run_id = wh.scalar(  # the newest run of the model at its defaults, on this corpus
             "SELECT run_id FROM runs WHERE model = ? AND speaker_norm = ? AND kind = 'model' "
             "AND feature_set IN ('default', 'mel') AND columns IS NULL "  # the declared inputs
+            "AND corpus = ? AND label_map = ? AND tuned_from IS NULL AND cross_matrix IS NULL "
+            "AND coalesce(params_json, '{}') = '{}' "  # not tuned, hand-set or quick
             "ORDER BY started_at DESC LIMIT 1",
-            [model, norm],
+            [model, norm, data.corpus, data.label_map],
         )
         if run_id is None:
             sys.exit(f"no {model} probabilities in {results} and no stored run of it")
