@@ -421,7 +421,8 @@ def _require_view(wh: Warehouse, view: str, command: str, name: str, kind: str =
     if failed:  # extract ran and stored nothing: "run extract first" sent the user in a circle
         raise NotExtractedError(
             f"{view} does not exist: the extraction of each of the {failed} utterance(s) "
-            f"failed; see why with SELECT utt_id, error FROM extractions WHERE status = 'error'"
+            "failed; each one's reason is in the extractions table (status 'error', column "
+            "error)"
         )
     raise NotExtractedError(f"{view} does not exist yet; run `{command}` first")
 

@@ -127,19 +127,19 @@ def timed_process(workload: str, root: Path, mode: str, workers: int, seed: int 
     return Measurement(workload, mode, workers, seconds, int(tasks))
 
 
-def run_timed(argv: Sequence[str], what: str) -> tuple[float, str]:
+def run_timed(argv: Sequence[str], what: str, ok: Sequence[int] = (0,)) -> tuple[float, str]:
     """Run ``argv`` as a new process to its end: (wall seconds, its stdout).
 
     sercap's package folder leads ``PYTHONPATH``, so ``python -m sercap…`` finds this
-    sercap from any working directory, installed or not. A failure raises one line naming
-    ``what`` and the process' last line of stderr.
+    sercap from any working directory, installed or not. An exit status not in ``ok``
+    raises one line naming ``what`` and the process' last line of stderr.
     """
     env = {**os.environ, "PYTHONPATH": _package_parent() + os.pathsep + os.environ.get(
         "PYTHONPATH", "")}  # fmt: skip
     started = time.perf_counter()
     done = subprocess.run(list(argv), capture_output=True, text=True, env=env, check=False)
     seconds = time.perf_counter() - started
-    if done.returncode != 0:
+    if done.returncode not in ok:
         tail = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
         raise SercapError(f"{what} failed: {tail}")
     return seconds, done.stdout

@@ -263,7 +263,7 @@ def test_cli_extract_fails_when_no_utterance_could_be_extracted(tmp_path) -> Non
     assert again.exit_code == 0 and "2 failed before" in again.output
     train = runner.invoke(main, [*w, "train", "svm"])  # it said "run sercap extract first"
     assert train.exit_code == 1
-    assert "the extraction of each of the 2 utterance(s) failed; see why with" in train.output
+    assert "the extraction of each of the 2 utterance(s) failed; each one's reason" in train.output
 
 
 def test_a_failure_of_every_readable_file_alike_stops_the_run_storing_nothing(

@@ -72,7 +72,9 @@ def test_cli_bench_sql(tmp_path) -> None:
     runner.invoke(main, [*w, "ingest", "manifest", str(manifest)])
     unextracted = runner.invoke(main, [*w, "bench", "sql"])
     assert unextracted.exit_code == 1
-    assert "run `sercap extract` / `sercap.extract(wh)` first" in unextracted.output
+    assert "run `sercap extract --feature-set default` / `sercap.extract(wh, 'default')` first" in (
+        unextracted.output
+    )
     runner.invoke(main, [*w, "extract", "--jobs", "1"])
     result = runner.invoke(main, [*w, "bench", "sql", "--copies", "2", "--threads", "1"])
     assert result.exit_code == 0, result.output

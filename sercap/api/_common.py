@@ -145,16 +145,19 @@ def _check_text(name: str, value: Any, example: str) -> None:
         )
 
 
-def _run_id(value: Any, name: str = "run_id") -> str:
+def _run_id(value: Any, name: str, where: str) -> str:
     """A run named by its id (or a unique prefix), or the run itself (what :func:`train`
-    and :func:`get_run` return: a notebook passes it on); anything else is one line."""
+    and :func:`get_run` return: a notebook passes it on); anything else is one line, said
+    as the other arguments' checks say it (``where``: the verb)."""
     run_id = getattr(value, "run_id", value)
-    if not isinstance(run_id, str) or not run_id.strip():
-        raise BadParameterError(
-            f"{name}={value!r}",
-            hint=f"give a run or a run id, e.g. {name}='svm-20261127-101500-3fa2' "
-            "(sercap.runs(wh) lists them)",
-        )
+    hint = f"give a run or a run id, e.g. {name}='svm-20261127-101500-3fa2' (sercap.runs(wh))"
+    if value is None:
+        raise BadParameterError(f"{where}: {name} is required, not None", hint=hint)
+    if not isinstance(run_id, str):
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise BadParameterError(f"{where}: {name}={shown}", hint=hint)
+    if not run_id.strip():  # an empty prefix matched the only run
+        raise BadParameterError(f"{where}: {name}={run_id!r}", hint="give a non-empty value")
     return run_id
 
 

@@ -259,7 +259,7 @@ def get_run(wh: Warehouse, run_id: str | Run | RegressionRun) -> Run:
     from sercap.store.runs import get_run as _get_run
     from sercap.store.runs import predictions as _predictions
 
-    record = _get_run(wh, _run_id(run_id))  # NotFoundError for no such run
+    record = _get_run(wh, _run_id(run_id, "run_id", "get_run"))  # NotFoundError if none
     if record.get("target"):  # a regression run (sql/008_regression.sql)
         return _regression_run(wh, record)  # type: ignore[return-value]
     classes = list(record["classes"])
@@ -556,7 +556,7 @@ def ensemble_runs(
     if isinstance(run_ids, str):
         ids = _listed(run_ids)
     elif isinstance(run_ids, Sequence):
-        ids = [_run_id(run, "run_ids") for run in run_ids]
+        ids = [_run_id(run, "run_ids", "ensemble_runs") for run in run_ids]
     else:
         raise BadParameterError(
             f"run_ids={run_ids!r}", hint="give two or more runs or run ids, e.g. [a, b]"
@@ -697,7 +697,7 @@ def compare_runs(
         raise BadParameterError(f"n_boot={n_boot}", hint="use at least 100 resamples")
     if not 0.5 <= level < 1.0:
         raise BadParameterError(f"level={level}", hint="give a confidence level such as 0.95")
-    named = [_run_id(run_a, "run_a"), _run_id(run_b, "run_b")]
+    named = [_run_id(run_a, "run_a", "compare_runs"), _run_id(run_b, "run_b", "compare_runs")]
     ids = [get_run(wh, run_id).run_id for run_id in named]  # NotFoundError if unknown
     if ids[0] == ids[1]:  # printed a table of zeros and the verdict "within noise"
         raise BadParameterError(
