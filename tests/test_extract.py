@@ -277,15 +277,7 @@ def test_a_failure_of_every_readable_file_alike_stops_the_run_storing_nothing(
     import sercap.features.extract as ex
     import sercap.numba_cache as numba_cache
 
-    root = tmp_path / "corpus"
-    root.mkdir()
-    rows = []
-    for i in range(4):
-        sf.write(root / f"v{i}.wav", voice(0.6, 120 + 20 * i, i), SR)
-        rows.append((f"v{i}.wav", "ang", f"s{i}"))
-    pl.DataFrame(rows, schema=["path", "label", "speaker"], orient="row").write_csv(
-        root / "manifest.csv"
-    )
+    manifest = _voice_manifest(tmp_path / "corpus", 4, seconds=0.6)
     cache = tmp_path / "numba"
     cache.mkdir()
     (cache / f"{numba_cache.MARKER_PREFIX}x").write_text("ok")
@@ -297,7 +289,7 @@ def test_a_failure_of_every_readable_file_alike_stops_the_run_storing_nothing(
 
     monkeypatch.setattr(ex, "_compute", damaged)
     with connect(tmp_path / "wh") as wh:
-        ingest(wh, "manifest", root / "manifest.csv")
+        ingest(wh, "manifest", manifest)
         with pytest.raises(SercapError, match=r"each of 4 readable files failed with the same "
                            r"error \(UnpicklingError: pickle data was truncated\)"):  # fmt: skip
             extract(wh, "basic", jobs=1, chunk_size=4, progress=False)
@@ -321,18 +313,10 @@ def test_kill_9_mid_extraction_loses_and_duplicates_nothing(tmp_path) -> None:
     import sys
     import time
 
-    root = tmp_path / "corpus"
-    root.mkdir()
-    rows = []
-    for i in range(40):
-        sf.write(root / f"u{i:02d}.wav", voice(1.0, 110 + 5 * i, i), SR)
-        rows.append((f"u{i:02d}.wav", "neu", f"s{i % 4}"))
-    pl.DataFrame(rows, schema=["path", "label", "speaker"], orient="row").write_csv(
-        root / "manifest.csv"
-    )
+    manifest = _voice_manifest(tmp_path / "corpus", 40)
     wh_dir = tmp_path / "wh"
     with connect(wh_dir) as wh:
-        ingest(wh, "manifest", root / "manifest.csv", name="toy")
+        ingest(wh, "manifest", manifest, name="toy")
     cli = Path(__file__).resolve().parents[1] / "cli.py"
     proc = subprocess.Popen(
         [sys.executable, str(cli), "-w", str(wh_dir), "extract", "--jobs", "1"]
