@@ -111,6 +111,16 @@ def test_tune_releases_and_reopens_the_callers_warehouse(issue_example) -> None:
     assert tuned.record["tuned_from"].startswith(issue_example["study"].name)
 
 
+def test_a_study_picture_is_never_written_among_the_warehouses_own_files(issue_example) -> None:
+    """study.plot(W/"features"/"x.png") wrote into a folder only sercap writes (check then
+    named it a foreign file), where write_report and bench refuse such a path."""
+    study, base = issue_example["study"], issue_example["base"]
+    inside = base / "warehouse" / "features" / "x.png"
+    with pytest.raises(sercap.SercapError, match="not written: it is in the warehouse's feat"):
+        study.plot(inside)
+    assert not inside.exists()
+
+
 def test_features_row_matches_the_warehouse(issue_example) -> None:
     """sercap.features computes what extraction stored for the same audio, column for column."""
     wh = issue_example["wh"]

@@ -112,6 +112,10 @@ class Study:
             from sercap.store.layout import report_file
 
             path = report_file(self.root, f"tune-{self.name}.png")
+        else:  # a picture among the parts or models was a foreign file to `check`
+            from sercap.format import refuse_inside
+
+            refuse_inside(Path(path), self.root)
         return plot_study(summarise(self.final), Path(path))
 
     def __str__(self) -> str:
