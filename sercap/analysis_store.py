@@ -9,6 +9,7 @@ confidence numbers to SQL users.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -272,7 +273,8 @@ def significance_to_best(
     The best is picked on the same test folds, and each of the other k − 1 runs is tested
     against it: the intervals are Bonferroni-adjusted (each at level
     ``1 - (1 - level) / (k - 1)``), so that "below best" holds for all of them at once at
-    ``level``. The best run's own UA stays optimistic (it is the maximum of k).
+    ``level``, each from at least ``n_boot`` resamples and enough to leave 20 beyond each
+    of its bounds. The best run's own UA stays optimistic (it is the maximum of k).
 
     Returns
     -------
@@ -288,6 +290,9 @@ def significance_to_best(
         return pl.DataFrame()
     best = max(runs, key=lambda r: r["ua"])
     each = 1 - (1 - level) / max(len(runs) - 1, 1)
+    # at least 20 resamples beyond each bound: with 18 runs, 1,000 draws left 1.5 in each
+    # tail, and the bound moved by ±0.025 with the seed (a verdict near it, with it)
+    n_boot = max(n_boot, math.ceil(20 / ((1 - each) / 2)))
     rows = []
     for run in runs:
         if run["run_id"] == best["run_id"]:
