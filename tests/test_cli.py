@@ -68,6 +68,17 @@ def test_sql_table_error_past_the_first_batch_is_one_line(toy_dir: Path) -> None
         assert "LINE 1" not in result.output
 
 
+def test_a_value_polars_cannot_hold_is_an_error_line_not_a_traceback(toy_dir: Path) -> None:
+    """An infinite timestamp made polars panic (a Rust panic is a BaseException) while the
+    table or the CSV was written: a pyo3_runtime.PanicException traceback."""
+    for query, extra in (("SELECT TIMESTAMP 'infinity' AS t", []),
+                         ("SELECT DATE '-infinity' AS d", ["--format", "csv"])):  # fmt: skip
+        result = CliRunner().invoke(main, ["-w", str(toy_dir), "sql", query, *extra])
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert result.output.splitlines()[-1].startswith("error: polars cannot hold a value")
+        assert result.output.rstrip().endswith("CAST(col AS VARCHAR)")
+
+
 def test_sql_error_is_one_line(toy_dir: Path) -> None:
     _one_line_error(run("-w", toy_dir, "sql", "SELECT * FROM nowhere"), "nowhere")
     _one_line_error(run("-w", toy_dir, "sql", "SELEC 1"), "syntax error")

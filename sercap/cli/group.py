@@ -122,6 +122,14 @@ class _Group(click.Group):
                 where = f"{exc.filename}: " if exc.filename else ""
                 click.echo(f"error: {where}{exc.strerror or exc}", err=True)
                 sys.exit(1)
+            if type(exc).__name__ == "PanicException":  # polars' Rust panic: a BaseException
+                click.echo(  # (sql "SELECT TIMESTAMP 'infinity'": out of its datetime range)
+                    f"error: polars cannot hold a value of this result ({str(exc)[:120]}); "
+                    "an infinite or out-of-range date or timestamp? cast that column to text "
+                    "in the query: CAST(col AS VARCHAR)",
+                    err=True,
+                )
+                sys.exit(1)
             if isinstance(exc, MemoryError | OverflowError):  # --n-boot 10000000, --limit 1e20
                 what = "out of memory" if isinstance(exc, MemoryError) else "a number too large"
                 click.echo(
