@@ -264,6 +264,11 @@ def describe_run(wh: Warehouse, run_id: str) -> str:
     return what
 
 
+#: Resamples a Bonferroni-adjusted interval of :func:`significance_to_best` takes at most
+#: (unless more are asked for): 20 beyond each bound up to 1,000 comparisons at 95%.
+BONFERRONI_BOOT = 20_000
+
+
 def significance_to_best(
     wh: Warehouse, run_ids: Sequence[str], *, n_boot: int = 1000, level: float = 0.95,
     seed: int = 0,
@@ -281,7 +286,8 @@ def significance_to_best(
     polars.DataFrame
         ``run_id, is_best, ua, ua_difference`` (run − best), ``ua_low, ua_high,
         within_noise`` (the CI of the difference contains 0; True for the best itself),
-        ``mcnemar_p`` (unadjusted), ``level`` (each interval's); in the given order.
+        ``mcnemar_p`` (unadjusted), ``level`` and ``n_boot`` (each interval's); in the
+        given order.
     """
     from sercap.store.runs import get_run
 
@@ -292,7 +298,9 @@ def significance_to_best(
     each = 1 - (1 - level) / max(len(runs) - 1, 1)
     # at least 20 resamples beyond each bound: with 18 runs, 1,000 draws left 1.5 in each
     # tail, and the bound moved by ±0.025 with the seed (a verdict near it, with it)
-    n_boot = max(n_boot, math.ceil(20 / ((1 - each) / 2)))
+    # (at most BONFERRONI_BOOT unless asked for more: a level near 1 over many runs asked
+    # for millions; the frame's n_boot column says how many each interval took)
+    n_boot = max(n_boot, min(math.ceil(20 / ((1 - each) / 2)), BONFERRONI_BOOT))
     rows = []
     for run in runs:
         if run["run_id"] == best["run_id"]:
@@ -300,7 +308,7 @@ def significance_to_best(
                 {
                     "run_id": run["run_id"], "is_best": True, "ua": run["ua"],
                     "ua_difference": 0.0, "ua_low": 0.0, "ua_high": 0.0, "within_noise": True,
-                    "mcnemar_p": 1.0, "level": each,
+                    "mcnemar_p": 1.0, "level": each, "n_boot": n_boot,
                 }
             )  # fmt: skip
             continue
@@ -310,7 +318,7 @@ def significance_to_best(
                 "run_id": run["run_id"], "is_best": False, "ua": run["ua"],
                 "ua_difference": c.ua.difference, "ua_low": c.ua.low, "ua_high": c.ua.high,
                 "within_noise": c.ua.within_noise, "mcnemar_p": c.mcnemar.p_value,
-                "level": each,
+                "level": each, "n_boot": n_boot,
             }
         )  # fmt: skip
     return pl.DataFrame(rows)

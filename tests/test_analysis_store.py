@@ -159,6 +159,9 @@ def test_comparisons_with_the_best_are_adjusted_for_how_many_there_are(wh, two_r
     rc = _store(wh, utts, _proba(np.random.default_rng(1), y, 0.6), "dnn")
     marks = analysis_store.significance_to_best(wh, [ra, rb, rc], n_boot=200)
     assert marks["level"].to_list() == pytest.approx([0.975] * 3)
+    assert marks["n_boot"].to_list() == [1600] * 3  # said, not hidden
+    capped = analysis_store.significance_to_best(wh, [ra, rb, rc], n_boot=200, level=0.99999)
+    assert capped["n_boot"].to_list() == [analysis_store.BONFERRONI_BOOT] * 3  # not 8 million
     # 200 draws left 2.5 beyond each 98.75% bound: each interval takes enough for 20 (1,600)
     for run, low, high in marks.select("run_id", "ua_low", "ua_high").rows()[1:]:
         c = analysis_store.compare_runs(wh, run, ra, n_boot=1600, level=0.975)

@@ -294,7 +294,16 @@ def test_a_failure_of_every_readable_file_alike_stops_the_run_storing_nothing(
                            r"error \(UnpicklingError: pickle data was truncated\)"):  # fmt: skip
             extract(wh, "basic", jobs=1, chunk_size=4, progress=False)
         assert wh.scalar("SELECT count(*) FROM extractions") == 0  # nothing stored as failed
-    assert not list(cache.glob(f"{numba_cache.MARKER_PREFIX}*"))  # the next run probes again
+        assert not list(cache.glob(f"{numba_cache.MARKER_PREFIX}*"))  # the next run probes
+
+        def unsuitable(task, y):  # the set's parameters, not the installation: each file's
+            raise ValueError("fmax above Nyquist")
+
+        monkeypatch.setattr(ex, "_compute", unsuitable)
+        summary = extract(wh, "basic", jobs=1, chunk_size=4, progress=False)
+        assert summary.failed == 4
+        errors = wh.query("SELECT error FROM extractions WHERE status = 'error'")["error"]
+        assert errors.len() == 4 and errors.str.contains("ValueError: fmax above Nyquist").all()
 
 
 @pytest.mark.skipif(not opensmile_available(), reason="the opensmile package is not installed")

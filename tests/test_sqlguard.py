@@ -77,6 +77,7 @@ WRITES = [
     "FROM enable_logging(storage = 'file', storage_path = 'wh/features/log')",
     "SELECT * FROM main.truncate_duckdb_logs()",
     "SELECT write_log('x')",
+    "SELECT * FROM query('SELECT * FROM checkpoint()')",  # the string was not looked into
 ]
 
 

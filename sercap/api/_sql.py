@@ -63,9 +63,11 @@ def sql(
     statement runs); on a warehouse opened with ``read_only=True`` (as the CLI's ``sql``
     opens it) no file but its Parquet parts can be read either. With ``write``, several
     statements run as one transaction: all of them are applied, or (one fails) none; a
-    query holding its own ``BEGIN``/``COMMIT``, or a ``CHECKPOINT``, runs as written. The
-    statements have all run when this returns; :func:`iter_sql` yields each result as its
-    statement finishes instead.
+    query holding its own ``BEGIN``/``COMMIT``, or a ``CHECKPOINT``, runs as written, and
+    must end in the same call the transactions it begins: one left open (a ``BEGIN`` here,
+    its ``COMMIT`` in a later call) is rolled back with a one-line error, since every other
+    verb on the warehouse would fail inside it. The statements have all run when this
+    returns; :func:`iter_sql` yields each result as its statement finishes instead.
 
     Parameters
     ----------

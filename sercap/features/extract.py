@@ -301,7 +301,8 @@ def _run_task(task: Task) -> ChunkResult:
                 raised.append(exc)
                 problem = _failure(DESCRIPTORS_FAILED, item, exc)
         result.rows.append((item.utt_id, "error", problem, None))
-    _refuse_systemic(task, raised)
+    if not ok:
+        _refuse_systemic(task, raised)
     feats = frames = None
     if ok and task.kind == "lld":
         ok, frames, feats, failed = _functionals_isolating(task, ok)
@@ -403,13 +404,15 @@ SYSTEMIC_FAILURES = 3
 
 
 def _refuse_systemic(task: Task, raised: list[BaseException]) -> None:
-    """Stop the run, storing nothing of the chunk, when every file of it was read and its
-    descriptors then failed with one exception type: recorded as each file's problem, a
+    """Stop the run, storing nothing of the chunk, when every readable file of it (at least
+    :data:`SYSTEMIC_FAILURES`, none computed) failed its descriptors with one exception type
+    that says the installation is broken (:func:`_installation_error`): recorded as each
+    file's problem, a
     damaged numba cache marked every utterance of the corpus failed, and every later run
     said they "failed before". The cache's markers go, so the next run probes it again
     (and sets it aside if it is damaged)."""
     kinds = {type(exc) for exc in raised}
-    if len(raised) < max(SYSTEMIC_FAILURES, len(task.items)) or len(kinds) != 1:
+    if len(raised) < SYSTEMIC_FAILURES or len(kinds) != 1 or not _installation_error(raised[0]):
         return
     from sercap.numba_cache import forget_probes
 
@@ -423,6 +426,17 @@ def _refuse_systemic(task: Task, raised: list[BaseException]) -> None:
         hint="run the command again (sercap probes its numba cache again and sets a damaged "
         "one aside); if it fails the same way, reinstall sercap's dependencies",
     )
+
+
+def _installation_error(exc: BaseException) -> bool:
+    """Whether ``exc`` says the installation is broken (a damaged compiled-kernel cache, a
+    module that will not import), never the audio or the set's parameters (a ValueError
+    every file of a chunk raises is still each file's recorded problem)."""
+    import pickle
+
+    if isinstance(exc, pickle.UnpicklingError | ImportError | EOFError):
+        return True
+    return type(exc).__module__.split(".")[0] in ("numba", "llvmlite")
 
 
 def _failure(what: str, item: Item, exc: BaseException) -> str:

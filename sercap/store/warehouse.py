@@ -366,7 +366,8 @@ class Warehouse:
 
     def _parts_state(self) -> tuple:
         return self.con.execute(
-            "SELECT count(*), coalesce(sum(hash(path)), 0) FROM parts"
+            "SELECT count(*), coalesce(sum(hash(path, sha256, size_bytes, created_at)), 0) "
+            "FROM parts"  # (a part registered again at its path changes its digest and time)
         ).fetchall()[0]
 
     def views_current(self) -> None:
