@@ -411,7 +411,9 @@ def _registered(wh: Warehouse, name: str, frame: pl.DataFrame) -> Iterator[None]
         wh.con.unregister(name)
 
 
-def _require_view(wh: Warehouse, view: str, command: str, name: str, kind: str = "lld") -> None:
+def _require_view(wh: Warehouse, view: str, name: str, kind: str = "lld") -> None:
+    """Nothing when ``view`` exists; else why not: every extraction of set ``name`` failed,
+    or the step that stores it has not run."""
     if wh.has_relation(view):
         return
     try:
@@ -424,7 +426,8 @@ def _require_view(wh: Warehouse, view: str, command: str, name: str, kind: str =
             "failed; each one's reason is in the extractions table (status 'error', column "
             "error)"
         )
-    raise NotExtractedError(f"{view} does not exist yet; run `{command}` first")
+    verb, option = ("images", "--image-set") if kind == "image" else ("extract", "--feature-set")
+    raise NotExtractedError(f"{view} does not exist yet; run `sercap {verb} {option} {name}` first")
 
 
 def _require_frames(wh: Warehouse, name: str) -> None:
@@ -440,14 +443,14 @@ def _require_frames(wh: Warehouse, name: str) -> None:
             "read per-frame descriptors: use an lld set such as 'default' (sercap features "
             "list)"
         )
-    _require_view(wh, view, f"sercap extract --feature-set {name}", name)
+    _require_view(wh, view, name)
 
 
 def _read_tabular(
     wh: Warehouse, name: str, corpus: str, utt_ids: pl.Series, pattern: str | None
 ) -> tuple[np.ndarray, list[str], list[str]]:
     view = f"features_{name}"
-    _require_view(wh, view, f"sercap extract --feature-set {name}", name)
+    _require_view(wh, view, name)
     cols = _feature_columns(wh.query(f"SELECT * FROM {view} LIMIT 0").columns, pattern, "feature")
     select = ", ".join(f'f."{c}"' for c in cols)
     frame = _query_utterances(
@@ -510,7 +513,7 @@ def _read_images(
     wh: Warehouse, name: str, utt_ids: pl.Series
 ) -> tuple[list[np.ndarray], list[str], list[str]]:
     view = f"images_{name}"
-    _require_view(wh, view, f"sercap images --image-set {name}", name, "image")
+    _require_view(wh, view, name, "image")
     frame = _query_utterances(
         wh,
         utt_ids,

@@ -160,10 +160,11 @@ def final_model(
     """
     run = get_run(wh, run_id)
     record = catalog.feature_set_record(wh, run["feature_set_hash"] or "")
-    if record is not None:  # (before any fitting; a fused run's own hash names no set)
+    if record is not None:  # (before any fitting)
         refuse_recomputed(run, record)
     fitted = _final_model(wh, run, n_jobs=n_jobs, progress=progress, say=say)
-    refuse_recomputed(run, fitted.feature_set)  # a fused model's audio part
+    if record is None:  # a fused run: its own hash names no set, its audio part's does
+        refuse_recomputed(run, fitted.feature_set)
     return fitted
 
 

@@ -33,8 +33,21 @@ if TYPE_CHECKING:  # only for annotations: the heavy modules load when a verb ru
     from sercap.store import Warehouse
 
 
+class _StoredRun:
+    """One stored run is one run, however often it is read: runs compare and hash by their
+    id (their frames compare as arrays, which made ``==`` a TypeError)."""
+
+    run_id: str
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.run_id == self.run_id  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self.run_id)
+
+
 @dataclass(eq=False)
-class Run:
+class Run(_StoredRun):
     """A stored, scored cross-validation run.
 
     ``ua``/``wa``/``macro_f1`` are computed on the pooled out-of-fold predictions;
@@ -77,16 +90,9 @@ class Run:
     def _repr_markdown_(self) -> str:
         return f"```\n{self}\n```"
 
-    # one stored run is one run, however often it is read (its frames compare as arrays)
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.run_id == self.run_id  # type: ignore[attr-defined]
-
-    def __hash__(self) -> int:
-        return hash(self.run_id)
-
 
 @dataclass(eq=False)
-class RegressionRun:
+class RegressionRun(_StoredRun):
     """A stored, scored regression run (``train(..., target=...)``).
 
     ``ccc`` (Lin's concordance correlation, the primary score), ``pearson`` and ``mae`` are
@@ -121,13 +127,6 @@ class RegressionRun:
 
     def _repr_markdown_(self) -> str:
         return f"```\n{self}\n```"
-
-    # one stored run is one run, however often it is read (its frames compare as arrays)
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.run_id == self.run_id  # type: ignore[attr-defined]
-
-    def __hash__(self) -> int:
-        return hash(self.run_id)
 
 
 def _regression_run(wh: Warehouse, record: dict) -> RegressionRun:

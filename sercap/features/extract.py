@@ -407,10 +407,9 @@ def _refuse_systemic(task: Task, raised: list[BaseException]) -> None:
     """Stop the run, storing nothing of the chunk, when every readable file of it (at least
     :data:`SYSTEMIC_FAILURES`, none computed) failed its descriptors with one exception type
     that says the installation is broken (:func:`_installation_error`): recorded as each
-    file's problem, a
-    damaged numba cache marked every utterance of the corpus failed, and every later run
-    said they "failed before". The cache's markers go, so the next run probes it again
-    (and sets it aside if it is damaged)."""
+    file's problem, a damaged numba cache marked every utterance of the corpus failed, and
+    every later run said they "failed before". The cache's markers go, so the next run
+    probes it again (and sets it aside if it is damaged)."""
     kinds = {type(exc) for exc in raised}
     if len(raised) < SYSTEMIC_FAILURES or len(kinds) != 1 or not _installation_error(raised[0]):
         return
