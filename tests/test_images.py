@@ -85,6 +85,17 @@ def test_images_are_stored_incrementally(tmp_path) -> None:
         assert image.pixels.shape == (64, image.width)
         with pytest.raises(SercapError, match="no 'mel' image for utterance 'silent'"):
             stored_image(wh, "silent")
+        # The API's drawing refuses the warehouse's own folders, as `images show --out` does:
+        # a PNG among the parts was deleted as a crash's leftover by the next extract.
+        import sercap
+
+        inside = wh.root / "features" / "good3.png"
+        with pytest.raises(SercapError, match="in the warehouse's features/ folder"):
+            sercap.plot_image(image, inside)
+        assert not inside.exists()
+        with pytest.raises(SercapError, match="name a .png file"):
+            sercap.plot_image(image, tmp_path / "good3.jpg")
+        assert sercap.plot_image(image, tmp_path / "good3.png").stat().st_size > 5000
 
 
 def test_cli_images_and_show(tmp_path) -> None:

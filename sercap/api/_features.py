@@ -325,13 +325,21 @@ def image(wh: Warehouse, utt_id: str, image_set: str = "mel") -> Any:
 
 
 def plot_image(image: Any, path: PathLike) -> Path:
-    """Draw a stored image (from :func:`image`) with time and frequency axes into a PNG."""
+    """Draw a stored image (from :func:`image`) with time and frequency axes into a PNG.
+
+    A path among the files of the warehouse the image came from (its catalog, parts, models
+    or journals) is refused with one line, as ``sercap images show --out`` refuses it.
+    """
     from sercap.features.images import StoredImage
     from sercap.features.images import plot_image as _plot
+    from sercap.format import refuse_inside
 
     if not isinstance(image, StoredImage):  # an AttributeError from inside the drawing
         raise BadParameterError(
             f"image={image!r:.60}", hint="give a stored image: sercap.image(wh, utt_id)"
         )
+    refuse_inside(Path(path), image.warehouse)
+    if Path(path).suffix.lower() != ".png":  # matplotlib's own error is a traceback
+        raise BadParameterError(f"{path}: a spectrogram is written as .png; name a .png file")
     _plot(image, Path(path))
     return Path(path)

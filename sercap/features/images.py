@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -76,6 +77,9 @@ class StoredImage:
     height: int
     width: int
     params: Mapping[str, Any]
+    #: The folder of the warehouse it was read from (None when made by hand): a drawing of
+    #: it is never written among that warehouse's own files.
+    warehouse: Path | None = field(default=None, repr=False, compare=False)
 
     @property
     def pixels(self) -> np.ndarray:

@@ -347,4 +347,4 @@ def stored_image(wh: Warehouse, utt_id: str, image_set: str = "mel") -> StoredIm
     if not rows:
         raise NotFoundError(f"no {image_set!r} image for utterance {utt_id!r}")
     png, height, width = rows[0]
-    return StoredImage(utt_id, bytes(png), int(height), int(width), dict(fs.params))
+    return StoredImage(utt_id, bytes(png), int(height), int(width), dict(fs.params), wh.root)
