@@ -993,3 +993,16 @@ def test_a_second_connection_of_the_same_warehouse_sees_what_the_other_stored(
     finally:
         wh1.close()
         wh2.close()
+
+
+def test_show_tables_lists_each_name_once(tmp_path) -> None:
+    """A warehouse's views are stored in the catalog and made again as this connection's
+    temporary views of the same names: SHOW TABLES listed every one of them twice."""
+    from tests.helpers import add_corpus, add_features
+
+    with sercap.connect(tmp_path / "wh") as wh:
+        add_features(wh, add_corpus(wh, n_speakers=2, per_class=1), name="other", digest="d1")
+    with sercap.connect(tmp_path / "wh", read_only=True) as wh:
+        names = sercap.sql(wh, "show tables;")[0][1]["name"].to_list()
+        assert "features_other" in names and "utterances" in names
+        assert len(names) == len(set(names)) and names == sorted(names)

@@ -347,16 +347,35 @@ def _run_statements(
     iterator of frames, and -1 for its rows) and its number of rows; columns polars cannot
     hold (INTERVAL, UNION) as text."""
     for text in texts:
+        run = _as_run(text)
         with _said_as_sql():
             if stream:
-                first = _stream(wh, text)
+                first = _stream(wh, run)
                 frame, rows = _with_first(first, next(first)), -1
             elif head is None:
-                frame = wh.query(text, text_types=True)
+                frame = wh.query(run, text_types=True)
                 rows = frame.height
             else:
-                frame, rows = wh.query_head(text, head, text_types=True)
+                frame, rows = wh.query_head(run, head, text_types=True)
         yield text, frame, rows
+
+
+def _as_run(text: str) -> str:
+    """The SQL that runs for statement ``text``: itself, except ``SHOW TABLES``, which lists
+    each name once. The warehouse's views exist twice, stored in the catalog (for DuckDB's
+    own CLI) and as this connection's temporary views of the same name, and DuckDB listed
+    both.
+
+    >>> _as_run("show  tables")
+    'SELECT DISTINCT name FROM (SHOW TABLES) ORDER BY name'
+    >>> _as_run("SELECT 1")
+    'SELECT 1'
+    """
+    import re
+
+    if re.fullmatch(r"\s*SHOW\s+TABLES\s*", text, re.I):
+        return "SELECT DISTINCT name FROM (SHOW TABLES) ORDER BY name"
+    return text
 
 
 @contextlib.contextmanager
