@@ -91,6 +91,32 @@ class Dataset:
     def n_classes(self) -> int:
         return len(self.classes)
 
+    def validation_groups(self, index: np.ndarray | None = None) -> np.ndarray:
+        """What inner validation splits (early stopping, tuning) keep apart, for rows
+        ``index`` (all rows when None): the session under leave-one-session-out when those
+        rows hold two sessions or more, the speaker otherwise.
+
+        A session is the protocol's unit for a reason: IEMOCAP's two speakers of a session
+        act the same dialogues together, and each one's microphone hears the other, so a
+        validation speaker whose partner is among the training rows is not new the way the
+        outer test session is.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> d = Dataset(np.arange(4), np.zeros((4, 1)), np.zeros(4, int), ["a"],
+        ...             np.array(["1F", "1M", "2F", "2M"]), np.array(["S1", "S1", "S2", "S2"]),
+        ...             "c", "m", "leave-one-session-out", "tabular")
+        >>> d.validation_groups().tolist(), d.validation_groups(np.array([0, 1])).tolist()
+        (['S1', 'S1', 'S2', 'S2'], ['1F', '1M'])
+        """
+        rows = slice(None) if index is None else index
+        if self.protocol == "leave-one-session-out":
+            sessions = np.asarray(self.folds)[rows]
+            if len(np.unique(sessions)) >= 2:
+                return sessions
+        return np.asarray(self.speakers)[rows]
+
     def subset(self, index: np.ndarray) -> Dataset:
         """Rows ``index`` (an integer array) of every aligned field."""
         return replace(

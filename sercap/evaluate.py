@@ -101,18 +101,20 @@ def outer_splits(data: Dataset) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
 def inner_splits(
     data: Dataset, n_splits: int = 3, seed: int = 0
 ) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-    """Validation splits grouped by speaker inside ``data`` (a training set): for tuning.
+    """Validation splits inside ``data`` (a training set), for tuning, grouped by speaker
+    (by session under leave-one-session-out: :meth:`Dataset.validation_groups`).
 
-    Speakers are shuffled with ``seed`` and dealt into ``n_splits`` groups, so every
-    validation speaker is unseen by the model trained on the rest.
+    The groups are shuffled with ``seed`` and dealt into ``n_splits`` splits, so every
+    validation speaker (session) is unseen by the model trained on the rest.
     """
-    speakers = np.unique(data.speakers)
-    n_splits = min(n_splits, len(speakers))
+    units = data.validation_groups()
+    distinct = np.unique(units)
+    n_splits = min(n_splits, len(distinct))
     if n_splits < 2:
         raise SercapError("inner validation needs at least two training speakers")
-    order = np.random.default_rng(seed).permutation(speakers)
+    order = np.random.default_rng(seed).permutation(distinct)
     groups = {s: i % n_splits for i, s in enumerate(order)}
-    assignment = np.array([groups[s] for s in data.speakers])
+    assignment = np.array([groups[s] for s in units])
     for k in range(n_splits):
         yield f"inner{k + 1}", np.flatnonzero(assignment != k), np.flatnonzero(assignment == k)
 
@@ -248,7 +250,10 @@ def fit_fold(
     model = get_model(model_name)(params, seed=seed, n_jobs=n_jobs, device=device, verbose=False)
     t0 = time.perf_counter()
     model.fit(
-        take_X(data, train), data.y[train], groups=data.speakers[train], n_classes=data.n_classes
+        take_X(data, train),
+        data.y[train],
+        groups=data.validation_groups(train),
+        n_classes=data.n_classes,
     )
     fit_s = time.perf_counter() - t0
     return np.asarray(model.predict_proba(take_X(data, test)), dtype=np.float64), fit_s

@@ -107,7 +107,7 @@ def outer_fold_importances(
     for i, (name, train, test) in enumerate(splits):
         chosen = fold_params[name] if fold_params else params
         model = cls(chosen, seed=seed, n_jobs=n_jobs, verbose=False)
-        model.fit(take_X(data, train), data.y[train], groups=data.speakers[train],
+        model.fit(take_X(data, train), data.y[train], groups=data.validation_groups(train),
                   n_classes=data.n_classes)  # fmt: skip
         if max_rows is not None and len(test) > max_rows:
             test = np.sort(np.random.default_rng(seed + i).choice(test, max_rows, replace=False))

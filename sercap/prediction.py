@@ -248,7 +248,7 @@ def _final_model(
     _check_same_data(wh, run, data)
     params = json.loads(run["params_json"] or "{}")
     model = cls(params, seed=int(run["seed"] or 0), n_jobs=n_jobs, verbose=progress)
-    model.fit(data.X, data.y, groups=data.speakers, n_classes=data.n_classes)
+    model.fit(data.X, data.y, groups=data.validation_groups(), n_classes=data.n_classes)
     feature_set = _input_definition(wh, data, request)
     meta = {
         "classes": data.classes,
@@ -322,7 +322,7 @@ def _final_regressor(
     model = get_regressor(run["model"])(
         params, seed=int(run["seed"] or 0), n_jobs=n_jobs, verbose=progress
     )
-    model.fit(data.X, data.y, groups=data.speakers)
+    model.fit(data.X, data.y, groups=data.validation_groups())
     feature_set = _stored_feature_set(wh, data.feature_set_hash)
     meta = {
         "target": run["target"],

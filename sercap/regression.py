@@ -225,7 +225,7 @@ def fit_fold_regression(
 
     reg = get_regressor(model)(params, seed=seed, n_jobs=n_jobs, device=device)
     t0 = time.perf_counter()
-    reg.fit(take(data.X, train), data.y[train], groups=data.speakers[train])
+    reg.fit(take(data.X, train), data.y[train], groups=data.validation_groups(train))
     fit_s = time.perf_counter() - t0
     return reg.predict(take(data.X, test)), fit_s
 

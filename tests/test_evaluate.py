@@ -79,6 +79,47 @@ def test_inner_splits_group_by_speaker_and_cover_all_rows() -> None:
         list(inner_splits(_dataset(["a", "a"], ["a", "a"])))
 
 
+def test_inner_validation_keeps_sessions_apart_under_leave_one_session_out(
+    monkeypatch,
+) -> None:
+    """IEMOCAP's two speakers of a session act the same dialogues: an inner validation
+    speaker whose session partner trained the model is not new as the outer test session
+    is. Tuning's inner splits and the groups each fold's model gets (early stopping) are
+    sessions there, speakers elsewhere."""
+    from dataclasses import replace
+
+    import sercap.evaluate as ev
+
+    sessions = np.repeat([f"Ses0{i}" for i in range(1, 6)], 8)
+    speakers = np.array([f"{s}{'FM'[i % 2]}" for i, s in enumerate(sessions)])
+    data = replace(_dataset(speakers, sessions), protocol="leave-one-session-out")
+    train = np.flatnonzero(sessions != "Ses05")
+    sub = data.subset(train)
+    for _, tr, va in inner_splits(sub, n_splits=3, seed=0):
+        assert not set(sub.folds[tr]) & set(sub.folds[va])
+    seen = []
+
+    class Spy:
+        def __init__(self, *args, **kwargs) -> None:
+            pass
+
+        def fit(self, X, y, groups=None, n_classes=None) -> None:
+            seen.append(np.asarray(groups))
+
+        def predict_proba(self, X) -> np.ndarray:
+            return np.full((len(X), 2), 0.5)
+
+    monkeypatch.setattr("sercap.models.registry.get_model", lambda name: Spy)
+    ev.fit_fold(data, "spy", None, train, np.flatnonzero(sessions == "Ses05"))
+    assert seen[0].tolist() == sessions[train].tolist()
+    # under leave-one-speaker-out, and with one training session, the speaker
+    loso = _dataset(speakers, speakers)
+    ev.fit_fold(loso, "spy", None, train, np.flatnonzero(sessions == "Ses05"))
+    assert seen[1].tolist() == speakers[train].tolist()
+    assert data.validation_groups(np.flatnonzero(sessions == "Ses01")).tolist() == [
+        "Ses01F", "Ses01M"] * 4  # fmt: skip
+
+
 def test_paired_bootstrap_ua_matches_a_plain_numpy_loop() -> None:
     from sercap.evaluate import paired_bootstrap_ua
 

@@ -480,15 +480,18 @@ def tune(
 
 
 def _inner_folds_used(data: Any, inner_folds: int) -> str:
-    """``"3 inner folds each"``, or what the outer folds with fewer training speakers get
-    (the inner split deals speakers, so it cannot have more folds than speakers)."""
+    """``"3 inner folds each"``, or what the outer folds with fewer training speakers (or
+    sessions) get: the inner split deals them, so it cannot have more folds than them."""
     import numpy as np
 
-    speakers, outer = np.asarray(data.speakers), np.asarray(data.folds)
-    fewest = min(
-        (len(np.unique(speakers[outer != fold])) for fold in np.unique(outer)),
-        default=inner_folds,
-    )
+    outer = np.asarray(data.folds)
+    counts = []
+    for fold in np.unique(outer):
+        rows = np.flatnonzero(outer != fold)
+        units = np.unique(data.validation_groups(rows))
+        by_session = data.protocol == "leave-one-session-out" and len(units) >= 2
+        counts.append((len(units), "sessions" if by_session else "speakers"))
+    fewest, what = min(counts, default=(inner_folds, "speakers"))
     if fewest >= inner_folds:
         return f"{inner_folds} inner folds each"
-    return f"{inner_folds} inner folds each ({fewest} where a fold has {fewest} training speakers)"
+    return f"{inner_folds} inner folds each ({fewest} where a fold has {fewest} training {what})"

@@ -229,7 +229,9 @@ class SERModel(ModelParams):
         groups: np.ndarray | None = None,
         n_classes: int | None = None,
     ) -> Self:
-        """Train on X/y; ``groups`` (speakers) is only used for inner validation splits."""
+        """Train on X/y; ``groups`` (speakers, or sessions under leave-one-session-out: see
+        :meth:`sercap.data.Dataset.validation_groups`) is only used for inner validation
+        splits."""
 
     @abc.abstractmethod
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -375,11 +377,11 @@ def inner_split(
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Split training rows into (train, valid) indices for early stopping.
 
-    Grouped by speaker when ``groups`` has at least two speakers, so that validation measures
-    generalisation to unseen speakers like the outer protocol; otherwise stratified. Among a few
-    random speaker splits it keeps the one whose validation set covers the most classes (ties:
-    the first), so small corpora do not validate on two classes. Returns None when no sensible
-    split exists (fraction 0 or too few rows).
+    Grouped by ``groups`` (speakers, or sessions) when it has at least two of them, so that
+    validation measures generalisation to unseen speakers like the outer protocol; otherwise
+    stratified. Among a few random group splits it keeps the one whose validation set covers
+    the most classes (ties: the first), so small corpora do not validate on two classes.
+    Returns None when no sensible split exists (fraction 0 or too few rows).
     """
     n = len(y)
     if valid_fraction <= 0 or n < 4:
