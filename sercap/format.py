@@ -30,6 +30,50 @@ if TYPE_CHECKING:
     from sercap.corpora.ingest import IngestSummary
 
 
+#: Each date/time type's physical values (days, or the unit's ticks, from 1970) at Python's
+#: first and last representable day: polars panics turning a value outside them into Python.
+_PYTHON_DAYS = (-719_162, 2_932_896)
+_TICKS_PER_DAY = {"ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
+
+
+def _python_range(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with each date or timestamp column that holds a value Python cannot (DuckDB's
+    ``'infinity'``, year 10000…) written as text: ``infinity``, ``-infinity`` or
+    ``out of range`` there, the date or time elsewhere. polars' Rust panic on such a value
+    printed a stack trace before sercap's error line.
+
+    >>> days = pl.Series("d", [18263, 2**31 - 1, None]).cast(pl.Date)
+    >>> _python_range(pl.DataFrame([days]))["d"].to_list()
+    ['2020-01-02', 'infinity', None]
+    >>> _python_range(pl.DataFrame([days.head(1)]))["d"].dtype  # all in range: as it was
+    Date
+    """
+    changed = {}
+    for name, dtype in frame.schema.items():
+        if isinstance(dtype, pl.Date):
+            (low, high), infinite = _PYTHON_DAYS, 2**31 - 1
+        elif isinstance(dtype, pl.Datetime) and dtype.time_unit in _TICKS_PER_DAY:
+            per_day = _TICKS_PER_DAY[dtype.time_unit]
+            low, high = _PYTHON_DAYS[0] * per_day, (_PYTHON_DAYS[1] + 1) * per_day - 1
+            infinite = 2**63 - 1
+        else:
+            continue
+        ticks = pl.col(name).to_physical().cast(pl.Int64)
+        inside = ticks.is_between(low, high) | ticks.is_null()
+        if frame.select(inside.all()).item():
+            continue
+        word = (
+            pl.when(ticks >= infinite)
+            .then(pl.lit("infinity"))
+            .when(ticks <= -infinite)
+            .then(pl.lit("-infinity"))
+            .otherwise(pl.lit("out of range"))
+        )
+        text = pl.when(inside).then(pl.col(name)).cast(pl.String)  # cast after the mask
+        changed[name] = pl.when(inside).then(text).otherwise(word)
+    return frame.with_columns(**changed) if changed else frame
+
+
 def format_table(
     frame: pl.DataFrame, limit: int | None = 50, float_digits: int = 4, rows: int | None = None
 ) -> str:
@@ -39,7 +83,7 @@ def format_table(
     :func:`sercap.api.sql_preview` gives); by default, ``frame.height``.
     """
     total = frame.height if rows is None else rows
-    shown = frame if limit is None else frame.head(limit)
+    shown = _python_range(frame if limit is None else frame.head(limit))
 
     def cell(value: object) -> str:
         if value is None:
@@ -144,7 +188,7 @@ def csv_chunks(frames: pl.DataFrame | Iterable[pl.DataFrame]) -> Iterator[str]:
     'a\\n1\\n2\\n'
     """
     for i, part in enumerate(_slices(frames)):
-        yield _flatten(part).write_csv(include_header=i == 0)
+        yield _flatten(_python_range(part)).write_csv(include_header=i == 0)
 
 
 def json_chunks(frames: pl.DataFrame | Iterable[pl.DataFrame]) -> Iterator[str]:
@@ -160,7 +204,7 @@ def json_chunks(frames: pl.DataFrame | Iterable[pl.DataFrame]) -> Iterator[str]:
 
     sep = "[\n"
     for part in _slices(frames):
-        for row in part.iter_rows(named=True):
+        for row in _python_range(part).iter_rows(named=True):
             text = json.dumps(_json_value(row), default=str, indent=1, allow_nan=False)
             yield sep + textwrap.indent(text, " ")
             sep = ",\n"

@@ -68,15 +68,38 @@ def test_sql_table_error_past_the_first_batch_is_one_line(toy_dir: Path) -> None
         assert "LINE 1" not in result.output
 
 
-def test_a_value_polars_cannot_hold_is_an_error_line_not_a_traceback(toy_dir: Path) -> None:
-    """An infinite timestamp made polars panic (a Rust panic is a BaseException) while the
-    table or the CSV was written: a pyo3_runtime.PanicException traceback."""
-    for query, extra in (("SELECT TIMESTAMP 'infinity' AS t", []),
-                         ("SELECT DATE '-infinity' AS d", ["--format", "csv"])):  # fmt: skip
-        result = CliRunner().invoke(main, ["-w", str(toy_dir), "sql", query, *extra])
-        assert result.exit_code == 1 and "Traceback" not in result.output
-        assert result.output.splitlines()[-1].startswith("error: polars cannot hold a value")
-        assert result.output.rstrip().endswith("CAST(col AS VARCHAR)")
+def test_a_date_python_cannot_hold_is_printed_as_duckdb_writes_it(toy_dir: Path) -> None:
+    """An infinite timestamp or date made polars panic while the table, CSV or JSON was
+    written: first a PanicException traceback, then a Rust stack trace before an error
+    line. They are printed as DuckDB writes them, beside ordinary values."""
+    query = (
+        "SELECT TIMESTAMP 'infinity' AS t, DATE '-infinity' AS d, 1 AS x "
+        "UNION ALL SELECT TIMESTAMP '2021-03-04 05:06:07', DATE '2022-01-01', 2 ORDER BY x"
+    )
+    for fmt, first, second in (
+        ("table", "infinity", "2021-03-04 05:06:07"),
+        ("csv", "infinity,-infinity,1", "2021-03-04 05:06:07"),
+        ("json", '"t": "infinity"', '"t": "2021-03-04 05:06:07'),
+    ):
+        result = CliRunner().invoke(main, ["-w", str(toy_dir), "sql", query, "--format", fmt])
+        assert result.exit_code == 0, result.output
+        assert first in result.output and second in result.output and "-infinity" in result.output
+
+
+def test_a_polars_panic_is_an_error_line_not_a_traceback(toy_dir: Path, monkeypatch) -> None:
+    """A Rust panic is a BaseException (pyo3_runtime.PanicException): it was a traceback."""
+
+    class PanicException(BaseException):
+        pass
+
+    def panic(*args, **kwargs):
+        raise PanicException("out-of-range date")
+
+    monkeypatch.setattr("sercap.format.format_table", panic)
+    result = CliRunner().invoke(main, ["-w", str(toy_dir), "sql", "SELECT 1"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.splitlines()[-1].startswith("error: polars cannot hold a value")
+    assert result.output.rstrip().endswith("CAST(col AS VARCHAR)")
 
 
 def test_sql_error_is_one_line(toy_dir: Path) -> None:
