@@ -234,10 +234,16 @@ def write_frames(frames: Iterable[pl.DataFrame], path: Path, warehouse: Path | N
             rows = _write_parquet(frames, tmp)
         else:
             rows = 0
+
+            def counted() -> Iterator[pl.DataFrame]:
+                nonlocal rows
+                for frame in frames:
+                    rows += frame.height
+                    yield frame
+
             with open(tmp, "w", encoding="utf-8", newline="") as out:
-                for i, part in enumerate(_slices(frames)):
-                    out.write(_flatten(part).write_csv(include_header=i == 0))
-                    rows += part.height
+                for text in csv_chunks(counted()):
+                    out.write(text)
         tmp.replace(path)
     except OSError as exc:  # said "Permission denied (os error 13): …/.x.csv.tmp"
         why = exc.strerror or str(exc).split(" (os error")[0]

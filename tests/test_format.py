@@ -160,3 +160,20 @@ def _printer(fmt, frames, form):
         fmt.print_frames(list(frames), form)
 
     return show
+
+
+def test_infinite_dates_are_written_as_duckdb_writes_them(tmp_path, capsys) -> None:
+    """polars panicked turning DuckDB's 'infinity' into Python (the table, JSON) or text
+    (CSV, also `--out x.csv`): now each is written as DuckDB writes it."""
+    frame = duckdb.sql(
+        "SELECT TIMESTAMP 'infinity' AS t, DATE '-infinity' AS d, DATE '2020-01-02' AS ok"
+    ).pl()
+    write_frame(frame, tmp_path / "x.csv")
+    assert (tmp_path / "x.csv").read_text().splitlines() == [
+        "t,d,ok",
+        "infinity,-infinity,2020-01-02",
+    ]
+    print_frame(frame, "json")
+    assert json.loads(capsys.readouterr().out) == [
+        {"t": "infinity", "d": "-infinity", "ok": "2020-01-02"}
+    ]
