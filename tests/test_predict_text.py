@@ -167,6 +167,26 @@ def test_text_run_predicts_from_the_words_and_falls_back_without_them(built) -> 
     wh.close()
 
 
+def test_coverage_keeps_each_file_by_the_run_that_predicted_it(built) -> None:
+    """--coverage is a share of a run's own out-of-fold predictions: files that fell back to
+    the audio run were kept or not by the text run's threshold."""
+    from sercap.analysis_store import abstain_threshold
+
+    wh = connect(built["wh"], read_only=True)
+    wavs = built["wavs"]
+    share = 0.5
+    fell_back = sercap.predict(wh, wavs, run=built["text"], texts={}, coverage=share)
+    direct = sercap.predict(wh, wavs, run=built["audio"], coverage=share)
+    assert fell_back["run_id"].to_list() == [built["audio"]] * len(wavs)
+    thresholds = {r: abstain_threshold(wh, r, share) for r in (built["text"], built["audio"])}
+    assert thresholds[built["text"]] != thresholds[built["audio"]]
+    assert fell_back["abstained"].to_list() == direct["abstained"].to_list()
+    assert direct["abstained"].to_list() == [
+        c < thresholds[built["audio"]] for c in direct["confidence"].to_list()
+    ]
+    wh.close()
+
+
 def test_text_run_with_no_audio_run_to_fall_back_to(built) -> None:
     wh = connect(built["text-only"])
     notes: list[str] = []

@@ -170,6 +170,12 @@ def predict(
         wh, run_id, paths, texts, n_jobs=jobs, progress=_bars(progress), say=say or _quiet
     )
     table = prediction_table(results, run_id).with_columns(run_id=pl.Series(used, dtype=pl.String))
+    if coverage is not None and threshold is not None:  # each row by the run that predicted it
+        from sercap.analysis_store import abstain_threshold
+
+        others = {r for r in used if r and r != run_id}
+        thresholds = {run_id: threshold, **{r: abstain_threshold(wh, r, coverage) for r in others}}
+        return with_confidence(table, thresholds)
     return with_confidence(table, threshold)
 
 
@@ -351,9 +357,14 @@ def _abstain_threshold(
     return abstain
 
 
-def with_confidence(table: pl.DataFrame, threshold: float | None = None) -> pl.DataFrame:
+def with_confidence(
+    table: pl.DataFrame, threshold: float | Mapping[str, float] | None = None
+) -> pl.DataFrame:
     """Add ``confidence`` (the top probability) after the probabilities; with a
-    ``threshold``, null the emotion of files below it and add ``abstained``.
+    ``threshold``, null the emotion of files below it and add ``abstained``. A mapping
+    gives each run id its own threshold (``coverage`` is a share of *that* run's
+    out-of-fold predictions: a text run's files that fell back to an audio run are kept or
+    not by the audio run's).
 
     Examples
     --------
@@ -363,6 +374,8 @@ def with_confidence(table: pl.DataFrame, threshold: float | None = None) -> pl.D
     ...                   "neu": [0.1, 0.55, None], "error": [None, None, "not found"]})
     >>> with_confidence(t, 0.6).select("emotion", "confidence", "abstained").rows()
     [('ang', 0.9, False), (None, 0.55, True), (None, None, False)]
+    >>> with_confidence(t, {"r": 0.5})["abstained"].to_list()
+    [False, False, False]
     """
     import polars as pl
 
@@ -373,7 +386,13 @@ def with_confidence(table: pl.DataFrame, threshold: float | None = None) -> pl.D
     out = out.select("run_id", "path", "emotion", *classes, "confidence", "error")
     if threshold is None:
         return out
-    below = pl.col("confidence").is_not_null() & (pl.col("confidence") < threshold)
+    if isinstance(threshold, Mapping):
+        limit = pl.col("run_id").replace_strict(
+            dict(threshold), default=None, return_dtype=pl.Float64
+        )
+    else:
+        limit = pl.lit(float(threshold))
+    below = (pl.col("confidence") < limit).fill_null(False)
     return out.with_columns(
         pl.when(below).then(None).otherwise(pl.col("emotion")).alias("emotion"),
         below.alias("abstained"),  # a file that could not be read did not abstain: see error
