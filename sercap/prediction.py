@@ -498,9 +498,20 @@ def predict_files(
     results, members = _predict_files(wh, run, paths, n_jobs, progress, texts, say, rows)
     if say is not None:  # after: a file its checks refused (silent) gets its error alone
         predicted = [Path(r.path) for r in results if r.error is None]
-        stored_range = members[0].training_range if run["kind"] == "model" else None
-        _note_unlike_training(wh, run, predicted, say, rows, stored_range)
+        watched = _range_member(members)
+        stored_range = None if watched is None else members[watched].training_range
+        if run["kind"] == "ensemble" and watched is not None:  # its member's range and data
+            range_run = get_run(wh, run["members"][watched])
+        else:
+            range_run = run
+        _note_unlike_training(wh, run, predicted, say, rows, stored_range, range_run)
     return results
+
+
+def _range_member(members: list[FinalModel]) -> int | None:
+    """Which member's functionals the note on features outside the training range reads:
+    the model's, or an ensemble's first member on functionals (None: no member reads them)."""
+    return next((i for i, m in enumerate(members) if m.input_kind == "tabular"), None)
 
 
 def _predict_files(
@@ -529,13 +540,16 @@ def _predict_files(
         weights = np.ones(1)
     weights = weights / weights.sum()
     classes = list(run["classes"] or [])
-    # an ensemble's members read different inputs: only a model's row is kept
-    kept = rows if run["kind"] == "model" else None
+    # an ensemble's members read different inputs: one member's rows are kept
+    watched = _range_member(members)
     results = []
     for chunk in chunks(paths):
         words = [(texts or {}).get(str(path)) for path in chunk]
         shared: dict = {}  # the chunk's audio and features, computed once for all members
-        outputs = [predict_chunk(m, chunk, words, shared, rows=kept) for m in members]
+        outputs = [
+            predict_chunk(m, chunk, words, shared, rows=rows if i == watched else None)
+            for i, m in enumerate(members)
+        ]
         for i, path in enumerate(chunk):
             error = next((o[i] for o in outputs if isinstance(o[i], AudioError)), None)
             if error is not None:
@@ -562,24 +576,25 @@ def _note_unlike_training(
     say: Callable[[str], None],
     rows: Mapping[Path, np.ndarray],
     stored_range: np.ndarray | None = None,
+    range_run: dict | None = None,
 ) -> None:
     """A note for each file the model can read but was not trained on anything like: audio
     recorded below the features' sample rate (its upper bands are empty), shorter than
     every training utterance, or (a run on functionals) with many features outside their
     training range. Such a file gets a prediction that looks as confident as any.
+    ``range_run`` is the run whose functionals ``rows`` holds (an ensemble's member).
     """
     from sercap.features.featureset import get_feature_set
     from sercap.store.corpora import shortest_duration
 
+    audio_set = _audio_feature_set((range_run or run)["feature_set"]) or "mel"
     try:
-        rate = int(get_feature_set(_audio_feature_set(run["feature_set"]) or "mel").params[
-            "sample_rate"
-        ])  # fmt: skip
+        rate = int(get_feature_set(audio_set).params["sample_rate"])
     except Exception:  # a text run, or a set this sercap does not define: nothing to say
         return
     shortest = shortest_duration(wh, run["corpus"]) or 0.0
     outside = outside_training_range(
-        wh, run, {p: rows[p] for p in paths if p in rows}, stored_range=stored_range
+        wh, range_run or run, {p: rows[p] for p in paths if p in rows}, stored_range=stored_range
     )
     for path in paths:
         try:

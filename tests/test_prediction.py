@@ -408,6 +408,18 @@ def test_a_file_far_from_every_training_utterance_gets_a_note(trained, wavs, tmp
     assert shares[noise] > OUTSIDE_NOTE and shares[speech] < 0.01
     far = [n for n in notes if "outside the range of every training utterance" in n]
     assert len(far) == 1 and far[0].startswith(f"note: {noise}: ")
+    # an ensemble of runs on functionals says it too (it kept no member's rows: no note)
+    import shutil
+
+    import sercap
+
+    shutil.copytree(wh_dir, tmp_path / "copy")
+    with connect(tmp_path / "copy") as wh:
+        both = sercap.ensemble_runs(wh, [runs["svm"], runs["rf"]]).run_id
+        notes.clear()
+        predict_files(wh, both, [noise, speech], progress=False, say=notes.append)
+    far = [n for n in notes if "outside the range of every training utterance" in n]
+    assert len(far) == 1 and far[0].startswith(f"note: {noise}: ")
 
 
 def test_a_model_edited_with_its_checksums_file_removed_is_caught_and_check_finds_it(
