@@ -299,9 +299,11 @@ def _final_regressor(
     def load(meta: dict) -> FinalModel:
         model = joblib.load(folder / REGRESSOR_FILE)
         model.n_jobs = n_jobs
+        stored_range = np.load(folder / RANGE_FILE) if (folder / RANGE_FILE).is_file() else None
         return FinalModel(
-            model, [], meta["input_kind"], meta["feature_set"], meta["columns"], meta["target"]
-        )
+            model, [], meta["input_kind"], meta["feature_set"], meta["columns"], meta["target"],
+            training_range=stored_range,
+        )  # fmt: skip
 
     stored = _stored_final_model(wh, run["run_id"], folder, load, say)
     if stored is not None:
@@ -330,10 +332,18 @@ def _final_regressor(
         "feature_set": feature_set,
         "columns": data.columns,
     }
-    _store_artifact(
-        wh, run["run_id"], meta, lambda tmp: joblib.dump(model, tmp / REGRESSOR_FILE), say
-    )
-    return FinalModel(model, [], data.input_kind, feature_set, data.columns, run["target"])
+    value_range = training_range(data.X) if data.input_kind == "tabular" else None
+
+    def save(tmp: Path) -> None:
+        joblib.dump(model, tmp / REGRESSOR_FILE)
+        if value_range is not None:
+            np.save(tmp / RANGE_FILE, value_range)
+
+    _store_artifact(wh, run["run_id"], meta, save, say)
+    return FinalModel(
+        model, [], data.input_kind, feature_set, data.columns, run["target"],
+        training_range=value_range,
+    )  # fmt: skip
 
 
 def _stored_final_model(

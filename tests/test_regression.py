@@ -344,6 +344,17 @@ def test_predict_with_a_regression_run_gives_each_file_its_rating(tmp_path: Path
         [_audio_input(final, sercap.audio.load_audio(w, 16000)) for w in wavs]
     )  # fmt: skip
     np.testing.assert_allclose(values[:3], here.predict(rows), rtol=1e-6)
+    # the notes on files unlike the training audio, as for emotions (a rating run said none)
+    import soundfile as sf
+
+    noise, low = tmp_path / "noise.wav", tmp_path / "low.wav"
+    sf.write(noise, 0.1 * np.random.default_rng(0).standard_normal(32000), 16000)
+    y, rate = sf.read(wavs[0])
+    sf.write(low, y[::2], rate // 2)
+    notes: list[str] = []
+    sercap.predict(wh, [noise, low], run=run.run_id, progress=False, say=notes.append)
+    assert any(n.startswith(f"note: {noise}: ") and "outside the range" in n for n in notes)
+    assert any(n.startswith(f"note: {low}: recorded at {rate // 2} Hz") for n in notes)
     with pytest.raises(SercapError, match="--abstain / abstain= is for emotion classes only"):
         sercap.predict(wh, wavs, run=run.run_id, abstain=0.5)
     # --model picks emotion runs only, and says the runs there are predict ratings

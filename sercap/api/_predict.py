@@ -163,7 +163,7 @@ def predict(
              "text/texts": texts is not None},
         )  # fmt: skip
         _refuse_unopenable(paths)
-        return _predict_ratings(wh, record, paths, jobs=jobs, progress=progress)
+        return _predict_ratings(wh, record, paths, jobs=jobs, progress=progress, say=say)
     _refuse_unopenable(paths, texts)
     threshold = _abstain_threshold(wh, run_id, abstain, coverage)
     results, used = predict_with_texts(
@@ -312,13 +312,15 @@ def _predict_ratings(
     *,
     jobs: int,
     progress: bool | None,
+    say: Say | None = None,
 ) -> pl.DataFrame:
-    """:func:`predict` with a regression run: ``run_id``, ``path``, the rating, ``error``."""
+    """:func:`predict` with a regression run: ``run_id``, ``path``, the rating, ``error``;
+    ``say`` hears the same notes on files unlike the training audio as for emotions."""
     import polars as pl
 
     from sercap.prediction import predict_files
 
-    results = predict_files(wh, run.run_id, paths, n_jobs=jobs, progress=_bars(progress))
+    results = predict_files(wh, run.run_id, paths, n_jobs=jobs, progress=_bars(progress), say=say)
     return pl.DataFrame(
         {
             "run_id": [run.run_id] * len(results),
