@@ -269,9 +269,24 @@ def describe_run(wh: Warehouse, run_id: str) -> str:
 BONFERRONI_BOOT = 20_000
 
 
+def bonferroni_resamples(k: int, n_boot: int = 1000, level: float = 0.95) -> int:
+    """Resamples each interval of :func:`significance_to_best` takes for ``k`` runs: at least
+    ``n_boot``, and enough to leave 20 beyond each bound of a Bonferroni-adjusted interval
+    (at most :data:`BONFERRONI_BOOT` unless ``n_boot`` asks for more).
+
+    With 18 runs, 1,000 draws left 1.5 in each tail, and the bound moved by ±0.025 with the
+    seed (a verdict near it, with it); a level near 1 over many runs would ask for millions.
+
+    >>> bonferroni_resamples(2), bonferroni_resamples(3), bonferroni_resamples(18)
+    (1000, 1600, 13600)
+    """
+    each = 1 - (1 - level) / max(k - 1, 1)
+    return max(n_boot, min(math.ceil(round(20 / ((1 - each) / 2), 6)), BONFERRONI_BOOT))
+
+
 def significance_to_best(
     wh: Warehouse, run_ids: Sequence[str], *, n_boot: int = 1000, level: float = 0.95,
-    seed: int = 0,
+    seed: int = 0, skip_unpairable: bool = False,
 ) -> pl.DataFrame:  # fmt: skip
     """Each run against the best of them by stored pooled UA: is the difference within noise?
 
@@ -287,7 +302,9 @@ def significance_to_best(
         ``run_id, is_best, ua, ua_difference`` (run − best), ``ua_low, ua_high,
         within_noise`` (the CI of the difference contains 0; True for the best itself),
         ``mcnemar_p`` (unadjusted), ``level`` and ``n_boot`` (each interval's); in the
-        given order.
+        given order. With ``skip_unpairable``, a run whose predictions cannot be paired with
+        the best one's (other classes or utterances) has no row, where it is an error
+        otherwise; it still counts among the k runs of the adjustment.
     """
     from sercap.store.runs import get_run
 
@@ -296,11 +313,7 @@ def significance_to_best(
         return pl.DataFrame()
     best = max(runs, key=lambda r: r["ua"])
     each = 1 - (1 - level) / max(len(runs) - 1, 1)
-    # at least 20 resamples beyond each bound: with 18 runs, 1,000 draws left 1.5 in each
-    # tail, and the bound moved by ±0.025 with the seed (a verdict near it, with it)
-    # (at most BONFERRONI_BOOT unless asked for more: a level near 1 over many runs asked
-    # for millions; the frame's n_boot column says how many each interval took)
-    n_boot = max(n_boot, min(math.ceil(20 / ((1 - each) / 2)), BONFERRONI_BOOT))
+    n_boot = bonferroni_resamples(len(runs), n_boot, level)  # the frame's n_boot column
     rows = []
     for run in runs:
         if run["run_id"] == best["run_id"]:
@@ -312,7 +325,14 @@ def significance_to_best(
                 }
             )  # fmt: skip
             continue
-        c = compare_runs(wh, run["run_id"], best["run_id"], n_boot=n_boot, level=each, seed=seed)
+        try:
+            c = compare_runs(
+                wh, run["run_id"], best["run_id"], n_boot=n_boot, level=each, seed=seed
+            )
+        except SercapError:
+            if skip_unpairable:
+                continue
+            raise
         rows.append(
             {
                 "run_id": run["run_id"], "is_best": False, "ua": run["ua"],

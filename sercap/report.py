@@ -186,12 +186,15 @@ def _write_report_files(
     best = newest_runs(wh, corpus, label_map)
     sections = [f"# sercap report: {corpus} ({label_map})", ""]
     if best:
+        from sercap.analysis_store import bonferroni_resamples
         from sercap.compare import bench_table, row_labels
-        from sercap.report_analysis import analysis_sections, significance_marks
+        from sercap.report_analysis import RANKED, analysis_sections, significance_marks
 
         table = bench_table(wh, best)
         written = write_bench_report(wh, best, out_dir, corpus, table=table)
         names = row_labels(table)  # as the results table names them: two svm rows differ
+        marks = significance_marks(wh, best)
+        resamples = bonferroni_resamples(sum(m in RANKED for m in marks.values()))
         sections += [
             "## Results",
             "",
@@ -199,9 +202,9 @@ def _write_report_files(
             "label map (chosen by time, never by score: picking the best of several runs by "
             "their test UA would be selection on the test set).",
             "",
-            table_markdown(table, corpus, marks=significance_marks(wh, best)),
+            table_markdown(table, corpus, marks=marks),
             "",
-            "vs best: whether the paired bootstrap CI (1000 resamples; the span of the "
+            f"vs best: whether the paired bootstrap CI ({resamples:,} resamples; the span of the "
             "intervals over speakers, each with all its utterances, and over single "
             "utterances) of "
             "the run's UA minus the best run's contains 0 (within noise) or not. The best is "

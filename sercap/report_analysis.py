@@ -24,6 +24,8 @@ MARK_NOISE = "within noise"
 MARK_BELOW = "below best"
 MARK_HAND = "not ranked (members chosen by hand)"
 MARK_UNRECORDED = "not ranked (who chose its members is not recorded)"
+#: The marks of runs ranked against the best (the k of the Bonferroni adjustment).
+RANKED = (MARK_BEST, MARK_NOISE, MARK_BELOW)
 #: Coverages of the report's curve.
 COVERAGES = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)
 
@@ -55,10 +57,9 @@ def _ranked_marks(wh: Warehouse, run_ids: Sequence[str], n_boot: int, seed: int)
     ids = list(run_ids)
     if len(ids) < 2:
         return {r: MARK_BEST for r in ids}
-    try:
-        table = analysis_store.significance_to_best(wh, ids, n_boot=n_boot, seed=seed)
-    except SercapError:
-        return {}
+    table = analysis_store.significance_to_best(
+        wh, ids, n_boot=n_boot, seed=seed, skip_unpairable=True
+    )
     marks = {}
     for r in table.iter_rows(named=True):
         if r["is_best"]:

@@ -190,3 +190,30 @@ def test_with_confidence_abstains_below_the_threshold() -> None:
     assert out["emotion"].to_list() == ["ang", None, None]
     assert out["abstained"].to_list() == [False, True, False]  # an error is not an abstention
     assert out["confidence"].to_list()[:2] == [0.9, 0.55]
+
+
+def test_the_report_says_how_many_resamples_its_marks_took(stored, no_refit, tmp_path) -> None:
+    """The caption said 1000 resamples whatever the number of runs; three runs take 1,600
+    (enough to leave 20 beyond each bound of the Bonferroni-adjusted intervals)."""
+    from sercap.report import write_report
+
+    wh_dir, _ids, _, _, _ = stored
+    with connect(wh_dir, read_only=True) as wh:
+        text = write_report(wh, tmp_path / "r", importance=False).read_text()
+    assert "paired bootstrap CI (1,600 resamples;" in text
+
+
+def test_one_run_that_cannot_be_paired_leaves_the_others_marks(stored, tmp_path) -> None:
+    """A run whose utterances the best one's predictions do not share blanked the marks of
+    every run; it alone is left unmarked."""
+    import shutil
+
+    wh_dir, ids, _, proba, utts = stored
+    shutil.copytree(wh_dir, tmp_path / "copy")
+    with connect(tmp_path / "copy") as wh:
+        other = add_corpus(wh, name="other", n_speakers=2, per_class=2).sort("utt_id")
+        lone = _store(wh, other, np.full((other.height, 3), 1 / 3), "lgbm")
+        order = [ids["good"], ids["twin"], ids["poor"], lone]
+        marks = significance_marks(wh, order)
+    assert marks[ids["good"]] == "best" and marks[ids["poor"]] == "below best"
+    assert lone not in marks
