@@ -45,6 +45,13 @@ def average_probabilities(
 
 
 def _check_compatible(runs: list[dict]) -> None:
+    for run in runs:  # stored as a plain run, its UA read as a within-corpus figure
+        if run.get("cross_matrix"):
+            raise SercapError(
+                f"run {run['run_id']} is a cell of cross-corpus matrix {run['cross_matrix']} "
+                f"(trained on {run['train_corpus']}, scored on {run['corpus']}); an ensemble "
+                "averages runs cross-validated on one corpus"
+            )
     first = runs[0]
     for run in runs[1:]:
         for key in ("corpus", "label_map", "protocol"):

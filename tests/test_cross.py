@@ -158,6 +158,12 @@ def test_predict_never_picks_a_cross_corpus_cell(wh, tmp_path: Path) -> None:
     cell = wh.query("SELECT run_id FROM cross_corpus_runs WHERE train_corpus <> test_corpus")
     with pytest.raises(SercapError, match="is a cell of cross-corpus matrix cross-"):
         final_model(wh, cell["run_id"][0], progress=False)
+    # nor do cells make an ensemble: it was stored as a plain run of the test corpus
+    sercap.bench_cross(wh, ["a", "b"], out_dir=tmp_path / "r2", progress=False)
+    same = wh.query("SELECT run_id FROM cross_corpus_runs WHERE train_corpus = 'a' "
+                    "AND test_corpus = 'b'")["run_id"].to_list()  # fmt: skip
+    with pytest.raises(SercapError, match="an ensemble averages runs cross-validated on one"):
+        sercap.ensemble_runs(wh, same[:2])
 
 
 def test_a_cell_and_its_mark_are_stored_together(wh, tmp_path: Path, monkeypatch) -> None:
