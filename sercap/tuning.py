@@ -917,8 +917,9 @@ class TrialTask:
     pruner: str
     n_jobs: int
     device: str | None
-    deadline: float | None  # time.time() after which the study starts no new trial
+    timeout: float | None  # seconds from the study's first task of this submission
     total: int | None = None  # top_up: skip when the study has this many (other submitters)
+    submission: str = ""  # names this submission's start of each study (see study_deadline)
 
 
 @_optuna_warnings_only()
@@ -930,8 +931,6 @@ def run_trial_task(item: tuple[TrialContext, TrialTask]) -> tuple[str, str]:
 
     context, task = item
     data = context.data
-    if task.deadline is not None and time.time() > task.deadline:
-        return task.study, "skipped"
     _require_journal_here(context.storage)
     study = optuna.load_study(
         study_name=task.study,
@@ -939,6 +938,8 @@ def run_trial_task(item: tuple[TrialContext, TrialTask]) -> tuple[str, str]:
         sampler=optuna.samplers.TPESampler(seed=task.sampler_seed, n_startup_trials=8),
         pruner=make_pruner(task.pruner),
     )
+    if task.timeout is not None and time.time() > study_deadline(study, task):
+        return task.study, "skipped"
     if task.total is not None and _finished(study) >= task.total:
         return task.study, "skipped"  # another submitter's trials filled the budget
     objective = objective_for(
@@ -950,6 +951,19 @@ def run_trial_task(item: tuple[TrialContext, TrialTask]) -> tuple[str, str]:
         objective, n_trials=1, callbacks=[lambda _s, t: state.append(t.state.name.lower())]
     )
     return task.study, state[0] if state else "skipped"
+
+
+def study_deadline(study: optuna.Study, task: TrialTask) -> float:
+    """When ``task``'s study starts no new trial: ``timeout`` seconds after the first of its
+    tasks of this submission started (recorded in the study, so every worker reads the same
+    one). ``--timeout`` is per study, as in one process where studies run one after another;
+    a single deadline for all of them let the studies queued last start no trial at all."""
+    key = f"sercap_deadline:{task.submission}"
+    deadline = study.user_attrs.get(key)
+    if deadline is None:  # the first task of this study (two at once: a moment apart)
+        deadline = time.time() + float(task.timeout or 0.0)
+        study.set_user_attr(key, deadline)
+    return float(deadline)
 
 
 def _require_journal_here(storage: Any) -> None:
@@ -997,14 +1011,17 @@ def run_on_cluster(
     the shared storage and runs ``optimize(n_trials=1)``, so trials of all studies run side
     by side, the pruner compares against every finished trial and a killed worker's trial
     is rerun by Dask (the killed one is failed by the heartbeat). Every study gets exactly
-    ``n_trials`` new finished trials (fewer only if ``timeout`` ran out); with ``top_up``,
+    ``n_trials`` new finished trials (fewer only if ``timeout``, counted for each study from
+    its first task's start, ran out); with ``top_up``,
     as many as it lacks of ``n_trials`` finished trials.
     """
     from sercap.distribute import run_on_cluster as dispatch
 
     if n_trials is None:
         raise SercapError("tuning on a cluster needs a number of trials per study")
-    deadline = None if timeout is None else time.time() + timeout
+    import uuid
+
+    submission = uuid.uuid4().hex[:12]
     items = []
     for name, fold, rows in studies:
         existing = len(_trials(storage, name))
@@ -1017,7 +1034,7 @@ def run_on_cluster(
         for k in range(wanted):
             task = TrialTask(
                 name, model, rows, inner_folds, fixed, seed, first + k, pruner, n_jobs,
-                device, deadline, n_trials if top_up else None,
+                device, timeout, n_trials if top_up else None, submission,
             )  # fmt: skip
             items.append((0, task))
     shared = [TrialContext(data, storage)]

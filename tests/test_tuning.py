@@ -808,6 +808,32 @@ def test_a_cluster_trial_task_skips_a_study_another_submitter_filled(toy, tmp_pa
     assert run_trial_task((TrialContext(data, storage), more)) == ("c", "complete")
 
 
+def test_a_cluster_timeout_counts_for_each_study_from_its_first_task(toy, tmp_path) -> None:
+    """`tune --timeout 5 --cluster` set one deadline for every task of every study: the
+    studies queued last started no trial, and tune ended "has no completed trial yet"."""
+    import time
+
+    from sercap.tuning import TrialContext, TrialTask, run_trial_task
+
+    data = load_dataset(toy, "tabular")
+    storage = open_storage(None, tmp_path, "t")
+    rows = np.arange(len(data))
+    for name in ("a", "b"):
+        tune_module.prepare_study("svm", data, storage, name, rows=rows, inner_folds=2)
+    context = TrialContext(data, storage)
+
+    def task(name: str, k: int) -> TrialTask:
+        return TrialTask(name, "svm", rows, 2, None, 0, k, "none", 1, None, 1.0, None, "s1")
+
+    assert run_trial_task((context, task("a", 1))) == ("a", "complete")
+    time.sleep(1.2)  # past a's deadline, which its first task set
+    assert run_trial_task((context, task("a", 2))) == ("a", "skipped")
+    assert run_trial_task((context, task("b", 3))) == ("b", "complete")  # b's own second
+    # another submission (a rerun) counts anew
+    again = TrialTask("a", "svm", rows, 2, None, 0, 4, "none", 1, None, 1.0, None, "s2")
+    assert run_trial_task((context, again)) == ("a", "complete")
+
+
 def test_a_database_password_is_never_printed_or_stored(tmp_path) -> None:
     import sercap
     from sercap.tuning import shown_url
