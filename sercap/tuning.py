@@ -705,7 +705,12 @@ def prepare_study(
         study, created = optuna.create_study(**study_args, load_if_exists=False), True
     except optuna.exceptions.DuplicatedStudyError:
         study, created = optuna.create_study(**study_args, load_if_exists=True), False
-    if existing and study.user_attrs.get("fixed_params", {}) != (fixed or {}):
+    # A study found (not created here) is checked against this run's settings, even with no
+    # trial yet: a tuner that lost the race to create it skipped every check and wrote its
+    # own settings over the creator's (two --seed values, one study). Its creator writes
+    # them a moment after creating it.
+    described = bool(existing) or (not created and _described(study))
+    if described and study.user_attrs.get("fixed_params", {}) != (fixed or {}):
         raise SercapError(
             f"study {name} was started with fixed parameters "
             f"{json.dumps(study.user_attrs.get('fixed_params', {}))}, this run gives "
@@ -729,7 +734,7 @@ def prepare_study(
         ("seed", option("seed"), int(seed)),
     )
     metric = "ccc" if target is not None else "ua"
-    if existing and study.user_attrs.get("metric", "ua") != metric:
+    if described and study.user_attrs.get("metric", "ua") != metric:
         raise SercapError(
             f"study {name} was tuned on {study.user_attrs.get('metric', 'ua').upper()}, this "
             f"run scores {metric.upper()} ({option('target')} differs); name a new study with "
@@ -737,7 +742,7 @@ def prepare_study(
         )
     speakers = sorted(str(s) for s in np.unique(data.speakers[rows]))
     digest = fingerprint(rows) if fingerprint is not None else None
-    if existing:
+    if described:
         for setting in settings:
             _refuse_other(study, *setting)
         _check_same_speakers(study, speakers, len(rows))
@@ -762,6 +767,7 @@ def prepare_study(
             study.set_user_attr("fixed_params", fixed)
         if target is not None:  # a rating: trials score inner CCC
             study.set_user_attr("metric", "ccc")
+        study.set_user_attr(DESCRIBED, True)  # last: a tuner waiting for it checks them all
     if existing and _has_heartbeat(storage):
         with warnings.catch_warnings():  # fail_stale_trials is "experimental"
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -788,6 +794,23 @@ def prepare_study(
         # is kept unless clearly beaten" always has a scored default to compare with
         study.enqueue_trial(DEFAULT_TRIALS[model], user_attrs={"default": True})
     return study
+
+
+#: A study's user attribute, written after every setting: its description is complete.
+DESCRIBED = "described"
+
+
+def _described(study: optuna.Study, wait_s: float = 10.0) -> bool:
+    """Whether ``study`` (found, not created here) holds its creator's description, waiting
+    up to ``wait_s`` for a tuner that created it a moment ago to write it. False when none
+    comes (its creator died, or an older sercap made it): this tuner describes it."""
+    stop = time.monotonic() + wait_s
+    while True:
+        if study.user_attrs.get(DESCRIBED) or study.user_attrs.get("n_rows") is not None:
+            return True  # (an older sercap wrote n_rows among the last, and no marker)
+        if time.monotonic() > stop:
+            return False
+        time.sleep(0.1)
 
 
 @dataclass

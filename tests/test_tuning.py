@@ -808,6 +808,29 @@ def test_a_cluster_trial_task_skips_a_study_another_submitter_filled(toy, tmp_pa
     assert run_trial_task((TrialContext(data, storage), more)) == ("c", "complete")
 
 
+def test_a_tuner_that_finds_a_new_study_checks_its_settings_before_any_trial(
+    toy, tmp_path, monkeypatch
+) -> None:
+    """Two tuners starting one study at once: the one that lost the race to create it found
+    no trial, skipped every check and wrote its --seed over the creator's, so the study
+    mixed trials of two inner splits. (rf queues no default trial: nothing but the
+    description is there.)"""
+    data = load_dataset(toy, "tabular")
+    storage = open_storage(None, tmp_path, "r")
+    rows = np.arange(len(data))
+    tune_module.prepare_study("rf", data, storage, "r", rows=rows, seed=0)
+    with pytest.raises(SercapError, match="was started with --seed / seed=0"):
+        tune_module.prepare_study("rf", data, storage, "r", rows=rows, seed=1)
+    tune_module.prepare_study("rf", data, storage, "r", rows=rows, seed=0)  # the same: fine
+    # a study its creator left bare (it died before describing it) is described by the next
+    bare = optuna.create_study(study_name="bare", storage=storage)
+    waited = tune_module._described
+    monkeypatch.setattr(tune_module, "_described", lambda study: waited(study, wait_s=0.2))
+    assert not tune_module._described(bare)
+    tune_module.prepare_study("rf", data, storage, "bare", rows=rows, seed=1)
+    assert bare.user_attrs["seed"] == 1 and bare.user_attrs[tune_module.DESCRIBED]
+
+
 def test_a_cluster_timeout_counts_for_each_study_from_its_first_task(toy, tmp_path) -> None:
     """`tune --timeout 5 --cluster` set one deadline for every task of every study: the
     studies queued last started no trial, and tune ended "has no completed trial yet"."""
