@@ -124,6 +124,19 @@ def worker_threads(requested: int) -> int:
     return max(1, min(requested, worker.state.nthreads))
 
 
+def cluster_threads(client: Any) -> int:
+    """The threads of ``client``'s workers now (at least 1): what the work is divided by.
+    An adaptive cluster that has not started its workers yet counts as one.
+
+    >>> class Client:
+    ...     def nthreads(self):
+    ...         return {"tcp://a:1": 1, "tcp://b:1": 2}
+    >>> cluster_threads(Client())
+    3
+    """
+    return max(1, sum(client.nthreads().values()))
+
+
 def _probe_scheduler(address: str, timeout_s: float) -> None:
     """One line naming the cause for a tcp:// address whose host is unknown (at once: that
     does not mend itself) or whose port refuses connections for ``timeout_s`` (a scheduler

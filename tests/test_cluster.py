@@ -248,6 +248,27 @@ class DieWhileWritingOnce(WorkerPlugin):
         ex.write_part = write
 
 
+def test_extract_on_a_cluster_sizes_its_chunks_by_the_workers_there(
+    tmp_path, client, monkeypatch
+) -> None:
+    """Chunks were sized for 2 workers whatever the cluster: 8 parts of EmoDB on any size,
+    half of a 16-worker cluster idle."""
+    import sercap.features.extract as extract_module
+
+    seen: list[int] = []
+    sized = extract_module.auto_chunk_size
+    monkeypatch.setattr(
+        extract_module, "auto_chunk_size", lambda n, workers: seen.append(workers) or sized(n, 1)
+    )
+    monkeypatch.setattr(client, "nthreads", lambda: {f"tcp://w{i}:1": 1 for i in range(5)})
+    wh = _warehouse(tmp_path / "wh", make_corpus(tmp_path / "corpus"))
+    try:
+        assert extract(wh, "default", progress=False, cluster=client).done > 0
+    finally:
+        wh.close()
+    assert seen == [5]
+
+
 def test_a_worker_killed_mid_chunk_loses_and_duplicates_nothing(tmp_path, client) -> None:
     manifest = _manifest_corpus(tmp_path / "c", 8)
     marker = tmp_path / "killed"

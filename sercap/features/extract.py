@@ -650,26 +650,34 @@ def extract(
     bar = _progress_bar(len(items), progress)
     said = started
     try:
-        if chunk_size is None:
-            chunk_size = auto_chunk_size(len(items), 2 if cluster is not None else jobs)
-        for res in _results(make_tasks(wh, fs, items, chunk_size), jobs, cluster):
-            store_result(wh, fs, res)
-            summary.add_rows(res)
-            if bar is not None:
-                elapsed = max(time.perf_counter() - started, 1e-9)
-                bar.set_postfix_str(f"{summary.audio_s / elapsed:.0f} audio-s/s", refresh=False)
-                bar.update(len(res.rows))
-            elif say is not None and time.perf_counter() - said >= every_s:
-                said = time.perf_counter()
-                done = summary.done + summary.failed
-                say(
-                    f"  {done} of {len(items)} utterances ({100 * done / len(items):.0f}%), "
-                    f"{summary.audio_s / max(said - started, 1e-9):.0f}× real time"
-                )
-            if on_chunk is not None:
-                on_chunk(res)
-        if cluster is not None:  # temporary files of workers killed mid-chunk
-            summary.orphans_removed += remove_orphans(wh, fs, corpora)
+        with contextlib.ExitStack() as stack:
+            if cluster is not None and not hasattr(cluster, "submit"):  # a spec: open it now,
+                from sercap.cluster import open_client  # to size the chunks by its workers
+
+                cluster = stack.enter_context(open_client(cluster))
+            if chunk_size is None:
+                from sercap.cluster import cluster_threads
+
+                workers = jobs if cluster is None else cluster_threads(cluster)
+                chunk_size = auto_chunk_size(len(items), workers)
+            for res in _results(make_tasks(wh, fs, items, chunk_size), jobs, cluster):
+                store_result(wh, fs, res)
+                summary.add_rows(res)
+                if bar is not None:
+                    elapsed = max(time.perf_counter() - started, 1e-9)
+                    bar.set_postfix_str(f"{summary.audio_s / elapsed:.0f} audio-s/s", refresh=False)
+                    bar.update(len(res.rows))
+                elif say is not None and time.perf_counter() - said >= every_s:
+                    said = time.perf_counter()
+                    done = summary.done + summary.failed
+                    say(
+                        f"  {done} of {len(items)} utterances ({100 * done / len(items):.0f}%), "
+                        f"{summary.audio_s / max(said - started, 1e-9):.0f}× real time"
+                    )
+                if on_chunk is not None:
+                    on_chunk(res)
+            if cluster is not None:  # temporary files of workers killed mid-chunk
+                summary.orphans_removed += remove_orphans(wh, fs, corpora)
     finally:
         if bar is not None:
             bar.close()
