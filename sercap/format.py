@@ -580,11 +580,17 @@ def format_nested(nested) -> str:
             f"  {fold:<10}  {summary.n_trials:>6}  {summary.n_complete:>8}  {summary.n_pruned:>6}"
             f"  {summary.best_value:>15.4f}  {_chosen(study)}"
         )
+    final = None
     if nested.final is not None:
+        try:  # a tuning stopped early (Ctrl-C, a --timeout) may have none yet
+            final = summarise(nested.final)
+        except SercapError:
+            lines += ["", f"final study: {len(nested.final.trials)} trials, no completed trial yet"]
+    if final is not None:
         lines += [
             "",
             "final study (all speakers; its parameters serve `predict` and are never scored):",
-            format_study(summarise(nested.final)),
+            format_study(final),
             # the best trial above is not always what predict fits (the default is kept
             # unless clearly beaten): a reader took C=4.43 for the final model's
             f"chosen params (what `predict` fits): {_chosen(nested.final)}",

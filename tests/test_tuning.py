@@ -562,6 +562,12 @@ def test_the_rule_shown_is_the_models_own(toy, tmp_path) -> None:
                         only_folds=["01"], progress=False)  # fmt: skip
     shown = format_nested(nested)
     assert "chosen params (the best trial's)" in shown and "the default unless" not in shown
+    # a final study without a finished trial (a tuning stopped early) leaves the folds shown
+    from sercap.tuning import NestedStudies
+
+    empty = optuna.create_study(study_name="r/final", storage=storage)
+    shown = format_nested(NestedStudies(base="r", folds=nested.folds, final=empty))
+    assert "final study: 0 trials, no completed trial yet" in shown and "  01  " in shown
 
 
 def test_a_trial_stopped_by_ctrl_c_logs_no_traceback() -> None:
