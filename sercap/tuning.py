@@ -177,11 +177,17 @@ def storage_url(url: str | None) -> str | None:
     """``url`` as :func:`open_storage` opens it: a journal file or a relative SQLite file
     made absolute (what is recorded, so that ``tune --show`` finds it from any folder).
 
+    ``postgres://`` (as many hosting services write it, and SQLAlchemy does not take) is
+    written ``postgresql://``.
+
     >>> storage_url("/data/s.journal"), storage_url("postgresql://db/s")
     ('/data/s.journal', 'postgresql://db/s')
+    >>> storage_url("postgres://db/s"), storage_url("postgres+psycopg://db/s")
+    ('postgresql://db/s', 'postgresql+psycopg://db/s')
     """
     if url is None:
         return None
+    url = re.sub(r"^postgres(?=[+:])", "postgresql", url)
     if url.endswith((".journal", ".log")):
         return str(Path(url).expanduser().absolute())
     relative = re.match(r"(sqlite(?:\+\w+)?:///)([^/].*)$", url)

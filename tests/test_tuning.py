@@ -872,6 +872,10 @@ def test_a_database_password_is_never_printed_or_stored(tmp_path) -> None:
     with pytest.raises(SercapError) as caught:
         open_storage(url, tmp_path, "x", attempts=1)
     assert "s3cret" not in str(caught.value) and "ana:***@" in str(caught.value)
+    # postgres:// (as hosting services write it) is PostgreSQL too, not "Can't load plugin"
+    with pytest.raises(SercapError, match="connect") as caught:
+        open_storage("postgres://ana:s3cret@127.0.0.1:1/studies", tmp_path, "x", attempts=1)
+    assert "plugin" not in str(caught.value) and "s3cret" not in str(caught.value)
     in_query = "postgresql+psycopg://ana@127.0.0.1:1/studies?password=s3cret"
     with pytest.raises(SercapError) as caught:
         open_storage(in_query, tmp_path, "x", attempts=1)
