@@ -54,8 +54,16 @@ class ClusterSpec:
         return f"local:{self.workers}" if self.kind == "local" else self.address
 
 
+#: The port ``dask scheduler`` listens on unless told otherwise: an address without one.
+SCHEDULER_PORT = 8786
+
+
 def parse_spec(text: str) -> ClusterSpec:
-    """Parse ``local:N`` or a scheduler address (``tcp://HOST:PORT``, ``tls://…``).
+    """Parse ``local:N`` or a scheduler address (``tcp://HOST:PORT``, ``tls://…``; without
+    a port, ``dask scheduler``'s default 8786).
+
+    >>> parse_spec("tcp://10.0.0.5").address, parse_spec("tcp://h:9000/").address
+    ('tcp://10.0.0.5:8786', 'tcp://h:9000')
 
     Parameters
     ----------
@@ -83,6 +91,8 @@ def parse_spec(text: str) -> ClusterSpec:
         port = address.group(2)
         if port is not None and not 0 < int(port) < 65536:
             raise SercapError(f"cluster {text!r}: port {port} is not a port (1 to 65535)")
+        if port is None and address.group(1) in ("tcp", "tls"):  # Dask's client wants one
+            return ClusterSpec("address", address=f"{value.rstrip('/')}:{SCHEDULER_PORT}")
         return ClusterSpec("address", address=value.rstrip("/"))
     raise SercapError(
         f"cluster {text!r}: expected local:N (N worker processes here) or a scheduler "

@@ -105,6 +105,8 @@ def test_cluster_specs_parse_and_bad_ones_are_one_line() -> None:
         "address", address="tcp://10.0.0.5:8786"
     )
     assert str(parse_spec("local:2")) == "local:2"
+    # no port: dask scheduler's own (it failed later, "missing port number")
+    assert parse_spec("tcp://10.0.0.5").address == "tcp://10.0.0.5:8786"
     for bad in ("local:0", "local", "8786", "http://x:1", "local:two"):
         with pytest.raises(SercapError) as info:
             parse_spec(bad)
