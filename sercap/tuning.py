@@ -531,14 +531,20 @@ def study_line(name: str, study: optuna.Study) -> str:
     >>> s.optimize(lambda t: t.suggest_float("x", 0, 1) * 0 + 0.5, n_trials=2)
     >>> study_line("svm/fold=03", s)
     'svm/fold=03: 2 trials, best inner UA 0.500 (trial 0)'
+    >>> s.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED))
+    >>> study_line("svm/fold=03", s)
+    'svm/fold=03: 3 trials (2 complete, 1 pruned), best inner UA 0.500 (trial 0)'
     """
     states = optuna.trial.TrialState
     trials = study.get_trials(deepcopy=False)
     complete = sum(t.state == states.COMPLETE for t in trials)
     pruned = sum(t.state == states.PRUNED for t in trials)
     failed = sum(t.state == states.FAIL for t in trials)
-    extra = ", ".join(f"{n} {what}" for n, what in ((pruned, "pruned"), (failed, "failed")) if n)
-    line = f"{name}: {complete} trial{'s' if complete != 1 else ''}"
+    # every trial counted, as tune --show's table does ("7 trials (3 pruned)" read as 7 of
+    # the 10 asked for)
+    parts = ((complete, "complete"), (pruned, "pruned"), (failed, "failed"))
+    extra = ", ".join(f"{n} {what}" for n, what in parts if n) if pruned or failed else ""
+    line = f"{name}: {len(trials)} trial{'s' if len(trials) != 1 else ''}"
     line += f" ({extra})" if extra else ""
     metric = str(study.user_attrs.get("metric", "ua")).upper()
     try:

@@ -257,9 +257,11 @@ def tune_command(
     """Nested tuning of MODEL with Optuna: one study per outer fold, then a final one.
 
     The study of outer fold f (`BASE/fold=f`) scores trials by a speaker-grouped inner
-    cross-validation over fold f's training speakers only; `train MODEL --tuned` fits fold f
-    with that study's chosen parameters (its best trial, unless the default settings, trial
-    0, are within 0.01 inner UA of it) and scores fold f's test speakers. The final study
+    cross-validation over fold f's training speakers only (session-grouped under
+    leave-one-session-out); `train MODEL --tuned` fits fold f with that study's chosen
+    parameters and scores fold f's test speakers. The chosen parameters are the best
+    trial's; for svm, lgbm, text-lr and text-svm, whose trial 0 is the default settings,
+    the defaults are kept unless the best trial beats them by 0.01 inner UA or more. The final study
     (`BASE/final`, all speakers) gives the parameters `predict` uses; it is never scored.
     --trials is per study and adds trials; with --top-up it is each study's total, so
     the same command resumed after Ctrl-C finishes the budget. Running it again resumes the
@@ -454,7 +456,8 @@ def predict_command(
     probability; with --abstain or --coverage, less confident files get '?' (null in
     json/csv).
 
-    A run of a text model (text-lr, text-svm, fusion) reads the words from --text or
+    A run of a model that reads transcripts (text-lr, text-svm, text-cnn, fusion,
+    early-fusion) reads the words from --text or
     --texts; a file without them is predicted by the newest audio-only run of the corpus,
     and a note names it. An audio run ignores transcripts (with a note).
 
