@@ -59,7 +59,7 @@ def demo_command(
     """Run everything end to end: synth → ingest → extract → images → bench of every
     model → ensembles → report, then print the comparison table.
 
-    Takes about 5 minutes on 2 cores with the synthetic corpus (9 on a slower machine),
+    Takes 3 to 5 minutes on 2 cores with the synthetic corpus (9 on a slower machine),
     with short settings unless --full: a few epochs for the torch models, 200 trees instead
     of 500 for rf and trees.
     The warehouse it builds is DIR/warehouse: explore it afterwards with
