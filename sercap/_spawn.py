@@ -109,3 +109,27 @@ def start_resource_tracker() -> None:
         resource_tracker.ensure_running()
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, before)  # as the caller had it
+
+
+def exit_with_parent(poll_s: float = 0.5) -> threading.Thread:
+    """In a worker process: end it within ``poll_s`` seconds of its parent's death.
+
+    A pool's workers wait on its task queue; when the parent is killed (``kill -9``, the
+    OOM killer) nothing tells them, and they slept for ever, re-parented, ~300 MB each, deaf
+    to Ctrl-C (they ignore SIGINT, see :func:`sigint_ignored`): every retry after an
+    out-of-memory kill added more. A daemon thread watches the parent's pid and exits the
+    process when it changes (the orphan is re-parented). Returns the thread.
+    """
+    import os
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)  # no clean-up to wait for: the task's parts are temporary files
+
+    thread = threading.Thread(target=watch, name="sercap-exit-with-parent", daemon=True)
+    thread.start()
+    return thread

@@ -350,6 +350,56 @@ def test_kill_9_mid_extraction_loses_and_duplicates_nothing(tmp_path) -> None:
         assert keys.height == keys.unique().height == 40 * n_frames(SR, summary_params())
 
 
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads Linux's /proc")
+def test_kill_9_of_extract_ends_its_worker_processes_too(tmp_path) -> None:
+    """The pool's workers outlived a kill -9'd (or OOM-killed) extract, asleep on its task
+    queue for ever at ~300 MB each, and ignoring Ctrl-C."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    manifest = _voice_manifest(tmp_path / "corpus", 40)
+    wh_dir = tmp_path / "wh"
+    with connect(wh_dir) as wh:
+        ingest(wh, "manifest", manifest, name="toy")
+    cli = Path(__file__).resolve().parents[1] / "cli.py"
+    proc = subprocess.Popen(
+        [sys.executable, str(cli), "-w", str(wh_dir), "extract", "--jobs", "2"]
+        + ["--chunk-size", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def children(pid: int) -> set[int]:
+        found = set()
+        for task in Path(f"/proc/{pid}/task").glob("*/children"):
+            found |= {int(c) for c in task.read_text().split()}
+        return found
+
+    def alive(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] not in "ZX"
+        except (FileNotFoundError, IndexError):
+            return False
+
+    deadline = time.time() + 90
+    while time.time() < deadline and not any((tmp_path / "wh" / "features").rglob("*.parquet")):
+        time.sleep(0.05)
+    workers = children(proc.pid)
+    assert len(workers) >= 2, "the pool had not started"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 15
+    while time.time() < deadline and any(alive(w) for w in workers):
+        time.sleep(0.1)
+    left = [w for w in workers if alive(w)]
+    for w in left:  # (do not leave them behind when the test fails)
+        os.kill(w, signal.SIGKILL)
+    assert not left, f"{len(left)} processes outlived the killed extract"
+
+
 def summary_params():
     return get_feature_set("default").params
 

@@ -211,6 +211,15 @@ def init_worker() -> None:
         pass
 
 
+def init_pool_worker() -> None:
+    """Initializer of :func:`pool_results`' worker processes: :func:`init_worker`, and an
+    exit when the parent process dies (a ``kill -9``'d extract left its workers behind)."""
+    from sercap._spawn import exit_with_parent
+
+    init_worker()
+    exit_with_parent()
+
+
 #: Hash of each audio file this worker read, by (path, size, mtime, ctime, inode): a long
 #: recording cut into many segments is hashed once per worker, not once per segment.
 _DIGESTS: dict[tuple, str] = {}
@@ -754,7 +763,7 @@ def pool_results(
         # manager thread, outside sigint_ignored, and a Ctrl-C during its start-up would
         # end in its own traceback.
         start_resource_tracker()  # before the pool's first semaphore starts it, SIGHUP-proof
-        executor = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=init_worker)
+        executor = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=init_pool_worker)
         finished = False
         try:
             pending: set[Any] = set()

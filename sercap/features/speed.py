@@ -123,13 +123,14 @@ def time_pool(
     import os
 
     from sercap._spawn import main_not_rerun
-    from sercap.features.extract import SINGLE_THREAD_ENV, init_worker
+    from sercap.features.extract import SINGLE_THREAD_ENV, init_pool_worker
 
     chunks = [(list(signals[i : i + chunk]), params) for i in range(0, len(signals), chunk)]
     saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
     os.environ.update(SINGLE_THREAD_ENV)
     try:
-        with main_not_rerun(), mp.get_context("spawn").Pool(jobs, initializer=init_worker) as pool:
+        spawn = mp.get_context("spawn")
+        with main_not_rerun(), spawn.Pool(jobs, initializer=init_pool_worker) as pool:
             pool.map(_pool_chunk, [([s], params) for s in signals[:jobs]], chunksize=1)
             started = time.perf_counter()
             pool.map(_pool_chunk, chunks, chunksize=1)
