@@ -610,3 +610,46 @@ def test_a_run_whose_features_this_sercap_computes_differently_is_refused(
         assert wh.scalar("SELECT count(*) FROM artifacts") == stored  # refused before a fit
     finally:
         wh.close()
+
+
+def test_predict_on_a_read_only_disk_fits_the_model_in_memory(
+    trained, wavs, tmp_path, monkeypatch
+) -> None:
+    """With no final model stored, `predict` reopened a warehouse on a read-only mount for
+    writing and failed ("Read-only file system"), where the README says it fits the model
+    in memory and writes nothing (as sercap.predict on a read-only connection does)."""
+    import os
+    import shutil
+
+    from click.testing import CliRunner
+
+    import sercap
+    import sercap.cli.models as cli_models
+    from cli import main
+
+    wh_dir, _runs = trained
+    copy = tmp_path / "copy"
+    shutil.copytree(wh_dir, copy)
+    with connect(copy) as wh:
+        run = sercap.train(wh, "svm", progress=False).run_id  # no final model stored
+    real_access, real_open = os.access, cli_models.open_warehouse
+
+    def access(path, mode, *args, **kwargs):
+        if mode & os.W_OK and str(path).startswith(str(copy)):
+            return False  # as on a read-only mount (root passes chmod 555)
+        return real_access(path, mode, *args, **kwargs)
+
+    def open_warehouse(ctx, read_only=False, **kwargs):
+        if not read_only:  # what the mount does to a writable open
+            raise sercap.SercapError(f"{copy}: cannot open the warehouse (Read-only file system)")
+        return real_open(ctx, read_only=read_only, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+    monkeypatch.setattr(cli_models, "open_warehouse", open_warehouse)
+    before = sorted(p.relative_to(copy) for p in copy.rglob("*"))
+    result = CliRunner().invoke(
+        main, ["-w", str(copy), "predict", str(wavs["mono16k"]), "--run", run]
+    )
+    assert result.exit_code == 0, result.output
+    assert "mono16k.wav" in result.output
+    assert sorted(p.relative_to(copy) for p in copy.rglob("*")) == before  # nothing stored

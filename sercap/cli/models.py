@@ -490,8 +490,11 @@ def predict_command(
         wh = open_warehouse(ctx, read_only=True)
     except SercapError:
         wh = None
-    if wh is None or sercap.models_to_fit(
-        wh, list(wavs), run=run_id, model=model, corpus=corpus, texts=given
+    if wh is None or (
+        not wh.on_read_only_disk  # there the model is fitted in memory, and stored nowhere
+        and sercap.models_to_fit(
+            wh, list(wavs), run=run_id, model=model, corpus=corpus, texts=given
+        )
     ):
         if wh is not None:
             wh.close()

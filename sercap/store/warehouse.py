@@ -383,6 +383,20 @@ class Warehouse:
         """Whether :meth:`close` has been called."""
         return isinstance(self.con, _ClosedConnection)
 
+    @property
+    def on_read_only_disk(self) -> bool:
+        """Whether this process cannot write the warehouse's folder or catalog at all (a
+        read-only mount, another user's files): opening it writable would fail, so work
+        that would store something is done in memory instead (``predict``'s final model)."""
+        import os
+
+        if self.temporary:
+            return False
+        catalog = self.root / DB_FILENAME
+        return not os.access(self.root, os.W_OK) or (
+            catalog.exists() and not os.access(catalog, os.W_OK)
+        )
+
     def close(self) -> None:
         """Close the catalog (again is fine); any later use is a one-line error."""
         if isinstance(self.con, _ClosedConnection):
