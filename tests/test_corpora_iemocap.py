@@ -309,6 +309,24 @@ def test_bad_lines_name_file_and_line(
     assert "\n" not in str(problem) and str(problem).startswith(f"{annotation}:{problem.line}: ")
 
 
+def test_an_entry_of_another_dialog_does_not_hide_that_utterance(
+    wh: Warehouse, release: Path
+) -> None:
+    """A summary line pasted into the wrong dialog's file claimed the id first (its audio is
+    not in that session) and the utterance's own entry was dropped as a duplicate."""
+    dialog, blocks = next(iter(ANNOTATIONS[3].items()))
+    other = blocks[0].split("\t")[1]
+    annotation = _session1(release)
+    stray = f"[1.0000 - 2.0000]\t{other}\tang\t[1.5000, 4.5000, 4.0000]\n"
+    annotation.write_text(annotation.read_text() + stray + "\n")
+    summary = ingest(wh, "iemocap", release)
+    assert summary.added == N_UTTERANCES
+    assert wh.scalar("SELECT count(*) FROM utterances WHERE utt_id = ?", [other]) == 1
+    (problem,) = summary.problems
+    assert problem.file == str(annotation) and problem.line == _line_of(annotation, other)
+    assert f"{other} is not of this file's dialog Ses01F_impro01" in problem.message
+
+
 def test_unreadable_evaluation_folder_is_a_problem(wh: Warehouse, release: Path) -> None:
     broken = release / "Session3" / "dialog" / "EmoEvaluation"
     shutil.rmtree(broken)

@@ -182,6 +182,15 @@ def _parse_block(
     if id_parts is None:
         problems.append(Problem(file, first_line, f"unexpected utterance id {utt_id!r}"))
         return None
+    if utt_id.rsplit("_", 1)[0] != path.stem:  # each file annotates one dialog
+        problems.append(
+            Problem(
+                file, first_line,
+                f"{utt_id} is not of this file's dialog {path.stem}: skipped (it would hide "
+                "that utterance's own entry as a duplicate)",
+            )
+        )  # fmt: skip
+        return None
     raw_label = summary["label"]
     emotion = normalise_emotion(raw_label)
     if emotion is None:
