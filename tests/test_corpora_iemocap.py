@@ -294,6 +294,8 @@ def test_a_missing_audio_folder_is_one_problem(wh: Warehouse, release: Path, mis
         ("C-E2:\tFrustration;", "C-E2 Frustration", "C-E2 Frustration", 0),  # malformed line
         ("C-E3:\tNeutral;\t()\nA-E1", "C-E3:\tConfusion;\t()\nA-E1", "Confusion", 0),
         ("A-E1:\tval  2; act 3;  dom 4;", "A-E1:\tnothing here", "nothing here", 0),
+        # one value not a number: the line is kept, and said (it was silent)
+        ("A-E1:\tval  2; act 3;  dom 4;", "A-E1:\tval x; act;  dom 4;", "val x; act;", 0),
     ],
 )
 def test_bad_lines_name_file_and_line(

@@ -269,6 +269,14 @@ def _parse_evaluator_line(line: str, where: Problem, problems: list[Problem]) ->
     if all(v is None for v in values.values()):
         problems.append(Problem(where.file, where.line, f"malformed attribute line: {line!r}"))
         return None
+    if missing := [name for name, v in values.items() if v is None]:  # it was silent
+        problems.append(
+            Problem(
+                where.file, where.line,
+                f"attribute line without a number for {', '.join(missing)} (the others are "
+                f"kept): {line!r}",
+            )
+        )  # fmt: skip
     return Evaluation(
         who,
         is_self,
