@@ -24,6 +24,9 @@ from sercap.errors import AudioError, printable
 
 __all__ = ["AudioError", "AudioInfo", "audio_problem", "load_audio", "probe_audio", "wav_shortfall"]
 
+#: Bytes beyond which a file whose header declares no samples is said to hold some: a WAV
+#: header with its chunks is well under this.
+UNFINISHED_HEADER_BYTES = 4096
 #: Peak amplitude below which a signal counts as silent (about -80 dBFS).
 SILENCE_PEAK = 1e-4
 #: Fraction of samples at full scale above which a recording counts as clipped.
@@ -102,10 +105,22 @@ def load_audio(
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise AudioError(f"unreadable audio ({_reason(exc)})") from exc
     if data.size == 0:
+        size = Path(path).stat().st_size
+        if start_s is None and size > UNFINISHED_HEADER_BYTES:  # (a segment may be empty)
+            raise AudioError(
+                f"its header declares no samples, yet the file holds {size:,} bytes: a "
+                "recording whose header was never finished? (repair it, e.g. `sox "
+                "--ignore-length IN OUT`)"
+            )
         raise AudioError("empty audio (no samples)")
     y = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     if not np.all(np.isfinite(y)):
         raise AudioError("audio contains NaN or infinite samples")
+    if data.shape[1] > 1 and np.max(np.abs(y)) < SILENCE_PEAK <= np.max(np.abs(data)):
+        raise AudioError(  # "silent" blamed the recording
+            f"its {data.shape[1]} channels cancel when mixed to mono (one is the other with "
+            "its sign flipped): keep one channel, e.g. `sox IN OUT remix 1`"
+        )
     if native != sample_rate:
         import soxr
 

@@ -164,6 +164,25 @@ def test_a_truncated_wav_is_refused_not_read_as_a_shorter_recording(tmp_path: Pa
     assert wav_shortfall(tmp_path / "tail.wav") is None
 
 
+def test_two_misleading_diagnoses_say_what_is_wrong(tmp_path: Path) -> None:
+    """Loud channels in opposite phase were "silent (peak below -80 dBFS)", blaming the
+    recording; a header that never got its data size (0) over 2 s of samples was "empty
+    audio (no samples)"."""
+    y = tone(220, 2.0, 16000)
+    sf.write(tmp_path / "anti.wav", np.stack([y, -y], axis=1), 16000, subtype="FLOAT")
+    with pytest.raises(AudioError, match="its 2 channels cancel when mixed to mono"):
+        load_audio(tmp_path / "anti.wav")
+    sf.write(tmp_path / "full.wav", y, 16000, subtype="PCM_16")
+    data = bytearray((tmp_path / "full.wav").read_bytes())
+    data[40:44] = b"\x00\x00\x00\x00"
+    (tmp_path / "open.wav").write_bytes(bytes(data))
+    with pytest.raises(AudioError, match="header declares no samples, yet the file holds 64,044"):
+        load_audio(tmp_path / "open.wav")
+    (tmp_path / "none.wav").write_bytes(bytes(data[:44]))
+    with pytest.raises(AudioError, match=r"^empty audio \(no samples\)$"):
+        load_audio(tmp_path / "none.wav")
+
+
 def test_a_file_that_cannot_be_opened_says_why(tmp_path: Path, monkeypatch) -> None:
     """libsndfile answers "System error." for a file it may not open (permissions, a dead
     network mount); the reason given is the operating system's."""
