@@ -335,3 +335,37 @@ def test_a_part_is_on_disk_before_it_is_renamed_into_place(tmp_path, monkeypatch
     assert [kind for kind, _ in events] == ["fsync", "replace", "fsync"]
     assert events[0][1].endswith(".tmp") and events[1][1] == final
     assert events[2][1] == str(tmp_path)  # the folder: the rename itself
+
+
+def test_a_commit_the_disk_cannot_take_is_one_line_and_stores_nothing(tmp_path: Path) -> None:
+    """A full disk at COMMIT was DuckDB's "TransactionContext Error: Failed to commit:
+    Could not write file …/sercap.duckdb.wal: No space left on device"."""
+    import duckdb
+
+    from sercap.errors import SercapError
+    from sercap.store import connect
+
+    wh = connect(tmp_path / "wh")
+    real = wh.con
+
+    class FullDisk:
+        def execute(self, sql, *args):
+            if sql == "COMMIT":
+                raise duckdb.TransactionException(
+                    'Failed to commit: Could not write file "x.wal": No space left on device'
+                )
+            return real.execute(sql, *args)
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    wh.execute("CREATE TABLE t (x INT)")
+    wh.con = FullDisk()
+    with pytest.raises(SercapError) as caught, wh.transaction():
+        wh.execute("INSERT INTO t VALUES (1)")
+    message = str(caught.value)
+    assert "\n" not in message and "the catalog could not be written" in message
+    assert "(No space left on device)" in message and "sercap.duckdb" in message
+    wh.con = real
+    assert wh.scalar("SELECT count(*) FROM t") == 0  # rolled back, usable
+    wh.close()

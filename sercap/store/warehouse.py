@@ -334,9 +334,30 @@ class Warehouse:
             self.con.execute("ROLLBACK")
             raise
         else:
-            self.con.execute("COMMIT")
+            self._commit()
         finally:
             self._in_transaction = False
+
+    def _commit(self) -> None:
+        """COMMIT; a catalog the disk cannot take (full, gone read-only) is one line in
+        sercap's words, as a part that cannot be written is, not DuckDB's "TransactionContext
+        Error: Failed to commit: Could not write file …"."""
+        import duckdb
+
+        try:
+            self.con.execute("COMMIT")
+        except duckdb.Error as exc:
+            text = str(exc)
+            if "Failed to commit" not in text and "Could not write" not in text:
+                raise
+            with contextlib.suppress(duckdb.Error):
+                self.con.execute("ROLLBACK")
+            reason = text.rsplit(": ", 1)[-1].strip() or type(exc).__name__
+            raise SercapError(
+                f"{self.root / DB_FILENAME}: the catalog could not be written ({reason}); "
+                "nothing of this step was stored: free space on that disk (or make it "
+                "writable) and run it again, it resumes"
+            ) from exc
 
     # -- Parquet parts (sercap.store.parts) ---------------------------------------------
     def part_dir(self, kind: str, feature_set_hash: str, corpus: str) -> Path:
