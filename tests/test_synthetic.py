@@ -126,6 +126,16 @@ def test_an_interrupted_synth_leaves_nothing_the_rerun_refuses(tmp_path: Path, m
     with pytest.raises(KeyboardInterrupt):
         generate(tmp_path / "mine", sessions=1, per_speaker=4)
     assert list((tmp_path / "mine").iterdir()) == []
+    # the command's line says what happened: it said "everything already stored is kept;
+    # rerun to resume" over a folder it had just removed
+    from click.testing import CliRunner
+
+    from cli import main
+
+    calls["n"] = 0
+    said = CliRunner().invoke(main, ["corpus", "synth", str(tmp_path / "cli")])
+    assert said.exit_code == 130 and not (tmp_path / "cli").exists()
+    assert "interrupted: the unfinished corpus folder was removed" in said.output
     monkeypatch.setattr(synthetic, "synthesize", real)
     assert generate(tmp_path / "mine", sessions=1, per_speaker=1).root == tmp_path / "mine"
 

@@ -92,7 +92,10 @@ class _Group(click.Group):
                 "bench": "rerun with --resume to fit only the models not stored yet",
                 "demo": "rerun with --resume to fit only the models not stored yet",
             }.get(ctx.invoked_subcommand or "", "rerun to resume")
-            click.echo(f"\ninterrupted: everything already stored is kept; {how}", err=True)
+            said = f"everything already stored is kept; {how}"
+            if ctx.invoked_subcommand == "corpus":  # synth removes what it had written
+                said = "the unfinished corpus folder was removed; run the command again"
+            click.echo(f"\ninterrupted: {said}", err=True)
             sys.exit(status)
 
         try:
