@@ -179,6 +179,23 @@ def test_manifest_csv_relative_paths_segments_and_parquet(wh: Warehouse, tmp_pat
         }
     ).write_parquet(parquet)
     assert ingest(wh, "manifest", parquet, name="other").added == 1
+    # a NaN speaker (Parquet's null in a float column) was the speaker "nan"; a label with a
+    # line break was stored and broke every table that printed it
+    pl.DataFrame(
+        {
+            "path": [str(root / "audio/long.wav")] * 3,
+            "label": ["hap", "sad\nangry", "neu"],
+            "speaker": [float("nan"), 1.0, 2.0],
+            "start": [0.0, 1.0, 2.0],
+            "end": [1.0, 2.0, 3.0],
+        }
+    ).write_parquet(root / "odd.parquet")
+    odd = ingest(wh, "manifest", root / "odd.parquet", name="odd")
+    assert odd.added == 1
+    assert sorted(p.message for p in odd.problems) == [
+        "empty path, label or speaker",
+        "the label holds a line break or control character",
+    ]
     (root / "bad.csv").write_text("file,emotion\nx.wav,sad\n")
     with pytest.raises(SercapError, match="missing column"):
         ingest(wh, "manifest", root / "bad.csv", name="bad")

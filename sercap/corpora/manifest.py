@@ -15,6 +15,7 @@ corpus keeps its stored id whatever the rest of the manifest lists (see
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -146,6 +147,14 @@ def _record(
     if file is None or label is None or speaker is None:
         problems.append(Problem(where.file, where.line, "empty path, label or speaker"))
         return None
+    for name in ("label", "speaker", "utt_id", "session"):  # they broke every table printed
+        if any(unicodedata.category(c) == "Cc" for c in _text(row.get(name)) or ""):
+            problems.append(
+                Problem(
+                    where.file, where.line, f"the {name} holds a line break or control character"
+                )
+            )
+            return None
     try:
         start, end = _number(row.get("start")), _number(row.get("end"))
     except ValueError:
@@ -209,8 +218,8 @@ def _resolve(base: Path, value: Any) -> Path | None:
 
 
 def _text(value: Any) -> str | None:
-    if value is None:
-        return None
+    if value is None or (isinstance(value, float) and math.isnan(value)):  # Parquet's null
+        return None  # in a float column: it was stored as the speaker "nan"
     text = str(value).strip()
     return text or None
 
