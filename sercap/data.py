@@ -111,11 +111,19 @@ class Dataset:
         (['S1', 'S1', 'S2', 'S2'], ['1F', '1M'])
         """
         rows = slice(None) if index is None else index
-        if self.protocol == "leave-one-session-out":
-            sessions = np.asarray(self.folds)[rows]
-            if len(np.unique(sessions)) >= 2:
-                return sessions
+        if self.validation_unit(index) == "session":
+            return np.asarray(self.folds)[rows]
         return np.asarray(self.speakers)[rows]
+
+    def validation_unit(self, index: np.ndarray | None = None) -> str:
+        """``"session"`` or ``"speaker"``: what :meth:`validation_groups` keeps apart for
+        rows ``index`` (a study records it: trials split one way and the other are not one
+        search)."""
+        if self.protocol == "leave-one-session-out":
+            rows = slice(None) if index is None else index
+            if len(np.unique(np.asarray(self.folds)[rows])) >= 2:
+                return "session"
+        return "speaker"
 
     def subset(self, index: np.ndarray) -> Dataset:
         """Rows ``index`` (an integer array) of every aligned field."""

@@ -745,6 +745,9 @@ def prepare_study(
         ("inner_folds", option("inner_folds"), inner_folds),
         ("seed", option("seed"), int(seed)),
     )
+    # what the inner splits keep apart: a study made before they were session-grouped under
+    # leave-one-session-out recorded nothing, and grouped speakers
+    unit = data.validation_unit(np.asarray(rows)) if hasattr(data, "validation_unit") else None
     metric = "ccc" if target is not None else "ua"
     if described and study.user_attrs.get("metric", "ua") != metric:
         raise SercapError(
@@ -757,6 +760,13 @@ def prepare_study(
     if described:
         for setting in settings:
             _refuse_other(study, *setting)
+        was = study.user_attrs.get("inner_groups", "speaker")
+        if unit is not None and was != unit:
+            raise SercapError(
+                f"study {name}'s inner splits kept {was}s apart, this sercap's keep {unit}s "
+                f"apart: its trials and new ones would not be one search; name a new study "
+                f"with {option('study')}"
+            )
         _check_same_speakers(study, speakers, len(rows))
         was = study.user_attrs.get("n_rows")
         if was is not None and was != len(rows):  # same speakers, other utterances
@@ -772,6 +782,8 @@ def prepare_study(
         if digest is not None:
             study.set_user_attr("data_sha256", digest)
         study.set_user_attr("n_rows", int(len(rows)))
+        if unit is not None:
+            study.set_user_attr("inner_groups", unit)
         study.set_user_attr("outer_fold", outer_fold)
         study.set_user_attr("n_speakers", len(speakers))
         study.set_user_attr("speakers", speakers)
@@ -815,11 +827,12 @@ DESCRIBED = "described"
 def _described(study: optuna.Study, wait_s: float = 10.0) -> bool:
     """Whether ``study`` (found, not created here) holds its creator's description, waiting
     up to ``wait_s`` for a tuner that created it a moment ago to write it. False when none
-    comes (its creator died, or an older sercap made it): this tuner describes it."""
+    comes (its creator died, or an older sercap made it and no trial yet): this tuner
+    describes it (a study with trials counts as described whatever made it)."""
     stop = time.monotonic() + wait_s
     while True:
-        if study.user_attrs.get(DESCRIBED) or study.user_attrs.get("n_rows") is not None:
-            return True  # (an older sercap wrote n_rows among the last, and no marker)
+        if study.user_attrs.get(DESCRIBED):  # written last: every setting is there
+            return True
         if time.monotonic() > stop:
             return False
         time.sleep(0.1)

@@ -828,6 +828,18 @@ def test_a_tuner_that_finds_a_new_study_checks_its_settings_before_any_trial(
     with pytest.raises(SercapError, match="was started with --seed / seed=0"):
         tune_module.prepare_study("rf", data, storage, "r", rows=rows, seed=1)
     tune_module.prepare_study("rf", data, storage, "r", rows=rows, seed=0)  # the same: fine
+    # a study whose inner splits grouped speakers is not resumed with session-grouped ones
+    # (IEMOCAP's studies from before they were; they recorded nothing: speakers)
+    from dataclasses import replace
+
+    sessions = np.array([f"Ses{(int(s) - 1) // 2 + 1:02d}" for s in data.speakers])
+    by_session = replace(data, protocol="leave-one-session-out", folds=sessions)
+    assert by_session.validation_unit(rows) == "session"
+    with pytest.raises(SercapError, match="inner splits kept speakers apart, this sercap's keep"):
+        tune_module.prepare_study("rf", by_session, storage, "r", rows=rows, seed=0)
+    older = optuna.load_study(study_name="r", storage=storage)
+    storage.set_study_user_attr(older._study_id, "inner_groups", "session")
+    tune_module.prepare_study("rf", by_session, storage, "r", rows=rows, seed=0)
     # a study its creator left bare (it died before describing it) is described by the next
     bare = optuna.create_study(study_name="bare", storage=storage)
     waited = tune_module._described
