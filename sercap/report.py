@@ -188,13 +188,15 @@ def _write_report_files(
     if best:
         from sercap.analysis_store import bonferroni_resamples
         from sercap.compare import bench_table, row_labels
-        from sercap.report_analysis import RANKED, analysis_sections, significance_marks
+        from sercap.report_analysis import UNRANKED, analysis_sections, significance_marks
 
         table = bench_table(wh, best)
         written = write_bench_report(wh, best, out_dir, corpus, table=table)
         names = row_labels(table)  # as the results table names them: two svm rows differ
         marks = significance_marks(wh, best)
-        resamples = bonferroni_resamples(sum(m in RANKED for m in marks.values()))
+        # k: every run ranked against the best, those whose predictions could not be paired
+        # with it (no mark) included, as the adjustment counts them
+        resamples = bonferroni_resamples(sum(marks.get(r) not in UNRANKED for r in best))
         sections += [
             "## Results",
             "",

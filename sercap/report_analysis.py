@@ -24,8 +24,8 @@ MARK_NOISE = "within noise"
 MARK_BELOW = "below best"
 MARK_HAND = "not ranked (members chosen by hand)"
 MARK_UNRECORDED = "not ranked (who chose its members is not recorded)"
-#: The marks of runs ranked against the best (the k of the Bonferroni adjustment).
-RANKED = (MARK_BEST, MARK_NOISE, MARK_BELOW)
+#: The marks of ensembles left out of the ranking (not among the k of the adjustment).
+UNRANKED = (MARK_HAND, MARK_UNRECORDED)
 #: Coverages of the report's curve.
 COVERAGES = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)
 
