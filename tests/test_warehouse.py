@@ -368,4 +368,18 @@ def test_a_commit_the_disk_cannot_take_is_one_line_and_stores_nothing(tmp_path: 
     assert "(No space left on device)" in message and "sercap.duckdb" in message
     wh.con = real
     assert wh.scalar("SELECT count(*) FROM t") == 0  # rolled back, usable
+    # a commit that fails for another reason is not said to be a full disk
+    conflict = 'Failed to commit: PRIMARY KEY or UNIQUE constraint violation: duplicate key "5"'
+
+    class Conflict(FullDisk):
+        def execute(self, sql, *args):
+            if sql == "COMMIT":
+                raise duckdb.TransactionException(conflict)
+            return real.execute(sql, *args)
+
+    wh.con = Conflict()
+    with pytest.raises(duckdb.TransactionException, match="constraint violation"), wh.transaction():
+        wh.execute("INSERT INTO t VALUES (2)")
+    wh.con = real
+    assert wh.scalar("SELECT count(*) FROM t") == 0
     wh.close()

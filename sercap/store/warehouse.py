@@ -347,11 +347,12 @@ class Warehouse:
         try:
             self.con.execute("COMMIT")
         except duckdb.Error as exc:
-            text = str(exc)
-            if "Failed to commit" not in text and "Could not write" not in text:
-                raise
-            with contextlib.suppress(duckdb.Error):
+            with contextlib.suppress(duckdb.Error):  # (DuckDB may have rolled back itself)
                 self.con.execute("ROLLBACK")
+            text = str(exc)
+            io = ("Could not write", "No space left", "Read-only file system", "Disk quota")
+            if not any(what in text for what in io):  # a constraint, a conflict: DuckDB's own
+                raise
             reason = text.rsplit(": ", 1)[-1].strip() or type(exc).__name__
             raise SercapError(
                 f"{self.root / DB_FILENAME}: the catalog could not be written ({reason}); "
