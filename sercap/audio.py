@@ -24,9 +24,6 @@ from sercap.errors import AudioError, printable
 
 __all__ = ["AudioError", "AudioInfo", "audio_problem", "load_audio", "probe_audio", "wav_shortfall"]
 
-#: Bytes beyond which a file whose header declares no samples is said to hold some: a WAV
-#: header with its chunks is well under this.
-UNFINISHED_HEADER_BYTES = 4096
 #: Peak amplitude below which a signal counts as silent (about -80 dBFS).
 SILENCE_PEAK = 1e-4
 #: Fraction of samples at full scale above which a recording counts as clipped.
@@ -105,18 +102,12 @@ def load_audio(
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise AudioError(f"unreadable audio ({_reason(exc)})") from exc
     if data.size == 0:
-        size = Path(path).stat().st_size
-        if start_s is None and size > UNFINISHED_HEADER_BYTES:  # (a segment may be empty)
-            raise AudioError(
-                f"its header declares no samples, yet the file holds {size:,} bytes: a "
-                "recording whose header was never finished? (repair it, e.g. `sox "
-                "--ignore-length IN OUT`)"
-            )
-        raise AudioError("empty audio (no samples)")
+        raise AudioError(empty_audio_reason(path))
     y = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     if not np.all(np.isfinite(y)):
         raise AudioError("audio contains NaN or infinite samples")
-    if data.shape[1] > 1 and np.max(np.abs(y)) < SILENCE_PEAK <= np.max(np.abs(data)):
+    peaks = np.max(np.abs(data), axis=0)
+    if data.shape[1] > 1 and np.max(np.abs(y)) < SILENCE_PEAK <= np.min(peaks):
         raise AudioError(  # "silent" blamed the recording
             f"its {data.shape[1]} channels cancel when mixed to mono (one is the other with "
             "its sign flipped): keep one channel, e.g. `sox IN OUT remix 1`"
@@ -232,6 +223,53 @@ def wav_shortfall(path: str | Path) -> tuple[float, float] | None:
     >>> wav_shortfall(path)
     (1.0, 0.25)
     """
+    found = _wav_data_chunk(path)
+    if found is None:
+        return None
+    length, held, byte_rate, block_align = found
+    if length in (0, 0xFFFFFFFF) or byte_rate <= 0:
+        return None
+    if length - held < max(block_align, 1):
+        return None
+    return length / byte_rate, max(held, 0) / byte_rate
+
+
+def unfinished_wav(path: str | Path) -> int | None:
+    """The bytes a RIFF WAV file holds after a data chunk header that declares none (a
+    recorder or writer that never came back to fill in the size), or None: libsndfile reads
+    such a file as empty.
+
+    >>> import numpy as np, soundfile as sf, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.wav")
+    >>> sf.write(path, np.zeros(16000, "float32"), 16000, subtype="PCM_16")
+    >>> unfinished_wav(path) is None
+    True
+    >>> with open(path, "r+b") as f:
+    ...     _ = f.seek(40); _ = f.write(bytes(4))  # the data size, as left unfinished
+    >>> unfinished_wav(path)
+    32000
+    """
+    found = _wav_data_chunk(path)
+    if found is None:
+        return None
+    length, held, _byte_rate, block_align = found
+    return held if length == 0 and held >= max(block_align, 1) else None
+
+
+def empty_audio_reason(path: str | Path) -> str:
+    """Why a file decodes to no samples, in words: an unfinished WAV header says so."""
+    held = unfinished_wav(path)
+    if held is None:
+        return "empty audio (no samples)"
+    return (
+        f"its header declares no samples, yet {held:,} bytes of them follow: a recording "
+        "whose header was never finished? (repair it, e.g. `sox --ignore-length IN OUT`)"
+    )
+
+
+def _wav_data_chunk(path: str | Path) -> tuple[int, int, int, int] | None:
+    """A RIFF WAV file's data chunk: (declared length, bytes held after its header, byte
+    rate, block align) from the chunk headers only; None for another file or no data."""
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
@@ -251,12 +289,7 @@ def wav_shortfall(path: str | Path) -> tuple[float, float] | None:
                     block_align = int.from_bytes(fmt[12:14], order)
                     f.seek(length - 14 + (length & 1), os.SEEK_CUR)
                 elif name == b"data":
-                    held = size - f.tell()
-                    if length in (0, 0xFFFFFFFF) or byte_rate <= 0:
-                        return None
-                    if length - held < max(block_align, 1):
-                        return None
-                    return length / byte_rate, max(held, 0) / byte_rate
+                    return length, size - f.tell(), byte_rate, block_align
                 else:
                     f.seek(length + (length & 1), os.SEEK_CUR)
     except OSError:

@@ -172,12 +172,23 @@ def test_two_misleading_diagnoses_say_what_is_wrong(tmp_path: Path) -> None:
     sf.write(tmp_path / "anti.wav", np.stack([y, -y], axis=1), 16000, subtype="FLOAT")
     with pytest.raises(AudioError, match="its 2 channels cancel when mixed to mono"):
         load_audio(tmp_path / "anti.wav")
+    # one faint channel beside a silent one does not cancel: it is (nearly) silent
+    faint = np.stack([1.5e-5 * y / np.abs(y).max(), np.zeros_like(y)], axis=1)
+    sf.write(tmp_path / "faint.wav", faint, 16000, subtype="FLOAT")
+    assert np.abs(load_audio(tmp_path / "faint.wav")).max() < 1e-5
     sf.write(tmp_path / "full.wav", y, 16000, subtype="PCM_16")
     data = bytearray((tmp_path / "full.wav").read_bytes())
     data[40:44] = b"\x00\x00\x00\x00"
     (tmp_path / "open.wav").write_bytes(bytes(data))
-    with pytest.raises(AudioError, match="header declares no samples, yet the file holds 64,044"):
+    with pytest.raises(AudioError, match="header declares no samples, yet 64,000 bytes of"):
         load_audio(tmp_path / "open.wav")
+    # a finished empty WAV with a large chunk beside its data is empty, not unfinished
+    sf.write(tmp_path / "empty.wav", np.zeros(0, "float32"), 16000, subtype="PCM_16")
+    listed = (tmp_path / "empty.wav").read_bytes()
+    listed = listed[:12] + b"LIST" + (6000).to_bytes(4, "little") + bytes(6000) + listed[12:]
+    (tmp_path / "listed.wav").write_bytes(listed)
+    with pytest.raises(AudioError, match=r"^empty audio \(no samples\)$"):
+        load_audio(tmp_path / "listed.wav")
     (tmp_path / "none.wav").write_bytes(bytes(data[:44]))
     with pytest.raises(AudioError, match=r"^empty audio \(no samples\)$"):
         load_audio(tmp_path / "none.wav")

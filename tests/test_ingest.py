@@ -585,3 +585,20 @@ def test_the_same_recording_under_two_speakers_or_corpora_is_noted(tmp_path: Pat
         second = ingest(wh, "manifest", other, name="other")
         assert [(r[0], r[3]) for r in second.same_audio] == [("b", "x")]
         assert "(first: x and b of corpus 'manifest')" in str(second)
+
+
+def test_an_unfinished_wav_header_is_named_at_ingest(tmp_path: Path) -> None:
+    """Ingest called a WAV whose header never got its data size "empty audio (no
+    samples)", as if nothing had been recorded."""
+    from sercap.corpora.ingest import ingest
+    from sercap.store import connect
+
+    rows = _voices(tmp_path / "c", "ab")
+    data = bytearray((tmp_path / "c" / "b.wav").read_bytes())
+    data[40:44] = bytes(4)  # the data size a recorder fills in last
+    (tmp_path / "c" / "b.wav").write_bytes(bytes(data))
+    with connect(tmp_path / "wh") as wh:
+        summary = ingest(wh, "manifest", _manifest(tmp_path / "c", rows), name="c")
+    assert summary.added == 1
+    (problem,) = summary.problems
+    assert "its header declares no samples, yet" in problem.message

@@ -27,7 +27,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from sercap._lazy import pl
-from sercap.audio import AudioError, AudioInfo, probe_audio, unreachable
+from sercap.audio import AudioError, AudioInfo, empty_audio_reason, probe_audio, unreachable
 from sercap.corpora import corpus_kind
 from sercap.corpora.fingerprint import Fingerprint, fingerprint
 from sercap.corpora.invalidate import Invalidation, invalidate
@@ -322,7 +322,7 @@ def _probe(
             problems.append(record.problem(f"{exc}{audio}"))
             continue
         if info.frames == 0:
-            problems.append(record.problem(f"empty audio (no samples){audio}"))
+            problems.append(record.problem(f"{empty_audio_reason(record.path)}{audio}"))
             continue
         duration = _duration(record, info.duration_s)
         if duration is None:
