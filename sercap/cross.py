@@ -143,6 +143,13 @@ def train_test(train: Dataset, test: Dataset) -> tuple[Dataset, list[tuple[str, 
         ),
         folds=np.array([train.corpus] * len(train) + [test.corpus] * len(test), dtype=object),
         protocol=CROSS_PROTOCOL,
+        # early stopping keeps apart what the training corpus' own protocol keeps apart
+        # (IEMOCAP's sessions), not merely its speakers
+        inner_groups=np.array(
+            [f"{train.corpus}/{g}" for g in train.validation_groups()]
+            + [f"{test.corpus}/{s}" for s in test.speakers],
+            dtype=object,
+        ),
     )
     n = len(train)
     split = (test.corpus, np.arange(n), np.arange(n, n + len(test)))

@@ -71,6 +71,9 @@ class Dataset:
     #: Labelled utterances left out because their extraction failed (their audio was
     #: unusable; ``extractions.error`` says why).
     left_out: int = 0
+    #: What inner validation splits keep apart, when set (a cross-corpus split: each
+    #: training corpus' own unit); None: by the protocol (:meth:`validation_groups`).
+    inner_groups: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.utt_ids)
@@ -94,7 +97,7 @@ class Dataset:
     def validation_groups(self, index: np.ndarray | None = None) -> np.ndarray:
         """What inner validation splits (early stopping, tuning) keep apart, for rows
         ``index`` (all rows when None): the session under leave-one-session-out when those
-        rows hold two sessions or more, the speaker otherwise.
+        rows hold three sessions or more, the speaker otherwise.
 
         A session is the protocol's unit for a reason: IEMOCAP's two speakers of a session
         act the same dialogues together, and each one's microphone hears the other, so a
@@ -104,24 +107,32 @@ class Dataset:
         Examples
         --------
         >>> import numpy as np
-        >>> d = Dataset(np.arange(4), np.zeros((4, 1)), np.zeros(4, int), ["a"],
-        ...             np.array(["1F", "1M", "2F", "2M"]), np.array(["S1", "S1", "S2", "S2"]),
+        >>> d = Dataset(np.arange(6), np.zeros((6, 1)), np.zeros(6, int), ["a"],
+        ...             np.array(["1F", "1M", "2F", "2M", "3F", "3M"]),
+        ...             np.array(["S1", "S1", "S2", "S2", "S3", "S3"]),
         ...             "c", "m", "leave-one-session-out", "tabular")
-        >>> d.validation_groups().tolist(), d.validation_groups(np.array([0, 1])).tolist()
-        (['S1', 'S1', 'S2', 'S2'], ['1F', '1M'])
+        >>> d.validation_groups().tolist()
+        ['S1', 'S1', 'S2', 'S2', 'S3', 'S3']
+        >>> d.validation_groups(np.array([0, 1, 2, 3])).tolist()  # two sessions: speakers
+        ['1F', '1M', '2F', '2M']
         """
         rows = slice(None) if index is None else index
+        if self.inner_groups is not None:
+            return np.asarray(self.inner_groups)[rows]
         if self.validation_unit(index) == "session":
             return np.asarray(self.folds)[rows]
         return np.asarray(self.speakers)[rows]
 
     def validation_unit(self, index: np.ndarray | None = None) -> str:
-        """``"session"`` or ``"speaker"``: what :meth:`validation_groups` keeps apart for
-        rows ``index`` (a study records it: trials split one way and the other are not one
-        search)."""
+        """``"session"``, ``"speaker"`` or ``"given"`` (:attr:`inner_groups`): what
+        :meth:`validation_groups` keeps apart for rows ``index`` (a study records it: trials
+        split one way and the other are not one search). Sessions from three on: with two,
+        holding one out would train on half the rows."""
+        if self.inner_groups is not None:
+            return "given"
         if self.protocol == "leave-one-session-out":
             rows = slice(None) if index is None else index
-            if len(np.unique(np.asarray(self.folds)[rows])) >= 2:
+            if len(np.unique(np.asarray(self.folds)[rows])) >= 3:
                 return "session"
         return "speaker"
 
@@ -134,6 +145,7 @@ class Dataset:
             y=self.y[index],
             speakers=self.speakers[index],
             folds=self.folds[index],
+            inner_groups=None if self.inner_groups is None else self.inner_groups[index],
         )
 
 

@@ -69,6 +69,14 @@ def test_train_test_split_trains_on_one_corpus_and_tests_on_the_other(wh) -> Non
     assert set(both.utt_ids[test]) == set(b.utt_ids)
     assert not set(both.speakers[train]) & set(both.speakers[test])  # "01" of a ≠ "01" of b
     np.testing.assert_array_equal(both.X[test], b.X)
+    # early stopping on the training corpus keeps apart what its own protocol keeps apart:
+    # IEMOCAP's sessions (the cross protocol alone would group speakers)
+    from dataclasses import replace
+
+    sessions = np.array([f"S{int(s) % 3}" for s in a.speakers])
+    by_session = replace(a, protocol="leave-one-session-out", folds=sessions)
+    both, [(_, train, _)] = train_test(by_session, b)
+    assert both.validation_groups(train).tolist() == [f"a/{s}" for s in sessions]
 
 
 def test_speaker_norm_uses_every_utterance_of_the_speaker_then_keeps_shared_classes(wh) -> None:

@@ -832,7 +832,7 @@ def test_a_tuner_that_finds_a_new_study_checks_its_settings_before_any_trial(
     # (IEMOCAP's studies from before they were; they recorded nothing: speakers)
     from dataclasses import replace
 
-    sessions = np.array([f"Ses{(int(s) - 1) // 2 + 1:02d}" for s in data.speakers])
+    sessions = np.array([f"Ses{int(s):02d}" for s in data.speakers])  # one speaker each
     by_session = replace(data, protocol="leave-one-session-out", folds=sessions)
     assert by_session.validation_unit(rows) == "session"
     with pytest.raises(SercapError, match="inner splits kept speakers apart, this sercap's keep"):

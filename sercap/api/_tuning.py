@@ -489,7 +489,7 @@ def _inner_folds_used(data: Any, inner_folds: int) -> str:
     for fold in np.unique(outer):
         rows = np.flatnonzero(outer != fold)
         units = np.unique(data.validation_groups(rows))
-        by_session = data.protocol == "leave-one-session-out" and len(units) >= 2
+        by_session = data.validation_unit(rows) == "session"
         counts.append((len(units), "sessions" if by_session else "speakers"))
     fewest, what = min(counts, default=(inner_folds, "speakers"))
     if fewest >= inner_folds:
