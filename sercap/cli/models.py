@@ -199,7 +199,8 @@ def runs_show(ctx: click.Context, run_id: str) -> None:
     type=click.IntRange(2),
     default=3,
     show_default=True,
-    help="Speaker-grouped inner folds of each study's objective.",
+    help="Inner folds of each study's objective (speaker-grouped; session-grouped under "
+    "leave-one-session-out).",
 )
 @click.option(
     "--fold",
