@@ -58,6 +58,7 @@ def _python_range(frame: pl.DataFrame) -> pl.DataFrame:
             infinite = 2**63 - 1
         else:
             continue
+        low, high = max(low, -infinite + 1), min(high, infinite - 1)  # (ns: all of int64)
         ticks = pl.col(name).to_physical().cast(pl.Int64)
         inside = ticks.is_between(low, high) | ticks.is_null()
         if frame.select(inside.all()).item():

@@ -542,8 +542,9 @@ def study_line(name: str, study: optuna.Study) -> str:
     failed = sum(t.state == states.FAIL for t in trials)
     # every trial counted, as tune --show's table does ("7 trials (3 pruned)" read as 7 of
     # the 10 asked for)
-    parts = ((complete, "complete"), (pruned, "pruned"), (failed, "failed"))
-    extra = ", ".join(f"{n} {what}" for n, what in parts if n) if pruned or failed else ""
+    other = len(trials) - complete - pruned - failed  # running (or a killed run's), waiting
+    parts = ((complete, "complete"), (pruned, "pruned"), (failed, "failed"), (other, "unfinished"))
+    extra = ", ".join(f"{n} {what}" for n, what in parts if n) if complete < len(trials) else ""
     line = f"{name}: {len(trials)} trial{'s' if len(trials) != 1 else ''}"
     line += f" ({extra})" if extra else ""
     metric = str(study.user_attrs.get("metric", "ua")).upper()

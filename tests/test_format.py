@@ -177,3 +177,7 @@ def test_infinite_dates_are_written_as_duckdb_writes_them(tmp_path, capsys) -> N
     assert json.loads(capsys.readouterr().out) == [
         {"t": "infinity", "d": "-infinity", "ok": "2020-01-02"}
     ]
+    # nanoseconds: every int64 is a date Python can hold, so infinity read as 2262-04-11
+    ns = duckdb.sql("SELECT 'infinity'::TIMESTAMP_NS AS t").pl()
+    print_frame(ns, "csv")
+    assert capsys.readouterr().out.splitlines() == ["t", "infinity"]

@@ -135,7 +135,7 @@ def test_an_interrupted_synth_leaves_nothing_the_rerun_refuses(tmp_path: Path, m
     calls["n"] = 0
     said = CliRunner().invoke(main, ["corpus", "synth", str(tmp_path / "cli")])
     assert said.exit_code == 130 and not (tmp_path / "cli").exists()
-    assert "interrupted: the unfinished corpus folder was removed" in said.output
+    assert "interrupted: the corpus is unfinished" in said.output
     monkeypatch.setattr(synthetic, "synthesize", real)
     assert generate(tmp_path / "mine", sessions=1, per_speaker=1).root == tmp_path / "mine"
 

@@ -368,12 +368,15 @@ def _as_run(text: str) -> str:
 
     >>> _as_run("show  tables")
     'SELECT DISTINCT name FROM (SHOW TABLES) ORDER BY name'
+    >>> _as_run("/* mine */ SHOW TABLES -- all of them") == _as_run("show tables")
+    True
     >>> _as_run("SELECT 1")
     'SELECT 1'
     """
     import re
 
-    if re.fullmatch(r"\s*SHOW\s+TABLES\s*", text, re.I):
+    bare = re.sub(r"--[^\n]*|/\*.*?\*/", " ", text, flags=re.S)  # comments around it
+    if re.fullmatch(r"\s*SHOW\s+TABLES\s*;?\s*", bare, re.I):
         return "SELECT DISTINCT name FROM (SHOW TABLES) ORDER BY name"
     return text
 

@@ -94,7 +94,10 @@ class _Group(click.Group):
             }.get(ctx.invoked_subcommand or "", "rerun to resume")
             said = f"everything already stored is kept; {how}"
             if ctx.invoked_subcommand == "corpus":  # synth removes what it had written
-                said = "the unfinished corpus folder was removed; run the command again"
+                said = (
+                    "the corpus is unfinished (what it wrote is removed, or its folder marked "
+                    "incomplete); run the same command again"
+                )
             click.echo(f"\ninterrupted: {said}", err=True)
             sys.exit(status)
 

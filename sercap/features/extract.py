@@ -667,7 +667,8 @@ def extract(
             if chunk_size is None:
                 from sercap.cluster import cluster_threads
 
-                workers = jobs if cluster is None else cluster_threads(cluster)
+                # (at least 2: an adaptive cluster may have one worker when it opens)
+                workers = jobs if cluster is None else max(2, cluster_threads(cluster))
                 chunk_size = auto_chunk_size(len(items), workers)
             for res in _results(make_tasks(wh, fs, items, chunk_size), jobs, cluster):
                 store_result(wh, fs, res)
