@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from sercap.data import Dataset, load_dataset
-from sercap.errors import NotFoundError, SercapError
+from sercap.errors import BadParameterError, NotFoundError, SercapError, option
 from sercap.evaluate import (
     CVResult,
     PairedDifference,
@@ -58,6 +58,13 @@ def data_request(
 
     cls = get_model(model)
     kind = cls.input_kind
+    if columns and kind in ("image", "text"):  # it was dropped without a word
+        reads = "spectrogram images" if kind == "image" else "transcripts"
+        raise BadParameterError(
+            f"{option('columns')} does not apply to {model}: it reads {reads}, not feature columns",
+            hint=f"leave {option('columns')} out, or give it to a model on functionals or "
+            "frames (svm, rf, xgb, lgbm, trees, dnn, lstm)",
+        )
     return DataRequest(
         input_kind=kind,
         corpus=corpus,

@@ -1006,3 +1006,13 @@ def test_show_tables_lists_each_name_once(tmp_path) -> None:
         names = sercap.sql(wh, "show tables;")[0][1]["name"].to_list()
         assert "features_other" in names and "utterances" in names
         assert len(names) == len(set(names)) and names == sorted(names)
+
+
+def test_columns_for_a_model_that_reads_no_functionals_is_one_line() -> None:
+    """`train cnn --columns '^mfcc'` trained on the whole images and stored the run as a plain
+    cnn run: the pattern was dropped without a word."""
+    wh = sercap.connect(":memory:")
+    for model in ("cnn", "resnet18", "text-lr"):
+        with pytest.raises(sercap.BadParameterError, match=f"does not apply to {model}: it reads"):
+            sercap.train(wh, model, columns="^mfcc", progress=False)
+    wh.close()

@@ -405,11 +405,6 @@ def train(
     cls = get_model(model)
     if params:  # a wrong value is one line before any data is read
         cls(dict(params))
-    if columns is not None and cls.input_kind == "text":
-        raise BadParameterError(
-            f"{option('columns')} does not apply to {model}: it reads transcripts, not "
-            "feature columns"
-        )
     if speaker_norm and cls.input_kind == "text":
         raise BadParameterError(
             f"{option('speaker_norm')} does not apply to {model}: it reads transcripts, which "
