@@ -197,6 +197,42 @@ def cross_validate(
     return finish_cv(data, splits, proba, fold_metrics, fit_s, time.perf_counter() - started)
 
 
+def data_notes(data: Dataset) -> list[str]:
+    """Notes on a dataset whose scores would mislead without them: a class whose every
+    utterance lies in one fold is never trained on when that fold is tested (its recall
+    there is 0 by construction), and under speaker normalisation a speaker with one
+    utterance has it standardised to all zeros.
+
+    >>> import numpy as np
+    >>> d = Dataset(np.arange(4), None, np.array([0, 0, 1, 1]), ["a", "b"],
+    ...             np.array(["s1", "s2", "s1", "s1"]), np.array(["s1", "s2", "s1", "s1"]),
+    ...             "c", "m", "leave-one-speaker-out", "tabular")
+    >>> data_notes(d)  # doctest: +NORMALIZE_WHITESPACE
+    ["note: class 'b' occurs in fold s1 only: never trained on when that fold is tested, so
+      its recall is 0 there whatever the model (a label map without it, or more speakers)"]
+    """
+    notes = []
+    folds = np.asarray(data.folds)
+    if data.classes and len(np.unique(folds)) > 1:
+        for k, name in enumerate(data.classes):
+            where = np.unique(folds[data.y == k])
+            if len(where) == 1:
+                notes.append(
+                    f"note: class {name!r} occurs in fold {where[0]} only: never trained on "
+                    "when that fold is tested, so its recall is 0 there whatever the model (a "
+                    "label map without it, or more speakers)"
+                )
+    if data.speaker_norm and data.input_kind == "tabular":  # (frames: many per utterance)
+        speakers, counts = np.unique(np.asarray(data.speakers), return_counts=True)
+        if (alone := speakers[counts == 1]).size:
+            shown = ", ".join(map(str, alone[:5])) + (", …" if alone.size > 5 else "")
+            notes.append(
+                f"note: {alone.size} speaker(s) with one utterance ({shown}): speaker "
+                "normalisation makes its functionals all zeros"
+            )
+    return notes
+
+
 def check_splits(
     data: Dataset,
     model_name: str,
@@ -223,8 +259,15 @@ def check_splits(
             raise SercapError(
                 f"fold {name}: its training part holds only class {only!r} ({len(train)} "
                 "utterances of the other folds' speakers); every fold needs at least two "
-                "classes to train on: add speakers, or use a label map without the classes "
-                f"only some speakers have ({option('labels')})"
+                "classes to train on: add speakers, or leave out the classes only some "
+                "speakers have ("
+                + (
+                    "a manifest corpus has one label map: drop their rows from the manifest "
+                    "and ingest it again"
+                    if data.label_map == "manifest"
+                    else f"a label map without them, {option('labels')}"
+                )
+                + ")"
             )
     return splits
 

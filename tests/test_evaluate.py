@@ -215,6 +215,12 @@ def test_a_fold_with_one_training_class_is_named_before_any_fit() -> None:
     )
     with pytest.raises(SercapError, match=r"fold s1: its training part holds only class 'ang'"):
         cross_validate(data, "svm", progress=False)
+    # a manifest corpus has one label map: the advice is the manifest's rows, not --labels
+    from dataclasses import replace
+
+    with pytest.raises(SercapError, match="drop their rows from the manifest") as caught:
+        cross_validate(replace(data, label_map="manifest"), "svm", progress=False)
+    assert "--labels" not in str(caught.value)
 
 
 def test_each_fold_says_a_line_where_no_bar_shows() -> None:
@@ -257,3 +263,22 @@ def test_a_data_fingerprint_follows_labels_recordings_and_segments() -> None:
     # a model of transcripts does not read the audio
     data.input_kind = "text"
     assert fingerprint_of(data, {**audio, "u1": "dd:None-None"}) == fingerprint_of(data, audio)
+
+
+def test_notes_on_a_class_of_one_fold_and_a_speaker_of_one_utterance() -> None:
+    """A class only one speaker has was scored 0 recall on that speaker's fold without a
+    word (never trained on when tested); speaker normalisation turned a speaker's only
+    utterance into zeros, also without a word."""
+    from dataclasses import replace
+
+    from sercap.evaluate import data_notes
+
+    speakers = np.array(["s1"] * 4 + ["s2"] * 4 + ["s3"])
+    y = np.array([0, 0, 1, 2, 0, 0, 1, 1, 0])
+    data = _dataset(speakers, speakers, y=y)
+    data = replace(data, classes=["a", "b", "c"])
+    notes = data_notes(data)
+    assert len(notes) == 1 and "class 'c' occurs in fold s1 only" in notes[0]
+    normed = data_notes(replace(data, speaker_norm=True))
+    assert "1 speaker(s) with one utterance (s3)" in normed[1]
+    assert data_notes(replace(data, y=np.zeros(9, int))) == []

@@ -432,6 +432,10 @@ def train(
             "multimodal": f"they have no transcript, or {failed}",
         }.get(data.input_kind, failed)
         say(f"note: {data.left_out} labelled utterance(s) left out: {why}")
+    from sercap.evaluate import data_notes
+
+    for note in data_notes(data):
+        say(note)
     kwargs = dict(
         params=dict(params or {}),
         seed=seed,
