@@ -1098,3 +1098,18 @@ def test_overlapping_studies_keep_optuna_quiet_until_the_last_ends() -> None:
         assert optuna.logging.get_verbosity() == optuna.logging.INFO
     finally:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def test_tuning_a_corpus_of_two_speakers_is_refused_before_any_study(tmp_path) -> None:
+    """With one training speaker per outer fold, tune created the studies, then stopped at
+    "inner validation needs at least two training speakers", leaving them behind; and
+    `train --tuned` then advised running that tune."""
+    import sercap
+
+    wh = connect(tmp_path / "wh")
+    add_features(wh, add_corpus(wh, n_speakers=2, per_class=3))
+    with pytest.raises(SercapError, match="training part has one speaker") as caught:
+        sercap.tune(wh, "svm", trials=1, progress=False)
+    assert "\n" not in str(caught.value)
+    assert not any((tmp_path / "wh").rglob("*.journal"))
+    wh.close()

@@ -149,7 +149,14 @@ def _study_setup(
     from sercap.experiment import data_request, load_for
     from sercap.store.layout import study_journal
     from sercap.store.runs import study_storage
-    from sercap.tuning import check_folds, open_storage, shown_url, storage_url, study_name
+    from sercap.tuning import (
+        check_folds,
+        check_inner_units,
+        open_storage,
+        shown_url,
+        storage_url,
+        study_name,
+    )
 
     if target is not None:  # a rating: the regressor's dataset (its label map names it)
         from sercap.regression import load_target_dataset
@@ -170,6 +177,8 @@ def _study_setup(
         )
         data = load_for(wh, request)
     check_folds(data, folds)  # before any journal exists
+    if not show:
+        check_inner_units(data, folds)
     if study is not None and (not study or any(c in study for c in "/\\\0") or ".." in study):
         raise BadParameterError(  # it names files: the journal, the plots
             f"study name {study!r}: a name, not a path",
