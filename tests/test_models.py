@@ -384,3 +384,17 @@ def test_the_registry_table_agrees_with_the_classes_and_loads_them_lazily() -> N
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_lgbm_learns_on_a_training_part_of_a_few_dozen_rows() -> None:
+    """With 16 training rows no leaf of min_child_samples=10 could be made: every tree
+    stayed a root, each class got its prior (0.5 / 0.5 under balanced weights) and the
+    argmax was decided by rounding."""
+    from sercap.models.registry import get_model
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 8)
+    X = (rng.normal(size=(16, 3)) + 3.0 * y[:, None]).astype(np.float32)
+    proba = get_model("lgbm")({}, seed=0).fit(X, y).predict_proba(X)
+    assert proba[:, 1].std() > 0.1
+    assert (proba.argmax(axis=1) == y).mean() > 0.9

@@ -276,12 +276,14 @@ class LGBMRegressorModel(Regressor):
         import lightgbm as lgb
 
         p = self.params
+        # as the classifier: on a few dozen rows no leaf of min_child_samples could be made
+        # and every tree stayed a root (the mean rating); a quarter of the rows at most
         self.estimator_ = lgb.LGBMRegressor(
             n_estimators=int(p["n_estimators"]),
             learning_rate=float(p["learning_rate"]),
             num_leaves=int(p["num_leaves"]),
             max_depth=int(p["max_depth"]),
-            min_child_samples=int(p["min_child_samples"]),
+            min_child_samples=min(int(p["min_child_samples"]), max(1, len(y) // 4)),
             subsample=float(p["subsample"]),
             subsample_freq=int(p["subsample_freq"]),
             colsample_bytree=float(p["colsample_bytree"]),

@@ -408,12 +408,17 @@ class LGBMModel(_BoostedModel):
         import lightgbm as lgb
 
         p = self.params
+        # On a tiny training part (a few dozen rows) no leaf of min_child_samples could be
+        # made: every tree stayed a root, each class got its prior, and the argmax was
+        # decided by rounding. At most rows / (2 × classes) lets each class make a leaf
+        # (EmoDB's and the demo's folds are far above it: unchanged there).
+        rows_per_leaf = max(1, len(y) // (2 * max(2, len(np.unique(y)))))
         model = lgb.LGBMClassifier(
             n_estimators=int(p["n_estimators"]),
             learning_rate=float(p["learning_rate"]),
             num_leaves=int(p["num_leaves"]),
             max_depth=int(p["max_depth"]),
-            min_child_samples=int(p["min_child_samples"]),
+            min_child_samples=min(int(p["min_child_samples"]), rows_per_leaf),
             subsample=float(p["subsample"]),
             subsample_freq=int(p["subsample_freq"]),
             colsample_bytree=float(p["colsample_bytree"]),
