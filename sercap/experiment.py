@@ -4,10 +4,11 @@
 produced, stored and described the same way.
 
 What is nested: a ``--tuned`` run scores outer fold f with the parameters of study
-``<base>/fold=f``, which only ever saw fold f's training speakers (an inner speaker-grouped
-cross-validation among them chose the parameters). What is not: the model family, the search
-space and the budget were designed by people who have seen results on the whole corpus; and
-the final study's parameters (all speakers, for ``predict``) are never scored.
+``<base>/fold=f``, which only ever saw fold f's training speakers (an inner cross-validation
+among them, grouped by speaker or session, chose the parameters). What is not: the model
+family, the search space and the budget were designed by people who have seen results on the
+whole corpus; and the final study's parameters (all speakers, for ``predict``) are never
+scored.
 """
 
 from __future__ import annotations

@@ -2,13 +2,13 @@
 
 What is nested. For each outer fold f of the corpus' speaker-independent protocol there is
 one study, ``<base>/fold=f``. Its objective reads only fold f's training rows: it deals
-their speakers into ``inner_folds`` groups and scores a speaker-grouped inner
-cross-validation (mean inner UA); fold f's test speakers are never fitted, scored or used to
-select. `train --tuned` then fits fold f with study f's best parameters and scores fold f's
-test speakers: that outer UA is the tuned figure sercap reports. A last study,
-``<base>/final``, tunes on every speaker for the parameters `predict` uses; it is never
-scored. (The old single study averaged splits in which each fold's test speakers validated
-or trained the other folds' splits, so the test labels chose the parameters.)
+their speakers (sessions, under leave-one-session-out) into ``inner_folds`` groups and
+scores that inner cross-validation (mean inner UA); fold f's test speakers are never fitted,
+scored or used to select. `train --tuned` then fits fold f with study f's best parameters
+and scores fold f's test speakers: that outer UA is the tuned figure sercap reports. A last
+study, ``<base>/final``, tunes on every speaker for the parameters `predict` uses; it is
+never scored. (The old single study averaged splits in which each fold's test speakers
+validated or trained the other folds' splits, so the test labels chose the parameters.)
 
 What is not nested: the search spaces and budgets below were designed by looking at results;
 the inner split of the speakers is fixed per study (``seed``), so a study can overfit its
@@ -569,7 +569,7 @@ def objective_for(
     n_jobs: int = 1,
     device: str | None = None,
 ) -> Callable[[optuna.Trial], float]:
-    """The function a study maximises: mean UA of a speaker-grouped inner cross-validation
+    """The function a study maximises: mean UA of a grouped inner cross-validation
     over ``rows`` only (one outer fold's training rows, or every row for the final study).
 
     Nothing outside ``rows`` is read: the rows are copied out first. After each inner fold

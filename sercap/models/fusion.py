@@ -3,13 +3,14 @@
 ``X`` is a sequence of ``(features, text)`` pairs, one per utterance: a 1-D float vector of
 functionals and the words said (``sercap.textdata.load_multimodal_dataset`` reads them).
 
-``fusion`` (late fusion) averages the class probabilities of an audio model (default ``svm``)
-and a text model (default ``text-lr``): ``w · audio + (1 − w) · text``. The weight ``w`` is
-chosen in ``fit`` from the training rows alone: both members are cross-validated over the
-training speakers (``inner_folds`` speaker-grouped folds), and ``w`` is the point of a grid
-that maximises the UA of the fused inner out-of-fold probabilities; then both members are
-refitted on every training row. Under the outer protocol, a fold's test speakers therefore
-reach neither a member's fit nor the choice of ``w``.
+``fusion`` (late fusion) averages the class probabilities of an audio model (default
+``svm``) and a text model (default ``text-lr``): ``w · audio + (1 − w) · text``. The weight
+``w`` is chosen in ``fit`` from the training rows alone: both members are cross-validated
+over the training speakers (``inner_folds`` folds grouped by the ``groups`` fit is given),
+and ``w`` is the point of a grid that maximises the UA of the fused inner out-of-fold
+probabilities; then both members are refitted on every training row. Under the outer
+protocol, a fold's test speakers therefore reach neither a member's fit nor the choice of
+``w``.
 
 ``early-fusion`` puts both modalities in one linear model: median-imputed, standardised
 functionals (scaled as one block) beside word and character tf-idf, then a multinomial

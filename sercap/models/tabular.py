@@ -266,7 +266,8 @@ LGBM_RANGES: dict[str, Range] = {
 
 
 class _BoostedModel(TabularModel):
-    """Early stopping (off by default) on an inner speaker-grouped split of the training rows."""
+    """Early stopping (off by default) on an inner split of the training rows grouped by
+    speaker (by session under leave-one-session-out)."""
 
     def _split_for_early_stopping(
         self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None

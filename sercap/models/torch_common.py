@@ -1,5 +1,5 @@
 """Shared torch machinery: device choice, seeding, the training loop with early stopping on an
-inner speaker-grouped split, and the crop / pad / window / augmentation helpers.
+inner speaker-grouped (session-grouped) split, and the crop / pad / window / augmentation helpers.
 
 dnn, lstm and cnn only describe their network, how a batch is built and how inputs are
 normalised; everything that decides *how* a model is trained lives here, once.
