@@ -1,6 +1,7 @@
 """Extraction: stored rows, problems recorded, incremental, resumable, parallel, versioned."""
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -315,12 +316,11 @@ def test_opensmile_functionals_are_stored_like_ours(corpus_wh) -> None:
     assert "F0semitoneFrom27.5Hz_sma3nz_amean" in table.columns
 
 
-def test_kill_9_mid_extraction_loses_and_duplicates_nothing(tmp_path) -> None:
-    import os
-    import signal
+def _extract_in_background(tmp_path: Path, jobs: int) -> tuple[Any, Path]:
+    """A warehouse of 40 ingested voices and an `extract --jobs N --chunk-size 1` process
+    started on it: (the process, the warehouse's folder)."""
     import subprocess
     import sys
-    import time
 
     manifest = _voice_manifest(tmp_path / "corpus", 40)
     wh_dir = tmp_path / "wh"
@@ -328,11 +328,20 @@ def test_kill_9_mid_extraction_loses_and_duplicates_nothing(tmp_path) -> None:
         ingest(wh, "manifest", manifest, name="toy")
     cli = Path(__file__).resolve().parents[1] / "cli.py"
     proc = subprocess.Popen(
-        [sys.executable, str(cli), "-w", str(wh_dir), "extract", "--jobs", "1"]
+        [sys.executable, str(cli), "-w", str(wh_dir), "extract", "--jobs", str(jobs)]
         + ["--chunk-size", "1"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    return proc, wh_dir
+
+
+def test_kill_9_mid_extraction_loses_and_duplicates_nothing(tmp_path) -> None:
+    import os
+    import signal
+    import time
+
+    proc, wh_dir = _extract_in_background(tmp_path, jobs=1)
     parts = wh_dir / "features"
     deadline = time.time() + 60
     while time.time() < deadline and len(list(parts.rglob("*.parquet"))) < 5:
@@ -356,21 +365,9 @@ def test_kill_9_of_extract_ends_its_worker_processes_too(tmp_path) -> None:
     queue for ever at ~300 MB each, and ignoring Ctrl-C."""
     import os
     import signal
-    import subprocess
-    import sys
     import time
 
-    manifest = _voice_manifest(tmp_path / "corpus", 40)
-    wh_dir = tmp_path / "wh"
-    with connect(wh_dir) as wh:
-        ingest(wh, "manifest", manifest, name="toy")
-    cli = Path(__file__).resolve().parents[1] / "cli.py"
-    proc = subprocess.Popen(
-        [sys.executable, str(cli), "-w", str(wh_dir), "extract", "--jobs", "2"]
-        + ["--chunk-size", "1"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc, wh_dir = _extract_in_background(tmp_path, jobs=2)
 
     def children(pid: int) -> set[int]:
         found = set()
@@ -385,7 +382,7 @@ def test_kill_9_of_extract_ends_its_worker_processes_too(tmp_path) -> None:
             return False
 
     deadline = time.time() + 90
-    while time.time() < deadline and not any((tmp_path / "wh" / "features").rglob("*.parquet")):
+    while time.time() < deadline and not any((wh_dir / "features").rglob("*.parquet")):
         time.sleep(0.05)
     workers = children(proc.pid)
     assert len(workers) >= 2, "the pool had not started"
