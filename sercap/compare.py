@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from sercap.data import Dataset
 from sercap.errors import BadParameterError, SercapError, option
+from sercap.evaluate import data_notes
 from sercap.experiment import DataRequest, data_request, load_for, run_model
 from sercap.format import mark_normalised, md_cell, norm_tag, protocol_caption
 from sercap.store import Warehouse
@@ -122,11 +123,16 @@ def bench_runs(
         )  # fmt: skip
     out = BenchRuns(default=[])
     bar = tqdm(specs, desc="bench", unit="model", disable=not progress)
+    said: set[DataRequest] = set()
     for spec in bar:
         bar.set_postfix_str(spec.label)
         request = request_for(spec)
         if request not in cache:
             cache[request] = load_for(wh, request)
+        if say is not None and request not in said:  # what train says of the data, once
+            said.add(request)
+            for note in data_notes(cache[request]):
+                say(f"    {spec.label}: {note}")
         kwargs = dict(
             params=(params or {}).get(spec.model), seed=seed, n_jobs=n_jobs, device=device,
             progress=progress,

@@ -198,7 +198,8 @@ def cross_validate(
 
 
 def data_notes(data: Dataset) -> list[str]:
-    """Notes on a dataset whose scores would mislead without them: a class whose every
+    """Notes on a dataset whose scores would mislead without them: utterances left out (no
+    features or no words), a class whose every
     utterance lies in one fold is never trained on when that fold is tested (its recall
     there is 0 by construction), and under speaker normalisation a speaker with one
     utterance has it standardised to all zeros.
@@ -212,6 +213,13 @@ def data_notes(data: Dataset) -> list[str]:
       its recall is 0 there whatever the model (a label map without it, or more speakers)"]
     """
     notes = []
+    if getattr(data, "left_out", 0):
+        failed = "their extraction failed (the extractions table keeps each one's error)"
+        why = {
+            "text": "they have no transcript",
+            "multimodal": f"they have no transcript, or {failed}",
+        }.get(data.input_kind, failed)
+        notes.append(f"note: {data.left_out} labelled utterance(s) left out: {why}")
     folds = np.asarray(data.folds)
     if data.classes and len(np.unique(folds)) > 1:
         for k, name in enumerate(data.classes):

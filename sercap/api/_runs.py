@@ -425,13 +425,6 @@ def train(
         f"{model}: {len(data)} utterances of {data.corpus} ({data.label_map}), "
         f"{len(set(data.folds))} folds ({data.protocol})"
     )
-    if getattr(data, "left_out", 0):
-        failed = "their extraction failed (the extractions table keeps each one's error)"
-        why = {
-            "text": "they have no transcript",
-            "multimodal": f"they have no transcript, or {failed}",
-        }.get(data.input_kind, failed)
-        say(f"note: {data.left_out} labelled utterance(s) left out: {why}")
     from sercap.evaluate import data_notes
 
     for note in data_notes(data):
