@@ -101,7 +101,8 @@ def fairness_markdown(
         s, g = summary.get("speaker"), summary.get("gender")
         cells = [md_cell(_label(wh, run_id, names))]
         cells += [f"{per_gender[x]:.3f}" if x in per_gender else "—" for x in genders]
-        cells.append(f"{g['worst_gap']:.3f}" if g else "—")
+        known = [x for x in per_gender if x not in ("?", "", None)]  # a corpus without
+        cells.append(f"{g['worst_gap']:.3f}" if g and len(known) >= 2 else "—")  # genders: 0
         cells += [
             f"{s['worst_group']} ({s['worst_ua']:.3f})" if s else "—",
             f"{s['best_group']} ({s['best_ua']:.3f})" if s else "—",

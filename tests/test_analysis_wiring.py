@@ -217,3 +217,18 @@ def test_one_run_that_cannot_be_paired_leaves_the_others_marks(stored, tmp_path)
         marks = significance_marks(wh, order)
     assert marks[ids["good"]] == "best" and marks[ids["poor"]] == "below best"
     assert lone not in marks
+
+
+def test_a_corpus_without_genders_shows_no_gender_gap(stored, tmp_path) -> None:
+    """Every utterance's gender unknown ('?'): the table showed a gender gap of 0.000."""
+    import shutil
+
+    from sercap.report_analysis import fairness_markdown
+
+    wh_dir, ids, _, _, _ = stored
+    shutil.copytree(wh_dir, tmp_path / "copy")
+    with connect(tmp_path / "copy") as wh:
+        wh.execute("UPDATE utterances SET gender = NULL")
+        text = fairness_markdown(wh, [ids["good"]])
+    row = text.splitlines()[2].split(" | ")
+    assert "UA ?" in text and row[2] == "—"
