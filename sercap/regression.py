@@ -269,6 +269,13 @@ def cross_validate_regression(
     splits = list(splits) if splits is not None else list(outer_splits(data))
     if fold_params is not None and (missing := [n for n, _, _ in splits if n not in fold_params]):
         raise SercapError(f"no tuned parameters for fold(s) {', '.join(missing)}")
+    for name, train, _ in splits:  # said per fold, before any fit (the model named none)
+        values = np.unique(np.asarray(data.y, dtype=float)[train])
+        if len(values) == 1:
+            raise SercapError(
+                f"fold {name}: every rating of its training part is {values[0]:g} "
+                f"({len(train)} utterances of the other folds' speakers): nothing to learn"
+            )
     pred = np.full(len(data), np.nan)
     fold_metrics: list[RegressionMetrics] = []
     started = time.perf_counter()

@@ -547,3 +547,14 @@ def test_a_rating_run_records_its_data_and_refuses_a_refit_on_other_data(
     rated.execute("UPDATE utterances SET audio_sha256 = 'bytes of ' || utt_id")
     final_model(rated, run.run_id, progress=False)  # the data it was scored on: fitted
     assert rated.scalar("SELECT count(*) FROM artifacts") == 1
+
+
+def test_a_fold_with_one_rating_to_train_on_is_named(rated: Warehouse) -> None:
+    """Speaker 01 alone had varied ratings: the fold testing 01 trained on one rating and
+    the regressor said "every training rating is 3.0" without naming the fold."""
+    rated.execute(
+        "UPDATE labels SET valence = CASE WHEN utt_id IN (SELECT utt_id FROM utterances "
+        "WHERE speaker = '01') THEN 1 + random() * 4 ELSE 3.0 END"
+    )
+    with pytest.raises(SercapError, match=r"^fold 01: every rating of its training part is 3"):
+        sercap.train(rated, "svm", target="valence", progress=False)
