@@ -568,9 +568,12 @@ def ensembles_vs_best_member(
             continue
         best = members.row(0, named=True)
         c = compare_runs(wh, r["run_id"], best["run_id"], n_boot=n_boot, seed=seed)
+        # members with the same UA: the first alone was named, as if it stood out
+        tied = [m for m in members.rows(named=True)[1:] if m["ua"] == best["ua"]]
+        member = best["model"] + (f" (= {', '.join(m['model'] for m in tied)})" if tied else "")
         rows.append(
             {
-                "ensemble": r["name"], "ensemble_run": r["run_id"], "member": best["model"],
+                "ensemble": r["name"], "ensemble_run": r["run_id"], "member": member,
                 "member_run": best["run_id"], "ua_ensemble": c.ua.a, "ua_member": c.ua.b,
                 "difference": c.ua.difference, "low": c.ua.low, "high": c.ua.high,
                 "within_noise": c.ua.within_noise,

@@ -158,6 +158,13 @@ def test_each_ensemble_is_compared_with_its_best_member(wh) -> None:
     # ensemble_runs without fixed_rule: members chosen by hand, listed after every ranked
     # row whatever its UA (the report's table and the bench table are this one)
     assert table["run_id"].to_list()[-1] == ens
+    # members tied for best: the first was named alone, as if it stood out
+    twin = _store(wh, utts, _proba(np.random.default_rng(1), y, 0.9), "xgb")
+    wh.execute("UPDATE runs SET ua = (SELECT ua FROM runs WHERE run_id = ?) WHERE run_id = ?",
+               [strong, twin])  # fmt: skip
+    both, _ = ensemble_runs(wh, [strong, twin])
+    tied = ensembles_vs_best_member(wh, bench_table(wh, [strong, twin, both]), n_boot=50)
+    assert tied["member"][0] in ("svm (= xgb)", "xgb (= svm)")
     fixed, _ = ensemble_runs(wh, [weak, strong], fixed_rule=True)
     ranked = bench_table(wh, [weak, strong, ens, fixed])
     assert ranked["run_id"].to_list()[-1] == ens
