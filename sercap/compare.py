@@ -115,6 +115,17 @@ def bench_runs(
             if request not in cache:
                 cache[request] = load_for(wh, request)
             tuned_params(wh, spec.model, cache[request])
+    if say is not None:  # what train says of the data, once per dataset, before any fit
+        said: set[DataRequest] = set()
+        for spec in specs:
+            request = request_for(spec)
+            if request in said:
+                continue
+            said.add(request)
+            if request not in cache:
+                cache[request] = load_for(wh, request)
+            for note in data_notes(cache[request]):
+                say(f"    {spec.label}: {note}")
     if cluster is not None:
         return _bench_on_cluster(
             wh, specs, cluster, corpus=corpus, label_map=label_map, feature_set=feature_set,
@@ -123,16 +134,13 @@ def bench_runs(
         )  # fmt: skip
     out = BenchRuns(default=[])
     bar = tqdm(specs, desc="bench", unit="model", disable=not progress)
-    said: set[DataRequest] = set()
+    # a line per model where no bar shows (a log file); the notes above show either way
+    lines = say if not progress else None
     for spec in bar:
         bar.set_postfix_str(spec.label)
         request = request_for(spec)
         if request not in cache:
             cache[request] = load_for(wh, request)
-        if say is not None and request not in said:  # what train says of the data, once
-            said.add(request)
-            for note in data_notes(cache[request]):
-                say(f"    {spec.label}: {note}")
         kwargs = dict(
             params=(params or {}).get(spec.model), seed=seed, n_jobs=n_jobs, device=device,
             progress=progress,
@@ -141,9 +149,9 @@ def bench_runs(
             found := stored_same_run(wh, spec.model, cache[request], kwargs["params"], seed)
         ):
             out.default.append((spec, found))
-            if say is not None:
+            if lines is not None:
                 ua = store_runs.get_run(wh, found)["ua"]
-                say(f"    {spec.label}: UA {ua:.3f} (stored run {found}, reused: --resume)")
+                lines(f"    {spec.label}: UA {ua:.3f} (stored run {found}, reused: --resume)")
             continue
         if tuned:
             comparison = compare_tuned(wh, spec.model, cache[request], **kwargs)
@@ -153,8 +161,8 @@ def bench_runs(
         else:
             done = run_model(wh, spec.model, cache[request], **kwargs)
             out.default.append((spec, done.run_id))
-        if say is not None:  # where no bar shows (a log file): a line per model
-            say(
+        if lines is not None:
+            lines(
                 f"    {spec.label}: UA {done.result.pooled.ua:.3f} ({done.result.duration_s:.0f} s)"
             )
     return out

@@ -159,7 +159,7 @@ def run_demo(
         say(f"5/6 benchmarking {len(specs)} models (speaker-independent cross-validation)")
         table, _, _ = run_bench(
             wh, specs, out_dir / "report", corpus=corpus, ensemble=True, quick=quick,
-            seed=seed, n_jobs=jobs, progress=progress, say=None if progress else say,
+            seed=seed, n_jobs=jobs, progress=progress, say=say,
             resume=resume,
         )  # fmt: skip
         ensembles = ensembles_vs_best_member(wh, table, seed=seed)

@@ -125,10 +125,39 @@ def test_a_partly_extracted_feature_set_is_refused(wh) -> None:
         "(the extractions table keeps each one's error)"
     )
     assert notes[1] == left_out
-    # bench said nothing of it (each model's data, once)
+    # bench said nothing of it (each model's data, once), and on a terminal (bars shown)
+    # the CLI gave it no say at all
     notes.clear()
     sercap.bench(wh, ["svm", "rf"], progress=False, say=notes.append)
     assert sum(left_out in n for n in notes) == 1, notes
+    notes.clear()
+    sercap.bench(wh, ["svm"], progress=True, say=notes.append, resume=True)
+    assert notes[0] == f"    svm: {left_out}"
+    assert not any(": UA " in n for n in notes)  # no line per model beside a bar
+
+
+def test_the_cli_gives_bench_its_notes_beside_progress_bars(tmp_path, monkeypatch) -> None:
+    """On a terminal (bars shown) the CLI gave bench no `say`: its notes on the data never
+    showed there, only in a log file."""
+    from click.testing import CliRunner
+
+    import sercap
+    import sercap.cli.bench as cli_bench
+    from cli import main
+    from sercap.store import connect
+
+    with connect(tmp_path / "wh") as wh:
+        add_features(wh, add_corpus(wh))
+    given: dict = {}
+
+    def bench(*args, **kwargs):
+        given.update(kwargs)
+        raise sercap.SercapError("stop here")
+
+    monkeypatch.setattr(cli_bench, "bars", lambda: True)
+    monkeypatch.setattr(sercap, "bench", bench)
+    result = CliRunner().invoke(main, ["-w", str(tmp_path / "wh"), "bench", "svm"])
+    assert "stop here" in result.output and given.get("say") is not None
 
 
 def test_speaker_norm_does_not_depend_on_the_label_map(wh) -> None:

@@ -120,8 +120,9 @@ def bench(
         earlier bench's. Leave it out to measure again. Not with ``tuned``, ``cluster`` or
         ``target``.
     say : callable, optional
-        Receives a line per model as it finishes (its UA and time; where no progress bar
-        shows, a log file, this is all that says the bench is alive).
+        Receives the notes ``train`` gives on each model's data (utterances left out, a
+        class found in one fold only…), once per dataset, and, where no progress bar shows
+        (a log file: all that says the bench is alive), a line per model as it finishes.
 
     Returns
     -------

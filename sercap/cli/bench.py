@@ -178,7 +178,7 @@ def bench_models_command(
         modalities=modalities.split(",") if modalities else None,
         target=target,
         resume=resume,
-        say=None if bars() else say,  # a line per model where no bar shows (a log file)
+        say=say,  # notes on the data; a line per model where no bar shows (a log file)
     )
     if reused := [r for r in result.table["run_id"] if r in before]:
         click.echo(
