@@ -222,21 +222,30 @@ def data_notes(data: Dataset) -> list[str]:
         notes.append(f"note: {data.left_out} labelled utterance(s) left out: {why}")
     folds = np.asarray(data.folds)
     if data.classes and len(np.unique(folds)) > 1:
+        remedy = (
+            "its rows left out of the manifest, or more speakers"
+            if data.label_map == "manifest"  # (its one label map)
+            else "a label map without it, or more speakers"
+        )
         for k, name in enumerate(data.classes):
             where = np.unique(folds[data.y == k])
             if len(where) == 1:
                 notes.append(
                     f"note: class {name!r} occurs in fold {where[0]} only: never trained on "
-                    "when that fold is tested, so its recall is 0 there whatever the model (a "
-                    "label map without it, or more speakers)"
+                    f"when that fold is tested, so its recall is 0 there whatever the model "
+                    f"({remedy})"
                 )
-    if data.speaker_norm and data.input_kind == "tabular":  # (frames: many per utterance)
-        speakers, counts = np.unique(np.asarray(data.speakers), return_counts=True)
-        if (alone := speakers[counts == 1]).size:
+    if data.speaker_norm and data.input_kind == "tabular" and isinstance(data.X, np.ndarray):
+        # a speaker whose statistics come from one extracted utterance (labelled or not):
+        # that utterance is its own mean, read from the inputs themselves
+        X = np.asarray(data.X)
+        zero = np.all((X == 0) | ~np.isfinite(X), axis=1) if X.size else np.zeros(0, bool)
+        if (alone := np.unique(np.asarray(data.speakers)[zero])).size:
             shown = ", ".join(map(str, alone[:5])) + (", …" if alone.size > 5 else "")
             notes.append(
-                f"note: {alone.size} speaker(s) with one utterance ({shown}): speaker "
-                "normalisation makes its functionals all zeros"
+                f"note: speaker normalisation made every functional 0 for {int(zero.sum())} "
+                f"utterance(s) of {shown} (a speaker with one extracted utterance is its own "
+                "mean)"
             )
     return notes
 

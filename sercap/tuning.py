@@ -761,12 +761,17 @@ def prepare_study(
     if described:
         for setting in settings:
             _refuse_other(study, *setting)
-        was = study.user_attrs.get("inner_groups", "speaker")
-        if unit is not None and was != unit:
+        was = study.user_attrs.get("inner_groups")
+        if unit is not None and (was or "speaker") != unit:
+            before = (
+                f"kept {was}s apart"
+                if was
+                else "were made before sercap recorded what they keep apart (speakers, by then)"
+            )
             raise SercapError(
-                f"study {name}'s inner splits kept {was}s apart, this sercap's keep {unit}s "
-                f"apart: its trials and new ones would not be one search; name a new study "
-                f"with {option('study')}"
+                f"study {name}'s inner splits {before}; this run's keep {unit}s apart: its "
+                f"trials and new ones would not be one search; name a new study with "
+                f"{option('study')}"
             )
         _check_same_speakers(study, speakers, len(rows))
         was = study.user_attrs.get("n_rows")

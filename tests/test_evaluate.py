@@ -279,6 +279,9 @@ def test_notes_on_a_class_of_one_fold_and_a_speaker_of_one_utterance() -> None:
     data = replace(data, classes=["a", "b", "c"])
     notes = data_notes(data)
     assert len(notes) == 1 and "class 'c' occurs in fold s1 only" in notes[0]
-    normed = data_notes(replace(data, speaker_norm=True))
-    assert "1 speaker(s) with one utterance (s3)" in normed[1]
+    X = np.ones((9, 2), np.float32)
+    X[8] = 0.0  # s3's one utterance, standardised by its own statistics
+    normed = data_notes(replace(data, speaker_norm=True, X=X))
+    assert "made every functional 0 for 1 utterance(s) of s3" in normed[1]
+    assert len(data_notes(replace(data, speaker_norm=True, X=np.ones((9, 2))))) == 1
     assert data_notes(replace(data, y=np.zeros(9, int))) == []

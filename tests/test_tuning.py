@@ -835,7 +835,11 @@ def test_a_tuner_that_finds_a_new_study_checks_its_settings_before_any_trial(
     sessions = np.array([f"Ses{int(s):02d}" for s in data.speakers])  # one speaker each
     by_session = replace(data, protocol="leave-one-session-out", folds=sessions)
     assert by_session.validation_unit(rows) == "session"
-    with pytest.raises(SercapError, match="inner splits kept speakers apart, this sercap's keep"):
+    with pytest.raises(SercapError, match="inner splits kept speakers apart; this run's keep"):
+        tune_module.prepare_study("rf", by_session, storage, "r", rows=rows, seed=0)
+    older = optuna.load_study(study_name="r", storage=storage)
+    storage.set_study_user_attr(older._study_id, "inner_groups", None)  # as before the record
+    with pytest.raises(SercapError, match="made before sercap recorded what they keep apart"):
         tune_module.prepare_study("rf", by_session, storage, "r", rows=rows, seed=0)
     older = optuna.load_study(study_name="r", storage=storage)
     storage.set_study_user_attr(older._study_id, "inner_groups", "session")

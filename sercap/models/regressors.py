@@ -277,13 +277,16 @@ class LGBMRegressorModel(Regressor):
 
         p = self.params
         # as the classifier: on a few dozen rows no leaf of min_child_samples could be made
-        # and every tree stayed a root (the mean rating); a quarter of the rows at most
+        # and every tree stayed a root (the mean rating); there, a quarter of the rows
+        leaf = int(p["min_child_samples"])
+        if len(y) // 4 < self.default_params()["min_child_samples"]:
+            leaf = min(leaf, max(1, len(y) // 4))
         self.estimator_ = lgb.LGBMRegressor(
             n_estimators=int(p["n_estimators"]),
             learning_rate=float(p["learning_rate"]),
             num_leaves=int(p["num_leaves"]),
             max_depth=int(p["max_depth"]),
-            min_child_samples=min(int(p["min_child_samples"]), max(1, len(y) // 4)),
+            min_child_samples=leaf,
             subsample=float(p["subsample"]),
             subsample_freq=int(p["subsample_freq"]),
             colsample_bytree=float(p["colsample_bytree"]),
