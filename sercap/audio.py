@@ -253,7 +253,18 @@ def unfinished_wav(path: str | Path) -> int | None:
     if found is None:
         return None
     length, held, _byte_rate, block_align = found
-    return held if length == 0 and held >= max(block_align, 1) else None
+    if length != 0 or held < max(block_align, 1):
+        return None
+    try:  # a chunk after an empty data chunk (LIST, id3…) is metadata, not samples
+        with open(path, "rb") as f:
+            f.seek(os.path.getsize(path) - held)
+            head = f.read(8)
+    except OSError:
+        return None
+    name, size = head[:4], int.from_bytes(head[4:8], "little") if len(head) == 8 else -1
+    if len(head) == 8 and all(32 <= c < 127 for c in name) and 0 <= size <= held - 8:
+        return None
+    return held
 
 
 def empty_audio_reason(path: str | Path) -> str:
