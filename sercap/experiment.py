@@ -59,12 +59,12 @@ def data_request(
 
     cls = get_model(model)
     kind = cls.input_kind
-    if columns and kind in ("image", "text"):  # it was dropped without a word
+    if columns is not None and kind in ("image", "text"):  # it was dropped without a word
         reads = "spectrogram images" if kind == "image" else "transcripts"
         raise BadParameterError(
             f"{option('columns')} does not apply to {model}: it reads {reads}, not feature columns",
             hint=f"leave {option('columns')} out, or give it to a model on functionals or "
-            "frames (svm, rf, xgb, lgbm, trees, dnn, lstm)",
+            "frames (svm, rf, xgb, lgbm, trees, dnn, lstm, fusion, early-fusion)",
         )
     return DataRequest(
         input_kind=kind,
@@ -134,6 +134,9 @@ def tuned_params(wh: Warehouse, model: str, data: Dataset, study: str | None = N
             + (" --speaker-norm" if data.speaker_norm else "")
         )
     if rows.is_empty():
+        from sercap.tuning import check_inner_units
+
+        check_inner_units(data, None)  # a tune that cannot run is not advised
         raise NotFoundError(
             f"no nested tuning for {model} on {data.corpus}/{data.label_map}; run `{command}` first"
         )

@@ -1116,4 +1116,6 @@ def test_tuning_a_corpus_of_two_speakers_is_refused_before_any_study(tmp_path) -
         sercap.tune(wh, "svm", trials=1, progress=False)
     assert "\n" not in str(caught.value)
     assert not any((tmp_path / "wh").rglob("*.journal"))
+    with pytest.raises(SercapError, match="training part has one speaker"):  # not "run tune"
+        sercap.train(wh, "svm", tuned=True, progress=False)
     wh.close()
