@@ -568,8 +568,8 @@ def format_nested(nested) -> str:
     )
     lines = [
         f"nested tuning {nested.base}: one study per outer fold, objective = mean UA of an "
-        "inner CV grouped by speaker (by session under leave-one-session-out) over that fold's "
-        "training speakers",
+        "inner CV grouped by speaker (by session under leave-one-session-out, from three) "
+        "over that fold's training speakers",
         f"  fold        trials  complete  pruned  inner UA (best)  chosen params ({rule})",
     ]
     for fold, study in sorted(nested.folds.items()):

@@ -301,7 +301,7 @@ def tune(
     """Nested tuning of ``model`` with Optuna: one study per outer fold, then a final one.
 
     The study of outer fold f scores trials by a speaker-grouped (session-grouped under
-    leave-one-session-out) inner cross-validation over
+    leave-one-session-out, from three training sessions) inner cross-validation over
     fold f's training speakers only; ``train(wh, model, tuned=True)`` then fits each outer
     fold with its own study's parameters and scores its test speakers (the only tuned
     figure sercap reports). The final study, over all speakers, gives the parameters

@@ -200,7 +200,7 @@ def runs_show(ctx: click.Context, run_id: str) -> None:
     default=3,
     show_default=True,
     help="Inner folds of each study's objective (speaker-grouped; session-grouped under "
-    "leave-one-session-out).",
+    "leave-one-session-out when the training part holds three sessions or more).",
 )
 @click.option(
     "--fold",
@@ -259,8 +259,8 @@ def tune_command(
 
     The study of outer fold f (`BASE/fold=f`) scores trials by a speaker-grouped inner
     cross-validation over fold f's training speakers only (session-grouped under
-    leave-one-session-out); `train MODEL --tuned` fits fold f with that study's chosen
-    parameters and scores fold f's test speakers. The chosen parameters are the best
+    leave-one-session-out, from three training sessions); `train MODEL --tuned` fits
+    fold f with that study's chosen parameters and scores fold f's test speakers. The chosen parameters are the best
     trial's; for svm, lgbm, text-lr and text-svm, whose trial 0 is the default settings,
     the defaults are kept unless the best trial beats them by 0.01 inner UA or more. The final study
     (`BASE/final`, all speakers) gives the parameters `predict` uses; it is never scored.
