@@ -259,16 +259,16 @@ def tune_command(
 
     The study of outer fold f (`BASE/fold=f`) scores trials by a speaker-grouped inner
     cross-validation over fold f's training speakers only (session-grouped under
-    leave-one-session-out, from three training sessions); `train MODEL --tuned` fits
-    fold f with that study's chosen parameters and scores fold f's test speakers. The chosen parameters are the best
-    trial's; for svm, lgbm, text-lr and text-svm, whose trial 0 is the default settings,
-    the defaults are kept unless the best trial beats them by 0.01 inner UA or more. The final study
-    (`BASE/final`, all speakers) gives the parameters `predict` uses; it is never scored.
-    --trials is per study and adds trials; with --top-up it is each study's total, so
-    the same command resumed after Ctrl-C finishes the budget. Running it again resumes the
-    studies; several processes (or machines, with --storage postgresql://…) can tune them
-    together (with --top-up they share the budget). With --target the
-    studies tune the model's regressor of that rating on inner CCC.
+    leave-one-session-out, from three training sessions); `train MODEL --tuned` fits fold f
+    with that study's chosen parameters and scores fold f's test speakers. The chosen
+    parameters are the best trial's; for svm, lgbm, text-lr and text-svm, whose trial 0 is
+    the default settings, the defaults are kept unless the best trial beats them by 0.01
+    inner UA or more. The final study (`BASE/final`, all speakers) gives the parameters
+    `predict` uses; it is never scored. --trials is per study and adds trials; with --top-up
+    it is each study's total, so the same command resumed after Ctrl-C finishes the budget.
+    Running it again resumes the studies; several processes (or machines, with --storage
+    postgresql://…) can tune them together (with --top-up they share the budget). With
+    --target the studies tune the model's regressor of that rating on inner CCC.
 
     \b
     Examples:
