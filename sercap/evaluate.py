@@ -119,6 +119,23 @@ def inner_splits(
         yield f"inner{k + 1}", np.flatnonzero(assignment != k), np.flatnonzero(assignment == k)
 
 
+def check_inner_units(data: Dataset, only_folds: list[str] | None) -> None:
+    """One line, before any study exists, when an outer fold's training part has a single
+    speaker: its inner validation cannot keep one apart (it stopped there with studies left
+    behind, and `train --tuned` then advised a tune that can never succeed)."""
+    for fold, train, _ in outer_splits(data):
+        if only_folds is not None and fold not in only_folds:
+            continue
+        units = np.unique(data.validation_groups(train))
+        if len(units) < 2:
+            who = units[0] if len(units) else "none"
+            raise SercapError(
+                f"outer fold {fold}'s training part has one speaker ({who}): nested tuning "
+                "validates on speakers the trial did not train on, so it needs three speakers "
+                "or more in the corpus; use the defaults (`train` without --tuned)"
+            )
+
+
 @dataclass
 class CVResult:
     """Out-of-fold probabilities and scores of one cross-validation."""

@@ -134,7 +134,7 @@ def tuned_params(wh: Warehouse, model: str, data: Dataset, study: str | None = N
             + (" --speaker-norm" if data.speaker_norm else "")
         )
     if rows.is_empty():
-        from sercap.tuning import check_inner_units
+        from sercap.evaluate import check_inner_units
 
         check_inner_units(data, None)  # a tune that cannot run is not advised
         raise NotFoundError(

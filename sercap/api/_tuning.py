@@ -146,17 +146,11 @@ def _study_setup(
     """The dataset, base study name, Optuna storage and its printable label. With ``show``
     (reading an existing tuning) nothing is created, and without ``storage`` the one the
     tuning recorded is used."""
+    from sercap.evaluate import check_inner_units
     from sercap.experiment import data_request, load_for
     from sercap.store.layout import study_journal
     from sercap.store.runs import study_storage
-    from sercap.tuning import (
-        check_folds,
-        check_inner_units,
-        open_storage,
-        shown_url,
-        storage_url,
-        study_name,
-    )
+    from sercap.tuning import check_folds, open_storage, shown_url, storage_url, study_name
 
     if target is not None:  # a rating: the regressor's dataset (its label map names it)
         from sercap.regression import load_target_dataset
