@@ -107,7 +107,8 @@ def load_audio(
     if not np.all(np.isfinite(y)):
         raise AudioError("audio contains NaN or infinite samples")
     peaks = np.max(np.abs(data), axis=0)
-    if data.shape[1] > 1 and np.max(np.abs(y)) < SILENCE_PEAK <= np.min(peaks):
+    loud = int(np.sum(peaks >= SILENCE_PEAK))  # channels that are not silent on their own
+    if loud >= 2 and np.max(np.abs(y)) < SILENCE_PEAK:
         raise AudioError(  # "silent" blamed the recording
             f"its {data.shape[1]} channels cancel when mixed to mono (one is the other with "
             "its sign flipped): keep one channel, e.g. `sox IN OUT remix 1`"

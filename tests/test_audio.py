@@ -172,6 +172,10 @@ def test_two_misleading_diagnoses_say_what_is_wrong(tmp_path: Path) -> None:
     sf.write(tmp_path / "anti.wav", np.stack([y, -y], axis=1), 16000, subtype="FLOAT")
     with pytest.raises(AudioError, match="its 2 channels cancel when mixed to mono"):
         load_audio(tmp_path / "anti.wav")
+    three = np.stack([y, -y, np.zeros_like(y)], axis=1)  # and a silent third beside them
+    sf.write(tmp_path / "three.wav", three, 16000, subtype="FLOAT")
+    with pytest.raises(AudioError, match="its 3 channels cancel when mixed to mono"):
+        load_audio(tmp_path / "three.wav")
     # one faint channel beside a silent one does not cancel: it is (nearly) silent
     faint = np.stack([1.5e-4 * y / np.abs(y).max(), np.zeros_like(y)], axis=1)
     sf.write(tmp_path / "faint.wav", faint, 16000, subtype="FLOAT")
