@@ -1119,3 +1119,31 @@ def test_tuning_a_corpus_of_two_speakers_is_refused_before_any_study(tmp_path) -
     with pytest.raises(SercapError, match="training part has one speaker"):  # not "run tune"
         sercap.train(wh, "svm", tuned=True, progress=False)
     wh.close()
+
+
+def test_a_tuner_waits_for_the_whole_description_of_a_study_just_created(toy, tmp_path) -> None:
+    """The waiting tuner took a study as described once `n_rows` was there, before the
+    creator had written its fixed parameters: it refused the same --params as different."""
+    import threading
+    import time
+
+    data = load_dataset(toy, "tabular")
+    storage = open_storage(None, tmp_path, "w")
+    rows = np.arange(len(data))
+    fixed = {"n_estimators": 5}
+    study = optuna.create_study(study_name="w", storage=storage)  # created, not described
+
+    def creator() -> None:  # writes as prepare_study does: settings, n_rows, then the rest
+        for key, value in (("model", "rf"), ("seed", 0), ("inner_folds", 3)):
+            study.set_user_attr(key, value)
+        study.set_user_attr("n_rows", len(rows))
+        time.sleep(0.5)
+        study.set_user_attr("fixed_params", fixed)
+        study.set_user_attr(tune_module.DESCRIBED, True)
+
+    writer = threading.Thread(target=creator)
+    writer.start()
+    tune_module.prepare_study("rf", data, storage, "w", rows=rows, fixed=fixed, seed=0)
+    writer.join()
+    with pytest.raises(SercapError, match="was started with --seed / seed=0"):
+        tune_module.prepare_study("rf", data, storage, "w", rows=rows, fixed=fixed, seed=1)
