@@ -76,6 +76,12 @@ def test_a_date_python_cannot_hold_is_printed_as_duckdb_writes_it(toy_dir: Path)
         "SELECT TIMESTAMP 'infinity' AS t, DATE '-infinity' AS d, 1 AS x "
         "UNION ALL SELECT TIMESTAMP '2021-03-04 05:06:07', DATE '2022-01-01', 2 ORDER BY x"
     )
+    # TIMESTAMP_S: DuckDB's own conversion turned its infinity into 1969-12-31 23:59:59
+    seconds = CliRunner().invoke(
+        main, ["-w", str(toy_dir), "sql", "SELECT '-infinity'::TIMESTAMP_S AS s"]
+    )
+    assert seconds.exit_code == 0 and "-infinity" in seconds.output, seconds.output
+    assert "1970" not in seconds.output and "1969" not in seconds.output
     for fmt, first, second in (
         ("table", "infinity", "2021-03-04 05:06:07"),
         ("csv", "infinity,-infinity,1", "2021-03-04 05:06:07"),

@@ -81,6 +81,9 @@ def _as_text_where_needed(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelati
         if any(t in str(kind) for t in _UNSHOWABLE):
             exprs.append(f"CAST(#{i} AS VARCHAR) AS {quoted}")
             changed = True
+        elif str(kind) == "TIMESTAMP_S":  # its 'infinity' overflows on the way to Arrow
+            exprs.append(f"CAST(#{i} AS TIMESTAMP) AS {quoted}")  # (read as 1969-12-31)
+            changed = True
         else:
             exprs.append(f"#{i} AS {quoted}")
     return rel.project(", ".join(exprs)) if changed else rel
