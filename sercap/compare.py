@@ -130,7 +130,7 @@ def bench_runs(
         return _bench_on_cluster(
             wh, specs, cluster, corpus=corpus, label_map=label_map, feature_set=feature_set,
             image_set=image_set, speaker_norm=speaker_norm, tuned=tuned, params=params,
-            seed=seed, n_jobs=n_jobs, device=device, progress=progress,
+            seed=seed, n_jobs=n_jobs, device=device, progress=progress, cache=cache,
         )  # fmt: skip
     out = BenchRuns(default=[])
     bar = tqdm(specs, desc="bench", unit="model", disable=not progress)
@@ -184,11 +184,12 @@ def _bench_on_cluster(
     n_jobs: int,
     device: str | None,
     progress: bool,
+    cache: dict[DataRequest, Dataset],
 ) -> BenchRuns:
-    """:func:`bench_runs` with every fold of every run in one batch of cluster tasks."""
+    """:func:`bench_runs` with every fold of every run in one batch of cluster tasks;
+    ``cache`` holds the datasets :func:`bench_runs` has loaded already (each is read once)."""
     from sercap.experiment import TuningComparison, plan_run, run_plans, tuning_difference
 
-    cache: dict[DataRequest, Dataset] = {}
     items = []
     for spec in specs:
         request = data_request(

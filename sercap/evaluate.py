@@ -216,10 +216,10 @@ def cross_validate(
 
 def data_notes(data: Dataset) -> list[str]:
     """Notes on a dataset whose scores would mislead without them: utterances left out (no
-    features or no words), a class whose every
-    utterance lies in one fold is never trained on when that fold is tested (its recall
-    there is 0 by construction), and under speaker normalisation a speaker with one
-    utterance has it standardised to all zeros.
+    features or no words); a class whose every utterance lies in one fold, never trained on
+    when that fold is tested (its recall there is 0 by construction); under speaker
+    normalisation, utterances whose functionals all became 0 (a speaker with one extracted
+    utterance is its own mean).
 
     >>> import numpy as np
     >>> d = Dataset(np.arange(4), None, np.array([0, 0, 1, 1]), ["a", "b"],
@@ -255,7 +255,7 @@ def data_notes(data: Dataset) -> list[str]:
     if data.speaker_norm and data.input_kind == "tabular" and isinstance(data.X, np.ndarray):
         # a speaker whose statistics come from one extracted utterance (labelled or not):
         # that utterance is its own mean, read from the inputs themselves
-        X = np.asarray(data.X)
+        X = data.X
         zero = np.all((X == 0) | ~np.isfinite(X), axis=1) if X.size else np.zeros(0, bool)
         if (alone := np.unique(np.asarray(data.speakers)[zero])).size:
             shown = ", ".join(map(str, alone[:5])) + (", …" if alone.size > 5 else "")

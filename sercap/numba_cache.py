@@ -206,8 +206,7 @@ def forget_probes() -> None:
     """Remove the markers of the cache folder in use, so that the next
     :func:`ensure_numba_cache` probes it again (and sets it aside if it fails): called when
     kernels loaded from it fail in a way the probe's marker hid (a damaged ``.nbc`` file)."""
-    folder = Path(os.environ.get("NUMBA_CACHE_DIR") or default_cache_dir()).expanduser()
-    for marker in folder.glob(f"{MARKER_PREFIX}*"):
+    for marker in use_cache_dir().glob(f"{MARKER_PREFIX}*"):
         marker.unlink(missing_ok=True)
 
 

@@ -659,11 +659,7 @@ def extract(
     bar = _progress_bar(len(items), progress)
     said = started
     try:
-        with contextlib.ExitStack() as stack:
-            if cluster is not None and not hasattr(cluster, "submit"):  # a spec: open it now,
-                from sercap.cluster import open_client  # to size the chunks by its workers
-
-                cluster = stack.enter_context(open_client(cluster))
+        with _opened(cluster) as cluster:  # before the chunks: sized by its workers
             if chunk_size is None:
                 from sercap.cluster import cluster_threads
 
@@ -818,7 +814,17 @@ def run_task_on_worker(task: Task) -> ChunkResult:
     return run_task(task)
 
 
-def _dask_results(tasks: Iterator[Task], cluster: Any) -> Iterator[ChunkResult]:
+def _opened(cluster: Any) -> contextlib.AbstractContextManager:
+    """``cluster`` as a Dask client: a spec (``"local:4"``, an address) opened for the run
+    and closed after it; a Client the caller manages, or None, as it is."""
+    if cluster is None or hasattr(cluster, "submit"):
+        return contextlib.nullcontext(cluster)
+    from sercap.cluster import open_client
+
+    return open_client(cluster)
+
+
+def _dask_results(tasks: Iterator[Task], client: Any) -> Iterator[ChunkResult]:
     """Run every chunk as one Dask task; yield results as they complete.
 
     A worker writes its chunk's parts exactly as a pool worker does (temporary name, then an
@@ -827,11 +833,8 @@ def _dask_results(tasks: Iterator[Task], cluster: Any) -> Iterator[ChunkResult]:
     name (replacing any file the dead worker renamed into place), the dead worker's
     temporary file is removed after the run by :func:`remove_orphans`, and each chunk's
     result reaches :func:`store_result` once — nothing is lost or registered twice.
+    ``client`` is open (:func:`_opened`).
     """
-    from sercap.cluster import map_tasks, open_client
+    from sercap.cluster import map_tasks
 
-    if hasattr(cluster, "submit"):  # a Client the caller manages
-        yield from map_tasks(cluster, run_task_on_worker, tasks, progress=False)
-        return
-    with open_client(cluster) as client:
-        yield from map_tasks(client, run_task_on_worker, tasks, progress=False)
+    yield from map_tasks(client, run_task_on_worker, tasks, progress=False)
