@@ -222,11 +222,9 @@ def _final_model(
 
     def load(meta: dict) -> FinalModel:
         model = load_model(folder / "model", n_jobs=n_jobs)
-        # (a final model stored before ranges were kept has none: the notes load the data)
-        stored_range = np.load(folder / RANGE_FILE) if (folder / RANGE_FILE).is_file() else None
         return FinalModel(
             model, meta["classes"], meta["input_kind"], meta["feature_set"], meta["columns"],
-            training_range=stored_range,
+            training_range=_stored_range(folder),
         )  # fmt: skip
 
     stored = _stored_final_model(wh, run["run_id"], folder, load, say)
@@ -260,14 +258,26 @@ def _final_model(
 
     def save(tmp: Path) -> None:
         model.save(tmp / "model")
-        if value_range is not None:
-            np.save(tmp / RANGE_FILE, value_range)
+        _save_range(tmp, value_range)
 
     _store_artifact(wh, run["run_id"], meta, save, say)
     return FinalModel(
         model, data.classes, data.input_kind, feature_set, data.columns,
         training_range=value_range,
     )  # fmt: skip
+
+
+def _stored_range(folder: Path) -> np.ndarray | None:
+    """The training range kept beside a final model (:data:`RANGE_FILE`); None for a model
+    stored before ranges were kept, or not on functionals (the notes then load the data)."""
+    path = folder / RANGE_FILE
+    return np.load(path) if path.is_file() else None
+
+
+def _save_range(folder: Path, value_range: np.ndarray | None) -> None:
+    """Keep ``value_range`` beside a final model being stored in ``folder`` (if it has one)."""
+    if value_range is not None:
+        np.save(folder / RANGE_FILE, value_range)
 
 
 def training_range(X: Any) -> np.ndarray:
@@ -299,10 +309,9 @@ def _final_regressor(
     def load(meta: dict) -> FinalModel:
         model = joblib.load(folder / REGRESSOR_FILE)
         model.n_jobs = n_jobs
-        stored_range = np.load(folder / RANGE_FILE) if (folder / RANGE_FILE).is_file() else None
         return FinalModel(
             model, [], meta["input_kind"], meta["feature_set"], meta["columns"], meta["target"],
-            training_range=stored_range,
+            training_range=_stored_range(folder),
         )  # fmt: skip
 
     stored = _stored_final_model(wh, run["run_id"], folder, load, say)
@@ -336,8 +345,7 @@ def _final_regressor(
 
     def save(tmp: Path) -> None:
         joblib.dump(model, tmp / REGRESSOR_FILE)
-        if value_range is not None:
-            np.save(tmp / RANGE_FILE, value_range)
+        _save_range(tmp, value_range)
 
     _store_artifact(wh, run["run_id"], meta, save, say)
     return FinalModel(
