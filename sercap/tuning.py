@@ -748,7 +748,7 @@ def prepare_study(
     )
     # what the inner splits keep apart: a study made before they were session-grouped under
     # leave-one-session-out recorded nothing, and grouped speakers
-    unit = data.validation_unit(np.asarray(rows)) if hasattr(data, "validation_unit") else None
+    unit = data.validation_unit(np.asarray(rows))
     metric = "ccc" if target is not None else "ua"
     if described and study.user_attrs.get("metric", "ua") != metric:
         raise SercapError(
@@ -762,7 +762,7 @@ def prepare_study(
         for setting in settings:
             _refuse_other(study, *setting)
         was = study.user_attrs.get("inner_groups")
-        if unit is not None and (was or "speaker") != unit:
+        if (was or "speaker") != unit:
             before = (
                 f"kept {was}s apart"
                 if was
@@ -788,8 +788,7 @@ def prepare_study(
         if digest is not None:
             study.set_user_attr("data_sha256", digest)
         study.set_user_attr("n_rows", int(len(rows)))
-        if unit is not None:
-            study.set_user_attr("inner_groups", unit)
+        study.set_user_attr("inner_groups", unit)
         study.set_user_attr("outer_fold", outer_fold)
         study.set_user_attr("n_speakers", len(speakers))
         study.set_user_attr("speakers", speakers)
