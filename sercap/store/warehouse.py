@@ -345,8 +345,6 @@ class Warehouse:
         """COMMIT; a catalog the disk cannot take (full, gone read-only) is one line in
         sercap's words, as a part that cannot be written is, not DuckDB's "TransactionContext
         Error: Failed to commit: Could not write file …"."""
-        import duckdb
-
         try:
             self.con.execute("COMMIT")
         except duckdb.Error as exc:
@@ -413,8 +411,6 @@ class Warehouse:
         """Whether this process cannot write the warehouse's folder or catalog at all (a
         read-only mount, another user's files): opening it writable would fail, so work
         that would store something is done in memory instead (``predict``'s final model)."""
-        import os
-
         if self.temporary:
             return False
         catalog = self.root / DB_FILENAME
