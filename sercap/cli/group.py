@@ -86,18 +86,16 @@ class _Group(click.Group):
             atexit.register(_ignore_sigint)
 
         def stop() -> None:
-            how = {  # plain `tune` again adds --trials to every study, finished or not
-                "tune": "rerun with --top-up to finish the same budget",
+            kept = "everything already stored is kept"
+            said = {  # plain `tune` again adds --trials to every study, finished or not
+                "tune": f"{kept}; rerun with --top-up to finish the same budget",
                 # runs are kept (`sercap runs`), but a bench fits its models again
-                "bench": "rerun with --resume to fit only the models not stored yet",
-                "demo": "rerun with --resume to fit only the models not stored yet",
-            }.get(ctx.invoked_subcommand or "", "rerun to resume")
-            said = f"everything already stored is kept; {how}"
-            if ctx.invoked_subcommand == "corpus":  # synth removes what it had written
-                said = (
-                    "the corpus is unfinished (what it wrote is removed, or its folder marked "
-                    "incomplete); run the same command again"
-                )
+                "bench": f"{kept}; rerun with --resume to fit only the models not stored yet",
+                "demo": f"{kept}; rerun with --resume to fit only the models not stored yet",
+                # (corpus synth) removes what it had written
+                "corpus": "the corpus is unfinished (what it wrote is removed, or its folder "
+                "marked incomplete); run the same command again",
+            }.get(ctx.invoked_subcommand or "", f"{kept}; rerun to resume")
             click.echo(f"\ninterrupted: {said}", err=True)
             sys.exit(status)
 
