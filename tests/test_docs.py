@@ -114,6 +114,7 @@ def test_the_examples_of_pure_helpers_run() -> None:
         "sercap.tuning": ["storage_url", "study_line"],
         "sercap.analysis_store": ["bonferroni_resamples"],
         "sercap.api._sql": ["_as_run"],
+        "sercap.models.tabular": ["lgbm_leaf_size"],
     }
     finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner()
     ran = 0

@@ -30,7 +30,13 @@ from sercap.models.base import (
     inner_split,
     library_refusals,
 )
-from sercap.models.tabular import LGBM_RANGES, RF_RANGES, XGB_RANGES, namespaced_ranges
+from sercap.models.tabular import (
+    LGBM_RANGES,
+    RF_RANGES,
+    XGB_RANGES,
+    lgbm_leaf_size,
+    namespaced_ranges,
+)
 
 
 def check_targets(name: str, y: Any, n_samples: int) -> np.ndarray:
@@ -276,11 +282,7 @@ class LGBMRegressorModel(Regressor):
         import lightgbm as lgb
 
         p = self.params
-        # as the classifier: on a few dozen rows no leaf of min_child_samples could be made
-        # and every tree stayed a root (the mean rating); there, a quarter of the rows
-        leaf = int(p["min_child_samples"])
-        if len(y) // 4 < self.default_params()["min_child_samples"]:
-            leaf = min(leaf, max(1, len(y) // 4))
+        leaf = lgbm_leaf_size(int(p["min_child_samples"]), len(y) // 4)  # a quarter of rows
         self.estimator_ = lgb.LGBMRegressor(
             n_estimators=int(p["n_estimators"]),
             learning_rate=float(p["learning_rate"]),

@@ -265,6 +265,27 @@ LGBM_RANGES: dict[str, Range] = {
 }
 
 
+#: LightGBM's ``min_child_samples`` in sercap's lgbm defaults (:func:`lgbm_leaf_size`).
+LGBM_DEFAULT_LEAF = 10
+
+
+def lgbm_leaf_size(requested: int, fits: int) -> int:
+    """LightGBM's ``min_child_samples`` for a training part where leaves of ``fits`` rows
+    can be made: ``requested``, except on a tiny part (``fits`` below the default 10).
+
+    There no leaf of ``requested`` rows could be made: every tree stayed a root, each class
+    got its prior (a regressor the mean rating), and the argmax was decided by rounding.
+    Elsewhere (EmoDB's and the demo's folds and inner folds) the value, tuned or not, is
+    used as it is.
+
+    >>> lgbm_leaf_size(10, 4), lgbm_leaf_size(50, 22), lgbm_leaf_size(3, 4)
+    (4, 50, 3)
+    """
+    if fits < LGBM_DEFAULT_LEAF:
+        return min(requested, max(1, fits))
+    return requested
+
+
 class _BoostedModel(TabularModel):
     """Early stopping (off by default) on an inner split of the training rows grouped by
     speaker (by session under leave-one-session-out)."""
@@ -380,7 +401,7 @@ class LGBMModel(_BoostedModel):
             "learning_rate": 0.1,
             "num_leaves": 15,
             "max_depth": -1,
-            "min_child_samples": 10,
+            "min_child_samples": LGBM_DEFAULT_LEAF,
             "subsample": 0.8,
             "subsample_freq": 1,  # LightGBM ignores subsample unless this is > 0
             "colsample_bytree": 0.3,
@@ -409,15 +430,10 @@ class LGBMModel(_BoostedModel):
         import lightgbm as lgb
 
         p = self.params
-        # On a tiny training part (a few dozen rows) no leaf of min_child_samples rows could
-        # be made: every tree stayed a root, each class got its prior, and the argmax was
-        # decided by rounding. There (rows / (2 x classes) below the default 10) each class
-        # may make a leaf; elsewhere (EmoDB's and the demo's folds and inner folds) the
-        # value, tuned or not, is used as it is.
-        leaf = int(p["min_child_samples"])
-        rows_per_leaf = max(1, len(y) // (2 * max(2, len(np.unique(y)))))
-        if rows_per_leaf < self.default_params()["min_child_samples"]:
-            leaf = min(leaf, rows_per_leaf)
+        # each class may make a leaf: rows / (2 x classes)
+        leaf = lgbm_leaf_size(
+            int(p["min_child_samples"]), len(y) // (2 * max(2, len(np.unique(y))))
+        )
         model = lgb.LGBMClassifier(
             n_estimators=int(p["n_estimators"]),
             learning_rate=float(p["learning_rate"]),
