@@ -92,6 +92,25 @@ def test_a_date_python_cannot_hold_is_printed_as_duckdb_writes_it(toy_dir: Path)
         assert first in result.output and second in result.output and "-infinity" in result.output
 
 
+def test_dates_python_cannot_hold_inside_lists_and_structs_are_printed(toy_dir: Path) -> None:
+    """Inside a list, struct or map, an infinite date still reached Python: polars panicked
+    (a Rust stack trace, then an error line). They print as DuckDB writes them, and JSON
+    keeps the arrays and objects."""
+    query = (
+        "SELECT ['infinity'::DATE, DATE '2020-01-02'] AS d, "
+        "{'at': '-infinity'::TIMESTAMP, 'n': 1} AS s, MAP {'k': ['infinity'::DATE]} AS m"
+    )
+    for fmt, expected in (
+        ("table", ["[infinity, 2020-01-02]", "{'at': '-infinity', 'n': 1}"]),
+        ("csv", ["infinity", "2020-01-02", "-infinity"]),
+        ("json", ['"d": [\n   "infinity",', '"at": "-infinity"', '"k": [\n    "infinity"']),
+    ):
+        result = CliRunner().invoke(main, ["-w", str(toy_dir), "sql", query, "--format", fmt])
+        assert result.exit_code == 0, result.output
+        for text in expected:
+            assert text in result.output, (fmt, result.output)
+
+
 def test_a_polars_panic_is_an_error_line_not_a_traceback(toy_dir: Path, monkeypatch) -> None:
     """A Rust panic is a BaseException (pyo3_runtime.PanicException): it was a traceback."""
 

@@ -84,9 +84,55 @@ def _as_text_where_needed(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelati
         elif str(kind) == "TIMESTAMP_S":  # its 'infinity' overflows on the way to Arrow
             exprs.append(f"CAST(#{i} AS TIMESTAMP) AS {quoted}")  # (read as 1969-12-31)
             changed = True
+        elif (texted := _dates_as_text(kind)) is not None:
+            exprs.append(f"CAST(#{i} AS {texted}) AS {quoted}")
+            changed = True
         else:
             exprs.append(f"#{i} AS {quoted}")
     return rel.project(", ".join(exprs)) if changed else rel
+
+
+#: DuckDB's date and timestamp types (their ``DuckDBPyType.id``): values Python cannot hold
+#: (``'infinity'``, year 10000) make polars panic when they reach Python inside a list or
+#: a struct, where :func:`sercap.format._python_range` does not look.
+_DATE_IDS = frozenset(
+    {"date", "timestamp", "timestamp_s", "timestamp_ms", "timestamp_ns"}
+    | {"timestamp with time zone"}
+)
+
+
+def _dates_as_text(kind: Any, nested: bool = False) -> str | None:
+    """The type ``kind`` with each date or timestamp inside a list, array, struct or map
+    replaced by VARCHAR (the shape kept: JSON still gets arrays and objects), or None when
+    it holds none. A date or timestamp column itself is left to
+    :func:`sercap.format._python_range`, which keeps its type where it can.
+
+    >>> con = duckdb.connect()
+    >>> kinds = con.sql("SELECT [DATE '2020-01-02'], {'DATE': TIMESTAMP '2020-01-02'}, 1").types
+    >>> [_dates_as_text(k) for k in kinds]
+    ['VARCHAR[]', 'STRUCT("DATE" VARCHAR)', None]
+    """
+    children = kind.children if kind.id in ("list", "array", "struct", "map") else []
+    if not children:
+        return "VARCHAR" if nested and kind.id in _DATE_IDS else None
+    if kind.id == "struct":
+        fields = [(name, _dates_as_text(child, True)) for name, child in children]
+        if all(t is None for _, t in fields):
+            return None
+        parts = [
+            '"' + name.replace('"', '""') + '" ' + (t or str(child))
+            for (name, t), (_, child) in zip(fields, children, strict=True)
+        ]
+        return f"STRUCT({', '.join(parts)})"
+    if kind.id == "map":
+        (_, key), (_, value) = children
+        k, v = _dates_as_text(key, True), _dates_as_text(value, True)
+        return None if k is None and v is None else f"MAP({k or key}, {v or value})"
+    inner = children[0][1]
+    texted = _dates_as_text(inner, True)
+    if texted is None:
+        return None
+    return f"{texted}[]" if kind.id == "list" else f"{texted}[{children[1][1]}]"
 
 
 def _numbered(names: Sequence[str]) -> list[str]:
