@@ -36,17 +36,36 @@ _PYTHON_DAYS = (-719_162, 2_932_896)
 _TICKS_PER_DAY = {"ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
 
 
-def _python_range(frame: pl.DataFrame) -> pl.DataFrame:
+def _as_str(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """A date or timestamp column as Python's ``str`` writes each value, which the table
+    and JSON show: microseconds only where there are any, the zone as ``+00:00``."""
+    if isinstance(dtype, pl.Date):
+        return column.dt.to_string("%Y-%m-%d")
+    zone = "%:z" if dtype.time_zone else ""  # type: ignore[attr-defined]
+    whole = column.dt.to_string(f"%Y-%m-%d %H:%M:%S{zone}")
+    fraction = column.dt.to_string(f"%Y-%m-%d %H:%M:%S%.6f{zone}")
+    return pl.when(column.dt.microsecond() == 0).then(whole).otherwise(fraction)
+
+
+def _python_range(frame: pl.DataFrame, all_text: bool = False) -> pl.DataFrame:
     """``frame`` with each date or timestamp column that holds a value Python cannot (DuckDB's
     ``'infinity'``, year 10000…) written as text: ``infinity``, ``-infinity`` or
-    ``out of range`` there, the date or time elsewhere. polars' Rust panic on such a value
-    printed a stack trace before sercap's error line.
+    ``out of range`` there, the date or time elsewhere, as Python's ``str`` writes it (so a
+    slice of a result that needed the text prints its times as the other slices do). polars'
+    Rust panic on such a value printed a stack trace before sercap's error line.
+    ``all_text`` writes every date or timestamp column as text (CSV: polars' own writer
+    has another format for times).
 
     >>> days = pl.Series("d", [18263, 2**31 - 1, None]).cast(pl.Date)
     >>> _python_range(pl.DataFrame([days]))["d"].to_list()
     ['2020-01-02', 'infinity', None]
     >>> _python_range(pl.DataFrame([days.head(1)]))["d"].dtype  # all in range: as it was
     Date
+    >>> at = pl.Series("t", [0, 2**63 - 1, 1]).cast(pl.Datetime("us"))
+    >>> _python_range(pl.DataFrame([at]))["t"].to_list()  # as str() of each in-range value
+    ['1970-01-01 00:00:00', 'infinity', '1970-01-01 00:00:00.000001']
+    >>> _python_range(pl.DataFrame([at.head(1)]), all_text=True)["t"].to_list()
+    ['1970-01-01 00:00:00']
     """
     changed = {}
     for name, dtype in frame.schema.items():
@@ -61,7 +80,7 @@ def _python_range(frame: pl.DataFrame) -> pl.DataFrame:
         low, high = max(low, -infinite + 1), min(high, infinite - 1)  # (ns: all of int64)
         ticks = pl.col(name).to_physical().cast(pl.Int64)
         inside = ticks.is_between(low, high) | ticks.is_null()
-        if frame.select(inside.all()).item():
+        if not all_text and frame.select(inside.all()).item():
             continue
         word = (
             pl.when(ticks >= infinite)
@@ -70,7 +89,7 @@ def _python_range(frame: pl.DataFrame) -> pl.DataFrame:
             .then(pl.lit("-infinity"))
             .otherwise(pl.lit("out of range"))
         )
-        text = pl.when(inside).then(pl.col(name)).cast(pl.String)  # cast after the mask
+        text = _as_str(pl.when(inside).then(pl.col(name)), dtype)  # (after the mask)
         changed[name] = pl.when(inside).then(text).otherwise(word)
     return frame.with_columns(**changed) if changed else frame
 
@@ -189,7 +208,7 @@ def csv_chunks(frames: pl.DataFrame | Iterable[pl.DataFrame]) -> Iterator[str]:
     'a\\n1\\n2\\n'
     """
     for i, part in enumerate(_slices(frames)):
-        yield _flatten(_python_range(part)).write_csv(include_header=i == 0)
+        yield _flatten(_python_range(part, all_text=True)).write_csv(include_header=i == 0)
 
 
 def json_chunks(frames: pl.DataFrame | Iterable[pl.DataFrame]) -> Iterator[str]:

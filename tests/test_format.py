@@ -9,6 +9,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from sercap import format as fmt
 from sercap.format import print_frame, write_frame
 
 #: Column types that broke CSV or JSON: a struct (written as its keys), a map, bytes and a
@@ -181,3 +182,25 @@ def test_infinite_dates_are_written_as_duckdb_writes_them(tmp_path, capsys) -> N
     ns = duckdb.sql("SELECT 'infinity'::TIMESTAMP_NS AS t").pl()
     print_frame(ns, "csv")
     assert capsys.readouterr().out.splitlines() == ["t", "infinity"]
+
+
+@pytest.mark.parametrize("form", ["csv", "json"])
+def test_times_print_alike_in_every_slice_of_a_result(capsys, form) -> None:
+    """Only the slice of rows holding an infinite time became text, written otherwise
+    than the slices around it ("2021-03-04 05:06:07.000000" or "…T05:06:07.000000"
+    against "2021-03-04 05:06:07"), so one column changed its format mid-output."""
+    frame = duckdb.sql(
+        f"SELECT CASE WHEN i = {fmt.PRINT_SLICE_ROWS} THEN 'infinity'::TIMESTAMP "
+        "ELSE TIMESTAMP '2021-03-04 05:06:07' END AS t, "
+        "TIMESTAMPTZ '2021-03-04 05:06:07.25+00' AS z "
+        f"FROM range({fmt.PRINT_SLICE_ROWS + 2}) r(i) ORDER BY i"
+    ).pl()
+    print_frame(frame, form)
+    out = capsys.readouterr().out
+    if form == "csv":
+        rows = [line.split(",") for line in out.splitlines()[1:]]
+    else:
+        rows = [[row["t"], row["z"]] for row in json.loads(out)]
+    assert {t for t, _ in rows} == {"2021-03-04 05:06:07", "infinity"}
+    assert [t for t, _ in rows].index("infinity") == fmt.PRINT_SLICE_ROWS
+    assert {z for _, z in rows} == {"2021-03-04 05:06:07.250000+00:00"}
