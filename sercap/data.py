@@ -40,6 +40,8 @@ from sercap.store.corpora import corpus_names, unknown_corpus
 INPUT_KINDS = ("tabular", "sequence", "image", "text")
 DEFAULT_FEATURE_SET = "default"
 DEFAULT_IMAGE_SET = "mel"
+#: Protocols whose folds keep each session whole (sql/020_folds.sql): inner splits do too.
+SESSION_PROTOCOLS = ("leave-one-session-out", "session-kfold-5")
 
 
 @dataclass
@@ -74,6 +76,9 @@ class Dataset:
     #: What inner validation splits keep apart, when set (a cross-corpus split: each
     #: training corpus' own unit); None: by the protocol (:meth:`validation_groups`).
     inner_groups: np.ndarray | None = None
+    #: Each row's session where the protocol deals whole sessions into folds
+    #: (``session-kfold-5``: a manifest of dyadic sessions); None otherwise.
+    sessions: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.utt_ids)
@@ -96,8 +101,9 @@ class Dataset:
 
     def validation_groups(self, index: np.ndarray | None = None) -> np.ndarray:
         """What inner validation splits (early stopping, tuning) keep apart, for rows
-        ``index`` (all rows when None): the session under leave-one-session-out when those
-        rows hold three sessions or more, the speaker otherwise.
+        ``index`` (all rows when None): the session under a protocol whose folds keep
+        sessions whole (:data:`SESSION_PROTOCOLS`) when those rows hold three sessions or
+        more, the speaker otherwise.
 
         A session is the protocol's unit for a reason: IEMOCAP's two speakers of a session
         act the same dialogues together, and each one's microphone hears the other, so a
@@ -120,8 +126,16 @@ class Dataset:
         if self.inner_groups is not None:
             return np.asarray(self.inner_groups)[rows]
         if self.validation_unit(index) == "session":
-            return np.asarray(self.folds)[rows]
+            return self._session_of_rows()[rows]
         return np.asarray(self.speakers)[rows]
+
+    def _session_of_rows(self) -> np.ndarray:
+        """Each row's session under a protocol that keeps sessions whole (under
+        leave-one-session-out the fold is the session; a session-kfold-5 dataset built
+        without its sessions falls back on its folds, each a few whole sessions)."""
+        if self.protocol == "session-kfold-5" and self.sessions is not None:
+            return np.asarray(self.sessions)
+        return np.asarray(self.folds)
 
     def validation_unit(self, index: np.ndarray | None = None) -> str:
         """``"session"``, ``"speaker"`` or ``"given"`` (:attr:`inner_groups`): what
@@ -130,9 +144,9 @@ class Dataset:
         holding one out would train on half the rows."""
         if self.inner_groups is not None:
             return "given"
-        if self.protocol == "leave-one-session-out":
+        if self.protocol in SESSION_PROTOCOLS:
             rows = slice(None) if index is None else index
-            if len(np.unique(np.asarray(self.folds)[rows])) >= 3:
+            if len(np.unique(self._session_of_rows()[rows])) >= 3:
                 return "session"
         return "speaker"
 
@@ -146,6 +160,7 @@ class Dataset:
             speakers=self.speakers[index],
             folds=self.folds[index],
             inner_groups=None if self.inner_groups is None else self.inner_groups[index],
+            sessions=None if self.sessions is None else self.sessions[index],
         )
 
 
@@ -254,10 +269,11 @@ def _require_complete(
 
 
 def labelled_utterances(wh: Warehouse, corpus: str, label_map: str) -> pl.DataFrame:
-    """utt_id, speaker, fold and label of every utterance the label map keeps, by utt_id."""
+    """utt_id, speaker, fold, protocol, label and session of every utterance the label map
+    keeps, by utt_id."""
     check_name(label_map, "label map")
     frame = wh.query(
-        f"SELECT l.utt_id, f.speaker, f.fold, f.protocol, l.label FROM {label_map} l "
+        f"SELECT l.utt_id, f.speaker, f.fold, f.protocol, l.label, f.session FROM {label_map} l "
         "JOIN folds f USING (utt_id) WHERE l.corpus = ? ORDER BY l.utt_id",
         [corpus],
     )
@@ -267,6 +283,15 @@ def labelled_utterances(wh: Warehouse, corpus: str, label_map: str) -> pl.DataFr
             f"check {step('info', 'info(wh)')} and {option('labels')}"
         )
     return frame
+
+
+def protocol_sessions(meta: pl.DataFrame) -> np.ndarray | None:
+    """The ``session`` column of loaded folds (:func:`labelled_utterances`) where the
+    protocol deals whole sessions into folds and the fold names do not say them
+    (``session-kfold-5``); None otherwise (:attr:`Dataset.sessions`)."""
+    if meta.is_empty() or meta["protocol"][0] != "session-kfold-5":
+        return None
+    return meta["session"].to_numpy()
 
 
 # ----------------------------------------------------------------------------- loading
@@ -322,6 +347,7 @@ def load_dataset(
         classes=classes,
         speakers=meta["speaker"].to_numpy(),
         folds=meta["fold"].to_numpy(),
+        sessions=protocol_sessions(meta),
         corpus=corpus,
         label_map=label_map,
         protocol=meta["protocol"][0],

@@ -587,7 +587,7 @@ def format_nested(nested) -> str:
     )
     lines = [
         f"nested tuning {nested.base}: one study per outer fold, objective = mean UA of an "
-        "inner CV grouped by speaker (by session under leave-one-session-out, from three) "
+        "inner CV grouped by speaker (by session where folds keep sessions whole, from three) "
         "over that fold's training speakers",
         f"  fold        trials  complete  pruned  inner UA (best)  chosen params ({rule})",
     ]

@@ -173,6 +173,7 @@ def load_target_dataset(
         classes=[],
         speakers=meta["speaker"].to_numpy(),
         folds=meta["fold"].to_numpy(),
+        sessions=d.protocol_sessions(meta),
         corpus=corpus,
         label_map=target_label(target, label_map),
         protocol=meta["protocol"][0],

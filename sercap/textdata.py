@@ -13,7 +13,13 @@ import hashlib
 import numpy as np
 import polars as pl
 
-from sercap.data import Dataset, labelled_utterances, resolve_corpus, resolve_label_map
+from sercap.data import (
+    Dataset,
+    labelled_utterances,
+    protocol_sessions,
+    resolve_corpus,
+    resolve_label_map,
+)
 from sercap.errors import SercapError
 from sercap.store import Warehouse
 
@@ -67,6 +73,7 @@ def load_text_dataset(
         classes=classes,
         speakers=meta["speaker"].to_numpy(),
         folds=meta["fold"].to_numpy(),
+        sessions=protocol_sessions(meta),
         corpus=corpus,
         label_map=label_map,
         protocol=meta["protocol"][0],
@@ -122,6 +129,7 @@ def load_multimodal_dataset(audio: Dataset, text: Dataset) -> Dataset:
         classes=audio.classes,
         speakers=audio.speakers[ia],
         folds=audio.folds[ia],
+        sessions=None if audio.sessions is None else audio.sessions[ia],
         corpus=audio.corpus,
         label_map=audio.label_map,
         protocol=audio.protocol,

@@ -19,8 +19,13 @@ def add_corpus(
     n_speakers: int = 4,
     per_class: int = 3,
     classes: tuple[str, ...] = ("ang", "neu", "sad"),
+    sessions: bool | None = None,
 ) -> pl.DataFrame:
-    """Insert a corpus with ``n_speakers`` × classes × ``per_class`` utterances (no audio)."""
+    """Insert a corpus with ``n_speakers`` × classes × ``per_class`` utterances (no audio).
+
+    ``sessions`` pairs speakers into sessions as IEMOCAP's (default: unless the protocol is
+    speaker-kfold-5, whose corpora, CREMA-D's, have none: with them it deals sessions)."""
+    sessions = protocol != "speaker-kfold-5" if sessions is None else sessions
     label_map = {"emodb": "emodb7", "iemocap": "iemocap4", "ravdess": "ravdess8"}.get(kind, kind)
     wh.execute(
         "INSERT INTO corpora VALUES (?, ?, '/nowhere', ?, ?, now())",
@@ -35,7 +40,7 @@ def add_corpus(
                     {
                         "utt_id": f"{name}_{speaker}_{c}_{k}",
                         "speaker": speaker,
-                        "session": f"Ses{s // 2 + 1:02d}",
+                        "session": f"Ses{s // 2 + 1:02d}" if sessions else None,
                         "emotion": c,
                     }
                 )

@@ -382,3 +382,55 @@ def test_a_relative_corpus_path_under_a_non_utf8_folder_is_named(
     monkeypatch.chdir(os.fsdecode(odd))
     with pytest.raises(SercapError, match=r"caf\\xe9/emodb: the corpus folder's path is not"):
         ingest(wh, "emodb", "emodb")
+
+
+def _session_manifest(root: Path, sessions: dict[str, str], name: str) -> Path:
+    """A manifest of one clip per speaker and label (clips of different lengths: the same
+    audio under two speakers is refused), speaker → session as given."""
+    lines = ["path,label,speaker,session"]
+    for i, (speaker, session) in enumerate(sessions.items()):
+        for j, label in enumerate(("ang", "neu")):
+            write_wav(root / name / f"{name}{i}_{j}.wav", seconds=0.2 + 0.01 * (2 * i + j))
+            lines.append(f"{name}/{name}{i}_{j}.wav,{label},{speaker},{session}")
+    (root / f"{name}.csv").write_text("\n".join(lines) + "\n")
+    return root / f"{name}.csv"
+
+
+def test_a_manifest_of_shared_sessions_deals_whole_sessions_into_folds(
+    wh: Warehouse, tmp_path: Path
+) -> None:
+    """The two speakers of a dyadic session hear each other; dealing speakers put partners
+    on both sides of a fold (a review measured UA 0.70 against chance 0.25 from a room
+    signature alone). Whole sessions are dealt now; the datasets carry the sessions."""
+    from sercap.data import labelled_utterances
+
+    pairs = {f"s{i:02d}{side}": f"Ses{i:02d}" for i in range(1, 11) for side in "FM"}
+    summary = ingest(wh, "manifest", _session_manifest(tmp_path, pairs, "pairs"), name="pairs")
+    assert summary.protocol == "session-kfold-5"  # (what ingest prints)
+    folds = wh.query(
+        "SELECT session, count(DISTINCT fold) AS n, any_value(protocol) AS protocol "
+        "FROM folds WHERE corpus = 'pairs' GROUP BY session"
+    )
+    assert folds["n"].to_list() == [1] * 10
+    assert set(folds["protocol"]) == {"session-kfold-5"}
+    assert wh.scalar("SELECT count(DISTINCT fold) FROM folds WHERE corpus = 'pairs'") == 5
+    assert speakers_in_two_folds(wh) == []
+    meta = labelled_utterances(wh, "pairs", "manifest")
+    assert meta["session"].to_list() == [pairs[s] for s in meta["speaker"]]
+
+    # one speaker per session, or a speaker in two sessions: speakers are dealt, as before
+    alone = {f"t{i}": f"T{i}" for i in range(6)}
+    ingest(wh, "manifest", _session_manifest(tmp_path, alone, "alone"), name="alone")
+    roams = {"u1": "R1", "u2": "R1", "u3": "R2"}
+    path = _session_manifest(tmp_path, roams, "roams")
+    write_wav(tmp_path / "roams" / "extra.wav", seconds=0.9)
+    path.write_text(path.read_text() + "roams/extra.wav,sad,u1,R2\n")
+    ingest(wh, "manifest", path, name="roams")
+    protocols = dict(
+        wh.query(
+            "SELECT corpus, string_agg(DISTINCT protocol) FROM folds "
+            "WHERE corpus IN ('alone', 'roams') GROUP BY corpus"
+        ).rows()
+    )
+    assert protocols == {"alone": "speaker-kfold-5", "roams": "speaker-kfold-5"}
+    assert speakers_in_two_folds(wh) == []

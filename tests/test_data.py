@@ -325,3 +325,23 @@ def test_frames_not_numbered_each_once_from_0_are_refused(wh, numbers) -> None:
     _register(wh, "frames", "default", "abc123", "toy", frames)
     with pytest.raises(SercapError, match=r"not numbered 0..n-1"):
         load_dataset(wh, "sequence")
+
+
+def test_inner_splits_of_dealt_sessions_keep_each_session_whole(wh) -> None:
+    """session-kfold-5 (a manifest of dyadic sessions) deals sessions into folds; its inner
+    splits grouped speakers, so early stopping and tuning validated on partners of training
+    speakers. They group the loaded sessions, from three in the rows."""
+    add_features(wh, add_corpus(wh, protocol="speaker-kfold-5", n_speakers=12, sessions=True))
+    data = load_dataset(wh, "tabular")
+    assert data.protocol == "session-kfold-5" and len(set(data.folds)) == 5
+    assert data.sessions is not None
+    assert data.validation_unit() == "session"
+    groups = data.validation_groups()
+    pairs = {
+        s: {g for g, s2 in zip(groups, data.speakers, strict=True) if s2 == s}
+        for s in data.speakers
+    }
+    assert all(len(g) == 1 for g in pairs.values()) and len(set(groups)) == 6
+    two = np.flatnonzero(np.isin(data.sessions, ["Ses01", "Ses02"]))
+    assert data.subset(two).validation_unit() == "speaker"  # two sessions: speakers
+    assert data.subset(two).sessions.tolist() == data.sessions[two].tolist()

@@ -294,8 +294,8 @@ def tune(
 ) -> Study:
     """Nested tuning of ``model`` with Optuna: one study per outer fold, then a final one.
 
-    The study of outer fold f scores trials by a speaker-grouped (session-grouped under
-    leave-one-session-out, from three training sessions) inner cross-validation over
+    The study of outer fold f scores trials by a speaker-grouped (session-grouped where the
+    folds keep sessions whole, from three training sessions) inner cross-validation over
     fold f's training speakers only; ``train(wh, model, tuned=True)`` then fits each outer
     fold with its own study's parameters and scores its test speakers (the only tuned
     figure sercap reports). The final study, over all speakers, gives the parameters

@@ -199,8 +199,9 @@ def runs_show(ctx: click.Context, run_id: str) -> None:
     type=click.IntRange(2),
     default=3,
     show_default=True,
-    help="Inner folds of each study's objective (speaker-grouped; session-grouped under "
-    "leave-one-session-out when the training part holds three sessions or more).",
+    help="Inner folds of each study's objective (speaker-grouped; session-grouped where "
+    "the folds keep sessions whole, IEMOCAP's or a manifest's of dyadic sessions, when the "
+    "training part holds three sessions or more).",
 )
 @click.option(
     "--fold",
@@ -258,8 +259,8 @@ def tune_command(
     """Nested tuning of MODEL with Optuna: one study per outer fold, then a final one.
 
     The study of outer fold f (`BASE/fold=f`) scores trials by a speaker-grouped inner
-    cross-validation over fold f's training speakers only (session-grouped under
-    leave-one-session-out, from three training sessions); `train MODEL --tuned` fits fold f
+    cross-validation over fold f's training speakers only (session-grouped where the folds
+    keep sessions whole, from three training sessions); `train MODEL --tuned` fits fold f
     with that study's chosen parameters and scores fold f's test speakers. The chosen
     parameters are the best trial's; for svm, lgbm, text-lr and text-svm, whose trial 0 is
     the default settings, the defaults are kept unless the best trial beats them by 0.01

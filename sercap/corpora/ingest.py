@@ -568,7 +568,10 @@ def _summary(
         kind=spec.name,
         root=root,
         label_map=spec.label_map,
-        protocol=spec.protocol,
+        protocol=wh.scalar(  # (a manifest of dyadic sessions: session-kfold-5)
+            "SELECT any_value(protocol) FROM folds WHERE corpus = ?", [corpus]
+        )
+        or spec.protocol,
         read=n_read,
         added=counts["added"],
         updated=counts["updated"],

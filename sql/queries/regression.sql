@@ -4,7 +4,7 @@
 -- name: target_values
 -- Every utterance of a corpus in its protocol's folds, with the chosen rating (NULL where the
 -- corpus has none for that utterance).
-SELECT l.utt_id, f.speaker, f.fold, f.protocol,
+SELECT l.utt_id, f.speaker, f.fold, f.protocol, f.session,
     CASE $target WHEN 'valence' THEN l.valence WHEN 'activation' THEN l.activation
         WHEN 'dominance' THEN l.dominance END AS value
 FROM labels l JOIN folds f USING (utt_id)
