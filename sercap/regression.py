@@ -140,6 +140,7 @@ def load_target_dataset(
         meta = meta.filter(pl.col("utt_id").is_in(kept.implode()))
     n_missing = int(meta["value"].is_null().sum())
     meta = meta.filter(pl.col("value").is_not_null())
+    d.refuse_audio_in_two_folds(wh, corpus, meta)
     if meta.is_empty():
         raise SercapError(
             f"no utterance of corpus {corpus!r} kept by label map {label_map!r} has any "

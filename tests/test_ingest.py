@@ -578,6 +578,12 @@ def test_the_same_recording_under_two_speakers_or_corpora_is_noted(tmp_path: Pat
         noted = ingest(wh, "manifest", manifest)
         assert [(r[0], r[3]) for r in noted.same_audio] == [("a", "a2")]
         assert "note: 1 utterance pair(s) hold the same audio" in str(noted)
+        # ... and training refuses them once they lie in two folds (s0 and s1: two folds)
+        from sercap.data import labelled_utterances
+        from sercap.errors import SercapError
+
+        with pytest.raises(SercapError, match="holds 1 recording.s. under two speakers in two"):
+            labelled_utterances(wh, "manifest", "manifest")
         # the same file in another corpus
         other = tmp_path / "other.csv"
         pl.DataFrame([("corpus/b.wav", "ang", "t0", "x")], schema=columns,

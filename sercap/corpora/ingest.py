@@ -106,8 +106,9 @@ class IngestSummary:
         where = "" if other_corpus == self.corpus else f" of corpus {other_corpus!r}"
         return (
             f"note: {len(self.same_audio)} utterance pair(s) hold the same audio under two "
-            f"speakers or corpora (first: {utt} and {other}{where}); speaker-independent "
-            "folds, and cross-corpus cells, would test on recordings they trained on"
+            f"speakers or corpora (first: {utt} and {other}{where}); folds and cross-corpus "
+            "cells would test on recordings they trained on, so training refuses such a pair "
+            "in two folds, and cross-corpus such a pair in two corpora"
         )
 
     def audio_line(self) -> str | None:
