@@ -26,7 +26,8 @@ from sercap.data import Dataset
 from sercap.errors import BadParameterError, SercapError, option
 from sercap.evaluate import data_notes
 from sercap.experiment import DataRequest, data_request, load_for, run_model
-from sercap.format import mark_normalised, md_cell, norm_tag, protocol_caption
+from sercap.format import md_cell, norm_tag, protocol_caption
+from sercap.run_labels import QUICK_PARAMS, display_name
 from sercap.store import Warehouse
 from sercap.store import runs as store_runs
 
@@ -252,7 +253,7 @@ def bench_table(wh: Warehouse, run_ids: Sequence[str]) -> pl.DataFrame:
             versions.setdefault(r["feature_set"], set()).add(r["feature_set_hash"])
     names = []
     for r in frame.iter_rows(named=True):
-        name = _display_name(r)
+        name = display_name(r)
         if len(versions.get(r["feature_set"], ())) > 1:  # runs on two versions of one set
             name += f" [{r['feature_set']}@{str(r['feature_set_hash'] or '')[:8]}]"
         names.append(name)
@@ -264,47 +265,6 @@ def bench_table(wh: Warehouse, run_ids: Sequence[str]) -> pl.DataFrame:
         .sort(["by_hand_", "ua"], descending=[False, True])
         .drop("by_hand_")
     )
-
-
-def _display_name(run: dict) -> str:
-    """``svm``, ``svm [compare2016]``, ``svm columns /^mfcc_/``, ``avg(svm+xgb)`` or, with
-    unequal weights, ``avg(svm×0.67+xgb×0.33)``: what a row of the table is."""
-    if run["kind"] == "ensemble":
-        members = json.loads(run["params_json"] or "{}").get("members", [])
-        weights = run.get("weights")
-        if weights and len(weights) == len(members) and len(set(weights)) > 1:
-            total = sum(weights)
-            members = [f"{m}×{w / total:.2f}" for m, w in zip(members, weights, strict=True)]
-        return "avg(" + "+".join(mark_normalised(members, run)) + ")"
-    name = run["model"]
-    if run["feature_set"] not in (None, "default", "mel", "transcripts", "default+transcripts"):
-        name += f" [{run['feature_set']}]"
-    if run.get("columns"):
-        name += f" columns /{run['columns']}/"
-    return name + _params_tag(run) + (" nested-tuned" if run.get("tuned") else "")
-
-
-def _params_tag(run: dict) -> str:
-    """`` (quick)`` for the demo's settings, `` (C=0.1)`` for parameters set by hand, ``""``
-    for the model's defaults: a run whose parameters someone chose (perhaps by its score on
-    these folds) never reads as the default recipe.
-
-    >>> _params_tag({"model": "svm", "params_json": '{"C": 0.1}'})
-    ' (C=0.1)'
-    >>> _params_tag({"model": "cnn", "params_json": '{"epochs": 10}'})
-    ' (quick)'
-    >>> _params_tag({"model": "svm", "params_json": "{}"})
-    ''
-    """
-    params = json.loads(run.get("params_json") or "{}")
-    if not params or run.get("tuned") or run.get("tuned_from"):  # each fold its own: named so
-        return ""
-    if params == QUICK_PARAMS.get(run["model"]):
-        return " (quick)"
-    shown = ", ".join(
-        f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in sorted(params.items())
-    )
-    return f" ({shown})"
 
 
 def row_labels(table: pl.DataFrame) -> dict[str, str]:
@@ -413,21 +373,6 @@ def write_bench_report(
     written["csv"] = out_dir / "bench.csv"
     return written
 
-
-#: Settings small enough for the demo (minutes on 2 cores), large enough to learn.
-QUICK_PARAMS: dict[str, dict] = {
-    "rf": {"n_estimators": 200},
-    "trees": {"rf__n_estimators": 200},
-    "dnn": {"epochs": 40, "patience": 10, "n_seeds": 1},
-    "lstm": {"epochs": 6, "hidden_size": 64, "num_layers": 1, "max_frames": 200},
-    "cnn": {"epochs": 10},
-    "resnet18": {"epochs": 5},
-    # 4 epochs at 128-frame crops (24 SGD steps on the demo's folds) left resnet34 at chance
-    # on the demo corpus (WA 0.283 < the majority share 0.305); twice the steps on half-width
-    # crops: UA 0.391, WA 0.323, 191 s instead of 137 s (demo folds, seen: disclosed)
-    "resnet34": {"epochs": 8, "crop_frames": 64},
-    "text-cnn": {"epochs": 20},
-}
 
 #: The seed project's combination: a CNN on images, the MFCC DNN and the tree ensemble.
 SEED_ENSEMBLE = ("resnet34", "dnn", "trees")

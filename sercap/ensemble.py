@@ -19,6 +19,7 @@ import polars as pl
 from sercap.data import Dataset
 from sercap.errors import BadParameterError, SercapError, option
 from sercap.evaluate import CVResult, score, store_run
+from sercap.run_labels import display_name
 from sercap.store import Warehouse
 from sercap.store import runs as store_runs
 from sercap.store.runs import get_run
@@ -160,7 +161,7 @@ def ensemble_runs(
         "ensemble",
         result,
         params={
-            "members": [r["model"] for r in runs],
+            "members": [display_name(r) for r in runs],  # (what each is, tags and all)
             "members_chosen_by": FIXED_RULE if fixed_rule else "hand",
         },
         seed=int(runs[0]["seed"] or 0),

@@ -662,11 +662,13 @@ def store_run(
     members: list[str] | None = None,
     weights: list[float] | None = None,
     fold_params: dict[str, dict] | None = None,
+    overrides: dict | None = None,
 ) -> str:
     """Store a run and its out-of-fold predictions in one transaction; return its id.
 
     ``fold_params`` (nested tuning) are the parameters each outer fold was scored with;
-    ``params`` are then those of the final study, which `predict` fits on all the data.
+    ``params`` are then those of the final study, which `predict` fits on all the data,
+    and ``overrides`` those set by hand over the tuned ones (in each of them).
     """
     run_id = new_run_id(model)
     rows = result.evaluated
@@ -680,6 +682,7 @@ def store_run(
         "speaker_norm": data.speaker_norm,
         "params_json": params_json(params), "seed": seed,
         "tuned_from": tuned_from, "members": members, "weights": weights,
+        "overrides_json": params_json(overrides) if overrides else None,
         "classes": data.classes, "n_utterances": int(len(rows)),
         "n_folds": len(result.fold_names), "ua": result.pooled.ua, "wa": result.pooled.wa,
         "macro_f1": result.pooled.macro_f1, "ua_fold_mean": stats["ua_fold_mean"],

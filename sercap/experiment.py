@@ -239,6 +239,12 @@ class RunPlan:
     stored_params: dict | None = None  # tuned: the final study's (for predict)
     tuned_from: str | None = None
 
+    @property
+    def overrides(self) -> dict | None:
+        """The parameters set by hand over a tuned run's (None for a default run: there
+        ``params`` are all its parameters)."""
+        return (self.params or None) if self.tuned_from else None
+
 
 def plan_run(
     wh: Warehouse,
@@ -267,7 +273,7 @@ def store_planned(
     stored = plan.params if plan.stored_params is None else plan.stored_params
     run_id = store_run(
         wh, data, plan.model, result, params=stored, seed=seed, tuned_from=plan.tuned_from,
-        fold_params=plan.fold_params,
+        fold_params=plan.fold_params, overrides=plan.overrides,
     )  # fmt: skip
     return RunOutcome(
         run_id=run_id, result=result, params=stored, tuned_from=plan.tuned_from,

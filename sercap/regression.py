@@ -349,8 +349,10 @@ def store_regression_run(
     seed: int,
     tuned_from: str | None = None,
     fold_params: dict[str, dict] | None = None,
+    overrides: dict | None = None,
 ) -> str:
-    """Store a regression run and its out-of-fold predictions in one transaction; its id."""
+    """Store a regression run and its out-of-fold predictions in one transaction; its id.
+    ``overrides``: parameters set by hand over a tuned run's (as :func:`store_run`)."""
     import pyarrow as pa
 
     from sercap.evaluate import data_sha256, new_run_id, versions_json
@@ -364,6 +366,7 @@ def store_regression_run(
         "speaker_norm": data.speaker_norm,
         "params_json": json.dumps(params or {}, sort_keys=True, default=str), "seed": seed,
         "tuned_from": tuned_from, "n_utterances": int(len(rows)),
+        "overrides_json": json.dumps(overrides, sort_keys=True, default=str) if overrides else None,
         "n_folds": len(result.fold_names), "target": data.target,
         "ccc": result.pooled.ccc, "pearson": result.pooled.pearson, "mae": result.pooled.mae,
         **result.fold_stats(), "fit_s": result.fit_s, "duration_s": result.duration_s,
@@ -428,7 +431,7 @@ def _fit_and_store(
     stored = plan.params if plan.stored_params is None else plan.stored_params
     run_id = store_regression_run(
         wh, data, model, result, params=stored, seed=seed, tuned_from=plan.tuned_from,
-        fold_params=plan.fold_params,
+        fold_params=plan.fold_params, overrides=plan.overrides,
     )  # fmt: skip
     return run_id, result
 

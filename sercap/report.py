@@ -19,6 +19,7 @@ from sercap.format import (  # noqa: F401  (re-exported: they lived here)
     print_frame,
     write_frame,
 )
+from sercap.run_labels import params_tag
 from sercap.store import Warehouse, catalog
 from sercap.store import runs as store_runs
 
@@ -119,15 +120,15 @@ def regression_section(wh: Warehouse, corpus: str) -> list[str]:
 
 
 def _regression_setting(run: dict) -> str:
-    """``svm``, ``svm [basic]``, ``svm columns /^mfcc/``, ``svm (iemocap4 utterances)``: what
-    tells two rows of the same target and model apart."""
+    """``svm``, ``svm [basic]``, ``svm columns /^mfcc/``, ``svm (C=30)``, ``svm (iemocap4
+    utterances)``: what tells two rows of the same target and model apart."""
     name = run["model"]
     if run["feature_set"] not in (None, "default", "mel"):
         name += f" [{run['feature_set']}]"
     if run.get("columns"):
         name += f" columns /{run['columns']}/"
     chosen_by = str(run.get("label_map") or "").partition(".")[2]
-    return name + (f" ({chosen_by} utterances)" if chosen_by else "")
+    return name + params_tag(run) + (f" ({chosen_by} utterances)" if chosen_by else "")
 
 
 def write_report(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -109,6 +110,28 @@ def test_tune_releases_and_reopens_the_callers_warehouse(issue_example) -> None:
     assert wh.scalar("SELECT count(*) FROM tuned_params WHERE model = 'xgb'") == n_studies
     tuned = sercap.train(wh, "xgb", tuned=True, params={"n_estimators": 20})
     assert tuned.record["tuned_from"].startswith(issue_example["study"].name)
+
+
+def test_parameters_set_over_tuned_ones_make_a_configuration_of_their_own(issue_example):
+    """`train --tuned --params …` read as plain "xgb nested-tuned" and replaced the real
+    nested-tuned run in the report: overrides perhaps tried against the outer folds read
+    as the nested-tuned figure."""
+    from sercap.compare import bench_table
+    from sercap.report import newest_runs
+
+    wh = issue_example["wh"]
+    by_hand = sercap.train(wh, "xgb", tuned=True, params={"n_estimators": 20})
+    plain = sercap.train(wh, "xgb", tuned=True)
+    assert json.loads(by_hand.record["overrides_json"]) == {"n_estimators": 20}
+    assert plain.record["overrides_json"] is None
+    shown = newest_runs(wh, plain.record["corpus"], plain.record["label_map"])
+    assert {by_hand.run_id, plain.run_id} <= set(shown)
+    table = bench_table(wh, [by_hand.run_id, plain.run_id])
+    names = dict(zip(table["run_id"], table["name"], strict=True))
+    assert names == {
+        by_hand.run_id: "xgb (n_estimators=20) nested-tuned",
+        plain.run_id: "xgb nested-tuned",
+    }
 
 
 def test_a_study_picture_is_never_written_among_the_warehouses_own_files(issue_example) -> None:

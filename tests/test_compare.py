@@ -4,15 +4,12 @@ The full bench (models trained, report written) is exercised in test_report and 
 here are the decisions in between, on hand-made runs.
 """
 
-import json
-
 import polars as pl
 import pytest
 
 from sercap.compare import (
     TABULAR_MODELS,
     BenchSpec,
-    _display_name,
     bench_table,
     fixed_ensembles,
     plan_bench,
@@ -41,21 +38,6 @@ def test_plan_bench_defaults_dedupes_and_checks_names() -> None:
     assert plan_bench(["svm", "xgb", "svm"]) == [BenchSpec("svm"), BenchSpec("xgb")]
     with pytest.raises(SercapError, match="unknown model 'svn'"):
         plan_bench(["svn"])
-
-
-def test_display_names_say_what_a_row_is() -> None:
-    assert BenchSpec("svm", "compare2016").label == "svm [compare2016]"
-    assert _display_name({"kind": "model", "model": "svm", "feature_set": "default"}) == "svm"
-    assert _display_name({"kind": "model", "model": "cnn", "feature_set": "mel"}) == "cnn"
-    named = {"kind": "model", "model": "lgbm", "feature_set": "egemaps02"}
-    assert _display_name(named) == "lgbm [egemaps02]"
-    ensemble = {"kind": "ensemble", "params_json": json.dumps({"members": ["svm", "dnn"]})}
-    assert _display_name(ensemble) == "avg(svm+dnn)"
-    assert _display_name({**ensemble, "weights": [1.0, 1.0]}) == "avg(svm+dnn)"
-    weighted = {**ensemble, "weights": [2.0, 1.0]}  # a weighted average says its weights
-    assert _display_name(weighted) == "avg(svm×0.67+dnn×0.33)"
-    tuned = {"kind": "model", "model": "svm", "feature_set": "default", "tuned": True}
-    assert _display_name(tuned) == "svm nested-tuned"
 
 
 def test_bench_ensembles_are_fixed_before_any_score(wh) -> None:

@@ -558,3 +558,17 @@ def test_a_fold_with_one_rating_to_train_on_is_named(rated: Warehouse) -> None:
     )
     with pytest.raises(SercapError, match=r"^fold 01: every rating of its training part is 3"):
         sercap.train(rated, "svm", target="valence", progress=False)
+
+
+def test_a_regression_run_with_parameters_set_by_hand_is_a_row_of_its_own(rated) -> None:
+    """The report's regression table kept one row per model whatever its parameters: a
+    `--params '{"C": 30}'` run replaced the default run, named plainly "svm"."""
+    from sercap.report import _regression_setting
+    from sercap.store.regression import newest_regression_runs
+
+    default = sercap.train(rated, "svm", target="valence", progress=False).run_id
+    by_hand = sercap.train(rated, "svm", target="valence", params={"C": 30}, progress=False)
+    rows = {r["run_id"]: r for r in newest_regression_runs(rated, "toy").iter_rows(named=True)}
+    assert {default, by_hand.run_id} <= set(rows)
+    assert _regression_setting(rows[default]) == "svm"
+    assert _regression_setting(rows[by_hand.run_id]) == "svm (C=30)"

@@ -181,6 +181,31 @@ def test_report_keeps_the_newest_run_of_each_ensemble_recipe(wh, tmp_path) -> No
     assert sorted(shown) == sorted([*members, ensembles[1], weighted])
 
 
+def test_an_ensemble_of_members_with_other_parameters_is_another_recipe(wh) -> None:
+    """A recipe named each member's model, feature set and tuning but not its parameters:
+    a `bench --ensemble --quick` replaced the default-settings ensemble's row, under the
+    same name avg(svm+rf)."""
+    from sercap.ensemble import ensemble_runs
+    from sercap.report import newest_runs
+
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    ensembles = {}
+    for trees in (10, 20):
+        members = bench_models(
+            wh, [BenchSpec("svm"), BenchSpec("rf")], params={"rf": {"n_estimators": trees}},
+            progress=False,
+        )  # fmt: skip
+        ensembles[trees] = ensemble_runs(wh, members, fixed_rule=True)[0]
+    shown = newest_runs(wh, "toy", "emodb7")
+    assert set(ensembles.values()) <= set(shown)
+    table = bench_table(wh, list(ensembles.values()))
+    names = dict(zip(table["run_id"], table["name"], strict=True))
+    assert names == {
+        ensembles[10]: "avg(svm+rf (n_estimators=10))",
+        ensembles[20]: "avg(svm+rf (n_estimators=20))",
+    }
+
+
 def test_an_ensemble_chosen_by_hand_is_never_the_best_nor_ranked(wh, tmp_path) -> None:
     """`sercap ensemble A B --weights 3,1` (perhaps picked by reading test scores) sat in the
     results table like a declared ensemble and could be marked best; an equal-weight one

@@ -383,3 +383,51 @@ def test_a_commit_the_disk_cannot_take_is_one_line_and_stores_nothing(tmp_path: 
     wh.con = real
     assert wh.scalar("SELECT count(*) FROM t") == 0
     wh.close()
+
+
+def test_a_catalog_of_an_older_release_opens_read_only_as_this_release_reads_it(
+    tmp_path: Path,
+) -> None:
+    """A read-only command (report, predict, runs…) on a warehouse last written by an older
+    sercap failed on the first column or view column that release did not have (a Binder
+    error on runs.overrides_json, folds.session). The connection now gets stand-ins for
+    them; no byte of the warehouse changes."""
+    import hashlib
+
+    import duckdb
+
+    from tests.helpers import add_corpus
+
+    root = tmp_path / "wh"
+    with connect(root) as wh:
+        add_corpus(wh, protocol="speaker-kfold-5", n_speakers=6, sessions=True)
+        wh.execute(
+            "INSERT INTO runs (run_id, kind, model, corpus, label_map, protocol) "
+            "VALUES ('r1', 'model', 'svm', 'toy', 'emodb7', 'speaker-kfold-5')"
+        )
+    older = duckdb.connect(str(root / "sercap.duckdb"))  # as the previous release left it
+    older.execute("ALTER TABLE runs DROP COLUMN overrides_json")
+    older.execute("DROP TABLE shared_emotions")
+    older.execute(
+        "CREATE OR REPLACE VIEW folds AS SELECT utt_id, corpus, speaker, "
+        "'speaker-kfold-5' AS protocol, speaker AS fold FROM utterances"
+    )
+    older.execute("UPDATE schema_info SET value = 'older' WHERE key = 'schema_sql'")
+    older.close()
+
+    def digest() -> dict[str, str]:
+        return {
+            str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*"))
+            if p.is_file()
+        }
+
+    before = digest()
+    with connect(root, read_only=True) as wh:
+        assert wh.query("SELECT run_id, overrides_json FROM runs").rows() == [("r1", None)]
+        folds = wh.query("SELECT DISTINCT protocol, session IS NOT NULL AS s FROM folds")
+        assert folds.rows() == [("session-kfold-5", True)]
+        assert wh.scalar("SELECT count(*) FROM shared_emotions") == 0
+    assert digest() == before
+    with connect(root) as wh:  # a writable open migrates the catalog itself
+        assert wh.scalar("SELECT count(*) FROM runs WHERE overrides_json IS NULL") == 1

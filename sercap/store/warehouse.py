@@ -701,6 +701,63 @@ def _apply_schema_statements(con: duckdb.DuckDBPyConnection, database: str) -> N
     con.execute("INSERT OR REPLACE INTO schema_info VALUES ('schema_sql', ?)", [fingerprint])
 
 
+_ADDED_COLUMN = re.compile(
+    r"^\s*ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+IF\s+NOT\s+EXISTS\s+(\w+)\s+([^;]+?)\s*;?\s*$",
+    flags=re.I | re.S,
+)
+_NEW_TABLE = re.compile(r"^\s*CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS\s+(\w+)", flags=re.I)
+_VIEW = re.compile(r"^\s*CREATE\s+OR\s+REPLACE\s+VIEW\s+", flags=re.I)
+
+
+def _shadow_older_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """On a read-only connection to a catalog last set up by an older sercap's ``sql/``
+    files, temporary stand-ins for what the newer files add: each missing table (empty),
+    each table missing a column as a view with that column NULL, and every view of the
+    files as this sercap defines it. Nothing is written: the stand-ins live in this
+    connection only, and the next writable open migrates the catalog itself.
+
+    Without them a read-only command (``report``, ``predict``, ``runs``…) on a warehouse
+    written by the previous release failed on the first column or view column it named.
+    """
+    fingerprint, names = _schema_fingerprint()
+    if _schema_is_current(con, fingerprint, names):
+        return
+    database = con.execute("SELECT current_database()").fetchall()[0][0]
+    columns: dict[str, set[str]] = {}
+    for table, column in con.execute(
+        "SELECT table_name, column_name FROM duckdb_columns() "
+        "WHERE database_name = current_database() AND schema_name = 'main'"
+    ).fetchall():
+        columns.setdefault(table, set()).add(column)
+    missing: dict[str, list[str]] = {}  # table -> "NULL::TYPE AS column" of each added one
+    views: list[str] = []
+    made: set[str] = set()  # tables made here, empty (a column added to them: added there)
+    for path in sorted(sql_dir().glob("[0-9]*.sql")):
+        for statement in con.extract_statements(path.read_text()):
+            text = "\n".join(
+                line for line in statement.query.splitlines() if not line.lstrip().startswith("--")
+            )
+            if (new := _NEW_TABLE.match(text)) and new.group(1) not in columns:
+                con.execute(_NEW_TABLE.sub(lambda m: f"CREATE TEMP TABLE {m.group(1)}", text, 1))
+                columns[new.group(1)] = set()
+                made.add(new.group(1))
+            elif added := _ADDED_COLUMN.match(text):
+                table, column, kind = added.groups()
+                if table in made:
+                    con.execute(text)
+                elif column not in columns.get(table, {column}):
+                    missing.setdefault(table, []).append(f"NULL::{kind} AS {column}")
+            elif _VIEW.match(text):
+                views.append(_VIEW.sub("CREATE OR REPLACE TEMP VIEW ", text, 1))
+    quoted = '"' + database.replace('"', '""') + '"'
+    for table, extra in missing.items():
+        con.execute(
+            f"CREATE TEMP VIEW {table} AS SELECT *, {', '.join(extra)} FROM {quoted}.main.{table}"
+        )
+    for view in views:
+        con.execute(view)
+
+
 def _refuse_pattern_characters(root: Path) -> None:
     """One line for a warehouse whose absolute path holds ``*``, ``?`` or ``[``: DuckDB reads
     every part path as a file pattern, so ``/data/exp[1]`` read the parts of ``/data/exp1``
@@ -803,6 +860,7 @@ def _open(root: Path, database: str, read_only: bool, wait_s: float) -> Warehous
                     f"{database}: schema version differs from this sercap's; open it once "
                     "without read-only access to migrate it"
                 )
+            _shadow_older_schema(con)
         else:
             _apply_schema(con, database)
         wh = Warehouse(root=root, con=con, read_only=read_only)

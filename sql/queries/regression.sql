@@ -15,11 +15,12 @@ ORDER BY l.utt_id;
 INSERT INTO runs (run_id, kind, model, corpus, label_map, protocol, feature_set,
     feature_set_hash, columns, speaker_norm, params_json, seed, tuned_from, n_utterances,
     n_folds, target, ccc, pearson, mae, ccc_fold_mean, ccc_fold_std, fit_s, duration_s,
-    versions_json, fold_params_json, data_sha256, started_at)
+    versions_json, fold_params_json, data_sha256, overrides_json, started_at)
 VALUES ($run_id, $kind, $model, $corpus, $label_map, $protocol, $feature_set,
     $feature_set_hash, $columns, $speaker_norm, $params_json, $seed, $tuned_from,
     $n_utterances, $n_folds, $target, $ccc, $pearson, $mae, $ccc_fold_mean, $ccc_fold_std,
-    $fit_s, $duration_s, $versions_json, $fold_params_json, $data_sha256, now());
+    $fit_s, $duration_s, $versions_json, $fold_params_json, $data_sha256, $overrides_json,
+    now());
 
 -- name: regression_predictions
 SELECT utt_id, fold, value, predicted FROM regression_predictions
@@ -32,9 +33,10 @@ FROM runs WHERE list_contains($ids, run_id) AND target IS NOT NULL;
 
 -- name: newest_regression_runs
 -- The newest regression run of each (target, model, feature set, columns, label map that
--- chose the utterances, speaker norm, tuned) of a corpus: chosen by time, never by score.
+-- chose the utterances, speaker norm, tuned, parameters set by hand) of a corpus: chosen by
+-- time, never by score.
 SELECT target, model, feature_set, columns, label_map, speaker_norm,
-    tuned_from IS NOT NULL AS tuned,
+    tuned_from IS NOT NULL AS tuned, tuned_from, params_json, overrides_json,
     round(ccc, 4) AS ccc, round(pearson, 4) AS pearson, round(mae, 4) AS mae,
     round(ccc_fold_mean, 4) AS ccc_fold_mean, round(ccc_fold_std, 4) AS ccc_fold_std,
     n_utterances, run_id
@@ -42,7 +44,8 @@ FROM runs
 WHERE corpus = $corpus AND target IS NOT NULL
 QUALIFY row_number() OVER (
     PARTITION BY target, model, feature_set, columns, label_map, speaker_norm,
-        tuned_from IS NOT NULL
+        tuned_from IS NOT NULL,
+        coalesce(CASE WHEN tuned_from IS NULL THEN params_json ELSE overrides_json END, '{}')
     ORDER BY started_at DESC
 ) = 1
 ORDER BY target, model, run_id;

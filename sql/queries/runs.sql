@@ -6,12 +6,14 @@ INSERT INTO runs (run_id, kind, model, corpus, label_map, protocol, feature_set,
     feature_set_hash, columns, speaker_norm, params_json, seed, tuned_from, members,
     weights, classes, n_utterances, n_folds, ua, wa, macro_f1, ua_fold_mean,
     ua_fold_std, wa_fold_mean, wa_fold_std, f1_fold_mean, f1_fold_std, confusion_json,
-    fit_s, duration_s, versions_json, fold_params_json, data_sha256, started_at)
+    fit_s, duration_s, versions_json, fold_params_json, data_sha256, overrides_json,
+    started_at)
 VALUES ($run_id, $kind, $model, $corpus, $label_map, $protocol, $feature_set,
     $feature_set_hash, $columns, $speaker_norm, $params_json, $seed, $tuned_from, $members,
     $weights, $classes, $n_utterances, $n_folds, $ua, $wa, $macro_f1, $ua_fold_mean,
     $ua_fold_std, $wa_fold_mean, $wa_fold_std, $f1_fold_mean, $f1_fold_std, $confusion_json,
-    $fit_s, $duration_s, $versions_json, $fold_params_json, $data_sha256, now());
+    $fit_s, $duration_s, $versions_json, $fold_params_json, $data_sha256, $overrides_json,
+    now());
 
 -- name: find_run
 -- (members_norm: each member's speaker normalisation, in the order of members)
@@ -54,9 +56,11 @@ FROM runs r ORDER BY started_at DESC LIMIT $n;
 -- name: newest_per_configuration
 -- A model's configuration includes its parameters: a run with parameters set by hand
 -- (`--params '{"C": 0.1}'`) or the demo's quick settings is a row of its own, never the row
--- of the model's defaults (a nested-tuned run is one configuration whatever it chose).
+-- of the model's defaults (a nested-tuned run is one configuration whatever it chose, but
+-- parameters set by hand over the tuned ones, overrides_json, make another).
 -- An ensemble's configuration is its recipe, what each member is in order (model, feature
--- set, columns, speaker normalisation, tuned), the weights and who chose the members (a
+-- set, columns, speaker normalisation, tuned, parameters set by hand: a `--quick` member is
+-- not a default one), the weights and who chose the members (a
 -- hand-made average must not replace bench's declared one), not which member runs it
 -- averaged: a second `bench --ensemble` replaces the first one's row instead of adding a
 -- second (and a best-of-N). With a member run deleted, its member ids stand in.
@@ -71,7 +75,9 @@ recipes AS (
     SELECT s.run_id,
         CASE WHEN count(m.run_id) = count(*) THEN string_agg(concat_ws('|',
             m.model, coalesce(m.feature_set, ''), coalesce(m.columns, ''), m.speaker_norm,
-            m.tuned_from IS NOT NULL), ' + ' ORDER BY s.slot) END AS recipe
+            m.tuned_from IS NOT NULL, coalesce(CASE WHEN m.tuned_from IS NULL
+                THEN m.params_json ELSE m.overrides_json END, '{}')),
+            ' + ' ORDER BY s.slot) END AS recipe
     FROM slots s LEFT JOIN runs m ON m.run_id = s.member
     GROUP BY s.run_id
 )
@@ -80,7 +86,8 @@ FROM here h LEFT JOIN recipes r USING (run_id)
 GROUP BY h.model, h.feature_set, h.columns, h.speaker_norm, h.tuned_from IS NOT NULL, h.kind,
     coalesce(r.recipe, h.members::VARCHAR), h.weights,
     json_extract_string(h.params_json, '$.members_chosen_by'),
-    CASE WHEN h.kind = 'model' AND h.tuned_from IS NULL THEN coalesce(h.params_json, '{}') END
+    CASE WHEN h.kind = 'model' THEN coalesce(CASE WHEN h.tuned_from IS NULL
+        THEN h.params_json ELSE h.overrides_json END, '{}') END
 ORDER BY 1;
 
 -- name: newest_per_model
@@ -107,7 +114,7 @@ ORDER BY started_at DESC, run_id DESC LIMIT 1;
 -- (members_norm: each member's speaker normalisation, in the order of members)
 SELECT run_id, model, kind, feature_set, feature_set_hash, label_map, protocol, speaker_norm,
     tuned_from IS NOT NULL AS tuned, ua, wa, macro_f1, ua_fold_mean, ua_fold_std, fit_s,
-    classes, confusion_json, members, params_json, columns, weights,
+    classes, confusion_json, members, params_json, overrides_json, columns, weights,
     (SELECT list(m.speaker_norm ORDER BY list_position(r.members, m.run_id)) FROM runs m
         WHERE list_contains(r.members, m.run_id)) AS members_norm
 FROM runs r WHERE list_contains($ids, run_id);
