@@ -364,6 +364,16 @@ def stale_audio_line(
     return f"{found[0].what}: {found[0].detail}" if found else None
 
 
+def missing_audio(wh: Warehouse) -> list[str]:
+    """The audio files of stored utterances that are no longer there (each once, sorted).
+
+    Not damage: the stored features belong to the audio that was, and stay. But the next
+    ``ingest`` drops them, and ``extract`` cannot compute them again, so ``check`` says so
+    (:func:`_audio_problems` leaves a missing file to ingest)."""
+    paths = {path for path, _, _ in catalog.extracted_audio(wh, None, None)}
+    return sorted(path for path in paths if not os.path.exists(path))
+
+
 def _audio_problems(
     wh: Warehouse,
     *,

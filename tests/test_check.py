@@ -437,6 +437,16 @@ def test_audio_changed_after_extraction_is_named_and_ingest_mends_it(tmp_path: P
     assert clean.exit_code == 0, clean.output
     trained = _run(w, "train", "svm")
     assert trained.exit_code == 0 and "audio:" not in trained.output, trained.output
+    # a file that is gone: check said "no problems", though the next ingest drops its
+    # features and extract cannot compute them again; now a note says so (exit 0: the
+    # stored features are still those of the audio that was)
+    (tmp_path / "corpus" / "good3.wav").rename(tmp_path / "good3-aside.wav")
+    gone = _run(w, "check")
+    assert gone.exit_code == 0 and "no problems" in gone.output, gone.output
+    assert "note: 1 audio file(s) (" in gone.output and "good3.wav) of stored utter" in (
+        gone.output
+    )
+    assert "the next ingest drops them" in gone.output
 
 
 def test_a_feature_set_row_edited_by_hand_is_found(wh_dir) -> None:

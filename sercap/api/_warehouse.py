@@ -210,12 +210,16 @@ class CheckResult(ShownAsText):
     parts: int
     leftovers: list[str] = field(default_factory=list)
     foreign: list[str] = field(default_factory=list)
+    #: audio files of stored utterances that are gone: their features stay as stored, but
+    #: the next ingest drops them and extract cannot compute them again
+    audio_gone: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return not self.problems
 
     def notes(self) -> list[str]:
-        """One line on the leftovers and one on the foreign files, where there are any."""
+        """One line each on the leftovers, the foreign files and the audio files gone, where
+        there are any."""
         out = []
         if self.leftovers:
             out.append(
@@ -228,6 +232,13 @@ class CheckResult(ShownAsText):
                 f"note: {_count(self.foreign, 'file(s) or folder(s)')} in sercap's own folders "
                 "are not sercap's; it neither reads nor removes them: move them out of the "
                 "warehouse"
+            )
+        if self.audio_gone:
+            out.append(
+                f"note: {_count(self.audio_gone, 'audio file(s)')} of stored utterances are "
+                "gone; their features stay as stored, but the next ingest drops them and "
+                "extract cannot compute them again: put the files back, or ingest to leave "
+                "those utterances out"
             )
         return out
 
@@ -277,6 +288,7 @@ def verify(wh: Warehouse) -> CheckResult:
     >>> wh.close()
     """
     from sercap.check import check as _check
+    from sercap.check import missing_audio
 
     problems = _check(wh)
     from sercap.store.layout import relative
@@ -285,7 +297,9 @@ def verify(wh: Warehouse) -> CheckResult:
 
     leftovers = [relative(wh.root, p) for p in [*unregistered_files(wh), *unrecorded_artifacts(wh)]]
     foreign = [relative(wh.root, p) for p in [*foreign_files(wh), *foreign_artifacts(wh)]]
-    return CheckResult(problems, len(all_part_paths(wh)), leftovers, foreign)
+    return CheckResult(
+        problems, len(all_part_paths(wh)), leftovers, foreign, audio_gone=missing_audio(wh)
+    )
 
 
 @_takes_warehouse

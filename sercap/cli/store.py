@@ -127,7 +127,8 @@ def check_command(ctx: click.Context, repair: bool) -> None:
     extractions row must point at a registered part that holds it, no utterance may be
     stored twice in a feature set, parts must belong to a set and to utterances the
     catalog still lists, and each stored utterance's audio file must still hold the bytes
-    ingest hashed. Prints one line per problem and exits 1 if any.
+    ingest hashed (a file that is gone is a note: the features stay, but the next ingest
+    drops them). Prints one line per problem and exits 1 if any.
       sercap check
       sercap check --repair && sercap extract && sercap images
     """
