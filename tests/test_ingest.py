@@ -608,3 +608,32 @@ def test_an_unfinished_wav_header_is_named_at_ingest(tmp_path: Path) -> None:
     assert summary.added == 1
     (problem,) = summary.problems
     assert "its header declares no samples, yet" in problem.message
+
+
+def test_a_row_rejected_on_a_second_ingest_says_its_earlier_version_stays(tmp_path: Path) -> None:
+    """A manifest row changed into an invalid one (a segment past the file's end) was a
+    problem line, while the utterance stored before from it stayed and was trained on,
+    with nothing saying so."""
+    import polars as pl
+
+    from sercap.corpora.ingest import ingest
+    from sercap.store import connect
+
+    root = tmp_path / "corpus"
+    _voices(root, "abc")
+    columns = ["path", "label", "speaker", "utt_id", "start", "end"]
+    rows = [(f"{n}.wav", "neu", f"s{i}", n, 0.0, 0.5) for i, n in enumerate("abc")]
+    manifest = root / "manifest.csv"
+    pl.DataFrame(rows, schema=columns, orient="row").write_csv(manifest)
+    with connect(tmp_path / "wh", memory=True) as wh:
+        first = ingest(wh, "manifest", manifest)
+        assert first.kept == [] and "stay as stored before" not in str(first)
+        rows[1] = ("b.wav", "neu", "s1", "b", 0.5, 1.5)  # past the end of a 0.6 s file
+        pl.DataFrame(rows, schema=columns, orient="row").write_csv(manifest)
+        second = ingest(wh, "manifest", manifest)
+        assert [p.message.split(":")[0] for p in second.problems] == ["b"]
+        assert second.kept == ["b"]
+        assert "note: 1 stored utterance(s) of corpus 'manifest' that this ingest does not " in (
+            str(second)
+        )
+        assert wh.scalar("SELECT end_s FROM utterances WHERE utt_id = 'b'") == 0.5

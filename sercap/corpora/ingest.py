@@ -75,6 +75,10 @@ class IngestSummary:
     #: Utterances whose file extract could not reach and that read fine now: their error
     #: rows were dropped, so extract tries them again.
     audio_back: int = 0
+    #: Stored utterances of this corpus that this ingest does not write (an earlier
+    #: manifest's rows, or a row it rejected) and whose file is still fine: left as they
+    #: were, and still trained on.
+    kept: list[str] = field(default_factory=list, repr=False)
     invalidation: Invalidation = field(default_factory=Invalidation)
     #: Files hashed now (the others kept the hash recorded for the same size/times/inode).
     hashed: int = 0
@@ -109,6 +113,17 @@ class IngestSummary:
             f"speakers or corpora (first: {utt} and {other}{where}); folds and cross-corpus "
             "cells would test on recordings they trained on, so training refuses such a pair "
             "in two folds, and cross-corpus such a pair in two corpora"
+        )
+
+    def kept_line(self) -> str | None:
+        """One line on stored utterances this ingest left as they were."""
+        if not self.kept:
+            return None
+        return (
+            f"note: {len(self.kept)} stored utterance(s) of corpus {self.corpus!r} that this "
+            f"ingest does not write (first: {self.kept[0]}) stay as stored before, and are "
+            "trained on; a row rejected above keeps its earlier version. To leave them out, "
+            f"ingest under a new name ({option('name')})"
         )
 
     def audio_line(self) -> str | None:
@@ -179,7 +194,7 @@ def ingest(
         ordered = sorted(problems, key=lambda p: (p.file or "", p.line or 0))
         first = f"; first: {ordered[0]}" if ordered else ""
         raise SercapError(f"{root}: no usable utterances ({len(problems)} problems{first})")
-    gone = _audio_gone(wh, corpus, utterances["utt_id"])
+    gone, kept = _audio_gone(wh, corpus, utterances["utt_id"])
     # A file that could not be reached when extract tried it: still missing, nothing to
     # drop (extract recorded why); readable again, its error rows go so extract retries it.
     failed = _failed_unreachable(wh, [*gone, *utterances["utt_id"]])
@@ -211,6 +226,7 @@ def ingest(
     summary = _summary(wh, corpus, spec, root, len(read), counts, problems)
     summary.audio_changed = len(changed_audio)
     summary.audio_gone = gone
+    summary.kept = kept
     summary.audio_back = len(back - changed_audio)
     summary.invalidation = invalidation
     summary.hashed, summary.hash_s = hashing
@@ -227,11 +243,12 @@ def _failed_unreachable(wh: Warehouse, utt_ids: list[str]) -> set[str]:
     }
 
 
-def _audio_gone(wh: Warehouse, corpus: str, written: pl.Series) -> dict[str, str]:
+def _audio_gone(wh: Warehouse, corpus: str, written: pl.Series) -> tuple[dict[str, str], list[str]]:
     """Stored utterances of ``corpus`` this ingest does not write whose file is missing or
-    unusable now → the reason. (One that is still fine, e.g. from an earlier manifest of the
-    same corpus, is left alone.)"""
+    unusable now → the reason; and those whose file is still fine (e.g. from an earlier
+    manifest of the same corpus, or a row this one rejected), which are left alone."""
     gone: dict[str, str] = {}
+    kept: list[str] = []
     reasons: dict[str, str | None] = {}
     for utt_id, path in corpora_store.stored_elsewhere(wh, corpus, written):
         if path not in reasons:
@@ -243,7 +260,9 @@ def _audio_gone(wh: Warehouse, corpus: str, written: pl.Series) -> dict[str, str
         reason = reasons[path]
         if reason is not None:
             gone[utt_id] = reason
-    return gone
+        else:
+            kept.append(utt_id)
+    return gone, sorted(kept)
 
 
 def _check_corpus_kind(wh: Warehouse, corpus: str, spec: CorpusKind) -> None:
