@@ -68,3 +68,35 @@ def is_interrupt(exc: BaseException | None) -> bool:
 
 #: How DuckDB reports a KeyboardInterrupt raised inside a Python function it was calling.
 _DUCKDB_WRAPPED = re.compile(r"failed: KeyboardInterrupt$")
+
+
+def import_whole(name: str) -> Any:
+    """``importlib.import_module(name)`` with Ctrl-C held back until the import is done,
+    then raised (as the handler in place would have had it).
+
+    A Ctrl-C inside ``import torch`` (seconds on a busy machine: a likely moment for a
+    notebook's Stop) left torch half-initialised in ``sys.modules``, and every torch model
+    failed for the rest of the session (``partially initialized module 'torch' has no
+    attribute 'cuda'``). Only the main thread can hold signals; elsewhere, and for a module
+    already imported, this is ``import_module``.
+
+    >>> import_whole("json").__name__
+    'json'
+    """
+    import importlib
+    import sys
+
+    if name in sys.modules or threading.current_thread() is not threading.main_thread():
+        return importlib.import_module(name)
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        module = importlib.import_module(name)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        if callable(previous):
+            previous(signal.SIGINT, None)  # sercap's own handler, or Python's: raises
+        elif previous != signal.SIG_IGN:
+            raise KeyboardInterrupt
+    return module

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 
+from sercap._interrupt import import_whole
 from sercap.errors import BadParameterError
 from sercap.models.base import SERModel, read_meta
 
@@ -46,7 +46,8 @@ class _Registry(MutableMapping[str, type[SERModel]]):
         if name in self._added:
             return self._added[name]
         module, cls, _kind = _TABLE[name]
-        return getattr(importlib.import_module(f"sercap.models.{module}"), cls)
+        # (whole: a Ctrl-C inside torch's import would break every torch model after it)
+        return getattr(import_whole(f"sercap.models.{module}"), cls)
 
     def __setitem__(self, name: str, cls: type[SERModel]) -> None:
         if name not in self._names:
