@@ -431,3 +431,21 @@ def test_a_catalog_of_an_older_release_opens_read_only_as_this_release_reads_it(
     assert digest() == before
     with connect(root) as wh:  # a writable open migrates the catalog itself
         assert wh.scalar("SELECT count(*) FROM runs WHERE overrides_json IS NULL") == 1
+
+
+def test_an_interrupted_query_is_a_keyboard_interrupt(tmp_path: Path) -> None:
+    """DuckDB reports a Ctrl-C as RuntimeError("Query interrupted"): a notebook's `except
+    KeyboardInterrupt` around wh.query or sercap.sql missed it."""
+    import threading
+
+    import sercap
+
+    with connect(tmp_path / "wh") as wh:
+        slow = "SELECT sum(hash(range)) FROM range(40000000000)"
+        for call in (lambda: wh.query(slow), lambda: sercap.sql(wh, slow)):
+            timer = threading.Timer(0.5, wh.con.interrupt)
+            timer.start()
+            with pytest.raises(KeyboardInterrupt):
+                call()
+            timer.join()
+        assert wh.scalar("SELECT 1") == 1  # and the warehouse goes on

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sercap._interrupt import is_interrupt
 from sercap.errors import BadParameterError, SercapError
 
 if TYPE_CHECKING:  # only for annotations: the heavy modules load when a verb runs
@@ -62,7 +63,12 @@ def _takes_warehouse(func: Callable[..., Any]) -> Callable[..., Any]:
             wh.release()
             if not wh.closed:
                 wh.views_current()
-        return func(*args, **kwargs)
+        try:
+            return func(*args, **kwargs)
+        except Exception as exc:  # DuckDB's "Query interrupted" is a RuntimeError
+            if is_interrupt(exc):
+                raise KeyboardInterrupt from exc
+            raise
 
     return checked
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from sercap._interrupt import is_interrupt
 from sercap._lazy import pl
 from sercap.errors import (
     NotFoundError,
@@ -237,8 +238,10 @@ class Warehouse:
         block, as one line naming it and the repair (:func:`damaged_part_error`)."""
         try:
             yield
-        except duckdb.Error as exc:
-            damaged = damaged_part_error(exc, self.root)
+        except Exception as exc:
+            if is_interrupt(exc):  # a Ctrl-C, as DuckDB reports it ("Query interrupted"):
+                raise KeyboardInterrupt from exc  # Python's own, as everywhere else
+            damaged = damaged_part_error(exc, self.root)  # (None: not a DuckDB error)
             if damaged is None:
                 raise
             raise damaged from exc
