@@ -1039,3 +1039,35 @@ def test_columns_for_a_model_that_reads_no_functionals_is_one_line() -> None:
         with pytest.raises(sercap.BadParameterError, match=f"does not apply to {model}: it reads"):
             sercap.train(wh, model, columns="^mfcc", progress=False)
     wh.close()
+
+
+def test_a_tuning_that_cannot_reopen_the_warehouse_says_how_to_record_it(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """tune closes the caller's wh while trials run; when another process took the write
+    lock meanwhile, the reopen raised WarehouseBusyError, nothing was recorded, and the
+    advice that followed ("run sercap tune … first") ran every trial again."""
+    from sercap.errors import WarehouseBusyError
+    from sercap.store import connect
+    from tests.helpers import add_corpus, add_features
+
+    wh = connect(tmp_path / "wh")
+    add_features(wh, add_corpus(wh, n_speakers=4, per_class=3))
+
+    def busy(*args, **kwargs):
+        raise WarehouseBusyError("in use by another process (PID 1)")
+
+    monkeypatch.setattr("sercap.store.connect", busy)
+    with pytest.raises(sercap.SercapError) as caught:
+        sercap.tune(wh, "svm", trials=2, progress=False)
+    monkeypatch.undo()
+    said = str(caught.value)
+    assert "is done, but the warehouse could not be opened again" in said, said
+    assert "top_up" in said and "without new trials" in said
+    wh = connect(tmp_path / "wh")
+    assert wh.scalar("SELECT count(*) FROM tuned_params") == 0
+    study = sercap.tune(wh, "svm", trials=2, top_up=True, progress=False)
+    assert wh.scalar("SELECT count(*) FROM tuned_params") == len(study.folds) + 1
+    trials = sercap.load_study(wh, "svm").trials
+    assert trials.group_by("study").len()["len"].to_list() == [2] * (len(study.folds) + 1)
+    wh.close()

@@ -443,6 +443,7 @@ def tune(
     database = _database_file(wh)
     if database:  # let other processes use the warehouse while trials run
         wh.close()
+    reopen_failed: SercapError | None = None
     try:
         result = run_nested(
             model,
@@ -478,7 +479,18 @@ def tune(
         ) from exc
     finally:
         if database:  # the caller's wh works again, whatever happened
-            wh.con = _connect(wh.root).con
+            try:
+                wh.con = _connect(wh.root).con
+            except SercapError as exc:  # another process took the lock meanwhile
+                reopen_failed = exc
+    if reopen_failed is not None:
+        raise SercapError(
+            f"tuning {label} is done, but the warehouse could not be opened again to record "
+            f"it ({reopen_failed}); its trials are kept in the study storage",
+            hint=f"once the warehouse is free, run the same tuning with {option('top_up')} "
+            "True: it records them without new trials (then sercap.connect the warehouse "
+            "again: this wh is closed)",
+        ) from reopen_failed
     store_nested(wh, result, model, data, label)
     return Study(name, model, label, result, wh.root)
 
