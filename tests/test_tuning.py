@@ -668,7 +668,7 @@ def test_a_study_is_not_resumed_on_replaced_recordings(tmp_path) -> None:
     # a recording of fold 01's own test speaker: its study never read it, and resumes
     wh.execute("UPDATE utterances SET audio_sha256 = 'new bytes' WHERE utt_id = 'toy_01_ang_0'")
     sercap.tune(wh, "svm", **common)
-    wh.execute("UPDATE utterances SET audio_sha256 = 'other new bytes' WHERE utt_id = 'toy_02_ang_0'")
+    wh.execute("UPDATE utterances SET audio_sha256 = 'new bytes 2' WHERE utt_id = 'toy_02_ang_0'")
     with pytest.raises(SercapError, match="was tuned on other data"):
         sercap.tune(wh, "svm", **common)
     sercap.tune(wh, "svm", study="again", **common)  # a new name starts over

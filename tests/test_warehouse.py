@@ -449,3 +449,25 @@ def test_an_interrupted_query_is_a_keyboard_interrupt(tmp_path: Path) -> None:
                 call()
             timer.join()
         assert wh.scalar("SELECT 1") == 1  # and the warehouse goes on
+
+
+def test_the_demo_folder_is_not_taken_for_a_new_warehouse(tmp_path: Path) -> None:
+    """`sercap.connect("demo")` for the demo's folder (its warehouse is demo/warehouse)
+    created a second, empty warehouse beside it ("no corpus yet"); the CLI said only "no
+    warehouse at demo"."""
+    from click.testing import CliRunner
+
+    import sercap
+    from sercap.cli import main
+
+    connect(tmp_path / "demo" / "warehouse").close()
+    for call in (
+        lambda: sercap.connect(tmp_path / "demo"),
+        lambda: sercap.connect(tmp_path / "demo", create=False),
+        lambda: sercap.connect(tmp_path / "demo", read_only=True),
+    ):
+        with pytest.raises(sercap.NotFoundError, match="but there is one in .*demo/warehouse"):
+            call()
+    assert not (tmp_path / "demo" / "sercap.duckdb").exists()
+    said = CliRunner().invoke(main, ["-w", str(tmp_path / "demo"), "runs"])
+    assert said.exit_code == 1 and "but there is one in" in said.output, said.output

@@ -81,6 +81,11 @@ def connect(
     if not create and not memory and str(path) != ":memory:":
         where = Path(path) if path is not None else default_path()
         if not warehouse_exists(where):
+            if warehouse_exists(Path(where) / "warehouse"):  # the demo's folder
+                raise NotFoundError(
+                    f"no warehouse at {where}, but there is one in {Path(where) / 'warehouse'}",
+                    hint="use that path",
+                )
             raise NotFoundError(
                 f"no warehouse at {where}",
                 hint="check the path, or create one: sercap.connect(path) then sercap.ingest",

@@ -202,6 +202,11 @@ def open_warehouse(
 
         with contextlib.suppress(sercap.NotFoundError):  # parts left without their catalog
             sercap.connect(path, read_only=True).close()  # are said as such, not "none"
+        if sercap.warehouse_exists(Path(path) / "warehouse"):  # `-w demo` for the demo's
+            raise SercapError(  # folder: its warehouse is inside
+                f"no warehouse at {path}, but there is one in {Path(path) / 'warehouse'}: "
+                f"use -w {Path(path) / 'warehouse'}"
+            )
         raise SercapError(  # reading and writing commands alike, in the same words
             f"no warehouse at {path}: create one with `sercap ingest KIND DIR` "
             "(or `sercap demo`), or name an existing one with -w"

@@ -802,8 +802,10 @@ def connect(
     database = ":memory:" if memory else str(root / DB_FILENAME)
     if not memory and not Path(database).is_file():
         _refuse_parts_without_catalog(root)
-    if read_only and not memory and not Path(database).is_file():
-        raise _no_warehouse(root)
+        if read_only or (root / "warehouse" / DB_FILENAME).is_file():
+            # (`connect("demo")` for the demo's folder made a second, empty warehouse
+            # beside the demo's own: "no corpus yet")
+            raise _no_warehouse(root)
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
