@@ -88,7 +88,8 @@ def test_cheap_docstring_examples_run() -> None:
         for name in (
             "warehouse_exists", "damage", "use_numba_cache", "sql_statements", "sql", "info",
             "verify", "repair", "get_feature_set", "feature_sets", "describe_feature_set",
-            "image", "runs", "ensemble_runs", "check_model",
+            "image", "runs", "ensemble_runs", "check_model", "iter_sql", "resolve_corpus",
+            "prediction_table",
         )
     }  # fmt: skip
     tests = [t for t in finder.find(sercap.api) if t.name in cheap]

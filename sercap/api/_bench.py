@@ -86,6 +86,8 @@ def bench(
 
     Parameters
     ----------
+    wh : Warehouse
+        An open warehouse, writable (the runs are stored).
     models : sequence of str
         Model names (empty: the tabular ones); ``all_models`` takes every registered model.
     tuned : bool
@@ -100,8 +102,13 @@ def bench(
     quick : bool
         Small settings for the torch models, and 200 trees instead of 500 for rf and
         trees (the demo's).
+    out_dir : str or Path, optional
+        Where the report files go (default ``WAREHOUSE/reports/bench-CORPUS``; a folder
+        among the warehouse's own files is refused).
     corpus, labels, feature_set, image_set, speaker_norm, seed, jobs, device, cluster
         As for :func:`train`.
+    progress : bool, optional
+        Progress bars per model and fold (default: when stderr is a terminal).
     modalities : sequence of str, optional
         Any of ``"audio"``, ``"text"``, ``"fusion"``: bench the named models of each (or its
         defaults: svm; text-lr, text-svm, text-cnn; fusion, early-fusion), add a
@@ -243,6 +250,8 @@ def bench_extract(
 
     Parameters
     ----------
+    wh : Warehouse
+        An open warehouse holding the corpus (read-only is enough).
     corpus : str, optional
         Corpus name (default: the only one).
     limit : int, optional
@@ -258,6 +267,12 @@ def bench_extract(
     -------
     polars.DataFrame
         One row per extractor, with ``x real time`` per core and a ``reference`` column.
+
+    Examples
+    --------
+    >>> import sercap
+    >>> wh = sercap.connect("warehouse", read_only=True)  # doctest: +SKIP
+    >>> sercap.bench_extract(wh, limit=50, naive=False)  # doctest: +SKIP
     """
     _check_counts(limit=limit, jobs=jobs)
     from sercap.features.speed import bench_extraction, load_signals
@@ -299,6 +314,8 @@ def bench_extract_commands(
 
     Parameters
     ----------
+    wh : Warehouse
+        An open warehouse where the corpus is ingested (read-only is enough).
     corpus : str, optional
         Corpus name (default: the only one).
     limit : int, optional
@@ -360,6 +377,8 @@ def bench_sql(
 
     Parameters
     ----------
+    wh : Warehouse
+        An open warehouse with extracted frames (read-only is enough).
     feature_set : str
         Whose stored frames to aggregate.
     copies : int
@@ -368,6 +387,17 @@ def bench_sql(
         Threads per engine.
     say : callable, optional
         Receives progress lines.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per engine: its time (``seconds``) and peak memory (``peak_mb``).
+
+    Examples
+    --------
+    >>> import sercap
+    >>> wh = sercap.connect("warehouse", read_only=True)  # doctest: +SKIP
+    >>> sercap.bench_sql(wh, copies=4, threads=2)  # doctest: +SKIP
     """
     _check_counts(copies=copies, threads=threads)
     import tempfile

@@ -51,6 +51,12 @@ def run_demo(
     -------
     sercap.demo.DemoResult
         ``table``, ``corpus``, ``report`` and ``warehouse``.
+
+    Examples
+    --------
+    >>> import sercap
+    >>> result = sercap.run_demo("demo", models=["svm", "rf"])  # doctest: +SKIP
+    >>> result.table.select("name", "ua")  # doctest: +SKIP
     """
     _check_counts(sessions=sessions, per_speaker=per_speaker, jobs=jobs)
     _check_seed(seed)

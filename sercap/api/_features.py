@@ -329,6 +329,25 @@ def plot_image(image: Any, path: PathLike) -> Path:
 
     A path among the files of the warehouse the image came from (its catalog, parts, models
     or journals) is refused with one line, as ``sercap images show --out`` refuses it.
+
+    Parameters
+    ----------
+    image : StoredImage
+        A stored spectrogram, from :func:`image`.
+    path : str or Path
+        The ``.png`` file to write (outside the warehouse's own files).
+
+    Returns
+    -------
+    Path
+        ``path``, written.
+
+    Examples
+    --------
+    >>> import sercap
+    >>> wh = sercap.connect("warehouse")  # doctest: +SKIP
+    >>> sercap.plot_image(sercap.image(wh, "03a01Fa"), "03a01Fa.png")  # doctest: +SKIP
+    PosixPath('03a01Fa.png')
     """
     from sercap.features.images import StoredImage
     from sercap.features.images import plot_image as _plot

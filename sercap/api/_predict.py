@@ -26,7 +26,29 @@ if TYPE_CHECKING:  # only for annotations: the heavy modules load when a verb ru
 
 
 def prediction_table(results: Sequence[Any], run_id: str) -> pl.DataFrame:
-    """One row per file: run_id, path, emotion, a probability column per class, error."""
+    """One row per file: run_id, path, emotion, a probability column per class, error.
+
+    Parameters
+    ----------
+    results : sequence of Prediction
+        What :func:`predict` computed for each file (``path``, ``label``, ``proba`` (class →
+        probability) and ``error``, None when the file could be used).
+    run_id : str
+        The run whose model predicted them.
+
+    Returns
+    -------
+    polars.DataFrame
+        What ``sercap predict`` prints and ``--out`` writes.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as Row
+    >>> rows = [Row(path="a.wav", label="ang", proba={"ang": 0.7, "neu": 0.3}, error=None),
+    ...         Row(path="b.txt", label=None, proba={}, error="not audio")]
+    >>> prediction_table(rows, "svm-1").columns
+    ['run_id', 'path', 'emotion', 'ang', 'neu', 'error']
+    """
     import polars as pl
 
     classes = sorted({c for r in results for c in r.proba})

@@ -111,6 +111,28 @@ def iter_sql(
 
     The read-only check and the file fence are applied when this is called, before the
     first statement runs; each statement runs when the iterator reaches it.
+
+    Parameters
+    ----------
+    wh : Warehouse
+        An open warehouse (read-only is enough unless ``write``).
+    query : str or list of str
+        One or more SQL statements, as for :func:`sql`.
+    write : bool
+        Allow statements that change the warehouse, as for :func:`sql`.
+
+    Returns
+    -------
+    iterator of (str, polars.DataFrame)
+        Each statement's text and its whole result, as it finishes.
+
+    Examples
+    --------
+    >>> import sercap
+    >>> wh = sercap.connect(":memory:")
+    >>> [(text, frame.height) for text, frame in sercap.iter_sql(wh, "FROM range(3); SELECT 1")]
+    [('FROM range(3)', 3), ('SELECT 1', 1)]
+    >>> wh.close()
     """
     return ((text, frame) for text, frame, _rows in _results(wh, query, write, None))
 

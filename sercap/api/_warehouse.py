@@ -347,7 +347,39 @@ def repair(wh: Warehouse, problems: Sequence[Any] | CheckResult | None = None) -
 
 @_takes_warehouse
 def resolve_corpus(wh: Warehouse, corpus: str | None = None) -> str:
-    """The corpus name to use: ``corpus`` if stored, else the only one (an error if several)."""
+    """The corpus name to use: ``corpus`` if stored, else the only one (an error if several).
+
+    Parameters
+    ----------
+    wh : Warehouse
+        An open warehouse.
+    corpus : str, optional
+        A corpus name; checked against the stored ones.
+
+    Returns
+    -------
+    str
+        The corpus name.
+
+    Raises
+    ------
+    NotExtractedError
+        No corpus is stored yet (ingest one first).
+    NotFoundError
+        ``corpus`` is not one of the stored ones.
+    BadParameterError
+        ``corpus`` is None and the warehouse holds several.
+
+    Examples
+    --------
+    >>> import sercap
+    >>> wh = sercap.connect(":memory:")
+    >>> sercap.resolve_corpus(wh)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    sercap.errors.NotExtractedError: the warehouse at ... has no corpus yet; run ...
+    >>> wh.close()
+    """
     from sercap.data import resolve_corpus as _resolve
 
     return _resolve(wh, corpus)
