@@ -184,6 +184,17 @@ def features(path: PathLike, feature_set: str = "default") -> pl.DataFrame:
 def get_feature_set(name: str, kind: str | None = None) -> Any:
     """A built-in feature or image set by name: ``.kind``, ``.hash``, ``.params``, ``.hop_s``.
 
+    Parameters
+    ----------
+    name : str
+        A built-in set (``sercap features list``).
+    kind : str, optional
+        ``"lld"``, ``"image"`` or ``"opensmile"``: refuse a set of another kind.
+
+    Returns
+    -------
+    FeatureSet
+
     Examples
     --------
     >>> import sercap

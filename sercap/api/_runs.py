@@ -740,6 +740,16 @@ def check_model(name: str) -> str:
     ``tune`` and ``bench`` say; the CLI asks before it opens the warehouse, so that a typo
     does not wait for another process' lock first).
 
+    Parameters
+    ----------
+    name : str
+        A model name (``sercap train --help`` lists them).
+
+    Returns
+    -------
+    str
+        ``name``, checked.
+
     Examples
     --------
     >>> import sercap

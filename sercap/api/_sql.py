@@ -21,6 +21,18 @@ def sql_statements(query: str, *, write: bool = False) -> list[str]:
 
     Nothing runs: a refused statement stops all of them (see :func:`sql`).
 
+    Parameters
+    ----------
+    query : str
+        One or more SQL statements.
+    write : bool
+        Allow statements that change the warehouse.
+
+    Returns
+    -------
+    list of str
+        Each statement's text.
+
     Examples
     --------
     >>> import sercap
@@ -199,6 +211,20 @@ def sql_stream(
     the loop leaves nothing open); frames read after that raise a one-line error, never
     stop early. With ``write``, the statements run as one
     transaction as :func:`sql` says, and each result comes whole, as one frame.
+
+    Parameters
+    ----------
+    wh : Warehouse
+        An open warehouse (read-only is enough unless ``write``).
+    query : str or list of str
+        One or more SQL statements, as for :func:`sql`.
+    write : bool
+        As for :func:`sql`.
+
+    Returns
+    -------
+    iterator of (str, iterator of polars.DataFrame)
+        Each statement's text and its result's frames.
 
     Examples
     --------

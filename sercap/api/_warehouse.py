@@ -96,6 +96,15 @@ def connect(
 def warehouse_exists(path: PathLike) -> bool:
     """Whether a warehouse has been created at ``path`` (its DuckDB file exists).
 
+    Parameters
+    ----------
+    path : str or Path
+        A warehouse folder.
+
+    Returns
+    -------
+    bool
+
     Examples
     --------
     >>> import tempfile, sercap
@@ -113,6 +122,16 @@ def stale_audio(wh: Warehouse) -> str | None:
 
     One ``stat`` per audio file (a file is hashed only when its stat moved); what ``check``
     reports, ``extract`` and ``sql`` warn about, and every reader of a dataset refuses.
+
+    Parameters
+    ----------
+    wh : Warehouse
+        An open warehouse.
+
+    Returns
+    -------
+    str or None
+        The line, naming the first such utterance and what to run.
 
     Examples
     --------
