@@ -27,16 +27,33 @@ QUICK_PARAMS: dict[str, dict] = {
 }
 
 
+_QUICK_TAG = " (quick)"
+
+
 def display_name(run: dict) -> str:
     """``svm``, ``svm [compare2016]``, ``svm columns /^mfcc_/``, ``avg(svm+xgb)`` or, with
-    unequal weights, ``avg(svm×0.67+xgb×0.33)``: what a row of the table is."""
+    unequal weights, ``avg(svm×0.67+xgb×0.33)``: what a row of the table is. An ensemble
+    names its members as their own rows read; where the demo's quick settings are the only
+    ones set by hand, once after it: ``avg(svm+rf+dnn) (quick)``.
+
+    >>> members = {"kind": "ensemble", "params_json": '{"members": ["svm", "rf (quick)"]}'}
+    >>> display_name(members)
+    'avg(svm+rf) (quick)'
+    >>> display_name({**members, "params_json": '{"members": ["svm (C=1)", "rf (quick)"]}'})
+    'avg(svm (C=1)+rf (quick))'
+    """
     if run["kind"] == "ensemble":
         members = json.loads(run["params_json"] or "{}").get("members", [])
+        quick = _QUICK_TAG if any(m.endswith(_QUICK_TAG) for m in members) else ""
+        if quick and all(m.endswith(_QUICK_TAG) or "(" not in m for m in members):
+            members = [m.removesuffix(_QUICK_TAG) for m in members]  # said once, after
+        else:
+            quick = ""
         weights = run.get("weights")
         if weights and len(weights) == len(members) and len(set(weights)) > 1:
             total = sum(weights)
             members = [f"{m}×{w / total:.2f}" for m, w in zip(members, weights, strict=True)]
-        return "avg(" + "+".join(mark_normalised(members, run)) + ")"
+        return "avg(" + "+".join(mark_normalised(members, run)) + ")" + quick
     name = run["model"]
     if run["feature_set"] not in (None, "default", "mel", "transcripts", "default+transcripts"):
         name += f" [{run['feature_set']}]"

@@ -117,6 +117,7 @@ def test_the_examples_of_pure_helpers_run() -> None:
         "sercap.api._sql": ["_as_run"],
         "sercap.models.tabular": ["lgbm_leaf_size"],
         "sercap.store.warehouse": ["_as_text_where_needed", "_dates_as_text", "_numbered"],
+        "sercap.run_labels": ["display_name", "params_tag"],
     }
     finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner()
     ran = 0
