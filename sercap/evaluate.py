@@ -663,12 +663,15 @@ def store_run(
     weights: list[float] | None = None,
     fold_params: dict[str, dict] | None = None,
     overrides: dict | None = None,
+    audio: Mapping[str, str | None] | None = None,
 ) -> str:
     """Store a run and its out-of-fold predictions in one transaction; return its id.
 
     ``fold_params`` (nested tuning) are the parameters each outer fold was scored with;
     ``params`` are then those of the final study, which `predict` fits on all the data,
-    and ``overrides`` those set by hand over the tuned ones (in each of them).
+    and ``overrides`` those set by hand over the tuned ones (in each of them). ``audio``
+    (:func:`~sercap.store.runs.audio_sources`, read when the data was loaded) makes the
+    run's data fingerprint; by default it is read now.
     """
     run_id = new_run_id(model)
     rows = result.evaluated
@@ -695,7 +698,9 @@ def store_run(
             json.dumps(fold_params, sort_keys=True, default=str)
             if fold_params is not None else None
         ),
-        "data_sha256": data_sha256(wh, data, rows),
+        "data_sha256": (
+            data_sha256(wh, data, rows) if audio is None else fingerprint_of(data, audio, rows)
+        ),
     }  # fmt: skip
     import pyarrow as pa
 

@@ -14,7 +14,7 @@ scored.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -267,13 +267,19 @@ def plan_run(
 
 
 def store_planned(
-    wh: Warehouse, data: Dataset, plan: RunPlan, result: CVResult, seed: int
+    wh: Warehouse,
+    data: Dataset,
+    plan: RunPlan,
+    result: CVResult,
+    seed: int,
+    audio: Mapping[str, str | None] | None = None,
 ) -> RunOutcome:
-    """Store the cross-validation of a :class:`RunPlan` as a run."""
+    """Store the cross-validation of a :class:`RunPlan` as a run (``audio``: the corpus'
+    recordings as they were when the data was loaded, for its fingerprint)."""
     stored = plan.params if plan.stored_params is None else plan.stored_params
     run_id = store_run(
         wh, data, plan.model, result, params=stored, seed=seed, tuned_from=plan.tuned_from,
-        fold_params=plan.fold_params, overrides=plan.overrides,
+        fold_params=plan.fold_params, overrides=plan.overrides, audio=audio,
     )  # fmt: skip
     return RunOutcome(
         run_id=run_id, result=result, params=stored, tuned_from=plan.tuned_from,
@@ -295,31 +301,34 @@ def run_plans(
     """Cross-validate and store several planned runs; on a cluster, every fold of every run
     is submitted at once (one batch), in process one run after the other (``say`` hears a
     line per fold there)."""
-    if cluster is None:
-        results = [
-            cross_validate(
-                data,
-                plan.model,
-                plan.params,
-                seed=seed,
-                n_jobs=n_jobs,
-                device=device,
-                progress=progress,
-                fold_params=plan.fold_params,
-                say=say,
-            )  # fmt: skip
-            for data, plan in items
-        ]
-    else:
-        from sercap.distribute import CVRequest, cross_validate_many
+    # what each run's data fingerprint reads, before other processes may change the corpus
+    audio = {data.corpus: runs.audio_sources(wh, data.corpus) for data, _ in items}
+    with wh.released():  # the fits read nothing from the warehouse: others may use it
+        if cluster is None:
+            results = [
+                cross_validate(
+                    data,
+                    plan.model,
+                    plan.params,
+                    seed=seed,
+                    n_jobs=n_jobs,
+                    device=device,
+                    progress=progress,
+                    fold_params=plan.fold_params,
+                    say=say,
+                )  # fmt: skip
+                for data, plan in items
+            ]
+        else:
+            from sercap.distribute import CVRequest, cross_validate_many
 
-        requests = [
-            CVRequest(data, p.model, p.params, p.fold_params, seed, n_jobs, device)
-            for data, p in items
-        ]
-        results = cross_validate_many(cluster, requests, progress=progress)
+            requests = [
+                CVRequest(data, p.model, p.params, p.fold_params, seed, n_jobs, device)
+                for data, p in items
+            ]
+            results = cross_validate_many(cluster, requests, progress=progress)
     return [
-        store_planned(wh, data, plan, result, seed)
+        store_planned(wh, data, plan, result, seed, audio=audio[data.corpus])
         for (data, plan), result in zip(items, results, strict=True)
     ]
 

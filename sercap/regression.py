@@ -30,6 +30,7 @@ from sercap.data import Dataset
 from sercap.errors import BadParameterError, DivergedError, SercapError, option
 from sercap.store import Warehouse
 from sercap.store import regression as store_regression
+from sercap.store.runs import audio_sources
 
 #: The dimensional ratings sercap can predict (columns of the ``labels`` table).
 TARGETS = ("valence", "activation", "dominance")
@@ -350,12 +351,13 @@ def store_regression_run(
     tuned_from: str | None = None,
     fold_params: dict[str, dict] | None = None,
     overrides: dict | None = None,
+    audio: Any = None,
 ) -> str:
     """Store a regression run and its out-of-fold predictions in one transaction; its id.
-    ``overrides``: parameters set by hand over a tuned run's (as :func:`store_run`)."""
+    ``overrides`` and ``audio`` as for :func:`~sercap.evaluate.store_run`."""
     import pyarrow as pa
 
-    from sercap.evaluate import data_sha256, new_run_id, versions_json
+    from sercap.evaluate import data_sha256, fingerprint_of, new_run_id, versions_json
 
     run_id = new_run_id(model)
     rows = result.evaluated
@@ -371,7 +373,9 @@ def store_regression_run(
         "ccc": result.pooled.ccc, "pearson": result.pooled.pearson, "mae": result.pooled.mae,
         **result.fold_stats(), "fit_s": result.fit_s, "duration_s": result.duration_s,
         "versions_json": versions_json(),
-        "data_sha256": data_sha256(wh, data, rows),
+        "data_sha256": (
+            data_sha256(wh, data, rows) if audio is None else fingerprint_of(data, audio, rows)
+        ),
         "fold_params_json": (
             json.dumps(fold_params, sort_keys=True, default=str)
             if fold_params is not None else None
@@ -424,14 +428,16 @@ def _fit_and_store(
 
     if plan is None:
         plan = plan_run(wh, model, data, params=params, tuned=tuned)
-    result = cross_validate_regression(
-        data, model, plan.params, seed=seed, n_jobs=n_jobs, device=device, progress=progress,
-        fold_params=plan.fold_params, cluster=cluster,
-    )  # fmt: skip
+    audio = audio_sources(wh, data.corpus)  # (the recordings loaded: for the fingerprint)
+    with wh.released():  # the fits read nothing from the warehouse: others may use it
+        result = cross_validate_regression(
+            data, model, plan.params, seed=seed, n_jobs=n_jobs, device=device,
+            progress=progress, fold_params=plan.fold_params, cluster=cluster,
+        )  # fmt: skip
     stored = plan.params if plan.stored_params is None else plan.stored_params
     run_id = store_regression_run(
         wh, data, model, result, params=stored, seed=seed, tuned_from=plan.tuned_from,
-        fold_params=plan.fold_params, overrides=plan.overrides,
+        fold_params=plan.fold_params, overrides=plan.overrides, audio=audio,
     )  # fmt: skip
     return run_id, result
 
