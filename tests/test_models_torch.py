@@ -433,3 +433,26 @@ def test_a_diverging_network_stops_with_one_line() -> None:
         get_model("dnn")({**wild, "n_seeds": 1}).fit(X, y)
     with pytest.raises(BadParameterError, match="dnn regressor: training diverged.*lower lr"):
         DNNRegressor(wild).fit(X, y.astype(float))
+
+
+def test_parameters_that_could_not_work_are_one_line_before_any_fit() -> None:
+    """A review found four that passed the checks: dnn's batch_size 1 with batch
+    normalisation (a 94-line torch traceback in the first fold), an mps or meta device (a
+    traceback deep in training), lstm's mixup (stored, never applied: the same
+    probabilities as without it) and text-cnn's max_vocab 0 (an empty vocabulary, chance
+    level, no word)."""
+    from sercap.models.regressors import get_regressor
+
+    refused = [
+        (lambda: get_model("dnn")({"batch_size": 1}), "batch_size must be at least 2 with batch"),
+        (lambda: get_regressor("dnn")({"batch_size": 1}), "batch_size must be at least 2"),
+        (lambda: get_model("lstm")({"mixup": 0.4}), "mixup does not apply to sequences"),
+        (lambda: get_model("text-cnn")({"max_vocab": 0}), "max_vocab must be at least 1"),
+        (lambda: resolve_device("meta"), "sercap trains on cpu, cuda or mps"),
+    ]
+    if not torch.backends.mps.is_available():
+        refused.append((lambda: resolve_device("mps"), "no MPS support"))
+    for make, said in refused:
+        with pytest.raises(SercapError, match=said):
+            make()
+    get_model("dnn")({"batch_size": 1, "batchnorm": False})  # without it, one row is fine

@@ -11,6 +11,7 @@ import optuna
 import torch
 from torch import nn
 
+from sercap.errors import BadParameterError
 from sercap.models.base import Range, check_tabular
 from sercap.models.torch_common import (
     TORCH_RANGES,
@@ -50,6 +51,16 @@ class MLP(nn.Module):
         return self.net(self.input_drop(x))
 
 
+def refuse_single_row_batches(name: str, params: dict) -> None:
+    """Batch normalisation cannot train on a batch of one row (torch raises deep inside the
+    first fold): ``batch_size`` 1 needs ``batchnorm`` false."""
+    if params.get("batchnorm") and int(params["batch_size"]) < 2:
+        raise BadParameterError(
+            f"{name}: batch_size must be at least 2 with batchnorm (a batch of one row has no "
+            "statistics to normalise by); give batchnorm false for batch_size 1"
+        )
+
+
 class DNNModel(TorchModel):
     """MLP on median-imputed features standardised with training rows; early stopping on
     held-out training speakers. By default five networks, trained with seeds seed … seed + 4,
@@ -69,6 +80,10 @@ class DNNModel(TorchModel):
     @property
     def uses_batchnorm(self) -> bool:  # type: ignore[override]
         return bool(self.params["batchnorm"])
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        refuse_single_row_batches("dnn", self.params)
 
     @classmethod
     def default_params(cls) -> dict:

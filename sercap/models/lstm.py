@@ -134,6 +134,8 @@ class LSTMModel(TorchModel):
             raise BadParameterError(
                 f"lstm: head must be one of {HEADS}, got {self.params['head']!r}"
             )
+        if float(self.params["mixup"]) != 0.0:  # (it was stored, and never applied)
+            raise BadParameterError("lstm: mixup does not apply to sequences; leave it 0")
 
     def _check_input(self, X: Any, fitting: bool) -> list[np.ndarray]:
         if isinstance(X, np.ndarray) and X.ndim == 3:

@@ -414,6 +414,9 @@ class DNNRegressor(Regressor):
                 raise BadParameterError(f"dnn: {key} must be at least 1, got {p[key]!r}")
         if int(p["n_layers"]) < 0 or int(p["hidden_size"]) < 1:
             raise BadParameterError("dnn: n_layers must be >= 0 and hidden_size >= 1")
+        from sercap.models.dnn import refuse_single_row_batches
+
+        refuse_single_row_batches("dnn", p)
 
     def _fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None) -> None:
         import torch

@@ -115,7 +115,7 @@ class TextCNNModel(TorchModel):
     def _validate_params(self) -> None:
         super()._validate_params()
         p = self.params
-        for key in ("embed_dim", "channels", "kernel_size", "min_count", "max_tokens"):
+        for key in ("embed_dim", "channels", "kernel_size", "min_count", "max_tokens", "max_vocab"):
             if int(p[key]) < 1:
                 raise BadParameterError(f"{self.name}: {key} must be at least 1, got {p[key]!r}")
         if not 0.0 <= float(p["dropout"]) < 1.0:

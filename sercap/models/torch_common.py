@@ -50,6 +50,10 @@ def resolve_device(device: str | None) -> torch.device:
         raise BadParameterError(f"unknown torch device {device!r} ({exc})") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise BadParameterError(f"device {device!r} requested but no CUDA GPU is available")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise BadParameterError(f"device {device!r} requested but this torch has no MPS support")
+    if dev.type not in ("cpu", "cuda", "mps"):  # meta, xpu…: a traceback deep in training
+        raise BadParameterError(f"device {device!r}: sercap trains on cpu, cuda or mps")
     return dev
 
 
