@@ -246,6 +246,7 @@ def _final_model(
     _check_same_data(wh, run, data)
     params = json.loads(run["params_json"] or "{}")
     model = cls(params, seed=int(run["seed"] or 0), n_jobs=n_jobs, verbose=progress)
+    _say_fitting(say, run, len(data))
     model.fit(data.X, data.y, groups=data.validation_groups(), n_classes=data.n_classes)
     feature_set = _input_definition(wh, data, request)
     meta = {
@@ -265,6 +266,16 @@ def _final_model(
         model, data.classes, data.input_kind, feature_set, data.columns,
         training_range=value_range,
     )  # fmt: skip
+
+
+def _say_fitting(say: Callable[[str], None] | None, run: dict, n: int) -> None:
+    """The first prediction with a run fits its final model: minutes on a big corpus, in
+    which nothing else is said (a review took it for a hang)."""
+    if say is not None:
+        say(
+            f"fitting run {run['run_id']}'s final model on {n} utterances (the first "
+            "prediction with a run does this; later ones load it)…"
+        )
 
 
 def _stored_range(folder: Path) -> np.ndarray | None:
@@ -333,6 +344,7 @@ def _final_regressor(
     model = get_regressor(run["model"])(
         params, seed=int(run["seed"] or 0), n_jobs=n_jobs, verbose=progress
     )
+    _say_fitting(say, run, len(data))
     model.fit(data.X, data.y, groups=data.validation_groups())
     feature_set = _stored_feature_set(wh, data.feature_set_hash)
     meta = {

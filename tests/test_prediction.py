@@ -52,8 +52,11 @@ def test_predict_returns_probabilities_for_any_rate_and_channels(trained, wavs) 
     wh_dir, runs = trained
     wh = connect(wh_dir)
     files = [wavs["mono16k"], wavs["stereo44k"], wavs["broken"]]
-    results = predict_files(wh, runs["svm"], files, progress=False)
+    said: list[str] = []
+    results = predict_files(wh, runs["svm"], files, progress=False, say=said.append)
     good, stereo, broken = results
+    # the first prediction fits the final model (minutes at IEMOCAP's size): it says so
+    assert any(line.startswith(f"fitting run {runs['svm']}'s final model on ") for line in said)
     for r in (good, stereo):
         assert r.error is None and r.label in r.proba
         assert sum(r.proba.values()) == pytest.approx(1.0)
@@ -62,8 +65,10 @@ def test_predict_returns_probabilities_for_any_rate_and_channels(trained, wavs) 
     # the final model is stored once and reused: same answer, no retraining
     stored = wh.query("SELECT * FROM artifacts WHERE run_id = ?", [runs["svm"]])
     assert stored.height == 1 and (wh_dir / stored["path"][0] / "inputs.json").is_file()
-    again = predict_files(wh, runs["svm"], [wavs["mono16k"]], progress=False)[0]
+    said.clear()
+    again = predict_files(wh, runs["svm"], [wavs["mono16k"]], progress=False, say=said.append)[0]
     assert again.proba == pytest.approx(good.proba)
+    assert not any(line.startswith("fitting") for line in said)
     wh.close()
 
 
