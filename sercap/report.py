@@ -139,11 +139,12 @@ def write_report(
     feature_set: str | None = None,
     importance: bool = True,
     importance_folds: int | None = None,
+    progress: bool = False,
 ) -> Path:
     """A Markdown report with pictures: results (with significance marks against the best
     run), per-class recall, fairness, UA against coverage, feature importance (``importance``:
     refits the newest tabular run's model per outer fold, or only the first
-    ``importance_folds``), features, the corpus."""
+    ``importance_folds``; ``progress``: a bar over those refits), features, the corpus."""
     from sercap._newfiles import NewFiles
     from sercap.data import feature_set_hash, resolve_corpus, resolve_label_map
     from sercap.format import make_output_dir
@@ -160,7 +161,7 @@ def write_report(
     (out_dir / "report.md").unlink(missing_ok=True)
     try:
         return _write_report_files(
-            wh, out_dir, corpus, label_map, feature_set, importance, importance_folds
+            wh, out_dir, corpus, label_map, feature_set, importance, importance_folds, progress
         )
     except BaseException:
         made.remove()
@@ -175,6 +176,7 @@ def _write_report_files(
     feature_set: str | None,
     importance: bool,
     importance_folds: int | None,
+    progress: bool = False,
 ) -> Path:
     """The body of :func:`write_report`, once its names are checked and its folder made."""
     import warnings
@@ -232,7 +234,7 @@ def _write_report_files(
         ]
         sections += analysis_sections(
             wh, table["run_id"].to_list(), out_dir, names=names, importance=importance,
-            importance_folds=importance_folds,
+            importance_folds=importance_folds, progress=progress,
         )  # fmt: skip
         sections += modality_section(wh, corpus, label_map)
     regression = regression_section(wh, corpus)

@@ -179,6 +179,7 @@ def importance_section(
     max_folds: int | None = None,
     n_jobs: int = 1,
     max_rows: int = IMPORTANCE_ROWS,
+    progress: bool = False,
 ) -> list[str]:
     """``importance-descriptor.png`` and ``importance-functional.png`` for one tabular run
     (refits its model once per outer fold, permutes at most ``max_rows`` test utterances
@@ -187,8 +188,9 @@ def importance_section(
     from sercap.plots import importance_png
 
     frames = run_importances(
-        wh, run_id, n_repeats=n_repeats, max_folds=max_folds, n_jobs=n_jobs, max_rows=max_rows
-    )
+        wh, run_id, n_repeats=n_repeats, max_folds=max_folds, n_jobs=n_jobs, max_rows=max_rows,
+        progress=progress,
+    )  # fmt: skip
     run = get_run(wh, run_id)
     largest = largest_fold(wh, run_id)
     sampled = (
@@ -228,6 +230,7 @@ def analysis_sections(
     names: dict[str, str] | None = None,
     importance: bool = True,
     importance_folds: int | None = None,
+    progress: bool = False,
 ) -> list[str]:
     """Fairness, uncertainty and (optionally) importance sections of the report."""
     if not run_ids:
@@ -249,7 +252,9 @@ def analysis_sections(
             lines += ["## Feature importance", "", "No tabular model run to explain.", ""]
         else:
             try:
-                lines += importance_section(wh, chosen, out_dir, max_folds=importance_folds)
+                lines += importance_section(
+                    wh, chosen, out_dir, max_folds=importance_folds, progress=progress
+                )
             except SercapError as exc:
                 lines += ["## Feature importance", "", f"No importance chart: {exc}", ""]
     return lines

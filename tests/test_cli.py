@@ -684,10 +684,15 @@ def test_an_interrupted_tune_says_to_rerun_with_top_up() -> None:
     def bench() -> None:  # its runs are kept, but a rerun fits them all again
         raise KeyboardInterrupt
 
+    @g.command("report")
+    def report() -> None:  # nothing of it is kept: "rerun to resume" promised what is not
+        raise KeyboardInterrupt
+
     cases = (
         ("tune", "rerun with --top-up"),
         ("extract", "rerun to resume"),
         ("bench", "rerun with --resume to fit only the models not stored yet"),
+        ("report", "the report is not written; run it again (--no-importance skips"),
     )
     for name, how in cases:
         result = CliRunner().invoke(g, [name])

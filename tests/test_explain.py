@@ -171,3 +171,14 @@ def test_importance_refuses_a_run_whose_recordings_changed(wh) -> None:
     wh.execute("UPDATE utterances SET audio_sha256 = 'new bytes' WHERE utt_id = 'toy_01_ang_0'")
     with pytest.raises(SercapError, match="recordings changed since it was stored"):
         run_importances(wh, run.run_id, n_repeats=1)
+
+
+def test_the_refits_show_a_bar_over_the_folds(capsys) -> None:
+    """`report` refitted one model per outer fold for many minutes at IEMOCAP's size with
+    nothing on the screen; with progress it shows a bar over the folds."""
+    from sercap.explain import outer_fold_importances
+
+    outer_fold_importances(_data(), "svm", n_repeats=1, progress=True)
+    assert "importance refits" in capsys.readouterr().err
+    outer_fold_importances(_data(), "svm", n_repeats=1)  # (off by default: the API's call)
+    assert "importance refits" not in capsys.readouterr().err

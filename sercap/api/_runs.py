@@ -566,6 +566,7 @@ def write_report(
     feature_set: str | None = None,
     importance: bool = True,
     importance_folds: int | None = None,
+    progress: bool | None = None,
 ) -> Path:
     """Write a Markdown report with pictures; returns the path of ``report.md``.
 
@@ -588,6 +589,8 @@ def write_report(
         model once per outer fold; everything else is read from stored predictions).
     importance_folds : int, optional
         Only the first outer folds for the importance charts (quicker on many speakers).
+    progress : bool, optional
+        A bar over the importance refits (default: when stderr is a terminal).
 
     Returns
     -------
@@ -613,7 +616,8 @@ def write_report(
     corpus = resolve_corpus(wh, corpus)
     out = _output_dir(wh, out_dir, corpus)  # made by the report, once its names are checked
     return _write(wh, out, corpus=corpus, label_map=labels, feature_set=feature_set,
-                  importance=importance, importance_folds=importance_folds)  # fmt: skip
+                  importance=importance, importance_folds=importance_folds,
+                  progress=_bars(progress))  # fmt: skip
 
 
 @_takes_warehouse

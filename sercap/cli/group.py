@@ -92,6 +92,9 @@ class _Group(click.Group):
                 # runs are kept (`sercap runs`), but a bench fits its models again
                 "bench": f"{kept}; rerun with --resume to fit only the models not stored yet",
                 "demo": f"{kept}; rerun with --resume to fit only the models not stored yet",
+                # (it removes what it had written; nothing of its refits is kept)
+                "report": "the report is not written; run it again (--no-importance skips "
+                "the per-fold refits of the importance charts, its slow part)",
                 # (corpus synth) removes what it had written
                 "corpus": "the corpus is unfinished (what it wrote is removed, or its folder "
                 "marked incomplete); run the same command again",
