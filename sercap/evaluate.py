@@ -197,8 +197,9 @@ def cross_validate(
         bar.set_postfix_str(name)
         chosen = params if fold_params is None else fold_params[name]
         p, seconds = fit_fold(
-            data, model_name, chosen, train, test, seed=seed, n_jobs=n_jobs, device=device
-        )
+            data, model_name, chosen, train, test, seed=seed, n_jobs=n_jobs, device=device,
+            verbose=progress,
+        )  # fmt: skip
         fit_s += seconds
         proba[test] = p
         metrics = score(data.y[test], p.argmax(axis=1), K)
@@ -316,15 +317,18 @@ def fit_fold(
     seed: int = 0,
     n_jobs: int = 1,
     device: str | None = None,
+    verbose: bool = False,
 ) -> tuple[np.ndarray, float]:
     """Fit ``model_name`` on rows ``train``; return its class probabilities for rows
     ``test`` (float64, ``(len(test), K)``) and the seconds the fit took.
 
     One fold of :func:`cross_validate`, in this process or as a task on a Dask worker.
+    ``verbose``: the torch models' bar over their epochs (a fold of lstm at IEMOCAP's size
+    is minutes, in which the fold bar stands still).
     """
     from sercap.models.registry import get_model
 
-    model = get_model(model_name)(params, seed=seed, n_jobs=n_jobs, device=device, verbose=False)
+    model = get_model(model_name)(params, seed=seed, n_jobs=n_jobs, device=device, verbose=verbose)
     t0 = time.perf_counter()
     model.fit(
         take_X(data, train),

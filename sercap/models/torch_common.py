@@ -377,7 +377,9 @@ def train_classifier(
     best_state: dict[str, torch.Tensor] | None = None
     since_best = 0
     history: list[dict] = []
-    bar = tqdm(range(int(params["epochs"])), desc=desc, disable=not verbose, leave=False)
+    bar = tqdm(
+        range(int(params["epochs"])), desc=desc, unit="epoch", disable=not verbose, leave=False
+    )
     for epoch in bar:
         module.train()
         total, count = 0.0, 0
