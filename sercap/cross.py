@@ -142,6 +142,7 @@ def train_test(train: Dataset, test: Dataset) -> tuple[Dataset, list[tuple[str, 
             dtype=object,
         ),
         folds=np.array([train.corpus] * len(train) + [test.corpus] * len(test), dtype=object),
+        sessions=None,  # (the test corpus' alone would not line up; inner_groups says it)
         protocol=CROSS_PROTOCOL,
         # early stopping keeps apart what the training corpus' own protocol keeps apart
         # (IEMOCAP's sessions), not merely its speakers

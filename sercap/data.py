@@ -35,7 +35,8 @@ from sercap.errors import (
 )
 from sercap.features.featureset import store_step
 from sercap.store import Warehouse, catalog, check_name
-from sercap.store.corpora import corpus_names, same_audio, unknown_corpus
+from sercap.store.corpora import corpus_names, unknown_corpus
+from sercap.store.runs import audio_sources
 
 INPUT_KINDS = ("tabular", "sequence", "image", "text")
 DEFAULT_FEATURE_SET = "default"
@@ -79,6 +80,11 @@ class Dataset:
     #: Each row's session where the protocol deals whole sessions into folds
     #: (``session-kfold-5``: a manifest of dyadic sessions); None otherwise.
     sessions: np.ndarray | None = None
+    #: What each utterance of the corpus is recorded as (file SHA-256 and segment,
+    #: :func:`sercap.store.runs.audio_sources`), read with the data: a run's data
+    #: fingerprint, and the check that no recording lies in two folds, read it from here
+    #: (the warehouse may change while the folds are fitted). None: not read.
+    audio_sources: dict[str, str | None] | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.utt_ids)
@@ -282,29 +288,7 @@ def labelled_utterances(wh: Warehouse, corpus: str, label_map: str) -> pl.DataFr
             f"label map {label_map!r} keeps no utterance of corpus {corpus!r}; "
             f"check {step('info', 'info(wh)')} and {option('labels')}"
         )
-    refuse_audio_in_two_folds(wh, corpus, frame)
     return frame
-
-
-def refuse_audio_in_two_folds(wh: Warehouse, corpus: str, folds: pl.DataFrame) -> None:
-    """One error when the same recording (bytes and segment) is two utterances of
-    ``corpus`` in two of ``folds`` (utt_id, fold): the fold that tests one trained on the
-    other. A review measured EmoDB's UA 0.78 instead of 0.71 with one speaker's files
-    filed again under a second speaker. Ingest notes such pairs; training refuses them."""
-    pairs = [row for row in same_audio(wh, [corpus]) if row[1] == row[4] == corpus]
-    if not pairs:
-        return
-    fold = dict(zip(folds["utt_id"].to_list(), folds["fold"].to_list(), strict=True))
-    split = [r for r in pairs if r[0] in fold and r[3] in fold and fold[r[0]] != fold[r[3]]]
-    if split:
-        utt, _, path, other, _, other_path = split[0]
-        raise SercapError(
-            f"corpus {corpus!r} holds {len(split)} recording(s) under two speakers in two "
-            f"folds (the same audio: {path} is utterance {utt} and, as {other_path}, "
-            f"{other}); a fold would be tested on recordings it trained on: give each "
-            "recording one speaker, or ingest the corpus without the copies under a new name "
-            f"({option('name')})"
-        )
 
 
 def protocol_sessions(meta: pl.DataFrame) -> np.ndarray | None:
@@ -370,6 +354,7 @@ def load_dataset(
         speakers=meta["speaker"].to_numpy(),
         folds=meta["fold"].to_numpy(),
         sessions=protocol_sessions(meta),
+        audio_sources=audio_sources(wh, corpus),
         corpus=corpus,
         label_map=label_map,
         protocol=meta["protocol"][0],

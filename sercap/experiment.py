@@ -14,7 +14,7 @@ scored.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -267,19 +267,13 @@ def plan_run(
 
 
 def store_planned(
-    wh: Warehouse,
-    data: Dataset,
-    plan: RunPlan,
-    result: CVResult,
-    seed: int,
-    audio: Mapping[str, str | None] | None = None,
+    wh: Warehouse, data: Dataset, plan: RunPlan, result: CVResult, seed: int
 ) -> RunOutcome:
-    """Store the cross-validation of a :class:`RunPlan` as a run (``audio``: the corpus'
-    recordings as they were when the data was loaded, for its fingerprint)."""
+    """Store the cross-validation of a :class:`RunPlan` as a run."""
     stored = plan.params if plan.stored_params is None else plan.stored_params
     run_id = store_run(
         wh, data, plan.model, result, params=stored, seed=seed, tuned_from=plan.tuned_from,
-        fold_params=plan.fold_params, overrides=plan.overrides, audio=audio,
+        fold_params=plan.fold_params, overrides=plan.overrides,
     )  # fmt: skip
     return RunOutcome(
         run_id=run_id, result=result, params=stored, tuned_from=plan.tuned_from,
@@ -301,8 +295,6 @@ def run_plans(
     """Cross-validate and store several planned runs; on a cluster, every fold of every run
     is submitted at once (one batch), in process one run after the other (``say`` hears a
     line per fold there)."""
-    # what each run's data fingerprint reads, before other processes may change the corpus
-    audio = {data.corpus: runs.audio_sources(wh, data.corpus) for data, _ in items}
     with wh.released():  # the fits read nothing from the warehouse: others may use it
         if cluster is None:
             results = [
@@ -328,7 +320,7 @@ def run_plans(
             ]
             results = cross_validate_many(cluster, requests, progress=progress)
     return [
-        store_planned(wh, data, plan, result, seed, audio=audio[data.corpus])
+        store_planned(wh, data, plan, result, seed)
         for (data, plan), result in zip(items, results, strict=True)
     ]
 

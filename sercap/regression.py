@@ -141,7 +141,6 @@ def load_target_dataset(
         meta = meta.filter(pl.col("utt_id").is_in(kept.implode()))
     n_missing = int(meta["value"].is_null().sum())
     meta = meta.filter(pl.col("value").is_not_null())
-    d.refuse_audio_in_two_folds(wh, corpus, meta)
     if meta.is_empty():
         raise SercapError(
             f"no utterance of corpus {corpus!r} kept by label map {label_map!r} has any "
@@ -176,6 +175,7 @@ def load_target_dataset(
         speakers=meta["speaker"].to_numpy(),
         folds=meta["fold"].to_numpy(),
         sessions=d.protocol_sessions(meta),
+        audio_sources=audio_sources(wh, corpus),
         corpus=corpus,
         label_map=target_label(target, label_map),
         protocol=meta["protocol"][0],
@@ -351,13 +351,12 @@ def store_regression_run(
     tuned_from: str | None = None,
     fold_params: dict[str, dict] | None = None,
     overrides: dict | None = None,
-    audio: Any = None,
 ) -> str:
     """Store a regression run and its out-of-fold predictions in one transaction; its id.
-    ``overrides`` and ``audio`` as for :func:`~sercap.evaluate.store_run`."""
+    ``overrides`` as for :func:`~sercap.evaluate.store_run`."""
     import pyarrow as pa
 
-    from sercap.evaluate import data_sha256, fingerprint_of, new_run_id, versions_json
+    from sercap.evaluate import data_sha256, new_run_id, versions_json
 
     run_id = new_run_id(model)
     rows = result.evaluated
@@ -373,9 +372,7 @@ def store_regression_run(
         "ccc": result.pooled.ccc, "pearson": result.pooled.pearson, "mae": result.pooled.mae,
         **result.fold_stats(), "fit_s": result.fit_s, "duration_s": result.duration_s,
         "versions_json": versions_json(),
-        "data_sha256": (
-            data_sha256(wh, data, rows) if audio is None else fingerprint_of(data, audio, rows)
-        ),
+        "data_sha256": data_sha256(wh, data, rows),
         "fold_params_json": (
             json.dumps(fold_params, sort_keys=True, default=str)
             if fold_params is not None else None
@@ -428,7 +425,6 @@ def _fit_and_store(
 
     if plan is None:
         plan = plan_run(wh, model, data, params=params, tuned=tuned)
-    audio = audio_sources(wh, data.corpus)  # (the recordings loaded: for the fingerprint)
     with wh.released():  # the fits read nothing from the warehouse: others may use it
         result = cross_validate_regression(
             data, model, plan.params, seed=seed, n_jobs=n_jobs, device=device,
@@ -437,7 +433,7 @@ def _fit_and_store(
     stored = plan.params if plan.stored_params is None else plan.stored_params
     run_id = store_regression_run(
         wh, data, model, result, params=stored, seed=seed, tuned_from=plan.tuned_from,
-        fold_params=plan.fold_params, overrides=plan.overrides, audio=audio,
+        fold_params=plan.fold_params, overrides=plan.overrides,
     )  # fmt: skip
     return run_id, result
 

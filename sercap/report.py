@@ -28,8 +28,11 @@ def warehouse_summary(wh: Warehouse) -> str:
     """What a warehouse holds, in a few small tables."""
     sections = [f"warehouse: {wh.root.resolve()}"]
     corpora = wh.query(
-        "SELECT c.name AS corpus, c.kind, c.label_map, c.protocol, count(u.utt_id) AS utterances, "
-        "count(DISTINCT u.speaker) AS speakers, round(sum(u.duration_s) / 60, 1) AS minutes "
+        # (the protocol the folds use: a manifest of dyadic sessions deals them, session-kfold-5)
+        "SELECT c.name AS corpus, c.kind, c.label_map, coalesce((SELECT any_value(f.protocol) "
+        "FROM folds f WHERE f.corpus = c.name), c.protocol) AS protocol, "
+        "count(u.utt_id) AS utterances, count(DISTINCT u.speaker) AS speakers, "
+        "round(sum(u.duration_s) / 60, 1) AS minutes "
         "FROM corpora c LEFT JOIN utterances u ON u.corpus = c.name GROUP BY ALL ORDER BY 1"
     )
     if corpora.is_empty():

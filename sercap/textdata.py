@@ -22,6 +22,7 @@ from sercap.data import (
 )
 from sercap.errors import SercapError
 from sercap.store import Warehouse
+from sercap.store.runs import audio_sources
 
 TEXT_FEATURE_SET = "transcripts"
 
@@ -74,6 +75,7 @@ def load_text_dataset(
         speakers=meta["speaker"].to_numpy(),
         folds=meta["fold"].to_numpy(),
         sessions=protocol_sessions(meta),
+        audio_sources=audio_sources(wh, corpus),
         corpus=corpus,
         label_map=label_map,
         protocol=meta["protocol"][0],
@@ -130,6 +132,7 @@ def load_multimodal_dataset(audio: Dataset, text: Dataset) -> Dataset:
         speakers=audio.speakers[ia],
         folds=audio.folds[ia],
         sessions=None if audio.sessions is None else audio.sessions[ia],
+        audio_sources=audio.audio_sources,
         corpus=audio.corpus,
         label_map=audio.label_map,
         protocol=audio.protocol,

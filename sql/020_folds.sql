@@ -5,9 +5,11 @@
 --   speaker-kfold-5         anything else: speakers dealt round-robin into 5 folds
 --                           (as many folds as speakers when there are fewer than 5)
 --   session-kfold-5         speaker-kfold-5 where the corpus' sessions hold two speakers or
---                           more and each speaker keeps to one session (a manifest of
---                           dyadic recordings): whole sessions are dealt instead, so two
---                           partners, who hear each other, are never on both sides of a fold
+--                           more, each speaker keeps to one session, and there are three
+--                           sessions or more (a manifest of dyadic recordings): whole
+--                           sessions are dealt instead, so two partners, who hear each
+--                           other, are never on both sides of a fold (fewer sessions would
+--                           make fewer than three folds: one session for all is one fold)
 -- No speaker is ever in two folds; tests assert it for every protocol.
 
 CREATE OR REPLACE VIEW folds AS
@@ -21,6 +23,7 @@ shared AS (  -- corpora whose folds deal sessions (session-kfold-5)
     SELECT corpus FROM speaker_sessions
     GROUP BY corpus
     HAVING bool_and(one_session) AND count(DISTINCT session) < count(*)
+        AND count(DISTINCT session) >= 3
 ),
 units AS (  -- what a fold of a k-fold protocol deals: the session or the speaker
     SELECT s.corpus, s.speaker, h.corpus IS NOT NULL AS by_session,

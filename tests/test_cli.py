@@ -98,10 +98,11 @@ def test_dates_python_cannot_hold_inside_lists_and_structs_are_printed(toy_dir: 
     keeps the arrays and objects."""
     query = (
         "SELECT ['infinity'::DATE, DATE '2020-01-02'] AS d, "
-        "{'at': '-infinity'::TIMESTAMP, 'n': 1} AS s, MAP {'k': ['infinity'::DATE]} AS m"
+        "{'at': '-infinity'::TIMESTAMP, 'n': 1, 't': TIME '10:00:00'} AS s, "
+        "MAP {'k': ['infinity'::DATE]} AS m"
     )
     for fmt, expected in (
-        ("table", ["[infinity, 2020-01-02]", "{'at': '-infinity', 'n': 1}"]),
+        ("table", ["[infinity, 2020-01-02]", "{'at': '-infinity', 'n': 1, 't': '10:00:00'}"]),
         ("csv", ["infinity", "2020-01-02", "-infinity"]),
         ("json", ['"d": [\n   "infinity",', '"at": "-infinity"', '"k": [\n    "infinity"']),
     ):

@@ -406,7 +406,10 @@ def test_a_manifest_of_shared_sessions_deals_whole_sessions_into_folds(
 
     pairs = {f"s{i:02d}{side}": f"Ses{i:02d}" for i in range(1, 11) for side in "FM"}
     summary = ingest(wh, "manifest", _session_manifest(tmp_path, pairs, "pairs"), name="pairs")
-    assert summary.protocol == "session-kfold-5"  # (what ingest prints)
+    assert summary.protocol == "session-kfold-5"  # (what ingest prints, and info)
+    from sercap.report import warehouse_summary
+
+    assert "session-kfold-5" in warehouse_summary(wh)
     folds = wh.query(
         "SELECT session, count(DISTINCT fold) AS n, any_value(protocol) AS protocol "
         "FROM folds WHERE corpus = 'pairs' GROUP BY session"
@@ -418,9 +421,12 @@ def test_a_manifest_of_shared_sessions_deals_whole_sessions_into_folds(
     meta = labelled_utterances(wh, "pairs", "manifest")
     assert meta["session"].to_list() == [pairs[s] for s in meta["speaker"]]
 
-    # one speaker per session, or a speaker in two sessions: speakers are dealt, as before
+    # one speaker per session, a speaker in two sessions, or fewer than three sessions (one
+    # "session" for all of them was one fold, and training refused): speakers are dealt
     alone = {f"t{i}": f"T{i}" for i in range(6)}
     ingest(wh, "manifest", _session_manifest(tmp_path, alone, "alone"), name="alone")
+    together = {f"w{i}": "day1" for i in range(6)}
+    ingest(wh, "manifest", _session_manifest(tmp_path, together, "together"), name="together")
     roams = {"u1": "R1", "u2": "R1", "u3": "R2"}
     path = _session_manifest(tmp_path, roams, "roams")
     write_wav(tmp_path / "roams" / "extra.wav", seconds=0.9)
@@ -429,8 +435,9 @@ def test_a_manifest_of_shared_sessions_deals_whole_sessions_into_folds(
     protocols = dict(
         wh.query(
             "SELECT corpus, string_agg(DISTINCT protocol) FROM folds "
-            "WHERE corpus IN ('alone', 'roams') GROUP BY corpus"
+            "WHERE corpus IN ('alone', 'roams', 'together') GROUP BY corpus"
         ).rows()
     )
-    assert protocols == {"alone": "speaker-kfold-5", "roams": "speaker-kfold-5"}
+    assert set(protocols.values()) == {"speaker-kfold-5"} and len(protocols) == 3
+    assert wh.scalar("SELECT count(DISTINCT fold) FROM folds WHERE corpus = 'together'") == 5
     assert speakers_in_two_folds(wh) == []

@@ -30,30 +30,82 @@ def _readable_elsewhere(database: Path) -> bool:
 def test_other_processes_can_read_the_warehouse_while_the_folds_are_fitted(
     tmp_path: Path, monkeypatch
 ) -> None:
-    """train held the write lock for its whole run (15 minutes at IEMOCAP's size): `sql` and
-    `info` gave up after their minute's wait. The lock is given back while the folds are
-    fitted, and the run is stored after, with the fingerprint of the data it loaded."""
+    """train and bench held the write lock for their whole run (15 minutes at IEMOCAP's
+    size): `sql` and `info` gave up after their minute's wait. The lock is given back while
+    the folds are fitted, and each run is stored after with the fingerprint of the data it
+    loaded, though a recording is replaced meanwhile (a review caught bench's second model
+    stored with the new recording's fingerprint)."""
     import sercap.experiment as experiment
+    from sercap.store.runs import get_run
 
     database = tmp_path / "wh" / "sercap.duckdb"
     wh = connect(tmp_path / "wh")
     add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    wh.execute("UPDATE utterances SET audio_sha256 = 'bytes of ' || utt_id")
+    from sercap.evaluate import data_sha256
+
+    loaded = data_sha256(wh, sercap.dataset(wh, "tabular"))
     seen = []
     fit = experiment.cross_validate
 
     def spied(*args, **kwargs):
         seen.append(_readable_elsewhere(database))
+        if len(seen) == 1:  # another process replaces a recording during the first fit
+            with connect(tmp_path / "wh") as other:
+                other.execute(
+                    "UPDATE utterances SET audio_sha256 = 'new bytes' WHERE utt_id = ?",
+                    [other.scalar("SELECT min(utt_id) FROM utterances")],
+                )
         return fit(*args, **kwargs)
 
     monkeypatch.setattr(experiment, "cross_validate", spied)
     assert not _readable_elsewhere(database)  # (held, as any writer holds it)
-    run = sercap.train(wh, "svm", progress=False)
-    assert seen == [True]
+    bench = sercap.bench(wh, ["svm", "rf"], quick=True, progress=False)
+    assert seen == [True, True]
     assert not _readable_elsewhere(database)  # taken back: the caller's wh works
-    assert wh.scalar("SELECT count(*) FROM runs WHERE run_id = ?", [run.run_id]) == 1
-    from sercap.evaluate import data_sha256
-    from sercap.store.runs import get_run
+    stored = [get_run(wh, r)["data_sha256"] for r in bench.table["run_id"]]
+    assert stored == [loaded, loaded]
+    assert data_sha256(wh, sercap.dataset(wh, "tabular")) != loaded  # (it did change)
+    wh.close()
 
-    data = sercap.dataset(wh, "tabular")
-    assert get_run(wh, run.run_id)["data_sha256"] == data_sha256(wh, data)
+
+def test_a_ctrl_c_during_the_fits_ends_at_once_though_another_process_holds_the_lock(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A Ctrl-C during the fits waited up to an hour to open a catalog that another process
+    had taken meanwhile, only to give up on it."""
+    import time
+
+    import pytest
+
+    import sercap.experiment as experiment
+
+    database = tmp_path / "wh" / "sercap.duckdb"
+    wh = connect(tmp_path / "wh")
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    holder = None
+
+    def interrupted(*args, **kwargs):
+        nonlocal holder
+        holder = subprocess.Popen(  # takes the lock while the folds are fitted
+            [sys.executable, "-c",
+             f"import duckdb, time; c = duckdb.connect({str(database)!r}); print(1, flush=True);"
+             " time.sleep(30)"],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert holder.stdout.readline().strip() == "1"
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(experiment, "cross_validate", interrupted)
+    started = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            sercap.train(wh, "svm", progress=False)
+        assert time.monotonic() - started < 20
+        assert wh.closed  # (its lock was taken: reopened by connect, when it is free)
+    finally:
+        holder.kill()
+        holder.wait()
+    wh = connect(tmp_path / "wh")
+    assert wh.scalar("SELECT count(*) FROM runs") == 0
     wh.close()

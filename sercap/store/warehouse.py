@@ -93,12 +93,13 @@ def _as_text_where_needed(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelati
     return rel.project(", ".join(exprs)) if changed else rel
 
 
-#: DuckDB's date and timestamp types (their ``DuckDBPyType.id``): values Python cannot hold
-#: (``'infinity'``, year 10000) make polars panic when they reach Python inside a list or
-#: a struct, where :func:`sercap.format._python_range` does not look.
+#: DuckDB's date and time types (their ``DuckDBPyType.id``): inside a list or a struct,
+#: values Python cannot hold (``'infinity'``, year 10000) make polars panic, where
+#: :func:`sercap.format._python_range` does not look, and the others print as Python's
+#: repr (``datetime.time(10, 0)``): they are written as DuckDB writes them.
 _DATE_IDS = frozenset(
     {"date", "timestamp", "timestamp_s", "timestamp_ms", "timestamp_ns"}
-    | {"timestamp with time zone"}
+    | {"timestamp with time zone", "time", "time with time zone"}
 )
 
 
@@ -488,8 +489,17 @@ class Warehouse:
         self.close()
         try:
             yield
-        finally:
+        except BaseException:  # a Ctrl-C: end now, never wait (up to an hour) for the lock
+            with contextlib.suppress(SercapError):
+                self.con = connect(self.root, wait_s=0).con
+            raise
+        try:
             self.con = connect(self.root, wait_s=wait_s).con
+        except SercapError as exc:
+            raise SercapError(
+                f"the work is done, but the warehouse could not be opened again to store it "
+                f"({exc}); nothing is stored: run it again once the warehouse is free"
+            ) from exc
 
     def close(self) -> None:
         """Close the catalog (again is fine); any later use is a one-line error."""
