@@ -15,7 +15,9 @@
 CREATE OR REPLACE VIEW folds AS
 WITH speaker_sessions AS (
     SELECT corpus, speaker, min(session) AS session,
-           count(DISTINCT session) = 1 AND count(*) = count(session) AS one_session
+           -- (a row without a session is the speaker's all the same: one empty cell in a
+           -- manifest turned the dealing of sessions off for the whole corpus)
+           count(DISTINCT session) = 1 AS one_session
     FROM utterances
     GROUP BY corpus, speaker
 ),
@@ -26,17 +28,19 @@ shared AS (  -- corpora whose folds deal sessions (session-kfold-5)
         AND count(DISTINCT session) >= 3
 ),
 units AS (  -- what a fold of a k-fold protocol deals: the session or the speaker
-    SELECT s.corpus, s.speaker, h.corpus IS NOT NULL AS by_session,
+    SELECT s.corpus, s.speaker, s.session, h.corpus IS NOT NULL AS by_session,
            CASE WHEN h.corpus IS NULL THEN s.speaker ELSE s.session END AS unit
     FROM speaker_sessions s LEFT JOIN shared h USING (corpus)
 ),
 ranked AS (
-    SELECT corpus, speaker, by_session,
+    SELECT corpus, speaker, session, by_session,
            dense_rank() OVER (PARTITION BY corpus ORDER BY unit) - 1 AS k,
            count(DISTINCT unit) OVER (PARTITION BY corpus) AS n_units
     FROM units
 )
-SELECT u.utt_id, u.corpus, u.speaker, u.session,
+SELECT u.utt_id, u.corpus, u.speaker,
+       -- (where sessions are dealt, a row without one is in its speaker's)
+       CASE WHEN r.by_session THEN r.session ELSE u.session END AS session,
        CASE WHEN c.protocol = 'speaker-kfold-5' AND r.by_session THEN 'session-kfold-5'
             ELSE c.protocol END AS protocol,
        CASE c.protocol

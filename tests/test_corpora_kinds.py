@@ -405,7 +405,10 @@ def test_a_manifest_of_shared_sessions_deals_whole_sessions_into_folds(
     from sercap.data import labelled_utterances
 
     pairs = {f"s{i:02d}{side}": f"Ses{i:02d}" for i in range(1, 11) for side in "FM"}
-    summary = ingest(wh, "manifest", _session_manifest(tmp_path, pairs, "pairs"), name="pairs")
+    path = _session_manifest(tmp_path, pairs, "pairs")
+    write_wav(tmp_path / "pairs" / "blank.wav", seconds=0.95)  # one row without its session
+    path.write_text(path.read_text() + "pairs/blank.wav,sad,s01F,\n")  # (turned it all off)
+    summary = ingest(wh, "manifest", path, name="pairs")
     assert summary.protocol == "session-kfold-5"  # (what ingest prints, and info)
     from sercap.report import warehouse_summary
 
@@ -418,7 +421,7 @@ def test_a_manifest_of_shared_sessions_deals_whole_sessions_into_folds(
     assert set(folds["protocol"]) == {"session-kfold-5"}
     assert wh.scalar("SELECT count(DISTINCT fold) FROM folds WHERE corpus = 'pairs'") == 5
     assert speakers_in_two_folds(wh) == []
-    meta = labelled_utterances(wh, "pairs", "manifest")
+    meta = labelled_utterances(wh, "pairs", "manifest")  # (the blank row: its speaker's)
     assert meta["session"].to_list() == [pairs[s] for s in meta["speaker"]]
 
     # one speaker per session, a speaker in two sessions, or fewer than three sessions (one

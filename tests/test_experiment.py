@@ -109,3 +109,53 @@ def test_a_ctrl_c_during_the_fits_ends_at_once_though_another_process_holds_the_
     wh = connect(tmp_path / "wh")
     assert wh.scalar("SELECT count(*) FROM runs") == 0
     wh.close()
+
+
+def test_a_ctrl_c_during_a_tuning_ends_at_once_though_another_process_holds_the_lock(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """tune reopened the caller's warehouse with a minute's wait after a Ctrl-C too."""
+    import time
+
+    import pytest
+
+    import sercap.tuning as tuning
+
+    database = tmp_path / "wh" / "sercap.duckdb"
+    wh = connect(tmp_path / "wh")
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    holder = None
+
+    def interrupted(*args, **kwargs):
+        nonlocal holder
+        holder = subprocess.Popen(
+            [sys.executable, "-c",
+             f"import duckdb, time; c = duckdb.connect({str(database)!r}); print(1, flush=True);"
+             " time.sleep(30)"],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert holder.stdout.readline().strip() == "1"
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tuning, "run_nested", interrupted)
+    started = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            sercap.tune(wh, "svm", trials=1, progress=False)
+        assert time.monotonic() - started < 20
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_fit_inside_the_callers_transaction_keeps_the_connection(tmp_path: Path) -> None:
+    """Closing the connection for the fits rolled back what the caller had written in its
+    transaction, stored the run outside it, then failed on the commit."""
+    wh = connect(tmp_path / "wh")
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    with wh.transaction():
+        wh.execute("CREATE TABLE notes AS SELECT 1 AS x")
+        run = sercap.train(wh, "svm", progress=False)
+    assert wh.scalar("SELECT count(*) FROM notes") == 1
+    assert wh.scalar("SELECT count(*) FROM runs WHERE run_id = ?", [run.run_id]) == 1
+    wh.close()

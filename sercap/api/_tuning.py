@@ -444,6 +444,7 @@ def tune(
     if database:  # let other processes use the warehouse while trials run
         wh.close()
     reopen_failed: SercapError | None = None
+    finished = False
     try:
         result = run_nested(
             model,
@@ -466,6 +467,7 @@ def tune(
             on_study=lambda each, done: say(f"  {study_line(each.removeprefix(name + '/'), done)}"),
             fingerprint=fingerprint,
         )
+        finished = True
     except Exception as exc:
         from sercap.tuning import storage_failure
 
@@ -478,9 +480,9 @@ def tune(
             "the same budget)",
         ) from exc
     finally:
-        if database:  # the caller's wh works again, whatever happened
-            try:
-                wh.con = _connect(wh.root).con
+        if database:  # the caller's wh works again, whatever happened (after a Ctrl-C
+            try:  # without waiting for a lock another process took: it ends now)
+                wh.con = _connect(wh.root, wait_s=60.0 if finished else 0.0).con
             except SercapError as exc:  # another process took the lock meanwhile
                 reopen_failed = exc
     if reopen_failed is not None:

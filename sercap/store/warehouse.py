@@ -478,13 +478,16 @@ class Warehouse:
         warehouse (the folds' fits, after the data is loaded) runs in this block: the
         catalog is closed and opened again after it, waiting up to ``wait_s`` for another
         writer (saying so, as any open does). In-memory and read-only warehouses stay open
-        (no lock to give back).
+        (no lock to give back), and so does one in a :meth:`transaction`.
+
+        The new connection is this warehouse's, views and all; what a caller made on the old
+        one for itself (a ``TEMP`` table or macro, a ``SET``) is gone after the block.
         """
         database = self.con.execute(
             "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
         ).fetchall()[0][0]
-        if self.read_only or self.temporary or not database:
-            yield
+        if self.read_only or self.temporary or not database or self._in_transaction:
+            yield  # (in a transaction: closing would roll back what the caller wrote)
             return
         self.close()
         try:
