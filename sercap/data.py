@@ -329,15 +329,15 @@ def load_dataset(
         name = feature_set or DEFAULT_IMAGE_SET
         digest = feature_set_hash(wh, name, kind="image")
         _require_complete(wh, digest, name, "image", corpus, meta["utt_id"])
-        X, keep, cols = _read_images(wh, name, meta["utt_id"])
+        X, keep, cols = _read_images(wh, name, meta["utt_id"], digest)
     else:
         name = feature_set or DEFAULT_FEATURE_SET
         digest = feature_set_hash(wh, name)
         _require_complete(wh, digest, name, None, corpus, meta["utt_id"])
         if input_kind == "tabular":
-            X, keep, cols = _read_tabular(wh, name, corpus, meta["utt_id"], columns)
+            X, keep, cols = _read_tabular(wh, name, corpus, meta["utt_id"], columns, digest)
         else:
-            X, keep, cols = _read_sequences(wh, name, corpus, meta["utt_id"], columns)
+            X, keep, cols = _read_sequences(wh, name, corpus, meta["utt_id"], columns, digest)
     labelled = meta.height
     meta = meta.filter(pl.col("utt_id").is_in(keep))
     if meta.is_empty():
@@ -381,6 +381,7 @@ def apply_speaker_norm(wh: Warehouse, data: Dataset) -> None:
     """
     name, corpus, cols = data.feature_set, data.corpus, data.columns
     assert name is not None
+    name = version_view_name(name, data.feature_set_hash)  # (the version the data is of)
     if data.input_kind == "tabular":
         stats = _speaker_statistics_from_warehouse(wh, name, corpus, cols)
         data.X = speaker_normalise(data.X, data.speakers, stats)
@@ -509,10 +510,10 @@ def _require_view(wh: Warehouse, view: str, name: str, kind: str = "lld") -> Non
     raise NotExtractedError(f"{view} does not exist yet; run `sercap {verb} {option} {name}` first")
 
 
-def _require_frames(wh: Warehouse, name: str) -> None:
-    """The frames view of set ``name``, or why there is none: an openSMILE set stores
-    functionals only, which extracting it again does not change."""
-    view = f"frames_{name}"
+def _require_frames(wh: Warehouse, name: str, view: str | None = None) -> None:
+    """The frames view of set ``name`` (``view``: of one version), or why there is none: an
+    openSMILE set stores functionals only, which extracting it again does not change."""
+    view = view or f"frames_{name}"
     if wh.has_relation(view):
         return
     kinds = {kind for _, set_name, kind in catalog.stored_feature_sets(wh) if set_name == name}
@@ -525,10 +526,23 @@ def _require_frames(wh: Warehouse, name: str) -> None:
     _require_view(wh, view, name)
 
 
+def version_view_name(name: str, digest: str | None) -> str:
+    """``NAME_HASH``: the suffix of the views of one version of a set (``features_…``,
+    ``frames_…``, ``images_…``). The plain ``features_NAME`` shows the newest version that
+    stored anything, which need not be the set's current definition (a newer one whose every
+    extraction failed): a dataset reads the version it names."""
+    return name if digest is None else f"{name}_{digest}"
+
+
 def _read_tabular(
-    wh: Warehouse, name: str, corpus: str, utt_ids: pl.Series, pattern: str | None
+    wh: Warehouse,
+    name: str,
+    corpus: str,
+    utt_ids: pl.Series,
+    pattern: str | None,
+    digest: str | None = None,
 ) -> tuple[np.ndarray, list[str], list[str]]:
-    view = f"features_{name}"
+    view = f"features_{version_view_name(name, digest)}"
     _require_view(wh, view, name)
     cols = _feature_columns(wh.query(f"SELECT * FROM {view} LIMIT 0").columns, pattern, "feature")
     select = ", ".join(f'f."{c}"' for c in cols)
@@ -542,10 +556,15 @@ def _read_tabular(
 
 
 def _read_sequences(
-    wh: Warehouse, name: str, corpus: str, utt_ids: pl.Series, pattern: str | None
+    wh: Warehouse,
+    name: str,
+    corpus: str,
+    utt_ids: pl.Series,
+    pattern: str | None,
+    digest: str | None = None,
 ) -> tuple[list[np.ndarray], list[str], list[str]]:
-    view = f"frames_{name}"
-    _require_frames(wh, name)
+    view = f"frames_{version_view_name(name, digest)}"
+    _require_frames(wh, name, view)
     cols = _feature_columns(
         wh.query(f"SELECT * FROM {view} LIMIT 0").columns, pattern, "descriptor"
     )
@@ -589,9 +608,9 @@ def _read_sequences(
 
 
 def _read_images(
-    wh: Warehouse, name: str, utt_ids: pl.Series
+    wh: Warehouse, name: str, utt_ids: pl.Series, digest: str | None = None
 ) -> tuple[list[np.ndarray], list[str], list[str]]:
-    view = f"images_{name}"
+    view = f"images_{version_view_name(name, digest)}"
     _require_view(wh, view, name, "image")
     frame = _query_utterances(
         wh,

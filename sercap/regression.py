@@ -152,14 +152,14 @@ def load_target_dataset(
         name = image_set or d.DEFAULT_IMAGE_SET
         digest = d.feature_set_hash(wh, name, kind="image")
         d._require_complete(wh, digest, name, "image", corpus, ids)
-        X, keep, cols = d._read_images(wh, name, ids)
+        X, keep, cols = d._read_images(wh, name, ids, digest)
     else:
         columns = columns or get_model(model).default_columns
         name = feature_set or d.DEFAULT_FEATURE_SET
         digest = d.feature_set_hash(wh, name)
         d._require_complete(wh, digest, name, None, corpus, ids)
         read = d._read_tabular if kind == "tabular" else d._read_sequences
-        X, keep, cols = read(wh, name, corpus, ids, columns)
+        X, keep, cols = read(wh, name, corpus, ids, columns, digest)
     meta = meta.filter(pl.col("utt_id").is_in(pl.Series(keep, dtype=pl.String).implode()))
     if meta.is_empty():
         command = "images" if kind == "image" else "extract"

@@ -345,3 +345,27 @@ def test_inner_splits_of_dealt_sessions_keep_each_session_whole(wh) -> None:
     two = np.flatnonzero(np.isin(data.sessions, ["Ses01", "Ses02"]))
     assert data.subset(two).validation_unit() == "speaker"  # two sessions: speakers
     assert data.subset(two).sessions.tolist() == data.sessions[two].tolist()
+
+
+def test_a_dataset_reads_the_version_of_the_set_it_names(wh) -> None:
+    """A newer definition of a set name whose every extraction failed: features_NAME still
+    showed the older version's rows, and train stored the newer hash beside the older
+    features (the UA of the older version under the newer one's name)."""
+    from sercap.errors import NotExtractedError
+
+    utts = add_corpus(wh, n_speakers=3, per_class=3)
+    add_features(wh, utts, name="hop20", digest="v2")
+    data = load_dataset(wh, "tabular", feature_set="hop20")
+    assert data.feature_set_hash == "v2" and len(data) == utts.height
+    wh.execute(  # v3: defined after v2, and nothing of it stored (every extraction failed)
+        "INSERT INTO feature_sets VALUES ('v3', 'hop20', 'lld', '{}', '{}', now() + INTERVAL 1 "
+        "SECOND)"
+    )
+    wh.execute(
+        "INSERT INTO extractions SELECT utt_id, 'v3', 'error', 'shorter than one analysis "
+        "window', NULL, NULL, now() FROM utterances"
+    )
+    wh.refresh_views()
+    assert wh.scalar("SELECT count(*) FROM features_hop20") == utts.height  # (v2's, by name)
+    with pytest.raises(NotExtractedError, match="features_hop20_v3 does not exist: the extrac"):
+        load_dataset(wh, "tabular", feature_set="hop20")
