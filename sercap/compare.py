@@ -324,7 +324,10 @@ def write_bench_report(
 
     table = bench_table(wh, run_ids) if table is None else table
     out_dir.mkdir(parents=True, exist_ok=True)
-    classes = list(table["classes"][0])
+    # every run's classes, the first run's first: a text run of a corpus where one emotion
+    # has no transcripts has a class fewer than its audio runs (its matrix was drawn with
+    # the audio run's classes, and the bench ended in an IndexError after fitting)
+    classes = list(dict.fromkeys(c for cs in table["classes"] for c in cs))
     written: dict[str, Path] = {}
     md = table_markdown(table, corpus)
     pictures = [
@@ -340,12 +343,16 @@ def write_bench_report(
         cm = json.loads(r["confusion_json"])
         label = labels[r["run_id"]]
         slug = _slug(label)
+        own = list(r["classes"])
         png = confusion_png(
-            cm, classes, f"{label}: UA {r['ua']:.3f}", out_dir / f"confusion-{slug}.png"
+            cm, own, f"{label}: UA {r['ua']:.3f}", out_dir / f"confusion-{slug}.png"
         )
         written[f"confusion-{slug}"] = png
         pictures.append(f"![confusion {md_cell(label)}]({png.name})")
-        recalls[label] = [row[i] / max(sum(row), 1) for i, row in enumerate(cm)]
+        recall = {
+            c: row[i] / max(sum(row), 1) for i, (c, row) in enumerate(zip(own, cm, strict=True))
+        }
+        recalls[label] = [recall.get(c, float("nan")) for c in classes]  # (NaN: not its class)
     from sercap.ensemble import FIXED_RULE, members_chosen_by
 
     written["comparison"] = comparison_png(

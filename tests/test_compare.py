@@ -4,6 +4,8 @@ The full bench (models trained, report written) is exercised in test_report and 
 here are the decisions in between, on hand-made runs.
 """
 
+import json
+
 import polars as pl
 import pytest
 
@@ -252,3 +254,19 @@ def test_a_resumed_bench_fits_only_what_is_not_stored_with_the_same_data(wh, mon
     assert replaced.run_ids[0] not in (relabelled.run_ids[0], edited.run_ids[0])
     with pytest.raises(SercapError, match="--resume / resume= reuses default runs"):
         bench_runs(wh, specs, progress=False, resume=True, tuned=True)
+
+
+def test_the_bench_report_draws_runs_of_different_classes(wh, tmp_path) -> None:
+    """A text run of a corpus where one emotion has no transcripts has a class fewer than
+    the audio runs: its confusion matrix was drawn with the first run's classes, and bench
+    and report ended in an IndexError after every model was fitted."""
+    from sercap.compare import write_bench_report
+
+    three = [[3, 1, 0], [0, 4, 1], [1, 0, 4]]
+    add_run(wh, "svm-1", "svm", 0.7, classes=["ang", "hap", "neu"],
+            confusion_json=json.dumps(three))  # fmt: skip
+    add_run(wh, "text-lr-1", "text-lr", 0.6, classes=["ang", "neu"],
+            confusion_json=json.dumps([[3, 1], [1, 4]]))  # fmt: skip
+    written = write_bench_report(wh, ["svm-1", "text-lr-1"], tmp_path / "bench")
+    assert {"confusion-svm", "confusion-text-lr"} <= set(written)
+    assert written["recall"].is_file()
