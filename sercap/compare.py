@@ -655,6 +655,7 @@ def fusion_vs_single(
                 "single_modality": best["modality"], "single_run": best["run_id"],
                 "ua_fused": c.ua.a, "ua_single": c.ua.b, "difference": c.ua.difference,
                 "low": c.ua.low, "high": c.ua.high, "within_noise": c.ua.within_noise,
+                "n_common": c.n_common,
             }
         )  # fmt: skip
     return pl.DataFrame(rows)

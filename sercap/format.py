@@ -751,9 +751,16 @@ def format_fusion_comparison(frame: pl.DataFrame) -> str:
     if frame.is_empty():
         return "fusion vs single modality: nothing to compare (needs fused and single rows)"
     first = frame.row(0, named=True)
+    # (both UAs on the utterances both runs predicted: a fused run reads transcripts, so it
+    # can have fewer than the audio run, whose UA in the table is then another figure)
+    on = (
+        f" on the {first['n_common']} utterances both predicted"
+        if "n_common" in frame.columns
+        else ""
+    )
     lines = [
         f"fusion minus the best single modality ({first['single']}, {first['single_modality']},"
-        f" UA {first['ua_single']:.4f}; CI: paired bootstrap over speakers and over "
+        f" UA {first['ua_single']:.4f}{on}; CI: paired bootstrap over speakers and over "
         "utterances, the span of both)",
         f"  {'fused':<14} {'UA':>8} {'diff':>8}   95% CI",
     ]

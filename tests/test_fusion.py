@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -326,6 +327,9 @@ def test_bench_modalities_side_by_side_with_a_ci(tmp_path: Path) -> None:
         assert any(modality in line and f" {model} " in line for line in lines), result.output
     assert "fusion minus the best single modality" in result.output
     assert "95% CI" in result.output
+    # the single run's UA is on the utterances both predicted (fewer than its own row's
+    # where a transcript is missing): the line says on how many
+    assert re.search(r"UA \d\.\d{4} on the \d+ utterances both predicted", result.output)
     assert "fusion minus the best single modality" in (tmp_path / "r" / "bench.md").read_text()
 
 
