@@ -108,7 +108,6 @@ def test_the_examples_of_pure_helpers_run() -> None:
 
     chosen = {
         "sercap.data": ["Dataset.validation_groups"],
-        "sercap.evaluate": ["data_notes"],
         "sercap.format": ["_python_range", "csv_chunks", "json_chunks", "print_frame"],
         "sercap.audio": ["unfinished_wav", "wav_shortfall"],
         "sercap.cluster": ["parse_spec", "cluster_threads"],
@@ -118,6 +117,8 @@ def test_the_examples_of_pure_helpers_run() -> None:
         "sercap.models.tabular": ["lgbm_leaf_size"],
         "sercap.store.warehouse": ["_as_text_where_needed", "_dates_as_text", "_numbered"],
         "sercap.run_labels": ["display_name", "params_tag"],
+        "sercap.features.featureset": ["store_step"],
+        "sercap.evaluate": ["data_notes", "check_recordings_in_one_fold"],
     }
     finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner()
     ran = 0

@@ -134,3 +134,27 @@ def test_a_set_of_the_other_kind_says_what_it_is() -> None:
         get_feature_set("mel", "lld")
     with pytest.raises(SercapError, match="unknown image set 'nope'; choose one of: mel"):
         get_feature_set("nope", "image")
+
+
+def test_a_review_of_code_defined_sets(wh) -> None:
+    """Four things a user met with a set defined in code: the refusal of a built-in's name
+    suggested 'default-mine', itself not a valid name; an image set's description named
+    a features_NAME view that does not exist; sercap.images extracted descriptors of an
+    lld set given as an object; and the hint to finish a partly stored set named commands
+    that do not know it."""
+    import sercap
+    from sercap.errors import BadParameterError
+    from sercap.features.featureset import store_step
+    from sercap.names import check_name
+
+    with pytest.raises(SercapError, match=r"name='default_mine'") as caught:
+        get_feature_set("default").with_params(hop_ms=20.0)
+    check_name(str(caught.value).split("name='")[1].split("'")[0])  # (a valid name)
+    mel32 = get_feature_set("mel").with_params(name="mel32", n_mels=32)
+    register(wh, mel32)
+    assert "(view images_mel32)" in describe_feature_set(wh, "mel32")
+    lld = get_feature_set("default").with_params(name="bad", hop_ms=20.0)
+    with pytest.raises(BadParameterError, match="is of kind 'lld', not 'image'"):
+        sercap.images(wh, lld)
+    assert "sercap.extract(wh, fs, corpus='emodb')" in store_step("hop20", "lld", "emodb")
+    assert "sercap extract" not in store_step("hop20", "lld", "emodb")

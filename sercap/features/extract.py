@@ -38,6 +38,7 @@ from sercap._spawn import main_not_rerun, sigint_ignored, start_resource_tracker
 from sercap.errors import (
     INGEST_STEP,
     REPAIR_STEP,
+    BadParameterError,
     NotExtractedError,
     NotFoundError,
     SercapError,
@@ -618,6 +619,12 @@ def extract(
     runs the chunks on Dask workers instead of the ``jobs`` pool; see :func:`_dask_results`.
     """
     fs = feature_set if isinstance(feature_set, FeatureSet) else get_feature_set(feature_set, kind)
+    if kind is not None and fs.kind != kind:  # (a set given as an object: its kind unchecked)
+        raise BadParameterError(
+            f"feature set {fs.name!r} is of kind {fs.kind!r}, not {kind!r}: "
+            + ("images stores image sets" if kind == "image" else "give a set of that kind")
+            + " (sercap features list)"
+        )
     if fs.kind == "opensmile":
         from sercap.features.opensmile import available
 

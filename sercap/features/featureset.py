@@ -324,7 +324,7 @@ def refuse_builtin_name(fs: FeatureSet) -> None:
     what = f"its {', '.join(changed)} differ" if changed else "it differs"
     raise BadParameterError(
         f"feature set {fs.name!r} is a built-in set and {what}; give the variant a name of "
-        f"its own (.with_params(name='{fs.name}-mine', ...))"
+        f"its own (.with_params(name='{fs.name}_mine', ...))"
     )
 
 
@@ -363,9 +363,20 @@ def store_step(
     "`sercap images --image-set mel --corpus emodb` / `sercap.images(wh, 'mel', corpus='emodb')`"
     >>> store_step("default", "lld", retry=True)
     '`sercap extract --retry-errors` / `sercap.extract(wh, retry_errors=True)`'
+    >>> store_step("hop20", "lld", "emodb")  # doctest: +NORMALIZE_WHITESPACE
+    "`sercap.extract(wh, fs, corpus='emodb')`, fs the definition of 'hop20'
+     (get_feature_set(...).with_params(name='hop20', ...)): no command knows it by name"
     """
     named = not (retry and name in ("default", "mel"))
     verb, option = ("images", "--image-set") if kind == "image" else ("extract", "--feature-set")
+    if name not in builtin_definitions():  # defined in code: no command knows it by name
+        args = ["wh", "fs"] + [f"corpus={corpus!r}"] * bool(corpus)
+        args += ["retry_errors=True"] * retry
+        return (
+            f"`sercap.{verb}({', '.join(args)})`, fs the definition of {name!r} "
+            f"(get_feature_set(...).with_params(name={name!r}, ...)): no command knows it "
+            "by name"
+        )
     cli = verb + (f" {option} {name}" if named else "")
     python = f"{verb}(wh" + (f", {name!r}" if named else "")
     if corpus:

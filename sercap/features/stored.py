@@ -109,7 +109,13 @@ def describe_feature_set(wh: Warehouse | None, name: str) -> str:
     dims = output_columns(fs)
     lines += [
         f"per-utterance columns: {dims if dims is not None else 'unknown (needs opensmile)'}"
-        f" (view {view[fs.kind] if name in ('default', 'mel') else f'features_{name}'})",
+        f" (view {view[fs.kind] if name in ('default', 'mel') else _own_view(fs.kind, name)})",
         f"stored: {ok} utterances, {bad} with problems",
     ]
     return "\n".join(lines)
+
+
+def _own_view(kind: str, name: str) -> str:
+    """The view of a set's per-utterance rows by its own name: ``images_NAME`` for an image
+    set (``features_NAME`` named a view that does not exist), else ``features_NAME``."""
+    return f"images_{name}" if kind == "image" else f"features_{name}"
