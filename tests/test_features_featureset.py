@@ -158,3 +158,22 @@ def test_a_review_of_code_defined_sets(wh) -> None:
         sercap.images(wh, lld)
     assert "sercap.extract(wh, fs, corpus='emodb')" in store_step("hop20", "lld", "emodb")
     assert "sercap extract" not in store_step("hop20", "lld", "emodb")
+
+
+def test_extracting_an_earlier_definition_again_makes_it_current(wh) -> None:
+    """Going back to an earlier definition of a name did nothing: the newer one stayed
+    current, so neither train nor predict could reach the earlier version's features."""
+    from sercap.data import feature_set_hash
+
+    v1 = get_feature_set("default").with_params(name="hop20", hop_ms=20.0)
+    v2 = v1.with_params(window_ms=40.0, n_fft=1024)
+    register(wh, v1)
+    register(wh, v2)
+    assert feature_set_hash(wh, "hop20") == v2.hash
+    register(wh, v1)  # (what extract does first)
+    assert feature_set_hash(wh, "hop20") == v1.hash
+    before = wh.con.execute("SELECT hash, created_at FROM feature_sets ORDER BY 1").fetchall()
+    register(wh, v1)  # already current: nothing written
+    assert wh.con.execute("SELECT hash, created_at FROM feature_sets ORDER BY 1").fetchall() == (
+        before
+    )

@@ -31,7 +31,15 @@ def _q(name: str) -> str:
 def register_feature_set(
     wh: Warehouse, digest: str, name: str, kind: str, params: Any, versions: Any
 ) -> None:
-    """Record a feature-set definition (idempotent: an existing hash is kept)."""
+    """Record a feature-set definition as its name's current one (an existing hash keeps
+    its row, with the time moved to now: extracting an earlier definition of a name again
+    made no difference, and neither train nor predict could reach it)."""
+    current = wh.con.execute(
+        "SELECT hash FROM feature_sets WHERE name = ? ORDER BY created_at DESC LIMIT 1", [name]
+    ).fetchall()
+    if current and current[0][0] == digest:
+        return  # (already current: an extract with nothing new writes no byte)
+    wh.execute("UPDATE feature_sets SET created_at = now() WHERE hash = ?", [digest])
     wh.execute(
         "INSERT OR IGNORE INTO feature_sets (hash, name, kind, params_json, versions_json, "
         "created_at) VALUES (?, ?, ?, ?, ?, now())",
