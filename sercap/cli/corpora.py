@@ -34,7 +34,8 @@ def ingest_command(
       ravdess   Actor_NN/03-01-EE-II-SS-RR-AA.wav (speech files only)
       cremad    AudioWAV/1001_DFA_ANG_XX.wav (+ VideoDemographics.csv for genders)
       tess      OAF_angry/OAF_back_angry.wav, YAF_pleasant_surprised/YAF_back_ps.wav
-      manifest  a .csv/.parquet with path,label,speaker [utt_id,gender,session,start,end]
+      manifest  a .csv/.parquet with path,label,speaker [utt_id,gender,session,start,end,
+                text,valence,activation,dominance]
                 (DIR is the file; relative paths are relative to it)
 
     One transaction: all or nothing. Running it again changes nothing; a bigger copy adds

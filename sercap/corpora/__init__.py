@@ -54,7 +54,8 @@ KINDS: dict[str, CorpusKind] = {
             manifest.read,
             "manifest",
             "speaker-kfold-5",
-            "a .csv/.parquet with path,label,speaker [utt_id,gender,session,start,end]",
+            "a .csv/.parquet with path,label,speaker [utt_id,gender,session,start,end,text,"
+            "valence,activation,dominance]",
         ),
     )
 }

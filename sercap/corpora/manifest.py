@@ -43,7 +43,8 @@ def read(root: Path, problems: list[Problem]) -> Iterator[UtteranceRecord]:
         )
         raise SercapError(
             f"{path}: missing column(s) {', '.join(missing)} (a manifest needs path, label, "
-            f"speaker; optional utt_id, gender, session, start, end){hint}"
+            f"speaker; optional utt_id, gender, session, start, end, text, valence, "
+            f"activation, dominance){hint}"
         )
     if table.is_empty():
         raise SercapError(f"{path}: the manifest has no rows, only its header")
