@@ -231,3 +231,28 @@ def test_ingesting_one_session_after_another_keeps_the_first_sessions_words(
     fewer = load_text_dataset(wh)
     labelled_gone = sum(u.startswith(dialog + "_") for u in data.utt_ids)
     assert fewer.left_out == labelled_gone > 0 and len(fewer) == len(data) - labelled_gone
+
+
+def test_a_turn_without_words_is_one_problem_and_latin1_is_said(tmp_path: Path) -> None:
+    """A turn line with no words was two problems, the second ('no line') wrong; a Latin-1
+    transcription was decoded with replacements ('caf\\ufffd') without a word."""
+    from sercap.corpora.iemocap import with_transcripts
+    from sercap.corpora.records import UtteranceRecord
+    from sercap.corpora.transcripts import read_transcription
+
+    path = tmp_path / "Ses01F_script01_1.txt"
+    path.write_text("Ses01F_script01_1_F000 [006.2901-008.2357]: \n")
+    record = UtteranceRecord(
+        utt_id="Ses01F_script01_1_F000", path=tmp_path / "x.wav",
+        speaker="Ses01F", session="Ses01", emotion="neu",
+    )  # fmt: skip
+    problems: list[Problem] = []
+    list(with_transcripts(iter([record]), path, problems))
+    assert [p.message for p in problems] == ["Ses01F_script01_1_F000: a turn without words"]
+    path.write_bytes("Ses01F_script01_1_F000 [006.2901-008.2357]: Awful café\n".encode("latin-1"))
+    problems = []
+    words = read_transcription(path, problems)
+    assert words == {"Ses01F_script01_1_F000": "Awful café"}
+    assert [p.message.split(";")[0] for p in problems] == [
+        "not UTF-8 text (byte 0xE9 at offset 53)"
+    ]

@@ -126,10 +126,11 @@ def with_transcripts(
         problems.append(Problem(str(transcription), None, "no transcription for this dialog"))
         yield from records
         return
-    words = read_transcription(transcription, problems)
+    rejected: set[str] = set()  # (turns whose line was a problem already: said once)
+    words = read_transcription(transcription, problems, rejected)
     for record in records:
         record.text = words.get(record.utt_id)
-        if record.text is None:
+        if record.text is None and record.utt_id not in rejected:
             problems.append(Problem(str(transcription), None, f"{record.utt_id}: no line"))
         yield record
 

@@ -25,7 +25,9 @@ _ANNOTATED = re.compile(r"_[FM]\d+$")
 _UNANNOTATED = re.compile(r"_[FM]?XX\d*$", re.IGNORECASE)
 
 
-def parse_transcription(text: str, file: str, problems: list[Problem]) -> dict[str, str]:
+def parse_transcription(
+    text: str, file: str, problems: list[Problem], rejected: set[str] | None = None
+) -> dict[str, str]:
     """``{utt_id: words}`` of one transcription file's text; bad lines become problems.
 
     Parameters
@@ -36,6 +38,8 @@ def parse_transcription(text: str, file: str, problems: list[Problem]) -> dict[s
         Where it came from, for problems.
     problems : list of Problem
         Appended to: one entry per malformed line or repeated turn id.
+    rejected : set of str, optional
+        Gets the ids of annotated turns whose line was a problem (they are said once).
 
     Returns
     -------
@@ -59,6 +63,8 @@ def parse_transcription(text: str, file: str, problems: list[Problem]) -> dict[s
             continue
         if float(match["end"]) < float(match["start"]):
             problems.append(Problem(file, number, f"{utt_id}: turn ends before it starts"))
+            if rejected is not None:
+                rejected.add(utt_id)
             continue
         if utt_id in turns:
             problems.append(Problem(file, number, f"{utt_id}: second line (first one kept)"))
@@ -66,19 +72,38 @@ def parse_transcription(text: str, file: str, problems: list[Problem]) -> dict[s
         words = " ".join(match["text"].split())
         if not words:  # a text model would learn from, and be scored on, nothing
             problems.append(Problem(file, number, f"{utt_id}: a turn without words"))
+            if rejected is not None:
+                rejected.add(utt_id)
             continue
         turns[utt_id] = words
     return turns
 
 
-def read_transcription(path: Path, problems: list[Problem]) -> dict[str, str]:
-    """:func:`parse_transcription` of the file ``path``; an unreadable file is one problem."""
+def read_transcription(
+    path: Path, problems: list[Problem], rejected: set[str] | None = None
+) -> dict[str, str]:
+    """:func:`parse_transcription` of the file ``path``; an unreadable file is one problem,
+    and so is one that is not UTF-8 (read as Latin-1, each byte one character: decoding it
+    with replacements stored 'caf\ufffd' without a word)."""
     try:
-        text = Path(path).read_bytes().decode("utf-8", errors="replace")
+        data = Path(path).read_bytes()
     except OSError as exc:
         problems.append(Problem(str(path), None, f"cannot read ({exc.strerror})"))
         return {}
-    return parse_transcription(text, str(path), problems)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = data[exc.start]
+        problems.append(
+            Problem(
+                str(path),
+                None,
+                f"not UTF-8 text (byte 0x{bad:02X} at offset {exc.start}); "
+                "read as Latin-1: save it as UTF-8 if its words look wrong",
+            )
+        )
+        text = data.decode("latin-1")
+    return parse_transcription(text, str(path), problems, rejected)
 
 
 def transcript_frame(records, stored_ids) -> pl.DataFrame:
