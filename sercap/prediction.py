@@ -528,6 +528,13 @@ def predict_files(
     results, members = _predict_files(wh, run, paths, n_jobs, progress, texts, say, rows)
     if say is not None:  # after: a file its checks refused (silent) gets its error alone
         predicted = [Path(r.path) for r in results if r.error is None]
+        absent = [p for p in predicted if not p.exists()]
+        if absent:  # a run of words alone never opens the file: a mistyped path was silent
+            more = f" and {len(absent) - 1} more" if len(absent) > 1 else ""
+            say(
+                f"note: {absent[0]}{more} is not there; run {run['run_id']} reads only "
+                "words, so it is predicted from its transcript alone"
+            )
         watched = _range_member(members)
         stored_range = None if watched is None else members[watched].training_range
         if run["kind"] == "ensemble" and watched is not None:  # its member's range and data

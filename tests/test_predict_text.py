@@ -161,10 +161,13 @@ def test_text_run_predicts_from_the_words_and_falls_back_without_them(built) -> 
     # words for a file that cannot be opened at all: still predicted from them (the check
     # that no file can be opened, for runs that need the audio, refused this)
     gone = built["wh"].parent / "no-such-clip.wav"
-    words_only = sercap.predict(wh, [gone], run=built["text"], texts={gone: ANGRY})
+    said: list[str] = []
+    words_only = sercap.predict(wh, [gone], run=built["text"], texts={gone: ANGRY}, say=said.append)
     assert words_only["error"][0] is None and np.allclose(
         words_only.select(classes).to_numpy(), expected[:1]
     )
+    # ... and it says so: a mistyped path got a prediction with nothing said
+    assert any(n.startswith(f"note: {gone} is not there; run ") for n in said), said
     wh.close()
 
 
