@@ -190,7 +190,7 @@ def _record(
         activation=ratings["activation"],
         dominance=ratings["dominance"],
         text_id=_text(row.get("text_id")),
-        text=_text(row.get("text")),
+        text=_words(row.get("text")),
         origin=(where.file or "", where.line),
         derived_id=given is None,
     )
@@ -223,6 +223,17 @@ def _text(value: Any) -> str | None:
         return None  # in a float column: it was stored as the speaker "nan"
     text = str(value).strip()
     return text or None
+
+
+def _words(value: Any) -> str | None:
+    r"""A transcript as IEMOCAP's are stored: its whitespace collapsed to single spaces (a
+    line break kept from a manifest cell broke every table that printed it).
+
+    >>> _words("  so\n sad,\tI  miss her "), _words("  ")
+    ('so sad, I miss her', None)
+    """
+    text = _text(value)
+    return None if text is None else " ".join(text.split())
 
 
 def _number(value: Any) -> float | None:
