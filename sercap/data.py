@@ -85,6 +85,9 @@ class Dataset:
     #: fingerprint, and the check that no recording lies in two folds, read it from here
     #: (the warehouse may change while the folds are fitted). None: not read.
     audio_sources: dict[str, str | None] | None = field(default=None, repr=False)
+    #: Classes of the label map none of whose utterances the data holds (a text dataset of
+    #: a corpus where one emotion has no transcripts): its runs have fewer classes.
+    classes_left_out: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.utt_ids)

@@ -274,6 +274,12 @@ def data_notes(data: Dataset) -> list[str]:
             "multimodal": f"they have no transcript, or {failed}",
         }.get(data.input_kind, failed)
         notes.append(f"note: {data.left_out} labelled utterance(s) left out: {why}")
+    if data.classes_left_out:  # (its runs have fewer classes than the label map's others)
+        notes.append(
+            f"note: class(es) {', '.join(map(repr, data.classes_left_out))} of label map "
+            f"{data.label_map!r} left out: none of their utterances has a transcript, so "
+            f"this run has {len(data.classes)} classes"
+        )
     folds = np.asarray(data.folds)
     if data.classes and len(np.unique(folds)) > 1:
         remedy = (

@@ -64,6 +64,7 @@ def load_text_dataset(
             "dialog/transcriptions/, or a manifest with a text column)"
         )
     labelled = meta.height
+    every_class = set(meta["label"].unique().to_list())
     meta = meta.join(words, on="utt_id", how="inner").sort("utt_id")
     classes = sorted(meta["label"].unique().to_list())
     index = {c: i for i, c in enumerate(classes)}
@@ -74,6 +75,7 @@ def load_text_dataset(
         classes=classes,
         speakers=meta["speaker"].to_numpy(),
         folds=meta["fold"].to_numpy(),
+        classes_left_out=tuple(sorted(every_class - set(classes))),
         sessions=protocol_sessions(meta),
         audio_sources=audio_sources(wh, corpus),
         corpus=corpus,

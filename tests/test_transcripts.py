@@ -194,6 +194,22 @@ def test_a_blank_transcript_is_left_out_like_a_missing_one(wh: Warehouse) -> Non
     assert data.left_out == 2
 
 
+def test_a_class_without_any_transcript_is_said(wh: Warehouse) -> None:
+    """A text run of a corpus where one emotion had no transcripts became a run of a class
+    fewer without a word (and bench's report then failed on its confusion matrix)."""
+    from sercap.evaluate import data_notes
+
+    utts = add_corpus(wh)
+    kept = utts.filter(utts["emotion"] != "sad")["utt_id"].to_list()
+    wh.execute(
+        "INSERT INTO transcripts SELECT * FROM (SELECT unnest(?) AS utt_id, unnest(?) AS text)",
+        [kept, [f"words of {u}" for u in kept]],
+    )
+    data = load_text_dataset(wh)
+    assert data.classes == ["ang", "neu"] and data.classes_left_out == ("sad",)
+    assert any("class(es) 'sad' of label map" in n and "2 classes" in n for n in data_notes(data))
+
+
 def test_ingesting_one_session_after_another_keeps_the_first_sessions_words(
     wh: Warehouse, tmp_path: Path
 ) -> None:
