@@ -27,6 +27,24 @@ def _readable_elsewhere(database: Path) -> bool:
     )
 
 
+def _lock_taken_then_interrupted(database: Path, holders: list) -> object:
+    """A stand-in for the fits: another process takes the catalog's lock (kept in
+    ``holders``, to be killed), then the user presses Ctrl-C."""
+
+    def interrupted(*args, **kwargs):
+        holder = subprocess.Popen(
+            [sys.executable, "-c",
+             f"import duckdb, time; c = duckdb.connect({str(database)!r}); print(1, flush=True);"
+             " time.sleep(30)"],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        holders.append(holder)
+        assert holder.stdout.readline().strip() == "1"
+        raise KeyboardInterrupt
+
+    return interrupted
+
+
 def test_other_processes_can_read_the_warehouse_while_the_folds_are_fitted(
     tmp_path: Path, monkeypatch
 ) -> None:
@@ -83,20 +101,9 @@ def test_a_ctrl_c_during_the_fits_ends_at_once_though_another_process_holds_the_
     database = tmp_path / "wh" / "sercap.duckdb"
     wh = connect(tmp_path / "wh")
     add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
-    holder = None
-
-    def interrupted(*args, **kwargs):
-        nonlocal holder
-        holder = subprocess.Popen(  # takes the lock while the folds are fitted
-            [sys.executable, "-c",
-             f"import duckdb, time; c = duckdb.connect({str(database)!r}); print(1, flush=True);"
-             " time.sleep(30)"],
-            stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        assert holder.stdout.readline().strip() == "1"
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(experiment, "cross_validate", interrupted)
+    holders: list[subprocess.Popen] = []
+    stand_in = _lock_taken_then_interrupted(database, holders)
+    monkeypatch.setattr(experiment, "cross_validate", stand_in)
     started = time.monotonic()
     try:
         with pytest.raises(KeyboardInterrupt):
@@ -104,8 +111,9 @@ def test_a_ctrl_c_during_the_fits_ends_at_once_though_another_process_holds_the_
         assert time.monotonic() - started < 20
         assert wh.closed  # (its lock was taken: reopened by connect, when it is free)
     finally:
-        holder.kill()
-        holder.wait()
+        for holder in holders:
+            holder.kill()
+            holder.wait()
     wh = connect(tmp_path / "wh")
     assert wh.scalar("SELECT count(*) FROM runs") == 0
     wh.close()
@@ -124,28 +132,17 @@ def test_a_ctrl_c_during_a_tuning_ends_at_once_though_another_process_holds_the_
     database = tmp_path / "wh" / "sercap.duckdb"
     wh = connect(tmp_path / "wh")
     add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
-    holder = None
-
-    def interrupted(*args, **kwargs):
-        nonlocal holder
-        holder = subprocess.Popen(
-            [sys.executable, "-c",
-             f"import duckdb, time; c = duckdb.connect({str(database)!r}); print(1, flush=True);"
-             " time.sleep(30)"],
-            stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        assert holder.stdout.readline().strip() == "1"
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(tuning, "run_nested", interrupted)
+    holders: list[subprocess.Popen] = []
+    monkeypatch.setattr(tuning, "run_nested", _lock_taken_then_interrupted(database, holders))
     started = time.monotonic()
     try:
         with pytest.raises(KeyboardInterrupt):
             sercap.tune(wh, "svm", trials=1, progress=False)
         assert time.monotonic() - started < 20
     finally:
-        holder.kill()
-        holder.wait()
+        for holder in holders:
+            holder.kill()
+            holder.wait()
 
 
 def test_a_fit_inside_the_callers_transaction_keeps_the_connection(tmp_path: Path) -> None:
