@@ -777,7 +777,15 @@ def format_ingest_summary(summary: IngestSummary) -> str:
         f"read {summary.read}: added {summary.added}, updated {summary.updated}, "
         f"unchanged {summary.unchanged}; {summary.stored} stored, {summary.in_label_map} in "
         f"label map {summary.label_map}; protocol {summary.protocol}",
-        *filter(None, [summary.audio_line(), summary.kept_line(), summary.same_audio_line()]),
+        *filter(
+            None,
+            [
+                summary.audio_line(),
+                summary.words_line(),
+                summary.kept_line(),
+                summary.same_audio_line(),
+            ],
+        ),
         "",
         "utterances per label",
         format_table(summary.per_label, limit=None),

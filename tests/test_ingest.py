@@ -648,3 +648,30 @@ def test_a_row_rejected_on_a_second_ingest_says_its_earlier_version_stays(tmp_pa
             str(second)
         )
         assert wh.scalar("SELECT end_s FROM utterances WHERE utt_id = 'b'") == 0.5
+
+
+def test_a_second_ingest_says_when_stored_words_changed(tmp_path: Path) -> None:
+    """Re-ingesting a manifest with other words printed 'updated 0, unchanged 3', though
+    every text run of the corpus was trained on the old words."""
+    import polars as pl
+
+    from sercap.corpora.ingest import ingest
+    from sercap.store import connect
+
+    root = tmp_path / "corpus"
+    rows = _voices(root, "abc")
+    columns = ["path", "label", "speaker", "text"]
+    texts = ["so glad", "so sad", "how odd"]
+    manifest = root / "manifest.csv"
+    pl.DataFrame([(*r, t) for r, t in zip(rows, texts, strict=True)], schema=columns,
+                 orient="row").write_csv(manifest)  # fmt: skip
+    with connect(tmp_path / "wh", memory=True) as wh:
+        first = ingest(wh, "manifest", manifest)
+        assert first.words_changed == 0 and "words of" not in str(first)
+        assert ingest(wh, "manifest", manifest).words_changed == 0  # the same words
+        texts[1] = "so very sad"
+        pl.DataFrame([(*r, t) for r, t in zip(rows, texts, strict=True)], schema=columns,
+                     orient="row").write_csv(manifest)  # fmt: skip
+        second = ingest(wh, "manifest", manifest)
+        assert second.words_changed == 1
+        assert "note: the words of 1 stored utterance(s) changed" in str(second)

@@ -79,6 +79,9 @@ class IngestSummary:
     #: manifest's rows, or a row it rejected) and whose file is still fine: left as they
     #: were, and still trained on.
     kept: list[str] = field(default_factory=list, repr=False)
+    #: Stored utterances whose words this ingest changed (or removed): runs that read
+    #: them (text, fused) were trained on the old words.
+    words_changed: int = 0
     invalidation: Invalidation = field(default_factory=Invalidation)
     #: Files hashed now (the others kept the hash recorded for the same size/times/inode).
     hashed: int = 0
@@ -113,6 +116,16 @@ class IngestSummary:
             f"speakers or corpora (first: {utt} and {other}{where}); folds and cross-corpus "
             "cells would test on recordings they trained on, so training refuses such a pair "
             "in two folds, and cross-corpus such a pair in two corpora"
+        )
+
+    def words_line(self) -> str | None:
+        """One line on stored words this ingest changed (the counts name rows, not words)."""
+        if not self.words_changed:
+            return None
+        return (
+            f"note: the words of {self.words_changed} stored utterance(s) changed; text and "
+            "fused runs trained on the old words no longer describe them (predict refuses "
+            "them): train them again"
         )
 
     def kept_line(self) -> str | None:
@@ -212,7 +225,7 @@ def ingest(
                 wh, corpus, spec, root, utterances, labels, evaluations, problems
             )
             corpora_store.store_audio_files(wh, files)
-            corpora_store.store_transcripts(
+            words_changed = corpora_store.store_transcripts(
                 wh, utterances["utt_id"], transcript_frame(records, utterances["utt_id"])
             )
             invalidation = invalidate(wh, changed_audio | set(gone) | back)
@@ -227,6 +240,7 @@ def ingest(
     summary.audio_changed = len(changed_audio)
     summary.audio_gone = gone
     summary.kept = kept
+    summary.words_changed = words_changed
     summary.audio_back = len(back - changed_audio)
     summary.invalidation = invalidation
     summary.hashed, summary.hash_s = hashing

@@ -257,18 +257,27 @@ def store_corpus_row(wh: Warehouse, corpus: str, spec: Any, root: Path, touched:
     )
 
 
-def store_transcripts(wh: Warehouse, utt_ids: pl.Series, frame: pl.DataFrame) -> None:
+def store_transcripts(wh: Warehouse, utt_ids: pl.Series, frame: pl.DataFrame) -> int:
     """Replace the stored words of the utterances ``utt_ids`` (this ingest's) by ``frame``
     (inside the caller's transaction, after its utterances are written). The words of the
     corpus' other utterances stay: ingesting one session of a corpus after another must
-    not drop the first session's transcripts."""
+    not drop the first session's transcripts. Returns how many utterances had words
+    stored that are now other words, or none."""
     wh.con.register("_ingest_ids", pl.DataFrame({"utt_id": utt_ids}))
     try:
+        before = dict(
+            wh.con.execute(
+                "SELECT utt_id, text FROM transcripts WHERE utt_id IN "
+                "(SELECT utt_id FROM _ingest_ids)"
+            ).fetchall()
+        )
         wh.execute("DELETE FROM transcripts WHERE utt_id IN (SELECT utt_id FROM _ingest_ids)")
     finally:
         wh.con.unregister("_ingest_ids")
+    now = dict(zip(frame["utt_id"].to_list(), frame["text"].to_list(), strict=True))
+    changed = sum(now.get(u) != words for u, words in before.items())
     if frame.is_empty():
-        return
+        return changed
     wh.con.register("_ingest_t", frame)
     try:
         wh.execute(
@@ -276,6 +285,7 @@ def store_transcripts(wh: Warehouse, utt_ids: pl.Series, frame: pl.DataFrame) ->
         )
     finally:
         wh.con.unregister("_ingest_t")
+    return changed
 
 
 def has_transcripts(wh: Warehouse, corpus: str) -> bool:
