@@ -177,3 +177,16 @@ def test_extracting_an_earlier_definition_again_makes_it_current(wh) -> None:
     assert wh.con.execute("SELECT hash, created_at FROM feature_sets ORDER BY 1").fetchall() == (
         before
     )
+
+
+def test_a_mistyped_key_inside_a_group_is_refused() -> None:
+    """with_params(groups={... "logmel": {"nmels": 40}}) made a new hash whose features were
+    the default's (the typo read nothing)."""
+    fs = get_feature_set("default")
+    groups = json.loads(json.dumps(fs.params["groups"]))
+    groups["logmel"] = {**groups["logmel"], "nmels": 40}
+    with pytest.raises(SercapError, match="group 'logmel' has no parameter 'nmels'"):
+        fs.with_params(name="typo", groups=groups)
+    groups["logmel"].pop("nmels")
+    groups["logmel"]["n_mels"] = 40
+    assert fs.with_params(name="mel40", groups=groups).hash != fs.hash

@@ -107,12 +107,40 @@ class FeatureSet:
                 f"feature set {self.name!r} has no parameter {', '.join(map(repr, unknown))}; "
                 f"its parameters: {', '.join(sorted(self.params))}"
             )
+        _refuse_unknown_group_keys(self, changes.get("groups"))
         name = self.name if name is None else name
         params = copy.deepcopy(dict(self.params))
         params.update(changes)
         variant = make_feature_set(name, self.kind, params, self.description)
         refuse_builtin_name(variant)
         return variant
+
+
+def _refuse_unknown_group_keys(fs: FeatureSet, groups: Any) -> None:
+    """A group the set has, given again with a key it does not have, is refused: a typo
+    there (``{"logmel": {"nmels": 40}}``) changed the hash and nothing else, as a mistyped
+    top-level key did. (A group the set lacks is checked where it is computed.)
+
+    >>> fs = get_feature_set("default")
+    >>> _refuse_unknown_group_keys(fs, {**fs.params["groups"], "logmel": {"nmels": 40}})
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    sercap.errors.BadParameterError: feature set 'default': group 'logmel' has no parameter ...
+    """
+    if not isinstance(groups, Mapping):
+        return
+    have = fs.params.get("groups", {})
+    for group, given in groups.items():
+        known = have.get(group)
+        if not isinstance(known, Mapping) or not isinstance(given, Mapping):
+            continue
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            raise BadParameterError(
+                f"feature set {fs.name!r}: group {group!r} has no parameter "
+                f"{', '.join(map(repr, unknown))}; its parameters: {', '.join(sorted(known))}"
+            )
 
 
 def library_versions(kind: str, params: Mapping[str, Any] | None = None) -> dict[str, str]:
