@@ -356,7 +356,7 @@ def store_regression_run(
     ``overrides`` as for :func:`~sercap.evaluate.store_run`."""
     import pyarrow as pa
 
-    from sercap.evaluate import data_sha256, new_run_id, versions_json
+    from sercap.evaluate import data_sha256, new_run_id, params_json, versions_json
 
     run_id = new_run_id(model)
     rows = result.evaluated
@@ -365,9 +365,9 @@ def store_regression_run(
         "label_map": data.label_map, "protocol": data.protocol, "feature_set": data.feature_set,
         "feature_set_hash": data.feature_set_hash, "columns": data.column_pattern,
         "speaker_norm": data.speaker_norm,
-        "params_json": json.dumps(params or {}, sort_keys=True, default=str), "seed": seed,
+        "params_json": params_json(params), "seed": seed,
         "tuned_from": tuned_from, "n_utterances": int(len(rows)),
-        "overrides_json": json.dumps(overrides, sort_keys=True, default=str) if overrides else None,
+        "overrides_json": params_json(overrides) if overrides else None,
         "n_folds": len(result.fold_names), "target": data.target,
         "ccc": result.pooled.ccc, "pearson": result.pooled.pearson, "mae": result.pooled.mae,
         **result.fold_stats(), "fit_s": result.fit_s, "duration_s": result.duration_s,

@@ -1057,7 +1057,7 @@ def test_a_tuning_that_cannot_reopen_the_warehouse_says_how_to_record_it(
     def busy(*args, **kwargs):
         raise WarehouseBusyError("in use by another process (PID 1)")
 
-    monkeypatch.setattr("sercap.store.connect", busy)
+    monkeypatch.setattr("sercap.store.warehouse.connect", busy)  # (the reopen after trials)
     with pytest.raises(sercap.SercapError) as caught:
         sercap.tune(wh, "svm", trials=2, progress=False)
     monkeypatch.undo()

@@ -192,11 +192,6 @@ def _study_setup(
     return data, name, backend, label
 
 
-def _database_file(wh: Warehouse) -> str | None:
-    """The DuckDB file behind ``wh``, or None for an in-memory catalog."""
-    return wh.scalar("SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
-
-
 @_takes_warehouse
 def load_study(
     wh: Warehouse,
@@ -368,7 +363,6 @@ def tune(
     """
     _check_counts(trials=trials, jobs=jobs)
     _check_counts(minimum=2, inner_folds=inner_folds)
-    from sercap.store import connect as _connect
     from sercap.tuning import PRUNERS, run_nested, store_nested, study_line
 
     spec = _cluster(cluster)
@@ -439,35 +433,40 @@ def tune(
         f"{' + final' if final else ''} × {trials} trials{' in all' if top_up else ''}, "
         f"{_inner_folds_used(data, inner_folds)}, storage {label}"
     )
-    # (said before the close below: a `say` that raised left the caller's wh closed)
-    database = _database_file(wh)
-    if database:  # let other processes use the warehouse while trials run
-        wh.close()
-    reopen_failed: SercapError | None = None
-    finished = False
+    # (said before the warehouse is released: a `say` that raised left the caller's wh closed)
+    released = wh.released(  # other processes may use the warehouse while the trials run
+        60.0,
+        done=f"tuning {label}",
+        then="its trials are kept in the study storage",
+        hint=f"once the warehouse is free, run the same tuning with {option('top_up')} True: "
+        "it records them without new trials (then sercap.connect the warehouse again: this wh "
+        "is closed)",
+    )
     try:
-        result = run_nested(
-            model,
-            data,
-            backend,
-            name,
-            n_trials=trials,
-            timeout=timeout,
-            pruner=pruner,
-            inner_folds=inner_folds,
-            fixed=dict(params or {}),
-            final=final,
-            only_folds=folds,
-            seed=seed,
-            n_jobs=jobs,
-            device=device,
-            progress=_bars(progress),
-            cluster=spec,
-            top_up=top_up,
-            on_study=lambda each, done: say(f"  {study_line(each.removeprefix(name + '/'), done)}"),
-            fingerprint=fingerprint,
-        )
-        finished = True
+        with released:
+            result = run_nested(
+                model,
+                data,
+                backend,
+                name,
+                n_trials=trials,
+                timeout=timeout,
+                pruner=pruner,
+                inner_folds=inner_folds,
+                fixed=dict(params or {}),
+                final=final,
+                only_folds=folds,
+                seed=seed,
+                n_jobs=jobs,
+                device=device,
+                progress=_bars(progress),
+                cluster=spec,
+                top_up=top_up,
+                on_study=lambda each, done: say(
+                    f"  {study_line(each.removeprefix(name + '/'), done)}"
+                ),
+                fingerprint=fingerprint,
+            )
     except Exception as exc:
         from sercap.tuning import storage_failure
 
@@ -479,20 +478,6 @@ def tune(
             hint=f"run the same tuning again once it is back (with {option('top_up')} True for "
             "the same budget)",
         ) from exc
-    finally:
-        if database:  # the caller's wh works again, whatever happened (after a Ctrl-C
-            try:  # without waiting for a lock another process took: it ends now)
-                wh.con = _connect(wh.root, wait_s=60.0 if finished else 0.0).con
-            except SercapError as exc:  # another process took the lock meanwhile
-                reopen_failed = exc
-    if reopen_failed is not None:
-        raise SercapError(
-            f"tuning {label} is done, but the warehouse could not be opened again to record "
-            f"it ({reopen_failed}); its trials are kept in the study storage",
-            hint=f"once the warehouse is free, run the same tuning with {option('top_up')} "
-            "True: it records them without new trials (then sercap.connect the warehouse "
-            "again: this wh is closed)",
-        ) from reopen_failed
     store_nested(wh, result, model, data, label)
     return Study(name, model, label, result, wh.root)
 

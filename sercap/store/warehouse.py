@@ -469,7 +469,14 @@ class Warehouse:
         )
 
     @contextlib.contextmanager
-    def released(self, wait_s: float = 3600.0) -> Iterator[None]:
+    def released(
+        self,
+        wait_s: float = 3600.0,
+        *,
+        done: str = "the work",
+        then: str = "nothing is stored: run it again once the warehouse is free",
+        hint: str | None = None,
+    ) -> Iterator[None]:
         """Let other processes open the warehouse while the block runs, then take it back.
 
         DuckDB lets no other process open a file that one holds for writing, not even to
@@ -481,7 +488,9 @@ class Warehouse:
         (no lock to give back), and so does one in a :meth:`transaction`.
 
         The new connection is this warehouse's, views and all; what a caller made on the old
-        one for itself (a ``TEMP`` table or macro, a ``SET``) is gone after the block.
+        one for itself (a ``TEMP`` table or macro, a ``SET``) is gone after the block. When
+        it cannot be opened again after the block, the error says ``done`` is done and
+        ``then`` (what is kept, and what to run), with ``hint``.
         """
         database = self.con.execute(
             "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
@@ -500,8 +509,9 @@ class Warehouse:
             self.con = connect(self.root, wait_s=wait_s).con
         except SercapError as exc:
             raise SercapError(
-                f"the work is done, but the warehouse could not be opened again to store it "
-                f"({exc}); nothing is stored: run it again once the warehouse is free"
+                f"{done} is done, but the warehouse could not be opened again to store it "
+                f"({exc}); {then}",
+                hint=hint,
             ) from exc
 
     def close(self) -> None:
