@@ -1054,7 +1054,10 @@ def test_a_tuning_that_cannot_reopen_the_warehouse_says_how_to_record_it(
     wh = connect(tmp_path / "wh")
     add_features(wh, add_corpus(wh, n_speakers=4, per_class=3))
 
+    waits = []
+
     def busy(*args, **kwargs):
+        waits.append(kwargs.get("wait_s"))
         raise WarehouseBusyError("in use by another process (PID 1)")
 
     monkeypatch.setattr("sercap.store.warehouse.connect", busy)  # (the reopen after trials)
@@ -1063,7 +1066,10 @@ def test_a_tuning_that_cannot_reopen_the_warehouse_says_how_to_record_it(
     monkeypatch.undo()
     said = str(caught.value)
     assert "is done, but the warehouse could not be opened again" in said, said
-    assert "top_up" in said and "without new trials" in said
+    assert "--top-up / top_up=True: it records them without new trials" in said, said
+    # the trials are done: storing them waits for another writer as long as train's (it
+    # waited a minute, and a tune that ended during an extract failed to store)
+    assert waits == [3600.0]
     wh = connect(tmp_path / "wh")
     assert wh.scalar("SELECT count(*) FROM tuned_params") == 0
     study = sercap.tune(wh, "svm", trials=2, top_up=True, progress=False)

@@ -434,13 +434,14 @@ def tune(
         f"{_inner_folds_used(data, inner_folds)}, storage {label}"
     )
     # (said before the warehouse is released: a `say` that raised left the caller's wh closed)
-    released = wh.released(  # other processes may use the warehouse while the trials run
-        60.0,
+    # other processes may use the warehouse while the trials run; storing them then waits
+    # for another writer as long as `train` does (an hour), not a minute: the trials are done
+    released = wh.released(
         done=f"tuning {label}",
         then="its trials are kept in the study storage",
-        hint=f"once the warehouse is free, run the same tuning with {option('top_up')} True: "
-        "it records them without new trials (then sercap.connect the warehouse again: this wh "
-        "is closed)",
+        hint=f"once the warehouse is free, run the same tuning with {option('top_up')}True: "
+        "it records them without new trials (in Python, on a new sercap.connect: this wh is "
+        "closed)",
     )
     try:
         with released:

@@ -268,7 +268,8 @@ def tune_command(
     `predict` uses; it is never scored. --trials is per study and adds trials; with --top-up
     it is each study's total, so the same command resumed after Ctrl-C finishes the budget.
     Running it again resumes the studies; several processes (or machines, with --storage
-    postgresql://…) can tune them together (with --top-up they share the budget). With
+    postgresql://…) can tune them together (with --top-up they share the budget; on the
+    default journal each tuner also runs the default trial, on PostgreSQL one does). With
     --target the studies tune the model's regressor of that rating on inner CCC.
 
     \b
