@@ -525,7 +525,8 @@ def predict_files(
 
     run = get_run(wh, run_id)
     rows: dict[Path, np.ndarray] = {}  # each file's functionals row, as the model read it
-    results, members = _predict_files(wh, run, paths, n_jobs, progress, texts, say, rows)
+    peaks: dict[Path, float] = {}  # each decoded file's largest sample
+    results, members = _predict_files(wh, run, paths, n_jobs, progress, texts, say, rows, peaks)
     if say is not None:  # after: a file its checks refused (silent) gets its error alone
         predicted = [Path(r.path) for r in results if r.error is None]
         absent = [p for p in predicted if not p.exists()]
@@ -541,7 +542,7 @@ def predict_files(
             range_run = get_run(wh, run["members"][watched])
         else:
             range_run = run
-        _note_unlike_training(wh, run, predicted, say, rows, stored_range, range_run)
+        _note_unlike_training(wh, run, predicted, say, rows, stored_range, range_run, peaks)
     return results
 
 
@@ -560,8 +561,10 @@ def _predict_files(
     texts: Mapping[str, str] | None,
     say: Callable[[str], None] | None,
     rows: dict[Path, np.ndarray],
+    peaks: dict[Path, float],
 ) -> tuple[list[Prediction], list[FinalModel]]:
-    """Each file's prediction, and the final models that made them."""
+    """Each file's prediction, and the final models that made them (``peaks`` gets each
+    decoded file's largest sample)."""
     from sercap.predict_batch import chunks, predict_chunk
 
     if run.get("target"):  # a rating per file: Prediction.value, no label or probabilities
@@ -587,6 +590,9 @@ def _predict_files(
             predict_chunk(m, chunk, words, shared, rows=rows if i == watched else None)
             for i, m in enumerate(members)
         ]
+        for key, y in shared.items():  # ("audio", path, rate): a member's decoded file
+            if key[0] == "audio" and isinstance(y, np.ndarray) and y.size:
+                peaks[Path(key[1])] = max(peaks.get(Path(key[1]), 0.0), float(np.abs(y).max()))
         for i, path in enumerate(chunk):
             error = next((o[i] for o in outputs if isinstance(o[i], AudioError)), None)
             if error is not None:
@@ -614,22 +620,25 @@ def _note_unlike_training(
     rows: Mapping[Path, np.ndarray],
     stored_range: np.ndarray | None = None,
     range_run: dict | None = None,
+    peaks: Mapping[Path, float] | None = None,
 ) -> None:
     """A note for each file the model can read but was not trained on anything like: audio
-    recorded below the features' sample rate (its upper bands are empty), shorter than
-    every training utterance, or (a run on functionals) with many features outside their
-    training range. Such a file gets a prediction that looks as confident as any.
+    recorded below the features' sample rate (its upper bands are empty), shorter or longer
+    than every training utterance, with samples far beyond full scale (``peaks``: each
+    decoded file's), or (a run on functionals) with many features outside their training
+    range. Such a file gets a prediction that looks as confident as any.
     ``range_run`` is the run whose functionals ``rows`` holds (an ensemble's member).
     """
     from sercap.features.featureset import get_feature_set
-    from sercap.store.corpora import shortest_duration
+    from sercap.store.corpora import duration_range
 
     audio_set = _audio_feature_set((range_run or run)["feature_set"]) or "mel"
     try:
         rate = int(get_feature_set(audio_set).params["sample_rate"])
     except Exception:  # a text run, or a set this sercap does not define: nothing to say
         return
-    shortest = shortest_duration(wh, run["corpus"]) or 0.0
+    shortest, longest = duration_range(wh, run["corpus"])
+    shortest, longest = shortest or 0.0, longest or float("inf")
     outside = outside_training_range(
         wh, range_run or run, {p: rows[p] for p in paths if p in rows}, stored_range=stored_range
     )
@@ -649,6 +658,18 @@ def _note_unlike_training(
                 f"{info.duration_s:.2f} s long, shorter than every utterance the model was "
                 f"trained on (shortest {shortest:.2f} s)"
             )
+        if info.duration_s > longest:  # (length is a feature: n_frames, segment counts)
+            why.append(
+                f"{info.duration_s:.2f} s long, longer than every utterance the model was "
+                f"trained on (longest {longest:.2f} s; predict one utterance per file)"
+            )
+        peak = (peaks or {}).get(path, 0.0)
+        if peak > FULL_SCALE_NOTE:
+            why.append(
+                f"its samples reach {peak:.3g} times full scale (a float file not "
+                "normalised to ±1), so its level descriptors lie beyond every training "
+                "utterance's"
+            )
         share = outside.get(path)
         if share is not None and share > OUTSIDE_NOTE:
             why.append(
@@ -658,6 +679,10 @@ def _note_unlike_training(
         if why:
             say(f"note: {path}: {' and '.join(why)}: its prediction is less reliable")
 
+
+#: Peak (in units of full scale) above which a decoded file gets a note: float files may
+#: overshoot 1.0 a little (inter-sample peaks, resampling), not by 6 dB.
+FULL_SCALE_NOTE = 2.0
 
 #: Share of a file's functionals outside the training range above which predict notes it.
 #: Measured on EmoDB (default set, each speaker against the other nine speakers' range):

@@ -393,6 +393,38 @@ def test_files_unlike_the_training_audio_get_a_note(trained, wavs, tmp_path) -> 
     assert notes[1].startswith(f"note: {files[1]}: 0.10 s long, shorter than every utterance")
 
 
+def test_a_file_longer_than_training_or_beyond_full_scale_gets_a_note(
+    trained, wavs, tmp_path
+) -> None:
+    """A 5-minute recording (length is a feature: n_frames) and a float file at 50 times
+    full scale got the answer white noise gets, with no note: too few of their features lay
+    outside the training range for that note."""
+    from sercap.store.corpora import duration_range
+
+    wh_dir, runs = trained
+    y, sr = sf.read(wavs["mono16k"], dtype="float32")
+    with connect(wh_dir, read_only=True) as wh:
+        longest = duration_range(wh, "iemocap")[1]
+    reps = int(np.ceil(longest * 1.5 * sr / y.size))
+    sf.write(tmp_path / "long.wav", np.tile(y, reps), sr)
+    sf.write(tmp_path / "loud.wav", y * 50, sr, subtype="FLOAT")
+    sf.write(tmp_path / "fine.wav", y * 0.9, sr, subtype="FLOAT")  # (the test tone: ~0.3)
+    files = [tmp_path / "long.wav", tmp_path / "loud.wav", tmp_path / "fine.wav"]
+    notes: list[str] = []
+    with connect(wh_dir) as wh:
+        got = predict_files(wh, runs["svm"], files, progress=False, say=notes.append)
+    assert [g.error for g in got] == [None, None, None]
+    by_file = {f: [n for n in notes if n.startswith(f"note: {f}: ")] for f in files}
+    long_note, loud_note, fine_note = (" ".join(by_file[f]) for f in files)
+    assert f"longer than every utterance the model was trained on (longest {longest:.2f} s" in (
+        long_note
+    ), notes
+    assert "times full scale" not in long_note
+    assert f"its samples reach {np.abs(y).max() * 50:.3g} times full scale" in loud_note, notes
+    assert "longer than every" not in loud_note
+    assert "longer than every" not in fine_note and "full scale" not in fine_note
+
+
 def test_a_file_far_from_every_training_utterance_gets_a_note(trained, wavs, tmp_path) -> None:
     """White noise got the SVM's saturated answer, as confident-looking as any, without a
     word; a file like the training audio gets no such note."""

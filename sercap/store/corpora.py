@@ -320,9 +320,13 @@ def same_audio(wh: Warehouse, corpora: Sequence[str]) -> list[tuple[str, ...]]:
     ).fetchall()
 
 
-def shortest_duration(wh: Warehouse, corpus: str) -> float | None:
-    """The duration in seconds of the shortest utterance of ``corpus`` (None: none)."""
-    return wh.scalar("SELECT min(duration_s) FROM utterances WHERE corpus = ?", [corpus])
+def duration_range(wh: Warehouse, corpus: str) -> tuple[float | None, float | None]:
+    """The durations in seconds of the shortest and the longest utterance of ``corpus``
+    (None, None: none)."""
+    ((shortest, longest),) = wh.con.execute(
+        "SELECT min(duration_s), max(duration_s) FROM utterances WHERE corpus = ?", [corpus]
+    ).fetchall()
+    return shortest, longest
 
 
 def corpus_names(wh: Warehouse) -> list[str]:
