@@ -313,12 +313,14 @@ def load_dataset(
     feature_set: str | None = None,
     columns: str | None = None,
     speaker_norm: bool = False,
+    version: str | None = None,
 ) -> Dataset:
     """The dataset a model of ``input_kind`` trains on.
 
     ``columns`` is a regular expression on feature (or descriptor) column names, e.g.
     ``"^mfcc_"``; ``speaker_norm`` standardises the inputs per speaker (see
-    :func:`apply_speaker_norm`).
+    :func:`apply_speaker_norm`); ``version`` is the hash of the version of ``feature_set``
+    to read (default: its newest, the one ``extract`` made last).
     """
     if input_kind not in INPUT_KINDS:
         raise ValueError(f"input_kind must be one of {INPUT_KINDS}")
@@ -328,14 +330,16 @@ def load_dataset(
     label_map = resolve_label_map(wh, corpus, label_map)
     meta = labelled_utterances(wh, corpus, label_map)
     classes = sorted(meta["label"].unique().to_list())
+    if version is not None:
+        _require_version(wh, feature_set or _default_set(input_kind), version)
     if input_kind == "image":
         name = feature_set or DEFAULT_IMAGE_SET
-        digest = feature_set_hash(wh, name, kind="image")
+        digest = version or feature_set_hash(wh, name, kind="image")
         _require_complete(wh, digest, name, "image", corpus, meta["utt_id"])
         X, keep, cols = _read_images(wh, name, meta["utt_id"], digest)
     else:
         name = feature_set or DEFAULT_FEATURE_SET
-        digest = feature_set_hash(wh, name)
+        digest = version or feature_set_hash(wh, name)
         _require_complete(wh, digest, name, None, corpus, meta["utt_id"])
         if input_kind == "tabular":
             X, keep, cols = _read_tabular(wh, name, corpus, meta["utt_id"], columns, digest)
@@ -372,6 +376,20 @@ def load_dataset(
     if speaker_norm:
         apply_speaker_norm(wh, data)
     return data
+
+
+def _default_set(input_kind: str) -> str:
+    return DEFAULT_IMAGE_SET if input_kind == "image" else DEFAULT_FEATURE_SET
+
+
+def _require_version(wh: Warehouse, name: str, version: str) -> None:
+    """Refuse a ``version`` that is not a registered version of the set ``name``."""
+    record = catalog.feature_set_record(wh, version)
+    if record is None or record["name"] != name:
+        raise NotFoundError(
+            f"feature set {name!r} has no version {version!r} in the warehouse "
+            f"(`sercap features list` shows the versions stored)"
+        )
 
 
 def apply_speaker_norm(wh: Warehouse, data: Dataset) -> None:

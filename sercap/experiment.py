@@ -42,6 +42,7 @@ class DataRequest:
     feature_set: str | None
     columns: str | None
     speaker_norm: bool
+    version: str | None = None  # a stored version (hash) of feature_set; None: the newest
 
 
 def data_request(
@@ -98,6 +99,7 @@ def load_for(wh: Warehouse, request: DataRequest) -> Dataset:
         feature_set=request.feature_set,
         columns=request.columns,
         speaker_norm=request.speaker_norm,
+        version=request.version,
     )
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ import numpy as np
 
 from sercap.audio import AudioError, probe_audio
 from sercap.errors import BadParameterError, NotFoundError, SercapError, option, step
-from sercap.modality import FUSED, TEXT, input_modality
+from sercap.modality import AUDIO, FUSED, TEXT, input_modality
 from sercap.predict_inputs import FinalModel
 from sercap.store import Warehouse, catalog, runs
 from sercap.store.runs import get_run
@@ -123,7 +123,6 @@ def _audio_feature_set(name: str | None) -> str | None:
 def _input_definition(wh: Warehouse, data: Any, request: Any) -> dict:
     """How a dataset's inputs are made: the stored feature-set definition (for a fused
     model, its audio part's), or for transcripts (no feature set makes them) name and kind."""
-    from dataclasses import replace
 
     from sercap.experiment import load_for
 
@@ -241,7 +240,9 @@ def _final_model(
         image_set=run["feature_set"] if cls.input_kind == "image" else None,
         columns=run["columns"],
     )
-    data = load_for(wh, request)
+    if input_modality(cls.input_kind) == AUDIO:  # the run's own version, not the newest
+        request = replace(request, version=run["feature_set_hash"])  # (a fused run's hash
+    data = load_for(wh, request)  # names audio and words together: it reads the newest)
     _check_features(run, data.feature_set_hash)
     _check_same_data(wh, run, data)
     params = json.loads(run["params_json"] or "{}")

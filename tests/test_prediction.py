@@ -1,5 +1,6 @@
 """Prediction on new audio with a run's final model, stored as a warehouse artifact."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -696,3 +697,29 @@ def test_predict_on_a_read_only_disk_fits_the_model_in_memory(
     assert result.exit_code == 0, result.output
     assert "mono16k.wav" in result.output
     assert sorted(p.relative_to(copy) for p in copy.rglob("*")) == before  # nothing stored
+
+
+def test_a_lost_final_model_is_fitted_again_on_its_runs_own_feature_set_version(
+    tmp_path,
+) -> None:
+    """After `default` was redefined and extracted again, a run whose stored final model
+    was lost could not be fitted again: the refit read the newest version and refused
+    ("the warehouse now has …"), though the run's own version was still stored."""
+    from sercap.prediction import final_model
+    from tests.helpers import add_corpus, add_features
+
+    with connect(tmp_path / "wh") as wh:
+        utts = add_corpus(wh, n_speakers=3, per_class=2)
+        add_features(wh, utts, digest="v1")
+        data = load_for(wh, data_request("svm"))
+        run_id = run_model(wh, "svm", data, progress=False).run_id
+        add_features(wh, utts, digest="v2", seed=1)  # a newer definition of `default`
+        wh.execute(
+            "UPDATE feature_sets SET created_at = created_at + INTERVAL 1 HOUR WHERE hash = 'v2'"
+        )  # (newest beyond doubt)
+        assert load_for(wh, data_request("svm")).feature_set_hash == "v2"
+        assert wh.scalar("SELECT count(*) FROM artifacts") == 0  # none stored: it is fitted
+        fitted = final_model(wh, run_id, progress=False)
+        assert fitted.feature_set["hash"] == "v1"
+        with pytest.raises(SercapError, match="has no version 'v9'"):
+            load_for(wh, replace(data_request("svm"), version="v9"))
