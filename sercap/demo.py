@@ -73,8 +73,8 @@ def run_demo(
     kind: str | None = None,
     *,
     models: list[str] | None = None,
-    sessions: int = 5,
-    per_speaker: int = 36,
+    sessions: int | None = None,
+    per_speaker: int | None = None,
     quick: bool = True,
     jobs: int = 2,
     seed: int = 0,
@@ -83,7 +83,11 @@ def run_demo(
     resume: bool = False,
 ) -> DemoResult:
     """synth (unless ``corpus_dir``) → ingest → extract → images → bench → ensembles → report
-    (``resume``: the bench takes stored runs of the same settings, see :func:`bench_runs`)."""
+    (``resume``: the bench takes stored runs of the same settings, see :func:`bench_runs`).
+
+    ``kind`` is the kind of ``corpus_dir`` (default: guessed); ``sessions`` (default 5) and
+    ``per_speaker`` (default 36) shape the synthetic corpus, so they need no ``corpus_dir``.
+    """
     from sercap.compare import (
         available_models,
         ensembles_vs_best_member,
@@ -101,6 +105,20 @@ def run_demo(
 
     for name in models or []:  # a typo is one line before minutes of synth and extraction
         get_model(name)
+    # (each was dropped without a word, and minutes of another demo than asked for followed)
+    if corpus_dir is None and kind is not None:
+        raise BadParameterError(
+            f"{option('kind')} is the kind of {option('corpus_dir')}: give both, or neither "
+            "for the synthetic corpus"
+        )
+    if corpus_dir is not None and (sessions is not None or per_speaker is not None):
+        given = option("sessions") if sessions is not None else option("per_speaker")
+        raise BadParameterError(
+            f"{given} shapes the synthetic corpus, and {option('corpus_dir')} replaces it: "
+            "give one or the other"
+        )
+    sessions = 5 if sessions is None else sessions
+    per_speaker = 36 if per_speaker is None else per_speaker
     if corpus_dir is None and not 2 <= sessions <= 9:
         raise BadParameterError(
             f"sessions {sessions}: give 2 to 9 (each session is one outer fold, and "

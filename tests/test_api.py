@@ -683,6 +683,18 @@ def test_demo_refuses_bad_models_and_sessions_before_any_work(tmp_path) -> None:
 
     cli = run("demo", "--per-speaker", "0", "--dir", tmp_path / "d")
     assert cli.exit_code == 2 and "'--per-speaker': 0 is not in the range x>=1" in cli.output
+    # --kind without --corpus-dir, and --sessions with it, were dropped without a word (the
+    # synthetic demo ran for minutes, or the real corpus without the size asked for)
+    with pytest.raises(sercap.BadParameterError, match="--kind / kind= is the kind of"):
+        sercap.run_demo(tmp_path / "d", kind="emodb", progress=False)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for given in ({"sessions": 3}, {"per_speaker": 10}):
+        with pytest.raises(sercap.BadParameterError, match="shapes the synthetic corpus"):
+            sercap.run_demo(tmp_path / "d", corpus, progress=False, **given)
+    cli = run("demo", "--kind", "emodb", "--dir", tmp_path / "d")
+    assert cli.exit_code == 1 and "--kind / kind= is the kind of" in cli.output
+    assert not (tmp_path / "d").exists()
 
 
 def test_a_name_given_where_names_go_is_one_name() -> None:
@@ -1077,3 +1089,20 @@ def test_a_tuning_that_cannot_reopen_the_warehouse_says_how_to_record_it(
     trials = sercap.load_study(wh, "svm").trials
     assert trials.group_by("study").len()["len"].to_list() == [2] * (len(study.folds) + 1)
     wh.close()
+
+
+def test_bench_refuses_all_models_with_named_models_or_modalities(tmp_path) -> None:
+    """`bench --all svm` fitted every model (svm was dropped without a word), and
+    `bench svm --modalities audio --all` fitted svm alone (--all was)."""
+    from tests.helpers import add_corpus, add_features
+    from tests.test_cli import run
+
+    with sercap.connect(tmp_path / "wh") as wh:
+        add_features(wh, add_corpus(wh, n_speakers=3, per_class=2))
+        with pytest.raises(sercap.BadParameterError, match="naming svm too is one choice"):
+            sercap.bench(wh, ["svm"], all_models=True, progress=False)
+        with pytest.raises(sercap.BadParameterError, match="--modalities / modalities= each"):
+            sercap.bench(wh, [], all_models=True, modalities=["audio"], progress=False)
+        assert wh.scalar("SELECT count(*) FROM runs") == 0
+    cli = run("-w", tmp_path / "wh", "bench", "--all", "svm")
+    assert cli.exit_code == 1 and "naming svm too is one choice" in cli.output, cli.output

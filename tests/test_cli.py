@@ -139,6 +139,9 @@ def test_sql_error_is_one_line(toy_dir: Path) -> None:
     _one_line_error(
         run("-w", toy_dir, "sql", "SELECT speakr FROM utterances"), 'candidate bindings: "speaker"'
     )
+    # an empty query was named as the Python API's argument ("sql_statements: query=''")
+    for empty in ("", "  "):
+        _one_line_error(run("-w", toy_dir, "sql", empty), "QUERY is empty; give SQL statements")
 
 
 def test_an_ambiguous_run_prefix_lists_the_runs_it_matches(toy_dir: Path) -> None:

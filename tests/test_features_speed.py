@@ -56,4 +56,7 @@ def test_cli_bench_extract(tmp_path) -> None:
     result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "sercap default: end to end, 2 jobs" in result.output
+    # with no librosa loop (and openSMILE, if it is not installed) it said "relative to None"
+    assert "relative to None" not in result.output
+    assert "vs_reference: " in result.output
     assert out.read_text().startswith("extractor,")

@@ -24,7 +24,7 @@ from sercap.api._common import (
 from sercap.api._corpora import ingest
 from sercap.api._features import get_feature_set
 from sercap.api._warehouse import connect, resolve_corpus
-from sercap.errors import BadParameterError, NotExtractedError, NotFoundError
+from sercap.errors import BadParameterError, NotExtractedError, NotFoundError, option
 
 if TYPE_CHECKING:  # only for annotations: the heavy modules load when a verb runs
     import polars as pl
@@ -160,6 +160,19 @@ def bench(
             f"models={models!r}", hint='give model names, e.g. ["svm", "lgbm"], or all_models=True'
         )
     models = _listed(models)
+    # (each dropped one of the two without a word: `bench --all svm` fitted every model)
+    if all_models and models:
+        raise BadParameterError(
+            f"--all / all_models=True takes every model; naming {', '.join(models)} too is "
+            "one choice too many",
+            hint="name the models, or give --all / all_models=True alone",
+        )
+    if all_models and modalities is not None:
+        raise BadParameterError(
+            f"--all / all_models=True and {option('modalities')} each choose the models",
+            hint="--modalities audio,text,fused takes each modality's defaults; name models "
+            "to choose within it",
+        )
 
     spec = _cluster(cluster)
     corpus = resolve_corpus(wh, corpus)

@@ -15,8 +15,8 @@ def run_demo(
     *,
     kind: str | None = None,
     models: Sequence[str] | None = None,
-    sessions: int = 5,
-    per_speaker: int = 36,
+    sessions: int | None = None,
+    per_speaker: int | None = None,
     quick: bool = True,
     jobs: int = 2,
     seed: int = 0,
@@ -35,8 +35,9 @@ def run_demo(
         guessed from its layout).
     models : sequence of str, optional
         Models to compare (default: all).
-    sessions, per_speaker : int
-        Size of the synthetic corpus.
+    sessions, per_speaker : int, optional
+        Size of the synthetic corpus (default 5 sessions of two speakers, 36 utterances
+        each); refused with ``corpus_dir``, which replaces it.
     quick : bool
         Quick training settings.
     jobs, seed, progress

@@ -310,7 +310,13 @@ def bench_extract_command(
         )
         click.echo("computation, one warm process, decoded audio:")
         click.echo(format_table(table.drop("reference"), limit=None, float_digits=2))
-        click.echo(f"vs_reference: speed relative to {table['reference'][0]}")
+        reference = table["reference"][0] if table.height else None
+        click.echo(
+            f"vs_reference: speed relative to {reference}"
+            if reference is not None  # (no naive loop and no openSMILE: nothing to compare)
+            else "vs_reference: empty, no reference timed (openSMILE is not installed and "
+            "--no-naive left out the librosa loop)"
+        )
         if out:
             write_frame(table, out, wh.root)
             click.echo(f"written: {out}")

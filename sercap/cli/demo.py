@@ -33,16 +33,12 @@ from sercap.cli.group import bars, jobs_option, main, say, seed_option
 @click.option(
     "--sessions",
     type=click.IntRange(2, 9),
-    default=5,
-    show_default=True,
-    help="Synthetic sessions (two speakers each).",
+    help="Synthetic sessions (two speakers each).  [default: 5]",
 )
 @click.option(
     "--per-speaker",
     type=click.IntRange(1),
-    default=36,
-    show_default=True,
-    help="Synthetic utterances per speaker.",
+    help="Synthetic utterances per speaker.  [default: 36]",
 )
 @click.option("--full", is_flag=True, help="Default training settings instead of quick ones.")
 @click.option(

@@ -115,9 +115,15 @@ def train_command(
 
 
 @main.group("runs", invoke_without_command=True)
-@corpus_option
+@click.option("--corpus", help="Only runs on this corpus (default: every corpus').")
 @click.option("--model", help="Only runs of this model.")
-@click.option("--limit", type=click.IntRange(1), default=30, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1),
+    default=30,
+    show_default=True,
+    help="Show at most this many runs (the newest).",
+)
 @click.pass_context
 def runs_group(ctx: click.Context, corpus, model, limit) -> None:
     """List stored runs, newest first (`runs show ID` for one)."""
@@ -185,7 +191,8 @@ def runs_show(ctx: click.Context, run_id: str) -> None:
     "--study",
     "study",
     help="Base name of the studies (BASE/fold=F, BASE/final).  "
-    "[default: MODEL-CORPUS-LABELS-FEATURESET]",
+    "[default: MODEL-CORPUS-LABELS-FEATURESET-HASH8, e.g. svm-emodb-emodb7-default-637c3796, "
+    "with -colsXXXXXX for --columns and -spknorm for --speaker-norm]",
 )
 @click.option(
     "--pruner",
