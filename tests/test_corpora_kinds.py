@@ -444,3 +444,56 @@ def test_a_manifest_of_shared_sessions_deals_whole_sessions_into_folds(
     assert set(protocols.values()) == {"speaker-kfold-5"} and len(protocols) == 3
     assert wh.scalar("SELECT count(DISTINCT fold) FROM folds WHERE corpus = 'together'") == 5
     assert speakers_in_two_folds(wh) == []
+
+
+def test_manifest_missing_value_markers_are_missing_not_speakers_or_classes(
+    wh: Warehouse, tmp_path: Path
+) -> None:
+    """R's write.csv writes NA and pandas' astype(str) nan/None: each was stored as a speaker
+    of its own (a fold of its own) or as a class, with no problem line."""
+    root = tmp_path / "m"
+    for i in range(7):  # (lengths differ: the same bytes twice are one recording)
+        write_wav(root / "audio" / f"c{i}.wav", seconds=0.3 + 0.05 * i)
+    (root / "manifest.csv").write_text(
+        "path,label,speaker,gender,session\n"
+        "audio/c0.wav,angry,NA,NA,NA\n"
+        "audio/c1.wav,NA,s1,F,\n"
+        "audio/c2.wav,sad,nan,M,\n"
+        "audio/c3.wav,happy,None,M,\n"
+        "audio/c4.wav,neutral,null,F,\n"
+        "audio/c5.wav,neutral,s2,F,nan\n"
+        "audio/c6.wav,sad,s3,N/A,\n"
+    )
+    summary = ingest(wh, "manifest", root / "manifest.csv", name="m")
+    assert summary.added == 2
+    said = sorted((p.line, p.message) for p in summary.problems)
+    assert [line for line, _ in said] == [2, 3, 4, 5, 6]
+    assert "speaker 'NA' is a missing-value marker, not a speaker" in said[0][1]
+    assert "label 'NA' is a missing-value marker, not a label" in said[1][1]
+    rows = wh.query("SELECT speaker, gender, session FROM utterances ORDER BY 1").rows()
+    assert rows == [("s2", "F", None), ("s3", None, None)]
+
+
+def test_manifest_gender_contradicting_its_speakers_is_a_problem(
+    wh: Warehouse, tmp_path: Path
+) -> None:
+    """Speaker 1 given F on one row and M on another: both were stored, the summary showed
+    one of them (any_value), and the fairness table split the speaker."""
+    root = tmp_path / "g"
+    for i in range(4):
+        write_wav(root / "audio" / f"c{i}.wav", seconds=0.3 + 0.05 * i)
+    (root / "manifest.csv").write_text(
+        "path,label,speaker,gender,text\n"
+        'audio/c0.wav,ang,1,F,"two\nlines"\n'  # (a quoted line break: lines 2-3)
+        "audio/c1.wav,sad,1,M,\n"
+        "audio/c2.wav,neu,2,F,\n"
+        "audio/missing.wav,hap,2,F,\n"
+    )
+    summary = ingest(wh, "manifest", root / "manifest.csv", name="g")
+    said = sorted((p.line, p.message) for p in summary.problems)
+    # line numbers count a quoted cell's line break (it said line 3, then 4)
+    assert [line for line, _ in said] == [4, 6], said
+    assert "gender M contradicts speaker 1's F (line 2); stored as F" in said[0][1]
+    assert "audio file not found" in said[1][1]
+    genders = wh.query("SELECT DISTINCT speaker, gender FROM utterances ORDER BY 1").rows()
+    assert genders == [("1", "F"), ("2", "F")]

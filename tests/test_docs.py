@@ -118,7 +118,7 @@ def test_the_examples_of_pure_helpers_run() -> None:
         "sercap.store.warehouse": ["_as_text_where_needed", "_dates_as_text", "_numbered"],
         "sercap.run_labels": ["display_name", "params_tag"],
         "sercap.features.featureset": ["store_step", "_refuse_unknown_group_keys"],
-        "sercap.corpora.manifest": ["_words"],
+        "sercap.corpora.manifest": ["_words", "_given"],
         "sercap.evaluate": ["data_notes", "check_recordings_in_one_fold"],
     }
     finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner()

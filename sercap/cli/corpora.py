@@ -36,7 +36,8 @@ def ingest_command(
       tess      OAF_angry/OAF_back_angry.wav, YAF_pleasant_surprised/YAF_back_ps.wav
       manifest  a .csv/.parquet with path,label,speaker [utt_id,gender,session,start,end,
                 text,valence,activation,dominance]
-                (DIR is the file; relative paths are relative to it)
+                (DIR is the file; relative paths are relative to it;
+                NA, nan, None, null are missing values, not speakers or labels)
 
     One transaction: all or nothing. Running it again changes nothing; a bigger copy adds
     only what is new. Problems (missing wavs, malformed lines, a second row naming the same

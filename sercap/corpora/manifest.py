@@ -18,6 +18,7 @@ import math
 import unicodedata
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -129,8 +130,25 @@ def _records(path: Path, table: pl.DataFrame, problems: list[Problem]) -> Iterat
     stems = Counter(("stem", f.stem) for f in distinct) + Counter(
         ("path", f.with_suffix("")) for f in distinct
     )
-    for number, (row, file) in enumerate(zip(rows, files, strict=True), start=first_row):
+    number = first_row
+    genders: dict[str, tuple[str, int]] = {}  # speaker → the gender first given, its line
+    for row, file in zip(rows, files, strict=True):
         record = _record(row, file, base, stems, Problem(str(path), number, ""), problems)
+        if record is not None and record.gender is not None:
+            first, line = genders.setdefault(record.speaker, (record.gender, number))
+            if record.gender != first:  # (the summary showed one; fairness split the speaker)
+                problems.append(
+                    Problem(
+                        str(path),
+                        number,
+                        f"gender {record.gender} contradicts speaker {record.speaker}'s "
+                        f"{first} (line {line}); stored as {first}",
+                    )
+                )
+                record = replace(record, gender=first)
+        # a quoted cell's line breaks (a transcript's) are lines of the file too
+        number += 1 + (sum(v.count("\n") for v in row.values() if isinstance(v, str))
+                       if first_row == 2 else 0)  # fmt: skip
         if record is not None:
             yield record
 
@@ -148,6 +166,17 @@ def _record(
     if file is None or label is None or speaker is None:
         problems.append(Problem(where.file, where.line, "empty path, label or speaker"))
         return None
+    for name, value in (("label", label), ("speaker", speaker)):
+        if _given(value) is None:
+            problems.append(
+                Problem(
+                    where.file,
+                    where.line,
+                    f"{name} {value!r} is a missing-value marker, not a {name}: fill it in "
+                    "or leave the row out",
+                )
+            )
+            return None
     for name in ("label", "speaker", "utt_id", "session"):  # they broke every table printed
         if any(unicodedata.category(c) == "Cc" for c in _text(row.get(name)) or ""):
             problems.append(
@@ -175,14 +204,14 @@ def _record(
             )  # fmt: skip
     given = _text(row.get("utt_id"))
     utt_id = given or _derived_id(file, base, stems, start)
-    gender = (_text(row.get("gender")) or "").upper()[:1] or None
+    gender = (_given(row.get("gender")) or "").upper()[:1] or None
     return UtteranceRecord(
         utt_id=utt_id,
         speaker=speaker,
         path=file,
         emotion=normalise_emotion(label) or label.lower(),
         emotion_raw=label,
-        session=_text(row.get("session")),
+        session=_given(row.get("session")),
         gender=gender if gender in ("F", "M") else None,
         start_s=start,
         end_s=end,
@@ -223,6 +252,22 @@ def _text(value: Any) -> str | None:
         return None  # in a float column: it was stored as the speaker "nan"
     text = str(value).strip()
     return text or None
+
+
+#: What spreadsheet and data-frame exports write for a missing value: R's write.csv (NA),
+#: pandas after astype(str) (nan, None, <NA>), Excel (#N/A), SQL dumps (NULL). Each was
+#: stored as a speaker of its own, or a class.
+MISSING_MARKERS = frozenset({"na", "n/a", "#n/a", "nan", "none", "null", "<na>"})
+
+
+def _given(value: Any) -> str | None:
+    """:func:`_text`, with a missing-value marker (:data:`MISSING_MARKERS`) read as missing.
+
+    >>> _given("NA"), _given(" nan "), _given("Ses01")
+    (None, None, 'Ses01')
+    """
+    text = _text(value)
+    return None if text is None or text.lower() in MISSING_MARKERS else text
 
 
 def _words(value: Any) -> str | None:
