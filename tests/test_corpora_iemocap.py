@@ -368,3 +368,19 @@ def test_failure_inside_the_transaction_leaves_nothing_half_written(
     assert wh.scalar("SELECT count(*) FROM utterances") == 0
     assert wh.scalar("SELECT count(*) FROM labels") == 0
     assert wh.scalar("SELECT count(*) FROM evaluations") == 0
+
+
+def test_a_lost_blank_line_between_blocks_does_not_merge_two_turns(release: Path) -> None:
+    """Without the blank line before a summary line, the second turn was dropped as a
+    "malformed evaluator line" and its evaluators' votes (a self-evaluation too) were filed
+    under the first turn."""
+    records, _ = read_all(release)
+    path = next(release.glob("Session1/dialog/EmoEvaluation/Ses01F_impro01.txt"))
+    text = path.read_text()
+    first, second = text.split("\n\n")[1:3]  # (after the header) two turns' blocks
+    path.write_text(text.replace(f"{first}\n\n{second}", f"{first}\n{second}", 1))
+    merged, problems = read_all(release)
+    assert problems == []
+    assert merged.keys() == records.keys()
+    for utt in (first.split("\t")[1], second.split("\t")[1]):
+        assert merged[utt].evaluations == records[utt].evaluations

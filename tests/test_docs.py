@@ -119,6 +119,7 @@ def test_the_examples_of_pure_helpers_run() -> None:
         "sercap.run_labels": ["display_name", "params_tag"],
         "sercap.features.featureset": ["store_step", "_refuse_unknown_group_keys"],
         "sercap.corpora.manifest": ["_words", "_given"],
+        "sercap.corpora.iemocap": ["_blocks"],
         "sercap.evaluate": ["data_notes", "check_recordings_in_one_fold"],
     }
     finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner()

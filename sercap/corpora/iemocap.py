@@ -151,18 +151,28 @@ def parse_annotation_file(
 
 
 def _blocks(lines: list[str]) -> Iterator[tuple[int, list[str]]]:
-    """(line number of its first line, lines) of each blank-line separated block."""
+    """(line number of its first line, lines) of each block: blank-line separated, and a
+    summary line (``[start - end]\tutt…``) always begins one.
+
+    A lost blank line merged two blocks: the second turn was dropped as a "malformed
+    evaluator line" and its evaluators' votes were filed under the first turn.
+
+    >>> [start for start, _ in _blocks(["[1.0 - 2.0]\tA\tneu\t[2, 2, 2]", "C-E1:\tNeutral;",
+    ...     "[2.0 - 3.0]\tB\tsad\t[2, 2, 2]", "", "[3.0 - 4.0]\tC\tang\t[2, 2, 2]"])]
+    [1, 3, 5]
+    """
     block: list[str] = []
     start = 0
     for number, line in enumerate(lines, start=1):
         stripped = line.strip()
         if stripped.startswith("%"):
             continue  # the header line
-        if not stripped:
+        if not stripped or (block and _SUMMARY.match(stripped)):
             if block:
                 yield start, block
             block = []
-            continue
+            if not stripped:
+                continue
         if not block:
             start = number
         block.append(line.rstrip("\r\n"))
