@@ -497,3 +497,42 @@ def test_manifest_gender_contradicting_its_speakers_is_a_problem(
     assert "audio file not found" in said[1][1]
     genders = wh.query("SELECT DISTINCT speaker, gender FROM utterances ORDER BY 1").rows()
     assert genders == [("1", "F"), ("2", "F")]
+
+
+def test_cremad_conflicting_or_missing_demographics_rows_are_problems(
+    wh: Warehouse, tmp_path: Path
+) -> None:
+    """A second row for an actor with the other sex silently won (the last row), and an
+    actor without a row was stored with no gender and no word."""
+    root = tmp_path / "crema"
+    for i, name in enumerate(["1001_DFA_ANG_XX", "1003_DFA_SAD_LO", "1003_IEO_HAP_HI"]):
+        write_wav(root / "AudioWAV" / f"{name}.wav", seconds=0.1 + 0.05 * i)
+    (root / "VideoDemographics.csv").write_text(
+        "ActorID,Age,Sex\n1001,51,Female\n1002,30,Male\n1001,51,Male\n"
+    )
+    summary = ingest(wh, "cremad", root)
+    said = sorted(p.message for p in summary.problems)
+    assert len(said) == 2, said
+    assert "actor 1001 is F on line 2 and M here; the first is kept" in said[0]
+    assert said[1].endswith("actor 1003 has no row in VideoDemographics.csv: their utterances "
+                            "are stored without a gender")  # fmt: skip
+    genders = wh.query("SELECT DISTINCT speaker, gender FROM utterances ORDER BY 1").rows()
+    assert genders == [("1001", "F"), ("1003", None)]
+
+
+def test_emodb_file_of_a_speaker_outside_the_ten_is_a_problem(
+    wh: Warehouse, tmp_path: Path
+) -> None:
+    """`17a01Fa.wav` (a copy, or a misnamed file) was stored as speaker 17, with no gender
+    and a leave-one-speaker-out fold of its own, without a word."""
+    for i, name in enumerate(["03a01Fa", "08a01Wa", "17a01Fa"]):
+        write_wav(tmp_path / "emodb" / "wav" / f"{name}.wav", seconds=0.3 + 0.05 * i)
+    summary = ingest(wh, "emodb", tmp_path / "emodb")
+    assert summary.added == 2
+    [problem] = summary.problems
+    assert problem.file.endswith("17a01Fa.wav")
+    assert problem.message.startswith("speaker 17 is not one of EmoDB's ten (03, 08, ")
+    assert wh.query("SELECT DISTINCT speaker FROM utterances ORDER BY 1").rows() == [
+        ("03",),
+        ("08",),
+    ]

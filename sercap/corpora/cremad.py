@@ -39,16 +39,29 @@ def demographics_genders(folders: list[Path], problems: list[Problem]) -> dict[s
         if not path.is_file():
             continue
         genders: dict[str, str] = {}
+        lines: dict[str, int] = {}
         try:
             # utf-8-sig: Excel's "CSV UTF-8" starts with a BOM, which hid the ActorID column
             with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
                 for number, row in enumerate(csv.DictReader(handle), start=2):
                     sex = (row.get("Sex") or "").strip().lower()
                     actor = (row.get("ActorID") or "").strip()
-                    if sex in ("male", "female") and actor:
-                        genders[actor] = "M" if sex == "male" else "F"
-                    else:
+                    if not (sex in ("male", "female") and actor):
                         problems.append(Problem(str(path), number, "no ActorID or Sex"))
+                        continue
+                    gender = "M" if sex == "male" else "F"
+                    if actor in genders and genders[actor] != gender:  # (the last row won)
+                        problems.append(
+                            Problem(
+                                str(path),
+                                number,
+                                f"actor {actor} is {genders[actor]} on line {lines[actor]} "
+                                f"and {gender} here; the first is kept",
+                            )
+                        )
+                        continue
+                    genders.setdefault(actor, gender)
+                    lines.setdefault(actor, number)
         except OSError as exc:
             problems.append(Problem(str(path), None, f"cannot read ({exc.strerror})"))
         except csv.Error as exc:  # e.g. a field over the csv module's limit: not a traceback
@@ -60,6 +73,7 @@ def demographics_genders(folders: list[Path], problems: list[Problem]) -> dict[s
 def _records(
     files: list[Path], genders: dict[str, str], problems: list[Problem]
 ) -> Iterator[UtteranceRecord]:
+    unlisted: set[str] = set()  # actors VideoDemographics.csv has no row for (said once)
     for path in files:
         name = _NAME.fullmatch(path.stem)
         if name is None:
@@ -68,6 +82,16 @@ def _records(
         if name["emotion"] not in EMOTIONS or name["intensity"] not in INTENSITIES:
             problems.append(Problem(str(path), None, "unknown emotion or intensity code"))
             continue
+        if genders and name["actor"] not in genders and name["actor"] not in unlisted:
+            unlisted.add(name["actor"])
+            problems.append(
+                Problem(
+                    str(path),
+                    None,
+                    f"actor {name['actor']} has no row in VideoDemographics.csv: their "
+                    "utterances are stored without a gender",
+                )
+            )
         yield UtteranceRecord(
             utt_id=path.stem,
             speaker=name["actor"],

@@ -73,6 +73,16 @@ def _records(
         if name is None or name["emotion"] not in EMOTION_LETTERS:
             problems.append(Problem(str(path), None, "name is not EmoDB's SSTTTEV.wav"))
             continue
+        if name["speaker"] not in genders:  # (a speaker of their own, a fold of their own)
+            problems.append(
+                Problem(
+                    str(path),
+                    None,
+                    f"speaker {name['speaker']} is not one of EmoDB's ten "
+                    f"({', '.join(genders)}): a copy or a misnamed file?",
+                )
+            )
+            continue
         yield UtteranceRecord(
             utt_id=path.stem,
             speaker=name["speaker"],
