@@ -45,6 +45,36 @@ class DataRequest:
     version: str | None = None  # a stored version (hash) of feature_set; None: the newest
 
 
+def refuse_unused_inputs(
+    model: str, *, feature_set: str | None, image_set: str | None, device: str | None
+) -> None:
+    """Refuse what ``model`` would not read (``train svm --image-set x --device y`` exited 0
+    having used neither), as ``columns`` is refused for models that read no columns."""
+    from sercap.models.registry import get_model
+
+    cls = get_model(model)
+    kind = cls.input_kind
+    reads = {"image": "spectrogram images", "text": "transcripts"}.get(kind, "a feature set")
+    if image_set is not None and kind != "image":
+        raise BadParameterError(
+            f"{option('image_set')} does not apply to {model}: it reads {reads}",
+            hint="image sets are for cnn, resnet18 and resnet34",
+        )
+    if feature_set is not None and kind in ("image", "text"):
+        raise BadParameterError(
+            f"{option('feature_set')} does not apply to {model}: it reads {reads}"
+            + (f"; give {option('image_set')}" if kind == "image" else "")
+        )
+    # (by name: importing torch_common would pull torch into `train svm`; fused: members)
+    torch_inside = any(c.__name__ == "TorchModel" for c in cls.__mro__) or kind == "multimodal"
+    if device is not None and not torch_inside:
+        raise BadParameterError(
+            f"{option('device')} does not apply to {model}: it does not run on torch",
+            hint="devices are for dnn, lstm, cnn, resnet18, resnet34, text-cnn and the fused "
+            "models",
+        )
+
+
 def data_request(
     model: str,
     *,

@@ -1106,3 +1106,25 @@ def test_bench_refuses_all_models_with_named_models_or_modalities(tmp_path) -> N
         assert wh.scalar("SELECT count(*) FROM runs") == 0
     cli = run("-w", tmp_path / "wh", "bench", "--all", "svm")
     assert cli.exit_code == 1 and "naming svm too is one choice" in cli.output, cli.output
+
+
+def test_train_refuses_inputs_the_model_would_not_read(tmp_path) -> None:
+    """`train svm --image-set whatever --device nosuch` exited 0 having used neither (as
+    --columns for an image model was, before it was refused)."""
+    wh = sercap.connect(":memory:")
+    cases = [
+        ({"model": "svm", "image_set": "mel"}, "--image-set / image_set= does not apply to svm"),
+        ({"model": "cnn", "feature_set": "default"}, "does not apply to cnn: it reads spectrogr"),
+        ({"model": "text-lr", "feature_set": "default"}, "does not apply to text-lr: it reads tr"),
+        ({"model": "svm", "device": "cpu"}, "--device / device= does not apply to svm"),
+        ({"model": "lgbm", "device": "cuda", "target": "valence"}, "does not apply to lgbm"),
+    ]
+    for given, said in cases:
+        with pytest.raises(sercap.BadParameterError, match=re.escape(said)):
+            sercap.train(wh, progress=False, **given)
+    wh.close()
+    from tests.test_cli import run
+
+    sercap.connect(tmp_path / "wh").close()
+    cli = run("-w", tmp_path / "wh", "train", "svm", "--image-set", "mel")
+    assert cli.exit_code != 0 and "does not apply to svm" in cli.output, cli.output

@@ -384,6 +384,9 @@ def train(
     spec = _cluster(cluster)
     say = say or _quiet
     _check_params(params)
+    from sercap.experiment import refuse_unused_inputs
+
+    refuse_unused_inputs(model, feature_set=feature_set, image_set=image_set, device=device)
     if target is not None:  # the model's regressor of a rating (sercap.regression)
         from sercap.models.regressors import get_regressor
         from sercap.regression import train_target
