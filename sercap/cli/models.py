@@ -296,6 +296,19 @@ def tune_command(
         study=study,
         target=target,
     )
+    if show:  # it tunes nothing: an option of the tuning itself was dropped without a word
+        from click.core import ParameterSource
+
+        tuning = ["trials", "top_up", "timeout", "pruner", "inner_folds", "only_folds",
+                  "final", "params", "seed", "jobs", "device", "cluster"]  # fmt: skip
+        given = [name for name in tuning
+                 if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE]  # fmt: skip
+        if given:
+            option = next(p for p in ctx.command.params if p.name == given[0]).opts[0]
+            raise SercapError(
+                f"--show shows the stored studies and tunes nothing: {option} does not apply",
+                hint="leave it out, or run the tuning without --show",
+            )
     wh = open_warehouse(ctx, read_only=show)
     if show:
         found = sercap.load_study(wh, model, **request)
