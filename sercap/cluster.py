@@ -111,8 +111,15 @@ def resolve_spec(option: str | None, env: dict[str, str] | None = None) -> Clust
         Environment to read ``SERCAP_CLUSTER`` from (default ``os.environ``).
     """
     env = os.environ if env is None else env
-    text = option if option else env.get(ENV_VAR, "").strip()
-    return parse_spec(text) if text else None
+    if option:
+        return parse_spec(option)
+    text = env.get(ENV_VAR, "").strip()
+    if not text:
+        return None
+    try:
+        return parse_spec(text)
+    except SercapError as exc:  # (a value nobody typed: say where it came from)
+        raise SercapError(f"${ENV_VAR}: {exc.message}", hint=exc.hint) from exc
 
 
 def worker_threads(requested: int) -> int:

@@ -114,6 +114,15 @@ def test_cluster_specs_parse_and_bad_ones_are_one_line() -> None:
     assert resolve_spec(None, {}) is None
     assert resolve_spec(None, {"SERCAP_CLUSTER": "local:4"}) == ClusterSpec("local", 4)
     assert resolve_spec("local:1", {"SERCAP_CLUSTER": "local:4"}) == ClusterSpec("local", 1)
+    # a bad value nobody typed: the error said "cluster 'bogus'" without saying where from
+    with pytest.raises(SercapError, match=r"^\$SERCAP_CLUSTER: cluster 'bogus': expected"):
+        resolve_spec(None, {"SERCAP_CLUSTER": "bogus"})
+    from click.testing import CliRunner
+
+    from cli import main
+
+    cli = CliRunner().invoke(main, ["train", "svm", "--help"])
+    assert "[env var: SERCAP_CLUSTER]" in " ".join(cli.output.split())
 
 
 def test_without_dask_the_error_names_the_extra(monkeypatch) -> None:

@@ -41,11 +41,10 @@ _extract_options = [
     click.option("--limit", type=click.IntRange(1), help="At most N utterances (for a try-out)."),
     click.option(
         "--cluster",
-        envvar="SERCAP_CLUSTER",
-        show_envvar=True,  # shown as the other commands show it ([env var: …])
+        # ($SERCAP_CLUSTER is read by the API, whose error says where a bad value came from)
         help="Run chunks on Dask: local:N (N worker processes here) or tcp://HOST:8786 (a "
         "running scheduler; workers must see the audio and warehouse at the same paths). "
-        "Replaces --jobs.",
+        "Replaces --jobs.  [env var: SERCAP_CLUSTER]",
     ),
 ]
 

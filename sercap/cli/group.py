@@ -352,9 +352,8 @@ device_option = click.option(
 )
 cluster_option = click.option(
     "--cluster",
-    envvar="SERCAP_CLUSTER",
-    show_envvar=True,
-    help="Dask cluster: local:N or tcp://HOST:PORT",
+    # ($SERCAP_CLUSTER is read by the API, whose error says where a bad value came from)
+    help="Dask cluster: local:N or tcp://HOST:PORT  [env var: SERCAP_CLUSTER]",
 )
 
 
