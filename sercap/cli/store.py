@@ -57,9 +57,7 @@ def sql_command(
     from sercap.format import check_output_file, format_table, print_frames, write_frames
 
     if not query.strip():  # (said as the Python API's argument: "sql_statements: query=''")
-        raise SercapError(
-            "QUERY is empty", hint='give SQL statements, e.g. sercap sql "SELECT * FROM runs"'
-        )
+        raise SercapError("QUERY is empty", hint='give SQL statements, e.g. sercap sql "SELECT 42"')
     statements = sercap.sql_statements(query, write=write)  # nothing runs before the check
     wh = open_warehouse(ctx, read_only=not write, damaged="warn")
     if out is not None:  # a path among the warehouse's files: refused before anything runs
