@@ -331,7 +331,9 @@ def load_dataset(
     meta = labelled_utterances(wh, corpus, label_map)
     classes = sorted(meta["label"].unique().to_list())
     if version is not None:
-        _require_version(wh, feature_set or _default_set(input_kind), version)
+        name = feature_set or _default_set(input_kind)
+        feature_set_hash(wh, name, kind=input_kind)  # a set of the other kind: one line
+        _require_version(wh, name, version)
     if input_kind == "image":
         name = feature_set or DEFAULT_IMAGE_SET
         digest = version or feature_set_hash(wh, name, kind="image")

@@ -134,6 +134,30 @@ def _input_definition(wh: Warehouse, data: Any, request: Any) -> dict:
     return _stored_feature_set(wh, data.feature_set_hash)
 
 
+def _own_version(wh: Warehouse, run: dict, input_kind: str, request: Any) -> str | None:
+    """The hash of the version of its audio set that ``run`` was trained on (None: a text
+    run, or a fused one whose words changed since: the newest is read, and refused)."""
+    modality = input_modality(input_kind)
+    if modality == AUDIO:
+        return run["feature_set_hash"]
+    if modality != FUSED:
+        return None
+    import hashlib
+
+    from sercap.textdata import load_text_dataset
+
+    # a fused run's hash is sha256("<audio hash>+<words hash>"): find its audio version
+    words = load_text_dataset(wh, corpus=request.corpus, label_map=request.label_map)
+    for digest in catalog.feature_set_versions(wh, _audio_feature_set(run["feature_set"])):
+        both = f"{digest}+{words.feature_set_hash}".encode()
+        if (
+            hashlib.sha256(both).hexdigest()[: len(run["feature_set_hash"])]
+            == (run["feature_set_hash"])
+        ):
+            return digest
+    return None
+
+
 def _stored_feature_set(wh: Warehouse, digest: str) -> dict:
     record = catalog.feature_set_record(wh, digest)
     if record is None:
@@ -240,9 +264,9 @@ def _final_model(
         image_set=run["feature_set"] if cls.input_kind == "image" else None,
         columns=run["columns"],
     )
-    if input_modality(cls.input_kind) == AUDIO:  # the run's own version, not the newest
-        request = replace(request, version=run["feature_set_hash"])  # (a fused run's hash
-    data = load_for(wh, request)  # names audio and words together: it reads the newest)
+    # the run's own version of its set, not the newest
+    request = replace(request, version=_own_version(wh, run, cls.input_kind, request))
+    data = load_for(wh, request)
     _check_features(run, data.feature_set_hash)
     _check_same_data(wh, run, data)
     params = json.loads(run["params_json"] or "{}")
@@ -336,6 +360,7 @@ def _final_regressor(
         wh, run["model"], run["target"], corpus=run["corpus"], label_map=label_map or None,
         feature_set=None if image else run["feature_set"],
         image_set=run["feature_set"] if image else None, columns=run["columns"],
+        version=run["feature_set_hash"],  # the run's own version, not the newest
     )  # fmt: skip
     _check_features(run, data.feature_set_hash)
     _check_same_data(wh, run, data)

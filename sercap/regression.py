@@ -100,6 +100,7 @@ def load_target_dataset(
     image_set: str | None = None,
     columns: str | None = None,
     speaker_norm: bool = False,
+    version: str | None = None,
 ) -> tuple[Dataset, int]:
     """The dataset a regressor of ``target`` trains on (features, frame sequences or images,
     as the model reads), and how many utterances were left out for lack of a rating.
@@ -115,6 +116,8 @@ def load_target_dataset(
     corpus, label_map, feature_set, image_set, columns, speaker_norm
         As for :func:`sercap.api.train`; ``label_map`` (default: none) keeps only the
         utterances it keeps.
+    version : str, optional
+        The hash of the version of the set to read (default: its newest).
 
     Returns
     -------
@@ -151,12 +154,18 @@ def load_target_dataset(
         columns = None
         name = image_set or d.DEFAULT_IMAGE_SET
         digest = d.feature_set_hash(wh, name, kind="image")
+        if version is not None:
+            d._require_version(wh, name, version)
+            digest = version
         d._require_complete(wh, digest, name, "image", corpus, ids)
         X, keep, cols = d._read_images(wh, name, ids, digest)
     else:
         columns = columns or get_model(model).default_columns
         name = feature_set or d.DEFAULT_FEATURE_SET
         digest = d.feature_set_hash(wh, name)
+        if version is not None:
+            d._require_version(wh, name, version)
+            digest = version
         d._require_complete(wh, digest, name, None, corpus, ids)
         read = d._read_tabular if kind == "tabular" else d._read_sequences
         X, keep, cols = read(wh, name, corpus, ids, columns, digest)

@@ -452,7 +452,7 @@ def test_manifest_missing_value_markers_are_missing_not_speakers_or_classes(
     """R's write.csv writes NA and pandas' astype(str) nan/None: each was stored as a speaker
     of its own (a fold of its own) or as a class, with no problem line."""
     root = tmp_path / "m"
-    for i in range(7):  # (lengths differ: the same bytes twice are one recording)
+    for i in range(8):  # (lengths differ: the same bytes twice are one recording)
         write_wav(root / "audio" / f"c{i}.wav", seconds=0.3 + 0.05 * i)
     (root / "manifest.csv").write_text(
         "path,label,speaker,gender,session\n"
@@ -463,15 +463,16 @@ def test_manifest_missing_value_markers_are_missing_not_speakers_or_classes(
         "audio/c4.wav,neutral,null,F,\n"
         "audio/c5.wav,neutral,s2,F,nan\n"
         "audio/c6.wav,sad,s3,N/A,\n"
+        "audio/c7.wav,sad,Nan,F,\n"  # a name, not pandas' nan
     )
     summary = ingest(wh, "manifest", root / "manifest.csv", name="m")
-    assert summary.added == 2
+    assert summary.added == 3
     said = sorted((p.line, p.message) for p in summary.problems)
     assert [line for line, _ in said] == [2, 3, 4, 5, 6]
     assert "speaker 'NA' is a missing-value marker, not a speaker" in said[0][1]
     assert "label 'NA' is a missing-value marker, not a label" in said[1][1]
     rows = wh.query("SELECT speaker, gender, session FROM utterances ORDER BY 1").rows()
-    assert rows == [("s2", "F", None), ("s3", None, None)]
+    assert rows == [("Nan", "F", None), ("s2", "F", None), ("s3", None, None)]
 
 
 def test_manifest_gender_contradicting_its_speakers_is_a_problem(
@@ -536,3 +537,19 @@ def test_emodb_file_of_a_speaker_outside_the_ten_is_a_problem(
         ("03",),
         ("08",),
     ]
+
+
+def test_emodb_speakers_a_wrapped_readme_list_leaves_out_are_still_the_ten(
+    wh: Warehouse, tmp_path: Path
+) -> None:
+    """A README whose speaker list wraps onto a second line named six speakers, and the
+    files of the other four were refused as "not one of EmoDB's ten"."""
+    for i, name in enumerate(["03a01Fa", "13a01Fa", "16a01Wa"]):
+        write_wav(tmp_path / "emodb" / "wav" / f"{name}.wav", seconds=0.3 + 0.05 * i)
+    (tmp_path / "emodb" / "README.md").write_text(
+        "Ten actors (speakers): 03 m, 08 f, 09 f, 10 m, 11 m, 12 m,\n13 f, 14 f, 15 m, 16 f.\n"
+    )
+    summary = ingest(wh, "emodb", tmp_path / "emodb")
+    assert summary.added == 3 and summary.problems == []
+    genders = wh.query("SELECT speaker, gender FROM utterances ORDER BY 1").rows()
+    assert genders == [("03", "M"), ("13", "F"), ("16", "F")]

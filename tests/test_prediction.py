@@ -705,21 +705,33 @@ def test_a_lost_final_model_is_fitted_again_on_its_runs_own_feature_set_version(
     """After `default` was redefined and extracted again, a run whose stored final model
     was lost could not be fitted again: the refit read the newest version and refused
     ("the warehouse now has …"), though the run's own version was still stored."""
+    import sercap
     from sercap.prediction import final_model
-    from tests.helpers import add_corpus, add_features
+    from tests.helpers import add_corpus, add_features, add_transcripts
+    from tests.test_regression import add_ratings
 
     with connect(tmp_path / "wh") as wh:
         utts = add_corpus(wh, n_speakers=3, per_class=2)
         add_features(wh, utts, digest="v1")
+        add_transcripts(wh, utts)
+        add_ratings(wh, utts)
         data = load_for(wh, data_request("svm"))
         run_id = run_model(wh, "svm", data, progress=False).run_id
+        # a regression run and a fused one (its hash names audio and words together) were
+        # refitted on the newest version and refused
+        regression = sercap.train(wh, "svm", target="valence", progress=False).run_id
+        fused = sercap.train(wh, "early-fusion", progress=False).run_id
         add_features(wh, utts, digest="v2", seed=1)  # a newer definition of `default`
         wh.execute(
             "UPDATE feature_sets SET created_at = created_at + INTERVAL 1 HOUR WHERE hash = 'v2'"
         )  # (newest beyond doubt)
         assert load_for(wh, data_request("svm")).feature_set_hash == "v2"
         assert wh.scalar("SELECT count(*) FROM artifacts") == 0  # none stored: it is fitted
-        fitted = final_model(wh, run_id, progress=False)
-        assert fitted.feature_set["hash"] == "v1"
+        for run in (run_id, regression, fused):
+            fitted = final_model(wh, run, progress=False)
+            assert fitted.feature_set["hash"] == "v1", run
         with pytest.raises(SercapError, match="has no version 'v9'"):
             load_for(wh, replace(data_request("svm"), version="v9"))
+        # a version of a set of the other kind: the same line as without version=
+        with pytest.raises(SercapError, match="'default' is an audio feature set"):
+            load_for(wh, replace(data_request("cnn", image_set="default"), version="v1"))

@@ -46,7 +46,9 @@ def read(root: Path, problems: list[Problem]) -> Iterator[UtteranceRecord]:
     files = wav_files(wav_dir, problems)
     if not files:
         raise SercapError(f"{wav_dir}: no .wav files (expected EmoDB's wav/03a01Fa.wav …)")
-    genders = readme_genders(root) or SPEAKER_GENDERS
+    # the README's genders win, the ten known ones fill in (a speaker list that wraps onto
+    # a second line gave six, and the other four speakers' files were refused)
+    genders = {**SPEAKER_GENDERS, **readme_genders(root)}
     return _records(files, genders, problems)
 
 

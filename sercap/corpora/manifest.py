@@ -257,17 +257,20 @@ def _text(value: Any) -> str | None:
 #: What spreadsheet and data-frame exports write for a missing value: R's write.csv (NA),
 #: pandas after astype(str) (nan, None, <NA>), Excel (#N/A), SQL dumps (NULL). Each was
 #: stored as a speaker of its own, or a class.
-MISSING_MARKERS = frozenset({"na", "n/a", "#n/a", "nan", "none", "null", "<na>"})
+#: Spelled as those tools write them: "Nan" or "Na" is a name, not a marker.
+MISSING_MARKERS = frozenset(
+    {"NA", "N/A", "n/a", "#N/A", "nan", "NaN", "NAN", "None", "null", "NULL", "<NA>"}
+)
 
 
 def _given(value: Any) -> str | None:
     """:func:`_text`, with a missing-value marker (:data:`MISSING_MARKERS`) read as missing.
 
-    >>> _given("NA"), _given(" nan "), _given("Ses01")
-    (None, None, 'Ses01')
+    >>> _given("NA"), _given(" nan "), _given("Ses01"), _given("Nan")
+    (None, None, 'Ses01', 'Nan')
     """
     text = _text(value)
-    return None if text is None or text.lower() in MISSING_MARKERS else text
+    return None if text is None or text in MISSING_MARKERS else text
 
 
 def _words(value: Any) -> str | None:

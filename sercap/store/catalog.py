@@ -93,6 +93,14 @@ def newest_feature_set_record(wh: Warehouse, name: str) -> dict | None:
     return feature_set_record(wh, rows[0][0]) if rows else None
 
 
+def feature_set_versions(wh: Warehouse, name: str) -> list[str]:
+    """The hashes of every recorded version of the set ``name``, newest first."""
+    rows = wh.con.execute(
+        "SELECT hash FROM feature_sets WHERE name = ? ORDER BY created_at DESC", [name]
+    ).fetchall()
+    return [digest for (digest,) in rows]
+
+
 def feature_set_overview(wh: Warehouse) -> pl.DataFrame:
     """name, kind, hash, utterances extracted and failed of every recorded set, by name."""
     return wh.query(_q("overview"))
