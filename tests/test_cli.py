@@ -684,8 +684,13 @@ def test_an_interrupted_tune_says_to_rerun_with_top_up() -> None:
     def extract() -> None:
         raise KeyboardInterrupt
 
-    @g.command("bench")
+    @g.group("bench", invoke_without_command=True)
     def bench() -> None:  # its runs are kept, but a rerun fits them all again
+        if click.get_current_context().invoked_subcommand is None:
+            raise KeyboardInterrupt
+
+    @bench.command("sql")
+    def bench_sql() -> None:  # (it said "rerun with --resume", an option it has not)
         raise KeyboardInterrupt
 
     @g.command("report")
@@ -701,6 +706,9 @@ def test_an_interrupted_tune_says_to_rerun_with_top_up() -> None:
     for name, how in cases:
         result = CliRunner().invoke(g, [name])
         assert result.exit_code == 130 and how in result.output, (name, result.output)
+    result = CliRunner().invoke(g, ["bench", "sql"])
+    assert result.exit_code == 130 and "rerun to resume" in result.output, result.output
+    assert "--resume" not in result.output
 
 
 def test_a_bench_whose_report_cannot_be_written_stores_no_run(

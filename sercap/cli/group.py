@@ -51,6 +51,8 @@ class _Group(click.Group):
 
         interrupted = False
         status = 130
+        # (the words after the program name: click consumes them while it invokes)
+        tokens = [*getattr(ctx, "_protected_args", []), *ctx.args]
 
         def on_sigint(signum: int, frame: object) -> None:
             nonlocal interrupted, status
@@ -98,7 +100,7 @@ class _Group(click.Group):
                 # (corpus synth) removes what it had written
                 "corpus": "the corpus is unfinished (what it wrote is removed, or its folder "
                 "marked incomplete); run the same command again",
-            }.get(ctx.invoked_subcommand or "", f"{kept}; rerun to resume")
+            }.get(_interrupted_verb(ctx, tokens), f"{kept}; rerun to resume")
             click.echo(f"\ninterrupted: {said}", err=True)
             sys.exit(status)
 
@@ -282,6 +284,21 @@ def with_options(options):
 
     return decorate
 
+
+def _interrupted_verb(ctx: click.Context, tokens: list[str]) -> str:
+    """The command an interrupt ended, as the interrupt line knows it: ``bench`` only for
+    `bench [MODELS…]` (`bench extract`, `bench sql`, `bench cross`, `bench scale` have no
+    --resume to rerun with), otherwise the top-level command. ``tokens``: the words after
+    the program name and its own options."""
+    verb = ctx.invoked_subcommand or ""
+    if verb != "bench":
+        return verb
+    after = tokens[tokens.index("bench") + 1 :] if "bench" in tokens else []
+    return "bench:other" if after[:1] and after[0] in _BENCH_SUBCOMMANDS else verb
+
+
+#: `bench`'s subcommands other than the model comparison (`bench models`, `bench [MODELS…]`).
+_BENCH_SUBCOMMANDS = ("extract", "sql", "cross", "scale")
 
 # ---- options shared by several commands
 corpus_option = click.option("--corpus", help="Corpus name (default: the only one).")
