@@ -879,7 +879,7 @@ def test_bench_says_a_line_per_model_where_no_bar_shows(toy_dir: Path, tmp_path:
 
 def test_tune_show_refuses_options_of_the_tuning_it_does_not_run(toy_dir: Path) -> None:
     """`tune svm --show --trials 5` showed the studies and dropped --trials without a word."""
-    for given in (["--trials", "5"], ["--top-up"], ["--fold", "s1"]):
+    for given in (["--trials", "5"], ["--top-up"], ["--timeout", "60"]):
         _one_line_error(
             run("-w", toy_dir, "tune", "svm", "--show", *given),
             f"--show shows the stored studies and tunes nothing: {given[0]} does not apply",

@@ -299,8 +299,9 @@ def tune_command(
     if show:  # it tunes nothing: an option of the tuning itself was dropped without a word
         from click.core import ParameterSource
 
-        tuning = ["trials", "top_up", "timeout", "pruner", "inner_folds", "only_folds",
-                  "final", "params", "seed", "jobs", "device", "cluster"]  # fmt: skip
+        # (how much to tune; the options naming the studies may stay, as when --show is
+        # added to the command that tuned them)
+        tuning = ["trials", "top_up", "timeout", "pruner"]
         given = [name for name in tuning
                  if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE]  # fmt: skip
         if given:
