@@ -197,6 +197,7 @@ def tuned_params(wh: Warehouse, model: str, data: Dataset, study: str | None = N
             f"run `{command}` to finish it"
         )
     _refuse_seen_test_speakers(data, mine, base, command)
+    _refuse_other_data(wh, data, mine, base, command)
     return TunedParams(base=base, fold_params=folds, final=final[0] if final else None)
 
 
@@ -217,6 +218,30 @@ def _refuse_seen_test_speakers(data: Dataset, rows: Any, base: str, command: str
                 f"study {base!r} tuned outer fold {r['outer_fold']} on speaker(s) "
                 f"{', '.join(seen)}, which that fold now tests (the corpus' speakers changed "
                 f"since, and folds with them): scoring it would not be nested; run "
+                f"`{command} --study NEW_NAME`"
+            )
+
+
+def _refuse_other_data(wh: Warehouse, data: Dataset, rows: Any, base: str, command: str) -> None:
+    """Refuse parameters whose study was tuned on other data than ``data`` holds for it
+    (its fold's training utterances, their labels and audio; the final study: all), as
+    `tune` refuses to resume such a study. Speaker names alone let a manifest ingested
+    again, with recordings moved to another speaker, score a fold on recordings its own
+    study had trained on. Rows stored before studies recorded it (NULL) are taken as is.
+    """
+    from sercap.evaluate import fingerprint_of
+
+    audio = runs.audio_sources(wh, data.corpus)
+    for r in rows.iter_rows(named=True):
+        if r.get("data_sha256") is None:
+            continue
+        fold = r["outer_fold"]
+        mask = np.ones(len(data), bool) if fold is None else data.folds != fold
+        if fingerprint_of(data, audio, np.flatnonzero(mask)) != r["data_sha256"]:
+            which = "the final study" if fold is None else f"outer fold {fold}'s study"
+            raise SercapError(
+                f"{which} of {base!r} was tuned on other data than this run's (utterances, "
+                "labels or audio changed since): scoring with it would not be nested; run "
                 f"`{command} --study NEW_NAME`"
             )
 

@@ -1240,6 +1240,7 @@ def store_best(
         speaker_norm=data.speaker_norm,
         columns=data.column_pattern,
         speakers=study.user_attrs.get("speakers"),
+        data_sha256=study.user_attrs.get("data_sha256"),
     )
 
 

@@ -1147,3 +1147,28 @@ def test_a_tuner_waits_for_the_whole_description_of_a_study_just_created(toy, tm
     writer.join()
     with pytest.raises(SercapError, match="was started with --seed / seed=0"):
         tune_module.prepare_study("rf", data, storage, "w", rows=rows, fixed=fixed, seed=1)
+
+
+def test_tuned_parameters_of_a_study_tuned_on_other_data_are_refused(tmp_path) -> None:
+    """A manifest ingested again with recordings moved to another speaker kept every study's
+    speaker names, and `train --tuned` scored a fold with parameters whose study had trained
+    on recordings that fold now tests; `tune` itself refused to resume those studies."""
+    import sercap
+
+    corpus = sercap.synth(tmp_path / "corpus", sessions=3, per_speaker=8, progress=False)
+    wh = sercap.connect(tmp_path / "wh")
+    sercap.ingest(wh, "iemocap", corpus.root, progress=False)
+    sercap.extract(wh, progress=False)
+    sercap.tune(wh, "svm", trials=1, inner_folds=2, progress=False)
+    assert sercap.train(wh, "svm", tuned=True, progress=False).record["tuned_from"]
+    stored = wh.query("SELECT data_sha256 FROM tuned_params")["data_sha256"].to_list()
+    assert len(stored) == 4 and all(stored)  # three folds' studies and the final one
+    # one utterance of Ses01F changes its label: the other folds' studies (and the final
+    # one) trained on it; the speakers are the same
+    utt = wh.scalar("SELECT min(utt_id) FROM iemocap4 JOIN utterances USING (utt_id) "
+                    "WHERE speaker = 'Ses01F'")  # fmt: skip
+    wh.execute("UPDATE labels SET emotion = CASE WHEN emotion = 'ang' THEN 'sad' ELSE 'ang' "
+               "END WHERE utt_id = ?", [utt])  # fmt: skip
+    with pytest.raises(SercapError, match="was tuned on other data than this run's"):
+        sercap.train(wh, "svm", tuned=True, progress=False)
+    wh.close()

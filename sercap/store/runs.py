@@ -387,11 +387,13 @@ def store_tuned_params(
     speaker_norm: bool | None = None,
     columns: str | None = None,
     speakers: Sequence[str] | None = None,
+    data_sha256: str | None = None,
 ) -> None:
     """Record a study's chosen parameters where ``train --tuned`` finds them (one row per
     outer fold's study, ``outer_fold`` NULL for the final study of a nested tuning;
     ``columns`` the data's column pattern, None for all columns; ``speakers`` those the
-    study's trials were fitted and scored on)."""
+    study's trials were fitted and scored on, ``data_sha256`` the fingerprint of that data,
+    :func:`data_fingerprint`)."""
     wh.execute(
         _q("insert_tuned_params"),
         {
@@ -410,6 +412,7 @@ def store_tuned_params(
             "speaker_norm": speaker_norm,
             "columns": columns,
             "speakers": None if speakers is None else json.dumps(sorted(speakers)),
+            "data_sha256": data_sha256,
         },
     )
 
