@@ -250,11 +250,14 @@ def compare_runs(
 
 
 def describe_run(wh: Warehouse, run_id: str) -> str:
-    """``svm on default (764a63bc), speaker-norm``: what a comparison must not leave out."""
+    """``svm on default (764a63bc), speaker-norm``: what a comparison must not leave out,
+    the run's name as tables show it first (``svm nested-tuned``, ``svm columns /^mfcc_/``,
+    ``svm (C=0.1)``: a tuned run read exactly as its default run)."""
+    from sercap.run_labels import display_name
     from sercap.store.runs import get_run
 
     run = get_run(wh, run_id)
-    what = str(run["model"] or run["kind"])
+    what = display_name(run) if run["model"] else str(run["kind"])
     if run["feature_set"]:
         what += f" on {run['feature_set']} ({str(run['feature_set_hash'] or '')[:8]})"
     what += ", speaker-norm" if run["speaker_norm"] else ", no speaker-norm"

@@ -143,6 +143,9 @@ def test_compare_runs_from_stored_predictions(wh, two_runs, no_refit):
     assert lines[1] == f"B: run {rb} (rf, no speaker-norm)"
     wh.execute("UPDATE runs SET speaker_norm = true WHERE run_id = ?", [rb])
     assert analysis_store.describe_run(wh, rb) == "rf, speaker-norm"
+    # a nested-tuned run, or one on some columns, read exactly as the default run
+    wh.execute("UPDATE runs SET tuned_from = 'x', columns = '^mfcc_' WHERE run_id = ?", [ra])
+    assert analysis_store.describe_run(wh, ra).startswith("svm columns /^mfcc_/ nested-tuned")
     # The same run against itself: no difference.
     self_c = analysis_store.compare_runs(wh, ra, ra, n_boot=50)
     assert self_c.ua.within_noise and self_c.mcnemar.p_value == 1.0
