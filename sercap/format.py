@@ -373,6 +373,11 @@ def _flatten(frame: pl.DataFrame) -> pl.DataFrame:
     """
     nested = [c for c, t in frame.schema.items() if t.is_nested()]  # lists, structs, maps
     binary = [c for c, t in frame.schema.items() if t == pl.Binary]
+    # a fixed-size ARRAY as a list: map_elements hands its cells over as raw PySeries, which
+    # json.dumps wrote as "<builtins.PySeries object at 0x…>"
+    frame = frame.with_columns(
+        pl.col(c).arr.to_list() for c, t in frame.schema.items() if isinstance(t, pl.Array)
+    )
     return frame.with_columns(
         *(
             pl.col(c).map_elements(

@@ -29,6 +29,29 @@ def test_csv_writes_nested_values_as_json_and_bytes_as_hex(capsys) -> None:
     assert rows["b"] == "78" and json.loads(rows["d"]) == ["2020-01-02"]
 
 
+def test_csv_writes_a_fixed_size_array_as_json(capsys) -> None:
+    """A FLOAT[3] column (what DuckDB's array_* distances take) was written as
+    "<builtins.PySeries object at 0x…>" in every row, exit status 0."""
+    frame = duckdb.sql("SELECT [1.0, 2.5, 3.0]::FLOAT[3] AS emb, ['a', 'b']::VARCHAR[2] AS t").pl()
+    print_frame(frame, "csv")
+    row = pl.read_csv(capsys.readouterr().out.encode(), infer_schema=False).row(0, named=True)
+    assert json.loads(row["emb"]) == [1.0, 2.5, 3.0] and json.loads(row["t"]) == ["a", "b"]
+
+
+def test_a_variant_column_is_its_text_in_every_output(tmp_path: Path) -> None:
+    """DuckDB's own duckdb_settings() has a VARIANT column: CSV was a 51-line traceback,
+    JSON and the table its encoded bytes."""
+    import sercap
+
+    wh = sercap.connect(":memory:")
+    [(_, frame)] = sercap.sql(wh, "SELECT 42::VARIANT AS v, 'abc'::VARIANT AS w")
+    assert frame.row(0) == ("42", "abc")
+    [(_, settings)] = sercap.sql(wh, "SELECT typed_value FROM duckdb_settings() LIMIT 3")
+    write_frame(settings, tmp_path / "s.csv")
+    assert (tmp_path / "s.csv").read_text().startswith("typed_value")
+    wh.close()
+
+
 def test_json_is_strict_json(capsys) -> None:
     print_frame(ODD, "json")
     (row,) = json.loads(capsys.readouterr().out)  # the standard parser: no NaN, no b'…'

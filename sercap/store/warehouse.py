@@ -58,7 +58,7 @@ def default_path() -> Path:
 
 #: DuckDB types polars cannot import (it fails, or panics when they are nested) or imports
 #: wrongly (a TIMETZ loses its offset; BIT and BIGNUM come as opaque bytes).
-_UNSHOWABLE = ("INTERVAL", "UNION(", "TIME WITH TIME ZONE", "BIT", "BIGNUM")
+_UNSHOWABLE = ("INTERVAL", "UNION(", "TIME WITH TIME ZONE", "BIT", "BIGNUM", "VARIANT")
 
 
 def _as_text_where_needed(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
