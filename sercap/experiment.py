@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -140,6 +140,7 @@ class TunedParams:
     base: str
     fold_params: dict[str, dict]  # outer fold → that fold's best parameters
     final: dict | None  # the final study's (all speakers): for `predict`, never scored
+    fixed: dict = field(default_factory=dict)  # what the tuning held fixed (`tune --params`)
 
 
 def tuned_params(wh: Warehouse, model: str, data: Dataset, study: str | None = None) -> TunedParams:
@@ -198,7 +199,8 @@ def tuned_params(wh: Warehouse, model: str, data: Dataset, study: str | None = N
         )
     _refuse_seen_test_speakers(data, mine, base, command)
     _refuse_other_data(wh, data, mine, base, command)
-    return TunedParams(base=base, fold_params=folds, final=final[0] if final else None)
+    fixed = next((json.loads(f) for f in mine["fixed_json"] if f), {})
+    return TunedParams(base=base, fold_params=folds, final=final[0] if final else None, fixed=fixed)
 
 
 def _refuse_seen_test_speakers(data: Dataset, rows: Any, base: str, command: str) -> None:
@@ -320,7 +322,10 @@ def plan_run(
     per_fold = {fold: {**p, **user} for fold, p in tuning.fold_params.items()}
     final = {**(tuning.final or {}), **user}
     source = tuning.base if tuning.final is not None else f"{tuning.base} (no final study)"
-    return RunPlan(model, user, fold_params=per_fold, stored_params=final, tuned_from=source)
+    # what the tuning held fixed was set by hand too: the run's name says so (the fits'
+    # parameters already hold it)
+    shown = {**tuning.fixed, **user}
+    return RunPlan(model, shown, fold_params=per_fold, stored_params=final, tuned_from=source)
 
 
 def store_planned(

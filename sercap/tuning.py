@@ -1241,6 +1241,7 @@ def store_best(
         columns=data.column_pattern,
         speakers=study.user_attrs.get("speakers"),
         data_sha256=study.user_attrs.get("data_sha256"),
+        fixed=study.user_attrs.get("fixed_params", {}),
     )
 
 

@@ -6,3 +6,7 @@
 -- recordings the study had trained on. NULL for rows stored before this column existed
 -- (their speakers are still compared). Idempotent, applied at every writable connect.
 ALTER TABLE tuned_params ADD COLUMN IF NOT EXISTS data_sha256 VARCHAR;
+-- The parameters a tuning held fixed (`tune --params`), a JSON object: a run scored with
+-- the study's parameters names them as set by hand (`svm (C=0.5) nested-tuned`); it read
+-- "svm nested-tuned", and the report kept it in place of the real nested-tuned row.
+ALTER TABLE tuned_params ADD COLUMN IF NOT EXISTS fixed_json VARCHAR;

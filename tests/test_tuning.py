@@ -1172,3 +1172,22 @@ def test_tuned_parameters_of_a_study_tuned_on_other_data_are_refused(tmp_path) -
     with pytest.raises(SercapError, match="was tuned on other data than this run's"):
         sercap.train(wh, "svm", tuned=True, progress=False)
     wh.close()
+
+
+def test_a_run_tuned_with_fixed_parameters_names_them(tmp_path) -> None:
+    """`tune svm --params '{"C": 0.5}'` then `train svm --tuned` read "svm nested-tuned",
+    and the report kept that row in place of the real nested-tuned one."""
+    import sercap
+    from sercap.run_labels import display_name
+
+    wh = sercap.connect(tmp_path / "wh")
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    sercap.tune(wh, "svm", trials=1, inner_folds=2, progress=False, study="plain")
+    sercap.tune(wh, "svm", trials=1, inner_folds=2, progress=False, study="fixc",
+                params={"C": 0.5})  # fmt: skip
+    plain = sercap.train(wh, "svm", tuned="plain", progress=False)
+    fixed = sercap.train(wh, "svm", tuned="fixc", progress=False)
+    assert display_name(plain.record) == "svm nested-tuned"
+    assert display_name(fixed.record) == "svm (C=0.5) nested-tuned"
+    assert all(p["C"] == 0.5 for p in json.loads(fixed.record["fold_params_json"]).values())
+    wh.close()

@@ -388,12 +388,13 @@ def store_tuned_params(
     columns: str | None = None,
     speakers: Sequence[str] | None = None,
     data_sha256: str | None = None,
+    fixed: Mapping[str, Any] | None = None,
 ) -> None:
     """Record a study's chosen parameters where ``train --tuned`` finds them (one row per
     outer fold's study, ``outer_fold`` NULL for the final study of a nested tuning;
     ``columns`` the data's column pattern, None for all columns; ``speakers`` those the
     study's trials were fitted and scored on, ``data_sha256`` the fingerprint of that data,
-    :func:`data_fingerprint`)."""
+    :func:`data_fingerprint`; ``fixed`` the parameters the tuning held fixed)."""
     wh.execute(
         _q("insert_tuned_params"),
         {
@@ -413,6 +414,7 @@ def store_tuned_params(
             "columns": columns,
             "speakers": None if speakers is None else json.dumps(sorted(speakers)),
             "data_sha256": data_sha256,
+            "fixed_json": json.dumps(dict(fixed or {}), sort_keys=True, default=float),
         },
     )
 

@@ -132,13 +132,14 @@ WHERE p.run_id = $run_id ORDER BY p.utt_id;
 -- name: insert_tuned_params
 INSERT OR REPLACE INTO tuned_params (study, model, corpus, label_map, feature_set_hash,
     storage, trial, value, n_trials, params_json, updated_at, base_study, outer_fold,
-    speaker_norm, columns, speakers, data_sha256)
+    speaker_norm, columns, speakers, data_sha256, fixed_json)
 VALUES ($study, $model, $corpus, $label_map, $feature_set_hash, $storage, $best_trial,
     $best_value, $n_complete, $params_json, now(), $base_study, $outer_fold, $speaker_norm,
-    $columns, $speakers, $data_sha256);
+    $columns, $speakers, $data_sha256, $fixed_json);
 
 -- name: nested_tuned_params
-SELECT base_study, outer_fold, params_json, updated_at, speakers, data_sha256 FROM tuned_params
+SELECT base_study, outer_fold, params_json, updated_at, speakers, data_sha256, fixed_json
+FROM tuned_params
 WHERE model = $model AND corpus = $corpus AND label_map = $label_map
     AND feature_set_hash IS NOT DISTINCT FROM $feature_set_hash AND base_study IS NOT NULL
     AND speaker_norm IS NOT DISTINCT FROM $speaker_norm
