@@ -166,12 +166,20 @@ def tuned_params(wh: Warehouse, model: str, data: Dataset, study: str | None = N
             + (f" --labels {chosen}" if chosen else "")
             + (" --speaker-norm" if data.speaker_norm else "")
         )
+    # a study named that exists for other settings: tuning it again as named is refused
+    other_options = (
+        f"{study!r} was tuned with other options (speaker normalisation, columns, feature "
+        "set or labels): give this run the options of that tuning"
+        if study is not None and runs.study_storage(wh, study) is not None
+        else None
+    )
     if rows.is_empty():
         from sercap.evaluate import check_inner_units
 
         check_inner_units(data, None)  # a tune that cannot run is not advised
         raise NotFoundError(
-            f"no nested tuning for {model} on {data.corpus}/{data.label_map}; run `{command}` first"
+            f"no nested tuning for {model} on {data.corpus}/{data.label_map}"
+            + (f" with this data; {other_options}" if other_options else f"; run `{command}` first")
         )
     bases = list(dict.fromkeys(rows["base_study"].to_list()))  # newest first
     if study is not None and study not in bases:
@@ -179,7 +187,7 @@ def tuned_params(wh: Warehouse, model: str, data: Dataset, study: str | None = N
         raise NotFoundError(
             f"no nested tuning {study!r} of {model} on {data.corpus}/{data.label_map} "
             f"with this data (stored: {stored})",
-            hint=f"name a stored one, or run `{command} --study {study}` first",
+            hint=other_options or f"name a stored one, or run `{command} --study {study}` first",
         )
     base = study or bases[0]
     mine = rows.filter(rows["base_study"] == base)

@@ -1191,3 +1191,20 @@ def test_a_run_tuned_with_fixed_parameters_names_them(tmp_path) -> None:
     assert display_name(fixed.record) == "svm (C=0.5) nested-tuned"
     assert all(p["C"] == 0.5 for p in json.loads(fixed.record["fold_params_json"]).values())
     wh.close()
+
+
+def test_a_named_study_tuned_with_other_options_says_so(tmp_path) -> None:
+    """`train svm --tuned --study NAME-spknorm` without --speaker-norm was refused (rightly)
+    with the advice to run a tune under that name, which would itself be refused."""
+    import sercap
+
+    wh = sercap.connect(tmp_path / "wh")
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    sercap.tune(wh, "svm", trials=1, inner_folds=2, progress=False, study="sn",
+                speaker_norm=True)  # fmt: skip
+    with pytest.raises(sercap.NotFoundError, match="'sn' was tuned with other options"):
+        sercap.train(wh, "svm", tuned="sn", progress=False)  # (no other tuning stored)
+    sercap.tune(wh, "svm", trials=1, inner_folds=2, progress=False, study="plain")
+    with pytest.raises(sercap.NotFoundError, match="'sn' was tuned with other options"):
+        sercap.train(wh, "svm", tuned="sn", progress=False)  # (another tuning is stored)
+    wh.close()
