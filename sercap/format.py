@@ -787,6 +787,7 @@ def format_ingest_summary(summary: IngestSummary) -> str:
             [
                 summary.audio_line(),
                 summary.words_line(),
+                summary.rare_labels_line(),
                 summary.kept_line(),
                 summary.same_audio_line(),
             ],

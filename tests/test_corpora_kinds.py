@@ -553,3 +553,21 @@ def test_emodb_speakers_a_wrapped_readme_list_leaves_out_are_still_the_ten(
     assert summary.added == 3 and summary.problems == []
     genders = wh.query("SELECT speaker, gender FROM utterances ORDER BY 1").rows()
     assert genders == [("03", "M"), ("13", "F"), ("16", "F")]
+
+
+def test_a_manifest_label_of_one_utterance_is_noted_as_a_possible_typo(
+    wh: Warehouse, tmp_path: Path
+) -> None:
+    """`angy` (a typo of angry) became a class of one utterance without a word."""
+    from sercap.format import format_ingest_summary
+
+    root = tmp_path / "t"
+    rows = ["path,label,speaker"]
+    for i in range(24):
+        write_wav(root / "audio" / f"c{i}.wav", seconds=0.3 + 0.01 * i)
+        label = "angy" if i == 0 else ("angry", "sad", "happy")[i % 3]
+        rows.append(f"audio/c{i}.wav,{label},s{i % 4}")
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    summary = ingest(wh, "manifest", root / "manifest.csv", name="t")
+    assert summary.rare_labels_line().startswith("note: label(s) 'angy' hold one utterance")
+    assert "'angy' hold one utterance each: a typo?" in format_ingest_summary(summary)

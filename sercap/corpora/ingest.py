@@ -128,6 +128,22 @@ class IngestSummary:
             "them): train them again"
         )
 
+    def rare_labels_line(self) -> str | None:
+        """One line on a manifest's labels that hold a single utterance in a corpus of a
+        few dozen or more: a typo (``angy``) became a class of its own without a word."""
+        if self.kind != "manifest" or self.per_label.is_empty():
+            return None
+        counts = dict(zip(self.per_label["label"], self.per_label["utterances"], strict=True))
+        if sum(counts.values()) < 20:
+            return None
+        rare = sorted(label for label, n in counts.items() if n == 1)
+        if not rare:
+            return None
+        return (
+            f"note: label(s) {', '.join(map(repr, rare))} hold one utterance each: a typo? A "
+            "manifest's labels are kept as given (lowercased); fix the row to merge it"
+        )
+
     def kept_line(self) -> str | None:
         """One line on stored utterances this ingest left as they were."""
         if not self.kept:
