@@ -1322,6 +1322,8 @@ class StudySummary:
     best_params: dict
     importances: dict[str, float]
     history: list[tuple[int, str, float | None]]
+    #: What trials score: "UA", or "CCC" for a study of a rating (``--target``).
+    metric: str = "UA"
 
 
 def summarise(study: optuna.Study) -> StudySummary:
@@ -1348,6 +1350,7 @@ def summarise(study: optuna.Study) -> StudySummary:
         best_params=dict(best.user_attrs.get("model_params", best.params)),
         importances=dict(importances),
         history=history,
+        metric=str(study.user_attrs.get("metric", "ua")).upper(),
     )
 
 
@@ -1360,13 +1363,18 @@ def plot_study(summary: StudySummary, path: Path) -> Path:
     done = [(n, v) for n, s, v in summary.history if s == "complete" and v is not None]
     if done:
         xs, ys = zip(*done, strict=True)
-        ax1.scatter(xs, ys, s=14, label="trial UA (validation)")
-        ax1.plot(xs, np.maximum.accumulate(ys), color="C3", label="best so far")
+        ax1.scatter(xs, ys, s=14, label=f"trial {summary.metric} (validation)")
+        # a step: the best jumps at a trial, it does not climb between trials
+        ax1.plot(xs, np.maximum.accumulate(ys), color="C3", label="best so far",
+                 drawstyle="steps-post")  # fmt: skip
     pruned = [n for n, s, _ in summary.history if s == "pruned"]
     if pruned:
         ax1.scatter(pruned, [min(ys) if done else 0] * len(pruned), marker="x", color="grey",
                     s=14, label="pruned")  # fmt: skip
-    ax1.set(xlabel="trial", ylabel="UA", title=f"{summary.name}: history")
+    ax1.set(xlabel="trial", ylabel=summary.metric, title=f"{summary.name}: history")
+    from matplotlib.ticker import MaxNLocator
+
+    ax1.xaxis.set_major_locator(MaxNLocator(integer=True))  # trials are whole numbers
     ax1.legend(loc="lower right", fontsize=8)
     if summary.importances:
         names = list(summary.importances)[::-1]

@@ -106,3 +106,23 @@ def test_the_comparison_keeps_the_tables_order_and_marks_a_hand_chosen_ensemble(
     assert [t.get_text() for t in legend.get_texts()] == ["UA", "WA", "macro-F1", "chance"]
     assert not any(h.get_hatch() for h in legend.legend_handles if hasattr(h, "get_hatch"))
     assert legend.get_bbox_to_anchor().x0 > ax.get_window_extent().x1  # beside the bars
+
+
+def test_a_study_plot_names_its_metric_and_draws_the_best_as_a_step(tmp_path, monkeypatch):
+    """The picture of a `--target` study said "UA" on its axis and legend over CCC values,
+    and drew "best so far" as a slope between trials."""
+    from sercap.tuning import StudySummary, plot_study
+
+    drawn = []
+    real = plots.save_png
+    monkeypatch.setattr(plots, "save_png", lambda fig, path: drawn.append(fig) or real(fig, path))
+    summary = StudySummary(name="svm", n_trials=2, n_complete=2, n_pruned=0, best_number=1,
+                           best_value=0.3, best_params={}, importances={},
+                           history=[(0, "complete", 0.1), (1, "complete", 0.3)],
+                           metric="CCC")  # fmt: skip
+    plot_study(summary, tmp_path / "s.png")
+    ax = drawn[0].axes[0]
+    assert ax.get_ylabel() == "CCC"
+    assert [t.get_text() for t in ax.get_legend().get_texts()][0] == "trial CCC (validation)"
+    best = next(line for line in ax.get_lines() if line.get_label() == "best so far")
+    assert best.get_drawstyle() == "steps-post"
