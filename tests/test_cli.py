@@ -884,3 +884,18 @@ def test_tune_show_refuses_options_of_the_tuning_it_does_not_run(toy_dir: Path) 
             run("-w", toy_dir, "tune", "svm", "--show", *given),
             f"--show shows the stored studies and tunes nothing: {given[0]} does not apply",
         )
+
+
+def test_the_command_tune_suggests_scores_the_studies_it_made(toy_dir: Path) -> None:
+    """After `tune svm --columns P` the line suggested `sercap train svm --tuned`, which
+    left out --columns (and --labels, --target…) and so scored another tuning, or none."""
+    import shlex
+
+    out = run("-w", toy_dir, "tune", "svm", "--columns", "^mfcc_", "--trials", "1",
+              "--inner-folds", "2")  # fmt: skip
+    assert out.exit_code == 0, out.output
+    command = out.output.split("per-fold parameters stored; `")[1].split("`")[0]
+    assert "--columns '^mfcc_'" in command and "--study svm-" in command, command
+    followed = run("-w", toy_dir, *shlex.split(command)[1:])
+    assert followed.exit_code == 0, followed.output
+    assert "-cols" in followed.output  # the study of these columns, named in its output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import click
@@ -337,15 +338,16 @@ def tune_command(
         **request,
     )
     click.echo(str(result))
-    if target:
-        click.echo(
-            f"\nper-fold parameters stored; `sercap train {model} --target {target} --tuned` "
-            "scores each outer fold with its own study's parameters"
-        )
-        return
+    # the command that scores these studies: the options that chose the data, too (without
+    # --labels it scored another tuning of the same model, or none)
+    given = [("--corpus", corpus), ("--labels", label_map), ("--feature-set", feature_set),
+             ("--image-set", image_set), ("--columns", columns), ("--target", target)]  # fmt: skip
+    options = "".join(f" {flag} {shlex.quote(str(value))}" for flag, value in given if value)
+    options += " --speaker-norm" if speaker_norm else ""
+    command = f"sercap train {model}{options} --tuned --study {shlex.quote(result.name)}"
     click.echo(
-        f"\nper-fold parameters stored; `sercap train {model} --tuned` scores each outer fold "
-        "with its own study's parameters and compares with the defaults"
+        f"\nper-fold parameters stored; `{command}` scores each outer fold with its own "
+        "study's parameters and compares with the defaults"
     )
 
 
