@@ -601,11 +601,13 @@ def bench_target(
     device: str | None = None,
     progress: bool = True,
     cluster: Any = None,
+    say: Callable[[str], None] | None = None,
 ) -> tuple[pl.DataFrame, dict[str, Path], list[TunedCCC]]:
     """`bench [MODEL…] --target RATING`: the models' regressors (default svm rf xgb lgbm;
     ``all_models``: every model with one) compared, into ``out_dir`` (default
     ``WAREHOUSE/reports/bench-CORPUS-TARGET``). ``refused`` names bench options that a
-    regression does not take, and whether each was given (one line if any was)."""
+    regression does not take, and whether each was given (one line if any was); ``say``
+    hears what each dataset holds (and leaves out for lack of a rating), as `train` says."""
     from sercap.models.regressors import regressor_names
     from sercap.store import layout
 
@@ -624,7 +626,7 @@ def bench_target(
     return bench_regression(
         wh, chosen, target, out, corpus=corpus, label_map=label_map, feature_set=feature_set,
         image_set=image_set, speaker_norm=speaker_norm, tuned=tuned, seed=seed, n_jobs=n_jobs,
-        device=device, progress=progress, cluster=cluster,
+        device=device, progress=progress, cluster=cluster, say=say,
     )  # fmt: skip
 
 

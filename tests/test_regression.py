@@ -572,3 +572,13 @@ def test_a_regression_run_with_parameters_set_by_hand_is_a_row_of_its_own(rated)
     assert {default, by_hand.run_id} <= set(rows)
     assert _regression_setting(rows[default]) == "svm"
     assert _regression_setting(rows[by_hand.run_id]) == "svm (C=30)"
+
+
+def test_a_regression_bench_says_what_it_left_out_as_train_does(rated: Warehouse) -> None:
+    """`bench svm rf --target valence` computed how many utterances had no rating and threw
+    the count away: neither the terminal nor bench.md said 11 utterances were left out."""
+    first = rated.query("SELECT min(utt_id) AS u FROM labels")["u"][0]
+    rated.execute("UPDATE labels SET valence = NULL WHERE utt_id = ?", [first])
+    said: list[str] = []
+    sercap.bench(rated, ["svm"], target="valence", say=said.append, progress=False)
+    assert any(line.endswith("1 utterance without a valence rating left out") for line in said)

@@ -189,7 +189,7 @@ def bench(
             tuned=tuned, refused={"ensemble": ensemble, "opensmile": opensmile, "quick": quick,
                                   "modalities": modalities is not None, "resume": resume},
             out_dir=out_dir, seed=seed, n_jobs=jobs, device=device, progress=_bars(progress),
-            cluster=spec,
+            cluster=spec, say=say,
         )  # fmt: skip
         if comparisons:  # --tuned: the CCC comparison into bench.md too
             from sercap.format import format_tuning_comparison
