@@ -41,11 +41,20 @@ def average_probabilities(
         )
     if np.any(w < 0) or w.sum() <= 0:
         raise BadParameterError("ensemble weights must be non-negative and not all zero")
+    w = w / w.max()  # (first: 1e308 twice summed to inf, and every weight became 0)
     w = w / w.sum()
     return np.tensordot(w, np.stack(probas), axes=1)
 
 
 def _check_compatible(runs: list[dict]) -> None:
+    for run in runs:  # (stored and scored, then predict could not use it: name the members)
+        if run.get("kind") == "ensemble":
+            members = ", ".join((run.get("members") or [])[:4])
+            raise SercapError(
+                f"run {run['run_id']} is an ensemble already (of {members}): give its "
+                f"members with the other runs instead, and {option('weights')} for their "
+                "shares"
+            )
     for run in runs:  # stored as a plain run, its UA read as a within-corpus figure
         if run.get("cross_matrix"):
             raise SercapError(

@@ -118,3 +118,25 @@ def test_newest_run_per_model_is_by_time_not_by_score(wh) -> None:
     _store(wh, perfect, y, model="svm")
     newer = _store(wh, _random_proba(rng, 6), y, model="svm")
     assert newest_run_per_model(wh, "toy", "emodb7")["svm"] == newer
+
+
+def test_an_ensemble_of_an_ensemble_is_refused_naming_its_members(tmp_path) -> None:
+    """It was stored and scored, and predict could never use it ("is an ensemble; predict
+    with it directly", said of the run the user had just named)."""
+    import sercap
+    from tests.helpers import add_corpus, add_features
+
+    wh = sercap.connect(tmp_path / "wh")
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=2))
+    a, b, c = (sercap.train(wh, "svm", params={"C": C}, progress=False).run_id
+               for C in (1, 10, 100))  # fmt: skip
+    both = sercap.ensemble_runs(wh, [a, b]).run_id
+    with pytest.raises(sercap.SercapError, match=f"run {both} is an ensemble already .of {a}"):
+        sercap.ensemble_runs(wh, [both, c])
+    # weights computed with numpy are weights; 1e308 twice overflowed their sum (all zero)
+    run = sercap.ensemble_runs(wh, [a, b], weights=np.array([2.0, 1.0]))
+    assert run.record["n_utterances"] > 0
+    huge = sercap.ensemble_runs(wh, [a, b], weights=[1e308, 1e308])
+    same = sercap.ensemble_runs(wh, [a, b])
+    assert huge.ua == pytest.approx(same.ua)
+    wh.close()

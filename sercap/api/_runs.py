@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -537,12 +538,16 @@ def ensemble_runs(
     >>> wh.close()
     """
     _require_writable(wh, "an ensemble is stored as a run")
+    import numpy as np
+
     from sercap.ensemble import ensemble_runs as _ensemble
 
-    if weights is not None and (
+    if weights is not None and (  # (a numpy vector of weights is one too)
         isinstance(weights, str)
-        or not isinstance(weights, Sequence)
-        or not all(isinstance(w, int | float) and not isinstance(w, bool) for w in weights)
+        or np.ndim(weights) != 1
+        or not all(
+            isinstance(w, numbers.Real) and not isinstance(w, bool | np.bool_) for w in weights
+        )  # fmt: skip
     ):
         raise BadParameterError(
             f"weights={weights!r}", hint="give one number per run, e.g. weights=[2, 1, 1]"
@@ -555,7 +560,7 @@ def ensemble_runs(
         raise BadParameterError(
             f"run_ids={run_ids!r}", hint="give two or more runs or run ids, e.g. [a, b]"
         )
-    run_id, _ = _ensemble(wh, ids, None if weights is None else list(weights))
+    run_id, _ = _ensemble(wh, ids, None if weights is None else [float(w) for w in weights])
     return get_run(wh, run_id)
 
 
