@@ -181,7 +181,10 @@ def test_cli_train_runs_and_bench_print_the_scores(tmp_path: Path) -> None:
     assert {"target", "ccc"} <= set(latest[1].split()), info.output
     bench = cli("bench", "svm", "lgbm", "--target", "activation")
     assert bench.exit_code == 0, bench.output
-    assert bench.output.splitlines()[0].split()[:4] == ["name", "ccc", "pearson", "mae"]
+    # (after what each dataset holds, said as train says it)
+    assert bench.output.splitlines()[0].startswith("svm → activation: 48 utterances")
+    header = next(line for line in bench.output.splitlines() if line.startswith("name "))
+    assert header.split()[:4] == ["name", "ccc", "pearson", "mae"]
     assert "target activation" in bench.output and "bench.md" in bench.output
     run_id = listed.output.splitlines()[2].split()[0]
     shown = cli("runs", "show", run_id)  # a regression run has no class predictions
