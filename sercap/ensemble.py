@@ -39,7 +39,7 @@ def average_probabilities(
             f"{option('weights')}: ensemble weights must be finite numbers, got "
             f"{', '.join(str(float(x)) for x in w)}"
         )
-    if np.any(w < 0) or w.sum() <= 0:
+    if np.any(w < 0) or w.max() <= 0:
         raise BadParameterError("ensemble weights must be non-negative and not all zero")
     w = w / w.max()  # (first: 1e308 twice summed to inf, and every weight became 0)
     w = w / w.sum()

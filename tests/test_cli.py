@@ -877,13 +877,30 @@ def test_bench_says_a_line_per_model_where_no_bar_shows(toy_dir: Path, tmp_path:
     assert len(fit.partition(".")[2]) <= 1, row
 
 
-def test_tune_show_refuses_options_of_the_tuning_it_does_not_run(toy_dir: Path) -> None:
-    """`tune svm --show --trials 5` showed the studies and dropped --trials without a word."""
-    for given in (["--trials", "5"], ["--top-up"], ["--timeout", "60"]):
-        _one_line_error(
-            run("-w", toy_dir, "tune", "svm", "--show", *given),
-            f"--show shows the stored studies and tunes nothing: {given[0]} does not apply",
-        )
+def test_tune_show_says_which_options_of_a_tuning_it_does_not_use(toy_dir: Path) -> None:
+    """`tune svm --show --trials 5` showed the studies and dropped --trials without a word
+    (and --seed, --params, which a shown study may not have been tuned with)."""
+    tuned = run("-w", toy_dir, "tune", "svm", "--trials", "1", "--inner-folds", "2")
+    assert tuned.exit_code == 0, tuned.output
+    shown = run("-w", toy_dir, "tune", "svm", "--show", "--trials", "5", "--seed", "3")
+    assert shown.exit_code == 0, shown.output
+    assert "note: --show shows the stored studies and tunes nothing: --trials, --seed not used" in (
+        shown.output
+    )
+    assert "not used" not in run("-w", toy_dir, "tune", "svm", "--show").output
+
+
+def test_tune_refuses_inputs_the_model_would_not_read_and_suggests_its_fixed_params(
+    toy_dir: Path,
+) -> None:
+    """tune svm --image-set mel ran (train refused it), and its suggested train command
+    carried it; a tuning with --params suggested a train without them, whose default run
+    then differed by the fixed value and was read as 'tuning made it worse'."""
+    _one_line_error(run("-w", toy_dir, "tune", "svm", "--image-set", "mel"),
+                    "--image-set / image_set= does not apply to svm")  # fmt: skip
+    out = run("-w", toy_dir, "tune", "svm", "--trials", "1", "--inner-folds", "2",
+              "--params", '{"C": 2}', "--study", "fixed")  # fmt: skip
+    assert """--params '{"C": 2}' --tuned --study fixed""" in out.output, out.output
 
 
 def test_the_command_tune_suggests_scores_the_studies_it_made(toy_dir: Path) -> None:

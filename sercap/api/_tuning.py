@@ -363,7 +363,11 @@ def tune(
     """
     _check_counts(trials=trials, jobs=jobs)
     _check_counts(minimum=2, inner_folds=inner_folds)
+    from sercap.experiment import refuse_unused_inputs
     from sercap.tuning import PRUNERS, run_nested, store_nested, study_line
+
+    # what train refuses, before trials are spent (and `train --tuned` refused it after)
+    refuse_unused_inputs(model, feature_set=feature_set, image_set=image_set, device=device)
 
     spec = _cluster(cluster)
     if spec is not None and storage is not None and storage.startswith("sqlite"):

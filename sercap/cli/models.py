@@ -297,19 +297,21 @@ def tune_command(
         study=study,
         target=target,
     )
-    if show:  # it tunes nothing: an option of the tuning itself was dropped without a word
+    if show:  # it tunes nothing: the options of a tuning were dropped without a word
         from click.core import ParameterSource
 
-        # (how much to tune; the options naming the studies may stay, as when --show is
-        # added to the command that tuned them)
-        tuning = ["trials", "top_up", "timeout", "pruner"]
-        given = [name for name in tuning
-                 if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE]  # fmt: skip
+        # said, not refused: --show is often added to the command that tuned the studies
+        tuning = ["trials", "top_up", "timeout", "pruner", "inner_folds", "only_folds",
+                  "final", "params", "seed", "jobs", "device", "cluster"]  # fmt: skip
+        given = [
+            next(p for p in ctx.command.params if p.name == name).opts[0]
+            for name in tuning
+            if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
+        ]
         if given:
-            option = next(p for p in ctx.command.params if p.name == given[0]).opts[0]
-            raise SercapError(
-                f"--show shows the stored studies and tunes nothing: {option} does not apply",
-                hint="leave it out, or run the tuning without --show",
+            say(
+                f"note: --show shows the stored studies and tunes nothing: {', '.join(given)} "
+                "not used (the studies shown are those of the other options, or --study)"
             )
     wh = open_warehouse(ctx, read_only=show)
     if show:
@@ -341,7 +343,10 @@ def tune_command(
     # the command that scores these studies: the options that chose the data, too (without
     # --labels it scored another tuning of the same model, or none)
     given = [("--corpus", corpus), ("--labels", label_map), ("--feature-set", feature_set),
-             ("--image-set", image_set), ("--columns", columns), ("--target", target)]  # fmt: skip
+             ("--image-set", image_set), ("--columns", columns), ("--target", target),
+             ("--params", params)]  # fmt: skip
+    # (--params: what the tuning held fixed, so that the default run holds it too and the
+    # comparison is like for like)
     options = "".join(f" {flag} {shlex.quote(str(value))}" for flag, value in given if value)
     options += " --speaker-norm" if speaker_norm else ""
     command = f"sercap train {model}{options} --tuned --study {shlex.quote(result.name)}"
