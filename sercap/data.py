@@ -330,18 +330,14 @@ def load_dataset(
     label_map = resolve_label_map(wh, corpus, label_map)
     meta = labelled_utterances(wh, corpus, label_map)
     classes = sorted(meta["label"].unique().to_list())
-    if version is not None:
-        name = feature_set or _default_set(input_kind)
-        feature_set_hash(wh, name, kind=input_kind)  # a set of the other kind: one line
-        _require_version(wh, name, version)
     if input_kind == "image":
         name = feature_set or DEFAULT_IMAGE_SET
-        digest = version or feature_set_hash(wh, name, kind="image")
+        digest = set_version(wh, name, "image", version)
         _require_complete(wh, digest, name, "image", corpus, meta["utt_id"])
         X, keep, cols = _read_images(wh, name, meta["utt_id"], digest)
     else:
         name = feature_set or DEFAULT_FEATURE_SET
-        digest = version or feature_set_hash(wh, name)
+        digest = set_version(wh, name, None, version)
         _require_complete(wh, digest, name, None, corpus, meta["utt_id"])
         if input_kind == "tabular":
             X, keep, cols = _read_tabular(wh, name, corpus, meta["utt_id"], columns, digest)
@@ -380,18 +376,20 @@ def load_dataset(
     return data
 
 
-def _default_set(input_kind: str) -> str:
-    return DEFAULT_IMAGE_SET if input_kind == "image" else DEFAULT_FEATURE_SET
-
-
-def _require_version(wh: Warehouse, name: str, version: str) -> None:
-    """Refuse a ``version`` that is not a registered version of the set ``name``."""
+def set_version(wh: Warehouse, name: str, kind: str | None, version: str | None) -> str:
+    """The hash of the version of set ``name`` a dataset reads: ``version`` when given (a
+    registered version of ``name``, else one line), its newest otherwise. Either way a set
+    of the other kind (``kind`` "image" or not, as :func:`feature_set_hash`) is one line."""
+    newest = feature_set_hash(wh, name, kind=kind)
+    if version is None:
+        return newest
     record = catalog.feature_set_record(wh, version)
     if record is None or record["name"] != name:
         raise NotFoundError(
             f"feature set {name!r} has no version {version!r} in the warehouse "
             f"(`sercap features list` shows the versions stored)"
         )
+    return version
 
 
 def apply_speaker_norm(wh: Warehouse, data: Dataset) -> None:

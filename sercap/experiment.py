@@ -239,15 +239,14 @@ def _refuse_other_data(wh: Warehouse, data: Dataset, rows: Any, base: str, comma
     again, with recordings moved to another speaker, score a fold on recordings its own
     study had trained on. Rows stored before studies recorded it (NULL) are taken as is.
     """
-    from sercap.evaluate import fingerprint_of
+    from sercap.evaluate import data_sha256  # (the audio as loaded with the data)
 
-    audio = runs.audio_sources(wh, data.corpus)
     for r in rows.iter_rows(named=True):
         if r.get("data_sha256") is None:
             continue
         fold = r["outer_fold"]
         mask = np.ones(len(data), bool) if fold is None else data.folds != fold
-        if fingerprint_of(data, audio, np.flatnonzero(mask)) != r["data_sha256"]:
+        if data_sha256(wh, data, np.flatnonzero(mask)) != r["data_sha256"]:
             which = "the final study" if fold is None else f"outer fold {fold}'s study"
             raise SercapError(
                 f"{which} of {base!r} was tuned on other data than this run's (utterances, "

@@ -153,19 +153,13 @@ def load_target_dataset(
     if kind == "image":
         columns = None
         name = image_set or d.DEFAULT_IMAGE_SET
-        digest = d.feature_set_hash(wh, name, kind="image")
-        if version is not None:
-            d._require_version(wh, name, version)
-            digest = version
+        digest = d.set_version(wh, name, "image", version)
         d._require_complete(wh, digest, name, "image", corpus, ids)
         X, keep, cols = d._read_images(wh, name, ids, digest)
     else:
         columns = columns or get_model(model).default_columns
         name = feature_set or d.DEFAULT_FEATURE_SET
-        digest = d.feature_set_hash(wh, name)
-        if version is not None:
-            d._require_version(wh, name, version)
-            digest = version
+        digest = d.set_version(wh, name, None, version)
         d._require_complete(wh, digest, name, None, corpus, ids)
         read = d._read_tabular if kind == "tabular" else d._read_sequences
         X, keep, cols = read(wh, name, corpus, ids, columns, digest)

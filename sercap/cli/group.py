@@ -293,12 +293,11 @@ def _interrupted_verb(ctx: click.Context, tokens: list[str]) -> str:
     verb = ctx.invoked_subcommand or ""
     if verb != "bench":
         return verb
+    # `bench`'s own subcommands, but the model comparison (`bench models`, `bench [MODELS…]`)
+    others = set(getattr(ctx.command.commands.get("bench"), "commands", {})) - {"models"}
     after = tokens[tokens.index("bench") + 1 :] if "bench" in tokens else []
-    return "bench:other" if after[:1] and after[0] in _BENCH_SUBCOMMANDS else verb
+    return "bench:other" if after[:1] and after[0] in others else verb
 
-
-#: `bench`'s subcommands other than the model comparison (`bench models`, `bench [MODELS…]`).
-_BENCH_SUBCOMMANDS = ("extract", "sql", "cross", "scale")
 
 # ---- options shared by several commands
 corpus_option = click.option("--corpus", help="Corpus name (default: the only one).")
