@@ -44,7 +44,10 @@ def _as_str(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     zone = "%:z" if dtype.time_zone else ""  # type: ignore[attr-defined]
     whole = column.dt.to_string(f"%Y-%m-%d %H:%M:%S{zone}")
     fraction = column.dt.to_string(f"%Y-%m-%d %H:%M:%S%.6f{zone}")
-    return pl.when(column.dt.microsecond() == 0).then(whole).otherwise(fraction)
+    if dtype.time_unit == "ns":  # type: ignore[attr-defined]  (Python's str stops at µs)
+        nanos = column.dt.to_string(f"%Y-%m-%d %H:%M:%S%.9f{zone}")
+        fraction = pl.when(column.dt.nanosecond() % 1000 == 0).then(fraction).otherwise(nanos)
+    return pl.when(column.dt.nanosecond() == 0).then(whole).otherwise(fraction)
 
 
 def _python_range(frame: pl.DataFrame, all_text: bool = False) -> pl.DataFrame:
@@ -54,7 +57,9 @@ def _python_range(frame: pl.DataFrame, all_text: bool = False) -> pl.DataFrame:
     slice of a result that needed the text prints its times as the other slices do). polars'
     Rust panic on such a value printed a stack trace before sercap's error line.
     ``all_text`` writes every date or timestamp column as text (CSV: polars' own writer
-    has another format for times).
+    has another format for times). A timestamp or time column with nanoseconds
+    (``TIMESTAMP_NS``, ``TIME_NS``) is text too, with all nine digits where there are any:
+    Python's ``datetime`` and ``time`` keep microseconds only.
 
     >>> days = pl.Series("d", [18263, 2**31 - 1, None]).cast(pl.Date)
     >>> _python_range(pl.DataFrame([days]))["d"].to_list()
@@ -66,9 +71,29 @@ def _python_range(frame: pl.DataFrame, all_text: bool = False) -> pl.DataFrame:
     ['1970-01-01 00:00:00', 'infinity', '1970-01-01 00:00:00.000001']
     >>> _python_range(pl.DataFrame([at.head(1)]), all_text=True)["t"].to_list()
     ['1970-01-01 00:00:00']
+    >>> ns = pl.Series("t", [1, 1000, 0]).cast(pl.Datetime("ns"))
+    >>> _python_range(pl.DataFrame([ns]))["t"].to_list()
+    ['1970-01-01 00:00:00.000000001', '1970-01-01 00:00:00.000001', '1970-01-01 00:00:00']
+    >>> clock = pl.Series("c", [43_200_123_456_789, 43_200_000_000_000]).cast(pl.Time)
+    >>> _python_range(pl.DataFrame([clock]))["c"].to_list()
+    ['12:00:00.123456789', '12:00:00']
     """
     changed = {}
     for name, dtype in frame.schema.items():
+        nanos = False  # a value with nanoseconds, which Python's datetime and time drop
+        if isinstance(dtype, pl.Time):
+            if frame.select((pl.col(name).to_physical() % 1000 != 0).any()).item():
+                whole = pl.col(name).dt.to_string("%H:%M:%S")
+                fraction = pl.col(name).dt.to_string("%H:%M:%S%.6f")
+                nanos_text = pl.col(name).dt.to_string("%H:%M:%S%.9f")
+                changed[name] = (
+                    pl.when(pl.col(name).to_physical() % 1_000_000_000 == 0)
+                    .then(whole)
+                    .when(pl.col(name).to_physical() % 1000 == 0)
+                    .then(fraction)
+                    .otherwise(nanos_text)
+                )
+            continue
         if isinstance(dtype, pl.Date):
             (low, high), infinite = _PYTHON_DAYS, 2**31 - 1
         elif isinstance(dtype, pl.Datetime) and dtype.time_unit in _TICKS_PER_DAY:
@@ -80,7 +105,9 @@ def _python_range(frame: pl.DataFrame, all_text: bool = False) -> pl.DataFrame:
         low, high = max(low, -infinite + 1), min(high, infinite - 1)  # (ns: all of int64)
         ticks = pl.col(name).to_physical().cast(pl.Int64)
         inside = ticks.is_between(low, high) | ticks.is_null()
-        if not all_text and frame.select(inside.all()).item():
+        if isinstance(dtype, pl.Datetime) and dtype.time_unit == "ns":
+            nanos = frame.select((ticks % 1000 != 0).any()).item()
+        if not (all_text or nanos) and frame.select(inside.all()).item():
             continue
         word = (
             pl.when(ticks >= infinite)

@@ -207,6 +207,21 @@ def test_infinite_dates_are_written_as_duckdb_writes_them(tmp_path, capsys) -> N
     assert capsys.readouterr().out.splitlines() == ["t", "infinity"]
 
 
+@pytest.mark.parametrize("form", ["table", "csv", "json"])
+def test_nanoseconds_are_printed_to_the_nanosecond(capsys, form) -> None:
+    """TIMESTAMP_NS and TIME_NS values printed to the microsecond (Python's datetime and
+    time stop there): two values 500 ns apart read alike."""
+    frame = duckdb.sql(
+        "SELECT TIMESTAMP_NS '2026-11-28 12:00:00.123456789' AS t, "
+        "TIME_NS '12:00:00.123456789' AS c, TIMESTAMP_NS '2026-11-28 12:00:00' AS whole"
+    ).pl()
+    print_frame(frame, form)
+    out = capsys.readouterr().out
+    assert "2026-11-28 12:00:00.123456789" in out
+    assert "12:00:00.123456789" in out.replace("2026-11-28 12:00:00.123456789", "")
+    assert "2026-11-28 12:00:00.000" not in out  # a whole second keeps its short form
+
+
 @pytest.mark.parametrize("form", ["csv", "json"])
 def test_times_print_alike_in_every_slice_of_a_result(capsys, form) -> None:
     """Only the slice of rows holding an infinite time became text, written otherwise
