@@ -372,9 +372,12 @@ def write_bench_report(
     written["recall"] = recall_png(recalls, classes, out_dir / "recall.png")
     (out_dir / "bench.md").write_text("# Benchmark\n\n" + md + "\n" + "\n".join(pictures) + "\n")
     written["markdown"] = out_dir / "bench.md"
-    csv = table.select(
+    # who named an ensemble's members: a hand-made average and bench's fixed-rule one of
+    # the same runs read alike otherwise, and only the hand-made one may follow the scores
+    chosen_by = [members_chosen_by(r) for r in table.iter_rows(named=True)]  # None: a model
+    csv = table.with_columns(members_chosen_by=pl.Series(chosen_by, dtype=pl.String)).select(
         "name", "run_id", "feature_set", "label_map", "protocol", "speaker_norm", "tuned",
-        "ua", "wa", "macro_f1", "ua_fold_mean", "ua_fold_std", "fit_s",
+        "members_chosen_by", "ua", "wa", "macro_f1", "ua_fold_mean", "ua_fold_std", "fit_s",
     )  # fmt: skip
     csv.write_csv(out_dir / "bench.csv")
     written["csv"] = out_dir / "bench.csv"

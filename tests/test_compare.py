@@ -109,7 +109,7 @@ def test_table_is_sorted_and_its_caption_states_the_protocol(wh) -> None:
         bench_table(wh, [])
 
 
-def test_each_ensemble_is_compared_with_its_best_member(wh) -> None:
+def test_each_ensemble_is_compared_with_its_best_member(wh, tmp_path) -> None:
     """The member with the higher pooled UA is the baseline, whatever the order of the
     members; the difference and CI are compare_runs' on the two runs' stored predictions."""
     import numpy as np
@@ -155,6 +155,13 @@ def test_each_ensemble_is_compared_with_its_best_member(wh) -> None:
     assert ranked.filter(pl.col("run_id") != ens)["ua"].to_list() == sorted(
         ranked.filter(pl.col("run_id") != ens)["ua"].to_list(), reverse=True
     )
+    # bench.csv says who chose each ensemble's members: the two averages of rf and svm
+    # read alike there otherwise
+    from sercap.compare import write_bench_report
+
+    write_bench_report(wh, [weak, strong, ens, fixed], tmp_path / "bench", table=ranked)
+    rows = pl.read_csv(tmp_path / "bench" / "bench.csv").select("run_id", "members_chosen_by")
+    assert dict(rows.iter_rows()) == {weak: None, strong: None, ens: "hand", fixed: "fixed rule"}
 
 
 def test_ensemble_comparison_cuts_long_names() -> None:
