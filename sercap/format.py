@@ -44,7 +44,8 @@ def _as_str(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     zone = "%:z" if dtype.time_zone else ""  # type: ignore[attr-defined]
     whole = column.dt.to_string(f"%Y-%m-%d %H:%M:%S{zone}")
     fraction = column.dt.to_string(f"%Y-%m-%d %H:%M:%S%.6f{zone}")
-    if dtype.time_unit == "ns":  # type: ignore[attr-defined]  (Python's str stops at µs)
+    # (Python's str stops at microseconds)
+    if dtype.time_unit == "ns":  # type: ignore[attr-defined]
         nanos = column.dt.to_string(f"%Y-%m-%d %H:%M:%S%.9f{zone}")
         fraction = pl.when(column.dt.nanosecond() % 1000 == 0).then(fraction).otherwise(nanos)
     return pl.when(column.dt.nanosecond() == 0).then(whole).otherwise(fraction)
@@ -153,16 +154,16 @@ def format_table(
     header = shown.columns
     # once: polars builds the schema anew at each access (2,853 columns: 15 s squared)
     types = list(shown.schema.values())
-    rows = [[cell(v) for v in row] for row in shown.iter_rows()]
+    body = [[cell(v) for v in row] for row in shown.iter_rows()]
     for i, _ in enumerate(header):  # 24.8000 → 24.8: a float column drops shared zeros
         if types[i].is_float() and float_digits > 1:
-            cells = [r[i] for r in rows if "." in r[i] and r[i][-1:].isdigit()]
+            cells = [r[i] for r in body if "." in r[i] and r[i][-1:].isdigit()]
             if cells:
                 keep = max(max(len(v.rstrip("0").split(".")[1]) for v in cells), 1)
-                for r in rows:
+                for r in body:
                     if "." in r[i] and r[i][-1:].isdigit():
                         r[i] = r[i][: len(r[i]) - (float_digits - keep)]
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
+    widths = [max([len(h)] + [len(r[i]) for r in body]) for i, h in enumerate(header)]
     numeric = [t.is_numeric() for t in types]
 
     def line(values: list[str]) -> str:
@@ -172,7 +173,7 @@ def format_table(
         ]
         return "  ".join(parts).rstrip()
 
-    out = [line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
+    out = [line(header), line(["-" * w for w in widths])] + [line(r) for r in body]
     if total > shown.height:
         out.append(f"… {total - shown.height} more rows ({total} in all)")
     else:

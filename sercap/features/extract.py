@@ -497,7 +497,7 @@ def _n_frames(task: Task, value: Any) -> int:
 # ----------------------------------------------------------------------------- main side
 def pending(
     wh: Warehouse, fs: FeatureSet, corpus: str | None, retry_errors: bool, limit: int | None
-) -> tuple[list[tuple[str, Item]], int, int]:
+) -> tuple[list[tuple[str, Item]], int, int, int]:
     """(corpus, item) of the utterances to extract now (at most ``limit``), how many are
     stored already, how many the limit leaves for a later run, and how many failed before
     and are not retried (without ``retry_errors``)."""
