@@ -215,21 +215,37 @@ def _refuse_seen_test_speakers(data: Dataset, rows: Any, base: str, command: str
     """Refuse fold parameters whose study saw a speaker that the fold now tests.
 
     Parameters are found by fold name, and a fold name does not pin its speakers: under
-    speaker-kfold-5 an ingest that adds or removes a speaker moves the others between folds.
-    Rows stored before studies recorded their speakers (``speakers`` NULL) are taken as is.
+    speaker-kfold-5 an ingest that adds or removes a speaker moves the others between folds,
+    and a newer sercap may deal the folds otherwise (dyadic sessions kept whole). Rows
+    stored before studies recorded their speakers (``speakers`` NULL, sercap before 28 Nov
+    2026) cannot be checked, and are refused.
     """
     for r in rows.iter_rows(named=True):
-        if r["outer_fold"] is None or r["speakers"] is None:
+        if r["outer_fold"] is None:
             continue
+        if r["speakers"] is None:
+            raise _unverifiable(base, r["outer_fold"], "the speakers", command)
         tests = set(data.speakers[data.folds == r["outer_fold"]].astype(str).tolist())
         seen = sorted(tests & set(json.loads(r["speakers"])))
         if seen:
             raise SercapError(
                 f"study {base!r} tuned outer fold {r['outer_fold']} on speaker(s) "
-                f"{', '.join(seen)}, which that fold now tests (the corpus' speakers changed "
-                f"since, and folds with them): scoring it would not be nested; run "
-                f"`{command} --study NEW_NAME`"
+                f"{', '.join(seen)}, which that fold now tests (the corpus' speakers or the "
+                f"way sercap deals its folds changed since): scoring it would not be nested; "
+                f"run `{command} --study NEW_NAME`"
             )
+
+
+def _unverifiable(base: str, fold: str | None, what: str, command: str) -> SercapError:
+    """The error for a tuned study stored by an older sercap, before it recorded ``what``
+    its trials were fitted on: nothing shows that its parameters are nested for this run."""
+    which = "the final study" if fold is None else f"outer fold {fold}'s study"
+    return SercapError(
+        f"{which} of {base!r} was stored by an older sercap, before studies recorded {what} "
+        "they were tuned on: nothing shows that scoring with it is nested (the corpus, or "
+        f"the way its folds are dealt, may have changed since); run `{command} --study "
+        "NEW_NAME` to tune again"
+    )
 
 
 def _refuse_other_data(wh: Warehouse, data: Dataset, rows: Any, base: str, command: str) -> None:
@@ -237,16 +253,21 @@ def _refuse_other_data(wh: Warehouse, data: Dataset, rows: Any, base: str, comma
     (its fold's training utterances, their labels and audio; the final study: all), as
     `tune` refuses to resume such a study. Speaker names alone let a manifest ingested
     again, with recordings moved to another speaker, score a fold on recordings its own
-    study had trained on. Rows stored before studies recorded it (NULL) are taken as is.
+    study had trained on. A row stored before studies recorded it (NULL) is refused where
+    the data has a fingerprint now (nothing to compare it with); where it has none (audio
+    ingested before sercap hashed it), the speakers alone are compared.
     """
     from sercap.evaluate import data_sha256  # (the audio as loaded with the data)
 
     for r in rows.iter_rows(named=True):
-        if r.get("data_sha256") is None:
-            continue
         fold = r["outer_fold"]
         mask = np.ones(len(data), bool) if fold is None else data.folds != fold
-        if data_sha256(wh, data, np.flatnonzero(mask)) != r["data_sha256"]:
+        now = data_sha256(wh, data, np.flatnonzero(mask))
+        if r.get("data_sha256") is None:
+            if now is not None:
+                raise _unverifiable(base, fold, "the data", command)
+            continue
+        if now != r["data_sha256"]:
             which = "the final study" if fold is None else f"outer fold {fold}'s study"
             raise SercapError(
                 f"{which} of {base!r} was tuned on other data than this run's (utterances, "

@@ -1174,6 +1174,28 @@ def test_tuned_parameters_of_a_study_tuned_on_other_data_are_refused(tmp_path) -
     wh.close()
 
 
+@pytest.mark.parametrize("column", ["data_sha256", "speakers"])
+def test_tuned_parameters_from_before_studies_recorded_their_data_are_refused(
+    tmp_path, column
+) -> None:
+    """A study stored by an older sercap has no fingerprint (before sql/017) or no speakers
+    (before sql/012): `train --tuned` used it without a check, so after an ingest that moved
+    recordings between speakers, or an upgrade that dealt the folds otherwise, a fold was
+    scored with parameters tuned on its own test recordings. `tune` refused to resume it."""
+    import sercap
+
+    corpus = sercap.synth(tmp_path / "corpus", sessions=3, per_speaker=8, progress=False)
+    wh = sercap.connect(tmp_path / "wh")
+    sercap.ingest(wh, "iemocap", corpus.root, progress=False)
+    sercap.extract(wh, progress=False)
+    sercap.tune(wh, "svm", trials=1, inner_folds=2, progress=False)
+    wh.execute(f"UPDATE tuned_params SET {column} = NULL")  # as an older sercap stored it
+    with pytest.raises(SercapError, match="stored by an older sercap") as caught:
+        sercap.train(wh, "svm", tuned=True, progress=False)
+    assert "--study NEW_NAME" in str(caught.value)
+    wh.close()
+
+
 def test_a_run_tuned_with_fixed_parameters_names_them(tmp_path) -> None:
     """`tune svm --params '{"C": 0.5}'` then `train svm --tuned` read "svm nested-tuned",
     and the report kept that row in place of the real nested-tuned one."""
