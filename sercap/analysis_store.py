@@ -161,6 +161,9 @@ class RunComparison(ShownAsText):
     #: speakers resampled (None with fewer than two), and utterances one by one.
     ua_by_speaker: analysis.DifferenceCI | None = None
     ua_by_utterance: analysis.DifferenceCI | None = None
+    #: The two runs' protocols when they differ (scored on other folds: the difference
+    #: holds the change of folds too), else None.
+    protocols: tuple[str, str] | None = None
 
     def __str__(self) -> str:
         from sercap.format import format_comparison
@@ -186,6 +189,8 @@ class RunComparison(ShownAsText):
             "level": self.ua.level, "n_boot": self.ua.n_boot, "seed": self.ua.seed,
             "resampled": self.ua.unit, "n_resampled": self.ua.n_units,
         }  # fmt: skip
+        if self.protocols:  # scored on other folds
+            out |= {"protocol_a": self.protocols[0], "protocol_b": self.protocols[1]}
         return out
 
 
@@ -235,6 +240,9 @@ def compare_runs(
         y, pa, pb, speakers, metric="ua", **kw
     )
     macro_f1, _, _ = analysis.speakers_and_utterances(y, pa, pb, speakers, metric="macro_f1", **kw)
+    from sercap.store.runs import get_run
+
+    protocols = (str(get_run(wh, a.run_id)["protocol"]), str(get_run(wh, b.run_id)["protocol"]))
     return RunComparison(
         run_a=a.run_id,
         run_b=b.run_id,
@@ -246,6 +254,7 @@ def compare_runs(
         about_b=describe_run(wh, b.run_id),
         ua_by_speaker=by_speaker,
         ua_by_utterance=by_utterance,
+        protocols=protocols if protocols[0] != protocols[1] else None,
     )
 
 

@@ -934,6 +934,13 @@ def format_comparison(comparison) -> str:
         f"only B right {m.only_b_right}, p = {m.p_value:.4g}",
         comparison_verdict(c),
     ]
+    protocols = getattr(c, "protocols", None)
+    if protocols:
+        lines.append(
+            f"note: A was scored under {protocols[0]}, B under {protocols[1]}: other folds "
+            "(an older sercap dealt them otherwise, or the corpus changed), so the difference "
+            "holds the change of folds too; train both again to compare the models"
+        )
     return "\n".join(lines)
 
 

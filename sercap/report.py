@@ -191,6 +191,16 @@ def _write_report_files(
 
     best = newest_runs(wh, corpus, label_map)
     sections = [f"# sercap report: {corpus} ({label_map})", ""]
+    others = store_runs.other_protocol_runs(wh, corpus, label_map)
+    if others:  # left out of every table below: scored on other folds
+        listed = ", ".join(f"{n} under {p}" for p, n in others.items())
+        sections += [
+            f"Left out: {sum(others.values())} run(s) scored under another protocol than this "
+            f"corpus' folds follow now ({listed}; an older sercap dealt the folds otherwise, "
+            "or the corpus changed since). They were scored on other folds, so their figures "
+            "are not comparable with these; train those models again to compare them.",
+            "",
+        ]
     if best:
         from sercap.analysis_store import bonferroni_resamples
         from sercap.compare import bench_table, row_labels

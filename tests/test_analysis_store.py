@@ -133,6 +133,19 @@ def test_compare_runs_from_stored_predictions(wh, two_runs, no_refit):
     assert "over speakers (4, each with all its utterances) and over utterances" in text
     assert f"UA over speakers [{by_speaker.low:+.4f}, {by_speaker.high:+.4f}]" in text
     assert c.as_dict()["resampled"] == "speaker and utterance"
+    assert c.protocols is None and "note:" not in text
+    # a run an older sercap scored on other folds: the difference holds the folds' change
+    wh.execute("UPDATE runs SET protocol = 'speaker-kfold-5' WHERE run_id = ?", [rb])
+    c = analysis_store.compare_runs(wh, ra, rb, n_boot=50, seed=3)
+    assert c.protocols == (get_run(wh, ra)["protocol"], "speaker-kfold-5")
+    assert (
+        str(c)
+        .splitlines()[-1]
+        .startswith(
+            f"note: A was scored under {c.protocols[0]}, B under speaker-kfold-5: other folds"
+        )
+    )
+    assert c.as_dict()["protocol_b"] == "speaker-kfold-5"
     m = analysis.mcnemar(y, pa.argmax(1), pb.argmax(1))
     assert (c.mcnemar.only_a_right, c.mcnemar.only_b_right) == (m.only_a_right, m.only_b_right)
     assert c.ua.difference > 0 and not c.ua.within_noise

@@ -92,6 +92,22 @@ def test_tuning_comparison_says_when_tuning_gained_nothing() -> None:
     assert "lgbm: tuning helped" in text and "lgbm: tuning gained nothing" not in text
 
 
+def test_runs_under_another_protocol_are_left_out_and_counted(wh, tmp_path) -> None:
+    """A run an older sercap scored under other folds (speaker-kfold-5 before dyadic
+    sessions were kept whole) stood in the report's table beside today's runs, ranked
+    against them, under today's protocol caption."""
+    import sercap
+
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    old = sercap.train(wh, "rf", params={"n_estimators": 5}, progress=False).run_id
+    new = sercap.train(wh, "svm", progress=False).run_id
+    wh.execute("UPDATE runs SET protocol = 'speaker-kfold-5' WHERE run_id = ?", [old])
+    text = write_report(wh, tmp_path / "r", importance=False).read_text()
+    assert new in text and old not in text
+    assert "Left out: 1 run(s) scored under another protocol" in text
+    assert "1 under speaker-kfold-5" in text
+
+
 def test_a_run_on_some_columns_is_its_own_row_and_says_so(wh, tmp_path) -> None:
     """`train svm --columns P` after `train svm` replaced the all-columns row in the report,
     under the bare name svm."""

@@ -122,9 +122,19 @@ def latest_runs(wh: Warehouse, n: int = 10) -> pl.DataFrame:
 
 def newest_per_configuration(wh: Warehouse, corpus: str, label_map: str) -> list[str]:
     """The newest run of each (model, feature set, columns, speaker norm, tuned, kind; for
-    an ensemble its members' recipe and weights): chosen by time, never by UA."""
+    an ensemble its members' recipe and weights): chosen by time, never by UA. Only runs
+    under the protocol the corpus' folds follow now (:func:`other_protocol_runs` counts
+    the others)."""
     frame = wh.query(_q("newest_per_configuration"), {"corpus": corpus, "label_map": label_map})
     return frame["run_id"].to_list()
+
+
+def other_protocol_runs(wh: Warehouse, corpus: str, label_map: str) -> dict[str, int]:
+    """Protocol → number of runs of ``corpus``/``label_map`` scored under another protocol
+    than the corpus' folds follow now (an older sercap dealt them otherwise, or the corpus
+    changed): their folds differ, so their scores are not comparable with today's."""
+    frame = wh.query(_q("other_protocol_runs"), {"corpus": corpus, "label_map": label_map})
+    return {str(p): int(n) for p, n in frame.iter_rows()}
 
 
 def newest_per_model(wh: Warehouse, corpus: str, label_map: str) -> dict[str, str]:

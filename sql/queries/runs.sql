@@ -64,8 +64,16 @@ FROM runs r ORDER BY started_at DESC LIMIT $n;
 -- hand-made average must not replace bench's declared one), not which member runs it
 -- averaged: a second `bench --ensemble` replaces the first one's row instead of adding a
 -- second (and a best-of-N). With a member run deleted, its member ids stand in.
-WITH here AS (
+-- Only runs scored under the protocol the corpus' folds follow now: a run from before an
+-- upgrade that deals the folds otherwise (dyadic sessions kept whole), or from before an
+-- ingest that changed the protocol, was scored on other folds and is not comparable.
+WITH now_protocol AS (
+    SELECT any_value(protocol) AS protocol FROM folds WHERE corpus = $corpus
+),
+here AS (
     SELECT * FROM runs WHERE corpus = $corpus AND label_map = $label_map
+        AND ((SELECT protocol FROM now_protocol) IS NULL
+             OR protocol IS NOT DISTINCT FROM (SELECT protocol FROM now_protocol))
 ),
 slots AS (
     SELECT run_id, unnest(members) AS member, generate_subscripts(members, 1) AS slot
@@ -89,6 +97,15 @@ GROUP BY h.model, h.feature_set, h.columns, h.speaker_norm, h.tuned_from IS NOT 
     CASE WHEN h.kind = 'model' THEN coalesce(CASE WHEN h.tuned_from IS NULL
         THEN h.params_json ELSE h.overrides_json END, '{}') END
 ORDER BY 1;
+
+-- name: other_protocol_runs
+-- Runs of a corpus and label map scored under another protocol than its folds follow now
+-- (what newest_per_configuration leaves out), counted per protocol.
+SELECT protocol, count(*) AS n FROM runs
+WHERE corpus = $corpus AND label_map = $label_map AND cross_matrix IS NULL
+    AND protocol IS DISTINCT FROM (SELECT any_value(protocol) FROM folds WHERE corpus = $corpus)
+    AND EXISTS (SELECT 1 FROM folds WHERE corpus = $corpus)
+GROUP BY protocol ORDER BY protocol;
 
 -- name: newest_per_model
 SELECT model, arg_max(run_id, started_at) AS run_id FROM runs
