@@ -268,7 +268,7 @@ def _final_model(
     request = replace(request, version=_own_version(wh, run, cls.input_kind, request))
     data = load_for(wh, request)
     _check_features(run, data.feature_set_hash)
-    _check_same_data(wh, run, data)
+    _check_same_data(wh, run, data, say)
     params = json.loads(run["params_json"] or "{}")
     model = cls(params, seed=int(run["seed"] or 0), n_jobs=n_jobs, verbose=progress)
     _say_fitting(say, run, len(data))
@@ -363,7 +363,7 @@ def _final_regressor(
         version=run["feature_set_hash"],  # the run's own version, not the newest
     )  # fmt: skip
     _check_features(run, data.feature_set_hash)
-    _check_same_data(wh, run, data)
+    _check_same_data(wh, run, data, say)
     from sercap.models.regressors import get_regressor
 
     params = json.loads(run["params_json"] or "{}")
@@ -446,25 +446,33 @@ def _recorded(wh: Warehouse, run_id: str, folder: Path) -> bool:
     return (folder / META).is_file() and runs.artifact_path(wh, run_id) is not None
 
 
-def _check_same_data(wh: Warehouse, run: dict, data: Any) -> None:
+def _check_same_data(
+    wh: Warehouse, run: dict, data: Any, say: Callable[[str], None] | None = None
+) -> None:
     """Refuse to refit a run's final model when the utterances it was scored on changed
     since (a recording replaced and re-extracted, an utterance relabelled or re-rated, or
     lost): the
     model fitted now would not be the one its scores describe. Utterances added since are
-    fitted too, as the run's recipe on today's data. Runs stored before ``data_sha256``
-    existed are not checked."""
+    fitted too, as the run's recipe on today's data. A run stored before ``data_sha256``
+    existed has its utterances and labels checked against its stored predictions, and
+    ``say`` is told that its recordings cannot be."""
     from sercap.evaluate import rows_as_scored
 
     recorded = run.get("data_sha256")
-    if not recorded:
-        return
     if run.get("target"):  # a regression run: its stored ratings
         from sercap.store.regression import regression_predictions
 
         stored = regression_predictions(wh, run["run_id"])
     else:
         stored = runs.predictions(wh, run["run_id"])
-    _rows, changed = rows_as_scored(data, stored, runs.audio_sources(wh, run["corpus"]), recorded)
+    audio = runs.audio_sources(wh, run["corpus"]) if recorded else None
+    _rows, changed = rows_as_scored(data, stored, audio, recorded or None)
+    if changed is None and not recorded and say is not None:
+        say(
+            f"note: run {run['run_id']} was stored before sercap recorded the data each run "
+            "is scored on: its utterances and labels are as it scored them, but a recording "
+            "replaced since cannot be told; train it again if the audio may have changed"
+        )
     if changed is not None:
         raise SercapError(
             f"run {run['run_id']} was scored on data that changed since (a recording "

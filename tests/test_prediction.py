@@ -631,6 +631,29 @@ def test_a_final_model_is_not_fitted_on_data_its_run_was_not_scored_on(wh) -> No
     assert wh.scalar("SELECT count(*) FROM artifacts") == 1
 
 
+def test_a_run_from_before_data_fingerprints_is_checked_as_far_as_it_can_be(wh) -> None:
+    """A run stored by an older sercap has no data fingerprint: predict fitted its final
+    model on today's data without a word, a relabelled utterance included."""
+    import sercap
+    from sercap.prediction import final_model
+    from tests.helpers import add_corpus, add_features
+
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    run = sercap.train(wh, "svm")
+    wh.execute("UPDATE runs SET data_sha256 = NULL")  # as an older sercap stored it
+    wh.execute("UPDATE labels SET emotion = 'sad' WHERE utt_id = 'toy_01_ang_0'")
+    with pytest.raises(SercapError, match="scored on data that changed since"):  # relabelled
+        final_model(wh, run.run_id, progress=False)
+    wh.execute("UPDATE labels SET emotion = 'ang' WHERE utt_id = 'toy_01_ang_0'")
+    said: list[str] = []
+    final_model(wh, run.run_id, progress=False, say=said.append)
+    assert any(
+        line.startswith(f"note: run {run.run_id} was stored before sercap recorded the data")
+        for line in said
+    )
+    assert wh.scalar("SELECT count(*) FROM artifacts") == 1
+
+
 def test_a_run_whose_features_this_sercap_computes_differently_is_refused(
     trained, wavs, monkeypatch
 ) -> None:
