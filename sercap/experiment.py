@@ -133,6 +133,28 @@ def load_for(wh: Warehouse, request: DataRequest) -> Dataset:
     )
 
 
+def stale_version_note(wh: Warehouse, data: Dataset) -> str | None:
+    """A note when ``data`` reads a version of its feature set that this installation does
+    not compute (another sercap or other library versions stored it): its runs score as
+    well, but `predict` refuses them, since new files would get other features."""
+    from sercap.features.featureset import computed_now, store_step
+    from sercap.store import catalog
+
+    record = catalog.feature_set_record(wh, data.feature_set_hash or "")
+    if record is None:  # transcripts, a fused dataset: no set of its own
+        return None
+    now = computed_now(record)
+    if now is None or now == record["hash"]:
+        return None
+    return (
+        f"note: feature set {record['name']!r} is stored as {record['hash']}, which another "
+        f"sercap or other library versions computed; this installation computes it as {now}: "
+        f"{store_step(record['name'], record['kind'], data.corpus)} stores it as computed "
+        "now, and predict refuses a run on the stored version (new files would get other "
+        "features)"
+    )
+
+
 @dataclass
 class TunedParams:
     """What nested tuning stored for one (model, dataset): per-fold and final parameters."""

@@ -194,22 +194,11 @@ def final_model(
 def refuse_recomputed(run: dict, definition: Mapping[str, Any]) -> None:
     """Refuse ``run`` when the feature set it read (``definition``: the stored record,
     with its hash) is not what this installation computes under that definition."""
-    from sercap.features.featureset import KINDS, make_feature_set, store_step
+    from sercap.features.featureset import computed_now, store_step
 
-    kind = definition.get("kind")
-    if kind not in KINDS:  # transcripts: no set computes them
-        return
-    if kind == "opensmile":
-        from sercap.features.opensmile import available
-
-        if not available():  # said where its features are computed ("needs the opensmile…")
-            return
-    name = definition["name"]
-    try:
-        now = make_feature_set(name, kind, definition["params"]).hash
-    except SercapError:  # a definition this sercap would not make: its features are
-        return  # computed (or refused) as the stored parameters say, as before
-    if now != definition["hash"]:
+    name, kind = definition.get("name"), definition.get("kind")
+    now = computed_now(definition)
+    if now is not None and now != definition["hash"]:
         raise SercapError(
             f"run {run['run_id']} read feature set {name!r} as another sercap or other library "
             f"versions computed it ({definition['hash']}); this installation computes it as "

@@ -156,3 +156,40 @@ def test_a_fit_inside_the_callers_transaction_keeps_the_connection(tmp_path: Pat
     assert wh.scalar("SELECT count(*) FROM notes") == 1
     assert wh.scalar("SELECT count(*) FROM runs WHERE run_id = ?", [run.run_id]) == 1
     wh.close()
+
+
+def test_a_feature_set_stored_by_another_sercap_gets_a_note_from_train_and_bench(
+    tmp_path: Path,
+) -> None:
+    """After an upgrade that changed how the default set is computed, train, tune and bench
+    read the version stored by the older sercap without a word; predict then refused every
+    run on it ("read feature set 'default' as another sercap … computed it")."""
+    import json
+
+    import sercap
+    from sercap.features.featureset import builtin_definitions
+    from tests.helpers import add_corpus, add_features
+
+    wh = sercap.connect(tmp_path / "wh")
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    said: list[str] = []
+    sercap.train(wh, "svm", progress=False, say=said.append)
+    assert not any("another sercap" in line for line in said)  # no definition to compare
+    _kind, params, _ = builtin_definitions()["default"]  # as an older sercap stored it
+    wh.execute("UPDATE feature_sets SET params_json = ? WHERE hash = 'abc123'",
+               [json.dumps(params)])  # fmt: skip
+    now = sercap.get_feature_set("default").hash
+    said.clear()
+    sercap.train(wh, "svm", progress=False, say=said.append)
+    notes = [line for line in said if "another sercap" in line]
+    assert notes == [
+        "note: feature set 'default' is stored as abc123, which another sercap or other "
+        f"library versions computed; this installation computes it as {now}: "
+        "`sercap extract --feature-set default --corpus toy` / "
+        "`sercap.extract(wh, 'default', corpus='toy')` stores it as computed now, and predict "
+        "refuses a run on the stored version (new files would get other features)"
+    ]
+    said.clear()
+    sercap.bench(wh, ["svm"], progress=False, say=said.append)
+    assert sum("another sercap" in line for line in said) == 1
+    wh.close()

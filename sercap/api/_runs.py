@@ -430,9 +430,11 @@ def train(
         f"{len(set(data.folds))} folds ({data.protocol})"
     )
     from sercap.evaluate import data_notes
+    from sercap.experiment import stale_version_note
 
-    for note in data_notes(data):
-        say(note)
+    for note in [*data_notes(data), stale_version_note(wh, data)]:
+        if note:
+            say(note)
     kwargs = dict(
         params=dict(params or {}),
         seed=seed,

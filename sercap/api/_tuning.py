@@ -437,6 +437,11 @@ def tune(
         f"{' + final' if final else ''} × {trials} trials{' in all' if top_up else ''}, "
         f"{_inner_folds_used(data, inner_folds)}, storage {label}"
     )
+    from sercap.experiment import stale_version_note
+
+    stale = stale_version_note(wh, data)
+    if stale:
+        say(stale)
     # (said before the warehouse is released: a `say` that raised left the caller's wh closed)
     # other processes may use the warehouse while the trials run; storing them then waits
     # for another writer as long as `train` does (an hour), not a minute: the trials are done

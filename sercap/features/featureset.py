@@ -414,6 +414,28 @@ def store_step(
     return step(cli, python + ")")
 
 
+def computed_now(definition: Mapping[str, Any]) -> str | None:
+    """The hash this installation computes for a stored set's definition (its ``name``,
+    ``kind`` and ``params``), or None where it cannot tell: transcripts, openSMILE without
+    its package, a definition this sercap would not make. A stored hash that differs was
+    computed by another sercap or other library versions (:func:`library_versions`).
+    """
+    from sercap.errors import SercapError
+
+    kind = definition.get("kind")
+    if kind not in KINDS:  # transcripts: no set computes them
+        return None
+    if kind == "opensmile":
+        from sercap.features.opensmile import available
+
+        if not available():  # said where its features are computed ("needs the opensmile…")
+            return None
+    try:
+        return make_feature_set(definition["name"], kind, definition["params"]).hash
+    except SercapError:  # a definition this sercap would not make: its features are
+        return None  # computed (or refused) as the stored parameters say, as before
+
+
 def output_columns(fs: FeatureSet) -> int | None:
     """How many per-utterance columns the set stores (None when it cannot tell here)."""
     if fs.kind == "lld":
