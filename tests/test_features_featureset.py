@@ -124,6 +124,20 @@ def test_describe_shows_parameters_columns_and_storage(wh) -> None:
     assert "per-utterance columns: 2853" in text
     assert "stored: 0 utterances" in text
     assert "pitch: " in text and '"method": "acf"' in text
+    assert "other versions stored" not in text
+
+
+def test_describe_names_other_stored_versions_of_the_set(wh) -> None:
+    """After an upgrade, `features show default` said "stored: 0 utterances" while info
+    listed the older version with every utterance, which train went on reading."""
+    from tests.helpers import add_corpus, add_features
+
+    add_features(wh, add_corpus(wh, n_speakers=2, per_class=2), digest="0ldversion")
+    text = describe_feature_set(wh, "default")
+    assert "stored: 0 utterances" in text
+    assert text.splitlines()[-1].startswith(
+        "other versions stored: 0ldversion (12 utterances): computed by another sercap"
+    )
 
 
 def test_a_set_of_the_other_kind_says_what_it_is() -> None:

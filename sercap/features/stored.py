@@ -112,6 +112,21 @@ def describe_feature_set(wh: Warehouse | None, name: str) -> str:
         f" (view {view[fs.kind] if name in ('default', 'mel') else _own_view(fs.kind, name)})",
         f"stored: {ok} utterances, {bad} with problems",
     ]
+    counts = _stored(wh)
+    older = [  # other versions of the name that hold utterances (what train would read)
+        (h, counts[h][0])
+        for h in (catalog.feature_set_versions(wh, name) if wh is not None else [])
+        if h != fs.hash and counts.get(h, (0, 0))[0]
+    ]
+    if older:
+        from sercap.features.featureset import store_step
+
+        listed = ", ".join(f"{h} ({n} utterances)" for h, n in older)
+        lines.append(
+            f"other versions stored: {listed}: computed by another sercap, other library "
+            "versions or an earlier definition; a run on one is scored as well, but predict "
+            f"refuses it ({store_step(name, fs.kind)} stores this version)"
+        )
     return "\n".join(lines)
 
 
