@@ -4,7 +4,9 @@
 -- git does for its index: a part edited in place without changing its size (a flipped
 -- byte) then shows at open instead of reading as wrong numbers. NULL for parts registered
 -- before these columns existed: such a part is hashed at open until a writable open records
--- its stat. Idempotent, applied at every writable connect.
+-- its stat. (A read-only open of a warehouse from before this file, which cannot add the
+-- columns, compares each part's size only: docs/reliability.md.) Idempotent, applied at
+-- every writable connect.
 ALTER TABLE parts ADD COLUMN IF NOT EXISTS mtime_ns BIGINT;
 ALTER TABLE parts ADD COLUMN IF NOT EXISTS ctime_ns BIGINT;
 ALTER TABLE parts ADD COLUMN IF NOT EXISTS inode BIGINT;
