@@ -385,6 +385,65 @@ def test_a_commit_the_disk_cannot_take_is_one_line_and_stores_nothing(tmp_path: 
     wh.close()
 
 
+def test_a_write_outside_a_transaction_the_disk_cannot_take_is_one_line(tmp_path: Path) -> None:
+    """A statement that commits by itself (extract's feature-set record, `sql --write`) on a
+    full disk was DuckDB's raw "TransactionContext Error: Failed to commit: …", and in
+    Python a bare duckdb.TransactionException, not a SercapError."""
+    import duckdb
+
+    from sercap.errors import SercapError
+    from sercap.store import connect
+
+    wh = connect(tmp_path / "wh")
+    real = wh.con
+
+    class FullDisk:
+        def execute(self, sql, *args):
+            if sql.startswith("INSERT"):  # DuckDB commits it at once, and fails there
+                raise duckdb.TransactionException(
+                    "TransactionContext Error: Failed to commit: Could not write file "
+                    '"x.wal": No space left on device'
+                )
+            return real.execute(sql, *args)
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    wh.execute("CREATE TABLE t (x INT)")
+    wh.con = FullDisk()
+    with pytest.raises(SercapError, match=r"the catalog could not be written \(No space left"):
+        wh.execute("INSERT INTO t VALUES (1)")
+    with pytest.raises(duckdb.CatalogException):  # an error about the statement: DuckDB's
+        wh.execute("SELECT * FROM nowhere")
+    wh.con = real
+    wh.close()
+
+
+def test_a_warehouse_folder_this_process_cannot_write_is_refused_at_a_writable_open(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A folder without write permission around a catalog file with it: DuckDB opened the
+    catalog, train fitted every fold, and the first commit failed on sercap.duckdb.wal with
+    DuckDB's words. Read-only opens still work."""
+    import os
+
+    import sercap.store.warehouse as warehouse_module
+    from sercap.errors import SercapError
+    from sercap.store import connect
+
+    connect(tmp_path / "wh").close()
+    real = os.access
+    root = tmp_path / "wh"
+    monkeypatch.setattr(  # (the tests run as root, whom chmod does not stop)
+        warehouse_module.os, "access",
+        lambda p, mode, **kw: False if Path(p) == root and mode == os.W_OK else real(p, mode),
+    )  # fmt: skip
+    with pytest.raises(SercapError, match="cannot write into the warehouse folder") as caught:
+        connect(root)
+    assert "permission denied" in str(caught.value) and "read-only" in caught.value.hint
+    connect(root, read_only=True).close()
+
+
 def test_a_catalog_of_an_older_release_opens_read_only_as_this_release_reads_it(
     tmp_path: Path,
 ) -> None:

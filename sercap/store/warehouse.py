@@ -340,11 +340,20 @@ class Warehouse:
             reader.close()
 
     def execute(self, sql: str, params: Sequence[Any] | dict | None = None) -> None:
-        """Run a statement whose result is not needed (fully consumed, as DuckDB 2 asks)."""
+        """Run a statement whose result is not needed (fully consumed, as DuckDB 2 asks).
+
+        Outside a :meth:`transaction` a write commits at once, and a commit the disk cannot
+        take is one line naming the catalog, as :meth:`_commit` says it."""
         self.release()
-        result = self.con.execute(sql, params) if params is not None else self.con.execute(sql)
-        if result.description is not None:
-            result.fetchall()
+        try:
+            result = self.con.execute(sql, params) if params is not None else self.con.execute(sql)
+            if result.description is not None:
+                result.fetchall()
+        except duckdb.Error as exc:
+            failure = None if self._in_transaction else self._write_failure(exc)
+            if failure is None:
+                raise
+            raise failure from exc
 
     def scalar(self, sql: str, params: Sequence[Any] | dict | None = None) -> Any:
         """First column of the first row, or None."""
@@ -400,16 +409,25 @@ class Warehouse:
         except duckdb.Error as exc:
             with contextlib.suppress(duckdb.Error):  # (DuckDB may have rolled back itself)
                 self.con.execute("ROLLBACK")
-            text = str(exc)
-            io = ("Could not write", "No space left", "Read-only file system", "Disk quota")
-            if not any(what in text for what in io):  # a constraint, a conflict: DuckDB's own
+            failure = self._write_failure(exc)
+            if failure is None:  # a constraint, a conflict: DuckDB's own
                 raise
-            reason = text.rsplit(": ", 1)[-1].strip() or type(exc).__name__
-            raise SercapError(
-                f"{self.root / DB_FILENAME}: the catalog could not be written ({reason}); "
-                "nothing of this step was stored: free space on that disk (or make it "
-                "writable) and run it again, it resumes"
-            ) from exc
+            raise failure from exc
+
+    def _write_failure(self, exc: BaseException) -> SercapError | None:
+        """The one-line error for a catalog write the disk refused (full, read-only, not
+        writable: DuckDB's "Failed to commit: Could not write file …wal"), else None."""
+        text = str(exc)
+        io = ("Could not write", "No space left", "Read-only file system", "Disk quota",
+              "Permission denied", "Cannot open file")  # fmt: skip
+        if not any(what in text for what in io):
+            return None
+        reason = text.rsplit(": ", 1)[-1].strip() or type(exc).__name__
+        return SercapError(
+            f"{self.root / DB_FILENAME}: the catalog could not be written ({reason}); "
+            "nothing of this step was stored: free space on that disk (or make it "
+            "writable) and run it again, it resumes"
+        )
 
     # -- Parquet parts (sercap.store.parts) ---------------------------------------------
     def part_dir(self, kind: str, feature_set_hash: str, corpus: str) -> Path:
@@ -857,6 +875,17 @@ def connect(
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise SercapError(f"{root}: cannot create the warehouse folder ({exc.strerror})") from exc
+    if not read_only and not memory and not os.access(root, os.W_OK):
+        # a catalog file this process may write in a folder it may not: DuckDB opens it, and
+        # the first commit fails on its log (sercap.duckdb.wal), after a train's whole fit
+        read_only_mount = bool(os.statvfs(root).f_flag & os.ST_RDONLY)
+        why = "read-only file system" if read_only_mount else "permission denied"
+        raise SercapError(
+            f"{root}: cannot write into the warehouse folder ({why}), where the catalog "
+            f"keeps its log ({DB_FILENAME}.wal) and the parts go",
+            hint="make the folder writable, or open the warehouse read-only (read-only "
+            "commands do: sql, info, runs, check, report)",
+        )
     try:
         wh = _open(root, database, read_only, wait_s)
     except duckdb.Error as exc:
