@@ -138,7 +138,10 @@ def _read_part(path: Path, part: _Part, verify_checksums: bool) -> tuple[str | N
     if part.size is not None and actual != part.size:
         return f"size {actual} bytes, {part.size} when registered (truncated or replaced)", []
     if verify_checksums and part.sha256 is not None:
-        _, digest = file_digest(path)
+        try:
+            _, digest = file_digest(path)
+        except OSError as exc:  # no read permission, an I/O error: this part's problem
+            return f"cannot be read ({exc.strerror or type(exc).__name__})", []
         if digest != part.sha256:
             return "content differs from what was registered (SHA-256 mismatch)", []
     try:

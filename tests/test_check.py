@@ -143,6 +143,32 @@ def test_a_changed_byte_is_found_by_the_checksum(wh_dir) -> None:
         assert not set(lost) & set(stored.to_list())
 
 
+def test_a_part_that_cannot_be_read_is_a_problem_not_the_end_of_the_check(
+    wh_dir, monkeypatch
+) -> None:
+    """A part without read permission: every command said to run `check --repair`, and
+    check stopped at that part with "Permission denied", so repair never unregistered it."""
+    import sercap.check as check_module
+    from sercap.check import check, repair
+
+    rel, lost = _a_features_part(wh_dir)
+    real = check_module.file_digest
+
+    def digest(path, *args, **kwargs):
+        if Path(path).as_posix().endswith(rel):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(check_module, "file_digest", digest)
+    with connect(wh_dir) as wh:
+        problems = check(wh)
+        assert [p.line() for p in problems] == [f"{rel}: cannot be read (Permission denied)"]
+        summary = repair(wh, problems)
+        assert summary.recompute == {"default": ("lld", 3)}
+        stored = wh.query("SELECT utt_id FROM extractions WHERE status = 'ok'")["utt_id"]
+        assert not set(lost) & set(stored.to_list())
+
+
 @pytest.mark.parametrize("how", ["deleted", "truncated", "overwritten"])
 def test_a_damaged_warehouse_still_opens_and_says_so_in_one_line(wh_dir, how) -> None:
     rel, lost = _a_features_part(wh_dir)
