@@ -367,6 +367,24 @@ def storage_failure(exc: BaseException) -> str | None:
     return None
 
 
+def storage_write_failure(exc: BaseException) -> str | None:
+    """The reason (``No space left on device``…) of a disk error behind ``exc`` while
+    trials ran, or None: Optuna's journal file backend raises it from a write or a flush,
+    and may then fail on its own ("AssertionError: Should not reach") with it as the
+    context."""
+    import errno
+
+    disk = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EIO, errno.EPERM}
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in disk:
+            return current.strerror or type(current).__name__
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def _first_line(exc: BaseException, url: str) -> str:
     """The first line of a storage error, without the URL's secrets should it quote them."""
     line = (str(exc).strip().splitlines() or [""])[0].replace(url, shown_url(url))

@@ -1230,3 +1230,32 @@ def test_a_named_study_tuned_with_other_options_says_so(tmp_path) -> None:
     with pytest.raises(sercap.NotFoundError, match="'sn' was tuned with other options"):
         sercap.train(wh, "svm", tuned="sn", progress=False)  # (another tuning is stored)
     wh.close()
+
+
+def test_a_study_journal_the_disk_cannot_take_is_one_line(tmp_path, monkeypatch) -> None:
+    """A full disk while trials ran: Optuna's journal backend failed on its flush, then on
+    its own ("AssertionError: Should not reach"), and tune printed ~60 lines of traceback."""
+    import errno
+
+    from optuna.storages.journal import JournalFileBackend
+
+    import sercap
+
+    wh = connect(tmp_path / "wh")
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    real = JournalFileBackend.append_logs
+    calls = {"n": 0}
+
+    def full(self, logs):
+        calls["n"] += 1
+        if calls["n"] > 12:  # the studies are created, then the disk fills mid-trials
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, logs)
+
+    monkeypatch.setattr(JournalFileBackend, "append_logs", full)
+    with pytest.raises(SercapError) as caught:
+        sercap.tune(wh, "svm", trials=2, inner_folds=2, progress=False)
+    message = str(caught.value)
+    assert "\n" not in message and ".journal could not be written (No space left" in message
+    assert "trials it stored are kept" in message and "resumes" in caught.value.hint
+    wh.close()

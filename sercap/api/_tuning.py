@@ -478,11 +478,19 @@ def tune(
                 fingerprint=fingerprint,
             )
     except Exception as exc:
-        from sercap.tuning import storage_failure
+        from sercap.tuning import storage_failure, storage_write_failure
 
         lost = storage_failure(exc)
         if lost is None:
-            raise
+            refused = storage_write_failure(exc)  # a journal file on a full disk
+            if refused is None:
+                raise
+            raise SercapError(
+                f"study storage {label} could not be written ({refused}); the trials it "
+                "stored are kept",
+                hint="free space on that disk (or make it writable) and run the same tuning "
+                "again: it resumes",
+            ) from exc
         raise SercapError(
             f"study storage {label} stopped answering ({lost}); the trials it stored are kept",
             hint=f"run the same tuning again once it is back (with {option('top_up')} True for "
