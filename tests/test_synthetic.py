@@ -168,3 +168,41 @@ def test_a_synth_killed_half_way_is_replaced_by_the_rerun(tmp_path: Path) -> Non
     )
     assert again.returncode == 0, again.stderr
     assert "incomplete" not in (out / "README.txt").read_text()
+
+
+@pytest.mark.parametrize("what", ["wav", "annotation"])
+def test_a_corpus_the_disk_cannot_take_is_one_line_naming_the_file(
+    tmp_path, monkeypatch, what
+) -> None:
+    """On a full disk libsndfile said only "System error." (a LibsndfileError, not an
+    OSError), and `corpus synth` and `demo` ended in a traceback; an annotation's write
+    error named no file."""
+    import errno
+    from pathlib import Path
+
+    from sercap.corpora import synthetic
+    from sercap.errors import SercapError
+
+    full = OSError(errno.ENOSPC, "No space left on device")
+    if what == "wav":
+        real = Path.write_bytes
+
+        def write_bytes(self, data):
+            if self.suffix == ".wav":
+                raise full
+            return real(self, data)
+
+        monkeypatch.setattr(Path, "write_bytes", write_bytes)
+    else:
+        monkeypatch.setattr(
+            synthetic, "_write_annotation", lambda *a, **k: (_ for _ in ()).throw(full)
+        )
+    with pytest.raises(SercapError) as caught:
+        synthetic.generate(tmp_path / "c", sessions=1, per_speaker=2)
+    message = str(caught.value)
+    assert "\n" not in message and "No space left on device" in message
+    if what == "wav":
+        assert message.split(": ")[0].endswith(".wav") and "cannot write" in message
+    else:
+        assert message.startswith(f"{tmp_path / 'c'}: cannot write the corpus")
+    assert not (tmp_path / "c").exists() or not any((tmp_path / "c").rglob("*.wav"))

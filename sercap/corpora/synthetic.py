@@ -186,9 +186,29 @@ def generate(
     made = NewFiles(root)  # Ctrl-C half-way left files that the rerun then refused
     try:
         return _write_corpus(root, sessions, per_speaker, seed, progress)
+    except OSError as exc:  # the annotations on a full disk: a write error names no file
+        made.remove()
+        where = exc.filename or root
+        raise SercapError(
+            f"{where}: cannot write the corpus ({exc.strerror or exc}); nothing of it is kept"
+        ) from exc
     except BaseException:
         made.remove()
         raise
+
+
+def _write_wav(path: Path, audio: np.ndarray) -> None:
+    """16-bit PCM WAV at :data:`SAMPLE_RATE`, encoded in memory and written by Python: on
+    a full disk libsndfile says only "System error." (and not as an OSError); Python's
+    write names the errno, and this the file."""
+    import io
+
+    encoded = io.BytesIO()
+    sf.write(encoded, audio, SAMPLE_RATE, format="WAV", subtype="PCM_16")
+    try:
+        path.write_bytes(encoded.getvalue())
+    except OSError as exc:
+        raise SercapError(f"{path}: cannot write ({exc.strerror or exc})") from exc
 
 
 def _write_corpus(
@@ -217,7 +237,7 @@ def _write_corpus(
         annotate(utt, rng)
         wav = _session_dir(root, utt.speaker.session) / "sentences" / "wav" / utt.dialog
         wav.mkdir(parents=True, exist_ok=True)
-        sf.write(wav / f"{utt.utt_id}.wav", audio, SAMPLE_RATE, subtype="PCM_16")
+        _write_wav(wav / f"{utt.utt_id}.wav", audio)
         result.labels[utt.utt_id] = utt.label
         result.seconds += utt.duration_s
     dialogs = _by_dialog(utterances)
