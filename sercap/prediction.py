@@ -510,14 +510,27 @@ def _store_artifact(
                 "one to store it)"
             )
         return
+    import errno
+
     folder = runs.artifact_dir(wh, run_id)
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     try:  # a Ctrl-C while saving left the .tmp folder (hundreds of MB for a ResNet)
+        tmp.mkdir(parents=True)
         save(tmp)
         (tmp / META).write_text(json.dumps(meta, indent=1))
         digest = runs.write_artifact_checksums(tmp)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        disk = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO}
+        if exc.errno not in disk:
+            raise
+        if say is not None:  # the model is fitted: predict with it, as on a read-only disk
+            say(
+                f"note: run {run_id}'s final model could not be stored in {folder} "
+                f"({exc.strerror}); it was fitted for this call and not kept"
+            )
+        return
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

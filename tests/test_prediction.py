@@ -722,6 +722,44 @@ def test_predict_on_a_read_only_disk_fits_the_model_in_memory(
     assert sorted(p.relative_to(copy) for p in copy.rglob("*")) == before  # nothing stored
 
 
+def test_predict_on_a_full_disk_predicts_with_the_model_it_could_not_store(
+    trained, wavs, tmp_path, monkeypatch
+) -> None:
+    """The final model was fitted, only caching it failed, and predict printed
+    "error: No space left on device" (no file named) and no prediction."""
+    import errno
+    import shutil
+
+    from click.testing import CliRunner
+
+    import sercap
+    import sercap.prediction as prediction_module
+    from cli import main
+
+    wh_dir, _runs = trained
+    copy = tmp_path / "copy"
+    shutil.copytree(wh_dir, copy)
+    with connect(copy) as wh:
+        run = sercap.train(wh, "svm", progress=False).run_id  # no final model stored
+    real = prediction_module.runs.write_artifact_checksums
+
+    def full(folder):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(prediction_module.runs, "write_artifact_checksums", full)
+    result = CliRunner().invoke(
+        main, ["-w", str(copy), "predict", str(wavs["mono16k"]), "--run", run]
+    )
+    assert result.exit_code == 0, result.output
+    assert "mono16k.wav" in result.stdout
+    assert f"note: run {run}'s final model could not be stored in" in result.stderr
+    assert "(No space left on device); it was fitted for this call and not kept" in (result.stderr)
+    assert not list(copy.rglob("*.tmp"))  # nothing half-written left
+    with connect(copy, read_only=True) as wh:
+        assert wh.scalar("SELECT count(*) FROM artifacts WHERE run_id = ?", [run]) == 0
+    monkeypatch.setattr(prediction_module.runs, "write_artifact_checksums", real)
+
+
 def test_a_lost_final_model_is_fitted_again_on_its_runs_own_feature_set_version(
     tmp_path,
 ) -> None:
