@@ -326,7 +326,35 @@ def write_bench_report(
     table: pl.DataFrame | None = None,
 ) -> dict[str, Path]:
     """bench.md, bench.csv, comparison.png, recall.png and one confusion PNG per run
-    (``table``: their :func:`bench_table`, when the caller has it already)."""
+    (``table``: their :func:`bench_table`, when the caller has it already). A disk that
+    refuses a file (full, read-only) is one line naming the folder, and the files this call
+    made are removed (pictures without the bench.md that describes them were left)."""
+    from sercap._newfiles import NewFiles
+
+    out_dir = Path(out_dir)
+    made = NewFiles(out_dir)
+    try:
+        return _write_bench_files(wh, run_ids, out_dir, corpus, table)
+    except OSError as exc:
+        made.remove()
+        raise SercapError(
+            f"{out_dir}: cannot write the tables and pictures ({exc.strerror or exc}); the "
+            "runs are stored, the files of this call are not kept: free space (or choose "
+            "another folder) and run it again"
+        ) from exc
+    except BaseException:
+        made.remove()
+        raise
+
+
+def _write_bench_files(
+    wh: Warehouse,
+    run_ids: Sequence[str],
+    out_dir: Path,
+    corpus: str | None,
+    table: pl.DataFrame | None,
+) -> dict[str, Path]:
+    """The body of :func:`write_bench_report`."""
     from sercap.plots import comparison_png, confusion_png, recall_png
 
     table = bench_table(wh, run_ids) if table is None else table

@@ -166,6 +166,12 @@ def write_report(
         return _write_report_files(
             wh, out_dir, corpus, label_map, feature_set, importance, importance_folds, progress
         )
+    except OSError as exc:  # a full disk: a write error names no file
+        made.remove()
+        raise SercapError(
+            f"{out_dir}: cannot write the report ({exc.strerror or exc}); nothing of it is "
+            "kept: free space (or choose another folder with --out) and run it again"
+        ) from exc
     except BaseException:
         made.remove()
         raise

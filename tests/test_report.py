@@ -108,6 +108,36 @@ def test_runs_under_another_protocol_are_left_out_and_counted(wh, tmp_path) -> N
     assert "1 under speaker-kfold-5" in text
 
 
+@pytest.mark.parametrize("writer", ["bench", "report"])
+def test_a_disk_that_refuses_a_picture_is_one_line_and_leaves_no_half(
+    wh, tmp_path, monkeypatch, writer
+) -> None:
+    """On a full disk the report and bench said "error: No space left on device" (no
+    folder named), and bench left comparison.png and the confusion PNGs without bench.md."""
+    import errno
+
+    import sercap.plots as plots
+    from sercap.errors import SercapError
+
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    ids = bench_models(wh, [BenchSpec("svm")], progress=False)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(plots, "recall_png", full)  # after comparison.png and the confusions
+    out = tmp_path / "out"
+    with pytest.raises(SercapError) as caught:
+        if writer == "bench":
+            write_bench_report(wh, ids, out, "toy")
+        else:
+            write_report(wh, out, importance=False)
+    message = str(caught.value)
+    assert message.startswith(f"{out}: cannot write the ")
+    assert "(No space left on device)" in message and "\n" not in message
+    assert not out.exists()  # what this call made is gone
+
+
 def test_a_run_on_some_columns_is_its_own_row_and_says_so(wh, tmp_path) -> None:
     """`train svm --columns P` after `train svm` replaced the all-columns row in the report,
     under the bare name svm."""
