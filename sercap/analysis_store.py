@@ -242,7 +242,10 @@ def compare_runs(
     macro_f1, _, _ = analysis.speakers_and_utterances(y, pa, pb, speakers, metric="macro_f1", **kw)
     from sercap.store.runs import get_run
 
-    protocols = (str(get_run(wh, a.run_id)["protocol"]), str(get_run(wh, b.run_id)["protocol"]))
+    run_a, run_b = get_run(wh, a.run_id), get_run(wh, b.run_id)
+    protocols = (str(run_a["protocol"]), str(run_b["protocol"]))
+    if run_a.get("cross_matrix") or run_b.get("cross_matrix"):  # other folds by design,
+        protocols = (protocols[0], protocols[0])  # and describe_run says "cross-corpus"
     return RunComparison(
         run_a=a.run_id,
         run_b=b.run_id,

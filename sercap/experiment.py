@@ -259,14 +259,19 @@ def _refuse_seen_test_speakers(data: Dataset, rows: Any, base: str, command: str
 
 
 def _unverifiable(base: str, fold: str | None, what: str, command: str) -> SercapError:
-    """The error for a tuned study stored by an older sercap, before it recorded ``what``
-    its trials were fitted on: nothing shows that its parameters are nested for this run."""
+    """The error for a tuned study stored without a record of ``what`` its trials were
+    fitted on: nothing shows that its parameters are nested for this run."""
     which = "the final study" if fold is None else f"outer fold {fold}'s study"
+    when = (
+        "by an older sercap, before studies recorded the speakers they were tuned on"
+        if what == "the speakers"
+        else "without a fingerprint of the data it was tuned on (by an older sercap, or "
+        "before ingest had hashed the corpus' audio)"
+    )
     return SercapError(
-        f"{which} of {base!r} was stored by an older sercap, before studies recorded {what} "
-        "they were tuned on: nothing shows that scoring with it is nested (the corpus, or "
-        f"the way its folds are dealt, may have changed since); run `{command} --study "
-        "NEW_NAME` to tune again"
+        f"{which} of {base!r} was stored {when}: nothing shows that scoring with it is "
+        "nested (the corpus, or the way its folds are dealt, may have changed since); run "
+        f"`{command} --study NEW_NAME` to tune again"
     )
 
 

@@ -458,9 +458,10 @@ def _check_same_data(
     _rows, changed = rows_as_scored(data, stored, audio, recorded or None)
     if changed is None and not recorded and say is not None:
         say(
-            f"note: run {run['run_id']} was stored before sercap recorded the data each run "
-            "is scored on: its utterances and labels are as it scored them, but a recording "
-            "replaced since cannot be told; train it again if the audio may have changed"
+            f"note: run {run['run_id']} was stored without a fingerprint of its data (by an "
+            "older sercap, or before ingest had hashed the corpus' audio): its utterances "
+            "and labels are as it scored them, but a recording replaced since cannot be "
+            "told; train it again if the audio may have changed"
         )
     if changed is not None:
         raise SercapError(

@@ -153,6 +153,9 @@ def test_cells_are_stored_runs_marked_cross_corpus(wh, tmp_path: Path) -> None:
 
     assert describe_run(wh, off["run_id"]).endswith(", trained on a (cross-corpus)")
     assert "trained on" not in describe_run(wh, diag["run_id"])
+    # their protocols differ by design: no note that "an older sercap" dealt other folds
+    compared = sercap.compare_runs(wh, diag["run_id"], off["run_id"])
+    assert compared.protocols is None and "note: A was scored under" not in str(compared)
 
 
 def test_predict_never_picks_a_cross_corpus_cell(wh, tmp_path: Path) -> None:

@@ -648,7 +648,7 @@ def test_a_run_from_before_data_fingerprints_is_checked_as_far_as_it_can_be(wh) 
     said: list[str] = []
     final_model(wh, run.run_id, progress=False, say=said.append)
     assert any(
-        line.startswith(f"note: run {run.run_id} was stored before sercap recorded the data")
+        line.startswith(f"note: run {run.run_id} was stored without a fingerprint of its data")
         for line in said
     )
     assert wh.scalar("SELECT count(*) FROM artifacts") == 1
