@@ -174,6 +174,27 @@ def test_reproducible_save_load_and_missing_class(name: str, tmp_path: Path) -> 
     np.testing.assert_array_equal(loaded.predict_proba(X), proba)
 
 
+def test_saving_on_a_full_disk_is_an_os_error(tmp_path: Path, monkeypatch) -> None:
+    """torch.save to a file on a full disk raised a RuntimeError ("unexpected pos 8448 vs
+    8342"), which predict did not take for a disk that cannot keep the final model: it
+    printed a traceback instead of predicting with the model it had fitted."""
+    import errno
+
+    X, y, groups = DATA["dnn"](n=30)
+    model = get_model("dnn")({**TINY["dnn"], "epochs": 1}, seed=0, device="cpu")
+    model.fit(X, y, groups, 3)
+    real = Path.write_bytes
+
+    def full(self, data):
+        if self.name == "weights.pt":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(OSError, match="No space left on device"):
+        model.save(tmp_path / "m")
+
+
 @pytest.mark.parametrize(
     ("name", "legacy"),
     [

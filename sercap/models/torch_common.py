@@ -586,8 +586,14 @@ class TorchModel(SERModel):
         return {"arch": self._arch_meta(), "recipe": RECIPE, "members": members}
 
     def _save_state(self, path: Path) -> None:
+        import io
+
         state = {k: v.detach().cpu() for k, v in self.module_.state_dict().items()}
-        torch.save(state, path / WEIGHTS_FILE)
+        # serialised in memory and written by Python: on a full disk torch.save to a file
+        # raises a RuntimeError ("unexpected pos …"), Python's write an OSError with errno
+        encoded = io.BytesIO()
+        torch.save(state, encoded)
+        (path / WEIGHTS_FILE).write_bytes(encoded.getvalue())
         np.savez(path / STATS_FILE, **self._stats())
 
     def _load_state(self, path: Path, state: dict) -> None:
