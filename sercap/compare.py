@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -324,23 +325,38 @@ def write_bench_report(
     corpus: str | None = None,
     *,
     table: pl.DataFrame | None = None,
+    again: str = "run it again",
 ) -> dict[str, Path]:
     """bench.md, bench.csv, comparison.png, recall.png and one confusion PNG per run
-    (``table``: their :func:`bench_table`, when the caller has it already). A disk that
-    refuses a file (full, read-only) is one line naming the folder, and the files this call
-    made are removed (pictures without the bench.md that describes them were left)."""
+    (``table``: their :func:`bench_table`, when the caller has it already). The files are
+    written in a folder of their own inside ``out_dir`` and moved into place once all are
+    written, so a disk that refuses one (full, read-only) leaves the folder as it was
+    (pictures without their bench.md, or an earlier bench's half overwritten, were left),
+    and is one line naming the folder; ``again`` is what that line says to do next."""
+    import os
+    import tempfile
+
     from sercap._newfiles import NewFiles
 
     out_dir = Path(out_dir)
     made = NewFiles(out_dir)
     try:
-        return _write_bench_files(wh, run_ids, out_dir, corpus, table)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".sercap-bench-", dir=out_dir))
+        try:
+            written = _write_bench_files(wh, run_ids, staging, corpus, table)
+            for key, path in written.items():  # renames: no byte more on the disk
+                os.replace(path, out_dir / path.name)
+                written[key] = out_dir / path.name
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return written
     except OSError as exc:
         made.remove()
         raise SercapError(
             f"{out_dir}: cannot write the tables and pictures ({exc.strerror or exc}); the "
             "runs are stored, the files of this call are not kept: free space (or choose "
-            "another folder) and run it again"
+            f"another folder) and {again}"
         ) from exc
     except BaseException:
         made.remove()
@@ -507,7 +523,11 @@ def run_bench(
         default_runs = [(s.model, r) for s, r in runs.default if not s.feature_set]
         for members in fixed_ensembles(default_runs):
             run_ids.append(ensemble_runs(wh, members, fixed_rule=True)[0])
-    written = write_bench_report(wh, run_ids, out_dir, corpus)
+    written = write_bench_report(
+        wh, run_ids, out_dir, corpus,
+        again="run it again with --resume (resume=True in Python), which reuses the stored "
+        "runs",
+    )  # fmt: skip
     return bench_table(wh, run_ids), written, runs.comparisons
 
 

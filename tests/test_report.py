@@ -136,6 +136,17 @@ def test_a_disk_that_refuses_a_picture_is_one_line_and_leaves_no_half(
     assert message.startswith(f"{out}: cannot write the ")
     assert "(No space left on device)" in message and "\n" not in message
     assert not out.exists()  # what this call made is gone
+    if writer == "bench":  # into a folder an earlier bench wrote: left as it was
+        monkeypatch.undo()
+        write_bench_report(wh, ids, out, "toy")
+        before = {p.name: p.read_bytes() for p in out.iterdir()}
+        import sercap
+
+        more = [*ids, sercap.train(wh, "rf", params={"n_estimators": 5}, progress=False).run_id]
+        monkeypatch.setattr(plots, "recall_png", full)  # comparison.png of 2 rows is drawn
+        with pytest.raises(SercapError, match="cannot write the tables and pictures"):
+            write_bench_report(wh, more, out, "toy")
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
 def test_a_run_on_some_columns_is_its_own_row_and_says_so(wh, tmp_path) -> None:
