@@ -25,6 +25,7 @@ Examples
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -53,3 +54,55 @@ class NewFiles:
                 shutil.rmtree(entry, ignore_errors=True)
             else:
                 entry.unlink(missing_ok=True)
+
+
+def write_all_or_nothing(
+    out_dir: str | Path,
+    write: Callable[[Path], dict[str, Path]],
+    what: str,
+    again: str = "run it again",
+) -> dict[str, Path]:
+    """Write a set of output files (``write`` into a folder, returning key → path) all at
+    once: into a folder of their own inside ``out_dir``, then renamed into place (no byte
+    more on the disk). A disk that refuses one (full, read-only) leaves ``out_dir`` as it
+    was, an earlier call's files untouched, and is one line naming ``out_dir`` and saying
+    ``what`` could not be written; ``again`` says what to do next.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp()) / "bench"
+    >>> def two(folder):
+    ...     (folder / "a.md").write_text("table")
+    ...     return {"md": folder / "a.md"}
+    >>> written = write_all_or_nothing(out, two, "the tables")
+    >>> written["md"] == out / "a.md", sorted(p.name for p in out.iterdir())
+    (True, ['a.md'])
+    """
+    import os
+    import tempfile
+
+    from sercap.errors import SercapError
+
+    out_dir = Path(out_dir)
+    made = NewFiles(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".sercap-", dir=out_dir))
+        try:
+            written = write(staging)
+            for key, path in written.items():
+                os.replace(path, out_dir / path.name)
+                written[key] = out_dir / path.name
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return written
+    except OSError as exc:
+        made.remove()
+        raise SercapError(
+            f"{out_dir}: cannot write {what} ({exc.strerror or exc}); nothing of this call's "
+            f"files is kept: free space (or choose another folder) and {again}"
+        ) from exc
+    except BaseException:
+        made.remove()
+        raise

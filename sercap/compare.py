@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -333,34 +332,14 @@ def write_bench_report(
     written, so a disk that refuses one (full, read-only) leaves the folder as it was
     (pictures without their bench.md, or an earlier bench's half overwritten, were left),
     and is one line naming the folder; ``again`` is what that line says to do next."""
-    import os
-    import tempfile
+    from sercap._newfiles import write_all_or_nothing
 
-    from sercap._newfiles import NewFiles
-
-    out_dir = Path(out_dir)
-    made = NewFiles(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".sercap-bench-", dir=out_dir))
-        try:
-            written = _write_bench_files(wh, run_ids, staging, corpus, table)
-            for key, path in written.items():  # renames: no byte more on the disk
-                os.replace(path, out_dir / path.name)
-                written[key] = out_dir / path.name
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return written
-    except OSError as exc:
-        made.remove()
-        raise SercapError(
-            f"{out_dir}: cannot write the tables and pictures ({exc.strerror or exc}); the "
-            "runs are stored, the files of this call are not kept: free space (or choose "
-            f"another folder) and {again}"
-        ) from exc
-    except BaseException:
-        made.remove()
-        raise
+    return write_all_or_nothing(
+        out_dir,
+        lambda folder: _write_bench_files(wh, run_ids, folder, corpus, table),
+        "the tables and pictures (the runs are stored)",
+        again,
+    )
 
 
 def _write_bench_files(

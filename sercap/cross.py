@@ -380,10 +380,20 @@ def caption(result: CrossResult) -> str:
 
 
 def write_cross_report(result: CrossResult, out_dir: Path) -> dict[str, Path]:
-    """cross.md, cross.csv (one row per cell) and cross-ua.png (a heatmap per setting)."""
+    """cross.md, cross.csv (one row per cell) and cross-ua.png (a heatmap per setting),
+    all or nothing (:func:`sercap._newfiles.write_all_or_nothing`)."""
+    from sercap._newfiles import write_all_or_nothing
+
+    return write_all_or_nothing(
+        Path(out_dir), lambda folder: _write_cross_files(result, folder),
+        "the matrix's tables and picture (its cells are stored)",
+    )  # fmt: skip
+
+
+def _write_cross_files(result: CrossResult, out_dir: Path) -> dict[str, Path]:
+    """The body of :func:`write_cross_report`."""
     from sercap.plots import cross_corpus_png
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     matrix = result.matrix
     panels = []
     for norm in sorted(set(matrix["speaker_norm"].to_list())):

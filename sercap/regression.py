@@ -686,11 +686,22 @@ def bench_regression(
             ran = [(model, run_id)]
         rows += [_bench_row(get_run(wh, run_id), name, target) for name, run_id in ran]
     table = pl.DataFrame(rows)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = {"markdown": out_dir / "bench.md", "csv": out_dir / "bench.csv"}
-    written["csv"].write_text(table.write_csv())
     first = datasets[next(iter(datasets))][0]
-    written["markdown"].write_text(bench_markdown(table, first.corpus) + "\n")
+
+    def write(folder: Path) -> dict[str, Path]:
+        written = {"markdown": folder / "bench.md", "csv": folder / "bench.csv"}
+        written["csv"].write_text(table.write_csv())
+        text = bench_markdown(table, first.corpus) + "\n"
+        if comparisons:  # --tuned: default vs tuned CCC with its interval
+            from sercap.format import format_tuning_comparison
+
+            text += f"\n```\n{format_tuning_comparison(comparisons)}\n```\n"
+        written["markdown"].write_text(text)
+        return written
+
+    from sercap._newfiles import write_all_or_nothing
+
+    written = write_all_or_nothing(Path(out_dir), write, "the tables (the runs are stored)")
     return table, written, comparisons
 
 

@@ -25,3 +25,42 @@ def test_a_new_folder_goes_whole_and_an_old_one_keeps_its_entries(tmp_path: Path
     snapshot.remove()
     assert sorted(p.name for p in old.iterdir()) == ["file", "sub"]
     assert (old / "sub" / "inside").is_file()
+
+
+def test_a_set_of_files_is_written_all_or_nothing(tmp_path: Path) -> None:
+    """On a full disk bench left a half-overwritten comparison.png beside the previous
+    call's bench.md, and `bench --target` a 0-byte bench.csv, with "error: No space left
+    on device" naming no folder."""
+    import errno
+
+    import pytest
+
+    from sercap._newfiles import write_all_or_nothing
+    from sercap.errors import SercapError
+
+    out = tmp_path / "bench"
+
+    def first(folder: Path) -> dict[str, Path]:
+        (folder / "bench.csv").write_text("old csv")
+        (folder / "bench.md").write_text("old table")
+        return {"csv": folder / "bench.csv", "md": folder / "bench.md"}
+
+    write_all_or_nothing(out, first, "the tables")
+
+    def full(folder: Path) -> dict[str, Path]:
+        (folder / "bench.csv").write_text("new csv")
+        (folder / "extra.png").write_bytes(b"png")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(SercapError) as caught:
+        write_all_or_nothing(out, full, "the tables", "run it again with --resume")
+    assert str(caught.value) == (
+        f"{out}: cannot write the tables (No space left on device); nothing of this call's "
+        "files is kept: free space (or choose another folder) and run it again with --resume"
+    )
+    assert {p.name: p.read_text() for p in out.iterdir()} == {
+        "bench.csv": "old csv", "bench.md": "old table",
+    }  # fmt: skip
+    with pytest.raises(SercapError):
+        write_all_or_nothing(tmp_path / "new", full, "the tables")
+    assert not (tmp_path / "new").exists()

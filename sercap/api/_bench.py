@@ -191,11 +191,6 @@ def bench(
             out_dir=out_dir, seed=seed, n_jobs=jobs, device=device, progress=_bars(progress),
             cluster=spec, say=say,
         )  # fmt: skip
-        if comparisons:  # --tuned: the CCC comparison into bench.md too
-            from sercap.format import format_tuning_comparison
-
-            md = written["markdown"]
-            md.write_text(md.read_text() + f"\n```\n{format_tuning_comparison(comparisons)}\n```\n")
         return Bench(table, corpus, written["markdown"], written, comparisons)
     if all_models and not modalities:  # every model the corpus can feed
         from sercap.models.registry import MODELS
