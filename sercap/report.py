@@ -258,10 +258,11 @@ def _write_report_files(
         sections += modality_section(wh, corpus, label_map)
     regression = regression_section(wh, corpus)
     if not best:
+        under = " under this protocol" if others else ""
         sections += [
-            "No classification runs yet: `sercap train MODEL` or `sercap bench` first."
+            f"No classification runs{under} yet: `sercap train MODEL` or `sercap bench` first."
             if regression
-            else "No runs yet: `sercap train MODEL` or `sercap bench` first.",
+            else f"No runs{under} yet: `sercap train MODEL` or `sercap bench` first.",
             "",
         ]
     sections += regression

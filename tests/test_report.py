@@ -98,7 +98,11 @@ def test_runs_under_another_protocol_are_left_out_and_counted(wh, tmp_path) -> N
     against them, under today's protocol caption."""
     import sercap
 
-    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    from tests.test_regression import add_ratings
+
+    utts = add_corpus(wh, n_speakers=3, per_class=3)
+    add_features(wh, utts)
+    add_ratings(wh, utts, "activation")
     old = sercap.train(wh, "rf", params={"n_estimators": 5}, progress=False).run_id
     new = sercap.train(wh, "svm", progress=False).run_id
     wh.execute("UPDATE runs SET protocol = 'speaker-kfold-5' WHERE run_id = ?", [old])
@@ -106,6 +110,12 @@ def test_runs_under_another_protocol_are_left_out_and_counted(wh, tmp_path) -> N
     assert new in text and old not in text
     assert "Left out: 1 run(s) scored under another protocol" in text
     assert "1 under speaker-kfold-5" in text
+    # a rating run, and every classification run, under the old folds: all left out
+    rating = sercap.train(wh, "svm", target="activation", progress=False).run_id
+    wh.execute("UPDATE runs SET protocol = 'speaker-kfold-5'")
+    text = write_report(wh, tmp_path / "r2", importance=False).read_text()
+    assert rating not in text and new not in text
+    assert "Left out: 3 run(s)" in text and "No runs under this protocol yet" in text
 
 
 @pytest.mark.parametrize("writer", ["bench", "report"])

@@ -34,14 +34,18 @@ FROM runs WHERE list_contains($ids, run_id) AND target IS NOT NULL;
 -- name: newest_regression_runs
 -- The newest regression run of each (target, model, feature set, columns, label map that
 -- chose the utterances, speaker norm, tuned, parameters set by hand) of a corpus: chosen by
--- time, never by score.
+-- time, never by score. Only runs under the protocol the corpus' folds follow now (as
+-- runs.sql's newest_per_configuration: a run scored on other folds is not comparable).
 SELECT target, model, feature_set, columns, label_map, speaker_norm,
     tuned_from IS NOT NULL AS tuned, tuned_from, params_json, overrides_json,
     round(ccc, 4) AS ccc, round(pearson, 4) AS pearson, round(mae, 4) AS mae,
     round(ccc_fold_mean, 4) AS ccc_fold_mean, round(ccc_fold_std, 4) AS ccc_fold_std,
     n_utterances, run_id
 FROM runs
-WHERE corpus = $corpus AND target IS NOT NULL
+WHERE corpus = $corpus AND target IS NOT NULL AND cross_matrix IS NULL
+    AND ((SELECT any_value(protocol) FROM folds WHERE corpus = $corpus) IS NULL
+         OR protocol IS NOT DISTINCT FROM
+            (SELECT any_value(protocol) FROM folds WHERE corpus = $corpus))
 QUALIFY row_number() OVER (
     PARTITION BY target, model, feature_set, columns, label_map, speaker_norm,
         tuned_from IS NOT NULL,

@@ -99,10 +99,12 @@ GROUP BY h.model, h.feature_set, h.columns, h.speaker_norm, h.tuned_from IS NOT 
 ORDER BY 1;
 
 -- name: other_protocol_runs
--- Runs of a corpus and label map scored under another protocol than its folds follow now
--- (what newest_per_configuration leaves out), counted per protocol.
+-- Runs of a corpus and label map, and its rating runs, scored under another protocol than
+-- its folds follow now (what newest_per_configuration and newest_regression_runs leave
+-- out), counted per protocol.
 SELECT protocol, count(*) AS n FROM runs
-WHERE corpus = $corpus AND label_map = $label_map AND cross_matrix IS NULL
+WHERE corpus = $corpus AND (label_map = $label_map OR target IS NOT NULL)
+    AND cross_matrix IS NULL
     AND protocol IS DISTINCT FROM (SELECT any_value(protocol) FROM folds WHERE corpus = $corpus)
     AND EXISTS (SELECT 1 FROM folds WHERE corpus = $corpus)
 GROUP BY protocol ORDER BY protocol;
