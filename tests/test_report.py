@@ -97,7 +97,6 @@ def test_runs_under_another_protocol_are_left_out_and_counted(wh, tmp_path) -> N
     sessions were kept whole) stood in the report's table beside today's runs, ranked
     against them, under today's protocol caption."""
     import sercap
-
     from tests.test_regression import add_ratings
 
     utts = add_corpus(wh, n_speakers=3, per_class=3)
