@@ -204,8 +204,22 @@ def refuse_recomputed(run: dict, definition: Mapping[str, Any]) -> None:
             f"versions computed it ({definition['hash']}); this installation computes it as "
             f"{now}, so the features of new files would not be those the model learned",
             hint=f"store the set as computed now and train a new run on it "
-            f"({store_step(name, kind)}, then {step('train ' + run['model'], 'train(wh, …)')})",
+            f"({store_step(name, kind)}, then {_train_step(run)})",
         )
+
+
+def _train_step(run: dict) -> str:
+    """The command (and call) that trains a run like ``run`` again, its rating included.
+
+    >>> _train_step({"model": "svm", "target": "valence"})
+    "`sercap train svm --target valence` / `sercap.train(wh, 'svm', target='valence')`"
+    >>> _train_step({"model": "rf", "target": None})
+    "`sercap train rf` / `sercap.train(wh, 'rf')`"
+    """
+    model, target = run["model"], run.get("target")
+    if target:
+        return step(f"train {model} --target {target}", f"train(wh, {model!r}, target={target!r})")
+    return step(f"train {model}", f"train(wh, {model!r})")
 
 
 def _final_model(
@@ -468,7 +482,7 @@ def _check_same_data(
             f"run {run['run_id']} was scored on data that changed since (a recording "
             "replaced, an utterance relabelled, re-rated or lost): a final model fitted now "
             "would not "
-            f"be the model its scores describe; {step('train ' + run['model'], 'train(wh, …)')} "
+            f"be the model its scores describe; {_train_step(run)} "
             "again and predict with the new run"
         )
 

@@ -564,6 +564,7 @@ def train_target(
     )  # fmt: skip
     if say is not None:
         say(describe_dataset(model, data, left_out))
+        _say_stale_version(wh, data, say)
     common = dict(
         params=params, seed=seed, n_jobs=n_jobs, device=device, progress=progress,
         cluster=cluster,
@@ -670,6 +671,7 @@ def bench_regression(
             )  # fmt: skip
             if say is not None:
                 say(describe_dataset(model, *datasets[key]))
+                _say_stale_version(wh, datasets[key][0], say)
         data, _ = datasets[key]
         if tuned:  # its defaults on the same folds beside it, and the CI of the difference
             comparison = compare_tuned_regression(
@@ -722,6 +724,16 @@ def _bench_row(record: dict, name: str, target: str) -> dict:
         "label_map": record["label_map"],
         "run_id": record["run_id"],
     }
+
+
+def _say_stale_version(wh: Warehouse, data: Dataset, say: Callable[[str], None]) -> None:
+    """What train and bench say of a classification dataset's feature set stored by
+    another sercap (:func:`sercap.experiment.stale_version_note`), for a rating's too."""
+    from sercap.experiment import stale_version_note
+
+    note = stale_version_note(wh, data)
+    if note:
+        say(note)
 
 
 def describe_dataset(model: str, data: Dataset, left_out: int) -> str:

@@ -121,6 +121,7 @@ def test_the_examples_of_pure_helpers_run() -> None:
         "sercap.corpora.manifest": ["_words", "_given"],
         "sercap.corpora.iemocap": ["_blocks"],
         "sercap.evaluate": ["data_notes", "check_recordings_in_one_fold"],
+        "sercap.prediction": ["_train_step"],
     }
     finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner()
     ran = 0

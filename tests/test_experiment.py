@@ -192,4 +192,14 @@ def test_a_feature_set_stored_by_another_sercap_gets_a_note_from_train_and_bench
     said.clear()
     sercap.bench(wh, ["svm"], progress=False, say=said.append)
     assert sum("another sercap" in line for line in said) == 1
+    # a rating's regressors read the same set: train and bench --target say it too
+    from tests.test_regression import add_ratings
+
+    add_ratings(wh, wh.query("SELECT utt_id, emotion FROM utterances JOIN labels USING "
+                             "(utt_id)"), "activation")  # fmt: skip
+    for call in (sercap.train, sercap.bench):
+        said.clear()
+        models = "svm" if call is sercap.train else ["svm"]
+        call(wh, models, target="activation", progress=False, say=said.append)
+        assert sum("another sercap" in line for line in said) == 1, call
     wh.close()
