@@ -154,7 +154,16 @@ def bench_runs(
             progress=progress,
         )  # fmt: skip
         if resume and (
-            found := stored_same_run(wh, spec.model, cache[request], kwargs["params"], seed)
+            found := stored_same_run(
+                wh,
+                spec.model,
+                cache[request],
+                kwargs["params"],
+                seed,
+                n_jobs=n_jobs,
+                device=device,
+                cluster=cluster is not None,
+            )  # fmt: skip
         ):
             out.default.append((spec, found))
             if lines is not None:

@@ -598,13 +598,51 @@ def params_json(params: dict | None) -> str:
     return json.dumps(params or {}, sort_keys=True, default=str)
 
 
-def versions_json() -> str:
-    """The library versions as a run stores them (:func:`library_versions`)."""
-    return json.dumps(library_versions())
+def versions_json(
+    model: str | None = None,
+    n_jobs: int = 1,
+    device: str | None = None,
+    *,
+    cluster: bool = False,
+) -> str:
+    """The library versions as a run stores them (:func:`library_versions`); for a torch
+    model also the threads and the device its folds were fitted with (``torch_threads``,
+    ``torch_device``): torch's sums run in another order with another thread count, and on
+    EmoDB a dnn scored UA 0.772 with two threads and 0.779 with one, so a run names what
+    reproduces it, and ``bench --resume`` reuses only a run fitted the same way."""
+    versions: dict[str, Any] = dict(library_versions())
+    if model is not None and _uses_torch(model):
+        from sercap.models.torch_common import resolve_device
+
+        threads = max(1, int(n_jobs))
+        versions["torch_threads"] = (
+            f"at most {threads} per Dask worker" if cluster else str(threads)
+        )
+        versions["torch_device"] = resolve_device(device).type
+    return json.dumps(versions)
+
+
+def _uses_torch(model: str) -> bool:
+    """Whether ``model``'s fits run torch (its class is a TorchModel)."""
+    from sercap.models.registry import get_model
+
+    try:
+        cls = get_model(model)
+    except SercapError:  # an ensemble, a fused kind: not a model of its own
+        return False
+    return any(c.__name__ == "TorchModel" for c in cls.__mro__)
 
 
 def stored_same_run(
-    wh: Warehouse, model: str, data: Dataset, params: dict | None, seed: int
+    wh: Warehouse,
+    model: str,
+    data: Dataset,
+    params: dict | None,
+    seed: int,
+    *,
+    n_jobs: int = 1,
+    device: str | None = None,
+    cluster: bool = False,
 ) -> str | None:
     """The newest stored default run of ``model`` that fitting ``data`` with ``params`` and
     ``seed`` here would repeat: the same data (corpus, label map, feature-set hash, columns,
@@ -625,7 +663,7 @@ def stored_same_run(
             "speaker_norm": bool(data.speaker_norm),
             "params_json": params_json(params),
             "seed": int(seed),
-            "versions_json": versions_json(),
+            "versions_json": versions_json(model, n_jobs, device, cluster=cluster),
             "data_sha256": data_sha256(wh, data),
         },  # fmt: skip
         sorted(labels),
@@ -713,8 +751,12 @@ def store_run(
     weights: list[float] | None = None,
     fold_params: dict[str, dict] | None = None,
     overrides: dict | None = None,
+    versions: str | None = None,
 ) -> str:
     """Store a run and its out-of-fold predictions in one transaction; return its id.
+
+    ``versions`` is the run's :func:`versions_json` (by default the libraries' alone: a
+    torch model's caller gives its threads and device too).
 
     ``fold_params`` (nested tuning) are the parameters each outer fold was scored with;
     ``params`` are then those of the final study, which `predict` fits on all the data,
@@ -740,7 +782,7 @@ def store_run(
         "wa_fold_std": stats["wa_fold_std"], "f1_fold_mean": stats["macro_f1_fold_mean"],
         "f1_fold_std": stats["macro_f1_fold_std"],
         "confusion_json": json.dumps(result.pooled.confusion), "fit_s": result.fit_s,
-        "duration_s": result.duration_s, "versions_json": versions_json(),
+        "duration_s": result.duration_s, "versions_json": versions or versions_json(),
         "fold_params_json": (
             json.dumps(fold_params, sort_keys=True, default=str)
             if fold_params is not None else None

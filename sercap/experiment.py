@@ -384,13 +384,19 @@ def plan_run(
 
 
 def store_planned(
-    wh: Warehouse, data: Dataset, plan: RunPlan, result: CVResult, seed: int
+    wh: Warehouse,
+    data: Dataset,
+    plan: RunPlan,
+    result: CVResult,
+    seed: int,
+    versions: str | None = None,
 ) -> RunOutcome:
-    """Store the cross-validation of a :class:`RunPlan` as a run."""
+    """Store the cross-validation of a :class:`RunPlan` as a run (``versions``: its
+    :func:`sercap.evaluate.versions_json`, threads and device included)."""
     stored = plan.params if plan.stored_params is None else plan.stored_params
     run_id = store_run(
         wh, data, plan.model, result, params=stored, seed=seed, tuned_from=plan.tuned_from,
-        fold_params=plan.fold_params, overrides=plan.overrides,
+        fold_params=plan.fold_params, overrides=plan.overrides, versions=versions,
     )  # fmt: skip
     return RunOutcome(
         run_id=run_id, result=result, params=stored, tuned_from=plan.tuned_from,
@@ -436,8 +442,17 @@ def run_plans(
                 for data, p in items
             ]
             results = cross_validate_many(cluster, requests, progress=progress)
+    from sercap.evaluate import versions_json
+
     return [
-        store_planned(wh, data, plan, result, seed)
+        store_planned(
+            wh,
+            data,
+            plan,
+            result,
+            seed,
+            versions_json(plan.model, n_jobs, device, cluster=cluster is not None),
+        )  # fmt: skip
         for (data, plan), result in zip(items, results, strict=True)
     ]
 

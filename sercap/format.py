@@ -532,6 +532,7 @@ def format_run(run: dict) -> str:
     elif run.get("tuned_from"):
         lines.append(f"  tuned parameters from {run['tuned_from']}")
     lines.append(f"  seed {run['seed']}, fit {run['fit_s']:.1f} s, total {run['duration_s']:.1f} s")
+    lines += _torch_compute_lines(run)
     lines += [
         "",
         "            pooled   per fold (mean ± std)",
@@ -575,6 +576,7 @@ def format_regression_run(run: dict) -> str:
         folds = json.loads(run["fold_params_json"])
         lines += [f"    {fold}: {json.dumps(p, sort_keys=True)}" for fold, p in folds.items()]
     lines.append(f"  seed {run['seed']}, fit {run['fit_s']:.1f} s, total {run['duration_s']:.1f} s")
+    lines += _torch_compute_lines(run)
     r = run["pearson"]
     lines += [
         "",
@@ -892,6 +894,30 @@ def comparison_verdict(comparison) -> str:
         f"verdict: {better} better (UA {better} - {worse} = {abs(ci.difference):.4f}, "
         f"{pct} CI excludes 0)"
     )
+
+
+def _torch_compute_lines(run: dict) -> list[str]:
+    """What a torch run's folds were fitted with (its threads and device): its scores
+    depend on both, so they are what reproduces it. Nothing for other runs, or runs
+    stored before sercap recorded them.
+
+    >>> line, = _torch_compute_lines(
+    ...     {"versions_json": '{"torch_threads": "2", "torch_device": "cpu"}'}
+    ... )
+    >>> line[:61]
+    '  fitted with 2 torch thread(s) on cpu (torch sums in another'
+    >>> _torch_compute_lines({"versions_json": '{"numpy": "2.4"}'})
+    []
+    """
+    versions = json.loads(run.get("versions_json") or "{}")
+    threads, device = versions.get("torch_threads"), versions.get("torch_device")
+    if threads is None:
+        return []
+    how = f"--jobs {threads}" if str(threads).isdigit() else "the same cluster"
+    return [
+        f"  fitted with {threads} torch thread(s) on {device} (torch sums in another order "
+        f"with other threads: train with {how} on {device} to reproduce it)"
+    ]
 
 
 def format_comparison(comparison) -> str:

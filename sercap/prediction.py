@@ -208,6 +208,24 @@ def refuse_recomputed(run: dict, definition: Mapping[str, Any]) -> None:
         )
 
 
+def run_compute(run: dict, n_jobs: int) -> tuple[int, str | None]:
+    """(threads, device) to fit ``run``'s final model with: a torch run's own, as it
+    recorded them (its folds' sums ran in that order), so the model predict stores does not
+    depend on the ``--jobs`` of the first predict; ``n_jobs`` and the default device
+    otherwise.
+
+    >>> run_compute({"versions_json": '{"torch_threads": "1", "torch_device": "cpu"}'}, 2)
+    (1, 'cpu')
+    >>> run_compute({"versions_json": '{"numpy": "2.4"}'}, 2)
+    (2, None)
+    """
+    versions = json.loads(run.get("versions_json") or "{}")
+    threads = str(versions.get("torch_threads", ""))
+    if not threads.isdigit():  # no torch run, recorded before, or on a cluster's workers
+        return n_jobs, None
+    return int(threads), versions.get("torch_device")
+
+
 def _train_step(run: dict) -> str:
     """The command (and call) that trains a run like ``run`` again, its rating included.
 
@@ -273,7 +291,10 @@ def _final_model(
     _check_features(run, data.feature_set_hash)
     _check_same_data(wh, run, data, say)
     params = json.loads(run["params_json"] or "{}")
-    model = cls(params, seed=int(run["seed"] or 0), n_jobs=n_jobs, verbose=progress)
+    fit_jobs, fit_device = run_compute(run, n_jobs)
+    model = cls(
+        params, seed=int(run["seed"] or 0), n_jobs=fit_jobs, device=fit_device, verbose=progress
+    )
     _say_fitting(say, run, len(data))
     model.fit(data.X, data.y, groups=data.validation_groups(), n_classes=data.n_classes)
     feature_set = _input_definition(wh, data, request)
