@@ -597,12 +597,14 @@ def bench_target(
     progress: bool = True,
     cluster: Any = None,
     say: Callable[[str], None] | None = None,
+    describe: Callable[[list[TunedCCC]], str] | None = None,
 ) -> tuple[pl.DataFrame, dict[str, Path], list[TunedCCC]]:
     """`bench [MODEL…] --target RATING`: the models' regressors (default svm rf xgb lgbm;
     ``all_models``: every model with one) compared, into ``out_dir`` (default
     ``WAREHOUSE/reports/bench-CORPUS-TARGET``). ``refused`` names bench options that a
     regression does not take, and whether each was given (one line if any was); ``say``
-    hears what each dataset holds (and leaves out for lack of a rating), as `train` says."""
+    hears what each dataset holds (and leaves out for lack of a rating), as `train` says;
+    ``describe`` writes the ``tuned`` comparisons into bench.md, with the table."""
     from sercap.models.regressors import regressor_names
     from sercap.store import layout
 
@@ -621,7 +623,7 @@ def bench_target(
     return bench_regression(
         wh, chosen, target, out, corpus=corpus, label_map=label_map, feature_set=feature_set,
         image_set=image_set, speaker_norm=speaker_norm, tuned=tuned, seed=seed, n_jobs=n_jobs,
-        device=device, progress=progress, cluster=cluster, say=say,
+        device=device, progress=progress, cluster=cluster, say=say, describe=describe,
     )  # fmt: skip
 
 
@@ -643,13 +645,15 @@ def bench_regression(
     progress: bool = True,
     say: Callable[[str], None] | None = None,
     cluster: Any = None,
+    describe: Callable[[list[TunedCCC]], str] | None = None,
 ) -> tuple[pl.DataFrame, dict[str, Path], list[TunedCCC]]:
     """Run each model's regressor of ``target`` (each a stored run) and compare them.
 
     Models reading the same columns share one read of the warehouse. With ``tuned`` each
     model runs with its defaults and with its nested-tuned parameters on the same folds
-    (:func:`compare_tuned_regression`). Writes ``bench.md`` and ``bench.csv`` into
-    ``out_dir``; returns the table (one row per run), the files and the comparisons.
+    (:func:`compare_tuned_regression`). Writes ``bench.md`` (with ``describe`` of the
+    comparisons) and ``bench.csv`` into ``out_dir``; returns the table (one row per run),
+    the files and the comparisons.
     """
     from sercap.models.registry import get_model
     from sercap.models.regressors import get_regressor
@@ -694,10 +698,8 @@ def bench_regression(
         written = {"markdown": folder / "bench.md", "csv": folder / "bench.csv"}
         written["csv"].write_text(table.write_csv())
         text = bench_markdown(table, first.corpus) + "\n"
-        if comparisons:  # --tuned: default vs tuned CCC with its interval
-            from sercap.format import format_tuning_comparison
-
-            text += f"\n```\n{format_tuning_comparison(comparisons)}\n```\n"
+        if comparisons and describe is not None:  # --tuned: default vs tuned CCC, its CI
+            text += f"\n```\n{describe(comparisons)}\n```\n"
         written["markdown"].write_text(text)
         return written
 

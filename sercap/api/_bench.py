@@ -181,6 +181,7 @@ def bench(
 
         make_output_dir(_output_dir(wh, out_dir, f"bench-{corpus}"))
     if target is not None:  # regressors of a rating (sercap.regression)
+        from sercap.format import format_tuning_comparison
         from sercap.regression import bench_target
 
         table, written, comparisons = bench_target(
@@ -189,7 +190,7 @@ def bench(
             tuned=tuned, refused={"ensemble": ensemble, "opensmile": opensmile, "quick": quick,
                                   "modalities": modalities is not None, "resume": resume},
             out_dir=out_dir, seed=seed, n_jobs=jobs, device=device, progress=_bars(progress),
-            cluster=spec, say=say,
+            cluster=spec, say=say, describe=format_tuning_comparison,
         )  # fmt: skip
         return Bench(table, corpus, written["markdown"], written, comparisons)
     if all_models and not modalities:  # every model the corpus can feed
