@@ -337,6 +337,23 @@ def test_a_part_is_on_disk_before_it_is_renamed_into_place(tmp_path, monkeypatch
     assert events[2][1] == str(tmp_path)  # the folder: the rename itself
 
 
+def _refusing(real, when, message: str):
+    """A stand-in for a DuckDB connection whose statements ``when`` accepts fail as
+    DuckDB fails a commit (``message``); everything else goes to ``real``."""
+    import duckdb
+
+    class Refusing:
+        def execute(self, sql, *args):
+            if when(sql):
+                raise duckdb.TransactionException(message)
+            return real.execute(sql, *args)
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    return Refusing()
+
+
 def test_a_commit_the_disk_cannot_take_is_one_line_and_stores_nothing(tmp_path: Path) -> None:
     """A full disk at COMMIT was DuckDB's "TransactionContext Error: Failed to commit:
     Could not write file …/sercap.duckdb.wal: No space left on device"."""
@@ -348,19 +365,11 @@ def test_a_commit_the_disk_cannot_take_is_one_line_and_stores_nothing(tmp_path: 
     wh = connect(tmp_path / "wh")
     real = wh.con
 
-    class FullDisk:
-        def execute(self, sql, *args):
-            if sql == "COMMIT":
-                raise duckdb.TransactionException(
-                    'Failed to commit: Could not write file "x.wal": No space left on device'
-                )
-            return real.execute(sql, *args)
-
-        def __getattr__(self, name):
-            return getattr(real, name)
-
     wh.execute("CREATE TABLE t (x INT)")
-    wh.con = FullDisk()
+    wh.con = _refusing(
+        real, lambda sql: sql == "COMMIT",
+        'Failed to commit: Could not write file "x.wal": No space left on device',
+    )  # fmt: skip
     with pytest.raises(SercapError) as caught, wh.transaction():
         wh.execute("INSERT INTO t VALUES (1)")
     message = str(caught.value)
@@ -371,13 +380,7 @@ def test_a_commit_the_disk_cannot_take_is_one_line_and_stores_nothing(tmp_path: 
     # a commit that fails for another reason is not said to be a full disk
     conflict = 'Failed to commit: PRIMARY KEY or UNIQUE constraint violation: duplicate key "5"'
 
-    class Conflict(FullDisk):
-        def execute(self, sql, *args):
-            if sql == "COMMIT":
-                raise duckdb.TransactionException(conflict)
-            return real.execute(sql, *args)
-
-    wh.con = Conflict()
+    wh.con = _refusing(real, lambda sql: sql == "COMMIT", conflict)
     with pytest.raises(duckdb.TransactionException, match="constraint violation"), wh.transaction():
         wh.execute("INSERT INTO t VALUES (2)")
     wh.con = real
@@ -397,20 +400,12 @@ def test_a_write_outside_a_transaction_the_disk_cannot_take_is_one_line(tmp_path
     wh = connect(tmp_path / "wh")
     real = wh.con
 
-    class FullDisk:
-        def execute(self, sql, *args):
-            if sql.startswith("INSERT"):  # DuckDB commits it at once, and fails there
-                raise duckdb.TransactionException(
-                    "TransactionContext Error: Failed to commit: Could not write file "
-                    '"x.wal": No space left on device'
-                )
-            return real.execute(sql, *args)
-
-        def __getattr__(self, name):
-            return getattr(real, name)
-
     wh.execute("CREATE TABLE t (x INT)")
-    wh.con = FullDisk()
+    wh.con = _refusing(  # DuckDB commits an INSERT at once, and fails there
+        real, lambda sql: sql.startswith("INSERT"),
+        'TransactionContext Error: Failed to commit: Could not write file "x.wal": '
+        "No space left on device",
+    )  # fmt: skip
     with pytest.raises(SercapError, match=r"the catalog could not be written \(No space left"):
         wh.execute("INSERT INTO t VALUES (1)")
     with pytest.raises(duckdb.CatalogException):  # an error about the statement: DuckDB's
