@@ -331,10 +331,15 @@ def run_cross(
                 else:
                     cells.append((norm, train, test, *train_test(data[train], data[test])))
 
+    from sercap.evaluate import versions_json
+
     def store(cell: tuple, result: Any) -> dict[str, Any]:
         norm, train, test, both, _splits = cell
         with wh.transaction():
-            run_id = store_run(wh, both, model, result, params=params, seed=seed)
+            run_id = store_run(
+                wh, both, model, result, params=params, seed=seed,
+                versions=versions_json(model, n_jobs, device, cluster=cluster is not None),
+            )  # fmt: skip
             store_runs.mark_cross_corpus(wh, run_id, train, matrix_id)
         return {
             "speaker_norm": norm, "train": train, "test": test,

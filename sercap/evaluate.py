@@ -623,14 +623,15 @@ def versions_json(
 
 
 def _uses_torch(model: str) -> bool:
-    """Whether ``model``'s fits run torch (its class is a TorchModel)."""
+    """Whether ``model``'s fits may run torch: its class is a TorchModel, or it fuses
+    audio and words (its members are chosen by parameters: dnn, text-cnn…)."""
     from sercap.models.registry import get_model
 
     try:
         cls = get_model(model)
-    except SercapError:  # an ensemble, a fused kind: not a model of its own
+    except SercapError:  # an ensemble: not a model of its own
         return False
-    return any(c.__name__ == "TorchModel" for c in cls.__mro__)
+    return cls.input_kind == "multimodal" or any(c.__name__ == "TorchModel" for c in cls.__mro__)
 
 
 def stored_same_run(

@@ -218,12 +218,28 @@ def run_compute(run: dict, n_jobs: int) -> tuple[int, str | None]:
     (1, 'cpu')
     >>> run_compute({"versions_json": '{"numpy": "2.4"}'}, 2)
     (2, None)
+
+    A run fitted on a GPU this machine lacks is fitted on the default device here.
     """
     versions = json.loads(run.get("versions_json") or "{}")
     threads = str(versions.get("torch_threads", ""))
     if not threads.isdigit():  # no torch run, recorded before, or on a cluster's workers
         return n_jobs, None
-    return int(threads), versions.get("torch_device")
+    device = versions.get("torch_device")
+    if device not in (None, "cpu") and not _device_here(device):
+        device = None  # a GPU run on a machine without that GPU: the default device
+    return int(threads), device
+
+
+def _device_here(device: str) -> bool:
+    """Whether this machine has torch device ``device`` (``cuda``, ``mps``)."""
+    import torch
+
+    if device == "cuda":
+        return bool(torch.cuda.is_available())
+    if device == "mps":
+        return bool(torch.backends.mps.is_available())
+    return False
 
 
 def _train_step(run: dict) -> str:
@@ -391,8 +407,9 @@ def _final_regressor(
     from sercap.models.regressors import get_regressor
 
     params = json.loads(run["params_json"] or "{}")
+    fit_jobs, fit_device = run_compute(run, n_jobs)  # a torch run's own threads and device
     model = get_regressor(run["model"])(
-        params, seed=int(run["seed"] or 0), n_jobs=n_jobs, verbose=progress
+        params, seed=int(run["seed"] or 0), n_jobs=fit_jobs, device=fit_device, verbose=progress
     )
     _say_fitting(say, run, len(data))
     model.fit(data.X, data.y, groups=data.validation_groups())

@@ -354,8 +354,11 @@ def store_regression_run(
     tuned_from: str | None = None,
     fold_params: dict[str, dict] | None = None,
     overrides: dict | None = None,
+    versions: str | None = None,
 ) -> str:
     """Store a regression run and its out-of-fold predictions in one transaction; its id.
+    (``versions``: its :func:`~sercap.evaluate.versions_json`, a torch model's threads and
+    device included.)
     ``overrides`` as for :func:`~sercap.evaluate.store_run`."""
     import pyarrow as pa
 
@@ -374,7 +377,7 @@ def store_regression_run(
         "n_folds": len(result.fold_names), "target": data.target,
         "ccc": result.pooled.ccc, "pearson": result.pooled.pearson, "mae": result.pooled.mae,
         **result.fold_stats(), "fit_s": result.fit_s, "duration_s": result.duration_s,
-        "versions_json": versions_json(),
+        "versions_json": versions or versions_json(),
         "data_sha256": data_sha256(wh, data, rows),
         "fold_params_json": (
             json.dumps(fold_params, sort_keys=True, default=str)
@@ -424,6 +427,7 @@ def _fit_and_store(
     wh: Warehouse, model: str, data: Dataset, *, params, tuned, seed, n_jobs, device,
     progress, cluster, plan=None,
 ) -> tuple[str, RegressionCV]:  # fmt: skip
+    from sercap.evaluate import versions_json
     from sercap.experiment import plan_run
 
     if plan is None:
@@ -437,6 +441,7 @@ def _fit_and_store(
     run_id = store_regression_run(
         wh, data, model, result, params=stored, seed=seed, tuned_from=plan.tuned_from,
         fold_params=plan.fold_params, overrides=plan.overrides,
+        versions=versions_json(model, n_jobs, device, cluster=cluster is not None),
     )  # fmt: skip
     return run_id, result
 

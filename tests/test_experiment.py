@@ -236,6 +236,21 @@ def test_a_torch_run_records_the_threads_and_device_that_reproduce_it(tmp_path: 
     assert run_compute(one.record, 2) == (1, "cpu")  # predict refits as the run was fitted
     # --resume reuses a run fitted with the same threads only
     said: list[str] = []
+    # a GPU run predicted where there is no such GPU: the default device, not an error
+    import torch
+
+    gpu = run_compute({"versions_json": '{"torch_threads": "2", "torch_device": "cuda"}'}, 1)
+    assert gpu == (2, "cuda" if torch.cuda.is_available() else None)
+    # a rating's torch regressor, and a fused model (its members may be torch), record too
+    from sercap.evaluate import _uses_torch
+    from tests.test_regression import add_ratings
+
+    add_ratings(wh, wh.query("SELECT utt_id, emotion FROM utterances JOIN labels USING "
+                             "(utt_id)"), "activation")  # fmt: skip
+    rated = sercap.train(wh, "dnn", target="activation", params={"epochs": 2}, jobs=1,
+                         progress=False)  # fmt: skip
+    assert json.loads(rated.record["versions_json"])["torch_threads"] == "1"
+    assert _uses_torch("fusion") and _uses_torch("early-fusion") and not _uses_torch("svm")
     for jobs, reused in ((1, one.run_id), (2, two.run_id)):
         said.clear()
         sercap.bench(wh, ["dnn"], quick=True, jobs=jobs, resume=True, progress=False,
