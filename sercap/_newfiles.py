@@ -106,3 +106,35 @@ def write_all_or_nothing(
     except BaseException:
         made.remove()
         raise
+
+
+def append_whole(path: str | Path, text: str) -> None:
+    """Add ``text`` to the end of the file ``path`` as one replacement: the new content is
+    written beside it and renamed over it, so a full disk or a Ctrl-C leaves the file as it
+    was, never cut short (``write_text`` empties it first). A disk that refuses it is one
+    line naming the file.
+
+    >>> import tempfile
+    >>> md = Path(tempfile.mkdtemp()) / "bench.md"
+    >>> _ = md.write_text("table\\n")
+    >>> append_whole(md, "ci\\n")
+    >>> md.read_text()
+    'table\\nci\\n'
+    """
+    import os
+
+    from sercap.errors import SercapError
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.sercap-tmp")
+    try:
+        tmp.write_text(path.read_text() + text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise SercapError(
+            f"{path}: cannot add to it ({exc.strerror or exc}); it holds what it held before"
+        ) from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

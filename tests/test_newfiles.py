@@ -64,3 +64,31 @@ def test_a_set_of_files_is_written_all_or_nothing(tmp_path: Path) -> None:
     with pytest.raises(SercapError):
         write_all_or_nothing(tmp_path / "new", full, "the tables")
     assert not (tmp_path / "new").exists()
+
+
+def test_text_is_added_to_a_file_whole_or_not_at_all(tmp_path: Path, monkeypatch) -> None:
+    """bench --ensemble added its CI to bench.md with write_text(read_text() + …): a full
+    disk or a Ctrl-C there left bench.md empty or cut short."""
+    import errno
+
+    import pytest
+
+    from sercap._newfiles import append_whole
+    from sercap.errors import SercapError
+
+    md = tmp_path / "bench.md"
+    md.write_text("the table\n")
+    append_whole(md, "the CI\n")
+    assert md.read_text() == "the table\nthe CI\n"
+    real = Path.write_text
+
+    def full(self, data, *args, **kwargs):
+        real(self, data[:3], *args, **kwargs)  # part of it, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(SercapError, match=r"bench.md: cannot add to it \(No space left"):
+        append_whole(md, "more\n")
+    monkeypatch.undo()
+    assert md.read_text() == "the table\nthe CI\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.md"]

@@ -224,18 +224,19 @@ def bench(
         resume=resume,
         say=say,
     )
+    from sercap._newfiles import append_whole
     from sercap.compare import ensembles_vs_best_member, fusion_vs_single, with_modality
     from sercap.format import format_ensemble_comparison, format_fusion_comparison
 
     md = written["markdown"]
     ensembles = ensembles_vs_best_member(wh, table, seed=seed) if ensemble else None
     if ensembles is not None and not ensembles.is_empty():  # the CI goes into bench.md too
-        md.write_text(md.read_text() + f"\n```\n{format_ensemble_comparison(ensembles)}\n```\n")
+        append_whole(md, f"\n```\n{format_ensemble_comparison(ensembles)}\n```\n")
     if not modalities:
         return Bench(table, corpus, md, written, comparisons, ensembles=ensembles)
     fusion = fusion_vs_single(wh, table, seed=seed)
     if not fusion.is_empty():
-        md.write_text(md.read_text() + f"\n```\n{format_fusion_comparison(fusion)}\n```\n")
+        append_whole(md, f"\n```\n{format_fusion_comparison(fusion)}\n```\n")
     return Bench(
         with_modality(table), corpus, md, written, comparisons, fusion, ensembles=ensembles
     )
