@@ -303,3 +303,17 @@ def test_predict_by_model_name_asks_which_corpus_when_runs_exist_on_two(wh) -> N
     with pytest.raises(SercapError, match=r"runs of 'svm' exist on several corpora \(a, b\)"):
         newest_run(wh, "svm")
     assert newest_run(wh, "svm", "b") == b.run_id and newest_run(wh, "svm", "a") == a.run_id
+
+
+def test_torch_cells_record_their_threads_and_device(wh, tmp_path: Path) -> None:
+    """Every cell of a torch model's matrix was stored without the threads and device its
+    fits ran with, though `bench cross --jobs` changes a torch model's numbers."""
+    import json
+
+    two_corpora(wh)
+    sercap.bench_cross(wh, ["a", "b"], model="dnn", params={"epochs": 2, "n_seeds": 1},
+                       jobs=1, out_dir=tmp_path / "r", progress=False)  # fmt: skip
+    cells = wh.query("SELECT versions_json FROM runs WHERE cross_matrix IS NOT NULL")
+    assert cells.height == 4
+    recorded = [json.loads(v) for v in cells["versions_json"]]
+    assert {(v["torch_threads"], v["torch_device"]) for v in recorded} == {("1", "cpu")}
