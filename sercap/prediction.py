@@ -231,6 +231,19 @@ def run_compute(run: dict, n_jobs: int) -> tuple[int, str | None]:
     return int(threads), device
 
 
+def _note_other_device(run: dict, device: str | None, say: Callable[[str], None] | None) -> None:
+    """Tell ``say`` when a run fitted on a GPU this machine lacks has its final model fitted
+    here on the default device: its sums run otherwise, so that model differs a little
+    from one fitted where the run was."""
+    recorded = json.loads(run.get("versions_json") or "{}").get("torch_device")
+    if say is not None and recorded not in (None, "cpu") and device is None:
+        say(
+            f"note: run {run['run_id']} was fitted on {recorded}, which this machine does not "
+            "have: its final model is fitted on the default device here, and differs a "
+            f"little from one fitted on {recorded}"
+        )
+
+
 def _device_here(device: str) -> bool:
     """Whether this machine has torch device ``device`` (``cuda``, ``mps``)."""
     import torch
@@ -308,6 +321,7 @@ def _final_model(
     _check_same_data(wh, run, data, say)
     params = json.loads(run["params_json"] or "{}")
     fit_jobs, fit_device = run_compute(run, n_jobs)
+    _note_other_device(run, fit_device, say)
     model = cls(
         params, seed=int(run["seed"] or 0), n_jobs=fit_jobs, device=fit_device, verbose=progress
     )
@@ -408,6 +422,7 @@ def _final_regressor(
 
     params = json.loads(run["params_json"] or "{}")
     fit_jobs, fit_device = run_compute(run, n_jobs)  # a torch run's own threads and device
+    _note_other_device(run, fit_device, say)
     model = get_regressor(run["model"])(
         params, seed=int(run["seed"] or 0), n_jobs=fit_jobs, device=fit_device, verbose=progress
     )

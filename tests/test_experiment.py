@@ -241,6 +241,17 @@ def test_a_torch_run_records_the_threads_and_device_that_reproduce_it(tmp_path: 
 
     gpu = run_compute({"versions_json": '{"torch_threads": "2", "torch_device": "cuda"}'}, 1)
     assert gpu == (2, "cuda" if torch.cuda.is_available() else None)
+    if not torch.cuda.is_available():  # and predict says its final model is fitted here
+        from sercap.prediction import final_model
+
+        on_gpu = json.dumps({**recorded[two.run_id], "torch_device": "cuda"})
+        wh.execute("UPDATE runs SET versions_json = ? WHERE run_id = ?", [on_gpu, two.run_id])
+        notes: list[str] = []
+        final_model(wh, two.run_id, progress=False, say=notes.append)
+        assert any(f"run {two.run_id} was fitted on cuda, which this machine" in n
+                   for n in notes), notes  # fmt: skip
+        wh.execute("UPDATE runs SET versions_json = ? WHERE run_id = ?",
+                   [json.dumps(recorded[two.run_id]), two.run_id])  # fmt: skip
     # a rating's torch regressor, and a fused model (its members may be torch), record too
     from sercap.evaluate import _uses_torch
     from tests.test_regression import add_ratings
