@@ -17,6 +17,7 @@ True
 
 from __future__ import annotations
 
+import errno
 import re
 from pathlib import Path
 
@@ -180,6 +181,11 @@ INGEST_STEP = step("ingest KIND DIR", "ingest(wh, KIND, DIR)")
 REPAIR_HINT = (
     f"run {step('check', 'verify(wh)')} to list damaged parts and {REPAIR_STEP} to rebuild them"
 )
+
+
+#: errno values of a disk that refuses a write (full, over quota, read-only, no permission,
+#: failing): what the writers that can carry on, or say so in one line, catch.
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO})
 
 
 def catalog_damage_error(text: str, root: str | Path) -> SercapError:

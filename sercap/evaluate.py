@@ -623,15 +623,14 @@ def versions_json(
 
 
 def _uses_torch(model: str) -> bool:
-    """Whether ``model``'s fits may run torch: its class is a TorchModel, or it fuses
-    audio and words (its members are chosen by parameters: dnn, text-cnn…)."""
-    from sercap.models.registry import get_model
+    """Whether ``model``'s fits may run torch (:func:`sercap.models.registry.may_run_torch`);
+    False for a name that is not a model of its own (an ensemble)."""
+    from sercap.models.registry import get_model, may_run_torch
 
     try:
-        cls = get_model(model)
-    except SercapError:  # an ensemble: not a model of its own
+        return may_run_torch(get_model(model))
+    except SercapError:
         return False
-    return cls.input_kind == "multimodal" or any(c.__name__ == "TorchModel" for c in cls.__mro__)
 
 
 def stored_same_run(

@@ -50,7 +50,7 @@ def refuse_unused_inputs(
 ) -> None:
     """Refuse what ``model`` would not read (``train svm --image-set x --device y`` exited 0
     having used neither), as ``columns`` is refused for models that read no columns."""
-    from sercap.models.registry import get_model
+    from sercap.models.registry import get_model, may_run_torch
 
     cls = get_model(model)
     kind = cls.input_kind
@@ -65,9 +65,7 @@ def refuse_unused_inputs(
             f"{option('feature_set')} does not apply to {model}: it reads {reads}"
             + (f"; give {option('image_set')}" if kind == "image" else "")
         )
-    # (by name: importing torch_common would pull torch into `train svm`; fused: members)
-    torch_inside = any(c.__name__ == "TorchModel" for c in cls.__mro__) or kind == "multimodal"
-    if device is not None and not torch_inside:
+    if device is not None and not may_run_torch(cls):
         raise BadParameterError(
             f"{option('device')} does not apply to {model}: it does not run on torch",
             hint="devices are for dnn, lstm, cnn, resnet18, resnet34, text-cnn and the fused "
@@ -258,10 +256,14 @@ def _refuse_seen_test_speakers(data: Dataset, rows: Any, base: str, command: str
             )
 
 
+def _which_study(fold: str | None) -> str:
+    """``the final study`` or ``outer fold F's study``, as the tuning refusals name it."""
+    return "the final study" if fold is None else f"outer fold {fold}'s study"
+
+
 def _unverifiable(base: str, fold: str | None, what: str, command: str) -> SercapError:
     """The error for a tuned study stored without a record of ``what`` its trials were
     fitted on: nothing shows that its parameters are nested for this run."""
-    which = "the final study" if fold is None else f"outer fold {fold}'s study"
     when = (
         "by an older sercap, before studies recorded the speakers they were tuned on"
         if what == "the speakers"
@@ -269,8 +271,9 @@ def _unverifiable(base: str, fold: str | None, what: str, command: str) -> Serca
         "before ingest had hashed the corpus' audio)"
     )
     return SercapError(
-        f"{which} of {base!r} was stored {when}: nothing shows that scoring with it is "
-        "nested (the corpus, or the way its folds are dealt, may have changed since); run "
+        f"{_which_study(fold)} of {base!r} was stored {when}: nothing shows that scoring "
+        "with it is nested (the corpus, or the way its folds are dealt, may have changed "
+        "since); run "
         f"`{command} --study NEW_NAME` to tune again"
     )
 
@@ -295,10 +298,10 @@ def _refuse_other_data(wh: Warehouse, data: Dataset, rows: Any, base: str, comma
                 raise _unverifiable(base, fold, "the data", command)
             continue
         if now != r["data_sha256"]:
-            which = "the final study" if fold is None else f"outer fold {fold}'s study"
             raise SercapError(
-                f"{which} of {base!r} was tuned on other data than this run's (utterances, "
-                "labels or audio changed since): scoring with it would not be nested; run "
+                f"{_which_study(fold)} of {base!r} was tuned on other data than this run's "
+                "(utterances, labels or audio changed since): scoring with it would not be "
+                "nested; run "
                 f"`{command} --study NEW_NAME`"
             )
 

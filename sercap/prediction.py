@@ -208,7 +208,9 @@ def refuse_recomputed(run: dict, definition: Mapping[str, Any]) -> None:
         )
 
 
-def run_compute(run: dict, n_jobs: int) -> tuple[int, str | None]:
+def run_compute(
+    run: dict, n_jobs: int, say: Callable[[str], None] | None = None
+) -> tuple[int, str | None]:
     """(threads, device) to fit ``run``'s final model with: a torch run's own, as it
     recorded them (its folds' sums ran in that order), so the model predict stores does not
     depend on the ``--jobs`` of the first predict; ``n_jobs`` and the default device
@@ -219,7 +221,9 @@ def run_compute(run: dict, n_jobs: int) -> tuple[int, str | None]:
     >>> run_compute({"versions_json": '{"numpy": "2.4"}'}, 2)
     (2, None)
 
-    A run fitted on a GPU this machine lacks is fitted on the default device here.
+    A run fitted on a GPU this machine lacks is fitted on the default device here, and
+    ``say`` is told: its sums run otherwise, so that model differs a little from one fitted
+    where the run was.
     """
     versions = json.loads(run.get("versions_json") or "{}")
     threads = str(versions.get("torch_threads", ""))
@@ -227,21 +231,14 @@ def run_compute(run: dict, n_jobs: int) -> tuple[int, str | None]:
         return n_jobs, None
     device = versions.get("torch_device")
     if device not in (None, "cpu") and not _device_here(device):
-        device = None  # a GPU run on a machine without that GPU: the default device
+        if say is not None:
+            say(
+                f"note: run {run['run_id']} was fitted on {device}, which this machine does "
+                "not have: its final model is fitted on the default device here, and differs "
+                f"a little from one fitted on {device}"
+            )
+        device = None
     return int(threads), device
-
-
-def _note_other_device(run: dict, device: str | None, say: Callable[[str], None] | None) -> None:
-    """Tell ``say`` when a run fitted on a GPU this machine lacks has its final model fitted
-    here on the default device: its sums run otherwise, so that model differs a little
-    from one fitted where the run was."""
-    recorded = json.loads(run.get("versions_json") or "{}").get("torch_device")
-    if say is not None and recorded not in (None, "cpu") and device is None:
-        say(
-            f"note: run {run['run_id']} was fitted on {recorded}, which this machine does not "
-            "have: its final model is fitted on the default device here, and differs a "
-            f"little from one fitted on {recorded}"
-        )
 
 
 def _device_here(device: str) -> bool:
@@ -320,8 +317,7 @@ def _final_model(
     _check_features(run, data.feature_set_hash)
     _check_same_data(wh, run, data, say)
     params = json.loads(run["params_json"] or "{}")
-    fit_jobs, fit_device = run_compute(run, n_jobs)
-    _note_other_device(run, fit_device, say)
+    fit_jobs, fit_device = run_compute(run, n_jobs, say)
     model = cls(
         params, seed=int(run["seed"] or 0), n_jobs=fit_jobs, device=fit_device, verbose=progress
     )
@@ -421,8 +417,7 @@ def _final_regressor(
     from sercap.models.regressors import get_regressor
 
     params = json.loads(run["params_json"] or "{}")
-    fit_jobs, fit_device = run_compute(run, n_jobs)  # a torch run's own threads and device
-    _note_other_device(run, fit_device, say)
+    fit_jobs, fit_device = run_compute(run, n_jobs, say)  # a torch run's own threads, device
     model = get_regressor(run["model"])(
         params, seed=int(run["seed"] or 0), n_jobs=fit_jobs, device=fit_device, verbose=progress
     )
@@ -578,7 +573,7 @@ def _store_artifact(
                 "one to store it)"
             )
         return
-    import errno
+    from sercap.errors import DISK_ERRNOS
 
     folder = runs.artifact_dir(wh, run_id)
     tmp = folder.with_name(folder.name + ".tmp")
@@ -590,8 +585,7 @@ def _store_artifact(
         digest = runs.write_artifact_checksums(tmp)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        disk = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO}
-        if exc.errno not in disk:
+        if exc.errno not in DISK_ERRNOS:
             raise
         if say is not None:  # the model is fitted: predict with it, as on a read-only disk
             say(

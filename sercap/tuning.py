@@ -374,7 +374,9 @@ def storage_write_failure(exc: BaseException) -> str | None:
     context."""
     import errno
 
-    disk = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EIO, errno.EPERM}
+    from sercap.errors import DISK_ERRNOS
+
+    disk = DISK_ERRNOS | {errno.EPERM}
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:

@@ -106,6 +106,13 @@ def get_model(name: str) -> type[SERModel]:
         raise BadParameterError(f"unknown model {name!r}; choose one of: {known}") from None
 
 
+def may_run_torch(cls: type[SERModel]) -> bool:
+    """Whether a model class's fits may run torch: it is a TorchModel (told by name, so
+    that asking does not import torch into `train svm`), or it fuses audio and words (its
+    members are chosen by parameters: dnn, text-cnn…)."""
+    return cls.input_kind == "multimodal" or any(c.__name__ == "TorchModel" for c in cls.__mro__)
+
+
 def model_names(input_kind: str | None = None) -> list[str]:
     """Registered names, optionally only those taking "tabular", "sequence", "image", "text"
     or "multimodal" (functionals and transcripts) input."""
