@@ -24,14 +24,7 @@ from tqdm.auto import tqdm
 
 from sercap.data import Dataset
 from sercap.errors import BadParameterError, SercapError, option
-from sercap.evaluate import data_notes
-from sercap.experiment import (
-    DataRequest,
-    data_request,
-    load_for,
-    run_model,
-    stale_version_note,
-)
+from sercap.experiment import DataRequest, data_request, dataset_notes, load_for, run_model
 from sercap.format import md_cell, norm_tag, protocol_caption
 from sercap.run_labels import QUICK_PARAMS, display_name
 from sercap.store import Warehouse
@@ -131,9 +124,8 @@ def bench_runs(
             said.add(request)
             if request not in cache:
                 cache[request] = load_for(wh, request)
-            for note in [*data_notes(cache[request]), stale_version_note(wh, cache[request])]:
-                if note:
-                    say(f"    {spec.label}: {note}")
+            for note in dataset_notes(wh, cache[request]):
+                say(f"    {spec.label}: {note}")
     if cluster is not None:
         return _bench_on_cluster(
             wh, specs, cluster, corpus=corpus, label_map=label_map, feature_set=feature_set,

@@ -153,6 +153,15 @@ def stale_version_note(wh: Warehouse, data: Dataset) -> str | None:
     )
 
 
+def dataset_notes(wh: Warehouse, data: Dataset) -> list[str]:
+    """What train and bench say of a dataset before any fit: its
+    :func:`sercap.evaluate.data_notes`, then the :func:`stale_version_note` of its set."""
+    from sercap.evaluate import data_notes
+
+    stale = stale_version_note(wh, data)
+    return [*data_notes(data), *([stale] if stale else [])]
+
+
 @dataclass
 class TunedParams:
     """What nested tuning stored for one (model, dataset): per-fold and final parameters."""

@@ -429,12 +429,10 @@ def train(
         f"{model}: {len(data)} utterances of {data.corpus} ({data.label_map}), "
         f"{len(set(data.folds))} folds ({data.protocol})"
     )
-    from sercap.evaluate import data_notes
-    from sercap.experiment import stale_version_note
+    from sercap.experiment import dataset_notes
 
-    for note in [*data_notes(data), stale_version_note(wh, data)]:
-        if note:
-            say(note)
+    for note in dataset_notes(wh, data):
+        say(note)
     kwargs = dict(
         params=dict(params or {}),
         seed=seed,

@@ -84,7 +84,8 @@ def describe_feature_set(wh: Warehouse | None, name: str) -> str:
     """A readable account of one set: parameters, versions, columns, storage, views (a set
     defined in code is described from its newest definition stored in ``wh``)."""
     fs = _defined(wh, name)
-    ok, bad = _stored(wh).get(fs.hash, (0, 0))
+    counts = _stored(wh)
+    ok, bad = counts.get(fs.hash, (0, 0))
     view = {"lld": "utterance_features", "opensmile": f"features_{name}", "image": "images"}
     lines = [
         f"{fs.name} ({fs.kind}), hash {fs.hash}",
@@ -112,7 +113,6 @@ def describe_feature_set(wh: Warehouse | None, name: str) -> str:
         f" (view {view[fs.kind] if name in ('default', 'mel') else _own_view(fs.kind, name)})",
         f"stored: {ok} utterances, {bad} with problems",
     ]
-    counts = _stored(wh)
     older = [  # other versions of the name that hold utterances (what train would read)
         (h, counts[h][0])
         for h in (catalog.feature_set_versions(wh, name) if wh is not None else [])
