@@ -109,6 +109,9 @@ def test_runs_under_another_protocol_are_left_out_and_counted(wh, tmp_path) -> N
     assert new in text and old not in text
     assert "Left out: 1 run(s) scored under another protocol" in text
     assert "1 under speaker-kfold-5" in text
+    # `runs` lists both, each with its folds (two svm rows under other folds read alike)
+    listed = dict(sercap.runs(wh).select("run_id", "protocol").iter_rows())
+    assert listed[old] == "speaker-kfold-5" and listed[new] != "speaker-kfold-5"
     # a rating run, and every classification run, under the old folds: all left out
     rating = sercap.train(wh, "svm", target="activation", progress=False).run_id
     wh.execute("UPDATE runs SET protocol = 'speaker-kfold-5'")

@@ -25,11 +25,12 @@ FROM runs r WHERE run_id = $id OR starts_with(run_id, $id) ORDER BY run_id;
 -- (columns: the pattern of a run that read only some of its set's columns; spk_norm 'mixed':
 -- an ensemble of members with and without speaker normalisation, all of them still stored,
 -- as sercap.format.mixed_norm says it; corpus 'a→b': a cross-corpus cell trained on a and
--- scored on b, which the filter on corpus b finds)
+-- scored on b, which the filter on corpus b finds; protocol: the folds it was scored on,
+-- so two runs of a corpus under folds an older sercap dealt otherwise do not read alike)
 SELECT run_id, model,
     CASE WHEN train_corpus IS NOT NULL AND train_corpus <> corpus
         THEN train_corpus || '→' || corpus ELSE corpus END AS corpus,
-    label_map, feature_set, columns,
+    label_map, protocol, feature_set, columns,
     CASE WHEN NOT speaker_norm THEN 'no'
         WHEN kind = 'ensemble' AND (SELECT count(*) = len(r.members) AND NOT bool_and(
             m.speaker_norm) FROM runs m WHERE list_contains(r.members, m.run_id)) THEN 'mixed'
