@@ -148,33 +148,26 @@ def write_report(
     run), per-class recall, fairness, UA against coverage, feature importance (``importance``:
     refits the newest tabular run's model per outer fold, or only the first
     ``importance_folds``; ``progress``: a bar over those refits), features, the corpus."""
-    from sercap._newfiles import NewFiles
+    from sercap._newfiles import write_all_or_nothing
     from sercap.data import feature_set_hash, resolve_corpus, resolve_label_map
-    from sercap.format import make_output_dir
 
     corpus = resolve_corpus(wh, corpus)
     label_map = resolve_label_map(wh, corpus, label_map)
     if feature_set is not None:  # named: an unknown or unextracted set is an error, not a note
         feature_set_hash(wh, feature_set)
-    # An interrupted report left new pictures beside the previous report.md, which then
-    # described them: it goes first, is written last, and what this call made goes on failure
-    # (the folder too, when this call made it).
-    made = NewFiles(out_dir)
-    make_output_dir(out_dir)  # after the names are checked: a refused report makes none
-    (out_dir / "report.md").unlink(missing_ok=True)
-    try:
-        return _write_report_files(
-            wh, out_dir, corpus, label_map, feature_set, importance, importance_folds, progress
-        )
-    except OSError as exc:  # a full disk: a write error names no file
-        made.remove()
-        raise SercapError(
-            f"{out_dir}: cannot write the report ({exc.strerror or exc}); nothing of it is "
-            "kept: free space (or choose another folder with --out) and run it again"
-        ) from exc
-    except BaseException:
-        made.remove()
-        raise
+    # Written into a folder of its own inside out_dir and moved into place once whole (after
+    # the names are checked: a refused report makes no folder). A full disk or a Ctrl-C
+    # half-way leaves an earlier report in out_dir as it was, its pictures included (they were
+    # overwritten in place, or report.md removed so that it described none of them).
+    written = write_all_or_nothing(
+        out_dir,
+        lambda folder: _write_report_files(
+            wh, folder, corpus, label_map, feature_set, importance, importance_folds, progress
+        ),
+        "the report",
+        "run it again (`--out` chooses the folder)",
+    )
+    return written["report"]
 
 
 def _write_report_files(
@@ -186,11 +179,12 @@ def _write_report_files(
     importance: bool,
     importance_folds: int | None,
     progress: bool = False,
-) -> Path:
-    """The body of :func:`write_report`, once its names are checked and its folder made."""
+) -> dict[str, Path]:
+    """The body of :func:`write_report`, once its names are checked: every file of the
+    report written into ``out_dir`` (a new folder), report.md last."""
     import warnings
 
-    from sercap.compare import table_markdown, write_bench_report
+    from sercap.compare import _write_bench_files, table_markdown
     from sercap.data import load_dataset
     from sercap.modality import modality_section
     from sercap.plots import boxplots_png, counts_png
@@ -213,7 +207,7 @@ def _write_report_files(
         from sercap.report_analysis import UNRANKED, analysis_sections, significance_marks
 
         table = bench_table(wh, best)
-        written = write_bench_report(wh, best, out_dir, corpus, table=table)
+        written = _write_bench_files(wh, best, out_dir, corpus, table)
         names = row_labels(table)  # as the results table names them: two svm rows differ
         marks = significance_marks(wh, best)
         # k: every run ranked against the best, those whose predictions could not be paired
@@ -339,8 +333,6 @@ def _write_report_files(
             "![minutes per speaker](corpus-minutes.png)",
             "",
         ]
-    path = out_dir / "report.md"
-    partial = out_dir / ".report.md.partial"
-    partial.write_text("\n".join(sections))
-    partial.replace(path)  # whole or not at all
-    return path
+    (out_dir / "report.md").write_text("\n".join(sections))
+    files = {p.name: p for p in sorted(out_dir.iterdir()) if p.name != "report.md"}
+    return {**files, "report": out_dir / "report.md"}  # moved last: it links the others

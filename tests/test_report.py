@@ -148,17 +148,24 @@ def test_a_disk_that_refuses_a_picture_is_one_line_and_leaves_no_half(
     assert message.startswith(f"{out}: cannot write the ")
     assert "(No space left on device)" in message and "\n" not in message
     assert not out.exists()  # what this call made is gone
-    if writer == "bench":  # into a folder an earlier bench wrote: left as it was
-        monkeypatch.undo()
-        write_bench_report(wh, ids, out, "toy")
-        before = {p.name: p.read_bytes() for p in out.iterdir()}
-        import sercap
+    # into a folder an earlier bench or report wrote: left as it was (the report removed its
+    # report.md first and overwrote the pictures in place)
+    import sercap
 
-        more = [*ids, sercap.train(wh, "rf", params={"n_estimators": 5}, progress=False).run_id]
-        monkeypatch.setattr(plots, "recall_png", full)  # comparison.png of 2 rows is drawn
-        with pytest.raises(SercapError, match="cannot write the tables and pictures"):
-            write_bench_report(wh, more, out, "toy")
-        assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    def write(run_ids):
+        if writer == "bench":
+            write_bench_report(wh, run_ids, out, "toy")
+        else:
+            write_report(wh, out, importance=False)
+
+    monkeypatch.undo()
+    write(ids)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    more = [*ids, sercap.train(wh, "rf", params={"n_estimators": 5}, progress=False).run_id]
+    monkeypatch.setattr(plots, "recall_png", full)  # comparison.png of 2 rows is drawn
+    with pytest.raises(SercapError, match=f"{out}: cannot write the "):
+        write(more)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
 def test_a_run_on_some_columns_is_its_own_row_and_says_so(wh, tmp_path) -> None:
@@ -340,11 +347,12 @@ def test_the_report_links_its_own_confusion_matrices_only(wh, tmp_path) -> None:
     assert "confusion-old_model" not in text
 
 
-def test_an_interrupted_report_leaves_no_report_md_describing_other_pictures(
+def test_an_interrupted_report_leaves_the_earlier_report_as_it_was(
     wh, tmp_path, monkeypatch
 ) -> None:
     """Ctrl-C half-way left the previous report.md beside new pictures it did not describe
-    (and, in a new folder, pictures without any report)."""
+    (and, in a new folder, pictures without any report); then report.md was removed first,
+    so an interrupted report lost the earlier one. The earlier report stays whole."""
     import sercap.report
 
     add_features(wh, add_corpus(wh, n_speakers=4, per_class=4))
@@ -352,16 +360,18 @@ def test_an_interrupted_report_leaves_no_report_md_describing_other_pictures(
     out = tmp_path / "report"
     out.mkdir()
     (out / "report.md").write_text("# the previous report\n")
+    (out / "comparison.png").write_bytes(b"the previous picture")
     (out / "notes.txt").write_text("mine")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
 
-    def interrupted(*args, **kwargs):
-        (out / "half.png").write_bytes(b"png")  # a picture made before the Ctrl-C
+    def interrupted(wh, folder, *args, **kwargs):
+        (folder / "comparison.png").write_bytes(b"png")  # a picture made before the Ctrl-C
         raise KeyboardInterrupt
 
     monkeypatch.setattr(sercap.report, "_write_report_files", interrupted)
     with pytest.raises(KeyboardInterrupt):
         write_report(wh, out, importance=False)
-    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     with pytest.raises(KeyboardInterrupt):  # a folder the call made goes with it
         write_report(wh, tmp_path / "new" / "report", importance=False)
     assert not (tmp_path / "new").exists()
