@@ -253,8 +253,8 @@ def compare_runs(
         ua=ua,
         macro_f1=macro_f1,
         mcnemar=analysis.mcnemar(y, pa, pb),
-        about_a=describe_run(wh, a.run_id),
-        about_b=describe_run(wh, b.run_id),
+        about_a=_describe(run_a),
+        about_b=_describe(run_b),
         ua_by_speaker=by_speaker,
         ua_by_utterance=by_utterance,
         protocols=protocols if protocols[0] != protocols[1] else None,
@@ -265,10 +265,15 @@ def describe_run(wh: Warehouse, run_id: str) -> str:
     """``svm on default (764a63bc), speaker-norm``: what a comparison must not leave out,
     the run's name as tables show it first (``svm nested-tuned``, ``svm columns /^mfcc_/``,
     ``svm (C=0.1)``: a tuned run read exactly as its default run)."""
-    from sercap.run_labels import display_name
     from sercap.store.runs import get_run
 
-    run = get_run(wh, run_id)
+    return _describe(get_run(wh, run_id))
+
+
+def _describe(run: dict) -> str:
+    """:func:`describe_run` of a run's stored record."""
+    from sercap.run_labels import display_name
+
     what = display_name(run) if run["model"] else str(run["kind"])
     if run["feature_set"]:
         what += f" on {run['feature_set']} ({str(run['feature_set_hash'] or '')[:8]})"
