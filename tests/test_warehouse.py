@@ -525,3 +525,29 @@ def test_the_demo_folder_is_not_taken_for_a_new_warehouse(tmp_path: Path) -> Non
     assert not (tmp_path / "demo" / "sercap.duckdb").exists()
     said = CliRunner().invoke(main, ["-w", str(tmp_path / "demo"), "runs"])
     assert said.exit_code == 1 and "but there is one in" in said.output, said.output
+
+
+@pytest.mark.parametrize("ending", ["error", "done"])
+def test_a_handle_another_process_kept_from_it_after_a_fit_takes_it_back_at_its_next_use(
+    tmp_path: Path, ending: str
+) -> None:
+    """train gives the write lock back while it fits. When another process held the
+    warehouse as the fit failed (or as it ended), the notebook's handle came back closed, a
+    close the user never called: the next cell said "the warehouse ... is closed"."""
+    wh = connect(tmp_path / "w")
+    reader = None
+    expected = ValueError if ending == "error" else SercapError
+    with pytest.raises(expected) as caught, wh.released(wait_s=0):
+        # a reader, as another process would hold it (DuckDB opens a file one way per
+        # process, so the writable open after the block fails here too)
+        reader = connect(tmp_path / "w", read_only=True)
+        if ending == "error":
+            raise ValueError("the fit diverged")
+    if ending == "done":
+        assert "could not be opened again" in str(caught.value)
+    assert not wh.closed
+    reader.close()
+    assert wh.scalar("SELECT count(*) FROM schema_info") > 0  # taken back, and writable
+    wh.execute("CREATE TABLE mine (x INTEGER)")
+    wh.close()
+    assert wh.closed

@@ -517,14 +517,18 @@ class Warehouse:
             yield  # (in a transaction: closing would roll back what the caller wrote)
             return
         self.close()
+        # Until it is taken back, a use of this handle takes it back itself: when another
+        # process holds the warehouse at the end of the block (a reader in another notebook),
+        # the handle is not left closed by a close the user never called.
+        self.con = _ReleasedConnection(self)  # type: ignore[assignment]
         try:
             yield
         except BaseException:  # a Ctrl-C: end now, never wait (up to an hour) for the lock
             with contextlib.suppress(SercapError):
-                self.con = connect(self.root, wait_s=0).con
+                self._take_back(wait_s=0)
             raise
         try:
-            self.con = connect(self.root, wait_s=wait_s).con
+            self._take_back(wait_s=wait_s)
         except SercapError as exc:
             raise SercapError(
                 f"{done} is done, but the warehouse could not be opened again to store it "
@@ -532,11 +536,17 @@ class Warehouse:
                 hint=hint,
             ) from exc
 
+    def _take_back(self, wait_s: float = 60.0) -> None:
+        """Open the catalog again after :meth:`released` (waiting up to ``wait_s`` for
+        another process, as any open does)."""
+        self.con = connect(self.root, wait_s=wait_s).con
+
     def close(self) -> None:
         """Close the catalog (again is fine); any later use is a one-line error."""
         if isinstance(self.con, _ClosedConnection):
             return
-        self.con.close()
+        if not isinstance(self.con, _ReleasedConnection):
+            self.con.close()
         if self.temporary or not (self.root / DB_FILENAME).is_file():
             again = 'its catalog was in memory: connect a new one with sercap.connect(":memory:")'
         else:
@@ -599,6 +609,19 @@ class _ClosedConnection:
 
     def __getattr__(self, name: str) -> Any:
         raise SercapError(f"the warehouse at {self._root} is closed; {self._again}")
+
+
+class _ReleasedConnection:
+    """A writable warehouse's ``con`` while :meth:`Warehouse.released` has given the lock
+    back, and after it when the catalog could not be taken back then (another process held
+    it): the next use opens it again, waiting for the other process as an open does."""
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self._warehouse = warehouse
+
+    def __getattr__(self, name: str) -> Any:
+        self._warehouse._take_back()
+        return getattr(self._warehouse.con, name)
 
 
 def _lock_holder(pid: str) -> str:
