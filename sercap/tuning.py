@@ -46,15 +46,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import optuna
-from optuna.storages.journal import JournalFileOpenLock
 from tqdm.auto import tqdm
 
+from sercap._lazy import import_apart
 from sercap.data import Dataset
 from sercap.errors import DivergedError, NotFoundError, SercapError, option
 from sercap.evaluate import cross_validate, inner_splits, outer_splits
 from sercap.store import Warehouse, layout
 from sercap.store import runs as store_runs
+
+import_apart("optuna")  # before `import optuna`: see import_apart
+
+import optuna  # noqa: E402
+from optuna.storages.journal import JournalFileOpenLock  # noqa: E402
 
 PRUNERS = ("median", "hyperband", "none")
 

@@ -1,4 +1,5 @@
-"""sercap._lazy: polars is imported on first use, and ``extract`` never uses it."""
+"""sercap._lazy: polars is imported on first use, and ``extract`` never uses it; optuna is
+imported on a thread of its own."""
 
 from __future__ import annotations
 
@@ -41,3 +42,26 @@ assert "polars" not in sys.modules, "polars was imported"
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300
     )
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_a_warehouse_whose_verb_imported_optuna_first_can_be_collected() -> None:
+    """optuna keeps the ModuleNotFoundError of its optional redis import, traceback and all;
+    its frames led back to the first train(wh) of a notebook, so that wh was never
+    collected: `del wh` released no lock, a `:memory:` warehouse's folder stayed."""
+    script = """if True:
+        import gc, sys, weakref
+        import sercap
+        from tests.helpers import add_corpus, add_features
+        assert "optuna" not in sys.modules
+        wh = sercap.connect(":memory:")
+        add_features(wh, add_corpus(wh, n_speakers=3, per_class=2))
+        sercap.train(wh, "svm", progress=False)  # the first import of optuna
+        assert "optuna" in sys.modules
+        root, ref = wh.root, weakref.ref(wh)
+        del wh
+        gc.collect()
+        print(ref() is None, root.exists())
+    """
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["True", "False"]  # collected, its folder removed
