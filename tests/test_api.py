@@ -1128,3 +1128,26 @@ def test_train_refuses_inputs_the_model_would_not_read(tmp_path) -> None:
     sercap.connect(tmp_path / "wh").close()
     cli = run("-w", tmp_path / "wh", "train", "svm", "--image-set", "mel")
     assert cli.exit_code != 0 and "does not apply to svm" in cli.output, cli.output
+
+
+def test_runs_gives_the_runs_figures_unrounded(wh) -> None:
+    """sercap.runs(wh) rounded UA, WA, macro-F1 and a rating run's CCC, r and MAE to four
+    decimals: a DataFrame to rank and join held display figures (runs tied below 5e-5, and
+    `== run.ua` never held). Tables still print four digits."""
+    from sercap.format import format_table
+    from tests.helpers import add_corpus, add_features
+    from tests.test_regression import add_ratings
+
+    utts = add_corpus(wh, n_speakers=3, per_class=3)
+    add_features(wh, utts)
+    add_ratings(wh, utts, "activation")
+    run = sercap.train(wh, "svm", progress=False)
+    rating = sercap.train(wh, "svm", target="activation", progress=False)
+    listed = sercap.runs(wh)
+    row = listed.filter(pl.col("run_id") == run.run_id).row(0, named=True)
+    assert (row["ua"], row["wa"], row["macro_f1"]) == (run.ua, run.wa, run.macro_f1)
+    stored = wh.query("SELECT ccc, mae FROM runs WHERE run_id = ?", [rating.run_id]).row(0)
+    rated = listed.filter(pl.col("run_id") == rating.run_id).row(0, named=True)
+    assert (rated["ccc"], rated["mae"]) == stored
+    shown = format_table(listed.select("ua", "ccc")).splitlines()[2:-1]  # tables: 4 digits
+    assert shown and all(len(cell.split(".")[-1]) <= 4 for r in shown for cell in r.split())

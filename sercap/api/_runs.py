@@ -470,10 +470,10 @@ def runs(wh: Warehouse, *, corpus: str | None = None, model: str | None = None) 
     polars.DataFrame
         One row per run: id, model, corpus, label map, ``protocol`` (the folds it was
         scored on: runs under different folds are not comparable), feature set, column
-        pattern, speaker normalisation (``spk_norm``: ``"yes"``, ``"no"``, or ``"mixed"`` for an
-        ensemble of both; ``get_run(wh, id).speaker_norm`` is the bool), UA, WA, macro-F1,
-        fit seconds, tuned, and ``started_at``, which holds when the run was *stored* (its
-        end, the time in its id).
+        pattern, speaker normalisation (``spk_norm``: ``"yes"``, ``"no"``, or ``"mixed"``
+        for an ensemble of both; ``get_run(wh, id).speaker_norm`` is the bool), UA, WA,
+        macro-F1 (unrounded: ``get_run``'s figures), fit seconds (to 0.1 s), tuned, and
+        ``started_at``, which holds when the run was *stored* (its end, the time in its id).
 
     Examples
     --------

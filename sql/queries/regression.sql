@@ -27,8 +27,7 @@ SELECT utt_id, fold, value, predicted FROM regression_predictions
 WHERE run_id = $run_id ORDER BY utt_id;
 
 -- name: regression_scores
-SELECT run_id, target, round(ccc, 4) AS ccc, round(pearson, 4) AS pearson,
-    round(mae, 4) AS mae
+SELECT run_id, target, ccc, pearson, mae  -- unrounded, as `runs` gives UA
 FROM runs WHERE list_contains($ids, run_id) AND target IS NOT NULL;
 
 -- name: newest_regression_runs

@@ -35,7 +35,7 @@ SELECT run_id, model,
         WHEN kind = 'ensemble' AND (SELECT count(*) = len(r.members) AND NOT bool_and(
             m.speaker_norm) FROM runs m WHERE list_contains(r.members, m.run_id)) THEN 'mixed'
         ELSE 'yes' END AS spk_norm,
-    round(ua, 4) AS ua, round(wa, 4) AS wa, round(macro_f1, 4) AS macro_f1,
+    ua, wa, macro_f1,  -- unrounded: a DataFrame to rank and join (tables print 4 digits)
     round(fit_s, 1) AS fit_s, tuned_from IS NOT NULL AS tuned,
     CASE WHEN kind = 'model' AND coalesce(params_json, '{}') <> '{}' THEN params_json END
         AS params,
@@ -50,8 +50,7 @@ SELECT run_id, model, corpus, label_map,
     CASE WHEN NOT speaker_norm THEN 'no'
         WHEN kind = 'ensemble' AND (SELECT count(*) = len(r.members) AND NOT bool_and(
             m.speaker_norm) FROM runs m WHERE list_contains(r.members, m.run_id)) THEN 'mixed'
-        ELSE 'yes' END AS spk_norm, round(ua, 4) AS ua,
-    round(wa, 4) AS wa, round(macro_f1, 4) AS macro_f1
+        ELSE 'yes' END AS spk_norm, ua, wa, macro_f1
 FROM runs r ORDER BY started_at DESC LIMIT $n;
 
 -- name: newest_per_configuration
