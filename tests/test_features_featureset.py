@@ -1,5 +1,6 @@
 """Feature sets as data: hashing, validation, the built-ins, and what the warehouse shows."""
 
+import copy
 import json
 
 import pytest
@@ -204,3 +205,18 @@ def test_a_mistyped_key_inside_a_group_is_refused() -> None:
     groups["logmel"].pop("nmels")
     groups["logmel"]["n_mels"] = 40
     assert fs.with_params(name="mel40", groups=groups).hash != fs.hash
+
+
+def test_a_variant_with_a_whole_number_for_a_decimal_parameter_is_the_same_set() -> None:
+    """with_params(hop_ms=10) beside the set's 10.0 (or a group's fmin=70 for 70.0) made
+    another hash: the same features computed and stored twice, under two versions."""
+    base = get_feature_set("default")
+    assert (
+        base.with_params(name="v", hop_ms=10).hash == base.with_params(name="v", hop_ms=10.0).hash
+    )
+    groups = copy.deepcopy(dict(base.params["groups"]))
+    whole = copy.deepcopy(groups)
+    whole["pitch"]["fmin"] = 70
+    assert base.with_params(name="v", groups=whole).hash == base.with_params(name="v").hash
+    assert base.with_params(name="v", n_fft=512.0).params["n_fft"] == 512
+    assert base.with_params(name="v", hop_ms=20).hash != base.with_params(name="v").hash

@@ -110,10 +110,32 @@ class FeatureSet:
         _refuse_unknown_group_keys(self, changes.get("groups"))
         name = self.name if name is None else name
         params = copy.deepcopy(dict(self.params))
-        params.update(changes)
+        params.update({key: _like(self.params[key], value) for key, value in changes.items()})
         variant = make_feature_set(name, self.kind, params, self.description)
         refuse_builtin_name(variant)
         return variant
+
+
+def _like(known: Any, given: Any) -> Any:
+    """``given`` as the type of the parameter it replaces where it is the same number:
+    ``hop_ms=10`` for the set's ``10.0`` (or ``n_fft=512.0`` for ``512``) made another hash,
+    so the same features were computed and stored twice under two versions. Groups are
+    matched key by key.
+
+    >>> _like(10.0, 10), _like(512, 512.0), _like(512, 512.5), _like(True, 1)
+    (10.0, 512, 512.5, 1)
+    >>> _like({"fmin": 70.0, "fmax": 450.0}, {"fmin": 75, "new": 1})
+    {'fmin': 75.0, 'new': 1}
+    """
+    if isinstance(known, bool) or isinstance(given, bool):
+        return given
+    if isinstance(known, float) and isinstance(given, int):
+        return float(given)
+    if isinstance(known, int) and isinstance(given, float) and given.is_integer():
+        return int(given)
+    if isinstance(known, Mapping) and isinstance(given, Mapping):
+        return {k: _like(known[k], v) if k in known else v for k, v in given.items()}
+    return given
 
 
 def _refuse_unknown_group_keys(fs: FeatureSet, groups: Any) -> None:
