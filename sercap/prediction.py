@@ -13,6 +13,7 @@ that turns a file's audio and words into the model's input.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from collections.abc import Callable, Mapping
@@ -322,7 +323,8 @@ def _final_model(
         params, seed=int(run["seed"] or 0), n_jobs=fit_jobs, device=fit_device, verbose=progress
     )
     _say_fitting(say, run, len(data))
-    model.fit(data.X, data.y, groups=data.validation_groups(), n_classes=data.n_classes)
+    with _released_for_the_fit(wh):
+        model.fit(data.X, data.y, groups=data.validation_groups(), n_classes=data.n_classes)
     feature_set = _input_definition(wh, data, request)
     meta = {
         "classes": data.classes,
@@ -341,6 +343,16 @@ def _final_model(
         model, data.classes, data.input_kind, feature_set, data.columns,
         training_range=value_range,
     )  # fmt: skip
+
+
+def _released_for_the_fit(wh: Warehouse) -> contextlib.AbstractContextManager[None]:
+    """The warehouse given back to other processes while a final model fits (minutes on an
+    IEMOCAP-sized corpus, in which `info`, `extract` and every other command gave up after
+    their minute's wait), as ``train`` gives it back during its folds' fits."""
+    return wh.released(
+        done="the final model's fit",
+        then="it is not stored: run predict again once the warehouse is free (it fits again)",
+    )
 
 
 def _say_fitting(say: Callable[[str], None] | None, run: dict, n: int) -> None:
@@ -422,7 +434,8 @@ def _final_regressor(
         params, seed=int(run["seed"] or 0), n_jobs=fit_jobs, device=fit_device, verbose=progress
     )
     _say_fitting(say, run, len(data))
-    model.fit(data.X, data.y, groups=data.validation_groups())
+    with _released_for_the_fit(wh):
+        model.fit(data.X, data.y, groups=data.validation_groups())
     feature_set = _stored_feature_set(wh, data.feature_set_hash)
     meta = {
         "target": run["target"],

@@ -796,3 +796,33 @@ def test_a_lost_final_model_is_fitted_again_on_its_runs_own_feature_set_version(
         # a version of a set of the other kind: the same line as without version=
         with pytest.raises(SercapError, match="'default' is an audio feature set"):
             load_for(wh, replace(data_request("cnn", image_set="default"), version="v1"))
+
+
+def test_the_final_models_fit_leaves_the_warehouse_to_other_processes(
+    trained, wavs, monkeypatch
+) -> None:
+    """The first predict with a run fits its final model (minutes on an IEMOCAP-sized
+    corpus) with the warehouse open writable: `info`, `extract` and every other command gave
+    up after their minute's wait. It gives the lock back while it fits, as train does."""
+    import sercap
+    from sercap.models.registry import get_model
+
+    wh_dir, _ = trained
+    wh = connect(wh_dir)
+    run = sercap.train(wh, "svm", params={"C": 0.5}, progress=False).run_id
+    cls = get_model("svm")
+    original, seen = cls.fit, []
+
+    def fit(self, *args, **kwargs):
+        # another process's open, as this process can make it: DuckDB opens a file one way
+        # per process, so a writable handle still open here makes this fail
+        reader = connect(wh_dir, read_only=True, wait_s=0)
+        seen.append(reader.scalar("SELECT count(*) FROM runs WHERE run_id = ?", [run]))
+        reader.close()
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "fit", fit)
+    predicted = predict_files(wh, run, [wavs["mono16k"]], progress=False)
+    assert seen == [1] and predicted[0].error is None
+    assert wh.scalar("SELECT count(*) FROM runs WHERE run_id = ?", [run]) == 1  # taken back
+    wh.close()
