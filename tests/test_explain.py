@@ -182,3 +182,32 @@ def test_the_refits_show_a_bar_over_the_folds(capsys) -> None:
     assert "importance refits" in capsys.readouterr().err
     outer_fold_importances(_data(), "svm", n_repeats=1)  # (off by default: the API's call)
     assert "importance refits" not in capsys.readouterr().err
+
+
+def test_the_refits_leave_the_warehouse_to_writers(tmp_path, monkeypatch) -> None:
+    """A report's importance refits (11 minutes on an IEMOCAP-sized corpus) held the
+    warehouse open read-only, and DuckDB lets no process write beside a reader: a `train`
+    or `extract` started meanwhile gave up after its minute's wait."""
+    import sercap
+    import sercap.explain as explain
+    from sercap.store import connect
+    from tests.helpers import add_corpus, add_features
+
+    wh = connect(tmp_path / "w")
+    add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
+    run = sercap.train(wh, "svm", progress=False).run_id
+    wh.close()
+    wh = connect(tmp_path / "w", read_only=True)
+    written = []
+
+    def refits(*args, **kwargs):
+        writer = connect(tmp_path / "w", wait_s=0)  # another process's write, meanwhile
+        writer.execute("CREATE TABLE meanwhile (x INTEGER)")
+        writer.close()
+        written.append(True)
+        return {}
+
+    monkeypatch.setattr(explain, "outer_fold_importances", refits)
+    assert explain.run_importances(wh, run) == {} and written
+    assert wh.read_only and wh.scalar("SELECT count(*) FROM runs") == 1
+    wh.close()

@@ -551,3 +551,18 @@ def test_a_handle_another_process_kept_from_it_after_a_fit_takes_it_back_at_its_
     wh.execute("CREATE TABLE mine (x INTEGER)")
     wh.close()
     assert wh.closed
+
+
+def test_a_read_only_handle_is_given_back_too_and_reopened_read_only(tmp_path: Path) -> None:
+    """A read-only handle keeps every writer out (DuckDB's rule): a report refitting models
+    for its importance charts made `train` and `extract` give up after their minute."""
+    connect(tmp_path / "w").close()
+    wh = connect(tmp_path / "w", read_only=True)
+    with wh.released():
+        writer = connect(tmp_path / "w", wait_s=0)  # fails while the reader holds it
+        writer.execute("CREATE TABLE written_meanwhile (x INTEGER)")
+        writer.close()
+    assert wh.read_only and wh.scalar("SELECT count(*) FROM written_meanwhile") == 0
+    with pytest.raises(Exception, match="read-only"):
+        wh.execute("CREATE TABLE not_here (x INTEGER)")
+    wh.close()

@@ -502,8 +502,11 @@ class Warehouse:
         and ``info`` give up after their minute's wait. Work that reads nothing from the
         warehouse (the folds' fits, after the data is loaded) runs in this block: the
         catalog is closed and opened again after it, waiting up to ``wait_s`` for another
-        writer (saying so, as any open does). In-memory and read-only warehouses stay open
-        (no lock to give back), and so does one in a :meth:`transaction`.
+        writer (saying so, as any open does). A read-only handle is given back too (while a
+        process reads, DuckDB lets none open the file for writing: a ``report`` refitting
+        models for its importance charts kept every writer out) and opened read-only again.
+        In-memory warehouses stay open (no lock to give back), and so do one in a
+        :meth:`transaction` and a connection :func:`sercap.sql` fenced.
 
         The new connection is this warehouse's, views and all; what a caller made on the old
         one for itself (a ``TEMP`` table or macro, a ``SET``) is gone after the block. When
@@ -513,7 +516,7 @@ class Warehouse:
         database = self.con.execute(
             "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
         ).fetchall()[0][0]
-        if self.read_only or self.temporary or not database or self._in_transaction:
+        if self.temporary or not database or self._in_transaction or self.sql_fence is not None:
             yield  # (in a transaction: closing would roll back what the caller wrote)
             return
         self.close()
@@ -539,7 +542,7 @@ class Warehouse:
     def _take_back(self, wait_s: float = 60.0) -> None:
         """Open the catalog again after :meth:`released` (waiting up to ``wait_s`` for
         another process, as any open does)."""
-        self.con = connect(self.root, wait_s=wait_s).con
+        self.con = connect(self.root, read_only=self.read_only, wait_s=wait_s).con
 
     def close(self) -> None:
         """Close the catalog (again is fine); any later use is a one-line error."""
@@ -612,7 +615,7 @@ class _ClosedConnection:
 
 
 class _ReleasedConnection:
-    """A writable warehouse's ``con`` while :meth:`Warehouse.released` has given the lock
+    """A warehouse's ``con`` while :meth:`Warehouse.released` has given the lock
     back, and after it when the catalog could not be taken back then (another process held
     it): the next use opens it again, waiting for the other process as an open does."""
 
