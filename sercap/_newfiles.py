@@ -88,6 +88,12 @@ def write_all_or_nothing(
     made = NewFiles(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file in the way, no permission: not a disk to free
+        made.remove()
+        raise SercapError(
+            f"{out_dir}: cannot create the folder for {what} ({exc.strerror or exc})"
+        ) from exc
+    try:
         staging = Path(tempfile.mkdtemp(prefix=".sercap-", dir=out_dir))
         try:
             written = write(staging)

@@ -561,7 +561,7 @@ def test_api_errors_are_of_the_documented_kind(tmp_path) -> None:
     for bad in ({"level": 1.5}, {"n_boot": 0}):
         with pytest.raises(sercap.BadParameterError):
             sercap.compare_runs(wh, a.run_id, b.run_id, **bad)
-    with pytest.raises(sercap.SercapError, match="cannot create the report folder"):
+    with pytest.raises(sercap.SercapError, match="cannot create the folder for the report"):
         sercap.write_report(wh, tmp_path / "wh" / "sercap.duckdb" / "x", importance=False)
     # the runs train returns are what a notebook passes on (DuckDB's NotImplementedException)
     both = sercap.ensemble_runs(wh, [a, b])
