@@ -633,16 +633,26 @@ def test_a_say_that_raises_leaves_the_callers_warehouse_open(tmp_path) -> None:
     wh.close()
 
 
-def test_tune_says_a_line_as_each_study_ends(tmp_path) -> None:
+def test_tune_says_a_line_as_each_trial_and_study_ends(tmp_path) -> None:
     """In a log file (no progress bar) a tuning of many studies printed its header and then
-    nothing until the end; each study now ends with a line of its trials and inner score."""
+    nothing until the end; each study now ends with a line of its trials and inner score.
+    At IEMOCAP's size a study took a quarter of an hour, with nothing in the log until it
+    ended: each trial gets a line too."""
     import sercap
 
     wh = connect(tmp_path / "wh")
     add_features(wh, add_corpus(wh, n_speakers=3, per_class=3))
     notes: list[str] = []
     sercap.tune(wh, "svm", trials=2, pruner="none", progress=False, say=notes.append)
-    studies = [n.strip() for n in notes[1:]]
+    trials = [n.strip() for n in notes[1:] if n.startswith("    ")]
+    assert [n.split(":")[0] for n in trials[:3]] == [
+        "fold=01 trial 0 (the defaults)", "fold=01 trial 1", "fold=02 trial 0 (the defaults)"
+    ], notes  # fmt: skip
+    assert len(trials) == 8 and all(
+        re.fullmatch(r"\S+ trial \d( \(the defaults\))?: inner UA [01]\.\d{3} \(\d+\.\d s\)", t)
+        for t in trials
+    ), trials
+    studies = [n.strip() for n in notes[1:] if not n.startswith("    ")]
     assert [n.split(":")[0] for n in studies] == [
         "fold=01", "fold=02", "fold=03", "final"
     ], notes  # fmt: skip

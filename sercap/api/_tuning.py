@@ -364,7 +364,7 @@ def tune(
     _check_counts(trials=trials, jobs=jobs)
     _check_counts(minimum=2, inner_folds=inner_folds)
     from sercap.experiment import refuse_unused_inputs
-    from sercap.tuning import PRUNERS, run_nested, store_nested, study_line
+    from sercap.tuning import PRUNERS, run_nested, store_nested, study_line, trial_line
 
     # what train refuses, before trials are spent (and `train --tuned` refused it after)
     refuse_unused_inputs(model, feature_set=feature_set, image_set=image_set, device=device)
@@ -476,6 +476,13 @@ def tune(
                     f"  {study_line(each.removeprefix(name + '/'), done)}"
                 ),
                 fingerprint=fingerprint,
+                # a line per trial where no bar shows (a log file): minutes per trial at
+                # IEMOCAP's size, a quarter of an hour per study
+                on_trial=None
+                if _bars(progress)
+                else lambda each, study, trial: say(
+                    f"    {trial_line(each.removeprefix(name + '/'), study, trial)}"
+                ),
             )
     except Exception as exc:
         from sercap.tuning import storage_failure, storage_write_failure
