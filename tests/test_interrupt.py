@@ -24,7 +24,10 @@ def test_a_ctrl_c_inside_a_model_import_waits_for_the_import_to_finish(tmp_path:
     )
     script = textwrap.dedent(
         """
-        import sys
+        import signal, sys
+        # Python's own Ctrl-C handler, whatever the caller left: a shell's background job
+        # starts with SIGINT ignored, and an ignored Ctrl-C is rightly not raised
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         from sercap._interrupt import import_whole
         try:
             import_whole("slow_model")
