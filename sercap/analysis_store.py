@@ -242,9 +242,9 @@ def compare_runs(
     macro_f1, _, _ = analysis.speakers_and_utterances(y, pa, pb, speakers, metric="macro_f1", **kw)
     from sercap.store.runs import get_run
 
-    run_a, run_b = get_run(wh, a.run_id), get_run(wh, b.run_id)
-    protocols = (str(run_a["protocol"]), str(run_b["protocol"]))
-    if run_a.get("cross_matrix") or run_b.get("cross_matrix"):  # other folds by design,
+    record_a, record_b = get_run(wh, a.run_id), get_run(wh, b.run_id)
+    protocols = (str(record_a["protocol"]), str(record_b["protocol"]))
+    if record_a.get("cross_matrix") or record_b.get("cross_matrix"):  # other folds by design,
         protocols = (protocols[0], protocols[0])  # and describe_run says "cross-corpus"
     return RunComparison(
         run_a=a.run_id,
@@ -253,8 +253,8 @@ def compare_runs(
         ua=ua,
         macro_f1=macro_f1,
         mcnemar=analysis.mcnemar(y, pa, pb),
-        about_a=_describe(run_a),
-        about_b=_describe(run_b),
+        about_a=_describe(record_a),
+        about_b=_describe(record_b),
         ua_by_speaker=by_speaker,
         ua_by_utterance=by_utterance,
         protocols=protocols if protocols[0] != protocols[1] else None,

@@ -334,7 +334,7 @@ def _write_parquet(frames: Iterable[pl.DataFrame], path: Path) -> int:
                 continue
             pending.append(frame)
             rows += frame.height
-            held += frame.estimated_size()
+            held += int(frame.estimated_size())
             if sum(f.height for f in pending) >= ROW_GROUP_ROWS or held >= ROW_GROUP_BYTES:
                 flush()
         if pending or writer is None:
