@@ -220,3 +220,9 @@ def test_a_variant_with_a_whole_number_for_a_decimal_parameter_is_the_same_set()
     assert base.with_params(name="v", groups=whole).hash == base.with_params(name="v").hash
     assert base.with_params(name="v", n_fft=512.0).params["n_fft"] == 512
     assert base.with_params(name="v", hop_ms=20).hash != base.with_params(name="v").hash
+    edges = copy.deepcopy(groups)  # a list's items too (a review: np.linspace(...).tolist())
+    edges["bands"]["edges_hz"] = [float(e) for e in groups["bands"]["edges_hz"]]
+    assert base.with_params(name="v", groups=edges).hash == base.with_params(name="v").hash
+    import numpy as np
+
+    assert base.with_params(name="v", n_fft=np.int64(512)).hash == base.with_params(name="v").hash

@@ -449,8 +449,8 @@ def tune(
         done=f"tuning {label}",
         then="its trials are kept in the study storage",
         hint=f"once the warehouse is free, run the same tuning with {option('top_up')}True: "
-        "it records them without new trials (in Python, on a new sercap.connect: this wh is "
-        "closed)",
+        "it records them without new trials (in Python, this wh takes the warehouse back at "
+        "its next use)",
     )
     try:
         with released:

@@ -126,9 +126,15 @@ def _like(known: Any, given: Any) -> Any:
     (10.0, 512, 512.5, 1)
     >>> _like({"fmin": 70.0, "fmax": 450.0}, {"fmin": 75, "new": 1})
     {'fmin': 75.0, 'new': 1}
+    >>> _like([0, 250, 650], [0.0, 250, 650.0, 1000.0])  # list items too (band edges)
+    [0, 250, 650, 1000]
     """
+    if getattr(given, "ndim", None) == 0 and type(given).__module__ == "numpy":
+        given = given.item()  # np.int64(512): json could not write it
     if isinstance(known, bool) or isinstance(given, bool):
         return given
+    if isinstance(known, list) and isinstance(given, list) and known:
+        return [_like(known[min(i, len(known) - 1)], v) for i, v in enumerate(given)]
     if isinstance(known, float) and isinstance(given, int):
         return float(given)
     if isinstance(known, int) and isinstance(given, float) and given.is_integer():
