@@ -44,3 +44,31 @@ def test_a_ctrl_c_inside_a_model_import_waits_for_the_import_to_finish(tmp_path:
         env={"PYTHONPATH": f"{tmp_path}:{Path(__file__).parents[1]}", "PATH": "/usr/bin:/bin"},
     )
     assert done.stdout.split() == ["interrupted", "whole"], done.stdout + done.stderr
+
+
+def test_every_verb_imports_polars_whole() -> None:
+    """A notebook's Stop 0.1 s into the first sercap.train left polars half-initialised
+    ("module 'polars' has no attribute 'Series'") for the rest of the session: a verb
+    imports it whole first, holding a Ctrl-C until the import is done."""
+    script = textwrap.dedent(
+        """
+        import sys
+        import sercap
+        import sercap._interrupt as interrupt
+        asked = []
+        whole = interrupt.import_whole
+        interrupt.import_whole = lambda name: asked.append(name) or whole(name)
+        wh = sercap.connect(":memory:")
+        before = "polars" in sys.modules
+        sercap.runs(wh)
+        print(before, asked[:1])
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).parents[1],
+    )
+    assert done.stdout.split() == ["False", "['polars']"], done.stdout + done.stderr

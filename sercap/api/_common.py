@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sercap import _interrupt
 from sercap._interrupt import is_interrupt
 from sercap.errors import BadParameterError, SercapError
 
@@ -59,6 +60,10 @@ def _takes_warehouse(func: Callable[..., Any]) -> Callable[..., Any]:
                 f"sercap.{func.__name__}: the first argument is an open warehouse "
                 f"(wh = sercap.connect(PATH)), not {type(wh).__name__} {shown}"
             )
+        # every verb reads or returns polars: imported whole, a Ctrl-C held until it is
+        # done (a notebook's Stop in the first train's import left polars half-initialised,
+        # "module 'polars' has no attribute 'Series'", until the kernel restarted)
+        _interrupt.import_whole("polars")
         if wh is not None:  # a result left part-read (a `break`) blocks every query
             wh.release()
             if not wh.closed:
