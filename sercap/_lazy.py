@@ -19,7 +19,9 @@ class _Polars:
     __slots__ = ()
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(importlib.import_module("polars"), name)
+        from sercap._interrupt import import_whole  # a Ctrl-C waits for the whole import
+
+        return getattr(import_whole("polars"), name)
 
     def __repr__(self) -> str:
         return "<polars, imported on first use>"
