@@ -14,14 +14,14 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from sercap._interrupt import import_whole
+
 
 class _Polars:
     __slots__ = ()
 
     def __getattr__(self, name: str) -> Any:
-        from sercap._interrupt import import_whole  # a Ctrl-C waits for the whole import
-
-        return getattr(import_whole("polars"), name)
+        return getattr(import_whole("polars"), name)  # a Ctrl-C waits for the whole import
 
     def __repr__(self) -> str:
         return "<polars, imported on first use>"

@@ -337,24 +337,24 @@ def write_bench_report(
 
     return write_all_or_nothing(
         out_dir,
-        lambda folder: _write_bench_files(wh, run_ids, folder, corpus, table),
+        lambda folder: write_bench_files(wh, run_ids, folder, corpus, table),
         "the tables and pictures (the runs are stored)",
         again,
     )
 
 
-def _write_bench_files(
+def write_bench_files(
     wh: Warehouse,
     run_ids: Sequence[str],
     out_dir: Path,
     corpus: str | None,
     table: pl.DataFrame | None,
 ) -> dict[str, Path]:
-    """The body of :func:`write_bench_report`."""
+    """The files of :func:`write_bench_report`, written straight into ``out_dir`` (an
+    existing folder; the report writes them into its own staging folder)."""
     from sercap.plots import comparison_png, confusion_png, recall_png
 
     table = bench_table(wh, run_ids) if table is None else table
-    out_dir.mkdir(parents=True, exist_ok=True)
     # every run's classes, the first run's first: a text run of a corpus where one emotion
     # has no transcripts has a class fewer than its audio runs (its matrix was drawn with
     # the audio run's classes, and the bench ended in an IndexError after fitting)

@@ -313,10 +313,10 @@ def _write_parquet(frames: Iterable[pl.DataFrame], path: Path) -> int:
 
     writer = None
     pending: list[pl.DataFrame] = []
-    rows = held = 0  # held: the pending frames' bytes
+    rows = pending_rows = held = 0  # held: the pending frames' bytes
 
     def flush() -> None:
-        nonlocal writer, held
+        nonlocal writer, pending_rows, held
         table = pl.concat(pending, how="vertical").to_arrow()
         if writer is None:  # (dictionaries for text only: on floats they tripled the time)
             kinds = (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view)
@@ -326,7 +326,7 @@ def _write_parquet(frames: Iterable[pl.DataFrame], path: Path) -> int:
             )
         writer.write_table(table)
         pending.clear()
-        held = 0
+        pending_rows = held = 0
 
     try:
         for frame in frames:
@@ -334,8 +334,9 @@ def _write_parquet(frames: Iterable[pl.DataFrame], path: Path) -> int:
                 continue
             pending.append(frame)
             rows += frame.height
+            pending_rows += frame.height
             held += int(frame.estimated_size())
-            if sum(f.height for f in pending) >= ROW_GROUP_ROWS or held >= ROW_GROUP_BYTES:
+            if pending_rows >= ROW_GROUP_ROWS or held >= ROW_GROUP_BYTES:
                 flush()
         if pending or writer is None:
             if not pending:

@@ -184,7 +184,7 @@ def _write_report_files(
     report written into ``out_dir`` (a new folder), report.md last."""
     import warnings
 
-    from sercap.compare import _write_bench_files, table_markdown
+    from sercap.compare import table_markdown, write_bench_files
     from sercap.data import load_dataset
     from sercap.modality import modality_section
     from sercap.plots import boxplots_png, counts_png
@@ -207,7 +207,7 @@ def _write_report_files(
         from sercap.report_analysis import UNRANKED, analysis_sections, significance_marks
 
         table = bench_table(wh, best)
-        written = _write_bench_files(wh, best, out_dir, corpus, table)
+        written = write_bench_files(wh, best, out_dir, corpus, table)
         names = row_labels(table)  # as the results table names them: two svm rows differ
         marks = significance_marks(wh, best)
         # k: every run ranked against the best, those whose predictions could not be paired

@@ -148,7 +148,6 @@ def coverage_section(
 #: Test utterances per fold the report's importance permutes at most: every family and
 #: repeat predicts them again (EmoDB's folds hold about 50; IEMOCAP's about 1,200).
 IMPORTANCE_ROWS = 300
-TABULAR = "sercap.models.tabular"  # the classical models' module (the trees vote's too)
 
 
 def importance_run(wh: Warehouse, run_ids: Sequence[str]) -> str | None:
@@ -168,9 +167,13 @@ def importance_run(wh: Warehouse, run_ids: Sequence[str]) -> str | None:
         except SercapError:
             continue
         if cls.input_kind == "tabular":
-            cheap = 2 if issubclass(cls, TabularModel) else int(cls.__module__ == TABULAR)
-            candidates.append((cheap, run["started_at"], run["run_id"]))
-    return max(candidates)[2] if candidates else None
+            # a single classical model, then the trees vote (in the same module), then a net
+            single, classical = (
+                issubclass(cls, TabularModel),
+                cls.__module__ == TabularModel.__module__,
+            )
+            candidates.append((single, classical, run["started_at"], run["run_id"]))
+    return max(candidates)[-1] if candidates else None
 
 
 def importance_section(

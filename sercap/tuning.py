@@ -546,6 +546,11 @@ def final_study_name(base: str) -> str:
     return f"{base}/final"
 
 
+def _metric_name(study: optuna.Study) -> str:
+    """``UA``, or ``CCC`` for a study tuned for a rating, as the lines and tables name it."""
+    return str(study.user_attrs.get("metric", "ua")).upper()
+
+
 def trial_line(name: str, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> str:
     """One line on a trial as it ends: what a log file shows of a tuning where no bar is
     drawn (on an IEMOCAP-sized corpus a study takes a quarter of an hour, and a log held
@@ -558,7 +563,7 @@ def trial_line(name: str, study: optuna.Study, trial: optuna.trial.FrozenTrial) 
     >>> trial_line("svm/fold=03", s, s.trials[0]).split(" (")[0]
     'svm/fold=03 trial 0: inner UA 0.500'
     """
-    metric = str(study.user_attrs.get("metric", "ua")).upper()
+    metric = _metric_name(study)
     if trial.state == optuna.trial.TrialState.COMPLETE and trial.value is not None:
         what = f"inner {metric} {trial.value:.3f}"
     else:
@@ -593,7 +598,7 @@ def study_line(name: str, study: optuna.Study) -> str:
     extra = ", ".join(f"{n} {what}" for n, what in parts if n) if complete < len(trials) else ""
     line = f"{name}: {len(trials)} trial{'s' if len(trials) != 1 else ''}"
     line += f" ({extra})" if extra else ""
-    metric = str(study.user_attrs.get("metric", "ua")).upper()
+    metric = _metric_name(study)
     try:
         best = study.best_trial
     except ValueError:  # no completed trial
@@ -1402,7 +1407,7 @@ def summarise(study: optuna.Study) -> StudySummary:
         best_params=dict(best.user_attrs.get("model_params", best.params)),
         importances=dict(importances),
         history=history,
-        metric=str(study.user_attrs.get("metric", "ua")).upper(),
+        metric=_metric_name(study),
     )
 
 
