@@ -44,6 +44,28 @@ assert "polars" not in sys.modules, "polars was imported"
     assert out.returncode == 0, out.stderr[-2000:]
 
 
+def test_the_extract_command_never_imports_polars(tmp_path) -> None:
+    """The command checks the warehouse for damage before it extracts; that check, an API
+    verb, imported polars whole (a tenth of a second of every `sercap extract`)."""
+    import sercap
+
+    manifest = make_corpus(tmp_path / "corpus")
+    with sercap.connect(tmp_path / "wh") as wh:
+        sercap.ingest(wh, "manifest", manifest, name="toy")
+    code = f"""
+import sys
+from click.testing import CliRunner
+from sercap.cli import main
+result = CliRunner().invoke(main, ["-w", {str(tmp_path / "wh")!r}, "extract", "--jobs", "1"])
+assert result.exit_code == 0, result.output
+assert "polars" not in sys.modules, "polars was imported"
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
 def test_a_warehouse_whose_verb_imported_optuna_first_can_be_collected() -> None:
     """optuna keeps the ModuleNotFoundError of its optional redis import, traceback and all;
     its frames led back to the first train(wh) of a notebook, so that wh was never

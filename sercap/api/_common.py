@@ -41,15 +41,21 @@ def _cluster(cluster: Any) -> Any:
     return resolve_spec(cluster)
 
 
-#: Verbs that never build a DataFrame (see :func:`_takes_warehouse`).
-_WITHOUT_POLARS = frozenset({"extract"})
-
-
-def _takes_warehouse(func: Callable[..., Any]) -> Callable[..., Any]:
+def _takes_warehouse(
+    func: Callable[..., Any] | None = None, *, polars: bool = True
+) -> Callable[..., Any]:
     """A verb's first argument is an open warehouse: anything else (a path, a string) is one
     line naming the call, not an ``AttributeError`` from deep inside it. ``None`` passes
-    where the verb takes it (``wh: Warehouse | None``)."""
+    where the verb takes it (``wh: Warehouse | None``).
+
+    ``@_takes_warehouse(polars=False)`` marks a verb that never builds a DataFrame
+    (``extract``, and the checks every writing command runs before it): it leaves polars
+    unimported, a tenth to a quarter of a second of each ``sercap extract``.
+    """
     import functools
+
+    if func is None:
+        return functools.partial(_takes_warehouse, polars=polars)
 
     optional = "None" in str(func.__annotations__.get("wh", ""))
 
@@ -66,9 +72,8 @@ def _takes_warehouse(func: Callable[..., Any]) -> Callable[..., Any]:
             )
         # the verbs that read or return polars import it whole, a Ctrl-C held until it is
         # done (a notebook's Stop in the first train's import left polars half-initialised,
-        # "module 'polars' has no attribute 'Series'", until the kernel restarted); extract
-        # builds no DataFrame and never imports it (a quarter of a second of each extract)
-        if func.__name__ not in _WITHOUT_POLARS:
+        # "module 'polars' has no attribute 'Series'", until the kernel restarted)
+        if polars:
             _interrupt.import_whole("polars")
         if wh is not None:  # a result left part-read (a `break`) blocks every query
             wh.release()

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # only for annotations: the heavy modules load when a verb ru
     from sercap.store import Warehouse
 
 
-@_takes_warehouse
+@_takes_warehouse(polars=False)
 def extract(
     wh: Warehouse,
     feature_set: str | FeatureSet = "default",

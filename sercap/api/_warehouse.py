@@ -116,7 +116,7 @@ def warehouse_exists(path: PathLike) -> bool:
     return (Path(path).expanduser() / DB_FILENAME).exists()
 
 
-@_takes_warehouse
+@_takes_warehouse(polars=False)
 def stale_audio(wh: Warehouse) -> str | None:
     """One line about stored features of audio whose file has changed since, or None.
 
@@ -146,7 +146,7 @@ def stale_audio(wh: Warehouse) -> str | None:
     return stale_audio_line(wh)
 
 
-@_takes_warehouse
+@_takes_warehouse(polars=False)
 def damage(wh: Warehouse) -> str | None:
     """One line about registered parts found missing or damaged at open, or None.
 
