@@ -375,8 +375,12 @@ def write_bench_files(
         label = labels[r["run_id"]]
         slug = _slug(label)
         own = list(r["classes"])
+        where = ", ".join(str(v) for v in (corpus, r.get("protocol")) if v)
         png = confusion_png(
-            cm, own, f"{label}: UA {r['ua']:.3f}", out_dir / f"confusion-{slug}.png"
+            cm,
+            own,
+            f"{label}: UA {r['ua']:.3f}\nrun {r['run_id']}" + (f", {where}" if where else ""),
+            out_dir / f"confusion-{slug}.png",
         )
         written[f"confusion-{slug}"] = png
         pictures.append(f"![confusion {md_cell(label)}]({png.name})")

@@ -424,15 +424,22 @@ def _flatten(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def format_confusion(confusion: list[list[int]], classes: list[str]) -> str:
-    """A confusion matrix as text: rows are true classes, columns predictions."""
+    """A confusion matrix as text: rows are true classes, columns predictions.
+
+    >>> print(format_confusion([[3, 1], [0, 2]], ["irritation", "amusement_long"]))
+    true\\pred           irritation amusement_long  recall
+    irritation                   3              1   0.750
+    amusement_long               0              2   1.000
+    """
     width = max(5, *(len(c) for c in classes), *(len(str(v)) for r in confusion for v in r))
-    head = "true\\pred".ljust(10) + "".join(c.rjust(width + 1) for c in classes) + "  recall"
+    first = max(10, *(len(c) + 1 for c in classes))  # (ljust(10): longer names shifted rows)
+    head = "true\\pred".ljust(first) + "".join(c.rjust(width + 1) for c in classes) + "  recall"
     lines = [head]
     for name, row in zip(classes, confusion, strict=True):
         total = sum(row)
         recall = row[classes.index(name)] / total if total else 0.0
         cells = "".join(str(v).rjust(width + 1) for v in row)
-        lines.append(f"{name.ljust(10)}{cells}  {recall:6.3f}")
+        lines.append(f"{name.ljust(first)}{cells}  {recall:6.3f}")
     return "\n".join(lines)
 
 

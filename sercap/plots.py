@@ -33,12 +33,33 @@ def save_png(fig, path: Path) -> Path:
     return path
 
 
+#: Inches a tick label's character takes at matplotlib's default 10-point font.
+_CHAR_IN = 0.075
+
+
+def _class_labels(ax, positions, labels: Sequence[str], spacing_in: float, axis: str = "x"):
+    """Tick labels that stay readable: slanted when the longest would not fit in the
+    ``spacing_in`` inches between ticks (ten emotion words ran together into one smear)."""
+    labels = list(labels)
+    crowded = axis == "x" and max((len(c) for c in labels), default=0) * _CHAR_IN > spacing_in
+    if crowded:
+        ax.set_xticks(positions, labels, rotation=45, ha="right", rotation_mode="anchor")
+    elif axis == "x":
+        ax.set_xticks(positions, labels)
+    else:
+        ax.set_yticks(positions, labels)
+
+
 def confusion_png(confusion: Sequence[Sequence[int]], classes: Sequence[str], title: str,
                   path: Path) -> Path:  # fmt: skip
-    """Row-normalised confusion matrix (recall per true class) with the counts in each cell."""
+    """Row-normalised confusion matrix (recall per true class) with the counts in each cell.
+
+    ``title`` says which run it is (a bench and a report draw the same matrix of the same
+    run, and an earlier bench's picture may lie beside them); ``n`` is added to it."""
     cm = np.asarray(confusion, dtype=float)
     rates = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     size = 1.2 + 0.6 * len(classes)
+    title = f"{title} (n = {int(cm.sum())})"
     fig = figure(figsize=(size + 1, size))
     ax = fig.subplots()
     image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
@@ -47,9 +68,10 @@ def confusion_png(confusion: Sequence[Sequence[int]], classes: Sequence[str], ti
             color = "white" if rates[i, j] > 0.55 else "black"
             ax.text(j, i, f"{rates[i, j]:.2f}\n({int(cm[i, j])})", ha="center", va="center",
                     fontsize=8, color=color)  # fmt: skip
-    ax.set_xticks(range(len(classes)), classes)
+    _class_labels(ax, range(len(classes)), classes, 0.6)
     ax.set_yticks(range(len(classes)), classes)
-    ax.set(xlabel="predicted", ylabel="true", title=title)
+    ax.set(xlabel="predicted", ylabel="true")
+    ax.set_title(title, fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.046, label="share of true class")
     return save_png(fig, path)
 
@@ -82,20 +104,21 @@ def recall_png(recalls: dict[str, Sequence[float]], classes: Sequence[str], path
                 color = "white" if values[i, j] > 0.55 else "black"
                 ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=7,
                         color=color)  # fmt: skip
-        ax.set_xticks(range(len(classes)), classes)
+        _class_labels(ax, range(len(classes)), classes, 0.9)
         ax.set_yticks(range(len(models)), models, fontsize=8)
         ax.set(title=f"per-class recall (out-of-fold; chance {1 / len(classes):.2f})")
         fig.colorbar(image, ax=ax, fraction=0.046, label="recall")
         return save_png(fig, path)
     width = 0.8 / max(len(models), 1)
-    fig = figure(figsize=(max(6, 1.1 * len(classes) * max(1, len(models) / 3)), 4.6))
+    fig_width = max(6, 1.1 * len(classes) * max(1, len(models) / 3))
+    fig = figure(figsize=(fig_width, 4.6))
     ax = fig.subplots()
     x = np.arange(len(classes))
     for k, (model, color) in enumerate(zip(models, _run_colors(len(models)), strict=True)):
         offset = (k - (len(models) - 1) / 2) * width
         ax.bar(x + offset, recalls[model], width, label=model, color=color)
     ax.axhline(1 / len(classes), color="grey", linestyle="--", linewidth=1, label="chance")
-    ax.set_xticks(x, classes)
+    _class_labels(ax, x, classes, 0.8 * fig_width / max(len(classes), 1))
     ax.set(ylabel="recall", ylim=(0, 1), title="per-class recall (out-of-fold)")
     # below the axes: inside, the legend sat on the bars that reach 1
     ax.legend(fontsize=8, ncol=min(len(models) + 1, 4), loc="upper center",
@@ -147,8 +170,9 @@ def comparison_png(rows: Sequence[dict], path: Path, n_classes: int | None = Non
     return save_png(fig, path)
 
 
-def boxplots_png(values: dict[str, dict[str, np.ndarray]], path: Path) -> Path:
-    """One panel per feature: its distribution in each class."""
+def boxplots_png(values: dict[str, dict[str, np.ndarray]], path: Path, title: str = "") -> Path:
+    """One panel per feature: its distribution in each class (boxes at the quartiles,
+    whiskers at 1.5 IQR; the points beyond them are not drawn, and the title says so)."""
     features = list(values)
     cols = min(3, len(features))
     rows = int(np.ceil(len(features) / cols))
@@ -157,10 +181,16 @@ def boxplots_png(values: dict[str, dict[str, np.ndarray]], path: Path) -> Path:
     for ax, feature in zip(axes.flat, features, strict=False):
         per_class = values[feature]
         data = [v[np.isfinite(v)] for v in per_class.values()]
-        ax.boxplot(data, tick_labels=list(per_class), showfliers=False)
+        ax.boxplot(data, showfliers=False)
+        _class_labels(ax, range(1, len(per_class) + 1), list(per_class), 3.4 / len(per_class))
         ax.set_title(feature, fontsize=9)
     for ax in list(axes.flat)[len(features) :]:
         ax.set_axis_off()
+    fig.suptitle(
+        (title + "\n" if title else "")
+        + "boxes: quartiles; whiskers: 1.5 IQR; points beyond them not drawn",
+        fontsize=9,
+    )
     return save_png(fig, path)
 
 
@@ -177,8 +207,15 @@ def counts_png(table: dict[str, dict[str, float]], title: str, ylabel: str, path
         bottom += heights
     ax.set(title=title, ylabel=ylabel)
     ax.tick_params(axis="x", rotation=45)
-    ax.legend(fontsize=8, ncol=min(len(classes), 7))
+    # beside the axes: inside, seven columns of it covered the tallest bar on EmoDB, and ten
+    # longer class names pushed the bars into a sliver at the right edge
+    ax.legend(fontsize=8, ncol=1 + len(classes) // 16, loc="upper left",
+              bbox_to_anchor=(1.01, 1.0), title="class", title_fontsize=8)  # fmt: skip
     return save_png(fig, path)
+
+
+#: Fewest predictions a point of the coverage curve may rest on (the demo's 10% was 3).
+MIN_KEPT = 20
 
 
 def coverage_png(curves: dict[str, dict[str, Sequence[float]]], path: Path,
@@ -187,18 +224,29 @@ def coverage_png(curves: dict[str, dict[str, Sequence[float]]], path: Path,
     (one entry per run) beside the axes.
 
     ``curves`` maps a run's label to the columns of :func:`sercap.analysis.coverage_curve`
-    (``coverage``, ``ua``, ``accuracy``), e.g. ``{"svm": frame.to_dict(as_series=False)}``.
+    (``coverage``, ``ua``, ``accuracy``, ``n_kept``), e.g.
+    ``{"svm": frame.to_dict(as_series=False)}``. A point kept on fewer than
+    :data:`MIN_KEPT` predictions is not drawn (a UA of three predictions is noise), and the
+    axis label says so.
     """
     columns = 1 + len(curves) // 16
     fig = figure(figsize=(6 + 2.6 * columns, max(4.0, 0.24 * len(curves) / columns + 1)))
     ax = fig.subplots()
+    dropped = False
     for (label, c), color in zip(curves.items(), _run_colors(len(curves)), strict=True):
-        ax.plot(c["coverage"], c["ua"], marker="o", markersize=3, color=color, label=label)
+        kept = [k >= MIN_KEPT for k in c.get("n_kept", [MIN_KEPT] * len(c["coverage"]))]
+        dropped = dropped or not all(kept)
+        x = [v for v, k in zip(c["coverage"], kept, strict=True) if k]
+        ax.plot(x, [v for v, k in zip(c["ua"], kept, strict=True) if k], marker="o",
+                markersize=3, color=color, label=label)  # fmt: skip
         if "accuracy" in c:
-            ax.plot(c["coverage"], c["accuracy"], linestyle="--", color=color, alpha=0.7)
+            ax.plot(x, [v for v, k in zip(c["accuracy"], kept, strict=True) if k],
+                    linestyle="--", color=color, alpha=0.7)  # fmt: skip
     if n_classes:
         ax.axhline(1 / n_classes, color="grey", linestyle=":", linewidth=1, label="chance")
-    ax.set(xlim=(1.02, 0.0), ylim=(0, 1.02), xlabel="coverage (share of predictions kept)",
+    note = f"\n(points kept on fewer than {MIN_KEPT} predictions not drawn)" if dropped else ""
+    ax.set(xlim=(1.02, 0.0), ylim=(0, 1.02),
+           xlabel="coverage (share of predictions kept)" + note,
            ylabel="score (solid: UA, dashed: accuracy)",
            title="UA as the least confident predictions are set aside")  # fmt: skip
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), ncol=columns)
@@ -216,10 +264,12 @@ def importance_png(
     """Horizontal bars of the mean UA drop when each feature family is shuffled, largest on top.
 
     Takes the columns of :func:`sercap.analysis.permutation_importance` (``group``,
-    ``importance``, ``std``); only the ``top`` most important families are drawn.
+    ``importance``, ``std``); only the ``top`` most important families are drawn, and the
+    title says how many of how many.
     """
     order = np.argsort(np.asarray(importance, dtype=float), kind="stable")
-    if top is not None:
+    if top is not None and len(order) > top:
+        title = f"{title}: the {top} largest of {len(order)}"
         order = order[-top:]
     names = [groups[i] for i in order]
     values = np.asarray(importance, dtype=float)[order]
@@ -230,7 +280,9 @@ def importance_png(
     ax.axvline(0, color="grey", linewidth=1)
     ax.set_yticks(np.arange(len(names)), names)
     ax.set_ylim(-0.6, len(names) - 0.4)
-    ax.set(xlabel="mean drop in UA when shuffled", title=title)
+    whiskers = "" if std is None else " (whiskers: ± 1 std over folds)"
+    ax.set(xlabel="mean drop in UA when shuffled" + whiskers)
+    ax.set_title(title, fontsize=9)
     return save_png(fig, path)
 
 

@@ -277,7 +277,12 @@ def _write_report_files(
             }
             for name in top
         }
-        boxplots_png(boxes, out_dir / "features-top.png")
+        boxplots_png(
+            boxes,
+            out_dir / "features-top.png",
+            title=f"the {len(top)} functionals of largest ANOVA F, per class "
+            f"({corpus}, {len(data)} utterances)",
+        )
         sections += [
             "## Which functionals separate the emotions",
             "",

@@ -220,7 +220,8 @@ def importance_section(
         png = f"importance-{key}.png"
         importance_png(
             frame["group"].to_list(), frame["importance"].to_list(), out_dir / png,
-            std=frame["std"].to_list(), title=f"permutation importance {titles.get(key, key)}",
+            std=frame["std"].to_list(),
+            title=f"{run['model']} ({run_id}): permutation importance {titles.get(key, key)}",
         )  # fmt: skip
         pairs = zip(frame["group"][:3], frame["importance"][:3], strict=True)
         top = ", ".join(f"{g} ({v:+.3f})" for g, v in pairs)

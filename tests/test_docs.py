@@ -127,6 +127,7 @@ def test_the_examples_of_pure_helpers_run() -> None:
             "json_chunks",
             "print_frame",
             "_torch_compute_lines",
+            "format_confusion",
         ],
     }
     finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner()

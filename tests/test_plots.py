@@ -126,3 +126,82 @@ def test_a_study_plot_names_its_metric_and_draws_the_best_as_a_step(tmp_path, mo
     assert [t.get_text() for t in ax.get_legend().get_texts()][0] == "trial CCC (validation)"
     best = next(line for line in ax.get_lines() if line.get_label() == "best so far")
     assert best.get_drawstyle() == "steps-post"
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures the plots save, drawn, for looking at their layout."""
+    figures = []
+    save = plots.save_png
+
+    def keep(fig, path):
+        out = save(fig, path)
+        fig.canvas.draw()
+        figures.append(fig)
+        return out
+
+    monkeypatch.setattr(plots, "save_png", keep)
+    return figures
+
+
+WORDS = ["amusement", "anxiety", "contempt", "despair", "elation", "embarrassment",
+         "interest", "irritation", "pride", "relief"]  # fmt: skip
+
+
+def _overlap(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def test_the_corpus_chart_keeps_its_legend_off_the_bars(tmp_path, drawn) -> None:
+    """Inside the axes, the legend covered EmoDB's tallest bar, and ten emotion words made
+    it wider than the axes."""
+    table = {f"spk{k:02d}": {c: 5.0 + k + i for i, c in enumerate(WORDS)} for k in range(10)}
+    plots.counts_png(table, "utterances per speaker and class", "utterances", tmp_path / "c.png")
+    (fig,) = drawn
+    ax = fig.axes[0]
+    legend = ax.get_legend().get_window_extent()
+    assert not _overlap(legend, ax.get_window_extent())
+
+
+def test_ten_emotion_words_stay_readable_under_a_confusion_matrix(tmp_path, drawn) -> None:
+    """Ten ordinary emotion words ran together into one smear along the x axis."""
+    cm = np.eye(10, dtype=int) * 5 + 1
+    plots.confusion_png(cm.tolist(), WORDS, "svm: UA 0.5", tmp_path / "c.png")
+    plots.boxplots_png({"f0_mean": {c: np.arange(5.0) for c in WORDS}}, tmp_path / "b.png")
+    plots.recall_png({"svm": [0.5] * 10}, WORDS, tmp_path / "r.png")
+    for fig in drawn:
+        ax = fig.axes[0]
+        labels = [t for t in ax.get_xticklabels() if t.get_text()]
+        assert len(labels) == 10
+        boxes = [t.get_window_extent() for t in labels]
+        if labels[0].get_rotation() == 0:
+            assert not any(_overlap(a, b) for a, b in zip(boxes, boxes[1:], strict=False))
+        else:  # slanted: neighbours apart across the text's own direction
+            gap = min(b.x1 - a.x1 for a, b in zip(boxes, boxes[1:], strict=False))
+            height = labels[0].get_fontsize() * fig.dpi / 72
+            assert gap * np.sin(np.radians(labels[0].get_rotation())) > height
+    assert "(n = 150)" in drawn[0].axes[0].get_title()
+
+
+def test_three_letter_codes_stay_level(tmp_path, drawn) -> None:
+    plots.confusion_png([[3, 1], [0, 4]], ["ang", "neu"], "svm", tmp_path / "c.png")
+    assert all(t.get_rotation() == 0 for t in drawn[0].axes[0].get_xticklabels())
+
+
+def test_the_coverage_chart_leaves_out_points_of_few_predictions(tmp_path, drawn) -> None:
+    """The demo's chart drew a UA of three predictions at 10% coverage."""
+    curve = {"coverage": [1.0, 0.5, 0.1], "ua": [0.5, 0.6, 0.9], "accuracy": [0.5, 0.6, 0.9],
+             "n_kept": [32, 16, 4]}  # fmt: skip
+    plots.coverage_png({"rf": curve}, tmp_path / "c.png", n_classes=4)
+    ax = drawn[0].axes[0]
+    solid = ax.get_lines()[0]
+    assert list(solid.get_xdata()) == [1.0]
+    assert "fewer than 20 predictions" in ax.get_xlabel()
+
+
+def test_an_importance_chart_says_how_many_families_it_leaves_out(tmp_path, drawn) -> None:
+    groups = [f"family{k}" for k in range(30)]
+    plots.importance_png(groups, list(np.linspace(0, 0.1, 30)), tmp_path / "i.png",
+                         std=[0.01] * 30, top=25)  # fmt: skip
+    ax = drawn[0].axes[0]
+    assert "the 25 largest of 30" in ax.get_title() and "std over folds" in ax.get_xlabel()
