@@ -890,6 +890,27 @@ def test_tune_show_says_which_options_of_a_tuning_it_does_not_use(toy_dir: Path)
     assert "not used" not in run("-w", toy_dir, "tune", "svm", "--show").output
 
 
+def test_tune_show_writes_its_plot_where_told_and_shows_the_studies_where_it_cannot(
+    toy_dir: Path, tmp_path: Path
+) -> None:
+    """`tune --show`, which only reads, wrote its plot into WAREHOUSE/reports/ with no way to
+    put it elsewhere, and where that folder could not be written (a warehouse on a
+    read-only disk) it printed the studies and then failed."""
+    tuned = run("-w", toy_dir, "tune", "svm", "--trials", "1", "--inner-folds", "2")
+    assert tuned.exit_code == 0, tuned.output
+    shown = run("-w", toy_dir, "tune", "svm", "--show", "--out", tmp_path / "study.png")
+    assert shown.exit_code == 0, shown.output
+    assert (tmp_path / "study.png").stat().st_size > 0
+    assert not (toy_dir / "reports").exists()
+    (toy_dir / "reports").write_text("")  # a file where the folder would be: mkdir fails
+    shown = run("-w", toy_dir, "tune", "svm", "--show")
+    assert shown.exit_code == 0, shown.output
+    assert "best" in shown.stdout and "note: the plot of the final study was not written" in (
+        shown.stderr
+    )
+    _one_line_error(run("-w", toy_dir, "tune", "svm", "--out", tmp_path / "x.png"), "--out")
+
+
 def test_tune_refuses_inputs_the_model_would_not_read_and_suggests_its_fixed_params(
     toy_dir: Path,
 ) -> None:

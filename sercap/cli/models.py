@@ -232,6 +232,12 @@ def runs_show(ctx: click.Context, run_id: str) -> None:
     help="Show every fold's study and the final study (best trial, importances, history) "
     "and plot the final one, without tuning.",
 )
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --show: where the final study's plot goes (a .png).  "
+    "[default: WAREHOUSE/reports/tune-NAME.png]",
+)
 @target_option
 @seed_option
 @jobs_option
@@ -258,6 +264,7 @@ def tune_command(
     final,
     params,
     show,
+    out,
     target,
     seed,
     jobs,
@@ -284,7 +291,7 @@ def tune_command(
     Examples:
       sercap tune svm --trials 10
       sercap tune svm --fold 03 --storage postgresql+psycopg://user@host/optuna
-      sercap tune xgb --show
+      sercap tune xgb --show --out xgb-study.png
     """
     request = dict(
         corpus=corpus,
@@ -313,12 +320,22 @@ def tune_command(
                 f"note: --show shows the stored studies and tunes nothing: {', '.join(given)} "
                 "not used (the studies shown are those of the other options, or --study)"
             )
+    if out is not None and not show:
+        raise BadParameterError("--out names the plot of --show; tuning writes no file")
     wh = open_warehouse(ctx, read_only=show)
     if show:
         found = sercap.load_study(wh, model, **request)
         click.echo(str(found))
         if found.final is not None:
-            click.echo(f"\nplot of the final study: {found.plot()}")
+            try:
+                click.echo(f"\nplot of the final study: {found.plot(out)}")
+            except OSError as exc:  # the summary asked for is shown: a plot left out is a note
+                if out is not None:  # (a warehouse on a read-only disk failed the command)
+                    raise
+                say(
+                    f"note: the plot of the final study was not written ({exc.strerror or exc}"
+                    f": {exc.filename}); give --out FILE.png"
+                )
         return
     result = sercap.tune(
         wh,
