@@ -1270,3 +1270,17 @@ def test_a_study_journal_the_disk_cannot_take_is_one_line(tmp_path, monkeypatch)
     assert "\n" not in message and ".journal could not be written (No space left" in message
     assert "trials it stored are kept" in message and "resumes" in caught.value.hint
     wh.close()
+
+
+def test_a_tuned_bench_writes_its_verdict_into_bench_md(toy, tmp_path) -> None:
+    """`bench --tuned` printed default vs tuned with its CI and verdict, but the bench.md
+    it saved had only the table (and its chart the tuned row on top): a reader of the saved
+    files saw tuning win where it had gained nothing within noise."""
+    import sercap
+
+    sercap.tune(toy, "svm", trials=1, inner_folds=2, final=False, progress=False)
+    result = sercap.bench(toy, ["svm"], tuned=True, out_dir=tmp_path / "b", progress=False)
+    (comparison,) = result.comparisons
+    md = (tmp_path / "b" / "bench.md").read_text()
+    assert "default vs nested-tuned" in md and comparison.default.run_id in md
+    assert "svm: tuning " in md

@@ -226,9 +226,15 @@ def bench(
     )
     from sercap._newfiles import append_whole
     from sercap.compare import ensembles_vs_best_member, fusion_vs_single, with_modality
-    from sercap.format import format_ensemble_comparison, format_fusion_comparison
+    from sercap.format import (
+        format_ensemble_comparison,
+        format_fusion_comparison,
+        format_tuning_comparison,
+    )
 
     md = written["markdown"]
+    if comparisons:  # bench.md and its chart showed the tuned row on top, not this verdict
+        append_whole(md, f"\n```\n{format_tuning_comparison(comparisons)}\n```\n")
     ensembles = ensembles_vs_best_member(wh, table, seed=seed) if ensemble else None
     if ensembles is not None and not ensembles.is_empty():  # the CI goes into bench.md too
         append_whole(md, f"\n```\n{format_ensemble_comparison(ensembles)}\n```\n")
