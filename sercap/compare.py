@@ -349,9 +349,12 @@ def write_bench_files(
     out_dir: Path,
     corpus: str | None,
     table: pl.DataFrame | None,
+    marks: Mapping[str, str] | None = None,
 ) -> dict[str, Path]:
     """The files of :func:`write_bench_report`, written straight into ``out_dir`` (an
-    existing folder; the report writes them into its own staging folder)."""
+    existing folder; the report writes them into its own staging folder). ``marks`` (run id
+    → "best", "within noise", "below best", as the report's table has them) are written
+    beside each UA in the comparison chart."""
     from sercap.plots import comparison_png, confusion_png, recall_png
 
     table = bench_table(wh, run_ids) if table is None else table
@@ -398,6 +401,7 @@ def write_bench_files(
                 "wa": r["wa"],
                 "macro_f1": r["macro_f1"],
                 "ranked": members_chosen_by(r) in (None, FIXED_RULE),
+                "mark": (marks or {}).get(r["run_id"]),
             }  # fmt: skip
             for r in table.iter_rows(named=True)
         ],

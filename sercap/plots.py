@@ -134,7 +134,8 @@ def _shortened(name: str, most: int) -> str:
 def comparison_png(rows: Sequence[dict], path: Path, n_classes: int | None = None) -> Path:
     """Horizontal bars of UA, WA and macro-F1 per model, in the order of ``rows`` from the
     top (a comparison table's: best UA first, with any row whose ``ranked`` is False, an
-    ensemble whose members a person chose, after all others, hatched and marked).
+    ensemble whose members a person chose, after all others, hatched and marked). A row's
+    ``mark`` ("within noise" of the best, "below best") is written beside its UA.
 
     Bars are not sorted here: sorted by UA, a hand-chosen ensemble sat among the ranked runs.
     """
@@ -156,14 +157,23 @@ def comparison_png(rows: Sequence[dict], path: Path, n_classes: int | None = Non
                 bar.set_hatch("//")
         # (a plain swatch: the container's first bar may be a hatched one)
         handles.append(Patch(facecolor=bars.patches[0].get_facecolor(), label=label))
+    marked = False
     for i, r in enumerate(rows):
-        ax.text(r["ua"] + 0.01, i - 0.27, f"{r['ua']:.3f}", va="center", fontsize=7)
+        mark = r.get("mark") if r.get("ranked", True) else None
+        marked = marked or bool(mark)
+        text = f"{r['ua']:.3f}" + (f"  {mark}" if mark else "")
+        ax.text(r["ua"] + 0.01, i - 0.27, text, va="center", fontsize=7)
     if n_classes:
         handles.append(
             ax.axvline(1 / n_classes, color="grey", linestyle="--", linewidth=1, label="chance")
         )
     ax.set_yticks(y, names)
-    ax.set(xlim=(0, 1), xlabel="score (pooled out-of-fold)", title="model comparison")
+    note = (  # a ranking of bars alone read as a ranking of models
+        "\nbeside UA: against the best, paired bootstrap CI of the difference (see the table)"
+        if marked
+        else ""
+    )
+    ax.set(xlim=(0, 1), xlabel="score (pooled out-of-fold)" + note, title="model comparison")
     # beside the axes, at the top: inside, it covered the bottom row's bars (a hand-chosen
     # ensemble's); below, its distance grew with the number of rows
     ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))

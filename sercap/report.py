@@ -207,9 +207,9 @@ def _write_report_files(
         from sercap.report_analysis import UNRANKED, analysis_sections, significance_marks
 
         table = bench_table(wh, best)
-        written = write_bench_files(wh, best, out_dir, corpus, table)
+        marks = significance_marks(wh, best)  # in the chart as in the table
+        written = write_bench_files(wh, best, out_dir, corpus, table, marks)
         names = row_labels(table)  # as the results table names them: two svm rows differ
-        marks = significance_marks(wh, best)
         # k: every run ranked against the best, those whose predictions could not be paired
         # with it (no mark) included, as the adjustment counts them
         resamples = bonferroni_resamples(sum(marks.get(r) not in UNRANKED for r in best))

@@ -205,3 +205,19 @@ def test_an_importance_chart_says_how_many_families_it_leaves_out(tmp_path, draw
                          std=[0.01] * 30, top=25)  # fmt: skip
     ax = drawn[0].axes[0]
     assert "the 25 largest of 30" in ax.get_title() and "std over folds" in ax.get_xlabel()
+
+
+def test_the_comparison_says_which_runs_are_within_noise_of_the_best(tmp_path, drawn) -> None:
+    """The report's table said rf was within noise of the best, while its chart showed
+    bare sorted bars, rf plainly shorter."""
+    rows = [
+        {"model": "dnn", "ua": 0.777, "wa": 0.78, "macro_f1": 0.77, "mark": "best"},
+        {"model": "rf", "ua": 0.732, "wa": 0.74, "macro_f1": 0.73, "mark": "within noise"},
+        {"model": "avg(dnn+rf)", "ua": 0.79, "wa": 0.79, "macro_f1": 0.79, "ranked": False,
+         "mark": "not ranked (members chosen by hand)"},
+    ]  # fmt: skip
+    plots.comparison_png(rows, tmp_path / "m.png", n_classes=7)
+    ax = drawn[0].axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    assert "0.777  best" in texts and "0.732  within noise" in texts and "0.790" in texts
+    assert "paired bootstrap" in ax.get_xlabel()

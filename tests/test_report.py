@@ -390,3 +390,20 @@ def test_importance_refits_a_single_classical_model_before_the_trees_vote(wh) ->
     trees = sercap.train(wh, "trees", params={"rf__n_estimators": 5}, progress=False).run_id
     assert importance_run(wh, [trees, svm]) == svm
     assert importance_run(wh, [trees]) == trees
+
+
+def test_the_reports_chart_marks_each_run_as_its_table_does(wh, tmp_path, monkeypatch) -> None:
+    """The table said "within noise" of the best; the chart beside it did not."""
+    from sercap import plots
+
+    add_features(wh, add_corpus(wh, n_speakers=4, per_class=4))
+    specs = [BenchSpec("svm"), BenchSpec("rf")]
+    bench_models(wh, specs, params={"rf": {"n_estimators": 10}}, progress=False)
+    bars: list = []
+    original = plots.comparison_png
+    monkeypatch.setattr(
+        plots, "comparison_png", lambda rows, *a, **k: bars.extend(rows) or original(rows, *a, **k)
+    )
+    write_report(wh, tmp_path / "r", importance=False)
+    marks = {b["mark"] for b in bars}
+    assert "best" in marks and marks <= {"best", "within noise", "below best"}, bars
