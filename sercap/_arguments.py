@@ -82,6 +82,26 @@ def check_value(where: str, name: str, atoms: list[str], value: Any) -> Any:
         raise BadParameterError(f"{where}: {name}={value!r}", hint="give a non-empty value")
     if "PathLike" in atoms and isinstance(value, str | os.PathLike):
         return _expand(value)
+    return plain(value)
+
+
+def plain(value: Any) -> Any:
+    """A numpy bool, integer or float as Python's own: DuckDB, JSON and optuna's journal
+    refused ``np.int64(1)`` deep inside (after the fits), where ``seed=`` from
+    ``np.arange`` is ordinary notebook code.
+
+    >>> import numpy as np
+    >>> plain(np.int64(3)), plain(np.bool_(True)), plain(np.float32(0.5)), plain("svm")
+    (3, True, 0.5, 'svm')
+    """
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if type(value).__name__ in ("bool_", "bool"):  # numpy 2 names its own "bool"
+        return bool(value)
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
     return value
 
 

@@ -127,3 +127,25 @@ def test_a_feature_set_defined_in_code_is_still_extracted(tmp_path: Path) -> Non
     with sercap.connect(":memory:") as wh:
         sercap.ingest(wh, "iemocap", corpus.root)
         assert sercap.extract(wh, own, progress=False).done > 0
+
+
+def test_numpy_numbers_and_flags_reach_the_verbs_as_pythons_own(tmp_path: Path) -> None:
+    """`seed=np.int64(1)` (from `for seed in np.arange(5)`) passed the check, then DuckDB
+    refused it when the run was stored, after the fits; optuna's journal refused
+    `inner_folds=np.int64(2)` after creating the study; `read_only=np.True_` was a
+    TypeError from DuckDB; `limit=` and a model parameter were "not a number"."""
+    from tests.helpers import add_corpus, add_features
+
+    with sercap.connect(tmp_path / "wh") as wh:
+        add_features(wh, add_corpus(wh, n_speakers=4, per_class=3))
+        run = sercap.train(wh, "svm", seed=np.int64(1), progress=False)
+        assert run.record["seed"] == 1
+        rf = sercap.train(wh, "rf", params={"n_estimators": np.int64(5)}, progress=False)
+        assert rf.record["params_json"] == '{"n_estimators": 5}'
+        study = sercap.tune(wh, "svm", trials=np.int64(1), inner_folds=np.int64(2),
+                            final=False, progress=False)  # fmt: skip
+        assert study.folds
+        (preview,) = sercap.sql_preview(wh, "FROM range(10)", np.int64(3))
+        assert preview.head.height == 3
+    with sercap.connect(tmp_path / "wh", read_only=np.True_) as wh:
+        assert sercap.get_run(wh, run.run_id).ua == run.ua

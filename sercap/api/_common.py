@@ -141,13 +141,20 @@ def _check_counts(minimum: int = 1, **values: Any) -> None:
             )
 
 
-def _check_params(params: Any) -> None:
-    """``params`` is None or a mapping of parameter values (train and tune alike)."""
-    if params is not None and not isinstance(params, Mapping):
+def _check_params(params: Any) -> dict[str, Any] | None:
+    """``params`` is None or a mapping of parameter values (train and tune alike); returns
+    it as a dict whose numpy numbers are Python's (``np.int64(20)`` was stored as ``"20"``,
+    the run's record saying a string where the model had a number)."""
+    from sercap._arguments import plain
+
+    if params is None:
+        return None
+    if not isinstance(params, Mapping):
         raise BadParameterError(
             f"params must be a dict of parameter values, got {type(params).__name__}",
             hint='e.g. params={"C": 10} (the CLI\'s --params takes JSON)',
         )
+    return {key: plain(value) for key, value in params.items()}
 
 
 def _check_fraction(name: str, value: Any) -> None:

@@ -384,7 +384,7 @@ def train(
 
     spec = _cluster(cluster)
     say = say or _quiet
-    _check_params(params)
+    params = _check_params(params)
     from sercap.experiment import refuse_unused_inputs
 
     refuse_unused_inputs(model, feature_set=feature_set, image_set=image_set, device=device)

@@ -393,7 +393,7 @@ def tune(
             f"unknown pruner {pruner!r}", hint=f"choose one of: {', '.join(PRUNERS)}"
         )
     _check_seed(seed)
-    _check_params(params)
+    params = _check_params(params)
     _require_writable(wh, "tuning stores its parameters")
     folds = _listed(folds) if folds else None  # "Ses01" is one fold, not five letters
     if final is None:  # `--fold F` tunes that fold's study; the final one when asked

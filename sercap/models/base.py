@@ -124,8 +124,11 @@ class ModelParams(abc.ABC):
         device: str | None = None,
         verbose: bool = False,
     ) -> None:
+        from sercap._arguments import plain
+
         defaults = self.default_params()
-        given = dict(params or {})
+        # numpy's numbers as Python's (np.int64(20) was "not a number"; JSON refuses it)
+        given = {key: plain(value) for key, value in dict(params or {}).items()}
         unknown = sorted(set(given) - set(defaults))
         if unknown:
             raise BadParameterError(
