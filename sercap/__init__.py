@@ -21,7 +21,74 @@ calling the package runs :func:`sercap.api.features`. The services behind ``tune
 from __future__ import annotations
 
 import importlib as _importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
+
+if _TYPE_CHECKING:  # what type checkers and IDEs see; at run time each name loads on first use
+    from sercap.api import (  # noqa: F401
+        INGEST_KINDS,
+        Bench,
+        CheckResult,
+        Preview,
+        RegressionRun,
+        Run,
+        Study,
+        bench,
+        bench_cross,
+        bench_extract,
+        bench_extract_commands,
+        bench_scale,
+        bench_sql,
+        check_model,
+        compare_runs,
+        connect,
+        damage,
+        dataset,
+        describe_feature_set,
+        ensemble_runs,
+        extract,
+        fairness,
+        feature_sets,
+        get_feature_set,
+        get_run,
+        image,
+        images,
+        info,
+        ingest,
+        iter_sql,
+        load_study,
+        models_to_fit,
+        plot_image,
+        predict,
+        prediction_table,
+        repair,
+        resolve_corpus,
+        run_demo,
+        runs,
+        sql,
+        sql_preview,
+        sql_statements,
+        sql_stream,
+        stale_audio,
+        synth,
+        train,
+        tune,
+        use_numba_cache,
+        verify,
+        warehouse_exists,
+        write_report,
+    )  # fmt: skip
+    from sercap.errors import (  # noqa: F401
+        AudioError,
+        BadParameterError,
+        DivergedError,
+        NotExtractedError,
+        NotFoundError,
+        QueryError,
+        RefusedError,
+        SercapError,
+        WarehouseBusyError,
+    )  # fmt: skip
 
 __version__ = "0.1.0"
 

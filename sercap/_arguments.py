@@ -32,9 +32,13 @@ import numbers
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sercap.errors import BadParameterError
+
+#: A function, its signature kept through the wrapping (type checkers and IDEs see the verb's
+#: own parameters and return type, not ``(*Any, **Any) -> Any``).
+F = TypeVar("F", bound=Callable[..., Any])
 
 #: What each simple annotation accepts, and how to say it.
 _KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -105,7 +109,7 @@ def plain(value: Any) -> Any:
     return value
 
 
-def checked_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
+def checked_arguments(func: F) -> F:
     """``func`` with its simple arguments checked (and paths expanded) before each call."""
     signature = inspect.signature(func)
     simple = {
@@ -128,7 +132,7 @@ def checked_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
                 bound.arguments[name] = _expand_paths(value)
         return func(*bound.args, **bound.kwargs)
 
-    return checked
+    return cast(F, checked)
 
 
 def _expand_paths(value: Any) -> Any:

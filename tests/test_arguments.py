@@ -149,3 +149,23 @@ def test_numpy_numbers_and_flags_reach_the_verbs_as_pythons_own(tmp_path: Path) 
         assert preview.head.height == 3
     with sercap.connect(tmp_path / "wh", read_only=np.True_) as wh:
         assert sercap.get_run(wh, run.run_id).ua == run.ua
+
+
+def test_predict_takes_the_run_train_returned_and_tune_a_journal_as_a_path(tmp_path) -> None:
+    """`predict(wh, clip, run=run)` right after `run = train(...)` said "give a string"
+    (every other verb that takes a run takes the object), and `tune(storage=Path(...))`
+    likewise, where the docstring says a journal file works."""
+    corpus = sercap.synth(tmp_path / "corpus", sessions=2, per_speaker=6)
+    with sercap.connect(tmp_path / "wh") as wh:
+        sercap.ingest(wh, "iemocap", corpus.root)
+        sercap.extract(wh, progress=False)
+        run = sercap.train(wh, "svm", progress=False)
+        clip = next(Path(corpus.root).rglob("*.wav"))
+        assert sercap.models_to_fit(wh, clip, run=run) == [run.run_id]
+        table = sercap.predict(wh, clip, run=run, progress=False)
+        assert table["run_id"].to_list() == [run.run_id] and table["error"][0] is None
+        journal = tmp_path / "studies.journal"
+        sercap.tune(wh, "svm", trials=1, inner_folds=2, final=False, storage=journal,
+                    progress=False)  # fmt: skip
+        assert journal.stat().st_size > 0
+        assert sercap.load_study(wh, "svm", storage=journal).folds

@@ -6,9 +6,10 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from sercap import _interrupt
+from sercap._arguments import F
 from sercap._interrupt import is_interrupt
 from sercap.errors import BadParameterError, SercapError
 
@@ -41,9 +42,13 @@ def _cluster(cluster: Any) -> Any:
     return resolve_spec(cluster)
 
 
-def _takes_warehouse(
+@overload
+def _takes_warehouse(func: F) -> F: ...
+@overload
+def _takes_warehouse(func: None = None, *, polars: bool = ...) -> Callable[[F], F]: ...
+def _takes_warehouse(  # noqa: E302 - the overloads above are its signatures
     func: Callable[..., Any] | None = None, *, polars: bool = True
-) -> Callable[..., Any]:
+) -> Any:
     """A verb's first argument is an open warehouse: anything else (a path, a string) is one
     line naming the call, not an ``AttributeError`` from deep inside it. ``None`` passes
     where the verb takes it (``wh: Warehouse | None``).

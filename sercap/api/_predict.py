@@ -14,9 +14,10 @@ from sercap.api._common import (
     _check_counts,
     _check_fraction,
     _quiet,
+    _run_id,
     _takes_warehouse,
 )
-from sercap.api._runs import RegressionRun, get_run
+from sercap.api._runs import RegressionRun, Run, get_run
 from sercap.errors import BadParameterError, NotFoundError, option, printable
 
 if TYPE_CHECKING:  # only for annotations: the heavy modules load when a verb runs
@@ -80,7 +81,7 @@ def predict(
     paths: Sequence[PathLike] | PathLike,
     *,
     model: str | None = None,
-    run: str | None = None,
+    run: str | Run | RegressionRun | None = None,
     corpus: str | None = None,
     jobs: int = 1,
     progress: bool | None = None,
@@ -113,8 +114,9 @@ def predict(
         recorded below the features' 16 kHz or shorter than every training utterance).
     model : str, optional
         Use the newest stored run of this model (chosen by time, never by score).
-    run : str, optional
-        Or this run (an id or unique prefix; an ensemble run works too).
+    run : str or Run, optional
+        Or this run (an id or unique prefix, or what :func:`train` returned; an ensemble
+        run works too).
     corpus : str, optional
         With ``model``: only runs on this corpus.
     jobs : int
@@ -239,7 +241,7 @@ def _refuse_unopenable(paths: Sequence[Path], texts: Any = None) -> None:
 def _prediction_run(
     wh: Warehouse,
     paths: Sequence[PathLike] | PathLike,
-    run: str | None,
+    run: str | Run | RegressionRun | None,
     model: str | None,
     corpus: str | None,
     say: Say | None = None,
@@ -252,6 +254,8 @@ def _prediction_run(
         raise BadParameterError(
             "give exactly one of run or model", hint="name a stored run id or a model"
         )
+    if run is not None:  # what train() returned, as the other verbs that take a run accept
+        run = _run_id(run, "run", "predict")
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
     given = paths
@@ -273,7 +277,7 @@ def models_to_fit(
     paths: Sequence[PathLike] | PathLike,
     *,
     model: str | None = None,
-    run: str | None = None,
+    run: str | Run | RegressionRun | None = None,
     corpus: str | None = None,
     texts: Mapping[PathLike, str] | PathLike | None = None,
 ) -> list[str]:

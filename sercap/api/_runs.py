@@ -6,7 +6,7 @@ import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from sercap.api._common import (
     PathLike,
@@ -225,7 +225,7 @@ def dataset(
 
 
 @_takes_warehouse
-def get_run(wh: Warehouse, run_id: str | Run | RegressionRun) -> Run:
+def get_run(wh: Warehouse, run_id: str | Run | RegressionRun) -> Run | RegressionRun:
     """A stored run by id (a unique prefix is enough), with its predictions.
 
     A regression run (``train(..., target=...)``) comes back as a :class:`RegressionRun`
@@ -261,7 +261,7 @@ def get_run(wh: Warehouse, run_id: str | Run | RegressionRun) -> Run:
 
     record = _get_run(wh, _run_id(run_id, "run_id", "get_run"))  # NotFoundError if none
     if record.get("target"):  # a regression run (sql/008_regression.sql)
-        return _regression_run(wh, record)  # type: ignore[return-value]
+        return _regression_run(wh, record)
     classes = list(record["classes"])
     matrix = json.loads(record["confusion_json"])
     confusion = pl.DataFrame(
@@ -287,8 +287,50 @@ def get_run(wh: Warehouse, run_id: str | Run | RegressionRun) -> Run:
     )
 
 
-@_takes_warehouse
+@overload
 def train(
+    wh: Warehouse,
+    model: str,
+    *,
+    corpus: str | None = None,
+    labels: str | None = None,
+    feature_set: str | None = None,
+    image_set: str | None = None,
+    columns: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    tuned: bool | str = False,
+    speaker_norm: bool = False,
+    target: None = None,
+    seed: int = 0,
+    jobs: int = 1,
+    device: str | None = None,
+    cluster: str | Client | None = None,
+    progress: bool | None = None,
+    say: Say | None = None,
+) -> Run: ...
+@overload
+def train(
+    wh: Warehouse,
+    model: str,
+    *,
+    corpus: str | None = None,
+    labels: str | None = None,
+    feature_set: str | None = None,
+    image_set: str | None = None,
+    columns: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    tuned: bool | str = False,
+    speaker_norm: bool = False,
+    target: str,
+    seed: int = 0,
+    jobs: int = 1,
+    device: str | None = None,
+    cluster: str | Client | None = None,
+    progress: bool | None = None,
+    say: Say | None = None,
+) -> RegressionRun: ...
+@_takes_warehouse  # (the overloads: a rating's regressor comes back as a RegressionRun)
+def train(  # noqa: E302
     wh: Warehouse,
     model: str,
     *,
@@ -307,7 +349,7 @@ def train(
     cluster: str | Client | None = None,
     progress: bool | None = None,
     say: Say | None = None,
-) -> Run:
+) -> Run | RegressionRun:
     """Cross-validate ``model`` speaker-independently under the corpus' protocol; store it.
 
     Parameters
@@ -401,8 +443,8 @@ def train(
             cluster=spec, progress=_bars(progress), say=say,
         )  # fmt: skip
         run = get_run(wh, run_id)
-        run.left_out = left_out  # type: ignore[attr-defined]
-        run.comparison = comparison  # type: ignore[attr-defined]
+        run.left_out = left_out  # type: ignore[union-attr]
+        run.comparison = comparison  # type: ignore[union-attr]
         return run
     from sercap.models.registry import get_model
 
@@ -445,9 +487,9 @@ def train(
     )
     if tuned:
         study = tuned if isinstance(tuned, str) else None
-        comparison = compare_tuned(wh, model, data, study=study, **kwargs)
-        run = get_run(wh, comparison.tuned.run_id)
-        run.comparison = comparison
+        tuning = compare_tuned(wh, model, data, study=study, **kwargs)
+        run = get_run(wh, tuning.tuned.run_id)
+        run.comparison = tuning
         return run
     return get_run(wh, run_model(wh, model, data, **kwargs).run_id)
 
@@ -562,7 +604,9 @@ def ensemble_runs(
             f"run_ids={run_ids!r}", hint="give two or more runs or run ids, e.g. [a, b]"
         )
     run_id, _ = _ensemble(wh, ids, None if weights is None else [float(w) for w in weights])
-    return get_run(wh, run_id)
+    run = get_run(wh, run_id)
+    assert isinstance(run, Run)  # (an ensemble averages class probabilities)
+    return run
 
 
 @_takes_warehouse

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,7 +138,7 @@ def _study_setup(
     image_set: str | None,
     columns: str | None,
     speaker_norm: bool,
-    storage: str | None,
+    storage: PathLike | None,
     study: str | None,
     target: str | None = None,
     show: bool = False,
@@ -151,6 +152,9 @@ def _study_setup(
     from sercap.store.layout import study_journal
     from sercap.store.runs import study_storage
     from sercap.tuning import check_folds, open_storage, shown_url, storage_url, study_name
+
+    # a URL, or a journal file given as a path (pathlib's too)
+    storage = None if storage is None else os.fspath(storage)
 
     if target is not None:  # a rating: the regressor's dataset (its label map names it)
         from sercap.regression import load_target_dataset
@@ -203,7 +207,7 @@ def load_study(
     image_set: str | None = None,
     columns: str | None = None,
     speaker_norm: bool = False,
-    storage: str | None = None,
+    storage: PathLike | None = None,
     study: str | None = None,
     target: str | None = None,
 ) -> Study:
@@ -272,7 +276,7 @@ def tune(
     image_set: str | None = None,
     columns: str | None = None,
     speaker_norm: bool = False,
-    storage: str | None = None,
+    storage: PathLike | None = None,
     study: str | None = None,
     pruner: str = "median",
     inner_folds: int = 3,
@@ -316,7 +320,7 @@ def tune(
         Stop starting trials of a study after this many seconds.
     corpus, labels, feature_set, image_set, columns, speaker_norm
         The dataset, as for :func:`train`.
-    storage : str, optional
+    storage : str or path, optional
         Optuna storage URL (``sqlite:///…``, ``postgresql+psycopg://…``) or a ``*.journal``
         file (default: a journal in the warehouse).
     study : str, optional
@@ -370,6 +374,7 @@ def tune(
     refuse_unused_inputs(model, feature_set=feature_set, image_set=image_set, device=device)
 
     spec = _cluster(cluster)
+    storage = None if storage is None else os.fspath(storage)
     if spec is not None and storage is not None and storage.startswith("sqlite"):
         raise BadParameterError(
             f"{option('storage')} {storage} with {option('cluster')}: SQLite ignores the row "

@@ -26,6 +26,9 @@ from sercap.cli.group import (
     target_option,
 )
 
+#: --speaker-norm off/on/both as bench_cross takes it.
+_SPEAKER_NORM: dict[str, bool | str] = {"off": False, "on": True, "both": "both"}
+
 
 class _DefaultCommandGroup(click.Group):
     """A group that runs ``default_command`` when the first argument names no subcommand."""
@@ -518,7 +521,7 @@ def bench_cross_command(
         names,
         model=model,
         feature_set=feature_set,
-        speaker_norm={"off": False, "on": True, "both": "both"}[speaker_norm],
+        speaker_norm=_SPEAKER_NORM[speaker_norm],
         out_dir=out_dir,
         seed=seed,
         jobs=jobs,

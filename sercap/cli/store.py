@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -68,6 +70,8 @@ def sql_command(
     # a table shows --limit rows: each result is read in batches and the rest only counted;
     # csv, json and --out stream the last statement's result, a frame at a time
     preview = fmt == "table" and out is None
+    # (statement, a frame or a stream of frames, rows counted or None)
+    results: Iterator[tuple[str, Any, int | None]]
     if preview:
         results = (
             (p.statement, p.head, p.rows)
