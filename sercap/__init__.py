@@ -89,6 +89,7 @@ if _TYPE_CHECKING:  # what type checkers and IDEs see; at run time each name loa
         SercapError,
         WarehouseBusyError,
     )  # fmt: skip
+    from sercap.store import Warehouse  # noqa: F401
 
 __version__ = "0.1.0"
 
@@ -156,7 +157,9 @@ _ERRORS = (
     "QueryError",
     "AudioError",
 )
-__all__ = [*_API, *_ERRORS, "features", "__version__"]
+#: Types for a user's own annotations (``def f(wh: sercap.Warehouse)``), and where they live.
+_TYPES = {"Warehouse": "sercap.store"}
+__all__ = [*_API, *_ERRORS, *_TYPES, "features", "__version__"]
 
 
 def __getattr__(name: str) -> _Any:
@@ -164,6 +167,8 @@ def __getattr__(name: str) -> _Any:
         return _importlib.import_module(f"{__name__}.{name}")  # api: `help(sercap.api.train)`
     if name in _API:
         return getattr(_importlib.import_module("sercap.api"), name)
+    if name in _TYPES:
+        return getattr(_importlib.import_module(_TYPES[name]), name)
     if name in _ERRORS:
         return getattr(_importlib.import_module("sercap.errors"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1167,4 +1167,6 @@ def test_type_checkers_see_every_public_name() -> None:
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.dump(node.test)
     )
     seen = {alias.name for node in guarded.body for alias in node.names}
-    assert seen == set(sercap._API) | set(sercap._ERRORS)
+    assert seen == set(sercap._API) | set(sercap._ERRORS) | set(sercap._TYPES)
+    with sercap.connect(":memory:") as wh:
+        assert isinstance(wh, sercap.Warehouse)
