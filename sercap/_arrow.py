@@ -53,6 +53,51 @@ def numbers(values: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:
     )
 
 
+def number_rows(matrix: np.ndarray, mask: np.ndarray | None = None) -> list[pa.Array]:
+    """Each row of a 2-d numeric array as an Arrow array; ``mask`` (same shape) True = null.
+
+    Equal to ``[numbers(matrix[i], mask=mask[i]) for i in range(len(matrix))]``, in a
+    third of the time (a features part's 2,854 columns): the rows share one values buffer
+    and one validity bitmap, and a row without nulls gets none.
+
+    Examples
+    --------
+    >>> m = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
+    >>> [a.to_pylist() for a in number_rows(m, mask=np.array([[False, True], [False, False]]))]
+    [[1.0, None], [3.0, 4.0]]
+    """
+    matrix = np.asarray(matrix)
+    if matrix.ndim != 2:
+        raise ValueError(f"number_rows needs a 2-d array, got shape {matrix.shape}")
+    try:
+        arrow_type = _TYPES[matrix.dtype.newbyteorder("=")]
+    except KeyError:
+        raise TypeError(f"number_rows does not build {matrix.dtype} arrays") from None
+    matrix = np.ascontiguousarray(matrix, dtype=matrix.dtype.newbyteorder("="))
+    rows, n = matrix.shape
+    values = pa.py_buffer(matrix)
+    row_bytes = n * matrix.dtype.itemsize
+    nulls = np.zeros(rows, dtype=np.int64)
+    bitmaps, bitmap_bytes = None, 0
+    if mask is not None:
+        valid = ~np.asarray(mask, dtype=bool).reshape(rows, n)
+        nulls = n - np.count_nonzero(valid, axis=1)
+        if nulls.any():
+            bits = np.packbits(valid, axis=1, bitorder="little")
+            bitmaps, bitmap_bytes = pa.py_buffer(bits), bits.shape[1]
+    out = []
+    for i, k in enumerate(nulls.tolist()):
+        bitmap = None
+        if k and bitmaps is not None:
+            bitmap = bitmaps.slice(i * bitmap_bytes, bitmap_bytes)
+        out.append(
+            pa.Array.from_buffers(
+                arrow_type, n, [bitmap, values.slice(i * row_bytes, row_bytes)], null_count=k
+            )
+        )
+    return out
+
+
 def strings(values: Sequence[str | None]) -> pa.Array:
     """A UTF-8 string Arrow array of Python strings (``None`` = null).
 

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from sercap._arrow import numbers, optional_ints, strings, to_floats
+from sercap._arrow import number_rows, numbers, optional_ints, strings, to_floats
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64])
@@ -36,6 +36,27 @@ def test_numbers_refuses_what_it_cannot_build():
         numbers(np.array([True]))
     with pytest.raises(ValueError, match="1-d"):
         numbers(np.zeros((2, 2)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+@pytest.mark.parametrize("masked", ["none", "some", "all", "no rows masked"])
+def test_number_rows_equal_numbers_of_each_row(dtype, masked):
+    rng = np.random.default_rng(1)
+    matrix = (rng.normal(size=(7, 13)) * 100).astype(dtype)
+    mask = {
+        "none": None,
+        "some": rng.random((7, 13)) < 0.3,
+        "all": np.ones((7, 13), bool),
+        "no rows masked": np.zeros((7, 13), bool),
+    }[masked]
+    got = number_rows(matrix, mask=mask)
+    assert len(got) == 7
+    for i, column in enumerate(got):
+        want = numbers(matrix[i], mask=None if mask is None or not mask[i].any() else mask[i])
+        assert column.equals(want) and column.null_count == want.null_count
+        assert (column.buffers()[0] is None) == (want.buffers()[0] is None)
+    assert [a.to_pylist() for a in number_rows(np.zeros((2, 0), np.float32))] == [[], []]
+    assert number_rows(np.zeros((0, 4), np.float32)) == []
 
 
 def test_strings_equal_pa_array():

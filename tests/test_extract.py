@@ -62,6 +62,19 @@ def test_extract_stores_frames_features_and_problems(corpus_wh) -> None:
     assert live.width == 2 + 4 * 158
     for col in ("f0_hz_mean", "mfcc_01_std", "rms_db_d_max", "hnr_db_min"):
         np.testing.assert_allclose(live[col].to_numpy(), features[col].to_numpy(), rtol=1e-4)
+    # each part's column digest, recorded from the table its worker wrote, is the one its
+    # file's footer gives (what a view binding from one footer relies on)
+    from sercap.store.parts import schema_digest
+
+    recorded = wh.con.execute("SELECT path, schema_sha256 FROM parts").fetchall()
+    assert len(recorded) == 2
+    for rel, digest in recorded:
+        assert digest == schema_digest(wh.root / rel)
+    # the name view and its alias read the parts themselves (not a view of a view)
+    views = dict(wh.con.execute("SELECT view_name, sql FROM duckdb_views() WHERE NOT temporary"
+                                " AND view_name IN ('utterance_features', 'features_default')"
+                                ).fetchall())  # fmt: skip
+    assert len(views) == 2 and all("read_parquet" in sql for sql in views.values())
 
 
 def test_a_second_run_does_nothing_and_retry_errors_tries_again(corpus_wh) -> None:

@@ -301,23 +301,30 @@ def _views_sql(
     root: Path | None,
     uniform: dict[tuple[str, str, str], bool],
 ) -> list[tuple[str, str]]:
-    """(view, SELECT) of every view over parts, the per-hash parts views first."""
+    """(view, SELECT) of every view over parts, the per-hash parts views first.
+
+    A set's name view and its alias read its parts themselves, as its per-hash view does,
+    rather than ``SELECT * FROM`` that view: DuckDB binds a view by binding the views it
+    reads, and each level of a features view's 2,855 columns cost ~9 ms more, at every
+    (re)creation and every query (``SELECT * FROM utterance_features LIMIT 0``: 53 ms
+    through three levels, 16 ms through one)."""
     out: list[tuple[str, str]] = []
     latest: dict[tuple[str, str], str] = {}
+    bodies: dict[str, str] = {}
     for key, files in kept.items():
         kind, name, fs_hash = key
-        out.append(
-            (
-                f"{kind}_{name}_{fs_hash}",
-                f"SELECT {_part_columns(kind, hops[fs_hash])} FROM "
-                f"{_read_parts(_listing(files, root), not uniform.get(key, False))}",
-            )
+        view = f"{kind}_{name}_{fs_hash}"
+        bodies[view] = (
+            f"SELECT {_part_columns(kind, hops[fs_hash])} FROM "
+            f"{_read_parts(_listing(files, root), not uniform.get(key, False))}"
         )
+        out.append((view, bodies[view]))
         latest[(kind, name)] = fs_hash  # later (newer) hashes replace earlier ones
     for (kind, name), fs_hash in latest.items():
-        out.append((f"{kind}_{name}", f"SELECT * FROM {kind}_{name}_{fs_hash}"))
+        out.append((f"{kind}_{name}", bodies[f"{kind}_{name}_{fs_hash}"]))
     for alias, key in _ALIASES.items():
-        out.append((alias, f"SELECT * FROM {key[0]}_{key[1]}" if key in latest else _EMPTY_VIEW))
+        body = bodies[f"{key[0]}_{key[1]}_{latest[key]}"] if key in latest else _EMPTY_VIEW
+        out.append((alias, body))
     if ("frames", "default") in latest:
         template = read_sql("templates/frame_stats.sql")
         head = "CREATE OR REPLACE TEMP VIEW frame_stats AS"

@@ -435,10 +435,16 @@ class Warehouse:
         return parts.part_dir(self, kind, feature_set_hash, corpus)
 
     def register_part(
-        self, kind: str, feature_set_hash: str, corpus: str, path: Path, n_rows: int
+        self,
+        kind: str,
+        feature_set_hash: str,
+        corpus: str,
+        path: Path,
+        n_rows: int,
+        columns: str | None = None,
     ) -> None:
         """Record a finished part (see :func:`sercap.store.parts.register_part`)."""
-        parts.register_part(self, kind, feature_set_hash, corpus, path, n_rows)
+        parts.register_part(self, kind, feature_set_hash, corpus, path, n_rows, columns)
 
     def part_paths(self, kind: str, feature_set_hash: str, corpus: str | None = None) -> list[Path]:
         """Absolute paths of the registered parts of a feature set (optionally one corpus)."""
