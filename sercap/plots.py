@@ -105,7 +105,7 @@ def recall_png(recalls: dict[str, Sequence[float]], classes: Sequence[str], path
                 ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=7,
                         color=color)  # fmt: skip
         _class_labels(ax, range(len(classes)), classes, 0.9)
-        ax.set_yticks(range(len(models)), models, fontsize=8)
+        ax.set_yticks(range(len(models)), [_shortened(m, 48) for m in models], fontsize=8)
         ax.set(title=f"per-class recall (out-of-fold; chance {1 / len(classes):.2f})")
         fig.colorbar(image, ax=ax, fraction=0.046, label="recall")
         return save_png(fig, path)
@@ -116,7 +116,7 @@ def recall_png(recalls: dict[str, Sequence[float]], classes: Sequence[str], path
     x = np.arange(len(classes))
     for k, (model, color) in enumerate(zip(models, _run_colors(len(models)), strict=True)):
         offset = (k - (len(models) - 1) / 2) * width
-        ax.bar(x + offset, recalls[model], width, label=model, color=color)
+        ax.bar(x + offset, recalls[model], width, label=_shortened(model, 48), color=color)
     ax.axhline(1 / len(classes), color="grey", linestyle="--", linewidth=1, label="chance")
     _class_labels(ax, x, classes, 0.8 * fig_width / max(len(classes), 1))
     ax.set(ylabel="recall", ylim=(0, 1), title="per-class recall (out-of-fold)")
@@ -248,7 +248,7 @@ def coverage_png(curves: dict[str, dict[str, Sequence[float]]], path: Path,
         dropped = dropped or not all(kept)
         x = [v for v, k in zip(c["coverage"], kept, strict=True) if k]
         ax.plot(x, [v for v, k in zip(c["ua"], kept, strict=True) if k], marker="o",
-                markersize=3, color=color, label=label)  # fmt: skip
+                markersize=3, color=color, label=_shortened(label, 48))  # fmt: skip
         if "accuracy" in c:
             ax.plot(x, [v for v, k in zip(c["accuracy"], kept, strict=True) if k],
                     linestyle="--", color=color, alpha=0.7)  # fmt: skip

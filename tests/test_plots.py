@@ -192,8 +192,11 @@ def test_the_coverage_chart_leaves_out_points_of_few_predictions(tmp_path, drawn
     """The demo's chart drew a UA of three predictions at 10% coverage."""
     curve = {"coverage": [1.0, 0.5, 0.1], "ua": [0.5, 0.6, 0.9], "accuracy": [0.5, 0.6, 0.9],
              "n_kept": [32, 16, 4]}  # fmt: skip
-    plots.coverage_png({"rf": curve}, tmp_path / "c.png", n_classes=4)
+    long = "avg(" + "+".join(["resnet34"] * 12) + ") (quick)"
+    plots.coverage_png({"rf": curve, long: curve}, tmp_path / "c.png", n_classes=4)
     ax = drawn[0].axes[0]
+    # the demo's 120-character ensemble name in the legend squeezed the axes to a sliver
+    assert max(len(t.get_text()) for t in ax.get_legend().get_texts()) <= 48
     solid = ax.get_lines()[0]
     assert list(solid.get_xdata()) == [1.0]
     assert "fewer than 20 predictions" in ax.get_xlabel()
