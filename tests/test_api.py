@@ -1170,3 +1170,10 @@ def test_type_checkers_see_every_public_name() -> None:
     assert seen == set(sercap._API) | set(sercap._ERRORS) | set(sercap._TYPES)
     with sercap.connect(":memory:") as wh:
         assert isinstance(wh, sercap.Warehouse)
+
+
+def test_the_callable_features_package_shows_the_verbs_parameters() -> None:
+    """`sercap.features?` in Jupyter showed (*args, **kwargs): the package's __call__."""
+    import inspect
+
+    assert list(inspect.signature(sercap.features).parameters) == ["path", "feature_set"]

@@ -33,5 +33,15 @@ class _FeaturesPackage(types.ModuleType):
 
         return features(*args, **kwargs)
 
+    @property
+    def __signature__(self) -> Any:
+        """The verb's own parameters for ``inspect.signature`` (Jupyter's ``?``, an IDE's
+        signature help), which read ``(*args, **kwargs)`` from ``__call__``."""
+        import inspect
+
+        from sercap.api import features
+
+        return inspect.signature(features)
+
 
 sys.modules[__name__].__class__ = _FeaturesPackage
