@@ -723,3 +723,12 @@ def test_progress_lines_where_no_bar_shows(corpus_wh) -> None:
     quiet: list[str] = []
     extract(corpus_wh, "default", progress=False, say=quiet.append, retry_errors=True)
     assert quiet == []  # nothing to do, or under every_s: no line
+
+
+def test_an_in_process_extract_leaves_no_functionals_connection_open(corpus_wh) -> None:
+    """The functionals keep one DuckDB per thread across a run's chunks; kept after the run,
+    a notebook's process held DuckDB's buffers (~70 MB on EmoDB) until it ended."""
+    from sercap.features import functionals
+
+    extract(corpus_wh, "default", jobs=1, progress=False)
+    assert getattr(functionals._LOCAL, "con", None) is None

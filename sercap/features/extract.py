@@ -765,9 +765,13 @@ def _results(tasks: Iterator[Task], jobs: int, cluster: Any = None) -> Iterator[
     if jobs <= 1:
         from threadpoolctl import threadpool_limits
 
-        with threadpool_limits(1):
-            for task in tasks:
-                yield run_task(task)
+        try:
+            with threadpool_limits(1):
+                for task in tasks:
+                    yield run_task(task)
+        finally:  # a notebook's process keeps no DuckDB (~70 MB) once its extract is done
+            if "sercap.features.functionals" in sys.modules:
+                sys.modules["sercap.features.functionals"].close_connection()
         return
     saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
     os.environ.update(SINGLE_THREAD_ENV)  # inherited by the spawned workers before imports

@@ -129,6 +129,16 @@ def _connection() -> duckdb.DuckDBPyConnection:
     return con
 
 
+def close_connection() -> None:
+    """Close this thread's functionals connection, if it has one (the next chunk opens
+    another): an in-process extract calls it when done, so that a notebook's process does
+    not keep DuckDB's ~70 MB of buffers after its work."""
+    con = getattr(_LOCAL, "con", None)
+    _LOCAL.con = None
+    if con is not None:
+        con.close()
+
+
 def widen(
     long: pa.Table, per_utt: pa.Table, descriptors: list[str], names: list[str] | None = None
 ) -> pa.Table:
