@@ -162,6 +162,8 @@ def test_predict_takes_the_run_train_returned_and_tune_a_journal_as_a_path(tmp_p
         run = sercap.train(wh, "svm", progress=False)
         clip = next(Path(corpus.root).rglob("*.wav"))
         assert sercap.models_to_fit(wh, clip, run=run) == [run.run_id]
+        with pytest.raises(BadParameterError, match="^models_to_fit: run=123"):
+            sercap.models_to_fit(wh, clip, run=123)
         table = sercap.predict(wh, clip, run=run, progress=False)
         assert table["run_id"].to_list() == [run.run_id] and table["error"][0] is None
         journal = tmp_path / "studies.journal"

@@ -909,6 +909,19 @@ def test_tune_show_writes_its_plot_where_told_and_shows_the_studies_where_it_can
         shown.stderr
     )
     _one_line_error(run("-w", toy_dir, "tune", "svm", "--out", tmp_path / "x.png"), "--out")
+    # a file asked for and none to write: one line, not exit 0 without it
+    (toy_dir / "reports").unlink()
+    nested = tmp_path / "x.png" / "study.png"
+    (tmp_path / "x.png").write_text("")
+    _one_line_error(
+        run("-w", toy_dir, "tune", "svm", "--show", "--out", nested), "cannot write the plot to"
+    )
+    partial = ["-w", toy_dir, "tune", "svm", "--study", "foo", "--trials", "1"]
+    assert run(*partial, "--inner-folds", "2", "--no-final").exit_code == 0
+    _one_line_error(
+        run("-w", toy_dir, "tune", "svm", "--study", "foo", "--show", "--out", tmp_path / "f.png"),
+        "no final study to plot",
+    )
 
 
 def test_tune_refuses_inputs_the_model_would_not_read_and_suggests_its_fixed_params(

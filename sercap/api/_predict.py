@@ -245,6 +245,7 @@ def _prediction_run(
     model: str | None,
     corpus: str | None,
     say: Say | None = None,
+    where: str = "predict",
 ) -> tuple[list[Path], Any]:
     """The files as a list of paths and the stored run that predicts them (:func:`predict`
     and :func:`models_to_fit` take the same arguments)."""
@@ -255,7 +256,7 @@ def _prediction_run(
             "give exactly one of run or model", hint="name a stored run id or a model"
         )
     if run is not None:  # what train() returned, as the other verbs that take a run accept
-        run = _run_id(run, "run", "predict")
+        run = _run_id(run, "run", where)
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
     given = paths
@@ -321,7 +322,7 @@ def models_to_fit(
     from sercap.predict_text import runs_to_fit
     from sercap.prediction import final_model_stored
 
-    paths, record = _prediction_run(wh, paths, run, model, corpus)
+    paths, record = _prediction_run(wh, paths, run, model, corpus, where="models_to_fit")
     try:
         _refuse_unopenable(paths, texts)
     except NotFoundError:

@@ -326,16 +326,22 @@ def tune_command(
     if show:
         found = sercap.load_study(wh, model, **request)
         click.echo(str(found))
-        if found.final is not None:
-            try:
-                click.echo(f"\nplot of the final study: {found.plot(out)}")
-            except OSError as exc:  # the summary asked for is shown: a plot left out is a note
-                if out is not None:  # (a warehouse on a read-only disk failed the command)
-                    raise
-                say(
-                    f"note: the plot of the final study was not written ({exc.strerror or exc}"
-                    f": {exc.filename}); give --out FILE.png"
+        if found.final is None:
+            if out is not None:  # asked for a file: exit 0 without one read as written
+                raise SercapError(
+                    f"no final study to plot, so {out} was not written: tune it with "
+                    f"`sercap tune {model} --final`"
                 )
+            return
+        try:
+            click.echo(f"\nplot of the final study: {found.plot(out)}")
+        except OSError as exc:  # the summary asked for is shown: a plot left out is a note
+            reason = f"{exc.strerror or exc}: {exc.filename}"
+            if out is not None:  # (a warehouse on a read-only disk failed the command)
+                raise SercapError(f"cannot write the plot to {out} ({reason})") from exc
+            say(
+                f"note: the plot of the final study was not written ({reason}); give --out FILE.png"
+            )
         return
     result = sercap.tune(
         wh,
