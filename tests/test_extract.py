@@ -732,3 +732,33 @@ def test_an_in_process_extract_leaves_no_functionals_connection_open(corpus_wh) 
 
     extract(corpus_wh, "default", jobs=1, progress=False)
     assert getattr(functionals._LOCAL, "con", None) is None
+
+
+def test_a_chunk_runs_with_the_collector_paused_and_gives_it_back(monkeypatch) -> None:
+    """The cyclic collector is off while a chunk computes (its passes walked the 140,000
+    objects numba and scipy hold), and on again after, even when the chunk fails; a caller
+    that had turned it off keeps it off."""
+    import gc
+
+    from sercap.features import extract as module
+
+    seen = []
+
+    def chunk(task):
+        seen.append(gc.isenabled())
+        if task == "fail":
+            raise RuntimeError("chunk failed")
+        return task
+
+    monkeypatch.setattr(module, "_run_task", chunk)
+    assert gc.isenabled()
+    assert module.run_task("ok") == "ok"
+    with pytest.raises(RuntimeError):
+        module.run_task("fail")
+    assert seen == [False, False] and gc.isenabled()
+    gc.disable()
+    try:
+        module.run_task("ok")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
