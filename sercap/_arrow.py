@@ -9,6 +9,7 @@ which never uses pandas. These builders assemble the same arrays from their buff
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +30,19 @@ def _validity(valid: np.ndarray) -> tuple[pa.Buffer | None, int]:
     return pa.py_buffer(np.packbits(valid, bitorder="little")), nulls
 
 
+def _native(values: Any, ndim: int, who: str) -> tuple[np.ndarray, pa.DataType]:
+    """``values`` as a contiguous array in native byte order, and its Arrow type; one line
+    naming ``who`` for another shape or an unsupported dtype."""
+    values = np.asarray(values)
+    if values.ndim != ndim:
+        raise ValueError(f"{who} needs a {ndim}-d array, got shape {values.shape}")
+    try:
+        arrow_type = _TYPES[values.dtype.newbyteorder("=")]
+    except KeyError:
+        raise TypeError(f"{who} does not build {values.dtype} arrays") from None
+    return np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("=")), arrow_type
+
+
 def numbers(values: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:
     """A float32/float64/int32/int64 Arrow array of a 1-d numpy array; ``mask`` True = null.
 
@@ -39,14 +53,7 @@ def numbers(values: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:
     >>> numbers(np.array([1.5, 2.0], np.float32), mask=np.array([False, True])).to_pylist()
     [1.5, None]
     """
-    values = np.asarray(values)
-    if values.ndim != 1:
-        raise ValueError(f"numbers needs a 1-d array, got shape {values.shape}")
-    try:
-        arrow_type = _TYPES[values.dtype.newbyteorder("=")]
-    except KeyError:
-        raise TypeError(f"numbers does not build {values.dtype} arrays") from None
-    values = np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("="))
+    values, arrow_type = _native(values, 1, "numbers")
     bitmap, nulls = (None, 0) if mask is None else _validity(~np.asarray(mask, dtype=bool))
     return pa.Array.from_buffers(
         arrow_type, values.size, [bitmap, pa.py_buffer(values)], null_count=nulls
@@ -66,14 +73,7 @@ def number_rows(matrix: np.ndarray, mask: np.ndarray | None = None) -> list[pa.A
     >>> [a.to_pylist() for a in number_rows(m, mask=np.array([[False, True], [False, False]]))]
     [[1.0, None], [3.0, 4.0]]
     """
-    matrix = np.asarray(matrix)
-    if matrix.ndim != 2:
-        raise ValueError(f"number_rows needs a 2-d array, got shape {matrix.shape}")
-    try:
-        arrow_type = _TYPES[matrix.dtype.newbyteorder("=")]
-    except KeyError:
-        raise TypeError(f"number_rows does not build {matrix.dtype} arrays") from None
-    matrix = np.ascontiguousarray(matrix, dtype=matrix.dtype.newbyteorder("="))
+    matrix, arrow_type = _native(matrix, 2, "number_rows")
     rows, n = matrix.shape
     values = pa.py_buffer(matrix)
     row_bytes = n * matrix.dtype.itemsize
