@@ -38,10 +38,10 @@ def test_hash_is_stable_and_covers_every_parameter() -> None:
 
 
 def test_the_versions_are_part_of_the_hash(monkeypatch) -> None:
-    import sercap.features.lld as lld
+    from sercap.features import versions
 
     before = get_feature_set("default").hash
-    monkeypatch.setattr(lld, "LLD_VERSION", lld.LLD_VERSION + 1)
+    monkeypatch.setattr(versions, "LLD_VERSION", versions.LLD_VERSION + 1)
     assert get_feature_set("default").hash != before
 
 

@@ -1,6 +1,6 @@
 """The default set's descriptor values on a fixed signal are pinned to ``LLD_VERSION``.
 
-The feature-set hash names the descriptor code by ``sercap.features.lld.LLD_VERSION``, which
+The feature-set hash names the descriptor code by ``sercap.features.versions.LLD_VERSION``, which
 a person bumps. A change to ``voice.py`` once changed jitter and shimmer (0.057 -> 0.042 on
 one EmoDB file) under the same hash, so stored rows of old and new code mixed in one set.
 This test fails whenever the default set's numbers move while the version stays: bump it,
@@ -50,7 +50,7 @@ def test_descriptor_values_move_only_with_the_version() -> None:
     ]
     assert not moved, (
         f"descriptor values changed under LLD_VERSION {lld.LLD_VERSION} ({', '.join(moved[:5])}"
-        f"{'…' if len(moved) > 5 else ''}): bump LLD_VERSION in sercap/features/lld.py, then "
+        f"{'…' if len(moved) > 5 else ''}): bump LLD_VERSION in sercap/features/versions.py, then "
         "run `python -m tests.test_features_golden`"
     )
 

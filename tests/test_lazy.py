@@ -87,3 +87,20 @@ def test_a_warehouse_whose_verb_imported_optuna_first_can_be_collected() -> None
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["True", "False"]  # collected, its folder removed
+
+
+def test_a_feature_sets_hash_imports_no_descriptor_code() -> None:
+    """The hash names the descriptor code's version; read from the descriptor module it
+    imported scipy.fft and the descriptors into the process that starts `extract --jobs N`'s
+    workers (0.3 s before any worker started), which only the workers use."""
+    code = """
+import sys
+from sercap.features.featureset import get_feature_set
+assert get_feature_set("default").hash
+heavy = {"scipy.fft", "sercap.features.lld", "numba"} & set(sys.modules)
+assert not heavy, heavy
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]

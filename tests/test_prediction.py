@@ -661,14 +661,14 @@ def test_a_run_whose_features_this_sercap_computes_differently_is_refused(
     version), predict fed a run's model new files' features computed the new way, with no
     word: on EmoDB p(bor) 0.5683 where the old code gave 0.5719, 510 of 2,853 columns
     different. The stored model and a refit from the stored features were both used."""
-    import sercap.features.lld as lld
+    from sercap.features import versions
 
     wh_dir, runs = trained
     wh = connect(wh_dir)
     try:
         predict_files(wh, runs["svm"], [wavs["mono16k"]], progress=False)  # stored model
         stored = wh.scalar("SELECT count(*) FROM artifacts")
-        monkeypatch.setattr(lld, "LLD_VERSION", lld.LLD_VERSION + 1)  # a later sercap
+        monkeypatch.setattr(versions, "LLD_VERSION", versions.LLD_VERSION + 1)  # a later sercap
         for run_id in (runs["svm"], runs["rf"]):  # stored, and to be fitted
             words = r"read feature set 'default' as another sercap or other library versions"
             with pytest.raises(SercapError, match=words) as refused:

@@ -193,10 +193,10 @@ def library_versions(kind: str, params: Mapping[str, Any] | None = None) -> dict
             versions["librosa"] = mm("librosa")
         versions["scipy"] = mm("scipy")
     if kind == "lld":
+        from sercap.features import versions as code
         from sercap.features.functionals import template_sha
-        from sercap.features.lld import LLD_VERSION
 
-        versions["sercap_lld"] = str(LLD_VERSION)
+        versions["sercap_lld"] = str(code.LLD_VERSION)
         versions["functionals_sql"] = template_sha()
         if not _whole_samples(params or {}):  # frame times from samples since stop 31: the
             versions["frame_times"] = "samples"  # voicing lengths of such a set changed

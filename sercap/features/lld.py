@@ -21,10 +21,8 @@ import numpy as np
 import scipy.fft
 
 from sercap.features.framing import frame_geometry
+from sercap.features.versions import LLD_VERSION  # noqa: F401 - bump it there
 from sercap.features.voice import VOICE_COLUMNS
-
-#: Bump when a change here changes numbers: it is part of every LLD feature-set hash.
-LLD_VERSION = 4
 
 _EPS = 1e-10
 
