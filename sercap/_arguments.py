@@ -124,6 +124,7 @@ def checked_arguments(func: F) -> F:
         try:
             bound = signature.bind(*args, **kwargs)
         except TypeError:
+            _suggest_keyword(func.__name__, signature, kwargs)
             return func(*args, **kwargs)  # Python's own message about the call's shape
         for name, value in bound.arguments.items():
             if name in simple:
@@ -133,6 +134,38 @@ def checked_arguments(func: F) -> F:
         return func(*bound.args, **bound.kwargs)
 
     return cast(F, checked)
+
+
+#: Keywords a user brings from elsewhere (the run's own fields, scikit-learn, the CLI's
+#: option names) and what the verbs call them.
+_SPELLED = {"label_map": "labels", "n_jobs": "jobs", "out": "out_dir", "speaker_normalisation":
+            "speaker_norm", "spk_norm": "speaker_norm", "n_trials": "trials"}  # fmt: skip
+
+
+def _suggest_keyword(name: str, signature: inspect.Signature, kwargs: dict[str, Any]) -> None:
+    """A ``TypeError`` that names the keyword meant, when a call used another spelling of
+    one (``train(wh, "svm", label_map=run.label_map)``: the run says ``label_map``, the
+    verb ``labels``); nothing when no spelling is known (Python's message stands).
+
+    >>> import inspect
+    >>> _suggest_keyword("train", inspect.signature(lambda wh, labels=None: 0), {"label_map": "x"})
+    Traceback (most recent call last):
+    ...
+    TypeError: train() got an unexpected keyword argument 'label_map'; did you mean 'labels'?
+    """
+    import difflib
+
+    known = list(signature.parameters)
+    for key in kwargs:
+        if key in known:
+            continue
+        meant = _SPELLED.get(key)
+        if meant not in known:
+            meant = next(iter(difflib.get_close_matches(key, known, n=1, cutoff=0.8)), None)
+        if meant is not None:
+            raise TypeError(
+                f"{name}() got an unexpected keyword argument {key!r}; did you mean {meant!r}?"
+            )
 
 
 def _expand_paths(value: Any) -> Any:

@@ -171,3 +171,17 @@ def test_predict_takes_the_run_train_returned_and_tune_a_journal_as_a_path(tmp_p
                     progress=False)  # fmt: skip
         assert journal.stat().st_size > 0
         assert sercap.load_study(wh, "svm", storage=journal).folds
+
+
+def test_a_keyword_spelled_as_elsewhere_names_the_verbs_own() -> None:
+    """`train(wh, "svm", label_map=run.label_map)` (the run's field) and `n_jobs=` (as in
+    scikit-learn) were Python's bare "unexpected keyword argument"; a typo likewise."""
+    with sercap.connect(":memory:") as wh:
+        with pytest.raises(TypeError, match="'label_map'; did you mean 'labels'"):
+            sercap.train(wh, "svm", label_map="emodb7")
+        with pytest.raises(TypeError, match="'n_jobs'; did you mean 'jobs'"):
+            sercap.tune(wh, "svm", n_jobs=2)
+        with pytest.raises(TypeError, match="'modle'; did you mean 'model'"):
+            sercap.predict(wh, "a.wav", modle="svm")
+        with pytest.raises(TypeError, match="unexpected keyword argument 'foo'$"):
+            sercap.train(wh, "svm", foo=1)
