@@ -193,11 +193,8 @@ def sql_preview(
     [(3, 10000)]
     >>> wh.close()
     """
-    import numbers
-
-    if isinstance(limit, bool) or not isinstance(limit, numbers.Integral) or limit < 0:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
         raise BadParameterError(f"limit={limit!r}", hint="give a number of rows (0 or more)")
-    limit = int(limit)  # (numpy's integers too)
     return (Preview(*result) for result in _results(wh, query, write, limit))
 
 

@@ -124,11 +124,8 @@ class ModelParams(abc.ABC):
         device: str | None = None,
         verbose: bool = False,
     ) -> None:
-        from sercap._arguments import plain
-
         defaults = self.default_params()
-        # numpy's numbers as Python's (np.int64(20) was "not a number"; JSON refuses it)
-        given = {key: plain(value) for key, value in dict(params or {}).items()}
+        given = dict(params or {})
         unknown = sorted(set(given) - set(defaults))
         if unknown:
             raise BadParameterError(
