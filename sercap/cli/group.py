@@ -31,18 +31,9 @@ class _Group(click.Group):
 
     def main(self, *args, **kwargs):  # type: ignore[override]
         """Parsing, too, ends a Ctrl-C in one line (click would print ``Aborted!``)."""
-        import atexit
-        import gc
+        from sercap._interrupt import install, skip_exit_collections
 
-        from sercap._interrupt import install
-
-        # The command line's process ends after its one command: what it holds then is
-        # freed by the operating system. Frozen, the interpreter's last collections skip
-        # it (numba's and scipy's modules, ~140,000 objects: 0.15 s of every `extract`);
-        # atexit's other functions (registered later, so run earlier) still run, and
-        # every object's reference count still drops when its module goes.
-        atexit.unregister(gc.freeze)
-        atexit.register(gc.freeze)
+        skip_exit_collections()  # the command line's process ends after its one command
         previous = install()
         try:
             return super().main(*args, **kwargs)

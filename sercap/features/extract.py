@@ -218,17 +218,14 @@ def init_worker() -> None:
 def init_pool_worker() -> None:
     """Initializer of :func:`pool_results`' worker processes: :func:`init_worker`, an exit
     when the parent process dies (a ``kill -9``'d extract left its workers behind), and no
-    last garbage collections when the worker ends (its objects go with the process; the
-    collections walked numba's and scipy's 140,000, 0.2 s the parent waited for at the end
-    of every ``extract --jobs N``)."""
-    import atexit
-    import gc
-
+    last garbage collections when the worker ends (0.2 s the parent waited for at the end of
+    every ``extract --jobs N``: :func:`sercap._interrupt.skip_exit_collections`)."""
+    from sercap._interrupt import skip_exit_collections
     from sercap._spawn import exit_with_parent
 
     init_worker()
     exit_with_parent()
-    atexit.register(gc.freeze)
+    skip_exit_collections()
 
 
 #: Hash of each audio file this worker read, by (path, size, mtime, ctime, inode): a long
