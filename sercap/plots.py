@@ -37,17 +37,14 @@ def save_png(fig, path: Path) -> Path:
 _CHAR_IN = 0.075
 
 
-def _class_labels(ax, positions, labels: Sequence[str], spacing_in: float, axis: str = "x"):
-    """Tick labels that stay readable: slanted when the longest would not fit in the
+def _class_labels(ax, positions, labels: Sequence[str], spacing_in: float) -> None:
+    """x tick labels that stay readable: slanted when the longest would not fit in the
     ``spacing_in`` inches between ticks (ten emotion words ran together into one smear)."""
     labels = list(labels)
-    crowded = axis == "x" and max((len(c) for c in labels), default=0) * _CHAR_IN > spacing_in
-    if crowded:
+    if max((len(c) for c in labels), default=0) * _CHAR_IN > spacing_in:
         ax.set_xticks(positions, labels, rotation=45, ha="right", rotation_mode="anchor")
-    elif axis == "x":
-        ax.set_xticks(positions, labels)
     else:
-        ax.set_yticks(positions, labels)
+        ax.set_xticks(positions, labels)
 
 
 def confusion_png(confusion: Sequence[Sequence[int]], classes: Sequence[str], title: str,
@@ -105,7 +102,7 @@ def recall_png(recalls: dict[str, Sequence[float]], classes: Sequence[str], path
                 ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=7,
                         color=color)  # fmt: skip
         _class_labels(ax, range(len(classes)), classes, 0.9)
-        ax.set_yticks(range(len(models)), [_shortened(m, 48) for m in models], fontsize=8)
+        ax.set_yticks(range(len(models)), [_shortened(m) for m in models], fontsize=8)
         ax.set(title=f"per-class recall (out-of-fold; chance {1 / len(classes):.2f})")
         fig.colorbar(image, ax=ax, fraction=0.046, label="recall")
         return save_png(fig, path)
@@ -116,7 +113,7 @@ def recall_png(recalls: dict[str, Sequence[float]], classes: Sequence[str], path
     x = np.arange(len(classes))
     for k, (model, color) in enumerate(zip(models, _run_colors(len(models)), strict=True)):
         offset = (k - (len(models) - 1) / 2) * width
-        ax.bar(x + offset, recalls[model], width, label=_shortened(model, 48), color=color)
+        ax.bar(x + offset, recalls[model], width, label=_shortened(model), color=color)
     ax.axhline(1 / len(classes), color="grey", linestyle="--", linewidth=1, label="chance")
     _class_labels(ax, x, classes, 0.8 * fig_width / max(len(classes), 1))
     ax.set(ylabel="recall", ylim=(0, 1), title="per-class recall (out-of-fold)")
@@ -126,8 +123,9 @@ def recall_png(recalls: dict[str, Sequence[float]], classes: Sequence[str], path
     return save_png(fig, path)
 
 
-def _shortened(name: str, most: int) -> str:
-    """``name`` cut to ``most`` characters with an ellipsis."""
+def _shortened(name: str, most: int = 48) -> str:
+    """``name`` cut to ``most`` characters with an ellipsis (an average of 15 models' name
+    took half a picture's width)."""
     return name if len(name) <= most else name[: most - 1] + "…"
 
 
@@ -140,9 +138,8 @@ def comparison_png(rows: Sequence[dict], path: Path, n_classes: int | None = Non
     Bars are not sorted here: sorted by UA, a hand-chosen ensemble sat among the ranked runs.
     """
     rows = list(rows)[::-1]  # barh draws from the bottom
-    names = [  # (an average of 15 models' name took half the picture's width)
-        _shortened(r["model"], 48) + ("" if r.get("ranked", True) else " (not ranked)")
-        for r in rows
+    names = [
+        _shortened(r["model"]) + ("" if r.get("ranked", True) else " (not ranked)") for r in rows
     ]
     y = np.arange(len(rows))
     fig = figure(figsize=(8, 1 + 0.45 * len(rows) * 1.6))
@@ -244,14 +241,13 @@ def coverage_png(curves: dict[str, dict[str, Sequence[float]]], path: Path,
     ax = fig.subplots()
     dropped = False
     for (label, c), color in zip(curves.items(), _run_colors(len(curves)), strict=True):
-        kept = [k >= MIN_KEPT for k in c.get("n_kept", [MIN_KEPT] * len(c["coverage"]))]
-        dropped = dropped or not all(kept)
-        x = [v for v, k in zip(c["coverage"], kept, strict=True) if k]
-        ax.plot(x, [v for v, k in zip(c["ua"], kept, strict=True) if k], marker="o",
-                markersize=3, color=color, label=_shortened(label, 48))  # fmt: skip
+        kept = np.asarray(c.get("n_kept", [MIN_KEPT] * len(c["coverage"]))) >= MIN_KEPT
+        dropped = dropped or not kept.all()
+        x = np.asarray(c["coverage"])[kept]
+        ax.plot(x, np.asarray(c["ua"])[kept], marker="o", markersize=3, color=color,
+                label=_shortened(label))  # fmt: skip
         if "accuracy" in c:
-            ax.plot(x, [v for v, k in zip(c["accuracy"], kept, strict=True) if k],
-                    linestyle="--", color=color, alpha=0.7)  # fmt: skip
+            ax.plot(x, np.asarray(c["accuracy"])[kept], linestyle="--", color=color, alpha=0.7)
     if n_classes:
         ax.axhline(1 / n_classes, color="grey", linestyle=":", linewidth=1, label="chance")
     note = f"\n(points kept on fewer than {MIN_KEPT} predictions not drawn)" if dropped else ""
