@@ -130,8 +130,9 @@ def _like(known: Any, given: Any) -> Any:
     >>> _like([0, 250, 650], [0.0, 250, 650.0, 1000.0])  # list items too (band edges)
     [0, 250, 650, 1000]
     """
-    if getattr(given, "ndim", None) == 0 and type(given).__module__ == "numpy":
-        given = given.item()  # np.int64(512): json could not write it
+    from sercap._arguments import plain
+
+    given = plain(given)  # np.int64(512): json could not write it
     if isinstance(known, bool) or isinstance(given, bool):
         return given
     if isinstance(known, list) and isinstance(given, list) and known:
